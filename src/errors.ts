@@ -1,0 +1,70 @@
+/**
+ * Every failure Kakitome reports carries a stable `code`. Codes are API and never
+ * change meaning; messages are for people and may be reworded.
+ *
+ * The verification codes are the ones the brief's "Safe verification" lists; the
+ * few others describe misuse of the API or of a key.
+ */
+export type ErrorCode =
+  /** The input is not well-formed (bad DER/BER, wrong structure, trailing data). */
+  | 'MALFORMED'
+  /** A SignedData carries no SignerInfo: a signature without a signer is no signature. */
+  | 'NO_SIGNERS'
+  /** Both encapsulated and detached content, or otherwise two readings of one input. */
+  | 'AMBIGUOUS_CONTENT'
+  /** Signed attributes missing, duplicated, multi-valued, wrongly typed or inconsistent. */
+  | 'ATTR_INVALID'
+  /** The content's digest does not match the messageDigest attribute. */
+  | 'DIGEST_MISMATCH'
+  /** The signature value does not verify with the signer's public key. */
+  | 'BAD_SIG'
+  /** An algorithm Kakitome does not implement (or not in this role). */
+  | 'UNSUPPORTED_ALG'
+  /** An algorithm refused by policy (MD5, SHA-1, short RSA keys...). */
+  | 'WEAK_ALG'
+  | 'CERT_UNTRUSTED'
+  | 'CERT_EXPIRED'
+  | 'CERT_REVOKED'
+  | 'CERT_USAGE'
+  | 'IDENTITY_MISMATCH'
+  | 'PARTIAL_SIGNED'
+  | 'UNAUTH_ENC'
+  /** Decryption failed. Deliberately one code and one message for every cause. */
+  | 'DECRYPT_FAILED'
+  /** None of the envelope's recipients matches the keys offered (public information). */
+  | 'NOT_RECIPIENT'
+  /** A size, depth or count limit was exceeded. */
+  | 'LIMIT'
+  /** A key or certificate given to an operation is unusable for it. */
+  | 'KEY_INVALID'
+  /** The caller passed options that cannot work together or are out of range. */
+  | 'INVALID_ARGUMENT';
+
+export class KakitomeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KakitomeError';
+    this.code = code;
+  }
+}
+
+/** Thrown for any decryption failure; message and code never vary with the cause. */
+export class DecryptionError extends KakitomeError {
+  constructor() {
+    super('DECRYPT_FAILED', 'The message could not be decrypted: it is damaged, was not encrypted for this key, or was altered.');
+    this.name = 'DecryptionError';
+  }
+}
+
+export function fail(code: ErrorCode, message: string, cause?: unknown): never {
+  throw new KakitomeError(code, message, cause === undefined ? undefined : { cause });
+}
+
+export function malformed(what: string): never {
+  throw new KakitomeError('MALFORMED', `Malformed input: ${what}.`);
+}
+
+export function isKakitomeError(e: unknown, code?: ErrorCode): e is KakitomeError {
+  return e instanceof KakitomeError && (code === undefined || e.code === code);
+}

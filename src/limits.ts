@@ -1,0 +1,40 @@
+/**
+ * All parsing limits in one place (style guide, "Streaming"). Exceeding one fails
+ * with code LIMIT. Callers may pass a partial override to any parser.
+ */
+export interface Limits {
+  /** Deepest ASN.1 nesting accepted. CMS with certificates needs about 12. */
+  maxAsn1Depth: number;
+  /** Largest in-memory CMS object accepted by the non-streaming APIs. */
+  maxCmsBytes: number;
+  /** SignerInfos per SignedData. */
+  maxSigners: number;
+  /** RecipientInfos per EnvelopedData (and recipient encrypted keys per KARI). */
+  maxRecipients: number;
+  /** Certificates and CRLs carried in one SignedData. */
+  maxCertificates: number;
+  /** Attributes per signed/unsigned attribute set. */
+  maxAttributes: number;
+  /** Children of one constructed OCTET STRING (BER segments). */
+  maxSegments: number;
+  /** Bytes produced by decompressing CompressedData (RFC 3274). */
+  maxDecompressedBytes: number;
+  /** Nested CMS layers (signed inside encrypted inside signed...). */
+  maxLayers: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxAsn1Depth: 48,
+  maxCmsBytes: 512 * 1024 * 1024,
+  maxSigners: 32,
+  maxRecipients: 10_000,
+  maxCertificates: 256,
+  maxAttributes: 64,
+  maxSegments: 1 << 22,
+  maxDecompressedBytes: 256 * 1024 * 1024,
+  maxLayers: 8,
+});
+
+export function resolveLimits(override?: Partial<Limits>): Limits {
+  return override ? { ...DEFAULT_LIMITS, ...override } : DEFAULT_LIMITS;
+}

@@ -1,0 +1,185 @@
+/**
+ * The X.509 certificate model the CMS layer needs: raw fields by their original
+ * bytes (issuer and serial for IssuerAndSerialNumber, the key identifier, the
+ * SubjectPublicKeyInfo) plus a few decoded conveniences. Path validation and policy
+ * belong to src/pki; this file only reads.
+ */
+import { createPublicKey, X509Certificate, type KeyObject, createHash } from 'node:crypto';
+import { decode, Tag, readIntegerBytes, readTime, readOid, readBoolean, readOctetString, readBitString } from '../asn1/ber.ts';
+import { OID } from '../asn1/oids.ts';
+import { decodePem, isPem } from '../asn1/pem.ts';
+import { malformed } from '../errors.ts';
+
+export interface Extension {
+  critical: boolean;
+  /** extnValue contents (the DER of the extension's own value). */
+  value: Uint8Array;
+}
+
+export class Certificate {
+  /** The whole DER encoding. */
+  readonly der: Buffer;
+  readonly tbs: Uint8Array;
+  readonly version: number;
+  /** serialNumber content octets, exactly as encoded. */
+  readonly serial: Uint8Array;
+  /** issuer Name, whole DER encoding. */
+  readonly issuer: Uint8Array;
+  /** subject Name, whole DER encoding. */
+  readonly subject: Uint8Array;
+  /** SubjectPublicKeyInfo, whole DER encoding. */
+  readonly spki: Uint8Array;
+  readonly publicKeyAlgorithm: string;
+  /** The curve OID for EC keys. */
+  readonly publicKeyParameters: string | undefined;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly signatureAlgorithm: string;
+  readonly extensions: ReadonlyMap<string, Extension>;
+  #publicKey: KeyObject | undefined;
+  #x509: X509Certificate | undefined;
+
+  private constructor(der: Buffer) {
+    this.der = der;
+    const root = decode(der, { der: true });
+    const top = root.fields('Certificate');
+    const tbsT = top.expect(Tag.SEQUENCE, 'tbsCertificate');
+    const sigAlg = top.expect(Tag.SEQUENCE, 'signatureAlgorithm');
+    top.expect(Tag.BIT_STRING, 'signatureValue');
+    top.end();
+    this.tbs = tbsT.bytes;
+    this.signatureAlgorithm = readOid(sigAlg.children()[0] ?? malformed('empty AlgorithmIdentifier'));
+    const f = tbsT.fields('TBSCertificate');
+    const ver = f.optional(0xa0);
+    this.version = ver ? (readIntegerBytes(ver.children()[0]!)[0] ?? 0) + 1 : 1;
+    this.serial = readIntegerBytes(f.expect(Tag.INTEGER, 'serialNumber'), 'serialNumber');
+    f.expect(Tag.SEQUENCE, 'signature');
+    this.issuer = f.expect(Tag.SEQUENCE, 'issuer').bytes;
+    const validity = f.expect(Tag.SEQUENCE, 'validity').fields('Validity');
+    this.notBefore = readTime(validity.next('notBefore'), 'notBefore');
+    this.notAfter = readTime(validity.next('notAfter'), 'notAfter');
+    validity.end();
+    this.subject = f.expect(Tag.SEQUENCE, 'subject').bytes;
+    const spkiT = f.expect(Tag.SEQUENCE, 'subjectPublicKeyInfo');
+    this.spki = spkiT.bytes;
+    const alg = spkiT.fields('SubjectPublicKeyInfo').expect(Tag.SEQUENCE, 'algorithm').children();
+    this.publicKeyAlgorithm = readOid(alg[0] ?? malformed('empty AlgorithmIdentifier'));
+    this.publicKeyParameters = alg[1]?.tag === Tag.OID ? readOid(alg[1]) : undefined;
+    f.optional(0x81);
+    f.optional(0x82);
+    const extsT = f.optional(0xa3);
+    f.end();
+    const exts = new Map<string, Extension>();
+    if (extsT) {
+      const seq = extsT.children();
+      if (seq.length !== 1 || seq[0]!.tag !== Tag.SEQUENCE) malformed('extensions');
+      for (const e of seq[0]!.children()) {
+        const ef = e.fields('Extension');
+        const id = readOid(ef.expect(Tag.OID, 'extnID'));
+        const crit = ef.optional(Tag.BOOLEAN);
+        const value = readOctetString(ef.next('extnValue'), 'extnValue');
+        ef.end();
+        // RFC 5280 4.2: a certificate MUST NOT include more than one instance of an extension.
+        if (exts.has(id)) malformed(`duplicate extension ${id}`);
+        exts.set(id, { critical: crit ? readBoolean(crit) : false, value });
+      }
+    }
+    this.extensions = exts;
+  }
+
+  static fromDer(der: Uint8Array): Certificate {
+    return new Certificate(Buffer.from(der));
+  }
+
+  /** subjectKeyIdentifier extension value, if present. */
+  get subjectKeyIdentifier(): Uint8Array | undefined {
+    const e = this.extensions.get(OID.subjectKeyIdentifier);
+    if (!e) return undefined;
+    const t = decode(e.value, { der: true });
+    return readOctetString(t, 'subjectKeyIdentifier');
+  }
+
+  /** keyUsage bits as names (digitalSignature, keyEncipherment, ...), or undefined if absent. */
+  get keyUsage(): Set<string> | undefined {
+    const e = this.extensions.get(OID.keyUsage);
+    if (!e) return undefined;
+    const bits = readBitString(decode(e.value, { der: true }), 'keyUsage');
+    const names = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement', 'keyCertSign', 'cRLSign', 'encipherOnly', 'decipherOnly'];
+    const out = new Set<string>();
+    names.forEach((n, i) => {
+      const byte = bits.bytes[i >> 3];
+      if (byte !== undefined && byte & (0x80 >> (i & 7))) out.add(n);
+    });
+    return out;
+  }
+
+  get publicKey(): KeyObject {
+    this.#publicKey ??= createPublicKey({ key: Buffer.from(this.spki), format: 'der', type: 'spki' });
+    return this.#publicKey;
+  }
+
+  /** Node's view of the certificate (names as text, chain helpers). */
+  get x509(): X509Certificate {
+    this.#x509 ??= new X509Certificate(this.der);
+    return this.#x509;
+  }
+
+  get subjectText(): string {
+    return this.x509.subject.replaceAll('\n', ', ');
+  }
+
+  get issuerText(): string {
+    return this.x509.issuer.replaceAll('\n', ', ');
+  }
+
+  get serialHex(): string {
+    return Buffer.from(this.serial).toString('hex').toUpperCase();
+  }
+
+  /** rfc822Name entries of subjectAltName plus any emailAddress in the subject. */
+  get emailAddresses(): string[] {
+    const out: string[] = [];
+    const san = this.extensions.get(OID.subjectAltName);
+    if (san) {
+      for (const gn of decode(san.value, { der: true }).children()) {
+        if (gn.tag === 0x81) out.push(Buffer.from(gn.value).toString('latin1'));
+      }
+    }
+    const m = /(?:^|\n)emailAddress=([^\n]+)/.exec(this.x509.subject);
+    if (m && !out.includes(m[1]!)) out.push(m[1]!);
+    return out;
+  }
+
+  /** SHA-256 of the DER, lowercase hex. */
+  get fingerprint256(): string {
+    return createHash('sha256').update(this.der).digest('hex');
+  }
+
+  /** True when `issuer` and `serial` identify this certificate (IssuerAndSerialNumber). */
+  matchesIssuerSerial(issuer: Uint8Array, serial: Uint8Array): boolean {
+    return Buffer.compare(this.serial, serial) === 0 && Buffer.compare(this.issuer, issuer) === 0;
+  }
+
+  matchesSubjectKeyId(ski: Uint8Array): boolean {
+    const own = this.subjectKeyIdentifier;
+    return own !== undefined && Buffer.compare(own, ski) === 0;
+  }
+}
+
+/** Certificates from PEM (any number of CERTIFICATE blocks) or one DER encoding. */
+export function parseCertificates(data: Uint8Array | string): Certificate[] {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (isPem(bytes)) {
+    const blocks = decodePem(Buffer.from(bytes).toString('latin1')).filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE');
+    if (blocks.length === 0) malformed('no CERTIFICATE block in PEM input');
+    return blocks.map((b) => Certificate.fromDer(b.der));
+  }
+  return [Certificate.fromDer(bytes)];
+}
+
+export function parseCertificate(data: Uint8Array | string): Certificate {
+  const all = parseCertificates(data);
+  if (all.length !== 1) malformed(`expected one certificate, found ${all.length}`);
+  return all[0]!;
+}
+
