@@ -21,6 +21,16 @@ export interface Limits {
   maxDecompressedBytes: number;
   /** Nested CMS layers (signed inside encrypted inside signed...). */
   maxLayers: number;
+  /** Whole RFC 5322 message accepted by the non-streaming message APIs (src/mime, src/smime). */
+  maxMessageBytes: number;
+  /** Bytes in one entity's header section (go-message uses 1 MiB; real headers are a few KiB). */
+  maxHeaderBytes: number;
+  /** Bytes in one header line or one line scanned for a multipart boundary. */
+  maxLineLength: number;
+  /** MIME entities in one message, all levels together. */
+  maxMimeParts: number;
+  /** Nesting of multiparts (and parsed message/rfc822) inside one message. */
+  maxMimeDepth: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -33,6 +43,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxSegments: 1 << 22,
   maxDecompressedBytes: 256 * 1024 * 1024,
   maxLayers: 8,
+  maxMessageBytes: 512 * 1024 * 1024,
+  maxHeaderBytes: 1024 * 1024,
+  maxLineLength: 1024 * 1024,
+  maxMimeParts: 10_000,
+  maxMimeDepth: 32,
 });
 
 export function resolveLimits(override?: Partial<Limits>): Limits {
