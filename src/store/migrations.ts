@@ -1,0 +1,117 @@
+/**
+ * Schema migrations, identical on both engines. Each migration runs once, in a
+ * transaction with its schema_migrations row, so a crash mid-migration leaves the
+ * previous schema intact. On PostgreSQL an advisory lock serialises gateway nodes
+ * that start at the same moment; on SQLite BEGIN IMMEDIATE does the same.
+ *
+ * Portable SQL: times are ISO-8601 UTC text (sorts as it compares), identifiers are
+ * random UUID text, binary columns are BLOB (BYTEA on PostgreSQL), key lookups use
+ * lowercase hex so both engines index them the same way.
+ */
+import type { Dialect, SqlEngine } from './sql-engine.ts';
+
+const MIGRATIONS: readonly string[] = [
+  // 1: certificates, their addresses, private keys (sealed), audit log, settings.
+  `CREATE TABLE certificates (
+     id TEXT PRIMARY KEY,
+     fingerprint TEXT NOT NULL UNIQUE,
+     der BLOB NOT NULL,
+     subject TEXT NOT NULL,
+     subject_hex TEXT NOT NULL,
+     issuer_hex TEXT NOT NULL,
+     serial_hex TEXT NOT NULL,
+     ski_hex TEXT,
+     spki_sha256 TEXT NOT NULL,
+     key_algorithm TEXT NOT NULL,
+     not_before TEXT NOT NULL,
+     not_after TEXT NOT NULL,
+     is_ca INTEGER NOT NULL,
+     trust TEXT NOT NULL,
+     source TEXT NOT NULL,
+     capabilities BLOB,
+     capabilities_at TEXT,
+     preferred INTEGER NOT NULL DEFAULT 0,
+     revoked_at TEXT,
+     revocation_reason INTEGER,
+     added_at TEXT NOT NULL
+   );
+   CREATE INDEX certificates_issuer_serial ON certificates (issuer_hex, serial_hex);
+   CREATE INDEX certificates_ski ON certificates (ski_hex);
+   CREATE INDEX certificates_subject ON certificates (subject_hex);
+   CREATE INDEX certificates_spki ON certificates (spki_sha256);
+   CREATE INDEX certificates_not_after ON certificates (not_after);
+   CREATE TABLE certificate_emails (
+     certificate_id TEXT NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+     email TEXT NOT NULL,
+     PRIMARY KEY (certificate_id, email)
+   );
+   CREATE INDEX certificate_emails_email ON certificate_emails (email);
+   CREATE TABLE private_keys (
+     id TEXT PRIMARY KEY,
+     spki_sha256 TEXT NOT NULL UNIQUE,
+     key_algorithm TEXT NOT NULL,
+     sealed BLOB NOT NULL,
+     master_key_id TEXT NOT NULL,
+     status TEXT NOT NULL,
+     label TEXT,
+     created_at TEXT NOT NULL,
+     retired_at TEXT
+   );
+   CREATE TABLE audit_log (
+     id TEXT PRIMARY KEY,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     object TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_log_at ON audit_log (at);
+   CREATE TABLE settings (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   )`,
+  // 2: the internal CA.
+  `CREATE TABLE certificate_authorities (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL,
+     certificate_id TEXT NOT NULL REFERENCES certificates (id),
+     parent_id TEXT REFERENCES certificate_authorities (id),
+     next_crl_number INTEGER NOT NULL,
+     crl_url TEXT,
+     ocsp_url TEXT,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE issued_certificates (
+     certificate_id TEXT PRIMARY KEY REFERENCES certificates (id),
+     ca_id TEXT NOT NULL REFERENCES certificate_authorities (id),
+     profile TEXT NOT NULL,
+     renewed_from TEXT,
+     issued_at TEXT NOT NULL
+   )`,
+];
+
+function forDialect(sql: string, dialect: Dialect): string[] {
+  const s = dialect === 'postgres' ? sql.replace(/\bBLOB\b/g, 'BYTEA') : sql;
+  return s.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean);
+}
+
+/** Brings the schema up to date; returns the schema version. Safe to run concurrently. */
+export async function migrateStore(engine: SqlEngine): Promise<number> {
+  await engine.transaction(async (tx) => {
+    // Two PostgreSQL sessions racing on CREATE TABLE IF NOT EXISTS can both try to
+    // create it; the advisory lock makes the second wait and then see the table.
+    if (engine.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(7251907)');
+    await tx.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  });
+  for (let v = 1; v <= MIGRATIONS.length; v++) {
+    await engine.transaction(async (tx) => {
+      if (engine.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(7251907)');
+      const done = await tx.all('SELECT version FROM schema_migrations WHERE version = ?', [v]);
+      if (done.length) return;
+      for (const stmt of forDialect(MIGRATIONS[v - 1]!, engine.dialect)) await tx.run(stmt);
+      await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [v, new Date().toISOString()]);
+    });
+  }
+  return MIGRATIONS.length;
+}

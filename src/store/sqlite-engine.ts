@@ -1,0 +1,80 @@
+/**
+ * The embedded engine: one SQLite file (node:sqlite, no native add-on to build).
+ *
+ * - WAL journal: readers never block the writer and a crash never corrupts the file
+ *   (https://sqlite.org/wal.html); synchronous=FULL so a committed transaction
+ *   survives power loss, which matters for a store that holds the only copy of keys.
+ * - Writers from several processes: BEGIN IMMEDIATE takes the write lock up front
+ *   and busy_timeout makes a second process wait for it instead of failing.
+ * - node:sqlite is synchronous while store code is async, so transactions on one
+ *   connection are serialised by a promise queue: two async callers must never
+ *   interleave statements inside one BEGIN...COMMIT.
+ */
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
+
+export interface SqliteOptions {
+  /** Milliseconds a writer waits for another process's lock. */
+  busyTimeoutMs?: number;
+}
+
+export function openSqliteEngine(path: string, options: SqliteOptions = {}): SqlEngine {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = FULL');
+  db.exec('PRAGMA foreign_keys = ON');
+  return new SqliteEngine(db);
+}
+
+const toInput = (params: readonly SqlValue[]): SQLInputValue[] => params as SQLInputValue[];
+
+class SqliteExecutor implements SqlExecutor {
+  readonly db: DatabaseSync;
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+  async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    return this.db.prepare(sql).all(...toInput(params)) as Row[];
+  }
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return Number(this.db.prepare(sql).run(...toInput(params)).changes);
+  }
+}
+
+class SqliteEngine extends SqliteExecutor implements SqlEngine {
+  readonly dialect = 'sqlite' as const;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  override async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    await this.#queue; // never read in the middle of another caller's transaction
+    return super.all(sql, params);
+  }
+  override async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.transaction((tx) => tx.run(sql, params));
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const tx = new SqliteExecutor(this.db);
+    const job = this.#queue.then(async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await fn(tx);
+        this.db.exec('COMMIT');
+        return out;
+      } catch (e) {
+        if (this.db.isTransaction) this.db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+    this.#queue = job.catch(() => undefined);
+    return job;
+  }
+
+  async close(): Promise<void> {
+    await this.#queue;
+    if (this.db.isOpen) this.db.close();
+  }
+}

@@ -1,0 +1,615 @@
+/**
+ * The key and certificate store: one class over either engine (style guide,
+ * "Store"; MimeKit's SqlCertificateDatabase shape). It holds
+ *
+ * - certificates with their addresses, trust level, harvested SMIMECapabilities
+ *   and revocation state (the certificate directory);
+ * - private keys sealed under the master key (src/keys/seal-private-key.ts), linked
+ *   to certificates by the SHA-256 of their SubjectPublicKeyInfo, so one key can
+ *   serve several certificates (a renewal that keeps the key) and every old key
+ *   stays findable after renewal (key history);
+ * - an audit log written in the same transaction as the change it records.
+ *
+ * Lookups take `now` (style guide: no hidden clock). Nothing here deletes a key
+ * except purgePrivateKey, which is explicit and audited.
+ */
+import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { Certificate } from '../x509/certificate.ts';
+import { decode, Tag, readBoolean } from '../asn1/ber.ts';
+import { OID, oidName } from '../asn1/oids.ts';
+import { oid as oidDer } from '../asn1/der.ts';
+import { KakitomeError } from '../errors.ts';
+import type { CmsIdentifier } from '../cms/identifier.ts';
+import type { MasterKey } from '../keys/master-key.ts';
+import { sealPrivateKey, openSealedPrivateKey } from '../keys/seal-private-key.ts';
+import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
+import { migrateStore } from './migrations.ts';
+
+/** trusted: an administrator vouched for it; imported: added on purpose; harvested: taken from verified mail. */
+export type TrustLevel = 'trusted' | 'imported' | 'harvested';
+const TRUST_RANK: Record<TrustLevel, number> = { trusted: 0, imported: 1, harvested: 2 };
+
+export interface CertificateRecord {
+  id: string;
+  certificate: Certificate;
+  emails: string[];
+  trust: TrustLevel;
+  source: string;
+  isCa: boolean;
+  /** SMIMECapabilities DER as last harvested. */
+  capabilities?: Uint8Array;
+  capabilitiesAt?: Date;
+  /** The sender named this certificate in an encryption key preference attribute. */
+  preferred: boolean;
+  revokedAt?: Date;
+  /** CRLReason (RFC 5280 5.3.1). */
+  revocationReason?: number;
+  addedAt: Date;
+  hasPrivateKey: boolean;
+}
+
+export type KeyStatus = 'active' | 'retired';
+
+export interface KeyRecord {
+  id: string;
+  algorithm: string;
+  status: KeyStatus;
+  label?: string;
+  createdAt: Date;
+  retiredAt?: Date;
+  /** SHA-256 fingerprints of the certificates for this key. */
+  certificates: string[];
+}
+
+export interface AuditEntry {
+  id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  object?: string;
+  detail?: string;
+}
+
+export interface StoreOptions {
+  masterKey: MasterKey;
+  /** Who acts, for the audit log (default: the OS user). */
+  actor?: string;
+  clock?: () => Date;
+}
+
+export interface HarvestResult {
+  record: CertificateRecord;
+  /** True when the address already has a trusted or imported certificate for another key: the harvested one was kept, not preferred. */
+  conflict: boolean;
+  created: boolean;
+}
+
+const hex = (b: Uint8Array | undefined): string | null => (b ? Buffer.from(b).toString('hex') : null);
+
+/** SHA-256 of the DER SubjectPublicKeyInfo, the link between keys and certificates. */
+export function spkiDigest(key: KeyObject | Uint8Array): string {
+  const der = key instanceof Uint8Array ? key : createPublicKey(key).export({ format: 'der', type: 'spki' });
+  return createHash('sha256').update(der).digest('hex');
+}
+
+/**
+ * QUIRK: RFC 5321 2.4 makes the local part case-sensitive, but no mail system we
+ * meet treats it so and certificates differ in case from From headers; addresses
+ * are matched case-insensitively.
+ */
+export function normalizeAddress(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function isCaCertificate(cert: Certificate): boolean {
+  const bc = cert.extensions.get(OID.basicConstraints);
+  if (!bc) return false;
+  const first = decode(bc.value, { der: true }).children()[0];
+  return first?.tag === Tag.BOOLEAN ? readBoolean(first) : false;
+}
+
+function bytesOf(v: SqlValue | undefined): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  throw new KakitomeError('MALFORMED', 'The store returned a non-binary value for a binary column.');
+}
+
+const str = (v: SqlValue | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
+const date = (v: SqlValue | undefined): Date | undefined => (v === null || v === undefined ? undefined : new Date(String(v)));
+
+export class Store {
+  readonly engine: SqlEngine;
+  readonly #master: MasterKey;
+  readonly #actor: string;
+  readonly #clock: () => Date;
+
+  private constructor(engine: SqlEngine, options: StoreOptions) {
+    this.engine = engine;
+    this.#master = options.masterKey;
+    this.#actor = options.actor ?? safeUserName();
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  /**
+   * Migrates the schema and checks the master key. A master key that is not the
+   * one the store was created with fails with KEY_INVALID before anything is
+   * written: a wrong key must never seal new keys beside old ones.
+   */
+  static async open(engine: SqlEngine, options: StoreOptions): Promise<Store> {
+    await migrateStore(engine);
+    const store = new Store(engine, options);
+    await engine.transaction(async (tx) => {
+      const rows = await tx.all("SELECT value FROM settings WHERE name = 'master_key_id'");
+      const known = str(rows[0]?.value);
+      if (known === undefined) {
+        await tx.run("INSERT INTO settings (name, value) VALUES ('master_key_id', ?)", [options.masterKey.id]);
+      } else if (known !== options.masterKey.id) {
+        throw new KakitomeError('KEY_INVALID', `Wrong master key: this store was sealed with master key ${known}, the key given is ${options.masterKey.id}. Nothing was changed.`);
+      }
+    });
+    return store;
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+
+  now(): Date {
+    return this.#clock();
+  }
+
+  async #audit(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
+    await tx.run('INSERT INTO audit_log (id, at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?, ?)', [
+      randomUUID(), this.#clock().toISOString(), this.#actor, action, object ?? null, detail ?? null,
+    ]);
+  }
+
+  /** Records an operation done elsewhere (CA, CLI) in the audit log. */
+  async audit(action: string, object?: string, detail?: string): Promise<void> {
+    await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
+  }
+
+  // ------------------------------------------------------------- certificates
+
+  async #insertCertificate(tx: SqlExecutor, cert: Certificate, trust: TrustLevel, source: string, extra: { capabilities?: Uint8Array; preferred?: boolean } = {}): Promise<string> {
+    const id = randomUUID();
+    await tx.run(
+      `INSERT INTO certificates (id, fingerprint, der, subject, subject_hex, issuer_hex, serial_hex, ski_hex, spki_sha256, key_algorithm,
+         not_before, not_after, is_ca, trust, source, capabilities, capabilities_at, preferred, added_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        id, cert.fingerprint256, cert.der, cert.subjectText, hex(cert.subject), hex(cert.issuer), hex(cert.serial), hex(cert.subjectKeyIdentifier),
+        spkiDigest(cert.spki), oidName(cert.publicKeyAlgorithm), cert.notBefore.toISOString(), cert.notAfter.toISOString(),
+        isCaCertificate(cert) ? 1 : 0, trust, source, extra.capabilities ?? null, extra.capabilities ? this.#clock().toISOString() : null,
+        extra.preferred ? 1 : 0, this.#clock().toISOString(),
+      ],
+    );
+    for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
+      await tx.run('INSERT INTO certificate_emails (certificate_id, email) VALUES (?, ?)', [id, e]);
+    }
+    return id;
+  }
+
+  /**
+   * Adds a certificate (or raises the trust of one already stored). Importing never
+   * lowers trust: a trusted certificate stays trusted.
+   */
+  async importCertificate(cert: Certificate, options: { trust?: TrustLevel; source?: string } = {}): Promise<CertificateRecord> {
+    const trust = options.trust ?? 'imported';
+    await this.engine.transaction(async (tx) => {
+      const rows = await tx.all('SELECT id, trust FROM certificates WHERE fingerprint = ?', [cert.fingerprint256]);
+      const row = rows[0];
+      if (!row) {
+        const id = await this.#insertCertificate(tx, cert, trust, options.source ?? 'import');
+        await this.#audit(tx, 'certificate.import', cert.fingerprint256, `${trust} ${cert.subjectText}`);
+        return id;
+      }
+      if (TRUST_RANK[trust] < TRUST_RANK[String(row.trust) as TrustLevel]) {
+        await tx.run('UPDATE certificates SET trust = ? WHERE id = ?', [trust, row.id!]);
+        await this.#audit(tx, 'certificate.trust', cert.fingerprint256, `${String(row.trust)} -> ${trust}`);
+      }
+      return String(row.id);
+    });
+    return (await this.findCertificateByFingerprint(cert.fingerprint256))!;
+  }
+
+  /**
+   * Keeps a certificate seen in a verified signed message, with the sender's
+   * SMIMECapabilities (RFC 8551 2.5.2) and encryption key preference (2.5.3). The
+   * caller vouches that the signature verified and the chain was trusted.
+   *
+   * A harvested certificate never displaces a trusted or imported one silently: it
+   * is stored at trust "harvested", lookups rank it below them, and `conflict`
+   * tells the caller to show it.
+   */
+  async harvestCertificate(cert: Certificate, options: { capabilities?: Uint8Array; preferred?: boolean; source?: string } = {}): Promise<HarvestResult> {
+    const now = this.#clock().toISOString();
+    let created = false;
+    let conflict = false;
+    await this.engine.transaction(async (tx) => {
+      const rows = await tx.all('SELECT id, capabilities_at FROM certificates WHERE fingerprint = ?', [cert.fingerprint256]);
+      const row = rows[0];
+      if (row) {
+        // RFC 8551 2.5.2: keep the most recent capabilities list seen for this certificate.
+        if (options.capabilities) await tx.run('UPDATE certificates SET capabilities = ?, capabilities_at = ? WHERE id = ?', [options.capabilities, now, row.id!]);
+        if (options.preferred) await this.#markPreferred(tx, String(row.id), cert);
+        return;
+      }
+      const spki = spkiDigest(cert.spki);
+      for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
+        const others = await tx.all(
+          `SELECT c.id FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
+           WHERE m.email = ? AND c.trust <> 'harvested' AND c.spki_sha256 <> ? AND c.revoked_at IS NULL AND c.not_after > ?`,
+          [e, spki, now],
+        );
+        if (others.length) conflict = true;
+      }
+      const id = await this.#insertCertificate(tx, cert, 'harvested', options.source ?? 'harvest', options);
+      if (options.preferred) await this.#markPreferred(tx, id, cert);
+      created = true;
+      await this.#audit(tx, 'certificate.harvest', cert.fingerprint256, conflict ? 'conflicts with a trusted certificate for the same address' : cert.subjectText);
+    });
+    return { record: (await this.findCertificateByFingerprint(cert.fingerprint256))!, conflict, created };
+  }
+
+  /** One preferred encryption certificate per address (RFC 8551 2.5.3). */
+  async #markPreferred(tx: SqlExecutor, id: string, cert: Certificate): Promise<void> {
+    for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
+      await tx.run(
+        'UPDATE certificates SET preferred = 0 WHERE id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?)',
+        [e],
+      );
+    }
+    await tx.run('UPDATE certificates SET preferred = 1 WHERE id = ?', [id]);
+  }
+
+  async #records(where: string, params: SqlValue[], tx: SqlExecutor = this.engine): Promise<CertificateRecord[]> {
+    const rows = await tx.all(
+      `SELECT c.*, (SELECT COUNT(*) FROM private_keys k WHERE k.spki_sha256 = c.spki_sha256) AS key_count
+       FROM certificates c WHERE ${where} ORDER BY c.not_before DESC, c.fingerprint`,
+      params,
+    );
+    const out: CertificateRecord[] = [];
+    for (const r of rows) {
+      const emails = await tx.all('SELECT email FROM certificate_emails WHERE certificate_id = ? ORDER BY email', [r.id!]);
+      out.push(toCertificateRecord(r, emails.map((e) => String(e.email))));
+    }
+    return out;
+  }
+
+  async findCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
+    return (await this.#records('c.fingerprint = ?', [fingerprint.toLowerCase().replaceAll(':', '')]))[0];
+  }
+
+  async findCertificateById(id: string): Promise<CertificateRecord | undefined> {
+    return (await this.#records('c.id = ?', [id]))[0];
+  }
+
+  /** Certificates named by a CMS identifier (issuerAndSerialNumber or subjectKeyIdentifier). */
+  async findCertificatesByIdentifier(id: CmsIdentifier): Promise<CertificateRecord[]> {
+    return id.kind === 'issuerAndSerialNumber'
+      ? this.#records('c.issuer_hex = ? AND c.serial_hex = ?', [hex(id.issuer), hex(id.serial)])
+      : this.#records('c.ski_hex = ?', [hex(id.keyId)]);
+  }
+
+  /** Certificates whose subject is `name` (DER): candidate issuers when building a chain. */
+  async findCertificatesBySubject(name: Uint8Array): Promise<CertificateRecord[]> {
+    return this.#records('c.subject_hex = ?', [hex(name)]);
+  }
+
+  async listCertificates(filter: { email?: string; trust?: TrustLevel } = {}): Promise<CertificateRecord[]> {
+    const where: string[] = ['1 = 1'];
+    const params: SqlValue[] = [];
+    if (filter.email) {
+      where.push('c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?)');
+      params.push(normalizeAddress(filter.email));
+    }
+    if (filter.trust) {
+      where.push('c.trust = ?');
+      params.push(filter.trust);
+    }
+    return this.#records(where.join(' AND '), params);
+  }
+
+  /** Certificates (with a private key, or CA certificates) whose notAfter falls within `days` of `now`. */
+  async findExpiring(days: number, now: Date = this.#clock()): Promise<CertificateRecord[]> {
+    if (!Number.isFinite(days) || days < 0) throw new KakitomeError('INVALID_ARGUMENT', 'The expiry window is a non-negative number of days.');
+    const until = new Date(now.getTime() + days * 86_400_000).toISOString();
+    const all = await this.#records('c.not_after > ? AND c.not_after <= ? AND c.revoked_at IS NULL', [now.toISOString(), until]);
+    return all.filter((r) => r.hasPrivateKey || r.isCa);
+  }
+
+  /** Marks a certificate revoked (reason: RFC 5280 5.3.1 CRLReason). Never deletes it. */
+  async revokeCertificate(fingerprint: string, reason: number, at: Date = this.#clock()): Promise<CertificateRecord> {
+    if (!Number.isInteger(reason) || reason < 0 || reason > 10 || reason === 7) {
+      throw new KakitomeError('INVALID_ARGUMENT', `CRLReason ${reason} is not one of RFC 5280 5.3.1.`);
+    }
+    const rec = await this.findCertificateByFingerprint(fingerprint);
+    if (!rec) throw new KakitomeError('INVALID_ARGUMENT', `No certificate ${fingerprint} in the store.`);
+    if (rec.revokedAt) return rec;
+    await this.engine.transaction(async (tx) => {
+      await tx.run('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL', [at.toISOString(), reason, rec.id]);
+      await this.#audit(tx, 'certificate.revoke', rec.certificate.fingerprint256, `reason ${reason}`);
+    });
+    return (await this.findCertificateById(rec.id))!;
+  }
+
+  // ------------------------------------------------------------- private keys
+
+  /**
+   * Seals and stores a private key, optionally with its certificates. A key is
+   * stored once (by its public key); importing it again only adds certificates.
+   */
+  async importPrivateKey(key: KeyObject, options: { certificates?: Certificate[]; label?: string; trust?: TrustLevel; source?: string } = {}): Promise<KeyRecord> {
+    if (key.type !== 'private') throw new KakitomeError('KEY_INVALID', 'Not a private key.');
+    const spki = spkiDigest(key);
+    for (const c of options.certificates ?? []) {
+      if (spkiDigest(c.spki) !== spki) throw new KakitomeError('KEY_INVALID', `The private key does not belong to certificate "${c.subjectText}".`);
+    }
+    const id = await this.engine.transaction(async (tx) => {
+      const rows = await tx.all('SELECT id FROM private_keys WHERE spki_sha256 = ?', [spki]);
+      let keyId = str(rows[0]?.id);
+      if (!keyId) {
+        keyId = randomUUID();
+        await tx.run(
+          'INSERT INTO private_keys (id, spki_sha256, key_algorithm, sealed, master_key_id, status, label, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          [keyId, spki, key.asymmetricKeyType ?? 'unknown', sealPrivateKey(this.#master, keyId, key), this.#master.id, 'active', options.label ?? null, this.#clock().toISOString()],
+        );
+        await this.#audit(tx, 'key.import', keyId, options.source ?? 'import');
+      }
+      for (const c of options.certificates ?? []) {
+        const have = await tx.all('SELECT id, trust FROM certificates WHERE fingerprint = ?', [c.fingerprint256]);
+        if (!have.length) {
+          await this.#insertCertificate(tx, c, options.trust ?? 'trusted', options.source ?? 'import');
+          await this.#audit(tx, 'certificate.import', c.fingerprint256, `with key ${keyId}`);
+        } else if (String(have[0]!.trust) !== 'trusted' && (options.trust ?? 'trusted') === 'trusted') {
+          // Our own identity is trusted by definition: we hold its key.
+          await tx.run("UPDATE certificates SET trust = 'trusted' WHERE id = ?", [have[0]!.id!]);
+        }
+      }
+      return keyId;
+    });
+    return (await this.findKey(id))!;
+  }
+
+  async findKey(id: string): Promise<KeyRecord | undefined> {
+    return (await this.listKeys({ id }))[0];
+  }
+
+  async listKeys(filter: { id?: string; status?: KeyStatus } = {}): Promise<KeyRecord[]> {
+    const where: string[] = ['1 = 1'];
+    const params: SqlValue[] = [];
+    if (filter.id) {
+      where.push('k.id = ?');
+      params.push(filter.id);
+    }
+    if (filter.status) {
+      where.push('k.status = ?');
+      params.push(filter.status);
+    }
+    const rows = await this.engine.all(
+      `SELECT k.id, k.key_algorithm, k.status, k.label, k.created_at, k.retired_at, k.spki_sha256 FROM private_keys k WHERE ${where.join(' AND ')} ORDER BY k.created_at, k.id`,
+      params,
+    );
+    const out: KeyRecord[] = [];
+    for (const r of rows) {
+      const certs = await this.engine.all('SELECT fingerprint FROM certificates WHERE spki_sha256 = ? ORDER BY not_before', [r.spki_sha256!]);
+      out.push({
+        id: String(r.id), algorithm: String(r.key_algorithm), status: String(r.status) as KeyStatus, label: str(r.label),
+        createdAt: date(r.created_at)!, retiredAt: date(r.retired_at), certificates: certs.map((c) => String(c.fingerprint)),
+      });
+    }
+    return out;
+  }
+
+  /** Opens one key and audits why. Internal: callers go through the typed finders or exportPrivateKey. */
+  async #openKey(tx: SqlExecutor, row: Row, action: string, detail?: string): Promise<KeyObject> {
+    const id = String(row.id);
+    if (str(row.master_key_id) !== this.#master.id) {
+      throw new KakitomeError('KEY_INVALID', `Private key ${id} is sealed with master key ${String(row.master_key_id)}, not ${this.#master.id}.`);
+    }
+    const key = openSealedPrivateKey(this.#master, id, bytesOf(row.sealed));
+    await this.#audit(tx, action, id, detail);
+    return key;
+  }
+
+  /** The private key itself, for export (PKCS#12, PEM). Only on explicit request; audited with the reason. */
+  async exportPrivateKey(id: string, reason: string): Promise<KeyObject> {
+    return this.engine.transaction(async (tx) => {
+      const rows = await tx.all('SELECT * FROM private_keys WHERE id = ?', [id]);
+      if (!rows[0]) throw new KakitomeError('INVALID_ARGUMENT', `No private key ${id} in the store.`);
+      return this.#openKey(tx, rows[0], 'key.export', reason);
+    });
+  }
+
+  /** Retiring stops a key from signing and being offered for new mail; it still decrypts old mail. */
+  async retirePrivateKey(id: string, reason = 'retired'): Promise<KeyRecord> {
+    await this.engine.transaction(async (tx) => {
+      const n = await tx.run("UPDATE private_keys SET status = 'retired', retired_at = ? WHERE id = ? AND status = 'active'", [this.#clock().toISOString(), id]);
+      if (n === 0 && !(await tx.all('SELECT id FROM private_keys WHERE id = ?', [id])).length) {
+        throw new KakitomeError('INVALID_ARGUMENT', `No private key ${id} in the store.`);
+      }
+      if (n) await this.#audit(tx, 'key.retire', id, reason);
+    });
+    return (await this.findKey(id))!;
+  }
+
+  /**
+   * Destroys a private key for good: mail encrypted to it becomes unreadable. The
+   * caller must repeat the key id as confirmation; the purge is audited.
+   */
+  async purgePrivateKey(id: string, confirm: { confirmId: string; reason: string }): Promise<void> {
+    if (confirm.confirmId !== id) throw new KakitomeError('INVALID_ARGUMENT', 'Purging a key needs its id repeated as confirmation.');
+    await this.engine.transaction(async (tx) => {
+      const n = await tx.run('DELETE FROM private_keys WHERE id = ?', [id]);
+      if (!n) throw new KakitomeError('INVALID_ARGUMENT', `No private key ${id} in the store.`);
+      await this.#audit(tx, 'key.purge', id, confirm.reason);
+    });
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  /**
+   * Private keys for a message's recipient identifiers (RFC 5652 6.2), whatever
+   * their certificates' validity or the key's status: mail from ten years ago must
+   * still open. Order follows `ids`; each use is audited.
+   */
+  async findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
+    const out: { key: KeyObject; certificate: Certificate; keyId: string }[] = [];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const certs = await this.findCertificatesByIdentifier(id);
+      for (const rec of certs) {
+        const spki = spkiDigest(rec.certificate.spki);
+        const rows = await this.engine.all('SELECT * FROM private_keys WHERE spki_sha256 = ?', [spki]);
+        const row = rows[0];
+        if (!row || seen.has(`${row.id}/${rec.id}`)) continue;
+        seen.add(`${row.id}/${rec.id}`);
+        const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.decrypt', rec.certificate.fingerprint256));
+        out.push({ key, certificate: rec.certificate, keyId: String(row.id) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The identity that signs for `email` at `now`: a valid, unrevoked certificate
+   * for the address with an active private key, allowed to sign (keyUsage
+   * digitalSignature, extKeyUsage emailProtection when present). The newest wins.
+   */
+  async findSigningIdentity(email: string, now: Date = this.#clock()): Promise<{ key: KeyObject; certificate: Certificate; chain: Certificate[]; keyId: string } | undefined> {
+    const candidates = (await this.#currentForAddress(email, now)).filter((r) => r.hasPrivateKey && allowsUsage(r.certificate, 'sign'));
+    for (const rec of candidates) {
+      const rows = await this.engine.all("SELECT * FROM private_keys WHERE spki_sha256 = ? AND status = 'active'", [spkiDigest(rec.certificate.spki)]);
+      const row = rows[0];
+      if (!row) continue;
+      const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.sign', rec.certificate.fingerprint256));
+      return { key, certificate: rec.certificate, chain: await this.findIssuerChain(rec.certificate), keyId: String(row.id) };
+    }
+    return undefined;
+  }
+
+  /**
+   * The best certificate to encrypt to `email` at `now`: valid, not revoked, usable
+   * for key management; ranked by trust (a harvested certificate never outranks a
+   * trusted one), then the sender's stated preference, then preferred algorithms,
+   * then the newest.
+   */
+  async findRecipientCertificate(email: string, now: Date = this.#clock()): Promise<CertificateRecord | undefined> {
+    return (await this.findRecipientCertificates(email, now))[0];
+  }
+
+  async findRecipientCertificates(email: string, now: Date = this.#clock()): Promise<CertificateRecord[]> {
+    const usable = (await this.#currentForAddress(email, now)).filter((r) => allowsUsage(r.certificate, 'encrypt'));
+    return usable.sort(
+      (a, b) =>
+        TRUST_RANK[a.trust] - TRUST_RANK[b.trust] ||
+        Number(b.preferred) - Number(a.preferred) ||
+        algorithmRank(a.certificate) - algorithmRank(b.certificate) ||
+        b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime(),
+    );
+  }
+
+  async #currentForAddress(email: string, now: Date): Promise<CertificateRecord[]> {
+    const t = now.toISOString();
+    return this.#records(
+      'c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?) AND c.is_ca = 0 AND c.not_before <= ? AND c.not_after > ? AND c.revoked_at IS NULL',
+      [normalizeAddress(email), t, t],
+    );
+  }
+
+  /** Issuer certificates from the store, nearest first, stopping at a self-issued one. */
+  async findIssuerChain(cert: Certificate, maxDepth = 8): Promise<Certificate[]> {
+    const chain: Certificate[] = [];
+    let cur = cert;
+    for (let i = 0; i < maxDepth; i++) {
+      if (Buffer.compare(cur.issuer, cur.subject) === 0) break;
+      const issuers = (await this.findCertificatesBySubject(cur.issuer)).filter((r) => r.isCa);
+      const aki = authorityKeyId(cur);
+      const next = issuers.find((r) => !aki || (r.certificate.subjectKeyIdentifier && Buffer.compare(r.certificate.subjectKeyIdentifier, aki) === 0));
+      if (!next || chain.some((c) => c.fingerprint256 === next.certificate.fingerprint256)) break;
+      chain.push(next.certificate);
+      cur = next.certificate;
+    }
+    return chain;
+  }
+
+  async auditLog(filter: { limit?: number; object?: string } = {}): Promise<AuditEntry[]> {
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
+    const rows = filter.object
+      ? await this.engine.all('SELECT * FROM audit_log WHERE object = ? ORDER BY at DESC, id LIMIT ?', [filter.object, limit])
+      : await this.engine.all('SELECT * FROM audit_log ORDER BY at DESC, id LIMIT ?', [limit]);
+    return rows.map((r) => ({ id: String(r.id), at: date(r.at)!, actor: String(r.actor), action: String(r.action), object: str(r.object), detail: str(r.detail) }));
+  }
+}
+
+function toCertificateRecord(r: Row, emails: string[]): CertificateRecord {
+  const rec: CertificateRecord = {
+    id: String(r.id),
+    certificate: Certificate.fromDer(bytesOf(r.der)),
+    emails,
+    trust: String(r.trust) as TrustLevel,
+    source: String(r.source),
+    isCa: Number(r.is_ca) === 1,
+    preferred: Number(r.preferred) === 1,
+    addedAt: date(r.added_at)!,
+    hasPrivateKey: Number(r.key_count) > 0,
+  };
+  if (r.capabilities !== null && r.capabilities !== undefined) rec.capabilities = bytesOf(r.capabilities);
+  const ca = date(r.capabilities_at);
+  if (ca) rec.capabilitiesAt = ca;
+  const ra = date(r.revoked_at);
+  if (ra) rec.revokedAt = ra;
+  if (r.revocation_reason !== null && r.revocation_reason !== undefined) rec.revocationReason = Number(r.revocation_reason);
+  return rec;
+}
+
+function authorityKeyId(cert: Certificate): Uint8Array | undefined {
+  const e = cert.extensions.get(OID.authorityKeyIdentifier);
+  if (!e) return undefined;
+  const first = decode(e.value, { der: true }).children()[0];
+  return first?.tag === 0x80 ? first.value : undefined;
+}
+
+/** RFC 8550 4.4.2 / 4.4.4: keyUsage and extKeyUsage, when present, must allow the use. */
+function allowsUsage(cert: Certificate, use: 'sign' | 'encrypt'): boolean {
+  const ku = cert.keyUsage;
+  if (ku) {
+    const ok = use === 'sign' ? ku.has('digitalSignature') || ku.has('nonRepudiation') : ku.has('keyEncipherment') || ku.has('keyAgreement');
+    if (!ok) return false;
+  }
+  const eku = cert.extensions.get(OID.extKeyUsage);
+  if (eku) {
+    const ids = decode(eku.value, { der: true }).children().map((t) => Buffer.from(t.value).toString('hex'));
+    const want = [OID.emailProtection, OID.anyExtendedKeyUsage].map((o) => Buffer.from(decode(oidDer(o)).value).toString('hex'));
+    if (!ids.some((i) => want.includes(i))) return false;
+  }
+  // Encryption needs a key that can receive a key: RSA, EC/X25519/X448 (ECDH), ML-KEM.
+  if (use === 'encrypt') {
+    const t = cert.publicKey.asymmetricKeyType;
+    return t === 'rsa' || t === 'ec' || t === 'x25519' || t === 'x448' || (t?.startsWith('ml-kem') ?? false);
+  }
+  return true;
+}
+
+/**
+ * Lower is preferred, following RFC 8551 2.7 key management (MUST ECDH P-256 and
+ * X25519, SHOULD+ RSA-OAEP) while keeping RSA usable.
+ */
+function algorithmRank(cert: Certificate): number {
+  switch (cert.publicKey.asymmetricKeyType) {
+    case 'x25519': return 0;
+    case 'ec': return 1;
+    case 'x448': return 2;
+    case 'rsa': return (cert.publicKey.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048 ? 3 : 9;
+    default: return 5;
+  }
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

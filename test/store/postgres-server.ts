@@ -1,0 +1,64 @@
+/**
+ * A real, throwaway PostgreSQL server on loopback for the store tests, from
+ * Debian's `postgresql` package (initdb/pg_ctl on PATH or in /usr/lib/postgresql/N/bin).
+ * PostgreSQL refuses to run as root, so under root it runs as the `postgres` user.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, chownSync, existsSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+function pgBin(name: string): string {
+  for (const d of ['/usr/local/bin', '/usr/bin']) if (existsSync(join(d, name))) return join(d, name);
+  const base = '/usr/lib/postgresql';
+  if (existsSync(base)) {
+    for (const v of readdirSync(base).sort().reverse()) {
+      const p = join(base, v, 'bin', name);
+      if (existsSync(p)) return p;
+    }
+  }
+  throw new Error(`${name} not found: install Debian's postgresql package`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface PostgresServer {
+  url: string;
+  stop(): void;
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-pg-'));
+  const data = join(dir, 'data');
+  const asRoot = userInfo().uid === 0;
+  let uid = 0;
+  if (asRoot) {
+    uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    chownSync(dir, uid, gid);
+  }
+  const run = (bin: string, args: string[]) =>
+    asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', pgBin(bin), ...args], { stdio: 'pipe' }) : execFileSync(pgBin(bin), args, { stdio: 'pipe' });
+  run('initdb', ['-D', data, '-A', 'trust', '-U', 'kakitome', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  run('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+  return {
+    url: `postgres://kakitome@127.0.0.1:${port}/postgres`,
+    stop() {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
