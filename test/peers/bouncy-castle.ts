@@ -109,7 +109,7 @@ export class BcBatch {
     for (const j of jobs) {
       const res = results.get(j.id);
       if (!res) throw new Error(`BcPeer did not report job ${j.id} (${j.line[0]}): ${r.stderr}`);
-      let output = Buffer.alloc(0);
+      let output: Buffer = Buffer.alloc(0);
       if (res.ok && j.out) output = this.#w.read(j.out);
       j.resolve({ ...res, output });
     }

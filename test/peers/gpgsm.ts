@@ -116,7 +116,7 @@ export class GpgsmPeer {
     const has = (kw: string) => status.some((l) => l.startsWith(`[GNUPG:] ${kw}`));
     const verified = r.status === 0 && has('GOODSIG') && has('TRUST_FULLY')
       && !has('BADSIG') && !has('ERRSIG') && !has('TRUST_NEVER') && !has('TRUST_UNDEFINED');
-    let content = Buffer.alloc(0);
+    let content: Buffer = Buffer.alloc(0);
     if (!detachedContent) try { content = this.work.read(out); } catch { /* nothing written */ }
     return { verified, content, status, detail: `exit ${r.status}: ${status.join(' | ')} ${r.stderr.trim()}` };
   }
@@ -143,7 +143,7 @@ export class GpgsmPeer {
   async decrypt(der: Uint8Array): Promise<PeerDecryption> {
     const out = this.work.path('decrypted.out');
     const r = await runPeer('gpgsm', ['--batch', '--status-fd', '1', '--pinentry-mode', 'loopback', '--passphrase-fd', '0', '-o', out, '--decrypt', this.work.write('env.der', der)], { env: this.env, input: `${PASS}\n` });
-    let content = Buffer.alloc(0);
+    let content: Buffer = Buffer.alloc(0);
     try { content = this.work.read(out); } catch { /* nothing written */ }
     return { decrypted: r.status === 0, content, detail: `exit ${r.status}: ${r.stderr.trim()}` };
   }

@@ -62,7 +62,7 @@ export class NssPeer {
     const args = ['-D', '-d', this.db, '-i', this.work.write('sig.der', der), '-o', out, '-p', ''];
     if (detachedContent) args.push('-c', this.work.write('content', detachedContent));
     const r = await runPeer('cmsutil', args);
-    let content = Buffer.alloc(0);
+    let content: Buffer = Buffer.alloc(0);
     try { content = this.work.read(out); } catch { /* nothing written */ }
     return { verified: r.status === 0, content, detail: `exit ${r.status}: ${r.stderr.trim()}` };
   }
@@ -88,7 +88,7 @@ export class NssPeer {
   async decrypt(der: Uint8Array): Promise<PeerDecryption> {
     const out = this.work.path('decrypted.out');
     const r = await runPeer('cmsutil', ['-D', '-d', this.db, '-p', '', '-i', this.work.write('env.der', der), '-o', out]);
-    let content = Buffer.alloc(0);
+    let content: Buffer = Buffer.alloc(0);
     try { content = this.work.read(out); } catch { /* nothing written */ }
     return { decrypted: r.status === 0, content, detail: `exit ${r.status}: ${r.stderr.trim()}` };
   }

@@ -65,7 +65,7 @@ export async function opensslVerify(w: Workdir, der: Uint8Array, o: { caPath: st
   if (o.detachedContent) args.push('-content', w.write('content', o.detachedContent));
   const r = await runPeer(OPENSSL, args);
   const verified = r.status === 0 && /Verification successful/.test(r.stderr);
-  let content = Buffer.alloc(0);
+  let content: Buffer = Buffer.alloc(0);
   try { content = w.read(out); } catch { /* nothing written on failure */ }
   return { verified, content, detail: `exit ${r.status}: ${r.stderr.trim()}` };
 }
@@ -106,7 +106,7 @@ export async function opensslDecrypt(w: Workdir, der: Uint8Array, id: Identity):
   requireOpenssl();
   const out = w.path('decrypted.out');
   const r = await runPeer(OPENSSL, ['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', w.write('env.der', der), '-recip', id.certPath, '-inkey', id.keyPath, '-out', out]);
-  let content = Buffer.alloc(0);
+  let content: Buffer = Buffer.alloc(0);
   try { content = w.read(out); } catch { /* nothing written on failure */ }
   return { decrypted: r.status === 0, content, detail: `exit ${r.status}: ${r.stderr.trim()}` };
 }
