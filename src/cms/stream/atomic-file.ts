@@ -1,0 +1,64 @@
+/**
+ * An output file that appears only when the operation succeeded: bytes go to a
+ * temporary file beside the destination (same directory, so the final rename is
+ * atomic on POSIX) and are renamed into place by commit(); abort() deletes them.
+ * A crash leaves at most a hidden `.name.*.partial` file, never a truncated
+ * destination that looks like a complete message.
+ */
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+
+export class AtomicFile {
+  readonly path: string;
+  readonly #tmp: string;
+  #fh: FileHandle | undefined;
+  #closed = false;
+
+  private constructor(path: string, tmp: string, fh: FileHandle) {
+    this.path = path;
+    this.#tmp = tmp;
+    this.#fh = fh;
+  }
+
+  static async create(path: string, mode = 0o600): Promise<AtomicFile> {
+    const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.partial`);
+    const fh = await open(tmp, 'wx', mode);
+    return new AtomicFile(path, tmp, fh);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (!this.#fh) throw new Error('atomic file already closed');
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await this.#fh.write(chunk, off, chunk.length - off);
+      off += bytesWritten;
+    }
+  }
+
+  /** Flushes to disk and renames the file into place. */
+  async commit(): Promise<void> {
+    const fh = this.#fh;
+    if (!fh || this.#closed) throw new Error('atomic file already closed');
+    this.#closed = true;
+    this.#fh = undefined;
+    try {
+      await fh.sync();
+      await fh.close();
+      await rename(this.#tmp, this.path);
+    } catch (e) {
+      await rm(this.#tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Deletes the temporary file; safe to call after commit() or twice. */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const fh = this.#fh;
+    this.#fh = undefined;
+    await fh?.close().catch(() => undefined);
+    await rm(this.#tmp, { force: true });
+  }
+}
