@@ -1,0 +1,61 @@
+/**
+ * Writes MIME entities: header fields (RFC 5322 section 2.2, folded at 76 columns,
+ * non-ASCII text as RFC 2047 encoded-words by libmime), bodies and multiparts
+ * (RFC 2046 section 5.1.1) in canonical CRLF form. Fields given as HeaderField are
+ * copied byte for byte: headers nobody changed come back as they were.
+ */
+import { randomBytes } from 'node:crypto';
+import libmime from 'libmime';
+import type { HeaderField } from './entity.ts';
+
+/** A field to write: an existing field (copied raw) or a name and an unencoded value. */
+export type HeaderInput = HeaderField | readonly [name: string, value: string];
+
+const CRLF = Buffer.from('\r\n');
+
+/** One header field, encoded-words for non-ASCII (RFC 2047 section 5), folded, CRLF-terminated. */
+export function formatHeaderField(name: string, value: string): Buffer {
+  // eslint-disable-next-line no-control-regex
+  const encoded = /[^\x00-\x7f]/.test(value) ? libmime.encodeWords(value, 'B', 52) : value;
+  const folded = libmime.foldLines(`${name}: ${encoded}`, 76);
+  return Buffer.from(`${folded.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
+}
+
+/** A Content-Type (or Content-Disposition) value from a media type and parameters, quoted and RFC 2231-encoded as needed. */
+export function formatParameterizedValue(value: string, params: Record<string, string>): string {
+  return libmime.buildHeaderValue({ value, params });
+}
+
+export function formatHeaderSection(headers: readonly HeaderInput[]): Buffer {
+  return Buffer.concat(headers.map((h) => ('raw' in h ? ensureCrlf(h.raw) : formatHeaderField(h[0], h[1]))));
+}
+
+function ensureCrlf(raw: Buffer): Buffer {
+  // A copied field keeps its bytes, but the last field of a section may arrive without a line break.
+  return raw.length > 0 && raw[raw.length - 1] === 0x0a ? raw : Buffer.concat([raw, CRLF]);
+}
+
+/** header section + blank line + body. The body is written as given (callers pass canonical CRLF bytes). */
+export function buildEntity(headers: readonly HeaderInput[], body: Uint8Array): Buffer {
+  return Buffer.concat([formatHeaderSection(headers), CRLF, body]);
+}
+
+/** A fresh boundary: random, and containing "=_" which quoted-printable and base64 content can never produce (RFC 2045 section 6.7). */
+export function createBoundary(): string {
+  return `----=_Kakitome_${randomBytes(15).toString('base64url')}`;
+}
+
+/**
+ * A multipart body: optional preamble, each part between delimiters, close
+ * delimiter, CRLF. The CRLF before each delimiter belongs to the delimiter, so
+ * parts are written exactly as given (RFC 2046 section 5.1.1).
+ */
+export function buildMultipartBody(boundary: string, parts: readonly Uint8Array[], preamble?: string): Buffer {
+  const chunks: Uint8Array[] = [];
+  if (preamble) chunks.push(Buffer.from(`${preamble}\r\n`));
+  for (const [i, p] of parts.entries()) {
+    chunks.push(Buffer.from(`${i === 0 && !preamble ? '' : '\r\n'}--${boundary}\r\n`), p);
+  }
+  chunks.push(Buffer.from(`\r\n--${boundary}--\r\n`));
+  return Buffer.concat(chunks);
+}

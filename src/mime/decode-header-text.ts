@@ -1,0 +1,10 @@
+/**
+ * Header text for people: RFC 2047 encoded-words decoded (libmime, which converts
+ * ISO-2022-JP, Shift_JIS and the other legacy charsets through iconv-lite and
+ * encoding-japanese), RFC 6532 UTF-8 taken as is.
+ */
+import libmime from 'libmime';
+
+export function decodeHeaderText(value: string): string {
+  return libmime.decodeWords(value);
+}

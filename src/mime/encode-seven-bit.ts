@@ -1,0 +1,90 @@
+/**
+ * Prepares an entity for signing so that relays cannot alter it (RFC 8551
+ * section 3.1.2, RFC 1847 section 2.1): every leaf whose bytes are not 7-bit
+ * with lines of at most 998 octets (RFC 5322 section 2.1.1) is re-encoded,
+ * text as quoted-printable (libqp) and everything else as base64 (libbase64).
+ * Entities that are already 7-bit keep their exact bytes; multiparts are
+ * rebuilt by splicing only the children that changed.
+ *
+ * The input must be in canonical CRLF form (canonicalizeLineBreaks) so that
+ * quoted-printable keeps line breaks as hard breaks and base64 encodes CRLF text.
+ */
+import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
+import { encode as encodeQuotedPrintable, wrap as wrapQuotedPrintable } from 'libqp';
+import { buildEntity, type HeaderInput } from './build-entity.ts';
+import type { MimeEntity } from './entity.ts';
+import { decodeBody } from './decode-body.ts';
+import { parseEntity } from './parse-entity.ts';
+import type { Limits } from '../limits.ts';
+
+export interface SevenBitResult {
+  bytes: Buffer;
+  /** True when at least one part was re-encoded. */
+  changed: boolean;
+}
+
+/** True when `buf` is 7-bit data per RFC 2045 section 2.7: no NUL, no octet above 127, CR and LF only as CRLF, lines of at most 998 octets. */
+export function isSevenBitData(buf: Uint8Array): boolean {
+  let lineLength = 0;
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i]!;
+    if (b === 0 || b > 127) return false;
+    if (b === 0x0d) {
+      if (buf[i + 1] !== 0x0a) return false;
+      continue;
+    }
+    if (b === 0x0a) {
+      if (i === 0 || buf[i - 1] !== 0x0d) return false;
+      lineLength = 0;
+      continue;
+    }
+    if (++lineLength > 998) return false;
+  }
+  return true;
+}
+
+function withTransferEncoding(entity: MimeEntity, encoding: string | undefined): HeaderInput[] {
+  const kept: HeaderInput[] = entity.headers.filter((h) => h.name.toLowerCase() !== 'content-transfer-encoding');
+  if (encoding) kept.push(['Content-Transfer-Encoding', encoding]);
+  return kept;
+}
+
+/** Re-encodes `entity` (and its descendants) into 7-bit transfer encodings where needed. */
+export function encodeSevenBit(entity: MimeEntity, limits?: Partial<Limits>): SevenBitResult {
+  if (entity.contentType.type === 'multipart') {
+    const results = entity.children.map((c) => encodeSevenBit(c, limits));
+    const cteOk = entity.transferEncoding === '7bit';
+    if (!results.some((r) => r.changed) && cteOk) return { bytes: entity.raw, changed: false };
+    // Splice changed children into the original body so delimiters, preamble and epilogue keep their bytes.
+    const bodyStart = entity.body.byteOffset;
+    const chunks: Uint8Array[] = [];
+    let pos = bodyStart;
+    for (const [i, child] of entity.children.entries()) {
+      const r = results[i]!;
+      const childStart = child.raw.byteOffset;
+      chunks.push(Buffer.from(entity.body.buffer, pos, childStart - pos), r.bytes);
+      pos = childStart + child.raw.length;
+    }
+    chunks.push(Buffer.from(entity.body.buffer, pos, bodyStart + entity.body.length - pos));
+    // RFC 2045 section 6.4: a multipart may only be 7bit, 8bit or binary; once its parts are 7-bit, so is it.
+    const headers = cteOk ? entity.headers : withTransferEncoding(entity, undefined);
+    return { bytes: buildEntity(headers, Buffer.concat(chunks)), changed: true };
+  }
+  if (entity.contentType.mediaType === 'message/rfc822' || entity.contentType.mediaType === 'message/global') {
+    // RFC 2046 section 5.2.1: message/rfc822 cannot be base64/QP encoded; encode the message inside instead.
+    if (isSevenBitData(entity.body) && entity.transferEncoding === '7bit') return { bytes: entity.raw, changed: false };
+    const inner = parseEntity(entity.body, limits ? { limits } : {});
+    const r = encodeSevenBit(inner, limits);
+    return { bytes: buildEntity(withTransferEncoding(entity, '7bit'), r.bytes), changed: true };
+  }
+  const te = entity.transferEncoding;
+  const encodedAlready = te === 'base64' || te === 'quoted-printable';
+  if (encodedAlready ? isSevenBitData(entity.body) : te === '7bit' && isSevenBitData(entity.body)) return { bytes: entity.raw, changed: false };
+  const content = encodedAlready ? decodeBody(entity) : entity.body;
+  if (entity.contentType.type === 'text') {
+    const qp = wrapQuotedPrintable(encodeQuotedPrintable(content), 76).replace(/\r?\n/g, '\r\n');
+    return { bytes: buildEntity(withTransferEncoding(entity, 'quoted-printable'), Buffer.from(qp, 'latin1')), changed: true };
+  }
+  const b64 = wrapBase64(encodeBase64(content), 76).replace(/\r?\n/g, '\r\n');
+  return { bytes: buildEntity(withTransferEncoding(entity, 'base64'), Buffer.from(`${b64}\r\n`, 'latin1')), changed: true };
+}

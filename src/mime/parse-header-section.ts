@@ -1,0 +1,103 @@
+/**
+ * Splits an entity into its header section and body (RFC 5322 section 2.1, RFC 2045
+ * section 3) and the header section into fields, keeping each field's exact bytes.
+ *
+ * Hand-written on purpose: mailsplit (the nodemailer family's splitter) is an
+ * asynchronous Transform stream that re-serialises what it parsed and reports no
+ * byte offsets, while the S/MIME layer needs the synchronous exact byte ranges of
+ * every field and body to verify signatures. Decoding of field values (RFC 2047,
+ * RFC 2231) is left to libmime.
+ */
+import { KakitomeError, malformed } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import type { HeaderField } from './entity.ts';
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const HT = 0x09;
+const COLON = 0x3a;
+
+export interface HeaderSection {
+  fields: HeaderField[];
+  /** End of the header section (exclusive), before the blank separator line. */
+  headerEnd: number;
+  /** Where the body starts (after the blank line), or `end` when there is none. */
+  bodyStart: number;
+  warnings: string[];
+}
+
+/** Unfolds and decodes a field body: UTF-8 when valid (RFC 6532), else Latin-1 so no byte is lost. */
+function fieldValue(bytes: Buffer): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    text = bytes.toString('latin1');
+  }
+  // RFC 5322 section 2.2.3: unfolding removes each CRLF that is followed by WSP.
+  return text.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
+}
+
+/**
+ * Reads the header section of `buf[start, end)`. Every line is bounded by
+ * limits.maxLineLength and the section by limits.maxHeaderBytes (LIMIT errors).
+ */
+export function parseHeaderSection(buf: Buffer, start: number, end: number, limits: Limits, first = false): HeaderSection {
+  const fields: HeaderField[] = [];
+  const warnings: string[] = [];
+  let pos = start;
+  let fieldStart = -1;
+  let fieldColon = -1;
+  const closeField = (at: number): void => {
+    if (fieldStart < 0) return;
+    const raw = buf.subarray(fieldStart, at);
+    let nameEnd = fieldColon;
+    // QUIRK: RFC 5322 section 4.5.1 obsolete syntax allows WSP before the colon ("Subject : x").
+    while (nameEnd > fieldStart && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--;
+    const name = buf.toString('latin1', fieldStart, nameEnd);
+    fields.push({ name, raw, value: fieldValue(buf.subarray(fieldColon + 1, at)) });
+    fieldStart = -1;
+  };
+  while (pos < end) {
+    let nl = buf.indexOf(LF, pos);
+    if (nl < 0 || nl >= end) nl = end;
+    const lineEnd = nl < end ? nl + 1 : end;
+    if (lineEnd - pos > limits.maxLineLength) throw new KakitomeError('LIMIT', `A header line of more than ${limits.maxLineLength} bytes exceeds the line limit.`);
+    if (pos - start > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${limits.maxHeaderBytes} bytes exceeds the header limit.`);
+    const contentEnd = nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
+    if (contentEnd === pos) {
+      // The blank line: end of the header section.
+      closeField(pos);
+      return { fields, headerEnd: pos, bodyStart: lineEnd, warnings };
+    }
+    const c = buf[pos]!;
+    if (c === SP || c === HT) {
+      if (fieldStart < 0) malformed('a header section starts with a continuation line');
+    } else {
+      closeField(pos);
+      const colon = buf.indexOf(COLON, pos);
+      if (colon < 0 || colon >= contentEnd) {
+        // QUIRK: files saved from an mbox start with a "From sender date" separator line.
+        if (first && fields.length === 0 && pos === start && buf.toString('latin1', pos, pos + 5) === 'From ') {
+          warnings.push('An mbox "From " separator line before the header section was ignored.');
+          pos = lineEnd;
+          continue;
+        }
+        malformed(`header line without a colon at byte ${pos}`);
+      }
+      for (let i = pos; i < colon; i++) {
+        const b = buf[i]!;
+        // RFC 5322 section 3.6.8: ftext is printable US-ASCII except colon (WSP allowed only before the colon, QUIRK above).
+        if ((b < 33 || b > 126) && b !== SP && b !== HT) malformed(`invalid character in a header field name at byte ${i}`);
+      }
+      if (colon === pos) malformed(`empty header field name at byte ${pos}`);
+      fieldStart = pos;
+      fieldColon = colon;
+    }
+    pos = lineEnd;
+  }
+  // No blank line: the entity is all header section and has an empty body (RFC 5322 section 3.5 makes the body optional).
+  closeField(end);
+  return { fields, headerEnd: end, bodyStart: end, warnings };
+}

@@ -1,0 +1,114 @@
+/**
+ * Header protection for cryptographically protected mail (RFC 9788).
+ *
+ * Sending (section 4): the message's non-structural header fields are copied into
+ * the header section of the Cryptographic Payload's root part, whose Content-Type
+ * gets hp="clear" (signed only) or hp="cipher" (encrypted). For encrypted mail the
+ * baseline Header Confidentiality Policy hcp_baseline (section 3.2.1) replaces the
+ * outer Subject with "[...]" and drops Comments and Keywords; each header field
+ * left on the outside is recorded inside as "HP-Outer: Name: value" (section 2.2)
+ * so the recipient can tell deliberate obscuring from tampering.
+ *
+ * Receiving (section 4.10): when the payload root carries hp, its header fields are
+ * the ones to show; outer fields that differ without an HP-Outer explanation are
+ * reported as mismatches.
+ */
+import { decodeHeaderText } from '../mime/decode-header-text.ts';
+import { formatHeaderField, type HeaderInput } from '../mime/build-entity.ts';
+import { getHeaderFields, type HeaderField, type MimeEntity } from '../mime/entity.ts';
+import type { ProtectedHeadersReport } from './verdict.ts';
+
+/** Fields copied into the payload: the user-facing, non-structural ones (RFC 9788 section 1.1 "non-structural"). */
+export const PROTECTED_HEADER_NAMES: readonly string[] = [
+  'from', 'sender', 'reply-to', 'to', 'cc', 'subject', 'date', 'message-id', 'in-reply-to', 'references',
+  'keywords', 'comments', 'followup-to', 'mail-followup-to', 'mail-reply-to', 'list-id',
+];
+
+/** hcp_baseline (RFC 9788 section 3.2.1): Subject obscured, Comments and Keywords removed. */
+export const OBSCURED_SUBJECT = '[...]';
+const REMOVED_BY_HCP = new Set(['comments', 'keywords']);
+
+/** Structural fields: they describe the MIME entity and move with the content (RFC 2045 section 9). */
+export function isContentField(name: string): boolean {
+  const n = name.toLowerCase();
+  return n.startsWith('content-') || n === 'mime-version';
+}
+
+/** The message fields to protect, in message order. */
+export function selectProtectedFields(messageHeaders: readonly HeaderField[]): HeaderField[] {
+  return messageHeaders.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase()));
+}
+
+/** Copies fields for the inside: raw bytes when 7-bit (RFC 6532 UTF-8 fields are re-encoded as RFC 2047 words so the payload stays 7-bit). */
+export function copyFieldsInside(fields: readonly HeaderField[]): HeaderInput[] {
+  // eslint-disable-next-line no-control-regex
+  return fields.map((f) => (/[^\x00-\x7f]/.test(f.raw.toString('latin1')) ? ([f.name, f.value] as const) : f));
+}
+
+export interface ConfidentialHeaders {
+  /** The outer message fields after hcp_baseline. */
+  outer: HeaderInput[];
+  /** HP-Outer fields for the inside, one per outer non-structural field (RFC 9788 section 2.2). */
+  hpOuter: Buffer[];
+}
+
+/** Applies hcp_baseline to the outer message header fields (encryption only). */
+export function applyHeaderConfidentiality(messageHeaders: readonly HeaderField[]): ConfidentialHeaders {
+  const outer: HeaderInput[] = [];
+  const hpOuter: Buffer[] = [];
+  for (const f of messageHeaders) {
+    const n = f.name.toLowerCase();
+    if (REMOVED_BY_HCP.has(n)) continue;
+    if (n === 'subject') {
+      outer.push(['Subject', OBSCURED_SUBJECT]);
+      if (PROTECTED_HEADER_NAMES.includes(n)) hpOuter.push(formatHeaderField('HP-Outer', `Subject: ${OBSCURED_SUBJECT}`));
+      continue;
+    }
+    outer.push(f);
+    if (PROTECTED_HEADER_NAMES.includes(n)) hpOuter.push(formatHeaderField('HP-Outer', `${f.name}: ${f.value}`));
+  }
+  return { outer, hpOuter };
+}
+
+function normalize(value: string): string {
+  return decodeHeaderText(value).replace(/\s+/g, ' ').trim();
+}
+
+/** The hp parameter of a payload root, or undefined when it carries no header protection. */
+export function headerProtectionMode(payload: MimeEntity): 'cipher' | 'clear' | undefined {
+  const hp = payload.contentType.params.hp?.toLowerCase();
+  return hp === 'cipher' || hp === 'clear' ? hp : undefined;
+}
+
+/**
+ * Reads the protected header fields of `payload` and compares them with the
+ * outer message header fields. Returns undefined when the payload has no hp.
+ */
+export function readProtectedHeaders(payload: MimeEntity, outerHeaders: readonly HeaderField[], encrypted: boolean): ProtectedHeadersReport | undefined {
+  const mode = headerProtectionMode(payload);
+  if (!mode) return undefined;
+  const inner = payload.headers.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase()));
+  const headers: Array<[string, string]> = inner.map((h) => [h.name, decodeHeaderText(h.value)]);
+  const mismatches: string[] = [];
+  if (mode === 'cipher' && !encrypted) mismatches.push('The payload says hp="cipher" but no encryption layer was removed: the header protection claims confidentiality it did not have.');
+  // What the sender says it put outside (RFC 9788 section 2.2), by lower-case name.
+  const declaredOuter = new Map<string, string[]>();
+  for (const f of getHeaderFields(payload, 'hp-outer')) {
+    const colon = f.value.indexOf(':');
+    if (colon <= 0) continue;
+    const n = f.value.slice(0, colon).trim().toLowerCase();
+    declaredOuter.set(n, [...(declaredOuter.get(n) ?? []), normalize(f.value.slice(colon + 1))]);
+  }
+  const names = new Set([...inner.map((h) => h.name.toLowerCase()), ...outerHeaders.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())).map((h) => h.name.toLowerCase())]);
+  for (const n of names) {
+    const innerValues = inner.filter((h) => h.name.toLowerCase() === n).map((h) => normalize(h.value));
+    const outerValues = outerHeaders.filter((h) => h.name.toLowerCase() === n).map((h) => normalize(h.value));
+    const expected = mode === 'cipher' && declaredOuter.size > 0 ? (declaredOuter.get(n) ?? []) : innerValues;
+    if (expected.join('\n') !== outerValues.join('\n')) {
+      const shown = outerValues.length ? `"${outerValues.join(', ').slice(0, 120)}"` : 'absent';
+      const want = expected.length ? `"${expected.join(', ').slice(0, 120)}"` : 'absent';
+      mismatches.push(`Outer ${n} is ${shown} but the protected message says ${want}.`);
+    }
+  }
+  return { mode, headers, mismatches };
+}

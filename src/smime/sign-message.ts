@@ -1,0 +1,50 @@
+/**
+ * Signs a whole RFC 5322 message (RFC 8551 section 3.5). The message header
+ * fields stay outside; the content (Content-* fields and body) is made 7-bit and
+ * canonical, optionally given RFC 9788 header protection (hp="clear"), and signed
+ * as multipart/signed (default) or opaque application/pkcs7-mime.
+ *
+ * @example
+ *   const signed = signMessage(eml, { signers: [{ certificate, key }] });
+ */
+import { KakitomeError } from '../errors.ts';
+import { resolveLimits, type Limits } from '../limits.ts';
+import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
+import { parseEntity } from '../mime/parse-entity.ts';
+import type { SignerOptions } from '../cms/signed-data/sign.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import { prepareContent } from './prepare-content.ts';
+import { signEntity } from './sign-entity.ts';
+import { splitMessage } from './split-message.ts';
+
+export interface SignMessageOptions {
+  signers: SignerOptions[];
+  /** Extra certificates to carry (intermediates). */
+  certificates?: Certificate[];
+  /** Default false: multipart/signed, readable without S/MIME support. */
+  opaque?: boolean;
+  /** RFC 9788 header protection; default true. */
+  headerProtection?: boolean;
+  now?: Date;
+  limits?: Partial<Limits>;
+}
+
+/** Message header fields with the MIME entity's own header section joined underneath (MIME-Version first). */
+export function assembleMessage(messageHeaders: readonly HeaderInput[], entity: Buffer, limits: Limits): Buffer {
+  const e = parseEntity(entity, { limits });
+  return buildEntity([...messageHeaders, ['MIME-Version', '1.0'], ...e.headers], e.body);
+}
+
+export function signMessage(message: Uint8Array, options: SignMessageOptions): Buffer {
+  if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'signMessage needs at least one signer.');
+  const limits = resolveLimits(options.limits);
+  const split = splitMessage(message, limits);
+  const content = prepareContent(split, options.headerProtection === false ? {} : { headerProtection: 'clear' }, limits);
+  const signed = signEntity(content, {
+    signers: options.signers,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.certificates ? { certificates: options.certificates } : {}),
+    ...(options.opaque ? { opaque: true } : {}),
+  });
+  return assembleMessage(split.messageHeaders, signed, limits);
+}

@@ -1,0 +1,36 @@
+/**
+ * Separates a message's own header fields (From, To, Subject, Received...) from
+ * its content (the Content-* fields and the body) (RFC 8551 section 3.1: only the
+ * MIME entity is protected; the message headers stay outside).
+ */
+import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
+import { buildEntity } from '../mime/build-entity.ts';
+import type { HeaderField, MimeEntity } from '../mime/entity.ts';
+import { parseEntity } from '../mime/parse-entity.ts';
+import type { Limits } from '../limits.ts';
+import { isContentField } from './header-protection.ts';
+
+export interface SplitMessage {
+  /** The parsed message (canonical CRLF form). */
+  root: MimeEntity;
+  /** Non-structural fields, in order, raw. */
+  messageHeaders: HeaderField[];
+  /** Content-* fields, in order, raw. */
+  contentHeaders: HeaderField[];
+  /** The MIME entity to protect: content fields + blank line + body. */
+  content: Buffer;
+  /** Notes such as "line breaks were converted". */
+  warnings: string[];
+}
+
+export function splitMessage(message: Uint8Array, limits: Limits): SplitMessage {
+  const input = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  const canonical = canonicalizeLineBreaks(input);
+  const warnings: string[] = [];
+  if (canonical !== input) warnings.push('Bare LF line breaks were converted to CRLF (RFC 5322 canonical form) before processing.');
+  const root = parseEntity(canonical, { limits });
+  warnings.push(...root.warnings);
+  const messageHeaders = root.headers.filter((h) => !isContentField(h.name));
+  const contentHeaders = root.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
+  return { root, messageHeaders, contentHeaders, content: buildEntity(contentHeaders, root.body), warnings };
+}

@@ -1,0 +1,91 @@
+/**
+ * The structured result of verifying or decrypting a message (brief, "Safe
+ * verification"; style guide, "Verdicts"). Never a bare boolean: the status is
+ * computed from per-layer and per-signer facts, each failure has a stable code,
+ * and "broken" (invalid) is kept apart from "not allowed / not known"
+ * (valid-untrusted).
+ *
+ * Status, and the CLI exit code it maps to:
+ * - 'trusted'          every signer of the message body verifies, its certificate chains to a trust anchor
+ *                      (injected SignerValidator) and matches From; nothing flagged. Exit 0.
+ * - 'valid-untrusted'  the signatures verify, but the chain was not checked (no validator), is untrusted,
+ *                      the signer does not match From, or the structure was flagged (odd protocol parameter,
+ *                      protected-header From mismatch). `code` says which. Exit 1.
+ * - 'invalid'          a signature covering the message body fails (BAD_SIG, DIGEST_MISMATCH, ATTR_INVALID...). Exit 1.
+ * - 'partial'          the body is not signed, but parts inside it are (PARTIAL_SIGNED): the signed part
+ *                      vouches for nothing around it. Exit 1.
+ * - 'unsigned'         no signature at all; `code` is UNAUTH_ENC when the body was CBC-encrypted. Exit 1 for verify.
+ */
+import type { ErrorCode } from '../errors.ts';
+import type { IdentityReport, TrustReport } from '../pki/types.ts';
+import type { Certificate } from '../x509/certificate.ts';
+
+export type VerdictStatus = 'trusted' | 'valid-untrusted' | 'invalid' | 'unsigned' | 'partial';
+
+export interface LayerReport {
+  kind: 'signed' | 'enveloped' | 'auth-enveloped' | 'compressed' | 'certs-only';
+  /** multipart/signed ('detached') or application/pkcs7-mime ('opaque'). */
+  form: 'detached' | 'opaque';
+  /** The MIME type that carried the layer, as written (application/x-pkcs7-mime...). */
+  mediaType: string;
+  /** False for layers found inside unprotected content (they vouch for nothing around them). */
+  coversBody: boolean;
+  /** Enveloped layers: whether they were decrypted. */
+  decrypted?: boolean;
+  warnings: string[];
+}
+
+export interface SignerVerdict {
+  /** First e-mail address in the certificate. */
+  email?: string;
+  subject: string;
+  /** Cryptographic result for this signer. */
+  status: 'valid' | 'invalid';
+  /** Failure code: the signature's, else the trust report's, else IDENTITY_MISMATCH. */
+  code: ErrorCode | undefined;
+  message: string;
+  signingTime?: Date;
+  algorithms: { digest: string; signature: string };
+  /** 'message': signs the message body; 'part': signs a part inside unsigned content. */
+  scope: 'message' | 'part';
+  certificate?: Certificate;
+  /** Present when a SignerValidator was given. */
+  trust?: TrustReport;
+  identity: IdentityReport;
+}
+
+export interface EncryptionReport {
+  contentEncryption: string;
+  authenticated: boolean;
+  recipients: number;
+  keyManagement: string;
+}
+
+export interface ProtectedHeadersReport {
+  /** RFC 9788 hp parameter of the cryptographic payload. */
+  mode: 'cipher' | 'clear';
+  /** The protected header fields (decoded text), in order: what a reader should be shown. */
+  headers: Array<[string, string]>;
+  /** Plain-language notes on outer fields that differ from the protected ones without an HP-Outer explanation. */
+  mismatches: string[];
+}
+
+export interface MessageVerdict {
+  status: VerdictStatus;
+  code: ErrorCode | undefined;
+  /** One plain-language line for a person. */
+  summary: string;
+  /** Outermost first. */
+  layers: LayerReport[];
+  signers: SignerVerdict[];
+  encryption?: EncryptionReport;
+  protectedHeaders?: ProtectedHeadersReport;
+  warnings: string[];
+  /** The message with the S/MIME layers removed (signature / encryption), protected headers restored. */
+  output: Buffer;
+}
+
+/** Exit status for the CLI: 0 only for a trusted signature. */
+export function verdictExitCode(v: Pick<MessageVerdict, 'status'>): 0 | 1 {
+  return v.status === 'trusted' ? 0 : 1;
+}
