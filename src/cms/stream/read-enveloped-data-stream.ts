@@ -51,6 +51,9 @@ export async function readEnvelopedDataStream(
   let ciphertextBytes = 0;
   let segments = 0;
   let sawRecipients = false;
+  let eciSeen = false;
+  let eciFields = 0;
+  let outerCount = 0;
 
   const decide = (h: StreamHeader): Disposition => {
     switch (h.depth) {
@@ -58,11 +61,9 @@ export async function readEnvelopedDataStream(
         if (h.tag !== Tag.SEQUENCE) malformed('ContentInfo is not a SEQUENCE');
         return 'descend';
       case 1:
-        if (h.tag === Tag.OID) return 'collect';
-        if (h.tag !== 0xa0 || contentType === undefined) malformed('ContentInfo: expected contentType then [0] content');
-        if (contentType !== OID.envelopedData && contentType !== OID.authEnvelopedData) {
-          throw new KakitomeError('MALFORMED', `Expected EnvelopedData or AuthEnvelopedData, found content type ${contentType}.`);
-        }
+        // Values arrive after decide() returns: the contentType is checked on 'enter'.
+        if (++outerCount === 1 && h.tag === Tag.OID) return 'collect';
+        if (outerCount !== 2 || h.tag !== 0xa0) malformed('ContentInfo: expected contentType then [0] content');
         return 'descend';
       case 2:
         if (h.tag !== Tag.SEQUENCE) malformed('EnvelopedData is not a SEQUENCE');
@@ -70,10 +71,13 @@ export async function readEnvelopedDataStream(
       case 3:
         // The first SEQUENCE after recipientInfos is the (auth)EncryptedContentInfo.
         if (h.tag === Tag.SET) sawRecipients = true;
-        if (h.tag === Tag.SEQUENCE && sawRecipients && eciIndex < 0) return 'descend';
+        if (h.tag === Tag.SEQUENCE && sawRecipients && !eciSeen) {
+          eciSeen = true;
+          return 'descend';
+        }
         return 'collect';
       case 4:
-        if (eci.length < 2) return 'collect';
+        if (++eciFields <= 2) return 'collect';
         if (hadContent) malformed('EncryptedContentInfo: unexpected field after encryptedContent');
         hadContent = true;
         if (h.tag === 0x80) return countSegment();
@@ -99,6 +103,10 @@ export async function readEnvelopedDataStream(
         if (e.depth === 1) contentType = readOid(e.tlv, 'contentType');
         else if (e.depth === 3) outer.push(e.bytes);
         else if (e.depth === 4) eci.push(e.bytes);
+      } else if (e.kind === 'enter' && e.depth === 1) {
+        if (contentType !== OID.envelopedData && contentType !== OID.authEnvelopedData) {
+          throw new KakitomeError('MALFORMED', `Expected EnvelopedData or AuthEnvelopedData, found content type ${contentType}.`);
+        }
       } else if (e.kind === 'enter' && e.depth === 3) {
         eciIndex = outer.length;
         outer.push(new Uint8Array(0));

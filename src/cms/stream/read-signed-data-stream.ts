@@ -45,6 +45,8 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
   let contentBytes = 0;
   let segments = 0;
   let encapFieldCount = 0;
+  let outerCount = 0;
+  let signedDataCount = 0;
 
   const decide = (h: StreamHeader): Disposition => {
     const p = h.path;
@@ -53,16 +55,16 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
         if (h.tag !== Tag.SEQUENCE) malformed('ContentInfo is not a SEQUENCE');
         return 'descend';
       case 1:
-        if (h.tag === Tag.OID) return 'collect';
-        if (h.tag !== 0xa0 || contentType === undefined) malformed('ContentInfo: expected contentType then [0] content');
-        if (contentType !== OID.signedData) throw new KakitomeError('MALFORMED', `Expected SignedData, found content type ${contentType}.`);
+        // Values arrive after decide() returns: the contentType is checked on 'enter'.
+        if (++outerCount === 1 && h.tag === Tag.OID) return 'collect';
+        if (outerCount !== 2 || h.tag !== 0xa0) malformed('ContentInfo: expected contentType then [0] content');
         return 'descend';
       case 2:
         if (h.tag !== Tag.SEQUENCE) malformed('SignedData is not a SEQUENCE');
         return 'descend';
       case 3:
         // The encapsulated content's SEQUENCE is the third field; descend to stream it.
-        if (fields.length === 2 && h.tag === Tag.SEQUENCE) return 'descend';
+        if (++signedDataCount === 3 && h.tag === Tag.SEQUENCE) return 'descend';
         return 'collect';
       case 4:
         encapFieldCount++;
@@ -112,6 +114,8 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
             digestsAnnounced = true;
           }
         } else if (e.depth === 4) eContentType = e.bytes;
+      } else if (e.kind === 'enter' && e.depth === 1) {
+        if (contentType !== OID.signedData) throw new KakitomeError('MALFORMED', `Expected SignedData, found content type ${contentType}.`);
       } else if (e.kind === 'enter' && e.depth === 3) {
         if (fields.length !== 2 || !digestsAnnounced) malformed('SignedData: fields out of order');
         fields.push({ tag: Tag.SEQUENCE, bytes: new Uint8Array(0) }); // placeholder for encapContentInfo
