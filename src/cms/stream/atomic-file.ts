@@ -8,6 +8,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 
 export class AtomicFile {
   readonly path: string;
@@ -34,6 +35,19 @@ export class AtomicFile {
       const { bytesWritten } = await this.#fh.write(chunk, off, chunk.length - off);
       off += bytesWritten;
     }
+  }
+
+  /** A Writable over this file (in order; backpressure through the write callback). */
+  writable(): Writable {
+    return new Writable({
+      highWaterMark: 1 << 20,
+      write: (chunk: Buffer, _enc, cb) => {
+        this.write(chunk).then(() => cb(), cb);
+      },
+      writev: (chunks, cb) => {
+        this.write(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), cb);
+      },
+    });
   }
 
   /** Flushes to disk and renames the file into place. */
