@@ -1,0 +1,163 @@
+/**
+ * Choosing the RecipientInfo to open and recovering the content-encryption key.
+ *
+ * Matching (recipient identifiers are public, so failing to match is reported as
+ * NOT_RECIPIENT):
+ * - a key offered WITH its certificate opens only the RecipientInfos whose
+ *   identifier names that certificate (issuerAndSerialNumber or subjectKeyIdentifier);
+ * - a key offered WITHOUT a certificate is tried on every RecipientInfo of a
+ *   matching key type. Cost: one private-key operation per such recipient, and for
+ *   each key the layer above may run one content decryption per plausible key.
+ *   Pass certificates whenever you have them.
+ *
+ * Once a recipient is chosen, nothing about the key layer is revealed: a failed
+ * OAEP decoding, key-wrap integrity check, bad originator point, or an RSA
+ * PKCS#1 v1.5 result of the wrong length (implicit rejection) is replaced by a
+ * random key of the expected length (RFC 3218 2.3.2), so the failure shows only
+ * as the content layer's DecryptionError.
+ */
+import { randomBytes } from 'node:crypto';
+import { KakitomeError, isKakitomeError } from '../../errors.ts';
+import { identifierMatches, type CmsIdentifier } from '../identifier.ts';
+import { checkKeyAgreeAlgorithm, decryptKeyAgreeKey, keyAgreeKeyType } from '../recipients/key-agreement.ts';
+import { checkKemAlgorithm, decryptKemKey, kemKeyType } from '../recipients/kem.ts';
+import { checkKeyTransAlgorithm, decryptKeyTransKey } from '../recipients/key-transport.ts';
+import type { ParsedRecipient } from '../recipients/recipient-info.ts';
+import type { DecryptKey, KeyAttempt, KeyManagement } from '../recipients/recipient-options.ts';
+import type { ParsedEnvelope } from './parse.ts';
+
+export interface RecipientCandidate {
+  recipient: ParsedRecipient;
+  /** For a KARI: which RecipientEncryptedKey. 0 otherwise. */
+  rekIndex: number;
+  identifier: CmsIdentifier | undefined;
+  key: DecryptKey;
+  /** True when the key's certificate matched the identifier. */
+  byCertificate: boolean;
+}
+
+export interface RecoveredContentKey {
+  cek: Buffer;
+  recipient: { index: number; identifier: CmsIdentifier | undefined; keyManagement: KeyManagement };
+  warnings: string[];
+  /**
+   * False when the key layer already knows the key is wrong (it is then random).
+   * Internal: used only to skip hopeless candidates when trying keys without certificates.
+   */
+  plausible: boolean;
+}
+
+function keyTypeOf(r: ParsedRecipient): string | undefined {
+  switch (r.kind) {
+    case 'ktri':
+      return 'rsa';
+    case 'kari':
+      return keyAgreeKeyType(r);
+    case 'kemri':
+      return kemKeyType(r);
+    default:
+      return undefined;
+  }
+}
+
+function checkAlgorithm(r: ParsedRecipient): void {
+  if (r.kind === 'ktri') checkKeyTransAlgorithm(r);
+  else if (r.kind === 'kari') checkKeyAgreeAlgorithm(r);
+  else if (r.kind === 'kemri') checkKemAlgorithm(r);
+}
+
+/**
+ * The (recipient, key) pairs worth trying, certificate matches first. Throws
+ * NOT_RECIPIENT when there is none, and the algorithm error (UNSUPPORTED_ALG,
+ * MALFORMED) when the only matching recipients use parameters we refuse.
+ */
+export function matchRecipients(parsed: ParsedEnvelope, keys: DecryptKey[]): RecipientCandidate[] {
+  const exact: RecipientCandidate[] = [];
+  const trial: RecipientCandidate[] = [];
+  let refused: unknown;
+  for (const key of keys) {
+    const t = key.key.asymmetricKeyType;
+    for (const r of parsed.recipients) {
+      if (keyTypeOf(r) !== t) continue;
+      const ids: (CmsIdentifier | undefined)[] = r.kind === 'kari' ? r.recipientEncryptedKeys.map((k) => k.rid) : r.kind === 'ktri' || r.kind === 'kemri' ? [r.rid] : [];
+      ids.forEach((identifier, rekIndex) => {
+        if (key.certificate) {
+          if (identifier && identifierMatches(identifier, key.certificate)) exact.push({ recipient: r, rekIndex, identifier, key, byCertificate: true });
+        } else trial.push({ recipient: r, rekIndex, identifier, key, byCertificate: false });
+      });
+    }
+  }
+  const usable: RecipientCandidate[] = [];
+  for (const c of [...exact, ...trial]) {
+    try {
+      checkAlgorithm(c.recipient);
+      usable.push(c);
+    } catch (e) {
+      // A recipient named by our certificate with refused parameters: say why (public information).
+      if (c.byCertificate) throw e;
+      if (!isKakitomeError(e)) throw e;
+      refused ??= e;
+    }
+  }
+  if (usable.length === 0) {
+    if (refused) throw refused;
+    throw new KakitomeError('NOT_RECIPIENT', `None of the ${parsed.recipients.length} recipients of this message matches the keys offered.`);
+  }
+  return usable;
+}
+
+function attempt(c: RecipientCandidate): KeyAttempt {
+  const r = c.recipient;
+  if (r.kind === 'ktri') return decryptKeyTransKey(r, c.key.key);
+  if (r.kind === 'kari') return decryptKeyAgreeKey(r, c.rekIndex, c.key.key);
+  if (r.kind === 'kemri') return decryptKemKey(r, c.key.key);
+  throw new KakitomeError('UNSUPPORTED_ALG', 'Unsupported recipient kind.');
+}
+
+/** Opens one candidate. The returned key always has `expectedKeyLength` bytes (random if the key layer failed). */
+export function openRecipient(c: RecipientCandidate, expectedKeyLength: number): RecoveredContentKey {
+  const a = attempt(c);
+  const plausible = a.cek !== undefined && a.cek.length === expectedKeyLength;
+  let cek: Buffer;
+  if (plausible) cek = a.cek!;
+  else {
+    // RFC 3218 2.3.2: carry on with a random key so the failure is only seen at the content layer.
+    a.cek?.fill(0);
+    cek = randomBytes(expectedKeyLength);
+  }
+  return { cek, recipient: { index: c.recipient.index, identifier: c.identifier, keyManagement: a.keyManagement }, warnings: a.warnings, plausible };
+}
+
+/**
+ * Every key worth a content-decryption attempt, in order: the certificate-matched
+ * recipients (always yielded, a random key standing in for a failure), then the
+ * trial ones whose key layer succeeded. The caller stops at the first key that
+ * decrypts the content.
+ */
+export function* contentKeyCandidates(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number): Generator<RecoveredContentKey> {
+  for (const c of matchRecipients(parsed, keys)) {
+    const k = openRecipient(c, expectedKeyLength);
+    if (c.byCertificate || k.plausible) yield k;
+  }
+}
+
+/**
+ * The content-encryption key for the streaming decryptor, which can try only one.
+ * The first certificate match wins; otherwise the first trial recipient whose key
+ * layer succeeds; otherwise a random key. Never throws a decryption failure: only
+ * NOT_RECIPIENT (or a refused algorithm) before any private-key operation.
+ */
+export function recoverContentKeyDetailed(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number): RecoveredContentKey {
+  let first: RecoveredContentKey | undefined;
+  for (const c of matchRecipients(parsed, keys)) {
+    const k = openRecipient(c, expectedKeyLength);
+    if (c.byCertificate || k.plausible) return k;
+    first ??= k;
+  }
+  return first!;
+}
+
+/** As recoverContentKeyDetailed, returning only the key. */
+export function recoverContentKey(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number): Buffer {
+  return recoverContentKeyDetailed(parsed, keys, expectedKeyLength).cek;
+}
