@@ -1,0 +1,101 @@
+/**
+ * SignedData encoding (RFC 5652 5.1, 5.2): DER for in-memory output, and the
+ * indefinite-length BER framing (X.690 8.1.3.6) a streaming signer writes around
+ * content it does not hold in memory.
+ */
+import { Tag } from '../../asn1/ber.ts';
+import { sequence, oid, explicit, integer, setOf, tlv, implicit, sortDer, indefiniteHeader, END_OF_CONTENTS, encodeLength } from '../../asn1/der.ts';
+import { OID } from '../../asn1/oids.ts';
+
+export interface SignedDataLayout {
+  /** eContentType OID. */
+  contentType: string;
+  /** DER DigestAlgorithmIdentifiers (one per distinct signer digest). */
+  digestAlgorithms: Uint8Array[];
+  /** DER certificates for the CertificateSet (may be empty). */
+  certificates: Uint8Array[];
+  /** DER CRLs for RevocationInfoChoices (may be empty). */
+  crls: Uint8Array[];
+  /** SignerInfo versions (1 or 3), to compute the SignedData version. */
+  signerVersions: number[];
+}
+
+/**
+ * SignedData version (RFC 5652 5.1): we write only X.509 certificates and CRLs, so 3
+ * when any SignerInfo is version 3 or eContentType is not id-data, otherwise 1.
+ */
+export function signedDataVersion(contentType: string, signerVersions: number[]): number {
+  return signerVersions.includes(3) || contentType !== OID.data ? 3 : 1;
+}
+
+function certificateFields(layout: SignedDataLayout): Buffer[] {
+  const out: Buffer[] = [];
+  // [0] IMPLICIT CertificateSet and [1] IMPLICIT RevocationInfoChoices: SET OF, DER-sorted.
+  if (layout.certificates.length) out.push(implicit(0, true, ...sortDer(layout.certificates)));
+  if (layout.crls.length) out.push(implicit(1, true, ...sortDer(layout.crls)));
+  return out;
+}
+
+/**
+ * The whole ContentInfo(SignedData) in DER. `content` undefined gives a detached
+ * signature (eContent absent, RFC 5652 5.2).
+ */
+export function encodeSignedData(layout: SignedDataLayout, content: Uint8Array | undefined, signerInfos: Uint8Array[]): Buffer {
+  const encap = content === undefined ? sequence(oid(layout.contentType)) : sequence(oid(layout.contentType), explicit(0, tlv(Tag.OCTET_STRING, content)));
+  const signedData = sequence(
+    integer(signedDataVersion(layout.contentType, layout.signerVersions)),
+    setOf(layout.digestAlgorithms),
+    encap,
+    ...certificateFields(layout),
+    setOf(signerInfos),
+  );
+  return sequence(oid(OID.signedData), explicit(0, signedData));
+}
+
+export interface SignedDataParts {
+  /** Everything up to the first content octet (the whole encapContentInfo when detached). */
+  header: Buffer;
+  /** One content chunk as a primitive OCTET STRING segment of the constructed eContent (X.690 8.7.3). Empty chunks give an empty Buffer. */
+  encodeContentChunk(chunk: Uint8Array): Buffer;
+  /** Closes eContent, then certificates, crls and signerInfos, then the outer end-of-contents. */
+  trailer(signerInfos: Uint8Array[]): Buffer;
+}
+
+/**
+ * Indefinite-length framing for streaming output, as NSS, gpgsm and Bouncy Castle
+ * write it: ContentInfo, [0], SignedData and encapContentInfo use indefinite lengths,
+ * eContent is a constructed OCTET STRING of primitive segments. Nothing in the header
+ * depends on the content, so it can be written before the content is read; the
+ * SignerInfos are computed from the content digest and passed to `trailer`.
+ */
+export function encodeSignedDataParts(layout: SignedDataLayout, detached: boolean): SignedDataParts {
+  const version = integer(signedDataVersion(layout.contentType, layout.signerVersions));
+  const head = [
+    indefiniteHeader(Tag.SEQUENCE),
+    oid(OID.signedData),
+    indefiniteHeader(0xa0),
+    indefiniteHeader(Tag.SEQUENCE),
+    version,
+    setOf(layout.digestAlgorithms),
+  ];
+  if (detached) head.push(sequence(oid(layout.contentType)));
+  else head.push(indefiniteHeader(Tag.SEQUENCE), oid(layout.contentType), indefiniteHeader(0xa0), indefiniteHeader(Tag.OCTET_STRING | 0x20));
+  const header = Buffer.concat(head);
+  const closeContent = detached ? Buffer.alloc(0) : Buffer.concat([END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS]);
+  const certs = Buffer.concat(certificateFields(layout));
+  return {
+    header,
+    encodeContentChunk(chunk: Uint8Array): Buffer {
+      if (chunk.length === 0) return Buffer.alloc(0);
+      const len = encodeLength(chunk.length);
+      const out = Buffer.allocUnsafe(1 + len.length + chunk.length);
+      out[0] = Tag.OCTET_STRING;
+      len.copy(out, 1);
+      out.set(chunk, 1 + len.length);
+      return out;
+    },
+    trailer(signerInfos: Uint8Array[]): Buffer {
+      return Buffer.concat([closeContent, certs, setOf(signerInfos), END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS]);
+    },
+  };
+}

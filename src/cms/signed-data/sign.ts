@@ -1,0 +1,215 @@
+/**
+ * Producing SignedData (RFC 5652 5; RFC 8551 2.5 attributes).
+ *
+ * Every SignerInfo carries signed attributes (RFC 8551 2.5 requires them): contentType,
+ * messageDigest, signingTime, SMIMECapabilities, SMIMEEncryptionKeyPreference (when
+ * given), ESS signingCertificateV2 (RFC 5035) and CMSAlgorithmProtection (RFC 6211).
+ *
+ * Speed: everything that depends only on the signer (identifiers, the constant
+ * attributes, the certificate hash, the key/certificate match check) is computed once
+ * and cached per (key, certificate, choices); a message then costs one content
+ * digest, a handful of small encodings and the private-key operation.
+ */
+import type { KeyObject } from 'node:crypto';
+import { sequence, integer, octetString } from '../../asn1/der.ts';
+import { OID } from '../../asn1/oids.ts';
+import { KakitomeError } from '../../errors.ts';
+import { encodeAttribute } from '../attributes.ts';
+import { encodeIdentifier, identifierFor } from '../identifier.ts';
+import { DEFAULT_CAPABILITIES, encodeSmimeCapabilities, encodeEncryptionKeyPreference, type SmimeCapability } from '../capabilities.ts';
+import { keyMatchesCertificate } from '../../keys/private-key.ts';
+import type { Certificate } from '../../x509/certificate.ts';
+import { selectSigningScheme, type SigningScheme } from '../algorithms/signature.ts';
+import { computeDigest, type DigestName } from '../algorithms/digest.ts';
+import {
+  encodeContentTypeAttribute,
+  encodeMessageDigestAttribute,
+  encodeSigningTimeAttribute,
+  encodeSigningCertificateV2Attribute,
+  encodeAlgorithmProtectionAttribute,
+  encodeSignedAttributes,
+} from './signed-attributes.ts';
+import { encodeSignedData, type SignedDataLayout } from './encode.ts';
+
+export interface SignerOptions {
+  certificate: Certificate;
+  key: KeyObject;
+  /** Default sha256 (sha384/sha512 for P-384/P-521); fixed by the algorithm for EdDSA and ML-DSA. */
+  hash?: 'sha256' | 'sha384' | 'sha512';
+  /** Default 'pkcs1'. PSS uses MGF1 with the same hash and a salt of the hash length (RFC 4055). */
+  rsaPadding?: 'pkcs1' | 'pss';
+  /** Default issuerAndSerialNumber (SignerInfo version 1); subjectKeyIdentifier gives version 3. */
+  identifier?: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
+  /** Default: SignOptions.now ?? the current time; false omits the attribute. */
+  signingTime?: Date | false;
+  /** Default: DEFAULT_CAPABILITIES; false omits the attribute. */
+  capabilities?: SmimeCapability[] | false;
+  /** Announces the certificate to encrypt to (SMIMEEncryptionKeyPreference, issuerAndSerialNumber). */
+  encryptionKeyPreference?: Certificate;
+}
+
+export interface SignOptions {
+  /** One or more signers. */
+  signers: SignerOptions[];
+  /** Default false (content encapsulated). */
+  detached?: boolean;
+  /** eContentType OID, default id-data. */
+  contentType?: string;
+  /** Extra certificates (the chain). Signer certificates are added unless includeSignerCertificates is false. */
+  certificates?: Certificate[];
+  includeSignerCertificates?: boolean;
+  /** DER CRLs for RevocationInfoChoices. */
+  crls?: Uint8Array[];
+  now?: Date;
+}
+
+/** The per-signer constants, computed once. */
+export interface PreparedSigner {
+  scheme: SigningScheme;
+  version: 1 | 3;
+  /** DER of version, sid, digestAlgorithm: the SignerInfo prefix before signedAttrs. */
+  prefix: Buffer;
+  /** Attributes that never change for this signer. */
+  constantAttributes: Buffer[];
+  includeSigningTime: Date | false | undefined;
+  certificate: Certificate;
+}
+
+const capabilityIds = new WeakMap<object, number>();
+let nextCapabilityId = 1;
+const prepared = new WeakMap<KeyObject, WeakMap<Certificate, Map<string, PreparedSigner>>>();
+
+function choiceKey(s: SignerOptions): string {
+  let caps: string;
+  if (s.capabilities === false) caps = 'none';
+  else if (s.capabilities === undefined) caps = 'default';
+  else {
+    // Keyed by array identity: callers pass the same list for every message.
+    let id = capabilityIds.get(s.capabilities);
+    if (id === undefined) capabilityIds.set(s.capabilities, (id = nextCapabilityId++));
+    caps = `c${id}`;
+  }
+  const ekp = s.encryptionKeyPreference ? s.encryptionKeyPreference.fingerprint256 : '';
+  return `${s.hash ?? ''}|${s.rsaPadding ?? ''}|${s.identifier ?? ''}|${caps}|${ekp}`;
+}
+
+/**
+ * Resolves and caches everything about a signer that does not depend on the message.
+ * Throws KEY_INVALID when the key does not belong to the certificate or cannot sign,
+ * INVALID_ARGUMENT for option combinations that cannot work.
+ */
+export function prepareSigner(signer: SignerOptions): PreparedSigner {
+  let byCert = prepared.get(signer.key);
+  if (!byCert) prepared.set(signer.key, (byCert = new WeakMap()));
+  let byChoice = byCert.get(signer.certificate);
+  if (!byChoice) byCert.set(signer.certificate, (byChoice = new Map()));
+  const k = choiceKey(signer);
+  const hit = byChoice.get(k);
+  if (hit) return { ...hit, includeSigningTime: signer.signingTime };
+
+  const t = signer.key.asymmetricKeyType;
+  if (signer.rsaPadding === 'pss' && t !== 'rsa' && t !== 'rsa-pss') throw new KakitomeError('INVALID_ARGUMENT', `rsaPadding 'pss' needs an RSA key, not ${t}.`);
+  if (signer.hash && t !== 'rsa' && t !== 'rsa-pss' && t !== 'ec') {
+    throw new KakitomeError('INVALID_ARGUMENT', `The hash of a ${t} signature is fixed by its algorithm (RFC 8419, RFC 9882); do not pass 'hash'.`);
+  }
+  if (!keyMatchesCertificate(signer.key, signer.certificate)) {
+    throw new KakitomeError('KEY_INVALID', `The private key does not belong to the certificate "${signer.certificate.subjectText}".`);
+  }
+  const scheme = selectSigningScheme(signer.key, signer.hash, signer.rsaPadding ?? 'pkcs1');
+  const kind = signer.identifier ?? 'issuerAndSerialNumber';
+  const version = kind === 'issuerAndSerialNumber' ? 1 : 3;
+  const prefix = Buffer.concat([integer(version), encodeIdentifier(identifierFor(signer.certificate, kind)), scheme.digestAlgorithm]);
+  const constantAttributes: Buffer[] = [
+    encodeSigningCertificateV2Attribute(signer.certificate),
+    encodeAlgorithmProtectionAttribute(scheme.digestAlgorithm, scheme.signatureAlgorithm),
+  ];
+  const caps = signer.capabilities === undefined ? DEFAULT_CAPABILITIES : signer.capabilities;
+  if (caps !== false) constantAttributes.push(encodeAttribute(OID.smimeCapabilities, encodeSmimeCapabilities(caps)));
+  if (signer.encryptionKeyPreference) {
+    constantAttributes.push(encodeAttribute(OID.smimeEncryptionKeyPreference, encodeEncryptionKeyPreference(signer.encryptionKeyPreference)));
+  }
+  const p: PreparedSigner = { scheme, version, prefix, constantAttributes, includeSigningTime: undefined, certificate: signer.certificate };
+  byChoice.set(k, p);
+  return { ...p, includeSigningTime: signer.signingTime };
+}
+
+/**
+ * Signs a content digest: builds the signed attributes for `digest` (the content's
+ * digest with the signer's digest algorithm, see `signerDigestName`), signs their DER
+ * and returns the SignerInfo DER. This is what a streaming signer calls after hashing
+ * the content.
+ *
+ * @param digest  content digest computed with `signerDigestName(signer)`
+ * @param eContentType  the eContentType OID (the contentType attribute must equal it)
+ * @param now  signing time used when `signer.signingTime` is undefined
+ */
+export function buildSignerInfo(digest: Uint8Array, signer: SignerOptions | PreparedSigner, eContentType: string, now: Date): Buffer {
+  const p = 'scheme' in signer ? signer : prepareSigner(signer);
+  const attrs = [...p.constantAttributes, encodeContentTypeAttribute(eContentType), encodeMessageDigestAttribute(digest)];
+  const when = p.includeSigningTime === undefined ? now : p.includeSigningTime;
+  if (when !== false) attrs.push(encodeSigningTimeAttribute(when));
+  const signedAttrs = encodeSignedAttributes(attrs);
+  // RFC 5652 5.4: the signature covers the DER SET OF (tag 0x31) ...
+  const signature = p.scheme.sign(signedAttrs);
+  // ... and SignerInfo carries the same octets under [0] IMPLICIT.
+  signedAttrs[0] = 0xa0;
+  return sequence(p.prefix, signedAttrs, p.scheme.signatureAlgorithm, octetString(signature));
+}
+
+/** The digest algorithm a signer uses: what a streaming signer must hash the content with. */
+export function signerDigestName(signer: SignerOptions): DigestName {
+  return prepareSigner(signer).scheme.digest;
+}
+
+/** The certificates a SignedData carries for `options` (signer certificates first, duplicates removed). */
+export function collectCertificates(options: SignOptions): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const seen = new Set<string>();
+  const add = (c: Certificate) => {
+    const fp = c.fingerprint256;
+    if (!seen.has(fp)) {
+      seen.add(fp);
+      out.push(c.der);
+    }
+  };
+  if (options.includeSignerCertificates !== false) for (const s of options.signers) add(s.certificate);
+  for (const c of options.certificates ?? []) add(c);
+  return out;
+}
+
+/**
+ * Everything about a SignedData except its SignerInfos and content, for `options`.
+ * Shared by signData and streaming signers (pass to encodeSignedDataParts).
+ */
+export function layoutSignedData(options: SignOptions): { layout: SignedDataLayout; signers: PreparedSigner[] } {
+  if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'At least one signer is needed.');
+  const signers = options.signers.map(prepareSigner);
+  const digestAlgorithms: Buffer[] = [];
+  for (const s of signers) if (!digestAlgorithms.some((d) => d.equals(s.scheme.digestAlgorithm))) digestAlgorithms.push(s.scheme.digestAlgorithm);
+  const layout: SignedDataLayout = {
+    contentType: options.contentType ?? OID.data,
+    digestAlgorithms,
+    certificates: collectCertificates(options),
+    crls: options.crls ?? [],
+    signerVersions: signers.map((s) => s.version),
+  };
+  return { layout, signers };
+}
+
+/**
+ * Signs `content` and returns a DER ContentInfo(SignedData) (RFC 5652 5).
+ *
+ * @example
+ * const der = signData(Buffer.from('hello'), { signers: [{ certificate, key }] });
+ */
+export function signData(content: Uint8Array, options: SignOptions): Buffer {
+  const { layout, signers } = layoutSignedData(options);
+  const now = options.now ?? new Date();
+  const digests = new Map<DigestName, Buffer>();
+  const signerInfos = signers.map((p) => {
+    let d = digests.get(p.scheme.digest);
+    if (!d) digests.set(p.scheme.digest, (d = computeDigest(p.scheme.digest, content)));
+    return buildSignerInfo(d, p, layout.contentType, now);
+  });
+  return encodeSignedData(layout, options.detached ? undefined : content, signerInfos);
+}

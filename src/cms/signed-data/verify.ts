@@ -1,0 +1,271 @@
+/**
+ * Verifying SignedData (RFC 5652 5.4, 5.6; RFC 8551 2.5). Cryptography only: a
+ * "valid" signer means the signature verifies with the certificate's key over signed
+ * attributes that bind this content. Whether the certificate is trusted is the PKI
+ * layer's decision (src/pki), so verdicts say "signature valid", never "trusted".
+ *
+ * Thrown (the input is not a usable SignedData at all): MALFORMED, LIMIT, NO_SIGNERS,
+ * AMBIGUOUS_CONTENT (eContent and detachedContent both given, or neither).
+ * Reported per signer (every signer is always reported; one failure fails the whole):
+ *   ATTR_INVALID     signed attributes missing (RFC 8551 2.5 requires them), not DER,
+ *                    duplicated, multi-valued, wrongly typed, contentType != eContentType,
+ *                    ESS signingCertificate(V2) naming another certificate
+ *   DIGEST_MISMATCH  messageDigest of the wrong length or not the content's digest
+ *   BAD_SIG          signature too long for the key, or not verifying
+ *   UNSUPPORTED_ALG  unknown algorithm, or algorithm inconsistent with the key/digest
+ *   WEAK_ALG         MD5 (SHA-1 is accepted with a warning; policy decides later)
+ *   CERT_UNTRUSTED   the signer's certificate is neither in the message nor in
+ *                    options.certificates, so the signature cannot be checked at all
+ *                    (the message says so; no chain was evaluated)
+ *
+ * Signed attributes are mandatory: we never verify a signature directly over eContent.
+ * That closes the confusion where the bytes of a signed-attribute set are presented
+ * as content (or the reverse): content is only ever bound through messageDigest.
+ */
+import { OID } from '../../asn1/oids.ts';
+import { readOctets } from '../../asn1/ber.ts';
+import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../../errors.ts';
+import { resolveLimits, type Limits } from '../../limits.ts';
+import { parseContentInfo } from '../content-info.ts';
+import { parseAttributes, type Attribute } from '../attributes.ts';
+import { findCertificate, describeIdentifier, type CmsIdentifier } from '../identifier.ts';
+import type { SmimeCapability } from '../capabilities.ts';
+import type { Certificate } from '../../x509/certificate.ts';
+import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestName } from '../algorithms/digest.ts';
+import { resolveVerificationScheme } from '../algorithms/signature.ts';
+import { checkSignedAttributes, checkSigningCertificate, digestMatches } from './signed-attributes.ts';
+import { parseSignedData, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
+
+export interface VerifyOptions {
+  /** The content of a detached signature. */
+  detachedContent?: Uint8Array;
+  /** Extra candidates for finding signer certificates (never trust anchors). */
+  certificates?: Certificate[];
+  limits?: Partial<Limits>;
+  /** Clock for the signingTime plausibility warnings; default now. */
+  now?: Date;
+}
+
+export interface SignerVerification {
+  /** Position of the SignerInfo in the SignedData (0-based). */
+  index: number;
+  identifier: CmsIdentifier;
+  certificate: Certificate | undefined;
+  /** Readable names, e.g. 'sha256', 'rsassa-pss', 'ecdsa-with-sha256', 'ed25519', 'ml-dsa-65' (the OID when unknown). */
+  digestAlgorithm: string;
+  signatureAlgorithm: string;
+  signingTime: Date | undefined;
+  capabilities: SmimeCapability[] | undefined;
+  encryptionKeyPreference: CmsIdentifier | undefined;
+  /** The signed attributes as parsed (empty when they could not be). */
+  signedAttributes: Map<string, Attribute>;
+  status: 'valid' | 'invalid';
+  code: ErrorCode | undefined;
+  /** The outcome in plain words. */
+  message: string;
+  warnings: string[];
+}
+
+export interface SignedDataVerification {
+  /** 'valid' only if every signer is valid. */
+  status: 'valid' | 'invalid';
+  code: ErrorCode | undefined;
+  message: string;
+  contentType: string;
+  content: Buffer;
+  detached: boolean;
+  signers: SignerVerification[];
+  /** The X.509 certificates carried in the message (candidates, never anchors). */
+  certificates: Certificate[];
+  /** The CRLs carried in the message, DER. */
+  crls: Uint8Array[];
+  /** Structure-level notes (skipped attribute certificates, ...). */
+  warnings: string[];
+}
+
+/** Context for verifyParsedSignedData. */
+export interface ParsedVerificationContext {
+  /** Returned as `content` in the result (a streaming verifier may pass an empty Buffer). */
+  content?: Buffer;
+  detached: boolean;
+  certificates?: Certificate[];
+  limits?: Partial<Limits>;
+  now?: Date;
+}
+
+/**
+ * Verifies a DER/BER ContentInfo(SignedData) held in memory.
+ *
+ * @example
+ * const v = verifySignedData(der);
+ * if (v.status !== 'valid') console.log(v.code, v.message);
+ * for (const s of v.signers) console.log(s.certificate?.subjectText, s.status, s.message);
+ */
+export function verifySignedData(input: Uint8Array, options: VerifyOptions = {}): SignedDataVerification {
+  const limits = resolveLimits(options.limits);
+  const ci = parseContentInfo(input, limits);
+  if (ci.contentType !== OID.signedData) malformed(`expected SignedData, found content type ${ci.contentType}`);
+  const parsed = parseSignedData(ci.content, limits);
+  let content: Buffer;
+  let detached: boolean;
+  if (parsed.eContent) {
+    // RFC 5652 5.2: eContent present means the content is encapsulated; a second,
+    // detached content is a second reading of the same signature.
+    if (options.detachedContent !== undefined) {
+      throw new KakitomeError('AMBIGUOUS_CONTENT', 'The signature encapsulates its content, but detached content was also given: two readings of one message.');
+    }
+    const bytes = readOctets(parsed.eContent, limits.maxSegments);
+    content = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    detached = false;
+  } else {
+    if (options.detachedContent === undefined) {
+      throw new KakitomeError('AMBIGUOUS_CONTENT', 'The signature is detached and no content was given to check it against.');
+    }
+    const d = options.detachedContent;
+    content = Buffer.from(d.buffer, d.byteOffset, d.length);
+    detached = true;
+  }
+  const cache = new Map<DigestName, Buffer>();
+  const digests = (d: DigestAlgorithm): Uint8Array => {
+    let v = cache.get(d.name);
+    if (!v) cache.set(d.name, (v = computeDigest(d, content)));
+    return v;
+  };
+  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits, now: options.now });
+}
+
+/**
+ * Verifies every signer of a parsed SignedData given the content digests. A
+ * streaming verifier hashes the content with each of `parsed.digestOids` (see
+ * createDigest) while it flows and passes a lookup here.
+ *
+ * @param digests  returns the content digest for a digest algorithm
+ */
+export function verifyParsedSignedData(parsed: ParsedSignedData, digests: (digest: DigestAlgorithm) => Uint8Array, ctx: ParsedVerificationContext): SignedDataVerification {
+  const limits = resolveLimits(ctx.limits);
+  const candidates = ctx.certificates?.length ? [...parsed.certificates, ...ctx.certificates] : parsed.certificates;
+  const listed = new Set(parsed.digestAlgorithms.map((d) => d.oid));
+  const now = ctx.now ?? new Date();
+  const signers = parsed.signerInfos.map((si) => verifySignerInfo(si, parsed.contentType, digests, candidates, limits, now, listed));
+  const failed = signers.find((s) => s.status !== 'valid');
+  const n = signers.length;
+  const message = failed
+    ? `Signature ${failed.index + 1} of ${n} is not valid: ${failed.message}`
+    : n === 1
+      ? 'The signature is valid (cryptographic check only; certificate trust is checked separately).'
+      : `All ${n} signatures are valid (cryptographic check only; certificate trust is checked separately).`;
+  return {
+    status: failed ? 'invalid' : 'valid',
+    code: failed?.code,
+    message,
+    contentType: parsed.contentType,
+    content: ctx.content ?? Buffer.alloc(0),
+    detached: ctx.detached,
+    signers,
+    certificates: parsed.certificates,
+    crls: parsed.crls,
+    warnings: parsed.warnings,
+  };
+}
+
+const SKEW_MS = 5 * 60 * 1000;
+
+function verifySignerInfo(
+  si: ParsedSignerInfo,
+  eContentType: string,
+  digests: (digest: DigestAlgorithm) => Uint8Array,
+  candidates: Certificate[],
+  limits: Limits,
+  now: Date,
+  listed: Set<string>,
+): SignerVerification {
+  const r: SignerVerification = {
+    index: si.index,
+    identifier: si.identifier,
+    certificate: undefined,
+    digestAlgorithm: si.digestAlgorithm.oid,
+    signatureAlgorithm: si.signatureAlgorithm.oid,
+    signingTime: undefined,
+    capabilities: undefined,
+    encryptionKeyPreference: undefined,
+    signedAttributes: new Map(),
+    status: 'invalid',
+    code: undefined,
+    message: '',
+    warnings: [],
+  };
+  try {
+    const digest = parseDigestAlgorithm(si.digestAlgorithm);
+    r.digestAlgorithm = digest.name;
+    if (digest.weakness === 'refused') throw new KakitomeError('WEAK_ALG', `The ${digest.name} digest is refused: it is broken.`);
+    if (!listed.has(si.digestAlgorithm.oid)) r.warnings.push(`The signer's digest algorithm ${digest.name} is not listed in SignedData.digestAlgorithms.`);
+    // RFC 8551 2.5: signed attributes are required. Without them the signature would be
+    // over eContent itself, and content and attributes could be confused for each other.
+    if (!si.signedAttrs) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; S/MIME requires them (RFC 8551 2.5), so the signature is not accepted.');
+    const attrs = checkSignedAttributes(si.signedAttrs, {
+      eContentType,
+      digest,
+      digestAlgorithm: si.digestAlgorithmTlv,
+      signatureAlgorithm: si.signatureAlgorithmTlv,
+      limits,
+    });
+    r.signedAttributes = attrs.attributes;
+    r.signingTime = attrs.signingTime;
+    r.capabilities = attrs.capabilities;
+    r.encryptionKeyPreference = attrs.encryptionKeyPreference;
+    r.warnings.push(...attrs.warnings);
+    if (si.unsignedAttrs) parseUnsigned(si.unsignedAttrs, limits);
+
+    const cert = findCertificate(si.identifier, candidates);
+    if (!cert) {
+      throw new KakitomeError('CERT_UNTRUSTED', `The signer's certificate (${describeIdentifier(si.identifier)}) is neither in the message nor among the certificates given, so the signature cannot be checked.`);
+    }
+    r.certificate = cert;
+    let publicKey;
+    try {
+      publicKey = cert.publicKey;
+    } catch (e) {
+      throw new KakitomeError('UNSUPPORTED_ALG', 'The signer certificate\'s public key is of a kind node:crypto cannot use.', { cause: e });
+    }
+    const scheme = resolveVerificationScheme(si.signatureAlgorithm, digest, publicKey);
+    r.signatureAlgorithm = scheme.name;
+    r.warnings.push(...scheme.warnings);
+    // Bound the input before OpenSSL sees it (a huge "signature" is never valid).
+    if (si.signature.length > scheme.maxSignatureLength) {
+      throw new KakitomeError('BAD_SIG', `The signature value has ${si.signature.length} bytes, more than a ${scheme.name} signature with this key can have (${scheme.maxSignatureLength}).`);
+    }
+    // RFC 5652 5.4: the content is bound only through messageDigest.
+    if (!digestMatches(attrs.messageDigest, digests(digest))) {
+      throw new KakitomeError('DIGEST_MISMATCH', 'The content does not match the digest the signer signed: it was changed after signing.');
+    }
+    let ok: boolean;
+    try {
+      ok = scheme.check(attrs.signedBytes, si.signature);
+    } catch (e) {
+      throw new KakitomeError('BAD_SIG', 'The signature value could not be checked: it is damaged.', { cause: e });
+    }
+    if (!ok) throw new KakitomeError('BAD_SIG', `The ${scheme.name} signature does not verify with the signer's public key: it is forged or damaged.`);
+    checkSigningCertificate(attrs.attributes, cert, r.warnings);
+    if (r.signingTime) {
+      if (r.signingTime.getTime() > now.getTime() + SKEW_MS) r.warnings.push('The signing time is in the future.');
+      if (r.signingTime < cert.notBefore || r.signingTime > cert.notAfter) r.warnings.push('The signing time is outside the certificate\'s validity period.');
+    } else r.warnings.push('The signer gave no signing time.');
+    r.status = 'valid';
+    r.message = `Signature valid: made by ${cert.subjectText} with ${scheme.name} over ${digest.name} (certificate trust not checked here).`;
+  } catch (e) {
+    if (!(e instanceof KakitomeError)) throw e;
+    r.status = 'invalid';
+    r.code = e.code;
+    r.message = e.message;
+  }
+  return r;
+}
+
+function parseUnsigned(t: ParsedSignerInfo['unsignedAttrs'] & object, limits: Limits): void {
+  try {
+    parseAttributes(t, 'Unsigned attributes', limits.maxAttributes);
+  } catch (e) {
+    if (isKakitomeError(e, 'LIMIT') || isKakitomeError(e, 'ATTR_INVALID')) throw e;
+    throw new KakitomeError('ATTR_INVALID', 'Unsigned attributes are malformed.', { cause: e });
+  }
+}
