@@ -63,6 +63,49 @@ export interface SignerValidationInput {
   sender?: string;
   /** What the certificate is used for here. */
   usage: 'signing' | 'encryption';
+  /** OCSP responses carried in the message (RevocationInfoChoices other, id-ri-ocsp-response), DER OCSPResponse. */
+  carriedOcsp?: Uint8Array[];
+  /** Digest and signature algorithms of the CMS signature, checked against the algorithm policy. */
+  signatureAlgorithms?: SignatureAlgorithmsUsed;
 }
 
 export type SignerValidator = (input: SignerValidationInput) => Promise<TrustReport>;
+
+// ------------------------------------------------------------------------------
+// Additive extensions (issue 4): what the validator needs injected, and optional
+// evidence the CMS layer can pass along. Existing fields keep their meaning.
+
+/**
+ * Where trust anchors and known intermediates come from. The administrator's
+ * files/directory (loadTrustAnchors) or the store (later) implement it. Anchors
+ * are the only certificates ever trusted by themselves.
+ */
+export interface TrustStore {
+  anchors(): Promise<Certificate[]>;
+  /** Known intermediate CA certificates whose subject equals `subject` (DER Name). */
+  intermediates?(subject: Uint8Array): Promise<Certificate[]>;
+}
+
+export interface FetchRequest {
+  method: 'GET' | 'POST';
+  body?: Uint8Array;
+  contentType?: string;
+  /** The response is abandoned (LIMIT) beyond this many bytes. */
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+/**
+ * Fetches CRLs, OCSP responses and caIssuers certificates. Injected (style guide,
+ * "Injection"); createHttpFetcher() is the default. Must reject on any HTTP status
+ * other than 200.
+ */
+export type Fetcher = (url: string, request: FetchRequest) => Promise<Uint8Array>;
+
+/** Algorithms the signer used on the CMS signature itself, for the algorithm policy. */
+export interface SignatureAlgorithmsUsed {
+  /** digestAlgorithm OID. */
+  digest: string;
+  /** signatureAlgorithm OID. */
+  signature: string;
+}

@@ -1,0 +1,321 @@
+/**
+ * Revocation of every certificate of a validated path (RFC 5280 6.1.3 (a)(3)),
+ * from the best evidence available, in this order: OCSP responses and CRLs carried
+ * in the message (when fresh and valid), the answer cache, OCSP from the AIA
+ * extension (RFC 6960/5019), CRLs from the distribution points (with the freshest
+ * delta CRL, RFC 5280 5.2.6). Network answers and CRLs are cached, bounded, until
+ * their nextUpdate or the TTL, whichever comes first.
+ *
+ * Modes (per deployment): 'hard-fail' treats "cannot tell" as untrusted;
+ * 'soft-fail' accepts it and the report says "revocation unknown"; 'off' skips
+ * the check and says so. A revoked answer is always final.
+ */
+import type { Certificate } from '../x509/certificate.ts';
+import type { Fetcher, RevocationReport } from './types.ts';
+import { TtlCache } from './ttl-cache.ts';
+import { parseCrl, type ParsedCrl } from './parse-crl.ts';
+import { checkCrl, type CrlAnswer } from './check-crl.ts';
+import { queryOcsp, parseOcspResponse, evaluateOcspResponse, type OcspAnswer } from './check-ocsp.ts';
+import { readAuthorityInfoAccess, readDistributionPointUris, PKI_OID } from './read-certificate-extensions.ts';
+import { isKakitomeError } from '../errors.ts';
+
+export type RevocationMode = 'hard-fail' | 'soft-fail' | 'off';
+
+export interface RevocationOptions {
+  mode: RevocationMode;
+  /** Which online source to try first; the other is the fallback. */
+  prefer: 'ocsp' | 'crl';
+  ocspMethod: 'post' | 'get';
+  /** Reject OCSP responses that do not echo the nonce we sent. */
+  requireOcspNonce: boolean;
+  maxCrlBytes: number;
+  maxOcspBytes: number;
+  timeoutMs: number;
+  skewMs: number;
+  /** Freshness window for evidence without nextUpdate. */
+  maxAgeMs: number;
+  /** Upper bound on how long an answer or CRL is cached, even if nextUpdate is later. */
+  cacheTtlMs: number;
+  /** How long a failed download is remembered (so an unreachable server is not hammered). */
+  failureTtlMs: number;
+  maxCacheEntries: number;
+  maxUrlsPerCertificate: number;
+}
+
+export const DEFAULT_REVOCATION_OPTIONS: Readonly<RevocationOptions> = Object.freeze({
+  mode: 'soft-fail',
+  prefer: 'ocsp',
+  ocspMethod: 'post',
+  requireOcspNonce: false,
+  maxCrlBytes: 16 * 1024 * 1024,
+  maxOcspBytes: 64 * 1024,
+  timeoutMs: 5_000,
+  skewMs: 5 * 60_000,
+  maxAgeMs: 24 * 3600_000,
+  cacheTtlMs: 3600_000,
+  failureTtlMs: 30_000,
+  maxCacheEntries: 10_000,
+  maxUrlsPerCertificate: 4,
+} as RevocationOptions);
+
+/** The answer for one certificate of the path. */
+export interface CertificateRevocation {
+  status: 'good' | 'revoked' | 'unknown';
+  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl';
+  time?: Date;
+  revokedAt?: Date;
+  reason?: string;
+  /** Why the status is unknown (each source tried). */
+  problems: string[];
+  cached: boolean;
+}
+
+interface Cached {
+  answer: CertificateRevocation;
+}
+
+export interface RevocationEvidence {
+  carriedCrls: Uint8Array[];
+  carriedOcsp: Uint8Array[];
+}
+
+export class RevocationChecker {
+  readonly #o: RevocationOptions;
+  readonly #fetcher: Fetcher;
+  readonly #now: () => Date;
+  readonly #answers: TtlCache<Cached>;
+  readonly #crls: TtlCache<ParsedCrl | Error>;
+
+  constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date) {
+    this.#o = options;
+    this.#fetcher = fetcher;
+    this.#now = now;
+    const ms = () => now().getTime();
+    this.#answers = new TtlCache(options.maxCacheEntries, ms);
+    this.#crls = new TtlCache(Math.max(16, options.maxCacheEntries >> 4), ms);
+  }
+
+  get mode(): RevocationMode {
+    return this.#o.mode;
+  }
+
+  clearCaches(): void {
+    this.#answers.clear();
+    this.#crls.clear();
+  }
+
+  /**
+   * Checks `path` (leaf first, anchor last; the anchor is not checked: trusted by
+   * configuration, RFC 5280 6.1). `atTime` is the clock the validity decision used.
+   */
+  async checkPath(path: Certificate[], evidence: RevocationEvidence, atTime: Date): Promise<{ report: RevocationReport; perCertificate: CertificateRevocation[] }> {
+    if (this.#o.mode === 'off') {
+      return { report: { status: 'not-checked', message: 'Revocation was not checked (turned off by policy).' }, perCertificate: [] };
+    }
+    const per: CertificateRevocation[] = [];
+    for (let i = 0; i + 1 < path.length; i++) {
+      per.push(await this.checkCertificate(path[i]!, path[i + 1]!, evidence));
+    }
+    return { report: summarise(path, per, atTime), perCertificate: per };
+  }
+
+  async checkCertificate(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence): Promise<CertificateRevocation> {
+    const now = this.#now();
+    const key = `${issuer.fingerprint256}:${Buffer.from(cert.serial).toString('hex')}`;
+    const problems: string[] = [];
+
+    // 1. Evidence carried in the message, when valid and fresh.
+    for (const der of evidence.carriedOcsp) {
+      try {
+        const a = evaluateOcspResponse(parseOcspResponse(der), cert, issuer, { now, skewMs: this.#o.skewMs, maxAgeMs: this.#o.maxAgeMs });
+        if (a.status !== 'unknown') return this.#remember(key, fromOcsp(a, 'embedded-ocsp'));
+      } catch (e) {
+        problems.push(`carried OCSP response: ${messageOf(e)}`);
+      }
+    }
+    if (evidence.carriedCrls.length) {
+      const parsed: ParsedCrl[] = [];
+      for (const der of evidence.carriedCrls) {
+        try {
+          parsed.push(parseCrl(der));
+        } catch (e) {
+          problems.push(`carried CRL: ${messageOf(e)}`);
+        }
+      }
+      const bases = parsed.filter((c) => c.deltaBase === undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
+      const deltas = parsed.filter((c) => c.deltaBase !== undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
+      for (const base of bases) {
+        try {
+          const delta = deltas.find((d) => base.crlNumber !== undefined && d.deltaBase! <= base.crlNumber);
+          return this.#remember(key, fromCrl(checkCrl(cert, issuer, base, delta, this.#crlOpts()), 'embedded-crl'));
+        } catch (e) {
+          problems.push(`carried CRL: ${messageOf(e)}`);
+        }
+      }
+    }
+
+    // 2. A previous answer.
+    const hit = this.#answers.get(key);
+    if (hit) return { ...hit.answer, cached: true };
+
+    // 3. Online sources, preferred first.
+    const order = this.#o.prefer === 'ocsp' ? [this.#tryOcsp, this.#tryCrl] : [this.#tryCrl, this.#tryOcsp];
+    for (const step of order) {
+      const a = await step.call(this, cert, issuer, problems);
+      if (a) return this.#remember(key, a);
+    }
+    if (problems.length === 0) problems.push('the certificate names no OCSP responder and no CRL distribution point');
+    return { status: 'unknown', problems, cached: false };
+  }
+
+  #crlOpts() {
+    return { now: this.#now(), skewMs: this.#o.skewMs, maxAgeMs: this.#o.maxAgeMs };
+  }
+
+  #remember(key: string, a: CertificateRevocation & { nextUpdate?: Date }): CertificateRevocation {
+    const now = this.#now().getTime();
+    const until = Math.min(now + this.#o.cacheTtlMs, a.nextUpdate?.getTime() ?? now + this.#o.cacheTtlMs);
+    const { nextUpdate: _drop, ...answer } = a;
+    this.#answers.set(key, { answer: answer as CertificateRevocation }, until);
+    return answer as CertificateRevocation;
+  }
+
+  async #tryOcsp(cert: Certificate, issuer: Certificate, problems: string[]): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
+    const urls = readAuthorityInfoAccess(cert).ocsp.slice(0, this.#o.maxUrlsPerCertificate);
+    for (const url of urls) {
+      try {
+        const a = await queryOcsp(url, cert, issuer, {
+          now: this.#now(),
+          skewMs: this.#o.skewMs,
+          maxAgeMs: this.#o.maxAgeMs,
+          requireNonce: this.#o.requireOcspNonce,
+          fetcher: this.#fetcher,
+          method: this.#o.ocspMethod,
+          maxBytes: this.#o.maxOcspBytes,
+          timeoutMs: this.#o.timeoutMs,
+        });
+        if (a.status === 'unknown') {
+          problems.push(`OCSP ${url}: the responder does not know this certificate`);
+          continue;
+        }
+        return fromOcsp(a, 'ocsp');
+      } catch (e) {
+        problems.push(`OCSP ${url}: ${messageOf(e)}`);
+      }
+    }
+    return undefined;
+  }
+
+  async #tryCrl(cert: Certificate, issuer: Certificate, problems: string[]): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
+    const urls = readDistributionPointUris(cert).slice(0, this.#o.maxUrlsPerCertificate);
+    for (const url of urls) {
+      try {
+        const base = await this.#loadCrl(url);
+        // The freshest CRL (delta) location comes from the certificate or the base CRL (RFC 5280 5.2.6).
+        const deltaUrls = [...readDistributionPointUris(cert, PKI_OID.freshestCrl), ...base.freshestCrlUris].slice(0, this.#o.maxUrlsPerCertificate);
+        let delta: ParsedCrl | undefined;
+        for (const du of deltaUrls) {
+          try {
+            delta = await this.#loadCrl(du);
+            break;
+          } catch (e) {
+            problems.push(`delta CRL ${du}: ${messageOf(e)}`);
+          }
+        }
+        if (deltaUrls.length && !delta) continue; // a published delta we cannot get: base alone may be out of date
+        return fromCrl(checkCrl(cert, issuer, base, delta, this.#crlOpts()), 'crl');
+      } catch (e) {
+        problems.push(`CRL ${url}: ${messageOf(e)}`);
+      }
+    }
+    return undefined;
+  }
+
+  async #loadCrl(url: string): Promise<ParsedCrl> {
+    const hit = this.#crls.get(url);
+    if (hit instanceof Error) throw hit;
+    if (hit) return hit;
+    const now = this.#now().getTime();
+    try {
+      const der = await this.#fetcher(url, { method: 'GET', maxBytes: this.#o.maxCrlBytes, timeoutMs: this.#o.timeoutMs });
+      const crl = parseCrl(der);
+      const until = Math.min(now + this.#o.cacheTtlMs, crl.nextUpdate?.getTime() ?? now + this.#o.cacheTtlMs);
+      this.#crls.set(url, crl, until);
+      return crl;
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.#crls.set(url, err, now + this.#o.failureTtlMs);
+      throw err;
+    }
+  }
+}
+
+function fromOcsp(a: OcspAnswer, source: 'ocsp' | 'embedded-ocsp'): CertificateRevocation & { nextUpdate?: Date } {
+  const r: CertificateRevocation & { nextUpdate?: Date } = { status: a.status, source, time: a.thisUpdate, problems: [], cached: false };
+  if (a.revokedAt) r.revokedAt = a.revokedAt;
+  if (a.reason) r.reason = a.reason;
+  if (a.nextUpdate) r.nextUpdate = a.nextUpdate;
+  return r;
+}
+
+function fromCrl(a: CrlAnswer, source: 'crl' | 'embedded-crl'): CertificateRevocation & { nextUpdate?: Date } {
+  const r: CertificateRevocation & { nextUpdate?: Date } = { status: a.status, source, time: a.thisUpdate, problems: [], cached: false };
+  if (a.revokedAt) r.revokedAt = a.revokedAt;
+  if (a.reason) r.reason = a.reason;
+  if (a.nextUpdate) r.nextUpdate = a.nextUpdate;
+  return r;
+}
+
+function messageOf(e: unknown): string {
+  if (isKakitomeError(e)) return e.message;
+  if (e instanceof Error) return (e as NodeJS.ErrnoException).code ? `${(e as NodeJS.ErrnoException).code}: ${e.message}` : e.message;
+  return String(e);
+}
+
+/**
+ * Reasons that do not say the key was compromised. With the signing-time clock, a
+ * certificate revoked for one of these after the signature was made does not
+ * invalidate the signature (the holder left, the certificate was replaced).
+ * Compromise reasons (and unspecified) always count: the signing time itself is
+ * signed with the key in question (RFC 5280 5.3.1 invalidityDate is advisory only).
+ */
+const BENIGN_REASONS = new Set(['affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn']);
+
+function summarise(path: Certificate[], per: CertificateRevocation[], atTime: Date): RevocationReport {
+  const leaf = per[0];
+  const name = (i: number) => (i === 0 ? 'the signer\'s certificate' : `the CA certificate "${path[i]!.subjectText}"`);
+  for (let i = 0; i < per.length; i++) {
+    const r = per[i]!;
+    if (r.status !== 'revoked') continue;
+    const benign = r.reason !== undefined && BENIGN_REASONS.has(r.reason) && r.revokedAt !== undefined && r.revokedAt > atTime;
+    if (benign) continue;
+    const out: RevocationReport = {
+      status: 'revoked',
+      message: `${capital(name(i))} was revoked${r.revokedAt ? ` on ${r.revokedAt.toISOString()}` : ''}${r.reason ? ` (${r.reason})` : ''}, according to ${describeSource(r)}.`,
+    };
+    if (r.source) out.source = r.cached ? 'cache' : r.source;
+    if (r.time) out.time = r.time;
+    if (r.revokedAt) out.revokedAt = r.revokedAt;
+    if (r.reason) out.reason = r.reason;
+    return out;
+  }
+  const unknown = per.findIndex((r) => r.status === 'unknown');
+  if (unknown >= 0) {
+    return { status: 'unknown', message: `Revocation unknown for ${name(unknown)}: ${per[unknown]!.problems.join('; ')}.` };
+  }
+  const out: RevocationReport = { status: 'good', message: `Not revoked, according to ${leaf ? describeSource(leaf) : 'the trust anchor configuration'}.` };
+  if (leaf?.source) out.source = leaf.cached ? 'cache' : leaf.source;
+  if (leaf?.time) out.time = leaf.time;
+  const late = per.find((r) => r.status === 'revoked');
+  if (late) out.message += ` (A certificate of the path was revoked after the signing time for a reason that does not affect earlier signatures: ${late.reason}.)`;
+  return out;
+}
+
+function describeSource(r: CertificateRevocation): string {
+  const what = { ocsp: 'the OCSP responder', crl: 'the CA\'s CRL', 'embedded-ocsp': 'an OCSP response carried in the message', 'embedded-crl': 'a CRL carried in the message' }[r.source ?? 'ocsp'];
+  return `${r.cached ? 'a cached answer from ' : ''}${what}${r.time ? ` of ${r.time.toISOString()}` : ''}`;
+}
+
+function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

@@ -1,0 +1,288 @@
+/**
+ * The trust decision for one signer (or recipient) certificate: path building and
+ * validation (RFC 5280 6), validity at the chosen clock, revocation (CRL/OCSP),
+ * the algorithm policy, sender identity (RFC 8550 3) and the CA/B Forum S/MIME
+ * profile, summarised as a TrustReport with a stable code and one plain sentence.
+ *
+ * Everything that touches the outside world comes in through options: the trust
+ * store, the fetcher, the clock (style guide, "Injection"). Validated chains and
+ * revocation answers are cached (bounded, TTL), so a warm validator costs a few
+ * map look-ups per message and the CMS layer's own signature check dominates.
+ *
+ * @example
+ * const validate = createSignerValidator({ anchors: await loadTrustAnchors(['/etc/kakitome/anchors']),
+ *   revocation: { mode: 'hard-fail' }, validityClock: 'signingTime' });
+ * const report = await validate({ certificate, carried, usage: 'signing', from: ['alice@example.com'], signingTime });
+ */
+import type { Certificate } from '../x509/certificate.ts';
+import { Certificate as CertificateClass } from '../x509/certificate.ts';
+import { decode } from '../asn1/ber.ts';
+import { decodePem, isPem } from '../asn1/pem.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { ClockUsed, Fetcher, SignerValidationInput, SignerValidator, TrustReport, TrustStore, RevocationReport, IdentityReport } from './types.ts';
+import { TtlCache } from './ttl-cache.ts';
+import { DEFAULT_POLICY, judgeHashAlgorithm, type AlgorithmPolicy } from './algorithm-policy.ts';
+import { buildCertificationPaths } from './build-certification-path.ts';
+import { validateCertificationPath, type PathValidationResult } from './validate-certification-path.ts';
+import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type RevocationOptions } from './check-revocation.ts';
+import { matchSenderIdentity } from './match-sender-identity.ts';
+import { recognizeSmimeProfile } from './recognize-smime-profile.ts';
+import { readAuthorityInfoAccess } from './read-certificate-extensions.ts';
+import { createHttpFetcher } from './create-http-fetcher.ts';
+import { createStaticTrustStore } from './load-trust-anchors.ts';
+
+export interface SignerValidatorOptions {
+  /** The administrator's trust anchors (use loadTrustAnchors); or give trustStore. */
+  anchors?: Certificate[];
+  trustStore?: TrustStore;
+  /** Defaults to createHttpFetcher() (http: only, bounded). */
+  fetcher?: Fetcher;
+  /** The clock; defaults to () => new Date(). Tests and replays inject their own. */
+  now?: () => Date;
+  /**
+   * 'now': certificates must be valid now. 'signingTime': valid when the message
+   * was signed (its signingTime attribute), so a signature made before expiry still
+   * counts; without a signingTime the validator falls back to now and says so.
+   */
+  validityClock?: 'now' | 'signingTime';
+  revocation?: Partial<RevocationOptions>;
+  policy?: AlgorithmPolicy;
+  /** Fail with IDENTITY_MISMATCH when From/Sender do not match (default true). */
+  enforceIdentity?: boolean;
+  /** Certificates in a path, anchor included (default 8). */
+  maxPathLength?: number;
+  /** Candidate issuer links examined per validation (default 64). */
+  maxCandidates?: number;
+  /** How long a validated chain is reused (default 10 minutes). */
+  chainCacheTtlMs?: number;
+  maxCacheEntries?: number;
+  /** Fetch missing intermediates from caIssuers (default true). */
+  fetchCaIssuers?: boolean;
+  maxCaIssuersBytes?: number;
+  /** Accepted clock difference for a signingTime in the future (default 5 minutes). */
+  skewMs?: number;
+}
+
+interface CachedChain {
+  path: Certificate[];
+  warnings: string[];
+  message: string;
+  /** The path is valid for clocks within [from, to]. */
+  from: number;
+  to: number;
+}
+
+/** Creates the validator the S/MIME layer and the CLI inject into verification. */
+export function createSignerValidator(options: SignerValidatorOptions = {}): SignerValidator {
+  const now = options.now ?? (() => new Date());
+  const nowMs = () => now().getTime();
+  const policy = options.policy ?? DEFAULT_POLICY;
+  const fetcher = options.fetcher ?? createHttpFetcher();
+  const store = options.trustStore ?? createStaticTrustStore(options.anchors ?? []);
+  const revOpts: RevocationOptions = { ...DEFAULT_REVOCATION_OPTIONS, ...options.revocation };
+  const revocation = new RevocationChecker(revOpts, fetcher, now);
+  const maxEntries = options.maxCacheEntries ?? 10_000;
+  const chainTtl = options.chainCacheTtlMs ?? 600_000;
+  const skew = options.skewMs ?? 5 * 60_000;
+  const chains = new TtlCache<CachedChain>(maxEntries, nowMs);
+  const links = new TtlCache<boolean>(maxEntries * 4, nowMs);
+  const learned = new TtlCache<Certificate[]>(maxEntries, nowMs);
+  const fetchedIssuers = new TtlCache<Certificate[]>(1024, nowMs);
+
+  const isSignedBy = (child: Certificate, issuer: Certificate): boolean => {
+    const key = `${child.fingerprint256}:${issuer.fingerprint256}`;
+    const hit = links.get(key);
+    if (hit !== undefined) return hit;
+    let ok = false;
+    try {
+      ok = child.x509.verify(issuer.publicKey);
+    } catch {
+      ok = false; // key type unusable for the certificate's algorithm
+    }
+    links.set(key, ok, nowMs() + chainTtl);
+    return ok;
+  };
+
+  const knownIssuers = async (name: Uint8Array): Promise<Certificate[]> => {
+    const fromStore = store.intermediates ? await store.intermediates(name) : [];
+    return [...fromStore, ...(learned.get(Buffer.from(name).toString('hex')) ?? [])];
+  };
+
+  const fetchIssuers = async (cert: Certificate): Promise<Certificate[]> => {
+    if (options.fetchCaIssuers === false) return [];
+    const out: Certificate[] = [];
+    for (const url of readAuthorityInfoAccess(cert).caIssuers.slice(0, 2)) {
+      const hit = fetchedIssuers.get(url);
+      if (hit) {
+        out.push(...hit);
+        continue;
+      }
+      try {
+        const body = await fetcher(url, { method: 'GET', maxBytes: options.maxCaIssuersBytes ?? 256 * 1024, timeoutMs: revOpts.timeoutMs });
+        const certs = parseCaIssuersBody(body);
+        fetchedIssuers.set(url, certs, nowMs() + revOpts.cacheTtlMs);
+        out.push(...certs);
+      } catch {
+        // Unreachable or unreadable: remembered briefly as empty, and the path
+        // simply is not found through it (reported as no path).
+        fetchedIssuers.set(url, [], nowMs() + revOpts.failureTtlMs);
+      }
+    }
+    return out;
+  };
+
+  const learn = (path: Certificate[]) => {
+    // Intermediates of a validated path are remembered, so a later message from
+    // the same CA that omits them still chains. They are never anchors.
+    for (const c of path.slice(1, -1)) {
+      const k = Buffer.from(c.subject).toString('hex');
+      const list = learned.get(k) ?? [];
+      if (!list.some((x) => x.fingerprint256 === c.fingerprint256)) learned.set(k, [...list, c].slice(-4), nowMs() + chainTtl);
+    }
+  };
+
+  return async (input: SignerValidationInput): Promise<TrustReport> => {
+    const current = now();
+    const warnings: string[] = [];
+    const clock = chooseClock(options.validityClock ?? 'now', input.signingTime, current, skew, warnings);
+    const leaf = input.certificate;
+
+    // 1. The algorithms of the signature itself.
+    let algCode: ErrorCode | undefined;
+    let algMessage = '';
+    if (input.signatureAlgorithms) {
+      for (const [oid, what] of [[input.signatureAlgorithms.digest, 'The message digest'], [input.signatureAlgorithms.signature, 'The signature']] as const) {
+        const f = judgeHashAlgorithm(oid, 'receive', policy, what);
+        if (!f) continue;
+        if (f.action === 'reject' && !algCode) {
+          algCode = 'WEAK_ALG';
+          algMessage = f.message;
+        } else if (f.action === 'warn') warnings.push(f.message);
+      }
+    }
+
+    // 2. The path (cached when it was valid for this clock).
+    const cacheKey = `${leaf.fingerprint256}:${input.usage}`;
+    let chain = chains.get(cacheKey);
+    if (chain && (clock.time.getTime() < chain.from || clock.time.getTime() > chain.to)) chain = undefined;
+    let pathFailure: PathValidationResult | undefined;
+    let failedPath: Certificate[] = [];
+    if (!chain) {
+      const anchors = await store.anchors();
+      const built = await buildCertificationPaths({
+        leaf,
+        anchors,
+        carried: input.carried,
+        knownIssuers,
+        fetchIssuers,
+        isSignedBy,
+        maxPathLength: options.maxPathLength ?? 8,
+        maxCandidates: options.maxCandidates ?? 64,
+      });
+      for (const p of built.paths) {
+        const v = validateCertificationPath(p, { time: clock.time, usage: input.usage, policy });
+        if (v.ok) {
+          chain = {
+            path: p,
+            warnings: v.warnings,
+            message: v.message,
+            from: Math.max(...p.map((c) => c.notBefore.getTime())),
+            to: Math.min(...p.map((c) => c.notAfter.getTime())),
+          };
+          chains.set(cacheKey, chain, nowMs() + chainTtl);
+          learn(p);
+          break;
+        }
+        if (!pathFailure) {
+          pathFailure = v;
+          failedPath = p;
+        }
+      }
+      if (!chain && !pathFailure) {
+        const why = built.notes.length ? ` (${[...new Set(built.notes)].join('; ')})` : '';
+        pathFailure = {
+          ok: false,
+          code: 'CERT_UNTRUSTED',
+          message: `No chain from the certificate of "${leaf.subjectText}" (issued by "${leaf.issuerText}") to a configured trust anchor${why}.`,
+          warnings: [],
+        };
+      }
+    }
+
+    // 3. Identity and profile do not depend on the path.
+    const identity = input.from || input.sender ? matchSenderIdentity(leaf, input.from, input.sender) : { report: noIdentity(leaf), warnings: [] };
+    warnings.push(...identity.warnings);
+    const profile = recognizeSmimeProfile(leaf);
+
+    const report = (status: TrustReport['status'], code: ErrorCode | undefined, message: string, path: Certificate[], rev: RevocationReport): TrustReport => {
+      const r: TrustReport = { status, message, path, clock, revocation: rev, identity: identity.report, warnings };
+      if (code) r.code = code;
+      if (status === 'trusted' || path.length > 1) r.anchor = path[path.length - 1];
+      if (profile) r.profile = profile.name;
+      return r;
+    };
+
+    if (!chain) {
+      const pf = pathFailure!;
+      warnings.push(...pf.warnings);
+      return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${pf.message}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.' });
+    }
+    warnings.push(...chain.warnings);
+
+    // 4. Revocation of the validated path.
+    const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock.time);
+    if (rev.status === 'unknown' && revOpts.mode === 'soft-fail') warnings.push(`Revocation unknown: ${rev.message}`);
+
+    // 5. The verdict, most serious failure first.
+    const path = chain.path;
+    if (algCode) return report('untrusted', algCode, `Not trusted: ${algMessage}`, path, rev);
+    if (rev.status === 'revoked') return report('untrusted', 'CERT_REVOKED', `Not trusted: ${rev.message}`, path, rev);
+    if (rev.status === 'unknown' && revOpts.mode === 'hard-fail') {
+      return report('untrusted', 'CERT_UNTRUSTED', `Not trusted: the revocation status could not be established and policy requires it. ${rev.message}`, path, rev);
+    }
+    if (identity.report.status === 'mismatch' && (options.enforceIdentity ?? true) && input.usage === 'signing') {
+      return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${identity.report.message}`, path, rev);
+    }
+    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile?.name), path, rev);
+  };
+}
+
+function chooseClock(mode: 'now' | 'signingTime', signingTime: Date | undefined, current: Date, skew: number, warnings: string[]): ClockUsed {
+  if (mode === 'now') return { source: 'now', time: current };
+  if (!signingTime) {
+    warnings.push('The message has no signing time; the certificate was checked against the current time.');
+    return { source: 'now', time: current };
+  }
+  if (signingTime.getTime() > current.getTime() + skew) {
+    warnings.push(`The signing time ${signingTime.toISOString()} is in the future; the certificate was checked against the current time.`);
+    return { source: 'now', time: current };
+  }
+  return { source: 'signingTime', time: signingTime };
+}
+
+function noIdentity(leaf: Certificate): IdentityReport {
+  return { status: 'unknown', certificateAddresses: leaf.emailAddresses, message: 'No From address was given to compare with the certificate.' };
+}
+
+function summarise(leaf: Certificate, path: Certificate[], clock: ClockUsed, rev: RevocationReport, id: IdentityReport, profile: string | undefined): string {
+  const who = id.status === 'match' ? id.from! : (leaf.emailAddresses[0] ?? leaf.subjectText);
+  const anchor = path[path.length - 1]!;
+  const when = clock.source === 'now' ? 'now' : `at the signing time ${clock.time.toISOString()}`;
+  const revText = rev.status === 'good' ? 'not revoked' : rev.status === 'unknown' ? 'revocation unknown' : 'revocation not checked';
+  const idText = id.status === 'match' ? 'matches the sender' : id.status === 'unknown' ? 'sender not compared' : 'does not match the sender';
+  return `Trusted: certificate of ${who}${profile ? ` (${profile})` : ''} chains to "${anchor.subjectText}", valid ${when}, ${revText}, ${idText}.`;
+}
+
+/** caIssuers bodies: one DER certificate, PEM, or a certs-only PKCS#7 (RFC 5280 4.2.2.1). */
+function parseCaIssuersBody(body: Uint8Array): Certificate[] {
+  if (isPem(body)) return decodePem(Buffer.from(body).toString('latin1')).filter((b) => b.label === 'CERTIFICATE').map((b) => CertificateClass.fromDer(b.der));
+  const top = decode(body);
+  const kids = top.children();
+  // ContentInfo { contentType OID, [0] SignedData }: take SignedData.certificates [0].
+  if (kids[0]?.tag === 0x06 && kids[1]?.tag === 0xa0) {
+    const sd = kids[1].children()[0];
+    const certs = sd?.children().find((c) => c.tag === 0xa0);
+    return (certs?.children() ?? []).slice(0, 16).filter((c) => c.tag === 0x30).map((c) => CertificateClass.fromDer(c.bytes));
+  }
+  return [CertificateClass.fromDer(body)];
+}

@@ -1,0 +1,97 @@
+/**
+ * Name constraints (RFC 5280 4.2.1.10, 6.1.3 (b)/(c)) for the two name forms that
+ * matter to S/MIME: rfc822Name (and SmtpUTF8Mailbox, RFC 9598 3: constrained by
+ * rfc822Name constraints after converting the domain to A-labels) and
+ * directoryName. Other name forms in a constraint are ignored because S/MIME
+ * certificates do not carry them (an S/MIME certificate with a dNSName is not
+ * judged by its dNSName here).
+ *
+ * Distinguished names are compared after a light normalisation (RFC 4518 flavour:
+ * trim, collapse spaces, case-fold) so that re-encoding a value as another string
+ * type cannot step out of an excluded subtree.
+ */
+import { domainToASCII } from 'node:url';
+import { decode, readOid, readString, type Tlv } from '../asn1/ber.ts';
+import type { GeneralSubtree, NameConstraints } from './read-certificate-extensions.ts';
+
+/** Normalised RDN sequence: each RDN is its sorted "oid=value" members joined by '+'. */
+export function normaliseName(der: Uint8Array): string[] {
+  return decode(der, { der: true })
+    .children()
+    .map((rdn) =>
+      rdn
+        .children()
+        .map((atv) => {
+          const [type, value] = atv.children() as [Tlv, Tlv];
+          let v: string;
+          try {
+            v = readString(value).trim().replace(/\s+/g, ' ').toLowerCase();
+          } catch {
+            v = `#${Buffer.from(value.bytes).toString('hex')}`;
+          }
+          return `${readOid(type)}=${v}`;
+        })
+        .sort()
+        .join('+'),
+    );
+}
+
+function withinDirectorySubtree(name: string[], subtree: string[]): boolean {
+  if (subtree.length > name.length) return false;
+  return subtree.every((rdn, i) => name[i] === rdn);
+}
+
+/** Splits local@domain; the domain becomes lower-case A-labels. Undefined when malformed. */
+export function splitMailbox(address: string): { local: string; domain: string } | undefined {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1) return undefined;
+  const domain = domainToASCII(address.slice(at + 1).toLowerCase());
+  if (!domain) return undefined;
+  return { local: address.slice(0, at), domain };
+}
+
+function matchesRfc822Constraint(address: string, constraint: string): boolean {
+  const m = splitMailbox(address);
+  if (!m) return false;
+  if (constraint.includes('@')) {
+    // A particular mailbox: local part exact (RFC 5321 2.4), domain case-insensitive.
+    const c = splitMailbox(constraint);
+    return c !== undefined && c.local === m.local && c.domain === m.domain;
+  }
+  const c = (domainToASCII(constraint.replace(/^\./, '').toLowerCase()) || constraint.toLowerCase());
+  if (constraint.startsWith('.')) return m.domain.endsWith(`.${c}`);
+  return m.domain === c;
+}
+
+export interface ConstrainedNames {
+  /** Subject DN (DER). */
+  subject: Uint8Array;
+  /** rfc822Name, SmtpUTF8Mailbox and emailAddress values. */
+  mailboxes: string[];
+  /** directoryName entries of subjectAltName (DER). */
+  directoryNames: Uint8Array[];
+}
+
+/**
+ * Checks names against one CA's constraints; returns the first violation as a
+ * sentence, or undefined when every name is allowed.
+ */
+export function checkNameConstraints(names: ConstrainedNames, nc: NameConstraints, caName: string): string | undefined {
+  const dns = [names.subject, ...names.directoryNames].map(normaliseName).filter((n) => n.length > 0);
+  const mail = (list: GeneralSubtree[] | undefined) => (list ?? []).flatMap((s) => (s.kind === 'rfc822' ? [s.value] : []));
+  const dir = (list: GeneralSubtree[] | undefined) => (list ?? []).flatMap((s) => (s.kind === 'directoryName' ? [normaliseName(s.value)] : []));
+  const permittedMail = mail(nc.permitted);
+  const excludedMail = mail(nc.excluded);
+  const permittedDn = dir(nc.permitted);
+  const excludedDn = dir(nc.excluded);
+  for (const mbox of names.mailboxes) {
+    if (permittedMail.length && !permittedMail.some((s) => matchesRfc822Constraint(mbox, s))) return `${mbox} is outside the mail domains permitted by "${caName}"`;
+    const ex = excludedMail.find((s) => matchesRfc822Constraint(mbox, s));
+    if (ex !== undefined) return `${mbox} is in the excluded mail name space ${ex} of "${caName}"`;
+  }
+  for (const dn of dns) {
+    if (permittedDn.length && !permittedDn.some((s) => withinDirectorySubtree(dn, s))) return `the name ${dn.join(', ')} is outside the directory subtrees permitted by "${caName}"`;
+    if (excludedDn.some((s) => withinDirectorySubtree(dn, s))) return `the name ${dn.join(', ')} is in a directory subtree excluded by "${caName}"`;
+  }
+  return undefined;
+}

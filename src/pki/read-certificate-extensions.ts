@@ -1,0 +1,222 @@
+/**
+ * Decoding the X.509 extensions path validation, revocation and identity need
+ * (RFC 5280 4.2). Hand-written on the project's strict reader (src/asn1/ber.ts)
+ * rather than @peculiar/asn1-x509: each extension is a few fields, the reader
+ * already rejects trailing data and bad lengths with coded errors, and it avoids
+ * a second ASN.1 stack (asn1js + tslib + pvtsutils) for ~150 lines of schema.
+ * Every reader fails with MALFORMED on a damaged extension: a certificate whose
+ * constraints cannot be read must not be half-trusted.
+ */
+import { decode, Tag, readOid, readBoolean, readSmallInt, readOctetString, readString, type Tlv } from '../asn1/ber.ts';
+import { OID } from '../asn1/oids.ts';
+import { malformed } from '../errors.ts';
+import type { Certificate } from '../x509/certificate.ts';
+
+export const PKI_OID = {
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
+  ocsp: '1.3.6.1.5.5.7.48.1',
+  caIssuers: '1.3.6.1.5.5.7.48.2',
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  smtpUtf8Mailbox: '1.3.6.1.5.5.7.8.9', // RFC 8398
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
+  invalidityDate: '2.5.29.24',
+  deltaCrlIndicator: '2.5.29.27',
+  issuingDistributionPoint: '2.5.29.28',
+  certificateIssuer: '2.5.29.29',
+  freshestCrl: '2.5.29.46',
+  policyConstraints: '2.5.29.36',
+  inhibitAnyPolicy: '2.5.29.54',
+  policyMappings: '2.5.29.33',
+  issuerAltName: '2.5.29.18',
+  subjectDirectoryAttributes: '2.5.29.9',
+  anyPolicy: '2.5.29.32.0',
+} as const;
+
+function ext(cert: Certificate, id: string): Tlv | undefined {
+  const e = cert.extensions.get(id);
+  return e ? decode(e.value, { der: true }) : undefined;
+}
+
+export interface BasicConstraints {
+  ca: boolean;
+  pathLen?: number;
+}
+
+/** RFC 5280 4.2.1.9. */
+export function readBasicConstraints(cert: Certificate): BasicConstraints | undefined {
+  const t = ext(cert, OID.basicConstraints);
+  if (!t) return undefined;
+  const f = t.fields('BasicConstraints');
+  const caT = f.optional(Tag.BOOLEAN);
+  const plT = f.optional(Tag.INTEGER);
+  f.end();
+  const ca = caT ? readBoolean(caT) : false;
+  return plT ? { ca, pathLen: readSmallInt(plT, 'pathLenConstraint') } : { ca };
+}
+
+/** RFC 5280 4.2.1.12: the KeyPurposeId OIDs. */
+export function readExtKeyUsage(cert: Certificate): string[] | undefined {
+  const t = ext(cert, OID.extKeyUsage);
+  if (!t) return undefined;
+  const out = t.children().map((c) => readOid(c, 'KeyPurposeId'));
+  if (out.length === 0) malformed('empty extKeyUsage');
+  return out;
+}
+
+export interface SubjectAltNames {
+  rfc822: string[];
+  /** SmtpUTF8Mailbox otherName values (RFC 8398), UTF-8. */
+  smtpUtf8: string[];
+  /** directoryName entries, DER Name. */
+  directoryNames: Uint8Array[];
+  uris: string[];
+}
+
+/** GeneralNames ::= SEQUENCE OF GeneralName (RFC 5280 4.2.1.6). */
+export function readGeneralNames(t: Tlv): SubjectAltNames {
+  const out: SubjectAltNames = { rfc822: [], smtpUtf8: [], directoryNames: [], uris: [] };
+  for (const gn of t.children()) {
+    switch (gn.tag) {
+      case 0xa0: {
+        // otherName [0] { type-id OID, value [0] EXPLICIT ANY }
+        const f = gn.fields('OtherName');
+        const typeId = readOid(f.expect(Tag.OID, 'type-id'));
+        const v = f.expect(0xa0, 'value');
+        f.end();
+        if (typeId === PKI_OID.smtpUtf8Mailbox) {
+          const s = v.children();
+          if (s.length !== 1 || s[0]!.tag !== Tag.UTF8_STRING) malformed('SmtpUTF8Mailbox is not a UTF8String');
+          out.smtpUtf8.push(readString(s[0]!));
+        }
+        break;
+      }
+      case 0x81:
+        out.rfc822.push(ia5(gn, 'rfc822Name'));
+        break;
+      case 0xa4: {
+        const s = gn.children();
+        if (s.length !== 1 || s[0]!.tag !== Tag.SEQUENCE) malformed('directoryName');
+        out.directoryNames.push(s[0]!.bytes);
+        break;
+      }
+      case 0x86:
+        out.uris.push(ia5(gn, 'uniformResourceIdentifier'));
+        break;
+      default:
+        break; // dNSName, iPAddress...: not used for S/MIME decisions
+    }
+  }
+  return out;
+}
+
+function ia5(t: Tlv, field: string): string {
+  const v = t.value;
+  for (const b of v) if (b > 0x7e || b < 0x20) malformed(`${field} contains a non-IA5 character`);
+  return Buffer.from(v).toString('latin1');
+}
+
+export function readSubjectAltNames(cert: Certificate): SubjectAltNames | undefined {
+  const t = ext(cert, OID.subjectAltName);
+  return t ? readGeneralNames(t) : undefined;
+}
+
+export type GeneralSubtree =
+  | { kind: 'rfc822'; value: string }
+  | { kind: 'directoryName'; value: Uint8Array }
+  | { kind: 'other'; tag: number };
+
+export interface NameConstraints {
+  permitted?: GeneralSubtree[];
+  excluded?: GeneralSubtree[];
+}
+
+/** RFC 5280 4.2.1.10. minimum/maximum are absent in the profile and rejected if not. */
+export function readNameConstraints(cert: Certificate): NameConstraints | undefined {
+  const t = ext(cert, OID.nameConstraints);
+  if (!t) return undefined;
+  const f = t.fields('NameConstraints');
+  const p = f.optional(0xa0);
+  const x = f.optional(0xa1);
+  f.end();
+  if (!p && !x) malformed('empty NameConstraints');
+  const subtrees = (s: Tlv): GeneralSubtree[] =>
+    s.children().map((st) => {
+      const parts = st.children();
+      if (parts.length !== 1) malformed('GeneralSubtree with minimum/maximum (RFC 5280 4.2.1.10: MUST NOT be used)');
+      const gn = parts[0]!;
+      if (gn.tag === 0x81) return { kind: 'rfc822', value: ia5(gn, 'rfc822Name constraint') };
+      if (gn.tag === 0xa4) {
+        const c = gn.children();
+        if (c.length !== 1) malformed('directoryName constraint');
+        return { kind: 'directoryName', value: c[0]!.bytes };
+      }
+      return { kind: 'other', tag: gn.tag };
+    });
+  const out: NameConstraints = {};
+  if (p) out.permitted = subtrees(p);
+  if (x) out.excluded = subtrees(x);
+  return out;
+}
+
+/** PolicyInformation policyIdentifiers (RFC 5280 4.2.1.4). */
+export function readCertificatePolicies(cert: Certificate): string[] {
+  const t = ext(cert, OID.certificatePolicies);
+  if (!t) return [];
+  return t.children().map((pi) => readOid(pi.children()[0] ?? malformed('PolicyInformation'), 'policyIdentifier'));
+}
+
+/** URIs of the fullName of each DistributionPoint (CRLDistributionPoints and FreshestCRL share the syntax). */
+export function readDistributionPointUris(cert: Certificate, id: string = OID.crlDistributionPoints): string[] {
+  const t = ext(cert, id);
+  if (!t) return [];
+  const out: string[] = [];
+  for (const dp of t.children()) {
+    const f = dp.fields('DistributionPoint');
+    const name = f.optional(0xa0);
+    if (!name) continue; // only cRLIssuer: indirect CRLs are not supported, treated as no location
+    for (const dpn of name.children()) {
+      if (dpn.tag !== 0xa0) continue; // nameRelativeToCRLIssuer: no URI to fetch
+      out.push(...readGeneralNames(dpn).uris);
+    }
+  }
+  return out;
+}
+
+export interface AuthorityInfoAccess {
+  ocsp: string[];
+  caIssuers: string[];
+}
+
+/** RFC 5280 4.2.2.1. */
+export function readAuthorityInfoAccess(cert: Certificate): AuthorityInfoAccess {
+  const out: AuthorityInfoAccess = { ocsp: [], caIssuers: [] };
+  const t = ext(cert, OID.authorityInfoAccess);
+  if (!t) return out;
+  for (const ad of t.children()) {
+    const f = ad.fields('AccessDescription');
+    const method = readOid(f.expect(Tag.OID, 'accessMethod'));
+    const loc = f.next('accessLocation');
+    f.end();
+    if (loc.tag !== 0x86) continue;
+    const uri = ia5(loc, 'accessLocation');
+    if (method === PKI_OID.ocsp) out.ocsp.push(uri);
+    else if (method === PKI_OID.caIssuers) out.caIssuers.push(uri);
+  }
+  return out;
+}
+
+/** keyIdentifier of authorityKeyIdentifier (RFC 5280 4.2.1.1), if present. */
+export function readAuthorityKeyIdentifier(cert: Certificate): Uint8Array | undefined {
+  const t = ext(cert, OID.authorityKeyIdentifier);
+  if (!t) return undefined;
+  const k = t.children().find((c) => c.tag === 0x80);
+  return k?.value;
+}
+
+/** An extension's OCTET STRING-wrapped value read as an OCTET STRING (for SKI-like values). */
+export function readOctetStringValue(v: Uint8Array): Uint8Array {
+  return readOctetString(decode(v, { der: true }));
+}

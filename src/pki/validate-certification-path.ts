@@ -1,0 +1,148 @@
+/**
+ * Path validation (RFC 5280 6.1) of one candidate path for S/MIME (RFC 8550 4),
+ * at a given time. Signatures of the links were verified during building; this
+ * checks everything else, from the anchor down:
+ *   - validity of every certificate at the chosen clock (6.1.3 (a)(2));
+ *   - unknown critical extensions (6.1.4 (o), 6.1.5 (f));
+ *   - basicConstraints cA and pathLenConstraint, keyCertSign (6.1.4 (k)-(n));
+ *   - name constraints on rfc822Name/SmtpUTF8Mailbox/emailAddress and directoryName
+ *     (6.1.3 (b)-(c)), applied from the anchor too (RFC 5937 allows it; stricter);
+ *   - the signer's keyUsage (RFC 8550 4.4.2) and extendedKeyUsage (RFC 8550 4.4.4),
+ *     and, as Mozilla and Microsoft do, EKU in CA certificates as a constraint;
+ *   - the algorithm policy on every certificate.
+ * Revocation is checked afterwards (check-revocation.ts), on the validated path.
+ */
+import type { Certificate } from '../x509/certificate.ts';
+import type { ErrorCode } from '../errors.ts';
+import { OID } from '../asn1/oids.ts';
+import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, readSubjectAltNames, type NameConstraints } from './read-certificate-extensions.ts';
+import { checkNameConstraints } from './match-name-constraints.ts';
+import { judgeCertificateAlgorithms, type AlgorithmPolicy } from './algorithm-policy.ts';
+
+/** Extensions this validator processes or that carry no constraint on the path. */
+const UNDERSTOOD_EXTENSIONS = new Set<string>([
+  OID.basicConstraints,
+  OID.keyUsage,
+  OID.extKeyUsage,
+  OID.subjectAltName,
+  OID.nameConstraints,
+  // certificatePolicies: the S/MIME profile reads them; with the RFC 5280 6.1.1
+  // defaults (any-policy, no explicit policy required) they constrain nothing.
+  OID.certificatePolicies,
+  OID.subjectKeyIdentifier,
+  OID.authorityKeyIdentifier,
+  OID.crlDistributionPoints,
+  OID.authorityInfoAccess,
+  PKI_OID.freshestCrl,
+  PKI_OID.issuerAltName,
+]);
+
+export interface PathValidationResult {
+  ok: boolean;
+  code?: ErrorCode;
+  message: string;
+  warnings: string[];
+}
+
+export interface PathValidationOptions {
+  time: Date;
+  usage: 'signing' | 'encryption';
+  policy: AlgorithmPolicy;
+}
+
+function fail(code: ErrorCode, message: string, warnings: string[]): PathValidationResult {
+  return { ok: false, code, message, warnings };
+}
+
+function isSelfIssued(c: Certificate): boolean {
+  return Buffer.compare(c.subject, c.issuer) === 0;
+}
+
+const label = (c: Certificate) => c.subjectText || c.serialHex;
+
+/** Validates `path` (leaf first, anchor last). */
+export function validateCertificationPath(path: Certificate[], o: PathValidationOptions): PathValidationResult {
+  const warnings: string[] = [];
+  const n = path.length;
+  const leaf = path[0]!;
+  const anchor = path[n - 1]!;
+  const t = o.time.getTime();
+  const constraints: Array<{ nc: NameConstraints; ca: string }> = [];
+  let maxPathLength = Number.POSITIVE_INFINITY;
+
+  // Walk from the anchor (index n-1) down to the leaf (index 0).
+  for (let i = n - 1; i >= 0; i--) {
+    const c = path[i]!;
+    const isLeaf = i === 0;
+    const isAnchor = i === n - 1;
+    const who = isLeaf ? `The signer's certificate (${label(c)})` : isAnchor ? `The trust anchor "${label(c)}"` : `The intermediate CA "${label(c)}"`;
+
+    if (t < c.notBefore.getTime()) return fail('CERT_EXPIRED', `${who} is not valid before ${c.notBefore.toISOString()}.`, warnings);
+    if (t > c.notAfter.getTime()) return fail('CERT_EXPIRED', `${who} expired on ${c.notAfter.toISOString()}.`, warnings);
+
+    for (const [id, e] of c.extensions) {
+      if (e.critical && !UNDERSTOOD_EXTENSIONS.has(id)) return fail('CERT_UNTRUSTED', `${who} has an unknown critical extension ${id}.`, warnings);
+    }
+
+    // Algorithm policy: the anchor's self-signature means nothing (trust is by
+    // configuration), but its key signs the path and is judged.
+    for (const f of judgeCertificateAlgorithms(c, 'receive', o.policy, who, !isAnchor)) {
+      if (f.action === 'reject') return fail('WEAK_ALG', f.message, warnings);
+      warnings.push(f.message);
+    }
+
+    // Name constraints from CAs above apply to this certificate (6.1.3 (b)); a
+    // self-issued intermediate is exempt, the leaf never is.
+    if (!isAnchor && (isLeaf || !isSelfIssued(c))) {
+      const san = readSubjectAltNames(c);
+      const mailboxes = [...(san?.rfc822 ?? []), ...(san?.smtpUtf8 ?? [])];
+      for (const e of c.emailAddresses) if (!mailboxes.includes(e)) mailboxes.push(e);
+      for (const { nc, ca } of constraints) {
+        const v = checkNameConstraints({ subject: c.subject, mailboxes, directoryNames: san?.directoryNames ?? [] }, nc, ca);
+        if (v) return fail('CERT_UNTRUSTED', `Name constraints violated: ${v}.`, warnings);
+      }
+    }
+
+    if (!isLeaf) {
+      // A certificate that issues another must be a CA.
+      const bc = readBasicConstraints(c);
+      if (!bc?.ca) {
+        // QUIRK: v1 trust anchors (no extensions at all) are accepted as CAs, as
+        // OpenSSL and NSS do; an administrator chose them explicitly.
+        if (!(isAnchor && c.version === 1)) return fail('CERT_UNTRUSTED', `${who} is not a CA certificate (basicConstraints cA is not set).`, warnings);
+      }
+      const ku = c.keyUsage;
+      if (ku && !ku.has('keyCertSign')) return fail('CERT_UNTRUSTED', `${who} may not sign certificates (keyUsage lacks keyCertSign).`, warnings);
+      if (!isAnchor && !isSelfIssued(c)) {
+        if (maxPathLength <= 0) return fail('CERT_UNTRUSTED', `The path is longer than a CA above "${label(c)}" allows (pathLenConstraint).`, warnings);
+        maxPathLength--;
+      }
+      if (bc?.pathLen !== undefined) maxPathLength = Math.min(maxPathLength, bc.pathLen);
+      const nc = readNameConstraints(c);
+      if (nc) constraints.push({ nc, ca: label(c) });
+      const eku = readExtKeyUsage(c);
+      if (eku && !eku.includes(OID.emailProtection) && !eku.includes(OID.anyExtendedKeyUsage)) {
+        return fail('CERT_USAGE', `${who} is restricted to purposes other than email protection (extendedKeyUsage).`, warnings);
+      }
+    }
+  }
+
+  // The signer's certificate: keyUsage and extendedKeyUsage for S/MIME.
+  const ku = leaf.keyUsage;
+  if (ku) {
+    if (o.usage === 'signing' && !ku.has('digitalSignature') && !ku.has('nonRepudiation')) {
+      return fail('CERT_USAGE', 'The signer\'s certificate may not be used for signatures (keyUsage has neither digitalSignature nor nonRepudiation).', warnings);
+    }
+    if (o.usage === 'encryption' && !ku.has('keyEncipherment') && !ku.has('keyAgreement')) {
+      return fail('CERT_USAGE', 'The certificate may not be used for encryption (keyUsage has neither keyEncipherment nor keyAgreement).', warnings);
+    }
+  }
+  const eku = readExtKeyUsage(leaf);
+  if (eku && !eku.includes(OID.emailProtection) && !eku.includes(OID.anyExtendedKeyUsage)) {
+    return fail('CERT_USAGE', 'The certificate is not for email protection (extendedKeyUsage has neither emailProtection nor anyExtendedKeyUsage, RFC 8550 4.4.4).', warnings);
+  }
+  if (eku && !eku.includes(OID.emailProtection)) warnings.push('The certificate allows any extended key usage rather than naming email protection.');
+  if (n > 1 && readBasicConstraints(leaf)?.ca) warnings.push('The signer\'s certificate is a CA certificate.');
+
+  return { ok: true, message: `Valid path of ${n} certificate${n > 1 ? 's' : ''} to the trust anchor "${label(anchor)}".`, warnings };
+}
