@@ -186,8 +186,15 @@ public class BcPeer {
             }
             default: {
                 // RFC 5753: one ephemeral key per recipient, on the recipient's curve.
-                KeyPairGenerator kpg = KeyPairGenerator.getInstance("EC", BC);
-                kpg.initialize(((java.security.interfaces.ECPublicKey) c.getPublicKey()).getParams());
+                PublicKey pub = c.getPublicKey();
+                KeyPairGenerator kpg;
+                if (pub instanceof java.security.interfaces.ECPublicKey) {
+                    kpg = KeyPairGenerator.getInstance("EC", BC);
+                    kpg.initialize(((java.security.interfaces.ECPublicKey) pub).getParams());
+                } else {
+                    // X25519/X448: same generator API; whether BC's CMS layer accepts it is what we measure.
+                    kpg = KeyPairGenerator.getInstance(pub.getAlgorithm(), BC);
+                }
                 KeyPair eph = kpg.generateKeyPair();
                 ASN1ObjectIdentifier wrap = mode.equals("ecdh-sha1") || mode.equals("ecdh-sha256")
                     ? CMSAlgorithm.AES128_WRAP : CMSAlgorithm.AES256_WRAP;
