@@ -1,0 +1,52 @@
+/**
+ * Turns an error into the lines the command line prints on stderr: what went wrong
+ * (the error's own message) and what to do (a hint per stable code, the same advice
+ * as docs/errors.md). Internal errors print no stack unless KAKITOME_DEBUG is set,
+ * and no error ever prints a key or passphrase: messages are written not to carry them.
+ */
+import { isKakitomeError, type ErrorCode } from '../errors.ts';
+import { isFileSystemError } from './exit-codes.ts';
+import { describeFsError } from './io.ts';
+
+const HINTS: Record<ErrorCode, string> = {
+  MALFORMED: 'The input is damaged or is not what this command expects (a whole .eml message, a PEM/DER certificate or key). Do not trust it; get it again.',
+  NO_SIGNERS: 'Treat the message as unsigned.',
+  AMBIGUOUS_CONTENT: 'Two readings of one message: treat it as an attack and use neither.',
+  ATTR_INVALID: 'The signature cannot be relied on.',
+  DIGEST_MISMATCH: 'The message was changed after it was signed.',
+  BAD_SIG: 'The signature is forged or damaged.',
+  UNSUPPORTED_ALG: 'Kakitome does not implement this algorithm here: ask the sender to use a current client.',
+  WEAK_ALG: 'The algorithm is refused by policy: the sender must upgrade.',
+  CERT_UNTRUSTED: 'No path to a trust anchor: add the issuing CA with --ca FILE if you trust it.',
+  CERT_EXPIRED: 'The certificate was not valid at the time checked; the report says which clock was used.',
+  CERT_REVOKED: 'The certificate was revoked: do not trust the message.',
+  CERT_USAGE: 'The certificate was not issued for this use of e-mail.',
+  IDENTITY_MISMATCH: 'The signer is not the From address: possibly a spoof.',
+  PARTIAL_SIGNED: 'Only part of the message is signed: treat the other parts as unsigned.',
+  UNAUTH_ENC: 'CBC-encrypted content without the sender\'s signature could have been modified in transit.',
+  DECRYPT_FAILED: 'Check that you used the key of a recipient; otherwise the message is damaged.',
+  NOT_RECIPIENT: 'Use the key of a listed recipient (see `kakitome inspect`).',
+  LIMIT: 'A size, depth or count limit was exceeded; the limits protect against hostile input.',
+  KEY_INVALID: 'Check the key file, that it matches the certificate, and the passphrase (--pass).',
+  INVALID_ARGUMENT: 'See `kakitome <command> --help`.',
+};
+
+export function hintForCode(code: ErrorCode): string {
+  return HINTS[code];
+}
+
+/** Lines for stderr, without a trailing newline: "kakitome sign: CODE: message" then "  hint". */
+export function describeError(command: string, e: unknown): string {
+  const who = command ? `kakitome ${command}` : 'kakitome';
+  if (isKakitomeError(e)) return describeFailure(command, e);
+  if (isFileSystemError(e)) return `${who}: ${e.path ?? ''}: ${describeFsError(e)}.\n  Check the path and its permissions.`;
+  const detail = process.env['KAKITOME_DEBUG'] ? `\n${(e as Error)?.stack ?? String(e)}` : '';
+  return `${who}: internal error: ${(e as Error)?.message ?? String(e)}\n  This is a bug in Kakitome, not a verdict about the message; please report it (set KAKITOME_DEBUG=1 for details).${detail}`;
+}
+
+/** The same lines for a failure that crossed a worker boundary as plain data. */
+export function describeFailure(command: string, f: { code: ErrorCode | 'INTERNAL'; message: string }): string {
+  const who = command ? `kakitome ${command}` : 'kakitome';
+  if (f.code === 'INTERNAL') return `${who}: internal error: ${f.message}\n  This is a bug in Kakitome, not a verdict about the message; please report it.`;
+  return `${who}: ${f.code}: ${f.message}\n  ${HINTS[f.code]}`;
+}

@@ -1,0 +1,171 @@
+/**
+ * Inputs and outputs of the command line. IN and OUT default to standard input and
+ * output ("-" says so explicitly). A file output is written atomically: to a
+ * temporary file in the same directory, fsync'd, then renamed over OUT, so a
+ * failed or interrupted command never leaves a partial OUT (and an existing OUT
+ * stays as it was). Outputs are created mode 0600: a decrypted message is private.
+ */
+import { open, rename, unlink, readFile, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { KakitomeError } from '../errors.ts';
+
+/**
+ * Largest single message read into memory. The S/MIME operations take whole
+ * messages; this bound keeps a hostile or mistaken input (a disk image on stdin)
+ * from exhausting memory.
+ */
+export const MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+
+export function isStdio(path: string | undefined): boolean {
+  return path === undefined || path === '-';
+}
+
+function tooLarge(what: string): never {
+  throw new KakitomeError('LIMIT', `${what} is larger than ${MAX_MESSAGE_BYTES / (1024 * 1024)} MiB, the most one command reads into memory.`);
+}
+
+/** Reads a whole stream, failing with LIMIT past `max` bytes. */
+export async function readStream(stream: NodeJS.ReadableStream, what: string, max = MAX_MESSAGE_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    size += b.length;
+    if (size > max) tooLarge(what);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Reads IN: a file, or standard input when absent or "-". */
+export async function readInput(path: string | undefined): Promise<Buffer> {
+  if (isStdio(path)) {
+    if (process.stdin.isTTY) {
+      throw new KakitomeError('INVALID_ARGUMENT', 'No input: give a message with -i FILE or pipe one into standard input.');
+    }
+    return readStream(process.stdin, 'Standard input');
+  }
+  return readFileBounded(path!, `Input ${path}`);
+}
+
+/** Reads a named file (credential or message), with a size bound and a clear error. */
+export async function readFileBounded(path: string, what: string, max = MAX_MESSAGE_BYTES): Promise<Buffer> {
+  const info = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new KakitomeError('INVALID_ARGUMENT', `${what}: ${describeFsError(e)}.`, { cause: e });
+  });
+  if (info.isDirectory()) throw new KakitomeError('INVALID_ARGUMENT', `${what} is a directory, a file was expected.`);
+  if (info.size > max) tooLarge(what);
+  return readFile(path).catch((e: NodeJS.ErrnoException) => {
+    throw new KakitomeError('INVALID_ARGUMENT', `${what}: ${describeFsError(e)}.`, { cause: e });
+  });
+}
+
+export function describeFsError(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOENT': return 'no such file or directory';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'is a directory';
+    case 'ENOTDIR': return 'a parent of the path is not a directory';
+    case 'ENOSPC': return 'no space left on the device';
+    case 'EROFS': return 'read-only file system';
+    default: return e.code ?? e.message;
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically: temporary file beside it (same file system,
+ * so rename(2) is atomic), fsync, rename, then fsync the directory so the rename
+ * itself survives a crash. On any failure the temporary file is removed.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle;
+  try {
+    // 'wx': never follow or reuse an existing file at the temporary name.
+    handle = await open(tmp, 'wx', mode);
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(tmp, path);
+  } catch (e) {
+    await handle?.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    const err = e as NodeJS.ErrnoException;
+    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(err)}.`, { cause: e });
+  }
+  await syncDirectory(dir);
+}
+
+/** Best effort: some file systems refuse fsync on a directory; the data is already safe. */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const h = await open(dir, 'r');
+    try { await h.sync(); } finally { await h.close(); }
+  } catch { /* not supported here: nothing more we can do */ }
+}
+
+/** Writes to standard output, honouring backpressure. */
+export function writeStdout(data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Writes OUT: atomically to a file, or to standard output when absent or "-". */
+export async function writeOutput(path: string | undefined, data: Uint8Array): Promise<void> {
+  if (isStdio(path)) return writeStdout(data);
+  return writeFileAtomic(path!, data);
+}
+
+/**
+ * A file written piece by piece that appears under its name only on commit():
+ * the mbox output of a batch. abort() removes every trace.
+ */
+export interface AtomicFileWriter {
+  write(data: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export async function openAtomicWriter(path: string, mode = 0o600): Promise<AtomicFileWriter> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'wx', mode).catch((e: NodeJS.ErrnoException) => {
+    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
+  });
+  let done = false;
+  const abort = async (): Promise<void> => {
+    if (done) return;
+    done = true;
+    await handle.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+  };
+  return {
+    async write(data) {
+      try {
+        await handle.write(data);
+      } catch (e) {
+        await abort();
+        throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+      }
+    },
+    async commit() {
+      if (done) throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: the output was already closed.`);
+      try {
+        await handle.sync();
+        await handle.close();
+        done = true;
+        await rename(tmp, path);
+      } catch (e) {
+        done = true;
+        await unlink(tmp).catch(() => {});
+        throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+      }
+      await syncDirectory(dir);
+    },
+    abort,
+  };
+}

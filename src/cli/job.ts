@@ -1,0 +1,44 @@
+/**
+ * A job is one command applied to one message: sign, verify, encrypt or decrypt.
+ * The same job runs on the main thread for a single message and inside each worker
+ * of a batch, so its options are plain data (paths, flags, a resolved passphrase)
+ * that can cross a worker boundary, and its result is plain data too.
+ */
+import type { ErrorCode } from '../errors.ts';
+import { isKakitomeError } from '../errors.ts';
+import { exitCodeForError, type ExitCode } from './exit-codes.ts';
+import type { VerdictView } from './verdict-view.ts';
+
+export type JobName = 'sign' | 'verify' | 'encrypt' | 'decrypt';
+
+export interface JobFailure {
+  /** A stable Kakitome code, or INTERNAL for a bug. */
+  code: ErrorCode | 'INTERNAL';
+  message: string;
+}
+
+export interface JobResult {
+  exitCode: ExitCode;
+  /** Bytes for OUT; absent when nothing may be written (e.g. a failed verification). */
+  output?: Uint8Array;
+  /** The verdict, for verify and decrypt. */
+  verdict?: VerdictView;
+  /** Set when the job threw instead of producing a verdict. */
+  failure?: JobFailure;
+}
+
+export type Job = (message: Buffer) => Promise<JobResult>;
+
+/** Runs a job, turning a thrown error into a failed result (a batch never stops on one message). */
+export async function runJob(job: Job, message: Buffer): Promise<JobResult> {
+  try {
+    return await job(message);
+  } catch (e) {
+    return { exitCode: exitCodeForError(e), failure: toFailure(e) };
+  }
+}
+
+export function toFailure(e: unknown): JobFailure {
+  if (isKakitomeError(e)) return { code: e.code, message: e.message };
+  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
+}

@@ -1,0 +1,97 @@
+/**
+ * Passphrase arguments in OpenSSL's syntax (openssl-passphrase-options(1)), so that
+ * scripts written for `openssl cms -passin` carry over:
+ *
+ *   pass:TEXT   the passphrase itself (visible in `ps`: prefer the others)
+ *   env:VAR     the value of an environment variable
+ *   file:PATH   the first line of a file
+ *   fd:N        the first line read from file descriptor N
+ *   stdin       the first line of standard input
+ *
+ * As in OpenSSL, only the first line counts and its line ending is dropped. Error
+ * messages never repeat the argument: a user who forgot the `pass:` prefix would
+ * otherwise see their passphrase echoed into a log.
+ */
+import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { KakitomeError } from '../errors.ts';
+
+/** A passphrase longer than this is a mistake (a whole file given by accident). */
+const MAX_PASSPHRASE_BYTES = 64 * 1024;
+
+export interface PassSpecContext {
+  /** Environment to read env:VAR from (defaults to process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Set when standard input already carries the message: `stdin` is then refused. */
+  stdinInUse?: boolean;
+}
+
+function invalid(message: string): never {
+  throw new KakitomeError('INVALID_ARGUMENT', message);
+}
+
+/** The first line of `data`, without its CR/LF, as OpenSSL reads a passphrase file. */
+function firstLine(data: Buffer): string {
+  let end = data.indexOf(0x0a);
+  if (end < 0) end = data.length;
+  if (end > MAX_PASSPHRASE_BYTES) invalid('The passphrase source is too long: give a file whose first line is the passphrase.');
+  if (end > 0 && data[end - 1] === 0x0d) end--;
+  return data.subarray(0, end).toString('utf8');
+}
+
+/** Reads a stream up to its first newline (or end), never more than the bound. */
+async function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    chunks.push(b);
+    size += b.length;
+    if (b.includes(0x0a) || size > MAX_PASSPHRASE_BYTES) break;
+  }
+  return firstLine(Buffer.concat(chunks));
+}
+
+/** Resolves a pass SPEC to the passphrase it designates. */
+export async function resolvePassSpec(spec: string, context: PassSpecContext = {}): Promise<string> {
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const arg = colon < 0 ? '' : spec.slice(colon + 1);
+  switch (kind) {
+    case 'pass':
+      if (colon < 0) break;
+      return arg;
+    case 'env': {
+      if (arg === '') invalid('--pass env: needs a variable name, as in env:KAKITOME_PASS.');
+      const value = (context.env ?? process.env)[arg];
+      if (value === undefined) invalid(`--pass env:${arg}: the environment variable ${arg} is not set.`);
+      return value;
+    }
+    case 'file': {
+      if (arg === '') invalid('--pass file: needs a path, as in file:/run/secrets/key-pass.');
+      let data: Buffer;
+      try {
+        data = await readFile(arg);
+      } catch (e) {
+        throw new KakitomeError('INVALID_ARGUMENT', `--pass file:${arg}: cannot read the passphrase file (${(e as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: e });
+      }
+      return firstLine(data);
+    }
+    case 'fd': {
+      const fd = Number(arg);
+      if (!/^[0-9]+$/.test(arg) || !Number.isSafeInteger(fd)) invalid('--pass fd:N needs a file descriptor number, as in fd:3.');
+      if (fd === 0 && context.stdinInUse) invalid('--pass fd:0 reads standard input, which already carries the message: use -i FILE or another pass source.');
+      try {
+        return await readFirstLine(createReadStream('', { fd, autoClose: false }));
+      } catch (e) {
+        throw new KakitomeError('INVALID_ARGUMENT', `--pass fd:${fd}: cannot read the passphrase from that descriptor.`, { cause: e });
+      }
+    }
+    case 'stdin':
+      if (colon >= 0) break;
+      if (context.stdinInUse) invalid('--pass stdin: standard input already carries the message: use -i FILE or another pass source.');
+      return readFirstLine(process.stdin);
+  }
+  // Deliberately no echo of `spec`: it may be the passphrase itself.
+  return invalid('--pass: unrecognised passphrase source; use pass:TEXT, env:VAR, file:PATH, fd:N or stdin (as in openssl).');
+}

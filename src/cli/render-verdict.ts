@@ -1,0 +1,32 @@
+/**
+ * The short human report printed on stderr: one summary line first (what a script
+ * or a hurried reader needs), then one block per signer and the warnings. Nothing
+ * here can print key material: a VerdictView holds none.
+ */
+import type { SignerView, VerdictView } from './verdict-view.ts';
+
+function headline(v: VerdictView, ok: boolean): string {
+  const tag = ok ? 'OK' : v.code ? `FAILED (${v.code})` : 'FAILED';
+  return `${tag}: ${v.summary}`;
+}
+
+function signerLines(s: SignerView, n: number): string[] {
+  const who = s.email.length > 0 ? `${s.email.join(', ')} (${s.subject})` : s.subject;
+  const lines = [`signer ${n}: ${who}`];
+  lines.push(`  signature: ${s.status}${s.code ? ` (${s.code})` : ''}: ${s.message}`);
+  lines.push(`  trust:     ${s.trust.status}${s.trust.code ? ` (${s.trust.code})` : ''}: ${s.trust.message}`);
+  if (s.chain.length > 0) lines.push(`  chain:     ${s.chain.join(' <- ')}`);
+  lines.push(`  revocation: ${s.revocation.status}${s.revocation.source ? ` via ${s.revocation.source}` : ''}: ${s.revocation.message}`);
+  lines.push(`  identity:  ${s.identity.status}: ${s.identity.message}`);
+  lines.push(`  signed at: ${s.signingTime ?? 'not stated by the signer'}`);
+  for (const w of s.warnings) lines.push(`  warning:   ${w}`);
+  return lines;
+}
+
+/** The report for stderr, ending with a newline. */
+export function renderVerdict(v: VerdictView, ok: boolean): string {
+  const lines = [headline(v, ok)];
+  v.signers.forEach((s, i) => lines.push(...signerLines(s, i + 1)));
+  for (const w of v.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n') + '\n';
+}

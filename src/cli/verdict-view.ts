@@ -1,0 +1,109 @@
+/**
+ * The verdict as the command line prints it: `--json` writes this object, and the
+ * human report on stderr is rendered from it. Plain data (strings, numbers,
+ * arrays), so it crosses worker threads and prints as stable JSON.
+ */
+import type { MessageVerdict, SignerVerdict } from '../smime/verdict.ts';
+import type { TrustReport } from '../pki/types.ts';
+export interface SignerView {
+  /** valid | invalid | untrusted (signature good, trust failed). */
+  status: string;
+  code?: string;
+  message: string;
+  /** Addresses in the signer's certificate (subjectAltName rfc822Name, else emailAddress). */
+  email: string[];
+  /** The signer certificate's subject, RFC 4514 string. */
+  subject: string;
+  issuer?: string;
+  serial?: string;
+  /** Certification path, leaf first, anchor last (subjects). Empty when no path was found. */
+  chain: string[];
+  trust: { status: string; code?: string; message: string; clock?: { source: string; time: string } };
+  revocation: { status: string; source?: string; time?: string; revokedAt?: string; reason?: string; message: string };
+  identity: { status: string; from?: string; certificateAddresses: string[]; message: string };
+  /** ISO 8601, from the signingTime attribute; absent when the signer did not say. */
+  signingTime?: string;
+  digestAlgorithm?: string;
+  signatureAlgorithm?: string;
+  warnings: string[];
+}
+
+export interface VerdictView {
+  /** The overall status, e.g. valid, invalid, untrusted, unsigned, partially-signed. */
+  status: string;
+  /** The stable code of the first failure; absent when valid. */
+  code?: string;
+  /** One sentence for people. */
+  summary: string;
+  signers: SignerView[];
+  warnings: string[];
+  /** What else the library reported (protected headers, encryption layer...), as plain JSON. */
+  details?: Record<string, unknown>;
+}
+
+const iso = (d: Date | undefined): string | undefined => (d === undefined || Number.isNaN(d.getTime()) ? undefined : d.toISOString());
+
+function viewTrust(t: TrustReport | undefined): SignerView['trust'] {
+  if (t === undefined) return { status: 'not-checked', message: 'The certificate chain was not checked.' };
+  const view: SignerView['trust'] = { status: t.status, message: t.message, clock: { source: t.clock.source, time: iso(t.clock.time) ?? '' } };
+  if (t.code !== undefined) view.code = t.code;
+  return view;
+}
+
+function viewRevocation(t: TrustReport | undefined): SignerView['revocation'] {
+  if (t === undefined) return { status: 'not-checked', message: 'Revocation was not checked.' };
+  const r = t.revocation;
+  const view: SignerView['revocation'] = { status: r.status, message: r.message };
+  if (r.source !== undefined) view.source = r.source;
+  const time = iso(r.time);
+  if (time !== undefined) view.time = time;
+  const revokedAt = iso(r.revokedAt);
+  if (revokedAt !== undefined) view.revokedAt = revokedAt;
+  if (r.reason !== undefined) view.reason = r.reason;
+  return view;
+}
+
+function viewSigner(s: SignerVerdict): SignerView {
+  const cert = s.certificate;
+  const addresses = s.identity.certificateAddresses.length > 0 ? s.identity.certificateAddresses : cert?.emailAddresses ?? (s.email ? [s.email] : []);
+  const view: SignerView = {
+    status: s.status === 'valid' && s.trust !== undefined && s.trust.status !== 'trusted' ? 'untrusted' : s.status,
+    message: s.message,
+    email: [...addresses],
+    subject: s.subject,
+    chain: s.trust?.path.map((c) => c.subjectText) ?? [],
+    trust: viewTrust(s.trust),
+    revocation: viewRevocation(s.trust),
+    identity: { status: s.identity.status, certificateAddresses: [...s.identity.certificateAddresses], message: s.identity.message },
+    digestAlgorithm: s.algorithms.digest,
+    signatureAlgorithm: s.algorithms.signature,
+    warnings: [...(s.trust?.warnings ?? [])],
+  };
+  if (s.code !== undefined) view.code = s.code;
+  if (cert !== undefined) {
+    view.issuer = cert.issuerText;
+    view.serial = cert.serialHex;
+  }
+  if (s.identity.from !== undefined) view.identity.from = s.identity.from;
+  const signingTime = iso(s.signingTime);
+  if (signingTime !== undefined) view.signingTime = signingTime;
+  if (s.scope === 'part') view.warnings.unshift('This signature covers only a part inside unsigned content.');
+  return view;
+}
+
+/** The printable view of a library verdict. */
+export function viewVerdict(v: MessageVerdict): VerdictView {
+  const view: VerdictView = {
+    status: v.status,
+    summary: v.summary,
+    signers: v.signers.map(viewSigner),
+    warnings: [...v.warnings],
+    details: {
+      layers: v.layers.map((l) => ({ ...l, warnings: [...l.warnings] })),
+      ...(v.encryption ? { encryption: { ...v.encryption } } : {}),
+      ...(v.protectedHeaders ? { protectedHeaders: { mode: v.protectedHeaders.mode, headers: v.protectedHeaders.headers.map(([n, val]) => [n, val]), mismatches: [...v.protectedHeaders.mismatches] } } : {}),
+    },
+  };
+  if (v.code !== undefined) view.code = v.code;
+  return view;
+}
