@@ -1,0 +1,26 @@
+/**
+ * Verifies a whole message: multipart/signed or opaque signed-data bodies, in any
+ * nesting up to limits.maxLayers, with the verdict rules of verdict.ts.
+ *
+ * @example
+ *   const v = await verifyMessage(eml, { validateSigner });
+ *   if (v.status !== 'trusted') console.log(v.code, v.summary);
+ */
+import type { Limits } from '../limits.ts';
+import type { SignerValidator } from '../pki/types.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import { openMessage } from './open-message.ts';
+import type { MessageVerdict } from './verdict.ts';
+
+export interface VerifyMessageOptions {
+  /** Absent: the chain is "not checked" and the verdict can never be 'trusted'. */
+  validateSigner?: SignerValidator;
+  /** Extra candidates for signer certificates (never trust anchors). */
+  certificates?: Certificate[];
+  now?: Date;
+  limits?: Partial<Limits>;
+}
+
+export async function verifyMessage(message: Uint8Array, options: VerifyMessageOptions = {}): Promise<MessageVerdict> {
+  return openMessage(message, options);
+}
