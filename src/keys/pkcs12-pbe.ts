@@ -1,0 +1,147 @@
+/**
+ * Password-based encryption as PKCS#12 files use it:
+ * - PBES2 (RFC 8018 6.2) with PBKDF2 (5.2) and AES-CBC or 3DES-CBC: the modern form
+ *   OpenSSL 3 writes by default (PBKDF2-HMAC-SHA256, AES-256-CBC).
+ * - pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 appendix C) with the PKCS#12 KDF:
+ *   the legacy form Windows, iOS and gpgsm 2.2 import.
+ * RC2 (pbeWithSHAAnd40BitRC2-CBC, the default for certificates in OpenSSL's
+ * -legacy output) is not in node's default OpenSSL provider: reported as
+ * UNSUPPORTED_ALG rather than implemented by hand.
+ */
+import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { Tag, readOid, readOctetString, readSmallInt, type Tlv } from '../asn1/ber.ts';
+import { sequence, oid, octetString, integer, NULL } from '../asn1/der.ts';
+import { OID } from '../asn1/oids.ts';
+import { KakitomeError, malformed } from '../errors.ts';
+import { derivePkcs12Key, pkcs12PasswordBytes, MAX_PKCS12_ITERATIONS, type Pkcs12KdfHash } from './pkcs12-kdf.ts';
+
+export const PBE_OID = {
+  pbes2: '1.2.840.113549.1.5.13',
+  pbkdf2: '1.2.840.113549.1.5.12',
+  hmacWithSHA1: '1.2.840.113549.2.7',
+  hmacWithSHA224: '1.2.840.113549.2.8',
+  hmacWithSHA256: '1.2.840.113549.2.9',
+  hmacWithSHA384: '1.2.840.113549.2.10',
+  hmacWithSHA512: '1.2.840.113549.2.11',
+  pbeWithSHAAnd128BitRC4: '1.2.840.113549.1.12.1.1',
+  pbeWithSHAAnd3KeyTripleDES: '1.2.840.113549.1.12.1.3',
+  pbeWithSHAAnd2KeyTripleDES: '1.2.840.113549.1.12.1.4',
+  pbeWithSHAAnd128BitRC2: '1.2.840.113549.1.12.1.5',
+  pbeWithSHAAnd40BitRC2: '1.2.840.113549.1.12.1.6',
+} as const;
+
+const PRF: Record<string, Pkcs12KdfHash> = {
+  [PBE_OID.hmacWithSHA1]: 'sha1',
+  [PBE_OID.hmacWithSHA224]: 'sha224',
+  [PBE_OID.hmacWithSHA256]: 'sha256',
+  [PBE_OID.hmacWithSHA384]: 'sha384',
+  [PBE_OID.hmacWithSHA512]: 'sha512',
+};
+
+const CBC: Record<string, { cipher: string; keyLength: number; ivLength: number }> = {
+  [OID.aes128_CBC]: { cipher: 'aes-128-cbc', keyLength: 16, ivLength: 16 },
+  [OID.aes192_CBC]: { cipher: 'aes-192-cbc', keyLength: 24, ivLength: 16 },
+  [OID.aes256_CBC]: { cipher: 'aes-256-cbc', keyLength: 32, ivLength: 16 },
+  [OID.des_ede3_cbc]: { cipher: 'des-ede3-cbc', keyLength: 24, ivLength: 8 },
+};
+
+function checkIterations(n: number): number {
+  if (n < 1) malformed('PBE iteration count is zero');
+  if (n > MAX_PKCS12_ITERATIONS) throw new KakitomeError('LIMIT', `PBE iteration count ${n} exceeds ${MAX_PKCS12_ITERATIONS}.`);
+  return n;
+}
+
+function runCipher(decrypt: boolean, cipher: string, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
+  try {
+    const c = decrypt ? createDecipheriv(cipher, key, iv) : createCipheriv(cipher, key, iv);
+    return Buffer.concat([c.update(data), c.final()]);
+  } catch (e) {
+    // Padding failure: the MAC normally catches a wrong password first; files without a MAC end here.
+    throw new KakitomeError('KEY_INVALID', 'The PKCS#12 content could not be decrypted: wrong password or damaged file.', { cause: e });
+  }
+}
+
+/** Decrypts `data` under the PBE AlgorithmIdentifier `alg` with `password`. */
+export function decryptPbe(alg: Tlv, password: string, data: Uint8Array): Buffer {
+  const f = alg.fields('AlgorithmIdentifier');
+  const id = readOid(f.expect(Tag.OID, 'algorithm'));
+  const params = f.next('parameters');
+  f.end();
+  if (id === PBE_OID.pbes2) {
+    const p = params.fields('PBES2-params');
+    const kdf = p.expect(Tag.SEQUENCE, 'keyDerivationFunc').fields('keyDerivationFunc');
+    if (readOid(kdf.expect(Tag.OID, 'algorithm')) !== PBE_OID.pbkdf2) throw new KakitomeError('UNSUPPORTED_ALG', 'PBES2 with a key derivation function other than PBKDF2.');
+    const kp = kdf.expect(Tag.SEQUENCE, 'PBKDF2-params').fields('PBKDF2-params');
+    kdf.end();
+    const salt = readOctetString(kp.expect(Tag.OCTET_STRING, 'salt'));
+    const iterations = checkIterations(readSmallInt(kp.expect(Tag.INTEGER, 'iterationCount')));
+    const keyLengthT = kp.optional(Tag.INTEGER);
+    const prfT = kp.optional(Tag.SEQUENCE);
+    kp.end();
+    let prf: Pkcs12KdfHash = 'sha1'; // RFC 8018 A.2: DEFAULT algid-hmacWithSHA1
+    if (prfT) {
+      const name = PRF[readOid(prfT.children()[0] ?? malformed('empty prf'))];
+      if (!name) throw new KakitomeError('UNSUPPORTED_ALG', 'PBKDF2 with an unknown pseudo-random function.');
+      prf = name;
+    }
+    const enc = p.expect(Tag.SEQUENCE, 'encryptionScheme').fields('encryptionScheme');
+    p.end();
+    const scheme = CBC[readOid(enc.expect(Tag.OID, 'algorithm'))];
+    if (!scheme) throw new KakitomeError('UNSUPPORTED_ALG', 'PBES2 with an encryption scheme other than AES-CBC or 3DES-CBC.');
+    const iv = readOctetString(enc.expect(Tag.OCTET_STRING, 'iv'));
+    enc.end();
+    if (iv.length !== scheme.ivLength) malformed('PBES2 IV length');
+    if (keyLengthT && readSmallInt(keyLengthT) !== scheme.keyLength) malformed('PBKDF2 keyLength does not match the cipher');
+    // QUIRK: RFC 8018 leaves the password encoding open; OpenSSL, NSS and Windows use its UTF-8 octets for PBES2 inside PKCS#12.
+    const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, scheme.keyLength, prf);
+    return runCipher(true, scheme.cipher, key, iv, data);
+  }
+  if (id === PBE_OID.pbeWithSHAAnd3KeyTripleDES || id === PBE_OID.pbeWithSHAAnd2KeyTripleDES) {
+    const p = params.fields('pkcs-12PbeParams');
+    const salt = readOctetString(p.expect(Tag.OCTET_STRING, 'salt'));
+    const iterations = checkIterations(readSmallInt(p.expect(Tag.INTEGER, 'iterations')));
+    p.end();
+    const pw = pkcs12PasswordBytes(password);
+    let key = derivePkcs12Key('sha1', pw, salt, 1, iterations, 24);
+    // Two-key 3DES: K3 = K1 (RFC 7292 C).
+    if (id === PBE_OID.pbeWithSHAAnd2KeyTripleDES) key = Buffer.concat([key.subarray(0, 16), key.subarray(0, 8)]);
+    const iv = derivePkcs12Key('sha1', pw, salt, 2, iterations, 8);
+    return runCipher(true, 'des-ede3-cbc', key, iv, data);
+  }
+  if (id === PBE_OID.pbeWithSHAAnd40BitRC2 || id === PBE_OID.pbeWithSHAAnd128BitRC2 || id === PBE_OID.pbeWithSHAAnd128BitRC4) {
+    throw new KakitomeError('UNSUPPORTED_ALG', 'This PKCS#12 file protects content with RC2/RC4 (openssl pkcs12 -legacy default for certificates), which node:crypto does not provide. Re-export it with -certpbe PBE-SHA1-3DES or with AES.');
+  }
+  throw new KakitomeError('UNSUPPORTED_ALG', `Unknown PKCS#12 encryption algorithm ${id}.`);
+}
+
+export interface PbeResult {
+  /** The AlgorithmIdentifier, DER. */
+  algorithm: Buffer;
+  ciphertext: Buffer;
+}
+
+/** PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC (RFC 8018 6.2, A.2, B.2.5). */
+export function encryptPbes2(password: string, plain: Uint8Array, iterations: number): PbeResult {
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
+  const algorithm = sequence(
+    oid(PBE_OID.pbes2),
+    sequence(
+      sequence(oid(PBE_OID.pbkdf2), sequence(octetString(salt), integer(iterations), sequence(oid(PBE_OID.hmacWithSHA256), NULL))),
+      sequence(oid(OID.aes256_CBC), octetString(iv)),
+    ),
+  );
+  return { algorithm, ciphertext: runCipher(false, 'aes-256-cbc', key, iv, plain) };
+}
+
+/** pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 C) for the legacy profile. */
+export function encryptPbeSha1TripleDes(password: string, plain: Uint8Array, iterations: number): PbeResult {
+  const salt = randomBytes(8);
+  const pw = pkcs12PasswordBytes(password);
+  const key = derivePkcs12Key('sha1', pw, salt, 1, iterations, 24);
+  const iv = derivePkcs12Key('sha1', pw, salt, 2, iterations, 8);
+  const algorithm = sequence(oid(PBE_OID.pbeWithSHAAnd3KeyTripleDES), sequence(octetString(salt), integer(iterations)));
+  return { algorithm, ciphertext: runCipher(false, 'des-ede3-cbc', key, iv, plain) };
+}
+
