@@ -47,7 +47,7 @@ test('openssl -stream output (indefinite BER) and DER output give the content an
       const got: Buffer[] = [];
       let announced: string[] = [];
       const parts = await readSignedDataStream(chunked(input, size), {
-        onDigestAlgorithms: (oids) => (announced = oids),
+        onDigestAlgorithms: (algs) => (announced = algs.map((a) => a.oid)),
         onContent: (c) => void got.push(Buffer.from(c)),
       });
       assert.deepEqual(Buffer.concat(got), content);

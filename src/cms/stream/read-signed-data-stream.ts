@@ -15,6 +15,7 @@ import { sequence } from '../../asn1/der.ts';
 import { OID } from '../../asn1/oids.ts';
 import { KakitomeError, malformed } from '../../errors.ts';
 import { resolveLimits, type Limits } from '../../limits.ts';
+import { parseAlgorithmIdentifier, type AlgorithmIdentifier } from '../algorithm-identifier.ts';
 
 export interface SignedDataStreamParts {
   /** The SignedData SEQUENCE without eContent (what parseSignedData reads). */
@@ -26,8 +27,8 @@ export interface SignedDataStreamParts {
 }
 
 export interface SignedDataStreamHooks {
-  /** Called with digestAlgorithms (their OIDs) before any content. */
-  onDigestAlgorithms(oids: string[]): void;
+  /** Called with SignedData.digestAlgorithms before any content (RFC 5652 5.1: listed for one-pass processing). */
+  onDigestAlgorithms(algorithms: AlgorithmIdentifier[]): void;
   /** Each piece of the content, in order; the buffer is valid only during the call. */
   onContent(chunk: Uint8Array): Promise<void> | void;
 }
@@ -107,10 +108,7 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
             if (e.tag !== Tag.SET) malformed('SignedData: digestAlgorithms is not a SET');
             const kids = e.tlv.children();
             if (kids.length > l.maxSigners * 2) throw new KakitomeError('LIMIT', `More than ${l.maxSigners * 2} digest algorithms.`);
-            hooks.onDigestAlgorithms(kids.map((k) => {
-              if (k.tag !== Tag.SEQUENCE) malformed('digestAlgorithm is not a SEQUENCE');
-              return readOid(k.children()[0] ?? malformed('digestAlgorithm is empty'), 'digestAlgorithm');
-            }));
+            hooks.onDigestAlgorithms(kids.map((k) => parseAlgorithmIdentifier(k, 'digestAlgorithm')));
             digestsAnnounced = true;
           }
         } else if (e.depth === 4) eContentType = e.bytes;
