@@ -1,0 +1,95 @@
+/**
+ * `kakitome decrypt`: opens an enveloped or authEnveloped message with the
+ * recipient's key (--cert/--key, or --p12) and, when the content was signed inside,
+ * verifies that signature too and reports it. Exit 0 when decrypted and (if signed)
+ * valid and trusted; 1 when it cannot be decrypted or the inner signature fails.
+ * The decrypted message is written whenever decryption succeeded, even if the
+ * inner signature fails (the report on stderr says so): an archive must stay
+ * readable after the signer's certificate has expired.
+ */
+import type { Command } from 'commander';
+import { KakitomeError } from '../../errors.ts';
+import { decryptMessage } from '../../smime/decrypt-message.ts';
+import { verdictExitCode } from '../../smime/verdict.ts';
+import { EXIT_OK } from '../exit-codes.ts';
+import { isStdio } from '../io.ts';
+import type { Job } from '../job.ts';
+import { assertKeyMatches, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
+import { loadPkcs12File } from '../load-pkcs12.ts';
+import { resolvePassSpec } from '../pass-spec.ts';
+import { runMessageCommand } from '../run-message-command.ts';
+import { addTrustOptions, createCliValidator, trustOptionsOf, type TrustOptions } from '../trust.ts';
+import { viewVerdict } from '../verdict-view.ts';
+import { addMessageIo, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
+
+export interface DecryptJobOptions {
+  cert?: string;
+  key?: string;
+  p12?: string;
+  passphrase?: string;
+  trust: TrustOptions;
+}
+
+export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
+  let keys;
+  if (o.p12 !== undefined) {
+    keys = await loadPkcs12File('--p12', o.p12, o.passphrase);
+  } else {
+    const { leaf } = await loadLeafCertificate('--cert', o.cert!);
+    const key = await loadKeyFile('--key', o.key!, o.passphrase);
+    assertKeyMatches(key, leaf, '--key', '--cert');
+    keys = [{ key, certificate: leaf }];
+  }
+  const validateSigner = await createCliValidator(o.trust);
+  return async (message) => {
+    const { message: plain, verdict } = await decryptMessage(message, { keys, validateSigner });
+    // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
+    // for CBC, in the report); signed inside, the signature decides like verify.
+    const exitCode = verdict.status === 'unsigned' ? EXIT_OK : verdictExitCode(verdict);
+    return { exitCode, output: plain, verdict: viewVerdict(verdict) };
+  };
+}
+
+interface DecryptCliOptions extends MessageIoOptions {
+  cert?: string;
+  key?: string;
+  p12?: string;
+  pass?: string;
+  ca: string[];
+  revocation: string;
+  validityClock: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('decrypt')
+    .summary('decrypt a message (and verify it when signed inside)')
+    .description('Decrypt an application/pkcs7-mime enveloped-data or authEnveloped-data message with your key: --cert and --key, or --p12. When the decrypted content is signed, the signature and signer are verified too (trust anchors from --ca) and reported. Every decryption failure gives the same DECRYPT_FAILED report, deliberately.')
+    .option('--cert <file>', 'your certificate (the recipient), PEM or DER')
+    .option('--key <file>', 'your private key: PEM or DER; PKCS#8, PKCS#1 or SEC1')
+    .option('--p12 <file>', 'your key and certificate in a PKCS#12 (.p12/.pfx) file, instead of --cert/--key')
+    .option('--pass <spec>', 'passphrase of the key or .p12: pass:TEXT, env:VAR, file:PATH, fd:N or stdin')
+    .option('--json', 'print the structured verdict as JSON on stdout (then the message is written only to -o FILE)');
+  addTrustOptions(cmd, 'trust anchors for a signature inside (repeatable; file or directory)');
+  addMessageIo(cmd, { in: 'encrypted message', out: 'decrypted message' });
+  cmd.addHelpText('after', `
+Exit status: 0 decrypted (and, when signed inside, valid and trusted); 1 cannot be decrypted or the inner signature fails; 2 usage error or malformed input.
+
+Examples:
+  kakitome decrypt --cert bob.pem --key bob.key -i sealed.eml -o plain.eml
+  kakitome decrypt --p12 bob.p12 --pass env:P12PASS --ca ca.pem --json -i sealed.eml -o plain.eml
+  kakitome decrypt --cert bob.pem --key bob.key -i archive.mbox -o readable.mbox`);
+  cmd.action(commandAction('decrypt', async (opts: DecryptCliOptions) => {
+    const pair = opts.cert !== undefined || opts.key !== undefined;
+    if (pair && opts.p12 !== undefined) throw new KakitomeError('INVALID_ARGUMENT', 'Give either --cert and --key, or --p12, not both.');
+    if (!pair && opts.p12 === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'decrypt needs your key: --cert FILE --key FILE, or --p12 FILE.');
+    if (pair && (opts.cert === undefined || opts.key === undefined)) throw new KakitomeError('INVALID_ARGUMENT', '--cert and --key go together: give both.');
+    const jobOptions: DecryptJobOptions = { trust: trustOptionsOf(opts) };
+    if (opts.cert !== undefined) jobOptions.cert = opts.cert;
+    if (opts.key !== undefined) jobOptions.key = opts.key;
+    if (opts.p12 !== undefined) jobOptions.p12 = opts.p12;
+    if (opts.pass !== undefined) jobOptions.passphrase = await resolvePassSpec(opts.pass, { stdinInUse: isStdio(opts.in) });
+    return runMessageCommand({ command: 'decrypt', jobOptions, json: opts.json === true, ...ioOf(opts) });
+  }));
+}

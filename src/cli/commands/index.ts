@@ -1,0 +1,18 @@
+/**
+ * The command registry: each module adds one subcommand to the program. New
+ * commands (store, CA) are added to this list.
+ */
+import type { Command } from 'commander';
+import { register as registerSign } from './sign.ts';
+import { register as registerVerify } from './verify.ts';
+import { register as registerEncrypt } from './encrypt.ts';
+import { register as registerDecrypt } from './decrypt.ts';
+import { register as registerInspect } from './inspect.ts';
+
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
+  registerSign,
+  registerVerify,
+  registerEncrypt,
+  registerDecrypt,
+  registerInspect,
+];

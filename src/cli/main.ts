@@ -1,0 +1,67 @@
+/**
+ * The `kakitome` program: global help, the command registry, and the mapping of
+ * every outcome to an exit status (see exit-codes.ts). Usage errors found by
+ * commander (unknown option, missing argument, bad choice) exit 2, like malformed input.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands/index.ts';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+
+function packageVersion(): string {
+  // ../../package.json from both src/cli/main.ts and dist/cli/main.js.
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const EXAMPLES = `
+Exit status:
+  0  success (verify: the signature is valid and the signer trusted)
+  1  verification failed, signer untrusted, or the message cannot be decrypted
+  2  usage error or malformed input
+  3  internal error (a bug in kakitome)
+
+Examples:
+  kakitome sign --cert me.pem --key me.key -i draft.eml -o signed.eml
+  kakitome verify --ca ca.pem -i signed.eml -o content.eml
+  kakitome encrypt --to bob.pem --to me.pem -i signed.eml -o sealed.eml
+  kakitome decrypt --cert bob.pem --key bob.key --ca ca.pem -i sealed.eml -o plain.eml
+  kakitome inspect -i sealed.eml
+  kakitome sign --cert me.pem --key me.key -i outbox/ -o signed/     # every .eml, all cores
+
+Documentation: docs/cli.md`;
+
+/** Builds the program (exported for tests of the help text). */
+export function buildProgram(): Command {
+  const program = new Command('kakitome')
+    .description('S/MIME 4.0 for whole e-mail messages: sign, verify, encrypt, decrypt and inspect .eml files.')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .addHelpText('after', EXAMPLES);
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+/** Runs the command line; resolves with the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  process.exitCode = undefined;
+  const program = buildProgram();
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT_USAGE;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end with a CommanderError whose exitCode is 0.
+      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    throw e;
+  }
+  return Number(process.exitCode ?? EXIT_OK);
+}

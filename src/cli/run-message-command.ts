@@ -1,0 +1,106 @@
+/**
+ * What sign, verify, encrypt and decrypt share: pick single-message or batch mode
+ * from IN, build the job, run it, write OUT (atomically, and only when the job
+ * allows), print the verdict (JSON on stdout with --json, else a human report on
+ * stderr) and return the exit status.
+ */
+import { KakitomeError } from '../errors.ts';
+import { createJob } from './jobs.ts';
+import { runJob, toFailure, type JobName, type JobResult } from './job.ts';
+import { EXIT_OK, exitCodeForError, type ExitCode } from './exit-codes.ts';
+import { isStdio, readInput, writeOutput, writeStdout } from './io.ts';
+import { looksLikeMbox } from './mbox.ts';
+import { detectBatchKind, runBatch, type BatchSummary } from './bulk.ts';
+import { renderVerdict } from './render-verdict.ts';
+import { describeError, describeFailure } from './describe-error.ts';
+import type { VerdictView } from './verdict-view.ts';
+
+export interface MessageCommandSpec {
+  command: JobName;
+  /** Plain data: rebuilt into a job on this thread and in each batch worker. */
+  jobOptions: unknown;
+  input?: string;
+  output?: string;
+  /** Print the structured verdict on stdout (verify, decrypt). */
+  json?: boolean;
+  /** Treat IN as an mbox even if it does not start with a "From " line. */
+  mbox?: boolean;
+  /** Worker threads for a batch. */
+  jobs?: number;
+}
+
+/** The verdict --json prints when the command failed before reaching one. */
+function errorVerdict(e: unknown): VerdictView {
+  const f = toFailure(e);
+  return { status: 'error', code: f.code, summary: f.message, signers: [], warnings: [] };
+}
+
+async function printJson(value: unknown): Promise<void> {
+  await writeStdout(Buffer.from(JSON.stringify(value, null, 2) + '\n'));
+}
+
+export async function runMessageCommand(spec: MessageCommandSpec): Promise<ExitCode> {
+  try {
+    const kind = await detectBatchKind(spec.input, spec.mbox === true);
+    if (kind !== undefined) return await runBatchCommand(spec, kind);
+    return await runSingle(spec);
+  } catch (e) {
+    if (spec.json) await printJson(errorVerdict(e));
+    process.stderr.write(describeError(spec.command, e) + '\n');
+    return exitCodeForError(e);
+  }
+}
+
+async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
+  // Credentials first: a wrong passphrase is reported before stdin is consumed.
+  const job = await createJob(spec.command, spec.jobOptions);
+  const message = await readInput(spec.input);
+  if (isStdio(spec.input) && looksLikeMbox(message)) {
+    throw new KakitomeError('INVALID_ARGUMENT', 'Standard input looks like an mbox (it starts with a "From " line): give it as -i FILE -o FILE to process every message in it.');
+  }
+  const result: JobResult = await runJob(job, message);
+  if (result.failure) {
+    if (spec.json) await printJson(result.verdict ?? { status: 'error', code: result.failure.code, summary: result.failure.message, signers: [], warnings: [] });
+    process.stderr.write(describeFailure(spec.command, result.failure) + '\n');
+    return result.exitCode;
+  }
+  // With --json and no -o, stdout carries the verdict, so the message is not written.
+  if (result.output !== undefined && !(spec.json && isStdio(spec.output))) {
+    await writeOutput(spec.output, result.output);
+  }
+  if (result.verdict) {
+    if (spec.json) await printJson(result.verdict);
+    else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK));
+  }
+  return result.exitCode;
+}
+
+async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mbox'): Promise<ExitCode> {
+  // Build the job once here: bad credentials fail the whole batch up front (exit 2)
+  // instead of failing every message in every worker.
+  await createJob(spec.command, spec.jobOptions);
+  const verdicts: Record<string, VerdictView | undefined> = {};
+  const summary: BatchSummary = await runBatch({
+    job: spec.command,
+    jobOptions: spec.jobOptions,
+    input: spec.input!,
+    output: spec.output,
+    kind,
+    ...(spec.jobs !== undefined ? { workers: spec.jobs } : {}),
+    onResult: (name, result) => { if (spec.json) verdicts[name] = result.verdict; },
+  });
+  const rate = summary.total / Math.max(summary.seconds, 0.001);
+  const verb = { sign: 'signed', verify: 'verified', encrypt: 'encrypted', decrypt: 'decrypted' }[spec.command];
+  process.stderr.write(`kakitome ${spec.command}: ${summary.succeeded} of ${summary.total} messages ${verb}, ${summary.failed} failed (${summary.seconds.toFixed(2)} s, ${rate.toFixed(0)} msg/s) into ${spec.output}\n`);
+  if (spec.json) {
+    await printJson({
+      status: summary.failed === 0 ? 'ok' : 'failed',
+      total: summary.total,
+      succeeded: summary.succeeded,
+      failed: summary.failed,
+      seconds: summary.seconds,
+      items: summary.items.map((i) => ({ ...i, ...(verdicts[i.name] ? { verdict: verdicts[i.name] } : {}) })),
+    });
+  }
+  return summary.exitCode;
+}
