@@ -76,20 +76,20 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
       if (fieldStart < 0) malformed('a header section starts with a continuation line');
     } else {
       closeField(pos);
-      const colon = buf.indexOf(COLON, pos);
-      if (colon < 0 || colon >= contentEnd) {
-        // QUIRK: files saved from an mbox start with a "From sender date" separator line.
-        if (first && fields.length === 0 && pos === start && buf.toString('latin1', pos, pos + 5) === 'From ') {
-          warnings.push('An mbox "From " separator line before the header section was ignored.');
-          pos = lineEnd;
-          continue;
-        }
-        malformed(`header line without a colon at byte ${pos}`);
+      // QUIRK: files saved from an mbox start with a "From sender date" separator line.
+      if (first && fields.length === 0 && pos === start && buf.toString('latin1', pos, pos + 5) === 'From ') {
+        warnings.push('An mbox "From " separator line before the header section was ignored.');
+        pos = lineEnd;
+        continue;
       }
-      for (let i = pos; i < colon; i++) {
+      const colon = buf.indexOf(COLON, pos);
+      if (colon < 0 || colon >= contentEnd) malformed(`header line without a colon at byte ${pos}`);
+      let nameEnd = colon;
+      while (nameEnd > pos && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--;
+      for (let i = pos; i < nameEnd; i++) {
         const b = buf[i]!;
-        // RFC 5322 section 3.6.8: ftext is printable US-ASCII except colon (WSP allowed only before the colon, QUIRK above).
-        if ((b < 33 || b > 126) && b !== SP && b !== HT) malformed(`invalid character in a header field name at byte ${i}`);
+        // RFC 5322 section 3.6.8: ftext is printable US-ASCII except colon (WSP only before the colon, QUIRK in closeField).
+        if (b < 33 || b > 126) malformed(`invalid character in a header field name at byte ${i}`);
       }
       if (colon === pos) malformed(`empty header field name at byte ${pos}`);
       fieldStart = pos;
