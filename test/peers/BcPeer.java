@@ -7,7 +7,7 @@
 // job file itself cannot be read.
 //
 //   sign     ID IN OUT detached|encapsulated (ALG CERT KEY)+     ALG: a JCA name, e.g. SHA256withRSA,
-//                                                                SHA256withRSAandMGF1 (PSS), SHA384withECDSA, Ed25519
+//                                                                SHA256withRSAandMGF1 (PSS), SHA384withECDSA, Ed25519, Ed448
 //   verify   ID SIG CONTENT|- CA OUT|-                          info: signer count and signature algorithm OIDs
 //   encrypt  ID IN OUT CIPHER (MODE CERT)+                      CIPHER: aes128-cbc aes192-cbc aes256-cbc aes128-gcm
 //                                                                aes256-gcm chacha20-poly1305; MODE: rsa15 oaep-sha1
