@@ -28,3 +28,12 @@ export function canonicalizeLineBreaks(buf: Buffer): Buffer {
   out.push(buf.subarray(start));
   return Buffer.concat(out);
 }
+
+/**
+ * Converts a whole LF-only input (mailbox exports, Unix tools) to CRLF, and leaves
+ * any input that already contains CR unchanged: in a CRLF message a bare LF may be
+ * binary content, which conversion would corrupt.
+ */
+export function canonicalizeLfOnly(buf: Buffer): Buffer {
+  return buf.includes(0x0d) || !buf.includes(0x0a) ? buf : canonicalizeLineBreaks(buf);
+}

@@ -6,8 +6,8 @@
  * Entities that are already 7-bit keep their exact bytes; multiparts are
  * rebuilt by splicing only the children that changed.
  *
- * The input must be in canonical CRLF form (canonicalizeLineBreaks) so that
- * quoted-printable keeps line breaks as hard breaks and base64 encodes CRLF text.
+ * Text parts are put in canonical CRLF form before quoted-printable encoding;
+ * other parts are base64-encoded byte for byte.
  */
 import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
 import { encode as encodeQuotedPrintable, wrap as wrapQuotedPrintable } from 'libqp';
@@ -15,6 +15,7 @@ import { buildEntity, type HeaderInput } from './build-entity.ts';
 import type { MimeEntity } from './entity.ts';
 import { decodeBody } from './decode-body.ts';
 import { parseEntity } from './parse-entity.ts';
+import { canonicalizeLineBreaks } from './canonicalize-line-breaks.ts';
 import type { Limits } from '../limits.ts';
 
 export interface SevenBitResult {
@@ -82,7 +83,8 @@ export function encodeSevenBit(entity: MimeEntity, limits?: Partial<Limits>): Se
   if (encodedAlready ? isSevenBitData(entity.body) : te === '7bit' && isSevenBitData(entity.body)) return { bytes: entity.raw, changed: false };
   const content = encodedAlready ? decodeBody(entity) : entity.body;
   if (entity.contentType.type === 'text') {
-    const qp = wrapQuotedPrintable(encodeQuotedPrintable(content), 76).replace(/\r?\n/g, '\r\n');
+    // RFC 8551 section 3.1.1: text is signed in canonical form, lines ending in CRLF.
+    const qp = wrapQuotedPrintable(encodeQuotedPrintable(canonicalizeLineBreaks(content)), 76).replace(/\r?\n/g, '\r\n');
     return { bytes: buildEntity(withTransferEncoding(entity, 'quoted-printable'), Buffer.from(qp, 'latin1')), changed: true };
   }
   const b64 = wrapBase64(encodeBase64(content), 76).replace(/\r?\n/g, '\r\n');

@@ -19,7 +19,7 @@ import { decodeBody } from '../mime/decode-body.ts';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import type { MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
-import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
+import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { readCertsOnly } from './read-certs-only.ts';
@@ -115,7 +115,7 @@ function summarizeCms(der: Uint8Array, limits: Limits, depth: number, layers: st
       signers,
     };
     if (sd.eContent) {
-      const content = canonicalizeLineBreaks(Buffer.from(readOctets(sd.eContent, limits.maxSegments)));
+      const content = canonicalizeLfOnly(Buffer.from(readOctets(sd.eContent, limits.maxSegments)));
       signed.content = describeEntity(parseEntity(content, { limits }), '1', limits, depth + 1, layers);
     }
     return { type: 'signedData', signed };
@@ -142,7 +142,7 @@ function describeEntity(e: MimeEntity, path: string, limits: Limits, depth: numb
     size: e.body.length,
     ...(fn ? { filename: decodeHeaderText(fn) } : {}),
     warnings: [...e.warnings],
-    children: e.children.map((c, i) => describeEntity(c, path ? `${path}.${i + 1}` : `${i + 1}`, limits, depth, layers)),
+    children: [],
   };
   const k = classifyEntity(e);
   try {
@@ -160,13 +160,15 @@ function describeEntity(e: MimeEntity, path: string, limits: Limits, depth: numb
     if (!(err instanceof KakitomeError) || err.code === 'LIMIT') throw err;
     node.error = { code: err.code, message: err.message };
   }
+  // Children after the entity's own summary, so `layers` lists outermost first.
+  node.children = e.children.map((c, i) => describeEntity(c, path ? `${path}.${i + 1}` : `${i + 1}`, limits, depth, layers));
   return node;
 }
 
 export function inspectMessage(message: Uint8Array, options: { limits?: Partial<Limits> } = {}): InspectReport {
   const limits = resolveLimits(options.limits);
   const input = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  const canonical = canonicalizeLineBreaks(input);
+  const canonical = canonicalizeLfOnly(input);
   const warnings: string[] = canonical === input ? [] : ['The message uses bare LF line breaks (not canonical CRLF).'];
   const root = parseEntity(canonical, { limits });
   const layers: string[] = [];

@@ -16,7 +16,7 @@ import { verifySignedData, type SignedDataVerification } from '../cms/signed-dat
 import { decryptData, type DecryptKey } from '../cms/enveloped-data/decrypt.ts';
 import { decompressData } from '../cms/compressed-data.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
-import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
+import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import { getHeaderFields, walkEntities, type MimeEntity } from '../mime/entity.ts';
 import { parseAddresses } from '../mime/parse-addresses.ts';
@@ -50,7 +50,7 @@ interface PendingSigner {
 
 /** Parses decrypted or encapsulated content as a MIME entity (canonical line breaks: peers store LF-only content too). */
 function parseInner(content: Buffer, limits: Limits, warnings: string[]): MimeEntity {
-  const canonical = canonicalizeLineBreaks(content);
+  const canonical = canonicalizeLfOnly(content);
   if (canonical !== content) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
   return parseEntity(canonical, { limits });
 }

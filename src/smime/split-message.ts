@@ -3,7 +3,7 @@
  * its content (the Content-* fields and the body) (RFC 8551 section 3.1: only the
  * MIME entity is protected; the message headers stay outside).
  */
-import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
+import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { buildEntity } from '../mime/build-entity.ts';
 import type { HeaderField, MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
@@ -25,9 +25,13 @@ export interface SplitMessage {
 
 export function splitMessage(message: Uint8Array, limits: Limits): SplitMessage {
   const input = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  const canonical = canonicalizeLineBreaks(input);
+  // An LF-only file (mailbox export, Unix tools) is converted whole. A message that already
+  // uses CRLF keeps its bytes: a bare LF there may be binary content, and text parts are
+  // canonicalised one by one when they are re-encoded (encodeSevenBit).
+  const canonical = canonicalizeLfOnly(input);
+  const lfOnly = canonical !== input;
   const warnings: string[] = [];
-  if (canonical !== input) warnings.push('Bare LF line breaks were converted to CRLF (RFC 5322 canonical form) before processing.');
+  if (lfOnly) warnings.push('The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.');
   const root = parseEntity(canonical, { limits });
   warnings.push(...root.warnings);
   const messageHeaders = root.headers.filter((h) => !isContentField(h.name));
