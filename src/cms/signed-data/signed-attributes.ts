@@ -255,7 +255,7 @@ function checkEssCertId(value: Tlv, cert: Certificate, v2: boolean): void {
   const certHash = readOctetString(f.expect(Tag.OCTET_STRING, 'certHash'), 'certHash');
   const issuerSerial = f.optional(Tag.SEQUENCE);
   f.end();
-  const actual = digest ? computeDigest(digest, cert.der) : createHash('sha1').update(cert.der).digest();
+  const actual = certificateHash(cert, digest);
   if (certHash.length !== actual.length || !timingSafeEqual(certHash, actual)) {
     invalid(`The ${what} attribute names a different certificate than the one that verifies the signature (${hashName} hash mismatch).`);
   }
@@ -268,6 +268,19 @@ function checkEssCertId(value: Tlv, cert: Certificate, v2: boolean): void {
     const issuerOk = dirNames.some((n) => n !== undefined && Buffer.compare(n, cert.issuer) === 0);
     if (!issuerOk || Buffer.compare(serial, cert.serial) !== 0) invalid(`The ${what} attribute's issuer and serial do not match the signer certificate.`);
   }
+}
+
+// Certificate hashes for the ESS check, computed once per certificate and digest:
+// hashing the signer certificate on every verification costs as much as the parsing.
+const certHashes = new WeakMap<Certificate, Map<string, Buffer>>();
+
+function certificateHash(cert: Certificate, digest: DigestAlgorithm | undefined): Buffer {
+  let m = certHashes.get(cert);
+  if (!m) certHashes.set(cert, (m = new Map()));
+  const name = digest?.name ?? 'sha1';
+  let h = m.get(name);
+  if (!h) m.set(name, (h = digest ? computeDigest(digest, cert.der) : createHash('sha1').update(cert.der).digest()));
+  return h;
 }
 
 /** Compares the messageDigest attribute with the content digest (RFC 5652 5.4). */
