@@ -21,7 +21,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import { createDecipheriv, type Decipheriv, type DecipherGCM } from 'node:crypto';
-import { DecryptionError } from '../../errors.ts';
+import { DecryptionError, KakitomeError } from '../../errors.ts';
 import { resolveLimits } from '../../limits.ts';
 import type { ContentEncryptionParameters } from '../algorithms/content-encryption.ts';
 import { parseEnvelope, type ParsedEnvelope } from '../enveloped-data/parse.ts';
@@ -112,7 +112,7 @@ async function decipherSpool(env: Envelope, key: Uint8Array, sink: ((piece: Buff
   return total;
 }
 
-function describe(env: Envelope, k: RecoveredContentKey, contentLength: number): DecryptStreamResult {
+function describe(env: { parsed: ParsedEnvelope }, k: RecoveredContentKey, contentLength: number): DecryptStreamResult {
   const p = env.parsed.contentEncryption;
   const warnings: string[] = [];
   if (p.cipher.legacy) warnings.push('legacy 3DES content encryption: ask the sender to use AES');
@@ -167,26 +167,64 @@ export async function decryptStream(input: Readable | AsyncIterable<Uint8Array>,
 /**
  * Decrypts the file at `inPath` into `outPath`. The output file appears only after
  * the content was authenticated; on any failure no output file is left behind.
+ *
+ * The input is a file, so it is read twice instead of spooling its ciphertext: a
+ * first pass reads the envelope (recipients, parameters, and the authAttrs and mac
+ * that follow the content), a second deciphers into a temporary file beside the
+ * destination. Both passes must see the same envelope fields; if the file changed
+ * in between, the content may differ too, and the tag check (AEAD) or the padding
+ * check (CBC) decides as for any ciphertext.
  */
 export async function decryptFile(inPath: string, outPath: string, options: DecryptStreamOptions): Promise<DecryptStreamResult> {
-  const env = await readEnvelope(createReadStream(inPath, { highWaterMark: 1 << 20 }), options);
-  try {
-    const p = env.parsed.contentEncryption;
-    for (const k of contentKeyCandidates(env.parsed, options.keys, p.cipher.keyLength)) {
-      const file = await AtomicFile.create(outPath);
+  const limits = resolveLimits(options.limits);
+  const read = () => createReadStream(inPath, { highWaterMark: 256 * 1024 });
+  const first = await readEnvelopedDataStream(read(), () => undefined, limits);
+  const parsed = parseEnvelope(first.withoutContent, limits, first.contentType);
+  if (!first.hadContent) throw new DecryptionError();
+  const p = parsed.contentEncryption;
+  for (const k of contentKeyCandidates(parsed, options.keys, p.cipher.keyLength)) {
+    const file = await AtomicFile.create(outPath);
+    try {
+      let d: Decipheriv;
       try {
-        const n = await decipherSpool(env, k.cek, (piece) => file.write(piece));
-        await file.commit();
-        return describe(env, k, n);
-      } catch (e) {
-        await file.abort();
-        if (!(e instanceof DecryptionError)) throw e;
-      } finally {
-        k.cek.fill(0);
+        d = createContentDecipher(p, parsed, k.cek, first.ciphertextBytes);
+      } catch {
+        throw new DecryptionError();
       }
+      let n = 0;
+      const second = await readEnvelopedDataStream(
+        read(),
+        async (c) => {
+          let piece: Buffer;
+          try {
+            piece = d.update(c);
+          } catch {
+            throw new DecryptionError();
+          }
+          n += piece.length;
+          if (piece.length) await file.write(piece);
+        },
+        limits,
+      );
+      if (!Buffer.from(second.contentInfo).equals(Buffer.from(first.contentInfo)) || second.ciphertextBytes !== first.ciphertextBytes) {
+        throw new KakitomeError('MALFORMED', 'The input file changed while it was being decrypted.');
+      }
+      let last: Buffer;
+      try {
+        last = d.final(); // AEAD: checks the tag; CBC: checks the padding
+      } catch {
+        throw new DecryptionError();
+      }
+      n += last.length;
+      if (last.length) await file.write(last);
+      await file.commit();
+      return describe({ parsed }, k, n);
+    } catch (e) {
+      await file.abort();
+      if (!(e instanceof DecryptionError)) throw e;
+    } finally {
+      k.cek.fill(0);
     }
-    throw new DecryptionError();
-  } finally {
-    await env.spool.dispose();
   }
+  throw new DecryptionError();
 }
