@@ -40,6 +40,8 @@ export interface BatchOptions {
 }
 
 export interface BatchItem {
+  /** Position in the input (sorted directory listing, or mbox order). */
+  index: number;
   name: string;
   exitCode: ExitCode;
   code?: string;
@@ -83,8 +85,8 @@ function workerUrl(): URL {
   return new URL(import.meta.url.endsWith('.ts') ? './bulk-worker.ts' : './bulk-worker.js', import.meta.url);
 }
 
-function itemFrom(name: string, result: JobResult, written: boolean): BatchItem {
-  const item: BatchItem = { name, exitCode: result.exitCode, written };
+function itemFrom(index: number, name: string, result: JobResult, written: boolean): BatchItem {
+  const item: BatchItem = { index, name, exitCode: result.exitCode, written };
   const code = result.failure?.code ?? result.verdict?.code;
   const message = result.failure?.message ?? (result.exitCode !== EXIT_OK ? result.verdict?.summary : undefined);
   if (code !== undefined) item.code = code;
@@ -127,6 +129,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     await pool?.close();
     progress.stop();
   }
+  items.sort((a, b) => a.index - b.index);
   const failed = items.filter((i) => i.exitCode !== EXIT_OK).length;
   return {
     kind: opts.kind,
@@ -179,7 +182,7 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
           result = failureResult(e);
         }
       }
-      record(itemFrom(name, result, written), result);
+      record(itemFrom(id, name, result, written), result);
     }
   };
   await Promise.all(Array.from({ length: pool.size * 2 }, lane));
@@ -207,11 +210,11 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, ou
           written = true;
         } catch (e) {
           result = failureResult(e);
-          record(itemFrom(name, result, false), result);
+          record(itemFrom(r.entry.index, name, result, false), result);
           throw e;
         }
       }
-      record(itemFrom(name, result, written), result);
+      record(itemFrom(r.entry.index, name, result, written), result);
     }
   };
 

@@ -5,6 +5,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeError } from '../describe-error.ts';
 import { exitCodeForError } from '../exit-codes.ts';
+import { toFailure } from '../job.ts';
 
 /** Accumulates a repeatable option (--ca A --ca B). */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -53,6 +54,11 @@ export function commandAction<T>(name: string, run: (opts: T) => Promise<number>
     try {
       process.exitCode = await run(opts);
     } catch (e) {
+      // --json promises JSON on stdout, failures included.
+      if ((opts as { json?: boolean }).json === true) {
+        const f = toFailure(e);
+        process.stdout.write(JSON.stringify({ status: 'error', code: f.code, summary: f.message, signers: [], warnings: [] }, null, 2) + '\n');
+      }
       process.stderr.write(describeError(name, e) + '\n');
       process.exitCode = exitCodeForError(e);
     }

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestPki } from '../helpers/pki.ts';
+import { draftMessage, runCli, runProcess } from './run-cli.ts';
+
+const pki = new TestPki('CLI Envelope Root');
+const alice = pki.identity('rsa2048', 'alice');
+const bob = pki.identity('rsa2048', 'bob');
+const dave = pki.identity('p256', 'dave');
+const dir = pki.dir;
+const draft = draftMessage(alice.email, bob.email, 'Confidential plan', 'The meeting moves to Friday.\r\n');
+test.after(() => pki.cleanup());
+
+test('encrypt (default AES-256-GCM) to two recipients; each decrypts with exit 0 and the Subject restored', async () => {
+  const e = await runCli(['encrypt', '--to', bob.certPath, '--to', dave.certPath], { input: draft });
+  assert.equal(e.status, 0, e.stderr);
+  const sealed = e.stdout.toString('latin1');
+  assert.match(sealed, /smime-type=authEnveloped-data/i);
+  assert.doesNotMatch(sealed, /Friday|Confidential plan/);
+  for (const id of [bob, dave]) {
+    const d = await runCli(['decrypt', '--cert', id.certPath, '--key', id.keyPath, '--json'], { input: e.stdout });
+    assert.equal(d.status, 0, d.stderr);
+    const verdict = JSON.parse(d.stdout.toString('utf8'));
+    assert.equal(verdict.status, 'unsigned');
+    assert.equal(verdict.details.encryption.authenticated, true);
+    const out = join(dir, `plain-${id.kind}.eml`);
+    const d2 = await runCli(['decrypt', '--cert', id.certPath, '--key', id.keyPath, '-o', out], { input: e.stdout });
+    assert.equal(d2.status, 0, d2.stderr);
+    const plain = readFileSync(out, 'utf8');
+    assert.match(plain, /^Subject: Confidential plan\r$/m);
+    assert.match(plain, /Friday/);
+  }
+});
+
+test('every --cipher choice round-trips; openssl cms decrypts GCM and CBC output', async () => {
+  for (const cipher of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'aes-128-cbc', 'aes-256-cbc']) {
+    const e = await runCli(['encrypt', '--to', bob.certPath, '--cipher', cipher, ...(cipher === 'aes-128-cbc' ? ['--oaep'] : [])], { input: draft });
+    assert.equal(e.status, 0, `${cipher}: ${e.stderr}`);
+    const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--json'], { input: e.stdout });
+    assert.equal(d.status, 0, `${cipher}: ${d.stderr}`);
+    const verdict = JSON.parse(d.stdout.toString('utf8'));
+    assert.equal(verdict.details.encryption.contentEncryption, cipher);
+    if (cipher.endsWith('cbc')) assert.equal(verdict.code, 'UNAUTH_ENC', 'unsigned CBC content is flagged');
+    if (cipher === 'chacha20-poly1305') continue; // OpenSSL 3.0's CMS cannot read ChaCha20-Poly1305 AuthEnvelopedData
+    const file = join(dir, `sealed-${cipher}.eml`);
+    writeFileSync(file, e.stdout);
+    const o = await runProcess('openssl', ['cms', '-decrypt', '-recip', bob.certPath, '-inkey', bob.keyPath, '-in', file]);
+    assert.equal(o.status, 0, `${cipher}: openssl: ${o.stderr}`);
+    assert.match(o.stdout.toString('utf8'), /Friday/);
+  }
+});
+
+test('a message encrypted by openssl smime decrypts with kakitome', async () => {
+  const file = join(dir, 'openssl-plain.eml');
+  writeFileSync(file, 'Content-Type: text/plain\r\n\r\nSealed by OpenSSL.\r\n');
+  const o = await runProcess('openssl', ['smime', '-encrypt', '-aes256', '-in', file, '-from', alice.email, '-to', bob.email, '-subject', 'from openssl', bob.certPath]);
+  assert.equal(o.status, 0, o.stderr);
+  const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath], { input: o.stdout });
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stdout.toString('utf8'), /Sealed by OpenSSL/);
+});
+
+test('sign-then-encrypt: decrypt verifies the inner signature and reports it', async () => {
+  const e = await runCli(['encrypt', '--to', bob.certPath, '--sign-cert', alice.certPath, '--sign-key', alice.keyPath], { input: draft });
+  assert.equal(e.status, 0, e.stderr);
+  const trusted = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--ca', pki.caPath, '--json'], { input: e.stdout });
+  assert.equal(trusted.status, 0, trusted.stderr);
+  const v = JSON.parse(trusted.stdout.toString('utf8'));
+  assert.equal(v.status, 'trusted');
+  assert.deepEqual(v.signers[0].email, [alice.email]);
+  // Without anchors the inner signer is untrusted: exit 1, but the plaintext is still written.
+  const out = join(dir, 'untrusted-inner.eml');
+  const untrusted = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '-o', out], { input: e.stdout });
+  assert.equal(untrusted.status, 1);
+  assert.match(untrusted.stderr.split('\n')[0]!, /^FAILED \(CERT_UNTRUSTED\)/);
+  assert.match(readFileSync(out, 'utf8'), /Friday/);
+});
+
+test('not a recipient: exit 1, no OUT; key of another certificate: exit 2 (KEY_INVALID)', async () => {
+  const e = await runCli(['encrypt', '--to', bob.certPath], { input: draft });
+  const out = join(dir, 'never.eml');
+  const d = await runCli(['decrypt', '--cert', dave.certPath, '--key', dave.keyPath, '-o', out, '--json'], { input: e.stdout });
+  assert.equal(d.status, 1);
+  assert.match(JSON.parse(d.stdout.toString('utf8')).code, /^(NOT_RECIPIENT|DECRYPT_FAILED)$/);
+  assert.equal(existsSync(out), false);
+  const mismatch = await runCli(['decrypt', '--cert', bob.certPath, '--key', alice.keyPath, '-o', out], { input: e.stdout });
+  assert.equal(mismatch.status, 2);
+  assert.match(mismatch.stderr, /KEY_INVALID/);
+  assert.equal(existsSync(out), false);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), []);
+});
+
+test('--p12 with --pass opens a PKCS#12 made by openssl', async () => {
+  const p12 = join(dir, 'bob.p12');
+  const o = await runProcess('openssl', ['pkcs12', '-export', '-in', bob.certPath, '-inkey', bob.keyPath, '-out', p12, '-passout', 'pass:p12-secret']);
+  assert.equal(o.status, 0, o.stderr);
+  const e = await runCli(['encrypt', '--to', bob.certPath], { input: draft });
+  const d = await runCli(['decrypt', '--p12', p12, '--pass', 'pass:p12-secret'], { input: e.stdout });
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stdout.toString('utf8'), /Friday/);
+  const wrong = await runCli(['decrypt', '--p12', p12, '--pass', 'pass:not-it'], { input: e.stdout });
+  assert.equal(wrong.status, 2, wrong.stderr);
+  assert.doesNotMatch(wrong.stderr, /not-it|p12-secret/);
+});
+
+test('inspect shows layers and recipients without a key; --json parses; garbage is exit 2', async () => {
+  const e = await runCli(['encrypt', '--to', bob.certPath, '--to', dave.certPath], { input: draft });
+  const i = await runCli(['inspect'], { input: e.stdout });
+  assert.equal(i.status, 0, i.stderr);
+  const text = i.stdout.toString('utf8');
+  assert.match(text, /authEnvelopedData/);
+  assert.equal(text.match(/recipient \(/g)?.length, 2);
+  const j = await runCli(['inspect', '--json'], { input: e.stdout });
+  assert.equal(j.status, 0);
+  assert.ok(JSON.parse(j.stdout.toString('utf8')).layers.length >= 1);
+  const bad = await runCli(['inspect'], { input: Buffer.from([0, 1, 2, 3, 0xff]) });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /MALFORMED/);
+});
