@@ -73,7 +73,7 @@ test('we verify openssl cms -sign output: RSA encapsulated, ECDSA detached, RSA-
     if (c.name === 'stream') assert.equal(c.der[1], 0x80, 'streamed output uses indefinite lengths');
     if (c.name === 'sha1') assert.ok(v.signers[0]!.warnings.some((w) => /sha1/.test(w)));
     const tampered = Buffer.from(content);
-    tampered[0] ^= 0x20;
+    tampered.writeUInt8(tampered.readUInt8(0) ^ 0x20, 0);
     if (c.detached) assert.equal(verifySignedData(c.der, { detachedContent: tampered }).code, 'DIGEST_MISMATCH');
   }
 });
