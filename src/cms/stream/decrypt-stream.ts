@@ -19,7 +19,7 @@
  * second pass costs little beside reading the input (see docs/performance.md).
  */
 import type { Readable, Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
+import { readFileChunks } from './read-file-chunks.ts';
 import { createDecipheriv, type Decipheriv, type DecipherGCM } from 'node:crypto';
 import { DecryptionError, KakitomeError } from '../../errors.ts';
 import { resolveLimits } from '../../limits.ts';
@@ -177,7 +177,7 @@ export async function decryptStream(input: Readable | AsyncIterable<Uint8Array>,
  */
 export async function decryptFile(inPath: string, outPath: string, options: DecryptStreamOptions): Promise<DecryptStreamResult> {
   const limits = resolveLimits(options.limits);
-  const read = () => createReadStream(inPath, { highWaterMark: 256 * 1024 });
+  const read = () => readFileChunks(inPath);
   const first = await readEnvelopedDataStream(read(), () => undefined, limits);
   const parsed = parseEnvelope(first.withoutContent, limits, first.contentType);
   if (!first.hadContent) throw new DecryptionError();

@@ -8,7 +8,6 @@
  * (the AEAD tag) follows the content.
  */
 import type { Readable, Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
 import { createCipheriv, randomBytes, type Cipheriv, type CipherGCM } from 'node:crypto';
 import { Tag } from '../../asn1/ber.ts';
 import { END_OF_CONTENTS, encodeLength, indefiniteHeader, integer, octetString, oid, retag, setOf } from '../../asn1/der.ts';
@@ -17,7 +16,8 @@ import { contentCipher, encodeContentEncryptionAlgorithm, generateContentIv, SEN
 import { buildAuthAttributes, checkEncryptOptions, type EncryptOptions } from '../enveloped-data/encrypt.ts';
 import { buildRecipientInfos, envelopedDataVersion } from '../recipients/recipient-info.ts';
 import { AtomicFile } from './atomic-file.ts';
-import { endWritable, writeChunk } from './write-chunk.ts';
+import { writableSink, type ByteSink } from './byte-sink.ts';
+import { readFileChunks } from './read-file-chunks.ts';
 
 export interface EncryptStreamOptions extends EncryptOptions {
   /** Default true: end `output` when done. */
@@ -35,6 +35,10 @@ const TARGET_SEGMENT = 64 * 1024;
  * await encryptStream(createReadStream('big.eml'), createWriteStream('big.p7m'), { recipients: [{ certificate: bob }] });
  */
 export async function encryptStream(input: Readable | AsyncIterable<Uint8Array>, output: Writable, options: EncryptStreamOptions): Promise<void> {
+  await encryptToSink(input, writableSink(output, options.end !== false), options);
+}
+
+async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output: ByteSink, options: EncryptOptions): Promise<void> {
   const { name, contentType } = checkEncryptOptions(options);
   const cipher = contentCipher(name);
   const cek = randomBytes(cipher.keyLength);
@@ -68,15 +72,15 @@ export async function encryptStream(input: Readable | AsyncIterable<Uint8Array>,
     cek.fill(0);
   }
 
-  await writeChunk(output, head);
+  await output.write(head);
   const writeSegment = async (bytes: Buffer) => {
     if (bytes.length === 0) return;
     const len = encodeLength(bytes.length);
     const h = Buffer.allocUnsafe(1 + len.length);
     h[0] = Tag.OCTET_STRING;
     len.copy(h, 1);
-    await writeChunk(output, h);
-    await writeChunk(output, bytes);
+    await output.write(h);
+    await output.write(bytes);
   };
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -87,7 +91,7 @@ export async function encryptStream(input: Readable | AsyncIterable<Uint8Array>,
       await writeSegment(enc.update(chunk));
       continue;
     }
-    pending.push(chunk);
+    pending.push(Uint8Array.prototype.slice.call(chunk)); // held across reads: copy (the producer may reuse its buffer)
     pendingBytes += chunk.length;
     if (pendingBytes >= TARGET_SEGMENT) {
       const joined = Buffer.concat(pending, pendingBytes);
@@ -106,8 +110,8 @@ export async function encryptStream(input: Readable | AsyncIterable<Uint8Array>,
     tail.push(octetString((enc as CipherGCM).getAuthTag()));
   }
   tail.push(END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS);
-  await writeChunk(output, Buffer.concat(tail));
-  if (options.end !== false) await endWritable(output);
+  await output.write(Buffer.concat(tail));
+  await output.end();
 }
 
 /**
@@ -117,7 +121,7 @@ export async function encryptStream(input: Readable | AsyncIterable<Uint8Array>,
 export async function encryptFile(inPath: string, outPath: string, options: EncryptOptions): Promise<void> {
   const out = await AtomicFile.create(outPath, 0o644);
   try {
-    await encryptStream(createReadStream(inPath, { highWaterMark: 1 << 20 }), out.writable(), { ...options, end: true });
+    await encryptToSink(readFileChunks(inPath), { write: (c) => out.write(c), end: async () => undefined }, options);
     await out.commit();
   } catch (e) {
     await out.abort();

@@ -10,14 +10,14 @@
  * Detached output is a small DER SignedData written after the input has been read.
  */
 import type { Readable, Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
 import type { Hash } from 'node:crypto';
 import { Tag } from '../../asn1/ber.ts';
 import { encodeLength } from '../../asn1/der.ts';
 import { buildSignerInfo, layoutSignedData, type SignOptions } from '../signed-data/sign.ts';
 import { encodeSignedData, encodeSignedDataParts } from '../signed-data/encode.ts';
 import { createDigest, type DigestName } from '../algorithms/digest.ts';
-import { writeChunk, endWritable } from './write-chunk.ts';
+import { writableSink, type ByteSink } from './byte-sink.ts';
+import { readFileChunks } from './read-file-chunks.ts';
 import { AtomicFile } from './atomic-file.ts';
 
 export interface SignStreamOptions extends SignOptions {
@@ -38,6 +38,10 @@ const TARGET_SEGMENT = 64 * 1024;
  * await signStream(createReadStream('big.eml'), createWriteStream('big.p7m'), { signers: [{ certificate, key }] });
  */
 export async function signStream(input: Readable | AsyncIterable<Uint8Array>, output: Writable, options: SignStreamOptions): Promise<void> {
+  await signToSink(input, writableSink(output, options.end !== false), options);
+}
+
+async function signToSink(input: Readable | AsyncIterable<Uint8Array>, output: ByteSink, options: SignOptions): Promise<void> {
   const { layout, signers } = layoutSignedData(options);
   const now = options.now ?? new Date();
   const detached = options.detached === true;
@@ -46,7 +50,7 @@ export async function signStream(input: Readable | AsyncIterable<Uint8Array>, ou
   const hashList = [...hashes.values()];
 
   const parts = detached ? undefined : encodeSignedDataParts(layout, false);
-  if (parts) await writeChunk(output, parts.header);
+  if (parts) await output.write(parts.header);
 
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -60,8 +64,8 @@ export async function signStream(input: Readable | AsyncIterable<Uint8Array>, ou
     const head = Buffer.allocUnsafe(1 + len.length);
     head[0] = Tag.OCTET_STRING;
     len.copy(head, 1);
-    await writeChunk(output, head);
-    await writeChunk(output, body);
+    await output.write(head);
+    await output.write(body);
   };
 
   for await (const raw of input as AsyncIterable<Uint8Array | string>) {
@@ -74,7 +78,7 @@ export async function signStream(input: Readable | AsyncIterable<Uint8Array>, ou
       pendingBytes = chunk.length;
       await flush();
     } else {
-      pending.push(Uint8Array.prototype.slice.call(chunk)); // small chunks may be reused by the producer
+      pending.push(Uint8Array.prototype.slice.call(chunk)); // held across reads: copy (the producer may reuse its buffer)
       pendingBytes += chunk.length;
       if (pendingBytes >= TARGET_SEGMENT) await flush();
     }
@@ -84,9 +88,9 @@ export async function signStream(input: Readable | AsyncIterable<Uint8Array>, ou
   const digests = new Map<DigestName, Buffer>();
   for (const [name, h] of hashes) digests.set(name, h.digest());
   const signerInfos = signers.map((p) => buildSignerInfo(digests.get(p.scheme.digest)!, p, layout.contentType, now));
-  if (parts) await writeChunk(output, parts.trailer(signerInfos));
-  else await writeChunk(output, encodeSignedData(layout, undefined, signerInfos));
-  if (options.end !== false) await endWritable(output);
+  if (parts) await output.write(parts.trailer(signerInfos));
+  else await output.write(encodeSignedData(layout, undefined, signerInfos));
+  await output.end();
 }
 
 /**
@@ -97,7 +101,7 @@ export async function signStream(input: Readable | AsyncIterable<Uint8Array>, ou
 export async function signFile(inPath: string, outPath: string, options: SignOptions): Promise<void> {
   const out = await AtomicFile.create(outPath, 0o644);
   try {
-    await signStream(createReadStream(inPath, { highWaterMark: 1 << 20 }), out.writable(), { ...options, end: true });
+    await signToSink(readFileChunks(inPath), { write: (c) => out.write(c), end: async () => undefined }, options);
     await out.commit();
   } catch (e) {
     await out.abort();

@@ -11,7 +11,7 @@
  * the destination that is renamed into place on success and deleted otherwise.
  */
 import type { Readable, Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
+import { readFileChunks } from './read-file-chunks.ts';
 import type { Hash } from 'node:crypto';
 import { KakitomeError } from '../../errors.ts';
 import { resolveLimits } from '../../limits.ts';
@@ -178,14 +178,14 @@ async function addMissingDigests(signerDigests: AlgorithmIdentifier[], hashes: M
 export async function verifyFile(inPath: string, options: Omit<VerifyStreamOptions, 'contentOutput' | 'detachedContent' | 'end'> & { contentPath?: string; detachedContentPath?: string } = {}): Promise<SignedDataVerification> {
   const { contentPath, detachedContentPath, ...rest } = options;
   const opts: VerifyStreamOptions = { ...rest };
-  if (detachedContentPath) opts.detachedContent = createReadStream(detachedContentPath, { highWaterMark: 1 << 20 });
-  if (!contentPath) return verifyWithHold(createReadStream(inPath, { highWaterMark: 1 << 20 }), opts, NO_HOLD);
+  if (detachedContentPath) opts.detachedContent = readFileChunks(detachedContentPath);
+  if (!contentPath) return verifyWithHold(readFileChunks(inPath), opts, NO_HOLD);
   const file = await AtomicFile.create(contentPath);
   const hold: ContentHold = {
     write: (c) => file.write(c),
     release: () => file.commit(),
     discard: () => file.abort(),
   };
-  return verifyWithHold(createReadStream(inPath, { highWaterMark: 1 << 20 }), opts, hold);
+  return verifyWithHold(readFileChunks(inPath), opts, hold);
 }
 
