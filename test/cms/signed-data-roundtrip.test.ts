@@ -10,6 +10,8 @@ import { computeDigest, createDigest } from '../../src/cms/algorithms/digest.ts'
 import { DEFAULT_CAPABILITIES } from '../../src/cms/capabilities.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { issueCertificate } from '../../src/x509/issue.ts';
+import { createPublicKey } from 'node:crypto';
 
 const pki = new TestPki();
 after(() => pki.cleanup());
@@ -171,4 +173,24 @@ test('per-signer caching does not leak choices between calls', () => {
   assert.ok(one.signingTime);
   assert.equal(three.signingTime?.toISOString(), '2030-01-02T03:04:05.000Z');
   assert.deepEqual(three.capabilities, one.capabilities);
+});
+
+test('a renewed certificate with the same key (same subjectKeyIdentifier): ESS picks the one that signed', () => {
+  const id = pki.identity('p256', 'renewed');
+  const renewed = issueCertificate({
+    subject: { commonName: 'Test renewed (2)', emailAddress: id.email },
+    publicKey: createPublicKey(id.key),
+    issuer: pki.caCert,
+    signingKey: pki.caKey,
+    keyUsage: ['digitalSignature'],
+    emails: [id.email],
+  });
+  assert.deepEqual(Buffer.from(renewed.subjectKeyIdentifier!), Buffer.from(id.cert.subjectKeyIdentifier!));
+  for (const [signer, other] of [[id.cert, renewed], [renewed, id.cert]] as const) {
+    const der = signData(content, { signers: [{ certificate: signer, key: id.key, identifier: 'subjectKeyIdentifier' }], certificates: [other], now: now() });
+    const v = verifySignedData(der);
+    assert.equal(v.status, 'valid', v.message);
+    assert.equal(v.signers[0]!.certificate?.fingerprint256, signer.fingerprint256);
+    assert.equal(v.certificates.length, 2);
+  }
 });

@@ -75,8 +75,15 @@ export interface PreparedSigner {
   certificate: Certificate;
 }
 
-const capabilityIds = new WeakMap<object, number>();
-let nextCapabilityId = 1;
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/** A small number per object, for cache keys (hashing the object would cost more than the lookup saves). */
+function objectId(o: object): number {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, (id = nextObjectId++));
+  return id;
+}
 const prepared = new WeakMap<KeyObject, WeakMap<Certificate, Map<string, PreparedSigner>>>();
 
 function choiceKey(s: SignerOptions): string {
@@ -85,11 +92,9 @@ function choiceKey(s: SignerOptions): string {
   else if (s.capabilities === undefined) caps = 'default';
   else {
     // Keyed by array identity: callers pass the same list for every message.
-    let id = capabilityIds.get(s.capabilities);
-    if (id === undefined) capabilityIds.set(s.capabilities, (id = nextCapabilityId++));
-    caps = `c${id}`;
+    caps = `c${objectId(s.capabilities)}`;
   }
-  const ekp = s.encryptionKeyPreference ? s.encryptionKeyPreference.fingerprint256 : '';
+  const ekp = s.encryptionKeyPreference ? `e${objectId(s.encryptionKeyPreference)}` : '';
   return `${s.hash ?? ''}|${s.rsaPadding ?? ''}|${s.identifier ?? ''}|${caps}|${ekp}`;
 }
 
@@ -163,14 +168,10 @@ export function signerDigestName(signer: SignerOptions): DigestName {
 
 /** The certificates a SignedData carries for `options` (signer certificates first, duplicates removed). */
 export function collectCertificates(options: SignOptions): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const seen = new Set<string>();
+  const out: Buffer[] = [];
   const add = (c: Certificate) => {
-    const fp = c.fingerprint256;
-    if (!seen.has(fp)) {
-      seen.add(fp);
-      out.push(c.der);
-    }
+    // Byte comparison, not fingerprints: this runs for every message signed.
+    if (!out.some((d) => d === c.der || d.equals(c.der))) out.push(c.der);
   };
   if (options.includeSignerCertificates !== false) for (const s of options.signers) add(s.certificate);
   for (const c of options.certificates ?? []) add(c);
@@ -198,6 +199,8 @@ export function layoutSignedData(options: SignOptions): { layout: SignedDataLayo
 
 /**
  * Signs `content` and returns a DER ContentInfo(SignedData) (RFC 5652 5).
+ * SignerInfos appear in DER SET OF order, which need not be the order of
+ * `options.signers`; match verification results by certificate, not position.
  *
  * @example
  * const der = signData(Buffer.from('hello'), { signers: [{ certificate, key }] });

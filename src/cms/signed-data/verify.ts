@@ -28,7 +28,7 @@ import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../..
 import { resolveLimits, type Limits } from '../../limits.ts';
 import { parseContentInfo } from '../content-info.ts';
 import { parseAttributes, type Attribute } from '../attributes.ts';
-import { findCertificate, describeIdentifier, type CmsIdentifier } from '../identifier.ts';
+import { identifierMatches, describeIdentifier, type CmsIdentifier } from '../identifier.ts';
 import type { SmimeCapability } from '../capabilities.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestName } from '../algorithms/digest.ts';
@@ -216,7 +216,7 @@ function verifySignerInfo(
     r.warnings.push(...attrs.warnings);
     if (si.unsignedAttrs) parseUnsigned(si.unsignedAttrs, limits);
 
-    const cert = findCertificate(si.identifier, candidates);
+    const cert = selectSignerCertificate(si.identifier, candidates, attrs.attributes);
     if (!cert) {
       throw new KakitomeError('CERT_UNTRUSTED', `The signer's certificate (${describeIdentifier(si.identifier)}) is neither in the message nor among the certificates given, so the signature cannot be checked.`);
     }
@@ -259,6 +259,32 @@ function verifySignerInfo(
     r.message = e.message;
   }
   return r;
+}
+
+/**
+ * The certificate a SignerInfo names. Several can match (a renewed certificate keeps
+ * its key, hence its subjectKeyIdentifier): the ESS signingCertificate(V2) attribute,
+ * when present, says which one the signer meant (RFC 5035 5.4); otherwise the first.
+ */
+function selectSignerCertificate(id: CmsIdentifier, candidates: Certificate[], attributes: Map<string, Attribute>): Certificate | undefined {
+  let first: Certificate | undefined;
+  let count = 0;
+  for (const c of candidates) {
+    if (!identifierMatches(id, c)) continue;
+    first ??= c;
+    count++;
+  }
+  if (count < 2) return first;
+  for (const c of candidates) {
+    if (!identifierMatches(id, c)) continue;
+    try {
+      checkSigningCertificate(attributes, c, []);
+      return c;
+    } catch {
+      // not this one
+    }
+  }
+  return first;
 }
 
 function parseUnsigned(t: ParsedSignerInfo['unsignedAttrs'] & object, limits: Limits): void {
