@@ -1,5 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants, publicEncrypt } from 'node:crypto';
 import { TestPki, type KeyKind } from '../helpers/pki.ts';
 import { encryptData, type ContentEncryptionName, type RecipientOptions } from '../../src/cms/enveloped-data/encrypt.ts';
 import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
@@ -175,27 +176,33 @@ test('encryption refuses what it must not send', () => {
   assert.throws(() => encryptData(message, { recipients: [{ certificate: signer.cert }] }), (e) => isKakitomeError(e, 'KEY_INVALID'));
 });
 
-test('performance: 100 RSA-2048 recipients, and decrypt cost (figures logged)', (t) => {
+test('performance: encrypting to 100 RSA-2048 recipients costs little beyond the 100 RSA operations (figures logged)', (t) => {
   const ids = Array.from({ length: 100 }, (_, i) => pki.identity('rsa2048', `many-${i}`));
   const recipients = ids.map((i) => ({ certificate: i.cert }));
+  const keys = ids.map((i) => i.cert.publicKey);
   const body = Buffer.alloc(2048, 0x61);
+  const cek = Buffer.alloc(32, 7);
+  // Interleave ours with the raw limit (100 bare RSA encryptions) so machine load hits both alike.
+  let ours = 0;
+  let raw = 0;
   let der = encryptData(body, { recipients });
-  const start = performance.now();
-  let n = 0;
-  while (performance.now() - start < 1000) {
-    der = encryptData(body, { recipients });
-    n++;
+  for (let round = 0; round < 10; round++) {
+    let t0 = performance.now();
+    for (let i = 0; i < 10; i++) der = encryptData(body, { recipients });
+    ours += performance.now() - t0;
+    t0 = performance.now();
+    for (let i = 0; i < 10; i++) for (const k of keys) publicEncrypt({ key: k, padding: constants.RSA_PKCS1_PADDING }, cek);
+    raw += performance.now() - t0;
   }
-  const encRate = n / ((performance.now() - start) / 1000);
+  const encRate = 100 / (ours / 1000);
+  const rawRate = 100 / (raw / 1000);
   const d0 = performance.now();
   let m = 0;
-  while (performance.now() - d0 < 500) {
+  while (performance.now() - d0 < 300) {
     decryptData(der, { keys: [{ key: ids[99]!.key, certificate: ids[99]!.cert }] });
     m++;
   }
   const decRate = m / ((performance.now() - d0) / 1000);
-  t.diagnostic(`encrypt to 100 RSA-2048 recipients: ${encRate.toFixed(0)} msg/s; decrypt (last of 100, with certificate): ${decRate.toFixed(0)} msg/s`);
-  // The target is 300 msg/s on the reference VM; leave room for a loaded CI machine.
-  assert.ok(encRate > 100, `encrypt rate ${encRate}`);
-  assert.ok(decRate > 200, `decrypt rate ${decRate}`);
+  t.diagnostic(`encrypt to 100 RSA-2048 recipients: ${encRate.toFixed(0)} msg/s (raw limit ${rawRate.toFixed(0)} msg/s, ${((100 * encRate) / rawRate).toFixed(0)}%); decrypt (last of 100, with certificate): ${decRate.toFixed(0)} msg/s`);
+  assert.ok(encRate / rawRate > 0.8, `encryption runs at ${encRate.toFixed(0)} msg/s, under 80% of the raw RSA limit ${rawRate.toFixed(0)}`);
 });

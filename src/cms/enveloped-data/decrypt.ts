@@ -62,7 +62,7 @@ export function decryptData(input: Uint8Array, options: DecryptOptions): Decrypt
   const ciphertext = readEncryptedContent(parsed, options.limits);
   const warnings: string[] = [];
   if (p.cipher.legacy) warnings.push('legacy 3DES content encryption: ask the sender to use AES');
-  for (const k of contentKeyCandidates(parsed, options.keys, p.cipher.keyLength)) {
+  for (const k of contentKeyCandidates(parsed, options.keys, p.cipher.keyLength, p.cipher.aead)) {
     try {
       const content = decryptContent(p, k.cek, ciphertext, parsed.mac, parsed.aad);
       return {

@@ -130,14 +130,21 @@ export function openRecipient(c: RecipientCandidate, expectedKeyLength: number):
 
 /**
  * Every key worth a content-decryption attempt, in order: the certificate-matched
- * recipients (always yielded, a random key standing in for a failure), then the
- * trial ones whose key layer succeeded. The caller stops at the first key that
- * decrypts the content.
+ * recipients, then the trial ones (keys offered without a certificate). The caller
+ * stops at the first key that decrypts the content.
+ *
+ * Certificate matches are always yielded, a random key standing in for a key-layer
+ * failure. Trial candidates too when `authenticatedContent` (AEAD: the tag tells a
+ * wrong key with certainty, and trying every candidate keeps the timing independent
+ * of the RSA padding check). For CBC content a wrong key passes the padding check
+ * about once in 256 tries and would return garbage, so trial candidates whose key
+ * layer failed are skipped there. Known cost: with CBC, RSA v1.5 and no certificate,
+ * timing shows whether the RSA result had the expected length; offer certificates.
  */
-export function* contentKeyCandidates(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number): Generator<RecoveredContentKey> {
+export function* contentKeyCandidates(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number, authenticatedContent = true): Generator<RecoveredContentKey> {
   for (const c of matchRecipients(parsed, keys)) {
     const k = openRecipient(c, expectedKeyLength);
-    if (c.byCertificate || k.plausible) yield k;
+    if (c.byCertificate || k.plausible || authenticatedContent) yield k;
   }
 }
 

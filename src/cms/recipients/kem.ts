@@ -145,16 +145,17 @@ export function checkKemAlgorithm(r: KemRecipient): { kem: MlKem; hash: 'sha256'
 export function decryptKemKey(r: KemRecipient, key: KeyObject): KeyAttempt {
   const { kem, hash, wrap } = checkKemAlgorithm(r);
   const keyManagement: KeyManagement = kem.keyType;
-  if (key.asymmetricKeyType !== kem.keyType || r.kemct.length !== kem.ciphertextLength) return { cek: undefined, keyManagement, warnings: [], implicitRejection: false };
+  const warnings = r.encryptedKey.length - 8 > wrap.kekLength ? [`key wrap ${wrap.cipher} is weaker than the ${(r.encryptedKey.length - 8) * 8}-bit content key`] : [];
+  if (key.asymmetricKeyType !== kem.keyType || r.kemct.length !== kem.ciphertextLength) return { cek: undefined, keyManagement, warnings, implicitRejection: false };
   let ss: Buffer;
   try {
     ss = decapsulate(key, r.kemct);
   } catch {
-    return { cek: undefined, keyManagement, warnings: [], implicitRejection: false };
+    return { cek: undefined, keyManagement, warnings, implicitRejection: false };
   }
   const kek = deriveHkdf(hash, ss, encodeKemOtherInfo(r.wrap.der, r.kekLength, r.ukm), r.kekLength);
   const cek = unwrapKey(wrap, kek, r.encryptedKey);
   kek.fill(0);
   ss.fill(0);
-  return { cek, keyManagement, warnings: [], implicitRejection: false };
+  return { cek, keyManagement, warnings, implicitRejection: false };
 }

@@ -245,6 +245,9 @@ export function decryptKeyAgreeKey(r: KeyAgreeRecipient, rekIndex: number, key: 
   const keyManagement = type === 'ec' ? 'ecdh' : type;
   const warnings = scheme.hash === 'sha1' ? ['ECDH with the SHA-1 KDF (the OpenSSL 3.0 default): ask the sender to use SHA-256'] : [];
   const rek = r.recipientEncryptedKeys[rekIndex];
+  // RFC 5753 7.2 / RFC 8551 2.7: the KEK should be at least as strong as the content key
+  // (the wrapped key's length, minus the 8-byte integrity block, is public).
+  if (rek && rek.encryptedKey.length - 8 > wrap.kekLength) warnings.push(`key wrap ${wrap.cipher} is weaker than the ${(rek.encryptedKey.length - 8) * 8}-bit content key`);
   const pub = originatorPublicKey(r, key);
   if (!rek || !pub) return { cek: undefined, keyManagement, warnings, implicitRejection: false };
   let z: Buffer;
