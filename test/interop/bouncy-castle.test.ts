@@ -59,6 +59,7 @@ const SEND_CASES: SendCase[] = [
   { name: 'ECDH P-384 KDF SHA-384, AES-256-GCM', recipients: [{ idName: 'p384', kdfHash: 'sha384' }], cipher: 'aes-256-gcm' } as SendCase,
   { name: 'ECDH P-521 KDF SHA-512, AES-128-CBC', recipients: [{ idName: 'p521', kdfHash: 'sha512' }], cipher: 'aes-128-cbc' } as SendCase,
   { name: 'ECDH P-521 KDF SHA-256, AES-256-CBC', recipients: [{ idName: 'p521', kdfHash: 'sha256' }], cipher: 'aes-256-cbc' } as SendCase,
+  { name: 'RSA PKCS#1 v1.5, AES-192-GCM', recipients: [{ idName: 'rsa' }], cipher: 'aes-192-gcm' } as SendCase,
   { name: 'RSA PKCS#1 v1.5, ChaCha20-Poly1305', recipients: [{ idName: 'rsa' }], cipher: 'chacha20-poly1305' } as SendCase,
   { name: 'ECDH P-256, ChaCha20-Poly1305', recipients: [{ idName: 'p256' }], cipher: 'chacha20-poly1305' } as SendCase,
   {
@@ -74,6 +75,7 @@ const RECEIVE_CASES: ReceiveCase[] = [
   { name: 'RSA PKCS#1 v1.5, AES-192-CBC', recipients: [{ idName: 'rsa', mode: 'rsa15' }], cipher: 'aes192-cbc', expect: 'aes-192-cbc', authenticated: false },
   { name: 'RSAES-OAEP SHA-1, AES-256-CBC', recipients: [{ idName: 'rsa', mode: 'oaep-sha1' }], cipher: 'aes256-cbc', expect: 'aes-256-cbc', authenticated: false },
   { name: 'RSAES-OAEP SHA-256, AES-128-GCM', recipients: [{ idName: 'rsaB', mode: 'oaep-sha256' }], cipher: 'aes128-gcm', expect: 'aes-128-gcm', authenticated: true },
+  { name: 'RSA PKCS#1 v1.5, AES-192-GCM', recipients: [{ idName: 'rsa', mode: 'rsa15' }], cipher: 'aes192-gcm', expect: 'aes-192-gcm', authenticated: true },
   { name: 'ECDH P-256 KDF SHA-1, AES-128-CBC', recipients: [{ idName: 'p256', mode: 'ecdh-sha1' }], cipher: 'aes128-cbc', expect: 'aes-128-cbc', authenticated: false },
   { name: 'ECDH P-256 KDF SHA-256, AES-256-GCM', recipients: [{ idName: 'p256', mode: 'ecdh-sha256' }], cipher: 'aes256-gcm', expect: 'aes-256-gcm', authenticated: true },
   { name: 'ECDH P-384 KDF SHA-384, AES-256-GCM', recipients: [{ idName: 'p384', mode: 'ecdh-sha384' }], cipher: 'aes256-gcm', expect: 'aes-256-gcm', authenticated: true },

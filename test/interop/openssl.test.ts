@@ -125,7 +125,7 @@ const RECEIVE_KEYS: Array<{ name: string; r: () => OpensslRecipient }> = [
   { name: 'ECDH P-521 KDF SHA-256', r: () => ({ id: ids.p521, kdf: 'sha256' }) },
   { name: 'ECDH P-521 KDF SHA-512', r: () => ({ id: ids.p521, kdf: 'sha512' }) },
 ];
-const SEND_CIPHERS: KCipher[] = ['aes-128-gcm', 'aes-256-gcm', 'aes-128-cbc', 'aes-192-cbc', 'aes-256-cbc'];
+const SEND_CIPHERS: KCipher[] = ['aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm', 'aes-128-cbc', 'aes-192-cbc', 'aes-256-cbc'];
 const RECEIVE_CIPHERS: OpensslCipher[] = ['aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm', 'aes-128-cbc', 'aes-192-cbc', 'aes-256-cbc'];
 
 for (const kc of SEND_KEYS) {

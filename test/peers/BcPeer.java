@@ -10,7 +10,7 @@
 //                                                                SHA256withRSAandMGF1 (PSS), SHA384withECDSA, Ed25519, Ed448
 //   verify   ID SIG CONTENT|- CA OUT|-                          info: signer count and signature algorithm OIDs
 //   encrypt  ID IN OUT CIPHER (MODE CERT)+                      CIPHER: aes128-cbc aes192-cbc aes256-cbc aes128-gcm
-//                                                                aes256-gcm chacha20-poly1305; MODE: rsa15 oaep-sha1
+//                                                                aes192-gcm aes256-gcm chacha20-poly1305; MODE: rsa15 oaep-sha1
 //                                                                oaep-sha256 ecdh-sha1 ecdh-sha256 ecdh-sha384 ecdh-sha512
 //   decrypt  ID IN OUT CERT KEY                                 info: the content-encryption algorithm OID
 //
@@ -153,6 +153,7 @@ public class BcPeer {
             case "aes192-cbc": return CMSAlgorithm.AES192_CBC;
             case "aes256-cbc": return CMSAlgorithm.AES256_CBC;
             case "aes128-gcm": return CMSAlgorithm.AES128_GCM;
+            case "aes192-gcm": return CMSAlgorithm.AES192_GCM;
             case "aes256-gcm": return CMSAlgorithm.AES256_GCM;
             // RFC 8103 id-alg-AEADChaCha20Poly1305
             case "chacha20-poly1305": return new ASN1ObjectIdentifier("1.2.840.113549.1.9.16.3.18");

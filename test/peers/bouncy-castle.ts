@@ -35,7 +35,7 @@ export type BcSignatureAlgorithm =
   | 'SHA256withRSAandMGF1' | 'SHA384withRSAandMGF1' | 'SHA512withRSAandMGF1'
   | 'SHA256withECDSA' | 'SHA384withECDSA' | 'SHA512withECDSA'
   | 'Ed25519' | 'Ed448';
-export type BcCipher = 'aes128-cbc' | 'aes192-cbc' | 'aes256-cbc' | 'aes128-gcm' | 'aes256-gcm' | 'chacha20-poly1305';
+export type BcCipher = 'aes128-cbc' | 'aes192-cbc' | 'aes256-cbc' | 'aes128-gcm' | 'aes192-gcm' | 'aes256-gcm' | 'chacha20-poly1305';
 export type BcRecipientMode = 'rsa15' | 'oaep-sha1' | 'oaep-sha256' | 'ecdh-sha1' | 'ecdh-sha256' | 'ecdh-sha384' | 'ecdh-sha512';
 
 export interface BcOutcome {

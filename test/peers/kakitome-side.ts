@@ -12,7 +12,7 @@ import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
 import type { Identity } from '../helpers/pki.ts';
 
 export type KHash = 'sha256' | 'sha384' | 'sha512';
-export type KCipher = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305' | 'aes-128-cbc' | 'aes-192-cbc' | 'aes-256-cbc';
+export type KCipher = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' | 'chacha20-poly1305' | 'aes-128-cbc' | 'aes-192-cbc' | 'aes-256-cbc';
 
 export interface KSigner {
   id: Identity;
