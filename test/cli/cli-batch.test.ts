@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestPki } from '../helpers/pki.ts';
+import { draftMessage, runCli } from './run-cli.ts';
+import { formatMboxEntry, splitMbox } from '../../src/cli/mbox.ts';
+import { createReadStream } from 'node:fs';
+
+const pki = new TestPki('CLI Batch Root');
+const alice = pki.identity('rsa2048', 'alice');
+const bob = pki.identity('rsa2048', 'bob');
+const dir = pki.dir;
+test.after(() => pki.cleanup());
+
+const COUNT = 12;
+const good = (i: number) => draftMessage(alice.email, bob.email, `batch message ${i}`, `Body ${i}\r\nFrom the desk of Alice\r\n`);
+const bad = Buffer.from('this is not a message: no header section\r\n');
+
+async function readMbox(path: string): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const e of splitMbox(createReadStream(path), 1 << 24)) out.push(e.message!);
+  return out;
+}
+
+test('directory batch: every .eml signed into OUTDIR under its name; one bad message is reported and skipped', async () => {
+  const inDir = join(dir, 'outbox');
+  const outDir = join(dir, 'signed');
+  mkdirSync(inDir);
+  for (let i = 0; i < COUNT; i++) writeFileSync(join(inDir, `m${String(i).padStart(2, '0')}.eml`), good(i));
+  writeFileSync(join(inDir, 'm05-bad.eml'), bad);
+  writeFileSync(join(inDir, 'notes.txt'), 'not an .eml: ignored');
+  const r = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inDir, '-o', outDir, '--jobs', '2']);
+  assert.equal(r.status, 2, 'the worst message (malformed) sets the status');
+  assert.match(r.stderr, /m05-bad\.eml: MALFORMED: .*\(skipped\)/);
+  assert.match(r.stderr, new RegExp(`${COUNT} of ${COUNT + 1} messages signed, 1 failed`));
+  const written = readdirSync(outDir).sort();
+  assert.equal(written.length, COUNT);
+  assert.ok(!written.includes('m05-bad.eml') && !written.includes('notes.txt'));
+  // The whole signed directory verifies as a batch, with a JSON report in input order.
+  const v = await runCli(['verify', '--ca', pki.caPath, '-i', outDir, '-o', join(dir, 'verified'), '--json']);
+  assert.equal(v.status, 0, v.stderr);
+  const report = JSON.parse(v.stdout.toString('utf8'));
+  assert.equal(report.total, COUNT);
+  assert.equal(report.failed, 0);
+  assert.deepEqual(report.items.map((i: { name: string }) => i.name), written);
+  assert.ok(report.items.every((i: { verdict: { status: string } }) => i.verdict.status === 'trusted'));
+  assert.match(readFileSync(join(dir, 'verified', 'm03.eml'), 'utf8'), /^Subject: batch message 3\r$/m);
+  // OUTDIR may not be the input directory.
+  const same = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inDir, '-o', inDir]);
+  assert.equal(same.status, 2);
+  assert.match(same.stderr, /input directory/);
+});
+
+test('mbox batch: sign, encrypt and decrypt keep order and From_ lines; a bad message is skipped, never lost among the others', async () => {
+  const inPath = join(dir, 'outbox.mbox');
+  const parts: Buffer[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    if (i === 4) parts.push(formatMboxEntry('mallory@example.com Mon Nov 23 12:00:00 2026', bad));
+    parts.push(formatMboxEntry(`alice@example.com Mon Nov 23 12:00:${String(i).padStart(2, '0')} 2026`, good(i)));
+  }
+  writeFileSync(inPath, Buffer.concat(parts));
+  const signedPath = join(dir, 'signed.mbox');
+  const s = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inPath, '-o', signedPath]);
+  assert.equal(s.status, 2);
+  assert.match(s.stderr, /message 5: MALFORMED/);
+  const signed = await readMbox(signedPath);
+  assert.equal(signed.length, COUNT);
+  const fromLines = readFileSync(signedPath, 'latin1').split('\n').filter((l) => l.startsWith('From '));
+  assert.equal(fromLines[0], 'From alice@example.com Mon Nov 23 12:00:00 2026');
+  assert.equal(fromLines[COUNT - 1], `From alice@example.com Mon Nov 23 12:00:${COUNT - 1} 2026`);
+  assert.ok(signed.every((m, i) => m.toString('latin1').includes(`Subject: batch message ${i}\r\n`)));
+  // mboxrd: the body line "From the desk..." is stored quoted in the file and read back unquoted.
+  assert.match(readFileSync(signedPath, 'latin1'), /^>From the desk of Alice\r$/m);
+  assert.ok(signed.every((m) => /\nFrom the desk of Alice\r\n/.test(m.toString('latin1'))));
+
+  const sealedPath = join(dir, 'sealed.mbox');
+  const e = await runCli(['encrypt', '--to', bob.certPath, '-i', signedPath, '-o', sealedPath, '--jobs', '3']);
+  assert.equal(e.status, 0, e.stderr);
+  const plainPath = join(dir, 'plain.mbox');
+  const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--ca', pki.caPath, '-i', sealedPath, '-o', plainPath, '--json']);
+  assert.equal(d.status, 0, d.stderr);
+  const report = JSON.parse(d.stdout.toString('utf8'));
+  assert.equal(report.succeeded, COUNT);
+  assert.ok(report.items.every((i: { verdict: { status: string } }) => i.verdict.status === 'trusted'));
+  const plain = await readMbox(plainPath);
+  assert.equal(plain.length, COUNT);
+  plain.forEach((m, i) => {
+    const t = m.toString('utf8');
+    assert.match(t, new RegExp(`Body ${i}`));
+    assert.match(t, /\nFrom the desk of Alice\r\n/);
+  });
+});
+
+test('a batch with credentials that do not work fails up front (exit 2) and writes nothing', async () => {
+  const inDir = join(dir, 'outbox2');
+  mkdirSync(inDir);
+  writeFileSync(join(inDir, 'a.eml'), good(1));
+  const outDir = join(dir, 'never');
+  const r = await runCli(['sign', '--cert', alice.certPath, '--key', bob.keyPath, '-i', inDir, '-o', outDir]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /KEY_INVALID/);
+  assert.equal(existsSync(join(outDir, 'a.eml')), false);
+});
