@@ -15,7 +15,7 @@ import { resolveLimits, type Limits } from '../limits.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { applyHeaderConfidentiality } from './header-protection.ts';
 import { prepareContent } from './prepare-content.ts';
-import { base64Lines, signEntity } from './sign-entity.ts';
+import { base64Lines, signEntity, signEntityParts, type EntityParts } from './sign-entity.ts';
 import { assembleMessage, type SignMessageOptions } from './sign-message.ts';
 import { splitMessage } from './split-message.ts';
 
@@ -59,14 +59,14 @@ export function encryptMessage(message: Uint8Array, options: EncryptMessageOptio
   const name = options.contentEncryption ?? 'aes-256-gcm';
   const der = encryptData(payload, { recipients: options.recipients, contentEncryption: name });
   const smimeType = name.endsWith('-cbc') ? 'enveloped-data' : 'authEnveloped-data';
-  let entity = buildEntity(
-    [
+  let entity: EntityParts = {
+    headers: [
       ['Content-Type', `application/pkcs7-mime; smime-type=${smimeType}; name=smime.p7m`],
       ['Content-Transfer-Encoding', 'base64'],
       ['Content-Disposition', 'attachment; filename=smime.p7m'],
     ],
-    base64Lines(der),
-  );
-  if (options.tripleWrap && options.sign) entity = signEntity(entity, signOptions(options.sign));
-  return assembleMessage(outer, entity, limits);
+    body: base64Lines(der),
+  };
+  if (options.tripleWrap && options.sign) entity = signEntityParts(buildEntity(entity.headers, entity.body), signOptions(options.sign));
+  return assembleMessage(outer, entity);
 }

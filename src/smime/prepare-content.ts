@@ -4,7 +4,7 @@
  * break the signature), then, with header protection, the protected header fields
  * copied into the root part and hp="clear" or hp="cipher" on its Content-Type.
  */
-import { encodeSevenBit } from '../mime/encode-seven-bit.ts';
+import { encodeSevenBit, isSevenBitData } from '../mime/encode-seven-bit.ts';
 import { buildEntity, formatParameterizedValue, type HeaderInput } from '../mime/build-entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import type { Limits } from '../limits.ts';
@@ -24,7 +24,10 @@ export function prepareContent(split: SplitMessage, options: PrepareContentOptio
   if (!options.headerProtection) return sevenBit;
   const payload = parseEntity(sevenBit, { limits });
   const ct = payload.contentType;
-  const params = { ...ct.params, hp: options.headerProtection };
+  const params: Record<string, string> = { ...ct.params, hp: options.headerProtection };
+  // QUIRK: a message without Content-Type whose body is not ASCII is, in practice, UTF-8
+  // (RFC 6532 era clients); labelling it us-ascii as RFC 2045 section 5.2 would garble it.
+  if (ct.defaulted && !isSevenBitData(entity.body)) params.charset = 'utf-8';
   const headers: HeaderInput[] = [['Content-Type', formatParameterizedValue(ct.mediaType, params)]];
   for (const h of payload.headers) if (h.name.toLowerCase() !== 'content-type') headers.push(h);
   headers.push(...copyFieldsInside(selectProtectedFields(split.messageHeaders)));

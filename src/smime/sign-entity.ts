@@ -5,11 +5,9 @@
  * 3.5.2). The entity must already be canonical CRLF and 7-bit (prepareContent).
  */
 import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
-import { OID } from '../asn1/oids.ts';
-import { parseContentInfo } from '../cms/content-info.ts';
-import { parseSignedData } from '../cms/signed-data/parse.ts';
-import { signData, type SignerOptions } from '../cms/signed-data/sign.ts';
-import { buildEntity, buildMultipartBody, createBoundary, formatParameterizedValue } from '../mime/build-entity.ts';
+import type { DigestName } from '../cms/algorithms/digest.ts';
+import { signData, signerDigestName, type SignerOptions } from '../cms/signed-data/sign.ts';
+import { buildEntity, buildMultipartBody, createBoundary, formatParameterizedValue, type HeaderInput } from '../mime/build-entity.ts';
 import type { Certificate } from '../x509/certificate.ts';
 
 export interface SignEntityOptions {
@@ -21,25 +19,29 @@ export interface SignEntityOptions {
 }
 
 /** RFC 8551 section 3.5.3.2 micalg names (RFC 5751 added the SHA-2 ones). */
-const MICALG: Record<string, string> = {
-  [OID.md5]: 'md5',
-  [OID.sha1]: 'sha-1',
-  [OID.sha224]: 'sha-224',
-  [OID.sha256]: 'sha-256',
-  [OID.sha384]: 'sha-384',
-  [OID.sha512]: 'sha-512',
+const MICALG: Partial<Record<DigestName, string>> = {
+  md5: 'md5',
+  sha1: 'sha-1',
+  sha224: 'sha-224',
+  sha256: 'sha-256',
+  sha384: 'sha-384',
+  sha512: 'sha-512',
 };
 
 /**
- * The micalg parameter for a SignedData: its digestAlgorithms, comma-separated
- * when several (RFC 8551 section 3.5.3.2), "unknown" for a digest without a
- * registered name (SHAKE256 for Ed448, SHA-3).
+ * The micalg parameter for a set of signers: their digest algorithms,
+ * comma-separated when several (RFC 8551 section 3.5.3.2), "unknown" when one has
+ * no registered name (SHAKE256 for Ed448, SHA-3).
  */
-export function micalgFor(signedData: Uint8Array): string {
-  const ci = parseContentInfo(signedData);
-  const sd = parseSignedData(ci.content);
-  const names = [...new Set(sd.digestAlgorithms.map((a) => MICALG[a.oid] ?? 'unknown'))];
+export function micalgFor(signers: readonly SignerOptions[]): string {
+  const names = [...new Set(signers.map((s) => MICALG[signerDigestName(s)] ?? 'unknown'))];
   return names.length === 0 || names.includes('unknown') ? 'unknown' : names.join(',');
+}
+
+/** A signed entity before serialisation: callers that place it under message headers avoid re-parsing it. */
+export interface EntityParts {
+  headers: HeaderInput[];
+  body: Buffer;
 }
 
 export function base64Lines(der: Uint8Array): Buffer {
@@ -47,17 +49,22 @@ export function base64Lines(der: Uint8Array): Buffer {
 }
 
 export function signEntity(entity: Buffer, options: SignEntityOptions): Buffer {
+  const parts = signEntityParts(entity, options);
+  return buildEntity(parts.headers, parts.body);
+}
+
+export function signEntityParts(entity: Buffer, options: SignEntityOptions): EntityParts {
   const common = { signers: options.signers, ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}) };
   if (options.opaque) {
     const der = signData(entity, { ...common, detached: false });
-    return buildEntity(
-      [
+    return {
+      headers: [
         ['Content-Type', 'application/pkcs7-mime; smime-type=signed-data; name=smime.p7m'],
         ['Content-Transfer-Encoding', 'base64'],
         ['Content-Disposition', 'attachment; filename=smime.p7m'],
       ],
-      base64Lines(der),
-    );
+      body: base64Lines(der),
+    };
   }
   const der = signData(entity, { ...common, detached: true });
   const boundary = createBoundary();
@@ -71,8 +78,8 @@ export function signEntity(entity: Buffer, options: SignEntityOptions): Buffer {
   );
   const contentType = formatParameterizedValue('multipart/signed', {
     protocol: 'application/pkcs7-signature',
-    micalg: micalgFor(der),
+    micalg: micalgFor(options.signers),
     boundary,
   });
-  return buildEntity([['Content-Type', contentType]], buildMultipartBody(boundary, [entity, signaturePart], 'This is a cryptographically signed message in MIME format.'));
+  return { headers: [['Content-Type', contentType]], body: buildMultipartBody(boundary, [entity, signaturePart], 'This is a cryptographically signed message in MIME format.') };
 }

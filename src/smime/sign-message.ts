@@ -10,11 +10,10 @@
 import { KakitomeError } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
-import { parseEntity } from '../mime/parse-entity.ts';
 import type { SignerOptions } from '../cms/signed-data/sign.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { prepareContent } from './prepare-content.ts';
-import { signEntity } from './sign-entity.ts';
+import { signEntityParts, type EntityParts } from './sign-entity.ts';
 import { splitMessage } from './split-message.ts';
 
 export interface SignMessageOptions {
@@ -29,10 +28,9 @@ export interface SignMessageOptions {
   limits?: Partial<Limits>;
 }
 
-/** Message header fields with the MIME entity's own header section joined underneath (MIME-Version first). */
-export function assembleMessage(messageHeaders: readonly HeaderInput[], entity: Buffer, limits: Limits): Buffer {
-  const e = parseEntity(entity, { limits });
-  return buildEntity([...messageHeaders, ['MIME-Version', '1.0'], ...e.headers], e.body);
+/** Message header fields with the MIME entity's own header fields joined underneath (MIME-Version first). */
+export function assembleMessage(messageHeaders: readonly HeaderInput[], entity: EntityParts): Buffer {
+  return buildEntity([...messageHeaders, ['MIME-Version', '1.0'], ...entity.headers], entity.body);
 }
 
 export function signMessage(message: Uint8Array, options: SignMessageOptions): Buffer {
@@ -40,11 +38,11 @@ export function signMessage(message: Uint8Array, options: SignMessageOptions): B
   const limits = resolveLimits(options.limits);
   const split = splitMessage(message, limits);
   const content = prepareContent(split, options.headerProtection === false ? {} : { headerProtection: 'clear' }, limits);
-  const signed = signEntity(content, {
+  const signed = signEntityParts(content, {
     signers: options.signers,
     ...(options.now ? { now: options.now } : {}),
     ...(options.certificates ? { certificates: options.certificates } : {}),
     ...(options.opaque ? { opaque: true } : {}),
   });
-  return assembleMessage(split.messageHeaders, signed, limits);
+  return assembleMessage(split.messageHeaders, signed);
 }
