@@ -353,3 +353,10 @@ test('our own output tampered anywhere in the signed attributes fails', () => {
   assert.equal(v.status, 'invalid');
   assert.ok(['BAD_SIG', 'ATTR_INVALID'].includes(v.code!), v.message);
 });
+
+test('too many signed attributes is LIMIT for the whole object', () => {
+  const many = Array.from({ length: 70 }, (_, i) => encodeAttribute(`1.2.3.${i}`, NULL));
+  const der = signedData({ signerInfos: [signerInfo({ attrs: [...stdAttrs(), ...many] })] });
+  throwsCode(() => verifySignedData(der), 'LIMIT', /attributes/);
+  assert.equal(verifySignedData(der, { limits: { maxAttributes: 100 } }).status, 'valid');
+});

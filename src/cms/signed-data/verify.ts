@@ -4,8 +4,10 @@
  * attributes that bind this content. Whether the certificate is trusted is the PKI
  * layer's decision (src/pki), so verdicts say "signature valid", never "trusted".
  *
- * Thrown (the input is not a usable SignedData at all): MALFORMED, LIMIT, NO_SIGNERS,
- * AMBIGUOUS_CONTENT (eContent and detachedContent both given, or neither).
+ * Thrown (the input is not a usable SignedData at all): MALFORMED, LIMIT (also when a
+ * signer's attributes exceed a limit), NO_SIGNERS, AMBIGUOUS_CONTENT (eContent and
+ * detachedContent both given, or neither). A SignerInfo whose inner fields are
+ * malformed (PSS parameters, say) is reported per signer with MALFORMED.
  * Reported per signer (every signer is always reported; one failure fails the whole):
  *   ATTR_INVALID     signed attributes missing (RFC 8551 2.5 requires them), not DER,
  *                    duplicated, multi-valued, wrongly typed, contentType != eContentType,
@@ -253,7 +255,8 @@ function verifySignerInfo(
     r.status = 'valid';
     r.message = `Signature valid: made by ${cert.subjectText} with ${scheme.name} over ${digest.name} (certificate trust not checked here).`;
   } catch (e) {
-    if (!(e instanceof KakitomeError)) throw e;
+    // LIMIT means hostile input, not a bad signer: the whole object is refused.
+    if (!(e instanceof KakitomeError) || e.code === 'LIMIT') throw e;
     r.status = 'invalid';
     r.code = e.code;
     r.message = e.message;
