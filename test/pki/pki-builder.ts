@@ -6,7 +6,7 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, connect } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -231,14 +231,24 @@ export class OpensslOcspResponder {
       cwd: this.dir,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // Readiness is read from its log, not probed: the responder is single-threaded
+    // and an empty probe connection would block it forever.
+    const proc = this.#proc;
     let stderr = '';
-    this.#proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    for (let i = 0; i < 100; i++) {
-      if (await canConnect(this.port)) return;
-      if (this.#proc.exitCode !== null) throw new Error(`openssl ocsp exited: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`openssl ocsp did not listen on ${this.port}: ${stderr}`);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`openssl ocsp did not start: ${stderr}`)), 10_000);
+      proc.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('waiting for OCSP client connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.once('exit', () => {
+        clearTimeout(timer);
+        reject(new Error(`openssl ocsp exited: ${stderr}`));
+      });
+    });
   }
 
   async stop(): Promise<void> {
@@ -250,15 +260,4 @@ export class OpensslOcspResponder {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

@@ -1,0 +1,270 @@
+/**
+ * Revocation against real responders on loopback: `openssl ocsp` (OpenSSL 3.0)
+ * and CRLs served by a node:http server. Good, revoked, unknown, stale and
+ * unreachable cases; soft-fail, hard-fail and off modes.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSignerValidator, type SignerValidatorOptions } from '../../src/pki/create-signer-validator.ts';
+import { createHttpFetcher } from '../../src/pki/create-http-fetcher.ts';
+import { buildOcspRequest, parseOcspResponse, evaluateOcspResponse } from '../../src/pki/check-ocsp.ts';
+import type { SignerValidationInput } from '../../src/pki/types.ts';
+import { OID } from '../../src/asn1/oids.ts';
+import { rootCa, subCa, endEntity, buildCrl, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
+
+const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
+let http: StaticHttpServer;
+let root: Party;
+let caO: Party; // leaves checked by OCSP
+let caC: Party; // leaves checked by CRL
+let ocspDelegated: OpensslOcspResponder;
+let ocspByCa: OpensslOcspResponder;
+let ocspNoEku: OpensslOcspResponder;
+let deadPort: number;
+const L: Record<string, Party> = {};
+
+before(async () => {
+  http = new StaticHttpServer();
+  await http.start();
+  root = rootCa('Revocation Root');
+  http.files.set('/root.crl', buildCrl({ issuer: root }));
+  const caOpts = { crlDistributionPoints: [http.url('/root.crl')] };
+  caO = subCa(root, 'OCSP Issuing CA', caOpts);
+  caC = subCa(root, 'CRL Issuing CA', caOpts);
+  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+  deadPort = await freePort();
+  ocspDelegated = new OpensslOcspResponder(p1);
+  ocspByCa = new OpensslOcspResponder(p2);
+  ocspNoEku = new OpensslOcspResponder(p3);
+
+  const viaOcsp = (name: string, url: string) => (L[name] = endEntity(caO, `${name}@example.com`, { ocspUrls: [url] }));
+  viaOcsp('good', ocspDelegated.url);
+  viaOcsp('revoked', ocspDelegated.url);
+  viaOcsp('superseded', ocspDelegated.url);
+  viaOcsp('unknown', ocspDelegated.url);
+  viaOcsp('byca', ocspByCa.url);
+  viaOcsp('noeku', ocspNoEku.url);
+  viaOcsp('dead', `http://127.0.0.1:${deadPort}`);
+
+  const responder = endEntity(caO, 'responder@example.com', { keyUsage: ['digitalSignature'], extKeyUsage: [OCSP_SIGNING], emails: [] });
+  const badResponder = endEntity(caO, 'bad-responder@example.com', { keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection] });
+  const index = [
+    { cert: L.good!.cert },
+    { cert: L.revoked!.cert, revoked: { date: new Date(Date.now() - 600_000), reason: 'keyCompromise' } },
+    { cert: L.superseded!.cert, revoked: { date: new Date(Date.now() - 600_000), reason: 'superseded' } },
+    { cert: L.byca!.cert },
+    { cert: L.noeku!.cert },
+  ];
+  await Promise.all([ocspDelegated.start(caO, responder, index), ocspByCa.start(caO, caO, index), ocspNoEku.start(caO, badResponder, index)]);
+
+  const viaCrl = (name: string, path: string, extra = {}) => (L[name] = endEntity(caC, `${name}@example.com`, { crlDistributionPoints: [http.url(path)], ...extra }));
+  viaCrl('crl-good', '/ca.crl');
+  viaCrl('crl-revoked', '/ca.crl');
+  viaCrl('crl-stale', '/stale.crl');
+  viaCrl('crl-missing', '/nothing-here.crl');
+  viaCrl('crl-forged', '/forged.crl');
+  viaCrl('delta-good', '/base.crl');
+  viaCrl('delta-revoked', '/base.crl');
+  L['no-location'] = endEntity(caC, 'no-location@example.com');
+  http.files.set('/ca.crl', buildCrl({ issuer: caC, revoked: [{ cert: L['crl-revoked']!.cert, reason: 1 }] }));
+  http.files.set('/stale.crl', buildCrl({ issuer: caC, thisUpdate: new Date(Date.now() - 3 * 86_400_000), nextUpdate: new Date(Date.now() - 86_400_000) }));
+  http.files.set('/forged.crl', buildCrl({ issuer: { cert: caC.cert, key: caO.key } }));
+  http.files.set('/base.crl', buildCrl({ issuer: caC, crlNumber: 5, freshestCrl: http.url('/delta.crl') }));
+  http.files.set('/delta.crl', buildCrl({ issuer: caC, crlNumber: 6, deltaBase: 5, revoked: [{ cert: L['delta-revoked']!.cert, reason: 1 }] }));
+});
+
+after(async () => {
+  await Promise.all([ocspDelegated?.stop(), ocspByCa?.stop(), ocspNoEku?.stop(), http?.stop()]);
+});
+
+function validator(mode: 'hard-fail' | 'soft-fail' | 'off', extra: SignerValidatorOptions = {}) {
+  return createSignerValidator({
+    anchors: [root.cert],
+    fetcher: createHttpFetcher({ allowedHosts: ['127.0.0.1'] }),
+    ...extra,
+    revocation: { mode, timeoutMs: 2000, ...extra.revocation },
+  });
+}
+
+function input(name: string, more: Partial<SignerValidationInput> = {}): SignerValidationInput {
+  const p = L[name]!;
+  return { certificate: p.cert, carried: [caO.cert, caC.cert], usage: 'signing', from: [`${name}@example.com`], ...more };
+}
+
+test('OCSP good (delegated responder with id-kp-OCSPSigning, POST with nonce), then cached', async () => {
+  const v = validator('hard-fail', { revocation: { requireOcspNonce: true } });
+  const r = await v(input('good'));
+  assert.equal(r.status, 'trusted', r.message);
+  assert.equal(r.revocation.status, 'good');
+  assert.equal(r.revocation.source, 'ocsp');
+  assert.ok(r.revocation.time instanceof Date);
+  assert.match(r.message, /not revoked/);
+  const again = await v(input('good'));
+  assert.equal(again.revocation.source, 'cache');
+  assert.equal(again.status, 'trusted');
+});
+
+test('OCSP good with RFC 5019 GET', async () => {
+  const r = await validator('hard-fail', { revocation: { ocspMethod: 'get' } })(input('good'));
+  assert.equal(r.status, 'trusted', r.message);
+  assert.equal(r.revocation.source, 'ocsp');
+});
+
+test('OCSP signed by the CA itself is accepted', async () => {
+  const r = await validator('hard-fail')(input('byca'));
+  assert.equal(r.status, 'trusted', r.message);
+});
+
+test('OCSP revoked: CERT_REVOKED with time and reason', async () => {
+  const r = await validator('soft-fail')(input('revoked'));
+  assert.equal(r.status, 'untrusted');
+  assert.equal(r.code, 'CERT_REVOKED');
+  assert.equal(r.revocation.status, 'revoked');
+  assert.equal(r.revocation.reason, 'keyCompromise');
+  assert.ok(r.revocation.revokedAt);
+  assert.match(r.message, /was revoked on .* \(keyCompromise\), according to the OCSP responder/);
+});
+
+test('signingTime clock: revoked as superseded after signing still counts; keyCompromise never does', async () => {
+  const signingTime = new Date(Date.now() - 3600_000);
+  const v = validator('hard-fail', { validityClock: 'signingTime' });
+  const r = await v(input('superseded', { signingTime }));
+  assert.equal(r.status, 'trusted', r.message);
+  assert.match(r.revocation.message, /revoked after the signing time/);
+  const r2 = await v(input('revoked', { signingTime }));
+  assert.equal(r2.code, 'CERT_REVOKED');
+  // With the now clock, superseded is revoked.
+  assert.equal((await validator('hard-fail')(input('superseded', { signingTime }))).code, 'CERT_REVOKED');
+});
+
+test('OCSP unknown: soft-fail says "revocation unknown", hard-fail refuses', async () => {
+  const soft = await validator('soft-fail')(input('unknown'));
+  assert.equal(soft.status, 'trusted');
+  assert.equal(soft.revocation.status, 'unknown');
+  assert.match(soft.message, /revocation unknown/);
+  assert.ok(soft.warnings.some((w) => /Revocation unknown: .*does not know this certificate/.test(w)));
+  const hard = await validator('hard-fail')(input('unknown'));
+  assert.equal(hard.status, 'untrusted');
+  assert.equal(hard.code, 'CERT_UNTRUSTED');
+  assert.match(hard.message, /revocation status could not be established/);
+});
+
+test('OCSP stale: a response past its nextUpdate is not used', async () => {
+  // The responder signs with nextUpdate = now + 60 min; our clock runs 2 hours ahead.
+  const later = () => new Date(Date.now() + 2 * 3600_000);
+  const r = await validator('hard-fail', { now: later })(input('good'));
+  assert.equal(r.code, 'CERT_UNTRUSTED');
+  assert.match(r.revocation.message, /stale \(nextUpdate/);
+  const soft = await validator('soft-fail', { now: later })(input('good'));
+  assert.equal(soft.status, 'trusted');
+  assert.equal(soft.revocation.status, 'unknown');
+});
+
+test('OCSP unreachable: soft-fail trusted with "revocation unknown", hard-fail untrusted', async () => {
+  const soft = await validator('soft-fail')(input('dead'));
+  assert.equal(soft.status, 'trusted');
+  assert.equal(soft.revocation.status, 'unknown');
+  assert.match(soft.revocation.message, /ECONNREFUSED/);
+  assert.equal((await validator('hard-fail')(input('dead'))).code, 'CERT_UNTRUSTED');
+});
+
+test('OCSP from a responder without id-kp-OCSPSigning is rejected', async () => {
+  const r = await validator('hard-fail')(input('noeku'));
+  assert.equal(r.code, 'CERT_UNTRUSTED');
+  assert.match(r.revocation.message, /lacks id-kp-OCSPSigning/);
+});
+
+test('an OCSP response carried in the message is used when fresh, without a network request', async () => {
+  // Obtain a response from the real responder, then carry it.
+  const res = await fetch(ocspDelegated.url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: buildOcspRequest(L.revoked!.cert, caO.cert) });
+  const der = new Uint8Array(await res.arrayBuffer());
+  const parsed = parseOcspResponse(der);
+  assert.equal(evaluateOcspResponse(parsed, L.revoked!.cert, caO.cert, { now: new Date(), skewMs: 0, maxAgeMs: 60_000 }).status, 'revoked');
+  // The certificate points at a dead responder: only the carried response can answer.
+  const r = await validator('hard-fail')(input('dead', { carriedOcsp: [der] }));
+  assert.equal(r.revocation.status, 'unknown', 'a response for another certificate is not used');
+  const goodRes = await fetch(ocspDelegated.url, { method: 'POST', body: buildOcspRequest(L.good!.cert, caO.cert) });
+  const goodDer = new Uint8Array(await goodRes.arrayBuffer());
+  const r2 = await validator('hard-fail', { fetcher: async () => assert.fail('no network expected for the leaf') as never })(
+    input('good', { carriedOcsp: [goodDer], carriedCrls: [buildCrl({ issuer: root })] }),
+  );
+  assert.equal(r2.status, 'trusted', r2.message);
+  assert.equal(r2.revocation.source, 'embedded-ocsp');
+  // Stale when carried too.
+  const r3 = await validator('hard-fail', { now: () => new Date(Date.now() + 2 * 3600_000), fetcher: async () => { throw new Error('offline'); } })(
+    input('good', { carriedOcsp: [goodDer], carriedCrls: [buildCrl({ issuer: root, nextUpdate: new Date(Date.now() + 86_400_000) })] }),
+  );
+  assert.equal(r3.code, 'CERT_UNTRUSTED');
+});
+
+test('CRL good and revoked (from the distribution point over HTTP)', async () => {
+  const v = validator('hard-fail');
+  const good = await v(input('crl-good'));
+  assert.equal(good.status, 'trusted', good.message);
+  assert.equal(good.revocation.source, 'crl');
+  const revoked = await v(input('crl-revoked'));
+  assert.equal(revoked.code, 'CERT_REVOKED');
+  assert.equal(revoked.revocation.reason, 'keyCompromise');
+  assert.match(revoked.message, /according to the CA's CRL/);
+});
+
+test('CRL stale, missing, or signed by another key: unknown (soft) / untrusted (hard)', async () => {
+  for (const [name, why] of [['crl-stale', /stale/], ['crl-missing', /HTTP 404/], ['crl-forged', /bad signature/]] as const) {
+    const soft = await validator('soft-fail')(input(name));
+    assert.equal(soft.status, 'trusted', name);
+    assert.equal(soft.revocation.status, 'unknown', name);
+    assert.match(soft.revocation.message, why, name);
+    const hard = await validator('hard-fail')(input(name));
+    assert.equal(hard.code, 'CERT_UNTRUSTED', name);
+  }
+});
+
+test('delta CRL: a revocation only in the delta counts; base + delta good otherwise', async () => {
+  const v = validator('hard-fail');
+  assert.equal((await v(input('delta-good'))).status, 'trusted');
+  const r = await v(input('delta-revoked'));
+  assert.equal(r.code, 'CERT_REVOKED');
+});
+
+test('CRLs are cached: many validations fetch each CRL once', async () => {
+  const v = validator('hard-fail');
+  await v(input('crl-good'));
+  const n = http.requests;
+  await v(input('crl-revoked'));
+  await v(input('crl-good'));
+  assert.equal(http.requests, n, 'no new downloads');
+});
+
+test('a CRL carried in the message is used; a certificate with no revocation location is unknown', async () => {
+  const carried = [buildCrl({ issuer: caC, revoked: [{ cert: L['no-location']!.cert, reason: 0 }] })];
+  const r = await validator('soft-fail')(input('no-location', { carriedCrls: carried }));
+  assert.equal(r.code, 'CERT_REVOKED');
+  assert.equal(r.revocation.source, 'embedded-crl');
+  const r2 = await validator('soft-fail')(input('no-location'));
+  assert.equal(r2.revocation.status, 'unknown');
+  assert.match(r2.revocation.message, /names no OCSP responder and no CRL distribution point/);
+});
+
+test('revocation off: not checked, and the report says so', async () => {
+  const r = await validator('off')(input('revoked'));
+  assert.equal(r.status, 'trusted');
+  assert.equal(r.revocation.status, 'not-checked');
+  assert.match(r.revocation.message, /turned off/);
+});
+
+test('an intermediate revoked on the root CRL makes the path revoked', async () => {
+  const local = new StaticHttpServer();
+  await local.start();
+  try {
+    const r0 = rootCa('Second Revocation Root');
+    const badCa = subCa(r0, 'Revoked CA', { crlDistributionPoints: [local.url('/r0.crl')] });
+    const leaf = endEntity(badCa, 'leaf@example.com', { crlDistributionPoints: [local.url('/bad.crl')] });
+    local.files.set('/r0.crl', buildCrl({ issuer: r0, revoked: [{ cert: badCa.cert, reason: 2 }] }));
+    local.files.set('/bad.crl', buildCrl({ issuer: badCa }));
+    const r = await createSignerValidator({ anchors: [r0.cert], revocation: { mode: 'soft-fail' } })({ certificate: leaf.cert, carried: [badCa.cert], usage: 'signing' });
+    assert.equal(r.code, 'CERT_REVOKED');
+    assert.match(r.message, /CA certificate .*Revoked CA.* was revoked .*cACompromise/);
+  } finally {
+    await local.stop();
+  }
+});
