@@ -360,3 +360,20 @@ test('too many signed attributes is LIMIT for the whole object', () => {
   throwsCode(() => verifySignedData(der), 'LIMIT', /attributes/);
   assert.equal(verifySignedData(der, { limits: { maxAttributes: 100 } }).status, 'valid');
 });
+
+test('carried certificates: other CertificateChoices are skipped with a warning; counts are bounded; CRLs kept raw', () => {
+  const attrCert = implicit(2, true, integer(1));
+  const der = signedData({ signerInfos: [signerInfo({})], certs: [rsa.cert.der, attrCert] });
+  const v = verifySignedData(der);
+  assert.equal(v.status, 'valid', v.message);
+  assert.equal(v.certificates.length, 1);
+  assert.ok(v.warnings.some((w) => /other than X\.509/.test(w)));
+  const many = signedData({ signerInfos: [signerInfo({})], certs: Array.from({ length: 5 }, () => rsa.cert.der) });
+  throwsCode(() => verifySignedData(many, { limits: { maxCertificates: 4 } }), 'LIMIT', /certificates/);
+  // RevocationInfoChoices are returned as received (the PKI layer parses CRLs).
+  const crl = sequence(sequence(integer(1), sequence(oid(OID.sha256WithRSAEncryption), NULL)), sequence(), octetString(Buffer.of(1)));
+  const withCrl = signData(content, { signers: [{ certificate: rsa.cert, key: rsa.key }], crls: [crl] });
+  const vc = verifySignedData(withCrl);
+  assert.equal(vc.status, 'valid');
+  assert.deepEqual(vc.crls.map((c) => Buffer.from(c)), [crl]);
+});
