@@ -9,46 +9,12 @@
  */
 import type { Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
-import { decryptMessage } from '../../smime/decrypt-message.ts';
-import { verdictExitCode } from '../../smime/verdict.ts';
-import { EXIT_OK } from '../exit-codes.ts';
 import { isStdio } from '../io.ts';
-import type { Job } from '../job.ts';
-import { assertKeyMatches, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
-import { loadPkcs12File } from '../load-pkcs12.ts';
+import type { DecryptJobOptions } from '../jobs/decrypt-job.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { runMessageCommand } from '../run-message-command.ts';
-import { addTrustOptions, createCliValidator, trustOptionsOf, type TrustOptions } from '../trust.ts';
-import { viewVerdict } from '../verdict-view.ts';
+import { addTrustOptions, trustOptionsOf } from './trust-options.ts';
 import { addMessageIo, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
-
-export interface DecryptJobOptions {
-  cert?: string;
-  key?: string;
-  p12?: string;
-  passphrase?: string;
-  trust: TrustOptions;
-}
-
-export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
-  let keys;
-  if (o.p12 !== undefined) {
-    keys = await loadPkcs12File('--p12', o.p12, o.passphrase);
-  } else {
-    const { leaf } = await loadLeafCertificate('--cert', o.cert!);
-    const key = await loadKeyFile('--key', o.key!, o.passphrase);
-    assertKeyMatches(key, leaf, '--key', '--cert');
-    keys = [{ key, certificate: leaf }];
-  }
-  const validateSigner = await createCliValidator(o.trust);
-  return async (message) => {
-    const { message: plain, verdict } = await decryptMessage(message, { keys, validateSigner });
-    // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
-    // for CBC, in the report); signed inside, the signature decides like verify.
-    const exitCode = verdict.status === 'unsigned' ? EXIT_OK : verdictExitCode(verdict);
-    return { exitCode, output: plain, verdict: viewVerdict(verdict) };
-  };
-}
 
 interface DecryptCliOptions extends MessageIoOptions {
   cert?: string;

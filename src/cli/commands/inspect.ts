@@ -4,7 +4,7 @@
  * verification result. The report is the command's output, so it goes to stdout.
  */
 import type { Command } from 'commander';
-import { inspectMessage, type InspectNode, type InspectReport, type CertificateSummary } from '../../smime/inspect-message.ts';
+import type { InspectNode, InspectReport, CertificateSummary } from '../../smime/inspect-message.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import { readInput, writeStdout } from '../io.ts';
 import { commandAction } from './message-options.ts';
@@ -65,6 +65,8 @@ Examples:
   kakitome inspect -i sealed.eml
   kakitome inspect --json -i signed.eml | jq .layers`)
     .action(commandAction('inspect', async (opts: { json?: boolean; in?: string }) => {
+      // Loaded on use: `kakitome --help` need not load the S/MIME layer.
+      const { inspectMessage } = await import('../../smime/inspect-message.ts');
       const report = inspectMessage(await readInput(opts.in));
       await writeStdout(Buffer.from(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderInspectReport(report)));
       return EXIT_OK;

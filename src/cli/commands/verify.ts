@@ -5,30 +5,10 @@
  * signature is valid AND the signer trusted; OUT is written only then.
  */
 import type { Command } from 'commander';
-import { verifyMessage } from '../../smime/verify-message.ts';
-import { verdictExitCode } from '../../smime/verdict.ts';
-import { EXIT_OK } from '../exit-codes.ts';
-import type { Job } from '../job.ts';
+import type { VerifyJobOptions } from '../jobs/verify-job.ts';
 import { runMessageCommand } from '../run-message-command.ts';
-import { addTrustOptions, createCliValidator, trustOptionsOf, type TrustOptions } from '../trust.ts';
-import { viewVerdict } from '../verdict-view.ts';
+import { addTrustOptions, trustOptionsOf } from './trust-options.ts';
 import { addMessageIo, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
-
-export type VerifyJobOptions = TrustOptions;
-
-export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
-  const validateSigner = await createCliValidator(o);
-  return async (message) => {
-    const verdict = await verifyMessage(message, { validateSigner });
-    const exitCode = verdictExitCode(verdict);
-    return {
-      exitCode,
-      verdict: viewVerdict(verdict),
-      // An unverified message is never handed on as if it were verified.
-      ...(exitCode === EXIT_OK ? { output: verdict.output } : {}),
-    };
-  };
-}
 
 interface VerifyCliOptions extends MessageIoOptions {
   ca: string[];

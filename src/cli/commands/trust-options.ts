@@ -1,16 +1,9 @@
 /**
- * The trust side of verify and decrypt: --ca files and directories become the
- * administrator's anchors (src/pki loadTrustAnchors), and a SignerValidator is
- * built over them. Without --ca there is no anchor, so no signer can be trusted:
- * the verdict then says the signature is intact but the signer unknown (exit 1).
+ * The trust options verify and decrypt share (--ca, --revocation,
+ * --validity-clock), as plain data for the job (see create-cli-validator.ts).
  */
 import { Option, type Command } from 'commander';
-import { KakitomeError, isKakitomeError } from '../errors.ts';
-import { loadTrustAnchors } from '../pki/load-trust-anchors.ts';
-import { createSignerValidator } from '../pki/create-signer-validator.ts';
-import type { SignerValidator } from '../pki/types.ts';
-import { describeFsError } from './io.ts';
-import { collect } from './commands/message-options.ts';
+import { collect } from './message-options.ts';
 
 export interface TrustOptions {
   ca: string[];
@@ -35,16 +28,4 @@ export function trustOptionsOf(opts: { ca: string[]; revocation: string; validit
     revocation: opts.revocation as TrustOptions['revocation'],
     validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : 'now',
   };
-}
-
-export async function createCliValidator(o: TrustOptions): Promise<SignerValidator> {
-  let anchors;
-  try {
-    anchors = await loadTrustAnchors(o.ca);
-  } catch (e) {
-    if (isKakitomeError(e)) throw new KakitomeError(e.code, `--ca: ${e.message}`, { cause: e });
-    const err = e as NodeJS.ErrnoException;
-    throw new KakitomeError('INVALID_ARGUMENT', `--ca ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
-  }
-  return createSignerValidator({ anchors, revocation: { mode: o.revocation }, validityClock: o.validityClock });
 }
