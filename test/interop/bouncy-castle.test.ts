@@ -144,6 +144,12 @@ before(async () => {
       out.set(`k2bc-tampered ${c.name}`, bc.decrypt(bad, ids[c.recipients[0]!.idName]));
     }
   }
+  for (const id of [ids.rsa, ids.p256]) {
+    const sig = await kakitomeSign(CONTENT, [{ id, identifier: 'subjectKeyIdentifier' }], true);
+    out.set(`k2bc ski-sign ${id.kind}`, bc.verify(sig, { caPath: pki.caPath, detachedContent: CONTENT }));
+    const env = await kakitomeEncrypt(CONTENT, [{ id, identifier: 'subjectKeyIdentifier' }], 'aes-128-gcm');
+    out.set(`k2bc ski-env ${id.kind}`, bc.decrypt(env, id));
+  }
   out.set('bc2k chacha', bc.encrypt(CONTENT, [{ id: ids.rsa, mode: 'rsa15' }], 'chacha20-poly1305'));
   for (const c of RECEIVE_CASES) {
     out.set(`bc2k ${c.name}`, bc.encrypt(CONTENT, c.recipients.map((r) => ({ id: ids[r.idName], mode: r.mode })), c.cipher));
@@ -220,6 +226,7 @@ for (const c of RECEIVE_CASES) {
   test(`encrypt ${c.name}: BC -> Kakitome decrypts`, async () => {
     const r = await must(`bc2k ${c.name}`);
     assert.ok(r.ok, r.info);
+    if (!c.authenticated) assert.equal(r.output[1], 0x80, 'BC stream generator writes indefinite-length BER');
     for (const rc of c.recipients) {
       await assertKakitomeDecrypts(r.output, ids[rc.idName], {
         content: CONTENT, label: `BC ${c.name}, ${rc.idName}`, contentEncryption: c.expect, authenticated: c.authenticated,
@@ -240,4 +247,14 @@ test('ChaCha20-Poly1305 from BC: BC 1.72 puts it in EnvelopedData, which Kakitom
     () => decryptData(r.output, { keys: [{ key: ids.rsa.key, certificate: ids.rsa.cert }] }),
     (e: unknown) => isKakitomeError(e, 'MALFORMED'),
   );
+});
+
+test('subjectKeyIdentifier as SignerIdentifier and RecipientIdentifier (RSA, P-256): Kakitome -> BC', async () => {
+  for (const kind of ['rsa2048', 'p256']) {
+    const v = await must(`k2bc ski-sign ${kind}`);
+    assert.ok(v.ok, v.info);
+    const d = await must(`k2bc ski-env ${kind}`);
+    assert.ok(d.ok, d.info);
+    assert.deepEqual(d.output, CONTENT);
+  }
 });

@@ -127,3 +127,15 @@ test('encrypt: NSS (AES-128-CBC, RSA v1.5, BER) -> Kakitome decrypts, one and tw
     await assertKakitomeDecrypts(two, id, { content: CONTENT, label: `NSS two recipients, ${id.kind}`, contentEncryption: 'aes-128-cbc', authenticated: false });
   }
 });
+
+test('subjectKeyIdentifier as SignerIdentifier (RSA, P-256) and RecipientIdentifier (RSA): Kakitome -> NSS', async () => {
+  for (const id of [ids.rsa, ids.p256]) {
+    const sig = await kakitomeSign(CONTENT, [{ id, identifier: 'subjectKeyIdentifier' }], true);
+    const v = await nss.verify(sig, CONTENT);
+    assert.ok(v.verified, v.detail);
+  }
+  const env = await kakitomeEncrypt(CONTENT, [{ id: ids.rsa, identifier: 'subjectKeyIdentifier' }], 'aes-256-cbc');
+  const d = await nss.decrypt(env);
+  assert.ok(d.decrypted, d.detail);
+  assert.deepEqual(d.content, CONTENT);
+});

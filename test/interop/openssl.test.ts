@@ -120,6 +120,8 @@ const RECEIVE_KEYS: Array<{ name: string; r: () => OpensslRecipient }> = [
   { name: 'RSAES-OAEP SHA-256', r: () => ({ id: ids.rsaB, rsa: 'oaep-sha256' }) },
   { name: 'ECDH P-256 KDF SHA-1 (OpenSSL default)', r: () => ({ id: ids.p256 }) },
   { name: 'ECDH P-256 KDF SHA-256', r: () => ({ id: ids.p256, kdf: 'sha256' }) },
+  { name: 'ECDH P-384 KDF SHA-1 (OpenSSL default)', r: () => ({ id: ids.p384 }) },
+  { name: 'ECDH P-521 KDF SHA-1 (OpenSSL default)', r: () => ({ id: ids.p521 }) },
   { name: 'ECDH P-384 KDF SHA-256', r: () => ({ id: ids.p384, kdf: 'sha256' }) },
   { name: 'ECDH P-384 KDF SHA-384', r: () => ({ id: ids.p384, kdf: 'sha384' }) },
   { name: 'ECDH P-521 KDF SHA-256', r: () => ({ id: ids.p521, kdf: 'sha256' }) },
@@ -200,5 +202,17 @@ test('encrypt to five recipients (RSA v1.5, OAEP, P-256, P-384, P-521): both dir
   });
   for (const id of Object.values(ids)) {
     await assertKakitomeDecrypts(o, id, { content: CONTENT, label: `five recipients, ${id.kind}`, contentEncryption: 'aes-128-cbc', authenticated: false });
+  }
+});
+
+test('subjectKeyIdentifier as SignerIdentifier and RecipientIdentifier (RSA, P-256): Kakitome -> OpenSSL', async () => {
+  for (const id of [ids.rsa, ids.p256]) {
+    const sig = await kakitomeSign(CONTENT, [{ id, identifier: 'subjectKeyIdentifier' }], true);
+    const v = await opensslVerify(w, sig, { caPath: pki.caPath, detachedContent: CONTENT });
+    assert.ok(v.verified, v.detail);
+    const env = await kakitomeEncrypt(CONTENT, [{ id, identifier: 'subjectKeyIdentifier' }], 'aes-128-gcm');
+    const d = await opensslDecrypt(w, env, id);
+    assert.ok(d.decrypted, d.detail);
+    assert.deepEqual(d.content, CONTENT);
   }
 });

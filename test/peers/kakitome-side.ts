@@ -18,6 +18,8 @@ export interface KSigner {
   id: Identity;
   hash?: KHash;
   rsaPadding?: 'pkcs1' | 'pss';
+  /** SignerIdentifier choice; Kakitome's default is issuerAndSerialNumber. */
+  identifier?: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
 }
 
 /** Kakitome signs; the signer certificates travel in the message (peers need them). */
@@ -28,6 +30,7 @@ export async function kakitomeSign(content: Uint8Array, signers: KSigner[], deta
       key: s.id.key,
       ...(s.hash ? { hash: s.hash } : {}),
       ...(s.rsaPadding ? { rsaPadding: s.rsaPadding } : {}),
+      ...(s.identifier ? { identifier: s.identifier } : {}),
     })),
     detached,
   });
@@ -38,6 +41,8 @@ export interface KRecipient {
   id: Identity;
   rsaPadding?: 'pkcs1' | 'oaep';
   kdfHash?: KHash;
+  /** RecipientIdentifier choice; Kakitome's default is issuerAndSerialNumber. */
+  identifier?: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
 }
 
 export async function kakitomeEncrypt(content: Uint8Array, recipients: KRecipient[], contentEncryption: KCipher): Promise<Buffer> {
@@ -46,6 +51,7 @@ export async function kakitomeEncrypt(content: Uint8Array, recipients: KRecipien
       certificate: r.id.cert,
       ...(r.rsaPadding ? { rsaPadding: r.rsaPadding } : {}),
       ...(r.kdfHash ? { kdfHash: r.kdfHash } : {}),
+      ...(r.identifier ? { identifier: r.identifier } : {}),
     })),
     contentEncryption,
   });
