@@ -35,6 +35,22 @@ export function measureSync(op: () => unknown, opts: { ms: number; rounds: numbe
   return { opsPerSec: median(rounds), rounds };
 }
 
+/**
+ * Measures several operations in alternating rounds, so that a noisy neighbour
+ * slows all of them alike and their ratios stay meaningful on a shared VM.
+ */
+export function measureInterleaved<K extends string>(ops: Record<K, () => unknown>, opts: { ms: number; rounds: number }): Record<K, Rate> {
+  const keys = Object.keys(ops) as K[];
+  const rounds = new Map<K, number[]>(keys.map((k) => [k, []]));
+  for (const k of keys) measureSync(ops[k], { ms: Math.min(200, opts.ms), rounds: 1 }); // warm-up
+  for (let r = 0; r < opts.rounds; r++) {
+    for (const k of keys) rounds.get(k)!.push(measureSync(ops[k], { ms: opts.ms, rounds: 1 }).opsPerSec);
+  }
+  const out = {} as Record<K, Rate>;
+  for (const k of keys) out[k] = { opsPerSec: median(rounds.get(k)!), rounds: rounds.get(k)! };
+  return out;
+}
+
 /** Same for asynchronous operations, `concurrency` in flight. */
 export async function measureAsync(op: () => Promise<unknown>, opts: { ms: number; rounds: number; concurrency?: number }): Promise<Rate> {
   const c = opts.concurrency ?? 1;

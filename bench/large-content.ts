@@ -1,0 +1,95 @@
+/**
+ * Large content, side by side with `openssl cms`: sign, verify, encrypt and decrypt a
+ * file (200 MiB by default) as separate processes, measuring wall time and peak RSS
+ * of each process the same way (GNU time). OpenSSL streams only when producing
+ * (`-stream`); its verify and decrypt read the whole message into memory.
+ *
+ * Kakitome runs bench/large-file-op.ts on Node 24, loading TypeScript sources
+ * through type stripping; the process's idle RSS (modules loaded, nothing done) is
+ * measured too, because that baseline is what a built (JavaScript) package does not pay.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runMedian, runMeasured } from './harness/child-process.ts';
+import { writeContentFile, type BenchDir } from './harness/bench-data.ts';
+import type { Identity, TestPki } from '../test/helpers/pki.ts';
+
+export interface LargeRow {
+  operation: 'sign' | 'verify' | 'encrypt' | 'decrypt';
+  sizeMiB: number;
+  kakitomeSeconds: number;
+  kakitomeRssMiB: number;
+  opensslSeconds: number;
+  opensslRssMiB: number;
+  /** openssl time / Kakitome time: > 1 means Kakitome is faster. */
+  speedup: number;
+}
+
+export interface LargeFigures {
+  rows: LargeRow[];
+  /** Peak RSS of the same Node child doing the operations on a tiny file. */
+  idleRssMiB: number;
+  /** Peak RSS per operation at 1 GiB (omitted in --quick runs). */
+  oneGiB: { operation: string; seconds: number; rssMiB: number }[];
+}
+
+const OP = fileURLToPath(new URL('./large-file-op.ts', import.meta.url));
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+export async function measureLargeContent(dir: BenchDir, pki: TestPki, id: Identity, quick: boolean): Promise<LargeFigures> {
+  const sizeMiB = quick ? 32 : 200;
+  const rounds = quick ? 1 : 3;
+  const content = dir.file('content.txt');
+  await writeContentFile(content, sizeMiB * 1024 * 1024);
+  const expected = await sha256(content);
+  const node = process.execPath;
+  const k = (op: string, input: string, output: string) => runMedian(node, [OP, op, input, output, id.certPath, id.keyPath], rounds);
+  const o = (args: string[]) => runMedian('openssl', ['cms', ...args], rounds);
+
+  const tiny = dir.file('tiny.txt');
+  await writeContentFile(tiny, 1000);
+  const idle = await runMeasured(node, [OP, 'sign', tiny, dir.file('tiny.p7m'), id.certPath, id.keyPath]);
+
+  const rows: LargeRow[] = [];
+  const row = (operation: LargeRow['operation'], kk: { seconds: number; maxRssMiB: number }, oo: { seconds: number; maxRssMiB: number }) =>
+    rows.push({ operation, sizeMiB, kakitomeSeconds: kk.seconds, kakitomeRssMiB: kk.maxRssMiB, opensslSeconds: oo.seconds, opensslRssMiB: oo.maxRssMiB, speedup: oo.seconds / kk.seconds });
+
+  const signK = await k('sign', content, dir.file('k.p7m'));
+  const signO = await o(['-sign', '-stream', '-nodetach', '-binary', '-md', 'sha256', '-in', content, '-signer', id.certPath, '-inkey', id.keyPath, '-outform', 'DER', '-out', dir.file('o.p7m')]);
+  row('sign', signK, signO);
+  // Each side verifies its own output (same content, same key): what a receiver of that tool's messages pays.
+  const verifyK = await k('verify', dir.file('k.p7m'), dir.file('k.txt'));
+  const verifyO = await o(['-verify', '-binary', '-inform', 'DER', '-in', dir.file('o.p7m'), '-CAfile', pki.caPath, '-out', dir.file('o.txt')]);
+  row('verify', verifyK, verifyO);
+  if ((await sha256(dir.file('k.txt'))) !== expected) throw new Error('bench: verified content differs');
+
+  const encK = await k('encrypt', content, dir.file('k.enc'));
+  const encO = await o(['-encrypt', '-stream', '-binary', '-aes-256-gcm', '-in', content, '-recip', id.certPath, '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256', '-outform', 'DER', '-out', dir.file('o.enc')]);
+  row('encrypt', encK, encO);
+  const decK = await k('decrypt', dir.file('k.enc'), dir.file('k.dec'));
+  const decO = await o(['-decrypt', '-binary', '-inform', 'DER', '-in', dir.file('o.enc'), '-recip', id.certPath, '-inkey', id.keyPath, '-out', dir.file('o.dec')]);
+  row('decrypt', decK, decO);
+  if ((await sha256(dir.file('k.dec'))) !== expected) throw new Error('bench: decrypted content differs');
+
+  const oneGiB: LargeFigures['oneGiB'] = [];
+  if (!quick) {
+    const big = dir.file('big.txt');
+    await writeContentFile(big, 1024 * 1024 * 1024);
+    for (const [op, input, output] of [
+      ['sign', big, dir.file('big.p7m')],
+      ['verify', dir.file('big.p7m'), dir.file('big.ver')],
+      ['encrypt', big, dir.file('big.enc')],
+      ['decrypt', dir.file('big.enc'), dir.file('big.dec')],
+    ] as const) {
+      const r = await k(op, input, output);
+      oneGiB.push({ operation: op, seconds: r.seconds, rssMiB: r.maxRssMiB });
+    }
+  }
+  return { rows, idleRssMiB: idle.maxRssMiB, oneGiB };
+}
