@@ -42,6 +42,14 @@ export interface OpenMessageOptions {
 
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 
+/** RFC 8551 section 3.2.2 smime-type values (lower-cased), by CMS content type. */
+const SMIME_TYPE_OF: Record<string, string> = {
+  [OID.signedData]: 'signed-data',
+  [OID.envelopedData]: 'enveloped-data',
+  [OID.authEnvelopedData]: 'authenveloped-data',
+  [OID.compressedData]: 'compressed-data',
+};
+
 interface PendingSigner {
   verification: SignedDataVerification;
   index: number;
@@ -115,6 +123,12 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     }
     const der = decodeBody(current);
     const ci = parseContentInfo(der, limits);
+    const declared = k.smimeType;
+    const actual = SMIME_TYPE_OF[ci.contentType];
+    // RFC 8551 section 3.2.2: smime-type names the CMS type; the CMS content decides, a disagreement is reported.
+    if (declared && actual && declared !== actual && !(declared === 'certs-only' && actual === 'signed-data')) {
+      k.warnings.push(`smime-type=${declared} but the content is ${actual}; read as ${actual}.`);
+    }
     if (ci.contentType === OID.signedData) {
       let v: SignedDataVerification;
       try {

@@ -274,3 +274,31 @@ test('inspectMessage describes the MIME tree, the signature and recipients witho
   assert.deepEqual(enc.tree.smime?.enveloped?.recipients.map((x) => x.kind).sort(), ['kari', 'ktri']);
   assert.ok(enc.headers.some(([n, v]) => n === 'Subject' && v === '[...]'));
 });
+
+test('RFC 9788 details: hcp_baseline drops Keywords and Comments, records HP-Outer; a false hp="cipher" claim is flagged', async () => {
+  const msg = Buffer.from('From: alice@example.com\r\nTo: bob@example.com\r\nSubject: plans\r\nKeywords: merger\r\nComments: confidential\r\nContent-Type: text/plain\r\n\r\nbody\r\n');
+  const enc = encryptMessage(msg, { recipients: [{ certificate: bob.cert }] });
+  const outer = parseEntity(enc);
+  assert.equal(getHeaderValue(outer, 'keywords'), undefined);
+  assert.equal(getHeaderValue(outer, 'comments'), undefined);
+  const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }] });
+  assert.deepEqual(verdict.protectedHeaders?.mismatches, []);
+  const m = parseEntity(message);
+  assert.equal(getHeaderValue(m, 'keywords'), 'merger');
+  assert.equal(getHeaderValue(m, 'subject'), 'plans');
+  assert.equal(getHeaderValue(m, 'hp-outer'), undefined, 'HP-Outer is not shown to the reader');
+  // A signed-only payload claiming hp="cipher" claims a confidentiality it never had.
+  const signed = signMessage(msg, { signers: [aliceSigner] }).toString('latin1').replace('hp=clear', 'hp=cipher');
+  const v = await verifyMessage(Buffer.from(signed, 'latin1'));
+  assert.equal(v.status, 'invalid', 'changing the signed part breaks the signature');
+  const opaque = signMessage(Buffer.from(msg.toString().replace('Content-Type: text/plain', 'Content-Type: text/plain; hp=cipher')), { signers: [aliceSigner], headerProtection: false, opaque: true });
+  const v2 = await verifyMessage(opaque);
+  assert.ok(v2.protectedHeaders?.mismatches.some((x) => /hp="cipher"/.test(x)));
+});
+
+test('smime-type disagreeing with the CMS content is reported; the CMS content decides', async () => {
+  const enc = encryptMessage(japanese, { recipients: [{ certificate: bob.cert }] }).toString('latin1').replace('smime-type=authEnveloped-data', 'smime-type=signed-data');
+  const { verdict } = await decryptMessage(Buffer.from(enc, 'latin1'), { keys: [{ key: bob.key, certificate: bob.cert }] });
+  assert.ok(verdict.warnings.some((w) => /smime-type=signed-data but the content is authenveloped-data/.test(w)));
+  assert.equal(verdict.layers[0]!.kind, 'auth-enveloped');
+});
