@@ -6,6 +6,7 @@
  * stays as it was). Outputs are created mode 0600: a decrypted message is private.
  */
 import { open, rename, unlink, readFile, stat } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { KakitomeError } from '../errors.ts';
@@ -74,6 +75,28 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
 }
 
 /**
+ * Temporary files not yet renamed. Ctrl-C or a kill during a write would
+ * otherwise leave them behind: the handlers remove them, then exit with the
+ * conventional 128+signal status.
+ */
+const pendingTemporaryFiles = new Set<string>();
+let signalHandlersInstalled = false;
+
+function trackTemporaryFile(tmp: string): void {
+  pendingTemporaryFiles.add(tmp);
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    process.once(signal, () => {
+      for (const f of pendingTemporaryFiles) {
+        try { unlinkSync(f); } catch { /* already gone */ }
+      }
+      process.exit(status);
+    });
+  }
+}
+
+/**
  * Writes `data` to `path` atomically: temporary file beside it (same file system,
  * so rename(2) is atomic), fsync, rename, then fsync the directory so the rename
  * itself survives a crash. On any failure the temporary file is removed.
@@ -84,15 +107,18 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
   let handle;
   try {
     // 'wx': never follow or reuse an existing file at the temporary name.
+    trackTemporaryFile(tmp);
     handle = await open(tmp, 'wx', mode);
     await handle.writeFile(data);
     await handle.sync();
     await handle.close();
     handle = undefined;
     await rename(tmp, path);
+    pendingTemporaryFiles.delete(tmp);
   } catch (e) {
     await handle?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
+    pendingTemporaryFiles.delete(tmp);
     const err = e as NodeJS.ErrnoException;
     throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(err)}.`, { cause: e });
   }
@@ -133,6 +159,7 @@ export interface AtomicFileWriter {
 export async function openAtomicWriter(path: string, mode = 0o600): Promise<AtomicFileWriter> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  trackTemporaryFile(tmp);
   const handle = await open(tmp, 'wx', mode).catch((e: NodeJS.ErrnoException) => {
     throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
   });
@@ -142,6 +169,7 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
     done = true;
     await handle.close().catch(() => {});
     await unlink(tmp).catch(() => {});
+    pendingTemporaryFiles.delete(tmp);
   };
   return {
     async write(data) {
@@ -159,9 +187,11 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
         await handle.close();
         done = true;
         await rename(tmp, path);
+        pendingTemporaryFiles.delete(tmp);
       } catch (e) {
         done = true;
         await unlink(tmp).catch(() => {});
+        pendingTemporaryFiles.delete(tmp);
         throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
       }
       await syncDirectory(dir);
