@@ -204,6 +204,8 @@ function checkAlgorithmProtection(ap: Tlv, digestAlgorithm: Tlv, signatureAlgori
     f.end();
     // RFC 6211 2: exactly one of signatureAlgorithm and macAlgorithm; SignedData uses the former.
     if (!s || mac) invalid('CMSAlgorithmProtection must carry a signatureAlgorithm and no macAlgorithm in SignedData (RFC 6211 2).');
+    // Fast path: byte-identical identifiers (what every signer writes) need no parsing.
+    if (Buffer.compare(d.bytes, digestAlgorithm.bytes) === 0 && Buffer.compare(s.value, signatureAlgorithm.value) === 0 && !signatureAlgorithm.indefinite) return;
     sameAlgorithm(d, digestAlgorithm, 'digestAlgorithm');
     sameAlgorithm(retagTlv(s), signatureAlgorithm, 'signatureAlgorithm');
   } catch (e) {
