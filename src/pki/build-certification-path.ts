@@ -12,6 +12,7 @@
  */
 import type { Certificate } from '../x509/certificate.ts';
 import { readAuthorityKeyIdentifier } from './read-certificate-extensions.ts';
+import { fingerprintOf } from './certificate-fingerprint.ts';
 
 export interface PathBuildingInput {
   leaf: Certificate;
@@ -45,10 +46,10 @@ export async function buildCertificationPaths(input: PathBuildingInput, limit = 
   const notes: string[] = [];
   const paths: Certificate[][] = [];
   let examined = 0;
-  const anchorFps = new Set(input.anchors.map((a) => a.fingerprint256));
+  const anchorFps = new Set(input.anchors.map((a) => fingerprintOf(a)));
 
   // A directly trusted end entity (an administrator may pin one): path of one.
-  if (anchorFps.has(input.leaf.fingerprint256)) return { paths: [[input.leaf]], notes };
+  if (anchorFps.has(fingerprintOf(input.leaf))) return { paths: [[input.leaf]], notes };
 
   const nameKey = (n: Uint8Array) => Buffer.from(n).toString('hex');
   const sameName = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
@@ -56,9 +57,9 @@ export async function buildCertificationPaths(input: PathBuildingInput, limit = 
   const candidatesFor = async (cert: Certificate, fetched: boolean): Promise<{ anchors: Certificate[]; intermediates: Certificate[] }> => {
     const anchors = input.anchors.filter((a) => sameName(a.subject, cert.issuer));
     const pool = new Map<string, Certificate>();
-    for (const c of input.carried) if (sameName(c.subject, cert.issuer)) pool.set(c.fingerprint256, c);
-    for (const c of await input.knownIssuers(cert.issuer)) pool.set(c.fingerprint256, c);
-    if (fetched) for (const c of await input.fetchIssuers(cert)) if (sameName(c.subject, cert.issuer)) pool.set(c.fingerprint256, c);
+    for (const c of input.carried) if (sameName(c.subject, cert.issuer)) pool.set(fingerprintOf(c), c);
+    for (const c of await input.knownIssuers(cert.issuer)) pool.set(fingerprintOf(c), c);
+    if (fetched) for (const c of await input.fetchIssuers(cert)) if (sameName(c.subject, cert.issuer)) pool.set(fingerprintOf(c), c);
     // An intermediate that is also an anchor is used as the anchor.
     for (const fp of anchorFps) pool.delete(fp);
     // Prefer the issuer whose subjectKeyIdentifier matches the child's AKI (RFC 5280 4.2.1.1).
@@ -87,7 +88,7 @@ export async function buildCertificationPaths(input: PathBuildingInput, limit = 
         }
       }
       for (const c of intermediates) {
-        if (path.some((p) => p.fingerprint256 === c.fingerprint256)) continue; // loop
+        if (path.some((p) => fingerprintOf(p) === fingerprintOf(c))) continue; // loop
         // Same subject and key as a certificate already on the path: a re-issued
         // self-loop; following it only lengthens the path.
         if (path.some((p) => nameKey(p.subject) === nameKey(c.subject) && Buffer.compare(p.spki, c.spki) === 0)) continue;

@@ -18,6 +18,7 @@ import { checkCrl, type CrlAnswer } from './check-crl.ts';
 import { queryOcsp, parseOcspResponse, evaluateOcspResponse, type OcspAnswer } from './check-ocsp.ts';
 import { readAuthorityInfoAccess, readDistributionPointUris, PKI_OID } from './read-certificate-extensions.ts';
 import { isKakitomeError } from '../errors.ts';
+import { fingerprintOf } from './certificate-fingerprint.ts';
 
 export type RevocationMode = 'hard-fail' | 'soft-fail' | 'off';
 
@@ -109,6 +110,8 @@ export class RevocationChecker {
    * configuration, RFC 5280 6.1). `atTime` is the clock the validity decision used.
    */
   async checkPath(path: Certificate[], evidence: RevocationEvidence, atTime: Date): Promise<{ report: RevocationReport; perCertificate: CertificateRevocation[] }> {
+    const warm = this.checkPathFromCache(path, evidence, atTime);
+    if (warm) return warm;
     if (this.#o.mode === 'off') {
       return { report: { status: 'not-checked', message: 'Revocation was not checked (turned off by policy).' }, perCertificate: [] };
     }
@@ -119,9 +122,25 @@ export class RevocationChecker {
     return { report: summarise(path, per, atTime), perCertificate: per };
   }
 
+  /**
+   * The warm path: when nothing is carried in the message and every certificate
+   * has a cached answer, the report is produced synchronously (no promise per
+   * certificate). Undefined when any answer is missing.
+   */
+  checkPathFromCache(path: Certificate[], evidence: RevocationEvidence, atTime: Date): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
+    if (this.#o.mode === 'off' || evidence.carriedCrls.length || evidence.carriedOcsp.length) return undefined;
+    const per: CertificateRevocation[] = [];
+    for (let i = 0; i + 1 < path.length; i++) {
+      const hit = this.#answers.get(answerKey(path[i]!, path[i + 1]!));
+      if (!hit) return undefined;
+      per.push({ ...hit.answer, cached: true });
+    }
+    return { report: summarise(path, per, atTime), perCertificate: per };
+  }
+
   async checkCertificate(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence): Promise<CertificateRevocation> {
     const now = this.#now();
-    const key = `${issuer.fingerprint256}:${Buffer.from(cert.serial).toString('hex')}`;
+    const key = answerKey(cert, issuer);
     const problems: string[] = [];
 
     // 1. Evidence carried in the message, when valid and fresh.
@@ -248,6 +267,10 @@ export class RevocationChecker {
       throw err;
     }
   }
+}
+
+function answerKey(cert: Certificate, issuer: Certificate): string {
+  return `${fingerprintOf(issuer)}:${Buffer.from(cert.serial).toString('hex')}`;
 }
 
 function fromOcsp(a: OcspAnswer, source: 'ocsp' | 'embedded-ocsp'): CertificateRevocation & { nextUpdate?: Date } {

@@ -30,6 +30,7 @@ import { recognizeSmimeProfile } from './recognize-smime-profile.ts';
 import { readAuthorityInfoAccess } from './read-certificate-extensions.ts';
 import { createHttpFetcher } from './create-http-fetcher.ts';
 import { createStaticTrustStore } from './load-trust-anchors.ts';
+import { fingerprintOf } from './certificate-fingerprint.ts';
 
 export interface SignerValidatorOptions {
   /** The administrator's trust anchors (use loadTrustAnchors); or give trustStore. */
@@ -88,9 +89,12 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
   const links = new TtlCache<boolean>(maxEntries * 4, nowMs);
   const learned = new TtlCache<Certificate[]>(maxEntries, nowMs);
   const fetchedIssuers = new TtlCache<Certificate[]>(1024, nowMs);
+  // Identity and profile depend only on the certificate and the addresses: cached.
+  const identities = new TtlCache<{ report: IdentityReport; warnings: string[] }>(maxEntries, nowMs);
+  const profiles = new TtlCache<{ name?: string }>(maxEntries, nowMs);
 
   const isSignedBy = (child: Certificate, issuer: Certificate): boolean => {
-    const key = `${child.fingerprint256}:${issuer.fingerprint256}`;
+    const key = `${fingerprintOf(child)}:${fingerprintOf(issuer)}`;
     const hit = links.get(key);
     if (hit !== undefined) return hit;
     let ok = false;
@@ -137,7 +141,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     for (const c of path.slice(1, -1)) {
       const k = Buffer.from(c.subject).toString('hex');
       const list = learned.get(k) ?? [];
-      if (!list.some((x) => x.fingerprint256 === c.fingerprint256)) learned.set(k, [...list, c].slice(-4), nowMs() + chainTtl);
+      if (!list.some((x) => fingerprintOf(x) === fingerprintOf(c))) learned.set(k, [...list, c].slice(-4), nowMs() + chainTtl);
     }
   };
 
@@ -162,7 +166,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     }
 
     // 2. The path (cached when it was valid for this clock).
-    const cacheKey = `${leaf.fingerprint256}:${input.usage}`;
+    const cacheKey = `${fingerprintOf(leaf)}:${input.usage}`;
     let chain = chains.get(cacheKey);
     if (chain && (clock.time.getTime() < chain.from || clock.time.getTime() > chain.to)) chain = undefined;
     let pathFailure: PathValidationResult | undefined;
@@ -210,15 +214,26 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     }
 
     // 3. Identity and profile do not depend on the path.
-    const identity = input.from || input.sender ? matchSenderIdentity(leaf, input.from, input.sender) : { report: noIdentity(leaf), warnings: [] };
+    const leafFp = fingerprintOf(leaf);
+    const idKey = `${leafFp}\n${(input.from ?? []).join('\n')}\n${input.sender ?? ''}`;
+    let identity = identities.get(idKey);
+    if (!identity) {
+      identity = input.from || input.sender ? matchSenderIdentity(leaf, input.from, input.sender) : { report: noIdentity(leaf), warnings: [] };
+      identities.set(idKey, identity, nowMs() + chainTtl);
+    }
     warnings.push(...identity.warnings);
-    const profile = recognizeSmimeProfile(leaf);
+    let profile = profiles.get(leafFp);
+    if (!profile) {
+      const p = recognizeSmimeProfile(leaf);
+      profile = p ? { name: p.name } : {};
+      profiles.set(leafFp, profile, nowMs() + chainTtl);
+    }
 
     const report = (status: TrustReport['status'], code: ErrorCode | undefined, message: string, path: Certificate[], rev: RevocationReport): TrustReport => {
       const r: TrustReport = { status, message, path, clock, revocation: rev, identity: identity.report, warnings };
       if (code) r.code = code;
       if (status === 'trusted' || path.length > 1) r.anchor = path[path.length - 1];
-      if (profile) r.profile = profile.name;
+      if (profile.name) r.profile = profile.name;
       return r;
     };
 
@@ -243,7 +258,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     if (identity.report.status === 'mismatch' && (options.enforceIdentity ?? true) && input.usage === 'signing') {
       return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${identity.report.message}`, path, rev);
     }
-    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile?.name), path, rev);
+    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile.name), path, rev);
   };
 }
 

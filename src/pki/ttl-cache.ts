@@ -1,8 +1,9 @@
 /**
  * A bounded cache with per-entry expiry, used for chains, revocation answers,
  * CRLs and caIssuers downloads. Bounded so that a flood of distinct senders cannot
- * grow memory; least recently used entries go first (Map keeps insertion order and
- * a hit re-inserts). Time comes from the injected clock, never Date.now().
+ * grow memory; the oldest entries go first (Map keeps insertion order; hits are
+ * not re-ordered, which keeps a hit to one look-up on the hot path, and every
+ * entry expires anyway). Time comes from the injected clock, never Date.now().
  */
 export class TtlCache<V> {
   readonly #max: number;
@@ -21,8 +22,6 @@ export class TtlCache<V> {
       this.#map.delete(key);
       return undefined;
     }
-    this.#map.delete(key);
-    this.#map.set(key, e);
     return e.value;
   }
 
