@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
-import { draftMessage, runCli } from './run-cli.ts';
+import { BIN, draftMessage, runCli, runProcess } from './run-cli.ts';
 import { formatMboxEntry, splitMbox } from '../../src/cli/mbox.ts';
 import { createReadStream } from 'node:fs';
 
@@ -34,6 +34,7 @@ test('directory batch: every .eml signed into OUTDIR under its name; one bad mes
   assert.equal(r.status, 2, 'the worst message (malformed) sets the status');
   assert.match(r.stderr, /m05-bad\.eml: MALFORMED: .*\(skipped\)/);
   assert.match(r.stderr, new RegExp(`${COUNT} of ${COUNT + 1} messages signed, 1 failed`));
+  assert.ok(!r.stderr.includes('\x1b['), 'no progress bar when stderr is not a terminal');
   const written = readdirSync(outDir).sort();
   assert.equal(written.length, COUNT);
   assert.ok(!written.includes('m05-bad.eml') && !written.includes('notes.txt'));
@@ -90,6 +91,20 @@ test('mbox batch: sign, encrypt and decrypt keep order and From_ lines; a bad me
     assert.match(t, new RegExp(`Body ${i}`));
     assert.match(t, /\nFrom the desk of Alice\r\n/);
   });
+});
+
+test('on a terminal, a progress bar is drawn on stderr and ends at the total', async () => {
+  const inDir = join(dir, 'tty-in');
+  mkdirSync(inDir);
+  for (let i = 0; i < 4; i++) writeFileSync(join(inDir, `t${i}.eml`), good(i));
+  // util-linux script(1) gives the child a real pseudo-terminal.
+  const command = [process.execPath, BIN, 'sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inDir, '-o', join(dir, 'tty-out'), '--jobs', '2']
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = await runProcess('script', ['-qec', `${command} 2>&1 >/dev/null`, '/dev/null']);
+  assert.equal(r.status, 0, r.stderr);
+  const tty = r.stdout.toString('utf8');
+  assert.match(tty, /\r\x1b\[Ksign \[#{28}\] 4\/4 /);
+  assert.match(tty, /4 of 4 messages signed, 0 failed/);
 });
 
 test('a batch with credentials that do not work fails up front (exit 2) and writes nothing', async () => {
