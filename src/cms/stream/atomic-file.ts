@@ -28,12 +28,24 @@ export class AtomicFile {
     return new AtomicFile(path, tmp, fh);
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    if (!this.#fh) throw new Error('atomic file already closed');
-    let off = 0;
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.#fh.write(chunk, off, chunk.length - off);
-      off += bytesWritten;
+  /** Writes the chunks in order with one writev(2) where possible; resolves when written. */
+  async write(...chunks: Uint8Array[]): Promise<void> {
+    const fh = this.#fh;
+    if (!fh) throw new Error('atomic file already closed');
+    let todo = chunks.filter((c) => c.length > 0);
+    while (todo.length > 0) {
+      const { bytesWritten } = await fh.writev(todo);
+      // Short writes: drop what was written and continue with the rest.
+      let left = bytesWritten;
+      const rest: Uint8Array[] = [];
+      for (const c of todo) {
+        if (left >= c.length) left -= c.length;
+        else {
+          rest.push(left > 0 ? c.subarray(left) : c);
+          left = 0;
+        }
+      }
+      todo = rest;
     }
   }
 
@@ -45,7 +57,7 @@ export class AtomicFile {
         this.write(chunk).then(() => cb(), cb);
       },
       writev: (chunks, cb) => {
-        this.write(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), cb);
+        this.write(...chunks.map((c) => c.chunk as Buffer)).then(() => cb(), cb);
       },
     });
   }

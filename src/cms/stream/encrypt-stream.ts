@@ -16,7 +16,7 @@ import { contentCipher, encodeContentEncryptionAlgorithm, generateContentIv, SEN
 import { buildAuthAttributes, checkEncryptOptions, type EncryptOptions } from '../enveloped-data/encrypt.ts';
 import { buildRecipientInfos, envelopedDataVersion } from '../recipients/recipient-info.ts';
 import { AtomicFile } from './atomic-file.ts';
-import { writableSink, type ByteSink } from './byte-sink.ts';
+import { fileSink, writableSink, type ByteSink } from './byte-sink.ts';
 import { readFileChunks } from './read-file-chunks.ts';
 
 export interface EncryptStreamOptions extends EncryptOptions {
@@ -79,8 +79,7 @@ async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output
     const h = Buffer.allocUnsafe(1 + len.length);
     h[0] = Tag.OCTET_STRING;
     len.copy(h, 1);
-    await output.write(h);
-    await output.write(bytes);
+    await output.write(h, bytes);
   };
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -121,7 +120,7 @@ async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output
 export async function encryptFile(inPath: string, outPath: string, options: EncryptOptions): Promise<void> {
   const out = await AtomicFile.create(outPath, 0o644);
   try {
-    await encryptToSink(readFileChunks(inPath), { write: (c) => out.write(c), end: async () => undefined }, options);
+    await encryptToSink(readFileChunks(inPath), fileSink(out), options);
     await out.commit();
   } catch (e) {
     await out.abort();

@@ -16,7 +16,7 @@ import { encodeLength } from '../../asn1/der.ts';
 import { buildSignerInfo, layoutSignedData, type SignOptions } from '../signed-data/sign.ts';
 import { encodeSignedData, encodeSignedDataParts } from '../signed-data/encode.ts';
 import { createDigest, type DigestName } from '../algorithms/digest.ts';
-import { writableSink, type ByteSink } from './byte-sink.ts';
+import { fileSink, writableSink, type ByteSink } from './byte-sink.ts';
 import { readFileChunks } from './read-file-chunks.ts';
 import { AtomicFile } from './atomic-file.ts';
 
@@ -64,8 +64,7 @@ async function signToSink(input: Readable | AsyncIterable<Uint8Array>, output: B
     const head = Buffer.allocUnsafe(1 + len.length);
     head[0] = Tag.OCTET_STRING;
     len.copy(head, 1);
-    await output.write(head);
-    await output.write(body);
+    await output.write(head, body);
   };
 
   for await (const raw of input as AsyncIterable<Uint8Array | string>) {
@@ -101,7 +100,7 @@ async function signToSink(input: Readable | AsyncIterable<Uint8Array>, output: B
 export async function signFile(inPath: string, outPath: string, options: SignOptions): Promise<void> {
   const out = await AtomicFile.create(outPath, 0o644);
   try {
-    await signToSink(readFileChunks(inPath), { write: (c) => out.write(c), end: async () => undefined }, options);
+    await signToSink(readFileChunks(inPath), fileSink(out), options);
     await out.commit();
   } catch (e) {
     await out.abort();
