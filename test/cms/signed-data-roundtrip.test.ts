@@ -194,3 +194,12 @@ test('a renewed certificate with the same key (same subjectKeyIdentifier): ESS p
     assert.equal(v.certificates.length, 2);
   }
 });
+
+test('signer options are checked at run time (JavaScript callers)', () => {
+  const a = pki.identity('rsa2048');
+  const bad = [{ hash: 'md5' }, { rsaPadding: 'x931' }, { identifier: 'email' }, { signingTime: new Date('nonsense') }];
+  for (const extra of bad) {
+    const signer = { certificate: a.cert, key: a.key, ...extra } as unknown as Parameters<typeof signData>[1]['signers'][0];
+    assert.throws(() => signData(content, { signers: [signer] }), (err) => isKakitomeError(err, 'INVALID_ARGUMENT'), JSON.stringify(extra));
+  }
+});

@@ -11,7 +11,7 @@
  * read rsaEncryption, and older clients (Outlook) have read it for twenty years.
  */
 import { sign as cryptoSign, verify as cryptoVerify, constants, type KeyObject } from 'node:crypto';
-import { Tag, readSmallInt } from '../../asn1/ber.ts';
+import { Tag, readSmallInt, type Tlv } from '../../asn1/ber.ts';
 import { OID } from '../../asn1/oids.ts';
 import { sequence, oid, explicit, integer, NULL } from '../../asn1/der.ts';
 import { KakitomeError } from '../../errors.ts';
@@ -197,7 +197,7 @@ function parsePssParameters(a: AlgorithmIdentifier): PssParameters {
   return { hash, saltLength, defaulted };
 }
 
-function onlyChild(t: AlgorithmIdentifier['parameters'] & object) {
+function onlyChild(t: Tlv): Tlv {
   const c = t.children();
   if (c.length !== 1) throw new KakitomeError('MALFORMED', 'Malformed input: EXPLICIT tag must hold exactly one value.');
   return c[0]!;

@@ -112,6 +112,12 @@ export function prepareSigner(signer: SignerOptions): PreparedSigner {
   const hit = byChoice.get(k);
   if (hit) return { ...hit, includeSigningTime: signer.signingTime };
 
+  // The options come from JavaScript callers too: check the unions at run time.
+  if (signer.hash !== undefined && !['sha256', 'sha384', 'sha512'].includes(signer.hash)) throw new KakitomeError('INVALID_ARGUMENT', `Unsupported signing hash ${String(signer.hash)} (sha256, sha384 or sha512).`);
+  if (signer.rsaPadding !== undefined && signer.rsaPadding !== 'pkcs1' && signer.rsaPadding !== 'pss') throw new KakitomeError('INVALID_ARGUMENT', `rsaPadding must be 'pkcs1' or 'pss'.`);
+  if (signer.identifier !== undefined && signer.identifier !== 'issuerAndSerialNumber' && signer.identifier !== 'subjectKeyIdentifier') {
+    throw new KakitomeError('INVALID_ARGUMENT', `identifier must be 'issuerAndSerialNumber' or 'subjectKeyIdentifier'.`);
+  }
   const t = signer.key.asymmetricKeyType;
   if (signer.rsaPadding === 'pss' && t !== 'rsa' && t !== 'rsa-pss') throw new KakitomeError('INVALID_ARGUMENT', `rsaPadding 'pss' needs an RSA key, not ${t}.`);
   if (signer.hash && t !== 'rsa' && t !== 'rsa-pss' && t !== 'ec') {
@@ -152,7 +158,10 @@ export function buildSignerInfo(digest: Uint8Array, signer: SignerOptions | Prep
   const p = 'scheme' in signer ? signer : prepareSigner(signer);
   const attrs = [...p.constantAttributes, encodeContentTypeAttribute(eContentType), encodeMessageDigestAttribute(digest)];
   const when = p.includeSigningTime === undefined ? now : p.includeSigningTime;
-  if (when !== false) attrs.push(encodeSigningTimeAttribute(when));
+  if (when !== false) {
+    if (!(when instanceof Date) || Number.isNaN(when.getTime())) throw new KakitomeError('INVALID_ARGUMENT', 'signingTime must be a valid Date or false.');
+    attrs.push(encodeSigningTimeAttribute(when));
+  }
   const signedAttrs = encodeSignedAttributes(attrs);
   // RFC 5652 5.4: the signature covers the DER SET OF (tag 0x31) ...
   const signature = p.scheme.sign(signedAttrs);
