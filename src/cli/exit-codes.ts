@@ -32,11 +32,14 @@ export function exitCodeForError(e: unknown): ExitCode {
   return EXIT_INTERNAL;
 }
 
-/** The exit status for a finished verification: only valid-and-trusted is success. */
-export function exitCodeForStatus(status: string, code: ErrorCode | undefined): ExitCode {
-  if (status === 'valid' || status === 'trusted' || status === 'ok') return EXIT_OK;
-  if (code !== undefined && USAGE_CODES.has(code)) return EXIT_USAGE;
-  return EXIT_FAILED;
+/**
+ * The exit status for a finished verification (src/smime/verdict.ts statuses):
+ * only 'trusted' is success; a verdict whose code says the input itself was
+ * malformed or over a limit exits 2 like a thrown MALFORMED would.
+ */
+export function exitCodeForVerdict(v: { status: string; code?: ErrorCode | undefined }): ExitCode {
+  if (v.code !== undefined && USAGE_CODES.has(v.code)) return EXIT_USAGE;
+  return v.status === 'trusted' ? EXIT_OK : EXIT_FAILED;
 }
 
 /** The worst of several statuses (a batch exits with its worst message). */

@@ -3,8 +3,7 @@
  * validator for a signature inside once, then decrypts message after message.
  */
 import { decryptMessage } from '../../smime/decrypt-message.ts';
-import { verdictExitCode } from '../../smime/verdict.ts';
-import { EXIT_OK } from '../exit-codes.ts';
+import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { assertKeyMatches, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
 import { loadPkcs12File } from '../load-pkcs12.ts';
@@ -35,7 +34,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
     const { message: plain, verdict } = await decryptMessage(message, { keys, validateSigner });
     // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
     // for CBC, in the report); signed inside, the signature decides like verify.
-    const exitCode = verdict.status === 'unsigned' ? EXIT_OK : verdictExitCode(verdict);
+    const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
     return { exitCode, output: plain, verdict: viewVerdict(verdict) };
   };
 }

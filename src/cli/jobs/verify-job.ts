@@ -3,8 +3,7 @@
  * verifies message after message. OUT is produced only for a trusted verdict.
  */
 import { verifyMessage } from '../../smime/verify-message.ts';
-import { verdictExitCode } from '../../smime/verdict.ts';
-import { EXIT_OK } from '../exit-codes.ts';
+import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { createCliValidator } from '../create-cli-validator.ts';
 import type { TrustOptions } from '../commands/trust-options.ts';
@@ -16,7 +15,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
   const validateSigner = await createCliValidator(o);
   return async (message) => {
     const verdict = await verifyMessage(message, { validateSigner });
-    const exitCode = verdictExitCode(verdict);
+    const exitCode = exitCodeForVerdict(verdict);
     return {
       exitCode,
       verdict: viewVerdict(verdict),
