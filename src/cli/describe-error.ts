@@ -48,5 +48,6 @@ export function describeError(command: string, e: unknown): string {
 export function describeFailure(command: string, f: { code: ErrorCode | 'INTERNAL'; message: string }): string {
   const who = command ? `kakitome ${command}` : 'kakitome';
   if (f.code === 'INTERNAL') return `${who}: internal error: ${f.message}\n  This is a bug in Kakitome, not a verdict about the message; please report it.`;
-  return `${who}: ${f.code}: ${f.message}\n  ${HINTS[f.code]}`;
+  const hint = HINTS[f.code].replace('<command>', command || '<command>');
+  return `${who}: ${f.code}: ${f.message}\n  ${hint}`;
 }
