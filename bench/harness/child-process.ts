@@ -17,9 +17,9 @@ export interface ChildRun {
 
 const GNU_TIME = '/usr/bin/time';
 
-export async function runMeasured(cmd: string, args: string[], opts: { input?: string } = {}): Promise<ChildRun> {
+export async function runMeasured(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ChildRun> {
   const t0 = performance.now();
-  const child = spawn(GNU_TIME, ['-v', cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(GNU_TIME, ['-v', cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -38,10 +38,10 @@ export async function runMeasured(cmd: string, args: string[], opts: { input?: s
 }
 
 /** Runs a command `rounds` times and keeps the run with the median time; fails on a non-zero exit. */
-export async function runMedian(cmd: string, args: string[], rounds: number): Promise<ChildRun & { rounds: number[] }> {
+export async function runMedian(cmd: string, args: string[], rounds: number, env?: NodeJS.ProcessEnv): Promise<ChildRun & { rounds: number[] }> {
   const runs: ChildRun[] = [];
   for (let r = 0; r < rounds; r++) {
-    const run = await runMeasured(cmd, args);
+    const run = await runMeasured(cmd, args, { env });
     if (run.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${run.exitCode}: ${run.stderr.slice(0, 600)}`);
     runs.push(run);
   }
