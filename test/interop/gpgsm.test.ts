@@ -53,12 +53,19 @@ const SIGN_CASES: SignCase[] = [
   { name: 'ECDSA P-521 SHA-512', id: () => ids.p521, hash: 'sha512' },
 ];
 
+/** Kakitome -> peer only: the peer cannot sign RSASSA-PSS from its command line. */
+const PSS_CASES: SignCase[] = [
+  { name: 'RSASSA-PSS SHA-256', id: () => ids.rsa, hash: 'sha256', pss: true },
+  { name: 'RSASSA-PSS SHA-384', id: () => ids.rsaB, hash: 'sha384', pss: true },
+  { name: 'RSASSA-PSS SHA-512', id: () => ids.rsaB, hash: 'sha512', pss: true },
+];
+
 for (const detached of [true, false]) {
   const mode = detached ? 'detached' : 'encapsulated';
   // gpgsm 2.2.40 verifies no P-521 signature at all, not even its own ("DSA requires
   // the hash length to be a multiple of 8 bits"): recorded in docs/interop.md.
   const toGpgsm = SIGN_CASES.filter((c) => !c.name.includes('P-521'));
-  for (const c of [...toGpgsm, { name: 'RSASSA-PSS SHA-256', id: () => ids.rsa, hash: 'sha256', pss: true } as SignCase]) {
+  for (const c of [...toGpgsm, ...PSS_CASES]) {
     test(`sign ${c.name} ${mode}: Kakitome -> gpgsm verifies (TRUST_FULLY); tampered fails`, async () => {
       const der = await kakitomeSign(CONTENT, [{ id: c.id(), hash: c.hash, rsaPadding: c.pss ? 'pss' : 'pkcs1' }], detached);
       const v = await gpg.verify(der, detached ? CONTENT : undefined);

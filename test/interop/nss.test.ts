@@ -59,9 +59,16 @@ const SIGN_CASES: SignCase[] = [
   { name: 'ECDSA P-521 SHA-512', id: () => ids.p521, hash: 'sha512' },
 ];
 
+/** Kakitome -> peer only: the peer cannot sign RSASSA-PSS from its command line. */
+const PSS_CASES: SignCase[] = [
+  { name: 'RSASSA-PSS SHA-256', id: () => ids.rsa, hash: 'sha256', pss: true },
+  { name: 'RSASSA-PSS SHA-384', id: () => ids.rsaB, hash: 'sha384', pss: true },
+  { name: 'RSASSA-PSS SHA-512', id: () => ids.rsaB, hash: 'sha512', pss: true },
+];
+
 for (const detached of [true, false]) {
   const mode = detached ? 'detached' : 'encapsulated';
-  for (const c of [...SIGN_CASES, { name: 'RSASSA-PSS SHA-256', id: () => ids.rsa, hash: 'sha256', pss: true } as SignCase]) {
+  for (const c of [...SIGN_CASES, ...PSS_CASES]) {
     test(`sign ${c.name} ${mode}: Kakitome -> NSS verifies; tampered fails`, async () => {
       const der = await kakitomeSign(CONTENT, [{ id: c.id(), hash: c.hash, rsaPadding: c.pss ? 'pss' : 'pkcs1' }], detached);
       const v = await nss.verify(der, detached ? CONTENT : undefined);

@@ -49,6 +49,7 @@ const SIGN_CASES: SignCase[] = [
   { name: 'RSA PKCS#1 v1.5 SHA-384', id: () => ids.rsa, hash: 'sha384' },
   { name: 'RSA PKCS#1 v1.5 SHA-512', id: () => ids.rsa, hash: 'sha512' },
   { name: 'RSASSA-PSS SHA-256', id: () => ids.rsa, hash: 'sha256', pss: true },
+  { name: 'RSASSA-PSS SHA-384', id: () => ids.rsa, hash: 'sha384', pss: true },
   { name: 'RSASSA-PSS SHA-512', id: () => ids.rsaB, hash: 'sha512', pss: true },
   { name: 'ECDSA P-256 SHA-256', id: () => ids.p256, hash: 'sha256' },
   { name: 'ECDSA P-384 SHA-384', id: () => ids.p384, hash: 'sha384' },
