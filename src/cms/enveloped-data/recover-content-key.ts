@@ -45,6 +45,8 @@ export interface RecoveredContentKey {
    * Internal: used only to skip hopeless candidates when trying keys without certificates.
    */
   plausible: boolean;
+  /** RSA PKCS#1 v1.5: the key layer cannot tell a wrong key (implicit rejection). Internal. */
+  implicitRejection: boolean;
 }
 
 function keyTypeOf(r: ParsedRecipient): string | undefined {
@@ -125,7 +127,7 @@ export function openRecipient(c: RecipientCandidate, expectedKeyLength: number):
     a.cek?.fill(0);
     cek = randomBytes(expectedKeyLength);
   }
-  return { cek, recipient: { index: c.recipient.index, identifier: c.identifier, keyManagement: a.keyManagement }, warnings: a.warnings, plausible };
+  return { cek, recipient: { index: c.recipient.index, identifier: c.identifier, keyManagement: a.keyManagement }, warnings: a.warnings, plausible, implicitRejection: a.implicitRejection };
 }
 
 /**
@@ -134,17 +136,19 @@ export function openRecipient(c: RecipientCandidate, expectedKeyLength: number):
  * stops at the first key that decrypts the content.
  *
  * Certificate matches are always yielded, a random key standing in for a key-layer
- * failure. Trial candidates too when `authenticatedContent` (AEAD: the tag tells a
- * wrong key with certainty, and trying every candidate keeps the timing independent
- * of the RSA padding check). For CBC content a wrong key passes the padding check
- * about once in 256 tries and would return garbage, so trial candidates whose key
- * layer failed are skipped there. Known cost: with CBC, RSA v1.5 and no certificate,
- * timing shows whether the RSA result had the expected length; offer certificates.
+ * failure. Trial candidates are yielded when their key layer succeeded (OAEP, key
+ * wrap and ML-KEM checks are definitive), and RSA PKCS#1 v1.5 ones also when it did
+ * not if `authenticatedContent` (AEAD: the tag tells a wrong key with certainty, and
+ * trying every v1.5 candidate keeps the timing independent of the padding check).
+ * For CBC content a wrong key passes the padding check about once in 256 tries and
+ * would return garbage, so failed v1.5 candidates are skipped there. Known cost:
+ * with CBC, RSA v1.5 and no certificate, timing shows whether the RSA result had
+ * the expected length; offer certificates.
  */
 export function* contentKeyCandidates(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number, authenticatedContent = true): Generator<RecoveredContentKey> {
   for (const c of matchRecipients(parsed, keys)) {
     const k = openRecipient(c, expectedKeyLength);
-    if (c.byCertificate || k.plausible || authenticatedContent) yield k;
+    if (c.byCertificate || k.plausible || (authenticatedContent && k.implicitRejection)) yield k;
   }
 }
 
