@@ -12,6 +12,7 @@ import { parseSignedData } from '../../src/cms/signed-data/parse.ts';
 import { parseContentInfo } from '../../src/cms/content-info.ts';
 import { decode, readOctets, Tag } from '../../src/asn1/ber.ts';
 import { OID } from '../../src/asn1/oids.ts';
+import { sequence, oid, explicit, integer, setOf, octetString } from '../../src/asn1/der.ts';
 import { KakitomeError } from '../../src/errors.ts';
 
 const pki = new TestPki();
@@ -115,4 +116,16 @@ test('AuthEnvelopedData and EnvelopedData: the ciphertext and the envelope field
       }
     }
   }
+});
+
+test('eContent [0] with no OCTET STRING, or two, is rejected as the in-memory parser does', async () => {
+  const hooks = { onDigestAlgorithms: () => undefined, onContent: () => undefined };
+  const signer = parseSignedData(parseContentInfo(signedDer).content).signerInfos[0]!.der;
+  const build = (inner: Uint8Array[]) =>
+    sequence(oid(OID.signedData), explicit(0, sequence(integer(1), setOf([sequence(oid(OID.sha256))]), sequence(oid(OID.data), explicit(0, Buffer.concat(inner))), setOf([signer]))));
+  assert.equal(await code(readSignedDataStream(chunked(build([]), 64), hooks)), 'MALFORMED');
+  assert.equal(await code(readSignedDataStream(chunked(build([octetString(Buffer.from('a')), octetString(Buffer.from('b'))]), 64), hooks)), 'MALFORMED');
+  const ok = await readSignedDataStream(chunked(build([octetString(Buffer.alloc(0))]), 64), hooks);
+  assert.equal(ok.hadContent, true);
+  assert.equal(ok.contentBytes, 0);
 });

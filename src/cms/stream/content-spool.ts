@@ -18,7 +18,10 @@ export interface SpoolOptions {
   memoryBytes?: number;
   /** Directory for the spill file (default: the OS temporary directory). */
   dir?: string;
-  /** Largest content accepted (LIMIT beyond). */
+  /**
+   * Largest content accepted (LIMIT beyond). Default 4 GiB: a hostile sender must not
+   * be able to fill the disk through the spill file; raise it for larger messages.
+   */
   maxBytes?: number;
 }
 
@@ -36,7 +39,7 @@ export class ContentSpool {
   constructor(opts: SpoolOptions = {}) {
     this.#memoryBytes = opts.memoryBytes ?? 4 * 1024 * 1024;
     this.#dir = opts.dir ?? tmpdir();
-    this.#maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    this.#maxBytes = opts.maxBytes ?? 4 * 1024 ** 3;
   }
 
   get size(): number {

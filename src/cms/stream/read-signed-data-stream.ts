@@ -48,6 +48,7 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
   let encapFieldCount = 0;
   let outerCount = 0;
   let signedDataCount = 0;
+  let eContentStrings = 0;
 
   const decide = (h: StreamHeader): Disposition => {
     const p = h.path;
@@ -81,15 +82,12 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
       default: {
         // Inside eContent [0]: exactly one OCTET STRING, possibly segmented (X.690 8.7.3).
         if (p[4] !== 0xa0 || p[3] !== Tag.SEQUENCE) malformed('unexpected nesting in SignedData');
-        if (h.depth === 5 && (segments > 0 || contentBytes > 0)) malformed('eContent [0] must hold exactly one OCTET STRING');
+        if (h.depth === 5 && eContentStrings++ > 0) malformed('eContent [0] must hold exactly one OCTET STRING');
         if (h.tag === Tag.OCTET_STRING) {
           if (++segments > l.maxSegments) throw new KakitomeError('LIMIT', `More than ${l.maxSegments} OCTET STRING segments.`);
           return 'stream';
         }
-        if (h.tag === (Tag.OCTET_STRING | 0x20)) {
-          if (h.depth === 5) segments = 1;
-          return 'descend';
-        }
+        if (h.tag === (Tag.OCTET_STRING | 0x20)) return 'descend';
         return malformed('eContent is not an OCTET STRING');
       }
     }
@@ -131,6 +129,8 @@ export async function readSignedDataStream(input: AsyncIterable<Uint8Array> | Re
 
   if (contentType === undefined || fields.length < 4) malformed('SignedData is incomplete');
   if (!eContentType) malformed('EncapsulatedContentInfo has no eContentType');
+  // RFC 5652 5.2: eContent [0] EXPLICIT OCTET STRING: present means exactly one string (possibly empty).
+  if (hadContent && eContentStrings !== 1) malformed('eContent [0] must hold exactly one OCTET STRING');
   // Re-assemble: version, digestAlgorithms, encapContentInfo { eContentType }, rest as received.
   const parts = fields.map((f, i) => (i === 2 ? sequence(eContentType!) : f.bytes));
   const detachedForm = decode(sequence(...parts), { maxDepth: l.maxAsn1Depth });
