@@ -118,7 +118,8 @@ export function parseOcspResponse(der: Uint8Array): ParsedBasicResponse {
   }
   const t = tbsT.fields('ResponseData');
   const ver = t.optional(0xa0);
-  if (ver) malformed('ResponseData version other than the default v1');
+  // QUIRK: some responders encode the DEFAULT v1 explicitly (not DER); accepted, other versions are not.
+  if (ver && (ver.children()[0]?.value.length !== 1 || ver.children()[0]?.value[0] !== 0)) malformed('ResponseData version other than v1');
   const rid = t.next('responderID');
   const producedAt = readTime(t.expect(Tag.GENERALIZED_TIME, 'producedAt'), 'producedAt');
   const responses = t.expect(Tag.SEQUENCE, 'responses').children();

@@ -7,7 +7,7 @@
  * Every reader fails with MALFORMED on a damaged extension: a certificate whose
  * constraints cannot be read must not be half-trusted.
  */
-import { decode, Tag, readOid, readBoolean, readSmallInt, readOctetString, readString, type Tlv } from '../asn1/ber.ts';
+import { decode, Tag, readOid, readBoolean, readSmallInt, readString, type Tlv } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { malformed } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
@@ -214,9 +214,4 @@ export function readAuthorityKeyIdentifier(cert: Certificate): Uint8Array | unde
   if (!t) return undefined;
   const k = t.children().find((c) => c.tag === 0x80);
   return k?.value;
-}
-
-/** An extension's OCTET STRING-wrapped value read as an OCTET STRING (for SKI-like values). */
-export function readOctetStringValue(v: Uint8Array): Uint8Array {
-  return readOctetString(decode(v, { der: true }));
 }

@@ -10,7 +10,8 @@ import type { SignerValidationInput } from '../../src/pki/types.ts';
 import { issueCertificate, encodeName } from '../../src/x509/issue.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
-import { rootCa, subCa, endEntity, key, extension, nameConstraints, StaticHttpServer, type Party } from './pki-builder.ts';
+import { rootCa, subCa, endEntity, key, extension, nameConstraints, certificatePolicies, StaticHttpServer, type Party } from './pki-builder.ts';
+import { sequence, implicit } from '../../src/asn1/der.ts';
 
 const off = { mode: 'off' as const };
 let root: Party;
@@ -295,4 +296,22 @@ test('loadTrustAnchors reads PEM bundles, DER files and directories, and reports
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('policyConstraints requireExplicitPolicy (critical, as RFC 5280 requires) is processed', async () => {
+  const requireExplicit = extension('2.5.29.36', true, sequence(implicit(0, false, Buffer.of(0))));
+  const policyA = '1.3.6.1.4.1.99999.20.1';
+  const pca = subCa(root, 'Policy CA', { extraExtensions: [requireExplicit, certificatePolicies(policyA)] });
+  const withPolicy = endEntity(pca, 'pol@example.com', { extraExtensions: [certificatePolicies(policyA)] });
+  const without = endEntity(pca, 'nopol@example.com');
+  assert.equal((await validator()(input(withPolicy, [pca]))).status, 'trusted');
+  const r = await validator()(input(without, [pca]));
+  assert.equal(r.code, 'CERT_UNTRUSTED');
+  assert.match(r.message, /explicit certificate policy/);
+});
+
+test('encrypting to a certificate applies the rules for new messages: RSA-1024 refused', async () => {
+  const weak = endEntity(inter, 'weak-enc@example.com', {}, 'rsa1024');
+  const r = await validator()(input(weak, [inter], { usage: 'encryption' }));
+  assert.equal(r.code, 'WEAK_ALG');
 });
