@@ -202,6 +202,7 @@ export class BerStreamReader {
       else {
         disposition = this.#decide({ tag, constructed, length, depth, path: this.#path });
         if (disposition === 'stream' && constructed) malformed(`constructed value 0x${tag.toString(16)} where a primitive was expected`);
+        if (disposition === 'descend' && !constructed) malformed(`primitive value 0x${tag.toString(16)} where a constructed one was expected`);
         if (disposition === 'collect') {
           this.#collect = [];
           this.#collectBytes = 0;

@@ -144,6 +144,7 @@ test('structural damage is rejected with MALFORMED', () => {
   assert.equal(code(() => run(h('04 ff aa'), [], d)), 'MALFORMED'); // reserved length form
   assert.equal(code(() => run(h('1f 01 00'), [], d)), 'MALFORMED'); // high tag number
   assert.equal(code(() => run(h('24 03 04 01 aa'), [], () => 'stream')), 'MALFORMED'); // streaming a constructed value
+  assert.equal(code(() => run(h('04 03 30 01 00'), [], () => 'descend')), 'MALFORMED'); // descending into a primitive
   assert.equal(code(() => run(h('30 80 30 80 04 01 aa 00 00'), [], () => 'collect')), 'MALFORMED'); // collected value missing its EOC
 });
 
