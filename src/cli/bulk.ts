@@ -70,6 +70,9 @@ export async function detectBatchKind(input: string | undefined, forceMbox: bool
   });
   if (info.isDirectory()) return 'directory';
   if (forceMbox) return 'mbox';
+  // Only a regular file may be sniffed: reading the head of a pipe (-i /dev/stdin,
+  // a process substitution) would consume bytes the message needs.
+  if (!info.isFile()) return undefined;
   const head = Buffer.alloc(256);
   const h = await open(input, 'r');
   try {

@@ -5,9 +5,12 @@
  */
 import type { SignerView, VerdictView } from './verdict-view.ts';
 
-function headline(v: VerdictView, ok: boolean): string {
-  const tag = ok ? 'OK' : v.code ? `FAILED (${v.code})` : 'FAILED';
-  return `${tag}: ${v.summary}`;
+function headline(v: VerdictView, ok: boolean, command: string): string {
+  const code = v.code ? ` (${v.code})` : '';
+  const tag = ok ? `OK${code}` : `FAILED${code}`;
+  // decrypt succeeds when it decrypts: say so before what the verdict says about signatures.
+  const what = command === 'decrypt' && !v.summary.toLowerCase().includes('decrypted') ? `Decrypted. ${v.summary}` : v.summary;
+  return `${tag}: ${what}`;
 }
 
 function signerLines(s: SignerView, n: number): string[] {
@@ -24,8 +27,8 @@ function signerLines(s: SignerView, n: number): string[] {
 }
 
 /** The report for stderr, ending with a newline. */
-export function renderVerdict(v: VerdictView, ok: boolean): string {
-  const lines = [headline(v, ok)];
+export function renderVerdict(v: VerdictView, ok: boolean, command = ''): string {
+  const lines = [headline(v, ok, command)];
   v.signers.forEach((s, i) => lines.push(...signerLines(s, i + 1)));
   for (const w of v.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';

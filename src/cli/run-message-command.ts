@@ -70,7 +70,7 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   }
   if (result.verdict) {
     if (spec.json) await printJson(result.verdict);
-    else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK));
+    else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));
   }
   return result.exitCode;
 }

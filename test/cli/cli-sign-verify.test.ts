@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
-import { draftMessage, runCli, runProcess } from './run-cli.ts';
+import { BIN, draftMessage, runCli, runProcess } from './run-cli.ts';
 
 const pki = new TestPki('CLI Sign Root');
 const alice = pki.identity('rsa2048', 'alice');
@@ -120,4 +120,11 @@ test('standard input to standard output, and "-" names them explicitly', async (
   const v = await runCli(['verify', '--ca', pki.caPath], { input: s.stdout });
   assert.equal(v.status, 0);
   assert.match(v.stdout.toString('utf8'), /^Subject: Quarterly report\r$/m);
+  // A pipe named as a file is read whole (never sniffed for mbox, which would eat its head).
+  // (Through sh: a shell pipe is a FIFO; node's own stdio pipes are sockets /dev/stdin cannot open.)
+  const signedPath = join(dir, 'piped.eml');
+  writeFileSync(signedPath, s.stdout);
+  const p = await runProcess('sh', ['-c', `cat '${signedPath}' | '${process.execPath}' '${BIN}' verify --ca '${pki.caPath}' -i /dev/stdin`]);
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(p.stdout.toString('utf8'), /^Subject: Quarterly report\r$/m);
 });
