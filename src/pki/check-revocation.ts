@@ -324,7 +324,8 @@ function summarise(path: Certificate[], per: CertificateRevocation[], atTime: Da
   }
   const unknown = per.findIndex((r) => r.status === 'unknown');
   if (unknown >= 0) {
-    return { status: 'unknown', message: `Revocation unknown for ${name(unknown)}: ${per[unknown]!.problems.join('; ')}.` };
+    const problems = per[unknown]!.problems.map((p) => p.replace(/\.+$/, ''));
+    return { status: 'unknown', message: `Revocation unknown for ${name(unknown)}: ${problems.join('; ')}.` };
   }
   const out: RevocationReport = { status: 'good', message: `Not revoked, according to ${leaf ? describeSource(leaf) : 'the trust anchor configuration'}.` };
   if (leaf?.source) out.source = leaf.cached ? 'cache' : leaf.source;

@@ -268,3 +268,25 @@ test('an intermediate revoked on the root CRL makes the path revoked', async () 
     await local.stop();
   }
 });
+
+test('OCSP nonce: a response echoing another nonce is rejected as a replay', async () => {
+  const sent = Buffer.alloc(16, 7);
+  const res = await fetch(ocspDelegated.url, { method: 'POST', body: buildOcspRequest(L.good!.cert, caO.cert, sent) });
+  const parsed = parseOcspResponse(new Uint8Array(await res.arrayBuffer()));
+  assert.deepEqual(Buffer.from(parsed.nonce!), sent);
+  const opts = { now: new Date(), skewMs: 0, maxAgeMs: 60_000 };
+  assert.equal(evaluateOcspResponse(parsed, L.good!.cert, caO.cert, { ...opts, nonce: sent }).status, 'good');
+  assert.throws(() => evaluateOcspResponse(parsed, L.good!.cert, caO.cert, { ...opts, nonce: Buffer.alloc(16, 8) }), /nonce does not match/);
+  // The response answers for L.good only, and only under its CA.
+  assert.throws(() => evaluateOcspResponse(parsed, L.revoked!.cert, caO.cert, opts), /does not answer for this certificate/);
+  assert.throws(() => evaluateOcspResponse(parsed, L.good!.cert, caC.cert, opts), /not issued by the certificate's CA/);
+});
+
+test('an OCSP responder that is not authorised for the certificate\'s CA is not believed', async () => {
+  // openssl ocsp answers for a CA it does not serve, signed by its own responder
+  // certificate, which caC never delegated to.
+  const stranger = endEntity(caC, 'stranger@example.com', { ocspUrls: [ocspDelegated.url] });
+  const r = await createSignerValidator({ anchors: [root.cert], revocation: { mode: 'soft-fail' } })({ certificate: stranger.cert, carried: [caC.cert], usage: 'signing' });
+  assert.equal(r.revocation.status, 'unknown');
+  assert.match(r.revocation.message, /responder certificate was not issued by the certificate's CA\.$/);
+});
