@@ -29,6 +29,8 @@ const CONTENT = Buffer.from(
 const NEEDLE = Buffer.from('Bouncy Castle.');
 const TAMPERED = Buffer.from(CONTENT.toString('latin1').replace('Bouncy Castle.', 'Bouncy CastlE.'), 'latin1');
 
+const BIG = Buffer.from('A line of a large message, CRLF-terminated, to force chunking.\r\n'.repeat(4800));
+
 type IdName = 'rsa' | 'rsaB' | 'p256' | 'p384' | 'p521' | 'ed25519' | 'ed448';
 let pki: TestPki;
 let w: Workdir;
@@ -150,6 +152,12 @@ before(async () => {
     const env = await kakitomeEncrypt(CONTENT, [{ id, identifier: 'subjectKeyIdentifier' }], 'aes-128-gcm');
     out.set(`k2bc ski-env ${id.kind}`, bc.decrypt(env, id));
   }
+  const big = BIG;
+  out.set('bc2k big-sign', bc.sign(big, [{ id: ids.ed25519, alg: 'Ed25519' }], { detached: false }));
+  out.set('bc2k big-env', bc.encrypt(big, [{ id: ids.p256, mode: 'ecdh-sha256' }], 'aes256-cbc'));
+  out.set('bc2k big-auth', bc.encrypt(big, [{ id: ids.rsa, mode: 'oaep-sha256' }], 'aes256-gcm'));
+  out.set('k2bc big-sign', bc.verify(await kakitomeSign(big, [{ id: ids.p384, hash: 'sha384' }], false), { caPath: pki.caPath }));
+  out.set('k2bc big-env', bc.decrypt(await kakitomeEncrypt(big, [{ id: ids.p521 }], 'chacha20-poly1305'), ids.p521));
   out.set('bc2k chacha', bc.encrypt(CONTENT, [{ id: ids.rsa, mode: 'rsa15' }], 'chacha20-poly1305'));
   for (const c of RECEIVE_CASES) {
     out.set(`bc2k ${c.name}`, bc.encrypt(CONTENT, c.recipients.map((r) => ({ id: ids[r.idName], mode: r.mode })), c.cipher));
@@ -257,4 +265,21 @@ test('subjectKeyIdentifier as SignerIdentifier and RecipientIdentifier (RSA, P-2
     assert.ok(d.ok, d.info);
     assert.deepEqual(d.output, CONTENT);
   }
+});
+
+test('large content (300 KiB, chunked BER): both directions', async () => {
+  const sig = await must('bc2k big-sign');
+  assert.ok(sig.ok, sig.info);
+  await assertKakitomeVerifies(sig.output, { content: BIG, detached: false, signers: 1, label: 'BC large' });
+  for (const [key, alg] of [['bc2k big-env', 'aes-256-cbc'], ['bc2k big-auth', 'aes-256-gcm']] as const) {
+    const env = await must(key);
+    assert.ok(env.ok, env.info);
+    await assertKakitomeDecrypts(env.output, key.endsWith('env') ? ids.p256 : ids.rsa, { content: BIG, label: `BC large ${alg}`, contentEncryption: alg });
+  }
+  const v = await must('k2bc big-sign');
+  assert.ok(v.ok, v.info);
+  assert.deepEqual(v.output, BIG);
+  const d = await must('k2bc big-env');
+  assert.ok(d.ok, d.info);
+  assert.deepEqual(d.output, BIG);
 });

@@ -132,3 +132,18 @@ test('encrypt to two RSA recipients: both directions', async () => {
     await assertKakitomeDecrypts(g, id, { content: CONTENT, label: `gpgsm two recipients, ${id.kind}`, contentEncryption: 'aes-256-cbc', authenticated: false });
   }
 });
+
+test('large content (300 KiB, chunked BER): both directions', async () => {
+  const big = Buffer.from('A line of a large message, CRLF-terminated, to force chunking.\r\n'.repeat(4800));
+  const sig = await gpg.sign(big, [ids.rsa], { detached: false });
+  assert.equal(sig[1], 0x80);
+  await assertKakitomeVerifies(sig, { content: big, detached: false, signers: 1, label: 'gpgsm large' });
+  const env = await gpg.encrypt(big, [ids.rsa], 'AES256');
+  await assertKakitomeDecrypts(env, ids.rsa, { content: big, label: 'gpgsm large', contentEncryption: 'aes-256-cbc' });
+  const v = await gpg.verify(await kakitomeSign(big, [{ id: ids.p256 }], false));
+  assert.ok(v.verified, v.detail);
+  assert.deepEqual(v.content, big);
+  const d = await gpg.decrypt(await kakitomeEncrypt(big, [{ id: ids.rsaB }], 'aes-128-cbc'));
+  assert.ok(d.decrypted, d.detail);
+  assert.deepEqual(d.content, big);
+});

@@ -146,3 +146,18 @@ test('subjectKeyIdentifier as SignerIdentifier (RSA, P-256) and RecipientIdentif
   assert.ok(d.decrypted, d.detail);
   assert.deepEqual(d.content, CONTENT);
 });
+
+test('large content (300 KiB, chunked BER): both directions', async () => {
+  const big = Buffer.from('A line of a large message, CRLF-terminated, to force chunking.\r\n'.repeat(4800));
+  const sig = await nss.sign(big, ids.p256, { hash: 'SHA256', detached: false });
+  assertIndefiniteLength(sig);
+  await assertKakitomeVerifies(sig, { content: big, detached: false, signers: 1, label: 'NSS large' });
+  const env = await nss.encrypt(big, [ids.rsa]);
+  await assertKakitomeDecrypts(env, ids.rsa, { content: big, label: 'NSS large', contentEncryption: 'aes-128-cbc' });
+  const v = await nss.verify(await kakitomeSign(big, [{ id: ids.rsa }], false));
+  assert.ok(v.verified, v.detail);
+  assert.deepEqual(v.content, big);
+  const d = await nss.decrypt(await kakitomeEncrypt(big, [{ id: ids.rsaB }], 'aes-256-cbc'));
+  assert.ok(d.decrypted, d.detail);
+  assert.deepEqual(d.content, big);
+});

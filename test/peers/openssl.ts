@@ -28,6 +28,8 @@ export interface OpensslSignOptions {
   /** One digest for all signers (openssl cms has a single -md). */
   md?: OpensslDigest;
   detached: boolean;
+  /** `-stream`: indefinite-length BER, content in chunks (OpenSSL streams only when producing). */
+  stream?: boolean;
 }
 
 const SALT: Record<OpensslDigest, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
@@ -42,6 +44,7 @@ export async function opensslSign(w: Workdir, content: Uint8Array, o: OpensslSig
     if (s.pss) args.push('-keyopt', 'rsa_padding_mode:pss', '-keyopt', `rsa_pss_saltlen:${SALT[md]}`);
   }
   if (!o.detached) args.push('-nodetach');
+  if (o.stream) args.push('-stream');
   const out = w.path('signed.der');
   args.push('-out', out);
   await runPeerOk(OPENSSL, args);
@@ -81,10 +84,11 @@ export interface OpensslRecipient {
 }
 
 /** `openssl cms -encrypt`; GCM ciphers produce AuthEnvelopedData. Returns DER. */
-export async function opensslEncrypt(w: Workdir, content: Uint8Array, o: { recipients: OpensslRecipient[]; cipher: OpensslCipher }): Promise<Buffer> {
+export async function opensslEncrypt(w: Workdir, content: Uint8Array, o: { recipients: OpensslRecipient[]; cipher: OpensslCipher; stream?: boolean }): Promise<Buffer> {
   requireOpenssl();
   const out = w.path('enveloped.der');
   const args = ['cms', '-encrypt', '-binary', `-${o.cipher}`, '-in', w.write('content', content), '-outform', 'DER', '-out', out];
+  if (o.stream) args.push('-stream');
   for (const r of o.recipients) {
     args.push('-recip', r.id.certPath);
     if (r.rsa === 'oaep' || r.rsa === 'oaep-sha256') args.push('-keyopt', 'rsa_padding_mode:oaep');
