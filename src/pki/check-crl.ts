@@ -47,7 +47,7 @@ export function validateCrl(crl: ParsedCrl, cert: Certificate, issuer: Certifica
     if (crl.idp.onlyContainsUserCerts && isCa) reject('it covers only end-entity certificates');
     if (crl.idp.onlyContainsCACerts && !isCa) reject('it covers only CA certificates');
     const dps = readDistributionPointUris(cert);
-    if (crl.idp.uris.length && dps.length && !crl.idp.uris.some((u) => dps.includes(u))) reject('its distribution point is not the certificate\'s');
+    if (crl.idp.uris.length && !crl.idp.uris.some((u) => dps.includes(u))) reject('its distribution point is not the certificate\'s');
   }
   const now = o.now.getTime();
   if (crl.thisUpdate.getTime() > now + o.skewMs) reject('thisUpdate is in the future');

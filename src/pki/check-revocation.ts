@@ -86,6 +86,10 @@ export class RevocationChecker {
   readonly #now: () => Date;
   readonly #answers: TtlCache<Cached>;
   readonly #crls: TtlCache<ParsedCrl | Error>;
+  // Concurrent validations of the same certificate (a burst of mail from one
+  // sender) share one network round trip instead of each starting their own.
+  readonly #inFlight = new Map<string, Promise<CertificateRevocation>>();
+  readonly #crlInFlight = new Map<string, Promise<ParsedCrl>>();
 
   constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date) {
     this.#o = options;
@@ -177,7 +181,15 @@ export class RevocationChecker {
     const hit = this.#answers.get(key);
     if (hit) return { ...hit.answer, cached: true };
 
-    // 3. Online sources, preferred first.
+    // 3. Online sources, preferred first (one request at a time per certificate).
+    const pending = this.#inFlight.get(key);
+    if (pending) return pending;
+    const p = this.#checkOnline(key, cert, issuer, problems).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, p);
+    return p;
+  }
+
+  async #checkOnline(key: string, cert: Certificate, issuer: Certificate, problems: string[]): Promise<CertificateRevocation> {
     const order = this.#o.prefer === 'ocsp' ? [this.#tryOcsp, this.#tryCrl] : [this.#tryCrl, this.#tryOcsp];
     for (const step of order) {
       const a = await step.call(this, cert, issuer, problems);
@@ -254,6 +266,14 @@ export class RevocationChecker {
     const hit = this.#crls.get(url);
     if (hit instanceof Error) throw hit;
     if (hit) return hit;
+    const pending = this.#crlInFlight.get(url);
+    if (pending) return pending;
+    const p = this.#downloadCrl(url).finally(() => this.#crlInFlight.delete(url));
+    this.#crlInFlight.set(url, p);
+    return p;
+  }
+
+  async #downloadCrl(url: string): Promise<ParsedCrl> {
     const now = this.#now().getTime();
     try {
       const der = await this.#fetcher(url, { method: 'GET', maxBytes: this.#o.maxCrlBytes, timeoutMs: this.#o.timeoutMs });

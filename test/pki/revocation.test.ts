@@ -290,3 +290,12 @@ test('an OCSP responder that is not authorised for the certificate\'s CA is not 
   assert.equal(r.revocation.status, 'unknown');
   assert.match(r.revocation.message, /responder certificate was not issued by the certificate's CA\.$/);
 });
+
+test('a burst of concurrent validations shares one CRL download', async () => {
+  const v = validator('hard-fail');
+  const n = http.requests;
+  const results = await Promise.all(Array.from({ length: 20 }, () => v(input('crl-good'))));
+  assert.ok(results.every((r) => r.status === 'trusted'));
+  // One download each for the issuing CA's CRL and the root CRL (for the intermediate).
+  assert.equal(http.requests - n, 2);
+});
