@@ -266,7 +266,7 @@ export class Store {
   async #records(where: string, params: SqlValue[], tx: SqlExecutor = this.engine): Promise<CertificateRecord[]> {
     const rows = await tx.all(
       `SELECT c.*, (SELECT COUNT(*) FROM private_keys k WHERE k.spki_sha256 = c.spki_sha256) AS key_count
-       FROM certificates c WHERE ${where} ORDER BY c.not_before DESC, c.fingerprint`,
+       FROM certificates c WHERE ${where} ORDER BY c.not_before DESC, c.not_after DESC, c.added_at DESC, c.fingerprint`,
       params,
     );
     const out: CertificateRecord[] = [];
@@ -422,6 +422,17 @@ export class Store {
     });
   }
 
+  /**
+   * The active private key for `cert`, opened for one named use (the CA signing a
+   * certificate, a CRL or an OCSP response) and audited as key.use.<purpose>.
+   */
+  async usePrivateKeyFor(cert: Certificate, purpose: string): Promise<KeyObject | undefined> {
+    const rows = await this.engine.all("SELECT * FROM private_keys WHERE spki_sha256 = ? AND status = 'active'", [spkiDigest(cert.spki)]);
+    const row = rows[0];
+    if (!row) return undefined;
+    return this.engine.transaction((tx) => this.#openKey(tx, row, `key.use.${purpose}`, cert.fingerprint256));
+  }
+
   /** Retiring stops a key from signing and being offered for new mail; it still decrypts old mail. */
   async retirePrivateKey(id: string, reason = 'retired'): Promise<KeyRecord> {
     await this.engine.transaction(async (tx) => {
@@ -506,7 +517,8 @@ export class Store {
         TRUST_RANK[a.trust] - TRUST_RANK[b.trust] ||
         Number(b.preferred) - Number(a.preferred) ||
         algorithmRank(a.certificate) - algorithmRank(b.certificate) ||
-        b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime(),
+        b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime() ||
+        b.addedAt.getTime() - a.addedAt.getTime(),
     );
   }
 

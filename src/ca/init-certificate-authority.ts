@@ -1,0 +1,80 @@
+/**
+ * Creates the internal CA: a self-signed root and an issuing CA under it
+ * (CA/Browser Forum S/MIME BR 7.1.2.1 and 7.1.2.2 shapes: basicConstraints
+ * critical cA=TRUE, keyUsage critical keyCertSign+cRLSign, the issuing CA limited
+ * to pathLen 0 and extKeyUsage emailProtection). Both keys are sealed in the store.
+ */
+import { randomUUID } from 'node:crypto';
+import { issueCertificate } from '../x509/issue.ts';
+import { OID } from '../asn1/oids.ts';
+import { KakitomeError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import { generateCaKey, listCertificateAuthorities, type CaKeyType, type CertificateAuthority } from './certificate-authority.ts';
+
+export interface InitCaOptions {
+  /** Base name: the root is "<name> Root CA", the issuing CA "<name> S/MIME CA". */
+  name: string;
+  organization?: string;
+  country?: string;
+  keyType?: CaKeyType;
+  rootValidityYears?: number;
+  issuingValidityYears?: number;
+  /** HTTP URL where the issuing CA's CRL is published (put in issued certificates). */
+  crlUrl?: string;
+  /** HTTP URL of the OCSP responder (put in issued certificates). */
+  ocspUrl?: string;
+  now?: Date;
+}
+
+const YEAR = 365 * 86_400_000;
+
+export async function initCertificateAuthority(store: Store, o: InitCaOptions): Promise<{ root: CertificateAuthority; issuing: CertificateAuthority }> {
+  if (!o.name.trim()) throw new KakitomeError('INVALID_ARGUMENT', 'A CA needs a name.');
+  for (const u of [o.crlUrl, o.ocspUrl]) {
+    if (u !== undefined && !/^http:\/\//.test(u)) throw new KakitomeError('INVALID_ARGUMENT', `${u}: CRL and OCSP URLs must be http:// (RFC 5280 4.2.1.13, S/MIME BR 7.1.2.3).`);
+  }
+  const existing = await listCertificateAuthorities(store);
+  if (existing.some((c) => c.name === `${o.name} Root CA`)) throw new KakitomeError('INVALID_ARGUMENT', `A CA named "${o.name}" exists already.`);
+  const now = o.now ?? store.now();
+  const keyType = o.keyType ?? 'p384';
+  const org = { organization: o.organization ?? o.name, ...(o.country ? { country: o.country } : {}) };
+
+  const rootKeys = generateCaKey(keyType);
+  const rootCert = issueCertificate({
+    subject: { commonName: `${o.name} Root CA`, ...org },
+    publicKey: rootKeys.publicKey,
+    signingKey: rootKeys.privateKey,
+    ca: true,
+    keyUsage: ['keyCertSign', 'cRLSign'],
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + (o.rootValidityYears ?? 20) * YEAR),
+  });
+  const issKeys = generateCaKey(keyType);
+  const issCert = issueCertificate({
+    subject: { commonName: `${o.name} S/MIME CA`, ...org },
+    publicKey: issKeys.publicKey,
+    issuer: rootCert,
+    signingKey: rootKeys.privateKey,
+    ca: { pathLength: 0 },
+    keyUsage: ['keyCertSign', 'cRLSign'],
+    extKeyUsage: [OID.emailProtection],
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + Math.min(o.issuingValidityYears ?? 10, o.rootValidityYears ?? 20) * YEAR),
+  });
+
+  await store.importPrivateKey(rootKeys.privateKey, { certificates: [rootCert], label: `${o.name} Root CA`, trust: 'trusted', source: 'ca-init' });
+  await store.importPrivateKey(issKeys.privateKey, { certificates: [issCert], label: `${o.name} S/MIME CA`, trust: 'trusted', source: 'ca-init' });
+  const rootRec = (await store.findCertificateByFingerprint(rootCert.fingerprint256))!;
+  const issRec = (await store.findCertificateByFingerprint(issCert.fingerprint256))!;
+  const rootId = randomUUID();
+  const issId = randomUUID();
+  await store.engine.transaction(async (tx) => {
+    const at = now.toISOString();
+    await tx.run('INSERT INTO certificate_authorities (id, name, role, certificate_id, parent_id, next_crl_number, crl_url, ocsp_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [rootId, `${o.name} Root CA`, 'root', rootRec.id, null, 1, null, null, at]);
+    await tx.run('INSERT INTO certificate_authorities (id, name, role, certificate_id, parent_id, next_crl_number, crl_url, ocsp_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [issId, `${o.name} S/MIME CA`, 'issuing', issRec.id, rootId, 1, o.crlUrl ?? null, o.ocspUrl ?? null, at]);
+    await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [issRec.id, rootId, 'subordinate-ca', null, at]);
+  });
+  await store.audit('ca.init', issCert.fingerprint256, `${o.name}: root ${rootCert.fingerprint256}`);
+  const all = await listCertificateAuthorities(store);
+  return { root: all.find((c) => c.id === rootId)!, issuing: all.find((c) => c.id === issId)! };
+}

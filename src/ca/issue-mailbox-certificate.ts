@@ -1,0 +1,142 @@
+/**
+ * Mailbox certificates in the CA/Browser Forum S/MIME Baseline Requirements
+ * "mailbox-validated strict" profile (BR 7.1.2.3, 7.1.4.2.2 and 7.1.6.1):
+ * - certificatePolicies with the reserved policy 2.23.140.1.5.1.3 (mailbox strict);
+ * - extKeyUsage id-kp-emailProtection only;
+ * - subjectAltName with the rfc822Name; subject holds only commonName and
+ *   emailAddress, both the mailbox address;
+ * - keyUsage critical, by key type and use (BR 7.1.2.3 e): RSA signing =
+ *   digitalSignature(+nonRepudiation), RSA encryption = keyEncipherment,
+ *   EC signing = digitalSignature, EC encryption = keyAgreement; "dual" combines;
+ * - validity at most 825 days (BR 6.3.2); serial of 128 random bits (issue.ts);
+ * - crlDistributionPoints (required in strict) and authorityInformationAccess from
+ *   the issuing CA's configuration.
+ * Separate signing and encryption certificates are issued when asked ("separate"):
+ * two keys, so the encryption key can be escrowed in the store while the signing
+ * key stays the user's alone (RFC 8551 and BR both allow it).
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { issueCertificate, toPublic, type KeyUsageName } from '../x509/issue.ts';
+import { sequence, oid, octetString } from '../asn1/der.ts';
+import { OID } from '../asn1/oids.ts';
+import { KakitomeError } from '../errors.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import type { Store } from '../store/store.ts';
+import { findCertificateAuthority, openCaKey, type CertificateAuthority } from './certificate-authority.ts';
+
+/** CA/B Forum reserved policy identifier: mailbox-validated, strict. */
+export const POLICY_MAILBOX_STRICT = '2.23.140.1.5.1.3';
+export const MAX_VALIDITY_DAYS = 825;
+
+export type MailboxKeyType = 'rsa2048' | 'rsa3072' | 'p256' | 'p384';
+export type MailboxUsage = 'dual' | 'signing' | 'encryption';
+
+export interface IssueMailboxOptions {
+  email: string;
+  /** Issue for this public key (the user holds the private key); otherwise a key is generated and sealed in the store. */
+  publicKey?: KeyObject;
+  keyType?: MailboxKeyType;
+  /** "separate" issues two certificates (signing and encryption) with two keys. */
+  usage?: MailboxUsage | 'separate';
+  validityDays?: number;
+  caName?: string;
+  now?: Date;
+  /** Set by renewal: the certificate this one replaces. */
+  renewedFrom?: string;
+}
+
+export interface IssuedCertificate {
+  certificate: Certificate;
+  usage: MailboxUsage;
+  /** Store id of the generated private key, when the store holds it. */
+  keyId?: string;
+}
+
+const EMAIL = /^[^\s@"(),:;<>[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+function generateMailboxKey(type: MailboxKeyType): { publicKey: KeyObject; privateKey: KeyObject } {
+  switch (type) {
+    case 'rsa2048': return generateKeyPairSync('rsa', { modulusLength: 2048 });
+    case 'rsa3072': return generateKeyPairSync('rsa', { modulusLength: 3072 });
+    case 'p256': return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    case 'p384': return generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    default: throw new KakitomeError('INVALID_ARGUMENT', `Unknown key type ${String(type)}.`);
+  }
+}
+
+function keyUsageFor(key: KeyObject, usage: MailboxUsage): KeyUsageName[] {
+  const t = key.asymmetricKeyType;
+  if (t === 'rsa') {
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new KakitomeError('WEAK_ALG', 'S/MIME BR 6.1.5: RSA keys are at least 2048 bits.');
+    return usage === 'signing' ? ['digitalSignature', 'nonRepudiation'] : usage === 'encryption' ? ['keyEncipherment'] : ['digitalSignature', 'nonRepudiation', 'keyEncipherment'];
+  }
+  if (t === 'ec') {
+    const c = key.asymmetricKeyDetails?.namedCurve;
+    if (c !== 'prime256v1' && c !== 'secp384r1' && c !== 'secp521r1') throw new KakitomeError('UNSUPPORTED_ALG', `S/MIME BR 6.1.5 allows P-256, P-384 and P-521, not ${c}.`);
+    return usage === 'signing' ? ['digitalSignature', 'nonRepudiation'] : usage === 'encryption' ? ['keyAgreement'] : ['digitalSignature', 'nonRepudiation', 'keyAgreement'];
+  }
+  if (t === 'ed25519' || t === 'ed448') {
+    if (usage !== 'signing') throw new KakitomeError('CERT_USAGE', 'An EdDSA key can only sign: issue it with usage "signing".');
+    return ['digitalSignature', 'nonRepudiation'];
+  }
+  throw new KakitomeError('UNSUPPORTED_ALG', `Mailbox certificates for ${t} keys are not issued.`);
+}
+
+function certificatePolicies(): Buffer {
+  // certificatePolicies ::= SEQUENCE OF PolicyInformation { policyIdentifier }
+  return sequence(oid(OID.certificatePolicies), octetString(sequence(sequence(oid(POLICY_MAILBOX_STRICT)))));
+}
+
+async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject, o: IssueMailboxOptions, usage: MailboxUsage, now: Date): Promise<IssuedCertificate> {
+  const email = o.email.trim();
+  const generated = o.publicKey ? undefined : generateMailboxKey(o.keyType ?? 'rsa2048');
+  const publicKey = o.publicKey ? toPublic(o.publicKey) : generated!.publicKey;
+  const days = o.validityDays ?? 365;
+  if (!Number.isInteger(days) || days < 1 || days > MAX_VALIDITY_DAYS) throw new KakitomeError('INVALID_ARGUMENT', `Validity must be 1..${MAX_VALIDITY_DAYS} days (S/MIME BR 6.3.2).`);
+  const notBefore = new Date(now.getTime() - 60_000);
+  const notAfter = new Date(Math.min(notBefore.getTime() + days * 86_400_000, ca.certificate.notAfter.getTime()));
+  const certificate = issueCertificate({
+    subject: { commonName: email, emailAddress: email },
+    publicKey,
+    issuer: ca.certificate,
+    signingKey: caKey,
+    keyUsage: keyUsageFor(publicKey, usage),
+    extKeyUsage: [OID.emailProtection],
+    emails: [email],
+    notBefore,
+    notAfter,
+    ...(ca.crlUrl ? { crlDistributionPoints: [ca.crlUrl] } : {}),
+    ...(ca.ocspUrl ? { ocspUrls: [ca.ocspUrl] } : {}),
+    extraExtensions: [certificatePolicies()],
+  });
+  let keyId: string | undefined;
+  if (generated) {
+    keyId = (await store.importPrivateKey(generated.privateKey, { certificates: [certificate], label: `${email} (${usage})`, trust: 'trusted', source: `ca-issue ${ca.name}` })).id;
+  } else {
+    await store.importCertificate(certificate, { trust: 'trusted', source: `ca-issue ${ca.name}` });
+  }
+  const rec = (await store.findCertificateByFingerprint(certificate.fingerprint256))!;
+  await store.engine.transaction(async (tx) => {
+    await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [rec.id, ca.id, `mailbox-strict-${usage}`, o.renewedFrom ?? null, now.toISOString()]);
+  });
+  await store.audit('ca.issue', certificate.fingerprint256, `${email} ${usage}${o.renewedFrom ? ` renews ${o.renewedFrom}` : ''}`);
+  const out: IssuedCertificate = { certificate, usage };
+  if (keyId) out.keyId = keyId;
+  return out;
+}
+
+/** Issues one mailbox certificate, or two when `usage` is "separate". */
+export async function issueMailboxCertificate(store: Store, o: IssueMailboxOptions): Promise<IssuedCertificate[]> {
+  if (!EMAIL.test(o.email.trim())) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address.`);
+  const usage = o.usage ?? 'dual';
+  if (usage === 'separate' && o.publicKey) throw new KakitomeError('INVALID_ARGUMENT', 'Separate signing and encryption certificates need two keys; omit publicKey to have them generated.');
+  const ca = await findCertificateAuthority(store, o.caName);
+  if (ca.role !== 'issuing') throw new KakitomeError('INVALID_ARGUMENT', `"${ca.name}" is a root; mailbox certificates come from the issuing CA.`);
+  const now = o.now ?? store.now();
+  const caKey = await openCaKey(store, ca, 'ca-issue');
+  if (usage === 'separate') {
+    return [await issueOne(store, ca, caKey, o, 'signing', now), await issueOne(store, ca, caKey, o, 'encryption', now)];
+  }
+  return [await issueOne(store, ca, caKey, o, usage, now)];
+}
+
