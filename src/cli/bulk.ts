@@ -18,7 +18,7 @@ import { WorkerPool } from './worker-pool.ts';
 import type { BulkAnswer, BulkTask, BulkWorkerData } from './bulk-worker.ts';
 import { toFailure, type JobName, type JobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, worstExitCode, type ExitCode } from './exit-codes.ts';
-import { MAX_MESSAGE_BYTES, describeFsError, openAtomicWriter, readFileBounded, writeFileAtomic } from './io.ts';
+import { MAX_MESSAGE_BYTES, describeFsError, openAtomicWriter, readFileBounded, syncDirectory, writeFileAtomic } from './io.ts';
 import { splitMbox, formatMboxEntry, looksLikeMbox, type MboxEntry } from './mbox.ts';
 import { Progress } from './progress.ts';
 
@@ -179,7 +179,7 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
       let written = false;
       if (result.output !== undefined) {
         try {
-          await writeFileAtomic(resolve(outDir, name), result.output);
+          await writeFileAtomic(resolve(outDir, name), result.output, { syncDirectory: false });
           written = true;
         } catch (e) {
           result = failureResult(e);
@@ -189,6 +189,7 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
     }
   };
   await Promise.all(Array.from({ length: pool.size * 2 }, lane));
+  await syncDirectory(outDir);
 }
 
 async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, output: string, record: Recorder, onBytes: (n: number) => void): Promise<void> {

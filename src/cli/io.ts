@@ -101,7 +101,8 @@ function trackTemporaryFile(tmp: string): void {
  * so rename(2) is atomic), fsync, rename, then fsync the directory so the rename
  * itself survives a crash. On any failure the temporary file is removed.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array, options: { mode?: number; syncDirectory?: boolean } = {}): Promise<void> {
+  const mode = options.mode ?? 0o600;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle;
@@ -122,11 +123,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
     const err = e as NodeJS.ErrnoException;
     throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(err)}.`, { cause: e });
   }
-  await syncDirectory(dir);
+  // A batch writing many files into one directory syncs it once at the end instead.
+  if (options.syncDirectory !== false) await syncDirectory(dir);
 }
 
 /** Best effort: some file systems refuse fsync on a directory; the data is already safe. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   try {
     const h = await open(dir, 'r');
     try { await h.sync(); } finally { await h.close(); }

@@ -102,8 +102,8 @@ export async function* splitMbox(source: AsyncIterable<Buffer | string>, maxMess
     const data: Buffer = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, Buffer.from(chunk)]);
     let start = 0;
     for (let nl = data.indexOf(0x0a, start); nl >= 0; nl = data.indexOf(0x0a, start)) {
-      // Copy: the chunk buffer is reused by the stream after this iteration.
-      yield* takeLine(Buffer.from(data.subarray(start, nl + 1)));
+      // No copy: stream chunks are never reused, and a line only lives until its message is handed on.
+      yield* takeLine(data.subarray(start, nl + 1));
       start = nl + 1;
     }
     pending = Buffer.from(data.subarray(start));
