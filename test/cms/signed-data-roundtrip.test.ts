@@ -2,7 +2,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestPki, type KeyKind } from '../helpers/pki.ts';
 import { signData, buildSignerInfo, layoutSignedData, signerDigestName } from '../../src/cms/signed-data/sign.ts';
-import { encodeSignedDataParts } from '../../src/cms/signed-data/encode.ts';
+import { encodeSignedDataParts, encodeSignedData } from '../../src/cms/signed-data/encode.ts';
+import { sequence, oid, explicit, octetString, integer, setOf, implicit, sortDer } from '../../src/asn1/der.ts';
 import { verifySignedData, verifyParsedSignedData } from '../../src/cms/signed-data/verify.ts';
 import { parseSignedData } from '../../src/cms/signed-data/parse.ts';
 import { parseContentInfo } from '../../src/cms/content-info.ts';
@@ -201,5 +202,18 @@ test('signer options are checked at run time (JavaScript callers)', () => {
   for (const extra of bad) {
     const signer = { certificate: a.cert, key: a.key, ...extra } as unknown as Parameters<typeof signData>[1]['signers'][0];
     assert.throws(() => signData(content, { signers: [signer] }), (err) => isKakitomeError(err, 'INVALID_ARGUMENT'), JSON.stringify(extra));
+  }
+});
+
+test('single-allocation DER assembly equals the nested-helper encoding', () => {
+  const a = pki.identity('rsa2048');
+  for (const [body, crls] of [[content, []], [undefined, [sequence(integer(7))]], [Buffer.alloc(70_000, 0x61), []]] as const) {
+    const { layout, signers } = layoutSignedData({ signers: [{ certificate: a.cert, key: a.key }], certificates: [pki.caCert], crls: [...crls] });
+    const si = buildSignerInfo(computeDigest('sha256', body ?? content), signers[0]!, layout.contentType, now());
+    const encap = body === undefined ? sequence(oid(OID.data)) : sequence(oid(OID.data), explicit(0, octetString(body)));
+    const fields = [integer(1), setOf(layout.digestAlgorithms), encap, implicit(0, true, ...sortDer(layout.certificates))];
+    if (crls.length) fields.push(implicit(1, true, ...crls));
+    const expected = sequence(oid(OID.signedData), explicit(0, sequence(...fields, setOf([si]))));
+    assert.deepEqual(encodeSignedData(layout, body, [si]), expected);
   }
 });
