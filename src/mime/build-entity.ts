@@ -16,7 +16,10 @@ const CRLF = Buffer.from('\r\n');
 /** One header field, encoded-words for non-ASCII (RFC 2047 section 5), folded, CRLF-terminated. */
 export function formatHeaderField(name: string, value: string): Buffer {
   // eslint-disable-next-line no-control-regex
-  const encoded = /[^\x00-\x7f]/.test(value) ? libmime.encodeWords(value, 'B', 52) : value;
+  const ascii = !/[^\x00-\x7f]/.test(value);
+  // Short ASCII fields need neither encoding nor folding (the common case, kept cheap).
+  if (ascii && name.length + value.length + 2 <= 76 && !/[\r\n]/.test(value)) return Buffer.from(`${name}: ${value}\r\n`, 'latin1');
+  const encoded = ascii ? value : libmime.encodeWords(value, 'B', 52);
   const folded = libmime.foldLines(`${name}: ${encoded}`, 76);
   return Buffer.from(`${folded.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
 }

@@ -28,12 +28,19 @@ export interface HeaderSection {
 }
 
 /** Unfolds and decodes a field body: UTF-8 when valid (RFC 6532), else Latin-1 so no byte is lost. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function fieldValue(bytes: Buffer): string {
   let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    text = bytes.toString('latin1');
+  // eslint-disable-next-line no-control-regex
+  const latin1 = bytes.toString('latin1');
+  if (!/[^\x00-\x7f]/.test(latin1)) text = latin1;
+  else {
+    try {
+      text = UTF8.decode(bytes);
+    } catch {
+      text = latin1;
+    }
   }
   // RFC 5322 section 2.2.3: unfolding removes each CRLF that is followed by WSP.
   return text.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
