@@ -7,7 +7,7 @@
  * bench/results/latest.json). Inputs and keys are generated into a temporary
  * directory and deleted afterwards. Not part of `npm test`.
  */
-import { cpus, totalmem, availableParallelism, platform, release } from 'node:os';
+import { cpus, totalmem, availableParallelism, platform, release, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -29,6 +29,8 @@ interface Results {
   date: string;
   quick: boolean;
   machine: { cpu: string; cores: number; memoryGiB: number; os: string; node: string; nodeOpenssl: string; opensslCli: string };
+  /** 1-minute load average before and after: other work on the machine skews every figure. */
+  load: { before: number; after: number };
   raw?: RawCryptoFigures;
   small?: SmallMessageFigures;
   opensslSmall?: OpensslSmallFigures;
@@ -48,6 +50,7 @@ const results: Results = {
     nodeOpenssl: process.versions.openssl ?? 'unknown',
     opensslCli: execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim(),
   },
+  load: { before: loadavg()[0]!, after: NaN },
 };
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -79,6 +82,8 @@ try {
   await dir.cleanup();
   pki.cleanup();
 }
+
+results.load.after = loadavg()[0]!;
 
 // ------------------------------------------------------------------ report
 const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -125,6 +130,7 @@ const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length))
 const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 console.log(`Kakitome benchmarks ${results.date}${quick ? ' (quick)' : ''}`);
 console.log(`${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB; Node ${results.machine.node} (OpenSSL ${results.machine.nodeOpenssl}); ${results.machine.opensslCli}`);
+console.log(`load average (1 min) before ${f(results.load.before, 2)}, after ${f(results.load.after, 2)} on ${results.machine.cores} cores${results.load.before > 1 || results.load.after > 1 ? ': the machine was busy, figures are pessimistic' : ''}`);
 console.log(line(rows[0]!));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows.slice(1)) console.log(line(r));
