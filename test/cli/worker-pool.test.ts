@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkerPool } from '../../src/cli/worker-pool.ts';
+
+const url = new URL('./echo-worker.ts', import.meta.url);
+
+test('tasks spread over the workers and all complete', async () => {
+  const pool = new WorkerPool<string, string>(url, undefined, 2);
+  try {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run(`t${i}`)));
+    assert.deepEqual(answers.map((a) => a.split('@')[0]), Array.from({ length: 20 }, (_, i) => `t${i}`));
+    assert.equal(new Set(answers.map((a) => a.split('@')[1])).size, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that dies fails only its own task; the pool replaces it and goes on', async () => {
+  const pool = new WorkerPool<string, string>(url, undefined, 2);
+  try {
+    const results = await Promise.allSettled(['a', 'exit', 'b', 'throw', 'c', 'd', 'e'].map((t) => pool.run(t)));
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /exited with code 7/);
+    assert.match(String((results[3] as PromiseRejectedResult).reason), /uncaught in worker/);
+    assert.match(await pool.run('after'), /^after@/);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('workers that cannot start make the pool give up instead of respawning forever', async () => {
+  const pool = new WorkerPool<string, string>(new URL('./no-such-worker.ts', import.meta.url), undefined, 1);
+  try {
+    await assert.rejects(pool.run('x'));
+    await assert.rejects(pool.run('y'), /closed|Cannot find module|ERR_MODULE_NOT_FOUND/);
+  } finally {
+    await pool.close();
+  }
+});
