@@ -11,7 +11,7 @@
  * the check and says so. A revoked answer is always final.
  */
 import type { Certificate } from '../x509/certificate.ts';
-import type { Fetcher, RevocationReport } from './types.ts';
+import type { ClockUsed, Fetcher, RevocationReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
 import { parseCrl, type ParsedCrl } from './parse-crl.ts';
 import { checkCrl, type CrlAnswer } from './check-crl.ts';
@@ -111,10 +111,10 @@ export class RevocationChecker {
 
   /**
    * Checks `path` (leaf first, anchor last; the anchor is not checked: trusted by
-   * configuration, RFC 5280 6.1). `atTime` is the clock the validity decision used.
+   * configuration, RFC 5280 6.1). `clock` is the clock the validity decision used.
    */
-  async checkPath(path: Certificate[], evidence: RevocationEvidence, atTime: Date): Promise<{ report: RevocationReport; perCertificate: CertificateRevocation[] }> {
-    const warm = this.checkPathFromCache(path, evidence, atTime);
+  async checkPath(path: Certificate[], evidence: RevocationEvidence, clock: ClockUsed): Promise<{ report: RevocationReport; perCertificate: CertificateRevocation[] }> {
+    const warm = this.checkPathFromCache(path, evidence, clock);
     if (warm) return warm;
     if (this.#o.mode === 'off') {
       return { report: { status: 'not-checked', message: 'Revocation was not checked (turned off by policy).' }, perCertificate: [] };
@@ -123,7 +123,7 @@ export class RevocationChecker {
     for (let i = 0; i + 1 < path.length; i++) {
       per.push(await this.checkCertificate(path[i]!, path[i + 1]!, evidence));
     }
-    return { report: summarise(path, per, atTime), perCertificate: per };
+    return { report: summarise(path, per, clock), perCertificate: per };
   }
 
   /**
@@ -131,7 +131,7 @@ export class RevocationChecker {
    * has a cached answer, the report is produced synchronously (no promise per
    * certificate). Undefined when any answer is missing.
    */
-  checkPathFromCache(path: Certificate[], evidence: RevocationEvidence, atTime: Date): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
+  checkPathFromCache(path: Certificate[], evidence: RevocationEvidence, clock: ClockUsed): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
     if (this.#o.mode === 'off' || evidence.carriedCrls.length || evidence.carriedOcsp.length) return undefined;
     const per: CertificateRevocation[] = [];
     for (let i = 0; i + 1 < path.length; i++) {
@@ -139,7 +139,7 @@ export class RevocationChecker {
       if (!hit) return undefined;
       per.push({ ...hit.answer, cached: true });
     }
-    return { report: summarise(path, per, atTime), perCertificate: per };
+    return { report: summarise(path, per, clock), perCertificate: per };
   }
 
   async checkCertificate(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence): Promise<CertificateRevocation> {
@@ -324,13 +324,17 @@ function messageOf(e: unknown): string {
  */
 const BENIGN_REASONS = new Set(['affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn']);
 
-function summarise(path: Certificate[], per: CertificateRevocation[], atTime: Date): RevocationReport {
+function summarise(path: Certificate[], per: CertificateRevocation[], clock: ClockUsed): RevocationReport {
+  const atTime = clock.time;
   const leaf = per[0];
   const name = (i: number) => (i === 0 ? 'the signer\'s certificate' : `the CA certificate "${path[i]!.subjectText}"`);
   for (let i = 0; i < per.length; i++) {
     const r = per[i]!;
     if (r.status !== 'revoked') continue;
-    const benign = r.reason !== undefined && BENIGN_REASONS.has(r.reason) && r.revokedAt !== undefined && r.revokedAt > atTime;
+    // With a third-party timestamp the signature provably existed before a later
+    // revocation, whatever its reason (the point of RFC 3161 signature timestamps).
+    const after = r.revokedAt !== undefined && r.revokedAt > atTime && clock.source !== 'now';
+    const benign = after && (clock.source === 'timestamp' || (r.reason !== undefined && BENIGN_REASONS.has(r.reason)));
     if (benign) continue;
     const out: RevocationReport = {
       status: 'revoked',
@@ -351,7 +355,7 @@ function summarise(path: Certificate[], per: CertificateRevocation[], atTime: Da
   if (leaf?.source) out.source = leaf.cached ? 'cache' : leaf.source;
   if (leaf?.time) out.time = leaf.time;
   const late = per.find((r) => r.status === 'revoked');
-  if (late) out.message += ` (A certificate of the path was revoked after the signing time for a reason that does not affect earlier signatures: ${late.reason}.)`;
+  if (late) out.message += ` (A certificate of the path was revoked after the ${clock.source === 'timestamp' ? 'timestamped time' : 'signing time for a reason that does not affect earlier signatures'}: ${late.reason ?? 'no reason given'}.)`;
   return out;
 }
 

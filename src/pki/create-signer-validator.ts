@@ -43,7 +43,8 @@ export interface SignerValidatorOptions {
   /**
    * 'now': certificates must be valid now. 'signingTime': valid when the message
    * was signed (its signingTime attribute), so a signature made before expiry still
-   * counts; without a signingTime the validator falls back to now and says so.
+   * counts; a verified signature timestamp (input.timestamp) is preferred to the
+   * signer's own signingTime; without either the validator falls back to now and says so.
    */
   validityClock?: 'now' | 'signingTime';
   revocation?: Partial<RevocationOptions>;
@@ -148,7 +149,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
   return async (input: SignerValidationInput): Promise<TrustReport> => {
     const current = now();
     const warnings: string[] = [];
-    const clock = chooseClock(options.validityClock ?? 'now', input.signingTime, current, skew, warnings);
+    const clock = chooseClock(options.validityClock ?? 'now', input.signingTime, input.timestamp, current, skew, warnings);
     const leaf = input.certificate;
 
     // 1. The algorithms of the signature itself.
@@ -245,7 +246,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     warnings.push(...chain.warnings);
 
     // 4. Revocation of the validated path.
-    const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock.time);
+    const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock);
     if (rev.status === 'unknown' && revOpts.mode === 'soft-fail') warnings.push(`Revocation unknown: ${rev.message}`);
 
     // 5. The verdict, most serious failure first.
@@ -262,8 +263,14 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
   };
 }
 
-function chooseClock(mode: 'now' | 'signingTime', signingTime: Date | undefined, current: Date, skew: number, warnings: string[]): ClockUsed {
+function chooseClock(mode: 'now' | 'signingTime', signingTime: Date | undefined, timestamp: Date | undefined, current: Date, skew: number, warnings: string[]): ClockUsed {
   if (mode === 'now') return { source: 'now', time: current };
+  if (timestamp && timestamp.getTime() <= current.getTime() + skew) {
+    if (signingTime && Math.abs(signingTime.getTime() - timestamp.getTime()) > 24 * 3600_000) {
+      warnings.push(`The signing time ${signingTime.toISOString()} differs from the timestamp ${timestamp.toISOString()} by more than a day.`);
+    }
+    return { source: 'timestamp', time: timestamp };
+  }
   if (!signingTime) {
     warnings.push('The message has no signing time; the certificate was checked against the current time.');
     return { source: 'now', time: current };
@@ -282,7 +289,7 @@ function noIdentity(leaf: Certificate): IdentityReport {
 function summarise(leaf: Certificate, path: Certificate[], clock: ClockUsed, rev: RevocationReport, id: IdentityReport, profile: string | undefined): string {
   const who = id.status === 'match' ? id.from! : (leaf.emailAddresses[0] ?? leaf.subjectText);
   const anchor = path[path.length - 1]!;
-  const when = clock.source === 'now' ? 'now' : `at the signing time ${clock.time.toISOString()}`;
+  const when = clock.source === 'now' ? 'now' : clock.source === 'timestamp' ? `at the timestamped time ${clock.time.toISOString()}` : `at the signing time ${clock.time.toISOString()}`;
   const revText = rev.status === 'good' ? 'not revoked' : rev.status === 'unknown' ? 'revocation unknown' : 'revocation not checked';
   const idText = id.status === 'match' ? 'matches the sender' : id.status === 'unknown' ? 'sender not compared' : 'does not match the sender';
   return `Trusted: certificate of ${who}${profile ? ` (${profile})` : ''} chains to "${anchor.subjectText}", valid ${when}, ${revText}, ${idText}.`;

@@ -67,6 +67,12 @@ export interface SignerValidationInput {
   carriedOcsp?: Uint8Array[];
   /** Digest and signature algorithms of the CMS signature, checked against the algorithm policy. */
   signatureAlgorithms?: SignatureAlgorithmsUsed;
+  /**
+   * genTime of an RFC 3161 signature timestamp (id-aa-signatureTimeStampToken) that
+   * the caller has verified. Preferred to signingTime by the 'signingTime' clock:
+   * it is vouched for by a third party, not by the signer.
+   */
+  timestamp?: Date;
 }
 
 export type SignerValidator = (input: SignerValidationInput) => Promise<TrustReport>;

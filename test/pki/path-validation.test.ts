@@ -315,3 +315,17 @@ test('encrypting to a certificate applies the rules for new messages: RSA-1024 r
   const r = await validator()(input(weak, [inter], { usage: 'encryption' }));
   assert.equal(r.code, 'WEAK_ALG');
 });
+
+test('chains of Ed25519, ML-DSA-65 and RSA-2048 certificates validate', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const kinds = [generateKeyPairSync('ed25519'), generateKeyPairSync('ml-dsa-65'), key('rsa2048', 'chain')];
+  for (const k of kinds) {
+    const type = k.publicKey.asymmetricKeyType!;
+    const r0 = { cert: issueCertificate({ subject: { commonName: `${type} Root` }, publicKey: k.publicKey, signingKey: k.privateKey, ca: true, keyUsage: ['keyCertSign', 'cRLSign'], notBefore: new Date(Date.now() - 86_400_000) }), key: k.privateKey };
+    const i0 = { cert: issueCertificate({ subject: { commonName: `${type} CA` }, publicKey: k.publicKey, issuer: r0.cert, signingKey: k.privateKey, ca: true, keyUsage: ['keyCertSign'], notBefore: new Date(Date.now() - 86_400_000) }), key: k.privateKey };
+    const leaf = endEntity(i0, `${type}@example.com`);
+    const r = await createSignerValidator({ anchors: [r0.cert], revocation: off })(input(leaf, [i0]));
+    assert.equal(r.status, 'trusted', `${type}: ${r.message}`);
+    assert.equal(r.path.length, 3, type);
+  }
+});

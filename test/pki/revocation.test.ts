@@ -10,7 +10,8 @@ import { createHttpFetcher } from '../../src/pki/create-http-fetcher.ts';
 import { buildOcspRequest, parseOcspResponse, evaluateOcspResponse } from '../../src/pki/check-ocsp.ts';
 import type { SignerValidationInput } from '../../src/pki/types.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { rootCa, subCa, endEntity, buildCrl, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
+import { rootCa, subCa, endEntity, buildCrl, key, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
+import { issueCertificate } from '../../src/x509/issue.ts';
 
 const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 let http: StaticHttpServer;
@@ -298,4 +299,38 @@ test('a burst of concurrent validations shares one CRL download', async () => {
   assert.ok(results.every((r) => r.status === 'trusted'));
   // One download each for the issuing CA's CRL and the root CRL (for the intermediate).
   assert.equal(http.requests - n, 2);
+});
+
+test('a verified timestamp is the preferred clock: a later revocation, even keyCompromise, does not void the signature', async () => {
+  const v = validator('hard-fail', { validityClock: 'signingTime' });
+  const timestamp = new Date(Date.now() - 3600_000);
+  const r = await v(input('revoked', { timestamp, signingTime: new Date(Date.now() - 3 * 86_400_000) }));
+  assert.equal(r.status, 'trusted', r.message);
+  assert.equal(r.clock.source, 'timestamp');
+  assert.ok(r.warnings.some((w) => /differs from the timestamp/.test(w)));
+  assert.match(r.message, /valid at the timestamped time/);
+  assert.match(r.revocation.message, /revoked after the timestamped time: keyCompromise/);
+  // A timestamp after the revocation does not help.
+  const r2 = await v(input('revoked', { timestamp: new Date() }));
+  assert.equal(r2.code, 'CERT_REVOKED');
+});
+
+test('CRLs signed with RSA-2048 and Ed25519 CA keys are verified', async () => {
+  const local = new StaticHttpServer();
+  await local.start();
+  try {
+    for (const kind of ['rsa2048', 'ed25519'] as const) {
+      const k = key(kind, `crl-${kind}`);
+      const r0 = { cert: issueCertificate({ subject: { commonName: `${kind} Root` }, publicKey: k.publicKey, signingKey: k.privateKey, ca: true, keyUsage: ['keyCertSign', 'cRLSign'], notBefore: new Date(Date.now() - 86_400_000) }), key: k.privateKey };
+      const leaf = endEntity(r0, `${kind}@example.com`, { crlDistributionPoints: [local.url(`/${kind}.crl`)] });
+      const other = endEntity(r0, `${kind}-revoked@example.com`, { crlDistributionPoints: [local.url(`/${kind}.crl`)] });
+      local.files.set(`/${kind}.crl`, buildCrl({ issuer: r0, revoked: [{ cert: other.cert }] }));
+      const v = createSignerValidator({ anchors: [r0.cert], revocation: { mode: 'hard-fail' } });
+      const good = await v({ certificate: leaf.cert, carried: [], usage: 'signing' });
+      assert.equal(good.status, 'trusted', `${kind}: ${good.message}`);
+      assert.equal((await v({ certificate: other.cert, carried: [], usage: 'signing' })).code, 'CERT_REVOKED', kind);
+    }
+  } finally {
+    await local.stop();
+  }
 });
