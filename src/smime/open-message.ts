@@ -87,6 +87,8 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   let decrypted = false;
   let unauthenticatedLayer = false;
   let certsOnly: Certificate[] | undefined;
+  /** A signature over the body that is unusable as a whole (no signer, two readings): the verdict is 'invalid'. */
+  let bodyFailure: { code: ErrorCode; message: string } | undefined;
   const verifyOptions = {
     ...(options.certificates ? { certificates: options.certificates } : {}),
     ...(options.now ? { now: options.now } : {}),
@@ -108,7 +110,18 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       if (current.children.length !== 2) malformed(`multipart/signed with ${current.children.length} parts (exactly 2 required)`);
       const [signedPart, signaturePart] = current.children as [MimeEntity, MimeEntity];
       if (!SIGNATURE_TYPES.has(signaturePart.contentType.mediaType)) malformed(`multipart/signed second part is ${signaturePart.contentType.mediaType}, not a PKCS #7 signature`);
-      const v = verifySignedData(decodeBody(signaturePart), { ...verifyOptions, detachedContent: signedPart.raw });
+      let v: SignedDataVerification;
+      try {
+        v = verifySignedData(decodeBody(signaturePart), { ...verifyOptions, detachedContent: signedPart.raw });
+      } catch (e) {
+        // Brief: "a signature with no signer is no signature"; encapsulated content in a detached
+        // signature is two readings of one message. Both make the message's signature invalid.
+        if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
+        bodyFailure = { code: e.code, message: e.message };
+        layers.push({ kind: 'signed', form: 'detached', mediaType, coversBody: true, warnings: [...k.warnings, e.message] });
+        current = signedPart;
+        break;
+      }
       const layerWarnings = [...k.warnings, ...v.warnings];
       for (const e of walkEntities(signedPart)) {
         if (e.transferEncoding === '8bit' || e.transferEncoding === 'binary') {
@@ -254,7 +267,11 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   const failed = bodySigners.find((s) => s.status === 'invalid');
   const flaggedStructure = layers.some((l) => l.coversBody && l.kind === 'signed' && l.warnings.some((w) => /no protocol parameter|does not match its S\/MIME/.test(w)));
   const fromMismatch = protectedHeaders?.mismatches.some((m) => /^Outer (from|sender) /.test(m)) ?? false;
-  if (failed) {
+  if (bodyFailure) {
+    status = 'invalid';
+    code = bodyFailure.code;
+    summary = `The message's signature is NOT usable (${bodyFailure.code}): ${bodyFailure.message}`;
+  } else if (failed) {
     status = 'invalid';
     code = failed.code;
     summary = `The signature by ${who(failed)} is NOT valid (${failed.code}): the message may have been altered. ${failed.message}`;

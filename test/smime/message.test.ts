@@ -1,4 +1,5 @@
 import { test, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { TestPki } from '../helpers/pki.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
@@ -301,4 +302,22 @@ test('smime-type disagreeing with the CMS content is reported; the CMS content d
   const { verdict } = await decryptMessage(Buffer.from(enc, 'latin1'), { keys: [{ key: bob.key, certificate: bob.cert }] });
   assert.ok(verdict.warnings.some((w) => /smime-type=signed-data but the content is authenveloped-data/.test(w)));
   assert.equal(verdict.layers[0]!.kind, 'auth-enveloped');
+});
+
+test('a detached signature with encapsulated content, or with no signer, makes the message invalid', async () => {
+  const opaque = parseEntity(signMessage(japanese, { signers: [aliceSigner], opaque: true }));
+  const encapsulated = decodeBody(opaque);
+  const wrap = (der: Buffer): Buffer =>
+    buildEntity(
+      [['From', 'alice@example.com'], ['Content-Type', 'multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary=s']],
+      buildMultipartBody('s', [Buffer.from('Content-Type: text/plain\r\n\r\nsomething else\r\n'), Buffer.concat([Buffer.from('Content-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n'), Buffer.from(der.toString('base64'))])]),
+    );
+  const v1 = await verifyMessage(wrap(encapsulated), { validateSigner });
+  assert.equal(v1.status, 'invalid');
+  assert.equal(v1.code, 'AMBIGUOUS_CONTENT');
+  // A SignedData with no SignerInfo (what certs-only messages carry).
+  const certsOnly = execFileSync('openssl', ['crl2pkcs7', '-nocrl', '-certfile', alice.certPath, '-outform', 'DER']);
+  const v2 = await verifyMessage(wrap(certsOnly), { validateSigner });
+  assert.equal(v2.status, 'invalid');
+  assert.equal(v2.code, 'NO_SIGNERS');
 });
