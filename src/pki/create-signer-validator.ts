@@ -231,7 +231,8 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     }
 
     const report = (status: TrustReport['status'], code: ErrorCode | undefined, message: string, path: Certificate[], rev: RevocationReport): TrustReport => {
-      const r: TrustReport = { status, message, path, clock, revocation: rev, identity: identity.report, warnings };
+      // Copies: the path and identity are cached and must not be changed through a report.
+      const r: TrustReport = { status, message, path: [...path], clock, revocation: rev, identity: { ...identity.report, certificateAddresses: [...identity.report.certificateAddresses] }, warnings };
       if (code) r.code = code;
       if (status === 'trusted' || path.length > 1) r.anchor = path[path.length - 1];
       if (profile.name) r.profile = profile.name;
@@ -247,7 +248,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
 
     // 4. Revocation of the validated path.
     const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock);
-    if (rev.status === 'unknown' && revOpts.mode === 'soft-fail') warnings.push(`Revocation unknown: ${rev.message}`);
+    if (rev.status === 'unknown' && revOpts.mode === 'soft-fail') warnings.push(rev.message);
 
     // 5. The verdict, most serious failure first.
     const path = chain.path;
