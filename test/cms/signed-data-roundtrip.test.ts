@@ -217,3 +217,12 @@ test('single-allocation DER assembly equals the nested-helper encoding', () => {
     assert.deepEqual(encodeSignedData(layout, body, [si]), expected);
   }
 });
+
+test('a fresh capabilities array per message still signs correctly (cache is bounded, not stale)', () => {
+  const a = pki.identity('p256');
+  for (let i = 0; i < 40; i++) {
+    const caps = [{ capabilityId: `1.2.3.${i}` }];
+    const s = verifySignedData(signData(content, { signers: [{ certificate: a.cert, key: a.key, capabilities: caps }] })).signers[0]!;
+    assert.equal(s.capabilities?.[0]?.capabilityId, `1.2.3.${i}`);
+  }
+});

@@ -42,7 +42,10 @@ export interface SignerOptions {
   identifier?: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
   /** Default: SignOptions.now ?? the current time; false omits the attribute. */
   signingTime?: Date | false;
-  /** Default: DEFAULT_CAPABILITIES; false omits the attribute. */
+  /**
+   * Default: DEFAULT_CAPABILITIES; false omits the attribute. The encoding is cached
+   * by array identity: pass the same (unmodified) array for every message.
+   */
   capabilities?: SmimeCapability[] | false;
   /** Announces the certificate to encrypt to (SMIMEEncryptionKeyPreference, issuerAndSerialNumber). */
   encryptionKeyPreference?: Certificate;
@@ -85,6 +88,7 @@ function objectId(o: object): number {
   return id;
 }
 const prepared = new WeakMap<KeyObject, WeakMap<Certificate, Map<string, PreparedSigner>>>();
+const MAX_CHOICES_PER_SIGNER = 16;
 
 function choiceKey(s: SignerOptions): string {
   let caps: string;
@@ -140,6 +144,9 @@ export function prepareSigner(signer: SignerOptions): PreparedSigner {
     constantAttributes.push(encodeAttribute(OID.smimeEncryptionKeyPreference, encodeEncryptionKeyPreference(signer.encryptionKeyPreference)));
   }
   const p: PreparedSigner = { scheme, version, prefix, constantAttributes, includeSigningTime: undefined, certificate: signer.certificate };
+  // Bounded: a caller passing a fresh capabilities array per message would otherwise
+  // grow this map forever (it then just loses the cache benefit).
+  if (byChoice.size >= MAX_CHOICES_PER_SIGNER) byChoice.clear();
   byChoice.set(k, p);
   return { ...p, includeSigningTime: signer.signingTime };
 }
