@@ -80,7 +80,7 @@ test('a tampered message fails (exit 1) and an existing OUT is left untouched', 
   noTemporaryFiles();
 });
 
-test('--opaque, --hash sha384 and --pss: verified by kakitome and by openssl cms', async () => {
+test('--opaque, --hash sha384 and --pss: verified by kakitome and by openssl smime/cms', async () => {
   const cases: Array<[string, string[], string]> = [
     ['opaque', ['--opaque'], 'signed-data'],
     ['sha384-pss', ['--hash', 'sha384', '--pss'], 'micalg=sha-384'],
@@ -96,7 +96,9 @@ test('--opaque, --hash sha384 and --pss: verified by kakitome and by openssl cms
     assert.equal(v.status, 0, `${name}: ${v.stderr}`);
     const file = join(dir, `${name}.eml`);
     writeFileSync(file, s.stdout);
-    const o = await runProcess('openssl', ['cms', '-verify', '-CAfile', pki.caPath, '-in', file]);
+    // openssl smime (the PKCS#7 API) cannot verify RSASSA-PSS: openssl cms does.
+    const tool = flags.includes('--pss') ? 'cms' : 'smime';
+    const o = await runProcess('openssl', [tool, '-verify', '-CAfile', pki.caPath, '-in', file]);
     assert.equal(o.status, 0, `${name}: openssl: ${o.stderr}`);
     assert.match(o.stderr, /Verification successful/);
     assert.match(o.stdout.toString('utf8'), /this is a test message/);
