@@ -244,7 +244,9 @@ test('a signature longer than the key allows is BAD_SIG before node:crypto sees 
 
 test('signer certificate not found is CERT_UNTRUSTED with a plain explanation; extra certificates fix it', () => {
   const der = signedData({ signerInfos: [signerInfo({})], certs: [ec.cert.der] });
-  expectSigner(der, 'CERT_UNTRUSTED', /cannot be checked/);
+  const v = expectSigner(der, 'CERT_UNTRUSTED', /cannot be checked/);
+  assert.equal(v.signers[0]!.signatureAlgorithm, 'rsassa-pkcs1-v1_5');
+  assert.equal(v.signers[0]!.digestAlgorithm, 'sha256');
   assert.equal(verifySignedData(der, { certificates: [rsa.cert] }).status, 'valid');
 });
 

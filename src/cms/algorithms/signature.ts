@@ -269,6 +269,23 @@ export function resolveVerificationScheme(sigAlg: AlgorithmIdentifier, digest: D
   return unsupported(`Signature algorithm ${o} is not supported.`);
 }
 
+/**
+ * A readable name for a signature algorithm identifier without looking at the key
+ * (for reports when the signer's certificate is missing): the names
+ * resolveVerificationScheme uses, or the dotted OID when unknown.
+ */
+export function signatureAlgorithmName(sigAlg: AlgorithmIdentifier): string {
+  const o = sigAlg.oid;
+  if (o === OID.rsaEncryption || RSA_OIDS[o] !== undefined) return 'rsassa-pkcs1-v1_5';
+  if (o === OID.rsassaPss) return 'rsassa-pss';
+  const ec = ECDSA_BY_OID.get(o);
+  if (ec !== undefined) return `ecdsa-with-${ec}`;
+  if (o === OID.Ed25519) return 'ed25519';
+  if (o === OID.Ed448) return 'ed448';
+  for (const [name, id] of Object.entries(ML_DSA_OIDS)) if (o === id) return name;
+  return o;
+}
+
 function rsaBytes(key: KeyObject, warnings: string[]): number {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < 2048) warnings.push(`The RSA key has only ${bits} bits; 2048 is the minimum considered safe.`);

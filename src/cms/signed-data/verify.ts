@@ -34,7 +34,7 @@ import { identifierMatches, describeIdentifier, type CmsIdentifier } from '../id
 import type { SmimeCapability } from '../capabilities.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestName } from '../algorithms/digest.ts';
-import { resolveVerificationScheme } from '../algorithms/signature.ts';
+import { resolveVerificationScheme, signatureAlgorithmName } from '../algorithms/signature.ts';
 import { checkSignedAttributes, checkSigningCertificate, digestMatches } from './signed-attributes.ts';
 import { parseSignedData, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
 
@@ -186,7 +186,7 @@ function verifySignerInfo(
     identifier: si.identifier,
     certificate: undefined,
     digestAlgorithm: si.digestAlgorithm.oid,
-    signatureAlgorithm: si.signatureAlgorithm.oid,
+    signatureAlgorithm: signatureAlgorithmName(si.signatureAlgorithm),
     signingTime: undefined,
     capabilities: undefined,
     encryptionKeyPreference: undefined,
