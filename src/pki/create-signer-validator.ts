@@ -151,6 +151,11 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     const warnings: string[] = [];
     const clock = chooseClock(options.validityClock ?? 'now', input.signingTime, input.timestamp, current, skew, warnings);
     const leaf = input.certificate;
+    // Brief, "Safe verification": signingTime is checked against the certificate,
+    // whichever clock decides validity (a claim outside the validity period is odd).
+    if (input.signingTime && (input.signingTime < leaf.notBefore || input.signingTime > leaf.notAfter)) {
+      warnings.push(`The signing time ${input.signingTime.toISOString()} is outside the certificate's validity period (${leaf.notBefore.toISOString()} to ${leaf.notAfter.toISOString()}).`);
+    }
 
     // 1. The algorithms of the signature itself.
     let algCode: ErrorCode | undefined;

@@ -97,6 +97,8 @@ test('expired certificate: CERT_EXPIRED with the now clock, trusted with the sig
   // A signing time after expiry does not help.
   const r3 = await validator({ validityClock: 'signingTime' })(input(old, [inter], { signingTime: new Date(Date.now() - 86_400_000) }));
   assert.equal(r3.code, 'CERT_EXPIRED');
+  assert.ok(r3.warnings.some((w) => /outside the certificate's validity period/.test(w)));
+  assert.ok(!r2.warnings.some((w) => /outside the certificate's validity period/.test(w)));
   // No signing time: falls back to now, and says so.
   const r4 = await validator({ validityClock: 'signingTime' })(input(old, [inter]));
   assert.equal(r4.clock.source, 'now');
