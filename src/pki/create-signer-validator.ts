@@ -247,7 +247,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     if (!chain) {
       const pf = pathFailure!;
       warnings.push(...pf.warnings);
-      return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${pf.message}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.' });
+      return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${lowerFirst(pf.message)}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.' });
     }
     warnings.push(...chain.warnings);
 
@@ -257,13 +257,13 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
 
     // 5. The verdict, most serious failure first.
     const path = chain.path;
-    if (algCode) return report('untrusted', algCode, `Not trusted: ${algMessage}`, path, rev);
-    if (rev.status === 'revoked') return report('untrusted', 'CERT_REVOKED', `Not trusted: ${rev.message}`, path, rev);
+    if (algCode) return report('untrusted', algCode, `Not trusted: ${lowerFirst(algMessage)}`, path, rev);
+    if (rev.status === 'revoked') return report('untrusted', 'CERT_REVOKED', `Not trusted: ${lowerFirst(rev.message)}`, path, rev);
     if (rev.status === 'unknown' && revOpts.mode === 'hard-fail') {
       return report('untrusted', 'CERT_UNTRUSTED', `Not trusted: the revocation status could not be established and policy requires it. ${rev.message}`, path, rev);
     }
     if (identity.report.status === 'mismatch' && (options.enforceIdentity ?? true) && input.usage === 'signing') {
-      return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${identity.report.message}`, path, rev);
+      return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${lowerFirst(identity.report.message)}`, path, rev);
     }
     return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile.name), path, rev);
   };
@@ -286,6 +286,11 @@ function chooseClock(mode: 'now' | 'signingTime', signingTime: Date | undefined,
     return { source: 'now', time: current };
   }
   return { source: 'signingTime', time: signingTime };
+}
+
+/** Lower-cases a sentence's first letter to continue another sentence (acronyms kept). */
+function lowerFirst(s: string): string {
+  return /^[A-Z][a-z]/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s;
 }
 
 function noIdentity(leaf: Certificate): IdentityReport {
