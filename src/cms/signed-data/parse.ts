@@ -20,7 +20,6 @@ import { parseAlgorithmIdentifier, type AlgorithmIdentifier } from '../algorithm
 import { parseIdentifier, type CmsIdentifier } from '../identifier.ts';
 import { parseCertificateCached } from './certificate-cache.ts';
 import type { Certificate } from '../../x509/certificate.ts';
-import { OID } from '../../asn1/oids.ts';
 
 export interface ParsedSignerInfo {
   index: number;
@@ -174,9 +173,4 @@ function rejectDuplicateSigners(signers: ParsedSignerInfo[]): void {
     if (seen.has(k)) malformed(`two SignerInfos name the same signer (SignerInfo ${s.index + 1})`);
     seen.add(k);
   }
-}
-
-/** True when eContentType is id-data (SignedData version rules, RFC 5652 5.1). */
-export function isIdData(contentType: string): boolean {
-  return contentType === OID.data;
 }
