@@ -62,7 +62,7 @@ export function decryptData(input: Uint8Array, options: DecryptOptions): Decrypt
   let ciphertext: Uint8Array | undefined; // read after matching, so NOT_RECIPIENT comes first
   const warnings: string[] = [];
   if (p.cipher.legacy) warnings.push('legacy 3DES content encryption: ask the sender to use AES');
-  for (const k of contentKeyCandidates(parsed, options.keys, p.cipher.keyLength, p.cipher.aead)) {
+  for (const k of contentKeyCandidates(parsed, options.keys, p.cipher.keyLength)) {
     try {
       ciphertext ??= readEncryptedContent(parsed, options.limits);
       const content = decryptContent(p, k.cek, ciphertext, parsed.mac, parsed.aad);

@@ -138,14 +138,15 @@ export function openRecipient(c: RecipientCandidate, expectedKeyLength: number):
  * Certificate matches are always yielded, a random key standing in for a key-layer
  * failure. Trial candidates are yielded when their key layer succeeded (OAEP, key
  * wrap and ML-KEM checks are definitive), and RSA PKCS#1 v1.5 ones also when it did
- * not if `authenticatedContent` (AEAD: the tag tells a wrong key with certainty, and
+ * not when the content cipher is AEAD (the tag tells a wrong key with certainty, and
  * trying every v1.5 candidate keeps the timing independent of the padding check).
  * For CBC content a wrong key passes the padding check about once in 256 tries and
  * would return garbage, so failed v1.5 candidates are skipped there. Known cost:
  * with CBC, RSA v1.5 and no certificate, timing shows whether the RSA result had
  * the expected length; offer certificates.
  */
-export function* contentKeyCandidates(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number, authenticatedContent = true): Generator<RecoveredContentKey> {
+export function* contentKeyCandidates(parsed: ParsedEnvelope, keys: DecryptKey[], expectedKeyLength: number): Generator<RecoveredContentKey> {
+  const authenticatedContent = parsed.contentEncryption.cipher.aead;
   for (const c of matchRecipients(parsed, keys)) {
     const k = openRecipient(c, expectedKeyLength);
     if (c.byCertificate || k.plausible || (authenticatedContent && k.implicitRejection)) yield k;
