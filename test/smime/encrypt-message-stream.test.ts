@@ -1,0 +1,64 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { TestPki } from '../helpers/pki.ts';
+import { encryptMessageStream } from '../../src/smime/encrypt-message-stream.ts';
+import { decryptMessage } from '../../src/smime/decrypt-message.ts';
+import { parseEntity } from '../../src/mime/parse-entity.ts';
+import { decodeBody } from '../../src/mime/decode-body.ts';
+import { decodeText } from '../../src/mime/decode-text.ts';
+import { getHeaderValue } from '../../src/mime/entity.ts';
+import { isKakitomeError } from '../../src/errors.ts';
+
+const pki = new TestPki();
+after(() => pki.cleanup());
+const alice = pki.identity('rsa2048', 'alice');
+const bob = pki.identity('p256', 'bob');
+
+async function run(input: Buffer, chunk: number, options: Parameters<typeof encryptMessageStream>[2]): Promise<Buffer> {
+  const out = new PassThrough();
+  const parts: Buffer[] = [];
+  out.on('data', (c: Buffer) => parts.push(c));
+  const pieces = function* () {
+    for (let i = 0; i < input.length; i += chunk) yield input.subarray(i, i + chunk);
+  };
+  await encryptMessageStream(Readable.from(pieces()), out, options);
+  return Buffer.concat(parts);
+}
+
+const binary = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 17 + (i >> 9)) & 0xff));
+const msg = Buffer.concat([
+  Buffer.from('From: alice@example.com\r\nTo: bob@example.com\r\nSubject: =?UTF-8?B?5qmf5a+G?=\r\nKeywords: secret\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n極秘の資料\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+  binary,
+  Buffer.from('\r\n--b--\r\n'),
+]);
+
+test('streamed encryption (GCM to ECDH and RSA recipients): hidden Subject, decrypted by us and by openssl', async () => {
+  const enc = await run(msg, 4093, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert, rsaPadding: 'oaep' }] });
+  const outer = parseEntity(enc);
+  assert.equal(getHeaderValue(outer, 'subject'), '[...]');
+  assert.equal(getHeaderValue(outer, 'keywords'), undefined);
+  assert.equal(outer.contentType.params['smime-type'], 'authEnveloped-data');
+  const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }] });
+  assert.equal(verdict.encryption?.authenticated, true);
+  assert.deepEqual(verdict.protectedHeaders?.mismatches, []);
+  const m = parseEntity(message);
+  assert.equal(getHeaderValue(m, 'subject'), '=?UTF-8?B?5qmf5a+G?=');
+  assert.equal(getHeaderValue(m, 'keywords'), 'secret');
+  assert.equal(decodeText(m.children[0]!), '極秘の資料');
+  assert.deepEqual(decodeBody(m.children[1]!), binary);
+  const path = join(pki.dir, 'enc.eml');
+  writeFileSync(path, enc);
+  const inner = execFileSync('openssl', ['cms', '-decrypt', '-in', path, '-recip', alice.certPath, '-inkey', alice.keyPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(parseEntity(inner).contentType.params.hp, 'cipher');
+});
+
+test('streamed CBC encryption decrypts with the UNAUTH_ENC flag; sign options are refused', async () => {
+  const enc = await run(msg, 65536, { recipients: [{ certificate: alice.cert }], contentEncryption: 'aes-128-cbc' });
+  const { verdict } = await decryptMessage(enc, { keys: [{ key: alice.key, certificate: alice.cert }] });
+  assert.equal(verdict.code, 'UNAUTH_ENC');
+  await assert.rejects(run(msg, 65536, { recipients: [{ certificate: alice.cert }], sign: { signers: [{ certificate: alice.cert, key: alice.key }] } } as never), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});
