@@ -59,8 +59,12 @@ export interface BatchSummary {
   exitCode: ExitCode;
 }
 
-/** Which batch (if any) IN designates: a directory, or a file that starts like an mbox. */
-export async function detectBatchKind(input: string | undefined, forceMbox: boolean): Promise<BatchKind | undefined> {
+/**
+ * Which batch (if any) IN designates: a directory, or a file that starts like an
+ * mbox when OUT is a file too. Without a file OUT, a From_-prefixed input is read
+ * as one message (see stripEnvelopeLine): mail clients save single messages so.
+ */
+export async function detectBatchKind(input: string | undefined, forceMbox: boolean, outputIsFile = true): Promise<BatchKind | undefined> {
   if (input === undefined || input === '-') {
     if (forceMbox) throw new KakitomeError('INVALID_ARGUMENT', '--mbox needs -i FILE: an mbox batch is not read from standard input.');
     return undefined;
@@ -77,7 +81,7 @@ export async function detectBatchKind(input: string | undefined, forceMbox: bool
   const h = await open(input, 'r');
   try {
     const { bytesRead } = await h.read(head, 0, head.length, 0);
-    return looksLikeMbox(head.subarray(0, bytesRead)) ? 'mbox' : undefined;
+    return outputIsFile && looksLikeMbox(head.subarray(0, bytesRead)) ? 'mbox' : undefined;
   } finally {
     await h.close();
   }

@@ -144,3 +144,21 @@ export function formatMboxEntry(envelope: string, message: Uint8Array): Buffer {
   out.push(Buffer.from('\n'));
   return Buffer.concat(out);
 }
+
+/**
+ * A single message saved with an mbox separator line in front (Thunderbird's and
+ * mutt's "save message" do this): the message without that line. When the input
+ * holds a second unquoted separator it is a real mbox, not one message, and is
+ * refused so that nothing after the first message is silently ignored.
+ */
+export function stripEnvelopeLine(data: Buffer): Buffer {
+  if (!looksLikeMbox(data)) return data;
+  const nl = data.indexOf(0x0a);
+  if (nl < 0) return Buffer.alloc(0);
+  const rest = data.subarray(nl + 1);
+  if (rest.subarray(0, 5).equals(FROM_) || rest.includes('\nFrom ')) {
+    throw new KakitomeError('INVALID_ARGUMENT', 'The input is an mbox with several messages: give it as -i FILE -o FILE to process every message in it.');
+  }
+  // QUIRK: one leading From_ line is dropped, as mail clients write it on saved .eml files.
+  return rest;
+}

@@ -4,12 +4,11 @@
  * allows), print the verdict (JSON on stdout with --json, else a human report on
  * stderr) and return the exit status.
  */
-import { KakitomeError } from '../errors.ts';
 import { createJob } from './jobs.ts';
 import { runJob, toFailure, type JobName, type JobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { isStdio, readInput, writeOutput, writeStdout } from './io.ts';
-import { looksLikeMbox } from './mbox.ts';
+import { stripEnvelopeLine } from './mbox.ts';
 import { detectBatchKind, runBatch, type BatchSummary } from './bulk.ts';
 import { renderVerdict } from './render-verdict.ts';
 import { describeError, describeFailure } from './describe-error.ts';
@@ -41,7 +40,7 @@ async function printJson(value: unknown): Promise<void> {
 
 export async function runMessageCommand(spec: MessageCommandSpec): Promise<ExitCode> {
   try {
-    const kind = await detectBatchKind(spec.input, spec.mbox === true);
+    const kind = await detectBatchKind(spec.input, spec.mbox === true, !isStdio(spec.output));
     if (kind !== undefined) return await runBatchCommand(spec, kind);
     return await runSingle(spec);
   } catch (e) {
@@ -54,10 +53,7 @@ export async function runMessageCommand(spec: MessageCommandSpec): Promise<ExitC
 async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   // Credentials first: a wrong passphrase is reported before stdin is consumed.
   const job = await createJob(spec.command, spec.jobOptions);
-  const message = await readInput(spec.input);
-  if (isStdio(spec.input) && looksLikeMbox(message)) {
-    throw new KakitomeError('INVALID_ARGUMENT', 'Standard input looks like an mbox (it starts with a "From " line): give it as -i FILE -o FILE to process every message in it.');
-  }
+  const message = stripEnvelopeLine(await readInput(spec.input));
   const result: JobResult = await runJob(job, message);
   if (result.failure) {
     if (spec.json) await printJson(result.verdict ?? { status: 'error', code: result.failure.code, summary: result.failure.message, signers: [], warnings: [] });

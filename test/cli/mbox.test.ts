@@ -54,3 +54,12 @@ test('looksLikeMbox tells a From_ line from an RFC 5322 "From :" field', () => {
   assert.equal(looksLikeMbox(Buffer.from('From : alice@example.com\r\n')), false);
   assert.equal(looksLikeMbox(Buffer.from('Subject: x\r\n')), false);
 });
+
+test('stripEnvelopeLine: one saved message loses its From_ line; a real mbox is refused; plain messages pass', async () => {
+  const { stripEnvelopeLine } = await import('../../src/cli/mbox.ts');
+  const msg = Buffer.from('From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n');
+  assert.deepEqual(stripEnvelopeLine(msg), msg);
+  assert.deepEqual(stripEnvelopeLine(Buffer.concat([Buffer.from('From - Mon Nov 23 13:00:00 2026\n'), msg])), msg);
+  const two = Buffer.concat([formatMboxEntry('a', msg), formatMboxEntry('b', msg)]);
+  assert.throws(() => stripEnvelopeLine(two), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});

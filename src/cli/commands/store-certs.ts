@@ -1,0 +1,70 @@
+/**
+ * `kakitome certs import|list|find`: the certificate directory.
+ * `kakitome expiring --within DAYS`: certificates with keys (and CA certificates)
+ * expiring soon; exit status 1 when any does, so cron and monitors can act on it.
+ */
+import { Option, type Command } from 'commander';
+import { KakitomeError } from '../../errors.ts';
+import { importCertificateFile } from '../../store/import-certificate-file.ts';
+import type { CertificateRecord, TrustLevel } from '../../store/store.ts';
+import { readFileBounded } from '../io.ts';
+import { resolvePassSpec } from '../pass-spec.ts';
+import { commandAction } from './message-options.ts';
+import { addStoreOptions, certificateJson, certificateLine, printResult, withStore, type StoreCliOptions } from './store-options.ts';
+
+interface ImportOpts extends StoreCliOptions { trust: TrustLevel; pass?: string }
+interface ListOpts extends StoreCliOptions { email?: string; trust?: TrustLevel }
+interface ExpiringOpts extends StoreCliOptions { within: string }
+
+export function register(program: Command): void {
+  const certs = program.command('certs').summary('the certificate directory: import, list, find');
+
+  const imp = certs.command('import').description('Import certificates from files: PEM, DER, certs-only .p7b/.p7c, or .p12 (with --pass; its key is imported too).')
+    .argument('<files...>', 'certificate files')
+    .addOption(new Option('--trust <level>', '"trusted" makes CA certificates trust anchors; use it only for CAs you vouch for').choices(['trusted', 'imported']).default('imported'))
+    .option('--pass <spec>', 'password of .p12 files');
+  addStoreOptions(imp).action(async (files: string[], o: ImportOpts) => commandAction('certs import', async (opts: ImportOpts) => {
+    const pass = opts.pass === undefined ? undefined : await resolvePassSpec(opts.pass);
+    return withStore(opts, async (store) => {
+      const out: CertificateRecord[] = [];
+      for (const f of files) {
+        const r = await importCertificateFile(store, await readFileBounded(f, f), { trust: opts.trust, source: f, ...(pass !== undefined ? { password: pass } : {}) });
+        out.push(...r.certificates);
+      }
+      printResult(opts, { status: 'ok', certificates: out.map(certificateJson) }, () => out.map(certificateLine));
+      return 0;
+    });
+  })(o));
+
+  const list = certs.command('list').description('List stored certificates.')
+    .option('--email <address>', 'only certificates for this address')
+    .addOption(new Option('--trust <level>', 'only this trust level').choices(['trusted', 'imported', 'harvested']));
+  addStoreOptions(list).action(commandAction('certs list', async (o: ListOpts) => withStore(o, async (store) => {
+    const all = await store.listCertificates({ ...(o.email ? { email: o.email } : {}), ...(o.trust ? { trust: o.trust } : {}) });
+    printResult(o, { certificates: all.map(certificateJson) }, () => all.map(certificateLine));
+    return 0;
+  })));
+
+  const find = certs.command('find').description('The certificate mail to ADDRESS would be encrypted to now (valid, not revoked, best ranked), and the signing certificate if we hold its key.')
+    .argument('<address>', 'e-mail address');
+  addStoreOptions(find).action(async (address: string, o: StoreCliOptions) => commandAction('certs find', async (opts: StoreCliOptions) => withStore(opts, async (store) => {
+    const enc = await store.findRecipientCertificate(address);
+    const signing = (await store.listCertificates({ email: address })).find((r) => r.hasPrivateKey && !r.revokedAt && r.certificate.notAfter > store.now());
+    printResult(opts, { address, encryption: enc ? certificateJson(enc) : null, signing: signing ? certificateJson(signing) : null }, () => [
+      enc ? `encrypt to: ${certificateLine(enc)}` : `no current certificate for ${address}`,
+      ...(signing ? [`sign with:  ${certificateLine(signing)}`] : []),
+    ]);
+    if (!enc && !signing) throw new KakitomeError('CERT_UNTRUSTED', `No current certificate for ${address}.`);
+    return 0;
+  }))(o));
+
+  const exp = program.command('expiring').summary('certificates with keys, and CA certificates, expiring within DAYS (exit 1 if any)')
+    .requiredOption('--within <days>', 'window in days');
+  addStoreOptions(exp).action(commandAction('expiring', async (o: ExpiringOpts) => withStore(o, async (store) => {
+    const days = Number(o.within);
+    if (!Number.isFinite(days) || days < 0) throw new KakitomeError('INVALID_ARGUMENT', '--within takes a number of days.');
+    const soon = await store.findExpiring(days);
+    printResult(o, { within: days, expiring: soon.map(certificateJson) }, () => (soon.length ? soon.map(certificateLine) : [`Nothing expires within ${days} days.`]));
+    return soon.length ? 1 : 0;
+  })));
+}
