@@ -11,7 +11,7 @@
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
-import { parseContentInfo } from '../cms/content-info.ts';
+import { encodeContentInfo, parseContentInfo } from '../cms/content-info.ts';
 import { verifySignedData, type SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { decryptData, type DecryptKey } from '../cms/enveloped-data/decrypt.ts';
 import { decompressData } from '../cms/compressed-data.ts';
@@ -96,15 +96,17 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   };
 
   let current = root;
+  /** CMS content nested directly in CMS (RFC 3274 section 1.1: e.g. SignedData over CompressedData), without a MIME wrapper. */
+  let nestedCms: { der: Buffer; mediaType: string } | undefined;
   for (let depth = 0; ; depth++) {
-    const k = classifyEntity(current);
+    const k: ReturnType<typeof classifyEntity> = nestedCms ? { kind: 'pkcs7-mime', smimeType: undefined, warnings: [] } : classifyEntity(current);
     if (k.kind === 'none') break;
     if (k.kind === 'foreign-signed') {
       warnings.push(`The message is signed with ${k.protocol}, which is not S/MIME; that signature was not checked.`);
       break;
     }
     if (depth >= limits.maxLayers) throw new KakitomeError('LIMIT', `More than ${limits.maxLayers} nested S/MIME layers.`);
-    const mediaType = current.contentType.mediaType;
+    const mediaType = nestedCms ? nestedCms.mediaType : current.contentType.mediaType;
     if (k.kind === 'multipart-signed') {
       // RFC 1847 section 2.1: exactly two body parts, the content and the signature.
       if (current.children.length !== 2) malformed(`multipart/signed with ${current.children.length} parts (exactly 2 required)`);
@@ -134,8 +136,16 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       current = signedPart;
       continue;
     }
-    const der = decodeBody(current);
+    const der = nestedCms ? nestedCms.der : decodeBody(current);
+    nestedCms = undefined;
     const ci = parseContentInfo(der, limits);
+    /** The next layer: MIME for id-data content, CMS for a nested CMS content type. */
+    const next = (contentType: string, content: Buffer): MimeEntity => {
+      if (contentType === OID.data) return parseInner(content, limits, warnings);
+      if (!SMIME_TYPE_OF[contentType]) throw new KakitomeError('UNSUPPORTED_ALG', `Encapsulated content type ${contentType} is not supported.`);
+      nestedCms = { der: encodeContentInfo(contentType, content), mediaType: `${mediaType} (nested CMS)` };
+      return current;
+    };
     const declared = k.smimeType;
     const actual = SMIME_TYPE_OF[ci.contentType];
     // RFC 8551 section 3.2.2: smime-type names the CMS type; the CMS content decides, a disagreement is reported.
@@ -155,7 +165,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       }
       layers.push({ kind: 'signed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings, ...v.warnings] });
       v.signers.forEach((_, i) => pending.push({ verification: v, index: i, scope: 'message' }));
-      current = parseInner(v.content, limits, warnings);
+      current = next(v.contentType, v.content);
     } else if (ci.contentType === OID.envelopedData || ci.contentType === OID.authEnvelopedData) {
       const kind = ci.contentType === OID.envelopedData ? 'enveloped' : 'auth-enveloped';
       if (!options.keys || options.keys.length === 0) {
@@ -168,11 +178,11 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       if (!d.authenticated) unauthenticatedLayer = true;
       encryption = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, recipients: d.recipients, keyManagement: d.recipient.keyManagement };
       layers.push({ kind, form: 'opaque', mediaType, coversBody: true, decrypted: true, warnings: [...k.warnings, ...d.warnings] });
-      current = parseInner(d.content, limits, warnings);
+      current = next(d.contentType, d.content);
     } else if (ci.contentType === OID.compressedData) {
       const c = decompressData(der, { limits });
       layers.push({ kind: 'compressed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings] });
-      current = parseInner(c.content, limits, warnings);
+      current = next(c.contentType, c.content);
     } else {
       throw new KakitomeError('UNSUPPORTED_ALG', `S/MIME body of CMS content type ${ci.contentType} is not supported.`);
     }

@@ -10,6 +10,9 @@ import { inspectMessage } from '../../src/smime/inspect-message.ts';
 import { verdictExitCode } from '../../src/smime/verdict.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { compressData } from '../../src/cms/compressed-data.ts';
+import { parseContentInfo } from '../../src/cms/content-info.ts';
+import { signData } from '../../src/cms/signed-data/sign.ts';
+import { OID } from '../../src/asn1/oids.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
@@ -320,4 +323,15 @@ test('a detached signature with encapsulated content, or with no signer, makes t
   const v2 = await verifyMessage(wrap(certsOnly), { validateSigner });
   assert.equal(v2.status, 'invalid');
   assert.equal(v2.code, 'NO_SIGNERS');
+});
+
+test('CMS nested directly in CMS (RFC 3274: SignedData over CompressedData) is opened layer by layer', async () => {
+  const inner = Buffer.from('Content-Type: text/plain\r\n\r\ncompressed then signed\r\n');
+  const compressed = parseContentInfo(compressData(inner)).content.bytes;
+  const der = signData(compressed, { signers: [aliceSigner], contentType: OID.compressedData });
+  const msg = buildEntity([['From', 'alice@example.com'], ['Content-Type', 'application/pkcs7-mime; smime-type=signed-data; name=smime.p7m'], ['Content-Transfer-Encoding', 'base64']], Buffer.from(der.toString('base64')));
+  const v = await verifyMessage(msg, { validateSigner });
+  assert.deepEqual(v.layers.map((l) => l.kind), ['signed', 'compressed']);
+  assert.equal(v.status, 'trusted', v.summary);
+  assert.equal(decodeBody(parseEntity(v.output)).toString(), 'compressed then signed\r\n');
 });
