@@ -21,6 +21,11 @@ export interface Limits {
   maxDecompressedBytes: number;
   /** Nested CMS layers (signed inside encrypted inside signed...). */
   maxLayers: number;
+  /**
+   * Private-key operations one decryption may spend on keys offered without a
+   * certificate (each is tried on every recipient of its key type).
+   */
+  maxKeyAttempts: number;
   /** Whole RFC 5322 message accepted by the non-streaming message APIs (src/mime, src/smime). */
   maxMessageBytes: number;
   /** Bytes in one entity's header section (go-message uses 1 MiB; real headers are a few KiB). */
@@ -43,6 +48,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxSegments: 1 << 22,
   maxDecompressedBytes: 256 * 1024 * 1024,
   maxLayers: 8,
+  maxKeyAttempts: 256,
   maxMessageBytes: 512 * 1024 * 1024,
   maxHeaderBytes: 1024 * 1024,
   maxLineLength: 1024 * 1024,

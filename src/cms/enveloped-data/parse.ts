@@ -40,6 +40,8 @@ export interface ParsedEnvelope {
   authAttributes: Map<string, Attribute> | undefined;
   /** AuthEnvelopedData: the message authentication code (AEAD tag). */
   mac: Uint8Array | undefined;
+  /** limits.maxKeyAttempts in force when parsing: bounds trial decryption (recover-content-key.ts). */
+  maxKeyAttempts: number;
 }
 
 /**
@@ -99,7 +101,7 @@ export function parseEnvelope(content: Tlv, limits: Partial<Limits> | undefined,
     if (ua) parseAttributes(ua, 'unprotectedAttrs', l.maxAttributes);
   }
   f.end();
-  return { type: auth ? 'authEnvelopedData' : 'envelopedData', version, recipients, contentType: innerType, contentEncryption, encryptedContent, aad, authAttributes, mac };
+  return { type: auth ? 'authEnvelopedData' : 'envelopedData', version, recipients, contentType: innerType, contentEncryption, encryptedContent, aad, authAttributes, mac, maxKeyAttempts: l.maxKeyAttempts };
 }
 
 /** ContentInfo bytes to a ParsedEnvelope (size and depth limits applied). */

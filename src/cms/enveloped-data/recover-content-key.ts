@@ -89,6 +89,11 @@ export function matchRecipients(parsed: ParsedEnvelope, keys: DecryptKey[]): Rec
       });
     }
   }
+  // Each trial costs a private-key operation: an envelope with thousands of recipients must
+  // not buy thousands of them from a caller who did not say which certificate is theirs.
+  if (trial.length > parsed.maxKeyAttempts) {
+    throw new KakitomeError('LIMIT', `Trying the keys without their certificates would take ${trial.length} private-key operations (limit ${parsed.maxKeyAttempts}): offer the certificates.`);
+  }
   const usable: RecipientCandidate[] = [];
   for (const c of [...exact, ...trial]) {
     try {
