@@ -39,6 +39,8 @@ export interface CmsSummary {
   type: string;
   signed?: {
     detached: boolean;
+    /** eContentType ('data' for MIME content). */
+    contentType: string;
     digestAlgorithms: string[];
     certificates: CertificateSummary[];
     signers: Array<{ identifier: string; digestAlgorithm: string; signatureAlgorithm: string; signingTime?: Date }>;
@@ -110,11 +112,12 @@ function summarizeCms(der: Uint8Array, limits: Limits, depth: number, layers: st
     layers.push(`${label} -> signedData, ${signers.length} signer(s), ${sd.certificates.length} certificate(s)`);
     const signed: NonNullable<CmsSummary['signed']> = {
       detached: sd.eContent === undefined,
+      contentType: oidName(sd.contentType),
       digestAlgorithms: sd.digestAlgorithms.map((a) => oidName(a.oid)),
       certificates: sd.certificates.map(summarizeCertificate),
       signers,
     };
-    if (sd.eContent) {
+    if (sd.eContent && sd.contentType === OID.data) {
       const content = canonicalizeLfOnly(Buffer.from(readOctets(sd.eContent, limits.maxSegments)));
       signed.content = describeEntity(parseEntity(content, { limits }), '1', limits, depth + 1, layers);
     }
