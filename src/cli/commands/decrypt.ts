@@ -21,7 +21,7 @@ interface DecryptCliOptions extends MessageIoOptions {
   key?: string;
   p12?: string;
   pass?: string;
-  ca: string[];
+  ca?: string[];
   revocation: string;
   validityClock: string;
   json?: boolean;

@@ -16,7 +16,7 @@ export const CIPHERS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'aes-
 export type CipherChoice = (typeof CIPHERS)[number];
 
 interface EncryptCliOptions extends MessageIoOptions {
-  to: string[];
+  to?: string[];
   cipher: CipherChoice;
   oaep?: boolean;
   signCert?: string;
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .command('encrypt')
     .summary('encrypt a message to one or more recipients')
     .description('Encrypt a whole message into one application/pkcs7-mime envelope for every --to recipient. Include your own certificate as a recipient to keep your Sent copy readable. The outer Subject is replaced and the real headers travel inside (RFC 9788).')
-    .option('--to <cert>', 'recipient certificate, PEM or DER (repeatable; a PEM bundle adds every certificate in it)', collect, [])
+    .option('--to <cert>', 'recipient certificate, PEM or DER (repeatable; a PEM bundle adds every certificate in it)', collect)
     .addOption(new Option('--cipher <name>', 'content encryption; GCM and ChaCha20-Poly1305 are authenticated, CBC is not (use it only for recipients that cannot read GCM, e.g. NSS/Thunderbird < 115, gpgsm 2.2)').choices(CIPHERS).default('aes-256-gcm'))
     .option('--oaep', 'RSA recipients: RSAES-OAEP with SHA-256 instead of PKCS#1 v1.5 (not read by NSS or gpgsm 2.2)')
     .option('--sign-cert <file>', 'sign first with this certificate (needs --sign-key)')
@@ -42,11 +42,12 @@ Examples:
   kakitome encrypt --to bob.pem --cipher aes-128-cbc --oaep < draft.eml > sealed.eml
   kakitome encrypt --to bob.pem --sign-cert alice.pem --sign-key alice.key -i draft.eml -o signed-sealed.eml`);
   cmd.action(commandAction('encrypt', async (opts: EncryptCliOptions) => {
-    if (opts.to.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'encrypt needs at least one recipient: --to CERT (repeatable).');
+    const to = opts.to ?? [];
+    if (to.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'encrypt needs at least one recipient: --to CERT (repeatable).');
     if ((opts.signCert === undefined) !== (opts.signKey === undefined)) {
       throw new KakitomeError('INVALID_ARGUMENT', '--sign-cert and --sign-key go together: give both to sign before encrypting, or neither.');
     }
-    const jobOptions: EncryptJobOptions = { to: opts.to, cipher: opts.cipher, oaep: opts.oaep === true };
+    const jobOptions: EncryptJobOptions = { to, cipher: opts.cipher, oaep: opts.oaep === true };
     if (opts.signCert !== undefined) jobOptions.signCert = opts.signCert;
     if (opts.signKey !== undefined) jobOptions.signKey = opts.signKey;
     if (opts.pass !== undefined) jobOptions.passphrase = await resolvePassSpec(opts.pass, { stdinInUse: isStdio(opts.in) });

@@ -8,6 +8,10 @@ import { register as registerVerify } from './verify.ts';
 import { register as registerEncrypt } from './encrypt.ts';
 import { register as registerDecrypt } from './decrypt.ts';
 import { register as registerInspect } from './inspect.ts';
+import { register as registerStoreInit } from './store-init.ts';
+import { register as registerStoreKeys } from './store-keys.ts';
+import { register as registerStoreCerts } from './store-certs.ts';
+import { register as registerCa } from './ca-authority.ts';
 
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerSign,
@@ -15,4 +19,8 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerEncrypt,
   registerDecrypt,
   registerInspect,
+  registerStoreInit,
+  registerStoreKeys,
+  registerStoreCerts,
+  registerCa,
 ];

@@ -12,7 +12,7 @@ import { addMessageIo, collect, commandAction, ioOf, type MessageIoOptions } fro
 interface SignCliOptions extends MessageIoOptions {
   cert: string;
   key: string;
-  chain: string[];
+  chain?: string[];
   opaque?: boolean;
   hash?: 'sha256' | 'sha384' | 'sha512';
   pss?: boolean;
@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .description('Sign a whole RFC 5322 message. The message headers (From, To, Subject...) stay outside; the content is put in canonical 7-bit form so relays cannot break the signature, and the protected headers go inside (RFC 9788).')
     .requiredOption('--cert <file>', 'signer certificate, PEM or DER (extra certificates in a PEM bundle are sent as the chain)')
     .requiredOption('--key <file>', "signer's private key: PEM or DER; PKCS#8, PKCS#1 or SEC1; encrypted ones need --pass")
-    .option('--chain <file>', 'intermediate certificates to include (repeatable)', collect, [])
+    .option('--chain <file>', 'intermediate certificates to include (repeatable)', collect)
     .option('--opaque', 'write an opaque application/pkcs7-mime signed-data instead of multipart/signed (readable only by S/MIME clients)')
     .addOption(new Option('--hash <alg>', 'digest algorithm (default: sha256; fixed by the algorithm for Ed25519/ML-DSA)').choices(['sha256', 'sha384', 'sha512']))
     .option('--pss', 'sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys)')
@@ -47,7 +47,7 @@ Examples:
 }
 
 async function signJobOptions(opts: SignCliOptions): Promise<SignJobOptions> {
-  const o: SignJobOptions = { cert: opts.cert, key: opts.key, chain: opts.chain, opaque: opts.opaque === true, pss: opts.pss === true };
+  const o: SignJobOptions = { cert: opts.cert, key: opts.key, chain: opts.chain ?? [], opaque: opts.opaque === true, pss: opts.pss === true };
   if (opts.hash) o.hash = opts.hash;
   if (opts.pass !== undefined) o.passphrase = await resolvePassSpec(opts.pass, { stdinInUse: isStdio(opts.in) });
   return o;

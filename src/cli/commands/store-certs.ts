@@ -50,11 +50,11 @@ export function register(program: Command): void {
   addStoreOptions(find).action(async (address: string, o: StoreCliOptions) => commandAction('certs find', async (opts: StoreCliOptions) => withStore(opts, async (store) => {
     const enc = await store.findRecipientCertificate(address);
     const signing = (await store.listCertificates({ email: address })).find((r) => r.hasPrivateKey && !r.revokedAt && r.certificate.notAfter > store.now());
+    if (!enc && !signing) throw new KakitomeError('CERT_UNTRUSTED', `No current certificate for ${address}.`);
     printResult(opts, { address, encryption: enc ? certificateJson(enc) : null, signing: signing ? certificateJson(signing) : null }, () => [
-      enc ? `encrypt to: ${certificateLine(enc)}` : `no current certificate for ${address}`,
+      enc ? `encrypt to: ${certificateLine(enc)}` : `no certificate to encrypt to ${address}`,
       ...(signing ? [`sign with:  ${certificateLine(signing)}`] : []),
     ]);
-    if (!enc && !signing) throw new KakitomeError('CERT_UNTRUSTED', `No current certificate for ${address}.`);
     return 0;
   }))(o));
 

@@ -16,15 +16,15 @@ export interface TrustOptions {
 /** --ca, --revocation and --validity-clock, shared by verify and decrypt. */
 export function addTrustOptions(cmd: Command, caHelp: string): Command {
   return cmd
-    .option('--ca <file>', caHelp, collect, [])
+    .option('--ca <file>', caHelp, collect)
     .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http): hard-fail refuses when no answer, soft-fail reports "unknown"').choices(['hard-fail', 'soft-fail', 'off']).default('soft-fail'))
     .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'));
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca: string[]; revocation: string; validityClock: string }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; revocation: string; validityClock: string }): TrustOptions {
   return {
-    ca: opts.ca,
+    ca: opts.ca ?? [],
     revocation: opts.revocation as TrustOptions['revocation'],
     validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : 'now',
   };

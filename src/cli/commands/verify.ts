@@ -11,7 +11,7 @@ import { addTrustOptions, trustOptionsOf } from './trust-options.ts';
 import { addMessageIo, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
 
 interface VerifyCliOptions extends MessageIoOptions {
-  ca: string[];
+  ca?: string[];
   revocation: string;
   validityClock: string;
   json?: boolean;

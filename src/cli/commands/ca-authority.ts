@@ -1,0 +1,122 @@
+/**
+ * `kakitome ca init|issue|renew|revoke|crl|ocsp`: the internal CA.
+ */
+import { Option, type Command } from 'commander';
+import { KakitomeError } from '../../errors.ts';
+import { encodePem } from '../../asn1/pem.ts';
+import { initCertificateAuthority } from '../../ca/init-certificate-authority.ts';
+import { issueMailboxCertificate, type MailboxKeyType, type MailboxUsage } from '../../ca/issue-mailbox-certificate.ts';
+import { renewMailboxCertificate } from '../../ca/renew-mailbox-certificate.ts';
+import { revokeIssuedCertificate, REVOCATION_REASONS, type RevocationReasonName } from '../../ca/revoke-issued-certificate.ts';
+import { publishCrl } from '../../ca/publish-crl.ts';
+import { startOcspResponder } from '../../ca/ocsp-responder.ts';
+import type { CaKeyType } from '../../ca/certificate-authority.ts';
+import { loadPrivateKey } from '../../keys/private-key.ts';
+import { toPublic } from '../../x509/issue.ts';
+import { createPublicKey } from 'node:crypto';
+import { readFileBounded, writeOutput } from '../io.ts';
+import { commandAction } from './message-options.ts';
+import { addStoreOptions, printResult, withStore, type StoreCliOptions } from './store-options.ts';
+import type { Certificate } from '../../x509/certificate.ts';
+
+interface InitOpts extends StoreCliOptions { name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string }
+interface IssueOpts extends StoreCliOptions { email: string; keyType: MailboxKeyType; usage: MailboxUsage | 'separate'; days: string; publicKey?: string; ca?: string; out?: string }
+interface RenewOpts extends StoreCliOptions { fingerprint: string; keepKey?: boolean; days?: string; out?: string }
+interface RevokeOpts extends StoreCliOptions { fingerprint: string; reason: RevocationReasonName }
+interface CrlOpts extends StoreCliOptions { ca?: string; out?: string; hours: string; pem?: boolean }
+interface OcspOpts extends StoreCliOptions { host: string; port: string }
+
+const certJson = (c: Certificate) => ({ fingerprint: c.fingerprint256, subject: c.subjectText, serial: c.serialHex, emails: c.emailAddresses, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() });
+
+export function register(program: Command): void {
+  const ca = program.command('ca').summary('internal CA: init, issue, renew, revoke, crl, ocsp');
+
+  const init = ca.command('init').description('Create a root CA and an issuing CA (keys sealed in the store).')
+    .requiredOption('--name <name>', 'CA name, e.g. "Example Corp"')
+    .option('--organization <o>', 'organization (default: the name)')
+    .option('--country <cc>', 'two-letter country code')
+    .addOption(new Option('--key-type <t>', 'CA key type').choices(['p256', 'p384', 'rsa3072', 'rsa4096']).default('p384'))
+    .option('--crl-url <url>', 'http:// URL where the CRL will be published (put in issued certificates)')
+    .option('--ocsp-url <url>', 'http:// URL of the OCSP responder (put in issued certificates)');
+  addStoreOptions(init).action(commandAction('ca init', async (o: InitOpts) => withStore(o, async (store) => {
+    const r = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}) });
+    printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der) }, () => [
+      `Root CA:    ${r.root.certificate.subjectText} (${r.root.certificate.fingerprint256})`,
+      `Issuing CA: ${r.issuing.certificate.subjectText} (${r.issuing.certificate.fingerprint256})`,
+      'Distribute the root certificate (kakitome certs list --trust trusted) to mail clients as a trusted S/MIME root.',
+    ]);
+    return 0;
+  })));
+
+  const issue = ca.command('issue').description('Issue a mailbox certificate (S/MIME BR mailbox-validated strict). Without --public-key a key is generated and kept in the store.')
+    .requiredOption('--email <address>', 'mailbox address')
+    .addOption(new Option('--usage <u>', 'dual: one certificate signs and encrypts; separate: two certificates and keys').choices(['dual', 'signing', 'encryption', 'separate']).default('dual'))
+    .addOption(new Option('--key-type <t>', 'key type of a generated key (RSA reads everywhere; EC keys cannot be decrypted by NSS/gpgsm 2.2)').choices(['rsa2048', 'rsa3072', 'p256', 'p384']).default('rsa2048'))
+    .option('--days <n>', 'validity in days (at most 825)', '365')
+    .option('--public-key <file>', 'certify this public key (PEM/DER public or private key); the user keeps the private key')
+    .option('--ca <name>', 'issuing CA name (default: the issuing CA)')
+    .option('-o, --out <file>', 'write the certificate(s) as PEM');
+  addStoreOptions(issue).action(commandAction('ca issue', async (o: IssueOpts) => {
+    const publicKey = o.publicKey ? await loadPublicKey(o.publicKey) : undefined;
+    return withStore(o, async (store) => {
+      const out = await issueMailboxCertificate(store, { email: o.email, usage: o.usage, keyType: o.keyType, validityDays: Number(o.days), ...(publicKey ? { publicKey } : {}), ...(o.ca ? { caName: o.ca } : {}) });
+      if (o.out) await writeOutput(o.out, Buffer.from(out.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
+      printResult(o, { status: 'ok', certificates: out.map((c) => ({ ...certJson(c.certificate), usage: c.usage, keyId: c.keyId ?? null })) }, () => out.map((c) => `${c.usage.padEnd(10)} ${c.certificate.fingerprint256}  until ${c.certificate.notAfter.toISOString().slice(0, 10)}${c.keyId ? `  key ${c.keyId}` : ''}`));
+      return 0;
+    });
+  }));
+
+  const renew = ca.command('renew').description('Renew an issued certificate (new key unless --keep-key); the old certificate and key stay for old mail.')
+    .requiredOption('--fingerprint <sha256>', 'certificate to renew').option('--keep-key', 'certify the same key again').option('--days <n>', 'validity in days').option('-o, --out <file>', 'write the new certificate as PEM');
+  addStoreOptions(renew).action(commandAction('ca renew', async (o: RenewOpts) => withStore(o, async (store) => {
+    const r = await renewMailboxCertificate(store, o.fingerprint, { ...(o.keepKey ? { keepKey: true } : {}), ...(o.days ? { validityDays: Number(o.days) } : {}) });
+    if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.certificate.der)));
+    printResult(o, { status: 'ok', certificate: { ...certJson(r.certificate), keyId: r.keyId ?? null }, renewed: o.fingerprint }, () => [`Renewed: ${r.certificate.fingerprint256}`]);
+    return 0;
+  })));
+
+  const revoke = ca.command('revoke').description('Revoke an issued certificate with a reason; it shows in the next CRL and in OCSP at once.')
+    .requiredOption('--fingerprint <sha256>', 'certificate to revoke')
+    .addOption(new Option('--reason <r>', 'CRLReason (RFC 5280 5.3.1)').choices(Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL')).default('unspecified'));
+  addStoreOptions(revoke).action(commandAction('ca revoke', async (o: RevokeOpts) => withStore(o, async (store) => {
+    const r = await revokeIssuedCertificate(store, o.fingerprint, o.reason);
+    printResult(o, { status: 'ok', fingerprint: r.certificate.fingerprint256, revokedAt: r.revokedAt?.toISOString(), reason: o.reason }, () => [`Revoked ${r.certificate.fingerprint256} (${o.reason}).`]);
+    return 0;
+  })));
+
+  const crl = ca.command('crl').description('Publish a signed CRL (DER, or PEM with --pem) for the issuing CA (or --ca).')
+    .option('--ca <name>', 'CA name').option('--hours <n>', 'hours until nextUpdate (at most 240)', '168').option('--pem', 'PEM instead of DER').requiredOption('-o, --out <file>', 'output file');
+  addStoreOptions(crl).action(commandAction('ca crl', async (o: CrlOpts) => withStore(o, async (store) => {
+    const r = await publishCrl(store, { validityHours: Number(o.hours), ...(o.ca ? { caName: o.ca } : {}) });
+    await writeOutput(o.out, o.pem ? Buffer.from(encodePem('X509 CRL', r.der)) : r.der);
+    printResult(o, { status: 'ok', crlNumber: r.crlNumber, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), revoked: r.revokedCount, out: o.out }, () => [`CRL ${r.crlNumber} with ${r.revokedCount} revoked, next update ${r.nextUpdate.toISOString()}: ${o.out}`]);
+    return 0;
+  })));
+
+  const ocsp = ca.command('ocsp').description('Run the OCSP responder for the internal CAs until interrupted.')
+    .option('--host <addr>', 'listen address', '127.0.0.1').option('--port <n>', 'port', '8080');
+  addStoreOptions(ocsp).action(commandAction('ca ocsp', async (o: OcspOpts) => withStore(o, async (store) => {
+    const r = await startOcspResponder(store, { host: o.host, port: Number(o.port) });
+    printResult(o, { status: 'listening', url: r.url }, () => [`OCSP responder listening on ${r.url}`]);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await r.close();
+    return 0;
+  })));
+}
+
+async function loadPublicKey(path: string) {
+  const bytes = await readFileBounded(path, `--public-key ${path}`);
+  try {
+    return createPublicKey(bytes.toString('latin1').includes('-----BEGIN') ? bytes.toString('latin1') : { key: bytes, format: 'der', type: 'spki' });
+  } catch {
+    try {
+      return toPublic(loadPrivateKey(bytes));
+    } catch (e) {
+      throw new KakitomeError('KEY_INVALID', `${path} is not a public or private key.`, { cause: e });
+    }
+  }
+}
