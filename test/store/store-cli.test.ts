@@ -1,0 +1,97 @@
+/**
+ * The store and CA commands through the real launcher, with --json: init, ca
+ * init/issue/renew/revoke/crl, keys list/export/retire, certs import/list/find,
+ * expiring; the exported .p12 opens in openssl pkcs12.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { runCli } from '../cli/run-cli.ts';
+import { parseCrl } from '../../src/pki/parse-crl.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'kakitome-cli-store-'));
+after(() => rmSync(home, { recursive: true, force: true }));
+const env = { ...process.env, KAKITOME_HOME: home, KAKITOME_MASTER_KEY: '', KAKITOME_DATABASE_URL: '' };
+async function kk(...args: string[]) {
+  const r = await runCli([...args, '--json'], { env });
+  return { status: r.status, json: r.stdout.length ? JSON.parse(r.stdout.toString()) : undefined, stderr: r.stderr };
+}
+
+test('a new user runs the store and the CA from the command line', async () => {
+  const init = await kk('init');
+  assert.equal(init.status, 0, init.stderr);
+  assert.equal(init.json.masterKeyCreated, true);
+  assert.equal(statSync(join(home, 'master.key')).mode & 0o777, 0o600);
+  assert.equal((await kk('init')).json.masterKeyCreated, false, 'init is idempotent and never replaces the master key');
+
+  assert.equal((await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256')).status, 0);
+  const issued = await kk('ca', 'issue', '--email', 'alice@example.com', '-o', join(home, 'alice.pem'));
+  assert.equal(issued.status, 0, issued.stderr);
+  const alice = issued.json.certificates[0];
+  assert.deepEqual(alice.emails, ['alice@example.com']);
+
+  const found = await kk('certs', 'find', 'alice@example.com');
+  assert.equal(found.json.encryption.fingerprint, alice.fingerprint);
+  assert.equal(found.json.signing.fingerprint, alice.fingerprint);
+  assert.equal((await kk('certs', 'find', 'nobody@example.com')).status, 1);
+
+  const renewed = await kk('ca', 'renew', '--fingerprint', alice.fingerprint);
+  assert.equal(renewed.status, 0, renewed.stderr);
+  const keys = (await kk('keys', 'list')).json.keys;
+  assert.equal(keys.length, 4, 'two CA keys, alice old and new');
+
+  const exp = await runCli(['keys', 'export', '--id', alice.keyId, '--reason', 'move to laptop', '--pass', 'pass:secret', '-o', join(home, 'alice.p12')], { env });
+  assert.equal(exp.status, 0, exp.stderr);
+  const pem = execFileSync('openssl', ['pkcs12', '-in', join(home, 'alice.p12'), '-passin', 'pass:secret', '-nodes']).toString();
+  assert.match(pem, /BEGIN PRIVATE KEY/);
+  assert.equal((await runCli(['keys', 'export', '--id', alice.keyId, '--pass', 'pass:x'], { env })).status, 2, '--reason is required');
+
+  assert.equal((await kk('keys', 'retire', '--id', alice.keyId, '--reason', 'renewed')).json.key.status, 'retired');
+
+  const revoked = await kk('ca', 'revoke', '--fingerprint', renewed.json.certificate.fingerprint, '--reason', 'keyCompromise');
+  assert.equal(revoked.status, 0, revoked.stderr);
+  const crl = await kk('ca', 'crl', '-o', join(home, 'ca.crl'));
+  assert.equal(crl.json.revoked, 1);
+  assert.equal(parseCrl(readFileSync(join(home, 'ca.crl'))).entries.size, 1);
+
+  const imported = await kk('certs', 'import', join(home, 'alice.pem'));
+  assert.equal(imported.status, 0, imported.stderr);
+  assert.ok((await kk('certs', 'list', '--email', 'alice@example.com')).json.certificates.length >= 2);
+
+  const soon = await kk('expiring', '--within', '400');
+  assert.equal(soon.status, 1, 'something expires within 400 days');
+  assert.ok(soon.json.expiring.some((c: { fingerprint: string }) => c.fingerprint === alice.fingerprint));
+  const later = await kk('expiring', '--within', '1');
+  assert.equal(later.status, 0);
+
+  // A wrong master key: a clear KEY_INVALID, and the store is untouched.
+  const wrong = await runCli(['keys', 'list', '--json'], { env: { ...env, KAKITOME_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') } });
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stdout.toString() + wrong.stderr, /KEY_INVALID/);
+  assert.equal((await kk('keys', 'list')).json.keys.length, 4);
+});
+
+test('the same commands on PostgreSQL (--database-url)', async () => {
+  const { startPostgres } = await import('./postgres-server.ts');
+  const pg = await startPostgres();
+  try {
+    const db = ['--database-url', pg.url];
+    const pgHome = join(home, 'pg');
+    const e = { ...env, KAKITOME_HOME: pgHome };
+    const run = async (...args: string[]) => {
+      const r = await runCli([...args, ...db, '--json'], { env: e });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout.toString());
+    };
+    assert.equal((await run('init')).engine, 'postgres');
+    await run('ca', 'init', '--name', 'PG Corp', '--key-type', 'p256');
+    const issued = await run('ca', 'issue', '--email', 'bob@example.com', '--usage', 'separate', '--key-type', 'p256');
+    assert.equal(issued.certificates.length, 2);
+    assert.equal((await run('keys', 'list')).keys.length, 4);
+  } finally {
+    pg.stop();
+  }
+});
