@@ -6,6 +6,7 @@ import { TestPki } from '../helpers/pki.ts';
 import { BIN, draftMessage, runCli, runProcess } from './run-cli.ts';
 import { formatMboxEntry, splitMbox } from '../../src/cli/mbox.ts';
 import { createReadStream } from 'node:fs';
+import { spawn } from 'node:child_process';
 
 const pki = new TestPki('CLI Batch Root');
 const alice = pki.identity('rsa2048', 'alice');
@@ -116,4 +117,23 @@ test('a batch with credentials that do not work fails up front (exit 2) and writ
   assert.equal(r.status, 2);
   assert.match(r.stderr, /KEY_INVALID/);
   assert.equal(existsSync(join(outDir, 'a.eml')), false);
+});
+
+test('an interrupted batch (SIGINT) leaves neither the mbox OUT nor its temporary file', async () => {
+  const inPath = join(dir, 'long.mbox');
+  const entries: Buffer[] = [];
+  for (let i = 0; i < 3000; i++) entries.push(formatMboxEntry('alice@example.com Mon Nov 23 12:00:00 2026', good(i)));
+  writeFileSync(inPath, Buffer.concat(entries));
+  const outDir = join(dir, 'interrupted');
+  mkdirSync(outDir);
+  const outPath = join(outDir, 'long-signed.mbox');
+  const child = spawn(process.execPath, [BIN, 'sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inPath, '-o', outPath, '--jobs', '1'], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Interrupt once the temporary output exists, i.e. in the middle of writing.
+  const deadline = Date.now() + 20_000;
+  while (!readdirSync(outDir).some((n) => n.endsWith('.tmp')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(readdirSync(outDir).some((n) => n.endsWith('.tmp')), 'the batch started writing');
+  child.kill('SIGINT');
+  assert.equal(await exited, 130);
+  assert.deepEqual(readdirSync(outDir), []);
 });
