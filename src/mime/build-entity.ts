@@ -15,7 +15,6 @@ const CRLF = Buffer.from('\r\n');
 
 /** One header field, encoded-words for non-ASCII (RFC 2047 section 5), folded, CRLF-terminated. */
 export function formatHeaderField(name: string, value: string): Buffer {
-  // eslint-disable-next-line no-control-regex
   const ascii = !/[^\x00-\x7f]/.test(value);
   // Short ASCII fields need neither encoding nor folding (the common case, kept cheap).
   if (ascii && name.length + value.length + 2 <= 76 && !/[\r\n]/.test(value)) return Buffer.from(`${name}: ${value}\r\n`, 'latin1');

@@ -32,7 +32,6 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function fieldValue(bytes: Buffer): string {
   let text: string;
-  // eslint-disable-next-line no-control-regex
   const latin1 = bytes.toString('latin1');
   if (!/[^\x00-\x7f]/.test(latin1)) text = latin1;
   else {

@@ -41,7 +41,6 @@ export function selectProtectedFields(messageHeaders: readonly HeaderField[]): H
 
 /** Copies fields for the inside: raw bytes when 7-bit (RFC 6532 UTF-8 fields are re-encoded as RFC 2047 words so the payload stays 7-bit). */
 export function copyFieldsInside(fields: readonly HeaderField[]): HeaderInput[] {
-  // eslint-disable-next-line no-control-regex
   return fields.map((f) => (/[^\x00-\x7f]/.test(f.raw.toString('latin1')) ? ([f.name, f.value] as const) : f));
 }
 

@@ -139,7 +139,6 @@ class SevenBitTransform extends Transform {
       node.headers.update('Content-Type', formatParameterizedValue(ct.mediaType, params));
       // RFC 9788 section 4: the protected fields go into the payload's root header section.
       for (const l of lines) {
-        // eslint-disable-next-line no-control-regex
         if (!PROTECTED_HEADER_NAMES.includes(l.key)) continue;
         if (/[^\x00-\x7f]/.test(l.line)) this.warnings.push(`The ${l.key} field holds raw UTF-8 (RFC 6532); the streaming signer does not copy it into the protected headers.`);
         else node.headers.addFormatted(l.key, l.line, Number.MAX_SAFE_INTEGER);
@@ -191,7 +190,6 @@ class SevenBitTransform extends Transform {
         }
       } else {
         if (obj.type === 'data') this.#finishEncoding();
-        // eslint-disable-next-line no-control-regex
         if (obj.type === 'body' && !this.#warnedEightBit && obj.node.encoding !== 'base64' && /[\x80-\xff]/.test(obj.value.toString('latin1'))) {
           this.#warnedEightBit = true;
           this.warnings.push('A part declared 7-bit carries 8-bit bytes; it was signed as is and relays may alter it.');

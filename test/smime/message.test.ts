@@ -335,3 +335,14 @@ test('CMS nested directly in CMS (RFC 3274: SignedData over CompressedData) is o
   assert.equal(v.status, 'trusted', v.summary);
   assert.equal(decodeBody(parseEntity(v.output)).toString(), 'compressed then signed\r\n');
 });
+
+test('two signers with different digests: micalg lists both (RFC 8551 section 3.5.3.2) and both are reported', async () => {
+  const signed = signMessage(japanese, { signers: [aliceSigner, { certificate: carol.cert, key: carol.key }] });
+  assert.match(signed.toString(), /micalg="sha-256,sha-512"/);
+  const v = await verifyMessage(signed, { validateSigner });
+  assert.equal(v.signers.length, 2);
+  assert.ok(v.signers.every((s) => s.status === 'valid'));
+  // carol@example.com is not the From address: one signer not matching the sender keeps the message from 'trusted'.
+  assert.equal(v.status, 'valid-untrusted');
+  assert.equal(v.code, 'IDENTITY_MISMATCH');
+});
