@@ -46,15 +46,23 @@ export class GpgsmPeer {
     writeFileSync(join(peer.home, 'gpgsm.conf'), 'disable-crl-checks\ndisable-dirmngr\n');
     const fpr = createHash('sha1').update(pki.caCert.der).digest('hex').toUpperCase().match(/../g)!.join(':');
     writeFileSync(join(peer.home, 'trustlist.txt'), `${fpr} S relax\n`);
-    await peer.gpgsm(['--import', pki.caPath]);
-    for (const id of identities) {
-      if (id.kind.startsWith('rsa')) {
-        const p12 = await opensslExportPkcs12(work, id, PASS, true);
-        await peer.gpgsm(['--import', p12], PASS);
-      } else {
-        await peer.gpgsm(['--import', id.certPath]);
-        await peer.writeEcKey(id);
+    try {
+      // Start the agent now, synchronously: left to gpgsm's lazy start, a loaded machine
+      // can make the first operation fail with "can't connect to the agent".
+      await runPeerOk('gpgconf', ['--launch', 'gpg-agent'], { env: peer.env });
+      await peer.gpgsm(['--import', pki.caPath]);
+      for (const id of identities) {
+        if (id.kind.startsWith('rsa')) {
+          const p12 = await opensslExportPkcs12(work, id, PASS, true);
+          await peer.gpgsm(['--import', p12], PASS);
+        } else {
+          await peer.gpgsm(['--import', id.certPath]);
+          await peer.writeEcKey(id);
+        }
       }
+    } catch (e) {
+      await peer.cleanup(); // no agent left running, no home left behind
+      throw e;
     }
     return peer;
   }
