@@ -1,8 +1,9 @@
 /**
- * Warm-cache cost of a trust decision: with the chain and revocation answers
- * cached, validating another message from a known sender must cost far less than
- * the CMS signature check itself (brief: 10,000 verified messages/s per core with
- * RSA-2048, whose raw verify limit is ~45,000/s).
+ * Warm caches: once a sender's chain and revocation answers are known, validating
+ * further messages from that sender does no network I/O and gives the same verdict,
+ * whether the certificate object is reused or parsed afresh from each message.
+ * (How fast that is gets measured in bench/trust-validation.ts, not here: timing
+ * assertions in tests only measure how busy the machine is.)
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,43 +15,29 @@ import { rootCa, subCa, endEntity, buildCrl, StaticHttpServer } from './pki-buil
 const http = new StaticHttpServer();
 after(() => http.stop());
 
-test('warm-cache validations per second (chain + CRL revocation + identity)', async (t) => {
+test('warm caches answer repeat senders without network traffic', { timeout: 60_000 }, async () => {
   await http.start();
-  const root = rootCa('Perf Root');
-  const ca = subCa(root, 'Perf CA', { crlDistributionPoints: [http.url('/root.crl')] });
+  const root = rootCa('Cache Root');
+  const ca = subCa(root, 'Cache CA', { crlDistributionPoints: [http.url('/root.crl')] });
   http.files.set('/root.crl', buildCrl({ issuer: root }));
   http.files.set('/ca.crl', buildCrl({ issuer: ca }));
-  const senders = Array.from({ length: 50 }, (_, i) => endEntity(ca, `user${i}@example.com`, { crlDistributionPoints: [http.url('/ca.crl')] }, 'p256', 'perf'));
+  const senders = Array.from({ length: 20 }, (_, i) => endEntity(ca, `user${i}@example.com`, { crlDistributionPoints: [http.url('/ca.crl')] }, 'p256', 'cache'));
   const v = createSignerValidator({ anchors: [root.cert], revocation: { mode: 'hard-fail' }, fetcher: createHttpFetcher({ allowedHosts: ['127.0.0.1'] }) });
   for (const s of senders) {
     const r = await v({ certificate: s.cert, carried: [ca.cert], usage: 'signing', from: [s.cert.emailAddresses[0]!] });
     assert.equal(r.status, 'trusted', r.message);
   }
   const requests = http.requests;
-
-  const run = async (fresh: boolean) => {
-    const n = 20_000;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      const s = senders[i % senders.length]!;
-      // fresh: the certificate is parsed again, as it is from each incoming message.
-      const cert = fresh ? Certificate.fromDer(s.cert.der) : s.cert;
-      const r = await v({ certificate: cert, carried: [ca.cert], usage: 'signing', from: [`user${i % senders.length}@example.com`] });
-      if (r.status !== 'trusted') assert.fail(r.message);
-    }
-    return Math.round(n / ((performance.now() - t0) / 1000));
-  };
-  const same = await run(false);
-  const parsed = await run(true);
-  const t1 = performance.now();
-  for (let i = 0; i < 20_000; i++) Certificate.fromDer(senders[i % senders.length]!.cert.der).fingerprint256;
-  const parseOnly = Math.round(20_000 / ((performance.now() - t1) / 1000));
-  const line = `warm validations/s: ${same} (validator alone), ${parsed} (including parsing the certificate per message; parsing alone ${parseOnly}/s)`;
-  t.diagnostic(line);
-  console.log(`# ${line}`);
+  for (let i = 0; i < 400; i++) {
+    const s = senders[i % senders.length]!;
+    // Every other round the certificate is parsed again, as it is from each incoming message.
+    const cert = i % 2 ? Certificate.fromDer(s.cert.der) : s.cert;
+    const r = await v({ certificate: cert, carried: [ca.cert], usage: 'signing', from: [`user${i % senders.length}@example.com`] });
+    assert.equal(r.status, 'trusted', r.message);
+    assert.equal(r.revocation.status, 'good');
+  }
   assert.equal(http.requests, requests, 'no network traffic once warm');
-  // The validator alone must stay well above the brief's 10,000 verified messages/s
-  // per core; the floor leaves room for a loaded 2-core CI machine and the test
-  // runner's async-hook overhead (measured ~20,000/s under the runner, more without).
-  assert.ok(same > 8_000, `only ${same} validations/s`);
+  // A different From on a cached chain is still judged afresh.
+  const r = await v({ certificate: senders[0]!.cert, carried: [ca.cert], usage: 'signing', from: ['mallory@example.com'] });
+  assert.equal(r.code, 'IDENTITY_MISMATCH');
 });
