@@ -130,3 +130,19 @@ test('standard input to standard output, and "-" names them explicitly', async (
   assert.equal(p.status, 0, p.stderr);
   assert.match(p.stdout.toString('utf8'), /^Subject: Quarterly report\r$/m);
 });
+
+test('LF-only input with a Japanese (ISO-2022-JP, RFC 2047) Subject signs opaque; verify -o restores the content', async () => {
+  const jis = Buffer.concat([
+    Buffer.from(`From: ${alice.email}\nTo: bob@example.com\nSubject: =?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=\nDate: Mon, 23 Nov 2026 13:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: 7bit\n\n`),
+    Buffer.from([0x1b, 0x24, 0x42, 0x24, 0x33, 0x24, 0x73, 0x1b, 0x28, 0x42, 0x0a]),
+  ]);
+  const s = await runCli(['sign', '--opaque', '--cert', alice.certPath, '--key', alice.keyPath], { input: jis });
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout.toString('latin1'), /smime-type=signed-data/);
+  const out = join(dir, 'jis-content.eml');
+  const v = await runCli(['verify', '--ca', pki.caPath, '-o', out], { input: s.stdout });
+  assert.equal(v.status, 0, v.stderr);
+  const content = readFileSync(out);
+  assert.match(content.toString('latin1'), /^Subject: =\?ISO-2022-JP\?B\?GyRCJDMkcyRLJEEkTxsoQg==\?=\r?$/m);
+  assert.ok(content.includes(Buffer.from([0x1b, 0x24, 0x42, 0x24, 0x33, 0x24, 0x73, 0x1b, 0x28, 0x42])), 'the ISO-2022-JP body survives');
+});
