@@ -67,6 +67,10 @@ test('a new user runs the store and the CA from the command line', async () => {
   const later = await kk('expiring', '--within', '1');
   assert.equal(later.status, 0);
 
+  const backup = await kk('backup', '-o', join(home, 'backup.db'));
+  assert.equal(backup.status, 0, backup.stderr);
+  assert.equal((await runCli(['keys', 'list', '--json', '--home', home], { env: { ...env, KAKITOME_HOME: '/nonexistent' } })).status, 0);
+
   // A wrong master key: a clear KEY_INVALID, and the store is untouched.
   const wrong = await runCli(['keys', 'list', '--json'], { env: { ...env, KAKITOME_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') } });
   assert.notEqual(wrong.status, 0);

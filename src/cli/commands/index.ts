@@ -12,6 +12,7 @@ import { register as registerStoreInit } from './store-init.ts';
 import { register as registerStoreKeys } from './store-keys.ts';
 import { register as registerStoreCerts } from './store-certs.ts';
 import { register as registerCa } from './ca-authority.ts';
+import { register as registerStoreBackup } from './store-backup.ts';
 
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerSign,
@@ -23,4 +24,5 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerStoreKeys,
   registerStoreCerts,
   registerCa,
+  registerStoreBackup,
 ];
