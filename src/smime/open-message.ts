@@ -18,16 +18,16 @@ import { decompressData } from '../cms/compressed-data.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
-import { getHeaderFields, walkEntities, type MimeEntity } from '../mime/entity.ts';
-import { parseAddresses } from '../mime/parse-addresses.ts';
+import { walkEntities, type MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
-import type { IdentityReport, SignerValidator } from '../pki/types.ts';
+import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { PROTECTED_HEADER_NAMES, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
-import type { EncryptionReport, LayerReport, MessageVerdict, SignerVerdict, VerdictStatus } from './verdict.ts';
+import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
+import { judgeMessage, type PendingSigner } from './judge-message.ts';
 
 export interface OpenMessageOptions {
   /** Absent: chain "not checked" and the verdict can never be 'trusted'. */
@@ -50,30 +50,11 @@ const SMIME_TYPE_OF: Record<string, string> = {
   [OID.compressedData]: 'compressed-data',
 };
 
-interface PendingSigner {
-  verification: SignedDataVerification;
-  index: number;
-  scope: 'message' | 'part';
-}
-
 /** Parses decrypted or encapsulated content as a MIME entity (canonical line breaks: peers store LF-only content too). */
 function parseInner(content: Buffer, limits: Limits, warnings: string[]): MimeEntity {
   const canonical = canonicalizeLfOnly(content);
   if (canonical !== content) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
   return parseEntity(canonical, { limits });
-}
-
-function identityWithoutValidator(cert: Certificate | undefined, from: string[]): IdentityReport {
-  const certificateAddresses = cert ? cert.emailAddresses.map((a) => a.toLowerCase()) : [];
-  if (from.length === 0) return { status: 'unknown', certificateAddresses, message: 'The message has no From address to compare with the signer.' };
-  const hit = from.find((f) => certificateAddresses.includes(f));
-  if (hit) return { status: 'match', from: hit, certificateAddresses, message: `The signer's certificate is issued to ${hit}, the From address.` };
-  return {
-    status: 'mismatch',
-    from: from[0]!,
-    certificateAddresses,
-    message: `The From address ${from[0]} is not in the signer's certificate (${certificateAddresses.join(', ') || 'no e-mail address'}).`,
-  };
 }
 
 export async function openMessage(message: Uint8Array, options: OpenMessageOptions = {}): Promise<MessageVerdict> {
@@ -224,113 +205,18 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   const protectedHeaders = payload === root ? undefined : readProtectedHeaders(payload, split.messageHeaders, decrypted);
   if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
 
-  // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
-  const fromSource = protectedHeaders ? payload.headers : split.messageHeaders;
-  const from = getHeaderFields({ headers: fromSource }, 'from').flatMap((f) => parseAddresses(f.value));
-  const senderAddr = getHeaderFields({ headers: fromSource }, 'sender').flatMap((f) => parseAddresses(f.value))[0];
-
-  const signers: SignerVerdict[] = [];
-  for (const p of pending) {
-    const s = p.verification.signers[p.index]!;
-    const cert = s.certificate;
-    const base = {
-      subject: cert ? cert.subjectText : 'unknown signer (certificate not found)',
-      ...(cert?.emailAddresses[0] ? { email: cert.emailAddresses[0] } : {}),
-      ...(s.signingTime ? { signingTime: s.signingTime } : {}),
-      algorithms: { digest: s.digestAlgorithm, signature: s.signatureAlgorithm },
-      scope: p.scope,
-      ...(cert ? { certificate: cert } : {}),
-    };
-    if (s.status !== 'valid' || !cert) {
-      signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from) });
-      continue;
-    }
-    let code: ErrorCode | undefined;
-    let message = s.message;
-    if (options.validateSigner) {
-      const trust = await options.validateSigner({
-        certificate: cert,
-        carried: p.verification.certificates,
-        carriedCrls: p.verification.crls,
-        ...(s.signingTime ? { signingTime: s.signingTime } : {}),
-        from,
-        ...(senderAddr ? { sender: senderAddr } : {}),
-        usage: 'signing',
-      });
-      if (trust.status !== 'trusted') code = trust.code ?? 'CERT_UNTRUSTED';
-      else if (trust.identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';
-      message = `${s.message} ${trust.message}`;
-      signers.push({ ...base, status: 'valid', code, message, trust, identity: trust.identity });
-    } else {
-      const identity = identityWithoutValidator(cert, from);
-      if (identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';
-      signers.push({ ...base, status: 'valid', code, message: `${message} The certificate chain was not checked.`, identity });
-    }
-  }
-
-  const bodySigners = signers.filter((s) => s.scope === 'message');
-  const partSigners = signers.filter((s) => s.scope === 'part');
-  let status: VerdictStatus;
-  let code: ErrorCode | undefined;
-  let summary: string;
-  const who = (s: SignerVerdict): string => s.email ?? s.subject;
-  const failed = bodySigners.find((s) => s.status === 'invalid');
-  const flaggedStructure = layers.some((l) => l.coversBody && l.kind === 'signed' && l.warnings.some((w) => /no protocol parameter|does not match its S\/MIME/.test(w)));
-  const fromMismatch = protectedHeaders?.mismatches.some((m) => /^Outer (from|sender) /.test(m)) ?? false;
-  if (bodyFailure) {
-    status = 'invalid';
-    code = bodyFailure.code;
-    summary = `The message's signature is NOT usable (${bodyFailure.code}): ${bodyFailure.message}`;
-  } else if (failed) {
-    status = 'invalid';
-    code = failed.code;
-    summary = `The signature by ${who(failed)} is NOT valid (${failed.code}): the message may have been altered. ${failed.message}`;
-  } else if (bodySigners.length === 0) {
-    if (partSigners.length > 0) {
-      status = 'partial';
-      code = 'PARTIAL_SIGNED';
-      summary = 'Only part of this message is signed; the rest (including what you see around the signed part) is not covered by any signature.';
-    } else {
-      status = 'unsigned';
-      code = undefined;
-      summary = certsOnly ? `The message carries ${certsOnly.length} certificate(s) and no signature.` : layers.some((l) => l.decrypted === false) ? 'The message is encrypted and was not decrypted.' : 'The message is not signed.';
-    }
-  } else {
-    const problem = bodySigners.find((s) => s.code !== undefined);
-    const allTrusted = options.validateSigner !== undefined && bodySigners.every((s) => s.trust?.status === 'trusted' && s.identity.status === 'match');
-    if (problem) {
-      status = 'valid-untrusted';
-      code = problem.code;
-      summary = code === 'IDENTITY_MISMATCH'
-        ? `The signature is valid, but the signer ${who(problem)} is not the sender shown in From.`
-        : `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`;
-    } else if (allTrusted && !flaggedStructure && !fromMismatch) {
-      status = 'trusted';
-      code = undefined;
-      summary = `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted.`;
-    } else {
-      status = 'valid-untrusted';
-      code = fromMismatch ? 'IDENTITY_MISMATCH' : undefined;
-      summary = fromMismatch
-        ? 'The signature is valid, but the visible From differs from the signed (protected) From.'
-        : options.validateSigner
-          ? `The signature by ${bodySigners.map(who).join(', ')} is valid, but the message structure was flagged: see warnings.`
-          : `The signature by ${bodySigners.map(who).join(', ')} is valid; the certificate chain was not checked.`;
-    }
-    if (partSigners.length > 0) warnings.push('Signed parts inside the signed message were verified too; they are covered by the outer signature as well.');
-  }
-  if (unauthenticatedLayer) {
-    // Brief: CBC content is unauthenticated unless a valid signature from the sender covers it.
-    const covered = bodySigners.some((s) => s.status === 'valid' && s.identity.status === 'match');
-    if (!covered) {
-      warnings.push('The content was encrypted with an unauthenticated cipher (CBC) and no valid signature from the sender covers it: it may have been modified in transit (UNAUTH_ENC).');
-      if (status === 'unsigned') {
-        code = 'UNAUTH_ENC';
-        summary = 'The message was decrypted, but it is not signed and its encryption (CBC) does not detect tampering.';
-      }
-    }
-  }
-  if (protectedHeaders && protectedHeaders.mismatches.length > 0 && status !== 'invalid') summary += ' Some visible headers differ from the protected ones.';
+  const fromHeaders = protectedHeaders ? payload.headers : split.messageHeaders;
+  const { status, code, summary, signers } = await judgeMessage({
+    layers,
+    pending,
+    fromHeaders,
+    ...(protectedHeaders ? { protectedHeaders } : {}),
+    ...(certsOnly ? { certsOnly } : {}),
+    ...(bodyFailure ? { bodyFailure } : {}),
+    unauthenticatedLayer,
+    ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
+    warnings,
+  });
 
   // Output: the payload under the message headers; with header protection, the protected fields replace the outer ones.
   let output: Buffer;
