@@ -104,3 +104,24 @@ test("NSS pk12util's export imports", () => {
   assert.equal(pkcs8(got.key!), pkcs8(ec.key));
   assert.equal(got.certificate?.fingerprint256, ec.cert.fingerprint256);
 });
+
+test('gpgsm 2.2 imports our legacy PKCS#12 (RSA) and holds the secret key', async () => {
+  const { GpgsmPeer } = await import('../peers/gpgsm.ts');
+  const peer = await GpgsmPeer.create(pki, []);
+  try {
+    const file = join(pki.dir, 'for-gpgsm.p12');
+    writeFileSync(file, exportPkcs12({ key: rsa.key, certificate: rsa.cert, chain: [pki.caCert], password: 'interop', profile: 'legacy' }));
+    await peer.gpgsm(['--import', file], 'interop');
+    const listed = (await peer.gpgsm(['--with-colons', '--list-secret-keys', rsa.email])).stdout.toString();
+    // "crs": a certificate whose private key gpgsm holds.
+    assert.match(listed, /^crs:/m);
+    assert.match(listed, /<p12rsa@example\.com>/);
+    // And the imported key works: gpgsm decrypts what it encrypts to that certificate.
+    const env = await peer.encrypt(Buffer.from('to the imported key'), [rsa], 'AES256');
+    const dec = await peer.decrypt(env);
+    assert.equal(dec.decrypted, true, dec.detail);
+    assert.equal(dec.content.toString(), 'to the imported key');
+  } finally {
+    await peer.cleanup();
+  }
+});
