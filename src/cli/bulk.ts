@@ -33,8 +33,8 @@ export interface BatchOptions {
   kind: BatchKind;
   /** Worker threads; defaults to the number of cores. */
   workers?: number;
-  /** Called once per message, in completion order (verdict printing). */
-  onResult?: (name: string, result: JobResult) => void;
+  /** Called once per message (input order for mbox, completion order for a directory); awaited, so it may write with backpressure. */
+  onResult?: (item: BatchItem, result: JobResult) => Promise<void> | void;
   /** Draw a progress bar (defaults to stderr being a terminal). */
   progress?: boolean;
 }
@@ -55,9 +55,13 @@ export interface BatchSummary {
   succeeded: number;
   failed: number;
   seconds: number;
-  items: BatchItem[];
+  /** The failed messages, in input order (at most MAX_FAILURES_KEPT; `failed` counts them all). */
+  failures: BatchItem[];
   exitCode: ExitCode;
 }
+
+/** A batch of millions must not keep millions of reports: failures beyond this are only counted. */
+const MAX_FAILURES_KEPT = 10_000;
 
 /**
  * Which batch (if any) IN designates: a directory, or a file that starts like an
@@ -112,13 +116,21 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   const size = Math.max(1, Math.min(opts.workers ?? availableParallelism(), 64));
   const data: BulkWorkerData = { job: opts.job, options: opts.jobOptions };
   const progress = new Progress(opts.job, opts.progress ?? process.stderr.isTTY === true);
-  const items: BatchItem[] = [];
+  const failures: BatchItem[] = [];
+  let total = 0;
+  let failed = 0;
+  let exitCode: ExitCode = EXIT_OK;
   let pool: WorkerPool<BulkTask, BulkAnswer> | undefined;
-  const record = (item: BatchItem, result: JobResult): void => {
-    items.push(item);
+  const record = async (item: BatchItem, result: JobResult): Promise<void> => {
+    total++;
+    exitCode = worstExitCode([exitCode, item.exitCode]);
     progress.tick(item.exitCode === EXIT_OK);
-    if (item.exitCode !== EXIT_OK) progress.note(`${item.name}: ${item.code ?? 'FAILED'}: ${item.message ?? 'failed'} (skipped)`);
-    opts.onResult?.(item.name, result);
+    if (item.exitCode !== EXIT_OK) {
+      failed++;
+      if (failures.length < MAX_FAILURES_KEPT) failures.push(item);
+      progress.note(`${item.name}: ${item.code ?? 'FAILED'}: ${item.message ?? 'failed'} (skipped)`);
+    }
+    await opts.onResult?.(item, result);
   };
   try {
     if (opts.kind === 'directory') {
@@ -136,16 +148,15 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     await pool?.close();
     progress.stop();
   }
-  items.sort((a, b) => a.index - b.index);
-  const failed = items.filter((i) => i.exitCode !== EXIT_OK).length;
+  failures.sort((a, b) => a.index - b.index);
   return {
     kind: opts.kind,
-    total: items.length,
-    succeeded: items.length - failed,
+    total,
+    succeeded: total - failed,
     failed,
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
-    items,
-    exitCode: worstExitCode(items.map((i) => i.exitCode)),
+    failures,
+    exitCode,
   };
 }
 
@@ -163,7 +174,7 @@ async function listMessages(dir: string, outDir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && /\.eml$/i.test(e.name)).map((e) => e.name).sort();
 }
 
-type Recorder = (item: BatchItem, result: JobResult) => void;
+type Recorder = (item: BatchItem, result: JobResult) => Promise<void>;
 
 async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], inDir: string, outDir: string, record: Recorder): Promise<void> {
   let next = 0;
@@ -189,7 +200,7 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
           result = failureResult(e);
         }
       }
-      record(itemFrom(id, name, result, written), result);
+      await record(itemFrom(id, name, result, written), result);
     }
   };
   await Promise.all(Array.from({ length: pool.size * 2 }, lane));
@@ -218,11 +229,11 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, ou
           written = true;
         } catch (e) {
           result = failureResult(e);
-          record(itemFrom(r.entry.index, name, result, false), result);
+          await record(itemFrom(r.entry.index, name, result, false), result);
           throw e;
         }
       }
-      record(itemFrom(r.entry.index, name, result, written), result);
+      await record(itemFrom(r.entry.index, name, result, written), result);
     }
   };
 

@@ -9,7 +9,7 @@ import { runJob, toFailure, type JobName, type JobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { isStdio, readInput, writeOutput, writeStdout } from './io.ts';
 import { stripEnvelopeLine } from './mbox.ts';
-import { detectBatchKind, runBatch, type BatchSummary } from './bulk.ts';
+import { detectBatchKind, runBatch, type BatchItem, type BatchSummary } from './bulk.ts';
 import { renderVerdict } from './render-verdict.ts';
 import { describeError, describeFailure } from './describe-error.ts';
 import type { VerdictView } from './verdict-view.ts';
@@ -75,7 +75,8 @@ async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mb
   // Build the job once here: bad credentials fail the whole batch up front (exit 2)
   // instead of failing every message in every worker.
   await createJob(spec.command, spec.jobOptions);
-  const verdicts: Record<string, VerdictView | undefined> = {};
+  // --json on a batch writes JSON Lines: one object per message as it finishes, then
+  // a summary, so a batch of millions never holds its reports in memory.
   const summary: BatchSummary = await runBatch({
     job: spec.command,
     jobOptions: spec.jobOptions,
@@ -83,20 +84,25 @@ async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mb
     output: spec.output,
     kind,
     ...(spec.jobs !== undefined ? { workers: spec.jobs } : {}),
-    onResult: (name, result) => { if (spec.json) verdicts[name] = result.verdict; },
+    ...(spec.json ? {
+      onResult: (item: BatchItem, result: JobResult) => writeStdout(Buffer.from(JSON.stringify({
+        type: 'message', ...item, ...(result.verdict ? { verdict: result.verdict } : {}),
+      }) + '\n')),
+    } : {}),
   });
   const rate = summary.total / Math.max(summary.seconds, 0.001);
   const verb = { sign: 'signed', verify: 'verified', encrypt: 'encrypted', decrypt: 'decrypted' }[spec.command];
   process.stderr.write(`kakitome ${spec.command}: ${summary.succeeded} of ${summary.total} messages ${verb}, ${summary.failed} failed (${summary.seconds.toFixed(2)} s, ${rate.toFixed(0)} msg/s) into ${spec.output}\n`);
   if (spec.json) {
-    await printJson({
+    await writeStdout(Buffer.from(JSON.stringify({
+      type: 'summary',
       status: summary.failed === 0 ? 'ok' : 'failed',
       total: summary.total,
       succeeded: summary.succeeded,
       failed: summary.failed,
       seconds: summary.seconds,
-      items: summary.items.map((i) => ({ ...i, ...(verdicts[i.name] ? { verdict: verdicts[i.name] } : {}) })),
-    });
+      exitCode: summary.exitCode,
+    }) + '\n'));
   }
   return summary.exitCode;
 }

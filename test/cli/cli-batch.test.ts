@@ -18,13 +18,18 @@ const COUNT = 12;
 const good = (i: number) => draftMessage(alice.email, bob.email, `batch message ${i}`, `Body ${i}\r\nFrom the desk of Alice\r\n`);
 const bad = Buffer.from('this is not a message: no header section\r\n');
 
+/** JSON Lines output of a batch, parsed (loosely typed: the shape is what is under test). */
+function jsonLines(out: Buffer): any[] {
+  return out.toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
+
 async function readMbox(path: string): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for await (const e of splitMbox(createReadStream(path), 1 << 24)) out.push(e.message!);
   return out;
 }
 
-test('directory batch: every .eml signed into OUTDIR under its name; one bad message is reported and skipped', async () => {
+test('directory batch: every .eml signed into OUTDIR under its name; one bad message is reported and skipped; --json gives JSON Lines', async () => {
   const inDir = join(dir, 'outbox');
   const outDir = join(dir, 'signed');
   mkdirSync(inDir);
@@ -42,11 +47,13 @@ test('directory batch: every .eml signed into OUTDIR under its name; one bad mes
   // The whole signed directory verifies as a batch, with a JSON report in input order.
   const v = await runCli(['verify', '--ca', pki.caPath, '-i', outDir, '-o', join(dir, 'verified'), '--json']);
   assert.equal(v.status, 0, v.stderr);
-  const report = JSON.parse(v.stdout.toString('utf8'));
-  assert.equal(report.total, COUNT);
-  assert.equal(report.failed, 0);
-  assert.deepEqual(report.items.map((i: { name: string }) => i.name), written);
-  assert.ok(report.items.every((i: { verdict: { status: string } }) => i.verdict.status === 'trusted'));
+  const lines = jsonLines(v.stdout);
+  const summary = lines.pop()!;
+  assert.equal(summary.type, 'summary');
+  assert.equal(summary.total, COUNT);
+  assert.equal(summary.failed, 0);
+  assert.deepEqual(lines.map((l) => l.name).sort(), written);
+  assert.ok(lines.every((l) => l.type === 'message' && l.exitCode === 0 && l.verdict.status === 'trusted'));
   assert.match(readFileSync(join(dir, 'verified', 'm03.eml'), 'utf8'), /^Subject: batch message 3\r$/m);
   // OUTDIR may not be the input directory.
   const same = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inDir, '-o', inDir]);
@@ -82,9 +89,11 @@ test('mbox batch: sign, encrypt and decrypt keep order and From_ lines; a bad me
   const plainPath = join(dir, 'plain.mbox');
   const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--ca', pki.caPath, '-i', sealedPath, '-o', plainPath, '--json']);
   assert.equal(d.status, 0, d.stderr);
-  const report = JSON.parse(d.stdout.toString('utf8'));
-  assert.equal(report.succeeded, COUNT);
-  assert.ok(report.items.every((i: { verdict: { status: string } }) => i.verdict.status === 'trusted'));
+  const lines = jsonLines(d.stdout);
+  assert.equal(lines.pop()!.succeeded, COUNT);
+  // mbox results are reported in input order.
+  assert.deepEqual(lines.map((l) => l.index), Array.from({ length: COUNT }, (_, i) => i));
+  assert.ok(lines.every((l) => l.verdict.status === 'trusted'));
   const plain = await readMbox(plainPath);
   assert.equal(plain.length, COUNT);
   plain.forEach((m, i) => {

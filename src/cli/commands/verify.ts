@@ -32,7 +32,7 @@ Examples:
   kakitome verify --ca ca.pem -i signed.eml
   kakitome verify --ca /etc/kakitome/anchors/ --json -i signed.eml | jq .signers[0].identity
   kakitome verify --ca ca.pem -i signed.eml -o content.eml
-  kakitome verify --ca ca.pem -i inbox/ -o verified/ --json > report.json`);
+  kakitome verify --ca ca.pem -i inbox/ -o verified/ --json > report.jsonl   # JSON Lines for a batch`);
   cmd.action(commandAction('verify', async (opts: VerifyCliOptions) => runMessageCommand({
     command: 'verify',
     jobOptions: trustOptionsOf(opts) satisfies VerifyJobOptions,
