@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.ts';
-import { EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import { EXIT_OK, EXIT_USAGE, exitCodeForError } from './exit-codes.ts';
+import { describeError } from './describe-error.ts';
 
 function packageVersion(): string {
   // ../../package.json from both src/cli/main.ts and dist/cli/main.js.
@@ -61,7 +62,9 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end with a CommanderError whose exitCode is 0.
       return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    throw e;
+    // Commands report their own errors; anything reaching here escaped them.
+    process.stderr.write(describeError('', e) + '\n');
+    return exitCodeForError(e);
   }
   return Number(process.exitCode ?? EXIT_OK);
 }
