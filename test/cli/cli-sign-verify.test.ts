@@ -146,3 +146,16 @@ test('LF-only input with a Japanese (ISO-2022-JP, RFC 2047) Subject signs opaque
   assert.match(content.toString('latin1'), /^Subject: =\?ISO-2022-JP\?B\?GyRCJDMkcyRLJEEkTxsoQg==\?=\r?$/m);
   assert.ok(content.includes(Buffer.from([0x1b, 0x24, 0x42, 0x24, 0x33, 0x24, 0x73, 0x1b, 0x28, 0x42])), 'the ISO-2022-JP body survives');
 });
+
+test('--revocation off reports not-checked; hard-fail refuses a signer whose revocation cannot be known', async () => {
+  const signed = (await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath], { input: draft })).stdout;
+  const off = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off', '--json'], { input: signed });
+  assert.equal(off.status, 0, off.stderr);
+  assert.equal(JSON.parse(off.stdout.toString('utf8')).signers[0].revocation.status, 'not-checked');
+  // TestPki certificates name no CRL or OCSP location: under hard-fail that is not good enough.
+  const hard = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'hard-fail', '--json'], { input: signed });
+  assert.equal(hard.status, 1);
+  const v = JSON.parse(hard.stdout.toString('utf8'));
+  assert.equal(v.status, 'valid-untrusted');
+  assert.equal(v.signers[0].revocation.status, 'unknown');
+});
