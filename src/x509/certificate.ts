@@ -5,10 +5,10 @@
  * belong to src/pki; this file only reads.
  */
 import { createPublicKey, X509Certificate, type KeyObject, createHash } from 'node:crypto';
-import { decode, Tag, readIntegerBytes, readTime, readOid, readBoolean, readOctetString, readBitString } from '../asn1/ber.ts';
+import { decode, Tag, readIntegerBytes, readSmallInt, readTime, readOid, readBoolean, readOctetString, readBitString } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { decodePem, isPem } from '../asn1/pem.ts';
-import { malformed } from '../errors.ts';
+import { KakitomeError, malformed } from '../errors.ts';
 
 export interface Extension {
   critical: boolean;
@@ -51,7 +51,17 @@ export class Certificate {
     this.signatureAlgorithm = readOid(sigAlg.children()[0] ?? malformed('empty AlgorithmIdentifier'));
     const f = tbsT.fields('TBSCertificate');
     const ver = f.optional(0xa0);
-    this.version = ver ? (readIntegerBytes(ver.children()[0]!)[0] ?? 0) + 1 : 1;
+    // [0] EXPLICIT Version holds exactly one INTEGER, v1(0)..v3(2) (RFC 5280 4.1.2.1);
+    // an empty [0] used to reach readIntegerBytes(undefined) (found by test/fuzz).
+    let version = 1;
+    if (ver) {
+      const vf = ver.fields('version');
+      const v = readSmallInt(vf.expect(Tag.INTEGER, 'version'), 'version');
+      vf.end();
+      if (v > 2) malformed(`certificate version ${v + 1}`);
+      version = v + 1;
+    }
+    this.version = version;
     this.serial = readIntegerBytes(f.expect(Tag.INTEGER, 'serialNumber'), 'serialNumber');
     f.expect(Tag.SEQUENCE, 'signature');
     this.issuer = f.expect(Tag.SEQUENCE, 'issuer').bytes;
@@ -114,22 +124,36 @@ export class Certificate {
   }
 
   get publicKey(): KeyObject {
-    this.#publicKey ??= createPublicKey({ key: Buffer.from(this.spki), format: 'der', type: 'spki' });
+    // Our reader only checks the SubjectPublicKeyInfo's outer shape; OpenSSL decodes
+    // the key itself and throws a bare Error for a damaged or unknown one (found by
+    // test/fuzz): report it with a stable code.
+    try {
+      this.#publicKey ??= createPublicKey({ key: Buffer.from(this.spki), format: 'der', type: 'spki' });
+    } catch (e) {
+      throw new KakitomeError('KEY_INVALID', `The certificate's public key (${this.publicKeyAlgorithm}) cannot be read.`, { cause: e });
+    }
     return this.#publicKey;
   }
 
   /** Node's view of the certificate (names as text, chain helpers). */
   get x509(): X509Certificate {
-    this.#x509 ??= new X509Certificate(this.der);
+    // OpenSSL parses more of the certificate than we do (names, extensions); a
+    // certificate it refuses is malformed, not an internal error (found by test/fuzz).
+    try {
+      this.#x509 ??= new X509Certificate(this.der);
+    } catch (e) {
+      throw new KakitomeError('MALFORMED', 'Malformed input: OpenSSL cannot parse the certificate.', { cause: e });
+    }
     return this.#x509;
   }
 
+  // Node returns undefined (despite its typings) for an empty Name (found by test/fuzz).
   get subjectText(): string {
-    return this.x509.subject.replaceAll('\n', ', ');
+    return ((this.x509.subject as string | undefined) ?? '').replaceAll('\n', ', ');
   }
 
   get issuerText(): string {
-    return this.x509.issuer.replaceAll('\n', ', ');
+    return ((this.x509.issuer as string | undefined) ?? '').replaceAll('\n', ', ');
   }
 
   get serialHex(): string {
@@ -145,7 +169,7 @@ export class Certificate {
         if (gn.tag === 0x81) out.push(Buffer.from(gn.value).toString('latin1'));
       }
     }
-    const m = /(?:^|\n)emailAddress=([^\n]+)/.exec(this.x509.subject);
+    const m = /(?:^|\n)emailAddress=([^\n]+)/.exec((this.x509.subject as string | undefined) ?? '');
     if (m && !out.includes(m[1]!)) out.push(m[1]!);
     return out;
   }

@@ -1,0 +1,119 @@
+/**
+ * Mutation fuzzing of the ASN.1 decoder, certificates, CRLs and OCSP responses.
+ * Oracle: every input either parses or fails with a typed KakitomeError; the
+ * lazily read certificate fields (extensions, public key, names) obey the same rule.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestPki } from '../helpers/pki.ts';
+import { buildCrl } from '../pki/pki-builder.ts';
+import { decode } from '../../src/asn1/ber.ts';
+import { Certificate } from '../../src/x509/certificate.ts';
+import { parseCrl } from '../../src/pki/parse-crl.ts';
+import { buildOcspRequest, parseOcspResponse } from '../../src/pki/check-ocsp.ts';
+import { parseContentInfo } from '../../src/cms/content-info.ts';
+import { encodePem } from '../../src/asn1/pem.ts';
+import {
+  readBasicConstraints, readExtKeyUsage, readSubjectAltNames, readNameConstraints, readCertificatePolicies,
+  readDistributionPointUris, readAuthorityInfoAccess, readAuthorityKeyIdentifier,
+} from '../../src/pki/read-certificate-extensions.ts';
+import { recognizeSmimeProfile } from '../../src/pki/recognize-smime-profile.ts';
+import { fuzz, iterations, seed, timeoutFor, type Seed } from './fuzz-kit.ts';
+
+const pki = new TestPki('Kakitome Fuzz Root');
+after(() => pki.cleanup());
+
+const KINDS = ['rsa2048', 'p256', 'ed25519', 'x25519', 'mlkem768', 'mldsa44'] as const;
+const certs = KINDS.map((k) => pki.identity(k));
+const certSeeds: Seed[] = [seed('ca', pki.caCert.der), ...certs.map((c) => seed(c.kind, c.cert.der))];
+
+const caParty = { cert: pki.caCert, key: pki.caKey };
+const crlSeeds: Seed[] = [
+  seed('crl-empty', buildCrl({ issuer: caParty })),
+  seed('crl-revoked', buildCrl({ issuer: caParty, revoked: certs.slice(0, 3).map((c, i) => ({ cert: c.cert, reason: i })), crlNumber: 7 })),
+  seed('crl-delta', buildCrl({ issuer: caParty, deltaBase: 6, freshestCrl: 'http://crl.example/delta.crl' })),
+];
+
+/** One real OCSP response from `openssl ocsp` (offline: request file in, response file out). */
+function opensslOcspResponse(): Buffer {
+  const dir = pki.dir;
+  const target = certs[0]!.cert;
+  const serial = Buffer.from(target.serial[0] === 0 ? target.serial.subarray(1) : target.serial).toString('hex').toUpperCase();
+  writeFileSync(join(dir, 'index.txt'), `V\t391231235959Z\t\t${serial}\tunknown\t/CN=x\n`);
+  writeFileSync(join(dir, 'req.der'), buildOcspRequest(target, pki.caCert, Buffer.alloc(16, 7)));
+  execFileSync('openssl', ['ocsp', '-index', 'index.txt', '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem', '-reqin', 'req.der', '-respout', 'resp.der', '-nmin', '60'], { cwd: dir, stdio: 'ignore' });
+  return readFileSync(join(dir, 'resp.der'));
+}
+const ocspSeeds: Seed[] = [seed('ocsp', opensslOcspResponse())];
+
+/** Touches every lazily parsed part of a certificate, as the verifier and path validation will. */
+function readEverything(c: Certificate): void {
+  void c.subjectKeyIdentifier;
+  void c.keyUsage;
+  void c.emailAddresses;
+  void c.subjectText;
+  void c.issuerText;
+  void c.serialHex;
+  void c.publicKey;
+  readBasicConstraints(c);
+  readExtKeyUsage(c);
+  readSubjectAltNames(c);
+  readNameConstraints(c);
+  readCertificatePolicies(c);
+  readDistributionPointUris(c);
+  readAuthorityInfoAccess(c);
+  readAuthorityKeyIdentifier(c);
+  recognizeSmimeProfile(c);
+}
+
+test('seeds are valid', () => {
+  for (const s of certSeeds) readEverything(Certificate.fromDer(s.bytes));
+  for (const s of crlSeeds) parseCrl(s.bytes);
+  for (const s of ocspSeeds) parseOcspResponse(s.bytes);
+});
+
+const all = [...certSeeds, ...crlSeeds, ...ocspSeeds];
+
+test('decode (BER and DER) fails only with typed errors', { timeout: timeoutFor(2000, 2) }, async () => {
+  const outcomes = await fuzz('decode', all, iterations(2000), (m) => {
+    const ber = decode(m.bytes);
+    // A successful decode must be navigable without untyped failures.
+    const visit = (t: ReturnType<typeof decode>): void => {
+      if (t.constructed) for (const c of t.children()) visit(c);
+    };
+    visit(ber);
+    decode(m.bytes, { der: true });
+  });
+  assert.ok((outcomes.get('MALFORMED') ?? 0) > 0, 'the mutations reach the decoder errors');
+});
+
+test('Certificate.fromDer and the extension readers fail only with typed errors', { timeout: timeoutFor(1500) }, async () => {
+  const outcomes = await fuzz('certificate', certSeeds, iterations(1500), (m) => readEverything(Certificate.fromDer(m.bytes)));
+  assert.ok((outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores both sides: ${[...outcomes]}`);
+});
+
+test('PEM certificate parsing fails only with typed errors', { timeout: timeoutFor(300) }, async () => {
+  await fuzz('certificate-pem', certSeeds.slice(0, 2), iterations(300), (m) => {
+    const pem = encodePem('CERTIFICATE', m.bytes);
+    readEverything(Certificate.fromDer(m.bytes));
+    void pem;
+  });
+});
+
+test('parseCrl fails only with typed errors', { timeout: timeoutFor(1000) }, async () => {
+  await fuzz('crl', crlSeeds, iterations(1000), (m) => parseCrl(m.bytes));
+});
+
+test('parseOcspResponse fails only with typed errors', { timeout: timeoutFor(1000) }, async () => {
+  await fuzz('ocsp', ocspSeeds, iterations(1000), (m) => {
+    const r = parseOcspResponse(m.bytes);
+    for (const c of r.certs) readEverything(c);
+  });
+});
+
+test('parseContentInfo fails only with typed errors on non-CMS input', { timeout: timeoutFor(500) }, async () => {
+  await fuzz('content-info-foreign', all, iterations(500), (m) => parseContentInfo(m.bytes));
+});

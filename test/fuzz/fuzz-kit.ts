@@ -1,0 +1,390 @@
+/**
+ * The deterministic fuzzing kit shared by test/fuzz/*.test.ts: a seeded PRNG,
+ * byte-level and ASN.1-structure-aware mutators, and the oracle every target is
+ * held to (each failure is a KakitomeError with a code of the ErrorCode union).
+ *
+ * Hand-written rather than a fuzzing library: the suite must run inside
+ * `node --test` with no native build and replay exactly from a seed, and the
+ * mutators need to know BER (length forms, TLV boundaries), which generic
+ * fuzzers do not.
+ *
+ * KAKITOME_FUZZ_ITERATIONS=N runs every target N times (default per target);
+ * KAKITOME_FUZZ_SEED=S changes the seed (default fixed, so CI is reproducible).
+ */
+import assert from 'node:assert/strict';
+import { KakitomeError, DecryptionError, type ErrorCode } from '../../src/errors.ts';
+
+export const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'MALFORMED', 'NO_SIGNERS', 'AMBIGUOUS_CONTENT', 'ATTR_INVALID', 'DIGEST_MISMATCH', 'BAD_SIG', 'UNSUPPORTED_ALG', 'WEAK_ALG',
+  'CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_REVOKED', 'CERT_USAGE', 'IDENTITY_MISMATCH', 'PARTIAL_SIGNED', 'UNAUTH_ENC',
+  'DECRYPT_FAILED', 'NOT_RECIPIENT', 'LIMIT', 'KEY_INVALID', 'INVALID_ARGUMENT',
+]);
+
+/** Iterations for one target: the default, unless KAKITOME_FUZZ_ITERATIONS says otherwise. */
+export function iterations(defaultCount: number): number {
+  const env = process.env['KAKITOME_FUZZ_ITERATIONS'];
+  if (env === undefined || env === '') return defaultCount;
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`KAKITOME_FUZZ_ITERATIONS must be a positive integer, got ${env}`);
+  return n;
+}
+
+export const BASE_SEED = Number(process.env['KAKITOME_FUZZ_SEED'] ?? 0x6b616b69) >>> 0;
+
+/** Hang guard for one fuzz test: generous, scaled with the iteration count. */
+export function timeoutFor(defaultCount: number, msPerIteration = 20): number {
+  return Math.max(120_000, iterations(defaultCount) * msPerIteration);
+}
+
+/** mulberry32: tiny, fast, good enough to drive mutations, and replayable from one 32-bit seed. */
+export class Prng {
+  #s: number;
+  constructor(seed: number) {
+    this.#s = seed >>> 0;
+  }
+  next(): number {
+    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
+    let t = this.#s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]!;
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+}
+
+/** The seed of iteration `i` of a target, so one failing case can be replayed on its own. */
+export function caseSeed(target: string, i: number): number {
+  let h = BASE_SEED ^ 0x9e3779b9;
+  for (const c of target) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
+  return (h ^ Math.imul(i + 1, 0x85ebca6b)) >>> 0;
+}
+
+// ------------------------------------------------------------- TLV scanning
+
+/** One TLV of a (valid) seed, found by a lenient BER scan. */
+export interface TlvSpan {
+  start: number;
+  /** Offset of the first length octet. */
+  lengthAt: number;
+  valueStart: number;
+  valueEnd: number;
+  end: number;
+  constructed: boolean;
+  indefinite: boolean;
+  depth: number;
+  /** Index of the parent in the span list, -1 for the top. */
+  parent: number;
+}
+
+/**
+ * Lists the TLVs of a BER encoding (depth-first). Tolerant: stops quietly where the
+ * bytes stop being BER, so it can also scan the non-ASN.1 parts of a seed.
+ */
+export function scanTlvs(buf: Uint8Array, maxSpans = 20_000): TlvSpan[] {
+  const out: TlvSpan[] = [];
+  const scan = (pos: number, limit: number, depth: number, parent: number, untilEoc: boolean): number => {
+    while (pos < limit && out.length < maxSpans) {
+      if (untilEoc && buf[pos] === 0 && buf[pos + 1] === 0) return pos;
+      const tag = buf[pos]!;
+      if ((tag & 0x1f) === 0x1f || pos + 1 >= limit) return -1;
+      const l0 = buf[pos + 1]!;
+      let valueStart = pos + 2;
+      let len: number;
+      if (l0 < 0x80) len = l0;
+      else if (l0 === 0x80) len = -1;
+      else {
+        const n = l0 & 0x7f;
+        if (n > 4 || valueStart + n > limit) return -1;
+        len = 0;
+        for (let i = 0; i < n; i++) len = len * 256 + buf[valueStart + i]!;
+        valueStart += n;
+      }
+      const constructed = (tag & 0x20) !== 0;
+      const index = out.length;
+      const span: TlvSpan = { start: pos, lengthAt: pos + 1, valueStart, valueEnd: 0, end: 0, constructed, indefinite: len < 0, depth, parent };
+      out.push(span);
+      if (len >= 0) {
+        if (valueStart + len > limit) { out.pop(); return -1; }
+        span.valueEnd = valueStart + len;
+        span.end = span.valueEnd;
+        if (constructed && scan(valueStart, span.valueEnd, depth + 1, index, false) < 0) { out.length = index + 1; }
+      } else {
+        if (!constructed) { out.pop(); return -1; }
+        const eoc = scan(valueStart, limit, depth + 1, index, true);
+        if (eoc < 0) { out.length = index; return -1; }
+        span.valueEnd = eoc;
+        span.end = eoc + 2;
+      }
+      pos = span.end;
+    }
+    return untilEoc ? -1 : pos;
+  };
+  scan(0, buf.length, 0, -1, false);
+  return out;
+}
+
+// ---------------------------------------------------------------- mutators
+
+export const BOUNDARY = [0x00, 0x7f, 0x80, 0x81, 0xff] as const;
+
+export interface Seed {
+  name: string;
+  bytes: Buffer;
+  spans: TlvSpan[];
+}
+
+export function seed(name: string, bytes: Uint8Array): Seed {
+  const b = Buffer.from(bytes);
+  return { name, bytes: b, spans: scanTlvs(b) };
+}
+
+export interface Mutation {
+  bytes: Buffer;
+  /** What was done, for the failure message (replayable with the case seed). */
+  what: string;
+  /** Byte range of the original that was touched (for position-aware oracles). */
+  from: number;
+  to: number;
+}
+
+function splice(buf: Buffer, start: number, end: number, insert: Uint8Array): Buffer {
+  return Buffer.concat([buf.subarray(0, start), insert, buf.subarray(end)]);
+}
+
+/** The DER length octets for `n`. */
+export function lengthOctets(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+type Mutator = (r: Prng, s: Seed, others: readonly Seed[]) => Mutation;
+
+const bitFlip: Mutator = (r, s) => {
+  const out = Buffer.from(s.bytes);
+  const at = r.int(out.length);
+  const bit = r.int(8);
+  out[at]! ^= 1 << bit;
+  return { bytes: out, what: `bit ${bit} of byte ${at}`, from: at, to: at + 1 };
+};
+
+const boundaryByte: Mutator = (r, s) => {
+  const out = Buffer.from(s.bytes);
+  const at = r.int(out.length);
+  const v = r.pick(BOUNDARY);
+  out[at] = v;
+  return { bytes: out, what: `byte ${at} := 0x${v.toString(16)}`, from: at, to: at + 1 };
+};
+
+const truncate: Mutator = (r, s) => {
+  const at = r.int(s.bytes.length);
+  return { bytes: Buffer.from(s.bytes.subarray(0, at)), what: `truncated to ${at}`, from: at, to: s.bytes.length };
+};
+
+const insertBytes: Mutator = (r, s) => {
+  const at = r.int(s.bytes.length + 1);
+  const n = 1 + r.int(4);
+  const ins = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) ins[i] = r.chance(0.5) ? r.pick(BOUNDARY) : r.int(256);
+  return { bytes: splice(s.bytes, at, at, ins), what: `inserted ${ins.toString('hex')} at ${at}`, from: at, to: at };
+};
+
+const pickSpan = (r: Prng, s: Seed): TlvSpan | undefined => (s.spans.length ? r.pick(s.spans) : undefined);
+
+/** Rewrites a length field: long forms, indefinite, huge, off by one. */
+const lengthRewrite: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t) return bitFlip(r, s, []);
+  const len = t.valueEnd - t.valueStart;
+  const choices: Buffer[] = [
+    Buffer.from([0x80]),
+    Buffer.from([0x84, 0xff, 0xff, 0xff, 0xff]),
+    Buffer.from([0x84, 0x7f, 0xff, 0xff, 0xff]),
+    Buffer.from([0x85, 0x01, 0, 0, 0, 0]),
+    Buffer.from([0xff]),
+    Buffer.from([0x81, 0x00]),
+    Buffer.from([0x84, (len >>> 24) & 0xff, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff]),
+    lengthOctets(len + 1),
+    lengthOctets(Math.max(0, len - 1)),
+    lengthOctets(len + 0x100),
+    lengthOctets(r.int(0x10000)),
+  ];
+  const l = r.pick(choices);
+  return { bytes: splice(s.bytes, t.lengthAt, t.valueStart, l), what: `length of TLV@${t.start} := ${l.toString('hex')}`, from: t.start, to: t.valueStart };
+};
+
+const removeTlv: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t) return truncate(r, s, []);
+  return { bytes: splice(s.bytes, t.start, t.end, Buffer.alloc(0)), what: `removed TLV@${t.start}..${t.end}`, from: t.start, to: t.end };
+};
+
+const duplicateTlv: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t) return insertBytes(r, s, []);
+  const copy = s.bytes.subarray(t.start, t.end);
+  return { bytes: splice(s.bytes, t.end, t.end, copy), what: `duplicated TLV@${t.start}..${t.end}`, from: t.start, to: t.end };
+};
+
+const swapSiblings: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t) return bitFlip(r, s, []);
+  const sibs = s.spans.filter((x) => x.parent === t.parent && x !== t);
+  if (sibs.length === 0) return removeTlv(r, s, []);
+  const u = r.pick(sibs);
+  const [a, b] = t.start < u.start ? [t, u] : [u, t];
+  const out = Buffer.concat([
+    s.bytes.subarray(0, a.start), s.bytes.subarray(b.start, b.end), s.bytes.subarray(a.end, b.start), s.bytes.subarray(a.start, a.end), s.bytes.subarray(b.end),
+  ]);
+  return { bytes: out, what: `swapped TLV@${a.start} and TLV@${b.start}`, from: a.start, to: b.end };
+};
+
+/** Replaces the tag octet: a neighbour tag, the constructed bit toggled, a context tag, EOC. */
+const retagTlv: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t) return bitFlip(r, s, []);
+  const out = Buffer.from(s.bytes);
+  const old = out[t.start]!;
+  const v = r.pick([old ^ 0x20, 0x04, 0x24, 0x30, 0x31, 0xa0, 0x80, 0x00, 0x05, 0x06, 0x1f, (old + 1) & 0xff]);
+  out[t.start] = v;
+  return { bytes: out, what: `tag of TLV@${t.start} := 0x${v.toString(16)}`, from: t.start, to: t.start + 1 };
+};
+
+/** Wraps a TLV in many constructed layers (definite or indefinite). */
+const nestBomb: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t) return bitFlip(r, s, []);
+  const depth = r.pick([20, 47, 49, 64, 200, 2000]);
+  const indefinite = r.chance(0.5);
+  const tag = r.pick([0x30, 0x24, 0x31, 0xa0]);
+  let inner = Buffer.from(s.bytes.subarray(t.start, t.end));
+  if (indefinite) {
+    inner = Buffer.concat([Buffer.alloc(depth * 2, Buffer.from([tag, 0x80])), inner, Buffer.alloc(depth * 2)]);
+  } else {
+    for (let i = 0; i < depth; i++) inner = Buffer.concat([Buffer.from([tag]), lengthOctets(inner.length), inner]);
+  }
+  return { bytes: splice(s.bytes, t.start, t.end, inner), what: `TLV@${t.start} nested ${depth}x in 0x${tag.toString(16)}${indefinite ? ' (indefinite)' : ''}`, from: t.start, to: t.end };
+};
+
+/** Replaces a TLV with a TLV of another (or the same) seed. */
+const spliceOther: Mutator = (r, s, others) => {
+  const t = pickSpan(r, s);
+  const pool = others.filter((o) => o.spans.length > 0);
+  if (!t || pool.length === 0) return duplicateTlv(r, s, []);
+  const o = r.pick(pool);
+  const u = r.pick(o.spans);
+  return { bytes: splice(s.bytes, t.start, t.end, o.bytes.subarray(u.start, u.end)), what: `TLV@${t.start} replaced by ${o.name} TLV@${u.start}`, from: t.start, to: t.end };
+};
+
+/** Fixes up the enclosing definite lengths after a TLV changed size, so the damage survives to deeper parsing. */
+const resizeWithFixup: Mutator = (r, s) => {
+  const t = pickSpan(r, s);
+  if (!t || t.indefinite) return bitFlip(r, s, []);
+  const oldLen = t.valueEnd - t.valueStart;
+  const grow = r.chance(0.5);
+  const value = grow
+    ? Buffer.concat([s.bytes.subarray(t.valueStart, t.valueEnd), Buffer.alloc(1 + r.int(3), r.pick(BOUNDARY))])
+    : Buffer.from(s.bytes.subarray(t.valueStart, t.valueStart + r.int(oldLen + 1)));
+  let out = splice(s.bytes, t.start, t.end, Buffer.concat([s.bytes.subarray(t.start, t.lengthAt), lengthOctets(value.length), value]));
+  let delta = out.length - s.bytes.length;
+  // Walk up the parents and rewrite their lengths with the new size.
+  for (let p = t.parent; p >= 0 && delta !== 0; p = s.spans[p]!.parent) {
+    const ps = s.spans[p]!;
+    if (ps.indefinite) continue;
+    const newLen = ps.valueEnd - ps.valueStart + delta;
+    const before = out.length;
+    out = splice(out, ps.lengthAt, ps.valueStart, lengthOctets(newLen));
+    delta += out.length - before;
+  }
+  return { bytes: out, what: `TLV@${t.start} value resized to ${value.length} (parents fixed)`, from: t.start, to: t.end };
+};
+
+const MUTATORS: readonly [Mutator, number][] = [
+  [bitFlip, 5], [boundaryByte, 4], [truncate, 2], [insertBytes, 1], [lengthRewrite, 4], [removeTlv, 2], [duplicateTlv, 2],
+  [swapSiblings, 2], [retagTlv, 3], [nestBomb, 1], [spliceOther, 2], [resizeWithFixup, 4],
+];
+const TOTAL_WEIGHT = MUTATORS.reduce((a, [, w]) => a + w, 0);
+
+/** One random mutation (occasionally two stacked) of `s`. */
+export function mutate(r: Prng, s: Seed, others: readonly Seed[] = []): Mutation {
+  const one = (base: Seed): Mutation => {
+    let x = r.int(TOTAL_WEIGHT);
+    for (const [m, w] of MUTATORS) {
+      if (x < w) return m(r, base, others);
+      x -= w;
+    }
+    return bitFlip(r, base, others);
+  };
+  const m = one(s);
+  if (!r.chance(0.15)) return m;
+  const m2 = one(seed(s.name, m.bytes));
+  return { bytes: m2.bytes, what: `${m.what}; then ${m2.what}`, from: Math.min(m.from, m2.from), to: Math.max(m.to, m2.to) };
+}
+
+// ------------------------------------------------------------------- oracle
+
+/** Asserts that `e` is one of our typed errors with a known code; reports the case otherwise. */
+export function assertTypedError(e: unknown, context: string): asserts e is KakitomeError {
+  if (!(e instanceof KakitomeError) || !ERROR_CODES.has(e.code)) {
+    const detail = e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e);
+    assert.fail(`${context}: untyped failure ${detail}`);
+  }
+}
+
+/** The one DecryptionError message; a mutation must never produce another. */
+export const DECRYPTION_MESSAGE = new DecryptionError().message;
+
+/**
+ * Runs `body` on `count` mutations drawn from `seeds`, with the oracle: `body`
+ * either returns (it checks its own result) or throws a typed error, which
+ * `onError` may check further. Returns how each case ended, for the tests'
+ * sanity assertions (a fuzzer that only ever hits one code is not exploring).
+ */
+export async function fuzz(
+  target: string,
+  seeds: readonly Seed[],
+  count: number,
+  body: (m: Mutation, s: Seed, r: Prng) => unknown,
+  onError?: (e: KakitomeError, m: Mutation, s: Seed) => void,
+): Promise<Map<string, number>> {
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const seedValue = caseSeed(target, i);
+    const r = new Prng(seedValue);
+    const s = seeds[i % seeds.length]!;
+    const m = mutate(r, s, seeds);
+    const context = `${target} case ${i} (seed 0x${seedValue.toString(16)}, ${s.name}: ${m.what})`;
+    let outcome = 'ok';
+    try {
+      await body(m, s, r);
+    } catch (e) {
+      if (e instanceof assert.AssertionError) throw e;
+      assertTypedError(e, context);
+      onError?.(e, m, s);
+      outcome = e.code;
+    }
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  }
+  return outcomes;
+}
+
+/** Runs one input through `fn` and checks the oracle (for fixed corpora rather than mutations). */
+export async function expectTypedFailure(what: string, fn: () => unknown, code?: ErrorCode): Promise<KakitomeError> {
+  try {
+    await fn();
+  } catch (e) {
+    assertTypedError(e, what);
+    if (code) assert.equal(e.code, code, `${what}: ${e.message}`);
+    return e;
+  }
+  assert.fail(`${what}: expected a failure`);
+}
