@@ -1,0 +1,78 @@
+/**
+ * LDAP as a certificate source against a real OpenLDAP server on loopback.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Attribute } from 'ldapts';
+import { TestPki } from '../helpers/pki.ts';
+import { startSlapd, type LdapServer } from './ldap-server.ts';
+import { Store } from '../../src/store/store.ts';
+import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
+import { lookupLdapCertificates, findRecipientCertificateWithLdap } from '../../src/store/lookup-ldap-certificates.ts';
+import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
+import { isKakitomeError } from '../../src/errors.ts';
+
+const pki = new TestPki('LDAP Root');
+const frank = pki.identity('rsa2048', 'frank');
+const grace = pki.identity('p256', 'grace');
+const other = new TestPki('Untrusted Root');
+const mallory = other.identity('rsa2048', 'mallory');
+let ldap: LdapServer;
+let store: Store;
+
+before(async () => {
+  ldap = await startSlapd();
+  const c = new Client({ url: ldap.url });
+  await c.bind(ldap.rootDn, ldap.password);
+  await c.add(ldap.baseDn, { objectClass: ['dcObject', 'organization'], dc: 'example', o: 'Example' });
+  await c.add(`ou=people,${ldap.baseDn}`, { objectClass: 'organizationalUnit', ou: 'people' });
+  const p7 = join(pki.dir, 'grace.p7b');
+  execFileSync('openssl', ['crl2pkcs7', '-nocrl', '-certfile', grace.certPath, '-outform', 'DER', '-out', p7]);
+  const person = (cn: string, mail: string, type: string, value: Buffer) => [
+    new Attribute({ type: 'objectClass', values: ['inetOrgPerson'] }),
+    new Attribute({ type: 'cn', values: [cn] }),
+    new Attribute({ type: 'sn', values: [cn.toUpperCase()] }),
+    new Attribute({ type: 'mail', values: [mail] }),
+    new Attribute({ type, values: [value] }),
+  ];
+  await c.add(`cn=frank,ou=people,${ldap.baseDn}`, person('frank', 'frank@example.com', 'userCertificate;binary', frank.cert.der));
+  await c.add(`cn=grace,ou=people,${ldap.baseDn}`, person('grace', 'grace@example.com', 'userSMIMECertificate', readFileSync(p7)));
+  // An entry claiming frank's address with a certificate for someone else, and one from an untrusted CA.
+  await c.add(`cn=impostor,ou=people,${ldap.baseDn}`, person('impostor', 'frank@example.com', 'userCertificate;binary', grace.cert.der));
+  await c.add(`cn=mallory,ou=people,${ldap.baseDn}`, person('mallory', 'mallory@example.com', 'userCertificate;binary', mallory.cert.der));
+  await c.unbind();
+  store = await Store.open(openSqliteEngine(':memory:'), { masterKey: masterKeyFromBytes(randomBytes(32)) });
+  await store.importCertificate(pki.caCert, { trust: 'trusted' });
+});
+after(async () => {
+  await store?.close();
+  await ldap?.stop();
+  pki.cleanup();
+  other.cleanup();
+});
+
+test('finds userCertificate and userSMIMECertificate values for the address only', async () => {
+  const src = { url: ldap.url, baseDn: ldap.baseDn };
+  assert.deepEqual((await lookupLdapCertificates(src, 'Frank@Example.com')).map((c) => c.fingerprint256), [frank.cert.fingerprint256]);
+  assert.deepEqual((await lookupLdapCertificates(src, 'grace@example.com')).map((c) => c.fingerprint256), [grace.cert.fingerprint256]);
+  assert.deepEqual(await lookupLdapCertificates(src, 'nobody@example.com'), []);
+  // Filter metacharacters are escaped, not interpreted.
+  assert.deepEqual(await lookupLdapCertificates(src, '*)(mail=*'), []);
+  await assert.rejects(lookupLdapCertificates({ ...src, url: 'ldap://127.0.0.1:1', timeoutMs: 500 }, 'frank@example.com'), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});
+
+test('the store falls back to LDAP and keeps only certificates whose chain is trusted', async () => {
+  const validate = createSignerValidator({ anchors: [pki.caCert], fetchCaIssuers: false, revocation: { mode: 'off' } });
+  const src = { url: ldap.url, baseDn: ldap.baseDn, bindDn: ldap.rootDn, password: ldap.password };
+  const rec = await findRecipientCertificateWithLdap(store, 'frank@example.com', src, validate);
+  assert.equal(rec?.certificate.fingerprint256, frank.cert.fingerprint256);
+  assert.equal(rec?.trust, 'harvested');
+  assert.match(rec!.source, /^ldap:/);
+  assert.equal(await findRecipientCertificateWithLdap(store, 'mallory@example.com', src, validate), undefined);
+  assert.equal(await store.findCertificateByFingerprint(mallory.cert.fingerprint256), undefined);
+});
