@@ -1,6 +1,5 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, publicEncrypt } from 'node:crypto';
 import { TestPki, type KeyKind } from '../helpers/pki.ts';
 import { encryptData, type ContentEncryptionName, type RecipientOptions } from '../../src/cms/enveloped-data/encrypt.ts';
 import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
@@ -174,38 +173,4 @@ test('encryption refuses what it must not send', () => {
   assert.throws(() => encryptData(message, { recipients: [{ certificate: id.cert }], contentEncryption: 'des-ede3-cbc' as ContentEncryptionName }), (e) => isKakitomeError(e, 'UNSUPPORTED_ALG'));
   assert.throws(() => encryptData(message, { recipients: [] }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
   assert.throws(() => encryptData(message, { recipients: [{ certificate: signer.cert }] }), (e) => isKakitomeError(e, 'KEY_INVALID'));
-});
-
-test('performance: encrypting to 100 RSA-2048 recipients costs little beyond the 100 RSA operations (figures logged)', (t) => {
-  const ids = Array.from({ length: 100 }, (_, i) => pki.identity('rsa2048', `many-${i}`));
-  const recipients = ids.map((i) => ({ certificate: i.cert }));
-  const keys = ids.map((i) => i.cert.publicKey);
-  const body = Buffer.alloc(2048, 0x61);
-  const cek = Buffer.alloc(32, 7);
-  // Interleave ours with the raw limit (100 bare RSA encryptions) and keep the best round of
-  // each: best-of timings are what the code costs, the rest is other processes' load.
-  let ours = Infinity;
-  let raw = Infinity;
-  let der = encryptData(body, { recipients });
-  for (let round = 0; round < 15; round++) {
-    let t0 = performance.now();
-    for (let i = 0; i < 5; i++) der = encryptData(body, { recipients });
-    ours = Math.min(ours, performance.now() - t0);
-    t0 = performance.now();
-    for (let i = 0; i < 5; i++) for (const k of keys) publicEncrypt({ key: k, padding: constants.RSA_PKCS1_PADDING }, cek);
-    raw = Math.min(raw, performance.now() - t0);
-  }
-  const encRate = 5 / (ours / 1000);
-  const rawRate = 5 / (raw / 1000);
-  const d0 = performance.now();
-  let m = 0;
-  while (performance.now() - d0 < 300) {
-    decryptData(der, { keys: [{ key: ids[99]!.key, certificate: ids[99]!.cert }] });
-    m++;
-  }
-  const decRate = m / ((performance.now() - d0) / 1000);
-  t.diagnostic(`encrypt to 100 RSA-2048 recipients: ${encRate.toFixed(0)} msg/s (raw limit ${rawRate.toFixed(0)} msg/s, ${((100 * encRate) / rawRate).toFixed(0)}%); decrypt (last of 100, with certificate): ${decRate.toFixed(0)} msg/s`);
-  // Idle, this is ~98% (313 vs 320 msg/s on the 2-core VM); 50% leaves room for a loaded CI
-  // machine and still catches a per-recipient cost beyond the RSA operation.
-  assert.ok(encRate / rawRate > 0.5, `encryption runs at ${encRate.toFixed(0)} msg/s, under half the raw RSA limit ${rawRate.toFixed(0)}`);
 });
