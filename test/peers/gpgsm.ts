@@ -10,7 +10,7 @@
  * certificate is imported.
  */
 import { createHash, createPrivateKey } from 'node:crypto';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requirePeer, runPeer, runPeerOk, Workdir, type PeerResult } from './run-peer.ts';
 import { opensslExportPkcs12 } from './openssl.ts';
@@ -53,8 +53,7 @@ export class GpgsmPeer {
       await peer.gpgsm(['--import', pki.caPath]);
       for (const id of identities) {
         if (id.kind.startsWith('rsa')) {
-          const p12 = await opensslExportPkcs12(work, id, PASS, true);
-          await peer.gpgsm(['--import', p12], PASS);
+          await peer.importRsaIdentity(id);
         } else {
           await peer.gpgsm(['--import', id.certPath]);
           await peer.writeEcKey(id);
@@ -72,6 +71,26 @@ export class GpgsmPeer {
     const base = ['--batch', '--status-fd', '1'];
     if (passphrase !== undefined) base.push('--pinentry-mode', 'loopback', '--passphrase-fd', '0');
     return runPeerOk('gpgsm', [...base, ...args], { env: this.env, input: passphrase === undefined ? '' : `${passphrase}\n` });
+  }
+
+  /**
+   * QUIRK (gpgsm 2.2.40): a few percent of OpenSSL's legacy PKCS#12 files fail to import
+   * ("decryption failed; trying charset ...", "data error at shrouded_key_bag.decrypted-text"),
+   * depending only on the random salt: exporting the same key again fixes it. So the
+   * driver re-exports (new salt) up to three times, keeping every error if all fail.
+   */
+  private async importRsaIdentity(id: Identity): Promise<void> {
+    const errors: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const p12 = await opensslExportPkcs12(this.work, id, PASS, true);
+      try {
+        await this.gpgsm(['--import', p12], PASS);
+        return;
+      } catch (e) {
+        errors.push(String(e));
+      }
+    }
+    throw new Error(`gpgsm could not import ${id.email} from three legacy PKCS#12 exports: ${errors.join(' / ')}`);
   }
 
   /** (private-key (ecc (curve NAME) (q POINT) (d SCALAR))) in canonical S-expression form. */
@@ -159,6 +178,8 @@ export class GpgsmPeer {
   /** Stops this home's gpg-agent (only ours: gpgconf addresses it by GNUPGHOME) and removes the home. */
   async cleanup(): Promise<void> {
     await runPeer('gpgconf', ['--kill', 'all'], { env: this.env });
+    // gpgconf returns before the agent has exited; it removes its socket last.
+    for (let i = 0; i < 40 && existsSync(join(this.home, 'S.gpg-agent')); i++) await new Promise((r) => setTimeout(r, 50));
     this.work.cleanup();
   }
 }

@@ -99,6 +99,8 @@ export class Workdir {
   }
 
   cleanup(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    // Retries: a daemon that is shutting down (gpg-agent writes random_seed on exit) can
+    // add a file while the tree is being removed, which fails with ENOTEMPTY once.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
