@@ -5,7 +5,7 @@
  * failed or interrupted command never leaves a partial OUT (and an existing OUT
  * stays as it was). Outputs are created mode 0600: a decrypted message is private.
  */
-import { open, rename, unlink, readFile, stat } from 'node:fs/promises';
+import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -97,12 +97,52 @@ function trackTemporaryFile(tmp: string): void {
 }
 
 /**
+ * Where an output really goes. Only a regular file (or a new name) is replaced by
+ * rename(2): renaming over a device such as /dev/null, a FIFO or a socket would
+ * replace the special file itself (as root, it would break /dev/null for the whole
+ * machine), so those are written in place. A symbolic link is never replaced:
+ * when it resolves to a regular file, that file is replaced atomically; otherwise
+ * (/dev/stdout, a dangling link) it is written through in place.
+ */
+type OutputTarget = { kind: 'atomic'; path: string } | { kind: 'direct'; path: string };
+
+async function resolveOutputTarget(path: string): Promise<OutputTarget> {
+  let info;
+  try {
+    info = await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'atomic', path };
+    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+  }
+  if (info.isSymbolicLink()) {
+    // A link is never replaced: /dev/stdout is one (to /proc/self/fd/1, which
+    // realpath cannot resolve for a pipe). Unresolvable or dangling links are
+    // written through, in place.
+    const target = await realpath(path).catch(() => undefined);
+    const targetInfo = target === undefined ? undefined : await stat(target).catch(() => undefined);
+    if (target === undefined || targetInfo === undefined || !targetInfo.isFile()) return { kind: 'direct', path };
+    info = targetInfo;
+    path = target;
+  }
+  if (info.isDirectory()) throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: it is a directory (a file was expected).`);
+  return info.isFile() ? { kind: 'atomic', path } : { kind: 'direct', path };
+}
+
+/**
  * Writes `data` to `path` atomically: temporary file beside it (same file system,
  * so rename(2) is atomic), fsync, rename, then fsync the directory so the rename
  * itself survives a crash. On any failure the temporary file is removed.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array, options: { mode?: number; syncDirectory?: boolean } = {}): Promise<void> {
   const mode = options.mode ?? 0o600;
+  const target = await resolveOutputTarget(path);
+  if (target.kind === 'direct') {
+    await writeFile(target.path, data).catch((e: NodeJS.ErrnoException) => {
+      throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
+    });
+    return;
+  }
+  path = target.path;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle;
@@ -159,6 +199,9 @@ export interface AtomicFileWriter {
 }
 
 export async function openAtomicWriter(path: string, mode = 0o600): Promise<AtomicFileWriter> {
+  const target = await resolveOutputTarget(path);
+  if (target.kind === 'direct') return openDirectWriter(target.path);
+  path = target.path;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   trackTemporaryFile(tmp);
@@ -199,5 +242,30 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
       await syncDirectory(dir);
     },
     abort,
+  };
+}
+
+/** A device, FIFO or socket as OUT: written in place; nothing to rename or remove. */
+async function openDirectWriter(path: string): Promise<AtomicFileWriter> {
+  const handle = await open(path, 'w').catch((e: NodeJS.ErrnoException) => {
+    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
+  });
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await handle.close().catch(() => {});
+  };
+  return {
+    async write(data) {
+      try {
+        await handle.write(data);
+      } catch (e) {
+        await close();
+        throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+      }
+    },
+    commit: close,
+    abort: close,
   };
 }

@@ -43,3 +43,51 @@ test('openAtomicWriter: nothing appears before commit, nothing remains after abo
   assert.throws(() => statSync(out2));
   assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), []);
 });
+
+test('a FIFO as OUT is written in place, never replaced by a regular file', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { readFile } = await import('node:fs/promises');
+  const fifo = join(dir, 'out.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reading = readFile(fifo);
+  await writeFileAtomic(fifo, Buffer.from('through the pipe'));
+  assert.equal((await reading).toString(), 'through the pipe');
+  assert.ok(statSync(fifo).isFIFO(), 'still a FIFO');
+  const reading2 = readFile(fifo);
+  const w = await openAtomicWriter(fifo);
+  await w.write(Buffer.from('batch '));
+  await w.write(Buffer.from('output'));
+  await w.commit();
+  assert.equal((await reading2).toString(), 'batch output');
+  assert.ok(statSync(fifo).isFIFO());
+});
+
+test('a symbolic link as OUT: the file it points to is replaced, the link stays', async () => {
+  const { symlinkSync, lstatSync } = await import('node:fs');
+  const target = join(dir, 'real.eml');
+  writeFileSync(target, 'old');
+  const link = join(dir, 'link.eml');
+  symlinkSync(target, link);
+  await writeFileAtomic(link, Buffer.from('new'));
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.equal(readFileSync(target, 'utf8'), 'new');
+});
+
+test('a link that does not resolve to a regular file (like /dev/stdout to a pipe) is written through, never replaced', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { readFile } = await import('node:fs/promises');
+  const { symlinkSync, lstatSync } = await import('node:fs');
+  const fifo = join(dir, 'pipe2.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const viaFifo = join(dir, 'stdout-like');
+  symlinkSync(fifo, viaFifo);
+  const reading = readFile(fifo);
+  await writeFileAtomic(viaFifo, Buffer.from('via link'));
+  assert.equal((await reading).toString(), 'via link');
+  assert.ok(lstatSync(viaFifo).isSymbolicLink());
+  const dangling = join(dir, 'dangling');
+  symlinkSync(join(dir, 'not-yet'), dangling);
+  await writeFileAtomic(dangling, Buffer.from('created'));
+  assert.ok(lstatSync(dangling).isSymbolicLink());
+  assert.equal(readFileSync(join(dir, 'not-yet'), 'utf8'), 'created');
+});
