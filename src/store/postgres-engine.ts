@@ -66,7 +66,11 @@ class PostgresEngine extends PostgresExecutor implements SqlEngine {
     }
   }
 
+  #closed = false;
+
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await this.pool.end();
   }
 }

@@ -22,7 +22,7 @@ import { oid as oidDer } from '../asn1/der.ts';
 import { KakitomeError } from '../errors.ts';
 import type { CmsIdentifier } from '../cms/identifier.ts';
 import type { MasterKey } from '../keys/master-key.ts';
-import { sealPrivateKey, openSealedPrivateKey } from '../keys/seal-private-key.ts';
+import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey } from '../keys/seal-private-key.ts';
 import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
 
@@ -133,9 +133,20 @@ export class Store {
   /**
    * Migrates the schema and checks the master key. A master key that is not the
    * one the store was created with fails with KEY_INVALID before anything is
-   * written: a wrong key must never seal new keys beside old ones.
+   * written: a wrong key must never seal new keys beside old ones. The store owns
+   * `engine` from here on (closed by close(), or at once if opening fails).
    */
   static async open(engine: SqlEngine, options: StoreOptions): Promise<Store> {
+    try {
+      return await Store.#open(engine, options);
+    } catch (e) {
+      // The store owns the engine: a failed open releases it (connections, file lock).
+      await engine.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  static async #open(engine: SqlEngine, options: StoreOptions): Promise<Store> {
     await migrateStore(engine);
     const store = new Store(engine, options);
     await engine.transaction(async (tx) => {
@@ -167,6 +178,25 @@ export class Store {
   /** Records an operation done elsewhere (CA, CLI) in the audit log. */
   async audit(action: string, object?: string, detail?: string): Promise<void> {
     await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
+  }
+
+  /**
+   * Re-wraps every key's data key under `next` in one transaction (key material is
+   * not touched) and records the new master key id. Returns a Store using `next`;
+   * this instance must not be used afterwards. A crash midway leaves the old key valid.
+   */
+  async rotateMasterKey(next: MasterKey): Promise<Store> {
+    if (next.id === this.#master.id) throw new KakitomeError('INVALID_ARGUMENT', 'The new master key is the current one.');
+    await this.engine.transaction(async (tx) => {
+      const rows = await tx.all('SELECT id, sealed, master_key_id FROM private_keys');
+      for (const r of rows) {
+        if (String(r.master_key_id) !== this.#master.id) throw new KakitomeError('KEY_INVALID', `Private key ${String(r.id)} is not sealed with the current master key.`);
+        await tx.run('UPDATE private_keys SET sealed = ?, master_key_id = ? WHERE id = ?', [rewrapSealedPrivateKey(this.#master, next, String(r.id), bytesOf(r.sealed)), next.id, r.id!]);
+      }
+      await tx.run("UPDATE settings SET value = ? WHERE name = 'master_key_id'", [next.id]);
+      await this.#audit(tx, 'store.rotate-master-key', next.id, `${rows.length} keys re-wrapped from ${this.#master.id}`);
+    });
+    return new Store(this.engine, { masterKey: next, actor: this.#actor, clock: this.#clock });
   }
 
   // ------------------------------------------------------------- certificates

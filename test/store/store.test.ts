@@ -207,6 +207,17 @@ for (const f of factories) {
       assert.equal((await store.auditLog({ limit: 10_000 })).length, before);
     });
 
+    test('master key rotation re-wraps every key; the old master key no longer opens the store', async () => {
+      const next = masterKeyFromBytes(randomBytes(32));
+      const before = await store.listKeys();
+      const rotated = await store.rotateMasterKey(next);
+      for (const k of before) assert.equal((await rotated.exportPrivateKey(k.id, 'rotation check')).type, 'private');
+      await assert.rejects(Store.open(f.make(), { masterKey: master }), (e) => isKakitomeError(e, 'KEY_INVALID'));
+      const back = await rotated.rotateMasterKey(master);
+      store = back;
+      assert.equal((await store.listKeys()).length, before.length);
+    });
+
     test('concurrent writers (separate processes) all land', async () => {
       const url = f.name === 'sqlite' ? join(sqliteDir, 'kakitome.db') : pg!.url;
       const script = `
