@@ -18,6 +18,8 @@ import { encodePem } from '../../src/asn1/pem.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { identifierFor } from '../../src/cms/identifier.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
+import { queryOcsp } from '../../src/pki/check-ocsp.ts';
+import { createHttpFetcher } from '../../src/pki/create-http-fetcher.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { initCertificateAuthority } from '../../src/ca/init-certificate-authority.ts';
@@ -153,6 +155,17 @@ test('the OCSP responder answers openssl ocsp: good, revoked with reason, unknow
     const [other] = await issueMailboxCertificate(store, { email: 'carol@example.com' });
     await store.engine.run('DELETE FROM issued_certificates WHERE certificate_id = (SELECT id FROM certificates WHERE fingerprint = ?)', [other!.certificate.fingerprint256]);
     assert.match(await ask(pem('carol.pem', other!.certificate)), /carol\.pem: unknown/);
+    // Our own PKI checker agrees, by POST (with nonce) and by GET (RFC 5019).
+    const aliceNow = (await store.findSigningIdentity('alice@example.com'))!.certificate;
+    const bobSig = (await store.listCertificates({ email: 'bob@example.com' })).find((r) => r.revokedAt)!.certificate;
+    for (const method of ['post', 'get'] as const) {
+      const o = { fetcher: createHttpFetcher(), method, maxBytes: 65536, timeoutMs: 5000, now: new Date(), skewMs: 300_000, maxAgeMs: 3_600_000 };
+      assert.equal((await queryOcsp(responder.url, aliceNow, issuing.certificate, o)).status, 'good');
+      const r = await queryOcsp(responder.url, bobSig, issuing.certificate, o);
+      assert.equal(r.status, 'revoked');
+      assert.equal(r.reason, 'keyCompromise');
+      assert.equal(r.responder, 'issuer');
+    }
     // Garbage gets an OCSP error status, not a crash.
     const res = await fetch(responder.url, { method: 'POST', body: Buffer.from('not der'), headers: { 'content-type': 'application/ocsp-request' } });
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.from('30030a0101', 'hex'));
