@@ -150,9 +150,14 @@ export interface Mutation {
   bytes: Buffer;
   /** What was done, for the failure message (replayable with the case seed). */
   what: string;
-  /** Byte range of the original that was touched (for position-aware oracles). */
+  /** Byte range of the original that was touched (for position-aware oracles); -1 when unknown (stacked mutations). */
   from: number;
   to: number;
+  /**
+   * Whole TLVs were moved (swapped siblings) or brought in from another seed: the
+   * bytes are intact signed material of their own, e.g. SignerInfos in another order.
+   */
+  spliced?: boolean;
 }
 
 function splice(buf: Buffer, start: number, end: number, insert: Uint8Array): Buffer {
@@ -245,7 +250,7 @@ const swapSiblings: Mutator = (r, s) => {
   const out = Buffer.concat([
     s.bytes.subarray(0, a.start), s.bytes.subarray(b.start, b.end), s.bytes.subarray(a.end, b.start), s.bytes.subarray(a.start, a.end), s.bytes.subarray(b.end),
   ]);
-  return { bytes: out, what: `swapped TLV@${a.start} and TLV@${b.start}`, from: a.start, to: b.end };
+  return { bytes: out, what: `swapped TLV@${a.start} and TLV@${b.start}`, from: a.start, to: b.end, spliced: true };
 };
 
 /** Replaces the tag octet: a neighbour tag, the constructed bit toggled, a context tag, EOC. */
@@ -282,7 +287,7 @@ const spliceOther: Mutator = (r, s, others) => {
   if (!t || pool.length === 0) return duplicateTlv(r, s, []);
   const o = r.pick(pool);
   const u = r.pick(o.spans);
-  return { bytes: splice(s.bytes, t.start, t.end, o.bytes.subarray(u.start, u.end)), what: `TLV@${t.start} replaced by ${o.name} TLV@${u.start}`, from: t.start, to: t.end };
+  return { bytes: splice(s.bytes, t.start, t.end, o.bytes.subarray(u.start, u.end)), what: `TLV@${t.start} replaced by ${o.name} TLV@${u.start}`, from: t.start, to: t.end, spliced: true };
 };
 
 /** Fixes up the enclosing definite lengths after a TLV changed size, so the damage survives to deeper parsing. */
@@ -327,7 +332,8 @@ export function mutate(r: Prng, s: Seed, others: readonly Seed[] = []): Mutation
   const m = one(s);
   if (!r.chance(0.15)) return m;
   const m2 = one(seed(s.name, m.bytes));
-  return { bytes: m2.bytes, what: `${m.what}; then ${m2.what}`, from: Math.min(m.from, m2.from), to: Math.max(m.to, m2.to) };
+  // The second mutation's offsets are in the first one's output: the touched range is unknown (-1).
+  return { bytes: m2.bytes, what: `${m.what}; then ${m2.what}`, from: -1, to: -1, spliced: (m.spliced ?? false) || (m2.spliced ?? false) };
 }
 
 // ------------------------------------------------------------------- oracle
