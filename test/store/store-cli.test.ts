@@ -99,3 +99,72 @@ test('the same commands on PostgreSQL (--database-url)', async () => {
     pg.stop();
   }
 });
+
+test('keys import (PEM pair and .p12) and a running `ca ocsp` that openssl queries', async () => {
+  const { TestPki } = await import('../helpers/pki.ts');
+  const { exportPkcs12 } = await import('../../src/keys/export-pkcs12.ts');
+  const { spawn } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const pki = new TestPki('CLI Import Root');
+  const h = join(home, 'import');
+  const e = { ...env, KAKITOME_HOME: h };
+  const run = async (...args: string[]) => {
+    const r = await runCli([...args, '--json'], { env: e });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.toString());
+  };
+  try {
+    await run('init');
+    const ivy = pki.identity('rsa2048', 'ivy');
+    const jon = pki.identity('p256', 'jon');
+    const a = await run('keys', 'import', '--key', ivy.keyPath, '--cert', ivy.certPath, '--label', 'ivy');
+    assert.deepEqual(a.key.certificates, [ivy.cert.fingerprint256]);
+    const p12 = join(pki.dir, 'jon.p12');
+    writeFileSync(p12, exportPkcs12({ key: jon.key, certificate: jon.cert, password: 'pw', iterations: 2048 }));
+    const b = await run('keys', 'import', '--p12', p12, '--pass', 'pass:pw');
+    assert.deepEqual(b.key.certificates, [jon.cert.fingerprint256]);
+    const mismatch = await runCli(['keys', 'import', '--key', ivy.keyPath, '--cert', jon.certPath, '--json'], { env: e });
+    assert.equal(mismatch.status, 2);
+    assert.match(mismatch.stdout.toString(), /KEY_INVALID/);
+
+    await run('ca', 'init', '--name', 'OCSP Corp', '--key-type', 'p256');
+    const issued = await run('ca', 'issue', '--email', 'kim@example.com', '-o', join(h, 'kim.pem'));
+    assert.equal(issued.certificates.length, 1);
+    const caList = (await run('certs', 'list', '--trust', 'trusted')).certificates.filter((c: { isCa: boolean }) => c.isCa);
+    assert.equal(caList.length, 2);
+    const rootFp = caList.find((c: { subject: string }) => /Root CA/.test(c.subject)).fingerprint;
+    const issuingFp = caList.find((c: { subject: string }) => /S\/MIME CA/.test(c.subject)).fingerprint;
+    // The CA certificates, for openssl, read back from the store.
+    const { openStore } = await import('../../src/store/open-store.ts');
+    const { encodePem } = await import('../../src/asn1/pem.ts');
+    const s = await openStore({ home: h, env: e });
+    const rootPem = encodePem('CERTIFICATE', (await s.findCertificateByFingerprint(rootFp))!.certificate.der);
+    const issuingPem = encodePem('CERTIFICATE', (await s.findCertificateByFingerprint(issuingFp))!.certificate.der);
+    await s.close();
+    writeFileSync(join(h, 'issuing.pem'), issuingPem);
+    writeFileSync(join(h, 'chain.pem'), issuingPem + rootPem);
+
+    const child = spawn(process.execPath, [new URL('../../bin/kakitome.js', import.meta.url).pathname, 'ca', 'ocsp', '--port', '0', '--json'], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let buf = '';
+        child.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const m = /"url": "([^"]+)"/.exec(buf);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`ca ocsp exited ${code}`)));
+      });
+      const { promisify } = await import('node:util');
+      const { execFile } = await import('node:child_process');
+      const r = await promisify(execFile)('openssl', ['ocsp', '-issuer', join(h, 'issuing.pem'), '-cert', join(h, 'kim.pem'), '-url', url, '-CAfile', join(h, 'chain.pem')]);
+      assert.match(r.stdout, /kim\.pem: good/);
+      assert.match(r.stderr + r.stdout, /Response verify OK/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  } finally {
+    pki.cleanup();
+  }
+});
