@@ -81,6 +81,7 @@ const RECEIVE_CASES: ReceiveCase[] = [
   { name: 'ECDH P-256 KDF SHA-1, AES-128-CBC', recipients: [{ idName: 'p256', mode: 'ecdh-sha1' }], cipher: 'aes128-cbc', expect: 'aes-128-cbc', authenticated: false },
   { name: 'ECDH P-256 KDF SHA-256, AES-256-GCM', recipients: [{ idName: 'p256', mode: 'ecdh-sha256' }], cipher: 'aes256-gcm', expect: 'aes-256-gcm', authenticated: true },
   { name: 'ECDH P-384 KDF SHA-384, AES-256-GCM', recipients: [{ idName: 'p384', mode: 'ecdh-sha384' }], cipher: 'aes256-gcm', expect: 'aes-256-gcm', authenticated: true },
+  { name: 'ECDH P-384 KDF SHA-256, AES-192-CBC', recipients: [{ idName: 'p384', mode: 'ecdh-sha256' }], cipher: 'aes192-cbc', expect: 'aes-192-cbc', authenticated: false },
   { name: 'ECDH P-521 KDF SHA-512, AES-256-CBC', recipients: [{ idName: 'p521', mode: 'ecdh-sha512' }], cipher: 'aes256-cbc', expect: 'aes-256-cbc', authenticated: false },
   { name: 'ECDH P-521 KDF SHA-256, AES-128-GCM', recipients: [{ idName: 'p521', mode: 'ecdh-sha256' }], cipher: 'aes128-gcm', expect: 'aes-128-gcm', authenticated: true },
   {
