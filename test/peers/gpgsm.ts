@@ -47,8 +47,8 @@ export class GpgsmPeer {
     const fpr = createHash('sha1').update(pki.caCert.der).digest('hex').toUpperCase().match(/../g)!.join(':');
     writeFileSync(join(peer.home, 'trustlist.txt'), `${fpr} S relax\n`);
     try {
-      // Start the agent now, synchronously: left to gpgsm's lazy start, a loaded machine
-      // can make the first operation fail with "can't connect to the agent".
+      // Start the agent now and wait for it, rather than leave it to gpgsm's lazy start
+      // inside the first import: one fewer moving part when the machine is loaded.
       await runPeerOk('gpgconf', ['--launch', 'gpg-agent'], { env: peer.env });
       await peer.gpgsm(['--import', pki.caPath]);
       for (const id of identities) {
@@ -74,7 +74,7 @@ export class GpgsmPeer {
   }
 
   /**
-   * QUIRK (gpgsm 2.2.40): a few percent of OpenSSL's legacy PKCS#12 files fail to import
+   * QUIRK (gpgsm 2.2.40): some of OpenSSL's legacy PKCS#12 files (1 in 150 measured) fail to import
    * ("decryption failed; trying charset ...", "data error at shrouded_key_bag.decrypted-text"),
    * depending only on the random salt: exporting the same key again fixes it. So the
    * driver re-exports (new salt) up to three times, keeping every error if all fail.
