@@ -76,3 +76,20 @@ test('the store falls back to LDAP and keeps only certificates whose chain is tr
   assert.equal(await findRecipientCertificateWithLdap(store, 'mallory@example.com', src, validate), undefined);
   assert.equal(await store.findCertificateByFingerprint(mallory.cert.fingerprint256), undefined);
 });
+
+test('kakitome certs find --ldap-url falls back to the directory', async () => {
+  const { runCli } = await import('../cli/run-cli.ts');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const h = mkdtempSync(join(tmpdir(), 'kakitome-ldap-cli-'));
+  try {
+    const env = { ...process.env, KAKITOME_HOME: h, KAKITOME_MASTER_KEY: '', KAKITOME_DATABASE_URL: '' };
+    assert.equal((await runCli(['init'], { env })).status, 0);
+    assert.equal((await runCli(['certs', 'import', '--trust', 'trusted', pki.caPath], { env })).status, 0);
+    const r = await runCli(['certs', 'find', 'grace@example.com', '--ldap-url', ldap.url, '--ldap-base', ldap.baseDn, '--json'], { env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout.toString()).encryption.fingerprint, grace.cert.fingerprint256);
+  } finally {
+    rmSync(h, { recursive: true, force: true });
+  }
+});

@@ -15,6 +15,7 @@ import { addStoreOptions, certificateJson, certificateLine, printResult, withSto
 interface ImportOpts extends StoreCliOptions { trust: TrustLevel; pass?: string }
 interface ListOpts extends StoreCliOptions { email?: string; trust?: TrustLevel }
 interface ExpiringOpts extends StoreCliOptions { within: string }
+interface FindOpts extends StoreCliOptions { ldapUrl?: string; ldapBase?: string }
 
 export function register(program: Command): void {
   const certs = program.command('certs').summary('the certificate directory: import, list, find');
@@ -45,10 +46,21 @@ export function register(program: Command): void {
     return 0;
   })));
 
-  const find = certs.command('find').description('The certificate mail to ADDRESS would be encrypted to now (valid, not revoked, best ranked), and the signing certificate if we hold its key.')
-    .argument('<address>', 'e-mail address');
-  addStoreOptions(find).action(async (address: string, o: StoreCliOptions) => commandAction('certs find', async (opts: StoreCliOptions) => withStore(opts, async (store) => {
-    const enc = await store.findRecipientCertificate(address);
+  const find = certs.command('find').description('The certificate mail to ADDRESS would be encrypted to now (valid, not revoked, best ranked), and the signing certificate if we hold its key. With --ldap-url, a directory is asked when the store has none (kept only if its chain validates against the store\'s trusted CAs).')
+    .argument('<address>', 'e-mail address')
+    .option('--ldap-url <url>', 'ldap://host:port to search when the store has no certificate')
+    .option('--ldap-base <dn>', 'search base, e.g. dc=example,dc=com');
+  addStoreOptions(find).action(async (address: string, o: FindOpts) => commandAction('certs find', async (opts: FindOpts) => withStore(opts, async (store) => {
+    let enc = await store.findRecipientCertificate(address);
+    if (!enc && opts.ldapUrl) {
+      if (!opts.ldapBase) throw new KakitomeError('INVALID_ARGUMENT', '--ldap-url needs --ldap-base.');
+      // Loaded on use: the LDAP client is not needed by any other command.
+      const { findRecipientCertificateWithLdap } = await import('../../store/lookup-ldap-certificates.ts');
+      const { createStoreTrustStore } = await import('../../store/store-trust-store.ts');
+      const { createSignerValidator } = await import('../../pki/create-signer-validator.ts');
+      const validate = createSignerValidator({ trustStore: createStoreTrustStore(store) });
+      enc = await findRecipientCertificateWithLdap(store, address, { url: opts.ldapUrl, baseDn: opts.ldapBase }, validate);
+    }
     const signing = (await store.listCertificates({ email: address })).find((r) => r.hasPrivateKey && !r.revokedAt && r.certificate.notAfter > store.now());
     if (!enc && !signing) throw new KakitomeError('CERT_UNTRUSTED', `No current certificate for ${address}.`);
     printResult(opts, { address, encryption: enc ? certificateJson(enc) : null, signing: signing ? certificateJson(signing) : null }, () => [
