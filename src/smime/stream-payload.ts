@@ -43,8 +43,8 @@ async function* crlfLines(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buff
   }
 }
 
-/** Looks at the first line break: LF-only input is converted as a whole, like splitMessage does. */
-async function* canonicalInput(input: AsyncIterable<Uint8Array>, warnings: string[]): AsyncGenerator<Buffer> {
+/** Looks at the first line break: LF-only input is converted as a whole, like splitMessage does (shared with verifyMessageStream). */
+export async function* canonicalInput(input: AsyncIterable<Uint8Array>, warnings: string[]): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let decided: 'crlf' | 'lf' | undefined;
@@ -64,7 +64,7 @@ async function* canonicalInput(input: AsyncIterable<Uint8Array>, warnings: strin
     }
   })();
   if (decided === 'lf') {
-    warnings.push('The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before signing.');
+    warnings.push('The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.');
     yield* crlfLines(rest);
   } else yield* rest;
 }
