@@ -42,21 +42,10 @@ export async function loadLeafCertificate(option: string, path: string): Promise
 export async function loadKeyFile(option: string, path: string, passphrase: string | undefined): Promise<KeyObject> {
   try {
     const data = await readFileBounded(path, `${option} ${path}`, MAX_CREDENTIAL_BYTES);
-    // OpenSSL 3.5 reports a missing passphrase as "interrupted or cancelled", which
-    // loadPrivateKey does not recognise: say plainly what is needed.
-    if (passphrase === undefined && looksEncrypted(data)) {
-      throw new KakitomeError('KEY_INVALID', 'The private key is encrypted: give its passphrase (--pass).');
-    }
     return loadPrivateKey(data, passphrase);
   } catch (e) {
     return withSource(option, path, e);
   }
-}
-
-/** PEM encrypted PKCS#8, or a traditional PEM key with an encryption header (RFC 1421 Proc-Type). */
-function looksEncrypted(data: Buffer): boolean {
-  const head = data.subarray(0, 4096).toString('latin1');
-  return head.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || /^Proc-Type: 4,ENCRYPTED/m.test(head);
 }
 
 /** Refuses a key that is not the certificate's: the error would otherwise surface later as a bad signature. */

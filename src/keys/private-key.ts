@@ -19,17 +19,24 @@ export function loadPrivateKey(data: Uint8Array | string, passphrase?: string | 
         { key: bytes, format: 'der', type: 'sec1' },
       ];
   let last: unknown;
+  let passphraseProblem: 'missing' | 'wrong' | undefined;
   for (const a of attempts) {
     try {
       return createPrivateKey(a);
     } catch (e) {
       last = e;
+      // Node/OpenSSL 3.5 report a missing passphrase as ERR_MISSING_PASSPHRASE (DER) or
+      // "interrupted or cancelled" (PEM: the password callback had nothing to give), and a
+      // wrong one as "bad decrypt". Remember it: later DER attempts fail for other reasons.
+      const code = (e as { code?: string }).code ?? '';
+      if (code === 'ERR_MISSING_PASSPHRASE' || code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED') passphraseProblem ??= 'missing';
+      else if (code === 'ERR_OSSL_BAD_DECRYPT' || /bad decrypt/i.test(String((e as Error).message))) passphraseProblem ??= 'wrong';
     }
   }
-  const msg = String((last as Error)?.message ?? '');
-  if (/passphrase|bad decrypt|encrypted/i.test(msg)) {
-    throw new KakitomeError('KEY_INVALID', pass ? 'The private key could not be opened: wrong passphrase.' : 'The private key is encrypted: give its passphrase (--pass).', { cause: last });
+  if (passphraseProblem === 'missing' || (passphraseProblem === 'wrong' && !pass)) {
+    throw new KakitomeError('KEY_INVALID', 'The private key is encrypted: give its passphrase (--pass pass:TEXT, env:VAR or file:PATH).', { cause: last });
   }
+  if (passphraseProblem === 'wrong') throw new KakitomeError('KEY_INVALID', 'The private key could not be opened: wrong passphrase.', { cause: last });
   throw new KakitomeError('KEY_INVALID', 'Not a private key in a known format (PEM or DER; PKCS#8, PKCS#1 or SEC1).', { cause: last });
 }
 

@@ -68,6 +68,10 @@ test('private keys load from PEM and DER, encrypted with a passphrase, and match
   const enc = user.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'secret' });
   assert.ok(keyMatchesCertificate(loadPrivateKey(enc, 'secret'), leaf));
   assert.throws(() => loadPrivateKey(enc, 'wrong'), (e: unknown) => e instanceof KakitomeError && e.code === 'KEY_INVALID' && /passphrase/.test(e.message));
-  assert.throws(() => loadPrivateKey(enc), (e: unknown) => e instanceof KakitomeError && e.code === 'KEY_INVALID');
+  assert.throws(() => loadPrivateKey(enc), (e: unknown) => e instanceof KakitomeError && e.code === 'KEY_INVALID' && /is encrypted: give its passphrase/.test(e.message));
+  const encDer = user.privateKey.export({ format: 'der', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'secret' });
+  assert.ok(keyMatchesCertificate(loadPrivateKey(encDer, 'secret'), leaf));
+  assert.throws(() => loadPrivateKey(encDer), (e: unknown) => e instanceof KakitomeError && /is encrypted: give its passphrase/.test(e.message));
+  assert.throws(() => loadPrivateKey(encDer, 'wrong'), (e: unknown) => e instanceof KakitomeError && /wrong passphrase/.test(e.message));
   assert.throws(() => loadPrivateKey(Buffer.from('not a key')), (e: unknown) => e instanceof KakitomeError && e.code === 'KEY_INVALID');
 });
