@@ -21,7 +21,7 @@ import { OID } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { keyMatchesCertificate } from './private-key.ts';
-import { derivePkcs12Key, pkcs12PasswordBytes } from './pkcs12-kdf.ts';
+import { derivePkcs12Key, pkcs12PasswordBytes, MAX_PKCS12_ITERATIONS } from './pkcs12-kdf.ts';
 import { encryptPbes2, encryptPbeSha1TripleDes, type PbeResult } from './pkcs12-pbe.ts';
 import { PKCS12_OID, MAC_DIGEST_OID } from './pkcs12-bags.ts';
 
@@ -67,7 +67,7 @@ export function exportPkcs12(o: ExportPkcs12Options): Buffer {
   if (!keyMatchesCertificate(o.key, o.certificate)) throw new KakitomeError('KEY_INVALID', 'The private key does not belong to the certificate.');
   const profile = o.profile ?? 'modern';
   const iterations = o.iterations ?? (profile === 'modern' ? 600_000 : 2048);
-  if (!Number.isInteger(iterations) || iterations < 1 || iterations > 10_000_000) throw new KakitomeError('INVALID_ARGUMENT', 'Iterations must be between 1 and 10,000,000.');
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PKCS12_ITERATIONS) throw new KakitomeError('INVALID_ARGUMENT', `Iterations must be between 1 and ${MAX_PKCS12_ITERATIONS}.`);
   const encrypt = (plain: Uint8Array) => (profile === 'modern' ? encryptPbes2(o.password, plain, iterations) : encryptPbeSha1TripleDes(o.password, plain, iterations));
 
   const localKeyId = createHash('sha1').update(o.certificate.der).digest();

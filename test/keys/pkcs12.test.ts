@@ -27,6 +27,8 @@ test('PKCS#12 KDF matches the published vectors (RFC 7292 B.2; OpenSSL/Bouncy Ca
   assert.equal(derivePkcs12Key('sha1', pkcs12PasswordBytes('smeg'), Buffer.from('0A58CF64530D823F', 'hex'), 2, 1, 8).toString('hex').toUpperCase(), '79993DFE048D3B76');
   assert.equal(derivePkcs12Key('sha1', pkcs12PasswordBytes('queeg'), Buffer.from('05DEC959ACFF72F7', 'hex'), 1, 1000, 24).toString('hex').toUpperCase(), 'ED2034E36328830FF09DF1E1A07DD357185DAC0D4F9EB3D4');
   assert.equal(derivePkcs12Key('sha1', pkcs12PasswordBytes('smeg'), Buffer.from('3D83C0E4546AC140', 'hex'), 3, 1, 20).toString('hex').toUpperCase(), '8D967D88F6CAA9D714800AB3D48051D63F73A312');
+  // A hostile iteration count is refused before any work is done.
+  assert.throws(() => derivePkcs12Key('sha1', pkcs12PasswordBytes('x'), Buffer.alloc(8), 3, 3_000_000, 20), (e) => isKakitomeError(e, 'LIMIT'));
 });
 
 for (const profile of ['modern', 'legacy'] as const) {
