@@ -25,6 +25,7 @@ import type { MasterKey } from '../keys/master-key.ts';
 import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey } from '../keys/seal-private-key.ts';
 import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
+import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
 
 /** trusted: an administrator vouched for it; imported: added on purpose; harvested: taken from verified mail. */
 export type TrustLevel = 'trusted' | 'imported' | 'harvested';
@@ -117,7 +118,7 @@ function bytesOf(v: SqlValue | undefined): Uint8Array {
 const str = (v: SqlValue | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
 const date = (v: SqlValue | undefined): Date | undefined => (v === null || v === undefined ? undefined : new Date(String(v)));
 
-export class Store {
+export class Store implements KeyDirectory {
   readonly engine: SqlEngine;
   readonly #master: MasterKey;
   readonly #actor: string;
@@ -518,7 +519,7 @@ export class Store {
    * for the address with an active private key, allowed to sign (keyUsage
    * digitalSignature, extKeyUsage emailProtection when present). The newest wins.
    */
-  async findSigningIdentity(email: string, now: Date = this.#clock()): Promise<{ key: KeyObject; certificate: Certificate; chain: Certificate[]; keyId: string } | undefined> {
+  async findSigningIdentity(email: string, now: Date = this.#clock()): Promise<SigningIdentity | undefined> {
     const candidates = (await this.#currentForAddress(email, now)).filter((r) => r.hasPrivateKey && allowsUsage(r.certificate, 'sign'));
     for (const rec of candidates) {
       const rows = await this.engine.all("SELECT * FROM private_keys WHERE spki_sha256 = ? AND status = 'active'", [spkiDigest(rec.certificate.spki)]);
