@@ -361,13 +361,14 @@ export async function fuzz(
   count: number,
   body: (m: Mutation, s: Seed, r: Prng) => unknown,
   onError?: (e: KakitomeError, m: Mutation, s: Seed) => void,
+  mutator: (r: Prng, s: Seed, others: readonly Seed[]) => Mutation = mutate,
 ): Promise<Map<string, number>> {
   const outcomes = new Map<string, number>();
   for (let i = 0; i < count; i++) {
     const seedValue = caseSeed(target, i);
     const r = new Prng(seedValue);
     const s = seeds[i % seeds.length]!;
-    const m = mutate(r, s, seeds);
+    const m = mutator(r, s, seeds);
     const context = `${target} case ${i} (seed 0x${seedValue.toString(16)}, ${s.name}: ${m.what})`;
     let outcome = 'ok';
     try {
@@ -393,4 +394,72 @@ export async function expectTypedFailure(what: string, fn: () => unknown, code?:
     return e;
   }
   assert.fail(`${what}: expected a failure`);
+}
+
+// ------------------------------------------------------------ MIME mutators
+
+/** Splits into lines keeping each line's terminator. */
+function lines(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] === 0x0a) {
+      out.push(buf.subarray(start, i + 1));
+      start = i + 1;
+    }
+  }
+  if (start < buf.length) out.push(buf.subarray(start));
+  return out;
+}
+
+const TEXT_SNIPPETS = [
+  '\r\n', '\n', '\r', '--', ';', '"', '=', ':', ' ', '\t', '=?UTF-8?B?', '?=', 'boundary=', '\x00', '\xff', 'Content-Type: multipart/mixed; boundary=x\r\n',
+  'Content-Type: application/pkcs7-mime; smime-type=signed-data\r\n', 'Content-Transfer-Encoding: base64\r\n', 'Content-Transfer-Encoding: quoted-printable\r\n',
+  'protocol="application/pkcs7-signature"', 'From: mallory@example.net\r\n', '=\r\n', '=ZZ', '====',
+];
+
+/**
+ * One mutation of an RFC 5322 message: the byte mutators plus line-level ones
+ * (duplicate, drop or swap a line, inject a header or a snippet, corrupt a
+ * boundary, change line endings).
+ */
+export function mutateText(r: Prng, s: Seed, others: readonly Seed[] = []): Mutation {
+  const ls = lines(s.bytes);
+  const li = r.int(ls.length);
+  const offsetOf = (n: number): number => ls.slice(0, n).reduce((a, l) => a + l.length, 0);
+  const from = offsetOf(li);
+  const line = ls[li]!;
+  switch (r.int(9)) {
+    case 0: return { bytes: Buffer.concat([...ls.slice(0, li + 1), line, ...ls.slice(li + 1)]), what: `duplicated line ${li}`, from, to: from + line.length };
+    case 1: return { bytes: Buffer.concat([...ls.slice(0, li), ...ls.slice(li + 1)]), what: `dropped line ${li}`, from, to: from + line.length };
+    case 2: {
+      const lj = r.int(ls.length);
+      const copy = [...ls];
+      [copy[li], copy[lj]] = [copy[lj]!, copy[li]!];
+      return { bytes: Buffer.concat(copy), what: `swapped lines ${li} and ${lj}`, from: Math.min(from, offsetOf(lj)), to: Math.max(from + line.length, offsetOf(lj) + ls[lj]!.length), spliced: true };
+    }
+    case 3: {
+      const snip = Buffer.from(r.pick(TEXT_SNIPPETS), 'latin1');
+      const at = from + r.int(line.length + 1);
+      return { bytes: Buffer.concat([s.bytes.subarray(0, at), snip, s.bytes.subarray(at)]), what: `inserted ${JSON.stringify(snip.toString('latin1'))} at ${at}`, from: at, to: at };
+    }
+    case 4: {
+      // Corrupt a boundary delimiter line if there is one.
+      const bi = ls.findIndex((l, k) => k >= li && l[0] === 0x2d && l[1] === 0x2d);
+      if (bi < 0) return mutate(r, s, others);
+      const b = Buffer.from(ls[bi]!);
+      const k = 2 + r.int(Math.max(1, b.length - 2));
+      if (k < b.length) b[k] = r.pick([0x20, 0x2d, 0x00, 0x0a, b[k]! ^ 1]);
+      const copy = [...ls];
+      copy[bi] = b;
+      const at = offsetOf(bi);
+      return { bytes: Buffer.concat(copy), what: `boundary line ${bi} byte ${k} altered`, from: at, to: at + b.length };
+    }
+    case 5: return { bytes: Buffer.from(s.bytes.toString('latin1').replaceAll('\r\n', '\n'), 'latin1'), what: 'CRLF to LF', from: 0, to: s.bytes.length };
+    case 6: {
+      const long = Buffer.alloc(r.pick([998, 1000, 70_000]), 0x41);
+      return { bytes: Buffer.concat([s.bytes.subarray(0, from), long, s.bytes.subarray(from)]), what: `inserted a ${long.length}-octet line fragment at ${from}`, from, to: from };
+    }
+    default: return mutate(r, s, others);
+  }
 }
