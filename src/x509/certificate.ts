@@ -123,6 +123,13 @@ export class Certificate {
     return out;
   }
 
+  /** extKeyUsage purpose OIDs, or undefined if the extension is absent (no restriction). */
+  get extendedKeyUsage(): string[] | undefined {
+    const e = this.extensions.get(OID.extKeyUsage);
+    if (!e) return undefined;
+    return decode(e.value, { der: true }).children().map((t) => readOid(t, 'extKeyUsage'));
+  }
+
   get publicKey(): KeyObject {
     // Our reader only checks the SubjectPublicKeyInfo's outer shape; OpenSSL decodes
     // the key itself and throws a bare Error for a damaged or unknown one (found by

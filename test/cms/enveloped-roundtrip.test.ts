@@ -8,6 +8,7 @@ import { recoverContentKey } from '../../src/cms/enveloped-data/recover-content-
 import { decode } from '../../src/asn1/ber.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { issueCertificate } from '../../src/x509/issue.ts';
 
 const pki = new TestPki();
 after(() => pki.cleanup());
@@ -173,4 +174,17 @@ test('encryption refuses what it must not send', () => {
   assert.throws(() => encryptData(message, { recipients: [{ certificate: id.cert }], contentEncryption: 'des-ede3-cbc' as ContentEncryptionName }), (e) => isKakitomeError(e, 'UNSUPPORTED_ALG'));
   assert.throws(() => encryptData(message, { recipients: [] }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
   assert.throws(() => encryptData(message, { recipients: [{ certificate: signer.cert }] }), (e) => isKakitomeError(e, 'KEY_INVALID'));
+});
+
+test('encryption refuses certificates not meant to receive keys (keyUsage, extKeyUsage)', () => {
+  const caAsRecipient = pki.caCert; // keyUsage keyCertSign, cRLSign only
+  assert.throws(() => encryptData(message, { recipients: [{ certificate: caAsRecipient }] }), (e) => isKakitomeError(e, 'CERT_USAGE') && /keyEncipherment/.test((e as Error).message));
+  const ecSigningOnly = issueCertificate({ subject: { commonName: 'sign only' }, publicKey: pki.identity('p256').cert.publicKey, issuer: pki.caCert, signingKey: pki.caKey, keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection] });
+  assert.throws(() => encryptData(message, { recipients: [{ certificate: ecSigningOnly }] }), (e) => isKakitomeError(e, 'CERT_USAGE') && /keyAgreement/.test((e as Error).message));
+  const tlsOnly = issueCertificate({ subject: { commonName: 'tls' }, publicKey: pki.identity('rsa2048').cert.publicKey, issuer: pki.caCert, signingKey: pki.caKey, keyUsage: ['keyEncipherment'], extKeyUsage: ['1.3.6.1.5.5.7.3.1'] });
+  assert.throws(() => encryptData(message, { recipients: [{ certificate: tlsOnly }] }), (e) => isKakitomeError(e, 'CERT_USAGE') && /e-mail protection/.test((e as Error).message));
+  const unrestricted = issueCertificate({ subject: { commonName: 'no extensions' }, publicKey: pki.identity('rsa2048').cert.publicKey, issuer: pki.caCert, signingKey: pki.caKey });
+  const id = pki.identity('rsa2048');
+  const der = encryptData(message, { recipients: [{ certificate: unrestricted }] });
+  assert.deepEqual(decryptData(der, { keys: [{ key: id.key, certificate: unrestricted }] }).content, message);
 });

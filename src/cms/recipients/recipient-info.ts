@@ -13,6 +13,8 @@ import { buildKeyAgreeRecipientInfo, parseKeyAgreeRecipientInfo, type KeyAgreeRe
 import { buildKemRecipientInfo, parseKemRecipientInfo, type KemRecipient } from './kem.ts';
 import { buildKeyTransRecipientInfo, parseKeyTransRecipientInfo, type KeyTransRecipient } from './key-transport.ts';
 import type { RecipientOptions } from './recipient-options.ts';
+import type { Certificate } from '../../x509/certificate.ts';
+import { OID } from '../../asn1/oids.ts';
 
 export interface OtherRecipient {
   kind: 'other';
@@ -62,19 +64,40 @@ export function buildRecipientInfos(cek: Buffer, recipients: RecipientOptions[])
     const t = r.certificate.publicKey.asymmetricKeyType;
     switch (t) {
       case 'rsa':
+        checkRecipientUsage(r.certificate, 'keyEncipherment');
         return buildKeyTransRecipientInfo(cek, r);
       case 'ec':
       case 'x25519':
       case 'x448':
+        checkRecipientUsage(r.certificate, 'keyAgreement');
         return buildKeyAgreeRecipientInfo(cek, r);
       case 'ml-kem-512':
       case 'ml-kem-768':
       case 'ml-kem-1024':
+        checkRecipientUsage(r.certificate, 'keyEncipherment');
         return buildKemRecipientInfo(cek, r);
       default:
         throw new KakitomeError('KEY_INVALID', `Cannot encrypt to certificate "${r.certificate.subjectText}": a ${t} key cannot receive a content key.`);
     }
   });
+}
+
+/**
+ * A certificate may receive content keys only if its keyUsage allows it (RFC 8550
+ * 4.4.2: keyEncipherment for RSA and, per RFC 9936, ML-KEM; keyAgreement for ECDH,
+ * X25519, X448) and its extKeyUsage, when present, includes emailProtection or
+ * anyExtendedKeyUsage. This refuses, for example, encrypting to a CA certificate.
+ * Absent extensions mean no restriction (RFC 5280 4.2.1.3, 4.2.1.12).
+ */
+function checkRecipientUsage(cert: Certificate, needed: 'keyEncipherment' | 'keyAgreement'): void {
+  const ku = cert.keyUsage;
+  if (ku && !ku.has(needed)) {
+    throw new KakitomeError('CERT_USAGE', `Cannot encrypt to certificate "${cert.subjectText}": its keyUsage does not allow ${needed}. Use the recipient's encryption certificate.`);
+  }
+  const eku = cert.extendedKeyUsage;
+  if (eku && !eku.includes(OID.emailProtection) && !eku.includes(OID.anyExtendedKeyUsage)) {
+    throw new KakitomeError('CERT_USAGE', `Cannot encrypt to certificate "${cert.subjectText}": it is not issued for e-mail protection (extKeyUsage).`);
+  }
 }
 
 /** RFC 5652 6.1 version rule for the RecipientInfos part: 3 with ori/pwri, 0 if all are v0 KTRIs, else 2. */
