@@ -497,18 +497,37 @@ export class Store implements KeyDirectory {
    * still open. Order follows `ids`; each use is audited.
    */
   async findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
+    // One indexed query per chunk of identifiers, only for certificates we hold a key
+    // for: an envelope with 10,000 recipients (a newsletter, or a hostile one) costs
+    // a few queries, not 10,000.
+    const serials = [...new Set(ids.flatMap((i) => (i.kind === 'issuerAndSerialNumber' ? [hex(i.serial)!] : [])))];
+    const skis = [...new Set(ids.flatMap((i) => (i.kind === 'subjectKeyIdentifier' ? [hex(i.keyId)!] : [])))];
+    const candidates = new Map<string, Row>();
+    const CHUNK = 500;
+    for (const [column, values] of [['serial_hex', serials], ['ski_hex', skis]] as const) {
+      for (let i = 0; i < values.length; i += CHUNK) {
+        const part = values.slice(i, i + CHUNK);
+        const rows = await this.engine.all(
+          `SELECT c.id AS certificate_id, c.der, c.issuer_hex, c.serial_hex, c.ski_hex, k.* FROM certificates c JOIN private_keys k ON k.spki_sha256 = c.spki_sha256
+           WHERE c.${column} IN (${part.map(() => '?').join(', ')})`,
+          part,
+        );
+        for (const r of rows) candidates.set(String(r.certificate_id), r);
+      }
+    }
     const out: { key: KeyObject; certificate: Certificate; keyId: string }[] = [];
     const seen = new Set<string>();
     for (const id of ids) {
-      const certs = await this.findCertificatesByIdentifier(id);
-      for (const rec of certs) {
-        const spki = spkiDigest(rec.certificate.spki);
-        const rows = await this.engine.all('SELECT * FROM private_keys WHERE spki_sha256 = ?', [spki]);
-        const row = rows[0];
-        if (!row || seen.has(`${row.id}/${rec.id}`)) continue;
-        seen.add(`${row.id}/${rec.id}`);
-        const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.decrypt', rec.certificate.fingerprint256));
-        out.push({ key, certificate: rec.certificate, keyId: String(row.id) });
+      for (const row of candidates.values()) {
+        const match = id.kind === 'issuerAndSerialNumber'
+          ? row.serial_hex === hex(id.serial) && row.issuer_hex === hex(id.issuer)
+          : row.ski_hex === hex(id.keyId);
+        const tag = String(row.certificate_id);
+        if (!match || seen.has(tag)) continue;
+        seen.add(tag);
+        const certificate = Certificate.fromDer(bytesOf(row.der));
+        const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.decrypt', certificate.fingerprint256));
+        out.push({ key, certificate, keyId: String(row.id) });
       }
     }
     return out;

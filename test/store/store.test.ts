@@ -152,6 +152,16 @@ for (const f of factories) {
       assert.ok((await store.auditLog({ object: oldRec.id })).some((e) => e.action === 'key.use.decrypt'));
     });
 
+    test('an envelope naming thousands of recipients costs a few queries and still finds ours', async () => {
+      const noise = Array.from({ length: 5000 }, (_, i) => i % 2
+        ? { kind: 'subjectKeyIdentifier' as const, keyId: randomBytes(20) }
+        : { kind: 'issuerAndSerialNumber' as const, issuer: pki.caCert.subject, serial: randomBytes(16) });
+      const t = performance.now();
+      const found = await store.findDecryptionKeys([...noise, identifierFor(alice.cert)]);
+      assert.ok(performance.now() - t < 5000);
+      assert.deepEqual(found.map((f) => f.certificate.fingerprint256), [alice.cert.fingerprint256]);
+    });
+
     test('purge needs confirmation and is audited', async () => {
       const k = await store.importPrivateKey(generateKeyPairSync('ed25519').privateKey, { label: 'purge-me' });
       await assert.rejects(store.purgePrivateKey(k.id, { confirmId: 'nope', reason: 'x' }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
