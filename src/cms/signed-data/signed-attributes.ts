@@ -221,15 +221,16 @@ function retagTlv(t: Tlv): Tlv {
 /**
  * Checks the ESS signing-certificate attributes against the signer's certificate
  * (RFC 5035 5.4: the first ESSCertID(v2) identifies the signing certificate). A
- * mismatch is ATTR_INVALID (a certificate substitution); absence only warns.
+ * mismatch is ATTR_INVALID (a certificate substitution). Absence is not reported:
+ * RFC 8551 does not require the attribute and no peer writes it (OpenSSL, NSS,
+ * gpgsm, Bouncy Castle; docs/interop.md), so a warning would appear on nearly every
+ * signature and teach people to ignore warnings. Substituting another certificate
+ * for the same key still has to pass path validation.
  */
 export function checkSigningCertificate(attributes: Map<string, Attribute>, cert: Certificate, warnings: string[]): void {
   const v2 = singleValue(attributes, OID.signingCertificateV2, 'The signingCertificateV2 attribute');
   const v1 = singleValue(attributes, OID.signingCertificate, 'The signingCertificate attribute');
-  if (!v2 && !v1) {
-    warnings.push('No ESS signingCertificateV2 attribute binds the signer certificate (RFC 5035); another certificate with the same key would also verify.');
-    return;
-  }
+  if (!v2 && !v1) return;
   try {
     if (v2) checkEssCertId(v2, cert, true);
     if (v1) checkEssCertId(v1, cert, false);
