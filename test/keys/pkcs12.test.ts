@@ -112,8 +112,17 @@ test('gpgsm 2.2 imports our legacy PKCS#12 (RSA) and holds the secret key', asyn
   const peer = await GpgsmPeer.create(pki, []);
   try {
     const file = join(pki.dir, 'for-gpgsm.p12');
-    writeFileSync(file, exportPkcs12({ key: rsa.key, certificate: rsa.cert, chain: [pki.caCert], password: 'interop', profile: 'legacy' }));
-    await peer.gpgsm(['--import', file], 'interop');
+    // QUIRK (docs/interop.md q16): gpgsm 2.2.40 rejects about 1 in 150 legacy files
+    // depending on the random salt, OpenSSL's as well as ours; a fresh export imports.
+    for (let attempt = 1; ; attempt++) {
+      writeFileSync(file, exportPkcs12({ key: rsa.key, certificate: rsa.cert, chain: [pki.caCert], password: 'interop', profile: 'legacy' }));
+      try {
+        await peer.gpgsm(['--import', file], 'interop');
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+      }
+    }
     const listed = (await peer.gpgsm(['--with-colons', '--list-secret-keys', rsa.email])).stdout.toString();
     // "crs": a certificate whose private key gpgsm holds.
     assert.match(listed, /^crs:/m);
