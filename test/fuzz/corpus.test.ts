@@ -218,9 +218,12 @@ test('1 MiB of nested indefinite-length constructed OCTET STRINGs is LIMIT, fast
   assert.ok(performance.now() - t0 < 2000, 'streaming verifier refuses it fast');
   // And inside a message.
   const msg = buildEntity([['From', 'alice@example.com'], ['MIME-Version', '1.0'], ['Content-Type', 'application/pkcs7-mime; smime-type=signed-data'], ['Content-Transfer-Encoding', 'base64']], Buffer.from(cms.toString('base64')));
-  const v = await verifyMessage(msg).catch((x: unknown) => x);
-  if (v instanceof Error) await expectTypedFailure('verifyMessage', () => { throw v; });
-  else assert.ok(!isSignedVerdict(v.status));
+  try {
+    const v = await verifyMessage(msg);
+    assert.ok(!isSignedVerdict(v.status));
+  } catch (x) {
+    await expectTypedFailure('verifyMessage', () => { throw x; });
+  }
   inspectMessageTyped(msg);
 });
 
