@@ -18,15 +18,15 @@ import { decompressData } from '../cms/compressed-data.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
-import { walkEntities, type MimeEntity } from '../mime/entity.ts';
+import { walkEntities, type HeaderField, type MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
-import { PROTECTED_HEADER_NAMES, isContentField, readProtectedHeaders } from './header-protection.ts';
+import { PROTECTED_HEADER_NAMES, headerProtectionMode, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
-import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
+import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
 
 export interface OpenMessageOptions {
@@ -79,7 +79,15 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   let current = root;
   /** CMS content nested directly in CMS (RFC 3274 section 1.1: e.g. SignedData over CompressedData), without a MIME wrapper. */
   let nestedCms: { der: Buffer; mediaType: string } | undefined;
+  /**
+   * Every entity carrying an hp parameter on the way in, with whether an encryption
+   * layer had been removed above it. Each one is compared with the headers the layer
+   * outside it establishes: a message signed with hp="clear" and then encrypted with
+   * hp="cipher" legitimately shows "[...]" outside and the real Subject inside.
+   */
+  const hpLayers: Array<{ entity: MimeEntity; encrypted: boolean }> = [];
   for (let depth = 0; ; depth++) {
+    if (!nestedCms && current !== root && headerProtectionMode(current) && hpLayers.at(-1)?.entity !== current) hpLayers.push({ entity: current, encrypted: decrypted });
     const k: ReturnType<typeof classifyEntity> = nestedCms ? { kind: 'pkcs7-mime', smimeType: undefined, warnings: [] } : classifyEntity(current);
     if (k.kind === 'none') break;
     if (k.kind === 'foreign-signed') {
@@ -202,7 +210,18 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     }
   }
 
-  const protectedHeaders = payload === root ? undefined : readProtectedHeaders(payload, split.messageHeaders, decrypted);
+  let protectedHeaders: ProtectedHeadersReport | undefined;
+  if (payload !== root) {
+    let reference: readonly HeaderField[] = split.messageHeaders;
+    const mismatches: string[] = [];
+    for (const { entity, encrypted } of hpLayers) {
+      const r = readProtectedHeaders(entity, reference, encrypted);
+      if (!r) continue;
+      mismatches.push(...r.mismatches);
+      protectedHeaders = { ...r, mismatches };
+      reference = entity.headers;
+    }
+  }
   if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
 
   const fromHeaders = protectedHeaders ? payload.headers : split.messageHeaders;

@@ -191,6 +191,23 @@ test('encrypt (AES-256-GCM) hides the Subject; decrypt restores it and reports a
   }
 });
 
+test('signed, then encrypted in a second step: the obscured outer Subject is no mismatch; a forged layer is', async () => {
+  const signed = signMessage(japanese, { signers: [aliceSigner] });
+  const enc = encryptMessage(signed, { recipients: [{ certificate: bob.cert }] });
+  assert.equal(getHeaderValue(parseEntity(enc), 'subject'), '[...]');
+  const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }], validateSigner });
+  assert.equal(verdict.status, 'trusted', verdict.summary);
+  assert.deepEqual(verdict.protectedHeaders?.mismatches, []);
+  assert.ok(!verdict.warnings.some((w) => /mismatch/i.test(w)), verdict.warnings.join('; '));
+  assert.equal(decodeHeaderText(getHeaderValue(parseEntity(message), 'subject')!), '見積書の送付');
+  // The same signed message re-encrypted by someone who changed the Subject on the way:
+  // the encryption layer's protected headers disagree with the signed ones.
+  const forged = Buffer.from(signed.toString('latin1').replace(/^Subject: .*$/m, 'Subject: =?UTF-8?B?' + Buffer.from('口座変更のお知らせ').toString('base64') + '?='), 'latin1');
+  const reEnc = encryptMessage(forged, { recipients: [{ certificate: bob.cert }] });
+  const r = await decryptMessage(reEnc, { keys: [{ key: bob.key, certificate: bob.cert }], validateSigner });
+  assert.ok(r.verdict.protectedHeaders?.mismatches.some((m) => /^Outer subject /.test(m)), JSON.stringify(r.verdict.protectedHeaders));
+});
+
 test('CBC without a signature is UNAUTH_ENC; sign-then-encrypt by the sender is not', async () => {
   const cbc = encryptMessage(japanese, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-cbc' });
   assert.match(cbc.toString(), /smime-type=enveloped-data/);
