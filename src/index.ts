@@ -31,3 +31,35 @@ export { loadTrustAnchors, createStaticTrustStore } from './pki/load-trust-ancho
 export { createHttpFetcher, type HttpFetcherOptions } from './pki/create-http-fetcher.ts';
 export { DEFAULT_POLICY, describeAlgorithmPolicy, type AlgorithmPolicy } from './pki/algorithm-policy.ts';
 export { DEFAULT_REVOCATION_OPTIONS, type RevocationMode, type RevocationOptions } from './pki/check-revocation.ts';
+
+// Large content, streamed (bounded memory; output released only after verification)
+export { signStream, signFile, type SignStreamOptions } from './cms/stream/sign-stream.ts';
+export { verifyStream, verifyFile, type VerifyStreamOptions } from './cms/stream/verify-stream.ts';
+export { encryptStream, encryptFile, type EncryptStreamOptions } from './cms/stream/encrypt-stream.ts';
+export { decryptStream, decryptFile, type DecryptStreamOptions, type DecryptStreamResult } from './cms/stream/decrypt-stream.ts';
+
+// S/MIME messages (RFC 8551, 1847, 9788): whole RFC 5322 messages in and out
+export { signMessage, type SignMessageOptions } from './smime/sign-message.ts';
+export { encryptMessage, type EncryptMessageOptions } from './smime/encrypt-message.ts';
+export { verifyMessage, type VerifyMessageOptions } from './smime/verify-message.ts';
+export { decryptMessage, type DecryptMessageOptions } from './smime/decrypt-message.ts';
+export { inspectMessage, type InspectReport } from './smime/inspect-message.ts';
+export { verdictExitCode, type MessageVerdict, type VerdictStatus, type SignerVerdict, type LayerReport, type EncryptionReport, type ProtectedHeadersReport } from './smime/verdict.ts';
+export { signMessageStream, type SignMessageStreamOptions } from './smime/sign-message-stream.ts';
+export { encryptMessageStream, type EncryptMessageStreamOptions } from './smime/encrypt-message-stream.ts';
+export { verifyMessageStream, type VerifyMessageStreamOptions } from './smime/verify-message-stream.ts';
+
+// Keys and certificates: store, key history, PKCS#12, internal CA
+export { Store, type StoreOptions, type CertificateRecord, type KeyRecord, type AuditEntry, type TrustLevel } from './store/store.ts';
+export { openStore, type StoreConfig } from './store/open-store.ts';
+export type { KeyDirectory, SigningIdentity } from './store/key-directory.ts';
+export { chooseContentEncryption, type RecipientCapabilities, type ContentEncryptionPolicy } from './store/choose-content-encryption.ts';
+export { loadMasterKey, createMasterKeyFile, type MasterKey } from './keys/master-key.ts';
+export { exportPkcs12, type ExportPkcs12Options, type Pkcs12Profile } from './keys/export-pkcs12.ts';
+export { importPkcs12, type Pkcs12Contents, type ImportPkcs12Options } from './keys/import-pkcs12.ts';
+export { initCertificateAuthority, type InitCaOptions } from './ca/init-certificate-authority.ts';
+export { issueMailboxCertificate, type IssueMailboxOptions, type IssuedCertificate } from './ca/issue-mailbox-certificate.ts';
+export { renewMailboxCertificate, type RenewOptions } from './ca/renew-mailbox-certificate.ts';
+export { revokeIssuedCertificate, type RevocationReasonName } from './ca/revoke-issued-certificate.ts';
+export { publishCrl, type PublishCrlOptions } from './ca/publish-crl.ts';
+export { startOcspResponder, type OcspResponderOptions, type RunningOcspResponder } from './ca/ocsp-responder.ts';
