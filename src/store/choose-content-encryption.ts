@@ -12,8 +12,9 @@ import { decode } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import { parseSmimeCapabilities } from '../cms/capabilities.ts';
+import type { ContentEncryptionName } from '../cms/enveloped-data/encrypt.ts';
 
-export type ContentEncryptionName = 'aes-256-gcm' | 'aes-128-gcm' | 'chacha20-poly1305' | 'aes-256-cbc' | 'aes-192-cbc' | 'aes-128-cbc';
+export type { ContentEncryptionName };
 
 interface Candidate {
   name: ContentEncryptionName;
