@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { buildCrl } from '../pki/pki-builder.ts';
 import { decode } from '../../src/asn1/ber.ts';
-import { Certificate } from '../../src/x509/certificate.ts';
+import { Certificate, parseCertificates } from '../../src/x509/certificate.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
 import { buildOcspRequest, parseOcspResponse } from '../../src/pki/check-ocsp.ts';
 import { parseContentInfo } from '../../src/cms/content-info.ts';
@@ -21,7 +21,8 @@ import {
   readDistributionPointUris, readAuthorityInfoAccess, readAuthorityKeyIdentifier,
 } from '../../src/pki/read-certificate-extensions.ts';
 import { recognizeSmimeProfile } from '../../src/pki/recognize-smime-profile.ts';
-import { fuzz, iterations, seed, timeoutFor, type Seed } from './fuzz-kit.ts';
+import { loadPrivateKey } from '../../src/keys/private-key.ts';
+import { fuzz, iterations, mutateText, seed, timeoutFor, assertTypedError, type Seed } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Root');
 after(() => pki.cleanup());
@@ -95,12 +96,14 @@ test('Certificate.fromDer and the extension readers fail only with typed errors'
   assert.ok((outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores both sides: ${[...outcomes]}`);
 });
 
-test('PEM certificate parsing fails only with typed errors', { timeout: timeoutFor(300) }, async () => {
+test('PEM certificate parsing fails only with typed errors (damaged DER inside, damaged armour)', { timeout: timeoutFor(600) }, async () => {
   await fuzz('certificate-pem', certSeeds.slice(0, 2), iterations(300), (m) => {
-    const pem = encodePem('CERTIFICATE', m.bytes);
-    readEverything(Certificate.fromDer(m.bytes));
-    void pem;
+    for (const c of parseCertificates(encodePem('CERTIFICATE', m.bytes))) readEverything(c);
   });
+  const pemSeeds = certSeeds.slice(0, 3).map((s) => seed(`${s.name}-pem`, Buffer.from(encodePem('CERTIFICATE', s.bytes))));
+  await fuzz('certificate-pem-text', pemSeeds, iterations(300), (m) => {
+    for (const c of parseCertificates(m.bytes)) readEverything(c);
+  }, undefined, mutateText);
 });
 
 test('parseCrl fails only with typed errors', { timeout: timeoutFor(1000) }, async () => {
@@ -112,6 +115,27 @@ test('parseOcspResponse fails only with typed errors', { timeout: timeoutFor(100
     const r = parseOcspResponse(m.bytes);
     for (const c of r.certs) readEverything(c);
   });
+});
+
+test('truncation at every position: certificates, CRL, OCSP response', async () => {
+  const small = [certSeeds.find((s) => s.name === 'ed25519')!, crlSeeds[0]!, ocspSeeds[0]!];
+  const targets = [(b: Buffer) => readEverything(Certificate.fromDer(b)), (b: Buffer) => parseCrl(b), (b: Buffer) => parseOcspResponse(b)];
+  small.forEach((s, k) => {
+    for (let n = 0; n < s.bytes.length; n++) {
+      try {
+        targets[k]!(s.bytes.subarray(0, n));
+        assert.fail(`${s.name} truncated to ${n} octets was accepted`);
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+        assertTypedError(e, `${s.name} truncated to ${n}`);
+      }
+    }
+  });
+});
+
+test('loadPrivateKey fails only with typed errors on damaged PKCS#8', { timeout: timeoutFor(600) }, async () => {
+  const keySeeds = certs.slice(1).map((c) => seed(`${c.kind}-pkcs8`, c.key.export({ format: 'der', type: 'pkcs8' })));
+  await fuzz('private-key', keySeeds, iterations(600), (m) => loadPrivateKey(m.bytes));
 });
 
 test('parseContentInfo fails only with typed errors on non-CMS input', { timeout: timeoutFor(500) }, async () => {

@@ -173,9 +173,11 @@ test('From spoofing: a display name that looks like another address, and two Fro
   const twoFrom = signMessage(message('alice@example.com, mallory@example.com'), { signers: signer, headerProtection: false });
   const v2 = await verifyMessage(twoFrom, { validateSigner });
   assert.notEqual(v2.status, 'trusted', `two authors, one signer: ${v2.summary}`);
+  assert.equal(v2.code, 'IDENTITY_MISMATCH', v2.summary);
   const secondFromField = Buffer.from(aliceSigned().toString('latin1').replace('From: alice@example.com\r\n', 'From: alice@example.com\r\nFrom: mallory@example.com\r\n'), 'latin1');
   const v3 = await verifyMessage(secondFromField, { validateSigner });
   assert.notEqual(v3.status, 'trusted', `two From fields: ${v3.summary}`);
+  assert.equal(v3.code, 'IDENTITY_MISMATCH', v3.summary);
 });
 
 // ------------------------------------------------------------ resource bombs

@@ -134,6 +134,20 @@ test('verifySignedData: typed errors only, and nothing but the original signed c
   assert.ok(valid > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores both sides: valid ${valid}, ${[...outcomes]}`);
 });
 
+test('truncation at every position of a signature is a typed failure, never valid', () => {
+  for (const s of [seeds.find((x) => x.name === 'ed25519-enc')!, seeds.find((x) => x.name === 'openssl-stream-enc')!]) {
+    for (let n = 0; n < s.bytes.length; n++) {
+      try {
+        const v = verifySignedData(s.bytes.subarray(0, n), { now });
+        assert.notEqual(v.status, 'valid', `${s.name} truncated to ${n} octets verified`);
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+        assertTypedError(e, `${s.name} truncated to ${n}`);
+      }
+    }
+  }
+});
+
 test('a detached signature never accepts altered content', { timeout: timeoutFor(500, 5) }, () => {
   const detached = seeds.filter((s) => s.detached);
   for (let i = 0; i < iterations(500); i++) {
