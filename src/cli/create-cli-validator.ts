@@ -1,17 +1,22 @@
 /**
  * The SignerValidator verify and decrypt use: --ca files and directories become
- * the administrator's anchors (src/pki loadTrustAnchors). Without --ca there is no
- * anchor, so no signer can be trusted: the verdict then says the signature is
- * intact but the signer unknown (exit 1).
+ * the administrator's anchors (src/pki loadTrustAnchors), joined with the key
+ * store's trusted CA certificates when a store is configured (store-trust-store.ts;
+ * the store also offers its CA certificates as intermediates). Without any anchor
+ * no signer can be trusted: the verdict then says the signature is intact but the
+ * signer unknown (exit 1).
  */
 import { KakitomeError, isKakitomeError } from '../errors.ts';
 import { loadTrustAnchors } from '../pki/load-trust-anchors.ts';
 import { createSignerValidator } from '../pki/create-signer-validator.ts';
-import type { SignerValidator } from '../pki/types.ts';
+import type { SignerValidator, TrustStore } from '../pki/types.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import type { Store } from '../store/store.ts';
+import { createStoreTrustStore } from '../store/store-trust-store.ts';
 import { describeFsError } from './io.ts';
 import type { TrustOptions } from './commands/trust-options.ts';
 
-export async function createCliValidator(o: TrustOptions): Promise<SignerValidator> {
+export async function createCliValidator(o: TrustOptions, store?: Store): Promise<SignerValidator> {
   let anchors;
   try {
     anchors = await loadTrustAnchors(o.ca);
@@ -20,5 +25,23 @@ export async function createCliValidator(o: TrustOptions): Promise<SignerValidat
     const err = e as NodeJS.ErrnoException;
     throw new KakitomeError('INVALID_ARGUMENT', `--ca ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
   }
-  return createSignerValidator({ anchors, revocation: { mode: o.revocation }, validityClock: o.validityClock });
+  const common = { revocation: { mode: o.revocation }, validityClock: o.validityClock };
+  if (store === undefined) return createSignerValidator({ anchors, ...common });
+  return createSignerValidator({ trustStore: joinTrustStores(anchors, createStoreTrustStore(store)), ...common });
+}
+
+/** --ca anchors plus the store's; the store's anchors are read once per job (one query, not one per message). */
+function joinTrustStores(cliAnchors: Certificate[], store: TrustStore): TrustStore {
+  let storeAnchors: Promise<Certificate[]> | undefined;
+  return {
+    async anchors() {
+      storeAnchors ??= store.anchors();
+      const fromStore = await storeAnchors;
+      const seen = new Set(cliAnchors.map((c) => c.fingerprint256));
+      return [...cliAnchors, ...fromStore.filter((c) => !seen.has(c.fingerprint256))];
+    },
+    async intermediates(subject) {
+      return store.intermediates ? store.intermediates(subject) : [];
+    },
+  };
 }

@@ -27,7 +27,11 @@ export interface JobResult {
   failure?: JobFailure;
 }
 
-export type Job = (message: Buffer) => Promise<JobResult>;
+/**
+ * `close` releases what the job holds open (a key store) once the last message is
+ * done; batch workers are terminated instead.
+ */
+export type Job = ((message: Buffer) => Promise<JobResult>) & { close?: () => Promise<void> };
 
 /** Runs a job, turning a thrown error into a failed result (a batch never stops on one message). */
 export async function runJob(job: Job, message: Buffer): Promise<JobResult> {

@@ -53,8 +53,13 @@ export async function runMessageCommand(spec: MessageCommandSpec): Promise<ExitC
 async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   // Credentials first: a wrong passphrase is reported before stdin is consumed.
   const job = await createJob(spec.command, spec.jobOptions);
-  const message = stripEnvelopeLine(await readInput(spec.input));
-  const result: JobResult = await runJob(job, message);
+  let result: JobResult;
+  try {
+    const message = stripEnvelopeLine(await readInput(spec.input));
+    result = await runJob(job, message);
+  } finally {
+    await job.close?.();
+  }
   if (result.failure) {
     if (spec.json) await printJson(result.verdict ?? { status: 'error', code: result.failure.code, summary: result.failure.message, signers: [], warnings: [] });
     process.stderr.write(describeFailure(spec.command, result.failure) + '\n');
@@ -74,7 +79,7 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
 async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mbox'): Promise<ExitCode> {
   // Build the job once here: bad credentials fail the whole batch up front (exit 2)
   // instead of failing every message in every worker.
-  await createJob(spec.command, spec.jobOptions);
+  await (await createJob(spec.command, spec.jobOptions)).close?.();
   // --json on a batch writes JSON Lines: one object per message as it finishes, then
   // a summary, so a batch of millions never holds its reports in memory.
   const summary: BatchSummary = await runBatch({

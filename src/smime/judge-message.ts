@@ -73,6 +73,9 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       algorithms: { digest: s.digestAlgorithm, signature: s.signatureAlgorithm },
       scope: p.scope,
       ...(cert ? { certificate: cert } : {}),
+      ...(s.capabilities ? { capabilities: s.capabilities } : {}),
+      ...(s.encryptionKeyPreference ? { encryptionKeyPreference: s.encryptionKeyPreference } : {}),
+      carried: p.verification.certificates,
     };
     if (s.status !== 'valid' || !cert) {
       signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from) });

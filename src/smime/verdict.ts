@@ -19,6 +19,8 @@
 import type { ErrorCode } from '../errors.ts';
 import type { IdentityReport, TrustReport } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
+import type { SmimeCapability } from '../cms/capabilities.ts';
+import type { CmsIdentifier } from '../cms/identifier.ts';
 
 export type VerdictStatus = 'trusted' | 'valid-untrusted' | 'invalid' | 'unsigned' | 'partial';
 
@@ -52,6 +54,12 @@ export interface SignerVerdict {
   /** Present when a SignerValidator was given. */
   trust?: TrustReport;
   identity: IdentityReport;
+  /** The signer's SMIMECapabilities attribute (RFC 8551 2.5.2), for harvesting; never a verification result. */
+  capabilities?: SmimeCapability[];
+  /** The signer's SMIMEEncryptionKeyPreference (RFC 8551 2.5.3), for harvesting. */
+  encryptionKeyPreference?: CmsIdentifier;
+  /** Certificates carried in the signed layer (where a preferred encryption certificate is found). */
+  carried?: Certificate[];
 }
 
 export interface EncryptionReport {

@@ -251,3 +251,46 @@ test('a zlib bomb in CompressedData stops at maxDecompressedBytes', async () => 
   await timed('zlib bomb', 2000, () => expectTypedFailure('zlib bomb', () => decompressData(cms, { limits: { maxDecompressedBytes: 1 << 20 } }), 'LIMIT'));
   assert.ok(process.memoryUsage().rss - before < 48 << 20, 'memory stays bounded');
 });
+
+// --------------------------------------------------------------- MIME bombs
+
+async function refusedFast(what: string, msg: Buffer, budgetMs: number, opaque = false): Promise<void> {
+  const t0 = performance.now();
+  // message/rfc822 bodies are kept opaque (not parsed), so they may parse; nested multiparts may not.
+  if (opaque) parseEntity(msg);
+  else await expectTypedFailure(`${what} (parseEntity)`, () => parseEntity(msg), 'LIMIT');
+  try {
+    const v = await verifyMessage(msg);
+    assert.ok(!isSignedVerdict(v.status), what);
+  } catch (e) {
+    await expectTypedFailure(`${what} (verifyMessage)`, () => { throw e; });
+  }
+  const ms = performance.now() - t0;
+  assert.ok(ms < budgetMs, `${what} took ${ms.toFixed(0)} ms`);
+}
+
+test('MIME bombs with default limits: 100,000 parts, multiparts 10,000 deep, message/rfc822 10,000 deep', async () => {
+  const parts = Buffer.from(`Content-Type: multipart/mixed; boundary=p\r\n\r\n${'--p\r\n\r\n\r\n'.repeat(100_000)}--p--\r\n`);
+  await refusedFast('100,000 parts', parts, 3000);
+  let open = '';
+  let close = '';
+  for (let i = 0; i < 10_000; i++) {
+    open += `Content-Type: multipart/mixed; boundary=d${i}\r\n\r\n--d${i}\r\n`;
+    close = `\r\n--d${i}--\r\n` + close;
+  }
+  await refusedFast('multipart 10,000 deep', Buffer.from(open + 'Content-Type: text/plain\r\n\r\nleaf' + close), 3000);
+  await refusedFast('message/rfc822 10,000 deep', Buffer.from('Content-Type: message/rfc822\r\n\r\n'.repeat(10_000) + 'Content-Type: text/plain\r\n\r\nleaf\r\n'), 3000, true);
+});
+
+test('boundary scanning stays linear: 4 MB of lines that start like the delimiter but are not', async () => {
+  const body = '--a-not-quite\r\n'.repeat(280_000);
+  const msg = Buffer.from(`Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n${body}\r\n--a--\r\n`);
+  const t0 = performance.now();
+  try {
+    parseEntity(msg);
+  } catch (e) {
+    await expectTypedFailure('near-delimiters', () => { throw e; });
+  }
+  const ms = performance.now() - t0;
+  assert.ok(ms < 3000, `parseEntity took ${ms.toFixed(0)} ms`);
+});

@@ -19,7 +19,7 @@ import { commandAction } from './message-options.ts';
 import { addStoreOptions, printResult, withStore, type StoreCliOptions } from './store-options.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 
-interface InitOpts extends StoreCliOptions { name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string }
+interface InitOpts extends StoreCliOptions { out?: string; name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string }
 interface IssueOpts extends StoreCliOptions { email: string; keyType: MailboxKeyType; usage: MailboxUsage | 'separate'; days: string; publicKey?: string; ca?: string; out?: string }
 interface RenewOpts extends StoreCliOptions { fingerprint: string; keepKey?: boolean; days?: string; out?: string }
 interface RevokeOpts extends StoreCliOptions { fingerprint: string; reason: RevocationReasonName }
@@ -37,9 +37,11 @@ export function register(program: Command): void {
     .option('--country <cc>', 'two-letter country code')
     .addOption(new Option('--key-type <t>', 'CA key type').choices(['p256', 'p384', 'rsa3072', 'rsa4096']).default('p384'))
     .option('--crl-url <url>', 'http:// URL where the CRL will be published (put in issued certificates)')
-    .option('--ocsp-url <url>', 'http:// URL of the OCSP responder (put in issued certificates)');
+    .option('--ocsp-url <url>', 'http:// URL of the OCSP responder (put in issued certificates)')
+    .option('-o, --out <file>', 'write the root certificate as PEM, to give to correspondents (they import it with certs import --trust trusted)');
   addStoreOptions(init).action(commandAction('ca init', async (o: InitOpts) => withStore(o, async (store) => {
     const r = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}) });
+    if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.root.certificate.der)));
     printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der) }, () => [
       `Root CA:    ${r.root.certificate.subjectText} (${r.root.certificate.fingerprint256})`,
       `Issuing CA: ${r.issuing.certificate.subjectText} (${r.issuing.certificate.fingerprint256})`,

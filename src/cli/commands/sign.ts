@@ -3,15 +3,20 @@
  * opaque application/pkcs7-mime signed-data with --opaque.
  */
 import { Option, type Command } from 'commander';
+import { KakitomeError } from '../../errors.ts';
 import { isStdio } from '../io.ts';
 import type { SignJobOptions } from '../jobs/sign-job.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { runMessageCommand } from '../run-message-command.ts';
+import { addStoreLocationOptions, locateMessageStore } from './store-options.ts';
 import { addMessageIo, collect, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
 
 interface SignCliOptions extends MessageIoOptions {
-  cert: string;
-  key: string;
+  cert?: string;
+  key?: string;
+  from?: string;
+  home?: string;
+  databaseUrl?: string;
   chain?: string[];
   opaque?: boolean;
   hash?: 'sha256' | 'sha384' | 'sha512';
@@ -24,16 +29,23 @@ export function register(program: Command): void {
     .command('sign')
     .summary('sign a message (multipart/signed, or opaque with --opaque)')
     .description('Sign a whole RFC 5322 message. The message headers (From, To, Subject...) stay outside; the content is put in canonical 7-bit form so relays cannot break the signature, and the protected headers go inside (RFC 9788).')
-    .requiredOption('--cert <file>', 'signer certificate, PEM or DER (extra certificates in a PEM bundle are sent as the chain)')
-    .requiredOption('--key <file>', "signer's private key: PEM or DER; PKCS#8, PKCS#1 or SEC1; encrypted ones need --pass")
+    .option('--cert <file>', 'signer certificate, PEM or DER (extra certificates in a PEM bundle are sent as the chain); with --key, takes precedence over the store')
+    .option('--key <file>', "signer's private key: PEM or DER; PKCS#8, PKCS#1 or SEC1; encrypted ones need --pass")
+    .option('--from <address>', "sign as this address with its key, certificate and chain from the key store (default: each message's From address)")
     .option('--chain <file>', 'intermediate certificates to include (repeatable)', collect)
     .option('--opaque', 'write an opaque application/pkcs7-mime signed-data instead of multipart/signed (readable only by S/MIME clients)')
     .addOption(new Option('--hash <alg>', 'digest algorithm (default: sha256; fixed by the algorithm for Ed25519/ML-DSA)').choices(['sha256', 'sha384', 'sha512']))
     .option('--pss', 'sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys)')
     .option('--pass <spec>', 'passphrase of an encrypted key: pass:TEXT, env:VAR, file:PATH, fd:N or stdin');
+  addStoreLocationOptions(cmd);
   addMessageIo(cmd, { in: 'message to sign', out: 'signed message' });
   cmd.addHelpText('after', `
+Without --cert/--key the signer comes from the key store ($KAKITOME_HOME, --home or
+--database-url): --from ADDRESS, or else the From address of each message.
+
 Examples:
+  kakitome sign --from alice@example.com -i draft.eml -o signed.eml      # key store
+  kakitome sign -i outbox/ -o signed/                                     # key store, signer = each From
   kakitome sign --cert alice.pem --key alice.key -i draft.eml -o signed.eml
   kakitome sign --cert alice.pem --key alice.key --chain intermediate.pem --pss --hash sha384 < draft.eml > signed.eml
   KEYPASS=secret kakitome sign --cert alice.pem --key alice-enc.key --pass env:KEYPASS --opaque -i draft.eml -o signed.eml
@@ -47,7 +59,20 @@ Examples:
 }
 
 async function signJobOptions(opts: SignCliOptions): Promise<SignJobOptions> {
-  const o: SignJobOptions = { cert: opts.cert, key: opts.key, chain: opts.chain ?? [], opaque: opts.opaque === true, pss: opts.pss === true };
+  if ((opts.cert === undefined) !== (opts.key === undefined)) throw new KakitomeError('INVALID_ARGUMENT', '--cert and --key go together: give both, or neither to sign with the key store.');
+  const o: SignJobOptions = { chain: opts.chain ?? [], opaque: opts.opaque === true, pss: opts.pss === true };
+  if (opts.cert !== undefined && opts.key !== undefined) {
+    // Files take precedence: the store is not even opened.
+    o.cert = opts.cert;
+    o.key = opts.key;
+  } else {
+    const store = locateMessageStore(opts);
+    if (store === undefined) {
+      throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, or a key store (kakitome init, then kakitome ca issue or keys import) and --from ADDRESS.');
+    }
+    o.store = store;
+    if (opts.from !== undefined) o.from = opts.from;
+  }
   if (opts.hash) o.hash = opts.hash;
   if (opts.pass !== undefined) o.passphrase = await resolvePassSpec(opts.pass, { stdinInUse: isStdio(opts.in) });
   return o;

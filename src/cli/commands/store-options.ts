@@ -4,6 +4,10 @@
  * a result is printed (--json: one JSON document on stdout; otherwise lines for a person).
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { KakitomeError } from '../../errors.ts';
+import { resolveKakitomeHome } from '../../keys/master-key.ts';
 import { openStore } from '../../store/open-store.ts';
 import type { Store, CertificateRecord, KeyRecord } from '../../store/store.ts';
 
@@ -60,4 +64,41 @@ export function certificateLine(r: CertificateRecord): string {
 
 export function keyJson(k: KeyRecord) {
   return { id: k.id, algorithm: k.algorithm, status: k.status, label: k.label ?? null, createdAt: k.createdAt.toISOString(), retiredAt: k.retiredAt?.toISOString() ?? null, certificates: k.certificates };
+}
+
+/** Where a message command finds the store: plain data, so it crosses into batch workers. */
+export interface StoreLocation {
+  home?: string;
+  databaseUrl?: string;
+}
+
+/** --home and --database-url for sign, verify, encrypt and decrypt (their --json is their own). */
+export function addStoreLocationOptions(cmd: Command): Command {
+  return cmd
+    .option('--home <dir>', 'key store home (default: $KAKITOME_HOME, else ~/.kakitome when it holds a store)')
+    .option('--database-url <url>', 'postgres://... key store (default: $KAKITOME_DATABASE_URL)');
+}
+
+/**
+ * The store a message command uses, if one is configured: PostgreSQL when a URL is
+ * given (option or KAKITOME_DATABASE_URL), else the SQLite file of the home (--home,
+ * KAKITOME_HOME, or ~/.kakitome) when it exists. A message command never creates a
+ * store: a home named explicitly without a store is an error that says to run
+ * `kakitome init`; the default home without one just means "no store".
+ */
+export function locateMessageStore(opts: { home?: string; databaseUrl?: string }, env: NodeJS.ProcessEnv = process.env): StoreLocation | undefined {
+  const databaseUrl = opts.databaseUrl ?? env.KAKITOME_DATABASE_URL;
+  if (databaseUrl) return { databaseUrl, ...(opts.home ? { home: opts.home } : {}) };
+  const explicit = opts.home ?? (env.KAKITOME_HOME || undefined);
+  const home = explicit ?? resolveKakitomeHome(env);
+  if (existsSync(join(home, 'kakitome.db'))) return { home };
+  if (explicit !== undefined) {
+    throw new KakitomeError('INVALID_ARGUMENT', `No key store in ${home}: create one with \`kakitome init\` (KAKITOME_HOME=${home}), or unset KAKITOME_HOME / drop --home to work with files only.`);
+  }
+  return undefined;
+}
+
+/** Opens the located store for a message command (the audit log names the CLI user). */
+export function openLocatedStore(location: StoreLocation): Promise<Store> {
+  return openStore({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}` });
 }

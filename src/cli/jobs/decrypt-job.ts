@@ -1,15 +1,26 @@
 /**
  * The decrypt job: loads the recipient's keys (--cert/--key or --p12) and the
  * validator for a signature inside once, then decrypts message after message.
+ *
+ * Without key options the key store finds the keys itself, per message, by the
+ * envelope's recipient identifiers (issuer and serial, or subject key identifier),
+ * whatever the certificate's expiry or the key's status: renewed and retired keys
+ * still open old mail (key history).
  */
+import type { DecryptKey } from '../../cms/enveloped-data/decrypt.ts';
+import { KakitomeError } from '../../errors.ts';
 import { decryptMessage } from '../../smime/decrypt-message.ts';
+import { findEnvelopeKeys } from '../../store/find-envelope-keys.ts';
+import type { Store } from '../../store/store.ts';
 import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { assertKeyMatches, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
 import { loadPkcs12File } from '../load-pkcs12.ts';
-import { createCliValidator } from '../create-cli-validator.ts';
 import type { TrustOptions } from '../commands/trust-options.ts';
+import type { StoreLocation } from '../commands/store-options.ts';
+import { findMessageEnvelope } from '../find-message-envelope.ts';
 import { viewVerdict } from '../verdict-view.ts';
+import { harvestQuietly, openTrustContext } from './verify-job.ts';
 
 export interface DecryptJobOptions {
   cert?: string;
@@ -17,24 +28,44 @@ export interface DecryptJobOptions {
   p12?: string;
   passphrase?: string;
   trust: TrustOptions;
+  /** The key store: trust anchors, harvesting, and the keys when no key option is given. */
+  store?: StoreLocation;
+  harvest?: boolean;
 }
 
 export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
-  let keys;
+  let keys: DecryptKey[] | undefined;
   if (o.p12 !== undefined) {
     keys = await loadPkcs12File('--p12', o.p12, o.passphrase);
-  } else {
-    const { leaf } = await loadLeafCertificate('--cert', o.cert!);
-    const key = await loadKeyFile('--key', o.key!, o.passphrase);
+  } else if (o.cert !== undefined && o.key !== undefined) {
+    const { leaf } = await loadLeafCertificate('--cert', o.cert);
+    const key = await loadKeyFile('--key', o.key, o.passphrase);
     assertKeyMatches(key, leaf, '--key', '--cert');
     keys = [{ key, certificate: leaf }];
+  } else if (o.store === undefined) {
+    throw new KakitomeError('INVALID_ARGUMENT', 'decrypt needs your key: --cert FILE --key FILE, --p12 FILE, or a key store (kakitome init) that holds it.');
   }
-  const validateSigner = await createCliValidator(o.trust);
-  return async (message) => {
-    const { message: plain, verdict } = await decryptMessage(message, { keys, validateSigner });
+  const { store, validateSigner } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}) });
+  const job: Job = async (message) => {
+    const messageKeys = keys ?? (await storeKeysFor(store!, message));
+    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner });
     // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
     // for CBC, in the report); signed inside, the signature decides like verify.
     const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
-    return { exitCode, output: plain, verdict: viewVerdict(verdict) };
+    const view = viewVerdict(verdict);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view);
+    return { exitCode, output: plain, verdict: view };
   };
+  if (store) job.close = () => store.close();
+  return job;
+}
+
+async function storeKeysFor(store: Store, message: Buffer): Promise<DecryptKey[]> {
+  const envelope = findMessageEnvelope(message);
+  if (envelope === undefined) throw new KakitomeError('MALFORMED', 'The message is not encrypted (no application/pkcs7-mime enveloped-data or authEnveloped-data body).');
+  const found = await findEnvelopeKeys(store, envelope);
+  if (found.length === 0) {
+    throw new KakitomeError('NOT_RECIPIENT', 'The key store holds no private key for any recipient of this message: import yours (kakitome keys import --p12 FILE), or give --cert FILE --key FILE or --p12 FILE.');
+  }
+  return found.map(({ key, certificate }) => ({ key, certificate }));
 }

@@ -1,39 +1,87 @@
 /**
  * The sign job: loads the signer once (certificate, key, chain), then signs
  * message after message. Loaded only when a sign runs (the CLI starts faster).
+ *
+ * Without --cert/--key the signer comes from the key store: the identity of --from,
+ * or else of each message's From address (a gateway signs for many senders). Each
+ * address is looked up once per job: every lookup opens, and audits, a private key.
  */
+import { KakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
-import { signMessage } from '../../smime/sign-message.ts';
+import { signMessage, type SignMessageOptions } from '../../smime/sign-message.ts';
+import type { Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { assertKeyMatches, loadCertificateFile, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
+import { openLocatedStore, type StoreLocation } from '../commands/store-options.ts';
+import { readMessageFrom } from '../read-message-from.ts';
 
 export interface SignJobOptions {
-  cert: string;
-  key: string;
+  cert?: string;
+  key?: string;
   chain: string[];
   opaque: boolean;
   hash?: 'sha256' | 'sha384' | 'sha512';
   pss: boolean;
   passphrase?: string;
+  /** Sign as this address (store); absent with a store: each message's From address. */
+  from?: string;
+  /** The key store, when the signer comes from it (no --cert/--key). */
+  store?: StoreLocation;
 }
+
+type Signer = SignMessageOptions['signers'][number];
 
 /** Loads the signer once; the job then signs message after message. */
 export async function createSignJob(o: SignJobOptions): Promise<Job> {
-  const { leaf, extra } = await loadLeafCertificate('--cert', o.cert);
-  const key = await loadKeyFile('--key', o.key, o.passphrase);
-  assertKeyMatches(key, leaf, '--key', '--cert');
-  // A --cert bundle's extra certificates travel as the chain too, as with openssl -certfile.
-  const chain: Certificate[] = [...extra];
-  for (const path of o.chain) chain.push(...(await loadCertificateFile('--chain', path)));
-  const signer = {
-    certificate: leaf,
-    key,
-    ...(o.hash ? { hash: o.hash } : {}),
-    ...(o.pss ? { rsaPadding: 'pss' as const } : {}),
+  const algorithm = { ...(o.hash ? { hash: o.hash } : {}), ...(o.pss ? { rsaPadding: 'pss' as const } : {}) };
+  const extraChain: Certificate[] = [];
+  for (const path of o.chain) extraChain.push(...(await loadCertificateFile('--chain', path)));
+  if (o.cert !== undefined && o.key !== undefined) {
+    const { leaf, extra } = await loadLeafCertificate('--cert', o.cert);
+    const key = await loadKeyFile('--key', o.key, o.passphrase);
+    assertKeyMatches(key, leaf, '--key', '--cert');
+    // A --cert bundle's extra certificates travel as the chain too, as with openssl -certfile.
+    const chain: Certificate[] = [...extra, ...extraChain];
+    const signer = { certificate: leaf, key, ...algorithm };
+    return async (message) => ({
+      exitCode: EXIT_OK,
+      output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }),
+    });
+  }
+  if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, or a key store (kakitome init) and --from ADDRESS.');
+  const store = await openLocatedStore(o.store);
+  const identities = new Map<string, { signer: Signer; chain: Certificate[] }>();
+  const identityFor = async (address: string) => {
+    const known = identities.get(address);
+    if (known) return known;
+    const id = await findIdentity(store, address);
+    // The store's chain (issuing CA, root) is sent so the recipient can build the path.
+    const resolved = { signer: { certificate: id.certificate, key: id.key, ...algorithm }, chain: [...id.chain, ...extraChain] };
+    identities.set(address, resolved);
+    return resolved;
   };
-  return async (message) => ({
-    exitCode: EXIT_OK,
-    output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }),
-  });
+  try {
+    // --from is checked before any message is read: a typo fails at once.
+    if (o.from !== undefined) await identityFor(o.from.trim().toLowerCase());
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const job: Job = async (message) => {
+    const address = o.from !== undefined ? o.from.trim().toLowerCase() : readMessageFrom(message);
+    const { signer, chain } = await identityFor(address);
+    return { exitCode: EXIT_OK, output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }) };
+  };
+  job.close = () => store.close();
+  return job;
+}
+
+async function findIdentity(store: Store, address: string) {
+  const id = await store.findSigningIdentity(address);
+  if (id) return id;
+  throw new KakitomeError(
+    'INVALID_ARGUMENT',
+    `The key store holds no current signing key for ${address}: issue one (kakitome ca issue --email ${address}), import one (kakitome keys import --p12 FILE), or give --cert FILE --key FILE.`,
+  );
 }

@@ -1,26 +1,60 @@
 /**
- * The verify job: builds the signer validator over the --ca anchors once, then
- * verifies message after message. OUT is produced only for a trusted verdict.
+ * The verify job: builds the signer validator over the --ca anchors (and the key
+ * store's trusted CAs) once, then verifies message after message. OUT is produced
+ * only for a trusted verdict; with a store, a trusted signer's certificate and
+ * capabilities are kept for encrypting to them (unless --no-harvest).
  */
 import { verifyMessage } from '../../smime/verify-message.ts';
 import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { createCliValidator } from '../create-cli-validator.ts';
 import type { TrustOptions } from '../commands/trust-options.ts';
+import { openLocatedStore, type StoreLocation } from '../commands/store-options.ts';
+import { harvestVerdictSigners } from '../harvest-verdict-signers.ts';
 import { viewVerdict } from '../verdict-view.ts';
+import type { Store } from '../../store/store.ts';
+import type { SignerValidator } from '../../pki/types.ts';
 
-export type VerifyJobOptions = TrustOptions;
+export interface VerifyJobOptions extends TrustOptions {
+  store?: StoreLocation;
+  /** Default true with a store: keep trusted signers' certificates. */
+  harvest?: boolean;
+}
+
+/** Opens the store (if any) and builds the validator over it; closes the store if that fails. */
+export async function openTrustContext(o: VerifyJobOptions): Promise<{ store: Store | undefined; validateSigner: SignerValidator }> {
+  const store = o.store ? await openLocatedStore(o.store) : undefined;
+  try {
+    return { store, validateSigner: await createCliValidator(o, store) };
+  } catch (e) {
+    await store?.close();
+    throw e;
+  }
+}
 
 export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
-  const validateSigner = await createCliValidator(o);
-  return async (message) => {
+  const { store, validateSigner } = await openTrustContext(o);
+  const job: Job = async (message) => {
     const verdict = await verifyMessage(message, { validateSigner });
     const exitCode = exitCodeForVerdict(verdict);
+    const view = viewVerdict(verdict);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view);
     return {
       exitCode,
-      verdict: viewVerdict(verdict),
+      verdict: view,
       // An unverified message is never handed on as if it were verified.
       ...(exitCode === EXIT_OK ? { output: verdict.output } : {}),
     };
   };
+  if (store) job.close = () => store.close();
+  return job;
+}
+
+/** A store that cannot take the certificate (locked, read-only) does not change the verdict: it is a warning. */
+export async function harvestQuietly(store: Store, verdict: Parameters<typeof harvestVerdictSigners>[1], view: Parameters<typeof harvestVerdictSigners>[2]): Promise<void> {
+  try {
+    await harvestVerdictSigners(store, verdict, view);
+  } catch (e) {
+    view.warnings.push(`The signer's certificate could not be kept in the key store: ${(e as Error).message}`);
+  }
 }

@@ -1,0 +1,42 @@
+/**
+ * After a trusted verdict, keeps each message signer's certificate in the key store
+ * with its SMIMECapabilities and encryption key preference (harvest-signer.ts), so
+ * the next message to that correspondent can be encrypted by address with a cipher
+ * they read. Only a 'trusted' verdict harvests: every body signer then verified, chains
+ * to an anchor and matches From (harvestSigner checks each again). A harvested
+ * certificate never displaces a trusted one; a conflict becomes a warning.
+ */
+import { harvestSigner } from '../store/harvest-signer.ts';
+import type { Store } from '../store/store.ts';
+import type { MessageVerdict } from '../smime/verdict.ts';
+import type { VerdictView } from './verdict-view.ts';
+
+export interface HarvestNote {
+  email: string;
+  fingerprint: string;
+  /** True when the certificate was new to the store; false when only its capabilities/preference were refreshed. */
+  created: boolean;
+  conflict: boolean;
+}
+
+export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView): Promise<HarvestNote[]> {
+  if (verdict.status !== 'trusted') return [];
+  const notes: HarvestNote[] = [];
+  for (const s of verdict.signers) {
+    if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust) continue;
+    const results = await harvestSigner(store, {
+      signer: { status: 'valid', certificate: s.certificate, capabilities: s.capabilities, encryptionKeyPreference: s.encryptionKeyPreference },
+      trust: s.trust,
+      ...(s.carried ? { carried: s.carried } : {}),
+    });
+    for (const r of results) {
+      const email = r.record.emails[0] ?? r.record.certificate.subjectText;
+      notes.push({ email, fingerprint: r.record.certificate.fingerprint256, created: r.created, conflict: r.conflict });
+      if (r.conflict) {
+        view.warnings.push(`The key store already trusts another certificate for ${email}; the one in this message was kept as "harvested" and mail to ${email} stays encrypted to the trusted one. Check with the sender if this is unexpected.`);
+      }
+    }
+  }
+  if (notes.length > 0) view.details = { ...view.details, harvested: notes };
+  return notes;
+}
