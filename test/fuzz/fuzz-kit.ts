@@ -154,8 +154,9 @@ export interface Mutation {
   from: number;
   to: number;
   /**
-   * Whole TLVs were moved (swapped siblings) or brought in from another seed: the
-   * bytes are intact signed material of their own, e.g. SignerInfos in another order.
+   * Whole TLVs were moved (swapped siblings), wrapped (nested) or brought in from
+   * another seed: the bytes are intact signed material of their own, e.g. SignerInfos
+   * in another order, or a BER segment inside nested constructed OCTET STRINGs (X.690 8.7.3).
    */
   spliced?: boolean;
 }
@@ -277,7 +278,7 @@ const nestBomb: Mutator = (r, s) => {
   } else {
     for (let i = 0; i < depth; i++) inner = Buffer.concat([Buffer.from([tag]), lengthOctets(inner.length), inner]);
   }
-  return { bytes: splice(s.bytes, t.start, t.end, inner), what: `TLV@${t.start} nested ${depth}x in 0x${tag.toString(16)}${indefinite ? ' (indefinite)' : ''}`, from: t.start, to: t.end };
+  return { bytes: splice(s.bytes, t.start, t.end, inner), what: `TLV@${t.start} nested ${depth}x in 0x${tag.toString(16)}${indefinite ? ' (indefinite)' : ''}`, from: t.start, to: t.end, spliced: true };
 };
 
 /** Replaces a TLV with a TLV of another (or the same) seed. */
