@@ -13,6 +13,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
@@ -59,13 +62,22 @@ const plain = Buffer.from(
 );
 
 const signer = (id: typeof alice) => ({ certificate: id.cert, key: id.key });
+
+/** openssl cms -stream with S/MIME output: indefinite-length BER inside base64, its own MIME layout. */
+function opensslMessage(args: string[]): Buffer {
+  writeFileSync(join(pki.dir, 'plain.eml'), plain);
+  execFileSync('openssl', ['cms', ...args, '-stream', '-in', 'plain.eml', '-out', 'out.eml'], { cwd: pki.dir, stdio: 'ignore' });
+  return readFileSync(join(pki.dir, 'out.eml'));
+}
 const signedSeeds: Seed[] = [
   seed('multipart-signed-rsa', signMessage(plain, { signers: [signer(alice)], now })),
+  seed('openssl-signed', Buffer.concat([Buffer.from('From: Alice <alice@example.com>\r\n'), opensslMessage(['-sign', '-signer', alice.certPath, '-inkey', alice.keyPath, '-md', 'sha256', '-crlfeol'])])),
   seed('opaque-signed-ed25519', signMessage(Buffer.from(plain.toString('latin1').replace('Alice <alice@', 'Carol <carol@'), 'latin1'), { signers: [signer(carol)], opaque: true, headerProtection: false, now })),
 ];
 const encryptedSeeds: (Seed & { id: typeof alice })[] = [
   { ...seed('gcm-rsa', encryptMessage(plain, { recipients: [{ certificate: alice.cert }], now })), id: alice },
   { ...seed('cbc-ecdh', encryptMessage(plain, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-cbc', headerProtection: false, now })), id: bob },
+  { ...seed('openssl-cbc-rsa', opensslMessage(['-encrypt', '-aes-256-cbc', '-recip', alice.certPath])), id: alice },
   { ...seed('signed-then-gcm', encryptMessage(plain, { recipients: [{ certificate: bob.cert }], sign: { signers: [signer(alice)] }, now })), id: bob },
 ];
 const all: Seed[] = [...signedSeeds, ...encryptedSeeds];
