@@ -35,7 +35,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('decrypt')
     .summary('decrypt a message (and verify it when signed inside)')
-    .description('Decrypt an application/pkcs7-mime enveloped-data or authEnveloped-data message with your key: --cert and --key, --p12, or the key store (found by the envelope's recipient identifiers). When the decrypted content is signed, the signature and signer are verified too (trust anchors from --ca and the key store) and reported. Every decryption failure gives the same DECRYPT_FAILED report, deliberately.')
+    .description('Decrypt an application/pkcs7-mime enveloped-data or authEnveloped-data message with your key: --cert and --key, --p12, or the key store (found by the envelope\'s recipient identifiers). When the decrypted content is signed, the signature and signer are verified too (trust anchors from --ca and the key store) and reported. Every decryption failure gives the same DECRYPT_FAILED report, deliberately.')
     .option('--cert <file>', 'your certificate (the recipient), PEM or DER')
     .option('--key <file>', 'your private key: PEM or DER; PKCS#8, PKCS#1 or SEC1')
     .option('--p12 <file>', 'your key and certificate in a PKCS#12 (.p12/.pfx) file, instead of --cert/--key')
