@@ -1,5 +1,5 @@
 /**
- * Reads a file in chunks that reuse two fixed buffers, for the file helpers.
+ * Reads a file in chunks that reuse three fixed buffers, for the file helpers.
  *
  * Why not fs.createReadStream: every chunk it yields is a fresh buffer, and V8 frees
  * such external memory only when a garbage collection happens to run, which it
@@ -15,15 +15,24 @@ export const FILE_CHUNK_SIZE = 256 * 1024;
 
 export async function* readFileChunks(path: string, size = FILE_CHUNK_SIZE): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
+  // Three buffers: the chunk the consumer holds, the one before it (still valid by
+  // the contract above), and the one being read ahead while the consumer works, so
+  // reading overlaps hashing, deciphering and writing.
+  const ring = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  const readInto = (i: number) => fh.read(ring[i % 3]!, 0, size, null).then(({ bytesRead }) => ({ buf: ring[i % 3]!, bytesRead }));
+  let ahead: Promise<{ buf: Buffer; bytesRead: number }> | undefined;
   try {
-    const ring = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
-    for (let i = 0; ; i++) {
-      const buf = ring[i & 1]!;
-      const { bytesRead } = await fh.read(buf, 0, size, null);
+    ahead = readInto(0);
+    for (let i = 1; ; i++) {
+      const { buf, bytesRead } = await ahead;
+      ahead = undefined;
       if (bytesRead === 0) return;
+      ahead = readInto(i);
       yield bytesRead === size ? buf : buf.subarray(0, bytesRead);
     }
   } finally {
+    // Never close the handle under an outstanding read.
+    if (ahead) await ahead.catch(() => undefined);
     await fh.close();
   }
 }
