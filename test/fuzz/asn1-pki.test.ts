@@ -78,8 +78,8 @@ test('seeds are valid', () => {
 
 const all = [...certSeeds, ...crlSeeds, ...ocspSeeds];
 
-test('decode (BER and DER) fails only with typed errors', { timeout: timeoutFor(2000, 2) }, async () => {
-  const outcomes = await fuzz('decode', all, iterations(2000), (m) => {
+test('decode (BER and DER) fails only with typed errors', { timeout: timeoutFor(4000, 2) }, async () => {
+  const outcomes = await fuzz('decode', all, iterations(4000), (m) => {
     const ber = decode(m.bytes);
     // A successful decode must be navigable without untyped failures.
     const visit = (t: ReturnType<typeof decode>): void => {
@@ -91,8 +91,8 @@ test('decode (BER and DER) fails only with typed errors', { timeout: timeoutFor(
   assert.ok((outcomes.get('MALFORMED') ?? 0) > 0, 'the mutations reach the decoder errors');
 });
 
-test('Certificate.fromDer and the extension readers fail only with typed errors', { timeout: timeoutFor(1500) }, async () => {
-  const outcomes = await fuzz('certificate', certSeeds, iterations(1500), (m) => readEverything(Certificate.fromDer(m.bytes)));
+test('Certificate.fromDer and the extension readers fail only with typed errors', { timeout: timeoutFor(3000) }, async () => {
+  const outcomes = await fuzz('certificate', certSeeds, iterations(3000), (m) => readEverything(Certificate.fromDer(m.bytes)));
   assert.ok((outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores both sides: ${[...outcomes]}`);
 });
 

@@ -118,8 +118,8 @@ function checkDecryptionError(e: unknown, context: string): void {
   }
 }
 
-test('decryptData: typed errors only, one DecryptionError, and only the original plaintext is authenticated', { timeout: timeoutFor(2000, 10) }, async () => {
-  const outcomes = await fuzz('decrypt-data', seeds, iterations(2000), (m, base) => {
+test('decryptData: typed errors only, one DecryptionError, and only the original plaintext is authenticated', { timeout: timeoutFor(3000, 10) }, async () => {
+  const outcomes = await fuzz('decrypt-data', seeds, iterations(3000), (m, base) => {
     const s = base as EnvelopeSeed;
     const r = decryptData(m.bytes, { keys: s.keys });
     if (r.authenticated) {

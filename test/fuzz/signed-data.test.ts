@@ -105,9 +105,9 @@ test('every seed verifies', () => {
 
 const overlaps = (a: number, b: number, ranges: [number, number][]): boolean => ranges.some(([s, e]) => a < e && b > s && (a !== b || (a > s && a < e)));
 
-test('verifySignedData: typed errors only, and nothing but the original signed content is ever valid', { timeout: timeoutFor(2500, 5) }, async () => {
+test('verifySignedData: typed errors only, and nothing but the original signed content is ever valid', { timeout: timeoutFor(4000, 5) }, async () => {
   let valid = 0;
-  const outcomes = await fuzz('verify-signed-data', seeds, iterations(2500), (m, base) => {
+  const outcomes = await fuzz('verify-signed-data', seeds, iterations(4000), (m, base) => {
     const s = base as SignedSeed;
     const v = verifySignedData(m.bytes, { detachedContent: s.detached ? content : undefined, now });
     // A mutation that rewrote a byte with its own value changed nothing.
