@@ -24,9 +24,9 @@ test('--help lists every command with examples; each command help shows its form
   assert.match(text, /Exit status:/);
   assert.match(text, /Examples:/);
   const expected: Record<string, string[]> = {
-    sign: ['--cert <file>', '--key <file>', '--chain <file>', '--opaque', '--hash <alg>', '--pss', '--pass <spec>', '-i, --in <file>', '-o, --out <file>'],
-    verify: ['--ca <file>', '--json', '-i, --in <file>', '-o, --out <file>'],
-    encrypt: ['--to <cert>', '--cipher <name>', '--oaep', '--sign-cert <file>', '--sign-key <file>'],
+    sign: ['--cert <file>', '--key <file>', '--from <address>', '--home <dir>', '--database-url <url>', '--chain <file>', '--opaque', '--hash <alg>', '--pss', '--pass <spec>', '-i, --in <file>', '-o, --out <file>'],
+    verify: ['--ca <file>', '--no-harvest', '--json', '-i, --in <file>', '-o, --out <file>'],
+    encrypt: ['--to <cert|address>', '--no-self', '--sign ', '--cipher <name>', '--oaep', '--sign-cert <file>', '--sign-key <file>'],
     decrypt: ['--cert <file>', '--key <file>', '--p12 <file>', '--pass <spec>', '--ca <file>', '--json'],
     inspect: ['--json', '-i, --in <file>'],
   };
@@ -46,13 +46,13 @@ test('usage errors exit 2 with a message saying what to do', async () => {
   const cases: Array<[string[], RegExp]> = [
     [[], /Usage: kakitome/],
     [['frobnicate'], /unknown command/],
-    [['sign', '--cert', alice.certPath], /required option '--key <file>'/],
+    [['sign', '--cert', alice.certPath], /--cert and --key go together/],
     [['sign', '--cert', alice.certPath, '--key', alice.keyPath, '--hash', 'md5'], /Allowed choices are sha256, sha384, sha512/],
     [['verify', '--bogus'], /unknown option '--bogus'/],
     [['encrypt', '-i', draftPath], /at least one recipient/],
     [['encrypt', '--to', alice.certPath, '--cipher', 'des-cbc'], /Allowed choices/],
     [['encrypt', '--to', alice.certPath, '--sign-cert', alice.certPath], /--sign-cert and --sign-key go together/],
-    [['decrypt', '-i', draftPath], /--cert FILE --key FILE, or --p12 FILE/],
+    [['decrypt', '-i', draftPath], /--cert FILE --key FILE, --p12 FILE, or a key store/],
     [['decrypt', '--cert', alice.certPath, '--key', alice.keyPath, '--p12', 'x.p12'], /either --cert and --key, or --p12/],
     [['sign', '--cert', join(dir, 'absent.pem'), '--key', alice.keyPath, '-i', draftPath], /--cert .*absent\.pem.*no such file/],
     [['sign', '--cert', alice.keyPath, '--key', alice.keyPath, '-i', draftPath], /MALFORMED/],
