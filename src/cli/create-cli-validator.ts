@@ -35,7 +35,11 @@ function joinTrustStores(cliAnchors: Certificate[], store: TrustStore): TrustSto
   let storeAnchors: Promise<Certificate[]> | undefined;
   return {
     async anchors() {
-      storeAnchors ??= store.anchors();
+      // A failed read is not cached: the next message asks the store again.
+      storeAnchors ??= store.anchors().catch((e: unknown) => {
+        storeAnchors = undefined;
+        throw e;
+      });
       const fromStore = await storeAnchors;
       const seen = new Set(cliAnchors.map((c) => c.fingerprint256));
       return [...cliAnchors, ...fromStore.filter((c) => !seen.has(c.fingerprint256))];

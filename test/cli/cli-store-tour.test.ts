@@ -183,6 +183,14 @@ test('errors say what to do: no store, unknown addresses, a key the store does n
   assert.match((await ok(dir, carol, 'verify', '-i', 'hello-signed.eml')).stderr, /^OK: Signed by carol@example\.com/);
   // A message for a key held elsewhere: the store cannot open it (exit 1, NOT_RECIPIENT).
   await ok(dir, carol, 'encrypt', '--to', 'carol@example.com', '-i', 'hello.eml', '-o', 'sealed.eml');
+  // The store finds the envelope's keys under an outer signature too (opaque, or multipart/signed).
+  await ok(dir, carol, 'sign', '--opaque', '-i', 'sealed.eml', '-o', 'signed-sealed.eml');
+  await ok(dir, carol, 'sign', '-i', 'sealed.eml', '-o', 'detached-sealed.eml');
+  for (const f of ['signed-sealed.eml', 'detached-sealed.eml']) {
+    const r = await ok(dir, carol, 'decrypt', '-i', f, '-o', `${f}.plain`);
+    assert.match(r.stderr, /^OK: Decrypted\. Signed by carol@example\.com/);
+    assert.match(readFileSync(join(dir, `${f}.plain`), 'latin1'), /Hello\./);
+  }
   const other = userEnv(dir, 'other-home');
   await ok(dir, other, 'init');
   const notMine = await runCli(['decrypt', '-i', 'sealed.eml'], { env: other, cwd: dir });
