@@ -16,13 +16,16 @@ function headline(v: VerdictView, ok: boolean, command: string): string {
 function signerLines(s: SignerView, n: number): string[] {
   const who = s.email.length > 0 ? `${s.email.join(', ')} (${s.subject})` : s.subject;
   const lines = [`signer ${n}: ${who}`];
-  lines.push(`  signature: ${s.status}${s.code ? ` (${s.code})` : ''}: ${s.message}`);
+  // The signer's message ends with the trust sentence, which has its own line below.
+  const signature = s.message.endsWith(` ${s.trust.message}`) ? s.message.slice(0, -s.trust.message.length - 1) : s.message;
+  lines.push(`  signature: ${s.status}${s.code ? ` (${s.code})` : ''}: ${signature}`);
   lines.push(`  trust:     ${s.trust.status}${s.trust.code ? ` (${s.trust.code})` : ''}: ${s.trust.message}`);
   if (s.chain.length > 0) lines.push(`  chain:     ${s.chain.join(' <- ')}`);
   lines.push(`  revocation: ${s.revocation.status}${s.revocation.source ? ` via ${s.revocation.source}` : ''}: ${s.revocation.message}`);
   lines.push(`  identity:  ${s.identity.status}: ${s.identity.message}`);
   lines.push(`  signed at: ${s.signingTime ?? 'not stated by the signer'}`);
-  for (const w of s.warnings) lines.push(`  warning:   ${w}`);
+  // The JSON keeps every warning; a person needs to read each sentence once.
+  for (const w of s.warnings) if (w !== s.revocation.message && w !== s.trust.message && w !== s.identity.message) lines.push(`  warning:   ${w}`);
   return lines;
 }
 

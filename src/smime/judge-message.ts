@@ -82,7 +82,8 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       continue;
     }
     let code: ErrorCode | undefined;
-    let message = s.message;
+    // The CMS layer's message hedges about trust; here trust is decided, so say it once.
+    const message = `Signature valid: made by ${cert.subjectText} with ${s.signatureAlgorithm} over ${s.digestAlgorithm}.`;
     if (validateSigner) {
       const trust = await validateSigner({
         certificate: cert,
@@ -95,8 +96,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       });
       if (trust.status !== 'trusted') code = trust.code ?? 'CERT_UNTRUSTED';
       else if (trust.identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';
-      message = `${s.message} ${trust.message}`;
-      signers.push({ ...base, status: 'valid', code, message, trust, identity: trust.identity });
+      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}`, trust, identity: trust.identity });
     } else {
       const identity = identityWithoutValidator(cert, from);
       if (identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';

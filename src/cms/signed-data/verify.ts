@@ -253,7 +253,7 @@ function verifySignerInfo(
       if (r.signingTime < cert.notBefore || r.signingTime > cert.notAfter) r.warnings.push('The signing time is outside the certificate\'s validity period.');
     } else r.warnings.push('The signer gave no signing time.');
     r.status = 'valid';
-    r.message = `Signature valid: made by ${cert.subjectText} with ${scheme.name} over ${digest.name} (certificate trust not checked here).`;
+    r.message = `Signature cryptographically valid: made by ${cert.subjectText} with ${scheme.name} over ${digest.name}; whether this signer is trusted is for path validation to decide.`;
   } catch (e) {
     // LIMIT means hostile input, not a bad signer: the whole object is refused.
     if (!(e instanceof KakitomeError) || e.code === 'LIMIT') throw e;
