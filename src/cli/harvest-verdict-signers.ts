@@ -6,6 +6,7 @@
  * to an anchor and matches From (harvestSigner checks each again). A harvested
  * certificate never displaces a trusted one; a conflict becomes a warning.
  */
+import { describeIdentifier } from '../cms/identifier.ts';
 import { harvestSigner } from '../store/harvest-signer.ts';
 import type { Store } from '../store/store.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
@@ -19,16 +20,23 @@ export interface HarvestNote {
   conflict: boolean;
 }
 
-export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView): Promise<HarvestNote[]> {
+/**
+ * `seen` (one per job) skips a signer already harvested with the same attributes in
+ * this run: a batch of a thousand messages from one sender costs one write, not a thousand.
+ */
+export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView, seen?: Set<string>): Promise<HarvestNote[]> {
   if (verdict.status !== 'trusted') return [];
   const notes: HarvestNote[] = [];
   for (const s of verdict.signers) {
     if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust) continue;
+    const key = JSON.stringify([s.certificate.fingerprint256, s.capabilities ?? null, s.encryptionKeyPreference ? describeIdentifier(s.encryptionKeyPreference) : null]);
+    if (seen?.has(key)) continue;
     const results = await harvestSigner(store, {
       signer: { status: 'valid', certificate: s.certificate, capabilities: s.capabilities, encryptionKeyPreference: s.encryptionKeyPreference },
       trust: s.trust,
       ...(s.carried ? { carried: s.carried } : {}),
     });
+    seen?.add(key);
     for (const r of results) {
       const email = r.record.emails[0] ?? r.record.certificate.subjectText;
       notes.push({ email, fingerprint: r.record.certificate.fingerprint256, created: r.created, conflict: r.conflict });

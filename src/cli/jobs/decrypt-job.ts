@@ -46,6 +46,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
     throw new KakitomeError('INVALID_ARGUMENT', 'decrypt needs your key: --cert FILE --key FILE, --p12 FILE, or a key store (kakitome init) that holds it.');
   }
   const { store, validateSigner } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}) });
+  const harvested = new Set<string>();
   const job: Job = async (message) => {
     const messageKeys = keys ?? (await storeKeysFor(store!, message));
     const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner });
@@ -53,7 +54,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
     // for CBC, in the report); signed inside, the signature decides like verify.
     const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
-    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
     return { exitCode, output: plain, verdict: view };
   };
   if (store) job.close = () => store.close();

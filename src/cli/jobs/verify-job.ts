@@ -34,11 +34,12 @@ export async function openTrustContext(o: VerifyJobOptions): Promise<{ store: St
 
 export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
   const { store, validateSigner } = await openTrustContext(o);
+  const harvested = new Set<string>();
   const job: Job = async (message) => {
     const verdict = await verifyMessage(message, { validateSigner });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
-    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
     return {
       exitCode,
       verdict: view,
@@ -51,9 +52,9 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
 }
 
 /** A store that cannot take the certificate (locked, read-only) does not change the verdict: it is a warning. */
-export async function harvestQuietly(store: Store, verdict: Parameters<typeof harvestVerdictSigners>[1], view: Parameters<typeof harvestVerdictSigners>[2]): Promise<void> {
+export async function harvestQuietly(store: Store, verdict: Parameters<typeof harvestVerdictSigners>[1], view: Parameters<typeof harvestVerdictSigners>[2], seen: Set<string>): Promise<void> {
   try {
-    await harvestVerdictSigners(store, verdict, view);
+    await harvestVerdictSigners(store, verdict, view, seen);
   } catch (e) {
     view.warnings.push(`The signer's certificate could not be kept in the key store: ${(e as Error).message}`);
   }
