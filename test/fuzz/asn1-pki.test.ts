@@ -22,7 +22,7 @@ import {
 } from '../../src/pki/read-certificate-extensions.ts';
 import { recognizeSmimeProfile } from '../../src/pki/recognize-smime-profile.ts';
 import { loadPrivateKey } from '../../src/keys/private-key.ts';
-import { fuzz, iterations, mutateText, seed, timeoutFor, assertTypedError, type Seed } from './fuzz-kit.ts';
+import { fuzz, iterations, mutateText, seed, timeoutFor, assertTypedError, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Root');
 after(() => pki.cleanup());
@@ -88,12 +88,12 @@ test('decode (BER and DER) fails only with typed errors', { timeout: timeoutFor(
     visit(ber);
     decode(m.bytes, { der: true });
   });
-  assert.ok((outcomes.get('MALFORMED') ?? 0) > 0, 'the mutations reach the decoder errors');
+  assert.ok(REPLAYING || (outcomes.get('MALFORMED') ?? 0) > 0, 'the mutations reach the decoder errors');
 });
 
 test('Certificate.fromDer and the extension readers fail only with typed errors', { timeout: timeoutFor(3000) }, async () => {
   const outcomes = await fuzz('certificate', certSeeds, iterations(3000), (m) => readEverything(Certificate.fromDer(m.bytes)));
-  assert.ok((outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores both sides: ${[...outcomes]}`);
+  assert.ok(REPLAYING || (outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores both sides: ${[...outcomes]}`);
 });
 
 test('PEM certificate parsing fails only with typed errors (damaged DER inside, damaged armour)', { timeout: timeoutFor(600) }, async () => {

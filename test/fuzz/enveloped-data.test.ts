@@ -22,7 +22,7 @@ import { encryptData, type ContentEncryptionName } from '../../src/cms/enveloped
 import { decryptData, type DecryptKey } from '../../src/cms/enveloped-data/decrypt.ts';
 import { DecryptionError } from '../../src/errors.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { fuzz, iterations, seed, timeoutFor, Prng, caseSeed, assertTypedError, DECRYPTION_MESSAGE, BOUNDARY, type Seed, type TlvSpan } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, timeoutFor, Prng, caseSeed, assertTypedError, DECRYPTION_MESSAGE, BOUNDARY, type Seed, type TlvSpan, REPLAYING } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Envelope Root');
 after(() => pki.cleanup());
@@ -127,7 +127,7 @@ test('decryptData: typed errors only, one DecryptionError, and only the original
       assert.equal(r.contentType, OID.data, `${s.name}: ${m.what} changed the content type`);
     }
   }, (e, m, s) => checkDecryptionError(e, `${s.name}: ${m.what}`));
-  assert.ok((outcomes.get('DECRYPT_FAILED') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores: ${[...outcomes]}`);
+  assert.ok(REPLAYING || (outcomes.get('DECRYPT_FAILED') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores: ${[...outcomes]}`);
 });
 
 test('alterations of key, originator key, IV, ciphertext or tag all give the same DecryptionError', { timeout: timeoutFor(1500, 10) }, () => {
@@ -157,5 +157,5 @@ test('alterations of key, originator key, IV, ciphertext or tag all give the sam
     // Only CBC can "succeed" on altered input (unauthenticated; the verdict says UNAUTH_ENC).
     assert.equal(result.authenticated, false, `${context}: AEAD accepted an alteration`);
   }
-  assert.ok((seen.get('tag') ?? 0) > 0 && (seen.get('encrypted key') ?? 0) > 0, `covers the ranges: ${[...seen]}`);
+  assert.ok(REPLAYING || (seen.get('tag') ?? 0) > 0 && (seen.get('encrypted key') ?? 0) > 0, `covers the ranges: ${[...seen]}`);
 });

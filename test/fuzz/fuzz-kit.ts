@@ -9,7 +9,8 @@
  * fuzzers do not.
  *
  * KAKITOME_FUZZ_ITERATIONS=N runs every target N times (default per target);
- * KAKITOME_FUZZ_SEED=S changes the seed (default fixed, so CI is reproducible).
+ * KAKITOME_FUZZ_SEED=S changes the seed (default fixed, so CI is reproducible);
+ * KAKITOME_FUZZ_ONLY=target:case replays one case of a failure message.
  */
 import assert from 'node:assert/strict';
 import { KakitomeError, DecryptionError, type ErrorCode } from '../../src/errors.ts';
@@ -28,6 +29,9 @@ export function iterations(defaultCount: number): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`KAKITOME_FUZZ_ITERATIONS must be a positive integer, got ${env}`);
   return n;
 }
+
+/** True when replaying one case: the tests' "the fuzzer explored" sanity checks do not apply. */
+export const REPLAYING = (process.env['KAKITOME_FUZZ_ONLY'] ?? '') !== '';
 
 export const BASE_SEED = Number(process.env['KAKITOME_FUZZ_SEED'] ?? 0x6b616b69) >>> 0;
 
@@ -365,7 +369,12 @@ export async function fuzz(
   mutator: (r: Prng, s: Seed, others: readonly Seed[]) => Mutation = mutate,
 ): Promise<Map<string, number>> {
   const outcomes = new Map<string, number>();
-  for (let i = 0; i < count; i++) {
+  // KAKITOME_FUZZ_ONLY=target:case replays one reported case (with the same KAKITOME_FUZZ_SEED).
+  const only = process.env['KAKITOME_FUZZ_ONLY']?.split(':');
+  if (only && only[0] !== target) return outcomes;
+  const first = only ? Number(only[1]) : 0;
+  const last = only ? first + 1 : count;
+  for (let i = first; i < last; i++) {
     const seedValue = caseSeed(target, i);
     const r = new Prng(seedValue);
     const s = seeds[i % seeds.length]!;

@@ -17,7 +17,7 @@ import { x509Sign, x509SignatureAlgorithm } from '../../src/x509/algorithms.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { readBasicConstraints } from '../../src/pki/read-certificate-extensions.ts';
 import { rootCa, subCa, endEntity, type Party } from '../pki/pki-builder.ts';
-import { fuzz, iterations, seed, timeoutFor, type Seed } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, timeoutFor, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const root = rootCa('Fuzz Root');
 const inter = subCa(root, 'Fuzz Intermediate');
@@ -63,7 +63,7 @@ test('mutated leaf TBSCertificate re-signed by the issuer: typed errors, trusted
       checkTrusted(r.path, m.what);
     } else assert.ok(r.code, `${m.what}: untrusted without a code`);
   });
-  assert.ok(trusted > 0);
+  assert.ok(REPLAYING || trusted > 0);
 });
 
 test('mutated intermediate TBSCertificate re-signed by the root: typed errors, trusted only through a real CA', { timeout: timeoutFor(1500, 10) }, async () => {

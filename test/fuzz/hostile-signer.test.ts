@@ -19,7 +19,7 @@ import { parseContentInfo } from '../../src/cms/content-info.ts';
 import { parseSignedData } from '../../src/cms/signed-data/parse.ts';
 import { sequence, integer, set, explicit, implicit, octetString, oid, retag } from '../../src/asn1/der.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { fuzz, iterations, seed, timeoutFor, type Seed } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, timeoutFor, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Hostile Signer Root');
 after(() => pki.cleanup());
@@ -87,6 +87,6 @@ test('mutated signed attributes under a valid signature: typed errors, and valid
     assert.equal(v.contentType, OID.data, m.what);
     assert.equal(v.signers[0]!.certificate?.fingerprint256, t.id.cert.fingerprint256, m.what);
   });
-  assert.ok((outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores: valid ${valid}, ${[...outcomes]}`);
+  assert.ok(REPLAYING || (outcomes.get('ok') ?? 0) > 0 && (outcomes.get('MALFORMED') ?? 0) > 0, `explores: valid ${valid}, ${[...outcomes]}`);
   if (process.env['KAKITOME_FUZZ_REPORT']) console.log('hostile-signer', valid, 'valid;', [...outcomes]);
 });

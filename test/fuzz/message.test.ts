@@ -26,7 +26,7 @@ import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { DecryptionError } from '../../src/errors.ts';
 import type { MessageVerdict } from '../../src/smime/verdict.ts';
-import { fuzz, iterations, mutate, mutateText, seed, timeoutFor, DECRYPTION_MESSAGE, type Mutation, type Prng, type Seed } from './fuzz-kit.ts';
+import { fuzz, iterations, mutate, mutateText, seed, timeoutFor, DECRYPTION_MESSAGE, type Mutation, type Prng, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Message Root');
 after(() => pki.cleanup());
@@ -121,7 +121,7 @@ test('verifyMessage: typed errors only; a signed verdict always carries the orig
       assert.deepEqual(bodyOf(v.output), bodyOf(originals.get(s.name)!.output), `${s.name}: ${m.what}: ${v.status} with another body`);
     }
   }, undefined, mixed);
-  assert.ok(signed > 0 && outcomes.size > 1, `explores: ${signed} signed, ${[...outcomes]}`);
+  assert.ok(REPLAYING || signed > 0 && outcomes.size > 1, `explores: ${signed} signed, ${[...outcomes]}`);
 });
 
 test('decryptMessage: typed errors only, one DecryptionError, authenticated output is the original', { timeout: timeoutFor(1500, 10) }, async () => {

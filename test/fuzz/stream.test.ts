@@ -19,7 +19,7 @@ import { encryptData } from '../../src/cms/enveloped-data/encrypt.ts';
 import { verifyStream } from '../../src/cms/stream/verify-stream.ts';
 import { decryptStream } from '../../src/cms/stream/decrypt-stream.ts';
 import { DecryptionError } from '../../src/errors.ts';
-import { fuzz, iterations, seed, timeoutFor, DECRYPTION_MESSAGE, type Prng, type Seed } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, timeoutFor, DECRYPTION_MESSAGE, type Prng, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Stream Root');
 after(() => pki.cleanup());
@@ -76,7 +76,7 @@ test('verifyStream: typed errors only, and agrees with verifySignedData on what 
     const mem = verifySignedData(m.bytes);
     assert.equal(mem.status, 'valid', `${s.name}: ${m.what}: streaming valid, in-memory ${mem.code}`);
   });
-  assert.ok(valid > 0);
+  assert.ok(REPLAYING || valid > 0);
 });
 
 test('decryptStream: typed errors only, one DecryptionError, no AEAD plaintext before the tag', { timeout: timeoutFor(1000, 20) }, async () => {
