@@ -23,6 +23,11 @@ import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
 import { inspectMessage } from '../../src/smime/inspect-message.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
+import { walkEntities, getHeaderValue } from '../../src/mime/entity.ts';
+import { decodeHeaderText } from '../../src/mime/decode-header-text.ts';
+import { parseAddresses } from '../../src/mime/parse-addresses.ts';
+import { decodeBody } from '../../src/mime/decode-body.ts';
+import { decodeText } from '../../src/mime/decode-text.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { DecryptionError } from '../../src/errors.ts';
 import type { MessageVerdict } from '../../src/smime/verdict.ts';
@@ -106,7 +111,18 @@ const mixed = (r: Prng, s: Seed, others: readonly Seed[]): Mutation => (r.chance
 
 test('parseEntity and inspectMessage fail only with typed errors', { timeout: timeoutFor(1500) }, async () => {
   await fuzz('parse-inspect', all, iterations(1500), (m) => {
-    parseEntity(m.bytes);
+    // Everything a reader of the parsed tree calls: header decoding, addresses, bodies, text.
+    for (const e of walkEntities(parseEntity(m.bytes))) {
+      for (const h of e.headers) {
+        const value = getHeaderValue(e, h.name) ?? '';
+        decodeHeaderText(value);
+        if (/^(from|to|cc|sender|reply-to)$/i.test(h.name)) parseAddresses(value);
+      }
+      if (e.children.length === 0) {
+        decodeBody(e);
+        if (e.contentType.type === 'text') decodeText(e);
+      }
+    }
     inspectMessage(m.bytes);
   }, undefined, mixed);
 });
