@@ -14,7 +14,10 @@ import { decode } from '../../src/asn1/ber.ts';
 import { Certificate, parseCertificates } from '../../src/x509/certificate.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
 import { buildOcspRequest, parseOcspResponse } from '../../src/pki/check-ocsp.ts';
-import { parseContentInfo } from '../../src/cms/content-info.ts';
+import { parseContentInfo, encodeContentInfo } from '../../src/cms/content-info.ts';
+import { readCertsOnly } from '../../src/smime/read-certs-only.ts';
+import { sequence, integer, setOf, oid, implicit } from '../../src/asn1/der.ts';
+import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import {
   readBasicConstraints, readExtKeyUsage, readSubjectAltNames, readNameConstraints, readCertificatePolicies,
@@ -136,6 +139,14 @@ test('truncation at every position: certificates, CRL, OCSP response', async () 
 test('loadPrivateKey fails only with typed errors on damaged PKCS#8', { timeout: timeoutFor(600) }, async () => {
   const keySeeds = certs.slice(1).map((c) => seed(`${c.kind}-pkcs8`, c.key.export({ format: 'der', type: 'pkcs8' })));
   await fuzz('private-key', keySeeds, iterations(600), (m) => loadPrivateKey(m.bytes));
+});
+
+test('readCertsOnly (certs-only SignedData, RFC 8551 3.6) fails only with typed errors', { timeout: timeoutFor(800) }, async () => {
+  const certsOnly = encodeContentInfo(OID.signedData, sequence(integer(1), setOf([]), sequence(oid(OID.data)), implicit(0, true, pki.caCert.der, ...certs.map((c) => c.cert.der)), setOf([])));
+  assert.equal(readCertsOnly(certsOnly).length, certs.length + 1);
+  await fuzz('certs-only', [seed('certs-only', certsOnly)], iterations(800), (m) => {
+    for (const c of readCertsOnly(m.bytes)) readEverything(c);
+  });
 });
 
 test('parseContentInfo fails only with typed errors on non-CMS input', { timeout: timeoutFor(500) }, async () => {
