@@ -396,8 +396,11 @@ export function readTime(t: Tlv, field = 'Time'): Date {
     malformed(`${field} is not a time`);
   }
   const [mo, d, h, mi, se] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
-  const ms = Date.UTC(y, mo - 1, d, h, mi, se);
-  const date = new Date(ms);
+  // Not Date.UTC: it maps years 0-99 to 1900-1999, so GeneralizedTime 0050 would read
+  // as 1950 (found while writing test/fuzz). setUTCFullYear takes the year as given.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, se, 0);
   if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) malformed(`${field} is not a valid date`);
   return date;
 }

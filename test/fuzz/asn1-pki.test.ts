@@ -10,13 +10,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { buildCrl } from '../pki/pki-builder.ts';
-import { decode } from '../../src/asn1/ber.ts';
+import { decode, readTime, Tag } from '../../src/asn1/ber.ts';
+import { isKakitomeError } from '../../src/errors.ts';
 import { Certificate, parseCertificates } from '../../src/x509/certificate.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
 import { buildOcspRequest, parseOcspResponse } from '../../src/pki/check-ocsp.ts';
 import { parseContentInfo, encodeContentInfo } from '../../src/cms/content-info.ts';
 import { readCertsOnly } from '../../src/smime/read-certs-only.ts';
-import { sequence, integer, setOf, oid, implicit } from '../../src/asn1/der.ts';
+import { sequence, integer, setOf, oid, implicit, tlv } from '../../src/asn1/der.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import {
@@ -147,6 +148,20 @@ test('readCertsOnly (certs-only SignedData, RFC 8551 3.6) fails only with typed 
   await fuzz('certs-only', [seed('certs-only', certsOnly)], iterations(800), (m) => {
     for (const c of readCertsOnly(m.bytes)) readEverything(c);
   });
+});
+
+test('time corner cases: years before 100 are not shifted, impossible dates are MALFORMED', () => {
+  const gt = (s: string) => readTime(decode(tlv(Tag.GENERALIZED_TIME, Buffer.from(s, 'latin1'))));
+  const ut = (s: string) => readTime(decode(tlv(Tag.UTC_TIME, Buffer.from(s, 'latin1'))));
+  assert.equal(gt('00500101000000Z').getUTCFullYear(), 50);
+  assert.equal(gt('00000101000000Z').getUTCFullYear(), 0);
+  assert.equal(gt('99991231235959Z').toISOString(), '9999-12-31T23:59:59.000Z');
+  assert.equal(gt('20240229120000Z').toISOString(), '2024-02-29T12:00:00.000Z');
+  assert.equal(ut('491231235959Z').getUTCFullYear(), 2049);
+  assert.equal(ut('500101000000Z').getUTCFullYear(), 1950);
+  for (const bad of ['20251301000000Z', '20250230000000Z', '20230229000000Z', '20250101240000Z', '20250101006000Z', '20250101000060Z', '20250100000000Z', '2025010100000Z', '20250101000000+0900', '2025010100000.Z']) {
+    assert.throws(() => gt(bad), (e) => isKakitomeError(e, 'MALFORMED'), bad);
+  }
 });
 
 test('parseContentInfo fails only with typed errors on non-CMS input', { timeout: timeoutFor(500) }, async () => {
