@@ -425,7 +425,13 @@ export function readString(t: Tlv, field = 'string'): string {
     case Tag.UNIVERSAL_STRING: {
       if (v.length % 4) malformed(`${field} UniversalString length`);
       let s = '';
-      for (let i = 0; i < v.length; i += 4) s += String.fromCodePoint(v.readUInt32BE(i));
+      for (let i = 0; i < v.length; i += 4) {
+        const cp = v.readUInt32BE(i);
+        // String.fromCodePoint throws a RangeError above U+10FFFF (found while writing
+        // test/fuzz); surrogates are not characters in UCS-4 either.
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) malformed(`${field} UniversalString holds an invalid code point`);
+        s += String.fromCodePoint(cp);
+      }
       return s;
     }
     default:

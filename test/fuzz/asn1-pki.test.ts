@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { buildCrl } from '../pki/pki-builder.ts';
-import { decode, readTime, Tag } from '../../src/asn1/ber.ts';
+import { decode, readTime, readString, Tag } from '../../src/asn1/ber.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { Certificate, parseCertificates } from '../../src/x509/certificate.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
@@ -162,6 +162,12 @@ test('time corner cases: years before 100 are not shifted, impossible dates are 
   for (const bad of ['20251301000000Z', '20250230000000Z', '20230229000000Z', '20250101240000Z', '20250101006000Z', '20250101000060Z', '20250100000000Z', '2025010100000Z', '20250101000000+0900', '2025010100000.Z']) {
     assert.throws(() => gt(bad), (e) => isKakitomeError(e, 'MALFORMED'), bad);
   }
+});
+
+test('UniversalString: code points beyond U+10FFFF and surrogates are MALFORMED, not a RangeError', () => {
+  const us = (hex: string) => readString(decode(tlv(Tag.UNIVERSAL_STRING, Buffer.from(hex, 'hex'))));
+  assert.equal(us('0000004100003042'), 'Aあ');
+  for (const bad of ['00110000', 'ffffffff', '0000d800', '000041']) assert.throws(() => us(bad), (e) => isKakitomeError(e, 'MALFORMED'), bad);
 });
 
 test('parseContentInfo fails only with typed errors on non-CMS input', { timeout: timeoutFor(500) }, async () => {
