@@ -16,12 +16,16 @@ import { Certificate } from '../../src/x509/certificate.ts';
 import { x509Sign, x509SignatureAlgorithm } from '../../src/x509/algorithms.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { readBasicConstraints } from '../../src/pki/read-certificate-extensions.ts';
-import { rootCa, subCa, endEntity, type Party } from '../pki/pki-builder.ts';
+import { rootCa, subCa, endEntity, nameConstraints, type Party } from '../pki/pki-builder.ts';
+import { encodeName } from '../../src/x509/issue.ts';
 import { fuzz, iterations, seed, timeoutFor, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const root = rootCa('Fuzz Root');
 const inter = subCa(root, 'Fuzz Intermediate');
 const leaf = endEntity(inter, 'alice@example.com');
+// A constrained intermediate (RFC 5280 4.2.1.10): permitted e-mail domain, an excluded directory name.
+const constrained = subCa(root, 'Fuzz Constrained', { extraExtensions: [nameConstraints({ permittedEmail: ['example.com'], excludedDn: [encodeName({ organization: 'Evil Corp', country: 'XX' })] })] });
+const carol = endEntity(constrained, 'carol@example.com');
 const validate = createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' }, fetchCaIssuers: false });
 const now = new Date();
 
@@ -50,6 +54,8 @@ test('the harness re-issues valid certificates', async () => {
   const l = Certificate.fromDer(reissue(Buffer.from(leaf.cert.tbs), inter));
   const r = await validate({ certificate: l, carried: [inter.cert], usage: 'signing', from: ['alice@example.com'] });
   assert.equal(r.status, 'trusted', r.message);
+  const c = await validate({ certificate: carol.cert, carried: [constrained.cert], usage: 'signing', from: ['carol@example.com'] });
+  assert.equal(c.status, 'trusted', c.message);
   decode(l.der, { der: true });
 });
 
@@ -67,9 +73,11 @@ test('mutated leaf TBSCertificate re-signed by the issuer: typed errors, trusted
 });
 
 test('mutated intermediate TBSCertificate re-signed by the root: typed errors, trusted only through a real CA', { timeout: timeoutFor(1500, 10) }, async () => {
-  await fuzz('hostile-ca-intermediate', [tbsSeed('intermediate', inter.cert)], iterations(1500), async (m) => {
+  const seeds = [tbsSeed('intermediate', inter.cert), tbsSeed('constrained', constrained.cert)];
+  await fuzz('hostile-ca-intermediate', seeds, iterations(1500), async (m, s) => {
     const ca = Certificate.fromDer(reissue(m.bytes, root));
-    const r = await validate({ certificate: leaf.cert, carried: [ca], usage: 'signing', from: ['alice@example.com'] });
+    const ee = s === seeds[0] ? leaf : carol;
+    const r = await validate({ certificate: ee.cert, carried: [ca], usage: 'signing', from: [ee.cert.emailAddresses[0]!] });
     if (r.status === 'trusted') checkTrusted(r.path, m.what);
     else assert.ok(r.code, `${m.what}: untrusted without a code`);
   });
