@@ -83,6 +83,7 @@ const encryptedSeeds: (Seed & { id: typeof alice })[] = [
   { ...seed('gcm-rsa', encryptMessage(plain, { recipients: [{ certificate: alice.cert }], now })), id: alice },
   { ...seed('cbc-ecdh', encryptMessage(plain, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-cbc', headerProtection: false, now })), id: bob },
   { ...seed('openssl-cbc-rsa', opensslMessage(['-encrypt', '-aes-256-cbc', '-recip', alice.certPath])), id: alice },
+  { ...seed('triple-wrap-chacha', encryptMessage(plain, { recipients: [{ certificate: bob.cert }], contentEncryption: 'chacha20-poly1305', sign: { signers: [signer(alice)] }, tripleWrap: true, now })), id: bob },
   { ...seed('signed-then-gcm', encryptMessage(plain, { recipients: [{ certificate: bob.cert }], sign: { signers: [signer(alice)] }, now })), id: bob },
 ];
 const all: Seed[] = [...signedSeeds, ...encryptedSeeds];
