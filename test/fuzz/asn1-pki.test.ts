@@ -14,7 +14,8 @@ import { decode, readTime, readString, Tag } from '../../src/asn1/ber.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { Certificate, parseCertificates } from '../../src/x509/certificate.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
-import { buildOcspRequest, parseOcspResponse } from '../../src/pki/check-ocsp.ts';
+import { buildOcspRequest, parseOcspResponse, evaluateOcspResponse } from '../../src/pki/check-ocsp.ts';
+import { checkCrl } from '../../src/pki/check-crl.ts';
 import { parseContentInfo, encodeContentInfo } from '../../src/cms/content-info.ts';
 import { readCertsOnly } from '../../src/smime/read-certs-only.ts';
 import { sequence, integer, setOf, oid, implicit, tlv } from '../../src/asn1/der.ts';
@@ -110,14 +111,30 @@ test('PEM certificate parsing fails only with typed errors (damaged DER inside, 
   }, undefined, mutateText);
 });
 
-test('parseCrl fails only with typed errors', { timeout: timeoutFor(1000) }, async () => {
-  await fuzz('crl', crlSeeds, iterations(1000), (m) => parseCrl(m.bytes));
+const freshness = { now: new Date(), skewMs: 300_000, maxAgeMs: 86_400_000 };
+const subject = certs[0]!.cert;
+
+test('parseCrl and checkCrl: typed errors only; an accepted CRL gives the original answer', { timeout: timeoutFor(1000) }, async () => {
+  // The delta CRL seed is only parsed (checkCrl takes a complete CRL as its base).
+  const complete = crlSeeds.slice(0, 2);
+  const originals = new Map(complete.map((s) => [s, checkCrl(subject, pki.caCert, parseCrl(s.bytes), undefined, freshness).status]));
+  assert.deepEqual([...originals.values()], ['good', 'revoked']);
+  await fuzz('crl', crlSeeds, iterations(1000), (m, s) => {
+    const crl = parseCrl(m.bytes);
+    if (!originals.has(s)) return;
+    const answer = checkCrl(subject, pki.caCert, crl, undefined, freshness);
+    // Everything but the signature is signed: an accepted CRL says what the CA said.
+    assert.equal(answer.status, originals.get(s), `${s.name}: ${m.what}`);
+  });
 });
 
-test('parseOcspResponse fails only with typed errors', { timeout: timeoutFor(1000) }, async () => {
+test('parseOcspResponse and evaluateOcspResponse: typed errors only; an accepted response gives the original answer', { timeout: timeoutFor(1000) }, async () => {
+  const original = evaluateOcspResponse(parseOcspResponse(ocspSeeds[0]!.bytes), subject, pki.caCert, freshness).status;
+  assert.equal(original, 'good');
   await fuzz('ocsp', ocspSeeds, iterations(1000), (m) => {
     const r = parseOcspResponse(m.bytes);
     for (const c of r.certs) readEverything(c);
+    assert.equal(evaluateOcspResponse(r, subject, pki.caCert, freshness).status, original, m.what);
   });
 });
 
