@@ -294,3 +294,29 @@ test('boundary scanning stays linear: 4 MB of lines that start like the delimite
   const ms = performance.now() - t0;
   assert.ok(ms < 3000, `parseEntity took ${ms.toFixed(0)} ms`);
 });
+
+test('header pathologies stay fast and typed: 50,000 parameters or RFC 2231 continuations, huge continuation indices, 60,000 encoded words, 200,000 folds', async () => {
+  const cases: Record<string, string> = {
+    'huge continuation index': 'Content-Type: text/plain; name*99999999=a; name*0=b\r\n\r\nx',
+    '50,000 parameters': 'Content-Type: text/plain; ' + Array.from({ length: 50_000 }, (_, i) => `p${i}=v`).join('; ') + '\r\n\r\nx',
+    '50,000 continuations': 'Content-Type: text/plain; ' + Array.from({ length: 50_000 }, (_, i) => `name*${i}=v`).join('; ') + '\r\n\r\nx',
+    '60,000 encoded words': 'Subject: ' + '=?UTF-8?B?44GC?= '.repeat(60_000) + '\r\nContent-Type: text/plain\r\n\r\nx',
+    '200,000 folds': 'Subject: a' + '\r\n b'.repeat(200_000) + '\r\nContent-Type: text/plain\r\n\r\nx',
+    '300,000 soft line breaks': 'Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n' + '=\r\n'.repeat(300_000),
+    'base64 of nothing but invalid characters': 'Content-Type: application/pkcs7-mime; smime-type=signed-data\r\nContent-Transfer-Encoding: base64\r\n\r\n' + '!!!!'.repeat(200_000),
+  };
+  for (const [what, text] of Object.entries(cases)) {
+    const msg = Buffer.from(text, 'latin1');
+    const t0 = performance.now();
+    for (const run of [() => parseEntity(msg), () => inspectMessage(msg), () => verifyMessage(msg)]) {
+      try {
+        const r = await run();
+        if (r && typeof r === 'object' && 'status' in r) assert.ok(!isSignedVerdict(r.status), what);
+      } catch (e) {
+        await expectTypedFailure(what, () => { throw e; });
+      }
+    }
+    const ms = performance.now() - t0;
+    assert.ok(ms < 3000, `${what}: ${ms.toFixed(0)} ms`);
+  }
+});
