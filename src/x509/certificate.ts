@@ -72,9 +72,17 @@ export class Certificate {
     this.subject = f.expect(Tag.SEQUENCE, 'subject').bytes;
     const spkiT = f.expect(Tag.SEQUENCE, 'subjectPublicKeyInfo');
     this.spki = spkiT.bytes;
-    const alg = spkiT.fields('SubjectPublicKeyInfo').expect(Tag.SEQUENCE, 'algorithm').children();
+    const spkiF = spkiT.fields('SubjectPublicKeyInfo');
+    const alg = spkiF.expect(Tag.SEQUENCE, 'algorithm').children();
     this.publicKeyAlgorithm = readOid(alg[0] ?? malformed('empty AlgorithmIdentifier'));
     this.publicKeyParameters = alg[1]?.tag === Tag.OID ? readOid(alg[1]) : undefined;
+    if (this.publicKeyAlgorithm === OID.ecPublicKey) {
+      // RFC 5480 2.2: uncompressed (04) or compressed (02/03) points; "the hybrid form
+      // MUST NOT be used". OpenSSL accepts hybrid (06/07), which would give one key two
+      // encodings (found by test/fuzz).
+      const point = readBitString(spkiF.expect(Tag.BIT_STRING, 'subjectPublicKey'), 'subjectPublicKey').bytes;
+      if (point[0] !== 0x04 && point[0] !== 0x02 && point[0] !== 0x03) malformed('EC public key is not an uncompressed or compressed point (RFC 5480 2.2)');
+    }
     f.optional(0x81);
     f.optional(0x82);
     const extsT = f.optional(0xa3);

@@ -187,6 +187,17 @@ test('UniversalString: code points beyond U+10FFFF and surrogates are MALFORMED,
   for (const bad of ['00110000', 'ffffffff', '0000d800', '000041']) assert.throws(() => us(bad), (e) => isKakitomeError(e, 'MALFORMED'), bad);
 });
 
+test('an EC certificate key in the X9.62 hybrid form (06/07) is MALFORMED (RFC 5480 2.2), compressed and uncompressed are read', () => {
+  const p256 = certs.find((c) => c.kind === 'p256')!.cert;
+  const at = p256.der.indexOf(Buffer.from('03420004', 'hex'), p256.der.indexOf(Buffer.from(p256.spki))) + 3;
+  for (const form of [0x06, 0x07, 0x00, 0x05]) {
+    const der = Buffer.from(p256.der);
+    der[at] = form;
+    assert.throws(() => Certificate.fromDer(der), (e) => isKakitomeError(e, 'MALFORMED'), `form 0x${form.toString(16)}`);
+  }
+  assert.equal(Certificate.fromDer(p256.der).publicKeyAlgorithm, OID.ecPublicKey);
+});
+
 test('parseContentInfo fails only with typed errors on non-CMS input', { timeout: timeoutFor(500) }, async () => {
   await fuzz('content-info-foreign', all, iterations(500), (m) => parseContentInfo(m.bytes));
 });
