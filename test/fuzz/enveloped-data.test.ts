@@ -159,3 +159,12 @@ test('alterations of key, originator key, IV, ciphertext or tag all give the sam
   }
   assert.ok(REPLAYING || (seen.get('tag') ?? 0) > 0 && (seen.get('encrypted key') ?? 0) > 0, `covers the ranges: ${[...seen]}`);
 });
+
+test('trial decryption (keys offered without certificates): the same oracle', { timeout: timeoutFor(1500, 10) }, async () => {
+  const bare = seeds.map((s) => ({ ...s, keys: s.keys.map((k) => ({ key: k.key })) }));
+  await fuzz('decrypt-data-trial', bare, iterations(1500), (m, base) => {
+    const s = base as EnvelopeSeed;
+    const r = decryptData(m.bytes, { keys: s.keys });
+    if (r.authenticated) assert.deepEqual(r.content, plaintext, `${s.name}: ${m.what} authenticated altered plaintext`);
+  }, (e, m, s) => checkDecryptionError(e, `${s.name}: ${m.what}`));
+});
