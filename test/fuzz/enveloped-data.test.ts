@@ -152,12 +152,21 @@ test('alterations of key, originator key, IV, ciphertext or tag all give the sam
     }
     // RFC 7748 5: X25519 ignores the top bit of the u-coordinate, so that flip means the same key.
     if (range.what === 'originator key' && at === range.to - 1 && (bytes[at]! ^ s.bytes[at]!) === 0x80 && s.name.startsWith('x25519')) continue;
-    // X9.62 hybrid form (0x06/0x07 + x + y) names the same point as 0x04: see the report (RFC 5480 2.2 says MUST NOT be used).
-    if (range.what === 'originator key' && at === range.from && s.bytes[at] === 0x04 && (bytes[at] === 0x06 || bytes[at] === 0x07)) continue;
     // Only CBC can "succeed" on altered input (unauthenticated; the verdict says UNAUTH_ENC).
     assert.equal(result.authenticated, false, `${context}: AEAD accepted an alteration`);
   }
   assert.ok(REPLAYING || (seen.get('tag') ?? 0) > 0 && (seen.get('encrypted key') ?? 0) > 0, `covers the ranges: ${[...seen]}`);
+});
+
+test('an ECDH originator key in the X9.62 hybrid form (same point) is the one DecryptionError (RFC 5480 2.2)', () => {
+  for (const s of seeds.filter((x) => x.name.startsWith('ecdh') || x.name === 'two-recipients')) {
+    const range = s.secretRanges.find((x) => x.what === 'originator key')!;
+    for (const form of [0x06, 0x07]) {
+      const bytes = Buffer.from(s.bytes);
+      bytes[range.from] = form;
+      assert.throws(() => decryptData(bytes, { keys: s.keys }), (e) => e instanceof DecryptionError && e.message === DECRYPTION_MESSAGE, `${s.name} form ${form}`);
+    }
+  }
 });
 
 test('trial decryption (keys offered without certificates): the same oracle', { timeout: timeoutFor(1500, 10) }, async () => {

@@ -219,6 +219,10 @@ function originatorPublicKey(r: KeyAgreeRecipient, key: KeyObject): KeyObject | 
     if (!hasNoParameters(r.originatorAlgorithm)) {
       if (p!.tag !== Tag.OID || readOid(p!) !== fam.curveOid) return undefined;
     }
+    // RFC 5480 2.2 / RFC 5753 7.1.2: an uncompressed (or compressed) ECPoint; the X9.62
+    // hybrid form (06/07) MUST NOT be used, though OpenSSL would decode it (found by test/fuzz).
+    const form = r.originatorKey[0];
+    if (form !== 0x04 && form !== 0x02 && form !== 0x03) return undefined;
     spki = sequence(sequence(encodeOid(OID.ecPublicKey), encodeOid(fam.curveOid!)), bitString(r.originatorKey));
   } else {
     if (r.originatorAlgorithm.parameters !== undefined) return undefined; // RFC 8410 3: absent
