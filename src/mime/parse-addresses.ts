@@ -8,11 +8,24 @@
  */
 import { decodeHeaderText } from './decode-header-text.ts';
 
+export interface Mailbox {
+  /** The addr-spec, lower-cased. */
+  address: string;
+  /** The display name as a reader sees it (quoted strings unquoted), possibly empty. */
+  displayName: string;
+}
+
 /** Lower-cased addr-specs in order of appearance. */
 export function parseAddresses(value: string): string[] {
+  return parseMailboxes(value).map((m) => m.address);
+}
+
+/** Mailboxes with their display names, in order of appearance. */
+export function parseMailboxes(value: string): Mailbox[] {
   const text = decodeHeaderText(value);
-  const out: string[] = [];
+  const out: Mailbox[] = [];
   let cur = '';
+  let phrase = '';
   let angle: string | undefined;
   let inAngle = false;
   let depth = 0;
@@ -21,15 +34,18 @@ export function parseAddresses(value: string): string[] {
     const candidate = (angle ?? cur).trim();
     // Group syntax "name: a@b, c@d;" leaves "name:" before the first address.
     const spec = candidate.replace(/^[^:<>"]*:\s*/, '').replace(/;$/, '').trim();
-    if (/^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+$/.test(spec)) out.push(spec.toLowerCase());
+    const displayName = (angle === undefined ? phrase : phrase + cur).replace(/^[^:<>"]*:\s*/, '').replace(/\s+/g, ' ').trim();
+    if (/^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+$/.test(spec)) out.push({ address: spec.toLowerCase(), displayName });
     cur = '';
+    phrase = '';
     angle = undefined;
   };
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '\\') i++;
+      if (c === '\\') phrase += text[++i] ?? '';
       else if (c === '"') quoted = false;
+      else phrase += c;
       continue;
     }
     if (depth > 0) {
@@ -42,6 +58,8 @@ export function parseAddresses(value: string): string[] {
     else if (c === '(') depth = 1;
     else if (c === '<') {
       inAngle = true;
+      phrase += cur;
+      cur = '';
       angle = '';
     } else if (c === '>') inAngle = false;
     else if (inAngle) angle += c;
@@ -49,5 +67,21 @@ export function parseAddresses(value: string): string[] {
     else cur += c;
   }
   flush();
+  return out;
+}
+
+/**
+ * Display names that show an e-mail address other than the mailbox's own, as in
+ * `"alice@example.com" <mallory@example.com>`: most clients show only the display
+ * name, so a valid signature by mallory would read as alice's ("Johnny, you are
+ * fired", 2019). Returns the misleading pairs.
+ */
+export function findDisplayNameSpoofs(value: string): Array<{ shown: string; actual: string }> {
+  const out: Array<{ shown: string; actual: string }> = [];
+  for (const m of parseMailboxes(value)) {
+    for (const shown of m.displayName.match(/[^\s<>"'(),;:@]+@[^\s<>"'(),;:@]+\.[^\s<>"'(),;:@]+/g) ?? []) {
+      if (shown.toLowerCase() !== m.address) out.push({ shown, actual: m.address });
+    }
+  }
   return out;
 }

@@ -8,7 +8,7 @@
 import type { ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
-import { parseAddresses } from '../mime/parse-addresses.ts';
+import { parseAddresses, findDisplayNameSpoofs } from '../mime/parse-addresses.ts';
 import type { IdentityReport, SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { LayerReport, ProtectedHeadersReport, SignerVerdict, VerdictStatus } from './verdict.ts';
@@ -61,6 +61,9 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
   const from = getHeaderFields({ headers: fromHeaders }, 'from').flatMap((f) => parseAddresses(f.value));
   const senderAddr = getHeaderFields({ headers: fromHeaders }, 'sender').flatMap((f) => parseAddresses(f.value))[0];
+  // A display name showing another address reads, in most clients, as that address.
+  const spoofs = getHeaderFields({ headers: fromHeaders }, 'from').flatMap((f) => findDisplayNameSpoofs(f.value));
+  for (const sp of spoofs) warnings.push(`The From display name shows ${sp.shown}, but the message is from ${sp.actual}.`);
 
   const signers: SignerVerdict[] = [];
   for (const p of pending) {
@@ -140,6 +143,10 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       summary = code === 'IDENTITY_MISMATCH'
         ? `The signature is valid, but the signer ${who(problem)} is not the sender shown in From.`
         : `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`;
+    } else if (allTrusted && spoofs.length > 0) {
+      status = 'valid-untrusted';
+      code = 'IDENTITY_MISMATCH';
+      summary = `The signature by ${bodySigners.map(who).join(', ')} is valid, but the From display name shows ${spoofs[0]!.shown}: this message is NOT from ${spoofs[0]!.shown}.`;
     } else if (allTrusted && !flaggedStructure && !fromMismatch) {
       status = 'trusted';
       code = undefined;

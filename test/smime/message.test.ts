@@ -121,6 +121,22 @@ test('signer not matching From gives IDENTITY_MISMATCH, with and without a valid
   assert.equal(v2.code, 'IDENTITY_MISMATCH');
 });
 
+test('a From display name showing another address is never trusted ("Johnny, you are fired")', async () => {
+  // Alice signs validly as herself, but her display name claims to be the CEO.
+  const spoof = Buffer.from(japanese.toString().replace(/^From: .*$/m, 'From: "ceo@example.com" <alice@example.com>'));
+  const v = await verifyMessage(signMessage(spoof, { signers: [aliceSigner] }), { validateSigner });
+  assert.equal(v.status, 'valid-untrusted');
+  assert.equal(v.code, 'IDENTITY_MISMATCH');
+  assert.match(v.summary, /NOT from ceo@example\.com/);
+  assert.ok(v.warnings.some((w) => /display name shows ceo@example\.com, but the message is from alice@example\.com/.test(w)));
+  // A display name repeating the real address, or a plain name, stays trusted.
+  for (const from of ['"alice@example.com" <alice@example.com>', 'Alice Liddell <alice@example.com>']) {
+    const ok = Buffer.from(japanese.toString().replace(/^From: .*$/m, `From: ${from}`));
+    const r = await verifyMessage(signMessage(ok, { signers: [aliceSigner] }), { validateSigner });
+    assert.equal(r.status, 'trusted', `${from}: ${r.summary}`);
+  }
+});
+
 test('outer From changed after signing: the protected From wins and the mismatch is flagged', async () => {
   const signed = signMessage(japanese, { signers: [aliceSigner] });
   const altered = Buffer.from(signed.toString('latin1').replace('From: =?UTF-8?B?44Ki44Oq44K5?= <alice@example.com>', 'From: Boss <boss@example.com>'), 'latin1');
