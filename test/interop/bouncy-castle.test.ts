@@ -15,19 +15,15 @@ import { TestPki, type Identity } from '../helpers/pki.ts';
 import { Workdir } from '../peers/run-peer.ts';
 import { BcBatch, type BcCipher, type BcOutcome, type BcRecipientMode, type BcSignatureAlgorithm } from '../peers/bouncy-castle.ts';
 import {
-  kakitomeSign, kakitomeEncrypt, assertKakitomeVerifies, assertKakitomeRejectsTampered, assertKakitomeDecrypts, tamperInside,
+  interopContent, standardIdentities, kakitomeSign, kakitomeEncrypt, assertKakitomeVerifies, assertKakitomeRejectsTampered, assertKakitomeDecrypts, tamperInside,
   type KCipher, type KHash, type KRecipient,
 } from '../peers/kakitome-side.ts';
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
 import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 
-const CONTENT = Buffer.from(
-  'Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
-  + 'Interop with Bouncy Castle.\r\n'.repeat(40),
-);
+const { content: CONTENT, tampered: TAMPERED } = interopContent('Bouncy Castle');
 const NEEDLE = Buffer.from('Bouncy Castle.');
-const TAMPERED = Buffer.from(CONTENT.toString('latin1').replace('Bouncy Castle.', 'Bouncy CastlE.'), 'latin1');
 
 const BIG = Buffer.from('A line of a large message, CRLF-terminated, to force chunking.\r\n'.repeat(4800));
 
@@ -109,11 +105,7 @@ before(async () => {
   pki = new TestPki();
   w = new Workdir('bc');
   ids = {
-    rsa: pki.identity('rsa2048', 'rsa'),
-    rsaB: pki.identity('rsa3072', 'rsa-b'),
-    p256: pki.identity('p256'),
-    p384: pki.identity('p384'),
-    p521: pki.identity('p521'),
+    ...standardIdentities(pki),
     ed25519: pki.identity('ed25519'),
     ed448: pki.identity('ed448'),
   };

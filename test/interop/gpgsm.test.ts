@@ -11,30 +11,20 @@ import assert from 'node:assert/strict';
 import { TestPki, type Identity } from '../helpers/pki.ts';
 import { GpgsmPeer, type GpgsmCipher, type GpgsmDigest } from '../peers/gpgsm.ts';
 import {
-  kakitomeSign, kakitomeEncrypt, assertKakitomeVerifies, assertKakitomeRejectsTampered, assertKakitomeDecrypts, tamperInside,
+  interopContent, standardIdentities, type StandardIdentities, kakitomeSign, kakitomeEncrypt, assertKakitomeVerifies, assertKakitomeRejectsTampered, assertKakitomeDecrypts, tamperInside,
   type KHash,
 } from '../peers/kakitome-side.ts';
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
 
-const CONTENT = Buffer.from(
-  'Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
-  + 'Interop with GnuPG gpgsm.\r\n'.repeat(40),
-);
-const TAMPERED = Buffer.from(CONTENT.toString('latin1').replace('GnuPG gpgsm.', 'GnuPG gpgsM.'), 'latin1');
+const { content: CONTENT, tampered: TAMPERED } = interopContent('GnuPG gpgsm');
 
 let pki: TestPki;
 let gpg: GpgsmPeer;
-let ids: Record<'rsa' | 'rsaB' | 'p256' | 'p384' | 'p521', Identity>;
+let ids: StandardIdentities;
 
 before(async () => {
   pki = new TestPki();
-  ids = {
-    rsa: pki.identity('rsa2048', 'rsa'),
-    rsaB: pki.identity('rsa3072', 'rsa-b'),
-    p256: pki.identity('p256'),
-    p384: pki.identity('p384'),
-    p521: pki.identity('p521'),
-  };
+  ids = standardIdentities(pki);
   gpg = await GpgsmPeer.create(pki, Object.values(ids));
 });
 

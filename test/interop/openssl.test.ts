@@ -9,33 +9,23 @@ import { TestPki, type Identity } from '../helpers/pki.ts';
 import { Workdir } from '../peers/run-peer.ts';
 import { opensslSign, opensslVerify, opensslEncrypt, opensslDecrypt, type OpensslCipher, type OpensslDigest, type OpensslRecipient } from '../peers/openssl.ts';
 import {
-  kakitomeSign, kakitomeEncrypt, assertKakitomeVerifies, assertKakitomeRejectsTampered, assertKakitomeDecrypts, tamperInside,
+  interopContent, standardIdentities, type StandardIdentities, kakitomeSign, kakitomeEncrypt, assertKakitomeVerifies, assertKakitomeRejectsTampered, assertKakitomeDecrypts, tamperInside,
   type KCipher, type KHash, type KRecipient,
 } from '../peers/kakitome-side.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
 
-const CONTENT = Buffer.from(
-  'Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
-  + 'Interop with OpenSSL 3.0.\r\n'.repeat(40),
-);
-const TAMPERED = Buffer.from(CONTENT.toString('latin1').replace('OpenSSL 3.0.', 'OpenSSL 3.1.'), 'latin1');
+const { content: CONTENT, tampered: TAMPERED } = interopContent('OpenSSL 3.0');
 
 let pki: TestPki;
 let w: Workdir;
-let ids: Record<'rsa' | 'rsaB' | 'p256' | 'p384' | 'p521', Identity>;
+let ids: StandardIdentities;
 
 before(() => {
   pki = new TestPki();
   w = new Workdir('openssl');
-  ids = {
-    rsa: pki.identity('rsa2048', 'rsa'),
-    rsaB: pki.identity('rsa3072', 'rsa-b'),
-    p256: pki.identity('p256'),
-    p384: pki.identity('p384'),
-    p521: pki.identity('p521'),
-  };
+  ids = standardIdentities(pki);
 });
 
 after(() => {

@@ -9,7 +9,7 @@ import { signData } from '../../src/cms/signed-data/sign.ts';
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
 import { encryptData } from '../../src/cms/enveloped-data/encrypt.ts';
 import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
-import type { Identity } from '../helpers/pki.ts';
+import type { Identity, TestPki } from '../helpers/pki.ts';
 
 export type KHash = 'sha256' | 'sha384' | 'sha512';
 export type KCipher = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' | 'chacha20-poly1305' | 'aes-128-cbc' | 'aes-192-cbc' | 'aes-256-cbc';
@@ -101,4 +101,28 @@ export function tamperInside(der: Uint8Array, needle: Uint8Array): Buffer {
   assert.ok(at >= 0, 'tamperInside: content not found in the encoding');
   b[at] = b[at]! ^ 0x01;
   return b;
+}
+
+/**
+ * The content every interop test exchanges (7-bit MIME, 40 lines naming the peer) and
+ * a copy with one letter changed, for the "tampered content fails" checks.
+ */
+export function interopContent(peerName: string): { content: Buffer; tampered: Buffer } {
+  const content = Buffer.from('Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n' + `Interop with ${peerName}.\r\n`.repeat(40));
+  const tampered = Buffer.from(content);
+  tampered[content.indexOf('Interop')] = 0x69; // 'I' -> 'i'
+  return { content, tampered };
+}
+
+export type StandardIdentities = Record<'rsa' | 'rsaB' | 'p256' | 'p384' | 'p521', Identity>;
+
+/** The RSA and ECDSA identities every peer supports. */
+export function standardIdentities(pki: TestPki): StandardIdentities {
+  return {
+    rsa: pki.identity('rsa2048', 'rsa'),
+    rsaB: pki.identity('rsa3072', 'rsa-b'),
+    p256: pki.identity('p256'),
+    p384: pki.identity('p384'),
+    p521: pki.identity('p521'),
+  };
 }
