@@ -13,22 +13,15 @@ import { isStdio } from '../io.ts';
 import type { DecryptJobOptions } from '../jobs/decrypt-job.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { runMessageCommand } from '../run-message-command.ts';
-import { addTrustOptions, trustOptionsOf } from './trust-options.ts';
+import { addTrustOptions, trustOptionsOf, type VerifyingCliOptions } from './trust-options.ts';
 import { addStoreLocationOptions, locateMessageStore } from './store-options.ts';
 import { addMessageIo, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
 
-interface DecryptCliOptions extends MessageIoOptions {
+interface DecryptCliOptions extends MessageIoOptions, VerifyingCliOptions {
   cert?: string;
   key?: string;
   p12?: string;
   pass?: string;
-  ca?: string[];
-  harvest: boolean;
-  home?: string;
-  databaseUrl?: string;
-  revocation: string;
-  validityClock: string;
-  json?: boolean;
 }
 
 export function register(program: Command): void {

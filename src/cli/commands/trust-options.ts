@@ -14,6 +14,17 @@ export interface TrustOptions {
 }
 
 /** --ca, --revocation and --validity-clock, shared by verify and decrypt. */
+/** The options every command that verifies signers shares (verify, decrypt). */
+export interface VerifyingCliOptions {
+  ca?: string[];
+  harvest: boolean;
+  home?: string;
+  databaseUrl?: string;
+  revocation: string;
+  validityClock: string;
+  json?: boolean;
+}
+
 export function addTrustOptions(cmd: Command, caHelp: string): Command {
   return cmd
     .option('--ca <file>', caHelp, collect)

@@ -7,19 +7,11 @@
 import type { Command } from 'commander';
 import type { VerifyJobOptions } from '../jobs/verify-job.ts';
 import { runMessageCommand } from '../run-message-command.ts';
-import { addTrustOptions, trustOptionsOf } from './trust-options.ts';
+import { addTrustOptions, trustOptionsOf, type VerifyingCliOptions } from './trust-options.ts';
 import { addStoreLocationOptions, locateMessageStore } from './store-options.ts';
 import { addMessageIo, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
 
-interface VerifyCliOptions extends MessageIoOptions {
-  ca?: string[];
-  harvest: boolean;
-  home?: string;
-  databaseUrl?: string;
-  revocation: string;
-  validityClock: string;
-  json?: boolean;
-}
+type VerifyCliOptions = MessageIoOptions & VerifyingCliOptions;
 
 export function register(program: Command): void {
   const cmd = program
