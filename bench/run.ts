@@ -1,5 +1,5 @@
 /**
- * Kakitome benchmarks: `npx node bench/run.ts [--quick] [--only=raw,small,openssl,scaling,large] [--out=FILE]`
+ * Kakitome benchmarks: `npx node bench/run.ts [--quick] [--only=raw,small,openssl,scaling,large,messages] [--out=FILE]`
  *
  * Runs each scenario beside its reference (the raw node:crypto limit and `openssl
  * cms`, measured in the same run on the same machine), prints a table with the
@@ -18,6 +18,8 @@ import { measureSmallMessages, type SmallMessageFigures } from './small-messages
 import { measureOpensslSmall, type OpensslSmallFigures } from './openssl-small.ts';
 import { measureSigningScaling, type ScalingFigures } from './sign-all-cores.ts';
 import { measureLargeContent, type LargeFigures } from './large-content.ts';
+import { measureMessages, type MessageFigures } from './messages.ts';
+import { measureLargeMessages, type LargeMessageFigures } from './large-messages.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -36,6 +38,8 @@ interface Results {
   opensslSmall?: OpensslSmallFigures;
   scaling?: ScalingFigures;
   large?: LargeFigures;
+  messages?: MessageFigures;
+  largeMessages?: LargeMessageFigures;
 }
 
 const results: Results = {
@@ -77,6 +81,12 @@ try {
   if (want('large')) {
     log(`large content (${quick ? '32 MiB' : '200 MiB and 1 GiB'}), Kakitome and openssl cms as child processes`);
     results.large = await measureLargeContent(dir, pki, pki.identity('rsa2048', 'bench-large'), quick);
+  }
+  if (want('messages')) {
+    log('2 KB RFC 5322 messages: signMessage / verifyMessage (trust validation, warm), 1 core and all cores, openssl smime');
+    results.messages = await measureMessages(dir, pki, quick);
+    log(`message with a ${quick ? '32 MiB' : '1 GiB'} attachment: sign, encrypt, verify, decrypt as child processes`);
+    results.largeMessages = await measureLargeMessages(dir, pki, pki.identity('rsa2048', 'bench-large-msg'), quick);
   }
 } finally {
   await dir.cleanup();
@@ -124,6 +134,26 @@ if (large) {
   }
   add('Node child signing 1 KB: s (peak RSS MiB)', `${f(large.idleSeconds, 2)} (${f(large.idleRssMiB)})`, '', '', '', undefined);
   for (const g of large.oneGiB) add(`${g.operation} 1 GiB: s (peak RSS MiB)`, `${f(g.seconds, 2)} (${f(g.rssMiB)})`, '', '', 'RSS < 128', g.rssMiB < 128);
+}
+if (results.messages) {
+  const targets: Record<string, [string, (r: NonNullable<Results['messages']>['rows'][number]) => boolean | undefined]> = {
+    'sign rsa2048': ['>= 90% of raw', (r) => r.ratio >= 0.9],
+    'sign p256': ['>= 50% of raw', (r) => r.ratio >= 0.5],
+    'verify rsa2048': ['>= 10,000/s', (r) => r.oneCore >= 10_000],
+    'verify p256': ['', () => undefined],
+  };
+  for (const r of results.messages.rows) {
+    const label = `${r.operation}Message 2 KB ${r.key === 'rsa2048' ? 'RSA-2048' : 'ECDSA P-256'}`;
+    const [target, met] = targets[`${r.operation} ${r.key}`]!;
+    add(`${label} (msg/s, 1 core)`, f(r.oneCore), `raw ${f(r.rawOneCore)}`, `${f(100 * r.ratio)}%`, target, met(r));
+    add(`${label} (msg/s, ${results.messages.cores} cores)`, f(r.allCores), `1 worker x${f(r.scaling, 2)}`, `${f(100 * r.allCores / (r.rawOneCore * results.messages.cores))}% of raw x${results.messages.cores}`, '~linear', r.scaling >= 0.85 * results.messages.cores);
+    add(`${label} vs openssl smime (process each)`, f(r.oneCore), `openssl ${f(r.openssl, 1)}`, `${f(r.oneCore / r.openssl, 1)}x`, '', undefined);
+  }
+}
+if (results.largeMessages) {
+  for (const r of results.largeMessages.rows) {
+    add(`${r.operation} message ${r.sizeMiB} MiB attachment: s (peak RSS MiB)`, `${f(r.kakitomeSeconds, 2)} (${f(r.kakitomeRssMiB)})`, r.opensslSeconds === undefined ? '' : `openssl ${f(r.opensslSeconds, 2)} (${f(r.opensslRssMiB ?? 0)})`, r.opensslSeconds === undefined ? '' : `${f(r.opensslSeconds / r.kakitomeSeconds, 2)}x`, 'RSS < 128', r.kakitomeRssMiB < 128);
+  }
 }
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
