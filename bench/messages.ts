@@ -11,13 +11,15 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { signMessage } from '../src/smime/sign-message.ts';
 import { verifyMessage } from '../src/smime/verify-message.ts';
 import { createSignerValidator } from '../src/pki/create-signer-validator.ts';
 import type { Identity, TestPki } from '../test/helpers/pki.ts';
 import type { BenchDir } from './harness/bench-data.ts';
 import { median } from './harness/measure.ts';
+import { runWorkers } from './harness/run-workers.ts';
+
+const MESSAGE_WORKER = new URL('./message-worker.ts', import.meta.url);
 
 export interface MessageRow {
   operation: 'sign' | 'verify';
@@ -83,26 +85,6 @@ async function interleaved(ops: Record<string, () => unknown>, ms: number, round
   return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, median(v)]));
 }
 
-async function runWorkers(count: number, data: Record<string, unknown>): Promise<number> {
-  const url = new URL('./message-worker.ts', import.meta.url);
-  const workers = Array.from({ length: count }, () => new Worker(url, { workerData: data }));
-  try {
-    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-      w.once('error', reject);
-      w.once('message', () => resolve());
-    })));
-    const results = workers.map((w) => new Promise<{ n: number; seconds: number }>((resolve, reject) => {
-      w.once('error', reject);
-      w.once('message', resolve);
-    }));
-    for (const w of workers) w.postMessage('go');
-    const r = await Promise.all(results);
-    return r.reduce((s, x) => s + x.n / x.seconds, 0);
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-}
-
 function opensslRate(n: number, args: string[]): number {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
@@ -145,8 +127,8 @@ export async function measureMessages(dir: BenchDir, pki: TestPki, quick: boolea
 
     for (const op of ['sign', 'verify'] as const) {
       const data = { op, certPath: id.certPath, keyPath: id.keyPath, caPath: pki.caPath, email: id.email, ms: workerMs, warmupMs: 300 };
-      const one = await runWorkers(1, data);
-      const all = await runWorkers(cores, data);
+      const one = await runWorkers(MESSAGE_WORKER, 1, data);
+      const all = await runWorkers(MESSAGE_WORKER, cores, data);
       const oneCore = op === 'sign' ? r.sign! : r.verify!;
       const rawOneCore = op === 'sign' ? r.rawSign! : r.rawVerify!;
       rows.push({ operation: op, key: keyName, oneCore, rawOneCore, ratio: oneCore / rawOneCore, allCores: all, scaling: all / one, openssl: op === 'sign' ? osSign : osVerify });
