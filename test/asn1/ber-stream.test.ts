@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BerStreamReader, type BerEvent, type StreamHeader, type Disposition } from '../../src/asn1/ber-stream.ts';
-import { KakitomeError } from '../../src/errors.ts';
+import { errorCode } from '../helpers/error-code.ts';
 import { sequence, explicit, octetString } from '../../src/asn1/der.ts';
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -50,15 +50,7 @@ function run(input: Uint8Array, splits: number[], decide = cmsLike, opts: { maxV
   return s;
 }
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof KakitomeError, `expected KakitomeError, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected a failure');
-};
+const code = errorCode;
 
 // ContentInfo(indef){ OID, [0](indef){ SEQ(indef){ INTEGER 1, SET{}, SEQ(indef){ OID, [0](indef){
 //   OCTET STRING(indef){ 04 03 aabbcc, 04 00, 04 02 ddee } } }, [0](indef){ SEQ{02 01 07} } , SET{ SEQ{ 02 01 01 } } } } }

@@ -2,18 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, readOctets, readIntegerBytes, readBigInt, readOid, readTime, readBitString, readBoolean, readString, Tag } from '../../src/asn1/ber.ts';
 import { integer, oid, sequence, octetString, setOf, time, tlv, utf8String, compareDer } from '../../src/asn1/der.ts';
-import { KakitomeError } from '../../src/errors.ts';
+import { errorCode } from '../helpers/error-code.ts';
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof KakitomeError, `expected KakitomeError, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected a failure');
-};
+const code = errorCode;
 
 test('definite and indefinite lengths decode to the same structure', () => {
   const der = h('30 06 04 01 aa 04 01 bb');
