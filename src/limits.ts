@@ -28,6 +28,12 @@ export interface Limits {
   maxKeyAttempts: number;
   /** Whole RFC 5322 message accepted by the non-streaming message APIs (src/mime, src/smime). */
   maxMessageBytes: number;
+  /**
+   * Whole message accepted by the streaming message APIs (signMessageStream,
+   * encryptMessageStream, verifyMessageStream, decryptMessageStream). Memory stays
+   * flat whatever the size; this bounds the disk their spools may fill.
+   */
+  maxStreamMessageBytes: number;
   /** Bytes in one entity's header section (go-message uses 1 MiB; real headers are a few KiB). */
   maxHeaderBytes: number;
   /** Bytes in one header line or one line scanned for a multipart boundary. */
@@ -50,6 +56,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxLayers: 8,
   maxKeyAttempts: 256,
   maxMessageBytes: 512 * 1024 * 1024,
+  maxStreamMessageBytes: 16 * 1024 ** 3,
   maxHeaderBytes: 1024 * 1024,
   maxLineLength: 1024 * 1024,
   maxMimeParts: 10_000,
