@@ -27,7 +27,7 @@ function tooLarge(what: string): never {
 }
 
 /** Reads a whole stream, failing with LIMIT past `max` bytes. */
-export async function readStream(stream: NodeJS.ReadableStream, what: string, max = MAX_MESSAGE_BYTES): Promise<Buffer> {
+export async function readStream(stream: AsyncIterable<Buffer | string | Uint8Array>, what: string, max = MAX_MESSAGE_BYTES): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {

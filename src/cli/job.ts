@@ -4,6 +4,7 @@
  * of a batch, so its options are plain data (paths, flags, a resolved passphrase)
  * that can cross a worker boundary, and its result is plain data too.
  */
+import type { Writable } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
 import { isKakitomeError } from '../errors.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
@@ -27,11 +28,29 @@ export interface JobResult {
   failure?: JobFailure;
 }
 
+/** What a streamed job reports: its OUT went to the Writable it was given. */
+export interface StreamJobResult {
+  exitCode: ExitCode;
+  /** The verdict, for verify and decrypt. */
+  verdict?: VerdictView;
+  /** False when what was written to OUT must be discarded (e.g. an untrusted signature). */
+  keepOutput: boolean;
+  /** Notes for the user (e.g. a part re-encoded), printed on standard error. */
+  warnings?: string[];
+}
+
+/**
+ * The same job over a message too large to hold in memory: reads `input` as it
+ * streams and writes OUT to `output` (never ending it). Present only when the
+ * job's options allow streaming (e.g. not for opaque signing).
+ */
+export type StreamJob = (input: AsyncIterable<Buffer>, output: Writable) => Promise<StreamJobResult>;
+
 /**
  * `close` releases what the job holds open (a key store) once the last message is
  * done; batch workers are terminated instead.
  */
-export type Job = ((message: Buffer) => Promise<JobResult>) & { close?: () => Promise<void> };
+export type Job = ((message: Buffer) => Promise<JobResult>) & { close?: () => Promise<void>; stream?: StreamJob };
 
 /** Runs a job, turning a thrown error into a failed result (a batch never stops on one message). */
 export async function runJob(job: Job, message: Buffer): Promise<JobResult> {

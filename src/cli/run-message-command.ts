@@ -5,9 +5,11 @@
  * stderr) and return the exit status.
  */
 import { createJob } from './jobs.ts';
-import { runJob, toFailure, type JobName, type JobResult } from './job.ts';
+import { runJob, toFailure, type JobName, type JobResult, type StreamJob, type StreamJobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, type ExitCode } from './exit-codes.ts';
-import { isStdio, readInput, writeOutput, writeStdout } from './io.ts';
+import { isStdio, readStream, writeOutput, writeStdout } from './io.ts';
+import { openMessageInput } from './open-message-input.ts';
+import { openOutputSink } from './open-output-sink.ts';
 import { stripEnvelopeLine } from './mbox.ts';
 import { detectBatchKind, runBatch, type BatchItem, type BatchSummary } from './bulk.ts';
 import { renderVerdict } from './render-verdict.ts';
@@ -55,7 +57,10 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   const job = await createJob(spec.command, spec.jobOptions);
   let result: JobResult;
   try {
-    const message = stripEnvelopeLine(await readInput(spec.input));
+    const input = await openMessageInput(spec.input);
+    if (input.kind === 'stream' && job.stream) return await runStreamed(spec, job.stream, input.chunks);
+    // A job that cannot stream (opaque signing, a key store choosing recipients...) takes the message whole, up to the memory bound.
+    const message = input.kind === 'whole' ? stripEnvelopeLine(input.data) : await readStream(input.chunks, spec.input === undefined || spec.input === '-' ? 'Standard input' : `Input ${spec.input}`);
     result = await runJob(job, message);
   } finally {
     await job.close?.();
@@ -69,6 +74,30 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   if (result.output !== undefined && !(spec.json && isStdio(spec.output))) {
     await writeOutput(spec.output, result.output);
   }
+  if (result.verdict) {
+    if (spec.json) await printJson(result.verdict);
+    else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));
+  }
+  return result.exitCode;
+}
+
+/**
+ * A message too large to hold in memory, through the job's streaming form. OUT is
+ * kept only when the job says so (e.g. verify: a trusted signature); a thrown error
+ * discards it and reaches runMessageCommand's report.
+ */
+async function runStreamed(spec: MessageCommandSpec, stream: StreamJob, chunks: AsyncIterable<Buffer>): Promise<ExitCode> {
+  const sink = await openOutputSink(spec.output, { discardAll: spec.json === true && isStdio(spec.output), directToStdout: spec.command === 'decrypt' });
+  let result: StreamJobResult;
+  try {
+    result = await stream(chunks, sink.writable);
+  } catch (e) {
+    await sink.discard();
+    throw e;
+  }
+  if (result.keepOutput) await sink.keep();
+  else await sink.discard();
+  for (const w of result.warnings ?? []) process.stderr.write(`kakitome ${spec.command}: warning: ${w}\n`);
   if (result.verdict) {
     if (spec.json) await printJson(result.verdict);
     else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));

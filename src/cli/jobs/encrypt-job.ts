@@ -12,6 +12,7 @@ import { KakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import type { ContentEncryptionName } from '../../cms/enveloped-data/encrypt.ts';
 import { encryptMessage, type EncryptMessageOptions } from '../../smime/encrypt-message.ts';
+import { encryptMessageStream } from '../../smime/encrypt-message-stream.ts';
 import { chooseContentEncryption } from '../../store/choose-content-encryption.ts';
 import type { CertificateRecord, Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
@@ -69,10 +70,18 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
     if (addresses.length > 0) throw new KakitomeError('INVALID_ARGUMENT', `--to ${addresses[0]} is an address: looking it up needs a key store (kakitome init), or give the certificate file.`);
     if (o.signFromStore) throw new KakitomeError('INVALID_ARGUMENT', '--sign needs a key store; or give --sign-cert and --sign-key.');
     const recipients = certificates.map(({ certificate }) => ({ certificate, ...(o.oaep ? { rsaPadding: 'oaep' as const } : {}) }));
-    return async (message) => ({
+    const job: Job = async (message) => ({
       exitCode: EXIT_OK,
       output: encryptMessage(message, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}) }),
     });
+    // Sign-then-encrypt takes the message whole; plain encryption of a large message streams.
+    if (!sign) {
+      job.stream = async (input, output) => {
+        const { warnings } = await encryptMessageStream(input, output, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', end: false });
+        return { exitCode: EXIT_OK, keepOutput: true, warnings };
+      };
+    }
+    return job;
   }
 
   const store = await openLocatedStore(o.store);

@@ -9,9 +9,10 @@
 import { KakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { signMessage, type SignMessageOptions } from '../../smime/sign-message.ts';
+import { signMessageStream } from '../../smime/sign-message-stream.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import type { Job } from '../job.ts';
+import type { Job, StreamJob } from '../job.ts';
 import { assertKeyMatches, loadCertificateFile, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
 import { openLocatedStore, type StoreLocation } from '../commands/store-options.ts';
 import { readMessageFrom } from '../read-message-from.ts';
@@ -44,10 +45,12 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
     // A --cert bundle's extra certificates travel as the chain too, as with openssl -certfile.
     const chain: Certificate[] = [...extra, ...extraChain];
     const signer = { certificate: leaf, key, ...algorithm };
-    return async (message) => ({
+    const job: Job = async (message) => ({
       exitCode: EXIT_OK,
       output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }),
     });
+    if (!o.opaque) job.stream = streamSigner(signer, chain);
+    return job;
   }
   if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, or a key store (kakitome init) and --from ADDRESS.');
   const store = await openLocatedStore(o.store);
@@ -74,7 +77,20 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
     return { exitCode: EXIT_OK, output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }) };
   };
   job.close = () => store.close();
+  // With --from the signer is known before the message is read, so a large one can stream.
+  if (o.from !== undefined && !o.opaque) {
+    const { signer, chain } = await identityFor(o.from.trim().toLowerCase());
+    job.stream = streamSigner(signer, chain);
+  }
   return job;
+}
+
+/** multipart/signed over a message too large for memory (signMessageStream; opaque signing takes the message whole). */
+function streamSigner(signer: Signer, chain: Certificate[]): StreamJob {
+  return async (input, output) => {
+    const { warnings } = await signMessageStream(input, output, { signers: [signer], certificates: chain, end: false });
+    return { exitCode: EXIT_OK, keepOutput: true, warnings };
+  };
 }
 
 async function findIdentity(store: Store, address: string) {

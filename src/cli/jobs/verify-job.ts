@@ -5,6 +5,7 @@
  * capabilities are kept for encrypting to them (unless --no-harvest).
  */
 import { verifyMessage } from '../../smime/verify-message.ts';
+import { verifyMessageStream } from '../../smime/verify-message-stream.ts';
 import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { createCliValidator } from '../create-cli-validator.ts';
@@ -46,6 +47,14 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
       // An unverified message is never handed on as if it were verified.
       ...(exitCode === EXIT_OK ? { output: verdict.output } : {}),
     };
+  };
+  job.stream = async (input, output) => {
+    const verdict = await verifyMessageStream(input, { validateSigner, output, end: false });
+    const exitCode = exitCodeForVerdict(verdict);
+    const view = viewVerdict(verdict);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
+    // An unverified message is never handed on as if it were verified.
+    return { exitCode, verdict: view, keepOutput: exitCode === EXIT_OK };
   };
   if (store) job.close = () => store.close();
   return job;
