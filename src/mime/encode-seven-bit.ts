@@ -44,18 +44,38 @@ export function isSevenBitData(buf: Uint8Array): boolean {
   return true;
 }
 
-function withTransferEncoding(entity: MimeEntity, encoding: string | undefined): HeaderInput[] {
-  const kept: HeaderInput[] = entity.headers.filter((h) => h.name.toLowerCase() !== 'content-transfer-encoding');
+function withTransferEncoding(headers: readonly HeaderInput[], encoding: string | undefined): HeaderInput[] {
+  const kept: HeaderInput[] = headers.filter((h) => ('raw' in h ? h.name : h[0]).toLowerCase() !== 'content-transfer-encoding');
   if (encoding) kept.push(['Content-Transfer-Encoding', encoding]);
   return kept;
 }
 
+/** A re-encoded entity before serialisation: its header fields and body. */
+export interface SevenBitParts {
+  headers: HeaderInput[];
+  body: Buffer;
+  /** True when at least one part was re-encoded (otherwise headers and body are the entity's own). */
+  changed: boolean;
+}
+
 /** Re-encodes `entity` (and its descendants) into 7-bit transfer encodings where needed. */
 export function encodeSevenBit(entity: MimeEntity, limits?: Partial<Limits>): SevenBitResult {
+  const r = encodeSevenBitParts(entity, limits);
+  return r.changed ? { bytes: buildEntity(r.headers, r.body), changed: true } : { bytes: entity.raw, changed: false };
+}
+
+/**
+ * encodeSevenBit without the final serialisation, so a caller that adds header
+ * fields (header protection) writes the entity once. `headers` replaces the
+ * entity's own fields (a message's content fields without its message fields);
+ * the transfer encoding is still read from the entity.
+ */
+export function encodeSevenBitParts(entity: MimeEntity, limits?: Partial<Limits>, headers: readonly HeaderInput[] = entity.headers): SevenBitParts {
+  const same = (): SevenBitParts => ({ headers: [...headers], body: entity.body, changed: false });
   if (entity.contentType.type === 'multipart') {
     const results = entity.children.map((c) => encodeSevenBit(c, limits));
     const cteOk = entity.transferEncoding === '7bit';
-    if (!results.some((r) => r.changed) && cteOk) return { bytes: entity.raw, changed: false };
+    if (!results.some((r) => r.changed) && cteOk) return same();
     // Splice changed children into the original body so delimiters, preamble and epilogue keep their bytes.
     const bodyStart = entity.body.byteOffset;
     const chunks: Uint8Array[] = [];
@@ -68,25 +88,24 @@ export function encodeSevenBit(entity: MimeEntity, limits?: Partial<Limits>): Se
     }
     chunks.push(Buffer.from(entity.body.buffer, pos, bodyStart + entity.body.length - pos));
     // RFC 2045 section 6.4: a multipart may only be 7bit, 8bit or binary; once its parts are 7-bit, so is it.
-    const headers = cteOk ? entity.headers : withTransferEncoding(entity, undefined);
-    return { bytes: buildEntity(headers, Buffer.concat(chunks)), changed: true };
+    return { headers: cteOk ? [...headers] : withTransferEncoding(headers, undefined), body: Buffer.concat(chunks), changed: true };
   }
   if (entity.contentType.mediaType === 'message/rfc822' || entity.contentType.mediaType === 'message/global') {
     // RFC 2046 section 5.2.1: message/rfc822 cannot be base64/QP encoded; encode the message inside instead.
-    if (isSevenBitData(entity.body) && entity.transferEncoding === '7bit') return { bytes: entity.raw, changed: false };
+    if (isSevenBitData(entity.body) && entity.transferEncoding === '7bit') return same();
     const inner = parseEntity(entity.body, limits ? { limits } : {});
     const r = encodeSevenBit(inner, limits);
-    return { bytes: buildEntity(withTransferEncoding(entity, '7bit'), r.bytes), changed: true };
+    return { headers: withTransferEncoding(headers, '7bit'), body: r.bytes, changed: true };
   }
   const te = entity.transferEncoding;
   const encodedAlready = te === 'base64' || te === 'quoted-printable';
-  if (encodedAlready ? isSevenBitData(entity.body) : te === '7bit' && isSevenBitData(entity.body)) return { bytes: entity.raw, changed: false };
+  if (encodedAlready ? isSevenBitData(entity.body) : te === '7bit' && isSevenBitData(entity.body)) return same();
   const content = encodedAlready ? decodeBody(entity) : entity.body;
   if (entity.contentType.type === 'text') {
     // RFC 8551 section 3.1.1: text is signed in canonical form, lines ending in CRLF.
     const qp = wrapQuotedPrintable(encodeQuotedPrintable(canonicalizeLineBreaks(content)), 76).replace(/\r?\n/g, '\r\n');
-    return { bytes: buildEntity(withTransferEncoding(entity, 'quoted-printable'), Buffer.from(qp, 'latin1')), changed: true };
+    return { headers: withTransferEncoding(headers, 'quoted-printable'), body: Buffer.from(qp, 'latin1'), changed: true };
   }
   const b64 = wrapBase64(encodeBase64(content), 76).replace(/\r?\n/g, '\r\n');
-  return { bytes: buildEntity(withTransferEncoding(entity, 'base64'), Buffer.from(`${b64}\r\n`, 'latin1')), changed: true };
+  return { headers: withTransferEncoding(headers, 'base64'), body: Buffer.from(`${b64}\r\n`, 'latin1'), changed: true };
 }

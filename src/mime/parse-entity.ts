@@ -13,7 +13,7 @@
  */
 import { KakitomeError, malformed } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
-import { getHeaderFields, type MimeEntity } from './entity.ts';
+import type { HeaderField, MimeEntity } from './entity.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
 import { parseContentType } from './parse-content-type.ts';
 
@@ -53,16 +53,29 @@ function parseRange(buf: Buffer, start: number, end: number, depth: number, dige
     depth,
     warnings: section.warnings,
   };
-  const ct = getHeaderFields(entity, 'content-type');
-  if (ct.length > 1) malformed('an entity has more than one Content-Type field');
-  const cte = getHeaderFields(entity, 'content-transfer-encoding');
-  if (cte.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
-  if (ct[0]) {
-    entity.contentType = parseContentType(ct[0].value, digestParent);
-    // QUIRK: RFC 2045 section 5.2 says an unparsable Content-Type means text/plain; we follow it but say so.
-    if (entity.contentType.defaulted) entity.warnings.push(`Unparsable Content-Type "${ct[0].value.slice(0, 80)}" read as text/plain.`);
+  // One pass over the fields for the two that shape the entity (lengths first: most names are neither).
+  let ct: HeaderField | undefined;
+  let cte: HeaderField | undefined;
+  for (const f of section.fields) {
+    const len = f.name.length;
+    if (len === 12 && f.name.toLowerCase() === 'content-type') {
+      if (ct) malformed('an entity has more than one Content-Type field');
+      ct = f;
+    } else if (len === 25 && f.name.toLowerCase() === 'content-transfer-encoding') {
+      if (cte) malformed('an entity has more than one Content-Transfer-Encoding field');
+      cte = f;
+    }
   }
-  if (cte[0]) entity.transferEncoding = cte[0].value.toLowerCase().replace(/\s*\(.*\)\s*$/, '').trim();
+  if (ct) {
+    entity.contentType = parseContentType(ct.value, digestParent);
+    // QUIRK: RFC 2045 section 5.2 says an unparsable Content-Type means text/plain; we follow it but say so.
+    if (entity.contentType.defaulted) entity.warnings.push(`Unparsable Content-Type "${ct.value.slice(0, 80)}" read as text/plain.`);
+  }
+  if (cte) {
+    const v = cte.value.toLowerCase();
+    // A trailing RFC 822 comment ("7bit (plain text)") is dropped; only a "(" can start one.
+    entity.transferEncoding = (v.includes('(') ? v.replace(/\s*\(.*\)\s*$/, '') : v).trim();
+  }
   if (entity.contentType.type === 'multipart') splitMultipart(buf, section.bodyStart, end, entity, state);
   return entity;
 }

@@ -27,10 +27,17 @@ export interface HeaderSection {
   warnings: string[];
 }
 
-/** Unfolds and decodes a field body: UTF-8 when valid (RFC 6532), else Latin-1 so no byte is lost. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-function fieldValue(bytes: Buffer): string {
+/**
+ * The general reading of a field body (the bytes after the colon, up to and including
+ * the field's last line break): UTF-8 when valid (RFC 6532), else Latin-1 so no byte
+ * is lost; unfolded (RFC 5322 section 2.2.3: each CRLF followed by WSP is removed);
+ * surrounding whitespace trimmed. parseHeaderSection computes the same value more
+ * cheaply for the common single-line ASCII field (test/mime/parse-header-section.test.ts
+ * compares the two).
+ */
+export function decodeFieldBody(bytes: Buffer): string {
   let text: string;
   const latin1 = bytes.toString('latin1');
   if (!/[^\x00-\x7f]/.test(latin1)) text = latin1;
@@ -41,7 +48,6 @@ function fieldValue(bytes: Buffer): string {
       text = latin1;
     }
   }
-  // RFC 5322 section 2.2.3: unfolding removes each CRLF that is followed by WSP.
   return text.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
 }
 
@@ -55,6 +61,9 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
   let pos = start;
   let fieldStart = -1;
   let fieldColon = -1;
+  // Whether the open field so far is all ASCII and on one line: then its value is the
+  // trimmed Latin-1 text, with no decoding or unfolding to do (decodeFieldBody's result).
+  let fieldSimple = true;
   const closeField = (at: number): void => {
     if (fieldStart < 0) return;
     const raw = buf.subarray(fieldStart, at);
@@ -62,12 +71,24 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
     // QUIRK: RFC 5322 section 4.5.1 obsolete syntax allows WSP before the colon ("Subject : x").
     while (nameEnd > fieldStart && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--;
     const name = buf.toString('latin1', fieldStart, nameEnd);
-    fields.push({ name, raw, value: fieldValue(buf.subarray(fieldColon + 1, at)) });
+    const value = fieldSimple ? buf.toString('latin1', fieldColon + 1, at).trim() : decodeFieldBody(buf.subarray(fieldColon + 1, at));
+    fields.push({ name, raw, value });
     fieldStart = -1;
   };
   while (pos < end) {
-    let nl = buf.indexOf(LF, pos);
-    if (nl < 0 || nl >= end) nl = end;
+    // One pass over the line: its end, its first colon, and whether it has 8-bit bytes.
+    // The scan stops one byte past the line limit, so an endless line costs no more than that.
+    const scanEnd = Math.min(end, pos + limits.maxLineLength + 1);
+    let nl = pos;
+    let colon = -1;
+    let high = 0;
+    for (; nl < scanEnd; nl++) {
+      const b = buf[nl]!;
+      if (b === LF) break;
+      if (b === COLON && colon < 0) colon = nl;
+      high |= b;
+    }
+    if (nl === scanEnd && scanEnd < end) throw new KakitomeError('LIMIT', `A header line of more than ${limits.maxLineLength} bytes exceeds the line limit.`);
     const lineEnd = nl < end ? nl + 1 : end;
     if (lineEnd - pos > limits.maxLineLength) throw new KakitomeError('LIMIT', `A header line of more than ${limits.maxLineLength} bytes exceeds the line limit.`);
     if (pos - start > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${limits.maxHeaderBytes} bytes exceeds the header limit.`);
@@ -80,6 +101,7 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
     const c = buf[pos]!;
     if (c === SP || c === HT) {
       if (fieldStart < 0) malformed('a header section starts with a continuation line');
+      fieldSimple = false;
     } else {
       closeField(pos);
       // QUIRK: files saved from an mbox start with a "From sender date" separator line.
@@ -88,7 +110,6 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
         pos = lineEnd;
         continue;
       }
-      const colon = buf.indexOf(COLON, pos);
       if (colon < 0 || colon >= contentEnd) malformed(`header line without a colon at byte ${pos}`);
       let nameEnd = colon;
       while (nameEnd > pos && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--;
@@ -100,7 +121,9 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
       if (colon === pos) malformed(`empty header field name at byte ${pos}`);
       fieldStart = pos;
       fieldColon = colon;
+      fieldSimple = true;
     }
+    if (high & 0x80) fieldSimple = false;
     pos = lineEnd;
   }
   // No blank line: the entity is all header section and has an empty body (RFC 5322 section 3.5 makes the body optional).

@@ -34,7 +34,21 @@ export function splitMessage(message: Uint8Array, limits: Limits): SplitMessage 
   if (lfOnly) warnings.push('The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.');
   const root = parseEntity(canonical, { limits });
   warnings.push(...root.warnings);
-  const messageHeaders = root.headers.filter((h) => !isContentField(h.name));
-  const contentHeaders = root.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
-  return { root, messageHeaders, contentHeaders, content: buildEntity(contentHeaders, root.body), warnings };
+  const messageHeaders: HeaderField[] = [];
+  const contentHeaders: HeaderField[] = [];
+  for (const h of root.headers) {
+    if (!isContentField(h.name)) messageHeaders.push(h);
+    else if (h.name.length !== 12 || h.name.toLowerCase() !== 'mime-version') contentHeaders.push(h);
+  }
+  // The content entity is written only when asked for: verification never needs it.
+  let content: Buffer | undefined;
+  return {
+    root,
+    messageHeaders,
+    contentHeaders,
+    get content(): Buffer {
+      return (content ??= buildEntity(contentHeaders, root.body));
+    },
+    warnings,
+  };
 }
