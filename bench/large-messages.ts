@@ -35,7 +35,7 @@ export interface LargeMessageFigures {
 const OP = fileURLToPath(new URL('./large-message-op.ts', import.meta.url));
 
 /** A multipart/mixed message: a short text part and a base64 attachment of about `bytes`. */
-async function writeLargeMessage(path: string, from: string, bytes: number): Promise<void> {
+export async function writeLargeMessage(path: string, from: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
   const b = 'bench-boundary-4f1c';
   out.write([
