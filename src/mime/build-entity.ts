@@ -11,8 +11,6 @@ import type { HeaderField } from './entity.ts';
 /** A field to write: an existing field (copied raw) or a name and an unencoded value. */
 export type HeaderInput = HeaderField | readonly [name: string, value: string];
 
-const CRLF = Buffer.from('\r\n');
-
 /** One header field, encoded-words for non-ASCII (RFC 2047 section 5), folded, CRLF-terminated. */
 export function formatHeaderField(name: string, value: string): Buffer {
   const ascii = !/[^\x00-\x7f]/.test(value);
@@ -29,17 +27,61 @@ export function formatParameterizedValue(value: string, params: Record<string, s
 }
 
 export function formatHeaderSection(headers: readonly HeaderInput[]): Buffer {
-  return Buffer.concat(headers.map((h) => ('raw' in h ? ensureCrlf(h.raw) : formatHeaderField(h[0], h[1]))));
+  const chunks: Array<Uint8Array | string> = [];
+  pushHeaderSection(chunks, headers);
+  return joinChunks(chunks);
 }
 
-function ensureCrlf(raw: Buffer): Buffer {
-  // A copied field keeps its bytes, but the last field of a section may arrive without a line break.
-  return raw.length > 0 && raw[raw.length - 1] === 0x0a ? raw : Buffer.concat([raw, CRLF]);
+/** True when `value` needs neither encoding nor folding: short, ASCII, no line breaks. */
+function isPlainField(name: string, value: string): boolean {
+  if (name.length + value.length + 2 > 76) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f || c === 0x0d || c === 0x0a) return false;
+  }
+  return true;
+}
+
+/** Appends the fields of a header section: raw fields as they are (CRLF-terminated), new ones formatted. */
+function pushHeaderSection(chunks: Array<Uint8Array | string>, headers: readonly HeaderInput[]): void {
+  for (const h of headers) {
+    if ('raw' in h) {
+      chunks.push(h.raw);
+      // A copied field keeps its bytes, but the last field of a section may arrive without a line break.
+      if (h.raw.length === 0 || h.raw[h.raw.length - 1] !== 0x0a) chunks.push('\r\n');
+    } else {
+      // Plain fields go in as text (formatHeaderField's short-ASCII case, without its Buffer).
+      chunks.push(isPlainField(h[0], h[1]) ? `${h[0]}: ${h[1]}\r\n` : formatHeaderField(h[0], h[1]));
+    }
+  }
+}
+
+/**
+ * Joins byte chunks and ASCII strings into one Buffer with a single allocation (a
+ * message is assembled from many small pieces; Buffer.concat would need a Buffer for
+ * every string first). Strings must be ASCII: each character is written as one byte.
+ */
+export function joinChunks(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
+  let length = 0;
+  for (const c of chunks) length += c.length;
+  const out = Buffer.allocUnsafe(length);
+  let pos = 0;
+  for (const c of chunks) {
+    if (typeof c === 'string') pos += out.write(c, pos, 'latin1');
+    else {
+      out.set(c, pos);
+      pos += c.length;
+    }
+  }
+  return out;
 }
 
 /** header section + blank line + body. The body is written as given (callers pass canonical CRLF bytes). */
 export function buildEntity(headers: readonly HeaderInput[], body: Uint8Array): Buffer {
-  return Buffer.concat([formatHeaderSection(headers), CRLF, body]);
+  const chunks: Array<Uint8Array | string> = [];
+  pushHeaderSection(chunks, headers);
+  chunks.push('\r\n', body);
+  return joinChunks(chunks);
 }
 
 // Random bytes for boundaries, drawn from the CSPRNG 4 KiB at a time: one call per
@@ -64,11 +106,11 @@ export function createBoundary(): string {
  * parts are written exactly as given (RFC 2046 section 5.1.1).
  */
 export function buildMultipartBody(boundary: string, parts: readonly Uint8Array[], preamble?: string): Buffer {
-  const chunks: Uint8Array[] = [];
+  const chunks: Array<Uint8Array | string> = [];
+  // Boundaries are ASCII (RFC 2046 section 5.1.1 bchars); anything else is written as UTF-8, as before.
+  const text = (s: string): Uint8Array | string => (/^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s));
   if (preamble) chunks.push(Buffer.from(`${preamble}\r\n`));
-  for (const [i, p] of parts.entries()) {
-    chunks.push(Buffer.from(`${i === 0 && !preamble ? '' : '\r\n'}--${boundary}\r\n`), p);
-  }
-  chunks.push(Buffer.from(`\r\n--${boundary}--\r\n`));
-  return Buffer.concat(chunks);
+  for (const [i, p] of parts.entries()) chunks.push(text(`${i === 0 && !preamble ? '' : '\r\n'}--${boundary}\r\n`), p);
+  chunks.push(text(`\r\n--${boundary}--\r\n`));
+  return joinChunks(chunks);
 }

@@ -13,6 +13,7 @@
  * the ones to show; outer fields that differ without an HP-Outer explanation are
  * reported as mismatches.
  */
+import { isAscii } from 'node:buffer';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import { formatHeaderField, type HeaderInput } from '../mime/build-entity.ts';
 import { getHeaderFields, type HeaderField, type MimeEntity } from '../mime/entity.ts';
@@ -41,7 +42,7 @@ export function selectProtectedFields(messageHeaders: readonly HeaderField[]): H
 
 /** Copies fields for the inside: raw bytes when 7-bit (RFC 6532 UTF-8 fields are re-encoded as RFC 2047 words so the payload stays 7-bit). */
 export function copyFieldsInside(fields: readonly HeaderField[]): HeaderInput[] {
-  return fields.map((f) => (/[^\x00-\x7f]/.test(f.raw.toString('latin1')) ? ([f.name, f.value] as const) : f));
+  return fields.map((f) => (isAscii(f.raw) ? f : ([f.name, f.value] as const)));
 }
 
 export interface ConfidentialHeaders {

@@ -379,3 +379,40 @@ test('carried certificates: other CertificateChoices are skipped with a warning;
   assert.equal(vc.status, 'valid');
   assert.deepEqual(vc.crls.map((c) => Buffer.from(c)), [crl]);
 });
+
+test('memoised checks are per certificate and per exact bytes: a passed ESS check does not carry over to another signer', () => {
+  // Passes for rsa (remembered), then the same attribute bytes under rsa2's signature must still fail.
+  const essForRsa = encodeSigningCertificateV2Attribute(rsa.cert);
+  for (let i = 0; i < 2; i++) assert.equal(verifySignedData(signedData({ signerInfos: [signerInfo({ attrs: [...stdAttrs(), essForRsa] })] })).status, 'valid');
+  const swapped = signerInfo({ id: rsa2, attrs: [...stdAttrs(), essForRsa] });
+  expectSigner(signedData({ signerInfos: [swapped] }), 'ATTR_INVALID', /different certificate/);
+});
+
+test('memoised SMIMECapabilities: each verification gets its own objects', () => {
+  const der = signData(content, { signers: [{ certificate: ec.cert, key: ec.key }] });
+  const a = verifySignedData(der).signers[0]!.capabilities!;
+  const b = verifySignedData(der).signers[0]!.capabilities!;
+  assert.deepEqual(a, b);
+  assert.ok(a.length > 0);
+  const withParams = a.find((c) => c.parameters)!;
+  assert.notEqual(a, b);
+  assert.notEqual(withParams, b.find((c) => c.parameters));
+  withParams.parameters![0] = withParams.parameters![0]! ^ 0xff;
+  withParams.capabilityId = '1.2.3';
+  assert.deepEqual(verifySignedData(der).signers[0]!.capabilities, b);
+});
+
+test('the carried-certificate cache returns a certificate only for the exact same bytes', () => {
+  const der = signData(content, { signers: [{ certificate: rsa.cert, key: rsa.key }] });
+  const first = verifySignedData(der).certificates[0]!;
+  assert.equal(verifySignedData(Buffer.from(der)).certificates[0], first, 'same bytes: the cached object');
+  // Same length and same tail (signature value), one byte changed inside the subject name.
+  const at = der.indexOf(Buffer.from(rsa.cert.subjectText.split('=').pop()!.slice(0, 4)), der.indexOf(rsa.cert.der.subarray(0, 16)));
+  assert.ok(at > 0);
+  const altered = Buffer.from(der);
+  altered[at] = altered[at]! ^ 0x01;
+  const other = verifySignedData(altered).certificates[0]!;
+  assert.notEqual(other, first);
+  assert.equal(other.der.equals(first.der), false);
+  assert.equal(other.der.subarray(-48).equals(first.der.subarray(-48)), true);
+});

@@ -159,7 +159,7 @@ export function checkSignedAttributes(
   }
 
   const capsT = singleValue(attributes, OID.smimeCapabilities, 'The SMIMECapabilities attribute');
-  const capabilities = capsT ? parseSmimeCapabilities(capsT) : undefined;
+  const capabilities = capsT ? readCapabilitiesMemo(capsT) : undefined;
   const ekpT = singleValue(attributes, OID.smimeEncryptionKeyPreference, 'The SMIMEEncryptionKeyPreference attribute');
   const encryptionKeyPreference = ekpT ? parseEncryptionKeyPreference(ekpT) : undefined;
 
@@ -171,6 +171,30 @@ export function checkSignedAttributes(
   if (attributes.has(OID.counterSignature)) invalid('A countersignature appears among the signed attributes (RFC 5652 11.4 forbids it).');
 
   return { signedBytes, attributes, messageDigest, signingTime, capabilities, encryptionKeyPreference, warnings };
+}
+
+/** A value's exact encoding as a string, for memo keys. */
+function bytesKey(t: Tlv): string {
+  const b = t.bytes;
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+}
+
+// A sender writes the same SMIMECapabilities bytes in every message: parsed results are
+// kept by their exact encoding (bounded), and each caller gets fresh objects and copies.
+const capabilitiesByBytes = new Map<string, SmimeCapability[]>();
+const MAX_MEMO = 256;
+
+function readCapabilitiesMemo(t: Tlv): SmimeCapability[] {
+  // Large values are parsed every time (a key would cost what the parse does).
+  if (t.end - t.start > 1024) return parseSmimeCapabilities(t);
+  const key = bytesKey(t);
+  let caps = capabilitiesByBytes.get(key);
+  if (!caps) {
+    caps = parseSmimeCapabilities(t).map((c) => (c.parameters ? { capabilityId: c.capabilityId, parameters: Buffer.from(c.parameters) } : { capabilityId: c.capabilityId }));
+    if (capabilitiesByBytes.size >= MAX_MEMO) capabilitiesByBytes.clear();
+    capabilitiesByBytes.set(key, caps);
+  }
+  return caps.map((c) => (c.parameters ? { capabilityId: c.capabilityId, parameters: Buffer.from(c.parameters) } : { capabilityId: c.capabilityId }));
 }
 
 function checkSetOrder(set: Tlv, what: string): void {
@@ -231,14 +255,25 @@ export function checkSigningCertificate(attributes: Map<string, Attribute>, cert
   const v2 = singleValue(attributes, OID.signingCertificateV2, 'The signingCertificateV2 attribute');
   const v1 = singleValue(attributes, OID.signingCertificate, 'The signingCertificate attribute');
   if (!v2 && !v1) return;
+  // The check is a function of the certificate and the attribute values' bytes; a
+  // signer sends the same bytes in every message, so a pair that passed is remembered.
+  const key = `${v2 ? bytesKey(v2) : ''}|${v1 ? bytesKey(v1) : ''}`;
+  const passed = essPassed.get(cert);
+  if (passed?.has(key)) return;
   try {
     if (v2) checkEssCertId(v2, cert, true);
     if (v1) checkEssCertId(v1, cert, false);
+    let set = passed;
+    if (!set) essPassed.set(cert, (set = new Set()));
+    if (set.size >= 16) set.clear();
+    set.add(key);
   } catch (e) {
     if (isKakitomeError(e, 'ATTR_INVALID') || isKakitomeError(e, 'UNSUPPORTED_ALG')) throw e;
     throw new KakitomeError('ATTR_INVALID', 'The ESS signing certificate attribute is malformed.', { cause: e });
   }
 }
+
+const essPassed = new WeakMap<Certificate, Set<string>>();
 
 function checkEssCertId(value: Tlv, cert: Certificate, v2: boolean): void {
   const what = v2 ? 'signingCertificateV2' : 'signingCertificate';
