@@ -1,9 +1,10 @@
 /**
  * Streaming multipart/signed (RFC 8551 section 3.5.3, RFC 1847) for messages too
- * large to hold in memory: the payload comes from streamPayload (mailsplit,
- * on-the-fly base64 for 8-bit parts, RFC 9788 hp="clear") and is written to
+ * large to hold in memory: the payload comes from streamPayload (a streaming MIME
+ * walker, on-the-fly base64 for 8-bit parts, RFC 9788 hp="clear") and is written to
  * `output` while signStream hashes it; the signature part follows. Memory stays
- * bounded by the splitter's line buffer and the chunk size.
+ * bounded by one header section, one delimiter line and the input's chunk size;
+ * the whole message by limits.maxStreamMessageBytes.
  *
  * Only the detached form: opaque signing of huge messages is signStream's job.
  * On failure `output` holds a partial message: write to an AtomicFile.
@@ -16,7 +17,7 @@ import { resolveLimits } from '../limits.ts';
 import { buildMultipartBody, createBoundary, formatHeaderField, formatParameterizedValue } from '../mime/build-entity.ts';
 import { base64Lines, micalgFor } from './sign-entity.ts';
 import type { SignMessageOptions } from './sign-message.ts';
-import { formatOuterLines, streamPayload } from './stream-payload.ts';
+import { streamPayload } from './stream-payload.ts';
 
 export interface SignMessageStreamOptions extends SignMessageOptions {
   /** Default true: end `output` when done. */
@@ -39,7 +40,7 @@ export async function signMessageStream(input: Readable | AsyncIterable<Uint8Arr
   if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'signMessageStream needs at least one signer.');
   if (options.opaque) throw new KakitomeError('INVALID_ARGUMENT', 'signMessageStream writes multipart/signed only; use signMessage for opaque signing.');
   const limits = resolveLimits(options.limits);
-  const payload = streamPayload(input, options.headerProtection === false ? undefined : 'clear', limits);
+  const payload = streamPayload(input as AsyncIterable<Uint8Array>, options.headerProtection === false ? undefined : 'clear', limits);
   const boundary = createBoundary();
   let headerWritten = false;
   // The payload is written out and hashed in the same pass.
@@ -48,7 +49,7 @@ export async function signMessageStream(input: Readable | AsyncIterable<Uint8Arr
       if (!headerWritten) {
         headerWritten = true;
         const ct = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg: micalgFor(options.signers), boundary });
-        await writeChunk(output, Buffer.concat([formatOuterLines(payload.outerLines()), formatHeaderField('MIME-Version', '1.0'), formatHeaderField('Content-Type', ct), CRLF, Buffer.from(`This is a cryptographically signed message in MIME format.\r\n\r\n--${boundary}\r\n`)]));
+        await writeChunk(output, Buffer.concat([payload.outerHeader(), formatHeaderField('MIME-Version', '1.0'), formatHeaderField('Content-Type', ct), CRLF, Buffer.from(`This is a cryptographically signed message in MIME format.\r\n\r\n--${boundary}\r\n`)]));
       }
       await writeChunk(output, chunk);
       yield chunk;
@@ -61,23 +62,12 @@ export async function signMessageStream(input: Readable | AsyncIterable<Uint8Arr
       cb();
     },
   });
-  const work = Promise.all([
-    payload.fed,
-    signStream(content, sink, {
-      signers: options.signers,
-      detached: true,
-      ...(options.certificates ? { certificates: options.certificates } : {}),
-      ...(options.now ? { now: options.now } : {}),
-    }),
-  ]);
-  work.catch(() => undefined);
-  try {
-    // The race reports the first failure; the pipeline is torn down after it.
-    await Promise.race([work, payload.failed]);
-  } catch (e) {
-    payload.destroy();
-    throw e;
-  }
+  await signStream(content, sink, {
+    signers: options.signers,
+    detached: true,
+    ...(options.certificates ? { certificates: options.certificates } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
   const signaturePart = Buffer.concat([
     formatHeaderField('Content-Type', 'application/pkcs7-signature; name=smime.p7s'),
     formatHeaderField('Content-Transfer-Encoding', 'base64'),

@@ -1,267 +1,176 @@
 /**
- * The streaming Cryptographic Payload: a message read chunk by chunk is split by
- * mailsplit (the nodemailer family's streaming MIME splitter; bounded header sizes
- * and part counts), its message header fields are taken out of the root part, RFC
- * 9788 header protection is added, 8-bit and binary leaves are re-encoded as base64
- * on the fly (libbase64), and the joined MIME entity comes out as an async
- * iterable. Shared by signMessageStream and encryptMessageStream.
+ * The streaming Cryptographic Payload (RFC 9788 section 1.1) shared by
+ * signMessageStream and encryptMessageStream: the message read chunk by chunk is
+ * walked by MimeStreamWalker (src/mime/walk-mime-stream.ts), its message header
+ * fields are taken out of the root part, RFC 9788 header protection is added
+ * (hp="clear" or hp="cipher" with hcp_baseline outside and HP-Outer inside, as
+ * prepare-content.ts does in memory), 8-bit and binary leaves are re-encoded as
+ * base64 on the fly, and everything else is passed through byte for byte as slices
+ * of the input chunks.
  *
- * 8-bit text is re-encoded as base64, not quoted-printable: base64 can be cut at
- * any 57-byte boundary, QP needs whole lines (RFC 8551 section 3.1.2 allows both).
- * A part that declares 7bit but carries 8-bit bytes is passed through (its header
- * is already written when that is seen) and reported in `warnings`.
+ * 8-bit text is re-encoded as base64, not quoted-printable: base64 can be cut at any
+ * 57-byte boundary, QP needs whole lines (RFC 8551 section 3.1.2 allows both). A
+ * part that declares 7bit but carries 8-bit bytes is passed through (its header is
+ * already written when that is seen) and reported in `warnings`.
+ *
+ * Memory: nothing is held but one header section (bounded by limits.maxHeaderBytes)
+ * and a possible delimiter line. The input's chunks are passed on, not copied.
  */
-import { Transform, type Readable } from 'node:stream';
-import mailsplit from 'mailsplit';
-import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
+import { isAscii } from 'node:buffer';
 import { KakitomeError } from '../errors.ts';
 import type { Limits } from '../limits.ts';
-import { formatHeaderField, formatParameterizedValue } from '../mime/build-entity.ts';
-import { parseContentType } from '../mime/parse-content-type.ts';
-import { OBSCURED_SUBJECT, PROTECTED_HEADER_NAMES, isContentField } from './header-protection.ts';
+import { formatHeaderSection, formatParameterizedValue, type HeaderInput } from '../mime/build-entity.ts';
+import { Base64LineEncoder } from '../mime/encode-base64-lines.ts';
+import type { HeaderField } from '../mime/entity.ts';
+import { MimeStreamWalker, type MimeStreamHandler, type StreamEntityHeader } from '../mime/walk-mime-stream.ts';
+import { applyHeaderConfidentiality, copyFieldsInside, isContentField, selectProtectedFields } from './header-protection.ts';
+import { canonicalInput } from './canonical-input.ts';
+
+export { canonicalInput };
 
 const CRLF = Buffer.from('\r\n');
-/** 57 input bytes make one 76-character base64 line (RFC 2045 section 6.8). */
-const B64_LINE_INPUT = 57;
+const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable']);
 
-/** Converts bare LF to CRLF across chunk boundaries (used for LF-only inputs). */
-async function* crlfLines(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  let lastWasCr = false;
-  for await (const raw of input) {
-    const chunk = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    const parts: Buffer[] = [];
-    let start = 0;
-    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) {
-      const prevCr = i === 0 ? lastWasCr : chunk[i - 1] === 0x0d;
-      if (prevCr) continue;
-      parts.push(chunk.subarray(start, i), CRLF);
-      start = i + 1;
-    }
-    parts.push(chunk.subarray(start));
-    if (chunk.length) lastWasCr = chunk[chunk.length - 1] === 0x0d;
-    yield parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  }
+export interface StreamPayload {
+  /** The Cryptographic Payload's bytes, in order. Errors (LIMIT, MALFORMED, UNSUPPORTED_ALG) are thrown from the iteration. */
+  content: AsyncIterable<Buffer>;
+  /** The message header fields to write outside, CRLF-terminated (known once the first content chunk arrived). */
+  outerHeader(): Buffer;
+  /** Conversions and deviations noticed so far (complete once `content` is exhausted). */
+  readonly warnings: string[];
 }
 
-/** Looks at the first line break: LF-only input is converted as a whole, like splitMessage does (shared with verifyMessageStream). */
-export async function* canonicalInput(input: AsyncIterable<Uint8Array>, warnings: string[]): AsyncGenerator<Buffer> {
-  const it = input[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let decided: 'crlf' | 'lf' | undefined;
-  let r = await it.next();
-  while (!r.done && !decided) {
-    const c = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    head.push(c);
-    const all = Buffer.concat(head);
-    const nl = all.indexOf(0x0a);
-    if (nl >= 0) decided = nl > 0 && all[nl - 1] === 0x0d ? 'crlf' : 'lf';
-    else r = await it.next();
-  }
-  const rest = (async function* () {
-    yield* head;
-    if (!r.done) {
-      for (r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    }
-  })();
-  if (decided === 'lf') {
-    warnings.push('The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.');
-    yield* crlfLines(rest);
-  } else yield* rest;
+/** Replaces the Content-Transfer-Encoding field in place (RFC 2045 section 6). */
+function withTransferEncoding(fields: readonly HeaderField[], encoding: string): HeaderInput[] {
+  return fields.map((f) => (f.name.toLowerCase() === 'content-transfer-encoding' ? (['Content-Transfer-Encoding', encoding] as const) : f));
 }
 
-interface SplitNode {
-  type: 'node';
-  root: boolean;
-  multipart: string | false;
-  contentType: string | false;
-  encoding: string | false;
-  headers: {
-    getList(): Array<{ key: string; line: string }>;
-    getFirst(key: string): string;
-    remove(key: string): void;
-    update(key: string, value: string): void;
-    addFormatted(key: string, line: string, index?: number): void;
-  };
-}
-
-interface SplitData {
-  type: 'data' | 'body';
-  value: Buffer;
-  node: SplitNode;
-}
-
-/**
- * Object-mode transform between mailsplit's Splitter and Joiner: moves the message
- * header fields out of the root node (collected in `messageLines`), adds header
- * protection, and base64-encodes the bodies of 8-bit/binary leaves.
- */
-class SevenBitTransform extends Transform {
-  readonly messageLines: string[] = [];
+/** Turns walker events into payload bytes, collected in `out` until the caller takes them. */
+class PayloadWriter implements MimeStreamHandler {
+  out: Buffer[] = [];
   readonly warnings: string[] = [];
+  outer: HeaderInput[] = [];
   readonly #protect: 'clear' | 'cipher' | undefined;
-  #encoding: SplitNode | undefined;
-  #carry: Buffer = Buffer.alloc(0);
-  #seenRoot = false;
+  #encoder: Base64LineEncoder | undefined;
+  /** The current leaf is 7bit or quoted-printable: 8-bit bytes in it are reported. */
+  #checkSevenBit = false;
   #warnedEightBit = false;
 
   constructor(protect: 'clear' | 'cipher' | undefined) {
-    super({ readableObjectMode: true, writableObjectMode: true });
     this.#protect = protect;
   }
 
-  #finishEncoding(): void {
-    if (!this.#encoding) return;
-    if (this.#carry.length) this.push({ type: 'body', node: this.#encoding, value: Buffer.concat([Buffer.from(encodeBase64(this.#carry), 'latin1'), CRLF]) });
-    this.#encoding = undefined;
-    this.#carry = Buffer.alloc(0);
-  }
-
-  /** The message header lines to write outside: with hp="cipher", hcp_baseline applied (RFC 9788 section 3.2.1). */
-  outerLines(): string[] {
-    if (this.#protect !== 'cipher') return this.messageLines;
-    const out: string[] = [];
-    for (const line of this.messageLines) {
-      const key = line.slice(0, line.indexOf(':')).trim().toLowerCase();
-      if (key === 'keywords' || key === 'comments') continue;
-      out.push(key === 'subject' ? `Subject: ${OBSCURED_SUBJECT}` : line);
+  header(entity: StreamEntityHeader): void {
+    const te = entity.transferEncoding;
+    if (!KNOWN_ENCODINGS.has(te)) throw new KakitomeError('UNSUPPORTED_ALG', `Unknown Content-Transfer-Encoding "${te}".`);
+    const multipart = entity.contentType.type === 'multipart';
+    const eightBit = te === '8bit' || te === 'binary';
+    // RFC 8551 section 3.1.2: only 7-bit content is signed. A multipart may only be 7bit/8bit/binary
+    // (RFC 2045 section 6.4): once its parts are 7-bit, so is it. message/* cannot be base64-encoded
+    // (RFC 2046 section 5.2.1) and streaming does not re-encode inside it.
+    let encoding: string | undefined;
+    if (eightBit && multipart) encoding = '7bit';
+    else if (eightBit && entity.contentType.type === 'message') {
+      this.warnings.push(`A ${entity.contentType.mediaType} part is ${te}; streaming cannot re-encode inside it: it was signed as is and relays may alter it.`);
+    } else if (eightBit) encoding = 'base64';
+    this.#encoder = encoding === 'base64' ? new Base64LineEncoder() : undefined;
+    this.#checkSevenBit = !multipart && (te === '7bit' || te === 'quoted-printable');
+    if (entity.depth === 0) {
+      this.out.push(this.#rootHeader(entity, encoding));
+    } else if (encoding) {
+      this.out.push(formatHeaderSection(withTransferEncoding(entity.fields, encoding)), CRLF);
+    } else {
+      this.out.push(entity.raw);
     }
-    return out;
   }
 
-  #prepareRoot(node: SplitNode): void {
-    const lines = node.headers.getList().map((l) => ({ ...l }));
-    for (const l of lines) if (!isContentField(l.key)) this.messageLines.push(l.line);
-    for (const key of new Set(lines.map((l) => l.key))) if (!isContentField(key) || key === 'mime-version') node.headers.remove(key);
-    const ctValue = node.headers.getFirst('content-type');
-    const ct = parseContentType(ctValue || undefined);
+  /**
+   * The payload's root header section: the content fields, then (with header
+   * protection) the protected message fields and HP-Outer, in prepare-content.ts's
+   * order. The message fields go outside.
+   */
+  #rootHeader(entity: StreamEntityHeader, encoding: string | undefined): Buffer {
+    const message = entity.fields.filter((f) => !isContentField(f.name));
+    const content = entity.fields.filter((f) => isContentField(f.name) && f.name.toLowerCase() !== 'mime-version');
+    const kept = encoding ? withTransferEncoding(content, encoding) : content;
+    const hasType = content.some((f) => f.name.toLowerCase() === 'content-type');
+    const ct = entity.contentType;
+    const headers: HeaderInput[] = [];
     if (this.#protect) {
-      const params: Record<string, string> = { ...ct.params, hp: this.#protect };
-      node.headers.update('Content-Type', formatParameterizedValue(ct.mediaType, params));
+      headers.push(['Content-Type', formatParameterizedValue(ct.mediaType, { ...ct.params, hp: this.#protect })]);
+      for (const h of kept) if (!('raw' in h) || h.name.toLowerCase() !== 'content-type') headers.push(h);
       // RFC 9788 section 4: the protected fields go into the payload's root header section.
-      for (const l of lines) {
-        if (!PROTECTED_HEADER_NAMES.includes(l.key)) continue;
-        if (/[^\x00-\x7f]/.test(l.line)) this.warnings.push(`The ${l.key} field holds raw UTF-8 (RFC 6532); the streaming signer does not copy it into the protected headers.`);
-        else node.headers.addFormatted(l.key, l.line, Number.MAX_SAFE_INTEGER);
-      }
+      headers.push(...copyFieldsInside(selectProtectedFields(message)));
       if (this.#protect === 'cipher') {
-        // RFC 9788 section 2.2 / hcp_baseline: record what stays outside.
-        for (const line of this.outerLines()) {
-          const colon = line.indexOf(':');
-          const key = line.slice(0, colon).trim().toLowerCase();
-          if (PROTECTED_HEADER_NAMES.includes(key) && !/[^\x00-\x7f]/.test(line)) {
-            node.headers.addFormatted('hp-outer', formatHeaderField('HP-Outer', `${line.slice(0, colon).trim()}: ${line.slice(colon + 1).replace(/\r?\n[ \t]*/g, ' ').trim()}`).toString('latin1').replace(/\r\n$/, ''), Number.MAX_SAFE_INTEGER);
-          }
-        }
-      }
-    } else if (!ctValue) {
-      // An empty header section would make mailsplit's joiner write an extra blank line.
-      node.headers.update('Content-Type', formatParameterizedValue(ct.mediaType, ct.params));
+        // hcp_baseline (RFC 9788 section 3.2.1) outside, each outer field recorded inside (section 2.2).
+        const conf = applyHeaderConfidentiality(message);
+        this.outer = conf.outer;
+        for (const raw of conf.hpOuter) headers.push({ name: 'HP-Outer', raw, value: '' });
+      } else this.outer = message;
+    } else {
+      this.outer = message;
+      // An explicit Content-Type, so the payload never starts with an empty header section.
+      if (!hasType) headers.push(['Content-Type', formatParameterizedValue(ct.mediaType, ct.params)]);
+      headers.push(...kept);
     }
+    return Buffer.concat([formatHeaderSection(headers), CRLF]);
   }
 
-  override _transform(obj: SplitNode | SplitData, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
-    try {
-      if (obj.type === 'node') {
-        this.#finishEncoding();
-        if (!this.#seenRoot) {
-          this.#seenRoot = true;
-          this.#prepareRoot(obj);
-        }
-        const te = obj.encoding || '7bit';
-        const isMessage = (obj.contentType || '').startsWith('message/');
-        if (te === '8bit' || te === 'binary') {
-          if (obj.multipart) obj.headers.update('Content-Transfer-Encoding', '7bit');
-          else if (isMessage) this.warnings.push(`A ${obj.contentType} part is ${te}; streaming cannot re-encode inside it: it was signed as is and relays may alter it.`);
-          else {
-            obj.headers.update('Content-Transfer-Encoding', 'base64');
-            this.#encoding = obj;
-          }
-        } else if (!['7bit', 'base64', 'quoted-printable'].includes(te)) {
-          throw new KakitomeError('UNSUPPORTED_ALG', `Unknown Content-Transfer-Encoding "${te}".`);
-        }
-        this.push(obj);
-      } else if (obj.type === 'body' && this.#encoding && obj.node === this.#encoding) {
-        const all = this.#carry.length ? Buffer.concat([this.#carry, obj.value]) : obj.value;
-        const whole = all.length - (all.length % B64_LINE_INPUT);
-        this.#carry = Buffer.from(all.subarray(whole));
-        if (whole > 0) {
-          const text = wrapBase64(encodeBase64(all.subarray(0, whole)), 76).replace(/\r?\n/g, '\r\n');
-          this.push({ type: 'body', node: obj.node, value: Buffer.from(`${text}\r\n`, 'latin1') });
-        }
-      } else {
-        if (obj.type === 'data') this.#finishEncoding();
-        if (obj.type === 'body' && !this.#warnedEightBit && obj.node.encoding !== 'base64' && /[\x80-\xff]/.test(obj.value.toString('latin1'))) {
-          this.#warnedEightBit = true;
-          this.warnings.push('A part declared 7-bit carries 8-bit bytes; it was signed as is and relays may alter it.');
-        }
-        this.push(obj);
-      }
-      callback();
-    } catch (e) {
-      callback(e as Error);
+  body(bytes: Buffer): void {
+    if (this.#encoder) {
+      const lines = this.#encoder.push(bytes);
+      if (lines) this.out.push(lines);
+      return;
     }
+    if (this.#checkSevenBit && !this.#warnedEightBit && !isAscii(bytes)) {
+      this.#warnedEightBit = true;
+      this.warnings.push('A part declared 7-bit carries 8-bit bytes; it was signed as is and relays may alter it.');
+    }
+    this.out.push(bytes);
   }
 
-  override _flush(callback: (err?: Error | null) => void): void {
-    this.#finishEncoding();
-    callback();
+  bodyEnd(): void {
+    if (!this.#encoder) return;
+    const last = this.#encoder.end();
+    if (last) this.out.push(last);
+    this.#encoder = undefined;
+  }
+
+  structure(bytes: Buffer): void {
+    this.out.push(bytes);
   }
 }
 
-
-export interface StreamPayload {
-  /** The Cryptographic Payload's bytes, in order. */
-  content: AsyncIterable<Buffer>;
-  /** Message header lines for the outside (known once the first content chunk arrived). */
-  outerLines(): string[];
-  warnings: string[];
-  /** Rejects with the first pipeline error (LIMIT for mailsplit's EMAXLEN). Never resolves. */
-  failed: Promise<never>;
-  /** Resolves when the whole input was read. */
-  fed: Promise<void>;
-  destroy(): void;
-}
-
-export function streamPayload(input: Readable | AsyncIterable<Uint8Array>, protect: 'clear' | 'cipher' | undefined, limits: Limits): StreamPayload {
+/**
+ * Reads the message from `input` and produces its Cryptographic Payload. `protect`
+ * is the RFC 9788 hp value, or undefined for no header protection. The whole input
+ * is bounded by limits.maxStreamMessageBytes.
+ */
+export function streamPayload(input: AsyncIterable<Uint8Array>, protect: 'clear' | 'cipher' | undefined, limits: Limits): StreamPayload {
   const warnings: string[] = [];
-  const splitter = new mailsplit.Splitter({ maxHeadSize: limits.maxHeaderBytes, maxChildNodes: limits.maxMimeParts, ignoreEmbedded: true });
-  const rewrite = new SevenBitTransform(protect);
-  const joiner = new mailsplit.Joiner();
-  const source = canonicalInput(input as AsyncIterable<Uint8Array>, warnings);
-  const fed = (async () => {
-    for await (const c of source) if (!splitter.write(c)) await new Promise((resolve) => splitter.once('drain', resolve));
-    splitter.end();
-  })();
-  const failed = new Promise<never>((_, reject) => {
-    for (const s of [splitter, rewrite, joiner]) s.once('error', (e: Error & { code?: string }) => reject(e.code === 'EMAXLEN' ? new KakitomeError('LIMIT', `The message exceeds a MIME limit: ${e.message}.`, e) : e));
-  });
-  fed.catch(() => undefined);
-  failed.catch(() => undefined);
-  splitter.pipe(rewrite).pipe(joiner);
-  let total = 0;
+  const writer = new PayloadWriter(protect);
+  const walker = new MimeStreamWalker(writer, limits);
   const content = (async function* () {
-    for await (const chunk of joiner as AsyncIterable<Buffer>) {
+    let total = 0;
+    for await (const chunk of canonicalInput(input, warnings)) {
       total += chunk.length;
-      if (total > limits.maxMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxMessageBytes} bytes exceeds the limit.`);
-      yield chunk;
+      if (total > limits.maxStreamMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxStreamMessageBytes} bytes exceeds the streaming limit.`);
+      walker.push(chunk);
+      if (writer.out.length === 0) continue;
+      const out = writer.out;
+      writer.out = [];
+      yield* out;
     }
-    if (total === 0) throw new KakitomeError('MALFORMED', 'Malformed input: the message is empty.');
+    walker.end();
+    const out = writer.out;
+    writer.out = [];
+    yield* out;
   })();
   return {
     content,
-    outerLines: () => rewrite.outerLines(),
+    outerHeader: () => formatHeaderSection(writer.outer),
     get warnings() {
-      return [...warnings, ...rewrite.warnings];
-    },
-    failed,
-    fed,
-    destroy: () => {
-      for (const s of [splitter, rewrite, joiner]) s.destroy();
+      return [...warnings, ...walker.warnings, ...writer.warnings];
     },
   };
-}
-
-/** Outer header lines as CRLF-terminated bytes. */
-export function formatOuterLines(lines: readonly string[]): Buffer {
-  return Buffer.concat(lines.map((l) => Buffer.from(`${l.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1')));
 }

@@ -25,6 +25,32 @@ export interface EncryptStreamOptions extends EncryptOptions {
 }
 
 const TARGET_SEGMENT = 64 * 1024;
+/** Larger input chunks are enciphered in pieces of this size, so each cipher output stays small. */
+const MAX_SEGMENT = 256 * 1024;
+
+export interface EncryptToSinkOptions extends EncryptOptions {
+  /**
+   * The sink is done with every chunk once its write() has resolved (an owned file,
+   * or a sink that copies synchronously). The cipher output buffers are then released
+   * at once instead of waiting for V8's garbage collector (see releaseBuffer).
+   */
+  sinkConsumesChunks?: boolean;
+}
+
+/**
+ * Frees the memory of a buffer nobody refers to any more, by detaching its
+ * ArrayBuffer (ArrayBuffer.prototype.transfer, ES2024). Why: every cipher.update()
+ * returns a new buffer held outside the V8 heap, and V8 frees such memory only at a
+ * garbage collection, which it postpones until about 64 MiB have piled up: encrypting
+ * 1 GiB peaked at 120-147 MiB RSS (docs/performance.md). Detaching frees it now:
+ * 4,096 updates of 256 KiB peaked at 57 MiB with it and 121 MiB without (and ran
+ * faster, 0.10 s against 0.28 s, fewer page faults). Only a buffer that owns its
+ * whole ArrayBuffer is detached (never a slice of a pool or of someone else's memory).
+ */
+function releaseBuffer(b: Buffer): void {
+  const ab = b.buffer;
+  if (ab instanceof ArrayBuffer && b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096) ab.transfer(0);
+}
 
 /**
  * Encrypts the content read from `input` for every recipient and writes a
@@ -38,7 +64,8 @@ export async function encryptStream(input: Readable | AsyncIterable<Uint8Array>,
   await encryptToSink(input, writableSink(output, options.end !== false), options);
 }
 
-async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output: ByteSink, options: EncryptOptions): Promise<void> {
+/** encryptStream into a ByteSink (the message-level encryptor's base64 writer, the file helper's owned file). */
+export async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output: ByteSink, options: EncryptToSinkOptions): Promise<void> {
   const { name, contentType } = checkEncryptOptions(options);
   const cipher = contentCipher(name);
   const cek = randomBytes(cipher.keyLength);
@@ -73,6 +100,7 @@ async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output
   }
 
   await output.write(head);
+  const release = options.sinkConsumesChunks === true;
   const writeSegment = async (bytes: Buffer) => {
     if (bytes.length === 0) return;
     const len = encodeLength(bytes.length);
@@ -80,6 +108,7 @@ async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output
     h[0] = Tag.OCTET_STRING;
     len.copy(h, 1);
     await output.write(h, bytes);
+    if (release) releaseBuffer(bytes);
   };
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -87,7 +116,7 @@ async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output
     const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
     if (chunk.length === 0) continue;
     if (pendingBytes === 0 && chunk.length >= TARGET_SEGMENT) {
-      await writeSegment(enc.update(chunk));
+      for (let at = 0; at < chunk.length; at += MAX_SEGMENT) await writeSegment(enc.update(chunk.subarray(at, at + MAX_SEGMENT)));
       continue;
     }
     pending.push(Uint8Array.prototype.slice.call(chunk)); // held across reads: copy (the producer may reuse its buffer)
@@ -120,7 +149,8 @@ async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>, output
 export async function encryptFile(inPath: string, outPath: string, options: EncryptOptions): Promise<void> {
   const out = await AtomicFile.create(outPath, 0o644);
   try {
-    await encryptToSink(readFileChunks(inPath), fileSink(out), options);
+    // An owned file's write() resolves once the bytes are written: nothing refers to them after.
+    await encryptToSink(readFileChunks(inPath), fileSink(out), { ...options, sinkConsumesChunks: true });
     await out.commit();
   } catch (e) {
     await out.abort();
