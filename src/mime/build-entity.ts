@@ -84,20 +84,22 @@ export function buildEntity(headers: readonly HeaderInput[], body: Uint8Array): 
   return joinChunks(chunks);
 }
 
-// Random bytes for boundaries, drawn from the CSPRNG 4 KiB at a time: one call per
-// boundary cost a tenth of signing a small message (docs/performance.md).
-let randomPool = Buffer.alloc(0);
+// Random text for boundaries, drawn from the CSPRNG 4 KiB at a time and kept as
+// base64url text: one call per boundary cost a tenth of signing a small message
+// (docs/performance.md), and slicing a string allocates no Buffer.
+const RANDOM_CHARS = 20; // 120 bits
+let randomPool = '';
 let randomOffset = 0;
 
 /** A fresh boundary: random, and containing "=_" which quoted-printable and base64 content can never produce (RFC 2045 section 6.7). */
 export function createBoundary(): string {
-  if (randomOffset + 15 > randomPool.length) {
-    randomPool = randomBytes(4095);
+  if (randomOffset + RANDOM_CHARS > randomPool.length) {
+    randomPool = randomBytes(4095).toString('base64url');
     randomOffset = 0;
   }
-  const bytes = randomPool.subarray(randomOffset, randomOffset + 15);
-  randomOffset += 15;
-  return `----=_Kakitome_${bytes.toString('base64url')}`;
+  const chars = randomPool.slice(randomOffset, randomOffset + RANDOM_CHARS);
+  randomOffset += RANDOM_CHARS;
+  return `----=_Kakitome_${chars}`;
 }
 
 /**

@@ -77,8 +77,15 @@ export function parseMailboxes(value: string): Mailbox[] {
  * fired", 2019). Returns the misleading pairs.
  */
 export function findDisplayNameSpoofs(value: string): Array<{ shown: string; actual: string }> {
+  return findDisplayNameSpoofsIn(parseMailboxes(value));
+}
+
+/** findDisplayNameSpoofs for mailboxes already parsed (a caller that also needs the addresses parses once). */
+export function findDisplayNameSpoofsIn(mailboxes: readonly Mailbox[]): Array<{ shown: string; actual: string }> {
   const out: Array<{ shown: string; actual: string }> = [];
-  for (const m of parseMailboxes(value)) {
+  for (const m of mailboxes) {
+    // Only a display name containing "@" can show an address.
+    if (!m.displayName.includes('@')) continue;
     for (const shown of m.displayName.match(/[^\s<>"'(),;:@]+@[^\s<>"'(),;:@]+\.[^\s<>"'(),;:@]+/g) ?? []) {
       if (shown.toLowerCase() !== m.address) out.push({ shown, actual: m.address });
     }

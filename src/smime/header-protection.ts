@@ -71,7 +71,11 @@ export function applyHeaderConfidentiality(messageHeaders: readonly HeaderField[
 }
 
 function normalize(value: string): string {
-  return decodeHeaderText(value).replace(/\s+/g, ' ').trim();
+  return collapseWhitespace(decodeHeaderText(value));
+}
+
+function collapseWhitespace(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
 }
 
 /** The hp parameter of a payload root, or undefined when it carries no header protection. */
@@ -87,8 +91,28 @@ export function headerProtectionMode(payload: MimeEntity): 'cipher' | 'clear' | 
 export function readProtectedHeaders(payload: MimeEntity, outerHeaders: readonly HeaderField[], encrypted: boolean): ProtectedHeadersReport | undefined {
   const mode = headerProtectionMode(payload);
   if (!mode) return undefined;
-  const inner = payload.headers.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase()));
-  const headers: Array<[string, string]> = inner.map((h) => [h.name, decodeHeaderText(h.value)]);
+  const headers: Array<[string, string]> = [];
+  // Protected fields by lower-case name, values normalised, in order: inner names first, then outer-only ones.
+  const innerByName = new Map<string, string[]>();
+  const outerByName = new Map<string, string[]>();
+  for (const h of payload.headers) {
+    const n = h.name.toLowerCase();
+    if (!PROTECTED_HEADER_NAMES.includes(n)) continue;
+    const text = decodeHeaderText(h.value);
+    headers.push([h.name, text]);
+    const list = innerByName.get(n);
+    const v = collapseWhitespace(text);
+    if (list) list.push(v);
+    else innerByName.set(n, [v]);
+  }
+  for (const h of outerHeaders) {
+    const n = h.name.toLowerCase();
+    if (!PROTECTED_HEADER_NAMES.includes(n)) continue;
+    const list = outerByName.get(n);
+    const v = normalize(h.value);
+    if (list) list.push(v);
+    else outerByName.set(n, [v]);
+  }
   const mismatches: string[] = [];
   if (mode === 'cipher' && !encrypted) mismatches.push('The payload says hp="cipher" but no encryption layer was removed: the header protection claims confidentiality it did not have.');
   // What the sender says it put outside (RFC 9788 section 2.2), by lower-case name.
@@ -99,10 +123,10 @@ export function readProtectedHeaders(payload: MimeEntity, outerHeaders: readonly
     const n = f.value.slice(0, colon).trim().toLowerCase();
     declaredOuter.set(n, [...(declaredOuter.get(n) ?? []), normalize(f.value.slice(colon + 1))]);
   }
-  const names = new Set([...inner.map((h) => h.name.toLowerCase()), ...outerHeaders.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())).map((h) => h.name.toLowerCase())]);
+  const names = new Set([...innerByName.keys(), ...outerByName.keys()]);
   for (const n of names) {
-    const innerValues = inner.filter((h) => h.name.toLowerCase() === n).map((h) => normalize(h.value));
-    const outerValues = outerHeaders.filter((h) => h.name.toLowerCase() === n).map((h) => normalize(h.value));
+    const innerValues = innerByName.get(n) ?? [];
+    const outerValues = outerByName.get(n) ?? [];
     const expected = mode === 'cipher' && declaredOuter.size > 0 ? (declaredOuter.get(n) ?? []) : innerValues;
     if (expected.join('\n') !== outerValues.join('\n')) {
       const shown = outerValues.length ? `"${outerValues.join(', ').slice(0, 120)}"` : 'absent';

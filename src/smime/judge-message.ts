@@ -8,7 +8,7 @@
 import type { ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
-import { parseAddresses, findDisplayNameSpoofs } from '../mime/parse-addresses.ts';
+import { findDisplayNameSpoofsIn, parseAddresses, parseMailboxes } from '../mime/parse-addresses.ts';
 import type { IdentityReport, SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { LayerReport, ProtectedHeadersReport, SignerVerdict, VerdictStatus } from './verdict.ts';
@@ -59,10 +59,11 @@ export function identityWithoutValidator(cert: Certificate | undefined, from: st
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   const { layers, pending, fromHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedLayer, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
-  const from = getHeaderFields({ headers: fromHeaders }, 'from').flatMap((f) => parseAddresses(f.value));
+  const fromMailboxes = getHeaderFields({ headers: fromHeaders }, 'from').flatMap((f) => parseMailboxes(f.value));
+  const from = fromMailboxes.map((m) => m.address);
   const senderAddr = getHeaderFields({ headers: fromHeaders }, 'sender').flatMap((f) => parseAddresses(f.value))[0];
   // A display name showing another address reads, in most clients, as that address.
-  const spoofs = getHeaderFields({ headers: fromHeaders }, 'from').flatMap((f) => findDisplayNameSpoofs(f.value));
+  const spoofs = findDisplayNameSpoofsIn(fromMailboxes);
   for (const sp of spoofs) warnings.push(`The From display name shows ${sp.shown}, but the message is from ${sp.actual}.`);
 
   const signers: SignerVerdict[] = [];

@@ -6,7 +6,8 @@
  */
 import type { DigestName } from '../cms/algorithms/digest.ts';
 import { signData, signerDigestName, type SignerOptions } from '../cms/signed-data/sign.ts';
-import { buildEntity, createBoundary, formatHeaderSection, formatParameterizedValue, joinChunks, type HeaderInput } from '../mime/build-entity.ts';
+import { buildEntity, createBoundary, formatHeaderField, formatHeaderSection, formatParameterizedValue, joinChunks, type HeaderInput } from '../mime/build-entity.ts';
+import type { HeaderField } from '../mime/entity.ts';
 import type { Certificate } from '../x509/certificate.ts';
 
 export interface SignEntityOptions {
@@ -53,6 +54,37 @@ const SIGNATURE_PART_HEAD = formatHeaderSection([
 ]).toString('latin1') + '\r\n';
 
 const copyWithin = Uint8Array.prototype.copyWithin;
+
+/** Same length as createBoundary()'s output and, like it, without whitespace: folding depends only on those. */
+const BOUNDARY_PLACEHOLDER = `----=_Kakitome_${'A'.repeat(20)}`;
+const contentTypeTemplates = new Map<string, { value: [string, string]; raw: [string, string] }>();
+
+/**
+ * The multipart/signed Content-Type field (RFC 1847 section 2.1), formatted and
+ * folded as formatParameterizedValue and formatHeaderField write it. Those run
+ * through libmime once per micalg with a placeholder boundary of the same length;
+ * each message only splices its boundary in (folding depends on lengths and
+ * whitespace alone). test/smime/sign-entity.test.ts compares with the general path.
+ */
+export function multipartSignedContentType(micalg: string, boundary: string): HeaderField {
+  const general = (): HeaderField => {
+    const value = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg, boundary });
+    return { name: 'Content-Type', value, raw: formatHeaderField('Content-Type', value) };
+  };
+  if (boundary.length !== BOUNDARY_PLACEHOLDER.length || !/^[\w=-]+$/.test(boundary)) return general();
+  let t = contentTypeTemplates.get(micalg);
+  if (!t) {
+    const value = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg, boundary: BOUNDARY_PLACEHOLDER });
+    const raw = formatHeaderField('Content-Type', value).toString('latin1');
+    const split = (s: string): [string, string] => {
+      const at = s.indexOf(BOUNDARY_PLACEHOLDER);
+      return [s.slice(0, at), s.slice(at + BOUNDARY_PLACEHOLDER.length)];
+    };
+    t = { value: split(value), raw: split(raw) };
+    if (contentTypeTemplates.size < 16) contentTypeTemplates.set(micalg, t);
+  }
+  return { name: 'Content-Type', value: t.value[0] + boundary + t.value[1], raw: Buffer.from(t.raw[0] + boundary + t.raw[1], 'latin1') };
+}
 
 /**
  * Base64 in 76-character lines, each ended by CRLF (RFC 2045 section 6.8). One
@@ -101,11 +133,7 @@ export function signEntityParts(entity: Buffer, options: SignEntityOptions): Ent
   }
   const der = signData(entity, { ...common, detached: true });
   const boundary = createBoundary();
-  const contentType = formatParameterizedValue('multipart/signed', {
-    protocol: 'application/pkcs7-signature',
-    micalg: micalgFor(options.signers),
-    boundary,
-  });
+  const contentType = multipartSignedContentType(micalgFor(options.signers), boundary);
   // RFC 1847 section 2.1 / RFC 2046 section 5.1.1, written in one allocation (what
   // buildMultipartBody(boundary, [entity, signature part], preamble) writes).
   const body = joinChunks([
@@ -115,5 +143,5 @@ export function signEntityParts(entity: Buffer, options: SignEntityOptions): Ent
     base64Lines(der),
     `\r\n--${boundary}--\r\n`,
   ]);
-  return { headers: [['Content-Type', contentType]], body };
+  return { headers: [contentType], body };
 }

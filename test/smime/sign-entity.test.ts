@@ -1,9 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
-import { base64Lines, signEntityParts } from '../../src/smime/sign-entity.ts';
-import { buildEntity, buildMultipartBody } from '../../src/mime/build-entity.ts';
+import { base64Lines, multipartSignedContentType, signEntityParts } from '../../src/smime/sign-entity.ts';
+import { buildEntity, buildMultipartBody, createBoundary, formatHeaderField, formatParameterizedValue } from '../../src/mime/build-entity.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
+import { parseContentType } from '../../src/mime/parse-content-type.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
 import { TestPki } from '../helpers/pki.ts';
 
@@ -37,4 +38,26 @@ test('the multipart/signed body is what buildMultipartBody writes around the con
   const general = buildMultipartBody(boundary, [entity, signaturePart], 'This is a cryptographically signed message in MIME format.');
   assert.equal(parts.body.toString('latin1'), general.toString('latin1'));
   assert.deepEqual(signed.children[0]!.raw, entity);
+});
+
+test('the multipart/signed Content-Type from its template equals formatParameterizedValue + formatHeaderField', () => {
+  for (const micalg of ['sha-256', 'sha-384', 'sha-256,sha-512', 'unknown', 'sha-1']) {
+    for (const boundary of [createBoundary(), createBoundary(), createBoundary(), 'short', '----=_Kakitome_with space in it', `----=_Kakitome_${'-'.repeat(20)}`]) {
+      const value = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg, boundary });
+      const field = multipartSignedContentType(micalg, boundary);
+      assert.equal(field.value, value, `${micalg} ${boundary}`);
+      assert.equal(field.raw.toString('latin1'), formatHeaderField('Content-Type', value).toString('latin1'), `${micalg} ${boundary}`);
+      assert.equal(parseContentType(field.value).params.boundary, boundary);
+    }
+  }
+});
+
+test('boundaries are fresh: 120 random bits each, never repeated across pool refills', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const b = createBoundary();
+    assert.match(b, /^----=_Kakitome_[A-Za-z0-9_-]{20}$/);
+    assert.ok(!seen.has(b));
+    seen.add(b);
+  }
 });

@@ -28,10 +28,24 @@ export function signedDataVersion(contentType: string, signerVersions: number[])
   return signerVersions.includes(3) || contentType !== OID.data ? 3 : 1;
 }
 
+// The CertificateSet a signer sends is the same in every message: its encoding is
+// kept per first certificate (the objects are the callers' cached Certificate.der
+// buffers) and reused when the list holds the very same objects.
+const certificateSets = new WeakMap<Uint8Array, { certs: Uint8Array[]; encoded: Buffer }>();
+
+function encodeCertificateSet(certs: Uint8Array[]): Buffer {
+  const first = certs[0]!;
+  const hit = certificateSets.get(first);
+  if (hit && hit.certs.length === certs.length && hit.certs.every((c, i) => c === certs[i])) return hit.encoded;
+  const encoded = implicit(0, true, ...sortDer(certs));
+  certificateSets.set(first, { certs: [...certs], encoded });
+  return encoded;
+}
+
 function certificateFields(layout: SignedDataLayout): Buffer[] {
   const out: Buffer[] = [];
   // [0] IMPLICIT CertificateSet and [1] IMPLICIT RevocationInfoChoices: SET OF, DER-sorted.
-  if (layout.certificates.length) out.push(implicit(0, true, ...sortDer(layout.certificates)));
+  if (layout.certificates.length) out.push(encodeCertificateSet(layout.certificates));
   if (layout.crls.length) out.push(implicit(1, true, ...sortDer(layout.crls)));
   return out;
 }
