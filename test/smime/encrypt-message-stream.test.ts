@@ -62,3 +62,17 @@ test('streamed CBC encryption decrypts with the UNAUTH_ENC flag; sign options ar
   assert.equal(verdict.code, 'UNAUTH_ENC');
   await assert.rejects(run(msg, 65536, { recipients: [{ certificate: alice.cert }], sign: { signers: [{ certificate: alice.cert, key: alice.key }] } } as never), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
 });
+
+test('streamed encryption at any chunk size: raw UTF-8 header fields are protected as encoded words, 8-bit leaves become base64', async () => {
+  const lf = Buffer.from('From: alice@example.com\nTo: bob@example.com\nSubject: Grüße\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nÜberall\n');
+  for (const chunk of [1, 5, 4096]) {
+    const enc = await run(lf, chunk, { recipients: [{ certificate: bob.cert }] });
+    assert.equal(getHeaderValue(parseEntity(enc), 'subject'), '[...]');
+    const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }] });
+    assert.deepEqual(verdict.protectedHeaders?.mismatches, []);
+    assert.ok(verdict.protectedHeaders?.headers.some(([n, v]) => n.toLowerCase() === 'subject' && v === 'Grüße'));
+    const m = parseEntity(message);
+    assert.equal(m.transferEncoding, 'base64');
+    assert.equal(decodeBody(m).toString('utf8'), 'Überall\r\n');
+  }
+});

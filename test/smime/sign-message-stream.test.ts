@@ -9,6 +9,8 @@ import { signMessageStream } from '../../src/smime/sign-message-stream.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
+import { walkEntities } from '../../src/mime/entity.ts';
+import { canonicalizeLfOnly } from '../../src/mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
 import { isKakitomeError } from '../../src/errors.ts';
@@ -71,4 +73,88 @@ test('streamed signing enforces limits and refuses the opaque form', async () =>
   const big = Buffer.from(`From: alice@example.com\r\nX-Long: ${'x'.repeat(5000)}\r\n\r\nbody\r\n`);
   await assert.rejects(run(big, 1024, { limits: { maxHeaderBytes: 1000 } }), (e) => isKakitomeError(e, 'LIMIT'));
   await assert.rejects(run(Buffer.from('Subject: x\r\n\r\nbody\r\n'), 1024, { opaque: true }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});
+
+/** Leaves of a message, decoded: what a reader sees, whatever transfer encoding carried it. */
+function decodedLeaves(message: Buffer): Buffer[] {
+  return [...walkEntities(parseEntity(message))].filter((e) => e.contentType.type !== 'multipart').map((e) => decodeBody(e));
+}
+
+/** A deterministic pseudo-random source (the property test must be reproducible). */
+function prng(seed: number): () => number {
+  let s = seed;
+  return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+const crlf = (lines: string[]): Buffer => Buffer.from(lines.join('\r\n'), 'latin1');
+const bigBase64 = Buffer.from(Array.from({ length: 1_900_000 }, (_, i) => (i * 131 + (i >> 10)) & 0xff));
+const corpus: Record<string, Buffer> = {
+  nested: Buffer.concat([
+    crlf([
+      'From: alice@example.com', 'To: bob@example.com', 'Subject: =?UTF-8?B?5Lit6Lqr?=', 'Message-ID: <1@example.com>', 'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="outer"', '', 'preamble', '--outer', 'Content-Type: multipart/alternative; boundary="outer1"', '',
+      '--outer1', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', 'größer --outer', '--outerX is text', '--outer1x too',
+      '--outer1  ', 'Content-Type: text/html; charset=us-ascii', 'Content-Transfer-Encoding: quoted-printable', '', '<p>a=3Db</p>', '--outer1--', 'inner epilogue',
+      '--outer', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', '', '',
+    ]),
+    Buffer.from(bigBase64.toString('base64').replace(/.{76}/g, '$&\r\n'), 'latin1'),
+    crlf(['', '--outer', 'Content-Type: application/x-raw', 'Content-Transfer-Encoding: binary', '', '']),
+    Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 37) & 0xff).filter((b) => b !== 0x2d)),
+    crlf(['', '--outer', 'Content-Type: message/rfc822', '', 'Subject: inner', 'Content-Type: multipart/mixed; boundary=in', '', '--in', '', 'x', '--in--', '--outer-- ', 'epilogue', '']),
+  ]),
+  lfOnly: Buffer.from('From: alice@example.com\nSubject: lf\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: text/plain\n\nline\n--z\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n\xe2\x82\xac\n--z--\n', 'latin1'),
+  headerOnlyAndTruncated: crlf(['From: alice@example.com', 'Content-Type: multipart/mixed; boundary=t', '', '--t', 'Content-Type: text/plain', '--t', '', 'no close delimiter', '']),
+  singleBinary: Buffer.concat([crlf(['From: alice@example.com', 'Content-Type: image/png', 'Content-Transfer-Encoding: binary', '', '']), Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff))]),
+};
+
+test('property: the streamed signature is byte-identical whatever the chunking (1 byte to 1 MiB), and verifies with verifyMessage and openssl', async () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  for (const [name, message] of Object.entries(corpus)) {
+    const rnd = prng(name.length * 7919);
+    const sizings: Array<() => number> = [() => 1 << 20, () => 4096, () => 1 + Math.floor(rnd() ** 4 * (1 << 20)), () => 1 + Math.floor(rnd() * 300)];
+    if (message.length < 100_000) sizings.push(() => 1, () => 2, () => 3);
+    let reference: Buffer | undefined;
+    let signed: Buffer | undefined;
+    for (const size of sizings) {
+      const out = new PassThrough();
+      const parts: Buffer[] = [];
+      out.on('data', (c: Buffer) => parts.push(c));
+      const pieces = function* () {
+        for (let at = 0; at < message.length; ) {
+          const n = size();
+          yield message.subarray(at, at + n);
+          at += n;
+        }
+      };
+      await signMessageStream(Readable.from(pieces()), out, { signers, now });
+      const bytes = Buffer.concat(parts).toString('latin1');
+      const boundary = /boundary="?([^";\r\n]+)"?/.exec(bytes)![1]!;
+      // Everything but the boundary (random) and the ECDSA signature (randomised) must be identical.
+      const payload = Buffer.from(bytes.slice(0, bytes.indexOf(`\r\n--${boundary}\r\nContent-Type: application/pkcs7-signature`)).replaceAll(boundary, 'BOUNDARY'), 'latin1');
+      if (!reference) {
+        reference = payload;
+        signed = Buffer.concat(parts);
+      } else assert.deepEqual(payload, reference, `${name}: output differs with another chunking`);
+    }
+    const v = await verifyMessage(signed!, { validateSigner });
+    assert.equal(v.status, 'trusted', `${name}: ${v.summary}`);
+    assert.deepEqual(decodedLeaves(v.output), decodedLeaves(canonicalizeLfOnly(message)), `${name}: content changed`);
+    const path = join(pki.dir, `property-${name}.eml`);
+    writeFileSync(path, signed!);
+    execFileSync('openssl', ['smime', '-verify', '-in', path, '-CAfile', pki.caPath, '-out', '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+});
+
+test('streamed signing: the streaming size limit replaces maxMessageBytes; unknown encodings, empty input and bad multiparts are refused', async () => {
+  const msg = Buffer.from('From: alice@example.com\r\nSubject: s\r\n\r\nbody\r\n');
+  // maxMessageBytes bounds the in-memory APIs only.
+  assert.equal((await verifyMessage((await run(msg, 10, { limits: { maxMessageBytes: 10 } })).out)).status, 'valid-untrusted');
+  await assert.rejects(run(msg, 10, { limits: { maxStreamMessageBytes: 20 } }), (e) => isKakitomeError(e, 'LIMIT'));
+  await assert.rejects(run(Buffer.from('Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n'), 5), (e) => isKakitomeError(e, 'UNSUPPORTED_ALG'));
+  await assert.rejects(run(Buffer.alloc(0), 5), (e) => isKakitomeError(e, 'MALFORMED'));
+  await assert.rejects(run(Buffer.from('Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\na\r\n--x--\r\n'), 5), (e) => isKakitomeError(e, 'MALFORMED'));
+  await assert.rejects(run(Buffer.from('Content-Type: text/plain\r\nContent-Type: text/html\r\n\r\nx\r\n'), 5), (e) => isKakitomeError(e, 'MALFORMED'));
+  await assert.rejects(run(Buffer.from('Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n--a--\r\n'), 5, { limits: { maxMimeDepth: 0 } }), (e) => isKakitomeError(e, 'LIMIT'));
+  const r = await run(Buffer.from('Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSubject: \xe9\r\n\r\nx\r\n--a--\r\n', 'latin1'), 5);
+  assert.ok(r.warnings.some((w) => /message\/rfc822 part is 8bit/.test(w)));
 });
