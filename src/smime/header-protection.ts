@@ -74,8 +74,18 @@ function normalize(value: string): string {
   return collapseWhitespace(decodeHeaderText(value));
 }
 
-function collapseWhitespace(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+/** Runs of whitespace become one space, ends trimmed; text that is already so (the usual case) is returned without a regular expression. */
+export function collapseWhitespace(text: string): string {
+  let previousSpace = true; // a leading space needs trimming
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20) {
+      if (previousSpace) return text.replace(/\s+/g, ' ').trim();
+      previousSpace = true;
+    } else if (c < 0x21 || c > 0x7e) return text.replace(/\s+/g, ' ').trim();
+    else previousSpace = false;
+  }
+  return previousSpace && text.length > 0 ? text.replace(/\s+/g, ' ').trim() : text;
 }
 
 /** The hp parameter of a payload root, or undefined when it carries no header protection. */

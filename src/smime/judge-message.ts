@@ -7,6 +7,7 @@
  */
 import type { ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
+import { certificateNames } from '../cms/signed-data/certificate-names.ts';
 import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
 import { findDisplayNameSpoofsIn, parseAddresses, parseMailboxes } from '../mime/parse-addresses.ts';
 import type { IdentityReport, SignerValidator } from '../pki/types.ts';
@@ -44,7 +45,7 @@ export interface Judgement {
 }
 
 export function identityWithoutValidator(cert: Certificate | undefined, from: string[]): IdentityReport {
-  const certificateAddresses = cert ? cert.emailAddresses.map((a) => a.toLowerCase()) : [];
+  const certificateAddresses = cert ? certificateNames(cert).emailAddresses.map((a) => a.toLowerCase()) : [];
   if (from.length === 0) return { status: 'unknown', certificateAddresses, message: 'The message has no From address to compare with the signer.' };
   const hit = from.find((f) => certificateAddresses.includes(f));
   if (hit) return { status: 'match', from: hit, certificateAddresses, message: `The signer's certificate is issued to ${hit}, the From address.` };
@@ -70,9 +71,10 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   for (const p of pending) {
     const s = p.verification.signers[p.index]!;
     const cert = s.certificate;
+    const names = cert ? certificateNames(cert) : undefined;
     const base = {
-      subject: cert ? cert.subjectText : 'unknown signer (certificate not found)',
-      ...(cert?.emailAddresses[0] ? { email: cert.emailAddresses[0] } : {}),
+      subject: names ? names.subjectText : 'unknown signer (certificate not found)',
+      ...(names?.emailAddresses[0] ? { email: names.emailAddresses[0] } : {}),
       ...(s.signingTime ? { signingTime: s.signingTime } : {}),
       algorithms: { digest: s.digestAlgorithm, signature: s.signatureAlgorithm },
       scope: p.scope,
@@ -87,7 +89,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     }
     let code: ErrorCode | undefined;
     // The CMS layer's message hedges about trust; here trust is decided, so say it once.
-    const message = `Signature valid: made by ${cert.subjectText} with ${s.signatureAlgorithm} over ${s.digestAlgorithm}.`;
+    const message = `Signature valid: made by ${names!.subjectText} with ${s.signatureAlgorithm} over ${s.digestAlgorithm}.`;
     if (validateSigner) {
       const trust = await validateSigner({
         certificate: cert,

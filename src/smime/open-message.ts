@@ -73,7 +73,8 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   const verifyOptions = {
     ...(options.certificates ? { certificates: options.certificates } : {}),
     ...(options.now ? { now: options.now } : {}),
-    limits,
+    // The caller's own partial limits (resolved again inside; passing the resolved object would copy it per call).
+    ...(options.limits ? { limits: options.limits } : {}),
   };
 
   let current = root;

@@ -24,6 +24,7 @@
  * That closes the confusion where the bytes of a signed-attribute set are presented
  * as content (or the reverse): content is only ever bound through messageDigest.
  */
+import { hash } from 'node:crypto';
 import { OID } from '../../asn1/oids.ts';
 import { readOctets } from '../../asn1/ber.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../../errors.ts';
@@ -37,6 +38,7 @@ import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestN
 import { resolveVerificationScheme, signatureAlgorithmName } from '../algorithms/signature.ts';
 import { checkSignedAttributes, checkSigningCertificate, digestMatches } from './signed-attributes.ts';
 import { parseSignedData, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
+import { certificateNames } from './certificate-names.ts';
 
 export interface VerifyOptions {
   /** The content of a detached signature. */
@@ -104,10 +106,11 @@ export interface ParsedVerificationContext {
  * for (const s of v.signers) console.log(s.certificate?.subjectText, s.status, s.message);
  */
 export function verifySignedData(input: Uint8Array, options: VerifyOptions = {}): SignedDataVerification {
+  // The caller's partial limits are passed on as given: resolving a resolved object copies it again.
   const limits = resolveLimits(options.limits);
-  const ci = parseContentInfo(input, limits);
+  const ci = parseContentInfo(input, options.limits);
   if (ci.contentType !== OID.signedData) malformed(`expected SignedData, found content type ${ci.contentType}`);
-  const parsed = parseSignedData(ci.content, limits);
+  const parsed = parseSignedData(ci.content, options.limits);
   let content: Buffer;
   let detached: boolean;
   if (parsed.eContent) {
@@ -130,10 +133,11 @@ export function verifySignedData(input: Uint8Array, options: VerifyOptions = {})
   const cache = new Map<DigestName, Buffer>();
   const digests = (d: DigestAlgorithm): Uint8Array => {
     let v = cache.get(d.name);
-    if (!v) cache.set(d.name, (v = computeDigest(d, content)));
+    // crypto.hash is node:crypto's one-shot digest (no Hash object); SHAKE needs an output length, so it takes createHash.
+    if (!v) cache.set(d.name, (v = d.name === 'shake256' ? computeDigest(d, content) : hash(d.name, content, 'buffer')));
     return v;
   };
-  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits, now: options.now });
+  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits: options.limits, now: options.now });
 }
 
 /**
@@ -253,7 +257,7 @@ function verifySignerInfo(
       if (r.signingTime < cert.notBefore || r.signingTime > cert.notAfter) r.warnings.push('The signing time is outside the certificate\'s validity period.');
     } else r.warnings.push('The signer gave no signing time.');
     r.status = 'valid';
-    r.message = `Signature cryptographically valid: made by ${cert.subjectText} with ${scheme.name} over ${digest.name}; whether this signer is trusted is for path validation to decide.`;
+    r.message = `Signature cryptographically valid: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; whether this signer is trusted is for path validation to decide.`;
   } catch (e) {
     // LIMIT means hostile input, not a bad signer: the whole object is refused.
     if (!(e instanceof KakitomeError) || e.code === 'LIMIT') throw e;
