@@ -14,18 +14,21 @@
  * reported in `warnings`); verifyMessage does that.
  */
 import type { Readable, Writable } from 'node:stream';
-import { verifyStream } from '../cms/stream/verify-stream.ts';
+import type { Hash } from 'node:crypto';
+import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
-import { writeChunk, endWritable } from '../cms/stream/write-chunk.ts';
+import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
+import { createDigest, type DigestAlgorithm } from '../cms/algorithms/digest.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
-import { resolveLimits, type Limits } from '../limits.ts';
+import { resolveLimits } from '../limits.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { decodeBody } from '../mime/decode-body.ts';
-import type { MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
+import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
+import { SignedBodyScanner, digestsForMicalg } from './scan-signed-body.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { PROTECTED_HEADER_NAMES, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
@@ -44,129 +47,17 @@ export interface VerifyMessageStreamOptions extends VerifyMessageOptions {
 }
 
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
-/** A signature part larger than this is not a signature (certificates included). */
-const MAX_SIGNATURE_PART = 16 * 1024 * 1024;
-/** Lines longer than this are passed on in pieces; no delimiter is this long. */
-const MAX_HELD_LINE = 64 * 1024;
+/** Bytes per write to `output` (see release()). */
+const OUTPUT_PIECE = 16 * 1024;
 
-/**
- * Finds the delimiter lines of one boundary in a stream of chunks (RFC 2046
- * section 5.1.1) and hands out the bytes between them in bulk. The line break
- * before a delimiter belongs to the delimiter, so up to marker + 2 bytes are held
- * back at the end of each chunk until the next chunk decides.
- */
-class BoundaryScanner {
-  readonly #marker: Buffer;
-  readonly #onBytes: (bytes: Buffer) => Promise<void>;
-  readonly #onDelimiter: (kind: 'open' | 'close') => void;
-  #carry: Buffer = Buffer.alloc(0);
-  /** True when #carry starts a line. */
-  #lineStart = true;
-  /** Start of a possible delimiter whose line is not complete yet, in the current buffer. */
-  #pendingAt = -1;
-  readonly #maxLine: number;
-
-  constructor(boundary: string, maxLine: number, onBytes: (bytes: Buffer) => Promise<void>, onDelimiter: (kind: 'open' | 'close') => void) {
-    this.#marker = Buffer.from(`--${boundary}`, 'latin1');
-    this.#maxLine = maxLine;
-    this.#onBytes = onBytes;
-    this.#onDelimiter = onDelimiter;
-  }
-
-  async write(chunk: Buffer, final = false): Promise<void> {
-    let buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
-    let pos = 0;
-    for (;;) {
-      const at = buf.indexOf(this.#marker, pos);
-      if (at < 0) break;
-      const lineStart = at === 0 ? this.#lineStart : buf[at - 1] === 0x0a;
-      const nl = buf.indexOf(0x0a, at + this.#marker.length);
-      if (!lineStart) {
-        pos = at + 1;
-        continue;
-      }
-      const lineEnd = nl < 0 ? buf.length : nl > 0 && buf[nl - 1] === 0x0d ? nl - 1 : nl;
-      let p = at + this.#marker.length;
-      const close = buf[p] === 0x2d && buf[p + 1] === 0x2d;
-      if (close) p += 2;
-      while (p < lineEnd && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
-      if (nl < 0 && !final) {
-        // Incomplete line: a delimiter only if nothing but transport padding (or a lone CR) follows so far.
-        if (p < buf.length && !(p === buf.length - 1 && buf[p] === 0x0d)) {
-          pos = at + 1;
-          continue;
-        }
-        if (buf.length - at > this.#maxLine) throw new KakitomeError('LIMIT', 'A boundary line exceeds the line limit.');
-        this.#pendingAt = at;
-        break;
-      }
-      if (p !== lineEnd) {
-        pos = at + 1;
-        continue;
-      }
-      // Content ends before the line break that precedes the delimiter.
-      let contentEnd = at;
-      if (at > 0 && buf[at - 1] === 0x0a) contentEnd = at >= 2 && buf[at - 2] === 0x0d ? at - 2 : at - 1;
-      if (contentEnd > 0) await this.#onBytes(buf.subarray(0, contentEnd));
-      this.#onDelimiter(close ? 'close' : 'open');
-      buf = buf.subarray(nl < 0 ? buf.length : nl + 1);
-      this.#lineStart = true;
-      pos = 0;
-    }
-    if (final) {
-      if (buf.length) await this.#onBytes(buf);
-      this.#carry = Buffer.alloc(0);
-      return;
-    }
-    // Hold back what could still become "CRLF--boundary...": a possible delimiter whose line is
-    // incomplete (with the line break before it), or a tail that could be the start of one.
-    let keepFrom = buf.length - Math.min(buf.length, this.#marker.length + 2);
-    const at = this.#pendingAt;
-    this.#pendingAt = -1;
-    if (at >= 0) keepFrom = Math.min(keepFrom, at >= 2 && buf[at - 2] === 0x0d ? at - 2 : at >= 1 && buf[at - 1] === 0x0a ? at - 1 : at);
-    if (keepFrom > 0) {
-      await this.#onBytes(buf.subarray(0, keepFrom));
-      this.#lineStart = buf[keepFrom - 1] === 0x0a;
-    }
-    this.#carry = Buffer.from(buf.subarray(keepFrom));
-  }
-}
-
-/** Reads the header section (up to and including the blank line); returns it and the bytes after it. */
-async function readHeaderSection(it: AsyncIterator<Buffer>, limits: Limits): Promise<{ head: Buffer; rest: Buffer }> {
-  let buf: Buffer = Buffer.alloc(0);
-  for (;;) {
-    const crlf = buf.indexOf('\r\n\r\n');
-    const lf = buf.indexOf('\n\n');
-    const at = buf.subarray(0, 2).equals(Buffer.from('\r\n')) ? 0 : buf[0] === 0x0a ? 0 : -1;
-    if (at === 0) return { head: buf.subarray(0, buf[0] === 0x0a ? 1 : 2), rest: buf.subarray(buf[0] === 0x0a ? 1 : 2) };
-    const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
-    if (end >= 0) return { head: buf.subarray(0, end), rest: buf.subarray(end) };
-    if (buf.length > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${limits.maxHeaderBytes} bytes exceeds the header limit.`);
-    const r = await it.next();
-    if (r.done) return { head: buf, rest: Buffer.alloc(0) };
-    buf = buf.length ? Buffer.concat([buf, r.value]) : r.value;
-  }
-}
-
-/** An entity known by its header section only (its body is still streaming): no multipart split. */
-function headerOnlyEntity(head: Buffer, limits: Limits): MimeEntity {
-  const section = parseHeaderSection(head, 0, head.length, limits);
-  const ct = section.fields.filter((h) => h.name.toLowerCase() === 'content-type');
-  const cte = section.fields.filter((h) => h.name.toLowerCase() === 'content-transfer-encoding');
-  if (ct.length > 1) malformed('an entity has more than one Content-Type field');
-  if (cte.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
+/** Hashes content with several digest algorithms at once. */
+export function hashAll(algs: readonly DigestAlgorithm[]): { update(bytes: Uint8Array): void; digests(): Map<string, Uint8Array> } {
+  const hashes: Array<[string, Hash]> = algs.map((a) => [a.oid, createDigest(a)]);
   return {
-    raw: head,
-    offset: 0,
-    headers: section.fields,
-    headerBytes: head,
-    body: Buffer.alloc(0),
-    contentType: parseContentType(ct[0]?.value),
-    transferEncoding: cte[0]?.value.toLowerCase().trim() ?? '7bit',
-    children: [],
-    depth: 0,
-    warnings: section.warnings,
+    update: (bytes) => {
+      for (const [, h] of hashes) h.update(bytes);
+    },
+    digests: () => new Map(hashes.map(([oid, h]) => [oid, h.digest()])),
   };
 }
 
@@ -194,79 +85,53 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
   const streamable = root.contentType.mediaType === 'multipart/signed' && boundary !== undefined && (protocol === 'application/pkcs7-signature' || protocol === 'application/x-pkcs7-signature');
   const kindWarnings = protocol === 'application/x-pkcs7-signature' ? ['Legacy protocol parameter application/x-pkcs7-signature (RFC 2311); accepted.'] : [];
 
+  /**
+   * Writes `bytes` in fresh copies of OUTPUT_PIECE bytes: a Writable keeps what it is
+   * given (the spool reuses its buffers), and V8 frees small buffers sooner than large ones.
+   */
   const release = async (bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, verdict: MessageVerdict): Promise<MessageVerdict> => {
     if (options.output) {
-      for await (const c of bytes) await writeChunk(options.output, c);
+      for await (const c of bytes) for (let p = 0; p < c.length; p += OUTPUT_PIECE) await writeChunk(options.output, Uint8Array.prototype.slice.call(c, p, p + OUTPUT_PIECE));
       if (options.end !== false) await endWritable(options.output);
     }
     return verdict;
   };
 
   if (!streamable || boundary === undefined) {
-    // Not a detached signature: bounded in-memory reading.
-    const chunks: Buffer[] = [head, rest];
+    // Not a detached signature: bounded in-memory reading (copies: the caller may reuse its buffers).
+    const chunks: Buffer[] = [head, Buffer.from(rest)];
     let total = head.length + rest.length;
     for (let r = await it.next(); !r.done; r = await it.next()) {
       total += r.value.length;
       if (total > limits.maxMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxMessageBytes} bytes exceeds the limit.`);
-      chunks.push(r.value);
+      chunks.push(Buffer.from(r.value));
     }
     const v = await openMessage(Buffer.concat(chunks), options);
     v.warnings.unshift(...warnings);
     return release([v.output], { ...v, output: Buffer.alloc(0) });
   }
 
-  const marker = Buffer.from(`--${boundary}`, 'latin1');
-  const spool = new ContentSpool({ ...(options.spool ?? {}), maxBytes: Math.min(options.spool?.maxBytes ?? Infinity, limits.maxMessageBytes) });
+  const spool = new ContentSpool({ ...(options.spool ?? {}), maxBytes: Math.min(options.spool?.maxBytes ?? Infinity, limits.maxStreamMessageBytes) });
   try {
-    let state = 'preamble' as 'preamble' | 'content' | 'signature' | 'epilogue';
-    let payloadHead: Buffer = Buffer.alloc(0);
-    let payloadHeadDone = false;
-    let headBytes: Buffer = Buffer.alloc(0);
-    let blankEol = 0;
-    const signature: Buffer[] = [];
-    let signatureBytes = 0;
-    const scanner = new BoundaryScanner(
-      boundary,
-      limits.maxLineLength,
-      async (bytes) => {
-        if (state === 'content') {
-          await spool.write(bytes);
-          if (!payloadHeadDone) {
-            // The signed part's header section, for RFC 9788 header protection and the output.
-            payloadHead = Buffer.concat([payloadHead, bytes]);
-            const crlf = payloadHead.indexOf('\r\n\r\n');
-            const lf = payloadHead.indexOf('\n\n');
-            if (payloadHead[0] === 0x0d && payloadHead[1] === 0x0a) [payloadHeadDone, blankEol] = [true, 2];
-            else if (payloadHead[0] === 0x0a) [payloadHeadDone, blankEol] = [true, 1];
-            else if (crlf >= 0 && (lf < 0 || crlf < lf)) [payloadHeadDone, blankEol, headBytes] = [true, 2, payloadHead.subarray(0, crlf + 2)];
-            else if (lf >= 0) [payloadHeadDone, blankEol, headBytes] = [true, 1, payloadHead.subarray(0, lf + 1)];
-            else if (payloadHead.length > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', 'The signed part has a header section over the header limit.');
-            if (payloadHeadDone) payloadHead = Buffer.alloc(0);
-          }
-        } else if (state === 'signature') {
-          signatureBytes += bytes.length;
-          if (signatureBytes > MAX_SIGNATURE_PART) throw new KakitomeError('LIMIT', 'The signature part is larger than any signature.');
-          signature.push(Buffer.from(bytes));
-        }
-      },
-      (d) => {
-        if (state === 'preamble' && d === 'open') state = 'content';
-        else if (state === 'content' && d === 'open') state = 'signature';
-        else if (state === 'signature' && d === 'close') state = 'epilogue';
-        else if (state !== 'epilogue') malformed('multipart/signed must have exactly two parts (RFC 1847 section 2.1)');
-      },
-    );
+    // The content is hashed as it is spooled, with the digests micalg announces (RFC 8551
+    // section 3.5.3.2); a signer using another one costs a pass over the spool.
+    const hashing = hashAll(digestsForMicalg(root.contentType.params.micalg));
+    const scanner = new SignedBodyScanner(boundary, limits, async (bytes) => {
+      hashing.update(bytes);
+      await spool.write(bytes);
+    });
+    let total = head.length + rest.length;
     if (rest.length) await scanner.write(rest);
-    for (let r = await it.next(); !r.done; r = await it.next()) await scanner.write(r.value);
-    await scanner.write(Buffer.alloc(0), true);
-    if (!payloadHeadDone) headBytes = payloadHead;
-    if (state !== 'epilogue') {
-      if (state !== 'signature') malformed('multipart/signed body ended before its signature part');
-      warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      total += r.value.length;
+      if (total > limits.maxStreamMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxStreamMessageBytes} bytes exceeds the streaming limit.`);
+      await scanner.write(r.value);
     }
+    const scan = await scanner.end();
+    const headBytes = scan.head;
+    if (!scan.closed) warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
     // The blank line before the delimiter belongs to it, and so does a final line break of the signature part.
-    const signatureEntity = parseEntity(Buffer.concat(signature), { limits });
+    const signatureEntity = parseEntity(scan.signature, { limits });
     if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);
     const layerWarnings = [...kindWarnings];
     const layers: LayerReport[] = [];
@@ -274,13 +139,16 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     let bodyFailure: { code: ErrorCode; message: string } | undefined;
     let v: SignedDataVerification | undefined;
     try {
-      const der: Uint8Array = decodeBody(signatureEntity);
-      v = await verifyStream((async function* () { yield der; })(), {
-        detachedContent: spool.replay(),
-        ...(options.certificates ? { certificates: options.certificates } : {}),
-        ...(options.now ? { now: options.now } : {}),
-        limits,
-      });
+      v = await verifyDetachedPrehashed(
+        decodeBody(signatureEntity),
+        hashing.digests(),
+        async (missing) => {
+          const again = hashAll(missing);
+          for await (const c of spool.replay({ reuse: true })) again.update(c);
+          return again.digests();
+        },
+        { ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}), limits },
+      );
       layerWarnings.push(...v.warnings);
       v.signers.forEach((_, i) => pending.push({ verification: v!, index: i, scope: 'message' }));
     } catch (e) {
@@ -315,11 +183,11 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     const inner: HeaderInput[] = protectedHeaders ? payload.headers.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [];
     const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
     const top = buildEntity([...outer, ...inner, ['MIME-Version', '1.0'], ...content], Buffer.alloc(0));
-    const skip = headBytes.length + blankEol;
+    const skip = headBytes.length + scan.blankEol;
     const body = (async function* () {
       yield top;
       let seen = 0;
-      for await (const c of spool.replay()) {
+      for await (const c of spool.replay({ reuse: true })) {
         if (seen + c.length <= skip) {
           seen += c.length;
           continue;

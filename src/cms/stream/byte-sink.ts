@@ -28,3 +28,4 @@ export function writableSink(w: Writable, end: boolean): ByteSink {
     end: () => (end ? endWritable(w) : Promise.resolve()),
   };
 }
+

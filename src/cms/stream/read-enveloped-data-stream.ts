@@ -15,7 +15,7 @@
  *     encryptedContent [0] IMPLICIT OCTET STRING OPTIONAL }
  */
 import type { Readable } from 'node:stream';
-import { BerStreamReader, type BerEvent, type Disposition, type StreamHeader } from '../../asn1/ber-stream.ts';
+import { BerStreamReader, type Disposition, type StreamHeader } from '../../asn1/ber-stream.ts';
 import { decode, readOid, Tag, type Tlv } from '../../asn1/ber.ts';
 import { sequence } from '../../asn1/der.ts';
 import { encodeContentInfo } from '../content-info.ts';
@@ -37,92 +37,122 @@ export interface EnvelopeStreamParts {
 
 const MAX_FIELD_BYTES = 16 * 1024 * 1024;
 
-export async function readEnvelopedDataStream(
-  input: AsyncIterable<Uint8Array> | Readable,
-  onCiphertext: (chunk: Uint8Array) => Promise<void> | void,
-  limits?: Partial<Limits>,
-): Promise<EnvelopeStreamParts> {
-  const l = resolveLimits(limits);
-  let contentType: string | undefined;
-  const outer: Uint8Array[] = []; // envelope fields (the ECI as a placeholder)
-  let eciIndex = -1;
-  const eci: Uint8Array[] = []; // contentType, contentEncryptionAlgorithm
-  let hadContent = false;
-  let ciphertextBytes = 0;
-  let segments = 0;
-  let sawRecipients = false;
-  let eciSeen = false;
-  let eciFields = 0;
-  let outerCount = 0;
+export interface EnvelopeStreamHooks {
+  /** Each piece of ciphertext, in order; the bytes are valid only until the promise settles. */
+  onCiphertext(chunk: Uint8Array): Promise<void> | void;
+  /** EncryptedContentInfo.contentType (the type of the plaintext), before any ciphertext. */
+  onEncryptedContentType?(oid: string): void;
+}
 
-  const decide = (h: StreamHeader): Disposition => {
+/**
+ * The push form: feed it chunks as they arrive (each is consumed before push()
+ * settles, except up to 5 header bytes referenced until the next push), then end().
+ */
+export class EnvelopedDataStreamReader {
+  readonly #limits: Limits;
+  readonly #hooks: EnvelopeStreamHooks;
+  readonly #reader: BerStreamReader;
+  #contentType: string | undefined;
+  readonly #outer: Uint8Array[] = []; // envelope fields (the ECI as a placeholder)
+  #eciIndex = -1;
+  readonly #eci: Uint8Array[] = []; // contentType, contentEncryptionAlgorithm
+  #hadContent = false;
+  #ciphertextBytes = 0;
+  #segments = 0;
+  #sawRecipients = false;
+  #eciSeen = false;
+  #eciFields = 0;
+  #outerCount = 0;
+
+  constructor(hooks: EnvelopeStreamHooks, limits?: Partial<Limits>) {
+    this.#limits = resolveLimits(limits);
+    this.#hooks = hooks;
+    this.#reader = new BerStreamReader({ decide: (h) => this.#decide(h), maxValueBytes: MAX_FIELD_BYTES, maxDepth: this.#limits.maxAsn1Depth });
+  }
+
+  #decide(h: StreamHeader): Disposition {
     switch (h.depth) {
       case 0:
         if (h.tag !== Tag.SEQUENCE) malformed('ContentInfo is not a SEQUENCE');
         return 'descend';
       case 1:
         // Values arrive after decide() returns: the contentType is checked on 'enter'.
-        if (++outerCount === 1 && h.tag === Tag.OID) return 'collect';
-        if (outerCount !== 2 || h.tag !== 0xa0) malformed('ContentInfo: expected contentType then [0] content');
+        if (++this.#outerCount === 1 && h.tag === Tag.OID) return 'collect';
+        if (this.#outerCount !== 2 || h.tag !== 0xa0) malformed('ContentInfo: expected contentType then [0] content');
         return 'descend';
       case 2:
         if (h.tag !== Tag.SEQUENCE) malformed('EnvelopedData is not a SEQUENCE');
         return 'descend';
       case 3:
         // The first SEQUENCE after recipientInfos is the (auth)EncryptedContentInfo.
-        if (h.tag === Tag.SET) sawRecipients = true;
-        if (h.tag === Tag.SEQUENCE && sawRecipients && !eciSeen) {
-          eciSeen = true;
+        if (h.tag === Tag.SET) this.#sawRecipients = true;
+        if (h.tag === Tag.SEQUENCE && this.#sawRecipients && !this.#eciSeen) {
+          this.#eciSeen = true;
           return 'descend';
         }
         return 'collect';
       case 4:
-        if (++eciFields <= 2) return 'collect';
-        if (hadContent) malformed('EncryptedContentInfo: unexpected field after encryptedContent');
-        hadContent = true;
-        if (h.tag === 0x80) return countSegment();
+        if (++this.#eciFields <= 2) return 'collect';
+        if (this.#hadContent) malformed('EncryptedContentInfo: unexpected field after encryptedContent');
+        this.#hadContent = true;
+        if (h.tag === 0x80) return this.#countSegment();
         if (h.tag === 0xa0) return 'descend';
         return malformed('EncryptedContentInfo: encryptedContent is not [0] IMPLICIT OCTET STRING');
       default:
         // Segments of a constructed encryptedContent: OCTET STRINGs (X.690 8.7.3.2).
         if (h.path[4] !== 0xa0) malformed('unexpected nesting in EnvelopedData');
-        if (h.tag === Tag.OCTET_STRING) return countSegment();
+        if (h.tag === Tag.OCTET_STRING) return this.#countSegment();
         if (h.tag === (Tag.OCTET_STRING | 0x20)) return 'descend';
         return malformed('segment of encryptedContent is not an OCTET STRING');
     }
-  };
-  function countSegment(): Disposition {
-    if (++segments > l.maxSegments) throw new KakitomeError('LIMIT', `More than ${l.maxSegments} OCTET STRING segments.`);
+  }
+
+  #countSegment(): Disposition {
+    if (++this.#segments > this.#limits.maxSegments) throw new KakitomeError('LIMIT', `More than ${this.#limits.maxSegments} OCTET STRING segments.`);
     return 'stream';
   }
 
-  const reader = new BerStreamReader({ decide, maxValueBytes: MAX_FIELD_BYTES, maxDepth: l.maxAsn1Depth });
-  const handle = async (events: BerEvent[]) => {
-    for (const e of events) {
+  async push(chunk: Uint8Array): Promise<void> {
+    for (const e of this.#reader.push(chunk)) {
       if (e.kind === 'value') {
-        if (e.depth === 1) contentType = readOid(e.tlv, 'contentType');
-        else if (e.depth === 3) outer.push(e.bytes);
-        else if (e.depth === 4) eci.push(e.bytes);
+        if (e.depth === 1) this.#contentType = readOid(e.tlv, 'contentType');
+        else if (e.depth === 3) this.#outer.push(e.bytes);
+        else if (e.depth === 4) {
+          if (this.#eci.length === 0 && this.#hooks.onEncryptedContentType) this.#hooks.onEncryptedContentType(readOid(e.tlv, 'contentType'));
+          this.#eci.push(e.bytes);
+        }
       } else if (e.kind === 'enter' && e.depth === 1) {
-        if (contentType !== OID.envelopedData && contentType !== OID.authEnvelopedData) {
-          throw new KakitomeError('MALFORMED', `Expected EnvelopedData or AuthEnvelopedData, found content type ${contentType}.`);
+        if (this.#contentType !== OID.envelopedData && this.#contentType !== OID.authEnvelopedData) {
+          throw new KakitomeError('MALFORMED', `Expected EnvelopedData or AuthEnvelopedData, found content type ${this.#contentType}.`);
         }
       } else if (e.kind === 'enter' && e.depth === 3) {
-        eciIndex = outer.length;
-        outer.push(new Uint8Array(0));
+        this.#eciIndex = this.#outer.length;
+        this.#outer.push(new Uint8Array(0));
       } else if (e.kind === 'data') {
-        ciphertextBytes += e.bytes.length;
-        await onCiphertext(e.bytes);
+        this.#ciphertextBytes += e.bytes.length;
+        await this.#hooks.onCiphertext(e.bytes);
       }
     }
-  };
-  for await (const chunk of input as AsyncIterable<Uint8Array>) await handle(reader.push(chunk));
-  reader.end();
+  }
 
-  if (contentType === undefined || eciIndex < 0 || eci.length !== 2) malformed('EnvelopedData is incomplete');
-  outer[eciIndex] = sequence(...eci);
-  const envelope = sequence(...outer);
-  const contentInfo = encodeContentInfo(contentType, envelope);
-  const withoutContent = decode(envelope, { maxDepth: l.maxAsn1Depth });
-  return { contentType, withoutContent, contentInfo, hadContent, ciphertextBytes };
+  end(): EnvelopeStreamParts {
+    this.#reader.end();
+    const contentType = this.#contentType;
+    if (contentType === undefined || this.#eciIndex < 0 || this.#eci.length !== 2) malformed('EnvelopedData is incomplete');
+    this.#outer[this.#eciIndex] = sequence(...this.#eci);
+    const envelope = sequence(...this.#outer);
+    const contentInfo = encodeContentInfo(contentType, envelope);
+    const withoutContent = decode(envelope, { maxDepth: this.#limits.maxAsn1Depth });
+    return { contentType, withoutContent, contentInfo, hadContent: this.#hadContent, ciphertextBytes: this.#ciphertextBytes };
+  }
+}
+
+export async function readEnvelopedDataStream(
+  input: AsyncIterable<Uint8Array> | Readable,
+  onCiphertext: (chunk: Uint8Array) => Promise<void> | void,
+  limits?: Partial<Limits>,
+): Promise<EnvelopeStreamParts> {
+  const reader = new EnvelopedDataStreamReader({ onCiphertext }, limits);
+  for await (const chunk of input as AsyncIterable<Uint8Array>) await reader.push(chunk);
+  return reader.end();
 }

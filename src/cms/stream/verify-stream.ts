@@ -189,3 +189,53 @@ export async function verifyFile(inPath: string, options: Omit<VerifyStreamOptio
   return verifyWithHold(readFileChunks(inPath), opts, hold);
 }
 
+
+/**
+ * Verifies a detached signature (a ContentInfo/SignedData in memory) over content the
+ * caller has already hashed as it streamed: `hashed` maps digest OIDs to the content's
+ * digests, and `rehash` is asked for any a signer needs that was not computed (one
+ * more pass over the content). The checks are those of verifyStream.
+ */
+export async function verifyDetachedPrehashed(
+  signature: Uint8Array,
+  hashed: ReadonlyMap<string, Uint8Array>,
+  rehash: (missing: DigestAlgorithm[]) => Promise<Map<string, Uint8Array>>,
+  options: Pick<VerifyStreamOptions, 'certificates' | 'limits' | 'now'> = {},
+): Promise<SignedDataVerification> {
+  const limits = resolveLimits(options.limits);
+  const parts = await readSignedDataStream(
+    (async function* () {
+      yield signature;
+    })(),
+    {
+      onDigestAlgorithms: () => undefined,
+      onContent: () => {
+        throw new KakitomeError('AMBIGUOUS_CONTENT', 'The signature encapsulates its content, but detached content was also given: two readings of one message.');
+      },
+    },
+    limits,
+  );
+  if (parts.hadContent) throw new KakitomeError('AMBIGUOUS_CONTENT', 'The signature encapsulates its content, but detached content was also given: two readings of one message.');
+  const parsed = parseSignedData(parts.detachedForm, limits);
+  const digests = new Map(hashed);
+  const missing: DigestAlgorithm[] = [];
+  for (const s of parsed.signerInfos) {
+    let alg: DigestAlgorithm;
+    try {
+      alg = parseDigestAlgorithm(s.digestAlgorithm);
+    } catch {
+      continue; // reported per signer by the verifier
+    }
+    if (alg.weakness !== 'refused' && !digests.has(alg.oid) && !missing.some((m) => m.oid === alg.oid)) missing.push(alg);
+  }
+  if (missing.length) for (const [oid, d] of await rehash(missing)) digests.set(oid, d);
+  return verifyParsedSignedData(
+    parsed,
+    (d) => {
+      const v = digests.get(d.oid);
+      if (!v) throw new KakitomeError('UNSUPPORTED_ALG', `No digest was computed with ${d.name}.`);
+      return v;
+    },
+    { detached: true, certificates: options.certificates, limits: options.limits, now: options.now },
+  );
+}

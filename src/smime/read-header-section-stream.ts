@@ -1,0 +1,54 @@
+/**
+ * The header section of a message arriving as a stream (RFC 5322 section 2.1: up to
+ * the first empty line), for the streaming message readers (verifyMessageStream,
+ * decryptMessageStream), and an entity known by that header section alone.
+ */
+import { KakitomeError, malformed } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import type { MimeEntity } from '../mime/entity.ts';
+import { parseContentType } from '../mime/parse-content-type.ts';
+import { parseHeaderSection } from '../mime/parse-header-section.ts';
+
+/**
+ * Reads the header section (up to and including the blank line); returns a copy of it
+ * (callers may reuse their chunk buffers) and the bytes after it, valid until the
+ * next chunk is read.
+ */
+export async function readHeaderSection(it: AsyncIterator<Buffer>, limits: Limits): Promise<{ head: Buffer; rest: Buffer }> {
+  let buf: Buffer = Buffer.alloc(0);
+  for (;;) {
+    if (buf[0] === 0x0a || (buf[0] === 0x0d && buf[1] === 0x0a)) {
+      const n = buf[0] === 0x0a ? 1 : 2;
+      return { head: Buffer.from(buf.subarray(0, n)), rest: buf.subarray(n) };
+    }
+    const crlf = buf.indexOf('\r\n\r\n');
+    const lf = buf.indexOf('\n\n');
+    const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
+    if (end >= 0) return { head: Buffer.from(buf.subarray(0, end)), rest: buf.subarray(end) };
+    if (buf.length > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${limits.maxHeaderBytes} bytes exceeds the header limit.`);
+    const r = await it.next();
+    if (r.done) return { head: Buffer.from(buf), rest: Buffer.alloc(0) };
+    buf = buf.length ? Buffer.concat([buf, r.value]) : r.value;
+  }
+}
+
+/** An entity known by its header section only (its body is still streaming): no multipart split. */
+export function headerOnlyEntity(head: Buffer, limits: Limits): MimeEntity {
+  const section = parseHeaderSection(head, 0, head.length, limits);
+  const ct = section.fields.filter((h) => h.name.toLowerCase() === 'content-type');
+  const cte = section.fields.filter((h) => h.name.toLowerCase() === 'content-transfer-encoding');
+  if (ct.length > 1) malformed('an entity has more than one Content-Type field');
+  if (cte.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
+  return {
+    raw: head,
+    offset: 0,
+    headers: section.fields,
+    headerBytes: head,
+    body: Buffer.alloc(0),
+    contentType: parseContentType(ct[0]?.value),
+    transferEncoding: cte[0]?.value.toLowerCase().trim() ?? '7bit',
+    children: [],
+    depth: 0,
+    warnings: section.warnings,
+  };
+}
