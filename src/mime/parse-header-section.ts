@@ -29,6 +29,13 @@ export interface HeaderSection {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Buffer's own Latin-1 decoder, without toString's argument handling (a measurable share of parsing many short fields). */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string }).latin1Slice;
+
+function isTrimmed(b: number): boolean {
+  return b === SP || (b >= HT && b <= CR);
+}
+
 /**
  * The general reading of a field body (the bytes after the colon, up to and including
  * the field's last line break): UTF-8 when valid (RFC 6532), else Latin-1 so no byte
@@ -70,8 +77,16 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
     let nameEnd = fieldColon;
     // QUIRK: RFC 5322 section 4.5.1 obsolete syntax allows WSP before the colon ("Subject : x").
     while (nameEnd > fieldStart && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--;
-    const name = buf.toString('latin1', fieldStart, nameEnd);
-    const value = fieldSimple ? buf.toString('latin1', fieldColon + 1, at).trim() : decodeFieldBody(buf.subarray(fieldColon + 1, at));
+    const name = latin1Slice.call(buf, fieldStart, nameEnd);
+    let value: string;
+    if (fieldSimple) {
+      // String.prototype.trim on ASCII removes exactly these bytes (HT, LF, VT, FF, CR, SP): trim them before making the string.
+      let a = fieldColon + 1;
+      let b = at;
+      while (a < b && isTrimmed(buf[a]!)) a++;
+      while (b > a && isTrimmed(buf[b - 1]!)) b--;
+      value = latin1Slice.call(buf, a, b);
+    } else value = decodeFieldBody(buf.subarray(fieldColon + 1, at));
     fields.push({ name, raw, value });
     fieldStart = -1;
   };

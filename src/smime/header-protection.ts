@@ -25,6 +25,13 @@ export const PROTECTED_HEADER_NAMES: readonly string[] = [
   'keywords', 'comments', 'followup-to', 'mail-followup-to', 'mail-reply-to', 'list-id',
 ];
 
+const PROTECTED = new Set(PROTECTED_HEADER_NAMES);
+
+/** True for the fields header protection copies (by name, any case). */
+export function isProtectedField(name: string): boolean {
+  return PROTECTED.has(name.toLowerCase());
+}
+
 /** hcp_baseline (RFC 9788 section 3.2.1): Subject obscured, Comments and Keywords removed. */
 export const OBSCURED_SUBJECT = '[...]';
 const REMOVED_BY_HCP = new Set(['comments', 'keywords']);
@@ -37,7 +44,7 @@ export function isContentField(name: string): boolean {
 
 /** The message fields to protect, in message order. */
 export function selectProtectedFields(messageHeaders: readonly HeaderField[]): HeaderField[] {
-  return messageHeaders.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase()));
+  return messageHeaders.filter((h) => isProtectedField(h.name));
 }
 
 /** Copies fields for the inside: raw bytes when 7-bit (RFC 6532 UTF-8 fields are re-encoded as RFC 2047 words so the payload stays 7-bit). */
@@ -107,7 +114,7 @@ export function readProtectedHeaders(payload: MimeEntity, outerHeaders: readonly
   const outerByName = new Map<string, string[]>();
   for (const h of payload.headers) {
     const n = h.name.toLowerCase();
-    if (!PROTECTED_HEADER_NAMES.includes(n)) continue;
+    if (!PROTECTED.has(n)) continue;
     const text = decodeHeaderText(h.value);
     headers.push([h.name, text]);
     const list = innerByName.get(n);
@@ -117,7 +124,7 @@ export function readProtectedHeaders(payload: MimeEntity, outerHeaders: readonly
   }
   for (const h of outerHeaders) {
     const n = h.name.toLowerCase();
-    if (!PROTECTED_HEADER_NAMES.includes(n)) continue;
+    if (!PROTECTED.has(n)) continue;
     const list = outerByName.get(n);
     const v = normalize(h.value);
     if (list) list.push(v);

@@ -23,7 +23,7 @@ import { parseEntity } from '../mime/parse-entity.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
-import { PROTECTED_HEADER_NAMES, headerProtectionMode, isContentField, readProtectedHeaders } from './header-protection.ts';
+import { headerProtectionMode, isContentField, isProtectedField, readProtectedHeaders } from './header-protection.ts';
 import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
@@ -242,8 +242,8 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   let output: Buffer;
   if (payload === root) output = root.raw;
   else {
-    const outer: HeaderInput[] = protectedHeaders ? split.messageHeaders.filter((h) => !PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [...split.messageHeaders];
-    const inner: HeaderInput[] = protectedHeaders ? payload.headers.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [];
+    const outer: HeaderInput[] = protectedHeaders ? split.messageHeaders.filter((h) => !isProtectedField(h.name)) : [...split.messageHeaders];
+    const inner: HeaderInput[] = protectedHeaders ? payload.headers.filter((h) => isProtectedField(h.name)) : [];
     const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
     output = buildEntity([...outer, ...inner, ['MIME-Version', '1.0'], ...content], payload.body);
   }
