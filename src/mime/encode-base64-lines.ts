@@ -4,10 +4,11 @@
  * leaves, the streaming encryptor's CMS output).
  *
  * Hand-written instead of libbase64's encode + wrap because of speed: wrap() inserts
- * the line breaks with a regular expression over a string and ran at about 290 MB/s
- * here (1 MiB pieces, 2026-11-23); this encodes with Node's native base64 into the
- * output buffer and moves each 76-character line into place with copyWithin, about
- * 1.3 GB/s of input on the same machine (/tmp microbenchmark, alternating rounds).
+ * the line breaks with a regular expression over a string. This encodes with Node's
+ * native base64 into the output buffer and moves each 76-character line into place
+ * with copyWithin. 1 MiB inputs, alternating rounds in one process (load average
+ * 2.5, 2026-11-23): libbase64 encode + wrap + CRLF 120-190 MiB/s, this 960-1,600
+ * MiB/s, on output identical to libbase64's (test/mime/encode-base64-lines.test.ts).
  */
 
 /** 57 input bytes make one 76-character line. */
@@ -15,12 +16,12 @@ export const BASE64_LINE_INPUT = 57;
 const LINE = 76;
 const LINE_OUT = LINE + 2;
 /**
- * Input encoded per native call: 1,024 lines (57 KiB in, 78 KiB out), so the
- * intermediate base64 string stays in V8's young generation (under 128 KiB) and is
- * reclaimed by a scavenge, which also frees dead chunk buffers early (see
- * stream-payload.ts on memory).
+ * Input encoded per native call: 256 lines (14 KiB in, 19 KiB of base64), so the
+ * intermediate string is small and dies young. Same speed as 1,024 lines; the 1 GiB
+ * encryptMessageStream peaked at 110-117 MiB RSS with 256 against 115-128 with 1,024
+ * (three runs each, load average 3-4).
  */
-const BLOCK_LINES = 1024;
+const BLOCK_LINES = 256;
 const copyWithin = Uint8Array.prototype.copyWithin;
 
 /**
