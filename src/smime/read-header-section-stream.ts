@@ -32,23 +32,31 @@ export async function readHeaderSection(it: AsyncIterator<Buffer>, limits: Limit
   }
 }
 
-/** An entity known by its header section only (its body is still streaming): no multipart split. */
-export function headerOnlyEntity(head: Buffer, limits: Limits): MimeEntity {
-  const section = parseHeaderSection(head, 0, head.length, limits);
+/**
+ * An entity known by its header section only (its body is still streaming): no
+ * multipart split. `first`: the message's own header section (parseHeaderSection's flag).
+ */
+export function headerOnlyEntity(head: Buffer, limits: Limits, first = false): MimeEntity {
+  const section = parseHeaderSection(head, 0, head.length, limits, first);
   const ct = section.fields.filter((h) => h.name.toLowerCase() === 'content-type');
   const cte = section.fields.filter((h) => h.name.toLowerCase() === 'content-transfer-encoding');
   if (ct.length > 1) malformed('an entity has more than one Content-Type field');
   if (cte.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
+  const contentType = parseContentType(ct[0]?.value);
+  const warnings = [...section.warnings];
+  // As parseEntity: an unparsable Content-Type is text/plain (RFC 2045 section 5.2), said so; a trailing comment on the encoding is dropped.
+  if (ct[0] && contentType.defaulted) warnings.push(`Unparsable Content-Type "${ct[0].value.slice(0, 80)}" read as text/plain.`);
+  const v = cte[0]?.value.toLowerCase();
   return {
     raw: head,
     offset: 0,
     headers: section.fields,
     headerBytes: head,
     body: Buffer.alloc(0),
-    contentType: parseContentType(ct[0]?.value),
-    transferEncoding: cte[0]?.value.toLowerCase().trim() ?? '7bit',
+    contentType,
+    transferEncoding: v === undefined ? '7bit' : (v.includes('(') ? v.replace(/\s*\(.*\)\s*$/, '') : v).trim(),
     children: [],
     depth: 0,
-    warnings: section.warnings,
+    warnings,
   };
 }

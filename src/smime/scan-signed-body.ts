@@ -7,7 +7,8 @@
  */
 import { KakitomeError, malformed } from '../errors.ts';
 import type { Limits } from '../limits.ts';
-import { digestAlgorithm, type DigestAlgorithm, type DigestName } from '../cms/algorithms/digest.ts';
+import type { Hash } from 'node:crypto';
+import { createDigest, digestAlgorithm, type DigestAlgorithm, type DigestName } from '../cms/algorithms/digest.ts';
 
 /** Bytes scanned at a time. */
 const SLICE = 1 << 20;
@@ -206,3 +207,15 @@ export function digestsForMicalg(micalg: string | undefined): DigestAlgorithm[] 
   if (names.size === 0) names.add('sha256');
   return [...names].map((n) => digestAlgorithm(n));
 }
+
+/** Hashes content with several digest algorithms at once. */
+export function hashAll(algs: readonly DigestAlgorithm[]): { update(bytes: Uint8Array): void; digests(): Map<string, Uint8Array> } {
+  const hashes: Array<[string, Hash]> = algs.map((a) => [a.oid, createDigest(a)]);
+  return {
+    update: (bytes) => {
+      for (const [, h] of hashes) h.update(bytes);
+    },
+    digests: () => new Map(hashes.map(([oid, h]) => [oid, h.digest()])),
+  };
+}
+

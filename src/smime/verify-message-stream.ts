@@ -14,11 +14,9 @@
  * reported in `warnings`); verifyMessage does that.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { Hash } from 'node:crypto';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
 import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
-import { createDigest, type DigestAlgorithm } from '../cms/algorithms/digest.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits } from '../limits.ts';
@@ -28,7 +26,7 @@ import { parseEntity } from '../mime/parse-entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
-import { SignedBodyScanner, digestsForMicalg } from './scan-signed-body.ts';
+import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { PROTECTED_HEADER_NAMES, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
@@ -49,17 +47,6 @@ export interface VerifyMessageStreamOptions extends VerifyMessageOptions {
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 /** Bytes per write to `output` (see release()). */
 const OUTPUT_PIECE = 16 * 1024;
-
-/** Hashes content with several digest algorithms at once. */
-export function hashAll(algs: readonly DigestAlgorithm[]): { update(bytes: Uint8Array): void; digests(): Map<string, Uint8Array> } {
-  const hashes: Array<[string, Hash]> = algs.map((a) => [a.oid, createDigest(a)]);
-  return {
-    update: (bytes) => {
-      for (const [, h] of hashes) h.update(bytes);
-    },
-    digests: () => new Map(hashes.map(([oid, h]) => [oid, h.digest()])),
-  };
-}
 
 /**
  * Verifies the message read from `input`. The verdict's `output` is empty: the

@@ -17,7 +17,7 @@
 import type { Readable } from 'node:stream';
 import { BerStreamReader, type Disposition, type StreamHeader } from '../../asn1/ber-stream.ts';
 import { decode, readOid, Tag, type Tlv } from '../../asn1/ber.ts';
-import { sequence } from '../../asn1/der.ts';
+import { sequence, tlv } from '../../asn1/der.ts';
 import { encodeContentInfo } from '../content-info.ts';
 import { OID } from '../../asn1/oids.ts';
 import { KakitomeError, malformed } from '../../errors.ts';
@@ -144,6 +144,16 @@ export class EnvelopedDataStreamReader {
     const contentInfo = encodeContentInfo(contentType, envelope);
     const withoutContent = decode(envelope, { maxDepth: this.#limits.maxAsn1Depth });
     return { contentType, withoutContent, contentInfo, hadContent: this.#hadContent, ciphertextBytes: this.#ciphertextBytes };
+  }
+
+  /**
+   * After end(): the ContentInfo again, with `ciphertext` as a primitive
+   * encryptedContent (for readers that fall back to the in-memory decryptor).
+   */
+  withContent(ciphertext: Uint8Array): Buffer {
+    const outer = [...this.#outer];
+    outer[this.#eciIndex] = sequence(...this.#eci, tlv(0x80, ciphertext));
+    return encodeContentInfo(this.#contentType!, sequence(...outer));
   }
 }
 

@@ -1,0 +1,474 @@
+/**
+ * Streaming decryption of whole messages too large to hold in memory (RFC 8551
+ * section 3.3: application/pkcs7-mime enveloped-data / authEnveloped-data), with the
+ * verdict decryptMessage gives (open-message.ts) and its two rules:
+ *
+ * - No unauthenticated plaintext is released. The base64 (or binary) body is decoded
+ *   as it streams into the CMS envelope reader, whose ciphertext waits in a
+ *   ContentSpool (memory, then an unlinked temporary file: only ciphertext touches
+ *   the disk). A first pass deciphers the spool and checks the tag (AEAD) or the
+ *   padding (CBC), keeping only the inner header section; later passes verify an
+ *   inner multipart/signed (sign-then-encrypt) and write the message to `output`,
+ *   after the verdict, never before. AES-CBC content is reported unauthenticated
+ *   exactly as decryptMessage reports it.
+ * - One indistinguishable failure: every cryptographic problem is the one
+ *   DecryptionError (DECRYPT_FAILED), nothing written; a key matching no recipient
+ *   is NOT_RECIPIENT.
+ *
+ * The message written is decryptMessage's: the outer header fields (the protected
+ * ones restored from an RFC 9788 hp payload) over the decrypted entity. Streaming
+ * does not look for S/MIME parts nested inside the decrypted content (a warning says
+ * so; decryptMessage does), nor for 8-bit parts deeper than the signed part itself.
+ *
+ * Structures the stream path does not cover (an outer signature around the envelope,
+ * unencrypted mail, opaque signed-data or other CMS inside the envelope, quoted-
+ * printable bodies) are read into memory up to limits.maxMessageBytes and handed to
+ * decryptMessage. The streaming path is bounded by limits.maxStreamMessageBytes.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { OID } from '../asn1/oids.ts';
+import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
+import { decipherSpool, describeDecryption, parseSpooledEnvelope, type SpooledEnvelope } from '../cms/stream/decrypt-stream.ts';
+import { EnvelopedDataStreamReader } from '../cms/stream/read-enveloped-data-stream.ts';
+import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
+import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
+import { contentKeyCandidates, type RecoveredContentKey } from '../cms/enveloped-data/recover-content-key.ts';
+import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
+import { DecryptionError, KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
+import { resolveLimits, type Limits } from '../limits.ts';
+import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
+import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
+import { decodeBody } from '../mime/decode-body.ts';
+import type { HeaderField, MimeEntity } from '../mime/entity.ts';
+import { parseEntity } from '../mime/parse-entity.ts';
+import { classifyEntity } from './classify-entity.ts';
+import { decryptMessage, type DecryptMessageOptions } from './decrypt-message.ts';
+import { Base64StreamDecoder } from './decode-base64-stream.ts';
+import { PROTECTED_HEADER_NAMES, headerProtectionMode, isContentField, readProtectedHeaders } from './header-protection.ts';
+import { judgeMessage, type PendingSigner } from './judge-message.ts';
+import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
+import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
+import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
+
+export interface DecryptMessageStreamOptions extends DecryptMessageOptions {
+  /** Receives the decrypted message, after the verdict (nothing on any failure). */
+  output?: Writable;
+  /** Default true: end `output`. */
+  end?: boolean;
+  /** Where the ciphertext waits (memory threshold, spill directory, size cap). */
+  spool?: SpoolOptions;
+}
+
+const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
+/** Decoded bytes enough to read the ContentInfo's contentType OID (SEQUENCE header, OID TLV). */
+const PEEK_BYTES = 32;
+/** Bytes per copy written to `output` from a reused buffer. */
+const OUTPUT_PIECE = 16 * 1024;
+const LF_WARNING = 'The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.';
+
+/** The input does not fit the streaming path: decryptMessage decides, from memory. */
+class NeedsMemory extends Error {}
+
+/** The input's chunks; copies of them are held while an in-memory fallback is still possible. */
+class HeldInput {
+  readonly #it: AsyncIterator<Uint8Array>;
+  readonly #limits: Limits;
+  #held: Buffer[] | undefined = [];
+  #heldBytes = 0;
+  #total = 0;
+
+  constructor(input: Readable | AsyncIterable<Uint8Array>, limits: Limits) {
+    this.#it = (input as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    this.#limits = limits;
+  }
+
+  async next(): Promise<Buffer | undefined> {
+    const r = await this.#it.next();
+    if (r.done) return undefined;
+    const v = r.value as Uint8Array | string;
+    const b = typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    this.#total += b.length;
+    if (this.#total > this.#limits.maxStreamMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${this.#limits.maxStreamMessageBytes} bytes exceeds the streaming limit.`);
+    if (this.#held) {
+      this.#heldBytes += b.length;
+      // Past maxMessageBytes no fallback could take the message anyway.
+      if (this.#heldBytes > this.#limits.maxMessageBytes) this.#held = undefined;
+      else this.#held.push(Buffer.from(b));
+    }
+    return b;
+  }
+
+  iterator(): AsyncIterator<Buffer> {
+    return { next: async () => {
+      const b = await this.next();
+      return b ? { done: false, value: b } : { done: true, value: undefined };
+    } };
+  }
+
+  /** The ciphertext has started: no fallback from here on. */
+  release(): void {
+    this.#held = undefined;
+  }
+
+  /** The whole input, for decryptMessage (LIMIT past maxMessageBytes). */
+  async readAll(): Promise<Buffer> {
+    while (this.#held && (await this.next())) {
+      // next() holds a copy of each chunk.
+    }
+    if (!this.#held) throw new KakitomeError('LIMIT', `A message of more than ${this.#limits.maxMessageBytes} bytes exceeds the limit.`);
+    return Buffer.concat(this.#held);
+  }
+}
+
+/** The contentType OID at the start of a ContentInfo, 'more' if not all there yet, undefined if it is not one. */
+function peekContentType(der: Buffer): string | 'more' | undefined {
+  if (der.length < 2) return 'more';
+  if (der[0] !== 0x30) return undefined;
+  let p = 2;
+  const l = der[1]!;
+  if (l > 0x84) return undefined;
+  if (l > 0x80) p += l - 0x80;
+  if (der.length < p + 2) return 'more';
+  if (der[p] !== 0x06) return undefined;
+  const n = der[p + 1]!;
+  if (n > 20) return undefined;
+  if (der.length < p + 2 + n) return 'more';
+  const body = der.subarray(p + 2, p + 2 + n);
+  for (const oid of [OID.envelopedData, OID.authEnvelopedData]) {
+    if (Buffer.from(encodeOidValue(oid)).equals(body)) return oid;
+  }
+  return 'other';
+}
+
+/** The content octets of an OBJECT IDENTIFIER (X.690 8.19). */
+function encodeOidValue(dotted: string): number[] {
+  const arcs = dotted.split('.').map(Number);
+  const out: number[] = [];
+  const push = (v: number) => {
+    const bytes = [v & 0x7f];
+    for (v = Math.floor(v / 128); v > 0; v = Math.floor(v / 128)) bytes.unshift((v & 0x7f) | 0x80);
+    out.push(...bytes);
+  };
+  push(arcs[0]! * 40 + arcs[1]!);
+  for (const a of arcs.slice(2)) push(a);
+  return out;
+}
+
+/** Pass 1's view of the plaintext: its header section and whether it is LF-only (kept in memory, never released). */
+class PlaintextInspector {
+  readonly #limits: Limits;
+  #head: Buffer = Buffer.alloc(0);
+  #headDone = false;
+  hasCr = false;
+  hasLf = false;
+
+  constructor(limits: Limits) {
+    this.#limits = limits;
+  }
+
+  write(piece: Buffer): void {
+    if (!this.hasCr && piece.includes(0x0d)) this.hasCr = true;
+    if (!this.hasLf && piece.includes(0x0a)) this.hasLf = true;
+    if (this.#headDone) return;
+    const h = (this.#head = Buffer.concat([this.#head, piece.subarray(0, this.#limits.maxHeaderBytes + 4)]));
+    if (h[0] === 0x0a || (h[0] === 0x0d && h[1] === 0x0a) || h.includes('\n\n') || h.includes('\r\n\r\n')) this.#headDone = true;
+    else if (h.length > this.#limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${this.#limits.maxHeaderBytes} bytes exceeds the header limit.`);
+  }
+
+  /** The first bytes of the plaintext, at least its whole header section when it has one. */
+  get head(): Buffer {
+    return this.#head;
+  }
+}
+
+/** Every LF becomes CRLF (used only when the plaintext has no CR at all, as canonicalizeLfOnly). */
+function lfToCrlf(piece: Buffer): Buffer {
+  return piece.includes(0x0a) ? canonicalizeLineBreaks(piece) : piece;
+}
+
+/** Length of the header section and its blank line at the start of `bytes` (all of it when there is no blank line). */
+function headerLength(bytes: Buffer): number {
+  if (bytes[0] === 0x0a) return 1;
+  if (bytes[0] === 0x0d && bytes[1] === 0x0a) return 2;
+  const crlf = bytes.indexOf('\r\n\r\n');
+  const lf = bytes.indexOf('\n\n');
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return crlf + 4;
+  if (lf >= 0) return lf + 2;
+  return bytes.length;
+}
+
+/**
+ * One pass of deciphering over the spool, the plaintext canonicalised like
+ * parseInner does and its first `skip` bytes dropped. Only for passes whose output is
+ * withheld or whose ciphertext was authenticated by an earlier pass with this key.
+ */
+async function plaintextPass(env: SpooledEnvelope, key: Uint8Array, lfOnly: boolean, skip: number, sink: (bytes: Buffer) => Promise<void> | void): Promise<void> {
+  let seen = 0;
+  await decipherSpool(env, key, async (raw) => {
+    const piece = lfOnly ? lfToCrlf(raw) : raw;
+    if (seen + piece.length <= skip) {
+      seen += piece.length;
+      return;
+    }
+    const from = seen >= skip ? 0 : skip - seen;
+    seen += piece.length;
+    await sink(from ? piece.subarray(from) : piece);
+  });
+}
+
+/**
+ * Decrypts the message read from `input` and verifies a signature inside, with the
+ * verdict decryptMessage gives. The verdict's `output` is empty: the decrypted
+ * message goes to `options.output`.
+ *
+ * @example
+ *   const v = await decryptMessageStream(createReadStream('big.eml'), { keys: [{ key, certificate }], output: createWriteStream('big.out.eml') });
+ */
+export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8Array>, options: DecryptMessageStreamOptions): Promise<MessageVerdict> {
+  if (!options.keys || options.keys.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessageStream needs at least one key.');
+  const limits = resolveLimits(options.limits);
+  const src = new HeldInput(input, limits);
+
+  const write = async (bytes: Uint8Array): Promise<void> => {
+    if (options.output) await writeChunk(options.output, bytes);
+  };
+  const finish = async (): Promise<void> => {
+    if (options.output && options.end !== false) await endWritable(options.output);
+  };
+  const inMemory = async (): Promise<MessageVerdict> => {
+    const { message, verdict } = await decryptMessage(await src.readAll(), options);
+    for (let p = 0; p < message.length; p += 1 << 20) await write(message.subarray(p, p + (1 << 20)));
+    await finish();
+    return { ...verdict, output: Buffer.alloc(0) };
+  };
+
+  const { head, rest } = await readHeaderSection(src.iterator(), limits);
+  // splitMessage converts a message with no CR at all; the header decides provisionally, the body finally.
+  const lfHead = !head.includes(0x0d) && head.includes(0x0a);
+  const root = headerOnlyEntity(lfHead ? canonicalizeLineBreaks(head) : head, limits, true);
+  const kind = classifyEntity(root);
+  const te = root.transferEncoding;
+  // Binary DER in an LF-only message would be converted by the in-memory path: leave that to it.
+  if (kind.kind !== 'pkcs7-mime' || !(te === 'base64' || (!lfHead && (te === 'binary' || te === '8bit' || te === '7bit')))) return inMemory();
+
+  const spool = new ContentSpool({ ...(options.spool ?? {}), maxBytes: Math.min(options.spool?.maxBytes ?? Infinity, limits.maxStreamMessageBytes) });
+  try {
+    const reader = new EnvelopedDataStreamReader(
+      {
+        onCiphertext: (c) => {
+          src.release();
+          return spool.write(c);
+        },
+        // RFC 8551 section 3.3: the plaintext is a MIME entity; nested CMS goes to the in-memory reader.
+        onEncryptedContentType: (oid) => {
+          if (oid !== OID.data) throw new NeedsMemory();
+        },
+      },
+      limits,
+    );
+    let peek: Buffer | undefined = Buffer.alloc(0);
+    const feed = async (bytes: Buffer): Promise<void> => {
+      if (!peek) return reader.push(bytes);
+      peek = Buffer.concat([peek, bytes]);
+      const ct = peekContentType(peek);
+      if (ct === 'more' && peek.length < PEEK_BYTES) return;
+      if (ct !== OID.envelopedData && ct !== OID.authEnvelopedData) throw new NeedsMemory();
+      const first = peek;
+      peek = undefined;
+      await reader.push(first);
+    };
+    const decoder = te === 'base64' ? new Base64StreamDecoder(feed) : { write: (c: Buffer) => feed(c), end: async () => undefined };
+    let bodyHasCr = false;
+    try {
+      for (let b: Buffer | undefined = rest; b; b = await src.next()) {
+        if (lfHead && !bodyHasCr && b.includes(0x0d)) bodyHasCr = true;
+        if (b.length) await decoder.write(b);
+      }
+      await decoder.end();
+      if (peek) {
+        const ct = peekContentType(peek);
+        if (ct !== OID.envelopedData && ct !== OID.authEnvelopedData) throw new NeedsMemory();
+        await reader.push(peek);
+      }
+    } catch (e) {
+      if (e instanceof NeedsMemory) return await inMemory();
+      throw e;
+    }
+    const parts = reader.end();
+    const env = parseSpooledEnvelope(parts, spool, limits);
+
+    // Pass 1: authenticate each candidate key's decryption, keeping only what the verdict needs.
+    const p = env.parsed.contentEncryption;
+    let opened: { k: RecoveredContentKey; n: number; inspector: PlaintextInspector } | undefined;
+    for (const k of contentKeyCandidates(env.parsed, options.keys, p.cipher.keyLength)) {
+      const inspector = new PlaintextInspector(limits);
+      try {
+        const n = await decipherSpool(env, k.cek, (piece) => inspector.write(piece));
+        opened = { k, n, inspector };
+        break;
+      } catch (e) {
+        k.cek.fill(0);
+        if (e instanceof DecryptionError) continue; // the caller learns only the final DecryptionError
+        throw e;
+      }
+    }
+    if (!opened) throw new DecryptionError();
+    const { k, inspector } = opened;
+    try {
+      const d = describeDecryption(env, k, opened.n);
+      const lfMessage = lfHead && !bodyHasCr;
+      // The outer header as splitMessage reads it (converted only when the whole message had no CR).
+      const outerEntity = lfMessage || !lfHead ? root : headerOnlyEntity(head, limits, true);
+      const warnings = [...(lfMessage ? [LF_WARNING] : []), ...outerEntity.warnings];
+      const messageHeaders = outerEntity.headers.filter((h) => !isContentField(h.name));
+
+      // The enveloped layer, as openMessage reports it.
+      const kindWarnings = [...kind.warnings];
+      const actual = env.parsed.type === 'authEnvelopedData' ? 'authenveloped-data' : 'enveloped-data';
+      if (kind.smimeType && kind.smimeType !== actual) kindWarnings.push(`smime-type=${kind.smimeType} but the content is ${actual}; read as ${actual}.`);
+      const layers: LayerReport[] = [{ kind: env.parsed.type === 'authEnvelopedData' ? 'auth-enveloped' : 'enveloped', form: 'opaque', mediaType: root.contentType.mediaType, coversBody: true, decrypted: true, warnings: [...kindWarnings, ...d.warnings] }];
+      const encryption: EncryptionReport = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, recipients: d.recipients, keyManagement: d.recipient.keyManagement };
+
+      // The decrypted entity (parseInner: an LF-only plaintext is read as CRLF).
+      const lfOnly = !inspector.hasCr && inspector.hasLf;
+      if (lfOnly) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
+      const innerHead = lfOnly ? canonicalizeLineBreaks(inspector.head) : inspector.head;
+      const innerSkip = headerLength(innerHead);
+      const decrypted = headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
+      const hpLayers: MimeEntity[] = headerProtectionMode(decrypted) ? [decrypted] : [];
+      const pending: PendingSigner[] = [];
+      let bodyFailure: { code: ErrorCode; message: string } | undefined;
+      let payload = decrypted;
+      /** How to write the payload's body: after `skip` bytes of the plaintext, or the signed part of a multipart/signed. */
+      let signed: { boundary: string; skip: number } | undefined;
+      const inner = classifyEntity(decrypted);
+      if (inner.kind === 'pkcs7-mime') {
+        // Opaque signing or another layer inside: decryptMessage reads it, from the envelope rebuilt in memory.
+        return await rebuildInMemory(env, reader, head, lfMessage, options, write, finish);
+      }
+      if (inner.kind === 'foreign-signed') warnings.push(`The message is signed with ${inner.protocol}, which is not S/MIME; that signature was not checked.`);
+      if (inner.kind === 'multipart-signed') {
+        const boundary = decrypted.contentType.params.boundary;
+        if (boundary === undefined) malformed('multipart/signed without a boundary parameter');
+        // Pass 2: the signed part's digests (micalg's), the signature part, and the signed part's header section.
+        const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
+          const hashing = hashAll(algs);
+          const scanner = new SignedBodyScanner(boundary, limits, (b) => hashing.update(b));
+          await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
+          return { scan: await scanner.end(), digests: hashing.digests() };
+        };
+        const { scan, digests } = await scanWith(digestsForMicalg(decrypted.contentType.params.micalg));
+        if (!scan.closed) warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
+        const signatureEntity = parseEntity(scan.signature, { limits });
+        if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);
+        const signedPart = headerOnlyEntity(scan.head, limits);
+        let v: SignedDataVerification | undefined;
+        try {
+          v = await verifyDetachedPrehashed(decodeBody(signatureEntity), digests, async (missing) => (await scanWith(missing)).digests, {
+            ...(options.certificates ? { certificates: options.certificates } : {}),
+            ...(options.now ? { now: options.now } : {}),
+            limits,
+          });
+        } catch (e) {
+          if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
+          bodyFailure = { code: e.code, message: e.message };
+          layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: [...inner.warnings, e.message] });
+        }
+        if (v) {
+          const layerWarnings = [...inner.warnings, ...v.warnings];
+          if (signedPart.transferEncoding === '8bit' || signedPart.transferEncoding === 'binary') {
+            layerWarnings.push('The signed content contains 8-bit or binary parts; relays may alter them and break the signature (RFC 8551 section 3.1.2).');
+          }
+          layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: layerWarnings });
+          const verification = v;
+          v.signers.forEach((_, i) => pending.push({ verification, index: i, scope: 'message' }));
+          if (headerProtectionMode(signedPart)) hpLayers.push(signedPart);
+        }
+        payload = signedPart;
+        signed = { boundary, skip: scan.head.length + scan.blankEol };
+      }
+      if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart') {
+        warnings.push('Streaming decryption does not open S/MIME layers or look for signed parts inside the decrypted content; decryptMessage does.');
+      }
+
+      // RFC 9788: each hp layer against the header fields outside it.
+      let protectedHeaders: ProtectedHeadersReport | undefined;
+      let reference: readonly HeaderField[] = messageHeaders;
+      const mismatches: string[] = [];
+      for (const entity of hpLayers) {
+        const r = readProtectedHeaders(entity, reference, true);
+        if (!r) continue;
+        mismatches.push(...r.mismatches);
+        protectedHeaders = { ...r, mismatches };
+        reference = entity.headers;
+      }
+      if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
+      const { status, code, summary, signers } = await judgeMessage({
+        layers,
+        pending,
+        fromHeaders: protectedHeaders ? payload.headers : messageHeaders,
+        ...(protectedHeaders ? { protectedHeaders } : {}),
+        ...(bodyFailure ? { bodyFailure } : {}),
+        unauthenticatedLayer: !d.authenticated,
+        ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
+        warnings,
+      });
+      for (const l of layers) for (const w of l.warnings) if (!warnings.includes(w)) warnings.push(w);
+      const verdict: MessageVerdict = { status, code, summary, layers, signers, encryption, ...(protectedHeaders ? { protectedHeaders } : {}), warnings, output: Buffer.alloc(0) };
+      if (!options.output) return verdict;
+
+      // Last pass: the message, under the verdict already given (openMessage's output form).
+      const outer: HeaderInput[] = protectedHeaders ? messageHeaders.filter((h) => !PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [...messageHeaders];
+      const innerFields: HeaderInput[] = protectedHeaders ? payload.headers.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [];
+      const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
+      await write(buildEntity([...outer, ...innerFields, ['MIME-Version', '1.0'], ...content], Buffer.alloc(0)));
+      if (!signed) await plaintextPass(env, k.cek, lfOnly, innerSkip, write);
+      else {
+        const { boundary, skip } = signed;
+        let seen = 0;
+        const scanner = new SignedBodyScanner(boundary, limits, async (b) => {
+          // The scanner reuses its buffer: the output gets copies.
+          const from = Math.max(0, skip - seen);
+          seen += b.length;
+          for (let q = from; q < b.length; q += OUTPUT_PIECE) await write(Uint8Array.prototype.slice.call(b, q, Math.min(b.length, q + OUTPUT_PIECE)));
+        });
+        await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
+        await scanner.end();
+      }
+      await finish();
+      return verdict;
+    } finally {
+      k.cek.fill(0);
+    }
+  } finally {
+    await spool.dispose();
+  }
+}
+
+/**
+ * The envelope rebuilt in memory (its fields as received, the ciphertext from the
+ * spool) under the original header section, for decryptMessage: for content the
+ * stream path does not open (opaque signing inside). Bounded by maxMessageBytes.
+ */
+async function rebuildInMemory(
+  env: SpooledEnvelope,
+  reader: EnvelopedDataStreamReader,
+  head: Buffer,
+  lfMessage: boolean,
+  options: DecryptMessageStreamOptions,
+  write: (bytes: Uint8Array) => Promise<void>,
+  finish: () => Promise<void>,
+): Promise<MessageVerdict> {
+  const limits = resolveLimits(options.limits);
+  if (env.spool.size > limits.maxMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxMessageBytes} bytes exceeds the limit.`);
+  const ciphertext: Uint8Array[] = [];
+  for await (const c of env.spool.replay()) ciphertext.push(c);
+  const der = reader.withContent(Buffer.concat(ciphertext));
+  const te = headerOnlyEntity(head, limits, true).transferEncoding;
+  const eol = lfMessage ? '\n' : '\r\n';
+  const body = te === 'base64' ? Buffer.from(`${der.toString('base64').replace(/.{76}/g, `$&${eol}`)}${eol}`, 'latin1') : der;
+  const { message, verdict } = await decryptMessage(Buffer.concat([head, body]), options);
+  for (let p = 0; p < message.length; p += 1 << 20) await write(message.subarray(p, p + (1 << 20)));
+  await finish();
+  return { ...verdict, output: Buffer.alloc(0) };
+}
