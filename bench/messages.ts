@@ -26,6 +26,10 @@ export interface MessageRow {
   key: 'rsa2048' | 'p256';
   /** msg/s on one core (median of alternating rounds). */
   oneCore: number;
+  /** CPU time per message on one core, µs (median of the same rounds): steadier than wall time on a busy machine. */
+  cpuMicros?: number;
+  /** CPU time per raw crypto.sign / crypto.verify, µs. */
+  rawCpuMicros?: number;
   /** raw crypto.sign / crypto.verify of the same 2 KB on one core. */
   rawOneCore: number;
   /** oneCore / rawOneCore */
@@ -63,10 +67,11 @@ export function twoKilobyteEmail(from: string): Buffer {
   return Buffer.from((head + body).slice(0, 2048 - 2) + '\r\n');
 }
 
-/** Alternating rounds of async operations, so a noisy neighbour slows all alike. */
-async function interleaved(ops: Record<string, () => unknown>, ms: number, rounds: number): Promise<Record<string, number>> {
-  const rate = async (op: () => unknown, budget: number): Promise<number> => {
+/** Alternating rounds of async operations, so a noisy neighbour slows all alike: median msg/s and CPU µs per op. */
+async function interleaved(ops: Record<string, () => unknown>, ms: number, rounds: number): Promise<Record<string, { rate: number; cpu: number }>> {
+  const rate = async (op: () => unknown, budget: number): Promise<{ rate: number; cpu: number }> => {
     let n = 0;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     let t = t0;
     while (t - t0 < budget) {
@@ -74,15 +79,16 @@ async function interleaved(ops: Record<string, () => unknown>, ms: number, round
       n++;
       t = performance.now();
     }
-    return (n * 1000) / (t - t0);
+    const c = process.cpuUsage(c0);
+    return { rate: (n * 1000) / (t - t0), cpu: (c.user + c.system) / n };
   };
-  const all: Record<string, number[]> = {};
+  const all: Record<string, Array<{ rate: number; cpu: number }>> = {};
   for (const k of Object.keys(ops)) {
     await rate(ops[k]!, 200);
     all[k] = [];
   }
   for (let r = 0; r < rounds; r++) for (const k of Object.keys(ops)) all[k]!.push(await rate(ops[k]!, ms));
-  return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, median(v)]));
+  return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, { rate: median(v.map((x) => x.rate)), cpu: median(v.map((x) => x.cpu)) }]));
 }
 
 function opensslRate(n: number, args: string[]): number {
@@ -94,7 +100,7 @@ function opensslRate(n: number, args: string[]): number {
   return (n * 1000) / (performance.now() - t0);
 }
 
-export async function measureMessages(dir: BenchDir, pki: TestPki, quick: boolean): Promise<MessageFigures> {
+export async function measureMessages(dir: BenchDir, pki: TestPki, quick: boolean, opts: { openssl?: boolean } = {}): Promise<MessageFigures> {
   const ms = quick ? 300 : 1000;
   const rounds = quick ? 3 : 5;
   const workerMs = quick ? 500 : 2000;
@@ -122,17 +128,57 @@ export async function measureMessages(dir: BenchDir, pki: TestPki, quick: boolea
     const signedPath = dir.file(`msg-${keyName}.signed.eml`);
     writeFileSync(msgPath, msg);
     const n = quick ? 15 : 50;
-    const osSign = opensslRate(n, ['smime', '-sign', '-md', 'sha256', '-in', msgPath, '-signer', id.certPath, '-inkey', id.keyPath, '-out', signedPath]);
-    const osVerify = opensslRate(n, ['smime', '-verify', '-in', signedPath, '-CAfile', pki.caPath, '-out', dir.file('msg.out')]);
+    const withOpenssl = opts.openssl ?? true;
+    const osSign = withOpenssl ? opensslRate(n, ['smime', '-sign', '-md', 'sha256', '-in', msgPath, '-signer', id.certPath, '-inkey', id.keyPath, '-out', signedPath]) : NaN;
+    const osVerify = withOpenssl ? opensslRate(n, ['smime', '-verify', '-in', signedPath, '-CAfile', pki.caPath, '-out', dir.file('msg.out')]) : NaN;
 
     for (const op of ['sign', 'verify'] as const) {
       const data = { op, certPath: id.certPath, keyPath: id.keyPath, caPath: pki.caPath, email: id.email, ms: workerMs, warmupMs: 300 };
       const one = await runWorkers(MESSAGE_WORKER, 1, data);
       const all = await runWorkers(MESSAGE_WORKER, cores, data);
-      const oneCore = op === 'sign' ? r.sign! : r.verify!;
-      const rawOneCore = op === 'sign' ? r.rawSign! : r.rawVerify!;
-      rows.push({ operation: op, key: keyName, oneCore, rawOneCore, ratio: oneCore / rawOneCore, allCores: all, scaling: all / one, openssl: op === 'sign' ? osSign : osVerify });
+      const mine = op === 'sign' ? r.sign! : r.verify!;
+      const raw = op === 'sign' ? r.rawSign! : r.rawVerify!;
+      rows.push({
+        operation: op,
+        key: keyName,
+        oneCore: mine.rate,
+        cpuMicros: mine.cpu,
+        rawOneCore: raw.rate,
+        rawCpuMicros: raw.cpu,
+        ratio: mine.rate / raw.rate,
+        allCores: all,
+        scaling: all / one,
+        openssl: op === 'sign' ? osSign : osVerify,
+      });
     }
   }
   return { cores, rows };
+}
+
+// Entry point for the 2 KB figures alone (bench/run.ts --only=messages also streams a large attachment):
+//   npx node bench/messages.ts [--quick] [--no-openssl] [--out=FILE]
+if (import.meta.main) {
+  const { loadavg } = await import('node:os');
+  const { TestPki: Pki } = await import('../test/helpers/pki.ts');
+  const { createBenchDir } = await import('./harness/bench-data.ts');
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const out = args.find((a) => a.startsWith('--out='))?.slice(6);
+  const pki = new Pki('Kakitome Bench Root');
+  const dir = await createBenchDir();
+  const loadBefore = loadavg()[0]!;
+  try {
+    const figures = await measureMessages(dir, pki, quick, { openssl: !args.includes('--no-openssl') });
+    const loadAfter = loadavg()[0]!;
+    const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
+    console.log(`load average ${f(loadBefore, 2)} -> ${f(loadAfter, 2)}; ${figures.cores} cores`);
+    console.log('operation        | msg/s 1 core | CPU us/msg | raw/s  | raw CPU us | ratio | workers msg/s (scaling) | openssl msg/s');
+    for (const r of figures.rows) {
+      console.log(`${`${r.operation} ${r.key}`.padEnd(16)} | ${f(r.oneCore).padStart(12)} | ${f(r.cpuMicros ?? NaN, 1).padStart(10)} | ${f(r.rawOneCore).padStart(6)} | ${f(r.rawCpuMicros ?? NaN, 1).padStart(10)} | ${f(100 * r.ratio)}% | ${f(r.allCores)} (${f(r.scaling, 2)}x) | ${f(r.openssl)}`);
+    }
+    if (out) writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), quick, load: { before: loadBefore, after: loadAfter }, ...figures }, null, 2)}\n`);
+  } finally {
+    await dir.cleanup();
+    pki.cleanup();
+  }
 }

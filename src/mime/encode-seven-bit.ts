@@ -26,22 +26,21 @@ export interface SevenBitResult {
 
 /** True when `buf` is 7-bit data per RFC 2045 section 2.7: no NUL, no octet above 127, CR and LF only as CRLF, lines of at most 998 octets. */
 export function isSevenBitData(buf: Uint8Array): boolean {
-  let lineLength = 0;
-  for (let i = 0; i < buf.length; i++) {
+  // One range test for the common octet; line lengths are measured at each LF, not counted per octet.
+  let lineStart = 0;
+  const n = buf.length;
+  for (let i = 0; i < n; i++) {
     const b = buf[i]!;
-    if (b === 0 || b > 127) return false;
+    if (b > 0x0d && b < 0x80) continue;
+    if (b === 0 || b > 0x7f) return false;
     if (b === 0x0d) {
       if (buf[i + 1] !== 0x0a) return false;
-      continue;
+    } else if (b === 0x0a) {
+      if (i === 0 || buf[i - 1] !== 0x0d || i - 1 - lineStart > 998) return false;
+      lineStart = i + 1;
     }
-    if (b === 0x0a) {
-      if (i === 0 || buf[i - 1] !== 0x0d) return false;
-      lineLength = 0;
-      continue;
-    }
-    if (++lineLength > 998) return false;
   }
-  return true;
+  return n - lineStart <= 998;
 }
 
 function withTransferEncoding(headers: readonly HeaderInput[], encoding: string | undefined): HeaderInput[] {

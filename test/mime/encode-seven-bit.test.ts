@@ -55,3 +55,42 @@ test('formatHeaderField encodes non-ASCII as RFC 2047 words and folds long value
   const e = parseEntity(Buffer.concat([f, Buffer.from('\r\n')]));
   assert.equal(decodeHeaderText(e.headers[0]!.value), '会議の議事録について、次回の予定と資料の確認をお願いします。よろしくお願いいたします');
 });
+
+/** The octet-by-octet reading of RFC 2045 section 2.7 that isSevenBitData must agree with. */
+function sevenBitReference(buf: Uint8Array): boolean {
+  let lineLength = 0;
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i]!;
+    if (b === 0 || b > 127) return false;
+    if (b === 0x0d) {
+      if (buf[i + 1] !== 0x0a) return false;
+      continue;
+    }
+    if (b === 0x0a) {
+      if (i === 0 || buf[i - 1] !== 0x0d) return false;
+      lineLength = 0;
+      continue;
+    }
+    if (++lineLength > 998) return false;
+  }
+  return true;
+}
+
+test('isSevenBitData agrees with the octet-by-octet definition on generated data (line limits, bare CR/LF, NUL, 8-bit)', () => {
+  const pieces = [Buffer.from('abc'), Buffer.from('\r\n'), Buffer.from('\r'), Buffer.from('\n'), Buffer.from([0]), Buffer.from([0x80]), Buffer.from([0x09, 0x0b, 0x0c]), Buffer.from('x'.repeat(997)), Buffer.from('x'.repeat(998)), Buffer.from('y')];
+  let seed = 3;
+  const rnd = (k: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % k;
+  };
+  let trues = 0;
+  for (let t = 0; t < 20000; t++) {
+    const parts: Buffer[] = [];
+    for (let j = rnd(6); j > 0; j--) parts.push(pieces[rnd(pieces.length)]!);
+    const buf = Buffer.concat(parts);
+    const want = sevenBitReference(buf);
+    if (want) trues++;
+    assert.equal(isSevenBitData(buf), want, JSON.stringify(buf.toString('latin1').slice(0, 60)));
+  }
+  assert.ok(trues > 1000);
+});

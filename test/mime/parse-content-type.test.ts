@@ -70,3 +70,15 @@ test('parseContentType reads the common forms the same through either path', () 
   }
   assert.equal(parseContentType('not a type').defaulted, true);
 });
+
+test('parameter maps inherit nothing, through either path: "__proto__" and "constructor" are plain names', () => {
+  for (const s of ['text/plain; __proto__=x; constructor=y', 'text/plain; __proto__ = x; constructor = y']) {
+    const { params } = parseContentType(s);
+    assert.deepEqual(Object.entries(params), [['__proto__', 'x'], ['constructor', 'y']], s);
+    assert.equal(Object.hasOwn(params, '__proto__'), true);
+    const bare = parseContentType('text/plain; charset=utf-8').params as Record<string, unknown>;
+    assert.equal(bare.toString, undefined);
+    assert.equal(bare.hasOwnProperty, undefined);
+    assert.equal('valueOf' in bare, false);
+  }
+});

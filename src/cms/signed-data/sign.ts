@@ -10,7 +10,7 @@
  * and cached per (key, certificate, choices); a message then costs one content
  * digest, a handful of small encodings and the private-key operation.
  */
-import type { KeyObject } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
 import { sequence, integer, octetString } from '../../asn1/der.ts';
 import { OID } from '../../asn1/oids.ts';
 import { KakitomeError } from '../../errors.ts';
@@ -227,7 +227,8 @@ export function signData(content: Uint8Array, options: SignOptions): Buffer {
   const digests = new Map<DigestName, Buffer>();
   const signerInfos = signers.map((p) => {
     let d = digests.get(p.scheme.digest);
-    if (!d) digests.set(p.scheme.digest, (d = computeDigest(p.scheme.digest, content)));
+    // crypto.hash is the one-shot digest (no Hash object per message); SHAKE256 needs createHash's output length.
+    if (!d) digests.set(p.scheme.digest, (d = p.scheme.digest === 'shake256' ? computeDigest(p.scheme.digest, content) : hash(p.scheme.digest, content, 'buffer')));
     return buildSignerInfo(d, p, layout.contentType, now);
   });
   return encodeSignedData(layout, options.detached ? undefined : content, signerInfos);
