@@ -3,84 +3,55 @@
  * too large to hold in memory: the payload comes from streamPayload (a streaming
  * MIME walker, on-the-fly base64 for 8-bit parts, RFC 9788 hp="cipher" with
  * hcp_baseline outside), encryptToSink seals it, and the CMS output is base64-encoded
- * into the message as it is produced (encode-base64-lines.ts, into fresh buffers the
- * output stream may keep; the cipher's own buffers are released as soon as they are
- * encoded).
+ * into the message as it is produced (base64-sink.ts; the cipher's own output
+ * buffers are released as soon as they are encoded).
  *
- * Sign-then-encrypt is not streamed (use encryptMessage); on failure `output`
- * holds a partial message: write to an AtomicFile.
+ * With `sign` (sign-then-encrypt, RFC 8551 section 3.6), the payload is wrapped in
+ * multipart/signed as it streams (stream-multipart-signed.ts) and that entity is
+ * encrypted, as encryptMessage does in memory. Opaque inner signing and triple
+ * wrapping are in-memory only (encryptMessage). On failure `output` holds a partial
+ * message: write to an AtomicFile.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { ByteSink } from '../cms/stream/byte-sink.ts';
 import { encryptToSink } from '../cms/stream/encrypt-stream.ts';
 import { writeChunk, endWritable } from '../cms/stream/write-chunk.ts';
 import { KakitomeError } from '../errors.ts';
 import { resolveLimits } from '../limits.ts';
-import { formatHeaderField } from '../mime/build-entity.ts';
-import { Base64LineEncoder } from '../mime/encode-base64-lines.ts';
+import { createBase64Sink } from './base64-sink.ts';
 import type { EncryptMessageOptions } from './encrypt-message.ts';
+import { formatPkcs7MimeHeader } from './format-pkcs7-mime-header.ts';
+import { streamMultipartSigned } from './stream-multipart-signed.ts';
 import { streamPayload } from './stream-payload.ts';
 
-export interface EncryptMessageStreamOptions extends Omit<EncryptMessageOptions, 'sign' | 'tripleWrap'> {
+export interface EncryptMessageStreamOptions extends Omit<EncryptMessageOptions, 'tripleWrap'> {
   /** Default true: end `output` when done. */
   end?: boolean;
 }
 
-/** A sink that base64-encodes what it receives into `target`, 76 characters a line, honouring backpressure. It copies synchronously: once write() returned, it holds no chunk. */
-function base64Sink(target: Writable): ByteSink {
-  const encoder = new Base64LineEncoder();
-  return {
-    write: (...chunks) => {
-      let wait: Promise<void> | undefined;
-      for (const c of chunks) {
-        const lines = encoder.push(c);
-        if (lines) wait = writeChunk(target, lines) ?? wait;
-      }
-      return wait;
-    },
-    end: async () => {
-      const last = encoder.end();
-      if (last) await writeChunk(target, last);
-    },
-  };
-}
-
 /**
- * Encrypts the message read from `input` for every recipient and writes it to `output`.
+ * Encrypts the message read from `input` for every recipient (signing it first with
+ * `sign`) and writes it to `output`.
  *
  * @example
  *   await encryptMessageStream(createReadStream('big.eml'), atomicFile.stream, { recipients: [{ certificate: bob }] });
  */
 export async function encryptMessageStream(input: Readable | AsyncIterable<Uint8Array>, output: Writable, options: EncryptMessageStreamOptions): Promise<{ warnings: string[] }> {
   if (!options.recipients || options.recipients.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream needs at least one recipient.');
-  if ('sign' in options && (options as EncryptMessageOptions).sign) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream does not sign; use encryptMessage for sign-then-encrypt.');
+  const sign = options.sign;
+  if (sign && (!sign.signers || sign.signers.length === 0)) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream: sign needs at least one signer.');
+  if (sign?.opaque) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream signs inside the envelope as multipart/signed only; use encryptMessage for an opaque inner signature.');
+  if ((options as { tripleWrap?: boolean }).tripleWrap) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream does not triple-wrap; use encryptMessage.');
   const limits = resolveLimits(options.limits);
   const payload = streamPayload(input as AsyncIterable<Uint8Array>, options.headerProtection === false ? undefined : 'cipher', limits);
   const name = options.contentEncryption ?? 'aes-256-gcm';
-  // The first chunk comes after the root header section was read: the outer header fields are known.
-  const it = payload.content[Symbol.asyncIterator]();
-  const first = await it.next();
-  const smimeType = name.endsWith('-cbc') ? 'enveloped-data' : 'authEnveloped-data';
-  await writeChunk(
-    output,
-    Buffer.concat([
-      payload.outerHeader(),
-      formatHeaderField('MIME-Version', '1.0'),
-      formatHeaderField('Content-Type', `application/pkcs7-mime; smime-type=${smimeType}; name=smime.p7m`),
-      formatHeaderField('Content-Transfer-Encoding', 'base64'),
-      formatHeaderField('Content-Disposition', 'attachment; filename=smime.p7m'),
-      Buffer.from('\r\n'),
-    ]),
-  );
-  const content = (async function* () {
-    try {
-      if (!first.done) yield first.value;
-      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-    } finally {
-      await it.return?.();
-    }
-  })();
-  await encryptToSink(content, base64Sink(output), { recipients: options.recipients, contentEncryption: name, sinkConsumesChunks: true });
+  // Once the root header section was read, the outer header fields are known.
+  await payload.ready();
+  await writeChunk(output, formatPkcs7MimeHeader(payload.outerHeader(), name.endsWith('-cbc') ? 'enveloped-data' : 'authEnveloped-data'));
+  const now = options.now ?? sign?.now;
+  const content = sign
+    ? streamMultipartSigned(payload.content, { signers: sign.signers, ...(sign.certificates ? { certificates: sign.certificates } : {}), ...(now ? { now } : {}) })
+    : payload.content;
+  await encryptToSink(content, createBase64Sink(output), { recipients: options.recipients, contentEncryption: name, sinkConsumesChunks: true });
   if (options.end !== false) await endWritable(output);
   return { warnings: payload.warnings };
 }

@@ -1,22 +1,28 @@
 /**
- * Streaming multipart/signed (RFC 8551 section 3.5.3, RFC 1847) for messages too
- * large to hold in memory: the payload comes from streamPayload (a streaming MIME
- * walker, on-the-fly base64 for 8-bit parts, RFC 9788 hp="clear") and is written to
- * `output` while signStream hashes it; the signature part follows. Memory stays
- * bounded by one header section, one delimiter line and the input's chunk size;
- * the whole message by limits.maxStreamMessageBytes.
+ * Streaming signing of messages too large to hold in memory (RFC 8551 section 3.5):
+ * the payload comes from streamPayload (a streaming MIME walker, on-the-fly base64
+ * for 8-bit parts, RFC 9788 hp="clear") and is written to `output` as it is hashed.
  *
- * Only the detached form: opaque signing of huge messages is signStream's job.
- * On failure `output` holds a partial message: write to an AtomicFile.
+ * - multipart/signed (default, RFC 1847): the content goes out as it is, the
+ *   detached signature part follows it (stream-multipart-signed.ts).
+ * - opaque (`opaque: true`): application/pkcs7-mime; smime-type=signed-data, the
+ *   payload encapsulated in an indefinite-length SignedData (signToSink, X.690
+ *   8.1.3.6) base64-encoded as it is produced; the SignerInfos close it.
+ *
+ * Memory stays bounded by one header section, one delimiter line and the input's
+ * chunk size; the whole message by limits.maxStreamMessageBytes. On failure `output`
+ * holds a partial message: write to an AtomicFile.
  */
-import { Writable, type Readable } from 'node:stream';
-import { signStream } from '../cms/stream/sign-stream.ts';
+import type { Readable, Writable } from 'node:stream';
+import { signToSink } from '../cms/stream/sign-stream.ts';
 import { writeChunk, endWritable } from '../cms/stream/write-chunk.ts';
 import { KakitomeError } from '../errors.ts';
 import { resolveLimits } from '../limits.ts';
-import { buildMultipartBody, createBoundary, formatHeaderField, formatParameterizedValue } from '../mime/build-entity.ts';
-import { base64Lines, micalgFor } from './sign-entity.ts';
+import { formatHeaderField } from '../mime/build-entity.ts';
+import { createBase64Sink } from './base64-sink.ts';
+import { formatPkcs7MimeHeader } from './format-pkcs7-mime-header.ts';
 import type { SignMessageOptions } from './sign-message.ts';
+import { streamMultipartSigned } from './stream-multipart-signed.ts';
 import { streamPayload } from './stream-payload.ts';
 
 export interface SignMessageStreamOptions extends SignMessageOptions {
@@ -28,56 +34,31 @@ export interface SignMessageStreamResult {
   warnings: string[];
 }
 
-const CRLF = Buffer.from('\r\n');
-
 /**
- * Signs the message read from `input` as multipart/signed and writes it to `output`.
+ * Signs the message read from `input` (multipart/signed, or opaque with `opaque: true`) and writes it to `output`.
  *
  * @example
  *   await signMessageStream(createReadStream('big.eml'), atomicFile.stream, { signers: [{ certificate, key }] });
  */
 export async function signMessageStream(input: Readable | AsyncIterable<Uint8Array>, output: Writable, options: SignMessageStreamOptions): Promise<SignMessageStreamResult> {
   if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'signMessageStream needs at least one signer.');
-  if (options.opaque) throw new KakitomeError('INVALID_ARGUMENT', 'signMessageStream writes multipart/signed only; use signMessage for opaque signing.');
   const limits = resolveLimits(options.limits);
   const payload = streamPayload(input as AsyncIterable<Uint8Array>, options.headerProtection === false ? undefined : 'clear', limits);
-  const boundary = createBoundary();
-  let headerWritten = false;
-  // The payload is written out and hashed in the same pass.
-  const content = (async function* () {
-    for await (const chunk of payload.content) {
-      if (!headerWritten) {
-        headerWritten = true;
-        const ct = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg: micalgFor(options.signers), boundary });
-        await writeChunk(output, Buffer.concat([payload.outerHeader(), formatHeaderField('MIME-Version', '1.0'), formatHeaderField('Content-Type', ct), CRLF, Buffer.from(`This is a cryptographically signed message in MIME format.\r\n\r\n--${boundary}\r\n`)]));
-      }
-      await writeChunk(output, chunk);
-      yield chunk;
+  const common = { signers: options.signers, ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}) };
+  if (options.opaque) {
+    // Once the root header section was read, the outer header fields are known.
+    await payload.ready();
+    await writeChunk(output, formatPkcs7MimeHeader(payload.outerHeader(), 'signed-data'));
+    await signToSink(payload.content, createBase64Sink(output), { ...common, detached: false });
+  } else {
+    let first = true;
+    for await (const chunk of streamMultipartSigned(payload.content, common)) {
+      if (first) {
+        first = false;
+        await writeChunk(output, Buffer.concat([payload.outerHeader(), formatHeaderField('MIME-Version', '1.0'), chunk]));
+      } else await writeChunk(output, chunk);
     }
-  })();
-  const signature: Buffer[] = [];
-  const sink = new Writable({
-    write(c: Buffer, _e, cb) {
-      signature.push(c);
-      cb();
-    },
-  });
-  await signStream(content, sink, {
-    signers: options.signers,
-    detached: true,
-    ...(options.certificates ? { certificates: options.certificates } : {}),
-    ...(options.now ? { now: options.now } : {}),
-  });
-  const signaturePart = Buffer.concat([
-    formatHeaderField('Content-Type', 'application/pkcs7-signature; name=smime.p7s'),
-    formatHeaderField('Content-Transfer-Encoding', 'base64'),
-    formatHeaderField('Content-Disposition', 'attachment; filename=smime.p7s'),
-    CRLF,
-    base64Lines(Buffer.concat(signature)),
-  ]);
-  // buildMultipartBody without the first part gives "\r\n--b\r\n" + part + "\r\n--b--\r\n" after the content.
-  const tail = buildMultipartBody(boundary, [Buffer.alloc(0), signaturePart]).subarray(`--${boundary}\r\n`.length);
-  await writeChunk(output, tail);
+  }
   if (options.end !== false) await endWritable(output);
   return { warnings: payload.warnings };
 }

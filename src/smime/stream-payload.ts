@@ -35,8 +35,10 @@ const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-pri
 export interface StreamPayload {
   /** The Cryptographic Payload's bytes, in order. Errors (LIMIT, MALFORMED, UNSUPPORTED_ALG) are thrown from the iteration. */
   content: AsyncIterable<Buffer>;
-  /** The message header fields to write outside, CRLF-terminated (known once the first content chunk arrived). */
+  /** The message header fields to write outside, CRLF-terminated (known once the first content chunk arrived, or after ready()). */
   outerHeader(): Buffer;
+  /** Reads ahead until the root header section is known (the first chunk of `content`, which is kept for it). */
+  ready(): Promise<void>;
   /** Conversions and deviations noticed so far (complete once `content` is exhausted). */
   readonly warnings: string[];
 }
@@ -174,7 +176,7 @@ export function streamPayload(input: AsyncIterable<Uint8Array>, protect: 'clear'
   const warnings: string[] = [];
   const writer = new PayloadWriter(protect);
   const walker = new MimeStreamWalker(writer, limits);
-  const content = (async function* () {
+  const produce = (async function* () {
     let total = 0;
     let sincePrompt = 0;
     for await (const chunk of canonicalInput(input, warnings)) {
@@ -196,8 +198,22 @@ export function streamPayload(input: AsyncIterable<Uint8Array>, protect: 'clear'
     writer.out = [];
     yield* out;
   })();
+  let primed: Buffer | undefined;
+  const content = (async function* () {
+    try {
+      if (primed) yield primed;
+      primed = undefined;
+      yield* produce;
+    } finally {
+      await produce.return(undefined);
+    }
+  })();
   return {
     content,
+    ready: async () => {
+      const r = await produce.next();
+      if (!r.done) primed = r.value;
+    },
     outerHeader: () => formatHeaderSection(writer.outer),
     get warnings() {
       return [...warnings, ...walker.warnings, ...writer.warnings];

@@ -12,6 +12,7 @@ import { decodeBody } from '../../src/mime/decode-body.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
 import { getHeaderValue } from '../../src/mime/entity.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 
 const pki = new TestPki();
 after(() => pki.cleanup());
@@ -56,11 +57,31 @@ test('streamed encryption (GCM to ECDH and RSA recipients): hidden Subject, decr
   assert.equal(parseEntity(inner).contentType.params.hp, 'cipher');
 });
 
-test('streamed CBC encryption decrypts with the UNAUTH_ENC flag; sign options are refused', async () => {
+test('streamed CBC encryption decrypts with the UNAUTH_ENC flag', async () => {
   const enc = await run(msg, 65536, { recipients: [{ certificate: alice.cert }], contentEncryption: 'aes-128-cbc' });
   const { verdict } = await decryptMessage(enc, { keys: [{ key: alice.key, certificate: alice.cert }] });
   assert.equal(verdict.code, 'UNAUTH_ENC');
-  await assert.rejects(run(msg, 65536, { recipients: [{ certificate: alice.cert }], sign: { signers: [{ certificate: alice.cert, key: alice.key }] } } as never), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});
+
+// Changed on purpose: encryptMessageStream used to refuse `sign`; it now streams sign-then-encrypt.
+test('streamed sign-then-encrypt: multipart/signed inside the envelope, verified after decryption by us and by openssl; opaque inner signing and triple wrap are refused', async () => {
+  const validateSigner = createSignerValidator({ anchors: [pki.caCert], revocation: { mode: 'off' }, fetchCaIssuers: false });
+  const sign = { signers: [{ certificate: alice.cert, key: alice.key }] };
+  for (const [chunk, contentEncryption] of [[4093, 'aes-256-gcm'], [65536, 'aes-256-cbc']] as const) {
+    const enc = await run(msg, chunk, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert, rsaPadding: 'oaep' }], contentEncryption, sign });
+    const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }], validateSigner });
+    assert.equal(verdict.status, 'trusted', verdict.summary);
+    assert.deepEqual(verdict.layers.map((l) => l.kind), [contentEncryption === 'aes-256-gcm' ? 'auth-enveloped' : 'enveloped', 'signed']);
+    assert.deepEqual(decodeBody(parseEntity(message).children[1]!), binary);
+    const path = join(pki.dir, `sign-enc-${chunk}.eml`);
+    writeFileSync(path, enc);
+    const inner = execFileSync('openssl', ['cms', '-decrypt', '-in', path, '-recip', alice.certPath, '-inkey', alice.keyPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const innerPath = join(pki.dir, `sign-enc-${chunk}.inner.eml`);
+    writeFileSync(innerPath, inner);
+    execFileSync('openssl', ['smime', '-verify', '-in', innerPath, '-CAfile', pki.caPath, '-out', '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  await assert.rejects(run(msg, 65536, { recipients: [{ certificate: alice.cert }], sign: { ...sign, opaque: true } }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+  await assert.rejects(run(msg, 65536, { recipients: [{ certificate: alice.cert }], sign, tripleWrap: true } as never), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
 });
 
 test('streamed encryption at any chunk size: raw UTF-8 header fields are protected as encoded words, 8-bit leaves become base64', async () => {

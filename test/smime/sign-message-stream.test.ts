@@ -69,10 +69,38 @@ test('streamed signing converts LF-only input and reports 8-bit bytes in a part 
   assert.equal((await verifyMessage(r.out)).status, 'valid-untrusted');
 });
 
-test('streamed signing enforces limits and refuses the opaque form', async () => {
+test('streamed signing enforces limits', async () => {
   const big = Buffer.from(`From: alice@example.com\r\nX-Long: ${'x'.repeat(5000)}\r\n\r\nbody\r\n`);
   await assert.rejects(run(big, 1024, { limits: { maxHeaderBytes: 1000 } }), (e) => isKakitomeError(e, 'LIMIT'));
-  await assert.rejects(run(Buffer.from('Subject: x\r\n\r\nbody\r\n'), 1024, { opaque: true }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});
+
+// Changed on purpose: signMessageStream used to refuse `opaque`; it now streams the encapsulated form.
+test('streamed opaque signing (application/pkcs7-mime signed-data): verified by us and by openssl at any chunk size', async () => {
+  const msg = Buffer.concat([
+    Buffer.from('From: alice@example.com\r\nSubject: opaque\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nhello\r\n--o\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+    binary.subarray(0, 200_000),
+    Buffer.from('\r\n--o--\r\n'),
+  ]);
+  for (const chunk of [1, 1000, 1 << 20]) {
+    if (chunk === 1) {
+      // One-byte chunks over the small text part only (the binary part makes it slow).
+      const small = Buffer.from('From: alice@example.com\r\nSubject: s\r\n\r\ntiny body\r\n');
+      const r = await run(small, 1, { opaque: true });
+      assert.equal((await verifyMessage(r.out, { validateSigner })).status, 'trusted');
+      continue;
+    }
+    const { out } = await run(msg, chunk, { opaque: true });
+    const outer = parseEntity(out);
+    assert.equal(outer.contentType.mediaType, 'application/pkcs7-mime');
+    assert.equal(outer.contentType.params['smime-type'], 'signed-data');
+    const v = await verifyMessage(out, { validateSigner });
+    assert.equal(v.status, 'trusted', v.summary);
+    assert.equal(v.protectedHeaders?.mode, 'clear');
+    assert.deepEqual(decodeBody(parseEntity(v.output).children[1]!), binary.subarray(0, 200_000));
+    const path = join(pki.dir, `opaque-${chunk}.eml`);
+    writeFileSync(path, out);
+    execFileSync('openssl', ['smime', '-verify', '-in', path, '-CAfile', pki.caPath, '-out', '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
 });
 
 /** Leaves of a message, decoded: what a reader sees, whatever transfer encoding carried it. */

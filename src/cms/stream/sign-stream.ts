@@ -13,7 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Hash } from 'node:crypto';
 import { Tag } from '../../asn1/ber.ts';
 import { encodeLength } from '../../asn1/der.ts';
-import { buildSignerInfo, layoutSignedData, type SignOptions } from '../signed-data/sign.ts';
+import { buildSignerInfo, layoutSignedData, type PreparedSigner, type SignOptions } from '../signed-data/sign.ts';
 import { encodeSignedData, encodeSignedDataParts } from '../signed-data/encode.ts';
 import { createDigest, type DigestName } from '../algorithms/digest.ts';
 import { fileSink, writableSink, type ByteSink } from './byte-sink.ts';
@@ -41,12 +41,45 @@ export async function signStream(input: Readable | AsyncIterable<Uint8Array>, ou
   await signToSink(input, writableSink(output, options.end !== false), options);
 }
 
-async function signToSink(input: Readable | AsyncIterable<Uint8Array>, output: ByteSink, options: SignOptions): Promise<void> {
+/** One hash per digest algorithm the signers use (RFC 5652 5.4: each signer's messageDigest). */
+function startDigests(signers: readonly PreparedSigner[]): Map<DigestName, Hash> {
+  const hashes = new Map<DigestName, Hash>();
+  for (const s of signers) if (!hashes.has(s.scheme.digest)) hashes.set(s.scheme.digest, createDigest(s.scheme.digest));
+  return hashes;
+}
+
+function buildSignerInfos(hashes: Map<DigestName, Hash>, signers: readonly PreparedSigner[], contentType: string, now: Date): Buffer[] {
+  const digests = new Map<DigestName, Buffer>();
+  for (const [name, h] of hashes) digests.set(name, h.digest());
+  return signers.map((p) => buildSignerInfo(digests.get(p.scheme.digest)!, p, contentType, now));
+}
+
+/** A detached signature computed while the content passes by (the multipart/signed streamers write the content out themselves). */
+export interface DetachedSigner {
+  update(chunk: Uint8Array): void;
+  /** The DER ContentInfo(SignedData) without content, once all content was given. */
+  finish(): Buffer;
+}
+
+export function createDetachedSigner(options: SignOptions): DetachedSigner {
+  const { layout, signers } = layoutSignedData({ ...options, detached: true });
+  const now = options.now ?? new Date();
+  const hashes = startDigests(signers);
+  const hashList = [...hashes.values()];
+  return {
+    update: (chunk) => {
+      for (const h of hashList) h.update(chunk);
+    },
+    finish: () => encodeSignedData(layout, undefined, buildSignerInfos(hashes, signers, layout.contentType, now)),
+  };
+}
+
+/** signStream into a ByteSink (the message-level opaque signer's base64 writer, the file helper's owned file). */
+export async function signToSink(input: Readable | AsyncIterable<Uint8Array>, output: ByteSink, options: SignOptions): Promise<void> {
   const { layout, signers } = layoutSignedData(options);
   const now = options.now ?? new Date();
   const detached = options.detached === true;
-  const hashes = new Map<DigestName, Hash>();
-  for (const s of signers) if (!hashes.has(s.scheme.digest)) hashes.set(s.scheme.digest, createDigest(s.scheme.digest));
+  const hashes = startDigests(signers);
   const hashList = [...hashes.values()];
 
   const parts = detached ? undefined : encodeSignedDataParts(layout, false);
@@ -84,9 +117,7 @@ async function signToSink(input: Readable | AsyncIterable<Uint8Array>, output: B
   }
   await flush();
 
-  const digests = new Map<DigestName, Buffer>();
-  for (const [name, h] of hashes) digests.set(name, h.digest());
-  const signerInfos = signers.map((p) => buildSignerInfo(digests.get(p.scheme.digest)!, p, layout.contentType, now));
+  const signerInfos = buildSignerInfos(hashes, signers, layout.contentType, now);
   if (parts) await output.write(parts.trailer(signerInfos));
   else await output.write(encodeSignedData(layout, undefined, signerInfos));
   await output.end();
