@@ -61,13 +61,16 @@ function pushHeaderSection(chunks: Array<Uint8Array | string>, headers: readonly
  * message is assembled from many small pieces; Buffer.concat would need a Buffer for
  * every string first). Strings must be ASCII: each character is written as one byte.
  */
+/** Buffer's own Latin-1 encoder, without write()'s argument handling (many short strings per message). */
+const latin1Write = (Buffer.prototype as unknown as { latin1Write(this: Buffer, s: string, offset: number, length: number): number }).latin1Write;
+
 export function joinChunks(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
   let length = 0;
   for (const c of chunks) length += c.length;
   const out = Buffer.allocUnsafe(length);
   let pos = 0;
   for (const c of chunks) {
-    if (typeof c === 'string') pos += out.write(c, pos, 'latin1');
+    if (typeof c === 'string') pos += latin1Write.call(out, c, pos, c.length);
     else {
       out.set(c, pos);
       pos += c.length;
@@ -78,9 +81,14 @@ export function joinChunks(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
 
 /** header section + blank line + body. The body is written as given (callers pass canonical CRLF bytes). */
 export function buildEntity(headers: readonly HeaderInput[], body: Uint8Array): Buffer {
+  return buildEntityFromChunks(headers, [body]);
+}
+
+/** buildEntity for a body still in pieces (ASCII strings and bytes, see joinChunks): the entity is written in one allocation. */
+export function buildEntityFromChunks(headers: readonly HeaderInput[], body: ReadonlyArray<Uint8Array | string>): Buffer {
   const chunks: Array<Uint8Array | string> = [];
   pushHeaderSection(chunks, headers);
-  chunks.push('\r\n', body);
+  chunks.push('\r\n', ...body);
   return joinChunks(chunks);
 }
 

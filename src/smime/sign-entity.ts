@@ -119,6 +119,17 @@ export function signEntity(entity: Buffer, options: SignEntityOptions): Buffer {
 }
 
 export function signEntityParts(entity: Buffer, options: SignEntityOptions): EntityParts {
+  const c = signEntityChunks(entity, options);
+  return { headers: c.headers, body: joinChunks(c.body) };
+}
+
+/** A signed entity whose body is still in pieces (ASCII strings and bytes), for a caller that writes it once under more header fields. */
+export interface EntityChunks {
+  headers: HeaderInput[];
+  body: Array<Uint8Array | string>;
+}
+
+export function signEntityChunks(entity: Buffer, options: SignEntityOptions): EntityChunks {
   const common = { signers: options.signers, ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}) };
   if (options.opaque) {
     const der = signData(entity, { ...common, detached: false });
@@ -128,20 +139,20 @@ export function signEntityParts(entity: Buffer, options: SignEntityOptions): Ent
         ['Content-Transfer-Encoding', 'base64'],
         ['Content-Disposition', 'attachment; filename=smime.p7m'],
       ],
-      body: base64Lines(der),
+      body: [base64Lines(der)],
     };
   }
   const der = signData(entity, { ...common, detached: true });
   const boundary = createBoundary();
   const contentType = multipartSignedContentType(micalgFor(options.signers), boundary);
-  // RFC 1847 section 2.1 / RFC 2046 section 5.1.1, written in one allocation (what
-  // buildMultipartBody(boundary, [entity, signature part], preamble) writes).
-  const body = joinChunks([
+  // RFC 1847 section 2.1 / RFC 2046 section 5.1.1: what buildMultipartBody(boundary,
+  // [entity, signature part], preamble) writes, in pieces.
+  const body = [
     `${PREAMBLE}\r\n\r\n--${boundary}\r\n`,
     entity,
     `\r\n--${boundary}\r\n${SIGNATURE_PART_HEAD}`,
     base64Lines(der),
     `\r\n--${boundary}--\r\n`,
-  ]);
+  ];
   return { headers: [contentType], body };
 }

@@ -9,11 +9,11 @@
  */
 import { KakitomeError } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
-import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
+import { buildEntity, buildEntityFromChunks, type HeaderInput } from '../mime/build-entity.ts';
 import type { SignerOptions } from '../cms/signed-data/sign.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { prepareContent } from './prepare-content.ts';
-import { signEntityParts, type EntityParts } from './sign-entity.ts';
+import { signEntityChunks, type EntityChunks, type EntityParts } from './sign-entity.ts';
 import { splitMessage } from './split-message.ts';
 
 export interface SignMessageOptions {
@@ -29,8 +29,9 @@ export interface SignMessageOptions {
 }
 
 /** Message header fields with the MIME entity's own header fields joined underneath (MIME-Version first). */
-export function assembleMessage(messageHeaders: readonly HeaderInput[], entity: EntityParts): Buffer {
-  return buildEntity([...messageHeaders, ['MIME-Version', '1.0'], ...entity.headers], entity.body);
+export function assembleMessage(messageHeaders: readonly HeaderInput[], entity: EntityParts | EntityChunks): Buffer {
+  const headers: HeaderInput[] = [...messageHeaders, ['MIME-Version', '1.0'], ...entity.headers];
+  return Array.isArray(entity.body) ? buildEntityFromChunks(headers, entity.body) : buildEntity(headers, entity.body);
 }
 
 export function signMessage(message: Uint8Array, options: SignMessageOptions): Buffer {
@@ -38,7 +39,7 @@ export function signMessage(message: Uint8Array, options: SignMessageOptions): B
   const limits = resolveLimits(options.limits);
   const split = splitMessage(message, limits);
   const content = prepareContent(split, options.headerProtection === false ? {} : { headerProtection: 'clear' }, limits);
-  const signed = signEntityParts(content, {
+  const signed = signEntityChunks(content, {
     signers: options.signers,
     ...(options.now ? { now: options.now } : {}),
     ...(options.certificates ? { certificates: options.certificates } : {}),
