@@ -32,6 +32,7 @@ import { decipherSpool, describeDecryption, parseSpooledEnvelope, type SpooledEn
 import { EnvelopedDataStreamReader } from '../cms/stream/read-enveloped-data-stream.ts';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
+import { freshCopy } from '../cms/stream/byte-sink.ts';
 import { contentKeyCandidates, type RecoveredContentKey } from '../cms/enveloped-data/recover-content-key.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { DecryptionError, KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
@@ -430,7 +431,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
           // The scanner reuses its buffer: the output gets copies.
           const from = Math.max(0, skip - seen);
           seen += b.length;
-          for (let q = from; q < b.length; q += OUTPUT_PIECE) await write(Uint8Array.prototype.slice.call(b, q, Math.min(b.length, q + OUTPUT_PIECE)));
+          for (let q = from; q < b.length; q += OUTPUT_PIECE) await write(freshCopy(b, q, Math.min(b.length, q + OUTPUT_PIECE)));
         });
         await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
         await scanner.end();

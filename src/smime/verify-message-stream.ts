@@ -17,6 +17,7 @@ import type { Readable, Writable } from 'node:stream';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
 import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
+import { freshCopy } from '../cms/stream/byte-sink.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits } from '../limits.ts';
@@ -72,13 +73,10 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
   const streamable = root.contentType.mediaType === 'multipart/signed' && boundary !== undefined && (protocol === 'application/pkcs7-signature' || protocol === 'application/x-pkcs7-signature');
   const kindWarnings = protocol === 'application/x-pkcs7-signature' ? ['Legacy protocol parameter application/x-pkcs7-signature (RFC 2311); accepted.'] : [];
 
-  /**
-   * Writes `bytes` in fresh copies of OUTPUT_PIECE bytes: a Writable keeps what it is
-   * given (the spool reuses its buffers), and V8 frees small buffers sooner than large ones.
-   */
+  /** Writes `bytes` in fresh copies of OUTPUT_PIECE bytes: a Writable keeps what it is given, and the spool reuses its buffers. */
   const release = async (bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, verdict: MessageVerdict): Promise<MessageVerdict> => {
     if (options.output) {
-      for await (const c of bytes) for (let p = 0; p < c.length; p += OUTPUT_PIECE) await writeChunk(options.output, Uint8Array.prototype.slice.call(c, p, p + OUTPUT_PIECE));
+      for await (const c of bytes) for (let p = 0; p < c.length; p += OUTPUT_PIECE) await writeChunk(options.output, freshCopy(c, p, Math.min(c.length, p + OUTPUT_PIECE)));
       if (options.end !== false) await endWritable(options.output);
     }
     return verdict;
