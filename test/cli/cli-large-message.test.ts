@@ -1,7 +1,7 @@
 /**
  * Messages above the CLI's streaming threshold (32 MiB) go through the streaming
- * APIs: signed, verified and encrypted from files and from standard input, with OUT
- * kept only on success, and cross-checked with openssl smime.
+ * APIs: signed, verified, encrypted and decrypted from files and from standard
+ * input, with OUT kept only on success, and cross-checked with openssl.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,7 +107,43 @@ test('encrypt a large message to a file; openssl cms decrypts it', async () => {
   assert.ok(attachmentOf(readFileSync(plain)).equals(attachment));
 });
 
-test('opaque signing of a large message takes the whole-message path and still works', async () => {
+test('decrypt a large message file to file and from standard input to standard output; sign-then-encrypt is verified inside', async () => {
+  const sealed = join(dir, 'large-sealed-2.eml');
+  const e = await runCli(['encrypt', '--to', bob.certPath, '--sign-cert', alice.certPath, '--sign-key', alice.keyPath, '-i', input, '-o', sealed]);
+  assert.equal(e.status, 0, e.stderr);
+  const out = join(dir, 'large-decrypted.eml');
+  const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--ca', pki.caPath, '--json', '-i', sealed, '-o', out]);
+  assert.equal(d.status, 0, d.stderr);
+  const verdict = JSON.parse(d.stdout.toString('utf8'));
+  assert.equal(verdict.status, 'trusted');
+  assert.deepEqual(verdict.signers[0].email, [alice.email]);
+  const plain = readFileSync(out);
+  assert.match(plain.subarray(0, 4096).toString('latin1'), /^Subject: Quarterly archive\r$/m, 'the protected Subject is restored');
+  assert.ok(attachmentOf(plain).equals(attachment));
+
+  const piped = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--ca', pki.caPath], { input: readFileSync(sealed) });
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.ok(attachmentOf(piped.stdout).equals(attachment));
+});
+
+test('a tampered large envelope: exit 1, one decryption error, no OUT file and nothing on standard output', async () => {
+  const sealed = join(dir, 'large-sealed-3.eml');
+  const e = await runCli(['encrypt', '--to', bob.certPath, '-i', input, '-o', sealed]);
+  assert.equal(e.status, 0, e.stderr);
+  const bytes = readFileSync(sealed);
+  const at = bytes.length - 4096;
+  bytes[at] = bytes[at] === 0x41 ? 0x42 : 0x41;
+  const out = join(dir, 'large-tampered-plain.eml');
+  const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '-i', '-', '-o', out], { input: bytes });
+  assert.equal(d.status, 1, d.stderr);
+  assert.match(d.stderr, /DECRYPT_FAILED|cannot be decrypted|could not be decrypted/i);
+  assert.equal(existsSync(out), false);
+  const piped = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath], { input: bytes });
+  assert.equal(piped.status, 1, piped.stderr);
+  assert.equal(piped.stdout.length, 0, 'no unauthenticated plaintext reaches standard output');
+});
+
+test('opaque signing of a large message streams too', async () => {
   const signed = join(dir, 'large-opaque.eml');
   const s = await runCli(['sign', '--opaque', '--cert', alice.certPath, '--key', alice.keyPath, '-i', input, '-o', signed]);
   assert.equal(s.status, 0, s.stderr);

@@ -10,6 +10,7 @@
 import type { DecryptKey } from '../../cms/enveloped-data/decrypt.ts';
 import { KakitomeError } from '../../errors.ts';
 import { decryptMessage } from '../../smime/decrypt-message.ts';
+import { decryptMessageStream } from '../../smime/decrypt-message-stream.ts';
 import { findEnvelopeKeys } from '../../store/find-envelope-keys.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
@@ -57,6 +58,17 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
     return { exitCode, output: plain, verdict: view };
   };
+  // With the keys known up front a large message streams (the key store picks keys from the envelope, so it takes the message whole).
+  if (keys !== undefined) {
+    const fixedKeys = keys;
+    job.stream = async (input, output) => {
+      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, output, end: false });
+      const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
+      const view = viewVerdict(verdict);
+      if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
+      return { exitCode, verdict: view, keepOutput: true };
+    };
+  }
   if (store) job.close = () => store.close();
   return job;
 }

@@ -74,13 +74,11 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
       exitCode: EXIT_OK,
       output: encryptMessage(message, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}) }),
     });
-    // Sign-then-encrypt takes the message whole; plain encryption of a large message streams.
-    if (!sign) {
-      job.stream = async (input, output) => {
-        const { warnings } = await encryptMessageStream(input, output, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', end: false });
-        return { exitCode: EXIT_OK, keepOutput: true, warnings };
-      };
-    }
+    // A large message streams, signed inside (multipart/signed) when --sign-cert is given.
+    job.stream = async (input, output) => {
+      const { warnings } = await encryptMessageStream(input, output, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}), end: false });
+      return { exitCode: EXIT_OK, keepOutput: true, warnings };
+    };
     return job;
   }
 

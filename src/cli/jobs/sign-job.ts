@@ -49,7 +49,7 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
       exitCode: EXIT_OK,
       output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }),
     });
-    if (!o.opaque) job.stream = streamSigner(signer, chain);
+    job.stream = streamSigner(signer, chain, o.opaque);
     return job;
   }
   if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, or a key store (kakitome init) and --from ADDRESS.');
@@ -78,17 +78,17 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
   };
   job.close = () => store.close();
   // With --from the signer is known before the message is read, so a large one can stream.
-  if (o.from !== undefined && !o.opaque) {
+  if (o.from !== undefined) {
     const { signer, chain } = await identityFor(o.from.trim().toLowerCase());
-    job.stream = streamSigner(signer, chain);
+    job.stream = streamSigner(signer, chain, o.opaque);
   }
   return job;
 }
 
-/** multipart/signed over a message too large for memory (signMessageStream; opaque signing takes the message whole). */
-function streamSigner(signer: Signer, chain: Certificate[]): StreamJob {
+/** Signing a message too large for memory (signMessageStream), multipart/signed or opaque. */
+function streamSigner(signer: Signer, chain: Certificate[], opaque: boolean): StreamJob {
   return async (input, output) => {
-    const { warnings } = await signMessageStream(input, output, { signers: [signer], certificates: chain, end: false });
+    const { warnings } = await signMessageStream(input, output, { signers: [signer], certificates: chain, opaque, end: false });
     return { exitCode: EXIT_OK, keepOutput: true, warnings };
   };
 }
