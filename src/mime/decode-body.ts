@@ -12,7 +12,7 @@ import type { MimeEntity } from './entity.ts';
 export function decodeBody(entity: Pick<MimeEntity, 'body' | 'transferEncoding'>): Buffer {
   switch (entity.transferEncoding) {
     case 'base64':
-      return decodeBase64(entity.body.toString('latin1'));
+      return decodeBase64Text(entity.body.toString('latin1'));
     case 'quoted-printable':
       return decodeQuotedPrintable(entity.body);
     case '7bit':
@@ -22,4 +22,17 @@ export function decodeBody(entity: Pick<MimeEntity, 'body' | 'transferEncoding'>
     default:
       throw new KakitomeError('UNSUPPORTED_ALG', `Unknown Content-Transfer-Encoding "${entity.transferEncoding}".`);
   }
+}
+
+/**
+ * libbase64's decode for Latin-1 text (what a body read as Latin-1 is): the usual
+ * body, padded only at its end, goes straight to Buffer.from; padding followed by
+ * more base64 (segments padded one by one) takes libbase64's segment decoder. Skips
+ * libbase64's scan for characters above U+00FF, which Latin-1 text cannot contain
+ * (test/mime/decode-body.test.ts compares the two).
+ */
+export function decodeBase64Text(text: string): Buffer {
+  const pad = text.indexOf('=');
+  if (pad < 0 || !/[a-zA-Z0-9+/\-_]/.test(text.slice(pad))) return Buffer.from(text, 'base64');
+  return decodeBase64(text);
 }

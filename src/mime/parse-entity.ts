@@ -12,7 +12,7 @@
  * recorded in `warnings`.
  */
 import { KakitomeError, malformed } from '../errors.ts';
-import { resolveLimits, type Limits } from '../limits.ts';
+import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../limits.ts';
 import type { HeaderField, MimeEntity } from './entity.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
 import { parseContentType } from './parse-content-type.ts';
@@ -31,7 +31,8 @@ interface State {
 
 /** Parses a whole message (or a body part given on its own). The input is not copied: the entity's buffers are views on it. */
 export function parseEntity(input: Uint8Array, options: ParseEntityOptions = {}): MimeEntity {
-  const limits = resolveLimits(options.limits);
+  // Callers pass the resolved defaults on every message; resolving them again would copy them.
+  const limits = options.limits === DEFAULT_LIMITS ? DEFAULT_LIMITS : resolveLimits(options.limits);
   if (input.length > limits.maxMessageBytes) throw new KakitomeError('LIMIT', `A message of ${input.length} bytes exceeds the ${limits.maxMessageBytes}-byte limit.`);
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   return parseRange(buf, 0, buf.length, 0, false, { limits, parts: 0 });

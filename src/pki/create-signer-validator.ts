@@ -31,6 +31,7 @@ import { readAuthorityInfoAccess } from './read-certificate-extensions.ts';
 import { createHttpFetcher } from './create-http-fetcher.ts';
 import { createStaticTrustStore } from './load-trust-anchors.ts';
 import { fingerprintOf } from './certificate-fingerprint.ts';
+import { certificateNames } from '../x509/certificate-names.ts';
 
 export interface SignerValidatorOptions {
   /** The administrator's trust anchors (use loadTrustAnchors); or give trustStore. */
@@ -298,8 +299,9 @@ function noIdentity(leaf: Certificate): IdentityReport {
 }
 
 function summarise(leaf: Certificate, path: Certificate[], clock: ClockUsed, rev: RevocationReport, id: IdentityReport, profile: string | undefined): string {
-  const who = id.status === 'match' ? id.from! : (leaf.emailAddresses[0] ?? leaf.subjectText);
-  const anchor = path[path.length - 1]!;
+  const names = certificateNames(leaf);
+  const who = id.status === 'match' ? id.from! : (names.emailAddresses[0] ?? names.subjectText);
+  const anchor = certificateNames(path[path.length - 1]!);
   const when = clock.source === 'now' ? 'now' : clock.source === 'timestamp' ? `at the timestamped time ${clock.time.toISOString()}` : `at the signing time ${clock.time.toISOString()}`;
   const revText = rev.status === 'good' ? 'not revoked' : rev.status === 'unknown' ? 'revocation unknown' : 'revocation not checked';
   const idText = id.status === 'match' ? 'matches the sender' : id.status === 'unknown' ? 'sender not compared' : 'does not match the sender';

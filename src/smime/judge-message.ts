@@ -7,7 +7,7 @@
  */
 import type { ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
-import { certificateNames } from '../cms/signed-data/certificate-names.ts';
+import { certificateNames } from '../x509/certificate-names.ts';
 import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
 import { findDisplayNameSpoofsIn, parseAddresses, parseMailboxes } from '../mime/parse-addresses.ts';
 import type { IdentityReport, SignerValidator } from '../pki/types.ts';

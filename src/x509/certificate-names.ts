@@ -5,7 +5,7 @@
  * message reads them several times (the signer's report, the message verdict). A
  * Certificate is immutable, so a WeakMap memo is exact and keeps nothing alive.
  */
-import type { Certificate } from '../../x509/certificate.ts';
+import type { Certificate } from './certificate.ts';
 
 export interface CertificateNames {
   subjectText: string;

@@ -38,7 +38,7 @@ import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestN
 import { resolveVerificationScheme, signatureAlgorithmName } from '../algorithms/signature.ts';
 import { checkSignedAttributes, checkSigningCertificate, digestMatches } from './signed-attributes.ts';
 import { parseSignedData, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
-import { certificateNames } from './certificate-names.ts';
+import { certificateNames } from '../../x509/certificate-names.ts';
 
 export interface VerifyOptions {
   /** The content of a detached signature. */
