@@ -38,6 +38,8 @@ const DASH = 0x2d;
 const SP = 0x20;
 const HT = 0x09;
 const NL_DASH_DASH = Buffer.from('\n--');
+/** Bytes appended to a header section held across chunks at a time. */
+const HEAD_STEP = 16 * 1024;
 
 /** One entity's header section, reported when complete. */
 export interface StreamEntityHeader {
@@ -149,63 +151,97 @@ export class MimeStreamWalker {
 
   // ---- header sections ----
 
-  /** Appends to the header being collected; returns the bytes after it once it is complete. */
+  /**
+   * Collects a header section; returns the bytes after it once it is complete. A
+   * section that starts and ends inside one chunk (the usual case) is found in
+   * place; one that spans chunks is gathered in #head, HEAD_STEP bytes at a time, so
+   * that a short header at the start of a large chunk never copies the chunk.
+   */
   #collectHeader(data: Buffer, eof: boolean): Buffer | undefined {
-    if (data.length > 0) {
-      if (this.#headLength + data.length > this.#head.length) {
-        const grown = Buffer.allocUnsafe(Math.max(this.#headLength + data.length, this.#head.length * 2, 4096));
-        this.#head.copy(grown, 0, 0, this.#headLength);
-        this.#head = grown;
+    if (this.#headLength === 0) {
+      const found = this.#scanHeader(data, eof);
+      if (found) {
+        this.#finishHeader(Buffer.from(data.subarray(0, found.rawEnd)), found.headerEnd, found.hasSeparator);
+        return data.subarray(found.restFrom);
       }
-      data.copy(this.#head, this.#headLength);
-      this.#headLength += data.length;
+      this.#append(data);
+      this.#checkHeadLimit();
+      return undefined;
     }
-    const head = this.#head;
-    const end = this.#headLength;
-    // Line by line: header sections are small and bounded, bodies never come here.
-    for (;;) {
-      const lineStart = this.#headLine;
-      const nl = head.indexOf(LF, Math.max(lineStart, this.#headScanned));
-      const complete = nl >= 0 && nl < end;
-      if (!complete && !eof) break;
-      const lineEnd = complete ? nl + 1 : end;
-      if (lineEnd === lineStart) break;
-      // A delimiter of an enclosing multipart ends this entity, even inside its header section.
-      if (this.#frames.length > 0 && head[lineStart] === DASH && head[lineStart + 1] === DASH) {
-        const m = this.#matchDelimiter(head.subarray(0, end), lineStart, eof);
-        if (m.kind === 'yes') {
-          const headerEnd = lineStart === 0 ? 0 : lineStart - 1 - (lineStart >= 2 && head[lineStart - 2] === CR ? 1 : 0);
-          // Bytes from the line break before the delimiter on go back through content scanning.
-          const rest = Buffer.from(head.subarray(headerEnd, end));
-          this.#finishHeader(headerEnd, headerEnd, false);
-          // The entity is header-only: continue in content mode right at its delimiter.
-          return rest;
-        }
-      }
-      const contentEnd = complete && nl > lineStart && head[nl - 1] === CR ? nl - 1 : complete ? nl : end;
-      if (complete && contentEnd === lineStart) {
-        const rest = Buffer.from(head.subarray(lineEnd, end));
-        this.#finishHeader(lineStart, lineEnd, true);
+    let at = 0;
+    do {
+      const step = data.subarray(at, at + HEAD_STEP);
+      const prev = this.#headLength;
+      this.#append(step);
+      at += step.length;
+      const head = this.#head.subarray(0, this.#headLength);
+      const found = this.#scanHeader(head, eof && at >= data.length);
+      if (found) {
+        // #head is replaced, never reused: views on it stay valid.
+        const rest = found.restFrom >= prev ? data.subarray(at - step.length + (found.restFrom - prev)) : Buffer.concat([head.subarray(found.restFrom), data.subarray(at)]);
+        this.#finishHeader(Buffer.from(head.subarray(0, found.rawEnd)), found.headerEnd, found.hasSeparator);
         return rest;
       }
+      this.#checkHeadLimit();
+    } while (at < data.length);
+    return undefined;
+  }
+
+  #append(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.#headLength + bytes.length > this.#head.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#headLength + bytes.length, this.#head.length * 2, 4096));
+      this.#head.copy(grown, 0, 0, this.#headLength);
+      this.#head = grown;
+    }
+    bytes.copy(this.#head, this.#headLength);
+    this.#headLength += bytes.length;
+  }
+
+  /** parseHeaderSection applies the exact limits once the section is complete; this bounds what is held until then. */
+  #checkHeadLimit(): void {
+    if (this.#headLength > this.#limits.maxHeaderBytes + this.#limits.maxLineLength) {
+      throw new KakitomeError('LIMIT', `A header section of more than ${this.#limits.maxHeaderBytes} bytes exceeds the header limit.`);
+    }
+  }
+
+  /**
+   * Looks for the end of the header section in `buf` (which starts with it), line by
+   * line from where the last call stopped: the blank line, a delimiter of an
+   * enclosing multipart (which ends the entity even inside its header section), or,
+   * at the end of the input, the end.
+   */
+  #scanHeader(buf: Buffer, eof: boolean): { headerEnd: number; rawEnd: number; restFrom: number; hasSeparator: boolean } | undefined {
+    const end = buf.length;
+    for (;;) {
+      const lineStart = this.#headLine;
+      const nl = buf.indexOf(LF, Math.max(lineStart, this.#headScanned));
+      const complete = nl >= 0 && nl < end;
+      if (!complete && (!eof || lineStart === end)) break;
+      const lineEnd = complete ? nl + 1 : end;
+      if (this.#frames.length > 0 && buf[lineStart] === DASH && buf[lineStart + 1] === DASH) {
+        const m = this.#matchDelimiter(buf, lineStart, eof);
+        if (m.kind === 'yes') {
+          // The line break before the delimiter belongs to it: the entity is header-only and
+          // scanning goes on in content mode from that line break.
+          const headerEnd = lineStart === 0 ? 0 : lineStart - 1 - (lineStart >= 2 && buf[lineStart - 2] === CR ? 1 : 0);
+          return { headerEnd, rawEnd: headerEnd, restFrom: headerEnd, hasSeparator: false };
+        }
+      }
+      const contentEnd = complete && nl > lineStart && buf[nl - 1] === CR ? nl - 1 : complete ? nl : end;
+      if (complete && contentEnd === lineStart) return { headerEnd: lineStart, rawEnd: lineEnd, restFrom: lineEnd, hasSeparator: true };
       this.#headLine = lineEnd;
       if (!complete) break;
     }
     this.#headScanned = end;
-    // parseHeaderSection applies the exact limits once the section is complete; this bounds what is held until then.
-    if (this.#headLength > this.#limits.maxHeaderBytes + this.#limits.maxLineLength) {
-      throw new KakitomeError('LIMIT', `A header section of more than ${this.#limits.maxHeaderBytes} bytes exceeds the header limit.`);
-    }
-    if (eof) {
-      this.#finishHeader(this.#headLength, this.#headLength, false);
-      return Buffer.alloc(0);
-    }
+    // No blank line before the end of the input: all header section, empty body (RFC 5322 section 3.5).
+    if (eof) return { headerEnd: end, rawEnd: end, restFrom: end, hasSeparator: false };
     return undefined;
   }
 
-  /** The header section is head[0, headerEnd) and runs with its separator to head[0, rawEnd). */
-  #finishHeader(headerEnd: number, rawEnd: number, hasSeparator: boolean): void {
-    const raw = Buffer.from(this.#head.subarray(0, rawEnd));
+  /** `raw` is the header section (a copy) with its separator line when there is one; the fields end at headerEnd. */
+  #finishHeader(raw: Buffer, headerEnd: number, hasSeparator: boolean): void {
+    const rawEnd = raw.length;
     this.#head = Buffer.alloc(0);
     this.#headLength = 0;
     this.#headLine = 0;
