@@ -16,8 +16,8 @@
  * The multipart/signed form hands the input's chunks (as slices) to `output` without
  * copying them, as Node streams do: a producer must not refill a chunk it has handed
  * over while `output` may still hold it (fs.createReadStream and sockets never do;
- * a reused-buffer reader such as read-file-chunks.ts is safe only while `output`
- * buffers less than one chunk, since writeChunk waits for 'drain' beyond that).
+ * a reused-buffer reader such as read-file-chunks.ts is safe only when `output`'s
+ * highWaterMark is at most one chunk, since writeChunk waits for 'drain' beyond it).
  */
 import type { Readable, Writable } from 'node:stream';
 import { signToSink } from '../cms/stream/sign-stream.ts';
