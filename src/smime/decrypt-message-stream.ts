@@ -28,11 +28,11 @@
 import type { Readable, Writable } from 'node:stream';
 import { OID } from '../asn1/oids.ts';
 import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
-import { decipherSpool, describeDecryption, parseSpooledEnvelope, type SpooledEnvelope } from '../cms/stream/decrypt-stream.ts';
+import { decipherSpool, decipherSpoolText, describeDecryption, parseSpooledEnvelope, type SpooledEnvelope } from '../cms/stream/decrypt-stream.ts';
 import { EnvelopedDataStreamReader } from '../cms/stream/read-enveloped-data-stream.ts';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
-import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
-import { freshCopy } from '../cms/stream/byte-sink.ts';
+import { endWritable } from '../cms/stream/write-chunk.ts';
+import { batchedWriter, freshCopy } from '../cms/stream/byte-sink.ts';
 import { contentKeyCandidates, type RecoveredContentKey } from '../cms/enveloped-data/recover-content-key.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { DecryptionError, KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
@@ -64,7 +64,7 @@ const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-p
 /** Decoded bytes enough to read the ContentInfo's contentType OID (SEQUENCE header, OID TLV). */
 const PEEK_BYTES = 32;
 /** Bytes per copy written to `output` from a reused buffer. */
-const OUTPUT_PIECE = 16 * 1024;
+const OUTPUT_PIECE = 64 * 1024;
 const LF_WARNING = 'The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.';
 
 /** The input does not fit the streaming path: decryptMessage decides, from memory. */
@@ -155,10 +155,10 @@ function encodeOidValue(dotted: string): number[] {
   return out;
 }
 
-/** Pass 1's view of the plaintext: its header section and whether it is LF-only (kept in memory, never released). */
+/** Pass 1's view of the plaintext (Latin-1 text): its header section and whether it is LF-only (kept in memory, never released). */
 class PlaintextInspector {
   readonly #limits: Limits;
-  #head: Buffer = Buffer.alloc(0);
+  #head = '';
   #headDone = false;
   hasCr = false;
   hasLf = false;
@@ -167,18 +167,18 @@ class PlaintextInspector {
     this.#limits = limits;
   }
 
-  write(piece: Buffer): void {
-    if (!this.hasCr && piece.includes(0x0d)) this.hasCr = true;
-    if (!this.hasLf && piece.includes(0x0a)) this.hasLf = true;
+  write(piece: string): void {
+    if (!this.hasCr && piece.includes('\r')) this.hasCr = true;
+    if (!this.hasLf && piece.includes('\n')) this.hasLf = true;
     if (this.#headDone) return;
-    const h = (this.#head = Buffer.concat([this.#head, piece.subarray(0, this.#limits.maxHeaderBytes + 4)]));
-    if (h[0] === 0x0a || (h[0] === 0x0d && h[1] === 0x0a) || h.includes('\n\n') || h.includes('\r\n\r\n')) this.#headDone = true;
+    const h = (this.#head += piece.slice(0, this.#limits.maxHeaderBytes + 4));
+    if (h[0] === '\n' || h.startsWith('\r\n') || h.includes('\n\n') || h.includes('\r\n\r\n')) this.#headDone = true;
     else if (h.length > this.#limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${this.#limits.maxHeaderBytes} bytes exceeds the header limit.`);
   }
 
   /** The first bytes of the plaintext, at least its whole header section when it has one. */
   get head(): Buffer {
-    return this.#head;
+    return Buffer.from(this.#head, 'latin1');
   }
 }
 
@@ -230,11 +230,14 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
   const limits = resolveLimits(options.limits);
   const src = new HeldInput(input, limits);
 
+  const sink = options.output ? batchedWriter(options.output) : undefined;
   const write = async (bytes: Uint8Array): Promise<void> => {
-    if (options.output) await writeChunk(options.output, bytes);
+    if (sink) await sink.write(bytes);
   };
   const finish = async (): Promise<void> => {
-    if (options.output && options.end !== false) await endWritable(options.output);
+    if (!sink || !options.output) return;
+    await sink.flush();
+    if (options.end !== false) await endWritable(options.output);
   };
   const inMemory = async (): Promise<MessageVerdict> => {
     const { message, verdict } = await decryptMessage(await src.readAll(), options);
@@ -304,7 +307,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
     for (const k of contentKeyCandidates(env.parsed, options.keys, p.cipher.keyLength)) {
       const inspector = new PlaintextInspector(limits);
       try {
-        const n = await decipherSpool(env, k.cek, (piece) => inspector.write(piece));
+        const n = await decipherSpoolText(env, k.cek, (piece) => inspector.write(piece));
         opened = { k, n, inspector };
         break;
       } catch (e) {

@@ -16,8 +16,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
-import { endWritable, writeChunk } from '../cms/stream/write-chunk.ts';
-import { freshCopy } from '../cms/stream/byte-sink.ts';
+import { endWritable } from '../cms/stream/write-chunk.ts';
+import { batchedWriter, freshCopy } from '../cms/stream/byte-sink.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits } from '../limits.ts';
@@ -47,7 +47,7 @@ export interface VerifyMessageStreamOptions extends VerifyMessageOptions {
 
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 /** Bytes per write to `output` (see release()). */
-const OUTPUT_PIECE = 16 * 1024;
+const OUTPUT_PIECE = 64 * 1024;
 
 /**
  * Verifies the message read from `input`. The verdict's `output` is empty: the
@@ -76,7 +76,9 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
   /** Writes `bytes` in fresh copies of OUTPUT_PIECE bytes: a Writable keeps what it is given, and the spool reuses its buffers. */
   const release = async (bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, verdict: MessageVerdict): Promise<MessageVerdict> => {
     if (options.output) {
-      for await (const c of bytes) for (let p = 0; p < c.length; p += OUTPUT_PIECE) await writeChunk(options.output, freshCopy(c, p, Math.min(c.length, p + OUTPUT_PIECE)));
+      const sink = batchedWriter(options.output);
+      for await (const c of bytes) for (let p = 0; p < c.length; p += OUTPUT_PIECE) await sink.write(freshCopy(c, p, Math.min(c.length, p + OUTPUT_PIECE)));
+      await sink.flush();
       if (options.end !== false) await endWritable(options.output);
     }
     return verdict;
