@@ -345,23 +345,31 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       let payload = decrypted;
       /** How to write the payload's body: after `skip` bytes of the plaintext, or the signed part of a multipart/signed. */
       let signed: { boundary: string; skip: number } | undefined;
-      const inner = classifyEntity(decrypted);
+      const boundary = decrypted.contentType.params.boundary;
+      /** A pass over the inner multipart/signed: the signed part's digests, the signature part, the signed part's header section. */
+      const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
+        if (boundary === undefined) return malformed('multipart/signed without a boundary parameter');
+        const hashing = hashAll(algs);
+        const scanner = new SignedBodyScanner(boundary, limits, (b) => hashing.update(b));
+        await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
+        return { scan: await scanner.end(), digests: hashing.digests() };
+      };
+      let inner = classifyEntity(decrypted);
+      let firstScan: Awaited<ReturnType<typeof scanWith>> | undefined;
+      if (decrypted.contentType.mediaType === 'multipart/signed' && boundary !== undefined && inner.kind !== 'multipart-signed') {
+        // Without a usable protocol parameter classifyEntity judges by the second part (QUIRK in classify-entity.ts): read it first.
+        firstScan = await scanWith(digestsForMicalg(decrypted.contentType.params.micalg));
+        inner = classifyEntity({ ...decrypted, children: [headerOnlyEntity(firstScan.scan.head, limits), parseEntity(firstScan.scan.signature, { limits })] });
+      }
       if (inner.kind === 'pkcs7-mime') {
         // Opaque signing or another layer inside: decryptMessage reads it, from the envelope rebuilt in memory.
         return await rebuildInMemory(env, reader, head, lfMessage, options, write, finish);
       }
       if (inner.kind === 'foreign-signed') warnings.push(`The message is signed with ${inner.protocol}, which is not S/MIME; that signature was not checked.`);
-      if (inner.kind === 'multipart-signed') {
-        const boundary = decrypted.contentType.params.boundary;
-        if (boundary === undefined) malformed('multipart/signed without a boundary parameter');
-        // Pass 2: the signed part's digests (micalg's), the signature part, and the signed part's header section.
-        const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
-          const hashing = hashAll(algs);
-          const scanner = new SignedBodyScanner(boundary, limits, (b) => hashing.update(b));
-          await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
-          return { scan: await scanner.end(), digests: hashing.digests() };
-        };
-        const { scan, digests } = await scanWith(digestsForMicalg(decrypted.contentType.params.micalg));
+      if (inner.kind === 'multipart-signed' && boundary === undefined) malformed('multipart/signed without a boundary parameter');
+      if (inner.kind === 'multipart-signed' && boundary !== undefined) {
+        // Pass 2 (unless done above): digests with the algorithms micalg names; any other a signer uses costs one more pass.
+        const { scan, digests } = firstScan ?? (await scanWith(digestsForMicalg(decrypted.contentType.params.micalg)));
         if (!scan.closed) warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
         const signatureEntity = parseEntity(scan.signature, { limits });
         if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);

@@ -106,8 +106,8 @@ test('every content cipher and key management: the same message and verdict as d
 test('chunk sizes from 1 byte to 1 MiB give the same output', async () => {
   const enc = encryptMessage(message, { recipients: [{ certificate: bob.cert }] });
   const ref = await reference(enc, bobKey);
-  for (const max of [1 << 20, 4096, 77, 3]) {
-    const got = await streamDecrypt(max === 3 ? enc.subarray(0, enc.length) : enc, bobKey, max);
+  for (const max of [1 << 20, 4096, 77]) {
+    const got = await streamDecrypt(enc, bobKey, max);
     assert.deepEqual(got.output, ref.message, `chunks up to ${max}`);
   }
   const ones = await decryptMessageStream(Readable.from(randomChunks(encryptMessage(small, { recipients: [{ certificate: bob.cert }] }), 1)), { keys: bobKey });
@@ -137,12 +137,16 @@ test('a signature inside that does not match is reported as decryptMessage repor
   const signed = signMessage(small, { signers: [{ certificate: alice.cert, key: alice.key }], headerProtection: false });
   const tampered = Buffer.from(signed.toString('latin1').replace('charset=utf-8', 'charset=UTF-8'), 'latin1');
   assert.notDeepEqual(tampered, signed);
-  for (const input of [signed, tampered]) {
+  // Some gateways drop the protocol parameter: recognised by the signature part, and flagged.
+  const noProtocol = Buffer.from(signed.toString('latin1').replace(/protocol="?application\/pkcs7-signature"?;?\s*/, ''), 'latin1');
+  assert.notDeepEqual(noProtocol, signed);
+  for (const input of [signed, tampered, noProtocol]) {
     const enc = encryptMessage(input, { recipients: [{ certificate: bob.cert }], headerProtection: false });
     const ref = await reference(enc, bobKey);
     const got = await streamDecrypt(enc, bobKey, 300);
     assert.deepEqual(got.output, ref.message);
-    sameVerdict(got.verdict, ref.verdict, input === signed ? 'signed' : 'tampered');
+    sameVerdict(got.verdict, ref.verdict, input === signed ? 'signed' : input === tampered ? 'tampered' : 'no protocol');
+    if (input === noProtocol) assert.ok(got.verdict.warnings.some((w) => w.includes('no protocol parameter')), got.verdict.warnings.join('; '));
   }
   assert.equal((await reference(encryptMessage(tampered, { recipients: [{ certificate: bob.cert }] }), bobKey)).verdict.status, 'invalid');
 });
