@@ -40,15 +40,30 @@ export function splitMessage(message: Uint8Array, limits: Limits): SplitMessage 
     if (!isContentField(h.name)) messageHeaders.push(h);
     else if (h.name.length !== 12 || h.name.toLowerCase() !== 'mime-version') contentHeaders.push(h);
   }
-  // The content entity is written only when asked for: verification never needs it.
-  let content: Buffer | undefined;
-  return {
-    root,
-    messageHeaders,
-    contentHeaders,
-    get content(): Buffer {
-      return (content ??= buildEntity(contentHeaders, root.body));
-    },
-    warnings,
-  };
+  return new ParsedSplit(root, messageHeaders, contentHeaders, warnings);
+}
+
+/**
+ * The content entity is written only when asked for: verification never needs it.
+ * A class getter, not a getter in an object literal: V8 gives every such literal its
+ * own accessor and shape, and the shapes piled up until a full collection (each
+ * scavenge promoted megabytes; splitMessage ran 2.5x slower).
+ */
+class ParsedSplit implements SplitMessage {
+  readonly root: MimeEntity;
+  readonly messageHeaders: HeaderField[];
+  readonly contentHeaders: HeaderField[];
+  readonly warnings: string[];
+  #content: Buffer | undefined;
+
+  constructor(root: MimeEntity, messageHeaders: HeaderField[], contentHeaders: HeaderField[], warnings: string[]) {
+    this.root = root;
+    this.messageHeaders = messageHeaders;
+    this.contentHeaders = contentHeaders;
+    this.warnings = warnings;
+  }
+
+  get content(): Buffer {
+    return (this.#content ??= buildEntity(this.contentHeaders, this.root.body));
+  }
 }
