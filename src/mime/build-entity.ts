@@ -23,8 +23,21 @@ export function formatHeaderField(name: string, value: string): Buffer {
 
 /** A Content-Type (or Content-Disposition) value from a media type and parameters, quoted and RFC 2231-encoded as needed. */
 export function formatParameterizedValue(value: string, params: Record<string, string>): string {
-  return libmime.buildHeaderValue({ value, params });
+  // A sender formats the same few values over and over (text/plain; charset=utf-8; hp="clear"):
+  // libmime's result is kept per exact input (bounded; long values are not kept).
+  let key = value;
+  for (const k of Object.keys(params)) key += `\u0000${k}\u0001${params[k]}`;
+  if (key.length > 512) return libmime.buildHeaderValue({ value, params });
+  let hit = formattedValues.get(key);
+  if (hit === undefined) {
+    hit = libmime.buildHeaderValue({ value, params }) as string;
+    if (formattedValues.size >= 256) formattedValues.clear();
+    formattedValues.set(key, hit);
+  }
+  return hit;
 }
+
+const formattedValues = new Map<string, string>();
 
 export function formatHeaderSection(headers: readonly HeaderInput[]): Buffer {
   const chunks: Array<Uint8Array | string> = [];

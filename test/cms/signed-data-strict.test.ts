@@ -416,3 +416,11 @@ test('the carried-certificate cache returns a certificate only for the exact sam
   assert.equal(other.der.equals(first.der), false);
   assert.equal(other.der.subarray(-48).equals(first.der.subarray(-48)), true);
 });
+
+test('messageDigest attributes written from a cached prefix equal the general encoding for every digest length', async () => {
+  const { encodeMessageDigestAttribute } = await import('../../src/cms/signed-data/signed-attributes.ts');
+  for (const len of [16, 20, 28, 32, 48, 64, 32, 64]) {
+    const digest = createHash('sha512').update(String(len)).digest().subarray(0, len);
+    assert.deepEqual(encodeMessageDigestAttribute(digest), encodeAttribute(OID.messageDigest, octetString(digest)));
+  }
+});

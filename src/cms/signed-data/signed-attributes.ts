@@ -42,8 +42,20 @@ export function encodeContentTypeAttribute(eContentType: string): Buffer {
 
 /** messageDigest attribute (RFC 5652 11.2). */
 export function encodeMessageDigestAttribute(digest: Uint8Array): Buffer {
-  return encodeAttribute(OID.messageDigest, octetString(digest));
+  // Everything before the digest depends only on its length: written once per length.
+  let prefix = messageDigestPrefixes.get(digest.length);
+  if (!prefix) {
+    const whole = encodeAttribute(OID.messageDigest, octetString(digest));
+    prefix = Buffer.from(whole.subarray(0, whole.length - digest.length));
+    messageDigestPrefixes.set(digest.length, prefix);
+  }
+  const out = Buffer.allocUnsafe(prefix.length + digest.length);
+  prefix.copy(out, 0);
+  out.set(digest, prefix.length);
+  return out;
 }
+
+const messageDigestPrefixes = new Map<number, Buffer>();
 
 let lastTimeSecond = -1;
 let lastTimeAttr: Buffer = Buffer.alloc(0);
