@@ -21,6 +21,8 @@ export interface LargeMessageRow {
   sizeMiB: number;
   kakitomeSeconds: number;
   kakitomeOpSeconds: number;
+  /** CPU time (user + system) of the operation inside the child, from process.cpuUsage(). */
+  kakitomeCpuSeconds: number;
   /** Peak RSS reported by the child itself (process.resourceUsage().maxRSS). */
   kakitomeRssMiB: number;
   opensslSeconds?: number;
@@ -81,10 +83,10 @@ export async function measureLargeMessages(dir: BenchDir, pki: TestPki, id: Iden
     const [input, output] = files[op];
     const k = await runMeasured(process.execPath, [OP, op, input, output, id.certPath, id.keyPath, pki.caPath], { env });
     if (k.exitCode !== 0) throw new Error(`large-message-op ${op} exited with ${k.exitCode}: ${k.stderr.slice(0, 600)}`);
-    const inner = JSON.parse(k.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxRssMiB: number };
+    const inner = JSON.parse(k.stdout.trim().split('\n').at(-1)!) as { seconds: number; cpuSeconds: number; maxRssMiB: number };
     const o = await runMeasured('openssl', ossl[op]);
     const okOpenssl = o.exitCode === 0;
-    rows.push({ operation: op, sizeMiB, kakitomeSeconds: k.seconds, kakitomeOpSeconds: inner.seconds, kakitomeRssMiB: inner.maxRssMiB, ...(okOpenssl ? { opensslSeconds: o.seconds, opensslRssMiB: o.maxRssMiB } : {}) });
+    rows.push({ operation: op, sizeMiB, kakitomeSeconds: k.seconds, kakitomeOpSeconds: inner.seconds, kakitomeCpuSeconds: inner.cpuSeconds, kakitomeRssMiB: inner.maxRssMiB, ...(okOpenssl ? { opensslSeconds: o.seconds, opensslRssMiB: o.maxRssMiB } : {}) });
   }
   return { rows };
 }
