@@ -11,8 +11,9 @@
  *
  * The input is read with readFileChunks (three reused 1 MiB buffers: verify and
  * decrypt finish with each chunk before asking for the next), or with
- * fs.createReadStream when BENCH_INPUT=stream (a fresh buffer per chunk: V8 frees
- * those late, which costs up to ~60 MiB more at peak; docs/performance.md).
+ * fs.createReadStream when BENCH_INPUT=stream (BENCH_HWM sets its highWaterMark,
+ * default 1 MiB; a fresh buffer per chunk: V8 frees those late, which costs verify
+ * up to ~45 MiB more at peak; docs/performance.md).
  */
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { parseCertificate } from '../src/x509/certificate.ts';
@@ -29,7 +30,7 @@ const key = loadPrivateKey(readFileSync(keyPath));
 
 const t0 = performance.now();
 const c0 = process.cpuUsage();
-const input = process.env.BENCH_INPUT === 'stream' ? createReadStream(inPath, { highWaterMark: 1 << 20 }) : readFileChunks(inPath, 1 << 20);
+const input = process.env.BENCH_INPUT === 'stream' ? createReadStream(inPath, { highWaterMark: Number(process.env.BENCH_HWM ?? 1 << 20) }) : readFileChunks(inPath, 1 << 20);
 const output = createWriteStream(outPath);
 switch (op) {
   case 'sign': {
