@@ -2,14 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode as decodeBase64 } from 'libbase64';
 import { decodeBase64Text, decodeBody } from '../../src/mime/decode-body.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 test('decodeBase64Text equals libbase64 decode on generated Latin-1 text (padding anywhere, line breaks, junk)', () => {
   const pieces = ['QUJD', 'YQ==', 'YWI=', '\r\n', ' ', '=', '==', '-_', '+/', '\u00e9', '*', 'Zg', 'ZmFrZQ'];
-  let seed = 9;
-  const rnd = (k: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % k;
-  };
+  const rnd = seededRandom(9);
   for (let t = 0; t < 20000; t++) {
     let s = '';
     for (let j = rnd(8); j > 0; j--) s += pieces[rnd(pieces.length)];

@@ -6,6 +6,7 @@ import { decodeBody } from '../../src/mime/decode-body.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
 import { buildEntity, buildMultipartBody, formatHeaderField } from '../../src/mime/build-entity.ts';
 import { decodeHeaderText } from '../../src/mime/decode-header-text.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 const binary = Buffer.from([0, 1, 2, 0xff, 0x0d, 0x0a, 0x80, 0x0a]);
 
@@ -78,11 +79,7 @@ function sevenBitReference(buf: Uint8Array): boolean {
 
 test('isSevenBitData agrees with the octet-by-octet definition on generated data (line limits, bare CR/LF, NUL, 8-bit)', () => {
   const pieces = [Buffer.from('abc'), Buffer.from('\r\n'), Buffer.from('\r'), Buffer.from('\n'), Buffer.from([0]), Buffer.from([0x80]), Buffer.from([0x09, 0x0b, 0x0c]), Buffer.from('x'.repeat(997)), Buffer.from('x'.repeat(998)), Buffer.from('y')];
-  let seed = 3;
-  const rnd = (k: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % k;
-  };
+  const rnd = seededRandom(3);
   let trues = 0;
   for (let t = 0; t < 20000; t++) {
     const parts: Buffer[] = [];

@@ -5,6 +5,7 @@ import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { walkEntities } from '../../src/mime/entity.ts';
 import { DEFAULT_LIMITS } from '../../src/limits.ts';
 import { messageCorpus } from '../helpers/message-corpus.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 // parseHeaderSection reads single-line ASCII fields without decodeFieldBody (the
 // general reading); both must give the same value for every field.
@@ -24,11 +25,7 @@ test('every field value equals the general reading of its bytes (fast path for s
 
 test('generated header sections: fast and general readings agree, folding and 8-bit included', () => {
   const pieces = ['a', ' ', '\t', ':', 'é', '=?utf-8?B?44Ki?=', '\r', 'x y', '\r\n ', '\r\n\t', '\n ', '\u3042', '"q"', ';'];
-  let seed = 7;
-  const rnd = (k: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % k;
-  };
+  const rnd = seededRandom(7);
   for (let t = 0; t < 2000; t++) {
     const lines: string[] = [];
     for (let f = 0; f < 1 + rnd(4); f++) {
