@@ -10,10 +10,11 @@
  * decryption alone, 76 MiB for all four), and the target is peak RSS < 128 MiB.
  *
  * Verify and decrypt read their input with readFileChunks (three reused 1 MiB
- * buffers: both finish with each chunk before asking for the one after next), sign
- * and encrypt with fs.createReadStream, as do verify and decrypt when BENCH_INPUT=stream (BENCH_HWM sets its highWaterMark,
- * default 1 MiB; a fresh buffer per chunk: V8 frees those late, which costs verify
- * up to ~45 MiB more at peak; docs/performance.md).
+ * buffers: both finish with each chunk before asking for the one after next); sign
+ * and encrypt read with fs.createReadStream, and so do verify and decrypt when
+ * BENCH_INPUT=stream (BENCH_HWM sets its highWaterMark, default 1 MiB). A fresh
+ * buffer per chunk is freed late by V8, which costs verify up to ~45 MiB more at
+ * peak (docs/performance.md).
  */
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { parseCertificate } from '../src/x509/certificate.ts';

@@ -222,6 +222,10 @@ async function plaintextPass(env: SpooledEnvelope, key: Uint8Array, lfOnly: bool
  * verdict decryptMessage gives. The verdict's `output` is empty: the decrypted
  * message goes to `options.output`.
  *
+ * `input` may reuse its buffers: each chunk is done with before the chunk after the
+ * next one is requested (readFileChunks keeps exactly that contract, and avoids the
+ * garbage fs.createReadStream leaves for V8 to collect: docs/performance.md).
+ *
  * @example
  *   const v = await decryptMessageStream(createReadStream('big.eml'), { keys: [{ key, certificate }], output: createWriteStream('big.out.eml') });
  */

@@ -53,6 +53,10 @@ const OUTPUT_PIECE = 64 * 1024;
  * Verifies the message read from `input`. The verdict's `output` is empty: the
  * unsigned message goes to `options.output`.
  *
+ * `input` may reuse its buffers: each chunk is done with before the chunk after the
+ * next one is requested (readFileChunks keeps exactly that contract, and avoids the
+ * garbage fs.createReadStream leaves for V8 to collect: docs/performance.md).
+ *
  * @example
  *   const v = await verifyMessageStream(createReadStream('big.eml'), { validateSigner, output: file.stream });
  */

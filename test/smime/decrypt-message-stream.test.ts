@@ -11,6 +11,7 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { encryptMessageStream } from '../../src/smime/encrypt-message-stream.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
 import { decryptMessageStream } from '../../src/smime/decrypt-message-stream.ts';
+import { readFileChunks } from '../../src/cms/stream/read-file-chunks.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import type { MessageVerdict } from '../../src/smime/verdict.ts';
@@ -244,4 +245,21 @@ test('unencrypted and opaque-signed messages fall back to decryptMessage', async
   // A streaming limit smaller than the message.
   const enc = encryptMessage(message, { recipients: [{ certificate: bob.cert }] });
   await assert.rejects(decryptMessageStream(Readable.from([enc]), { keys: bobKey, limits: { maxStreamMessageBytes: 10_000 } }), (e) => isKakitomeError(e, 'LIMIT'));
+});
+
+test('input read with reused buffers (readFileChunks) gives the same output', async () => {
+  const signers = [{ certificate: alice.cert, key: alice.key }];
+  for (const enc of [encryptMessage(message, { recipients: [{ certificate: bob.cert }] }), encryptMessage(message, { recipients: [{ certificate: bob.cert }], sign: { signers } })]) {
+    const path = join(pki.dir, 'reused.eml');
+    writeFileSync(path, enc);
+    const ref = await reference(enc, bobKey);
+    for (const size of [4096, 65_536]) {
+      const out = new PassThrough();
+      const parts: Buffer[] = [];
+      out.on('data', (c: Buffer) => parts.push(c));
+      const verdict = await decryptMessageStream(readFileChunks(path, size), { keys: bobKey, validateSigner, output: out });
+      assert.deepEqual(Buffer.concat(parts), ref.message, `chunks of ${size}`);
+      sameVerdict(verdict, ref.verdict, `reused chunks of ${size}`);
+    }
+  }
 });

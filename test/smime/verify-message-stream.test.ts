@@ -7,6 +7,8 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { signMessageStream } from '../../src/smime/sign-message-stream.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { verifyMessageStream } from '../../src/smime/verify-message-stream.ts';
+import { readFileChunks } from '../../src/cms/stream/read-file-chunks.ts';
+import { writeFileSync } from 'node:fs';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { signData } from '../../src/cms/signed-data/sign.ts';
@@ -90,5 +92,21 @@ test('lines that start like the boundary but are not delimiters stay content, at
     const { verdict, output } = await streamVerify(msg, size);
     assert.equal(verdict.status, 'trusted', `${size}: ${verdict.summary}`);
     assert.deepEqual(output, reference.output);
+  }
+});
+
+test('input read with reused buffers (readFileChunks) gives the same verdict and output', async () => {
+  const big = Buffer.concat([Buffer.from('From: alice@example.com\r\nContent-Type: text/plain\r\n\r\n'), Buffer.from('line of text\r\n'.repeat(40_000))]);
+  const signed = signMessage(big, { signers });
+  const reference = await verifyMessage(signed, { validateSigner });
+  const path = `${pki.dir}/reused.eml`;
+  writeFileSync(path, signed);
+  for (const size of [4096, 65_536]) {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (c: Buffer) => parts.push(c));
+    const verdict = await verifyMessageStream(readFileChunks(path, size), { validateSigner, output: out });
+    assert.equal(verdict.status, 'trusted', verdict.summary);
+    assert.deepEqual(Buffer.concat(parts), reference.output, `chunks of ${size}`);
   }
 });
