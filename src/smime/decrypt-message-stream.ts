@@ -26,6 +26,7 @@
  * decryptMessage. The streaming path is bounded by limits.maxStreamMessageBytes.
  */
 import type { Readable, Writable } from 'node:stream';
+import { oid as encodeOid } from '../asn1/der.ts';
 import { OID } from '../asn1/oids.ts';
 import { ContentSpool, type SpoolOptions } from '../cms/stream/content-spool.ts';
 import { decipherSpool, decipherSpoolText, describeDecryption, parseSpooledEnvelope, type SpooledEnvelope } from '../cms/stream/decrypt-stream.ts';
@@ -121,38 +122,19 @@ class HeldInput {
   }
 }
 
-/** The contentType OID at the start of a ContentInfo, 'more' if not all there yet, undefined if it is not one. */
-function peekContentType(der: Buffer): string | 'more' | undefined {
+/** The contentType OID at the start of a ContentInfo: an envelope's, 'other', 'more' (not all there yet) or undefined (not a ContentInfo). */
+function peekContentType(der: Buffer): string | undefined {
   if (der.length < 2) return 'more';
   if (der[0] !== 0x30) return undefined;
-  let p = 2;
   const l = der[1]!;
   if (l > 0x84) return undefined;
-  if (l > 0x80) p += l - 0x80;
+  const p = l > 0x80 ? 2 + (l - 0x80) : 2;
   if (der.length < p + 2) return 'more';
   if (der[p] !== 0x06) return undefined;
-  const n = der[p + 1]!;
-  if (n > 20) return undefined;
-  if (der.length < p + 2 + n) return 'more';
-  const body = der.subarray(p + 2, p + 2 + n);
-  for (const oid of [OID.envelopedData, OID.authEnvelopedData]) {
-    if (Buffer.from(encodeOidValue(oid)).equals(body)) return oid;
-  }
+  const end = p + 2 + der[p + 1]!;
+  if (der.length < end) return 'more';
+  for (const o of [OID.envelopedData, OID.authEnvelopedData]) if (encodeOid(o).equals(der.subarray(p, end))) return o;
   return 'other';
-}
-
-/** The content octets of an OBJECT IDENTIFIER (X.690 8.19). */
-function encodeOidValue(dotted: string): number[] {
-  const arcs = dotted.split('.').map(Number);
-  const out: number[] = [];
-  const push = (v: number) => {
-    const bytes = [v & 0x7f];
-    for (v = Math.floor(v / 128); v > 0; v = Math.floor(v / 128)) bytes.unshift((v & 0x7f) | 0x80);
-    out.push(...bytes);
-  };
-  push(arcs[0]! * 40 + arcs[1]!);
-  for (const a of arcs.slice(2)) push(a);
-  return out;
 }
 
 /** Pass 1's view of the plaintext (Latin-1 text): its header section and whether it is LF-only (kept in memory, never released). */
