@@ -404,6 +404,8 @@ export class MimeStreamWalker {
     // An enclosing multipart's delimiter ends every multipart inside it.
     this.#closeFramesFrom(m.frame + 1);
     const frame = this.#frames[m.frame]!;
+    // A close delimiter before any other leaves the multipart without a part: MALFORMED, as parse-entity.ts says.
+    if (m.close && !frame.seen) malformed(`${frame.mediaType} body has no boundary delimiter`);
     frame.seen = true;
     this.#handler.structure(d.subarray(contentEnd, m.lineEnd));
     const rest = d.subarray(m.lineEnd);

@@ -367,7 +367,8 @@ export async function fuzz(
   target: string,
   seeds: readonly Seed[],
   count: number,
-  body: (m: Mutation, s: Seed, r: Prng) => unknown,
+  /** `i` is the case number (for KAKITOME_FUZZ_ONLY=target:i in a report). */
+  body: (m: Mutation, s: Seed, r: Prng, i: number) => unknown,
   onError?: (e: KakitomeError, m: Mutation, s: Seed) => void,
   mutator: (r: Prng, s: Seed, others: readonly Seed[]) => Mutation = mutate,
 ): Promise<Map<string, number>> {
@@ -385,7 +386,7 @@ export async function fuzz(
     const context = `${target} case ${i} (seed 0x${seedValue.toString(16)}, ${s.name}: ${m.what})`;
     let outcome = 'ok';
     try {
-      await body(m, s, r);
+      await body(m, s, r, i);
     } catch (e) {
       if (e instanceof assert.AssertionError) throw e;
       assertTypedError(e, context);
