@@ -33,7 +33,7 @@ import { decipherSpool, decipherSpoolText, describeDecryption, parseSpooledEnvel
 import { EnvelopedDataStreamReader } from '../cms/stream/read-enveloped-data-stream.ts';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { endWritable } from '../cms/stream/write-chunk.ts';
-import { batchedWriter, freshCopy } from '../cms/stream/byte-sink.ts';
+import { batchedWriter } from '../cms/stream/byte-sink.ts';
 import { contentKeyCandidates, type RecoveredContentKey } from '../cms/enveloped-data/recover-content-key.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { DecryptionError, KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
@@ -64,8 +64,6 @@ export interface DecryptMessageStreamOptions extends DecryptMessageOptions {
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 /** Decoded bytes enough to read the ContentInfo's contentType OID (SEQUENCE header, OID TLV). */
 const PEEK_BYTES = 32;
-/** Bytes per copy written to `output` from a reused buffer. */
-const OUTPUT_PIECE = 64 * 1024;
 const LF_WARNING = 'The message used bare LF line breaks; it was converted to CRLF (RFC 5322 canonical form) before processing.';
 
 /** The input does not fit the streaming path: decryptMessage decides, from memory. */
@@ -182,20 +180,19 @@ function headerLength(bytes: Buffer): number {
 
 /**
  * One pass of deciphering over the spool, the plaintext canonicalised like
- * parseInner does and its first `skip` bytes dropped. Only for passes whose output is
- * withheld or whose ciphertext was authenticated by an earlier pass with this key.
+ * parseInner does, its first `skip` bytes dropped and at most `limit` bytes passed
+ * on. Only for passes whose output is withheld or whose ciphertext was authenticated
+ * by an earlier pass with this key.
  */
-async function plaintextPass(env: SpooledEnvelope, key: Uint8Array, lfOnly: boolean, skip: number, sink: (bytes: Buffer) => Promise<void> | void): Promise<void> {
+async function plaintextPass(env: SpooledEnvelope, key: Uint8Array, lfOnly: boolean, skip: number, sink: (bytes: Buffer) => Promise<void> | void, limit = Infinity): Promise<void> {
+  const end = skip + limit;
   let seen = 0;
   await decipherSpool(env, key, async (raw) => {
     const piece = lfOnly ? lfToCrlf(raw) : raw;
-    if (seen + piece.length <= skip) {
-      seen += piece.length;
-      return;
-    }
-    const from = seen >= skip ? 0 : skip - seen;
+    const from = Math.max(0, skip - seen);
+    const to = Math.min(piece.length, end - seen);
     seen += piece.length;
-    await sink(from ? piece.subarray(from) : piece);
+    if (from < to) await sink(from === 0 && to === piece.length ? piece : piece.subarray(from, to));
   });
 }
 
@@ -330,7 +327,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       let bodyFailure: { code: ErrorCode; message: string } | undefined;
       let payload = decrypted;
       /** How to write the payload's body: after `skip` bytes of the plaintext, or the signed part of a multipart/signed. */
-      let signed: { boundary: string; skip: number } | undefined;
+      let signed: { skip: number; length: number } | undefined;
       const boundary = decrypted.contentType.params.boundary;
       /** A pass over the inner multipart/signed: the signed part's digests, the signature part, the signed part's header section. */
       const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
@@ -383,7 +380,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
           if (headerProtectionMode(signedPart)) hpLayers.push(signedPart);
         }
         payload = signedPart;
-        signed = { boundary, skip: scan.head.length + scan.blankEol };
+        const partHead = scan.head.length + scan.blankEol;
+        signed = { skip: scan.contentOffset + partHead, length: Math.max(0, scan.contentLength - partHead) };
       }
       if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart') {
         warnings.push('Streaming decryption does not open S/MIME layers or look for signed parts inside the decrypted content; decryptMessage does.');
@@ -421,18 +419,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
       await write(buildEntity([...outer, ...innerFields, ['MIME-Version', '1.0'], ...content], Buffer.alloc(0)));
       if (!signed) await plaintextPass(env, k.cek, lfOnly, innerSkip, write);
-      else {
-        const { boundary, skip } = signed;
-        let seen = 0;
-        const scanner = new SignedBodyScanner(boundary, limits, async (b) => {
-          // The scanner reuses its buffer: the output gets copies.
-          const from = Math.max(0, skip - seen);
-          seen += b.length;
-          for (let q = from; q < b.length; q += OUTPUT_PIECE) await write(freshCopy(b, q, Math.min(b.length, q + OUTPUT_PIECE)));
-        });
-        await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
-        await scanner.end();
-      }
+      // The signed part's body: where the verification pass found it in the multipart/signed body.
+      else await plaintextPass(env, k.cek, lfOnly, innerSkip + signed.skip, write, signed.length);
       await finish();
       return verdict;
     } finally {

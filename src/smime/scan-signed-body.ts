@@ -23,7 +23,9 @@ const MAX_SIGNATURE_PART = 16 * 1024 * 1024;
  */
 export class BoundaryScanner {
   readonly #marker: Buffer;
-  readonly #onBytes: (bytes: Buffer) => Promise<void>;
+  readonly #onBytes: (bytes: Buffer, offset: number) => Promise<void>;
+  /** Stream offset of the work buffer's first byte (the carried tail's). */
+  #offset = 0;
   readonly #onDelimiter: (kind: 'open' | 'close') => void;
   #carry: Buffer = Buffer.alloc(0);
   #work: Buffer = Buffer.alloc(0);
@@ -33,7 +35,7 @@ export class BoundaryScanner {
   #pendingAt = -1;
   readonly #maxLine: number;
 
-  constructor(boundary: string, maxLine: number, onBytes: (bytes: Buffer) => Promise<void>, onDelimiter: (kind: 'open' | 'close') => void) {
+  constructor(boundary: string, maxLine: number, onBytes: (bytes: Buffer, offset: number) => Promise<void>, onDelimiter: (kind: 'open' | 'close') => void) {
     this.#marker = Buffer.from(`--${boundary}`, 'latin1');
     this.#maxLine = maxLine;
     this.#onBytes = onBytes;
@@ -41,7 +43,8 @@ export class BoundaryScanner {
   }
 
   /**
-   * Feeds bytes; `onBytes` gets subarrays of a work buffer this scanner reuses, so it
+   * Feeds bytes; `onBytes` gets subarrays of a work buffer this scanner reuses (with
+   * their offset in the stream), so it
    * must be done with them (copy, hash, or await their write) when its promise settles.
    */
   async write(chunk: Uint8Array, final = false): Promise<void> {
@@ -89,14 +92,17 @@ export class BoundaryScanner {
       // Content ends before the line break that precedes the delimiter.
       let contentEnd = at;
       if (at > 0 && buf[at - 1] === 0x0a) contentEnd = at >= 2 && buf[at - 2] === 0x0d ? at - 2 : at - 1;
-      if (contentEnd > 0) await this.#onBytes(buf.subarray(0, contentEnd));
+      if (contentEnd > 0) await this.#onBytes(buf.subarray(0, contentEnd), this.#offset);
       this.#onDelimiter(close ? 'close' : 'open');
-      buf = buf.subarray(nl < 0 ? buf.length : nl + 1);
+      const next = nl < 0 ? buf.length : nl + 1;
+      this.#offset += next;
+      buf = buf.subarray(next);
       this.#lineStart = true;
       pos = 0;
     }
     if (final) {
-      if (buf.length) await this.#onBytes(buf);
+      if (buf.length) await this.#onBytes(buf, this.#offset);
+      this.#offset += buf.length;
       this.#carry = Buffer.alloc(0);
       return;
     }
@@ -107,8 +113,9 @@ export class BoundaryScanner {
     this.#pendingAt = -1;
     if (at >= 0) keepFrom = Math.min(keepFrom, at >= 2 && buf[at - 2] === 0x0d ? at - 2 : at >= 1 && buf[at - 1] === 0x0a ? at - 1 : at);
     if (keepFrom > 0) {
-      await this.#onBytes(buf.subarray(0, keepFrom));
+      await this.#onBytes(buf.subarray(0, keepFrom), this.#offset);
       this.#lineStart = buf[keepFrom - 1] === 0x0a;
+      this.#offset += keepFrom;
     }
     this.#carry = Buffer.from(buf.subarray(keepFrom));
   }
@@ -125,6 +132,9 @@ export interface SignedBodyScan {
   signature: Buffer;
   /** False when the body ended without a close delimiter (its last part runs to the end). */
   closed: boolean;
+  /** Where the signed part's bytes (header section included) lie in the scanned stream. */
+  contentOffset: number;
+  contentLength: number;
 }
 
 /**
@@ -141,13 +151,17 @@ export class SignedBodyScanner {
   #blankEol = 0;
   readonly #signature: Buffer[] = [];
   #signatureBytes = 0;
+  #contentOffset = -1;
+  #contentLength = 0;
 
   constructor(boundary: string, limits: Limits, onContent: (bytes: Buffer) => Promise<void> | void) {
     this.#scanner = new BoundaryScanner(
       boundary,
       limits.maxLineLength,
-      async (bytes) => {
+      async (bytes, offset) => {
         if (this.#state === 'content') {
+          if (this.#contentOffset < 0) this.#contentOffset = offset;
+          this.#contentLength += bytes.length;
           if (!this.#headDone) this.#readHead(bytes, limits);
           await onContent(bytes);
         } else if (this.#state === 'signature') {
@@ -186,7 +200,14 @@ export class SignedBodyScanner {
     await this.#scanner.write(Buffer.alloc(0), true);
     if (!this.#headDone) this.#head = this.#partHead;
     if (this.#state !== 'epilogue' && this.#state !== 'signature') malformed('multipart/signed body ended before its signature part');
-    return { head: this.#head, blankEol: this.#blankEol, signature: Buffer.concat(this.#signature), closed: this.#state === 'epilogue' };
+    return {
+      head: this.#head,
+      blankEol: this.#blankEol,
+      signature: Buffer.concat(this.#signature),
+      closed: this.#state === 'epilogue',
+      contentOffset: Math.max(0, this.#contentOffset),
+      contentLength: this.#contentLength,
+    };
   }
 }
 
