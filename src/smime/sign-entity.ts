@@ -34,6 +34,7 @@ const MICALG: Partial<Record<DigestName, string>> = {
  * no registered name (SHAKE256 for Ed448, SHA-3).
  */
 export function micalgFor(signers: readonly SignerOptions[]): string {
+  if (signers.length === 1) return MICALG[signerDigestName(signers[0]!)] ?? 'unknown';
   const names = [...new Set(signers.map((s) => MICALG[signerDigestName(s)] ?? 'unknown'))];
   return names.length === 0 || names.includes('unknown') ? 'unknown' : names.join(',');
 }

@@ -424,3 +424,22 @@ test('messageDigest attributes written from a cached prefix equal the general en
     assert.deepEqual(encodeMessageDigestAttribute(digest), encodeAttribute(OID.messageDigest, octetString(digest)));
   }
 });
+
+test('encodeSignedData writes what the nested DER helpers write, across length-field sizes, detached or not', async () => {
+  const { encodeSignedData } = await import('../../src/cms/signed-data/encode.ts');
+  const si1 = signerInfo({});
+  const si2 = signerInfo({ id: rsa2 });
+  const crl = sequence(integer(7));
+  for (const size of [0, 1, 100, 117, 127, 128, 255, 256, 65_535, 65_536, 70_000]) {
+    const c = Buffer.alloc(size, 0x61);
+    for (const detached of [false, true]) {
+      for (const signers of [[si1], [si2, si1]]) {
+        const layout = { contentType: OID.data, digestAlgorithms: [SHA256], certificates: [rsa.cert.der, ec.cert.der], crls: size % 2 ? [crl] : [], signerVersions: [1] };
+        const encap = detached ? sequence(oid(OID.data)) : sequence(oid(OID.data), explicit(0, octetString(c)));
+        const fields = [integer(1), setOf([SHA256]), encap, implicit(0, true, ...[rsa.cert.der, ec.cert.der].sort(Buffer.compare)), ...(layout.crls.length ? [implicit(1, true, crl)] : []), setOf(signers)];
+        const general = sequence(oid(OID.signedData), explicit(0, sequence(...fields)));
+        assert.deepEqual(encodeSignedData(layout, detached ? undefined : c, signers), general, `size ${size} detached ${detached} signers ${signers.length}`);
+      }
+    }
+  }
+});

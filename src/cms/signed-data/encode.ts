@@ -50,14 +50,6 @@ function certificateFields(layout: SignedDataLayout): Buffer[] {
   return out;
 }
 
-function header(tag: number, length: number): Buffer {
-  const l = encodeLength(length);
-  const h = Buffer.allocUnsafe(1 + l.length);
-  h[0] = tag;
-  l.copy(h, 1);
-  return h;
-}
-
 const VERSIONS = new Map<number, Buffer>([1, 3].map((v) => [v, integer(v)]));
 
 /**
@@ -71,34 +63,60 @@ export function encodeSignedData(layout: SignedDataLayout, content: Uint8Array |
   const version = VERSIONS.get(signedDataVersion(layout.contentType, layout.signerVersions))!;
   const digestSet = setOf(layout.digestAlgorithms);
   const ctOid = oid(layout.contentType);
-  const eContent: Uint8Array[] = [];
-  let eContentLength = 0;
-  if (content !== undefined) {
-    const octetHeader = header(Tag.OCTET_STRING, content.length);
-    const wrapped = octetHeader.length + content.length;
-    eContent.push(header(0xa0, wrapped), octetHeader, content);
-    eContentLength = eContent[0]!.length + wrapped;
-  }
-  const encapInner = ctOid.length + eContentLength;
-  const encapHeader = header(Tag.SEQUENCE, encapInner);
-  const certs = certificateFields(layout);
-  const signerSet = setOf(signerInfos);
-  let sdInner = version.length + digestSet.length + encapHeader.length + encapInner + signerSet.length;
-  for (const c of certs) sdInner += c.length;
-  const sdHeader = header(Tag.SEQUENCE, sdInner);
-  const explicitLength = sdHeader.length + sdInner;
-  const explicitHeader = header(0xa0, explicitLength);
   const sdOid = oid(OID.signedData);
-  const ciInner = sdOid.length + explicitHeader.length + explicitLength;
-  const parts: Uint8Array[] = [header(Tag.SEQUENCE, ciInner), sdOid, explicitHeader, sdHeader, version, digestSet, encapHeader, ctOid, ...eContent, ...certs, signerSet];
-  const out = Buffer.allocUnsafe(parts[0]!.length + ciInner);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
+  const certs = certificateFields(layout);
+  const signers = signerInfos.length === 1 ? signerInfos : sortDer(signerInfos);
+  let signersLength = 0;
+  for (const s of signers) signersLength += s.length;
+  // Lengths inside out; each header is written in place below.
+  const eContentInner = content === undefined ? 0 : headerLength(content.length) + content.length;
+  const encapInner = ctOid.length + (content === undefined ? 0 : headerLength(eContentInner) + eContentInner);
+  let sdInner = version.length + digestSet.length + headerLength(encapInner) + encapInner + headerLength(signersLength) + signersLength;
+  for (const c of certs) sdInner += c.length;
+  const explicitInner = headerLength(sdInner) + sdInner;
+  const ciInner = sdOid.length + headerLength(explicitInner) + explicitInner;
+  const out = Buffer.allocUnsafe(headerLength(ciInner) + ciInner);
+  let pos = writeHeader(out, 0, Tag.SEQUENCE, ciInner);
+  pos = put(out, pos, sdOid);
+  pos = writeHeader(out, pos, 0xa0, explicitInner);
+  pos = writeHeader(out, pos, Tag.SEQUENCE, sdInner);
+  pos = put(out, pos, version);
+  pos = put(out, pos, digestSet);
+  pos = writeHeader(out, pos, Tag.SEQUENCE, encapInner);
+  pos = put(out, pos, ctOid);
+  if (content !== undefined) {
+    pos = writeHeader(out, pos, 0xa0, eContentInner);
+    pos = writeHeader(out, pos, Tag.OCTET_STRING, content.length);
+    pos = put(out, pos, content);
   }
+  for (const c of certs) pos = put(out, pos, c);
+  pos = writeHeader(out, pos, Tag.SET, signersLength);
+  for (const s of signers) pos = put(out, pos, s);
   if (pos !== out.length) throw new Error('encodeSignedData: length arithmetic is wrong');
   return out;
+}
+
+/** Octets of a DER identifier and definite length for `length` content octets (X.690 8.1.3). */
+function headerLength(length: number): number {
+  return length < 0x80 ? 2 : length < 0x100 ? 3 : length < 0x10000 ? 4 : length < 0x1000000 ? 5 : 6;
+}
+
+/** Writes a DER identifier and definite length at `pos`; returns the position after it. */
+function writeHeader(out: Buffer, pos: number, tag: number, length: number): number {
+  out[pos++] = tag;
+  if (length < 0x80) {
+    out[pos++] = length;
+    return pos;
+  }
+  const n = headerLength(length) - 2;
+  out[pos++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) out[pos++] = Math.floor(length / 2 ** (8 * i)) & 0xff;
+  return pos;
+}
+
+function put(out: Buffer, pos: number, bytes: Uint8Array): number {
+  out.set(bytes, pos);
+  return pos + bytes.length;
 }
 
 export interface SignedDataParts {
