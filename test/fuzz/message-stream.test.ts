@@ -207,7 +207,8 @@ async function signStream(input: Buffer, options: Parameters<typeof signMessageS
   return out.bytes();
 }
 
-const signedSeeds: Seed[] = [
+/** Built while the tests register (no top-level await: node:test would end the file early under --test-name-pattern). */
+const signedSeedsReady: Promise<Seed[]> = (async () => [
   seed('multipart-signed-rsa-mem', signMessage(plainMixed, { signers: [signer(alice)], now })),
   seed('multipart-signed-p256-stream-nested', await signStream(plainNested, { signers: [signer(bob)], now })),
   seed('opaque-ed25519-stream-8bit', await signStream(plainEightBit, { signers: [signer(carol)], opaque: true, now })),
@@ -216,11 +217,12 @@ const signedSeeds: Seed[] = [
   seed('openssl-x-pkcs7-mime-opaque', openssl(['-sign', '-nodetach', '-signer', bob.certPath, '-inkey', bob.keyPath], plainNested)),
   seed('multipart-signed-lf-only', toLf(signMessage(plainMixed, { signers: [signer(alice)], now }))),
   seed('multipart-signed-ed25519-lf-stream', await signStream(Buffer.from(plainLf.toString('latin1').replace('Alice <alice@', 'Carol <carol@'), 'latin1'), { signers: [signer(carol)], now })),
-];
+])();
 
 const signedOriginals = new Map<string, Buffer>();
 
 test('verify seeds: trusted on both paths, same output', async () => {
+  const signedSeeds = await signedSeedsReady;
   for (const s of signedSeeds) {
     const v = await verifyMessage(s.bytes, { validateSigner, now });
     assert.equal(v.status, 'trusted', `${s.name}: ${v.summary}`);
@@ -235,6 +237,7 @@ test('verify seeds: trusted on both paths, same output', async () => {
 test('verifyMessageStream agrees with verifyMessage on mutated signed messages', { timeout: timeoutFor(400, 60) }, async () => {
   let signed = 0;
   const target = 'verify-message-stream';
+  const signedSeeds = await signedSeedsReady;
   const outcomes = await fuzz(target, signedSeeds, iterations(400), async (m, s, r, i) => {
     const context = caseTag(target, i, s, m);
     const mem = await settle(`${context} (in memory)`, () => verifyMessage(m.bytes, { validateSigner, now }));
@@ -278,7 +281,7 @@ async function encryptStream(input: Buffer, options: Parameters<typeof encryptMe
   await encryptMessageStream(once(input), out.writable, options);
   return out.bytes();
 }
-const encryptedSeeds: EncryptedSeed[] = [
+const encryptedSeedsReady: Promise<EncryptedSeed[]> = (async () => [
   { ...seed('gcm-rsa-pkcs1-mem', encryptMessage(plainMixed, { recipients: [{ certificate: alice.cert }], now })), keys: keysOf(alice) },
   { ...seed('cbc-ecdh-stream', await encryptStream(plainNested, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-cbc', now })), keys: keysOf(bob) },
   { ...seed('chacha-rsa-oaep-stream', await encryptStream(plainEightBit, { recipients: [{ certificate: alice.cert, rsaPadding: 'oaep' }], contentEncryption: 'chacha20-poly1305', now })), keys: keysOf(alice) },
@@ -286,10 +289,11 @@ const encryptedSeeds: EncryptedSeed[] = [
   { ...seed('signed-then-cbc-oaep-mem', encryptMessage(plainMixed, { recipients: [{ certificate: alice.cert, rsaPadding: 'oaep' }], contentEncryption: 'aes-256-cbc', sign: { signers: [signer(alice)] }, now })), keys: keysOf(alice) },
   { ...seed('openssl-x-pkcs7-mime-cbc', openssl(['-encrypt', '-aes256'], plainMixed, [alice.certPath])), keys: keysOf(alice) },
   { ...seed('gcm-ecdh-lf-only', toLf(encryptMessage(plainLf, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-gcm', now }))), keys: keysOf(bob) },
-];
+])();
 const decryptedOriginals = new Map<string, Buffer>();
 
 test('decrypt seeds: same message on both paths', async () => {
+  const encryptedSeeds = await encryptedSeedsReady;
   for (const s of encryptedSeeds) {
     const { message } = await decryptMessage(s.bytes, { keys: s.keys, validateSigner, now });
     decryptedOriginals.set(s.name, message);
@@ -301,6 +305,7 @@ test('decrypt seeds: same message on both paths', async () => {
 
 test('decryptMessageStream agrees with decryptMessage on mutated envelopes; nothing written on failure', { timeout: timeoutFor(400, 60) }, async () => {
   const target = 'decrypt-message-stream';
+  const encryptedSeeds = await encryptedSeedsReady;
   let authenticated = 0;
   const outcomes = await fuzz(target, encryptedSeeds, iterations(400), async (m, base, r, i) => {
     const s = base as EncryptedSeed;
@@ -457,4 +462,75 @@ test('regression: a multipart whose first delimiter is its close delimiter is MA
     await assert.rejects(signMessageStream(once(input), sink().writable, { signers: [signer(carol)], opaque, now }), (e: unknown) => e instanceof KakitomeError && e.code === 'MALFORMED' && /no boundary delimiter/.test(e.message));
   }
   await assert.rejects(encryptMessageStream(once(input), sink().writable, { recipients: [{ certificate: bob.cert }], now }), (e: unknown) => e instanceof KakitomeError && e.code === 'MALFORMED');
+});
+
+// ------------------------------------------------------------- 4. MIME bombs
+
+const MiB = 1024 * 1024;
+/** A 1 MiB block of one octet, handed out again and again (the bombs are about what the reader keeps). */
+const block = (octet: string): Buffer => Buffer.alloc(MiB, octet);
+
+/** Yields `parts`, repeating a Buffer `times` times when given as [buffer, times]; samples RSS on every pull. */
+function bombInput(parts: readonly (string | Buffer | [Buffer, number])[], peak: { rss: number }): AsyncGenerator<Buffer> {
+  return (async function* () {
+    for (const p of parts) {
+      const [b, n] = Array.isArray(p) ? p : [typeof p === 'string' ? Buffer.from(p, 'latin1') : p, 1];
+      for (let i = 0; i < n; i++) {
+        peak.rss = Math.max(peak.rss, process.memoryUsage.rss());
+        yield b;
+      }
+    }
+  })();
+}
+/** Text repeated into one Buffer of about `bytes`. */
+const repeatText = (unit: string, count: number): Buffer => Buffer.from(unit.repeat(count), 'latin1');
+const nest = (depth: number): string => Array.from({ length: depth }, (_, d) => `Content-Type: multipart/mixed; boundary=d${d}\r\n\r\n--d${d}\r\n`).join('');
+
+const signedHead = 'From: alice@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary=S\r\n\r\n--S\r\n';
+const envelopeHead = 'From: alice@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\n';
+/**
+ * `limits`: the structures the streaming readers do not stream (anything but multipart/signed for
+ * verifyMessageStream; a body that is not an EnvelopedData / AuthEnvelopedData ContentInfo for
+ * decryptMessageStream) are read into memory up to limits.maxMessageBytes (512 MiB by default) and
+ * handed to verifyMessage / decryptMessage: bounded by that limit, not by the streaming budget.
+ */
+const FALLBACK_LIMITS = { maxMessageBytes: 16 * MiB };
+const bombs: { name: string; parts: (string | Buffer | [Buffer, number])[]; apis: ('sign' | 'encrypt' | 'verify' | 'decrypt')[]; expect: readonly string[]; limits?: typeof FALLBACK_LIMITS }[] = [
+  { name: 'nesting 10,000 deep', parts: ['From: a@example.com\r\n', nest(10_000), 'x\r\n'], apis: ['sign', 'encrypt'], expect: ['LIMIT'] },
+  { name: '100,000 parts', parts: ['From: a@example.com\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n', repeatText('--p\r\n\r\nx\r\n', 100_000), '--p--\r\n'], apis: ['sign', 'encrypt'], expect: ['LIMIT'] },
+  { name: '100 MB header line', parts: ['From: a@example.com\r\nSubject: ', [block('A'), 100], '\r\n\r\nbody\r\n'], apis: ['sign', 'encrypt', 'verify', 'decrypt'], expect: ['LIMIT'] },
+  { name: '100 MB first line, no line break at all', parts: ['Subject: ', [block('A'), 100]], apis: ['sign', 'encrypt', 'verify', 'decrypt'], expect: ['LIMIT'] },
+  { name: '100 MB header line in the signed part', parts: [signedHead, 'Subject: ', [block('A'), 100], '\r\n\r\nbody\r\n--S--\r\n'], apis: ['verify'], expect: ['LIMIT'] },
+  { name: '100 MB part, boundary never closed', parts: ['From: a@example.com\r\nContent-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\nContent-Type: application/octet-stream\r\n\r\n', [block('A'), 100]], apis: ['sign', 'encrypt'], expect: ['ok'] },
+  { name: '100 MB signed part, boundary never closed', parts: [signedHead, 'Content-Type: text/plain\r\n\r\n', [block('A'), 100]], apis: ['verify'], expect: ['MALFORMED'] },
+  { name: '100 MB of base64 that is no envelope (in-memory fallback)', parts: [envelopeHead, [block('A'), 100]], apis: ['decrypt'], expect: ['LIMIT'], limits: FALLBACK_LIMITS },
+  { name: '100 MB text/plain, no signature (in-memory fallback)', parts: ['From: a@example.com\r\n\r\n', [block('A'), 100]], apis: ['verify', 'decrypt'], expect: ['LIMIT'], limits: FALLBACK_LIMITS },
+];
+
+test('MIME bombs against the streaming APIs end with LIMIT or MALFORMED (or a warning) within bounded memory', { timeout: 300_000 }, async () => {
+  const discard = () => new Writable({ write(_c, _e, cb) { cb(); } });
+  for (const b of bombs) {
+    for (const api of b.apis) {
+      const peak = { rss: 0 };
+      const input = bombInput(b.parts, peak);
+      const before = process.memoryUsage.rss();
+      const out = discard();
+      let outcome = 'ok';
+      let warnings: string[] = [];
+      try {
+        if (api === 'sign') warnings = (await signMessageStream(input, out, { signers: [signer(carol)], now })).warnings;
+        else if (api === 'encrypt') warnings = (await encryptMessageStream(input, out, { recipients: [{ certificate: bob.cert }], now })).warnings;
+        else if (api === 'verify') await verifyMessageStream(input, { validateSigner, now, output: out, ...(b.limits ? { limits: b.limits } : {}) });
+        else await decryptMessageStream(input, { keys: keysOf(bob), now, output: out, ...(b.limits ? { limits: b.limits } : {}) });
+      } catch (e) {
+        assertTypedError(e, `${b.name} (${api})`);
+        outcome = e.code;
+      }
+      assert.ok(b.expect.includes(outcome), `${b.name} (${api}): ${outcome}, expected ${b.expect.join(' or ')}`);
+      if (outcome === 'ok') assert.ok(warnings.some((w) => /no close delimiter/.test(w)), `${b.name} (${api}): no warning about the missing close delimiter`);
+      const grown = (peak.rss - before) / MiB;
+      if (process.env['KAKITOME_FUZZ_ITERATIONS']) console.log(`${b.name} (${api}): ${outcome}, RSS +${grown.toFixed(1)} MiB`);
+      assert.ok(grown < 64, `${b.name} (${api}): RSS grew by ${grown.toFixed(1)} MiB`);
+    }
+  }
 });
