@@ -75,7 +75,11 @@ function pushHeaderSection(chunks: Array<Uint8Array | string>, headers: readonly
  * every string first). Strings must be ASCII: each character is written as one byte.
  */
 /** Buffer's own Latin-1 encoder, without write()'s argument handling (many short strings per message). */
-const latin1Write = (Buffer.prototype as unknown as { latin1Write(this: Buffer, s: string, offset: number, length: number): number }).latin1Write;
+const latin1Write: (this: Buffer, s: string, offset: number, length: number) => number =
+  (Buffer.prototype as unknown as { latin1Write?: (this: Buffer, s: string, offset: number, length: number) => number }).latin1Write ??
+  function (this: Buffer, s: string, offset: number, length: number): number {
+    return this.write(s, offset, length, 'latin1');
+  };
 
 export function joinChunks(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
   let length = 0;

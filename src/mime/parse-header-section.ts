@@ -30,7 +30,11 @@ export interface HeaderSection {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Buffer's own Latin-1 decoder, without toString's argument handling (a measurable share of parsing many short fields). */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string }).latin1Slice;
+const latin1Slice: (this: Buffer, start: number, end: number) => string =
+  (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, start: number, end: number) => string }).latin1Slice ??
+  function (this: Buffer, start: number, end: number): string {
+    return this.toString('latin1', start, end);
+  };
 
 function isTrimmed(b: number): boolean {
   return b === SP || (b >= HT && b <= CR);
