@@ -50,7 +50,12 @@ export type StreamJob = (input: AsyncIterable<Buffer>, output: Writable) => Prom
  * `close` releases what the job holds open (a key store) once the last message is
  * done; batch workers are terminated instead.
  */
-export type Job = ((message: Buffer) => Promise<JobResult>) & { close?: () => Promise<void>; stream?: StreamJob };
+export type Job = ((message: Buffer) => Promise<JobResult>) & {
+  close?: () => Promise<void>;
+  stream?: StreamJob;
+  /** The stream form copies what it keeps, so its input may reuse buffers (readFileChunks). */
+  streamTakesReusedBuffers?: boolean;
+};
 
 /** Runs a job, turning a thrown error into a failed result (a batch never stops on one message). */
 export async function runJob(job: Job, message: Buffer): Promise<JobResult> {

@@ -7,7 +7,8 @@
  * read in front.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { readFileChunks } from '../cms/stream/read-file-chunks.ts';
 import { KakitomeError } from '../errors.ts';
 import { describeFsError, isStdio } from './io.ts';
 import { looksLikeMbox } from './mbox.ts';
@@ -20,7 +21,13 @@ export const STREAM_THRESHOLD = 32 * 1024 * 1024;
 
 const READ_CHUNK = 1024 * 1024;
 
-export type MessageInput = { kind: 'whole'; data: Buffer } | { kind: 'stream'; chunks: AsyncIterable<Buffer> };
+/**
+ * 'stream': `open(reuseBuffers)` starts reading. A consumer that copies what it keeps
+ * (verifyMessageStream, decryptMessageStream) may take chunks that reuse three fixed
+ * buffers (readFileChunks): a stream of fresh buffers leaves up to ~64 MiB of dead
+ * ones for V8 to collect late, and costs that much peak RSS.
+ */
+export type MessageInput = { kind: 'whole'; data: Buffer } | { kind: 'stream'; open(reuseBuffers: boolean): AsyncIterable<Buffer> };
 
 export async function openMessageInput(path: string | undefined, threshold = STREAM_THRESHOLD): Promise<MessageInput> {
   if (isStdio(path)) {
@@ -28,18 +35,27 @@ export async function openMessageInput(path: string | undefined, threshold = STR
     return readUpTo(process.stdin, threshold);
   }
   const what = `Input ${path}`;
+  const fsError = (e: NodeJS.ErrnoException) => new KakitomeError('INVALID_ARGUMENT', `${what}: ${describeFsError(e)}.`, { cause: e });
   const info = await stat(path!).catch((e: NodeJS.ErrnoException) => {
-    throw new KakitomeError('INVALID_ARGUMENT', `${what}: ${describeFsError(e)}.`, { cause: e });
+    throw fsError(e);
   });
   if (info.isDirectory()) throw new KakitomeError('INVALID_ARGUMENT', `${what} is a directory, a file was expected.`);
+  if (info.isFile() && info.size > threshold) {
+    // Readable? Say so now, with the usual message, rather than at the first read.
+    await (await open(path!, 'r').catch((e: NodeJS.ErrnoException) => {
+      throw fsError(e);
+    })).close();
+    return {
+      kind: 'stream',
+      open: (reuseBuffers) => withoutEnvelopeLine(reuseBuffers ? readFileChunks(path!, READ_CHUNK) : createReadStream(path!, { highWaterMark: READ_CHUNK })),
+    };
+  }
   // A FIFO or device has no size: read it like standard input.
   const stream = createReadStream(path!, { highWaterMark: READ_CHUNK });
-  const opened = new Promise<void>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
-    stream.once('error', (e: NodeJS.ErrnoException) => reject(new KakitomeError('INVALID_ARGUMENT', `${what}: ${describeFsError(e)}.`, { cause: e })));
+    stream.once('error', (e: NodeJS.ErrnoException) => reject(fsError(e)));
   });
-  await opened;
-  if (info.isFile() && info.size > threshold) return { kind: 'stream', chunks: withoutEnvelopeLine(stream) };
   return readUpTo(stream, threshold);
 }
 
@@ -61,13 +77,14 @@ async function readUpTo(source: NodeJS.ReadableStream, threshold: number): Promi
     head.length = 0;
     for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
   })();
-  return { kind: 'stream', chunks: withoutEnvelopeLine(all) };
+  return { kind: 'stream', open: () => withoutEnvelopeLine(all) };
 }
 
 /**
  * QUIRK: one leading mbox "From " line is dropped, as for whole messages
  * (stripEnvelopeLine): mail clients write it on saved .eml files. The line is
- * looked for in the first 1 KiB only.
+ * looked for in the first 1 KiB only. A chunk is held no longer than the next one
+ * (the readFileChunks contract): the head is copied when it spans chunks.
  */
 async function* withoutEnvelopeLine(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let head: Buffer | undefined = Buffer.alloc(0);

@@ -24,7 +24,7 @@ export interface OutputSink {
   discard(): Promise<void>;
 }
 
-/** Batches small writes (writev) into one file write; 1 MiB buffered at most. */
+/** Small writes queued while one is under way go out in one writev(2), without a joined copy; 1 MiB buffered at most. */
 function writableOf(writer: AtomicFileWriter): Writable {
   return new Writable({
     highWaterMark: 1024 * 1024,
@@ -32,7 +32,7 @@ function writableOf(writer: AtomicFileWriter): Writable {
       writer.write(chunk).then(() => cb(), cb);
     },
     writev(chunks, cb) {
-      writer.write(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), cb);
+      writer.writev(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), cb);
     },
   });
 }

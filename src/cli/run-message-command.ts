@@ -58,9 +58,9 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   let result: JobResult;
   try {
     const input = await openMessageInput(spec.input);
-    if (input.kind === 'stream' && job.stream) return await runStreamed(spec, job.stream, input.chunks);
-    // A job that cannot stream (opaque signing, a key store choosing recipients...) takes the message whole, up to the memory bound.
-    const message = input.kind === 'whole' ? stripEnvelopeLine(input.data) : await readStream(input.chunks, spec.input === undefined || spec.input === '-' ? 'Standard input' : `Input ${spec.input}`);
+    if (input.kind === 'stream' && job.stream) return await runStreamed(spec, job.stream, input.open(job.streamTakesReusedBuffers === true));
+    // A job that cannot stream (a key store choosing recipients...) takes the message whole, up to the memory bound.
+    const message = input.kind === 'whole' ? stripEnvelopeLine(input.data) : await readStream(input.open(false), spec.input === undefined || spec.input === '-' ? 'Standard input' : `Input ${spec.input}`);
     result = await runJob(job, message);
   } finally {
     await job.close?.();

@@ -1,18 +1,13 @@
 /**
- * `kakitome ca init|issue|renew|revoke|crl|ocsp`: the internal CA.
+ * `kakitome ca init|issue|renew|revoke|crl|ocsp`: the internal CA. The CA modules
+ * load when a ca command runs, not on every start of the CLI.
  */
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
 import { encodePem } from '../../asn1/pem.ts';
-import { initCertificateAuthority } from '../../ca/init-certificate-authority.ts';
-import { issueMailboxCertificate, type MailboxKeyType, type MailboxUsage } from '../../ca/issue-mailbox-certificate.ts';
-import { renewMailboxCertificate } from '../../ca/renew-mailbox-certificate.ts';
-import { revokeIssuedCertificate, REVOCATION_REASONS, type RevocationReasonName } from '../../ca/revoke-issued-certificate.ts';
-import { publishCrl } from '../../ca/publish-crl.ts';
-import { startOcspResponder } from '../../ca/ocsp-responder.ts';
+import type { MailboxKeyType, MailboxUsage } from '../../ca/issue-mailbox-certificate.ts';
+import { REVOCATION_REASONS, type RevocationReasonName } from '../../ca/revoke-issued-certificate.ts';
 import type { CaKeyType } from '../../ca/certificate-authority.ts';
-import { loadPrivateKey } from '../../keys/private-key.ts';
-import { toPublic } from '../../x509/issue.ts';
 import { createPublicKey } from 'node:crypto';
 import { readFileBounded, writeOutput } from '../io.ts';
 import { commandAction } from './message-options.ts';
@@ -40,6 +35,7 @@ export function register(program: Command): void {
     .option('--ocsp-url <url>', 'http:// URL of the OCSP responder (put in issued certificates)')
     .option('-o, --out <file>', 'write the root certificate as PEM, to give to correspondents (they import it with certs import --trust trusted)');
   addStoreOptions(init).action(commandAction('ca init', async (o: InitOpts) => withStore(o, async (store) => {
+    const { initCertificateAuthority } = await import('../../ca/init-certificate-authority.ts');
     const r = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}) });
     if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.root.certificate.der)));
     printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der) }, () => [
@@ -61,6 +57,7 @@ export function register(program: Command): void {
   addStoreOptions(issue).action(commandAction('ca issue', async (o: IssueOpts) => {
     const publicKey = o.publicKey ? await loadPublicKey(o.publicKey) : undefined;
     return withStore(o, async (store) => {
+      const { issueMailboxCertificate } = await import('../../ca/issue-mailbox-certificate.ts');
       const out = await issueMailboxCertificate(store, { email: o.email, usage: o.usage, keyType: o.keyType, validityDays: Number(o.days), ...(publicKey ? { publicKey } : {}), ...(o.ca ? { caName: o.ca } : {}) });
       if (o.out) await writeOutput(o.out, Buffer.from(out.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
       printResult(o, { status: 'ok', certificates: out.map((c) => ({ ...certJson(c.certificate), usage: c.usage, keyId: c.keyId ?? null })) }, () => out.map((c) => `${c.usage.padEnd(10)} ${c.certificate.fingerprint256}  until ${c.certificate.notAfter.toISOString().slice(0, 10)}${c.keyId ? `  key ${c.keyId}` : ''}`));
@@ -71,6 +68,7 @@ export function register(program: Command): void {
   const renew = ca.command('renew').description('Renew an issued certificate (new key unless --keep-key); the old certificate and key stay for old mail.')
     .requiredOption('--fingerprint <sha256>', 'certificate to renew').option('--keep-key', 'certify the same key again').option('--days <n>', 'validity in days').option('-o, --out <file>', 'write the new certificate as PEM');
   addStoreOptions(renew).action(commandAction('ca renew', async (o: RenewOpts) => withStore(o, async (store) => {
+    const { renewMailboxCertificate } = await import('../../ca/renew-mailbox-certificate.ts');
     const r = await renewMailboxCertificate(store, o.fingerprint, { ...(o.keepKey ? { keepKey: true } : {}), ...(o.days ? { validityDays: Number(o.days) } : {}) });
     if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.certificate.der)));
     printResult(o, { status: 'ok', certificate: { ...certJson(r.certificate), keyId: r.keyId ?? null }, renewed: o.fingerprint }, () => [`Renewed: ${r.certificate.fingerprint256}`]);
@@ -81,6 +79,7 @@ export function register(program: Command): void {
     .requiredOption('--fingerprint <sha256>', 'certificate to revoke')
     .addOption(new Option('--reason <r>', 'CRLReason (RFC 5280 5.3.1)').choices(Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL')).default('unspecified'));
   addStoreOptions(revoke).action(commandAction('ca revoke', async (o: RevokeOpts) => withStore(o, async (store) => {
+    const { revokeIssuedCertificate } = await import('../../ca/revoke-issued-certificate.ts');
     const r = await revokeIssuedCertificate(store, o.fingerprint, o.reason);
     printResult(o, { status: 'ok', fingerprint: r.certificate.fingerprint256, revokedAt: r.revokedAt?.toISOString(), reason: o.reason }, () => [`Revoked ${r.certificate.fingerprint256} (${o.reason}).`]);
     return 0;
@@ -89,6 +88,7 @@ export function register(program: Command): void {
   const crl = ca.command('crl').description('Publish a signed CRL (DER, or PEM with --pem) for the issuing CA (or --ca).')
     .option('--ca <name>', 'CA name').option('--hours <n>', 'hours until nextUpdate (at most 240)', '168').option('--pem', 'PEM instead of DER').requiredOption('-o, --out <file>', 'output file');
   addStoreOptions(crl).action(commandAction('ca crl', async (o: CrlOpts) => withStore(o, async (store) => {
+    const { publishCrl } = await import('../../ca/publish-crl.ts');
     const r = await publishCrl(store, { validityHours: Number(o.hours), ...(o.ca ? { caName: o.ca } : {}) });
     await writeOutput(o.out, o.pem ? Buffer.from(encodePem('X509 CRL', r.der)) : r.der);
     printResult(o, { status: 'ok', crlNumber: r.crlNumber, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), revoked: r.revokedCount, out: o.out }, () => [`CRL ${r.crlNumber} with ${r.revokedCount} revoked, next update ${r.nextUpdate.toISOString()}: ${o.out}`]);
@@ -98,6 +98,7 @@ export function register(program: Command): void {
   const ocsp = ca.command('ocsp').description('Run the OCSP responder for the internal CAs until interrupted.')
     .option('--host <addr>', 'listen address', '127.0.0.1').option('--port <n>', 'port', '8080');
   addStoreOptions(ocsp).action(commandAction('ca ocsp', async (o: OcspOpts) => withStore(o, async (store) => {
+    const { startOcspResponder } = await import('../../ca/ocsp-responder.ts');
     const r = await startOcspResponder(store, { host: o.host, port: Number(o.port) });
     printResult(o, { status: 'listening', url: r.url }, () => [`OCSP responder listening on ${r.url}`]);
     await new Promise<void>((resolve) => {
@@ -116,6 +117,7 @@ async function loadPublicKey(path: string) {
     return createPublicKey(bytes.toString('latin1').includes('-----BEGIN') ? bytes.toString('latin1') : { key: bytes, format: 'der', type: 'spki' });
   } catch {
     try {
+      const [{ toPublic }, { loadPrivateKey }] = await Promise.all([import('../../x509/issue.ts'), import('../../keys/private-key.ts')]);
       return toPublic(loadPrivateKey(bytes));
     } catch (e) {
       throw new KakitomeError('KEY_INVALID', `${path} is not a public or private key.`, { cause: e });

@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { KakitomeError } from '../../errors.ts';
 import { resolveKakitomeHome } from '../../keys/master-key.ts';
-import { backupSqliteStore } from '../../store/backup-store.ts';
 import { commandAction } from './message-options.ts';
 import { addStoreOptions, printResult, type StoreCliOptions } from './store-options.ts';
 
@@ -19,6 +18,7 @@ export function register(program: Command): void {
   addStoreOptions(cmd).action(commandAction('backup', async (o: BackupOpts) => {
     if (o.databaseUrl ?? process.env.KAKITOME_DATABASE_URL) throw new KakitomeError('INVALID_ARGUMENT', 'This store is PostgreSQL: back it up with pg_dump (see docs/store.md).');
     const source = join(o.home ?? resolveKakitomeHome(), 'kakitome.db');
+    const { backupSqliteStore } = await import('../../store/backup-store.ts');
     const pages = await backupSqliteStore(source, o.out);
     printResult(o, { status: 'ok', source, out: o.out, pages }, () => [`Backed up ${source} to ${o.out}. The master key is not in it: keep a copy of it elsewhere.`]);
     return 0;

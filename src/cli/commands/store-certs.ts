@@ -5,7 +5,6 @@
  */
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
-import { importCertificateFile } from '../../store/import-certificate-file.ts';
 import type { CertificateRecord, TrustLevel } from '../../store/store.ts';
 import { readFileBounded } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
@@ -28,6 +27,7 @@ export function register(program: Command): void {
     const pass = opts.pass === undefined ? undefined : await resolvePassSpec(opts.pass);
     return withStore(opts, async (store) => {
       const out: CertificateRecord[] = [];
+      const { importCertificateFile } = await import('../../store/import-certificate-file.ts');
       for (const f of files) {
         const r = await importCertificateFile(store, await readFileBounded(f, f), { trust: opts.trust, source: f, ...(pass !== undefined ? { password: pass } : {}) });
         out.push(...r.certificates);

@@ -4,11 +4,6 @@
  */
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
-import { loadPrivateKey } from '../../keys/private-key.ts';
-import { parseCertificates } from '../../x509/certificate.ts';
-import { exportPkcs12 } from '../../keys/export-pkcs12.ts';
-import { importCertificateFile } from '../../store/import-certificate-file.ts';
-import { spkiDigest } from '../../store/store.ts';
 import { readFileBounded, writeOutput } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
@@ -32,12 +27,14 @@ export function register(program: Command): void {
     const pass = o.pass === undefined ? undefined : await resolvePassSpec(o.pass);
     return withStore(o, async (store) => {
       if (o.p12) {
+        const { importCertificateFile } = await import('../../store/import-certificate-file.ts');
         const r = await importCertificateFile(store, await readFileBounded(o.p12, `--p12 ${o.p12}`), { password: pass ?? '', source: o.p12 });
         if (!r.key) throw new KakitomeError('KEY_INVALID', `${o.p12} holds no private key.`);
         printResult(o, { status: 'ok', key: keyJson(r.key) }, () => [`Imported key ${r.key!.id} with ${r.certificates.length} certificate(s).`]);
         return 0;
       }
       if (!o.key || !o.cert) throw new KakitomeError('INVALID_ARGUMENT', 'Give --key and --cert, or --p12.');
+      const [{ loadPrivateKey }, { parseCertificates }, { spkiDigest }] = await Promise.all([import('../../keys/private-key.ts'), import('../../x509/certificate.ts'), import('../../store/store.ts')]);
       const key = loadPrivateKey(await readFileBounded(o.key, `--key ${o.key}`), pass);
       const certs = parseCertificates(await readFileBounded(o.cert, `--cert ${o.cert}`));
       const own = certs.filter((c) => spkiDigest(c.spki) === spkiDigest(key));
@@ -70,6 +67,7 @@ export function register(program: Command): void {
         const cert = certFp ? await store.findCertificateByFingerprint(certFp) : undefined;
         if (!cert) throw new KakitomeError('INVALID_ARGUMENT', 'This key has no certificate; export it with --format pem.');
         const chain = await store.findIssuerChain(cert.certificate);
+        const { exportPkcs12 } = await import('../../keys/export-pkcs12.ts');
         await writeOutput(o.out, exportPkcs12({ key, certificate: cert.certificate, chain, password: pass!, profile: o.legacy ? 'legacy' : 'modern', ...(rec.label ? { friendlyName: rec.label } : {}) }));
       }
       if (o.out && o.json) printResult(o, { status: 'ok', id: o.id, out: o.out }, () => []);

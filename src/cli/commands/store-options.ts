@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KakitomeError } from '../../errors.ts';
 import { resolveKakitomeHome } from '../../keys/master-key.ts';
-import { openStore } from '../../store/open-store.ts';
 import type { Store, CertificateRecord, KeyRecord } from '../../store/store.ts';
 
 export interface StoreCliOptions {
@@ -25,7 +24,7 @@ export function addStoreOptions(cmd: Command): Command {
 }
 
 export async function withStore<T>(opts: StoreCliOptions, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore({ ...(opts.home ? { home: opts.home } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), actor: `cli:${process.env.USER ?? 'unknown'}` });
+  const store = await openStoreLazily({ ...(opts.home ? { home: opts.home } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), actor: `cli:${process.env.USER ?? 'unknown'}` });
   try {
     return await fn(store);
   } finally {
@@ -100,5 +99,10 @@ export function locateMessageStore(opts: { home?: string; databaseUrl?: string }
 
 /** Opens the located store for a message command (the audit log names the CLI user). */
 export function openLocatedStore(location: StoreLocation): Promise<Store> {
-  return openStore({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}` });
+  return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}` });
+}
+
+/** The store's modules (SQLite engine, migrations, sealing) load only when a command opens one. */
+async function openStoreLazily(options: Parameters<typeof import('../../store/open-store.ts').openStore>[0]): Promise<Store> {
+  return (await import('../../store/open-store.ts')).openStore(options);
 }

@@ -69,6 +69,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
       return { exitCode, verdict: view, keepOutput: true };
     };
   }
+  job.streamTakesReusedBuffers = true;
   if (store) job.close = () => store.close();
   return job;
 }

@@ -56,6 +56,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
     // An unverified message is never handed on as if it were verified.
     return { exitCode, verdict: view, keepOutput: exitCode === EXIT_OK };
   };
+  job.streamTakesReusedBuffers = true;
   if (store) job.close = () => store.close();
   return job;
 }
