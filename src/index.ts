@@ -37,6 +37,8 @@ export { signStream, signFile, type SignStreamOptions } from './cms/stream/sign-
 export { verifyStream, verifyFile, type VerifyStreamOptions } from './cms/stream/verify-stream.ts';
 export { encryptStream, encryptFile, type EncryptStreamOptions } from './cms/stream/encrypt-stream.ts';
 export { decryptStream, decryptFile, type DecryptStreamOptions, type DecryptStreamResult } from './cms/stream/decrypt-stream.ts';
+// A file as chunks in three reused buffers: flat memory for verifyMessageStream/decryptMessageStream (and the CMS stream readers).
+export { readFileChunks } from './cms/stream/read-file-chunks.ts';
 
 // S/MIME messages (RFC 8551, 1847, 9788): whole RFC 5322 messages in and out
 export { signMessage, type SignMessageOptions } from './smime/sign-message.ts';
@@ -48,6 +50,7 @@ export { verdictExitCode, type MessageVerdict, type VerdictStatus, type SignerVe
 export { signMessageStream, type SignMessageStreamOptions } from './smime/sign-message-stream.ts';
 export { encryptMessageStream, type EncryptMessageStreamOptions } from './smime/encrypt-message-stream.ts';
 export { verifyMessageStream, type VerifyMessageStreamOptions } from './smime/verify-message-stream.ts';
+export { decryptMessageStream, type DecryptMessageStreamOptions } from './smime/decrypt-message-stream.ts';
 
 // Keys and certificates: store, key history, PKCS#12, internal CA
 export { Store, type StoreOptions, type CertificateRecord, type KeyRecord, type AuditEntry, type TrustLevel } from './store/store.ts';
