@@ -336,9 +336,25 @@ test('decryptMessageStream agrees with decryptMessage on mutated envelopes; noth
       // (CBC) plaintext is MALFORMED in memory and passes in streaming, still reported as UNAUTH_ENC.
       const shallow = !mem.ok && mem.error.code === 'MALFORMED' && st.ok && st.value.encryption?.authenticated === false && st.value.status !== 'trusted' && st.value.status !== 'valid-untrusted'
         ? 'in-memory MALFORMED inside unauthenticated CBC plaintext, streaming a failing verdict (the decrypted tree is not parsed in streaming)' : undefined;
-      diverge(target, context, `in memory ${a}, stream ${b}`, mixedEol ?? shallow);
+      // The envelope reader meets a length before the end of the input: past the CMS field limit it says LIMIT
+      // where the in-memory decoder, which knows the end, says the length runs past it.
+      const early = !mem.ok && mem.error.code === 'MALFORMED' && !st.ok && st.error.code === 'LIMIT' && /buffered CMS fields/.test(st.error.message)
+        ? 'a huge declared length: LIMIT from the streaming envelope reader, MALFORMED (runs past the end) in memory' : undefined;
+      // RFC 3218 section 2.3.2: a key unwrap that fails goes on with a RANDOM content key (recover-content-key.ts),
+      // so damaged key material gives DECRYPT_FAILED, or (1 in 256 for CBC padding) garbage plaintext, anew on each
+      // call. Confirmed by running again the path that did not say DECRYPT_FAILED: it then (almost surely) does.
+      let randomKey: string | undefined;
+      const df = (o: Outcome<unknown>) => !o.ok && o.error.code === 'DECRYPT_FAILED';
+      if (!shallow && !early && df(mem) !== df(st)) {
+        const again = df(mem)
+          ? await settle(`${context} (stream, again)`, () => decryptMessageStream(once(m.bytes), { keys: s.keys, validateSigner, now }))
+          : await settle(`${context} (in memory, again)`, () => decryptMessage(m.bytes, { keys: s.keys, validateSigner, now }));
+        if (df(again)) randomKey = 'damaged key material: RFC 3218 random content key, DECRYPT_FAILED or CBC garbage anew on each call (both paths)';
+      }
+      diverge(target, context, `in memory ${a}, stream ${b}`, mixedEol ?? shallow ?? early ?? randomKey);
     } else if (mem.ok && st.ok && !written.equals(mem.value.message)) {
-      diverge(target, context, `same verdict ${a}, other output (${written.length} vs ${mem.value.message.length} bytes)`, mixedEol ?? (mixedBlankLine(m.bytes) ? MIXED_BLANK : undefined));
+      // (CBC plaintext changed by a mutation may itself hold the line pair.)
+      diverge(target, context, `same verdict ${a}, other output (${written.length} vs ${mem.value.message.length} bytes)`, mixedEol ?? (mixedBlankLine(m.bytes) || mixedBlankLine(mem.value.message) ? MIXED_BLANK : undefined));
     }
     if (!st.ok) throw st.error;
   }, undefined, mixed);
@@ -374,19 +390,31 @@ async function compareWriters(target: string, context: string, input: Buffer, r:
   const out = sink();
   const st = await settle(`${context} (${what}, stream)`, () => (mode === 'sign' ? signMessageStream(feed(r, input), out.writable, signOptions) : encryptMessageStream(feed(r, input), out.writable, encOptions)));
   const mixedEol = mixedLineBreaks(input) ? MIXED_EOL : undefined;
-  if (mem.ok !== st.ok) {
+  const why = (): string | undefined => {
     // stream-payload.ts refuses a Content-Transfer-Encoding it does not know; encodeSevenBit re-encodes the
     // raw bytes as base64/quoted-printable and relabels the part (RFC 2045 section 6.4 would have it opaque).
-    const unknownCte = !st.ok && st.error.code === 'UNSUPPORTED_ALG' && /Unknown Content-Transfer-Encoding/.test(st.error.message)
-      ? 'unknown Content-Transfer-Encoding: UNSUPPORTED_ALG in streaming, relabelled in memory'
-      // MimeStreamWalker refuses an empty input; splitMessage signs an empty text/plain.
-      : !st.ok && input.length === 0 && st.error.code === 'MALFORMED' ? 'empty input: MALFORMED in streaming, signed as empty text/plain in memory' : undefined;
-    diverge(target, `${context} [${what}]`, `in memory ${describe(mem, () => 'accepted')}, stream ${describe(st, () => 'accepted')}`, mixedEol ?? unknownCte);
+    if (!st.ok && st.error.code === 'UNSUPPORTED_ALG' && /Unknown Content-Transfer-Encoding/.test(st.error.message)) return 'unknown Content-Transfer-Encoding: UNSUPPORTED_ALG in streaming, relabelled in memory';
+    // MimeStreamWalker refuses an empty input; splitMessage signs an empty text/plain.
+    if (!st.ok && input.length === 0 && st.error.code === 'MALFORMED') return 'empty input: MALFORMED in streaming, signed as empty text/plain in memory';
+    // encodeSevenBit parses the message inside a message/* part that is not 7-bit data (to re-encode it);
+    // streaming passes message/* through unparsed (stream-payload.ts): a defect in there is MALFORMED in memory only.
+    if (st.ok && !mem.ok && mem.error.code === 'MALFORMED' && /content-type:\s*message\//i.test(input.toString('latin1'))) {
+      try {
+        parseEntity(input);
+        return 'message/* part not 7-bit with a broken message inside: parsed (MALFORMED) in memory, passed through by streaming';
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  };
+  if (mem.ok !== st.ok) {
+    diverge(target, `${context} [${what}]`, `in memory ${describe(mem, () => 'accepted')}, stream ${describe(st, () => 'accepted')}`, mixedEol ?? why());
     if (!st.ok) throw st.error;
     return;
   }
   if (!mem.ok || !st.ok) {
-    if (!mem.ok && !st.ok && mem.error.code !== st.error.code) diverge(target, `${context} [${what}]`, `in memory ${mem.error.code}, stream ${st.error.code} (${st.error.message.slice(0, 80)})`, mixedEol);
+    if (!mem.ok && !st.ok && mem.error.code !== st.error.code) diverge(target, `${context} [${what}]`, `in memory ${mem.error.code}, stream ${st.error.code} (${st.error.message.slice(0, 80)})`, mixedEol ?? why());
     if (!st.ok) throw st.error;
     return;
   }
@@ -403,6 +431,12 @@ async function compareWriters(target: string, context: string, input: Buffer, r:
   const fromStream = await settle(`${context} [${what}] reading the streamed output`, () => read(out.bytes(), 'streamed'));
   const fromMemory = await settle(`${context} [${what}] reading the in-memory output`, () => read(mem.value, 'in-memory'));
   if (!fromStream.ok || !fromMemory.ok) {
+    // Content that claims to be an S/MIME layer itself (application/pkcs7-mime with no CMS in it) is signed
+    // by both writers as it is, and the reader, opening that inner layer, refuses both outputs alike.
+    if (!fromStream.ok && !fromMemory.ok && fromStream.error.code === fromMemory.error.code && /application\/(x-)?pkcs7-mime/i.test(input.toString('latin1'))) {
+      diverge(target, `${context} [${what}]`, '', 'content claiming to be application/pkcs7-mime: both outputs refused alike by the reader');
+      return;
+    }
     // A writer's output that its own reader refuses.
     assert.fail(`${context} [${what}]: output refused: streamed ${describe(fromStream, () => 'ok')}, in-memory ${describe(fromMemory, () => 'ok')}`);
   }
