@@ -160,6 +160,11 @@ test('signing refuses a key that does not belong to the certificate, and hash ch
   assert.throws(() => signData(content, { signers: [{ certificate: e.cert, key: e.key, hash: 'sha256' }] }), (err) => isKakitomeError(err, 'INVALID_ARGUMENT'));
   assert.throws(() => signData(content, { signers: [{ certificate: b.cert, key: b.key, rsaPadding: 'pss' }] }), (err) => isKakitomeError(err, 'INVALID_ARGUMENT'));
   assert.throws(() => signData(content, { signers: [] }), (err) => isKakitomeError(err, 'INVALID_ARGUMENT'));
+  // JavaScript callers: a missing or wrong-typed certificate or key is a coded error, not a TypeError.
+  type Signer = Parameters<typeof signData>[1]['signers'][number];
+  for (const bad of [{ key: a.key }, { certificate: a.cert }, { certificate: a.cert, key: a.key.export({ format: 'pem', type: 'pkcs8' }) }, { certificate: a.cert.der, key: a.key }, { certificate: a.cert, key: createPublicKey(a.key) }]) {
+    assert.throws(() => signData(content, { signers: [bad as unknown as Signer] }), (err) => isKakitomeError(err, 'INVALID_ARGUMENT'));
+  }
 });
 
 test('per-signer caching does not leak choices between calls', () => {

@@ -10,7 +10,7 @@
  * and cached per (key, certificate, choices); a message then costs one content
  * digest, a handful of small encodings and the private-key operation.
  */
-import { hash, type KeyObject } from 'node:crypto';
+import { hash, KeyObject } from 'node:crypto';
 import { sequence, integer, octetString } from '../../asn1/der.ts';
 import { OID } from '../../asn1/oids.ts';
 import { KakitomeError } from '../../errors.ts';
@@ -108,6 +108,9 @@ function choiceKey(s: SignerOptions): string {
  * INVALID_ARGUMENT for option combinations that cannot work.
  */
 export function prepareSigner(signer: SignerOptions): PreparedSigner {
+  // JavaScript callers can pass anything: the caches below are keyed by these objects.
+  if (!(signer?.key instanceof KeyObject) || signer.key.type !== 'private') throw new KakitomeError('INVALID_ARGUMENT', 'A signer needs key: a private KeyObject (loadPrivateKey).');
+  if (typeof signer.certificate !== 'object' || signer.certificate === null || !(signer.certificate.der instanceof Uint8Array)) throw new KakitomeError('INVALID_ARGUMENT', 'A signer needs certificate: a parsed Certificate (parseCertificate).');
   let byCert = prepared.get(signer.key);
   if (!byCert) prepared.set(signer.key, (byCert = new WeakMap()));
   let byChoice = byCert.get(signer.certificate);
