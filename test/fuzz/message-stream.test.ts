@@ -18,8 +18,12 @@
  * - sign/encrypt: both paths accept or both reject; an accepted streaming output is
  *   trusted / decrypted by the in-memory readers, with the same leaf parts (decoded)
  *   as the in-memory writer's output.
- * Known divergences (the streaming limits and layouts) are listed in LEGITIMATE with
- * the reason; anything else fails the test with the case to replay.
+ * Known divergences (the streaming limits and layouts) are recognised by diverge()'s
+ * callers, each with its reason (printed with their counts in long runs); anything
+ * else fails the test with the cases to replay. KAKITOME_FUZZ_DUMP=file writes the
+ * input and both outputs of an unexplained output divergence there (with
+ * KAKITOME_FUZZ_ONLY; plain-message cases replay byte for byte, signed and encrypted
+ * ones only approximately, since keys are minted per run).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,10 +137,7 @@ async function settle<T>(context: string, fn: () => Promise<T> | T): Promise<Out
 
 // --------------------------------------------------------------- divergences
 
-/**
- * Streaming/in-memory differences that are by design. Each returns a reason when the
- * divergence is of its kind. Anything else is reported.
- */
+/** A streaming/in-memory difference; explained ones carry a reason and are only counted. */
 interface Divergence { target: string; context: string; detail: string }
 const divergences: Divergence[] = [];
 const explained = new Map<string, number>();
