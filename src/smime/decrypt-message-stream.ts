@@ -40,6 +40,7 @@ import { DecryptionError, KakitomeError, isKakitomeError, malformed, type ErrorC
 import { resolveLimits, type Limits } from '../limits.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
+import { findBlankLine } from '../mime/find-blank-line.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import type { HeaderField, MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
@@ -152,7 +153,8 @@ class PlaintextInspector {
     if (!this.hasLf && piece.includes('\n')) this.hasLf = true;
     if (this.#headDone) return;
     const h = (this.#head += piece.slice(0, this.#limits.maxHeaderBytes + 4));
-    if (h[0] === '\n' || h.startsWith('\r\n') || h.includes('\n\n') || h.includes('\r\n\r\n')) this.#headDone = true;
+    // Any empty line ends it, CRLF or LF or mixed (findBlankLine's rule): "\n\n" or "\n\r\n" inside, or one at the start.
+    if (h[0] === '\n' || h.startsWith('\r\n') || h.includes('\n\n') || h.includes('\n\r\n')) this.#headDone = true;
     else if (h.length > this.#limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${this.#limits.maxHeaderBytes} bytes exceeds the header limit.`);
   }
 
@@ -169,13 +171,7 @@ function lfToCrlf(piece: Buffer): Buffer {
 
 /** Length of the header section and its blank line at the start of `bytes` (all of it when there is no blank line). */
 function headerLength(bytes: Buffer): number {
-  if (bytes[0] === 0x0a) return 1;
-  if (bytes[0] === 0x0d && bytes[1] === 0x0a) return 2;
-  const crlf = bytes.indexOf('\r\n\r\n');
-  const lf = bytes.indexOf('\n\n');
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return crlf + 4;
-  if (lf >= 0) return lf + 2;
-  return bytes.length;
+  return findBlankLine(bytes)?.bodyStart ?? bytes.length;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Limits } from '../limits.ts';
 import type { MimeEntity } from '../mime/entity.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
+import { findBlankLine } from '../mime/find-blank-line.ts';
 
 /**
  * Reads the header section (up to and including the blank line); returns a copy of it
@@ -17,14 +18,8 @@ import { parseHeaderSection } from '../mime/parse-header-section.ts';
 export async function readHeaderSection(it: AsyncIterator<Buffer>, limits: Limits): Promise<{ head: Buffer; rest: Buffer }> {
   let buf: Buffer = Buffer.alloc(0);
   for (;;) {
-    if (buf[0] === 0x0a || (buf[0] === 0x0d && buf[1] === 0x0a)) {
-      const n = buf[0] === 0x0a ? 1 : 2;
-      return { head: Buffer.from(buf.subarray(0, n)), rest: buf.subarray(n) };
-    }
-    const crlf = buf.indexOf('\r\n\r\n');
-    const lf = buf.indexOf('\n\n');
-    const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
-    if (end >= 0) return { head: Buffer.from(buf.subarray(0, end)), rest: buf.subarray(end) };
+    const blank = findBlankLine(buf);
+    if (blank) return { head: Buffer.from(buf.subarray(0, blank.bodyStart)), rest: buf.subarray(blank.bodyStart) };
     if (buf.length > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${limits.maxHeaderBytes} bytes exceeds the header limit.`);
     const r = await it.next();
     if (r.done) return { head: Buffer.from(buf), rest: Buffer.alloc(0) };

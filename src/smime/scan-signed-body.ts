@@ -9,6 +9,7 @@ import { KakitomeError, malformed } from '../errors.ts';
 import type { Limits } from '../limits.ts';
 import type { Hash } from 'node:crypto';
 import { createDigest, digestAlgorithm, type DigestAlgorithm, type DigestName } from '../cms/algorithms/digest.ts';
+import { findBlankLine } from '../mime/find-blank-line.ts';
 
 /** Bytes scanned at a time. */
 const SLICE = 1 << 20;
@@ -182,13 +183,12 @@ export class SignedBodyScanner {
   /** The signed part's header section, for RFC 9788 header protection and the output. */
   #readHead(bytes: Buffer, limits: Limits): void {
     const h = (this.#partHead = Buffer.concat([this.#partHead, bytes.subarray(0, limits.maxHeaderBytes + 4)]));
-    const crlf = h.indexOf('\r\n\r\n');
-    const lf = h.indexOf('\n\n');
-    if (h[0] === 0x0d && h[1] === 0x0a) [this.#headDone, this.#blankEol] = [true, 2];
-    else if (h[0] === 0x0a) [this.#headDone, this.#blankEol] = [true, 1];
-    else if (crlf >= 0 && (lf < 0 || crlf < lf)) [this.#headDone, this.#blankEol, this.#head] = [true, 2, h.subarray(0, crlf + 2)];
-    else if (lf >= 0) [this.#headDone, this.#blankEol, this.#head] = [true, 1, h.subarray(0, lf + 1)];
-    else if (h.length > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', 'The signed part has a header section over the header limit.');
+    const blank = findBlankLine(h);
+    if (blank) {
+      this.#headDone = true;
+      this.#blankEol = blank.bodyStart - blank.headerEnd;
+      if (blank.headerEnd > 0) this.#head = h.subarray(0, blank.headerEnd);
+    } else if (h.length > limits.maxHeaderBytes) throw new KakitomeError('LIMIT', 'The signed part has a header section over the header limit.');
     if (this.#headDone) this.#partHead = Buffer.alloc(0);
   }
 

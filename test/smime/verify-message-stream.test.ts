@@ -95,6 +95,27 @@ test('lines that start like the boundary but are not delimiters stay content, at
   }
 });
 
+test('a signed part whose header section ends with mixed line breaks is cut where verifyMessage cuts it (no signed text dropped)', async () => {
+  // Found by test/fuzz/message-stream.test.ts: "\n\r\n" ends the header section for parseHeaderSection;
+  // a reader that looks only for "\r\n\r\n" would skip the first paragraph under a trusted verdict.
+  for (const head of ['Content-Type: text/plain\n\r\n', 'Content-Type: text/plain\r\n\n', 'Content-Type: text/plain\n\n', '\n', '\r\n']) {
+    const content = Buffer.from(`${head}Do NOT pay Mallory.\r\n\r\nRegards, Alice\r\n`);
+    const der = signData(content, { signers, detached: true });
+    const msg = buildEntity(
+      [['From', 'alice@example.com'], ['Content-Type', 'multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary=bnd']],
+      buildMultipartBody('bnd', [content, Buffer.concat([Buffer.from('Content-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n'), Buffer.from(der.toString('base64').replace(/.{76}/g, '$&\r\n'))])]),
+    );
+    const reference = await verifyMessage(msg, { validateSigner });
+    assert.equal(reference.status, 'trusted', JSON.stringify(head));
+    assert.match(reference.output.toString('latin1'), /Do NOT pay Mallory/);
+    for (const size of [1, 3, 64, 1 << 16]) {
+      const { verdict, output } = await streamVerify(msg, size);
+      assert.equal(verdict.status, 'trusted', `${JSON.stringify(head)} at ${size}`);
+      assert.deepEqual(output, reference.output, `${JSON.stringify(head)} at ${size}`);
+    }
+  }
+});
+
 test('input read with reused buffers (readFileChunks) gives the same verdict and output', async () => {
   const big = Buffer.concat([Buffer.from('From: alice@example.com\r\nContent-Type: text/plain\r\n\r\n'), Buffer.from('line of text\r\n'.repeat(40_000))]);
   const signed = signMessage(big, { signers });
