@@ -255,6 +255,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       peek = Buffer.concat([peek, bytes]);
       const ct = peekContentType(peek);
       if (ct === 'more' && peek.length < PEEK_BYTES) return;
+      // Not a ContentInfo at all: say so now rather than read up to maxMessageBytes into memory first.
+      if (ct === undefined) malformed('the application/pkcs7-mime body is not a CMS ContentInfo');
       if (ct !== OID.envelopedData && ct !== OID.authEnvelopedData) throw new NeedsMemory();
       const first = peek;
       peek = undefined;

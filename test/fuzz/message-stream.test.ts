@@ -523,7 +523,7 @@ const bombs: { name: string; parts: (string | Buffer | [Buffer, number])[]; apis
   { name: '100 MB header line in the signed part', parts: [signedHead, 'Subject: ', [block('A'), 100], '\r\n\r\nbody\r\n--S--\r\n'], apis: ['verify'], expect: ['LIMIT'] },
   { name: '100 MB part, boundary never closed', parts: ['From: a@example.com\r\nContent-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\nContent-Type: application/octet-stream\r\n\r\n', [block('A'), 100]], apis: ['sign', 'encrypt'], expect: ['ok'] },
   { name: '100 MB signed part, boundary never closed', parts: [signedHead, 'Content-Type: text/plain\r\n\r\n', [block('A'), 100]], apis: ['verify'], expect: ['MALFORMED'] },
-  { name: '100 MB of base64 that is no envelope (in-memory fallback)', parts: [envelopeHead, [block('A'), 100]], apis: ['decrypt'], expect: ['LIMIT'], limits: FALLBACK_LIMITS },
+  { name: '100 MB of base64 that is no ContentInfo (refused at its first bytes, default limits)', parts: [envelopeHead, [block('A'), 100]], apis: ['decrypt'], expect: ['MALFORMED'] },
   { name: '100 MB text/plain, no signature (in-memory fallback)', parts: ['From: a@example.com\r\n\r\n', [block('A'), 100]], apis: ['verify', 'decrypt'], expect: ['LIMIT'], limits: FALLBACK_LIMITS },
 ];
 
