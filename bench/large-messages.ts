@@ -4,7 +4,7 @@
  * (signMessageStream), encrypted (encryptMessageStream), verified with trust
  * validation (verifyMessageStream) and decrypted (decryptMessageStream), each in its
  * own Node child (bench/large-message-op.ts) measured with GNU time; `openssl smime`
- * on the same files beside them (one round: openssl's verify and decrypt read the
+ * on the same files beside them (two rounds, best time and worst RSS of each; openssl's verify and decrypt read the
  * whole message into memory).
  */
 import { createWriteStream } from 'node:fs';
@@ -79,14 +79,39 @@ export async function measureLargeMessages(dir: BenchDir, pki: TestPki, id: Iden
     verify: ['smime', '-verify', '-in', dir.file('os.signed.eml'), '-CAfile', pki.caPath, '-out', dir.file('os.verified.eml')],
     decrypt: ['smime', '-decrypt', '-in', dir.file('os.enc.eml'), '-recip', id.certPath, '-inkey', id.keyPath, '-out', dir.file('os.decrypted')],
   };
-  for (const op of ['sign', 'encrypt', 'verify', 'decrypt'] as const) {
-    const [input, output] = files[op];
-    const k = await runMeasured(process.execPath, [OP, op, input, output, id.certPath, id.keyPath, pki.caPath], { env });
-    if (k.exitCode !== 0) throw new Error(`large-message-op ${op} exited with ${k.exitCode}: ${k.stderr.slice(0, 600)}`);
-    const inner = JSON.parse(k.stdout.trim().split('\n').at(-1)!) as { seconds: number; cpuSeconds: number; maxRssMiB: number };
-    const o = await runMeasured('openssl', ossl[op]);
-    const okOpenssl = o.exitCode === 0;
-    rows.push({ operation: op, sizeMiB, kakitomeSeconds: k.seconds, kakitomeOpSeconds: inner.seconds, kakitomeCpuSeconds: inner.cpuSeconds, kakitomeRssMiB: inner.maxRssMiB, ...(okOpenssl ? { opensslSeconds: o.seconds, opensslRssMiB: o.maxRssMiB } : {}) });
+  // Two rounds (one with --quick), each operation then its openssl counterpart; the row keeps
+  // the faster time of each program and the HIGHER peak RSS. On this VM a gigabyte-scale
+  // file operation right after another program touched gigabytes of memory or page cache
+  // can take twice as long in the kernel (system time 1.3 s one run, 5.2 s the next, same
+  // input): the better of two runs is the machine's figure, the worse RSS the honest bound.
+  const rounds = quick ? 1 : 2;
+  const best = new Map<string, LargeMessageRow>();
+  for (let round = 0; round < rounds; round++) {
+    for (const op of ['sign', 'encrypt', 'verify', 'decrypt'] as const) {
+      const [input, output] = files[op];
+      // Each program starts with no dirty pages left by the previous one: otherwise the
+      // kernel's writeback of those bytes is charged to whichever process writes next.
+      execFileSync('sync');
+      const k = await runMeasured(process.execPath, [OP, op, input, output, id.certPath, id.keyPath, pki.caPath], { env });
+      if (k.exitCode !== 0) throw new Error(`large-message-op ${op} exited with ${k.exitCode}: ${k.stderr.slice(0, 600)}`);
+      const inner = JSON.parse(k.stdout.trim().split('\n').at(-1)!) as { seconds: number; cpuSeconds: number; maxRssMiB: number };
+      execFileSync('sync');
+      const o = await runMeasured('openssl', ossl[op]);
+      const okOpenssl = o.exitCode === 0;
+      const row: LargeMessageRow = { operation: op, sizeMiB, kakitomeSeconds: k.seconds, kakitomeOpSeconds: inner.seconds, kakitomeCpuSeconds: inner.cpuSeconds, kakitomeRssMiB: inner.maxRssMiB, ...(okOpenssl ? { opensslSeconds: o.seconds, opensslRssMiB: o.maxRssMiB } : {}) };
+      const prev = best.get(op);
+      if (!prev) best.set(op, row);
+      else {
+        const faster = row.kakitomeSeconds < prev.kakitomeSeconds ? row : prev;
+        const opensslSeconds = Math.min(prev.opensslSeconds ?? Infinity, row.opensslSeconds ?? Infinity);
+        best.set(op, {
+          ...faster,
+          kakitomeRssMiB: Math.max(prev.kakitomeRssMiB, row.kakitomeRssMiB),
+          ...(Number.isFinite(opensslSeconds) ? { opensslSeconds, opensslRssMiB: Math.max(prev.opensslRssMiB ?? 0, row.opensslRssMiB ?? 0) } : {}),
+        });
+      }
+    }
   }
+  rows.push(...best.values());
   return { rows };
 }
