@@ -9,6 +9,7 @@
  * Text parts are put in canonical CRLF form before quoted-printable encoding;
  * other parts are base64-encoded byte for byte.
  */
+import { KakitomeError } from '../errors.ts';
 import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
 import { encode as encodeQuotedPrintable, wrap as wrapQuotedPrintable } from 'libqp';
 import { buildEntity, type HeaderInput } from './build-entity.ts';
@@ -98,6 +99,14 @@ export function encodeSevenBitParts(entity: MimeEntity, limits?: Partial<Limits>
   }
   const te = entity.transferEncoding;
   const encodedAlready = te === 'base64' || te === 'quoted-printable';
+  if (!encodedAlready && te !== '7bit' && te !== '8bit' && te !== 'binary') {
+    // An encoding we cannot decode (x-uuencode, a typo) cannot be re-encoded either:
+    // relabelling its bytes base64 would hand the recipient the encoded text instead of
+    // the content. 7-bit bytes travel safely as they are; anything else is refused, as
+    // the streaming signer does (RFC 2045 section 6.4).
+    if (isSevenBitData(entity.body)) return same();
+    throw new KakitomeError('UNSUPPORTED_ALG', `Unknown Content-Transfer-Encoding "${te}" on a part with 8-bit data: it cannot be re-encoded to 7 bits for signing or encryption.`);
+  }
   if (encodedAlready ? isSevenBitData(entity.body) : te === '7bit' && isSevenBitData(entity.body)) return same();
   const content = encodedAlready ? decodeBody(entity) : entity.body;
   if (entity.contentType.type === 'text') {

@@ -377,9 +377,9 @@ async function compareWriters(target: string, context: string, input: Buffer, r:
   const st = await settle(`${context} (${what}, stream)`, () => (mode === 'sign' ? signMessageStream(feed(r, input), out.writable, signOptions) : encryptMessageStream(feed(r, input), out.writable, encOptions)));
   const mixedEol = mixedLineBreaks(input) ? MIXED_EOL : undefined;
   const why = (): string | undefined => {
-    // stream-payload.ts refuses a Content-Transfer-Encoding it does not know; encodeSevenBit re-encodes the
-    // raw bytes as base64/quoted-printable and relabels the part (RFC 2045 section 6.4 would have it opaque).
-    if (!st.ok && st.error.code === 'UNSUPPORTED_ALG' && /Unknown Content-Transfer-Encoding/.test(st.error.message)) return 'unknown Content-Transfer-Encoding: UNSUPPORTED_ALG in streaming, relabelled in memory';
+    // stream-payload.ts refuses any Content-Transfer-Encoding it does not know (its header is written before the
+    // body is seen); encodeSevenBit passes such a part unchanged when its bytes are 7-bit (and refuses it otherwise).
+    if (!st.ok && st.error.code === 'UNSUPPORTED_ALG' && /Unknown Content-Transfer-Encoding/.test(st.error.message)) return 'unknown Content-Transfer-Encoding: UNSUPPORTED_ALG in streaming, passed unchanged in memory when 7-bit';
     // MimeStreamWalker refuses an empty input; splitMessage signs an empty text/plain.
     if (!st.ok && input.length === 0 && st.error.code === 'MALFORMED') return 'empty input: MALFORMED in streaming, signed as empty text/plain in memory';
     // encodeSevenBit parses the message inside a message/* part that is not 7-bit data (to re-encode it);

@@ -7,6 +7,7 @@ import { decodeText } from '../../src/mime/decode-text.ts';
 import { buildEntity, buildMultipartBody, formatHeaderField } from '../../src/mime/build-entity.ts';
 import { decodeHeaderText } from '../../src/mime/decode-header-text.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
+import { isKakitomeError } from '../../src/errors.ts';
 
 const binary = Buffer.from([0, 1, 2, 0xff, 0x0d, 0x0a, 0x80, 0x0a]);
 
@@ -90,4 +91,13 @@ test('isSevenBitData agrees with the octet-by-octet definition on generated data
     assert.equal(isSevenBitData(buf), want, JSON.stringify(buf.toString('latin1').slice(0, 60)));
   }
   assert.ok(trues > 1000);
+});
+
+test('an unknown transfer encoding is never relabelled: 7-bit bytes pass as they are, 8-bit ones are UNSUPPORTED_ALG', () => {
+  const uu = Buffer.from('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a.bin\r\n#86)C\r\n`\r\nend\r\n');
+  const kept = encodeSevenBit(parseEntity(uu));
+  assert.equal(kept.changed, false);
+  assert.deepEqual(kept.bytes, uu);
+  const eight = Buffer.from('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-custom\r\n\r\n\xff\xfe\r\n', 'latin1');
+  assert.throws(() => encodeSevenBit(parseEntity(eight)), (e) => isKakitomeError(e, 'UNSUPPORTED_ALG'));
 });
