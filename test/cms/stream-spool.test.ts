@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, lstatSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -55,6 +56,19 @@ test('an atomic file appears only on commit; abort leaves nothing', async () => 
   await b.abort();
   await b.abort();
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('aborted') || f.endsWith('.partial')), []);
+});
+
+test('an atomic file never replaces a FIFO or a symbolic link (rename would replace the special file itself)', async () => {
+  const fifo = join(dir, 'a.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const link = join(dir, 'a.link');
+  symlinkSync(join(dir, 'elsewhere.bin'), link);
+  for (const path of [fifo, link]) {
+    await assert.rejects(AtomicFile.create(path), (e: unknown) => e instanceof KakitomeError && e.code === 'INVALID_ARGUMENT');
+  }
+  assert.ok(lstatSync(fifo).isFIFO());
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.partial')), []);
 });
 
 test('readFileChunks yields the file in order through reused buffers', async () => {

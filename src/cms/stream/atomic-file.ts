@@ -5,7 +5,8 @@
  * A crash leaves at most a hidden `.name.*.partial` file, never a truncated
  * destination that looks like a complete message.
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { KakitomeError } from '../../errors.ts';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -23,6 +24,16 @@ export class AtomicFile {
   }
 
   static async create(path: string, mode = 0o600): Promise<AtomicFile> {
+    // rename(2) over a device, FIFO, socket or symbolic link would replace that special
+    // file itself (as root: /dev/null for the whole machine). Only a regular file, or
+    // no file yet, may be the destination; pipes and devices take the stream APIs.
+    const existing = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${e.code ?? e.message}.`, { cause: e });
+    });
+    if (existing && !existing.isFile()) {
+      throw new KakitomeError('INVALID_ARGUMENT', `${path} is not a regular file (a device, pipe, directory or link): the file helpers replace their output atomically; write to it with the stream API instead.`);
+    }
     const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.partial`);
     const fh = await open(tmp, 'wx', mode);
     return new AtomicFile(path, tmp, fh);
