@@ -13,6 +13,7 @@
  * KAKITOME_FUZZ_ONLY=target:case replays one case of a failure message.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { KakitomeError, DecryptionError, type ErrorCode } from '../../src/errors.ts';
 
 export const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -476,4 +477,16 @@ export function mutateText(r: Prng, s: Seed, others: readonly Seed[] = []): Muta
     }
     default: return mutate(r, s, others);
   }
+}
+
+/** A Writable that keeps copies of what it was given (streaming targets may reuse their buffers). */
+export function sink(): { writable: Writable; bytes: () => Buffer } {
+  const parts: Buffer[] = [];
+  const writable = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      parts.push(Buffer.from(chunk));
+      cb();
+    },
+  });
+  return { writable, bytes: () => Buffer.concat(parts) };
 }

@@ -46,7 +46,7 @@ import { decodeBody } from '../../src/mime/decode-body.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { DecryptionError, KakitomeError } from '../../src/errors.ts';
 import type { ContentEncryptionName } from '../../src/cms/enveloped-data/encrypt.ts';
-import { fuzz, iterations, mutate, mutateText, seed, timeoutFor, assertTypedError, DECRYPTION_MESSAGE, REPLAYING, type Mutation, type Prng, type Seed } from './fuzz-kit.ts';
+import { fuzz, iterations, mutate, mutateText, seed, timeoutFor, assertTypedError, DECRYPTION_MESSAGE, REPLAYING, type Mutation, type Prng, type Seed, sink } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Message Stream Root');
 after(() => pki.cleanup());
@@ -107,17 +107,6 @@ async function* feed(r: Prng, bytes: Buffer): AsyncGenerator<Buffer> {
   yield* chunked(r, bytes);
 }
 
-/** A Writable that keeps copies of what it was given. */
-function sink(): { writable: Writable; bytes: () => Buffer } {
-  const parts: Buffer[] = [];
-  const writable = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      parts.push(Buffer.from(chunk));
-      cb();
-    },
-  });
-  return { writable, bytes: () => Buffer.concat(parts) };
-}
 
 async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
   yield bytes;

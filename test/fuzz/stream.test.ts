@@ -11,7 +11,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { TestPki } from '../helpers/pki.ts';
 import { signData } from '../../src/cms/signed-data/sign.ts';
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
@@ -19,7 +18,7 @@ import { encryptData } from '../../src/cms/enveloped-data/encrypt.ts';
 import { verifyStream } from '../../src/cms/stream/verify-stream.ts';
 import { decryptStream } from '../../src/cms/stream/decrypt-stream.ts';
 import { DecryptionError } from '../../src/errors.ts';
-import { fuzz, iterations, seed, timeoutFor, DECRYPTION_MESSAGE, type Prng, type Seed, REPLAYING } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, timeoutFor, DECRYPTION_MESSAGE, type Prng, type Seed, REPLAYING, sink } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Stream Root');
 after(() => pki.cleanup());
@@ -27,17 +26,6 @@ const rsa = pki.identity('rsa2048');
 const ec = pki.identity('p256');
 const content = Buffer.from('Content-Type: text/plain\r\n\r\n' + 'streamed line of text\r\n'.repeat(40));
 
-/** A sink that keeps what it was given. */
-function sink(): { writable: Writable; bytes: () => Buffer } {
-  const parts: Buffer[] = [];
-  const writable = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      parts.push(Buffer.from(chunk));
-      cb();
-    },
-  });
-  return { writable, bytes: () => Buffer.concat(parts) };
-}
 
 /** The input in chunks of random sizes (1 to 4096 octets). */
 function* chunked(r: Prng, bytes: Buffer): Generator<Buffer> {
