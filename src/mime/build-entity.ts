@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import libmime from 'libmime';
 import type { HeaderField } from './entity.ts';
+import { malformed } from '../errors.ts';
 
 /** A field to write: an existing field (copied raw) or a name and an unencoded value. */
 export type HeaderInput = HeaderField | readonly [name: string, value: string];
@@ -26,7 +27,13 @@ export function formatParameterizedValue(value: string, params: Record<string, s
   // A sender formats the same few values over and over (text/plain; charset=utf-8; hp="clear"):
   // libmime's result is kept per exact input (bounded; long values are not kept).
   let key = value;
-  for (const k of Object.keys(params)) key += `\u0000${k}\u0001${params[k]}`;
+  for (const k of Object.keys(params)) {
+    // A copied parameter whose name is no RFC 2045 section 5.1 token (the lenient reader keeps
+    // 8-bit or tspecial names) would come out of libmime as an encoded-word that swallows the
+    // next parameter: the writer's own reader then finds no boundary. Refused, not rewritten.
+    if (!PARAMETER_NAME.test(k)) malformed(`a ${value} parameter name that is no MIME token`);
+    key += `\u0000${k}\u0001${params[k]}`;
+  }
   if (key.length > 512) return libmime.buildHeaderValue({ value, params });
   let hit = formattedValues.get(key);
   if (hit === undefined) {
@@ -38,6 +45,8 @@ export function formatParameterizedValue(value: string, params: Record<string, s
 }
 
 const formattedValues = new Map<string, string>();
+/** RFC 2045 section 5.1 token: US-ASCII printable except SPACE and tspecials. */
+const PARAMETER_NAME = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/;
 
 export function formatHeaderSection(headers: readonly HeaderInput[]): Buffer {
   const chunks: Array<Uint8Array | string> = [];

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { TestPki } from '../helpers/pki.ts';
 import { signMessageStream } from '../../src/smime/sign-message-stream.ts';
+import { signMessage } from '../../src/smime/sign-message.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
@@ -185,4 +186,17 @@ test('streamed signing: the streaming size limit replaces maxMessageBytes; unkno
   await assert.rejects(run(Buffer.from('Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n--a--\r\n'), 5, { limits: { maxMimeDepth: 0 } }), (e) => isKakitomeError(e, 'LIMIT'));
   const r = await run(Buffer.from('Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSubject: \xe9\r\n\r\nx\r\n--a--\r\n', 'latin1'), 5);
   assert.ok(r.warnings.some((w) => /message\/rfc822 part is 8bit/.test(w)));
+});
+
+test('regression (fuzz seed 1013, sign-message-stream:15057): a Content-Type parameter name that is no token is refused, not written as an encoded-word that hides the boundary', async () => {
+  // Rewritten with hp="clear", `;\xbe;` became `=?UTF-8?B?wr49IiI7?= boundary=z`: both writers signed a
+  // message their reader refused ("multipart/mixed without a boundary parameter").
+  const msg = Buffer.from('From: alice@example.com\r\nContent-Type: multipart/mixed;\xbe; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nx\r\n--z--\r\n', 'latin1');
+  for (const opaque of [false, true]) {
+    await assert.rejects(run(msg, 3, { opaque }), (e) => isKakitomeError(e, 'MALFORMED'));
+    assert.throws(() => signMessage(msg, { signers, opaque }), (e) => isKakitomeError(e, 'MALFORMED'));
+  }
+  // An ASCII parameter without a value stays accepted and reads back with its boundary.
+  const ok = await run(Buffer.from(msg.toString('latin1').replace('\xbe', 'x'), 'latin1'), 3);
+  assert.equal((await verifyMessage(ok.out, { validateSigner })).status, 'trusted');
 });
