@@ -238,7 +238,12 @@ test('verifyMessageStream agrees with verifyMessage on mutated signed messages',
       // deeper in the signed part is MALFORMED in memory, a digest mismatch (never a signed verdict) in streaming.
       const shallow = !mem.ok && mem.error.code === 'MALFORMED' && st.ok && st.value.status !== 'trusted' && st.value.status !== 'valid-untrusted'
         ? 'in-memory MALFORMED inside the signed part, streaming a failing verdict (the signed part is not parsed in streaming)' : undefined;
-      diverge(target, context, `in memory ${a}, stream ${b}`, mixedEol ?? shallow);
+      // Two defects, one in the signed part's tree and one in the signature part's header (seed 5077, case 12473):
+      // the in-memory reader parses the whole tree first (MALFORMED), the streaming one never parses the signed
+      // part and refuses the signature part's unknown transfer encoding. Both refuse, nothing written.
+      const shallowThenSignature = !mem.ok && mem.error.code === 'MALFORMED' && !st.ok && st.error.code === 'UNSUPPORTED_ALG' && /Unknown Content-Transfer-Encoding/.test(st.error.message)
+        ? 'in-memory MALFORMED inside the signed part, streaming UNSUPPORTED_ALG from the signature part\'s transfer encoding (the signed part is not parsed in streaming)' : undefined;
+      diverge(target, context, `in memory ${a}, stream ${b}`, mixedEol ?? shallow ?? shallowThenSignature);
     } else if (mem.ok && st.ok && !written.equals(mem.value.output)) {
       diverge(target, context, `same verdict ${a}, other output (${written.length} vs ${mem.value.output.length} bytes)`, mixedEol);
       if (process.env['KAKITOME_FUZZ_DUMP']) writeFileSync(process.env['KAKITOME_FUZZ_DUMP'], JSON.stringify({ input: m.bytes.toString('latin1'), stream: written.toString('latin1'), mem: mem.value.output.toString('latin1') }));
