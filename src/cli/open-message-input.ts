@@ -83,13 +83,26 @@ async function readUpTo(source: NodeJS.ReadableStream, threshold: number): Promi
 /**
  * QUIRK: one leading mbox "From " line is dropped, as for whole messages
  * (stripEnvelopeLine): mail clients write it on saved .eml files. The line is
- * looked for in the first 1 KiB only. A chunk is held no longer than the next one
- * (the readFileChunks contract): the head is copied when it spans chunks.
+ * looked for in the first 1 KiB only. Input that started with one is an mbox: a
+ * further "From " line starts another message, which is refused as stripEnvelopeLine
+ * refuses it (an mbox is a batch: -i FILE -o FILE), before the job can keep any
+ * output. A chunk is held no longer than the next one (the readFileChunks contract):
+ * the head is copied when it spans chunks, and only 5 bytes carry over between chunks.
  */
 async function* withoutEnvelopeLine(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let head: Buffer | undefined = Buffer.alloc(0);
+  let mbox = false;
+  let tail = Buffer.alloc(0);
+  const refuseSecondMessage = (chunk: Buffer): void => {
+    const seam = Buffer.concat([tail, chunk.subarray(0, FROM_LINE.length)]);
+    if (seam.includes(FROM_LINE) || chunk.includes(FROM_LINE)) {
+      throw new KakitomeError('INVALID_ARGUMENT', 'The input is an mbox with several messages: give it as -i FILE -o FILE to process every message in it.');
+    }
+    tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - (FROM_LINE.length - 1))));
+  };
   for await (const chunk of chunks) {
     if (head === undefined) {
+      if (mbox) refuseSecondMessage(chunk);
       yield chunk;
       continue;
     }
@@ -98,7 +111,12 @@ async function* withoutEnvelopeLine(chunks: AsyncIterable<Buffer>): AsyncGenerat
     const first: Buffer = head;
     head = undefined;
     const nl = first.indexOf(0x0a);
-    yield looksLikeMbox(first) && nl >= 0 ? first.subarray(nl + 1) : first;
+    mbox = looksLikeMbox(first) && nl >= 0;
+    const rest = mbox ? first.subarray(nl) : first;
+    if (mbox) refuseSecondMessage(rest);
+    yield mbox ? rest.subarray(1) : rest;
   }
   if (head !== undefined && head.length) yield looksLikeMbox(head) ? Buffer.alloc(0) : head;
 }
+
+const FROM_LINE = Buffer.from('\nFrom ');

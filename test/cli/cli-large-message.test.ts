@@ -151,3 +151,15 @@ test('opaque signing of a large message streams too', async () => {
   const v = await runCli(['verify', '--ca', pki.caPath, '--json', '-i', signed, '-o', '/dev/null']);
   assert.equal(v.status, 0, v.stderr);
 });
+
+test('an mbox piped on standard input past the threshold: one message with its From_ line signs, a second message is refused with nothing written', async () => {
+  const big = readFileSync(input);
+  const envelope = Buffer.from('From alice@example.com Mon Nov 23 13:00:00 2026\n');
+  const one = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath], { input: Buffer.concat([envelope, big]) });
+  assert.equal(one.status, 0, one.stderr);
+  assert.match(one.stdout.subarray(0, 200).toString('latin1'), /^From: /, 'the From_ line is dropped');
+  const two = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath], { input: Buffer.concat([envelope, big, Buffer.from('\nFrom bob@example.com Mon Nov 23 13:05:00 2026\nFrom: bob@example.com\n\nhi\n')]) });
+  assert.equal(two.status, 2, two.stderr);
+  assert.match(two.stderr, /mbox with several messages/);
+  assert.equal(two.stdout.length, 0);
+});
