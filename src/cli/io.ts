@@ -5,11 +5,12 @@
  * failed or interrupted command never leaves a partial OUT (and an existing OUT
  * stays as it was). Outputs are created mode 0600: a decrypted message is private.
  */
-import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { KakitomeError } from '../errors.ts';
+import { writevFully } from '../cms/stream/writev-fully.ts';
 
 /**
  * Largest single message read into memory. The S/MIME operations take whole
@@ -62,6 +63,11 @@ export async function readFileBounded(path: string, what: string, max = MAX_MESS
   });
 }
 
+/** The one error for an OUT that cannot be written (the cause kept, the file-system reason said plainly). */
+function cannotWrite(path: string, cause: unknown): KakitomeError {
+  return new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(cause as NodeJS.ErrnoException)}.`, { cause });
+}
+
 export function describeFsError(e: NodeJS.ErrnoException): string {
   switch (e.code) {
     case 'ENOENT': return 'no such file or directory';
@@ -112,7 +118,7 @@ async function resolveOutputTarget(path: string): Promise<OutputTarget> {
     info = await lstat(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'atomic', path };
-    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+    throw cannotWrite(path, e);
   }
   if (info.isSymbolicLink()) {
     // A link is never replaced: /dev/stdout is one (to /proc/self/fd/1, which
@@ -138,7 +144,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: {
   const target = await resolveOutputTarget(path);
   if (target.kind === 'direct') {
     await writeFile(target.path, data).catch((e: NodeJS.ErrnoException) => {
-      throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
+      throw cannotWrite(path, e);
     });
     return;
   }
@@ -160,8 +166,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: {
     await handle?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     pendingTemporaryFiles.delete(tmp);
-    const err = e as NodeJS.ErrnoException;
-    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(err)}.`, { cause: e });
+    throw cannotWrite(path, e);
   }
   // A batch writing many files into one directory syncs it once at the end instead.
   if (options.syncDirectory !== false) await syncDirectory(dir);
@@ -208,7 +213,7 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   trackTemporaryFile(tmp);
   const handle = await open(tmp, 'wx', mode).catch((e: NodeJS.ErrnoException) => {
-    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
+    throw cannotWrite(path, e);
   });
   let done = false;
   const abort = async (): Promise<void> => {
@@ -220,11 +225,11 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
   };
   const failed = async (e: unknown): Promise<never> => {
     await abort();
-    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+    throw cannotWrite(path, e);
   };
   return {
     write: (data) => handle.write(data).then(() => undefined, failed),
-    writev: (data) => writeAll(handle, data).catch(failed),
+    writev: (data) => writevFully(handle, data).catch(failed),
     async commit() {
       if (done) throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: the output was already closed.`);
       try {
@@ -237,7 +242,7 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
         done = true;
         await unlink(tmp).catch(() => {});
         pendingTemporaryFiles.delete(tmp);
-        throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+        throw cannotWrite(path, e);
       }
       await syncDirectory(dir);
     },
@@ -245,23 +250,10 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
   };
 }
 
-/** writev(2) until every byte is out (a short write leaves the rest for another call). */
-async function writeAll(handle: FileHandle, pieces: Uint8Array[]): Promise<void> {
-  let rest = pieces.filter((p) => p.length > 0);
-  while (rest.length > 0) {
-    let { bytesWritten } = await handle.writev(rest);
-    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
-      bytesWritten -= rest[0]!.length;
-      rest = rest.slice(1);
-    }
-    if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
-  }
-}
-
 /** A device, FIFO or socket as OUT: written in place; nothing to rename or remove. */
 async function openDirectWriter(path: string): Promise<AtomicFileWriter> {
   const handle = await open(path, 'w').catch((e: NodeJS.ErrnoException) => {
-    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e)}.`, { cause: e });
+    throw cannotWrite(path, e);
   });
   let closed = false;
   const close = async (): Promise<void> => {
@@ -271,11 +263,11 @@ async function openDirectWriter(path: string): Promise<AtomicFileWriter> {
   };
   const failed = async (e: unknown): Promise<never> => {
     await close();
-    throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+    throw cannotWrite(path, e);
   };
   return {
     write: (data) => handle.write(data).then(() => undefined, failed),
-    writev: (data) => writeAll(handle, data).catch(failed),
+    writev: (data) => writevFully(handle, data).catch(failed),
     commit: close,
     abort: close,
   };

@@ -7,6 +7,7 @@
  */
 import { lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { KakitomeError } from '../../errors.ts';
+import { writevFully } from './writev-fully.ts';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -43,21 +44,7 @@ export class AtomicFile {
   async write(...chunks: Uint8Array[]): Promise<void> {
     const fh = this.#fh;
     if (!fh) throw new Error('atomic file already closed');
-    let todo = chunks.filter((c) => c.length > 0);
-    while (todo.length > 0) {
-      const { bytesWritten } = await fh.writev(todo);
-      // Short writes: drop what was written and continue with the rest.
-      let left = bytesWritten;
-      const rest: Uint8Array[] = [];
-      for (const c of todo) {
-        if (left >= c.length) left -= c.length;
-        else {
-          rest.push(left > 0 ? c.subarray(left) : c);
-          left = 0;
-        }
-      }
-      todo = rest;
-    }
+    await writevFully(fh, chunks);
   }
 
   /** A Writable over this file (in order; backpressure through the write callback). */
