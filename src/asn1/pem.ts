@@ -28,8 +28,28 @@ export function encodePem(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** True when the bytes look like PEM text rather than DER. */
+/**
+ * True when the bytes are PEM text rather than DER: a BEGIN line anywhere in them.
+ * QUIRK: text before the first block (what `openssl x509 -text` writes above the
+ * certificate, often several KiB) is skipped, as OpenSSL's PEM reader skips it;
+ * decodePem reads only what lies between BEGIN and END lines. Input that is one
+ * BER/DER SEQUENCE spanning exactly its own length is binary, whatever bytes it
+ * happens to contain.
+ */
 export function isPem(data: Uint8Array): boolean {
-  const head = Buffer.from(data.subarray(0, 2048)).toString('latin1');
-  return head.includes('-----BEGIN ');
+  if (isOneSequence(data)) return false;
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf('-----BEGIN ', 0, 'latin1') >= 0;
+}
+
+/** A SEQUENCE tag whose (definite or indefinite) length form fits the input: DER certificates, PKCS#12, CMS. */
+function isOneSequence(data: Uint8Array): boolean {
+  if (data.length < 2 || data[0] !== 0x30) return false;
+  const first = data[1]!;
+  if (first === 0x80) return true; // indefinite length (BER): never the start of PEM text ("0" then a control byte)
+  if (first < 0x80) return 2 + first === data.length;
+  const n = first & 0x7f;
+  if (n > 4 || data.length < 2 + n) return false;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + data[2 + i]!;
+  return 2 + n + len === data.length;
 }
