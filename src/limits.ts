@@ -42,6 +42,20 @@ export interface Limits {
   maxMimeParts: number;
   /** Nesting of multiparts (and parsed message/rfc822) inside one message. */
   maxMimeDepth: number;
+  /**
+   * Iterations of one PKCS#12 key derivation (MAC or encrypted block). OpenSSL
+   * writes 2048, Windows 2000, our modern export 600,000.
+   */
+  maxPkcs12Iterations: number;
+  /**
+   * Key-derivation work for one PKCS#12 file, all derivations together, in
+   * iterations times hash-output blocks (each distinct derivation counted once).
+   * Our modern export at its default costs 1,800,000; the PKCS#12 KDF runs about
+   * 1-2 µs per iteration here, so the default bounds an import to a few seconds.
+   */
+  maxPkcs12TotalIterations: number;
+  /** Encrypted blocks (EncryptedData and shrouded key bags) in one PKCS#12 file. */
+  maxPkcs12EncryptedBlocks: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -61,6 +75,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxLineLength: 1024 * 1024,
   maxMimeParts: 10_000,
   maxMimeDepth: 32,
+  maxPkcs12Iterations: 2_000_000,
+  maxPkcs12TotalIterations: 4_000_000,
+  maxPkcs12EncryptedBlocks: 32,
 });
 
 export function resolveLimits(override?: Partial<Limits>): Limits {

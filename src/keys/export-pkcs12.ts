@@ -21,7 +21,8 @@ import { OID } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { keyMatchesCertificate } from './private-key.ts';
-import { derivePkcs12Key, pkcs12PasswordBytes, MAX_PKCS12_ITERATIONS } from './pkcs12-kdf.ts';
+import { DEFAULT_LIMITS } from '../limits.ts';
+import { derivePkcs12Key, pkcs12PasswordBytes } from './pkcs12-kdf.ts';
 import { encryptPbes2, encryptPbeSha1TripleDes, type PbeResult } from './pkcs12-pbe.ts';
 import { PKCS12_OID, MAC_DIGEST_OID } from './pkcs12-bags.ts';
 
@@ -33,6 +34,7 @@ export interface ExportPkcs12Options {
   certificate: Certificate;
   /** Issuer certificates to include (nearest first). */
   chain?: Certificate[];
+  /** Never empty (INVALID_ARGUMENT). */
   password: string;
   profile?: Pkcs12Profile;
   friendlyName?: string;
@@ -65,9 +67,16 @@ function dataContentInfo(content: Uint8Array): Buffer {
 export function exportPkcs12(o: ExportPkcs12Options): Buffer {
   if (o.key.type !== 'private') throw new KakitomeError('KEY_INVALID', 'A PKCS#12 export needs the private key.');
   if (!keyMatchesCertificate(o.key, o.certificate)) throw new KakitomeError('KEY_INVALID', 'The private key does not belong to the certificate.');
+  // An empty password encrypts the key under a value every attacker tries first.
+  if (o.password === '') throw new KakitomeError('INVALID_ARGUMENT', 'A PKCS#12 export needs a password: an empty one leaves the private key readable by anyone who gets the file.');
   const profile = o.profile ?? 'modern';
   const iterations = o.iterations ?? (profile === 'modern' ? 600_000 : 2048);
-  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PKCS12_ITERATIONS) throw new KakitomeError('INVALID_ARGUMENT', `Iterations must be between 1 and ${MAX_PKCS12_ITERATIONS}.`);
+  // What reading the file costs (pkcs12-key-deriver.ts units): the MAC and two
+  // encryptions, one PBKDF2 block each (modern) or a 2-block key and a 1-block IV
+  // from the SHA-1 PKCS#12 KDF each (legacy). A file our own import refuses would be no export.
+  const costPerIteration = profile === 'modern' ? 3 : 7;
+  const most = Math.min(DEFAULT_LIMITS.maxPkcs12Iterations, Math.floor(DEFAULT_LIMITS.maxPkcs12TotalIterations / costPerIteration));
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > most) throw new KakitomeError('INVALID_ARGUMENT', `Iterations must be between 1 and ${most} for the ${profile} profile (importers bound the work one file may ask for).`);
   const encrypt = (plain: Uint8Array) => (profile === 'modern' ? encryptPbes2(o.password, plain, iterations) : encryptPbeSha1TripleDes(o.password, plain, iterations));
 
   const localKeyId = createHash('sha1').update(o.certificate.der).digest();

@@ -6,14 +6,21 @@
  * decrypted; public-key integrity/privacy modes (signedData/envelopedData) are
  * refused; bags, nesting and iteration counts are bounded. Every password or
  * integrity failure is KEY_INVALID with one message.
+ *
+ * Cost: the file names its own key-derivation work, so every derivation goes
+ * through one Pkcs12KeyDeriver per import (pkcs12-key-deriver.ts): each distinct
+ * derivation is done once, encrypted blocks and the total work are bounded
+ * (src/limits.ts, LIMIT), and the MAC and top-level blocks are priced before the
+ * first derivation.
  */
 import { createHmac, createPrivateKey, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { decode, Tag, readOid, readOctetString, readOctets, readSmallInt, readString, type Tlv } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError, malformed } from '../errors.ts';
 import { Certificate } from '../x509/certificate.ts';
-import { derivePkcs12Key, pkcs12PasswordBytes } from './pkcs12-kdf.ts';
-import { decryptPbe } from './pkcs12-pbe.ts';
+import type { Limits } from '../limits.ts';
+import { parsePbeAlgorithm, type PbeScheme } from './pkcs12-pbe.ts';
+import { Pkcs12KeyDeriver, type DerivationSpec, type KeyDerivation } from './pkcs12-key-deriver.ts';
 import { PKCS12_OID, MAC_DIGESTS } from './pkcs12-bags.ts';
 
 export interface Pkcs12Contents {
@@ -34,11 +41,22 @@ export interface ImportPkcs12Options {
   maxBytes?: number;
   /** Most SafeBags accepted (default 256). */
   maxBags?: number;
+  /** maxPkcs12Iterations, maxPkcs12TotalIterations, maxPkcs12EncryptedBlocks (src/limits.ts). */
+  limits?: Partial<Limits>;
+  /** Called before each key derivation is done (metering; each distinct one is done once). */
+  onKeyDerivation?: (d: KeyDerivation) => void;
 }
 
 const MAX_NESTING = 4;
 
-function verifyMac(macData: Tlv, authSafe: Uint8Array, password: string): void {
+interface MacCheck {
+  hash: string;
+  digest: Uint8Array;
+  /** The MAC key, and for the empty password its QUIRK form too (see verifyMac). */
+  keys: DerivationSpec[];
+}
+
+function parseMacData(macData: Tlv, password: string): MacCheck {
   const f = macData.fields('MacData');
   const di = f.expect(Tag.SEQUENCE, 'mac').fields('DigestInfo');
   const alg = di.expect(Tag.SEQUENCE, 'digestAlgorithm').children();
@@ -50,16 +68,19 @@ function verifyMac(macData: Tlv, authSafe: Uint8Array, password: string): void {
   const iterT = f.optional(Tag.INTEGER);
   f.end();
   const iterations = iterT ? readSmallInt(iterT, 'iterations') : 1; // DEFAULT 1
-  const u = { sha1: 20, sha224: 28, sha256: 32, sha384: 48, sha512: 64 }[hash];
-  const check = (pw: Uint8Array) => {
-    const key = derivePkcs12Key(hash, pw, salt, 3, iterations, u);
-    const mac = createHmac(hash, key).update(authSafe).digest();
-    return mac.length === digest.length && timingSafeEqual(mac, digest);
-  };
-  if (check(pkcs12PasswordBytes(password))) return;
+  const length = { sha1: 20, sha224: 28, sha256: 32, sha384: 48, sha512: 64 }[hash];
+  const key = { kdf: 'pkcs12', hash, salt, iterations, length, purpose: 3 } as const;
   // QUIRK: for an empty password some writers (older Windows, Java keytool) feed the
   // KDF no octets at all instead of the two-octet BMPString terminator.
-  if (password === '' && check(new Uint8Array(0))) return;
+  const keys: DerivationSpec[] = [{ ...key, password: 'bmp' }, ...(password === '' ? [{ ...key, password: 'none' } as const] : [])];
+  return { hash, digest, keys };
+}
+
+function verifyMac(mac: MacCheck, authSafe: Uint8Array, deriver: Pkcs12KeyDeriver): void {
+  for (const spec of mac.keys) {
+    const computed = createHmac(mac.hash, deriver.derive(spec)).update(authSafe).digest();
+    if (computed.length === mac.digest.length && timingSafeEqual(computed, mac.digest)) return;
+  }
   throw new KakitomeError('KEY_INVALID', 'The PKCS#12 file could not be opened: wrong password or damaged file.');
 }
 
@@ -96,8 +117,54 @@ export function importPkcs12(data: Uint8Array, password: string, options: Import
   // RFC 7292 5.1: password integrity. A file without a MAC cannot be told apart
   // from one an attacker rewrote, so it is refused.
   if (!macData) throw new KakitomeError('KEY_INVALID', 'The PKCS#12 file has no integrity MAC; refusing it.');
-  verifyMac(macData, authSafeBytes, password);
+  const mac = parseMacData(macData, password);
+  const authSafe = decode(authSafeBytes, { maxDepth: 32 });
+  if (authSafe.tag !== Tag.SEQUENCE) malformed('AuthenticatedSafe is not a SEQUENCE');
+  const parts = authSafe.children().map(readAuthSafePart);
 
+  const deriver = new Pkcs12KeyDeriver(password, options.limits, options.onKeyDerivation);
+  try {
+    // Price what the file announces before the first derivation: the MAC and every
+    // top-level encrypted block. Shrouded key bags inside are charged as they come.
+    const announced = [...mac.keys];
+    for (const part of parts) {
+      if (part.kind !== 'encrypted') continue;
+      deriver.countEncryptedBlock();
+      announced.push(...part.scheme.derivations);
+    }
+    deriver.ensureAffordable(announced);
+    verifyMac(mac, authSafeBytes, deriver);
+    return readContents(parts, deriver, maxBags);
+  } finally {
+    deriver.wipe();
+  }
+}
+
+type AuthSafePart = { kind: 'data'; bytes: Uint8Array } | { kind: 'encrypted'; scheme: PbeScheme; bytes: Uint8Array };
+
+/** One ContentInfo of the AuthenticatedSafe: plain data, or password-encrypted data (RFC 7292 5.1 step 2). */
+function readAuthSafePart(ci: Tlv): AuthSafePart {
+  const cf = ci.fields('ContentInfo');
+  const type = readOid(cf.expect(Tag.OID, 'contentType'));
+  const content = cf.expect(0xa0, 'content').children();
+  cf.end();
+  if (content.length !== 1) malformed('ContentInfo content');
+  if (type === OID.data) return { kind: 'data', bytes: readOctetString(content[0]!, 'data') };
+  if (type !== OID.encryptedData) throw new KakitomeError('UNSUPPORTED_ALG', 'PKCS#12 public-key privacy mode (envelopedData) is not supported.');
+  const ed = content[0]!.fields('EncryptedData');
+  readSmallInt(ed.expect(Tag.INTEGER, 'version'));
+  const eci = ed.expect(Tag.SEQUENCE, 'encryptedContentInfo').fields('EncryptedContentInfo');
+  ed.optional(0xa1); // unprotectedAttrs: nothing PKCS#12 needs
+  ed.end();
+  if (readOid(eci.expect(Tag.OID, 'contentType')) !== OID.data) malformed('EncryptedData does not hold data');
+  const alg = eci.expect(Tag.SEQUENCE, 'contentEncryptionAlgorithm');
+  const encT = eci.next('encryptedContent');
+  eci.end();
+  if (encT.baseTag !== 0x80) malformed('encryptedContent');
+  return { kind: 'encrypted', scheme: parsePbeAlgorithm(alg), bytes: readOctets(encT) };
+}
+
+function readContents(parts: readonly AuthSafePart[], deriver: Pkcs12KeyDeriver, maxBags: number): Pkcs12Contents {
   const out: Pkcs12Contents = { chain: [], keys: [], certificates: [], skipped: [] };
   let bags = 0;
   const readSafeContents = (bytes: Uint8Array, depth: number): void => {
@@ -123,7 +190,8 @@ export function importPkcs12(data: Uint8Array, password: string, options: Import
           const alg = ef.expect(Tag.SEQUENCE, 'encryptionAlgorithm');
           const enc = readOctetString(ef.next('encryptedData'));
           ef.end();
-          const pkcs8 = decryptPbe(alg, password, enc);
+          deriver.countEncryptedBlock();
+          const pkcs8 = parsePbeAlgorithm(alg).decrypt(deriver, enc);
           try {
             out.keys.push(toKey(pkcs8));
           } finally {
@@ -152,33 +220,7 @@ export function importPkcs12(data: Uint8Array, password: string, options: Import
       }
     }
   };
-
-  const authSafe = decode(authSafeBytes, { maxDepth: 32 });
-  if (authSafe.tag !== Tag.SEQUENCE) malformed('AuthenticatedSafe is not a SEQUENCE');
-  for (const ci of authSafe.children()) {
-    const cf = ci.fields('ContentInfo');
-    const type = readOid(cf.expect(Tag.OID, 'contentType'));
-    const content = cf.expect(0xa0, 'content').children();
-    cf.end();
-    if (content.length !== 1) malformed('ContentInfo content');
-    if (type === OID.data) {
-      readSafeContents(readOctetString(content[0]!, 'data'), 0);
-    } else if (type === OID.encryptedData) {
-      const ed = content[0]!.fields('EncryptedData');
-      readSmallInt(ed.expect(Tag.INTEGER, 'version'));
-      const eci = ed.expect(Tag.SEQUENCE, 'encryptedContentInfo').fields('EncryptedContentInfo');
-      ed.optional(0xa1); // unprotectedAttrs: nothing PKCS#12 needs
-      ed.end();
-      if (readOid(eci.expect(Tag.OID, 'contentType')) !== OID.data) malformed('EncryptedData does not hold data');
-      const alg = eci.expect(Tag.SEQUENCE, 'contentEncryptionAlgorithm');
-      const encT = eci.next('encryptedContent');
-      eci.end();
-      if (encT.baseTag !== 0x80) malformed('encryptedContent');
-      readSafeContents(decryptPbe(alg, password, readOctets(encT)), 0);
-    } else {
-      throw new KakitomeError('UNSUPPORTED_ALG', 'PKCS#12 public-key privacy mode (envelopedData) is not supported.');
-    }
-  }
+  for (const part of parts) readSafeContents(part.kind === 'data' ? part.bytes : part.scheme.decrypt(deriver, part.bytes), 0);
 
   const key = out.keys[0];
   if (key) {

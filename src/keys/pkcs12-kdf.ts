@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
+import { DEFAULT_LIMITS } from '../limits.ts';
 
 export type Pkcs12KdfHash = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
 
@@ -22,8 +23,12 @@ const SIZES: Record<Pkcs12KdfHash, { u: number; v: number }> = {
   sha512: { u: 64, v: 128 },
 };
 
-/** Above this the KDF is a denial-of-service lever (hostile files: ~2.5 s of SHA-1 in the JS loop at 2M); OpenSSL writes 2048, Windows 2000, our modern export 600,000. */
-export const MAX_PKCS12_ITERATIONS = 2_000_000;
+/**
+ * Above this the KDF is a denial-of-service lever (hostile files: ~2.5 s of SHA-1 in
+ * the JS loop at 2M); OpenSSL writes 2048, Windows 2000, our modern export 600,000.
+ * A last guard: imports are bounded per file, and tighter, by pkcs12-key-deriver.ts.
+ */
+export const MAX_PKCS12_ITERATIONS = DEFAULT_LIMITS.maxPkcs12Iterations;
 
 /**
  * B.1: the password as a BMPString, big-endian, with two trailing zero octets.

@@ -13,7 +13,8 @@ import { Tag, readOid, readOctetString, readSmallInt, type Tlv } from '../asn1/b
 import { sequence, oid, octetString, integer, NULL } from '../asn1/der.ts';
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError, malformed } from '../errors.ts';
-import { derivePkcs12Key, pkcs12PasswordBytes, MAX_PKCS12_ITERATIONS, type Pkcs12KdfHash } from './pkcs12-kdf.ts';
+import { derivePkcs12Key, pkcs12PasswordBytes, type Pkcs12KdfHash } from './pkcs12-kdf.ts';
+import type { DerivationSpec, Pkcs12KeyDeriver } from './pkcs12-key-deriver.ts';
 
 export const PBE_OID = {
   pbes2: '1.2.840.113549.1.5.13',
@@ -45,12 +46,6 @@ const CBC: Record<string, { cipher: string; keyLength: number; ivLength: number 
   [OID.des_ede3_cbc]: { cipher: 'des-ede3-cbc', keyLength: 24, ivLength: 8 },
 };
 
-function checkIterations(n: number): number {
-  if (n < 1) malformed('PBE iteration count is zero');
-  if (n > MAX_PKCS12_ITERATIONS) throw new KakitomeError('LIMIT', `PBE iteration count ${n} exceeds ${MAX_PKCS12_ITERATIONS}.`);
-  return n;
-}
-
 function runCipher(decrypt: boolean, cipher: string, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   try {
     const c = decrypt ? createDecipheriv(cipher, key, iv) : createCipheriv(cipher, key, iv);
@@ -61,8 +56,17 @@ function runCipher(decrypt: boolean, cipher: string, key: Uint8Array, iv: Uint8A
   }
 }
 
-/** Decrypts `data` under the PBE AlgorithmIdentifier `alg` with `password`. */
-export function decryptPbe(alg: Tlv, password: string, data: Uint8Array): Buffer {
+/**
+ * A parsed PBE AlgorithmIdentifier: the derivations it needs (known before any work
+ * is done, so a file can be priced first) and how to decrypt with them.
+ */
+export interface PbeScheme {
+  derivations: DerivationSpec[];
+  decrypt(deriver: Pkcs12KeyDeriver, data: Uint8Array): Buffer;
+}
+
+/** Reads the PBE AlgorithmIdentifier `alg` (PBES2/PBKDF2 or pbeWithSHAAnd3-KeyTripleDES-CBC). */
+export function parsePbeAlgorithm(alg: Tlv): PbeScheme {
   const f = alg.fields('AlgorithmIdentifier');
   const id = readOid(f.expect(Tag.OID, 'algorithm'));
   const params = f.next('parameters');
@@ -74,7 +78,7 @@ export function decryptPbe(alg: Tlv, password: string, data: Uint8Array): Buffer
     const kp = kdf.expect(Tag.SEQUENCE, 'PBKDF2-params').fields('PBKDF2-params');
     kdf.end();
     const salt = readOctetString(kp.expect(Tag.OCTET_STRING, 'salt'));
-    const iterations = checkIterations(readSmallInt(kp.expect(Tag.INTEGER, 'iterationCount')));
+    const iterations = readSmallInt(kp.expect(Tag.INTEGER, 'iterationCount'));
     const keyLengthT = kp.optional(Tag.INTEGER);
     const prfT = kp.optional(Tag.SEQUENCE);
     kp.end();
@@ -92,21 +96,31 @@ export function decryptPbe(alg: Tlv, password: string, data: Uint8Array): Buffer
     enc.end();
     if (iv.length !== scheme.ivLength) malformed('PBES2 IV length');
     if (keyLengthT && readSmallInt(keyLengthT) !== scheme.keyLength) malformed('PBKDF2 keyLength does not match the cipher');
-    // QUIRK: RFC 8018 leaves the password encoding open; OpenSSL, NSS and Windows use its UTF-8 octets for PBES2 inside PKCS#12.
-    const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, scheme.keyLength, prf);
-    return runCipher(true, scheme.cipher, key, iv, data);
+    const key: DerivationSpec = { kdf: 'pbkdf2', hash: prf, salt, iterations, length: scheme.keyLength };
+    return { derivations: [key], decrypt: (deriver, data) => runCipher(true, scheme.cipher, deriver.derive(key), iv, data) };
   }
   if (id === PBE_OID.pbeWithSHAAnd3KeyTripleDES || id === PBE_OID.pbeWithSHAAnd2KeyTripleDES) {
     const p = params.fields('pkcs-12PbeParams');
     const salt = readOctetString(p.expect(Tag.OCTET_STRING, 'salt'));
-    const iterations = checkIterations(readSmallInt(p.expect(Tag.INTEGER, 'iterations')));
+    const iterations = readSmallInt(p.expect(Tag.INTEGER, 'iterations'));
     p.end();
-    const pw = pkcs12PasswordBytes(password);
-    let key = derivePkcs12Key('sha1', pw, salt, 1, iterations, 24);
-    // Two-key 3DES: K3 = K1 (RFC 7292 C).
-    if (id === PBE_OID.pbeWithSHAAnd2KeyTripleDES) key = Buffer.concat([key.subarray(0, 16), key.subarray(0, 8)]);
-    const iv = derivePkcs12Key('sha1', pw, salt, 2, iterations, 8);
-    return runCipher(true, 'des-ede3-cbc', key, iv, data);
+    const twoKey = id === PBE_OID.pbeWithSHAAnd2KeyTripleDES;
+    const common = { kdf: 'pkcs12', hash: 'sha1', salt, iterations, password: 'bmp' } as const;
+    // Two-key 3DES derives 16 octets and repeats K1 as K3 (RFC 7292 C).
+    const keySpec: DerivationSpec = { ...common, purpose: 1, length: twoKey ? 16 : 24 };
+    const ivSpec: DerivationSpec = { ...common, purpose: 2, length: 8 };
+    return {
+      derivations: [keySpec, ivSpec],
+      decrypt: (deriver, data) => {
+        const k = deriver.derive(keySpec);
+        const key = twoKey ? Buffer.concat([k, k.subarray(0, 8)]) : k;
+        try {
+          return runCipher(true, 'des-ede3-cbc', key, deriver.derive(ivSpec), data);
+        } finally {
+          if (twoKey) key.fill(0);
+        }
+      },
+    };
   }
   if (id === PBE_OID.pbeWithSHAAnd40BitRC2 || id === PBE_OID.pbeWithSHAAnd128BitRC2 || id === PBE_OID.pbeWithSHAAnd128BitRC4) {
     throw new KakitomeError('UNSUPPORTED_ALG', 'This PKCS#12 file protects content with RC2/RC4 (openssl pkcs12 -legacy default for certificates), which node:crypto does not provide. Re-export it with -certpbe PBE-SHA1-3DES or with AES.');
