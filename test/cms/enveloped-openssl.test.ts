@@ -79,3 +79,16 @@ test('we read openssl cms -encrypt output with its defaults (v1.5, OAEP SHA-1, E
   assert.deepEqual(ecdhGcm.content, body);
   assert.equal(ecdhGcm.contentEncryption, 'aes-256-gcm');
 });
+
+test('we read openssl cms -encrypt output with an RSAES-OAEP label (-keyopt rsa_oaep_label), SHA-1 and SHA-256', () => {
+  // The premise: OpenSSL writes the label into pSourceFunc (id-pSpecified), and reads it back itself.
+  const labelled = opensslEncrypt(rsa, 'oaep-label', ['-aes-256-gcm', '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256', '-keyopt', `rsa_oaep_label:${Buffer.from('kakitome').toString('hex')}`]);
+  assert.ok(labelled.includes(Buffer.from('kakitome')), 'the label is in the RecipientInfo');
+  assert.deepEqual(opensslDecrypt(labelled, rsa, 'oaep-label-back'), body);
+  const r = decryptData(labelled, { keys: [{ key: rsa.key, certificate: rsa.cert }] });
+  assert.deepEqual(r.content, body);
+  assert.equal(r.recipient.keyManagement, 'rsa-oaep');
+  const sha1 = decryptData(opensslEncrypt(rsa, 'oaep-label-sha1', ['-aes-128-gcm', '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_label:00ff10']), { keys: [{ key: rsa.key }] });
+  assert.deepEqual(sha1.content, body);
+  assert.ok(sha1.warnings.some((w) => /SHA-1/.test(w)));
+});

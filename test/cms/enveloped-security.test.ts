@@ -83,11 +83,11 @@ function ktri(cert: Certificate, alg: Buffer, encryptedKey: Uint8Array): Buffer 
 
 const PKCS1 = encodeAlgorithmIdentifier(OID.rsaEncryption, NULL);
 
-function oaepAlg(hash: string | undefined, mgfHash: string | undefined, label?: Uint8Array): Buffer {
+function oaepAlg(hash: string | undefined, mgfHash: string | undefined, label?: Uint8Array, pSource: string = OID.pSpecified): Buffer {
   const parts: Buffer[] = [];
   if (hash) parts.push(explicit(0, encodeAlgorithmIdentifier(hash)));
   if (mgfHash) parts.push(explicit(1, encodeAlgorithmIdentifier(OID.mgf1, encodeAlgorithmIdentifier(mgfHash))));
-  if (label) parts.push(explicit(2, encodeAlgorithmIdentifier(OID.pSpecified, octetString(label))));
+  if (label) parts.push(explicit(2, encodeAlgorithmIdentifier(pSource, octetString(label))));
   return encodeAlgorithmIdentifier(OID.rsaesOaep, sequence(...parts));
 }
 
@@ -246,7 +246,7 @@ test('3DES decrypts with a warning; RC2 and DES are refused with UNSUPPORTED_ALG
   code(() => decryptData(craft({ ris, alg: encodeAlgorithmIdentifier('1.3.14.3.2.7', octetString(iv)), ciphertext: ct }), { keys: rsaKeys }), 'UNSUPPORTED_ALG', 'DES');
 });
 
-test('OAEP: SHA-1 defaults read with a warning; MGF1 hash mismatch and labels refused', () => {
+test('OAEP: SHA-1 defaults read with a warning; MGF1 hash mismatch refused; a label is used, and a wrong one is the one DecryptionError', () => {
   const cek = randomBytes(32);
   const k = rsa.cert.publicKey;
   const sha1Key = publicEncrypt({ key: k, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, cek);
@@ -260,7 +260,14 @@ test('OAEP: SHA-1 defaults read with a warning; MGF1 hash mismatch and labels re
   const r384 = decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha384, OID.sha384), sha384Key)]), { keys: rsaKeys });
   assert.deepEqual(r384.warnings, []);
   code(() => decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha256, OID.sha1), sha1Key)]), { keys: rsaKeys }), 'UNSUPPORTED_ALG', 'mgf mismatch');
-  code(() => decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha256, OID.sha256, Buffer.from('label')), sha1Key)]), { keys: rsaKeys }), 'UNSUPPORTED_ALG', 'label');
+  // Changed on purpose (issue 12 item 7): a non-empty label was UNSUPPORTED_ALG; OpenSSL writes and reads it.
+  const labelled = publicEncrypt({ key: k, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('label') }, cek);
+  assert.deepEqual(decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha256, OID.sha256, Buffer.from('label')), labelled)]), { keys: rsaKeys }).content, plaintext);
+  // The label the envelope names is the one the padding is checked against: another one, or none, fails as every decryption failure does.
+  for (const named of [Buffer.from('lab3l'), undefined]) {
+    assert.throws(() => decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha256, OID.sha256, named), labelled)]), { keys: rsaKeys }), (e: unknown) => e instanceof DecryptionError, `label ${String(named)}`);
+  }
+  code(() => decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha256, OID.sha256, Buffer.from('label'), '1.2.3.4'), labelled)]), { keys: rsaKeys }), 'UNSUPPORTED_ALG', 'pSource other than id-pSpecified');
   // An explicitly empty label is the default and fine.
   const sha256Key = publicEncrypt({ key: k, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
   assert.deepEqual(decryptData(gcmEnvelope(cek, [ktri(rsa.cert, oaepAlg(OID.sha256, OID.sha256, Buffer.alloc(0)), sha256Key)]), { keys: rsaKeys }).content, plaintext);

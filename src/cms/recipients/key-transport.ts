@@ -3,7 +3,8 @@
  *   KeyTransRecipientInfo ::= SEQUENCE { version CMSVersion (0 | 2), rid RecipientIdentifier,
  *     keyEncryptionAlgorithm KeyEncryptionAlgorithmIdentifier, encryptedKey OCTET STRING }
  * - RSAES-PKCS1-v1_5 (RFC 8017 7.2, rsaEncryption with NULL parameters, RFC 3370 4.2.1).
- * - RSAES-OAEP (RFC 8017 7.1, parameters per RFC 4055 4 / RFC 3560).
+ * - RSAES-OAEP (RFC 8017 7.1, parameters per RFC 4055 4 / RFC 3560), with the label
+ *   the sender chose, if any (pSourceFunc id-pSpecified).
  *
  * PKCS#1 v1.5 decryption relies on OpenSSL 3.5's implicit rejection (Node 24): a bad
  * padding yields a pseudo-random message instead of an error. The caller replaces a
@@ -83,12 +84,16 @@ export function parseKeyTransRecipientInfo(t: Tlv, index: number): KeyTransRecip
 
 interface OaepParameters {
   hash: OaepHash;
+  /** The encoding parameters P (RFC 8017 A.2.1 id-pSpecified); empty by default. */
+  label: Uint8Array;
 }
+
+const NO_LABEL = new Uint8Array(0);
 
 /** RFC 8017 A.2.1 / RFC 4055 4.1. Absent parameters or an empty SEQUENCE mean the SHA-1 defaults. */
 function parseOaepParameters(alg: AlgorithmIdentifier): OaepParameters {
   const p = alg.parameters;
-  if (!p) return { hash: 'sha1' };
+  if (!p) return { hash: 'sha1', label: NO_LABEL };
   if (p.tag !== Tag.SEQUENCE) malformed('RSAES-OAEP-params is not a SEQUENCE');
   const f = p.fields('RSAES-OAEP-params');
   let hash: OaepHash = 'sha1';
@@ -102,20 +107,23 @@ function parseOaepParameters(alg: AlgorithmIdentifier): OaepParameters {
     if (!mgf.parameters || mgf.parameters.tag !== Tag.SEQUENCE) malformed('MGF1 parameters are missing');
     mgfHash = hashFrom(mgf.parameters, 'MGF1 hash');
   }
+  let label: Uint8Array = NO_LABEL;
   const ps = f.optional(0xa2);
   if (ps) {
-    // The label must be empty: CMS defines no label (RFC 4055 4.1: pSourceFunc "SHOULD be omitted").
+    // RFC 4055 4.1 says pSourceFunc "SHOULD be omitted", but a sender may set a label
+    // (`openssl cms -encrypt -keyopt rsa_oaep_label:HEX` does, and OpenSSL decrypts it):
+    // it is public, bound into the padding, and checked by the decryption itself.
     const src = parseAlgorithmIdentifier(onlyChild(ps, 'pSourceAlgorithm'), 'pSourceAlgorithm');
-    if (src.oid !== OID.pSpecified || !src.parameters || readOctetString(src.parameters, 'pSpecified').length !== 0) {
-      throw new KakitomeError('UNSUPPORTED_ALG', 'RSAES-OAEP with a non-empty label is not supported.');
-    }
+    if (src.oid !== OID.pSpecified) throw new KakitomeError('UNSUPPORTED_ALG', `OAEP pSourceAlgorithm ${src.oid} is not supported (id-pSpecified only).`);
+    if (!src.parameters) malformed('id-pSpecified without its OCTET STRING');
+    label = readOctetString(src.parameters, 'pSpecified');
   }
   f.end();
   // RFC 8017 B.2.1 recommends MGF1 with the OAEP hash, RFC 4055 4 profiles them equal, and
   // every peer sends them equal. node:crypto also ties MGF1 to oaepHash, so a mismatch cannot
   // be decrypted here: refuse it clearly rather than fail as a decryption error.
   if (mgfHash !== hash) throw new KakitomeError('UNSUPPORTED_ALG', `RSAES-OAEP with hash ${hash} but MGF1-${mgfHash} is not supported.`);
-  return { hash };
+  return { hash, label };
 }
 
 function onlyChild(t: Tlv, field: string): Tlv {
@@ -165,13 +173,13 @@ export function decryptKeyTransKey(r: KeyTransRecipient, key: KeyObject): KeyAtt
     }
     return { cek, keyManagement: 'rsa-pkcs1', warnings: [], implicitRejection: true };
   }
-  const { hash } = parseOaepParameters(a);
+  const { hash, label } = parseOaepParameters(a);
   const warnings = hash === 'sha1' ? ['OAEP with SHA-1 (the OpenSSL 3.0 default): ask the sender to use SHA-256'] : [];
   let cek: Buffer | undefined;
   try {
-    cek = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, r.encryptedKey);
+    cek = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash, ...(label.length ? { oaepLabel: label } : {}) }, r.encryptedKey);
   } catch {
-    cek = undefined;
+    cek = undefined; // a wrong label fails here like any other padding error
   }
   return { cek, keyManagement: 'rsa-oaep', warnings, implicitRejection: false };
 }
