@@ -6,6 +6,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sign as cryptoSign, verify as cryptoVerify, createHash, constants } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestPki, type Identity } from '../helpers/pki.ts';
 import { sequence, set, setOf, oid, integer, octetString, explicit, implicit, tlv, time, utf8String, NULL, retag } from '../../src/asn1/der.ts';
 import { Tag } from '../../src/asn1/ber.ts';
@@ -208,12 +211,8 @@ test('signingTime wrongly typed is ATTR_INVALID', () => {
   expectSigner(signedData({ signerInfos: [signerInfo({ attrs: [ct, md, badDate] })] }), 'ATTR_INVALID', /signingTime/);
 });
 
-test('signed attributes that are not DER are ATTR_INVALID (order, lengths, indefinite form)', () => {
+test('signed attributes that are not DER are ATTR_INVALID (lengths, indefinite form)', () => {
   const attrs = stdAttrs();
-  const sorted = setOf(attrs);
-  const reversed = set(...[...attrs].sort((a, b) => Buffer.compare(b, a)));
-  assert.notDeepEqual(reversed, sorted);
-  expectSigner(signedData({ signerInfos: [signerInfo({ rawSet: reversed })] }), 'ATTR_INVALID', /DER SET OF order/);
   // Non-minimal length on the SET itself (0x81 for a length below 128 is not DER).
   const inner = Buffer.concat([attrs[0]!]);
   const nonMinimal = Buffer.concat([Buffer.of(0x31, 0x81, inner.length), inner]);
@@ -221,6 +220,30 @@ test('signed attributes that are not DER are ATTR_INVALID (order, lengths, indef
   // Indefinite length.
   const indef = Buffer.concat([Buffer.of(0x31, 0x80), ...[...attrs].sort(Buffer.compare), Buffer.of(0, 0)]);
   expectSigner(signedData({ signerInfos: [signerInfo({ rawSet: indef })] }), 'ATTR_INVALID', /not DER/);
+});
+
+test('signed attributes out of DER SET OF order (Outlook for Mac 2011): valid over the bytes received, with a warning; OpenSSL agrees', () => {
+  // Changed on purpose (issue 12 item 7): this was ATTR_INVALID.
+  const attrs = stdAttrs();
+  const sorted = setOf(attrs);
+  const reversed = set(...[...attrs].sort((a, b) => Buffer.compare(b, a)));
+  assert.notDeepEqual(reversed, sorted);
+  const der = signedData({ signerInfos: [signerInfo({ rawSet: reversed })] });
+  const v = verifySignedData(der);
+  assert.equal(v.status, 'valid', v.message);
+  assert.ok(v.signers[0]!.warnings.some((w) => /not in DER SET OF order/.test(w)), v.signers[0]!.warnings.join(' | '));
+  assert.equal(v.signers[0]!.signingTime?.toISOString(), '2026-01-01T00:00:00.000Z');
+  // The peer: openssl cms -verify checks the signature over the attributes as received too.
+  const file = join(pki.dir, 'unsorted-attrs.der');
+  writeFileSync(file, der);
+  const out = execFileSync('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', file, '-CAfile', pki.caPath, '-purpose', 'any'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.deepEqual(out, content);
+  // The signature binds the order received: a signature over the sorted form (what a re-sorting verifier would check) does not verify over these bytes.
+  expectSigner(signedData({ signerInfos: [signerInfo({ rawSet: reversed, signature: cryptoSign('sha256', sorted, rsa.key) })] }), 'BAD_SIG');
+  // Unsorted is no licence for a second reading: a repeated attribute type is still refused.
+  const [ct, md, st] = attrs as [Buffer, Buffer, Buffer];
+  const again = encodeAttribute(OID.messageDigest, octetString(hash('sha256', Buffer.from('other'))));
+  expectSigner(signedData({ signerInfos: [signerInfo({ rawSet: set(st, md, ct, again) })] }), 'ATTR_INVALID');
 });
 
 test('eContent together with detached content is AMBIGUOUS_CONTENT; no content at all too', () => {

@@ -7,7 +7,8 @@
  *
  * Input is held to DER (RFC 5652 5.3: "signedAttrs ... MUST be DER encoded"): the
  * [0] IMPLICIT value is re-tagged as SET (0x31), parsed in DER mode and its SET OF
- * order checked, and those exact bytes are what the signature covers (RFC 5652 5.4).
+ * order checked (an unsorted set is a QUIRK with a warning), and those exact bytes
+ * are what the signature covers (RFC 5652 5.4).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { decode, Tag, type Tlv, readOid, readOctetString, readTime, readIntegerBytes } from '../../asn1/ber.ts';
@@ -133,10 +134,14 @@ export function checkSignedAttributes(
     if (isKakitomeError(e, 'LIMIT')) throw e;
     throw new KakitomeError('ATTR_INVALID', 'Signed attributes are not DER encoded.', { cause: e });
   }
-  checkSetOrder(set, 'Signed attributes');
+  const warnings: string[] = [];
+  // QUIRK: Outlook for Mac 2011 wrote its signed attributes unsorted (not DER SET OF order,
+  // X.690 11.6). The signature covers the bytes as received, which are what is checked
+  // (a verifier that re-sorts them, as Bouncy Castle does, fails); each attribute is
+  // still DER and no type may repeat, so the set has one reading. Accepted with a warning.
+  if (!inSetOrder(set)) warnings.push('The signed attributes are not in DER SET OF order (as Outlook for Mac 2011 wrote them); the signature was checked over the bytes as received.');
   const attributes = parseAttributes(set, 'Signed attributes', ctx.limits.maxAttributes);
   for (const a of attributes.values()) if (a.values.length > 1) checkValuesOrder(a);
-  const warnings: string[] = [];
 
   // RFC 5652 5.3 / 11.1: contentType MUST be present, single-valued, equal to eContentType.
   const ct = singleValue(attributes, OID.contentType, 'The contentType attribute');
@@ -209,11 +214,10 @@ function readCapabilitiesMemo(t: Tlv): SmimeCapability[] {
   return caps.map((c) => (c.parameters ? { capabilityId: c.capabilityId, parameters: Buffer.from(c.parameters) } : { capabilityId: c.capabilityId }));
 }
 
-function checkSetOrder(set: Tlv, what: string): void {
+function inSetOrder(set: Tlv): boolean {
   const c = set.children();
-  for (let i = 1; i < c.length; i++) {
-    if (compareDer(c[i - 1]!.bytes, c[i]!.bytes) > 0) invalid(`${what} are not in DER SET OF order.`);
-  }
+  for (let i = 1; i < c.length; i++) if (compareDer(c[i - 1]!.bytes, c[i]!.bytes) > 0) return false;
+  return true;
 }
 
 function checkValuesOrder(a: Attribute): void {
