@@ -2,7 +2,8 @@
  * Creates the internal CA: a self-signed root and an issuing CA under it
  * (CA/Browser Forum S/MIME BR 7.1.2.1 and 7.1.2.2 shapes: basicConstraints
  * critical cA=TRUE, keyUsage critical keyCertSign+cRLSign, the issuing CA limited
- * to pathLen 0 and extKeyUsage emailProtection). Both keys are sealed in the store.
+ * to pathLen 0 and extKeyUsage emailProtection). Both keys are sealed in the store,
+ * and each CA certifies a delegated OCSP signer (issue-ocsp-signing-certificate.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { issueCertificate } from '../x509/issue.ts';
@@ -10,6 +11,7 @@ import { OID } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import { generateCaKey, listCertificateAuthorities, type CaKeyType, type CertificateAuthority } from './certificate-authority.ts';
+import { issueOcspSigningCertificate } from './issue-ocsp-signing-certificate.ts';
 
 export interface InitCaOptions {
   /** Base name: the root is "<name> Root CA", the issuing CA "<name> S/MIME CA". */
@@ -76,5 +78,9 @@ export async function initCertificateAuthority(store: Store, o: InitCaOptions): 
   });
   await store.audit('ca.init', issCert.fingerprint256, `${o.name}: root ${rootCert.fingerprint256}`);
   const all = await listCertificateAuthorities(store);
-  return { root: all.find((c) => c.id === rootId)!, issuing: all.find((c) => c.id === issId)! };
+  const root = all.find((c) => c.id === rootId)!;
+  const issuing = all.find((c) => c.id === issId)!;
+  // Each CA's delegated OCSP signer, so `ca ocsp` never needs a CA key.
+  for (const ca of [root, issuing]) await issueOcspSigningCertificate(store, ca, { now });
+  return { root, issuing };
 }

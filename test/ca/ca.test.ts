@@ -54,7 +54,8 @@ test('ca init makes a root and an issuing CA with sealed keys; names are unique'
   assert.equal(root.role, 'root');
   assert.equal(issuing.role, 'issuing');
   assert.deepEqual(await store.findIssuerChain(issuing.certificate).then((c) => c.map((x) => x.fingerprint256)), [root.certificate.fingerprint256]);
-  assert.equal((await store.listKeys()).length, 2);
+  // Two CA keys and each CA's delegated OCSP signing key.
+  assert.equal((await store.listKeys()).length, 4);
   await assert.rejects(initCertificateAuthority(store, { name: 'Example Corp' }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
   openssl(['verify', '-x509_strict', '-CAfile', pem('root.pem', root.certificate), pem('issuing.pem', issuing.certificate)]);
 });
@@ -164,7 +165,7 @@ test('the OCSP responder answers openssl ocsp: good, revoked with reason, unknow
       const r = await queryOcsp(responder.url, bobSig, issuing.certificate, o);
       assert.equal(r.status, 'revoked');
       assert.equal(r.reason, 'keyCompromise');
-      assert.equal(r.responder, 'issuer');
+      assert.equal(r.responder, 'delegated');
     }
     // Garbage gets an OCSP error status, not a crash.
     const res = await fetch(responder.url, { method: 'POST', body: Buffer.from('not der'), headers: { 'content-type': 'application/ocsp-request' } });

@@ -41,7 +41,7 @@ test('a new user runs the store and the CA from the command line', async () => {
   const renewed = await kk('ca', 'renew', '--fingerprint', alice.fingerprint);
   assert.equal(renewed.status, 0, renewed.stderr);
   const keys = (await kk('keys', 'list')).json.keys;
-  assert.equal(keys.length, 4, 'two CA keys, alice old and new');
+  assert.equal(keys.length, 6, 'two CA keys, their two delegated OCSP signing keys, alice old and new');
 
   const exp = await runCli(['keys', 'export', '--id', alice.keyId, '--reason', 'move to laptop', '--pass', 'pass:secret', '-o', join(home, 'alice.p12')], { env });
   assert.equal(exp.status, 0, exp.stderr);
@@ -75,7 +75,7 @@ test('a new user runs the store and the CA from the command line', async () => {
   const wrong = await runCli(['keys', 'list', '--json'], { env: { ...env, KAKITOME_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') } });
   assert.notEqual(wrong.status, 0);
   assert.match(wrong.stdout.toString() + wrong.stderr, /KEY_INVALID/);
-  assert.equal((await kk('keys', 'list')).json.keys.length, 4);
+  assert.equal((await kk('keys', 'list')).json.keys.length, 6);
 });
 
 test('the same commands on PostgreSQL (--database-url)', async () => {
@@ -94,7 +94,7 @@ test('the same commands on PostgreSQL (--database-url)', async () => {
     await run('ca', 'init', '--name', 'PG Corp', '--key-type', 'p256');
     const issued = await run('ca', 'issue', '--email', 'bob@example.com', '--usage', 'separate', '--key-type', 'p256');
     assert.equal(issued.certificates.length, 2);
-    assert.equal((await run('keys', 'list')).keys.length, 4);
+    assert.equal((await run('keys', 'list')).keys.length, 6, 'two CA keys, two OCSP signing keys, bob\'s two');
   } finally {
     pg.stop();
   }

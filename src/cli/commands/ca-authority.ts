@@ -19,12 +19,13 @@ interface IssueOpts extends StoreCliOptions { email: string; keyType: MailboxKey
 interface RenewOpts extends StoreCliOptions { fingerprint: string; keepKey?: boolean; days?: string; out?: string }
 interface RevokeOpts extends StoreCliOptions { fingerprint: string; reason: RevocationReasonName }
 interface CrlOpts extends StoreCliOptions { ca?: string; out?: string; hours: string; pem?: boolean }
-interface OcspOpts extends StoreCliOptions { host: string; port: string }
+interface OcspOpts extends StoreCliOptions { host: string; port: string; maxConnections: string; requestTimeout: string }
+interface OcspSignerOpts extends StoreCliOptions { days: string; renewBefore: string }
 
 const certJson = (c: Certificate) => ({ fingerprint: c.fingerprint256, subject: c.subjectText, serial: c.serialHex, emails: c.emailAddresses, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() });
 
 export function register(program: Command): void {
-  const ca = program.command('ca').summary('internal CA: init, issue, renew, revoke, crl, ocsp');
+  const ca = program.command('ca').summary('internal CA: init, issue, renew, revoke, crl, ocsp, ocsp-signer');
 
   const init = ca.command('init').description('Create a root CA and an issuing CA (keys sealed in the store).')
     .requiredOption('--name <name>', 'CA name, e.g. "Example Corp"')
@@ -95,12 +96,17 @@ export function register(program: Command): void {
     return 0;
   })));
 
-  const ocsp = ca.command('ocsp').description('Run the OCSP responder for the internal CAs until interrupted.')
-    .option('--host <addr>', 'listen address', '127.0.0.1').option('--port <n>', 'port', '8080');
+  const ocsp = ca.command('ocsp').description('Run the OCSP responder for the internal CAs until interrupted. Answers are signed by each CA\'s delegated OCSP signing certificate; no CA key is opened.')
+    .option('--host <addr>', 'listen address', '127.0.0.1').option('--port <n>', 'port', '8080')
+    .option('--max-connections <n>', 'connections open at once; more are refused', '256')
+    .option('--request-timeout <seconds>', 'time a client has to send its whole request (headers: half of it)', '10');
   addStoreOptions(ocsp).action(commandAction('ca ocsp', async (o: OcspOpts) => withStore(o, async (store) => {
     const { startOcspResponder } = await import('../../ca/ocsp-responder.ts');
-    const r = await startOcspResponder(store, { host: o.host, port: Number(o.port) });
-    printResult(o, { status: 'listening', url: r.url }, () => [`OCSP responder listening on ${r.url}`]);
+    const maxConnections = positiveInteger(o.maxConnections, '--max-connections');
+    const requestTimeoutMs = positiveInteger(o.requestTimeout, '--request-timeout') * 1000;
+    const r = await startOcspResponder(store, { host: o.host, port: Number(o.port) }, { maxConnections, requestTimeoutMs, headersTimeoutMs: Math.ceil(requestTimeoutMs / 2) });
+    const signers = r.signers().map((c) => ({ subject: c.subjectText, fingerprint: c.fingerprint256, notAfter: c.notAfter.toISOString() }));
+    printResult(o, { status: 'listening', url: r.url, signers }, () => [`OCSP responder listening on ${r.url}`, ...signers.map((s) => `  signing as ${s.subject} until ${s.notAfter} (renew with \`kakitome ca ocsp-signer\`, daily)`)]);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
@@ -109,6 +115,22 @@ export function register(program: Command): void {
     await r.close();
     return 0;
   })));
+
+  const signer = ca.command('ocsp-signer').description('Issue or renew each CA\'s delegated OCSP signing certificate (id-kp-OCSPSigning, ocsp-nocheck) where it is missing, revoked or near its end. Run it daily; a running `ca ocsp` picks new ones up within a minute.')
+    .option('--days <n>', 'validity of a new certificate in days (at most 90)', '30')
+    .option('--renew-before <days>', 'renew when fewer days remain', '10');
+  addStoreOptions(signer).action(commandAction('ca ocsp-signer', async (o: OcspSignerOpts) => withStore(o, async (store) => {
+    const { renewOcspSigningCertificates } = await import('../../ca/issue-ocsp-signing-certificate.ts');
+    const issued = await renewOcspSigningCertificates(store, { validityDays: positiveInteger(o.days, '--days'), renewBeforeDays: positiveInteger(o.renewBefore, '--renew-before') });
+    printResult(o, { status: 'ok', issued: issued.map((s) => ({ ca: s.ca.name, ...certJson(s.certificate) })) }, () => (issued.length ? issued.map((s) => `${s.ca.name}: new OCSP signer ${s.certificate.fingerprint256} until ${s.certificate.notAfter.toISOString()}`) : ['Every CA has a current OCSP signing certificate.']));
+    return 0;
+  })));
+}
+
+function positiveInteger(text: string, option: string): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new KakitomeError('INVALID_ARGUMENT', `${option} takes a whole number above 0.`);
+  return n;
 }
 
 async function loadPublicKey(path: string) {

@@ -1,0 +1,110 @@
+/**
+ * Delegated OCSP signing (RFC 6960 4.2.2.2): each CA certifies a key of its own
+ * for the responder, so `kakitome ca ocsp` never opens a CA key. The certificate:
+ * - is issued by the CA whose certificates it answers for (the root's delegate
+ *   answers for the issuing CA, the issuing CA's for mailboxes), as 4.2.2.2 requires;
+ * - carries extKeyUsage id-kp-OCSPSigning only and keyUsage digitalSignature only,
+ *   so it can neither decrypt (no key management usage) nor issue (no cA, no
+ *   keyCertSign);
+ * - carries id-pkix-ocsp-nocheck (4.2.2.2.1): clients need not ask about the
+ *   responder itself; in exchange it lives 30 days and is renewed when 10 remain.
+ * Its key is sealed in the store like every other key, with trust "imported"
+ * (never an anchor), and recorded in issued_certificates with profile "ocsp-signing".
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { issueCertificate } from '../x509/issue.ts';
+import { sequence, oid, octetString, NULL } from '../asn1/der.ts';
+import { KakitomeError } from '../errors.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import type { Store } from '../store/store.ts';
+import { listCertificateAuthorities, openCaKey, type CertificateAuthority } from './certificate-authority.ts';
+
+export const OCSP_SIGNING_PROFILE = 'ocsp-signing';
+const ID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
+const ID_PKIX_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
+const DAY = 86_400_000;
+
+export interface OcspSigningOptions {
+  /** Validity of a new delegate certificate in days (default 30, at most 90). */
+  validityDays?: number;
+  /** Renew when fewer than this many days remain (default 10). */
+  renewBeforeDays?: number;
+  now?: Date;
+}
+
+export interface OcspSigner {
+  ca: CertificateAuthority;
+  certificate: Certificate;
+}
+
+/** A fresh key pair of the CA key's kind: the same curve, RSA 3072, or Ed25519. */
+function generateDelegateKey(caCert: Certificate): { publicKey: KeyObject; privateKey: KeyObject } {
+  const caKey = caCert.publicKey;
+  switch (caKey.asymmetricKeyType) {
+    case 'ec': return generateKeyPairSync('ec', { namedCurve: caKey.asymmetricKeyDetails?.namedCurve ?? 'prime256v1' });
+    case 'rsa': return generateKeyPairSync('rsa', { modulusLength: 3072 });
+    case 'ed25519': return generateKeyPairSync('ed25519');
+    default: throw new KakitomeError('UNSUPPORTED_ALG', `No OCSP signing key type for a ${caKey.asymmetricKeyType} CA.`);
+  }
+}
+
+/** The CA's newest delegate that is valid at `now` and not revoked, if any. */
+export async function findOcspSigningCertificate(store: Store, ca: CertificateAuthority, now: Date = store.now()): Promise<Certificate | undefined> {
+  const rows = await store.engine.all(
+    `SELECT c.id FROM certificates c JOIN issued_certificates i ON i.certificate_id = c.id
+     WHERE i.ca_id = ? AND i.profile = ? AND c.revoked_at IS NULL AND c.not_before <= ? AND c.not_after > ?
+     ORDER BY c.not_after DESC`,
+    [ca.id, OCSP_SIGNING_PROFILE, now.toISOString(), now.toISOString()],
+  );
+  const id = rows[0]?.id;
+  return id === undefined ? undefined : (await store.findCertificateById(String(id)))?.certificate;
+}
+
+/** Issues a new delegate for `ca` (opens the CA key, audited as key.use.ca-ocsp-signer). */
+export async function issueOcspSigningCertificate(store: Store, ca: CertificateAuthority, o: OcspSigningOptions = {}): Promise<OcspSigner> {
+  const days = o.validityDays ?? 30;
+  if (!Number.isInteger(days) || days < 1 || days > 90) throw new KakitomeError('INVALID_ARGUMENT', 'An OCSP signing certificate lives 1 to 90 days (it is never checked for revocation).');
+  const now = o.now ?? store.now();
+  const previous = await findOcspSigningCertificate(store, ca, now);
+  const caKey = await openCaKey(store, ca, 'ca-ocsp-signer');
+  const keys = generateDelegateKey(ca.certificate);
+  const notBefore = new Date(now.getTime() - 60_000);
+  const certificate = issueCertificate({
+    subject: { commonName: `${ca.name} OCSP Responder` },
+    publicKey: keys.publicKey,
+    issuer: ca.certificate,
+    signingKey: caKey,
+    keyUsage: ['digitalSignature'],
+    extKeyUsage: [ID_KP_OCSP_SIGNING],
+    notBefore,
+    notAfter: new Date(Math.min(notBefore.getTime() + days * DAY, ca.certificate.notAfter.getTime())),
+    extraExtensions: [sequence(oid(ID_PKIX_OCSP_NOCHECK), octetString(NULL))],
+  });
+  await store.importPrivateKey(keys.privateKey, { certificates: [certificate], label: `${ca.name} OCSP signing`, trust: 'imported', source: `ca-ocsp-signer ${ca.name}` });
+  const rec = (await store.findCertificateByFingerprint(certificate.fingerprint256))!;
+  const renewed = previous ? await store.findCertificateByFingerprint(previous.fingerprint256) : undefined;
+  await store.engine.transaction(async (tx) => {
+    await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [rec.id, ca.id, OCSP_SIGNING_PROFILE, renewed?.id ?? null, now.toISOString()]);
+  });
+  await store.audit('ca.ocsp-signer', certificate.fingerprint256, `${ca.name}, until ${certificate.notAfter.toISOString()}${previous ? `, renews ${previous.fingerprint256}` : ''}`);
+  return { ca, certificate };
+}
+
+/**
+ * Gives every CA a delegate valid for at least `renewBeforeDays` more days, issuing
+ * where one is missing, revoked or about to expire. Returns the delegates issued
+ * (none when all are current): run it daily (`kakitome ca ocsp-signer`).
+ */
+export async function renewOcspSigningCertificates(store: Store, o: OcspSigningOptions = {}): Promise<OcspSigner[]> {
+  const now = o.now ?? store.now();
+  const margin = (o.renewBeforeDays ?? 10) * DAY;
+  const issued: OcspSigner[] = [];
+  for (const ca of await listCertificateAuthorities(store)) {
+    const current = await findOcspSigningCertificate(store, ca, now);
+    if (current && current.notAfter.getTime() - now.getTime() > margin) continue;
+    // A CA that itself ends sooner than the margin still gets a delegate up to its own end.
+    if (current && current.notAfter.getTime() >= ca.certificate.notAfter.getTime()) continue;
+    issued.push(await issueOcspSigningCertificate(store, ca, { ...o, now }));
+  }
+  return issued;
+}
