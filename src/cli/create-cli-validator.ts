@@ -9,6 +9,7 @@
 import { KakitomeError, isKakitomeError } from '../errors.ts';
 import { loadTrustAnchors } from '../pki/load-trust-anchors.ts';
 import { createSignerValidator } from '../pki/create-signer-validator.ts';
+import { createHttpFetcher } from '../pki/create-http-fetcher.ts';
 import type { SignerValidator, TrustStore } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
@@ -25,7 +26,12 @@ export async function createCliValidator(o: TrustOptions, store?: Store): Promis
     const err = e as NodeJS.ErrnoException;
     throw new KakitomeError('INVALID_ARGUMENT', `--ca ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
   }
-  const common = { revocation: { mode: o.revocation }, validityClock: o.validityClock };
+  const common = {
+    revocation: { mode: o.revocation },
+    validityClock: o.validityClock,
+    fetcher: createHttpFetcher({ allowInternal: o.allowInternalFetch }),
+    fetchCaIssuers: { hosts: o.fetchCaIssuers },
+  };
   if (store === undefined) return createSignerValidator({ anchors, ...common });
   return createSignerValidator({ trustStore: joinTrustStores(anchors, createStoreTrustStore(store)), ...common });
 }

@@ -29,6 +29,7 @@ import { matchSenderIdentity } from './match-sender-identity.ts';
 import { recognizeSmimeProfile } from './recognize-smime-profile.ts';
 import { readAuthorityInfoAccess } from './read-certificate-extensions.ts';
 import { createHttpFetcher } from './create-http-fetcher.ts';
+import { createHostList, type HostList } from './match-host-list.ts';
 import { createStaticTrustStore } from './load-trust-anchors.ts';
 import { fingerprintOf } from './certificate-fingerprint.ts';
 import { certificateNames } from '../x509/certificate-names.ts';
@@ -37,7 +38,7 @@ export interface SignerValidatorOptions {
   /** The administrator's trust anchors (use loadTrustAnchors); or give trustStore. */
   anchors?: Certificate[];
   trustStore?: TrustStore;
-  /** Defaults to createHttpFetcher() (http: only, bounded). */
+  /** Defaults to createHttpFetcher() (http: only, bounded, internal addresses refused). */
   fetcher?: Fetcher;
   /** The clock; defaults to () => new Date(). Tests and replays inject their own. */
   now?: () => Date;
@@ -59,8 +60,16 @@ export interface SignerValidatorOptions {
   /** How long a validated chain is reused (default 10 minutes). */
   chainCacheTtlMs?: number;
   maxCacheEntries?: number;
-  /** Fetch missing intermediates from caIssuers (default true). */
-  fetchCaIssuers?: boolean;
+  /**
+   * Chase AIA caIssuers URLs (RFC 5280 4.2.2.1) for intermediates the message did
+   * not carry. Off by default: the URL is read from a certificate that is not
+   * trusted yet, so chasing it lets anyone who sends a message make the verifier
+   * send a request where they choose (blind SSRF, a read receipt, the verifier's
+   * address). `{ hosts }` chases only URLs on those hosts (names, ".example.com"
+   * for a domain, addresses, CIDR blocks); `true` chases any URL the fetcher accepts.
+   * CRLs and OCSP are fetched only for a path that already ends at an anchor.
+   */
+  fetchCaIssuers?: boolean | { hosts: string[] };
   maxCaIssuersBytes?: number;
   /** Accepted clock difference for a signingTime in the future (default 5 minutes). */
   skewMs?: number;
@@ -114,10 +123,11 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     return [...fromStore, ...(learned.get(Buffer.from(name).toString('hex')) ?? [])];
   };
 
+  const chase = caIssuersHosts(options.fetchCaIssuers);
   const fetchIssuers = async (cert: Certificate): Promise<Certificate[]> => {
-    if (options.fetchCaIssuers === false) return [];
+    if (!chase) return [];
     const out: Certificate[] = [];
-    for (const url of readAuthorityInfoAccess(cert).caIssuers.slice(0, 2)) {
+    for (const url of readAuthorityInfoAccess(cert).caIssuers.filter((u) => chase === 'any' || chase.hasName(hostOf(u))).slice(0, 2)) {
       const hit = fetchedIssuers.get(url);
       if (hit) {
         out.push(...hit);
@@ -306,6 +316,21 @@ function summarise(leaf: Certificate, path: Certificate[], clock: ClockUsed, rev
   const revText = rev.status === 'good' ? 'not revoked' : rev.status === 'unknown' ? 'revocation unknown' : 'revocation not checked';
   const idText = id.status === 'match' ? 'matches the sender' : id.status === 'unknown' ? 'sender not compared' : 'does not match the sender';
   return `Trusted: certificate of ${who}${profile ? ` (${profile})` : ''} chains to "${anchor.subjectText}", valid ${when}, ${revText}, ${idText}.`;
+}
+
+/** Which caIssuers URLs may be chased: none (undefined), any, or those on listed hosts. */
+function caIssuersHosts(o: SignerValidatorOptions['fetchCaIssuers']): HostList | 'any' | undefined {
+  if (o === true) return 'any';
+  if (!o || o.hosts.length === 0) return undefined;
+  return createHostList(o.hosts, 'fetchCaIssuers.hosts');
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
 }
 
 /** caIssuers bodies: one DER certificate, PEM, or a certs-only PKCS#7 (RFC 5280 4.2.2.1). */

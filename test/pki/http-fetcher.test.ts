@@ -31,22 +31,24 @@ after(() => {
 });
 
 const get = { method: 'GET' as const, maxBytes: 4096, timeoutMs: 1000 };
+/** The test server is on loopback, which the default fetcher refuses (test/security/08-no-fetch.test.ts). */
+const loopback = createHttpFetcher({ allowInternal: ['127.0.0.1'] });
 
 test('fetches within bounds; POST carries body and content type', async () => {
-  const f = createHttpFetcher();
+  const f = loopback;
   assert.equal(Buffer.from(await f(`${base}/small`, get)).toString(), 'abc');
   const echo = await f(`${base}/echo`, { method: 'POST', body: Buffer.from('xyz'), contentType: 'application/ocsp-request', maxBytes: 4096, timeoutMs: 1000 });
   assert.equal(Buffer.from(echo).toString(), 'POST application/ocsp-request xyz');
 });
 
 test('size limits: announced and streamed', async () => {
-  const f = createHttpFetcher();
+  const f = loopback;
   await assert.rejects(f(`${base}/big-declared`, get), { code: 'LIMIT' });
   await assert.rejects(f(`${base}/big-chunked`, get), { code: 'LIMIT' });
 });
 
 test('deadline, HTTP errors, redirects, schemes and allowed hosts', async () => {
-  const f = createHttpFetcher();
+  const f = loopback;
   const t0 = Date.now();
   await assert.rejects(f(`${base}/slow`, { ...get, timeoutMs: 200 }), /did not answer within 200 ms/);
   assert.ok(Date.now() - t0 < 2000);
@@ -55,4 +57,7 @@ test('deadline, HTTP errors, redirects, schemes and allowed hosts', async () => 
   await assert.rejects(f('https://127.0.0.1/x', get), /Only http:/);
   await assert.rejects(f('file:///etc/passwd', get), /Only http:/);
   await assert.rejects(createHttpFetcher({ allowedHosts: ['127.0.0.1'] })('http://localhost:1/x', get), /not in the fetcher's allowed hosts/);
+  await assert.rejects(createHttpFetcher()(`${base}/small`, get), /is a loopback address/);
+  assert.throws(() => createHttpFetcher({ allowInternal: ['10.0.0.0/33'] }), /not a valid CIDR block/);
+  assert.throws(() => createHttpFetcher({ allowInternal: ['http://x/'] }), /neither a host name/);
 });

@@ -78,10 +78,13 @@ after(async () => {
   await Promise.all([ocspDelegated?.stop(), ocspByCa?.stop(), ocspNoEku?.stop(), http?.stop()]);
 });
 
+/** The responders of these tests listen on loopback, which the default fetcher refuses. */
+const loopback = createHttpFetcher({ allowInternal: ['127.0.0.1'] });
+
 function validator(mode: 'hard-fail' | 'soft-fail' | 'off', extra: SignerValidatorOptions = {}) {
   return createSignerValidator({
     anchors: [root.cert],
-    fetcher: createHttpFetcher({ allowedHosts: ['127.0.0.1'] }),
+    fetcher: loopback,
     ...extra,
     revocation: { mode, timeoutMs: 2000, ...extra.revocation },
   });
@@ -262,7 +265,7 @@ test('an intermediate revoked on the root CRL makes the path revoked', async () 
     const leaf = endEntity(badCa, 'leaf@example.com', { crlDistributionPoints: [local.url('/bad.crl')] });
     local.files.set('/r0.crl', buildCrl({ issuer: r0, revoked: [{ cert: badCa.cert, reason: 2 }] }));
     local.files.set('/bad.crl', buildCrl({ issuer: badCa }));
-    const r = await createSignerValidator({ anchors: [r0.cert], revocation: { mode: 'soft-fail' } })({ certificate: leaf.cert, carried: [badCa.cert], usage: 'signing' });
+    const r = await createSignerValidator({ anchors: [r0.cert], fetcher: loopback, revocation: { mode: 'soft-fail' } })({ certificate: leaf.cert, carried: [badCa.cert], usage: 'signing' });
     assert.equal(r.code, 'CERT_REVOKED');
     assert.match(r.message, /CA certificate .*Revoked CA.* was revoked .*cACompromise/);
   } finally {
@@ -287,7 +290,7 @@ test('an OCSP responder that is not authorised for the certificate\'s CA is not 
   // openssl ocsp answers for a CA it does not serve, signed by its own responder
   // certificate, which caC never delegated to.
   const stranger = endEntity(caC, 'stranger@example.com', { ocspUrls: [ocspDelegated.url] });
-  const r = await createSignerValidator({ anchors: [root.cert], revocation: { mode: 'soft-fail' } })({ certificate: stranger.cert, carried: [caC.cert], usage: 'signing' });
+  const r = await createSignerValidator({ anchors: [root.cert], fetcher: loopback, revocation: { mode: 'soft-fail' } })({ certificate: stranger.cert, carried: [caC.cert], usage: 'signing' });
   assert.equal(r.revocation.status, 'unknown');
   assert.match(r.revocation.message, /responder certificate was not issued by the certificate's CA\.$/);
 });
@@ -325,7 +328,7 @@ test('CRLs signed with RSA-2048 and Ed25519 CA keys are verified', async () => {
       const leaf = endEntity(r0, `${kind}@example.com`, { crlDistributionPoints: [local.url(`/${kind}.crl`)] });
       const other = endEntity(r0, `${kind}-revoked@example.com`, { crlDistributionPoints: [local.url(`/${kind}.crl`)] });
       local.files.set(`/${kind}.crl`, buildCrl({ issuer: r0, revoked: [{ cert: other.cert }] }));
-      const v = createSignerValidator({ anchors: [r0.cert], revocation: { mode: 'hard-fail' } });
+      const v = createSignerValidator({ anchors: [r0.cert], fetcher: loopback, revocation: { mode: 'hard-fail' } });
       const good = await v({ certificate: leaf.cert, carried: [], usage: 'signing' });
       assert.equal(good.status, 'trusted', `${kind}: ${good.message}`);
       assert.equal((await v({ certificate: other.cert, carried: [], usage: 'signing' })).code, 'CERT_REVOKED', kind);

@@ -1,6 +1,7 @@
 /**
  * The trust options verify and decrypt share (--ca, --revocation,
- * --validity-clock), as plain data for the job (see create-cli-validator.ts).
+ * --validity-clock, --fetch-ca-issuers, --allow-internal-fetch), as plain data for
+ * the job (see create-cli-validator.ts).
  */
 import { Option, type Command } from 'commander';
 import { collect } from './message-options.ts';
@@ -11,6 +12,10 @@ export interface TrustOptions {
   revocation: 'hard-fail' | 'soft-fail' | 'off';
   /** Default 'now'; 'signingTime' accepts a signature made while the certificate was valid. */
   validityClock: 'now' | 'signingTime';
+  /** Hosts whose AIA caIssuers URLs may be chased (none by default: no chasing). */
+  fetchCaIssuers: string[];
+  /** Hosts, addresses and CIDR blocks that may be fetched although internal (none by default). */
+  allowInternalFetch: string[];
 }
 
 /** --ca, --revocation and --validity-clock, shared by verify and decrypt. */
@@ -22,6 +27,8 @@ export interface VerifyingCliOptions {
   databaseUrl?: string;
   revocation: string;
   validityClock: string;
+  fetchCaIssuers?: string[];
+  allowInternalFetch?: string[];
   json?: boolean;
 }
 
@@ -29,14 +36,18 @@ export function addTrustOptions(cmd: Command, caHelp: string): Command {
   return cmd
     .option('--ca <file>', caHelp, collect)
     .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http): hard-fail refuses when no answer, soft-fail reports "unknown"').choices(['hard-fail', 'soft-fail', 'off']).default('soft-fail'))
-    .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'));
+    .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'))
+    .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
+    .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect);
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca?: string[]; revocation: string; validityClock: string }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; revocation: string; validityClock: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[] }): TrustOptions {
   return {
     ca: opts.ca ?? [],
     revocation: opts.revocation as TrustOptions['revocation'],
     validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : 'now',
+    fetchCaIssuers: opts.fetchCaIssuers ?? [],
+    allowInternalFetch: opts.allowInternalFetch ?? [],
   };
 }
