@@ -10,6 +10,9 @@ import { performance } from 'node:perf_hooks';
 export interface ChildRun {
   seconds: number;
   maxRssMiB: number;
+  /** CPU time of the child (all its threads), from GNU time. */
+  userSeconds: number;
+  systemSeconds: number;
   exitCode: number;
   stdout: string;
   stderr: string;
@@ -34,7 +37,8 @@ export async function runMeasured(cmd: string, args: string[], opts: { input?: s
   if (!rss) throw new Error(`could not read the peak RSS of ${cmd}: ${stderr.slice(-400)}`);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
   const measured = wall ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : seconds;
-  return { seconds: Math.min(seconds, measured > 0 ? measured : seconds), maxRssMiB: Number(rss[1]) / 1024, exitCode, stdout, stderr };
+  const cpu = (label: string) => Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1] ?? NaN);
+  return { seconds: Math.min(seconds, measured > 0 ? measured : seconds), maxRssMiB: Number(rss[1]) / 1024, userSeconds: cpu('User'), systemSeconds: cpu('System'), exitCode, stdout, stderr };
 }
 
 /** Runs a command `rounds` times and keeps the run with the median time; fails on a non-zero exit. */

@@ -6,7 +6,7 @@
  * stays as it was). Outputs are created mode 0600: a decrypted message is private.
  */
 import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile } from 'node:fs/promises';
-import { unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { KakitomeError } from '../errors.ts';
@@ -63,8 +63,38 @@ export async function readFileBounded(path: string, what: string, max = MAX_MESS
   });
 }
 
+/**
+ * readFileBounded for a batch worker, which reads one file after another and has
+ * nothing else to do meanwhile: synchronous calls, one open and one fstat, no
+ * thread-pool round trips. O_NONBLOCK: a FIFO put in place of a listed file is
+ * refused instead of blocking the worker forever.
+ */
+export function readFileBoundedSync(path: string, what: string, max = MAX_MESSAGE_BYTES): Buffer {
+  const unreadable = (e: unknown) => new KakitomeError('INVALID_ARGUMENT', `${what}: ${describeFsError(e as NodeJS.ErrnoException)}.`, { cause: e });
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw unreadable(e);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (info.isDirectory()) throw new KakitomeError('INVALID_ARGUMENT', `${what} is a directory, a file was expected.`);
+    if (!info.isFile()) throw new KakitomeError('INVALID_ARGUMENT', `${what} is not a regular file (a device, pipe or socket).`);
+    if (info.size > max) tooLarge(what);
+    const data = Buffer.allocUnsafe(info.size);
+    let got = 0;
+    for (let n = 1; got < data.length && n > 0; got += n) n = readSync(fd, data, got, data.length - got, got);
+    return data.subarray(0, got);
+  } catch (e) {
+    throw e instanceof KakitomeError ? e : unreadable(e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The one error for an OUT that cannot be written (the cause kept, the file-system reason said plainly). */
-function cannotWrite(path: string, cause: unknown): KakitomeError {
+export function cannotWrite(path: string, cause: unknown): KakitomeError {
   return new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(cause as NodeJS.ErrnoException)}.`, { cause });
 }
 
@@ -81,24 +111,41 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
 }
 
 /**
- * Temporary files not yet renamed. Ctrl-C or a kill during a write would
- * otherwise leave them behind: the handlers remove them, then exit with the
- * conventional 128+signal status.
+ * Ctrl-C or a kill during a write would otherwise leave temporary files behind:
+ * on SIGINT, SIGTERM or SIGHUP every registered clean-up runs (synchronously),
+ * then the process exits with the conventional 128+signal status.
  */
-const pendingTemporaryFiles = new Set<string>();
+const interruptCleanups = new Set<() => void>();
 let signalHandlersInstalled = false;
 
+/** Registers a clean-up for an interruption; returns its removal. */
+export function onInterrupt(cleanup: () => void): () => void {
+  interruptCleanups.add(cleanup);
+  if (!signalHandlersInstalled) {
+    signalHandlersInstalled = true;
+    for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+      process.once(signal, () => {
+        for (const c of interruptCleanups) {
+          try { c(); } catch { /* clean up what can be */ }
+        }
+        process.exit(status);
+      });
+    }
+  }
+  return () => { interruptCleanups.delete(cleanup); };
+}
+
+/** Temporary files not yet renamed, removed on an interruption. */
+const pendingTemporaryFiles = new Set<string>();
+
 function trackTemporaryFile(tmp: string): void {
+  if (pendingTemporaryFiles.size === 0) onInterrupt(removePendingTemporaryFiles);
   pendingTemporaryFiles.add(tmp);
-  if (signalHandlersInstalled) return;
-  signalHandlersInstalled = true;
-  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-    process.once(signal, () => {
-      for (const f of pendingTemporaryFiles) {
-        try { unlinkSync(f); } catch { /* already gone */ }
-      }
-      process.exit(status);
-    });
+}
+
+function removePendingTemporaryFiles(): void {
+  for (const f of pendingTemporaryFiles) {
+    try { unlinkSync(f); } catch { /* already gone */ }
   }
 }
 

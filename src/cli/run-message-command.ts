@@ -106,9 +106,6 @@ async function runStreamed(spec: MessageCommandSpec, stream: StreamJob, chunks: 
 }
 
 async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mbox'): Promise<ExitCode> {
-  // Build the job once here: bad credentials fail the whole batch up front (exit 2)
-  // instead of failing every message in every worker.
-  await (await createJob(spec.command, spec.jobOptions)).close?.();
   // --json on a batch writes JSON Lines: one object per message as it finishes, then
   // a summary, so a batch of millions never holds its reports in memory.
   const summary: BatchSummary = await runBatch({
@@ -117,6 +114,9 @@ async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mb
     input: spec.input!,
     output: spec.output,
     kind,
+    // Build the job once here (while the workers start): bad credentials fail the
+    // whole batch up front (exit 2) instead of failing every message in every worker.
+    preflight: async () => { await (await createJob(spec.command, spec.jobOptions)).close?.(); },
     ...(spec.jobs !== undefined ? { workers: spec.jobs } : {}),
     ...(spec.json ? {
       onResult: (item: BatchItem, result: JobResult) => writeStdout(Buffer.from(JSON.stringify({
