@@ -22,8 +22,10 @@ export interface Limits {
   /** Nested CMS layers (signed inside encrypted inside signed...). */
   maxLayers: number;
   /**
-   * Private-key operations one decryption may spend on keys offered without a
-   * certificate (each is tried on every recipient of its key type).
+   * Private-key operations one decryption may spend: one per distinct private key
+   * whose certificate a RecipientInfo names (repeated RecipientInfos for it are
+   * opened once), plus, for keys offered without a certificate, one per distinct
+   * recipient identifier of their key type. Past it the envelope is refused before any.
    */
   maxKeyAttempts: number;
   /** Whole RFC 5322 message accepted by the non-streaming message APIs (src/mime, src/smime). */

@@ -310,7 +310,7 @@ test('limits: recipients, CMS size; an envelope with unsupported recipient kinds
   // Trial decryption (no certificate): 5 candidates over a limit of 4, refused before any key is used.
   code(() => decryptData(der, { keys: [{ key: ids[0]!.key }], limits: { maxKeyAttempts: 4 } }), 'LIMIT', 'maxKeyAttempts');
   assert.deepEqual(decryptData(der, { keys: [{ key: ids[4]!.key }], limits: { maxKeyAttempts: 5 } }).content, plaintext);
-  assert.deepEqual(decryptData(der, { keys: [{ key: ids[4]!.key, certificate: ids[4]!.cert }], limits: { maxKeyAttempts: 0 } }).content, plaintext);
+  assert.deepEqual(decryptData(der, { keys: [{ key: ids[4]!.key, certificate: ids[4]!.cert }], limits: { maxKeyAttempts: 1 } }).content, plaintext);
   // A pwri ([3]) beside our KTRI: skipped, not an error (RFC 5652 6.2.4 recipients we cannot use).
   const cek = randomBytes(32);
   const pwri = implicit(3, true, integer(0), encodeAlgorithmIdentifier(OID.aes256_wrap), octetString(randomBytes(40)));

@@ -40,7 +40,7 @@ export interface ParsedEnvelope {
   authAttributes: Map<string, Attribute> | undefined;
   /** AuthEnvelopedData: the message authentication code (AEAD tag). */
   mac: Uint8Array | undefined;
-  /** limits.maxKeyAttempts in force when parsing: bounds trial decryption (recover-content-key.ts). */
+  /** limits.maxKeyAttempts in force when parsing: bounds the private-key operations (recover-content-key.ts). */
   maxKeyAttempts: number;
 }
 

@@ -3,12 +3,18 @@
  *
  * Matching (recipient identifiers are public, so failing to match is reported as
  * NOT_RECIPIENT):
- * - a key offered WITH its certificate opens only the RecipientInfos whose
- *   identifier names that certificate (issuerAndSerialNumber or subjectKeyIdentifier);
+ * - a key offered WITH its certificate opens the first RecipientInfo whose
+ *   identifier names that certificate (issuerAndSerialNumber or subjectKeyIdentifier),
+ *   and only that one: an honest sender wraps the content key once per recipient,
+ *   and an envelope naming our certificate 200 times must not buy 200 private-key
+ *   operations and 200 content decryptions (issue 9, item 10). The same private
+ *   key offered twice (a certificate renewed on the same key) is opened once too;
  * - a key offered WITHOUT a certificate is tried on every RecipientInfo of a
- *   matching key type. Cost: one private-key operation per such recipient, and for
- *   each key the layer above may run one content decryption per plausible key.
- *   Pass certificates whenever you have them.
+ *   matching key type, once per distinct identifier. Cost: one private-key
+ *   operation per such recipient, and for each key the layer above may run one
+ *   content decryption per plausible key. Pass certificates whenever you have them.
+ * Every private-key operation, certificate matches included, counts against
+ * limits.maxKeyAttempts; past it the envelope is refused (LIMIT) before any is made.
  *
  * Once a recipient is chosen, nothing about the key layer is revealed: a failed
  * OAEP decoding, key-wrap integrity check, bad originator point, or an RSA
@@ -18,7 +24,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KakitomeError, isKakitomeError } from '../../errors.ts';
-import { identifierMatches, type CmsIdentifier } from '../identifier.ts';
+import { encodeIdentifier, identifierMatches, type CmsIdentifier } from '../identifier.ts';
 import { checkKeyAgreeAlgorithm, decryptKeyAgreeKey, keyAgreeKeyType } from '../recipients/key-agreement.ts';
 import { checkKemAlgorithm, decryptKemKey, kemKeyType } from '../recipients/kem.ts';
 import { checkKeyTransAlgorithm, decryptKeyTransKey } from '../recipients/key-transport.ts';
@@ -69,30 +75,44 @@ function checkAlgorithm(r: ParsedRecipient): void {
 }
 
 /**
- * The (recipient, key) pairs worth trying, certificate matches first. Throws
- * NOT_RECIPIENT when there is none, and the algorithm error (UNSUPPORTED_ALG,
- * MALFORMED) when the only matching recipients use parameters we refuse.
+ * The (recipient, key) pairs worth trying, certificate matches first, at most one
+ * per private key among certificate matches and one per (key, identifier) among
+ * trial ones. Throws NOT_RECIPIENT when there is none, LIMIT when they would take
+ * more than maxKeyAttempts private-key operations, and the algorithm error
+ * (UNSUPPORTED_ALG, MALFORMED) when the only matching recipients use parameters we refuse.
  */
 export function matchRecipients(parsed: ParsedEnvelope, keys: DecryptKey[]): RecipientCandidate[] {
   const exact: RecipientCandidate[] = [];
   const trial: RecipientCandidate[] = [];
+  /** Trial identifiers already taken, per key: the same identifier names the same certificate, hence the same key. */
+  const tried = new Map<DecryptKey, Set<string>>();
   let refused: unknown;
   for (const key of keys) {
     const t = key.key.asymmetricKeyType;
+    // A key already matched by certificate (under this or another certificate) is not opened again.
+    if (exact.some((c) => sameKey(c.key, key))) continue;
     for (const r of parsed.recipients) {
       if (keyTypeOf(r) !== t) continue;
       const ids: (CmsIdentifier | undefined)[] = r.kind === 'kari' ? r.recipientEncryptedKeys.map((k) => k.rid) : r.kind === 'ktri' || r.kind === 'kemri' ? [r.rid] : [];
       ids.forEach((identifier, rekIndex) => {
         if (key.certificate) {
-          if (identifier && identifierMatches(identifier, key.certificate)) exact.push({ recipient: r, rekIndex, identifier, key, byCertificate: true });
-        } else trial.push({ recipient: r, rekIndex, identifier, key, byCertificate: false });
+          if (identifier && identifierMatches(identifier, key.certificate) && !exact.some((c) => c.key === key)) exact.push({ recipient: r, rekIndex, identifier, key, byCertificate: true });
+          return;
+        }
+        const seen = tried.get(key) ?? tried.set(key, new Set()).get(key)!;
+        const id = identifier ? Buffer.from(encodeIdentifier(identifier)).toString('latin1') : `no identifier ${r.index}/${rekIndex}`;
+        if (seen.has(id)) return;
+        seen.add(id);
+        trial.push({ recipient: r, rekIndex, identifier, key, byCertificate: false });
       });
     }
   }
-  // Each trial costs a private-key operation: an envelope with thousands of recipients must
-  // not buy thousands of them from a caller who did not say which certificate is theirs.
-  if (trial.length > parsed.maxKeyAttempts) {
-    throw new KakitomeError('LIMIT', `Trying the keys without their certificates would take ${trial.length} private-key operations (limit ${parsed.maxKeyAttempts}): offer the certificates.`);
+  // Each candidate costs a private-key operation: an envelope with thousands of recipients must
+  // not buy thousands of them, whether or not the caller said which certificate is theirs.
+  const attempts = exact.length + trial.length;
+  if (attempts > parsed.maxKeyAttempts) {
+    const hint = trial.length > 0 ? ': offer the certificates with the keys' : '';
+    throw new KakitomeError('LIMIT', `Opening this envelope would take ${attempts} private-key operations (limit ${parsed.maxKeyAttempts})${hint}.`);
   }
   const usable: RecipientCandidate[] = [];
   for (const c of [...exact, ...trial]) {
@@ -111,6 +131,11 @@ export function matchRecipients(parsed: ParsedEnvelope, keys: DecryptKey[]): Rec
     throw new KakitomeError('NOT_RECIPIENT', `None of the ${parsed.recipients.length} recipients of this message matches the keys offered.`);
   }
   return usable;
+}
+
+/** The same private key (one KeyObject, or two holding the same key material). */
+function sameKey(a: DecryptKey, b: DecryptKey): boolean {
+  return a.key === b.key || (a.key.asymmetricKeyType === b.key.asymmetricKeyType && a.key.equals(b.key));
 }
 
 function attempt(c: RecipientCandidate): KeyAttempt {
