@@ -31,16 +31,7 @@ export function looksLikeMbox(head: Uint8Array): boolean {
   return /^From [^\s:]+/.test(Buffer.from(head.subarray(0, 200)).toString('latin1'));
 }
 
-function isFromLine(line: Buffer): boolean {
-  return line.length >= 5 && line.subarray(0, 5).equals(FROM_);
-}
-
-/** ">From ", ">>From ": one ">" is removed on reading, added on writing (mboxrd). */
-function isQuotedFrom(line: Buffer): boolean {
-  let i = 0;
-  while (i < line.length && line[i] === 0x3e) i++;
-  return line.length - i >= 5 && line.subarray(i, i + 5).equals(FROM_);
-}
+const NOT_MBOX = 'Malformed input: not an mbox file (it does not start with a "From " line).';
 
 function stripEol(line: Buffer): Buffer {
   let end = line.length;
@@ -50,72 +41,116 @@ function stripEol(line: Buffer): Buffer {
 }
 
 /**
+ * Where the line holding `at` starts, if everything between that start and `at` is
+ * ">" (a From_ line, or a quoted one); -1 when `at` is inside a line. `data` starts
+ * at a line start.
+ */
+function lineStartBefore(data: Buffer, at: number): number {
+  let j = at;
+  while (j > 0 && data[j - 1] === 0x3e) j--;
+  return j === 0 || data[j - 1] === 0x0a ? j : -1;
+}
+
+function isBlank(data: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (data[i] !== 0x0a && data[i] !== 0x0d) return false;
+  return true;
+}
+
+/**
  * Splits an mbox stream into messages, one at a time (the file is never held in
  * memory whole). A message larger than `maxMessageBytes` is yielded with an error
  * instead of its bytes, and reading resumes at the next separator.
+ *
+ * Lines are not handled one by one: the only lines that matter contain "From "
+ * (separators, and quoted lines that lose one ">"), so the reader jumps from one
+ * "From " to the next with Buffer.indexOf and keeps the bytes between as slices of
+ * the input chunks (about 10 times faster than a loop over lines, measured on 2 KB
+ * messages: the main thread of an mbox batch splits while the workers sign).
  */
 export async function* splitMbox(source: AsyncIterable<Buffer | string>, maxMessageBytes: number): AsyncGenerator<MboxEntry> {
   let pending: Buffer = Buffer.alloc(0);
-  let lines: Buffer[] = [];
+  let pieces: Buffer[] = [];
   let size = 0;
   let envelope: string | undefined;
   let oversized = false;
   let index = 0;
 
+  const add = (piece: Buffer): void => {
+    if (oversized || piece.length === 0) return;
+    size += piece.length;
+    if (size > maxMessageBytes) {
+      oversized = true;
+      pieces = [];
+      return;
+    }
+    pieces.push(piece);
+  };
+
   const finish = (): MboxEntry => {
-    // The empty line before the next separator belongs to the file, not the message.
-    const last = lines[lines.length - 1];
-    if (last !== undefined && stripEol(last).length === 0) lines.pop();
-    const entry: MboxEntry = oversized
-      ? { index, envelope: envelope!, error: new KakitomeError('LIMIT', `Message ${index + 1} of the mbox is larger than ${Math.floor(maxMessageBytes / (1024 * 1024))} MiB.`) }
-      : { index, envelope: envelope!, message: Buffer.concat(lines) };
+    let entry: MboxEntry;
+    if (oversized) {
+      entry = { index, envelope: envelope!, error: new KakitomeError('LIMIT', `Message ${index + 1} of the mbox is larger than ${Math.floor(maxMessageBytes / (1024 * 1024))} MiB.`) };
+    } else {
+      let message = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+      // The empty line before the next separator belongs to the file, not the message.
+      const lastStart = message.length < 2 ? 0 : message.lastIndexOf(0x0a, message.length - 2) + 1;
+      if (message.length > 0 && stripEol(message.subarray(lastStart)).length === 0) message = message.subarray(0, lastStart);
+      entry = { index, envelope: envelope!, message };
+    }
     index++;
-    lines = [];
+    pieces = [];
     size = 0;
     oversized = false;
     return entry;
   };
 
-  const takeLine = function* (line: Buffer): Generator<MboxEntry> {
-    if (isFromLine(line)) {
-      if (envelope !== undefined) yield finish();
-      envelope = stripEol(line).subarray(5).toString('latin1');
-      return;
+  /** Takes whole lines (data ends with a line feed, or is the end of the file). */
+  const take = function* (data: Buffer): Generator<MboxEntry> {
+    let from = 0;
+    for (let hit = data.indexOf(FROM_, 0); hit >= 0; hit = data.indexOf(FROM_, hit + 1)) {
+      const start = lineStartBefore(data, hit);
+      if (start < 0) continue;
+      if (start === hit) {
+        // A separator: ends the message before it, and its text is the next envelope.
+        if (envelope === undefined) {
+          // QUIRK: blank lines before the first separator are tolerated; anything else means this is no mbox.
+          if (!isBlank(data, from, start)) throw new KakitomeError('MALFORMED', NOT_MBOX);
+        } else {
+          add(data.subarray(from, start));
+          yield finish();
+        }
+        const eol = data.indexOf(0x0a, hit);
+        const end = eol < 0 ? data.length : eol + 1;
+        envelope = stripEol(data.subarray(hit, end)).subarray(5).toString('latin1');
+        from = end;
+      } else if (envelope !== undefined) {
+        // A quoted From line: one ">" less.
+        add(data.subarray(from, start));
+        from = start + 1;
+      }
     }
     if (envelope === undefined) {
-      // QUIRK: blank lines before the first separator are tolerated; anything else means this is no mbox.
-      if (stripEol(line).length === 0) return;
-      throw new KakitomeError('MALFORMED', 'Malformed input: not an mbox file (it does not start with a "From " line).');
-    }
-    if (oversized) return;
-    const unquoted = isQuotedFrom(line) ? line.subarray(1) : line;
-    size += unquoted.length;
-    if (size > maxMessageBytes) {
-      oversized = true;
-      lines = [];
+      if (!isBlank(data, from, data.length)) throw new KakitomeError('MALFORMED', NOT_MBOX);
       return;
     }
-    lines.push(unquoted);
+    add(data.subarray(from));
   };
 
   for await (const chunk of source) {
     const data: Buffer = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, Buffer.from(chunk)]);
-    let start = 0;
-    for (let nl = data.indexOf(0x0a, start); nl >= 0; nl = data.indexOf(0x0a, start)) {
-      // No copy: stream chunks are never reused, and a line only lives until its message is handed on.
-      yield* takeLine(data.subarray(start, nl + 1));
-      start = nl + 1;
-    }
-    pending = Buffer.from(data.subarray(start));
+    const lastLine = data.lastIndexOf(0x0a) + 1;
+    // No copy: stream chunks are never reused, and a slice only lives until its message is handed on.
+    if (lastLine > 0) yield* take(data.subarray(0, lastLine));
+    pending = Buffer.from(data.subarray(lastLine));
     if (pending.length > maxMessageBytes + 1024) {
       // One line longer than a whole message: stop buffering it.
-      if (envelope === undefined) throw new KakitomeError('MALFORMED', 'Malformed input: not an mbox file (it does not start with a "From " line).');
+      if (envelope === undefined) throw new KakitomeError('MALFORMED', NOT_MBOX);
       oversized = true;
-      lines = [];
+      pieces = [];
       pending = Buffer.alloc(0);
     }
   }
-  if (pending.length > 0) yield* takeLine(pending);
+  if (pending.length > 0) yield* take(pending);
   if (envelope !== undefined) yield finish();
 }
 
@@ -127,22 +162,29 @@ export function formatEnvelopeDate(d: Date): string {
   return `${m[1]} ${m[3]} ${m[2]!.replace(/^0/, ' ')} ${m[5]} ${m[4]}`;
 }
 
-/** One mbox entry: separator line, the message with From-quoting, one empty line. */
+/** One mbox entry: separator line, the message with From-quoting, one empty line; one allocation. */
 export function formatMboxEntry(envelope: string, message: Uint8Array): Buffer {
-  const out: Buffer[] = [Buffer.from(`From ${envelope}\n`, 'latin1')];
   const msg = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  let start = 0;
-  while (start < msg.length) {
-    const nl = msg.indexOf(0x0a, start);
-    const end = nl < 0 ? msg.length : nl + 1;
-    const line = msg.subarray(start, end);
-    if (isQuotedFrom(line)) out.push(Buffer.from('>'));
-    out.push(line);
-    start = end;
+  // Lines matching /^>*From / get one more ">".
+  const quoteAt: number[] = [];
+  for (let hit = msg.indexOf(FROM_); hit >= 0; hit = msg.indexOf(FROM_, hit + 1)) {
+    const start = lineStartBefore(msg, hit);
+    if (start >= 0) quoteAt.push(start);
   }
-  if (msg.length === 0 || msg[msg.length - 1] !== 0x0a) out.push(Buffer.from('\n'));
-  out.push(Buffer.from('\n'));
-  return Buffer.concat(out);
+  const headLength = 6 + Buffer.byteLength(envelope, 'latin1');
+  const finalNewline = msg.length === 0 || msg[msg.length - 1] !== 0x0a ? 1 : 0;
+  const out = Buffer.allocUnsafe(headLength + msg.length + quoteAt.length + finalNewline + 1);
+  let at = out.write(`From ${envelope}\n`, 0, 'latin1');
+  let from = 0;
+  for (const q of quoteAt) {
+    at += msg.copy(out, at, from, q);
+    out[at++] = 0x3e;
+    from = q;
+  }
+  at += msg.copy(out, at, from);
+  if (finalNewline) out[at++] = 0x0a;
+  out[at] = 0x0a;
+  return out;
 }
 
 /**

@@ -63,3 +63,84 @@ test('stripEnvelopeLine: one saved message loses its From_ line; a real mbox is 
   const two = Buffer.concat([formatMboxEntry('a', msg), formatMboxEntry('b', msg)]);
   assert.throws(() => stripEnvelopeLine(two), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
 });
+
+/**
+ * The line-by-line reading of mboxrd that splitMbox implemented before it jumped
+ * from one "From " to the next (issue 12 item 6): the reference for the test below.
+ */
+function referenceSplit(data: Buffer, max: number): Array<{ envelope: string; message?: string; error?: string }> | 'MALFORMED' {
+  const out: Array<{ envelope: string; message?: string; error?: string }> = [];
+  let envelope: string | undefined;
+  let lines: Buffer[] = [];
+  let size = 0;
+  let oversized = false;
+  const eolLess = (l: Buffer) => l.toString('latin1').replace(/\n$/, '').replace(/\r$/, '');
+  const finish = () => {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && eolLess(last).length === 0) lines.pop();
+    out.push(oversized ? { envelope: envelope!, error: 'LIMIT' } : { envelope: envelope!, message: Buffer.concat(lines).toString('latin1') });
+    lines = [];
+    size = 0;
+    oversized = false;
+  };
+  let start = 0;
+  while (start < data.length) {
+    const nl = data.indexOf(0x0a, start);
+    const line = data.subarray(start, nl < 0 ? data.length : nl + 1);
+    start += line.length;
+    const text = line.toString('latin1');
+    if (text.startsWith('From ')) {
+      if (envelope !== undefined) finish();
+      envelope = eolLess(line).slice(5);
+      continue;
+    }
+    if (envelope === undefined) {
+      if (eolLess(line).length === 0) continue;
+      return 'MALFORMED';
+    }
+    if (oversized) continue;
+    const unquoted = /^>+From /.test(text) ? line.subarray(1) : line;
+    size += unquoted.length;
+    if (size > max) {
+      oversized = true;
+      lines = [];
+      continue;
+    }
+    lines.push(unquoted);
+  }
+  if (envelope !== undefined) finish();
+  return out;
+}
+
+test('splitMbox reads exactly as the line-by-line reference, on random mboxes cut into random chunks', async () => {
+  let seed = 12;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const pieces = ['From ', '>From ', '>>From ', 'From: x', ' From ', 'body text', 'a>From ', '>', '', '\r', 'From'];
+  for (let round = 0; round < 400; round++) {
+    const lines: string[] = rand(4) === 0 ? [''] : [];
+    const count = rand(30);
+    for (let i = 0; i < count; i++) lines.push(pieces[rand(pieces.length)]! + (rand(3) === 0 ? 'sender@example.com Mon Nov 23 13:00:09 2026' : 'more'.repeat(rand(4))));
+    if (rand(3) > 0) lines.unshift('From first@example.com Mon Nov 23 13:00:09 2026');
+    const eol = rand(2) === 0 ? '\n' : '\r\n';
+    const data = Buffer.from(lines.join(eol) + (rand(4) === 0 ? '' : eol), 'latin1');
+    const max = rand(3) === 0 ? 20 + rand(60) : 1 << 20;
+    const expected = referenceSplit(data, max);
+    const size = 1 + rand(40);
+    let actual: Array<{ envelope: string; message?: string; error?: string }> | 'MALFORMED';
+    try {
+      actual = (await collect(data, size, max)).map((e) => e.error ? { envelope: e.envelope, error: e.error.code } : { envelope: e.envelope, message: e.message!.toString('latin1') });
+    } catch (e) {
+      assert.ok(isKakitomeError(e, 'MALFORMED'), String(e));
+      actual = 'MALFORMED';
+    }
+    assert.deepEqual(actual, expected, `round ${round}, chunks of ${size}, max ${max}: ${JSON.stringify(data.toString('latin1'))}`);
+    // Writing: every line matching /^>*From / gets one more ">", the message ends with a line feed, then one empty line.
+    const body = Buffer.from(lines.join(eol) + (rand(2) ? eol : ''), 'latin1');
+    const quoted = body.toString('latin1').split('\n').map((l) => (/^>*From /.test(l) ? `>${l}` : l)).join('\n');
+    const reference = `From env\n${quoted}${quoted.endsWith('\n') ? '' : '\n'}\n`;
+    assert.equal(formatMboxEntry('env', body).toString('latin1'), reference);
+  }
+});
