@@ -38,10 +38,19 @@ function detect(bytes: Uint8Array): Detected {
   return { kind: 'certificates', certs: [Certificate.fromDer(bytes)] };
 }
 
+/**
+ * `trust` applies to certificate files (default "imported"; "trusted" makes a CA
+ * certificate a trust anchor). A PKCS#12's key is imported with its certificates
+ * at "imported"; asking "trusted" for one is refused (INVALID_ARGUMENT).
+ */
 export async function importCertificateFile(store: Store, bytes: Uint8Array, options: { password?: string; trust?: TrustLevel; source?: string } = {}): Promise<ImportFileResult> {
   const d = detect(bytes);
   const source = options.source ?? 'file';
   if (d.kind === 'pkcs12') {
+    // A PKCS#12 is a key container handed to a user; it never vouches for a CA.
+    if (options.trust === 'trusted') {
+      throw new KakitomeError('INVALID_ARGUMENT', 'The certificates of a PKCS#12 file are always imported, never trusted: to make a CA certificate a trust anchor, extract it (openssl pkcs12 -in FILE -cacerts -nokeys) and import that file with --trust trusted.');
+    }
     if (options.password === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'This is a PKCS#12 file: give its password.');
     const p12 = importPkcs12(bytes, options.password);
     const certificates: CertificateRecord[] = [];
@@ -50,8 +59,8 @@ export async function importCertificateFile(store: Store, bytes: Uint8Array, opt
       key = await store.importPrivateKey(p12.key, { certificates: p12.certificate ? [p12.certificate] : [], source: `pkcs12 ${source}`, ...(p12.friendlyName ? { label: p12.friendlyName } : {}) });
       if (p12.certificate) certificates.push((await store.findCertificateByFingerprint(p12.certificate.fingerprint256))!);
     }
-    // Chain certificates from a .p12 are imported, never trusted: trust is the administrator's decision.
-    for (const c of p12.chain) certificates.push(await store.importCertificate(c, { trust: 'imported', source: `pkcs12 ${source}` }));
+    // Chain certificates from a .p12 are imported, never trusted, and one already stored keeps its level: trust is the administrator's decision.
+    for (const c of p12.chain) certificates.push(await store.importCertificate(c, { source: `pkcs12 ${source}` }));
     return key ? { certificates, key } : { certificates };
   }
   const certificates: CertificateRecord[] = [];

@@ -16,9 +16,9 @@
 import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { Certificate } from '../x509/certificate.ts';
+import { allowsKeyManagement } from '../x509/key-management-usage.ts';
 import { decode, Tag, readBoolean } from '../asn1/ber.ts';
 import { OID, oidName } from '../asn1/oids.ts';
-import { oid as oidDer } from '../asn1/der.ts';
 import { KakitomeError } from '../errors.ts';
 import type { CmsIdentifier } from '../cms/identifier.ts';
 import type { MasterKey } from '../keys/master-key.ts';
@@ -222,26 +222,32 @@ export class Store implements KeyDirectory {
   }
 
   /**
-   * Adds a certificate (or raises the trust of one already stored). Importing never
-   * lowers trust: a trusted certificate stays trusted.
+   * Adds a certificate. `trust` is the level the caller sets on purpose: a new
+   * certificate gets it (default "imported"), and one already stored is raised to
+   * it, audited (certificate.trust), never lowered. Without `trust` a stored
+   * certificate keeps its level: no operation raises trust implicitly (importing a
+   * key or a PKCS#12 chain certificate never does).
    */
   async importCertificate(cert: Certificate, options: { trust?: TrustLevel; source?: string } = {}): Promise<CertificateRecord> {
-    const trust = options.trust ?? 'imported';
     await this.engine.transaction(async (tx) => {
       const rows = await tx.all('SELECT id, trust FROM certificates WHERE fingerprint = ?', [cert.fingerprint256]);
       const row = rows[0];
       if (!row) {
-        const id = await this.#insertCertificate(tx, cert, trust, options.source ?? 'import');
+        const trust = options.trust ?? 'imported';
+        await this.#insertCertificate(tx, cert, trust, options.source ?? 'import');
         await this.#audit(tx, 'certificate.import', cert.fingerprint256, `${trust} ${cert.subjectText}`);
-        return id;
+      } else if (options.trust !== undefined) {
+        await this.#raiseTrust(tx, String(row.id), cert, String(row.trust) as TrustLevel, options.trust);
       }
-      if (TRUST_RANK[trust] < TRUST_RANK[String(row.trust) as TrustLevel]) {
-        await tx.run('UPDATE certificates SET trust = ? WHERE id = ?', [trust, row.id!]);
-        await this.#audit(tx, 'certificate.trust', cert.fingerprint256, `${String(row.trust)} -> ${trust}`);
-      }
-      return String(row.id);
     });
     return (await this.findCertificateByFingerprint(cert.fingerprint256))!;
+  }
+
+  /** Raises a stored certificate to `trust` when that is higher (audited); never lowers it. */
+  async #raiseTrust(tx: SqlExecutor, id: string, cert: Certificate, from: TrustLevel, to: TrustLevel): Promise<void> {
+    if (TRUST_RANK[to] >= TRUST_RANK[from]) return;
+    await tx.run('UPDATE certificates SET trust = ? WHERE id = ?', [to, id]);
+    await this.#audit(tx, 'certificate.trust', cert.fingerprint256, `${from} -> ${to}`);
   }
 
   /**
@@ -370,6 +376,10 @@ export class Store implements KeyDirectory {
   /**
    * Seals and stores a private key, optionally with its certificates. A key is
    * stored once (by its public key); importing it again only adds certificates.
+   * Holding a key vouches for nothing: its certificates are stored as "imported"
+   * unless `trust` is given (the internal CA gives "trusted" for what it creates),
+   * and one already stored keeps its level unless `trust` raises it, as in
+   * importCertificate. A .p12 whose key is a CA's thus plants no trust anchor.
    */
   async importPrivateKey(key: KeyObject, options: { certificates?: Certificate[]; label?: string; trust?: TrustLevel; source?: string } = {}): Promise<KeyRecord> {
     if (key.type !== 'private') throw new KakitomeError('KEY_INVALID', 'Not a private key.');
@@ -391,11 +401,10 @@ export class Store implements KeyDirectory {
       for (const c of options.certificates ?? []) {
         const have = await tx.all('SELECT id, trust FROM certificates WHERE fingerprint = ?', [c.fingerprint256]);
         if (!have.length) {
-          await this.#insertCertificate(tx, c, options.trust ?? 'trusted', options.source ?? 'import');
+          await this.#insertCertificate(tx, c, options.trust ?? 'imported', options.source ?? 'import');
           await this.#audit(tx, 'certificate.import', c.fingerprint256, `with key ${keyId}`);
-        } else if (String(have[0]!.trust) !== 'trusted' && (options.trust ?? 'trusted') === 'trusted') {
-          // Our own identity is trusted by definition: we hold its key.
-          await tx.run("UPDATE certificates SET trust = 'trusted' WHERE id = ?", [have[0]!.id!]);
+        } else if (options.trust !== undefined) {
+          await this.#raiseTrust(tx, String(have[0]!.id), c, String(have[0]!.trust) as TrustLevel, options.trust);
         }
       }
       return keyId;
@@ -495,6 +504,11 @@ export class Store implements KeyDirectory {
    * Private keys for a message's recipient identifiers (RFC 5652 6.2), whatever
    * their certificates' validity or the key's status: mail from ten years ago must
    * still open. Order follows `ids`; each use is audited.
+   *
+   * The identifiers are the sender's choice, so a key is offered only when the
+   * certificate they name allows key management (allowsKeyManagement: keyUsage and
+   * extKeyUsage) and no certificate for the key is a CA's: a CA key (or a
+   * signing-only key) never runs ECDH or RSA decryption on attacker-chosen input.
    */
   async findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
     // One indexed query per chunk of identifiers, only for certificates we hold a key
@@ -509,7 +523,8 @@ export class Store implements KeyDirectory {
         const part = values.slice(i, i + CHUNK);
         const rows = await this.engine.all(
           `SELECT c.id AS certificate_id, c.der, c.issuer_hex, c.serial_hex, c.ski_hex, k.* FROM certificates c JOIN private_keys k ON k.spki_sha256 = c.spki_sha256
-           WHERE c.${column} IN (${part.map(() => '?').join(', ')})`,
+           WHERE c.${column} IN (${part.map(() => '?').join(', ')})
+             AND NOT EXISTS (SELECT 1 FROM certificates ca WHERE ca.spki_sha256 = c.spki_sha256 AND ca.is_ca = 1)`,
           part,
         );
         for (const r of rows) candidates.set(String(r.certificate_id), r);
@@ -526,6 +541,7 @@ export class Store implements KeyDirectory {
         if (!match || seen.has(tag)) continue;
         seen.add(tag);
         const certificate = Certificate.fromDer(bytesOf(row.der));
+        if (!allowsKeyManagement(certificate)) continue;
         const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.decrypt', certificate.fingerprint256));
         out.push({ key, certificate, keyId: String(row.id) });
       }
@@ -635,23 +651,11 @@ function authorityKeyId(cert: Certificate): Uint8Array | undefined {
 
 /** RFC 8550 4.4.2 / 4.4.4: keyUsage and extKeyUsage, when present, must allow the use. */
 function allowsUsage(cert: Certificate, use: 'sign' | 'encrypt'): boolean {
+  if (use === 'encrypt') return allowsKeyManagement(cert);
   const ku = cert.keyUsage;
-  if (ku) {
-    const ok = use === 'sign' ? ku.has('digitalSignature') || ku.has('nonRepudiation') : ku.has('keyEncipherment') || ku.has('keyAgreement');
-    if (!ok) return false;
-  }
-  const eku = cert.extensions.get(OID.extKeyUsage);
-  if (eku) {
-    const ids = decode(eku.value, { der: true }).children().map((t) => Buffer.from(t.value).toString('hex'));
-    const want = [OID.emailProtection, OID.anyExtendedKeyUsage].map((o) => Buffer.from(decode(oidDer(o)).value).toString('hex'));
-    if (!ids.some((i) => want.includes(i))) return false;
-  }
-  // Encryption needs a key that can receive a key: RSA, EC/X25519/X448 (ECDH), ML-KEM.
-  if (use === 'encrypt') {
-    const t = cert.publicKey.asymmetricKeyType;
-    return t === 'rsa' || t === 'ec' || t === 'x25519' || t === 'x448' || (t?.startsWith('ml-kem') ?? false);
-  }
-  return true;
+  if (ku && !ku.has('digitalSignature') && !ku.has('nonRepudiation')) return false;
+  const eku = cert.extendedKeyUsage;
+  return !eku || eku.includes(OID.emailProtection) || eku.includes(OID.anyExtendedKeyUsage);
 }
 
 /**
