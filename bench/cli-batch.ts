@@ -9,8 +9,15 @@
  * every core. Rounds alternate the references and the batches so that a noisy
  * neighbour slows them alike; each round records the load average.
  *
- *   npx node bench/cli-batch.ts [--quick] [--count=N] [--rounds=R] [--out=FILE]
- *   npx node bench/run.ts --only=clibatch
+ *   npx node bench/cli-batch.ts [--quick] [--count=N] [--rounds=R] [--batch-dir=DIR] [--out=FILE]
+ *   npx node bench/run.ts --only=clibatch [--batch-dir=DIR]
+ *
+ * --batch-dir: where the messages and outputs go (a fresh directory made inside
+ * it, removed afterwards; default the bench's temporary directory). It matters on
+ * a shared machine: on this VM's journal-less ext4, creating a file costs 15-27 µs
+ * of CPU in a quiet directory tree and 250-400 µs under /tmp while other test
+ * suites create and delete thousands of files there (ext4 skips inodes freed in the
+ * last 60-300 s when it has no journal); the batch creates one file per message.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -21,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { signMessage } from '../src/smime/sign-message.ts';
 import { formatMboxEntry } from '../src/cli/mbox.ts';
 import type { TestPki } from '../test/helpers/pki.ts';
-import type { BenchDir } from './harness/bench-data.ts';
+import { createBenchDir, type BenchDir } from './harness/bench-data.ts';
 import { measureInterleaved, median } from './harness/measure.ts';
 import { runMeasured } from './harness/child-process.ts';
 import { runWorkers } from './harness/run-workers.ts';
@@ -66,6 +73,8 @@ export interface CliBatchRound {
 
 export interface CliBatchFigures {
   count: number;
+  /** Where the inputs and outputs were (see --batch-dir). */
+  batchDir: string;
   cores: number;
   rounds: CliBatchRound[];
   /** Medians over the rounds (each ratio is the median of the per-round ratios). */
@@ -101,7 +110,16 @@ function rawCpuMicros(op: () => unknown): number {
   return median(bursts);
 }
 
-export async function measureCliBatch(dir: BenchDir, pki: TestPki, opts: { quick: boolean; count?: number; rounds?: number }): Promise<CliBatchFigures> {
+export async function measureCliBatch(bench: BenchDir, pki: TestPki, opts: { quick: boolean; count?: number; rounds?: number; batchDir?: string }): Promise<CliBatchFigures> {
+  const dir = opts.batchDir === undefined ? bench : await createBenchDir(opts.batchDir);
+  try {
+    return await measure(dir, pki, opts);
+  } finally {
+    if (dir !== bench) await dir.cleanup();
+  }
+}
+
+async function measure(dir: BenchDir, pki: TestPki, opts: { quick: boolean; count?: number; rounds?: number }): Promise<CliBatchFigures> {
   const count = opts.count ?? (opts.quick ? 2_000 : 20_000);
   const rounds = opts.rounds ?? (opts.quick ? 1 : 3);
   const cores = availableParallelism();
@@ -164,6 +182,7 @@ export async function measureCliBatch(dir: BenchDir, pki: TestPki, opts: { quick
   const m = (f: (x: CliBatchRound) => number) => median(all.map(f));
   return {
     count,
+    batchDir: dir.dir,
     cores,
     rounds: all,
     median: {
@@ -183,7 +202,6 @@ export async function measureCliBatch(dir: BenchDir, pki: TestPki, opts: { quick
 
 if (import.meta.main) {
   const { TestPki: Pki } = await import('../test/helpers/pki.ts');
-  const { createBenchDir } = await import('./harness/bench-data.ts');
   const args = process.argv.slice(2);
   const arg = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const quick = args.includes('--quick');
@@ -191,7 +209,7 @@ if (import.meta.main) {
   const dir = await createBenchDir();
   try {
     const load = { before: loadavg()[0]!, after: NaN };
-    const figures = await measureCliBatch(dir, pki, { quick, ...(arg('count') ? { count: Number(arg('count')) } : {}), ...(arg('rounds') ? { rounds: Number(arg('rounds')) } : {}) });
+    const figures = await measureCliBatch(dir, pki, { quick, ...(arg('count') ? { count: Number(arg('count')) } : {}), ...(arg('rounds') ? { rounds: Number(arg('rounds')) } : {}), ...(arg('batch-dir') ? { batchDir: arg('batch-dir')! } : {}) });
     load.after = loadavg()[0]!;
     console.log(JSON.stringify({ load, ...figures.median }, null, 2));
     const out = arg('out');

@@ -1,5 +1,5 @@
 /**
- * Kakitome benchmarks: `npx node bench/run.ts [--quick] [--only=raw,small,openssl,scaling,large,messages] [--out=FILE]`
+ * Kakitome benchmarks: `npx node bench/run.ts [--quick] [--only=raw,small,openssl,scaling,large,messages,clibatch] [--batch-count=N] [--batch-dir=DIR] [--out=FILE]`
  *
  * Runs each scenario beside its reference (the raw node:crypto limit and `openssl
  * cms`, measured in the same run on the same machine), prints a table with the
@@ -20,12 +20,15 @@ import { measureSigningScaling, type ScalingFigures } from './sign-all-cores.ts'
 import { measureLargeContent, type LargeFigures } from './large-content.ts';
 import { measureMessages, type MessageFigures } from './messages.ts';
 import { measureLargeMessages, type LargeMessageFigures } from './large-messages.ts';
+import { measureCliBatch, type CliBatchFigures } from './cli-batch.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const out = resolve(args.find((a) => a.startsWith('--out='))?.slice(6) ?? new URL('./results/latest.json', import.meta.url).pathname);
 const want = (s: string) => !only || only.includes(s);
+const batchCount = args.find((a) => a.startsWith('--batch-count='))?.slice(14);
+const batchDir = args.find((a) => a.startsWith('--batch-dir='))?.slice(12);
 
 interface Results {
   date: string;
@@ -40,6 +43,7 @@ interface Results {
   large?: LargeFigures;
   messages?: MessageFigures;
   largeMessages?: LargeMessageFigures;
+  cliBatch?: CliBatchFigures;
 }
 
 const results: Results = {
@@ -87,6 +91,10 @@ try {
     results.messages = await measureMessages(dir, pki, quick);
     log(`message with a ${quick ? '32 MiB' : '1 GiB'} attachment: sign, encrypt, verify, decrypt as child processes`);
     results.largeMessages = await measureLargeMessages(dir, pki, pki.identity('rsa2048', 'bench-large-msg'), quick);
+  }
+  if (want('clibatch')) {
+    log(`CLI batches (directory and mbox) of ${batchCount ?? (quick ? '2,000' : '20,000')} 2 KB messages beside raw RSA-2048 x cores and signMessage`);
+    results.cliBatch = await measureCliBatch(dir, pki, { quick, ...(batchCount ? { count: Number(batchCount) } : {}), ...(batchDir ? { batchDir } : {}) });
   }
 } finally {
   await dir.cleanup();
@@ -154,6 +162,14 @@ if (results.largeMessages) {
   for (const r of results.largeMessages.rows) {
     add(`${r.operation} message ${r.sizeMiB} MiB attachment: s (peak RSS MiB)`, `${f(r.kakitomeSeconds, 2)} (${f(r.kakitomeRssMiB)})`, r.opensslSeconds === undefined ? '' : `openssl ${f(r.opensslSeconds, 2)} (${f(r.opensslRssMiB ?? 0)})`, r.opensslSeconds === undefined ? '' : `${f(r.opensslSeconds / r.kakitomeSeconds, 2)}x`, 'RSS < 128', r.kakitomeRssMiB < 128);
   }
+}
+if (results.cliBatch) {
+  const c = results.cliBatch;
+  const m = c.median;
+  const rawCores = `raw ${f(m.rawOneCore)} x ${c.cores}`;
+  add(`signMessage 2 KB RSA-2048 (msg/s, 1 core; same run)`, f(m.signMessageOneCore), `raw ${f(m.rawOneCore)}`, `${f(100 * m.signMessageRatio)}%`, '>= 90% of raw', m.signMessageRatio >= 0.9);
+  add(`kakitome sign -i DIR -o OUTDIR, ${f(c.count)} msgs (msg/s, process)`, f(m.directoryMsgPerSec), rawCores, `${f(100 * m.directoryRatio)}% (CPU ${f(100 * m.directoryCpuEfficiency)}%)`, '>= 75% of raw x cores', m.directoryRatio >= 0.75);
+  add(`kakitome sign -i FILE.mbox -o OUT.mbox, ${f(c.count)} msgs (msg/s)`, f(m.mboxMsgPerSec), rawCores, `${f(100 * m.mboxRatio)}% (CPU ${f(100 * m.mboxCpuEfficiency)}%)`, '>= 75% of raw x cores', m.mboxRatio >= 0.75);
 }
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -16,8 +16,9 @@ export interface BenchDir {
   cleanup(): Promise<void>;
 }
 
-export async function createBenchDir(): Promise<BenchDir> {
-  const dir = await mkdtemp(join(tmpdir(), 'kakitome-bench-'));
+/** A fresh directory in `parent` (default the system's temporary directory). */
+export async function createBenchDir(parent = tmpdir()): Promise<BenchDir> {
+  const dir = await mkdtemp(join(parent, 'kakitome-bench-'));
   return { dir, file: (name) => join(dir, name), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 

@@ -32,7 +32,7 @@ import { splitMbox, looksLikeMbox } from './mbox.ts';
 import { Progress } from './progress.ts';
 import { WriteGuard } from './write-guard.ts';
 import { removeTemporaryFiles } from './write-batch-file.ts';
-import { syncOutputDirectory } from './sync-output-directory.ts';
+import { OutputFlusher } from './sync-output-directory.ts';
 
 /** Messages per worker round trip: the cost of a round trip is shared by these. */
 const CHUNK_MESSAGES = 16;
@@ -42,6 +42,8 @@ const CHUNK_BYTES = 1 << 20;
 const CHUNKS_PER_WORKER = 3;
 /** mbox: bytes of messages read but not yet written past which reading pauses. */
 const MAX_BYTES_IN_FLIGHT = 64 << 20;
+/** mbox: bytes written between two background flushes of OUT (commit() then has little left to flush). */
+const FLUSH_BEHIND_BYTES = 16 << 20;
 
 export type BatchKind = 'directory' | 'mbox';
 
@@ -274,7 +276,7 @@ class Window {
 }
 
 async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, outDir: string, record: Recorder): Promise<void> {
-  const written: string[] = [];
+  const flusher = new OutputFlusher(outDir);
   const window = new Window(pool.size * pool.perWorker);
   for (let start = 0; start < names.length; start += CHUNK_MESSAGES) {
     const items: FileItem[] = [];
@@ -289,14 +291,14 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
     window.add(runChunk(pool, { kind: 'files', inDir, outDir, items }).then(async (answer) => {
       for (const r of answer.results) {
         const name = names[r.id]!;
-        if (r.written) written.push(name);
+        if (r.written) flusher.written(name);
         await record(itemFrom(r.id, name, r, r.written), jobResultOf(r));
       }
     }));
   }
   await window.drain();
   // The durability point: the batch ends only when every output is on disk.
-  await syncOutputDirectory(outDir, written);
+  await flusher.finish();
 }
 
 /** One chunk of an mbox batch on its way: refused entries stay here, in their place. */
@@ -313,6 +315,7 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, ou
   const window = new Window(pool.size * pool.perWorker);
   const done = new Map<number, { chunk: MboxChunk; answer: BulkAnswer }>();
   let bytesInFlight = 0;
+  let unflushed = 0;
   let sent = 0;
   let nextToWrite = 0;
   let writing: Promise<void> = Promise.resolve();
@@ -328,6 +331,11 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, ou
       if (answer.output !== undefined && answer.output.byteLength > 0) {
         try {
           await writer.write(answer.output);
+          unflushed += answer.output.byteLength;
+          if (unflushed >= FLUSH_BEHIND_BYTES) {
+            unflushed = 0;
+            writer.flushBehind();
+          }
         } catch (e) {
           for (const r of results) if (r.written) await record(itemFrom(r.id, `message ${r.id + 1}`, failureResult(e), false), failureResult(e));
           throw e;

@@ -248,6 +248,11 @@ export interface AtomicFileWriter {
   write(data: Uint8Array): Promise<void>;
   /** Several pieces in one writev(2): no joined copy (streamed output). */
   writev(data: Uint8Array[]): Promise<void>;
+  /**
+   * Starts flushing what was written so far to disk, in the background (at most
+   * one flush at a time), so that commit() has less left to flush.
+   */
+  flushBehind(): void;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -263,9 +268,12 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
     throw cannotWrite(path, e);
   });
   let done = false;
+  let flushing: Promise<void> | undefined;
+  let flushError: unknown;
   const abort = async (): Promise<void> => {
     if (done) return;
     done = true;
+    await flushing;
     await handle.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     pendingTemporaryFiles.delete(tmp);
@@ -277,9 +285,17 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
   return {
     write: (data) => handle.write(data).then(() => undefined, failed),
     writev: (data) => writevFully(handle, data).catch(failed),
+    flushBehind() {
+      if (done || flushing !== undefined) return;
+      // A failed flush fails commit(): Linux reports a write-back error to one fsync
+      // only, so commit()'s own sync could pass after data was lost.
+      flushing = handle.datasync().catch((e: unknown) => { flushError ??= e; }).finally(() => { flushing = undefined; });
+    },
     async commit() {
       if (done) throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: the output was already closed.`);
       try {
+        await flushing;
+        if (flushError !== undefined) throw flushError;
         await handle.sync();
         await handle.close();
         done = true;
@@ -315,6 +331,7 @@ async function openDirectWriter(path: string): Promise<AtomicFileWriter> {
   return {
     write: (data) => handle.write(data).then(() => undefined, failed),
     writev: (data) => writevFully(handle, data).catch(failed),
+    flushBehind: () => {},
     commit: close,
     abort: close,
   };

@@ -7,6 +7,11 @@
  * OUTDIR for the renames. Where `sync -f` is missing or fails, every written file
  * is fsync'd instead (slower, same guarantee), and a file that cannot be flushed
  * fails the batch.
+ *
+ * OutputFlusher starts such a sync in the background every FLUSH_EVERY outputs
+ * while the batch runs, so that the disk writes overlap the signing and the final
+ * sync has little left to do (20,000 outputs of 4 KB took 1.3 s to sync at the end
+ * here).
  */
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
@@ -19,6 +24,9 @@ const SYNC_PROGRAMS = ['/usr/bin/sync', '/bin/sync'];
 
 /** fsyncs in flight when falling back to one per file (they share journal commits). */
 const FSYNC_CONCURRENCY = 16;
+
+/** Outputs between two background syncs. */
+const FLUSH_EVERY = 2048;
 
 function syncFileSystem(program: string, dir: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -33,13 +41,18 @@ async function fsyncFile(path: string): Promise<void> {
   try { await h.sync(); } finally { await h.close(); }
 }
 
+/** The first of `programs` that syncs `dir`'s file system, or undefined when none can. */
+async function syncWithFirstWorking(programs: readonly string[], dir: string): Promise<string | undefined> {
+  for (const program of programs) {
+    if (await syncFileSystem(program, dir)) return program;
+  }
+  return undefined;
+}
+
 /** Returns once every file named in `written` (names in `dir`) is on stable storage. */
 export async function syncOutputDirectory(dir: string, written: readonly string[], options: { programs?: readonly string[] } = {}): Promise<void> {
   if (written.length === 0) return;
-  let synced = false;
-  for (const program of options.programs ?? SYNC_PROGRAMS) {
-    if ((synced = await syncFileSystem(program, dir))) break;
-  }
+  const synced = (await syncWithFirstWorking(options.programs ?? SYNC_PROGRAMS, dir)) !== undefined;
   if (!synced) {
     const failed: string[] = [];
     let next = 0;
@@ -57,4 +70,41 @@ export async function syncOutputDirectory(dir: string, written: readonly string[
     }
   }
   await syncDirectory(dir);
+}
+
+/**
+ * The outputs of one directory batch on their way to disk: record each written
+ * name with written(); finish() is the durability point.
+ */
+export class OutputFlusher {
+  readonly names: string[] = [];
+  readonly #dir: string;
+  readonly #programs: readonly string[];
+  #background: Promise<void> | undefined;
+  #since = 0;
+  #disabled = false;
+
+  constructor(dir: string, options: { programs?: readonly string[] } = {}) {
+    this.#dir = dir;
+    this.#programs = options.programs ?? SYNC_PROGRAMS;
+  }
+
+  written(name: string): void {
+    this.names.push(name);
+    if (++this.#since < FLUSH_EVERY || this.#background !== undefined || this.#disabled) return;
+    this.#since = 0;
+    // Best effort: only finish() promises anything.
+    this.#background = syncWithFirstWorking(this.#programs, this.#dir).then((program) => {
+      if (program === undefined) this.#disabled = true;
+      this.#background = undefined;
+    });
+  }
+
+  /** Returns once every output recorded is on stable storage. */
+  async finish(): Promise<void> {
+    await this.#background;
+    // A background sync that failed may have been told of a write-back error that a
+    // later syncfs would not repeat: then every file is fsync'd, each reporting its own.
+    await syncOutputDirectory(this.#dir, this.names, { programs: this.#disabled ? [] : this.#programs });
+  }
 }

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { syncOutputDirectory } from '../../src/cli/sync-output-directory.ts';
+import { OutputFlusher, syncOutputDirectory } from '../../src/cli/sync-output-directory.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-sync-'));
@@ -27,4 +27,33 @@ test('a written file that cannot be flushed fails the batch with a coded error n
     syncOutputDirectory(dir, ['sub/x/not-a-dir.eml'], { programs: [] }),
     (e) => isKakitomeError(e, 'INVALID_ARGUMENT') && /could not be flushed/.test(e.message) && /not-a-dir\.eml/.test(e.message),
   );
+});
+
+/** A stand-in for sync(1) that logs each call and exits with `status`. */
+function fakeSync(name: string, status: number): { path: string; calls: () => number } {
+  const path = join(dir, name);
+  const log = `${path}.log`;
+  writeFileSync(log, '');
+  writeFileSync(path, `#!/bin/sh\necho "$@" >> '${log}'\nexit ${status}\n`);
+  chmodSync(path, 0o755);
+  return { path, calls: () => readFileSync(log, 'utf8').split('\n').filter(Boolean).length };
+}
+
+test('OutputFlusher syncs in the background every 2048 outputs, and once more at the end', async () => {
+  const sync = fakeSync('sync-ok', 0);
+  const flusher = new OutputFlusher(dir, { programs: [sync.path] });
+  for (let i = 0; i < 2048 * 2 + 5; i++) flusher.written(names[i % names.length]!);
+  await flusher.finish();
+  assert.ok(sync.calls() >= 2 && sync.calls() <= 3, `background sync(s) and the final one: ${sync.calls()}`);
+});
+
+test('OutputFlusher: after a background sync failed, the end fsyncs every file instead of trusting another syncfs', async () => {
+  const sync = fakeSync('sync-fails', 1);
+  const flusher = new OutputFlusher(dir, { programs: [sync.path] });
+  mkdirSync(join(dir, 'sub2'));
+  writeFileSync(join(dir, 'sub2', 'x'), '');
+  for (let i = 0; i < 2048; i++) flusher.written(names[i % names.length]!);
+  flusher.written('sub2/x/not-a-dir.eml');
+  await assert.rejects(flusher.finish(), /could not be flushed/);
+  assert.equal(sync.calls(), 1, 'sync was not tried again at the end');
 });
