@@ -36,6 +36,8 @@ export interface VerdictView {
   /** One sentence for people. */
   summary: string;
   signers: SignerView[];
+  /** Header fields a reader sees that no signature covers (no RFC 9788 header protection), e.g. ["From", "To", "Subject", "Date"]; a warning says so too. */
+  unsignedHeaders?: string[];
   warnings: string[];
   /** What else the library reported (protected headers, encryption layer...), as plain JSON. */
   details?: Record<string, unknown>;
@@ -105,5 +107,6 @@ export function viewVerdict(v: MessageVerdict): VerdictView {
     },
   };
   if (v.code !== undefined) view.code = v.code;
+  if (v.unsignedHeaders !== undefined) view.unsignedHeaders = [...v.unsignedHeaders];
   return view;
 }

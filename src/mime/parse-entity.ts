@@ -7,7 +7,8 @@
  *
  * Strictness: an entity with two Content-Type or Content-Transfer-Encoding fields
  * is MALFORMED (two readings of one input), a multipart without a boundary or
- * without any delimiter is MALFORMED; sizes, line lengths, part counts and depth
+ * without any delimiter is MALFORMED, and so is a multipart/signed without its
+ * close delimiter (note-unclosed-multipart.ts); sizes, line lengths, part counts and depth
  * are bounded by src/limits.ts (LIMIT). Lenient readings are marked QUIRK and
  * recorded in `warnings`.
  */
@@ -16,6 +17,7 @@ import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../limits.ts';
 import type { HeaderField, MimeEntity } from './entity.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
 import { parseContentType } from './parse-content-type.ts';
+import { noteUnclosedMultipart } from './note-unclosed-multipart.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -138,8 +140,8 @@ function splitMultipart(buf: Buffer, start: number, end: number, entity: MimeEnt
   }
   if (partStart < 0) malformed(`${entity.contentType.mediaType} body has no boundary delimiter`);
   if (!closed) {
-    // QUIRK: a missing close delimiter (truncated mail) ends the last part at the end of the body.
+    // A missing close delimiter: MALFORMED for multipart/signed, else the last part runs to the end of the body.
+    noteUnclosedMultipart(entity.contentType.mediaType, entity.warnings);
     entity.children.push(parseRange(buf, partStart, end, entity.depth + 1, digest, state));
-    entity.warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
   }
 }

@@ -21,7 +21,8 @@
  * multipart ends every part inside it (the in-memory parser splits the outer body
  * first); two Content-Type or Content-Transfer-Encoding fields, a multipart without
  * boundary or without any delimiter are MALFORMED; a missing close delimiter is
- * accepted with a warning (QUIRK, as there). Parts, depth, header sections and held
+ * MALFORMED for multipart/signed and accepted with a warning otherwise (QUIRK, as
+ * there: note-unclosed-multipart.ts). Parts, depth, header sections and held
  * delimiter lines are bounded by src/limits.ts (LIMIT).
  *
  * message/* bodies are not parsed (they are leaves, as in parse-entity.ts).
@@ -31,6 +32,7 @@ import type { Limits } from '../limits.ts';
 import type { ContentType, HeaderField } from './entity.ts';
 import { parseContentType } from './parse-content-type.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
+import { noteUnclosedMultipart } from './note-unclosed-multipart.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -426,8 +428,8 @@ export class MimeStreamWalker {
     while (this.#frames.length > from) {
       const f = this.#frames.pop()!;
       if (!f.seen) malformed(`${f.mediaType} body has no boundary delimiter`);
-      // QUIRK: a missing close delimiter (truncated mail) ends the last part at the end of its parent (as parse-entity.ts).
-      this.warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
+      // MALFORMED for multipart/signed; else the last part ends at the end of its parent (as parse-entity.ts).
+      noteUnclosedMultipart(f.mediaType, this.warnings);
     }
   }
 }

@@ -16,7 +16,11 @@
  *
  * From with several mailboxes: RFC 5322 3.6.2 then requires Sender, and the
  * Sender is matched (with a warning that it is the Sender, not the author).
- * A Sender that differs from a matching From is not needed and not used.
+ * A Sender that differs from a matching From is not needed and not used. The
+ * report's `field` says which one matched: this is RFC 8550's per-signer answer;
+ * whether a reader, who sees From, may call the message trusted is decided with
+ * what the reader sees (src/smime/read-displayed-sender.ts, judge-message.ts),
+ * and a Sender-only match is not.
  */
 import type { Certificate } from '../x509/certificate.ts';
 import type { IdentityReport } from './types.ts';
@@ -74,7 +78,7 @@ export function matchSenderIdentity(cert: Certificate, from: string[] | undefine
     if (m === 'none') return undefined;
     if (m === 'case-folded') warnings.push(`The ${role} address ${addr} matches the certificate only if upper and lower case are treated alike in the local part.`);
     if (role === 'Sender') warnings.push(`The certificate matches the Sender (${addr}), not the author in From.`);
-    return { report: { status: 'match', from: addr, certificateAddresses, message: `The ${role} address ${addr} is in the signer's certificate.` }, warnings };
+    return { report: { status: 'match', from: addr, field: role, certificateAddresses, message: `The ${role} address ${addr} is in the signer's certificate.` }, warnings };
   };
   if (fromList.length === 1) {
     const r = tryAddress(fromList[0]!, 'From');

@@ -28,7 +28,14 @@ export interface RevocationReport {
 export interface IdentityReport {
   /** match: a From mailbox is in the certificate; mismatch: it is not; unknown: nothing to compare. */
   status: 'match' | 'mismatch' | 'unknown';
+  /** The address compared (on a match, the one that matched). */
   from?: string;
+  /**
+   * On a match: the field whose address matched. RFC 8550 section 3 accepts the
+   * Sender; a reader sees From, so the verdict rules (src/smime/judge-message.ts)
+   * never call a Sender-only match trusted.
+   */
+  field?: 'From' | 'Sender';
   certificateAddresses: string[];
   message: string;
 }

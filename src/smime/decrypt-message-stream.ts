@@ -49,6 +49,7 @@ import { decryptMessage, type DecryptMessageOptions } from './decrypt-message.ts
 import { Base64StreamDecoder } from './decode-base64-stream.ts';
 import { PROTECTED_HEADER_NAMES, headerProtectionMode, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
+import { signedContentProblem } from './signed-content-problem.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
@@ -320,7 +321,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       const innerHead = lfOnly ? canonicalizeLineBreaks(inspector.head) : inspector.head;
       const innerSkip = headerLength(innerHead);
       const decrypted = headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
-      const hpLayers: MimeEntity[] = headerProtectionMode(decrypted) ? [decrypted] : [];
+      /** Entities with RFC 9788 header protection, outermost first; `signed`: inside the signature over the body. */
+      const hpLayers: Array<{ entity: MimeEntity; signed: boolean }> = headerProtectionMode(decrypted) ? [{ entity: decrypted, signed: false }] : [];
       const pending: PendingSigner[] = [];
       let bodyFailure: { code: ErrorCode; message: string } | undefined;
       let payload = decrypted;
@@ -351,7 +353,6 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       if (inner.kind === 'multipart-signed' && boundary !== undefined) {
         // Pass 2 (unless done above): digests with the algorithms micalg names; any other a signer uses costs one more pass.
         const { scan, digests } = firstScan ?? (await scanWith(digestsForMicalg(decrypted.contentType.params.micalg)));
-        if (!scan.closed) warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
         const signatureEntity = parseEntity(scan.signature, { limits });
         if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);
         const signedPart = headerOnlyEntity(scan.head, limits);
@@ -360,8 +361,15 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
           v = await verifyDetachedPrehashed(decodeBody(signatureEntity), digests, async (missing) => (await scanWith(missing)).digests, {
             ...(options.certificates ? { certificates: options.certificates } : {}),
             ...(options.now ? { now: options.now } : {}),
+            ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
             limits,
           });
+          const notMessage = signedContentProblem(v.contentType, 'detached');
+          if (notMessage) {
+            bodyFailure = notMessage;
+            layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: [...inner.warnings, notMessage.message] });
+            v = undefined;
+          }
         } catch (e) {
           if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
           bodyFailure = { code: e.code, message: e.message };
@@ -375,7 +383,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
           layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: layerWarnings });
           const verification = v;
           v.signers.forEach((_, i) => pending.push({ verification, index: i, scope: 'message' }));
-          if (headerProtectionMode(signedPart)) hpLayers.push(signedPart);
+          if (headerProtectionMode(signedPart)) hpLayers.push({ entity: signedPart, signed: true });
         }
         payload = signedPart;
         const partHead = scan.head.length + scan.blankEol;
@@ -387,33 +395,39 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
 
       // RFC 9788: each hp layer against the header fields outside it.
       let protectedHeaders: ProtectedHeadersReport | undefined;
+      let protectedHeadersSigned = false;
+      /** The header fields of the entity whose protected headers apply (the signed part, or the decrypted entity: hp on the envelope only). */
+      let protectedFields: readonly HeaderField[] = payload.headers;
       let reference: readonly HeaderField[] = messageHeaders;
       const mismatches: string[] = [];
-      for (const entity of hpLayers) {
+      for (const { entity, signed } of hpLayers) {
         const r = readProtectedHeaders(entity, reference, true);
         if (!r) continue;
         mismatches.push(...r.mismatches);
         protectedHeaders = { ...r, mismatches };
+        protectedHeadersSigned = signed;
+        protectedFields = entity.headers;
         reference = entity.headers;
       }
       if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
-      const { status, code, summary, signers } = await judgeMessage({
+      const { status, code, summary, signers, unsignedHeaders } = await judgeMessage({
         layers,
         pending,
-        fromHeaders: protectedHeaders ? payload.headers : messageHeaders,
-        ...(protectedHeaders ? { protectedHeaders } : {}),
+        fromHeaders: protectedHeaders ? protectedFields : messageHeaders,
+        outerHeaders: messageHeaders,
+        ...(protectedHeaders ? { protectedHeaders, protectedHeadersSigned } : {}),
         ...(bodyFailure ? { bodyFailure } : {}),
         unauthenticatedLayer: !d.authenticated,
         ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
         warnings,
       });
       for (const l of layers) for (const w of l.warnings) if (!warnings.includes(w)) warnings.push(w);
-      const verdict: MessageVerdict = { status, code, summary, layers, signers, encryption, ...(protectedHeaders ? { protectedHeaders } : {}), warnings, output: Buffer.alloc(0) };
+      const verdict: MessageVerdict = { status, code, summary, layers, signers, encryption, ...(protectedHeaders ? { protectedHeaders } : {}), ...(unsignedHeaders ? { unsignedHeaders } : {}), warnings, output: Buffer.alloc(0) };
       if (!options.output) return verdict;
 
       // Last pass: the message, under the verdict already given (openMessage's output form).
       const outer: HeaderInput[] = protectedHeaders ? messageHeaders.filter((h) => !PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [...messageHeaders];
-      const innerFields: HeaderInput[] = protectedHeaders ? payload.headers.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [];
+      const innerFields: HeaderInput[] = protectedHeaders ? protectedFields.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [];
       const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
       await write(buildEntity([...outer, ...innerFields, ['MIME-Version', '1.0'], ...content], Buffer.alloc(0)));
       if (!signed) await plaintextPass(env, k.cek, lfOnly, innerSkip, write);

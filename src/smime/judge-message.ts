@@ -8,11 +8,11 @@
 import type { ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { certificateNames } from '../x509/certificate-names.ts';
-import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
-import { findDisplayNameSpoofsIn, parseAddresses, parseMailboxes } from '../mime/parse-addresses.ts';
+import type { HeaderField } from '../mime/entity.ts';
 import type { IdentityReport, SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { LayerReport, ProtectedHeadersReport, SignerVerdict, VerdictStatus } from './verdict.ts';
+import { readDisplayedSender, type MisleadingSender } from './read-displayed-sender.ts';
 
 /** One SignerInfo result waiting for its trust and identity decision. */
 export interface PendingSigner {
@@ -25,8 +25,12 @@ export interface JudgeInput {
   layers: LayerReport[];
   pending: PendingSigner[];
   /** Where From/Sender are read: the protected header fields when present (RFC 9788), else the outer ones. */
-  fromHeaders: HeaderField[];
+  fromHeaders: readonly HeaderField[];
+  /** The message's own header fields (what a program without RFC 9788 support shows); the same array as fromHeaders when there is no header protection. */
+  outerHeaders: readonly HeaderField[];
   protectedHeaders?: ProtectedHeadersReport;
+  /** True when the protected header section lies inside a signature over the body (so the signature covers those fields). */
+  protectedHeadersSigned?: boolean;
   certsOnly?: Certificate[];
   /** A signature over the body that is unusable as a whole (NO_SIGNERS, AMBIGUOUS_CONTENT). */
   bodyFailure?: { code: ErrorCode; message: string };
@@ -42,7 +46,12 @@ export interface Judgement {
   code: ErrorCode | undefined;
   summary: string;
   signers: SignerVerdict[];
+  /** Set when the body is validly signed but the header fields a reader sees are not: their names. */
+  unsignedHeaders?: string[];
 }
+
+/** The header fields a reader takes as part of the message, in the order a verdict names them. */
+const USER_FACING_HEADERS = ['From', 'Sender', 'To', 'Cc', 'Reply-To', 'Subject', 'Date'];
 
 export function identityWithoutValidator(cert: Certificate | undefined, from: string[]): IdentityReport {
   const certificateAddresses = cert ? certificateNames(cert).emailAddresses.map((a) => a.toLowerCase()) : [];
@@ -58,14 +67,16 @@ export function identityWithoutValidator(cert: Certificate | undefined, from: st
 }
 
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
-  const { layers, pending, fromHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedLayer, validateSigner, warnings } = input;
+  const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedLayer, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
-  const fromMailboxes = getHeaderFields({ headers: fromHeaders }, 'from').flatMap((f) => parseMailboxes(f.value));
-  const from = fromMailboxes.map((m) => m.address);
-  const senderAddr = getHeaderFields({ headers: fromHeaders }, 'sender').flatMap((f) => parseAddresses(f.value))[0];
-  // A display name showing another address reads, in most clients, as that address.
-  const spoofs = findDisplayNameSpoofsIn(fromMailboxes);
-  for (const sp of spoofs) warnings.push(`The From display name shows ${sp.shown}, but the message is from ${sp.actual}.`);
+  // What a reader sees must be the same person: the outer fields too, for programs without RFC 9788.
+  const shown = readDisplayedSender(fromHeaders);
+  const misleading: MisleadingSender[] = [...shown.misleading];
+  if (outerHeaders !== fromHeaders) {
+    for (const m of readDisplayedSender(outerHeaders).misleading) if (!misleading.some((x) => x.message === m.message)) misleading.push(m);
+  }
+  const { from, sender: senderAddr } = shown;
+  for (const m of misleading) warnings.push(m.message);
 
   const signers: SignerVerdict[] = [];
   for (const p of pending) {
@@ -100,9 +111,15 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         ...(senderAddr ? { sender: senderAddr } : {}),
         usage: 'signing',
       });
+      let senderOnly = '';
       if (trust.status !== 'trusted') code = trust.code ?? 'CERT_UNTRUSTED';
       else if (trust.identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';
-      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}`, trust, identity: trust.identity });
+      else if (trust.identity.field === 'Sender') {
+        // RFC 8550 section 3 lets the Sender match; a reader sees From, and From did not sign.
+        code = 'IDENTITY_MISMATCH';
+        senderOnly = ` But the certificate matches only the Sender (${trust.identity.from}), not the author a reader sees in From (${from.join(', ') || 'none'}).`;
+      }
+      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}${senderOnly}`, trust, identity: trust.identity });
     } else {
       const identity = identityWithoutValidator(cert, from);
       if (identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';
@@ -143,13 +160,19 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     if (problem) {
       status = 'valid-untrusted';
       code = problem.code;
-      summary = code === 'IDENTITY_MISMATCH'
-        ? `The signature is valid, but the signer ${who(problem)} is not the sender shown in From.`
-        : `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`;
-    } else if (allTrusted && spoofs.length > 0) {
+      summary = code !== 'IDENTITY_MISMATCH'
+        ? `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`
+        : problem.identity.status === 'match' && problem.identity.field === 'Sender'
+          ? `The signature by ${who(problem)} is valid, but ${problem.identity.from} is only the Sender: the author a reader sees in From (${from.join(', ') || 'none'}) did not sign it.`
+          : `The signature is valid, but the signer ${who(problem)} is not the sender shown in From.`;
+    } else if (misleading.length > 0) {
+      // Never 'trusted' when what a reader sees can differ from the certificate's identity.
       status = 'valid-untrusted';
       code = 'IDENTITY_MISMATCH';
-      summary = `The signature by ${bodySigners.map(who).join(', ')} is valid, but the From display name shows ${spoofs[0]!.shown}: this message is NOT from ${spoofs[0]!.shown}.`;
+      const m = misleading[0]!;
+      summary = m.shown
+        ? `The signature by ${bodySigners.map(who).join(', ')} is valid, but the sender a reader sees shows ${m.shown}: this message is NOT from ${m.shown}.`
+        : `The signature by ${bodySigners.map(who).join(', ')} is valid, but the sender a reader sees may differ from the signer: ${m.message}`;
     } else if (allTrusted && !flaggedStructure && !fromMismatch) {
       status = 'trusted';
       code = undefined;
@@ -177,5 +200,18 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     }
   }
   if (protectedHeaders && protectedHeaders.mismatches.length > 0 && status !== 'invalid') summary += ' Some visible headers differ from the protected ones.';
-  return { status, code, summary, signers };
+  const unsignedHeaders = status === 'trusted' || status === 'valid-untrusted' ? headersOutsideSignature(input) : [];
+  if (unsignedHeaders.length > 0) {
+    const fromChecked = unsignedHeaders.includes('From') ? ' The From address was compared with the signer\'s certificate.' : '';
+    const why = protectedHeaders ? 'its RFC 9788 protected header fields lie outside the signature' : 'the message has no RFC 9788 header protection';
+    warnings.push(`The signature covers the message body but not the header fields ${unsignedHeaders.join(', ')} (${why}): they can be changed in transit without breaking the signature.${fromChecked}`);
+  }
+  return { status, code, summary, signers, ...(unsignedHeaders.length > 0 ? { unsignedHeaders } : {}) };
+}
+
+/** The user-facing header fields present where a reader sees them that no signature covers (item 6 of issue 9). */
+function headersOutsideSignature(input: JudgeInput): string[] {
+  if (input.protectedHeaders && input.protectedHeadersSigned) return [];
+  const present = new Set([...input.outerHeaders, ...input.fromHeaders].map((h) => h.name.toLowerCase()));
+  return USER_FACING_HEADERS.filter((n) => present.has(n.toLowerCase()));
 }

@@ -28,6 +28,7 @@ import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
+import { signedContentProblem } from './signed-content-problem.ts';
 
 export interface OpenMessageOptions {
   /** Absent: chain "not checked" and the verdict can never be 'trusted'. */
@@ -35,6 +36,8 @@ export interface OpenMessageOptions {
   /** Extra candidates for signer certificates (never anchors). */
   certificates?: Certificate[];
   now?: Date;
+  /** Accepted clock difference for a signing time in the future (default 5 minutes); later is ATTR_INVALID. */
+  clockSkewMs?: number;
   limits?: Partial<Limits>;
   /** Keys for decrypting the message body; absent: encrypted bodies are reported, not opened. */
   keys?: DecryptKey[];
@@ -73,6 +76,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   const verifyOptions = {
     ...(options.certificates ? { certificates: options.certificates } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
     // The caller's own partial limits (resolved again inside; passing the resolved object would copy it per call).
     ...(options.limits ? { limits: options.limits } : {}),
   };
@@ -85,10 +89,13 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
    * layer had been removed above it. Each one is compared with the headers the layer
    * outside it establishes: a message signed with hp="clear" and then encrypted with
    * hp="cipher" legitimately shows "[...]" outside and the real Subject inside.
+   * `signed`: a signature over the body lies outside it, so it covers its header fields.
    */
-  const hpLayers: Array<{ entity: MimeEntity; encrypted: boolean }> = [];
+  const hpLayers: Array<{ entity: MimeEntity; encrypted: boolean; signed: boolean }> = [];
   for (let depth = 0; ; depth++) {
-    if (!nestedCms && current !== root && headerProtectionMode(current) && hpLayers.at(-1)?.entity !== current) hpLayers.push({ entity: current, encrypted: decrypted });
+    if (!nestedCms && current !== root && headerProtectionMode(current) && hpLayers.at(-1)?.entity !== current) {
+      hpLayers.push({ entity: current, encrypted: decrypted, signed: layers.some((l) => l.kind === 'signed' && l.coversBody) });
+    }
     const k: ReturnType<typeof classifyEntity> = nestedCms ? { kind: 'pkcs7-mime', smimeType: undefined, warnings: [] } : classifyEntity(current);
     if (k.kind === 'none') break;
     if (k.kind === 'foreign-signed') {
@@ -111,6 +118,13 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
         if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
         bodyFailure = { code: e.code, message: e.message };
         layers.push({ kind: 'signed', form: 'detached', mediaType, coversBody: true, warnings: [...k.warnings, e.message] });
+        current = signedPart;
+        break;
+      }
+      const notMessage = signedContentProblem(v.contentType, 'detached');
+      if (notMessage) {
+        bodyFailure = notMessage;
+        layers.push({ kind: 'signed', form: 'detached', mediaType, coversBody: true, warnings: [...k.warnings, notMessage.message] });
         current = signedPart;
         break;
       }
@@ -153,6 +167,12 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
         layers.push({ kind: 'certs-only', form: 'opaque', mediaType, coversBody: false, warnings: [...k.warnings] });
         break;
       }
+      const notMessage = signedContentProblem(v.contentType, 'opaque');
+      if (notMessage) {
+        bodyFailure = notMessage;
+        layers.push({ kind: 'signed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings, notMessage.message] });
+        break;
+      }
       layers.push({ kind: 'signed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings, ...v.warnings] });
       v.signers.forEach((_, i) => pending.push({ verification: v, index: i, scope: 'message' }));
       current = next(v.contentType, v.content);
@@ -191,6 +211,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
         const [signedPart, signaturePart] = e.children;
         if (e.children.length !== 2 || !signedPart || !signaturePart) malformed('multipart/signed part without exactly two parts');
         const v = verifySignedData(decodeBody(signaturePart), { ...verifyOptions, detachedContent: signedPart.raw });
+        refuseNonMessage(v, 'detached');
         layers.push({ kind: 'signed', form: 'detached', mediaType: e.contentType.mediaType, coversBody: false, warnings: [...k.warnings] });
         v.signers.forEach((_, i) => pending.push({ verification: v, index: i, scope: 'part' }));
         continue;
@@ -199,6 +220,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       const ci = parseContentInfo(der, limits);
       if (ci.contentType === OID.signedData) {
         const v = verifySignedData(der, verifyOptions);
+        refuseNonMessage(v, 'opaque');
         layers.push({ kind: 'signed', form: 'opaque', mediaType: e.contentType.mediaType, coversBody: false, warnings: [...k.warnings] });
         v.signers.forEach((_, i) => pending.push({ verification: v, index: i, scope: 'part' }));
       } else if (ci.contentType === OID.envelopedData || ci.contentType === OID.authEnvelopedData) {
@@ -212,25 +234,31 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   }
 
   let protectedHeaders: ProtectedHeadersReport | undefined;
+  let protectedHeadersSigned = false;
+  /** The header fields of the entity whose protected headers apply (the payload, or a layer outside it: hp on the envelope only). */
+  let protectedFields: readonly HeaderField[] = payload.headers;
   if (payload !== root) {
     let reference: readonly HeaderField[] = split.messageHeaders;
     const mismatches: string[] = [];
-    for (const { entity, encrypted } of hpLayers) {
+    for (const { entity, encrypted, signed } of hpLayers) {
       const r = readProtectedHeaders(entity, reference, encrypted);
       if (!r) continue;
       mismatches.push(...r.mismatches);
       protectedHeaders = { ...r, mismatches };
+      protectedHeadersSigned = signed;
+      protectedFields = entity.headers;
       reference = entity.headers;
     }
   }
   if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
 
-  const fromHeaders = protectedHeaders ? payload.headers : split.messageHeaders;
-  const { status, code, summary, signers } = await judgeMessage({
+  const fromHeaders = protectedHeaders ? protectedFields : split.messageHeaders;
+  const { status, code, summary, signers, unsignedHeaders } = await judgeMessage({
     layers,
     pending,
     fromHeaders,
-    ...(protectedHeaders ? { protectedHeaders } : {}),
+    outerHeaders: split.messageHeaders,
+    ...(protectedHeaders ? { protectedHeaders, protectedHeadersSigned } : {}),
     ...(certsOnly ? { certsOnly } : {}),
     ...(bodyFailure ? { bodyFailure } : {}),
     unauthenticatedLayer,
@@ -243,7 +271,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   if (payload === root) output = root.raw;
   else {
     const outer: HeaderInput[] = protectedHeaders ? split.messageHeaders.filter((h) => !isProtectedField(h.name)) : [...split.messageHeaders];
-    const inner: HeaderInput[] = protectedHeaders ? payload.headers.filter((h) => isProtectedField(h.name)) : [];
+    const inner: HeaderInput[] = protectedHeaders ? protectedFields.filter((h) => isProtectedField(h.name)) : [];
     const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
     output = buildEntity([...outer, ...inner, ['MIME-Version', '1.0'], ...content], payload.body);
   }
@@ -256,7 +284,14 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     signers,
     ...(encryption ? { encryption } : {}),
     ...(protectedHeaders ? { protectedHeaders } : {}),
+    ...(unsignedHeaders ? { unsignedHeaders } : {}),
     warnings,
     output,
   };
+}
+
+/** A signed part whose content is not a message is unreadable as a part (the caller reports it). */
+function refuseNonMessage(v: SignedDataVerification, form: 'detached' | 'opaque'): void {
+  const problem = signedContentProblem(v.contentType, form);
+  if (problem) throw new KakitomeError(problem.code, problem.message);
 }

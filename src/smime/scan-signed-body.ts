@@ -10,6 +10,7 @@ import type { Limits } from '../limits.ts';
 import type { Hash } from 'node:crypto';
 import { createDigest, digestAlgorithm, type DigestAlgorithm, type DigestName } from '../cms/algorithms/digest.ts';
 import { findBlankLine } from '../mime/find-blank-line.ts';
+import { refuseUnclosedSigned } from '../mime/note-unclosed-multipart.ts';
 
 /** Bytes scanned at a time. */
 const SLICE = 1 << 20;
@@ -131,8 +132,6 @@ export interface SignedBodyScan {
   blankEol: number;
   /** The signature part's raw bytes (header and body). */
   signature: Buffer;
-  /** False when the body ended without a close delimiter (its last part runs to the end). */
-  closed: boolean;
   /** Where the signed part's bytes (header section included) lie in the scanned stream. */
   contentOffset: number;
   contentLength: number;
@@ -200,11 +199,11 @@ export class SignedBodyScanner {
     await this.#scanner.write(Buffer.alloc(0), true);
     if (!this.#headDone) this.#head = this.#partHead;
     if (this.#state !== 'epilogue' && this.#state !== 'signature') malformed('multipart/signed body ended before its signature part');
+    if (this.#state === 'signature') refuseUnclosedSigned();
     return {
       head: this.#head,
       blankEol: this.#blankEol,
       signature: Buffer.concat(this.#signature),
-      closed: this.#state === 'epilogue',
       contentOffset: Math.max(0, this.#contentOffset),
       contentLength: this.#contentLength,
     };

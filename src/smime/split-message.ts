@@ -9,6 +9,7 @@ import type { HeaderField, MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import type { Limits } from '../limits.ts';
 import { isContentField } from './header-protection.ts';
+import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 
 export interface SplitMessage {
   /** The parsed message (canonical CRLF form). */
@@ -40,6 +41,7 @@ export function splitMessage(message: Uint8Array, limits: Limits): SplitMessage 
     if (!isContentField(h.name)) messageHeaders.push(h);
     else if (h.name.length !== 12 || h.name.toLowerCase() !== 'mime-version') contentHeaders.push(h);
   }
+  refuseRepeatedOriginator(messageHeaders);
   return new ParsedSplit(root, messageHeaders, contentHeaders, warnings);
 }
 

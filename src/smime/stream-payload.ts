@@ -25,6 +25,7 @@ import { Base64LineEncoder } from '../mime/encode-base64-lines.ts';
 import type { HeaderField } from '../mime/entity.ts';
 import { MimeStreamWalker, type MimeStreamHandler, type StreamEntityHeader } from '../mime/walk-mime-stream.ts';
 import { applyHeaderConfidentiality, copyFieldsInside, isContentField, selectProtectedFields } from './header-protection.ts';
+import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 import { canonicalInput } from './canonical-input.ts';
 
 export { canonicalInput };
@@ -102,6 +103,8 @@ class PayloadWriter implements MimeStreamHandler {
     this.#encoder = encoding === 'base64' ? new Base64LineEncoder() : undefined;
     this.#checkSevenBit = !multipart && (te === '7bit' || te === 'quoted-printable');
     if (entity.depth === 0) {
+      // As splitMessage: a message with two From (or Sender) fields is not signed or encrypted.
+      refuseRepeatedOriginator(entity.fields);
       this.out.push(this.#rootHeader(entity, encoding));
     } else if (encoding) {
       this.out.push(formatHeaderSection(withTransferEncoding(entity.fields, encoding)), CRLF);

@@ -88,6 +88,12 @@ export interface MessageVerdict {
   signers: SignerVerdict[];
   encryption?: EncryptionReport;
   protectedHeaders?: ProtectedHeadersReport;
+  /**
+   * The header fields a reader sees (From, Sender, To, Cc, Reply-To, Subject, Date,
+   * those present) that no signature covers: set when the body is validly signed
+   * without RFC 9788 header protection. A warning says the same in words.
+   */
+  unsignedHeaders?: string[];
   warnings: string[];
   /** The message with the S/MIME layers removed (signature / encryption), protected headers restored. */
   output: Buffer;

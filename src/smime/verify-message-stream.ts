@@ -31,6 +31,7 @@ import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body
 import { classifyEntity } from './classify-entity.ts';
 import { PROTECTED_HEADER_NAMES, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
+import { signedContentProblem } from './signed-content-problem.ts';
 import { openMessage } from './open-message.ts';
 import { canonicalInput } from './stream-payload.ts';
 import type { LayerReport, MessageVerdict } from './verdict.ts';
@@ -120,7 +121,6 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     }
     const scan = await scanner.end();
     const headBytes = scan.head;
-    if (!scan.closed) warnings.push('The multipart has no close delimiter; its last part runs to the end of the body.');
     // The blank line before the delimiter belongs to it, and so does a final line break of the signature part.
     const signatureEntity = parseEntity(scan.signature, { limits });
     if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);
@@ -138,10 +138,16 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
           for await (const c of spool.replay({ reuse: true })) again.update(c);
           return again.digests();
         },
-        { ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}), limits },
+        { ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}), ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}), limits },
       );
-      layerWarnings.push(...v.warnings);
-      v.signers.forEach((_, i) => pending.push({ verification: v!, index: i, scope: 'message' }));
+      const notMessage = signedContentProblem(v.contentType, 'detached');
+      if (notMessage) {
+        bodyFailure = notMessage;
+        layerWarnings.push(notMessage.message);
+      } else {
+        layerWarnings.push(...v.warnings);
+        v.signers.forEach((_, i) => pending.push({ verification: v!, index: i, scope: 'message' }));
+      }
     } catch (e) {
       if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
       bodyFailure = { code: e.code, message: e.message };
@@ -160,7 +166,9 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
       layers,
       pending,
       fromHeaders: protectedHeaders ? payload.headers : messageHeaders,
-      ...(protectedHeaders ? { protectedHeaders } : {}),
+      outerHeaders: messageHeaders,
+      // The protected header section is the signed part's own: the signature covers it.
+      ...(protectedHeaders ? { protectedHeaders, protectedHeadersSigned: true } : {}),
       ...(bodyFailure ? { bodyFailure } : {}),
       unauthenticatedLayer: false,
       ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),

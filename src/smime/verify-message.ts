@@ -18,6 +18,8 @@ export interface VerifyMessageOptions {
   /** Extra candidates for signer certificates (never trust anchors). */
   certificates?: Certificate[];
   now?: Date;
+  /** Accepted clock difference for a signing time in the future (default 5 minutes); a later signing time is ATTR_INVALID. */
+  clockSkewMs?: number;
   limits?: Partial<Limits>;
 }
 

@@ -11,7 +11,8 @@
  * Reported per signer (every signer is always reported; one failure fails the whole):
  *   ATTR_INVALID     signed attributes missing (RFC 8551 2.5 requires them), not DER,
  *                    duplicated, multi-valued, wrongly typed, contentType != eContentType,
- *                    ESS signingCertificate(V2) naming another certificate
+ *                    ESS signingCertificate(V2) naming another certificate, a signingTime
+ *                    later than now plus the clock skew (default 5 minutes)
  *   DIGEST_MISMATCH  messageDigest of the wrong length or not the content's digest
  *   BAD_SIG          signature too long for the key, or not verifying
  *   UNSUPPORTED_ALG  unknown algorithm, or algorithm inconsistent with the key/digest
@@ -46,8 +47,15 @@ export interface VerifyOptions {
   /** Extra candidates for finding signer certificates (never trust anchors). */
   certificates?: Certificate[];
   limits?: Partial<Limits>;
-  /** Clock for the signingTime plausibility warnings; default now. */
+  /** Clock for the signingTime checks; default now. */
   now?: Date;
+  /**
+   * How far a signingTime may lie after `now` (clocks differ), default 5 minutes.
+   * Later is ATTR_INVALID: a signature cannot have been made in the future, so its
+   * signer's clock is wrong or the time is a lie, and either way the time cannot
+   * choose the clock for validating the certificate.
+   */
+  clockSkewMs?: number;
 }
 
 export interface SignerVerification {
@@ -95,6 +103,7 @@ export interface ParsedVerificationContext {
   certificates?: Certificate[];
   limits?: Partial<Limits>;
   now?: Date;
+  clockSkewMs?: number;
 }
 
 /**
@@ -137,7 +146,7 @@ export function verifySignedData(input: Uint8Array, options: VerifyOptions = {})
     if (!v) cache.set(d.name, (v = d.name === 'shake256' ? computeDigest(d, content) : hash(d.name, content, 'buffer')));
     return v;
   };
-  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits: options.limits, now: options.now });
+  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs });
 }
 
 /**
@@ -152,7 +161,8 @@ export function verifyParsedSignedData(parsed: ParsedSignedData, digests: (diges
   const candidates = ctx.certificates?.length ? [...parsed.certificates, ...ctx.certificates] : parsed.certificates;
   const listed = new Set(parsed.digestAlgorithms.map((d) => d.oid));
   const now = ctx.now ?? new Date();
-  const signers = parsed.signerInfos.map((si) => verifySignerInfo(si, parsed.contentType, digests, candidates, limits, now, listed));
+  const latest = now.getTime() + (ctx.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
+  const signers = parsed.signerInfos.map((si) => verifySignerInfo(si, parsed.contentType, digests, candidates, limits, latest, listed));
   const failed = signers.find((s) => s.status !== 'valid');
   const n = signers.length;
   const message = failed
@@ -174,7 +184,8 @@ export function verifyParsedSignedData(parsed: ParsedSignedData, digests: (diges
   };
 }
 
-const SKEW_MS = 5 * 60 * 1000;
+/** How far a signingTime may lie in the future by default (clocks differ). */
+export const DEFAULT_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 function verifySignerInfo(
   si: ParsedSignerInfo,
@@ -182,7 +193,8 @@ function verifySignerInfo(
   digests: (digest: DigestAlgorithm) => Uint8Array,
   candidates: Certificate[],
   limits: Limits,
-  now: Date,
+  /** The latest acceptable signingTime (ms): now plus the clock skew. */
+  latest: number,
   listed: Set<string>,
 ): SignerVerification {
   const r: SignerVerification = {
@@ -253,7 +265,9 @@ function verifySignerInfo(
     if (!ok) throw new KakitomeError('BAD_SIG', `The ${scheme.name} signature does not verify with the signer's public key: it is forged or damaged.`);
     checkSigningCertificate(attrs.attributes, cert, r.warnings);
     if (r.signingTime) {
-      if (r.signingTime.getTime() > now.getTime() + SKEW_MS) r.warnings.push('The signing time is in the future.');
+      if (r.signingTime.getTime() > latest) {
+        throw new KakitomeError('ATTR_INVALID', `The signing time ${r.signingTime.toISOString()} is after ${new Date(latest).toISOString()}, the latest time the verifier's clock accepts: a signature cannot be made in the future, so the time is wrong or forged and the signature is not accepted.`);
+      }
       if (r.signingTime < cert.notBefore || r.signingTime > cert.notAfter) r.warnings.push('The signing time is outside the certificate\'s validity period.');
     } else r.warnings.push('The signer gave no signing time.');
     r.status = 'valid';

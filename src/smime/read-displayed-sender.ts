@@ -1,0 +1,157 @@
+/**
+ * Who the reader thinks sent the message (issue 9 item 4, "Johnny, you are fired",
+ * Müller et al. 2019): the From and Sender fields as a mail program shows them.
+ * The per-signer comparison with the certificate (RFC 8550 section 3) lives in
+ * src/pki/match-sender-identity.ts; this module answers the other question, the
+ * one only the message can answer: can what the reader sees differ from the
+ * addresses compared? The verdict rules (judge-message.ts) never say 'trusted'
+ * when it can.
+ *
+ * - More than one From or Sender field is MALFORMED (RFC 5322 section 3.6 allows
+ *   one): programs show the first or the last, and we cannot know which.
+ * - The field's structure is parsed before encoded-words are decoded
+ *   (parse-addresses.ts); a field that cannot be read cleanly is misleading.
+ * - Display names, comments and group names are what programs show in place of
+ *   the address. They are normalised as a reader perceives them (NFKC, so "＠"
+ *   and "﹫" are "@"; invisible format characters such as zero-width spaces
+ *   removed) and then may show no address but the mailbox's own: every "@" in
+ *   them must belong to that address.
+ * - Bidirectional embedding, override and isolate controls anywhere in the field
+ *   can reorder what is shown around them, so the field is misleading.
+ * - The address itself must not show another address: an "@" in its local part
+ *   (quoted, or a look-alike), an encoded-word (which some programs decode), or
+ *   invisible characters.
+ */
+import { malformed } from '../errors.ts';
+import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
+import { parseAddressList } from '../mime/parse-addresses.ts';
+
+export interface MisleadingSender {
+  /** A plain sentence saying what a reader may see and why it is not the sender. */
+  message: string;
+  /** The address a reader may see instead, when there is one. */
+  shown?: string;
+}
+
+export interface DisplayedSender {
+  /** The From field's addr-specs (lower-cased), in order. */
+  from: string[];
+  /** The Sender field's addr-spec, when there is one. */
+  sender: string | undefined;
+  /** Every way what a mail program shows may differ from `from` and `sender`; empty when it cannot. */
+  misleading: MisleadingSender[];
+}
+
+/** Bidirectional embedding, override and isolate controls (UAX #9): they reorder the text around them. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/u;
+/** Invisible format characters (zero-width spaces and joiners, marks, soft hyphen, BOM...). */
+const FORMAT = /\p{Cf}/gu;
+/** Where a shown address ends: white space and the characters around addresses in text. */
+const SEPARATOR = /[\s<>()[\]"',;:]/u;
+
+/** Text as a reader perceives it: compatibility forms folded (NFKC: "＠" is "@"), invisible format characters removed. */
+export function normalizeShownText(text: string): string {
+  return text.normalize('NFKC').replace(FORMAT, '');
+}
+
+/** The address-like runs of `text` around each "@" (after normalisation), lower-cased. */
+function addressesShownIn(text: string): string[] {
+  const t = normalizeShownText(text);
+  const out: string[] = [];
+  for (let at = t.indexOf('@'); at >= 0; at = t.indexOf('@', at + 1)) {
+    let a = at;
+    while (a > 0 && !SEPARATOR.test(t[a - 1]!)) a--;
+    let b = at + 1;
+    while (b < t.length && !SEPARATOR.test(t[b]!)) b++;
+    out.push(t.slice(a, b).replace(/[.]+$/, '').toLowerCase());
+    at = b - 1;
+  }
+  return out;
+}
+
+/** Reads one From or Sender field and appends what can mislead about it. */
+function readField(role: 'From' | 'Sender', value: string, misleading: MisleadingSender[]): string[] {
+  const list = parseAddressList(value);
+  const addresses = list.mailboxes.map((m) => m.address);
+  const own = new Set(addresses.map((a) => normalizeShownText(a).toLowerCase()));
+  const seen = new Set<string>();
+  const flag = (m: MisleadingSender): void => {
+    if (seen.has(m.message)) return;
+    seen.add(m.message);
+    misleading.push(m);
+  };
+  const actual = addresses.join(', ') || 'no address';
+  if (list.problems.length > 0) {
+    flag({ message: `The ${role} field cannot be read unambiguously (${list.problems.slice(0, 3).join('; ')}): a mail program may show a sender other than ${actual}.` });
+  }
+  if (list.groups.length > 0) {
+    flag({ message: `The ${role} field uses group syntax ("${list.groups[0]!.slice(0, 80)}:"), which RFC 5322 does not allow there; the group name is shown instead of an address.` });
+  }
+  if (BIDI_CONTROLS.test(value) || [...list.comments, ...list.groups, ...list.mailboxes.map((m) => m.displayName)].some((t) => BIDI_CONTROLS.test(t))) {
+    flag({ message: `The ${role} field contains invisible bidirectional-text controls, which can change the order in which a mail program shows the name and the address.` });
+  }
+  const check = (where: string, texts: readonly string[], why = ''): void => {
+    for (const text of texts) {
+      for (const shown of addressesShownIn(text)) {
+        if (own.has(shown)) continue;
+        // A lone "@" ("Bob @ Home") is flagged too, but is no address to name in the summary.
+        flag({ ...(/.@./u.test(shown) ? { shown } : {}), message: `${where} shows ${shown}, but ${role === 'From' ? 'the message is from' : 'the Sender address is'} ${actual}${why}.` });
+      }
+    }
+  };
+  for (const m of list.mailboxes) check(`The ${role} display name`, [m.displayName, m.displayNameRaw]);
+  check(`A comment in the ${role} field`, [...list.comments, ...list.commentsRaw], '; some mail programs show a comment as the sender\'s name');
+  check(`The ${role} group name`, list.groups);
+  for (const m of list.mailboxes) {
+    const at = m.address.lastIndexOf('@');
+    const local = m.address.slice(0, at);
+    const shownLocal = normalizeShownText(local.startsWith('"') ? local.slice(1, -1) : local);
+    if (shownLocal.includes('@')) {
+      flag({ shown: shownLocal, message: `The ${role} address ${m.address} has an "@" in its local part, so a mail program can show it as ${shownLocal}.` });
+    }
+    if (m.address.includes('=?')) {
+      flag({ message: `The ${role} address ${m.address} contains an RFC 2047 encoded-word, which some mail programs decode into other text.` });
+    }
+    if (normalizeShownText(m.address) !== m.address.normalize('NFKC')) {
+      flag({ message: `The ${role} address ${m.address} contains invisible characters, so it is shown as another address.` });
+    }
+  }
+  return addresses;
+}
+
+/**
+ * MALFORMED when a header section has more than one From or Sender field (RFC 5322
+ * section 3.6 allows one of each): mail programs show one of them, and which one
+ * differs from program to program. Readers check it through readDisplayedSender;
+ * writers (splitMessage, stream-payload.ts) check it too, so that Kakitome never
+ * signs or encrypts a message its own reader refuses.
+ */
+export function refuseRepeatedOriginator(headers: readonly HeaderField[]): void {
+  let from = 0;
+  let sender = 0;
+  for (const h of headers) {
+    // Lengths first: most field names are neither.
+    if (h.name.length === 4 && h.name.toLowerCase() === 'from') from++;
+    else if (h.name.length === 6 && h.name.toLowerCase() === 'sender') sender++;
+  }
+  for (const [name, n] of [['From', from], ['Sender', sender]] as const) {
+    if (n > 1) malformed(`the message has ${n} ${name} fields (RFC 5322 section 3.6 allows one): mail programs show one of them, and which one differs from program to program`);
+  }
+}
+
+/**
+ * The sender as the reader sees it, from one header section (the message's, or
+ * the protected one of RFC 9788). Throws MALFORMED for two From or two Sender
+ * fields.
+ */
+export function readDisplayedSender(headers: readonly HeaderField[]): DisplayedSender {
+  refuseRepeatedOriginator(headers);
+  const list = headers as HeaderField[];
+  const fromField = getHeaderFields({ headers: list }, 'From')[0];
+  const senderField = getHeaderFields({ headers: list }, 'Sender')[0];
+  const misleading: MisleadingSender[] = [];
+  const from = fromField ? readField('From', fromField.value, misleading) : [];
+  const senders = senderField ? readField('Sender', senderField.value, misleading) : [];
+  if (senders.length > 1) misleading.push({ message: `The Sender field names ${senders.length} mailboxes; RFC 5322 allows one.` });
+  return { from, sender: senders[0], misleading };
+}

@@ -1,0 +1,131 @@
+/**
+ * Issue 9 item 6: strict where the standards are strict.
+ * - A SignedData whose encapsulated content type is not id-data (an RFC 3161
+ *   timestamp token, an RFC 2634 receipt) is not a signature on a message: the
+ *   verdict is 'invalid' with MALFORMED (RFC 8551 section 3.1).
+ * - A signing time later than now plus the clock skew (5 minutes by default) is
+ *   ATTR_INVALID.
+ * - A multipart/signed without its close delimiter is MALFORMED.
+ * - Without RFC 9788 header protection the verdict names the header fields the
+ *   signature does not cover, in the library verdict and in the CLI's output.
+ * Each case is read by verifyMessage and verifyMessageStream (and, encrypted to
+ * Bob, by decryptMessage and decryptMessageStream), which must agree.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestPki } from '../helpers/pki.ts';
+import { runCli } from '../cli/run-cli.ts';
+import { signMessage } from '../../src/smime/sign-message.ts';
+import { verifyMessage } from '../../src/smime/verify-message.ts';
+import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
+import { signData } from '../../src/cms/signed-data/sign.ts';
+import { buildEntity, buildMultipartBody } from '../../src/mime/build-entity.ts';
+import { encryptWithoutParsing, multipartSigned, opaqueSigned, readEverywhere as readAll, type Outcome } from './security-kit.ts';
+
+const pki = new TestPki('Kakitome Strict Standards Root');
+after(() => pki.cleanup());
+const mallory = pki.identity('p256', 'mallory');
+const bob = pki.identity('p256', 'bob');
+const signers = [{ certificate: mallory.cert, key: mallory.key }];
+const validateSigner = createSignerValidator({ anchors: [pki.caCert], revocation: { mode: 'off' }, fetchCaIssuers: false });
+const bobKeys = [{ key: bob.key, certificate: bob.cert }];
+const TST_INFO = '1.2.840.113549.1.9.16.1.4';
+const RECEIPT = '1.2.840.113549.1.9.16.1.1';
+
+const headers: Array<[string, string]> = [['From', 'mallory@example.com'], ['To', 'bob@example.com'], ['Subject', 'Invoice'], ['Date', 'Mon, 23 Nov 2026 10:00:00 +0900'], ['MIME-Version', '1.0']];
+const mail = Buffer.from(`${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\nContent-Type: text/plain\r\n\r\nPay 100 yen.\r\n`);
+const part = Buffer.from('Content-Type: text/plain\r\n\r\nPay 100 yen.\r\n');
+
+/** Every reader's outcome: the signed message as it is, and encrypted to Bob. */
+const readEverywhere = (signed: Buffer, options: { clockSkewMs?: number } = {}): Promise<Array<[string, Outcome]>> =>
+  readAll(signed, encryptWithoutParsing(signed, bob.cert), { validateSigner, keys: bobKeys, ...options });
+
+async function assertVerdict(what: string, signed: Buffer, status: string, code: string | undefined, options: { clockSkewMs?: number } = {}, summary?: RegExp): Promise<void> {
+  for (const [path, o] of await readEverywhere(signed, options)) {
+    assert.ok('verdict' in o, `${what} (${path}) threw ${'error' in o ? o.error : ''}`);
+    assert.equal(o.verdict.status, status, `${what} (${path}): ${o.verdict.summary}`);
+    assert.equal(o.verdict.code, code, `${what} (${path}): ${o.verdict.summary}`);
+    if (summary) assert.match(o.verdict.summary, summary, `${what} (${path})`);
+  }
+}
+
+/** A multipart/signed whose signature is a SignedData of `contentType` over the part (detached). */
+const detachedOfType = (contentType: string): Buffer => multipartSigned(headers, part, signData(part, { signers, detached: true, contentType }));
+
+/** An application/pkcs7-mime signed-data whose eContent is the part, typed `contentType`. */
+const opaqueOfType = (contentType: string): Buffer => opaqueSigned(headers, signData(part, { signers, contentType }));
+
+test('control: the same constructions with id-data are trusted', async () => {
+  await assertVerdict('detached id-data', detachedOfType('1.2.840.113549.1.7.1'), 'trusted', undefined);
+  await assertVerdict('opaque id-data', opaqueOfType('1.2.840.113549.1.7.1'), 'trusted', undefined);
+});
+
+test('a timestamp token or a receipt is not a signed message: invalid, MALFORMED', async () => {
+  for (const [name, oid] of [['timestamp token', TST_INFO], ['receipt', RECEIPT], ['unknown type', '1.2.3.4']] as const) {
+    await assertVerdict(`detached ${name}`, detachedOfType(oid), 'invalid', 'MALFORMED', {}, /not a message/);
+    await assertVerdict(`opaque ${name}`, opaqueOfType(oid), 'invalid', 'MALFORMED', {}, /not a message/);
+  }
+  // Inside unsigned content it signs nothing either: the part is not counted as signed.
+  const mixed = buildEntity([...headers, ['Content-Type', 'multipart/mixed; boundary="m1"']], buildMultipartBody('m1', [part, (() => {
+    const whole = detachedOfType(TST_INFO);
+    return whole.subarray(whole.indexOf('Content-Type: multipart/signed'));
+  })()]));
+  const v = await verifyMessage(mixed, { validateSigner });
+  assert.equal(v.status, 'unsigned', v.summary);
+  assert.ok(v.warnings.some((w) => /could not be read \(MALFORMED\).*timestamp token/.test(w)), v.warnings.join('\n'));
+});
+
+test('a signing time after now plus the clock skew is ATTR_INVALID; within the skew it is trusted', async () => {
+  const at = (ms: number) => signMessage(mail, { signers, now: new Date(Date.now() + ms) });
+  await assertVerdict('one hour ahead', at(3_600_000), 'invalid', 'ATTR_INVALID', {}, /signing time .* is after/);
+  await assertVerdict('one year ahead', at(365 * 86_400_000), 'invalid', 'ATTR_INVALID');
+  await assertVerdict('one minute ahead', at(60_000), 'trusted', undefined);
+  // The skew is an option: none at all refuses the minute, two hours accept the hour.
+  await assertVerdict('one minute ahead, no skew', at(60_000), 'invalid', 'ATTR_INVALID', { clockSkewMs: 0 });
+  await assertVerdict('one hour ahead, two hours of skew', at(3_600_000), 'trusted', undefined, { clockSkewMs: 7_200_000 });
+});
+
+test('a multipart/signed without its close delimiter is MALFORMED', async () => {
+  for (const hp of [true, false]) {
+    const signed = signMessage(mail, { signers, headerProtection: hp }).toString('latin1');
+    const boundary = /boundary="?([^";\r\n]+)"?/.exec(signed)![1]!;
+    const close = `--${boundary}--`;
+    assert.ok(signed.includes(close));
+    const variants = [
+      signed.slice(0, signed.lastIndexOf(close)),
+      signed.slice(0, signed.lastIndexOf(close)).trimEnd(),
+      signed.replace(close, `--${boundary}-`),
+    ];
+    for (const [i, text] of variants.entries()) {
+      for (const [path, o] of await readEverywhere(Buffer.from(text, 'latin1'))) assert.deepEqual(o, { error: 'MALFORMED' }, `variant ${i}, hp ${hp} (${path})`);
+    }
+    // Control: the complete message is trusted.
+    await assertVerdict('closed', Buffer.from(signed, 'latin1'), 'trusted', undefined);
+  }
+});
+
+test('without header protection the verdict names the header fields the signature does not cover', async () => {
+  const unprotected = signMessage(mail, { signers, headerProtection: false });
+  for (const [path, o] of await readEverywhere(unprotected)) {
+    assert.ok('verdict' in o && o.verdict.status === 'trusted', path);
+    assert.deepEqual(o.verdict.unsignedHeaders, ['From', 'To', 'Subject', 'Date'], path);
+    assert.ok(o.verdict.warnings.some((w) => /not the header fields From, To, Subject, Date/.test(w)), `${path}: ${o.verdict.warnings.join('\n')}`);
+  }
+  const protectedMail = signMessage(mail, { signers });
+  for (const [path, o] of await readEverywhere(protectedMail)) {
+    assert.ok('verdict' in o && o.verdict.status === 'trusted', path);
+    assert.equal(o.verdict.unsignedHeaders, undefined, path);
+  }
+
+  // The CLI shows it in --json and in the human report.
+  const json = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off', '--json'], { input: unprotected });
+  assert.equal(json.status, 0, json.stderr);
+  const view = JSON.parse(json.stdout.toString('utf8'));
+  assert.deepEqual(view.unsignedHeaders, ['From', 'To', 'Subject', 'Date']);
+  assert.ok(view.warnings.some((w: string) => /not the header fields From, To, Subject, Date/.test(w)));
+  const human = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off'], { input: unprotected });
+  assert.equal(human.status, 0, human.stderr);
+  assert.match(human.stderr, /warning: The signature covers the message body but not the header fields From, To, Subject, Date/);
+  const covered = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off', '--json'], { input: protectedMail });
+  assert.equal(JSON.parse(covered.stdout.toString('utf8')).unsignedHeaders, undefined);
+});
