@@ -2,18 +2,20 @@
  * Passphrase arguments in OpenSSL's syntax (openssl-passphrase-options(1)), so that
  * scripts written for `openssl cms -passin` carry over:
  *
- *   pass:TEXT   the passphrase itself (visible in `ps`: prefer the others)
+ *   pass:TEXT   the passphrase itself (UNSAFE: visible in `ps` and the shell history)
  *   env:VAR     the value of an environment variable
  *   file:PATH   the first line of a file
  *   fd:N        the first line read from file descriptor N
  *   stdin       the first line of standard input
+ *   prompt      typed on the terminal (/dev/tty), not echoed (Kakitome's own form)
  *
  * As in OpenSSL, only the first line counts and its line ending is dropped. Error
  * messages never repeat the argument: a user who forgot the `pass:` prefix would
  * otherwise see their passphrase echoed into a log.
  */
 import { readFile } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, openSync, writeSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
 import { KakitomeError } from '../errors.ts';
 
 /** A passphrase longer than this is a mistake (a whole file given by accident). */
@@ -24,6 +26,8 @@ export interface PassSpecContext {
   env?: NodeJS.ProcessEnv;
   /** Set when standard input already carries the message: `stdin` is then refused. */
   stdinInUse?: boolean;
+  /** What `prompt` asks (default "Passphrase: "). */
+  prompt?: string;
 }
 
 function invalid(message: string): never {
@@ -50,6 +54,42 @@ async function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
     if (b.includes(0x0a) || size > MAX_PASSPHRASE_BYTES) break;
   }
   return firstLine(Buffer.concat(chunks));
+}
+
+/**
+ * Asks on the controlling terminal with echo off, as ssh and gpg do: /dev/tty, not
+ * standard input (which may carry the message) nor standard output (which may be
+ * the result). Enter ends the line; Backspace edits; Ctrl-C or Ctrl-D cancels.
+ */
+async function promptOnTerminal(question: string): Promise<string> {
+  let fd: number;
+  try {
+    fd = openSync('/dev/tty', 'r+');
+  } catch (e) {
+    throw new KakitomeError('INVALID_ARGUMENT', 'prompt: there is no terminal to ask on; give the passphrase as file:PATH, fd:N or env:VAR.', { cause: e });
+  }
+  const tty = new ReadStream(fd);
+  tty.setRawMode(true);
+  writeSync(fd, question);
+  const typed: number[] = [];
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      tty.on('error', reject);
+      tty.on('data', (chunk: Buffer) => {
+        for (const b of chunk) {
+          if (b === 0x0d || b === 0x0a) return resolve(Buffer.from(typed).toString('utf8'));
+          if (b === 0x03 || b === 0x04) return reject(new KakitomeError('INVALID_ARGUMENT', 'prompt: cancelled.'));
+          if (b === 0x7f || b === 0x08) typed.pop();
+          else if (typed.length < MAX_PASSPHRASE_BYTES) typed.push(b);
+        }
+      });
+    });
+  } finally {
+    typed.fill(0);
+    writeSync(fd, '\n');
+    tty.setRawMode(false);
+    tty.destroy(); // closes the descriptor
+  }
 }
 
 /** Resolves a pass SPEC to the passphrase it designates. */
@@ -91,7 +131,21 @@ export async function resolvePassSpec(spec: string, context: PassSpecContext = {
       if (colon >= 0) break;
       if (context.stdinInUse) invalid('--pass stdin: standard input already carries the message: use -i FILE or another pass source.');
       return readFirstLine(process.stdin);
+    case 'prompt':
+      if (colon >= 0) break;
+      return promptOnTerminal(context.prompt ?? 'Passphrase: ');
   }
   // Deliberately no echo of `spec`: it may be the passphrase itself.
-  return invalid('--pass: unrecognised passphrase source; use pass:TEXT, env:VAR, file:PATH, fd:N or stdin (as in openssl).');
+  return invalid('--pass: unrecognised passphrase source; use file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT works but shows the passphrase to `ps` and the shell history).');
+}
+
+/**
+ * A new passphrase (one that will protect something): never empty, and asked twice
+ * when typed at the prompt, since a typo would lock the owner out.
+ */
+export async function resolveNewPassphrase(spec: string, question: string): Promise<string> {
+  const first = await resolvePassSpec(spec, { stdinInUse: true, prompt: question });
+  if (first === '') invalid('The new passphrase is empty: an empty passphrase protects nothing.');
+  if (spec === 'prompt' && (await resolvePassSpec(spec, { prompt: 'Again: ' })) !== first) invalid('The two passphrases differ; nothing was changed.');
+  return first;
 }

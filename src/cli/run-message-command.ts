@@ -15,6 +15,7 @@ import { detectBatchKind, runBatch, type BatchItem, type BatchSummary } from './
 import { renderVerdict } from './render-verdict.ts';
 import { describeError, describeFailure } from './describe-error.ts';
 import type { VerdictView } from './verdict-view.ts';
+import { unlockMessageStore, type StoreLocation } from './commands/store-options.ts';
 
 export interface MessageCommandSpec {
   command: JobName;
@@ -40,8 +41,17 @@ async function printJson(value: unknown): Promise<void> {
   await writeStdout(Buffer.from(JSON.stringify(value, null, 2) + '\n'));
 }
 
-export async function runMessageCommand(spec: MessageCommandSpec): Promise<ExitCode> {
+/** The spec with its key store's master key opened here, once, before any job or worker (StoreLocation.masterKey). */
+async function unlockStore(spec: MessageCommandSpec): Promise<MessageCommandSpec> {
+  const options = spec.jobOptions as { store?: StoreLocation } | undefined;
+  if (!options?.store) return spec;
+  return { ...spec, jobOptions: { ...options, store: await unlockMessageStore(options.store) } };
+}
+
+export async function runMessageCommand(given: MessageCommandSpec): Promise<ExitCode> {
+  let spec = given;
   try {
+    spec = await unlockStore(given);
     const kind = await detectBatchKind(spec.input, spec.mbox === true, !isStdio(spec.output));
     if (kind !== undefined) return await runBatchCommand(spec, kind);
     return await runSingle(spec);

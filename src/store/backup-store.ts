@@ -6,14 +6,19 @@
  * (docs/store.md). PostgreSQL stores are backed up with pg_dump.
  */
 import { backup, DatabaseSync } from 'node:sqlite';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { KakitomeError } from '../errors.ts';
+import { createPrivateFile } from './sqlite-engine.ts';
 
 export async function backupSqliteStore(sourcePath: string, destinationPath: string): Promise<number> {
   if (existsSync(destinationPath)) throw new KakitomeError('INVALID_ARGUMENT', `${destinationPath} exists; a backup never overwrites a file.`);
   const db = new DatabaseSync(sourcePath, { readOnly: true });
   try {
+    createPrivateFile(destinationPath); // mode 0600, like the store itself
     return await backup(db, destinationPath);
+  } catch (e) {
+    rmSync(destinationPath, { force: true });
+    throw e;
   } finally {
     db.close();
   }

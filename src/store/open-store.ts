@@ -3,9 +3,12 @@
  * (KAKITOME_DATABASE_URL, or `databaseUrl`), otherwise the SQLite file
  * <KAKITOME_HOME>/kakitome.db (default ~/.kakitome/kakitome.db).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KakitomeError } from '../errors.ts';
-import { loadMasterKey, resolveKakitomeHome, type MasterKey } from '../keys/master-key.ts';
+import { assertPrivateDirectory } from '../keys/check-file-permissions.ts';
+import { credentialPassphrase, openMasterKeyText, readMasterKeyText, resolveKakitomeHome, type MasterKey } from '../keys/master-key.ts';
+import { isProtectedMasterKey } from '../keys/protect-master-key.ts';
 import { openSqliteEngine } from './sqlite-engine.ts';
 import { Store } from './store.ts';
 import type { SqlEngine } from './sql-engine.ts';
@@ -18,6 +21,27 @@ export interface StoreConfig {
   masterKeyFile?: string;
   actor?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The passphrase of a protected master key file, or a function asked for it only
+   * when the key turns out to be protected (a prompt, a pass spec). Without it, the
+   * systemd credential kakitome-master-pass is used when present.
+   */
+  masterKeyPassphrase?: string | (() => Promise<string>);
+}
+
+/**
+ * The configured master key (see keys/master-key.ts for the sources), asking for the
+ * passphrase only when the key file is protected. KAKITOME_MASTER_KEY is removed
+ * from process.env once read: a process that opens stores again passes the key on.
+ */
+export async function resolveMasterKey(config: StoreConfig = {}): Promise<MasterKey> {
+  if (config.masterKey) return config.masterKey;
+  const env = config.env ?? process.env;
+  const t = readMasterKeyText({ env, ...(config.home ? { home: config.home } : {}), ...(config.masterKeyFile ? { file: config.masterKeyFile } : {}) });
+  if (!isProtectedMasterKey(t.text)) return openMasterKeyText(t);
+  const given = config.masterKeyPassphrase;
+  const passphrase = typeof given === 'string' ? given : (credentialPassphrase(env) ?? (given ? await given() : undefined));
+  return openMasterKeyText(t, passphrase);
 }
 
 /** The engine for `config`; the PostgreSQL driver is loaded only when it is used (it costs ~100 ms per CLI start). */
@@ -28,13 +52,14 @@ export async function openEngine(config: StoreConfig = {}): Promise<SqlEngine> {
   if (url && /^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
     throw new KakitomeError('INVALID_ARGUMENT', 'The database URL must be postgres:// (or a SQLite file path).');
   }
-  const path = url ? url.replace(/^file:\/\//, '') : join(config.home ?? resolveKakitomeHome(env), 'kakitome.db');
-  return openSqliteEngine(path);
+  if (url) return openSqliteEngine(url.replace(/^file:\/\//, ''));
+  const home = config.home ?? resolveKakitomeHome(env);
+  if (existsSync(home)) assertPrivateDirectory(home, 'The Kakitome home');
+  return openSqliteEngine(join(home, 'kakitome.db'));
 }
 
 export async function openStore(config: StoreConfig = {}): Promise<Store> {
-  const env = config.env ?? process.env;
-  const masterKey = config.masterKey ?? loadMasterKey({ env: config.home ? { ...env, KAKITOME_HOME: config.home } : env, file: config.masterKeyFile });
+  const masterKey = await resolveMasterKey(config);
   const engine = await openEngine(config);
   try {
     return await Store.open(engine, { masterKey, actor: config.actor });

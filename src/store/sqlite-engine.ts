@@ -11,7 +11,7 @@
  *   interleave statements inside one BEGIN...COMMIT.
  */
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
 
@@ -20,8 +20,25 @@ export interface SqliteOptions {
   busyTimeoutMs?: number;
 }
 
+/**
+ * Creates `path` empty with mode 0600 unless it exists: SQLite would create it with
+ * the process umask (0644 by default) and gives its -wal and -shm files the
+ * database's mode, so sealed keys, certificates and the audit log would be readable
+ * by every local account. An existing file keeps its mode.
+ */
+export function createPrivateFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
 export function openSqliteEngine(path: string, options: SqliteOptions = {}): SqlEngine {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    createPrivateFile(path);
+  }
   const db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10_000 });
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = FULL');

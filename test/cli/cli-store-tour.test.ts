@@ -9,6 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliResult } from './run-cli.ts';
@@ -65,12 +66,14 @@ async function tour(aliceDatabaseUrl = ''): Promise<void> {
   await ok(dir, alice, 'ca', 'init', '--name', 'Example Corp', '-o', 'root.pem');
   await ok(dir, alice, 'ca', 'issue', '--email', 'alice@example.com');
   const bobIssued = json(await ok(dir, alice, 'ca', 'issue', '--email', 'bob@example.com', '--json')).certificates[0];
-  await ok(dir, alice, 'keys', 'export', '--id', bobIssued.keyId, '--reason', 'hand over to Bob', '--pass', 'pass:s3cret', '-o', 'bob.p12');
+  // (umask 077; openssl rand -base64 18 > bob-p12.pass): no passphrase on a command line.
+  writeFileSync(join(dir, 'bob-p12.pass'), `${randomBytes(18).toString('base64')}\n`, { mode: 0o600 });
+  await ok(dir, alice, 'keys', 'export', '--id', bobIssued.keyId, '--reason', 'hand over to Bob', '--pass', 'file:bob-p12.pass', '-o', 'bob.p12');
 
   // 2. Bob: his own store, trusting Example Corp's root, holding his key.
   await ok(dir, bob, 'init');
   await ok(dir, bob, 'certs', 'import', 'root.pem', '--trust', 'trusted');
-  await ok(dir, bob, 'keys', 'import', '--p12', 'bob.p12', '--pass', 'pass:s3cret');
+  await ok(dir, bob, 'keys', 'import', '--p12', 'bob.p12', '--pass', 'file:bob-p12.pass');
 
   // 3. Alice signs by address; Bob verifies with the store's anchors and keeps her certificate.
   writeFileSync(join(dir, 'hello.eml'), draft('Alice <alice@example.com>', 'bob@example.com', 'Hello', 'Hi Bob, shall we talk in private?'));
@@ -106,8 +109,8 @@ async function tour(aliceDatabaseUrl = ''): Promise<void> {
   // 6. Bob's certificate is renewed (new key); the old mail still opens from Bob's store.
   const renewed = json(await ok(dir, alice, 'ca', 'renew', '--fingerprint', bobIssued.fingerprint, '--json')).certificate;
   assert.notEqual(renewed.keyId, bobIssued.keyId);
-  await ok(dir, alice, 'keys', 'export', '--id', renewed.keyId, '--reason', 'renewed certificate for Bob', '--pass', 'pass:s3cret', '-o', 'bob-renewed.p12');
-  await ok(dir, bob, 'keys', 'import', '--p12', 'bob-renewed.p12', '--pass', 'pass:s3cret');
+  await ok(dir, alice, 'keys', 'export', '--id', renewed.keyId, '--reason', 'renewed certificate for Bob', '--pass', 'file:bob-p12.pass', '-o', 'bob-renewed.p12');
+  await ok(dir, bob, 'keys', 'import', '--p12', 'bob-renewed.p12', '--pass', 'file:bob-p12.pass');
   await ok(dir, bob, 'decrypt', '-i', 'secret-sealed.eml', '-o', 'secret-read-again.eml');
   assert.match(readFileSync(join(dir, 'secret-read-again.eml'), 'latin1'), /Room 4\.12/);
   // Bob's next signed mail announces the renewed certificate; once Alice has verified it,

@@ -13,6 +13,7 @@ import { register as registerStoreKeys } from './store-keys.ts';
 import { register as registerStoreCerts } from './store-certs.ts';
 import { register as registerCa } from './ca-authority.ts';
 import { register as registerStoreBackup } from './store-backup.ts';
+import { register as registerStoreMasterKey } from './store-master-key.ts';
 
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerSign,
@@ -25,4 +26,5 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerStoreCerts,
   registerCa,
   registerStoreBackup,
+  registerStoreMasterKey,
 ];

@@ -1,11 +1,14 @@
 /**
  * `kakitome init`: creates the Kakitome home (mode 0700), a master key file unless
- * one is configured (KAKITOME_MASTER_KEY or the file exists), and the store schema.
+ * one is configured (KAKITOME_MASTER_KEY, KAKITOME_MASTER_KEY_FD, a systemd
+ * credential, or the file exists), protected by a passphrase with --master-pass, and
+ * the store schema (the SQLite file mode 0600).
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMasterKeyFile, resolveKakitomeHome } from '../../keys/master-key.ts';
+import { createMasterKeyFile, MASTER_KEY_CREDENTIAL, resolveKakitomeHome, type MasterKey } from '../../keys/master-key.ts';
+import { resolveNewPassphrase } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
 import { addStoreOptions, printResult, withStore, type StoreCliOptions } from './store-options.ts';
 
@@ -13,22 +16,26 @@ export function register(program: Command): void {
   const cmd = program
     .command('init')
     .summary('create the key store (SQLite in the home, or PostgreSQL) and its master key')
-    .description('Create the Kakitome home, a random master key (master.key, mode 0600) unless KAKITOME_MASTER_KEY is set, and the store. Back up master.key apart from the store: without it no stored key can be opened.');
+    .description('Create the Kakitome home, a random master key (master.key, mode 0600; protected by a passphrase with --master-pass) unless one is configured, and the store. Back up master.key apart from the store: without it no stored key can be opened.')
+    .option('--master-pass <spec>', 'protect the new master.key with a passphrase: prompt (asked twice), file:PATH, fd:N or env:VAR');
   addStoreOptions(cmd);
-  cmd.action(commandAction('init', async (opts: StoreCliOptions) => {
+  cmd.action(commandAction('init', async (opts: StoreCliOptions & { masterPass?: string }) => {
     const home = opts.home ?? resolveKakitomeHome();
     const keyFile = process.env.KAKITOME_MASTER_KEY_FILE ?? join(home, 'master.key');
-    let created = false;
-    if (!process.env.KAKITOME_MASTER_KEY && !existsSync(keyFile)) {
-      createMasterKeyFile(keyFile);
-      created = true;
+    const env = process.env;
+    // Read before the store is opened: opening removes KAKITOME_MASTER_KEY from the environment.
+    const configured = Boolean(env.KAKITOME_MASTER_KEY || env.KAKITOME_MASTER_KEY_FD || (env.CREDENTIALS_DIRECTORY && existsSync(join(env.CREDENTIALS_DIRECTORY, MASTER_KEY_CREDENTIAL))));
+    let created: MasterKey | undefined;
+    if (!configured && !existsSync(keyFile)) {
+      const passphrase = opts.masterPass === undefined ? undefined : await resolveNewPassphrase(opts.masterPass, 'New master key passphrase: ');
+      created = createMasterKeyFile(keyFile, passphrase === undefined ? {} : { passphrase });
     }
     const masterKeyId = await withStore({ ...opts, home }, async (s) => {
       await s.audit('store.init', undefined, created ? `master key created at ${keyFile}` : 'existing master key');
       return (await s.engine.all("SELECT value FROM settings WHERE name = 'master_key_id'"))[0]?.value;
-    });
+    }, created);
     const engine = opts.databaseUrl ?? process.env.KAKITOME_DATABASE_URL ? 'postgres' : 'sqlite';
-    printResult(opts, { status: 'ok', home, engine, masterKeyFile: process.env.KAKITOME_MASTER_KEY ? null : keyFile, masterKeyCreated: created, masterKeyId }, () => [
+    printResult(opts, { status: 'ok', home, engine, masterKeyFile: configured ? null : keyFile, masterKeyCreated: created !== undefined, masterKeyProtected: created !== undefined && opts.masterPass !== undefined, masterKeyId }, () => [
       `Store ready (${engine}) in ${home}.`,
       created ? `Master key created: ${keyFile}. Back it up apart from the store.` : 'Using the configured master key.',
     ]);

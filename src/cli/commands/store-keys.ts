@@ -5,12 +5,12 @@
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
 import { readFileBounded, writeOutput } from '../io.ts';
-import { resolvePassSpec } from '../pass-spec.ts';
+import { resolveNewPassphrase, resolvePassSpec } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
 import { addStoreOptions, keyJson, printResult, withStore, type StoreCliOptions } from './store-options.ts';
 
 interface ImportOpts extends StoreCliOptions { key?: string; cert?: string; p12?: string; pass?: string; label?: string }
-interface ExportOpts extends StoreCliOptions { id: string; out?: string; format: 'p12' | 'pem'; pass?: string; legacy?: boolean; reason: string }
+interface ExportOpts extends StoreCliOptions { id: string; out?: string; format: 'p12' | 'pem'; pass?: string; legacy?: boolean; unencrypted?: boolean; reason: string }
 interface RetireOpts extends StoreCliOptions { id: string; reason?: string }
 interface PurgeOpts extends StoreCliOptions { id: string; confirm: string; reason: string }
 
@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .option('--key <file>', 'private key, PEM or DER')
     .option('--cert <file>', 'its certificate (PEM bundle: the first is the key\'s, the rest are imported as chain)')
     .option('--p12 <file>', 'PKCS#12 file (.p12/.pfx)')
-    .option('--pass <spec>', 'passphrase of the key or .p12: pass:TEXT, env:VAR, file:PATH, fd:N or stdin')
+    .option('--pass <spec>', 'passphrase of the key or .p12: file:PATH, fd:N, env:VAR, stdin or prompt')
     .option('--label <text>', 'a label for the key');
   addStoreOptions(imp).action(commandAction('keys import', async (o: ImportOpts) => {
     const pass = o.pass === undefined ? undefined : await resolvePassSpec(o.pass);
@@ -46,22 +46,27 @@ export function register(program: Command): void {
     });
   }));
 
-  const exp = keys.command('export').description('Export a private key (PKCS#12 by default, or PKCS#8 PEM) on explicit request; audited with the reason.')
+  const exp = keys.command('export').description('Export a private key (PKCS#12 by default, or encrypted PKCS#8 PEM) on explicit request; audited with the reason.')
     .requiredOption('--id <key-id>', 'key id (see `keys list`)')
     .requiredOption('--reason <text>', 'why the key leaves the store (recorded in the audit log)')
     .addOption(new Option('--format <f>', 'output format').choices(['p12', 'pem']).default('p12'))
-    .option('--pass <spec>', 'password for the .p12 (required for p12)')
+    .option('--pass <spec>', 'password protecting the exported key (required, never empty): prompt (asked twice), file:PATH, fd:N or env:VAR')
+    .option('--unencrypted', 'with --format pem and without --pass: write the key in the clear (anyone who reads the file has the key)')
     .option('--legacy', 'PKCS#12 with 3DES and a SHA-1 MAC, for Windows before 10 1709, older iOS and gpgsm 2.2')
     .option('-o, --out <file>', 'output file (default: standard output)');
   addStoreOptions(exp).action(commandAction('keys export', async (o: ExportOpts) => {
-    const pass = o.pass === undefined ? undefined : await resolvePassSpec(o.pass);
-    if (o.format === 'p12' && pass === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'A PKCS#12 export needs --pass.');
+    if (o.unencrypted && (o.format !== 'pem' || o.pass !== undefined)) throw new KakitomeError('INVALID_ARGUMENT', '--unencrypted goes with --format pem and without --pass.');
+    if (o.pass === undefined && !o.unencrypted) {
+      throw new KakitomeError('INVALID_ARGUMENT', o.format === 'p12' ? 'A PKCS#12 export needs --pass SPEC (file:PATH, fd:N, env:VAR or prompt).' : 'A PEM export is encrypted: give --pass SPEC, or --unencrypted to write the key in the clear.');
+    }
+    const pass = o.pass === undefined ? undefined : await resolveNewPassphrase(o.pass, 'Passphrase for the exported key: ');
     return withStore(o, async (store) => {
       const rec = await store.findKey(o.id);
       if (!rec) throw new KakitomeError('INVALID_ARGUMENT', `No key ${o.id}.`);
       const key = await store.exportPrivateKey(o.id, o.reason);
       if (o.format === 'pem') {
-        await writeOutput(o.out, Buffer.from(key.export({ format: 'pem', type: 'pkcs8' }) as string));
+        const { exportPrivateKeyPem } = await import('../../keys/export-private-key-pem.ts');
+        await writeOutput(o.out, Buffer.from(exportPrivateKeyPem(key, pass === undefined ? { unencrypted: true } : { passphrase: pass })));
       } else {
         const certFp = rec.certificates.at(-1);
         const cert = certFp ? await store.findCertificateByFingerprint(certFp) : undefined;

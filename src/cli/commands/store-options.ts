@@ -7,8 +7,9 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KakitomeError } from '../../errors.ts';
-import { resolveKakitomeHome } from '../../keys/master-key.ts';
+import { resolveKakitomeHome, type MasterKey } from '../../keys/master-key.ts';
 import type { Store, CertificateRecord, KeyRecord } from '../../store/store.ts';
+import { resolvePassSpec } from '../pass-spec.ts';
 
 export interface StoreCliOptions {
   home?: string;
@@ -23,8 +24,19 @@ export function addStoreOptions(cmd: Command): Command {
     .option('--json', 'print one JSON document on standard output');
 }
 
-export async function withStore<T>(opts: StoreCliOptions, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStoreLazily({ ...(opts.home ? { home: opts.home } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), actor: `cli:${process.env.USER ?? 'unknown'}` });
+/**
+ * The passphrase of a protected master key, asked for only when the key file is
+ * protected: KAKITOME_MASTER_PASS_SPEC names where it is (a pass SPEC: file:PATH,
+ * fd:N, env:VAR), else it is asked on the terminal. (A systemd credential
+ * kakitome-master-pass is used before either; see keys/master-key.ts.)
+ */
+export function masterKeyPassphrase(): Promise<string> {
+  return resolvePassSpec(process.env.KAKITOME_MASTER_PASS_SPEC || 'prompt', { stdinInUse: true, prompt: 'Kakitome master key passphrase: ' });
+}
+
+/** Opens the store for a store command, runs `fn`, closes it. `masterKey`: one the command already holds (init just made it). */
+export async function withStore<T>(opts: StoreCliOptions, fn: (store: Store) => Promise<T>, masterKey?: MasterKey): Promise<T> {
+  const store = await openStoreLazily({ ...(opts.home ? { home: opts.home } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), actor: `cli:${process.env.USER ?? 'unknown'}`, masterKeyPassphrase, ...(masterKey ? { masterKey } : {}) });
   try {
     return await fn(store);
   } finally {
@@ -69,6 +81,12 @@ export function keyJson(k: KeyRecord) {
 export interface StoreLocation {
   home?: string;
   databaseUrl?: string;
+  /**
+   * The master key, opened once on the main thread (unlockMessageStore) before any
+   * job or worker starts: KAKITOME_MASTER_KEY leaves the environment then, and a
+   * passphrase is asked once, not once per worker. A KeyObject crosses into workers.
+   */
+  masterKey?: MasterKey;
 }
 
 /** --home and --database-url for sign, verify, encrypt and decrypt (their --json is their own). */
@@ -97,9 +115,16 @@ export function locateMessageStore(opts: { home?: string; databaseUrl?: string }
   return undefined;
 }
 
+/** Opens the master key of a located store, once, on the main thread (see StoreLocation.masterKey). */
+export async function unlockMessageStore(location: StoreLocation): Promise<StoreLocation> {
+  if (location.masterKey) return location;
+  const { resolveMasterKey } = await import('../../store/open-store.ts');
+  return { ...location, masterKey: await resolveMasterKey({ ...location, masterKeyPassphrase }) };
+}
+
 /** Opens the located store for a message command (the audit log names the CLI user). */
 export function openLocatedStore(location: StoreLocation): Promise<Store> {
-  return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}` });
+  return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}`, masterKeyPassphrase });
 }
 
 /** The store's modules (SQLite engine, migrations, sealing) load only when a command opens one. */

@@ -145,9 +145,11 @@ export async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>,
 /**
  * Encrypts the file at `inPath` into `outPath`; the output file appears only when
  * encryption succeeded, and no partial file is left behind on failure.
+ * It is created mode 0600, as every file Kakitome writes: a signed or encrypted
+ * file is someone's data, and signed content travels in the clear.
  */
 export async function encryptFile(inPath: string, outPath: string, options: EncryptOptions): Promise<void> {
-  const out = await AtomicFile.create(outPath, 0o644);
+  const out = await AtomicFile.create(outPath);
   try {
     // An owned file's write() resolves once the bytes are written: nothing refers to them after.
     await encryptToSink(readFileChunks(inPath), fileSink(out), { ...options, sinkConsumesChunks: true });

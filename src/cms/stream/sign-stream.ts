@@ -127,9 +127,11 @@ export async function signToSink(input: Readable | AsyncIterable<Uint8Array>, ou
  * Signs the file at `inPath` into `outPath`. The output file appears only when
  * signing succeeded (written beside it and renamed into place); on any failure no
  * output file is left behind.
+ * It is created mode 0600, as every file Kakitome writes: a signed or encrypted
+ * file is someone's data, and signed content travels in the clear.
  */
 export async function signFile(inPath: string, outPath: string, options: SignOptions): Promise<void> {
-  const out = await AtomicFile.create(outPath, 0o644);
+  const out = await AtomicFile.create(outPath);
   try {
     await signToSink(readFileChunks(inPath), fileSink(out), options);
     await out.commit();
