@@ -28,6 +28,7 @@ import { startOcspResponder, type RunningOcspResponder } from '../../src/ca/ocsp
 import type { CertificateAuthority } from '../../src/ca/certificate-authority.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { identifierFor } from '../../src/cms/identifier.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-ocsp-delegated-'));
 let store: Store;
@@ -99,6 +100,11 @@ test('answers are signed by a delegated certificate (id-kp-OCSPSigning, ocsp-noc
     const r = await exec('openssl', ['ocsp', '-issuer', join(dir, 'root.pem'), '-cert', join(dir, 'issuing.pem'), '-url', responder.url, '-CAfile', join(dir, 'root.pem'), '-resp_text']);
     assert.match(r.stdout + r.stderr, /Response verify OK/);
     assert.match(r.stdout + r.stderr, new RegExp(`Responder Id: ${keyHash(rootDelegate)}`));
+
+    // Its key is sealed in the store but never offered to decrypt (keyUsage digitalSignature only).
+    for (const d of responder.signers()) {
+      assert.deepEqual(await store.findDecryptionKeys([identifierFor(d), identifierFor(d, 'subjectKeyIdentifier')]), []);
+    }
 
     const caFingerprints = [root.certificate.fingerprint256, issuing.certificate.fingerprint256];
     assert.ok(keysOpened.length > 0);
