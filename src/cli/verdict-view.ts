@@ -20,7 +20,8 @@ export interface SignerView {
   chain: string[];
   trust: { status: string; code?: string; message: string; clock?: { source: string; time: string } };
   revocation: { status: string; source?: string; time?: string; revokedAt?: string; reason?: string; message: string };
-  identity: { status: string; from?: string; certificateAddresses: string[]; message: string };
+  /** `field`: on a match, 'From' or 'Sender' (a Sender-only match is never trusted). */
+  identity: { status: string; from?: string; field?: string; certificateAddresses: string[]; message: string };
   /** ISO 8601, from the signingTime attribute; absent when the signer did not say. */
   signingTime?: string;
   digestAlgorithm?: string;
@@ -87,6 +88,7 @@ function viewSigner(s: SignerVerdict): SignerView {
     view.serial = cert.serialHex;
   }
   if (s.identity.from !== undefined) view.identity.from = s.identity.from;
+  if (s.identity.field !== undefined) view.identity.field = s.identity.field;
   const signingTime = iso(s.signingTime);
   if (signingTime !== undefined) view.signingTime = signingTime;
   if (s.scope === 'part') view.warnings.unshift('This signature covers only a part inside unsigned content.');

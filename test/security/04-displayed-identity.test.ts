@@ -22,6 +22,7 @@ import { signData } from '../../src/cms/signed-data/sign.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { viewVerdict } from '../../src/cli/verdict-view.ts';
 import { chunks, encryptWithoutParsing, multipartSigned, readEverywhere as readAll, type Outcome } from './security-kit.ts';
 
 const pki = new TestPki('Kakitome Displayed Identity Root');
@@ -136,6 +137,10 @@ test('a From field that cannot be read one way only is not trusted', async () =>
 
 test('a match on Sender only: the reader sees From, so it is not trusted', async () => {
   await assertMismatch('Sender only', mail('From: alice@example.com\r\nSender: mallory@example.com'), mallory, /only the Sender: the author a reader sees in From \(alice@example\.com\) did not sign it/);
+  // The per-signer report says the Sender matched (RFC 8550), and --json shows it.
+  const v = await verifyMessage(signMessage(mail('From: alice@example.com\r\nSender: mallory@example.com'), { signers: [{ certificate: mallory.cert, key: mallory.key }] }), { validateSigner });
+  assert.deepEqual([v.signers[0]!.identity.status, v.signers[0]!.identity.field, v.signers[0]!.code], ['match', 'Sender', 'IDENTITY_MISMATCH']);
+  assert.equal(viewVerdict(v).signers[0]!.identity.field, 'Sender');
   await assertMismatch('Sender only, two authors', mail('From: alice@example.com, carol@example.com\r\nSender: mallory@example.com'), mallory);
   // Alice in From and Mallory as a Sender that is not needed: Alice's own signature is trusted.
   for (const [path, o] of await readEverywhere(mail('From: alice@example.com\r\nSender: mallory@example.com'), alice, true)) {
