@@ -15,7 +15,7 @@ import { parseSignedData } from '../cms/signed-data/parse.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import type { MimeEntity } from '../mime/entity.ts';
-import { parseEntity } from '../mime/parse-entity.ts';
+import { readContentEntity } from '../mime/read-content-entity.ts';
 import { classifyEntity } from '../smime/classify-entity.ts';
 import { splitMessage } from '../smime/split-message.ts';
 
@@ -37,7 +37,7 @@ export function findMessageEnvelope(message: Uint8Array): Buffer | undefined {
     if (ci.contentType !== OID.signedData) return undefined;
     const sd = parseSignedData(ci.content, limits);
     if (!sd.eContent || sd.contentType !== OID.data) return undefined;
-    current = parseEntity(canonicalizeLfOnly(Buffer.from(readOctets(sd.eContent, limits.maxSegments))), { limits });
+    current = readContentEntity(canonicalizeLfOnly(Buffer.from(readOctets(sd.eContent, limits.maxSegments))), limits).entity;
   }
   throw new KakitomeError('LIMIT', `More than ${limits.maxLayers} nested S/MIME layers.`);
 }

@@ -44,8 +44,10 @@ import { findBlankLine } from '../mime/find-blank-line.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import type { HeaderField, MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
+import { HeaderStartScanner, headerlessEntity } from '../mime/read-content-entity.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { decryptMessage, type DecryptMessageOptions } from './decrypt-message.ts';
+import { HEADERLESS_WARNING } from './open-message.ts';
 import { Base64StreamDecoder } from './decode-base64-stream.ts';
 import { PROTECTED_HEADER_NAMES, headerProtectionMode, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
@@ -141,25 +143,36 @@ function peekContentType(der: Buffer): string | undefined {
 class PlaintextInspector {
   readonly #limits: Limits;
   #head = '';
-  #headDone = false;
+  /** The first line decides whether there is a header section (read-content-entity.ts), as parseInner decides it. */
+  readonly #start: HeaderStartScanner;
+  /** An empty line was seen: the header section (if any) ends there. */
+  blankLine = false;
+  /** The first line is no header field: the plaintext is all body. */
+  textFirst = false;
   hasCr = false;
   hasLf = false;
 
   constructor(limits: Limits) {
     this.#limits = limits;
+    this.#start = new HeaderStartScanner(limits.maxLineLength);
   }
 
   write(piece: string): void {
     if (!this.hasCr && piece.includes('\r')) this.hasCr = true;
     if (!this.hasLf && piece.includes('\n')) this.hasLf = true;
-    if (this.#headDone) return;
-    const h = (this.#head += piece.slice(0, this.#limits.maxHeaderBytes + 4));
+    if (this.blankLine || this.textFirst) return;
+    const kept = piece.slice(0, this.#limits.maxHeaderBytes + 4);
+    if (this.#start.result === undefined && this.#start.push(Buffer.from(kept, 'latin1')) === false) {
+      this.textFirst = true;
+      return;
+    }
+    const h = (this.#head += kept);
     // Any empty line ends it, CRLF or LF or mixed (findBlankLine's rule): "\n\n" or "\n\r\n" inside, or one at the start.
-    if (h[0] === '\n' || h.startsWith('\r\n') || h.includes('\n\n') || h.includes('\n\r\n')) this.#headDone = true;
+    if (h[0] === '\n' || h.startsWith('\r\n') || h.includes('\n\n') || h.includes('\n\r\n')) this.blankLine = true;
     else if (h.length > this.#limits.maxHeaderBytes) throw new KakitomeError('LIMIT', `A header section of more than ${this.#limits.maxHeaderBytes} bytes exceeds the header limit.`);
   }
 
-  /** The first bytes of the plaintext, at least its whole header section when it has one. */
+  /** The first bytes of the plaintext, at least its whole header section when it has one (all of it when there is no empty line). */
   get head(): Buffer {
     return Buffer.from(this.#head, 'latin1');
   }
@@ -319,8 +332,11 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       const lfOnly = !inspector.hasCr && inspector.hasLf;
       if (lfOnly) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
       const innerHead = lfOnly ? canonicalizeLineBreaks(inspector.head) : inspector.head;
-      const innerSkip = headerLength(innerHead);
-      const decrypted = headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
+      // isHeaderless's rule: text first, or no empty line at all in content within the header limit (then the head holds all of it).
+      const headerless = inspector.textFirst || (!inspector.blankLine && innerHead.length <= limits.maxHeaderBytes);
+      if (headerless) warnings.push(HEADERLESS_WARNING);
+      const innerSkip = headerless ? 0 : headerLength(innerHead);
+      const decrypted = headerless ? headerlessEntity(Buffer.alloc(0)) : headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
       /** Entities with RFC 9788 header protection, outermost first; `signed`: inside the signature over the body. */
       const hpLayers: Array<{ entity: MimeEntity; signed: boolean }> = headerProtectionMode(decrypted) ? [{ entity: decrypted, signed: false }] : [];
       const pending: PendingSigner[] = [];

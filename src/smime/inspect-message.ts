@@ -19,6 +19,7 @@ import { decodeBody } from '../mime/decode-body.ts';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import type { MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
+import { readContentEntity } from '../mime/read-content-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
@@ -119,7 +120,7 @@ function summarizeCms(der: Uint8Array, limits: Limits, depth: number, layers: st
     };
     if (sd.eContent && sd.contentType === OID.data) {
       const content = canonicalizeLfOnly(Buffer.from(readOctets(sd.eContent, limits.maxSegments)));
-      signed.content = describeEntity(parseEntity(content, { limits }), '1', limits, depth + 1, layers);
+      signed.content = describeEntity(readContentEntity(content, limits).entity, '1', limits, depth + 1, layers);
     }
     return { type: 'signedData', signed };
   }

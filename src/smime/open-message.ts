@@ -19,7 +19,7 @@ import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import { walkEntities, type HeaderField, type MimeEntity } from '../mime/entity.ts';
-import { parseEntity } from '../mime/parse-entity.ts';
+import { readContentEntity } from '../mime/read-content-entity.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
@@ -53,11 +53,16 @@ const SMIME_TYPE_OF: Record<string, string> = {
   [OID.compressedData]: 'compressed-data',
 };
 
-/** Parses decrypted or encapsulated content as a MIME entity (canonical line breaks: peers store LF-only content too). */
+/** Said when decrypted or encapsulated content had no MIME header (read-content-entity.ts); decrypt-message-stream.ts says it too. */
+export const HEADERLESS_WARNING = 'The protected content has no MIME header (as `openssl cms` writes it without -text); it was read as text/plain (RFC 2045 section 5.2).';
+
+/** Parses decrypted or encapsulated content as a MIME entity (canonical line breaks: peers store LF-only content too; no header: text/plain). */
 function parseInner(content: Buffer, limits: Limits, warnings: string[]): MimeEntity {
   const canonical = canonicalizeLfOnly(content);
   if (canonical !== content) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
-  return parseEntity(canonical, { limits });
+  const { entity, headerless } = readContentEntity(canonical, limits);
+  if (headerless) warnings.push(HEADERLESS_WARNING);
+  return entity;
 }
 
 export async function openMessage(message: Uint8Array, options: OpenMessageOptions = {}): Promise<MessageVerdict> {

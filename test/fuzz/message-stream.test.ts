@@ -95,6 +95,13 @@ function openssl(args: string[], input: Buffer, trailing: string[] = []): Buffer
   return Buffer.concat([Buffer.from(fields.map((l) => l + eol).join(''), 'latin1'), out]);
 }
 
+/** `openssl cms -encrypt` without -text: the plaintext is the bare content, no MIME header (read as text/plain). */
+function opensslBare(cipher: string, content: string, recipient: string): Buffer {
+  writeFileSync(join(pki.dir, 'bare.txt'), content);
+  execFileSync('openssl', ['cms', '-encrypt', cipher, '-in', 'bare.txt', '-out', 'bare.eml', '-from', 'alice@example.com', '-subject', 'bare', recipient], { cwd: pki.dir, stdio: 'ignore' });
+  return readFileSync(join(pki.dir, 'bare.eml'));
+}
+
 /** The input in chunks of 1 octet .. 1 MiB, log-uniform, so that small chunks are common. */
 function* chunked(r: Prng, bytes: Buffer): Generator<Buffer> {
   for (let i = 0; i < bytes.length;) {
@@ -270,6 +277,8 @@ const encryptedSeedsReady: Promise<EncryptedSeed[]> = (async () => [
   { ...seed('signed-then-cbc-oaep-mem', encryptMessage(plainMixed, { recipients: [{ certificate: alice.cert, rsaPadding: 'oaep' }], contentEncryption: 'aes-256-cbc', sign: { signers: [signer(alice)] }, now })), keys: keysOf(alice) },
   { ...seed('openssl-x-pkcs7-mime-cbc', openssl(['-encrypt', '-aes256'], plainMixed, [alice.certPath])), keys: keysOf(alice) },
   { ...seed('gcm-ecdh-lf-only', toLf(encryptMessage(plainLf, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-gcm', now }))), keys: keysOf(bob) },
+  { ...seed('openssl-cms-headerless-gcm', opensslBare('-aes-256-gcm', 'ISA*00*          *00*  ~\nUNB+UNOC:3+A+B\nHello: not a header section\n', alice.certPath)), keys: keysOf(alice) },
+  { ...seed('openssl-cms-headerless-cbc', opensslBare('-aes-128-cbc', 'Hello: one line, no empty line\nsecond line\n', alice.certPath)), keys: keysOf(alice) },
 ])();
 const decryptedOriginals = new Map<string, Buffer>();
 
