@@ -45,7 +45,9 @@ export interface EntryItem {
 
 export type BulkTask =
   | { kind: 'files'; inDir: string; outDir: string; items: FileItem[] }
-  | { kind: 'entries'; data: Uint8Array; items: EntryItem[] };
+  | { kind: 'entries'; data: Uint8Array; items: EntryItem[] }
+  /** Answers once the job is built: `failure` says why it cannot be (bad credentials). */
+  | { kind: 'check' };
 
 export interface BulkItemResult {
   id: number;
@@ -58,6 +60,8 @@ export interface BulkItemResult {
 
 export interface BulkAnswer {
   results: BulkItemResult[];
+  /** check: the job could not be built. */
+  failure?: JobFailure;
   /** entries: the outputs as mbox entries, in order (transferred). */
   output?: Uint8Array;
 }
@@ -131,10 +135,19 @@ async function runEntries(task: Extract<BulkTask, { kind: 'entries' }>): Promise
   return { results, output };
 }
 
+async function check(): Promise<BulkAnswer> {
+  try {
+    await ready;
+    return { results: [] };
+  } catch (e) {
+    return { results: [], failure: toFailure(e) };
+  }
+}
+
 let queue: Promise<void> = Promise.resolve();
 parentPort!.on('message', (task: BulkTask) => {
   queue = queue.then(async () => {
-    const answer = task.kind === 'files' ? await runFiles(task) : await runEntries(task);
+    const answer = task.kind === 'files' ? await runFiles(task) : task.kind === 'entries' ? await runEntries(task) : await check();
     parentPort!.postMessage(answer, answer.output ? [answer.output.buffer as ArrayBuffer] : []);
   });
 });

@@ -60,12 +60,6 @@ export interface BatchOptions {
   onResult?: (item: BatchItem, result: JobResult) => Promise<void> | void;
   /** Draw a progress bar (defaults to stderr being a terminal). */
   progress?: boolean;
-  /**
-   * Checks that must pass before anything is written (the credentials): run while
-   * the workers start, so their start-up costs no extra time; if it throws, the
-   * batch stops before touching OUT.
-   */
-  preflight?: () => Promise<void>;
 }
 
 export interface BatchItem {
@@ -176,7 +170,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const data: BulkWorkerData = { job: opts.job, options: opts.jobOptions, guard: guard.buffer };
       const workers = Math.min(size, Math.max(1, Math.ceil(names.length / CHUNK_MESSAGES)));
       const p = pool = new WorkerPool<BulkTask, BulkAnswer>(workerUrl(), data, workers, CHUNKS_PER_WORKER);
-      await opts.preflight?.();
+      await checkJob(p);
       const outDir = opts.output;
       const refused = await prepareOutputDirectory(opts.input, outDir);
       progress.start(names.length);
@@ -192,7 +186,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     } else {
       const inputBytes = (await stat(opts.input)).size;
       pool = new WorkerPool<BulkTask, BulkAnswer>(workerUrl(), { job: opts.job, options: opts.jobOptions } satisfies BulkWorkerData, size, CHUNKS_PER_WORKER);
-      await opts.preflight?.();
+      await checkJob(pool);
       progress.start(undefined, inputBytes);
       await runMbox(pool, opts.input, opts.output, record, (bytes) => progress.bytes(bytes));
     }
@@ -211,6 +205,18 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     failures,
     exitCode,
   };
+}
+
+/**
+ * Bad credentials fail the whole batch up front (exit 2), before OUT is touched,
+ * instead of failing every message: one worker reports whether it could build the
+ * job (every worker builds it from the same options). The main thread never loads
+ * the job's modules.
+ */
+async function checkJob(pool: WorkerPool<BulkTask, BulkAnswer>): Promise<void> {
+  const { failure } = await pool.run({ kind: 'check' });
+  if (failure === undefined) return;
+  throw failure.code === 'INTERNAL' ? new Error(failure.message) : new KakitomeError(failure.code, failure.message);
 }
 
 /** The .eml files directly in DIR, sorted. */
@@ -413,12 +419,12 @@ function joinStandalone(pieces: readonly Uint8Array[], size: number): Uint8Array
  * the whole chunk down: its messages run again one by one, so only the message that
  * kills a worker fails, and every other one is still processed.
  */
-async function runChunk(pool: WorkerPool<BulkTask, BulkAnswer>, task: BulkTask): Promise<BulkAnswer> {
+async function runChunk(pool: WorkerPool<BulkTask, BulkAnswer>, task: Exclude<BulkTask, { kind: 'check' }>): Promise<BulkAnswer> {
   try {
     return await pool.run(task);
   } catch (e) {
     if (task.items.length === 1) return { results: [{ id: task.items[0]!.id, ...failureResult(e), written: false }] };
-    const singles: BulkTask[] = task.kind === 'files'
+    const singles: Array<Exclude<BulkTask, { kind: 'check' }>> = task.kind === 'files'
       ? task.items.map((item) => ({ ...task, items: [item] }))
       : task.items.map((item) => ({ kind: 'entries', data: joinStandalone([task.data.subarray(item.start, item.end)], item.end - item.start), items: [{ ...item, start: 0, end: item.end - item.start }] }));
     const answers = await Promise.all(singles.map((t) => runChunk(pool, t)));

@@ -124,9 +124,6 @@ async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mb
     input: spec.input!,
     output: spec.output,
     kind,
-    // Build the job once here (while the workers start): bad credentials fail the
-    // whole batch up front (exit 2) instead of failing every message in every worker.
-    preflight: async () => { await (await createJob(spec.command, spec.jobOptions)).close?.(); },
     ...(spec.jobs !== undefined ? { workers: spec.jobs } : {}),
     ...(spec.json ? {
       onResult: (item: BatchItem, result: JobResult) => writeStdout(Buffer.from(JSON.stringify({
