@@ -29,7 +29,7 @@ export type { SignerValidator, SignerValidationInput, TrustReport, RevocationRep
 export { createSignerValidator, type SignerValidatorOptions } from './pki/create-signer-validator.ts';
 export { loadTrustAnchors, createStaticTrustStore } from './pki/load-trust-anchors.ts';
 export { createHttpFetcher, type HttpFetcherOptions } from './pki/create-http-fetcher.ts';
-export { DEFAULT_POLICY, describeAlgorithmPolicy, type AlgorithmPolicy } from './pki/algorithm-policy.ts';
+export { DEFAULT_POLICY, allowLegacyAlgorithms, describeAlgorithmPolicy, type AlgorithmPolicy } from './pki/algorithm-policy.ts';
 export { DEFAULT_REVOCATION_OPTIONS, type RevocationMode, type RevocationOptions } from './pki/check-revocation.ts';
 
 // Large content, streamed (bounded memory; output released only after verification)

@@ -31,6 +31,7 @@ export async function createCliValidator(o: TrustOptions, store?: Store): Promis
     validityClock: o.validityClock,
     fetcher: createHttpFetcher({ allowInternal: o.allowInternalFetch }),
     fetchCaIssuers: { hosts: o.fetchCaIssuers },
+    allowLegacy: o.allowLegacy,
   };
   if (store === undefined) return createSignerValidator({ anchors, ...common });
   return createSignerValidator({ trustStore: joinTrustStores(anchors, createStoreTrustStore(store)), ...common });

@@ -3,7 +3,8 @@
  * with its SMIMECapabilities and encryption key preference (harvest-signer.ts), so
  * the next message to that correspondent can be encrypted by address with a cipher
  * they read. Only a 'trusted' verdict harvests: every body signer then verified, chains
- * to an anchor and matches From (harvestSigner checks each again). A harvested
+ * to an anchor and matches From (harvestSigner checks each again); a signer trusted
+ * only because legacy algorithms were allowed is not kept. A harvested
  * certificate never displaces a trusted one; a conflict becomes a warning.
  */
 import { describeIdentifier } from '../cms/identifier.ts';
@@ -29,6 +30,11 @@ export async function harvestVerdictSigners(store: Store, verdict: MessageVerdic
   const notes: HarvestNote[] = [];
   for (const s of verdict.signers) {
     if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust) continue;
+    // --allow-legacy reads old mail; it never makes a SHA-1 path or a short RSA key one to encrypt to.
+    if (s.trust.legacy) {
+      view.warnings.push(`The certificate of ${s.email ?? s.subject} was not kept in the key store: its trust rests on legacy algorithms.`);
+      continue;
+    }
     const key = JSON.stringify([s.certificate.fingerprint256, s.capabilities ?? null, s.encryptionKeyPreference ? describeIdentifier(s.encryptionKeyPreference) : null]);
     if (seen?.has(key)) continue;
     const results = await harvestSigner(store, {

@@ -18,7 +18,8 @@ export interface SignerView {
   serial?: string;
   /** Certification path, leaf first, anchor last (subjects). Empty when no path was found. */
   chain: string[];
-  trust: { status: string; code?: string; message: string; clock?: { source: string; time: string } };
+  /** legacy: SHA-1 or short RSA keys the policy accepted (--allow-legacy); the trust rests on them. */
+  trust: { status: string; code?: string; message: string; clock?: { source: string; time: string }; legacy?: string[] };
   revocation: { status: string; source?: string; time?: string; revokedAt?: string; reason?: string; message: string };
   /** `field`: on a match, 'From' or 'Sender' (a Sender-only match is never trusted). */
   identity: { status: string; from?: string; field?: string; certificateAddresses: string[]; message: string };
@@ -50,6 +51,7 @@ function viewTrust(t: TrustReport | undefined): SignerView['trust'] {
   if (t === undefined) return { status: 'not-checked', message: 'The certificate chain was not checked.' };
   const view: SignerView['trust'] = { status: t.status, message: t.message, clock: { source: t.clock.source, time: iso(t.clock.time) ?? '' } };
   if (t.code !== undefined) view.code = t.code;
+  if (t.legacy !== undefined) view.legacy = [...t.legacy];
   return view;
 }
 
@@ -80,7 +82,7 @@ function viewSigner(s: SignerVerdict): SignerView {
     identity: { status: s.identity.status, certificateAddresses: [...s.identity.certificateAddresses], message: s.identity.message },
     digestAlgorithm: s.algorithms.digest,
     signatureAlgorithm: s.algorithms.signature,
-    warnings: [...(s.trust?.warnings ?? [])],
+    warnings: [...s.warnings],
   };
   if (s.code !== undefined) view.code = s.code;
   if (cert !== undefined) {

@@ -6,8 +6,13 @@
  *
  * Two situations are told apart (issue 4): creating a new signature (our own
  * signing: always the strict rules, not configurable downwards) and judging an
- * existing one received in mail (old signatures: SHA-1 and short RSA keys are
- * 'reject' or 'warn' as configured; MD5 is always refused, RFC 6151).
+ * existing one received in mail. On receive, SHA-1 anywhere in a signature or its
+ * certification path and RSA keys under 2048 bits are refused by default (issue 9
+ * item 5: SHA-1 chosen-prefix collisions are practical since 2020, Thunderbird
+ * refuses SHA-1 signatures since 115, the CA/B Forum S/MIME requirements forbid
+ * both); 'warn' (allowLegacyAlgorithms, `--allow-legacy`) accepts them for
+ * archives, and the verdict then says its trust rests on them. MD5 and RSA keys
+ * under 1024 bits are always refused (RFC 6151).
  */
 import type { Certificate } from '../x509/certificate.ts';
 import { OID, oidName } from '../asn1/oids.ts';
@@ -20,9 +25,9 @@ export interface AlgorithmPolicy {
   version: 1;
   /** Hashes refused everywhere (signatures, certificates, CRLs, OCSP). */
   refusedHashes: string[];
-  /** SHA-1 in signatures and certificates received (RFC 8551 2.1: SHA-1 MUST NOT be used for new signatures). */
+  /** SHA-1 in signatures and certificates received (RFC 8551 2.1: SHA-1 MUST NOT be used for new signatures). Default 'reject'. */
   sha1OnReceive: LegacyAction;
-  /** RSA keys shorter than minRsaBits in certificates received. */
+  /** RSA keys shorter than minRsaBits (and at least 1024 bits) in certificates received. Default 'reject'. */
   shortRsaOnReceive: LegacyAction;
   minRsaBits: number;
   /** Smallest EC curve accepted (bits of the group order); smaller curves are refused. */
@@ -34,12 +39,20 @@ export interface AlgorithmPolicy {
 export const DEFAULT_POLICY: Readonly<AlgorithmPolicy> = Object.freeze({
   version: 1,
   refusedHashes: ['md5'],
-  sha1OnReceive: 'warn',
-  shortRsaOnReceive: 'warn',
+  sha1OnReceive: 'reject',
+  shortRsaOnReceive: 'reject',
   minRsaBits: 2048,
   minEcBits: 256,
   allowedCurves: ['prime256v1', 'secp384r1', 'secp521r1'],
 } as AlgorithmPolicy);
+
+/**
+ * `policy` with SHA-1 and short RSA keys accepted (with a warning) on receive: for
+ * reading archives of old mail (`--allow-legacy`). Nothing else is loosened.
+ */
+export function allowLegacyAlgorithms(policy: AlgorithmPolicy = DEFAULT_POLICY): AlgorithmPolicy {
+  return { ...policy, sha1OnReceive: 'warn', shortRsaOnReceive: 'warn' };
+}
 
 /** The policy as indented JSON, for the CLI and the console. */
 export function describeAlgorithmPolicy(policy: AlgorithmPolicy = DEFAULT_POLICY): string {
@@ -70,9 +83,11 @@ const HASH_OF: Record<string, string> = {
 const CURVE_BITS: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521, secp256k1: 256, secp224r1: 224, prime192v1: 192 };
 
 export interface AlgorithmFinding {
-  /** reject: refused (WEAK_ALG); warn: accepted and flagged. */
+  /** reject: refused (WEAK_ALG); warn: a legacy algorithm the policy accepts, flagged. */
   action: 'reject' | 'warn';
   message: string;
+  /** For SHA-1 and short RSA keys, which the policy may accept: the bare fact, without the decision. */
+  legacy?: string;
 }
 
 export type AlgorithmSituation = 'create' | 'receive';
@@ -82,6 +97,13 @@ export function hashOfAlgorithm(oid: string): string | undefined {
   return HASH_OF[oid];
 }
 
+/** A received legacy algorithm (SHA-1, a short RSA key): the sentence says which way the policy went and how to change it. */
+function legacyFinding(action: LegacyAction, fact: string): AlgorithmFinding {
+  return action === 'reject'
+    ? { action, legacy: fact, message: `${fact} Legacy algorithms are refused; allow them only to read old mail (allowLegacy, --allow-legacy).` }
+    : { action, legacy: fact, message: `${fact} Accepted only because legacy algorithms are allowed.` };
+}
+
 /** Judges a hash/signature algorithm OID. Returns undefined when it is acceptable. */
 export function judgeHashAlgorithm(oid: string, situation: AlgorithmSituation, policy: AlgorithmPolicy, what: string): AlgorithmFinding | undefined {
   const h = HASH_OF[oid];
@@ -89,7 +111,7 @@ export function judgeHashAlgorithm(oid: string, situation: AlgorithmSituation, p
   if (policy.refusedHashes.includes(h)) return { action: 'reject', message: `${what} uses ${h.toUpperCase()} (${oidName(oid)}), which is refused.` };
   if (h === 'sha1') {
     if (situation === 'create') return { action: 'reject', message: `${what}: SHA-1 is refused for new signatures (RFC 8551 2.1).` };
-    return { action: policy.sha1OnReceive, message: `${what} uses SHA-1 (${oidName(oid)}), a broken hash for signatures.` };
+    return legacyFinding(policy.sha1OnReceive, `${what} uses SHA-1 (${oidName(oid)}), a broken hash for signatures.`);
   }
   return undefined;
 }
@@ -102,7 +124,7 @@ export function judgePublicKey(key: KeyObject, situation: AlgorithmSituation, po
     if (bits >= policy.minRsaBits) return undefined;
     // Below 1024 bits is broken outright, whatever the setting.
     if (situation === 'create' || bits < 1024) return { action: 'reject', message: `${what} has a ${bits}-bit RSA key; at least ${policy.minRsaBits} bits are required.` };
-    return { action: policy.shortRsaOnReceive, message: `${what} has a ${bits}-bit RSA key, below the ${policy.minRsaBits}-bit minimum.` };
+    return legacyFinding(policy.shortRsaOnReceive, `${what} has a ${bits}-bit RSA key, below the ${policy.minRsaBits}-bit minimum.`);
   }
   if (key.asymmetricKeyType === 'ec') {
     const curve = d?.namedCurve;

@@ -21,7 +21,7 @@ import { decodePem, isPem } from '../asn1/pem.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { ClockUsed, Fetcher, SignerValidationInput, SignerValidator, TrustReport, TrustStore, RevocationReport, IdentityReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
-import { DEFAULT_POLICY, judgeHashAlgorithm, type AlgorithmPolicy } from './algorithm-policy.ts';
+import { DEFAULT_POLICY, allowLegacyAlgorithms, judgeHashAlgorithm, type AlgorithmFinding, type AlgorithmPolicy } from './algorithm-policy.ts';
 import { buildCertificationPaths } from './build-certification-path.ts';
 import { validateCertificationPath, type PathValidationResult } from './validate-certification-path.ts';
 import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type RevocationOptions } from './check-revocation.ts';
@@ -50,7 +50,15 @@ export interface SignerValidatorOptions {
    */
   validityClock?: 'now' | 'signingTime';
   revocation?: Partial<RevocationOptions>;
+  /** The algorithm policy (default DEFAULT_POLICY: SHA-1 and RSA under 2048 bits refused, WEAK_ALG). */
   policy?: AlgorithmPolicy;
+  /**
+   * Accept SHA-1 and short RSA keys (at least 1024 bits) in received signatures and
+   * their paths, for reading archives of old mail: `policy` with sha1OnReceive and
+   * shortRsaOnReceive set to 'warn'. The report then lists them in `legacy` and its
+   * sentence says the trust rests on them. Default false.
+   */
+  allowLegacy?: boolean;
   /** Fail with IDENTITY_MISMATCH when From/Sender do not match (default true). */
   enforceIdentity?: boolean;
   /** Certificates in a path, anchor included (default 8). */
@@ -78,6 +86,7 @@ export interface SignerValidatorOptions {
 interface CachedChain {
   path: Certificate[];
   warnings: string[];
+  legacy: string[];
   message: string;
   /** The path is valid for clocks within [from, to]. */
   from: number;
@@ -88,7 +97,7 @@ interface CachedChain {
 export function createSignerValidator(options: SignerValidatorOptions = {}): SignerValidator {
   const now = options.now ?? (() => new Date());
   const nowMs = () => now().getTime();
-  const policy = options.policy ?? DEFAULT_POLICY;
+  const policy = options.allowLegacy ? allowLegacyAlgorithms(options.policy) : (options.policy ?? DEFAULT_POLICY);
   const fetcher = options.fetcher ?? createHttpFetcher();
   const store = options.trustStore ?? createStaticTrustStore(options.anchors ?? []);
   const revOpts: RevocationOptions = { ...DEFAULT_REVOCATION_OPTIONS, ...options.revocation };
@@ -169,17 +178,11 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     }
 
     // 1. The algorithms of the signature itself.
-    let algCode: ErrorCode | undefined;
-    let algMessage = '';
-    if (input.signatureAlgorithms) {
-      for (const [oid, what] of [[input.signatureAlgorithms.digest, 'The message digest'], [input.signatureAlgorithms.signature, 'The signature']] as const) {
-        const f = judgeHashAlgorithm(oid, 'receive', policy, what);
-        if (!f) continue;
-        if (f.action === 'reject' && !algCode) {
-          algCode = 'WEAK_ALG';
-          algMessage = f.message;
-        } else if (f.action === 'warn') warnings.push(f.message);
-      }
+    const legacy: string[] = [];
+    const alg = input.signatureAlgorithms ? judgeSignatureAlgorithms(input.signatureAlgorithms.signature, input.signatureAlgorithms.digest, policy) : undefined;
+    if (alg?.action === 'warn') {
+      warnings.push(alg.message);
+      if (alg.legacy) legacy.push(alg.legacy);
     }
 
     // 2. The path (cached when it was valid for this clock).
@@ -206,6 +209,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
           chain = {
             path: p,
             warnings: v.warnings,
+            legacy: v.legacy ?? [],
             message: v.message,
             from: Math.max(...p.map((c) => c.notBefore.getTime())),
             to: Math.min(...p.map((c) => c.notAfter.getTime())),
@@ -250,6 +254,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
       // Copies: the path and identity are cached and must not be changed through a report.
       const r: TrustReport = { status, message, path: [...path], clock, revocation: rev, identity: { ...identity.report, certificateAddresses: [...identity.report.certificateAddresses] }, warnings };
       if (code) r.code = code;
+      if (legacy.length > 0) r.legacy = legacy;
       if (status === 'trusted' || path.length > 1) r.anchor = path[path.length - 1];
       if (profile.name) r.profile = profile.name;
       return r;
@@ -258,9 +263,12 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     if (!chain) {
       const pf = pathFailure!;
       warnings.push(...pf.warnings);
+      // The path failure is reported; a refused signature algorithm must not go unsaid.
+      if (alg?.action === 'reject') warnings.push(alg.message);
       return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${lowerFirst(pf.message)}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.' });
     }
     warnings.push(...chain.warnings);
+    legacy.push(...chain.legacy);
 
     // 4. Revocation of the validated path.
     const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock);
@@ -268,7 +276,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
 
     // 5. The verdict, most serious failure first.
     const path = chain.path;
-    if (algCode) return report('untrusted', algCode, `Not trusted: ${lowerFirst(algMessage)}`, path, rev);
+    if (alg?.action === 'reject') return report('untrusted', 'WEAK_ALG', `Not trusted: ${lowerFirst(alg.message)}`, path, rev);
     if (rev.status === 'revoked') return report('untrusted', 'CERT_REVOKED', `Not trusted: ${lowerFirst(rev.message)}`, path, rev);
     if (rev.status === 'unknown' && revOpts.mode === 'hard-fail') {
       return report('untrusted', 'CERT_UNTRUSTED', `Not trusted: the revocation status could not be established and policy requires it. ${rev.message}`, path, rev);
@@ -276,8 +284,20 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     if (identity.report.status === 'mismatch' && (options.enforceIdentity ?? true) && input.usage === 'signing') {
       return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${lowerFirst(identity.report.message)}`, path, rev);
     }
-    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile.name), path, rev);
+    const onLegacy = legacy.length > 0 ? ' Trusted only because legacy algorithms are allowed.' : '';
+    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile.name) + onLegacy, path, rev);
   };
+}
+
+/**
+ * The policy's finding on the CMS signature's own algorithms, the worst one: the
+ * CMS layer makes the signature algorithm's hash agree with digestAlgorithm
+ * (RFC 5754, RFC 5758), so one sentence says it; the signature's OID says more
+ * (ecdsa-with-SHA1), the digest's covers rsaEncryption and RSASSA-PSS.
+ */
+function judgeSignatureAlgorithms(signature: string, digest: string, policy: AlgorithmPolicy): AlgorithmFinding | undefined {
+  const found = [signature, digest].flatMap((oid) => judgeHashAlgorithm(oid, 'receive', policy, 'The message signature') ?? []);
+  return found.find((f) => f.action === 'reject') ?? found[0];
 }
 
 function chooseClock(mode: 'now' | 'signingTime', signingTime: Date | undefined, timestamp: Date | undefined, current: Date, skew: number, warnings: string[]): ClockUsed {

@@ -56,6 +56,13 @@ export interface TrustReport {
   /** CA/B Forum S/MIME BR profile, when recognised (e.g. 'mailbox-validated strict'). */
   profile?: string;
   warnings: string[];
+  /**
+   * Legacy algorithms (SHA-1, RSA keys under the policy minimum) in the signature or
+   * the path that the policy accepted instead of refusing (allowLegacy, or a 'warn'
+   * policy): a 'trusted' status rests on them. One plain sentence each ("The intermediate
+   * CA ... uses SHA-1 ..."); `warnings` says them too. Absent when none.
+   */
+  legacy?: string[];
 }
 
 export interface SignerValidationInput {

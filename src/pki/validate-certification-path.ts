@@ -49,6 +49,8 @@ export interface PathValidationResult {
   code?: ErrorCode;
   message: string;
   warnings: string[];
+  /** Legacy algorithms (SHA-1, short RSA keys) the policy accepted on a valid path, as facts; `warnings` has them with the decision. */
+  legacy?: string[];
 }
 
 export interface PathValidationOptions {
@@ -70,6 +72,7 @@ const label = (c: Certificate) => c.subjectText || c.serialHex;
 /** Validates `path` (leaf first, anchor last). */
 export function validateCertificationPath(path: Certificate[], o: PathValidationOptions): PathValidationResult {
   const warnings: string[] = [];
+  const legacy: string[] = [];
   const n = path.length;
   const leaf = path[0]!;
   const anchor = path[n - 1]!;
@@ -98,6 +101,7 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
     for (const f of judgeCertificateAlgorithms(c, o.usage === 'encryption' ? 'create' : 'receive', o.policy, who, !isAnchor)) {
       if (f.action === 'reject') return fail('WEAK_ALG', f.message, warnings);
       warnings.push(f.message);
+      if (f.legacy) legacy.push(f.legacy);
     }
 
     // Name constraints from CAs above apply to this certificate (6.1.3 (b)); a
@@ -156,7 +160,7 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
   if (eku && !eku.includes(OID.emailProtection)) warnings.push('The certificate allows any extended key usage rather than naming email protection.');
   if (n > 1 && readBasicConstraints(leaf)?.ca) warnings.push('The signer\'s certificate is a CA certificate.');
 
-  return { ok: true, message: `Valid path of ${n} certificate${n > 1 ? 's' : ''} to the trust anchor "${label(anchor)}".`, warnings };
+  return { ok: true, message: `Valid path of ${n} certificate${n > 1 ? 's' : ''} to the trust anchor "${label(anchor)}".`, warnings, legacy };
 }
 
 /**

@@ -95,7 +95,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       carried: p.verification.certificates,
     };
     if (s.status !== 'valid' || !cert) {
-      signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from) });
+      signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from), warnings: [...s.warnings] });
       continue;
     }
     let code: ErrorCode | undefined;
@@ -110,6 +110,8 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         from,
         ...(senderAddr ? { sender: senderAddr } : {}),
         usage: 'signing',
+        // The algorithm policy judges the signature too (SHA-1 refused by default), not only the path.
+        signatureAlgorithms: s.algorithmOids,
       });
       let senderOnly = '';
       if (trust.status !== 'trusted') code = trust.code ?? 'CERT_UNTRUSTED';
@@ -119,11 +121,13 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         code = 'IDENTITY_MISMATCH';
         senderOnly = ` But the certificate matches only the Sender (${trust.identity.from}), not the author a reader sees in From (${from.join(', ') || 'none'}).`;
       }
-      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}${senderOnly}`, trust, identity: trust.identity });
+      // The policy's sentences on algorithm strength replace the CMS layer's generic ones.
+      const warnings = [...new Set([...s.warnings.filter((w) => !s.weakAlgorithms.includes(w)), ...trust.warnings])];
+      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}${senderOnly}`, trust, identity: trust.identity, warnings });
     } else {
       const identity = identityWithoutValidator(cert, from);
       if (identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';
-      signers.push({ ...base, status: 'valid', code, message: `${message} The certificate chain was not checked.`, identity });
+      signers.push({ ...base, status: 'valid', code, message: `${message} The certificate chain was not checked.`, identity, warnings: [...s.warnings] });
     }
   }
 
@@ -160,7 +164,9 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     if (problem) {
       status = 'valid-untrusted';
       code = problem.code;
-      summary = code !== 'IDENTITY_MISMATCH'
+      summary = code === 'WEAK_ALG'
+        ? `The signature by ${who(problem)} is valid, but it rests on a weak algorithm (WEAK_ALG). ${problem.trust?.message ?? ''}`.trimEnd()
+        : code !== 'IDENTITY_MISMATCH'
         ? `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`
         : problem.identity.status === 'match' && problem.identity.field === 'Sender'
           ? `The signature by ${who(problem)} is valid, but ${problem.identity.from} is only the Sender: the author a reader sees in From (${from.join(', ') || 'none'}) did not sign it.`
@@ -176,7 +182,11 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     } else if (allTrusted && !flaggedStructure && !fromMismatch) {
       status = 'trusted';
       code = undefined;
-      summary = `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted.`;
+      // Issue 9 item 5: trust that rests on SHA-1 or a short RSA key says so where it is read first.
+      const legacy = bodySigners.flatMap((s) => s.trust?.legacy ?? []);
+      summary = legacy.length === 0
+        ? `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted.`
+        : `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted, but only because legacy algorithms are allowed: ${legacy[0]}${legacy.length > 1 ? ` And ${legacy.length - 1} more: see the warnings.` : ''}`;
     } else {
       status = 'valid-untrusted';
       code = fromMismatch ? 'IDENTITY_MISMATCH' : undefined;

@@ -54,6 +54,11 @@ export interface SignerVerdict {
   /** Present when a SignerValidator was given. */
   trust?: TrustReport;
   identity: IdentityReport;
+  /**
+   * Everything said about this signer that is not a failure: the signature's own notes
+   * (no signing time, SHA-1 digest, short RSA key...) and then the trust report's.
+   */
+  warnings: string[];
   /** The signer's SMIMECapabilities attribute (RFC 8551 2.5.2), for harvesting; never a verification result. */
   capabilities?: SmimeCapability[];
   /** The signer's SMIMEEncryptionKeyPreference (RFC 8551 2.5.3), for harvesting. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { matchSenderIdentity, certificateMailboxes } from '../../src/pki/match-sender-identity.ts';
 import { recognizeSmimeProfile } from '../../src/pki/recognize-smime-profile.ts';
-import { DEFAULT_POLICY, describeAlgorithmPolicy, judgeHashAlgorithm, judgePublicKey } from '../../src/pki/algorithm-policy.ts';
+import { DEFAULT_POLICY, allowLegacyAlgorithms, describeAlgorithmPolicy, judgeHashAlgorithm, judgePublicKey } from '../../src/pki/algorithm-policy.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
@@ -126,22 +126,26 @@ test('DEFAULT_POLICY is one readable, serialisable, frozen object', () => {
   assert.equal(DEFAULT_POLICY.minRsaBits, 2048);
 });
 
-test('new signatures: SHA-1 and RSA < 2048 refused; received: flagged by default, MD5 always refused', () => {
+test('new signatures: SHA-1 and RSA < 2048 refused; received: refused by default, accepted as legacy when allowed, MD5 always refused', () => {
   assert.equal(judgeHashAlgorithm(OID.sha1WithRSAEncryption, 'create', DEFAULT_POLICY, 'x')?.action, 'reject');
-  assert.equal(judgeHashAlgorithm(OID.sha1WithRSAEncryption, 'receive', DEFAULT_POLICY, 'x')?.action, 'warn');
+  assert.equal(judgeHashAlgorithm(OID.sha1WithRSAEncryption, 'receive', DEFAULT_POLICY, 'x')?.action, 'reject');
+  assert.equal(judgeHashAlgorithm(OID.sha1WithRSAEncryption, 'receive', allowLegacyAlgorithms(), 'x')?.action, 'warn');
+  assert.equal(judgeHashAlgorithm(OID.sha1WithRSAEncryption, 'create', allowLegacyAlgorithms(), 'x')?.action, 'reject');
+  assert.equal(judgeHashAlgorithm(OID.md5WithRSAEncryption, 'receive', allowLegacyAlgorithms(), 'x')?.action, 'reject');
   assert.equal(judgeHashAlgorithm(OID.md5WithRSAEncryption, 'receive', DEFAULT_POLICY, 'x')?.action, 'reject');
   assert.equal(judgeHashAlgorithm(OID.sha256WithRSAEncryption, 'create', DEFAULT_POLICY, 'x'), undefined);
   const rsa1024 = key('rsa1024', 'policy').publicKey;
   assert.equal(judgePublicKey(rsa1024, 'create', DEFAULT_POLICY, 'k')?.action, 'reject');
-  assert.equal(judgePublicKey(rsa1024, 'receive', DEFAULT_POLICY, 'k')?.action, 'warn');
-  assert.equal(judgePublicKey(rsa1024, 'receive', { ...DEFAULT_POLICY, shortRsaOnReceive: 'reject' }, 'k')?.action, 'reject');
+  assert.equal(judgePublicKey(rsa1024, 'receive', DEFAULT_POLICY, 'k')?.action, 'reject');
+  assert.equal(judgePublicKey(rsa1024, 'receive', { ...DEFAULT_POLICY, shortRsaOnReceive: 'warn' }, 'k')?.action, 'warn');
+  assert.equal(judgePublicKey(rsa1024, 'create', allowLegacyAlgorithms(), 'k')?.action, 'reject');
   assert.equal(judgePublicKey(key('rsa2048', 'policy').publicKey, 'create', DEFAULT_POLICY, 'k'), undefined);
   assert.equal(judgePublicKey(key('p256', 'policy').publicKey, 'create', DEFAULT_POLICY, 'k'), undefined);
   assert.equal(judgePublicKey(key('secp256k1', 'policy').publicKey, 'receive', DEFAULT_POLICY, 'k')?.action, 'reject');
   assert.equal(judgePublicKey(key('ed25519', 'policy').publicKey, 'create', DEFAULT_POLICY, 'k'), undefined);
 });
 
-test('a SHA-1-signed certificate (made by openssl x509 -sha1) is flagged by default, refused when configured', async () => {
+test('a SHA-1-signed certificate (made by openssl x509 -sha1) is refused by default, flagged as legacy when allowed', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kakitome-sha1-'));
   try {
     writeFileSync(join(dir, 'ca.pem'), encodePem('CERTIFICATE', ca.cert.der));
@@ -153,11 +157,13 @@ test('a SHA-1-signed certificate (made by openssl x509 -sha1) is flagged by defa
     const leaf = parseCertificate(readFileSync(join(dir, 'leaf.pem')));
     assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSHA1);
     const input = { certificate: leaf, carried: [ca.cert], usage: 'signing' as const, from: ['old@example.com'] };
-    const r = await createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' } })(input);
+    const strict = await createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' } })(input);
+    assert.equal(strict.code, 'WEAK_ALG');
+    assert.match(strict.message, /SHA-1/);
+    const r = await createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' }, policy: { ...DEFAULT_POLICY, sha1OnReceive: 'warn' } })(input);
     assert.equal(r.status, 'trusted', r.message);
     assert.ok(r.warnings.some((w) => /SHA-1/.test(w)));
-    const strict = await createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' }, policy: { ...DEFAULT_POLICY, sha1OnReceive: 'reject' } })(input);
-    assert.equal(strict.code, 'WEAK_ALG');
+    assert.equal(r.legacy?.length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -255,13 +255,13 @@ test('the trust store supplies intermediates; an intermediate that is also an an
   assert.equal(r2.path.length, 2);
 });
 
-test('algorithm policy on certificates: RSA-1024 flagged by default, refused when configured; unknown curves refused', async () => {
+test('algorithm policy on certificates: RSA-1024 refused by default, flagged when legacy algorithms are allowed; unknown curves refused', async () => {
   const weak = endEntity(inter, 'weak@example.com', {}, 'rsa1024');
-  const r = await validator()(input(weak, [inter]));
+  const r = await validator({ allowLegacy: true })(input(weak, [inter]));
   assert.equal(r.status, 'trusted', r.message);
   assert.ok(r.warnings.some((w) => /1024-bit RSA key/.test(w)));
-  const strict = validator({ policy: { version: 1, refusedHashes: ['md5'], sha1OnReceive: 'reject', shortRsaOnReceive: 'reject', minRsaBits: 2048, minEcBits: 256, allowedCurves: ['prime256v1'] } });
-  const r2 = await strict(input(weak, [inter]));
+  assert.match(r.message, /only because legacy algorithms are allowed/);
+  const r2 = await validator()(input(weak, [inter]));
   assert.equal(r2.code, 'WEAK_ALG');
   const k1 = endEntity(inter, 'k1@example.com', {}, 'secp256k1');
   const r3 = await validator()(input(k1, [inter]));
@@ -269,15 +269,18 @@ test('algorithm policy on certificates: RSA-1024 flagged by default, refused whe
   assert.match(r3.message, /secp256k1/);
 });
 
-test('algorithm policy on the signature: MD5 refused, SHA-1 flagged or refused', async () => {
+test('algorithm policy on the signature: MD5 refused, SHA-1 refused by default or flagged as legacy', async () => {
   const md5 = await validator()(input(alice, [inter], { signatureAlgorithms: { digest: OID.md5, signature: OID.ecdsaWithSHA256 } }));
   assert.equal(md5.code, 'WEAK_ALG');
   assert.match(md5.message, /MD5/);
-  const sha1 = await validator()(input(alice, [inter], { signatureAlgorithms: { digest: OID.sha1, signature: OID.ecdsaWithSHA1 } }));
+  const sha1Input = input(alice, [inter], { signatureAlgorithms: { digest: OID.sha1, signature: OID.ecdsaWithSHA1 } });
+  const sha1 = await validator({ allowLegacy: true })(sha1Input);
   assert.equal(sha1.status, 'trusted');
+  assert.deepEqual(sha1.legacy, ['The message signature uses SHA-1 (ecdsaWithSHA1), a broken hash for signatures.']);
   assert.ok(sha1.warnings.some((w) => /SHA-1/.test(w)));
-  const strict = validator({ policy: { version: 1, refusedHashes: ['md5'], sha1OnReceive: 'reject', shortRsaOnReceive: 'warn', minRsaBits: 2048, minEcBits: 256, allowedCurves: ['prime256v1'] } });
-  assert.equal((await strict(input(alice, [inter], { signatureAlgorithms: { digest: OID.sha1, signature: OID.ecdsaWithSHA1 } }))).code, 'WEAK_ALG');
+  assert.equal((await validator()(sha1Input)).code, 'WEAK_ALG');
+  // allowLegacy loosens SHA-1 and short RSA keys only: MD5 stays refused.
+  assert.equal((await validator({ allowLegacy: true })(input(alice, [inter], { signatureAlgorithms: { digest: OID.md5, signature: OID.ecdsaWithSHA256 } }))).code, 'WEAK_ALG');
 });
 
 test('loadTrustAnchors reads PEM bundles, DER files and directories, and reports bad files', async () => {

@@ -1,7 +1,7 @@
 /**
  * The trust options verify and decrypt share (--ca, --revocation,
- * --validity-clock, --fetch-ca-issuers, --allow-internal-fetch), as plain data for
- * the job (see create-cli-validator.ts).
+ * --validity-clock, --fetch-ca-issuers, --allow-internal-fetch, --allow-legacy), as
+ * plain data for the job (see create-cli-validator.ts).
  */
 import { Option, type Command } from 'commander';
 import { collect } from './message-options.ts';
@@ -16,9 +16,10 @@ export interface TrustOptions {
   fetchCaIssuers: string[];
   /** Hosts, addresses and CIDR blocks that may be fetched although internal (none by default). */
   allowInternalFetch: string[];
+  /** Accept SHA-1 and RSA keys under 2048 bits in received signatures and paths (old mail); default false. */
+  allowLegacy: boolean;
 }
 
-/** --ca, --revocation and --validity-clock, shared by verify and decrypt. */
 /** The options every command that verifies signers shares (verify, decrypt). */
 export interface VerifyingCliOptions {
   ca?: string[];
@@ -29,25 +30,29 @@ export interface VerifyingCliOptions {
   validityClock: string;
   fetchCaIssuers?: string[];
   allowInternalFetch?: string[];
+  allowLegacy?: boolean;
   json?: boolean;
 }
 
+/** The trust options (see the header), shared by verify and decrypt. */
 export function addTrustOptions(cmd: Command, caHelp: string): Command {
   return cmd
     .option('--ca <file>', caHelp, collect)
     .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http): hard-fail refuses when no answer, soft-fail reports "unknown"').choices(['hard-fail', 'soft-fail', 'off']).default('soft-fail'))
     .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'))
     .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
-    .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect);
+    .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect)
+    .option('--allow-legacy', 'accept SHA-1 and RSA keys under 2048 bits in the signature and its certificate path, refused by default (WEAK_ALG), to read old mail; the report says the trust rests on them');
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca?: string[]; revocation: string; validityClock: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[] }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; revocation: string; validityClock: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
   return {
     ca: opts.ca ?? [],
     revocation: opts.revocation as TrustOptions['revocation'],
     validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : 'now',
     fetchCaIssuers: opts.fetchCaIssuers ?? [],
     allowInternalFetch: opts.allowInternalFetch ?? [],
+    allowLegacy: opts.allowLegacy === true,
   };
 }

@@ -147,6 +147,11 @@ export interface VerificationScheme {
   /** Signatures longer than this are rejected before node:crypto sees them. */
   maxSignatureLength: number;
   warnings: string[];
+  /**
+   * Notes on algorithm strength (a SHA-1 or SHA-224 digest, an RSA key under 2048
+   * bits), kept apart from `warnings`: an algorithm policy (src/pki) decides on them.
+   */
+  weaknesses: string[];
   /** Raw primitive check; callers turn the result into a verdict. */
   check(data: Uint8Array, signature: Uint8Array): boolean;
 }
@@ -155,9 +160,9 @@ function unsupported(msg: string): never {
   throw new KakitomeError('UNSUPPORTED_ALG', msg);
 }
 
-function weakDigestCheck(d: DigestAlgorithm, warnings: string[]): void {
+function weakDigestCheck(d: DigestAlgorithm, weaknesses: string[]): void {
   if (d.weakness === 'refused') throw new KakitomeError('WEAK_ALG', `The ${d.name} digest is refused: it is broken.`);
-  if (d.weakness === 'legacy') warnings.push(`The ${d.name} digest is a legacy algorithm; the signature may be forgeable.`);
+  if (d.weakness === 'legacy') weaknesses.push(`The ${d.name} digest is a legacy algorithm; the signature may be forgeable.`);
 }
 
 interface PssParameters {
@@ -211,7 +216,8 @@ function onlyChild(t: Tlv): Tlv {
  */
 export function resolveVerificationScheme(sigAlg: AlgorithmIdentifier, digest: DigestAlgorithm, publicKey: KeyObject): VerificationScheme {
   const warnings: string[] = [];
-  weakDigestCheck(digest, warnings);
+  const weaknesses: string[] = [];
+  weakDigestCheck(digest, weaknesses);
   const kt = publicKey.asymmetricKeyType;
   const o = sigAlg.oid;
   const keyMismatch = (): never => unsupported(`Signature algorithm ${o} does not match the signer's ${kt} key.`);
@@ -223,10 +229,10 @@ export function resolveVerificationScheme(sigAlg: AlgorithmIdentifier, digest: D
     if (implied === 'md5') throw new KakitomeError('WEAK_ALG', 'md5WithRSAEncryption is refused: MD5 is broken.');
     // RFC 5754 3.2: the hash in the signature identifier is the SignerInfo's digest.
     if (implied !== undefined && implied !== digest.name) unsupported(`Signature algorithm uses ${implied} but digestAlgorithm is ${digest.name}.`);
-    const k = rsaBytes(publicKey, warnings);
+    const k = rsaBytes(publicKey, weaknesses);
     const h = digest.name;
     if (h === 'shake256') unsupported('RSA PKCS#1 v1.5 with SHAKE256 is not defined.');
-    return { name: 'rsassa-pkcs1-v1_5', maxSignatureLength: k, warnings, check: (data, sig) => cryptoVerify(h, data, publicKey, sig) };
+    return { name: 'rsassa-pkcs1-v1_5', maxSignatureLength: k, warnings, weaknesses, check: (data, sig) => cryptoVerify(h, data, publicKey, sig) };
   }
   if (o === OID.rsassaPss) {
     if (kt !== 'rsa' && kt !== 'rsa-pss') keyMismatch();
@@ -235,10 +241,10 @@ export function resolveVerificationScheme(sigAlg: AlgorithmIdentifier, digest: D
     // RFC 4056 3: the PSS hash MUST be the SignerInfo's digestAlgorithm.
     if (p.hash.name !== digest.name) unsupported(`RSASSA-PSS hash ${p.hash.name} differs from digestAlgorithm ${digest.name}.`);
     weakDigestCheck(p.hash, []);
-    const k = rsaBytes(publicKey, warnings);
+    const k = rsaBytes(publicKey, weaknesses);
     const opts = { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: p.saltLength };
     const h = digest.name;
-    return { name: 'rsassa-pss', maxSignatureLength: k, warnings, check: (data, sig) => cryptoVerify(h, data, opts, sig) };
+    return { name: 'rsassa-pss', maxSignatureLength: k, warnings, weaknesses, check: (data, sig) => cryptoVerify(h, data, opts, sig) };
   }
   const ecHash = ECDSA_BY_OID.get(o);
   if (ecHash !== undefined) {
@@ -248,7 +254,7 @@ export function resolveVerificationScheme(sigAlg: AlgorithmIdentifier, digest: D
     if (ecHash !== digest.name) unsupported(`Signature algorithm uses ${ecHash} but digestAlgorithm is ${digest.name}.`);
     const n = ecOrderBytes(publicKey);
     // ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }: each at most n+1 octets, plus headers.
-    return { name: `ecdsa-with-${ecHash}`, maxSignatureLength: 2 * (n + 3) + 4, warnings, check: (data, sig) => cryptoVerify(ecHash, data, publicKey, sig) };
+    return { name: `ecdsa-with-${ecHash}`, maxSignatureLength: 2 * (n + 3) + 4, warnings, weaknesses, check: (data, sig) => cryptoVerify(ecHash, data, publicKey, sig) };
   }
   if (o === OID.Ed25519 || o === OID.Ed448) {
     const want = o === OID.Ed25519 ? 'ed25519' : 'ed448';
@@ -257,14 +263,14 @@ export function resolveVerificationScheme(sigAlg: AlgorithmIdentifier, digest: D
     // RFC 8419 3.1: SHA-512 with Ed25519, SHAKE256/512 with Ed448.
     const need = want === 'ed25519' ? 'sha512' : 'shake256';
     if (digest.name !== need) unsupported(`${want} in CMS requires the ${need} digestAlgorithm, not ${digest.name} (RFC 8419).`);
-    return { name: want, maxSignatureLength: want === 'ed25519' ? 64 : 114, warnings, check: (data, sig) => cryptoVerify(null, data, publicKey, sig) };
+    return { name: want, maxSignatureLength: want === 'ed25519' ? 64 : 114, warnings, weaknesses, check: (data, sig) => cryptoVerify(null, data, publicKey, sig) };
   }
   for (const [name, id] of Object.entries(ML_DSA_OIDS)) {
     if (o !== id) continue;
     if (kt !== name) keyMismatch();
     if (sigAlg.parameters !== undefined) unsupported(`${name} signature algorithm with parameters (RFC 9882: absent).`);
     if (digest.name === 'sha1' || digest.name === 'sha224') unsupported(`${name} with the ${digest.name} digest is not allowed (RFC 9882 3.3).`);
-    return { name, maxSignatureLength: ML_DSA_SIG_LENGTH[name]!, warnings, check: (data, sig) => cryptoVerify(null, data, publicKey, sig) };
+    return { name, maxSignatureLength: ML_DSA_SIG_LENGTH[name]!, warnings, weaknesses, check: (data, sig) => cryptoVerify(null, data, publicKey, sig) };
   }
   return unsupported(`Signature algorithm ${o} is not supported.`);
 }
@@ -286,9 +292,9 @@ export function signatureAlgorithmName(sigAlg: AlgorithmIdentifier): string {
   return o;
 }
 
-function rsaBytes(key: KeyObject, warnings: string[]): number {
+function rsaBytes(key: KeyObject, weaknesses: string[]): number {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < 2048) warnings.push(`The RSA key has only ${bits} bits; 2048 is the minimum considered safe.`);
+  if (bits < 2048) weaknesses.push(`The RSA key has only ${bits} bits; 2048 is the minimum considered safe.`);
   return Math.ceil(bits / 8);
 }
 

@@ -16,7 +16,8 @@
  *   DIGEST_MISMATCH  messageDigest of the wrong length or not the content's digest
  *   BAD_SIG          signature too long for the key, or not verifying
  *   UNSUPPORTED_ALG  unknown algorithm, or algorithm inconsistent with the key/digest
- *   WEAK_ALG         MD5 (SHA-1 is accepted with a warning; policy decides later)
+ *   WEAK_ALG         MD5 (SHA-1 and short RSA keys are accepted here with a warning; the
+ *                    algorithm policy in src/pki refuses them by default, given algorithmOids)
  *   CERT_UNTRUSTED   the signer's certificate is neither in the message nor in
  *                    options.certificates, so the signature cannot be checked at all
  *                    (the message says so; no chain was evaluated)
@@ -66,6 +67,8 @@ export interface SignerVerification {
   /** Readable names, e.g. 'sha256', 'rsassa-pss', 'ecdsa-with-sha256', 'ed25519', 'ml-dsa-65' (the OID when unknown). */
   digestAlgorithm: string;
   signatureAlgorithm: string;
+  /** The digestAlgorithm and signatureAlgorithm OIDs as the SignerInfo writes them, for the algorithm policy. */
+  algorithmOids: { digest: string; signature: string };
   signingTime: Date | undefined;
   capabilities: SmimeCapability[] | undefined;
   encryptionKeyPreference: CmsIdentifier | undefined;
@@ -76,6 +79,12 @@ export interface SignerVerification {
   /** The outcome in plain words. */
   message: string;
   warnings: string[];
+  /**
+   * The warnings (also in `warnings`) on algorithm strength: a SHA-1 or SHA-224
+   * digest, an RSA key under 2048 bits. A SignerValidator's algorithm policy decides
+   * on these and says so in its own words, so a verdict shows them only without one.
+   */
+  weakAlgorithms: string[];
 }
 
 export interface SignedDataVerification {
@@ -203,6 +212,7 @@ function verifySignerInfo(
     certificate: undefined,
     digestAlgorithm: si.digestAlgorithm.oid,
     signatureAlgorithm: signatureAlgorithmName(si.signatureAlgorithm),
+    algorithmOids: { digest: si.digestAlgorithm.oid, signature: si.signatureAlgorithm.oid },
     signingTime: undefined,
     capabilities: undefined,
     encryptionKeyPreference: undefined,
@@ -211,6 +221,7 @@ function verifySignerInfo(
     code: undefined,
     message: '',
     warnings: [],
+    weakAlgorithms: [],
   };
   try {
     const digest = parseDigestAlgorithm(si.digestAlgorithm);
@@ -247,7 +258,8 @@ function verifySignerInfo(
     }
     const scheme = resolveVerificationScheme(si.signatureAlgorithm, digest, publicKey);
     r.signatureAlgorithm = scheme.name;
-    r.warnings.push(...scheme.warnings);
+    r.warnings.push(...scheme.warnings, ...scheme.weaknesses);
+    r.weakAlgorithms.push(...scheme.weaknesses);
     // Bound the input before OpenSSL sees it (a huge "signature" is never valid).
     if (si.signature.length > scheme.maxSignatureLength) {
       throw new KakitomeError('BAD_SIG', `The signature value has ${si.signature.length} bytes, more than a ${scheme.name} signature with this key can have (${scheme.maxSignatureLength}).`);
