@@ -44,8 +44,11 @@ type Token =
   | { kind: 'special'; text: string; space: boolean }
   | { kind: 'comment'; text: string; space: boolean };
 
-/** RFC 5322 specials that end an atom (besides white space, quotes, comments and literals). */
-const SPECIALS = new Set(['<', '>', '@', ',', ';', ':', '.', '\\']);
+/** RFC 5322 specials that are tokens of their own (quotes, comments and literals are read whole). */
+const SPECIALS = new Set(['<', '>', '@', ',', ';', ':', '.', '\\', ')', ']']);
+/** By character code: ends an atom (white space, specials, and the starts of quoted strings, comments and literals). */
+const ENDS_ATOM = new Uint8Array(128);
+for (const c of ' \t\r\n"([)]<>@,;:.\\') ENDS_ATOM[c.charCodeAt(0)] = 1;
 
 /** Splits the field into RFC 5322 lexical tokens; `problems` gets unterminated constructs. */
 function tokenize(value: string, problems: string[]): Token[] {
@@ -82,7 +85,7 @@ function tokenize(value: string, problems: string[]): Token[] {
       space = false;
       continue;
     }
-    if (SPECIALS.has(c) || c === ')' || c === ']') {
+    if (SPECIALS.has(c)) {
       tokens.push({ kind: 'special', text: c, space });
       i++;
       space = false;
@@ -90,8 +93,8 @@ function tokenize(value: string, problems: string[]): Token[] {
     }
     let j = i;
     while (j < n) {
-      const d = value[j]!;
-      if (d === ' ' || d === '\t' || d === '\r' || d === '\n' || d === '"' || d === '(' || d === '[' || d === ')' || d === ']' || SPECIALS.has(d)) break;
+      const d = value.charCodeAt(j);
+      if (d < 128 && ENDS_ATOM[d] === 1) break;
       j++;
     }
     tokens.push({ kind: 'word', text: value.slice(i, j), quoted: false, space });

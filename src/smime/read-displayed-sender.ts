@@ -23,8 +23,8 @@
  *   invisible characters.
  */
 import { malformed } from '../errors.ts';
-import { getHeaderFields, type HeaderField } from '../mime/entity.ts';
-import { parseAddressList } from '../mime/parse-addresses.ts';
+import type { HeaderField } from '../mime/entity.ts';
+import { parseAddressList, type AddressList } from '../mime/parse-addresses.ts';
 
 export interface MisleadingSender {
   /** A plain sentence saying what a reader may see and why it is not the sender. */
@@ -46,11 +46,15 @@ export interface DisplayedSender {
 const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/u;
 /** Invisible format characters (zero-width spaces and joiners, marks, soft hyphen, BOM...). */
 const FORMAT = /\p{Cf}/gu;
+const FORMAT_ONE = /\p{Cf}/u;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 /** Where a shown address ends: white space and the characters around addresses in text. */
 const SEPARATOR = /[\s<>()[\]"',;:]/u;
 
 /** Text as a reader perceives it: compatibility forms folded (NFKC: "＠" is "@"), invisible format characters removed. */
 export function normalizeShownText(text: string): string {
+  // Printable ASCII is its own NFKC form and has no format characters (the usual case, kept cheap).
+  if (PRINTABLE_ASCII.test(text)) return text;
   return text.normalize('NFKC').replace(FORMAT, '');
 }
 
@@ -58,6 +62,7 @@ export function normalizeShownText(text: string): string {
 function addressesShownIn(text: string): string[] {
   const t = normalizeShownText(text);
   const out: string[] = [];
+  if (!t.includes('@')) return out;
   for (let at = t.indexOf('@'); at >= 0; at = t.indexOf('@', at + 1)) {
     let a = at;
     while (a > 0 && !SEPARATOR.test(t[a - 1]!)) a--;
@@ -69,51 +74,64 @@ function addressesShownIn(text: string): string[] {
   return out;
 }
 
+/** Appends `m` unless the same sentence is already there (the outer and the protected field can repeat it). */
+function flag(misleading: MisleadingSender[], m: MisleadingSender): void {
+  if (!misleading.some((x) => x.message === m.message)) misleading.push(m);
+}
+
+/** The texts a reader sees in place of the address, with what to say when one shows another address. */
+function shownTexts(list: AddressList): Array<{ where: string; texts: readonly string[]; why: string }> {
+  const names: string[] = [];
+  for (const m of list.mailboxes) {
+    if (m.displayName.includes('@') || !PRINTABLE_ASCII.test(m.displayName)) names.push(m.displayName);
+    if (m.displayNameRaw !== m.displayName) names.push(m.displayNameRaw);
+  }
+  return [
+    { where: 'display name', texts: names, why: '' },
+    { where: 'comment', texts: [...list.comments, ...list.commentsRaw], why: '; some mail programs show a comment as the sender\'s name' },
+    { where: 'group name', texts: list.groups, why: '' },
+  ];
+}
+
 /** Reads one From or Sender field and appends what can mislead about it. */
 function readField(role: 'From' | 'Sender', value: string, misleading: MisleadingSender[]): string[] {
   const list = parseAddressList(value);
   const addresses = list.mailboxes.map((m) => m.address);
-  const own = new Set(addresses.map((a) => normalizeShownText(a).toLowerCase()));
-  const seen = new Set<string>();
-  const flag = (m: MisleadingSender): void => {
-    if (seen.has(m.message)) return;
-    seen.add(m.message);
-    misleading.push(m);
-  };
-  const actual = addresses.join(', ') || 'no address';
+  const actual = (): string => addresses.join(', ') || 'no address';
   if (list.problems.length > 0) {
-    flag({ message: `The ${role} field cannot be read unambiguously (${list.problems.slice(0, 3).join('; ')}): a mail program may show a sender other than ${actual}.` });
+    flag(misleading, { message: `The ${role} field cannot be read unambiguously (${list.problems.slice(0, 3).join('; ')}): a mail program may show a sender other than ${actual()}.` });
   }
   if (list.groups.length > 0) {
-    flag({ message: `The ${role} field uses group syntax ("${list.groups[0]!.slice(0, 80)}:"), which RFC 5322 does not allow there; the group name is shown instead of an address.` });
+    flag(misleading, { message: `The ${role} field uses group syntax ("${list.groups[0]!.slice(0, 80)}:"), which RFC 5322 does not allow there; the group name is shown instead of an address.` });
   }
-  if (BIDI_CONTROLS.test(value) || [...list.comments, ...list.groups, ...list.mailboxes.map((m) => m.displayName)].some((t) => BIDI_CONTROLS.test(t))) {
-    flag({ message: `The ${role} field contains invisible bidirectional-text controls, which can change the order in which a mail program shows the name and the address.` });
+  // Decoded text can only hold a bidi control if the field is not plain ASCII or has encoded-words.
+  if ((!PRINTABLE_ASCII.test(value) || value.includes('=?')) && [value, ...list.comments, ...list.groups, ...list.mailboxes.map((m) => m.displayName)].some((t) => BIDI_CONTROLS.test(t))) {
+    flag(misleading, { message: `The ${role} field contains invisible bidirectional-text controls, which can change the order in which a mail program shows the name and the address.` });
   }
-  const check = (where: string, texts: readonly string[], why = ''): void => {
+  let own: Set<string> | undefined;
+  for (const { where, texts, why } of shownTexts(list)) {
     for (const text of texts) {
       for (const shown of addressesShownIn(text)) {
+        own ??= new Set(addresses.map((a) => normalizeShownText(a).toLowerCase()));
         if (own.has(shown)) continue;
+        const whose = role === 'From' ? 'the message is from' : 'the Sender address is';
         // A lone "@" ("Bob @ Home") is flagged too, but is no address to name in the summary.
-        flag({ ...(/.@./u.test(shown) ? { shown } : {}), message: `${where} shows ${shown}, but ${role === 'From' ? 'the message is from' : 'the Sender address is'} ${actual}${why}.` });
+        flag(misleading, { ...(/.@./u.test(shown) ? { shown } : {}), message: `${where === 'comment' ? `A comment in the ${role} field` : `The ${role} ${where}`} shows ${shown}, but ${whose} ${actual()}${why}.` });
       }
     }
-  };
-  for (const m of list.mailboxes) check(`The ${role} display name`, [m.displayName, m.displayNameRaw]);
-  check(`A comment in the ${role} field`, [...list.comments, ...list.commentsRaw], '; some mail programs show a comment as the sender\'s name');
-  check(`The ${role} group name`, list.groups);
-  for (const m of list.mailboxes) {
-    const at = m.address.lastIndexOf('@');
-    const local = m.address.slice(0, at);
-    const shownLocal = normalizeShownText(local.startsWith('"') ? local.slice(1, -1) : local);
-    if (shownLocal.includes('@')) {
-      flag({ shown: shownLocal, message: `The ${role} address ${m.address} has an "@" in its local part, so a mail program can show it as ${shownLocal}.` });
+  }
+  for (const address of addresses) {
+    const plain = PRINTABLE_ASCII.test(address);
+    const at = address.lastIndexOf('@');
+    // An "@" in the local part: quoted, or a look-alike that NFKC makes one.
+    if (address.indexOf('@') !== at || !plain) {
+      const local = address.slice(0, at);
+      const shownLocal = normalizeShownText(local.startsWith('"') ? local.slice(1, -1) : local);
+      if (shownLocal.includes('@')) flag(misleading, { shown: shownLocal, message: `The ${role} address ${address} has an "@" in its local part, so a mail program can show it as ${shownLocal}.` });
     }
-    if (m.address.includes('=?')) {
-      flag({ message: `The ${role} address ${m.address} contains an RFC 2047 encoded-word, which some mail programs decode into other text.` });
-    }
-    if (normalizeShownText(m.address) !== m.address.normalize('NFKC')) {
-      flag({ message: `The ${role} address ${m.address} contains invisible characters, so it is shown as another address.` });
+    if (address.includes('=?')) flag(misleading, { message: `The ${role} address ${address} contains an RFC 2047 encoded-word, which some mail programs decode into other text.` });
+    if (!plain && (FORMAT_ONE.test(address) || BIDI_CONTROLS.test(address))) {
+      flag(misleading, { message: `The ${role} address ${address} contains invisible characters, so it is shown as another address.` });
     }
   }
   return addresses;
@@ -124,19 +142,19 @@ function readField(role: 'From' | 'Sender', value: string, misleading: Misleadin
  * section 3.6 allows one of each): mail programs show one of them, and which one
  * differs from program to program. Readers check it through readDisplayedSender;
  * writers (splitMessage, stream-payload.ts) check it too, so that Kakitome never
- * signs or encrypts a message its own reader refuses.
+ * signs or encrypts a message its own reader refuses. Returns the two fields.
  */
-export function refuseRepeatedOriginator(headers: readonly HeaderField[]): void {
-  let from = 0;
-  let sender = 0;
+export function refuseRepeatedOriginator(headers: readonly HeaderField[]): { from?: HeaderField; sender?: HeaderField } {
+  let from: HeaderField | undefined;
+  let sender: HeaderField | undefined;
+  const repeated = (name: string): never =>
+    malformed(`the message has more than one ${name} field (RFC 5322 section 3.6 allows one): mail programs show one of them, and which one differs from program to program`);
   for (const h of headers) {
     // Lengths first: most field names are neither.
-    if (h.name.length === 4 && h.name.toLowerCase() === 'from') from++;
-    else if (h.name.length === 6 && h.name.toLowerCase() === 'sender') sender++;
+    if (h.name.length === 4 && h.name.toLowerCase() === 'from') from = from ? repeated('From') : h;
+    else if (h.name.length === 6 && h.name.toLowerCase() === 'sender') sender = sender ? repeated('Sender') : h;
   }
-  for (const [name, n] of [['From', from], ['Sender', sender]] as const) {
-    if (n > 1) malformed(`the message has ${n} ${name} fields (RFC 5322 section 3.6 allows one): mail programs show one of them, and which one differs from program to program`);
-  }
+  return { ...(from ? { from } : {}), ...(sender ? { sender } : {}) };
 }
 
 /**
@@ -145,13 +163,10 @@ export function refuseRepeatedOriginator(headers: readonly HeaderField[]): void 
  * fields.
  */
 export function readDisplayedSender(headers: readonly HeaderField[]): DisplayedSender {
-  refuseRepeatedOriginator(headers);
-  const list = headers as HeaderField[];
-  const fromField = getHeaderFields({ headers: list }, 'From')[0];
-  const senderField = getHeaderFields({ headers: list }, 'Sender')[0];
+  const fields = refuseRepeatedOriginator(headers);
   const misleading: MisleadingSender[] = [];
-  const from = fromField ? readField('From', fromField.value, misleading) : [];
-  const senders = senderField ? readField('Sender', senderField.value, misleading) : [];
+  const from = fields.from ? readField('From', fields.from.value, misleading) : [];
+  const senders = fields.sender ? readField('Sender', fields.sender.value, misleading) : [];
   if (senders.length > 1) misleading.push({ message: `The Sender field names ${senders.length} mailboxes; RFC 5322 allows one.` });
   return { from, sender: senders[0], misleading };
 }
