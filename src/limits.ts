@@ -17,7 +17,10 @@ export interface Limits {
   maxAttributes: number;
   /** Children of one constructed OCTET STRING (BER segments). */
   maxSegments: number;
-  /** Bytes produced by decompressing CompressedData (RFC 3274). */
+  /**
+   * Bytes produced by decompressing CompressedData (RFC 3274): one budget per
+   * message, shared by all its layers (docs/security.md, section 11).
+   */
   maxDecompressedBytes: number;
   /** Nested CMS layers (signed inside encrypted inside signed...). */
   maxLayers: number;
@@ -68,7 +71,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxCertificates: 256,
   maxAttributes: 64,
   maxSegments: 1 << 22,
-  maxDecompressedBytes: 256 * 1024 * 1024,
+  maxDecompressedBytes: 64 * 1024 * 1024,
   maxLayers: 8,
   maxKeyAttempts: 256,
   maxMessageBytes: 512 * 1024 * 1024,

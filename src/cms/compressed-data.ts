@@ -3,9 +3,13 @@
  *   CompressedData ::= SEQUENCE { version CMSVersion (0),
  *     compressionAlgorithm CompressionAlgorithmIdentifier, encapContentInfo EncapsulatedContentInfo }
  *
- * Decompression is bounded (limits.maxDecompressedBytes): zlib's convenience call
- * with maxOutputLength inflates chunk by chunk and stops as soon as the output
- * would pass the bound, so a compression bomb costs at most the bound in memory.
+ * Decompression is bounded: zlib's convenience call with maxOutputLength inflates
+ * chunk by chunk and stops as soon as the output would pass the bound, so a
+ * compression bomb costs at most the bound in memory. The bound is a budget for
+ * one message (limits.maxDecompressedBytes, 64 MiB by default), shared by all its
+ * CompressedData layers: zlib inflates at most about 1032:1, but a compressed run
+ * of zeros is itself regular enough to compress again, so nested layers multiply
+ * the ratios (two layers took 1.2 KB to 255 MiB when each layer had its own bound).
  */
 import { deflateSync, inflateSync } from 'node:zlib';
 import { Tag, readOid, readSmallInt, collectSegments } from '../asn1/ber.ts';
@@ -14,7 +18,7 @@ import { OID } from '../asn1/oids.ts';
 import { KakitomeError, malformed } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
 import { encodeAlgorithmIdentifier, hasNoParameters, parseAlgorithmIdentifier } from './algorithm-identifier.ts';
-import { encodeContentInfo, parseContentInfo } from './content-info.ts';
+import { encodeContentInfo, toContentInfo, type CmsInput } from './content-info.ts';
 
 /** Compresses `content` into a DER ContentInfo holding CompressedData. */
 export function compressData(content: Uint8Array, options: { contentType?: string } = {}): Buffer {
@@ -24,10 +28,30 @@ export function compressData(content: Uint8Array, options: { contentType?: strin
   return encodeContentInfo(OID.compressedData, sequence(integer(0), encodeAlgorithmIdentifier(OID.zlibCompress), eci));
 }
 
-/** Decompresses a ContentInfo holding CompressedData. Exceeding maxDecompressedBytes fails with LIMIT. */
-export function decompressData(input: Uint8Array, options: { limits?: Partial<Limits> } = {}): { content: Buffer; contentType: string } {
+/** What is left of one message's decompression budget; each layer decompressed takes its output's size from it. */
+export interface DecompressionBudget {
+  remaining: number;
+}
+
+/** A fresh budget of limits.maxDecompressedBytes, for one message. */
+export function decompressionBudget(limits?: Partial<Limits>): DecompressionBudget {
+  return { remaining: resolveLimits(limits).maxDecompressedBytes };
+}
+
+export interface DecompressOptions {
+  limits?: Partial<Limits>;
+  /** Shared by every layer of one message (openMessage passes one); default: a fresh limits.maxDecompressedBytes. */
+  budget?: DecompressionBudget;
+}
+
+/**
+ * Decompresses a ContentInfo holding CompressedData (bytes, or one already read).
+ * Output past the budget's remainder fails with LIMIT, before more is inflated.
+ */
+export function decompressData(input: CmsInput, options: DecompressOptions = {}): { content: Buffer; contentType: string } {
   const l = resolveLimits(options.limits);
-  const ci = parseContentInfo(input, options.limits);
+  const budget = options.budget ?? decompressionBudget(l);
+  const ci = toContentInfo(input, options.limits);
   if (ci.contentType !== OID.compressedData) malformed(`expected CompressedData, found content type ${ci.contentType}`);
   if (ci.content.tag !== Tag.SEQUENCE) malformed('CompressedData is not a SEQUENCE');
   const f = ci.content.fields('CompressedData');
@@ -49,10 +73,16 @@ export function decompressData(input: Uint8Array, options: { limits?: Partial<Li
   const parts: Uint8Array[] = [];
   collectSegments(inner[0]!, parts, l.maxSegments);
   const compressed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  const tooLarge = () => new KakitomeError('LIMIT', `Decompressed content exceeds the ${l.maxDecompressedBytes}-byte decompression budget of the message (all CompressedData layers together).`);
+  let content: Buffer;
   try {
-    return { content: inflateSync(compressed, { maxOutputLength: Math.max(1, l.maxDecompressedBytes) }), contentType };
+    // maxOutputLength must be at least 1: an exhausted budget still refuses any output below.
+    content = inflateSync(compressed, { maxOutputLength: Math.max(1, budget.remaining) });
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new KakitomeError('LIMIT', `Decompressed content exceeds the ${l.maxDecompressedBytes}-byte limit.`);
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
     malformed('the zlib stream is damaged');
   }
+  if (content.length > budget.remaining) throw tooLarge();
+  budget.remaining -= content.length;
+  return { content, contentType };
 }

@@ -11,10 +11,10 @@
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
-import { encodeContentInfo, parseContentInfo } from '../cms/content-info.ts';
+import { parseContentInfo, readNestedContentInfo, type ContentInfo } from '../cms/content-info.ts';
 import { verifySignedData, type SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { decryptData, type DecryptKey } from '../cms/enveloped-data/decrypt.ts';
-import { decompressData } from '../cms/compressed-data.ts';
+import { decompressData, decompressionBudget } from '../cms/compressed-data.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
@@ -87,8 +87,10 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   };
 
   let current = root;
-  /** CMS content nested directly in CMS (RFC 3274 section 1.1: e.g. SignedData over CompressedData), without a MIME wrapper. */
-  let nestedCms: { der: Buffer; mediaType: string } | undefined;
+  /** CMS content nested directly in CMS (RFC 3274 section 1.1: e.g. SignedData over CompressedData), without a MIME wrapper, read in place. */
+  let nestedCms: { ci: ContentInfo; mediaType: string } | undefined;
+  /** One decompression budget for the whole message, every CompressedData layer drawing on it. */
+  const budget = decompressionBudget(limits);
   /**
    * Every entity carrying an hp parameter on the way in, with whether an encryption
    * layer had been removed above it. Each one is compared with the headers the layer
@@ -145,14 +147,13 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       current = signedPart;
       continue;
     }
-    const der = nestedCms ? nestedCms.der : decodeBody(current);
+    const ci = nestedCms ? nestedCms.ci : parseContentInfo(decodeBody(current), limits);
     nestedCms = undefined;
-    const ci = parseContentInfo(der, limits);
     /** The next layer: MIME for id-data content, CMS for a nested CMS content type. */
     const next = (contentType: string, content: Buffer): MimeEntity => {
       if (contentType === OID.data) return parseInner(content, limits, warnings);
       if (!SMIME_TYPE_OF[contentType]) throw new KakitomeError('UNSUPPORTED_ALG', `Encapsulated content type ${contentType} is not supported.`);
-      nestedCms = { der: encodeContentInfo(contentType, content), mediaType: `${mediaType} (nested CMS)` };
+      nestedCms = { ci: readNestedContentInfo(contentType, content, limits), mediaType: `${mediaType} (nested CMS)` };
       return current;
     };
     const declared = k.smimeType;
@@ -164,11 +165,11 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     if (ci.contentType === OID.signedData) {
       let v: SignedDataVerification;
       try {
-        v = verifySignedData(der, verifyOptions);
+        v = verifySignedData(ci, verifyOptions);
       } catch (e) {
         if (!isKakitomeError(e, 'NO_SIGNERS')) throw e;
         // RFC 8551 section 3.6: certs-only carries certificates and signs nothing.
-        certsOnly = readCertsOnly(der, limits);
+        certsOnly = readCertsOnly(ci, limits);
         layers.push({ kind: 'certs-only', form: 'opaque', mediaType, coversBody: false, warnings: [...k.warnings] });
         break;
       }
@@ -188,14 +189,14 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
         warnings.push('The message body is encrypted and was not decrypted (no key given).');
         break;
       }
-      const d = decryptData(der, { keys: options.keys, limits });
+      const d = decryptData(ci, { keys: options.keys, limits });
       decrypted = true;
       if (!d.authenticated) unauthenticatedLayer = true;
       encryption = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, recipients: d.recipients, keyManagement: d.recipient.keyManagement };
       layers.push({ kind, form: 'opaque', mediaType, coversBody: true, decrypted: true, warnings: [...k.warnings, ...d.warnings] });
       current = next(d.contentType, d.content);
     } else if (ci.contentType === OID.compressedData) {
-      const c = decompressData(der, { limits });
+      const c = decompressData(ci, { limits, budget });
       layers.push({ kind: 'compressed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings] });
       current = next(c.contentType, c.content);
     } else {

@@ -6,13 +6,13 @@
 import { decode, Tag } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { malformed } from '../errors.ts';
-import { parseContentInfo } from '../cms/content-info.ts';
+import { toContentInfo, type CmsInput } from '../cms/content-info.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
 import { Certificate } from '../x509/certificate.ts';
 
-export function readCertsOnly(der: Uint8Array, limits?: Partial<Limits>): Certificate[] {
+export function readCertsOnly(input: CmsInput, limits?: Partial<Limits>): Certificate[] {
   const l = resolveLimits(limits);
-  const ci = parseContentInfo(der, l);
+  const ci = toContentInfo(input, l);
   if (ci.contentType !== OID.signedData) malformed('certs-only is not a SignedData');
   const f = ci.content.fields('SignedData');
   f.expect(Tag.INTEGER, 'version');

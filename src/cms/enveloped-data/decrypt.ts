@@ -14,6 +14,7 @@ import { resolveLimits, type Limits } from '../../limits.ts';
 import { decryptContent } from '../algorithms/content-encryption.ts';
 import type { CmsIdentifier } from '../identifier.ts';
 import type { DecryptKey, KeyManagement } from '../recipients/recipient-options.ts';
+import type { CmsInput } from '../content-info.ts';
 import { parseEnvelopeFromContentInfo, type ParsedEnvelope } from './parse.ts';
 import { contentKeyCandidates } from './recover-content-key.ts';
 
@@ -51,12 +52,12 @@ export function readEncryptedContent(parsed: ParsedEnvelope, limits?: Partial<Li
 }
 
 /**
- * Decrypts a DER/BER ContentInfo (EnvelopedData or AuthEnvelopedData).
+ * Decrypts a DER/BER ContentInfo (EnvelopedData or AuthEnvelopedData), or one already read.
  *
  * @example
  *   const { content, authenticated } = decryptData(der, { keys: [{ key, certificate }] });
  */
-export function decryptData(input: Uint8Array, options: DecryptOptions): DecryptResult {
+export function decryptData(input: CmsInput, options: DecryptOptions): DecryptResult {
   const parsed = parseEnvelopeFromContentInfo(input, options.limits);
   const p = parsed.contentEncryption;
   let ciphertext: Uint8Array | undefined; // read after matching, so NOT_RECIPIENT comes first

@@ -22,7 +22,7 @@ import { KakitomeError, malformed } from '../../errors.ts';
 import { resolveLimits, type Limits } from '../../limits.ts';
 import { parseAlgorithmIdentifier } from '../algorithm-identifier.ts';
 import { parseAttributes, singleValue, type Attribute } from '../attributes.ts';
-import { parseContentInfo } from '../content-info.ts';
+import { toContentInfo, type CmsInput } from '../content-info.ts';
 import { parseContentEncryptionAlgorithm, type ContentEncryptionParameters } from '../algorithms/content-encryption.ts';
 import { parseRecipientInfo, type ParsedRecipient } from '../recipients/recipient-info.ts';
 
@@ -104,9 +104,9 @@ export function parseEnvelope(content: Tlv, limits: Partial<Limits> | undefined,
   return { type: auth ? 'authEnvelopedData' : 'envelopedData', version, recipients, contentType: innerType, contentEncryption, encryptedContent, aad, authAttributes, mac, maxKeyAttempts: l.maxKeyAttempts };
 }
 
-/** ContentInfo bytes to a ParsedEnvelope (size and depth limits applied). */
-export function parseEnvelopeFromContentInfo(input: Uint8Array, limits?: Partial<Limits>): ParsedEnvelope {
-  const ci = parseContentInfo(input, limits);
+/** ContentInfo bytes (or a ContentInfo already read) to a ParsedEnvelope (size and depth limits applied). */
+export function parseEnvelopeFromContentInfo(input: CmsInput, limits?: Partial<Limits>): ParsedEnvelope {
+  const ci = toContentInfo(input, limits);
   if (ci.contentType !== OID.envelopedData && ci.contentType !== OID.authEnvelopedData) {
     malformed(`expected EnvelopedData or AuthEnvelopedData, found content type ${ci.contentType}`);
   }

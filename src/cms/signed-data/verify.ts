@@ -31,7 +31,7 @@ import { OID } from '../../asn1/oids.ts';
 import { readOctets } from '../../asn1/ber.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../../errors.ts';
 import { resolveLimits, type Limits } from '../../limits.ts';
-import { parseContentInfo } from '../content-info.ts';
+import { toContentInfo, type CmsInput } from '../content-info.ts';
 import { parseAttributes, type Attribute } from '../attributes.ts';
 import { identifierMatches, describeIdentifier, type CmsIdentifier } from '../identifier.ts';
 import type { SmimeCapability } from '../capabilities.ts';
@@ -116,17 +116,17 @@ export interface ParsedVerificationContext {
 }
 
 /**
- * Verifies a DER/BER ContentInfo(SignedData) held in memory.
+ * Verifies a DER/BER ContentInfo(SignedData) held in memory, or one already read.
  *
  * @example
  * const v = verifySignedData(der);
  * if (v.status !== 'valid') console.log(v.code, v.message);
  * for (const s of v.signers) console.log(s.certificate?.subjectText, s.status, s.message);
  */
-export function verifySignedData(input: Uint8Array, options: VerifyOptions = {}): SignedDataVerification {
+export function verifySignedData(input: CmsInput, options: VerifyOptions = {}): SignedDataVerification {
   // The caller's partial limits are passed on as given: resolving a resolved object copies it again.
   const limits = resolveLimits(options.limits);
-  const ci = parseContentInfo(input, options.limits);
+  const ci = toContentInfo(input, options.limits);
   if (ci.contentType !== OID.signedData) malformed(`expected SignedData, found content type ${ci.contentType}`);
   const parsed = parseSignedData(ci.content, options.limits);
   let content: Buffer;
