@@ -57,7 +57,9 @@ export { Store, type StoreOptions, type CertificateRecord, type KeyRecord, type 
 export { openStore, type StoreConfig } from './store/open-store.ts';
 export type { KeyDirectory, SigningIdentity } from './store/key-directory.ts';
 export { chooseContentEncryption, type RecipientCapabilities, type ContentEncryptionPolicy } from './store/choose-content-encryption.ts';
-export { loadMasterKey, createMasterKeyFile, type MasterKey } from './keys/master-key.ts';
+export { loadMasterKey, createMasterKeyFile, writeMasterKeyFile, type MasterKey, type MasterKeySource } from './keys/master-key.ts';
+export { protectMasterKey, type MasterKeyKdf } from './keys/protect-master-key.ts';
+export { exportPrivateKeyPem, type PrivateKeyPemProtection } from './keys/export-private-key-pem.ts';
 export { exportPkcs12, type ExportPkcs12Options, type Pkcs12Profile } from './keys/export-pkcs12.ts';
 export { importPkcs12, type Pkcs12Contents, type ImportPkcs12Options } from './keys/import-pkcs12.ts';
 export { initCertificateAuthority, type InitCaOptions } from './ca/init-certificate-authority.ts';
@@ -66,3 +68,4 @@ export { renewMailboxCertificate, type RenewOptions } from './ca/renew-mailbox-c
 export { revokeIssuedCertificate, type RevocationReasonName } from './ca/revoke-issued-certificate.ts';
 export { publishCrl, type PublishCrlOptions } from './ca/publish-crl.ts';
 export { startOcspResponder, type OcspResponderOptions, type RunningOcspResponder } from './ca/ocsp-responder.ts';
+export { issueOcspSigningCertificate, renewOcspSigningCertificates, type OcspSigningOptions, type OcspSigner } from './ca/issue-ocsp-signing-certificate.ts';

@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option('--cert <file>', 'your certificate (the recipient), PEM or DER')
     .option('--key <file>', 'your private key: PEM or DER; PKCS#8, PKCS#1 or SEC1')
     .option('--p12 <file>', 'your key and certificate in a PKCS#12 (.p12/.pfx) file, instead of --cert/--key')
-    .option('--pass <spec>', 'passphrase of the key or .p12: pass:TEXT, env:VAR, file:PATH, fd:N or stdin')
+    .option('--pass <spec>', 'passphrase of the key or .p12: file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT is visible in ps)')
     .option('--json', 'print the structured verdict as JSON on stdout (then the message is written only to -o FILE)');
   addTrustOptions(cmd, 'trust anchors for a signature inside (repeatable; file or directory), in addition to the key store\'s trusted CAs');
   cmd.option('--no-harvest', "key store: do not keep a trusted inner signer's certificate and capabilities");

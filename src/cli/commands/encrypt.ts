@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--oaep', 'RSA recipients: RSAES-OAEP with SHA-256 instead of PKCS#1 v1.5 (not read by NSS or gpgsm 2.2)')
     .option('--sign-cert <file>', 'sign first with this certificate (needs --sign-key)')
     .option('--sign-key <file>', 'private key for --sign-cert')
-    .option('--pass <spec>', 'passphrase of an encrypted --sign-key: pass:TEXT, env:VAR, file:PATH, fd:N or stdin');
+    .option('--pass <spec>', 'passphrase of an encrypted --sign-key: file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT is visible in ps)');
   addStoreLocationOptions(cmd);
   addMessageIo(cmd, { in: 'message to encrypt', out: 'encrypted message' });
   cmd.addHelpText('after', `

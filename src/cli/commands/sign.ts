@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--opaque', 'write an opaque application/pkcs7-mime signed-data instead of multipart/signed (readable only by S/MIME clients)')
     .addOption(new Option('--hash <alg>', 'digest algorithm (default: sha256; fixed by the algorithm for Ed25519/ML-DSA)').choices(['sha256', 'sha384', 'sha512']))
     .option('--pss', 'sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys)')
-    .option('--pass <spec>', 'passphrase of an encrypted key: pass:TEXT, env:VAR, file:PATH, fd:N or stdin');
+    .option('--pass <spec>', 'passphrase of an encrypted key: file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT is visible in ps)');
   addStoreLocationOptions(cmd);
   addMessageIo(cmd, { in: 'message to sign', out: 'signed message' });
   cmd.addHelpText('after', `

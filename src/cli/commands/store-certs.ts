@@ -22,7 +22,7 @@ export function register(program: Command): void {
   const imp = certs.command('import').description('Import certificates from files: PEM, DER, certs-only .p7b/.p7c, or .p12 (with --pass; its key is imported too).')
     .argument('<files...>', 'certificate files')
     .addOption(new Option('--trust <level>', '"trusted" makes CA certificates trust anchors (and raises one already stored); use it only for CAs you vouch for. Certificates in a .p12 are always imported').choices(['trusted', 'imported']).default('imported'))
-    .option('--pass <spec>', 'password of .p12 files');
+    .option('--pass <spec>', 'password of .p12 files: file:PATH, fd:N, env:VAR, stdin or prompt');
   addStoreOptions(imp).action(async (files: string[], o: ImportOpts) => commandAction('certs import', async (opts: ImportOpts) => {
     const pass = opts.pass === undefined ? undefined : await resolvePassSpec(opts.pass);
     return withStore(opts, async (store) => {
