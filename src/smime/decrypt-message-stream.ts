@@ -435,6 +435,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
         ...(bodyFailure ? { bodyFailure } : {}),
         unauthenticatedLayer: !d.authenticated,
         ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
+        ...(options.certificates?.length ? { certificates: options.certificates } : {}),
         warnings,
       });
       for (const l of layers) for (const w of l.warnings) if (!warnings.includes(w)) warnings.push(w);

@@ -37,6 +37,8 @@ export interface JudgeInput {
   /** A CBC (unauthenticated) layer was decrypted. */
   unauthenticatedLayer: boolean;
   validateSigner?: SignerValidator;
+  /** Certificates the caller gave besides the message's (openssl's -certfile): intermediates for path building like the carried ones, never anchors. */
+  certificates?: Certificate[];
   /** Appended to. */
   warnings: string[];
 }
@@ -104,7 +106,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     if (validateSigner) {
       const trust = await validateSigner({
         certificate: cert,
-        carried: p.verification.certificates,
+        carried: input.certificates?.length ? [...p.verification.certificates, ...input.certificates] : p.verification.certificates,
         carriedCrls: p.verification.crls,
         ...(s.signingTime ? { signingTime: s.signingTime } : {}),
         from,

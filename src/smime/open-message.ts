@@ -33,7 +33,7 @@ import { signedContentProblem } from './signed-content-problem.ts';
 export interface OpenMessageOptions {
   /** Absent: chain "not checked" and the verdict can never be 'trusted'. */
   validateSigner?: SignerValidator;
-  /** Extra candidates for signer certificates (never anchors). */
+  /** Untrusted extra certificates (as openssl -certfile): candidates for the signer certificate a message leaves out, and intermediates; never trust anchors. */
   certificates?: Certificate[];
   now?: Date;
   /** Accepted clock difference for a signing time in the future (default 5 minutes); later is ATTR_INVALID. */
@@ -269,6 +269,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     ...(bodyFailure ? { bodyFailure } : {}),
     unauthenticatedLayer,
     ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
+    ...(options.certificates?.length ? { certificates: options.certificates } : {}),
     warnings,
   });
 

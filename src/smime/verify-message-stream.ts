@@ -172,6 +172,7 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
       ...(bodyFailure ? { bodyFailure } : {}),
       unauthenticatedLayer: false,
       ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
+      ...(options.certificates?.length ? { certificates: options.certificates } : {}),
       warnings,
     });
     for (const w of layerWarnings) if (!warnings.includes(w)) warnings.push(w);

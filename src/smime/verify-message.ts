@@ -15,7 +15,7 @@ import type { MessageVerdict } from './verdict.ts';
 export interface VerifyMessageOptions {
   /** Absent: the chain is "not checked" and the verdict can never be 'trusted'. */
   validateSigner?: SignerValidator;
-  /** Extra candidates for signer certificates (never trust anchors). */
+  /** Untrusted extra certificates (as openssl -certfile): candidates for the signer certificate a message leaves out, and intermediates; never trust anchors. */
   certificates?: Certificate[];
   now?: Date;
   /** Accepted clock difference for a signing time in the future (default 5 minutes); a later signing time is ATTR_INVALID. */

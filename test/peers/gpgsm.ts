@@ -118,10 +118,14 @@ export class GpgsmPeer {
     writeFileSync(join(this.home, 'private-keys-v1.d', `${grp[1]}.key`), sexp, { mode: 0o600 });
   }
 
-  /** `gpgsm --sign` (encapsulated) or `--detach-sign`, one or more signers (-u each). */
-  async sign(content: Uint8Array, signers: Identity[], o: { detached: boolean; digest?: GpgsmDigest }): Promise<Buffer> {
+  /**
+   * `gpgsm --sign` (encapsulated) or `--detach-sign`, one or more signers (-u each).
+   * `includeCerts` is gpgsm's --include-certs (default -1 here, all but the root; 0 leaves
+   * every certificate out, the signer's own too, as KMail users' messages show).
+   */
+  async sign(content: Uint8Array, signers: Identity[], o: { detached: boolean; digest?: GpgsmDigest; includeCerts?: number }): Promise<Buffer> {
     const out = this.work.path('signed.der');
-    const args = ['--include-certs', '-1', '--digest-algo', o.digest ?? 'SHA256'];
+    const args = ['--include-certs', String(o.includeCerts ?? -1), '--digest-algo', o.digest ?? 'SHA256'];
     for (const s of signers) args.push('-u', s.email);
     args.push(o.detached ? '--detach-sign' : '--sign', '-o', out, this.work.write('content', content));
     await this.gpgsm(args, PASS);

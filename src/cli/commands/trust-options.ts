@@ -1,5 +1,5 @@
 /**
- * The trust options verify and decrypt share (--ca, --revocation,
+ * The trust options verify and decrypt share (--ca, --certfile, --revocation,
  * --validity-clock, --fetch-ca-issuers, --allow-internal-fetch, --allow-legacy), as
  * plain data for the job (see create-cli-validator.ts).
  */
@@ -8,6 +8,8 @@ import { collect } from './message-options.ts';
 
 export interface TrustOptions {
   ca: string[];
+  /** Untrusted extra certificates (openssl's -certfile): a signer certificate the message leaves out, intermediates. Never anchors. */
+  certfile: string[];
   /** Default soft-fail: an unreachable CRL/OCSP server is reported as "unknown", not fatal. */
   revocation: 'hard-fail' | 'soft-fail' | 'off';
   /** Default 'now'; 'signingTime' accepts a signature made while the certificate was valid. */
@@ -23,6 +25,7 @@ export interface TrustOptions {
 /** The options every command that verifies signers shares (verify, decrypt). */
 export interface VerifyingCliOptions {
   ca?: string[];
+  certfile?: string[];
   harvest: boolean;
   home?: string;
   databaseUrl?: string;
@@ -38,6 +41,7 @@ export interface VerifyingCliOptions {
 export function addTrustOptions(cmd: Command, caHelp: string): Command {
   return cmd
     .option('--ca <file>', caHelp, collect)
+    .option('--certfile <file>', 'untrusted extra certificates, PEM or DER (repeatable), as openssl\'s -certfile: the signer certificate a message leaves out (gpgsm does) and intermediates; never trust anchors', collect)
     .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http): hard-fail refuses when no answer, soft-fail reports "unknown"').choices(['hard-fail', 'soft-fail', 'off']).default('soft-fail'))
     .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'))
     .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
@@ -46,9 +50,10 @@ export function addTrustOptions(cmd: Command, caHelp: string): Command {
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca?: string[]; revocation: string; validityClock: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
   return {
     ca: opts.ca ?? [],
+    certfile: opts.certfile ?? [],
     revocation: opts.revocation as TrustOptions['revocation'],
     validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : 'now',
     fetchCaIssuers: opts.fetchCaIssuers ?? [],

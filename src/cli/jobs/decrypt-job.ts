@@ -46,11 +46,11 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   } else if (o.store === undefined) {
     throw new KakitomeError('INVALID_ARGUMENT', 'decrypt needs your key: --cert FILE --key FILE, --p12 FILE, or a key store (kakitome init) that holds it.');
   }
-  const { store, validateSigner } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}) });
+  const { store, validateSigner, certificates } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}) });
   const harvested = new Set<string>();
   const job: Job = async (message) => {
     const messageKeys = keys ?? (await storeKeysFor(store!, message));
-    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner });
+    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner, certificates });
     // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
     // for CBC, in the report); signed inside, the signature decides like verify.
     const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
@@ -62,7 +62,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   if (keys !== undefined) {
     const fixedKeys = keys;
     job.stream = async (input, output) => {
-      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, output, end: false });
+      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, output, end: false });
       const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
       const view = viewVerdict(verdict);
       if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);

@@ -15,6 +15,9 @@ import { harvestVerdictSigners } from '../harvest-verdict-signers.ts';
 import { viewVerdict } from '../verdict-view.ts';
 import type { Store } from '../../store/store.ts';
 import type { SignerValidator } from '../../pki/types.ts';
+import { loadTrustAnchors } from '../../pki/load-trust-anchors.ts';
+import type { Certificate } from '../../x509/certificate.ts';
+import { loadCertificateFile } from '../load-credentials.ts';
 
 export interface VerifyJobOptions extends TrustOptions {
   store?: StoreLocation;
@@ -22,11 +25,19 @@ export interface VerifyJobOptions extends TrustOptions {
   harvest?: boolean;
 }
 
-/** Opens the store (if any) and builds the validator over it; closes the store if that fails. */
-export async function openTrustContext(o: VerifyJobOptions): Promise<{ store: Store | undefined; validateSigner: SignerValidator }> {
+/**
+ * Opens the store (if any) and builds the validator over it; closes the store if
+ * that fails. `certificates`: where a signer certificate the message leaves out is
+ * looked for (--certfile, and the --ca certificates themselves), never anchors.
+ */
+export async function openTrustContext(o: VerifyJobOptions): Promise<{ store: Store | undefined; validateSigner: SignerValidator; certificates: Certificate[] }> {
   const store = o.store ? await openLocatedStore(o.store) : undefined;
   try {
-    return { store, validateSigner: await createCliValidator(o, store) };
+    const validateSigner = await createCliValidator(o, store);
+    // createCliValidator has read --ca already and named any problem with it.
+    const certificates = o.ca.length ? await loadTrustAnchors(o.ca) : [];
+    for (const path of o.certfile) certificates.push(...(await loadCertificateFile('--certfile', path)));
+    return { store, validateSigner, certificates };
   } catch (e) {
     await store?.close();
     throw e;
@@ -34,10 +45,10 @@ export async function openTrustContext(o: VerifyJobOptions): Promise<{ store: St
 }
 
 export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
-  const { store, validateSigner } = await openTrustContext(o);
+  const { store, validateSigner, certificates } = await openTrustContext(o);
   const harvested = new Set<string>();
   const job: Job = async (message) => {
-    const verdict = await verifyMessage(message, { validateSigner });
+    const verdict = await verifyMessage(message, { validateSigner, certificates });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
@@ -49,7 +60,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
     };
   };
   job.stream = async (input, output) => {
-    const verdict = await verifyMessageStream(input, { validateSigner, output, end: false });
+    const verdict = await verifyMessageStream(input, { validateSigner, certificates, output, end: false });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
