@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'CERT_UNTRUSTED'
   | 'CERT_EXPIRED'
   | 'CERT_REVOKED'
+  /** Revocation is required by policy (revocation: 'require') and a certificate of the path has no answer. */
+  | 'REVOCATION_UNKNOWN'
   | 'CERT_USAGE'
   | 'IDENTITY_MISMATCH'
   | 'PARTIAL_SIGNED'

@@ -25,7 +25,7 @@ export { compressData, decompressData } from './cms/compressed-data.ts';
 export { DEFAULT_CAPABILITIES, type SmimeCapability } from './cms/capabilities.ts';
 
 // Trust (RFC 5280 paths, CRL/OCSP, RFC 8550 identity, algorithm policy)
-export type { SignerValidator, SignerValidationInput, TrustReport, RevocationReport, IdentityReport, ClockUsed, TrustStore, Fetcher } from './pki/types.ts';
+export type { SignerValidator, SignerValidationInput, TrustReport, RevocationReport, CertificateRevocationReport, IdentityReport, ClockUsed, TrustStore, Fetcher } from './pki/types.ts';
 export { createSignerValidator, type SignerValidatorOptions } from './pki/create-signer-validator.ts';
 export { loadTrustAnchors, createStaticTrustStore } from './pki/load-trust-anchors.ts';
 export { createHttpFetcher, type HttpFetcherOptions } from './pki/create-http-fetcher.ts';

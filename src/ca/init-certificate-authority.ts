@@ -4,6 +4,14 @@
  * critical cA=TRUE, keyUsage critical keyCertSign+cRLSign, the issuing CA limited
  * to pathLen 0 and extKeyUsage emailProtection). Both keys are sealed in the store,
  * and each CA certifies a delegated OCSP signer (issue-ocsp-signing-certificate.ts).
+ *
+ * Revocation is published for every certificate below the root (issue 9, item 7:
+ * a verifier that requires revocation must get an answer for the issuing CA too):
+ * the issuing CA's certificate names the root's CRL (`rootCrlUrl`, published with
+ * `ca crl --ca "<name> Root CA"`) and the OCSP responder (`ocspUrl`; `ca ocsp`
+ * answers for the issuing CA with the root's delegated signer), as S/MIME BR
+ * 7.1.2.2 asks of subordinate CA certificates. Once any revocation URL is given,
+ * both levels must be covered, or the CA is refused.
  */
 import { randomUUID } from 'node:crypto';
 import { issueCertificate } from '../x509/issue.ts';
@@ -23,8 +31,10 @@ export interface InitCaOptions {
   issuingValidityYears?: number;
   /** HTTP URL where the issuing CA's CRL is published (put in issued certificates). */
   crlUrl?: string;
-  /** HTTP URL of the OCSP responder (put in issued certificates). */
+  /** HTTP URL of the OCSP responder (put in issued certificates and in the issuing CA's certificate). */
   ocspUrl?: string;
+  /** HTTP URL where the root's CRL is published (put in the issuing CA's certificate). */
+  rootCrlUrl?: string;
   now?: Date;
 }
 
@@ -32,8 +42,16 @@ const YEAR = 365 * 86_400_000;
 
 export async function initCertificateAuthority(store: Store, o: InitCaOptions): Promise<{ root: CertificateAuthority; issuing: CertificateAuthority }> {
   if (!o.name.trim()) throw new KakitomeError('INVALID_ARGUMENT', 'A CA needs a name.');
-  for (const u of [o.crlUrl, o.ocspUrl]) {
+  for (const u of [o.crlUrl, o.ocspUrl, o.rootCrlUrl]) {
     if (u !== undefined && !/^http:\/\//.test(u)) throw new KakitomeError('INVALID_ARGUMENT', `${u}: CRL and OCSP URLs must be http:// (RFC 5280 4.2.1.13, S/MIME BR 7.1.2.3).`);
+  }
+  if ((o.crlUrl || o.ocspUrl || o.rootCrlUrl) && !((o.crlUrl || o.ocspUrl) && (o.rootCrlUrl || o.ocspUrl))) {
+    throw new KakitomeError(
+      'INVALID_ARGUMENT',
+      o.rootCrlUrl
+        ? 'The root\'s CRL covers only the issuing CA: give a CRL URL (crlUrl, --crl-url) or an OCSP URL (ocspUrl, --ocsp-url) for the mailbox certificates too.'
+        : 'The issuing CA\'s certificate would name no revocation source: give the root\'s CRL URL (rootCrlUrl, --root-crl-url) or an OCSP URL (ocspUrl, --ocsp-url), which then answers for the issuing CA too.',
+    );
   }
   const existing = await listCertificateAuthorities(store);
   if (existing.some((c) => c.name === `${o.name} Root CA`)) throw new KakitomeError('INVALID_ARGUMENT', `A CA named "${o.name}" exists already.`);
@@ -60,6 +78,8 @@ export async function initCertificateAuthority(store: Store, o: InitCaOptions): 
     ca: { pathLength: 0 },
     keyUsage: ['keyCertSign', 'cRLSign'],
     extKeyUsage: [OID.emailProtection],
+    ...(o.rootCrlUrl ? { crlDistributionPoints: [o.rootCrlUrl] } : {}),
+    ...(o.ocspUrl ? { ocspUrls: [o.ocspUrl] } : {}),
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + Math.min(o.issuingValidityYears ?? 10, o.rootValidityYears ?? 20) * YEAR),
   });
@@ -72,7 +92,7 @@ export async function initCertificateAuthority(store: Store, o: InitCaOptions): 
   const issId = randomUUID();
   await store.engine.transaction(async (tx) => {
     const at = now.toISOString();
-    await tx.run('INSERT INTO certificate_authorities (id, name, role, certificate_id, parent_id, next_crl_number, crl_url, ocsp_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [rootId, `${o.name} Root CA`, 'root', rootRec.id, null, 1, null, null, at]);
+    await tx.run('INSERT INTO certificate_authorities (id, name, role, certificate_id, parent_id, next_crl_number, crl_url, ocsp_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [rootId, `${o.name} Root CA`, 'root', rootRec.id, null, 1, o.rootCrlUrl ?? null, o.ocspUrl ?? null, at]);
     await tx.run('INSERT INTO certificate_authorities (id, name, role, certificate_id, parent_id, next_crl_number, crl_url, ocsp_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [issId, `${o.name} S/MIME CA`, 'issuing', issRec.id, rootId, 1, o.crlUrl ?? null, o.ocspUrl ?? null, at]);
     await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [issRec.id, rootId, 'subordinate-ca', null, at]);
   });

@@ -21,7 +21,11 @@ const REASON_CODE = '2.5.29.21';
 export interface PublishCrlOptions {
   caName?: string;
   now?: Date;
-  /** Hours until nextUpdate (default 168: BR 4.9.7 allows at most 10 days for subscriber CRLs). */
+  /**
+   * Hours until nextUpdate (default 168). S/MIME BR 4.9.7: at most 10 days (240 h)
+   * for the issuing CA's CRL (subscriber certificates), at most 12 months for the
+   * root's (it lists CA certificates only).
+   */
   validityHours?: number;
 }
 
@@ -36,7 +40,8 @@ export interface PublishedCrl {
 export async function publishCrl(store: Store, o: PublishCrlOptions = {}): Promise<PublishedCrl> {
   const ca = await findCertificateAuthority(store, o.caName);
   const hours = o.validityHours ?? 168;
-  if (!(hours > 0 && hours <= 240)) throw new KakitomeError('INVALID_ARGUMENT', 'CRL validity must be 1..240 hours (S/MIME BR 4.9.7).');
+  const most = ca.role === 'root' ? 8784 : 240;
+  if (!(hours > 0 && hours <= most)) throw new KakitomeError('INVALID_ARGUMENT', `CRL validity must be 1..${most} hours for ${ca.role === 'root' ? 'a root' : 'an issuing'} CA (S/MIME BR 4.9.7).`);
   const key = await openCaKey(store, ca, 'ca-crl');
   const thisUpdate = new Date(Math.floor((o.now ?? store.now()).getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + hours * 3_600_000);

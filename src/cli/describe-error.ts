@@ -20,6 +20,7 @@ const HINTS: Record<ErrorCode, string> = {
   CERT_UNTRUSTED: 'No path to a trust anchor: add the issuing CA with --ca FILE if you trust it.',
   CERT_EXPIRED: 'The certificate was not valid at the time checked; the report says which clock was used.',
   CERT_REVOKED: 'The certificate was revoked: do not trust the message.',
+  REVOCATION_UNKNOWN: 'No CRL or OCSP answer for a certificate of the path, and policy requires one: check that the CA\'s CRL/OCSP server is reachable (an internal one needs --allow-internal-fetch), or use --revocation allow-unknown.',
   CERT_USAGE: 'The certificate was not issued for this use of e-mail.',
   IDENTITY_MISMATCH: 'The signer is not the From address: possibly a spoof.',
   PARTIAL_SIGNED: 'Only part of the message is signed: treat the other parts as unsigned.',

@@ -22,6 +22,10 @@ function signerLines(s: SignerView, n: number): string[] {
   lines.push(`  trust:     ${s.trust.status}${s.trust.code ? ` (${s.trust.code})` : ''}: ${s.trust.message}`);
   if (s.chain.length > 0) lines.push(`  chain:     ${s.chain.join(' <- ')}`);
   lines.push(`  revocation: ${s.revocation.status}${s.revocation.source ? ` via ${s.revocation.source}` : ''}: ${s.revocation.message}`);
+  // Each certificate below the anchor, when there is more than the signer's to tell.
+  if (s.revocation.certificates.length > 1) {
+    for (const c of s.revocation.certificates) lines.push(`    ${c.role === 'signer' ? 'signer' : 'CA'} ${c.subject}: ${c.status}${c.source ? ` via ${c.source}${c.cached ? ' (cached)' : ''}` : ''}`);
+  }
   lines.push(`  identity:  ${s.identity.status}: ${s.identity.message}`);
   lines.push(`  signed at: ${s.signingTime ?? 'not stated by the signer'}`);
   // The JSON keeps every warning; a person needs to read each sentence once.

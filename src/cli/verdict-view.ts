@@ -20,7 +20,7 @@ export interface SignerView {
   chain: string[];
   /** legacy: SHA-1 or short RSA keys the policy accepted (--allow-legacy); the trust rests on them. */
   trust: { status: string; code?: string; message: string; clock?: { source: string; time: string }; legacy?: string[] };
-  revocation: { status: string; source?: string; time?: string; revokedAt?: string; reason?: string; message: string };
+  revocation: RevocationView & { certificates: Array<RevocationView & { role: string; subject: string; serial: string; cached?: boolean }> };
   /** `field`: on a match, 'From' or 'Sender' (a Sender-only match is never trusted). */
   identity: { status: string; from?: string; field?: string; certificateAddresses: string[]; message: string };
   /** ISO 8601, from the signingTime attribute; absent when the signer did not say. */
@@ -28,6 +28,16 @@ export interface SignerView {
   digestAlgorithm?: string;
   signatureAlgorithm?: string;
   warnings: string[];
+}
+
+/** One revocation answer: the path's as a whole, or one certificate's. */
+export interface RevocationView {
+  status: string;
+  source?: string;
+  time?: string;
+  revokedAt?: string;
+  reason?: string;
+  message: string;
 }
 
 export interface VerdictView {
@@ -56,9 +66,16 @@ function viewTrust(t: TrustReport | undefined): SignerView['trust'] {
 }
 
 function viewRevocation(t: TrustReport | undefined): SignerView['revocation'] {
-  if (t === undefined) return { status: 'not-checked', message: 'Revocation was not checked.' };
+  if (t === undefined) return { status: 'not-checked', message: 'Revocation was not checked.', certificates: [] };
   const r = t.revocation;
-  const view: SignerView['revocation'] = { status: r.status, message: r.message };
+  return {
+    ...viewAnswer(r),
+    certificates: r.certificates.map((c) => ({ role: c.role, subject: c.subject, serial: c.serial, ...viewAnswer(c), ...(c.cached ? { cached: true } : {}) })),
+  };
+}
+
+function viewAnswer(r: { status: string; source?: string | undefined; time?: Date | undefined; revokedAt?: Date | undefined; reason?: string | undefined; message: string }): RevocationView {
+  const view: RevocationView = { status: r.status, message: r.message };
   if (r.source !== undefined) view.source = r.source;
   const time = iso(r.time);
   if (time !== undefined) view.time = time;

@@ -1,26 +1,50 @@
 /**
  * Revocation of every certificate of a validated path (RFC 5280 6.1.3 (a)(3)),
- * from the best evidence available, in this order: OCSP responses and CRLs carried
- * in the message (when fresh and valid), the answer cache, OCSP from the AIA
- * extension (RFC 6960/5019), CRLs from the distribution points (with the freshest
- * delta CRL, RFC 5280 5.2.6). Network answers and CRLs are cached, bounded, until
- * their nextUpdate or the TTL, whichever comes first.
+ * from the best evidence available, in this order: an answer cached from an
+ * earlier online check, OCSP from the AIA extension (RFC 6960/5019) and CRLs from
+ * the distribution points (with the freshest delta CRL, RFC 5280 5.2.6), and only
+ * when neither answers, OCSP responses and CRLs carried in the message (when fresh
+ * and valid). Online answers and downloaded CRLs are cached, bounded, until their
+ * nextUpdate or the TTL, whichever comes first.
  *
- * Modes (per deployment): 'hard-fail' treats "cannot tell" as untrusted;
- * 'soft-fail' accepts it and the report says "revocation unknown"; 'off' skips
- * the check and says so. A revoked answer is always final.
+ * Carried evidence is the sender's choice of what to show (issue 9, item 7): it
+ * is used for the message that carries it only, never cached for other messages,
+ * and a fresh online answer wins over it (a stapled "good" from before a
+ * revocation must not outlive the revocation).
+ *
+ * Modes (per deployment): 'require' treats "cannot tell" as a failure
+ * (REVOCATION_UNKNOWN); 'allow-unknown' accepts it and the report says
+ * "revocation unknown"; 'off' skips the check and says so. A revoked answer is
+ * always final. 'hard-fail' and 'soft-fail' are the former names of 'require' and
+ * 'allow-unknown'.
  */
 import type { Certificate } from '../x509/certificate.ts';
-import type { ClockUsed, Fetcher, RevocationReport } from './types.ts';
+import type { CertificateRevocationReport, ClockUsed, Fetcher, RevocationReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
 import { parseCrl, type ParsedCrl } from './parse-crl.ts';
 import { checkCrl, type CrlAnswer } from './check-crl.ts';
 import { queryOcsp, parseOcspResponse, evaluateOcspResponse, type OcspAnswer } from './check-ocsp.ts';
 import { readAuthorityInfoAccess, readDistributionPointUris, PKI_OID } from './read-certificate-extensions.ts';
-import { isKakitomeError } from '../errors.ts';
+import { KakitomeError, isKakitomeError } from '../errors.ts';
 import { fingerprintOf } from './certificate-fingerprint.ts';
 
-export type RevocationMode = 'hard-fail' | 'soft-fail' | 'off';
+export type RevocationMode = 'require' | 'allow-unknown' | 'off' | 'hard-fail' | 'soft-fail';
+
+/** The mode under its current name ('hard-fail' is 'require', 'soft-fail' is 'allow-unknown'). */
+export function normalizeRevocationMode(mode: RevocationMode): 'require' | 'allow-unknown' | 'off' {
+  switch (mode) {
+    case 'require':
+    case 'hard-fail':
+      return 'require';
+    case 'allow-unknown':
+    case 'soft-fail':
+      return 'allow-unknown';
+    case 'off':
+      return 'off';
+    default:
+      throw new KakitomeError('INVALID_ARGUMENT', `Unknown revocation mode "${String(mode)}": use require, allow-unknown or off.`);
+  }
+}
 
 export interface RevocationOptions {
   mode: RevocationMode;
@@ -44,7 +68,7 @@ export interface RevocationOptions {
 }
 
 export const DEFAULT_REVOCATION_OPTIONS: Readonly<RevocationOptions> = Object.freeze({
-  mode: 'soft-fail',
+  mode: 'allow-unknown',
   prefer: 'ocsp',
   ocspMethod: 'post',
   requireOcspNonce: false,
@@ -82,6 +106,7 @@ export interface RevocationEvidence {
 
 export class RevocationChecker {
   readonly #o: RevocationOptions;
+  readonly #mode: 'require' | 'allow-unknown' | 'off';
   readonly #fetcher: Fetcher;
   readonly #now: () => Date;
   readonly #answers: TtlCache<Cached>;
@@ -93,6 +118,7 @@ export class RevocationChecker {
 
   constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date) {
     this.#o = options;
+    this.#mode = normalizeRevocationMode(options.mode);
     this.#fetcher = fetcher;
     this.#now = now;
     const ms = () => now().getTime();
@@ -100,8 +126,8 @@ export class RevocationChecker {
     this.#crls = new TtlCache(Math.max(16, options.maxCacheEntries >> 4), ms);
   }
 
-  get mode(): RevocationMode {
-    return this.#o.mode;
+  get mode(): 'require' | 'allow-unknown' | 'off' {
+    return this.#mode;
   }
 
   clearCaches(): void {
@@ -112,13 +138,13 @@ export class RevocationChecker {
   /**
    * Checks `path` (leaf first, anchor last; the anchor is not checked: trusted by
    * configuration, RFC 5280 6.1). `clock` is the clock the validity decision used.
+   * Call it only for a path that ends at an anchor: it contacts the URLs the
+   * path's certificates name (issue 9, item 8).
    */
   async checkPath(path: Certificate[], evidence: RevocationEvidence, clock: ClockUsed): Promise<{ report: RevocationReport; perCertificate: CertificateRevocation[] }> {
-    const warm = this.checkPathFromCache(path, evidence, clock);
+    const warm = this.checkPathFromCache(path, clock);
     if (warm) return warm;
-    if (this.#o.mode === 'off') {
-      return { report: { status: 'not-checked', message: 'Revocation was not checked (turned off by policy).' }, perCertificate: [] };
-    }
+    if (this.#mode === 'off') return { report: notChecked(path), perCertificate: [] };
     const per: CertificateRevocation[] = [];
     for (let i = 0; i + 1 < path.length; i++) {
       per.push(await this.checkCertificate(path[i]!, path[i + 1]!, evidence));
@@ -127,12 +153,13 @@ export class RevocationChecker {
   }
 
   /**
-   * The warm path: when nothing is carried in the message and every certificate
-   * has a cached answer, the report is produced synchronously (no promise per
-   * certificate). Undefined when any answer is missing.
+   * The warm path: when every certificate has an answer cached from an online
+   * check, the report is produced synchronously (no promise per certificate).
+   * Carried evidence does not matter then: the online answer wins over it.
+   * Undefined when any answer is missing.
    */
-  checkPathFromCache(path: Certificate[], evidence: RevocationEvidence, clock: ClockUsed): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
-    if (this.#o.mode === 'off' || evidence.carriedCrls.length || evidence.carriedOcsp.length) return undefined;
+  checkPathFromCache(path: Certificate[], clock: ClockUsed): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
+    if (this.#mode === 'off') return undefined;
     const per: CertificateRevocation[] = [];
     for (let i = 0; i + 1 < path.length; i++) {
       const hit = this.#answers.get(answerKey(path[i]!, path[i + 1]!));
@@ -143,53 +170,60 @@ export class RevocationChecker {
   }
 
   async checkCertificate(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence): Promise<CertificateRevocation> {
-    const now = this.#now();
     const key = answerKey(cert, issuer);
-    const problems: string[] = [];
+    // 1. An answer from an earlier online check.
+    const hit = this.#answers.get(key);
+    if (hit) return { ...hit.answer, cached: true };
 
-    // 1. Evidence carried in the message, when valid and fresh.
+    // 2. Online sources, preferred first (one request at a time per certificate).
+    let pending = this.#inFlight.get(key);
+    if (!pending) {
+      pending = this.#checkOnline(key, cert, issuer).finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, pending);
+    }
+    const online = await pending;
+    if (online.status !== 'unknown') return online;
+
+    // 3. Evidence carried in this message, when valid and fresh; never remembered.
+    const problems = [...online.problems];
+    const carried = this.#fromCarried(cert, issuer, evidence, problems);
+    return carried ?? { status: 'unknown', problems, cached: false };
+  }
+
+  #fromCarried(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, problems: string[]): CertificateRevocation | undefined {
+    const now = this.#now();
     for (const der of evidence.carriedOcsp) {
       try {
         const a = evaluateOcspResponse(parseOcspResponse(der), cert, issuer, { now, skewMs: this.#o.skewMs, maxAgeMs: this.#o.maxAgeMs });
-        if (a.status !== 'unknown') return this.#remember(key, fromOcsp(a, 'embedded-ocsp'));
+        if (a.status !== 'unknown') return withoutNextUpdate(fromOcsp(a, 'embedded-ocsp'));
       } catch (e) {
         problems.push(`carried OCSP response: ${messageOf(e)}`);
       }
     }
-    if (evidence.carriedCrls.length) {
-      const parsed: ParsedCrl[] = [];
-      for (const der of evidence.carriedCrls) {
-        try {
-          parsed.push(parseCrl(der));
-        } catch (e) {
-          problems.push(`carried CRL: ${messageOf(e)}`);
-        }
-      }
-      const bases = parsed.filter((c) => c.deltaBase === undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
-      const deltas = parsed.filter((c) => c.deltaBase !== undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
-      for (const base of bases) {
-        try {
-          const delta = deltas.find((d) => base.crlNumber !== undefined && d.deltaBase! <= base.crlNumber);
-          return this.#remember(key, fromCrl(checkCrl(cert, issuer, base, delta, this.#crlOpts()), 'embedded-crl'));
-        } catch (e) {
-          problems.push(`carried CRL: ${messageOf(e)}`);
-        }
+    if (evidence.carriedCrls.length === 0) return undefined;
+    const parsed: ParsedCrl[] = [];
+    for (const der of evidence.carriedCrls) {
+      try {
+        parsed.push(parseCrl(der));
+      } catch (e) {
+        problems.push(`carried CRL: ${messageOf(e)}`);
       }
     }
-
-    // 2. A previous answer.
-    const hit = this.#answers.get(key);
-    if (hit) return { ...hit.answer, cached: true };
-
-    // 3. Online sources, preferred first (one request at a time per certificate).
-    const pending = this.#inFlight.get(key);
-    if (pending) return pending;
-    const p = this.#checkOnline(key, cert, issuer, problems).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, p);
-    return p;
+    const bases = parsed.filter((c) => c.deltaBase === undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
+    const deltas = parsed.filter((c) => c.deltaBase !== undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
+    for (const base of bases) {
+      try {
+        const delta = deltas.find((d) => base.crlNumber !== undefined && d.deltaBase! <= base.crlNumber);
+        return withoutNextUpdate(fromCrl(checkCrl(cert, issuer, base, delta, this.#crlOpts()), 'embedded-crl'));
+      } catch (e) {
+        problems.push(`carried CRL: ${messageOf(e)}`);
+      }
+    }
+    return undefined;
   }
 
-  async #checkOnline(key: string, cert: Certificate, issuer: Certificate, problems: string[]): Promise<CertificateRevocation> {
+  async #checkOnline(key: string, cert: Certificate, issuer: Certificate): Promise<CertificateRevocation> {
+    const problems: string[] = [];
     const order = this.#o.prefer === 'ocsp' ? [this.#tryOcsp, this.#tryCrl] : [this.#tryCrl, this.#tryOcsp];
     for (const step of order) {
       const a = await step.call(this, cert, issuer, problems);
@@ -206,9 +240,9 @@ export class RevocationChecker {
   #remember(key: string, a: CertificateRevocation & { nextUpdate?: Date }): CertificateRevocation {
     const now = this.#now().getTime();
     const until = Math.min(now + this.#o.cacheTtlMs, a.nextUpdate?.getTime() ?? now + this.#o.cacheTtlMs);
-    const { nextUpdate: _drop, ...answer } = a;
-    this.#answers.set(key, { answer: answer as CertificateRevocation }, until);
-    return answer as CertificateRevocation;
+    const answer = withoutNextUpdate(a);
+    this.#answers.set(key, { answer }, until);
+    return answer;
   }
 
   async #tryOcsp(cert: Certificate, issuer: Certificate, problems: string[]): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
@@ -293,6 +327,11 @@ function answerKey(cert: Certificate, issuer: Certificate): string {
   return `${fingerprintOf(issuer)}:${Buffer.from(cert.serial).toString('hex')}`;
 }
 
+function withoutNextUpdate(a: CertificateRevocation & { nextUpdate?: Date }): CertificateRevocation {
+  const { nextUpdate: _drop, ...answer } = a;
+  return answer;
+}
+
 function fromOcsp(a: OcspAnswer, source: 'ocsp' | 'embedded-ocsp'): CertificateRevocation & { nextUpdate?: Date } {
   const r: CertificateRevocation & { nextUpdate?: Date } = { status: a.status, source, time: a.thisUpdate, problems: [], cached: false };
   if (a.revokedAt) r.revokedAt = a.revokedAt;
@@ -327,7 +366,7 @@ const BENIGN_REASONS = new Set(['affiliationChanged', 'superseded', 'cessationOf
 function summarise(path: Certificate[], per: CertificateRevocation[], clock: ClockUsed): RevocationReport {
   const atTime = clock.time;
   const leaf = per[0];
-  const name = (i: number) => (i === 0 ? 'the signer\'s certificate' : `the CA certificate "${path[i]!.subjectText}"`);
+  const certificates = per.map((r, i) => describeCertificate(path[i]!, i, r));
   for (let i = 0; i < per.length; i++) {
     const r = per[i]!;
     if (r.status !== 'revoked') continue;
@@ -336,27 +375,51 @@ function summarise(path: Certificate[], per: CertificateRevocation[], clock: Clo
     const after = r.revokedAt !== undefined && r.revokedAt > atTime && clock.source !== 'now';
     const benign = after && (clock.source === 'timestamp' || (r.reason !== undefined && BENIGN_REASONS.has(r.reason)));
     if (benign) continue;
-    const out: RevocationReport = {
-      status: 'revoked',
-      message: `${capital(name(i))} was revoked${r.revokedAt ? ` on ${r.revokedAt.toISOString()}` : ''}${r.reason ? ` (${r.reason})` : ''}, according to ${describeSource(r)}.`,
-    };
+    const out: RevocationReport = { status: 'revoked', message: certificates[i]!.message, certificates };
     if (r.source) out.source = r.cached ? 'cache' : r.source;
     if (r.time) out.time = r.time;
     if (r.revokedAt) out.revokedAt = r.revokedAt;
     if (r.reason) out.reason = r.reason;
     return out;
   }
-  const unknown = per.findIndex((r) => r.status === 'unknown');
-  if (unknown >= 0) {
-    const problems = per[unknown]!.problems.map((p) => p.replace(/\.+$/, ''));
-    return { status: 'unknown', message: `Revocation unknown for ${name(unknown)}: ${problems.join('; ')}.` };
-  }
-  const out: RevocationReport = { status: 'good', message: `Not revoked, according to ${leaf ? describeSource(leaf) : 'the trust anchor configuration'}.` };
+  const unknown = certificates.filter((c) => c.status === 'unknown');
+  if (unknown.length > 0) return { status: 'unknown', message: unknown.map((c) => c.message).join(' '), certificates };
+  const out: RevocationReport = { status: 'good', message: `Not revoked, according to ${leaf ? describeSource(leaf) : 'the trust anchor configuration'}${per.length > 1 ? ` (and ${per.length - 1 === 1 ? 'the CA certificate' : `${per.length - 1} CA certificates`} above it, each by its own source)` : ''}.`, certificates };
   if (leaf?.source) out.source = leaf.cached ? 'cache' : leaf.source;
   if (leaf?.time) out.time = leaf.time;
   const late = per.find((r) => r.status === 'revoked');
   if (late) out.message += ` (A certificate of the path was revoked after the ${clock.source === 'timestamp' ? 'timestamped time' : 'signing time for a reason that does not affect earlier signatures'}: ${late.reason ?? 'no reason given'}.)`;
   return out;
+}
+
+function nameOf(cert: Certificate, index: number): string {
+  return index === 0 ? 'the signer\'s certificate' : `the CA certificate "${cert.subjectText}"`;
+}
+
+/** The per-certificate line of the report: status, source, and one sentence. */
+function describeCertificate(cert: Certificate, index: number, r: CertificateRevocation): CertificateRevocationReport {
+  const name = nameOf(cert, index);
+  let message: string;
+  if (r.status === 'revoked') message = `${capital(name)} was revoked${r.revokedAt ? ` on ${r.revokedAt.toISOString()}` : ''}${r.reason ? ` (${r.reason})` : ''}, according to ${describeSource(r)}.`;
+  else if (r.status === 'good') message = `${capital(name)} is not revoked, according to ${describeSource(r)}.`;
+  else message = `Revocation unknown for ${name}: ${r.problems.map((p) => p.replace(/\.+$/, '')).join('; ')}.`;
+  const out: CertificateRevocationReport = { role: index === 0 ? 'signer' : 'ca', subject: cert.subjectText, serial: cert.serialHex, status: r.status, message };
+  if (r.source) out.source = r.source;
+  if (r.source && r.cached) out.cached = true;
+  if (r.time) out.time = r.time;
+  if (r.revokedAt) out.revokedAt = r.revokedAt;
+  if (r.reason) out.reason = r.reason;
+  return out;
+}
+
+/** The report when checking is turned off: every certificate below the anchor, not checked. */
+function notChecked(path: Certificate[]): RevocationReport {
+  const message = 'Revocation was not checked (turned off by policy).';
+  return {
+    status: 'not-checked',
+    message,
+    certificates: path.slice(0, -1).map((c, i) => ({ role: i === 0 ? 'signer' : 'ca', subject: c.subjectText, serial: c.serialHex, status: 'not-checked', message })),
+  };
 }
 
 function describeSource(r: CertificateRevocation): string {

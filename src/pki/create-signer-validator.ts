@@ -265,21 +265,21 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
       warnings.push(...pf.warnings);
       // The path failure is reported; a refused signature algorithm must not go unsaid.
       if (alg?.action === 'reject') warnings.push(alg.message);
-      return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${lowerFirst(pf.message)}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.' });
+      return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${lowerFirst(pf.message)}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.', certificates: [] });
     }
     warnings.push(...chain.warnings);
     legacy.push(...chain.legacy);
 
     // 4. Revocation of the validated path.
     const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock);
-    if (rev.status === 'unknown' && revOpts.mode === 'soft-fail') warnings.push(rev.message);
+    if (rev.status === 'unknown' && revocation.mode === 'allow-unknown') warnings.push(rev.message);
 
     // 5. The verdict, most serious failure first.
     const path = chain.path;
     if (alg?.action === 'reject') return report('untrusted', 'WEAK_ALG', `Not trusted: ${lowerFirst(alg.message)}`, path, rev);
     if (rev.status === 'revoked') return report('untrusted', 'CERT_REVOKED', `Not trusted: ${lowerFirst(rev.message)}`, path, rev);
-    if (rev.status === 'unknown' && revOpts.mode === 'hard-fail') {
-      return report('untrusted', 'CERT_UNTRUSTED', `Not trusted: the revocation status could not be established and policy requires it. ${rev.message}`, path, rev);
+    if (rev.status === 'unknown' && revocation.mode === 'require') {
+      return report('untrusted', 'REVOCATION_UNKNOWN', `Not trusted: the revocation status could not be established and policy requires it. ${rev.message}`, path, rev);
     }
     if (identity.report.status === 'mismatch' && (options.enforceIdentity ?? true) && input.usage === 'signing') {
       return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${lowerFirst(identity.report.message)}`, path, rev);

@@ -14,15 +14,38 @@ export interface ClockUsed {
   time: Date;
 }
 
-export interface RevocationReport {
+/** The revocation status of one certificate of the path, and where it came from. */
+export interface CertificateRevocationReport {
+  /** 'signer' for the leaf, 'ca' for an intermediate (the anchor is not checked: trusted by configuration). */
+  role: 'signer' | 'ca';
+  subject: string;
+  /** Serial number, hex. */
+  serial: string;
   status: 'good' | 'revoked' | 'unknown' | 'not-checked';
-  /** Where the answer came from. */
+  /** Where the answer came from (absent when unknown or not checked). */
+  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl';
+  /** The answer was reused from an earlier online check (the source says which). */
+  cached?: boolean;
+  /** thisUpdate of the evidence used. */
+  time?: Date;
+  revokedAt?: Date;
+  reason?: string;
+  /** One plain sentence: the answer and its source, or why there is none. */
+  message: string;
+}
+
+export interface RevocationReport {
+  /** The path as a whole: revoked if any certificate is (and it counts), unknown if any is unknown, good if all are good. */
+  status: 'good' | 'revoked' | 'unknown' | 'not-checked';
+  /** Where the answer came from (the signer's certificate's, or the revoked one's). */
   source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl' | 'cache';
   /** thisUpdate / producedAt of the evidence used. */
   time?: Date;
   revokedAt?: Date;
   reason?: string;
   message: string;
+  /** Each certificate below the anchor, signer first (empty when no valid path was found). */
+  certificates: CertificateRevocationReport[];
 }
 
 export interface IdentityReport {

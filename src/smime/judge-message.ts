@@ -68,6 +68,21 @@ export function identityWithoutValidator(cert: Certificate | undefined, from: st
   };
 }
 
+/**
+ * What the summary line adds about revocation (issue 9, item 7): "revocation
+ * unknown" when any certificate of a signer's path has no answer, naming which;
+ * "revocation not checked" when checking was turned off; nothing when all are good.
+ */
+function revocationNote(signers: readonly SignerVerdict[]): string {
+  const unknown = signers.flatMap((s) => s.trust?.revocation.certificates.filter((c) => c.status === 'unknown') ?? []);
+  if (unknown.length > 0 || signers.some((s) => s.trust?.revocation.status === 'unknown')) {
+    const which = unknown.length === 0 ? 'the certificate path' : unknown.length === 1 ? (unknown[0]!.role === 'signer' ? 'the signer\'s certificate' : `the CA certificate "${unknown[0]!.subject}"`) : `${unknown.length} certificates of the path`;
+    return `; revocation unknown for ${which}`;
+  }
+  if (signers.some((s) => s.trust?.revocation.status === 'not-checked')) return '; revocation not checked';
+  return '';
+}
+
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedLayer, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
@@ -108,6 +123,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         certificate: cert,
         carried: input.certificates?.length ? [...p.verification.certificates, ...input.certificates] : p.verification.certificates,
         carriedCrls: p.verification.crls,
+        carriedOcsp: p.verification.ocspResponses,
         ...(s.signingTime ? { signingTime: s.signingTime } : {}),
         from,
         ...(senderAddr ? { sender: senderAddr } : {}),
@@ -168,6 +184,8 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       code = problem.code;
       summary = code === 'WEAK_ALG'
         ? `The signature by ${who(problem)} is valid, but it rests on a weak algorithm (WEAK_ALG). ${problem.trust?.message ?? ''}`.trimEnd()
+        : code === 'REVOCATION_UNKNOWN'
+        ? `The signature by ${who(problem)} is valid, but revocation unknown${revocationNote([problem]).replace(/^; revocation unknown/, '')} and policy requires it (REVOCATION_UNKNOWN).`
         : code !== 'IDENTITY_MISMATCH'
         ? `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`
         : problem.identity.status === 'match' && problem.identity.field === 'Sender'
@@ -185,10 +203,12 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       status = 'trusted';
       code = undefined;
       // Issue 9 item 5: trust that rests on SHA-1 or a short RSA key says so where it is read first.
+      // Item 7: so does a certificate of the path whose revocation is unknown.
       const legacy = bodySigners.flatMap((s) => s.trust?.legacy ?? []);
+      const trusted = `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted${revocationNote(bodySigners)}`;
       summary = legacy.length === 0
-        ? `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted.`
-        : `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted, but only because legacy algorithms are allowed: ${legacy[0]}${legacy.length > 1 ? ` And ${legacy.length - 1} more: see the warnings.` : ''}`;
+        ? `${trusted}.`
+        : `${trusted}, but only because legacy algorithms are allowed: ${legacy[0]}${legacy.length > 1 ? ` And ${legacy.length - 1} more: see the warnings.` : ''}`;
     } else {
       status = 'valid-untrusted';
       code = fromMismatch ? 'IDENTITY_MISMATCH' : undefined;

@@ -157,5 +157,6 @@ test('--revocation off reports not-checked; hard-fail refuses a signer whose rev
   assert.equal(hard.status, 1);
   const v = JSON.parse(hard.stdout.toString('utf8'));
   assert.equal(v.status, 'valid-untrusted');
+  assert.equal(v.code, 'REVOCATION_UNKNOWN');
   assert.equal(v.signers[0].revocation.status, 'unknown');
 });

@@ -14,7 +14,7 @@ import { commandAction } from './message-options.ts';
 import { addStoreOptions, printResult, withStore, type StoreCliOptions } from './store-options.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 
-interface InitOpts extends StoreCliOptions { out?: string; name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string }
+interface InitOpts extends StoreCliOptions { out?: string; name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string; rootCrlUrl?: string }
 interface IssueOpts extends StoreCliOptions { email: string; keyType: MailboxKeyType; usage: MailboxUsage | 'separate'; days: string; publicKey?: string; ca?: string; out?: string }
 interface RenewOpts extends StoreCliOptions { fingerprint: string; keepKey?: boolean; days?: string; out?: string }
 interface RevokeOpts extends StoreCliOptions { fingerprint: string; reason: RevocationReasonName }
@@ -32,12 +32,13 @@ export function register(program: Command): void {
     .option('--organization <o>', 'organization (default: the name)')
     .option('--country <cc>', 'two-letter country code')
     .addOption(new Option('--key-type <t>', 'CA key type').choices(['p256', 'p384', 'rsa3072', 'rsa4096']).default('p384'))
-    .option('--crl-url <url>', 'http:// URL where the CRL will be published (put in issued certificates)')
-    .option('--ocsp-url <url>', 'http:// URL of the OCSP responder (put in issued certificates)')
+    .option('--crl-url <url>', 'http:// URL where the issuing CA\'s CRL will be published (put in mailbox certificates; `ca crl`)')
+    .option('--ocsp-url <url>', 'http:// URL of the OCSP responder (put in mailbox certificates and the issuing CA\'s; `ca ocsp` answers for both)')
+    .option('--root-crl-url <url>', 'http:// URL where the root\'s CRL will be published (put in the issuing CA\'s certificate; `ca crl --ca "NAME Root CA"`)')
     .option('-o, --out <file>', 'write the root certificate as PEM, to give to correspondents (they import it with certs import --trust trusted)');
   addStoreOptions(init).action(commandAction('ca init', async (o: InitOpts) => withStore(o, async (store) => {
     const { initCertificateAuthority } = await import('../../ca/init-certificate-authority.ts');
-    const r = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}) });
+    const r = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}), ...(o.rootCrlUrl ? { rootCrlUrl: o.rootCrlUrl } : {}) });
     if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.root.certificate.der)));
     printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der) }, () => [
       `Root CA:    ${r.root.certificate.subjectText} (${r.root.certificate.fingerprint256})`,
@@ -86,8 +87,8 @@ export function register(program: Command): void {
     return 0;
   })));
 
-  const crl = ca.command('crl').description('Publish a signed CRL (DER, or PEM with --pem) for the issuing CA (or --ca).')
-    .option('--ca <name>', 'CA name').option('--hours <n>', 'hours until nextUpdate (at most 240)', '168').option('--pem', 'PEM instead of DER').requiredOption('-o, --out <file>', 'output file');
+  const crl = ca.command('crl').description('Publish a signed CRL (DER, or PEM with --pem) for the issuing CA, or for the root with --ca "NAME Root CA" (it covers the issuing CA).')
+    .option('--ca <name>', 'CA name').option('--hours <n>', 'hours until nextUpdate (at most 240; a root\'s: 8784)', '168').option('--pem', 'PEM instead of DER').requiredOption('-o, --out <file>', 'output file');
   addStoreOptions(crl).action(commandAction('ca crl', async (o: CrlOpts) => withStore(o, async (store) => {
     const { publishCrl } = await import('../../ca/publish-crl.ts');
     const r = await publishCrl(store, { validityHours: Number(o.hours), ...(o.ca ? { caName: o.ca } : {}) });

@@ -5,13 +5,18 @@
  */
 import { Option, type Command } from 'commander';
 import { collect } from './message-options.ts';
+import type { RevocationMode } from '../../pki/check-revocation.ts';
 
 export interface TrustOptions {
   ca: string[];
   /** Untrusted extra certificates (openssl's -certfile): a signer certificate the message leaves out, intermediates. Never anchors. */
   certfile: string[];
-  /** Default soft-fail: an unreachable CRL/OCSP server is reported as "unknown", not fatal. */
-  revocation: 'hard-fail' | 'soft-fail' | 'off';
+  /**
+   * Default allow-unknown: a certificate without a CRL/OCSP answer is reported as
+   * "revocation unknown" (in the summary line too), not fatal; require makes it
+   * REVOCATION_UNKNOWN. hard-fail and soft-fail are the former names.
+   */
+  revocation: RevocationMode;
   /** Default 'now'; 'signingTime' accepts a signature made while the certificate was valid. */
   validityClock: 'now' | 'signingTime';
   /** Hosts whose AIA caIssuers URLs may be chased (none by default: no chasing). */
@@ -42,7 +47,7 @@ export function addTrustOptions(cmd: Command, caHelp: string): Command {
   return cmd
     .option('--ca <file>', caHelp, collect)
     .option('--certfile <file>', 'untrusted extra certificates, PEM or DER (repeatable), as openssl\'s -certfile: the signer certificate a message leaves out (gpgsm does) and intermediates; never trust anchors', collect)
-    .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http): hard-fail refuses when no answer, soft-fail reports "unknown"').choices(['hard-fail', 'soft-fail', 'off']).default('soft-fail'))
+    .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http) of every certificate below the anchor: require refuses a signer when any has no answer (REVOCATION_UNKNOWN), allow-unknown says "revocation unknown", off skips it (hard-fail and soft-fail: former names of require and allow-unknown)').choices(['require', 'allow-unknown', 'off', 'hard-fail', 'soft-fail']).default('allow-unknown'))
     .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'))
     .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
     .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect)

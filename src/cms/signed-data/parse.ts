@@ -21,6 +21,9 @@ import { parseIdentifier, type CmsIdentifier } from '../identifier.ts';
 import { parseCertificateCached } from './certificate-cache.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 
+/** id-ri-ocsp-response (RFC 5940 2.2): an OCSPResponse carried in RevocationInfoChoices. */
+const ID_RI_OCSP_RESPONSE = '1.3.6.1.5.5.7.16.2';
+
 export interface ParsedSignerInfo {
   index: number;
   version: number;
@@ -49,6 +52,8 @@ export interface ParsedSignedData {
   eContent: Tlv | undefined;
   certificates: Certificate[];
   crls: Uint8Array[];
+  /** OCSPResponses carried as RevocationInfoChoice other, id-ri-ocsp-response (RFC 5940 2.2), DER. */
+  ocspResponses: Uint8Array[];
   signerInfos: ParsedSignerInfo[];
   /** Things skipped or tolerated while parsing (attribute certificates, ...). */
   warnings: string[];
@@ -109,12 +114,19 @@ export function parseSignedData(content: Tlv, limits?: Partial<Limits>): ParsedS
       warnings.push(`A carried certificate could not be read and was skipped (${(e as Error).message}).`);
     }
   }
+  const ocspResponses: Uint8Array[] = [];
   for (const c of crlItems) {
-    if (c.tag !== Tag.SEQUENCE) {
-      warnings.push(`Revocation information of a kind other than a CRL (tag 0x${c.tag.toString(16)}) was skipped.`);
+    if (c.tag === Tag.SEQUENCE) {
+      crls.push(c.bytes);
       continue;
     }
-    crls.push(c.bytes);
+    // other [1] IMPLICIT OtherRevocationInfoFormat { otherRevInfoFormat OID, otherRevInfo ANY } (RFC 5652 10.2.1).
+    const other = c.tag === 0xa1 ? c.children() : [];
+    if (other.length === 2 && other[0]!.tag === Tag.OID && readOid(other[0]!) === ID_RI_OCSP_RESPONSE && other[1]!.tag === Tag.SEQUENCE) {
+      ocspResponses.push(other[1]!.bytes);
+      continue;
+    }
+    warnings.push(`Revocation information of a kind other than a CRL or an OCSP response (tag 0x${c.tag.toString(16)}) was skipped.`);
   }
 
   const signerTlvs = signerSet.children();
@@ -125,7 +137,7 @@ export function parseSignedData(content: Tlv, limits?: Partial<Limits>): ParsedS
   rejectDuplicateSigners(signerInfos);
 
   const digestOids = [...new Set([...digestAlgorithms.map((d) => d.oid), ...signerInfos.map((s) => s.digestAlgorithm.oid)])];
-  return { version, digestAlgorithms, digestOids, contentType, eContent, certificates, crls, signerInfos, warnings };
+  return { version, digestAlgorithms, digestOids, contentType, eContent, certificates, crls, ocspResponses, signerInfos, warnings };
 }
 
 /** One SignerInfo (RFC 5652 5.3). */

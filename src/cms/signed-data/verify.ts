@@ -100,6 +100,8 @@ export interface SignedDataVerification {
   certificates: Certificate[];
   /** The CRLs carried in the message, DER. */
   crls: Uint8Array[];
+  /** The OCSP responses carried in the message (RFC 5940), DER; evidence for this message only. */
+  ocspResponses: Uint8Array[];
   /** Structure-level notes (skipped attribute certificates, ...). */
   warnings: string[];
 }
@@ -189,6 +191,7 @@ export function verifyParsedSignedData(parsed: ParsedSignedData, digests: (diges
     signers,
     certificates: parsed.certificates,
     crls: parsed.crls,
+    ocspResponses: parsed.ocspResponses,
     warnings: parsed.warnings,
   };
 }
