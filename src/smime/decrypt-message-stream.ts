@@ -376,6 +376,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
         try {
           v = await verifyDetachedPrehashed(decodeBody(signatureEntity), digests, async (missing) => (await scanWith(missing)).digests, {
             ...(options.certificates ? { certificates: options.certificates } : {}),
+            ...(options.allowLegacy ? { allowLegacy: true } : {}),
             ...(options.now ? { now: options.now } : {}),
             ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
             limits,

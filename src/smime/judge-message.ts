@@ -141,7 +141,9 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       }
       // The policy's sentences on algorithm strength replace the CMS layer's generic ones.
       const warnings = [...new Set([...s.warnings.filter((w) => !s.weakAlgorithms.includes(w)), ...trust.warnings])];
-      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}${senderOnly}`, trust, identity: trust.identity, warnings });
+      // A legacy form the CMS layer accepted (allowLegacy) makes the trust rest on it, as a legacy algorithm does.
+      const judged = s.legacy ? { ...trust, legacy: [...(trust.legacy ?? []), ...s.legacy] } : trust;
+      signers.push({ ...base, status: 'valid', code, message: `${message} ${trust.message}${senderOnly}`, trust: judged, identity: trust.identity, warnings });
     } else {
       const identity = identityWithoutValidator(cert, from);
       if (identity.status === 'mismatch') code = 'IDENTITY_MISMATCH';

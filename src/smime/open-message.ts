@@ -39,6 +39,14 @@ export interface OpenMessageOptions {
   /** Accepted clock difference for a signing time in the future (default 5 minutes); later is ATTR_INVALID. */
   clockSkewMs?: number;
   limits?: Partial<Limits>;
+  /**
+   * Accept legacy message forms, flagged in the verdict: a signature without signed
+   * attributes (Netscape-era clients, some AS2 receipts), checked over the content
+   * itself; read in memory only (the streaming readers refuse it, ATTR_INVALID). The
+   * validator's allowLegacy accepts legacy algorithms (SHA-1, short RSA keys); the
+   * CLI's --allow-legacy sets both. Default false.
+   */
+  allowLegacy?: boolean;
   /** Keys for decrypting the message body; absent: encrypted bodies are reported, not opened. */
   keys?: DecryptKey[];
 }
@@ -82,6 +90,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     ...(options.certificates ? { certificates: options.certificates } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
+    ...(options.allowLegacy ? { allowLegacy: true } : {}),
     // The caller's own partial limits (resolved again inside; passing the resolved object would copy it per call).
     ...(options.limits ? { limits: options.limits } : {}),
   };

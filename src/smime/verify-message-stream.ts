@@ -138,7 +138,7 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
           for await (const c of spool.replay({ reuse: true })) again.update(c);
           return again.digests();
         },
-        { ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}), ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}), limits },
+        { ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.allowLegacy ? { allowLegacy: true } : {}), ...(options.now ? { now: options.now } : {}), ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}), limits },
       );
       const notMessage = signedContentProblem(v.contentType, 'detached');
       if (notMessage) {

@@ -21,6 +21,14 @@ export interface VerifyMessageOptions {
   /** Accepted clock difference for a signing time in the future (default 5 minutes); a later signing time is ATTR_INVALID. */
   clockSkewMs?: number;
   limits?: Partial<Limits>;
+  /**
+   * Accept legacy message forms, flagged in the verdict: a signature without signed
+   * attributes (Netscape-era clients, some AS2 receipts), checked over the content
+   * itself; read in memory only (the streaming readers refuse it, ATTR_INVALID). The
+   * validator's allowLegacy accepts legacy algorithms (SHA-1, short RSA keys); the
+   * CLI's --allow-legacy sets both. Default false.
+   */
+  allowLegacy?: boolean;
 }
 
 export async function verifyMessage(message: Uint8Array, options: VerifyMessageOptions = {}): Promise<MessageVerdict> {

@@ -175,6 +175,28 @@ test('signed attributes promoted into content: never accepted', () => {
   assert.equal(verifySignedData(signedData({ signerInfos: [signerInfo({ attrs: stdAttrs(), signature: sig })] })).status, 'valid');
 });
 
+test('allowLegacy: a signature without signed attributes verifies over the content, flagged; forged or promoted ones still fail', () => {
+  const legacy = { allowLegacy: true };
+  const v = verifySignedData(signedData({ signerInfos: [signerInfo({ attrs: null })] }), legacy);
+  assert.equal(v.status, 'valid', v.message);
+  assert.equal(v.signers[0]!.signingTime, undefined);
+  assert.match(v.signers[0]!.legacy?.[0] ?? '', /no signed attributes .*Accepted only because legacy forms are allowed/);
+  // Detached, as a multipart/signed from a Netscape-era client.
+  const detached = signedData({ eContent: null, signerInfos: [signerInfo({ attrs: null })] });
+  assert.equal(verifySignedData(detached, { ...legacy, detachedContent: content }).status, 'valid');
+  expectSigner(detached, 'BAD_SIG', undefined, { ...legacy, detachedContent: Buffer.from('Subject: pay\r\n\r\nPay 900 EUR to account 6666.\r\n') });
+  // The signature must be over this content.
+  expectSigner(signedData({ signerInfos: [signerInfo({ attrs: null, signOver: Buffer.from('other content') })] }), 'BAD_SIG', undefined, legacy);
+  // Someone's signed attributes presented as content without attributes: refused before any key is used.
+  const attrsSet = setOf(stdAttrs());
+  const promoted = signedData({ eContent: attrsSet, signerInfos: [signerInfo({ attrs: null, signature: cryptoSign('sha256', attrsSet, rsa.key) })] });
+  expectSigner(promoted, 'ATTR_INVALID', /DER SET/, legacy);
+  // RFC 5652 5.4: without signed attributes the content type must be id-data.
+  expectSigner(signedData({ contentType: '1.2.840.113549.1.9.16.1.4', signerInfos: [signerInfo({ attrs: null })] }), 'ATTR_INVALID', /id-data/, legacy);
+  // Without the opt-in the refusal says how to read such old mail.
+  expectSigner(signedData({ signerInfos: [signerInfo({ attrs: null })] }), 'ATTR_INVALID', /--allow-legacy/);
+});
+
 test('contentType attribute: missing, duplicated, multi-valued, wrongly typed, or different from eContentType is ATTR_INVALID', () => {
   const [ct, md, st] = stdAttrs() as [Buffer, Buffer, Buffer];
   expectSigner(signedData({ signerInfos: [signerInfo({ attrs: [md, st] })] }), 'ATTR_INVALID', /contentType signed attribute is missing/);

@@ -51,7 +51,7 @@ export function addTrustOptions(cmd: Command, caHelp: string): Command {
     .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'))
     .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
     .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect)
-    .option('--allow-legacy', 'accept SHA-1 and RSA keys under 2048 bits in the signature and its certificate path, refused by default (WEAK_ALG), to read old mail; the report says the trust rests on them');
+    .option('--allow-legacy', 'accept SHA-1 and RSA keys under 2048 bits in the signature and its certificate path (refused by default, WEAK_ALG), and signatures without signed attributes (refused by default, ATTR_INVALID), to read old mail; the report says the trust rests on them');
 }
 
 /** The plain-data trust options from parsed CLI options. */

@@ -50,7 +50,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   const harvested = new Set<string>();
   const job: Job = async (message) => {
     const messageKeys = keys ?? (await storeKeysFor(store!, message));
-    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner, certificates });
+    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy });
     // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
     // for CBC, in the report); signed inside, the signature decides like verify.
     const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
@@ -62,7 +62,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   if (keys !== undefined) {
     const fixedKeys = keys;
     job.stream = async (input, output) => {
-      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, output, end: false });
+      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, output, end: false });
       const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
       const view = viewVerdict(verdict);
       if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);

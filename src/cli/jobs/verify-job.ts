@@ -48,7 +48,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
   const { store, validateSigner, certificates } = await openTrustContext(o);
   const harvested = new Set<string>();
   const job: Job = async (message) => {
-    const verdict = await verifyMessage(message, { validateSigner, certificates });
+    const verdict = await verifyMessage(message, { validateSigner, certificates, allowLegacy: o.allowLegacy });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
@@ -60,7 +60,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
     };
   };
   job.stream = async (input, output) => {
-    const verdict = await verifyMessageStream(input, { validateSigner, certificates, output, end: false });
+    const verdict = await verifyMessageStream(input, { validateSigner, certificates, allowLegacy: o.allowLegacy, output, end: false });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);

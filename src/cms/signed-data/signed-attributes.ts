@@ -108,7 +108,8 @@ export interface CheckedSignedAttributes {
   /** The DER bytes the signature covers (tag 0x31). */
   signedBytes: Buffer;
   attributes: Map<string, Attribute>;
-  messageDigest: Uint8Array;
+  /** Absent only for a legacy signature without signed attributes (verify.ts), where the signature covers the content itself. */
+  messageDigest: Uint8Array | undefined;
   signingTime: Date | undefined;
   capabilities: SmimeCapability[] | undefined;
   encryptionKeyPreference: CmsIdentifier | undefined;

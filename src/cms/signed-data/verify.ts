@@ -28,7 +28,7 @@
  */
 import { hash } from 'node:crypto';
 import { OID } from '../../asn1/oids.ts';
-import { readOctets } from '../../asn1/ber.ts';
+import { decode, readOctets } from '../../asn1/ber.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../../errors.ts';
 import { resolveLimits, type Limits } from '../../limits.ts';
 import { toContentInfo, type CmsInput } from '../content-info.ts';
@@ -38,7 +38,7 @@ import type { SmimeCapability } from '../capabilities.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestName } from '../algorithms/digest.ts';
 import { resolveVerificationScheme, signatureAlgorithmName } from '../algorithms/signature.ts';
-import { checkSignedAttributes, checkSigningCertificate, digestMatches } from './signed-attributes.ts';
+import { checkSignedAttributes, checkSigningCertificate, digestMatches, type CheckedSignedAttributes } from './signed-attributes.ts';
 import { parseSignedData, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
 import { certificateNames } from '../../x509/certificate-names.ts';
 
@@ -57,6 +57,13 @@ export interface VerifyOptions {
    * choose the clock for validating the certificate.
    */
   clockSkewMs?: number;
+  /**
+   * Accept a SignerInfo without signed attributes (Netscape-era clients, some AS2
+   * receipts), its signature checked over the content itself, flagged in `legacy`.
+   * Default false: ATTR_INVALID (RFC 8551 2.5 requires signed attributes). Only with
+   * the content in memory (verifySignedData): a streaming verifier has only digests.
+   */
+  allowLegacy?: boolean;
 }
 
 export interface SignerVerification {
@@ -85,6 +92,8 @@ export interface SignerVerification {
    * on these and says so in its own words, so a verdict shows them only without one.
    */
   weakAlgorithms: string[];
+  /** Legacy forms accepted under allowLegacy (a signature without signed attributes), one sentence each; absent when none. */
+  legacy?: string[];
 }
 
 export interface SignedDataVerification {
@@ -115,6 +124,8 @@ export interface ParsedVerificationContext {
   limits?: Partial<Limits>;
   now?: Date;
   clockSkewMs?: number;
+  /** VerifyOptions.allowLegacy; used only when `content` is given. */
+  allowLegacy?: boolean;
 }
 
 /**
@@ -157,7 +168,7 @@ export function verifySignedData(input: CmsInput, options: VerifyOptions = {}): 
     if (!v) cache.set(d.name, (v = d.name === 'shake256' ? computeDigest(d, content) : hash(d.name, content, 'buffer')));
     return v;
   };
-  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs });
+  return verifyParsedSignedData(parsed, digests, { content, detached, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs, allowLegacy: options.allowLegacy });
 }
 
 /**
@@ -173,7 +184,9 @@ export function verifyParsedSignedData(parsed: ParsedSignedData, digests: (diges
   const listed = new Set(parsed.digestAlgorithms.map((d) => d.oid));
   const now = ctx.now ?? new Date();
   const latest = now.getTime() + (ctx.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
-  const signers = parsed.signerInfos.map((si) => verifySignerInfo(si, parsed.contentType, digests, candidates, limits, latest, listed));
+  // Without signed attributes the signature covers the content itself: only with allowLegacy, and the content at hand.
+  const unsignedForm = { allowed: ctx.allowLegacy === true, content: ctx.content };
+  const signers = parsed.signerInfos.map((si) => verifySignerInfo(si, parsed.contentType, digests, candidates, limits, latest, listed, unsignedForm));
   const failed = signers.find((s) => s.status !== 'valid');
   const n = signers.length;
   const message = failed
@@ -208,6 +221,7 @@ function verifySignerInfo(
   /** The latest acceptable signingTime (ms): now plus the clock skew. */
   latest: number,
   listed: Set<string>,
+  unsignedForm: { allowed: boolean; content: Buffer | undefined },
 ): SignerVerification {
   const r: SignerVerification = {
     index: si.index,
@@ -231,16 +245,18 @@ function verifySignerInfo(
     r.digestAlgorithm = digest.name;
     if (digest.weakness === 'refused') throw new KakitomeError('WEAK_ALG', `The ${digest.name} digest is refused: it is broken.`);
     if (!listed.has(si.digestAlgorithm.oid)) r.warnings.push(`The signer's digest algorithm ${digest.name} is not listed in SignedData.digestAlgorithms.`);
-    // RFC 8551 2.5: signed attributes are required. Without them the signature would be
-    // over eContent itself, and content and attributes could be confused for each other.
-    if (!si.signedAttrs) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; S/MIME requires them (RFC 8551 2.5), so the signature is not accepted.');
-    const attrs = checkSignedAttributes(si.signedAttrs, {
-      eContentType,
-      digest,
-      digestAlgorithm: si.digestAlgorithmTlv,
-      signatureAlgorithm: si.signatureAlgorithmTlv,
-      limits,
-    });
+    // RFC 8551 2.5: signed attributes are required. Without them the signature is over
+    // eContent itself, and content and attributes could be confused for each other.
+    const attrs = si.signedAttrs
+      ? checkSignedAttributes(si.signedAttrs, {
+        eContentType,
+        digest,
+        digestAlgorithm: si.digestAlgorithmTlv,
+        signatureAlgorithm: si.signatureAlgorithmTlv,
+        limits,
+      })
+      : unsignedLegacyForm(eContentType, unsignedForm, limits);
+    if (!si.signedAttrs) r.legacy = [...attrs.warnings];
     r.signedAttributes = attrs.attributes;
     r.signingTime = attrs.signingTime;
     r.capabilities = attrs.capabilities;
@@ -267,8 +283,8 @@ function verifySignerInfo(
     if (si.signature.length > scheme.maxSignatureLength) {
       throw new KakitomeError('BAD_SIG', `The signature value has ${si.signature.length} bytes, more than a ${scheme.name} signature with this key can have (${scheme.maxSignatureLength}).`);
     }
-    // RFC 5652 5.4: the content is bound only through messageDigest.
-    if (!digestMatches(attrs.messageDigest, digests(digest))) {
+    // RFC 5652 5.4: the content is bound only through messageDigest (or, without signed attributes, by the signature itself).
+    if (attrs.messageDigest && !digestMatches(attrs.messageDigest, digests(digest))) {
       throw new KakitomeError('DIGEST_MISMATCH', 'The content does not match the digest the signer signed: it was changed after signing.');
     }
     let ok: boolean;
@@ -295,6 +311,40 @@ function verifySignerInfo(
     r.message = e.message;
   }
   return r;
+}
+
+/**
+ * A SignerInfo without signed attributes, as Netscape-era clients and some AS2
+ * servers write it (RFC 5652 5.4: the signature is then over the content itself).
+ * ATTR_INVALID unless allowLegacy, and with the content in memory. Even then the
+ * content must not be a DER SET, the form signed attributes take: a signature over
+ * someone's signed attributes would otherwise pass as one over such "content".
+ */
+function unsignedLegacyForm(eContentType: string, form: { allowed: boolean; content: Buffer | undefined }, limits: Limits): CheckedSignedAttributes {
+  if (!form.allowed) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; S/MIME requires them (RFC 8551 2.5), so the signature is not accepted. Old mail signed so (Netscape-era clients, some AS2 receipts) can be read with allowLegacy (--allow-legacy).');
+  if (!form.content) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; a streaming verifier cannot check such a signature (it covers the content itself): verify the message held in memory, with allowLegacy (--allow-legacy).');
+  // RFC 5652 5.4: without signed attributes, eContentType must be id-data.
+  if (eContentType !== OID.data) throw new KakitomeError('ATTR_INVALID', 'A signer without signed attributes may sign only id-data content (RFC 5652 5.4).');
+  if (isDerSet(form.content, limits)) throw new KakitomeError('ATTR_INVALID', 'The content of a signature without signed attributes is a DER SET, the form signed attributes take: it could be another signature\'s attributes presented as content, so it is not accepted.');
+  return {
+    signedBytes: form.content,
+    attributes: new Map(),
+    messageDigest: undefined,
+    signingTime: undefined,
+    capabilities: undefined,
+    encryptionKeyPreference: undefined,
+    warnings: ['The signer has no signed attributes (a Netscape-era or AS2 form): the signature covers the content alone, with no signing time and no content type bound to it. Accepted only because legacy forms are allowed.'],
+  };
+}
+
+function isDerSet(content: Buffer, limits: Limits): boolean {
+  if (content[0] !== 0x31) return false;
+  try {
+    decode(content, { der: true, maxDepth: limits.maxAsn1Depth });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

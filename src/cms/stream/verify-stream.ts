@@ -133,7 +133,7 @@ async function verifyWithHold(input: Readable | AsyncIterable<Uint8Array>, optio
         if (!v) throw new KakitomeError('UNSUPPORTED_ALG', `No digest was computed with ${d.name}.`);
         return v;
       },
-      { detached: !parts.hadContent, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs },
+      { detached: !parts.hadContent, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs, allowLegacy: options.allowLegacy },
     );
     if (verdict.status === 'valid') await hold.release();
     else await hold.discard();
@@ -200,7 +200,7 @@ export async function verifyDetachedPrehashed(
   signature: Uint8Array,
   hashed: ReadonlyMap<string, Uint8Array>,
   rehash: (missing: DigestAlgorithm[]) => Promise<Map<string, Uint8Array>>,
-  options: Pick<VerifyStreamOptions, 'certificates' | 'limits' | 'now' | 'clockSkewMs'> = {},
+  options: Pick<VerifyStreamOptions, 'certificates' | 'limits' | 'now' | 'clockSkewMs' | 'allowLegacy'> = {},
 ): Promise<SignedDataVerification> {
   const limits = resolveLimits(options.limits);
   const parts = await readSignedDataStream(
@@ -236,6 +236,6 @@ export async function verifyDetachedPrehashed(
       if (!v) throw new KakitomeError('UNSUPPORTED_ALG', `No digest was computed with ${d.name}.`);
       return v;
     },
-    { detached: true, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs },
+    { detached: true, certificates: options.certificates, limits: options.limits, now: options.now, clockSkewMs: options.clockSkewMs, allowLegacy: options.allowLegacy },
   );
 }
