@@ -147,7 +147,21 @@ async function check(): Promise<BulkAnswer> {
 let queue: Promise<void> = Promise.resolve();
 parentPort!.on('message', (task: BulkTask) => {
   queue = queue.then(async () => {
-    const answer = task.kind === 'files' ? await runFiles(task) : task.kind === 'entries' ? await runEntries(task) : await check();
-    parentPort!.postMessage(answer, answer.output ? [answer.output.buffer as ArrayBuffer] : []);
+    // A bug outside one message's job (or an answer that cannot be posted): every
+    // message of the task is answered as failed, never left waiting.
+    const failedTask = (e: unknown): BulkAnswer => task.kind === 'check'
+      ? { results: [], failure: toFailure(e) }
+      : { results: task.items.map(({ id }) => itemResult(id, failed(e), false)) };
+    let answer: BulkAnswer;
+    try {
+      answer = task.kind === 'files' ? await runFiles(task) : task.kind === 'entries' ? await runEntries(task) : await check();
+    } catch (e) {
+      answer = failedTask(e);
+    }
+    try {
+      parentPort!.postMessage(answer, answer.output ? [answer.output.buffer as ArrayBuffer] : []);
+    } catch (e) {
+      parentPort!.postMessage(failedTask(e));
+    }
   });
 });

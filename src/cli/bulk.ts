@@ -174,13 +174,16 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const outDir = opts.output;
       const refused = await prepareOutputDirectory(opts.input, outDir);
       progress.start(names.length);
-      // Interrupted: let the workers finish the write they are in, then exit with no temporary file left.
-      const removeHandler = onInterrupt(() => {
+      // Interrupted, failed or done: let the workers finish the write they are in and
+      // start no other, so that no temporary file is left (a worker that died
+      // mid-write leaves one: removed by name).
+      const stopWrites = (): void => {
         if (!guard.stop(1000) || p.crashed > 0) removeTemporaryFiles(outDir);
-      });
+      };
+      const removeHandler = onInterrupt(stopWrites);
       cleanUp = () => {
         removeHandler();
-        if (p.crashed > 0) removeTemporaryFiles(outDir);
+        stopWrites();
       };
       await runDirectory(p, names, refused, opts.input, outDir, record);
     } else {
@@ -191,8 +194,8 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       await runMbox(pool, opts.input, opts.output, record, (bytes) => progress.bytes(bytes));
     }
   } finally {
-    await pool?.close();
     cleanUp?.();
+    await pool?.close();
     progress.stop();
   }
   failures.sort((a, b) => a.index - b.index);
