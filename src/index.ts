@@ -53,7 +53,9 @@ export { verifyMessageStream, type VerifyMessageStreamOptions } from './smime/ve
 export { decryptMessageStream, type DecryptMessageStreamOptions } from './smime/decrypt-message-stream.ts';
 
 // Keys and certificates: store, key history, PKCS#12, internal CA
-export { Store, type StoreOptions, type CertificateRecord, type KeyRecord, type AuditEntry, type TrustLevel } from './store/store.ts';
+export { Store, type StoreOptions, type CertificateRecord, type KeyRecord, type AuditEntry, type TrustLevel, type Filing, type AddressFiling, type HarvestResult } from './store/store.ts';
+export { harvestSigner, type HarvestInput, type HarvestOutcome, type HarvestRefusal } from './store/harvest-signer.ts';
+export { findTrustedRecipientCertificate, type TrustedRecipient } from './store/find-trusted-recipient-certificate.ts';
 export { openStore, type StoreConfig } from './store/open-store.ts';
 export type { KeyDirectory, SigningIdentity } from './store/key-directory.ts';
 export { chooseContentEncryption, type RecipientCapabilities, type ContentEncryptionPolicy } from './store/choose-content-encryption.ts';

@@ -1,15 +1,21 @@
 /**
- * After a trusted verdict, keeps each message signer's certificate in the key store
- * with its SMIMECapabilities and encryption key preference (harvest-signer.ts), so
- * the next message to that correspondent can be encrypted by address with a cipher
- * they read. Only a 'trusted' verdict harvests: every body signer then verified, chains
- * to an anchor and matches From (harvestSigner checks each again); a signer trusted
- * only because legacy algorithms were allowed is not kept. A harvested
- * certificate never displaces a trusted one; a conflict becomes a warning.
+ * After a trusted verdict, keeps the certificate to encrypt to each message signer
+ * in the key store with its SMIMECapabilities and encryption key preference
+ * (harvest-signer.ts), so the next message to that correspondent can be encrypted
+ * by address with a cipher they read. Only a 'trusted' verdict harvests, and each
+ * certificate kept is validated again for encryption with the same validator and
+ * filed under the verified From address only; a signer trusted only because legacy
+ * algorithms were allowed is not kept.
+ *
+ * What the reader must know becomes a warning in the verdict (view.warnings, so
+ * --json too): a new key for an address already known (recorded as pending, not
+ * used), and a preferred encryption certificate that was refused (a poisoning
+ * attempt, or a sender's misconfiguration).
  */
 import { describeIdentifier } from '../cms/identifier.ts';
 import { harvestSigner } from '../store/harvest-signer.ts';
-import type { Store } from '../store/store.ts';
+import type { Filing, Store } from '../store/store.ts';
+import type { SignerValidator } from '../pki/types.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
 import type { VerdictView } from './verdict-view.ts';
 
@@ -18,14 +24,15 @@ export interface HarvestNote {
   fingerprint: string;
   /** True when the certificate was new to the store; false when only its capabilities/preference were refreshed. */
   created: boolean;
-  conflict: boolean;
+  /** 'pending': a new key for a known address, recorded but not used until accepted. */
+  filing: Filing;
 }
 
 /**
  * `seen` (one per job) skips a signer already harvested with the same attributes in
  * this run: a batch of a thousand messages from one sender costs one write, not a thousand.
  */
-export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView, seen?: Set<string>): Promise<HarvestNote[]> {
+export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView, validate: SignerValidator, seen?: Set<string>): Promise<HarvestNote[]> {
   if (verdict.status !== 'trusted') return [];
   const notes: HarvestNote[] = [];
   for (const s of verdict.signers) {
@@ -35,20 +42,28 @@ export async function harvestVerdictSigners(store: Store, verdict: MessageVerdic
       view.warnings.push(`The certificate of ${s.email ?? s.subject} was not kept in the key store: its trust rests on legacy algorithms.`);
       continue;
     }
-    const key = JSON.stringify([s.certificate.fingerprint256, s.capabilities ?? null, s.encryptionKeyPreference ? describeIdentifier(s.encryptionKeyPreference) : null]);
+    const key = JSON.stringify([s.certificate.fingerprint256, s.trust.identity.from ?? null, s.capabilities ?? null, s.encryptionKeyPreference ? describeIdentifier(s.encryptionKeyPreference) : null]);
     if (seen?.has(key)) continue;
-    const results = await harvestSigner(store, {
+    const { kept, refused } = await harvestSigner(store, {
       signer: { status: 'valid', certificate: s.certificate, capabilities: s.capabilities, encryptionKeyPreference: s.encryptionKeyPreference },
       trust: s.trust,
       ...(s.carried ? { carried: s.carried } : {}),
-    });
-    seen?.add(key);
-    for (const r of results) {
-      const email = r.record.emails[0] ?? r.record.certificate.subjectText;
-      notes.push({ email, fingerprint: r.record.certificate.fingerprint256, created: r.created, conflict: r.conflict });
-      if (r.conflict) {
-        view.warnings.push(`The key store already trusts another certificate for ${email}; the one in this message was kept as "harvested" and mail to ${email} stays encrypted to the trusted one. Check with the sender if this is unexpected.`);
+    }, validate);
+    // A pending key is shown on every message that brings it, so it is not remembered as done.
+    if (kept.every((r) => r.filing !== 'pending')) seen?.add(key);
+    for (const r of kept) {
+      const fp = r.record.certificate.fingerprint256;
+      notes.push({ email: r.address, fingerprint: fp, created: r.created, filing: r.filing });
+      if (r.filing === 'pending') {
+        view.warnings.push(`New key for ${r.address}: this message brings certificate ${fp} ("${r.record.certificate.subjectText}"), but the key store already knows ${r.address} with another key (${r.knownCertificates.map((k) => k.slice(0, 16)).join(', ')}). The new one was recorded and is not used to encrypt to ${r.address}. If ${r.address} really changed keys, an administrator accepts it: kakitome certs accept ${fp} --email ${r.address}`);
       }
+    }
+    for (const x of refused) {
+      // A signing-only certificate is simply not an encryption certificate; anything else is worth saying.
+      if (!x.preferred && x.code === 'CERT_USAGE') continue;
+      const which = `certificate ${x.certificate.fingerprint256} ("${x.certificate.subjectText}")`;
+      const what = x.preferred ? `The signer named ${which} as the one to encrypt to them; it was not kept` : `The signer's ${which} was not kept`;
+      view.warnings.push(`${what} for encrypting to ${s.trust.identity.from} (${x.code}): ${x.reason}`);
     }
   }
   if (notes.length > 0) view.details = { ...view.details, harvested: notes };

@@ -38,7 +38,11 @@ export function renderVerdict(v: VerdictView, ok: boolean, command = ''): string
   const lines = [headline(v, ok, command)];
   v.signers.forEach((s, i) => lines.push(...signerLines(s, i + 1)));
   for (const w of v.warnings) lines.push(`warning: ${w}`);
-  const harvested = v.details?.harvested as Array<{ email: string; fingerprint: string; created: boolean }> | undefined;
-  for (const h of harvested ?? []) lines.push(`key store: ${h.created ? 'kept' : 'refreshed'} the certificate of ${h.email} (${h.fingerprint.slice(0, 16)}) for encrypting to them`);
+  const harvested = v.details?.harvested as Array<{ email: string; fingerprint: string; created: boolean; filing: string }> | undefined;
+  for (const h of harvested ?? []) {
+    lines.push(h.filing === 'pending'
+      ? `key store: recorded a new key for ${h.email} (${h.fingerprint.slice(0, 16)}), not used until accepted (kakitome certs accept)`
+      : `key store: ${h.created ? 'kept' : 'refreshed'} the certificate of ${h.email} (${h.fingerprint.slice(0, 16)}) for encrypting to them`);
+  }
   return lines.join('\n') + '\n';
 }

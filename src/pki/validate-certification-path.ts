@@ -13,6 +13,7 @@
  * Revocation is checked afterwards (check-revocation.ts), on the validated path.
  */
 import type { Certificate } from '../x509/certificate.ts';
+import { keyManagementBit } from '../x509/key-management-usage.ts';
 import type { ErrorCode } from '../errors.ts';
 import { OID } from '../asn1/oids.ts';
 import { decode } from '../asn1/ber.ts';
@@ -145,13 +146,14 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
 
   // The signer's certificate: keyUsage and extendedKeyUsage for S/MIME.
   const ku = leaf.keyUsage;
-  if (ku) {
-    if (o.usage === 'signing' && !ku.has('digitalSignature') && !ku.has('nonRepudiation')) {
-      return fail('CERT_USAGE', 'The signer\'s certificate may not be used for signatures (keyUsage has neither digitalSignature nor nonRepudiation).', warnings);
-    }
-    if (o.usage === 'encryption' && !ku.has('keyEncipherment') && !ku.has('keyAgreement')) {
-      return fail('CERT_USAGE', 'The certificate may not be used for encryption (keyUsage has neither keyEncipherment nor keyAgreement).', warnings);
-    }
+  if (ku && o.usage === 'signing' && !ku.has('digitalSignature') && !ku.has('nonRepudiation')) {
+    return fail('CERT_USAGE', 'The signer\'s certificate may not be used for signatures (keyUsage has neither digitalSignature nor nonRepudiation).', warnings);
+  }
+  if (o.usage === 'encryption') {
+    // RFC 8550 4.4.2: the bit that matches the key type (keyEncipherment for RSA and ML-KEM, keyAgreement for EC, X25519, X448).
+    const bit = keyManagementBit(leaf);
+    if (bit === undefined) return fail('CERT_USAGE', `The certificate's ${leaf.publicKey.asymmetricKeyType ?? 'unknown'} key cannot receive a content key: it may not be used for encryption.`, warnings);
+    if (ku && !ku.has(bit)) return fail('CERT_USAGE', `The certificate may not be used for encryption (its keyUsage lacks ${bit}, which its key type needs).`, warnings);
   }
   const eku = readExtKeyUsage(leaf);
   if (eku && !eku.includes(OID.emailProtection) && !eku.includes(OID.anyExtendedKeyUsage)) {

@@ -1,44 +1,91 @@
 /**
  * Harvesting from verified signed mail (RFC 8551 2.5.2, 2.5.3; RFC 8550 4.1): the
- * signer's certificate (or the one its SMIMEEncryptionKeyPreference names among
- * the carried certificates) is kept with the announced SMIMECapabilities, so the
- * next message to that correspondent can be encrypted with what they can read.
+ * certificate to encrypt to the sender (the one its SMIMEEncryptionKeyPreference
+ * names among the carried certificates, else the signer's own) is kept with the
+ * announced SMIMECapabilities, so the next message to that correspondent can be
+ * encrypted with what they can read.
  *
- * Only a signer whose signature is valid, whose chain is trusted and whose
- * certificate matches the From address is harvested: anything else would let a
- * forged message plant a certificate. Even then the harvested certificate never
- * replaces a trusted one (Store.harvestCertificate).
+ * A message carries whatever certificates its author likes, so nothing is kept on
+ * the message's word (issue 9, item 1, certificate-directory poisoning):
+ *
+ * - only a signer whose signature is valid, whose chain is trusted and whose
+ *   certificate matches the From address is harvested;
+ * - each certificate to keep is validated on its own by the signer validator for
+ *   usage "encryption" (a path to a trust anchor for e-mail protection, a
+ *   key-management key usage, revocation) with the verified From address, which
+ *   it must name;
+ * - it is filed under that From address only, never under the other addresses it
+ *   names, never above an imported or trusted certificate, and a new key for an
+ *   address already known waits for an administrator (Store.harvestCertificate).
  */
+import type { ErrorCode } from '../errors.ts';
 import { KakitomeError } from '../errors.ts';
 import { encodeSmimeCapabilities } from '../cms/capabilities.ts';
 import { identifierMatches } from '../cms/identifier.ts';
 import type { SignerVerification } from '../cms/signed-data/verify.ts';
-import type { TrustReport } from '../pki/types.ts';
+import type { SignerValidator, TrustReport } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { HarvestResult, Store } from './store.ts';
 
 export interface HarvestInput {
   signer: Pick<SignerVerification, 'status' | 'certificate' | 'capabilities' | 'encryptionKeyPreference'>;
   trust: Pick<TrustReport, 'status' | 'identity'>;
-  /** Certificates carried in the message (where a preferred encryption certificate is found). */
+  /** Certificates carried in the message (where a preferred encryption certificate is found; candidate intermediates). */
   carried?: readonly Certificate[];
 }
 
-export async function harvestSigner(store: Store, input: HarvestInput): Promise<HarvestResult[]> {
+/** A certificate the message offered for encryption that was not kept, and why. */
+export interface HarvestRefusal {
+  certificate: Certificate;
+  /** The sender named it in SMIMEEncryptionKeyPreference (a refusal worth showing). */
+  preferred: boolean;
+  code: ErrorCode;
+  reason: string;
+}
+
+export interface HarvestOutcome {
+  kept: HarvestResult[];
+  refused: HarvestRefusal[];
+}
+
+export async function harvestSigner(store: Store, input: HarvestInput, validate: SignerValidator): Promise<HarvestOutcome> {
   const { signer, trust } = input;
   if (signer.status !== 'valid' || !signer.certificate) throw new KakitomeError('BAD_SIG', 'Only a valid signature can be harvested.');
   if (trust.status !== 'trusted') throw new KakitomeError('CERT_UNTRUSTED', 'Only a signer with a trusted chain is harvested.');
-  if (trust.identity.status !== 'match') throw new KakitomeError('IDENTITY_MISMATCH', 'The signer does not match the From address; nothing harvested.');
+  const from = trust.identity.from;
+  if (trust.identity.status !== 'match' || from === undefined) throw new KakitomeError('IDENTITY_MISMATCH', 'The signer does not match the From address; nothing harvested.');
   const capabilities = signer.capabilities ? encodeSmimeCapabilities(signer.capabilities) : undefined;
-  const opts = capabilities ? { capabilities } : {};
-  const out = [await store.harvestCertificate(signer.certificate, { ...opts, preferred: !signer.encryptionKeyPreference })];
-  const pref = signer.encryptionKeyPreference;
-  if (pref) {
-    const named = [signer.certificate, ...(input.carried ?? [])].find((c) => identifierMatches(pref, c));
-    // RFC 8551 2.5.3: the preferred certificate must belong to the same mailbox.
-    if (named && named.emailAddresses.some((e) => signer.certificate!.emailAddresses.map((x) => x.toLowerCase()).includes(e.toLowerCase()))) {
-      out.push(await store.harvestCertificate(named, { ...opts, preferred: true }));
+  const carried = [...(input.carried ?? [])];
+  const out: HarvestOutcome = { kept: [], refused: [] };
+  for (const { certificate, preferred } of encryptionCandidates(signer.certificate, signer.encryptionKeyPreference, carried)) {
+    const report = await validate({ certificate, carried, usage: 'encryption', from: [from] });
+    const problem = encryptionProblem(report, from);
+    if (problem) {
+      out.refused.push({ certificate, preferred, ...problem });
+      continue;
     }
+    out.kept.push(await store.harvestCertificate(certificate, { address: from, preferred, ...(capabilities ? { capabilities } : {}) }));
   }
   return out;
+}
+
+/**
+ * The signer's certificate, and the one its encryption key preference names (RFC
+ * 8551 2.5.3) when the message carries it; the named one is the preferred one.
+ */
+function encryptionCandidates(own: Certificate, preference: SignerVerification['encryptionKeyPreference'], carried: Certificate[]): Array<{ certificate: Certificate; preferred: boolean }> {
+  if (!preference) return [{ certificate: own, preferred: true }];
+  const named = [own, ...carried].find((c) => identifierMatches(preference, c));
+  if (named?.fingerprint256 === own.fingerprint256) return [{ certificate: own, preferred: true }];
+  // A preference naming a certificate the message does not carry prefers nothing we have.
+  return named ? [{ certificate: own, preferred: false }, { certificate: named, preferred: true }] : [{ certificate: own, preferred: false }];
+}
+
+/** Why a validated certificate may not be used to encrypt to `address`; undefined when it may. */
+export function encryptionProblem(report: TrustReport, address: string): { code: ErrorCode; reason: string } | undefined {
+  if (report.status !== 'trusted') return { code: report.code ?? 'CERT_UNTRUSTED', reason: report.message };
+  // A validator that allows legacy algorithms (to read old mail) never makes them something to encrypt to.
+  if (report.legacy?.length) return { code: 'WEAK_ALG', reason: `Its trust rests on legacy algorithms (${report.legacy.join('; ')}).` };
+  if (report.identity.status !== 'match') return { code: 'IDENTITY_MISMATCH', reason: `The certificate does not name ${address}.` };
+  return undefined;
 }

@@ -26,6 +26,9 @@ export interface KeyDirectory {
   findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]>;
   /** The current signing identity for an address at `now`, if the store holds its key. */
   findSigningIdentity(email: string, now?: Date): Promise<SigningIdentity | undefined>;
-  /** The best current certificate to encrypt to an address at `now`. */
+  /**
+   * The best current certificate to encrypt to an address at `now`, by the store's
+   * ranking. Validate it when using it (findTrustedRecipientCertificate does both).
+   */
   findRecipientCertificate(email: string, now?: Date): Promise<CertificateRecord | undefined>;
 }

@@ -14,6 +14,7 @@ import { KakitomeError } from '../errors.ts';
 import { Certificate } from '../x509/certificate.ts';
 import { readCertsOnly } from '../smime/read-certs-only.ts';
 import { normalizeAddress, type CertificateRecord, type Store } from './store.ts';
+import { encryptionProblem } from './harvest-signer.ts';
 import type { SignerValidator } from '../pki/types.ts';
 
 export interface LdapSource {
@@ -90,7 +91,7 @@ export async function findRecipientCertificateWithLdap(store: Store, email: stri
   if (local) return local;
   for (const c of await lookupLdapCertificates(source, email)) {
     const report = await validate({ certificate: c, carried: [], usage: 'encryption', from: [email] });
-    if (report.status === 'trusted') await store.harvestCertificate(c, { source: `ldap:${source.url}` });
+    if (!encryptionProblem(report, email)) await store.harvestCertificate(c, { address: email, source: `ldap:${source.url}` });
   }
   return store.findRecipientCertificate(email, now);
 }

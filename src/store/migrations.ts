@@ -89,6 +89,19 @@ const MIGRATIONS: readonly string[] = [
      renewed_from TEXT,
      issued_at TEXT NOT NULL
    )`,
+  // 3: the certificate directory files certificates per address (issue 9, item 1).
+  // filing: 'current' (may be used to encrypt to the address), 'pending' (a new key
+  // for an address already known, harvested and shown but not used until an
+  // administrator accepts it), 'superseded' (replaced by an accepted key; history).
+  // The sender's encryption key preference (RFC 8551 2.5.3) belongs to one address,
+  // so it moves from the certificate to its filing.
+  `ALTER TABLE certificate_emails ADD COLUMN filing TEXT NOT NULL DEFAULT 'current';
+   ALTER TABLE certificate_emails ADD COLUMN preferred INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE certificate_emails ADD COLUMN filed_at TEXT;
+   UPDATE certificate_emails SET
+     preferred = (SELECT c.preferred FROM certificates c WHERE c.id = certificate_emails.certificate_id),
+     filed_at = (SELECT c.added_at FROM certificates c WHERE c.id = certificate_emails.certificate_id);
+   ALTER TABLE certificates DROP COLUMN preferred`,
 ];
 
 function forDialect(sql: string, dialect: Dialect): string[] {

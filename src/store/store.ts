@@ -31,17 +31,35 @@ import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
 export type TrustLevel = 'trusted' | 'imported' | 'harvested';
 const TRUST_RANK: Record<TrustLevel, number> = { trusted: 0, imported: 1, harvested: 2 };
 
+/**
+ * How a certificate is filed under one address. current: may be used to encrypt to
+ * it; pending: a new key for an address already known, recorded and shown but not
+ * used until an administrator accepts it (acceptCertificate); superseded: replaced
+ * by an accepted key, kept as history.
+ */
+export type Filing = 'current' | 'pending' | 'superseded';
+
+export interface AddressFiling {
+  email: string;
+  filing: Filing;
+  /** The sender named this certificate in an encryption key preference attribute (RFC 8551 2.5.3) for this address. */
+  preferred: boolean;
+  filedAt: Date;
+}
+
 export interface CertificateRecord {
   id: string;
   certificate: Certificate;
+  /** The addresses it is filed under (any filing); see `filings`. */
   emails: string[];
+  filings: AddressFiling[];
   trust: TrustLevel;
   source: string;
   isCa: boolean;
   /** SMIMECapabilities DER as last harvested. */
   capabilities?: Uint8Array;
   capabilitiesAt?: Date;
-  /** The sender named this certificate in an encryption key preference attribute. */
+  /** Preferred under one of its addresses (see `filings`). */
   preferred: boolean;
   revokedAt?: Date;
   /** CRLReason (RFC 5280 5.3.1). */
@@ -81,9 +99,14 @@ export interface StoreOptions {
 
 export interface HarvestResult {
   record: CertificateRecord;
-  /** True when the address already has a trusted or imported certificate for another key: the harvested one was kept, not preferred. */
-  conflict: boolean;
+  /** The (verified From) address it is filed under. */
+  address: string;
+  /** True when the certificate was new to the store. */
   created: boolean;
+  /** 'pending' when it brings a new key for an address already known: recorded, not used. */
+  filing: Filing;
+  /** For a pending filing: the current certificates (other keys) that stay in use for the address. */
+  knownCertificates: string[];
 }
 
 const hex = (b: Uint8Array | undefined): string | null => (b ? Buffer.from(b).toString('hex') : null);
@@ -202,23 +225,30 @@ export class Store implements KeyDirectory {
 
   // ------------------------------------------------------------- certificates
 
-  async #insertCertificate(tx: SqlExecutor, cert: Certificate, trust: TrustLevel, source: string, extra: { capabilities?: Uint8Array; preferred?: boolean } = {}): Promise<string> {
+  /** Inserts a certificate; imported ones are filed (current) under every address they name, harvested ones by the caller. */
+  async #insertCertificate(tx: SqlExecutor, cert: Certificate, trust: TrustLevel, source: string, capabilities?: Uint8Array): Promise<string> {
     const id = randomUUID();
     await tx.run(
       `INSERT INTO certificates (id, fingerprint, der, subject, subject_hex, issuer_hex, serial_hex, ski_hex, spki_sha256, key_algorithm,
-         not_before, not_after, is_ca, trust, source, capabilities, capabilities_at, preferred, added_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         not_before, not_after, is_ca, trust, source, capabilities, capabilities_at, added_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         id, cert.fingerprint256, cert.der, cert.subjectText, hex(cert.subject), hex(cert.issuer), hex(cert.serial), hex(cert.subjectKeyIdentifier),
         spkiDigest(cert.spki), oidName(cert.publicKeyAlgorithm), cert.notBefore.toISOString(), cert.notAfter.toISOString(),
-        isCaCertificate(cert) ? 1 : 0, trust, source, extra.capabilities ?? null, extra.capabilities ? this.#clock().toISOString() : null,
-        extra.preferred ? 1 : 0, this.#clock().toISOString(),
+        isCaCertificate(cert) ? 1 : 0, trust, source, capabilities ?? null, capabilities ? this.#clock().toISOString() : null,
+        this.#clock().toISOString(),
       ],
     );
-    for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
-      await tx.run('INSERT INTO certificate_emails (certificate_id, email) VALUES (?, ?)', [id, e]);
-    }
+    if (trust !== 'harvested') await this.#fileUnderEveryAddress(tx, id, cert);
     return id;
+  }
+
+  /** Files a certificate added on purpose as current under every address it names (one it was pending or superseded under included). */
+  async #fileUnderEveryAddress(tx: SqlExecutor, id: string, cert: Certificate): Promise<void> {
+    for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
+      const n = await tx.run("UPDATE certificate_emails SET filing = 'current' WHERE certificate_id = ? AND email = ?", [id, e]);
+      if (!n) await tx.run("INSERT INTO certificate_emails (certificate_id, email, filing, preferred, filed_at) VALUES (?, ?, 'current', 0, ?)", [id, e, this.#clock().toISOString()]);
+    }
   }
 
   /**
@@ -243,61 +273,136 @@ export class Store implements KeyDirectory {
     return (await this.findCertificateByFingerprint(cert.fingerprint256))!;
   }
 
-  /** Raises a stored certificate to `trust` when that is higher (audited); never lowers it. */
+  /**
+   * An explicit import of a stored certificate: raised to `trust` when that is
+   * higher (audited), never lowered, and filed as current under every address it names.
+   */
   async #raiseTrust(tx: SqlExecutor, id: string, cert: Certificate, from: TrustLevel, to: TrustLevel): Promise<void> {
+    await this.#fileUnderEveryAddress(tx, id, cert);
     if (TRUST_RANK[to] >= TRUST_RANK[from]) return;
     await tx.run('UPDATE certificates SET trust = ? WHERE id = ?', [to, id]);
     await this.#audit(tx, 'certificate.trust', cert.fingerprint256, `${from} -> ${to}`);
   }
 
   /**
-   * Keeps a certificate seen in a verified signed message, with the sender's
-   * SMIMECapabilities (RFC 8551 2.5.2) and encryption key preference (2.5.3). The
-   * caller vouches that the signature verified and the chain was trusted.
+   * Keeps a certificate for encrypting to `address`, seen in a verified signed
+   * message from it (RFC 8551 2.5.2, 2.5.3) or found in a directory. The caller
+   * vouches that the certificate was validated for encryption (harvestSigner, the
+   * LDAP lookup); the store enforces the rest:
    *
-   * A harvested certificate never displaces a trusted or imported one silently: it
-   * is stored at trust "harvested", lookups rank it below them, and `conflict`
-   * tells the caller to show it.
+   * - it is filed under `address` only, and only if the certificate names it
+   *   (IDENTITY_MISMATCH otherwise): a certificate that also names someone else is
+   *   never filed under them;
+   * - it is stored at trust "harvested", and lookups rank it below every imported
+   *   or trusted certificate for the address;
+   * - a new key for an address that already has a current certificate for key
+   *   management (expired or revoked ones too) is filed as "pending": recorded, audited
+   *   (certificate.key-change) and reported in `knownCertificates`, never used
+   *   until an administrator accepts it (acceptCertificate);
+   * - the capabilities are refreshed (the most recent list wins) and `preferred`
+   *   marks it as the address's preferred encryption certificate, only while current.
+   *
+   * A stored certificate keeps its trust level: harvesting never raises or lowers it.
    */
-  async harvestCertificate(cert: Certificate, options: { capabilities?: Uint8Array; preferred?: boolean; source?: string } = {}): Promise<HarvestResult> {
-    const now = this.#clock().toISOString();
+  async harvestCertificate(cert: Certificate, options: { address: string; capabilities?: Uint8Array; preferred?: boolean; source?: string }): Promise<HarvestResult> {
+    const address = normalizeAddress(options.address);
+    if (!cert.emailAddresses.some((e) => normalizeAddress(e) === address)) {
+      throw new KakitomeError('IDENTITY_MISMATCH', `The certificate "${cert.subjectText}" does not name ${address}; it is not filed under that address.`);
+    }
+    const now = this.#clock();
     let created = false;
-    let conflict = false;
+    let filing: Filing = 'current';
+    let known: string[] = [];
     await this.engine.transaction(async (tx) => {
-      const rows = await tx.all('SELECT id, capabilities_at FROM certificates WHERE fingerprint = ?', [cert.fingerprint256]);
-      const row = rows[0];
-      if (row) {
+      const rows = await tx.all('SELECT id FROM certificates WHERE fingerprint = ?', [cert.fingerprint256]);
+      let id = str(rows[0]?.id);
+      if (id === undefined) {
+        id = await this.#insertCertificate(tx, cert, 'harvested', options.source ?? 'harvest', options.capabilities);
+        created = true;
+        await this.#audit(tx, 'certificate.harvest', cert.fingerprint256, `${address}: ${cert.subjectText}`);
+      } else if (options.capabilities) {
         // RFC 8551 2.5.2: keep the most recent capabilities list seen for this certificate.
-        if (options.capabilities) await tx.run('UPDATE certificates SET capabilities = ?, capabilities_at = ? WHERE id = ?', [options.capabilities, now, row.id!]);
-        if (options.preferred) await this.#markPreferred(tx, String(row.id), cert);
-        return;
+        await tx.run('UPDATE certificates SET capabilities = ?, capabilities_at = ? WHERE id = ?', [options.capabilities, now.toISOString(), id]);
       }
-      const spki = spkiDigest(cert.spki);
-      for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
-        const others = await tx.all(
-          `SELECT c.id FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
-           WHERE m.email = ? AND c.trust <> 'harvested' AND c.spki_sha256 <> ? AND c.revoked_at IS NULL AND c.not_after > ?`,
-          [e, spki, now],
-        );
-        if (others.length) conflict = true;
+      known = await this.#currentOtherKeys(tx, address, spkiDigest(cert.spki));
+      const filed = await tx.all('SELECT filing FROM certificate_emails WHERE certificate_id = ? AND email = ?', [id, address]);
+      if (filed[0]) {
+        filing = String(filed[0].filing) as Filing;
+      } else {
+        filing = known.length ? 'pending' : 'current';
+        await tx.run('INSERT INTO certificate_emails (certificate_id, email, filing, preferred, filed_at) VALUES (?, ?, ?, 0, ?)', [id, address, filing, now.toISOString()]);
+        if (filing === 'pending') await this.#audit(tx, 'certificate.key-change', cert.fingerprint256, `new key for ${address} pending; in use: ${known.join(', ')}`);
       }
-      const id = await this.#insertCertificate(tx, cert, 'harvested', options.source ?? 'harvest', options);
-      if (options.preferred) await this.#markPreferred(tx, id, cert);
-      created = true;
-      await this.#audit(tx, 'certificate.harvest', cert.fingerprint256, conflict ? 'conflicts with a trusted certificate for the same address' : cert.subjectText);
+      if (filing !== 'pending') known = [];
+      if (options.preferred && filing === 'current') await this.#markPreferred(tx, id, address);
     });
-    return { record: (await this.findCertificateByFingerprint(cert.fingerprint256))!, conflict, created };
+    return { record: (await this.findCertificateByFingerprint(cert.fingerprint256))!, address, created, filing, knownCertificates: known };
+  }
+
+  /**
+   * Fingerprints of the certificates filed as current for `address` that could
+   * receive mail with a key other than `spki`: the keys a new one would replace.
+   * Expired and revoked ones count too: a new key after an expiry is still a new
+   * key, and only an administrator swaps it in.
+   */
+  async #currentOtherKeys(tx: SqlExecutor, address: string, spki: string): Promise<string[]> {
+    const rows = await tx.all(
+      `SELECT c.fingerprint, c.der FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
+       WHERE m.email = ? AND m.filing = 'current' AND c.spki_sha256 <> ? AND c.is_ca = 0
+       ORDER BY c.not_before, c.fingerprint`,
+      [address, spki],
+    );
+    return rows.filter((r) => allowsKeyManagement(Certificate.fromDer(bytesOf(r.der)))).map((r) => String(r.fingerprint));
+  }
+
+  /**
+   * An administrator's decision on a new key (`kakitome certs accept`): the
+   * certificate becomes the current, preferred one for `address`, and every other
+   * current certificate for the address with another key that could receive mail is
+   * superseded (kept as history, no longer used to encrypt). Audited.
+   * `address` may be omitted when the certificate is filed under one address only.
+   */
+  async acceptCertificate(fingerprint: string, address?: string): Promise<CertificateRecord> {
+    const rec = await this.findCertificateByFingerprint(fingerprint);
+    if (!rec) throw new KakitomeError('INVALID_ARGUMENT', `No certificate ${fingerprint} in the store.`);
+    const email = address === undefined ? soleAddress(rec) : normalizeAddress(address);
+    if (!rec.filings.some((f) => f.email === email)) {
+      throw new KakitomeError('INVALID_ARGUMENT', `Certificate ${rec.certificate.fingerprint256} is not filed under ${email} (it is under: ${rec.emails.join(', ') || 'no address'}).`);
+    }
+    if (!allowsKeyManagement(rec.certificate) || rec.isCa) {
+      throw new KakitomeError('CERT_USAGE', `Certificate ${rec.certificate.fingerprint256} cannot receive mail (its key usage does not allow key management); nothing was changed.`);
+    }
+    await this.engine.transaction(async (tx) => {
+      // Every other key that could receive mail for the address, expired or not: none of them is used any more.
+      const rows = await tx.all(
+        `SELECT c.id, c.fingerprint, c.der FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
+         WHERE m.email = ? AND m.filing = 'current' AND c.spki_sha256 <> ?`,
+        [email, spkiDigest(rec.certificate.spki)],
+      );
+      const superseded = rows.filter((r) => allowsKeyManagement(Certificate.fromDer(bytesOf(r.der))));
+      for (const r of superseded) await tx.run("UPDATE certificate_emails SET filing = 'superseded', preferred = 0 WHERE certificate_id = ? AND email = ?", [r.id!, email]);
+      await tx.run("UPDATE certificate_emails SET filing = 'current' WHERE certificate_id = ? AND email = ?", [rec.id, email]);
+      await this.#markPreferred(tx, rec.id, email);
+      await this.#audit(tx, 'certificate.accept', rec.certificate.fingerprint256, `${email}; superseded: ${superseded.map((r) => String(r.fingerprint)).join(', ') || 'none'}`);
+    });
+    return (await this.findCertificateById(rec.id))!;
+  }
+
+  /**
+   * Every certificate ever filed under `address`, oldest filing first, whatever its
+   * filing, validity or revocation: the address's key history (`kakitome certs history`).
+   */
+  async certificateHistory(address: string): Promise<Array<{ record: CertificateRecord; filing: AddressFiling }>> {
+    const email = normalizeAddress(address);
+    const recs = await this.listCertificates({ email });
+    return recs
+      .map((record) => ({ record, filing: record.filings.find((f) => f.email === email)! }))
+      .sort((a, b) => a.filing.filedAt.getTime() - b.filing.filedAt.getTime() || a.record.certificate.notBefore.getTime() - b.record.certificate.notBefore.getTime());
   }
 
   /** One preferred encryption certificate per address (RFC 8551 2.5.3). */
-  async #markPreferred(tx: SqlExecutor, id: string, cert: Certificate): Promise<void> {
-    for (const e of new Set(cert.emailAddresses.map(normalizeAddress))) {
-      await tx.run(
-        'UPDATE certificates SET preferred = 0 WHERE id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?)',
-        [e],
-      );
-    }
-    await tx.run('UPDATE certificates SET preferred = 1 WHERE id = ?', [id]);
+  async #markPreferred(tx: SqlExecutor, id: string, address: string): Promise<void> {
+    await tx.run('UPDATE certificate_emails SET preferred = CASE WHEN certificate_id = ? THEN 1 ELSE 0 END WHERE email = ?', [id, address]);
   }
 
   async #records(where: string, params: SqlValue[], tx: SqlExecutor = this.engine): Promise<CertificateRecord[]> {
@@ -308,8 +413,8 @@ export class Store implements KeyDirectory {
     );
     const out: CertificateRecord[] = [];
     for (const r of rows) {
-      const emails = await tx.all('SELECT email FROM certificate_emails WHERE certificate_id = ? ORDER BY email', [r.id!]);
-      out.push(toCertificateRecord(r, emails.map((e) => String(e.email))));
+      const filed = await tx.all('SELECT email, filing, preferred, filed_at FROM certificate_emails WHERE certificate_id = ? ORDER BY email', [r.id!]);
+      out.push(toCertificateRecord(r, filed.map((f) => ({ email: String(f.email), filing: String(f.filing) as Filing, preferred: Number(f.preferred) === 1, filedAt: date(f.filed_at) ?? date(r.added_at)! }))));
     }
     return out;
   }
@@ -567,31 +672,37 @@ export class Store implements KeyDirectory {
   }
 
   /**
-   * The best certificate to encrypt to `email` at `now`: valid, not revoked, usable
-   * for key management; ranked by trust (a harvested certificate never outranks a
-   * trusted one), then the sender's stated preference, then preferred algorithms,
-   * then the newest.
+   * The best certificate to encrypt to `email` at `now`: filed as current under the
+   * address (never a pending new key), valid, not revoked, usable for key
+   * management; ranked by trust (a harvested certificate never outranks an imported
+   * or trusted one), then the sender's stated preference for this address, then
+   * preferred algorithms, then the newest. The store's word only: encrypting should
+   * validate it again at use time (findTrustedRecipientCertificate).
    */
   async findRecipientCertificate(email: string, now: Date = this.#clock()): Promise<CertificateRecord | undefined> {
     return (await this.findRecipientCertificates(email, now))[0];
   }
 
+  /** Every candidate of findRecipientCertificate, best first. */
   async findRecipientCertificates(email: string, now: Date = this.#clock()): Promise<CertificateRecord[]> {
-    const usable = (await this.#currentForAddress(email, now)).filter((r) => allowsUsage(r.certificate, 'encrypt'));
+    const address = normalizeAddress(email);
+    const preferred = (r: CertificateRecord) => Number(r.filings.some((f) => f.email === address && f.preferred));
+    const usable = (await this.#currentForAddress(address, now, "AND filing = 'current'")).filter((r) => allowsUsage(r.certificate, 'encrypt'));
     return usable.sort(
       (a, b) =>
         TRUST_RANK[a.trust] - TRUST_RANK[b.trust] ||
-        Number(b.preferred) - Number(a.preferred) ||
+        preferred(b) - preferred(a) ||
         algorithmRank(a.certificate) - algorithmRank(b.certificate) ||
         b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime() ||
         b.addedAt.getTime() - a.addedAt.getTime(),
     );
   }
 
-  async #currentForAddress(email: string, now: Date): Promise<CertificateRecord[]> {
+  /** Valid, unrevoked end-entity certificates filed under `email` (`filing`: an extra condition on the filing). */
+  async #currentForAddress(email: string, now: Date, filing = ''): Promise<CertificateRecord[]> {
     const t = now.toISOString();
     return this.#records(
-      'c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?) AND c.is_ca = 0 AND c.not_before <= ? AND c.not_after > ? AND c.revoked_at IS NULL',
+      `c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ? ${filing}) AND c.is_ca = 0 AND c.not_before <= ? AND c.not_after > ? AND c.revoked_at IS NULL`,
       [normalizeAddress(email), t, t],
     );
   }
@@ -621,15 +732,16 @@ export class Store implements KeyDirectory {
   }
 }
 
-function toCertificateRecord(r: Row, emails: string[]): CertificateRecord {
+function toCertificateRecord(r: Row, filings: AddressFiling[]): CertificateRecord {
   const rec: CertificateRecord = {
     id: String(r.id),
     certificate: Certificate.fromDer(bytesOf(r.der)),
-    emails,
+    emails: filings.map((f) => f.email),
+    filings,
     trust: String(r.trust) as TrustLevel,
     source: String(r.source),
     isCa: Number(r.is_ca) === 1,
-    preferred: Number(r.preferred) === 1,
+    preferred: filings.some((f) => f.preferred),
     addedAt: date(r.added_at)!,
     hasPrivateKey: Number(r.key_count) > 0,
   };
@@ -640,6 +752,12 @@ function toCertificateRecord(r: Row, emails: string[]): CertificateRecord {
   if (ra) rec.revokedAt = ra;
   if (r.revocation_reason !== null && r.revocation_reason !== undefined) rec.revocationReason = Number(r.revocation_reason);
   return rec;
+}
+
+/** The one address a certificate is filed under; INVALID_ARGUMENT when it is under none or several. */
+function soleAddress(rec: CertificateRecord): string {
+  if (rec.emails.length === 1) return rec.emails[0]!;
+  throw new KakitomeError('INVALID_ARGUMENT', `Certificate ${rec.certificate.fingerprint256} is filed under ${rec.emails.length ? rec.emails.join(', ') : 'no address'}: name the address (--email).`);
 }
 
 function authorityKeyId(cert: Certificate): Uint8Array | undefined {

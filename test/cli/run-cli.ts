@@ -38,3 +38,15 @@ export function draftMessage(from: string, to: string, subject: string, body = '
     `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${body}`,
   );
 }
+
+/**
+ * The environment of a user whose key store lives in `home` (created by `kakitome
+ * init`): nothing inherited from the machine's store settings, HOME pointed at
+ * `userHome` so a developer's own ~/.kakitome never takes part.
+ */
+export function storeHomeEnv(home: string, userHome: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, KAKITOME_HOME: home, KAKITOME_DATABASE_URL: '', HOME: userHome };
+  delete env.KAKITOME_MASTER_KEY;
+  delete env.KAKITOME_MASTER_KEY_FILE;
+  return env;
+}

@@ -150,6 +150,21 @@ test('keyUsage: signing needs digitalSignature or nonRepudiation, encryption key
   assert.equal(r3.code, 'CERT_USAGE');
 });
 
+test('keyUsage for encryption: the bit the key type needs (keyAgreement for EC, keyEncipherment for RSA); a signature-only key type never', async () => {
+  const ecWrongBit = endEntity(inter, 'ec-wrong@example.com', { keyUsage: ['keyEncipherment'] });
+  const r1 = await validator()(input(ecWrongBit, [inter], { usage: 'encryption' }));
+  assert.equal(r1.code, 'CERT_USAGE');
+  assert.match(r1.message, /keyAgreement/);
+  const rsaWrongBit = endEntity(inter, 'rsa-wrong@example.com', { keyUsage: ['keyAgreement'] }, 'rsa2048');
+  assert.equal((await validator()(input(rsaWrongBit, [inter], { usage: 'encryption' }))).code, 'CERT_USAGE');
+  const rsaRight = endEntity(inter, 'rsa-right@example.com', { keyUsage: ['keyEncipherment'] }, 'rsa2048');
+  assert.equal((await validator()(input(rsaRight, [inter], { usage: 'encryption' }))).status, 'trusted');
+  const ed = endEntity(inter, 'ed@example.com', { keyUsage: undefined }, 'ed25519');
+  const r4 = await validator()(input(ed, [inter], { usage: 'encryption' }));
+  assert.equal(r4.code, 'CERT_USAGE');
+  assert.match(r4.message, /ed25519 key cannot receive/);
+});
+
 test('extendedKeyUsage: emailProtection required, anyExtendedKeyUsage accepted with a warning (RFC 8550 4.4.4)', async () => {
   const server = endEntity(inter, 'tls@example.com', { extKeyUsage: ['1.3.6.1.5.5.7.3.1'] });
   const r = await validator()(input(server, [inter]));

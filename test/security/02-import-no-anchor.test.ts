@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
-import { runCli, draftMessage } from '../cli/run-cli.ts';
+import { runCli, draftMessage, storeHomeEnv } from '../cli/run-cli.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import { OID } from '../../src/asn1/oids.ts';
@@ -102,7 +102,7 @@ test('library: no operation raises a stored certificate\'s trust implicitly', as
     // A harvested certificate stays harvested when a .p12 chain or a key import carries it again.
     const h = corp.identity('p256', 'harvested');
     await store.importCertificate(corp.caCert, { trust: 'trusted' });
-    await store.harvestCertificate(h.cert);
+    await store.harvestCertificate(h.cert, { address: h.email });
     await importCertificateFile(store, exportPkcs12({ key: user.key, certificate: user.cert, chain: [h.cert], password: 'pw', iterations: 2048 }), { password: 'pw' });
     assert.equal((await store.findCertificateByFingerprint(h.cert.fingerprint256))?.trust, 'harvested');
     await store.importPrivateKey(h.key, { certificates: [h.cert] });
@@ -120,9 +120,7 @@ describeCli();
 
 function describeCli(): void {
   const home = join(dir, 'home');
-  const env: NodeJS.ProcessEnv = { ...process.env, KAKITOME_HOME: home, KAKITOME_DATABASE_URL: '', HOME: dir };
-  delete env.KAKITOME_MASTER_KEY;
-  delete env.KAKITOME_MASTER_KEY_FILE;
+  const env = storeHomeEnv(home, dir);
   const kk = (...args: string[]) => runCli(args, { env, cwd: dir });
   const trustedFingerprints = async () => JSON.parse((await kk('certs', 'list', '--trust', 'trusted', '--json')).stdout.toString()).certificates.map((c: { fingerprint: string }) => c.fingerprint);
 

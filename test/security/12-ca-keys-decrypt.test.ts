@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
-import { runCli, draftMessage } from '../cli/run-cli.ts';
+import { runCli, draftMessage, storeHomeEnv } from '../cli/run-cli.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { Certificate } from '../../src/x509/certificate.ts';
 import { decodePem, encodePem } from '../../src/asn1/pem.ts';
@@ -60,9 +60,7 @@ function sealedFor(cert: Certificate): Buffer {
 }
 
 const home = join(dir, 'home');
-const env: NodeJS.ProcessEnv = { ...process.env, KAKITOME_HOME: home, KAKITOME_DATABASE_URL: '', HOME: dir };
-delete env.KAKITOME_MASTER_KEY;
-delete env.KAKITOME_MASTER_KEY_FILE;
+const env = storeHomeEnv(home, dir);
 const kk = (...args: string[]) => runCli(args, { env, cwd: dir });
 let internalRoot: Certificate;
 let internalIssuing: Certificate;

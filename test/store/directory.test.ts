@@ -15,6 +15,7 @@ import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { importCertificateFile } from '../../src/store/import-certificate-file.ts';
 import { harvestSigner } from '../../src/store/harvest-signer.ts';
 import { createStoreTrustStore } from '../../src/store/store-trust-store.ts';
+import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { exportPkcs12 } from '../../src/keys/export-pkcs12.ts';
 import { signData } from '../../src/cms/signed-data/sign.ts';
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
@@ -35,7 +36,7 @@ after(async () => {
   await store.close();
   pki.cleanup();
 });
-const trusted = { status: 'trusted' as const, identity: { status: 'match' as const, certificateAddresses: [], message: '' } };
+const trusted = { status: 'trusted' as const, identity: { status: 'match' as const, from: 'erin@example.com', certificateAddresses: [], message: '' } };
 
 test('imports PEM, DER, certs-only (openssl crl2pkcs7) and PKCS#12 files', async () => {
   const pem = await importCertificateFile(store, readFileSync(alice.certPath));
@@ -72,12 +73,15 @@ test('harvests a verified signer with its capabilities and encryption key prefer
   const signer = v.signers[0]!;
   assert.ok(signer.capabilities?.length);
 
-  await assert.rejects(harvestSigner(store, { signer, trust: { ...trusted, status: 'untrusted' } }), (e) => isKakitomeError(e, 'CERT_UNTRUSTED'));
-  await assert.rejects(harvestSigner(store, { signer, trust: { ...trusted, identity: { ...trusted.identity, status: 'mismatch' } } }), (e) => isKakitomeError(e, 'IDENTITY_MISMATCH'));
+  const validate = createSignerValidator({ anchors: [pki.caCert], revocation: { mode: 'off' } });
+  await assert.rejects(harvestSigner(store, { signer, trust: { ...trusted, status: 'untrusted' } }, validate), (e) => isKakitomeError(e, 'CERT_UNTRUSTED'));
+  await assert.rejects(harvestSigner(store, { signer, trust: { ...trusted, identity: { ...trusted.identity, status: 'mismatch' } } }, validate), (e) => isKakitomeError(e, 'IDENTITY_MISMATCH'));
   assert.equal(await store.findCertificateByFingerprint(sig.cert.fingerprint256), undefined, 'nothing stored from a refused harvest');
 
-  const results = await harvestSigner(store, { signer, trust: trusted, carried: v.certificates });
-  assert.equal(results.length, 2);
+  const results = await harvestSigner(store, { signer, trust: trusted, carried: v.certificates }, validate);
+  // The signing-only certificate is no encryption certificate; the preferred one is kept for erin@ only.
+  assert.deepEqual(results.refused.map((r) => [r.certificate.fingerprint256, r.code]), [[sig.cert.fingerprint256, 'CERT_USAGE']]);
+  assert.deepEqual(results.kept.map((r) => [r.record.certificate.fingerprint256, r.address, r.filing]), [[enc.cert.fingerprint256, 'erin@example.com', 'current']]);
   const best = await store.findRecipientCertificate('erin@example.com');
   assert.equal(best?.certificate.fingerprint256, enc.cert.fingerprint256, 'the preferred encryption certificate wins');
   assert.equal(best?.trust, 'harvested');

@@ -79,7 +79,7 @@ for (const f of factories) {
     test('migrations are idempotent and a second connection opens the same store', async () => {
       const again = await Store.open(f.make(), { masterKey: master });
       const rows = await again.engine.all('SELECT version FROM schema_migrations ORDER BY version');
-      assert.deepEqual(rows.map((r) => Number(r.version)), [1, 2]);
+      assert.deepEqual(rows.map((r) => Number(r.version)), [1, 2, 3]);
       await again.close();
     });
 
@@ -174,16 +174,41 @@ for (const f of factories) {
     test('certificate directory: a harvested certificate never replaces a trusted one', async () => {
       await store.importCertificate(bob.cert, { trust: 'trusted' });
       const rogue = renew('bob@example.com', 'ec', new Date(Date.now() - day), new Date(Date.now() + 700 * day));
-      const h = await store.harvestCertificate(rogue.cert, { preferred: true });
-      assert.equal(h.conflict, true);
+      const h = await store.harvestCertificate(rogue.cert, { address: 'bob@example.com', preferred: true });
+      assert.equal(h.filing, 'pending', 'a new key for a known address waits for an administrator');
+      assert.deepEqual(h.knownCertificates, [bob.cert.fingerprint256]);
       assert.equal(h.record.trust, 'harvested');
+      assert.equal(h.record.preferred, false, 'a pending certificate is not marked preferred');
       const best = await store.findRecipientCertificate('bob@example.com');
       assert.equal(best?.certificate.fingerprint256, bob.cert.fingerprint256);
+      assert.ok((await store.auditLog({ object: rogue.cert.fingerprint256 })).some((e) => e.action === 'certificate.key-change'));
+      // A certificate is filed only under an address it names.
+      await assert.rejects(store.harvestCertificate(rogue.cert, { address: 'carol@example.com' }), (e) => isKakitomeError(e, 'IDENTITY_MISMATCH'));
       // Harvesting the trusted certificate again does not lower its trust.
-      const again = await store.harvestCertificate(bob.cert, { capabilities: Buffer.from('3000', 'hex') });
+      const again = await store.harvestCertificate(bob.cert, { address: 'bob@example.com', capabilities: Buffer.from('3000', 'hex') });
       assert.equal(again.created, false);
       assert.equal(again.record.trust, 'trusted');
       assert.deepEqual(Buffer.from(again.record.capabilities!), Buffer.from('3000', 'hex'));
+    });
+
+    test('certificate directory: a new key waits for acceptance even after the known certificate expired', async () => {
+      const now = new Date();
+      const expired = renew('erin@example.com', 'ec', new Date(now.getTime() - 400 * day), new Date(now.getTime() - day));
+      await store.importCertificate(expired.cert);
+      const fresh = renew('erin@example.com', 'ec', new Date(now.getTime() - day), new Date(now.getTime() + 300 * day));
+      const h = await store.harvestCertificate(fresh.cert, { address: 'Erin@Example.com' });
+      assert.equal(h.filing, 'pending');
+      assert.deepEqual(h.knownCertificates, [expired.cert.fingerprint256]);
+      assert.equal(await store.findRecipientCertificate('erin@example.com', now), undefined, 'never swapped in');
+      const accepted = await store.acceptCertificate(fresh.cert.fingerprint256);
+      assert.deepEqual(accepted.filings.map((f) => [f.email, f.filing, f.preferred]), [['erin@example.com', 'current', true]]);
+      assert.equal((await store.findRecipientCertificate('erin@example.com', now))?.certificate.fingerprint256, fresh.cert.fingerprint256);
+      assert.deepEqual((await store.certificateHistory('erin@example.com')).map((x) => [x.record.certificate.fingerprint256, x.filing.filing]), [
+        [expired.cert.fingerprint256, 'superseded'],
+        [fresh.cert.fingerprint256, 'current'],
+      ]);
+      assert.ok((await store.auditLog({ object: fresh.cert.fingerprint256 })).some((e) => e.action === 'certificate.accept'));
+      await assert.rejects(store.acceptCertificate(fresh.cert.fingerprint256, 'nobody@example.com'), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
     });
 
     test('recipient lookup skips expired and revoked certificates', async () => {

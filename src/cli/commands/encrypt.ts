@@ -12,6 +12,7 @@ import type { EncryptJobOptions } from '../jobs/encrypt-job.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { runMessageCommand } from '../run-message-command.ts';
 import { addStoreLocationOptions, locateMessageStore } from './store-options.ts';
+import { addTrustOptions, trustOptionsOf } from './trust-options.ts';
 import { addMessageIo, collect, commandAction, ioOf, type MessageIoOptions } from './message-options.ts';
 
 export const CIPHERS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'aes-128-cbc', 'aes-256-cbc'] as const;
@@ -29,6 +30,10 @@ interface EncryptCliOptions extends MessageIoOptions {
   signCert?: string;
   signKey?: string;
   pass?: string;
+  ca?: string[];
+  revocation: string;
+  fetchCaIssuers?: string[];
+  allowInternalFetch?: string[];
 }
 
 export function register(program: Command): void {
@@ -46,11 +51,16 @@ export function register(program: Command): void {
     .option('--sign-key <file>', 'private key for --sign-cert')
     .option('--pass <spec>', 'passphrase of an encrypted --sign-key: file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT is visible in ps)');
   addStoreLocationOptions(cmd);
+  addTrustOptions(cmd, 'key store: extra trust anchors for checking the certificates of address recipients (a PEM/DER file or a directory, repeatable)', { forEncryption: true });
   addMessageIo(cmd, { in: 'message to encrypt', out: 'encrypted message' });
   cmd.addHelpText('after', `
 An --to argument that contains '@' and is not an existing file is an address: with a
 key store ($KAKITOME_HOME, --home or --database-url) it is encrypted to that address's
 best current certificate, and the sender's own certificate is added (unless --no-self).
+That certificate is validated when it is used: a path to a trust anchor (--ca and the
+store's trusted CAs), revocation (--revocation), and the address in the certificate;
+one that fails is not encrypted to (CERT_REVOKED, CERT_UNTRUSTED..., exit 1).
+A certificate file given to --to is your explicit choice and is not validated.
 
 Examples:
   kakitome encrypt --to bob@example.com -i draft.eml -o sealed.eml             # key store
@@ -75,7 +85,10 @@ Examples:
     if (store === undefined && opts.sign) throw new KakitomeError('INVALID_ARGUMENT', '--sign needs a key store (kakitome init); or give --sign-cert and --sign-key.');
     const jobOptions: EncryptJobOptions = { to: files, toAddresses: addresses, oaep: opts.oaep === true, self: opts.self };
     if (opts.cipher !== undefined) jobOptions.cipher = opts.cipher;
-    if (store !== undefined) jobOptions.store = store;
+    if (store !== undefined) {
+      jobOptions.store = store;
+      jobOptions.trust = trustOptionsOf(opts);
+    }
     if (opts.from !== undefined) jobOptions.from = opts.from;
     if (opts.sign) jobOptions.signFromStore = true;
     if (opts.signCert !== undefined) jobOptions.signCert = opts.signCert;

@@ -1,5 +1,5 @@
 /**
- * `kakitome certs import|list|find`: the certificate directory.
+ * `kakitome certs import|list|history|accept|find`: the certificate directory.
  * `kakitome expiring --within DAYS`: certificates with keys (and CA certificates)
  * expiring soon; exit status 1 when any does, so cron and monitors can act on it.
  */
@@ -15,9 +15,10 @@ interface ImportOpts extends StoreCliOptions { trust: TrustLevel; pass?: string 
 interface ListOpts extends StoreCliOptions { email?: string; trust?: TrustLevel }
 interface ExpiringOpts extends StoreCliOptions { within: string }
 interface FindOpts extends StoreCliOptions { ldapUrl?: string; ldapBase?: string }
+interface AcceptOpts extends StoreCliOptions { email?: string }
 
 export function register(program: Command): void {
-  const certs = program.command('certs').summary('the certificate directory: import, list, find');
+  const certs = program.command('certs').summary('the certificate directory: import, list, history, accept, find');
 
   const imp = certs.command('import').description('Import certificates from files: PEM, DER, certs-only .p7b/.p7c, or .p12 (with --pass; its key is imported too).')
     .argument('<files...>', 'certificate files')
@@ -45,6 +46,24 @@ export function register(program: Command): void {
     printResult(o, { certificates: all.map(certificateJson) }, () => all.map(certificateLine));
     return 0;
   })));
+
+  const history = certs.command('history').description('Every certificate ever filed under ADDRESS, oldest first, with its filing: current (used to encrypt), pending (a new key from signed mail, not used until accepted), superseded (replaced by an accepted key).')
+    .argument('<address>', 'e-mail address');
+  addStoreOptions(history).action(async (address: string, o: StoreCliOptions) => commandAction('certs history', async (opts: StoreCliOptions) => withStore(opts, async (store) => {
+    const all = await store.certificateHistory(address);
+    printResult(opts, { address, certificates: all.map((h) => ({ ...certificateJson(h.record), filing: h.filing.filing, preferredForAddress: h.filing.preferred, filedAt: h.filing.filedAt.toISOString() })) }, () =>
+      all.length ? all.map((h) => `${h.filing.filedAt.toISOString().slice(0, 10)}  ${h.filing.filing.padEnd(10)}  ${certificateLine(h.record)}`) : [`No certificate was ever filed under ${address}.`]);
+    return 0;
+  }))(o));
+
+  const accept = certs.command('accept').description('Decide for a new key: the certificate becomes the one mail to its address is encrypted to, and the certificates with other keys for that address are superseded (kept as history). Audited.')
+    .argument('<fingerprint>', 'SHA-256 fingerprint of the certificate (see `certs history ADDRESS`)')
+    .option('--email <address>', 'the address to accept it for (needed when it is filed under several)');
+  addStoreOptions(accept).action(async (fingerprint: string, o: AcceptOpts) => commandAction('certs accept', async (opts: AcceptOpts) => withStore(opts, async (store) => {
+    const rec = await store.acceptCertificate(fingerprint, opts.email);
+    printResult(opts, { status: 'ok', certificate: certificateJson(rec) }, () => [`Accepted: ${certificateLine(rec)}`]);
+    return 0;
+  }))(o));
 
   const find = certs.command('find').description('The certificate mail to ADDRESS would be encrypted to now (valid, not revoked, best ranked), and the signing certificate if we hold its key. With --ldap-url, a directory is asked when the store has none (kept only if its chain validates against the store\'s trusted CAs).')
     .argument('<address>', 'e-mail address')

@@ -64,12 +64,15 @@ export function certificateJson(r: CertificateRecord) {
     isCa: r.isCa,
     hasPrivateKey: r.hasPrivateKey,
     preferred: r.preferred,
+    /** Per address: current (used to encrypt), pending (a new key awaiting `certs accept`), superseded (history). */
+    filings: r.filings.map((f) => ({ email: f.email, filing: f.filing, preferred: f.preferred, filedAt: f.filedAt.toISOString() })),
     revoked: r.revokedAt ? { at: r.revokedAt.toISOString(), reason: r.revocationReason ?? 0 } : null,
   };
 }
 
 export function certificateLine(r: CertificateRecord): string {
-  const flags = [r.trust, r.isCa ? 'CA' : '', r.hasPrivateKey ? 'key' : '', r.revokedAt ? 'REVOKED' : ''].filter(Boolean).join(',');
+  const filings = [...new Set(r.filings.map((f) => f.filing).filter((f) => f !== 'current'))];
+  const flags = [r.trust, r.isCa ? 'CA' : '', r.hasPrivateKey ? 'key' : '', r.revokedAt ? 'REVOKED' : '', ...filings].filter(Boolean).join(',');
   return `${r.certificate.fingerprint256.slice(0, 16)}  ${r.certificate.notAfter.toISOString().slice(0, 10)}  [${flags}]  ${r.emails.join(' ') || r.certificate.subjectText}`;
 }
 

@@ -42,20 +42,27 @@ export interface VerifyingCliOptions {
   json?: boolean;
 }
 
-/** The trust options (see the header), shared by verify and decrypt. */
-export function addTrustOptions(cmd: Command, caHelp: string): Command {
-  return cmd
+/**
+ * The trust options (see the header), shared by verify and decrypt. Encrypt checks
+ * the certificates of address recipients with them (`forEncryption`): without
+ * --validity-clock (a recipient is checked now) and --allow-legacy (old mail is
+ * read on legacy algorithms, never encrypted to them).
+ */
+export function addTrustOptions(cmd: Command, caHelp: string, which: { forEncryption?: boolean } = {}): Command {
+  cmd
     .option('--ca <file>', caHelp, collect)
     .option('--certfile <file>', 'untrusted extra certificates, PEM or DER (repeatable), as openssl\'s -certfile: the signer certificate a message leaves out (gpgsm does) and intermediates; never trust anchors', collect)
-    .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http) of every certificate below the anchor: require refuses a signer when any has no answer (REVOCATION_UNKNOWN), allow-unknown says "revocation unknown", off skips it (hard-fail and soft-fail: former names of require and allow-unknown)').choices(['require', 'allow-unknown', 'off', 'hard-fail', 'soft-fail']).default('allow-unknown'))
-    .addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'))
+    .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http) of every certificate below the anchor: require refuses a signer when any has no answer (REVOCATION_UNKNOWN), allow-unknown says "revocation unknown", off skips it (hard-fail and soft-fail: former names of require and allow-unknown)').choices(['require', 'allow-unknown', 'off', 'hard-fail', 'soft-fail']).default('allow-unknown'));
+  if (!which.forEncryption) cmd.addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'));
+  cmd
     .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
-    .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect)
-    .option('--allow-legacy', 'accept SHA-1 and RSA keys under 2048 bits in the signature and its certificate path (refused by default, WEAK_ALG), and signatures without signed attributes (refused by default, ATTR_INVALID), to read old mail; the report says the trust rests on them');
+    .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect);
+  if (!which.forEncryption) cmd.option('--allow-legacy', 'accept SHA-1 and RSA keys under 2048 bits in the signature and its certificate path (refused by default, WEAK_ALG), and signatures without signed attributes (refused by default, ATTR_INVALID), to read old mail; the report says the trust rests on them');
+  return cmd;
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock?: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
   return {
     ca: opts.ca ?? [],
     certfile: opts.certfile ?? [],

@@ -27,10 +27,13 @@ export function register(program: Command): void {
 Exit status: 0 valid and trusted; 1 invalid, untrusted or unsigned; 2 usage error or malformed input.
 
 With a key store ($KAKITOME_HOME, --home or --database-url), its trusted CA
-certificates are anchors too, and after a trusted verdict the signer's certificate,
-SMIMECapabilities and encryption key preference are kept in the store, so that
-\`kakitome encrypt --to ADDRESS\` can encrypt to them (--no-harvest to skip). A
-harvested certificate never replaces a trusted one.
+certificates are anchors too, and after a trusted verdict the sender's encryption
+certificate (the one their encryption key preference names, else the signer's) and
+SMIMECapabilities are kept in the store, so that \`kakitome encrypt --to ADDRESS\` can
+encrypt to them (--no-harvest to skip). It is kept only if it validates for
+encryption on its own, and only for the From address. It never outranks an imported
+or trusted certificate, and a new key for an address already known is recorded and
+shown as a warning, not used until \`kakitome certs accept\`.
 
 Examples:
   kakitome verify -i signed.eml                        # key store anchors

@@ -55,7 +55,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
     // for CBC, in the report); signed inside, the signature decides like verify.
     const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
-    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
     return { exitCode, output: plain, verdict: view };
   };
   // With the keys known up front a large message streams (the key store picks keys from the envelope, so it takes the message whole).
@@ -65,7 +65,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
       const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, output, end: false });
       const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
       const view = viewVerdict(verdict);
-      if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
+      if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
       return { exitCode, verdict: view, keepOutput: true };
     };
   }

@@ -2,18 +2,25 @@
  * The encrypt job: loads the recipients (and the signer for sign-then-encrypt)
  * once, then encrypts message after message.
  *
- * With a key store, recipients may be addresses (their best current certificate,
- * Store.findRecipientCertificate), the sender's own certificate is added so the
- * Sent copy stays readable (RFC 8551 3.3: one envelope for every recipient), and
- * the content cipher is the best one every recipient is known to read
- * (chooseContentEncryption, RFC 8551 2.7.1) unless --cipher says otherwise.
+ * With a key store, recipients may be addresses: their best current certificate,
+ * validated now with the CLI's validator (findTrustedRecipientCertificate: path to
+ * an anchor, revocation, the address in the certificate), so a certificate
+ * harvested long ago and revoked since is refused, not encrypted to. The sender's
+ * own certificate is added so the Sent copy stays readable (RFC 8551 3.3: one
+ * envelope for every recipient), and the content cipher is the best one every
+ * recipient is known to read (chooseContentEncryption, RFC 8551 2.7.1) unless
+ * --cipher says otherwise.
  */
-import { KakitomeError } from '../../errors.ts';
+import { KakitomeError, isKakitomeError, type ErrorCode } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import type { ContentEncryptionName } from '../../cms/enveloped-data/encrypt.ts';
 import { encryptMessage, type EncryptMessageOptions } from '../../smime/encrypt-message.ts';
 import { encryptMessageStream } from '../../smime/encrypt-message-stream.ts';
 import { chooseContentEncryption } from '../../store/choose-content-encryption.ts';
+import { findTrustedRecipientCertificate } from '../../store/find-trusted-recipient-certificate.ts';
+import type { SignerValidator } from '../../pki/types.ts';
+import { createCliValidator } from '../create-cli-validator.ts';
+import type { TrustOptions } from '../commands/trust-options.ts';
 import type { CertificateRecord, Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
@@ -40,7 +47,11 @@ export interface EncryptJobOptions {
   /** The sender's address; absent: each message's From address. */
   from?: string;
   store?: StoreLocation;
+  /** With a store: how address recipients are validated (default: the store's anchors, revocation soft-fail). */
+  trust?: TrustOptions;
 }
+
+const DEFAULT_TRUST: TrustOptions = { ca: [], certfile: [], revocation: 'allow-unknown', validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
 
 interface Recipient {
   certificate: Certificate;
@@ -84,8 +95,10 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
 
   const store = await openLocatedStore(o.store);
   let fixed: Recipient[];
+  let validate: SignerValidator;
   try {
-    fixed = await resolveRecipients(store, certificates, addresses);
+    validate = await createCliValidator({ ...(o.trust ?? DEFAULT_TRUST), validityClock: 'now', allowLegacy: false }, store);
+    fixed = await resolveRecipients(store, certificates, addresses, validate);
   } catch (e) {
     await store.close();
     throw e;
@@ -95,10 +108,7 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
     let s = senders.get(address);
     if (s) return s;
     s = {};
-    if (o.self !== false) {
-      const rec = await store.findRecipientCertificate(address);
-      if (rec) s.copy = recipientOf(rec, address);
-    }
+    if (o.self !== false) s.copy = await senderCopy(store, address, validate);
     if (o.signFromStore) {
       const id = await store.findSigningIdentity(address);
       if (!id) throw new KakitomeError('INVALID_ARGUMENT', `--sign: the key store holds no current signing key for ${address} (kakitome ca issue --email ${address}, or kakitome keys import).`);
@@ -131,19 +141,40 @@ function recipientOf(rec: CertificateRecord, label: string): Recipient {
   return { certificate: rec.certificate, label, ownKey: rec.hasPrivateKey, ...(rec.capabilities ? { capabilities: rec.capabilities } : {}) };
 }
 
-/** File recipients keep what the store knows of them (capabilities); addresses must have a current certificate. */
-async function resolveRecipients(store: Store, files: Array<{ certificate: Certificate; path: string }>, addresses: string[]): Promise<Recipient[]> {
+/** Certificate verdicts that mean "this certificate may not be used", as opposed to a broken store or option. */
+const CERTIFICATE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_REVOKED', 'CERT_USAGE', 'WEAK_ALG', 'IDENTITY_MISMATCH', 'REVOCATION_UNKNOWN']);
+
+/**
+ * The Sent copy's certificate: one whose key the store holds (it is ours, and
+ * Kakitome reads it), else the sender's validated certificate. No usable
+ * certificate means no Sent copy (docs/cli.md), never a copy to an unvalidated one.
+ */
+async function senderCopy(store: Store, address: string, validate: SignerValidator): Promise<Recipient | undefined> {
+  const own = (await store.findRecipientCertificates(address)).find((r) => r.hasPrivateKey);
+  if (own) return recipientOf(own, address);
+  try {
+    const found = await findTrustedRecipientCertificate(store, address, validate);
+    return found ? recipientOf(found.record, address) : undefined;
+  } catch (e) {
+    if (isKakitomeError(e) && CERTIFICATE_REFUSALS.has(e.code)) return undefined;
+    throw e;
+  }
+}
+
+/** File recipients keep what the store knows of them (capabilities); addresses must have a current certificate that validates now. */
+async function resolveRecipients(store: Store, files: Array<{ certificate: Certificate; path: string }>, addresses: string[], validate: SignerValidator): Promise<Recipient[]> {
   const out: Recipient[] = [];
   for (const { certificate, path } of files) {
     const rec = await store.findCertificateByFingerprint(certificate.fingerprint256);
     out.push(rec ? { ...recipientOf(rec, path), certificate, fromFile: true } : { certificate, label: path, ownKey: false, fromFile: true });
   }
   for (const address of addresses) {
-    const rec = await store.findRecipientCertificate(address);
+    const rec = (await findTrustedRecipientCertificate(store, address, validate))?.record;
     if (!rec) {
+      const pending = (await store.certificateHistory(address)).some((h) => h.filing.filing === 'pending');
       throw new KakitomeError(
         'INVALID_ARGUMENT',
-        `No current certificate for ${address} in the key store: import theirs (kakitome certs import FILE), or verify a signed message from ${address} (kakitome verify keeps the sender's certificate), then encrypt again.`,
+        `No current certificate for ${address} in the key store: import theirs (kakitome certs import FILE), or verify a signed message from ${address} (kakitome verify keeps the sender's certificate), then encrypt again.${pending ? ` A new key for ${address} waits for an administrator's decision: kakitome certs history ${address}, kakitome certs accept FINGERPRINT.` : ''}`,
       );
     }
     if (!out.some((r) => r.certificate.fingerprint256 === rec.certificate.fingerprint256)) out.push(recipientOf(rec, address));

@@ -51,7 +51,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
     const verdict = await verifyMessage(message, { validateSigner, certificates, allowLegacy: o.allowLegacy });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
-    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
     return {
       exitCode,
       verdict: view,
@@ -63,7 +63,7 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
     const verdict = await verifyMessageStream(input, { validateSigner, certificates, allowLegacy: o.allowLegacy, output, end: false });
     const exitCode = exitCodeForVerdict(verdict);
     const view = viewVerdict(verdict);
-    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested);
+    if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
     // An unverified message is never handed on as if it were verified.
     return { exitCode, verdict: view, keepOutput: exitCode === EXIT_OK };
   };
@@ -73,9 +73,9 @@ export async function createVerifyJob(o: VerifyJobOptions): Promise<Job> {
 }
 
 /** A store that cannot take the certificate (locked, read-only) does not change the verdict: it is a warning. */
-export async function harvestQuietly(store: Store, verdict: Parameters<typeof harvestVerdictSigners>[1], view: Parameters<typeof harvestVerdictSigners>[2], seen: Set<string>): Promise<void> {
+export async function harvestQuietly(store: Store, verdict: Parameters<typeof harvestVerdictSigners>[1], view: Parameters<typeof harvestVerdictSigners>[2], seen: Set<string>, validate: SignerValidator): Promise<void> {
   try {
-    await harvestVerdictSigners(store, verdict, view, seen);
+    await harvestVerdictSigners(store, verdict, view, validate, seen);
   } catch (e) {
     view.warnings.push(`The signer's certificate could not be kept in the key store: ${(e as Error).message}`);
   }
