@@ -59,6 +59,24 @@ export class DecryptionError extends KakitomeError {
   }
 }
 
+/**
+ * Thrown when content decrypted from CBC (EnvelopedData, which has no integrity
+ * check) is not released: no trusted signature of the From address, made inside
+ * the encryption, covers all of it (EFAIL), or it could not be decrypted or read at
+ * all. Message and code never vary with the cause, so that a refusal tells an
+ * attacker who altered the ciphertext nothing about the plaintext (no padding or
+ * format oracle).
+ */
+export class UnauthenticatedContentError extends KakitomeError {
+  constructor() {
+    super(
+      'UNAUTH_ENC',
+      'The message is encrypted with CBC (enveloped-data), which does not detect tampering, and no trusted signature of its sender made inside the encryption vouches for all of it, or it could not be decrypted at all: it was not opened, so that altered content (EFAIL) is never shown. Ask the sender to encrypt with AES-GCM (authEnveloped-data) or to sign inside the encryption.',
+    );
+    this.name = 'UnauthenticatedContentError';
+  }
+}
+
 export function fail(code: ErrorCode, message: string, cause?: unknown): never {
   throw new KakitomeError(code, message, cause === undefined ? undefined : { cause });
 }

@@ -24,7 +24,7 @@ const HINTS: Record<ErrorCode, string> = {
   CERT_USAGE: 'The certificate was not issued for this use of e-mail.',
   IDENTITY_MISMATCH: 'The signer is not the From address: possibly a spoof.',
   PARTIAL_SIGNED: 'Only part of the message is signed: treat the other parts as unsigned.',
-  UNAUTH_ENC: 'CBC-encrypted content without the sender\'s signature could have been modified in transit.',
+  UNAUTH_ENC: 'A signature of the sender counts only if its CA is trusted (--ca FILE or the key store). To open the message anyway, knowing that what it shows may have been altered (EFAIL), use --allow-unauthenticated.',
   DECRYPT_FAILED: 'Check that you used the key of a recipient; otherwise the message is damaged.',
   NOT_RECIPIENT: 'Use the key of a listed recipient (see `kakitome inspect`).',
   LIMIT: 'A size, depth or count limit was exceeded; the limits protect against hostile input.',

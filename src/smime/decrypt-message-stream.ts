@@ -9,11 +9,14 @@
  *   the disk). A first pass deciphers the spool and checks the tag (AEAD) or the
  *   padding (CBC), keeping only the inner header section; later passes verify an
  *   inner multipart/signed (sign-then-encrypt) and write the message to `output`,
- *   after the verdict, never before. AES-CBC content is reported unauthenticated
- *   exactly as decryptMessage reports it.
+ *   after the verdict, never before; nothing when a signature covering it fails.
+ *   AES-CBC content is written only under a trusted signature of the From address
+ *   made inside the encryption, or with allowUnauthenticated, exactly as
+ *   decryptMessage decides (unauthenticated-content.ts).
  * - One indistinguishable failure: every cryptographic problem is the one
- *   DecryptionError (DECRYPT_FAILED), nothing written; a key matching no recipient
- *   is NOT_RECIPIENT.
+ *   DecryptionError (DECRYPT_FAILED), and for CBC content every failure past the
+ *   key layer the one UnauthenticatedContentError (UNAUTH_ENC), nothing written; a
+ *   key matching no recipient is NOT_RECIPIENT.
  *
  * The message written is decryptMessage's: the outer header fields (the protected
  * ones restored from an RFC 9788 hp payload) over the decrypted entity. Streaming
@@ -36,25 +39,27 @@ import { endWritable } from '../cms/stream/write-chunk.ts';
 import { batchedWriter } from '../cms/stream/byte-sink.ts';
 import { contentKeyCandidates, type RecoveredContentKey } from '../cms/enveloped-data/recover-content-key.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
-import { DecryptionError, KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
+import { DecryptionError, KakitomeError, UnauthenticatedContentError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
 import { findBlankLine } from '../mime/find-blank-line.ts';
 import { decodeBody } from '../mime/decode-body.ts';
-import type { HeaderField, MimeEntity } from '../mime/entity.ts';
+import type { MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { HeaderStartScanner, headerlessEntity } from '../mime/read-content-entity.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { decryptMessage, type DecryptMessageOptions } from './decrypt-message.ts';
 import { HEADERLESS_WARNING } from './open-message.ts';
 import { Base64StreamDecoder } from './decode-base64-stream.ts';
-import { PROTECTED_HEADER_NAMES, headerProtectionMode, isContentField, readProtectedHeaders } from './header-protection.ts';
+import { collectProtectedHeaders, headerProtectionMode, isContentField, isProtectedField } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
 import { signedContentProblem } from './signed-content-problem.ts';
+import { IGNORED_PROTECTED_HEADERS, RELEASED_UNAUTHENTICATED, WITHHELD_INVALID, contentAuthentication, unauthenticatedFailure } from './unauthenticated-content.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
+import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
-import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
+import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
 
 export interface DecryptMessageStreamOptions extends DecryptMessageOptions {
   /** Receives the decrypted message, after the verdict (nothing on any failure). */
@@ -244,6 +249,9 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
   const lfHead = !head.includes(0x0d) && head.includes(0x0a);
   const root = headerOnlyEntity(lfHead ? canonicalizeLineBreaks(head) : head, limits, true);
   const kind = classifyEntity(root);
+  // The outer header is public: a repeated From or Sender is MALFORMED here, as splitMessage says for
+  // decryptMessage, not one of the failures past a CBC decryption (which all read UNAUTH_ENC).
+  refuseRepeatedOriginator(root.headers);
   const te = root.transferEncoding;
   // Binary DER in an LF-only message would be converted by the in-memory path: leave that to it.
   if (kind.kind !== 'pkcs7-mime' || !(te === 'base64' || (!lfHead && (te === 'binary' || te === '8bit' || te === '7bit')))) return inMemory();
@@ -298,6 +306,10 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
 
     // Pass 1: authenticate each candidate key's decryption, keeping only what the verdict needs.
     const p = env.parsed.contentEncryption;
+    /** EnvelopedData is CBC (parse.ts refuses AEAD in it): from its content decryption on, every failure is the one refusal. */
+    const cbc = env.parsed.type === 'envelopedData';
+    const allow = options.allowUnauthenticated === true;
+    const failure = (e: unknown): unknown => (cbc ? unauthenticatedFailure(e, allow) : e);
     let opened: { k: RecoveredContentKey; n: number; inspector: PlaintextInspector } | undefined;
     for (const k of contentKeyCandidates(env.parsed, options.keys, p.cipher.keyLength)) {
       const inspector = new PlaintextInspector(limits);
@@ -308,146 +320,173 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
       } catch (e) {
         k.cek.fill(0);
         if (e instanceof DecryptionError) continue; // the caller learns only the final DecryptionError
-        throw e;
+        throw failure(e);
       }
     }
-    if (!opened) throw new DecryptionError();
+    if (!opened) throw failure(new DecryptionError());
     const { k, inspector } = opened;
     try {
-      const d = describeDecryption(env, k, opened.n);
-      const lfMessage = lfHead && !bodyHasCr;
-      // The outer header as splitMessage reads it (converted only when the whole message had no CR).
-      const outerEntity = lfMessage || !lfHead ? root : headerOnlyEntity(head, limits, true);
-      const warnings = [...(lfMessage ? [LF_WARNING] : []), ...outerEntity.warnings];
-      const messageHeaders = outerEntity.headers.filter((h) => !isContentField(h.name));
+      /** The verdict and how to write the message, or undefined when decryptMessage must read it (opaque signing or another layer inside). */
+      const analyse = async (): Promise<{ verdict: MessageVerdict; header: Buffer; lfOnly: boolean; innerSkip: number; signed: { skip: number; length: number } | undefined } | undefined> => {
+        const d = describeDecryption(env, k, opened.n);
+        const lfMessage = lfHead && !bodyHasCr;
+        // The outer header as splitMessage reads it (converted only when the whole message had no CR).
+        const outerEntity = lfMessage || !lfHead ? root : headerOnlyEntity(head, limits, true);
+        const warnings = [...(lfMessage ? [LF_WARNING] : []), ...outerEntity.warnings];
+        const messageHeaders = outerEntity.headers.filter((h) => !isContentField(h.name));
 
-      // The enveloped layer, as openMessage reports it.
-      const kindWarnings = [...kind.warnings];
-      const actual = env.parsed.type === 'authEnvelopedData' ? 'authenveloped-data' : 'enveloped-data';
-      if (kind.smimeType && kind.smimeType !== actual) kindWarnings.push(`smime-type=${kind.smimeType} but the content is ${actual}; read as ${actual}.`);
-      const layers: LayerReport[] = [{ kind: env.parsed.type === 'authEnvelopedData' ? 'auth-enveloped' : 'enveloped', form: 'opaque', mediaType: root.contentType.mediaType, coversBody: true, decrypted: true, warnings: [...kindWarnings, ...d.warnings] }];
-      const encryption: EncryptionReport = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, recipients: d.recipients, keyManagement: d.recipient.keyManagement };
+        // The enveloped layer, as openMessage reports it.
+        const kindWarnings = [...kind.warnings];
+        const actual = env.parsed.type === 'authEnvelopedData' ? 'authenveloped-data' : 'enveloped-data';
+        if (kind.smimeType && kind.smimeType !== actual) kindWarnings.push(`smime-type=${kind.smimeType} but the content is ${actual}; read as ${actual}.`);
+        const layers: LayerReport[] = [{ kind: env.parsed.type === 'authEnvelopedData' ? 'auth-enveloped' : 'enveloped', form: 'opaque', mediaType: root.contentType.mediaType, coversBody: true, decrypted: true, warnings: [...kindWarnings, ...d.warnings] }];
+        const encryption: EncryptionReport = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, authenticatedBy: cbc ? 'none' : 'aead', recipients: d.recipients, keyManagement: d.recipient.keyManagement };
 
-      // The decrypted entity (parseInner: an LF-only plaintext is read as CRLF).
-      const lfOnly = !inspector.hasCr && inspector.hasLf;
-      if (lfOnly) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
-      const innerHead = lfOnly ? canonicalizeLineBreaks(inspector.head) : inspector.head;
-      // isHeaderless's rule: text first, or no empty line at all in content within the header limit (then the head holds all of it).
-      const headerless = inspector.textFirst || (!inspector.blankLine && innerHead.length <= limits.maxHeaderBytes);
-      if (headerless) warnings.push(HEADERLESS_WARNING);
-      const innerSkip = headerless ? 0 : headerLength(innerHead);
-      const decrypted = headerless ? headerlessEntity(Buffer.alloc(0)) : headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
-      /** Entities with RFC 9788 header protection, outermost first; `signed`: inside the signature over the body. */
-      const hpLayers: Array<{ entity: MimeEntity; signed: boolean }> = headerProtectionMode(decrypted) ? [{ entity: decrypted, signed: false }] : [];
-      const pending: PendingSigner[] = [];
-      let bodyFailure: { code: ErrorCode; message: string } | undefined;
-      let payload = decrypted;
-      /** How to write the payload's body: after `skip` bytes of the plaintext, or the signed part of a multipart/signed. */
-      let signed: { skip: number; length: number } | undefined;
-      const boundary = decrypted.contentType.params.boundary;
-      /** A pass over the inner multipart/signed: the signed part's digests, the signature part, the signed part's header section. */
-      const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
-        if (boundary === undefined) return malformed('multipart/signed without a boundary parameter');
-        const hashing = hashAll(algs);
-        const scanner = new SignedBodyScanner(boundary, limits, (b) => hashing.update(b));
-        await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
-        return { scan: await scanner.end(), digests: hashing.digests() };
+        // The decrypted entity (parseInner: an LF-only plaintext is read as CRLF).
+        const lfOnly = !inspector.hasCr && inspector.hasLf;
+        if (lfOnly) warnings.push('The protected content used bare LF line breaks; read as CRLF.');
+        const innerHead = lfOnly ? canonicalizeLineBreaks(inspector.head) : inspector.head;
+        // isHeaderless's rule: text first, or no empty line at all in content within the header limit (then the head holds all of it).
+        const headerless = inspector.textFirst || (!inspector.blankLine && innerHead.length <= limits.maxHeaderBytes);
+        if (headerless) warnings.push(HEADERLESS_WARNING);
+        const innerSkip = headerless ? 0 : headerLength(innerHead);
+        const decrypted = headerless ? headerlessEntity(Buffer.alloc(0)) : headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
+        /**
+         * Entities with RFC 9788 header protection, outermost first; `signed`: inside the signature over the body.
+         * All are inside the envelope: inside CBC content only a signed one can be used (EFAIL).
+         */
+        const hpLayers: Array<{ entity: MimeEntity; encrypted: true; signed: boolean }> = headerProtectionMode(decrypted) ? [{ entity: decrypted, encrypted: true, signed: false }] : [];
+        const pending: PendingSigner[] = [];
+        let bodyFailure: { code: ErrorCode; message: string } | undefined;
+        let payload = decrypted;
+        /** How to write the payload's body: after `skip` bytes of the plaintext, or the signed part of a multipart/signed. */
+        let signed: { skip: number; length: number } | undefined;
+        const boundary = decrypted.contentType.params.boundary;
+        /** A pass over the inner multipart/signed: the signed part's digests, the signature part, the signed part's header section. */
+        const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
+          if (boundary === undefined) return malformed('multipart/signed without a boundary parameter');
+          const hashing = hashAll(algs);
+          const scanner = new SignedBodyScanner(boundary, limits, (b) => hashing.update(b));
+          await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
+          return { scan: await scanner.end(), digests: hashing.digests() };
+        };
+        let inner = classifyEntity(decrypted);
+        let firstScan: Awaited<ReturnType<typeof scanWith>> | undefined;
+        if (decrypted.contentType.mediaType === 'multipart/signed' && boundary !== undefined && inner.kind !== 'multipart-signed') {
+          // Without a usable protocol parameter classifyEntity judges by the second part (QUIRK in classify-entity.ts): read it first.
+          firstScan = await scanWith(digestsForMicalg(decrypted.contentType.params.micalg));
+          inner = classifyEntity({ ...decrypted, children: [headerOnlyEntity(firstScan.scan.head, limits), parseEntity(firstScan.scan.signature, { limits })] });
+        }
+        if (inner.kind === 'pkcs7-mime') {
+          // Opaque signing or another layer inside: decryptMessage reads it, from the envelope rebuilt in memory.
+          return undefined;
+        }
+        if (inner.kind === 'foreign-signed') warnings.push(`The message is signed with ${inner.protocol}, which is not S/MIME; that signature was not checked.`);
+        if (inner.kind === 'multipart-signed' && boundary === undefined) malformed('multipart/signed without a boundary parameter');
+        if (inner.kind === 'multipart-signed' && boundary !== undefined) {
+          // Pass 2 (unless done above): digests with the algorithms micalg names; any other a signer uses costs one more pass.
+          const { scan, digests } = firstScan ?? (await scanWith(digestsForMicalg(decrypted.contentType.params.micalg)));
+          const signatureEntity = parseEntity(scan.signature, { limits });
+          if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);
+          const signedPart = headerOnlyEntity(scan.head, limits);
+          let v: SignedDataVerification | undefined;
+          try {
+            v = await verifyDetachedPrehashed(decodeBody(signatureEntity), digests, async (missing) => (await scanWith(missing)).digests, {
+              ...(options.certificates ? { certificates: options.certificates } : {}),
+              ...(options.allowLegacy ? { allowLegacy: true } : {}),
+              ...(options.now ? { now: options.now } : {}),
+              ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
+              limits,
+            });
+            const notMessage = signedContentProblem(v.contentType, 'detached');
+            if (notMessage) {
+              bodyFailure = notMessage;
+              layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: [...inner.warnings, notMessage.message] });
+              v = undefined;
+            }
+          } catch (e) {
+            if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
+            bodyFailure = { code: e.code, message: e.message };
+            layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: [...inner.warnings, e.message] });
+          }
+          if (v) {
+            const layerWarnings = [...inner.warnings, ...v.warnings];
+            if (signedPart.transferEncoding === '8bit' || signedPart.transferEncoding === 'binary') {
+              layerWarnings.push('The signed content contains 8-bit or binary parts; relays may alter them and break the signature (RFC 8551 section 3.1.2).');
+            }
+            layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: layerWarnings });
+            const verification = v;
+            v.signers.forEach((_, i) => pending.push({ verification, index: i, scope: 'message' }));
+            if (headerProtectionMode(signedPart)) hpLayers.push({ entity: signedPart, encrypted: true, signed: true });
+          }
+          payload = signedPart;
+          const partHead = scan.head.length + scan.blankEol;
+          signed = { skip: scan.contentOffset + partHead, length: Math.max(0, scan.contentLength - partHead) };
+        }
+        if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart') {
+          warnings.push('Streaming decryption does not open S/MIME layers or look for signed parts inside the decrypted content; decryptMessage does.');
+        }
+
+        // RFC 9788: each hp layer against the header fields outside it.
+        const usableHp = hpLayers.filter((h) => !cbc || h.signed);
+        let found = collectProtectedHeaders(usableHp, messageHeaders);
+        let ignoredHp = usableHp.length < hpLayers.length;
+        const judgement = await judgeMessage({
+          layers,
+          pending,
+          fromHeaders: found ? found.layer.entity.headers : messageHeaders,
+          outerHeaders: messageHeaders,
+          ...(found ? { protectedHeaders: found.report, protectedHeadersSigned: found.layer.signed } : {}),
+          ...(bodyFailure ? { bodyFailure } : {}),
+          ...(cbc ? { unauthenticatedFrom: 0 } : {}),
+          ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
+          ...(options.certificates?.length ? { certificates: options.certificates } : {}),
+          warnings,
+        });
+        const { status, code, signers, unsignedHeaders } = judgement;
+        let summary = judgement.summary;
+        if (judgement.unauthenticatedContent) {
+          if (!allow) throw new UnauthenticatedContentError();
+          // Released as asked: flagged, and no header field taken from inside the CBC content.
+          summary += RELEASED_UNAUTHENTICATED;
+          if (hpLayers.length > 0) {
+            found = undefined;
+            ignoredHp = true;
+          }
+        }
+        encryption.authenticatedBy = contentAuthentication(cbc, judgement.unauthenticatedContent);
+        if (ignoredHp) warnings.push(IGNORED_PROTECTED_HEADERS);
+        const protectedHeaders = found?.report;
+        if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
+        if (status === 'invalid') warnings.push(WITHHELD_INVALID);
+        for (const l of layers) for (const w of l.warnings) if (!warnings.includes(w)) warnings.push(w);
+        const verdict: MessageVerdict = { status, code, summary, layers, signers, encryption, ...(protectedHeaders ? { protectedHeaders } : {}), ...(unsignedHeaders ? { unsignedHeaders } : {}), warnings, output: Buffer.alloc(0) };
+
+        // The header section of the message written (openMessage's output form).
+        const outer: HeaderInput[] = found ? messageHeaders.filter((h) => !isProtectedField(h.name)) : [...messageHeaders];
+        const innerFields: HeaderInput[] = found ? found.layer.entity.headers.filter((h) => isProtectedField(h.name)) : [];
+        const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
+        const header = buildEntity([...outer, ...innerFields, ['MIME-Version', '1.0'], ...content], Buffer.alloc(0));
+        return { verdict, header, lfOnly, innerSkip, signed };
       };
-      let inner = classifyEntity(decrypted);
-      let firstScan: Awaited<ReturnType<typeof scanWith>> | undefined;
-      if (decrypted.contentType.mediaType === 'multipart/signed' && boundary !== undefined && inner.kind !== 'multipart-signed') {
-        // Without a usable protocol parameter classifyEntity judges by the second part (QUIRK in classify-entity.ts): read it first.
-        firstScan = await scanWith(digestsForMicalg(decrypted.contentType.params.micalg));
-        inner = classifyEntity({ ...decrypted, children: [headerOnlyEntity(firstScan.scan.head, limits), parseEntity(firstScan.scan.signature, { limits })] });
+      let analysed: Awaited<ReturnType<typeof analyse>>;
+      try {
+        analysed = await analyse();
+      } catch (e) {
+        throw failure(e);
       }
-      if (inner.kind === 'pkcs7-mime') {
-        // Opaque signing or another layer inside: decryptMessage reads it, from the envelope rebuilt in memory.
-        return await rebuildInMemory(env, reader, head, lfMessage, options, write, finish);
-      }
-      if (inner.kind === 'foreign-signed') warnings.push(`The message is signed with ${inner.protocol}, which is not S/MIME; that signature was not checked.`);
-      if (inner.kind === 'multipart-signed' && boundary === undefined) malformed('multipart/signed without a boundary parameter');
-      if (inner.kind === 'multipart-signed' && boundary !== undefined) {
-        // Pass 2 (unless done above): digests with the algorithms micalg names; any other a signer uses costs one more pass.
-        const { scan, digests } = firstScan ?? (await scanWith(digestsForMicalg(decrypted.contentType.params.micalg)));
-        const signatureEntity = parseEntity(scan.signature, { limits });
-        if (!SIGNATURE_TYPES.has(signatureEntity.contentType.mediaType)) malformed(`multipart/signed second part is ${signatureEntity.contentType.mediaType}, not a PKCS #7 signature`);
-        const signedPart = headerOnlyEntity(scan.head, limits);
-        let v: SignedDataVerification | undefined;
-        try {
-          v = await verifyDetachedPrehashed(decodeBody(signatureEntity), digests, async (missing) => (await scanWith(missing)).digests, {
-            ...(options.certificates ? { certificates: options.certificates } : {}),
-            ...(options.allowLegacy ? { allowLegacy: true } : {}),
-            ...(options.now ? { now: options.now } : {}),
-            ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
-            limits,
-          });
-          const notMessage = signedContentProblem(v.contentType, 'detached');
-          if (notMessage) {
-            bodyFailure = notMessage;
-            layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: [...inner.warnings, notMessage.message] });
-            v = undefined;
-          }
-        } catch (e) {
-          if (!isKakitomeError(e, 'NO_SIGNERS') && !isKakitomeError(e, 'AMBIGUOUS_CONTENT')) throw e;
-          bodyFailure = { code: e.code, message: e.message };
-          layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: [...inner.warnings, e.message] });
-        }
-        if (v) {
-          const layerWarnings = [...inner.warnings, ...v.warnings];
-          if (signedPart.transferEncoding === '8bit' || signedPart.transferEncoding === 'binary') {
-            layerWarnings.push('The signed content contains 8-bit or binary parts; relays may alter them and break the signature (RFC 8551 section 3.1.2).');
-          }
-          layers.push({ kind: 'signed', form: 'detached', mediaType: decrypted.contentType.mediaType, coversBody: true, warnings: layerWarnings });
-          const verification = v;
-          v.signers.forEach((_, i) => pending.push({ verification, index: i, scope: 'message' }));
-          if (headerProtectionMode(signedPart)) hpLayers.push({ entity: signedPart, signed: true });
-        }
-        payload = signedPart;
-        const partHead = scan.head.length + scan.blankEol;
-        signed = { skip: scan.contentOffset + partHead, length: Math.max(0, scan.contentLength - partHead) };
-      }
-      if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart') {
-        warnings.push('Streaming decryption does not open S/MIME layers or look for signed parts inside the decrypted content; decryptMessage does.');
-      }
-
-      // RFC 9788: each hp layer against the header fields outside it.
-      let protectedHeaders: ProtectedHeadersReport | undefined;
-      let protectedHeadersSigned = false;
-      /** The header fields of the entity whose protected headers apply (the signed part, or the decrypted entity: hp on the envelope only). */
-      let protectedFields: readonly HeaderField[] = payload.headers;
-      let reference: readonly HeaderField[] = messageHeaders;
-      const mismatches: string[] = [];
-      for (const { entity, signed } of hpLayers) {
-        const r = readProtectedHeaders(entity, reference, true);
-        if (!r) continue;
-        mismatches.push(...r.mismatches);
-        protectedHeaders = { ...r, mismatches };
-        protectedHeadersSigned = signed;
-        protectedFields = entity.headers;
-        reference = entity.headers;
-      }
-      if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
-      const { status, code, summary, signers, unsignedHeaders } = await judgeMessage({
-        layers,
-        pending,
-        fromHeaders: protectedHeaders ? protectedFields : messageHeaders,
-        outerHeaders: messageHeaders,
-        ...(protectedHeaders ? { protectedHeaders, protectedHeadersSigned } : {}),
-        ...(bodyFailure ? { bodyFailure } : {}),
-        unauthenticatedLayer: !d.authenticated,
-        ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
-        ...(options.certificates?.length ? { certificates: options.certificates } : {}),
-        warnings,
-      });
-      for (const l of layers) for (const w of l.warnings) if (!warnings.includes(w)) warnings.push(w);
-      const verdict: MessageVerdict = { status, code, summary, layers, signers, encryption, ...(protectedHeaders ? { protectedHeaders } : {}), ...(unsignedHeaders ? { unsignedHeaders } : {}), warnings, output: Buffer.alloc(0) };
+      // The envelope is read again in memory; decryptMessage applies the same rules (its size limit is a public fact).
+      if (!analysed) return await rebuildInMemory(env, reader, head, lfHead && !bodyHasCr, options, write, finish);
+      const { verdict, header, lfOnly, innerSkip, signed } = analysed;
       if (!options.output) return verdict;
+      if (verdict.status === 'invalid') {
+        // A signature covering the message fails: nothing is released.
+        await finish();
+        return verdict;
+      }
 
       // Last pass: the message, under the verdict already given (openMessage's output form).
-      const outer: HeaderInput[] = protectedHeaders ? messageHeaders.filter((h) => !PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [...messageHeaders];
-      const innerFields: HeaderInput[] = protectedHeaders ? protectedFields.filter((h) => PROTECTED_HEADER_NAMES.includes(h.name.toLowerCase())) : [];
-      const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
-      await write(buildEntity([...outer, ...innerFields, ['MIME-Version', '1.0'], ...content], Buffer.alloc(0)));
+      await write(header);
       if (!signed) await plaintextPass(env, k.cek, lfOnly, innerSkip, write);
       // The signed part's body: where the verification pass found it in the multipart/signed body.
       else await plaintextPass(env, k.cek, lfOnly, innerSkip + signed.skip, write, signed.length);

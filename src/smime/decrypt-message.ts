@@ -5,22 +5,40 @@
  * reported and left closed. Any decryption problem throws the one DecryptionError
  * (DECRYPT_FAILED); a key that matches no recipient throws NOT_RECIPIENT.
  *
+ * CBC-encrypted (enveloped-data) content is opened only under a trusted signature
+ * of the From address made inside the encryption (a validator is needed for that);
+ * otherwise, and for every failure past its decryption, the one
+ * UnauthenticatedContentError (UNAUTH_ENC) is thrown, unless `allowUnauthenticated`
+ * (see unauthenticated-content.ts). When a signature covering the decrypted message
+ * fails (verdict 'invalid'), the message is withheld: `message` is empty.
+ *
  * @example
- *   const { message, verdict } = await decryptMessage(eml, { keys: [{ key, certificate }] });
+ *   const { message, verdict } = await decryptMessage(eml, { keys: [{ key, certificate }], validateSigner });
  */
 import type { DecryptKey } from '../cms/enveloped-data/decrypt.ts';
 import { KakitomeError } from '../errors.ts';
 import { openMessage } from './open-message.ts';
+import { WITHHELD_INVALID } from './unauthenticated-content.ts';
 import type { MessageVerdict } from './verdict.ts';
 import type { VerifyMessageOptions } from './verify-message.ts';
 
 export interface DecryptMessageOptions extends VerifyMessageOptions {
   keys: DecryptKey[];
+  /**
+   * Open CBC content that no trusted signature of the sender covers (EFAIL: it may
+   * have been altered on the way). Default false: refused with UNAUTH_ENC. The verdict
+   * flags what was opened so (encryption.authenticatedBy 'none', UNAUTH_ENC).
+   */
+  allowUnauthenticated?: boolean;
 }
 
 export async function decryptMessage(message: Uint8Array, options: DecryptMessageOptions): Promise<{ message: Buffer; verdict: MessageVerdict }> {
   if (!options.keys || options.keys.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessage needs at least one key.');
   const verdict = await openMessage(message, options);
   if (!verdict.layers.some((l) => l.decrypted === true)) verdict.warnings.push('The message body was not encrypted; nothing was decrypted.');
+  if (verdict.status === 'invalid') {
+    verdict.warnings.push(WITHHELD_INVALID);
+    return { message: Buffer.alloc(0), verdict: { ...verdict, output: Buffer.alloc(0) } };
+  }
   return { message: verdict.output, verdict };
 }

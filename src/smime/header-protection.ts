@@ -153,3 +153,23 @@ export function readProtectedHeaders(payload: MimeEntity, outerHeaders: readonly
   }
   return { mode, headers, mismatches };
 }
+
+/**
+ * The protected header fields a reader should be shown: each hp layer on the way in
+ * (outermost first) read against the header fields of the layer outside it, the
+ * innermost one winning (`layer`), with every layer's mismatches. Undefined when
+ * none has hp.
+ */
+export function collectProtectedHeaders<T extends { entity: MimeEntity; encrypted: boolean }>(hpLayers: readonly T[], messageHeaders: readonly HeaderField[]): { report: ProtectedHeadersReport; layer: T } | undefined {
+  let found: { report: ProtectedHeadersReport; layer: T } | undefined;
+  let reference = messageHeaders;
+  const mismatches: string[] = [];
+  for (const layer of hpLayers) {
+    const r = readProtectedHeaders(layer.entity, reference, layer.encrypted);
+    if (!r) continue;
+    mismatches.push(...r.mismatches);
+    found = { report: { ...r, mismatches }, layer };
+    reference = layer.entity.headers;
+  }
+  return found;
+}

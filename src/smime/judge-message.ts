@@ -34,8 +34,11 @@ export interface JudgeInput {
   certsOnly?: Certificate[];
   /** A signature over the body that is unusable as a whole (NO_SIGNERS, AMBIGUOUS_CONTENT). */
   bodyFailure?: { code: ErrorCode; message: string };
-  /** A CBC (unauthenticated) layer was decrypted. */
-  unauthenticatedLayer: boolean;
+  /**
+   * A CBC (unauthenticated) layer was decrypted: the index in `pending` of the first
+   * signer inside the last such layer. Absent when none was.
+   */
+  unauthenticatedFrom?: number;
   validateSigner?: SignerValidator;
   /** Certificates the caller gave besides the message's (openssl's -certfile): intermediates for path building like the carried ones, never anchors. */
   certificates?: Certificate[];
@@ -50,6 +53,11 @@ export interface Judgement {
   signers: SignerVerdict[];
   /** Set when the body is validly signed but the header fields a reader sees are not: their names. */
   unsignedHeaders?: string[];
+  /**
+   * CBC content that no trusted signature of the From address, made inside the last
+   * CBC layer, covers (EFAIL): readers refuse it unless unauthenticated content is allowed.
+   */
+  unauthenticatedContent: boolean;
 }
 
 /** The header fields a reader takes as part of the message, in the order a verdict names them. */
@@ -84,7 +92,7 @@ function revocationNote(signers: readonly SignerVerdict[]): string {
 }
 
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
-  const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedLayer, validateSigner, warnings } = input;
+  const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedFrom, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
   // What a reader sees must be the same person: the outer fields too, for programs without RFC 9788.
   const shown = readDisplayedSender(fromHeaders);
@@ -222,15 +230,14 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     }
     if (partSigners.length > 0) warnings.push('Signed parts inside the signed message were verified too; they are covered by the outer signature as well.');
   }
-  if (unauthenticatedLayer) {
-    // Brief: CBC content is unauthenticated unless a valid signature from the sender covers it.
-    const covered = bodySigners.some((s) => s.status === 'valid' && s.identity.status === 'match');
-    if (!covered) {
-      warnings.push('The content was encrypted with an unauthenticated cipher (CBC) and no valid signature from the sender covers it: it may have been modified in transit (UNAUTH_ENC).');
-      if (status === 'unsigned') {
-        code = 'UNAUTH_ENC';
-        summary = 'The message was decrypted, but it is not signed and its encryption (CBC) does not detect tampering.';
-      }
+  // EFAIL: CBC content is authenticated only by a trusted signature of the From address made inside the
+  // (last) CBC layer over all of it: the verdict is 'trusted' and one of its body signers is in there.
+  const unauthenticatedContent = unauthenticatedFrom !== undefined && !(status === 'trusted' && pending.some((p, i) => i >= unauthenticatedFrom && p.scope === 'message'));
+  if (unauthenticatedContent) {
+    warnings.push('The content was encrypted with an unauthenticated cipher (CBC) and no trusted signature of the sender made inside the encryption covers it: it may have been altered in transit (UNAUTH_ENC, EFAIL).');
+    if (status === 'unsigned') {
+      code = 'UNAUTH_ENC';
+      summary = 'The message was decrypted, but it is not signed and its encryption (CBC) does not detect tampering.';
     }
   }
   if (protectedHeaders && protectedHeaders.mismatches.length > 0 && status !== 'invalid') summary += ' Some visible headers differ from the protected ones.';
@@ -240,7 +247,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     const why = protectedHeaders ? 'its RFC 9788 protected header fields lie outside the signature' : 'the message has no RFC 9788 header protection';
     warnings.push(`The signature covers the message body but not the header fields ${unsignedHeaders.join(', ')} (${why}): they can be changed in transit without breaking the signature.${fromChecked}`);
   }
-  return { status, code, summary, signers, ...(unsignedHeaders.length > 0 ? { unsignedHeaders } : {}) };
+  return { status, code, summary, signers, unauthenticatedContent, ...(unsignedHeaders.length > 0 ? { unsignedHeaders } : {}) };
 }
 
 /** The user-facing header fields present where a reader sees them that no signature covers (item 6 of issue 9). */

@@ -7,28 +7,34 @@
  * are verified and reported as covering only themselves (status 'partial', code
  * PARTIAL_SIGNED); encrypted parts found anywhere else are never decrypted, so
  * decrypted text is never shown merged with unencrypted siblings (EFAIL).
+ *
+ * Content decrypted from CBC is opened only under a trusted signature of the From
+ * address made inside the encryption, and every failure past its decryption is the
+ * one UnauthenticatedContentError (unauthenticated-content.ts), unless the caller
+ * allows unauthenticated content.
  */
 import { OID } from '../asn1/oids.ts';
-import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
+import { DecryptionError, KakitomeError, UnauthenticatedContentError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
 import { parseContentInfo, readNestedContentInfo, type ContentInfo } from '../cms/content-info.ts';
 import { verifySignedData, type SignedDataVerification } from '../cms/signed-data/verify.ts';
-import { decryptData, type DecryptKey } from '../cms/enveloped-data/decrypt.ts';
+import { decryptData, type DecryptKey, type DecryptResult } from '../cms/enveloped-data/decrypt.ts';
 import { decompressData, decompressionBudget } from '../cms/compressed-data.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
-import { walkEntities, type HeaderField, type MimeEntity } from '../mime/entity.ts';
+import { walkEntities, type MimeEntity } from '../mime/entity.ts';
 import { readContentEntity } from '../mime/read-content-entity.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
-import { headerProtectionMode, isContentField, isProtectedField, readProtectedHeaders } from './header-protection.ts';
+import { collectProtectedHeaders, headerProtectionMode, isContentField, isProtectedField } from './header-protection.ts';
 import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
-import type { EncryptionReport, LayerReport, MessageVerdict, ProtectedHeadersReport } from './verdict.ts';
+import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
 import { signedContentProblem } from './signed-content-problem.ts';
+import { IGNORED_PROTECTED_HEADERS, RELEASED_UNAUTHENTICATED, contentAuthentication, unauthenticatedFailure } from './unauthenticated-content.ts';
 
 export interface OpenMessageOptions {
   /** Absent: chain "not checked" and the verdict can never be 'trusted'. */
@@ -49,6 +55,16 @@ export interface OpenMessageOptions {
   allowLegacy?: boolean;
   /** Keys for decrypting the message body; absent: encrypted bodies are reported, not opened. */
   keys?: DecryptKey[];
+  /**
+   * Open CBC-encrypted (enveloped-data) content that no trusted signature of the From
+   * address, made inside the encryption, covers. Default false: such content is
+   * refused with UnauthenticatedContentError (UNAUTH_ENC), because anyone on its way
+   * could have altered it (EFAIL). When true it is opened and flagged
+   * (encryption.authenticatedBy 'none', an UNAUTH_ENC warning), protected header
+   * fields inside it are not used, and a failure past its decryption is the one
+   * DecryptionError.
+   */
+  allowUnauthenticated?: boolean;
 }
 
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
@@ -74,6 +90,17 @@ function parseInner(content: Buffer, limits: Limits, warnings: string[]): MimeEn
 }
 
 export async function openMessage(message: Uint8Array, options: OpenMessageOptions = {}): Promise<MessageVerdict> {
+  const cbc = { started: false };
+  try {
+    return await openLayers(message, options, cbc);
+  } catch (e) {
+    // From a CBC content decryption on, one failure for every cause: no padding or format oracle.
+    throw cbc.started ? unauthenticatedFailure(e, options.allowUnauthenticated === true) : e;
+  }
+}
+
+/** openMessage; sets `cbc.started` once CBC content is being decrypted. */
+async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc: { started: boolean }): Promise<MessageVerdict> {
   const limits = resolveLimits(options.limits);
   const split = splitMessage(message, limits);
   const root = split.root;
@@ -82,7 +109,10 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
   const pending: PendingSigner[] = [];
   let encryption: EncryptionReport | undefined;
   let decrypted = false;
-  let unauthenticatedLayer = false;
+  /** Index in `pending` of the first signer inside the last CBC layer decrypted (judgeMessage's rule). */
+  let unauthenticatedFrom: number | undefined;
+  /** A body-covering signed layer was entered inside the last CBC layer. */
+  let signedSinceCbc = false;
   let certsOnly: Certificate[] | undefined;
   /** A signature over the body that is unusable as a whole (no signer, two readings): the verdict is 'invalid'. */
   let bodyFailure: { code: ErrorCode; message: string } | undefined;
@@ -106,11 +136,12 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
    * outside it establishes: a message signed with hp="clear" and then encrypted with
    * hp="cipher" legitimately shows "[...]" outside and the real Subject inside.
    * `signed`: a signature over the body lies outside it, so it covers its header fields.
+   * Inside CBC content, only those under a signature made inside it can be used (EFAIL).
    */
-  const hpLayers: Array<{ entity: MimeEntity; encrypted: boolean; signed: boolean }> = [];
+  const hpLayers: Array<{ entity: MimeEntity; encrypted: boolean; signed: boolean; insideCbc: boolean; signedInsideCbc: boolean }> = [];
   for (let depth = 0; ; depth++) {
     if (!nestedCms && current !== root && headerProtectionMode(current) && hpLayers.at(-1)?.entity !== current) {
-      hpLayers.push({ entity: current, encrypted: decrypted, signed: layers.some((l) => l.kind === 'signed' && l.coversBody) });
+      hpLayers.push({ entity: current, encrypted: decrypted, signed: layers.some((l) => l.kind === 'signed' && l.coversBody), insideCbc: unauthenticatedFrom !== undefined, signedInsideCbc: signedSinceCbc });
     }
     const k: ReturnType<typeof classifyEntity> = nestedCms ? { kind: 'pkcs7-mime', smimeType: undefined, warnings: [] } : classifyEntity(current);
     if (k.kind === 'none') break;
@@ -153,6 +184,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       }
       layers.push({ kind: 'signed', form: 'detached', mediaType, coversBody: true, warnings: layerWarnings });
       v.signers.forEach((_, i) => pending.push({ verification: v, index: i, scope: 'message' }));
+      signedSinceCbc = unauthenticatedFrom !== undefined;
       current = signedPart;
       continue;
     }
@@ -190,6 +222,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
       }
       layers.push({ kind: 'signed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings, ...v.warnings] });
       v.signers.forEach((_, i) => pending.push({ verification: v, index: i, scope: 'message' }));
+      signedSinceCbc = unauthenticatedFrom !== undefined;
       current = next(v.contentType, v.content);
     } else if (ci.contentType === OID.envelopedData || ci.contentType === OID.authEnvelopedData) {
       const kind = ci.contentType === OID.envelopedData ? 'enveloped' : 'auth-enveloped';
@@ -198,10 +231,21 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
         warnings.push('The message body is encrypted and was not decrypted (no key given).');
         break;
       }
-      const d = decryptData(ci, { keys: options.keys, limits });
+      let d: DecryptResult;
+      try {
+        d = decryptData(ci, { keys: options.keys, limits });
+      } catch (e) {
+        // EnvelopedData is CBC (parse.ts refuses AEAD in it): its decryption failure is no different from a refusal.
+        if (kind === 'enveloped' && e instanceof DecryptionError) cbc.started = true;
+        throw e;
+      }
       decrypted = true;
-      if (!d.authenticated) unauthenticatedLayer = true;
-      encryption = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, recipients: d.recipients, keyManagement: d.recipient.keyManagement };
+      if (!d.authenticated) {
+        cbc.started = true;
+        unauthenticatedFrom = pending.length;
+        signedSinceCbc = false;
+      }
+      encryption = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, authenticatedBy: d.authenticated ? 'aead' : 'none', recipients: d.recipients, keyManagement: d.recipient.keyManagement };
       layers.push({ kind, form: 'opaque', mediaType, coversBody: true, decrypted: true, warnings: [...k.warnings, ...d.warnings] });
       current = next(d.contentType, d.content);
     } else if (ci.contentType === OID.compressedData) {
@@ -248,46 +292,48 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
     }
   }
 
-  let protectedHeaders: ProtectedHeadersReport | undefined;
-  let protectedHeadersSigned = false;
-  /** The header fields of the entity whose protected headers apply (the payload, or a layer outside it: hp on the envelope only). */
-  let protectedFields: readonly HeaderField[] = payload.headers;
-  if (payload !== root) {
-    let reference: readonly HeaderField[] = split.messageHeaders;
-    const mismatches: string[] = [];
-    for (const { entity, encrypted, signed } of hpLayers) {
-      const r = readProtectedHeaders(entity, reference, encrypted);
-      if (!r) continue;
-      mismatches.push(...r.mismatches);
-      protectedHeaders = { ...r, mismatches };
-      protectedHeadersSigned = signed;
-      protectedFields = entity.headers;
-      reference = entity.headers;
-    }
-  }
-  if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
+  // RFC 9788 protected header fields; inside CBC content, only under a signature made in there (EFAIL).
+  const usableHp = hpLayers.filter((h) => !h.insideCbc || h.signedInsideCbc);
+  let found = payload !== root ? collectProtectedHeaders(usableHp, split.messageHeaders) : undefined;
+  let ignoredHp = usableHp.length < hpLayers.length;
+  const protectedHeadersSigned = found?.layer.signed ?? false;
 
-  const fromHeaders = protectedHeaders ? protectedFields : split.messageHeaders;
-  const { status, code, summary, signers, unsignedHeaders } = await judgeMessage({
+  const fromHeaders = found ? found.layer.entity.headers : split.messageHeaders;
+  const judgement = await judgeMessage({
     layers,
     pending,
     fromHeaders,
     outerHeaders: split.messageHeaders,
-    ...(protectedHeaders ? { protectedHeaders, protectedHeadersSigned } : {}),
+    ...(found ? { protectedHeaders: found.report, protectedHeadersSigned } : {}),
     ...(certsOnly ? { certsOnly } : {}),
     ...(bodyFailure ? { bodyFailure } : {}),
-    unauthenticatedLayer,
+    ...(unauthenticatedFrom !== undefined ? { unauthenticatedFrom } : {}),
     ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
     ...(options.certificates?.length ? { certificates: options.certificates } : {}),
     warnings,
   });
+  const { status, code, signers, unsignedHeaders } = judgement;
+  let summary = judgement.summary;
+  if (judgement.unauthenticatedContent) {
+    if (!options.allowUnauthenticated) throw new UnauthenticatedContentError();
+    // Released as asked: flagged, and no header field taken from inside the CBC content.
+    summary += RELEASED_UNAUTHENTICATED;
+    if (hpLayers.some((h) => h.insideCbc)) {
+      found = payload !== root ? collectProtectedHeaders(hpLayers.filter((h) => !h.insideCbc), split.messageHeaders) : undefined;
+      ignoredHp = true;
+    }
+  }
+  if (encryption) encryption.authenticatedBy = contentAuthentication(unauthenticatedFrom !== undefined, judgement.unauthenticatedContent);
+  if (ignoredHp) warnings.push(IGNORED_PROTECTED_HEADERS);
+  const protectedHeaders = found?.report;
+  if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
 
   // Output: the payload under the message headers; with header protection, the protected fields replace the outer ones.
   let output: Buffer;
   if (payload === root) output = root.raw;
   else {
     const outer: HeaderInput[] = protectedHeaders ? split.messageHeaders.filter((h) => !isProtectedField(h.name)) : [...split.messageHeaders];
-    const inner: HeaderInput[] = protectedHeaders ? protectedFields.filter((h) => isProtectedField(h.name)) : [];
+    const inner: HeaderInput[] = found ? found.layer.entity.headers.filter((h) => isProtectedField(h.name)) : [];
     const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
     output = buildEntity([...outer, ...inner, ['MIME-Version', '1.0'], ...content], payload.body);
   }

@@ -14,7 +14,8 @@
  * - 'invalid'          a signature covering the message body fails (BAD_SIG, DIGEST_MISMATCH, ATTR_INVALID...). Exit 1.
  * - 'partial'          the body is not signed, but parts inside it are (PARTIAL_SIGNED): the signed part
  *                      vouches for nothing around it. Exit 1.
- * - 'unsigned'         no signature at all; `code` is UNAUTH_ENC when the body was CBC-encrypted. Exit 1 for verify.
+ * - 'unsigned'         no signature at all; `code` is UNAUTH_ENC when the body was CBC-encrypted (decrypted only
+ *                      with allowUnauthenticated: see unauthenticated-content.ts). Exit 1 for verify.
  */
 import type { ErrorCode } from '../errors.ts';
 import type { IdentityReport, TrustReport } from '../pki/types.ts';
@@ -69,7 +70,14 @@ export interface SignerVerdict {
 
 export interface EncryptionReport {
   contentEncryption: string;
+  /** True for AEAD content encryption (AuthEnvelopedData); false for CBC (EnvelopedData). */
   authenticated: boolean;
+  /**
+   * What vouches for the decrypted content: the AEAD tag ('aead'), for CBC content a
+   * trusted signature of the From address made inside the encryption ('signature'),
+   * or nothing ('none': CBC content released only because allowUnauthenticated was given).
+   */
+  authenticatedBy: 'aead' | 'signature' | 'none';
   recipients: number;
   keyManagement: string;
 }

@@ -170,7 +170,6 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
       // The protected header section is the signed part's own: the signature covers it.
       ...(protectedHeaders ? { protectedHeaders, protectedHeadersSigned: true } : {}),
       ...(bodyFailure ? { bodyFailure } : {}),
-      unauthenticatedLayer: false,
       ...(options.validateSigner ? { validateSigner: options.validateSigner } : {}),
       ...(options.certificates?.length ? { certificates: options.certificates } : {}),
       warnings,

@@ -38,11 +38,18 @@ test('every --cipher choice round-trips; openssl smime decrypts CBC and openssl 
   for (const cipher of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'aes-128-cbc', 'aes-256-cbc']) {
     const e = await runCli(['encrypt', '--to', bob.certPath, '--cipher', cipher, ...(cipher === 'aes-128-cbc' ? ['--oaep'] : [])], { input: draft });
     assert.equal(e.status, 0, `${cipher}: ${e.stderr}`);
-    const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--json'], { input: e.stdout });
+    const cbc = cipher.endsWith('cbc');
+    if (cbc) {
+      // Unsigned CBC content is refused unless allowed (EFAIL): exit 1, UNAUTH_ENC, nothing written.
+      const refused = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--json'], { input: e.stdout });
+      assert.equal(refused.status, 1, `${cipher}: ${refused.stderr}`);
+      assert.equal(JSON.parse(refused.stdout.toString('utf8')).code, 'UNAUTH_ENC');
+    }
+    const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--json', ...(cbc ? ['--allow-unauthenticated'] : [])], { input: e.stdout });
     assert.equal(d.status, 0, `${cipher}: ${d.stderr}`);
     const verdict = JSON.parse(d.stdout.toString('utf8'));
     assert.equal(verdict.details.encryption.contentEncryption, cipher);
-    if (cipher.endsWith('cbc')) assert.equal(verdict.code, 'UNAUTH_ENC', 'unsigned CBC content is flagged');
+    if (cbc) assert.equal(verdict.code, 'UNAUTH_ENC', 'unsigned CBC content opened with --allow-unauthenticated is flagged');
     if (cipher === 'chacha20-poly1305') continue; // OpenSSL 3.0's CMS cannot read ChaCha20-Poly1305 AuthEnvelopedData
     const file = join(dir, `sealed-${cipher}.eml`);
     writeFileSync(file, e.stdout);
@@ -55,12 +62,15 @@ test('every --cipher choice round-trips; openssl smime decrypts CBC and openssl 
   }
 });
 
-test('a message encrypted by openssl smime decrypts with kakitome', async () => {
+test('a message encrypted by openssl smime decrypts with kakitome (unsigned CBC: with --allow-unauthenticated)', async () => {
   const file = join(dir, 'openssl-plain.eml');
   writeFileSync(file, 'Content-Type: text/plain\r\n\r\nSealed by OpenSSL.\r\n');
   const o = await runProcess('openssl', ['smime', '-encrypt', '-aes256', '-in', file, '-from', alice.email, '-to', bob.email, '-subject', 'from openssl', bob.certPath]);
   assert.equal(o.status, 0, o.stderr);
-  const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath], { input: o.stdout });
+  const refused = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath], { input: o.stdout });
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.equal(refused.stdout.length, 0);
+  const d = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--allow-unauthenticated'], { input: o.stdout });
   assert.equal(d.status, 0, d.stderr);
   assert.match(d.stdout.toString('utf8'), /Sealed by OpenSSL/);
 });

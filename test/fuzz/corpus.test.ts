@@ -65,7 +65,9 @@ const isSignedVerdict = (s: string): boolean => s === 'trusted' || s === 'valid-
  * attacker XORs the IV to turn the first block into chosen text (here the start of
  * an HTML exfiltration tag) without knowing the key. The result is an
  * unauthenticated but "successful" decryption, so it must never be merged with the
- * attacker's HTML siblings, and standing alone it must be reported UNAUTH_ENC.
+ * attacker's HTML siblings, and standing alone it must be refused (UNAUTH_ENC), or,
+ * when unauthenticated content is allowed, reported UNAUTH_ENC.
+ * (test/security/03-efail-cbc.test.ts builds the full attack.)
  */
 function cbcGadget(enc: Buffer, knownFirstBlock: Buffer, chosen: Buffer): Buffer {
   const outer = parseEntity(enc);
@@ -82,14 +84,15 @@ function cbcGadget(enc: Buffer, knownFirstBlock: Buffer, chosen: Buffer): Buffer
 test('EFAIL: a CBC gadget-modified envelope between HTML parts is never decrypted; alone it is UNAUTH_ENC, never signed', async () => {
   const inner = 'Content-Type: text/plain\r\n\r\n' + SECRET + '\r\n';
   const enc = encryptMessage(message('alice@example.com', inner), { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-cbc', headerProtection: false });
-  const original = await decryptMessage(enc, { keys: bobKeys });
+  const original = await decryptMessage(enc, { keys: bobKeys, allowUnauthenticated: true });
   const known = original.message.subarray(original.message.indexOf('Content-Type'), original.message.indexOf('Content-Type') + 16);
   assert.equal(known.toString(), 'Content-Type: te', 'the attacker knows the first plaintext block');
   // The chosen block keeps the MIME parseable, as a real exploit would.
   const gadget = cbcGadget(enc, known, Buffer.from('X-Img: <img src='));
 
-  // Alone: CBC "succeeds" with the chosen block, and the verdict says it is unauthenticated.
-  const alone = await decryptMessage(gadget, { keys: bobKeys, validateSigner });
+  // Alone: refused; allowed, CBC "succeeds" with the chosen block, and the verdict says it is unauthenticated.
+  await assert.rejects(decryptMessage(gadget, { keys: bobKeys, validateSigner }), (e) => isKakitomeError(e, 'UNAUTH_ENC'));
+  const alone = await decryptMessage(gadget, { keys: bobKeys, validateSigner, allowUnauthenticated: true });
   assert.equal(alone.verdict.encryption?.authenticated, false);
   assert.equal(alone.verdict.code, 'UNAUTH_ENC');
   assert.ok(!isSignedVerdict(alone.verdict.status));

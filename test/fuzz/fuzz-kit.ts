@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { KakitomeError, DecryptionError, type ErrorCode } from '../../src/errors.ts';
+import { KakitomeError, DecryptionError, UnauthenticatedContentError, type ErrorCode } from '../../src/errors.ts';
 
 export const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'MALFORMED', 'NO_SIGNERS', 'AMBIGUOUS_CONTENT', 'ATTR_INVALID', 'DIGEST_MISMATCH', 'BAD_SIG', 'UNSUPPORTED_ALG', 'WEAK_ALG',
@@ -357,6 +357,9 @@ export function assertTypedError(e: unknown, context: string): asserts e is Kaki
 
 /** The one DecryptionError message; a mutation must never produce another. */
 export const DECRYPTION_MESSAGE = new DecryptionError().message;
+
+/** The one refusal of CBC content (EFAIL); every failure past a CBC decryption gives this message. */
+export const REFUSAL_MESSAGE = new UnauthenticatedContentError().message;
 
 /**
  * Runs `body` on `count` mutations drawn from `seeds`, with the oracle: `body`

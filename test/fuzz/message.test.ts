@@ -29,9 +29,9 @@ import { parseAddresses } from '../../src/mime/parse-addresses.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
-import { DecryptionError } from '../../src/errors.ts';
+import { UnauthenticatedContentError, DecryptionError } from '../../src/errors.ts';
 import type { MessageVerdict } from '../../src/smime/verdict.ts';
-import { fuzz, iterations, mutate, mutateText, seed, timeoutFor, DECRYPTION_MESSAGE, type Mutation, type Prng, type Seed, REPLAYING } from './fuzz-kit.ts';
+import { fuzz, iterations, mutate, mutateText, seed, timeoutFor, DECRYPTION_MESSAGE, REFUSAL_MESSAGE, type Mutation, type Prng, type Seed, REPLAYING } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Message Root');
 after(() => pki.cleanup());
@@ -102,7 +102,8 @@ test('seeds verify and decrypt', async () => {
     originals.set(s.name, v);
   }
   for (const s of encryptedSeeds) {
-    const { verdict } = await decryptMessage(s.bytes, { keys: [{ key: s.id.key, certificate: s.id.cert }], validateSigner, now });
+    // The unsigned CBC seeds open only when unauthenticated content is allowed (EFAIL).
+    const { verdict } = await decryptMessage(s.bytes, { keys: [{ key: s.id.key, certificate: s.id.cert }], validateSigner, now, allowUnauthenticated: true });
     originals.set(s.name, verdict);
   }
 });
@@ -141,17 +142,28 @@ test('verifyMessage: typed errors only; a signed verdict always carries the orig
   assert.ok(REPLAYING || signed > 0 && outcomes.size > 1, `explores: ${signed} signed, ${[...outcomes]}`);
 });
 
-test('decryptMessage: typed errors only, one DecryptionError, authenticated output is the original', { timeout: timeoutFor(1500, 10) }, async () => {
-  await fuzz('decrypt-message', encryptedSeeds, iterations(1500), async (m, base) => {
+test('decryptMessage: typed errors only, one DecryptionError and one UNAUTH_ENC refusal, authenticated output is the original, unauthenticated output only when allowed', { timeout: timeoutFor(1500, 10) }, async () => {
+  await fuzz('decrypt-message', encryptedSeeds, iterations(1500), async (m, base, r) => {
     const s = base as (typeof encryptedSeeds)[number];
-    const { message, verdict } = await decryptMessage(m.bytes, { keys: [{ key: s.id.key, certificate: s.id.cert }], validateSigner, now });
-    if (verdict.encryption?.authenticated) {
-      assert.deepEqual(bodyOf(message), bodyOf(originals.get(s.name)!.output), `${s.name}: ${m.what}: authenticated decryption with another body`);
+    const allowUnauthenticated = r.chance(0.5);
+    const { message, verdict } = await decryptMessage(m.bytes, { keys: [{ key: s.id.key, certificate: s.id.cert }], validateSigner, now, allowUnauthenticated });
+    const what = `${s.name}: ${m.what}${allowUnauthenticated ? ' (unauthenticated allowed)' : ''}`;
+    if (verdict.status === 'invalid') assert.equal(message.length, 0, `${what}: a failing signature, yet the message was released`);
+    else if (verdict.encryption?.authenticated) {
+      assert.deepEqual(bodyOf(message), bodyOf(originals.get(s.name)!.output), `${what}: authenticated decryption with another body`);
+    }
+    if (verdict.encryption?.authenticated === false) {
+      assert.ok(allowUnauthenticated || verdict.encryption.authenticatedBy === 'signature', `${what}: CBC content released without a trusted signature`);
+      assert.ok(verdict.encryption.authenticatedBy !== 'none' || verdict.warnings.some((w) => /UNAUTH_ENC/.test(w)), `${what}: unauthenticated release not flagged`);
     }
   }, (e, m, s) => {
     if (e.code === 'DECRYPT_FAILED') {
       assert.ok(e instanceof DecryptionError, `${s.name}: ${m.what}: DECRYPT_FAILED that is not a DecryptionError`);
       assert.equal(e.message, DECRYPTION_MESSAGE);
+    }
+    if (e.code === 'UNAUTH_ENC') {
+      assert.ok(e instanceof UnauthenticatedContentError, `${s.name}: ${m.what}: UNAUTH_ENC that is not the one refusal`);
+      assert.equal(e.message, REFUSAL_MESSAGE);
     }
   }, mixed);
 });

@@ -47,7 +47,10 @@ function* randomChunks(input: Buffer, max: number): Generator<Buffer> {
   }
 }
 
-async function streamDecrypt(input: Buffer, keys: typeof aliceKey, max = 1 << 16, extra: { limits?: object } = {}): Promise<{ verdict: MessageVerdict; output: Buffer; wrote: boolean }> {
+/** Unsigned CBC content is refused unless allowed (docs/security.md section 3): tests of its decryption allow it. */
+const ALLOW = { allowUnauthenticated: true };
+
+async function streamDecrypt(input: Buffer, keys: typeof aliceKey, max = 1 << 16, extra: { limits?: object; allowUnauthenticated?: boolean } = {}): Promise<{ verdict: MessageVerdict; output: Buffer; wrote: boolean }> {
   const out = new PassThrough();
   const parts: Buffer[] = [];
   out.on('data', (c: Buffer) => parts.push(c));
@@ -56,8 +59,8 @@ async function streamDecrypt(input: Buffer, keys: typeof aliceKey, max = 1 << 16
 }
 
 /** What decryptMessage says, for comparison; the streaming note aside. */
-async function reference(input: Buffer, keys: typeof aliceKey) {
-  const { message, verdict } = await decryptMessage(input, { keys, validateSigner });
+async function reference(input: Buffer, keys: typeof aliceKey, extra: { allowUnauthenticated?: boolean } = {}) {
+  const { message, verdict } = await decryptMessage(input, { keys, validateSigner, ...extra });
   return { message, verdict };
 }
 
@@ -88,15 +91,27 @@ test('every content cipher and key management: the same message and verdict as d
       if (j !== i % recipients.length && contentEncryption !== 'aes-256-gcm') continue;
       const keys = [{ key: r.id.key, certificate: r.id.cert }];
       const enc = (i + j) % 2 ? encryptMessage(message, { recipients: [r.options], contentEncryption }) : await streamEncrypt(message, { recipients: [r.options], contentEncryption });
-      const ref = await reference(enc, keys);
-      // A maxMessageBytes the message exceeds: only the streaming path can take it.
-      const got = await streamDecrypt(enc, keys, 1 << 16, { limits: { maxMessageBytes: 100_000 } });
-      assert.ok(enc.length > 100_000);
       const what = `${contentEncryption} to ${r.id.kind} ${r.options.rsaPadding ?? ''}`;
+      const cbc = contentEncryption.includes('cbc');
+      // A maxMessageBytes the message exceeds: only the streaming path can take it.
+      const limits = { maxMessageBytes: 100_000 };
+      assert.ok(enc.length > 100_000);
+      if (cbc) {
+        // Unsigned CBC: refused by both paths, nothing written.
+        await assert.rejects(reference(enc, keys), (e) => isKakitomeError(e, 'UNAUTH_ENC'), what);
+        await assert.rejects(streamDecrypt(enc, keys, 1 << 16, { limits }), (e) => isKakitomeError(e, 'UNAUTH_ENC'), what);
+      }
+      const ref = await reference(enc, keys, cbc ? ALLOW : {});
+      const got = await streamDecrypt(enc, keys, 1 << 16, { limits, ...(cbc ? ALLOW : {}) });
       assert.deepEqual(got.output, ref.message, what);
       sameVerdict(got.verdict, ref.verdict, what);
-      assert.equal(got.verdict.encryption?.authenticated, !contentEncryption.includes('cbc'), what);
-      if (contentEncryption.includes('cbc')) assert.equal(got.verdict.code, 'UNAUTH_ENC', what);
+      assert.equal(got.verdict.encryption?.authenticated, !cbc, what);
+      if (cbc) {
+        assert.equal(got.verdict.code, 'UNAUTH_ENC', what);
+        // Protected header fields are never taken from unauthenticated content: the outer (obscured) Subject stays.
+        assert.match(got.output.toString('latin1'), /Subject: \[\.\.\.\]\r\n/, what);
+        continue;
+      }
       // RFC 9788 hp="cipher": the protected Subject and Keywords are back.
       assert.match(got.output.toString('latin1'), /Subject: =\?UTF-8\?B\?5qmf5a\+G\?=\r\n/, what);
       assert.match(got.output.toString('latin1'), /Keywords: secret\r\n/, what);
@@ -163,21 +178,16 @@ test('tampered ciphertext, a wrong key and a truncated message fail as decryptMe
     const out = new PassThrough();
     let wrote = false;
     out.on('data', () => (wrote = true));
-    if (contentEncryption.includes('cbc') && Buffer.isBuffer(inMemory)) {
-      // CBC has no integrity: a changed block decrypts to garbage with valid padding, flagged UNAUTH_ENC.
-      const got = await streamDecrypt(tampered, bobKey, 5000);
-      assert.deepEqual(got.output, inMemory);
-      assert.equal(got.verdict.code, 'UNAUTH_ENC');
-    } else {
-      assert.ok(isKakitomeError(inMemory, 'DECRYPT_FAILED'), `${contentEncryption}: in memory ${String(inMemory)}`);
-      await assert.rejects(decryptMessageStream(Readable.from(randomChunks(tampered, 5000)), { keys: bobKey, output: out }), (e) => isKakitomeError(e, 'DECRYPT_FAILED'), contentEncryption);
-      assert.equal(wrote, false);
-    }
+    // CBC has no integrity (a changed block may decrypt to garbage with valid padding): every failure is the one UNAUTH_ENC.
+    const failure = contentEncryption.includes('cbc') ? 'UNAUTH_ENC' : 'DECRYPT_FAILED';
+    assert.ok(isKakitomeError(inMemory, failure), `${contentEncryption}: in memory ${String(inMemory)}`);
+    await assert.rejects(decryptMessageStream(Readable.from(randomChunks(tampered, 5000)), { keys: bobKey, output: out }), (e) => isKakitomeError(e, failure), contentEncryption);
+    assert.equal(wrote, false);
     // A key that matches no recipient.
     await assert.rejects(decryptMessageStream(Readable.from([enc]), { keys: [{ key: carol.key, certificate: carol.cert }], output: out }), (e) => isKakitomeError(e, 'NOT_RECIPIENT'));
     // The right key type with another recipient's certificate named: wrong key for that recipient.
     const wrongKey = [{ key: pki.identity('rsa2048', 'mallory').key, certificate: alice.cert }];
-    await assert.rejects(decryptMessageStream(Readable.from([enc]), { keys: wrongKey, output: out }), (e) => isKakitomeError(e, 'DECRYPT_FAILED'));
+    await assert.rejects(decryptMessageStream(Readable.from([enc]), { keys: wrongKey, output: out }), (e) => isKakitomeError(e, failure));
     assert.equal(wrote, false);
   }
   // Truncated: the same error code as decryptMessage, nothing written.
@@ -200,15 +210,15 @@ test('tampered ciphertext, a wrong key and a truncated message fail as decryptMe
 test('LF-only input, x-pkcs7-mime and an openssl smime envelope', async () => {
   const enc = encryptMessage(small, { recipients: [{ certificate: alice.cert }], contentEncryption: 'aes-128-cbc' });
   const lf = Buffer.from(enc.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
-  const ref = await reference(lf, aliceKey);
-  const got = await streamDecrypt(lf, aliceKey, 100);
+  const ref = await reference(lf, aliceKey, ALLOW);
+  const got = await streamDecrypt(lf, aliceKey, 100, ALLOW);
   assert.deepEqual(got.output, ref.message);
   sameVerdict(got.verdict, ref.verdict, 'LF-only');
   assert.ok(got.verdict.warnings.some((w) => w.includes('bare LF')));
 
   const legacy = Buffer.from(enc.toString('latin1').replace('application/pkcs7-mime', 'application/x-pkcs7-mime').replace(/smime-type=[^;\r\n]+;?\s*/, ''), 'latin1');
-  const refLegacy = await reference(legacy, aliceKey);
-  const gotLegacy = await streamDecrypt(legacy, aliceKey, 500);
+  const refLegacy = await reference(legacy, aliceKey, ALLOW);
+  const gotLegacy = await streamDecrypt(legacy, aliceKey, 500, ALLOW);
   assert.deepEqual(gotLegacy.output, refLegacy.message);
   sameVerdict(gotLegacy.verdict, refLegacy.verdict, 'x-pkcs7-mime');
   assert.ok(gotLegacy.verdict.warnings.some((w) => w.includes('x-pkcs7-mime')));
@@ -217,8 +227,8 @@ test('LF-only input, x-pkcs7-mime and an openssl smime envelope', async () => {
   const content = join(dir, 'content.txt');
   writeFileSync(content, 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n機密情報\n二行目\n');
   const ossl = execFileSync('openssl', ['smime', '-encrypt', '-aes256', '-in', content, '-from', 'alice@example.com', '-subject', 'secret', alice.certPath]);
-  const refOssl = await reference(ossl, aliceKey);
-  const gotOssl = await streamDecrypt(ossl, aliceKey, 64);
+  const refOssl = await reference(ossl, aliceKey, ALLOW);
+  const gotOssl = await streamDecrypt(ossl, aliceKey, 64, ALLOW);
   assert.deepEqual(gotOssl.output, refOssl.message);
   sameVerdict(gotOssl.verdict, refOssl.verdict, 'openssl smime');
   assert.equal(gotOssl.verdict.code, 'UNAUTH_ENC');

@@ -57,9 +57,9 @@ test('streamed encryption (GCM to ECDH and RSA recipients): hidden Subject, decr
   assert.equal(parseEntity(inner).contentType.params.hp, 'cipher');
 });
 
-test('streamed CBC encryption decrypts with the UNAUTH_ENC flag', async () => {
+test('streamed CBC encryption decrypts (when unauthenticated content is allowed) with the UNAUTH_ENC flag', async () => {
   const enc = await run(msg, 65536, { recipients: [{ certificate: alice.cert }], contentEncryption: 'aes-128-cbc' });
-  const { verdict } = await decryptMessage(enc, { keys: [{ key: alice.key, certificate: alice.cert }] });
+  const { verdict } = await decryptMessage(enc, { keys: [{ key: alice.key, certificate: alice.cert }], allowUnauthenticated: true });
   assert.equal(verdict.code, 'UNAUTH_ENC');
 });
 

@@ -224,18 +224,21 @@ test('signed, then encrypted in a second step: the obscured outer Subject is no 
   assert.ok(r.verdict.protectedHeaders?.mismatches.some((m) => /^Outer subject /.test(m)), JSON.stringify(r.verdict.protectedHeaders));
 });
 
-test('CBC without a signature is UNAUTH_ENC; sign-then-encrypt by the sender is not', async () => {
+test('CBC without a signature is refused (UNAUTH_ENC) unless allowed, then flagged; sign-then-encrypt by the sender is not', async () => {
   const cbc = encryptMessage(japanese, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-128-cbc' });
   assert.match(cbc.toString(), /smime-type=enveloped-data/);
   const keys = [{ key: bob.key, certificate: bob.cert }];
-  const d1 = await decryptMessage(cbc, { keys });
+  await assert.rejects(decryptMessage(cbc, { keys, validateSigner }), (e) => isKakitomeError(e, 'UNAUTH_ENC'));
+  const d1 = await decryptMessage(cbc, { keys, allowUnauthenticated: true });
   assert.equal(d1.verdict.status, 'unsigned');
   assert.equal(d1.verdict.code, 'UNAUTH_ENC');
   assert.equal(d1.verdict.encryption?.authenticated, false);
+  assert.equal(d1.verdict.encryption?.authenticatedBy, 'none');
   const signedCbc = encryptMessage(japanese, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-256-cbc', sign: { signers: [aliceSigner] } });
   const d2 = await decryptMessage(signedCbc, { keys, validateSigner });
   assert.equal(d2.verdict.status, 'trusted', d2.verdict.summary);
   assert.ok(!d2.verdict.warnings.some((w) => /UNAUTH_ENC/.test(w)));
+  assert.equal(d2.verdict.encryption?.authenticatedBy, 'signature');
   assert.deepEqual(d2.verdict.layers.map((l) => l.kind), ['enveloped', 'signed']);
 });
 

@@ -217,13 +217,14 @@ test('Kakitome enveloped-data (AES-128-CBC, AES-256-CBC, RSA): each peer decrypt
   }
 });
 
-test('peer enveloped-data wrapped in application/pkcs7-mime: Kakitome decrypts, marked unauthenticated', async () => {
+test('peer enveloped-data wrapped in application/pkcs7-mime: refused unsigned by default; Kakitome decrypts it when allowed, marked unauthenticated', async () => {
   for (const p of peers) {
     for (const cipher of ['AES128', 'AES256'] as const) {
       if (p.name.startsWith('NSS') && cipher === 'AES256') continue; // cmsutil has no cipher option
       const der = await p.encrypt(INNER, alice, cipher);
       const msg = Buffer.from(HEADERS + pkcs7MimeEntity(der, 'enveloped-data'));
-      const d = await decryptMessage(msg, { keys: [{ key: alice.key, certificate: alice.cert }], validateSigner });
+      await assert.rejects(decryptMessage(msg, { keys: [{ key: alice.key, certificate: alice.cert }], validateSigner }), (e: { code?: string }) => e.code === 'UNAUTH_ENC', p.name);
+      const d = await decryptMessage(msg, { keys: [{ key: alice.key, certificate: alice.cert }], validateSigner, allowUnauthenticated: true });
       assert.equal(d.verdict.encryption?.contentEncryption, cipher === 'AES128' ? 'aes-128-cbc' : 'aes-256-cbc', p.name);
       assert.equal(d.verdict.encryption?.authenticated, false, p.name);
       assert.equal(d.verdict.code, 'UNAUTH_ENC', `${p.name}: ${d.verdict.summary}`);

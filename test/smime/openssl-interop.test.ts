@@ -101,7 +101,8 @@ test('openssl cms -sign with RSA-PSS and SHA-384 verifies with us; a modified by
 test('openssl smime -encrypt (AES-256-CBC, RSA) and openssl cms -encrypt (AES-GCM, ECDH) decrypt with us', async () => {
   const content = file('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n機密情報\r\n');
   const cbc = openssl('smime', '-encrypt', '-aes256', '-in', content, '-from', 'alice@example.com', '-subject', 'secret', alice.certPath);
-  const d1 = await decryptMessage(cbc, { keys: [{ key: alice.key, certificate: alice.cert }] });
+  // Unsigned CBC: opened only when unauthenticated content is allowed (docs/security.md section 3).
+  const d1 = await decryptMessage(cbc, { keys: [{ key: alice.key, certificate: alice.cert }], allowUnauthenticated: true });
   assert.equal(d1.verdict.encryption?.contentEncryption, 'aes-256-cbc');
   assert.equal(d1.verdict.code, 'UNAUTH_ENC');
   assert.equal(decodeText(parseEntity(d1.message)), '機密情報\r\n');

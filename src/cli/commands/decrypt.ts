@@ -3,9 +3,11 @@
  * recipient's key (--cert/--key, --p12, or the key store) and, when the content was signed inside,
  * verifies that signature too and reports it. Exit 0 when decrypted and (if signed)
  * valid and trusted; 1 when it cannot be decrypted or the inner signature fails.
- * The decrypted message is written whenever decryption succeeded, even if the
- * inner signature fails (the report on stderr says so): an archive must stay
- * readable after the signer's certificate has expired.
+ * The decrypted message is written when decryption succeeded and no signature
+ * over it fails; a valid signature whose certificate is not trusted (e.g. expired)
+ * still lets it be written (exit 1): an archive must stay readable. CBC content
+ * (enveloped-data) is opened only under a trusted signature of the sender made
+ * inside the encryption, or with --allow-unauthenticated (EFAIL).
  */
 import type { Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
@@ -22,6 +24,7 @@ interface DecryptCliOptions extends MessageIoOptions, VerifyingCliOptions {
   key?: string;
   p12?: string;
   pass?: string;
+  allowUnauthenticated?: boolean;
 }
 
 export function register(program: Command): void {
@@ -33,13 +36,21 @@ export function register(program: Command): void {
     .option('--key <file>', 'your private key: PEM or DER; PKCS#8, PKCS#1 or SEC1')
     .option('--p12 <file>', 'your key and certificate in a PKCS#12 (.p12/.pfx) file, instead of --cert/--key')
     .option('--pass <spec>', 'passphrase of the key or .p12: file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT is visible in ps)')
-    .option('--json', 'print the structured verdict as JSON on stdout (then the message is written only to -o FILE)');
+    .option('--json', 'print the structured verdict as JSON on stdout (then the message is written only to -o FILE)')
+    .option('--allow-unauthenticated', 'open CBC-encrypted (enveloped-data) content that no trusted signature of the sender covers; it may have been altered on the way (EFAIL), and the report says so');
   addTrustOptions(cmd, 'trust anchors for a signature inside (repeatable; file or directory), in addition to the key store\'s trusted CAs');
   cmd.option('--no-harvest', "key store: do not keep a trusted inner signer's certificate and capabilities");
   addStoreLocationOptions(cmd);
   addMessageIo(cmd, { in: 'encrypted message', out: 'decrypted message' });
   cmd.addHelpText('after', `
 Exit status: 0 decrypted (and, when signed inside, valid and trusted); 1 cannot be decrypted or the inner signature fails; 2 usage error or malformed input.
+
+CBC-encrypted mail (enveloped-data) has no integrity check: anyone on its way can
+change what it decrypts to (EFAIL). It is opened only when a trusted signature of
+the From address, made inside the encryption, covers it; otherwise, and whenever
+it cannot be decrypted, decrypt fails with UNAUTH_ENC and writes nothing. Ask the
+sender to use AES-GCM or to sign, or open it with --allow-unauthenticated,
+knowing that what it shows may have been altered.
 
 Without --cert/--key/--p12, the key store ($KAKITOME_HOME, --home or --database-url)
 finds the key by the envelope's recipient identifiers, whatever the certificate's
@@ -62,6 +73,7 @@ Examples:
     if (opts.cert !== undefined) jobOptions.cert = opts.cert;
     if (opts.key !== undefined) jobOptions.key = opts.key;
     if (opts.p12 !== undefined) jobOptions.p12 = opts.p12;
+    if (opts.allowUnauthenticated) jobOptions.allowUnauthenticated = true;
     if (opts.pass !== undefined) jobOptions.passphrase = await resolvePassSpec(opts.pass, { stdinInUse: isStdio(opts.in) });
     return runMessageCommand({ command: 'decrypt', jobOptions, json: opts.json === true, ...ioOf(opts) });
   }));

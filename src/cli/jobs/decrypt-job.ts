@@ -13,7 +13,7 @@ import { decryptMessage } from '../../smime/decrypt-message.ts';
 import { decryptMessageStream } from '../../smime/decrypt-message-stream.ts';
 import { findEnvelopeKeys } from '../../store/find-envelope-keys.ts';
 import type { Store } from '../../store/store.ts';
-import { EXIT_OK, exitCodeForVerdict } from '../exit-codes.ts';
+import { EXIT_OK, exitCodeForVerdict, type ExitCode } from '../exit-codes.ts';
 import type { Job } from '../job.ts';
 import { assertKeyMatches, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
 import { loadPkcs12File } from '../load-pkcs12.ts';
@@ -21,6 +21,7 @@ import type { TrustOptions } from '../commands/trust-options.ts';
 import type { StoreLocation } from '../commands/store-options.ts';
 import { findMessageEnvelope } from '../find-message-envelope.ts';
 import { viewVerdict } from '../verdict-view.ts';
+import type { MessageVerdict } from '../../smime/verdict.ts';
 import { harvestQuietly, openTrustContext } from './verify-job.ts';
 
 export interface DecryptJobOptions {
@@ -32,6 +33,17 @@ export interface DecryptJobOptions {
   /** The key store: trust anchors, harvesting, and the keys when no key option is given. */
   store?: StoreLocation;
   harvest?: boolean;
+  /** --allow-unauthenticated: open CBC content that no trusted signature of the sender covers (EFAIL risk). */
+  allowUnauthenticated?: boolean;
+}
+
+/**
+ * Exit status of a decryption: decrypted and not signed inside is success (CBC
+ * content only gets here with --allow-unauthenticated, and the report says so);
+ * signed inside, the signature decides like verify.
+ */
+function decryptExitCode(verdict: MessageVerdict): ExitCode {
+  return verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
 }
 
 export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
@@ -48,25 +60,23 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   }
   const { store, validateSigner, certificates } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}) });
   const harvested = new Set<string>();
+  const unauthenticated = o.allowUnauthenticated ? { allowUnauthenticated: true } : {};
   const job: Job = async (message) => {
     const messageKeys = keys ?? (await storeKeysFor(store!, message));
-    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy });
-    // Decrypted and not signed inside is success (with any warning, e.g. UNAUTH_ENC
-    // for CBC, in the report); signed inside, the signature decides like verify.
-    const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
+    const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, ...unauthenticated });
     const view = viewVerdict(verdict);
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
-    return { exitCode, output: plain, verdict: view };
+    // A failing signature over the decrypted message: exit 1 and nothing written (the library withholds it too).
+    return { exitCode: decryptExitCode(verdict), ...(verdict.status === 'invalid' ? {} : { output: plain }), verdict: view };
   };
   // With the keys known up front a large message streams (the key store picks keys from the envelope, so it takes the message whole).
   if (keys !== undefined) {
     const fixedKeys = keys;
     job.stream = async (input, output) => {
-      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, output, end: false });
-      const exitCode = verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
+      const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, output, end: false, ...unauthenticated });
       const view = viewVerdict(verdict);
       if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
-      return { exitCode, verdict: view, keepOutput: true };
+      return { exitCode: decryptExitCode(verdict), verdict: view, keepOutput: verdict.status !== 'invalid' };
     };
   }
   job.streamTakesReusedBuffers = true;
