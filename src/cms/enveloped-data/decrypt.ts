@@ -53,6 +53,9 @@ export function readEncryptedContent(parsed: ParsedEnvelope, limits?: Partial<Li
 
 /**
  * Decrypts a DER/BER ContentInfo (EnvelopedData or AuthEnvelopedData), or one already read.
+ * CBC content (EnvelopedData, `authenticated: false`) is returned as decrypted: nothing
+ * vouches for it, so mail goes through decryptMessage, which opens it only under a
+ * trusted signature of its sender (EFAIL, docs/security.md section 3).
  *
  * @example
  *   const { content, authenticated } = decryptData(der, { keys: [{ key, certificate }] });
