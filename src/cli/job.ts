@@ -26,6 +26,8 @@ export interface JobResult {
   verdict?: VerdictView;
   /** Set when the job threw instead of producing a verdict. */
   failure?: JobFailure;
+  /** Notes for the user (e.g. a body part that could not carry the legacy display), printed on standard error. */
+  warnings?: string[];
 }
 
 /** What a streamed job reports: its OUT went to the Writable it was given. */

@@ -84,6 +84,7 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   if (result.output !== undefined && !(spec.json && isStdio(spec.output))) {
     await writeOutput(spec.output, result.output);
   }
+  printWarnings(spec.command, result.warnings);
   if (result.verdict) {
     if (spec.json) await printJson(result.verdict);
     else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));
@@ -107,12 +108,16 @@ async function runStreamed(spec: MessageCommandSpec, stream: StreamJob, chunks: 
   }
   if (result.keepOutput) await sink.keep();
   else await sink.discard();
-  for (const w of result.warnings ?? []) process.stderr.write(`kakitome ${spec.command}: warning: ${w}\n`);
+  printWarnings(spec.command, result.warnings);
   if (result.verdict) {
     if (spec.json) await printJson(result.verdict);
     else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));
   }
   return result.exitCode;
+}
+
+function printWarnings(command: string, warnings: readonly string[] | undefined): void {
+  for (const w of warnings ?? []) process.stderr.write(`kakitome ${command}: warning: ${w}\n`);
 }
 
 async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mbox'): Promise<ExitCode> {

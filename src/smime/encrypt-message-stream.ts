@@ -1,8 +1,9 @@
 /**
  * Streaming application/pkcs7-mime encryption (RFC 8551 section 3.3) for messages
  * too large to hold in memory: the payload comes from streamPayload (a streaming
- * MIME walker, on-the-fly base64 for 8-bit parts, RFC 9788 hp="cipher" with
- * hcp_baseline outside), encryptToSink seals it, and the CMS output is base64-encoded
+ * MIME walker, on-the-fly base64 for 8-bit parts, RFC 9788 hp="cipher" with the
+ * header fields readable outside, or with hideSubject hcp_baseline outside and the
+ * legacy display in the main body parts), encryptToSink seals it, and the CMS output is base64-encoded
  * into the message as it is produced (base64-sink.ts; the cipher's own output
  * buffers are released as soon as they are encoded).
  *
@@ -42,7 +43,8 @@ export async function encryptMessageStream(input: Readable | AsyncIterable<Uint8
   if (sign?.opaque) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream signs inside the envelope as multipart/signed only; use encryptMessage for an opaque inner signature.');
   if ((options as { tripleWrap?: boolean }).tripleWrap) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessageStream does not triple-wrap; use encryptMessage.');
   const limits = resolveLimits(options.limits);
-  const payload = streamPayload(input as AsyncIterable<Uint8Array>, options.headerProtection === false ? undefined : 'cipher', limits);
+  if (options.hideSubject && options.headerProtection === false) throw new KakitomeError('INVALID_ARGUMENT', 'hideSubject needs header protection: the hidden Subject travels in the protected header fields.');
+  const payload = streamPayload(input as AsyncIterable<Uint8Array>, options.headerProtection === false ? undefined : 'cipher', limits, options.hideSubject === true);
   const name = options.contentEncryption ?? 'aes-256-gcm';
   // Once the root header section was read, the outer header fields are known.
   await payload.ready();

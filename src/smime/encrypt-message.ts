@@ -4,7 +4,10 @@
  * 3.4) or enveloped-data (AES-CBC), one envelope for every recipient. Optionally
  * signs first (sign-then-encrypt) and again outside (triple wrap, RFC 2634 section
  * 1.1). With header protection (default), the protected fields travel inside
- * (hp="cipher") and the outer Subject becomes "[...]" (RFC 9788 hcp_baseline).
+ * (hp="cipher") and stay readable outside (RFC 9788 hcp_no_confidentiality), as
+ * clients without header protection need them; `hideSubject` puts "[...]" in the
+ * outer Subject (hcp_baseline) and the real one at the top of the body (the RFC 9788
+ * Legacy Display Element, legacy-display.ts).
  *
  * @example
  *   const out = encryptMessage(eml, { recipients: [{ certificate: bob }, { certificate: me }] });
@@ -13,11 +16,12 @@ import { encryptData, type ContentEncryptionName, type RecipientOptions } from '
 import { KakitomeError } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
-import { applyHeaderConfidentiality } from './header-protection.ts';
+import { applyHeaderConfidentiality, subjectOf } from './header-protection.ts';
+import { legacyDisplayLines, withLegacyDisplay } from './legacy-display.ts';
 import { prepareContent } from './prepare-content.ts';
 import { base64Lines, signEntity, signEntityParts, type EntityParts } from './sign-entity.ts';
 import { assembleMessage, type SignMessageOptions } from './sign-message.ts';
-import { splitMessage } from './split-message.ts';
+import { splitMessage, type SplitMessage } from './split-message.ts';
 
 export interface EncryptMessageOptions {
   recipients: RecipientOptions[];
@@ -29,6 +33,15 @@ export interface EncryptMessageOptions {
   tripleWrap?: boolean;
   /** RFC 9788 header protection; default true. */
   headerProtection?: boolean;
+  /**
+   * Hide the Subject outside (RFC 9788 hcp_baseline: "[...]", Comments and Keywords
+   * dropped) and show it at the top of each main body part (the Legacy Display
+   * Element), for clients that do not read protected headers. Default false: the
+   * header fields stay readable outside. Needs header protection.
+   */
+  hideSubject?: boolean;
+  /** Appended to: notes such as a main body part that could not carry the legacy display. */
+  warnings?: string[];
   now?: Date;
   limits?: Partial<Limits>;
 }
@@ -36,13 +49,15 @@ export interface EncryptMessageOptions {
 export function encryptMessage(message: Uint8Array, options: EncryptMessageOptions): Buffer {
   if (!options.recipients || options.recipients.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'encryptMessage needs at least one recipient.');
   if (options.tripleWrap && !options.sign) throw new KakitomeError('INVALID_ARGUMENT', 'tripleWrap needs sign options.');
+  if (options.hideSubject && options.headerProtection === false) throw new KakitomeError('INVALID_ARGUMENT', 'hideSubject needs header protection: the hidden Subject travels in the protected header fields.');
   const limits = resolveLimits(options.limits);
-  const split = splitMessage(message, limits);
+  let split = splitMessage(message, limits);
   const protect = options.headerProtection !== false;
   let outer: HeaderInput[] = split.messageHeaders;
   let payload: Buffer;
   if (protect) {
-    const c = applyHeaderConfidentiality(split.messageHeaders);
+    if (options.hideSubject) split = withLegacyDisplayMessage(split, limits, options.warnings ?? []);
+    const c = applyHeaderConfidentiality(split.messageHeaders, options.hideSubject ? 'baseline' : 'none');
     outer = c.outer;
     payload = prepareContent(split, { headerProtection: 'cipher', hpOuter: c.hpOuter }, limits);
   } else {
@@ -69,4 +84,12 @@ export function encryptMessage(message: Uint8Array, options: EncryptMessageOptio
   };
   if (options.tripleWrap && options.sign) entity = signEntityParts(buildEntity(entity.headers, entity.body), signOptions(options.sign));
   return assembleMessage(outer, entity);
+}
+
+/** The message with the Subject's legacy display in its main body parts (split again), or as it was when none could take it. */
+function withLegacyDisplayMessage(split: SplitMessage, limits: Limits, warnings: string[]): SplitMessage {
+  const lines = legacyDisplayLines(subjectOf(split.messageHeaders));
+  if (lines.length === 0) return split;
+  const r = withLegacyDisplay(split.root, split.contentHeaders, lines, warnings);
+  return r ? splitMessage(buildEntity([...split.messageHeaders, ...r.headers], r.body), limits) : split;
 }

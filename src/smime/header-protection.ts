@@ -3,11 +3,18 @@
  *
  * Sending (section 4): the message's non-structural header fields are copied into
  * the header section of the Cryptographic Payload's root part, whose Content-Type
- * gets hp="clear" (signed only) or hp="cipher" (encrypted). For encrypted mail the
- * baseline Header Confidentiality Policy hcp_baseline (section 3.2.1) replaces the
- * outer Subject with "[...]" and drops Comments and Keywords; each header field
- * left on the outside is recorded inside as "HP-Outer: Name: value" (section 2.2)
- * so the recipient can tell deliberate obscuring from tampering.
+ * gets hp="clear" (signed only) or hp="cipher" (encrypted). Each header field left
+ * on the outside of encrypted mail is recorded inside as "HP-Outer: Name: value"
+ * (section 2.2) so the recipient can tell deliberate obscuring from tampering.
+ *
+ * Which fields encryption hides outside is the Header Confidentiality Policy
+ * (section 3.2). The default is hcp_no_confidentiality: every field stays as it is
+ * outside, protected (signed and encrypted) inside, because Outlook, Apple Mail, iOS
+ * Mail, Gmail and Thunderbird (for S/MIME) show only the outer fields and their
+ * users would read "[...]" as the Subject forever. hideSubject chooses hcp_baseline
+ * (section 3.2.1): the outer Subject becomes "[...]", Comments and Keywords are
+ * dropped, and a Legacy Display Element (legacy-display.ts) puts the real Subject at
+ * the top of the body for those clients.
  *
  * Receiving (section 4.10): when the payload root carries hp, its header fields are
  * the ones to show; outer fields that differ without an HP-Outer explanation are
@@ -53,20 +60,24 @@ export function copyFieldsInside(fields: readonly HeaderField[]): HeaderInput[] 
 }
 
 export interface ConfidentialHeaders {
-  /** The outer message fields after hcp_baseline. */
+  /** The outer message fields after the Header Confidentiality Policy. */
   outer: HeaderInput[];
   /** HP-Outer fields for the inside, one per outer non-structural field (RFC 9788 section 2.2). */
   hpOuter: Buffer[];
 }
 
-/** Applies hcp_baseline to the outer message header fields (encryption only). */
-export function applyHeaderConfidentiality(messageHeaders: readonly HeaderField[]): ConfidentialHeaders {
+/** RFC 9788 section 3.2: what encryption hides outside. 'none' is hcp_no_confidentiality, 'baseline' hcp_baseline. */
+export type HeaderConfidentiality = 'none' | 'baseline';
+
+/** Applies the Header Confidentiality Policy to the outer message header fields (encryption only). */
+export function applyHeaderConfidentiality(messageHeaders: readonly HeaderField[], policy: HeaderConfidentiality): ConfidentialHeaders {
   const outer: HeaderInput[] = [];
   const hpOuter: Buffer[] = [];
+  const baseline = policy === 'baseline';
   for (const f of messageHeaders) {
     const n = f.name.toLowerCase();
-    if (REMOVED_BY_HCP.has(n)) continue;
-    if (n === 'subject') {
+    if (baseline && REMOVED_BY_HCP.has(n)) continue;
+    if (baseline && n === 'subject') {
       outer.push(['Subject', OBSCURED_SUBJECT]);
       if (PROTECTED_HEADER_NAMES.includes(n)) hpOuter.push(formatHeaderField('HP-Outer', `Subject: ${OBSCURED_SUBJECT}`));
       continue;
@@ -75,6 +86,12 @@ export function applyHeaderConfidentiality(messageHeaders: readonly HeaderField[
     if (PROTECTED_HEADER_NAMES.includes(n)) hpOuter.push(formatHeaderField('HP-Outer', `${f.name}: ${f.value}`));
   }
   return { outer, hpOuter };
+}
+
+/** The Subject a reader would see (the first Subject field, encoded-words decoded), or undefined. */
+export function subjectOf(messageHeaders: readonly HeaderField[]): string | undefined {
+  const f = messageHeaders.find((h) => h.name.toLowerCase() === 'subject');
+  return f ? decodeHeaderText(f.value) : undefined;
 }
 
 function normalize(value: string): string {

@@ -13,11 +13,18 @@ const dir = pki.dir;
 const draft = draftMessage(alice.email, bob.email, 'Confidential plan', 'The meeting moves to Friday.\r\n');
 test.after(() => pki.cleanup());
 
-test('encrypt (default AES-256-GCM) to two recipients; each decrypts with exit 0 and the Subject restored', async () => {
-  const e = await runCli(['encrypt', '--to', bob.certPath, '--to', dave.certPath], { input: draft });
+// Changed on purpose (issue 12 item 2): the Subject was hidden by default; it stays readable outside
+// unless --hide-subject, which adds the legacy display for clients without header protection.
+test('encrypt (default AES-256-GCM) to two recipients; --hide-subject hides the Subject; each decrypts with exit 0 and the Subject restored', async () => {
+  const readable = await runCli(['encrypt', '--to', bob.certPath], { input: draft });
+  assert.equal(readable.status, 0, readable.stderr);
+  assert.match(readable.stdout.toString('latin1'), /^Subject: Confidential plan\r$/m);
+  assert.doesNotMatch(readable.stdout.toString('latin1'), /Friday/);
+  const e = await runCli(['encrypt', '--to', bob.certPath, '--to', dave.certPath, '--hide-subject'], { input: draft });
   assert.equal(e.status, 0, e.stderr);
   const sealed = e.stdout.toString('latin1');
   assert.match(sealed, /smime-type=authEnveloped-data/i);
+  assert.match(sealed, /^Subject: \[\.\.\.\]\r$/m);
   assert.doesNotMatch(sealed, /Friday|Confidential plan/);
   for (const id of [bob, dave]) {
     const d = await runCli(['decrypt', '--cert', id.certPath, '--key', id.keyPath, '--json'], { input: e.stdout });
@@ -30,7 +37,9 @@ test('encrypt (default AES-256-GCM) to two recipients; each decrypts with exit 0
     assert.equal(d2.status, 0, d2.stderr);
     const plain = readFileSync(out, 'utf8');
     assert.match(plain, /^Subject: Confidential plan\r$/m);
-    assert.match(plain, /Friday/);
+    // The body (base64 now) starts with the legacy display of the Subject, then the text.
+    assert.match(plain, /hp-legacy-display/);
+    assert.equal(Buffer.from(plain.slice(plain.indexOf('\r\n\r\n') + 4), 'base64').toString('utf8'), 'Subject: Confidential plan\r\n\r\nThe meeting moves to Friday.\r\n');
   }
 });
 

@@ -94,17 +94,22 @@ test('standard input past the threshold streams: sign to standard output, then v
   assert.equal(u.stdout.length, 0);
 });
 
-test('encrypt a large message to a file; openssl cms decrypts it', async () => {
+test('encrypt a large message to a file, the Subject hidden (streaming legacy display); openssl cms decrypts it', async () => {
   const sealed = join(dir, 'large-sealed.eml');
-  const e = await runCli(['encrypt', '--to', alice.certPath, '-i', input, '-o', sealed]);
+  const e = await runCli(['encrypt', '--to', alice.certPath, '--hide-subject', '-i', input, '-o', sealed]);
   assert.equal(e.status, 0, e.stderr);
   const head = readFileSync(sealed).subarray(0, 2048).toString('latin1');
   assert.match(head, /smime-type=authEnveloped-data/);
-  assert.doesNotMatch(head, /Quarterly archive/, 'the Subject is protected');
+  assert.match(head, /^Subject: \[\.\.\.\]\r$/m);
+  assert.doesNotMatch(head, /Quarterly archive/, 'the Subject is hidden');
   const plain = join(dir, 'large-openssl-plain.eml');
   const o = await runProcess('openssl', ['cms', '-decrypt', '-recip', alice.certPath, '-inkey', alice.keyPath, '-in', sealed, '-out', plain]);
   assert.equal(o.status, 0, o.stderr);
   assert.ok(attachmentOf(readFileSync(plain)).equals(attachment));
+  // The main body part starts with the legacy display of the hidden Subject.
+  const text = readFileSync(plain).toString('latin1');
+  const part = text.slice(text.indexOf('hp-legacy-display'));
+  assert.match(Buffer.from(part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n\r\n', part.indexOf('\r\n\r\n') + 4)), 'base64').toString('utf8'), /^Subject: Quarterly archive\r\n\r\n/);
 });
 
 test('decrypt a large message file to file and from standard input to standard output; sign-then-encrypt is verified inside', async () => {

@@ -10,6 +10,7 @@ import { decryptMessage } from '../../src/smime/decrypt-message.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
+import { decodeHeaderText } from '../../src/mime/decode-header-text.ts';
 import { getHeaderValue } from '../../src/mime/entity.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
@@ -38,7 +39,7 @@ const msg = Buffer.concat([
 ]);
 
 test('streamed encryption (GCM to ECDH and RSA recipients): hidden Subject, decrypted by us and by openssl', async () => {
-  const enc = await run(msg, 4093, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert, rsaPadding: 'oaep' }] });
+  const enc = await run(msg, 4093, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert, rsaPadding: 'oaep' }], hideSubject: true });
   const outer = parseEntity(enc);
   assert.equal(getHeaderValue(outer, 'subject'), '[...]');
   assert.equal(getHeaderValue(outer, 'keywords'), undefined);
@@ -49,7 +50,7 @@ test('streamed encryption (GCM to ECDH and RSA recipients): hidden Subject, decr
   const m = parseEntity(message);
   assert.equal(getHeaderValue(m, 'subject'), '=?UTF-8?B?5qmf5a+G?=');
   assert.equal(getHeaderValue(m, 'keywords'), 'secret');
-  assert.equal(decodeText(m.children[0]!), '極秘の資料');
+  assert.equal(decodeText(m.children[0]!), 'Subject: 機密\r\n\r\n極秘の資料');
   assert.deepEqual(decodeBody(m.children[1]!), binary);
   const path = join(pki.dir, 'enc.eml');
   writeFileSync(path, enc);
@@ -87,8 +88,9 @@ test('streamed sign-then-encrypt: multipart/signed inside the envelope, verified
 test('streamed encryption at any chunk size: raw UTF-8 header fields are protected as encoded words, 8-bit leaves become base64', async () => {
   const lf = Buffer.from('From: alice@example.com\nTo: bob@example.com\nSubject: Grüße\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nÜberall\n');
   for (const chunk of [1, 5, 4096]) {
+    // Changed on purpose (issue 12 item 2): the outer Subject stays readable by default.
     const enc = await run(lf, chunk, { recipients: [{ certificate: bob.cert }] });
-    assert.equal(getHeaderValue(parseEntity(enc), 'subject'), '[...]');
+    assert.equal(decodeHeaderText(getHeaderValue(parseEntity(enc), 'subject')!), 'Grüße');
     const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }] });
     assert.deepEqual(verdict.protectedHeaders?.mismatches, []);
     assert.ok(verdict.protectedHeaders?.headers.some(([n, v]) => n.toLowerCase() === 'subject' && v === 'Grüße'));

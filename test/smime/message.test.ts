@@ -183,8 +183,12 @@ test('Ed25519 signer: micalg sha-512 (RFC 8419)', async () => {
   assert.equal((await verifyMessage(signed, { validateSigner })).status, 'trusted');
 });
 
-test('encrypt (AES-256-GCM) hides the Subject; decrypt restores it and reports authenticated encryption', async () => {
-  const enc = encryptMessage(japanese, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert }] });
+// Changed on purpose (issue 12 item 2): the outer Subject was "[...]" by default; it now stays readable
+// (hcp_no_confidentiality: Outlook, Apple Mail and Gmail show only the outer fields), and hideSubject hides it.
+test('encrypt (AES-256-GCM) keeps the Subject readable outside by default and hides it with hideSubject; decrypt restores it and reports authenticated encryption', async () => {
+  const readable = parseEntity(encryptMessage(japanese, { recipients: [{ certificate: bob.cert }] }));
+  assert.equal(decodeHeaderText(getHeaderValue(readable, 'subject')!), '見積書の送付');
+  const enc = encryptMessage(japanese, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert }], hideSubject: true });
   const outer = parseEntity(enc);
   assert.equal(getHeaderValue(outer, 'subject'), '[...]');
   assert.match(outer.contentType.params['smime-type']!, /authEnveloped-data/);
@@ -203,13 +207,15 @@ test('encrypt (AES-256-GCM) hides the Subject; decrypt restores it and reports a
     const m = parseEntity(message);
     assert.equal(decodeHeaderText(getHeaderValue(m, 'subject')!), '見積書の送付');
     assert.equal(m.headers.filter((h) => h.name.toLowerCase() === 'subject').length, 1);
-    assert.equal(decodeText(m), 'お世話になっております。\r\n見積書をお送りします。\r\n');
+    // The legacy display (RFC 9788 section 4.5) leads the text for clients without header protection.
+    assert.equal(m.contentType.params['hp-legacy-display'], '1');
+    assert.equal(decodeText(m), 'Subject: 見積書の送付\r\n\r\nお世話になっております。\r\n見積書をお送りします。\r\n');
   }
 });
 
 test('signed, then encrypted in a second step: the obscured outer Subject is no mismatch; a forged layer is', async () => {
   const signed = signMessage(japanese, { signers: [aliceSigner] });
-  const enc = encryptMessage(signed, { recipients: [{ certificate: bob.cert }] });
+  const enc = encryptMessage(signed, { recipients: [{ certificate: bob.cert }], hideSubject: true });
   assert.equal(getHeaderValue(parseEntity(enc), 'subject'), '[...]');
   const { message, verdict } = await decryptMessage(enc, { keys: [{ key: bob.key, certificate: bob.cert }], validateSigner });
   assert.equal(verdict.status, 'trusted', verdict.summary);
@@ -308,7 +314,7 @@ test('inspectMessage describes the MIME tree, the signature and recipients witho
   assert.ok(r.tree.smime?.signed?.signers[0]?.signingTime instanceof Date);
   assert.deepEqual(r.tree.smime?.signed?.certificates[0]?.emails, ['alice@example.com']);
   assert.equal(r.tree.children[0]?.children[1]?.filename, 'report.pdf');
-  const enc = inspectMessage(encryptMessage(withAttachment, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert }], contentEncryption: 'aes-128-gcm' }));
+  const enc = inspectMessage(encryptMessage(withAttachment, { recipients: [{ certificate: bob.cert }, { certificate: alice.cert }], contentEncryption: 'aes-128-gcm', hideSubject: true }));
   assert.equal(enc.tree.smime?.type, 'authEnvelopedData');
   assert.equal(enc.tree.smime?.enveloped?.contentEncryption, 'aes-128-gcm');
   assert.deepEqual(enc.tree.smime?.enveloped?.recipients.map((x) => x.kind).sort(), ['kari', 'ktri']);
@@ -317,7 +323,11 @@ test('inspectMessage describes the MIME tree, the signature and recipients witho
 
 test('RFC 9788 details: hcp_baseline drops Keywords and Comments, records HP-Outer; a false hp="cipher" claim is flagged', async () => {
   const msg = Buffer.from('From: alice@example.com\r\nTo: bob@example.com\r\nSubject: plans\r\nKeywords: merger\r\nComments: confidential\r\nContent-Type: text/plain\r\n\r\nbody\r\n');
-  const enc = encryptMessage(msg, { recipients: [{ certificate: bob.cert }] });
+  // The default (hcp_no_confidentiality) leaves them outside, as it leaves the Subject.
+  const kept = parseEntity(encryptMessage(msg, { recipients: [{ certificate: bob.cert }] }));
+  assert.equal(getHeaderValue(kept, 'keywords'), 'merger');
+  assert.equal(getHeaderValue(kept, 'subject'), 'plans');
+  const enc = encryptMessage(msg, { recipients: [{ certificate: bob.cert }], hideSubject: true });
   const outer = parseEntity(enc);
   assert.equal(getHeaderValue(outer, 'keywords'), undefined);
   assert.equal(getHeaderValue(outer, 'comments'), undefined);

@@ -117,7 +117,7 @@ test('openssl smime -encrypt (AES-256-CBC, RSA) and openssl cms -encrypt (AES-GC
 
 test('openssl decrypts our enveloped (CBC, RSA) and authEnveloped (GCM, ECDH) messages, and verifies the signature inside', () => {
   for (const [id, cipher] of [[alice, 'aes-128-cbc'], [bob, 'aes-256-gcm']] as const) {
-    const enc = encryptMessage(message, { recipients: [{ certificate: id.cert }], contentEncryption: cipher, sign: { signers: [{ certificate: alice.cert, key: alice.key }] } });
+    const enc = encryptMessage(message, { recipients: [{ certificate: id.cert }], contentEncryption: cipher, sign: { signers: [{ certificate: alice.cert, key: alice.key }] }, hideSubject: true });
     const outer = parseEntity(enc);
     assert.equal(getHeaderValue(outer, 'subject'), '[...]');
     const inner = openssl('cms', '-decrypt', '-in', file(enc), '-recip', id.certPath, '-inkey', id.keyPath);
@@ -126,7 +126,9 @@ test('openssl decrypts our enveloped (CBC, RSA) and authEnveloped (GCM, ECDH) me
     assert.equal(payload.contentType.params.hp, 'cipher');
     assert.equal(decodeHeaderText(getHeaderValue(payload, 'subject')!), '山田 report');
     assert.equal(getHeaderValue(payload, 'hp-outer'), 'From: =?UTF-8?B?44Ki44Oq44K5?= <alice@example.com>');
-    assert.equal(decodeText(payload.children[0]!), '添付をご確認ください。');
+    // The legacy display of the hidden Subject leads the main body part (RFC 9788 section 4.5).
+    assert.equal(payload.children[0]!.contentType.params['hp-legacy-display'], '1');
+    assert.equal(decodeText(payload.children[0]!), 'Subject: 山田 report\r\n\r\n添付をご確認ください。');
     assert.deepEqual(decodeBody(payload.children[1]!), Buffer.from(Array.from({ length: 600 }, (_, i) => (i * 13) & 0xff)));
   }
 });

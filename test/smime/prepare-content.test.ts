@@ -33,8 +33,9 @@ function generalPrepareContent(message: Buffer, options: PrepareContentOptions, 
 test('prepareContent writes the bytes of the general composition for every corpus message (no hp, hp=clear, hp=cipher)', () => {
   for (const { name, bytes } of messageCorpus()) {
     const split = splitMessage(bytes, DEFAULT_LIMITS);
-    const hpOuter = applyHeaderConfidentiality(split.messageHeaders).hpOuter;
-    for (const options of [{}, { headerProtection: 'clear' }, { headerProtection: 'cipher', hpOuter }] as PrepareContentOptions[]) {
+    const hpOuter = applyHeaderConfidentiality(split.messageHeaders, 'baseline').hpOuter;
+    const hpOuterNone = applyHeaderConfidentiality(split.messageHeaders, 'none').hpOuter;
+    for (const options of [{}, { headerProtection: 'clear' }, { headerProtection: 'cipher', hpOuter }, { headerProtection: 'cipher', hpOuter: hpOuterNone }] as PrepareContentOptions[]) {
       const fast = prepareContent(splitMessage(bytes, DEFAULT_LIMITS), options, DEFAULT_LIMITS);
       const general = generalPrepareContent(bytes, options, DEFAULT_LIMITS);
       assert.equal(fast.toString('latin1'), general.toString('latin1'), `${name} ${options.headerProtection ?? 'no hp'}`);

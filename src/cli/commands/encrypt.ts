@@ -34,18 +34,20 @@ interface EncryptCliOptions extends MessageIoOptions {
   revocation: string;
   fetchCaIssuers?: string[];
   allowInternalFetch?: string[];
+  hideSubject?: boolean;
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command('encrypt')
     .summary('encrypt a message to one or more recipients')
-    .description('Encrypt a whole message into one application/pkcs7-mime envelope for every --to recipient. Include your own certificate as a recipient to keep your Sent copy readable. The outer Subject is replaced and the real headers travel inside (RFC 9788).')
+    .description('Encrypt a whole message into one application/pkcs7-mime envelope for every --to recipient. Include your own certificate as a recipient to keep your Sent copy readable. The header fields travel inside too, signed and encrypted (RFC 9788 header protection), and stay readable outside, as clients without header protection (Outlook, Apple Mail, iOS Mail, Gmail) need them; --hide-subject hides the Subject.')
     .option('--to <cert|address>', 'recipient: a certificate file, PEM or DER (a PEM bundle adds every certificate in it), or an address looked up in the key store (repeatable)', collect)
     .addOption(new Option('--cipher <name>', 'content encryption (default: AES-256-GCM; with a key store, the best cipher every recipient is known to read); GCM and ChaCha20-Poly1305 are authenticated, CBC is not (use it only for recipients that cannot read GCM, e.g. NSS/Thunderbird < 115, gpgsm 2.2)').choices(CIPHERS))
     .option('--from <address>', "the sender, for the Sent copy and --sign (default: the message's From address)")
     .option('--no-self', "key store: do not add the sender's own certificate as a recipient (the Sent copy will not be readable)")
     .option('--sign', "key store: sign first as the sender (--from, or the From address)")
+    .option('--hide-subject', 'put "[...]" in the outer Subject (RFC 9788 hcp_baseline) and the real Subject at the top of the body (the legacy display element), so that clients without header protection still show it')
     .option('--oaep', 'RSA recipients: RSAES-OAEP with SHA-256 instead of PKCS#1 v1.5 (not read by NSS or gpgsm 2.2)')
     .option('--sign-cert <file>', 'sign first with this certificate (needs --sign-key)')
     .option('--sign-key <file>', 'private key for --sign-cert')
@@ -66,6 +68,7 @@ Examples:
   kakitome encrypt --to bob@example.com -i draft.eml -o sealed.eml             # key store
   kakitome encrypt --to bob@example.com --to carol@example.com --sign -i draft.eml -o sealed.eml
   kakitome encrypt --to bob.pem --to alice.pem -i draft.eml -o sealed.eml
+  kakitome encrypt --to bob.pem --hide-subject -i draft.eml -o sealed.eml    # outer Subject "[...]"
   kakitome encrypt --to bob.pem --cipher aes-128-cbc --oaep < draft.eml > sealed.eml
   kakitome encrypt --to bob.pem --sign-cert alice.pem --sign-key alice.key -i draft.eml -o signed-sealed.eml`);
   cmd.action(commandAction('encrypt', async (opts: EncryptCliOptions) => {
@@ -85,6 +88,7 @@ Examples:
     if (store === undefined && opts.sign) throw new KakitomeError('INVALID_ARGUMENT', '--sign needs a key store (kakitome init); or give --sign-cert and --sign-key.');
     const jobOptions: EncryptJobOptions = { to: files, toAddresses: addresses, oaep: opts.oaep === true, self: opts.self };
     if (opts.cipher !== undefined) jobOptions.cipher = opts.cipher;
+    if (opts.hideSubject) jobOptions.hideSubject = true;
     if (store !== undefined) {
       jobOptions.store = store;
       jobOptions.trust = trustOptionsOf(opts);

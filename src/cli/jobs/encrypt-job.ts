@@ -49,6 +49,8 @@ export interface EncryptJobOptions {
   store?: StoreLocation;
   /** With a store: how address recipients are validated (default: the store's anchors, revocation soft-fail). */
   trust?: TrustOptions;
+  /** "[...]" as the outer Subject and the RFC 9788 legacy display in the body (EncryptMessageOptions.hideSubject). */
+  hideSubject?: boolean;
 }
 
 const DEFAULT_TRUST: TrustOptions = { ca: [], certfile: [], revocation: 'allow-unknown', validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
@@ -77,17 +79,19 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
     sign = { signers: [{ certificate: leaf, key }], certificates: extra };
   }
   const fixedCipher: ContentEncryptionName | undefined = o.cipher;
+  const hide = o.hideSubject ? { hideSubject: true } : {};
   if (o.store === undefined) {
     if (addresses.length > 0) throw new KakitomeError('INVALID_ARGUMENT', `--to ${addresses[0]} is an address: looking it up needs a key store (kakitome init), or give the certificate file.`);
     if (o.signFromStore) throw new KakitomeError('INVALID_ARGUMENT', '--sign needs a key store; or give --sign-cert and --sign-key.');
     const recipients = certificates.map(({ certificate }) => ({ certificate, ...(o.oaep ? { rsaPadding: 'oaep' as const } : {}) }));
-    const job: Job = async (message) => ({
-      exitCode: EXIT_OK,
-      output: encryptMessage(message, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}) }),
-    });
+    const job: Job = async (message) => {
+      const warnings: string[] = [];
+      const output = encryptMessage(message, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}), ...hide, warnings });
+      return { exitCode: EXIT_OK, output, ...(warnings.length ? { warnings } : {}) };
+    };
     // A large message streams, signed inside (multipart/signed) when --sign-cert is given.
     job.stream = async (input, output) => {
-      const { warnings } = await encryptMessageStream(input, output, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}), end: false });
+      const { warnings } = await encryptMessageStream(input, output, { recipients, contentEncryption: fixedCipher ?? 'aes-256-gcm', ...(sign ? { sign } : {}), ...hide, end: false });
       return { exitCode: EXIT_OK, keepOutput: true, warnings };
     };
     return job;
@@ -124,14 +128,15 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
     const all = [...fixed];
     if (sender.copy && !all.some((r) => r.certificate.fingerprint256 === sender.copy!.certificate.fingerprint256)) all.push(sender.copy);
     const signWith = sender.sign ?? sign;
-    return {
-      exitCode: EXIT_OK,
-      output: encryptMessage(message, {
-        recipients: all.map(({ certificate }) => ({ certificate, ...(o.oaep ? { rsaPadding: 'oaep' as const } : {}) })),
-        contentEncryption: fixedCipher ?? chooseCipher(all),
-        ...(signWith ? { sign: signWith } : {}),
-      }),
-    };
+    const warnings: string[] = [];
+    const output = encryptMessage(message, {
+      recipients: all.map(({ certificate }) => ({ certificate, ...(o.oaep ? { rsaPadding: 'oaep' as const } : {}) })),
+      contentEncryption: fixedCipher ?? chooseCipher(all),
+      ...(signWith ? { sign: signWith } : {}),
+      ...hide,
+      warnings,
+    });
+    return { exitCode: EXIT_OK, output, ...(warnings.length ? { warnings } : {}) };
   };
   job.close = () => store.close();
   return job;
