@@ -75,7 +75,15 @@ export interface BatchItem {
 export interface BatchSummary {
   kind: BatchKind;
   total: number;
+  /** Exit status 0: written. */
   succeeded: number;
+  /**
+   * Written although their verdict is not success (decrypt: a valid inner signature
+   * whose signer is not trusted, so that an archive stays readable): never counted
+   * as failed, since their output is there; their reports say what is wrong.
+   */
+  flagged: number;
+  /** Not written. */
   failed: number;
   seconds: number;
   /** The failed messages, in input order (at most MAX_FAILURES_KEPT; `failed` counts them all). */
@@ -149,6 +157,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   const failures: BatchItem[] = [];
   let total = 0;
   let failed = 0;
+  let flagged = 0;
   let exitCode: ExitCode = EXIT_OK;
   let pool: WorkerPool<BulkTask, BulkAnswer> | undefined;
   let cleanUp: (() => void) | undefined;
@@ -156,7 +165,10 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     total++;
     exitCode = worstExitCode([exitCode, item.exitCode]);
     progress.tick(item.exitCode === EXIT_OK);
-    if (item.exitCode !== EXIT_OK) {
+    if (item.exitCode !== EXIT_OK && item.written) {
+      flagged++;
+      progress.note(`${item.name}: ${item.code ?? 'FLAGGED'}: ${item.message ?? 'see its report'} (written)`);
+    } else if (item.exitCode !== EXIT_OK) {
       failed++;
       if (failures.length < MAX_FAILURES_KEPT) failures.push(item);
       progress.note(`${item.name}: ${item.code ?? 'FAILED'}: ${item.message ?? 'failed'} (skipped)`);
@@ -202,7 +214,8 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   return {
     kind: opts.kind,
     total,
-    succeeded: total - failed,
+    succeeded: total - failed - flagged,
+    flagged,
     failed,
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
     failures,

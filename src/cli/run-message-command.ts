@@ -138,13 +138,16 @@ async function runBatchCommand(spec: MessageCommandSpec, kind: 'directory' | 'mb
   });
   const rate = summary.total / Math.max(summary.seconds, 0.001);
   const verb = { sign: 'signed', verify: 'verified', encrypt: 'encrypted', decrypt: 'decrypted' }[spec.command];
-  process.stderr.write(`kakitome ${spec.command}: ${summary.succeeded} of ${summary.total} messages ${verb}, ${summary.failed} failed (${summary.seconds.toFixed(2)} s, ${rate.toFixed(0)} msg/s) into ${spec.output}\n`);
+  // A message written with a failing verdict (decrypt: an untrusted inner signer) is neither a success nor a failure.
+  const flagged = summary.flagged > 0 ? `, ${summary.flagged} ${verb} and written with a problem (see their reports)` : '';
+  process.stderr.write(`kakitome ${spec.command}: ${summary.succeeded} of ${summary.total} messages ${verb}${flagged}, ${summary.failed} failed (${summary.seconds.toFixed(2)} s, ${rate.toFixed(0)} msg/s) into ${spec.output}\n`);
   if (spec.json) {
     await writeStdout(Buffer.from(JSON.stringify({
       type: 'summary',
-      status: summary.failed === 0 ? 'ok' : 'failed',
+      status: summary.failed > 0 ? 'failed' : summary.flagged > 0 ? 'flagged' : 'ok',
       total: summary.total,
       succeeded: summary.succeeded,
+      flagged: summary.flagged,
       failed: summary.failed,
       seconds: summary.seconds,
       exitCode: summary.exitCode,

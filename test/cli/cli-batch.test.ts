@@ -146,3 +146,34 @@ test('an interrupted batch (SIGINT) leaves neither the mbox OUT nor its temporar
   assert.equal(await exited, 130);
   assert.deepEqual(readdirSync(outDir), []);
 });
+
+test('decrypt batch: a message written although its verdict fails (untrusted inner signer) is counted apart, never as failed; unwritten ones are the failures', async () => {
+  // issue 12 item 7: the summary counted such a message as failed after writing its decrypted output.
+  const { encryptMessage } = await import('../../src/smime/encrypt-message.ts');
+  const { signMessage } = await import('../../src/smime/sign-message.ts');
+  const stranger = new TestPki('CLI Batch Stranger Root');
+  try {
+    const carol = stranger.identity('rsa2048', 'carol');
+    const inDir = join(dir, 'sealed-batch');
+    const outDir = join(dir, 'opened-batch');
+    mkdirSync(inDir);
+    const sealed = (from: typeof alice) => encryptMessage(signMessage(draftMessage(from.email, bob.email, `from ${from.email}`, 'Quarterly figures.\r\n'), { signers: [{ certificate: from.cert, key: from.key }] }), { recipients: [{ certificate: bob.cert }] });
+    writeFileSync(join(inDir, 'a-trusted.eml'), sealed(alice));
+    writeFileSync(join(inDir, 'b-untrusted.eml'), sealed(carol));
+    writeFileSync(join(inDir, 'c-bad.eml'), bad);
+    const r = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--ca', pki.caPath, '--revocation', 'off', '-i', inDir, '-o', outDir, '--json', '--jobs', '1']);
+    const lines = jsonLines(r.stdout);
+    const summary = lines.pop()!;
+    assert.deepEqual(readdirSync(outDir).sort(), ['a-trusted.eml', 'b-untrusted.eml'], 'the untrusted one stays readable (archives)');
+    const byName = new Map(lines.map((l) => [l.name, l]));
+    assert.equal(byName.get('b-untrusted.eml').written, true);
+    assert.equal(byName.get('b-untrusted.eml').exitCode, 1);
+    assert.equal(byName.get('c-bad.eml').written, false);
+    assert.deepEqual({ total: summary.total, succeeded: summary.succeeded, flagged: summary.flagged, failed: summary.failed, status: summary.status }, { total: 3, succeeded: 1, flagged: 1, failed: 1, status: 'failed' });
+    assert.match(r.stderr, /b-untrusted\.eml: .*\(written\)/);
+    assert.match(r.stderr, /c-bad\.eml: .*\(skipped\)/);
+    assert.match(r.stderr, /1 of 3 messages decrypted, 1 decrypted and written with a problem \(see their reports\), 1 failed/);
+  } finally {
+    stranger.cleanup();
+  }
+});
