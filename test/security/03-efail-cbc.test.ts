@@ -328,14 +328,16 @@ test('no oracle: damaged key, bad padding, garbled ASN.1, gadget, failing signat
 });
 
 test('protected headers are never taken from unauthenticated plaintext', async () => {
-  // Ours with header protection: outside "Subject: [...]", the real Subject inside, unsigned.
-  assert.match(kakitomeCbc.toString('latin1'), /^Subject: \[\.\.\.\]\r$/m);
-  const { message, verdict } = await decryptMessage(kakitomeCbc, { keys: bobKeys, validateSigner, allowUnauthenticated: true });
+  // Ours with header protection and the Subject hidden (issue 12 item 2 made hiding opt-in: hideSubject):
+  // outside "Subject: [...]", the real Subject inside, unsigned.
+  const kakitomeCbcHidden = encryptMessage(htmlMessage, { recipients: [{ certificate: bob.cert }], contentEncryption: 'aes-256-cbc', hideSubject: true });
+  assert.match(kakitomeCbcHidden.toString('latin1'), /^Subject: \[\.\.\.\]\r$/m);
+  const { message, verdict } = await decryptMessage(kakitomeCbcHidden, { keys: bobKeys, validateSigner, allowUnauthenticated: true });
   assert.equal(verdict.protectedHeaders, undefined, 'no protected headers reported');
   assert.match(message.toString('latin1'), /^Subject: \[\.\.\.\]\r$/m, 'the outer Subject is kept');
   assert.doesNotMatch(message.toString('latin1'), /^Subject: Launch\r$/m);
   assert.ok(verdict.warnings.some((w) => /protected header/i.test(w) && /not used|ignored/i.test(w)), verdict.warnings.join('\n'));
-  const s = await streamed(kakitomeCbc, { keys: bobKeys, validateSigner, allowUnauthenticated: true });
+  const s = await streamed(kakitomeCbcHidden, { keys: bobKeys, validateSigner, allowUnauthenticated: true });
   assert.equal(s.verdict?.protectedHeaders, undefined);
   assert.deepEqual(s.written, message);
   // With AES-GCM the same message's protected headers are used (the content is authenticated).

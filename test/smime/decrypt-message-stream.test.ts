@@ -90,7 +90,8 @@ test('every content cipher and key management: the same message and verdict as d
       // Every cipher with one recipient kind in turn, every recipient kind with GCM.
       if (j !== i % recipients.length && contentEncryption !== 'aes-256-gcm') continue;
       const keys = [{ key: r.id.key, certificate: r.id.cert }];
-      const enc = (i + j) % 2 ? encryptMessage(message, { recipients: [r.options], contentEncryption }) : await streamEncrypt(message, { recipients: [r.options], contentEncryption });
+      // hideSubject (issue 12 item 2 made it opt-in): the outer Subject is "[...]", the real one protected inside.
+      const enc = (i + j) % 2 ? encryptMessage(message, { recipients: [r.options], contentEncryption, hideSubject: true }) : await streamEncrypt(message, { recipients: [r.options], contentEncryption, hideSubject: true });
       const what = `${contentEncryption} to ${r.id.kind} ${r.options.rsaPadding ?? ''}`;
       const cbc = contentEncryption.includes('cbc');
       // A maxMessageBytes the message exceeds: only the streaming path can take it.
