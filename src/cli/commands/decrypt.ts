@@ -43,7 +43,7 @@ export function register(program: Command): void {
   addStoreLocationOptions(cmd);
   addMessageIo(cmd, { in: 'encrypted message', out: 'decrypted message' });
   cmd.addHelpText('after', `
-Exit status: 0 decrypted (and, when signed inside, valid and trusted); 1 cannot be decrypted or the inner signature fails; 2 usage error or malformed input.
+Exit status: 0 decrypted (and, when signed inside, valid and trusted); 1 cannot be decrypted or the inner signature fails; 2 usage error or malformed input, or the message body is not encrypted (encrypted parts inside other parts are never opened: EFAIL).
 
 CBC-encrypted mail (enveloped-data) has no integrity check: anyone on its way can
 change what it decrypts to (EFAIL). It is opened only when a trusted signature of

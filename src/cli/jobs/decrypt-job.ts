@@ -46,6 +46,20 @@ function decryptExitCode(verdict: MessageVerdict): ExitCode {
   return verdict.status === 'unsigned' ? EXIT_OK : exitCodeForVerdict(verdict);
 }
 
+const NOT_ENCRYPTED = 'The message is not encrypted (no application/pkcs7-mime enveloped-data or authEnveloped-data body): nothing was decrypted.';
+
+/**
+ * A message whose body is not encrypted decrypts nothing: an error (exit 2, nothing
+ * written), never a success. That includes the EFAIL shape, encrypted parts inside
+ * a multipart among parts anyone could have added: only an encrypted body is opened
+ * (open-message.ts), so such a message would otherwise pass with exit 0, unchanged.
+ */
+function requireDecrypted(verdict: MessageVerdict): void {
+  if (verdict.layers.some((l) => l.decrypted === true)) return;
+  const parts = verdict.layers.some((l) => l.decrypted === false && !l.coversBody);
+  throw new KakitomeError('MALFORMED', parts ? `${NOT_ENCRYPTED} Its encrypted parts are not opened: decrypted text is never shown among parts someone else may have added (EFAIL).` : NOT_ENCRYPTED);
+}
+
 export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   let keys: DecryptKey[] | undefined;
   if (o.p12 !== undefined) {
@@ -64,6 +78,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   const job: Job = async (message) => {
     const messageKeys = keys ?? (await storeKeysFor(store!, message));
     const { message: plain, verdict } = await decryptMessage(message, { keys: messageKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, ...unauthenticated });
+    requireDecrypted(verdict);
     const view = viewVerdict(verdict);
     if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
     // A failing signature over the decrypted message: exit 1 and nothing written (the library withholds it too).
@@ -74,6 +89,8 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
     const fixedKeys = keys;
     job.stream = async (input, output) => {
       const verdict = await decryptMessageStream(input, { keys: fixedKeys, validateSigner, certificates, allowLegacy: o.trust.allowLegacy, output, end: false, ...unauthenticated });
+      // Thrown: what was written to `output` is discarded.
+      requireDecrypted(verdict);
       const view = viewVerdict(verdict);
       if (store && o.harvest !== false) await harvestQuietly(store, verdict, view, harvested, validateSigner);
       return { exitCode: decryptExitCode(verdict), verdict: view, keepOutput: verdict.status !== 'invalid' };
@@ -86,7 +103,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
 
 async function storeKeysFor(store: Store, message: Buffer): Promise<DecryptKey[]> {
   const envelope = findMessageEnvelope(message);
-  if (envelope === undefined) throw new KakitomeError('MALFORMED', 'The message is not encrypted (no application/pkcs7-mime enveloped-data or authEnveloped-data body).');
+  if (envelope === undefined) throw new KakitomeError('MALFORMED', NOT_ENCRYPTED);
   const found = await findEnvelopeKeys(store, envelope);
   if (found.length === 0) {
     throw new KakitomeError('NOT_RECIPIENT', 'The key store holds no private key for any recipient of this message: import yours (kakitome keys import --p12 FILE), or give --cert FILE --key FILE or --p12 FILE.');
