@@ -24,6 +24,7 @@ import { TtlCache } from './ttl-cache.ts';
 import { DEFAULT_POLICY, allowLegacyAlgorithms, judgeHashAlgorithm, type AlgorithmFinding, type AlgorithmPolicy } from './algorithm-policy.ts';
 import { buildCertificationPaths } from './build-certification-path.ts';
 import { validateCertificationPath, type PathValidationResult } from './validate-certification-path.ts';
+import type { PolicyProcessingOptions } from './process-certificate-policies.ts';
 import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type RevocationOptions } from './check-revocation.ts';
 import { matchSenderIdentity } from './match-sender-identity.ts';
 import { recognizeSmimeProfile } from './recognize-smime-profile.ts';
@@ -81,6 +82,13 @@ export interface SignerValidatorOptions {
   maxCaIssuersBytes?: number;
   /** Accepted clock difference for a signingTime in the future (default 5 minutes). */
   skewMs?: number;
+  /**
+   * The RFC 5280 6.1.1 certificate policy inputs: the acceptable policies
+   * (user-initial-policy-set) and whether an explicit policy is required and
+   * mapping or anyPolicy inhibited from the start. Default: any policy, nothing
+   * required or inhibited (S/MIME practice); CA constraints apply either way.
+   */
+  certificatePolicies?: PolicyProcessingOptions;
 }
 
 interface CachedChain {
@@ -204,7 +212,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
         maxCandidates: options.maxCandidates ?? 64,
       });
       for (const p of built.paths) {
-        const v = validateCertificationPath(p, { time: clock.time, usage: input.usage, policy });
+        const v = validateCertificationPath(p, { time: clock.time, usage: input.usage, policy, ...(options.certificatePolicies ? { certificatePolicies: options.certificatePolicies } : {}) });
         if (v.ok) {
           chain = {
             path: p,

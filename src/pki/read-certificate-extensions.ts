@@ -168,6 +168,57 @@ export function readCertificatePolicies(cert: Certificate): string[] {
   return t.children().map((pi) => readOid(pi.children()[0] ?? malformed('PolicyInformation'), 'policyIdentifier'));
 }
 
+/** policyMappings (RFC 5280 4.2.1.5): issuerDomainPolicy → subjectDomainPolicy pairs, in order. */
+export function readPolicyMappings(cert: Certificate): Array<[issuerDomainPolicy: string, subjectDomainPolicy: string]> | undefined {
+  const t = ext(cert, PKI_OID.policyMappings);
+  if (!t) return undefined;
+  const out = t.children().map((m): [string, string] => {
+    const f = m.fields('PolicyMapping');
+    const pair: [string, string] = [readOid(f.expect(Tag.OID, 'issuerDomainPolicy')), readOid(f.expect(Tag.OID, 'subjectDomainPolicy'))];
+    f.end();
+    return pair;
+  });
+  if (out.length === 0) malformed('empty policyMappings');
+  return out;
+}
+
+export interface PolicyConstraints {
+  requireExplicitPolicy?: number;
+  inhibitPolicyMapping?: number;
+}
+
+/** SkipCerts ::= INTEGER (0..MAX), as the contents of an IMPLICIT tag or an INTEGER. */
+function readSkipCerts(t: Tlv, field: string): number {
+  const v = t.value;
+  if (v.length === 0 || v.length > 4 || v[0]! & 0x80 || (v.length > 1 && v[0] === 0 && !(v[1]! & 0x80))) malformed(`${field} is not a small non-negative INTEGER`);
+  let n = 0;
+  for (const b of v) n = n * 256 + b;
+  return n;
+}
+
+/** policyConstraints (RFC 5280 4.2.1.11); an empty SEQUENCE is refused (MUST NOT be issued). */
+export function readPolicyConstraints(cert: Certificate): PolicyConstraints | undefined {
+  const t = ext(cert, PKI_OID.policyConstraints);
+  if (!t) return undefined;
+  const f = t.fields('PolicyConstraints');
+  const r = f.optional(0x80);
+  const m = f.optional(0x81);
+  f.end();
+  if (!r && !m) malformed('empty policyConstraints');
+  const out: PolicyConstraints = {};
+  if (r) out.requireExplicitPolicy = readSkipCerts(r, 'requireExplicitPolicy');
+  if (m) out.inhibitPolicyMapping = readSkipCerts(m, 'inhibitPolicyMapping');
+  return out;
+}
+
+/** inhibitAnyPolicy (RFC 5280 4.2.1.14): SkipCerts. */
+export function readInhibitAnyPolicy(cert: Certificate): number | undefined {
+  const t = ext(cert, PKI_OID.inhibitAnyPolicy);
+  if (!t) return undefined;
+  if (t.tag !== Tag.INTEGER) malformed('inhibitAnyPolicy is not an INTEGER');
+  return readSkipCerts(t, 'inhibitAnyPolicy');
+}
+
 /** URIs of the fullName of each DistributionPoint (CRLDistributionPoints and FreshestCRL share the syntax). */
 export function readDistributionPointUris(cert: Certificate, id: string = OID.crlDistributionPoints): string[] {
   const t = ext(cert, id);

@@ -9,6 +9,9 @@
  *     (6.1.3 (b)-(c)), applied from the anchor too (RFC 5937 allows it; stricter);
  *   - the signer's keyUsage (RFC 8550 4.4.2) and extendedKeyUsage (RFC 8550 4.4.4),
  *     and, as Mozilla and Microsoft do, EKU in CA certificates as a constraint;
+ *   - certificate policies: the policy tree with mappings, inhibitAnyPolicy and
+ *     policyConstraints (6.1.3 (d)-(f), 6.1.4 (a)-(b), (h)-(j), 6.1.5), in
+ *     process-certificate-policies.ts;
  *   - the algorithm policy on every certificate.
  * Revocation is checked afterwards (check-revocation.ts), on the validated path.
  */
@@ -16,11 +19,10 @@ import type { Certificate } from '../x509/certificate.ts';
 import { keyManagementBit } from '../x509/key-management-usage.ts';
 import type { ErrorCode } from '../errors.ts';
 import { OID } from '../asn1/oids.ts';
-import { decode } from '../asn1/ber.ts';
-import { malformed } from '../errors.ts';
-import { PKI_OID, readCertificatePolicies, readBasicConstraints, readExtKeyUsage, readNameConstraints, readSubjectAltNames, type NameConstraints } from './read-certificate-extensions.ts';
+import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, readSubjectAltNames, type NameConstraints } from './read-certificate-extensions.ts';
 import { checkNameConstraints } from './match-name-constraints.ts';
 import { judgeCertificateAlgorithms, type AlgorithmPolicy } from './algorithm-policy.ts';
+import { processCertificatePolicies, type PolicyProcessingOptions } from './process-certificate-policies.ts';
 
 /** Extensions this validator processes or that carry no constraint on the path. */
 const UNDERSTOOD_EXTENSIONS = new Set<string>([
@@ -29,8 +31,7 @@ const UNDERSTOOD_EXTENSIONS = new Set<string>([
   OID.extKeyUsage,
   OID.subjectAltName,
   OID.nameConstraints,
-  // certificatePolicies: the S/MIME profile reads them; with the RFC 5280 6.1.1
-  // defaults (any-policy, no explicit policy required) they constrain nothing.
+  // Certificate policies: process-certificate-policies.ts (RFC 5280 6.1 policy tree).
   OID.certificatePolicies,
   OID.subjectKeyIdentifier,
   OID.authorityKeyIdentifier,
@@ -38,8 +39,7 @@ const UNDERSTOOD_EXTENSIONS = new Set<string>([
   OID.authorityInfoAccess,
   PKI_OID.freshestCrl,
   PKI_OID.issuerAltName,
-  // RFC 5280 4.2.1.11 and 4.2.1.14 require these to be critical; they are
-  // processed below (simplified policy processing, see checkExplicitPolicy).
+  // RFC 5280 4.2.1.11 and 4.2.1.14 require these to be critical.
   PKI_OID.policyConstraints,
   PKI_OID.inhibitAnyPolicy,
   PKI_OID.policyMappings,
@@ -58,6 +58,8 @@ export interface PathValidationOptions {
   time: Date;
   usage: 'signing' | 'encryption';
   policy: AlgorithmPolicy;
+  /** The RFC 5280 6.1.1 policy inputs (default: any policy, nothing required or inhibited). */
+  certificatePolicies?: PolicyProcessingOptions;
 }
 
 function fail(code: ErrorCode, message: string, warnings: string[]): PathValidationResult {
@@ -141,8 +143,8 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
     }
   }
 
-  const policyProblem = checkExplicitPolicy(path);
-  if (policyProblem) return fail('CERT_UNTRUSTED', policyProblem, warnings);
+  const policy = processCertificatePolicies(path, o.certificatePolicies);
+  if (policy.problem) return fail('CERT_UNTRUSTED', policy.problem, warnings);
 
   // The signer's certificate: keyUsage and extendedKeyUsage for S/MIME.
   const ku = leaf.keyUsage;
@@ -163,52 +165,4 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
   if (n > 1 && readBasicConstraints(leaf)?.ca) warnings.push('The signer\'s certificate is a CA certificate.');
 
   return { ok: true, message: `Valid path of ${n} certificate${n > 1 ? 's' : ''} to the trust anchor "${label(anchor)}".`, warnings, legacy };
-}
-
-/**
- * Simplified certificate policy processing (RFC 5280 6.1.2-6.1.5 with
- * initial-policy-set = any-policy and initial-explicit-policy = false, the S/MIME
- * defaults): when a CA's policyConstraints requireExplicitPolicy takes effect, the
- * certificates from there down must share at least one policy (anyPolicy matching
- * any). QUIRK: policyMappings are not applied and inhibitAnyPolicy is not
- * honoured: with mappings a path may be refused that a full implementation would
- * accept, never the reverse for mappings; inhibitAnyPolicy only matters once an
- * explicit policy is required, which S/MIME hierarchies rarely do.
- */
-function checkExplicitPolicy(path: Certificate[]): string | undefined {
-  const n = path.length;
-  let explicitPolicy = Number.POSITIVE_INFINITY;
-  let required = false;
-  let valid: Set<string> | 'any' = 'any';
-  // From the certificate below the anchor down to the leaf; the anchor's own
-  // constraints count as a CA's.
-  for (let i = n - 1; i >= 0; i--) {
-    const c = path[i]!;
-    if (i < n - 1) {
-      const pols = readCertificatePolicies(c);
-      if (pols.length === 0) valid = new Set<string>();
-      else if (!pols.includes(PKI_OID.anyPolicy)) {
-        const mine = new Set(pols);
-        valid = valid === 'any' ? mine : new Set([...valid].filter((p: string) => mine.has(p)));
-      }
-      if (Buffer.compare(c.subject, c.issuer) !== 0 || i === 0) explicitPolicy--;
-      if (explicitPolicy <= 0) required = true;
-    }
-    const pc = c.extensions.get(PKI_OID.policyConstraints);
-    if (pc) {
-      for (const f of decode(pc.value, { der: true }).children()) {
-        if (f.tag === 0x80) {
-          // SkipCerts ::= INTEGER (0..MAX), IMPLICIT [0]: the INTEGER contents.
-          const b = f.value;
-          if (b.length === 0 || b.length > 4 || b[0]! & 0x80) malformed('requireExplicitPolicy');
-          let v = 0;
-          for (const x of b) v = v * 256 + x;
-          explicitPolicy = Math.min(explicitPolicy, v);
-          if (explicitPolicy <= 0 && i === 0) required = true;
-        }
-      }
-    }
-  }
-  if (required && valid !== 'any' && valid.size === 0) return 'A CA requires an explicit certificate policy, and the path has no policy in common (RFC 5280 6.1.5).';
-  return undefined;
 }

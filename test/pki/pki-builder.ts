@@ -115,6 +115,24 @@ export function certificatePolicies(...oids: string[]): Buffer {
   return extension(OID.certificatePolicies, false, sequence(...oids.map((o) => sequence(oid(o)))));
 }
 
+/** policyMappings (RFC 5280 4.2.1.5), critical as it SHOULD be. */
+export function policyMappings(...pairs: Array<[string, string]>): Buffer {
+  return extension('2.5.29.33', true, sequence(...pairs.map(([a, b]) => sequence(oid(a), oid(b)))));
+}
+
+/** policyConstraints (RFC 5280 4.2.1.11), critical as it MUST be. */
+export function policyConstraints(o: { requireExplicitPolicy?: number; inhibitPolicyMapping?: number }): Buffer {
+  const parts: Buffer[] = [];
+  if (o.requireExplicitPolicy !== undefined) parts.push(implicit(0, false, integer(o.requireExplicitPolicy).subarray(2)));
+  if (o.inhibitPolicyMapping !== undefined) parts.push(implicit(1, false, integer(o.inhibitPolicyMapping).subarray(2)));
+  return extension('2.5.29.36', true, sequence(...parts));
+}
+
+/** inhibitAnyPolicy (RFC 5280 4.2.1.14), critical as it MUST be. */
+export function inhibitAnyPolicy(skipCerts: number): Buffer {
+  return extension('2.5.29.54', true, integer(skipCerts));
+}
+
 /** subjectAltName with SmtpUTF8Mailbox otherNames (RFC 8398) and rfc822Names. */
 export function smtpUtf8San(utf8: string[], rfc822: string[] = []): Buffer {
   const names = [
