@@ -22,7 +22,7 @@ import { encryptData, type ContentEncryptionName } from '../../src/cms/enveloped
 import { decryptData, type DecryptKey } from '../../src/cms/enveloped-data/decrypt.ts';
 import { DecryptionError } from '../../src/errors.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { fuzz, iterations, seed, timeoutFor, Prng, caseSeed, assertTypedError, DECRYPTION_MESSAGE, BOUNDARY, type Seed, type TlvSpan, REPLAYING } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, timeoutFor, Prng, caseSeed, assertTypedError, DECRYPTION_MESSAGE, BOUNDARY, type Seed, type TlvSpan, REPLAYING, reportCases } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Envelope Root');
 after(() => pki.cleanup());
@@ -132,6 +132,7 @@ test('decryptData: typed errors only, one DecryptionError, and only the original
 
 test('alterations of key, originator key, IV, ciphertext or tag all give the same DecryptionError', { timeout: timeoutFor(1500, 10) }, () => {
   const seen = new Map<string, number>();
+  const started = performance.now();
   for (let i = 0; i < iterations(1500); i++) {
     const r = new Prng(caseSeed('decrypt-secret', i));
     const s = seeds[i % seeds.length]!;
@@ -155,6 +156,7 @@ test('alterations of key, originator key, IV, ciphertext or tag all give the sam
     // Only CBC can "succeed" on altered input (unauthenticated; the verdict says UNAUTH_ENC).
     assert.equal(result.authenticated, false, `${context}: AEAD accepted an alteration`);
   }
+  reportCases('decrypt-secret', iterations(1500), performance.now() - started);
   assert.ok(REPLAYING || (seen.get('tag') ?? 0) > 0 && (seen.get('encrypted key') ?? 0) > 0, `covers the ranges: ${[...seen]}`);
 });
 

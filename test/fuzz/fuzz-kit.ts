@@ -10,10 +10,13 @@
  *
  * KAKITOME_FUZZ_ITERATIONS=N runs every target N times (default per target);
  * KAKITOME_FUZZ_SEED=S changes the seed (default fixed, so CI is reproducible);
- * KAKITOME_FUZZ_ONLY=target:case replays one case of a failure message.
+ * KAKITOME_FUZZ_ONLY=target:case replays one case of a failure message;
+ * KAKITOME_FUZZ_REPORT=file appends one JSON line per target run (target, cases,
+ * milliseconds), which test/fuzz/campaign.ts adds up.
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { appendFileSync } from 'node:fs';
 import { KakitomeError, DecryptionError, UnauthenticatedContentError, type ErrorCode } from '../../src/errors.ts';
 
 export const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -29,6 +32,17 @@ export function iterations(defaultCount: number): number {
   const n = Number(env);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`KAKITOME_FUZZ_ITERATIONS must be a positive integer, got ${env}`);
   return n;
+}
+
+/**
+ * Records that `cases` cases of `target` ran (in `ms`), when KAKITOME_FUZZ_REPORT
+ * names a file: the campaign runner's count of cases. Called by fuzz() and by the
+ * tests that loop over cases themselves.
+ */
+export function reportCases(target: string, cases: number, ms: number): void {
+  const file = process.env['KAKITOME_FUZZ_REPORT'];
+  if (file === undefined || file === '' || REPLAYING) return;
+  appendFileSync(file, `${JSON.stringify({ target, seed: BASE_SEED, cases, ms: Math.round(ms) })}\n`);
 }
 
 /** True when replaying one case: the tests' "the fuzzer explored" sanity checks do not apply. */
@@ -382,6 +396,7 @@ export async function fuzz(
   if (only && only[0] !== target) return outcomes;
   const first = only ? Number(only[1]) : 0;
   const last = only ? first + 1 : count;
+  const started = performance.now();
   for (let i = first; i < last; i++) {
     const seedValue = caseSeed(target, i);
     const r = new Prng(seedValue);
@@ -399,6 +414,7 @@ export async function fuzz(
     }
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   }
+  reportCases(target, last - first, performance.now() - started);
   return outcomes;
 }
 
