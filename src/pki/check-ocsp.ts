@@ -3,6 +3,8 @@
  * sending it (POST with a nonce, or GET without, RFC 5019 2.1), and judging the
  * response: structure, signature, responder authority (RFC 6960 4.2.2.2),
  * CertID match, nonce and freshness. Also judges responses carried in the message.
+ * The revocation status of a delegated responder's own certificate is the caller's
+ * (check-revocation.ts), which this reports as responderCertificate.
  *
  * Written on the project's DER reader/writer rather than @peculiar/asn1-ocsp: the
  * request is six nested SEQUENCEs and the response a dozen fields, and the
@@ -28,6 +30,8 @@ export interface OcspAnswer {
   reason?: string;
   /** Which certificate signed the response: 'issuer' (the CA) or 'delegated'. */
   responder: 'issuer' | 'delegated';
+  /** The delegated responder's certificate (issued by the CA), whose own revocation the caller checks (RFC 6960 4.2.2.2.1). */
+  responderCertificate?: Certificate;
 }
 
 export interface OcspCheckOptions {
@@ -234,6 +238,7 @@ export function evaluateOcspResponse(r: ParsedBasicResponse, cert: Certificate, 
   if (!nextUpdate && thisUpdate.getTime() + o.maxAgeMs < now) reject(`it is stale (thisUpdate ${thisUpdate.toISOString()}, no nextUpdate)`);
 
   const answer: OcspAnswer = { status: 'unknown', thisUpdate, producedAt: r.producedAt, responder };
+  if (responder === 'delegated') answer.responderCertificate = signer;
   if (nextUpdate) answer.nextUpdate = nextUpdate;
   if (cs.tag === 0x80) answer.status = 'good';
   else if (cs.tag === 0xa1) {

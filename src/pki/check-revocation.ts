@@ -12,6 +12,10 @@
  * and a fresh online answer wins over it (a stapled "good" from before a
  * revocation must not outlive the revocation).
  *
+ * An OCSP answer from a delegated responder counts only when the responder's
+ * certificate has id-pkix-ocsp-nocheck or is itself not revoked (RFC 6960
+ * 4.2.2.2.1), checked one level deep (MAX_NESTING).
+ *
  * Modes (per deployment): 'require' treats "cannot tell" as a failure
  * (REVOCATION_UNKNOWN); 'allow-unknown' accepts it and the report says
  * "revocation unknown"; 'off' skips the check and says so. A revoked answer is
@@ -104,6 +108,17 @@ export interface RevocationEvidence {
   carriedOcsp: Uint8Array[];
 }
 
+const NO_EVIDENCE: RevocationEvidence = Object.freeze({ carriedCrls: [], carriedOcsp: [] }) as RevocationEvidence;
+
+/**
+ * How deep revocation checks nest: the path's certificates are at depth 0; the
+ * certificate of a delegated OCSP responder that answered for one of them (RFC
+ * 6960 4.2.2.2.1) is checked at depth 1, and evidence that would need a check
+ * deeper than that is not used. This bounds the recursion (a responder whose
+ * own status comes from a delegated responder, and so on).
+ */
+const MAX_NESTING = 1;
+
 export class RevocationChecker {
   readonly #o: RevocationOptions;
   readonly #mode: 'require' | 'allow-unknown' | 'off';
@@ -170,32 +185,61 @@ export class RevocationChecker {
   }
 
   async checkCertificate(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence): Promise<CertificateRevocation> {
+    return this.#check(cert, issuer, evidence, 0);
+  }
+
+  async #check(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, depth: number): Promise<CertificateRevocation> {
     const key = answerKey(cert, issuer);
     // 1. An answer from an earlier online check.
     const hit = this.#answers.get(key);
     if (hit) return { ...hit.answer, cached: true };
 
-    // 2. Online sources, preferred first (one request at a time per certificate).
-    let pending = this.#inFlight.get(key);
+    // 2. Online sources, preferred first (one request at a time per certificate
+    //    and depth: a nested check never waits for the check that started it).
+    const flightKey = `${key}#${depth}`;
+    let pending = this.#inFlight.get(flightKey);
     if (!pending) {
-      pending = this.#checkOnline(key, cert, issuer).finally(() => this.#inFlight.delete(key));
-      this.#inFlight.set(key, pending);
+      pending = this.#checkOnline(key, cert, issuer, depth).finally(() => this.#inFlight.delete(flightKey));
+      this.#inFlight.set(flightKey, pending);
     }
     const online = await pending;
     if (online.status !== 'unknown') return online;
 
     // 3. Evidence carried in this message, when valid and fresh; never remembered.
     const problems = [...online.problems];
-    const carried = this.#fromCarried(cert, issuer, evidence, problems);
+    const carried = await this.#fromCarried(cert, issuer, evidence, problems, depth);
     return carried ?? { status: 'unknown', problems, cached: false };
   }
 
-  #fromCarried(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, problems: string[]): CertificateRevocation | undefined {
+  /**
+   * RFC 6960 4.2.2.2.1: a response signed by a delegated responder counts only
+   * when the responder's certificate has id-pkix-ocsp-nocheck, or is itself known
+   * not to be revoked (by its CA's CRL or OCSP, one level deep). Throws
+   * CERT_UNTRUSTED with the reason otherwise: a revoked responder key, or one
+   * whose status nobody can tell, vouches for nothing.
+   */
+  async #acceptResponder(a: OcspAnswer, cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, depth: number): Promise<void> {
+    const responder = a.responderCertificate;
+    if (!responder || responder.extensions.has(PKI_OID.ocspNoCheck)) return;
+    const reject = (why: string): never => {
+      throw new KakitomeError('CERT_UNTRUSTED', `OCSP response rejected: ${why}.`);
+    };
+    const name = `the responder's certificate "${responder.subjectText || responder.serialHex}"`;
+    if (Buffer.compare(responder.serial, cert.serial) === 0) reject(`${name} answered for itself without id-pkix-ocsp-nocheck, and a responder cannot vouch for its own certificate`);
+    if (depth >= MAX_NESTING) reject(`${name} lacks id-pkix-ocsp-nocheck and would need a revocation check nested deeper than allowed`);
+    const r = await this.#check(responder, issuer, evidence, depth + 1);
+    if (r.status === 'revoked') reject(`${name} was revoked${r.revokedAt ? ` on ${r.revokedAt.toISOString()}` : ''}${r.reason ? ` (${r.reason})` : ''}`);
+    if (r.status === 'unknown') reject(`${name} lacks id-pkix-ocsp-nocheck and its own revocation status is unknown (${r.problems.map((p) => p.replace(/\.+$/, '')).join('; ')})`);
+  }
+
+  async #fromCarried(cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, problems: string[], depth: number): Promise<CertificateRevocation | undefined> {
     const now = this.#now();
     for (const der of evidence.carriedOcsp) {
       try {
         const a = evaluateOcspResponse(parseOcspResponse(der), cert, issuer, { now, skewMs: this.#o.skewMs, maxAgeMs: this.#o.maxAgeMs });
-        if (a.status !== 'unknown') return withoutNextUpdate(fromOcsp(a, 'embedded-ocsp'));
+        if (a.status === 'unknown') continue;
+        await this.#acceptResponder(a, cert, issuer, evidence, depth);
+        return withoutNextUpdate(fromOcsp(a, 'embedded-ocsp'));
       } catch (e) {
         problems.push(`carried OCSP response: ${messageOf(e)}`);
       }
@@ -222,11 +266,11 @@ export class RevocationChecker {
     return undefined;
   }
 
-  async #checkOnline(key: string, cert: Certificate, issuer: Certificate): Promise<CertificateRevocation> {
+  async #checkOnline(key: string, cert: Certificate, issuer: Certificate, depth: number): Promise<CertificateRevocation> {
     const problems: string[] = [];
     const order = this.#o.prefer === 'ocsp' ? [this.#tryOcsp, this.#tryCrl] : [this.#tryCrl, this.#tryOcsp];
     for (const step of order) {
-      const a = await step.call(this, cert, issuer, problems);
+      const a = await step.call(this, cert, issuer, problems, depth);
       if (a) return this.#remember(key, a);
     }
     if (problems.length === 0) problems.push('the certificate names no OCSP responder and no CRL distribution point');
@@ -245,7 +289,7 @@ export class RevocationChecker {
     return answer;
   }
 
-  async #tryOcsp(cert: Certificate, issuer: Certificate, problems: string[]): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
+  async #tryOcsp(cert: Certificate, issuer: Certificate, problems: string[], depth: number): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
     const urls = readAuthorityInfoAccess(cert).ocsp.slice(0, this.#o.maxUrlsPerCertificate);
     for (const url of urls) {
       try {
@@ -263,6 +307,8 @@ export class RevocationChecker {
           problems.push(`OCSP ${url}: the responder does not know this certificate`);
           continue;
         }
+        // Online answers are cached for every message: the responder is judged without any message's evidence.
+        await this.#acceptResponder(a, cert, issuer, NO_EVIDENCE, depth);
         return fromOcsp(a, 'ocsp');
       } catch (e) {
         problems.push(`OCSP ${url}: ${messageOf(e)}`);
@@ -271,7 +317,7 @@ export class RevocationChecker {
     return undefined;
   }
 
-  async #tryCrl(cert: Certificate, issuer: Certificate, problems: string[]): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
+  async #tryCrl(cert: Certificate, issuer: Certificate, problems: string[], _depth: number): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
     const urls = readDistributionPointUris(cert).slice(0, this.#o.maxUrlsPerCertificate);
     for (const url of urls) {
       try {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { issueCertificate, type IssueOptions, type NameSpec } from '../../src/x509/issue.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { x509SignatureAlgorithm, x509Sign } from '../../src/x509/algorithms.ts';
-import { sequence, oid, octetString, boolean, integer, unsignedInteger, time, explicit, implicit, tlv, bitString, utf8String } from '../../src/asn1/der.ts';
+import { sequence, oid, octetString, boolean, integer, NULL, unsignedInteger, time, explicit, implicit, tlv, bitString, utf8String } from '../../src/asn1/der.ts';
 import { Tag } from '../../src/asn1/ber.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
@@ -113,6 +113,11 @@ export function nameConstraints(o: { permittedEmail?: string[]; excludedEmail?: 
 
 export function certificatePolicies(...oids: string[]): Buffer {
   return extension(OID.certificatePolicies, false, sequence(...oids.map((o) => sequence(oid(o)))));
+}
+
+/** id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): the responder's own certificate is not to be checked. */
+export function ocspNoCheck(): Buffer {
+  return extension('1.3.6.1.5.5.7.48.1.5', false, NULL);
 }
 
 /** policyMappings (RFC 5280 4.2.1.5), critical as it SHOULD be. */

@@ -10,7 +10,7 @@ import { createHttpFetcher } from '../../src/pki/create-http-fetcher.ts';
 import { buildOcspRequest, parseOcspResponse, evaluateOcspResponse } from '../../src/pki/check-ocsp.ts';
 import type { SignerValidationInput } from '../../src/pki/types.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { rootCa, subCa, endEntity, buildCrl, key, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
+import { rootCa, subCa, endEntity, buildCrl, key, ocspNoCheck, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 
 const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
@@ -47,7 +47,9 @@ before(async () => {
   viaOcsp('noeku', ocspNoEku.url);
   viaOcsp('dead', `http://127.0.0.1:${deadPort}`);
 
-  const responder = endEntity(caO, 'responder@example.com', { keyUsage: ['digitalSignature'], extKeyUsage: [OCSP_SIGNING], emails: [] });
+  // With id-pkix-ocsp-nocheck, as the CA/B Forum requires of delegated responders:
+  // its own status is not checked (test/pki/ocsp-responder-status.test.ts checks the rest).
+  const responder = endEntity(caO, 'responder@example.com', { keyUsage: ['digitalSignature'], extKeyUsage: [OCSP_SIGNING], emails: [], extraExtensions: [ocspNoCheck()] });
   const badResponder = endEntity(caO, 'bad-responder@example.com', { keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection] });
   const index = [
     { cert: L.good!.cert },
