@@ -64,6 +64,7 @@ export { protectMasterKey, type MasterKeyKdf } from './keys/protect-master-key.t
 export { exportPrivateKeyPem, type PrivateKeyPemProtection } from './keys/export-private-key-pem.ts';
 export { exportPkcs12, type ExportPkcs12Options, type Pkcs12Profile } from './keys/export-pkcs12.ts';
 export { importPkcs12, type Pkcs12Contents, type ImportPkcs12Options } from './keys/import-pkcs12.ts';
+export { createLegacyDecipher, type LegacyDecipher, type LegacyDecipherOptions, type LegacyDecryption, type LegacyCipher } from './keys/pkcs12-legacy-cipher.ts';
 export { initCertificateAuthority, type InitCaOptions } from './ca/init-certificate-authority.ts';
 export { issueMailboxCertificate, type IssueMailboxOptions, type IssuedCertificate } from './ca/issue-mailbox-certificate.ts';
 export { renewMailboxCertificate, type RenewOptions } from './ca/renew-mailbox-certificate.ts';

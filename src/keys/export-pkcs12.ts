@@ -6,9 +6,11 @@
  * - "modern" (default): PBES2 / PBKDF2-HMAC-SHA256 / AES-256-CBC for the key and the
  *   certificates, HMAC-SHA256 MAC: what OpenSSL 3 writes by default.
  * - "legacy": pbeWithSHAAnd3-KeyTripleDES-CBC for both and an HMAC-SHA1 MAC, the
- *   form Windows before 10 1709, older iOS and gpgsm 2.2 import. RC2 (OpenSSL's
- *   legacy default for certificates) is not used: node:crypto lacks it and 3DES is
- *   accepted by all of those importers.
+ *   form Windows before 10 1709, older iOS and gpgsm 2.2 import, and NSS and OpenSSL
+ *   (with or without -legacy) read. RC2 (OpenSSL's legacy default for certificates)
+ *   is not written: node has it only in a child process with the legacy provider
+ *   (import uses one, pkcs12-legacy-cipher.ts), and 3DES is accepted by all of those
+ *   importers.
  *
  * Layout follows OpenSSL's (interoperability is the point of the format): an
  * AuthenticatedSafe of [encryptedData(cert bags), data(shrouded key bag)], the

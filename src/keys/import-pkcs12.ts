@@ -12,6 +12,12 @@
  * derivation is done once, encrypted blocks and the total work are bounded
  * (src/limits.ts, LIMIT), and the MAC and top-level blocks are priced before the
  * first derivation.
+ *
+ * RC2 and RC4 (legacy files from Windows, macOS, `openssl pkcs12 -legacy`, NSS with
+ * -C/-c) are decrypted by a child process with OpenSSL's legacy provider
+ * (pkcs12-legacy-cipher.ts), after the MAC has passed, with keys derived here: at
+ * most one child for the top-level blocks and one for the shrouded key bags, none
+ * for a file without RC2/RC4.
  */
 import { createHmac, createPrivateKey, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { decode, Tag, readOid, readOctetString, readOctets, readSmallInt, readString, type Tlv } from '../asn1/ber.ts';
@@ -19,7 +25,8 @@ import { OID } from '../asn1/oids.ts';
 import { KakitomeError, malformed } from '../errors.ts';
 import { Certificate } from '../x509/certificate.ts';
 import type { Limits } from '../limits.ts';
-import { parsePbeAlgorithm, type PbeScheme } from './pkcs12-pbe.ts';
+import { decryptPbeBlocks, parsePbeAlgorithm, type PbeBlock, type PbeScheme } from './pkcs12-pbe.ts';
+import { createLegacyDecipher, type LegacyDecipher } from './pkcs12-legacy-cipher.ts';
 import { Pkcs12KeyDeriver, type DerivationSpec, type KeyDerivation } from './pkcs12-key-deriver.ts';
 import { PKCS12_OID, MAC_DIGESTS } from './pkcs12-bags.ts';
 
@@ -45,6 +52,11 @@ export interface ImportPkcs12Options {
   limits?: Partial<Limits>;
   /** Called before each key derivation is done (metering; each distinct one is done once). */
   onKeyDerivation?: (d: KeyDerivation) => void;
+  /**
+   * Runs RC2/RC4 blocks (default: createLegacyDecipher bounded by maxBytes, a child
+   * process of this node with OpenSSL's legacy provider). Called only for such files.
+   */
+  legacyDecipher?: LegacyDecipher;
 }
 
 const MAX_NESTING = 4;
@@ -134,7 +146,8 @@ export function importPkcs12(data: Uint8Array, password: string, options: Import
     }
     deriver.ensureAffordable(announced);
     verifyMac(mac, authSafeBytes, deriver);
-    return readContents(parts, deriver, maxBags);
+    const legacy = options.legacyDecipher ?? createLegacyDecipher({ maxBytes });
+    return readContents(parts, deriver, legacy, maxBags);
   } finally {
     deriver.wipe();
   }
@@ -164,8 +177,12 @@ function readAuthSafePart(ci: Tlv): AuthSafePart {
   return { kind: 'encrypted', scheme: parsePbeAlgorithm(alg), bytes: readOctets(encT) };
 }
 
-function readContents(parts: readonly AuthSafePart[], deriver: Pkcs12KeyDeriver, maxBags: number): Pkcs12Contents {
+function readContents(parts: readonly AuthSafePart[], deriver: Pkcs12KeyDeriver, legacy: LegacyDecipher, maxBags: number): Pkcs12Contents {
   const out: Pkcs12Contents = { chain: [], keys: [], certificates: [], skipped: [] };
+  // Keys in file order: a plain keyBag's PKCS#8, or the index of a shrouded one in
+  // `shrouded`, decrypted together once every bag is read (one batch for RC2/RC4).
+  const keySlots: (Uint8Array | number)[] = [];
+  const shrouded: PbeBlock[] = [];
   let bags = 0;
   const readSafeContents = (bytes: Uint8Array, depth: number): void => {
     if (depth > MAX_NESTING) throw new KakitomeError('LIMIT', 'PKCS#12 SafeContents nested too deeply.');
@@ -183,7 +200,7 @@ function readContents(parts: readonly AuthSafePart[], deriver: Pkcs12KeyDeriver,
       if (attrs.friendlyName !== undefined) out.friendlyName ??= attrs.friendlyName;
       switch (bagId) {
         case PKCS12_OID.keyBag:
-          out.keys.push(toKey(value.bytes));
+          keySlots.push(value.bytes);
           break;
         case PKCS12_OID.pkcs8ShroudedKeyBag: {
           const ef = value.fields('EncryptedPrivateKeyInfo');
@@ -191,12 +208,8 @@ function readContents(parts: readonly AuthSafePart[], deriver: Pkcs12KeyDeriver,
           const enc = readOctetString(ef.next('encryptedData'));
           ef.end();
           deriver.countEncryptedBlock();
-          const pkcs8 = parsePbeAlgorithm(alg).decrypt(deriver, enc);
-          try {
-            out.keys.push(toKey(pkcs8));
-          } finally {
-            pkcs8.fill(0);
-          }
+          keySlots.push(shrouded.length);
+          shrouded.push({ scheme: parsePbeAlgorithm(alg), bytes: enc });
           break;
         }
         case PKCS12_OID.certBag: {
@@ -220,7 +233,15 @@ function readContents(parts: readonly AuthSafePart[], deriver: Pkcs12KeyDeriver,
       }
     }
   };
-  for (const part of parts) readSafeContents(part.kind === 'data' ? part.bytes : part.scheme.decrypt(deriver, part.bytes), 0);
+  const encrypted = parts.filter((p) => p.kind === 'encrypted');
+  const decrypted = decryptPbeBlocks(encrypted, deriver, legacy);
+  for (const part of parts) readSafeContents(part.kind === 'data' ? part.bytes : decrypted[encrypted.indexOf(part)]!, 0);
+  const pkcs8s = decryptPbeBlocks(shrouded, deriver, legacy);
+  try {
+    for (const slot of keySlots) out.keys.push(toKey(typeof slot === 'number' ? pkcs8s[slot]! : slot));
+  } finally {
+    for (const pkcs8 of pkcs8s) pkcs8.fill(0);
+  }
 
   const key = out.keys[0];
   if (key) {

