@@ -40,7 +40,15 @@ export type ErrorCode =
   /** A key or certificate given to an operation is unusable for it. */
   | 'KEY_INVALID'
   /** The caller passed options that cannot work together or are out of range. */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** A service request carries no API key, or one that is unknown, malformed or revoked (HTTP 401). */
+  | 'UNAUTHENTICATED'
+  /** The API key is valid but may not do this: a missing scope, another tenant's identity or domain (HTTP 403). */
+  | 'FORBIDDEN'
+  /** The API key used up the request rate an administrator set for it (HTTP 429). */
+  | 'RATE_LIMITED'
+  /** The service has no such resource or route (HTTP 404). */
+  | 'NOT_FOUND';
 
 export class KakitomeError extends Error {
   readonly code: ErrorCode;

@@ -30,6 +30,10 @@ const HINTS: Record<ErrorCode, string> = {
   LIMIT: 'A size, depth or count limit was exceeded; the limits protect against hostile input.',
   KEY_INVALID: 'Check the key file, that it matches the certificate, and the passphrase (--pass).',
   INVALID_ARGUMENT: 'See `kakitome <command> --help`.',
+  UNAUTHENTICATED: 'Send Authorization: Bearer <key> with a key from `kakitome tenant key NAME`.',
+  FORBIDDEN: 'Use a key with the right scope, or add the domain or identity to the tenant (`kakitome tenant add`, `kakitome tenant identity`).',
+  RATE_LIMITED: 'Wait the seconds in Retry-After, or ask for a higher limit (`kakitome tenant limit`).',
+  NOT_FOUND: 'Check the name or id (`kakitome tenant list`).',
 };
 
 export function hintForCode(code: ErrorCode): string {

@@ -102,6 +102,39 @@ const MIGRATIONS: readonly string[] = [
      preferred = (SELECT c.preferred FROM certificates c WHERE c.id = certificate_emails.certificate_id),
      filed_at = (SELECT c.added_at FROM certificates c WHERE c.id = certificate_emails.certificate_id);
    ALTER TABLE certificates DROP COLUMN preferred`,
+  // 4: the signing service's tenants (issue 10). A domain and an identity address
+  // belong to one tenant at most (primary keys); an API key is found by its public
+  // id and checked against secret_hash (salt and HMAC-SHA-256, see
+  // src/store/tenant-directory.ts); scopes are a comma-separated list;
+  // rate_per_minute NULL means no limit (the default).
+  `CREATE TABLE tenants (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE tenant_domains (
+     domain TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+     added_at TEXT NOT NULL
+   );
+   CREATE INDEX tenant_domains_tenant ON tenant_domains (tenant_id);
+   CREATE TABLE tenant_identities (
+     email TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+     added_at TEXT NOT NULL
+   );
+   CREATE INDEX tenant_identities_tenant ON tenant_identities (tenant_id);
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+     secret_hash BLOB NOT NULL,
+     scopes TEXT NOT NULL,
+     rate_per_minute INTEGER,
+     label TEXT,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE INDEX api_keys_tenant ON api_keys (tenant_id)`,
 ];
 
 function forDialect(sql: string, dialect: Dialect): string[] {

@@ -30,3 +30,14 @@ export interface SqlEngine extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** `engine` for a borrower: every statement goes through it, but close() leaves it open (its owner closes it). */
+export function lendEngine(engine: SqlEngine): SqlEngine {
+  return {
+    dialect: engine.dialect,
+    all: (sql, params) => engine.all(sql, params),
+    run: (sql, params) => engine.run(sql, params),
+    transaction: (fn) => engine.transaction(fn),
+    close: async () => {},
+  };
+}

@@ -23,7 +23,7 @@ import { KakitomeError } from '../errors.ts';
 import type { CmsIdentifier } from '../cms/identifier.ts';
 import type { MasterKey } from '../keys/master-key.ts';
 import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey } from '../keys/seal-private-key.ts';
-import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
+import { lendEngine, type Row, type SqlEngine, type SqlExecutor, type SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
 import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
 
@@ -202,6 +202,15 @@ export class Store implements KeyDirectory {
   /** Records an operation done elsewhere (CA, CLI) in the audit log. */
   async audit(action: string, object?: string, detail?: string): Promise<void> {
     await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
+  }
+
+  /**
+   * The same store acting for `actor` in the audit log (a service's caller: the
+   * tenant and API key). It shares this store's connection; closing it leaves this
+   * store open, so a job given it may close it as it closes its own.
+   */
+  actingAs(actor: string): Store {
+    return new Store(lendEngine(this.engine), { masterKey: this.#master, actor, clock: this.#clock });
   }
 
   /**

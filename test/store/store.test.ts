@@ -4,18 +4,12 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TestPki } from '../helpers/pki.ts';
-import { startPostgres, type PostgresServer } from './postgres-server.ts';
+import { engineFactories } from './engine-factories.ts';
 import { Store } from '../../src/store/store.ts';
-import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
-import { openPostgresEngine } from '../../src/store/postgres-engine.ts';
-import type { SqlEngine } from '../../src/store/sql-engine.ts';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { identifierFor } from '../../src/cms/identifier.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
@@ -40,29 +34,7 @@ function renew(email: string, kind: 'rsa' | 'ec', notBefore: Date, notAfter: Dat
   return { cert, key: kp.privateKey };
 }
 
-interface EngineFactory {
-  name: string;
-  setup(): Promise<void>;
-  make(): SqlEngine;
-  teardown(): Promise<void>;
-}
-
-let pg: PostgresServer | undefined;
-let sqliteDir = '';
-const factories: EngineFactory[] = [
-  {
-    name: 'sqlite',
-    async setup() { sqliteDir = mkdtempSync(join(tmpdir(), 'kakitome-store-')); },
-    make: () => openSqliteEngine(join(sqliteDir, 'kakitome.db')),
-    async teardown() { rmSync(sqliteDir, { recursive: true, force: true }); },
-  },
-  {
-    name: 'postgres',
-    async setup() { pg = await startPostgres(); },
-    make: () => openPostgresEngine(pg!.url),
-    async teardown() { pg?.stop(); },
-  },
-];
+const factories = engineFactories('kakitome-store-');
 
 for (const f of factories) {
   describe(`store on ${f.name}`, () => {
@@ -254,7 +226,7 @@ for (const f of factories) {
     });
 
     test('concurrent writers (separate processes) all land', async () => {
-      const url = f.name === 'sqlite' ? join(sqliteDir, 'kakitome.db') : pg!.url;
+      const url = f.url();
       const script = `
         import { openSqliteEngine } from ${JSON.stringify(new URL('../../src/store/sqlite-engine.ts', import.meta.url).pathname)};
         import { openPostgresEngine } from ${JSON.stringify(new URL('../../src/store/postgres-engine.ts', import.meta.url).pathname)};

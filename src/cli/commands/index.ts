@@ -14,6 +14,8 @@ import { register as registerStoreCerts } from './store-certs.ts';
 import { register as registerCa } from './ca-authority.ts';
 import { register as registerStoreBackup } from './store-backup.ts';
 import { register as registerStoreMasterKey } from './store-master-key.ts';
+import { register as registerTenant } from './tenant.ts';
+import { register as registerServe } from './serve.ts';
 
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerSign,
@@ -27,4 +29,6 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerCa,
   registerStoreBackup,
   registerStoreMasterKey,
+  registerTenant,
+  registerServe,
 ];

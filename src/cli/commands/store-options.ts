@@ -90,6 +90,12 @@ export interface StoreLocation {
    * passphrase is asked once, not once per worker. A KeyObject crosses into workers.
    */
   masterKey?: MasterKey;
+  /**
+   * A store already open, lent by a long-running front end (the signing service,
+   * acting for its caller: Store.actingAs); the job uses it and its close() leaves
+   * the lender's connection open. Never crosses into a worker.
+   */
+  store?: Store;
 }
 
 /** --home and --database-url for sign, verify, encrypt and decrypt (their --json is their own). */
@@ -127,6 +133,7 @@ export async function unlockMessageStore(location: StoreLocation): Promise<Store
 
 /** Opens the located store for a message command (the audit log names the CLI user). */
 export function openLocatedStore(location: StoreLocation): Promise<Store> {
+  if (location.store) return Promise.resolve(location.store);
   return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}`, masterKeyPassphrase });
 }
 

@@ -1,0 +1,33 @@
+/**
+ * POST /api/v1/sign: the caller tenant's identity for the message's From address
+ * signs it. Every decision is the library's: the sender a reader sees
+ * (readSigningAddress), the tenant's domains and identities (TenantDirectory),
+ * the current identity (Store.findSigningIdentity: valid now, not revoked, active
+ * key, allowed to sign; looked up on each request, so a new or renewed identity
+ * is used at once), and signing (signMessage: 7-bit canonical content, RFC 9788
+ * header protection).
+ */
+import type { z } from 'zod';
+import { KakitomeError } from '../../errors.ts';
+import { signMessage } from '../../smime/sign-message.ts';
+import { readSigningAddress } from '../../smime/read-signing-address.ts';
+import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
+import type { SignQuery } from '../schemas.ts';
+import { actorOf, type ServiceContext } from '../service-context.ts';
+
+export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>): Promise<Buffer> {
+  const address = readSigningAddress(message);
+  await ctx.tenants.authorizeSender(key.tenant, address);
+  const store = ctx.store.actingAs(actorOf(key));
+  const identity = await store.findSigningIdentity(address);
+  if (!identity) {
+    throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
+  }
+  const signed = signMessage(message, {
+    signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
+    certificates: identity.chain,
+    opaque: query.opaque === 'true',
+  });
+  await store.audit('api.sign', identity.certificate.fingerprint256, `${address}, ${message.length} bytes`);
+  return signed;
+}

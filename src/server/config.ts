@@ -1,0 +1,69 @@
+/**
+ * The configuration of `kakitome serve`, checked once at start: a bad value stops
+ * the server before it listens, with a message naming the option and what it
+ * accepts. Options come from the command line, with environment variables as
+ * defaults (KAKITOME_HTTP, KAKITOME_MAX_MESSAGE_SIZE), and the store is found as
+ * every command finds it (KAKITOME_HOME, KAKITOME_DATABASE_URL).
+ */
+import { KakitomeError } from '../errors.ts';
+import type { RevocationMode } from '../pki/check-revocation.ts';
+
+export interface ServeConfig {
+  host: string;
+  /** 0: any free port (the log line "listening" names it). */
+  port: number;
+  /** Largest message body accepted, in bytes (default 50 MiB); above it: 413. */
+  maxMessageBytes: number;
+  /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
+  shutdownGraceMs: number;
+  /** Revocation checking for /verify and /decrypt (as verify --revocation; default allow-unknown). */
+  revocation: RevocationMode;
+}
+
+export interface ServeOptions {
+  http?: string;
+  maxMessageSize?: string;
+  shutdownGrace?: string;
+  revocation?: string;
+}
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
+const REVOCATION_MODES: readonly RevocationMode[] = ['require', 'allow-unknown', 'off', 'hard-fail', 'soft-fail'];
+
+function invalid(message: string): never {
+  throw new KakitomeError('INVALID_ARGUMENT', message);
+}
+
+/** HOST:PORT, [IPv6]:PORT. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text.trim());
+  if (!m) invalid(`--http ${text}: give HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (0.0.0.0:8080 listens on every interface).`);
+  const port = Number(m[3]);
+  if (port > 65535) invalid(`--http ${text}: the port must be 0 to 65535.`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3 };
+
+/** 52428800, 50MiB, 50M (binary), 50MB (decimal). */
+export function parseSize(text: string, option: string): number {
+  const m = /^(\d{1,13})\s*([a-zA-Z]*)$/.exec(text.trim());
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) invalid(`${option} ${text}: give a size in bytes, or with a unit: 50MiB, 512KiB, 1GiB.`);
+  const bytes = Number(m[1]) * unit;
+  if (bytes < 1024 || bytes > 4 * 1024 ** 3) invalid(`${option} ${text}: the size must be from 1 KiB to 4 GiB.`);
+  return bytes;
+}
+
+export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const http = o.http ?? env.KAKITOME_HTTP;
+  if (!http) invalid('serve needs --http HOST:PORT (or KAKITOME_HTTP), e.g. --http 127.0.0.1:8080.');
+  const { host, port } = parseListenAddress(http);
+  const size = o.maxMessageSize ?? env.KAKITOME_MAX_MESSAGE_SIZE;
+  const maxMessageBytes = size === undefined || size === '' ? DEFAULT_MAX_MESSAGE_BYTES : parseSize(size, '--max-message-size');
+  const grace = o.shutdownGrace ?? '30';
+  if (!/^\d{1,4}$/.test(grace)) invalid(`--shutdown-grace ${grace}: give whole seconds, e.g. 30.`);
+  const revocation = (o.revocation ?? 'allow-unknown') as RevocationMode;
+  if (!REVOCATION_MODES.includes(revocation)) invalid(`--revocation ${o.revocation}: one of ${REVOCATION_MODES.join(', ')}.`);
+  return { host, port, maxMessageBytes, shutdownGraceMs: Number(grace) * 1000, revocation };
+}

@@ -1,0 +1,121 @@
+/**
+ * The HTTP application (Hono): the API under /api/v1, /healthz, /metrics and the
+ * OpenAPI document. Every route comes from the table in routes.ts; a request goes
+ * through one small chain: request id and log line → (API key, scope, rate limit)
+ * → query validated with the route's schema → handler. Errors become RFC 9457
+ * problem details (problem.ts). Testable without a socket: `app.request()`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { isKakitomeError } from '../errors.ts';
+import type { ApiKeyRecord } from '../store/tenant-directory.ts';
+import { authenticate } from './authenticate.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
+import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
+import { HEALTH, METRICS, OPENAPI, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
+import { signForTenant } from './api/sign.ts';
+import { verifyForTenant } from './api/verify.ts';
+import { SignQuery } from './schemas.ts';
+
+type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
+
+/** Parses the query with the route's schema; 400 INVALID_ARGUMENT naming the parameter. */
+function queryOf<T>(c: Context<AppEnv>, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): T {
+  const r = schema.safeParse(c.req.query());
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw new ProblemError(400, 'INVALID_ARGUMENT', `Query parameter ${issue.path.map(String).join('.') || '(unknown)'}: ${issue.message}.`);
+}
+
+/** The node:http request when served by @hono/node-server (absent under app.request() in tests). */
+function incomingOf(c: Context<AppEnv>): IncomingBody | undefined {
+  return (c.env as { incoming?: IncomingBody } | undefined)?.incoming;
+}
+
+export function createApp(ctx: ServiceContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const openapi = JSON.stringify(buildOpenApiDocument(ROUTES, { version: ctx.version }));
+
+  app.use('*', async (c, next) => {
+    const state = { requestId: randomUUID() } as AppEnv['Variables']['state'];
+    c.set('state', state);
+    const started = performance.now();
+    ctx.metrics.inFlight++;
+    try {
+      await next();
+    } finally {
+      ctx.metrics.inFlight--;
+      const seconds = (performance.now() - started) / 1000;
+      const route = state.route ?? 'unmatched';
+      ctx.metrics.observeRequest(c.req.method, route, c.res.status, seconds);
+      // One line per request: never a body, a query string, a header value or a key secret.
+      ctx.log({
+        time: new Date().toISOString(), level: c.res.status >= 500 ? 'error' : 'info', msg: 'request', request: state.requestId,
+        method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 10_000) / 10,
+        tenant: state.key?.tenant, key: state.key?.id, code: state.code,
+      });
+    }
+  });
+
+  const handlers = new Map<RouteSpec, Handler>([
+    [SIGN, async (c, key) => {
+      const query = queryOf(c, SignQuery);
+      const message = await readMessageBody(c.req.raw, ctx.config.maxMessageBytes, incomingOf(c));
+      const signed = await signForTenant(ctx, key!, message, query);
+      ctx.metrics.countOperation('sign', 'ok');
+      return new Response(new Uint8Array(signed), { status: 200, headers: { 'content-type': 'message/rfc822' } });
+    }],
+    [VERIFY, async (c, key) => {
+      const message = await readMessageBody(c.req.raw, ctx.config.maxMessageBytes, incomingOf(c));
+      const verdict = await verifyForTenant(ctx, key!, message);
+      ctx.metrics.countOperation('verify', verdict.status);
+      return c.json(verdict);
+    }],
+    [HEALTH, async (c) => {
+      if (ctx.shuttingDown()) return problemResponse(makeProblem(503, 'INTERNAL', 'The service is shutting down.', c.get('state').requestId));
+      try {
+        await ctx.store.engine.all('SELECT 1');
+      } catch {
+        return problemResponse(makeProblem(503, 'INTERNAL', 'The store does not answer.', c.get('state').requestId));
+      }
+      return c.json({ status: 'ok' });
+    }],
+    [METRICS, async (c) => c.body(ctx.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })],
+    [OPENAPI, async (c) => c.body(openapi, 200, { 'content-type': 'application/json' })],
+  ]);
+
+  for (const spec of ROUTES) {
+    const handler = handlers.get(spec);
+    if (!handler) throw new Error(`No handler for ${spec.method.toUpperCase()} ${spec.path}`);
+    app.on(spec.method.toUpperCase(), spec.path.replace(/\{(\w+)\}/g, ':$1'), async (c) => {
+      const state = c.get('state');
+      state.route = spec.path;
+      const key = spec.scope ? await authenticate(ctx, c.req.header('authorization'), spec.scope) : undefined;
+      if (key) state.key = key;
+      return handler(c, key);
+    });
+  }
+
+  app.notFound((c) => {
+    const { problem } = problemFor(new ProblemError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}: see /api/v1/openapi.json.`), c.get('state')?.requestId);
+    c.get('state').code = problem.code;
+    return problemResponse(problem);
+  });
+
+  app.onError(async (e, c) => {
+    const state = c.get('state');
+    const { problem, headers } = problemFor(e, state?.requestId);
+    if (state) state.code = problem.code;
+    if (problem.status >= 500) ctx.log({ time: new Date().toISOString(), level: 'error', msg: 'internal error', request: state?.requestId, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    if (state?.key && state.route && isKakitomeError(e) && problem.status !== 429) {
+      // Every use of a key is audited, refusals too (a rate-limited flood is not: it would fill the log).
+      const operation = state.route.split('/').pop();
+      ctx.metrics.countOperation(operation ?? 'unknown', 'refused');
+      await ctx.store.actingAs(actorOf(state.key)).audit(`api.${operation}.refused`, undefined, `${problem.code}: ${problem.detail}`).catch(() => undefined);
+    }
+    return problemResponse(problem, headers);
+  });
+  return app;
+}

@@ -1,0 +1,53 @@
+/**
+ * The service's counters in the Prometheus text format (version 0.0.4) for
+ * /metrics. Labels are the route pattern, the method, the status and the
+ * operation's outcome: never a tenant, an address or a key, so the page tells an
+ * onlooker nothing about who uses the service.
+ */
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class Metrics {
+  readonly #requests = new Map<string, number>();
+  readonly #durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  readonly #operations = new Map<string, number>();
+  inFlight = 0;
+
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `method="${method}",route="${escape(route)}",status="${status}"`;
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+    const dkey = `route="${escape(route)}"`;
+    let d = this.#durations.get(dkey);
+    if (!d) this.#durations.set(dkey, (d = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    BUCKETS.forEach((b, i) => {
+      if (seconds <= b) d.buckets[i]!++;
+    });
+    d.sum += seconds;
+    d.count++;
+  }
+
+  /** One message handled: operation sign|verify|encrypt|decrypt, outcome ok|refused|failed. */
+  countOperation(operation: string, outcome: string): void {
+    const key = `operation="${operation}",outcome="${outcome}"`;
+    this.#operations.set(key, (this.#operations.get(key) ?? 0) + 1);
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    lines.push('# HELP kakitome_http_requests_total HTTP requests answered.', '# TYPE kakitome_http_requests_total counter');
+    for (const [k, v] of this.#requests) lines.push(`kakitome_http_requests_total{${k}} ${v}`);
+    lines.push('# HELP kakitome_http_request_duration_seconds Time to answer a request.', '# TYPE kakitome_http_request_duration_seconds histogram');
+    for (const [k, d] of this.#durations) {
+      BUCKETS.forEach((b, i) => lines.push(`kakitome_http_request_duration_seconds_bucket{${k},le="${b}"} ${d.buckets[i]}`));
+      lines.push(`kakitome_http_request_duration_seconds_bucket{${k},le="+Inf"} ${d.count}`);
+      lines.push(`kakitome_http_request_duration_seconds_sum{${k}} ${d.sum}`, `kakitome_http_request_duration_seconds_count{${k}} ${d.count}`);
+    }
+    lines.push('# HELP kakitome_http_requests_in_flight Requests being answered now.', '# TYPE kakitome_http_requests_in_flight gauge', `kakitome_http_requests_in_flight ${this.inFlight}`);
+    lines.push('# HELP kakitome_messages_total Messages handled by operation and outcome.', '# TYPE kakitome_messages_total counter');
+    for (const [k, v] of this.#operations) lines.push(`kakitome_messages_total{${k}} ${v}`);
+    return lines.join('\n') + '\n';
+  }
+}
+
+function escape(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

@@ -1,0 +1,70 @@
+/**
+ * Errors as RFC 9457 problem details (application/problem+json), carrying our
+ * stable code (src/errors.ts) in the `code` member, so a client branches on the
+ * same codes as the library and the CLI. The HTTP status follows from the code;
+ * `ProblemError` sets it where the code alone cannot say (LIMIT on the request
+ * body is 413, LIMIT inside a message is 422).
+ */
+import { KakitomeError, isKakitomeError, type ErrorCode } from '../errors.ts';
+
+export type ProblemCode = ErrorCode | 'INTERNAL';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  /** The request id, also in the request's log line. */
+  instance?: string;
+}
+
+/** A KakitomeError with the HTTP status it answers with. */
+export class ProblemError extends KakitomeError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(code, message);
+    this.name = 'ProblemError';
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+const STATUS: Partial<Record<ProblemCode, number>> = {
+  MALFORMED: 400,
+  INVALID_ARGUMENT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+};
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 413: 'Content Too Large',
+  415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+/**
+ * The problem for any thrown value. A KakitomeError keeps its code and message (they
+ * are written for people and carry no secret: decryption failures already have one
+ * message for every cause); anything else is INTERNAL with a fixed message, its
+ * text kept out of the response (it could describe the server's insides).
+ */
+export function problemFor(e: unknown, instance?: string): { problem: Problem; headers: Record<string, string> } {
+  if (isKakitomeError(e)) {
+    // Every other code is about the message or a key: the request was understood and refused.
+    const status = e instanceof ProblemError ? e.status : (STATUS[e.code] ?? 422);
+    return { problem: makeProblem(status, e.code, e.message, instance), headers: e instanceof ProblemError ? e.headers : {} };
+  }
+  return { problem: makeProblem(500, 'INTERNAL', 'The service failed on this request; it is logged with the request id.', instance), headers: {} };
+}
+
+export function makeProblem(status: number, code: ProblemCode, detail: string, instance?: string): Problem {
+  return { type: `urn:kakitome:error:${code}`, title: TITLES[status] ?? 'Error', status, detail, code, ...(instance ? { instance } : {}) };
+}
+
+export function problemResponse(p: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(p), { status: p.status, headers: { 'content-type': 'application/problem+json', ...headers } });
+}

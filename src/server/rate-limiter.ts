@@ -1,0 +1,43 @@
+/**
+ * Per-key request rate limits (issue 10: set by an administrator, none by
+ * default). A token bucket per API key: `rate` requests per minute on average,
+ * bursts up to `rate`. The rate is read from the key's record on each request, so
+ * a change takes effect at once. Buckets live in this process: behind a load
+ * balancer each node enforces the limit on what it sees.
+ */
+export interface RateDecision {
+  allowed: boolean;
+  /** Seconds until one more request is allowed (when refused). */
+  retryAfter: number;
+}
+
+export class RateLimiter {
+  readonly #buckets = new Map<string, { tokens: number; at: number; rate: number }>();
+  readonly #clock: () => number;
+
+  constructor(clock: () => number = () => performance.now()) {
+    this.#clock = clock;
+  }
+
+  /** Takes one request for `key` at `ratePerMinute` (undefined: unlimited). */
+  take(key: string, ratePerMinute: number | undefined): RateDecision {
+    if (ratePerMinute === undefined) {
+      this.#buckets.delete(key);
+      return { allowed: true, retryAfter: 0 };
+    }
+    const now = this.#clock();
+    const perMs = ratePerMinute / 60_000;
+    let b = this.#buckets.get(key);
+    if (!b || b.rate !== ratePerMinute) {
+      b = { tokens: ratePerMinute, at: now, rate: ratePerMinute };
+      this.#buckets.set(key, b);
+    }
+    b.tokens = Math.min(ratePerMinute, b.tokens + (now - b.at) * perMs);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return { allowed: true, retryAfter: 0 };
+    }
+    return { allowed: false, retryAfter: Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000)) };
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The API's routes as data: method, path, scope, query schema, body and responses.
+ * create-app.ts mounts a handler for each and validates the query with its schema;
+ * openapi.ts writes the OpenAPI document from the same table, so the document
+ * cannot describe a route the server does not have.
+ */
+import type { z } from 'zod';
+import type { ApiScope } from '../store/tenant-directory.ts';
+import { Health, SignQuery, Verdict } from './schemas.ts';
+
+export interface ResponseSpec {
+  description: string;
+  contentType?: string;
+  schema?: z.ZodType;
+}
+
+export interface RouteSpec {
+  method: 'get' | 'post';
+  /** The OpenAPI path. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description: string;
+  /** The API key scope the route needs; absent: no API key. */
+  scope?: ApiScope;
+  query?: z.ZodObject;
+  /** A raw request body of this media type. */
+  body?: { contentType: string; description: string };
+  responses: Record<number, ResponseSpec>;
+}
+
+const MESSAGE = 'message/rfc822';
+const PROBLEMS = [400, 401, 403, 413, 415, 422, 429] as const;
+const PROBLEM_TEXT: Record<number, string> = {
+  400: 'Malformed message or query (MALFORMED, INVALID_ARGUMENT).',
+  401: 'No API key, or an unknown, revoked or wrong one (UNAUTHENTICATED).',
+  403: 'The key lacks the scope, or the From address is not the tenant\'s (FORBIDDEN).',
+  413: 'The message is larger than the service accepts (LIMIT); sent before the rest of the body is read.',
+  415: 'The body is not message/rfc822.',
+  422: 'The message was understood and refused: a misleading sender (IDENTITY_MISMATCH), no current identity (KEY_INVALID), a limit inside the message (LIMIT)...',
+  429: 'The key used up its rate limit (RATE_LIMITED); see Retry-After.',
+};
+
+function problems(which: readonly number[] = PROBLEMS): Record<number, ResponseSpec> {
+  return Object.fromEntries(which.map((s) => [s, { description: PROBLEM_TEXT[s]!, contentType: 'application/problem+json' }]));
+}
+
+export const SIGN: RouteSpec = {
+  method: 'post', path: '/api/v1/sign', operationId: 'sign', scope: 'sign',
+  summary: 'Sign a message with the tenant\'s identity for its From address',
+  description: 'The body is a whole RFC 5322 message. The identity is chosen by the From address among the caller tenant\'s identities; the From domain must be one of the tenant\'s domains. A message a careful verifier would refuse (two From fields, a display name carrying another address, several mailboxes) is refused and never signed. The content is put in canonical 7-bit form, as the CLI does, so relays cannot break the signature, and the header fields are protected inside (RFC 9788).',
+  query: SignQuery,
+  body: { contentType: MESSAGE, description: 'The message to sign.' },
+  responses: { 200: { description: 'The signed message.', contentType: MESSAGE }, ...problems() },
+};
+
+export const VERIFY: RouteSpec = {
+  method: 'post', path: '/api/v1/verify', operationId: 'verify', scope: 'verify',
+  summary: 'Verify a signed message',
+  description: 'Returns the verdict, the same JSON as `kakitome verify --json`, for every message that could be judged (valid or not: read `status` and `code`). Trust comes from the store\'s trusted CA certificates. Signers\' certificates are not harvested into the store.',
+  body: { contentType: MESSAGE, description: 'The signed message.' },
+  responses: { 200: { description: 'The verdict.', contentType: 'application/json', schema: Verdict }, ...problems([400, 401, 403, 413, 415, 422, 429]) },
+};
+
+export const HEALTH: RouteSpec = {
+  method: 'get', path: '/healthz', operationId: 'health',
+  summary: 'Liveness and store reachability',
+  description: '200 when the store answers; 503 (problem details) when it does not or the server is shutting down.',
+  responses: { 200: { description: 'Healthy.', contentType: 'application/json', schema: Health }, 503: { description: 'Not ready.', contentType: 'application/problem+json' } },
+};
+
+export const METRICS: RouteSpec = {
+  method: 'get', path: '/metrics', operationId: 'metrics',
+  summary: 'Counters in the Prometheus text format',
+  description: 'Requests by route, method and status; durations; messages by operation and outcome. No tenant, address or key appears.',
+  responses: { 200: { description: 'Prometheus text format 0.0.4.', contentType: 'text/plain; version=0.0.4' } },
+};
+
+export const OPENAPI: RouteSpec = {
+  method: 'get', path: '/api/v1/openapi.json', operationId: 'openapi',
+  summary: 'This document',
+  description: 'The OpenAPI 3.1 description of the API, generated from the schemas the server validates with.',
+  responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
+};
+
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, HEALTH, METRICS, OPENAPI];

@@ -1,0 +1,81 @@
+/**
+ * Request and response schemas, declared once (zod): requests are validated with
+ * them and the OpenAPI 3.1 document (openapi.ts) is generated from them
+ * (z.toJSONSchema writes JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+ *
+ * Why zod and no OpenAPI wrapper: @hono/zod-openapi would add four packages
+ * (@asteasolutions/zod-to-openapi, openapi3-ts, yaml, @hono/zod-validator) for
+ * what zod 4 does alone (toJSONSchema) plus a small route table. The server's
+ * dependencies are hono, @hono/node-server and zod, none of which has a
+ * dependency of its own.
+ */
+import { z } from 'zod';
+import type { VerdictView } from '../cli/verdict-view.ts';
+
+const flag = (description: string) => z.enum(['true', 'false']).optional().describe(description);
+
+export const SignQuery = z.object({
+  opaque: flag('true: an opaque application/pkcs7-mime signed-data (only S/MIME clients can read it); default false: multipart/signed.'),
+  hash: z.enum(['sha256', 'sha384', 'sha512']).optional().describe('Digest algorithm (default sha256; fixed by the algorithm for Ed25519).'),
+  pss: flag('true: RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).'),
+}).strict().meta({ id: 'SignQuery' });
+
+export const Problem = z.object({
+  type: z.string().describe('urn:kakitome:error:CODE'),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().describe('What went wrong and what to do, in a sentence.'),
+  code: z.string().describe('The stable error code (docs/errors.md): MALFORMED, LIMIT, UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, IDENTITY_MISMATCH, KEY_INVALID, ...'),
+  instance: z.string().optional().describe('The request id, also in the service log.'),
+}).meta({ id: 'Problem', description: 'RFC 9457 problem details with the Kakitome error code.' });
+
+const RevocationView = z.object({
+  status: z.string(),
+  source: z.string().optional(),
+  time: z.string().optional(),
+  revokedAt: z.string().optional(),
+  reason: z.string().optional(),
+  message: z.string(),
+});
+
+const SignerView = z.object({
+  status: z.string().describe('valid | invalid | untrusted'),
+  code: z.string().optional(),
+  message: z.string(),
+  email: z.array(z.string()),
+  subject: z.string(),
+  issuer: z.string().optional(),
+  serial: z.string().optional(),
+  chain: z.array(z.string()),
+  trust: z.object({
+    status: z.string(),
+    code: z.string().optional(),
+    message: z.string(),
+    clock: z.object({ source: z.string(), time: z.string() }).optional(),
+    legacy: z.array(z.string()).optional(),
+  }),
+  revocation: RevocationView.extend({
+    certificates: z.array(RevocationView.extend({ role: z.string(), subject: z.string(), serial: z.string(), cached: z.boolean().optional() })),
+  }),
+  identity: z.object({ status: z.string(), from: z.string().optional(), field: z.string().optional(), certificateAddresses: z.array(z.string()), message: z.string() }),
+  signingTime: z.string().optional(),
+  digestAlgorithm: z.string().optional(),
+  signatureAlgorithm: z.string().optional(),
+  warnings: z.array(z.string()),
+});
+
+export const Verdict = z.object({
+  status: z.string().describe('valid, invalid, untrusted, unsigned, partially-signed...'),
+  code: z.string().optional().describe('The stable code of the first failure; absent when valid.'),
+  summary: z.string(),
+  signers: z.array(SignerView),
+  unsignedHeaders: z.array(z.string()).optional(),
+  warnings: z.array(z.string()),
+  details: z.record(z.string(), z.unknown()).optional(),
+}).meta({ id: 'Verdict', description: 'The verdict, the same object as `kakitome verify --json` prints.' });
+
+// The schema documents the CLI's VerdictView: tsc fails here if the two drift apart.
+const verdictMatchesCli: z.infer<typeof Verdict> = null as unknown as VerdictView;
+void verdictMatchesCli;
+
+export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });

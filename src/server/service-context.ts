@@ -1,0 +1,42 @@
+/**
+ * What every handler of the service shares: the store, the tenant directory, the
+ * configuration, the counters, the rate limiter and the log. Passed in, never
+ * global (style guide: injection), so a test builds one around its own store.
+ */
+import type { Store } from '../store/store.ts';
+import type { ApiKeyRecord, TenantDirectory } from '../store/tenant-directory.ts';
+import type { ServeConfig } from './config.ts';
+import type { Metrics } from './metrics.ts';
+import type { RateLimiter } from './rate-limiter.ts';
+
+export type LogEntry = Record<string, string | number | boolean | undefined>;
+
+export interface ServiceContext {
+  store: Store;
+  tenants: TenantDirectory;
+  config: ServeConfig;
+  metrics: Metrics;
+  rateLimiter: RateLimiter;
+  /** Writes one structured log entry (serve: one JSON line on standard output). */
+  log: (entry: LogEntry) => void;
+  version: string;
+  /** True once SIGTERM arrived: /healthz answers 503 so a load balancer stops sending. */
+  shuttingDown: () => boolean;
+}
+
+/** What the server knows about one request, for its handlers and its log line. */
+export interface RequestState {
+  requestId: string;
+  /** The route pattern, for logs and metrics (never the raw path with its parameters). */
+  route?: string;
+  key?: ApiKeyRecord;
+  /** The code of the problem answered, for the log line. */
+  code?: string;
+}
+
+export type AppEnv = { Variables: { state: RequestState } };
+
+/** The audit actor for a request: tenant and key id (the secret is never written anywhere). */
+export function actorOf(key: ApiKeyRecord): string {
+  return `api:${key.tenant}/${key.id}`;
+}
