@@ -1,5 +1,5 @@
 /**
- * Kakitome benchmarks: `npx node bench/run.ts [--quick] [--only=raw,small,openssl,scaling,large,messages,clibatch] [--batch-count=N] [--batch-dir=DIR] [--out=FILE]`
+ * Kakitome benchmarks: `npx node bench/run.ts [--quick] [--only=raw,small,openssl,scaling,large,messages,clibatch,store] [--batch-count=N] [--batch-dir=DIR] [--out=FILE]`
  *
  * Runs each scenario beside its reference (the raw node:crypto limit and `openssl
  * cms`, measured in the same run on the same machine), prints a table with the
@@ -21,6 +21,7 @@ import { measureLargeContent, type LargeFigures } from './large-content.ts';
 import { measureMessages, type MessageFigures } from './messages.ts';
 import { measureLargeMessages, type LargeMessageFigures } from './large-messages.ts';
 import { measureCliBatch, type CliBatchFigures } from './cli-batch.ts';
+import { measureStoreKeys, type StoreKeyFigures } from './store-keys.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -44,6 +45,7 @@ interface Results {
   messages?: MessageFigures;
   largeMessages?: LargeMessageFigures;
   cliBatch?: CliBatchFigures;
+  storeKeys?: StoreKeyFigures;
 }
 
 const results: Results = {
@@ -95,6 +97,10 @@ try {
   if (want('clibatch')) {
     log(`CLI batches (directory and mbox) of ${batchCount ?? (quick ? '2,000' : '20,000')} 2 KB messages beside raw RSA-2048 x cores and signMessage`);
     results.cliBatch = await measureCliBatch(dir, pki, { quick, ...(batchCount ? { count: Number(batchCount) } : {}), ...(batchDir ? { batchDir } : {}) });
+  }
+  if (want('store')) {
+    log('key store: decrypt-key lookups and uses (audited) on SQLite and PostgreSQL (fsync on), beside a raw lookup');
+    results.storeKeys = await measureStoreKeys(pki, quick);
   }
 } finally {
   await dir.cleanup();
@@ -170,6 +176,21 @@ if (results.cliBatch) {
   add(`signMessage 2 KB RSA-2048 (msg/s, 1 core; same run)`, f(m.signMessageOneCore), `raw ${f(m.rawOneCore)}`, `${f(100 * m.signMessageRatio)}%`, '>= 90% of raw', m.signMessageRatio >= 0.9);
   add(`kakitome sign -i DIR -o OUTDIR, ${f(c.count)} msgs (msg/s, process)`, f(m.directoryMsgPerSec), rawCores, `${f(100 * m.directoryRatio)}% (CPU ${f(100 * m.directoryCpuEfficiency)}%)`, '>= 75% of raw x cores', m.directoryRatio >= 0.75);
   add(`kakitome sign -i FILE.mbox -o OUT.mbox, ${f(c.count)} msgs (msg/s)`, f(m.mboxMsgPerSec), rawCores, `${f(100 * m.mboxRatio)}% (CPU ${f(100 * m.mboxCpuEfficiency)}%)`, '>= 75% of raw x cores', m.mboxRatio >= 0.75);
+}
+
+if (results.storeKeys) {
+  const s = results.storeKeys;
+  for (const r of s.rows) {
+    add(
+      `key lookup+use, ${r.engine === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${r.concurrency} in flight (per CPU-s [wall/s])`,
+      `${f(r.perCore)} [${f(r.lookupsPerSec)}]`,
+      `raw ${f(r.rawPerCore)} [${f(r.rawPerSec)}]`,
+      `${f(100 * r.ratioToTarget)}% of target`,
+      '>= 10,000/s per core',
+      r.ratioToTarget >= 1,
+    );
+  }
+  add('one audit row per commit (the old cost of a key use, /s)', '', `SQLite ${f(s.commitPerRowPerSec.sqlite)}, PostgreSQL ${f(s.commitPerRowPerSec.postgres)}`, '', '', undefined);
 }
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -41,10 +41,25 @@ async function printJson(value: unknown): Promise<void> {
   await writeStdout(Buffer.from(JSON.stringify(value, null, 2) + '\n'));
 }
 
-/** The spec with its key store's master key opened here, once, before any job or worker (StoreLocation.masterKey). */
+/**
+ * Whether the job takes private keys from the store: sign, decrypt without key
+ * files, encrypt --sign. Verify and plain encrypt only read certificates and trust
+ * anchors, which needs no master key (and asks for no passphrase).
+ */
+function usesStoredKeys(spec: MessageCommandSpec): boolean {
+  const o = spec.jobOptions as { signFromStore?: boolean; p12?: string; cert?: string; key?: string };
+  switch (spec.command) {
+    case 'sign': return true;
+    case 'decrypt': return o.p12 === undefined && (o.cert === undefined || o.key === undefined);
+    case 'encrypt': return o.signFromStore === true;
+    default: return false;
+  }
+}
+
+/** The spec with its key store's master key opened here, once, before any job or worker (StoreLocation.masterKey), when the job uses stored keys. */
 async function unlockStore(spec: MessageCommandSpec): Promise<MessageCommandSpec> {
   const options = spec.jobOptions as { store?: StoreLocation } | undefined;
-  if (!options?.store) return spec;
+  if (!options?.store || !usesStoredKeys(spec)) return spec;
   return { ...spec, jobOptions: { ...options, store: await unlockMessageStore(options.store) } };
 }
 

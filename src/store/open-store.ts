@@ -27,6 +27,12 @@ export interface StoreConfig {
    * systemd credential kakitome-master-pass is used when present.
    */
   masterKeyPassphrase?: string | (() => Promise<string>);
+  /**
+   * Open the store without its master key: certificates and trust anchors are read
+   * (verify, validate, list, harvest) and no master key or passphrase is asked for;
+   * every operation that opens or seals a private key is refused (INVALID_ARGUMENT).
+   */
+  withoutMasterKey?: boolean;
 }
 
 /**
@@ -59,10 +65,10 @@ export async function openEngine(config: StoreConfig = {}): Promise<SqlEngine> {
 }
 
 export async function openStore(config: StoreConfig = {}): Promise<Store> {
-  const masterKey = await resolveMasterKey(config);
+  const masterKey = config.withoutMasterKey ? undefined : await resolveMasterKey(config);
   const engine = await openEngine(config);
   try {
-    return await Store.open(engine, { masterKey, actor: config.actor });
+    return await Store.open(engine, { ...(masterKey ? { masterKey } : {}), ...(config.actor ? { actor: config.actor } : {}) });
   } catch (e) {
     await engine.close();
     throw e;

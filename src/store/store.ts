@@ -8,7 +8,13 @@
  *   to certificates by the SHA-256 of their SubjectPublicKeyInfo, so one key can
  *   serve several certificates (a renewal that keeps the key) and every old key
  *   stays findable after renewal (key history);
- * - an audit log written in the same transaction as the change it records.
+ * - an audit log written in the same transaction as the change it records; a key
+ *   use is recorded before the key is handed out, in commits shared by the key uses
+ *   that arrive together (record-key-use.ts).
+ *
+ * Certificates and trust anchors are read without the master key: a store opened
+ * without one (StoreOptions.masterKey omitted) verifies, validates, harvests and
+ * lists, and refuses only what opens or seals a private key.
  *
  * Lookups take `now` (style guide: no hidden clock). Nothing here deletes a key
  * except purgePrivateKey, which is explicit and audited.
@@ -25,6 +31,9 @@ import type { MasterKey } from '../keys/master-key.ts';
 import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey } from '../keys/seal-private-key.ts';
 import { lendEngine, type Row, type SqlEngine, type SqlExecutor, type SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
+import { KeyUseRecorder } from './record-key-use.ts';
+import { KeyLookupCoalescer, type KeyCandidates } from './coalesce-key-lookups.ts';
+import { ReuseCache } from './reuse-cache.ts';
 import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
 
 /** trusted: an administrator vouched for it; imported: added on purpose; harvested: taken from verified mail. */
@@ -91,7 +100,20 @@ export interface AuditEntry {
 }
 
 export interface StoreOptions {
-  masterKey: MasterKey;
+  /**
+   * The master key that seals the private keys. Without it the store reads and
+   * writes certificates (verify, validate, harvest, list) and refuses every
+   * operation that opens or seals a private key (INVALID_ARGUMENT).
+   */
+  masterKey?: MasterKey;
+  /**
+   * Opened private keys (and parsed certificates of key lookups) kept for reuse,
+   * reuse-cache.ts; default 256, 0 opens and parses every time. The process that
+   * holds the master key can open every key at any moment, so keeping opened keys
+   * (KeyObjects, in OpenSSL's memory) hands a reader of this process's memory
+   * nothing the master key would not; they are dropped on close().
+   */
+  reuseCache?: number;
   /** Who acts, for the audit log (default: the OS user). */
   actor?: string;
   clock?: () => Date;
@@ -141,17 +163,62 @@ function bytesOf(v: SqlValue | undefined): Uint8Array {
 const str = (v: SqlValue | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
 const date = (v: SqlValue | undefined): Date | undefined => (v === null || v === undefined ? undefined : new Date(String(v)));
 
+/** What a store and its actingAs views share: key uses recorded in shared commits, shared lookups, reused keys and certificates. */
+interface SharedKeyUse {
+  keyUses: KeyUseRecorder;
+  keyLookups: KeyLookupCoalescer;
+  openedKeys: ReuseCache<KeyObject>;
+  lookupCertificates: ReuseCache<{ certificate: Certificate; keyManagement: boolean }>;
+}
+
 export class Store implements KeyDirectory {
   readonly engine: SqlEngine;
-  readonly #master: MasterKey;
+  readonly #masterKey: MasterKey | undefined;
   readonly #actor: string;
   readonly #clock: () => Date;
+  readonly #shared: SharedKeyUse;
+  /** An actingAs view: it shares the owner's engine and key-use machinery and closes neither. */
+  readonly #lent: boolean;
 
-  private constructor(engine: SqlEngine, options: StoreOptions) {
+  private constructor(engine: SqlEngine, options: StoreOptions, lentFrom?: SharedKeyUse) {
     this.engine = engine;
-    this.#master = options.masterKey;
+    this.#masterKey = options.masterKey;
     this.#actor = options.actor ?? safeUserName();
     this.#clock = options.clock ?? (() => new Date());
+    this.#lent = lentFrom !== undefined;
+    this.#shared = lentFrom ?? {
+      keyUses: new KeyUseRecorder(engine),
+      keyLookups: new KeyLookupCoalescer(engine),
+      openedKeys: new ReuseCache(options.reuseCache ?? 256),
+      lookupCertificates: new ReuseCache(options.reuseCache ?? 256),
+    };
+  }
+
+  get #keyUses(): KeyUseRecorder {
+    return this.#shared.keyUses;
+  }
+
+  get #keyLookups(): KeyLookupCoalescer {
+    return this.#shared.keyLookups;
+  }
+
+  get #openedKeys(): ReuseCache<KeyObject> {
+    return this.#shared.openedKeys;
+  }
+
+  get #lookupCertificates(): ReuseCache<{ certificate: Certificate; keyManagement: boolean }> {
+    return this.#shared.lookupCertificates;
+  }
+
+  /** True when the store was opened with its master key (private keys can be used and added). */
+  get hasMasterKey(): boolean {
+    return this.#masterKey !== undefined;
+  }
+
+  /** The master key, for what opens or seals a private key; a store opened without it refuses. */
+  get #master(): MasterKey {
+    if (this.#masterKey) return this.#masterKey;
+    throw new KakitomeError('INVALID_ARGUMENT', 'This key store was opened without its master key (enough to read certificates and trust anchors); using, adding or exporting a private key needs it: configure the master key (KAKITOME_MASTER_KEY_FILE, the home\'s master.key) and its passphrase.');
   }
 
   /**
@@ -173,19 +240,27 @@ export class Store implements KeyDirectory {
   static async #open(engine: SqlEngine, options: StoreOptions): Promise<Store> {
     await migrateStore(engine);
     const store = new Store(engine, options);
+    // Without a master key nothing is sealed or opened, so there is nothing to check (or to record).
+    if (!options.masterKey) return store;
+    const masterKey = options.masterKey;
     await engine.transaction(async (tx) => {
       const rows = await tx.all("SELECT value FROM settings WHERE name = 'master_key_id'");
       const known = str(rows[0]?.value);
       if (known === undefined) {
-        await tx.run("INSERT INTO settings (name, value) VALUES ('master_key_id', ?)", [options.masterKey.id]);
-      } else if (known !== options.masterKey.id) {
-        throw new KakitomeError('KEY_INVALID', `Wrong master key: this store was sealed with master key ${known}, the key given is ${options.masterKey.id}. Nothing was changed.`);
+        await tx.run("INSERT INTO settings (name, value) VALUES ('master_key_id', ?)", [masterKey.id]);
+      } else if (known !== masterKey.id) {
+        throw new KakitomeError('KEY_INVALID', `Wrong master key: this store was sealed with master key ${known}, the key given is ${masterKey.id}. Nothing was changed.`);
       }
     });
     return store;
   }
 
+  /** Waits for the key-use records in flight, then closes the engine. */
   async close(): Promise<void> {
+    await this.#keyUses.settle();
+    if (this.#lent) return;
+    this.#openedKeys.clear();
+    this.#lookupCertificates.clear();
     await this.engine.close();
   }
 
@@ -210,7 +285,9 @@ export class Store implements KeyDirectory {
    * store open, so a job given it may close it as it closes its own.
    */
   actingAs(actor: string): Store {
-    return new Store(lendEngine(this.engine), { masterKey: this.#master, actor, clock: this.#clock });
+    // The view shares the key-use machinery, so its callers' key uses share commits,
+    // lookups and opened keys with every other caller of this store.
+    return new Store(lendEngine(this.engine), { ...(this.#masterKey ? { masterKey: this.#masterKey } : {}), actor, clock: this.#clock }, this.#shared);
   }
 
   /**
@@ -229,6 +306,8 @@ export class Store implements KeyDirectory {
       await tx.run("UPDATE settings SET value = ? WHERE name = 'master_key_id'", [next.id]);
       await this.#audit(tx, 'store.rotate-master-key', next.id, `${rows.length} keys re-wrapped from ${this.#master.id}`);
     });
+    await this.#keyUses.settle();
+    this.#openedKeys.clear();
     return new Store(this.engine, { masterKey: next, actor: this.#actor, clock: this.#clock });
   }
 
@@ -556,14 +635,25 @@ export class Store implements KeyDirectory {
     return out;
   }
 
-  /** Opens one key and audits why. Internal: callers go through the typed finders or exportPrivateKey. */
-  async #openKey(tx: SqlExecutor, row: Row, action: string, detail?: string): Promise<KeyObject> {
+  /** Opens one sealed key (or reuses it, reuse-cache.ts). Internal: callers go through the typed finders or exportPrivateKey. */
+  #unseal(row: Row): KeyObject {
     const id = String(row.id);
-    if (str(row.master_key_id) !== this.#master.id) {
-      throw new KakitomeError('KEY_INVALID', `Private key ${id} is sealed with master key ${String(row.master_key_id)}, not ${this.#master.id}.`);
+    const master = this.#master;
+    if (str(row.master_key_id) !== master.id) {
+      throw new KakitomeError('KEY_INVALID', `Private key ${id} is sealed with master key ${String(row.master_key_id)}, not ${master.id}.`);
     }
-    const key = openSealedPrivateKey(this.#master, id, bytesOf(row.sealed));
-    await this.#audit(tx, action, id, detail);
+    const sealed = bytesOf(row.sealed);
+    return this.#openedKeys.get(id, sealed, master.id, () => openSealedPrivateKey(master, id, sealed));
+  }
+
+  /**
+   * Opens one key for a use and records why (key.use.<purpose>): the key is
+   * returned only once the record is committed (record-key-use.ts: the durability
+   * point of a key use comes before the caller has the key).
+   */
+  async #useKey(row: Row, action: string, detail?: string): Promise<KeyObject> {
+    const key = this.#unseal(row);
+    await this.#keyUses.record({ at: this.#clock(), actor: this.#actor, action, object: String(row.id), ...(detail === undefined ? {} : { detail }) });
     return key;
   }
 
@@ -572,7 +662,9 @@ export class Store implements KeyDirectory {
     return this.engine.transaction(async (tx) => {
       const rows = await tx.all('SELECT * FROM private_keys WHERE id = ?', [id]);
       if (!rows[0]) throw new KakitomeError('INVALID_ARGUMENT', `No private key ${id} in the store.`);
-      return this.#openKey(tx, rows[0], 'key.export', reason);
+      const key = this.#unseal(rows[0]);
+      await this.#audit(tx, 'key.export', id, reason);
+      return key;
     });
   }
 
@@ -584,7 +676,7 @@ export class Store implements KeyDirectory {
     const rows = await this.engine.all("SELECT * FROM private_keys WHERE spki_sha256 = ? AND status = 'active'", [spkiDigest(cert.spki)]);
     const row = rows[0];
     if (!row) return undefined;
-    return this.engine.transaction((tx) => this.#openKey(tx, row, `key.use.${purpose}`, cert.fingerprint256));
+    return this.#useKey(row, `key.use.${purpose}`, cert.fingerprint256);
   }
 
   /** Retiring stops a key from signing and being offered for new mail; it still decrypts old mail. */
@@ -610,6 +702,7 @@ export class Store implements KeyDirectory {
       if (!n) throw new KakitomeError('INVALID_ARGUMENT', `No private key ${id} in the store.`);
       await this.#audit(tx, 'key.purge', id, confirm.reason);
     });
+    this.#openedKeys.delete(id);
   }
 
   // ---------------------------------------------------------------- lookups
@@ -625,41 +718,34 @@ export class Store implements KeyDirectory {
    * signing-only key) never runs ECDH or RSA decryption on attacker-chosen input.
    */
   async findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
-    // One indexed query per chunk of identifiers, only for certificates we hold a key
-    // for: an envelope with 10,000 recipients (a newsletter, or a hostile one) costs
-    // a few queries, not 10,000.
+    // Indexed queries by chunks of identifiers, only for certificates we hold a key
+    // for, shared with the lookups that arrive together (coalesce-key-lookups.ts): an
+    // envelope with 10,000 recipients (a newsletter, or a hostile one) costs a few
+    // queries, not 10,000, and a hundred envelopes at once cost one.
     const serials = [...new Set(ids.flatMap((i) => (i.kind === 'issuerAndSerialNumber' ? [hex(i.serial)!] : [])))];
     const skis = [...new Set(ids.flatMap((i) => (i.kind === 'subjectKeyIdentifier' ? [hex(i.keyId)!] : [])))];
-    const candidates = new Map<string, Row>();
-    const CHUNK = 500;
-    for (const [column, values] of [['serial_hex', serials], ['ski_hex', skis]] as const) {
-      for (let i = 0; i < values.length; i += CHUNK) {
-        const part = values.slice(i, i + CHUNK);
-        const rows = await this.engine.all(
-          `SELECT c.id AS certificate_id, c.der, c.issuer_hex, c.serial_hex, c.ski_hex, k.* FROM certificates c JOIN private_keys k ON k.spki_sha256 = c.spki_sha256
-           WHERE c.${column} IN (${part.map(() => '?').join(', ')})
-             AND NOT EXISTS (SELECT 1 FROM certificates ca WHERE ca.spki_sha256 = c.spki_sha256 AND ca.is_ca = 1)`,
-          part,
-        );
-        for (const r of rows) candidates.set(String(r.certificate_id), r);
-      }
-    }
-    const out: { key: KeyObject; certificate: Certificate; keyId: string }[] = [];
+    const candidates: KeyCandidates = serials.length || skis.length ? await this.#keyLookups.find(serials, skis) : { bySerial: new Map(), bySki: new Map() };
+    const found: { row: Row; certificate: Certificate }[] = [];
     const seen = new Set<string>();
     for (const id of ids) {
-      for (const row of candidates.values()) {
-        const match = id.kind === 'issuerAndSerialNumber'
-          ? row.serial_hex === hex(id.serial) && row.issuer_hex === hex(id.issuer)
-          : row.ski_hex === hex(id.keyId);
+      const rows = id.kind === 'issuerAndSerialNumber'
+        ? (candidates.bySerial.get(hex(id.serial)!) ?? []).filter((r) => r.issuer_hex === hex(id.issuer))
+        : (candidates.bySki.get(hex(id.keyId)!) ?? []);
+      for (const row of rows) {
         const tag = String(row.certificate_id);
-        if (!match || seen.has(tag)) continue;
+        if (seen.has(tag)) continue;
         seen.add(tag);
-        const certificate = Certificate.fromDer(bytesOf(row.der));
-        if (!allowsKeyManagement(certificate)) continue;
-        const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.decrypt', certificate.fingerprint256));
-        out.push({ key, certificate, keyId: String(row.id) });
+        const der = bytesOf(row.der);
+        const { certificate, keyManagement } = this.#lookupCertificates.get(tag, der, '', () => {
+          const c = Certificate.fromDer(der);
+          return { certificate: c, keyManagement: allowsKeyManagement(c) };
+        });
+        if (keyManagement) found.push({ row, certificate });
       }
     }
+    // Every use is recorded before any key is returned; the uses of one envelope share a commit.
+    const keys = await Promise.all(found.map(({ row, certificate }) => this.#useKey(row, 'key.use.decrypt', certificate.fingerprint256)));
+    const out = found.map(({ row, certificate }, i) => ({ key: keys[i]!, certificate, keyId: String(row.id) }));
     return out;
   }
 
@@ -674,7 +760,7 @@ export class Store implements KeyDirectory {
       const rows = await this.engine.all("SELECT * FROM private_keys WHERE spki_sha256 = ? AND status = 'active'", [spkiDigest(rec.certificate.spki)]);
       const row = rows[0];
       if (!row) continue;
-      const key = await this.engine.transaction((tx) => this.#openKey(tx, row, 'key.use.sign', rec.certificate.fingerprint256));
+      const key = await this.#useKey(row, 'key.use.sign', rec.certificate.fingerprint256);
       return { key, certificate: rec.certificate, chain: await this.findIssuerChain(rec.certificate), keyId: String(row.id) };
     }
     return undefined;

@@ -4,7 +4,7 @@
  * PostgreSQL refuses to run as root, so under root it runs as the `postgres` user.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -33,10 +33,16 @@ async function freePort(): Promise<number> {
 
 export interface PostgresServer {
   url: string;
+  /** The postmaster's process id (its backends are its children): for measuring the server's CPU time. */
+  pid(): number;
   stop(): void;
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * `fsync`: tests run without it (faster, and a test never pulls the plug); the
+ * store benchmark turns it on, so a commit costs what it costs in production.
+ */
+export async function startPostgres(options: { fsync?: boolean } = {}): Promise<PostgresServer> {
   const dir = mkdtempSync(join(tmpdir(), 'kakitome-pg-'));
   const data = join(dir, 'data');
   const asRoot = userInfo().uid === 0;
@@ -50,9 +56,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', pgBin(bin), ...args], { stdio: 'pipe' }) : execFileSync(pgBin(bin), args, { stdio: 'pipe' });
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'kakitome', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  run('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+  run('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${options.fsync ? 'on' : 'off'}`, 'start']);
   return {
     url: `postgres://kakitome@127.0.0.1:${port}/postgres`,
+    pid: () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]),
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);

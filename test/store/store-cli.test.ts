@@ -5,11 +5,11 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { runCli } from '../cli/run-cli.ts';
+import { draftMessage, runCli } from '../cli/run-cli.ts';
 import { parseCrl } from '../../src/pki/parse-crl.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'kakitome-cli-store-'));
@@ -166,5 +166,40 @@ test('keys import (PEM pair and .p12) and a running `ca ocsp` that openssl queri
     }
   } finally {
     pki.cleanup();
+  }
+});
+
+test('a passphrase-protected store verifies and lists certificates without the passphrase; keys still need it (issue 12, item 5)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-cli-nopass-'));
+  try {
+    const pass = join(dir, 'pass');
+    writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
+    const base: NodeJS.ProcessEnv = { ...process.env, KAKITOME_HOME: join(dir, 'home'), KAKITOME_MASTER_KEY: '', KAKITOME_DATABASE_URL: '' };
+    delete base.KAKITOME_MASTER_PASS_SPEC;
+    const withPass = { ...base, KAKITOME_MASTER_PASS_SPEC: `file:${pass}` };
+    const run = (args: string[], e: NodeJS.ProcessEnv, input?: Buffer) => runCli(args, { env: e, ...(input ? { input } : {}) });
+    for (const args of [['init', '--master-pass', `file:${pass}`], ['ca', 'init', '--name', 'NoPass Corp', '--key-type', 'p256'], ['ca', 'issue', '--email', 'alice@example.com', '--key-type', 'p256']]) {
+      const r = await run(args, withPass);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const signed = await run(['sign', '--from', 'alice@example.com'], withPass, draftMessage('alice@example.com', 'bob@example.com', 'No passphrase needed'));
+    assert.equal(signed.status, 0, signed.stderr);
+
+    // No passphrase anywhere, stdin is no terminal: reading certificates must not ask.
+    const verified = await run(['verify', '--json'], base, signed.stdout);
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.equal(JSON.parse(verified.stdout.toString()).status, 'trusted');
+    for (const args of [['certs', 'list', '--json'], ['certs', 'find', 'alice@example.com', '--json']]) {
+      const r = await run(args, base);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const encrypted = await run(['encrypt', '--to', 'alice@example.com'], base, draftMessage('bob@example.com', 'alice@example.com', 'To alice'));
+    assert.equal(encrypted.status, 0, `encrypt to an address reads certificates only: ${encrypted.stderr}`);
+    // Using a key still needs the master key, hence its passphrase.
+    const decrypted = await run(['decrypt'], base, encrypted.stdout);
+    assert.notEqual(decrypted.status, 0);
+    assert.match(decrypted.stderr, /passphrase/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

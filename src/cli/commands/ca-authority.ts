@@ -11,7 +11,7 @@ import type { CaKeyType } from '../../ca/certificate-authority.ts';
 import { createPublicKey } from 'node:crypto';
 import { readFileBounded, writeOutput } from '../io.ts';
 import { commandAction } from './message-options.ts';
-import { addStoreOptions, printResult, withStore, type StoreCliOptions } from './store-options.ts';
+import { addStoreOptions, printResult, withCertificateStore, withStore, type StoreCliOptions } from './store-options.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 
 interface InitOpts extends StoreCliOptions { out?: string; name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string; rootCrlUrl?: string }
@@ -80,7 +80,7 @@ export function register(program: Command): void {
   const revoke = ca.command('revoke').description('Revoke an issued certificate with a reason; it shows in the next CRL and in OCSP at once.')
     .requiredOption('--fingerprint <sha256>', 'certificate to revoke')
     .addOption(new Option('--reason <r>', 'CRLReason (RFC 5280 5.3.1)').choices(Object.keys(REVOCATION_REASONS).filter((r) => r !== 'certificateHold' && r !== 'removeFromCRL')).default('unspecified'));
-  addStoreOptions(revoke).action(commandAction('ca revoke', async (o: RevokeOpts) => withStore(o, async (store) => {
+  addStoreOptions(revoke).action(commandAction('ca revoke', async (o: RevokeOpts) => withCertificateStore(o, async (store) => {
     const { revokeIssuedCertificate } = await import('../../ca/revoke-issued-certificate.ts');
     const r = await revokeIssuedCertificate(store, o.fingerprint, o.reason);
     printResult(o, { status: 'ok', fingerprint: r.certificate.fingerprint256, revokedAt: r.revokedAt?.toISOString(), reason: o.reason }, () => [`Revoked ${r.certificate.fingerprint256} (${o.reason}).`]);

@@ -9,7 +9,7 @@ import type { CertificateRecord, TrustLevel } from '../../store/store.ts';
 import { readFileBounded } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
-import { addStoreOptions, certificateJson, certificateLine, printResult, withStore, type StoreCliOptions } from './store-options.ts';
+import { addStoreOptions, certificateJson, certificateLine, printResult, withCertificateStore, withStore, type StoreCliOptions } from './store-options.ts';
 
 interface ImportOpts extends StoreCliOptions { trust: TrustLevel; pass?: string }
 interface ListOpts extends StoreCliOptions { email?: string; trust?: TrustLevel }
@@ -41,7 +41,7 @@ export function register(program: Command): void {
   const list = certs.command('list').description('List stored certificates.')
     .option('--email <address>', 'only certificates for this address')
     .addOption(new Option('--trust <level>', 'only this trust level').choices(['trusted', 'imported', 'harvested']));
-  addStoreOptions(list).action(commandAction('certs list', async (o: ListOpts) => withStore(o, async (store) => {
+  addStoreOptions(list).action(commandAction('certs list', async (o: ListOpts) => withCertificateStore(o, async (store) => {
     const all = await store.listCertificates({ ...(o.email ? { email: o.email } : {}), ...(o.trust ? { trust: o.trust } : {}) });
     printResult(o, { certificates: all.map(certificateJson) }, () => all.map(certificateLine));
     return 0;
@@ -49,7 +49,7 @@ export function register(program: Command): void {
 
   const history = certs.command('history').description('Every certificate ever filed under ADDRESS, oldest first, with its filing: current (used to encrypt), pending (a new key from signed mail, not used until accepted), superseded (replaced by an accepted key).')
     .argument('<address>', 'e-mail address');
-  addStoreOptions(history).action(async (address: string, o: StoreCliOptions) => commandAction('certs history', async (opts: StoreCliOptions) => withStore(opts, async (store) => {
+  addStoreOptions(history).action(async (address: string, o: StoreCliOptions) => commandAction('certs history', async (opts: StoreCliOptions) => withCertificateStore(opts, async (store) => {
     const all = await store.certificateHistory(address);
     printResult(opts, { address, certificates: all.map((h) => ({ ...certificateJson(h.record), filing: h.filing.filing, preferredForAddress: h.filing.preferred, filedAt: h.filing.filedAt.toISOString() })) }, () =>
       all.length ? all.map((h) => `${h.filing.filedAt.toISOString().slice(0, 10)}  ${h.filing.filing.padEnd(10)}  ${certificateLine(h.record)}`) : [`No certificate was ever filed under ${address}.`]);
@@ -59,7 +59,7 @@ export function register(program: Command): void {
   const accept = certs.command('accept').description('Decide for a new key: the certificate becomes the one mail to its address is encrypted to, and the certificates with other keys for that address are superseded (kept as history). Audited.')
     .argument('<fingerprint>', 'SHA-256 fingerprint of the certificate (see `certs history ADDRESS`)')
     .option('--email <address>', 'the address to accept it for (needed when it is filed under several)');
-  addStoreOptions(accept).action(async (fingerprint: string, o: AcceptOpts) => commandAction('certs accept', async (opts: AcceptOpts) => withStore(opts, async (store) => {
+  addStoreOptions(accept).action(async (fingerprint: string, o: AcceptOpts) => commandAction('certs accept', async (opts: AcceptOpts) => withCertificateStore(opts, async (store) => {
     const rec = await store.acceptCertificate(fingerprint, opts.email);
     printResult(opts, { status: 'ok', certificate: certificateJson(rec) }, () => [`Accepted: ${certificateLine(rec)}`]);
     return 0;
@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .argument('<address>', 'e-mail address')
     .option('--ldap-url <url>', 'ldap://host:port to search when the store has no certificate')
     .option('--ldap-base <dn>', 'search base, e.g. dc=example,dc=com');
-  addStoreOptions(find).action(async (address: string, o: FindOpts) => commandAction('certs find', async (opts: FindOpts) => withStore(opts, async (store) => {
+  addStoreOptions(find).action(async (address: string, o: FindOpts) => commandAction('certs find', async (opts: FindOpts) => withCertificateStore(opts, async (store) => {
     let enc = await store.findRecipientCertificate(address);
     if (!enc && opts.ldapUrl) {
       if (!opts.ldapBase) throw new KakitomeError('INVALID_ARGUMENT', '--ldap-url needs --ldap-base.');
@@ -91,7 +91,7 @@ export function register(program: Command): void {
 
   const exp = program.command('expiring').summary('certificates with keys, and CA certificates, expiring within DAYS (exit 1 if any)')
     .requiredOption('--within <days>', 'window in days');
-  addStoreOptions(exp).action(commandAction('expiring', async (o: ExpiringOpts) => withStore(o, async (store) => {
+  addStoreOptions(exp).action(commandAction('expiring', async (o: ExpiringOpts) => withCertificateStore(o, async (store) => {
     const days = Number(o.within);
     if (!Number.isFinite(days) || days < 0) throw new KakitomeError('INVALID_ARGUMENT', '--within takes a number of days.');
     const soon = await store.findExpiring(days);

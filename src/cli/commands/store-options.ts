@@ -35,8 +35,21 @@ export function masterKeyPassphrase(): Promise<string> {
 }
 
 /** Opens the store for a store command, runs `fn`, closes it. `masterKey`: one the command already holds (init just made it). */
-export async function withStore<T>(opts: StoreCliOptions, fn: (store: Store) => Promise<T>, masterKey?: MasterKey): Promise<T> {
-  const store = await openStoreLazily({ ...(opts.home ? { home: opts.home } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), actor: `cli:${process.env.USER ?? 'unknown'}`, masterKeyPassphrase, ...(masterKey ? { masterKey } : {}) });
+export function withStore<T>(opts: StoreCliOptions, fn: (store: Store) => Promise<T>, masterKey?: MasterKey): Promise<T> {
+  return runWithStore(opts, { masterKeyPassphrase, ...(masterKey ? { masterKey } : {}) }, fn);
+}
+
+/**
+ * Opens the store without its master key for a command that only reads or files
+ * certificates (certs list, history, find, accept; expiring; keys list; ca revoke):
+ * no master key file is read and no passphrase is asked for.
+ */
+export function withCertificateStore<T>(opts: StoreCliOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+  return runWithStore(opts, { withoutMasterKey: true }, fn);
+}
+
+async function runWithStore<T>(opts: StoreCliOptions, config: StoreConfig, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStoreLazily({ ...(opts.home ? { home: opts.home } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), actor: `cli:${process.env.USER ?? 'unknown'}`, ...config });
   try {
     return await fn(store);
   } finally {
@@ -88,6 +101,7 @@ export interface StoreLocation {
    * The master key, opened once on the main thread (unlockMessageStore) before any
    * job or worker starts: KAKITOME_MASTER_KEY leaves the environment then, and a
    * passphrase is asked once, not once per worker. A KeyObject crosses into workers.
+   * Absent: the store is opened without it (certificates and trust anchors only).
    */
   masterKey?: MasterKey;
   /**
@@ -131,13 +145,19 @@ export async function unlockMessageStore(location: StoreLocation): Promise<Store
   return { ...location, masterKey: await resolveMasterKey({ ...location, masterKeyPassphrase }) };
 }
 
-/** Opens the located store for a message command (the audit log names the CLI user). */
+/**
+ * Opens the located store for a message command (the audit log names the CLI user):
+ * with the master key unlockMessageStore opened, else without one (verify, and
+ * encrypt without --sign, read only certificates and trust anchors).
+ */
 export function openLocatedStore(location: StoreLocation): Promise<Store> {
   if (location.store) return Promise.resolve(location.store);
-  return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}`, masterKeyPassphrase });
+  return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}`, ...(location.masterKey ? {} : { withoutMasterKey: true }) });
 }
 
+type StoreConfig = NonNullable<Parameters<typeof import('../../store/open-store.ts').openStore>[0]>;
+
 /** The store's modules (SQLite engine, migrations, sealing) load only when a command opens one. */
-async function openStoreLazily(options: Parameters<typeof import('../../store/open-store.ts').openStore>[0]): Promise<Store> {
+async function openStoreLazily(options: StoreConfig): Promise<Store> {
   return (await import('../../store/open-store.ts')).openStore(options);
 }

@@ -1,0 +1,200 @@
+/**
+ * Issue 12, item 5: key uses at gateway rates with the same audit guarantees, on
+ * both engines. A key is handed out only after its use is committed; uses that
+ * arrive together share a commit and lookups that arrive together share a query;
+ * a crash never leaves an answer whose key use has no record; a store opened
+ * without its master key reads certificates and trust anchors and refuses keys.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { TestPki } from '../helpers/pki.ts';
+import { engineFactories } from './engine-factories.ts';
+import { Store } from '../../src/store/store.ts';
+import type { SqlEngine, SqlExecutor } from '../../src/store/sql-engine.ts';
+import { createStoreTrustStore } from '../../src/store/store-trust-store.ts';
+import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
+import { identifierFor } from '../../src/cms/identifier.ts';
+import { isKakitomeError } from '../../src/errors.ts';
+
+const pki = new TestPki('Key Use Audit Root');
+const alice = pki.identity('rsa2048', 'alice');
+const bob = pki.identity('p256', 'bob');
+const master = masterKeyFromBytes(randomBytes(32));
+after(() => pki.cleanup());
+
+const isAuditInsert = (sql: string) => /^INSERT INTO audit_log/.test(sql);
+
+/** The engine, counting the commits that carry audit rows and the key lookups; `failAudit` makes audit inserts fail. */
+function instrumented(engine: SqlEngine) {
+  const counts = { auditCommits: 0, lookups: 0, failAudit: false };
+  const watch = (x: SqlExecutor, onAudit: () => void): SqlExecutor => ({
+    all: (sql, params) => {
+      if (/JOIN private_keys/.test(sql)) counts.lookups++;
+      return x.all(sql, params);
+    },
+    run: (sql, params) => {
+      if (isAuditInsert(sql)) {
+        if (counts.failAudit) return Promise.reject(new Error('disk full (test)'));
+        onAudit();
+      }
+      return x.run(sql, params);
+    },
+  });
+  const wrapped: SqlEngine = {
+    dialect: engine.dialect,
+    ...watch(engine, () => counts.auditCommits++),
+    transaction: (fn) => engine.transaction(async (tx) => {
+      let audited = false;
+      const out = await fn(watch(tx, () => (audited = true)));
+      if (audited) counts.auditCommits++;
+      return out;
+    }),
+    close: () => engine.close(),
+  };
+  return { engine: wrapped, counts };
+}
+
+const decryptUses = async (store: Store) => Number((await store.engine.all("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'key.use.decrypt'"))[0]!.n);
+
+for (const f of engineFactories('kakitome-key-use-')) {
+  describe(`key uses on ${f.name}`, () => {
+    let store: Store;
+    let counts: ReturnType<typeof instrumented>['counts'];
+    before(async () => {
+      await f.setup();
+      const w = instrumented(f.make());
+      counts = w.counts;
+      store = await Store.open(w.engine, { masterKey: master, actor: 'gateway' });
+      await store.importPrivateKey(alice.key, { certificates: [alice.cert] });
+      await store.importPrivateKey(bob.key, { certificates: [bob.cert] });
+      await store.importCertificate(pki.caCert, { trust: 'trusted' });
+    });
+    after(async () => {
+      await store.close();
+      await f.teardown();
+    });
+
+    test('200 lookups at once: each key comes back after its use is committed, in shared commits and queries', async () => {
+      const before = await decryptUses(store);
+      const commits = counts.auditCommits;
+      const lookups = counts.lookups;
+      // A second connection sees the record as soon as the caller has its key.
+      const observer = await Store.open(f.make(), {});
+      try {
+        const seen: number[] = [];
+        const results = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+          const who = i % 2 ? bob : alice;
+          const found = await store.findDecryptionKeys([identifierFor(who.cert, i % 4 < 2 ? 'issuerAndSerialNumber' : 'subjectKeyIdentifier')]);
+          seen.push((await decryptUses(observer)) - before);
+          return { who, found };
+        }));
+        for (const { who, found } of results) {
+          assert.deepEqual(found.map((k) => k.certificate.fingerprint256), [who.cert.fingerprint256], 'each envelope gets its own key only');
+          assert.deepEqual(found[0]!.key.export({ format: 'der', type: 'pkcs8' }), who.key.export({ format: 'der', type: 'pkcs8' }));
+        }
+        assert.equal((await decryptUses(observer)) - before, 200, 'every use is recorded');
+        assert.ok(seen.every((n) => n >= 1), 'no caller had its key before a record was visible');
+        assert.ok(counts.auditCommits - commits <= 20, `200 uses took ${counts.auditCommits - commits} commits: they must share them`);
+        assert.ok(counts.lookups - lookups <= 40, `200 lookups took ${counts.lookups - lookups} queries: they must share them`);
+      } finally {
+        await observer.close();
+      }
+    });
+
+    test('lookups sharing a query never lend a key: a serial number under another issuer finds nothing', async () => {
+      const other = new TestPki('Another Root');
+      try {
+        const forged = { kind: 'issuerAndSerialNumber' as const, issuer: other.caCert.subject, serial: alice.cert.serial };
+        const [mine, theirs] = await Promise.all([store.findDecryptionKeys([forged]), store.findDecryptionKeys([identifierFor(alice.cert)])]);
+        assert.deepEqual(mine, []);
+        assert.equal(theirs.length, 1);
+      } finally {
+        other.cleanup();
+      }
+    });
+
+    test('a failed audit commit hands out no key, to any caller of that commit', async () => {
+      const before = await decryptUses(store);
+      counts.failAudit = true;
+      try {
+        const all = await Promise.allSettled(Array.from({ length: 10 }, () => store.findDecryptionKeys([identifierFor(alice.cert)])));
+        assert.ok(all.every((r) => r.status === 'rejected' && /disk full/.test(String(r.reason))), 'no key without its record');
+      } finally {
+        counts.failAudit = false;
+      }
+      assert.equal(await decryptUses(store), before);
+      assert.equal((await store.findDecryptionKeys([identifierFor(alice.cert)])).length, 1, 'the next commit works again');
+    });
+
+    test('an opened key is reused only while its row holds the same sealed bytes', async () => {
+      const [k] = await store.findDecryptionKeys([identifierFor(bob.cert)]);
+      const rows = await store.engine.all('SELECT sealed FROM private_keys WHERE id = ?', [k!.keyId]);
+      const sealed = Buffer.from(rows[0]!.sealed as Uint8Array);
+      const altered = Buffer.from(sealed);
+      altered[altered.length - 1]! ^= 1;
+      await store.engine.run('UPDATE private_keys SET sealed = ? WHERE id = ?', [altered, k!.keyId]);
+      try {
+        await assert.rejects(store.findDecryptionKeys([identifierFor(bob.cert)]), (e) => isKakitomeError(e, 'KEY_INVALID'));
+      } finally {
+        await store.engine.run('UPDATE private_keys SET sealed = ? WHERE id = ?', [sealed, k!.keyId]);
+      }
+      assert.equal((await store.findDecryptionKeys([identifierFor(bob.cert)])).length, 1);
+    });
+
+    test('a crash while key uses are in flight: every answer that went out has its record', async () => {
+      const script = `
+        import { writeSync } from 'node:fs';
+        import { openSqliteEngine } from ${JSON.stringify(new URL('../../src/store/sqlite-engine.ts', import.meta.url).pathname)};
+        import { openPostgresEngine } from ${JSON.stringify(new URL('../../src/store/postgres-engine.ts', import.meta.url).pathname)};
+        import { Store } from ${JSON.stringify(new URL('../../src/store/store.ts', import.meta.url).pathname)};
+        import { masterKeyFromBytes } from ${JSON.stringify(new URL('../../src/keys/master-key.ts', import.meta.url).pathname)};
+        const [url, keyHex, idJson] = process.argv.slice(1);
+        const engine = url.startsWith('postgres') ? openPostgresEngine(url) : openSqliteEngine(url);
+        const store = await Store.open(engine, { masterKey: masterKeyFromBytes(Buffer.from(keyHex, 'hex')), actor: 'crash-child' });
+        const id = JSON.parse(idJson);
+        const ids = [{ kind: 'issuerAndSerialNumber', issuer: Buffer.from(id.issuer, 'hex'), serial: Buffer.from(id.serial, 'hex') }];
+        const loop = async () => { for (;;) { const k = await store.findDecryptionKeys(ids); if (k.length) writeSync(1, 'answer\\n'); } };
+        for (let i = 0; i < 32; i++) void loop();`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, f.url(), Buffer.from(master.key.export()).toString('hex'), JSON.stringify({ issuer: Buffer.from(alice.cert.issuer).toString('hex'), serial: Buffer.from(alice.cert.serial).toString('hex') })], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let answers = 0;
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          answers += d.toString().split('\n').length - 1;
+          if (answers >= 300) resolve();
+        });
+        child.on('exit', () => reject(new Error(`the child ended before the crash: ${stderr}`)));
+      });
+      child.kill('SIGKILL');
+      await exited;
+      const recorded = Number((await store.engine.all("SELECT COUNT(*) AS n FROM audit_log WHERE actor = 'crash-child' AND action = 'key.use.decrypt'"))[0]!.n);
+      assert.ok(recorded >= answers, `${answers} answers went out, ${recorded} uses are recorded`);
+    });
+
+    test('without the master key: certificates and trust anchors are read, private keys are refused, nothing is recorded about the key', async () => {
+      const reader = await Store.open(f.make(), { actor: 'verifier' });
+      try {
+        assert.equal(reader.hasMasterKey, false);
+        assert.deepEqual((await createStoreTrustStore(reader).anchors()).map((c) => c.fingerprint256), [pki.caCert.fingerprint256]);
+        assert.equal((await reader.findCertificateByFingerprint(alice.cert.fingerprint256))?.hasPrivateKey, true);
+        assert.equal((await reader.findRecipientCertificate('bob@example.com'))?.certificate.fingerprint256, bob.cert.fingerprint256);
+        const carol = pki.identity('p256', 'carol');
+        assert.equal((await reader.harvestCertificate(carol.cert, { address: 'carol@example.com' })).filing, 'current', 'harvesting files certificates');
+        const noKey = (e: unknown) => isKakitomeError(e, 'INVALID_ARGUMENT') && /without its master key/.test((e as Error).message);
+        await assert.rejects(reader.findDecryptionKeys([identifierFor(alice.cert)]), noKey);
+        await assert.rejects(reader.findSigningIdentity('alice@example.com'), noKey);
+        await assert.rejects(reader.exportPrivateKey((await reader.listKeys())[0]!.id, 'x'), noKey);
+        await assert.rejects(reader.importPrivateKey(carol.key, { certificates: [carol.cert] }), noKey);
+        await assert.rejects(reader.rotateMasterKey(masterKeyFromBytes(randomBytes(32))), noKey);
+      } finally {
+        await reader.close();
+      }
+      const known = await store.engine.all("SELECT value FROM settings WHERE name = 'master_key_id'");
+      assert.deepEqual(known.map((r) => r.value), [master.id], 'the master key id is untouched');
+    });
+  });
+}
