@@ -1,12 +1,12 @@
 /**
- * Legacy PKCS#12 through the real launcher: `keys import --p12` and `decrypt --p12`
+ * Legacy PKCS#12 through the real launcher: `keys import --p12`, `sign --p12` and `decrypt --p12`
  * with OpenSSL's -legacy files (RC2-40 certificates, 3DES key: the form Windows and
  * macOS export), the same wrong-password error as for a modern file, and the
  * compatible export (`keys export --legacy`) read by NSS pk12util and OpenSSL.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { TestPki } from '../helpers/pki.ts';
@@ -84,4 +84,35 @@ test('keys import --p12 takes an openssl -legacy file into the store; keys expor
   assert.equal(nss.status, 0, nss.stderr + nss.stdout.toString());
   assert.match((await runProcess('certutil', ['-K', '-d', `sql:${db}`])).stdout.toString(), /ec/);
   assert.match((await runProcess('certutil', ['-L', '-d', `sql:${db}`])).stdout.toString(), /u,u,u/);
+});
+
+test('sign --p12 signs with an openssl -legacy file (RC2-40 certificates), one message and a directory; openssl and verify accept the signatures', async () => {
+  const p12 = await legacyP12(carol, 'carol-sign.p12', 'sign pw');
+  const draft = draftMessage(carol.email, bob.email, 'Signed with an old export', 'Signed with the key from a Windows-style export.\r\n');
+  const s = await runCli(['sign', '--p12', p12, '--pass', 'pass:sign pw'], { input: draft });
+  assert.equal(s.status, 0, s.stderr);
+  const signed = join(pki.dir, 'signed-legacy.eml');
+  writeFileSync(signed, s.stdout);
+  // The chain from the file travels with the signature: openssl needs only the root.
+  await openssl(['smime', '-verify', '-in', signed, '-CAfile', pki.caPath, '-purpose', 'any', '-out', join(pki.dir, 'verified.txt')]);
+  const v = await runCli(['verify', '--ca', pki.caPath, '--json'], { input: s.stdout });
+  assert.equal(v.status, 0, v.stderr);
+  assert.equal(JSON.parse(v.stdout.toString()).status, 'trusted');
+
+  const inDir = join(pki.dir, 'outbox');
+  const outDir = join(pki.dir, 'signed');
+  mkdirSync(inDir);
+  for (let i = 0; i < 6; i++) writeFileSync(join(inDir, `m${i}.eml`), draftMessage(carol.email, bob.email, `Batch ${i}`));
+  const b = await runCli(['sign', '--p12', p12, '--pass', 'pass:sign pw', '-i', inDir, '-o', outDir]);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(readdirSync(outDir).filter((f) => f.endsWith('.eml')).length, 6);
+  const one = await runCli(['verify', '--ca', pki.caPath, '--json'], { input: readFileSync(join(outDir, 'm5.eml')) });
+  assert.equal(JSON.parse(one.stdout.toString()).status, 'trusted');
+
+  const wrong = await runCli(['sign', '--p12', p12, '--pass', 'pass:nope'], { input: draft });
+  assert.equal(wrong.status, 2);
+  assert.match(wrong.stderr, /KEY_INVALID.*wrong password or damaged file/);
+  const both = await runCli(['sign', '--p12', p12, '--cert', carol.certPath, '--key', carol.keyPath], { input: draft });
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /either --cert and --key, or --p12/);
 });

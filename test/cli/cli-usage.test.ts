@@ -24,7 +24,7 @@ test('--help lists every command with examples; each command help shows its form
   assert.match(text, /Exit status:/);
   assert.match(text, /Examples:/);
   const expected: Record<string, string[]> = {
-    sign: ['--cert <file>', '--key <file>', '--from <address>', '--home <dir>', '--database-url <url>', '--chain <file>', '--opaque', '--hash <alg>', '--pss', '--pass <spec>', '-i, --in <file>', '-o, --out <file>'],
+    sign: ['--cert <file>', '--key <file>', '--p12 <file>', '--from <address>', '--home <dir>', '--database-url <url>', '--chain <file>', '--opaque', '--hash <alg>', '--pss', '--pass <spec>', '-i, --in <file>', '-o, --out <file>'],
     verify: ['--ca <file>', '--no-harvest', '--json', '-i, --in <file>', '-o, --out <file>'],
     encrypt: ['--to <cert|address>', '--no-self', '--sign ', '--cipher <name>', '--oaep', '--sign-cert <file>', '--sign-key <file>'],
     decrypt: ['--cert <file>', '--key <file>', '--p12 <file>', '--pass <spec>', '--ca <file>', '--json'],

@@ -2,10 +2,12 @@
  * The sign job: loads the signer once (certificate, key, chain), then signs
  * message after message. Loaded only when a sign runs (the CLI starts faster).
  *
- * Without --cert/--key the signer comes from the key store: the identity of --from,
+ * The signer comes from --cert/--key or --p12 (a PKCS#12 file, legacy RC2 ones too).
+ * Without them the signer comes from the key store: the identity of --from,
  * or else of each message's From address (a gateway signs for many senders). Each
  * address is looked up once per job: every lookup opens, and audits, a private key.
  */
+import type { KeyObject } from 'node:crypto';
 import { KakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { signMessage, type SignMessageOptions } from '../../smime/sign-message.ts';
@@ -14,12 +16,15 @@ import type { Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import type { Job, StreamJob } from '../job.ts';
 import { assertKeyMatches, loadCertificateFile, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
+import { loadPkcs12Signer } from '../load-pkcs12.ts';
 import { openLocatedStore, type StoreLocation } from '../commands/store-options.ts';
 import { readMessageFrom } from '../read-message-from.ts';
 
 export interface SignJobOptions {
   cert?: string;
   key?: string;
+  /** A PKCS#12 file holding the signer's key, certificate and chain (instead of cert/key). */
+  p12?: string;
   chain: string[];
   opaque: boolean;
   hash?: 'sha256' | 'sha384' | 'sha512';
@@ -38,13 +43,10 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
   const algorithm = { ...(o.hash ? { hash: o.hash } : {}), ...(o.pss ? { rsaPadding: 'pss' as const } : {}) };
   const extraChain: Certificate[] = [];
   for (const path of o.chain) extraChain.push(...(await loadCertificateFile('--chain', path)));
-  if (o.cert !== undefined && o.key !== undefined) {
-    const { leaf, extra } = await loadLeafCertificate('--cert', o.cert);
-    const key = await loadKeyFile('--key', o.key, o.passphrase);
-    assertKeyMatches(key, leaf, '--key', '--cert');
-    // A --cert bundle's extra certificates travel as the chain too, as with openssl -certfile.
-    const chain: Certificate[] = [...extra, ...extraChain];
-    const signer = { certificate: leaf, key, ...algorithm };
+  const fromFiles = await loadFileSigner(o);
+  if (fromFiles !== undefined) {
+    const chain: Certificate[] = [...fromFiles.chain, ...extraChain];
+    const signer = { certificate: fromFiles.certificate, key: fromFiles.key, ...algorithm };
     const job: Job = async (message) => ({
       exitCode: EXIT_OK,
       output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }),
@@ -52,7 +54,7 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
     job.stream = streamSigner(signer, chain, o.opaque);
     return job;
   }
-  if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, or a key store (kakitome init) and --from ADDRESS.');
+  if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, --p12 FILE, or a key store (kakitome init) and --from ADDRESS.');
   const store = await openLocatedStore(o.store);
   const identities = new Map<string, { signer: Signer; chain: Certificate[] }>();
   const identityFor = async (address: string) => {
@@ -85,6 +87,17 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
   return job;
 }
 
+/** The signer from --p12, or from --cert/--key; undefined when it comes from the store. */
+async function loadFileSigner(o: SignJobOptions): Promise<{ key: KeyObject; certificate: Certificate; chain: Certificate[] } | undefined> {
+  if (o.p12 !== undefined) return loadPkcs12Signer('--p12', o.p12, o.passphrase);
+  if (o.cert === undefined || o.key === undefined) return undefined;
+  const { leaf, extra } = await loadLeafCertificate('--cert', o.cert);
+  const key = await loadKeyFile('--key', o.key, o.passphrase);
+  assertKeyMatches(key, leaf, '--key', '--cert');
+  // A --cert bundle's extra certificates travel as the chain too, as with openssl -certfile.
+  return { key, certificate: leaf, chain: extra };
+}
+
 /** Signing a message too large for memory (signMessageStream), multipart/signed or opaque. */
 function streamSigner(signer: Signer, chain: Certificate[], opaque: boolean): StreamJob {
   return async (input, output) => {
@@ -98,6 +111,6 @@ async function findIdentity(store: Store, address: string) {
   if (id) return id;
   throw new KakitomeError(
     'INVALID_ARGUMENT',
-    `The key store holds no current signing key for ${address}: issue one (kakitome ca issue --email ${address}), import one (kakitome keys import --p12 FILE), or give --cert FILE --key FILE.`,
+    `The key store holds no current signing key for ${address}: issue one (kakitome ca issue --email ${address}), import one (kakitome keys import --p12 FILE), or give --cert FILE --key FILE or --p12 FILE.`,
   );
 }
