@@ -28,6 +28,11 @@ export type ErrorCode =
   /** Revocation is required by policy (revocation: 'require') and a certificate of the path has no answer. */
   | 'REVOCATION_UNKNOWN'
   | 'CERT_USAGE'
+  /**
+   * The validity clock is the signature timestamp (validityClock 'timestamp') and the
+   * signer's RFC 3161 timestamp token is present but not usable; the report says why.
+   */
+  | 'TIMESTAMP_INVALID'
   | 'IDENTITY_MISMATCH'
   | 'PARTIAL_SIGNED'
   | 'UNAUTH_ENC'

@@ -61,6 +61,12 @@ export interface Limits {
   maxPkcs12TotalIterations: number;
   /** Encrypted blocks (EncryptedData and shrouded key bags) in one PKCS#12 file. */
   maxPkcs12EncryptedBlocks: number;
+  /**
+   * Bytes of one RFC 3161 signature timestamp token (an unsigned attribute of a
+   * SignerInfo). A token with the TSA's chain is a few KiB; a larger one is refused
+   * before its SignedData is read.
+   */
+  maxTimestampTokenBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -83,6 +89,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPkcs12Iterations: 2_000_000,
   maxPkcs12TotalIterations: 4_000_000,
   maxPkcs12EncryptedBlocks: 32,
+  maxTimestampTokenBytes: 64 * 1024,
 });
 
 export function resolveLimits(override?: Partial<Limits>): Limits {

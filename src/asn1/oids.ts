@@ -20,6 +20,8 @@ export const OID = {
   signingCertificateV2: '1.2.840.113549.1.9.16.2.47',
   cmsAlgorithmProtect: '1.2.840.113549.1.9.52', // RFC 6211
   microsoftEncryptionKeyPreference: '1.3.6.1.4.1.311.16.4',
+  signatureTimeStampToken: '1.2.840.113549.1.9.16.2.14', // RFC 3161 appendix A
+  tstInfo: '1.2.840.113549.1.9.16.1.4', // RFC 3161 2.4.2, id-ct-TSTInfo
 
   // digests
   md5: '1.2.840.113549.2.5',
@@ -122,6 +124,7 @@ export const OID = {
   extKeyUsage: '2.5.29.37',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   emailProtection: '1.3.6.1.5.5.7.3.4',
+  timeStamping: '1.3.6.1.5.5.7.3.8', // RFC 3161 2.3
   anyExtendedKeyUsage: '2.5.29.37.0',
   commonName: '2.5.4.3',
   emailAddress: '1.2.840.113549.1.9.1',

@@ -18,15 +18,10 @@ import { describeFsError } from './io.ts';
 import type { TrustOptions } from './commands/trust-options.ts';
 
 export async function createCliValidator(o: TrustOptions, store?: Store): Promise<SignerValidator> {
-  let anchors;
-  try {
-    anchors = await loadTrustAnchors(o.ca);
-  } catch (e) {
-    if (isKakitomeError(e)) throw new KakitomeError(e.code, `--ca: ${e.message}`, { cause: e });
-    const err = e as NodeJS.ErrnoException;
-    throw new KakitomeError('INVALID_ARGUMENT', `--ca ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
-  }
+  const anchors = await loadAnchorsOption('--ca', o.ca);
   const common = {
+    // --tsa-ca replaces, for TSA certificates only, the signer anchors (--ca and the store's).
+    ...(o.tsaCa?.length ? { tsaAnchors: await loadAnchorsOption('--tsa-ca', o.tsaCa) } : {}),
     revocation: { mode: o.revocation },
     validityClock: o.validityClock,
     fetcher: createHttpFetcher({ allowInternal: o.allowInternalFetch }),
@@ -35,6 +30,16 @@ export async function createCliValidator(o: TrustOptions, store?: Store): Promis
   };
   if (store === undefined) return createSignerValidator({ anchors, ...common });
   return createSignerValidator({ trustStore: joinTrustStores(anchors, createStoreTrustStore(store)), ...common });
+}
+
+async function loadAnchorsOption(option: string, files: string[]): Promise<Certificate[]> {
+  try {
+    return await loadTrustAnchors(files);
+  } catch (e) {
+    if (isKakitomeError(e)) throw new KakitomeError(e.code, `${option}: ${e.message}`, { cause: e });
+    const err = e as NodeJS.ErrnoException;
+    throw new KakitomeError('INVALID_ARGUMENT', `${option} ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
+  }
 }
 
 /** --ca anchors plus the store's; the store's anchors are read once per job (one query, not one per message). */

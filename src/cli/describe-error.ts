@@ -22,6 +22,7 @@ const HINTS: Record<ErrorCode, string> = {
   CERT_REVOKED: 'The certificate was revoked: do not trust the message.',
   REVOCATION_UNKNOWN: 'No CRL or OCSP answer for a certificate of the path, and policy requires one: check that the CA\'s CRL/OCSP server is reachable (an internal one needs --allow-internal-fetch), or use --revocation allow-unknown.',
   CERT_USAGE: 'The certificate was not issued for this use of e-mail.',
+  TIMESTAMP_INVALID: 'The signature timestamp cannot be used (the report says why): verify with --validity-clock now, or trust the TSA\'s CA with --tsa-ca FILE if that is the cause.',
   IDENTITY_MISMATCH: 'The signer is not the From address: possibly a spoof.',
   PARTIAL_SIGNED: 'Only part of the message is signed: treat the other parts as unsigned.',
   UNAUTH_ENC: 'A signature of the sender counts only if its CA is trusted (--ca FILE or the key store). To open the message anyway, knowing that what it shows may have been altered (EFAIL), use --allow-unauthenticated.',

@@ -28,6 +28,8 @@ function signerLines(s: SignerView, n: number): string[] {
   }
   lines.push(`  identity:  ${s.identity.status}: ${s.identity.message}`);
   lines.push(`  signed at: ${s.signingTime ?? 'not stated by the signer'}`);
+  const ts = s.trust.timestamp;
+  if (ts) lines.push(`  timestamp: ${ts.status}${ts.code ? ` (${ts.code})` : ''}${ts.used ? ', used as the validity clock' : ''}: ${ts.message}`);
   // The JSON keeps every warning; a person needs to read each sentence once.
   for (const w of s.warnings) if (w !== s.revocation.message && w !== s.trust.message && w !== s.identity.message) lines.push(`  warning:   ${w}`);
   return lines;

@@ -19,7 +19,7 @@ export interface SignerView {
   /** Certification path, leaf first, anchor last (subjects). Empty when no path was found. */
   chain: string[];
   /** legacy: SHA-1 or short RSA keys the policy accepted (--allow-legacy); the trust rests on them. */
-  trust: { status: string; code?: string; message: string; clock?: { source: string; time: string }; legacy?: string[] };
+  trust: { status: string; code?: string; message: string; clock?: { source: string; time: string }; legacy?: string[]; timestamp?: TimestampView };
   revocation: RevocationView & { certificates: Array<RevocationView & { role: string; subject: string; serial: string; cached?: boolean }> };
   /** `field`: on a match, 'From' or 'Sender' (a Sender-only match is never trusted). */
   identity: { status: string; from?: string; field?: string; certificateAddresses: string[]; message: string };
@@ -28,6 +28,16 @@ export interface SignerView {
   digestAlgorithm?: string;
   signatureAlgorithm?: string;
   warnings: string[];
+}
+
+/** The signer's RFC 3161 signature timestamp: verified, refused (code, why) or not-checked (validity clock now); `used` when it was the clock. */
+export interface TimestampView {
+  status: string;
+  code?: string;
+  time?: string;
+  tsa?: string;
+  used: boolean;
+  message: string;
 }
 
 /** One revocation answer: the path's as a whole, or one certificate's. */
@@ -62,6 +72,10 @@ function viewTrust(t: TrustReport | undefined): SignerView['trust'] {
   const view: SignerView['trust'] = { status: t.status, message: t.message, clock: { source: t.clock.source, time: iso(t.clock.time) ?? '' } };
   if (t.code !== undefined) view.code = t.code;
   if (t.legacy !== undefined) view.legacy = [...t.legacy];
+  if (t.timestamp !== undefined) {
+    const { status, code, time, tsa, used, message } = t.timestamp;
+    view.timestamp = { status, ...(code ? { code } : {}), ...(time ? { time: iso(time)! } : {}), ...(tsa ? { tsa } : {}), used, message };
+  }
   return view;
 }
 

@@ -19,11 +19,11 @@ import { Certificate as CertificateClass } from '../x509/certificate.ts';
 import { decode } from '../asn1/ber.ts';
 import { decodePem, isPem } from '../asn1/pem.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { ClockUsed, Fetcher, SignerValidationInput, SignerValidator, TrustReport, TrustStore, RevocationReport, IdentityReport } from './types.ts';
+import type { ClockUsed, Fetcher, SignerValidationInput, SignerValidator, TrustReport, TrustStore, RevocationReport, IdentityReport, TimestampReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
 import { DEFAULT_POLICY, allowLegacyAlgorithms, judgeHashAlgorithm, type AlgorithmFinding, type AlgorithmPolicy } from './algorithm-policy.ts';
 import { buildCertificationPaths } from './build-certification-path.ts';
-import { validateCertificationPath, type PathValidationResult } from './validate-certification-path.ts';
+import { validateCertificationPath, type PathValidationOptions, type PathValidationResult } from './validate-certification-path.ts';
 import type { PolicyProcessingOptions } from './process-certificate-policies.ts';
 import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type RevocationOptions } from './check-revocation.ts';
 import { matchSenderIdentity } from './match-sender-identity.ts';
@@ -34,6 +34,7 @@ import { createHostList, type HostList } from './match-host-list.ts';
 import { createStaticTrustStore } from './load-trust-anchors.ts';
 import { fingerprintOf } from './certificate-fingerprint.ts';
 import { certificateNames } from '../x509/certificate-names.ts';
+import { judgeTimestamp, type JudgedTimestamp, type PathSearch } from './judge-timestamp.ts';
 
 export interface SignerValidatorOptions {
   /** The administrator's trust anchors (use loadTrustAnchors); or give trustStore. */
@@ -44,12 +45,23 @@ export interface SignerValidatorOptions {
   /** The clock; defaults to () => new Date(). Tests and replays inject their own. */
   now?: () => Date;
   /**
-   * 'now': certificates must be valid now. 'signingTime': valid when the message
-   * was signed (its signingTime attribute), so a signature made before expiry still
-   * counts; a verified signature timestamp (input.timestamp) is preferred to the
-   * signer's own signingTime; without either the validator falls back to now and says so.
+   * 'now' (default): certificates must be valid now; a signature timestamp is
+   * reported as not checked. 'timestamp': valid at the genTime of the signer's RFC
+   * 3161 signature timestamp (input.timestampToken) once it is verified (judge-timestamp.ts);
+   * a token that is present but fails makes the signer untrusted (TIMESTAMP_INVALID);
+   * without a token the certificate is checked now, with a warning. 'signingTime':
+   * valid when the message was signed: a verified timestamp's genTime, else the
+   * signer's own signingTime attribute (a failed token is a warning there), else now,
+   * with a warning.
    */
-  validityClock?: 'now' | 'signingTime';
+  validityClock?: 'now' | 'signingTime' | 'timestamp';
+  /**
+   * The anchors a TSA's certificate must chain to (with the critical, sole
+   * id-kp-timeStamping EKU). Default: the signer anchors (anchors / trustStore),
+   * as `openssl ts -verify -CAfile` uses one set.
+   */
+  tsaAnchors?: Certificate[];
+  tsaTrustStore?: TrustStore;
   revocation?: Partial<RevocationOptions>;
   /** The algorithm policy (default DEFAULT_POLICY: SHA-1 and RSA under 2048 bits refused, WEAK_ALG). */
   policy?: AlgorithmPolicy;
@@ -91,6 +103,8 @@ export interface SignerValidatorOptions {
   certificatePolicies?: PolicyProcessingOptions;
 }
 
+type PathUsage = PathValidationOptions['usage'];
+
 interface CachedChain {
   path: Certificate[];
   warnings: string[];
@@ -108,6 +122,8 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
   const policy = options.allowLegacy ? allowLegacyAlgorithms(options.policy) : (options.policy ?? DEFAULT_POLICY);
   const fetcher = options.fetcher ?? createHttpFetcher();
   const store = options.trustStore ?? createStaticTrustStore(options.anchors ?? []);
+  const tsaStore = options.tsaTrustStore ?? (options.tsaAnchors ? createStaticTrustStore(options.tsaAnchors) : store);
+  const clockMode = options.validityClock ?? 'now';
   const revOpts: RevocationOptions = { ...DEFAULT_REVOCATION_OPTIONS, ...options.revocation };
   const revocation = new RevocationChecker(revOpts, fetcher, now);
   const maxEntries = options.maxCacheEntries ?? 10_000;
@@ -174,37 +190,19 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     }
   };
 
-  return async (input: SignerValidationInput): Promise<TrustReport> => {
-    const current = now();
-    const warnings: string[] = [];
-    const clock = chooseClock(options.validityClock ?? 'now', input.signingTime, input.timestamp, current, skew, warnings);
-    const leaf = input.certificate;
-    // Brief, "Safe verification": signingTime is checked against the certificate,
-    // whichever clock decides validity (a claim outside the validity period is odd).
-    if (input.signingTime && (input.signingTime < leaf.notBefore || input.signingTime > leaf.notAfter)) {
-      warnings.push(`The signing time ${input.signingTime.toISOString()} is outside the certificate's validity period (${leaf.notBefore.toISOString()} to ${leaf.notAfter.toISOString()}).`);
-    }
-
-    // 1. The algorithms of the signature itself.
-    const legacy: string[] = [];
-    const alg = input.signatureAlgorithms ? judgeSignatureAlgorithms(input.signatureAlgorithms.signature, input.signatureAlgorithms.digest, policy) : undefined;
-    if (alg?.action === 'warn') {
-      warnings.push(alg.message);
-      if (alg.legacy) legacy.push(alg.legacy);
-    }
-
-    // 2. The path (cached when it was valid for this clock).
-    const cacheKey = `${fingerprintOf(leaf)}:${input.usage}`;
+  /** A valid path for `leaf` at `time` (cached while the clock stays within its validity), or the first failure. */
+  const findPath = async (leaf: Certificate, carried: Certificate[], usage: PathUsage, time: Date, anchorsFrom: TrustStore): Promise<{ chain?: CachedChain; failure?: PathValidationResult; failedPath: Certificate[] }> => {
+    const cacheKey = `${fingerprintOf(leaf)}:${usage}`;
     let chain = chains.get(cacheKey);
-    if (chain && (clock.time.getTime() < chain.from || clock.time.getTime() > chain.to)) chain = undefined;
+    if (chain && (time.getTime() < chain.from || time.getTime() > chain.to)) chain = undefined;
     let pathFailure: PathValidationResult | undefined;
     let failedPath: Certificate[] = [];
     if (!chain) {
-      const anchors = await store.anchors();
+      const anchors = await anchorsFrom.anchors();
       const built = await buildCertificationPaths({
         leaf,
         anchors,
-        carried: input.carried,
+        carried,
         knownIssuers,
         fetchIssuers,
         isSignedBy,
@@ -212,7 +210,8 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
         maxCandidates: options.maxCandidates ?? 64,
       });
       for (const p of built.paths) {
-        const v = validateCertificationPath(p, { time: clock.time, usage: input.usage, policy, ...(options.certificatePolicies ? { certificatePolicies: options.certificatePolicies } : {}) });
+        // The verifier's policy inputs are for S/MIME signers; a TSA's path gets the defaults (its CAs' constraints still apply).
+        const v = validateCertificationPath(p, { time, usage, policy, ...(options.certificatePolicies && usage !== 'timestamping' ? { certificatePolicies: options.certificatePolicies } : {}) });
         if (v.ok) {
           chain = {
             path: p,
@@ -241,6 +240,62 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
         };
       }
     }
+    return { ...(chain ? { chain } : {}), ...(pathFailure ? { failure: pathFailure } : {}), failedPath };
+  };
+
+  /** The path search for a TSA's certificate, in judge-timestamp's terms. */
+  const findTsaPath = async (leaf: Certificate, carried: Certificate[], time: Date): Promise<PathSearch> => {
+    const r = await findPath(leaf, carried, 'timestamping', time, tsaStore);
+    if (r.chain) return { ok: true, path: r.chain.path, warnings: r.chain.warnings, legacy: r.chain.legacy };
+    return { ok: false, code: r.failure!.code ?? 'CERT_UNTRUSTED', message: r.failure!.message };
+  };
+
+  /** The signer's timestamp: verified and judged unless the clock is 'now'. */
+  const judgeToken = async (input: SignerValidationInput, current: Date): Promise<JudgedTimestamp | undefined> => {
+    const token = input.timestampToken;
+    if (!token) return undefined;
+    if (clockMode === 'now') {
+      return { report: { status: 'not-checked', used: false, message: 'The signature carries a timestamp; it was not checked because certificates are checked against the current time (validity clock "now").' }, warnings: [], legacy: [] };
+    }
+    return judgeTimestamp(token, input.carried, {
+      policy,
+      now: current,
+      skewMs: skew,
+      revocationMode: revocation.mode,
+      findPath: findTsaPath,
+      // Judged at genTime as a signing time: a compromise of the TSA's key, whenever, voids its tokens.
+      checkRevocation: async (path, evidence, time) => (await revocation.checkPath(path, { carriedCrls: evidence.crls, carriedOcsp: evidence.ocspResponses }, { source: 'signingTime', time })).report,
+    });
+  };
+
+  return async (input: SignerValidationInput): Promise<TrustReport> => {
+    const current = now();
+    const warnings: string[] = [];
+    const stamped = await judgeToken(input, current);
+    if (stamped?.report.status === 'refused') warnings.push(`${stamped.report.message} ${clockMode === 'timestamp' ? 'It was not used as the validity clock, and the validity clock "timestamp" requires a usable one.' : 'It was not used as the validity clock.'}`);
+    if (stamped) warnings.push(...stamped.warnings);
+    const clock = chooseClock(clockMode, input.signingTime, stamped?.report.status === 'verified' ? stamped.report.time : undefined, current, skew, warnings);
+    const timestamp: TimestampReport | undefined = stamped ? { ...stamped.report, used: clock.source === 'timestamp' } : undefined;
+    const leaf = input.certificate;
+    // Brief, "Safe verification": signingTime is checked against the certificate,
+    // whichever clock decides validity (a claim outside the validity period is odd).
+    if (input.signingTime && (input.signingTime < leaf.notBefore || input.signingTime > leaf.notAfter)) {
+      warnings.push(`The signing time ${input.signingTime.toISOString()} is outside the certificate's validity period (${leaf.notBefore.toISOString()} to ${leaf.notAfter.toISOString()}).`);
+    }
+
+    // 1. The algorithms of the signature itself.
+    const legacy: string[] = stamped?.report.status === 'verified' ? [...stamped.legacy] : [];
+    const alg = input.signatureAlgorithms ? judgeSignatureAlgorithms(input.signatureAlgorithms.signature, input.signatureAlgorithms.digest, policy) : undefined;
+    if (alg?.action === 'warn') {
+      warnings.push(alg.message);
+      if (alg.legacy) legacy.push(alg.legacy);
+    }
+
+    // 2. The path (cached when it was valid for this clock).
+    const search = await findPath(leaf, input.carried, input.usage, clock.time, store);
+    const chain = search.chain;
+    const pathFailure = search.failure;
+    const failedPath = search.failedPath;
 
     // 3. Identity and profile do not depend on the path.
     const leafFp = fingerprintOf(leaf);
@@ -265,12 +320,22 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
       if (legacy.length > 0) r.legacy = legacy;
       if (status === 'trusted' || path.length > 1) r.anchor = path[path.length - 1];
       if (profile.name) r.profile = profile.name;
+      if (timestamp) r.timestamp = timestamp;
       return r;
     };
 
+    // Under the 'timestamp' clock a token that is present but not usable is the failure: the
+    // clock it should have given is missing, whatever the current time makes of the path.
+    const stampRefused = clockMode === 'timestamp' && timestamp?.status === 'refused'
+      ? `Not trusted: the validity clock is the signature timestamp, and it is not usable (${timestamp.code}). ${timestamp.message}`
+      : undefined;
     if (!chain) {
       const pf = pathFailure!;
       warnings.push(...pf.warnings);
+      if (stampRefused) {
+        warnings.push(`Checked against the current time instead: ${lowerFirst(pf.message)}`);
+        return report('untrusted', 'TIMESTAMP_INVALID', stampRefused, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.', certificates: [] });
+      }
       // The path failure is reported; a refused signature algorithm must not go unsaid.
       if (alg?.action === 'reject') warnings.push(alg.message);
       return report('untrusted', pf.code ?? 'CERT_UNTRUSTED', `Not trusted: ${lowerFirst(pf.message)}`, failedPath, { status: 'not-checked', message: 'Revocation was not checked because the certificate path is not valid.', certificates: [] });
@@ -285,6 +350,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     // 5. The verdict, most serious failure first.
     const path = chain.path;
     if (alg?.action === 'reject') return report('untrusted', 'WEAK_ALG', `Not trusted: ${lowerFirst(alg.message)}`, path, rev);
+    if (stampRefused) return report('untrusted', 'TIMESTAMP_INVALID', stampRefused, path, rev);
     if (rev.status === 'revoked') return report('untrusted', 'CERT_REVOKED', `Not trusted: ${lowerFirst(rev.message)}`, path, rev);
     if (rev.status === 'unknown' && revocation.mode === 'require') {
       return report('untrusted', 'REVOCATION_UNKNOWN', `Not trusted: the revocation status could not be established and policy requires it. ${rev.message}`, path, rev);
@@ -293,7 +359,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
       return report('untrusted', 'IDENTITY_MISMATCH', `Not trusted for this sender: ${lowerFirst(identity.report.message)}`, path, rev);
     }
     const onLegacy = legacy.length > 0 ? ' Trusted only because legacy algorithms are allowed.' : '';
-    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile.name) + onLegacy, path, rev);
+    return report('trusted', undefined, summarise(leaf, path, clock, rev, identity.report, profile.name, timestamp) + onLegacy, path, rev);
   };
 }
 
@@ -308,13 +374,18 @@ function judgeSignatureAlgorithms(signature: string, digest: string, policy: Alg
   return found.find((f) => f.action === 'reject') ?? found[0];
 }
 
-function chooseClock(mode: 'now' | 'signingTime', signingTime: Date | undefined, timestamp: Date | undefined, current: Date, skew: number, warnings: string[]): ClockUsed {
+function chooseClock(mode: 'now' | 'signingTime' | 'timestamp', signingTime: Date | undefined, timestamp: Date | undefined, current: Date, skew: number, warnings: string[]): ClockUsed {
   if (mode === 'now') return { source: 'now', time: current };
   if (timestamp && timestamp.getTime() <= current.getTime() + skew) {
     if (signingTime && Math.abs(signingTime.getTime() - timestamp.getTime()) > 24 * 3600_000) {
       warnings.push(`The signing time ${signingTime.toISOString()} differs from the timestamp ${timestamp.toISOString()} by more than a day.`);
     }
     return { source: 'timestamp', time: timestamp };
+  }
+  if (mode === 'timestamp') {
+    // Never the signer's own claim: without a verified third-party time, now.
+    warnings.push('The signature has no usable timestamp; the certificate was checked against the current time.');
+    return { source: 'now', time: current };
   }
   if (!signingTime) {
     warnings.push('The message has no signing time; the certificate was checked against the current time.');
@@ -336,11 +407,11 @@ function noIdentity(leaf: Certificate): IdentityReport {
   return { status: 'unknown', certificateAddresses: leaf.emailAddresses, message: 'No From address was given to compare with the certificate.' };
 }
 
-function summarise(leaf: Certificate, path: Certificate[], clock: ClockUsed, rev: RevocationReport, id: IdentityReport, profile: string | undefined): string {
+function summarise(leaf: Certificate, path: Certificate[], clock: ClockUsed, rev: RevocationReport, id: IdentityReport, profile: string | undefined, timestamp: TimestampReport | undefined): string {
   const names = certificateNames(leaf);
   const who = id.status === 'match' ? id.from! : (names.emailAddresses[0] ?? names.subjectText);
   const anchor = certificateNames(path[path.length - 1]!);
-  const when = clock.source === 'now' ? 'now' : clock.source === 'timestamp' ? `at the timestamped time ${clock.time.toISOString()}` : `at the signing time ${clock.time.toISOString()}`;
+  const when = clock.source === 'now' ? 'now' : clock.source === 'timestamp' ? `at the timestamped time ${clock.time.toISOString()}${timestamp?.tsa ? ` (TSA "${timestamp.tsa}")` : ''}` : `at the signing time ${clock.time.toISOString()}`;
   const revText = rev.status === 'good' ? 'not revoked' : rev.status === 'unknown' ? 'revocation unknown' : 'revocation not checked';
   const idText = id.status === 'match' ? 'matches the sender' : id.status === 'unknown' ? 'sender not compared' : 'does not match the sender';
   return `Trusted: certificate of ${who}${profile ? ` (${profile})` : ''} chains to "${anchor.subjectText}", valid ${when}, ${revText}, ${idText}.`;

@@ -86,6 +86,8 @@ export interface TrustReport {
    * CA ... uses SHA-1 ..."); `warnings` says them too. Absent when none.
    */
   legacy?: string[];
+  /** The signer's RFC 3161 signature timestamp, when the signature carries one. */
+  timestamp?: TimestampReport;
 }
 
 export interface SignerValidationInput {
@@ -105,11 +107,52 @@ export interface SignerValidationInput {
   /** Digest and signature algorithms of the CMS signature, checked against the algorithm policy. */
   signatureAlgorithms?: SignatureAlgorithmsUsed;
   /**
-   * genTime of an RFC 3161 signature timestamp (id-aa-signatureTimeStampToken) that
-   * the caller has verified. Preferred to signingTime by the 'signingTime' clock:
-   * it is vouched for by a third party, not by the signer.
+   * The RFC 3161 signature timestamp token (id-aa-signatureTimeStampToken) of this
+   * signer, as the CMS layer found it (verifyTimestampToken: its signature and its
+   * imprint over this signature value). The validator decides whether its TSA is
+   * trusted and whether its genTime is the clock (validityClock 'timestamp', or
+   * preferred to signingTime by 'signingTime'): a time is never used on the CMS
+   * layer's word alone.
    */
-  timestamp?: Date;
+  timestampToken?: TimestampEvidence;
+}
+
+/** What the CMS layer found in a signature timestamp token (see verifyTimestampToken). */
+export interface TimestampEvidence {
+  /** 'valid': the token's signature verifies and its imprint is the hash of this signature; 'invalid': `message` says why not. */
+  status: 'valid' | 'invalid';
+  code?: ErrorCode;
+  message: string;
+  genTime?: Date;
+  /** The TSA's certificate (the token's signer). */
+  certificate?: Certificate;
+  /** Certificates, CRLs and OCSP responses carried in the token (candidates and evidence, never anchors). */
+  certificates: Certificate[];
+  crls: Uint8Array[];
+  ocspResponses: Uint8Array[];
+  /** messageImprint hash algorithm OID. */
+  imprintAlgorithm?: string;
+  /** The token signature's own algorithms. */
+  algorithmOids?: SignatureAlgorithmsUsed;
+}
+
+/** The verdict on a signature timestamp token (TrustReport.timestamp). */
+export interface TimestampReport {
+  /**
+   * 'verified': signature, imprint, TSA certificate (timeStamping, path to a TSA anchor,
+   * revocation) and genTime all hold; 'refused': something does not (code, message);
+   * 'not-checked': the validity clock is 'now', so the token was not needed.
+   */
+  status: 'verified' | 'refused' | 'not-checked';
+  code?: ErrorCode;
+  /** genTime as the token states it (also when refused, for the reader; never used then). */
+  time?: Date;
+  /** The TSA's certificate subject, when known. */
+  tsa?: string;
+  /** True when the token's time is the clock of this report (clock.source 'timestamp'). */
+  used: boolean;
+  /** One plain sentence. */
+  message: string;
 }
 
 export type SignerValidator = (input: SignerValidationInput) => Promise<TrustReport>;

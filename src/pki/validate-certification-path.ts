@@ -23,6 +23,7 @@ import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, re
 import { checkNameConstraints } from './match-name-constraints.ts';
 import { judgeCertificateAlgorithms, type AlgorithmPolicy } from './algorithm-policy.ts';
 import { processCertificatePolicies, type PolicyProcessingOptions } from './process-certificate-policies.ts';
+import { timeStampingUsageProblem } from './check-timestamping-usage.ts';
 
 /** Extensions this validator processes or that carry no constraint on the path. */
 const UNDERSTOOD_EXTENSIONS = new Set<string>([
@@ -56,7 +57,8 @@ export interface PathValidationResult {
 
 export interface PathValidationOptions {
   time: Date;
-  usage: 'signing' | 'encryption';
+  /** 'timestamping': the path of an RFC 3161 TSA's certificate (check-timestamping-usage.ts). */
+  usage: 'signing' | 'encryption' | 'timestamping';
   policy: AlgorithmPolicy;
   /** The RFC 5280 6.1.1 policy inputs (default: any policy, nothing required or inhibited). */
   certificatePolicies?: PolicyProcessingOptions;
@@ -82,13 +84,15 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
   const t = o.time.getTime();
   const constraints: Array<{ nc: NameConstraints; ca: string }> = [];
   let maxPathLength = Number.POSITIVE_INFINITY;
+  const tsa = o.usage === 'timestamping';
+  const purpose = tsa ? OID.timeStamping : OID.emailProtection;
 
   // Walk from the anchor (index n-1) down to the leaf (index 0).
   for (let i = n - 1; i >= 0; i--) {
     const c = path[i]!;
     const isLeaf = i === 0;
     const isAnchor = i === n - 1;
-    const who = isLeaf ? `The signer's certificate (${label(c)})` : isAnchor ? `The trust anchor "${label(c)}"` : `The intermediate CA "${label(c)}"`;
+    const who = isLeaf ? `The ${tsa ? 'TSA' : 'signer'}'s certificate (${label(c)})` : isAnchor ? `The trust anchor "${label(c)}"` : `The intermediate CA "${label(c)}"`;
 
     if (t < c.notBefore.getTime()) return fail('CERT_EXPIRED', `${who} is not valid before ${c.notBefore.toISOString()}.`, warnings);
     if (t > c.notAfter.getTime()) return fail('CERT_EXPIRED', `${who} expired on ${c.notAfter.toISOString()}.`, warnings);
@@ -137,8 +141,8 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
       const nc = readNameConstraints(c);
       if (nc) constraints.push({ nc, ca: label(c) });
       const eku = readExtKeyUsage(c);
-      if (eku && !eku.includes(OID.emailProtection) && !eku.includes(OID.anyExtendedKeyUsage)) {
-        return fail('CERT_USAGE', `${who} is restricted to purposes other than email protection (extendedKeyUsage).`, warnings);
+      if (eku && !eku.includes(purpose) && !eku.includes(OID.anyExtendedKeyUsage)) {
+        return fail('CERT_USAGE', `${who} is restricted to purposes other than ${tsa ? 'timestamping' : 'email protection'} (extendedKeyUsage).`, warnings);
       }
     }
   }
@@ -146,6 +150,11 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
   const policy = processCertificatePolicies(path, o.certificatePolicies);
   if (policy.problem) return fail('CERT_UNTRUSTED', policy.problem, warnings);
 
+  const done: PathValidationResult = { ok: true, message: `Valid path of ${n} certificate${n > 1 ? 's' : ''} to the trust anchor "${label(anchor)}".`, warnings, legacy };
+  if (tsa) {
+    const problem = timeStampingUsageProblem(leaf);
+    return problem ? fail('CERT_USAGE', problem, warnings) : done;
+  }
   // The signer's certificate: keyUsage and extendedKeyUsage for S/MIME.
   const ku = leaf.keyUsage;
   if (ku && o.usage === 'signing' && !ku.has('digitalSignature') && !ku.has('nonRepudiation')) {
@@ -164,5 +173,5 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
   if (eku && !eku.includes(OID.emailProtection)) warnings.push('The certificate allows any extended key usage rather than naming email protection.');
   if (n > 1 && readBasicConstraints(leaf)?.ca) warnings.push('The signer\'s certificate is a CA certificate.');
 
-  return { ok: true, message: `Valid path of ${n} certificate${n > 1 ? 's' : ''} to the trust anchor "${label(anchor)}".`, warnings, legacy };
+  return done;
 }

@@ -9,7 +9,10 @@ import type { ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { certificateNames } from '../x509/certificate-names.ts';
 import type { HeaderField } from '../mime/entity.ts';
-import type { IdentityReport, SignerValidator } from '../pki/types.ts';
+import type { IdentityReport, SignerValidator, TimestampEvidence } from '../pki/types.ts';
+import type { SignerVerification } from '../cms/signed-data/verify.ts';
+import { verifyTimestampToken } from '../cms/signed-data/verify-timestamp-token.ts';
+import { OID } from '../asn1/oids.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { LayerReport, ProtectedHeadersReport, SignerVerdict, VerdictStatus } from './verdict.ts';
 import { readDisplayedSender, type MisleadingSender } from './read-displayed-sender.ts';
@@ -91,6 +94,21 @@ function revocationNote(signers: readonly SignerVerdict[]): string {
   return '';
 }
 
+/**
+ * The signer's RFC 3161 signature timestamp (id-aa-signatureTimeStampToken, an
+ * unsigned attribute), checked by the CMS layer against this signature value; the
+ * validator decides on its TSA and whether its time is used. One token at most: two
+ * are two answers to "when", so neither is used.
+ */
+function timestampOf(s: SignerVerification, candidates: Certificate[]): { timestampToken?: TimestampEvidence } {
+  const attr = s.unsignedAttributes.get(OID.signatureTimeStampToken);
+  if (!attr) return {};
+  if (attr.values.length !== 1) {
+    return { timestampToken: { status: 'invalid', code: 'ATTR_INVALID', message: `The signature timestamp is not usable: the signature carries ${attr.values.length} timestamp tokens, and two answers to "when was it signed" are none.`, certificates: [], crls: [], ocspResponses: [] } };
+  }
+  return { timestampToken: verifyTimestampToken(attr.values[0]!.bytes, s.signatureValue, { certificates: candidates }) };
+}
+
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedFrom, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
@@ -138,6 +156,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         usage: 'signing',
         // The algorithm policy judges the signature too (SHA-1 refused by default), not only the path.
         signatureAlgorithms: s.algorithmOids,
+        ...timestampOf(s, [...p.verification.certificates, ...(input.certificates ?? [])]),
       });
       let senderOnly = '';
       if (trust.status !== 'trusted') code = trust.code ?? 'CERT_UNTRUSTED';
@@ -196,6 +215,8 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         ? `The signature by ${who(problem)} is valid, but it rests on a weak algorithm (WEAK_ALG). ${problem.trust?.message ?? ''}`.trimEnd()
         : code === 'REVOCATION_UNKNOWN'
         ? `The signature by ${who(problem)} is valid, but revocation unknown${revocationNote([problem]).replace(/^; revocation unknown/, '')} and policy requires it (REVOCATION_UNKNOWN).`
+        : code === 'TIMESTAMP_INVALID'
+        ? `The signature by ${who(problem)} is valid, but its timestamp, the clock the certificate is checked at, is not usable (TIMESTAMP_INVALID): ${problem.trust?.timestamp?.message ?? ''}`.trimEnd()
         : code !== 'IDENTITY_MISMATCH'
         ? `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`
         : problem.identity.status === 'match' && problem.identity.field === 'Sender'

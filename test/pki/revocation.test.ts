@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { createSignerValidator, type SignerValidatorOptions } from '../../src/pki/create-signer-validator.ts';
 import { createHttpFetcher } from '../../src/pki/create-http-fetcher.ts';
 import { buildOcspRequest, parseOcspResponse, evaluateOcspResponse } from '../../src/pki/check-ocsp.ts';
-import type { SignerValidationInput } from '../../src/pki/types.ts';
+import type { SignerValidationInput, TimestampEvidence } from '../../src/pki/types.ts';
+import { sequence, oid } from '../../src/asn1/der.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { rootCa, subCa, endEntity, buildCrl, key, ocspNoCheck, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
+import { rootCa, subCa, endEntity, extension, buildCrl, key, ocspNoCheck, StaticHttpServer, OpensslOcspResponder, freePort, type Party } from './pki-builder.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 
 const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
@@ -69,7 +70,10 @@ before(async () => {
   viaCrl('delta-good', '/base.crl');
   viaCrl('delta-revoked', '/base.crl');
   L['no-location'] = endEntity(caC, 'no-location@example.com');
-  http.files.set('/ca.crl', buildCrl({ issuer: caC, revoked: [{ cert: L['crl-revoked']!.cert, reason: 1 }] }));
+  const tsaEku = { keyUsage: ['digitalSignature' as const], extKeyUsage: [], emails: [], crlDistributionPoints: [http.url('/ca.crl')], extraExtensions: [extension(OID.extKeyUsage, true, sequence(oid(OID.timeStamping)))] };
+  L.tsa = endEntity(caC, 'tsa@example.com', tsaEku);
+  L['tsa-revoked'] = endEntity(caC, 'tsa-revoked@example.com', tsaEku);
+  http.files.set('/ca.crl', buildCrl({ issuer: caC, revoked: [{ cert: L['crl-revoked']!.cert, reason: 1 }, { cert: L['tsa-revoked']!.cert, reason: 1 }] }));
   http.files.set('/stale.crl', buildCrl({ issuer: caC, thisUpdate: new Date(Date.now() - 3 * 86_400_000), nextUpdate: new Date(Date.now() - 86_400_000) }));
   http.files.set('/forged.crl', buildCrl({ issuer: { cert: caC.cert, key: caO.key } }));
   http.files.set('/base.crl', buildCrl({ issuer: caC, crlNumber: 5, freshestCrl: http.url('/delta.crl') }));
@@ -90,6 +94,11 @@ function validator(mode: 'hard-fail' | 'soft-fail' | 'off', extra: SignerValidat
     ...extra,
     revocation: { mode, timeoutMs: 2000, ...extra.revocation },
   });
+}
+
+/** What the CMS layer reports for a token whose signature and imprint verified (verifyTimestampToken); the TSA's trust is the validator's. */
+function tsaEvidence(genTime: Date, tsa = 'tsa'): TimestampEvidence {
+  return { status: 'valid', message: 'checked', genTime, certificate: L[tsa]!.cert, certificates: [caC.cert], crls: [], ocspResponses: [], imprintAlgorithm: OID.sha256, algorithmOids: { digest: OID.sha256, signature: '1.2.840.10045.4.3.2' } };
 }
 
 function input(name: string, more: Partial<SignerValidationInput> = {}): SignerValidationInput {
@@ -310,16 +319,26 @@ test('a burst of concurrent validations shares one CRL download', async () => {
 
 test('a verified timestamp is the preferred clock: a later revocation, even keyCompromise, does not void the signature', async () => {
   const v = validator('hard-fail', { validityClock: 'signingTime' });
-  const timestamp = new Date(Date.now() - 3600_000);
-  const r = await v(input('revoked', { timestamp, signingTime: new Date(Date.now() - 3 * 86_400_000) }));
+  const r = await v(input('revoked', { timestampToken: tsaEvidence(new Date(Date.now() - 3600_000)), signingTime: new Date(Date.now() - 3 * 86_400_000) }));
   assert.equal(r.status, 'trusted', r.message);
   assert.equal(r.clock.source, 'timestamp');
+  assert.equal(r.timestamp?.status, 'verified', r.timestamp?.message);
   assert.ok(r.warnings.some((w) => /differs from the timestamp/.test(w)));
   assert.match(r.message, /valid at the timestamped time/);
   assert.match(r.revocation.message, /revoked after the timestamped time: keyCompromise/);
   // A timestamp after the revocation does not help.
-  const r2 = await v(input('revoked', { timestamp: new Date() }));
+  const r2 = await v(input('revoked', { timestampToken: tsaEvidence(new Date()) }));
   assert.equal(r2.code, 'CERT_REVOKED');
+});
+
+test('a TSA whose certificate is revoked (keyCompromise) vouches for no time, even one before the revocation', async () => {
+  const v = validator('hard-fail', { validityClock: 'timestamp' });
+  const r = await v(input('crl-good', { timestampToken: tsaEvidence(new Date(Date.now() - 1800_000), 'tsa-revoked') }));
+  assert.equal(r.status, 'untrusted');
+  assert.equal(r.code, 'TIMESTAMP_INVALID');
+  assert.equal(r.timestamp?.status, 'refused');
+  assert.equal(r.timestamp?.code, 'CERT_REVOKED');
+  assert.match(r.timestamp!.message, /TSA's certificate path is revoked/);
 });
 
 test('CRLs signed with RSA-2048 and Ed25519 CA keys are verified', async () => {

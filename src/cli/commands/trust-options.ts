@@ -17,8 +17,14 @@ export interface TrustOptions {
    * REVOCATION_UNKNOWN. hard-fail and soft-fail are the former names.
    */
   revocation: RevocationMode;
-  /** Default 'now'; 'signingTime' accepts a signature made while the certificate was valid. */
-  validityClock: 'now' | 'signingTime';
+  /**
+   * Default 'now'; 'signingTime' accepts a signature made while the certificate was
+   * valid (a verified timestamp's time, else the signer's signingTime); 'timestamp'
+   * only a verified RFC 3161 signature timestamp's time (else now; a bad token fails).
+   */
+  validityClock: 'now' | 'signingTime' | 'timestamp';
+  /** Trust anchors for TSA certificates (--tsa-ca); empty: the --ca anchors (and the store's). */
+  tsaCa?: string[];
   /** Hosts whose AIA caIssuers URLs may be chased (none by default: no chasing). */
   fetchCaIssuers: string[];
   /** Hosts, addresses and CIDR blocks that may be fetched although internal (none by default). */
@@ -36,6 +42,7 @@ export interface VerifyingCliOptions {
   databaseUrl?: string;
   revocation: string;
   validityClock: string;
+  tsaCa?: string[];
   fetchCaIssuers?: string[];
   allowInternalFetch?: string[];
   allowLegacy?: boolean;
@@ -53,7 +60,10 @@ export function addTrustOptions(cmd: Command, caHelp: string, which: { forEncryp
     .option('--ca <file>', caHelp, collect)
     .option('--certfile <file>', 'untrusted extra certificates, PEM or DER (repeatable), as openssl\'s -certfile: the signer certificate a message leaves out (gpgsm does) and intermediates; never trust anchors', collect)
     .addOption(new Option('--revocation <mode>', 'revocation checking (CRL/OCSP over http) of every certificate below the anchor: require refuses a signer when any has no answer (REVOCATION_UNKNOWN), allow-unknown says "revocation unknown", off skips it (hard-fail and soft-fail: former names of require and allow-unknown)').choices(['require', 'allow-unknown', 'off', 'hard-fail', 'soft-fail']).default('allow-unknown'));
-  if (!which.forEncryption) cmd.addOption(new Option('--validity-clock <clock>', 'check certificate validity now, or at the signingTime the signer stated (for old mail)').choices(['now', 'signing-time']).default('now'));
+  if (!which.forEncryption) {
+    cmd.addOption(new Option('--validity-clock <clock>', 'check certificate validity now; at the time of the signature\'s verified RFC 3161 timestamp (timestamp: a timestamp that fails verification fails the signer, none means now); or at the signing time (signing-time: a verified timestamp, else the signer\'s own signingTime, for old mail)').choices(['now', 'signing-time', 'timestamp']).default('now'));
+    cmd.option('--tsa-ca <file>', 'trust anchors for the certificates of time-stamping authorities (repeatable); default: the --ca anchors', collect);
+  }
   cmd
     .option('--fetch-ca-issuers <host>', 'fetch missing intermediate CA certificates from AIA caIssuers URLs on this host (repeatable; ".example.com" for a domain); none by default', collect)
     .option('--allow-internal-fetch <host|cidr>', 'let CRL/OCSP/caIssuers requests reach this internal host, address or CIDR block (loopback, private, link-local are refused by default; repeatable)', collect);
@@ -62,12 +72,13 @@ export function addTrustOptions(cmd: Command, caHelp: string, which: { forEncryp
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock?: string; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock?: string; tsaCa?: string[]; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
   return {
     ca: opts.ca ?? [],
     certfile: opts.certfile ?? [],
     revocation: opts.revocation as TrustOptions['revocation'],
-    validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : 'now',
+    validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : opts.validityClock === 'timestamp' ? 'timestamp' : 'now',
+    tsaCa: opts.tsaCa ?? [],
     fetchCaIssuers: opts.fetchCaIssuers ?? [],
     allowInternalFetch: opts.allowInternalFetch ?? [],
     allowLegacy: opts.allowLegacy === true,

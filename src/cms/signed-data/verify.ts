@@ -81,6 +81,10 @@ export interface SignerVerification {
   encryptionKeyPreference: CmsIdentifier | undefined;
   /** The signed attributes as parsed (empty when they could not be). */
   signedAttributes: Map<string, Attribute>;
+  /** The unsigned attributes as parsed (empty when there are none): not covered by the signature, e.g. an RFC 3161 signature timestamp token. */
+  unsignedAttributes: Map<string, Attribute>;
+  /** The SignerInfo's signature value, which a signature timestamp token (RFC 3161 appendix A) hashes. */
+  signatureValue: Uint8Array;
   status: 'valid' | 'invalid';
   code: ErrorCode | undefined;
   /** The outcome in plain words. */
@@ -234,6 +238,8 @@ function verifySignerInfo(
     capabilities: undefined,
     encryptionKeyPreference: undefined,
     signedAttributes: new Map(),
+    unsignedAttributes: new Map(),
+    signatureValue: si.signature,
     status: 'invalid',
     code: undefined,
     message: '',
@@ -262,7 +268,7 @@ function verifySignerInfo(
     r.capabilities = attrs.capabilities;
     r.encryptionKeyPreference = attrs.encryptionKeyPreference;
     r.warnings.push(...attrs.warnings);
-    if (si.unsignedAttrs) parseUnsigned(si.unsignedAttrs, limits);
+    if (si.unsignedAttrs) r.unsignedAttributes = parseUnsigned(si.unsignedAttrs, limits);
 
     const cert = selectSignerCertificate(si.identifier, candidates, attrs.attributes);
     if (!cert) {
@@ -373,9 +379,9 @@ function selectSignerCertificate(id: CmsIdentifier, candidates: Certificate[], a
   return first;
 }
 
-function parseUnsigned(t: ParsedSignerInfo['unsignedAttrs'] & object, limits: Limits): void {
+function parseUnsigned(t: ParsedSignerInfo['unsignedAttrs'] & object, limits: Limits): Map<string, Attribute> {
   try {
-    parseAttributes(t, 'Unsigned attributes', limits.maxAttributes);
+    return parseAttributes(t, 'Unsigned attributes', limits.maxAttributes);
   } catch (e) {
     if (isKakitomeError(e, 'LIMIT') || isKakitomeError(e, 'ATTR_INVALID')) throw e;
     throw new KakitomeError('ATTR_INVALID', 'Unsigned attributes are malformed.', { cause: e });
