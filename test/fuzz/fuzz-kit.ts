@@ -18,6 +18,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { appendFileSync } from 'node:fs';
 import { KakitomeError, DecryptionError, UnauthenticatedContentError, type ErrorCode } from '../../src/errors.ts';
+import type { Tlv } from '../../src/asn1/ber.ts';
+import type { ParsedSignedData } from '../../src/cms/signed-data/parse.ts';
 
 export const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'MALFORMED', 'NO_SIGNERS', 'AMBIGUOUS_CONTENT', 'ATTR_INVALID', 'DIGEST_MISMATCH', 'BAD_SIG', 'UNSUPPORTED_ALG', 'WEAK_ALG',
@@ -153,6 +155,27 @@ export function scanTlvs(buf: Uint8Array, maxSpans = 20_000): TlvSpan[] {
 // ---------------------------------------------------------------- mutators
 
 export const BOUNDARY = [0x00, 0x7f, 0x80, 0x81, 0xff] as const;
+
+/**
+ * [start, end) ranges of `der` (a ContentInfo(SignedData), `parsed` from it) whose change
+ * must never stay valid: each signer's signed attributes and signature value, and the
+ * content octets segment by segment (a BER segment's header may be re-encoded, a
+ * long-form length, without changing meaning).
+ */
+export function signedMaterialRanges(der: Buffer, parsed: ParsedSignedData): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (const si of parsed.signerInfos) {
+    if (si.signedAttrs) ranges.push([si.signedAttrs.valueStart, si.signedAttrs.valueEnd]);
+    const off = si.signature.byteOffset - der.byteOffset;
+    ranges.push([off, off + si.signature.length]);
+  }
+  const octets = (t: Tlv): void => {
+    if (t.constructed) for (const c of t.children()) octets(c);
+    else ranges.push([t.valueStart, t.valueEnd]);
+  };
+  if (parsed.eContent) octets(parsed.eContent);
+  return ranges;
+}
 
 export interface Seed {
   name: string;

@@ -23,8 +23,7 @@ import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
 import { parseContentInfo } from '../../src/cms/content-info.ts';
 import { parseSignedData } from '../../src/cms/signed-data/parse.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
-import type { Tlv } from '../../src/asn1/ber.ts';
-import { fuzz, iterations, seed, timeoutFor, Prng, caseSeed, assertTypedError, type Seed, REPLAYING, reportCases } from './fuzz-kit.ts';
+import { fuzz, iterations, seed, signedMaterialRanges, timeoutFor, Prng, caseSeed, assertTypedError, type Seed, REPLAYING, reportCases } from './fuzz-kit.ts';
 
 const pki = new TestPki('Kakitome Fuzz Signing Root');
 after(() => pki.cleanup());
@@ -52,24 +51,12 @@ function keyOf(c: Certificate): string {
 function describe(name: string, der: Buffer, signers: Identity[]): SignedSeed {
   const parsed = parseSignedData(parseContentInfo(der).content);
   const detached = parsed.eContent === undefined;
-  const ranges: [number, number][] = [];
-  for (const si of parsed.signerInfos) {
-    if (si.signedAttrs) ranges.push([si.signedAttrs.valueStart, si.signedAttrs.valueEnd]);
-    const off = si.signature.byteOffset - der.byteOffset;
-    ranges.push([off, off + si.signature.length]);
-  }
-  // The content octets, segment by segment: a BER segment's header may be re-encoded (long-form length) without changing meaning.
-  const octets = (t: Tlv): void => {
-    if (t.constructed) for (const c of t.children()) octets(c);
-    else ranges.push([t.valueStart, t.valueEnd]);
-  };
-  if (parsed.eContent) octets(parsed.eContent);
   return {
     ...seed(name, der),
     detached,
     contentType: parsed.contentType,
     signerKeys: new Set(signers.map((s) => keyOf(s.cert))),
-    protectedRanges: ranges,
+    protectedRanges: signedMaterialRanges(der, parsed),
   };
 }
 

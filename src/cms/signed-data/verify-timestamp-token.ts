@@ -52,7 +52,8 @@ export interface TimestampTokenOptions {
 
 /**
  * Checks one token against the signature value it claims to timestamp.
- * Never throws for a bad token: the result says why it is not usable.
+ * Never throws for a bad token (every KakitomeError becomes the result's code and
+ * message): the result says why it is not usable.
  */
 export function verifyTimestampToken(token: Uint8Array, signatureValue: Uint8Array, options: TimestampTokenOptions = {}): TimestampTokenVerification {
   const result: TimestampTokenVerification = { status: 'invalid', message: '', certificates: [], crls: [], ocspResponses: [] };
@@ -84,8 +85,9 @@ export function verifyTimestampToken(token: Uint8Array, signatureValue: Uint8Arr
     result.status = 'valid';
     result.message = `A signature timestamp by "${signer.certificate!.subjectText}" says this signature existed at ${info.genTime.toISOString()} (${digest.name} imprint).`;
   } catch (e) {
-    if (!(e instanceof Error)) throw e;
-    result.code = isKakitomeError(e) ? e.code : 'MALFORMED';
+    // Anything but a typed refusal is a bug, not a verdict on the token.
+    if (!isKakitomeError(e)) throw e;
+    result.code = e.code;
     result.message = `The signature timestamp is not usable: ${lowerFirst(e.message).replace(/\.$/, '')}.`;
   }
   return result;

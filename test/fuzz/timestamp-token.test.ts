@@ -1,0 +1,69 @@
+/**
+ * Mutation fuzzing of verifyTimestampToken over real tokens (`openssl ts -reply`,
+ * SHA-256 and SHA-512 imprints) and one made by our CMS signer.
+ *
+ * Oracle:
+ * - it never throws (every refusal is a result with a typed code and a sentence);
+ * - a mutation may come back 'valid' only with the original genTime, signed by the
+ *   original TSA key, with an imprint over the same signature value; and, unless whole
+ *   TLVs were moved, only when it left the signed material alone (the TSA's signed
+ *   attributes, its signature value, the TSTInfo octets).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestPki } from '../helpers/pki.ts';
+import { issueTsa, opensslTimestamp } from '../helpers/timestamp.ts';
+import { verifyTimestampToken } from '../../src/cms/signed-data/verify-timestamp-token.ts';
+import { signData } from '../../src/cms/signed-data/sign.ts';
+import { parseContentInfo } from '../../src/cms/content-info.ts';
+import { parseSignedData } from '../../src/cms/signed-data/parse.ts';
+import { readOctets } from '../../src/asn1/ber.ts';
+import { OID } from '../../src/asn1/oids.ts';
+import { ERROR_CODES, fuzz, iterations, seed, signedMaterialRanges, REPLAYING, type Seed } from './fuzz-kit.ts';
+
+const pki = new TestPki('Kakitome Fuzz TSA Root');
+after(() => pki.cleanup());
+const tsa = issueTsa(pki.dir, 'Fuzz TSA', { cert: pki.caCert, key: pki.caKey });
+const signature = Buffer.from('the signature value a SignerInfo carried');
+const tsaKey = tsa.cert.publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
+
+interface TokenSeed extends Seed {
+  genTime: number;
+  protectedRanges: [number, number][];
+}
+
+function describe(name: string, der: Buffer): TokenSeed {
+  const parsed = parseSignedData(parseContentInfo(der).content);
+  const v = verifyTimestampToken(der, signature);
+  assert.equal(v.status, 'valid', `${name}: ${v.message}`);
+  return { ...seed(name, der), genTime: v.genTime!.getTime(), protectedRanges: signedMaterialRanges(der, parsed) };
+}
+
+const overlaps = (from: number, to: number, ranges: [number, number][]): boolean => from < 0 || ranges.some(([a, b]) => from < b && to > a);
+
+test('verifyTimestampToken: mutated tokens are refused with a typed code, never valid about another time or TSA', async () => {
+  const sha256 = await opensslTimestamp(pki.dir, tsa, signature);
+  const sha512 = await opensslTimestamp(pki.dir, tsa, signature, 'sha512');
+  const tstInfo = Buffer.from(readOctets(parseSignedData(parseContentInfo(sha256).content).eContent!));
+  const ours = signData(tstInfo, { signers: [{ certificate: tsa.cert, key: tsa.key, capabilities: false }], contentType: OID.tstInfo });
+  const seeds = [describe('openssl-sha256', sha256), describe('openssl-sha512', sha512), describe('kakitome-signed', ours)];
+  let valid = 0;
+  const outcomes = new Map<string, number>();
+  await fuzz('verify-timestamp-token', seeds, iterations(1000), (m, base) => {
+    const s = base as TokenSeed;
+    const v = verifyTimestampToken(m.bytes, signature);
+    if (v.status !== 'valid') {
+      assert.ok(v.code && ERROR_CODES.has(v.code), `${s.name} ${m.what}: refused without a typed code (${v.code})`);
+      assert.match(v.message, /^The signature timestamp is not usable: /);
+      outcomes.set(v.code, (outcomes.get(v.code) ?? 0) + 1);
+      return;
+    }
+    if (m.bytes.equals(s.bytes)) return;
+    valid++;
+    const where = `${s.name}: ${m.what} came back valid`;
+    assert.equal(v.genTime!.getTime(), s.genTime, `${where} with another genTime`);
+    assert.equal(v.certificate!.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'), tsaKey, `${where} signed by another key`);
+    if (!m.spliced) assert.ok(!overlaps(m.from, m.to, s.protectedRanges), `${where} although it touched signed material [${m.from}, ${m.to})`);
+  });
+  assert.ok(REPLAYING || (valid > 0 && (outcomes.get('MALFORMED') ?? 0) > 0), `explores both sides: valid ${valid}, ${[...outcomes]}`);
+});
