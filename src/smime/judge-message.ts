@@ -109,6 +109,13 @@ function timestampOf(s: SignerVerification, candidates: Certificate[]): { timest
   return { timestampToken: verifyTimestampToken(attr.values[0]!.bytes, s.signatureValue, { certificates: candidates }) };
 }
 
+/** What the summary line adds when a signer's certificate was checked at a signature timestamp's time, not now. */
+function timestampNote(signers: readonly SignerVerdict[]): string {
+  const stamped = signers.flatMap((s) => (s.trust?.clock.source === 'timestamp' && s.trust.timestamp ? [s.trust.timestamp] : []));
+  if (stamped.length === 0) return '';
+  return `; valid at the timestamped time ${stamped.map((t) => `${t.time?.toISOString()} (TSA "${t.tsa}")`).join(', ')}`;
+}
+
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedFrom, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
@@ -236,7 +243,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       // Issue 9 item 5: trust that rests on SHA-1 or a short RSA key says so where it is read first.
       // Item 7: so does a certificate of the path whose revocation is unknown.
       const legacy = bodySigners.flatMap((s) => s.trust?.legacy ?? []);
-      const trusted = `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted${revocationNote(bodySigners)}`;
+      const trusted = `Signed by ${bodySigners.map(who).join(', ')}: the signature is valid and the certificate is trusted${revocationNote(bodySigners)}${timestampNote(bodySigners)}`;
       summary = legacy.length === 0
         ? `${trusted}.`
         : `${trusted}, but only because legacy algorithms are allowed: ${legacy[0]}${legacy.length > 1 ? ` And ${legacy.length - 1} more: see the warnings.` : ''}`;

@@ -103,6 +103,7 @@ test('a real TSA token: a signer certificate expired now but valid at genTime is
   assert.equal(trust.timestamp?.tsa, 'O=Kakitome Test TSA, CN=Good TSA');
   assert.ok(Math.abs(trust.timestamp!.time!.getTime() - Date.now()) < 120_000);
   assert.match(trust.message, /valid at the timestamped time .*TSA "O=Kakitome Test TSA, CN=Good TSA"/);
+  assert.match(v.summary, /certificate is trusted; revocation not checked; valid at the timestamped time \d{4}-.*Z \(TSA "O=Kakitome Test TSA, CN=Good TSA"\)\.$/);
 
   // The same message checked now: expired, and the token is reported as not checked.
   const now = await verifyBoth(stamped, validator('now'));
