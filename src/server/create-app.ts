@@ -13,20 +13,26 @@ import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
-import { HEALTH, METRICS, OPENAPI, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { DECRYPT, ENCRYPT, HEALTH, METRICS, OPENAPI, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
-import { SignQuery } from './schemas.ts';
+import { EncryptQuery, SignQuery } from './schemas.ts';
+import { encryptForTenant } from './api/encrypt.ts';
+import { decryptForTenant } from './api/decrypt.ts';
 
 type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
 
-/** Parses the query with the route's schema; 400 INVALID_ARGUMENT naming the parameter. */
-function queryOf<T>(c: Context<AppEnv>, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): T {
-  const r = schema.safeParse(c.req.query());
+/** Parses the query with the route's schema; 400 INVALID_ARGUMENT naming the parameter. `lists`: parameters that repeat. */
+function queryOf<T>(c: Context<AppEnv>, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, lists: Record<string, string[]> = {}): T {
+  const r = schema.safeParse({ ...c.req.query(), ...lists });
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   throw new ProblemError(400, 'INVALID_ARGUMENT', `Query parameter ${issue.path.map(String).join('.') || '(unknown)'}: ${issue.message}.`);
+}
+
+function messageResponse(bytes: Uint8Array): Response {
+  return new Response(new Uint8Array(bytes), { status: 200, headers: { 'content-type': 'message/rfc822' } });
 }
 
 /** The node:http request when served by @hono/node-server (absent under app.request() in tests). */
@@ -65,13 +71,26 @@ export function createApp(ctx: ServiceContext): Hono<AppEnv> {
       const message = await readMessageBody(c.req.raw, ctx.config.maxMessageBytes, incomingOf(c));
       const signed = await signForTenant(ctx, key!, message, query);
       ctx.metrics.countOperation('sign', 'ok');
-      return new Response(new Uint8Array(signed), { status: 200, headers: { 'content-type': 'message/rfc822' } });
+      return messageResponse(signed);
     }],
     [VERIFY, async (c, key) => {
       const message = await readMessageBody(c.req.raw, ctx.config.maxMessageBytes, incomingOf(c));
       const verdict = await verifyForTenant(ctx, key!, message);
       ctx.metrics.countOperation('verify', verdict.status);
       return c.json(verdict);
+    }],
+    [ENCRYPT, async (c, key) => {
+      const query = queryOf(c, EncryptQuery, { to: c.req.queries('to') ?? [] });
+      const message = await readMessageBody(c.req.raw, ctx.config.maxMessageBytes, incomingOf(c));
+      const encrypted = await encryptForTenant(ctx, key!, message, query);
+      ctx.metrics.countOperation('encrypt', 'ok');
+      return messageResponse(encrypted);
+    }],
+    [DECRYPT, async (c, key) => {
+      const message = await readMessageBody(c.req.raw, ctx.config.maxMessageBytes, incomingOf(c));
+      const { verdict, message: plain } = await decryptForTenant(ctx, key!, message);
+      ctx.metrics.countOperation('decrypt', verdict.status);
+      return c.json({ verdict, ...(plain ? { message: Buffer.from(plain).toString('base64') } : {}) });
     }],
     [HEALTH, async (c) => {
       if (ctx.shuttingDown()) return problemResponse(makeProblem(503, 'INTERNAL', 'The service is shutting down.', c.get('state').requestId));

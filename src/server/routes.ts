@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiScope } from '../store/tenant-directory.ts';
-import { Health, SignQuery, Verdict } from './schemas.ts';
+import { Decrypted, EncryptQuery, Health, SignQuery, Verdict } from './schemas.ts';
 
 export interface ResponseSpec {
   description: string;
@@ -37,7 +37,7 @@ const PROBLEM_TEXT: Record<number, string> = {
   403: 'The key lacks the scope, or the From address is not the tenant\'s (FORBIDDEN).',
   413: 'The message is larger than the service accepts (LIMIT); sent before the rest of the body is read.',
   415: 'The body is not message/rfc822.',
-  422: 'The message was understood and refused: a misleading sender (IDENTITY_MISMATCH), no current identity (KEY_INVALID), a limit inside the message (LIMIT)...',
+  422: 'The message was understood and refused: a misleading sender (IDENTITY_MISMATCH), no current identity (KEY_INVALID), not for this tenant (NOT_RECIPIENT), undecryptable (DECRYPT_FAILED, UNAUTH_ENC), a limit inside the message (LIMIT)...',
   429: 'The key used up its rate limit (RATE_LIMITED); see Retry-After.',
 };
 
@@ -62,6 +62,23 @@ export const VERIFY: RouteSpec = {
   responses: { 200: { description: 'The verdict.', contentType: 'application/json', schema: Verdict }, ...problems([400, 401, 403, 413, 415, 422, 429]) },
 };
 
+export const ENCRYPT: RouteSpec = {
+  method: 'post', path: '/api/v1/encrypt', operationId: 'encrypt', scope: 'sign',
+  summary: 'Encrypt a message to addresses, optionally signed first',
+  description: 'As `kakitome encrypt --to ADDRESS` with the key store: each recipient\'s current certificate is validated now against the store\'s trust anchors (a revoked or untrusted one is refused, never encrypted to), the cipher is the best every recipient is known to read, and the sender\'s own certificate is added so the Sent copy stays readable. The From address must be the tenant\'s identity, as for signing; with sign=true its identity signs first.',
+  query: EncryptQuery,
+  body: { contentType: MESSAGE, description: 'The message to encrypt.' },
+  responses: { 200: { description: 'The encrypted message (application/pkcs7-mime).', contentType: MESSAGE }, ...problems() },
+};
+
+export const DECRYPT: RouteSpec = {
+  method: 'post', path: '/api/v1/decrypt', operationId: 'decrypt', scope: 'verify',
+  summary: 'Decrypt a message for one of the tenant\'s identities',
+  description: 'As `kakitome decrypt` with the key store, with the keys of the caller tenant\'s identities only (any of their keys, expired or retired ones too: old mail stays readable). The CLI\'s rules hold: only an encrypted body is opened (MALFORMED otherwise, the EFAIL shape included), CBC content without a trusted signature of its sender inside is not released (UNAUTH_ENC), every decryption failure is the one DECRYPT_FAILED, and content under a failing inner signature is withheld.',
+  body: { contentType: MESSAGE, description: 'The encrypted message.' },
+  responses: { 200: { description: 'The verdict and the decrypted message.', contentType: 'application/json', schema: Decrypted }, ...problems() },
+};
+
 export const HEALTH: RouteSpec = {
   method: 'get', path: '/healthz', operationId: 'health',
   summary: 'Liveness and store reachability',
@@ -83,4 +100,4 @@ export const OPENAPI: RouteSpec = {
   responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
 };
 
-export const ROUTES: RouteSpec[] = [SIGN, VERIFY, HEALTH, METRICS, OPENAPI];
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, HEALTH, METRICS, OPENAPI];

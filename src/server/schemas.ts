@@ -20,6 +20,14 @@ export const SignQuery = z.object({
   pss: flag('true: RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).'),
 }).strict().meta({ id: 'SignQuery' });
 
+export const EncryptQuery = z.object({
+  to: z.array(z.email()).min(1).max(500).describe('A recipient address (repeat for each, e.g. ?to=a@example.com&to=b@example.com): its current certificate in the store, validated now.'),
+  cipher: z.enum(['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'aes-128-cbc', 'aes-256-cbc']).optional().describe('Content encryption (default: the best every recipient is known to read; AES-256-GCM when nothing is known).'),
+  oaep: flag('true: RSAES-OAEP for RSA recipients instead of PKCS#1 v1.5.'),
+  sign: flag('true: sign with the tenant\'s identity for From first, then encrypt.'),
+  hideSubject: flag('true: "[...]" as the outer Subject and the RFC 9788 legacy display inside; default: the header fields stay readable outside.'),
+}).strict().meta({ id: 'EncryptQuery' });
+
 export const Problem = z.object({
   type: z.string().describe('urn:kakitome:error:CODE'),
   title: z.string(),
@@ -77,5 +85,10 @@ export const Verdict = z.object({
 // The schema documents the CLI's VerdictView: tsc fails here if the two drift apart.
 const verdictMatchesCli: z.infer<typeof Verdict> = null as unknown as VerdictView;
 void verdictMatchesCli;
+
+export const Decrypted = z.object({
+  verdict: Verdict,
+  message: z.string().optional().describe('The decrypted message, base64; absent when it is withheld (a failing signature inside).'),
+}).meta({ id: 'Decrypted', description: 'The verdict of `kakitome decrypt --json` and the decrypted message.' });
 
 export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });

@@ -200,6 +200,17 @@ export class TenantDirectory {
     }
   }
 
+  /** Whether authorizeSender would let `tenant` act as `address`. */
+  async ownsAddress(tenant: string, address: string): Promise<boolean> {
+    try {
+      await this.authorizeSender(tenant, address);
+      return true;
+    } catch (e) {
+      if (e instanceof KakitomeError && e.code === 'FORBIDDEN') return false;
+      throw e;
+    }
+  }
+
   /** Registers addresses as the tenant's identities (checkIdentities first; the caller imported or issued their certificates). */
   async registerIdentities(tenant: string, addresses: readonly string[]): Promise<Tenant> {
     await this.checkIdentities(tenant, addresses);

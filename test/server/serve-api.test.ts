@@ -72,12 +72,17 @@ for (const f of factories) {
       tenants = new TenantDirectory(store);
       await tenants.addTenant('acme', ['acme.example']);
       await tenants.addTenant('globex', ['globex.example']);
-      await issueMailboxCertificate(store, { email: 'news@acme.example', keyType: 'rsa2048' });
+      const [news] = await issueMailboxCertificate(store, { email: 'news@acme.example', keyType: 'rsa2048' });
+      writeFileSync(join(dir, 'news.pem'), encodePem('CERTIFICATE', news!.certificate.der));
       await issueMailboxCertificate(store, { email: 'info@globex.example', keyType: 'p256' });
       // Expired: valid for one day, a year ago. Revoked: revoked by the CA.
       await issueMailboxCertificate(store, { email: 'old@acme.example', validityDays: 1, now: new Date(Date.now() - 365 * 86_400_000) });
       const gone = await issueMailboxCertificate(store, { email: 'gone@acme.example' });
       await revokeIssuedCertificate(store, gone[0]!.certificate.fingerprint256, 'keyCompromise');
+      // A correspondent: encrypted mail to them is opened by openssl with this key.
+      const [bob] = await issueMailboxCertificate(store, { email: 'bob@partner.example', keyType: 'rsa2048' });
+      writeFileSync(join(dir, 'bob.pem'), encodePem('CERTIFICATE', bob!.certificate.der));
+      writeFileSync(join(dir, 'bob.key'), (await store.exportPrivateKey(bob!.keyId!, 'test: openssl decrypts as bob')).export({ format: 'pem', type: 'pkcs8' }));
       await tenants.registerIdentities('acme', ['news@acme.example', 'old@acme.example', 'gone@acme.example']);
       await tenants.registerIdentities('globex', ['info@globex.example']);
       const make = async (name: string, tenant: string, scopes: Array<'sign' | 'verify' | 'admin'>, rate?: number) => {
@@ -136,6 +141,57 @@ for (const f of factories) {
       assert.equal(bad.status, 'invalid');
       assert.equal(bad.code, 'DIGEST_MISMATCH');
       await problem(await call('/api/v1/verify', { key: keys.acmeVerify!, body: Buffer.from([0x30, 0x82, 0xff]) }), 400, 'MALFORMED');
+    });
+
+    test('POST /api/v1/encrypt encrypts to addresses (openssl decrypts), signed first on request', async () => {
+      const encrypt = (key: string, message: Uint8Array, query: string) => call(`/api/v1/encrypt${query}`, { key, body: message });
+      const opened = (bytes: Uint8Array) => {
+        const file = join(dir, `enc-${randomBytes(4).toString('hex')}.eml`);
+        writeFileSync(file, bytes);
+        return execFileSync('openssl', ['cms', '-decrypt', '-in', file, '-recip', join(dir, 'bob.pem'), '-inkey', join(dir, 'bob.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      };
+      const r = await encrypt(keys.acme!, draft('news@acme.example'), '?to=bob@partner.example');
+      const sealed = Buffer.from(await r.arrayBuffer());
+      assert.equal(r.status, 200, sealed.toString());
+      assert.match(sealed.toString('latin1'), /Content-Type: application\/pkcs7-mime; smime-type=authEnveloped-data/);
+      assert.ok(!sealed.toString('latin1').includes('statement for November'));
+      assert.match(opened(sealed).toString('latin1'), /statement for November/);
+      const signedFirst = await encrypt(keys.acme!, draft('news@acme.example'), '?to=bob@partner.example&sign=true&cipher=aes-128-gcm');
+      assert.equal(signedFirst.status, 200);
+      assert.match(opensslVerify(opened(Buffer.from(await signedFirst.arrayBuffer()))), /statement/);
+      await problem(await encrypt(keys.acme!, draft('news@acme.example'), ''), 400, 'INVALID_ARGUMENT');
+      await problem(await encrypt(keys.acme!, draft('news@acme.example'), '?to=not-an-address'), 400, 'INVALID_ARGUMENT');
+      await problem(await encrypt(keys.acme!, draft('news@acme.example'), '?to=nobody@partner.example'), 400, 'INVALID_ARGUMENT');
+      await problem(await encrypt(keys.acme!, draft('news@acme.example'), '?to=gone@acme.example'), 400, 'INVALID_ARGUMENT');
+      await problem(await encrypt(keys.globex!, draft('news@acme.example'), '?to=bob@partner.example'), 403, 'FORBIDDEN');
+      await problem(await encrypt(keys.acmeVerify!, draft('news@acme.example'), '?to=bob@partner.example'), 403, 'FORBIDDEN');
+      await problem(await encrypt(keys.acme!, draft('"ceo@bank.example" <news@acme.example>'), '?to=bob@partner.example'), 422, 'IDENTITY_MISMATCH');
+    });
+
+    test('POST /api/v1/decrypt opens mail for the tenant\'s identities only, with the CLI\'s rules', async () => {
+      const sealedBy = (cipher: string) => {
+        const plain = join(dir, `plain-${cipher}.eml`);
+        writeFileSync(plain, Buffer.from('Content-Type: text/plain; charset=us-ascii\r\n\r\nThe wire transfer code is 1234.\r\n'));
+        return execFileSync('openssl', ['cms', '-encrypt', '-in', plain, `-${cipher}`, '-from', 'bob@partner.example', '-to', 'news@acme.example', '-subject', 'Code', join(dir, 'news.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      };
+      const decrypt = (key: string, message: Uint8Array) => call('/api/v1/decrypt', { key, body: message });
+      const gcm = sealedBy('aes-256-gcm');
+      const r = await decrypt(keys.acmeVerify!, gcm);
+      const body = await r.json() as { verdict: { status: string }; message?: string };
+      assert.equal(r.status, 200, JSON.stringify(body));
+      assert.equal(body.verdict.status, 'unsigned');
+      assert.match(Buffer.from(body.message!, 'base64').toString(), /wire transfer code is 1234/);
+      // Another tenant's caller: its keys are not the recipient's, and acme's key is never opened for it.
+      await problem(await decrypt(keys.globex!, gcm), 422, 'NOT_RECIPIENT');
+      assert.ok(!(await store.auditLog({ limit: 1000 })).some((e) => e.action === 'key.use.decrypt' && e.actor.startsWith('api:globex/')));
+      // CBC without a signature of its sender inside is not released (EFAIL).
+      await problem(await decrypt(keys.acmeVerify!, sealedBy('aes-256-cbc')), 422, 'UNAUTH_ENC');
+      await problem(await decrypt(keys.acmeVerify!, draft('news@acme.example')), 400, 'MALFORMED');
+      const damaged = Buffer.from(gcm.toString('latin1').replace(/\n([A-Za-z0-9+/]{20})([A-Za-z0-9+/])/, (_, a: string, b: string) => `\n${a}${b === 'A' ? 'B' : 'A'}`), 'latin1');
+      assert.notDeepEqual(damaged, gcm);
+      const failed = await decrypt(keys.acmeVerify!, damaged);
+      const code = (await failed.json() as { code: string }).code;
+      assert.ok(['DECRYPT_FAILED', 'MALFORMED'].includes(code) && failed.status >= 400, `${failed.status} ${code}`);
     });
 
     test('authentication: missing, malformed, unknown, revoked keys are 401; a wrong scope is 403', async () => {
@@ -257,6 +313,8 @@ for (const f of factories) {
       const doc = await (await call('/api/v1/openapi.json')).json() as { openapi: string; paths: Record<string, Record<string, { parameters?: Array<{ name: string }>; responses: Record<string, unknown> }>>; components: { schemas: Record<string, unknown> } };
       assert.equal(doc.openapi, '3.1.0');
       assert.deepEqual(doc.paths['/api/v1/sign']!.post!.parameters!.map((p) => p.name), ['opaque', 'hash', 'pss']);
+      assert.deepEqual(doc.paths['/api/v1/encrypt']!.post!.parameters!.map((p) => p.name), ['to', 'cipher', 'oaep', 'sign', 'hideSubject']);
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
       assert.ok(doc.paths['/api/v1/sign']!.post!.responses['413']);
       assert.ok(doc.components.schemas.Verdict && doc.components.schemas.Problem);
     });

@@ -30,7 +30,7 @@ export function register(program: Command): void {
   program
     .command('serve')
     .summary('run the signing service: the HTTP API under /api/v1')
-    .description('Run the HTTP signing service over the key store: POST /api/v1/sign and /verify with tenant API keys (kakitome tenant), /healthz, /metrics (Prometheus) and /api/v1/openapi.json. Logs one JSON line per request on standard output. SIGTERM stops accepting, lets requests in flight finish, and exits 0. See docs/api.md.')
+    .description('Run the HTTP signing service over the key store: POST /api/v1/sign, /verify, /encrypt and /decrypt with tenant API keys (kakitome tenant), /healthz, /metrics (Prometheus) and /api/v1/openapi.json. Logs one JSON line per request on standard output. SIGTERM stops accepting, lets requests in flight finish, and exits 0. See docs/api.md.')
     .option('--http <host:port>', 'listen address, e.g. 127.0.0.1:8080 (default: $KAKITOME_HTTP); port 0 picks a free port')
     .option('--max-message-size <size>', 'largest message accepted, e.g. 50MiB (default; $KAKITOME_MAX_MESSAGE_SIZE); larger ones get 413 before they are read')
     .option('--shutdown-grace <seconds>', 'after SIGTERM, how long requests in flight may take before connections are cut', '30')

@@ -35,6 +35,8 @@ export interface DecryptJobOptions {
   harvest?: boolean;
   /** --allow-unauthenticated: open CBC content that no trusted signature of the sender covers (EFAIL risk). */
   allowUnauthenticated?: boolean;
+  /** Keys the caller found already (the signing service: its tenant's keys for this envelope); never crosses into a worker. */
+  keys?: DecryptKey[];
 }
 
 /**
@@ -62,7 +64,9 @@ function requireDecrypted(verdict: MessageVerdict): void {
 
 export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   let keys: DecryptKey[] | undefined;
-  if (o.p12 !== undefined) {
+  if (o.keys !== undefined) {
+    keys = o.keys;
+  } else if (o.p12 !== undefined) {
     keys = await loadPkcs12File('--p12', o.p12, o.passphrase);
   } else if (o.cert !== undefined && o.key !== undefined) {
     const { leaf } = await loadLeafCertificate('--cert', o.cert);
