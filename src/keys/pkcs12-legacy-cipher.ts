@@ -110,6 +110,9 @@ export function createLegacyDecipher(options: LegacyDecipherOptions = {}): Legac
         maxBuffer: total + STATUS_HEAD * batch.length + 64 * 1024,
         windowsHide: true,
       });
+    } catch (e) {
+      // Thrown rather than reported: spawning refused outright (the permission model, bad options).
+      throw helperFailed(`could not be started (${(e as NodeJS.ErrnoException).code ?? 'spawn refused'})`);
     } finally {
       input.fill(0);
     }

@@ -181,7 +181,7 @@ test('an oversized RC2 block is LIMIT before any child starts', () => {
   assert.throws(() => importPkcs12(p12, PASS, { maxBytes: 1024 }), (e) => isKakitomeError(e, 'LIMIT'));
 });
 
-test('a child that hangs, dies, floods, lies or lacks the legacy provider: UNSUPPORTED_ALG saying so, never data', () => {
+test('a child that hangs, dies, floods, lies, lacks the legacy provider or may not start: UNSUPPORTED_ALG saying so, never data', () => {
   const p12 = opensslP12(ec, ['-legacy']);
   const cases: [string, Parameters<typeof createLegacyDecipher>[0], RegExp][] = [
     ['hangs', { timeoutMs: 1500, args: ['-e', 'setInterval(() => {}, 1000)'] }, /did not answer within 1500 ms/],
@@ -198,6 +198,13 @@ test('a child that hangs, dies, floods, lies or lacks the legacy provider: UNSUP
     assert.throws(() => importPkcs12(p12, PASS, { legacyDecipher: createLegacyDecipher(options) }), (e) => isKakitomeError(e, 'UNSUPPORTED_ALG') && message.test(e.message) && /Re-export/.test(e.message), name);
     assert.ok(Date.now() - t0 < 14_000, `${name}: bounded by the timeout`);
   }
+  // Node's permission model without --allow-child-process: refused, and said so.
+  const file = join(pki.dir, 'permission.p12');
+  writeFileSync(file, p12);
+  const script = `import { readFileSync } from 'node:fs'; import { importPkcs12 } from ${JSON.stringify(new URL('../../src/keys/import-pkcs12.ts', import.meta.url).href)};
+try { importPkcs12(readFileSync(${JSON.stringify(file)}), ${JSON.stringify(PASS)}); console.log('imported'); } catch (e) { console.log(e.code, e.message); }`;
+  const denied = spawnSync(process.execPath, ['--permission', '--allow-fs-read=*', '--input-type=module', '-e', script]);
+  assert.match(denied.stdout.toString(), /^UNSUPPORTED_ALG .*could not be started \(ERR_ACCESS_DENIED\)/, denied.stderr.toString());
   // The child refuses a cipher outside its list instead of running it.
   assert.throws(() => createLegacyDecipher()([{ cipher: 'aes-128-cbc' as 'rc4', key: Buffer.alloc(16), iv: Buffer.alloc(16), data: Buffer.alloc(16) }]), (e) => isKakitomeError(e, 'UNSUPPORTED_ALG') && /exit status 2/.test(e.message));
 });
