@@ -3,7 +3,8 @@
  * or a hurried reader needs), then one block per signer and the warnings. Nothing
  * here can print key material: a VerdictView holds none.
  */
-import type { SignerView, VerdictView } from './verdict-view.ts';
+import { attachedMessageLabel } from '../smime/open-attached-messages.ts';
+import type { AttachedMessageView, SignerView, VerdictView } from './verdict-view.ts';
 
 function headline(v: VerdictView, ok: boolean, command: string): string {
   const code = v.code ? ` (${v.code})` : '';
@@ -35,11 +36,24 @@ function signerLines(s: SignerView, n: number): string[] {
   return lines;
 }
 
+/** An attached (forwarded) message's own report, indented under the message holding it; its nested ones deeper. */
+function attachedLines(a: AttachedMessageView, indent: string): string[] {
+  const v = a.verdict;
+  if (!v) return [`${indent}${a.summary}`];
+  const lines = [`${indent}${attachedMessageLabel(a)}: ${v.status}${v.code ? ` (${v.code})` : ''}: ${v.summary}`];
+  const inner = `${indent}  `;
+  v.signers.forEach((s, i) => lines.push(...signerLines(s, i + 1).map((l) => inner + l)));
+  for (const w of v.warnings) lines.push(`${inner}warning: ${w}`);
+  for (const x of v.attachedMessages ?? []) lines.push(...attachedLines(x, inner));
+  return lines;
+}
+
 /** The report for stderr, ending with a newline. */
 export function renderVerdict(v: VerdictView, ok: boolean, command = ''): string {
   const lines = [headline(v, ok, command)];
   v.signers.forEach((s, i) => lines.push(...signerLines(s, i + 1)));
   for (const w of v.warnings) lines.push(`warning: ${w}`);
+  for (const a of v.attachedMessages ?? []) lines.push(...attachedLines(a, ''));
   const harvested = v.details?.harvested as Array<{ email: string; fingerprint: string; created: boolean; filing: string }> | undefined;
   for (const h of harvested ?? []) {
     lines.push(h.filing === 'pending'

@@ -3,7 +3,7 @@
  * human report on stderr is rendered from it. Plain data (strings, numbers,
  * arrays), so it crosses worker threads and prints as stable JSON.
  */
-import type { MessageVerdict, SignerVerdict } from '../smime/verdict.ts';
+import type { AttachedMessageVerdict, MessageVerdict, SignerVerdict } from '../smime/verdict.ts';
 import type { TrustReport } from '../pki/types.ts';
 export interface SignerView {
   /** valid | invalid | untrusted (signature good, trust failed). */
@@ -61,8 +61,23 @@ export interface VerdictView {
   /** Header fields a reader sees that no signature covers (no RFC 9788 header protection), e.g. ["From", "To", "Subject", "Date"]; a warning says so too. */
   unsignedHeaders?: string[];
   warnings: string[];
+  /**
+   * Attached (forwarded) messages, each judged on its own and never part of this
+   * verdict's status, code or exit status: present when the reader looked and found any.
+   */
+  attachedMessages?: AttachedMessageView[];
   /** What else the library reported (protected headers, encryption layer...), as plain JSON. */
   details?: Record<string, unknown>;
+}
+
+/** One attached message: where it is, and its own verdict (this same shape) or why it was not opened. */
+export interface AttachedMessageView {
+  /** IMAP part number in the message (with its S/MIME layers removed): "2", "1.3". */
+  part: string;
+  filename?: string;
+  summary: string;
+  verdict?: VerdictView;
+  error?: { code: string; message: string };
 }
 
 const iso = (d: Date | undefined): string | undefined => (d === undefined || Number.isNaN(d.getTime()) ? undefined : d.toISOString());
@@ -143,5 +158,16 @@ export function viewVerdict(v: MessageVerdict): VerdictView {
   };
   if (v.code !== undefined) view.code = v.code;
   if (v.unsignedHeaders !== undefined) view.unsignedHeaders = [...v.unsignedHeaders];
+  if (v.attachedMessages !== undefined) view.attachedMessages = v.attachedMessages.map(viewAttached);
   return view;
+}
+
+function viewAttached(a: AttachedMessageVerdict): AttachedMessageView {
+  return {
+    part: a.part,
+    ...(a.filename !== undefined ? { filename: a.filename } : {}),
+    summary: a.summary,
+    ...(a.verdict ? { verdict: viewVerdict(a.verdict) } : {}),
+    ...(a.error ? { error: { ...a.error } } : {}),
+  };
 }

@@ -20,8 +20,9 @@
  *
  * The message written is decryptMessage's: the outer header fields (the protected
  * ones restored from an RFC 9788 hp payload) over the decrypted entity. Streaming
- * does not look for S/MIME parts nested inside the decrypted content (a warning says
- * so; decryptMessage does), nor for 8-bit parts deeper than the signed part itself.
+ * does not look for S/MIME parts or attached (forwarded) messages nested inside the
+ * decrypted content (a warning says so, and the verdict has no attachedMessages;
+ * decryptMessage does), nor for 8-bit parts deeper than the signed part itself.
  *
  * Structures the stream path does not cover (an outer signature around the envelope,
  * unencrypted mail, opaque signed-data or other CMS inside the envelope, quoted-
@@ -49,6 +50,7 @@ import type { MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { HeaderStartScanner, headerlessEntity } from '../mime/read-content-entity.ts';
 import { classifyEntity } from './classify-entity.ts';
+import { isAttachedMessage } from './open-attached-messages.ts';
 import { decryptMessage, type DecryptMessageOptions } from './decrypt-message.ts';
 import { HEADERLESS_WARNING } from './open-message.ts';
 import { Base64StreamDecoder } from './decode-base64-stream.ts';
@@ -423,8 +425,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
           const partHead = scan.head.length + scan.blankEol;
           signed = { skip: scan.contentOffset + partHead, length: Math.max(0, scan.contentLength - partHead) };
         }
-        if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart') {
-          warnings.push('Streaming decryption does not open S/MIME layers or look for signed parts inside the decrypted content; decryptMessage does.');
+        if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart' || isAttachedMessage(payload)) {
+          warnings.push('Streaming decryption does not open S/MIME layers, signed parts or attached (forwarded) messages inside the decrypted content; decryptMessage does.');
         }
 
         // RFC 9788: each hp layer against the header fields outside it.

@@ -19,6 +19,7 @@ import { decodeBody } from '../mime/decode-body.ts';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import type { MimeEntity } from '../mime/entity.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
+import { readPartFilename } from '../mime/read-part-filename.ts';
 import { readContentEntity } from '../mime/read-content-entity.ts';
 import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import type { Certificate } from '../x509/certificate.ts';
@@ -136,15 +137,14 @@ function summarizeCms(der: Uint8Array, limits: Limits, depth: number, layers: st
 
 function describeEntity(e: MimeEntity, path: string, limits: Limits, depth: number, layers: string[]): InspectNode {
   if (depth > limits.maxLayers) throw new KakitomeError('LIMIT', `More than ${limits.maxLayers} nested S/MIME layers.`);
-  const cd = e.headers.find((h) => h.name.toLowerCase() === 'content-disposition');
-  const fn = e.contentType.params.name ?? (cd ? /filename\*?=\s*"?([^";]+)"?/i.exec(cd.value)?.[1] : undefined);
+  const fn = readPartFilename(e);
   const node: InspectNode = {
     path,
     mediaType: e.contentType.mediaType,
     params: { ...e.contentType.params },
     transferEncoding: e.transferEncoding,
     size: e.body.length,
-    ...(fn ? { filename: decodeHeaderText(fn) } : {}),
+    ...(fn ? { filename: fn } : {}),
     warnings: [...e.warnings],
     children: [],
   };

@@ -6,7 +6,9 @@
  * (or the whole content of the layer above it). Signed parts found anywhere else
  * are verified and reported as covering only themselves (status 'partial', code
  * PARTIAL_SIGNED); encrypted parts found anywhere else are never decrypted, so
- * decrypted text is never shown merged with unencrypted siblings (EFAIL).
+ * decrypted text is never shown merged with unencrypted siblings (EFAIL). Attached
+ * messages (message/rfc822: forwarded mail) are opened as messages of their own and
+ * reported in `attachedMessages`, never in this verdict (open-attached-messages.ts).
  *
  * Content decrypted from CBC is opened only under a trusted signature of the From
  * address made inside the encryption, and every failure past its decryption is the
@@ -29,6 +31,7 @@ import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { collectProtectedHeaders, headerProtectionMode, isContentField, isProtectedField } from './header-protection.ts';
+import { openAttachedMessages, type AttachedMessageContext } from './open-attached-messages.ts';
 import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
@@ -90,9 +93,14 @@ function parseInner(content: Buffer, limits: Limits, warnings: string[]): MimeEn
 }
 
 export async function openMessage(message: Uint8Array, options: OpenMessageOptions = {}): Promise<MessageVerdict> {
+  return openWithin(message, options, { depth: 0, opened: { count: 0 }, budget: decompressionBudget(resolveLimits(options.limits)) });
+}
+
+/** openMessage for the message given or one attached to it (open-attached-messages.ts). */
+async function openWithin(message: Uint8Array, options: OpenMessageOptions, context: AttachedMessageContext): Promise<MessageVerdict> {
   const cbc = { started: false };
   try {
-    return await openLayers(message, options, cbc);
+    return await openLayers(message, options, cbc, context);
   } catch (e) {
     // From a CBC content decryption on, one failure for every cause: no padding or format oracle.
     throw cbc.started ? unauthenticatedFailure(e, options.allowUnauthenticated === true) : e;
@@ -100,7 +108,7 @@ export async function openMessage(message: Uint8Array, options: OpenMessageOptio
 }
 
 /** openMessage; sets `cbc.started` once CBC content is being decrypted. */
-async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc: { started: boolean }): Promise<MessageVerdict> {
+async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc: { started: boolean }, context: AttachedMessageContext): Promise<MessageVerdict> {
   const limits = resolveLimits(options.limits);
   const split = splitMessage(message, limits);
   const root = split.root;
@@ -128,8 +136,8 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
   let current = root;
   /** CMS content nested directly in CMS (RFC 3274 section 1.1: e.g. SignedData over CompressedData), without a MIME wrapper, read in place. */
   let nestedCms: { ci: ContentInfo; mediaType: string } | undefined;
-  /** One decompression budget for the whole message, every CompressedData layer drawing on it. */
-  const budget = decompressionBudget(limits);
+  /** One decompression budget for the whole message (and the messages attached to it), every CompressedData layer drawing on it. */
+  const budget = context.budget;
   /**
    * Every entity carrying an hp parameter on the way in, with whether an encryption
    * layer had been removed above it. Each one is compared with the headers the layer
@@ -328,6 +336,10 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
   const protectedHeaders = found?.report;
   if (protectedHeaders) for (const m of protectedHeaders.mismatches) warnings.push(`Protected header mismatch: ${m}`);
 
+  // Forwarded mail: each attached message judged on its own, only inside content that is released
+  // (decryptMessage withholds decrypted content under a failing signature; refused CBC content threw above).
+  const attachedMessages = decrypted && status === 'invalid' ? [] : await openAttachedMessages(payload, limits, context, (bytes, inner) => openWithin(bytes, options, inner), warnings);
+
   // Output: the payload under the message headers; with header protection, the protected fields replace the outer ones.
   let output: Buffer;
   if (payload === root) output = root.raw;
@@ -348,6 +360,7 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
     ...(protectedHeaders ? { protectedHeaders } : {}),
     ...(unsignedHeaders ? { unsignedHeaders } : {}),
     warnings,
+    ...(attachedMessages.length > 0 ? { attachedMessages } : {}),
     output,
   };
 }

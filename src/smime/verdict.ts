@@ -16,6 +16,9 @@
  *                      vouches for nothing around it. Exit 1.
  * - 'unsigned'         no signature at all; `code` is UNAUTH_ENC when the body was CBC-encrypted (decrypted only
  *                      with allowUnauthenticated: see unauthenticated-content.ts). Exit 1 for verify.
+ *
+ * Attached (forwarded) messages have verdicts of their own (`attachedMessages`) that
+ * never change the status, code, signers or exit code of the message holding them.
  */
 import type { ErrorCode } from '../errors.ts';
 import type { IdentityReport, TrustReport } from '../pki/types.ts';
@@ -108,8 +111,36 @@ export interface MessageVerdict {
    */
   unsignedHeaders?: string[];
   warnings: string[];
+  /**
+   * Messages attached to this one (message/rfc822 and message/global parts: forwarded
+   * mail), each opened and judged on its own, against its own From: never merged into
+   * this verdict (an attached message's valid signature never makes this one
+   * 'trusted'; an invalid one never makes it 'invalid'). Present when the reader looked
+   * and found any; the streaming readers do not look and say so in `warnings`.
+   */
+  attachedMessages?: AttachedMessageVerdict[];
   /** The message with the S/MIME layers removed (signature / encryption), protected headers restored. */
   output: Buffer;
+}
+
+/**
+ * One attached message (open-attached-messages.ts): its own verdict, or why it was
+ * not opened. Its `verdict.output` is what verifyMessage / decryptMessage would give
+ * for it alone (decrypted only when keys were given, under the same EFAIL rule, and
+ * withheld when a signature over its decrypted content fails); the message holding
+ * it is never changed.
+ */
+export interface AttachedMessageVerdict {
+  /** Where it is: the part number (IMAP numbering: "2", "1.3"; "1" when it is the whole body) in the message as `output` holds it. */
+  part: string;
+  /** The part's file name (Content-Disposition filename, else Content-Type name), for display. */
+  filename?: string;
+  /** Its own verdict (its own layers, signers, From, attached messages). Absent when `error` says why not. */
+  verdict?: MessageVerdict;
+  /** Why it was not opened (LIMIT), or the error opening it gave (NOT_RECIPIENT, UNAUTH_ENC, DECRYPT_FAILED, MALFORMED...). */
+  error?: { code: ErrorCode; message: string };
+  /** One plain-language line naming the attachment and what was found. */
+  summary: string;
 }
 
 /** Exit status for the CLI: 0 only for a trusted signature. */

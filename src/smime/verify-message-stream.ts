@@ -10,8 +10,9 @@
  *
  * Any other structure (opaque signing, encryption, unsigned mail) is read into
  * memory up to limits.maxMessageBytes and given to verifyMessage. In streaming mode
- * the signed part is not searched for further S/MIME parts (nested layers are
- * reported in `warnings`); verifyMessage does that.
+ * the signed part is not searched for further S/MIME parts or attached (forwarded)
+ * messages (a warning says so, and the verdict has no attachedMessages);
+ * verifyMessage does that.
  */
 import type { Readable, Writable } from 'node:stream';
 import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
@@ -29,6 +30,7 @@ import { parseContentType } from '../mime/parse-content-type.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import { classifyEntity } from './classify-entity.ts';
+import { isAttachedMessage } from './open-attached-messages.ts';
 import { PROTECTED_HEADER_NAMES, isContentField, readProtectedHeaders } from './header-protection.ts';
 import { judgeMessage, type PendingSigner } from './judge-message.ts';
 import { signedContentProblem } from './signed-content-problem.ts';
@@ -156,8 +158,8 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     layers.push({ kind: 'signed', form: 'detached', mediaType: root.contentType.mediaType, coversBody: true, warnings: layerWarnings });
 
     const payload = headerOnlyEntity(headBytes, limits);
-    if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart') {
-      warnings.push('Streaming verification does not open S/MIME layers or look for signed parts inside the signed content; verifyMessage does.');
+    if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart' || isAttachedMessage(payload)) {
+      warnings.push('Streaming verification does not open S/MIME layers, signed parts or attached (forwarded) messages inside the signed content; verifyMessage does.');
     }
     const messageHeaders = root.headers.filter((h) => !isContentField(h.name));
     const protectedHeaders = readProtectedHeaders(payload, messageHeaders, false);
