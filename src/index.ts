@@ -45,6 +45,7 @@ export { signMessage, type SignMessageOptions } from './smime/sign-message.ts';
 export { encryptMessage, type EncryptMessageOptions } from './smime/encrypt-message.ts';
 export { verifyMessage, type VerifyMessageOptions } from './smime/verify-message.ts';
 export { decryptMessage, type DecryptMessageOptions } from './smime/decrypt-message.ts';
+export { decryptAttachedMessages, type DecryptAttachedMessagesResult } from './smime/decrypt-attached-messages.ts';
 export { inspectMessage, type InspectReport } from './smime/inspect-message.ts';
 export { verdictExitCode, type MessageVerdict, type VerdictStatus, type SignerVerdict, type LayerReport, type EncryptionReport, type ProtectedHeadersReport, type AttachedMessageVerdict } from './smime/verdict.ts';
 export { signMessageStream, type SignMessageStreamOptions } from './smime/sign-message-stream.ts';

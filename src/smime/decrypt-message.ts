@@ -15,13 +15,14 @@
  * Forwarded encrypted mail (an encrypted message/rfc822 part of the decrypted
  * message) is decrypted with the same keys only to be judged on its own, by the same
  * rules (the EFAIL rule included): its verdict is in `verdict.attachedMessages`, and
- * its decrypted form, when that may be released, is that verdict's `output` (what
- * decryptMessage would return for it alone). `message` keeps the attachment exactly
- * as received, still encrypted: the outer message is never changed. A gateway that
- * re-encrypts forwarded mail takes the attachment's output from there, and should
- * pass only the keys of the person forwarding it (who could read it anyway): with an
- * organisation's every key, re-encrypting attachments for outside recipients would
- * decrypt any intercepted message someone is tricked into forwarding.
+ * its decrypted form, when that may be released, is that entry's `decrypted` (only
+ * the encryption removed, signatures inside kept). `message` keeps the attachment
+ * exactly as received, still encrypted: the outer message is never changed. A
+ * gateway that re-encrypts forwarded mail uses decryptAttachedMessages, which puts
+ * the decrypted forms in place, and passes only the keys of the person forwarding
+ * (who could read it anyway): with an organisation's every key, re-encrypting
+ * attachments for outside recipients would decrypt any intercepted message someone
+ * is tricked into forwarding.
  *
  * @example
  *   const { message, verdict } = await decryptMessage(eml, { keys: [{ key, certificate }], validateSigner });

@@ -37,8 +37,15 @@ export interface AttachedMessageContext {
   budget: DecompressionBudget;
 }
 
+/** A message opened: its verdict and, for an attached message that was decrypted and may be released, its decrypted form. */
+export interface OpenedMessage {
+  verdict: MessageVerdict;
+  /** The message with only its encryption removed (signatures made inside it kept). */
+  decryptedForm?: Buffer;
+}
+
 /** Opens the bytes of one attached message as a message of its own, one level deeper. */
-export type OpenAttached = (message: Buffer, context: AttachedMessageContext) => Promise<MessageVerdict>;
+export type OpenAttached = (message: Buffer, context: AttachedMessageContext) => Promise<OpenedMessage>;
 
 const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
 
@@ -76,7 +83,7 @@ export async function openAttachedMessages(payload: MimeEntity, limits: Limits, 
     const filename = readPartFilename(entity);
     const where = { part, ...(filename ? { filename } : {}) };
     const label = attachedMessageLabel(where);
-    const Label = label[0]!.toUpperCase() + label.slice(1);
+    const sentenceStart = label[0]!.toUpperCase() + label.slice(1);
     let report: AttachedMessageVerdict;
     try {
       if (context.depth + 1 > limits.maxLayers) {
@@ -86,7 +93,7 @@ export async function openAttachedMessages(payload: MimeEntity, limits: Limits, 
         throw new KakitomeError('LIMIT', `Not opened: the message holds more than ${limits.maxLayers * 4} attached messages, all levels together (limits.maxLayers x 4).`);
       }
       context.opened.count++;
-      const verdict = await open(decodeBody(entity), { ...context, depth: context.depth + 1 });
+      const { verdict, decryptedForm } = await open(decodeBody(entity), { ...context, depth: context.depth + 1 });
       // decryptMessage's rule for it alone: decrypted content whose signature fails is withheld.
       if (verdict.status === 'invalid' && verdict.layers.some((l) => l.decrypted === true)) {
         verdict.output = Buffer.alloc(0);
@@ -96,19 +103,18 @@ export async function openAttachedMessages(payload: MimeEntity, limits: Limits, 
         // QUIRK: RFC 2046 section 5.2.1 allows only identity encodings for message/rfc822; some clients base64 it.
         verdict.warnings.unshift(`The ${label} was ${entity.transferEncoding}-encoded (RFC 2046 section 5.2.1 allows only 7bit, 8bit or binary); it was decoded first.`);
       }
-      report = { ...where, verdict, summary: `${Label}: ${verdict.summary}` };
+      report = { ...where, verdict, ...(decryptedForm ? { decrypted: decryptedForm } : {}), summary: `${sentenceStart}: ${verdict.summary}` };
       if (verdict.signers.length > 0 || verdict.layers.length > 0) warnings.push(`The ${label} ${inWords(verdict)}: that is its own verdict, and it does not change this message's.`);
     } catch (e) {
       if (!(e instanceof KakitomeError)) throw e;
       const error = { code: e.code, message: e.message };
-      report = { ...where, error, summary: e.code === 'LIMIT' ? `${Label} was not opened (LIMIT): ${e.message.replace(/^Not opened: /, '')}` : `${Label} could not be opened (${e.code}): ${e.message}` };
+      report = { ...where, error, summary: e.code === 'LIMIT' ? `${sentenceStart} was not opened (LIMIT): ${e.message.replace(/^Not opened: /, '')}` : `${sentenceStart} could not be opened (${e.code}): ${e.message}` };
       warnings.push(`The ${label} could not be opened (${e.code}); this message's verdict does not depend on it.`);
     }
     found.push(report);
   }
   return found;
 }
-
 
 /** What an attached message's verdict comes to, in a few words for the warning on the message holding it. */
 function inWords(v: MessageVerdict): string {

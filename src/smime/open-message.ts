@@ -31,7 +31,7 @@ import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { collectProtectedHeaders, headerProtectionMode, isContentField, isProtectedField } from './header-protection.ts';
-import { openAttachedMessages, type AttachedMessageContext } from './open-attached-messages.ts';
+import { openAttachedMessages, type AttachedMessageContext, type OpenedMessage } from './open-attached-messages.ts';
 import { readCertsOnly } from './read-certs-only.ts';
 import { splitMessage } from './split-message.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
@@ -93,11 +93,11 @@ function parseInner(content: Buffer, limits: Limits, warnings: string[]): MimeEn
 }
 
 export async function openMessage(message: Uint8Array, options: OpenMessageOptions = {}): Promise<MessageVerdict> {
-  return openWithin(message, options, { depth: 0, opened: { count: 0 }, budget: decompressionBudget(resolveLimits(options.limits)) });
+  return (await openWithin(message, options, { depth: 0, opened: { count: 0 }, budget: decompressionBudget(resolveLimits(options.limits)) })).verdict;
 }
 
 /** openMessage for the message given or one attached to it (open-attached-messages.ts). */
-async function openWithin(message: Uint8Array, options: OpenMessageOptions, context: AttachedMessageContext): Promise<MessageVerdict> {
+async function openWithin(message: Uint8Array, options: OpenMessageOptions, context: AttachedMessageContext): Promise<OpenedMessage> {
   const cbc = { started: false };
   try {
     return await openLayers(message, options, cbc, context);
@@ -108,7 +108,7 @@ async function openWithin(message: Uint8Array, options: OpenMessageOptions, cont
 }
 
 /** openMessage; sets `cbc.started` once CBC content is being decrypted. */
-async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc: { started: boolean }, context: AttachedMessageContext): Promise<MessageVerdict> {
+async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc: { started: boolean }, context: AttachedMessageContext): Promise<OpenedMessage> {
   const limits = resolveLimits(options.limits);
   const split = splitMessage(message, limits);
   const root = split.root;
@@ -117,6 +117,8 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
   const pending: PendingSigner[] = [];
   let encryption: EncryptionReport | undefined;
   let decrypted = false;
+  /** The entity an encryption layer decrypted to, last one (with the signatures inside it): for an attached message's decrypted form. */
+  let decryptedEntity: MimeEntity | undefined;
   /** Index in `pending` of the first signer inside the last CBC layer decrypted (judgeMessage's rule). */
   let unauthenticatedFrom: number | undefined;
   /** A body-covering signed layer was entered inside the last CBC layer. */
@@ -256,6 +258,7 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
       encryption = { contentEncryption: d.contentEncryption, authenticated: d.authenticated, authenticatedBy: d.authenticated ? 'aead' : 'none', recipients: d.recipients, keyManagement: d.recipient.keyManagement };
       layers.push({ kind, form: 'opaque', mediaType, coversBody: true, decrypted: true, warnings: [...k.warnings, ...d.warnings] });
       current = next(d.contentType, d.content);
+      decryptedEntity = nestedCms ? undefined : current;
     } else if (ci.contentType === OID.compressedData) {
       const c = decompressData(ci, { limits, budget });
       layers.push({ kind: 'compressed', form: 'opaque', mediaType, coversBody: true, warnings: [...k.warnings] });
@@ -341,16 +344,17 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
   const attachedMessages = decrypted && status === 'invalid' ? [] : await openAttachedMessages(payload, limits, context, (bytes, inner) => openWithin(bytes, options, inner), warnings);
 
   // Output: the payload under the message headers; with header protection, the protected fields replace the outer ones.
-  let output: Buffer;
-  if (payload === root) output = root.raw;
-  else {
+  const underMessageHeaders = (entity: MimeEntity): Buffer => {
     const outer: HeaderInput[] = protectedHeaders ? split.messageHeaders.filter((h) => !isProtectedField(h.name)) : [...split.messageHeaders];
     const inner: HeaderInput[] = found ? found.layer.entity.headers.filter((h) => isProtectedField(h.name)) : [];
-    const content = payload.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
-    output = buildEntity([...outer, ...inner, ['MIME-Version', '1.0'], ...content], payload.body);
-  }
+    const content = entity.headers.filter((h) => isContentField(h.name) && h.name.toLowerCase() !== 'mime-version');
+    return buildEntity([...outer, ...inner, ['MIME-Version', '1.0'], ...content], entity.body);
+  };
+  const output = payload === root ? root.raw : underMessageHeaders(payload);
+  // An attached message's decrypted form keeps the signatures made inside the encryption, for a new recipient to verify.
+  const decryptedForm = context.depth > 0 && decryptedEntity && status !== 'invalid' ? (decryptedEntity === payload ? output : underMessageHeaders(decryptedEntity)) : undefined;
   for (const l of layers) for (const w of l.warnings) if (!warnings.includes(w)) warnings.push(w);
-  return {
+  const verdict: MessageVerdict = {
     status,
     code,
     summary,
@@ -363,6 +367,7 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
     ...(attachedMessages.length > 0 ? { attachedMessages } : {}),
     output,
   };
+  return { verdict, ...(decryptedForm ? { decryptedForm } : {}) };
 }
 
 /** A signed part whose content is not a message is unreadable as a part (the caller reports it). */

@@ -137,6 +137,13 @@ export interface AttachedMessageVerdict {
   filename?: string;
   /** Its own verdict (its own layers, signers, From, attached messages). Absent when `error` says why not. */
   verdict?: MessageVerdict;
+  /**
+   * Set when it was decrypted and its verdict releases it: the attached message with
+   * only its encryption removed, the signatures made inside the encryption kept (so a
+   * new recipient can verify them), protected header fields restored. What
+   * decryptAttachedMessages puts in its place.
+   */
+  decrypted?: Buffer;
   /** Why it was not opened (LIMIT), or the error opening it gave (NOT_RECIPIENT, UNAUTH_ENC, DECRYPT_FAILED, MALFORMED...). */
   error?: { code: ErrorCode; message: string };
   /** One plain-language line naming the attachment and what was found. */

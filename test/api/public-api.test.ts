@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as kakitome from '../../src/index.ts';
 
 const OPERATIONS = [
-  'signMessage', 'verifyMessage', 'encryptMessage', 'decryptMessage', 'inspectMessage',
+  'signMessage', 'verifyMessage', 'encryptMessage', 'decryptMessage', 'decryptAttachedMessages', 'inspectMessage',
   'signMessageStream', 'verifyMessageStream', 'encryptMessageStream', 'decryptMessageStream',
   'signStream', 'verifyStream', 'encryptStream', 'decryptStream', 'signFile', 'verifyFile', 'encryptFile', 'decryptFile', 'readFileChunks',
   'createSignerValidator', 'parseCertificate', 'loadPrivateKey',

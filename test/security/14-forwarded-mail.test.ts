@@ -27,6 +27,7 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
+import { decryptAttachedMessages } from '../../src/smime/decrypt-attached-messages.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { UnauthenticatedContentError } from '../../src/errors.ts';
 
@@ -108,6 +109,10 @@ test('EFAIL through forwarding: an intercepted CBC message attached is refused a
     assert.equal(a?.verdict, undefined, name);
     assert.deepEqual(a?.error, { code: 'UNAUTH_ENC', message: new UnauthenticatedContentError().message }, name);
     assert.ok(!message.includes(Buffer.from('merger')), `${name}: no plaintext in the output`);
+    // The gateway's way to decrypt forwarded mail leaves it as received.
+    const forwarding = await decryptAttachedMessages(outer, { keys: bobKeys, validateSigner });
+    assert.deepEqual(forwarding.decrypted, [], name);
+    assert.ok(forwarding.message.equals(message), `${name}: unchanged`);
     summaries.add(a.summary);
     summaries.add(JSON.stringify(verdict.warnings));
   }

@@ -22,6 +22,7 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
+import { decryptAttachedMessages } from '../../src/smime/decrypt-attached-messages.ts';
 import { verifyMessageStream } from '../../src/smime/verify-message-stream.ts';
 import { decryptMessageStream } from '../../src/smime/decrypt-message-stream.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
@@ -288,4 +289,59 @@ test('streaming readers: same outer verdict, no attachedMessages, and a warning 
   assert.equal(dm.verdict.attachedMessages?.length, 1);
   assert.equal(ds.attachedMessages, undefined);
   assert.ok(ds.warnings.some((w) => /does not open .*attached \(forwarded\) messages/.test(w)), ds.warnings.join('\n'));
+});
+
+test('decryptAttachedMessages (the gateway\'s forwarding): released attachments replaced by their decrypted form, re-encrypted, and openssl reads them', async () => {
+  // Bob forwards an AES-GCM message (openssl) and a CBC message signed inside by alice; carol is the new recipient.
+  const gcm = opensslEncrypted(bob, '-aes-256-gcm', content('The door code is 4711.'));
+  const signed = opensslSigned(alice, 'alice@example.com', 'Signed, then sealed.');
+  const cbcSigned = opensslEncrypted(bob, '-aes-256-cbc', signed.subarray(signed.indexOf('MIME-Version')));
+  const b = 'two';
+  const outbound = Buffer.concat([
+    crlf(`From: bob@example.com\nTo: carol@example.com\nSubject: Fwd: two\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="${b}"\n\n--${b}\nContent-Type: text/plain\n\nBoth attached.\n--${b}\nContent-Type: message/rfc822\nContent-Disposition: attachment; filename="gcm.eml"\n\n`),
+    gcm,
+    crlf(`\n--${b}\nContent-Type: message/rfc822\nContent-Disposition: attachment; filename="cbc.eml"\n\n`),
+    cbcSigned,
+    crlf(`\n--${b}--\n`),
+  ]);
+  const { message, verdict, decrypted } = await decryptAttachedMessages(outbound, { keys: keysOf(bob), validateSigner });
+  assert.deepEqual(decrypted, ['2', '3']);
+  assert.equal(verdict.status, 'unsigned');
+  const text = message.toString('latin1');
+  assert.match(text, /^From: bob@example\.com\r\n/);
+  assert.match(text, /Content-Disposition: attachment; filename="gcm\.eml"\r\nContent-Transfer-Encoding: 7bit\r\n\r\nTo: bob@example\.com\r\nFrom: alice@example\.com[\s\S]*The door code is 4711\./);
+  assert.match(text, /filename="cbc\.eml"[\s\S]*Signed, then sealed\./);
+  assert.ok(!message.includes(gcm) && !message.includes(cbcSigned));
+
+  // Re-encrypted for carol; the delivered mail is read by openssl.
+  const sealed = encryptMessage(message, { recipients: [{ certificate: carol.cert }] });
+  const sealedPath = join(pki.dir, 'reencrypted.eml');
+  writeFileSync(sealedPath, sealed);
+  const byOpenssl = execFileSync('openssl', ['cms', '-decrypt', '-in', sealedPath, '-recip', carol.certPath, '-inkey', carol.keyPath]).toString('latin1');
+  assert.match(byOpenssl, /The door code is 4711\./);
+  assert.match(byOpenssl, /Signed, then sealed\./);
+  // And the forwarded signed message is still alice's, checked by us after carol decrypts.
+  const forCarol = await decryptMessage(sealed, { keys: keysOf(carol), validateSigner });
+  assert.equal(forCarol.verdict.attachedMessages?.find((a) => a.part === '3')?.verdict?.status, 'trusted');
+});
+
+test('decryptAttachedMessages keeps what may not be released exactly as received: unsigned CBC (NSS), someone else\'s, a failing signature inside', async () => {
+  nss ??= await NssPeer.create(pki, [bob], [bob]);
+  const der = await nss.encrypt(content('Meet at noon.'), [bob]);
+  const tbCbc = crlf(`From: alice@example.com\nTo: bob@example.com\nSubject: tb\nMIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\nContent-Transfer-Encoding: base64\n\n${der.toString('base64').replace(/.{76}/g, '$&\n')}\n`);
+  const forCarol = opensslEncrypted(carol, '-aes-128-gcm', content('for carol only'));
+  const broken = Buffer.from(opensslSigned(alice, 'alice@example.com', 'Price: 100 EUR.').toString('latin1').replace('100 EUR', '900 EUR'), 'latin1');
+  const brokenSealed = opensslEncrypted(bob, '-aes-256-gcm', broken.subarray(broken.indexOf('MIME-Version')));
+  for (const [name, inner, code] of [['NSS CBC unsigned', tbCbc, 'UNAUTH_ENC'], ['for carol', forCarol, 'NOT_RECIPIENT'], ['failing signature', brokenSealed, undefined]] as const) {
+    const outbound = forward('bob@example.com', inner, { filename: 'x.eml' });
+    const { message, verdict, decrypted } = await decryptAttachedMessages(outbound, { keys: keysOf(bob), validateSigner });
+    assert.deepEqual(decrypted, [], name);
+    assert.ok(message.equals(outbound), `${name}: the message unchanged`);
+    const a = only(verdict);
+    if (code) assert.equal(a.error?.code, code, name);
+    else {
+      assert.equal(a.verdict?.status, 'invalid', name);
+      assert.equal(a.verdict.output.length, 0, `${name}: withheld`);
+    }
+  }
 });
