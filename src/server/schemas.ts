@@ -79,8 +79,21 @@ export const Verdict = z.object({
   signers: z.array(SignerView),
   unsignedHeaders: z.array(z.string()).optional(),
   warnings: z.array(z.string()),
+  get attachedMessages() {
+    return z.array(AttachedMessage).optional().describe('Forwarded mail (message/rfc822 parts), each judged on its own; never part of this verdict.');
+  },
   details: z.record(z.string(), z.unknown()).optional(),
 }).meta({ id: 'Verdict', description: 'The verdict, the same object as `kakitome verify --json` prints.' });
+
+const AttachedMessage = z.object({
+  part: z.string().describe('IMAP part number: "2", "1.3"'),
+  filename: z.string().optional(),
+  summary: z.string(),
+  get verdict() {
+    return Verdict.optional().describe('Its own verdict; absent when `error` says why it was not opened.');
+  },
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+}).meta({ id: 'AttachedMessage', description: 'An attached (forwarded) message and its own verdict.' });
 
 // The schema documents the CLI's VerdictView: tsc fails here if the two drift apart.
 const verdictMatchesCli: z.infer<typeof Verdict> = null as unknown as VerdictView;
