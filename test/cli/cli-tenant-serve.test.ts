@@ -69,6 +69,12 @@ test('tenant commands, serve, the CLI verdict over HTTP, and a graceful SIGTERM'
   const outside = await kk('tenant', 'identity', 'acme', '--p12', p12, '--pass', 'pass:secret');
   assert.equal(outside.status, 1);
   assert.match(outside.stderr, /FORBIDDEN: alice@example\.com is outside the domains of tenant "acme"/);
+  // An identity issued by the internal CA, within the tenant's domains only.
+  assert.equal((await kk('ca', 'init', '--name', 'Serve CLI CA', '--key-type', 'p256')).status, 0);
+  const issued = await kk('tenant', 'identity', 'acme', '--email', 'news@acme.example', '--key-type', 'p256', '--json');
+  assert.equal(issued.status, 0, issued.stderr);
+  assert.deepEqual(JSON.parse(issued.stdout).tenant.identities, ['news@acme.example']);
+  assert.equal((await kk('tenant', 'identity', 'acme', '--email', 'news@other.example')).status, 1);
   assert.equal((await kk('tenant', 'add', 'globex', '--domain', 'ACME.example')).status, 2);
   assert.equal((await kk('tenant', 'add', 'nodomain')).status, 2);
   assert.equal((await kk('tenant', 'key', 'acme', '--scope', 'sign,root')).status, 2);
