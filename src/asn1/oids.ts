@@ -128,6 +128,8 @@ export const OID = {
   anyExtendedKeyUsage: '2.5.29.37.0',
   commonName: '2.5.4.3',
   emailAddress: '1.2.840.113549.1.9.1',
+  /** PKCS#9 extensionRequest (RFC 2985 5.4.2): the extensions a PKCS#10 request asks for. */
+  extensionRequest: '1.2.840.113549.1.9.14',
 } as const;
 
 export type OidName = keyof typeof OID;

@@ -43,6 +43,8 @@ export interface IssueMailboxOptions {
   now?: Date;
   /** Set by renewal: the certificate this one replaces. */
   renewedFrom?: string;
+  /** Set by CSR intake: the SHA-256 of the PKCS#10 request, named in the audit log. */
+  requestSha256?: string;
 }
 
 export interface IssuedCertificate {
@@ -64,7 +66,13 @@ function generateMailboxKey(type: MailboxKeyType): { publicKey: KeyObject; priva
   }
 }
 
-function keyUsageFor(key: KeyObject, usage: MailboxUsage): KeyUsageName[] {
+/**
+ * The keyUsage bits the profile gives a key of this type for `usage`; refuses keys
+ * the profile does not certify: RSA below 2048 bits (WEAK_ALG), curves other than
+ * P-256/P-384/P-521 and unknown key types (UNSUPPORTED_ALG), an EdDSA key for
+ * anything but signing (CERT_USAGE).
+ */
+export function mailboxKeyUsage(key: KeyObject, usage: MailboxUsage): KeyUsageName[] {
   const t = key.asymmetricKeyType;
   if (t === 'rsa') {
     if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new KakitomeError('WEAK_ALG', 'S/MIME BR 6.1.5: RSA keys are at least 2048 bits.');
@@ -100,7 +108,7 @@ async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject
     publicKey,
     issuer: ca.certificate,
     signingKey: caKey,
-    keyUsage: keyUsageFor(publicKey, usage),
+    keyUsage: mailboxKeyUsage(publicKey, usage),
     extKeyUsage: [OID.emailProtection],
     emails: [email],
     notBefore,
@@ -119,7 +127,7 @@ async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject
   await store.engine.transaction(async (tx) => {
     await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [rec.id, ca.id, `mailbox-strict-${usage}`, o.renewedFrom ?? null, now.toISOString()]);
   });
-  await store.audit('ca.issue', certificate.fingerprint256, `${email} ${usage}${o.renewedFrom ? ` renews ${o.renewedFrom}` : ''}`);
+  await store.audit('ca.issue', certificate.fingerprint256, `${email} ${usage}${o.renewedFrom ? ` renews ${o.renewedFrom}` : ''}${o.requestSha256 ? ` from certification request sha256:${o.requestSha256}` : ''}`);
   const out: IssuedCertificate = { certificate, usage };
   if (keyId) out.keyId = keyId;
   return out;

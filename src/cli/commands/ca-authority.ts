@@ -15,7 +15,7 @@ import { addStoreOptions, printResult, withCertificateStore, withStore, type Sto
 import type { Certificate } from '../../x509/certificate.ts';
 
 interface InitOpts extends StoreCliOptions { out?: string; name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string; rootCrlUrl?: string }
-interface IssueOpts extends StoreCliOptions { email: string; keyType: MailboxKeyType; usage: MailboxUsage | 'separate'; days: string; publicKey?: string; ca?: string; out?: string }
+interface IssueOpts extends StoreCliOptions { email?: string; keyType: MailboxKeyType; usage: MailboxUsage | 'separate'; days: string; publicKey?: string; csr?: string; ca?: string; out?: string; der?: boolean }
 interface RenewOpts extends StoreCliOptions { fingerprint: string; keepKey?: boolean; days?: string; out?: string }
 interface RevokeOpts extends StoreCliOptions { fingerprint: string; reason: RevocationReasonName }
 interface CrlOpts extends StoreCliOptions { ca?: string; out?: string; hours: string; pem?: boolean }
@@ -48,20 +48,26 @@ export function register(program: Command): void {
     return 0;
   })));
 
-  const issue = ca.command('issue').description('Issue a mailbox certificate (S/MIME BR mailbox-validated strict). Without --public-key a key is generated and kept in the store.')
-    .requiredOption('--email <address>', 'mailbox address')
+  const issue = ca.command('issue').description('Issue a mailbox certificate (S/MIME BR mailbox-validated strict). With --csr, for the key of a PKCS#10 request made on the user\'s device; with --public-key, for that key; otherwise a key is generated and kept in the store.')
+    .option('--email <address>', 'mailbox address (required unless --csr names one; with --csr the request must name this one or none)')
+    .option('--csr <file>', 'PKCS#10 certification request (PEM or DER, e.g. from `openssl req -new`): its signature must verify; only its key and mailbox address are taken, the profile decides the rest')
     .addOption(new Option('--usage <u>', 'dual: one certificate signs and encrypts; separate: two certificates and keys').choices(['dual', 'signing', 'encryption', 'separate']).default('dual'))
     .addOption(new Option('--key-type <t>', 'key type of a generated key (RSA reads everywhere; EC keys cannot be decrypted by NSS/gpgsm 2.2)').choices(['rsa2048', 'rsa3072', 'p256', 'p384']).default('rsa2048'))
     .option('--days <n>', 'validity in days (at most 825)', '365')
     .option('--public-key <file>', 'certify this public key (PEM/DER public or private key); the user keeps the private key')
     .option('--ca <name>', 'issuing CA name (default: the issuing CA)')
-    .option('-o, --out <file>', 'write the certificate(s) as PEM');
+    .option('-o, --out <file>', 'write the certificate(s) as PEM')
+    .option('--der', 'write the certificate to --out as DER (one certificate)');
   addStoreOptions(issue).action(commandAction('ca issue', async (o: IssueOpts) => {
+    if (o.csr !== undefined) return issueFromRequest(o);
+    if (o.email === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'ca issue needs --email ADDRESS (or --csr FILE naming one).');
+    if (o.der && (o.usage === 'separate' || !o.out)) throw new KakitomeError('INVALID_ARGUMENT', '--der writes one certificate to --out FILE: it needs --out and a single usage.');
+    const email = o.email;
     const publicKey = o.publicKey ? await loadPublicKey(o.publicKey) : undefined;
     return withStore(o, async (store) => {
       const { issueMailboxCertificate } = await import('../../ca/issue-mailbox-certificate.ts');
-      const out = await issueMailboxCertificate(store, { email: o.email, usage: o.usage, keyType: o.keyType, validityDays: Number(o.days), ...(publicKey ? { publicKey } : {}), ...(o.ca ? { caName: o.ca } : {}) });
-      if (o.out) await writeOutput(o.out, Buffer.from(out.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
+      const out = await issueMailboxCertificate(store, { email, usage: o.usage, keyType: o.keyType, validityDays: Number(o.days), ...(publicKey ? { publicKey } : {}), ...(o.ca ? { caName: o.ca } : {}) });
+      if (o.out) await writeOutput(o.out, o.der ? out[0]!.certificate.der : Buffer.from(out.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
       printResult(o, { status: 'ok', certificates: out.map((c) => ({ ...certJson(c.certificate), usage: c.usage, keyId: c.keyId ?? null })) }, () => out.map((c) => `${c.usage.padEnd(10)} ${c.certificate.fingerprint256}  until ${c.certificate.notAfter.toISOString().slice(0, 10)}${c.keyId ? `  key ${c.keyId}` : ''}`));
       return 0;
     });
@@ -126,6 +132,26 @@ export function register(program: Command): void {
     printResult(o, { status: 'ok', issued: issued.map((s) => ({ ca: s.ca.name, ...certJson(s.certificate) })) }, () => (issued.length ? issued.map((s) => `${s.ca.name}: new OCSP signer ${s.certificate.fingerprint256} until ${s.certificate.notAfter.toISOString()}`) : ['Every CA has a current OCSP signing certificate.']));
     return 0;
   })));
+}
+
+/** `ca issue --csr FILE`: the request is read and checked before the store (and the CA key) is opened. */
+async function issueFromRequest(o: IssueOpts): Promise<number> {
+  if (o.publicKey !== undefined) throw new KakitomeError('INVALID_ARGUMENT', '--csr and --public-key both name the key to certify: give one.');
+  if (o.usage === 'separate') throw new KakitomeError('INVALID_ARGUMENT', 'A certification request carries one key: --usage separate needs two (make two requests, --usage signing and --usage encryption).');
+  if (o.der && !o.out) throw new KakitomeError('INVALID_ARGUMENT', '--der writes the certificate to --out FILE.');
+  const { MAX_REQUEST_BYTES } = await import('../../x509/parse-certification-request.ts');
+  const request = await readFileBounded(o.csr!, `--csr ${o.csr}`, MAX_REQUEST_BYTES);
+  return withStore(o, async (store) => {
+    const { issueFromCertificationRequest } = await import('../../ca/issue-from-certification-request.ts');
+    const r = await issueFromCertificationRequest(store, { request, usage: o.usage as MailboxUsage, validityDays: Number(o.days), ...(o.email !== undefined ? { email: o.email } : {}), ...(o.ca ? { caName: o.ca } : {}) });
+    if (o.out) await writeOutput(o.out, o.der ? r.certificate.der : Buffer.from(encodePem('CERTIFICATE', r.certificate.der)));
+    printResult(o, { status: 'ok', certificates: [{ ...certJson(r.certificate), usage: r.usage, keyId: null }], request: { sha256: r.requestSha256, ignored: r.ignored }, certificatePem: encodePem('CERTIFICATE', r.certificate.der) }, () => [
+      `${r.usage.padEnd(10)} ${r.certificate.fingerprint256}  until ${r.certificate.notAfter.toISOString().slice(0, 10)}  for ${r.certificate.emailAddresses[0]} (request sha256:${r.requestSha256.slice(0, 16)}...)`,
+      ...r.ignored.map((i) => `  ignored from the request: ${i}`),
+      ...(o.out ? [] : [encodePem('CERTIFICATE', r.certificate.der).trimEnd()]),
+    ]);
+    return 0;
+  });
 }
 
 function positiveInteger(text: string, option: string): number {
