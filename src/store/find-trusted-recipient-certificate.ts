@@ -12,10 +12,18 @@
  * const to = await findTrustedRecipientCertificate(store, 'bob@example.com', validate);
  * if (to) encryptMessage(eml, { recipients: [{ certificate: to.record.certificate }] });
  */
-import { KakitomeError } from '../errors.ts';
+import { KakitomeError, type ErrorCode } from '../errors.ts';
 import type { SignerValidator, TrustReport } from '../pki/types.ts';
 import { encryptionProblem } from './harvest-signer.ts';
 import type { CertificateRecord, Store } from './store.ts';
+
+/**
+ * The codes findTrustedRecipientCertificate throws when the store's certificates
+ * may not be used (revoked, expired, untrusted...), as opposed to a broken store:
+ * callers that can do without encryption (a Sent copy, a gateway's signed copy)
+ * carry on without it.
+ */
+export const CERTIFICATE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_REVOKED', 'CERT_USAGE', 'WEAK_ALG', 'IDENTITY_MISMATCH', 'REVOCATION_UNKNOWN']);
 
 export interface TrustedRecipient {
   record: CertificateRecord;

@@ -16,6 +16,7 @@ import { register as registerStoreBackup } from './store-backup.ts';
 import { register as registerStoreMasterKey } from './store-master-key.ts';
 import { register as registerTenant } from './tenant.ts';
 import { register as registerServe } from './serve.ts';
+import { register as registerGateway } from './gateway.ts';
 
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerSign,
@@ -31,4 +32,5 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerStoreMasterKey,
   registerTenant,
   registerServe,
+  registerGateway,
 ];

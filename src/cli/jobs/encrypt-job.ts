@@ -11,13 +11,13 @@
  * recipient is known to read (chooseContentEncryption, RFC 8551 2.7.1) unless
  * --cipher says otherwise.
  */
-import { KakitomeError, isKakitomeError, type ErrorCode } from '../../errors.ts';
+import { KakitomeError, isKakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import type { ContentEncryptionName } from '../../cms/enveloped-data/encrypt.ts';
 import { encryptMessage, type EncryptMessageOptions } from '../../smime/encrypt-message.ts';
 import { encryptMessageStream } from '../../smime/encrypt-message-stream.ts';
 import { chooseContentEncryption } from '../../store/choose-content-encryption.ts';
-import { findTrustedRecipientCertificate } from '../../store/find-trusted-recipient-certificate.ts';
+import { CERTIFICATE_REFUSALS, findTrustedRecipientCertificate } from '../../store/find-trusted-recipient-certificate.ts';
 import type { SignerValidator } from '../../pki/types.ts';
 import { createCliValidator } from '../create-cli-validator.ts';
 import type { TrustOptions } from '../commands/trust-options.ts';
@@ -145,9 +145,6 @@ export async function createEncryptJob(o: EncryptJobOptions): Promise<Job> {
 function recipientOf(rec: CertificateRecord, label: string): Recipient {
   return { certificate: rec.certificate, label, ownKey: rec.hasPrivateKey, ...(rec.capabilities ? { capabilities: rec.capabilities } : {}) };
 }
-
-/** Certificate verdicts that mean "this certificate may not be used", as opposed to a broken store or option. */
-const CERTIFICATE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_REVOKED', 'CERT_USAGE', 'WEAK_ALG', 'IDENTITY_MISMATCH', 'REVOCATION_UNKNOWN']);
 
 /**
  * The Sent copy's certificate: one whose key the store holds (it is ours, and

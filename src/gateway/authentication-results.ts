@@ -1,0 +1,91 @@
+/**
+ * The Authentication-Results header field the gateway writes on inbound mail
+ * (RFC 8601), with the S/MIME method of RFC 7281:
+ *
+ *   Authentication-Results: mail.example.com; smime=pass reason="..."
+ *     smime.smime-identifier=alice@example.org smime.smime-serial=01AB
+ *     smime.verdict-code=CERT_UNTRUSTED
+ *
+ * smime-identifier and smime-serial are RFC 7281's properties (the signer's address
+ * and certificate serial); verdict-code is ours: the library's stable error code
+ * (docs/errors.md), absent on a pass. The reason is the verdict's plain-language
+ * summary, reduced to printable ASCII.
+ *
+ * Fields that claim our authserv-id on arriving mail are forgeries or stale (RFC 8601
+ * section 5: a border MTA removes them); `claimsAuthservId` finds them.
+ */
+import { formatHeaderField } from '../mime/build-entity.ts';
+import type { HeaderField } from '../mime/entity.ts';
+
+export type SmimeResult = 'pass' | 'fail' | 'neutral' | 'none' | 'temperror' | 'permerror';
+
+export interface SmimeAuthentication {
+  result: SmimeResult;
+  /** The library's code for what was found (absent on pass and none). */
+  code?: string;
+  /** One sentence for the reader. */
+  reason: string;
+  signer?: { email?: string; serial?: string };
+}
+
+const MAX_REASON = 200;
+
+/** A quoted-string (RFC 5322 3.2.4) of printable ASCII: control and 8-bit characters become "?", quotes and backslashes are escaped. */
+function quoted(text: string): string {
+  let s = text.replace(/[^\x20-\x7e]/g, '?');
+  if (s.length > MAX_REASON) s = `${s.slice(0, MAX_REASON - 3)}...`;
+  return `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/** An RFC 8601 pvalue: an address or token as is, anything else quoted. */
+function pvalue(text: string): string {
+  return /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+(@[A-Za-z0-9.-]+)?$/.test(text) ? text : quoted(text);
+}
+
+export function formatAuthenticationResults(authservId: string, auth: SmimeAuthentication): Buffer {
+  const parts = [`${authservId};`, `smime=${auth.result}`, `reason=${quoted(auth.reason)}`];
+  if (auth.signer?.email) parts.push(`smime.smime-identifier=${pvalue(auth.signer.email)}`);
+  if (auth.signer?.serial) parts.push(`smime.smime-serial=${pvalue(auth.signer.serial)}`);
+  if (auth.code) parts.push(`smime.verdict-code=${auth.code}`);
+  return formatHeaderField('Authentication-Results', parts.join(' '));
+}
+
+/** Skips CFWS (whitespace and nested comments) from `i`. */
+function skipCfws(v: string, i: number): number {
+  for (;;) {
+    while (i < v.length && /\s/.test(v[i]!)) i++;
+    if (v[i] !== '(') return i;
+    let depth = 0;
+    for (; i < v.length; i++) {
+      if (v[i] === '\\') i++;
+      else if (v[i] === '(') depth++;
+      else if (v[i] === ')' && --depth === 0) {
+        i++;
+        break;
+      }
+    }
+  }
+}
+
+/** The authserv-id an Authentication-Results field body starts with (token or quoted-string), lower-cased. */
+export function authservIdOf(value: string): string {
+  let i = skipCfws(value, 0);
+  if (value[i] === '"') {
+    let out = '';
+    for (i++; i < value.length && value[i] !== '"'; i++) out += value[i] === '\\' ? (value[++i] ?? '') : value[i];
+    return out.toLowerCase();
+  }
+  const start = i;
+  while (i < value.length && !/[\s;(]/.test(value[i]!)) i++;
+  return value.slice(start, i).toLowerCase();
+}
+
+/** True for an Authentication-Results field that claims `authservId` (case-insensitive, RFC 8601 section 2.5). */
+export function claimsAuthservId(field: HeaderField, authservId: string): boolean {
+  return field.name.toLowerCase() === 'authentication-results' && authservIdOf(field.value) === authservId.toLowerCase();
+}
+
+/** The gateway's own header fields: never accepted from outside. */
+export function isGatewayHeaderField(field: HeaderField): boolean {
+  return field.name.toLowerCase().startsWith('x-kakitome-');
+}

@@ -1,0 +1,43 @@
+/**
+ * `kakitome gateway`'s options, checked before anything starts: every address,
+ * domain and name is validated here and refused with what is wrong and what to
+ * give instead, so a typo never becomes a gateway that relays to the wrong place.
+ */
+import { hostname } from 'node:os';
+import { KakitomeError } from '../errors.ts';
+import { normalizeDomain } from './mail-domain.ts';
+import { parseHostPort } from './parse-host-port.ts';
+import type { GatewayConfig } from './start-gateway.ts';
+
+export interface GatewayCliOptions {
+  listen?: string;
+  nextHop?: string;
+  domain?: string[];
+  authservId?: string;
+  policy?: string;
+  metrics?: string;
+  lmtp?: boolean;
+}
+
+/** RFC 8601 authserv-id as we write it unquoted: a host-name-like token. */
+const AUTHSERV_ID = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
+
+export function parseGatewayConfig(o: GatewayCliOptions, defaultAuthservId: string = hostname()): GatewayConfig {
+  if (!o.listen) throw new KakitomeError('INVALID_ARGUMENT', 'gateway needs --listen HOST:PORT: where Postfix\'s content filter connects (e.g. 127.0.0.1:10025).');
+  if (!o.nextHop) throw new KakitomeError('INVALID_ARGUMENT', 'gateway needs --next-hop HOST:PORT: Postfix\'s reinjection listener (e.g. 127.0.0.1:10026).');
+  if (!o.domain || o.domain.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'gateway needs at least one --domain DOMAIN: the mail domains of this organisation (mail to them is inbound, mail from them to others outbound).');
+  const listen = parseHostPort('--listen', o.listen);
+  const nextHop = parseHostPort('--next-hop', o.nextHop);
+  if (listen.port === nextHop.port && listen.host === nextHop.host) throw new KakitomeError('INVALID_ARGUMENT', `--listen and --next-hop are both ${o.listen}: the gateway would relay to itself (a mail loop).`);
+  const authservId = o.authservId ?? defaultAuthservId;
+  if (!AUTHSERV_ID.test(authservId)) throw new KakitomeError('INVALID_ARGUMENT', `--authserv-id ${JSON.stringify(authservId)}: give this gateway's name as in Authentication-Results, a host name such as mail.example.com.`);
+  return {
+    listen,
+    nextHop,
+    domains: new Set(o.domain.map(normalizeDomain)),
+    authservId,
+    ...(o.policy !== undefined ? { policyPath: o.policy } : {}),
+    ...(o.metrics !== undefined ? { metrics: parseHostPort('--metrics', o.metrics) } : {}),
+    lmtp: o.lmtp === true,
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Inbound mail (a recipient in one of our domains): decrypted with any key the
+ * store ever held for a recipient of the envelope (findEnvelopeKeys: key history,
+ * whatever the certificate's expiry), verified with full trust and revocation,
+ * labelled with Authentication-Results (smime-result.ts), and trusted signers'
+ * certificates harvested under the directory's rules (the CLI's harvest path).
+ *
+ * What is delivered:
+ * - encrypted, opened: the decrypted message (the library's output: layers
+ *   removed, protected header fields restored);
+ * - signed, not encrypted: the message as received, its signature intact;
+ * - CBC content no trusted signature of the sender covers (UNAUTH_ENC, EFAIL): the
+ *   original, still encrypted, inside a message with a notice; never opened;
+ * - a decrypted message whose signature fails: the original, still encrypted
+ *   (the library withholds the plaintext), labelled fail;
+ * - anything the library refuses as a message (malformed, undecryptable, no key):
+ *   the original, labelled.
+ * Every Authentication-Results field already claiming our authserv-id and every
+ * X-Kakitome- field is removed first, from the outer and from the decrypted header.
+ *
+ * A failure that is not a verdict about the message (the store, a bug) is thrown:
+ * the caller answers 4xx and Postfix keeps the message.
+ */
+import { decryptMessage } from '../smime/decrypt-message.ts';
+import { verifyMessage } from '../smime/verify-message.ts';
+import type { MessageVerdict } from '../smime/verdict.ts';
+import { findEnvelopeKeys } from '../store/find-envelope-keys.ts';
+import { findMessageEnvelope } from '../cli/find-message-envelope.ts';
+import { harvestQuietly } from '../cli/jobs/verify-job.ts';
+import { viewVerdict } from '../cli/verdict-view.ts';
+import { claimsAuthservId, formatAuthenticationResults, isGatewayHeaderField, type SmimeAuthentication } from './authentication-results.ts';
+import type { GatewayContext } from './gateway-context.ts';
+import { rewriteHeaderSection } from './rewrite-header-section.ts';
+import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
+import { wrapWithNotice } from './wrap-with-notice.ts';
+
+export type InboundAction = 'decrypted' | 'verified' | 'labelled' | 'unopened-notice' | 'unopened';
+
+export interface InboundResult {
+  message: Buffer;
+  action: InboundAction;
+  auth: SmimeAuthentication;
+}
+
+export const UNAUTHENTICATED_NOTICE = [
+  'This message was encrypted in a way that cannot show whether it was altered on its way (CBC encryption without a signature of its sender inside it).',
+  'The mail gateway did not open it, so that altered content cannot reach you (EFAIL). The original is attached, still encrypted.',
+  'Ask the sender to sign their encrypted mail or to use AES-GCM; open the attachment only if you expected this message.',
+  '',
+  'このメッセージは、途中で改ざんされたかどうかを確認できない方式（送信者の署名のない CBC 暗号化）で暗号化されています。',
+  'メールゲートウェイは改ざんされた内容が表示されないよう（EFAIL 対策）、このメッセージを開いていません。元のメッセージは暗号化されたまま添付されています。',
+  '送信者に署名付きの暗号化または AES-GCM の利用を依頼してください。心当たりのある場合のみ添付を開いてください。',
+].join('\n');
+
+function isForeignField(ctx: GatewayContext) {
+  return (f: Parameters<typeof isGatewayHeaderField>[0]) => claimsAuthservId(f, ctx.authservId) || isGatewayHeaderField(f);
+}
+
+function label(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication): Buffer {
+  return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth)] });
+}
+
+async function harvest(ctx: GatewayContext, verdict: MessageVerdict): Promise<void> {
+  if (verdict.status !== 'trusted') return;
+  await harvestQuietly(ctx.store, verdict, viewVerdict(verdict), ctx.harvested, ctx.validate);
+}
+
+export async function processInbound(ctx: GatewayContext, received: Buffer): Promise<InboundResult> {
+  let envelope: Buffer | undefined;
+  try {
+    envelope = findMessageEnvelope(received);
+  } catch (e) {
+    if (!isMessageVerdictError(e)) throw e;
+    const auth = smimeResultOfError(e);
+    return { message: label(ctx, received, auth), action: 'labelled', auth };
+  }
+  if (envelope === undefined) {
+    let verdict: MessageVerdict;
+    try {
+      verdict = await verifyMessage(received, { validateSigner: ctx.validate });
+    } catch (e) {
+      if (!isMessageVerdictError(e)) throw e;
+      const auth = smimeResultOfError(e);
+      return { message: label(ctx, received, auth), action: 'labelled', auth };
+    }
+    await harvest(ctx, verdict);
+    const auth = smimeResultOfVerdict(verdict);
+    return { message: label(ctx, received, auth), action: verdict.status === 'unsigned' ? 'labelled' : 'verified', auth };
+  }
+  try {
+    // Keys by the envelope's recipient identifiers; a store failure here is thrown (4xx).
+    const keys = (await findEnvelopeKeys(ctx.store, envelope)).map(({ key, certificate }) => ({ key, certificate }));
+    if (keys.length === 0) {
+      const auth: SmimeAuthentication = { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
+      return { message: label(ctx, received, auth), action: 'unopened', auth };
+    }
+    const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: ctx.validate });
+    await harvest(ctx, verdict);
+    const auth = smimeResultOfVerdict(verdict);
+    // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
+    if (verdict.status === 'invalid') return { message: label(ctx, received, auth), action: 'unopened', auth };
+    return { message: label(ctx, plain, auth), action: 'decrypted', auth };
+  } catch (e) {
+    if (!isMessageVerdictError(e)) throw e;
+    const auth = smimeResultOfError(e);
+    if (e.code === 'UNAUTH_ENC') {
+      auth.reason = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
+      return { message: label(ctx, wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };
+    }
+    return { message: label(ctx, received, auth), action: 'unopened', auth };
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The gateway's answer to Postfix for one message, from what the next hop said to
+ * each recipient's copy (no-loss rule, issue 13):
+ * - LMTP: one reply per recipient, in RCPT order: 250 when their copy was accepted,
+ *   the next hop's 5xx when it refused it for good, 451 otherwise (Postfix retries
+ *   only those recipients).
+ * - SMTP: one reply for all: 250 only when every copy was accepted; 451 when any
+ *   copy failed temporarily (Postfix retries the whole message, so recipients whose
+ *   copy was already accepted get it again: a duplicate, never a loss; counted); a
+ *   5xx when copies were refused for good and none is to be retried (Postfix
+ *   bounces the message to its sender with our text).
+ */
+import type { RecipientOutcome } from './relay-message.ts';
+
+export interface SmtpReply {
+  code: number;
+  /** Enhanced status code (RFC 3463). */
+  enhanced: string;
+  text: string;
+}
+
+export function replyForRecipient(o: RecipientOutcome | undefined): SmtpReply {
+  if (!o) return { code: 451, enhanced: '4.3.0', text: 'No copy was relayed for this recipient; try again later.' };
+  if (o.status === 'accepted') return { code: 250, enhanced: '2.0.0', text: `Relayed: ${o.response || 'accepted by the next hop'}` };
+  if (o.status === 'permanent') return { code: o.code, enhanced: '5.0.0', text: `The next hop refused the message: ${o.response}` };
+  return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept the message yet (${o.response || 'no answer'}); try again later.` };
+}
+
+export function replyForMessage(outcomes: readonly RecipientOutcome[]): SmtpReply {
+  const accepted = outcomes.filter((o) => o.status === 'accepted').length;
+  const temporary = outcomes.filter((o) => o.status === 'temporary');
+  const permanent = outcomes.filter((o) => o.status === 'permanent');
+  if (outcomes.length > 0 && accepted === outcomes.length) return replyForRecipient(outcomes[0]);
+  if (temporary.length > 0 || outcomes.length === 0) {
+    return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept every copy yet (${accepted} accepted, ${temporary.length} deferred, ${permanent.length} refused: ${temporary[0]?.response || 'no answer'}); try again later.` };
+  }
+  return { code: permanent[0]!.code, enhanced: '5.0.0', text: `The next hop refused ${permanent.length} of ${outcomes.length} recipients (${accepted} accepted): ${permanent[0]!.response}` };
+}

@@ -1,0 +1,192 @@
+/**
+ * The gateway process: an SMTP (or LMTP) listener for Postfix's after-queue
+ * content filter (smtp-server), the relay to the next hop (nodemailer), the policy
+ * and store context, the optional health and metrics listener.
+ *
+ * Each message is read whole into memory up to the policy's maxMessageBytes (a
+ * larger one is refused with 552 by smtp-server, which still reads it to the end
+ * without keeping it), transformed, relayed, and only then answered
+ * (handle-message.ts): the gateway holds no queue of its own, Postfix keeps the
+ * message until the answer is 250.
+ *
+ * stop(): stops accepting connections, lets every message in flight finish (its
+ * reply is sent), says 421 to idle connections, then resolves. reload(): reads the
+ * policy again and swaps the context for messages that start afterwards; a bad
+ * policy file keeps the old one (and says so in the log).
+ */
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Store } from '../store/store.ts';
+import { createGatewayContext, type GatewayContext } from './gateway-context.ts';
+import type { GatewayLog } from './gateway-log.ts';
+import { GatewayMetrics } from './gateway-metrics.ts';
+import { loadGatewayPolicy, type GatewayPolicy } from './gateway-policy.ts';
+import { handleMessage, type HandledMessage } from './handle-message.ts';
+import type { HostPort } from './parse-host-port.ts';
+import { relayMessage } from './relay-message.ts';
+import { serveHealth } from './serve-health.ts';
+
+export interface GatewayConfig {
+  listen: HostPort;
+  nextHop: HostPort;
+  domains: ReadonlySet<string>;
+  authservId: string;
+  policyPath?: string;
+  /** Health and metrics listener. */
+  metrics?: HostPort;
+  /** Speak LMTP on --listen (per-recipient replies) instead of SMTP. */
+  lmtp: boolean;
+}
+
+export interface RunningGateway {
+  /** Where the SMTP/LMTP listener is bound (port 0 resolved). */
+  listening: HostPort;
+  metricsListening?: HostPort;
+  metrics: GatewayMetrics;
+  reload(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+type SmtpError = Error & { responseCode?: number };
+
+function smtpError(code: number, enhanced: string, text: string): SmtpError {
+  const e = new Error(`${enhanced} ${text}`) as SmtpError;
+  e.responseCode = code;
+  return e;
+}
+
+/** Reads the DATA stream into memory; past `limit` bytes it keeps reading (smtp-server answers 552) but stops keeping. */
+function readData(stream: SMTPServerDataStream, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else chunks.length = 0;
+    });
+    stream.on('error', reject);
+    stream.on('end', () => resolve(stream.sizeExceeded || size > limit ? undefined : Buffer.concat(chunks, size)));
+  });
+}
+
+export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog): Promise<RunningGateway> {
+  const metrics = new GatewayMetrics();
+  let policy: GatewayPolicy = await loadGatewayPolicy(config.policyPath);
+  let ctx: GatewayContext = await createGatewayContext(store, policy, config.authservId, config.domains);
+  const name = hostname();
+  let inFlight = 0;
+  let accepting = true;
+  let transactions = 0;
+  let idle: (() => void) | undefined;
+
+  const server = new SMTPServer({
+    lmtp: config.lmtp,
+    name,
+    banner: 'Kakitome S/MIME gateway',
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    disableReverseLookup: true,
+    // Postfix's XFORWARD carries its queue id (IDENT) for the log; it changes nothing else.
+    useXForward: true,
+    size: policy.maxMessageBytes,
+    rejectOversized: true,
+    maxClients: policy.maxConnections,
+    logger: false,
+    // The drain in stop() decides when connections close.
+    closeTimeout: 24 * 3600 * 1000,
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string | Array<string | Error>) => void) {
+      const started = performance.now();
+      inFlight++;
+      metrics.set('kakitome_gateway_in_flight', inFlight);
+      const current = ctx;
+      const limit = current.policy.maxMessageBytes;
+      const transactionId = `${session.id}.${++transactions}`;
+      const envelope = {
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        to: session.envelope.rcptTo.map((r) => r.address),
+        transactionId,
+        ...(session.xForward?.get('IDENT') ? { queueId: String(session.xForward.get('IDENT')) } : {}),
+      };
+      const done = (handled: HandledMessage | SmtpError) => {
+        inFlight--;
+        metrics.set('kakitome_gateway_in_flight', inFlight);
+        if (handled instanceof Error) callback(handled);
+        else if (config.lmtp) callback(null, handled.perRecipient.map((r) => (r.code < 300 ? `${r.enhanced} ${r.text}` : smtpError(r.code, r.enhanced, r.text))));
+        else if (handled.whole.code < 300) callback(null, `${handled.whole.enhanced} ${handled.whole.text}`);
+        else callback(smtpError(handled.whole.code, handled.whole.enhanced, handled.whole.text));
+        if (inFlight === 0) idle?.();
+      };
+      readData(stream, limit)
+        .then(async (message) => {
+          if (message === undefined) {
+            metrics.inc('kakitome_gateway_errors_total', { code: 'SIZE' });
+            log('message', { transactionId, ...(envelope.queueId ? { queueId: envelope.queueId } : {}), recipients: envelope.to.length, reply: 552, error: 'SIZE', ms: Math.round((performance.now() - started) * 10) / 10 });
+            // smtp-server answers 552 itself (rejectOversized).
+            return done(smtpError(552, '5.3.4', `The message exceeds the gateway's limit of ${limit} bytes.`));
+          }
+          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, relay: (env, msg) => relayMessage({ nextHop: config.nextHop, name, timeoutMs: current.policy.relayTimeoutMs }, env, msg) }, envelope, message));
+        })
+        .catch((e: unknown) => {
+          // Nothing escapes as a crash: an unexpected failure defers the message.
+          metrics.inc('kakitome_gateway_errors_total', { code: 'INTERNAL' });
+          log('error', { transactionId, error: String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300) });
+          done(smtpError(451, '4.3.0', 'The gateway could not process the message; try again later.'));
+        });
+    },
+  });
+  server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.server.address() as AddressInfo;
+  let health: Server | undefined;
+  try {
+    if (config.metrics) health = await serveHealth(config.metrics, { metrics: () => metrics.render(), accepting: () => accepting });
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  const healthAddress = health?.address() as AddressInfo | undefined;
+  log('listening', { listen: `${bound.address}:${bound.port}`, protocol: config.lmtp ? 'lmtp' : 'smtp', nextHop: `${config.nextHop.host}:${config.nextHop.port}`, domains: config.domains.size, ...(healthAddress ? { metrics: `${healthAddress.address}:${healthAddress.port}` } : {}) });
+
+  return {
+    listening: { host: bound.address, port: bound.port },
+    ...(healthAddress ? { metricsListening: { host: healthAddress.address, port: healthAddress.port } } : {}),
+    metrics,
+    async reload() {
+      try {
+        policy = await loadGatewayPolicy(config.policyPath);
+        ctx = await createGatewayContext(store, policy, config.authservId, config.domains);
+        // smtp-server reads these per connection and per DATA: new limits apply from the next message on.
+        Object.assign(server.options, { size: policy.maxMessageBytes, maxClients: policy.maxConnections });
+        log('reloaded', { policy: config.policyPath ?? 'defaults' });
+        return true;
+      } catch (e) {
+        log('reload-failed', { error: (e as Error).message.slice(0, 300) });
+        return false;
+      }
+    },
+    async stop() {
+      accepting = false;
+      log('stopping', { inFlight });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
+      // Connections between messages (Postfix's connection cache) are told to go away.
+      for (const connection of (server as unknown as { connections: Set<{ send(code: number, text: string): void; close(): void }> }).connections) {
+        connection.send(421, 'Kakitome gateway shutting down');
+        connection.close();
+      }
+      await closed;
+      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
+      log('stopped', {});
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The gateway's pure parts: option and policy validation (a typo is refused at
+ * start with what is wrong), the Authentication-Results writer against header
+ * injection, and the authserv-id reader that decides which arriving fields are
+ * forgeries of ours.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseGatewayConfig } from '../../src/gateway/gateway-config.ts';
+import { DEFAULT_POLICY, parseGatewayPolicy } from '../../src/gateway/gateway-policy.ts';
+import { authservIdOf, claimsAuthservId, formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
+import { classifyRecipients } from '../../src/gateway/classify-recipients.ts';
+import { replyForMessage } from '../../src/gateway/reply-for-outcomes.ts';
+import { KakitomeError } from '../../src/errors.ts';
+
+function expectCode(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof KakitomeError && e.code === code && message.test(e.message));
+}
+
+const ok = { listen: '127.0.0.1:10025', nextHop: '127.0.0.1:10026', domain: ['Example.COM'] };
+
+test('gateway options: the exact form parses; every wrong value is refused with the option named', () => {
+  const c = parseGatewayConfig({ ...ok, domain: ['example.com', 'example.org'], authservId: 'mx.example.com', policy: 'p.json' });
+  assert.deepEqual(c.listen, { host: '127.0.0.1', port: 10025 });
+  assert.deepEqual([...c.domains], ['example.com', 'example.org']);
+  assert.equal(c.authservId, 'mx.example.com');
+  assert.equal(parseGatewayConfig({ ...ok, listen: '[::1]:25' }).listen.host, '::1');
+  assert.deepEqual([...parseGatewayConfig(ok, 'h').domains], ['example.com']);
+  const refused: Array<[object, RegExp]> = [
+    [{ ...ok, listen: undefined }, /--listen HOST:PORT/],
+    [{ ...ok, nextHop: undefined }, /--next-hop HOST:PORT/],
+    [{ ...ok, domain: [] }, /--domain/],
+    [{ ...ok, listen: '127.0.0.1' }, /--listen "127\.0\.0\.1": give HOST:PORT/],
+    [{ ...ok, listen: '127.0.0.1:0' }, /port must be 1-65535/],
+    [{ ...ok, listen: '127.0.0.1:70000' }, /port must be 1-65535/],
+    [{ ...ok, nextHop: 'bad host:25' }, /--next-hop/],
+    [{ ...ok, nextHop: '127.0.0.1:10025' }, /relay to itself/],
+    [{ ...ok, domain: ['*.example.com'] }, /--domain "\*\.example\.com"/],
+    [{ ...ok, domain: ['user@example.com'] }, /--domain/],
+    [{ ...ok, authservId: 'mx;smime=pass' }, /--authserv-id/],
+    [{ ...ok, metrics: 'localhost' }, /--metrics/],
+  ];
+  for (const [o, message] of refused) expectCode(() => parseGatewayConfig(o), 'INVALID_ARGUMENT', message);
+});
+
+test('gateway policy: defaults, known settings, and refusals naming the setting', () => {
+  assert.deepEqual(parseGatewayPolicy('{}', 'p'), DEFAULT_POLICY);
+  assert.equal(parseGatewayPolicy('{"encrypt":"never","sign":false}', 'p').encrypt, 'never');
+  expectCode(() => parseGatewayPolicy('{"encrypt":"required"}', 'p'), 'INVALID_ARGUMENT', /"encrypt" must be .*not implemented yet/);
+  expectCode(() => parseGatewayPolicy('{"sing":true}', 'p'), 'INVALID_ARGUMENT', /unknown setting "sing"/);
+  expectCode(() => parseGatewayPolicy('[]', 'p'), 'INVALID_ARGUMENT', /JSON object/);
+  expectCode(() => parseGatewayPolicy('{', 'p'), 'INVALID_ARGUMENT', /not valid JSON/);
+  expectCode(() => parseGatewayPolicy('{"maxMessageBytes": 1e12}', 'p'), 'INVALID_ARGUMENT', /maxMessageBytes/);
+  expectCode(() => parseGatewayPolicy('{"unauthenticatedEncryption":"deliver-decrypted"}', 'p'), 'INVALID_ARGUMENT', /not implemented yet/);
+});
+
+test('Authentication-Results: hostile text in the reason or signer cannot add a header field or a result', () => {
+  const field = formatAuthenticationResults('mx.example.com', {
+    result: 'fail',
+    code: 'BAD_SIG',
+    reason: 'bad "quote" \\ and\r\nX-Injected: yes; smime=pass',
+    signer: { email: 'evil"@x; smime=pass', serial: '0A1B' },
+  }).toString('latin1');
+  const lines = field.split('\r\n').filter(Boolean);
+  assert.ok(lines.every((l, i) => i === 0 || /^[ \t]/.test(l)), `one field, folded only: ${field}`);
+  assert.equal((field.match(/smime=/g) ?? []).length, 3, 'the result, and the two quoted attempts');
+  assert.match(field.replace(/\r\n[ \t]/g, ' '), /^Authentication-Results: mx\.example\.com; smime=fail reason="bad \\"quote\\" \\\\ and\?\?X-Injected: yes; smime=pass"/);
+  assert.match(field.replace(/\r\n[ \t]/g, ' '), /smime\.smime-identifier="evil\\"@x; smime=pass"/);
+  assert.match(field, /smime\.verdict-code=BAD_SIG/);
+});
+
+test('authserv-id: read past comments and quotes, compared case-insensitively', () => {
+  assert.equal(authservIdOf('mx.example.com; smime=pass'), 'mx.example.com');
+  assert.equal(authservIdOf(' (a (nested) comment) MX.Example.COM 1; none'), 'mx.example.com');
+  assert.equal(authservIdOf('"mx.example.com"; none'), 'mx.example.com');
+  assert.equal(authservIdOf('mx.example.com.evil; none'), 'mx.example.com.evil');
+  const field = (value: string) => ({ name: 'authentication-RESULTS', value, raw: Buffer.alloc(0) });
+  assert.equal(claimsAuthservId(field('MX.example.com;smime=pass'), 'mx.example.com'), true);
+  assert.equal(claimsAuthservId(field('mx.example.com.evil; smime=pass'), 'mx.example.com'), false);
+  assert.equal(claimsAuthservId(field('(unclosed comment mx.example.com; smime=pass'), 'mx.example.com'), false);
+});
+
+test('directions: our recipients are inbound whoever sends; outside recipients of our senders outbound; the rest passes', () => {
+  const d = classifyRecipients('alice@Corp.test', ['bob@corp.test', 'carol@example.com'], new Set(['corp.test']));
+  assert.deepEqual(d.get('inbound'), ['bob@corp.test']);
+  assert.deepEqual(d.get('outbound'), ['carol@example.com']);
+  const bounce = classifyRecipients('', ['x@example.com'], new Set(['corp.test']));
+  assert.deepEqual(bounce.get('pass'), ['x@example.com']);
+  assert.deepEqual(classifyRecipients('eve@corp.test.evil', ['y@example.com'], new Set(['corp.test'])).get('pass'), ['y@example.com']);
+});
+
+test('SMTP reply for many copies: 250 only when all were accepted; any deferral is 451; only refusals pass the 5xx back', () => {
+  const a = { recipient: 'a', status: 'accepted' as const, code: 250, response: 'ok' };
+  const t = { recipient: 't', status: 'temporary' as const, code: 451, response: 'later' };
+  const p = { recipient: 'p', status: 'permanent' as const, code: 550, response: 'no' };
+  assert.equal(replyForMessage([a, a]).code, 250);
+  assert.equal(replyForMessage([a, t, p]).code, 451);
+  assert.equal(replyForMessage([a, p]).code, 550);
+  assert.equal(replyForMessage([]).code, 451);
+});
+
+test('kakitome gateway (the real launcher): a wrong option or a missing store exits 2 at start, saying what to give', async () => {
+  const { runCli } = await import('../cli/run-cli.ts');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-gw-cli-'));
+  try {
+    const env = { ...process.env, HOME: dir, KAKITOME_HOME: '', KAKITOME_DATABASE_URL: '' };
+    const bad = await runCli(['gateway', '--listen', '127.0.0.1', '--next-hop', '127.0.0.1:10026', '--domain', 'example.com'], { env });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--listen "127\.0\.0\.1": give HOST:PORT/);
+    const noStore = await runCli(['gateway', '--listen', '127.0.0.1:10025', '--next-hop', '127.0.0.1:10026', '--domain', 'example.com'], { env });
+    assert.equal(noStore.status, 2);
+    assert.match(noStore.stderr, /gateway needs a key store/);
+    const missingHome = await runCli(['gateway', '--listen', '127.0.0.1:10025', '--next-hop', '127.0.0.1:10026', '--domain', 'example.com', '--home', join(dir, 'none')], { env });
+    assert.equal(missingHome.status, 2);
+    assert.match(missingHome.stderr, /No key store in .*kakitome init/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

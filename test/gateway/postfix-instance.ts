@@ -1,0 +1,173 @@
+/**
+ * A private Postfix (Debian's package) on loopback for the gateway tests, set up as
+ * /work/shared/postfix-notes.md describes: its own config, queue and data
+ * directories in a temporary folder, nothing under /etc/postfix used; every service
+ * non-chrooted; fast retries. It receives on `smtpPort`, hands every message to the
+ * content filter (the gateway) as docs/gateway.md tells administrators to, takes it
+ * back on `reinjectPort`, and relays it to `relayPort` (the test's sink).
+ * Needs root (Postfix's queue is owned by root and its daemons drop to `postfix`).
+ */
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { requirePeer, runPeer } from '../peers/run-peer.ts';
+
+export const POSTFIX = '/usr/sbin/postfix';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = connect(port, '127.0.0.1');
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+export interface PostfixOptions {
+  smtpPort: number;
+  reinjectPort: number;
+  relayPort: number;
+  /** The gateway's --listen. */
+  filterPort: number;
+  /** Content filter over LMTP (per-recipient replies) instead of SMTP. */
+  lmtp?: boolean;
+}
+
+/** The master.cf lines docs/gateway.md gives (filter transport and reinjection listener), with ports filled in. */
+export function gatewayMasterCf(o: { reinjectPort: number; lmtp?: boolean }): string {
+  const client = o.lmtp ? 'lmtp' : 'smtp';
+  return [
+    `kakitome  unix  -       -       n       -       10      ${client}`,
+    `  -o ${client}_send_xforward_command=yes`,
+    `  -o disable_mime_output_conversion=yes`,
+    `127.0.0.1:${o.reinjectPort} inet n  -       n       -       10      smtpd`,
+    '  -o content_filter=',
+    '  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters',
+    '  -o smtpd_helo_restrictions=',
+    '  -o smtpd_client_restrictions=',
+    '  -o smtpd_sender_restrictions=',
+    '  -o smtpd_recipient_restrictions=permit_mynetworks,reject',
+    '  -o smtpd_relay_restrictions=permit_mynetworks,reject',
+    '  -o mynetworks=127.0.0.0/8',
+    '  -o smtpd_authorized_xforward_hosts=127.0.0.0/8',
+  ].join('\n');
+}
+
+export class PostfixInstance {
+  readonly dir: string;
+  readonly conf: string;
+  readonly options: PostfixOptions;
+
+  constructor(options: PostfixOptions) {
+    requirePeer(POSTFIX, 'postfix');
+    if (process.getuid?.() !== 0) throw new Error('The Postfix tests need root (Postfix owns its queue as root); CI runs as root.');
+    this.options = options;
+    this.dir = mkdtempSync(join(tmpdir(), 'kakitome-postfix-'));
+    chmodSync(this.dir, 0o755);
+    this.conf = join(this.dir, 'conf');
+    const queue = join(this.dir, 'queue');
+    const data = join(this.dir, 'data');
+    mkdirSync(this.conf);
+    mkdirSync(queue, { mode: 0o755 });
+    mkdirSync(data, { mode: 0o700 });
+    const uid = Number(execFileSync('id', ['-u', 'postfix']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postfix']).toString().trim());
+    chownSync(data, uid, gid);
+    const filter = options.lmtp ? `kakitome:inet:127.0.0.1:${options.filterPort}` : `kakitome:[127.0.0.1]:${options.filterPort}`;
+    writeFileSync(join(this.conf, 'main.cf'), [
+      'compatibility_level = 3.6',
+      `queue_directory = ${queue}`,
+      `data_directory = ${data}`,
+      'mail_owner = postfix',
+      'setgid_group = postdrop',
+      'myhostname = mx.corp.test',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'mynetworks = 127.0.0.0/8',
+      'mydestination =',
+      'local_transport = error:no local delivery',
+      `relayhost = [127.0.0.1]:${options.relayPort}`,
+      'smtp_dns_support_level = disabled',
+      'smtp_tls_security_level = none',
+      'smtpd_tls_security_level = none',
+      `content_filter = ${filter}`,
+      'smtp_connection_cache_destinations = 127.0.0.1',
+      'queue_run_delay = 1s',
+      'minimal_backoff_time = 1s',
+      'maximal_backoff_time = 5s',
+      'in_flow_delay = 0',
+      `maillog_file = ${join(this.dir, 'maillog')}`,
+      `maillog_file_prefixes = ${this.dir}`,
+      'smtputf8_enable = no',
+      '',
+    ].join('\n'));
+    const services = readFileSync('/usr/share/postfix/master.cf.dist', 'utf8')
+      .split('\n')
+      .filter((l) => /^[a-z]/.test(l) && !/^(smtp\s+inet|maildrop|uucp|ifmail|bsmtp|scalemail|mailman)/.test(l))
+      // Column 5 (chroot) = n: nothing has to be copied into the spool.
+      .map((l) => { const c = l.split(/\s+/); c[4] = 'n'; return c.join('  '); });
+    writeFileSync(join(this.conf, 'master.cf'), [
+      `127.0.0.1:${options.smtpPort} inet n - n - - smtpd`,
+      ...services,
+      gatewayMasterCf(options),
+      '',
+    ].join('\n'));
+  }
+
+  async start(): Promise<void> {
+    const r = await runPeer(POSTFIX, ['-c', this.conf, 'start']);
+    try {
+      if (r.status !== 0) throw new Error(`postfix start: exit ${r.status}`);
+      await waitForPort(this.options.smtpPort);
+      await waitForPort(this.options.reinjectPort);
+    } catch (e) {
+      // Without a terminal Postfix prints its configuration errors nowhere: ask `postfix check` (slow, so only now).
+      const check = await runPeer('script', ['-qec', `${POSTFIX} -c ${this.conf} check`, '/dev/null']);
+      throw new Error(`${(e as Error).message}\npostfix check: ${check.stdout.toString()}${check.stderr}\n${r.stderr}`);
+    }
+  }
+
+  /** Retries every deferred message now. */
+  async flush(): Promise<void> {
+    await runPeer('/usr/sbin/postqueue', ['-c', this.conf, '-f']);
+  }
+
+  /** Queue ids still in Postfix's queue. */
+  async queued(): Promise<number> {
+    const r = await runPeer('/usr/sbin/postqueue', ['-c', this.conf, '-j']);
+    return r.stdout.toString().split('\n').filter((l) => l.trim().startsWith('{')).length;
+  }
+
+  log(): string {
+    const p = join(this.dir, 'maillog');
+    return existsSync(p) ? readFileSync(p, 'utf8') : '';
+  }
+
+  async stop(): Promise<void> {
+    await runPeer(POSTFIX, ['-c', this.conf, 'stop']);
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  }
+}
