@@ -36,6 +36,10 @@ export interface PostgresServer {
   /** The postmaster's process id (its backends are its children): for measuring the server's CPU time. */
   pid(): number;
   stop(): void;
+  /** Stops the server, keeping its data (a database outage). */
+  pause(): void;
+  /** Starts it again on the same port. */
+  resume(): void;
 }
 
 /**
@@ -56,10 +60,15 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
     asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', pgBin(bin), ...args], { stdio: 'pipe' }) : execFileSync(pgBin(bin), args, { stdio: 'pipe' });
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'kakitome', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  run('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${options.fsync ? 'on' : 'off'}`, 'start']);
+  const start = () => run('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${options.fsync ? 'on' : 'off'}`, 'start']);
+  start();
   return {
     url: `postgres://kakitome@127.0.0.1:${port}/postgres`,
     pid: () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]),
+    pause() {
+      run('pg_ctl', ['-D', data, '-w', '-m', 'fast', 'stop']);
+    },
+    resume: start,
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
