@@ -214,6 +214,34 @@ test('inbound: unauthenticated CBC encryption (openssl, as Outlook sends it) is 
   assert.ok(got.includes(der.toString('base64').slice(0, 76)), 'the original travels unchanged');
 });
 
+test('forwarding: mail decrypted at the gateway and forwarded by Alice as a message/rfc822 attachment leaves re-encrypted for the new outside recipient (openssl opens it)', async () => {
+  reset();
+  const dave = world.pki.identity('rsa2048', 'dave');
+  const carol = world.pki.identity('rsa2048', 'carol');
+  const alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!.certificate;
+  const sealed = encryptMessage(draft('dave@example.com', 'alice@corp.test', 'Board minutes', 'FORWARDED-SECRET: the merger closes Friday.'), { recipients: [{ certificate: alice }], sign: { signers: [{ certificate: dave.cert, key: dave.key }] } });
+  assert.equal((await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], sealed)).code, 250);
+  const decrypted = sink.deliveryTo('alice@corp.test').message;
+  assert.match(decrypted.toString('latin1'), /FORWARDED-SECRET/, 'Alice reads it in clear inside the organisation');
+  reset();
+  // Alice's mail client forwards it as an attachment to Carol, outside.
+  const boundary = 'fwd-boundary';
+  const forward = Buffer.concat([
+    Buffer.from(`From: alice@corp.test\r\nTo: carol@example.com\r\nSubject: Fwd: Board minutes\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n--${boundary}\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`),
+    decrypted,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  const r = await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com'], forward);
+  assert.equal(r.code, 250, r.response);
+  const out = sink.deliveryTo('carol@example.com').message;
+  assert.doesNotMatch(out.toString('latin1'), /FORWARDED-SECRET/, 'the forwarded plaintext never leaves in clear');
+  const opened = await opensslDecryptMime(w.dir, out, carol.certPath, carol.keyPath);
+  assert.ok(opened.ok, opened.detail);
+  const inner = await opensslVerifyMime(w.dir, opened.content, world.corpRoot);
+  assert.ok(inner.ok, inner.detail);
+  assert.match(inner.content.toString('latin1'), /FORWARDED-SECRET/);
+});
+
 test('no loss: 250 only after the next hop accepted; its 4xx, a dropped connection or a next hop that is down answer 4xx; its 5xx is passed back', async () => {
   const msg = draft('erin@example.com', 'alice@corp.test', 'Loss', 'Keep me.');
   for (const [mode, expected] of [['tempfail', 451], ['drop', 451], ['reject', 554]] as const) {
