@@ -13,7 +13,9 @@
  *
  * IN lists are padded to a power of two (the last value repeated), so the engines
  * see ten statement shapes per column instead of one per list length (SQLite keeps
- * them prepared).
+ * them prepared). The columns are named, never `k.*`: a prepared statement whose
+ * result shape a later migration changes fails on PostgreSQL ("cached plan must not
+ * change result type").
  */
 import type { Row, SqlEngine } from './sql-engine.ts';
 
@@ -39,7 +41,7 @@ const CHUNK = 512;
  * attacker-chosen input).
  */
 const candidateQuery = (column: 'serial_hex' | 'ski_hex', n: number) =>
-  `SELECT c.id AS certificate_id, c.der, c.issuer_hex, c.serial_hex, c.ski_hex, k.* FROM certificates c JOIN private_keys k ON k.spki_sha256 = c.spki_sha256
+  `SELECT c.id AS certificate_id, c.der, c.issuer_hex, c.serial_hex, c.ski_hex, k.id, k.sealed, k.master_key_id FROM certificates c JOIN private_keys k ON k.spki_sha256 = c.spki_sha256
    WHERE c.${column} IN (${Array.from({ length: n }, () => '?').join(', ')})
      AND NOT EXISTS (SELECT 1 FROM certificates ca WHERE ca.spki_sha256 = c.spki_sha256 AND ca.is_ca = 1)`;
 

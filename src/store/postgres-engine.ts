@@ -25,7 +25,9 @@ function numbered(sql: string): string {
  * statements the server parses and plans each once per connection instead of on
  * every call (the key lookup's join costs more to plan than to run: server CPU per
  * audited lookup fell from 98 to 27 µs in bench/store-keys.ts). Schema statements
- * and statements with more than 64 parameters (batched audit rows, long IN lists)
+ * statements with more than 64 parameters (batched audit rows, long IN lists), and
+ * statements that select `*` (a migration run by another node could change their
+ * result shape under a prepared plan: "cached plan must not change result type")
  * stay unnamed, and key lookups pad their IN lists to powers of two, so the names
  * stay few per connection.
  */
@@ -33,7 +35,7 @@ const prepared = new Map<string, { name: string; text: string } | null>();
 function statement(sql: string): { name?: string; text: string } {
   let p = prepared.get(sql);
   if (p === undefined) {
-    p = /^\s*(SELECT|INSERT|UPDATE|DELETE)\b/i.test(sql) && (sql.match(/\?/g)?.length ?? 0) <= 64 && prepared.size < 1_000
+    p = /^\s*(SELECT|INSERT|UPDATE|DELETE)\b/i.test(sql) && !/(^|[\s,.])\*\s*(,|FROM)/i.test(sql) && (sql.match(/\?/g)?.length ?? 0) <= 64 && prepared.size < 1_000
       ? { name: `kakitome_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`, text: numbered(sql) }
       : null;
     if (p) prepared.set(sql, p);

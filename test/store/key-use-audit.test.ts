@@ -196,5 +196,22 @@ for (const f of engineFactories('kakitome-key-use-')) {
       const known = await store.engine.all("SELECT value FROM settings WHERE name = 'master_key_id'");
       assert.deepEqual(known.map((r) => r.value), [master.id], 'the master key id is untouched');
     });
+
+    test('a migration run by another node while statements are prepared breaks no lookup', async () => {
+      assert.equal((await store.findDecryptionKeys([identifierFor(alice.cert)])).length, 1);
+      assert.ok(await store.findSigningIdentity('bob@example.com'));
+      assert.ok((await store.listCertificates()).length > 0);
+      // Another node's newer version adds columns (what a later migration would do).
+      const other = f.make();
+      try {
+        await other.run('ALTER TABLE private_keys ADD COLUMN later_column TEXT');
+        await other.run('ALTER TABLE certificates ADD COLUMN later_column TEXT');
+      } finally {
+        await other.close();
+      }
+      assert.equal((await store.findDecryptionKeys([identifierFor(alice.cert)])).length, 1);
+      assert.ok(await store.findSigningIdentity('bob@example.com'));
+      assert.ok((await store.listCertificates()).length > 0);
+    });
   });
 }
