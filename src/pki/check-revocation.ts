@@ -25,10 +25,11 @@
 import type { Certificate } from '../x509/certificate.ts';
 import type { CertificateRevocationReport, ClockUsed, Fetcher, RevocationReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
-import { parseCrl, type ParsedCrl } from './parse-crl.ts';
+import { issuerKey, parseCrl, type ParsedCrl } from './parse-crl.ts';
+import { normaliseName } from './match-name-constraints.ts';
 import { checkCrl, type CrlAnswer } from './check-crl.ts';
 import { queryOcsp, parseOcspResponse, evaluateOcspResponse, type OcspAnswer } from './check-ocsp.ts';
-import { readAuthorityInfoAccess, readDistributionPointUris, PKI_OID } from './read-certificate-extensions.ts';
+import { ALL_REASONS, readAuthorityInfoAccess, readDistributionPoints, readDistributionPointUris, PKI_OID, type DistributionPoint, type ReasonMask } from './read-certificate-extensions.ts';
 import { KakitomeError, isKakitomeError } from '../errors.ts';
 import { fingerprintOf } from './certificate-fingerprint.ts';
 
@@ -106,14 +107,32 @@ interface Cached {
 export interface RevocationEvidence {
   carriedCrls: Uint8Array[];
   carriedOcsp: Uint8Array[];
+  /** Certificates carried in the message: candidates for an indirect CRL issuer, used only once validated to the anchor. */
+  carriedCertificates?: Certificate[];
+  /** The trust anchor of the path being checked: an indirect CRL issuer must chain to it (RFC 5280 6.3.3 (f)). checkPath sets it. */
+  anchor?: Certificate;
 }
 
-const NO_EVIDENCE: RevocationEvidence = Object.freeze({ carriedCrls: [], carriedOcsp: [] }) as RevocationEvidence;
+/**
+ * Finds a certificate of the indirect CRL issuer `name` (DER Name) and validates
+ * its path to `anchor` for signing CRLs (signer first, anchor last); undefined
+ * when there is none. createSignerValidator supplies it.
+ */
+export type CrlIssuerResolver = (name: Uint8Array, anchor: Certificate, carried: Certificate[]) => Promise<Certificate[] | undefined>;
+
+/** What an online check, whose answer is cached for every message, may use of a message's evidence: no revocation data, only the anchor and candidate certificates. */
+function onlineContext(e: RevocationEvidence): RevocationEvidence {
+  const out: RevocationEvidence = { carriedCrls: [], carriedOcsp: [] };
+  if (e.carriedCertificates) out.carriedCertificates = e.carriedCertificates;
+  if (e.anchor) out.anchor = e.anchor;
+  return out;
+}
 
 /**
  * How deep revocation checks nest: the path's certificates are at depth 0; the
  * certificate of a delegated OCSP responder that answered for one of them (RFC
- * 6960 4.2.2.2.1) is checked at depth 1, and evidence that would need a check
+ * 6960 4.2.2.2.1), and the certificates of an indirect CRL issuer (RFC 5280
+ * 6.3.3 (f)), are checked at depth 1, and evidence that would need a check
  * deeper than that is not used. This bounds the recursion (a responder whose
  * own status comes from a delegated responder, and so on).
  */
@@ -130,9 +149,11 @@ export class RevocationChecker {
   // sender) share one network round trip instead of each starting their own.
   readonly #inFlight = new Map<string, Promise<CertificateRevocation>>();
   readonly #crlInFlight = new Map<string, Promise<ParsedCrl>>();
+  readonly #resolveCrlIssuer: CrlIssuerResolver | undefined;
 
-  constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date) {
+  constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date, resolveCrlIssuer?: CrlIssuerResolver) {
     this.#o = options;
+    this.#resolveCrlIssuer = resolveCrlIssuer;
     this.#mode = normalizeRevocationMode(options.mode);
     this.#fetcher = fetcher;
     this.#now = now;
@@ -161,8 +182,9 @@ export class RevocationChecker {
     if (warm) return warm;
     if (this.#mode === 'off') return { report: notChecked(path), perCertificate: [] };
     const per: CertificateRevocation[] = [];
+    const withAnchor: RevocationEvidence = { ...evidence, anchor: path[path.length - 1]! };
     for (let i = 0; i + 1 < path.length; i++) {
-      per.push(await this.checkCertificate(path[i]!, path[i + 1]!, evidence));
+      per.push(await this.checkCertificate(path[i]!, path[i + 1]!, withAnchor));
     }
     return { report: summarise(path, per, clock), perCertificate: per };
   }
@@ -199,7 +221,7 @@ export class RevocationChecker {
     const flightKey = `${key}#${depth}`;
     let pending = this.#inFlight.get(flightKey);
     if (!pending) {
-      pending = this.#checkOnline(key, cert, issuer, depth).finally(() => this.#inFlight.delete(flightKey));
+      pending = this.#checkOnline(key, cert, issuer, onlineContext(evidence), depth).finally(() => this.#inFlight.delete(flightKey));
       this.#inFlight.set(flightKey, pending);
     }
     const online = await pending;
@@ -221,7 +243,7 @@ export class RevocationChecker {
   async #acceptResponder(a: OcspAnswer, cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, depth: number): Promise<void> {
     const responder = a.responderCertificate;
     if (!responder || responder.extensions.has(PKI_OID.ocspNoCheck)) return;
-    const reject = (why: string): never => {
+    const reject: (why: string) => never = (why) => {
       throw new KakitomeError('CERT_UNTRUSTED', `OCSP response rejected: ${why}.`);
     };
     const name = `the responder's certificate "${responder.subjectText || responder.serialHex}"`;
@@ -253,24 +275,58 @@ export class RevocationChecker {
         problems.push(`carried CRL: ${messageOf(e)}`);
       }
     }
-    const bases = parsed.filter((c) => c.deltaBase === undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
-    const deltas = parsed.filter((c) => c.deltaBase !== undefined && Buffer.compare(c.issuer, cert.issuer) === 0);
-    for (const base of bases) {
-      try {
-        const delta = deltas.find((d) => base.crlNumber !== undefined && d.deltaBase! <= base.crlNumber);
-        return withoutNextUpdate(fromCrl(checkCrl(cert, issuer, base, delta, this.#crlOpts()), 'embedded-crl'));
-      } catch (e) {
-        problems.push(`carried CRL: ${messageOf(e)}`);
-      }
+    // Each complete CRL for this certificate (its CA's, or an indirect CRL issuer's the
+    // certificate names) is a group of its own; reason-partitioned ones add up.
+    const dps = readDistributionPoints(cert);
+    const deltas = parsed.filter((c) => c.deltaBase !== undefined);
+    const groups: CrlGroup[] = [];
+    for (const base of parsed) {
+      if (base.deltaBase !== undefined) continue;
+      const dp = dps.find((d) => d.crlIssuer?.some((n) => issuerKey(n) === issuerKey(base.issuer)));
+      if (!dp && Buffer.compare(base.issuer, cert.issuer) !== 0) continue;
+      const delta = deltas.find((d) => Buffer.compare(d.issuer, base.issuer) === 0 && base.crlNumber !== undefined && d.deltaBase! <= base.crlNumber);
+      groups.push({
+        attempts: [{
+          label: 'carried CRL',
+          run: async () => checkCrl(cert, issuer, base, delta, this.#crlOpts(), dp ? { dp, signer: await this.#crlSigner(dp, base, issuer, evidence, depth) } : { signer: issuer }),
+        }],
+      });
     }
-    return undefined;
+    const a = await combineCrlAnswers(groups, problems, 'carried CRLs');
+    return a ? withoutNextUpdate(fromCrl(a, 'embedded-crl')) : undefined;
   }
 
-  async #checkOnline(key: string, cert: Certificate, issuer: Certificate, depth: number): Promise<CertificateRevocation> {
+  /**
+   * The key that signs the CRL at `dp`: the certificate's issuer, or the indirect
+   * CRL issuer the distribution point names, found among the message's and the
+   * store's certificates, validated to the path's anchor (RFC 5280 6.3.3 (f)) and
+   * itself not revoked (checked one level deep). Throws CERT_UNTRUSTED otherwise.
+   */
+  async #crlSigner(dp: DistributionPoint, base: ParsedCrl, issuer: Certificate, evidence: RevocationEvidence, depth: number): Promise<Certificate> {
+    if (!dp.crlIssuer || Buffer.compare(base.issuer, issuer.subject) === 0) return issuer;
+    const reject: (why: string) => never = (why) => {
+      throw new KakitomeError('CERT_UNTRUSTED', `CRL rejected: ${why}.`);
+    };
+    if (!dp.crlIssuer.some((n) => issuerKey(n) === issuerKey(base.issuer))) reject('it was issued by another CRL issuer than the one the certificate names');
+    const name = describeName(base.issuer);
+    if (!this.#resolveCrlIssuer || !evidence.anchor) reject(`the indirect CRL issuer "${name}" cannot be validated here`);
+    if (depth >= MAX_NESTING) reject(`the indirect CRL issuer "${name}" would need a revocation check nested deeper than allowed`);
+    const path = await this.#resolveCrlIssuer(base.issuer, evidence.anchor, evidence.carriedCertificates ?? []);
+    if (!path) reject(`no certificate of the indirect CRL issuer "${name}" chains to the trust anchor with the right to sign CRLs`);
+    for (let i = 0; i + 1 < path.length; i++) {
+      const r = await this.#check(path[i]!, path[i + 1]!, evidence, depth + 1);
+      const who = i === 0 ? `the indirect CRL issuer "${name}"` : `the CA certificate "${path[i]!.subjectText}" above the indirect CRL issuer`;
+      if (r.status === 'revoked') reject(`${who} was revoked${r.revokedAt ? ` on ${r.revokedAt.toISOString()}` : ''}${r.reason ? ` (${r.reason})` : ''}`);
+      if (r.status === 'unknown') reject(`the revocation status of ${who} is unknown (${r.problems.map((p) => p.replace(/\.+$/, '')).join('; ')})`);
+    }
+    return path[0]!;
+  }
+
+  async #checkOnline(key: string, cert: Certificate, issuer: Certificate, context: RevocationEvidence, depth: number): Promise<CertificateRevocation> {
     const problems: string[] = [];
     const order = this.#o.prefer === 'ocsp' ? [this.#tryOcsp, this.#tryCrl] : [this.#tryCrl, this.#tryOcsp];
     for (const step of order) {
-      const a = await step.call(this, cert, issuer, problems, depth);
+      const a = await step.call(this, cert, issuer, problems, context, depth);
       if (a) return this.#remember(key, a);
     }
     if (problems.length === 0) problems.push('the certificate names no OCSP responder and no CRL distribution point');
@@ -289,7 +345,7 @@ export class RevocationChecker {
     return answer;
   }
 
-  async #tryOcsp(cert: Certificate, issuer: Certificate, problems: string[], depth: number): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
+  async #tryOcsp(cert: Certificate, issuer: Certificate, problems: string[], context: RevocationEvidence, depth: number): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
     const urls = readAuthorityInfoAccess(cert).ocsp.slice(0, this.#o.maxUrlsPerCertificate);
     for (const url of urls) {
       try {
@@ -307,8 +363,8 @@ export class RevocationChecker {
           problems.push(`OCSP ${url}: the responder does not know this certificate`);
           continue;
         }
-        // Online answers are cached for every message: the responder is judged without any message's evidence.
-        await this.#acceptResponder(a, cert, issuer, NO_EVIDENCE, depth);
+        // Online answers are cached for every message: the responder is judged without any message's revocation data.
+        await this.#acceptResponder(a, cert, issuer, context, depth);
         return fromOcsp(a, 'ocsp');
       } catch (e) {
         problems.push(`OCSP ${url}: ${messageOf(e)}`);
@@ -317,29 +373,45 @@ export class RevocationChecker {
     return undefined;
   }
 
-  async #tryCrl(cert: Certificate, issuer: Certificate, problems: string[], _depth: number): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
-    const urls = readDistributionPointUris(cert).slice(0, this.#o.maxUrlsPerCertificate);
-    for (const url of urls) {
-      try {
-        const base = await this.#loadCrl(url);
-        // The freshest CRL (delta) location comes from the certificate or the base CRL (RFC 5280 5.2.6).
-        const deltaUrls = [...readDistributionPointUris(cert, PKI_OID.freshestCrl), ...base.freshestCrlUris].slice(0, this.#o.maxUrlsPerCertificate);
-        let delta: ParsedCrl | undefined;
-        for (const du of deltaUrls) {
-          try {
-            delta = await this.#loadCrl(du);
-            break;
-          } catch (e) {
-            problems.push(`delta CRL ${du}: ${messageOf(e)}`);
-          }
-        }
-        if (deltaUrls.length && !delta) continue; // a published delta we cannot get: base alone may be out of date
-        return fromCrl(checkCrl(cert, issuer, base, delta, this.#crlOpts()), 'crl');
-      } catch (e) {
-        problems.push(`CRL ${url}: ${messageOf(e)}`);
-      }
-    }
-    return undefined;
+  /**
+   * CRLs from the certificate's distribution points (RFC 5280 6.3.3): each point
+   * in turn (its URLs are alternatives) until a CRL says revoked or the CRLs read
+   * cover every reason; a point that can add no reason is skipped (6.3.3 (e)).
+   */
+  async #tryCrl(cert: Certificate, issuer: Certificate, problems: string[], context: RevocationEvidence, depth: number): Promise<(CertificateRevocation & { nextUpdate?: Date }) | undefined> {
+    const max = this.#o.maxUrlsPerCertificate;
+    const groups: CrlGroup[] = readDistributionPoints(cert)
+      .filter((dp) => dp.uris.length > 0)
+      .slice(0, max)
+      .map((dp) => {
+        const group: CrlGroup = {
+          attempts: dp.uris.slice(0, max).map((url) => ({
+            label: `CRL ${url}`,
+            run: async () => {
+              const base = await this.#loadCrl(url);
+              // The freshest CRL (delta) location comes from the certificate or the base CRL (RFC 5280 5.2.6).
+              const deltaUrls = [...readDistributionPointUris(cert, PKI_OID.freshestCrl), ...base.freshestCrlUris].slice(0, max);
+              let delta: ParsedCrl | undefined;
+              const deltaProblems: string[] = [];
+              for (const du of deltaUrls) {
+                try {
+                  delta = await this.#loadCrl(du);
+                  break;
+                } catch (e) {
+                  deltaProblems.push(`delta CRL ${du}: ${messageOf(e)}`);
+                }
+              }
+              // A published delta we cannot get: the base alone may be out of date.
+              if (deltaUrls.length && !delta) throw new KakitomeError('CERT_UNTRUSTED', deltaProblems.join('; '));
+              return checkCrl(cert, issuer, base, delta, this.#crlOpts(), { dp, signer: await this.#crlSigner(dp, base, issuer, context, depth) });
+            },
+          })),
+        };
+        if (dp.reasons !== undefined) group.reasons = dp.reasons;
+        return group;
+      });
+    const a = await combineCrlAnswers(groups, problems, 'the CRLs read');
+    return a ? fromCrl(a, 'crl') : undefined;
   }
 
   async #loadCrl(url: string): Promise<ParsedCrl> {
@@ -366,6 +438,67 @@ export class RevocationChecker {
       this.#crls.set(url, err, now + this.#o.failureTtlMs);
       throw err;
     }
+  }
+}
+
+/** One source of a complete CRL: alternatives (URLs) for the same CRL, and the reasons it may cover. */
+interface CrlGroup {
+  reasons?: ReasonMask;
+  attempts: Array<{ label: string; run: () => Promise<CrlAnswer> }>;
+}
+
+/**
+ * RFC 5280 6.3.3 over the groups: revoked as soon as one CRL says so; good once the
+ * CRLs that could be read cover every reason (reasons_mask = all-reasons); undefined
+ * (with the reason in `problems`) when none could be read or some reasons are not
+ * covered by any.
+ */
+async function combineCrlAnswers(groups: CrlGroup[], problems: string[], what: string): Promise<CrlAnswer | undefined> {
+  let covered: ReasonMask = 0;
+  const good: CrlAnswer[] = [];
+  for (const g of groups) {
+    if (covered === ALL_REASONS) break;
+    if (((g.reasons ?? ALL_REASONS) & ~covered) === 0) continue;
+    for (const attempt of g.attempts) {
+      try {
+        const a = await attempt.run();
+        if (a.status === 'revoked') return a;
+        if ((a.reasons & ~covered) !== 0) {
+          covered |= a.reasons;
+          good.push(a);
+        }
+        break;
+      } catch (e) {
+        problems.push(`${attempt.label}: ${messageOf(e)}`);
+      }
+    }
+  }
+  if (good.length === 0) return undefined;
+  if (covered !== ALL_REASONS) {
+    problems.push(`${what} cover only some revocation reasons (${reasonNames(covered)}); none covers ${reasonNames(ALL_REASONS & ~covered)}`);
+    return undefined;
+  }
+  // The evidence is as old as its oldest part, and fresh until the first part expires.
+  const out: CrlAnswer = { status: 'good', thisUpdate: new Date(Math.min(...good.map((a) => a.thisUpdate.getTime()))), usedDelta: good.some((a) => a.usedDelta), reasons: covered };
+  const next = good.flatMap((a) => (a.nextUpdate ? [a.nextUpdate.getTime()] : []));
+  if (next.length) out.nextUpdate = new Date(Math.min(...next));
+  return out;
+}
+
+function reasonNames(mask: ReasonMask): string {
+  const names: string[] = [];
+  for (let k = 1; k <= 8; k++) if (mask & (1 << k)) names.push(REASON_FLAG_NAMES[k]!);
+  return names.join(', ');
+}
+
+/** ReasonFlags named bits (RFC 5280 4.2.1.13); they differ from CRLReason codes from 7 on. */
+const REASON_FLAG_NAMES = ['unused', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn', 'aACompromise'];
+
+function describeName(der: Uint8Array): string {
+  try {
+    return normaliseName(der).join(', ');
+  } catch {
+    return 'an unreadable name';
   }
 }
 

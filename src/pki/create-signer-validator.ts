@@ -25,7 +25,7 @@ import { DEFAULT_POLICY, allowLegacyAlgorithms, judgeHashAlgorithm, type Algorit
 import { buildCertificationPaths } from './build-certification-path.ts';
 import { validateCertificationPath, type PathValidationOptions, type PathValidationResult } from './validate-certification-path.ts';
 import type { PolicyProcessingOptions } from './process-certificate-policies.ts';
-import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type RevocationOptions } from './check-revocation.ts';
+import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type CrlIssuerResolver, type RevocationOptions } from './check-revocation.ts';
 import { matchSenderIdentity } from './match-sender-identity.ts';
 import { recognizeSmimeProfile } from './recognize-smime-profile.ts';
 import { readAuthorityInfoAccess } from './read-certificate-extensions.ts';
@@ -125,7 +125,6 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
   const tsaStore = options.tsaTrustStore ?? (options.tsaAnchors ? createStaticTrustStore(options.tsaAnchors) : store);
   const clockMode = options.validityClock ?? 'now';
   const revOpts: RevocationOptions = { ...DEFAULT_REVOCATION_OPTIONS, ...options.revocation };
-  const revocation = new RevocationChecker(revOpts, fetcher, now);
   const maxEntries = options.maxCacheEntries ?? 10_000;
   const chainTtl = options.chainCacheTtlMs ?? 600_000;
   const skew = options.skewMs ?? 5 * 60_000;
@@ -189,6 +188,21 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
       if (!list.some((x) => fingerprintOf(x) === fingerprintOf(c))) learned.set(k, [...list, c].slice(-4), nowMs() + chainTtl);
     }
   };
+
+  // RFC 5280 6.3.3 (f): an indirect CRL issuer's certificate (from the message or the
+  // store) must have a valid path, for signing CRLs, to the anchor of the path it speaks for.
+  const resolveCrlIssuer: CrlIssuerResolver = async (name, anchor, carried) => {
+    const sameName = (c: Certificate) => Buffer.compare(c.subject, name) === 0;
+    const candidates = [...(sameName(anchor) ? [anchor] : []), ...carried.filter(sameName), ...(await knownIssuers(name)).filter(sameName)].slice(0, 8);
+    for (const candidate of candidates) {
+      const built = await buildCertificationPaths({ leaf: candidate, anchors: [anchor], carried, knownIssuers, fetchIssuers, isSignedBy, maxPathLength: options.maxPathLength ?? 8, maxCandidates: options.maxCandidates ?? 64 });
+      for (const p of built.paths) {
+        if (validateCertificationPath(p, { time: now(), usage: 'crl-signing', policy, ...(options.certificatePolicies ? { certificatePolicies: options.certificatePolicies } : {}) }).ok) return p;
+      }
+    }
+    return undefined;
+  };
+  const revocation = new RevocationChecker(revOpts, fetcher, now, resolveCrlIssuer);
 
   /** A valid path for `leaf` at `time` (cached while the clock stays within its validity), or the first failure. */
   const findPath = async (leaf: Certificate, carried: Certificate[], usage: PathUsage, time: Date, anchorsFrom: TrustStore): Promise<{ chain?: CachedChain; failure?: PathValidationResult; failedPath: Certificate[] }> => {
@@ -344,7 +358,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     legacy.push(...chain.legacy);
 
     // 4. Revocation of the validated path.
-    const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [] }, clock);
+    const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [], carriedCertificates: input.carried }, clock);
     if (rev.status === 'unknown' && revocation.mode === 'allow-unknown') warnings.push(rev.message);
 
     // 5. The verdict, most serious failure first.

@@ -12,6 +12,7 @@
  */
 import { domainToASCII } from 'node:url';
 import { decode, readOid, readString, type Tlv } from '../asn1/ber.ts';
+import { malformed } from '../errors.ts';
 import type { GeneralSubtree, NameConstraints } from './read-certificate-extensions.ts';
 
 /** Normalised RDN sequence: each RDN is its sorted "oid=value" members joined by '+'. */
@@ -22,7 +23,9 @@ export function normaliseName(der: Uint8Array): string[] {
       rdn
         .children()
         .map((atv) => {
-          const [type, value] = atv.children() as [Tlv, Tlv];
+          const parts = atv.children();
+          if (parts.length !== 2) malformed('AttributeTypeAndValue');
+          const [type, value] = parts as [Tlv, Tlv];
           let v: string;
           try {
             v = readString(value).trim().replace(/\s+/g, ' ').toLowerCase();

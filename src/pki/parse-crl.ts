@@ -7,7 +7,8 @@
 import { decode, Tag, readOid, readBoolean, readTime, readOctetString, readIntegerBytes, type Tlv } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { malformed } from '../errors.ts';
-import { PKI_OID, readGeneralNames } from './read-certificate-extensions.ts';
+import { PKI_OID, readGeneralNames, readReasonFlags, type ReasonMask } from './read-certificate-extensions.ts';
+import { normaliseName } from './match-name-constraints.ts';
 
 export const CRL_REASONS = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'unused7', 'removeFromCRL', 'privilegeWithdrawn', 'aACompromise'];
 
@@ -24,7 +25,11 @@ export interface IssuingDistributionPoint {
   uris: string[];
   onlyContainsUserCerts: boolean;
   onlyContainsCACerts: boolean;
-  /** onlySomeReasons, indirectCRL or onlyContainsAttributeCerts: scopes we do not implement. */
+  /** The reasons this CRL covers (a reason-partitioned CRL); undefined: all. */
+  onlySomeReasons?: ReasonMask;
+  /** The CRL may list certificates of other issuers (certificateIssuer entry extension). */
+  indirectCRL: boolean;
+  /** nameRelativeToCRLIssuer or onlyContainsAttributeCerts: a scope that never covers a mail certificate here. */
   unsupportedScope: boolean;
 }
 
@@ -45,8 +50,25 @@ export interface ParsedCrl {
   idp?: IssuingDistributionPoint;
   /** Unknown critical CRL or entry extensions: such a CRL MUST NOT be used (RFC 5280 5.2, 5.3). */
   unusable?: string;
-  /** Keyed by the serial's content octets in hex (uppercase). */
+  /**
+   * Keyed by the serial's content octets in hex (uppercase) for the CRL issuer's
+   * own certificates; in an indirect CRL, entries of another certificate issuer
+   * (certificateIssuer, RFC 5280 5.3.3) are keyed `${issuerKey(name)}/${serial}`.
+   * Use findCrlEntry.
+   */
   entries: Map<string, CrlEntry>;
+}
+
+/** A certificate issuer's name as compared in CRL scopes: normalised, so re-encoding a value cannot dodge a match. */
+export function issuerKey(name: Uint8Array): string {
+  return JSON.stringify(normaliseName(name));
+}
+
+/** The entry for the certificate `serial` issued by `issuer` (DER Name), if the CRL lists it. */
+export function findCrlEntry(crl: ParsedCrl, issuer: Uint8Array, serial: Uint8Array): CrlEntry | undefined {
+  const hex = Buffer.from(serial).toString('hex').toUpperCase();
+  const own = Buffer.compare(issuer, crl.issuer) === 0 || issuerKey(issuer) === issuerKey(crl.issuer);
+  return crl.entries.get(own ? hex : `${issuerKey(issuer)}/${hex}`);
 }
 
 const KNOWN_CRL_EXTENSIONS = new Set<string>([PKI_OID.crlNumber, PKI_OID.deltaCrlIndicator, PKI_OID.issuingDistributionPoint, OID.authorityKeyIdentifier, PKI_OID.freshestCrl, PKI_OID.issuerAltName]);
@@ -103,6 +125,8 @@ export function parseCrl(der: Uint8Array, maxEntries = 1_000_000): ParsedCrl {
   if (revoked) {
     const list = revoked.children();
     if (list.length > maxEntries) malformed(`CRL with more than ${maxEntries} entries`);
+    // RFC 5280 5.3.3: an entry without certificateIssuer belongs to the issuer of the entry before it (the CRL issuer for the first).
+    let entryIssuer: string | undefined;
     for (const e of list) {
       const ef = e.fields('revokedCertificate');
       const serial = Buffer.from(readIntegerBytes(ef.expect(Tag.INTEGER, 'userCertificate'))).toString('hex').toUpperCase();
@@ -117,12 +141,15 @@ export function parseCrl(der: Uint8Array, maxEntries = 1_000_000): ParsedCrl {
             if (r.tag !== Tag.ENUMERATED || r.value.length !== 1) malformed('CRLReason');
             entry.reason = r.value[0]!;
           } else if (id === PKI_OID.certificateIssuer) {
-            // Indirect CRL entries name another issuer: we do not implement indirect CRLs.
-            crl.unusable = 'indirect CRL (certificateIssuer entry extension)';
+            if (!crl.idp?.indirectCRL) crl.unusable = 'a CRL not marked indirect lists certificates of another issuer (certificateIssuer)';
+            const names = readGeneralNames(decode(value, { der: true })).directoryNames;
+            if (names.length !== 1) malformed('certificateIssuer without exactly one directoryName');
+            const k = issuerKey(names[0]!);
+            entryIssuer = k === issuerKey(issuer) ? undefined : k;
           } else if (critical && id !== PKI_OID.invalidityDate) crl.unusable = `unknown critical CRL entry extension ${id}`;
         }
       }
-      crl.entries.set(serial, entry);
+      crl.entries.set(entryIssuer === undefined ? serial : `${entryIssuer}/${serial}`, entry);
     }
   }
   return crl;
@@ -161,7 +188,7 @@ function readUnsigned(t: Tlv, field: string): bigint {
 
 /** RFC 5280 5.2.5. */
 function readIdp(value: Uint8Array): IssuingDistributionPoint {
-  const out: IssuingDistributionPoint = { uris: [], onlyContainsUserCerts: false, onlyContainsCACerts: false, unsupportedScope: false };
+  const out: IssuingDistributionPoint = { uris: [], onlyContainsUserCerts: false, onlyContainsCACerts: false, indirectCRL: false, unsupportedScope: false };
   const flag = (t: Tlv) => t.value.length === 1 && t.value[0] !== 0;
   for (const c of decode(value, { der: true }).children()) {
     if (c.tag === 0xa0) {
@@ -170,8 +197,8 @@ function readIdp(value: Uint8Array): IssuingDistributionPoint {
       else out.unsupportedScope = true; // nameRelativeToCRLIssuer
     } else if (c.tag === 0x81) out.onlyContainsUserCerts = flag(c);
     else if (c.tag === 0x82) out.onlyContainsCACerts = flag(c);
-    else if (c.tag === 0x83) out.unsupportedScope = true;
-    else if (c.tag === 0x84) out.unsupportedScope ||= flag(c);
+    else if (c.tag === 0x83) out.onlySomeReasons = readReasonFlags(c);
+    else if (c.tag === 0x84) out.indirectCRL = flag(c);
     else if (c.tag === 0x85) out.unsupportedScope ||= flag(c);
   }
   return out;

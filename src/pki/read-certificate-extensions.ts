@@ -219,21 +219,59 @@ export function readInhibitAnyPolicy(cert: Certificate): number | undefined {
   return readSkipCerts(t, 'inhibitAnyPolicy');
 }
 
-/** URIs of the fullName of each DistributionPoint (CRLDistributionPoints and FreshestCRL share the syntax). */
-export function readDistributionPointUris(cert: Certificate, id: string = OID.crlDistributionPoints): string[] {
+/** ReasonFlags (RFC 5280 4.2.1.13) as a mask: bit k set for named bit k (1 keyCompromise ... 8 aACompromise). */
+export type ReasonMask = number;
+
+/** Every reason a CRL can cover (bits 1 to 8; bit 0 is unused). */
+export const ALL_REASONS: ReasonMask = 0x1fe;
+
+/** Reads a ReasonFlags BIT STRING (any tag) into a mask of the reasons 1 to 8. */
+export function readReasonFlags(t: Tlv): ReasonMask {
+  const v = t.value;
+  if (v.length === 0 || v[0]! > 7 || (v.length === 1 && v[0] !== 0)) malformed('ReasonFlags');
+  let mask = 0;
+  for (let k = 1; k <= 8; k++) {
+    const byte = v[1 + (k >> 3)];
+    if (byte !== undefined && byte & (0x80 >> (k & 7))) mask |= 1 << k;
+  }
+  return mask;
+}
+
+export interface DistributionPoint {
+  /** URIs of the fullName (where to fetch the CRL). */
+  uris: string[];
+  /** The reasons the CRLs here cover; undefined: all of them. */
+  reasons?: ReasonMask;
+  /** cRLIssuer directoryNames (DER): an indirect CRL issuer the CA named; undefined when the CA issues its CRL itself. */
+  crlIssuer?: Uint8Array[];
+}
+
+/** The DistributionPoints of CRLDistributionPoints or FreshestCRL (RFC 5280 4.2.1.13, 4.2.1.15), in order. */
+export function readDistributionPoints(cert: Certificate, id: string = OID.crlDistributionPoints): DistributionPoint[] {
   const t = ext(cert, id);
   if (!t) return [];
-  const out: string[] = [];
-  for (const dp of t.children()) {
+  return t.children().map((dp) => {
     const f = dp.fields('DistributionPoint');
     const name = f.optional(0xa0);
-    if (!name) continue; // only cRLIssuer: indirect CRLs are not supported, treated as no location
-    for (const dpn of name.children()) {
-      if (dpn.tag !== 0xa0) continue; // nameRelativeToCRLIssuer: no URI to fetch
-      out.push(...readGeneralNames(dpn).uris);
+    const reasons = f.optional(0x81);
+    const issuer = f.optional(0xa2);
+    f.end();
+    const out: DistributionPoint = { uris: [] };
+    // nameRelativeToCRLIssuer ([1]) names no URI to fetch.
+    for (const dpn of name?.children() ?? []) if (dpn.tag === 0xa0) out.uris.push(...readGeneralNames(dpn).uris);
+    if (reasons) out.reasons = readReasonFlags(reasons);
+    if (issuer) {
+      out.crlIssuer = readGeneralNames(issuer).directoryNames;
+      if (out.crlIssuer.length === 0) malformed('cRLIssuer without a directoryName');
     }
-  }
-  return out;
+    if (!name && !issuer) malformed('DistributionPoint with neither distributionPoint nor cRLIssuer'); // RFC 5280 4.2.1.13
+    return out;
+  });
+}
+
+/** URIs of the fullName of each DistributionPoint (CRLDistributionPoints and FreshestCRL share the syntax). */
+export function readDistributionPointUris(cert: Certificate, id: string = OID.crlDistributionPoints): string[] {
+  return readDistributionPoints(cert, id).flatMap((dp) => dp.uris);
 }
 
 export interface AuthorityInfoAccess {

@@ -58,7 +58,8 @@ export interface PathValidationResult {
 export interface PathValidationOptions {
   time: Date;
   /** 'timestamping': the path of an RFC 3161 TSA's certificate (check-timestamping-usage.ts). */
-  usage: 'signing' | 'encryption' | 'timestamping';
+  /** 'crl-signing': the path of an indirect CRL issuer (RFC 5280 6.3.3 (f)): keyUsage cRLSign, no S/MIME usage rules. */
+  usage: 'signing' | 'encryption' | 'timestamping' | 'crl-signing';
   policy: AlgorithmPolicy;
   /** The RFC 5280 6.1.1 policy inputs (default: any policy, nothing required or inhibited). */
   certificatePolicies?: PolicyProcessingOptions;
@@ -155,8 +156,12 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
     const problem = timeStampingUsageProblem(leaf);
     return problem ? fail('CERT_USAGE', problem, warnings) : done;
   }
-  // The signer's certificate: keyUsage and extendedKeyUsage for S/MIME.
   const ku = leaf.keyUsage;
+  if (o.usage === 'crl-signing') {
+    if (ku && !ku.has('cRLSign')) return fail('CERT_USAGE', `The certificate of "${label(leaf)}" may not sign CRLs (keyUsage lacks cRLSign).`, warnings);
+    return done;
+  }
+  // The signer's certificate: keyUsage and extendedKeyUsage for S/MIME.
   if (ku && o.usage === 'signing' && !ku.has('digitalSignature') && !ku.has('nonRepudiation')) {
     return fail('CERT_USAGE', 'The signer\'s certificate may not be used for signatures (keyUsage has neither digitalSignature nor nonRepudiation).', warnings);
   }

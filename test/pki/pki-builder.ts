@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { issueCertificate, type IssueOptions, type NameSpec } from '../../src/x509/issue.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { x509SignatureAlgorithm, x509Sign } from '../../src/x509/algorithms.ts';
-import { sequence, oid, octetString, boolean, integer, NULL, unsignedInteger, time, explicit, implicit, tlv, bitString, utf8String } from '../../src/asn1/der.ts';
+import { sequence, oid, octetString, boolean, integer, NULL, retag, unsignedInteger, time, explicit, implicit, tlv, bitString, utf8String } from '../../src/asn1/der.ts';
 import { Tag } from '../../src/asn1/ber.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
@@ -147,11 +147,36 @@ export function smtpUtf8San(utf8: string[], rfc822: string[] = []): Buffer {
   return extension(OID.subjectAltName, false, sequence(...names));
 }
 
+/** ReasonFlags named bits (RFC 5280 4.2.1.13) as a DER BIT STRING, retagged. */
+export function reasonFlags(tag: number, bits: number[]): Buffer {
+  let v = 0;
+  for (const b of bits) v |= 0x8000 >> b;
+  const bytes = v & 0xff ? Buffer.of(v >> 8, v & 0xff) : Buffer.of(v >> 8);
+  const last = bytes[bytes.length - 1]!;
+  let unused = 0;
+  while (unused < 7 && !(last & (1 << unused))) unused++;
+  return retag(bitString(bytes, unused), tag);
+}
+
+const uriName = (u: string) => implicit(6, false, Buffer.from(u, 'latin1'));
+
+/** cRLDistributionPoints with reasons and cRLIssuer (RFC 5280 4.2.1.13). */
+export function distributionPoints(dps: Array<{ uris?: string[]; reasons?: number[]; crlIssuer?: Uint8Array }>): Buffer {
+  return extension(OID.crlDistributionPoints, false, sequence(...dps.map((dp) => sequence(
+    ...(dp.uris?.length ? [explicit(0, implicit(0, true, ...dp.uris.map(uriName)))] : []),
+    ...(dp.reasons ? [reasonFlags(0x81, dp.reasons)] : []),
+    ...(dp.crlIssuer ? [implicit(2, true, explicit(4, dp.crlIssuer))] : []),
+  ))));
+}
+
 export interface CrlSpec {
   issuer: Party;
   thisUpdate?: Date;
   nextUpdate?: Date;
-  revoked?: Array<{ cert: Certificate; date?: Date; reason?: number }>;
+  /** certificateIssuer (DER Name) is written on the entry when given (indirect CRLs, RFC 5280 5.3.3). */
+  revoked?: Array<{ cert: Certificate; date?: Date; reason?: number; certificateIssuer?: Uint8Array }>;
+  /** issuingDistributionPoint (RFC 5280 5.2.5), critical. */
+  idp?: { uris?: string[]; onlySomeReasons?: number[]; indirectCRL?: boolean };
   crlNumber?: number;
   /** Makes a delta CRL for base number `deltaBase`. */
   deltaBase?: number;
@@ -164,11 +189,20 @@ export function buildCrl(s: CrlSpec): Buffer {
   const thisUpdate = s.thisUpdate ?? new Date(Date.now() - 60_000);
   const nextUpdate = s.nextUpdate ?? new Date(Date.now() + 86_400_000);
   const entries = (s.revoked ?? []).map((r) => {
-    const exts = r.reason === undefined ? [] : [sequence(sequence(oid('2.5.29.21'), octetString(tlv(Tag.ENUMERATED, Buffer.of(r.reason)))))];
-    return sequence(unsignedInteger(stripZero(r.cert.serial)), time(r.date ?? new Date(Date.now() - 30_000)), ...exts);
+    const list: Buffer[] = [];
+    if (r.reason !== undefined) list.push(sequence(oid('2.5.29.21'), octetString(tlv(Tag.ENUMERATED, Buffer.of(r.reason)))));
+    if (r.certificateIssuer) list.push(extension('2.5.29.29', true, sequence(explicit(4, r.certificateIssuer))));
+    return sequence(unsignedInteger(stripZero(r.cert.serial)), time(r.date ?? new Date(Date.now() - 30_000)), ...(list.length ? [sequence(...list)] : []));
   });
   const exts: Buffer[] = [extension('2.5.29.20', false, integer(s.crlNumber ?? 1))];
   if (s.deltaBase !== undefined) exts.push(extension('2.5.29.27', true, integer(s.deltaBase)));
+  if (s.idp) {
+    const parts: Buffer[] = [];
+    if (s.idp.uris?.length) parts.push(explicit(0, implicit(0, true, ...s.idp.uris.map(uriName))));
+    if (s.idp.onlySomeReasons) parts.push(reasonFlags(0x83, s.idp.onlySomeReasons));
+    if (s.idp.indirectCRL) parts.push(implicit(4, false, Buffer.of(0xff)));
+    exts.push(extension('2.5.29.28', true, sequence(...parts)));
+  }
   if (s.freshestCrl) exts.push(extension('2.5.29.46', false, sequence(sequence(explicit(0, implicit(0, true, implicit(6, false, Buffer.from(s.freshestCrl, 'latin1'))))))));
   const tbs = sequence(integer(1), sigAlg, Buffer.from(s.issuer.cert.subject), time(thisUpdate), time(nextUpdate), ...(entries.length ? [sequence(...entries)] : []), explicit(0, sequence(...exts)));
   return sequence(tbs, sigAlg, bitString(x509Sign(s.issuer.key, tbs)));
