@@ -264,7 +264,6 @@ export function readDistributionPoints(cert: Certificate, id: string = OID.crlDi
       out.crlIssuer = readGeneralNames(issuer).directoryNames;
       if (out.crlIssuer.length === 0) malformed('cRLIssuer without a directoryName');
     }
-    if (!name && !issuer) malformed('DistributionPoint with neither distributionPoint nor cRLIssuer'); // RFC 5280 4.2.1.13
     return out;
   });
 }

@@ -147,3 +147,23 @@ test('policy: the valid policies of the path are reported, mapped back to the is
   assert.deepEqual(processCertificatePolicies(path, { initialPolicySet: [P1] }).policies, [P2]);
   assert.deepEqual(processCertificatePolicies(path, { initialPolicySet: [P2] }).policies, []);
 });
+
+test('policy: a self-issued CA certificate (key rollover) may assert anyPolicy under inhibitAnyPolicy 0 and does not count as a skip (4.12.x)', async () => {
+  const tag = `rollover ${++serial}`;
+  const ca1 = subCa(root, `${tag} CA1`, { extraExtensions: [certificatePolicies(ANY), inhibitAnyPolicy(0), policyConstraints({ requireExplicitPolicy: 0 })] });
+  const rollover = subCa(ca1, `${tag} CA1`, { extraExtensions: [certificatePolicies(ANY)] }, `${tag} CA1 new key`);
+  assert.equal(Buffer.compare(rollover.cert.subject, rollover.cert.issuer), 0);
+  const check = async (ca2Policies: string[], accept: boolean) => {
+    const ca2 = subCa(rollover, `${tag} CA2 ${ca2Policies.join(' ')}`, { extraExtensions: [certificatePolicies(...ca2Policies)] });
+    const leaf = endEntity(ca2, `rollover${++serial}@example.com`, { extraExtensions: [certificatePolicies(P1)] });
+    const chain = { leaf, cas: [ca1, rollover, ca2] };
+    const r = await oursAccepts(chain, undefined);
+    assert.equal(r.status === 'trusted', accept, r.message);
+    assert.equal(r.path.length === 5 || !accept, true, 'the path goes through the self-issued certificate');
+    assert.equal(opensslAccepts(chain).ok, accept, opensslAccepts(chain).out);
+  };
+  // CA2 names P1 itself: the self-issued certificate's anyPolicy carried it.
+  await check([P1], true);
+  // CA2 asserts only anyPolicy: inhibited (CA2 is not self-issued).
+  await check([ANY], false);
+});
