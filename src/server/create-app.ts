@@ -13,13 +13,14 @@ import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
-import { DECRYPT, ENCRYPT, HEALTH, METRICS, OPENAPI, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
 import { EncryptQuery, SignQuery } from './schemas.ts';
 import { encryptForTenant } from './api/encrypt.ts';
 import { decryptForTenant } from './api/decrypt.ts';
+import { listTenantIdentities } from './api/identities.ts';
 
 type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
 
@@ -92,6 +93,7 @@ export function createApp(ctx: ServiceContext): Hono<AppEnv> {
       ctx.metrics.countOperation('decrypt', verdict.status);
       return c.json({ verdict, ...(plain ? { message: Buffer.from(plain).toString('base64') } : {}) });
     }],
+    [IDENTITIES, async (c, key) => c.json({ identities: await listTenantIdentities(ctx, key!) })],
     [HEALTH, async (c) => {
       if (ctx.shuttingDown()) return problemResponse(makeProblem(503, 'INTERNAL', 'The service is shutting down.', c.get('state').requestId));
       try {

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiScope } from '../store/tenant-directory.ts';
-import { Decrypted, EncryptQuery, Health, SignQuery, Verdict } from './schemas.ts';
+import { Decrypted, EncryptQuery, Health, Identities, SignQuery, Verdict } from './schemas.ts';
 
 export interface ResponseSpec {
   description: string;
@@ -79,6 +79,13 @@ export const DECRYPT: RouteSpec = {
   responses: { 200: { description: 'The verdict and the decrypted message.', contentType: 'application/json', schema: Decrypted }, ...problems() },
 };
 
+export const IDENTITIES: RouteSpec = {
+  method: 'get', path: '/api/v1/identities', operationId: 'listIdentities', scope: 'admin',
+  summary: 'The tenant\'s identities and their expiry',
+  description: 'Every address registered to the caller\'s tenant (kakitome tenant identity) with its certificates: status (current, expired, revoked, ...) and days left, so a platform renews in time. Read without opening a key.',
+  responses: { 200: { description: 'The identities.', contentType: 'application/json', schema: Identities }, ...problems([401, 403, 429]) },
+};
+
 export const HEALTH: RouteSpec = {
   method: 'get', path: '/healthz', operationId: 'health',
   summary: 'Liveness and store reachability',
@@ -100,4 +107,4 @@ export const OPENAPI: RouteSpec = {
   responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
 };
 
-export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, HEALTH, METRICS, OPENAPI];
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, HEALTH, METRICS, OPENAPI];

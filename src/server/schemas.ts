@@ -104,4 +104,15 @@ export const Decrypted = z.object({
   message: z.string().optional().describe('The decrypted message, base64; absent when it is withheld (a failing signature inside).'),
 }).meta({ id: 'Decrypted', description: 'The verdict of `kakitome decrypt --json` and the decrypted message.' });
 
+export const Identities = z.object({
+  identities: z.array(z.object({
+    address: z.string(),
+    certificates: z.array(z.object({
+      fingerprint: z.string(), subject: z.string(), issuer: z.string(), notBefore: z.string(), notAfter: z.string(),
+      status: z.enum(['current', 'expired', 'not-yet-valid', 'revoked', 'no-key']).describe('current: signs now (valid, not revoked, key held).'),
+      daysLeft: z.number().int(),
+    })),
+  })),
+}).meta({ id: 'Identities', description: 'The tenant\'s registered identities and their certificates, oldest first.' });
+
 export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });

@@ -95,6 +95,7 @@ for (const f of factories) {
       await make('globex', 'globex', ['sign', 'verify']);
       await make('revoked', 'acme', ['sign', 'verify']);
       await make('limited', 'acme', ['verify'], 2);
+      await make('acmeAdmin', 'acme', ['admin']);
       await tenants.revokeApiKey(keyIds.revoked!);
       server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: LIMIT, shutdownGraceMs: 5000, revocation: 'allow-unknown' }, { log: (e) => logs.push(e), version: 'test' });
     });
@@ -192,6 +193,20 @@ for (const f of factories) {
       const failed = await decrypt(keys.acmeVerify!, damaged);
       const code = (await failed.json() as { code: string }).code;
       assert.ok(['DECRYPT_FAILED', 'MALFORMED'].includes(code) && failed.status >= 400, `${failed.status} ${code}`);
+    });
+
+    test('GET /api/v1/identities lists the tenant\'s identities with their expiry (scope admin)', async () => {
+      const r = await call('/api/v1/identities', { key: keys.acmeAdmin! });
+      const body = await r.json() as { identities: Array<{ address: string; certificates: Array<{ status: string; daysLeft: number }> }> };
+      assert.equal(r.status, 200, JSON.stringify(body));
+      const by = Object.fromEntries(body.identities.map((i) => [i.address, i.certificates.map((c) => c.status)]));
+      assert.deepEqual(by['news@acme.example'], ['current']);
+      assert.deepEqual(by['old@acme.example'], ['expired']);
+      assert.deepEqual(by['gone@acme.example'], ['revoked']);
+      assert.ok(!('info@globex.example' in by), 'another tenant\'s identities are not listed');
+      assert.ok(body.identities.find((i) => i.address === 'news@acme.example')!.certificates[0]!.daysLeft > 300);
+      await problem(await call('/api/v1/identities', { key: keys.acme! }), 403, 'FORBIDDEN');
+      await problem(await call('/api/v1/identities'), 401, 'UNAUTHENTICATED');
     });
 
     test('authentication: missing, malformed, unknown, revoked keys are 401; a wrong scope is 403', async () => {
@@ -314,7 +329,7 @@ for (const f of factories) {
       assert.equal(doc.openapi, '3.1.0');
       assert.deepEqual(doc.paths['/api/v1/sign']!.post!.parameters!.map((p) => p.name), ['opaque', 'hash', 'pss']);
       assert.deepEqual(doc.paths['/api/v1/encrypt']!.post!.parameters!.map((p) => p.name), ['to', 'cipher', 'oaep', 'sign', 'hideSubject']);
-      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/identities', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
       assert.ok(doc.paths['/api/v1/sign']!.post!.responses['413']);
       assert.ok(doc.components.schemas.Verdict && doc.components.schemas.Problem);
     });
