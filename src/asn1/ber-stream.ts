@@ -20,7 +20,7 @@
  */
 import { KakitomeError, malformed } from '../errors.ts';
 import { DEFAULT_LIMITS } from '../limits.ts';
-import { decode, type Tlv } from './ber.ts';
+import { checkUniversalForm, decode, type Tlv } from './ber.ts';
 
 const CONSTRUCTED = 0x20;
 
@@ -188,6 +188,7 @@ export class BerStreamReader {
         length = 0;
         for (let j = 0; j < k; j++) length = length * 256 + buf[i + 2 + j]!;
       }
+      checkUniversalForm(tag, length);
       const depth = this.#stack.length;
       if (depth > this.#maxDepth) throw new KakitomeError('LIMIT', `ASN.1 nesting deeper than ${this.#maxDepth} levels.`);
       const header = buf.subarray(i, i + need);

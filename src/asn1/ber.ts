@@ -224,6 +224,7 @@ function readTlvAt(buf: Uint8Array, pos: number, limit: number, depth: number, d
   if (h.length >= 0) {
     const end = h.valueStart + h.length;
     if (end > limit) malformed('length runs past the end of the enclosing value');
+    checkUniversalForm(h.tag, h.length);
     if (der) checkDerForm(h.tag);
     return new Tlv(buf, h.tag, pos, h.valueStart, end, end, depth, der, maxDepth);
   }
@@ -248,6 +249,7 @@ function walk(buf: Uint8Array, pos: number, limit: number, depth: number, der: b
     if (h.length >= 0) {
       const end = h.valueStart + h.length;
       if (end > limit) malformed('length runs past the end of the enclosing value');
+      checkUniversalForm(h.tag, h.length);
       if (der) checkDerForm(h.tag);
       if (h.tag & CONSTRUCTED) walk(buf, h.valueStart, end, depth + 1, der, maxDepth);
       pos = end;
@@ -258,6 +260,25 @@ function walk(buf: Uint8Array, pos: number, limit: number, depth: number, der: b
   }
   if (untilEoc) malformed('missing end-of-contents octets');
   return pos;
+}
+
+/**
+ * Universal types whose encoding X.690 fixes in BER as well as DER: BOOLEAN (8.2.1:
+ * primitive, one octet), INTEGER and ENUMERATED (8.3.1, 8.4: primitive, at least one
+ * octet), NULL (8.8: primitive, no contents octets), OBJECT IDENTIFIER (8.19.1:
+ * primitive, at least one octet). Anything else is not a value of the type, and a
+ * reader that skipped over it (a NULL carrying bytes in an unprotected field) would
+ * accept two encodings of one structure. `length` is -1 for an indefinite length,
+ * which is already refused on primitives.
+ */
+export function checkUniversalForm(tag: number, length: number): void {
+  if (tag & 0xc0) return;
+  const n = tag & 0x1f;
+  if (n !== 0x01 && n !== 0x02 && n !== 0x05 && n !== 0x06 && n !== 0x0a) return;
+  if (tag & CONSTRUCTED) malformed(`a constructed encoding of universal type ${n}, which X.690 allows only in primitive form`);
+  if (n === 0x05 ? length !== 0 : n === 0x01 ? length !== 1 : length < 1) {
+    malformed(n === 0x05 ? 'a NULL with contents octets (X.690 8.8.2)' : `a universal type ${n} value of ${length} octets (X.690 8.${n === 0x01 ? '2' : n === 0x06 ? '19' : '3'})`);
+  }
 }
 
 // Universal string and time types that DER requires to be primitive.

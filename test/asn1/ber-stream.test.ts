@@ -138,6 +138,9 @@ test('structural damage is rejected with MALFORMED', () => {
   assert.equal(code(() => run(h('24 03 04 01 aa'), [], () => 'stream')), 'MALFORMED'); // streaming a constructed value
   assert.equal(code(() => run(h('04 03 30 01 00'), [], () => 'descend')), 'MALFORMED'); // descending into a primitive
   assert.equal(code(() => run(h('30 80 30 80 04 01 aa 00 00'), [], () => 'collect')), 'MALFORMED'); // collected value missing its EOC
+  assert.equal(code(() => run(h('30 80 05 01 00 00 00'), [], d)), 'MALFORMED'); // NULL with contents, streamed past
+  assert.equal(code(() => run(h('30 03 25 01 00'), [], d)), 'MALFORMED'); // constructed NULL
+  assert.equal(code(() => run(h('30 80 01 00 00 00'), [], d)), 'MALFORMED'); // empty BOOLEAN
 });
 
 test('nesting beyond the depth limit fails with LIMIT, in descended and collected values', () => {

@@ -131,3 +131,18 @@ test('values are views into the input, not copies', () => {
   const t = decode(b).children()[0]!;
   assert.equal(t.value.buffer, b.buffer);
 });
+
+test('BOOLEAN, INTEGER, ENUMERATED, NULL and OID have the one form X.690 gives them, in BER too', () => {
+  // A NULL carrying contents octets (X.690 8.8.2): once accepted in an unprotected
+  // AlgorithmIdentifier, so one SignedData had several encodings that verified.
+  for (const bad of ['05 01 00', '05 02 7f 7f', '30 05 30 03 05 01 00', '30 80 05 01 00 00 00', '25 00', '01 00', '01 02 00 ff', '21 03 01 01 ff', '02 00', '22 03 02 01 01', '06 00', '0a 00']) {
+    assert.equal(code(() => decode(h(bad))), 'MALFORMED', bad);
+  }
+  for (const good of ['05 00', '05 81 00', '01 01 ff', '02 01 00', '06 03 2a 86 48', '0a 01 01', '30 02 05 00', '30 80 05 00 00 00']) {
+    decode(h(good));
+  }
+  // Context-specific and application tags with the same numbers are not these types.
+  decode(h('85 02 7f 7f'));
+  decode(h('a5 00'));
+  decode(h('45 01 00'));
+});

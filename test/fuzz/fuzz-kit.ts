@@ -192,15 +192,52 @@ export interface Mutation {
   bytes: Buffer;
   /** What was done, for the failure message (replayable with the case seed). */
   what: string;
-  /** Byte range of the original that was touched (for position-aware oracles); -1 when unknown (stacked mutations). */
+  /** Byte range of the original that was touched (for position-aware oracles, through `touches`); -1 when unknown. */
   from: number;
   to: number;
+  /** Stacked mutations: every range of the original each step touched (`from`/`to` then span them all). */
+  ranges?: [number, number][];
+  /**
+   * How the bytes were changed, in the original's offsets, sorted: [start, end, length]
+   * replaces [start, end) by `length` new bytes. Lets a second, stacked mutation's
+   * offsets be mapped back to the original.
+   */
+  edits?: Edit[];
   /**
    * Whole TLVs were moved (swapped siblings), wrapped (nested) or brought in from
    * another seed: the bytes are intact signed material of their own, e.g. SignerInfos
    * in another order, or a BER segment inside nested constructed OCTET STRINGs (X.690 8.7.3).
    */
   spliced?: boolean;
+}
+
+export type Edit = [start: number, end: number, length: number];
+
+/**
+ * The range of the original that bytes [from, to) of a mutation's output came from:
+ * offsets outside every edit shift back, and any offset inside an edit's new bytes
+ * stands for the whole range that edit replaced.
+ */
+function mapBack(edits: readonly Edit[], from: number, to: number): [number, number] {
+  /** The original range output offset `p` came from: [q, q + 1) for an unchanged byte (or [q, q) for a position), an edit's whole range inside new bytes. */
+  const origin = (p: number, width: 0 | 1): [number, number] => {
+    let shift = 0;
+    for (const [start, end, length] of edits) {
+      const outStart = start + shift;
+      if (p < outStart) break;
+      if (p < outStart + length) return [start, end];
+      shift += length - (end - start);
+    }
+    return [p - shift, p - shift + width];
+  };
+  if (to <= from) return origin(from, 0);
+  return [origin(from, 1)[0], origin(to - 1, 1)[1]];
+}
+
+/** Whether the mutation touched any of `ranges` (offsets of the original); unknown counts as touched. */
+export function touches(m: Mutation, ranges: readonly [number, number][]): boolean {
+  const hit = (from: number, to: number): boolean => from < 0 || ranges.some(([a, b]) => from < b && to > a);
+  return m.ranges ? m.ranges.some(([from, to]) => hit(from, to)) : hit(m.from, m.to);
 }
 
 function splice(buf: Buffer, start: number, end: number, insert: Uint8Array): Buffer {
@@ -222,7 +259,7 @@ const bitFlip: Mutator = (r, s) => {
   const at = r.int(out.length);
   const bit = r.int(8);
   out[at]! ^= 1 << bit;
-  return { bytes: out, what: `bit ${bit} of byte ${at}`, from: at, to: at + 1 };
+  return { bytes: out, what: `bit ${bit} of byte ${at}`, from: at, to: at + 1, edits: [[at, at + 1, 1]] };
 };
 
 const boundaryByte: Mutator = (r, s) => {
@@ -230,12 +267,12 @@ const boundaryByte: Mutator = (r, s) => {
   const at = r.int(out.length);
   const v = r.pick(BOUNDARY);
   out[at] = v;
-  return { bytes: out, what: `byte ${at} := 0x${v.toString(16)}`, from: at, to: at + 1 };
+  return { bytes: out, what: `byte ${at} := 0x${v.toString(16)}`, from: at, to: at + 1, edits: [[at, at + 1, 1]] };
 };
 
 const truncate: Mutator = (r, s) => {
   const at = r.int(s.bytes.length);
-  return { bytes: Buffer.from(s.bytes.subarray(0, at)), what: `truncated to ${at}`, from: at, to: s.bytes.length };
+  return { bytes: Buffer.from(s.bytes.subarray(0, at)), what: `truncated to ${at}`, from: at, to: s.bytes.length, edits: [[at, s.bytes.length, 0]] };
 };
 
 const insertBytes: Mutator = (r, s) => {
@@ -243,7 +280,7 @@ const insertBytes: Mutator = (r, s) => {
   const n = 1 + r.int(4);
   const ins = Buffer.alloc(n);
   for (let i = 0; i < n; i++) ins[i] = r.chance(0.5) ? r.pick(BOUNDARY) : r.int(256);
-  return { bytes: splice(s.bytes, at, at, ins), what: `inserted ${ins.toString('hex')} at ${at}`, from: at, to: at };
+  return { bytes: splice(s.bytes, at, at, ins), what: `inserted ${ins.toString('hex')} at ${at}`, from: at, to: at, edits: [[at, at, n]] };
 };
 
 const pickSpan = (r: Prng, s: Seed): TlvSpan | undefined => (s.spans.length ? r.pick(s.spans) : undefined);
@@ -267,20 +304,20 @@ const lengthRewrite: Mutator = (r, s) => {
     lengthOctets(r.int(0x10000)),
   ];
   const l = r.pick(choices);
-  return { bytes: splice(s.bytes, t.lengthAt, t.valueStart, l), what: `length of TLV@${t.start} := ${l.toString('hex')}`, from: t.start, to: t.valueStart };
+  return { bytes: splice(s.bytes, t.lengthAt, t.valueStart, l), what: `length of TLV@${t.start} := ${l.toString('hex')}`, from: t.start, to: t.valueStart, edits: [[t.lengthAt, t.valueStart, l.length]] };
 };
 
 const removeTlv: Mutator = (r, s) => {
   const t = pickSpan(r, s);
   if (!t) return truncate(r, s, []);
-  return { bytes: splice(s.bytes, t.start, t.end, Buffer.alloc(0)), what: `removed TLV@${t.start}..${t.end}`, from: t.start, to: t.end };
+  return { bytes: splice(s.bytes, t.start, t.end, Buffer.alloc(0)), what: `removed TLV@${t.start}..${t.end}`, from: t.start, to: t.end, edits: [[t.start, t.end, 0]] };
 };
 
 const duplicateTlv: Mutator = (r, s) => {
   const t = pickSpan(r, s);
   if (!t) return insertBytes(r, s, []);
   const copy = s.bytes.subarray(t.start, t.end);
-  return { bytes: splice(s.bytes, t.end, t.end, copy), what: `duplicated TLV@${t.start}..${t.end}`, from: t.start, to: t.end };
+  return { bytes: splice(s.bytes, t.end, t.end, copy), what: `duplicated TLV@${t.start}..${t.end}`, from: t.start, to: t.end, edits: [[t.end, t.end, copy.length]] };
 };
 
 const swapSiblings: Mutator = (r, s) => {
@@ -293,7 +330,7 @@ const swapSiblings: Mutator = (r, s) => {
   const out = Buffer.concat([
     s.bytes.subarray(0, a.start), s.bytes.subarray(b.start, b.end), s.bytes.subarray(a.end, b.start), s.bytes.subarray(a.start, a.end), s.bytes.subarray(b.end),
   ]);
-  return { bytes: out, what: `swapped TLV@${a.start} and TLV@${b.start}`, from: a.start, to: b.end, spliced: true };
+  return { bytes: out, what: `swapped TLV@${a.start} and TLV@${b.start}`, from: a.start, to: b.end, spliced: true, edits: [[a.start, b.end, b.end - a.start]] };
 };
 
 /** Replaces the tag octet: a neighbour tag, the constructed bit toggled, a context tag, EOC. */
@@ -307,7 +344,7 @@ const retagTlv: Mutator = (r, s) => {
     ? r.pick([old ^ 0x20, 0x04, 0x24, 0x30, 0x31, 0xa0, 0x80, 0x00, 0x05, 0x06, 0x1f, (old + 1) & 0xff])
     : r.pick([0x01, 0x02, 0x03, 0x0a, 0x0c, 0x12, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1a, 0x1c, 0x1e, 0x81, 0x82, 0x86, 0x87, 0xa1, 0xa2, 0xa3, 0xa4]);
   out[t.start] = v;
-  return { bytes: out, what: `tag of TLV@${t.start} := 0x${v.toString(16)}`, from: t.start, to: t.start + 1 };
+  return { bytes: out, what: `tag of TLV@${t.start} := 0x${v.toString(16)}`, from: t.start, to: t.start + 1, edits: [[t.start, t.start + 1, 1]] };
 };
 
 /** Wraps a TLV in many constructed layers (definite or indefinite). */
@@ -323,7 +360,7 @@ const nestBomb: Mutator = (r, s) => {
   } else {
     for (let i = 0; i < depth; i++) inner = Buffer.concat([Buffer.from([tag]), lengthOctets(inner.length), inner]);
   }
-  return { bytes: splice(s.bytes, t.start, t.end, inner), what: `TLV@${t.start} nested ${depth}x in 0x${tag.toString(16)}${indefinite ? ' (indefinite)' : ''}`, from: t.start, to: t.end, spliced: true };
+  return { bytes: splice(s.bytes, t.start, t.end, inner), what: `TLV@${t.start} nested ${depth}x in 0x${tag.toString(16)}${indefinite ? ' (indefinite)' : ''}`, from: t.start, to: t.end, spliced: true, edits: [[t.start, t.end, inner.length]] };
 };
 
 /** Replaces a TLV with a TLV of another (or the same) seed. */
@@ -333,7 +370,7 @@ const spliceOther: Mutator = (r, s, others) => {
   if (!t || pool.length === 0) return duplicateTlv(r, s, []);
   const o = r.pick(pool);
   const u = r.pick(o.spans);
-  return { bytes: splice(s.bytes, t.start, t.end, o.bytes.subarray(u.start, u.end)), what: `TLV@${t.start} replaced by ${o.name} TLV@${u.start}`, from: t.start, to: t.end, spliced: true };
+  return { bytes: splice(s.bytes, t.start, t.end, o.bytes.subarray(u.start, u.end)), what: `TLV@${t.start} replaced by ${o.name} TLV@${u.start}`, from: t.start, to: t.end, spliced: true, edits: [[t.start, t.end, u.end - u.start]] };
 };
 
 /** Fixes up the enclosing definite lengths after a TLV changed size, so the damage survives to deeper parsing. */
@@ -345,7 +382,9 @@ const resizeWithFixup: Mutator = (r, s) => {
   const value = grow
     ? Buffer.concat([s.bytes.subarray(t.valueStart, t.valueEnd), Buffer.alloc(1 + r.int(3), r.pick(BOUNDARY))])
     : Buffer.from(s.bytes.subarray(t.valueStart, t.valueStart + r.int(oldLen + 1)));
-  let out = splice(s.bytes, t.start, t.end, Buffer.concat([s.bytes.subarray(t.start, t.lengthAt), lengthOctets(value.length), value]));
+  const tlv = Buffer.concat([s.bytes.subarray(t.start, t.lengthAt), lengthOctets(value.length), value]);
+  let out = splice(s.bytes, t.start, t.end, tlv);
+  const edits: Edit[] = [[t.start, t.end, tlv.length]];
   let delta = out.length - s.bytes.length;
   // Walk up the parents and rewrite their lengths with the new size.
   for (let p = t.parent; p >= 0 && delta !== 0; p = s.spans[p]!.parent) {
@@ -353,10 +392,12 @@ const resizeWithFixup: Mutator = (r, s) => {
     if (ps.indefinite) continue;
     const newLen = ps.valueEnd - ps.valueStart + delta;
     const before = out.length;
-    out = splice(out, ps.lengthAt, ps.valueStart, lengthOctets(newLen));
+    const octets = lengthOctets(newLen);
+    out = splice(out, ps.lengthAt, ps.valueStart, octets);
+    edits.unshift([ps.lengthAt, ps.valueStart, octets.length]);
     delta += out.length - before;
   }
-  return { bytes: out, what: `TLV@${t.start} value resized to ${value.length} (parents fixed)`, from: t.start, to: t.end };
+  return { bytes: out, what: `TLV@${t.start} value resized to ${value.length} (parents fixed)`, from: t.start, to: t.end, edits };
 };
 
 const MUTATORS: readonly [Mutator, number][] = [
@@ -378,8 +419,22 @@ export function mutate(r: Prng, s: Seed, others: readonly Seed[] = []): Mutation
   const m = one(s);
   if (!r.chance(0.15)) return m;
   const m2 = one(seed(s.name, m.bytes));
-  // The second mutation's offsets are in the first one's output: the touched range is unknown (-1).
-  return { bytes: m2.bytes, what: `${m.what}; then ${m2.what}`, from: -1, to: -1, spliced: (m.spliced ?? false) || (m2.spliced ?? false) };
+  // A step that changed nothing (a byte set to the value it had, a value resized to its
+  // size) leaves the other alone, in the original's offsets.
+  if (m2.bytes.equals(m.bytes)) return m;
+  if (m.bytes.equals(s.bytes)) return m2;
+  // The second step's offsets are in the first one's output: map them back through the first step's edits.
+  const second = m.edits ? mapBack(m.edits, m2.from, m2.to) : ([-1, -1] as [number, number]);
+  const ranges: [number, number][] = [[m.from, m.to], second];
+  const known = second[0] >= 0;
+  return {
+    bytes: m2.bytes,
+    what: `${m.what}; then ${m2.what}`,
+    from: known ? Math.min(m.from, second[0]) : -1,
+    to: known ? Math.max(m.to, second[1]) : -1,
+    ranges,
+    spliced: (m.spliced ?? false) || (m2.spliced ?? false),
+  };
 }
 
 // ------------------------------------------------------------------- oracle
@@ -430,7 +485,13 @@ export async function fuzz(
     try {
       await body(m, s, r, i);
     } catch (e) {
-      if (e instanceof assert.AssertionError) throw e;
+      if (e instanceof assert.AssertionError) {
+        // The body's own assertions name what they saw; the case number makes it replayable.
+        const prefix = `${context} [replay: KAKITOME_FUZZ_ONLY=${target}:${i}]: `;
+        e.message = prefix + e.message;
+        if (e.stack) e.stack = e.stack.replace(/^([^:\n]*: )/, `$1${prefix}`);
+        throw e;
+      }
       assertTypedError(e, context);
       onError?.(e, m, s);
       outcome = e.code;
