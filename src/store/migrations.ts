@@ -135,6 +135,29 @@ const MIGRATIONS: readonly string[] = [
      revoked_at TEXT
    );
    CREATE INDEX api_keys_tenant ON api_keys (tenant_id)`,
+  // 5: DKIM signing keys per domain (src/store/dkim-key-directory.ts). The private
+  // key is sealed under the master key like private_keys (record id "dkim:<id>" in
+  // the sealing's additional data, so a blob never opens as an S/MIME key); a
+  // selector is used once per domain, ever (a reused selector would make old
+  // signatures verify against a new key); status pending (published, not signing
+  // yet), active (signs: one per domain and key type), retired (never signs again).
+  `CREATE TABLE dkim_keys (
+     id TEXT PRIMARY KEY,
+     domain TEXT NOT NULL,
+     selector TEXT NOT NULL,
+     key_type TEXT NOT NULL,
+     key_bits INTEGER NOT NULL,
+     public_key BLOB NOT NULL,
+     sealed BLOB NOT NULL,
+     master_key_id TEXT NOT NULL,
+     status TEXT NOT NULL,
+     source TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     activated_at TEXT,
+     retired_at TEXT,
+     UNIQUE (domain, selector)
+   );
+   CREATE INDEX dkim_keys_domain ON dkim_keys (domain, status)`,
 ];
 
 function forDialect(sql: string, dialect: Dialect): string[] {

@@ -36,6 +36,20 @@ import { KeyLookupCoalescer, type KeyCandidates } from './coalesce-key-lookups.t
 import { ReuseCache } from './reuse-cache.ts';
 import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
 
+/**
+ * The tables that hold sealed private keys, and the record id each row's sealing
+ * authenticates: a master-key rotation re-wraps them all in one transaction.
+ */
+const SEALED_TABLES: ReadonlyArray<{ table: string; recordId: (id: string) => string }> = [
+  { table: 'private_keys', recordId: (id) => id },
+  { table: 'dkim_keys', recordId: (id) => dkimRecordId(id) },
+];
+
+/** The sealing record id of a DKIM key row (SEALED_TABLES). */
+export function dkimRecordId(id: string): string {
+  return `dkim:${id}`;
+}
+
 /** trusted: an administrator vouched for it; imported: added on purpose; harvested: taken from verified mail. */
 export type TrustLevel = 'trusted' | 'imported' | 'harvested';
 const TRUST_RANK: Record<TrustLevel, number> = { trusted: 0, imported: 1, harvested: 2 };
@@ -274,6 +288,11 @@ export class Store implements KeyDirectory {
     ]);
   }
 
+  /** Records a change another concept of the store makes, in the transaction that makes it. */
+  async auditWithin(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
+    await this.#audit(tx, action, object, detail);
+  }
+
   /** Records an operation done elsewhere (CA, CLI) in the audit log. */
   async audit(action: string, object?: string, detail?: string): Promise<void> {
     await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
@@ -298,13 +317,17 @@ export class Store implements KeyDirectory {
   async rotateMasterKey(next: MasterKey): Promise<Store> {
     if (next.id === this.#master.id) throw new KakitomeError('INVALID_ARGUMENT', 'The new master key is the current one.');
     await this.engine.transaction(async (tx) => {
-      const rows = await tx.all('SELECT id, sealed, master_key_id FROM private_keys');
-      for (const r of rows) {
-        if (String(r.master_key_id) !== this.#master.id) throw new KakitomeError('KEY_INVALID', `Private key ${String(r.id)} is not sealed with the current master key.`);
-        await tx.run('UPDATE private_keys SET sealed = ?, master_key_id = ? WHERE id = ?', [rewrapSealedPrivateKey(this.#master, next, String(r.id), bytesOf(r.sealed)), next.id, r.id!]);
+      let count = 0;
+      for (const { table, recordId } of SEALED_TABLES) {
+        const rows = await tx.all(`SELECT id, sealed, master_key_id FROM ${table}`);
+        for (const r of rows) {
+          if (String(r.master_key_id) !== this.#master.id) throw new KakitomeError('KEY_INVALID', `Private key ${String(r.id)} is not sealed with the current master key.`);
+          await tx.run(`UPDATE ${table} SET sealed = ?, master_key_id = ? WHERE id = ?`, [rewrapSealedPrivateKey(this.#master, next, recordId(String(r.id)), bytesOf(r.sealed)), next.id, r.id!]);
+        }
+        count += rows.length;
       }
       await tx.run("UPDATE settings SET value = ? WHERE name = 'master_key_id'", [next.id]);
-      await this.#audit(tx, 'store.rotate-master-key', next.id, `${rows.length} keys re-wrapped from ${this.#master.id}`);
+      await this.#audit(tx, 'store.rotate-master-key', next.id, `${count} keys re-wrapped from ${this.#master.id}`);
     });
     await this.#keyUses.settle();
     this.#openedKeys.clear();
@@ -636,14 +659,34 @@ export class Store implements KeyDirectory {
   }
 
   /** Opens one sealed key (or reuses it, reuse-cache.ts). Internal: callers go through the typed finders or exportPrivateKey. */
-  #unseal(row: Row): KeyObject {
-    const id = String(row.id);
+  #unseal(row: Row, recordId: string = String(row.id)): KeyObject {
     const master = this.#master;
     if (str(row.master_key_id) !== master.id) {
-      throw new KakitomeError('KEY_INVALID', `Private key ${id} is sealed with master key ${String(row.master_key_id)}, not ${master.id}.`);
+      throw new KakitomeError('KEY_INVALID', `Private key ${String(row.id)} is sealed with master key ${String(row.master_key_id)}, not ${master.id}.`);
     }
     const sealed = bytesOf(row.sealed);
-    return this.#openedKeys.get(id, sealed, master.id, () => openSealedPrivateKey(master, id, sealed));
+    return this.#openedKeys.get(recordId, sealed, master.id, () => openSealedPrivateKey(master, recordId, sealed));
+  }
+
+  /**
+   * Seals a key for a concept that keeps its keys in a table of its own (DKIM keys,
+   * dkim-key-directory.ts), under the master key as the store's own keys are. The
+   * record id goes into the sealing's additional data: give the one
+   * SEALED_TABLES names for that table, so a blob copied between tables never opens.
+   */
+  sealKey(recordId: string, key: KeyObject): { sealed: Buffer; masterKeyId: string } {
+    return { sealed: sealPrivateKey(this.#master, recordId, key), masterKeyId: this.#master.id };
+  }
+
+  /**
+   * Opens a key sealed with sealKey (a row with id, sealed and master_key_id) for one
+   * use, recorded as `action` before the key is returned, exactly as the store's own
+   * keys are (record-key-use.ts).
+   */
+  async useSealedKey(row: Row, recordId: string, action: string, detail?: string): Promise<KeyObject> {
+    const key = this.#unseal(row, recordId);
+    await this.#keyUses.record({ at: this.#clock(), actor: this.#actor, action, object: String(row.id), ...(detail === undefined ? {} : { detail }) });
+    return key;
   }
 
   /**
