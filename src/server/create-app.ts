@@ -13,23 +13,34 @@ import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
-import { DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { ADD_IDENTITY, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
-import { EncryptQuery, SignQuery } from './schemas.ts';
+import { EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
 import { encryptForTenant } from './api/encrypt.ts';
 import { decryptForTenant } from './api/decrypt.ts';
 import { listTenantIdentities } from './api/identities.ts';
+import { addIdentityForTenant } from './api/add-identity.ts';
+import { retireIdentityForTenant } from './api/retire-identity.ts';
+import { readIdentityUpload } from './read-identity-upload.ts';
+import { WorkGate } from './work-gate.ts';
 
 type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
 
-/** Parses the query with the route's schema; 400 INVALID_ARGUMENT naming the parameter. `lists`: parameters that repeat. */
-function queryOf<T>(c: Context<AppEnv>, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, lists: Record<string, string[]> = {}): T {
-  const r = schema.safeParse({ ...c.req.query(), ...lists });
+type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } };
+
+/** Parses request values with a route's schema; 400 INVALID_ARGUMENT naming the parameter. */
+function parsed<T>(schema: Schema<T>, values: unknown, what: string): T {
+  const r = schema.safeParse(values);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  throw new ProblemError(400, 'INVALID_ARGUMENT', `Query parameter ${issue.path.map(String).join('.') || '(unknown)'}: ${issue.message}.`);
+  throw new ProblemError(400, 'INVALID_ARGUMENT', `${what} ${issue.path.map(String).join('.') || '(unknown)'}: ${issue.message}.`);
+}
+
+/** The query, parsed with the route's schema. `lists`: parameters that repeat. */
+function queryOf<T>(c: Context<AppEnv>, schema: Schema<T>, lists: Record<string, string[]> = {}): T {
+  return parsed(schema, { ...c.req.query(), ...lists }, 'Query parameter');
 }
 
 function messageResponse(bytes: Uint8Array): Response {
@@ -44,6 +55,8 @@ function incomingOf(c: Context<AppEnv>): IncomingBody | undefined {
 export function createApp(ctx: ServiceContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const openapi = JSON.stringify(buildOpenApiDocument(ROUTES, { version: ctx.version }));
+  // New identities: one PKCS#12 read (or CA key made) at a time per node, four waiting.
+  const identityWork = new WorkGate(1, 4);
 
   app.use('*', async (c, next) => {
     const state = { requestId: randomUUID() } as AppEnv['Variables']['state'];
@@ -94,6 +107,15 @@ export function createApp(ctx: ServiceContext): Hono<AppEnv> {
       return c.json({ verdict, ...(plain ? { message: Buffer.from(plain).toString('base64') } : {}) });
     }],
     [IDENTITIES, async (c, key) => c.json({ identities: await listTenantIdentities(ctx, key!) })],
+    [ADD_IDENTITY, async (c, key) => {
+      const upload = await readIdentityUpload(c.req.raw, incomingOf(c));
+      return c.json(await identityWork.run('identity imports', () => addIdentityForTenant(ctx, key!, upload)), 201);
+    }],
+    [RETIRE_IDENTITY, async (c, key) => {
+      const { address } = parsed(IdentityPath, c.req.param(), 'Path parameter');
+      const query = queryOf(c, RetireQuery);
+      return c.json(await retireIdentityForTenant(ctx, key!, address, query.certificate));
+    }],
     [HEALTH, async (c) => {
       if (ctx.shuttingDown()) return problemResponse(makeProblem(503, 'INTERNAL', 'The service is shutting down.', c.get('state').requestId));
       try {
@@ -113,6 +135,7 @@ export function createApp(ctx: ServiceContext): Hono<AppEnv> {
     app.on(spec.method.toUpperCase(), spec.path.replace(/\{(\w+)\}/g, ':$1'), async (c) => {
       const state = c.get('state');
       state.route = spec.path;
+      if (spec.audit) state.audit = spec.audit;
       const key = spec.scope ? await authenticate(ctx, c.req.header('authorization'), spec.scope) : undefined;
       if (key) state.key = key;
       return handler(c, key);
@@ -132,7 +155,7 @@ export function createApp(ctx: ServiceContext): Hono<AppEnv> {
     if (problem.status >= 500) ctx.log({ time: new Date().toISOString(), level: 'error', msg: 'internal error', request: state?.requestId, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
     if (state?.key && state.route && isKakitomeError(e) && problem.status !== 429) {
       // Every use of a key is audited, refusals too (a rate-limited flood is not: it would fill the log).
-      const operation = state.route.split('/').pop();
+      const operation = state.audit ?? state.route.split('/').pop();
       ctx.metrics.countOperation(operation ?? 'unknown', 'refused');
       await ctx.store.actingAs(actorOf(state.key)).audit(`api.${operation}.refused`, undefined, `${problem.code}: ${problem.detail}`).catch(() => undefined);
     }

@@ -23,19 +23,25 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: { versi
     const { $schema: _s, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Json;
     return rest;
   };
+  const parametersOf = (object: z.ZodObject | undefined, where: 'path' | 'query' | 'header'): Json[] => {
+    if (!object) return [];
+    const id = z.globalRegistry.get(object)?.id;
+    const schema = (id ? components[id] : z.toJSONSchema(object, { target: 'draft-2020-12', io: 'input' })) as { properties?: Record<string, Json>; required?: string[] };
+    return Object.entries(schema.properties ?? {}).map(([name, s]) => {
+      const { description, ...rest } = s;
+      return { name, in: where, required: where === 'path' || (schema.required ?? []).includes(name), ...(description ? { description } : {}), schema: rest };
+    });
+  };
   const paths: Record<string, Json> = {};
   for (const r of routes) {
     const op: Json = { operationId: r.operationId, summary: r.summary, description: r.description };
     if (r.scope) op.security = [{ apiKey: [r.scope] }];
-    if (r.query) {
-      const id = z.globalRegistry.get(r.query)?.id;
-      const schema = (id ? components[id] : z.toJSONSchema(r.query, { target: 'draft-2020-12', io: 'input' })) as { properties?: Record<string, Json>; required?: string[] };
-      op.parameters = Object.entries(schema.properties ?? {}).map(([name, s]) => {
-        const { description, ...rest } = s;
-        return { name, in: 'query', required: (schema.required ?? []).includes(name), ...(description ? { description } : {}), schema: rest };
-      });
+    const parameters = [...parametersOf(r.params, 'path'), ...parametersOf(r.query, 'query'), ...parametersOf(r.headers, 'header')];
+    if (parameters.length) op.parameters = parameters;
+    if (r.body) {
+      const content = Object.fromEntries(Object.entries(r.body.content).map(([type, schema]) => [type, { schema: schema ? ref(schema) : { type: 'string', contentMediaType: type } }]));
+      op.requestBody = { required: true, description: r.body.description, content };
     }
-    if (r.body) op.requestBody = { required: true, description: r.body.description, content: { [r.body.contentType]: { schema: { type: 'string', contentMediaType: r.body.contentType } } } };
     op.responses = Object.fromEntries(Object.entries(r.responses).map(([status, spec]) => {
       const schema = spec.contentType === 'application/problem+json' ? ref(Problem) : spec.schema ? ref(spec.schema) : { type: 'string' };
       return [status, { description: spec.description, ...(spec.contentType ? { content: { [spec.contentType]: { schema } } } : {}) }];

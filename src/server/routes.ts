@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiScope } from '../store/tenant-directory.ts';
-import { Decrypted, EncryptQuery, Health, Identities, SignQuery, Verdict } from './schemas.ts';
+import { Decrypted, EncryptQuery, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, Verdict } from './schemas.ts';
 
 export interface ResponseSpec {
   description: string;
@@ -15,17 +15,23 @@ export interface ResponseSpec {
 }
 
 export interface RouteSpec {
-  method: 'get' | 'post';
-  /** The OpenAPI path. */
+  method: 'get' | 'post' | 'delete';
+  /** The OpenAPI path; {name} is a path parameter, declared in `params`. */
   path: string;
   operationId: string;
+  /** The operation's name in the audit log (api.<name>.refused) and metrics; default the path's last segment. */
+  audit?: string;
   summary: string;
   description: string;
   /** The API key scope the route needs; absent: no API key. */
   scope?: ApiScope;
   query?: z.ZodObject;
-  /** A raw request body of this media type. */
-  body?: { contentType: string; description: string };
+  /** Path parameters. */
+  params?: z.ZodObject;
+  /** Request header fields the route reads. */
+  headers?: z.ZodObject;
+  /** The request body: by media type, its schema (none: the raw bytes). */
+  body?: { description: string; content: Record<string, z.ZodType | undefined> };
   responses: Record<number, ResponseSpec>;
 }
 
@@ -33,6 +39,7 @@ const MESSAGE = 'message/rfc822';
 const PROBLEMS = [400, 401, 403, 413, 415, 422, 429] as const;
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'Malformed message or query (MALFORMED, INVALID_ARGUMENT).',
+  404: 'No such identity for this tenant (NOT_FOUND).',
   401: 'No API key, or an unknown, revoked or wrong one (UNAUTHENTICATED).',
   403: 'The key lacks the scope, or the From address is not the tenant\'s (FORBIDDEN).',
   413: 'The message is larger than the service accepts (LIMIT); sent before the rest of the body is read.',
@@ -50,7 +57,7 @@ export const SIGN: RouteSpec = {
   summary: 'Sign a message with the tenant\'s identity for its From address',
   description: 'The body is a whole RFC 5322 message. The identity is chosen by the From address among the caller tenant\'s identities; the From domain must be one of the tenant\'s domains. A message a careful verifier would refuse (two From fields, a display name carrying another address, several mailboxes) is refused and never signed. The content is put in canonical 7-bit form, as the CLI does, so relays cannot break the signature, and the header fields are protected inside (RFC 9788).',
   query: SignQuery,
-  body: { contentType: MESSAGE, description: 'The message to sign.' },
+  body: { description: 'The message to sign.', content: { [MESSAGE]: undefined } },
   responses: { 200: { description: 'The signed message.', contentType: MESSAGE }, ...problems() },
 };
 
@@ -58,7 +65,7 @@ export const VERIFY: RouteSpec = {
   method: 'post', path: '/api/v1/verify', operationId: 'verify', scope: 'verify',
   summary: 'Verify a signed message',
   description: 'Returns the verdict, the same JSON as `kakitome verify --json`, for every message that could be judged (valid or not: read `status` and `code`). Trust comes from the store\'s trusted CA certificates. Signers\' certificates are not harvested into the store.',
-  body: { contentType: MESSAGE, description: 'The signed message.' },
+  body: { description: 'The signed message.', content: { [MESSAGE]: undefined } },
   responses: { 200: { description: 'The verdict.', contentType: 'application/json', schema: Verdict }, ...problems([400, 401, 403, 413, 415, 422, 429]) },
 };
 
@@ -67,7 +74,7 @@ export const ENCRYPT: RouteSpec = {
   summary: 'Encrypt a message to addresses, optionally signed first',
   description: 'As `kakitome encrypt --to ADDRESS` with the key store: each recipient\'s current certificate is validated now against the store\'s trust anchors (a revoked or untrusted one is refused, never encrypted to), the cipher is the best every recipient is known to read, and the sender\'s own certificate is added so the Sent copy stays readable. The From address must be the tenant\'s identity, as for signing; with sign=true its identity signs first.',
   query: EncryptQuery,
-  body: { contentType: MESSAGE, description: 'The message to encrypt.' },
+  body: { description: 'The message to encrypt.', content: { [MESSAGE]: undefined } },
   responses: { 200: { description: 'The encrypted message (application/pkcs7-mime).', contentType: MESSAGE }, ...problems() },
 };
 
@@ -75,7 +82,7 @@ export const DECRYPT: RouteSpec = {
   method: 'post', path: '/api/v1/decrypt', operationId: 'decrypt', scope: 'verify',
   summary: 'Decrypt a message for one of the tenant\'s identities',
   description: 'As `kakitome decrypt` with the key store, with the keys of the caller tenant\'s identities only (any of their keys, expired or retired ones too: old mail stays readable). The CLI\'s rules hold: only an encrypted body is opened (MALFORMED otherwise, the EFAIL shape included), CBC content without a trusted signature of its sender inside is not released (UNAUTH_ENC), every decryption failure is the one DECRYPT_FAILED, and content under a failing inner signature is withheld.',
-  body: { contentType: MESSAGE, description: 'The encrypted message.' },
+  body: { description: 'The encrypted message.', content: { [MESSAGE]: undefined } },
   responses: { 200: { description: 'The verdict and the decrypted message.', contentType: 'application/json', schema: Decrypted }, ...problems() },
 };
 
@@ -84,6 +91,27 @@ export const IDENTITIES: RouteSpec = {
   summary: 'The tenant\'s identities and their expiry',
   description: 'Every address registered to the caller\'s tenant (kakitome tenant identity) with its certificates: status (current, expired, revoked, ...) and days left, so a platform renews in time. Read without opening a key.',
   responses: { 200: { description: 'The identities.', contentType: 'application/json', schema: Identities }, ...problems([401, 403, 429]) },
+};
+
+export const ADD_IDENTITY: RouteSpec = {
+  method: 'post', path: '/api/v1/identities', operationId: 'addIdentity', scope: 'admin', audit: 'identities.add',
+  summary: 'Add a signing identity: upload a PKCS#12, or have the internal CA issue one',
+  description: 'As `kakitome tenant identity`: the certificate\'s addresses must be within the tenant\'s domains and no other tenant\'s identity, and a refused identity leaves nothing behind. A PKCS#12 (at most 4 MiB; AES, 3DES and legacy RC2/RC4 files) is read with the CLI\'s bounds on key-derivation work, off the request threads; at most one is read at a time per node, a few more wait, beyond that 429. The identity signs from the next request on, on every node sharing the store.',
+  headers: Pkcs12PasswordHeader,
+  body: {
+    description: 'A PKCS#12 file (raw, or as a form with its password), or a JSON request to issue one.',
+    content: { 'application/pkcs12': undefined, 'multipart/form-data': Pkcs12Upload, 'application/json': IssueIdentity },
+  },
+  responses: { 201: { description: 'The identity was added.', contentType: 'application/json', schema: IdentityAdded }, ...problems() },
+};
+
+export const RETIRE_IDENTITY: RouteSpec = {
+  method: 'delete', path: '/api/v1/identities/{address}', operationId: 'retireIdentity', scope: 'admin', audit: 'identities.retire',
+  summary: 'Retire a signing identity',
+  description: 'As `kakitome tenant retire-identity`: the keys of the address\'s certificates (or of the one named) are retired: from the next request on, on every node, they no longer sign; they still decrypt old mail for the tenant. The address stays the tenant\'s, for a new identity. A key that also serves another tenant\'s address is not retired (403).',
+  params: IdentityPath,
+  query: RetireQuery,
+  responses: { 200: { description: 'Retired.', contentType: 'application/json', schema: IdentityRetired }, ...problems([400, 401, 403, 404, 429]) },
 };
 
 export const HEALTH: RouteSpec = {
@@ -107,4 +135,4 @@ export const OPENAPI: RouteSpec = {
   responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
 };
 
-export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, HEALTH, METRICS, OPENAPI];
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, HEALTH, METRICS, OPENAPI];

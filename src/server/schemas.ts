@@ -104,15 +104,54 @@ export const Decrypted = z.object({
   message: z.string().optional().describe('The decrypted message, base64; absent when it is withheld (a failing signature inside).'),
 }).meta({ id: 'Decrypted', description: 'The verdict of `kakitome decrypt --json` and the decrypted message.' });
 
-export const Identities = z.object({
-  identities: z.array(z.object({
-    address: z.string(),
-    certificates: z.array(z.object({
-      fingerprint: z.string(), subject: z.string(), issuer: z.string(), notBefore: z.string(), notAfter: z.string(),
-      status: z.enum(['current', 'expired', 'not-yet-valid', 'revoked', 'no-key']).describe('current: signs now (valid, not revoked, key held).'),
-      daysLeft: z.number().int(),
-    })),
+const Identity = z.object({
+  address: z.string(),
+  certificates: z.array(z.object({
+    fingerprint: z.string().describe('SHA-256 of the certificate, hex.'),
+    subject: z.string(), issuer: z.string(), notBefore: z.string(), notAfter: z.string(),
+    status: z.enum(['current', 'expired', 'not-yet-valid', 'revoked', 'retired', 'no-key']).describe('current: signs now (valid, not revoked, its key held and active); retired: its key was retired (DELETE /api/v1/identities/{address}) and only decrypts old mail.'),
+    daysLeft: z.number().int(),
   })),
+}).meta({ id: 'Identity', description: 'One address of the tenant and its certificates, oldest first.' });
+
+export const Identities = z.object({
+  identities: z.array(Identity),
 }).meta({ id: 'Identities', description: 'The tenant\'s registered identities and their certificates, oldest first.' });
+
+export const MAILBOX_KEY_TYPES = ['rsa2048', 'rsa3072', 'p256', 'p384'] as const;
+
+export const IssueIdentity = z.object({
+  email: z.email().max(254).describe('The address to issue a certificate for: within the tenant\'s domains, no other tenant\'s identity.'),
+  keyType: z.enum(MAILBOX_KEY_TYPES).optional().describe('Key type (default rsa2048).'),
+  days: z.number().int().min(1).max(825).optional().describe('Validity in days (default 365; at most 825, S/MIME BR 6.3.2; never past the CA\'s own).'),
+}).strict().meta({ id: 'IssueIdentity', description: 'Issue a mailbox certificate from the internal CA (kakitome ca init) for the address; its key is made and sealed in the store.' });
+
+export const Pkcs12Upload = z.object({
+  pkcs12: z.string().meta({ contentMediaType: 'application/pkcs12' }).describe('The PKCS#12 file (.p12/.pfx): the key with its certificate, and the issuers.'),
+  password: z.string().max(1024).describe('Its password (may be empty).'),
+}).meta({ id: 'Pkcs12Upload', description: 'A PKCS#12 file and its password as multipart/form-data fields.' });
+
+export const Pkcs12PasswordHeader = z.object({
+  'kakitome-pkcs12-password': z.string().optional().describe('With an application/pkcs12 body: the file\'s password (ASCII; send it empty for an empty password; a non-ASCII password goes in the multipart form).'),
+});
+
+export const IdentityPath = z.object({
+  address: z.string().max(254).describe('The identity\'s address, e.g. news@acme.example (URL-encoded or not).'),
+});
+
+export const RetireQuery = z.object({
+  certificate: z.string().regex(/^(?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint in hex').optional().describe('Retire only the key of this certificate (SHA-256 fingerprint, hex), e.g. the old one after a renewal with a new key; default: every key of the address.'),
+}).strict().meta({ id: 'RetireQuery' });
+
+export const IdentityAdded = z.object({
+  certificate: z.string().describe('SHA-256 fingerprint of the identity\'s certificate.'),
+  identities: z.array(Identity).describe('The addresses it serves, as GET /api/v1/identities lists them.'),
+}).meta({ id: 'IdentityAdded', description: 'The identity added: it signs from the next request on, on every node.' });
+
+export const IdentityRetired = z.object({
+  address: z.string(),
+  retired: z.array(z.object({ keyId: z.string(), certificates: z.array(z.string()) })).describe('Keys retired now (none when none was active), with the certificates they served.'),
+  identity: Identity,
+}).meta({ id: 'IdentityRetired', description: 'The address no longer signs; its keys still decrypt old mail for the tenant.' });
 
 export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });

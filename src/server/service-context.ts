@@ -29,6 +29,8 @@ export interface RequestState {
   requestId: string;
   /** The route pattern, for logs and metrics (never the raw path with its parameters). */
   route?: string;
+  /** The operation's audit name, when the route gives one (RouteSpec.audit). */
+  audit?: string;
   key?: ApiKeyRecord;
   /** The code of the problem answered, for the log line. */
   code?: string;

@@ -10,7 +10,7 @@ import { readOid } from '../asn1/ber.ts';
 import { KakitomeError } from '../errors.ts';
 import { Certificate } from '../x509/certificate.ts';
 import { readCertsOnly } from '../smime/read-certs-only.ts';
-import { importPkcs12 } from '../keys/import-pkcs12.ts';
+import { importPkcs12, type Pkcs12Contents } from '../keys/import-pkcs12.ts';
 import type { CertificateRecord, KeyRecord, Store, TrustLevel } from './store.ts';
 
 export interface ImportFileResult {
@@ -39,6 +39,23 @@ function detect(bytes: Uint8Array): Detected {
 }
 
 /**
+ * Stores what a PKCS#12 file held (already read and checked by importPkcs12): its
+ * key with the key's certificate, and the other certificates, imported, never
+ * trusted (one already stored keeps its level: trust is the administrator's
+ * decision, a PKCS#12 is a key container handed to a user).
+ */
+export async function importPkcs12Contents(store: Store, p12: Pkcs12Contents, source: string): Promise<ImportFileResult> {
+  const certificates: CertificateRecord[] = [];
+  let key: KeyRecord | undefined;
+  if (p12.key) {
+    key = await store.importPrivateKey(p12.key, { certificates: p12.certificate ? [p12.certificate] : [], source: `pkcs12 ${source}`, ...(p12.friendlyName ? { label: p12.friendlyName } : {}) });
+    if (p12.certificate) certificates.push((await store.findCertificateByFingerprint(p12.certificate.fingerprint256))!);
+  }
+  for (const c of p12.chain) certificates.push(await store.importCertificate(c, { source: `pkcs12 ${source}` }));
+  return key ? { certificates, key } : { certificates };
+}
+
+/**
  * `trust` applies to certificate files (default "imported"; "trusted" makes a CA
  * certificate a trust anchor). A PKCS#12's key is imported with its certificates
  * at "imported"; asking "trusted" for one is refused (INVALID_ARGUMENT).
@@ -52,16 +69,7 @@ export async function importCertificateFile(store: Store, bytes: Uint8Array, opt
       throw new KakitomeError('INVALID_ARGUMENT', 'The certificates of a PKCS#12 file are always imported, never trusted: to make a CA certificate a trust anchor, extract it (openssl pkcs12 -in FILE -cacerts -nokeys) and import that file with --trust trusted.');
     }
     if (options.password === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'This is a PKCS#12 file: give its password.');
-    const p12 = importPkcs12(bytes, options.password);
-    const certificates: CertificateRecord[] = [];
-    let key: KeyRecord | undefined;
-    if (p12.key) {
-      key = await store.importPrivateKey(p12.key, { certificates: p12.certificate ? [p12.certificate] : [], source: `pkcs12 ${source}`, ...(p12.friendlyName ? { label: p12.friendlyName } : {}) });
-      if (p12.certificate) certificates.push((await store.findCertificateByFingerprint(p12.certificate.fingerprint256))!);
-    }
-    // Chain certificates from a .p12 are imported, never trusted, and one already stored keeps its level: trust is the administrator's decision.
-    for (const c of p12.chain) certificates.push(await store.importCertificate(c, { source: `pkcs12 ${source}` }));
-    return key ? { certificates, key } : { certificates };
+    return importPkcs12Contents(store, importPkcs12(bytes, options.password), source);
   }
   const certificates: CertificateRecord[] = [];
   for (const c of d.certs) certificates.push(await store.importCertificate(c, { trust: options.trust ?? 'imported', source }));

@@ -183,6 +183,8 @@ interface SharedKeyUse {
   keyLookups: KeyLookupCoalescer;
   openedKeys: ReuseCache<KeyObject>;
   lookupCertificates: ReuseCache<{ certificate: Certificate; keyManagement: boolean }>;
+  /** findIssuerChain's signature checks, by "child/issuer" fingerprints (a certificate's bytes are its fingerprint's). */
+  issuerLinks: Map<string, boolean>;
 }
 
 export class Store implements KeyDirectory {
@@ -205,6 +207,7 @@ export class Store implements KeyDirectory {
       keyLookups: new KeyLookupCoalescer(engine),
       openedKeys: new ReuseCache(options.reuseCache ?? 256),
       lookupCertificates: new ReuseCache(options.reuseCache ?? 256),
+      issuerLinks: new Map(),
     };
   }
 
@@ -222,6 +225,10 @@ export class Store implements KeyDirectory {
 
   get #lookupCertificates(): ReuseCache<{ certificate: Certificate; keyManagement: boolean }> {
     return this.#shared.lookupCertificates;
+  }
+
+  get #issuerLinks(): Map<string, boolean> {
+    return this.#shared.issuerLinks;
   }
 
   /** True when the store was opened with its master key (private keys can be used and added). */
@@ -632,6 +639,12 @@ export class Store implements KeyDirectory {
     return (await this.listKeys({ id }))[0];
   }
 
+  /** The private key held for a certificate (its public key's), active or retired; undefined when the store holds none. */
+  async findKeyForCertificate(cert: Certificate): Promise<KeyRecord | undefined> {
+    const rows = await this.engine.all('SELECT id FROM private_keys WHERE spki_sha256 = ?', [spkiDigest(cert.spki)]);
+    return rows[0] ? this.findKey(String(rows[0].id)) : undefined;
+  }
+
   async listKeys(filter: { id?: string; status?: KeyStatus } = {}): Promise<KeyRecord[]> {
     const where: string[] = ['1 = 1'];
     const params: SqlValue[] = [];
@@ -845,20 +858,43 @@ export class Store implements KeyDirectory {
     );
   }
 
-  /** Issuer certificates from the store, nearest first, stopping at a self-issued one. */
+  /**
+   * Issuer certificates from the store, nearest first, stopping at a self-issued
+   * one. An issuer is one whose key verifies the certificate's signature, trusted
+   * ones first: names and key identifiers are the certificate holder's to choose,
+   * and a look-alike CA certificate someone imported (a tenant's PKCS#12 upload)
+   * must not take the place of the real one in everyone's signed mail.
+   */
   async findIssuerChain(cert: Certificate, maxDepth = 8): Promise<Certificate[]> {
     const chain: Certificate[] = [];
     let cur = cert;
     for (let i = 0; i < maxDepth; i++) {
       if (Buffer.compare(cur.issuer, cur.subject) === 0) break;
-      const issuers = (await this.findCertificatesBySubject(cur.issuer)).filter((r) => r.isCa);
+      const issuers = (await this.findCertificatesBySubject(cur.issuer)).filter((r) => r.isCa).sort((a, b) => TRUST_RANK[a.trust] - TRUST_RANK[b.trust]);
       const aki = authorityKeyId(cur);
-      const next = issuers.find((r) => !aki || (r.certificate.subjectKeyIdentifier && Buffer.compare(r.certificate.subjectKeyIdentifier, aki) === 0));
+      const child = cur;
+      const next = issuers.find((r) => (!aki || (r.certificate.subjectKeyIdentifier && Buffer.compare(r.certificate.subjectKeyIdentifier, aki) === 0)) && this.#issued(r.certificate, child));
       if (!next || chain.some((c) => c.fingerprint256 === next.certificate.fingerprint256)) break;
       chain.push(next.certificate);
       cur = next.certificate;
     }
     return chain;
+  }
+
+  /** Whether `issuer`'s key verifies `child`'s signature; remembered per pair (bounded). */
+  #issued(issuer: Certificate, child: Certificate): boolean {
+    const pair = `${child.fingerprint256}/${issuer.fingerprint256}`;
+    let ok = this.#issuerLinks.get(pair);
+    if (ok === undefined) {
+      try {
+        ok = child.x509.verify(issuer.publicKey);
+      } catch {
+        ok = false;
+      }
+      if (this.#issuerLinks.size >= 4096) this.#issuerLinks.clear();
+      this.#issuerLinks.set(pair, ok);
+    }
+    return ok;
   }
 
   async auditLog(filter: { limit?: number; object?: string } = {}): Promise<AuditEntry[]> {

@@ -1,5 +1,5 @@
 /**
- * `kakitome tenant add|key|identity|list|keys|limit|revoke-key`: the signing
+ * `kakitome tenant add|key|identity|retire-identity|list|keys|limit|revoke-key`: the signing
  * service's tenants, their domains, identities and API keys (issue 10). The rules
  * live in src/store/tenant-directory.ts; these commands map options to it. Every
  * change is audited.
@@ -17,6 +17,7 @@ interface AddOpts extends StoreCliOptions { domain?: string[] }
 interface KeyOpts extends StoreCliOptions { scope: string; rate?: string; label?: string }
 interface IdentityOpts extends StoreCliOptions { p12?: string; pass?: string; email?: string; keyType: string; days: string }
 interface LimitOpts extends StoreCliOptions { perMinute?: string; none?: boolean }
+interface RetireOpts extends StoreCliOptions { certificate?: string }
 
 async function directory(store: Store) {
   const { TenantDirectory } = await import('../../store/tenant-directory.ts');
@@ -37,7 +38,7 @@ function positive(text: string, option: string): number {
 }
 
 export function register(program: Command): void {
-  const tenant = program.command('tenant').summary('signing-service tenants: add, key, identity, list, keys, limit, revoke-key')
+  const tenant = program.command('tenant').summary('signing-service tenants: add, key, identity, retire-identity, list, keys, limit, revoke-key')
     .description('Tenants of the signing service (kakitome serve): each signs only with its own identities and only for its own From domains. A store with no tenants has the tenant "default", which owns every domain and identity no other tenant claims: `kakitome tenant key default` is all a single company needs.');
 
   const add = tenant.command('add <name>').description('Add a tenant with its mail domains, or more domains to an existing tenant. A domain belongs to one tenant.')
@@ -76,29 +77,28 @@ export function register(program: Command): void {
     const bytes = o.p12 !== undefined ? await readFileBounded(o.p12, `--p12 ${o.p12}`) : undefined;
     return withStore(o, async (store) => {
       const tenants = await directory(store);
-      let addresses: string[];
-      let fingerprint: string;
+      let added;
       if (bytes !== undefined) {
-        const [{ importPkcs12 }, { importCertificateFile }] = await Promise.all([import('../../keys/import-pkcs12.ts'), import('../../store/import-certificate-file.ts')]);
-        const p12 = importPkcs12(bytes, pass!);
-        if (!p12.key || !p12.certificate) throw new KakitomeError('KEY_INVALID', `${o.p12} holds no private key with its certificate.`);
-        addresses = p12.certificate.emailAddresses;
-        // Checked before anything is imported: a refused identity leaves nothing behind.
-        await tenants.checkIdentities(name, addresses);
-        await importCertificateFile(store, bytes, { password: pass!, source: o.p12! });
-        fingerprint = p12.certificate.fingerprint256;
+        const [{ importPkcs12 }, { addTenantIdentityFromPkcs12 }] = await Promise.all([import('../../keys/import-pkcs12.ts'), import('../../store/add-tenant-identity.ts')]);
+        added = await addTenantIdentityFromPkcs12(store, tenants, name, importPkcs12(bytes, pass!), o.p12!);
       } else {
-        await tenants.checkIdentities(name, [o.email!]);
-        const { issueMailboxCertificate } = await import('../../ca/issue-mailbox-certificate.ts');
-        const issued = await issueMailboxCertificate(store, { email: o.email!, keyType: o.keyType as 'rsa2048', validityDays: Number(o.days) });
-        addresses = [o.email!];
-        fingerprint = issued[0]!.certificate.fingerprint256;
+        const { issueTenantIdentity } = await import('../../ca/issue-tenant-identity.ts');
+        added = await issueTenantIdentity(store, tenants, name, { email: o.email!, keyType: o.keyType as 'rsa2048', validityDays: Number(o.days) });
       }
-      const t = await tenants.registerIdentities(name, addresses);
+      const { tenant: t, addresses, fingerprint } = added;
       printResult(o, { status: 'ok', tenant: tenantJson(t), certificate: fingerprint, identities: addresses }, () => [`Tenant ${t.name} signs as ${addresses.join(', ')} (certificate ${fingerprint.slice(0, 16)}).`]);
       return 0;
     });
   })(o));
+
+  const retire = tenant.command('retire-identity <name> <address>').description('Retire a signing identity of the tenant: the keys of its certificates stop signing at once (on every node sharing the store) and still decrypt old mail. The address stays the tenant\'s, for a new identity.')
+    .option('--certificate <fingerprint>', 'retire only the key of this certificate (SHA-256 fingerprint), e.g. the old one after a renewal with a new key');
+  addStoreOptions(retire).action((name: string, address: string, o: RetireOpts) => commandAction('tenant retire-identity', async () => withStore(o, async (store) => {
+    const { retireTenantIdentity } = await import('../../store/retire-tenant-identity.ts');
+    const r = await retireTenantIdentity(store, await directory(store), name, address, o.certificate ? { fingerprint: o.certificate } : {});
+    printResult(o, { status: 'ok', ...r }, () => [r.retired.length ? `${r.address}: ${r.retired.length} key${r.retired.length > 1 ? 's' : ''} retired (${r.retired.map((k) => k.keyId).join(', ')}).` : `${r.address}: no active key left to retire.`]);
+    return 0;
+  }))(o));
 
   const list = tenant.command('list').description('List tenants with their domains and identities.');
   addStoreOptions(list).action(commandAction('tenant list', async (o: StoreCliOptions) => withStore(o, async (store) => {
