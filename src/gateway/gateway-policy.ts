@@ -34,10 +34,12 @@ export interface GatewayPolicy {
   recipientRevocation: RevocationMode;
   /**
    * Inbound CBC content no trusted signature of the sender covers (EFAIL, UNAUTH_ENC).
-   * 'deliver-encrypted' (the only mode today): the original, still encrypted, in a
-   * message with a notice, labelled smime=neutral; never opened.
+   * 'deliver-encrypted' (default): the original, still encrypted, in a message with a
+   * notice, labelled smime=neutral; never opened. 'deliver-decrypted': opened, every
+   * part rebuilt so that nothing can fetch (no URL in HTML, other parts as plain
+   * attachments), under a warning, labelled smime=neutral with UNAUTH_ENC.
    */
-  unauthenticatedEncryption: 'deliver-encrypted';
+  unauthenticatedEncryption: 'deliver-encrypted' | 'deliver-decrypted';
   /** Largest message accepted, in bytes (default 64 MiB); a larger one is refused with 552. */
   maxMessageBytes: number;
   /** Connections served at once (default 20); Postfix's maxproc for the filter should not exceed it. */
@@ -69,7 +71,7 @@ const SETTINGS: Record<keyof GatewayPolicy, { check: Check; expected: string }> 
   hideSubject: { check: boolean, expected: 'true or false' },
   revocation: { check: oneOf('require', 'allow-unknown', 'off'), expected: '"require", "allow-unknown" or "off"' },
   recipientRevocation: { check: oneOf('require', 'allow-unknown', 'off'), expected: '"require", "allow-unknown" or "off"' },
-  unauthenticatedEncryption: { check: oneOf('deliver-encrypted'), expected: '"deliver-encrypted" (hold and deliver-decrypted are not implemented yet)' },
+  unauthenticatedEncryption: { check: oneOf('deliver-encrypted', 'deliver-decrypted'), expected: '"deliver-encrypted" or "deliver-decrypted" (hold is not implemented yet)' },
   maxMessageBytes: { check: integer(1024, 512 * 1024 * 1024), expected: 'an integer from 1024 to 536870912' },
   maxConnections: { check: integer(1, 10_000), expected: 'an integer from 1 to 10000' },
   relayTimeoutMs: { check: integer(1000, 3_600_000), expected: 'an integer from 1000 to 3600000' },

@@ -9,8 +9,12 @@
  * - encrypted, opened: the decrypted message (the library's output: layers
  *   removed, protected header fields restored);
  * - signed, not encrypted: the message as received, its signature intact;
- * - CBC content no trusted signature of the sender covers (UNAUTH_ENC, EFAIL): the
- *   original, still encrypted, inside a message with a notice; never opened;
+ * - CBC content no trusted signature of the sender covers (UNAUTH_ENC, EFAIL): by
+ *   policy (unauthenticatedEncryption) either the original, still encrypted, inside
+ *   a message with a notice, never opened ('deliver-encrypted', the default); or
+ *   opened and rebuilt part by part so that nothing in it can fetch anything
+ *   (neutralizeEntity: no URL in HTML, other parts as plain attachments), under a
+ *   warning, labelled smime=neutral with UNAUTH_ENC ('deliver-decrypted');
  * - a decrypted message whose signature fails: the original, still encrypted
  *   (the library withholds the plaintext), labelled fail;
  * - anything the library refuses as a message (malformed, undecryptable, no key):
@@ -33,8 +37,10 @@ import type { GatewayContext } from './gateway-context.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
 import { wrapWithNotice } from './wrap-with-notice.ts';
+import { parseEntity } from '../mime/parse-entity.ts';
+import { neutralizeEntity } from '../mime/neutralize-entity.ts';
 
-export type InboundAction = 'decrypted' | 'verified' | 'labelled' | 'unopened-notice' | 'unopened';
+export type InboundAction = 'decrypted' | 'decrypted-unauthenticated' | 'verified' | 'labelled' | 'unopened-notice' | 'unopened';
 
 export interface InboundResult {
   message: Buffer;
@@ -51,6 +57,26 @@ export const UNAUTHENTICATED_NOTICE = [
   'メールゲートウェイは改ざんされた内容が表示されないよう（EFAIL 対策）、このメッセージを開いていません。元のメッセージは暗号化されたまま添付されています。',
   '送信者に署名付きの暗号化または AES-GCM の利用を依頼してください。心当たりのある場合のみ添付を開いてください。',
 ].join('\n');
+
+export const UNAUTHENTICATED_OPENED_NOTICE = [
+  'WARNING: this message was encrypted in a way that cannot show whether it was altered on its way (CBC encryption without a signature of its sender inside it).',
+  'The mail gateway opened it as your organisation’s policy says, and removed every link, image, style and other reference that could fetch something, so that altered content cannot send what you read elsewhere (EFAIL). Attachments were kept as plain files.',
+  'Do not trust what it says (an account number, a link, a request) without checking with the sender another way.',
+  '',
+  '警告: このメッセージは、途中で改ざんされたかどうかを確認できない方式（送信者の署名のない CBC 暗号化）で暗号化されていました。',
+  '組織のポリシーに従いメールゲートウェイが復号し、改ざんされた内容が読んだ情報を外部へ送ることのないよう（EFAIL 対策）、リンク・画像・スタイルなど外部を参照するものをすべて取り除きました。添付ファイルはそのまま残しています。',
+  '振込先の変更・リンク・依頼などの内容は、別の方法で送信者に確認するまで信用しないでください。',
+].join('\n');
+
+/**
+ * The decrypted message `plain` rebuilt by neutralizeEntity under the received
+ * message's own header fields (none from inside the unauthenticated content), with
+ * the notice first, in text and on top of each HTML part.
+ */
+function deliverNeutralized(ctx: GatewayContext, received: Buffer, plain: Buffer): Buffer {
+  const content = neutralizeEntity(parseEntity(plain), { banner: UNAUTHENTICATED_OPENED_NOTICE });
+  return wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_OPENED_NOTICE, content.entity);
+}
 
 function isForeignField(ctx: GatewayContext) {
   return (f: Parameters<typeof isGatewayHeaderField>[0]) => claimsAuthservId(f, ctx.authservId) || isGatewayHeaderField(f);
@@ -94,11 +120,20 @@ export async function processInbound(ctx: GatewayContext, received: Buffer): Pro
       const auth: SmimeAuthentication = { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
       return { message: label(ctx, received, auth), action: 'unopened', auth };
     }
-    const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: ctx.validate });
+    const openUnauthenticated = ctx.policy.unauthenticatedEncryption === 'deliver-decrypted';
+    const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: ctx.validate, ...(openUnauthenticated ? { allowUnauthenticated: true } : {}) });
     await harvest(ctx, verdict);
     const auth = smimeResultOfVerdict(verdict);
     // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
     if (verdict.status === 'invalid') return { message: label(ctx, received, auth), action: 'unopened', auth };
+    if (verdict.encryption?.authenticatedBy === 'none') {
+      // Opened by policy although nobody vouches for the bytes: every part rebuilt so
+      // that nothing in it can fetch (a CBC gadget's only way out), under a warning.
+      auth.result = 'neutral';
+      auth.code = 'UNAUTH_ENC';
+      auth.reason = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
+      return { message: label(ctx, deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
+    }
     return { message: label(ctx, plain, auth), action: 'decrypted', auth };
   } catch (e) {
     if (!isMessageVerdictError(e)) throw e;

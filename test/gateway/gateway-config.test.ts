@@ -51,7 +51,8 @@ test('gateway policy: defaults, known settings, and refusals naming the setting'
   expectCode(() => parseGatewayPolicy('[]', 'p'), 'INVALID_ARGUMENT', /JSON object/);
   expectCode(() => parseGatewayPolicy('{', 'p'), 'INVALID_ARGUMENT', /not valid JSON/);
   expectCode(() => parseGatewayPolicy('{"maxMessageBytes": 1e12}', 'p'), 'INVALID_ARGUMENT', /maxMessageBytes/);
-  expectCode(() => parseGatewayPolicy('{"unauthenticatedEncryption":"deliver-decrypted"}', 'p'), 'INVALID_ARGUMENT', /not implemented yet/);
+  assert.equal(parseGatewayPolicy('{"unauthenticatedEncryption":"deliver-decrypted"}', 'p').unauthenticatedEncryption, 'deliver-decrypted');
+  expectCode(() => parseGatewayPolicy('{"unauthenticatedEncryption":"hold"}', 'p'), 'INVALID_ARGUMENT', /not implemented yet/);
 });
 
 test('Authentication-Results: hostile text in the reason or signer cannot add a header field or a result', () => {
