@@ -28,6 +28,7 @@ export class GatewayMetrics {
     this.#define('kakitome_gateway_unsigned_no_key_total', 'counter', 'Outbound messages passed unsigned because the From address has no current signing key in the store.');
     this.#define('kakitome_gateway_errors_total', 'counter', 'Messages deferred or refused because of an error, by code (library codes, STORE, INTERNAL, SIZE).');
     this.#define('kakitome_gateway_duplicates_risked_total', 'counter', 'Messages answered 4xx after the next hop had accepted some copies (SMTP mode): those recipients will receive the retry again.');
+    this.#define('kakitome_gateway_dsn_total', 'counter', 'Delivery status notifications the gateway sent to senders (policy bounces in SMTP mode), by the next hop\'s outcome.');
     this.#define('kakitome_gateway_in_flight', 'gauge', 'Messages being processed now.');
     this.#define('kakitome_gateway_message_seconds', 'histogram', 'Time from the end of DATA to the reply, in seconds.');
   }

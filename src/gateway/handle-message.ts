@@ -1,25 +1,39 @@
 /**
  * One message through the gateway: recipients split by direction
- * (classify-recipients.ts), each direction transformed (process-inbound.ts,
- * process-outbound.ts; mail passing through is left unchanged), each resulting
- * variant relayed in its own transaction, and the replies computed from what the
- * next hop said (reply-for-outcomes.ts). Per recipient, the outcome is:
+ * (classify-recipients.ts), each direction planned by policy (plan-outbound.ts for
+ * the sender's policy, plan-inbound.ts for each recipient's) and transformed
+ * (process-inbound.ts, process-outbound.ts; mail passing through is left
+ * unchanged), each resulting variant relayed in its own transaction, and the
+ * replies computed from what the next hop said (reply-for-outcomes.ts). Per
+ * recipient, the outcome is:
  * - the next hop's answer to the copy meant for them;
  * - 4xx when their copy could not be made for a reason that may pass (the store is
  *   down, an internal error): Postfix keeps the message and retries;
  * - 5xx when the message itself cannot be signed or encrypted (malformed, over a
- *   limit): it is bounced with the reason, never passed on unsigned.
- * In SMTP mode (one reply for all) nothing is relayed once a copy failed to be
- * made: the whole message is retried anyway, and relaying the rest first would only
- * deliver it twice.
+ *   limit): it is bounced with the reason, never passed on unsigned;
+ * - encryption required and no valid certificate (policy): held in the store, then
+ *   250 (`missingCertificate: hold`); or bounced (`bounce`): under LMTP 554 5.7.5 for
+ *   that recipient (Postfix writes the RFC 3464 DSN to the sender); under SMTP, when
+ *   other recipients' copies were accepted, a DSN of ours to the sender through the
+ *   next hop, and 250 only once it was accepted too; when every recipient is bounced,
+ *   554 5.7.5 (Postfix's DSN). No copy for such a recipient is ever relayed.
+ * In SMTP mode (one reply for all) nothing is relayed or held once a copy failed to
+ * be made: the whole message is retried anyway, and relaying the rest first would
+ * only deliver it twice.
  */
 import { isKakitomeError } from '../errors.ts';
+import type { RecipientDecision } from '../policy/decide-recipient.ts';
+import { HeldMessages } from '../store/held-messages.ts';
+import { buildDeliveryStatusNotification, DSN_STATUS } from './build-delivery-status-notification.ts';
 import { classifyRecipients, type Direction } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
+import { planInbound } from './plan-inbound.ts';
+import { planOutbound } from './plan-outbound.ts';
 import { processInbound } from './process-inbound.ts';
 import { processOutbound } from './process-outbound.ts';
+import { readHeaderFields } from './rewrite-header-section.ts';
 import type { RecipientOutcome } from './relay-message.ts';
 import { replyForMessage, replyForRecipient, type SmtpReply } from './reply-for-outcomes.ts';
 import { isMessageVerdictError } from './smime-result.ts';
@@ -50,6 +64,8 @@ interface Group {
   message?: Buffer;
   /** Set when no copy could be made: the outcome for every recipient of the group. */
   failure?: { status: 'temporary' | 'permanent'; code: number; response: string; errorCode: string };
+  /** Policy: encryption required, no valid certificate; held (`hold`) or bounced (`bounce`). */
+  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[] };
   smime?: string;
   verdictCode?: string;
 }
@@ -61,17 +77,26 @@ function describeFailure(e: unknown): { errorCode: string; text: string } {
   return { errorCode: 'INTERNAL', text: `${typeof err?.code === 'string' ? `${err.code}: ` : ''}${String(err?.message ?? e).split('\n')[0]!.slice(0, 300)}` };
 }
 
-async function transform(deps: HandleDeps, direction: Direction, recipients: string[], message: Buffer): Promise<Group[]> {
+async function transform(deps: HandleDeps, sender: string, direction: Direction, recipients: string[], message: Buffer): Promise<Group[]> {
   try {
     if (direction === 'pass') return [{ direction, recipients, action: 'unchanged', message }];
     if (direction === 'inbound') {
-      const r = await processInbound(deps.ctx, message);
-      deps.metrics.inc('kakitome_gateway_smime_results_total', { result: r.auth.result });
-      return [{ direction, recipients, action: r.action, message: r.message, smime: r.auth.result, ...(r.auth.code ? { verdictCode: r.auth.code } : {}) }];
+      const groups: Group[] = [];
+      for (const g of planInbound(deps.ctx, recipients)) {
+        const r = await processInbound(deps.ctx, message, g.policy);
+        deps.metrics.inc('kakitome_gateway_smime_results_total', { result: r.auth.result });
+        groups.push({ direction, recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
+      }
+      return groups;
     }
-    const r = await processOutbound(deps.ctx, message, recipients);
+    const plan = await planOutbound(deps.ctx, { sender, recipients, fields: readHeaderFields(message) });
+    const r = await processOutbound(deps.ctx, message, plan);
     if (r.unsignedNoKey) deps.metrics.inc('kakitome_gateway_unsigned_no_key_total');
-    return r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(r.unsignedNoKey ? { verdictCode: 'NO_SIGNING_KEY' } : {}) }));
+    const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(r.unsignedNoKey ? { verdictCode: 'NO_SIGNING_KEY' } : {}) }));
+    for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
+      if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions } });
+    }
+    return groups;
   } catch (e) {
     const { errorCode, text } = describeFailure(e);
     deps.metrics.inc('kakitome_gateway_errors_total', { code: errorCode });
@@ -90,19 +115,80 @@ export interface HandledMessage {
   whole: SmtpReply;
 }
 
+/** A short reason for one recipient, for the reply, the DSN and the held record (ASCII, one line). */
+function policyReason(d: RecipientDecision): string {
+  const c = d.encrypt.certificate;
+  const why = !c || c.status === 'missing' ? 'no certificate is known for the recipient' : c.status === 'refused' ? `the recipient's certificate may not be used (${c.code})` : 'no usable certificate';
+  return `Encryption to ${d.recipient} is required by policy and ${why}.`;
+}
+
+async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Buffer): Promise<RecipientOutcome[]> {
+  const decisions = g.policy!.decisions;
+  const id = await new HeldMessages(deps.ctx.store).hold({
+    sender: envelope.from,
+    recipients: g.recipients,
+    message,
+    reasonCode: 'ENCRYPTION_REQUIRED',
+    reason: decisions.map((d) => d.summary).join(' '),
+    ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
+  });
+  return g.recipients.map((recipient) => ({ recipient, status: 'accepted', code: 250, response: `Held for an administrator (${id}): encryption is required and no valid certificate is known.`, own: { enhanced: '2.0.0' } }));
+}
+
+/**
+ * The outcome of policy-bounced recipients. LMTP, or every recipient bounced: 554
+ * 5.7.5 (Postfix returns the message with its own DSN). SMTP with other copies
+ * accepted: our DSN to the sender through the next hop, and its answer stands for
+ * theirs; with other copies not accepted, theirs follows (the message is retried
+ * or returned whole).
+ */
+async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Buffer, others: readonly RecipientOutcome[]): Promise<RecipientOutcome[]> {
+  const decisions = g.policy!.decisions;
+  const refused = (d: RecipientDecision): RecipientOutcome => ({ recipient: d.recipient, status: 'permanent', code: 554, response: policyReason(d), own: { enhanced: DSN_STATUS } });
+  if (deps.lmtp || others.length === 0) return decisions.map(refused);
+  if (others.some((o) => o.status === 'temporary')) return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' }));
+  if (others.some((o) => o.status !== 'accepted')) return decisions.map(refused);
+  const dsn = buildDeliveryStatusNotification({
+    reportingMta: deps.ctx.authservId,
+    sender: envelope.from,
+    recipients: decisions.map((d) => ({ recipient: d.recipient, reason: policyReason(d) })),
+    original: message,
+    arrival: new Date(),
+    ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
+  });
+  const [sent] = await deps.relay({ from: '', to: [envelope.from] }, dsn);
+  deps.metrics.inc('kakitome_gateway_dsn_total', { outcome: sent!.status });
+  if (sent!.status === 'accepted') return decisions.map((d) => ({ recipient: d.recipient, status: 'accepted', code: 250, response: 'Not sent (encryption required, no valid certificate): a delivery status notification went to the sender.', own: { enhanced: '2.0.0' } }));
+  if (sent!.status === 'temporary') return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent!.response})` }));
+  return decisions.map(refused);
+}
+
 export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope, message: Buffer): Promise<HandledMessage> {
   const started = process.hrtime.bigint();
   const groups: Group[] = [];
   for (const [direction, recipients] of classifyRecipients(envelope.from, envelope.to, deps.ctx.domains)) {
-    groups.push(...(await transform(deps, direction, recipients, message)));
+    groups.push(...(await transform(deps, envelope.from, direction, recipients, message)));
   }
-  const holdAll = !deps.lmtp && groups.some((g) => g.failure?.status === 'temporary');
+  let holdAll = !deps.lmtp && groups.some((g) => g.failure?.status === 'temporary');
   const outcomes = new Map<string, RecipientOutcome>();
   const logged: Array<Record<string, unknown>> = [];
-  for (const g of groups) {
+  // Holds first (a failed hold under SMTP stops the rest), bounces last (they depend on the other copies' outcomes).
+  const order = (g: Group) => (g.policy?.kind === 'hold' ? 0 : g.policy?.kind === 'bounce' ? 2 : 1);
+  for (const g of [...groups].sort((a, b) => order(a) - order(b))) {
     let results: RecipientOutcome[];
     if (g.failure) results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
     else if (holdAll) results = g.recipients.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message could not be made' }));
+    else if (g.policy?.kind === 'hold') {
+      try {
+        results = await holdGroup(deps, envelope, g, message);
+      } catch (e) {
+        const { errorCode } = describeFailure(e);
+        deps.metrics.inc('kakitome_gateway_errors_total', { code: errorCode });
+        g.failure = { status: 'temporary', code: 0, response: `the message could not be held (${errorCode})`, errorCode };
+        results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
+        holdAll = !deps.lmtp;
+      }
+    } else if (g.policy?.kind === 'bounce') results = await bounceGroup(deps, envelope, g, message, [...outcomes.values()]);
     else results = await deps.relay({ from: envelope.from, to: g.recipients }, g.message!);
     for (const r of results) outcomes.set(r.recipient.toLowerCase(), r);
     const counts = { accepted: 0, temporary: 0, permanent: 0 };

@@ -33,9 +33,12 @@ import { findMessageEnvelope } from '../cli/find-message-envelope.ts';
 import { harvestQuietly } from '../cli/jobs/verify-job.ts';
 import { viewVerdict } from '../cli/verdict-view.ts';
 import { claimsAuthservId, formatAuthenticationResults, isGatewayHeaderField, type SmimeAuthentication } from './authentication-results.ts';
+import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
+import type { SignerValidator } from '../pki/types.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
+import { tagSubject } from './tag-subject.ts';
 import { wrapWithNotice } from './wrap-with-notice.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { neutralizeEntity } from '../mime/neutralize-entity.ts';
@@ -86,12 +89,23 @@ function label(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication):
   return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth)] });
 }
 
-async function harvest(ctx: GatewayContext, verdict: MessageVerdict): Promise<void> {
+async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
   if (verdict.status !== 'trusted') return;
-  await harvestQuietly(ctx.store, verdict, viewVerdict(verdict), ctx.harvested, ctx.validate);
+  await harvestQuietly(ctx.store, verdict, viewVerdict(verdict), ctx.harvested, validate);
 }
 
-export async function processInbound(ctx: GatewayContext, received: Buffer): Promise<InboundResult> {
+/**
+ * One inbound message for recipients who share `policy` (the recipients' policy:
+ * revocation, subject tags, unauthenticated encryption): labelled, and its Subject
+ * tagged when policy says so.
+ */
+export async function processInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy): Promise<InboundResult> {
+  const r = await openInbound(ctx, received, policy);
+  return { ...r, message: tagSubject(r.message, r.auth.result, policy.settings) };
+}
+
+async function openInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy): Promise<InboundResult> {
+  const validate = ctx.validator(policy.settings.revocation);
   let envelope: Buffer | undefined;
   try {
     envelope = findMessageEnvelope(received);
@@ -103,13 +117,13 @@ export async function processInbound(ctx: GatewayContext, received: Buffer): Pro
   if (envelope === undefined) {
     let verdict: MessageVerdict;
     try {
-      verdict = await verifyMessage(received, { validateSigner: ctx.validate });
+      verdict = await verifyMessage(received, { validateSigner: validate });
     } catch (e) {
       if (!isMessageVerdictError(e)) throw e;
       const auth = smimeResultOfError(e);
       return { message: label(ctx, received, auth), action: 'labelled', auth };
     }
-    await harvest(ctx, verdict);
+    await harvest(ctx, verdict, validate);
     const auth = smimeResultOfVerdict(verdict);
     return { message: label(ctx, received, auth), action: verdict.status === 'unsigned' ? 'labelled' : 'verified', auth };
   }
@@ -120,9 +134,9 @@ export async function processInbound(ctx: GatewayContext, received: Buffer): Pro
       const auth: SmimeAuthentication = { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
       return { message: label(ctx, received, auth), action: 'unopened', auth };
     }
-    const openUnauthenticated = ctx.policy.unauthenticatedEncryption === 'deliver-decrypted';
-    const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: ctx.validate, ...(openUnauthenticated ? { allowUnauthenticated: true } : {}) });
-    await harvest(ctx, verdict);
+    const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
+    const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: validate, ...(openUnauthenticated ? { allowUnauthenticated: true } : {}) });
+    await harvest(ctx, verdict, validate);
     const auth = smimeResultOfVerdict(verdict);
     // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
     if (verdict.status === 'invalid') return { message: label(ctx, received, auth), action: 'unopened', auth };

@@ -1,35 +1,27 @@
 /**
- * Outbound mail (envelope sender in one of our domains, recipients outside), one
- * copy per recipient in as few variants as possible (issue 13):
- * - signed with the store's current key for the From address (policy `sign`);
- * - a recipient whose current certificate is in the store and validates now
- *   (findTrustedRecipientCertificate: path, revocation, the address in it) gets the
- *   signed message encrypted (policy `encrypt: if-possible`), the cipher chosen from
- *   the recipients' announced capabilities (chooseContentEncryption). Recipients
- *   named in To/Cc share one envelope; a recipient not named there (Bcc) gets an
- *   envelope of their own, so no copy reveals a Bcc recipient's certificate;
- * - the others get the signed copy;
- * - a sender without a key passes unsigned (counted by the caller), still encrypted
- *   where possible.
- * Encryption keeps the header fields readable outside unless `hideSubject`
- * (RFC 9788 hcp_no_confidentiality, issue 12 item 2).
+ * Outbound mail (envelope sender in one of our domains, recipients outside): the
+ * copies plan-outbound.ts decided, made (issue 13):
+ * - the triggers' edits first (a subject trigger's text out of the Subject, a
+ *   trigger field of ours removed), so the instruction to the gateway never leaves;
+ * - per variant: signed (multipart/signed, or opaque), encrypted to the variant's
+ *   recipients with the plan's cipher and signed inside, or both, or neither, with
+ *   the sender's identity opened once (its key use audited);
+ * - encryption keeps the header fields readable outside unless `hideSubject`
+ *   (RFC 9788 hcp_no_confidentiality, issue 12 item 2).
+ * Recipients the plan bounces or holds get no copy here (handle-message.ts).
  *
  * A refusal about the message (malformed, over a limit) is thrown as the library's
  * KakitomeError: the caller bounces it rather than pass it on unsigned; a store
  * failure is thrown as is (4xx).
  */
-import { isKakitomeError, type ErrorCode } from '../errors.ts';
-import { getHeaderFields } from '../mime/entity.ts';
-import { parseAddresses } from '../mime/parse-addresses.ts';
+import { formatHeaderField } from '../mime/build-entity.ts';
 import { encryptMessage } from '../smime/encrypt-message.ts';
 import { signMessage, type SignMessageOptions } from '../smime/sign-message.ts';
-import { chooseContentEncryption } from '../store/choose-content-encryption.ts';
-import { CERTIFICATE_REFUSALS, findTrustedRecipientCertificate } from '../store/find-trusted-recipient-certificate.ts';
-import type { CertificateRecord } from '../store/store.ts';
 import type { GatewayContext } from './gateway-context.ts';
-import { readHeaderFields } from './rewrite-header-section.ts';
+import type { OutboundAction, OutboundPlan } from './plan-outbound.ts';
+import { rewriteHeaderSection } from './rewrite-header-section.ts';
 
-export type OutboundAction = 'signed' | 'signed-encrypted' | 'encrypted' | 'unchanged';
+export type { OutboundAction };
 
 export interface Variant {
   recipients: string[];
@@ -39,59 +31,45 @@ export interface Variant {
 
 export interface OutboundResult {
   variants: Variant[];
-  /** The From address had no current signing key in the store: nothing was signed. */
+  /** The From address had no current signing key in the store: copies that policy wanted signed were not. */
   unsignedNoKey: boolean;
-  /** Recipients whose stored certificate was refused (revoked, expired...): they got the signed copy. */
-  refusedCertificates: Array<{ code: ErrorCode }>;
 }
 
-export async function processOutbound(ctx: GatewayContext, message: Buffer, recipients: readonly string[]): Promise<OutboundResult> {
-  const fields = readHeaderFields(message);
-  const header = { headers: fields };
-  const from = getHeaderFields(header, 'from').flatMap((f) => parseAddresses(f.value))[0];
-  const visible = new Set(['to', 'cc'].flatMap((n) => getHeaderFields(header, n)).flatMap((f) => parseAddresses(f.value)).map((a) => a.toLowerCase()));
+/** The message with the triggers' edits applied (unchanged when no trigger matched). */
+export function applyTriggerEdits(message: Buffer, plan: OutboundPlan): Buffer {
+  const t = plan.triggers;
+  if (!t.matches.length) return message;
+  return rewriteHeaderSection(message, {
+    remove: t.removeField,
+    ...(t.subject !== undefined ? { replace: (f) => (f.name.toLowerCase() === 'subject' ? formatHeaderField('Subject', t.subject!) : undefined) } : {}),
+  });
+}
 
+export async function processOutbound(ctx: GatewayContext, received: Buffer, plan: OutboundPlan): Promise<OutboundResult> {
+  const unsignedNoKey = plan.decisions.some((d) => d.sign.because[0]?.setting === 'signer');
+  const message = applyTriggerEdits(received, plan);
   let sign: SignMessageOptions | undefined;
-  let unsignedNoKey = false;
-  if (ctx.policy.sign) {
-    const id = from !== undefined ? await ctx.signingIdentity(from) : undefined;
-    if (id) sign = { signers: [{ certificate: id.certificate, key: id.key }], certificates: id.chain };
-    else unsignedNoKey = true;
+  if (plan.variants.some((v) => v.sign !== 'none')) {
+    const id = await ctx.signingIdentity(plan.from!);
+    // The plan saw a signing certificate; a key gone since (retired a moment ago) fails safe: 4xx, retried.
+    if (!id) throw new Error('the sender\'s signing key disappeared while the message was processed');
+    sign = { signers: [{ certificate: id.certificate, key: id.key }], certificates: id.chain };
   }
-
-  const refusedCertificates: OutboundResult['refusedCertificates'] = [];
-  const encryptable: Array<{ address: string; record: CertificateRecord }> = [];
-  const plain: string[] = [];
-  for (const address of recipients) {
-    let record: CertificateRecord | undefined;
-    if (ctx.policy.encrypt === 'if-possible') {
-      try {
-        record = (await findTrustedRecipientCertificate(ctx.store, address, ctx.validateRecipient))?.record;
-      } catch (e) {
-        if (!(isKakitomeError(e) && CERTIFICATE_REFUSALS.has(e.code))) throw e;
-        refusedCertificates.push({ code: e.code });
-      }
+  const variants: Variant[] = plan.variants.map((v) => {
+    const signing = v.sign === 'none' ? undefined : sign;
+    if (v.encryptTo.length) {
+      return {
+        recipients: v.recipients,
+        action: v.action,
+        message: encryptMessage(message, {
+          recipients: v.encryptTo.map((r) => ({ certificate: r.certificate })),
+          contentEncryption: v.contentEncryption!,
+          ...(signing ? { sign: signing } : {}),
+          ...(plan.policy.settings.hideSubject ? { hideSubject: true } : {}),
+        }),
+      };
     }
-    if (record) encryptable.push({ address, record });
-    else plain.push(address);
-  }
-
-  const variants: Variant[] = [];
-  const shared = encryptable.filter((r) => visible.has(r.address.toLowerCase()));
-  const groups = [...(shared.length ? [shared] : []), ...encryptable.filter((r) => !visible.has(r.address.toLowerCase())).map((r) => [r])];
-  for (const group of groups) {
-    const contentEncryption = chooseContentEncryption(group.map((r) => ({ recipient: r.address, ...(r.record.capabilities ? { capabilities: r.record.capabilities } : {}) }))).name;
-    variants.push({
-      recipients: group.map((r) => r.address),
-      message: encryptMessage(message, {
-        recipients: group.map((r) => ({ certificate: r.record.certificate })),
-        contentEncryption,
-        ...(sign ? { sign } : {}),
-        ...(ctx.policy.hideSubject ? { hideSubject: true } : {}),
-      }),
-      action: sign ? 'signed-encrypted' : 'encrypted',
-    });
-  }
-  if (plain.length) variants.push({ recipients: plain, message: sign ? signMessage(message, sign) : message, action: sign ? 'signed' : 'unchanged' });
-  return { variants, unsignedNoKey, refusedCertificates };
+    return { recipients: v.recipients, action: v.action, message: signing ? signMessage(message, { ...signing, ...(v.sign === 'opaque' ? { opaque: true } : {}) }) : message };
+  });
+  return { variants, unsignedNoKey };
 }

@@ -18,6 +18,8 @@ export interface RecipientOutcome {
   code: number;
   /** The next hop's reply, or what went wrong, for the reply to Postfix (one line, no secrets). */
   response: string;
+  /** Set when the outcome is the gateway's own (a policy bounce, a hold), not the next hop's: the reply carries `response` as it is, with this enhanced status code (RFC 3463). */
+  own?: { enhanced: string };
 }
 
 export interface RelayOptions {

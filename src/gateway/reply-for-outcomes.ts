@@ -4,6 +4,8 @@
  * - LMTP: one reply per recipient, in RCPT order: 250 when their copy was accepted,
  *   the next hop's 5xx when it refused it for good, 451 otherwise (Postfix retries
  *   only those recipients).
+ * Outcomes that are the gateway's own (a policy bounce: 554 5.7.5; a hold: 250) keep
+ * their text and enhanced code.
  * - SMTP: one reply for all: 250 only when every copy was accepted; 451 when any
  *   copy failed temporarily (Postfix retries the whole message, so recipients whose
  *   copy was already accepted get it again: a duplicate, never a loss; counted); a
@@ -21,6 +23,7 @@ export interface SmtpReply {
 
 export function replyForRecipient(o: RecipientOutcome | undefined): SmtpReply {
   if (!o) return { code: 451, enhanced: '4.3.0', text: 'No copy was relayed for this recipient; try again later.' };
+  if (o.own) return { code: o.code, enhanced: o.own.enhanced, text: o.response };
   if (o.status === 'accepted') return { code: 250, enhanced: '2.0.0', text: `Relayed: ${o.response || 'accepted by the next hop'}` };
   if (o.status === 'permanent') return { code: o.code, enhanced: '5.0.0', text: `The next hop refused the message: ${o.response}` };
   return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept the message yet (${o.response || 'no answer'}); try again later.` };
@@ -34,5 +37,7 @@ export function replyForMessage(outcomes: readonly RecipientOutcome[]): SmtpRepl
   if (temporary.length > 0 || outcomes.length === 0) {
     return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept every copy yet (${accepted} accepted, ${temporary.length} deferred, ${permanent.length} refused: ${temporary[0]?.response || 'no answer'}); try again later.` };
   }
-  return { code: permanent[0]!.code, enhanced: '5.0.0', text: `The next hop refused ${permanent.length} of ${outcomes.length} recipients (${accepted} accepted): ${permanent[0]!.response}` };
+  const first = permanent[0]!;
+  if (first.own) return { code: first.code, enhanced: first.own.enhanced, text: `${permanent.length} of ${outcomes.length} recipients refused by the gateway (${accepted} accepted): ${first.response}` };
+  return { code: first.code, enhanced: '5.0.0', text: `The next hop refused ${permanent.length} of ${outcomes.length} recipients (${accepted} accepted): ${first.response}` };
 }

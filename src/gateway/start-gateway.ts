@@ -10,19 +10,23 @@
  * message until the answer is 250.
  *
  * stop(): stops accepting connections, lets every message in flight finish (its
- * reply is sent), says 421 to idle connections, then resolves. reload(): reads the
- * policy again and swaps the context for messages that start afterwards; a bad
- * policy file keeps the old one (and says so in the log).
+ * reply is sent), says 421 to idle connections, then resolves. reload() (SIGHUP):
+ * imports the policy file again, reads the store's policy and trust anchors, and
+ * swaps the context for messages that start afterwards; a bad policy file keeps
+ * the old one (and says so in the log). Between reloads, the store's policy
+ * revision is read every `policyRefreshMs` (POLICY_REFRESH_MS): an edit made with
+ * `kakitome policy` on any node is in force on every node within that time.
  */
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Store } from '../store/store.ts';
-import { createGatewayContext, type GatewayContext } from './gateway-context.ts';
+import { PolicyDirectory } from '../store/policy-directory.ts';
+import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
-import { loadGatewayPolicy, type GatewayPolicy } from './gateway-policy.ts';
+import { loadGatewayPolicy, POLICY_REFRESH_MS } from './gateway-policy.ts';
 import { handleMessage, type HandledMessage } from './handle-message.ts';
 import type { HostPort } from './parse-host-port.ts';
 import { relayMessage } from './relay-message.ts';
@@ -38,6 +42,8 @@ export interface GatewayConfig {
   metrics?: HostPort;
   /** Speak LMTP on --listen (per-recipient replies) instead of SMTP. */
   lmtp: boolean;
+  /** How often the store's policy revision is read (default POLICY_REFRESH_MS). */
+  policyRefreshMs?: number;
 }
 
 export interface RunningGateway {
@@ -46,6 +52,8 @@ export interface RunningGateway {
   metricsListening?: HostPort;
   metrics: GatewayMetrics;
   reload(): Promise<boolean>;
+  /** Reads the store's policy now if its revision moved (what the timer does); true when a new policy is in force. */
+  refreshPolicy(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -74,8 +82,8 @@ function readData(stream: SMTPServerDataStream, limit: number): Promise<Buffer |
 
 export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
-  let policy: GatewayPolicy = await loadGatewayPolicy(config.policyPath);
-  let ctx: GatewayContext = await createGatewayContext(store, policy, config.authservId, config.domains);
+  let ctx: GatewayContext = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains);
+  const policies = new PolicyDirectory(store);
   const name = hostname();
   let inFlight = 0;
   let accepting = true;
@@ -91,9 +99,9 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     disableReverseLookup: true,
     // Postfix's XFORWARD carries its queue id (IDENT) for the log; it changes nothing else.
     useXForward: true,
-    size: policy.maxMessageBytes,
+    size: ctx.global.maxMessageBytes,
     rejectOversized: true,
-    maxClients: policy.maxConnections,
+    maxClients: ctx.global.maxConnections,
     logger: false,
     // The drain in stop() decides when connections close.
     closeTimeout: 24 * 3600 * 1000,
@@ -102,7 +110,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       inFlight++;
       metrics.set('kakitome_gateway_in_flight', inFlight);
       const current = ctx;
-      const limit = current.policy.maxMessageBytes;
+      const limit = current.global.maxMessageBytes;
       const transactionId = `${session.id}.${++transactions}`;
       const envelope = {
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -127,7 +135,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
             // smtp-server answers 552 itself (rejectOversized).
             return done(smtpError(552, '5.3.4', `The message exceeds the gateway's limit of ${limit} bytes.`));
           }
-          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, relay: (env, msg) => relayMessage({ nextHop: config.nextHop, name, timeoutMs: current.policy.relayTimeoutMs }, env, msg) }, envelope, message));
+          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, relay: (env, msg) => relayMessage({ nextHop: config.nextHop, name, timeoutMs: current.global.relayTimeoutMs }, env, msg) }, envelope, message));
         })
         .catch((e: unknown) => {
           // Nothing escapes as a crash: an unexpected failure defers the message.
@@ -157,17 +165,42 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   const healthAddress = health?.address() as AddressInfo | undefined;
   log('listening', { listen: `${bound.address}:${bound.port}`, protocol: config.lmtp ? 'lmtp' : 'smtp', nextHop: `${config.nextHop.host}:${config.nextHop.port}`, domains: config.domains.size, ...(healthAddress ? { metrics: `${healthAddress.address}:${healthAddress.port}` } : {}) });
 
+  const applyLimits = () => {
+    // smtp-server reads these per connection and per DATA: new limits apply from the next message on.
+    Object.assign(server.options, { size: ctx.global.maxMessageBytes, maxClients: ctx.global.maxConnections });
+  };
+  let refreshing: Promise<boolean> | undefined;
+  const refreshPolicy = (): Promise<boolean> => {
+    refreshing ??= (async () => {
+      try {
+        if ((await policies.revision()) === ctx.policy.revision) return false;
+        ctx = withPolicy(ctx, await policies.load());
+        applyLimits();
+        log('policy-refreshed', { revision: ctx.policy.revision });
+        return true;
+      } catch (e) {
+        // The store down, or a bad row: the policy in force stays, and the next tick tries again.
+        log('policy-refresh-failed', { error: (e as Error).message.split('\n')[0]!.slice(0, 300) });
+        return false;
+      } finally {
+        refreshing = undefined;
+      }
+    })();
+    return refreshing;
+  };
+  const refreshTimer = setInterval(() => void refreshPolicy(), config.policyRefreshMs ?? POLICY_REFRESH_MS);
+  refreshTimer.unref();
+
   return {
     listening: { host: bound.address, port: bound.port },
     ...(healthAddress ? { metricsListening: { host: healthAddress.address, port: healthAddress.port } } : {}),
     metrics,
+    refreshPolicy,
     async reload() {
       try {
-        policy = await loadGatewayPolicy(config.policyPath);
-        ctx = await createGatewayContext(store, policy, config.authservId, config.domains);
-        // smtp-server reads these per connection and per DATA: new limits apply from the next message on.
-        Object.assign(server.options, { size: policy.maxMessageBytes, maxClients: policy.maxConnections });
-        log('reloaded', { policy: config.policyPath ?? 'defaults' });
+        ctx = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains);
+        applyLimits();
+        log('reloaded', { policy: config.policyPath ?? 'store', revision: ctx.policy.revision });
         return true;
       } catch (e) {
         log('reload-failed', { error: (e as Error).message.slice(0, 300) });
@@ -176,6 +209,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     },
     async stop() {
       accepting = false;
+      clearInterval(refreshTimer);
       log('stopping', { inFlight });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));

@@ -158,6 +158,35 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (domain, selector)
    );
    CREATE INDEX dkim_keys_domain ON dkim_keys (domain, status)`,
+  // 6: the gateway's policy levels (issue 13): one row per setting set at a level
+  // (level 'global' with name '', 'domain' with the domain, 'address' with the
+  // address), the value as JSON, so a new setting needs no migration
+  // (src/store/policy-directory.ts; the settings themselves: src/policy). Every edit
+  // also writes settings.policy_revision in its transaction: gateway nodes poll that
+  // one row to see a change. held_messages: outbound mail that policy requires
+  // encrypted and that had no usable certificate, held for an administrator
+  // (missingCertificate: hold); id is a digest of envelope and message, so a message
+  // held again on a retry is one row.
+  `CREATE TABLE policy_settings (
+     level TEXT NOT NULL,
+     name TEXT NOT NULL,
+     setting TEXT NOT NULL,
+     value TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (level, name, setting)
+   );
+   CREATE TABLE held_messages (
+     id TEXT PRIMARY KEY,
+     held_at TEXT NOT NULL,
+     queue_id TEXT,
+     sender TEXT NOT NULL,
+     recipients TEXT NOT NULL,
+     reason_code TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     message BLOB NOT NULL
+   );
+   CREATE INDEX held_messages_held_at ON held_messages (held_at)`,
 ];
 
 function forDialect(sql: string, dialect: Dialect): string[] {

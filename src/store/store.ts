@@ -305,6 +305,11 @@ export class Store implements KeyDirectory {
     await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
   }
 
+  /** Records an operation in the audit log within the caller's transaction `tx`: the change and its record land together or not at all. */
+  async auditWithin(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
+    await this.#audit(tx, action, object, detail);
+  }
+
   /**
    * The same store acting for `actor` in the audit log (a service's caller: the
    * tenant and API key). It shares this store's connection; closing it leaves this
@@ -811,13 +816,26 @@ export class Store implements KeyDirectory {
    * digitalSignature, extKeyUsage emailProtection when present). The newest wins.
    */
   async findSigningIdentity(email: string, now: Date = this.#clock()): Promise<SigningIdentity | undefined> {
+    const found = await this.#signingCandidate(email, now);
+    if (!found) return undefined;
+    const key = await this.#useKey(found.row, 'key.use.sign', found.certificate.fingerprint256);
+    return { key, certificate: found.certificate, chain: await this.findIssuerChain(found.certificate), keyId: String(found.row.id) };
+  }
+
+  /**
+   * The certificate findSigningIdentity would sign with, found by the same query
+   * without opening (or auditing) the key: for explaining a decision (`gateway
+   * explain`), not for signing.
+   */
+  async findSigningCertificate(email: string, now: Date = this.#clock()): Promise<Certificate | undefined> {
+    return (await this.#signingCandidate(email, now))?.certificate;
+  }
+
+  async #signingCandidate(email: string, now: Date): Promise<{ certificate: Certificate; row: Row } | undefined> {
     const candidates = (await this.#currentForAddress(email, now)).filter((r) => r.hasPrivateKey && allowsUsage(r.certificate, 'sign'));
     for (const rec of candidates) {
       const rows = await this.engine.all("SELECT * FROM private_keys WHERE spki_sha256 = ? AND status = 'active'", [spkiDigest(rec.certificate.spki)]);
-      const row = rows[0];
-      if (!row) continue;
-      const key = await this.#useKey(row, 'key.use.sign', rec.certificate.fingerprint256);
-      return { key, certificate: rec.certificate, chain: await this.findIssuerChain(rec.certificate), keyId: String(row.id) };
+      if (rows[0]) return { certificate: rec.certificate, row: rows[0] };
     }
     return undefined;
   }

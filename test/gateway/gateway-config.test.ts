@@ -1,13 +1,12 @@
 /**
- * The gateway's pure parts: option and policy validation (a typo is refused at
- * start with what is wrong), the Authentication-Results writer against header
+ * The gateway's pure parts: option validation (a typo is refused at start with
+ * what is wrong; the policy's: gateway-policy.test.ts), the Authentication-Results writer against header
  * injection, and the authserv-id reader that decides which arriving fields are
  * forgeries of ours.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseGatewayConfig } from '../../src/gateway/gateway-config.ts';
-import { DEFAULT_POLICY, parseGatewayPolicy } from '../../src/gateway/gateway-policy.ts';
 import { authservIdOf, claimsAuthservId, formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
 import { classifyRecipients } from '../../src/gateway/classify-recipients.ts';
 import { replyForMessage } from '../../src/gateway/reply-for-outcomes.ts';
@@ -41,18 +40,6 @@ test('gateway options: the exact form parses; every wrong value is refused with 
     [{ ...ok, metrics: 'localhost' }, /--metrics/],
   ];
   for (const [o, message] of refused) expectCode(() => parseGatewayConfig(o), 'INVALID_ARGUMENT', message);
-});
-
-test('gateway policy: defaults, known settings, and refusals naming the setting', () => {
-  assert.deepEqual(parseGatewayPolicy('{}', 'p'), DEFAULT_POLICY);
-  assert.equal(parseGatewayPolicy('{"encrypt":"never","sign":false}', 'p').encrypt, 'never');
-  expectCode(() => parseGatewayPolicy('{"encrypt":"required"}', 'p'), 'INVALID_ARGUMENT', /"encrypt" must be .*not implemented yet/);
-  expectCode(() => parseGatewayPolicy('{"sing":true}', 'p'), 'INVALID_ARGUMENT', /unknown setting "sing"/);
-  expectCode(() => parseGatewayPolicy('[]', 'p'), 'INVALID_ARGUMENT', /JSON object/);
-  expectCode(() => parseGatewayPolicy('{', 'p'), 'INVALID_ARGUMENT', /not valid JSON/);
-  expectCode(() => parseGatewayPolicy('{"maxMessageBytes": 1e12}', 'p'), 'INVALID_ARGUMENT', /maxMessageBytes/);
-  assert.equal(parseGatewayPolicy('{"unauthenticatedEncryption":"deliver-decrypted"}', 'p').unauthenticatedEncryption, 'deliver-decrypted');
-  expectCode(() => parseGatewayPolicy('{"unauthenticatedEncryption":"hold"}', 'p'), 'INVALID_ARGUMENT', /not implemented yet/);
 });
 
 test('Authentication-Results: hostile text in the reason or signer cannot add a header field or a result', () => {

@@ -118,6 +118,13 @@ export class Sink {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Forgets what was delivered and accepts everything again. */
+  reset(): void {
+    this.deliveries.length = 0;
+    this.mode = 'accept';
+    this.refuse.clear();
+  }
+
   /** The one delivery that went to `recipient`. */
   deliveryTo(recipient: string): Delivery {
     const found = this.deliveries.filter((d) => d.to.includes(recipient));

@@ -12,6 +12,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startGateway, type RunningGateway } from '../../src/gateway/start-gateway.ts';
+import { PolicyDirectory } from '../../src/store/policy-directory.ts';
+import { levelRef } from '../../src/policy/policy-levels.ts';
 import type { Store } from '../../src/store/store.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
@@ -35,7 +37,8 @@ before(async () => {
   sink = await new Sink().start();
   w = new Workdir('gw-peers');
   policyPath = join(world.dir, 'policy.json');
-  // The test PKIs publish no CRL or OCSP: this gateway allows unknown revocation; the LMTP one keeps the default (require).
+  // The test PKIs publish no CRL or OCSP: the policy allows unknown revocation. The file is imported into the
+  // store both gateways share (the LMTP one has no file and reads the store's policy).
   writeFileSync(policyPath, JSON.stringify({ maxMessageBytes: 262144, revocation: 'allow-unknown' }));
   const base = { listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test' };
   smtp = await startGateway({ ...base, lmtp: false, policyPath, metrics: { host: '127.0.0.1', port: 0 } }, store, log);
@@ -51,11 +54,7 @@ after(async () => {
   world?.cleanup();
 });
 
-function reset(): void {
-  sink.deliveries.length = 0;
-  sink.mode = 'accept';
-  sink.refuse.clear();
-}
+const reset = () => sink.reset();
 
 const AR = /^Authentication-Results: mx\.corp\.test; smime=(\w+)/;
 
@@ -155,15 +154,25 @@ test('inbound: an openssl-signed message from outside is verified (pass), kept i
   assert.equal((await store.findRecipientCertificates('dave@example.com')).length, 1, 'harvested');
 });
 
-test('inbound, default policy (revocation require): a signer whose revocation cannot be checked is temperror REVOCATION_UNKNOWN, never pass', async () => {
+test('inbound, per-recipient policy: global revocation allow-unknown, an address level require; one message gives pass for one recipient and temperror REVOCATION_UNKNOWN for the other', async () => {
   reset();
-  const dave = world.pki.identity('rsa2048', 'dave');
-  const signed = signMessage(draft('dave@example.com', 'alice@corp.test', 'Unknown revocation', 'Hello.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
-  const r = await sendTo(lmtp.listening.port, 'dave@example.com', ['alice@corp.test'], signed, { lmtp: true });
-  assert.deepEqual(r.accepted, ['alice@corp.test']);
-  const ar = authResults(sink.deliveryTo('alice@corp.test').message);
-  assert.equal(AR.exec(ar)?.[1], 'temperror', ar);
-  assert.match(ar, /smime\.verdict-code=REVOCATION_UNKNOWN/);
+  const policies = new PolicyDirectory(store);
+  await policies.set(levelRef('address', 'bob@corp.test'), { revocation: 'require' });
+  try {
+    assert.equal(await lmtp.refreshPolicy(), true, 'the store\'s edit reaches the running gateway');
+    const dave = world.pki.identity('rsa2048', 'dave');
+    const signed = signMessage(draft('dave@example.com', 'alice@corp.test, bob@corp.test', 'Unknown revocation', 'Hello.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
+    const r = await sendTo(lmtp.listening.port, 'dave@example.com', ['alice@corp.test', 'bob@corp.test'], signed, { lmtp: true });
+    assert.deepEqual(r.accepted.sort(), ['alice@corp.test', 'bob@corp.test']);
+    assert.equal(sink.deliveries.length, 2, 'two policies, two copies');
+    assert.equal(AR.exec(authResults(sink.deliveryTo('alice@corp.test').message))?.[1], 'pass');
+    const ar = authResults(sink.deliveryTo('bob@corp.test').message);
+    assert.equal(AR.exec(ar)?.[1], 'temperror', ar);
+    assert.match(ar, /smime\.verdict-code=REVOCATION_UNKNOWN/);
+  } finally {
+    await policies.unset(levelRef('address', 'bob@corp.test'), ['revocation']);
+    await lmtp.refreshPolicy();
+  }
 });
 
 test('inbound: a tampered signed message is labelled fail', async () => {

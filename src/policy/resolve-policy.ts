@@ -1,0 +1,63 @@
+/**
+ * The policy in force for one party, and which level set each value (issue 13:
+ * "which level set each value", the fix for the inheritance surprises of other
+ * gateways). Pure: levels in, settings and their sources out.
+ *
+ * The party whose levels apply is the one in the organisation: for outbound mail
+ * the sender, for inbound mail the recipient (src/gateway/plan-outbound.ts,
+ * plan-inbound.ts). Each setting is taken from the most specific level that sets
+ * it: the party's address, else its domain, else global, else the default. Unset a
+ * value at a level and the next level up shows through. Process-wide settings
+ * (maxMessageBytes, maxConnections, relayTimeoutMs) exist only at the global level.
+ */
+import { describeLevel, GLOBAL_LEVEL, settingsAt, type LevelKind, type LevelRef, type PolicyLevels } from './policy-levels.ts';
+import { DEFAULT_SETTINGS, SETTING_NAMES, type PolicySettings, type SettingName } from './policy-settings.ts';
+
+export interface SettingSource {
+  level: LevelKind | 'default';
+  /** The domain or address of a domain or address level. */
+  name?: string;
+}
+
+export interface ResolvedPolicy {
+  /** The address whose levels were read ('' for the global level alone). */
+  owner: string;
+  settings: PolicySettings;
+  sources: Record<SettingName, SettingSource>;
+}
+
+/** "default", "global", "domain example.com", "address alice@example.com". */
+export function describeSource(source: SettingSource): string {
+  return source.level === 'default' ? 'default' : describeLevel({ kind: source.level, name: source.name ?? '' });
+}
+
+/** The levels that apply to `owner`, most specific first. */
+function chain(owner: string): LevelRef[] {
+  const address = owner.trim().toLowerCase();
+  const at = address.lastIndexOf('@');
+  if (at < 0) return [GLOBAL_LEVEL];
+  return [{ kind: 'address', name: address }, { kind: 'domain', name: address.slice(at + 1).replace(/\.$/, '') }, GLOBAL_LEVEL];
+}
+
+export function resolvePolicy(levels: PolicyLevels, owner: string): ResolvedPolicy {
+  const settings: Record<string, unknown> = {};
+  const sources = {} as Record<SettingName, SettingSource>;
+  const refs = chain(owner);
+  for (const name of SETTING_NAMES) {
+    settings[name] = DEFAULT_SETTINGS[name];
+    sources[name] = { level: 'default' };
+    for (const ref of refs) {
+      const value = settingsAt(levels, ref)[name];
+      if (value === undefined) continue;
+      settings[name] = value;
+      sources[name] = ref.kind === 'global' ? { level: 'global' } : { level: ref.kind, name: ref.name };
+      break;
+    }
+  }
+  return { owner: owner.trim().toLowerCase(), settings: settings as unknown as PolicySettings, sources };
+}
+
+/** The global level over the defaults: the process-wide settings, and the policy of mail no party owns. */
+export function resolveGlobalPolicy(levels: PolicyLevels): ResolvedPolicy {
+  return resolvePolicy(levels, '');
+}

@@ -1,0 +1,248 @@
+/**
+ * The gateway's policy behaviours at the SMTP/LMTP level (issue 13, "Policy"): a
+ * real client in front, a real SMTP sink as the next hop, the policy in the store
+ * (imported from a levelled file, edited while the gateway runs), and what leaves
+ * checked with `openssl cms`. Encryption required with a missing certificate:
+ * bounced (LMTP 554 5.7.5; SMTP with a DSN of ours) or held, never sent in clear;
+ * triggers force encryption and do not leave; skip-sign and opaque domains; subject
+ * tags in both languages with forged tags removed; inheritance seen in delivery.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startGateway, type RunningGateway } from '../../src/gateway/start-gateway.ts';
+import type { Store } from '../../src/store/store.ts';
+import { PolicyDirectory } from '../../src/store/policy-directory.ts';
+import { HeldMessages } from '../../src/store/held-messages.ts';
+import { GLOBAL_LEVEL, levelRef } from '../../src/policy/policy-levels.ts';
+import type { PartialSettings } from '../../src/policy/policy-settings.ts';
+import { signMessage } from '../../src/smime/sign-message.ts';
+import { decodeHeaderText } from '../../src/mime/decode-header-text.ts';
+import { readHeaderFields } from '../../src/gateway/rewrite-header-section.ts';
+import { createWorld, draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
+
+let world: GatewayWorld;
+let store: Store;
+let sink: Sink;
+let smtp: RunningGateway;
+let lmtp: RunningGateway;
+let policies: PolicyDirectory;
+const logLines: string[] = [];
+const log = (event: string, fields: Record<string, unknown> = {}) => logLines.push(JSON.stringify({ event, ...fields }));
+
+before(async () => {
+  world = await createWorld();
+  store = await openWorldStore(world);
+  policies = new PolicyDirectory(store);
+  sink = await new Sink().start();
+  const policyPath = join(world.dir, 'policy.json');
+  // The levelled file form; the test PKIs publish no CRL or OCSP.
+  writeFileSync(policyPath, JSON.stringify({ global: { revocation: 'allow-unknown' }, domains: { 'corp.test': { encrypt: 'required' } }, addresses: { 'alice@corp.test': { encrypt: 'if-possible' } } }));
+  const base = { listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', policyPath };
+  smtp = await startGateway({ ...base, lmtp: false }, store, log);
+  lmtp = await startGateway({ ...base, lmtp: true }, store, log);
+});
+
+after(async () => {
+  for (const g of [smtp, lmtp]) await g?.stop();
+  await sink?.stop();
+  await store?.close();
+  world?.cleanup();
+});
+
+const reset = () => sink.reset();
+
+/** Sets settings at a level (undefined: unsets them) and makes both gateways read the store now. */
+async function setPolicy(ref: ReturnType<typeof levelRef>, settings: PartialSettings, unset: string[] = []): Promise<void> {
+  if (Object.keys(settings).length) await policies.set(ref, settings);
+  if (unset.length) await policies.unset(ref, unset as never);
+  await smtp.refreshPolicy();
+  await lmtp.refreshPolicy();
+}
+
+const carol = () => world.pki.identity('rsa2048', 'carol');
+const text = (b: Buffer) => b.toString('latin1');
+
+test('inheritance in delivery: the domain level requires encryption, the address level overrides it, unsetting falls back', async () => {
+  reset();
+  // bob@corp.test inherits encrypt=required from corp.test: Erin has no certificate, so LMTP refuses her copy with 5.7.5.
+  let r = await sendTo(lmtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], draft('bob@corp.test', 'carol@example.com, erin@example.com', 'Domain level', 'Figures.'), { lmtp: true });
+  assert.deepEqual(r.accepted, ['carol@example.com']);
+  assert.deepEqual(r.rejected, [{ recipient: 'erin@example.com', code: 554 }]);
+  assert.equal(sink.deliveries.length, 1);
+  assert.match(text(sink.deliveryTo('carol@example.com').message), /application\/pkcs7-mime/);
+  assert.ok((await opensslDecryptMime(world.dir, sink.deliveryTo('carol@example.com').message, carol().certPath, carol().keyPath)).ok);
+  // alice@corp.test's address level says if-possible: Erin gets the signed copy.
+  reset();
+  r = await sendTo(lmtp.listening.port, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Address level', 'Figures.'), { lmtp: true });
+  assert.deepEqual(r.accepted, ['erin@example.com']);
+  assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('erin@example.com').message, world.corpRoot)).ok);
+  // Unset alice's address level: the domain's required shows through.
+  reset();
+  await setPolicy(levelRef('address', 'alice@corp.test'), {}, ['encrypt']);
+  try {
+    r = await sendTo(lmtp.listening.port, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Unset', 'Figures.'), { lmtp: true });
+    assert.deepEqual(r.rejected, [{ recipient: 'erin@example.com', code: 554 }]);
+    assert.equal(sink.deliveries.length, 0, 'nothing unencrypted leaves');
+  } finally {
+    await setPolicy(levelRef('address', 'alice@corp.test'), { encrypt: 'if-possible' });
+  }
+});
+
+test('encrypt required, SMTP mode: the other copies go, the sender gets an RFC 3464 DSN naming the recipient and why; nothing reaches that recipient', async () => {
+  reset();
+  const msg = draft('Bob <bob@corp.test>', 'carol@example.com, erin@example.com', 'Quarterly', 'SECRET-FIGURES');
+  const r = await sendTo(smtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], msg);
+  assert.equal(r.code, 250, r.response);
+  assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 0);
+  assert.doesNotMatch(sink.deliveries.map((d) => text(d.message)).join(''), /SECRET-FIGURES/, 'nothing in clear');
+  const dsn = sink.deliveryTo('bob@corp.test');
+  assert.equal(dsn.from, '', 'the null reverse-path');
+  const body = text(dsn.message);
+  assert.match(body, /Content-Type: multipart\/report;\s+report-type=delivery-status/);
+  assert.match(body, /Final-Recipient: rfc822; erin@example\.com\r\nAction: failed\r\nStatus: 5\.7\.5/);
+  assert.match(body, /Diagnostic-Code: smtp; 554 5\.7\.5 Encryption to erin@example\.com is required by policy and no certificate is known/);
+  assert.match(body, /text\/rfc822-headers[\s\S]*Subject: Quarterly/);
+  // The whole message bounced (every recipient): 554 5.7.5 for Postfix to return with its own DSN.
+  reset();
+  const all = await sendTo(smtp.listening.port, 'bob@corp.test', ['erin@example.com'], msg);
+  assert.equal(all.code, 554);
+  assert.match(all.response, /5\.7\.5 .*erin@example\.com is required by policy/);
+  assert.equal(sink.deliveries.length, 0);
+});
+
+test('encrypt required, missingCertificate hold: 250 only once it is held in the store; held once even when retried; never relayed', async () => {
+  reset();
+  await setPolicy(levelRef('domain', 'corp.test'), { missingCertificate: 'hold' });
+  try {
+    const msg = draft('bob@corp.test', 'erin@example.com', 'Hold me', 'HELD-SECRET');
+    const held = new HeldMessages(store);
+    const before = (await held.list()).length;
+    for (const port of [smtp.listening.port, smtp.listening.port]) {
+      const r = await sendTo(port, 'bob@corp.test', ['erin@example.com'], msg);
+      assert.equal(r.code, 250, r.response);
+      assert.match(r.response, /Held for an administrator \([0-9a-f]{32}\)/);
+    }
+    assert.equal(sink.deliveries.length, 0);
+    const list = await held.list();
+    assert.equal(list.length, before + 1, 'the retry found the same row');
+    const row = list.find((h) => h.recipients.includes('erin@example.com'))!;
+    assert.equal(row.reasonCode, 'ENCRYPTION_REQUIRED');
+    assert.match(row.reason, /encrypt="required" \(domain corp\.test\)/);
+    assert.match(text((await held.find(row.id)).message), /HELD-SECRET/, 'kept as received');
+    // With a store that fails, the hold cannot be made: 4xx, Postfix keeps it.
+    const broken = await openWorldStore(world);
+    const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: true }, broken, log);
+    await broken.close();
+    try {
+      const r = await sendTo(g.listening.port, 'bob@corp.test', ['erin@example.com'], draft('bob@corp.test', 'erin@example.com', 'Store down', 'x'), { lmtp: true });
+      assert.deepEqual(r.rejected.map((x) => Math.floor(x.code / 100)), [4]);
+    } finally {
+      await g.stop();
+    }
+    assert.equal(sink.deliveries.length, 0);
+  } finally {
+    await setPolicy(levelRef('domain', 'corp.test'), {}, ['missingCertificate']);
+  }
+});
+
+test('triggers: "[secure]" or "[暗号化]" in the Subject, or X-Kakitome-Encrypt: yes, force encryption over encrypt=if-possible; the trigger does not leave', async () => {
+  reset();
+  await setPolicy(GLOBAL_LEVEL, { subjectTriggers: ['[secure]', '[暗号化]'], headerTriggers: ['X-Kakitome-Encrypt: yes'] });
+  try {
+    const subject = `=?UTF-8?B?${Buffer.from('[暗号化] 見積書').toString('base64')}?=`;
+    const msg = draft('alice@corp.test', 'carol@example.com, erin@example.com', subject, 'TRIGGERED-SECRET');
+    const r = await sendTo(lmtp.listening.port, 'alice@corp.test', ['carol@example.com', 'erin@example.com'], msg, { lmtp: true });
+    assert.deepEqual(r.accepted, ['carol@example.com']);
+    assert.deepEqual(r.rejected, [{ recipient: 'erin@example.com', code: 554 }], 'alice is if-possible, but the trigger makes it required');
+    const out = sink.deliveryTo('carol@example.com').message;
+    assert.doesNotMatch(text(out), /TRIGGERED-SECRET/);
+    const opened = await opensslDecryptMime(world.dir, out, carol().certPath, carol().keyPath);
+    assert.ok(opened.ok, opened.detail);
+    const inner = await opensslVerifyMime(world.dir, opened.content, world.corpRoot);
+    assert.ok(inner.ok, inner.detail);
+    for (const m of [out, opened.content]) {
+      const subj = /^Subject: (.*)$/m.exec(text(m))![1]!;
+      const decoded = decodeHeaderText(subj);
+      assert.equal(decoded, '見積書', `the trigger text is gone: ${subj}`);
+    }
+    reset();
+    const header = draft('alice@corp.test', 'carol@example.com', 'Plain subject', 'HEADER-SECRET', 'X-Kakitome-Encrypt: Yes\r\n');
+    assert.equal((await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com'], header)).code, 250);
+    const got = sink.deliveryTo('carol@example.com').message;
+    const inner2 = await opensslDecryptMime(world.dir, got, carol().certPath, carol().keyPath);
+    assert.ok(inner2.ok);
+    assert.doesNotMatch(text(got) + text(inner2.content), /X-Kakitome-Encrypt/i, 'our trigger field is removed');
+    // Without a trigger, alice's if-possible sends Erin the signed copy.
+    reset();
+    assert.equal((await sendTo(smtp.listening.port, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Nothing secure', 'plain'))).code, 250);
+    assert.match(text(sink.deliveryTo('erin@example.com').message), /multipart\/signed/);
+  } finally {
+    await setPolicy(GLOBAL_LEVEL, {}, ['subjectTriggers', 'headerTriggers']);
+  }
+});
+
+test('skip-sign and opaque domains: an unsigned copy for one, an opaque signed copy (openssl verifies it) for the other, multipart/signed for the rest', async () => {
+  reset();
+  await setPolicy(levelRef('address', 'alice@corp.test'), { skipSignDomains: ['fragile.example'], opaqueSignDomains: ['opaque.example'] });
+  try {
+    const msg = draft('alice@corp.test', 'x@fragile.example, y@opaque.example, z@example.com', 'Domains', 'Three ways.');
+    const r = await sendTo(smtp.listening.port, 'alice@corp.test', ['x@fragile.example', 'y@opaque.example', 'z@example.com'], msg);
+    assert.equal(r.code, 250, r.response);
+    assert.equal(sink.deliveries.length, 3);
+    assert.deepEqual(sink.deliveryTo('x@fragile.example').message, msg, 'unchanged: not signed');
+    const opaque = sink.deliveryTo('y@opaque.example').message;
+    assert.match(text(opaque), /Content-Type: application\/pkcs7-mime;[^\r\n]*smime-type=signed-data/i);
+    const v = await opensslVerifyMime(world.dir, opaque, world.corpRoot);
+    assert.ok(v.ok, v.detail);
+    assert.match(text(v.content), /Three ways\./);
+    assert.match(text(sink.deliveryTo('z@example.com').message), /multipart\/signed/);
+  } finally {
+    await setPolicy(levelRef('address', 'alice@corp.test'), {}, ['skipSignDomains', 'opaqueSignDomains']);
+  }
+});
+
+test('subject tags on inbound mail, English and Japanese, per recipient; forged tags are removed; off by default', async () => {
+  reset();
+  const dave = world.pki.identity('rsa2048', 'dave');
+  const good = signMessage(draft('dave@example.com', 'alice@corp.test', '[signed OK] [署名確認済] Invoice', 'Pay 100 yen.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
+  const tampered = Buffer.from(text(good).replace('Pay 100 yen.', 'Pay 900 yen.'), 'latin1');
+  const unsigned = draft('eve@example.com', 'alice@corp.test', '[signed OK] trust me', 'Hi.');
+  const subjectOf = async (m: Buffer) => {
+    const subjects = readHeaderFields(m).filter((f) => f.name.toLowerCase() === 'subject');
+    assert.equal(subjects.length, 1);
+    return decodeHeaderText(subjects[0]!.value);
+  };
+  // Off by default: nothing changes.
+  await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], good);
+  assert.equal(await subjectOf(sink.deliveryTo('alice@corp.test').message), '[signed OK] [署名確認済] Invoice');
+  await setPolicy(GLOBAL_LEVEL, { subjectTags: 'en' });
+  await setPolicy(levelRef('address', 'bob@corp.test'), { subjectTags: 'ja' });
+  try {
+    const cases: Array<[Buffer, string, string]> = [
+      [good, '[signed OK] Invoice', '[署名確認済] Invoice'],
+      [tampered, '[signature INVALID] Invoice', '[署名不正] Invoice'],
+      [unsigned, 'trust me', 'trust me'],
+    ];
+    for (const [m, en, ja] of cases) {
+      reset();
+      const r = await sendTo(lmtp.listening.port, 'dave@example.com', ['alice@corp.test', 'bob@corp.test'], m, { lmtp: true });
+      assert.equal(r.accepted.length, 2);
+      assert.equal(await subjectOf(sink.deliveryTo('alice@corp.test').message), en);
+      assert.equal(await subjectOf(sink.deliveryTo('bob@corp.test').message), ja);
+    }
+    reset();
+    // The tag is in the outer header only: the signature still verifies downstream.
+    await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], good);
+    assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('alice@corp.test').message, world.pki.caPath)).ok);
+    // Custom texts.
+    reset();
+    await setPolicy(GLOBAL_LEVEL, { subjectTagSigned: '(verified)' });
+    await sendTo(smtp.listening.port, 'dave@example.com', ['alice@corp.test'], good);
+    assert.equal(await subjectOf(sink.deliveryTo('alice@corp.test').message), '(verified) Invoice');
+  } finally {
+    await setPolicy(GLOBAL_LEVEL, {}, ['subjectTags', 'subjectTagSigned']);
+    await setPolicy(levelRef('address', 'bob@corp.test'), {}, ['subjectTags']);
+  }
+});
