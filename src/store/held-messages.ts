@@ -4,7 +4,7 @@
  * certificate. The gateway answers 250 for those recipients only once the message
  * is committed here, so a held message is never lost; it leaves only by
  * `kakitome gateway held release` (sent again through the mail system, where policy
- * decides anew) or `held bounce` (a DSN to its sender), each audited. Migration 5.
+ * decides anew) or `held bounce` (a DSN to its sender), each audited. Migration 6.
  *
  * The message is kept as it was received, as Postfix's queue keeps it: plaintext
  * that policy says must travel encrypted. Protect the database like the mail queue.

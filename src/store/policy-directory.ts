@@ -1,6 +1,6 @@
 /**
  * The gateway policy kept in the store (issue 13, "Policy"): its own concept over
- * the store's SQL engine (style guide, "the store grows by concept"), migration 5.
+ * the store's SQL engine (style guide, "the store grows by concept"), migration 6.
  * One row per setting set at a level; values are JSON, checked by the settings
  * table (src/policy/policy-settings.ts) when written and again when read, so a row
  * written by hand or by a newer version with a setting this one does not know is

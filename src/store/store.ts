@@ -305,11 +305,6 @@ export class Store implements KeyDirectory {
     await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
   }
 
-  /** Records an operation in the audit log within the caller's transaction `tx`: the change and its record land together or not at all. */
-  async auditWithin(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
-    await this.#audit(tx, action, object, detail);
-  }
-
   /**
    * The same store acting for `actor` in the audit log (a service's caller: the
    * tenant and API key). It shares this store's connection; closing it leaves this

@@ -1,5 +1,5 @@
 /**
- * The gateway policy and held messages in the store (migration 5), on SQLite and on
+ * The gateway policy and held messages in the store (migration 6), on SQLite and on
  * PostgreSQL: levels set, unset and imported (each part the document carries
  * replaced, the rest kept), a new revision with every change and none for an
  * import that changes nothing, every change audited, rows checked again when read;
