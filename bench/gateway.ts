@@ -1,0 +1,262 @@
+/**
+ * Issue 13 performance: 2 KB messages through a private Postfix (Debian's, on
+ * loopback, test/gateway/postfix-instance.ts) with `kakitome gateway` as its
+ * after-queue content filter, beside the same Postfix relaying without the filter,
+ * measured in the same run on the same machine:
+ *
+ * - **with the filter**: submitted to Postfix's smtpd, queued, handed to the
+ *   gateway (a separate `kakitome gateway` process, as deployed), signed (outbound)
+ *   or decrypted and verified (inbound), reinjected, queued again, relayed to the
+ *   sink;
+ * - **without**: submitted to the reinjection listener, which has no filter: one
+ *   queue pass, relayed to the same sink.
+ * Throughput is messages delivered to the sink per second, the clients keeping
+ * `--concurrency` messages in flight. The target (issue 13): with the filter ≥ 45%
+ * of without (the after-queue design itself costs about 2x: two queue passes).
+ * Then, at half the filtered throughput, the latency the gateway adds: each
+ * message's time inside the gateway (from its end of DATA to the next hop's 250),
+ * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
+ * and Postfix share the machine with the gateway in both configurations.
+ *
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--quick] [--out=FILE]
+ *
+ * Needs root (Postfix's queue) and Debian's postfix package (.ci/run installs it).
+ * Not part of `npm test`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { encryptMessage } from '../src/smime/encrypt-message.ts';
+import { createWorld, openWorldStore, type GatewayWorld } from '../test/gateway/gateway-fixture.ts';
+import { PostfixInstance, freePort, waitForPort } from '../test/gateway/postfix-instance.ts';
+import { twoKilobyteEmail } from './messages.ts';
+
+const BIN = fileURLToPath(new URL('../bin/kakitome.js', import.meta.url));
+
+interface Options {
+  count: number;
+  concurrency: number;
+  out: string | undefined;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const arg = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const quick = argv.includes('--quick');
+  return {
+    count: Number(arg('count') ?? (quick ? 600 : 4000)),
+    // At most the reinjection listener's process limit (10 in docs/gateway.md's master.cf), or clients wait for a greeting.
+    concurrency: Number(arg('concurrency') ?? 8),
+    out: arg('out'),
+  };
+}
+
+/** Counts what reaches the next hop, and when. */
+class CountingSink {
+  received = 0;
+  #waiters: Array<{ n: number; resolve: () => void }> = [];
+  readonly server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    onData: (stream, _session, callback) => {
+      stream.resume();
+      stream.on('end', () => {
+        this.received++;
+        this.#waiters = this.#waiters.filter((w) => (w.n <= this.received ? (w.resolve(), false) : true));
+        callback(null, 'Ok');
+      });
+    },
+  });
+  port = 0;
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    this.port = (this.server.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  until(n: number, timeoutMs: number): Promise<void> {
+    if (this.received >= n) return Promise.resolve();
+    return new Promise((resolvePromise, reject) => {
+      const t = setTimeout(() => reject(new Error(`the sink got ${this.received} of ${n} messages in ${timeoutMs} ms`)), timeoutMs);
+      this.#waiters.push({ n, resolve: () => { clearTimeout(t); resolvePromise(); } });
+    });
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+/** One SMTP client connection sending messages one after another. */
+function connectClient(port: number): Promise<SMTPConnection> {
+  return new Promise((resolvePromise, reject) => {
+    const c = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true, logger: false, socketTimeout: 120_000, greetingTimeout: 60_000 });
+    c.once('error', reject);
+    c.connect((err?: Error | null) => (err ? reject(err) : resolvePromise(c)));
+  });
+}
+
+function send(c: SMTPConnection, from: string, to: string, message: Buffer): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    c.send({ from, to: [to] }, message, ((e: Error | null) => (e ? reject(e) : resolvePromise())) as never);
+  });
+}
+
+/**
+ * Submits `count` messages to `port` with `concurrency` connections, each sending one
+ * after another (or paced to `rate` messages/s in all), and waits until the sink has
+ * them all. Returns delivered messages per second, first submission to last delivery.
+ */
+async function drive(port: number, sink: CountingSink, o: { count: number; concurrency: number; from: string; to: string; message: Buffer; rate?: number }): Promise<{ perSecond: number; seconds: number }> {
+  const target = sink.received + o.count;
+  const clients = await Promise.all(Array.from({ length: o.concurrency }, () => connectClient(port)));
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(clients.map(async (c) => {
+    for (;;) {
+      const i = next++;
+      if (i >= o.count) break;
+      if (o.rate) {
+        const due = t0 + (i * 1000) / o.rate;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      await send(c, o.from, o.to, o.message);
+    }
+    c.quit();
+  }));
+  await sink.until(target, 600_000);
+  const seconds = (performance.now() - t0) / 1000;
+  return { perSecond: o.count / seconds, seconds };
+}
+
+interface GatewayProcess {
+  child: ChildProcess;
+  /** `ms` of every message line the gateway logged, in order. */
+  messageMs: number[];
+  stop(): Promise<void>;
+}
+
+async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number): Promise<GatewayProcess> {
+  const policy = join(world.dir, 'bench-policy.json');
+  // The bench PKIs publish no CRL or OCSP.
+  writeFileSync(policy, JSON.stringify({ revocation: 'allow-unknown' }));
+  const child = spawn(process.execPath, [BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const messageMs: number[] = [];
+  let rest = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) {
+      try {
+        const j = JSON.parse(l) as { event?: string; ms?: number };
+        if (j.event === 'message' && typeof j.ms === 'number') messageMs.push(j.ms);
+      } catch { /* not a log line */ }
+    }
+  });
+  await waitForPort(listen, 30_000);
+  return {
+    child,
+    messageMs,
+    stop: () => new Promise((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),
+  };
+}
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+
+export interface DirectionFigures {
+  /** Delivered msg/s through Postfix without the filter (one queue pass). */
+  withoutFilter: number;
+  /** Delivered msg/s through Postfix and the gateway. */
+  withFilter: number;
+  /** withFilter / withoutFilter (target ≥ 0.45). */
+  ratio: number;
+  /** At half of withFilter: the gateway's own time per message (ms). */
+  halfLoad: { rate: number; p50: number; p99: number; max: number; messages: number };
+}
+
+export interface GatewayFigures {
+  count: number;
+  concurrency: number;
+  cores: number;
+  load: { before: number; after: number };
+  outbound: DirectionFigures;
+  inbound: DirectionFigures;
+}
+
+export async function measureGateway(o: Options): Promise<GatewayFigures> {
+  const load0 = loadavg()[0]!;
+  const world = await createWorld();
+  const store = await openWorldStore(world);
+  const alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!.certificate;
+  await store.close();
+  const carol = world.pki.identity('rsa2048', 'carol');
+  const outboundMessage = twoKilobyteEmail('alice@corp.test');
+  const inboundMessage = encryptMessage(twoKilobyteEmail('carol@example.com'), {
+    recipients: [{ certificate: alice }],
+    sign: { signers: [{ certificate: carol.cert, key: carol.key }] },
+  });
+  const sink = await new CountingSink().start();
+  const [smtpPort, reinjectPort, filterPort] = [await freePort(), await freePort(), await freePort()];
+  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort });
+  await postfix.start();
+  const gateway = await startGatewayProcess(world, filterPort, reinjectPort);
+  try {
+    const direction = async (from: string, to: string, message: Buffer): Promise<DirectionFigures> => {
+      const run = { concurrency: o.concurrency, from, to, message };
+      // Warm-up: connection caches, the gateway's identity cache and JIT.
+      await drive(smtpPort, sink, { ...run, count: Math.min(200, o.count) });
+      const without = await drive(reinjectPort, sink, { ...run, count: o.count });
+      const withFilter = await drive(smtpPort, sink, { ...run, count: o.count });
+      const rate = withFilter.perSecond / 2;
+      const before = gateway.messageMs.length;
+      const halfCount = Math.max(100, Math.min(o.count, Math.round(rate * 20)));
+      await drive(smtpPort, sink, { ...run, count: halfCount, rate });
+      const ms = gateway.messageMs.slice(before);
+      return {
+        withoutFilter: without.perSecond,
+        withFilter: withFilter.perSecond,
+        ratio: withFilter.perSecond / without.perSecond,
+        halfLoad: { rate, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), messages: ms.length },
+      };
+    };
+    const outbound = await direction('alice@corp.test', 'erin@example.com', outboundMessage);
+    const inbound = await direction('carol@example.com', 'alice@corp.test', inboundMessage);
+    return { count: o.count, concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, outbound, inbound };
+  } finally {
+    await gateway.stop();
+    await postfix.stop();
+    await sink.stop();
+    world.cleanup();
+  }
+}
+
+function report(f: GatewayFigures): string {
+  const row = (name: string, d: DirectionFigures) =>
+    `${name.padEnd(28)} ${d.withoutFilter.toFixed(0).padStart(9)} ${d.withFilter.toFixed(0).padStart(9)} ${(100 * d.ratio).toFixed(0).padStart(5)}%   ` +
+    `${d.halfLoad.rate.toFixed(0).padStart(5)}/s  p50 ${d.halfLoad.p50.toFixed(1)} ms  p99 ${d.halfLoad.p99.toFixed(1)} ms  max ${d.halfLoad.max.toFixed(1)} ms`;
+  return [
+    `gateway through Postfix: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
+    `${''.padEnd(28)} ${'no filter'.padStart(9)} ${'gateway'.padStart(9)} ${'ratio'.padStart(6)}   gateway time at half load (target: ratio >= 45%, p99 < 20 ms)`,
+    row('outbound (signed)', f.outbound),
+    row('inbound (decrypt + verify)', f.inbound),
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const o = parseOptions(process.argv.slice(2));
+  const f = await measureGateway(o);
+  console.log(report(f));
+  if (o.out) writeFileSync(resolve(o.out), `${JSON.stringify({ date: new Date().toISOString(), gateway: f }, null, 2)}\n`);
+}
