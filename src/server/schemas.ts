@@ -18,6 +18,7 @@ export const SignQuery = z.object({
   opaque: flag('true: an opaque application/pkcs7-mime signed-data (only S/MIME clients can read it); default false: multipart/signed.'),
   hash: z.enum(['sha256', 'sha384', 'sha512']).optional().describe('Digest algorithm (default sha256; fixed by the algorithm for Ed25519).'),
   pss: flag('true: RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).'),
+  dkim: flag('true: DKIM-sign the S/MIME-signed message with the active DKIM keys of the From domain (kakitome dkim add), which the tenant owns as it owns the From domain; 422 KEY_INVALID when the domain has none.'),
 }).strict().meta({ id: 'SignQuery' });
 
 export const EncryptQuery = z.object({

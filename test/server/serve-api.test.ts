@@ -327,7 +327,7 @@ for (const f of factories) {
       assert.ok(!/acme|globex/.test(metrics), 'no tenant in the metrics');
       const doc = await (await call('/api/v1/openapi.json')).json() as { openapi: string; paths: Record<string, Record<string, { parameters?: Array<{ name: string }>; responses: Record<string, unknown> }>>; components: { schemas: Record<string, unknown> } };
       assert.equal(doc.openapi, '3.1.0');
-      assert.deepEqual(doc.paths['/api/v1/sign']!.post!.parameters!.map((p) => p.name), ['opaque', 'hash', 'pss']);
+      assert.deepEqual(doc.paths['/api/v1/sign']!.post!.parameters!.map((p) => p.name), ['opaque', 'hash', 'pss', 'dkim']);
       assert.deepEqual(doc.paths['/api/v1/encrypt']!.post!.parameters!.map((p) => p.name), ['to', 'cipher', 'oaep', 'sign', 'hideSubject']);
       assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/identities', '/api/v1/identities/{address}', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
       assert.ok(doc.paths['/api/v1/sign']!.post!.responses['413']);

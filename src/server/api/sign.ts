@@ -5,13 +5,18 @@
  * the current identity (Store.findSigningIdentity: valid now, not revoked, active
  * key, allowed to sign; looked up on each request, so a new or renewed identity
  * is used at once), and signing (signMessage: 7-bit canonical content, RFC 9788
- * header protection).
+ * header protection). With dkim=true the signed message is DKIM-signed (signDkim)
+ * with the active keys of the From domain: a domain the tenant owns, or
+ * authorizeSender would have refused the From address, so a tenant only ever signs
+ * with its own domains' DKIM keys.
  */
 import type { z } from 'zod';
 import { KakitomeError } from '../../errors.ts';
 import { signMessage } from '../../smime/sign-message.ts';
 import { readSigningAddress } from '../../smime/read-signing-address.ts';
-import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
+import { signDkim } from '../../dkim/sign-dkim.ts';
+import { DkimKeyDirectory } from '../../store/dkim-key-directory.ts';
+import { domainOf, type ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { SignQuery } from '../schemas.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
 
@@ -23,11 +28,16 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
   if (!identity) {
     throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
   }
+  const dkimKeys = query.dkim === 'true' ? await new DkimKeyDirectory(store).signingKeys(domainOf(address)) : [];
+  if (query.dkim === 'true' && !dkimKeys.length) {
+    throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without dkim=true. The message was not signed.`);
+  }
   const signed = signMessage(message, {
     signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
     certificates: identity.chain,
     opaque: query.opaque === 'true',
   });
-  await store.audit('api.sign', identity.certificate.fingerprint256, `${address}, ${message.length} bytes`);
-  return signed;
+  const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
+  await store.audit('api.sign', identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`);
+  return out;
 }
