@@ -11,7 +11,9 @@
  *
  * The id is a digest of the envelope and the message: when the gateway holds a
  * message and its answer is lost (a retry after 4xx, a crash), holding it again
- * finds the same row and keeps one.
+ * finds the same row and keeps one. Holding it again raises its generation
+ * (migration 7): a release removes the entry only at the generation it sent, so a
+ * released message that the gateway holds again (still no certificate) stays held.
  */
 import { createHash } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
@@ -38,6 +40,8 @@ export interface HeldMessage {
   reason: string;
   size: number;
   queueId?: string;
+  /** Raised each time the same message is held again. */
+  generation: number;
 }
 
 const ID = /^[0-9a-f]{32}$/;
@@ -58,11 +62,12 @@ function toHeld(r: Row): HeldMessage {
     reasonCode: String(r.reason_code),
     reason: String(r.reason),
     size: Number(r.size),
+    generation: Number(r.generation),
     ...(r.queue_id !== null && r.queue_id !== undefined ? { queueId: String(r.queue_id) } : {}),
   };
 }
 
-const COLUMNS = 'id, held_at, queue_id, sender, recipients, reason_code, reason, size';
+const COLUMNS = 'id, held_at, queue_id, sender, recipients, reason_code, reason, size, generation';
 
 export class HeldMessages {
   readonly #store: Store;
@@ -75,11 +80,11 @@ export class HeldMessages {
   async hold(input: HeldMessageInput): Promise<string> {
     const id = heldId(input);
     await this.#store.engine.transaction(async (tx) => {
-      const n = await tx.run(
-        `INSERT INTO held_messages (${COLUMNS}, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      await tx.run(
+        `INSERT INTO held_messages (${COLUMNS}, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO UPDATE SET generation = held_messages.generation + 1, held_at = excluded.held_at, queue_id = excluded.queue_id`,
         [id, this.#store.now().toISOString(), input.queueId ?? null, input.sender, JSON.stringify(input.recipients), input.reasonCode, input.reason, input.message.length, input.message],
       );
-      if (n) await this.#store.auditWithin(tx, 'message.hold', id, `${input.reasonCode}: ${input.recipients.length} recipient(s), ${input.message.length} bytes${input.queueId ? `, queue id ${input.queueId}` : ''}`);
+      await this.#store.auditWithin(tx, 'message.hold', id, `${input.reasonCode}: ${input.recipients.length} recipient(s), ${input.message.length} bytes${input.queueId ? `, queue id ${input.queueId}` : ''}`);
     });
     return id;
   }
@@ -98,10 +103,14 @@ export class HeldMessages {
     return { ...toHeld(rows[0]), message: Buffer.from(bytes) };
   }
 
-  /** Removes a held message once it was released or bounced (`action`, audited); false if it was gone already. */
-  async remove(id: string, action: 'release' | 'bounce', detail: string): Promise<boolean> {
+  /**
+   * Removes a held message once it was released or bounced (`action`, audited), if it
+   * is still at `generation` (the one that was sent); false if it was gone already or
+   * held again since.
+   */
+  async remove(id: string, generation: number, action: 'release' | 'bounce', detail: string): Promise<boolean> {
     return this.#store.engine.transaction(async (tx) => {
-      const n = await tx.run('DELETE FROM held_messages WHERE id = ?', [id]);
+      const n = await tx.run('DELETE FROM held_messages WHERE id = ? AND generation = ?', [id, generation]);
       if (n) await this.#store.auditWithin(tx, `message.${action}`, id, detail);
       return n > 0;
     });

@@ -187,6 +187,11 @@ const MIGRATIONS: readonly string[] = [
      message BLOB NOT NULL
    );
    CREATE INDEX held_messages_held_at ON held_messages (held_at)`,
+  // 7: a held message's generation, raised each time it is held again (a release
+  // that comes back through the gateway, still without a certificate, is held anew
+  // under the same id): a release removes the entry only if it is the generation it
+  // sent, so a message held again is never removed by the release that sent it.
+  `ALTER TABLE held_messages ADD COLUMN generation INTEGER NOT NULL DEFAULT 0`,
 ];
 
 function forDialect(sql: string, dialect: Dialect): string[] {

@@ -246,3 +246,116 @@ test('subject tags on inbound mail, English and Japanese, per recipient; forged 
     await setPolicy(levelRef('address', 'bob@corp.test'), {}, ['subjectTags']);
   }
 });
+
+/** What the gateway did for one recipient, read from what arrived (and openssl), the reply and the held list. */
+async function observedAction(recipient: string, reply: Awaited<ReturnType<typeof sendTo>>, original: Buffer, heldBefore: number): Promise<{ action: string; sign: string }> {
+  if (reply.rejected.some((r) => r.recipient === recipient && r.code === 554)) return { action: 'bounce', sign: 'none' };
+  const copies = sink.deliveries.filter((d) => d.to.includes(recipient));
+  if (copies.length === 0) {
+    const held = await new HeldMessages(store).list();
+    assert.ok(held.length > heldBefore && held.some((h) => h.recipients.includes(recipient)), `${recipient}: neither delivered, bounced nor held`);
+    return { action: 'hold', sign: 'none' };
+  }
+  assert.equal(copies.length, 1);
+  const m = copies[0]!.message;
+  if (m.equals(original)) return { action: 'unchanged', sign: 'none' };
+  const head = text(m).split('\r\n\r\n')[0]!;
+  if (/smime-type=signed-data/i.test(head)) return { action: 'signed', sign: 'opaque' };
+  if (/multipart\/signed/i.test(head)) return { action: 'signed', sign: 'detached' };
+  assert.match(head, /application\/pkcs7-mime/i);
+  const opened = await opensslDecryptMime(world.dir, m, carol().certPath, carol().keyPath);
+  assert.ok(opened.ok, `only Carol has a certificate here: ${opened.detail}`);
+  return /multipart\/signed/i.test(text(opened.content).split('\r\n\r\n')[0]!) ? { action: 'signed-encrypted', sign: 'detached' } : { action: 'encrypted', sign: 'none' };
+}
+
+test('gateway explain (the real launcher) says, recipient by recipient, what the gateway then does with the same message', async () => {
+  const { runCli } = await import('../cli/run-cli.ts');
+  await setPolicy(levelRef('address', 'alice@corp.test'), { skipSignDomains: ['fragile.example'], opaqueSignDomains: ['opaque.example'], requireEncryptionDomains: ['partner.example'] });
+  await setPolicy(GLOBAL_LEVEL, { subjectTriggers: ['[secure]'] });
+  await setPolicy(levelRef('address', 'dan@corp.test'), { missingCertificate: 'hold', sign: false });
+  const scenarios: Array<{ from: string; to: string[]; subject: string }> = [
+    { from: 'alice@corp.test', to: ['carol@example.com', 'erin@example.com', 'x@fragile.example', 'y@opaque.example', 'z@partner.example'], subject: 'Mixed' },
+    { from: 'bob@corp.test', to: ['carol@example.com', 'erin@example.com'], subject: 'Domain requires' },
+    { from: 'alice@corp.test', to: ['carol@example.com', 'erin@example.com'], subject: '[secure] Triggered' },
+    { from: 'dan@corp.test', to: ['carol@example.com', 'erin@example.com'], subject: 'Held, unsigned' },
+  ];
+  try {
+    for (const s of scenarios) {
+      const explained = await runCli(['gateway', 'explain', '--from', s.from, ...s.to.flatMap((t) => ['--to', t]), '--subject', s.subject, '--domain', 'corp.test', '--json'], { env: world.env, cwd: world.dir });
+      assert.equal(explained.status, 0, explained.stderr);
+      const e = JSON.parse(explained.stdout.toString()) as { recipients: Array<{ recipient: string; action: string; sign: { mode: string } }> };
+      reset();
+      const heldBefore = (await new HeldMessages(store).list()).length;
+      const msg = draft(s.from, s.to.join(', '), s.subject, `Body of ${s.subject}.`);
+      const reply = await sendTo(lmtp.listening.port, s.from, s.to, msg, { lmtp: true });
+      for (const r of e.recipients) {
+        const seen = await observedAction(r.recipient, reply, msg, heldBefore);
+        assert.deepEqual(seen, { action: r.action, sign: r.sign.mode }, `${s.subject}: ${r.recipient}`);
+      }
+      assert.deepEqual(e.recipients.map((r) => r.recipient), s.to);
+    }
+  } finally {
+    await setPolicy(levelRef('address', 'alice@corp.test'), {}, ['skipSignDomains', 'opaqueSignDomains', 'requireEncryptionDomains']);
+    await setPolicy(GLOBAL_LEVEL, {}, ['subjectTriggers']);
+    await setPolicy(levelRef('address', 'dan@corp.test'), {}, ['missingCertificate', 'sign']);
+  }
+});
+
+test('gateway held list, release and bounce (the real launcher): a released message passes the gateway again and leaves encrypted once the certificate is known; a bounced one becomes a DSN to its sender; each leaves the store only once accepted', async () => {
+  const { runCli } = await import('../cli/run-cli.ts');
+  const cli = (...args: string[]) => runCli(args, { env: world.env, cwd: world.dir });
+  await setPolicy(levelRef('address', 'dan@corp.test'), { missingCertificate: 'hold' });
+  try {
+    reset();
+    const first = draft('dan@corp.test', 'grace@example.com', 'For Grace', 'GRACE-SECRET');
+    const second = draft('dan@corp.test', 'grace@example.com', 'Bounce me', 'BOUNCE-SECRET');
+    for (const m of [first, second]) assert.equal((await sendTo(smtp.listening.port, 'dan@corp.test', ['grace@example.com'], m)).code, 250);
+    assert.equal(sink.deliveries.length, 0);
+    const listed = await cli('gateway', 'held', 'list', '--json');
+    assert.equal(listed.status, 0, listed.stderr);
+    const held = (JSON.parse(listed.stdout.toString()).held as Array<{ id: string; sender: string; recipients: string[]; reason: string }>).filter((h) => h.sender === 'dan@corp.test' && h.recipients.includes('grace@example.com'));
+    assert.equal(held.length, 2, listed.stdout.toString());
+    assert.doesNotMatch(listed.stdout.toString(), /GRACE-SECRET|BOUNCE-SECRET/, 'the list never shows content');
+    const ids = await Promise.all(held.map(async (h) => ({ id: h.id, subject: /Subject: (.*)/.exec(text((await new HeldMessages(store).find(h.id)).message))![1]! })));
+    const releaseId = ids.find((x) => x.subject === 'For Grace')!.id;
+    const bounceId = ids.find((x) => x.subject === 'Bounce me')!.id;
+    // Released before Grace's certificate is known: the gateway holds it again, and it stays held.
+    const early = await cli('gateway', 'held', 'release', releaseId, '--via', `127.0.0.1:${smtp.listening.port}`);
+    assert.equal(early.status, 0, early.stderr);
+    assert.match(early.stdout.toString(), /held again by the gateway/);
+    assert.equal((await new HeldMessages(store).find(releaseId)).generation, 1);
+    assert.equal(sink.deliveries.length, 0);
+    // Grace's certificate becomes known; released through the gateway, the copy leaves encrypted for her.
+    const grace = world.pki.identity('rsa2048', 'grace');
+    assert.equal((await cli('certs', 'import', grace.certPath)).status, 0);
+    // With the next hop failing, the gateway answers 4xx: refused, and it stays held.
+    sink.mode = 'tempfail';
+    const failed = await cli('gateway', 'held', 'release', releaseId, '--via', `127.0.0.1:${smtp.listening.port}`);
+    assert.notEqual(failed.status, 0);
+    assert.match(failed.stderr, /was not accepted .*it stays held/);
+    assert.equal((await new HeldMessages(store).find(releaseId)).generation, 1);
+    sink.mode = 'accept';
+    const released = await cli('gateway', 'held', 'release', releaseId, '--via', `127.0.0.1:${smtp.listening.port}`);
+    assert.equal(released.status, 0, released.stderr);
+    const copy = sink.deliveryTo('grace@example.com').message;
+    assert.doesNotMatch(text(copy), /GRACE-SECRET/);
+    const opened = await opensslDecryptMime(world.dir, copy, grace.certPath, grace.keyPath);
+    assert.ok(opened.ok, opened.detail);
+    assert.match(text(opened.content), /GRACE-SECRET/);
+    // Bounced: a DSN to Dan (inbound through the gateway, labelled), the content not in it.
+    reset();
+    const bounced = await cli('gateway', 'held', 'bounce', bounceId, '--via', `127.0.0.1:${smtp.listening.port}`, '--name', 'mx.corp.test');
+    assert.equal(bounced.status, 0, bounced.stderr);
+    const dsn = sink.deliveryTo('dan@corp.test');
+    assert.equal(dsn.from, '');
+    assert.match(text(dsn.message), /Final-Recipient: rfc822; grace@example\.com\r\nAction: failed\r\nStatus: 5\.7\.5/);
+    assert.doesNotMatch(text(dsn.message), /BOUNCE-SECRET/);
+    const remaining = (await new HeldMessages(store).list()).map((h) => h.id);
+    assert.ok(!remaining.includes(releaseId) && !remaining.includes(bounceId));
+    const again = await cli('gateway', 'held', 'release', releaseId, '--via', `127.0.0.1:${smtp.listening.port}`);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /NOT_FOUND|No held message/);
+  } finally {
+    await setPolicy(levelRef('address', 'dan@corp.test'), {}, ['missingCertificate']);
+  }
+});

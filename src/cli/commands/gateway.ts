@@ -5,19 +5,105 @@
 import type { Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
 import type { GatewayCliOptions } from '../../gateway/gateway-config.ts';
+import type { Store } from '../../store/store.ts';
 import { collect, commandAction } from './message-options.ts';
-import { addStoreLocationOptions, locateMessageStore, masterKeyPassphrase } from './store-options.ts';
+import { addStoreLocationOptions, locateMessageStore, masterKeyPassphrase, openLocatedStore, printResult } from './store-options.ts';
+
+interface LocationOpts { home?: string; databaseUrl?: string; json?: boolean }
+
+/**
+ * A subcommand's options with the ones its parent `gateway` took: commander gives
+ * --home, --database-url and --domain to the parent, which declares them too,
+ * wherever they stand on the line.
+ */
+function withGatewayOptions<T extends LocationOpts & { domain?: string[] }>(o: T, cmd: Command): T {
+  const parent = cmd.parent?.name() === 'gateway' ? cmd.parent.opts() : cmd.parent?.parent?.opts() ?? {};
+  const domain = [...((parent.domain as string[] | undefined) ?? []), ...(o.domain ?? [])];
+  return { ...o, home: o.home ?? parent.home, databaseUrl: o.databaseUrl ?? parent.databaseUrl, ...(domain.length ? { domain } : {}) };
+}
+
+/** The gateway's store, opened without the master key (explain and held open no private key). */
+async function withGatewayStore<T>(command: string, o: LocationOpts, fn: (store: Store) => Promise<T>): Promise<T> {
+  const location = locateMessageStore(o);
+  if (location === undefined) throw new KakitomeError('INVALID_ARGUMENT', `gateway ${command} needs the gateway's key store: set KAKITOME_HOME or KAKITOME_DATABASE_URL, or give --home / --database-url.`);
+  const store = await openLocatedStore(location);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function registerExplain(gateway: Command): void {
+  const explain = gateway.command('explain')
+    .description('What the gateway does with a message from --from to each --to, and which policy level set each value: signed how, encrypted to which certificate (or why not), bounced or held when encryption is required and no valid certificate is known. It runs the gateway\'s own decision on the same store; only no key is opened.')
+    .option('--from <address>', 'the envelope sender (and From address)')
+    .option('--to <address>', 'a recipient (repeatable)', collect)
+    .option('--subject <text>', 'the Subject (subject triggers are looked for in it)')
+    .option('--header <field>', 'a further header field, "Name: value" (repeatable; header triggers)', collect)
+    .option('--domain <domain>', 'a mail domain of the organisation, as given to the gateway (repeatable)', collect)
+    .option('--json', 'print one JSON document on standard output');
+  addStoreLocationOptions(explain);
+  explain.action((opts: LocationOpts, command: Command) => commandAction('gateway explain', async (o: LocationOpts & { from?: string; to?: string[]; subject?: string; header?: string[]; domain?: string[] }) => {
+    if (!o.from || !o.to?.length) throw new KakitomeError('INVALID_ARGUMENT', 'gateway explain needs --from ADDRESS and at least one --to ADDRESS.');
+    if (!o.domain?.length) throw new KakitomeError('INVALID_ARGUMENT', 'gateway explain needs the gateway\'s --domain DOMAIN options (which mail is inbound and which outbound depends on them).');
+    for (const h of o.header ?? []) if (!/^[!-9;-~]+:/.test(h)) throw new KakitomeError('INVALID_ARGUMENT', `--header ${JSON.stringify(h)}: give "Name: value".`);
+    const [{ normalizeDomain }, { explainDecision, formatExplanation }, { createGatewayContext }, { PolicyDirectory }] = await Promise.all([
+      import('../../gateway/mail-domain.ts'), import('../../gateway/explain-decision.ts'), import('../../gateway/gateway-context.ts'), import('../../store/policy-directory.ts'),
+    ]);
+    const domains = new Set(o.domain.map(normalizeDomain));
+    return withGatewayStore('explain', o, async (store) => {
+      const ctx = await createGatewayContext(store, await new PolicyDirectory(store).load(), 'explain', domains, { openKeys: false });
+      const e = await explainDecision(ctx, { from: o.from!, to: o.to!, ...(o.subject !== undefined ? { subject: o.subject } : {}), ...(o.header ? { headers: o.header } : {}) });
+      printResult(o, e, () => formatExplanation(e));
+      return 0;
+    });
+  })(withGatewayOptions(opts, command)));
+}
+
+function registerHeld(gateway: Command): void {
+  const held = gateway.command('held').summary('messages policy held: list, release, bounce')
+    .description('Messages held because policy requires encryption and a recipient had no valid certificate (missingCertificate: hold). They stay in the store until released (sent again through the mail system, where policy decides anew) or bounced (a delivery status notification to the sender).');
+  const list = held.command('list').description('List held messages (id, when, sender, recipients, why; never the content).').option('--json', 'print one JSON document on standard output');
+  addStoreLocationOptions(list).action((opts: LocationOpts, command: Command) => commandAction('gateway held list', async (o: LocationOpts) => withGatewayStore('held list', o, async (store) => {
+    const { HeldMessages } = await import('../../store/held-messages.ts');
+    const all = await new HeldMessages(store).list();
+    printResult(o, { held: all.map((h) => ({ ...h, heldAt: h.heldAt.toISOString() })) }, () => all.map((h) => `${h.id}  ${h.heldAt.toISOString()}  ${h.sender} -> ${h.recipients.join(', ')}  ${h.size} bytes  ${h.reason}`));
+    return 0;
+  }))(withGatewayOptions(opts, command)));
+  for (const [action, text] of [['release', 'Send held messages again, with their envelope, to --via (Postfix\'s smtpd): they pass through the gateway again and policy decides anew (import the recipient\'s certificate first). Removed from the store only once --via accepted them.'], ['bounce', 'Return held messages to their senders: a delivery status notification (RFC 3464) saying why, sent to --via with the null sender. Removed from the store only once --via accepted it.']] as const) {
+    const cmd = held.command(`${action} <id...>`).description(text)
+      .option('--via <host:port>', 'where to send it: Postfix\'s smtpd, e.g. 127.0.0.1:25')
+      .option('--name <name>', 'this host\'s name (EHLO, the DSN\'s Reporting-MTA; default: the host name)')
+      .option('--json', 'print one JSON document on standard output');
+    addStoreLocationOptions(cmd).action((ids: string[], opts: LocationOpts & { via?: string; name?: string }, command: Command) => commandAction(`gateway held ${action}`, async (o: typeof opts) => {
+      if (!o.via) throw new KakitomeError('INVALID_ARGUMENT', `gateway held ${action} needs --via HOST:PORT: Postfix's smtpd (e.g. 127.0.0.1:25).`);
+      const [{ parseHostPort }, m] = await Promise.all([import('../../gateway/parse-host-port.ts'), import('../../gateway/release-held-message.ts')]);
+      const via = parseHostPort('--via', o.via);
+      return withGatewayStore(`held ${action}`, o, async (store) => {
+        const done: Array<{ id: string; outcome: string }> = [];
+        for (const id of ids) {
+          const options = { via, ...(o.name ? { name: o.name } : {}) };
+          done.push({ id, outcome: action === 'release' ? await m.releaseHeldMessage(store, id, options) : (await m.bounceHeldMessage(store, id, options), 'bounced') });
+        }
+        const words: Record<string, string> = { released: 'released', 'held-again': 'sent, and held again by the gateway: its recipient still has no valid certificate', bounced: 'bounced to its sender' };
+        printResult(o, { status: 'ok', results: done }, () => done.map((d) => `${d.id}: ${words[d.outcome]}.`));
+        return 0;
+      });
+    })(withGatewayOptions(opts, command)));
+  }
+}
 
 export function register(program: Command): void {
   const cmd = program
     .command('gateway')
     .summary('run the S/MIME gateway: Postfix content filter that signs, encrypts, decrypts and verifies')
-    .description('Receive mail from Postfix\'s after-queue content filter, sign and encrypt outbound mail, decrypt, verify and label inbound mail (Authentication-Results), and relay it to the next hop. Answers 250 only after the next hop accepted; every failure is 4xx so Postfix keeps the message. Runs until SIGTERM; SIGHUP reloads the policy.')
+    .description('Receive mail from Postfix\'s after-queue content filter, sign and encrypt outbound mail, decrypt, verify and label inbound mail (Authentication-Results), and relay it to the next hop. Answers 250 only after the next hop accepted; every failure is 4xx so Postfix keeps the message. Runs until SIGTERM; SIGHUP reloads the policy. Subcommands: explain (what it does with a message, and why), held (messages policy held).')
     .option('--listen <host:port>', 'where Postfix\'s content filter connects, e.g. 127.0.0.1:10025')
     .option('--next-hop <host:port>', 'Postfix\'s reinjection listener, e.g. 127.0.0.1:10026')
     .option('--domain <domain>', 'a mail domain of this organisation (repeatable): recipients there are inbound, senders there outbound', collect)
     .option('--authserv-id <name>', 'this gateway\'s name in Authentication-Results (default: the host name)')
-    .option('--policy <file>', 'policy file (JSON; see docs/gateway.md), reloaded on SIGHUP')
+    .option('--policy <file>', 'policy file (JSON; see docs/gateway.md) imported into the store at start and on SIGHUP')
     .option('--metrics <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here')
     .option('--lmtp', 'speak LMTP on --listen: one reply per recipient (Postfix: lmtp:[HOST]:PORT as the content filter)');
   addStoreLocationOptions(cmd);
@@ -36,4 +122,6 @@ Example (Postfix: content_filter = kakitome:[127.0.0.1]:10025, reinjection on 10
     const { openStore } = await import('../../store/open-store.ts');
     return runGateway(config, () => openStore({ ...location, actor: 'gateway', masterKeyPassphrase }));
   }));
+  registerExplain(cmd);
+  registerHeld(cmd);
 }

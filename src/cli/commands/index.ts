@@ -17,6 +17,7 @@ import { register as registerStoreMasterKey } from './store-master-key.ts';
 import { register as registerTenant } from './tenant.ts';
 import { register as registerServe } from './serve.ts';
 import { register as registerGateway } from './gateway.ts';
+import { register as registerPolicy } from './policy.ts';
 import { register as registerDkim } from './dkim.ts';
 
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
@@ -34,5 +35,6 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerTenant,
   registerServe,
   registerGateway,
+  registerPolicy,
   registerDkim,
 ];
