@@ -218,3 +218,78 @@ test('through Postfix with LMTP (--lmtp, the lmtp filter transport of docs/gatew
     await lpf.stop();
   }
 });
+
+test('through Postfix with LMTP, policy: a trigger forces encryption and leaves no trace; encrypt required without a certificate is bounced with Postfix\'s RFC 3464 DSN; a store edit (kakitome policy set) reaches the running gateway; a held message released through Postfix leaves encrypted; SIGHUP imports a changed levelled file', async () => {
+  const { runCli } = await import('../cli/run-cli.ts');
+  const cli = async (...args: string[]) => {
+    const r = await runCli(args, { env: world.env, cwd: world.dir });
+    assert.equal(r.status, 0, `kakitome ${args.join(' ')}\n${r.stderr}`);
+    return r.stdout.toString();
+  };
+  const lp = { smtp: await freePort(), reinject: await freePort(), filter: await freePort() };
+  const lpf = new PostfixInstance({ smtpPort: lp.smtp, reinjectPort: lp.reinject, relayPort: sink.port, filterPort: lp.filter, lmtp: true });
+  await lpf.start();
+  const levelled = join(world.dir, 'levelled.json');
+  const policy = (addresses: object) => writeFileSync(levelled, JSON.stringify({ global: { revocation: 'allow-unknown', subjectTriggers: ['[secure]'] }, domains: { 'corp.test': { missingCertificate: 'bounce' } }, addresses }));
+  policy({});
+  const gw = await startGatewayProcess(world, ['--listen', `127.0.0.1:${lp.filter}`, '--next-hop', `127.0.0.1:${lp.reinject}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', levelled, '--lmtp']);
+  const carol = world.pki.identity('rsa2048', 'carol');
+  const frank = world.pki.identity('rsa2048', 'frank');
+  const text = (b: Buffer) => b.toString('latin1');
+  try {
+    // 1. "[secure]": Carol's copy encrypted (openssl), the trigger gone; Frank (no certificate) bounced by Postfix with a DSN to Alice.
+    sink.deliveries.length = 0;
+    const r = await sendTo(lp.smtp, 'alice@corp.test', ['carol@example.com', 'frank@example.com'], draft('alice@corp.test', 'carol@example.com, frank@example.com', '[secure] Board minutes', 'POSTFIX-SECRET'));
+    assert.equal(r.code, 250);
+    await until('Carol\'s copy and the DSN', () => sink.deliveries.some((d) => d.to.includes('carol@example.com')) && sink.deliveries.some((d) => d.to.includes('alice@corp.test')), lpf);
+    const toCarol = sink.deliveryTo('carol@example.com').message;
+    assert.doesNotMatch(text(toCarol), /POSTFIX-SECRET|\[secure\]/);
+    const opened = await opensslDecryptMime(world.dir, toCarol, carol.certPath, carol.keyPath);
+    assert.ok(opened.ok, opened.detail);
+    assert.ok((await opensslVerifyMime(world.dir, opened.content, world.corpRoot)).ok);
+    assert.match(text(opened.content), /^Subject: Board minutes\r$/m);
+    assert.equal(sink.deliveries.filter((d) => d.to.includes('frank@example.com')).length, 0, 'nothing reaches Frank');
+    const dsn = text(sink.deliveryTo('alice@corp.test').message).replace(/\r\n[ \t]+/g, ' ');
+    assert.match(dsn, /multipart\/report;\s+report-type=delivery-status/);
+    assert.match(dsn, /Final-Recipient: rfc822; frank@example\.com/);
+    assert.match(dsn, /Status: 5\.7\.5/);
+    assert.match(dsn, /Encryption to frank@example\.com is required by policy/);
+    // 2. An edit in the store, made with the CLI while the gateway runs: Alice's mail is held from now on.
+    await cli('policy', 'set', '--address', 'alice@corp.test', 'missingCertificate', 'hold');
+    await until('the gateway to see the edit (at most 10 s)', () => gw.lines.some((l) => l.includes('"event":"policy-refreshed"')), lpf, 20_000);
+    sink.deliveries.length = 0;
+    assert.equal((await sendTo(lp.smtp, 'alice@corp.test', ['frank@example.com'], draft('alice@corp.test', 'frank@example.com', '[secure] For Frank', 'HELD-THROUGH-POSTFIX'))).code, 250);
+    let held: Array<{ id: string; recipients: string[] }> = [];
+    await until('the message to be held', async () => {
+      held = JSON.parse(await cli('gateway', 'held', 'list', '--json')).held.filter((h: { recipients: string[] }) => h.recipients.includes('frank@example.com'));
+      return held.length === 1;
+    }, lpf);
+    assert.equal(sink.deliveries.length, 0);
+    // Frank's certificate becomes known; released through Postfix, the copy leaves encrypted for him.
+    await cli('certs', 'import', frank.certPath);
+    assert.match(await cli('gateway', 'held', 'release', held[0]!.id, '--via', `127.0.0.1:${lp.smtp}`), /released/);
+    await until('Frank\'s copy', () => sink.deliveries.some((d) => d.to.includes('frank@example.com')), lpf);
+    const toFrank = sink.deliveryTo('frank@example.com').message;
+    assert.doesNotMatch(text(toFrank), /HELD-THROUGH-POSTFIX/);
+    const frankOpened = await opensslDecryptMime(world.dir, toFrank, frank.certPath, frank.keyPath);
+    assert.ok(frankOpened.ok, frankOpened.detail);
+    assert.match(text(frankOpened.content), /HELD-THROUGH-POSTFIX/);
+    // 3. SIGHUP with a changed levelled file: Alice's address level now turns signing off (and replaces the CLI's edit).
+    policy({ 'alice@corp.test': { sign: false } });
+    gw.child.kill('SIGHUP');
+    await until('the reload', () => gw.lines.some((l) => l.includes('"event":"reloaded"')), lpf);
+    sink.deliveries.length = 0;
+    assert.equal((await sendTo(lp.smtp, 'alice@corp.test', ['frank@example.com'], draft('alice@corp.test', 'frank@example.com', 'After SIGHUP', 'Unsigned now.'))).code, 250);
+    await until('the copy after SIGHUP', () => sink.deliveries.length === 1, lpf);
+    const after = await opensslDecryptMime(world.dir, sink.deliveryTo('frank@example.com').message, frank.certPath, frank.keyPath);
+    assert.ok(after.ok, after.detail);
+    assert.doesNotMatch(text(after.content).split('\r\n\r\n')[0]!, /multipart\/signed/, 'encrypted, not signed: sign=false from the reloaded file');
+    assert.equal(JSON.parse(await cli('policy', 'show', '--address', 'alice@corp.test', '--json')).settings.missingCertificate, undefined, 'the file\'s addresses replaced the CLI\'s edit');
+  } finally {
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0, gw.lines.join('\n'));
+    await lpf.stop();
+    writeFileSync(levelled, JSON.stringify({ global: { revocation: 'allow-unknown' }, domains: {}, addresses: {} }));
+    await runCli(['policy', 'import', levelled], { env: world.env, cwd: world.dir });
+  }
+});

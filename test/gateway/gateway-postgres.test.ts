@@ -11,6 +11,9 @@ import type { Store } from '../../src/store/store.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { startPostgres, type PostgresServer } from '../store/postgres-server.ts';
+import { PolicyDirectory } from '../../src/store/policy-directory.ts';
+import { HeldMessages } from '../../src/store/held-messages.ts';
+import { levelRef } from '../../src/policy/policy-levels.ts';
 import { createWorld, draft, openWorldStore, opensslDecryptMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +57,26 @@ test('two nodes on one PostgreSQL: a certificate harvested by node A is used by 
   const opened = await opensslDecryptMime(world.dir, copy, dave.certPath, dave.keyPath);
   assert.ok(opened.ok, `node B encrypted to the certificate node A harvested: ${opened.detail}`);
   assert.match(opened.content.toString('latin1'), /Sealed for Dave/);
+});
+
+test('two nodes on one PostgreSQL: a policy edit made through one store reaches both running nodes (policy refresh), no restart', async () => {
+  const policies = new PolicyDirectory(stores[0]!);
+  await policies.set(levelRef('domain', 'corp.test'), { encrypt: 'required', missingCertificate: 'hold' });
+  try {
+    // The refresh each node runs every 10 s, made now.
+    for (const node of nodes) assert.equal(await node.refreshPolicy(), true);
+    sink.deliveries.length = 0;
+    for (const node of nodes) {
+      const r = await sendTo(node.listening.port, 'alice@corp.test', ['nobody@example.com'], draft('alice@corp.test', 'nobody@example.com', `Required ${node.listening.port}`, 'x'));
+      assert.equal(r.code, 250, r.response);
+      assert.match(r.response, /Held for an administrator/);
+    }
+    assert.equal(sink.deliveries.length, 0, 'both nodes applied the edit: nothing sent without encryption');
+    assert.equal((await new HeldMessages(stores[1]!).list()).length, 2, 'held in the one shared store');
+  } finally {
+    await policies.unset(levelRef('domain', 'corp.test'), ['encrypt', 'missingCertificate']);
+    for (const node of nodes) await node.refreshPolicy();
+  }
 });
 
 test('PostgreSQL stopped: messages are deferred (4xx) and nothing is relayed; restarted: the same message goes through', async () => {
