@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { KakitomeError } from '../errors.ts';
 import { normalizeDomain } from './mail-domain.ts';
-import { parseHostPort } from './parse-host-port.ts';
+import { parseHostPort } from '../smtp/parse-host-port.ts';
 import type { GatewayConfig } from './start-gateway.ts';
 
 export interface GatewayCliOptions {

@@ -34,8 +34,8 @@ import { planOutbound } from './plan-outbound.ts';
 import { processInbound } from './process-inbound.ts';
 import { processOutbound } from './process-outbound.ts';
 import { readHeaderFields } from './rewrite-header-section.ts';
-import type { RecipientOutcome } from './relay-message.ts';
-import { replyForMessage, replyForRecipient, type SmtpReply } from './reply-for-outcomes.ts';
+import type { RecipientOutcome } from '../smtp/relay-message.ts';
+import { replyForMessage, replyForRecipient, type SmtpReply } from '../smtp/reply-for-outcomes.ts';
 import { isMessageVerdictError } from './smime-result.ts';
 
 export interface MessageEnvelope {

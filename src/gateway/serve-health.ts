@@ -5,7 +5,7 @@
  * is served; nothing here reads a request body.
  */
 import { createServer, type Server } from 'node:http';
-import type { HostPort } from './parse-host-port.ts';
+import type { HostPort } from '../smtp/parse-host-port.ts';
 
 export function serveHealth(at: HostPort, state: { metrics: () => string; accepting: () => boolean }): Promise<Server> {
   const server = createServer((req, res) => {

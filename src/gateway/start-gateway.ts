@@ -21,6 +21,8 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { readSmtpData, smtpError, type SmtpError } from '../smtp/read-smtp-data.ts';
+import { dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
 import type { Store } from '../store/store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
@@ -28,8 +30,8 @@ import type { GatewayLog } from './gateway-log.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
 import { loadGatewayPolicy, POLICY_REFRESH_MS } from './gateway-policy.ts';
 import { handleMessage, type HandledMessage } from './handle-message.ts';
-import type { HostPort } from './parse-host-port.ts';
-import { relayMessage } from './relay-message.ts';
+import type { HostPort } from '../smtp/parse-host-port.ts';
+import { relayMessage } from '../smtp/relay-message.ts';
 import { serveHealth } from './serve-health.ts';
 
 export interface GatewayConfig {
@@ -55,29 +57,6 @@ export interface RunningGateway {
   /** Reads the store's policy now if its revision moved (what the timer does); true when a new policy is in force. */
   refreshPolicy(): Promise<boolean>;
   stop(): Promise<void>;
-}
-
-type SmtpError = Error & { responseCode?: number };
-
-function smtpError(code: number, enhanced: string, text: string): SmtpError {
-  const e = new Error(`${enhanced} ${text}`) as SmtpError;
-  e.responseCode = code;
-  return e;
-}
-
-/** Reads the DATA stream into memory; past `limit` bytes it keeps reading (smtp-server answers 552) but stops keeping. */
-function readData(stream: SMTPServerDataStream, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else chunks.length = 0;
-    });
-    stream.on('error', reject);
-    stream.on('end', () => resolve(stream.sizeExceeded || size > limit ? undefined : Buffer.concat(chunks, size)));
-  });
 }
 
 export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog): Promise<RunningGateway> {
@@ -127,7 +106,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         else callback(smtpError(handled.whole.code, handled.whole.enhanced, handled.whole.text));
         if (inFlight === 0) idle?.();
       };
-      readData(stream, limit)
+      readSmtpData(stream, limit)
         .then(async (message) => {
           if (message === undefined) {
             metrics.inc('kakitome_gateway_errors_total', { code: 'SIZE' });
@@ -147,14 +126,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   });
   server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
 
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.server.off('error', reject);
-      resolve();
-    });
-  });
-  const bound = server.server.address() as AddressInfo;
+  const bound = await listenSmtp(server, config.listen);
   let health: Server | undefined;
   try {
     if (config.metrics) health = await serveHealth(config.metrics, { metrics: () => metrics.render(), accepting: () => accepting });
@@ -163,7 +135,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     throw e;
   }
   const healthAddress = health?.address() as AddressInfo | undefined;
-  log('listening', { listen: `${bound.address}:${bound.port}`, protocol: config.lmtp ? 'lmtp' : 'smtp', nextHop: `${config.nextHop.host}:${config.nextHop.port}`, domains: config.domains.size, ...(healthAddress ? { metrics: `${healthAddress.address}:${healthAddress.port}` } : {}) });
+  log('listening', { listen: `${bound.host}:${bound.port}`, protocol: config.lmtp ? 'lmtp' : 'smtp', nextHop: `${config.nextHop.host}:${config.nextHop.port}`, domains: config.domains.size, ...(healthAddress ? { metrics: `${healthAddress.address}:${healthAddress.port}` } : {}) });
 
   const applyLimits = () => {
     // smtp-server reads these per connection and per DATA: new limits apply from the next message on.
@@ -192,7 +164,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   refreshTimer.unref();
 
   return {
-    listening: { host: bound.address, port: bound.port },
+    listening: bound,
     ...(healthAddress ? { metricsListening: { host: healthAddress.address, port: healthAddress.port } } : {}),
     metrics,
     refreshPolicy,
@@ -214,10 +186,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       // Connections between messages (Postfix's connection cache) are told to go away.
-      for (const connection of (server as unknown as { connections: Set<{ send(code: number, text: string): void; close(): void }> }).connections) {
-        connection.send(421, 'Kakitome gateway shutting down');
-        connection.close();
-      }
+      dismissSmtpConnections(server, 'Kakitome gateway shutting down');
       await closed;
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
       log('stopped', {});

@@ -23,10 +23,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(store: Store, config: ServeConfig, options: { log: (e: LogEntry) => void; version: string }): Promise<RunningServer> {
+/** `rateLimiter` and `metrics`: shared with the submission port when `kakitome serve` runs both (a key's rate limit counts its HTTP requests and its SMTP messages together). */
+export async function startServer(store: Store, config: ServeConfig, options: { log: (e: LogEntry) => void; version: string; rateLimiter?: RateLimiter; metrics?: Metrics }): Promise<RunningServer> {
   let shuttingDown = false;
   const app = createApp({
-    store, tenants: new TenantDirectory(store), config, metrics: new Metrics(), rateLimiter: new RateLimiter(),
+    store, tenants: new TenantDirectory(store), config, metrics: options.metrics ?? new Metrics(), rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown,
   });
   const server = createAdaptorServer({

@@ -87,6 +87,12 @@ test('tenant commands, serve, the CLI verdict over HTTP, and a graceful SIGTERM'
   const badSize = await kk('serve', '--http', '127.0.0.1:0', '--max-message-size', '12XB');
   assert.equal(badSize.status, 2);
   assert.match(badSize.stderr, /--max-message-size 12XB/);
+  // The submission port: no AUTH in clear beyond loopback, and --relay needed.
+  const clear = await kk('serve', '--smtp', '0.0.0.0:2525', '--relay', '127.0.0.1:25');
+  assert.equal(clear.status, 2);
+  assert.match(clear.stderr, /without --smtp-tls-cert\/--smtp-tls-key: API keys would cross the network in clear/);
+  assert.equal((await kk('serve', '--smtp', '127.0.0.1:2525')).status, 2);
+  assert.equal((await kk('serve', '--http', '127.0.0.1:0', '--relay', '127.0.0.1:25')).status, 2);
 
   const { url, child, lines, exited } = await startServe(['--http', '127.0.0.1:0', '--max-message-size', '1MiB']);
   // A failing assertion must not leave the server running.

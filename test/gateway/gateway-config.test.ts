@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { parseGatewayConfig } from '../../src/gateway/gateway-config.ts';
 import { authservIdOf, claimsAuthservId, formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
 import { classifyRecipients } from '../../src/gateway/classify-recipients.ts';
-import { replyForMessage } from '../../src/gateway/reply-for-outcomes.ts';
+import { replyForMessage } from '../../src/smtp/reply-for-outcomes.ts';
 import { KakitomeError } from '../../src/errors.ts';
 
 function expectCode(fn: () => unknown, code: string, message: RegExp): void {

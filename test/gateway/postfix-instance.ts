@@ -50,8 +50,8 @@ export interface PostfixOptions {
   smtpPort: number;
   reinjectPort: number;
   relayPort: number;
-  /** The gateway's --listen. */
-  filterPort: number;
+  /** The gateway's --listen; absent: no content filter (Postfix relays what it receives, e.g. from the signing service's submission port). */
+  filterPort?: number;
   /** Content filter over LMTP (per-recipient replies) instead of SMTP. */
   lmtp?: boolean;
 }
@@ -96,7 +96,7 @@ export class PostfixInstance {
     const uid = Number(execFileSync('id', ['-u', 'postfix']).toString().trim());
     const gid = Number(execFileSync('id', ['-g', 'postfix']).toString().trim());
     chownSync(data, uid, gid);
-    const filter = options.lmtp ? `kakitome:inet:127.0.0.1:${options.filterPort}` : `kakitome:[127.0.0.1]:${options.filterPort}`;
+    const filter = options.filterPort === undefined ? undefined : options.lmtp ? `kakitome:inet:127.0.0.1:${options.filterPort}` : `kakitome:[127.0.0.1]:${options.filterPort}`;
     writeFileSync(join(this.conf, 'main.cf'), [
       'compatibility_level = 3.6',
       `queue_directory = ${queue}`,
@@ -113,7 +113,7 @@ export class PostfixInstance {
       'smtp_dns_support_level = disabled',
       'smtp_tls_security_level = none',
       'smtpd_tls_security_level = none',
-      `content_filter = ${filter}`,
+      ...(filter ? [`content_filter = ${filter}`] : []),
       'smtp_connection_cache_destinations = 127.0.0.1',
       'queue_run_delay = 1s',
       'minimal_backoff_time = 1s',

@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { encodePem } from '../../src/asn1/pem.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
-import { runCli, storeHomeEnv } from '../cli/run-cli.ts';
+import { storeHomeEnv } from '../cli/run-cli.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { startPostgres, type PostgresServer } from '../store/postgres-server.ts';
-import { startServe, type ServeProcess } from './serve-process.ts';
+import { kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-serve-nodes-'));
 const partner = new TestPki('Partner Nodes CA');
@@ -27,11 +27,7 @@ let nodes: ServeProcess[] = [];
 let admin = '';
 let signer = '';
 
-async function kk(...args: string[]): Promise<string> {
-  const r = await runCli(args, { env });
-  assert.equal(r.status, 0, `kakitome ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.toString();
-}
+const kk = (...args: string[]) => kakitomeOk(env, ...args);
 
 before(async () => {
   pg = await startPostgres();

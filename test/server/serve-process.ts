@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { BIN } from '../cli/run-cli.ts';
+import assert from 'node:assert/strict';
+import { BIN, runCli } from '../cli/run-cli.ts';
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -54,4 +55,11 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv, listeners: st
     });
     void exited.then((code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
   });
+}
+
+/** Runs `kakitome ARGS` in `env` and returns its standard output; a non-zero exit fails the test with its stderr. */
+export async function kakitomeOk(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
+  const r = await runCli(args, { env });
+  assert.equal(r.status, 0, `kakitome ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.toString();
 }

@@ -20,7 +20,8 @@ import { domainOf, type ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { SignQuery } from '../schemas.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
 
-export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>): Promise<Buffer> {
+/** `action`: the audit log's name for this use (api.sign; smtp.sign for the submission port). */
+export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action = 'api.sign'): Promise<Buffer> {
   const address = readSigningAddress(message);
   await ctx.tenants.authorizeSender(key.tenant, address);
   const store = ctx.store.actingAs(actorOf(key));
@@ -38,6 +39,6 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
     opaque: query.opaque === 'true',
   });
   const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
-  await store.audit('api.sign', identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`);
+  await store.audit(action, identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`);
   return out;
 }

@@ -1,5 +1,6 @@
 /**
- * Hands one variant to the next hop (Postfix's reinjection listener) with
+ * Hands one message to the next hop (the gateway: Postfix's reinjection listener;
+ * the signing service's submission port: its --relay) with
  * nodemailer's SMTP connection, and says per recipient what the next hop answered:
  * accepted (2xx to the final dot), temporary (4xx, or no answer at all: refused
  * connection, timeout, dropped connection) or permanent (5xx). Nothing here retries:
@@ -41,7 +42,8 @@ function statusOf(code: number): OutcomeStatus {
   return code >= 200 && code < 300 ? 'accepted' : code >= 500 && code < 600 ? 'permanent' : 'temporary';
 }
 
-function oneLine(text: string | undefined): string {
+/** One line of printable ASCII, at most 300 characters: what may go into an SMTP reply or a log. */
+export function oneLine(text: string | undefined): string {
   return (text ?? '').replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
 }
 

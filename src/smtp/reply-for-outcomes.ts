@@ -1,6 +1,7 @@
 /**
  * The gateway's answer to Postfix for one message, from what the next hop said to
- * each recipient's copy (no-loss rule, issue 13):
+ * each recipient's copy (no-loss rule, issue 13; the submission port of `kakitome
+ * serve` answers its clients by the same SMTP rule):
  * - LMTP: one reply per recipient, in RCPT order: 250 when their copy was accepted,
  *   the next hop's 5xx when it refused it for good, 451 otherwise (Postfix retries
  *   only those recipients).

@@ -1,0 +1,157 @@
+/**
+ * The signing service's SMTP submission port (`kakitome serve --smtp HOST:PORT
+ * --relay HOST:PORT`, issue 10): an existing mail platform adds signing by sending
+ * through it, without code changes.
+ *
+ * - AUTH PLAIN or LOGIN, required before MAIL: the username is the tenant's name,
+ *   the password one of its API keys with scope sign (kakitome tenant key NAME
+ *   --scope sign). Every failure is the same 535; an unauthenticated client may
+ *   send a few commands, then it is disconnected.
+ * - TLS: STARTTLS (AUTH is refused with 538 before it) or implicit TLS, TLS 1.2 at
+ *   least, with the configured certificate; a port without one listens on loopback
+ *   only (submission-config.ts).
+ * - Per message (MAIL FROM): the key is read again (a revoked key stops at once)
+ *   and its rate limit taken, the same bucket as the key's HTTP requests; over it,
+ *   451 with the wait.
+ * - DATA: read whole up to the size limit (552 above it, nothing kept), signed,
+ *   relayed and answered by submit-message.ts; one JSON log line per message (no
+ *   address, subject or body), every signing and refusal audited.
+ *
+ * stop(): stops accepting, lets every message in flight finish and get its reply,
+ * says 421 to idle connections.
+ */
+import { hostname } from 'node:os';
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
+import { isKakitomeError } from '../../errors.ts';
+import type { HostPort } from '../../smtp/parse-host-port.ts';
+import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
+import { dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
+import { oneLine, relayMessage } from '../../smtp/relay-message.ts';
+import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
+import type { ServiceContext } from '../service-context.ts';
+import { isLoopback, type SubmissionConfig } from './submission-config.ts';
+import { submitMessage, type Relay } from './submit-message.ts';
+
+export interface RunningSubmission {
+  listening: HostPort;
+  stop(): Promise<void>;
+}
+
+const AUTH_FAILED = '5.7.8 Authentication credentials invalid: the username is the tenant\'s name and the password one of its API keys with scope sign (kakitome tenant key NAME --scope sign).';
+
+function authFailed(): Error {
+  return Object.assign(new Error(AUTH_FAILED), { responseCode: 535 });
+}
+
+/** The API key behind an AUTH: UNAUTHENTICATED-like failures are one 535; a store that does not answer is 454 (try again). */
+async function authenticate(ctx: ServiceContext, auth: SMTPServerAuthentication): Promise<ApiKeyRecord> {
+  let key: ApiKeyRecord;
+  try {
+    key = await ctx.tenants.authenticate(auth.password ?? '');
+  } catch (e) {
+    if (isKakitomeError(e, 'UNAUTHENTICATED')) throw authFailed();
+    throw smtpError(454, '4.7.0', 'Temporary authentication failure; try again later.');
+  }
+  if (auth.username !== key.tenant) throw authFailed();
+  if (!key.scopes.includes('sign')) throw Object.assign(new Error(`5.7.8 This API key has the scope${key.scopes.length > 1 ? 's' : ''} ${key.scopes.join(', ')}; submission needs sign (kakitome tenant key ${key.tenant} --scope sign).`), { responseCode: 535 });
+  return key;
+}
+
+export async function startSubmission(ctx: ServiceContext, config: SubmissionConfig): Promise<RunningSubmission> {
+  const name = hostname();
+  let inFlight = 0;
+  let transactions = 0;
+  let idle: (() => void) | undefined;
+  const relay: Relay = (envelope, message) => relayMessage({ nextHop: config.relay, name, timeoutMs: config.relayTimeoutMs }, envelope, message);
+  const log = (entry: Record<string, string | number | boolean | undefined>) => ctx.log({ time: new Date().toISOString(), level: 'info', listener: 'smtp', ...entry });
+  const keyOf = (session: SMTPServerSession) => session.user as ApiKeyRecord;
+
+  const server = new SMTPServer({
+    name,
+    banner: 'Kakitome signing service (submission)',
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: false,
+    // With a certificate: no AUTH before STARTTLS (538), for every client. Without one the port is loopback-only (and onAuth checks again).
+    allowInsecureAuth: !config.tls,
+    ...(config.tls ? { key: config.tls.key, cert: config.tls.cert, secure: config.tls.implicit, minVersion: 'TLSv1.2' } : { disabledCommands: ['STARTTLS'] }),
+    disableReverseLookup: true,
+    size: config.maxMessageBytes,
+    rejectOversized: true,
+    maxClients: config.maxClients,
+    maxRecipients: config.maxRecipients,
+    maxAllowedUnauthenticatedCommands: 6,
+    logger: false,
+    // stop() decides when connections close.
+    closeTimeout: 24 * 3600 * 1000,
+    onAuth(auth, session, callback) {
+      if (!session.secure && !isLoopback(session.remoteAddress)) return callback(smtpError(538, '5.7.11', 'Encryption required: use STARTTLS before AUTH.'));
+      authenticate(ctx, auth).then(
+        (key) => {
+          log({ msg: 'auth', session: session.id, tenant: key.tenant, key: key.id, outcome: 'ok' });
+          callback(null, { user: key });
+        },
+        (e: Error & { responseCode?: number }) => {
+          log({ msg: 'auth', session: session.id, outcome: 'refused', reply: e.responseCode });
+          callback(e);
+        },
+      );
+    },
+    onMailFrom(_address, session, callback) {
+      // The key again, per message: revoked or re-limited since AUTH counts now.
+      ctx.tenants.findApiKey(keyOf(session).id).then(
+        (key) => {
+          if (!key || key.revokedAt) return callback(smtpError(535, '5.7.8', 'This API key was revoked; authenticate with another.'));
+          session.user = key;
+          const rate = ctx.rateLimiter.take(key.id, key.ratePerMinute);
+          if (!rate.allowed) {
+            log({ msg: 'message', session: session.id, tenant: key.tenant, key: key.id, reply: 451, outcome: 'deferred', code: 'RATE_LIMITED' });
+            return callback(smtpError(451, '4.7.1', `This API key may send ${key.ratePerMinute} messages a minute; try again in ${rate.retryAfter} s.`));
+          }
+          callback();
+        },
+        () => callback(smtpError(451, '4.3.0', 'The service cannot check the API key now; try again later.')),
+      );
+    },
+    onData(stream, session, callback) {
+      const started = performance.now();
+      inFlight++;
+      const key = keyOf(session);
+      const transaction = `${session.id}.${++transactions}`;
+      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+      const base = { msg: 'message', session: session.id, transaction, tenant: key.tenant, key: key.id, recipients: envelope.to.length };
+      const finish = (reply: { code: number; enhanced: string; text: string }, entry: Record<string, string | number | undefined>) => {
+        inFlight--;
+        ctx.metrics.countOperation('submit', String(entry.outcome));
+        log({ ...base, ...entry, reply: reply.code, ms: Math.round((performance.now() - started) * 10) / 10 });
+        if (reply.code < 300) callback(null, `${reply.enhanced} ${reply.text}`);
+        else callback(smtpError(reply.code, reply.enhanced, oneLine(reply.text)));
+        if (inFlight === 0) idle?.();
+      };
+      readSmtpData(stream, config.maxMessageBytes)
+        .then(async (message) => {
+          // smtp-server answers 552 itself (rejectOversized); nothing of the message was kept.
+          if (message === undefined) return finish({ code: 552, enhanced: '5.3.4', text: `The message is larger than this service accepts (${config.maxMessageBytes} bytes).` }, { outcome: 'refused', code: 'LIMIT' });
+          const r = await submitMessage(ctx, relay, key, envelope, message);
+          return finish(r.reply, { outcome: r.outcome, code: r.code, bytes: message.length, signedBytes: r.signedBytes, ...(r.relay ? { relayAccepted: r.relay.accepted, relayDeferred: r.relay.temporary, relayRefused: r.relay.permanent } : {}) });
+        })
+        .catch((e: unknown) => {
+          // Nothing escapes as a crash: an unexpected failure defers the message.
+          ctx.log({ time: new Date().toISOString(), level: 'error', listener: 'smtp', msg: 'internal error', transaction, error: oneLine(String((e as Error)?.message ?? e)) });
+          finish({ code: 451, enhanced: '4.3.0', text: 'The message could not be handled now; try again later.' }, { outcome: 'deferred', code: 'INTERNAL' });
+        });
+    },
+  });
+  server.on('error', (e: Error) => ctx.log({ time: new Date().toISOString(), level: 'warn', listener: 'smtp', msg: 'smtp-error', error: oneLine(e.message) }));
+
+  const listening = await listenSmtp(server, config.listen);
+  return {
+    listening,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
+      // Connections between messages are told to go away.
+      dismissSmtpConnections(server, 'Kakitome signing service shutting down');
+      await closed;
+    },
+  };
+}
