@@ -17,8 +17,8 @@ import { KakitomeError } from '../errors.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
 import { buildDeliveryStatusNotification } from './build-delivery-status-notification.ts';
-import type { HostPort } from './parse-host-port.ts';
-import { relayMessage, type RecipientOutcome } from './relay-message.ts';
+import type { HostPort } from '../smtp/parse-host-port.ts';
+import { relayMessage, type RecipientOutcome } from '../smtp/relay-message.ts';
 
 export interface HeldActionOptions {
   via: HostPort;

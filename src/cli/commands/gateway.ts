@@ -78,7 +78,7 @@ function registerHeld(gateway: Command): void {
       .option('--json', 'print one JSON document on standard output');
     addStoreLocationOptions(cmd).action((ids: string[], opts: LocationOpts & { via?: string; name?: string }, command: Command) => commandAction(`gateway held ${action}`, async (o: typeof opts) => {
       if (!o.via) throw new KakitomeError('INVALID_ARGUMENT', `gateway held ${action} needs --via HOST:PORT: Postfix's smtpd (e.g. 127.0.0.1:25).`);
-      const [{ parseHostPort }, m] = await Promise.all([import('../../gateway/parse-host-port.ts'), import('../../gateway/release-held-message.ts')]);
+      const [{ parseHostPort }, m] = await Promise.all([import('../../smtp/parse-host-port.ts'), import('../../gateway/release-held-message.ts')]);
       const via = parseHostPort('--via', o.via);
       return withGatewayStore(`held ${action}`, o, async (store) => {
         const done: Array<{ id: string; outcome: string }> = [];
