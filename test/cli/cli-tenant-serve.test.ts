@@ -74,6 +74,13 @@ test('tenant commands, serve, the CLI verdict over HTTP, and a graceful SIGTERM'
   const issued = await kk('tenant', 'identity', 'acme', '--email', 'news@acme.example', '--key-type', 'p256', '--json');
   assert.equal(issued.status, 0, issued.stderr);
   assert.deepEqual(JSON.parse(issued.stdout).tenant.identities, ['news@acme.example']);
+  // Retired: its key stops signing; the address stays the tenant's; another tenant's address is not found.
+  const retired = await kk('tenant', 'retire-identity', 'acme', 'news@acme.example', '--json');
+  assert.equal(retired.status, 0, retired.stderr);
+  assert.equal(JSON.parse(retired.stdout).retired.length, 1);
+  assert.equal(JSON.parse((await kk('tenant', 'retire-identity', 'acme', 'news@acme.example', '--json')).stdout).retired.length, 0);
+  assert.match((await kk('tenant', 'retire-identity', 'acme', 'alice@example.com')).stderr, /NOT_FOUND: alice@example\.com is not an identity of tenant "acme"/);
+  assert.equal((await kk('tenant', 'identity', 'acme', '--email', 'news@acme.example', '--key-type', 'p256')).status, 0, 'a new identity for the retired address');
   assert.equal((await kk('tenant', 'identity', 'acme', '--email', 'news@other.example')).status, 1);
   assert.equal((await kk('tenant', 'add', 'globex', '--domain', 'ACME.example')).status, 2);
   assert.equal((await kk('tenant', 'add', 'nodomain')).status, 2);
