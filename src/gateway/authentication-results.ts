@@ -16,6 +16,7 @@
  */
 import { formatHeaderField } from '../mime/build-entity.ts';
 import type { HeaderField } from '../mime/entity.ts';
+import type { MethodResult } from '../dkim/authenticate-sender.ts';
 
 export type SmimeResult = 'pass' | 'fail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 
@@ -42,11 +43,23 @@ function pvalue(text: string): string {
   return /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+(@[A-Za-z0-9.-]+)?$/.test(text) ? text : quoted(text);
 }
 
-export function formatAuthenticationResults(authservId: string, auth: SmimeAuthentication): Buffer {
+/**
+ * The field: our authserv-id, the smime result, then the sender authentication
+ * results (dkim, spf, dmarc: authenticate-sender.ts) when they were checked, each
+ * a resinfo of its own (RFC 8601 section 2.2), so a reader sees S/MIME and DMARC
+ * side by side in the one field our authserv-id vouches for.
+ */
+export function formatAuthenticationResults(authservId: string, auth: SmimeAuthentication, others: readonly MethodResult[] = []): Buffer {
   const parts = [`${authservId};`, `smime=${auth.result}`, `reason=${quoted(auth.reason)}`];
   if (auth.signer?.email) parts.push(`smime.smime-identifier=${pvalue(auth.signer.email)}`);
   if (auth.signer?.serial) parts.push(`smime.smime-serial=${pvalue(auth.signer.serial)}`);
   if (auth.code) parts.push(`smime.verdict-code=${auth.code}`);
+  for (const m of others) {
+    parts[parts.length - 1] += ';';
+    parts.push(`${m.method}=${m.result}`);
+    if (m.reason) parts.push(`reason=${quoted(m.reason)}`);
+    for (const [name, value] of m.properties) parts.push(`${name}=${pvalue(value)}`);
+  }
   return formatHeaderField('Authentication-Results', parts.join(' '));
 }
 

@@ -3,6 +3,7 @@
  * domain and name is validated here and refused with what is wrong and what to
  * give instead, so a typo never becomes a gateway that relays to the wrong place.
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { KakitomeError } from '../errors.ts';
 import { normalizeDomain } from './mail-domain.ts';
@@ -17,6 +18,16 @@ export interface GatewayCliOptions {
   policy?: string;
   metrics?: string;
   lmtp?: boolean;
+  dnsServer?: string[];
+}
+
+/** A DNS server as node:dns takes it: an IP address, "IPv4:PORT" or "[IPv6]:PORT". */
+function checkDnsServer(text: string): string {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);
+  const host = m ? m[1]! : text;
+  const port = m ? Number(m[2]) : 53;
+  if (!isIP(host) || port < 1 || port > 65535) throw new KakitomeError('INVALID_ARGUMENT', `--dns-server ${JSON.stringify(text)}: give an IP address, optionally with a port (127.0.0.1, 127.0.0.1:5353, [::1]:53).`);
+  return text;
 }
 
 /** RFC 8601 authserv-id as we write it unquoted: a host-name-like token. */
@@ -39,5 +50,6 @@ export function parseGatewayConfig(o: GatewayCliOptions, defaultAuthservId: stri
     ...(o.policy !== undefined ? { policyPath: o.policy } : {}),
     ...(o.metrics !== undefined ? { metrics: parseHostPort('--metrics', o.metrics) } : {}),
     lmtp: o.lmtp === true,
+    ...(o.dnsServer?.length ? { dnsServers: o.dnsServer.map(checkDnsServer) } : {}),
   };
 }

@@ -16,7 +16,10 @@ import type { Store } from '../store/store.ts';
 import type { SigningIdentity } from '../store/key-directory.ts';
 import type { PolicySnapshot } from '../store/policy-directory.ts';
 import type { Certificate } from '../x509/certificate.ts';
+import type { Resolver } from 'node:dns/promises';
 import { createCliValidator } from '../cli/create-cli-validator.ts';
+import { createDnsResolver } from '../dkim/bounded-resolver.ts';
+import { DkimKeyDirectory, type DkimSigningKey } from '../store/dkim-key-directory.ts';
 import { resolveGlobalPolicy, resolvePolicy, type ResolvedPolicy } from '../policy/resolve-policy.ts';
 import type { PolicySettings, RevocationSetting } from '../policy/policy-settings.ts';
 
@@ -37,6 +40,10 @@ export interface GatewayContext {
   signingCertificate(address: string): Promise<Certificate | undefined>;
   /** Signers harvested in this context (harvestVerdictSigners skips them). */
   harvested: Set<string>;
+  /** The active DKIM keys of a domain (each use audited), kept a minute; empty without openKeys. */
+  dkimKeys(domain: string): Promise<DkimSigningKey[]>;
+  /** The resolver inbound sender authentication asks (--dns-server, else the system's). */
+  resolver: Resolver;
 }
 
 const IDENTITY_TTL_MS = 60_000;
@@ -44,24 +51,30 @@ const IDENTITY_CACHE_MAX = 10_000;
 const POLICY_CACHE_MAX = 10_000;
 const MODES: readonly RevocationSetting[] = ['require', 'allow-unknown', 'off'];
 
-export async function createGatewayContext(store: Store, policy: PolicySnapshot, authservId: string, domains: ReadonlySet<string>, options: { openKeys?: boolean } = {}): Promise<GatewayContext> {
+/** A lookup kept for IDENTITY_TTL_MS; a failed one (store down) is forgotten at once so the next message asks again. */
+function cached<T>(cache: Map<string, { at: number; value: Promise<T> }>, key: string, load: () => Promise<T>): Promise<T> {
+  const now = Date.now();
+  const hit = cache.get(key);
+  if (hit && now - hit.at < IDENTITY_TTL_MS) return hit.value;
+  if (cache.size >= IDENTITY_CACHE_MAX) cache.clear();
+  const value = load();
+  value.catch(() => cache.delete(key));
+  cache.set(key, { at: now, value });
+  return value;
+}
+
+export async function createGatewayContext(store: Store, policy: PolicySnapshot, authservId: string, domains: ReadonlySet<string>, options: { openKeys?: boolean; dnsServers?: readonly string[] } = {}): Promise<GatewayContext> {
   const trust = { ca: [], certfile: [], validityClock: 'now' as const, fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
   const validators = new Map<RevocationSetting, SignerValidator>();
   for (const mode of MODES) validators.set(mode, await createCliValidator({ ...trust, revocation: mode }, store));
-  const identities = new Map<string, { at: number; identity: Promise<SigningIdentity | undefined> }>();
+  const identities = new Map<string, { at: number; value: Promise<SigningIdentity | undefined> }>();
+  const dkimKeys = new Map<string, { at: number; value: Promise<DkimSigningKey[]> }>();
+  const dkim = new DkimKeyDirectory(store);
   const openKeys = options.openKeys !== false;
   const signingIdentity = (address: string): Promise<SigningIdentity | undefined> => {
     if (!openKeys) return Promise.resolve(undefined);
     const key = address.toLowerCase();
-    const now = Date.now();
-    const hit = identities.get(key);
-    if (hit && now - hit.at < IDENTITY_TTL_MS) return hit.identity;
-    if (identities.size >= IDENTITY_CACHE_MAX) identities.clear();
-    const identity = store.findSigningIdentity(key);
-    // A failed lookup (store down) is not remembered: the next message asks again.
-    identity.catch(() => identities.delete(key));
-    identities.set(key, { at: now, identity });
-    return identity;
+    return cached(identities, key, () => store.findSigningIdentity(key));
   };
   const base = {
     store,
@@ -70,6 +83,8 @@ export async function createGatewayContext(store: Store, policy: PolicySnapshot,
     domains,
     harvested: new Set<string>(),
     signingIdentity,
+    dkimKeys: (domain: string) => (openKeys ? cached(dkimKeys, domain.toLowerCase(), () => dkim.signingKeys(domain)) : Promise.resolve([])),
+    resolver: createDnsResolver(options.dnsServers ?? []),
     signingCertificate: openKeys ? async (address: string) => (await signingIdentity(address))?.certificate : (address: string) => store.findSigningCertificate(address.toLowerCase()),
   };
   return withPolicy(base, policy);

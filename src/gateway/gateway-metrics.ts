@@ -25,6 +25,8 @@ export class GatewayMetrics {
     this.#define('kakitome_gateway_messages_total', 'counter', 'Messages answered, by direction, action taken and the reply class given to the MTA.');
     this.#define('kakitome_gateway_recipients_total', 'counter', 'Recipient copies relayed, by direction, action and next-hop outcome (accepted, temporary, permanent).');
     this.#define('kakitome_gateway_smime_results_total', 'counter', 'Inbound smime results written to Authentication-Results (pass, fail, neutral, none, temperror, permerror).');
+    this.#define('kakitome_gateway_sender_auth_results_total', 'counter', 'Inbound DKIM, SPF and DMARC results written to Authentication-Results (policy senderAuthentication), by method and result.');
+    this.#define('kakitome_gateway_dkim_no_key_total', 'counter', 'Outbound messages sent without DKIM although policy dkim is on, because the From domain has no active DKIM key.');
     this.#define('kakitome_gateway_unsigned_no_key_total', 'counter', 'Outbound messages passed unsigned because the From address has no current signing key in the store.');
     this.#define('kakitome_gateway_errors_total', 'counter', 'Messages deferred or refused because of an error, by code (library codes, STORE, INTERNAL, SIZE).');
     this.#define('kakitome_gateway_duplicates_risked_total', 'counter', 'Messages answered 4xx after the next hop had accepted some copies (SMTP mode): those recipients will receive the retry again.');

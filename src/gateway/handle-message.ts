@@ -22,6 +22,8 @@
  * only deliver it twice.
  */
 import { isKakitomeError } from '../errors.ts';
+import { authenticateSender, type MethodResult } from '../dkim/authenticate-sender.ts';
+import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import { buildDeliveryStatusNotification, DSN_STATUS } from './build-delivery-status-notification.ts';
@@ -45,6 +47,9 @@ export interface MessageEnvelope {
   queueId?: string;
   /** The gateway's own id for the transaction. */
   transactionId: string;
+  /** The client that handed the message to Postfix (XFORWARD ADDR, HELO): for SPF. */
+  clientAddress?: string;
+  clientHelo?: string;
 }
 
 export type Relay = (envelope: { from: string; to: readonly string[] }, message: Buffer) => Promise<RecipientOutcome[]>;
@@ -67,6 +72,8 @@ interface Group {
   /** Policy: encryption required, no valid certificate; held (`hold`) or bounced (`bounce`). */
   policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[] };
   smime?: string;
+  /** Inbound with senderAuthentication: the dmarc result (the log's one word on DKIM/SPF/DMARC). */
+  dmarc?: string;
   verdictCode?: string;
 }
 
@@ -77,22 +84,44 @@ function describeFailure(e: unknown): { errorCode: string; text: string } {
   return { errorCode: 'INTERNAL', text: `${typeof err?.code === 'string' ? `${err.code}: ` : ''}${String(err?.message ?? e).split('\n')[0]!.slice(0, 300)}` };
 }
 
-async function transform(deps: HandleDeps, sender: string, direction: Direction, recipients: string[], message: Buffer): Promise<Group[]> {
+/**
+ * DKIM, SPF and DMARC of an inbound message, once for all its groups that ask for
+ * them (policy senderAuthentication), within the per-message DNS bounds; counted
+ * per method and result.
+ */
+async function checkSender(deps: HandleDeps, envelope: MessageEnvelope, message: Buffer): Promise<MethodResult[]> {
+  const results = await authenticateSender(message, {
+    sender: envelope.from,
+    ...(envelope.clientAddress ? { ip: envelope.clientAddress } : {}),
+    ...(envelope.clientHelo ? { helo: envelope.clientHelo } : {}),
+    authservId: deps.ctx.authservId,
+  }, boundedLookup(deps.ctx.resolver));
+  for (const r of results) deps.metrics.inc('kakitome_gateway_sender_auth_results_total', { method: r.method, result: r.result });
+  return results;
+}
+
+async function transform(deps: HandleDeps, envelope: MessageEnvelope, direction: Direction, recipients: string[], message: Buffer): Promise<Group[]> {
+  const sender = envelope.from;
   try {
     if (direction === 'pass') return [{ direction, recipients, action: 'unchanged', message }];
     if (direction === 'inbound') {
       const groups: Group[] = [];
-      for (const g of planInbound(deps.ctx, recipients)) {
-        const r = await processInbound(deps.ctx, message, g.policy);
+      const plans = planInbound(deps.ctx, recipients);
+      const senderAuth = plans.some((g) => g.policy.settings.senderAuthentication) ? await checkSender(deps, envelope, message) : [];
+      for (const g of plans) {
+        const r = await processInbound(deps.ctx, message, g.policy, g.policy.settings.senderAuthentication ? senderAuth : []);
         deps.metrics.inc('kakitome_gateway_smime_results_total', { result: r.auth.result });
-        groups.push({ direction, recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
+        const dmarc = g.policy.settings.senderAuthentication ? senderAuth.find((m) => m.method === 'dmarc')?.result : undefined;
+        groups.push({ direction, recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(dmarc ? { dmarc } : {}), ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
       }
       return groups;
     }
     const plan = await planOutbound(deps.ctx, { sender, recipients, fields: readHeaderFields(message) });
     const r = await processOutbound(deps.ctx, message, plan);
     if (r.unsignedNoKey) deps.metrics.inc('kakitome_gateway_unsigned_no_key_total');
-    const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(r.unsignedNoKey ? { verdictCode: 'NO_SIGNING_KEY' } : {}) }));
+    if (r.dkimNoKey) deps.metrics.inc('kakitome_gateway_dkim_no_key_total');
+    const code = r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
+    const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(code ? { verdictCode: code } : {}) }));
     for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
       if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions } });
     }
@@ -167,7 +196,7 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
   const started = process.hrtime.bigint();
   const groups: Group[] = [];
   for (const [direction, recipients] of classifyRecipients(envelope.from, envelope.to, deps.ctx.domains)) {
-    groups.push(...(await transform(deps, envelope.from, direction, recipients, message)));
+    groups.push(...(await transform(deps, envelope, direction, recipients, message)));
   }
   let holdAll = !deps.lmtp && groups.some((g) => g.failure?.status === 'temporary');
   const outcomes = new Map<string, RecipientOutcome>();
@@ -196,7 +225,7 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
       counts[r.status]++;
       deps.metrics.inc('kakitome_gateway_recipients_total', { direction: g.direction, action: g.action, outcome: r.status });
     }
-    logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), nextHop: counts });
+    logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.dmarc ? { dmarc: g.dmarc } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), nextHop: counts });
   }
   const ordered = envelope.to.map((r) => outcomes.get(r.toLowerCase()));
   const perRecipient = ordered.map(replyForRecipient);

@@ -34,6 +34,7 @@ import { harvestQuietly } from '../cli/jobs/verify-job.ts';
 import { viewVerdict } from '../cli/verdict-view.ts';
 import { claimsAuthservId, formatAuthenticationResults, isGatewayHeaderField, type SmimeAuthentication } from './authentication-results.ts';
 import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
+import type { MethodResult } from '../dkim/authenticate-sender.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
@@ -85,8 +86,8 @@ function isForeignField(ctx: GatewayContext) {
   return (f: Parameters<typeof isGatewayHeaderField>[0]) => claimsAuthservId(f, ctx.authservId) || isGatewayHeaderField(f);
 }
 
-function label(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication): Buffer {
-  return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth)] });
+function labelWith(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication, senderAuth: readonly MethodResult[]): Buffer {
+  return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth, senderAuth)] });
 }
 
 async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
@@ -99,12 +100,14 @@ async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: S
  * revocation, subject tags, unauthenticated encryption): labelled, and its Subject
  * tagged when policy says so.
  */
-export async function processInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy): Promise<InboundResult> {
-  const r = await openInbound(ctx, received, policy);
+export async function processInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[] = []): Promise<InboundResult> {
+  const r = await openInbound(ctx, received, policy, senderAuth);
   return { ...r, message: tagSubject(r.message, r.auth.result, policy.settings) };
 }
 
-async function openInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy): Promise<InboundResult> {
+/** `senderAuth`: DKIM, SPF and DMARC of the message as received (checked by the caller), written beside smime. */
+async function openInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[]): Promise<InboundResult> {
+  const label = (message: Buffer, auth: SmimeAuthentication) => labelWith(ctx, message, auth, senderAuth);
   const validate = ctx.validator(policy.settings.revocation);
   let envelope: Buffer | undefined;
   try {
@@ -112,7 +115,7 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
   } catch (e) {
     if (!isMessageVerdictError(e)) throw e;
     const auth = smimeResultOfError(e);
-    return { message: label(ctx, received, auth), action: 'labelled', auth };
+    return { message: label(received, auth), action: 'labelled', auth };
   }
   if (envelope === undefined) {
     let verdict: MessageVerdict;
@@ -121,41 +124,41 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
     } catch (e) {
       if (!isMessageVerdictError(e)) throw e;
       const auth = smimeResultOfError(e);
-      return { message: label(ctx, received, auth), action: 'labelled', auth };
+      return { message: label(received, auth), action: 'labelled', auth };
     }
     await harvest(ctx, verdict, validate);
     const auth = smimeResultOfVerdict(verdict);
-    return { message: label(ctx, received, auth), action: verdict.status === 'unsigned' ? 'labelled' : 'verified', auth };
+    return { message: label(received, auth), action: verdict.status === 'unsigned' ? 'labelled' : 'verified', auth };
   }
   try {
     // Keys by the envelope's recipient identifiers; a store failure here is thrown (4xx).
     const keys = (await findEnvelopeKeys(ctx.store, envelope)).map(({ key, certificate }) => ({ key, certificate }));
     if (keys.length === 0) {
       const auth: SmimeAuthentication = { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
-      return { message: label(ctx, received, auth), action: 'unopened', auth };
+      return { message: label(received, auth), action: 'unopened', auth };
     }
     const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
     const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: validate, ...(openUnauthenticated ? { allowUnauthenticated: true } : {}) });
     await harvest(ctx, verdict, validate);
     const auth = smimeResultOfVerdict(verdict);
     // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
-    if (verdict.status === 'invalid') return { message: label(ctx, received, auth), action: 'unopened', auth };
+    if (verdict.status === 'invalid') return { message: label(received, auth), action: 'unopened', auth };
     if (verdict.encryption?.authenticatedBy === 'none') {
       // Opened by policy although nobody vouches for the bytes: every part rebuilt so
       // that nothing in it can fetch (a CBC gadget's only way out), under a warning.
       auth.result = 'neutral';
       auth.code = 'UNAUTH_ENC';
       auth.reason = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
-      return { message: label(ctx, deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
+      return { message: label(deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
     }
-    return { message: label(ctx, plain, auth), action: 'decrypted', auth };
+    return { message: label(plain, auth), action: 'decrypted', auth };
   } catch (e) {
     if (!isMessageVerdictError(e)) throw e;
     const auth = smimeResultOfError(e);
     if (e.code === 'UNAUTH_ENC') {
       auth.reason = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
-      return { message: label(ctx, wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };
+      return { message: label(wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };
     }
-    return { message: label(ctx, received, auth), action: 'unopened', auth };
+    return { message: label(received, auth), action: 'unopened', auth };
   }
 }

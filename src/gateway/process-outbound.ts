@@ -7,14 +7,19 @@
  *   recipients with the plan's cipher and signed inside, or both, or neither, with
  *   the sender's identity opened once (its key use audited);
  * - encryption keeps the header fields readable outside unless `hideSubject`
- *   (RFC 9788 hcp_no_confidentiality, issue 12 item 2).
+ *   (RFC 9788 hcp_no_confidentiality, issue 12 item 2);
+ * - with policy `dkim`, every copy DKIM-signed last (signDkim) with the From
+ *   domain's active keys, so DKIM covers the S/MIME structure as sent.
  * Recipients the plan bounces or holds get no copy here (handle-message.ts).
  *
  * A refusal about the message (malformed, over a limit) is thrown as the library's
  * KakitomeError: the caller bounces it rather than pass it on unsigned; a store
  * failure is thrown as is (4xx).
  */
+import { checkDkimDomain } from '../dkim/dkim-key.ts';
+import { signDkim } from '../dkim/sign-dkim.ts';
 import { formatHeaderField } from '../mime/build-entity.ts';
+import type { DkimSigningKey } from '../store/dkim-key-directory.ts';
 import { encryptMessage } from '../smime/encrypt-message.ts';
 import { signMessage, type SignMessageOptions } from '../smime/sign-message.ts';
 import type { GatewayContext } from './gateway-context.ts';
@@ -33,6 +38,25 @@ export interface OutboundResult {
   variants: Variant[];
   /** The From address had no current signing key in the store: copies that policy wanted signed were not. */
   unsignedNoKey: boolean;
+  /** Policy dkim is on and the From domain has no active DKIM key: the copies left without DKIM. */
+  dkimNoKey: boolean;
+}
+
+/**
+ * The DKIM keys for the copies: the From domain's active keys when the sender's
+ * policy says `dkim` (none, and dkimNoKey, when the domain has none or is no DNS
+ * name a key could be published under).
+ */
+async function dkimSigners(ctx: GatewayContext, plan: OutboundPlan): Promise<{ keys: DkimSigningKey[]; noKey: boolean }> {
+  if (!plan.policy.settings.dkim || plan.from === undefined) return { keys: [], noKey: plan.policy.settings.dkim };
+  let domain: string;
+  try {
+    domain = checkDkimDomain(plan.from.slice(plan.from.lastIndexOf('@') + 1));
+  } catch {
+    return { keys: [], noKey: true };
+  }
+  const keys = await ctx.dkimKeys(domain);
+  return { keys, noKey: keys.length === 0 };
 }
 
 /** The message with the triggers' edits applied (unchanged when no trigger matched). */
@@ -55,7 +79,8 @@ export async function processOutbound(ctx: GatewayContext, received: Buffer, pla
     if (!id) throw new Error('the sender\'s signing key disappeared while the message was processed');
     sign = { signers: [{ certificate: id.certificate, key: id.key }], certificates: id.chain };
   }
-  const variants: Variant[] = plan.variants.map((v) => {
+  const dkim = await dkimSigners(ctx, plan);
+  const made: Variant[] = plan.variants.map((v) => {
     const signing = v.sign === 'none' ? undefined : sign;
     if (v.encryptTo.length) {
       return {
@@ -71,5 +96,7 @@ export async function processOutbound(ctx: GatewayContext, received: Buffer, pla
     }
     return { recipients: v.recipients, action: v.action, message: signing ? signMessage(message, { ...signing, ...(v.sign === 'opaque' ? { opaque: true } : {}) }) : message };
   });
-  return { variants, unsignedNoKey };
+  // DKIM last, over each copy as it leaves (its S/MIME structure included).
+  const variants = dkim.keys.length ? made.map((v) => ({ ...v, message: signDkim(v.message, { signers: dkim.keys }) })) : made;
+  return { variants, unsignedNoKey, dkimNoKey: dkim.noKey };
 }

@@ -44,6 +44,8 @@ export interface GatewayConfig {
   metrics?: HostPort;
   /** Speak LMTP on --listen (per-recipient replies) instead of SMTP. */
   lmtp: boolean;
+  /** DNS servers for inbound sender authentication (policy senderAuthentication); default: the system's. */
+  dnsServers?: string[];
   /** How often the store's policy revision is read (default POLICY_REFRESH_MS). */
   policyRefreshMs?: number;
 }
@@ -61,7 +63,7 @@ export interface RunningGateway {
 
 export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
-  let ctx: GatewayContext = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains);
+  let ctx: GatewayContext = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains, { ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}) });
   const policies = new PolicyDirectory(store);
   const name = hostname();
   let inFlight = 0;
@@ -76,7 +78,9 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     disableReverseLookup: true,
-    // Postfix's XFORWARD carries its queue id (IDENT) for the log; it changes nothing else.
+    // Postfix's XFORWARD carries its queue id (IDENT) for the log, and the client's address
+    // and HELO name (ADDR, HELO) for SPF (policy senderAuthentication). Only Postfix reaches
+    // --listen (docs/gateway.md): what it forwards is believed.
     useXForward: true,
     size: ctx.global.maxMessageBytes,
     rejectOversized: true,
@@ -96,6 +100,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         to: session.envelope.rcptTo.map((r) => r.address),
         transactionId,
         ...(session.xForward?.get('IDENT') ? { queueId: String(session.xForward.get('IDENT')) } : {}),
+        ...(session.xForward?.get('ADDR') ? { clientAddress: String(session.xForward.get('ADDR')) } : {}),
+        ...(session.xForward?.get('HELO') ? { clientHelo: String(session.xForward.get('HELO')) } : {}),
       };
       const done = (handled: HandledMessage | SmtpError) => {
         inFlight--;
@@ -170,7 +176,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     refreshPolicy,
     async reload() {
       try {
-        ctx = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains);
+        ctx = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains, { ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}) });
         applyLimits();
         log('reloaded', { policy: config.policyPath ?? 'store', revision: ctx.policy.revision });
         return true;

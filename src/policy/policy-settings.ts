@@ -35,6 +35,10 @@ export interface PolicySettings {
   opaqueSignDomains: string[];
   /** Encryption hides the Subject outside (RFC 9788 hcp_baseline); false: readable (hcp_no_confidentiality). */
   hideSubject: boolean;
+  /** DKIM-sign outbound copies after S/MIME with the From domain's active DKIM keys (kakitome dkim add). */
+  dkim: boolean;
+  /** Check DKIM, SPF and DMARC of inbound mail (DNS lookups, bounded per message) and write them beside smime in Authentication-Results. */
+  senderAuthentication: boolean;
   /** Revocation checking of inbound signers. */
   revocation: RevocationSetting;
   /** Revocation checking of outbound recipients' certificates. */
@@ -154,6 +158,8 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   skipSignDomains: { default: [], scope: 'outbound', ...list(normalizePolicyDomain, 'mail domains'), help: 'recipient domains whose copies are not signed' },
   opaqueSignDomains: { default: [], scope: 'outbound', ...list(normalizePolicyDomain, 'mail domains'), help: 'recipient domains whose signed copies are opaque (application/pkcs7-mime)' },
   hideSubject: { default: false, scope: 'outbound', ...bool, help: 'encryption hides the Subject outside (RFC 9788)' },
+  dkim: { default: false, scope: 'outbound', ...bool, help: 'DKIM-sign outbound mail after S/MIME with the From domain\'s active DKIM keys (kakitome dkim add; no key: sent without DKIM, counted)' },
+  senderAuthentication: { default: false, scope: 'inbound', ...bool, help: 'check DKIM, SPF and DMARC of inbound mail and write the results beside smime in Authentication-Results (needs DNS: --dns-server)' },
   revocation: { default: 'require', scope: 'inbound', ...revocation, help: 'revocation checking of inbound signers' },
   recipientRevocation: { default: 'allow-unknown', scope: 'outbound', ...revocation, help: 'revocation checking of recipients\' certificates' },
   subjectTags: { default: 'off', scope: 'inbound', ...oneOf('off', 'en', 'ja'), help: 'tag the Subject of inbound mail by its S/MIME result: off, en ([signed OK], [signature INVALID]) or ja ([署名確認済], [署名不正])' },

@@ -36,7 +36,7 @@ function recordLines(k: DkimKeyRecord): string[] {
 }
 
 function statusLine(k: DkimKeyRecord): string {
-  if (k.status === 'active') return `DKIM key ${k.selector} for ${k.domain} (${k.type} ${k.bits}) is active: publish its record before DKIM signing is turned on for ${k.domain}.`;
+  if (k.status === 'active') return `DKIM key ${k.selector} for ${k.domain} (${k.type} ${k.bits}) is active: publish its record first; it signs where DKIM is asked for (gateway policy "dkim", dkim=true on POST /api/v1/sign).`;
   return `DKIM key ${k.selector} for ${k.domain} (${k.type} ${k.bits}) is pending: publish its record, wait for the old record's TTL, then make it sign with kakitome dkim rotate ${k.domain} --selector ${k.selector}.`;
 }
 

@@ -105,7 +105,8 @@ export function register(program: Command): void {
     .option('--authserv-id <name>', 'this gateway\'s name in Authentication-Results (default: the host name)')
     .option('--policy <file>', 'policy file (JSON; see docs/gateway.md) imported into the store at start and on SIGHUP')
     .option('--metrics <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here')
-    .option('--lmtp', 'speak LMTP on --listen: one reply per recipient (Postfix: lmtp:[HOST]:PORT as the content filter)');
+    .option('--lmtp', 'speak LMTP on --listen: one reply per recipient (Postfix: lmtp:[HOST]:PORT as the content filter)')
+    .option('--dns-server <ip[:port]>', 'DNS server for inbound DKIM, SPF and DMARC checks (policy senderAuthentication; repeatable; default: the system\'s resolvers)', collect);
   addStoreLocationOptions(cmd);
   cmd.addHelpText('after', `
 Keys, certificates and trust anchors come from the key store ($KAKITOME_HOME or
