@@ -23,6 +23,7 @@ interface SignCliOptions extends MessageIoOptions {
   hash?: 'sha256' | 'sha384' | 'sha512';
   pss?: boolean;
   pass?: string;
+  dkim?: boolean;
 }
 
 export function register(program: Command): void {
@@ -38,6 +39,7 @@ export function register(program: Command): void {
     .option('--opaque', 'write an opaque application/pkcs7-mime signed-data instead of multipart/signed (readable only by S/MIME clients)')
     .addOption(new Option('--hash <alg>', 'digest algorithm (default: sha256; fixed by the algorithm for Ed25519/ML-DSA)').choices(['sha256', 'sha384', 'sha512']))
     .option('--pss', 'sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys)')
+    .option('--dkim', 'then DKIM-sign the signed message with the active DKIM keys of its From domain in the key store (kakitome dkim add)')
     .option('--pass <spec>', 'passphrase of an encrypted key or .p12: file:PATH, fd:N, env:VAR, stdin or prompt (pass:TEXT is visible in ps)');
   addStoreLocationOptions(cmd);
   addMessageIo(cmd, { in: 'message to sign', out: 'signed message' });
@@ -53,7 +55,8 @@ Examples:
   kakitome sign --cert alice.pem --key alice.key --chain intermediate.pem --pss --hash sha384 < draft.eml > signed.eml
   KEYPASS=secret kakitome sign --cert alice.pem --key alice-enc.key --pass env:KEYPASS --opaque -i draft.eml -o signed.eml
   kakitome sign --cert alice.pem --key alice.key -i outbox/ -o signed/        # every .eml in outbox/, on all cores
-  kakitome sign --cert alice.pem --key alice.key -i outbox.mbox -o signed.mbox`);
+  kakitome sign --cert alice.pem --key alice.key -i outbox.mbox -o signed.mbox
+  kakitome sign --dkim -i draft.eml -o signed.eml                          # key store: S/MIME, then DKIM`);
   cmd.action(commandAction('sign', async (opts: SignCliOptions) => runMessageCommand({
     command: 'sign',
     jobOptions: await signJobOptions(opts),
@@ -80,6 +83,10 @@ async function signJobOptions(opts: SignCliOptions): Promise<SignJobOptions> {
     if (opts.from !== undefined) o.from = opts.from;
   }
   if (opts.hash) o.hash = opts.hash;
+  if (opts.dkim) {
+    if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', '--dkim takes the DKIM keys from the key store: sign with the store\'s identity (--from ADDRESS, or each From), not --cert/--key or --p12.');
+    o.dkim = true;
+  }
   if (opts.pass !== undefined) o.passphrase = await resolvePassSpec(opts.pass, { stdinInUse: isStdio(opts.in) });
   return o;
 }

@@ -12,6 +12,7 @@ import { KakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { signMessage, type SignMessageOptions } from '../../smime/sign-message.ts';
 import { signMessageStream } from '../../smime/sign-message-stream.ts';
+import type { DkimSigningKey } from '../../store/dkim-key-directory.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import type { Job, StreamJob } from '../job.ts';
@@ -34,6 +35,8 @@ export interface SignJobOptions {
   from?: string;
   /** The key store, when the signer comes from it (no --cert/--key). */
   store?: StoreLocation;
+  /** DKIM-sign after S/MIME with the From domain's active DKIM keys from the store (the whole message is read: no streaming). */
+  dkim?: boolean;
 }
 
 type Signer = SignMessageOptions['signers'][number];
@@ -73,14 +76,29 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
     await store.close();
     throw e;
   }
+  const dkimKeys = new Map<string, Promise<DkimSigningKey[]>>();
+  const dkimFor = (domain: string) => {
+    let keys = dkimKeys.get(domain);
+    // Loaded on first use, like the store itself: plain signing never loads them.
+    if (!keys) dkimKeys.set(domain, (keys = import('../../store/dkim-key-directory.ts').then(({ DkimKeyDirectory }) => new DkimKeyDirectory(store).signingKeys(domain))));
+    return keys;
+  };
   const job: Job = async (message) => {
     const address = o.from !== undefined ? o.from.trim().toLowerCase() : readMessageFrom(message);
     const { signer, chain } = await identityFor(address);
-    return { exitCode: EXIT_OK, output: signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque }) };
+    const signed = signMessage(message, { signers: [signer], certificates: chain, opaque: o.opaque });
+    if (!o.dkim) return { exitCode: EXIT_OK, output: signed };
+    // The DKIM domain is the From field's, whoever signs S/MIME.
+    const from = readMessageFrom(message);
+    const domain = from.slice(from.lastIndexOf('@') + 1);
+    const keys = await dkimFor(domain);
+    if (!keys.length) throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domain} in the key store: add one (kakitome dkim add ${domain} --selector SEL) and publish its record, or sign without --dkim.`);
+    const { signDkim } = await import('../../dkim/sign-dkim.ts');
+    return { exitCode: EXIT_OK, output: signDkim(signed, { signers: keys }) };
   };
   job.close = () => store.close();
-  // With --from the signer is known before the message is read, so a large one can stream.
-  if (o.from !== undefined) {
+  // With --from the signer is known before the message is read, so a large one can stream (not with --dkim: DKIM hashes the finished message).
+  if (o.from !== undefined && !o.dkim) {
     const { signer, chain } = await identityFor(o.from.trim().toLowerCase());
     job.stream = streamSigner(signer, chain, o.opaque);
   }
