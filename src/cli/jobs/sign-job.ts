@@ -11,14 +11,12 @@ import type { KeyObject } from 'node:crypto';
 import { KakitomeError } from '../../errors.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 import { signMessage, type SignMessageOptions } from '../../smime/sign-message.ts';
-import { signMessageStream } from '../../smime/sign-message-stream.ts';
 import type { DkimSigningKey } from '../../store/dkim-key-directory.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import type { Job, StreamJob } from '../job.ts';
 import { assertKeyMatches, loadCertificateFile, loadKeyFile, loadLeafCertificate } from '../load-credentials.ts';
-import { loadPkcs12Signer } from '../load-pkcs12.ts';
-import { openLocatedStore, type StoreLocation } from '../commands/store-options.ts';
+import type { StoreLocation } from '../commands/store-options.ts';
 import { readMessageFrom } from '../read-message-from.ts';
 
 export interface SignJobOptions {
@@ -58,6 +56,7 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
     return job;
   }
   if (o.store === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'sign needs a signer: --cert FILE --key FILE, --p12 FILE, or a key store (kakitome init) and --from ADDRESS.');
+  const { openLocatedStore } = await import('../commands/store-options.ts');
   const store = await openLocatedStore(o.store);
   const identities = new Map<string, { signer: Signer; chain: Certificate[] }>();
   const identityFor = async (address: string) => {
@@ -107,7 +106,7 @@ export async function createSignJob(o: SignJobOptions): Promise<Job> {
 
 /** The signer from --p12, or from --cert/--key; undefined when it comes from the store. */
 async function loadFileSigner(o: SignJobOptions): Promise<{ key: KeyObject; certificate: Certificate; chain: Certificate[] } | undefined> {
-  if (o.p12 !== undefined) return loadPkcs12Signer('--p12', o.p12, o.passphrase);
+  if (o.p12 !== undefined) return (await import('../load-pkcs12.ts')).loadPkcs12Signer('--p12', o.p12, o.passphrase);
   if (o.cert === undefined || o.key === undefined) return undefined;
   const { leaf, extra } = await loadLeafCertificate('--cert', o.cert);
   const key = await loadKeyFile('--key', o.key, o.passphrase);
@@ -116,9 +115,14 @@ async function loadFileSigner(o: SignJobOptions): Promise<{ key: KeyObject; cert
   return { key, certificate: leaf, chain: extra };
 }
 
-/** Signing a message too large for memory (signMessageStream), multipart/signed or opaque. */
+/**
+ * Signing a message too large for memory (signMessageStream), multipart/signed or
+ * opaque. Its modules load on first use: a batch worker never streams, and loads
+ * faster without them.
+ */
 function streamSigner(signer: Signer, chain: Certificate[], opaque: boolean): StreamJob {
   return async (input, output) => {
+    const { signMessageStream } = await import('../../smime/sign-message-stream.ts');
     const { warnings } = await signMessageStream(input, output, { signers: [signer], certificates: chain, opaque, end: false });
     return { exitCode: EXIT_OK, keepOutput: true, warnings };
   };
