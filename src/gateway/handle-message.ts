@@ -236,7 +236,7 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
   const actions = [...new Set(groups.map((g) => g.action))].join('+');
   deps.metrics.inc('kakitome_gateway_messages_total', { direction: directions, action: actions, reply: replyClass(whole) });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  deps.metrics.observe('kakitome_gateway_message_seconds', ms / 1000);
+  deps.metrics.observeSeconds(ms / 1000);
   deps.log('message', {
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
     transactionId: envelope.transactionId,

@@ -7,13 +7,16 @@
 import { createServer, type Server } from 'node:http';
 import type { HostPort } from '../smtp/parse-host-port.ts';
 
-export function serveHealth(at: HostPort, state: { metrics: () => string; accepting: () => boolean }): Promise<Server> {
+export function serveHealth(at: HostPort, state: { metrics: () => Promise<string>; contentType: string; accepting: () => boolean }): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(state.metrics());
+      state.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': state.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
     } else if (path === '/healthz') {
       const ok = state.accepting();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' }).end(ok ? 'ok\n' : 'draining\n');

@@ -91,7 +91,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string | Array<string | Error>) => void) {
       const started = performance.now();
       inFlight++;
-      metrics.set('kakitome_gateway_in_flight', inFlight);
+      metrics.setInFlight(inFlight);
       const current = ctx;
       const limit = current.global.maxMessageBytes;
       const transactionId = `${session.id}.${++transactions}`;
@@ -105,7 +105,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       };
       const done = (handled: HandledMessage | SmtpError) => {
         inFlight--;
-        metrics.set('kakitome_gateway_in_flight', inFlight);
+        metrics.setInFlight(inFlight);
         if (handled instanceof Error) callback(handled);
         else if (config.lmtp) callback(null, handled.perRecipient.map((r) => (r.code < 300 ? `${r.enhanced} ${r.text}` : smtpError(r.code, r.enhanced, r.text))));
         else if (handled.whole.code < 300) callback(null, `${handled.whole.enhanced} ${handled.whole.text}`);
@@ -135,7 +135,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   const bound = await listenSmtp(server, config.listen);
   let health: Server | undefined;
   try {
-    if (config.metrics) health = await serveHealth(config.metrics, { metrics: () => metrics.render(), accepting: () => accepting });
+    if (config.metrics) health = await serveHealth(config.metrics, { metrics: () => metrics.render(), contentType: metrics.contentType, accepting: () => accepting });
   } catch (e) {
     server.close();
     throw e;

@@ -108,3 +108,18 @@ test('kakitome gateway (the real launcher): a wrong option or a missing store ex
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the log (pino): one JSON line per event with the gateway\'s fields only: level, time, event, then the event\'s own', async () => {
+  const { createGatewayLog } = await import('../../src/gateway/gateway-log.ts');
+  const lines: string[] = [];
+  const log = createGatewayLog((line) => lines.push(line));
+  log('message', { queueId: 'Q1', recipients: 2, groups: [{ direction: 'outbound', action: 'signed' }], reply: 250, ms: 1.5 });
+  log('reload-failed', { error: 'bad file' });
+  assert.equal(lines.length, 2);
+  assert.ok(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')));
+  const first = JSON.parse(lines[0]!);
+  assert.deepEqual(Object.keys(first), ['level', 'time', 'event', 'queueId', 'recipients', 'groups', 'reply', 'ms']);
+  assert.equal(first.level, 'info');
+  assert.match(first.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.deepEqual(JSON.parse(lines[1]!), { ...JSON.parse(lines[1]!), level: 'warn', event: 'reload-failed', error: 'bad file' });
+});

@@ -128,11 +128,11 @@ test('outbound: every copy DKIM-signed after S/MIME; dkimpy and openssl verify t
 
 test('outbound: a domain whose policy wants DKIM but has no key passes without it, counted', async () => {
   sink.reset();
-  const before = gw.metrics.value('kakitome_gateway_dkim_no_key_total');
+  const before = await gw.metrics.value('kakitome_gateway_dkim_no_key_total');
   const replies = await sendWithXforward(gw.listening.port, 'ADDR=10.0.0.5', 'bob@other.corp.test', ['dave@example.org'], draft('bob@other.corp.test', 'dave@example.org', 'NoKey', 'x'));
   assert.match(replies.at(-2)!, /^250 /);
   assert.doesNotMatch(sink.deliveryTo('dave@example.org').message.toString('latin1'), /DKIM-Signature/);
-  assert.equal(gw.metrics.value('kakitome_gateway_dkim_no_key_total'), before + 1);
+  assert.equal(await gw.metrics.value('kakitome_gateway_dkim_no_key_total'), before + 1);
   assert.equal(lines.filter((l) => l.event === 'message').at(-1)!.groups instanceof Array, true);
 });
 
@@ -147,7 +147,7 @@ test('inbound: DKIM, SPF and DMARC pass beside smime in one field; a forged fiel
   assert.match(ar, /; dkim=pass header\.d=sender\.test header\.s=s1 header\.a=rsa-sha256 header\.b=\S{8}/);
   assert.match(ar, /; spf=pass smtp\.mailfrom=sam@sender\.test smtp\.helo=mail\.sender\.test/);
   assert.match(ar, /; dmarc=pass header\.from=sender\.test policy\.dmarc=reject/);
-  assert.equal(gw.metrics.value('kakitome_gateway_sender_auth_results_total', { method: 'dmarc', result: 'pass' }), 1);
+  assert.equal(await gw.metrics.value('kakitome_gateway_sender_auth_results_total', { method: 'dmarc', result: 'pass' }), 1);
 });
 
 test('inbound: a wrong client address fails SPF, a tampered body fails DKIM, DMARC fails; smime is judged on its own', async () => {
