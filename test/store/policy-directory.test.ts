@@ -76,8 +76,8 @@ for (const factory of engineFactories('kakitome-policy-')) {
       const policies = new PolicyDirectory(store);
       await store.engine.run("INSERT INTO policy_settings (level, name, setting, value, updated_at) VALUES ('domain', 'bad.test', 'encrypt', '\"sometimes\"', 'x')");
       await assert.rejects(policies.load(), (e: unknown) => e instanceof KakitomeError && /domain bad\.test: "encrypt" must be/.test(e.message));
-      await store.engine.run("UPDATE policy_settings SET setting = 'dkim', value = 'true' WHERE name = 'bad.test'");
-      await assert.rejects(policies.load(), (e: unknown) => e instanceof KakitomeError && /domain bad\.test: unknown setting "dkim"/.test(e.message));
+      await store.engine.run("UPDATE policy_settings SET setting = 'futureSetting', value = 'true' WHERE name = 'bad.test'");
+      await assert.rejects(policies.load(), (e: unknown) => e instanceof KakitomeError && /domain bad\.test: unknown setting "futureSetting"/.test(e.message));
       await store.engine.run("UPDATE policy_settings SET level = 'address', setting = 'maxConnections', value = '5' WHERE name = 'bad.test'");
       await assert.rejects(policies.load(), /process-wide/);
       await store.engine.run("DELETE FROM policy_settings WHERE name = 'bad.test'");
