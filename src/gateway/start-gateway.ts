@@ -31,7 +31,7 @@ import { GatewayMetrics } from './gateway-metrics.ts';
 import { loadGatewayPolicy, POLICY_REFRESH_MS } from './gateway-policy.ts';
 import { handleMessage, type HandledMessage } from './handle-message.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
-import { relayMessage } from '../smtp/relay-message.ts';
+import { RelayPool } from '../smtp/relay-message.ts';
 import { serveHealth } from './serve-health.ts';
 
 export interface GatewayConfig {
@@ -66,6 +66,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   let ctx: GatewayContext = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains, { ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}) });
   const policies = new PolicyDirectory(store);
   const name = hostname();
+  // Connections to the next hop are reused between messages (relay-message.ts).
+  const nextHop = new RelayPool({ nextHop: config.nextHop, name });
   let inFlight = 0;
   let accepting = true;
   let transactions = 0;
@@ -120,7 +122,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
             // smtp-server answers 552 itself (rejectOversized).
             return done(smtpError(552, '5.3.4', `The message exceeds the gateway's limit of ${limit} bytes.`));
           }
-          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, relay: (env, msg) => relayMessage({ nextHop: config.nextHop, name, timeoutMs: current.global.relayTimeoutMs }, env, msg) }, envelope, message));
+          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs) }, envelope, message));
         })
         .catch((e: unknown) => {
           // Nothing escapes as a crash: an unexpected failure defers the message.
@@ -138,6 +140,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     if (config.metrics) health = await serveHealth(config.metrics, { metrics: () => metrics.render(), contentType: metrics.contentType, accepting: () => accepting });
   } catch (e) {
     server.close();
+    nextHop.close();
     throw e;
   }
   const healthAddress = health?.address() as AddressInfo | undefined;
@@ -193,6 +196,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       // Connections between messages (Postfix's connection cache) are told to go away.
       dismissSmtpConnections(server, 'Kakitome gateway shutting down');
+      nextHop.close();
       await closed;
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
       log('stopped', {});

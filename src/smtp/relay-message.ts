@@ -56,46 +56,139 @@ function outcomesOfError(err: SmtpError, recipients: readonly string[]): Recipie
   });
 }
 
-export function relayMessage(options: RelayOptions, envelope: { from: string; to: readonly string[] }, message: Buffer): Promise<RecipientOutcome[]> {
-  return new Promise((resolve) => {
-    let done = false;
+/**
+ * Connections to one next hop, kept open between messages: connecting, the
+ * greeting and EHLO cost the next hop (Postfix starts an smtpd for each
+ * connection) more than a small message's transaction, and under load they were
+ * most of the time a message spent in the gateway. A connection goes back to the
+ * pool only after a transaction that ended with the final reply and no error (the
+ * session is then ready for the next MAIL FROM, RFC 5321 4.1.4); one that failed in
+ * any way is closed. An idle connection is used again only within `idleMs` (5 s),
+ * far inside any server's idle timeout (Postfix: 300 s), and one the next hop
+ * closed while idle leaves the pool at once; so a reused connection does not fail
+ * for being stale, and if it fails anyway the message gets a temporary outcome
+ * (4xx: the sender's queue retries), never a second attempt here that could
+ * deliver it twice. `close()` ends the idle connections (at shutdown).
+ */
+export class RelayPool {
+  readonly #options: RelayPoolOptions;
+  readonly #idle: Pooled[] = [];
+  #closed = false;
+
+  constructor(options: RelayPoolOptions) {
+    this.#options = options;
+  }
+
+  /** Connections open and idle now (for tests and metrics). */
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  relay(envelope: { from: string; to: readonly string[] }, message: Buffer, timeoutMs: number): Promise<RecipientOutcome[]> {
+    const reused = this.#take();
+    const p = reused ?? this.#open(timeoutMs);
+    const c = p.connection;
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (outcomes: RecipientOutcome[], reusable: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        c.removeListener('error', onError);
+        c.removeListener('end', onEnd);
+        if (reusable && !p.gone && !this.#closed && this.#idle.length < (this.#options.maxIdle ?? 16)) {
+          p.idleSince = performance.now();
+          this.#idle.push(p);
+        } else if (outcomes.some((o) => o.status === 'accepted')) c.quit();
+        // A hard close after a failure: the next hop may be stuck.
+        else c.close();
+        resolve(outcomes);
+      };
+      const onError = (err: SmtpError) => finish(outcomesOfError(err, envelope.to), false);
+      const onEnd = () => finish(envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: 'the next hop closed the connection' })), false);
+      const timer = setTimeout(() => finish(envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: `the next hop did not answer within ${timeoutMs} ms` })), false), timeoutMs);
+      c.on('error', onError);
+      c.on('end', onEnd);
+      const send = () => {
+        c.send({ from: envelope.from, to: [...envelope.to], use8BitMime: true, size: message.length } as never, message, (err: SmtpError | null, info?: { accepted?: string[]; rejectedErrors?: SmtpError[]; response?: string }) => {
+          if (err) return finish(outcomesOfError(err, envelope.to), false);
+          const rejected = new Map((info?.rejectedErrors ?? []).filter((r) => r.recipient).map((r) => [r.recipient!, r]));
+          finish(envelope.to.map((recipient) => {
+            const r = rejected.get(recipient);
+            if (r) {
+              const code = r.responseCode ?? 0;
+              return { recipient, status: code ? statusOf(code) : 'temporary', code, response: oneLine(r.response ?? r.message) };
+            }
+            return { recipient, status: 'accepted', code: 250, response: oneLine(info?.response) };
+          }), true);
+        });
+      };
+      if (reused) send();
+      else c.connect((connectErr?: SmtpError | null) => (connectErr ? finish(outcomesOfError(connectErr, envelope.to), false) : send()));
+    });
+  }
+
+  /** Closes the idle connections; connections in use close when their transaction ends. */
+  close(): void {
+    this.#closed = true;
+    for (const p of this.#idle.splice(0)) p.connection.quit();
+  }
+
+  /** The most recently used idle connection still fresh; older ones are closed. */
+  #take(): Pooled | undefined {
+    const freshSince = performance.now() - (this.#options.idleMs ?? 5_000);
+    while (this.#idle.length > 0) {
+      const p = this.#idle.pop()!;
+      if (!p.gone && p.idleSince >= freshSince) return p;
+      p.connection.quit();
+    }
+    return undefined;
+  }
+
+  #open(timeoutMs: number): Pooled {
+    const o = this.#options;
     const connection = new SMTPConnection({
-      host: options.nextHop.host,
-      port: options.nextHop.port,
-      name: options.name,
+      host: o.nextHop.host,
+      port: o.nextHop.port,
+      name: o.name,
       ignoreTLS: true,
-      lmtp: options.lmtp === true,
-      connectionTimeout: Math.min(options.timeoutMs, 30_000),
-      greetingTimeout: Math.min(options.timeoutMs, 30_000),
-      socketTimeout: options.timeoutMs,
+      lmtp: o.lmtp === true,
+      connectionTimeout: Math.min(timeoutMs, 30_000),
+      greetingTimeout: Math.min(timeoutMs, 30_000),
+      socketTimeout: timeoutMs,
       logger: false,
     });
-    const finish = (outcomes: RecipientOutcome[]) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      // QUIT after a transaction, a hard close after a failure (the next hop may be stuck).
-      if (outcomes.some((o) => o.status === 'accepted')) connection.quit();
-      else connection.close();
-      resolve(outcomes);
+    const p: Pooled = { connection, idleSince: 0, gone: false };
+    // While idle nobody else listens: an error or the next hop's close only takes it out of the pool.
+    const gone = () => {
+      p.gone = true;
+      const i = this.#idle.indexOf(p);
+      if (i >= 0) this.#idle.splice(i, 1);
     };
-    const timer = setTimeout(() => finish(envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: `the next hop did not answer within ${options.timeoutMs} ms` }))), options.timeoutMs);
-    connection.on('error', (err: SmtpError) => finish(outcomesOfError(err, envelope.to)));
-    connection.on('end', () => finish(envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: 'the next hop closed the connection' }))));
-    connection.connect((connectErr?: SmtpError | null) => {
-      if (connectErr) return finish(outcomesOfError(connectErr, envelope.to));
-      connection.send({ from: envelope.from, to: [...envelope.to], use8BitMime: true, size: message.length } as never, message, (err: SmtpError | null, info?: { accepted?: string[]; rejectedErrors?: SmtpError[]; response?: string }) => {
-        if (err) return finish(outcomesOfError(err, envelope.to));
-        const rejected = new Map((info?.rejectedErrors ?? []).filter((r) => r.recipient).map((r) => [r.recipient!, r]));
-        finish(envelope.to.map((recipient) => {
-          const r = rejected.get(recipient);
-          if (r) {
-            const code = r.responseCode ?? 0;
-            return { recipient, status: code ? statusOf(code) : 'temporary', code, response: oneLine(r.response ?? r.message) };
-          }
-          return { recipient, status: 'accepted', code: 250, response: oneLine(info?.response) };
-        }));
-      });
-    });
-  });
+    connection.on('error', gone);
+    connection.on('end', gone);
+    return p;
+  }
+}
+
+export interface RelayPoolOptions {
+  nextHop: HostPort;
+  /** EHLO name. */
+  name: string;
+  lmtp?: boolean;
+  /** Idle connections kept (default 16; 0 closes each after its message). */
+  maxIdle?: number;
+  /** How long an idle connection may wait to be used again (default 5,000 ms). */
+  idleMs?: number;
+}
+
+interface Pooled {
+  connection: SMTPConnection;
+  idleSince: number;
+  gone: boolean;
+}
+
+/** One message on a connection of its own, closed afterwards (for one-off sends: releasing a held message, a DSN). */
+export function relayMessage(options: RelayOptions, envelope: { from: string; to: readonly string[] }, message: Buffer): Promise<RecipientOutcome[]> {
+  return new RelayPool({ nextHop: options.nextHop, name: options.name, ...(options.lmtp ? { lmtp: true } : {}), maxIdle: 0 }).relay(envelope, message, options.timeoutMs);
 }

@@ -73,6 +73,8 @@ export class Sink {
   refuse = new Map<string, number>();
   delayMs = 0;
   readonly deliveries: Delivery[] = [];
+  /** SMTP connections accepted so far. */
+  connections = 0;
   readonly server: SMTPServer;
   port = 0;
 
@@ -82,6 +84,10 @@ export class Sink {
       disabledCommands: ['AUTH', 'STARTTLS'],
       disableReverseLookup: true,
       logger: false,
+      onConnect: (_session, callback) => {
+        this.connections++;
+        callback();
+      },
       onRcptTo: (address, _session, callback) => {
         const code = this.refuse.get(address.address);
         if (code) return callback(Object.assign(new Error(`${code === 450 ? '4.2.0 mailbox busy' : '5.1.1 no such user'} ${address.address}`), { responseCode: code }));

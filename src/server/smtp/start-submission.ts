@@ -26,7 +26,7 @@ import { isKakitomeError } from '../../errors.ts';
 import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
 import { dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
-import { oneLine, relayMessage } from '../../smtp/relay-message.ts';
+import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { isLoopback, type SubmissionConfig } from './submission-config.ts';
@@ -62,7 +62,9 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
   let inFlight = 0;
   let transactions = 0;
   let idle: (() => void) | undefined;
-  const relay: Relay = (envelope, message) => relayMessage({ nextHop: config.relay, name, timeoutMs: config.relayTimeoutMs }, envelope, message);
+  // Connections to the relay are reused between messages (relay-message.ts).
+  const relayPool = new RelayPool({ nextHop: config.relay, name });
+  const relay: Relay = (envelope, message) => relayPool.relay(envelope, message, config.relayTimeoutMs);
   const log = (entry: Record<string, string | number | boolean | undefined>) => ctx.log({ time: new Date().toISOString(), level: 'info', listener: 'smtp', ...entry });
   const keyOf = (session: SMTPServerSession) => session.user as ApiKeyRecord;
 
@@ -151,6 +153,7 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       // Connections between messages are told to go away.
       dismissSmtpConnections(server, 'Kakitome signing service shutting down');
+      relayPool.close();
       await closed;
     },
   };

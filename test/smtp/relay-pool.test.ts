@@ -1,0 +1,93 @@
+/**
+ * RelayPool (src/smtp/relay-message.ts): connections to the next hop are reused
+ * between messages, and only when that is safe: after a transaction that ended
+ * with its final reply, while fresh, and not after the next hop closed them. A real
+ * SMTP server (smtp-server, the gateway tests' sink) is the next hop.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RelayPool, relayMessage } from '../../src/smtp/relay-message.ts';
+import { draft, Sink } from '../gateway/gateway-fixture.ts';
+
+let sink: Sink;
+before(async () => {
+  sink = await new Sink().start();
+});
+after(() => sink.stop());
+
+const envelope = { from: 'alice@corp.test', to: ['carol@example.com'] };
+const message = (n: number) => draft('alice@corp.test', 'carol@example.com', `Message ${n}`, `Body ${n}`);
+
+function reset(): void {
+  sink.deliveries.length = 0;
+  sink.mode = 'accept';
+  sink.connections = 0;
+}
+
+test('messages one after another share one connection; close() ends it', async () => {
+  reset();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test' });
+  for (let i = 0; i < 5; i++) assert.equal((await pool.relay(envelope, message(i), 10_000))[0]!.status, 'accepted');
+  assert.equal(sink.deliveries.length, 5);
+  assert.equal(sink.connections, 1);
+  assert.equal(pool.idle, 1);
+  pool.close();
+  assert.equal(pool.idle, 0);
+});
+
+test('messages at once open a connection each, and at most maxIdle stay', async () => {
+  reset();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test', maxIdle: 2 });
+  const outcomes = await Promise.all([0, 1, 2, 3].map((i) => pool.relay(envelope, message(i), 10_000)));
+  assert.ok(outcomes.every((o) => o[0]!.status === 'accepted'));
+  assert.equal(sink.connections, 4);
+  assert.equal(pool.idle, 2);
+  pool.close();
+});
+
+test('a failed transaction closes its connection; the next message gets a new one', async () => {
+  reset();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test' });
+  assert.equal((await pool.relay(envelope, message(1), 10_000))[0]!.status, 'accepted');
+  sink.mode = 'tempfail';
+  const deferred = (await pool.relay(envelope, message(2), 10_000))[0]!;
+  assert.equal(deferred.status, 'temporary');
+  assert.equal(deferred.code, 451);
+  assert.equal(pool.idle, 0, 'not reused after a 4xx');
+  sink.mode = 'accept';
+  assert.equal((await pool.relay(envelope, message(3), 10_000))[0]!.status, 'accepted');
+  assert.equal(sink.connections, 2);
+  pool.close();
+});
+
+test('a connection the next hop closed while idle leaves the pool: the next message is not lost on it', async () => {
+  reset();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test' });
+  assert.equal((await pool.relay(envelope, message(1), 10_000))[0]!.status, 'accepted');
+  for (const c of (sink.server as unknown as { connections: Set<{ _socket: { destroy(): void } }> }).connections) c._socket.destroy();
+  await sleep(100);
+  assert.equal(pool.idle, 0);
+  assert.equal((await pool.relay(envelope, message(2), 10_000))[0]!.status, 'accepted');
+  assert.equal(sink.deliveries.length, 2);
+  assert.equal(sink.connections, 2);
+  pool.close();
+});
+
+test('an idle connection older than idleMs is not used again', async () => {
+  reset();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test', idleMs: 50 });
+  assert.equal((await pool.relay(envelope, message(1), 10_000))[0]!.status, 'accepted');
+  await sleep(120);
+  assert.equal((await pool.relay(envelope, message(2), 10_000))[0]!.status, 'accepted');
+  assert.equal(sink.connections, 2);
+  pool.close();
+});
+
+test('relayMessage keeps nothing open; a next hop that is down is a temporary outcome', async () => {
+  reset();
+  assert.equal((await relayMessage({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test', timeoutMs: 10_000 }, envelope, message(1)))[0]!.status, 'accepted');
+  const down = await relayMessage({ nextHop: { host: '127.0.0.1', port: 1 }, name: 'test', timeoutMs: 10_000 }, envelope, message(2));
+  assert.equal(down[0]!.status, 'temporary');
+  assert.equal(down[0]!.code, 0);
+});
