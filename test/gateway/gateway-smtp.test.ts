@@ -223,7 +223,7 @@ test('inbound: unauthenticated CBC encryption (openssl, as Outlook sends it) is 
   assert.ok(got.includes(der.toString('base64').slice(0, 76)), 'the original travels unchanged');
 });
 
-test('forwarding: mail decrypted at the gateway and forwarded by Alice as a message/rfc822 attachment leaves re-encrypted for the new outside recipient (openssl opens it)', async () => {
+test('forwarding: mail decrypted at the gateway and forwarded by Alice as a message/rfc822 attachment or inline leaves re-encrypted for the new outside recipient (openssl opens it)', async () => {
   reset();
   const dave = world.pki.identity('rsa2048', 'dave');
   const carol = world.pki.identity('rsa2048', 'carol');
@@ -249,6 +249,17 @@ test('forwarding: mail decrypted at the gateway and forwarded by Alice as a mess
   const inner = await opensslVerifyMime(w.dir, opened.content, world.corpRoot);
   assert.ok(inner.ok, inner.detail);
   assert.match(inner.content.toString('latin1'), /FORWARDED-SECRET/);
+
+  // Forwarded inline (the decrypted text quoted in the body), to Carol outside: sealed for her like any outbound mail.
+  reset();
+  const quoted = decrypted.toString('latin1').split('\r\n\r\n').slice(1).join('\r\n\r\n').split('\r\n').map((l) => `> ${l}`).join('\r\n');
+  const inline = draft('alice@corp.test', 'carol@example.com', 'Fwd: Board minutes (inline)', `See below.\r\n\r\n${quoted}`);
+  assert.equal((await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com'], inline)).code, 250);
+  const inlineOut = sink.deliveryTo('carol@example.com').message;
+  assert.doesNotMatch(inlineOut.toString('latin1'), /FORWARDED-SECRET/, 'the quoted plaintext never leaves in clear');
+  const inlineOpened = await opensslDecryptMime(w.dir, inlineOut, carol.certPath, carol.keyPath);
+  assert.ok(inlineOpened.ok, inlineOpened.detail);
+  assert.match((await opensslVerifyMime(w.dir, inlineOpened.content, world.corpRoot)).content.toString('latin1'), /> FORWARDED-SECRET/);
 });
 
 test('no loss: 250 only after the next hop accepted; its 4xx, a dropped connection or a next hop that is down answer 4xx; its 5xx is passed back', async () => {
