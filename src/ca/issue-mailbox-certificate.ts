@@ -19,6 +19,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { issueCertificate, toPublic, type KeyUsageName } from '../x509/issue.ts';
 import { sequence, oid, octetString } from '../asn1/der.ts';
 import { OID } from '../asn1/oids.ts';
+import { isMailboxAddress } from '../x509/mailbox-address.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
@@ -53,8 +54,6 @@ export interface IssuedCertificate {
   /** Store id of the generated private key, when the store holds it. */
   keyId?: string;
 }
-
-const EMAIL = /^[^\s@"(),:;<>[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 function generateMailboxKey(type: MailboxKeyType): { publicKey: KeyObject; privateKey: KeyObject } {
   switch (type) {
@@ -135,7 +134,7 @@ async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject
 
 /** Issues one mailbox certificate, or two when `usage` is "separate". */
 export async function issueMailboxCertificate(store: Store, o: IssueMailboxOptions): Promise<IssuedCertificate[]> {
-  if (!EMAIL.test(o.email.trim())) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address.`);
+  if (!isMailboxAddress(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address.`);
   const usage = o.usage ?? 'dual';
   if (usage === 'separate' && o.publicKey) throw new KakitomeError('INVALID_ARGUMENT', 'Separate signing and encryption certificates need two keys; omit publicKey to have them generated.');
   const ca = await findCertificateAuthority(store, o.caName);

@@ -7,6 +7,7 @@
  */
 import { KakitomeError } from '../errors.ts';
 import type { RevocationMode } from '../pki/check-revocation.ts';
+import { parsePublicUrl } from './console/console-origin.ts';
 
 export interface ServeConfig {
   host: string;
@@ -18,16 +19,24 @@ export interface ServeConfig {
   shutdownGraceMs: number;
   /** Revocation checking for /verify and /decrypt (as verify --revocation; default allow-unknown). */
   revocation: RevocationMode;
+  /** The console's public address (https://... of a TLS proxy in front); default: the listen address. */
+  publicUrl?: string;
+  /** Largest mail the console's check page reads (default 10 MiB). */
+  checkMaxBytes?: number;
 }
 
 export interface ServeOptions {
   http?: string;
+  publicUrl?: string;
+  checkMaxSize?: string;
   maxMessageSize?: string;
   shutdownGrace?: string;
   revocation?: string;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
+/** Where `kakitome serve` listens when told nothing: this machine only. */
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
 const REVOCATION_MODES: readonly RevocationMode[] = ['require', 'allow-unknown', 'off', 'hard-fail', 'soft-fail'];
 
 function invalid(message: string): never {
@@ -56,14 +65,20 @@ export function parseSize(text: string, option: string): number {
 }
 
 export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.env): ServeConfig {
-  const http = o.http ?? env.KAKITOME_HTTP;
-  if (!http) invalid('serve needs --http HOST:PORT (or KAKITOME_HTTP), e.g. --http 127.0.0.1:8080.');
+  const http = o.http ?? (env.KAKITOME_HTTP || DEFAULT_LISTEN);
   const { host, port } = parseListenAddress(http);
+  const publicUrl = o.publicUrl ?? (env.KAKITOME_PUBLIC_URL || undefined);
+  if (publicUrl !== undefined) parsePublicUrl(publicUrl);
+  const checkSize = o.checkMaxSize ?? env.KAKITOME_CHECK_MAX_SIZE;
   const size = o.maxMessageSize ?? env.KAKITOME_MAX_MESSAGE_SIZE;
   const maxMessageBytes = size === undefined || size === '' ? DEFAULT_MAX_MESSAGE_BYTES : parseSize(size, '--max-message-size');
   const grace = o.shutdownGrace ?? '30';
   if (!/^\d{1,4}$/.test(grace)) invalid(`--shutdown-grace ${grace}: give whole seconds, e.g. 30.`);
   const revocation = (o.revocation ?? 'allow-unknown') as RevocationMode;
   if (!REVOCATION_MODES.includes(revocation)) invalid(`--revocation ${o.revocation}: one of ${REVOCATION_MODES.join(', ')}.`);
-  return { host, port, maxMessageBytes, shutdownGraceMs: Number(grace) * 1000, revocation };
+  return {
+    host, port, maxMessageBytes, shutdownGraceMs: Number(grace) * 1000, revocation,
+    ...(publicUrl !== undefined ? { publicUrl } : {}),
+    ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
+  };
 }

@@ -25,6 +25,8 @@ import { addIdentityForTenant } from './api/add-identity.ts';
 import { retireIdentityForTenant } from './api/retire-identity.ts';
 import { readIdentityUpload } from './read-identity-upload.ts';
 import { WorkGate } from './work-gate.ts';
+import type { ConsoleContext } from './console/console-context.ts';
+import { consoleNotFound, mountConsole } from './console/create-console.ts';
 
 type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
 
@@ -52,7 +54,8 @@ function incomingOf(c: Context<AppEnv>): IncomingBody | undefined {
   return (c.env as { incoming?: IncomingBody } | undefined)?.incoming;
 }
 
-export function createApp(ctx: ServiceContext): Hono<AppEnv> {
+/** `console`: the web console under / (issue 11); without it only the API is served. */
+export function createApp(ctx: ServiceContext, options: { console?: ConsoleContext } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const openapi = JSON.stringify(buildOpenApiDocument(ROUTES, { version: ctx.version }));
   // New identities: one PKCS#12 read (or CA key made) at a time per node, four waiting.
@@ -142,7 +145,11 @@ export function createApp(ctx: ServiceContext): Hono<AppEnv> {
     });
   }
 
+  if (options.console) mountConsole(app, options.console);
+  const isApiPath = (path: string) => path.startsWith('/api/') || ROUTES.some((r) => r.path === path);
+
   app.notFound((c) => {
+    if (options.console && !isApiPath(c.req.path)) return consoleNotFound(c, options.console);
     const { problem } = problemFor(new ProblemError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}: see /api/v1/openapi.json.`), c.get('state')?.requestId);
     c.get('state').code = problem.code;
     return problemResponse(problem);

@@ -3,13 +3,17 @@
  * default). A token bucket per API key: `rate` requests per minute on average,
  * bursts up to `rate`. The rate is read from the key's record on each request, so
  * a change takes effect at once. Buckets live in this process: behind a load
- * balancer each node enforces the limit on what it sees.
+ * balancer each node enforces the limit on what it sees. The console keys buckets
+ * by client address and account name, which anyone can vary: past 10,000 buckets
+ * the full ones (which say nothing a new bucket would not) are dropped.
  */
 export interface RateDecision {
   allowed: boolean;
   /** Seconds until one more request is allowed (when refused). */
   retryAfter: number;
 }
+
+const PRUNE_ABOVE = 10_000;
 
 export class RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number; rate: number }>();
@@ -29,6 +33,7 @@ export class RateLimiter {
     const perMs = ratePerMinute / 60_000;
     let b = this.#buckets.get(key);
     if (!b || b.rate !== ratePerMinute) {
+      if (!b && this.#buckets.size >= PRUNE_ABOVE) this.#prune(now);
       b = { tokens: ratePerMinute, at: now, rate: ratePerMinute };
       this.#buckets.set(key, b);
     }
@@ -39,5 +44,15 @@ export class RateLimiter {
       return { allowed: true, retryAfter: 0 };
     }
     return { allowed: false, retryAfter: Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000)) };
+  }
+
+  /** Drops the buckets that have refilled: taking from one again starts where a new one would. */
+  #prune(now: number): void {
+    for (const [key, b] of this.#buckets) if (b.tokens + (now - b.at) * (b.rate / 60_000) >= b.rate) this.#buckets.delete(key);
+  }
+
+  /** How many buckets are held (for tests and metrics). */
+  get size(): number {
+    return this.#buckets.size;
   }
 }

@@ -14,22 +14,32 @@ import type { ServeConfig } from './config.ts';
 import { createApp } from './create-app.ts';
 import { Metrics } from './metrics.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import type { LogEntry } from './service-context.ts';
+import type { LogEntry, ServiceContext } from './service-context.ts';
+import { createConsoleContext, type ConsoleContext, type ConsoleOptions } from './console/console-context.ts';
+import { consoleOriginFor } from './console/console-origin.ts';
 
 export interface RunningServer {
   /** http://host:port/ as bound (port 0 resolved). */
   url: string;
+  /** The web console's context (its origin set from the bound address). */
+  console: ConsoleContext;
   /** Graceful stop; resolves when every connection is closed and the store too. */
   close(): Promise<void>;
 }
 
-/** `rateLimiter` and `metrics`: shared with the submission port when `kakitome serve` runs both (a key's rate limit counts its HTTP requests and its SMTP messages together). */
-export async function startServer(store: Store, config: ServeConfig, options: { log: (e: LogEntry) => void; version: string; rateLimiter?: RateLimiter; metrics?: Metrics }): Promise<RunningServer> {
+/**
+ * `rateLimiter` and `metrics`: shared with the submission port when `kakitome serve` runs both (a key's rate limit counts its HTTP requests and its SMTP messages together).
+ * `console`: the web console's options (session policy, rates, password hash cost).
+ */
+export async function startServer(store: Store, config: ServeConfig, options: { log: (e: LogEntry) => void; version: string; rateLimiter?: RateLimiter; metrics?: Metrics; console?: ConsoleOptions }): Promise<RunningServer> {
   let shuttingDown = false;
-  const app = createApp({
+  const service: ServiceContext = {
     store, tenants: new TenantDirectory(store), config, metrics: options.metrics ?? new Metrics(), rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown,
-  });
+  };
+  const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
+  const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}) });
+  const app = createApp(service, { console: consoleContext });
   const server = createAdaptorServer({
     fetch: app.fetch,
     // Slow-loris bounds: headers within 20 s, a whole request within 5 minutes (a 50 MiB upload at 1.4 Mbit/s).
@@ -39,9 +49,12 @@ export async function startServer(store: Store, config: ServeConfig, options: { 
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}/`;
+  consoleContext.origin = consoleOriginFor(url, config.publicUrl);
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}/`,
+    url,
+    console: consoleContext,
     close() {
       closing ??= (async () => {
         shuttingDown = true;

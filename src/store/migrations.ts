@@ -192,6 +192,41 @@ const MIGRATIONS: readonly string[] = [
   // under the same id): a release removes the entry only if it is the generation it
   // sent, so a message held again is never removed by the release that sent it.
   `ALTER TABLE held_messages ADD COLUMN generation INTEGER NOT NULL DEFAULT 0`,
+  // 8: the web console (issue 11): people who sign in (email is the normalised
+  // mailbox; roles a comma-separated list, empty for a plain user; password_hash a
+  // PHC Argon2id string, NULL until the person sets one), their sessions and
+  // single-use links (setup, invitation), stored by the SHA-256 of the secret so a
+  // copy of the database opens no session; and the organisation's mail domains
+  // (whose mailboxes may get a certificate from the console).
+  `CREATE TABLE people (
+     id TEXT PRIMARY KEY,
+     email TEXT NOT NULL UNIQUE,
+     display_name TEXT NOT NULL,
+     roles TEXT NOT NULL,
+     password_hash TEXT,
+     language TEXT,
+     created_at TEXT NOT NULL,
+     disabled_at TEXT
+   );
+   CREATE TABLE console_sessions (
+     id TEXT PRIMARY KEY,
+     person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+     created_at TEXT NOT NULL,
+     last_seen_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   );
+   CREATE INDEX console_sessions_person ON console_sessions (person_id);
+   CREATE TABLE console_tokens (
+     id TEXT PRIMARY KEY,
+     purpose TEXT NOT NULL,
+     person_id TEXT REFERENCES people (id) ON DELETE CASCADE,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   );
+   CREATE TABLE organisation_domains (
+     domain TEXT PRIMARY KEY,
+     added_at TEXT NOT NULL
+   )`,
 ];
 
 function forDialect(sql: string, dialect: Dialect): string[] {

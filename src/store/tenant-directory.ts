@@ -19,6 +19,7 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
 import type { SqlValue } from './sql-engine.ts';
+import { isMailDomain } from '../x509/mailbox-address.ts';
 import { normalizeAddress, type Store } from './store.ts';
 
 export type ApiScope = 'sign' | 'verify' | 'admin';
@@ -49,7 +50,6 @@ export interface ApiKeyRecord {
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const TOKEN = /^kk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const SALT_BYTES = 16;
 
@@ -68,7 +68,7 @@ function checkName(name: string): string {
 
 function checkDomain(domain: string): string {
   const d = domain.trim().toLowerCase().replace(/\.$/, '');
-  if (!DOMAIN.test(d)) throw new KakitomeError('INVALID_ARGUMENT', `"${domain}" is not a mail domain (e.g. example.com; internationalised domains in their xn-- form).`);
+  if (!isMailDomain(d)) throw new KakitomeError('INVALID_ARGUMENT', `"${domain}" is not a mail domain (e.g. example.com; internationalised domains in their xn-- form).`);
   return d;
 }
 

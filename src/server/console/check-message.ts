@@ -1,0 +1,62 @@
+/**
+ * "Is this mail genuine?": one message, judged in memory by the library exactly as
+ * `kakitome verify` judges it (the same job, the store's trusted CAs as anchors,
+ * revocation as the service is configured), and never stored: no harvesting, no
+ * copy on disk, nothing of it in the log. An encrypted message is opened only for
+ * a signed-in person who is one of its recipients, with that person's keys only
+ * (their use audited as every key use is), under the decrypt job's rules (only an
+ * encrypted body, EFAIL, one refusal for every decryption failure).
+ */
+import { createDecryptJob } from '../../cli/jobs/decrypt-job.ts';
+import { createVerifyJob } from '../../cli/jobs/verify-job.ts';
+import { findMessageEnvelope } from '../../cli/find-message-envelope.ts';
+import type { VerdictView } from '../../cli/verdict-view.ts';
+import type { TrustOptions } from '../../cli/commands/trust-options.ts';
+import { parseEnvelopeFromContentInfo } from '../../cms/enveloped-data/parse.ts';
+import { isKakitomeError } from '../../errors.ts';
+import { findOwnedEnvelopeKeys } from '../../store/find-envelope-keys.ts';
+import { normalizeAddress } from '../../store/store.ts';
+import type { Person } from '../../store/people-directory.ts';
+import type { ConsoleContext } from './console-context.ts';
+
+export interface EncryptionFacts {
+  algorithm: string;
+  recipients: number;
+}
+
+export type CheckOutcome =
+  | { kind: 'verdict'; view: VerdictView; decryptedFor?: string; encryption?: EncryptionFacts }
+  | { kind: 'encrypted'; signedIn: boolean; encryption: EncryptionFacts }
+  | { kind: 'refused'; reason: 'not-a-mail' | 'unauth-enc' | 'decrypt-failed' | 'unreadable'; detail?: string };
+
+/** A header section: the first line is a header field (name, colon). */
+function looksLikeMail(message: Buffer): boolean {
+  return /^[\x21-\x39\x3b-\x7e]{1,76}:/.test(message.subarray(0, 80).toString('latin1'));
+}
+
+export async function checkMessage(cx: ConsoleContext, message: Buffer, person: Person | undefined): Promise<CheckOutcome> {
+  if (!looksLikeMail(message)) return { kind: 'refused', reason: 'not-a-mail' };
+  const store = cx.service.store.actingAs(person ? `console:${person.email}` : 'console:check');
+  const trust: TrustOptions = { ca: [], certfile: [], revocation: cx.service.config.revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
+  try {
+    const envelope = findMessageEnvelope(message);
+    if (envelope) {
+      const parsed = parseEnvelopeFromContentInfo(envelope);
+      const encryption = { algorithm: parsed.contentEncryption.cipher.name, recipients: parsed.recipients.length };
+      const mine = person ? normalizeAddress(person.email) : undefined;
+      const keys = mine ? await findOwnedEnvelopeKeys(store, envelope, async (address) => normalizeAddress(address) === mine) : [];
+      if (!keys.length) return { kind: 'encrypted', signedIn: person !== undefined, encryption };
+      const job = await createDecryptJob({ keys, store: { store }, harvest: false, trust });
+      const result = await job(message);
+      return { kind: 'verdict', view: result.verdict!, decryptedFor: person!.email, encryption };
+    }
+    const job = await createVerifyJob({ ...trust, store: { store }, harvest: false });
+    const result = await job(message);
+    return { kind: 'verdict', view: result.verdict! };
+  } catch (e) {
+    if (isKakitomeError(e, 'UNAUTH_ENC')) return { kind: 'refused', reason: 'unauth-enc' };
+    if (isKakitomeError(e, 'DECRYPT_FAILED')) return { kind: 'refused', reason: 'decrypt-failed' };
+    if (isKakitomeError(e)) return { kind: 'refused', reason: 'unreadable', detail: `${e.code}: ${e.message}` };
+    throw e;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * What every console handler shares: the service's context (store, rate limiter,
+ * log, configuration), the console's directories over the same store, the
+ * one-time downloads and where the console is served from. Passed in, never
+ * global; a test builds one around its own store and clock.
+ */
+import type { Context } from 'hono';
+import type { Store } from '../../store/store.ts';
+import type { ConsoleLanguage, Person } from '../../store/people-directory.ts';
+import { PeopleDirectory } from '../../store/people-directory.ts';
+import { ConsoleSessions, DEFAULT_SESSION_POLICY, type SessionPolicy } from '../../store/console-sessions.ts';
+import type { Argon2Parameters } from '../../keys/password-hash.ts';
+import { OrganisationSettings } from '../../store/organisation-settings.ts';
+import type { RequestState, ServiceContext } from '../service-context.ts';
+import type { ConsoleOrigin } from './console-origin.ts';
+import { Handovers } from './handovers.ts';
+import type { Messages } from './messages/en.ts';
+
+/** Largest message the check page reads (the form around it adds a little). */
+export const DEFAULT_CHECK_MAX_BYTES = 10 * 1024 * 1024;
+/** Largest ordinary form (sign-in, settings...). */
+export const FORM_MAX_BYTES = 64 * 1024;
+/** Largest setup form (it may carry the CA's PKCS#12 file). */
+export const SETUP_MAX_BYTES = 256 * 1024;
+
+/** Requests per minute, per client address unless said otherwise. */
+export interface ConsoleRates {
+  signInPerAddress: number;
+  signInPerAccount: number;
+  linkPerAddress: number;
+  checkPerAddress: number;
+  issuePerPerson: number;
+}
+
+export const DEFAULT_CONSOLE_RATES: ConsoleRates = {
+  signInPerAddress: 20,
+  signInPerAccount: 10,
+  linkPerAddress: 10,
+  checkPerAddress: 30,
+  issuePerPerson: 5,
+};
+
+export interface ConsoleOptions {
+  sessionPolicy?: SessionPolicy;
+  checkMaxBytes?: number;
+  rates?: Partial<ConsoleRates>;
+  /** The Argon2id cost of password hashes (default password-hash.ts's). */
+  passwordHash?: Argon2Parameters;
+}
+
+export interface ConsoleContext {
+  service: ServiceContext;
+  people: PeopleDirectory;
+  sessions: ConsoleSessions;
+  organisation: OrganisationSettings;
+  handovers: Handovers;
+  /** Where the console is served from: set once the server listens (its port may be 0 until then). */
+  origin: ConsoleOrigin;
+  checkMaxBytes: number;
+  rates: ConsoleRates;
+}
+
+export function createConsoleContext(service: ServiceContext, origin: ConsoleOrigin, o: ConsoleOptions = {}): ConsoleContext {
+  const people = new PeopleDirectory(service.store, { ...(o.passwordHash ? { passwordHash: o.passwordHash } : {}) });
+  return {
+    service, people,
+    sessions: new ConsoleSessions(service.store, people, o.sessionPolicy ?? DEFAULT_SESSION_POLICY),
+    organisation: new OrganisationSettings(service.store),
+    handovers: new Handovers(),
+    origin,
+    checkMaxBytes: o.checkMaxBytes ?? DEFAULT_CHECK_MAX_BYTES,
+    rates: { ...DEFAULT_CONSOLE_RATES, ...o.rates },
+  };
+}
+
+/** What a page knows about the request it answers. */
+export interface ConsoleView {
+  lang: ConsoleLanguage;
+  t: Messages;
+  person?: Person;
+  /** The session cookie's secret, for sign-out. */
+  sessionSecret?: string;
+  /** The request path (navigation, the language switch's way back). */
+  path: string;
+  organisation: string;
+  /** The client's address, for rate limits (the socket's peer; never a forwarded header). */
+  client: string;
+}
+
+/** The store, people and organisation acting for the signed-in person (their name in the audit log). */
+export function actingFor(cx: ConsoleContext, v: ConsoleView): { store: Store; people: PeopleDirectory; organisation: OrganisationSettings } {
+  const store = cx.service.store.actingAs(v.person ? `console:${v.person.email}` : 'console');
+  return { store, people: cx.people.actingFor(store), organisation: new OrganisationSettings(store) };
+}
+
+export type ConsoleEnv = { Variables: { state: RequestState } };
+export type ConsoleHandler = (c: Context<ConsoleEnv>, cx: ConsoleContext, v: ConsoleView) => Promise<Response>;

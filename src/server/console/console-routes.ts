@@ -1,0 +1,48 @@
+/**
+ * The console's routes as data: method, path and who may use it (access.ts).
+ * create-console.ts mounts a handler for each, behind the same checks; the tests
+ * walk this table to try every route with every role, so a route cannot be added
+ * without its access being declared and tested.
+ */
+import type { Access } from './access.ts';
+
+export interface ConsoleRoute {
+  method: 'get' | 'post';
+  /** Hono path pattern (":name" parameters). */
+  path: string;
+  access: Access;
+  /** The handler's name in create-console.ts (and the route label in logs and metrics). */
+  page: string;
+}
+
+const STAFF = ['administrator', 'registration-officer', 'auditor', 'helpdesk'] as const;
+const PEOPLE_READERS = ['administrator', 'registration-officer', 'helpdesk'] as const;
+const REGISTRARS = ['administrator', 'registration-officer'] as const;
+const ADMINISTRATORS = ['administrator'] as const;
+const AUDITORS = ['administrator', 'auditor'] as const;
+
+export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
+  { method: 'get', path: '/', access: 'public', page: 'home' },
+  { method: 'get', path: '/assets/:name', access: 'public', page: 'asset' },
+  { method: 'get', path: '/sign-in', access: 'public', page: 'sign-in' },
+  { method: 'post', path: '/sign-in', access: 'public', page: 'sign-in.submit' },
+  { method: 'post', path: '/sign-out', access: 'signed-in', page: 'sign-out' },
+  { method: 'post', path: '/language', access: 'public', page: 'language' },
+  { method: 'get', path: '/setup/:token', access: 'public', page: 'setup' },
+  { method: 'post', path: '/setup/:token', access: 'public', page: 'setup.submit' },
+  { method: 'get', path: '/welcome/:token', access: 'public', page: 'welcome' },
+  { method: 'post', path: '/welcome/:token', access: 'public', page: 'welcome.submit' },
+  { method: 'get', path: '/check', access: 'check', page: 'check' },
+  { method: 'post', path: '/check', access: 'check', page: 'check.submit' },
+  { method: 'get', path: '/me', access: 'signed-in', page: 'me' },
+  { method: 'post', path: '/me/certificate', access: 'signed-in', page: 'me.issue' },
+  { method: 'get', path: '/me/certificate/download/:id', access: 'signed-in', page: 'me.download' },
+  { method: 'get', path: '/admin', access: STAFF, page: 'admin' },
+  { method: 'get', path: '/admin/people', access: PEOPLE_READERS, page: 'admin.people' },
+  { method: 'post', path: '/admin/people', access: REGISTRARS, page: 'admin.people.add' },
+  { method: 'post', path: '/admin/people/:id/invitation', access: PEOPLE_READERS, page: 'admin.people.invite' },
+  { method: 'post', path: '/admin/people/:id/roles', access: ADMINISTRATORS, page: 'admin.people.roles' },
+  { method: 'get', path: '/admin/settings', access: ADMINISTRATORS, page: 'admin.settings' },
+  { method: 'post', path: '/admin/settings', access: ADMINISTRATORS, page: 'admin.settings.save' },
+  { method: 'get', path: '/admin/audit', access: AUDITORS, page: 'admin.audit' },
+];

@@ -1,0 +1,164 @@
+/**
+ * Administration: the dashboard, people (add, invitation links, roles), settings
+ * and the audit log. Which role may open which page is declared once in
+ * console-routes.ts and enforced before these handlers run; the rules inside a
+ * page are enforced here, on the server:
+ * - only an administrator gives or takes roles;
+ * - an invitation link for a person who holds a role is made only by an
+ *   administrator (it sets their password: a helpdesk link for an administrator
+ *   would hand over the administrator's account);
+ * - the last administrator keeps the role (PeopleDirectory.setRoles).
+ */
+import { listCertificateAuthorities } from '../../../ca/certificate-authority.ts';
+import { isKakitomeError } from '../../../errors.ts';
+import { CONSOLE_ROLES, parseRoles, type ConsoleRole, type Person } from '../../../store/people-directory.ts';
+import { parseMailDomains } from '../../../store/organisation-settings.ts';
+import { ProblemError } from '../../problem.ts';
+import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
+import { readForm, textField, textFields } from '../read-form.ts';
+import { formatDate, formatDateTime, h, notice, page, seeOther, type Html } from '../render.ts';
+
+const INVITATION_TTL_MS = 7 * 86_400_000;
+
+function isAdministrator(v: ConsoleView): boolean {
+  return v.person?.roles.includes('administrator') ?? false;
+}
+
+export const dashboard: ConsoleHandler = async (c, cx, v) => {
+  const t = v.t.admin;
+  const store = cx.service.store;
+  const [people, cas, domains, checkPage] = await Promise.all([cx.people.countPeople(), listCertificateAuthorities(store), cx.organisation.domains(), cx.organisation.checkPageAccess()]);
+  const expiring: Array<[number, number]> = [];
+  for (const days of [7, 14, 30]) expiring.push([days, (await store.findExpiring(days)).filter((r) => !r.isCa && r.certificate.emailAddresses.length > 0).length]);
+  const body = h`
+${c.req.query('setup') === 'done' ? notice('good', v.t.setup.done) : ''}
+<div class="figures">
+<div class="figure"><strong>${people}</strong>${t.people}</div>
+${expiring.map(([days, n]) => h`<div class="figure"><strong>${n}</strong>${t.certificates}: ${t.expiring(days)}</div>`)}
+</div>
+<h2>${t.authorities}</h2>
+${cas.length ? h`<ul class="card">${cas.map((ca) => h`<li>${ca.name} (${ca.role === 'root' ? t.caRoot : t.caIssuing}), ${t.caValidUntil(formatDate(v, ca.certificate.notAfter))}</li>`)}</ul>` : notice('warn', t.noCa)}
+<h2>${t.domains}</h2>
+<p class="card">${domains.join(', ')}</p>
+<h2>${t.checkPage}</h2>
+<p class="card">${checkPage === 'public' ? t.checkPublic : t.checkSignedIn}</p>`;
+  return page(v, { title: t.title, body });
+};
+
+function roleList(v: ConsoleView, roles: readonly ConsoleRole[]): string {
+  return roles.length ? roles.map((r) => v.t.people.roleNames[r]).join(', ') : v.t.people.user;
+}
+
+function personRow(v: ConsoleView, p: Person): Html {
+  const t = v.t.people;
+  const status = p.disabledAt ? t.disabled : p.hasPassword ? t.active : t.invited;
+  const mayInvite = isAdministrator(v) || p.roles.length === 0;
+  const roles = isAdministrator(v)
+    ? h`<form method="post" action="/admin/people/${p.id}/roles" class="stack"><fieldset><legend class="visually-hidden">${t.roles}: ${p.email}</legend>${CONSOLE_ROLES.map((r) => h`<label class="choice"><input type="checkbox" name="role" value="${r}"${p.roles.includes(r) ? h` checked` : ''}><span>${t.roleNames[r]}</span></label>`)}</fieldset><button class="secondary" type="submit">${t.saveRoles}</button></form>`
+    : roleList(v, p.roles);
+  return h`<tr><td>${p.email}</td><td>${p.displayName}</td><td>${roles}</td><td>${status}</td>
+<td>${mayInvite ? h`<form method="post" action="/admin/people/${p.id}/invitation"><button class="secondary" type="submit">${t.invite}</button></form>` : ''}</td></tr>`;
+}
+
+async function peoplePage(cx: ConsoleContext, v: ConsoleView, message?: Html, status = 200): Promise<Response> {
+  const t = v.t.people;
+  const people = await cx.people.listPeople({ limit: 200 });
+  const mayAdd = v.person!.roles.some((r) => r === 'administrator' || r === 'registration-officer');
+  const body = h`${message ?? ''}
+<div class="table-wrap"><table><thead><tr><th scope="col">${t.email}</th><th scope="col">${t.name}</th><th scope="col">${t.roles}</th><th scope="col">${t.status}</th><th scope="col"><span class="visually-hidden">${t.invite}</span></th></tr></thead>
+<tbody>${people.map((p) => personRow(v, p))}</tbody></table></div>
+${mayAdd ? h`<form class="card stack" method="post" action="/admin/people">
+<h2>${t.add}</h2>
+<div><label for="new-email">${t.email}</label><input id="new-email" name="email" type="email" required autocomplete="off"></div>
+<div><label for="new-name">${t.name}</label><input id="new-name" name="name" type="text" maxlength="200" autocomplete="off"></div>
+${isAdministrator(v) ? h`<fieldset><legend>${t.roles}</legend>${CONSOLE_ROLES.map((r) => h`<label class="choice"><input type="checkbox" name="role" value="${r}"><span>${t.roleNames[r]}</span></label>`)}</fieldset>` : ''}
+<div class="actions"><button type="submit">${t.addSubmit}</button></div>
+</form>` : ''}`;
+  return page(v, { title: t.title, body, status });
+}
+
+async function invitationNotice(cx: ConsoleContext, v: ConsoleView, person: Person): Promise<Html> {
+  const { secret } = await cx.sessions.issueLink('invitation', INVITATION_TTL_MS, person.id);
+  await actingFor(cx, v).store.audit('console.invitation', person.email);
+  const link = `${cx.origin.baseUrl}/welcome/${secret}`;
+  return h`<div class="notice good" role="status"><p>${v.t.people.inviteReady(person.email)}</p><p class="secret" data-invitation-link>${link}</p></div>`;
+}
+
+export const listPeople: ConsoleHandler = async (_c, cx, v) => peoplePage(cx, v);
+
+export const addPerson: ConsoleHandler = async (c, cx, v) => {
+  const form = await readForm(c, FORM_MAX_BYTES);
+  const roles = parseRoles(textFields(form, 'role'));
+  if (roles.length && !isAdministrator(v)) throw new ProblemError(403, 'FORBIDDEN', 'Only an administrator gives roles.');
+  let person: Person;
+  try {
+    person = await actingFor(cx, v).people.addPerson({ email: textField(form, 'email', 320), displayName: textField(form, 'name', 300), roles, language: v.lang });
+  } catch (e) {
+    if (isKakitomeError(e, 'INVALID_ARGUMENT')) return peoplePage(cx, v, notice('bad', e.message), 400);
+    throw e;
+  }
+  return peoplePage(cx, v, await invitationNotice(cx, v, person));
+};
+
+export const invitePerson: ConsoleHandler = async (c, cx, v) => {
+  const person = await cx.people.findPerson(c.req.param('id') ?? '');
+  if (!person) throw new ProblemError(404, 'NOT_FOUND', 'No such person.');
+  if (person.roles.length && !isAdministrator(v)) throw new ProblemError(403, 'FORBIDDEN', 'Only an administrator makes an invitation link for a person with a role.');
+  return peoplePage(cx, v, await invitationNotice(cx, v, person));
+};
+
+export const setPersonRoles: ConsoleHandler = async (c, cx, v) => {
+  const person = await cx.people.findPerson(c.req.param('id') ?? '');
+  if (!person) throw new ProblemError(404, 'NOT_FOUND', 'No such person.');
+  const form = await readForm(c, FORM_MAX_BYTES);
+  let updated: Person;
+  try {
+    updated = await actingFor(cx, v).people.setRoles(person.id, parseRoles(textFields(form, 'role')));
+  } catch (e) {
+    if (isKakitomeError(e, 'INVALID_ARGUMENT')) return peoplePage(cx, v, notice('bad', e.message), 400);
+    throw e;
+  }
+  // Rights taken away take effect at once: the person's sessions end.
+  if (person.roles.some((r) => !updated.roles.includes(r))) await cx.sessions.endAllFor(person.id);
+  return peoplePage(cx, v, notice('good', v.t.people.rolesSaved(person.email)));
+};
+
+function settingsBody(v: ConsoleView, domains: string[], checkPage: 'public' | 'signed-in', message?: Html): Html {
+  const t = v.t.settings;
+  return h`${message ?? ''}
+<form class="card stack" method="post" action="/admin/settings">
+<div><label for="domains">${v.t.setup.domains}</label><textarea id="domains" name="domains" required aria-describedby="domains-hint">${domains.join('\n')}</textarea><p class="hint" id="domains-hint">${v.t.setup.domainsHint}</p></div>
+<fieldset><legend>${t.checkPage}</legend>
+<label class="choice"><input type="radio" name="check-page" value="public"${checkPage === 'public' ? h` checked` : ''}><span>${t.checkPublic}</span></label>
+<label class="choice"><input type="radio" name="check-page" value="signed-in"${checkPage === 'signed-in' ? h` checked` : ''}><span>${t.checkSignedIn}</span></label>
+</fieldset>
+<div class="actions"><button type="submit">${t.submit}</button></div>
+</form>`;
+}
+
+export const settingsPage: ConsoleHandler = async (_c, cx, v) => {
+  return page(v, { title: v.t.settings.title, body: settingsBody(v, await cx.organisation.domains(), await cx.organisation.checkPageAccess()) });
+};
+
+export const saveSettings: ConsoleHandler = async (c, cx, v) => {
+  const form = await readForm(c, FORM_MAX_BYTES);
+  const checkPage = textField(form, 'check-page', 20) === 'signed-in' ? 'signed-in' : 'public';
+  const text = textField(form, 'domains', 10_000);
+  try {
+    await actingFor(cx, v).organisation.setDomains(parseMailDomains(text));
+  } catch (e) {
+    if (isKakitomeError(e)) return page(v, { title: v.t.settings.title, status: 400, body: settingsBody(v, text.split(/\s+/), checkPage, notice('bad', e.message)) });
+    throw e;
+  }
+  await actingFor(cx, v).organisation.setCheckPageAccess(checkPage);
+  return page(v, { title: v.t.settings.title, body: settingsBody(v, await cx.organisation.domains(), checkPage, notice('good', v.t.settings.saved)) });
+};
+
+export const auditPage: ConsoleHandler = async (_c, cx, v) => {
+  const t = v.t.audit;
+  const entries = await cx.service.store.auditLog({ limit: 200 });
+  const body = h`<p>${t.lead}</p>
+<div class="table-wrap"><table><thead><tr><th scope="col">${t.at}</th><th scope="col">${t.actor}</th><th scope="col">${t.action}</th><th scope="col">${t.object}</th><th scope="col">${t.detail}</th></tr></thead>
+<tbody>${entries.map((e) => h`<tr><td>${formatDateTime(v, e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.object ?? ''}</td><td>${e.detail ?? ''}</td></tr>`)}</tbody></table></div>`;
+  return page(v, { title: t.title, body });
+};

@@ -1,0 +1,90 @@
+/**
+ * The start page, signing in and out, and the language switch. Signing in makes a
+ * new session every time (rotation) and ends the one the browser had; a failed
+ * sign-in says the same whatever was wrong, after the same work
+ * (PeopleDirectory.checkPassword), and is rate-limited per client and per account.
+ */
+import type { Person } from '../../../store/people-directory.ts';
+import { hasStaffRole } from '../access.ts';
+import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
+import { clearSessionCookie, languageCookie, readSessionCookie, sessionCookie } from '../cookies.ts';
+import { isLanguage } from '../messages/choose-language.ts';
+import { takeRate } from '../rate-limit.ts';
+import { readForm, textField } from '../read-form.ts';
+import { h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
+
+/** Starts a session for `person` (ending the browser's previous one); returns its Set-Cookie value. */
+export async function startSession(cx: ConsoleContext, person: Person, previousSecret: string | undefined): Promise<string> {
+  await cx.sessions.end(previousSecret);
+  const { secret } = await cx.sessions.start(person);
+  return sessionCookie(secret);
+}
+
+/** Where a person lands after signing in, unless they were on their way somewhere. */
+export function landingFor(person: Person): string {
+  return hasStaffRole(person) ? '/admin' : '/me';
+}
+
+export const home: ConsoleHandler = async (_c, cx, v) => {
+  if (v.person) return seeOther(landingFor(v.person));
+  const t = v.t.home;
+  const setUp = (await cx.people.countAdministrators()) > 0;
+  const body = h`
+${setUp ? '' : notice('info', t.notSetUp)}
+<div class="card stack">
+<p class="lead">${t.lead}</p>
+<p>${t.signedOut}</p>
+<div class="actions"><a class="button" href="/sign-in">${v.t.nav.signIn}</a><a class="button secondary" href="/check">${t.checkLink}</a></div>
+</div>`;
+  return page(v, { title: t.title, body });
+};
+
+function signInForm(v: ConsoleView, o: { email?: string; next?: string; message?: Html } = {}): Html {
+  const t = v.t.signIn;
+  return h`
+${o.message ?? ''}
+<form class="card stack" method="post" action="/sign-in">
+<input type="hidden" name="next" value="${safeNext(o.next)}">
+<div><label for="email">${t.email}</label><input id="email" name="email" type="email" autocomplete="username" required value="${o.email ?? ''}"></div>
+<div><label for="password">${t.password}</label><input id="password" name="password" type="password" autocomplete="current-password" required></div>
+<div class="actions"><button type="submit">${t.submit}</button></div>
+</form>
+<p class="hint">${t.otherWays}</p>`;
+}
+
+export const signInPage: ConsoleHandler = async (c, _cx, v) => {
+  if (v.person) return seeOther(landingFor(v.person));
+  const signedOut = c.req.query('signed-out') !== undefined;
+  return page(v, { title: v.t.signIn.title, body: signInForm(v, { next: c.req.query('next') ?? '/', ...(signedOut ? { message: notice('info', v.t.signIn.signedOut) } : {}) }) });
+};
+
+export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
+  const form = await readForm(c, FORM_MAX_BYTES);
+  const email = textField(form, 'email', 320);
+  const password = textField(form, 'password', 4096, false);
+  const next = textField(form, 'next', 600);
+  takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
+  takeRate(cx, 'sign-in-account', email.toLowerCase(), cx.rates.signInPerAccount);
+  const person = await cx.people.checkPassword(email, password);
+  if (!person) {
+    await cx.service.store.actingAs('console').audit('console.sign-in.refused', email.slice(0, 320));
+    return page(v, { title: v.t.signIn.title, status: 401, body: signInForm(v, { email, next, message: notice('bad', v.t.signIn.failed) }) });
+  }
+  const cookie = await startSession(cx, person, v.sessionSecret);
+  await cx.service.store.actingAs(`console:${person.email}`).audit('console.sign-in', person.email);
+  return seeOther(next && next !== '/' ? safeNext(next) : landingFor(person), { 'set-cookie': cookie });
+};
+
+export const signOut: ConsoleHandler = async (_c, cx, v) => {
+  await cx.sessions.end(v.sessionSecret);
+  if (v.person) await cx.service.store.actingAs(`console:${v.person.email}`).audit('console.sign-out', v.person.email);
+  return seeOther('/sign-in?signed-out', { 'set-cookie': clearSessionCookie() });
+};
+
+export const switchLanguage: ConsoleHandler = async (c, cx, v) => {
+  const form = await readForm(c, FORM_MAX_BYTES);
+  const lang = textField(form, 'lang', 8);
+  if (!isLanguage(lang)) return seeOther(safeNext(textField(form, 'next', 600)));
+  if (v.person) await cx.people.setLanguage(v.person.id, lang);
+  return seeOther(safeNext(textField(form, 'next', 600)), { 'set-cookie': languageCookie(lang) });
+};

@@ -1,0 +1,133 @@
+/**
+ * Console sessions and single-use links, kept in the store so every node behind a
+ * load balancer sees them (migration 5). A session or link secret is 256 random
+ * bits handed to the browser (cookie) or printed (setup link); the store keeps
+ * only its SHA-256, so a copy of the database opens no session and replays no
+ * link. A random secret needs no slow hash (the same reasoning as API keys,
+ * tenant-directory.ts).
+ *
+ * A session ends at the first of: sign-out, its idle limit (no request for
+ * `idleMs`), its absolute limit (`absoluteMs` after sign-in, however busy), or the
+ * person's password change or disabling. A new session is made at every sign-in
+ * (rotation: an identifier planted before sign-in is never promoted).
+ *
+ * A link ('setup': the first administrator; 'invitation': a person sets their
+ * password) is consumed by one DELETE that also checks its purpose and expiry:
+ * of two requests racing with the same link, one wins.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Store } from './store.ts';
+import type { PeopleDirectory, Person } from './people-directory.ts';
+
+export interface SessionPolicy {
+  /** A session unused this long ends (default 30 minutes). */
+  idleMs: number;
+  /** A session ends this long after sign-in whatever happens (default 12 hours). */
+  absoluteMs: number;
+}
+
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 30 * 60_000, absoluteMs: 12 * 3_600_000 };
+/** last_seen_at is written at most this often per session: a page view is not a write. */
+const TOUCH_EVERY_MS = 60_000;
+
+export type LinkPurpose = 'setup' | 'invitation';
+
+export interface ResumedSession {
+  person: Person;
+  /** The absolute end. */
+  expiresAt: Date;
+}
+
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
+
+function digestOf(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export class ConsoleSessions {
+  readonly #store: Store;
+  readonly #people: PeopleDirectory;
+  readonly #policy: SessionPolicy;
+
+  constructor(store: Store, people: PeopleDirectory, policy: SessionPolicy = DEFAULT_SESSION_POLICY) {
+    this.#store = store;
+    this.#people = people;
+    this.#policy = policy;
+  }
+
+  get policy(): SessionPolicy {
+    return this.#policy;
+  }
+
+  /** A new session for `person`; the secret goes into the cookie and nowhere else. */
+  async start(person: Person): Promise<{ secret: string; expiresAt: Date }> {
+    const secret = randomBytes(32).toString('base64url');
+    const now = this.#store.now();
+    const expiresAt = new Date(now.getTime() + this.#policy.absoluteMs);
+    await this.#store.engine.run('INSERT INTO console_sessions (id, person_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)', [
+      digestOf(secret), person.id, now.toISOString(), now.toISOString(), expiresAt.toISOString(),
+    ]);
+    // Expired sessions are swept as new ones are made, so the table stays as large as the signed-in crowd.
+    await this.#store.engine.run('DELETE FROM console_sessions WHERE expires_at < ? OR last_seen_at < ?', [now.toISOString(), new Date(now.getTime() - this.#policy.idleMs).toISOString()]);
+    return { secret, expiresAt };
+  }
+
+  /** The live session a cookie names, or undefined (unknown, ended, idle too long, past its end, person disabled). */
+  async resume(secret: string | undefined): Promise<ResumedSession | undefined> {
+    if (!secret || !SECRET.test(secret)) return undefined;
+    const id = digestOf(secret);
+    const rows = await this.#store.engine.all('SELECT person_id, last_seen_at, expires_at FROM console_sessions WHERE id = ?', [id]);
+    const row = rows[0];
+    if (!row) return undefined;
+    const now = this.#store.now().getTime();
+    const lastSeen = new Date(String(row.last_seen_at)).getTime();
+    const expiresAt = new Date(String(row.expires_at));
+    if (now >= expiresAt.getTime() || now - lastSeen >= this.#policy.idleMs) {
+      await this.#store.engine.run('DELETE FROM console_sessions WHERE id = ?', [id]);
+      return undefined;
+    }
+    const person = await this.#people.findPerson(String(row.person_id));
+    if (!person || person.disabledAt) return undefined;
+    if (now - lastSeen >= TOUCH_EVERY_MS) await this.#store.engine.run('UPDATE console_sessions SET last_seen_at = ? WHERE id = ?', [new Date(now).toISOString(), id]);
+    return { person, expiresAt };
+  }
+
+  async end(secret: string | undefined): Promise<void> {
+    if (secret && SECRET.test(secret)) await this.#store.engine.run('DELETE FROM console_sessions WHERE id = ?', [digestOf(secret)]);
+  }
+
+  /** Ends every session of a person (password changed, disabled, roles taken away). */
+  async endAllFor(personId: string): Promise<void> {
+    await this.#store.engine.run('DELETE FROM console_sessions WHERE person_id = ?', [personId]);
+  }
+
+  /**
+   * A new single-use link secret for `purpose`, valid for `ttlMs`. A new setup link
+   * replaces any earlier one: only the last one printed works.
+   */
+  async issueLink(purpose: LinkPurpose, ttlMs: number, personId?: string): Promise<{ secret: string; expiresAt: Date }> {
+    const secret = randomBytes(32).toString('base64url');
+    const now = this.#store.now();
+    const expiresAt = new Date(now.getTime() + ttlMs);
+    await this.#store.engine.transaction(async (tx) => {
+      if (purpose === 'setup') await tx.run("DELETE FROM console_tokens WHERE purpose = 'setup'");
+      else if (personId) await tx.run('DELETE FROM console_tokens WHERE purpose = ? AND person_id = ?', [purpose, personId]);
+      await tx.run('DELETE FROM console_tokens WHERE expires_at < ?', [now.toISOString()]);
+      await tx.run('INSERT INTO console_tokens (id, purpose, person_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [digestOf(secret), purpose, personId ?? null, now.toISOString(), expiresAt.toISOString()]);
+    });
+    return { secret, expiresAt };
+  }
+
+  /** The link's person id ('' for a setup link), if it is valid now; the link stays usable. */
+  async checkLink(secret: string | undefined, purpose: LinkPurpose): Promise<{ personId: string } | undefined> {
+    if (!secret || !SECRET.test(secret)) return undefined;
+    const rows = await this.#store.engine.all('SELECT person_id FROM console_tokens WHERE id = ? AND purpose = ? AND expires_at > ?', [digestOf(secret), purpose, this.#store.now().toISOString()]);
+    return rows[0] ? { personId: rows[0].person_id === null ? '' : String(rows[0].person_id) } : undefined;
+  }
+
+  /** Uses the link up: true for the one caller that consumed a valid link, false for everyone else. */
+  async consumeLink(secret: string | undefined, purpose: LinkPurpose): Promise<boolean> {
+    if (!secret || !SECRET.test(secret)) return false;
+    return (await this.#store.engine.run('DELETE FROM console_tokens WHERE id = ? AND purpose = ? AND expires_at > ?', [digestOf(secret), purpose, this.#store.now().toISOString()])) === 1;
+  }
+}

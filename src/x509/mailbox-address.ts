@@ -1,0 +1,18 @@
+/**
+ * What counts as a mailbox address where one is certified or signs in: a local part
+ * of 1 to 64 characters without spaces or specials, and an ASCII domain of at least
+ * two labels (internationalised domains in their xn-- form). The internal CA, the
+ * console's people and the organisation's domains all ask this one question.
+ */
+const EMAIL = /^[^\s@"(),:;<>[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+export function isMailboxAddress(text: string): boolean {
+  return EMAIL.test(text.trim());
+}
+
+const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** True for a lower-case ASCII mail domain of at least two labels (example.co.jp, xn--...). */
+export function isMailDomain(text: string): boolean {
+  return DOMAIN.test(text);
+}

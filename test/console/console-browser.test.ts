@@ -1,0 +1,356 @@
+/**
+ * The console in a real browser: Debian's chromium driven by playwright-core (never
+ * a downloaded browser), against the real `kakitome serve` started with no
+ * argument on a fresh KAKITOME_HOME, as the README's first command does. One
+ * browser for the file; pages are reused.
+ *
+ * The story: the setup link from the terminal creates the administrator, the CA
+ * and the domains (English); the administrator adds a person and gets an
+ * invitation link; the person (Japanese) chooses a password, gets a certificate
+ * and its PKCS#12, which `openssl pkcs12` and NSS `pk12util` import; the check
+ * page judges a signed, a tampered and an encrypted message (decrypted only for
+ * its signed-in recipient); the person cannot reach any administration route.
+ * axe-core checks every page (no serious or critical violation), and no page
+ * breaks its Content-Security-Policy. Screenshots go to docs/console/ with
+ * KAKITOME_SCREENSHOTS=1 (to a temporary directory otherwise).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { importPkcs12 } from '../../src/keys/import-pkcs12.ts';
+import { signMessage } from '../../src/smime/sign-message.ts';
+import { encodePem } from '../../src/asn1/pem.ts';
+import { CONSOLE_ROUTES } from '../../src/server/console/console-routes.ts';
+import { en } from '../../src/server/console/messages/en.ts';
+import { ja } from '../../src/server/console/messages/ja.ts';
+import { BIN, draftMessage, storeHomeEnv } from '../cli/run-cli.ts';
+
+const CHROMIUM = process.env.KAKITOME_CHROMIUM ?? '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+// CI installs chromium (.ci/run): there a missing browser is a failure, never a skip.
+if (!present && process.env.CI) throw new Error(`${CHROMIUM} is missing: install Debian's chromium and fonts-noto-cjk (bash .ci/run does).`);
+const skip = present ? false : `${CHROMIUM} is not installed: apt-get install chromium fonts-noto-cjk to run the browser tests`;
+
+const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-browser-'));
+const shots = process.env.KAKITOME_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../docs/console/', import.meta.url)) : join(dir, 'shots');
+mkdirSync(shots, { recursive: true });
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const ADMIN_PASSWORD = 'correct horse battery staple';
+const TARO_PASSWORD = 'はがきと書留の違い 2026';
+
+let serve: ChildProcess | undefined;
+let browser: Browser | undefined;
+let base = '';
+let setupLink = '';
+const cspViolations: string[] = [];
+const checked: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  const env = storeHomeEnv(join(dir, 'home'), join(dir, 'user'));
+  delete env.KAKITOME_MASTER_KEY_FD;
+  delete env.CREDENTIALS_DIRECTORY;
+  // `kakitome serve` with no argument: the address comes from the environment only because 8080 may be taken here.
+  env.KAKITOME_HTTP = '127.0.0.1:0';
+  serve = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    const ready = () => {
+      setupLink = /^  (http:\/\/\S+\/setup\/\S+)$/m.exec(stderr)?.[1] ?? '';
+      if (base && setupLink) resolve();
+    };
+    serve!.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      ready();
+    });
+    createInterface({ input: serve!.stdout! }).on('line', (l) => {
+      const entry = JSON.parse(l) as Record<string, unknown>;
+      if (entry.msg === 'listening') base = String(entry.console);
+      ready();
+    });
+    serve!.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+  assert.match(stderr, /Created a new Kakitome store in .*master key/);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+});
+
+after(async () => {
+  await browser?.close();
+  if (serve && serve.exitCode === null) {
+    serve.kill('SIGTERM');
+    await new Promise((resolve) => serve!.once('exit', resolve));
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function newContext(locale: 'en-GB' | 'ja-JP', viewport = { width: 1100, height: 800 }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser!.newContext({ locale, viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content.Security.Policy|Refused to/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => cspViolations.push(`${page.url()}: ${e.message}`));
+  return { context, page };
+}
+
+/** axe-core on the page as it is: no serious or critical violation. */
+async function audit(page: Page, name: string): Promise<void> {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, o: unknown): Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: unknown }> }> }> } }).axe;
+    const r = await axe.run((globalThis as unknown as { document: unknown }).document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${JSON.stringify(v.nodes.slice(0, 3).map((n) => n.target))}`);
+  });
+  assert.deepEqual(violations, [], `axe on ${name}`);
+  checked.push(name);
+}
+
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function submit(page: Page, selector = 'main form button[type=submit]'): Promise<void> {
+  await Promise.all([page.waitForLoadState('load'), page.locator(selector).last().click()]);
+  await page.waitForLoadState('load');
+}
+
+const people: { taroInvite?: string; taroP12?: Buffer; taroPassword?: string; adminCert?: Buffer; adminKey?: Buffer; chain?: Buffer } = {};
+
+test('first run: the setup link creates the administrator, the CA and the mail domains', { skip }, async () => {
+  assert.match(setupLink, new RegExp(`^${base}/setup/[A-Za-z0-9_-]{43}$`));
+  const { context, page } = await newContext('en-GB');
+  await page.goto(`${base}/`);
+  assert.match(await page.textContent('main') ?? '', /not set up yet/);
+  await audit(page, 'home (en)');
+  await page.goto(setupLink);
+  await audit(page, 'setup (en)');
+  await page.fill('#organisation', 'Sample Trading KK');
+  await page.fill('#domains', 'example.co.jp');
+  await page.fill('#name', 'Aiko Admin');
+  await page.fill('#email', 'admin@example.co.jp');
+  await page.fill('#password', ADMIN_PASSWORD);
+  await page.fill('#password2', ADMIN_PASSWORD);
+  await shoot(page, 'setup');
+  await submit(page);
+  assert.equal(new URL(page.url()).pathname, '/admin');
+  assert.match(await page.textContent('main') ?? '', /Kakitome is set up/);
+  assert.match(await page.textContent('main') ?? '', /Sample Trading KK S\/MIME CA/);
+  await audit(page, 'dashboard (en)');
+  await shoot(page, 'dashboard');
+  // The link is used up.
+  const again = await page.goto(setupLink);
+  assert.equal(again!.status(), 404);
+  // The administrator adds a person and gets an invitation link.
+  await page.goto(`${base}/admin/people`);
+  await page.fill('#new-email', 'taro@example.co.jp');
+  await page.fill('#new-name', '山田 太郎');
+  await submit(page, 'form[action="/admin/people"] button[type=submit]');
+  people.taroInvite = (await page.textContent('[data-invitation-link]'))!.trim();
+  assert.match(people.taroInvite, new RegExp(`^${base}/welcome/`));
+  await audit(page, 'people (en)');
+  await shoot(page, 'people');
+  for (const path of ['/admin/settings', '/admin/audit', '/check', '/me']) {
+    await page.goto(`${base}${path}`);
+    await audit(page, `${path} (en)`);
+  }
+  // The administrator's own certificate, in the compatible profile (3DES PKCS#12).
+  await page.goto(`${base}/me`);
+  await page.check('input[name=profile][value=legacy]');
+  await submit(page, 'form[action="/me/certificate"] button[type=submit]');
+  const password = (await page.textContent('[data-handover-password]'))!.trim();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]')]);
+  const p12 = readFileSync((await download.path())!);
+  const contents = importPkcs12(p12, password);
+  people.adminCert = contents.certificate!.der;
+  people.adminKey = Buffer.from(contents.key!.export({ format: 'pem', type: 'pkcs8' }) as string);
+  people.chain = Buffer.concat(contents.chain.map((c) => Buffer.from(encodePem('CERTIFICATE', c.der))));
+  const file = join(dir, 'admin.p12');
+  writeFileSync(file, p12);
+  const info = spawnSync('openssl', ['pkcs12', '-info', '-noout', '-in', file, '-passin', `pass:${password}`], { encoding: 'utf8' });
+  assert.equal(info.status, 0, info.stderr);
+  assert.match(info.stderr, /pbeWithSHA1And3-KeyTripleDES-CBC/, 'the compatible profile');
+  await context.close();
+});
+
+test('an invited person chooses a password, signs in, and gets a certificate as PKCS#12 that openssl and NSS import', { skip }, async () => {
+  const { context, page } = await newContext('ja-JP');
+  await page.goto(people.taroInvite!);
+  assert.equal(await page.getAttribute('html', 'lang'), 'ja');
+  await audit(page, 'welcome (ja)');
+  await page.fill('#password', TARO_PASSWORD);
+  await page.fill('#password2', TARO_PASSWORD);
+  await submit(page);
+  assert.equal(new URL(page.url()).pathname, '/me');
+  assert.match(await page.textContent('main') ?? '', new RegExp(ja.me.none));
+  await audit(page, 'my certificate, none (ja)');
+  // Sign out and in again with the new password.
+  await submit(page, 'form[action="/sign-out"] button');
+  assert.match(page.url(), /\/sign-in\?signed-out$/);
+  await audit(page, 'sign-in (ja)');
+  await page.fill('#email', 'taro@example.co.jp');
+  await page.fill('#password', 'a wrong password');
+  await submit(page);
+  assert.match(await page.textContent('main') ?? '', new RegExp(ja.signIn.failed));
+  await page.fill('#password', TARO_PASSWORD);
+  await submit(page);
+  assert.equal(new URL(page.url()).pathname, '/me');
+  await submit(page, 'form[action="/me/certificate"] button[type=submit]');
+  const password = (await page.textContent('[data-handover-password]'))!.trim();
+  assert.match(password, /^[A-Z2-9]{5}(-[A-Z2-9]{5}){3}$/);
+  await audit(page, 'certificate ready (ja)');
+  await shoot(page, 'certificate-ready-ja');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]')]);
+  assert.equal(download.suggestedFilename(), 'taro@example.co.jp.p12');
+  const p12 = readFileSync((await download.path())!);
+  const file = join(dir, 'taro.p12');
+  writeFileSync(file, p12);
+  people.taroP12 = p12;
+  people.taroPassword = password;
+  // OpenSSL opens it with the password shown once; the certificate and the CA chain are inside.
+  const pem = execFileSync('openssl', ['pkcs12', '-in', file, '-passin', `pass:${password}`, '-nodes'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal((pem.match(/BEGIN CERTIFICATE/g) ?? []).length, 3, 'the certificate, the issuing CA and the root');
+  assert.match(pem, /BEGIN PRIVATE KEY/);
+  // NSS (Thunderbird's engine) imports it.
+  const db = join(dir, 'nss');
+  mkdirSync(db);
+  execFileSync('certutil', ['-N', '-d', `sql:${db}`, '--empty-password']);
+  execFileSync('pk12util', ['-i', file, '-d', `sql:${db}`, '-W', password, '-K', ''], { stdio: 'pipe' });
+  assert.match(execFileSync('certutil', ['-L', '-d', `sql:${db}`], { encoding: 'utf8' }), /u,u,u/);
+  // A second download of the same file is refused.
+  const second = await page.goto(download.url());
+  assert.equal(second!.status(), 404);
+  // "有効 · あと364日": the certificate in plain words.
+  await page.goto(`${base}/me`);
+  assert.match(await page.textContent('[data-certificate-state]') ?? '', /^有効 · あと36[45]日$/);
+  await audit(page, 'my certificate (ja)');
+  await shoot(page, 'my-certificate-ja');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shoot(page, 'my-certificate-phone-ja');
+  await context.close();
+});
+
+test('a plain user reaches no administration route (every route tried)', { skip }, async () => {
+  const { context, page } = await newContext('ja-JP');
+  await page.goto(`${base}/sign-in`);
+  await page.fill('#email', 'taro@example.co.jp');
+  await page.fill('#password', TARO_PASSWORD);
+  await submit(page);
+  const staffRoutes = CONSOLE_ROUTES.filter((r) => Array.isArray(r.access));
+  assert.ok(staffRoutes.length >= 8);
+  for (const r of staffRoutes) {
+    const path = r.path.replace(':id', 'anyone');
+    const res = r.method === 'get'
+      ? await context.request.get(`${base}${path}`, { maxRedirects: 0 })
+      : await context.request.post(`${base}${path}`, { headers: { origin: base }, form: { role: 'administrator', domains: 'evil.example', 'check-page': 'signed-in' }, maxRedirects: 0 });
+    assert.equal(res.status(), 403, `${r.method} ${r.path}`);
+    // The API request context sends no Accept-Language: the refusal is in English.
+    assert.match(await res.text(), new RegExp(en.errors.forbidden));
+  }
+  // The navigation offers none of them either.
+  await page.goto(`${base}/me`);
+  assert.equal(await page.locator('nav a[href^="/admin"]').count(), 0);
+  await page.goto(`${base}/admin`);
+  await audit(page, 'forbidden (ja)');
+  await context.close();
+});
+
+test('"is this mail genuine?": a signed, a tampered and an encrypted message, in both languages', { skip }, async () => {
+  const { createPrivateKey } = await import('node:crypto');
+  const { parseCertificate, parseCertificates } = await import('../../src/x509/certificate.ts');
+  const adminCert = parseCertificate(people.adminCert!);
+  const draft = draftMessage('Aiko Admin <admin@example.co.jp>', 'taro@example.co.jp', 'Quarterly figures', 'Dear Taro,\r\n\r\nthe figures are attached.\r\n');
+  const signed = await signMessage(draft, { signers: [{ certificate: adminCert, key: createPrivateKey(people.adminKey!) }], certificates: parseCertificates(people.chain!) });
+  const tampered = Buffer.from(signed.toString('latin1').replace('the figures are attached.', 'pay the invoice to account 1234.'), 'latin1');
+  assert.notDeepEqual(tampered, signed);
+  // Encrypted by OpenSSL to Taro (AES-256-GCM), around the signed message.
+  const taroPem = execFileSync('openssl', ['pkcs12', '-in', join(dir, 'taro.p12'), '-passin', `pass:${people.taroPassword}`, '-clcerts', '-nokeys'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(join(dir, 'taro-cert.pem'), taroPem);
+  writeFileSync(join(dir, 'signed.eml'), signed);
+  execFileSync('openssl', ['cms', '-encrypt', '-aes-256-gcm', '-in', join(dir, 'signed.eml'), '-out', join(dir, 'encrypted.eml'), '-from', 'Aiko Admin <admin@example.co.jp>', '-to', 'taro@example.co.jp', '-subject', 'Quarterly figures', '-recip', join(dir, 'taro-cert.pem'), '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256'], { stdio: 'pipe' });
+  const encrypted = readFileSync(join(dir, 'encrypted.eml'));
+
+  // Anyone, in English: the signed one is genuine.
+  const anon = await newContext('en-GB');
+  const page = anon.page;
+  await page.goto(`${base}/check`);
+  await audit(page, 'check (en)');
+  await page.setInputFiles('#message-file', { name: 'signed.eml', mimeType: 'message/rfc822', buffer: signed });
+  await page.click('main form button[type=submit]');
+  // htmx swaps only the result in: the page stays.
+  await page.waitForSelector('#result [data-verdict]');
+  assert.equal(new URL(page.url()).pathname, '/check');
+  assert.equal(await page.getAttribute('#result [data-verdict]', 'data-verdict'), 'trusted');
+  const genuine = await page.textContent('#result') ?? '';
+  assert.match(genuine, /Genuine: signed by admin@example\.co\.jp, and not changed since it was signed\./);
+  assert.match(genuine, /Yes: the sender admin@example\.co\.jp is in the certificate\./);
+  assert.match(genuine, /Covered by the signature: .*Subject/);
+  await audit(page, 'check, genuine (en)');
+  await shoot(page, 'check-genuine');
+
+  // Tampered, dropped onto the drop zone (the console's script hands the file to the form).
+  await page.goto(`${base}/check`);
+  const transfer = await page.evaluateHandle((text) => {
+    const w = globalThis as unknown as { DataTransfer: new () => { items: { add(f: unknown): void } }; File: new (parts: string[], name: string, o: { type: string }) => unknown };
+    const dt = new w.DataTransfer();
+    dt.items.add(new w.File([text], 'tampered.eml', { type: 'message/rfc822' }));
+    return dt;
+  }, tampered.toString('latin1'));
+  await page.dispatchEvent('.dropzone', 'drop', { dataTransfer: transfer });
+  assert.equal(await page.textContent('[data-file-name]'), 'tampered.eml');
+  await page.click('main form button[type=submit]');
+  await page.waitForSelector('#result [data-verdict]');
+  assert.equal(await page.getAttribute('#result [data-verdict]', 'data-verdict'), 'invalid');
+  assert.match(await page.textContent('#result') ?? '', new RegExp(en.verdict.changed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  assert.match(await page.textContent('#result') ?? '', /DIGEST_MISMATCH/);
+  await audit(page, 'check, tampered (en)');
+  await shoot(page, 'check-tampered');
+
+  // Encrypted, pasted, not signed in: it cannot be opened here.
+  await page.goto(`${base}/check`);
+  await page.fill('#message-text', encrypted.toString('latin1'));
+  await page.click('main form button[type=submit]');
+  await page.waitForSelector('#result .notice');
+  assert.match(await page.textContent('#result') ?? '', /This mail is encrypted\. Only its recipients can open it/);
+  assert.match(await page.textContent('#result') ?? '', /AES-256-GCM, for 1 recipient/i);
+  await audit(page, 'check, encrypted (en)');
+  await anon.context.close();
+
+  // Taro, signed in, in Japanese: decrypted in memory for him, the signature inside genuine.
+  const taro = await newContext('ja-JP');
+  await taro.page.goto(`${base}/sign-in`);
+  await taro.page.fill('#email', 'taro@example.co.jp');
+  await taro.page.fill('#password', TARO_PASSWORD);
+  await submit(taro.page);
+  await taro.page.goto(`${base}/check`);
+  await taro.page.setInputFiles('#message-file', { name: 'encrypted.eml', mimeType: 'message/rfc822', buffer: encrypted });
+  await taro.page.click('main form button[type=submit]');
+  await taro.page.waitForSelector('#result [data-verdict]');
+  const decrypted = await taro.page.textContent('#result') ?? '';
+  assert.equal(await taro.page.getAttribute('#result [data-verdict]', 'data-verdict'), 'trusted');
+  assert.match(decrypted, /本物です: admin@example\.co\.jp が署名しており、署名後に変更されていません。/);
+  assert.match(decrypted, /あなた（taro@example\.co\.jp）のためにメモリ上で復号しました/);
+  await audit(taro.page, 'check, decrypted (ja)');
+  await shoot(taro.page, 'check-decrypted-ja');
+  await taro.page.setViewportSize({ width: 390, height: 844 });
+  await shoot(taro.page, 'check-decrypted-phone-ja');
+  // The tampered one in Japanese.
+  await taro.page.goto(`${base}/check`);
+  await taro.page.setInputFiles('#message-file', { name: 'tampered.eml', mimeType: 'message/rfc822', buffer: tampered });
+  await taro.page.click('main form button[type=submit]');
+  await taro.page.waitForSelector('#result [data-verdict]');
+  assert.match(await taro.page.textContent('#result') ?? '', new RegExp(ja.verdict.changed));
+  await audit(taro.page, 'check, tampered (ja)');
+  await taro.context.close();
+});
+
+test('no page broke its Content-Security-Policy, and axe checked every page', { skip }, () => {
+  assert.deepEqual(cspViolations, []);
+  assert.ok(checked.length >= 18, `${checked.length} pages checked`);
+});

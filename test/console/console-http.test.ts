@@ -1,0 +1,360 @@
+/**
+ * The console over a real socket, without a browser, on what a browser cannot be
+ * made to do wrong on purpose: forged Origin and Sec-Fetch-Site, a foreign Host
+ * (DNS rebinding), every route with every role, oversized uploads, rate limits,
+ * links used twice, roles given by someone who may not. First run here imports an
+ * existing CA (a root and an issuing CA made by the test) from a PKCS#12 file;
+ * the browser test creates one.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
+import { exportPkcs12 } from '../../src/keys/export-pkcs12.ts';
+import { encodePem } from '../../src/asn1/pem.ts';
+import { OID } from '../../src/asn1/oids.ts';
+import { issueCertificate } from '../../src/x509/issue.ts';
+import { parseCertificate } from '../../src/x509/certificate.ts';
+import { importPkcs12 } from '../../src/keys/import-pkcs12.ts';
+import { Store } from '../../src/store/store.ts';
+import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+import type { ConsoleRole } from '../../src/store/people-directory.ts';
+import { startServer, type RunningServer } from '../../src/server/start-server.ts';
+import { issueSetupLink } from '../../src/server/console/first-run.ts';
+import { CONSOLE_ROUTES } from '../../src/server/console/console-routes.ts';
+import { CONTENT_SECURITY_POLICY } from '../../src/server/console/security-headers.ts';
+import { en } from '../../src/server/console/messages/en.ts';
+import { ja } from '../../src/server/console/messages/ja.ts';
+import { generateKey, TestPki } from '../helpers/pki.ts';
+import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-http-'));
+const pki = new TestPki('Console Import Root');
+const PASSWORD = TEST_PASSWORD;
+const CHECK_LIMIT = 64 * 1024;
+let server: RunningServer;
+let store: Store;
+let origin: string;
+const logs: Array<Record<string, unknown>> = [];
+
+after(async () => {
+  await server?.close();
+  pki.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A browser without a browser, on this file's server. */
+class Browser extends ConsoleClient {
+  constructor(headers: Record<string, string> = {}) {
+    super(() => ({ url: server.url, origin }), headers);
+  }
+}
+
+function makeCaFile(): Buffer {
+  const keys = generateKey('p256');
+  const now = Date.now();
+  const issuing = issueCertificate({
+    subject: { commonName: 'Imported S/MIME CA', organization: 'Sample KK' }, publicKey: keys.publicKey, issuer: pki.caCert, signingKey: pki.caKey,
+    ca: { pathLength: 0 }, keyUsage: ['keyCertSign', 'cRLSign'], extKeyUsage: [OID.emailProtection],
+    notBefore: new Date(now - 60_000), notAfter: new Date(now + 365 * 86_400_000),
+  });
+  return exportPkcs12({ key: keys.privateKey, certificate: issuing, chain: [pki.caCert], password: 'ca file pass', iterations: 2048 });
+}
+
+const people: Record<string, string> = {};
+
+before(async () => {
+  store = await Store.open(openSqliteEngine(join(dir, 'kakitome.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'serve' });
+  server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown', checkMaxBytes: CHECK_LIMIT }, {
+    log: (e) => logs.push(e), version: 'test',
+    // A cheap hash keeps the many sign-ins here fast (console-store.test.ts checks the real cost); a low limit keeps the rate test short.
+    console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 30, linkPerAddress: 100 } },
+  });
+  origin = server.console.origin.baseUrl;
+});
+
+test('first run: the setup link works once, only from the console itself, and imports an existing CA with its chain', async () => {
+  const setup = (await issueSetupLink(server.console))!;
+  assert.match(setup.url, new RegExp(`^${origin}/setup/[A-Za-z0-9_-]{43}$`));
+  const path = new URL(setup.url).pathname;
+  const b = new Browser();
+  assert.equal((await b.request('/setup/' + 'A'.repeat(43))).status, 404);
+  assert.equal((await b.request(path)).status, 200);
+  const caFile = makeCaFile();
+  const form = () => {
+    const f = new FormData();
+    f.set('organisation', 'Sample KK');
+    f.set('domains', 'example.co.jp\nbranch.example.co.jp');
+    f.set('name', 'Admin');
+    f.set('email', 'admin@example.co.jp');
+    f.set('password', PASSWORD);
+    f.set('password2', PASSWORD);
+    f.set('ca', 'import');
+    f.set('ca-file', new Blob([caFile]), 'ca.p12');
+    f.set('ca-password', 'ca file pass');
+    return f;
+  };
+  // From another site, or with no Origin at all: refused before anything is read, the link still usable.
+  assert.equal((await b.request(path, { form: form(), origin: 'http://evil.example' })).status, 403);
+  assert.equal((await b.request(path, { form: form(), origin: null })).status, 403);
+  assert.equal((await b.request(path, { form: form(), headers: { 'sec-fetch-site': 'cross-site' } })).status, 403);
+  const mismatch = form();
+  mismatch.set('password2', 'another password');
+  const refused = await b.request(path, { form: mismatch });
+  assert.equal(refused.status, 400);
+  assert.match(await refused.text(), /The two passwords differ/);
+  const wrongCa = form();
+  wrongCa.set('ca-password', 'wrong');
+  assert.equal((await b.request(path, { form: wrongCa })).status, 400);
+  const done = await b.request(path, { form: form() });
+  assert.equal(done.status, 303, await done.text());
+  assert.equal(done.headers.get('location'), '/admin?setup=done');
+  const cookie = done.headers.getSetCookie().find((c) => c.startsWith('__Host-kakitome-session='))!;
+  assert.match(cookie, /; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+  assert.ok(!/Domain=|Max-Age/i.test(cookie));
+  assert.equal((await b.request(path, { form: form() })).status, 404, 'the link is used up');
+  assert.equal((await new Browser().request(path)).status, 404);
+  assert.equal(await issueSetupLink(server.console), undefined, 'no setup link once there is an administrator');
+  const dashboard = await b.request('/admin?setup=done');
+  const html = await dashboard.text();
+  assert.equal(dashboard.status, 200);
+  assert.match(html, /Imported S\/MIME CA/);
+  assert.ok(!logs.some((l) => JSON.stringify(l).includes(path.slice(7))), 'the link never reaches the log');
+
+  const pd = server.console.people;
+  for (const [name, roles] of [['user', []], ['officer', ['registration-officer']], ['auditor', ['auditor']], ['helpdesk', ['helpdesk']]] as Array<[string, ConsoleRole[]]>) {
+    // Staff outside the organisation's domains: the route test issues them no certificate (time).
+    people[name] = (await pd.addPerson({ email: `${name}@${name === 'user' ? 'example.co.jp' : 'staff.example'}`, roles, password: PASSWORD })).id;
+  }
+  people.admin = (await pd.findPersonByEmail('admin@example.co.jp'))!.id;
+});
+
+test('every console page carries the security headers and no inline script or style', async () => {
+  const b = new Browser();
+  await b.signIn('admin@example.co.jp');
+  for (const path of ['/', '/sign-in', '/check', '/me', '/admin', '/admin/people', '/admin/settings', '/admin/audit', '/nowhere', '/assets/console.css']) {
+    const r = await b.request(path);
+    assert.equal(r.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY, path);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(r.headers.get('x-frame-options'), 'DENY');
+    assert.equal(r.headers.get('referrer-policy'), 'same-origin');
+    assert.equal(r.headers.get('cache-control'), path.startsWith('/assets/') ? 'public, max-age=3600' : 'no-store', path);
+    const text = await r.text();
+    if (!r.headers.get('content-type')?.startsWith('text/html')) continue;
+    assert.ok(!/<script(?![^>]*\bsrc=)/i.test(text), `${path}: inline script`);
+    assert.ok(!/<style|\sstyle=|\son[a-z]+=/i.test(text), `${path}: inline style or handler`);
+  }
+  assert.equal((await b.request('/nowhere')).status, 404);
+  assert.match(await (await b.request('/assets/htmx.min.js')).text(), /htmx/);
+  assert.equal((await b.request('/assets/../package.json')).status, 404);
+  // The API keeps its problem details.
+  const api = await b.request('/api/v1/nothing');
+  assert.equal(api.status, 404);
+  assert.match(api.headers.get('content-type') ?? '', /problem\+json/);
+});
+
+test('sign-in: a new session every time (the old cookie stops working), one answer for every failure', async () => {
+  const b = new Browser();
+  assert.equal((await b.signIn('user@example.co.jp')).status, 303);
+  const first = b.cookies.get('__Host-kakitome-session')!;
+  assert.equal((await b.request('/me')).status, 200);
+  const again = await b.signIn('user@example.co.jp');
+  assert.equal(again.headers.get('location'), '/me');
+  const second = b.cookies.get('__Host-kakitome-session')!;
+  assert.notEqual(first, second);
+  const old = new Browser();
+  old.cookies.set('__Host-kakitome-session', first);
+  assert.equal((await old.request('/me')).headers.get('location'), '/sign-in?next=%2Fme', 'the session before sign-in was ended');
+  const wrong = await new Browser().signIn('user@example.co.jp', 'wrong password');
+  const unknown = await new Browser().signIn('nobody@example.co.jp', 'wrong password');
+  assert.equal(wrong.status, 401);
+  assert.equal(unknown.status, 401);
+  const strip = (s: string) => s.replace(/value="[^"]*"/g, '');
+  assert.equal(strip(await wrong.text()), strip(await unknown.text()));
+  // A staff member lands on the dashboard; `next` goes only to our own paths.
+  const staff = new Browser();
+  assert.equal((await staff.request('/sign-in', { form: { email: 'auditor@staff.example', password: PASSWORD, next: '//evil.example/' } })).headers.get('location'), '/');
+  assert.equal((await staff.signIn('auditor@staff.example')).headers.get('location'), '/admin');
+  const out = await staff.request('/sign-out', { form: {} });
+  assert.equal(out.headers.get('location'), '/sign-in?signed-out');
+  assert.equal((await staff.request('/admin')).status, 303);
+});
+
+// Who may use each route: written out here, not read from the route table, so a
+// wrong declaration there fails this test.
+const ALLOWED: Record<string, readonly string[]> = {
+  '/admin': ['admin', 'officer', 'auditor', 'helpdesk'],
+  '/admin/people': ['admin', 'officer', 'helpdesk'],
+  'POST /admin/people': ['admin', 'officer'],
+  'POST /admin/people/:id/invitation': ['admin', 'officer', 'helpdesk'],
+  'POST /admin/people/:id/roles': ['admin'],
+  '/admin/settings': ['admin'],
+  'POST /admin/settings': ['admin'],
+  '/admin/audit': ['admin', 'auditor'],
+};
+const SIGNED_IN = ['POST /sign-out', '/me', 'POST /me/certificate', '/me/certificate/download/:id'];
+
+test('every route, every role: the server refuses what a role may not do', async () => {
+  const forbiddenText = en.errors.forbidden;
+  for (const role of ['anonymous', 'user', 'officer', 'auditor', 'helpdesk', 'admin']) {
+    const b = new Browser();
+    if (role !== 'anonymous') assert.equal((await b.signIn(`${role}@${role === 'user' || role === 'admin' ? 'example.co.jp' : 'staff.example'}`)).status, 303, role);
+    // Sign-out last: it ends the session the other routes need.
+    const routes = [...CONSOLE_ROUTES].sort((x, y) => Number(x.page === 'sign-out') - Number(y.page === 'sign-out'));
+    for (const r of routes) {
+      const key = r.method === 'get' ? r.path : `POST ${r.path}`;
+      // Parameters name nothing real: the access decision comes before any lookup.
+      const path = r.path.replace(':id', 'no-such-id').replace(':token', 'A'.repeat(43)).replace(':name', 'console.css');
+      // The roles route is tried with role=administrator by everyone: nobody may get a role that way.
+      const res = await b.request(path, r.method === 'post' ? { form: r.page === 'admin.people.roles' ? { role: 'administrator' } : {} } : {});
+          const body = await res.text();
+      const label = `${role} ${key} → ${res.status}`;
+      const staffRoute = ALLOWED[key];
+      const needsSession = staffRoute !== undefined || SIGNED_IN.includes(key);
+      if (role === 'anonymous' && needsSession) {
+        if (r.method === 'get') assert.equal(res.headers.get('location'), `/sign-in?next=${encodeURIComponent(path)}`, label);
+        else assert.equal(res.status, 401, label);
+      } else if (staffRoute && !staffRoute.includes(role)) {
+        assert.equal(res.status, 403, label);
+        assert.ok(body.includes(forbiddenText), label);
+      } else {
+        assert.ok(!body.includes(forbiddenText) && !body.includes(en.errors.signInFirst), label);
+      }
+    }
+  }
+  // Nobody got a role on the way.
+  assert.deepEqual((await server.console.people.findPerson(people.user!))!.roles, []);
+});
+
+test('roles and invitations: only an administrator gives roles or invites someone who holds one', async () => {
+  const officer = new Browser();
+  await officer.signIn('officer@staff.example');
+  const withRole = await officer.request('/admin/people', { form: { email: 'new-admin@example.co.jp', role: 'administrator' } });
+  assert.equal(withRole.status, 403);
+  assert.equal(await server.console.people.findPersonByEmail('new-admin@example.co.jp'), undefined);
+  const added = await officer.request('/admin/people', { form: { email: 'hanako@example.co.jp', name: '花子' } });
+  const html = await added.text();
+  assert.equal(added.status, 200);
+  const link = /data-invitation-link>([^<]+)</.exec(html)![1]!;
+  assert.ok(link.startsWith(`${origin}/welcome/`));
+  const helpdesk = new Browser();
+  await helpdesk.signIn('helpdesk@staff.example');
+  assert.equal((await helpdesk.request(`/admin/people/${people.admin}/invitation`, { form: {} })).status, 403, 'a helpdesk link for an administrator would take over the account');
+  assert.equal((await helpdesk.request(`/admin/people/${people.user}/invitation`, { form: {} })).status, 200);
+  // The invited person chooses a password once.
+  const hanako = new Browser({ 'accept-language': 'ja,en;q=0.5' });
+  const path = new URL(link).pathname;
+  const page = await hanako.request(path);
+  assert.match(await page.text(), /hanako@example\.co\.jp/);
+  assert.equal((await hanako.request(path, { form: { password: 'short', password2: 'short' } })).status, 400);
+  const set = await hanako.request(path, { form: { password: 'hanako password', password2: 'hanako password' } });
+  assert.equal(set.headers.get('location'), '/me');
+  assert.equal((await hanako.request(path)).status, 404, 'the link is used up');
+  assert.match(await (await hanako.request('/me')).text(), new RegExp(ja.me.title));
+  // The administrator takes a role away: that person's sessions end at once.
+  const admin = new Browser();
+  await admin.signIn('admin@example.co.jp');
+  const auditor = new Browser();
+  await auditor.signIn('auditor@staff.example');
+  assert.equal((await auditor.request('/admin/audit')).status, 200);
+  assert.equal((await admin.request(`/admin/people/${people.auditor}/roles`, { form: { role: [] } })).status, 200);
+  assert.equal((await auditor.request('/admin/audit')).status, 303);
+  const last = await admin.request(`/admin/people/${people.admin}/roles`, { form: { role: 'auditor' } });
+  assert.equal(last.status, 400);
+  assert.match(await last.text(), /last administrator/);
+});
+
+test('the language: cookie, then Accept-Language, else English', async () => {
+  const lang = async (headers: Record<string, string>) => /<html lang="(\w+)"/.exec(await (await new Browser(headers).request('/sign-in')).text())![1];
+  assert.equal(await lang({}), 'en');
+  assert.equal(await lang({ 'accept-language': 'ja-JP,ja;q=0.9' }), 'ja');
+  assert.equal(await lang({ 'accept-language': 'fr, en;q=0.2, ja;q=0.8' }), 'ja');
+  assert.equal(await lang({ 'accept-language': 'ja;q=0, en' }), 'en');
+  assert.equal(await lang({ 'accept-language': 'ja', cookie: '__Host-kakitome-lang=en' }), 'en');
+  assert.equal(await lang({ 'accept-language': 'ja', cookie: '__Host-kakitome-lang=xx' }), 'ja');
+  const b = new Browser({ 'accept-language': 'en' });
+  const set = await b.request('/language', { form: { lang: 'ja', next: '/check' } });
+  assert.equal(set.headers.get('location'), '/check');
+  assert.match(set.headers.get('set-cookie') ?? '', /^__Host-kakitome-lang=ja; Max-Age=31536000; Path=\/; Secure; SameSite=Lax$/);
+  assert.match(await (await b.request('/check')).text(), /<html lang="ja">/);
+  assert.equal((await b.request('/language', { form: { lang: 'ja', next: 'https://evil.example/' } })).headers.get('location'), '/');
+});
+
+test('my certificate: issued by the imported CA, handed over once, to its owner only', async () => {
+  const b = new Browser();
+  await b.signIn('user@example.co.jp');
+  const ready = await b.request('/me/certificate', { form: { profile: 'modern' } });
+  const html = await ready.text();
+  assert.equal(ready.status, 200, html);
+  const password = /data-handover-password>([A-Z0-9-]+)</.exec(html)![1]!;
+  assert.match(password, /^[A-HJ-NP-Z2-9]{5}(-[A-HJ-NP-Z2-9]{5}){3}$/);
+  const download = /href="(\/me\/certificate\/download\/[A-Za-z0-9_-]+)"/.exec(html)![1]!;
+  const other = new Browser();
+  await other.signIn('helpdesk@staff.example');
+  assert.equal((await other.request(download)).status, 404, 'another person cannot take it');
+  const file = await b.request(download);
+  assert.equal(file.status, 200);
+  assert.equal(file.headers.get('content-type'), 'application/x-pkcs12');
+  assert.equal(file.headers.get('cache-control'), 'no-store');
+  const p12 = Buffer.from(await file.arrayBuffer());
+  assert.equal((await b.request(download)).status, 404, 'only once');
+  const contents = importPkcs12(p12, password);
+  assert.deepEqual(contents.certificate!.emailAddresses, ['user@example.co.jp']);
+  assert.equal(contents.chain[0]!.subjectText, 'O=Sample KK, CN=Imported S/MIME CA');
+  const leaf = join(dir, 'user.pem');
+  writeFileSync(leaf, encodePem('CERTIFICATE', contents.certificate!.der));
+  writeFileSync(join(dir, 'issuing.pem'), encodePem('CERTIFICATE', contents.chain[0]!.der));
+  execFileSync('openssl', ['verify', '-CAfile', pki.caPath, '-untrusted', join(dir, 'issuing.pem'), '-purpose', 'smimesign', leaf], { stdio: 'pipe' });
+  assert.match(await (await b.request('/me')).text(), /valid · (364|365) days left/);
+  // Outside the organisation's domains: no certificate.
+  await server.console.people.addPerson({ email: 'guest@elsewhere.example', password: PASSWORD });
+  const guest = new Browser();
+  await guest.signIn('guest@elsewhere.example');
+  const refused = await guest.request('/me/certificate', { form: {} });
+  assert.equal(refused.status, 403);
+  assert.match(await refused.text(), /not in your organisation&#39;s mail domains/);
+  assert.equal((await store.listCertificates({ email: 'guest@elsewhere.example' })).length, 0);
+  assert.ok(parseCertificate(contents.certificate!.der));
+});
+
+test('the check page: bounded uploads, signed-in only when set so', async () => {
+  const b = new Browser();
+  const big = new FormData();
+  big.set('message-file', new Blob([Buffer.alloc(CHECK_LIMIT + 32 * 1024, 0x61)]), 'big.eml');
+  const tooLarge = await b.request('/check', { form: big });
+  assert.equal(tooLarge.status, 413);
+  assert.match(await tooLarge.text(), /The file is too large: at most/);
+  const empty = await b.request('/check', { form: { 'message-text': '' } });
+  assert.equal(empty.status, 400);
+  const notMail = await b.request('/check', { form: { 'message-text': 'hello, is this genuine?' } });
+  assert.match(await notMail.text(), /does not look like a mail/);
+  const fragment = await b.request('/check', { form: { 'message-text': 'From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n' }, headers: { 'hx-request': 'true' } });
+  const text = await fragment.text();
+  assert.ok(!text.includes('<html'), 'htmx gets the result only');
+  assert.match(text, /data-verdict="unsigned"/);
+  const admin = new Browser();
+  await admin.signIn('admin@example.co.jp');
+  await admin.request('/admin/settings', { form: { domains: 'example.co.jp branch.example.co.jp', 'check-page': 'signed-in' } });
+  assert.equal((await new Browser().request('/check')).headers.get('location'), '/sign-in?next=%2Fcheck');
+  assert.equal((await new Browser().request('/check', { form: { 'message-text': 'x' } })).status, 401);
+  await admin.request('/admin/settings', { form: { domains: 'example.co.jp branch.example.co.jp', 'check-page': 'public' } });
+  assert.equal((await new Browser().request('/check')).status, 200);
+});
+
+test('rate limits: sign-in per client address, with Retry-After', async () => {
+  const b = new Browser();
+  let last: Response | undefined;
+  for (let i = 0; i < 25; i++) {
+    last = await b.signIn(`nobody${i}@example.co.jp`, 'wrong password');
+    if (last.status === 429) break;
+  }
+  assert.equal(last!.status, 429);
+  assert.match(last!.headers.get('retry-after') ?? '', /^\d+$/);
+  assert.match(await last!.text(), /Too many attempts/);
+  // Even the right password waits: the limit comes before the check.
+  assert.equal((await b.signIn('user@example.co.jp')).status, 429);
+});
