@@ -268,6 +268,23 @@ test('roles and invitations: only an administrator gives roles or invites someon
   assert.match(await last.text(), /last administrator/);
 });
 
+test('serve with no address listens on 127.0.0.1:8080; a public URL is an origin only', async () => {
+  const { resolveServeConfig } = await import('../../src/server/config.ts');
+  const config = resolveServeConfig({}, {});
+  assert.equal(`${config.host}:${config.port}`, '127.0.0.1:8080');
+  assert.equal(resolveServeConfig({}, { KAKITOME_PUBLIC_URL: 'https://console.example.co.jp' }).publicUrl, 'https://console.example.co.jp');
+  for (const bad of ['console.example.co.jp', 'https://console.example.co.jp/path', 'https://user:pw@console.example.co.jp', 'ftp://console.example.co.jp']) {
+    assert.throws(() => resolveServeConfig({ publicUrl: bad }, {}), /--public-url/, bad);
+  }
+  const { consoleOriginFor } = await import('../../src/server/console/console-origin.ts');
+  const behindProxy = consoleOriginFor('http://127.0.0.1:8080/', 'https://console.example.co.jp');
+  assert.deepEqual([...behindProxy.hosts], ['console.example.co.jp']);
+  assert.deepEqual([...behindProxy.origins], ['https://console.example.co.jp']);
+  assert.equal(behindProxy.secure, true);
+  const loopback = consoleOriginFor('http://127.0.0.1:8080/');
+  assert.deepEqual([...loopback.hosts].sort(), ['127.0.0.1:8080', 'localhost:8080']);
+});
+
 test('the language: cookie, then Accept-Language, else English', async () => {
   const lang = async (headers: Record<string, string>) => /<html lang="(\w+)"/.exec(await (await new Browser(headers).request('/sign-in')).text())![1];
   assert.equal(await lang({}), 'en');
@@ -282,6 +299,9 @@ test('the language: cookie, then Accept-Language, else English', async () => {
   assert.match(set.headers.get('set-cookie') ?? '', /^__Host-kakitome-lang=ja; Max-Age=31536000; Path=\/; Secure; SameSite=Lax$/);
   assert.match(await (await b.request('/check')).text(), /<html lang="ja">/);
   assert.equal((await b.request('/language', { form: { lang: 'ja', next: 'https://evil.example/' } })).headers.get('location'), '/');
+  // A page answering a POST sends the switch back to the start page, not to a URL that cannot be fetched.
+  assert.match(await (await b.request('/check', { form: { 'message-text': 'x' } })).text(), /name="next" value="\/"/);
+  assert.match(await (await b.request('/check')).text(), /name="next" value="\/check"/);
 });
 
 test('my certificate: issued by the imported CA, handed over once, to its owner only', async () => {

@@ -80,8 +80,10 @@ export interface ConsoleView {
   person?: Person;
   /** The session cookie's secret, for sign-out. */
   sessionSecret?: string;
-  /** The request path (navigation, the language switch's way back). */
+  /** The request path (navigation). */
   path: string;
+  /** Where the language switch returns to: this page for a GET, else the start page. */
+  back: string;
   organisation: string;
   /** The client's address, for rate limits (the socket's peer; never a forwarded header). */
   client: string;

@@ -73,7 +73,8 @@ function withHeaders(res: Response, headers: Record<string, string>): Response {
 
 async function viewFor(c: Context, cx: ConsoleContext): Promise<ConsoleView> {
   const lang = chooseLanguage(readLanguageCookie(c), c.req.header('accept-language'));
-  return { lang, t: LANGUAGES[lang], path: c.req.path, organisation: (await cx.organisation.name()) ?? 'Kakitome', client: clientOf(c) };
+  // After a POST the language switch goes back to the start page: the page it answered cannot be fetched again.
+  return { lang, t: LANGUAGES[lang], path: c.req.path, back: c.req.method === 'GET' ? c.req.path : '/', organisation: (await cx.organisation.name()) ?? 'Kakitome', client: clientOf(c) };
 }
 
 /** The console's 404 page, for any path outside the API that no route matches. */

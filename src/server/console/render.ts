@@ -48,7 +48,7 @@ function tools(v: ConsoleView): Html {
   const account = v.person
     ? h`<form method="post" action="/sign-out"><button class="link" type="submit">${v.t.nav.signOut}</button></form>`
     : v.path === '/sign-in' ? '' : h`<a href="/sign-in">${v.t.nav.signIn}</a>`;
-  return h`<div class="tools"><form method="post" action="/language" aria-label="${v.t.nav.language}"><input type="hidden" name="next" value="${safeNext(v.path)}">${languages}</form>${account}</div>`;
+  return h`<div class="tools"><form method="post" action="/language" aria-label="${v.t.nav.language}"><input type="hidden" name="next" value="${safeNext(v.back)}">${languages}</form>${account}</div>`;
 }
 
 export interface PageOptions {
