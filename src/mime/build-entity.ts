@@ -5,7 +5,7 @@
  * copied byte for byte: headers nobody changed come back as they were.
  */
 import { randomBytes } from 'node:crypto';
-import libmime from 'libmime';
+import { libmime } from './libmime.ts';
 import type { HeaderField } from './entity.ts';
 import { malformed } from '../errors.ts';
 
@@ -17,9 +17,44 @@ export function formatHeaderField(name: string, value: string): Buffer {
   const ascii = !/[^\x00-\x7f]/.test(value);
   // Short ASCII fields need neither encoding nor folding (the common case, kept cheap).
   if (ascii && name.length + value.length + 2 <= 76 && !/[\r\n]/.test(value)) return Buffer.from(`${name}: ${value}\r\n`, 'latin1');
-  const encoded = ascii ? value : libmime.encodeWords(value, 'B', 52);
-  const folded = libmime.foldLines(`${name}: ${encoded}`, 76);
+  const encoded = ascii ? value : libmime().encodeWords(value, 'B', 52);
+  const folded = foldLines(`${name}: ${encoded}`, 76);
   return Buffer.from(`${folded.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
+}
+
+/**
+ * libmime's foldLines(input, lineLength) (libmime 5.6.4, MIT licence), ported so
+ * that folding a long ASCII field does not load libmime (see ./libmime.ts): lines
+ * are cut before the last run of white space that fits, or after the first word
+ * when none does; existing line breaks are kept. test/mime/build-entity.test.ts
+ * compares the two on random text.
+ */
+export function foldLines(input: string, lineLength = 76): string {
+  const len = input.length;
+  let pos = 0;
+  let result = '';
+  while (pos < len) {
+    let line = input.substring(pos, pos + Math.max(lineLength, 0));
+    if (line.length < lineLength) {
+      result += line;
+      break;
+    }
+    let match = /^[^\n\r]*(\r?\n|\r)/.exec(line);
+    if (match) {
+      result += match[0];
+      pos += match[0].length;
+      continue;
+    }
+    if ((match = /(\s+)[^\s]*$/.exec(line)) && match[0].length < line.length) {
+      line = line.substring(0, line.length - match[0].length);
+    } else if ((match = /^[^\s]+(\s*)/.exec(input.slice(pos + line.length)))) {
+      line += match[0].substring(0, match[0].length - (match[1] ?? '').length);
+    }
+    result += line;
+    pos += line.length;
+    if (pos < len) result += '\r\n';
+  }
+  return result;
 }
 
 /** A Content-Type (or Content-Disposition) value from a media type and parameters, quoted and RFC 2231-encoded as needed. */
@@ -34,14 +69,37 @@ export function formatParameterizedValue(value: string, params: Record<string, s
     if (!PARAMETER_NAME.test(k)) malformed(`a ${value} parameter name that is no MIME token`);
     key += `\u0000${k}\u0001${params[k]}`;
   }
-  if (key.length > 512) return libmime.buildHeaderValue({ value, params });
+  if (key.length > 512) return buildPlainHeaderValue(value, params) ?? libmime().buildHeaderValue({ value, params });
   let hit = formattedValues.get(key);
   if (hit === undefined) {
-    hit = libmime.buildHeaderValue({ value, params }) as string;
+    hit = buildPlainHeaderValue(value, params) ?? (libmime().buildHeaderValue({ value, params }) as string);
     if (formattedValues.size >= 256) formattedValues.clear();
     formattedValues.set(key, hit);
   }
   return hit;
+}
+
+/** Characters that keep a parameter value from being a token (libmime's list): such a value is quoted. */
+const NEEDS_QUOTES = /[\s'"\\;:/=(),<>@[\]?]|^-/;
+/** What libmime writes as RFC 2231 encoded text rather than as it is: controls, DEL and non-ASCII. */
+const NOT_PLAIN = /[\x00-\x1f\x7f-\uffff]/;
+
+/**
+ * libmime's buildHeaderValue for the values it writes as they are: every parameter
+ * plain ASCII text shorter than 75 characters that does not look like an
+ * encoded-word, quoted (JSON.stringify, as libmime does) where it is no token.
+ * Undefined for anything else, which libmime encodes (RFC 2231). Most messages need
+ * nothing more, so libmime is not even loaded for them; test/mime/build-entity.test.ts
+ * compares this with libmime on random values.
+ */
+export function buildPlainHeaderValue(value: string, params: Record<string, string>): string | undefined {
+  let out = value.replace(/[\x00-\x1f\x7f]/g, '');
+  for (const k of Object.keys(params)) {
+    const v = params[k]!;
+    if (typeof v !== 'string' || v.length >= 75 || NOT_PLAIN.test(v) || v.includes('=?')) return undefined;
+    out += `; ${k.replace(/[\x00-\x1f\x7f]/g, '')}=${v.length === 0 || NEEDS_QUOTES.test(v) ? JSON.stringify(v) : v}`;
+  }
+  return out;
 }
 
 const formattedValues = new Map<string, string>();

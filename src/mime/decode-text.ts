@@ -3,10 +3,10 @@
  * the declared charset converted by libmime (iconv-lite, and encoding-japanese for
  * ISO-2022-JP / Shift_JIS / EUC-JP, which mail in Japan still uses).
  */
-import { decode as decodeCharset } from 'libmime/lib/charset.js';
+import { libmimeCharset } from './libmime.ts';
 import type { MimeEntity } from './entity.ts';
 import { decodeBody } from './decode-body.ts';
 
 export function decodeText(entity: Pick<MimeEntity, 'body' | 'transferEncoding' | 'contentType'>): string {
-  return decodeCharset(decodeBody(entity), entity.contentType.params.charset ?? 'us-ascii');
+  return libmimeCharset().decode(decodeBody(entity), entity.contentType.params.charset ?? 'us-ascii');
 }

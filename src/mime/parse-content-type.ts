@@ -10,7 +10,7 @@
  * which gives exactly libmime's result for them and declines everything else
  * (test/mime/parse-content-type.test.ts compares the two on generated values).
  */
-import libmime from 'libmime';
+import { libmime } from './libmime.ts';
 import type { ContentType } from './entity.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
@@ -118,7 +118,7 @@ export function parseContentType(value: string | undefined, digestParent = false
     const slash = mediaType.indexOf('/');
     return { mediaType, type: mediaType.slice(0, slash), subtype: mediaType.slice(slash + 1), params: simple.params, defaulted: false };
   }
-  const parsed = libmime.parseHeaderValue(value);
+  const parsed = libmime().parseHeaderValue(value);
   const mediaType = String(parsed.value ?? '').trim().toLowerCase();
   const slash = mediaType.indexOf('/');
   if (slash <= 0) return fallback();
