@@ -4,7 +4,7 @@
  * give instead, so a typo never becomes a gateway that relays to the wrong place.
  */
 import { isIP } from 'node:net';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { KakitomeError } from '../errors.ts';
 import { normalizeDomain } from './mail-domain.ts';
 import { parseHostPort } from '../smtp/parse-host-port.ts';
@@ -19,6 +19,17 @@ export interface GatewayCliOptions {
   metrics?: string;
   lmtp?: boolean;
   dnsServer?: string[];
+  workers?: string;
+}
+
+/** Crypto worker threads at most (each holds a store connection and a copy of the caches). */
+const MAX_WORKERS = 64;
+
+/** --workers: an integer from 0 (crypto on the main thread) to MAX_WORKERS; default one per CPU. */
+function checkWorkers(text: string | undefined): number {
+  if (text === undefined) return Math.min(availableParallelism(), MAX_WORKERS);
+  if (!/^\d{1,3}$/.test(text) || Number(text) > MAX_WORKERS) throw new KakitomeError('INVALID_ARGUMENT', `--workers ${JSON.stringify(text)}: give the number of crypto worker threads, 0 (on the main thread) to ${MAX_WORKERS}; default one per CPU (${availableParallelism()} here).`);
+  return Number(text);
 }
 
 /** A DNS server as node:dns takes it: an IP address, "IPv4:PORT" or "[IPv6]:PORT". */
@@ -51,5 +62,6 @@ export function parseGatewayConfig(o: GatewayCliOptions, defaultAuthservId: stri
     ...(o.metrics !== undefined ? { metrics: parseHostPort('--metrics', o.metrics) } : {}),
     lmtp: o.lmtp === true,
     ...(o.dnsServer?.length ? { dnsServers: o.dnsServer.map(checkDnsServer) } : {}),
+    workers: checkWorkers(o.workers),
   };
 }

@@ -3,7 +3,7 @@
  * standard error (systemd and container runtimes collect it), one line per message
  * and one per lifecycle event, written synchronously so that the last lines before
  * an exit are not lost. The fields: `level` (`info`; `warn` for a reload or policy
- * refresh that failed; `error` for an internal or listener error), `time` (ISO
+ * refresh that failed and for a transaction turned away busy; `error` for an internal or listener error), `time` (ISO
  * 8601), `event`, then the event's fields; pino's process fields are left out.
  *
  * What a message line holds (docs/gateway.md, "Logs"): the MTA's queue id (Postfix
@@ -37,6 +37,7 @@ export function createGatewayLog(write?: (line: string) => void): GatewayLog {
 const LEVELS: Record<string, 'warn' | 'error'> = {
   'reload-failed': 'warn',
   'policy-refresh-failed': 'warn',
+  busy: 'warn',
   error: 'error',
   'smtp-error': 'error',
 };

@@ -21,6 +21,8 @@ const COUNTERS = {
   kakitome_gateway_unsigned_no_key_total: { help: 'Outbound messages passed unsigned because the From address has no current signing key in the store.', labelNames: [] },
   kakitome_gateway_errors_total: { help: 'Messages deferred or refused because of an error, by code (library codes, STORE, INTERNAL, SIZE).', labelNames: ['code'] },
   kakitome_gateway_duplicates_risked_total: { help: 'Messages answered 4xx after the next hop had accepted some copies (SMTP mode): those recipients will receive the retry again.', labelNames: [] },
+  kakitome_gateway_queue_waits_total: { help: 'Transactions that waited at MAIL FROM for a place (every crypto worker busy and maxQueuedMessages waiting): backpressure to the MTA.', labelNames: [] },
+  kakitome_gateway_busy_total: { help: 'Transactions answered 451 4.3.2 at MAIL FROM because no place freed within queueWaitMs (the MTA retries them later).', labelNames: [] },
   kakitome_gateway_dsn_total: { help: 'Delivery status notifications the gateway sent to senders (policy bounces in SMTP mode), by the next hop\'s outcome.', labelNames: ['outcome'] },
 } as const;
 

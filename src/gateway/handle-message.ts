@@ -21,24 +21,19 @@
  * be made: the whole message is retried anyway, and relaying the rest first would
  * only deliver it twice.
  */
-import { isKakitomeError } from '../errors.ts';
 import { authenticateSender, type MethodResult } from '../dkim/authenticate-sender.ts';
 import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import { buildDeliveryStatusNotification, DSN_STATUS } from './build-delivery-status-notification.ts';
-import { classifyRecipients, type Direction } from './classify-recipients.ts';
+import { classifyRecipients } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { planInbound } from './plan-inbound.ts';
-import { planOutbound } from './plan-outbound.ts';
-import { processInbound } from './process-inbound.ts';
-import { processOutbound } from './process-outbound.ts';
-import { readHeaderFields } from './rewrite-header-section.ts';
 import type { RecipientOutcome } from '../smtp/relay-message.ts';
 import { replyForMessage, replyForRecipient, type SmtpReply } from '../smtp/reply-for-outcomes.ts';
-import { isMessageVerdictError } from './smime-result.ts';
+import { describeFailure, failedTransform, type Group, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface MessageEnvelope {
   from: string;
@@ -57,31 +52,11 @@ export type Relay = (envelope: { from: string; to: readonly string[] }, message:
 export interface HandleDeps {
   ctx: GatewayContext;
   relay: Relay;
+  /** Makes one direction's copies: transformMessage on this thread, or in a worker of the pool (crypto-pool.ts). */
+  transform: (request: TransformRequest) => Promise<TransformResult>;
   lmtp: boolean;
   log: GatewayLog;
   metrics: GatewayMetrics;
-}
-
-interface Group {
-  direction: Direction;
-  recipients: string[];
-  action: string;
-  message?: Buffer;
-  /** Set when no copy could be made: the outcome for every recipient of the group. */
-  failure?: { status: 'temporary' | 'permanent'; code: number; response: string; errorCode: string };
-  /** Policy: encryption required, no valid certificate; held (`hold`) or bounced (`bounce`). */
-  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[] };
-  smime?: string;
-  /** Inbound with senderAuthentication: the dmarc result (the log's one word on DKIM/SPF/DMARC). */
-  dmarc?: string;
-  verdictCode?: string;
-}
-
-/** What the log may say about an error: its code, and for ours the first line of its message (never a body). */
-function describeFailure(e: unknown): { errorCode: string; text: string } {
-  if (isKakitomeError(e)) return { errorCode: e.code, text: e.message.split('\n')[0]!.slice(0, 300) };
-  const err = e as { code?: unknown; message?: unknown };
-  return { errorCode: 'INTERNAL', text: `${typeof err?.code === 'string' ? `${err.code}: ` : ''}${String(err?.message ?? e).split('\n')[0]!.slice(0, 300)}` };
 }
 
 /**
@@ -100,41 +75,14 @@ async function checkSender(deps: HandleDeps, envelope: MessageEnvelope, message:
   return results;
 }
 
-async function transform(deps: HandleDeps, envelope: MessageEnvelope, direction: Direction, recipients: string[], message: Buffer): Promise<Group[]> {
-  const sender = envelope.from;
-  try {
-    if (direction === 'pass') return [{ direction, recipients, action: 'unchanged', message }];
-    if (direction === 'inbound') {
-      const groups: Group[] = [];
-      const plans = planInbound(deps.ctx, recipients);
-      const senderAuth = plans.some((g) => g.policy.settings.senderAuthentication) ? await checkSender(deps, envelope, message) : [];
-      for (const g of plans) {
-        const r = await processInbound(deps.ctx, message, g.policy, g.policy.settings.senderAuthentication ? senderAuth : []);
-        deps.metrics.inc('kakitome_gateway_smime_results_total', { result: r.auth.result });
-        const dmarc = g.policy.settings.senderAuthentication ? senderAuth.find((m) => m.method === 'dmarc')?.result : undefined;
-        groups.push({ direction, recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(dmarc ? { dmarc } : {}), ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
-      }
-      return groups;
-    }
-    const plan = await planOutbound(deps.ctx, { sender, recipients, fields: readHeaderFields(message) });
-    const r = await processOutbound(deps.ctx, message, plan);
-    if (r.unsignedNoKey) deps.metrics.inc('kakitome_gateway_unsigned_no_key_total');
-    if (r.dkimNoKey) deps.metrics.inc('kakitome_gateway_dkim_no_key_total');
-    const code = r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
-    const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(code ? { verdictCode: code } : {}) }));
-    for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
-      if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions } });
-    }
-    return groups;
-  } catch (e) {
-    const { errorCode, text } = describeFailure(e);
-    deps.metrics.inc('kakitome_gateway_errors_total', { code: errorCode });
-    // A message outbound mail cannot be signed or encrypted from is refused for good, with the reason.
-    if (direction === 'outbound' && isMessageVerdictError(e)) {
-      return [{ direction, recipients, action: 'refused', failure: { status: 'permanent', code: 554, response: `The gateway cannot sign or encrypt this message (${errorCode}): ${text}`, errorCode } }];
-    }
-    return [{ direction, recipients, action: 'deferred', failure: { status: 'temporary', code: 0, response: `the gateway could not process the message (${errorCode})`, errorCode } }];
-  }
+/** One direction's copies, and what the main thread counts of them. */
+async function transform(deps: HandleDeps, request: TransformRequest, failed?: TransformResult): Promise<Group[]> {
+  const r = failed ?? (await deps.transform(request));
+  if (r.errorCode) deps.metrics.inc('kakitome_gateway_errors_total', { code: r.errorCode });
+  if (r.unsignedNoKey) deps.metrics.inc('kakitome_gateway_unsigned_no_key_total');
+  if (r.dkimNoKey) deps.metrics.inc('kakitome_gateway_dkim_no_key_total');
+  for (const g of r.groups) if (g.smime) deps.metrics.inc('kakitome_gateway_smime_results_total', { result: g.smime });
+  return r.groups;
 }
 
 export interface HandledMessage {
@@ -196,7 +144,17 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
   const started = process.hrtime.bigint();
   const groups: Group[] = [];
   for (const [direction, recipients] of classifyRecipients(envelope.from, envelope.to, deps.ctx.domains)) {
-    groups.push(...(await transform(deps, envelope, direction, recipients, message)));
+    let senderAuth: MethodResult[] = [];
+    if (direction === 'inbound' && planInbound(deps.ctx, recipients).some((g) => g.policy.settings.senderAuthentication)) {
+      try {
+        senderAuth = await checkSender(deps, envelope, message);
+      } catch (e) {
+        // checkSender turns DNS trouble into temperror results; anything else defers like a failed copy.
+        groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth }, failedTransform(direction, recipients, e))));
+        continue;
+      }
+    }
+    groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth })));
   }
   let holdAll = !deps.lmtp && groups.some((g) => g.failure?.status === 'temporary');
   const outcomes = new Map<string, RecipientOutcome>();

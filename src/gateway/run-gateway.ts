@@ -4,15 +4,16 @@
  * what is in flight, close the store, resolve 0). SIGHUP reloads the policy file.
  * The returned promise settles only then: the command exits with it.
  */
-import type { Store } from '../store/store.ts';
+import { openStore } from '../store/open-store.ts';
 import { createGatewayLog, type GatewayLog } from './gateway-log.ts';
-import { startGateway, type GatewayConfig } from './start-gateway.ts';
+import { startGateway, type GatewayConfig, type WorkerStore } from './start-gateway.ts';
 
-export async function runGateway(config: GatewayConfig, openStore: () => Promise<Store>, log: GatewayLog = createGatewayLog()): Promise<number> {
-  const store = await openStore();
+/** `location`: where the store is and its master key, opened here and by each crypto worker. */
+export async function runGateway(config: GatewayConfig, location: WorkerStore, log: GatewayLog = createGatewayLog()): Promise<number> {
+  const store = await openStore({ ...location, actor: 'gateway', env: {} });
   let gateway;
   try {
-    gateway = await startGateway(config, store, log);
+    gateway = await startGateway(config, store, log, location);
   } catch (e) {
     await store.close();
     throw e;

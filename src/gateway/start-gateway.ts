@@ -33,6 +33,9 @@ import { handleMessage, type HandledMessage } from './handle-message.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
 import { RelayPool } from '../smtp/relay-message.ts';
 import { serveHealth } from './serve-health.ts';
+import { AdmissionGate } from './admission-gate.ts';
+import { CryptoPool, type CryptoPoolOptions } from './crypto-pool.ts';
+import { transformMessage, type TransformRequest } from './transform-message.ts';
 
 export interface GatewayConfig {
   listen: HostPort;
@@ -48,7 +51,12 @@ export interface GatewayConfig {
   dnsServers?: string[];
   /** How often the store's policy revision is read (default POLICY_REFRESH_MS). */
   policyRefreshMs?: number;
+  /** Worker threads for per-message crypto (crypto-pool.ts); 0 or absent: on the main thread. */
+  workers?: number;
 }
+
+/** How the workers open the store: its location and the master key the main thread read. */
+export type WorkerStore = CryptoPoolOptions['store'];
 
 export interface RunningGateway {
   /** Where the SMTP/LMTP listener is bound (port 0 resolved). */
@@ -61,13 +69,23 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog): Promise<RunningGateway> {
+export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog, workerStore?: WorkerStore): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
   let ctx: GatewayContext = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains, { ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}) });
   const policies = new PolicyDirectory(store);
   const name = hostname();
   // Connections to the next hop are reused between messages (relay-message.ts).
   const nextHop = new RelayPool({ nextHop: config.nextHop, name });
+  if (config.workers && !workerStore) throw new Error('startGateway: workers need the store\'s location and master key');
+  const pool = config.workers ? new CryptoPool({ workers: config.workers, store: workerStore!, authservId: config.authservId, domains: config.domains }) : undefined;
+  // One transaction per worker at work, plus maxQueuedMessages waiting (admission-gate.ts).
+  const gate = new AdmissionGate(() => (pool?.size ?? 1) + ctx.global.maxQueuedMessages);
+  /** Sessions admitted by the gate ('admitted'), waiting at MAIL FROM ('waiting'), or closed while waiting ('gone'). */
+  const admission = new Map<string, 'waiting' | 'admitted' | 'gone'>();
+  const leaveGate = (sessionId: string) => {
+    if (admission.get(sessionId) === 'admitted') gate.leave();
+    admission.delete(sessionId);
+  };
   let inFlight = 0;
   let accepting = true;
   let transactions = 0;
@@ -90,6 +108,31 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     logger: false,
     // The drain in stop() decides when connections close.
     closeTimeout: 24 * 3600 * 1000,
+    onMailFrom(_address, session: SMTPServerSession, callback: (err?: Error | null) => void) {
+      if (admission.get(session.id) === 'admitted') return callback();
+      admission.set(session.id, 'waiting');
+      const since = performance.now();
+      void gate.enter(ctx.global.queueWaitMs).then((admitted) => {
+        if (admission.get(session.id) === 'gone') {
+          if (admitted) gate.leave();
+          admission.delete(session.id);
+          return;
+        }
+        if (!admitted) {
+          admission.delete(session.id);
+          metrics.inc('kakitome_gateway_busy_total');
+          log('busy', { session: session.id, waitedMs: Math.round(performance.now() - since) });
+          return callback(smtpError(451, '4.3.2', 'The gateway is busy; try again later.'));
+        }
+        admission.set(session.id, 'admitted');
+        if (performance.now() - since >= 1) metrics.inc('kakitome_gateway_queue_waits_total');
+        callback();
+      });
+    },
+    onClose(session: SMTPServerSession) {
+      if (admission.get(session.id) === 'waiting') admission.set(session.id, 'gone');
+      else leaveGate(session.id);
+    },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string | Array<string | Error>) => void) {
       const started = performance.now();
       inFlight++;
@@ -106,6 +149,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         ...(session.xForward?.get('HELO') ? { clientHelo: String(session.xForward.get('HELO')) } : {}),
       };
       const done = (handled: HandledMessage | SmtpError) => {
+        // The next transaction on this connection is admitted anew at its MAIL FROM.
+        leaveGate(session.id);
         inFlight--;
         metrics.setInFlight(inFlight);
         if (handled instanceof Error) callback(handled);
@@ -122,7 +167,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
             // smtp-server answers 552 itself (rejectOversized).
             return done(smtpError(552, '5.3.4', `The message exceeds the gateway's limit of ${limit} bytes.`));
           }
-          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs) }, envelope, message));
+          const transform = pool ? (request: TransformRequest) => pool.transform(request, current.policy.revision) : (request: TransformRequest) => transformMessage(current, request);
+          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, transform, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs) }, envelope, message));
         })
         .catch((e: unknown) => {
           // Nothing escapes as a crash: an unexpected failure defers the message.
@@ -134,13 +180,20 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   });
   server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
 
-  const bound = await listenSmtp(server, config.listen);
+  let bound: HostPort;
+  try {
+    bound = await listenSmtp(server, config.listen);
+  } catch (e) {
+    await pool?.close();
+    throw e;
+  }
   let health: Server | undefined;
   try {
     if (config.metrics) health = await serveHealth(config.metrics, { metrics: () => metrics.render(), contentType: metrics.contentType, accepting: () => accepting });
   } catch (e) {
     server.close();
     nextHop.close();
+    await pool?.close();
     throw e;
   }
   const healthAddress = health?.address() as AddressInfo | undefined;
@@ -149,6 +202,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   const applyLimits = () => {
     // smtp-server reads these per connection and per DATA: new limits apply from the next message on.
     Object.assign(server.options, { size: ctx.global.maxMessageBytes, maxClients: ctx.global.maxConnections });
+    gate.resize();
   };
   let refreshing: Promise<boolean> | undefined;
   const refreshPolicy = (): Promise<boolean> => {
@@ -180,6 +234,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     async reload() {
       try {
         ctx = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains, { ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}) });
+        pool?.reload();
         applyLimits();
         log('reloaded', { policy: config.policyPath ?? 'store', revision: ctx.policy.revision });
         return true;
@@ -193,10 +248,13 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       clearInterval(refreshTimer);
       log('stopping', { inFlight });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Transactions waiting for a place are answered 451 now; those admitted finish.
+      gate.close();
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       // Connections between messages (Postfix's connection cache) are told to go away.
       dismissSmtpConnections(server, 'Kakitome gateway shutting down');
       nextHop.close();
+      await pool?.close();
       await closed;
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
       log('stopped', {});

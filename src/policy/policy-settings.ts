@@ -62,6 +62,10 @@ export interface PolicySettings {
   maxConnections: number;
   /** Process-wide: milliseconds the next hop may take before the gateway answers 4xx. */
   relayTimeoutMs: number;
+  /** Process-wide: transactions admitted beyond one per crypto worker, waiting for one (backpressure to the MTA beyond). */
+  maxQueuedMessages: number;
+  /** Process-wide: how long a transaction may wait at MAIL FROM for a place before it is answered 451 4.3.2. */
+  queueWaitMs: number;
 }
 
 export type SettingName = keyof PolicySettings;
@@ -169,6 +173,9 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   maxMessageBytes: { default: 64 * 1024 * 1024, scope: 'process', globalOnly: true, ...integer(1024, 512 * 1024 * 1024), help: 'the largest message accepted (552 above)' },
   maxConnections: { default: 20, scope: 'process', globalOnly: true, ...integer(1, 10_000), help: 'connections served at once' },
   relayTimeoutMs: { default: 120_000, scope: 'process', globalOnly: true, ...integer(1000, 3_600_000), help: 'milliseconds the next hop may take before the gateway answers 4xx' },
+  maxQueuedMessages: { default: 8, scope: 'process', globalOnly: true, ...integer(0, 10_000), help: 'transactions admitted beyond one per crypto worker (--workers); more wait at MAIL FROM' },
+  // Under Postfix's smtp_mail_timeout (300 s), so that Postfix gets our 451 rather than timing out.
+  queueWaitMs: { default: 60_000, scope: 'process', globalOnly: true, ...integer(0, 240_000), help: 'milliseconds a transaction may wait at MAIL FROM for a place before the gateway answers 451 4.3.2 (Postfix retries later)' },
 };
 
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];

@@ -18,13 +18,16 @@ function expectCode(fn: () => unknown, code: string, message: RegExp): void {
 
 const ok = { listen: '127.0.0.1:10025', nextHop: '127.0.0.1:10026', domain: ['Example.COM'] };
 
-test('gateway options: the exact form parses; every wrong value is refused with the option named', () => {
+test('gateway options: the exact form parses; every wrong value is refused with the option named', async () => {
   const c = parseGatewayConfig({ ...ok, domain: ['example.com', 'example.org'], authservId: 'mx.example.com', policy: 'p.json' });
   assert.deepEqual(c.listen, { host: '127.0.0.1', port: 10025 });
   assert.deepEqual([...c.domains], ['example.com', 'example.org']);
   assert.equal(c.authservId, 'mx.example.com');
   assert.equal(parseGatewayConfig({ ...ok, listen: '[::1]:25' }).listen.host, '::1');
   assert.deepEqual([...parseGatewayConfig(ok, 'h').domains], ['example.com']);
+  assert.equal(parseGatewayConfig({ ...ok, workers: '0' }).workers, 0, 'crypto on the main thread');
+  assert.equal(parseGatewayConfig({ ...ok, workers: '3' }).workers, 3);
+  assert.equal(parseGatewayConfig(ok).workers, (await import('node:os')).availableParallelism(), 'one per CPU by default');
   const refused: Array<[object, RegExp]> = [
     [{ ...ok, listen: undefined }, /--listen HOST:PORT/],
     [{ ...ok, nextHop: undefined }, /--next-hop HOST:PORT/],
@@ -38,6 +41,9 @@ test('gateway options: the exact form parses; every wrong value is refused with 
     [{ ...ok, domain: ['user@example.com'] }, /--domain/],
     [{ ...ok, authservId: 'mx;smime=pass' }, /--authserv-id/],
     [{ ...ok, metrics: 'localhost' }, /--metrics/],
+    [{ ...ok, workers: '-1' }, /--workers "-1": give the number of crypto worker threads, 0/],
+    [{ ...ok, workers: '65' }, /--workers "65"/],
+    [{ ...ok, workers: 'two' }, /--workers "two"/],
   ];
   for (const [o, message] of refused) expectCode(() => parseGatewayConfig(o), 'INVALID_ARGUMENT', message);
 });

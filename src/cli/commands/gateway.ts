@@ -106,7 +106,8 @@ export function register(program: Command): void {
     .option('--policy <file>', 'policy file (JSON; see docs/gateway.md) imported into the store at start and on SIGHUP')
     .option('--metrics <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here')
     .option('--lmtp', 'speak LMTP on --listen: one reply per recipient (Postfix: lmtp:[HOST]:PORT as the content filter)')
-    .option('--dns-server <ip[:port]>', 'DNS server for inbound DKIM, SPF and DMARC checks (policy senderAuthentication; repeatable; default: the system\'s resolvers)', collect);
+    .option('--dns-server <ip[:port]>', 'DNS server for inbound DKIM, SPF and DMARC checks (policy senderAuthentication; repeatable; default: the system\'s resolvers)', collect)
+    .option('--workers <n>', 'worker threads that sign, encrypt, decrypt and verify (0: on the main thread; default: one per CPU)');
   addStoreLocationOptions(cmd);
   cmd.addHelpText('after', `
 Keys, certificates and trust anchors come from the key store ($KAKITOME_HOME or
@@ -120,8 +121,10 @@ Example (Postfix: content_filter = kakitome:[127.0.0.1]:10025, reinjection on 10
     const location = locateMessageStore(opts);
     if (location === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'gateway needs a key store: set KAKITOME_HOME (kakitome init) or KAKITOME_DATABASE_URL, or give --home / --database-url.');
     const { runGateway } = await import('../../gateway/run-gateway.ts');
-    const { openStore } = await import('../../store/open-store.ts');
-    return runGateway(config, () => openStore({ ...location, actor: 'gateway', masterKeyPassphrase }));
+    const { resolveMasterKey } = await import('../../store/open-store.ts');
+    // Read once here: the crypto workers open the store with it (a passphrase is asked once, not per worker).
+    const masterKey = await resolveMasterKey({ ...location, masterKeyPassphrase });
+    return runGateway(config, { ...(location.home ? { home: location.home } : {}), ...(location.databaseUrl ? { databaseUrl: location.databaseUrl } : {}), masterKey });
   }));
   registerExplain(cmd);
   registerHeld(cmd);

@@ -1,0 +1,66 @@
+/**
+ * The gateway's worker threads for per-message crypto (issue 13, Operations): each
+ * direction's copies of a message held in memory (transform-message.ts: decrypt,
+ * verify, sign, encrypt, DKIM) are made in one of `workers` threads
+ * (transform-worker.ts) while the main thread only speaks SMTP, checks DNS, holds,
+ * bounces and relays. The pool is the CLI batch's (src/cli/worker-pool.ts): a
+ * worker that dies takes only its own message down (answered 4xx: Postfix retries
+ * it) and is replaced. How much work may wait for the workers is bounded before
+ * this, at MAIL FROM (admission-gate.ts).
+ */
+import { WorkerPool } from '../cli/worker-pool.ts';
+import type { StoreConfig } from '../store/open-store.ts';
+import type { TransformTask, TransformWorkerData } from './transform-worker.ts';
+import { failedTransform, type TransformRequest, type TransformResult } from './transform-message.ts';
+
+export interface CryptoPoolOptions {
+  workers: number;
+  store: Pick<StoreConfig, 'home' | 'databaseUrl' | 'masterKey'>;
+  authservId: string;
+  domains: ReadonlySet<string>;
+}
+
+function workerUrl(): URL {
+  // Development runs the .ts sources (Node 24 type stripping); the package runs dist/*.js.
+  return new URL(import.meta.url.endsWith('.ts') ? './transform-worker.ts' : './transform-worker.js', import.meta.url);
+}
+
+export class CryptoPool {
+  readonly size: number;
+  readonly #pool: WorkerPool<TransformTask, TransformResult>;
+  #generation = 0;
+
+  constructor(o: CryptoPoolOptions) {
+    const data: TransformWorkerData = { store: o.store, authservId: o.authservId, domains: [...o.domains] };
+    this.#pool = new WorkerPool<TransformTask, TransformResult>(workerUrl(), data, o.workers, 1);
+    this.size = this.#pool.size;
+  }
+
+  /** Workers that died so far (replaced). */
+  get crashed(): number {
+    return this.#pool.crashed;
+  }
+
+  /** After a reload (SIGHUP): each worker builds its context again (trust anchors, policy) before its next message. */
+  reload(): void {
+    this.#generation++;
+  }
+
+  /** One direction's copies, made in a worker under the main thread's policy `revision`. */
+  async transform(request: TransformRequest, revision: string): Promise<TransformResult> {
+    let result: TransformResult;
+    try {
+      // The message is copied into the worker (the main thread keeps it for holds and the DSN).
+      result = await this.#pool.run({ generation: this.#generation, revision, request });
+    } catch (e) {
+      // The worker died (out of memory, a native error) or the pool is closed: deferred, Postfix retries.
+      return failedTransform(request.direction, request.recipients, e);
+    }
+    for (const g of result.groups) if (g.message) g.message = Buffer.from(g.message.buffer, g.message.byteOffset, g.message.byteLength);
+    return result;
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}

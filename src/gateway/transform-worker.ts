@@ -1,0 +1,81 @@
+/**
+ * A worker thread of the gateway's crypto pool (crypto-pool.ts): it opens the key
+ * store itself (the master key comes from the main thread, which read it once, as a
+ * KeyObject) and keeps a gateway context of its own, so every private key it uses
+ * is opened through the store and audited there (record-key-use.ts), exactly as on
+ * the main thread: a key is handed out only after its use is committed, and the
+ * identity cache (a minute) is per worker. Each task carries the main thread's
+ * policy revision and reload generation: a task with another revision reads the
+ * store's policy first, one with another generation builds the whole context again
+ * (trust anchors, after SIGHUP). Tasks run one after the other, answered in the
+ * order they came (worker-pool.ts relies on it).
+ */
+import { parentPort, workerData, type Transferable } from 'node:worker_threads';
+import { openStore, type StoreConfig } from '../store/open-store.ts';
+import { PolicyDirectory } from '../store/policy-directory.ts';
+import type { Store } from '../store/store.ts';
+import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
+import { failedTransform, transformMessage, type TransformRequest, type TransformResult } from './transform-message.ts';
+
+export interface TransformWorkerData {
+  /** Where the store is, with the master key the main thread opened (never from this thread's environment). */
+  store: Pick<StoreConfig, 'home' | 'databaseUrl' | 'masterKey'>;
+  authservId: string;
+  domains: string[];
+}
+
+export interface TransformTask {
+  /** The main thread's reload count: another one means the context is built again. */
+  generation: number;
+  /** The policy revision the main thread works with. */
+  revision: string;
+  request: TransformRequest;
+}
+
+const data = workerData as TransformWorkerData;
+let store: Promise<Store> | undefined;
+let ctx: { generation: number; revision: string; context: GatewayContext } | undefined;
+
+async function contextFor(task: TransformTask): Promise<GatewayContext> {
+  // A store that cannot be opened (PostgreSQL down at start) is tried again at the next task.
+  store ??= openStore({ ...data.store, actor: 'gateway', env: {} }).catch((e: unknown) => {
+    store = undefined;
+    throw e;
+  });
+  const s = await store;
+  if (ctx?.generation !== task.generation) {
+    const context = await createGatewayContext(s, await new PolicyDirectory(s).load(), data.authservId, new Set(data.domains));
+    ctx = { generation: task.generation, revision: task.revision, context };
+  } else if (ctx.revision !== task.revision) {
+    // Read once per revision the main thread moved to (the store may already be further on).
+    ctx = { ...ctx, revision: task.revision, context: withPolicy(ctx.context, await new PolicyDirectory(s).load()) };
+  }
+  return ctx.context;
+}
+
+async function run(task: TransformTask): Promise<TransformResult> {
+  const request = { ...task.request, message: Buffer.from(task.request.message.buffer, task.request.message.byteOffset, task.request.message.byteLength) };
+  try {
+    return await transformMessage(await contextFor(task), request);
+  } catch (e) {
+    return failedTransform(request.direction, request.recipients, e);
+  }
+}
+
+/** The copies' buffers move to the main thread when they own their memory (each once). */
+function transferable(result: TransformResult): Transferable[] {
+  const seen = new Set<ArrayBufferLike>();
+  for (const g of result.groups) {
+    const m = g.message;
+    if (m && m.byteOffset === 0 && m.byteLength === m.buffer.byteLength && m.buffer instanceof ArrayBuffer) seen.add(m.buffer);
+  }
+  return [...seen] as Transferable[];
+}
+
+let queue: Promise<void> = Promise.resolve();
+parentPort!.on('message', (task: TransformTask) => {
+  queue = queue.then(async () => {
+    const result = await run(task);
+    parentPort!.postMessage(result, transferable(result));
+  });
+});
