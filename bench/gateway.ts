@@ -18,7 +18,9 @@
  * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
  * and Postfix share the machine with the gateway in both configurations.
  *
- *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--quick] [--out=FILE]
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--quick] [--out=FILE]
+ *
+ * `--workers` is passed to the gateway (its crypto worker threads; default one per CPU, 0: main thread).
  *
  * Needs root (Postfix's queue) and Debian's postfix package (.ci/run installs it).
  * Not part of `npm test`.
@@ -43,6 +45,8 @@ interface Options {
   count: number;
   concurrency: number;
   out: string | undefined;
+  /** The gateway's --workers (undefined: its default). */
+  workers: string | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -53,6 +57,7 @@ function parseOptions(argv: readonly string[]): Options {
     // At most the reinjection listener's process limit (10 in docs/gateway.md's master.cf), or clients wait for a greeting.
     concurrency: Number(arg('concurrency') ?? 8),
     out: arg('out'),
+    workers: arg('workers'),
   };
 }
 
@@ -145,11 +150,11 @@ interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number): Promise<GatewayProcess> {
+async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, workers: string | undefined): Promise<GatewayProcess> {
   const policy = join(world.dir, 'bench-policy.json');
   // The bench PKIs publish no CRL or OCSP.
   writeFileSync(policy, JSON.stringify({ revocation: 'allow-unknown' }));
-  const child = spawn(process.execPath, [BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const messageMs: number[] = [];
   let rest = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -211,7 +216,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   const [smtpPort, reinjectPort, filterPort] = [await freePort(), await freePort(), await freePort()];
   const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort });
   await postfix.start();
-  const gateway = await startGatewayProcess(world, filterPort, reinjectPort);
+  const gateway = await startGatewayProcess(world, filterPort, reinjectPort, o.workers);
   try {
     const direction = async (from: string, to: string, message: Buffer): Promise<DirectionFigures> => {
       const run = { concurrency: o.concurrency, from, to, message };
