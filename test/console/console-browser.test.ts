@@ -176,6 +176,15 @@ test('first run: the setup link creates the administrator, the CA and the mail d
   const info = spawnSync('openssl', ['pkcs12', '-info', '-noout', '-in', file, '-passin', `pass:${password}`], { encoding: 'utf8' });
   assert.equal(info.status, 0, info.stderr);
   assert.match(info.stderr, /pbeWithSHA1And3-KeyTripleDES-CBC/, 'the compatible profile');
+  // The inventory lists it; its page shows the chain, the extensions and the BR revocation reasons.
+  await page.goto(`${base}/admin/certificates`);
+  await audit(page, 'certificates (en)');
+  await shoot(page, 'certificates');
+  await Promise.all([page.waitForLoadState('load'), page.click('table a')]);
+  assert.match(await page.textContent('main') ?? '', /admin@example\.co\.jp[\s\S]*Sample Trading KK Root CA[\s\S]*emailProtection/);
+  assert.equal(await page.locator('#reason option').count(), 5);
+  await audit(page, 'certificate detail (en)');
+  await shoot(page, 'certificate-detail');
   await context.close();
 });
 

@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +136,7 @@ test('first run: the setup link works once, only from the console itself, and im
 test('every console page carries the security headers and no inline script or style', async () => {
   const b = new Browser();
   await b.signIn('admin@example.co.jp');
-  for (const path of ['/', '/sign-in', '/check', '/me', '/admin', '/admin/people', '/admin/settings', '/admin/audit', '/nowhere', '/assets/console.css']) {
+  for (const path of ['/', '/sign-in', '/check', '/me', '/admin', '/admin/people', '/admin/settings', '/admin/audit', '/admin/certificates', '/nowhere', '/assets/console.css']) {
     const r = await b.request(path);
     assert.equal(r.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY, path);
     assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
@@ -195,6 +195,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   '/admin/settings': ['admin'],
   'POST /admin/settings': ['admin'],
   '/admin/audit': ['admin', 'auditor'],
+  '/admin/certificates': ['admin', 'officer'],
+  'POST /admin/certificates/crl': ['admin', 'officer'],
+  '/admin/certificates/:id': ['admin', 'officer'],
+  'POST /admin/certificates/:id/revoke': ['admin', 'officer'],
 };
 const SIGNED_IN = ['POST /sign-out', '/me', 'POST /me/certificate', '/me/certificate/download/:id'];
 
@@ -339,6 +343,73 @@ test('my certificate: issued by the imported CA, handed over once, to its owner 
   assert.match(await refused.text(), /not in your organisation&#39;s mail domains/);
   assert.equal((await store.listCertificates({ email: 'guest@elsewhere.example' })).length, 0);
   assert.ok(parseCertificate(contents.certificate!.der));
+});
+
+test('certificates: a paged, searched inventory; detail with chain and extensions; revoke with a BR reason, and the next CRL lists it (openssl crl)', async () => {
+  // 55 certificates of others (not issued by our CA), one EC key for all: enough for two pages.
+  const key = generateKey('p256');
+  const now = Date.now();
+  for (let i = 0; i < 55; i++) {
+    await store.importCertificate(issueCertificate({
+      subject: { commonName: `Bulk ${i}` }, publicKey: key.publicKey, issuer: pki.caCert, signingKey: pki.caKey,
+      emails: [`bulk-${String(i).padStart(2, '0')}@partner.example`],
+      notBefore: new Date(now - 60_000), notAfter: new Date(now + (100 + i) * 86_400_000),
+    }));
+  }
+  const b = new Browser();
+  await b.signIn('officer@staff.example');
+  const rows = (html: string) => [...html.matchAll(/<tr data-certificate="([0-9a-f]{64})">/g)].map((m) => m[1]!);
+  const issued = await (await b.request('/admin/certificates')).text();
+  assert.match(issued, /user@example\.co\.jp/);
+  assert.ok(!issued.includes('bulk-'), 'only what our CA issued, by default');
+  const first = await (await b.request('/admin/certificates?q=BULK-&kind=all')).text();
+  assert.equal(rows(first).length, 50);
+  const next = /<a rel="next" href="([^"]+)"/.exec(first)![1]!.replaceAll('&amp;', '&');
+  const second = await (await b.request(next)).text();
+  assert.equal(rows(second).length, 5);
+  assert.ok(!/rel="next"/.test(second));
+  assert.equal(new Set([...rows(first), ...rows(second)]).size, 55, 'no row twice, none left out');
+  assert.match(first, /bulk-54@partner\.example/, 'latest expiry first');
+  assert.equal((await b.request('/admin/certificates?after=bm90IGEgY3Vyc29y')).status, 400);
+  const [user] = await store.listCertificates({ email: 'user@example.co.jp' });
+  const byPrint = await (await b.request(`/admin/certificates?q=${user!.certificate.fingerprint256.toUpperCase().replace(/(..)(?!$)/g, '$1:')}`)).text();
+  assert.deepEqual(rows(byPrint), [user!.certificate.fingerprint256]);
+
+  const detail = await (await b.request(`/admin/certificates/${user!.id}`)).text();
+  assert.match(detail, /Imported S\/MIME CA/);
+  assert.match(detail, new RegExp(pki.caCert.subjectText.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
+  assert.match(detail, /<td>extKeyUsage<\/td><td>no<\/td><td>emailProtection<\/td>/);
+  assert.match(detail, /<td>keyUsage<\/td><td>yes<\/td>/);
+  for (const r of ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation']) assert.ok(detail.includes(`value="${r}"`), r);
+  assert.ok(!detail.includes('value="cACompromise"') && !detail.includes('value="certificateHold"'));
+  // A reason the S/MIME BR do not allow, and a certificate our CA did not issue: refused, nothing revoked.
+  for (const reason of ['cACompromise', 'certificateHold', 'privilegeWithdrawn', '1', '']) {
+    assert.equal((await b.request(`/admin/certificates/${user!.id}/revoke`, { form: { reason } })).status, 400, reason);
+  }
+  const other = (await store.listCertificates({ email: 'bulk-00@partner.example' }))[0]!;
+  assert.ok(!(await (await b.request(`/admin/certificates/${other.id}`)).text()).includes('/revoke'), 'no revoke form for a certificate we did not issue');
+  assert.equal((await b.request(`/admin/certificates/${other.id}/revoke`, { form: { reason: 'keyCompromise' } })).status, 400);
+  assert.equal((await store.findCertificateById(other.id))!.revokedAt, undefined);
+  const issuingCa = (await store.listCertificates()).find((r) => r.isCa && r.certificate.subjectText.includes('Imported S/MIME CA'))!;
+  assert.ok(!(await (await b.request(`/admin/certificates/${issuingCa.id}`)).text()).includes('/revoke'));
+  assert.equal((await b.request(`/admin/certificates/${issuingCa.id}/revoke`, { form: { reason: 'cessationOfOperation' } })).status, 400, 'a CA certificate is not revoked from a form');
+  assert.equal((await store.findCertificateById(issuingCa.id))!.revokedAt, undefined);
+  assert.equal((await store.findCertificateById(user!.id))!.revokedAt, undefined);
+  const revoked = await b.request(`/admin/certificates/${user!.id}/revoke`, { form: { reason: 'keyCompromise' } });
+  assert.equal(revoked.status, 200);
+  assert.match(await revoked.text(), /The certificate is revoked/);
+  assert.equal((await store.findCertificateById(user!.id))!.revocationReason, 1);
+  assert.equal((await b.request(`/admin/certificates/${user!.id}/revoke`, { form: { reason: 'superseded' } })).status, 409);
+  assert.ok((await store.auditLog({ object: user!.certificate.fingerprint256 })).some((e) => e.action === 'certificate.revoke' && e.actor === 'console:officer@staff.example'));
+  const crl = await b.request('/admin/certificates/crl', { form: {} });
+  assert.equal(crl.status, 200);
+  assert.equal(crl.headers.get('content-type'), 'application/pkix-crl');
+  writeFileSync(join(dir, 'console.crl'), Buffer.from(await crl.arrayBuffer()));
+  const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', join(dir, 'console.crl'), '-noout', '-text', '-CAfile', join(dir, 'issuing.pem')], { encoding: 'utf8', stdio: 'pipe' });
+  assert.match(text, new RegExp(`Serial Number: ${user!.certificate.serialHex}\\s+Revocation Date: [^\\n]+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+Key Compromise`));
+  // The CRL is the issuing CA's: openssl checks its signature.
+  const verified = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', join(dir, 'console.crl'), '-noout', '-CAfile', join(dir, 'issuing.pem')], { encoding: 'utf8' });
+  assert.match(verified.stderr + verified.stdout, /verify OK/);
 });
 
 test('the check page: bounded uploads, signed-in only when set so', async () => {

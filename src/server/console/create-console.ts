@@ -29,6 +29,7 @@ import { chooseLanguage, LANGUAGES } from './messages/choose-language.ts';
 import { fragment, notice, safeNext, seeOther } from './render.ts';
 import { securityHeaders } from './security-headers.ts';
 import { auditPage, addPerson, dashboard, invitePerson, listPeople, saveSettings, setPersonRoles, settingsPage } from './pages/admin.ts';
+import { certificateDetail, certificateInventory, publishCrlFile, revokeCertificate } from './pages/certificates.ts';
 import { checkPage, checkSubmit } from './pages/check.ts';
 import { downloadMyCertificate, issueMyCertificate, myCertificatePage } from './pages/my-certificate.ts';
 import { setupPage, setupSubmit } from './pages/setup.ts';
@@ -59,6 +60,7 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   me: myCertificatePage, 'me.issue': issueMyCertificate, 'me.download': downloadMyCertificate,
   admin: dashboard, 'admin.people': listPeople, 'admin.people.add': addPerson, 'admin.people.invite': invitePerson,
   'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage,
+  'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,
 };
 
 function clientOf(c: Context): string {

@@ -38,7 +38,7 @@ h2 { font-size: 1.25rem; margin: 24px 0 8px; }
 .stack > * + * { margin-top: 12px; }
 label { display: block; font-weight: 600; margin-bottom: 4px; }
 .hint { color: var(--muted); font-size: 0.95rem; font-weight: 400; margin: 2px 0 0; }
-input[type="text"], input[type="email"], input[type="password"], input[type="url"], select, textarea {
+input[type="text"], input[type="email"], input[type="password"], input[type="url"], input[type="search"], select, textarea {
   width: 100%; min-height: 44px; padding: 8px 10px; font: inherit; color: inherit; background: var(--paper);
   border: 1px solid #8c959f; border-radius: 8px;
 }
@@ -53,6 +53,10 @@ button, .button {
   background: var(--accent); color: var(--accent-ink); text-decoration: none;
 }
 button.secondary, .button.secondary { background: var(--paper); color: var(--accent); }
+button.danger { background: var(--bad); border-color: var(--bad); color: var(--accent-ink); }
+form.search { display: grid; gap: 12px; }
+@media (min-width: 40rem) { form.search { grid-template-columns: 2fr 1fr auto; align-items: end; } }
+td.wrap, dd.secret { overflow-wrap: anywhere; }
 button.link { background: none; border: none; color: var(--accent); padding: 10px 4px; min-height: 0; font-weight: 400; text-decoration: underline; }
 .tools button.lang { min-height: 36px; padding: 4px 10px; background: var(--paper); color: var(--accent); font-weight: 400; }
 .tools button.lang[aria-pressed="true"] { background: var(--accent); color: var(--accent-ink); }
