@@ -1,11 +1,13 @@
 /**
  * Bearer API key authentication with scopes and the key's rate limit, before the
- * body is read: an unauthenticated upload costs the server its headers only.
+ * body is read: an unauthenticated upload costs the server its headers only. It
+ * refreshes the service cache first: everything the request reads is current.
  */
 import { isKakitomeError } from '../errors.ts';
 import type { ApiKeyRecord, ApiScope } from '../store/tenant-directory.ts';
 import { ProblemError } from './problem.ts';
 import type { ServiceContext } from './service-context.ts';
+import { serviceCache } from './service-cache.ts';
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="kakitome"' };
 
@@ -14,7 +16,9 @@ export async function authenticate(ctx: ServiceContext, authorization: string | 
   if (!m) throw new ProblemError(401, 'UNAUTHENTICATED', 'This route needs an API key: send Authorization: Bearer <key> with a key from kakitome tenant key NAME.', CHALLENGE);
   let key: ApiKeyRecord;
   try {
-    key = await ctx.tenants.authenticate(m[1]!);
+    const cache = serviceCache(ctx);
+    await cache.refresh();
+    key = await cache.authenticate(m[1]!);
   } catch (e) {
     if (isKakitomeError(e, 'UNAUTHENTICATED')) throw new ProblemError(401, 'UNAUTHENTICATED', e.message, CHALLENGE);
     throw e;

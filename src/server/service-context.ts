@@ -8,6 +8,7 @@ import type { ApiKeyRecord, TenantDirectory } from '../store/tenant-directory.ts
 import type { ServeConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limiter.ts';
+import type { ServiceCache } from './service-cache.ts';
 
 export type LogEntry = Record<string, string | number | boolean | undefined>;
 
@@ -22,6 +23,8 @@ export interface ServiceContext {
   version: string;
   /** True once SIGTERM arrived: /healthz answers 503 so a load balancer stops sending. */
   shuttingDown: () => boolean;
+  /** Keys, senders and identities kept between requests (service-cache.ts); made on first use. */
+  cache?: ServiceCache;
 }
 
 /** What the server knows about one request, for its handlers and its log line. */

@@ -1,5 +1,6 @@
 /**
- * Schema migrations, identical on both engines. Each migration runs once, in a
+ * Schema migrations, identical on both engines (but for migration 9's triggers,
+ * written in each engine's syntax). Each migration runs once, in a
  * transaction with its schema_migrations row, so a crash mid-migration leaves the
  * previous schema intact. On PostgreSQL an advisory lock serialises gateway nodes
  * that start at the same moment; on SQLite BEGIN IMMEDIATE does the same.
@@ -10,7 +11,41 @@
  */
 import type { Dialect, SqlEngine } from './sql-engine.ts';
 
-const MIGRATIONS: readonly string[] = [
+/**
+ * The tables whose changes raise cache_revision (migration 9), with the columns
+ * whose update counts (all when absent): what the signing service caches between
+ * requests (src/server/service-cache.ts). A certificate's harvested capabilities
+ * and an address's filing or preference do not count: signing reads neither.
+ */
+const CACHED_TABLES: ReadonlyArray<{ table: string; columns?: string }> = [
+  { table: 'tenants' },
+  { table: 'tenant_domains' },
+  { table: 'tenant_identities' },
+  { table: 'api_keys' },
+  { table: 'certificates', columns: 'der, spki_sha256, not_before, not_after, is_ca, trust, revoked_at' },
+  { table: 'certificate_emails', columns: 'certificate_id, email' },
+  { table: 'private_keys' },
+  { table: 'dkim_keys' },
+];
+
+/** Migration 9 on each engine: the counter, and triggers that raise it in the transaction of every change. */
+function cacheRevisionMigration(): { sqlite: string; postgres: string } {
+  const table = 'CREATE TABLE cache_revision (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL);\n INSERT INTO cache_revision (id, revision) VALUES (1, 0)';
+  const raise = 'UPDATE cache_revision SET revision = revision + 1';
+  // SQLite triggers are per row; each body stays on one line (statements split at ";" + newline).
+  const sqlite = CACHED_TABLES.flatMap(({ table: t, columns }) => [
+    `CREATE TRIGGER ${t}_cache_insert AFTER INSERT ON ${t} BEGIN ${raise}; END`,
+    `CREATE TRIGGER ${t}_cache_update AFTER UPDATE${columns ? ` OF ${columns}` : ''} ON ${t} BEGIN ${raise}; END`,
+    `CREATE TRIGGER ${t}_cache_delete AFTER DELETE ON ${t} BEGIN ${raise}; END`,
+  ]);
+  const postgres = [
+    `CREATE FUNCTION kakitome_raise_cache_revision() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${raise}; RETURN NULL; END $$`,
+    ...CACHED_TABLES.map(({ table: t, columns }) => `CREATE TRIGGER ${t}_cache AFTER INSERT OR UPDATE${columns ? ` OF ${columns}` : ''} OR DELETE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION kakitome_raise_cache_revision()`),
+  ];
+  return { sqlite: [table, ...sqlite].join(';\n'), postgres: [table, ...postgres].join(';\n') };
+}
+
+const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> = [
   // 1: certificates, their addresses, private keys (sealed), audit log, settings.
   `CREATE TABLE certificates (
      id TEXT PRIMARY KEY,
@@ -227,9 +262,15 @@ const MIGRATIONS: readonly string[] = [
      domain TEXT PRIMARY KEY,
      added_at TEXT NOT NULL
    )`,
+  // 9: cache_revision, one row raised by triggers in the transaction of every
+  // change to what the signing service keeps between requests (CACHED_TABLES): a
+  // node reads that row at each request and drops what it kept when it moved, so a
+  // change through any node, the CLI or SQL counts from the next request on.
+  cacheRevisionMigration(),
 ];
 
-function forDialect(sql: string, dialect: Dialect): string[] {
+function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {
+  const sql = typeof migration === 'string' ? migration : migration[dialect];
   const s = dialect === 'postgres' ? sql.replace(/\bBLOB\b/g, 'BYTEA') : sql;
   return s.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean);
 }

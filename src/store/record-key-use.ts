@@ -1,5 +1,7 @@
 /**
- * Group commit for the audit rows of key uses (issue 12, item 5).
+ * Group commit for the audit rows of key uses (issue 12, item 5), and of every
+ * operation recorded outside a transaction of its own (Store.audit: the signing
+ * service's api.sign and smtp.sign, one per message).
  *
  * Every time the store hands out a private key (decrypt, sign, a CA signature) it
  * writes an audit row, and the key is handed out only once that row is committed:

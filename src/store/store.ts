@@ -300,9 +300,13 @@ export class Store implements KeyDirectory {
     await this.#audit(tx, action, object, detail);
   }
 
-  /** Records an operation done elsewhere (CA, CLI) in the audit log. */
+  /**
+   * Records an operation done elsewhere (CA, CLI, the signing service) in the audit
+   * log; resolves once the row is committed. Rows that arrive together share a
+   * commit with each other and with key uses (record-key-use.ts).
+   */
   async audit(action: string, object?: string, detail?: string): Promise<void> {
-    await this.engine.transaction((tx) => this.#audit(tx, action, object, detail));
+    await this.#keyUses.record({ at: this.#clock(), actor: this.#actor, action, ...(object === undefined ? {} : { object }), ...(detail === undefined ? {} : { detail }) });
   }
 
   /**
@@ -824,6 +828,20 @@ export class Store implements KeyDirectory {
    */
   async findSigningCertificate(email: string, now: Date = this.#clock()): Promise<Certificate | undefined> {
     return (await this.#signingCandidate(email, now))?.certificate;
+  }
+
+  /**
+   * The next moment findSigningIdentity(email) may answer differently by the clock
+   * alone, with nothing changed in the store: the earliest notBefore still to come
+   * among the address's unrevoked end-entity certificates (a renewal dated ahead).
+   * Past the certificate it chose, its notAfter is the other such moment.
+   */
+  async nextSigningCertificateAt(email: string, now: Date = this.#clock()): Promise<Date | undefined> {
+    const rows = await this.engine.all(
+      'SELECT MIN(c.not_before) AS t FROM certificates c WHERE c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?) AND c.is_ca = 0 AND c.revoked_at IS NULL AND c.not_before > ?',
+      [normalizeAddress(email), now.toISOString()],
+    );
+    return date(rows[0]?.t);
   }
 
   async #signingCandidate(email: string, now: Date): Promise<{ certificate: Certificate; row: Row } | undefined> {

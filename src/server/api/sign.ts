@@ -3,8 +3,8 @@
  * signs it. Every decision is the library's: the sender a reader sees
  * (readSigningAddress), the tenant's domains and identities (TenantDirectory),
  * the current identity (Store.findSigningIdentity: valid now, not revoked, active
- * key, allowed to sign; looked up on each request, so a new or renewed identity
- * is used at once), and signing (signMessage: 7-bit canonical content, RFC 9788
+ * key, allowed to sign; kept by the service cache only while the store's cache
+ * revision stands, so a new or renewed identity is used at once), and signing (signMessage: 7-bit canonical content, RFC 9788
  * header protection). With dkim=true the signed message is DKIM-signed (signDkim)
  * with the active keys of the From domain: a domain the tenant owns, or
  * authorizeSender would have refused the From address, so a tenant only ever signs
@@ -19,26 +19,40 @@ import { DkimKeyDirectory } from '../../store/dkim-key-directory.ts';
 import { domainOf, type ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { SignQuery } from '../schemas.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
+import { serviceCache } from '../service-cache.ts';
 
-/** `action`: the audit log's name for this use (api.sign; smtp.sign for the submission port). */
+/**
+ * `action`: the audit log's name for this use (api.sign; smtp.sign for the
+ * submission port). The caller refreshed the service cache for this request
+ * (ServiceCache.refresh), so what it reads is current.
+ */
 export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action = 'api.sign'): Promise<Buffer> {
   const address = readSigningAddress(message);
-  await ctx.tenants.authorizeSender(key.tenant, address);
+  const cache = serviceCache(ctx);
+  await cache.authorizeSender(key.tenant, address);
   const store = ctx.store.actingAs(actorOf(key));
-  const identity = await store.findSigningIdentity(address);
-  if (!identity) {
-    throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
-  }
   const dkimKeys = query.dkim === 'true' ? await new DkimKeyDirectory(store).signingKeys(domainOf(address)) : [];
   if (query.dkim === 'true' && !dkimKeys.length) {
     throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without dkim=true. The message was not signed.`);
   }
-  const signed = signMessage(message, {
-    signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
-    certificates: identity.chain,
-    opaque: query.opaque === 'true',
-  });
-  const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
-  await store.audit(action, identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`);
+  const use = await cache.useSigningIdentity(store, address);
+  if (!use) {
+    throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
+  }
+  const { identity } = use;
+  let out: Buffer;
+  try {
+    const signed = signMessage(message, {
+      signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
+      certificates: identity.chain,
+      opaque: query.opaque === 'true',
+    });
+    out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
+  } catch (e) {
+    await use.recorded;
+    throw e;
+  }
+  // The key's use and the message's row share a commit; the answer waits for it.
+  await Promise.all([use.recorded, store.audit(action, identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`)]);
   return out;
 }

@@ -29,6 +29,7 @@ import { dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts'
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { ServiceContext } from '../service-context.ts';
+import { serviceCache } from '../service-cache.ts';
 import { isLoopback, type SubmissionConfig } from './submission-config.ts';
 import { submitMessage, type Relay } from './submit-message.ts';
 
@@ -47,7 +48,9 @@ function authFailed(): Error {
 async function authenticate(ctx: ServiceContext, auth: SMTPServerAuthentication): Promise<ApiKeyRecord> {
   let key: ApiKeyRecord;
   try {
-    key = await ctx.tenants.authenticate(auth.password ?? '');
+    const cache = serviceCache(ctx);
+    await cache.refresh();
+    key = await cache.authenticate(auth.password ?? '');
   } catch (e) {
     if (isKakitomeError(e, 'UNAUTHENTICATED')) throw authFailed();
     throw smtpError(454, '4.7.0', 'Temporary authentication failure; try again later.');
@@ -100,7 +103,8 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
     },
     onMailFrom(_address, session, callback) {
       // The key again, per message: revoked or re-limited since AUTH counts now.
-      ctx.tenants.findApiKey(keyOf(session).id).then(
+      const cache = serviceCache(ctx);
+      cache.refresh().then(() => cache.findApiKey(keyOf(session).id)).then(
         (key) => {
           if (!key || key.revokedAt) return callback(smtpError(535, '5.7.8', 'This API key was revoked; authenticate with another.'));
           session.user = key;

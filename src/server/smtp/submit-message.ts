@@ -19,6 +19,7 @@ import { replyForMessage, type SmtpReply } from '../../smtp/reply-for-outcomes.t
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { signForTenant } from '../api/sign.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
+import { serviceCache } from '../service-cache.ts';
 
 export type Relay = (envelope: { from: string; to: readonly string[] }, message: Buffer) => Promise<RecipientOutcome[]>;
 
@@ -43,6 +44,8 @@ function refusal(code: string, message: string): SmtpReply {
 export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiKeyRecord, envelope: { from: string; to: readonly string[] }, message: Buffer): Promise<SubmissionResult> {
   let signed: Buffer;
   try {
+    // The identity as it is now: a change since MAIL FROM counts for this message.
+    await serviceCache(ctx).refresh();
     signed = await signForTenant(ctx, key, message, {}, 'smtp.sign');
   } catch (e) {
     // A KakitomeError is a decision about this message (POST /sign answers it with 4xx); anything else (the store, a bug) may pass.

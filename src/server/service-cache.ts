@@ -1,0 +1,161 @@
+/**
+ * What the signing service reads from the store for every message (the API key,
+ * whether the tenant may sign as the From address, the signing identity with its
+ * opened key and chain), kept between requests and exact at every one.
+ *
+ * Each request first reads the store's cache revision (store/cache-revision.ts:
+ * one row that triggers raise in the transaction of every change to tenants,
+ * domains, identities, API keys, certificates and keys, whoever makes it: another
+ * node, the CLI, SQL). If it moved, everything kept is dropped and read again. So
+ * a revoked key, a new rate limit, a new, renewed, revoked or retired identity
+ * counts from the next request on, on every node, as docs/api.md promises; what
+ * changes by the clock alone (an identity expiring, a renewal dated ahead) is kept
+ * only until that moment. A request costs one small indexed read (SQLite: a few
+ * microseconds); on PostgreSQL the requests that arrive while one read is out share
+ * the next one, which is sent after they arrived.
+ *
+ * The identity's private key stays opened in this process between messages, as
+ * the store's own reuse cache keeps it (reuse-cache.ts: the process that holds the
+ * master key can open any key at any moment). Its use is still recorded for every
+ * message (key.use.sign), in the same group commit as the message's api.sign row
+ * and before the answer leaves: the service answers nothing whose use is not in
+ * the audit log.
+ *
+ * Hostile input cannot grow it: each map holds at most MAX_ENTRIES (unknown key
+ * ids and addresses included) and is emptied when full.
+ */
+import type { KakitomeError } from '../errors.ts';
+import { isKakitomeError } from '../errors.ts';
+import { readCacheRevision } from '../store/cache-revision.ts';
+import type { SigningIdentity } from '../store/key-directory.ts';
+import { normalizeAddress, type Store } from '../store/store.ts';
+import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory } from '../store/tenant-directory.ts';
+
+const MAX_ENTRIES = 10_000;
+
+/** The identity that signs for an address now, and the record of this use (committed with the message's own row). */
+export interface IdentityUse {
+  identity: SigningIdentity;
+  /** Resolves once this use's key.use.sign row is committed. */
+  recorded: Promise<void>;
+}
+
+export class ServiceCache {
+  readonly #store: Store;
+  readonly #tenants: TenantDirectory;
+  #revision = -1;
+  /** Raised whenever the maps are emptied: a lookup started before that is not kept. */
+  #generation = 0;
+  #inFlight: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  readonly #credentials = new Map<string, ApiKeyCredential | null>();
+  readonly #senders = new Map<string, KakitomeError | null>();
+  /** The answer for an address, true from `from` (when it was read) until `until` (expiry, or a renewal dated ahead). */
+  readonly #identities = new Map<string, { identity: SigningIdentity | undefined; from: number; until: number }>();
+
+  constructor(store: Store, tenants: TenantDirectory) {
+    this.#store = store;
+    this.#tenants = tenants;
+  }
+
+  /**
+   * Reads the cache revision (once per request, before the lookups) and drops
+   * everything kept when it moved. A read already sent may predate the caller's
+   * request, so the caller waits for one sent after it.
+   */
+  refresh(): Promise<void> {
+    this.#next ??= (this.#inFlight ?? Promise.resolve()).then(() => {
+      this.#next = undefined;
+      const read = this.#read();
+      this.#inFlight = read;
+      return read.finally(() => {
+        if (this.#inFlight === read) this.#inFlight = undefined;
+      });
+    });
+    return this.#next;
+  }
+
+  async #read(): Promise<void> {
+    const revision = await readCacheRevision(this.#store.engine);
+    if (revision !== this.#revision) {
+      this.#revision = revision;
+      this.#drop();
+    }
+  }
+
+  #drop(): void {
+    this.#generation++;
+    this.#credentials.clear();
+    this.#senders.clear();
+    this.#identities.clear();
+  }
+
+  /** Keeps `value` under `key` unless the maps were emptied since the lookup started. */
+  #keep<V>(map: Map<string, V>, key: string, value: V, generation: number): void {
+    if (generation !== this.#generation) return;
+    if (map.size >= MAX_ENTRIES) map.clear();
+    map.set(key, value);
+  }
+
+  async #credential(id: string): Promise<ApiKeyCredential | undefined> {
+    const hit = this.#credentials.get(id);
+    if (hit !== undefined) return hit ?? undefined;
+    const generation = this.#generation;
+    const found = await this.#tenants.findApiKeyCredential(id);
+    this.#keep(this.#credentials, id, found ?? null, generation);
+    return found;
+  }
+
+  /** TenantDirectory.authenticate, from what is kept: the secret is still checked (constant-time) on every call. */
+  async authenticate(token: string): Promise<ApiKeyRecord> {
+    const t = parseApiKeyToken(token);
+    return checkApiKeySecret(t ? await this.#credential(t.id) : undefined, t?.secret);
+  }
+
+  /** TenantDirectory.findApiKey, from what is kept. */
+  async findApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return (await this.#credential(id))?.record;
+  }
+
+  /** TenantDirectory.authorizeSender, from what is kept (its FORBIDDEN refusals too). */
+  async authorizeSender(tenant: string, address: string): Promise<void> {
+    const key = `${tenant}\n${normalizeAddress(address)}`;
+    const hit = this.#senders.get(key);
+    if (hit) throw hit;
+    if (hit === null) return;
+    const generation = this.#generation;
+    try {
+      await this.#tenants.authorizeSender(tenant, address);
+      this.#keep(this.#senders, key, null, generation);
+    } catch (e) {
+      if (isKakitomeError(e, 'FORBIDDEN')) this.#keep(this.#senders, key, e, generation);
+      throw e;
+    }
+  }
+
+  /**
+   * The identity Store.findSigningIdentity gives for `address` now, used through
+   * `store` (the caller's actingAs view: the use is recorded under its actor). The
+   * first lookup opens the key and records that use; later ones record theirs.
+   */
+  async useSigningIdentity(store: Store, address: string): Promise<IdentityUse | undefined> {
+    const email = normalizeAddress(address);
+    const now = store.now();
+    const hit = this.#identities.get(email);
+    // A clock set back (NTP) is a miss too.
+    if (hit && hit.from <= now.getTime() && now.getTime() < hit.until) {
+      if (!hit.identity) return undefined;
+      return { identity: hit.identity, recorded: store.audit('key.use.sign', hit.identity.keyId, hit.identity.certificate.fingerprint256) };
+    }
+    const generation = this.#generation;
+    const [identity, next] = await Promise.all([store.findSigningIdentity(email, now), store.nextSigningCertificateAt(email, now)]);
+    const until = Math.min(identity?.certificate.notAfter.getTime() ?? Infinity, next?.getTime() ?? Infinity);
+    this.#keep(this.#identities, email, { identity, from: now.getTime(), until }, generation);
+    return identity ? { identity, recorded: Promise.resolve() } : undefined;
+  }
+}
+
+/** The context's cache, made on first use. */
+export function serviceCache(ctx: { store: Store; tenants: TenantDirectory; cache?: ServiceCache }): ServiceCache {
+  return (ctx.cache ??= new ServiceCache(ctx.store, ctx.tenants));
+}
