@@ -30,6 +30,7 @@ import { canonicalizeLineBreaks } from '../mime/canonicalize-line-breaks.ts';
 import type { HeaderField } from '../mime/entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { checkDkimDomain, checkSelector, dkimKeyType, dkimSignatureAlgorithm } from './dkim-key.ts';
+import { DkimBodyHash } from './dkim-body-hash.ts';
 
 export interface DkimSigner {
   /** The signing domain (d=): for DMARC, the From address's domain or its organisational domain. */
@@ -58,7 +59,11 @@ const OVERSIGNED_FIELDS = new Set([
   'mime-version', 'content-type', 'content-transfer-encoding',
 ]);
 
-/** RFC 6376 section 3.4.4: trailing whitespace off each line, inner runs to one space, empty lines at the end removed, CRLF at the end of a non-empty body. */
+/**
+ * RFC 6376 section 3.4.4: trailing whitespace off each line, inner runs to one space,
+ * empty lines at the end removed, CRLF at the end of a non-empty body. The form written
+ * out; signing hashes it as it streams (dkim-body-hash.ts), tested against this.
+ */
 export function canonicalizeBodyRelaxed(body: Buffer): Buffer {
   const text = body.toString('latin1');
   const lines = text.split('\r\n');
@@ -147,11 +152,20 @@ function signOne(signer: DkimSigner, fields: readonly HeaderField[], bodyHash: s
 
 /** The message with one DKIM-Signature field per signer prepended; the rest is the message in canonical (CRLF) form, byte for byte. */
 export function signDkim(message: Buffer, options: SignDkimOptions): Buffer {
-  if (!options.signers.length) throw new KakitomeError('INVALID_ARGUMENT', 'DKIM signing needs at least one key.');
   const canonical = canonicalizeLineBreaks(message);
   const section = parseHeaderSection(canonical, 0, canonical.length, resolveLimits(), true);
-  if (!section.fields.some((f) => f.name.trim().toLowerCase() === 'from')) throw new KakitomeError('MALFORMED', 'The message has no From field: DKIM signs the From field (RFC 6376 section 5.4), and no mail should leave without one.');
-  const bodyHash = createHash('sha256').update(canonicalizeBodyRelaxed(canonical.subarray(section.bodyStart))).digest('base64');
+  const bodyHash = new DkimBodyHash().update(canonical.subarray(section.bodyStart)).digest();
+  return Buffer.concat([...dkimSignatureFields(section.fields, bodyHash, options), canonical]);
+}
+
+/**
+ * The DKIM-Signature fields (one per signer) for a message whose header fields are
+ * `fields` and whose body hash (DkimBodyHash, over the body as sent) is `bodyHash`:
+ * what signDkim prepends, for a message that streams (the gateway's large messages).
+ */
+export function dkimSignatureFields(fields: readonly HeaderField[], bodyHash: string, options: SignDkimOptions): Buffer[] {
+  if (!options.signers.length) throw new KakitomeError('INVALID_ARGUMENT', 'DKIM signing needs at least one key.');
+  if (!fields.some((f) => f.name.trim().toLowerCase() === 'from')) throw new KakitomeError('MALFORMED', 'The message has no From field: DKIM signs the From field (RFC 6376 section 5.4), and no mail should leave without one.');
   const time = options.time ?? new Date();
-  return Buffer.concat([...options.signers.map((s) => signOne(s, section.fields, bodyHash, time)), canonical]);
+  return options.signers.map((s) => signOne(s, fields, bodyHash, time));
 }

@@ -39,6 +39,7 @@ import { verifyDetachedPrehashed } from '../cms/stream/verify-stream.ts';
 import { endWritable } from '../cms/stream/write-chunk.ts';
 import { batchedWriter } from '../cms/stream/byte-sink.ts';
 import { contentKeyCandidates, type RecoveredContentKey } from '../cms/enveloped-data/recover-content-key.ts';
+import type { DecryptKey } from '../cms/enveloped-data/decrypt.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { DecryptionError, KakitomeError, UnauthenticatedContentError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
@@ -63,7 +64,17 @@ import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
 
-export interface DecryptMessageStreamOptions extends DecryptMessageOptions {
+export interface DecryptMessageStreamOptions extends Omit<DecryptMessageOptions, 'keys'> {
+  /** The keys to try. Either these or `findKeys`. */
+  keys?: DecryptKey[];
+  /**
+   * Instead of `keys`: asked once the envelope's fields are read, with its ContentInfo
+   * (the encrypted content left out), for the keys to try: e.g. a key store's keys for
+   * its RecipientInfos (find-envelope-keys.ts), without reading the message twice.
+   * Whatever it throws is thrown as it is. Serves the streaming path only: a message
+   * read into memory instead (see above) needs `keys` (INVALID_ARGUMENT without).
+   */
+  findKeys?: (envelope: Uint8Array) => Promise<DecryptKey[]>;
   /** Receives the decrypted message, after the verdict (nothing on any failure). */
   output?: Writable;
   /** Default true: end `output`. */
@@ -226,7 +237,7 @@ async function plaintextPass(env: SpooledEnvelope, key: Uint8Array, lfOnly: bool
  *   const v = await decryptMessageStream(createReadStream('big.eml'), { keys: [{ key, certificate }], output: createWriteStream('big.out.eml') });
  */
 export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8Array>, options: DecryptMessageStreamOptions): Promise<MessageVerdict> {
-  if (!options.keys || options.keys.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessageStream needs at least one key.');
+  if ((!options.keys || options.keys.length === 0) && !options.findKeys) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessageStream needs at least one key, or findKeys.');
   const limits = resolveLimits(options.limits);
   const src = new HeldInput(input, limits);
 
@@ -240,7 +251,9 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
     if (options.end !== false) await endWritable(options.output);
   };
   const inMemory = async (): Promise<MessageVerdict> => {
-    const { message, verdict } = await decryptMessage(await src.readAll(), options);
+    const whole = await src.readAll();
+    if (!options.keys?.length) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessageStream: this message is not an envelope read as a stream (an outer signature, opaque signing, or not encrypted), and findKeys serves only those: give keys.');
+    const { message, verdict } = await decryptMessage(whole, { ...options, keys: options.keys });
     for (let p = 0; p < message.length; p += 1 << 20) await write(message.subarray(p, p + (1 << 20)));
     await finish();
     return { ...verdict, output: Buffer.alloc(0) };
@@ -313,7 +326,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
     const allow = options.allowUnauthenticated === true;
     const failure = (e: unknown): unknown => (cbc ? unauthenticatedFailure(e, allow) : e);
     let opened: { k: RecoveredContentKey; n: number; inspector: PlaintextInspector } | undefined;
-    for (const k of contentKeyCandidates(env.parsed, options.keys, p.cipher.keyLength)) {
+    const keys = options.keys?.length ? options.keys : await options.findKeys!(parts.contentInfo);
+    for (const k of contentKeyCandidates(env.parsed, keys, p.cipher.keyLength)) {
       const inspector = new PlaintextInspector(limits);
       try {
         const n = await decipherSpoolText(env, k.cek, (piece) => inspector.write(piece));
@@ -478,7 +492,7 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
         throw failure(e);
       }
       // The envelope is read again in memory; decryptMessage applies the same rules (its size limit is a public fact).
-      if (!analysed) return await rebuildInMemory(env, reader, head, lfHead && !bodyHasCr, options, write, finish);
+      if (!analysed) return await rebuildInMemory(env, reader, head, lfHead && !bodyHasCr, { ...options, keys }, write, finish);
       const { verdict, header, lfOnly, innerSkip, signed } = analysed;
       if (!options.output) return verdict;
       if (verdict.status === 'invalid') {
@@ -512,7 +526,7 @@ async function rebuildInMemory(
   reader: EnvelopedDataStreamReader,
   head: Buffer,
   lfMessage: boolean,
-  options: DecryptMessageStreamOptions,
+  options: DecryptMessageStreamOptions & { keys: DecryptKey[] },
   write: (bytes: Uint8Array) => Promise<void>,
   finish: () => Promise<void>,
 ): Promise<MessageVerdict> {

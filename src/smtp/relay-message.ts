@@ -7,8 +7,18 @@
  * the gateway's answer to Postfix (reply-for-outcomes.ts) leaves retrying to
  * Postfix's queue.
  */
+import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { HostPort } from './parse-host-port.ts';
+
+/**
+ * What is relayed: a message in memory, or one that streams from elsewhere (the
+ * gateway's large messages, from their spool files): `stream()` is called once, when
+ * the next hop is ready for DATA, and `size` is announced with MAIL FROM (RFC 1870).
+ * A stream that fails ends the transaction without the final dot: the next hop
+ * discards what it got, and the outcome is temporary.
+ */
+export type RelayBody = Buffer | { size: number; stream(): Readable };
 
 export type OutcomeStatus = 'accepted' | 'temporary' | 'permanent';
 
@@ -64,8 +74,10 @@ function outcomesOfError(err: SmtpError, recipients: readonly string[]): Recipie
  * pool only after a transaction that ended with the final reply and no error (the
  * session is then ready for the next MAIL FROM, RFC 5321 4.1.4); one that failed in
  * any way is closed. An idle connection is used again only within `idleMs` (5 s),
- * far inside any server's idle timeout (Postfix: 300 s), and one the next hop
- * closed while idle leaves the pool at once; so a reused connection does not fail
+ * far inside any server's idle timeout (Postfix: 300 s), and is closed once that
+ * time passes unused (it holds one of the next hop's smtpd processes, of which
+ * Postfix's reinjection listener has 10); one the next hop closed while idle leaves
+ * the pool at once; so a reused connection does not fail
  * for being stale, and if it fails anyway the message gets a temporary outcome
  * (4xx: the sender's queue retries), never a second attempt here that could
  * deliver it twice. `close()` ends the idle connections (at shutdown).
@@ -84,7 +96,7 @@ export class RelayPool {
     return this.#idle.length;
   }
 
-  relay(envelope: { from: string; to: readonly string[] }, message: Buffer, timeoutMs: number): Promise<RecipientOutcome[]> {
+  relay(envelope: { from: string; to: readonly string[] }, message: RelayBody, timeoutMs: number): Promise<RecipientOutcome[]> {
     const reused = this.#take();
     const p = reused ?? this.#open(timeoutMs);
     const c = p.connection;
@@ -98,6 +110,13 @@ export class RelayPool {
         c.removeListener('end', onEnd);
         if (reusable && !p.gone && !this.#closed && this.#idle.length < (this.#options.maxIdle ?? 16)) {
           p.idleSince = performance.now();
+          // Closed once too old to be used, so that an idle connection does not hold one of the next hop's processes.
+          p.expiry = setTimeout(() => {
+            const i = this.#idle.indexOf(p);
+            if (i >= 0) this.#idle.splice(i, 1);
+            c.quit();
+          }, this.#options.idleMs ?? 5_000);
+          p.expiry.unref();
           this.#idle.push(p);
         } else if (outcomes.some((o) => o.status === 'accepted')) c.quit();
         // A hard close after a failure: the next hop may be stuck.
@@ -110,7 +129,8 @@ export class RelayPool {
       c.on('error', onError);
       c.on('end', onEnd);
       const send = () => {
-        c.send({ from: envelope.from, to: [...envelope.to], use8BitMime: true, size: message.length } as never, message, (err: SmtpError | null, info?: { accepted?: string[]; rejectedErrors?: SmtpError[]; response?: string }) => {
+        const inMemory = Buffer.isBuffer(message);
+        c.send({ from: envelope.from, to: [...envelope.to], use8BitMime: true, size: inMemory ? message.length : message.size } as never, inMemory ? message : message.stream(), (err: SmtpError | null, info?: { accepted?: string[]; rejectedErrors?: SmtpError[]; response?: string }) => {
           if (err) return finish(outcomesOfError(err, envelope.to), false);
           const rejected = new Map((info?.rejectedErrors ?? []).filter((r) => r.recipient).map((r) => [r.recipient!, r]));
           finish(envelope.to.map((recipient) => {
@@ -131,7 +151,10 @@ export class RelayPool {
   /** Closes the idle connections; connections in use close when their transaction ends. */
   close(): void {
     this.#closed = true;
-    for (const p of this.#idle.splice(0)) p.connection.quit();
+    for (const p of this.#idle.splice(0)) {
+      clearTimeout(p.expiry);
+      p.connection.quit();
+    }
   }
 
   /** The most recently used idle connection still fresh; older ones are closed. */
@@ -139,6 +162,7 @@ export class RelayPool {
     const freshSince = performance.now() - (this.#options.idleMs ?? 5_000);
     while (this.#idle.length > 0) {
       const p = this.#idle.pop()!;
+      clearTimeout(p.expiry);
       if (!p.gone && p.idleSince >= freshSince) return p;
       p.connection.quit();
     }
@@ -185,6 +209,8 @@ export interface RelayPoolOptions {
 interface Pooled {
   connection: SMTPConnection;
   idleSince: number;
+  /** Closes it when it has been idle idleMs. */
+  expiry?: NodeJS.Timeout;
   gone: boolean;
 }
 

@@ -274,3 +274,36 @@ test('input read with reused buffers (readFileChunks) gives the same output', as
     }
   }
 });
+
+test('findKeys: asked once with the envelope (RecipientInfos readable, no encrypted content), its keys open the message; what it throws is thrown; a message read into memory needs keys', async () => {
+  const { recipientIdentifiers } = await import('../../src/cms/recipients/recipient-info.ts');
+  const { parseEnvelopeFromContentInfo } = await import('../../src/cms/enveloped-data/parse.ts');
+  const sealed = encryptMessage(message, { recipients: [{ certificate: alice.cert }, { certificate: bob.cert }] });
+  const asked: number[] = [];
+  const out = new PassThrough();
+  const parts: Buffer[] = [];
+  out.on('data', (c: Buffer) => parts.push(c));
+  const verdict = await decryptMessageStream(Readable.from(randomChunks(sealed, 1 << 14)), {
+    findKeys: async (envelope) => {
+      const recipients = parseEnvelopeFromContentInfo(envelope).recipients.flatMap(recipientIdentifiers);
+      asked.push(recipients.length);
+      assert.ok(envelope.length < 4096, 'the envelope without its encrypted content');
+      return bobKey;
+    },
+    validateSigner,
+    output: out,
+  });
+  assert.deepEqual(asked, [2], 'asked once, with both RecipientInfos');
+  assert.equal(verdict.encryption?.recipients, 2);
+  assert.deepEqual(Buffer.concat(parts), (await decryptMessage(sealed, { keys: bobKey, validateSigner })).message);
+
+  // The store failing: thrown as it is, not as a decryption failure.
+  const down = new Error('the key store is down');
+  await assert.rejects(decryptMessageStream(Readable.from([sealed]), { findKeys: async () => { throw down; }, validateSigner }), (e) => e === down);
+  // No key found: as for keys that match no recipient.
+  await assert.rejects(decryptMessageStream(Readable.from([sealed]), { findKeys: async () => [], validateSigner }), (e) => isKakitomeError(e, 'NOT_RECIPIENT'));
+  // Not an envelope read as a stream (opaque signing): decryptMessage's path, which needs keys.
+  const opaque = signMessage(small, { signers: [{ certificate: alice.cert, key: alice.key }], opaque: true });
+  await assert.rejects(decryptMessageStream(Readable.from([opaque]), { findKeys: async () => aliceKey, validateSigner }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+  await assert.rejects(decryptMessageStream(Readable.from([opaque]), { validateSigner }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});

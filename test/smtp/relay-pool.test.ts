@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import { RelayPool, relayMessage } from '../../src/smtp/relay-message.ts';
 import { draft, Sink } from '../gateway/gateway-fixture.ts';
 
@@ -79,8 +80,28 @@ test('an idle connection older than idleMs is not used again', async () => {
   const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test', idleMs: 50 });
   assert.equal((await pool.relay(envelope, message(1), 10_000))[0]!.status, 'accepted');
   await sleep(120);
+  assert.equal(pool.idle, 0, 'closed once idleMs passed, not left holding one of the next hop\'s processes until the next message');
   assert.equal((await pool.relay(envelope, message(2), 10_000))[0]!.status, 'accepted');
   assert.equal(sink.connections, 2);
+  pool.close();
+});
+
+test('a streamed body is relayed as it is read (size announced); a stream that fails ends the transaction without the final dot: nothing delivered, a temporary outcome', async () => {
+  reset();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test' });
+  const whole = Buffer.concat([message(1), Buffer.from(`${'x'.repeat(998)}\r\n`.repeat(3000))]);
+  const pieces = (fail: boolean) => Readable.from((async function* () {
+    for (let p = 0; p < whole.length; p += 65536) {
+      if (fail && p > whole.length / 2) throw new Error('the spool could not be read');
+      yield whole.subarray(p, p + 65536);
+    }
+  })());
+  assert.equal((await pool.relay(envelope, { size: whole.length, stream: () => pieces(false) }, 10_000))[0]!.status, 'accepted');
+  assert.deepEqual(sink.deliveries[0]!.message, whole);
+  const failed = await pool.relay(envelope, { size: whole.length, stream: () => pieces(true) }, 10_000);
+  assert.equal(failed[0]!.status, 'temporary', failed[0]!.response);
+  await sleep(200);
+  assert.equal(sink.deliveries.length, 1, 'the half-sent copy was not delivered');
   pool.close();
 });
 
