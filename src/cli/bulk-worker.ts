@@ -7,17 +7,18 @@
  * - `files` (directory batch): the worker reads each input file, runs the job and
  *   writes the output file itself (write-batch-file.ts), so the main thread only
  *   hands out names and counts results.
- * - `entries` (mbox batch): the messages come in one buffer; the worker runs the
- *   job on each and returns the outputs already formatted as mbox entries, in
- *   order, in one transferred buffer that the main thread appends to OUT.
+ * - `mbox` (mbox batch): a block of whole mbox entries as read from the file
+ *   (mbox.ts readMboxBlocks); the worker splits it, runs the job on each message
+ *   and returns the outputs already formatted as mbox entries, in order, in one
+ *   transferred buffer that the main thread appends to OUT.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { join } from 'node:path';
 import { createJob } from './jobs.ts';
 import { runJob, toFailure, type Job, type JobFailure, type JobName, type JobResult } from './job.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
-import { readFileBoundedSync } from './io.ts';
-import { formatMboxEntry } from './mbox.ts';
+import { MAX_MESSAGE_BYTES, readFileBoundedSync } from './io.ts';
+import { formatMboxEntry, splitMboxBuffer } from './mbox.ts';
 import { writeBatchFile } from './write-batch-file.ts';
 import { WriteGuard } from './write-guard.ts';
 import type { VerdictView } from './verdict-view.ts';
@@ -34,18 +35,10 @@ export interface FileItem {
   name: string;
 }
 
-export interface EntryItem {
-  id: number;
-  /** The From_ line's text, written back in front of the output. */
-  envelope: string;
-  /** The message: data.subarray(start, end). */
-  start: number;
-  end: number;
-}
-
 export type BulkTask =
   | { kind: 'files'; inDir: string; outDir: string; items: FileItem[] }
-  | { kind: 'entries'; data: Uint8Array; items: EntryItem[] }
+  /** Whole mbox entries; their results' ids are their places in the block, from 0. */
+  | { kind: 'mbox'; data: Uint8Array }
   /** Answers once the job is built: `failure` says why it cannot be (bad credentials). */
   | { kind: 'check' };
 
@@ -60,9 +53,9 @@ export interface BulkItemResult {
 
 export interface BulkAnswer {
   results: BulkItemResult[];
-  /** check: the job could not be built. */
+  /** check: the job could not be built; mbox: the block could not be read (a bug: blocks are cut at From_ lines). */
   failure?: JobFailure;
-  /** entries: the outputs as mbox entries, in order (transferred). */
+  /** mbox: the outputs as mbox entries, in order (transferred). */
   output?: Uint8Array;
 }
 
@@ -114,19 +107,23 @@ async function runFiles(task: Extract<BulkTask, { kind: 'files' }>): Promise<Bul
   return { results };
 }
 
-async function runEntries(task: Extract<BulkTask, { kind: 'entries' }>): Promise<BulkAnswer> {
+async function runMbox(task: Extract<BulkTask, { kind: 'mbox' }>): Promise<BulkAnswer> {
   const results: BulkItemResult[] = [];
   const pieces: Buffer[] = [];
   let size = 0;
-  const input = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
-  for (const item of task.items) {
-    const r = await run(() => input.subarray(item.start, item.end));
-    if (r.output !== undefined) {
-      const entry = formatMboxEntry(item.envelope, r.output);
-      pieces.push(entry);
-      size += entry.length;
+  for (const entry of splitMboxBuffer(Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength), MAX_MESSAGE_BYTES)) {
+    const message = entry.message;
+    if (message === undefined) {
+      results.push(itemResult(entry.index, failed(entry.error), false));
+      continue;
     }
-    results.push(itemResult(item.id, r, r.output !== undefined));
+    const r = await run(() => message);
+    if (r.output !== undefined) {
+      const formatted = formatMboxEntry(entry.envelope, r.output);
+      pieces.push(formatted);
+      size += formatted.length;
+    }
+    results.push(itemResult(entry.index, r, r.output !== undefined));
   }
   // One standalone buffer (never a slice of Node's shared pool) so it can be transferred.
   const output = Buffer.allocUnsafeSlow(size);
@@ -149,12 +146,12 @@ parentPort!.on('message', (task: BulkTask) => {
   queue = queue.then(async () => {
     // A bug outside one message's job (or an answer that cannot be posted): every
     // message of the task is answered as failed, never left waiting.
-    const failedTask = (e: unknown): BulkAnswer => task.kind === 'check'
-      ? { results: [], failure: toFailure(e) }
-      : { results: task.items.map(({ id }) => itemResult(id, failed(e), false)) };
+    const failedTask = (e: unknown): BulkAnswer => task.kind === 'files'
+      ? { results: task.items.map(({ id }) => itemResult(id, failed(e), false)) }
+      : { results: [], failure: toFailure(e) };
     let answer: BulkAnswer;
     try {
-      answer = task.kind === 'files' ? await runFiles(task) : task.kind === 'entries' ? await runEntries(task) : await check();
+      answer = task.kind === 'files' ? await runFiles(task) : task.kind === 'mbox' ? await runMbox(task) : await check();
     } catch (e) {
       answer = failedTask(e);
     }

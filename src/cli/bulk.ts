@@ -5,39 +5,48 @@
  * loses the others. A progress bar is drawn on stderr when stderr is a terminal,
  * and a summary always ends the run.
  *
- * Throughput: messages travel in chunks (CHUNK_MESSAGES per worker round trip) and
- * each worker has CHUNKS_PER_WORKER chunks queued, so it never waits for the main
- * thread. In a directory batch the workers read and write the files themselves
+ * Throughput: messages travel in chunks (CHUNK_MESSAGES file names, or an mbox
+ * block of about MBOX_BLOCK_BYTES, per worker round trip) and each worker has
+ * CHUNKS_PER_WORKER chunks queued, so it never waits for the main thread. In a
+ * directory batch the workers read and write the files themselves
  * (write-batch-file.ts: temporary file, then rename; no fsync per file) and the
  * batch makes every output durable once, at the end (sync-output-directory.ts).
- * In an mbox batch the main thread splits the input and appends the workers'
- * formatted entries to OUT in input order.
+ * In an mbox batch the main thread only cuts the input into blocks at From_ lines
+ * (mbox.ts readMboxBlocks: it never handles a message); the workers split them
+ * and sign, and the main thread appends their formatted entries to OUT in input
+ * order.
  *
  * Memory stays bounded: at most CHUNKS_PER_WORKER chunks per worker are in flight,
- * a chunk holds at most CHUNK_BYTES of messages (or one larger message), mbox input
- * is read as a stream and stops being read past MAX_BYTES_IN_FLIGHT, and its output
- * is written in input order through a reorder buffer no larger than that window.
+ * an mbox block holds about MBOX_BLOCK_BYTES of messages (or one larger message),
+ * mbox input is read as a stream and stops being read past MAX_BYTES_IN_FLIGHT, and
+ * its output is written in input order through a reorder buffer no larger than that
+ * window.
  */
 import { availableParallelism } from 'node:os';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KakitomeError } from '../errors.ts';
 import { WorkerPool } from './worker-pool.ts';
-import type { BulkAnswer, BulkItemResult, BulkTask, BulkWorkerData, EntryItem, FileItem } from './bulk-worker.ts';
+import type { BulkAnswer, BulkItemResult, BulkTask, BulkWorkerData, FileItem } from './bulk-worker.ts';
 import { toFailure, type JobName, type JobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, worstExitCode, type ExitCode } from './exit-codes.ts';
 import { MAX_MESSAGE_BYTES, describeFsError, onInterrupt, openAtomicWriter } from './io.ts';
-import { splitMbox, looksLikeMbox } from './mbox.ts';
+import { formatMboxEntry, looksLikeMbox, oversizedMessageError, readMboxBlocks, splitMboxBuffer, type MboxBlock } from './mbox.ts';
 import { Progress } from './progress.ts';
 import { WriteGuard } from './write-guard.ts';
 import { removeTemporaryFiles } from './write-batch-file.ts';
 import { OutputFlusher } from './sync-output-directory.ts';
 
-/** Messages per worker round trip: the cost of a round trip is shared by these. */
+/** Files per worker round trip (directory batch): the cost of a round trip is shared by these. */
 const CHUNK_MESSAGES = 16;
-/** A chunk closes at this many bytes of messages (a larger message travels alone). */
-const CHUNK_BYTES = 1 << 20;
+/** mbox: bytes read at a time, and about the size of a block of whole messages sent to a worker. */
+const MBOX_BLOCK_BYTES = 128 << 10;
+/**
+ * mbox: blocks are this many times smaller over the last blocks of the file, so that
+ * the batch does not end with one worker still busy on its queue of large blocks
+ * while the others have nothing left.
+ */
+const MBOX_TAIL_DIVISOR = 8;
 /** Chunks queued per worker, so that the next one is waiting when a worker finishes one. */
 const CHUNKS_PER_WORKER = 3;
 /** mbox: bytes of messages read but not yet written past which reading pauses. */
@@ -60,6 +69,8 @@ export interface BatchOptions {
   onResult?: (item: BatchItem, result: JobResult) => Promise<void> | void;
   /** Draw a progress bar (defaults to stderr being a terminal). */
   progress?: boolean;
+  /** The workers' script (default bulk-worker.ts); tests wrap it to make a worker die mid-batch. */
+  worker?: URL;
 }
 
 export interface BatchItem {
@@ -181,7 +192,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const guard = new WriteGuard();
       const data: BulkWorkerData = { job: opts.job, options: opts.jobOptions, guard: guard.buffer };
       const workers = Math.min(size, Math.max(1, Math.ceil(names.length / CHUNK_MESSAGES)));
-      const p = pool = new WorkerPool<BulkTask, BulkAnswer>(workerUrl(), data, workers, CHUNKS_PER_WORKER);
+      const p = pool = new WorkerPool<BulkTask, BulkAnswer>(opts.worker ?? workerUrl(), data, workers, CHUNKS_PER_WORKER);
       await checkJob(p);
       const outDir = opts.output;
       const refused = await prepareOutputDirectory(opts.input, outDir);
@@ -199,11 +210,13 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       };
       await runDirectory(p, names, refused, opts.input, outDir, record);
     } else {
-      const inputBytes = (await stat(opts.input)).size;
-      pool = new WorkerPool<BulkTask, BulkAnswer>(workerUrl(), { job: opts.job, options: opts.jobOptions } satisfies BulkWorkerData, size, CHUNKS_PER_WORKER);
+      const info = await stat(opts.input);
+      // A pipe or device has no size: its blocks keep their size to the end.
+      const inputBytes = info.isFile() ? info.size : undefined;
+      pool = new WorkerPool<BulkTask, BulkAnswer>(opts.worker ?? workerUrl(), { job: opts.job, options: opts.jobOptions } satisfies BulkWorkerData, size, CHUNKS_PER_WORKER);
       await checkJob(pool);
       progress.start(undefined, inputBytes);
-      await runMbox(pool, opts.input, opts.output, record, (bytes) => progress.bytes(bytes));
+      await runMbox(pool, opts.input, inputBytes, opts.output, record, (bytes) => progress.bytes(bytes));
     }
   } finally {
     cleanUp?.();
@@ -282,9 +295,18 @@ class Window {
     return this.#running.size;
   }
 
-  /** Waits until fewer than the limit run (or, with `until`, until it holds). */
-  async room(until: () => boolean = () => this.#running.size < this.#limit): Promise<void> {
-    while (this.#running.size > 0 && !until()) await Promise.race(this.#running);
+  get full(): boolean {
+    return this.#running.size >= this.#limit;
+  }
+
+  /** Waits until fewer than the limit run. */
+  async room(): Promise<void> {
+    while (this.full) await Promise.race(this.#running);
+  }
+
+  /** Settles when one of those running does (at once when none runs). */
+  async next(): Promise<void> {
+    if (this.#running.size > 0) await Promise.race(this.#running);
   }
 
   add(p: Promise<void>): void {
@@ -323,33 +345,28 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
   await flusher.finish();
 }
 
-/** One chunk of an mbox batch on its way: refused entries stay here, in their place. */
-interface MboxChunk {
-  ids: number[];
-  refused: Map<number, JobResult>;
-  items: EntryItem[];
-  pieces: Buffer[];
-  bytes: number;
-}
-
-async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, output: string, record: Recorder, onBytes: (n: number) => void): Promise<void> {
+async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, inputBytes: number | undefined, output: string, record: Recorder, onBytes: (n: number) => void): Promise<void> {
   const writer = await openAtomicWriter(output);
   const window = new Window(pool.size * pool.perWorker);
-  const done = new Map<number, { chunk: MboxChunk; answer: BulkAnswer }>();
+  const done = new Map<number, { bytes: number; answer: BulkAnswer }>();
   let bytesInFlight = 0;
   let unflushed = 0;
   let sent = 0;
   let nextToWrite = 0;
+  /** The number of the first message of the next block written (blocks are written in input order). */
+  let nextIndex = 0;
   let writing: Promise<void> = Promise.resolve();
 
-  // Writes finished chunks in input order; chained after each completion.
+  // Writes finished blocks in input order; chained after each completion.
   const flush = async (): Promise<void> => {
     for (let d = done.get(nextToWrite); d !== undefined; d = done.get(nextToWrite)) {
       done.delete(nextToWrite);
       nextToWrite++;
-      const { chunk, answer } = d;
-      bytesInFlight -= chunk.bytes;
-      const results = mergeResults(chunk, answer);
+      const { bytes, answer } = d;
+      bytesInFlight -= bytes;
+      const first = nextIndex;
+      nextIndex += answer.results.length;
+      const name = (r: BulkItemResult) => `message ${first + r.id + 1}`;
       if (answer.output !== undefined && answer.output.byteLength > 0) {
         try {
           await writer.write(answer.output);
@@ -359,48 +376,39 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, ou
             writer.flushBehind();
           }
         } catch (e) {
-          for (const r of results) if (r.written) await record(itemFrom(r.id, `message ${r.id + 1}`, failureResult(e), false), failureResult(e));
+          for (const r of answer.results) if (r.written) await record(itemFrom(first + r.id, name(r), failureResult(e), false), failureResult(e));
           throw e;
         }
       }
-      for (const r of results) await record(itemFrom(r.id, `message ${r.id + 1}`, r, r.written), jobResultOf(r));
+      for (const r of answer.results) await record(itemFrom(first + r.id, name(r), r, r.written), jobResultOf(r));
     }
   };
 
-  const send = async (chunk: MboxChunk): Promise<void> => {
-    await window.room(() => window.size < pool.size * pool.perWorker && bytesInFlight < MAX_BYTES_IN_FLIGHT);
+  // A block leaves the window when its worker answers, not when it is written: a
+  // worker that is ahead never waits for the block before its own to be written. The
+  // reorder buffer is bounded by bytesInFlight instead.
+  const send = async (block: MboxBlock): Promise<void> => {
+    const bytes = 'data' in block ? block.data.length : 0;
+    // Answers free the window; only writes free bytes.
+    while (window.full || bytesInFlight >= MAX_BYTES_IN_FLIGHT) await (window.full || window.size > 0 ? window.next() : writing);
     const seq = sent++;
-    bytesInFlight += chunk.bytes;
-    const task: BulkTask | undefined = chunk.items.length === 0 ? undefined : { kind: 'entries', data: joinStandalone(chunk.pieces, chunk.bytes), items: chunk.items };
-    chunk.pieces = [];
+    bytesInFlight += bytes;
     window.add((async () => {
-      const answer = task === undefined ? { results: [] } : await runChunk(pool, task);
-      done.set(seq, { chunk, answer });
+      const answer = 'data' in block ? await runMboxBlock(pool, block.data) : oversizedAnswer();
+      done.set(seq, { bytes, answer });
       writing = writing.then(flush);
-      await writing;
     })());
   };
 
-  const fresh = (): MboxChunk => ({ ids: [], refused: new Map(), items: [], pieces: [], bytes: 0 });
   try {
-    const stream = createReadStream(input);
-    stream.on('data', (chunk) => onBytes(chunk.length));
-    let chunk = fresh();
-    for await (const entry of splitMbox(stream, MAX_MESSAGE_BYTES)) {
-      chunk.ids.push(entry.index);
-      if (entry.error !== undefined || entry.message === undefined) {
-        chunk.refused.set(entry.index, failureResult(entry.error ?? new KakitomeError('MALFORMED', 'Malformed input: empty mbox entry.')));
-      } else {
-        chunk.items.push({ id: entry.index, envelope: entry.envelope, start: chunk.bytes, end: chunk.bytes + entry.message.length });
-        chunk.pieces.push(entry.message);
-        chunk.bytes += entry.message.length;
-      }
-      if (chunk.ids.length >= CHUNK_MESSAGES || chunk.bytes >= CHUNK_BYTES) {
-        await send(chunk);
-        chunk = fresh();
-      }
-    }
-    if (chunk.ids.length > 0) await send(chunk);
+    let read = 0;
+    const tail = inputBytes === undefined ? -1 : inputBytes - pool.size * pool.perWorker * MBOX_BLOCK_BYTES;
+    const blockBytes = (): number => (tail >= 0 && read >= tail ? MBOX_BLOCK_BYTES / MBOX_TAIL_DIVISOR : MBOX_BLOCK_BYTES);
+    const pieces = readPieces(input, blockBytes, (n) => {
+      read += n;
+      onBytes(n);
+    });
+    for await (const block of readMboxBlocks(pieces, blockBytes, MAX_MESSAGE_BYTES)) await send(block);
     await window.drain();
     await writing;
     await writer.commit();
@@ -410,13 +418,24 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, ou
   }
 }
 
-/** The results of a chunk in input order: the worker's, with the entries refused before it in their places. */
-function mergeResults(chunk: MboxChunk, answer: BulkAnswer): BulkItemResult[] {
-  let next = 0;
-  return chunk.ids.map((id) => {
-    const r = chunk.refused.get(id);
-    return r !== undefined ? { id, exitCode: r.exitCode, failure: r.failure!, written: false } : answer.results[next++]!;
-  });
+/** A file (or a pipe) read `size()` bytes at a time, each read into a buffer of its own. */
+async function* readPieces(path: string, size: () => number, onRead: (n: number) => void): AsyncGenerator<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    for (;;) {
+      const buffer = Buffer.allocUnsafeSlow(size());
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      onRead(bytesRead);
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function oversizedAnswer(): BulkAnswer {
+  return { results: [{ id: 0, ...failureResult(oversizedMessageError(MAX_MESSAGE_BYTES)), written: false }] };
 }
 
 /** One buffer of its own (structured clone copies a view's whole ArrayBuffer, so never a slice of a larger one). */
@@ -431,25 +450,51 @@ function joinStandalone(pieces: readonly Uint8Array[], size: number): Uint8Array
 }
 
 /**
- * Runs one chunk. A worker that died under it (out of memory, a native crash) took
- * the whole chunk down: its messages run again one by one, so only the message that
- * kills a worker fails, and every other one is still processed.
+ * Runs one mbox block (copied to the worker, so that it can run again). A worker
+ * that died under it (out of memory, a native crash) took the whole block down: its
+ * messages run again one by one, so only the message that kills a worker fails and
+ * every other one is still processed.
  */
-async function runChunk(pool: WorkerPool<BulkTask, BulkAnswer>, task: Exclude<BulkTask, { kind: 'check' }>): Promise<BulkAnswer> {
+async function runMboxBlock(pool: WorkerPool<BulkTask, BulkAnswer>, data: Uint8Array): Promise<BulkAnswer> {
+  let answer: BulkAnswer;
+  try {
+    answer = await pool.run({ kind: 'mbox', data });
+  } catch (e) {
+    const entries = splitMboxBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength), MAX_MESSAGE_BYTES);
+    if (entries.length === 1 && entries[0]!.message !== undefined) return { results: [{ id: 0, ...workerDied(e), written: false }] };
+    const answers = await Promise.all(entries.map(async (entry): Promise<BulkAnswer> => {
+      if (entry.message === undefined) return { results: [{ id: 0, ...failureResult(entry.error), written: false }] };
+      const single = formatMboxEntry(entry.envelope, entry.message);
+      return runMboxBlock(pool, joinStandalone([single], single.length));
+    }));
+    const outputs = answers.map((a) => a.output).filter((o): o is Uint8Array => o !== undefined);
+    return {
+      results: answers.map((a, i) => ({ ...a.results[0]!, id: i })),
+      output: joinStandalone(outputs, outputs.reduce((n, o) => n + o.byteLength, 0)),
+    };
+  }
+  if (answer.failure !== undefined) throw answer.failure.code === 'INTERNAL' ? new Error(answer.failure.message) : new KakitomeError(answer.failure.code, answer.failure.message);
+  return answer;
+}
+
+/**
+ * Runs one chunk of file names. A worker that died under it (out of memory, a
+ * native crash) took the whole chunk down: its messages run again one by one, so
+ * only the message that kills a worker fails, and every other one is still processed.
+ */
+async function runChunk(pool: WorkerPool<BulkTask, BulkAnswer>, task: Extract<BulkTask, { kind: 'files' }>): Promise<BulkAnswer> {
   try {
     return await pool.run(task);
   } catch (e) {
-    if (task.items.length === 1) return { results: [{ id: task.items[0]!.id, ...failureResult(e), written: false }] };
-    const singles: Array<Exclude<BulkTask, { kind: 'check' }>> = task.kind === 'files'
-      ? task.items.map((item) => ({ ...task, items: [item] }))
-      : task.items.map((item) => ({ kind: 'entries', data: joinStandalone([task.data.subarray(item.start, item.end)], item.end - item.start), items: [{ ...item, start: 0, end: item.end - item.start }] }));
-    const answers = await Promise.all(singles.map((t) => runChunk(pool, t)));
-    const outputs = answers.map((a) => a.output).filter((o): o is Uint8Array => o !== undefined);
-    return {
-      results: answers.flatMap((a) => a.results),
-      ...(task.kind === 'entries' ? { output: joinStandalone(outputs, outputs.reduce((n, o) => n + o.byteLength, 0)) } : {}),
-    };
+    if (task.items.length === 1) return { results: [{ id: task.items[0]!.id, ...workerDied(e), written: false }] };
+    const answers = await Promise.all(task.items.map((item) => runChunk(pool, { ...task, items: [item] })));
+    return { results: answers.flatMap((a) => a.results) };
   }
+}
+
+/** What a message whose worker died under it (out of memory, a native crash) is reported as: never a verdict, and never written. */
+function workerDied(e: unknown): JobResult {
+  return failureResult(new Error(`The worker processing this message stopped (${(e as Error)?.message ?? String(e)}); it was not written.`, { cause: e }));
 }
 
 function failureResult(e: unknown): JobResult {

@@ -56,102 +56,270 @@ function isBlank(data: Buffer, from: number, to: number): boolean {
   return true;
 }
 
+/** The LIMIT error of a message larger than a batch reads into memory (the batch reports which message: its number). */
+export function oversizedMessageError(maxMessageBytes: number): KakitomeError {
+  return new KakitomeError('LIMIT', `The message is larger than ${Math.floor(maxMessageBytes / (1024 * 1024))} MiB, the most a batch reads into memory: it is skipped.`);
+}
+
 /**
- * Splits an mbox stream into messages, one at a time (the file is never held in
- * memory whole). A message larger than `maxMessageBytes` is yielded with an error
- * instead of its bytes, and reading resumes at the next separator.
+ * The splitting state: fed whole lines (each piece given to take() ends with a line
+ * feed, or is the end of the input), it collects the messages they complete.
  *
  * Lines are not handled one by one: the only lines that matter contain "From "
  * (separators, and quoted lines that lose one ">"), so the reader jumps from one
  * "From " to the next with Buffer.indexOf and keeps the bytes between as slices of
- * the input chunks (about 10 times faster than a loop over lines, measured on 2 KB
- * messages: the main thread of an mbox batch splits while the workers sign).
+ * the input (about 10 times faster than a loop over lines, measured on 2 KB messages).
  */
-export async function* splitMbox(source: AsyncIterable<Buffer | string>, maxMessageBytes: number): AsyncGenerator<MboxEntry> {
-  let pending: Buffer = Buffer.alloc(0);
-  let pieces: Buffer[] = [];
-  let size = 0;
-  let envelope: string | undefined;
-  let oversized = false;
-  let index = 0;
+class MboxSplitter {
+  readonly #max: number;
+  #pieces: Buffer[] = [];
+  #size = 0;
+  #envelope: string | undefined;
+  #oversized = false;
+  #index = 0;
 
-  const add = (piece: Buffer): void => {
-    if (oversized || piece.length === 0) return;
-    size += piece.length;
-    if (size > maxMessageBytes) {
-      oversized = true;
-      pieces = [];
+  constructor(maxMessageBytes: number) {
+    this.#max = maxMessageBytes;
+  }
+
+  get started(): boolean {
+    return this.#envelope !== undefined;
+  }
+
+  #add(piece: Buffer): void {
+    if (this.#oversized || piece.length === 0) return;
+    this.#size += piece.length;
+    if (this.#size > this.#max) {
+      this.#oversized = true;
+      this.#pieces = [];
       return;
     }
-    pieces.push(piece);
-  };
+    this.#pieces.push(piece);
+  }
 
-  const finish = (): MboxEntry => {
+  #finish(): MboxEntry {
     let entry: MboxEntry;
-    if (oversized) {
-      entry = { index, envelope: envelope!, error: new KakitomeError('LIMIT', `Message ${index + 1} of the mbox is larger than ${Math.floor(maxMessageBytes / (1024 * 1024))} MiB.`) };
+    if (this.#oversized) {
+      entry = { index: this.#index, envelope: this.#envelope!, error: oversizedMessageError(this.#max) };
     } else {
-      let message = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+      let message = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, this.#size);
       // The empty line before the next separator belongs to the file, not the message.
       const lastStart = message.length < 2 ? 0 : message.lastIndexOf(0x0a, message.length - 2) + 1;
       if (message.length > 0 && stripEol(message.subarray(lastStart)).length === 0) message = message.subarray(0, lastStart);
-      entry = { index, envelope: envelope!, message };
+      entry = { index: this.#index, envelope: this.#envelope!, message };
     }
-    index++;
-    pieces = [];
-    size = 0;
-    oversized = false;
+    this.#index++;
+    this.#pieces = [];
+    this.#size = 0;
+    this.#oversized = false;
     return entry;
-  };
+  }
 
-  /** Takes whole lines (data ends with a line feed, or is the end of the file). */
-  const take = function* (data: Buffer): Generator<MboxEntry> {
+  /** The message being read is too large: its bytes are dropped (one line longer than a message). */
+  dropCurrent(): void {
+    this.#oversized = true;
+    this.#pieces = [];
+  }
+
+  /** Takes whole lines; the messages they complete are pushed onto `out`. */
+  take(data: Buffer, out: MboxEntry[]): void {
     let from = 0;
     for (let hit = data.indexOf(FROM_, 0); hit >= 0; hit = data.indexOf(FROM_, hit + 1)) {
       const start = lineStartBefore(data, hit);
       if (start < 0) continue;
       if (start === hit) {
         // A separator: ends the message before it, and its text is the next envelope.
-        if (envelope === undefined) {
+        if (this.#envelope === undefined) {
           // QUIRK: blank lines before the first separator are tolerated; anything else means this is no mbox.
           if (!isBlank(data, from, start)) throw new KakitomeError('MALFORMED', NOT_MBOX);
         } else {
-          add(data.subarray(from, start));
-          yield finish();
+          this.#add(data.subarray(from, start));
+          out.push(this.#finish());
         }
         const eol = data.indexOf(0x0a, hit);
         const end = eol < 0 ? data.length : eol + 1;
-        envelope = stripEol(data.subarray(hit, end)).subarray(5).toString('latin1');
+        this.#envelope = stripEol(data.subarray(hit, end)).subarray(5).toString('latin1');
         from = end;
-      } else if (envelope !== undefined) {
+      } else if (this.#envelope !== undefined) {
         // A quoted From line: one ">" less.
-        add(data.subarray(from, start));
+        this.#add(data.subarray(from, start));
         from = start + 1;
       }
     }
-    if (envelope === undefined) {
+    if (this.#envelope === undefined) {
       if (!isBlank(data, from, data.length)) throw new KakitomeError('MALFORMED', NOT_MBOX);
       return;
     }
-    add(data.subarray(from));
-  };
+    this.#add(data.subarray(from));
+  }
 
+  /** The end of the input: the last message. */
+  end(out: MboxEntry[]): void {
+    if (this.#envelope !== undefined) out.push(this.#finish());
+  }
+}
+
+/**
+ * Splits an mbox stream into messages, one at a time (the file is never held in
+ * memory whole). A message larger than `maxMessageBytes` is yielded with an error
+ * instead of its bytes, and reading resumes at the next separator.
+ */
+export async function* splitMbox(source: AsyncIterable<Buffer | string>, maxMessageBytes: number): AsyncGenerator<MboxEntry> {
+  const splitter = new MboxSplitter(maxMessageBytes);
+  let pending: Buffer = Buffer.alloc(0);
+  const out: MboxEntry[] = [];
   for await (const chunk of source) {
     const data: Buffer = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, Buffer.from(chunk)]);
     const lastLine = data.lastIndexOf(0x0a) + 1;
     // No copy: stream chunks are never reused, and a slice only lives until its message is handed on.
-    if (lastLine > 0) yield* take(data.subarray(0, lastLine));
+    if (lastLine > 0) splitter.take(data.subarray(0, lastLine), out);
+    yield* out.splice(0);
     pending = Buffer.from(data.subarray(lastLine));
     if (pending.length > maxMessageBytes + 1024) {
       // One line longer than a whole message: stop buffering it.
-      if (envelope === undefined) throw new KakitomeError('MALFORMED', NOT_MBOX);
-      oversized = true;
-      pieces = [];
+      if (!splitter.started) throw new KakitomeError('MALFORMED', NOT_MBOX);
+      splitter.dropCurrent();
       pending = Buffer.alloc(0);
     }
   }
-  if (pending.length > 0) yield* take(pending);
-  if (envelope !== undefined) yield finish();
+  if (pending.length > 0) splitter.take(pending, out);
+  splitter.end(out);
+  yield* out;
+}
+
+/** The messages of an mbox held in memory whole (a block of readMboxBlocks), indexed from 0. */
+export function splitMboxBuffer(data: Buffer, maxMessageBytes: number): MboxEntry[] {
+  const splitter = new MboxSplitter(maxMessageBytes);
+  const out: MboxEntry[] = [];
+  splitter.take(data, out);
+  splitter.end(out);
+  return out;
+}
+
+/**
+ * A piece of an mbox for one worker: whole messages (`data` starts with a From_
+ * line, or with the blank lines the first one may have before it, and ends where the
+ * next From_ line starts or at the end of the file), or one message too large to
+ * read, whose bytes were skipped.
+ */
+export type MboxBlock = { data: Buffer } | { oversized: true };
+
+/** The separator of every message but the first: a line feed, then "From ". */
+const SEPARATOR = Buffer.from('\nFrom ');
+
+/** The first `n` bytes of `pieces` in one buffer of their own (never a slice of a larger one: it is posted to a worker); they leave `pieces`. */
+function takeFront(pieces: Buffer[], n: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(n);
+  let at = 0;
+  while (at < n) {
+    const p = pieces[0]!;
+    const k = Math.min(p.length, n - at);
+    p.copy(out, at, 0, k);
+    at += k;
+    if (k === p.length) pieces.shift();
+    else pieces[0] = p.subarray(k);
+  }
+  return out;
+}
+
+/**
+ * Cuts an mbox stream into blocks of about `blockBytes` (a number, or asked for
+ * after each read) of whole messages, without
+ * splitting them: only the From_ lines that start messages are looked for (one
+ * Buffer.lastIndexOf per read), so the main thread of a batch hands the messages
+ * out without handling them one by one; the worker that gets a block splits it
+ * (splitMboxBuffer). A message whose bytes in the file pass `maxMessageBytes` by
+ * more than 64 KiB (room for its From_ line and quoting) while it is read is
+ * dropped and yielded as `oversized`: memory holds at most that bound plus one
+ * read. The worker's split applies the exact bound (after unquoting) to the
+ * others. A file that does not start with a From_ line (after blank lines) is
+ * MALFORMED, as for splitMbox.
+ */
+export async function* readMboxBlocks(source: AsyncIterable<Buffer | string>, blockBytes: number | (() => number), maxMessageBytes: number): AsyncGenerator<MboxBlock> {
+  const target = typeof blockBytes === 'number' ? () => blockBytes : blockBytes;
+  const limit = maxMessageBytes + (64 << 10);
+  /** The start of the file, until its first From_ line; the blank byte just before what it holds (-1: none). */
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let blankBefore = -1;
+  /** Bytes read and not yet handed out; they start with a From_ line. */
+  const pieces: Buffer[] = [];
+  let size = 0;
+  /** Where the last From_ line seen in `pieces` starts (0: only the first one). */
+  let lastCut = 0;
+  /** The last bytes of the input read so far: a separator may straddle two chunks. */
+  let tail = Buffer.alloc(0);
+  /** Dropping an oversized message until the next From_ line. */
+  let skipping = false;
+
+  /** Where the first (or, `last`, the last) separator in the input read so far plus `data` starts, as an offset in `data` (from -tail.length); undefined when none. */
+  const findSeparator = (data: Buffer, last: boolean): number | undefined => {
+    // A separator that straddles the previous read and this one: looked for in a few bytes only.
+    const edge = tail.length === 0 ? -1 : Buffer.concat([tail, data.subarray(0, SEPARATOR.length - 1)]).indexOf(SEPARATOR);
+    const inside = last ? data.lastIndexOf(SEPARATOR) : edge >= 0 ? -1 : data.indexOf(SEPARATOR);
+    if (inside >= 0) return inside + 1;
+    return edge >= 0 ? edge - tail.length + 1 : undefined;
+  };
+
+  const append = (data: Buffer): void => {
+    if (skipping) {
+      const at = findSeparator(data, false);
+      if (at !== undefined) {
+        skipping = false;
+        // `at` is negative when the separator began in the bytes read before (kept in `tail`).
+        const rest = at >= 0 ? data.subarray(at) : Buffer.concat([tail.subarray(tail.length + at), data]);
+        pieces.push(rest);
+        size = rest.length;
+        const next = rest.lastIndexOf(SEPARATOR);
+        lastCut = next >= 0 ? next + 1 : 0;
+      }
+    } else {
+      const at = findSeparator(data, true);
+      if (at !== undefined) lastCut = size + at;
+      pieces.push(data);
+      size += data.length;
+    }
+    const keep = SEPARATOR.length - 1;
+    tail = data.length >= keep ? Buffer.from(data.subarray(data.length - keep)) : Buffer.concat([tail, data]).subarray(-keep);
+  };
+
+  for await (const chunk of source) {
+    let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    if (head !== undefined) {
+      // QUIRK: blank lines before the first separator are tolerated; anything else means this is no mbox.
+      head = head.length === 0 ? data : Buffer.concat([head, data]);
+      let i = 0;
+      while (i < head.length && (head[i] === 0x0a || head[i] === 0x0d)) i++;
+      const before = i > 0 ? head[i - 1]! : blankBefore;
+      if (head.length - i < FROM_.length) {
+        // Not enough to decide yet: keep what is not blank.
+        blankBefore = before;
+        head = head.subarray(i);
+        continue;
+      }
+      // The first From_ line starts the file or follows a line feed ("\rFrom " starts no line).
+      if ((before !== -1 && before !== 0x0a) || !head.subarray(i, i + FROM_.length).equals(FROM_)) throw new KakitomeError('MALFORMED', NOT_MBOX);
+      data = head.subarray(i);
+      head = undefined;
+    }
+    append(data);
+    for (;;) {
+      if (lastCut > 0 && (size >= target() || size - lastCut > limit)) {
+        yield { data: takeFront(pieces, lastCut) };
+        size -= lastCut;
+        lastCut = 0;
+      } else if (!skipping && lastCut === 0 && size > limit) {
+        // One message larger than the bound: skipped up to the next From_ line.
+        pieces.length = 0;
+        size = 0;
+        skipping = true;
+        yield { oversized: true };
+      } else {
+        break;
+      }
+    }
+  }
+  if (head !== undefined && head.length > 0) throw new KakitomeError('MALFORMED', NOT_MBOX);
+  if (size > 0) yield { data: takeFront(pieces, size) };
 }
 
 /** asctime(3) form used on From_ lines: "Mon Nov 23 13:00:09 2026". */

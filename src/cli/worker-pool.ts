@@ -65,7 +65,11 @@ export class WorkerPool<I, O> {
       this.#pump();
     });
     const replace = (err: unknown): void => {
-      for (const t of slot.tasks.splice(0)) t.reject(err);
+      // A worker runs its tasks one after the other: the first was running and died
+      // with it; the others never started, and go back to the head of the queue.
+      const [running, ...waiting] = slot.tasks.splice(0);
+      running?.reject(err);
+      this.#queue.unshift(...waiting);
       this.crashed++;
       if (this.#closed) return;
       if (++this.#crashes > this.size * 3) {
@@ -73,8 +77,8 @@ export class WorkerPool<I, O> {
         for (const q of this.#queue.splice(0)) q.reject(err);
         return;
       }
-      // A worker that crashed (out of memory, a native error) takes only its own
-      // tasks down: the batch goes on with a fresh worker.
+      // A worker that crashed (out of memory, a native error) takes only the task it
+      // was running down: the batch goes on with a fresh worker.
       const i = this.#slots.indexOf(slot);
       if (i >= 0) this.#slots[i] = this.#spawn();
       this.#pump();

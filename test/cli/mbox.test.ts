@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitMbox, formatMboxEntry, looksLikeMbox } from '../../src/cli/mbox.ts';
+import { splitMbox, splitMboxBuffer, readMboxBlocks, formatMboxEntry, looksLikeMbox } from '../../src/cli/mbox.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 
 async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
@@ -10,6 +10,19 @@ async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
 async function collect(data: Buffer, size: number, max = 1 << 20) {
   const out = [];
   for await (const e of splitMbox(chunks(data, size), max)) out.push(e);
+  return out;
+}
+
+/** What a batch makes of an mbox: cut into blocks of `blockBytes` (read `size` bytes at a time), each split by a worker. */
+async function collectBlocks(data: Buffer, size: number, blockBytes: number, max = 1 << 20) {
+  const out: Array<{ envelope?: string; message?: Buffer; error?: string }> = [];
+  for await (const block of readMboxBlocks(chunks(data, size), blockBytes, max)) {
+    if ('oversized' in block) out.push({ error: 'LIMIT' });
+    else {
+      assert.equal(block.data.buffer.byteLength, block.data.length, 'a block is a buffer of its own (it is posted to a worker)');
+      for (const e of splitMboxBuffer(block.data, max)) out.push(e.error ? { envelope: e.envelope, error: e.error.code } : { envelope: e.envelope, message: e.message! });
+    }
+  }
   return out;
 }
 
@@ -46,6 +59,25 @@ test('an oversized message is reported as LIMIT and the next one still comes thr
 
 test('a file that does not start with a From_ line is MALFORMED, not a silent empty batch', async () => {
   await assert.rejects(collect(Buffer.from('Subject: x\n\nbody\n'), 10), (e) => isKakitomeError(e, 'MALFORMED'));
+  for (const text of ['Subject: x\n\nbody\n', '\r\n\r\nSubject: From x\n', '\rFrom a\nbody\n', '>From a\nbody\n', 'Fro']) {
+    await assert.rejects(collectBlocks(Buffer.from(text), 2, 64), (e) => isKakitomeError(e, 'MALFORMED'), JSON.stringify(text));
+  }
+  assert.deepEqual(await collectBlocks(Buffer.from('\r\n\n\r\n'), 2, 64), [], 'blank lines only: an empty batch');
+});
+
+test('blocks: a message larger than the bound is skipped as it is read, never held, and the next one still comes through', async () => {
+  const huge = Buffer.from(`Subject: huge\n\n${'y'.repeat(80_000)}\n`);
+  const big = Buffer.from(`Subject: big\n\n${'x'.repeat(2000)}\n`);
+  const file = Buffer.concat([formatMboxEntry('a', messages[0]!), formatMboxEntry('h', huge), formatMboxEntry('b', big), formatMboxEntry('c', messages[1]!)]);
+  for (const size of [7, 1000, 1 << 16]) {
+    const blocks = [];
+    for await (const block of readMboxBlocks(chunks(file, size), 4096, 1000)) blocks.push(block);
+    // Memory stays bounded: the bound plus 64 KiB (a From_ line and its quoting) plus one read.
+    assert.ok(blocks.every((b) => 'oversized' in b || b.data.length <= 1000 + (64 << 10) + size), `no block grows past the bound (reads of ${size})`);
+    if (size < 1000) assert.ok(blocks.some((b) => 'oversized' in b), 'read in small pieces, the huge message is skipped, never held');
+    const entries = await collectBlocks(file, size, 4096, 1000);
+    assert.deepEqual(entries.map((e) => e.error ?? e.message!.toString('latin1')), [messages[0]!.toString('latin1'), 'LIMIT', 'LIMIT', messages[1]!.toString('latin1')]);
+  }
 });
 
 test('looksLikeMbox tells a From_ line from an RFC 5322 "From :" field', () => {
@@ -112,7 +144,7 @@ function referenceSplit(data: Buffer, max: number): Array<{ envelope: string; me
   return out;
 }
 
-test('splitMbox reads exactly as the line-by-line reference, on random mboxes cut into random chunks', async () => {
+test('splitMbox, and the blocks of a batch split by its workers, read exactly as the line-by-line reference, on random mboxes cut into random chunks', async () => {
   let seed = 12;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -137,6 +169,16 @@ test('splitMbox reads exactly as the line-by-line reference, on random mboxes cu
       actual = 'MALFORMED';
     }
     assert.deepEqual(actual, expected, `round ${round}, chunks of ${size}, max ${max}: ${JSON.stringify(data.toString('latin1'))}`);
+    // A batch cuts the same file into blocks and its workers split them: the same messages, in the same order.
+    let blocks: typeof actual;
+    const blockBytes = 1 + rand(200);
+    try {
+      blocks = (await collectBlocks(data, size, blockBytes, max)).map((e) => e.error ? { envelope: e.envelope!, error: e.error } : { envelope: e.envelope!, message: e.message!.toString('latin1') });
+    } catch (e) {
+      assert.ok(isKakitomeError(e, 'MALFORMED'), String(e));
+      blocks = 'MALFORMED';
+    }
+    assert.deepEqual(blocks, expected, `blocks of ${blockBytes}, round ${round}, chunks of ${size}, max ${max}: ${JSON.stringify(data.toString('latin1'))}`);
     // Writing: every line matching /^>*From / gets one more ">", the message ends with a line feed, then one empty line.
     const body = Buffer.from(lines.join(eol) + (rand(2) ? eol : ''), 'latin1');
     const quoted = body.toString('latin1').split('\n').map((l) => (/^>*From /.test(l) ? `>${l}` : l)).join('\n');

@@ -28,6 +28,17 @@ test('a worker that dies fails only its own task; the pool replaces it and goes 
   }
 });
 
+test('tasks queued behind one that kills its worker never started: they run on the new worker instead of failing with it', async () => {
+  const pool = new WorkerPool<string, string>(url, undefined, 1, 3);
+  try {
+    const results = await Promise.allSettled(['exit', 'b', 'c'].map((t) => pool.run(t)));
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled']);
+    assert.equal(pool.crashed, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('workers that cannot start make the pool give up instead of respawning forever', async () => {
   const pool = new WorkerPool<string, string>(new URL('./no-such-worker.ts', import.meta.url), undefined, 1);
   try {
