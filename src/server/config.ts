@@ -23,6 +23,8 @@ export interface ServeConfig {
   publicUrl?: string;
   /** Largest mail the console's check page reads (default 10 MiB). */
   checkMaxBytes?: number;
+  /** A directory the console's "can I send encrypted mail to ...?" asks when the store has no certificate. */
+  ldap?: { url: string; baseDn: string };
 }
 
 export interface ServeOptions {
@@ -32,6 +34,8 @@ export interface ServeOptions {
   maxMessageSize?: string;
   shutdownGrace?: string;
   revocation?: string;
+  ldapUrl?: string;
+  ldapBase?: string;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
@@ -76,8 +80,13 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
   if (!/^\d{1,4}$/.test(grace)) invalid(`--shutdown-grace ${grace}: give whole seconds, e.g. 30.`);
   const revocation = (o.revocation ?? 'allow-unknown') as RevocationMode;
   if (!REVOCATION_MODES.includes(revocation)) invalid(`--revocation ${o.revocation}: one of ${REVOCATION_MODES.join(', ')}.`);
+  const ldapUrl = o.ldapUrl ?? (env.KAKITOME_LDAP_URL || undefined);
+  const ldapBase = o.ldapBase ?? (env.KAKITOME_LDAP_BASE || undefined);
+  if (ldapUrl !== undefined && !/^ldaps?:\/\/[^\s/]+\/?$/i.test(ldapUrl)) invalid(`--ldap-url ${ldapUrl}: give ldap://host:port or ldaps://host:port.`);
+  if ((ldapUrl === undefined) !== (ldapBase === undefined)) invalid('--ldap-url and --ldap-base go together (or $KAKITOME_LDAP_URL and $KAKITOME_LDAP_BASE).');
   return {
     host, port, maxMessageBytes, shutdownGraceMs: Number(grace) * 1000, revocation,
+    ...(ldapUrl !== undefined && ldapBase !== undefined ? { ldap: { url: ldapUrl, baseDn: ldapBase } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
   };

@@ -38,7 +38,7 @@ export async function startServer(store: Store, config: ServeConfig, options: { 
     log: options.log, version: options.version, shuttingDown: () => shuttingDown,
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
-  const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}) });
+  const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}), ...(config.ldap ? { ldap: config.ldap } : {}) });
   const app = createApp(service, { console: consoleContext });
   const server = createAdaptorServer({
     fetch: app.fetch,

@@ -242,6 +242,18 @@ test('an invited person chooses a password, signs in, and gets a certificate as 
   await shoot(page, 'my-certificate-ja');
   await page.setViewportSize({ width: 390, height: 844 });
   await shoot(page, 'my-certificate-phone-ja');
+  // "Can I send encrypted mail to …?": the administrator has a certificate, a stranger has none.
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await page.goto(`${base}/lookup`);
+  await page.fill('#address', 'admin@example.co.jp');
+  await submit(page);
+  assert.match(await page.textContent('[data-lookup="yes"]') ?? '', /はい、admin@example\.co\.jp 宛てのメールは暗号化できます。/);
+  await audit(page, 'lookup, yes (ja)');
+  await shoot(page, 'lookup-ja');
+  await page.fill('#address', 'someone@elsewhere.example');
+  await submit(page);
+  assert.match(await page.textContent('[data-lookup="none"]') ?? '', /まだできません/);
+  await audit(page, 'lookup, no (ja)');
   await context.close();
 });
 

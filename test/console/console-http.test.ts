@@ -29,7 +29,9 @@ import { CONSOLE_ROUTES } from '../../src/server/console/console-routes.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/console/security-headers.ts';
 import { en } from '../../src/server/console/messages/en.ts';
 import { ja } from '../../src/server/console/messages/ja.ts';
+import { Attribute, Client } from 'ldapts';
 import { generateKey, TestPki } from '../helpers/pki.ts';
+import { startSlapd, type LdapServer } from '../store/ldap-server.ts';
 import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-http-'));
@@ -38,11 +40,13 @@ const PASSWORD = TEST_PASSWORD;
 const CHECK_LIMIT = 64 * 1024;
 let server: RunningServer;
 let store: Store;
+let ldap: LdapServer;
 let origin: string;
 const logs: Array<Record<string, unknown>> = [];
 
 after(async () => {
   await server?.close();
+  await ldap?.stop();
   pki.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -67,12 +71,29 @@ function makeCaFile(): Buffer {
 
 const people: Record<string, string> = {};
 
+/** The company directory: one person whose certificate our CA's root vouches for, one from a CA nobody trusts. */
+async function startDirectory(): Promise<LdapServer> {
+  const server = await startSlapd();
+  const c = new Client({ url: server.url });
+  await c.bind(server.rootDn, server.password);
+  await c.add(server.baseDn, { objectClass: ['dcObject', 'organization'], dc: 'example', o: 'Example' });
+  const entry = (cn: string, der: Buffer) => [
+    new Attribute({ type: 'objectClass', values: ['inetOrgPerson'] }), new Attribute({ type: 'cn', values: [cn] }), new Attribute({ type: 'sn', values: [cn] }),
+    new Attribute({ type: 'mail', values: [`${cn}@example.com`] }), new Attribute({ type: 'userCertificate;binary', values: [der] }),
+  ];
+  await c.add(`cn=ldapfriend,${server.baseDn}`, entry('ldapfriend', pki.identity('rsa2048', 'ldapfriend').cert.der));
+  await c.add(`cn=stranger,${server.baseDn}`, entry('stranger', new TestPki('Nobody Trusts Me').identity('rsa2048', 'stranger').cert.der));
+  await c.unbind();
+  return server;
+}
+
 before(async () => {
+  ldap = await startDirectory();
   store = await Store.open(openSqliteEngine(join(dir, 'kakitome.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'serve' });
   server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown', checkMaxBytes: CHECK_LIMIT }, {
     log: (e) => logs.push(e), version: 'test',
     // A cheap hash keeps the many sign-ins here fast (console-store.test.ts checks the real cost); a low limit keeps the rate test short.
-    console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 30, linkPerAddress: 100 } },
+    console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 30, linkPerAddress: 100 }, ldap: { url: ldap.url, baseDn: ldap.baseDn } },
   });
   origin = server.console.origin.baseUrl;
 });
@@ -200,7 +221,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   '/admin/certificates/:id': ['admin', 'officer'],
   'POST /admin/certificates/:id/revoke': ['admin', 'officer'],
 };
-const SIGNED_IN = ['POST /sign-out', '/me', 'POST /me/certificate', '/me/certificate/download/:id'];
+const SIGNED_IN = ['POST /sign-out', '/lookup', '/me', 'POST /me/certificate', '/me/certificate/download/:id'];
 
 test('every route, every role: the server refuses what a role may not do', async () => {
   const forbiddenText = en.errors.forbidden;
@@ -280,6 +301,9 @@ test('serve with no address listens on 127.0.0.1:8080; a public URL is an origin
   for (const bad of ['console.example.co.jp', 'https://console.example.co.jp/path', 'https://user:pw@console.example.co.jp', 'ftp://console.example.co.jp']) {
     assert.throws(() => resolveServeConfig({ publicUrl: bad }, {}), /--public-url/, bad);
   }
+  assert.deepEqual(resolveServeConfig({}, { KAKITOME_LDAP_URL: 'ldaps://ldap.example.co.jp:636', KAKITOME_LDAP_BASE: 'dc=example,dc=co,dc=jp' }).ldap, { url: 'ldaps://ldap.example.co.jp:636', baseDn: 'dc=example,dc=co,dc=jp' });
+  assert.throws(() => resolveServeConfig({ ldapUrl: 'ldap://ldap.example.co.jp' }, {}), /--ldap-url and --ldap-base go together/);
+  assert.throws(() => resolveServeConfig({ ldapUrl: 'http://ldap.example.co.jp', ldapBase: 'dc=x' }, {}), /--ldap-url http:/);
   const { consoleOriginFor } = await import('../../src/server/console/console-origin.ts');
   const behindProxy = consoleOriginFor('http://127.0.0.1:8080/', 'https://console.example.co.jp');
   assert.deepEqual([...behindProxy.hosts], ['console.example.co.jp']);
@@ -410,6 +434,54 @@ test('certificates: a paged, searched inventory; detail with chain and extension
   // The CRL is the issuing CA's: openssl checks its signature.
   const verified = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', join(dir, 'console.crl'), '-noout', '-CAfile', join(dir, 'issuing.pem')], { encoding: 'utf8' });
   assert.match(verified.stderr + verified.stdout, /verify OK/);
+});
+
+test('"can I send encrypted mail to ...?": the store answers, else the directory (kept only when its CA is trusted), in plain words', async () => {
+  const b = new Browser();
+  await b.signIn('user@example.co.jp');
+  const ask = async (address: string, who = b) => {
+    const r = await who.request(`/lookup?address=${encodeURIComponent(address)}`);
+    const html = await r.text();
+    return { status: r.status, html, answer: /data-lookup="([a-z-]+)"/.exec(html)?.[1] };
+  };
+  const known = await ask('Bulk-07@Partner.Example');
+  assert.equal(known.answer, 'yes');
+  assert.match(known.html, /Yes: mail to bulk-07@partner\.example can be encrypted/);
+  const key = generateKey('p256');
+  const cert = (email: string, notAfter: Date) => issueCertificate({ subject: { commonName: email }, publicKey: key.publicKey, issuer: pki.caCert, signingKey: pki.caKey, emails: [email], notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter });
+  const gone = await store.importCertificate(cert('gone@partner.example', new Date(Date.now() + 86_400_000)));
+  await store.revokeCertificate(gone.certificate.fingerprint256, 3);
+  await store.importCertificate(cert('old@partner.example', new Date(Date.now() - 86_400_000)));
+  assert.equal((await ask('gone@partner.example')).answer, 'revoked');
+  assert.equal((await ask('old@partner.example')).answer, 'expired');
+  assert.equal((await ask('nobody@partner.example')).answer, 'none');
+  for (const bad of ['not an address', 'a@b@c', '<x@example.com>', `${'a'.repeat(65)}@example.com`]) {
+    const r = await ask(bad);
+    assert.equal(r.status, 400, bad);
+    assert.match(r.html, /That is not a mail address/);
+  }
+  // The directory: a certificate our trusted root issued is found, checked and kept; a stranger's is not.
+  assert.equal((await store.listCertificates({ email: 'ldapfriend@example.com' })).length, 0);
+  const found = await ask('ldapfriend@example.com');
+  assert.equal(found.answer, 'yes');
+  assert.match(found.html, /found in the company directory/);
+  const kept = await store.listCertificates({ email: 'ldapfriend@example.com' });
+  assert.equal(kept.length, 1);
+  assert.equal(kept[0]!.source, `ldap:${ldap.url}`);
+  assert.equal((await ask('stranger@example.com')).answer, 'none');
+  assert.equal((await store.listCertificates({ email: 'stranger@example.com' })).length, 0);
+  const ja = new Browser({ 'accept-language': 'ja' });
+  await ja.signIn('user@example.co.jp');
+  assert.match((await ask('ldapfriend@example.com', ja)).html, /はい、ldapfriend@example\.com 宛てのメールは暗号化できます。/);
+  assert.match((await ask('nobody@partner.example', ja)).html, /まだできません。/);
+  // A directory that does not answer: said so, and the page still answers.
+  const stopped = server.console.ldap;
+  server.console.ldap = { url: 'ldap://127.0.0.1:1', baseDn: 'dc=example,dc=com', timeoutMs: 500 };
+  try {
+    assert.equal((await ask('someone@partner.example')).answer, 'directory-failed');
+  } finally {
+    server.console.ldap = stopped;
+  }
 });
 
 test('the check page: bounded uploads, signed-in only when set so', async () => {

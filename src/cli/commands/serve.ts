@@ -28,6 +28,8 @@ interface ServeCliOptions {
   smtpImplicitTls?: boolean;
   publicUrl?: string;
   checkMaxSize?: string;
+  ldapUrl?: string;
+  ldapBase?: string;
   maxMessageSize?: string;
   shutdownGrace?: string;
   revocation?: string;
@@ -65,6 +67,8 @@ export function register(program: Command): void {
     .option('--http <host:port>', 'listen address (default: $KAKITOME_HTTP, else 127.0.0.1:8080); port 0 picks a free port')
     .option('--public-url <url>', 'the address people open the console at, e.g. https://mail-console.example.co.jp behind a TLS proxy (default: $KAKITOME_PUBLIC_URL, else the listen address); the only host name the console answers to')
     .option('--check-max-size <size>', 'largest mail the console\'s check page reads, e.g. 10MiB (default; $KAKITOME_CHECK_MAX_SIZE)')
+    .option('--ldap-url <url>', 'ldap://host:port the console\'s "can I send encrypted mail to ...?" asks when the store has no certificate (default: $KAKITOME_LDAP_URL); with --ldap-base')
+    .option('--ldap-base <dn>', 'search base for --ldap-url, e.g. dc=example,dc=co,dc=jp (default: $KAKITOME_LDAP_BASE)')
     .option('--smtp <host:port>', 'also (or, without --http, only) run the SMTP submission port here, e.g. 0.0.0.0:587 (default: $KAKITOME_SMTP); AUTH with the tenant name and an API key with scope sign')
     .option('--relay <host:port>', 'with --smtp: the MTA that takes the signed mail on, e.g. 127.0.0.1:25 (default: $KAKITOME_SMTP_RELAY)')
     .option('--smtp-tls-cert <file>', 'with --smtp: the TLS certificate (PEM, with its chain) for STARTTLS; needed unless --smtp listens on loopback')

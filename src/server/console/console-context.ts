@@ -9,6 +9,7 @@ import type { Store } from '../../store/store.ts';
 import type { ConsoleLanguage, Person } from '../../store/people-directory.ts';
 import { PeopleDirectory } from '../../store/people-directory.ts';
 import { ConsoleSessions, DEFAULT_SESSION_POLICY, type SessionPolicy } from '../../store/console-sessions.ts';
+import type { LdapSource } from '../../store/lookup-ldap-certificates.ts';
 import type { Argon2Parameters } from '../../keys/password-hash.ts';
 import { OrganisationSettings } from '../../store/organisation-settings.ts';
 import type { RequestState, ServiceContext } from '../service-context.ts';
@@ -30,6 +31,7 @@ export interface ConsoleRates {
   linkPerAddress: number;
   checkPerAddress: number;
   issuePerPerson: number;
+  lookupPerPerson: number;
 }
 
 export const DEFAULT_CONSOLE_RATES: ConsoleRates = {
@@ -38,6 +40,7 @@ export const DEFAULT_CONSOLE_RATES: ConsoleRates = {
   linkPerAddress: 10,
   checkPerAddress: 30,
   issuePerPerson: 5,
+  lookupPerPerson: 30,
 };
 
 export interface ConsoleOptions {
@@ -46,6 +49,8 @@ export interface ConsoleOptions {
   rates?: Partial<ConsoleRates>;
   /** The Argon2id cost of password hashes (default password-hash.ts's). */
   passwordHash?: Argon2Parameters;
+  /** A directory "can I send encrypted mail to ...?" asks when the store has no certificate. */
+  ldap?: LdapSource;
 }
 
 export interface ConsoleContext {
@@ -58,6 +63,7 @@ export interface ConsoleContext {
   origin: ConsoleOrigin;
   checkMaxBytes: number;
   rates: ConsoleRates;
+  ldap?: LdapSource;
 }
 
 export function createConsoleContext(service: ServiceContext, origin: ConsoleOrigin, o: ConsoleOptions = {}): ConsoleContext {
@@ -70,6 +76,7 @@ export function createConsoleContext(service: ServiceContext, origin: ConsoleOri
     origin,
     checkMaxBytes: o.checkMaxBytes ?? DEFAULT_CHECK_MAX_BYTES,
     rates: { ...DEFAULT_CONSOLE_RATES, ...o.rates },
+    ...(o.ldap ? { ldap: o.ldap } : {}),
   };
 }
 

@@ -37,6 +37,7 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/me', access: 'signed-in', page: 'me' },
   { method: 'post', path: '/me/certificate', access: 'signed-in', page: 'me.issue' },
   { method: 'get', path: '/me/certificate/download/:id', access: 'signed-in', page: 'me.download' },
+  { method: 'get', path: '/lookup', access: 'signed-in', page: 'lookup' },
   { method: 'get', path: '/admin', access: STAFF, page: 'admin' },
   { method: 'get', path: '/admin/people', access: PEOPLE_READERS, page: 'admin.people' },
   { method: 'post', path: '/admin/people', access: REGISTRARS, page: 'admin.people.add' },

@@ -31,6 +31,7 @@ import { securityHeaders } from './security-headers.ts';
 import { auditPage, addPerson, dashboard, invitePerson, listPeople, saveSettings, setPersonRoles, settingsPage } from './pages/admin.ts';
 import { certificateDetail, certificateInventory, publishCrlFile, revokeCertificate } from './pages/certificates.ts';
 import { checkPage, checkSubmit } from './pages/check.ts';
+import { lookupPage } from './pages/lookup.ts';
 import { downloadMyCertificate, issueMyCertificate, myCertificatePage } from './pages/my-certificate.ts';
 import { setupPage, setupSubmit } from './pages/setup.ts';
 import { home, signInPage, signInSubmit, signOut, switchLanguage } from './pages/sign-in.ts';
@@ -57,7 +58,7 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   home, 'sign-in': signInPage, 'sign-in.submit': signInSubmit, 'sign-out': signOut, language: switchLanguage,
   setup: setupPage, 'setup.submit': setupSubmit, welcome: welcomePage, 'welcome.submit': welcomeSubmit,
   check: checkPage, 'check.submit': checkSubmit,
-  me: myCertificatePage, 'me.issue': issueMyCertificate, 'me.download': downloadMyCertificate,
+  lookup: lookupPage, me: myCertificatePage, 'me.issue': issueMyCertificate, 'me.download': downloadMyCertificate,
   admin: dashboard, 'admin.people': listPeople, 'admin.people.add': addPerson, 'admin.people.invite': invitePerson,
   'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage,
   'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,

@@ -36,6 +36,7 @@ function navigation(v: ConsoleView): Html {
   const links: Html[] = [];
   if (v.person) links.push(navLink(v, '/me', t.me));
   links.push(navLink(v, '/check', t.check));
+  if (v.person) links.push(navLink(v, '/lookup', t.lookup));
   if (hasStaffRole(v.person)) links.push(navLink(v, '/admin', t.admin));
   if (roles.some((r) => r === 'administrator' || r === 'registration-officer' || r === 'helpdesk')) links.push(navLink(v, '/admin/people', t.people));
   if (roles.some((r) => r === 'administrator' || r === 'registration-officer')) links.push(navLink(v, '/admin/certificates', t.certificates));
