@@ -53,7 +53,13 @@ export type ErrorCode =
   /** The API key used up the request rate an administrator set for it (HTTP 429). */
   | 'RATE_LIMITED'
   /** The service has no such resource or route (HTTP 404). */
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  /**
+   * The request does not fit the resource's state: an Idempotency-Key reused with
+   * another request, or whose first request is still being received; a batch's
+   * result asked for before the batch finished (HTTP 409, or 422 for a reused key).
+   */
+  | 'CONFLICT';
 
 export class KakitomeError extends Error {
   readonly code: ErrorCode;

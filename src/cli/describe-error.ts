@@ -35,6 +35,7 @@ const HINTS: Record<ErrorCode, string> = {
   FORBIDDEN: 'Use a key with the right scope, or add the domain or identity to the tenant (`kakitome tenant add`, `kakitome tenant identity`).',
   RATE_LIMITED: 'Wait the seconds in Retry-After, or ask for a higher limit (`kakitome tenant limit`).',
   NOT_FOUND: 'Check the name or id (`kakitome tenant list`).',
+  CONFLICT: 'Wait for the batch to finish (GET /api/v1/batches/{id}), or use a new Idempotency-Key for a new upload.',
 };
 
 export function hintForCode(code: ErrorCode): string {

@@ -25,6 +25,45 @@ export interface ServeConfig {
   checkMaxBytes?: number;
   /** A directory the console's "can I send encrypted mail to ...?" asks when the store has no certificate. */
   ldap?: { url: string; baseDn: string };
+  /** Batches (POST /api/v1/batches) and their job queue; DEFAULT_BATCH_CONFIG when absent. */
+  batch?: BatchConfig;
+}
+
+export interface BatchConfig {
+  /** Messages per chunk, the queue's unit of work (a node claims, signs and stores a chunk whole). */
+  chunkMessages: number;
+  /** Upload bytes per chunk: a chunk is cut at whichever comes first (a larger message is a chunk alone). */
+  chunkBytes: number;
+  /** Chunks this node signs at once. */
+  workers: number;
+  /** A claimed chunk's (and an upload's) lease: a node that stops renewing it loses the chunk to another after this long. */
+  leaseMs: number;
+  /** How long a finished batch and its result are kept. */
+  retentionMs: number;
+  /** Largest upload (request body) accepted. */
+  maxBatchBytes: number;
+  /** Most messages in one batch. */
+  maxBatchMessages: number;
+  /** Batches a tenant may have unfinished (being received or signed) at once; beyond: 429. */
+  maxUnfinishedBatches: number;
+  /** How often an idle node looks for work. */
+  pollMs: number;
+}
+
+export const DEFAULT_BATCH_CONFIG: Readonly<BatchConfig> = Object.freeze({
+  chunkMessages: 500,
+  chunkBytes: 8 * 1024 * 1024,
+  workers: 1,
+  leaseMs: 30_000,
+  retentionMs: 24 * 3600_000,
+  maxBatchBytes: 4 * 1024 ** 3,
+  maxBatchMessages: 1_000_000,
+  maxUnfinishedBatches: 10,
+  pollMs: 1000,
+});
+
+export function batchConfigOf(config: ServeConfig): BatchConfig {
+  return config.batch ?? DEFAULT_BATCH_CONFIG;
 }
 
 export interface ServeOptions {
@@ -36,6 +75,12 @@ export interface ServeOptions {
   revocation?: string;
   ldapUrl?: string;
   ldapBase?: string;
+  batchChunk?: string;
+  batchWorkers?: string;
+  batchLease?: string;
+  batchRetention?: string;
+  maxBatchSize?: string;
+  maxBatchMessages?: string;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
@@ -59,13 +104,33 @@ export function parseListenAddress(text: string): { host: string; port: number }
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3 };
 
 /** 52428800, 50MiB, 50M (binary), 50MB (decimal). */
-export function parseSize(text: string, option: string): number {
+export function parseSize(text: string, option: string, max = 4 * 1024 ** 3): number {
   const m = /^(\d{1,13})\s*([a-zA-Z]*)$/.exec(text.trim());
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined) invalid(`${option} ${text}: give a size in bytes, or with a unit: 50MiB, 512KiB, 1GiB.`);
   const bytes = Number(m[1]) * unit;
-  if (bytes < 1024 || bytes > 4 * 1024 ** 3) invalid(`${option} ${text}: the size must be from 1 KiB to 4 GiB.`);
+  if (bytes < 1024 || bytes > max) invalid(`${option} ${text}: the size must be from 1 KiB to ${max / 1024 ** 3} GiB.`);
   return bytes;
+}
+
+/** A whole number in [min, max] for `option`; `fallback` when not given. */
+function parseCount(text: string | undefined, option: string, min: number, max: number, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d{1,10}$/.test(text.trim()) || Number(text) < min || Number(text) > max) invalid(`${option} ${text}: give a whole number from ${min} to ${max}.`);
+  return Number(text);
+}
+
+function resolveBatchConfig(o: ServeOptions): BatchConfig {
+  const d = DEFAULT_BATCH_CONFIG;
+  return {
+    ...d,
+    chunkMessages: parseCount(o.batchChunk, '--batch-chunk', 1, 10_000, d.chunkMessages),
+    workers: parseCount(o.batchWorkers, '--batch-workers', 1, 64, d.workers),
+    leaseMs: parseCount(o.batchLease, '--batch-lease', 2, 3600, d.leaseMs / 1000) * 1000,
+    retentionMs: parseCount(o.batchRetention, '--batch-retention', 1, 8760, d.retentionMs / 3600_000) * 3600_000,
+    maxBatchBytes: o.maxBatchSize === undefined ? d.maxBatchBytes : parseSize(o.maxBatchSize, '--max-batch-size', 1024 ** 4),
+    maxBatchMessages: parseCount(o.maxBatchMessages, '--max-batch-messages', 1, 100_000_000, d.maxBatchMessages),
+  };
 }
 
 export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -89,5 +154,6 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     ...(ldapUrl !== undefined && ldapBase !== undefined ? { ldap: { url: ldapUrl, baseDn: ldapBase } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
+    batch: resolveBatchConfig(o),
   };
 }

@@ -6,6 +6,7 @@
  * problem details (problem.ts). Testable without a socket: `app.request()`.
  */
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { isKakitomeError } from '../errors.ts';
 import type { ApiKeyRecord } from '../store/tenant-directory.ts';
@@ -13,11 +14,14 @@ import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
-import { ADD_IDENTITY, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
-import { EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
+import { BatchPath, BatchQuery, EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
+import { BatchDirectory } from '../store/batch-directory.ts';
+import { receiveBatch } from './batches/receive-batch.ts';
+import { batchPath, streamBatchResult, viewBatch } from './batches/batch-view.ts';
 import { encryptForTenant } from './api/encrypt.ts';
 import { decryptForTenant } from './api/decrypt.ts';
 import { listTenantIdentities } from './api/identities.ts';
@@ -54,8 +58,22 @@ function incomingOf(c: Context<AppEnv>): IncomingBody | undefined {
   return (c.env as { incoming?: IncomingBody } | undefined)?.incoming;
 }
 
+function noBatch(id: string): ProblemError {
+  return new ProblemError(404, 'NOT_FOUND', `No batch ${id} for this tenant (deleted, expired, or never made with this tenant's keys).`);
+}
+
 /** `console`: the web console under / (issue 11); without it only the API is served. */
 export function createApp(ctx: ServiceContext, options: { console?: ConsoleContext } = {}): Hono<AppEnv> {
+  const batchDirectory = (key: ApiKeyRecord) => {
+    if (!ctx.batches) throw new ProblemError(404, 'NOT_FOUND', 'Batches are not served here.');
+    return new BatchDirectory(ctx.store.actingAs(actorOf(key)), ctx.batches.blobs);
+  };
+  const findBatch = async (c: Context<AppEnv>, key: ApiKeyRecord, directory: BatchDirectory) => {
+    const { id } = parsed(BatchPath, c.req.param(), 'Path parameter');
+    const batch = await directory.find(key.tenant, id);
+    if (!batch) throw noBatch(id);
+    return batch;
+  };
   const app = new Hono<AppEnv>();
   const openapi = JSON.stringify(buildOpenApiDocument(ROUTES, { version: ctx.version }));
   // New identities: one PKCS#12 read (or CA key made) at a time per node, four waiting.
@@ -118,6 +136,34 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
       const { address } = parsed(IdentityPath, c.req.param(), 'Path parameter');
       const query = queryOf(c, RetireQuery);
       return c.json(await retireIdentityForTenant(ctx, key!, address, query.certificate));
+    }],
+    [CREATE_BATCH, async (c, key) => {
+      const options = queryOf(c, SignQuery);
+      const incoming = incomingOf(c) as Readable | undefined;
+      const idempotencyKey = c.req.header('idempotency-key');
+      const { batch, replayed } = await receiveBatch(ctx, key!, { request: c.req.raw, ...(incoming ? { incoming } : {}), options, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
+      const view = await viewBatch(batchDirectory(key!), batch);
+      return c.json(view, 202, { location: batchPath(batch.id), ...(replayed ? { 'idempotent-replayed': 'true' } : {}) });
+    }],
+    [GET_BATCH, async (c, key) => {
+      const query = queryOf(c, BatchQuery);
+      const directory = batchDirectory(key!);
+      const batch = await findBatch(c, key!, directory);
+      const view = await viewBatch(directory, batch, Number(query.failuresFrom ?? 0));
+      await directory.audit('api.batches.get', batch.id, `${batch.state}: ${batch.signed} signed, ${batch.failed} failed of ${batch.total}`);
+      return c.json(view);
+    }],
+    [BATCH_RESULT, async (c, key) => {
+      const directory = batchDirectory(key!);
+      const batch = await findBatch(c, key!, directory);
+      const response = await streamBatchResult(directory, batch);
+      await directory.audit('api.batches.result', batch.id, `${batch.signed} messages, ${batch.resultBytes} bytes`);
+      return response;
+    }],
+    [DELETE_BATCH, async (c, key) => {
+      const { id } = parsed(BatchPath, c.req.param(), 'Path parameter');
+      if (!(await batchDirectory(key!).remove(key!.tenant, id))) throw noBatch(id);
+      return c.body(null, 204);
     }],
     [HEALTH, async (c) => {
       if (ctx.shuttingDown()) return problemResponse(makeProblem(503, 'INTERNAL', 'The service is shutting down.', c.get('state').requestId));

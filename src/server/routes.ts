@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiScope } from '../store/tenant-directory.ts';
-import { Decrypted, EncryptQuery, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, Verdict } from './schemas.ts';
+import { Batch, BatchPath, BatchQuery, Decrypted, EncryptQuery, IdempotencyKeyHeader, NdjsonMessage, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, Verdict } from './schemas.ts';
 
 export interface ResponseSpec {
   description: string;
@@ -39,13 +39,14 @@ const MESSAGE = 'message/rfc822';
 const PROBLEMS = [400, 401, 403, 413, 415, 422, 429] as const;
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'Malformed message or query (MALFORMED, INVALID_ARGUMENT).',
-  404: 'No such identity for this tenant (NOT_FOUND).',
+  404: 'No such identity or batch for this tenant (NOT_FOUND).',
+  409: 'Not now (CONFLICT): the batch is not done yet, or the first upload with this Idempotency-Key is still being received.',
   401: 'No API key, or an unknown, revoked or wrong one (UNAUTHENTICATED).',
   403: 'The key lacks the scope, or the From address is not the tenant\'s (FORBIDDEN).',
   413: 'The message is larger than the service accepts (LIMIT); sent before the rest of the body is read.',
-  415: 'The body is not message/rfc822.',
-  422: 'The message was understood and refused: a misleading sender (IDENTITY_MISMATCH), no current identity (KEY_INVALID), not for this tenant (NOT_RECIPIENT), undecryptable (DECRYPT_FAILED, UNAUTH_ENC), a limit inside the message (LIMIT)...',
-  429: 'The key used up its rate limit (RATE_LIMITED); see Retry-After.',
+  415: 'The body is not of a media type the route takes (message/rfc822; for batches application/mbox, application/x-ndjson, multipart/mixed).',
+  422: 'The message was understood and refused: a misleading sender (IDENTITY_MISMATCH), no current identity (KEY_INVALID), not for this tenant (NOT_RECIPIENT), undecryptable (DECRYPT_FAILED, UNAUTH_ENC), a limit inside the message (LIMIT)...; for a batch upload, an Idempotency-Key already used for a different upload (CONFLICT).',
+  429: 'The key used up its rate limit, or the tenant has too many unfinished batches (RATE_LIMITED); see Retry-After.',
 };
 
 function problems(which: readonly number[] = PROBLEMS): Record<number, ResponseSpec> {
@@ -114,6 +115,44 @@ export const RETIRE_IDENTITY: RouteSpec = {
   responses: { 200: { description: 'Retired.', contentType: 'application/json', schema: IdentityRetired }, ...problems([400, 401, 403, 404, 429]) },
 };
 
+export const CREATE_BATCH: RouteSpec = {
+  method: 'post', path: '/api/v1/batches', operationId: 'createBatch', scope: 'sign', audit: 'batches.create',
+  summary: 'Upload a batch of messages to sign',
+  description: 'The body is many messages: an mbox (application/mbox, each message after its "From " line, mboxrd quoting), NDJSON (application/x-ndjson, one {"message": "..."} or {"base64": "..."} object a line) or multipart/mixed (one message a part; multipart/form-data too). It is streamed to storage as it arrives and never held in memory whole; the answer (202, Location: /api/v1/batches/{id}) comes once the whole upload is stored. The nodes of the service then sign it, each message by POST /api/v1/sign\'s rules with the query\'s options; a message that would be refused there is reported and skipped, never signed. Send Idempotency-Key to make a retry safe. Limits: --max-message-size per message, --max-batch-size per upload (413), --max-batch-messages (413), 10 unfinished batches per tenant (429).',
+  query: SignQuery,
+  headers: IdempotencyKeyHeader,
+  body: { description: 'The messages.', content: { 'application/mbox': undefined, 'application/x-ndjson': NdjsonMessage, 'multipart/mixed': undefined } },
+  responses: {
+    202: { description: 'Stored and queued (or, for a retry with the same Idempotency-Key, the batch that upload made). Location names it.', contentType: 'application/json', schema: Batch },
+    ...problems([400, 401, 403, 409, 413, 415, 422, 429]),
+  },
+};
+
+export const GET_BATCH: RouteSpec = {
+  method: 'get', path: '/api/v1/batches/{id}', operationId: 'getBatch', scope: 'sign', audit: 'batches.get',
+  summary: 'A batch\'s progress and failures',
+  description: 'State (receiving, queued, running, done), counts (total, signed, failed, pending) and the failed messages by index with their code and reason, 1,000 at a time. Only the tenant\'s own batches: any other id is 404.',
+  params: BatchPath,
+  query: BatchQuery,
+  responses: { 200: { description: 'The batch.', contentType: 'application/json', schema: Batch }, ...problems([400, 401, 403, 404, 429]) },
+};
+
+export const BATCH_RESULT: RouteSpec = {
+  method: 'get', path: '/api/v1/batches/{id}/result', operationId: 'getBatchResult', scope: 'sign', audit: 'batches.result',
+  summary: 'The signed messages of a finished batch, as an mbox',
+  description: 'The signed messages in upload order, failed ones left out (their indexes are in GET /api/v1/batches/{id}), as an mbox (mboxrd): each after a "From " line, the upload\'s own for an mbox upload, "From MAILER-DAEMON <date>" otherwise. Streamed; Content-Length is exact. 409 CONFLICT until the batch is done.',
+  params: BatchPath,
+  responses: { 200: { description: 'The signed messages.', contentType: 'application/mbox' }, ...problems([401, 403, 404, 409, 429]) },
+};
+
+export const DELETE_BATCH: RouteSpec = {
+  method: 'delete', path: '/api/v1/batches/{id}', operationId: 'deleteBatch', scope: 'sign', audit: 'batches.delete',
+  summary: 'Delete a batch and its result',
+  description: 'Removes the batch, its messages and its result now (a batch being signed stops; what is not signed yet never is). Finished batches are removed anyway after the service\'s retention (kakitome serve --batch-retention, default 24 hours). Its Idempotency-Key is free again.',
+  params: BatchPath,
+  responses: { 204: { description: 'Deleted.' }, ...problems([401, 403, 404, 429]) },
+};
+
 export const HEALTH: RouteSpec = {
   method: 'get', path: '/healthz', operationId: 'health',
   summary: 'Liveness and store reachability',
@@ -135,4 +174,4 @@ export const OPENAPI: RouteSpec = {
   responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
 };
 
-export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, HEALTH, METRICS, OPENAPI];
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, CREATE_BATCH, GET_BATCH, BATCH_RESULT, DELETE_BATCH, HEALTH, METRICS, OPENAPI];

@@ -156,3 +156,46 @@ export const IdentityRetired = z.object({
 }).meta({ id: 'IdentityRetired', description: 'The address no longer signs; its keys still decrypt old mail for the tenant.' });
 
 export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });
+
+export const BatchPath = z.object({
+  id: z.uuid().describe('The batch id, as POST /api/v1/batches returned it.'),
+});
+
+export const BatchQuery = z.object({
+  failuresFrom: z.string().regex(/^\d{1,10}$/, 'a message index').optional().describe('List failures from this message index on (default 0); at most 1,000 are listed, nextFailuresFrom says where the next page starts.'),
+}).strict().meta({ id: 'BatchQuery' });
+
+export const IdempotencyKeyHeader = z.object({
+  'idempotency-key': z.string().min(1).max(255).optional().describe('Makes a retried upload safe: the same request with the same key gets the same batch (202, Idempotent-Replayed: true); another request with the key is 422 CONFLICT; while the first is still being received, 409. 1 to 255 printable ASCII characters, e.g. a UUID; kept while the batch is.'),
+});
+
+export const NdjsonMessage = z.union([
+  z.object({ message: z.string().describe('The message as a string (its UTF-8 bytes are signed).') }).strict(),
+  z.object({ base64: z.string().describe('The message bytes in padded base64 (RFC 4648).') }).strict(),
+]).meta({ id: 'NdjsonMessage', description: 'One line of an application/x-ndjson batch: one message, as text or base64. Empty lines are skipped.' });
+
+export const BATCH_STATES = ['receiving', 'queued', 'running', 'done'] as const;
+
+export const Batch = z.object({
+  id: z.string(),
+  state: z.enum(BATCH_STATES).describe('receiving: the upload is arriving; queued: stored, waiting for a node; running: being signed; done: every message signed or failed, the result can be fetched.'),
+  total: z.number().int().describe('Messages in the upload (known once it is stored).'),
+  signed: z.number().int(),
+  failed: z.number().int().describe('Messages reported and skipped (never signed): see failures.'),
+  pending: z.number().int().describe('Messages neither signed nor failed yet.'),
+  mediaType: z.string(),
+  options: z.record(z.string(), z.string()).describe('The sign options (as POST /api/v1/sign\'s query) applied to every message.'),
+  receivedBytes: z.number().int(),
+  resultBytes: z.number().int().describe('Size of the result so far (the whole result once done).'),
+  createdAt: z.string(),
+  queuedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  expiresAt: z.string().optional().describe('When the batch and its result are deleted (kakitome serve --batch-retention after it finished).'),
+  result: z.string().optional().describe('Once done: the path of the signed result (application/mbox).'),
+  failures: z.array(z.object({
+    index: z.number().int().describe('0-based position of the message in the upload.'),
+    code: z.string().describe('The stable error code, as POST /api/v1/sign would answer (MALFORMED, FORBIDDEN, IDENTITY_MISMATCH, KEY_INVALID, LIMIT...).'),
+    reason: z.string(),
+  })).describe('Failed messages by index, at most 1,000 from failuresFrom.'),
+  nextFailuresFrom: z.number().int().optional().describe('More failures follow: ask again with ?failuresFrom= this.'),
+}).meta({ id: 'Batch', description: 'A batch and its progress.' });

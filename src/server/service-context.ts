@@ -3,6 +3,7 @@
  * configuration, the counters, the rate limiter and the log. Passed in, never
  * global (style guide: injection), so a test builds one around its own store.
  */
+import type { BatchBlobs } from '../store/batch-blobs.ts';
 import type { Store } from '../store/store.ts';
 import type { ApiKeyRecord, TenantDirectory } from '../store/tenant-directory.ts';
 import type { ServeConfig } from './config.ts';
@@ -25,6 +26,8 @@ export interface ServiceContext {
   shuttingDown: () => boolean;
   /** Keys, senders and identities kept between requests (service-cache.ts); made on first use. */
   cache?: ServiceCache;
+  /** Batches (HTTP server only): where chunk bytes are kept, and a nudge for this node's workers when an upload is queued. */
+  batches?: { blobs: BatchBlobs; wake: () => void };
 }
 
 /** What the server knows about one request, for its handlers and its log line. */

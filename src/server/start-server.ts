@@ -2,7 +2,8 @@
  * Runs the application on node:http (@hono/node-server) and stops it gracefully:
  * stop accepting connections, let requests in flight finish (idle keep-alive
  * connections are closed as they become idle), cut whatever is left after the
- * grace period, then close the store.
+ * grace period, then close the store. Each server is also a batch node: its
+ * BatchWorker signs chunks from the queue the nodes share (src/server/batches/).
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
@@ -17,6 +18,8 @@ import { RateLimiter } from './rate-limiter.ts';
 import type { LogEntry, ServiceContext } from './service-context.ts';
 import { createConsoleContext, type ConsoleContext, type ConsoleOptions } from './console/console-context.ts';
 import { consoleOriginFor } from './console/console-origin.ts';
+import { openBatchBlobs } from '../store/batch-blobs.ts';
+import { BatchWorker } from './batches/batch-worker.ts';
 
 export interface RunningServer {
   /** http://host:port/ as bound (port 0 resolved). */
@@ -33,9 +36,12 @@ export interface RunningServer {
  */
 export async function startServer(store: Store, config: ServeConfig, options: { log: (e: LogEntry) => void; version: string; rateLimiter?: RateLimiter; metrics?: Metrics; console?: ConsoleOptions }): Promise<RunningServer> {
   let shuttingDown = false;
+  const blobs = await openBatchBlobs(store.engine);
+  let worker: BatchWorker | undefined;
   const service: ServiceContext = {
     store, tenants: new TenantDirectory(store), config, metrics: options.metrics ?? new Metrics(), rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown,
+    batches: { blobs, wake: () => worker?.wake() },
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
   const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}), ...(config.ldap ? { ldap: config.ldap } : {}) });
@@ -47,6 +53,9 @@ export async function startServer(store: Store, config: ServeConfig, options: { 
   }) as Server;
   server.listen(config.port, config.host);
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+  // This node signs batch chunks from the shared queue, whichever node received them.
+  worker = new BatchWorker(service, blobs);
+  worker.start();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}/`;
@@ -64,7 +73,8 @@ export async function startServer(store: Store, config: ServeConfig, options: { 
         const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
         server.closeIdleConnections();
         try {
-          await closed;
+          // The chunk in hand is released for another node at once; requests in flight finish meanwhile.
+          await Promise.all([closed, worker!.stop()]);
         } finally {
           clearInterval(sweep);
           clearTimeout(cut);

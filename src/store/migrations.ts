@@ -267,6 +267,73 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // node reads that row at each request and drops what it kept when it moved, so a
   // change through any node, the CLI or SQL counts from the next request on.
   cacheRevisionMigration(),
+  // 10: the signing service's batches and their job queue (issue 10,
+  // src/store/batch-directory.ts, src/store/batch-queue.ts). A batch belongs to one
+  // tenant (by name) and was uploaded with one API key; (tenant, idempotency_key)
+  // is unique so a retried upload finds its batch. Its messages are cut into
+  // chunks, the queue's jobs: a node claims a chunk (state running, a lease token
+  // and lease_until, renewed while it works), and completes it only while it still
+  // holds the lease, in one transaction with its counts, its failures and the name
+  // of its output; a chunk whose lease ran out (a node died) is claimed again.
+  // lease_until on a queued chunk is the time before which it is not retried.
+  // batch_failures: one row per message reported and skipped. batch_blobs: chunk
+  // input and output on PostgreSQL (every node reads them); on SQLite they are
+  // files under <home>/batches instead (src/store/batch-blobs.ts).
+  `CREATE TABLE batches (
+     id TEXT PRIMARY KEY,
+     tenant TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     idempotency_key TEXT,
+     fingerprint TEXT,
+     media_type TEXT NOT NULL,
+     options TEXT NOT NULL,
+     state TEXT NOT NULL,
+     total INTEGER NOT NULL DEFAULT 0,
+     chunks INTEGER NOT NULL DEFAULT 0,
+     chunks_done INTEGER NOT NULL DEFAULT 0,
+     signed INTEGER NOT NULL DEFAULT 0,
+     failed INTEGER NOT NULL DEFAULT 0,
+     received_bytes INTEGER NOT NULL DEFAULT 0,
+     result_bytes INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     lease_until TEXT,
+     queued_at TEXT,
+     finished_at TEXT,
+     expires_at TEXT,
+     UNIQUE (tenant, idempotency_key)
+   );
+   CREATE INDEX batches_state ON batches (state, expires_at);
+   CREATE TABLE batch_chunks (
+     batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     first_index INTEGER NOT NULL,
+     messages INTEGER NOT NULL,
+     input_bytes INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     lease_token TEXT,
+     lease_until TEXT,
+     node TEXT,
+     signed INTEGER NOT NULL DEFAULT 0,
+     failed INTEGER NOT NULL DEFAULT 0,
+     output TEXT,
+     output_bytes INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (batch_id, seq)
+   );
+   CREATE INDEX batch_chunks_claim ON batch_chunks (state, seq);
+   CREATE TABLE batch_failures (
+     batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+     idx INTEGER NOT NULL,
+     code TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     PRIMARY KEY (batch_id, idx)
+   );
+   CREATE TABLE batch_blobs (
+     batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+     name TEXT NOT NULL,
+     bytes BLOB NOT NULL,
+     PRIMARY KEY (batch_id, name)
+   )`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
+import { rawRequest } from './raw-request.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import { initCertificateAuthority } from '../../src/ca/init-certificate-authority.ts';
 import { issueMailboxCertificate } from '../../src/ca/issue-mailbox-certificate.ts';
@@ -270,12 +270,12 @@ for (const f of factories) {
     test('over the size limit: 413 from Content-Length at once, and from a chunked body as soon as it passes the limit', async () => {
       await problem(await sign(keys.acme!, Buffer.alloc(LIMIT + 1, 0x41)), 413, 'LIMIT');
       // A Content-Length of 10 GiB with almost nothing sent: answered without waiting for the body.
-      const lie = await rawRequest(server.url, { 'content-length': String(10 * 1024 ** 3) }, keys.acme!, async (req) => { req.write('From: news@acme.example\r\n'); });
+      const lie = await signRaw(server.url, { 'content-length': String(10 * 1024 ** 3) }, keys.acme!, async (req) => { req.write('From: news@acme.example\r\n'); });
       assert.equal(lie.status, 413);
       assert.equal(JSON.parse(lie.body).code, 'LIMIT');
       // Chunked, 32 KiB at a time, 64 MiB announced by nothing: the 413 arrives while the client is still sending.
       let sent = 0;
-      const chunked = await rawRequest(server.url, { 'transfer-encoding': 'chunked' }, keys.acme!, async (req, answered) => {
+      const chunked = await signRaw(server.url, { 'transfer-encoding': 'chunked' }, keys.acme!, async (req, answered) => {
         const chunk = Buffer.alloc(32 * 1024, 0x41);
         while (!answered() && sent < 64 * 1024 * 1024) {
           if (!req.write(chunk)) await new Promise((r) => setTimeout(r, 5));
@@ -329,27 +329,14 @@ for (const f of factories) {
       assert.equal(doc.openapi, '3.1.0');
       assert.deepEqual(doc.paths['/api/v1/sign']!.post!.parameters!.map((p) => p.name), ['opaque', 'hash', 'pss', 'dkim']);
       assert.deepEqual(doc.paths['/api/v1/encrypt']!.post!.parameters!.map((p) => p.name), ['to', 'cipher', 'oaep', 'sign', 'hideSubject']);
-      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/identities', '/api/v1/identities/{address}', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/batches', '/api/v1/batches/{id}', '/api/v1/batches/{id}/result', '/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/identities', '/api/v1/identities/{address}', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
       assert.ok(doc.paths['/api/v1/sign']!.post!.responses['413']);
       assert.ok(doc.components.schemas.Verdict && doc.components.schemas.Problem);
     });
   });
 }
 
-/** A request written by hand (node:http), for bodies fetch cannot send: a lying Content-Length, a slow chunked stream. */
-function rawRequest(base: string, headers: Record<string, string>, key: string, write: (req: ReturnType<typeof httpRequest>, answered: () => boolean) => Promise<void>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const req = httpRequest(new URL('/api/v1/sign', base), { method: 'POST', headers: { ...headers, authorization: `Bearer ${key}`, 'content-type': 'message/rfc822' } }, (res) => {
-      done = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        req.destroy();
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('error', (e) => (done ? undefined : reject(e)));
-    write(req, () => done).catch(reject);
-  });
+/** POST /api/v1/sign written by hand (raw-request.ts). */
+function signRaw(base: string, headers: Record<string, string>, key: string, write: Parameters<typeof rawRequest>[2]): Promise<{ status: number; body: string }> {
+  return rawRequest(new URL('/api/v1/sign', base), { ...headers, authorization: `Bearer ${key}`, 'content-type': 'message/rfc822' }, write);
 }

@@ -16,23 +16,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createMasterKeyFile, resolveKakitomeHome } from '../../keys/master-key.ts';
 import type { Command } from 'commander';
+import type { ServeOptions } from '../../server/config.ts';
 import { commandAction } from './message-options.ts';
 import { masterKeyPassphrase } from './store-options.ts';
 
-interface ServeCliOptions {
-  http?: string;
+/** The HTTP options (ServeOptions: --http, --public-url, the size limits, the batch options...) and the rest. */
+interface ServeCliOptions extends ServeOptions {
   smtp?: string;
   relay?: string;
   smtpTlsCert?: string;
   smtpTlsKey?: string;
   smtpImplicitTls?: boolean;
-  publicUrl?: string;
-  checkMaxSize?: string;
-  ldapUrl?: string;
-  ldapBase?: string;
-  maxMessageSize?: string;
-  shutdownGrace?: string;
-  revocation?: string;
   home?: string;
   databaseUrl?: string;
 }
@@ -63,7 +57,7 @@ export function register(program: Command): void {
   program
     .command('serve')
     .summary('run the web console (/), the signing service (/api/v1) and SMTP submission')
-    .description('Run the web console under / (docs/console.md) and the HTTP signing service over the key store: POST /api/v1/sign, /verify, /encrypt and /decrypt with tenant API keys (kakitome tenant), /healthz, /metrics (Prometheus) and /api/v1/openapi.json (docs/api.md); with --smtp and --relay also (or only) the SMTP submission port, which signs each message by its From and relays it, answering 250 only once the relay accepted it. On a fresh KAKITOME_HOME it creates the store and its master key, and while there is no administrator it prints a one-time setup link on standard error. Logs one JSON line per request or message on standard output. SIGTERM stops accepting, lets requests in flight finish, and exits 0.')
+    .description('Run the web console under / (docs/console.md) and the HTTP signing service over the key store: POST /api/v1/sign, /verify, /encrypt and /decrypt and batches (POST /api/v1/batches, signed by every node sharing the store) with tenant API keys (kakitome tenant), /healthz, /metrics (Prometheus) and /api/v1/openapi.json (docs/api.md); with --smtp and --relay also (or only) the SMTP submission port, which signs each message by its From and relays it, answering 250 only once the relay accepted it. On a fresh KAKITOME_HOME it creates the store and its master key, and while there is no administrator it prints a one-time setup link on standard error. Logs one JSON line per request or message on standard output. SIGTERM stops accepting, lets requests in flight finish, and exits 0.')
     .option('--http <host:port>', 'listen address (default: $KAKITOME_HTTP, else 127.0.0.1:8080); port 0 picks a free port')
     .option('--public-url <url>', 'the address people open the console at, e.g. https://mail-console.example.co.jp behind a TLS proxy (default: $KAKITOME_PUBLIC_URL, else the listen address); the only host name the console answers to')
     .option('--check-max-size <size>', 'largest mail the console\'s check page reads, e.g. 10MiB (default; $KAKITOME_CHECK_MAX_SIZE)')
@@ -77,6 +71,12 @@ export function register(program: Command): void {
     .option('--max-message-size <size>', 'largest message accepted, e.g. 50MiB (default; $KAKITOME_MAX_MESSAGE_SIZE); larger ones get 413 before they are read')
     .option('--shutdown-grace <seconds>', 'after SIGTERM, how long requests in flight may take before connections are cut', '30')
     .option('--revocation <mode>', 'revocation checking for /verify: require, allow-unknown (default) or off', 'allow-unknown')
+    .option('--max-batch-size <size>', 'largest batch upload (POST /api/v1/batches), e.g. 4GiB (default); larger ones get 413')
+    .option('--max-batch-messages <n>', 'most messages in one batch (default 1000000)')
+    .option('--batch-chunk <n>', 'messages per chunk, the unit of work nodes claim from the shared queue (default 500)')
+    .option('--batch-workers <n>', 'batch chunks this node signs at once (default 1)')
+    .option('--batch-lease <seconds>', 'a node that stops renewing its chunk for this long loses it to another node (default 30)')
+    .option('--batch-retention <hours>', 'how long a finished batch and its result are kept (default 24)')
     .option('--home <dir>', 'key store home (default: $KAKITOME_HOME or ~/.kakitome)')
     .option('--database-url <url>', 'postgres://... key store (default: $KAKITOME_DATABASE_URL)')
     .addHelpText('after', `

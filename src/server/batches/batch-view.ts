@@ -1,0 +1,63 @@
+/**
+ * GET /api/v1/batches/{id} and /result: a batch as the API shows it (progress and
+ * a page of failures), and its signed result streamed chunk by chunk as one mbox
+ * (one chunk's output in memory at a time; Content-Length is the sum of the
+ * chunks' outputs, so a client sees a transfer cut short).
+ */
+import type { z } from 'zod';
+import type { BatchDirectory, BatchRecord } from '../../store/batch-directory.ts';
+import { ProblemError } from '../problem.ts';
+import type { Batch } from '../schemas.ts';
+
+export const FAILURES_PER_PAGE = 1000;
+
+export function batchPath(id: string): string {
+  return `/api/v1/batches/${id}`;
+}
+
+export async function viewBatch(directory: BatchDirectory, batch: BatchRecord, failuresFrom = 0): Promise<z.infer<typeof Batch>> {
+  const page = await directory.failures(batch.id, failuresFrom, FAILURES_PER_PAGE + 1);
+  const more = page.length > FAILURES_PER_PAGE;
+  const time = (name: 'queuedAt' | 'finishedAt' | 'expiresAt') => (batch[name] ? { [name]: batch[name].toISOString() } : {});
+  return {
+    id: batch.id,
+    state: batch.state,
+    total: batch.total,
+    signed: batch.signed,
+    failed: batch.failed,
+    pending: Math.max(0, batch.total - batch.signed - batch.failed),
+    mediaType: batch.mediaType,
+    options: batch.options,
+    receivedBytes: batch.receivedBytes,
+    resultBytes: batch.resultBytes,
+    createdAt: batch.createdAt.toISOString(),
+    ...time('queuedAt'),
+    ...time('finishedAt'),
+    ...time('expiresAt'),
+    ...(batch.state === 'done' ? { result: `${batchPath(batch.id)}/result` } : {}),
+    failures: page.slice(0, FAILURES_PER_PAGE),
+    ...(more ? { nextFailuresFrom: page[FAILURES_PER_PAGE]!.index } : {}),
+  };
+}
+
+/** The signed result: 409 CONFLICT until the batch is done. */
+export async function streamBatchResult(directory: BatchDirectory, batch: BatchRecord): Promise<Response> {
+  if (batch.state !== 'done') {
+    throw new ProblemError(409, 'CONFLICT', `Batch ${batch.id} is ${batch.state} (${batch.signed + batch.failed} of ${batch.total} messages done): poll GET ${batchPath(batch.id)} until its state is done.`, { 'retry-after': '5' });
+  }
+  const parts = await directory.resultParts(batch.id);
+  let next = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (next < parts.length) {
+        const part = parts[next++]!;
+        if (part.bytes === 0) continue;
+        const bytes = await directory.blobs.get(batch.id, part.output);
+        controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        return;
+      }
+      controller.close();
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, { status: 200, headers: { 'content-type': 'application/mbox', 'content-length': String(batch.resultBytes) } });
+}

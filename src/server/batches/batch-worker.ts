@@ -1,0 +1,154 @@
+/**
+ * A node's batch workers: each claims a chunk from the queue (src/store/batch-queue.ts),
+ * signs it (sign-batch-chunk.ts), stores its output whole under the lease's name
+ * and completes it while it still holds the lease, renewing the lease as it
+ * works. An idle worker looks again every poll interval (jittered), or at once
+ * when an upload on this node is queued. One sweeper per node removes expired
+ * batches (every minute at most).
+ *
+ * Failures: a chunk interrupted by the service's own trouble is released and
+ * claimed again after a back-off (5 s, doubling, at most 5 minutes). A chunk
+ * claimed MAX_ATTEMPTS times without completing (each claimer died or failed on
+ * it) is completed with every message failed (INTERNAL), so one poisonous chunk
+ * cannot hold a batch, or the nodes, for ever.
+ *
+ * Stopping: no more claims; the chunk in hand stops at its next message and is
+ * released at once, so another node takes it without waiting for the lease.
+ */
+import { hostname } from 'node:os';
+import { BatchDirectory } from '../../store/batch-directory.ts';
+import { BatchQueue, type ClaimedChunk } from '../../store/batch-queue.ts';
+import type { BatchBlobs } from '../../store/batch-blobs.ts';
+import { batchConfigOf } from '../config.ts';
+import type { ServiceContext } from '../service-context.ts';
+import { serviceCache } from '../service-cache.ts';
+import { SignQuery } from '../schemas.ts';
+import { decodeChunk } from './chunk-records.ts';
+import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch-chunk.ts';
+
+export const MAX_ATTEMPTS = 5;
+
+export class BatchWorker {
+  readonly #ctx: ServiceContext;
+  readonly #blobs: BatchBlobs;
+  readonly #queue: BatchQueue;
+  readonly #node = `${hostname()}/${process.pid}`;
+  #stopping = false;
+  #loops: Array<Promise<void>> = [];
+  #wakers = new Set<() => void>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(ctx: ServiceContext, blobs: BatchBlobs) {
+    this.#ctx = ctx;
+    this.#blobs = blobs;
+    this.#queue = new BatchQueue(ctx.store.engine, () => ctx.store.now());
+  }
+
+  get node(): string {
+    return this.#node;
+  }
+
+  start(): void {
+    const cfg = batchConfigOf(this.#ctx.config);
+    for (let i = 0; i < cfg.workers; i++) this.#loops.push(this.#loop());
+    const directory = new BatchDirectory(this.#ctx.store, this.#blobs);
+    const sweep = () => directory.expire().then(
+      (n) => { if (n) this.#log({ msg: 'batches expired', count: n }); },
+      (e) => this.#log({ level: 'error', msg: 'batch expiry failed', error: String(e) }),
+    );
+    this.#sweeper = setInterval(sweep, Math.min(60_000, Math.max(1000, cfg.retentionMs / 2)));
+    this.#sweeper.unref();
+    void sweep();
+  }
+
+  /** An upload was queued on this node: idle workers look now. */
+  wake(): void {
+    for (const w of this.#wakers) w();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#sweeper);
+    this.wake();
+    await Promise.all(this.#loops);
+  }
+
+  #log(entry: Record<string, string | number | boolean | undefined>): void {
+    this.#ctx.log({ time: new Date().toISOString(), level: 'info', node: this.#node, ...entry });
+  }
+
+  async #idle(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms * (0.5 + Math.random()));
+      this.#wakers.add(done);
+    });
+  }
+
+  async #loop(): Promise<void> {
+    const cfg = batchConfigOf(this.#ctx.config);
+    while (!this.#stopping) {
+      let chunk: ClaimedChunk | undefined;
+      try {
+        chunk = await this.#queue.claim(this.#node, cfg.leaseMs);
+      } catch (e) {
+        if (!this.#stopping) this.#log({ level: 'error', msg: 'batch claim failed', error: e instanceof Error ? e.message : String(e) });
+      }
+      if (this.#stopping) {
+        if (chunk) await this.#queue.release(chunk, 0).catch(() => undefined);
+        return;
+      }
+      if (!chunk) await this.#idle(cfg.pollMs);
+      else await this.#process(chunk);
+    }
+  }
+
+  async #process(chunk: ClaimedChunk): Promise<void> {
+    const cfg = batchConfigOf(this.#ctx.config);
+    const started = performance.now();
+    const where = { batch: chunk.batchId, chunk: chunk.seq, attempt: chunk.attempts };
+    this.#log({ msg: 'batch chunk', event: 'claimed', ...where, messages: chunk.messages });
+    let lost = false;
+    const lease = setInterval(() => {
+      this.#queue.renew(chunk, cfg.leaseMs).then((held) => { if (!held) lost = true; }, () => undefined);
+    }, Math.max(250, cfg.leaseMs / 3));
+    try {
+      const result = chunk.attempts > MAX_ATTEMPTS ? this.#givenUp(chunk) : await this.#sign(chunk, () => (this.#stopping ? 'the node is stopping' : lost ? 'the lease was lost' : undefined));
+      const output = `out-${chunk.seq}-${chunk.token}`;
+      await this.#blobs.put(chunk.batchId, output, result.output);
+      const completed = await this.#queue.complete(chunk, { signed: result.signed, failed: result.failures.length, failures: result.failures, output, outputBytes: result.output.length }, cfg.retentionMs);
+      if (!completed) await this.#blobs.remove(chunk.batchId, output).catch(() => undefined);
+      this.#log({ msg: 'batch chunk', event: completed ? 'done' : 'lost', ...where, signed: result.signed, failed: result.failures.length, ms: Math.round(performance.now() - started) });
+    } catch (e) {
+      const interrupted = e instanceof ChunkInterrupted;
+      const delay = this.#stopping ? 0 : Math.min(300_000, 5000 * 2 ** (chunk.attempts - 1));
+      if (!lost) await this.#queue.release(chunk, delay).catch(() => undefined);
+      const cause = interrupted ? (e.cause ?? e) : e;
+      this.#log({ level: this.#stopping ? 'info' : 'error', msg: 'batch chunk', event: 'released', ...where, reason: interrupted ? e.message : 'error', error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), retryMs: delay });
+    } finally {
+      clearInterval(lease);
+    }
+  }
+
+  async #sign(chunk: ClaimedChunk, interrupted: () => string | undefined): Promise<SignedChunk> {
+    const entries = decodeChunk(await this.#blobs.get(chunk.batchId, `in-${chunk.seq}`));
+    // The key is read again now: a key revoked since the upload signs nothing more.
+    const cache = serviceCache(this.#ctx);
+    await cache.refresh();
+    const key = await cache.findApiKey(chunk.keyId);
+    const usable = key && !key.revokedAt && key.scopes.includes('sign') && key.tenant === chunk.tenant ? key : undefined;
+    return signBatchChunk(this.#ctx, { entries, firstIndex: chunk.firstIndex, key: usable, keyId: chunk.keyId, options: SignQuery.parse(chunk.options), interrupted });
+  }
+
+  #givenUp(chunk: ClaimedChunk): SignedChunk {
+    const reason = `The service failed ${MAX_ATTEMPTS} times on the part of the batch holding this message (a node stopped or failed while signing it); it was not signed.`;
+    return {
+      output: Buffer.alloc(0), signed: 0,
+      failures: Array.from({ length: chunk.messages }, (_, i) => ({ index: chunk.firstIndex + i, code: 'INTERNAL' as const, reason })),
+    };
+  }
+}

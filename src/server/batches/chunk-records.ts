@@ -1,0 +1,67 @@
+/**
+ * The bytes of one batch chunk's input as stored (src/store/batch-blobs.ts): its
+ * entries in upload order, each a message with its mbox separator text, or the
+ * reason an upload entry could not be taken (too large, a line that is no JSON):
+ * those are reported as failures when the chunk is processed, at their index.
+ *
+ * One record: kind (1 byte: 1 message, 2 failure), then two length-prefixed
+ * fields (u32 big-endian): the envelope (latin1; empty when the upload had none)
+ * and the message bytes, or for a failure its code and reason as JSON. Written
+ * and read only by the service, but read as untrusted all the same: a record that
+ * runs past the end is MALFORMED.
+ */
+import { KakitomeError, type ErrorCode } from '../../errors.ts';
+
+export interface ChunkEntry {
+  /** The mbox separator text without "From " (mbox uploads); empty otherwise. */
+  envelope: string;
+  message?: Buffer;
+  /** Why the upload entry was not taken; the message is absent. */
+  error?: { code: ErrorCode; reason: string };
+}
+
+const MESSAGE = 1;
+const FAILURE = 2;
+
+/** The encoded size of an entry, to cut chunks by bytes before encoding them. */
+export function chunkEntryBytes(entry: ChunkEntry): number {
+  return 9 + Buffer.byteLength(entry.envelope, 'latin1') + (entry.message ? entry.message.length : 256);
+}
+
+export function encodeChunk(entries: readonly ChunkEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const envelope = Buffer.from(e.envelope, 'latin1');
+    const body = e.message ?? Buffer.from(JSON.stringify(e.error ?? { code: 'MALFORMED', reason: 'No message.' }), 'utf8');
+    const head = Buffer.allocUnsafe(9);
+    head[0] = e.message ? MESSAGE : FAILURE;
+    head.writeUInt32BE(envelope.length, 1);
+    head.writeUInt32BE(body.length, 5);
+    parts.push(head, envelope, body);
+  }
+  return Buffer.concat(parts);
+}
+
+export function decodeChunk(bytes: Buffer): ChunkEntry[] {
+  const out: ChunkEntry[] = [];
+  const bad = () => new KakitomeError('MALFORMED', 'A stored batch chunk is damaged (a record runs past its end).');
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 9 > bytes.length) throw bad();
+    const kind = bytes[at]!;
+    const envelopeLength = bytes.readUInt32BE(at + 1);
+    const bodyLength = bytes.readUInt32BE(at + 5);
+    const end = at + 9 + envelopeLength + bodyLength;
+    if (end > bytes.length || (kind !== MESSAGE && kind !== FAILURE)) throw bad();
+    const envelope = bytes.subarray(at + 9, at + 9 + envelopeLength).toString('latin1');
+    const body = bytes.subarray(at + 9 + envelopeLength, end);
+    if (kind === MESSAGE) {
+      out.push({ envelope, message: body });
+    } else {
+      const { code, reason } = JSON.parse(body.toString('utf8')) as { code: ErrorCode; reason: string };
+      out.push({ envelope, error: { code, reason } });
+    }
+    at = end;
+  }
+  return out;
+}
