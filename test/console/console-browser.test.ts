@@ -165,7 +165,7 @@ test('first run: the setup link creates the administrator, the CA and the mail d
   await page.check('input[name=profile][value=legacy]');
   await submit(page, 'form[action="/me/certificate"] button[type=submit]');
   const password = (await page.textContent('[data-handover-password]'))!.trim();
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]')]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]:not([data-mobileconfig])')]);
   const p12 = readFileSync((await download.path())!);
   const contents = importPkcs12(p12, password);
   people.adminCert = contents.certificate!.der;
@@ -215,8 +215,12 @@ test('an invited person chooses a password, signs in, and gets a certificate as 
   assert.match(password, /^[A-Z2-9]{5}(-[A-Z2-9]{5}){3}$/);
   await audit(page, 'certificate ready (ja)');
   await shoot(page, 'certificate-ready-ja');
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]')]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]:not([data-mobileconfig])')]);
   assert.equal(download.suggestedFilename(), 'taro@example.co.jp.p12');
+  const [profile] = await Promise.all([page.waitForEvent('download'), page.click('a[data-mobileconfig]')]);
+  assert.equal(profile.suggestedFilename(), 'taro@example.co.jp.mobileconfig');
+  const types = execFileSync('python3', ['-c', 'import plistlib,sys; print(" ".join(p["PayloadType"] for p in plistlib.load(open(sys.argv[1],"rb"))["PayloadContent"]))', (await profile.path())!], { encoding: 'utf8' });
+  assert.equal(types.trim(), 'com.apple.security.pkcs12 com.apple.security.root');
   const p12 = readFileSync((await download.path())!);
   const file = join(dir, 'taro.p12');
   writeFileSync(file, p12);

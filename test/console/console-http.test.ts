@@ -357,6 +357,44 @@ test('my certificate: issued by the imported CA, handed over once, to its owner 
   writeFileSync(leaf, encodePem('CERTIFICATE', contents.certificate!.der));
   writeFileSync(join(dir, 'issuing.pem'), encodePem('CERTIFICATE', contents.chain[0]!.der));
   execFileSync('openssl', ['verify', '-CAfile', pki.caPath, '-untrusted', join(dir, 'issuing.pem'), '-purpose', 'smimesign', leaf], { stdio: 'pipe' });
+  // The iPhone/iPad profile: a well-formed plist (python3's plistlib reads it) with the PKCS#12 and the root, once, for its owner only.
+  const profileLink = /href="(\/me\/certificate\/download\/[A-Za-z0-9_-]+)" download data-mobileconfig/.exec(html)![1]!;
+  assert.notEqual(profileLink, download);
+  assert.equal((await other.request(profileLink)).status, 404);
+  const profile = await b.request(profileLink);
+  assert.equal(profile.status, 200);
+  assert.equal(profile.headers.get('content-type'), 'application/x-apple-aspen-config');
+  assert.match(profile.headers.get('content-disposition') ?? '', /filename="user@example\.co\.jp\.mobileconfig"/);
+  const profileFile = join(dir, 'user.mobileconfig');
+  writeFileSync(profileFile, Buffer.from(await profile.arrayBuffer()));
+  assert.equal((await b.request(profileLink)).status, 404, 'only once');
+  const parsed = JSON.parse(execFileSync('python3', ['-c', `
+import plistlib, sys, json, base64
+with open(sys.argv[1], 'rb') as f:
+    p = plistlib.load(f, fmt=plistlib.FMT_XML)
+def j(v):
+    if isinstance(v, bytes): return {'data': base64.b64encode(v).decode()}
+    if isinstance(v, dict): return {k: j(x) for k, x in v.items()}
+    if isinstance(v, list): return [j(x) for x in v]
+    return v
+print(json.dumps(j(p)))
+`, profileFile], { encoding: 'utf8' })) as { [k: string]: unknown; PayloadContent: Array<Record<string, unknown>> };
+  assert.equal(parsed.PayloadType, 'Configuration');
+  assert.equal(parsed.PayloadVersion, 1);
+  assert.equal(parsed.PayloadOrganization, 'Sample KK');
+  assert.equal(parsed.PayloadRemovalDisallowed, false);
+  assert.deepEqual(parsed.PayloadContent.map((p) => p.PayloadType), ['com.apple.security.pkcs12', 'com.apple.security.root']);
+  const uuids = [parsed.PayloadUUID, ...parsed.PayloadContent.map((p) => p.PayloadUUID)] as string[];
+  for (const u of uuids) assert.match(u, /^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/);
+  const ids = [parsed.PayloadIdentifier, ...parsed.PayloadContent.map((p) => p.PayloadIdentifier)] as string[];
+  assert.equal(new Set(uuids).size, 3);
+  assert.equal(new Set(ids).size, 3);
+  for (const id of ids.slice(1)) assert.ok(id.startsWith(`${ids[0]}.`), id);
+  assert.match(ids[0]!, /^kakitome\.1\.0\.0\.127\.smime\.user-example-co-jp$/);
+  const inProfile = Buffer.from((parsed.PayloadContent[0]!.PayloadContent as { data: string }).data, 'base64');
+  assert.ok(!('Password' in parsed.PayloadContent[0]!), 'the password is not in the profile: iOS asks for it');
+  assert.deepEqual(importPkcs12(inProfile, password).certificate!.der, contents.certificate!.der);
+  assert.deepEqual(Buffer.from((parsed.PayloadContent[1]!.PayloadContent as { data: string }).data, 'base64'), Buffer.from(pki.caCert.der));
   assert.match(await (await b.request('/me')).text(), /valid · (364|365) days left/);
   // Outside the organisation's domains: no certificate.
   await server.console.people.addPerson({ email: 'guest@elsewhere.example', password: PASSWORD });
@@ -482,6 +520,15 @@ test('"can I send encrypted mail to ...?": the store answers, else the directory
   } finally {
     server.console.ldap = stopped;
   }
+});
+
+test('the .mobileconfig writer escapes what it is given: a hostile organisation name stays a string', async () => {
+  const { buildMobileconfig } = await import('../../src/server/console/build-mobileconfig.ts');
+  const evil = '</string><key>PayloadRemovalDisallowed</key><true/><string>&amp; "\'\u0001';
+  const file = join(dir, 'evil.mobileconfig');
+  writeFileSync(file, buildMobileconfig({ email: 'a@example.co.jp', organisation: evil, host: 'console.example.co.jp', pkcs12: Buffer.from('p12'), text: { displayName: evil, description: evil, identityName: evil, rootName: evil } }));
+  const out = JSON.parse(execFileSync('python3', ['-c', 'import plistlib,sys,json; p=plistlib.load(open(sys.argv[1],"rb")); print(json.dumps([p["PayloadOrganization"], p["PayloadRemovalDisallowed"], p["PayloadIdentifier"], len(p["PayloadContent"])]))', file], { encoding: 'utf8' }));
+  assert.deepEqual(out, [evil.replace('\u0001', ''), false, 'kakitome.jp.co.example.console.smime.a-example-co-jp', 1]);
 });
 
 test('the check page: bounded uploads, signed-in only when set so', async () => {

@@ -13,6 +13,7 @@ import { isKakitomeError } from '../../../errors.ts';
 import { exportPkcs12, type Pkcs12Profile } from '../../../keys/export-pkcs12.ts';
 import type { CertificateRecord } from '../../../store/store.ts';
 import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
+import { buildMobileconfig } from '../build-mobileconfig.ts';
 import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
 import { formatDate, h, notice, page, type Html, type Tone } from '../render.ts';
@@ -98,6 +99,13 @@ export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
   const password = makeHandoverPassword();
   const file = exportPkcs12({ key, certificate: issued!.certificate, chain, password, profile, friendlyName: person.email });
   const id = cx.handovers.hold(person.id, `${person.email}.p12`, 'application/x-pkcs12', file);
+  const root = chain.at(-1);
+  const profileFile = buildMobileconfig({
+    email: person.email, organisation: v.organisation, host: new URL(cx.origin.baseUrl).hostname, pkcs12: Buffer.from(file),
+    ...(root && Buffer.compare(root.subject, root.issuer) === 0 ? { root } : {}),
+    text: { displayName: t.profileName(v.organisation), description: t.profileDescription(person.email), identityName: person.email, rootName: t.profileRootName(v.organisation) },
+  });
+  const profileId = cx.handovers.hold(person.id, `${person.email}.mobileconfig`, 'application/x-apple-aspen-config', profileFile);
   const body = h`${notice('good', t.readyLead)}
 <div class="card stack">
 <p><strong>${t.password}</strong></p>
@@ -105,6 +113,8 @@ export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
 <p class="hint">${t.passwordHint}</p>
 <div class="actions"><a class="button" href="/me/certificate/download/${id}" download>${t.download}</a></div>
 <p>${t.install}</p>
+<div class="actions"><a class="button secondary" href="/me/certificate/download/${profileId}" download data-mobileconfig>${t.downloadProfile}</a></div>
+<p class="hint">${t.installProfile}</p>
 </div>
 <p><a href="/me">${t.back}</a></p>`;
   return page(v, { title: t.readyTitle, body });
