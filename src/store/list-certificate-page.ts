@@ -8,6 +8,7 @@
  * then read whole.
  */
 import { KakitomeError } from '../errors.ts';
+import { prefixEnd, readCursor, writeCursor } from './page-cursor.ts';
 import type { SqlValue } from './sql-engine.ts';
 import type { CertificateRecord, Store } from './store.ts';
 
@@ -29,26 +30,6 @@ export interface CertificatePage {
 }
 
 const FINGERPRINT = /^[0-9a-f]{64}$/;
-
-/** The cursor after a row: its notAfter and id, opaque to the reader. */
-function cursorOf(notAfter: string, id: string): string {
-  return Buffer.from(JSON.stringify([notAfter, id])).toString('base64url');
-}
-
-function readCursor(cursor: string): [string, string] {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && v[0].length <= 40 && v[1].length <= 100) return [v[0], v[1]];
-  } catch {
-    // falls through to the one refusal
-  }
-  throw new KakitomeError('INVALID_ARGUMENT', 'The page cursor is not one this console made.');
-}
-
-/** The smallest string greater than every string starting with `prefix` (an index range for a prefix). */
-function prefixEnd(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-}
 
 export async function listCertificatePage(store: Store, q: CertificatePageQuery = {}): Promise<CertificatePage> {
   const limit = Math.min(Math.max(Math.trunc(q.limit ?? 50), 1), 200);
@@ -84,5 +65,5 @@ export async function listCertificatePage(store: Store, q: CertificatePageQuery 
     if (rec) records.push(rec);
   }
   const last = page.at(-1);
-  return rows.length > limit && last ? { records, next: cursorOf(String(last.not_after), String(last.id)) } : { records };
+  return rows.length > limit && last ? { records, next: writeCursor(String(last.not_after), String(last.id)) } : { records };
 }

@@ -216,6 +216,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   '/admin/settings': ['admin'],
   'POST /admin/settings': ['admin'],
   '/admin/audit': ['admin', 'auditor'],
+  '/admin/audit/export': ['admin', 'auditor'],
   '/admin/certificates': ['admin', 'officer'],
   'POST /admin/certificates/crl': ['admin', 'officer'],
   '/admin/certificates/:id': ['admin', 'officer'],
@@ -529,6 +530,43 @@ test('the .mobileconfig writer escapes what it is given: a hostile organisation 
   writeFileSync(file, buildMobileconfig({ email: 'a@example.co.jp', organisation: evil, host: 'console.example.co.jp', pkcs12: Buffer.from('p12'), text: { displayName: evil, description: evil, identityName: evil, rootName: evil } }));
   const out = JSON.parse(execFileSync('python3', ['-c', 'import plistlib,sys,json; p=plistlib.load(open(sys.argv[1],"rb")); print(json.dumps([p["PayloadOrganization"], p["PayloadRemovalDisallowed"], p["PayloadIdentifier"], len(p["PayloadContent"])]))', file], { encoding: 'utf8' }));
   assert.deepEqual(out, [evil.replace('\u0001', ''), false, 'kakitome.jp.co.example.console.smime.a-example-co-jp', 1]);
+});
+
+test('the audit log: filtered by who, what and when, paged without loss, exported as CSV that a spreadsheet cannot run', async () => {
+  const b = new Browser();
+  await b.signIn('admin@example.co.jp');
+  await store.actingAs('console:mallory@example.co.jp').audit('test.formula', '=HYPERLINK("http://evil.example","x")', '+1, "quoted"\r\nline');
+  const rows = (html: string) => [...html.matchAll(/<tr data-audit="([^"]+)">/g)].map((m) => m[1]!);
+  const revokes = await (await b.request('/admin/audit?action=certificate.rev')).text();
+  assert.ok(rows(revokes).length >= 2, 'the officer\'s revocation and the store\'s');
+  assert.ok(![...revokes.matchAll(/<tr data-audit[^]*?<\/tr>/g)].some((m) => !m[0].includes('certificate.revoke')));
+  const byOfficer = await (await b.request('/admin/audit?actor=console%3Aofficer%40&action=certificate.revoke')).text();
+  assert.equal(rows(byOfficer).length, 1);
+  const today = new Date().toISOString().slice(0, 10);
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+  assert.ok(rows(await (await b.request(`/admin/audit?from=${today}&to=${today}&action=certificate.revoke`)).text()).length >= 2);
+  assert.equal(rows(await (await b.request(`/admin/audit?from=${tomorrow}`)).text()).length, 0);
+  for (const bad of ['from=2026-02-30', 'to=yesterday', 'after=bm90IGEgY3Vyc29y']) assert.equal((await b.request(`/admin/audit?${bad}`)).status, 400, bad);
+  // Pages: 50 rows each, the next one starts where the last ended.
+  const first = await (await b.request('/admin/audit')).text();
+  const next = /<a rel="next" href="([^"]+)"/.exec(first)![1]!.replaceAll('&amp;', '&');
+  const second = await (await b.request(next)).text();
+  assert.equal(rows(first).length, 50);
+  assert.ok(rows(second).length > 0);
+  assert.equal(new Set([...rows(first), ...rows(second)]).size, rows(first).length + rows(second).length);
+  const total = (await store.auditLog({ limit: 10_000 })).length;
+  // The export: every row the filter matches, RFC 4180, formulas defused.
+  const csv = await b.request('/admin/audit/export');
+  assert.equal(csv.headers.get('content-type'), 'text/csv; charset=utf-8');
+  const text = await csv.text();
+  assert.ok(text.startsWith('time,actor,action,object,detail\r\n'));
+  assert.ok(text.includes(`,console:mallory@example.co.jp,test.formula,"'=HYPERLINK(""http://evil.example"",""x"")","'+1, ""quoted""\r\nline"\r\n`), 'formula cells start with an apostrophe');
+  const parsed = JSON.parse(execFileSync('python3', ['-c', 'import csv,sys,json; print(json.dumps(list(csv.reader(sys.stdin))))'], { input: text, encoding: 'utf8' })) as string[][];
+  assert.equal(parsed.length - 1, total, 'every row, once');
+  assert.ok(parsed.every((r) => r.length === 5));
+  const onlyRevokes = await (await b.request('/admin/audit/export?action=certificate.revoke')).text();
+  assert.equal(onlyRevokes.trim().split('\r\n').length - 1, rows(revokes).length);
+  assert.ok((await store.auditLog({ limit: 5 })).some((e) => e.action === 'console.audit.export' && e.actor === 'console:admin@example.co.jp'));
 });
 
 test('the check page: bounded uploads, signed-in only when set so', async () => {

@@ -46,6 +46,7 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/settings', access: ADMINISTRATORS, page: 'admin.settings' },
   { method: 'post', path: '/admin/settings', access: ADMINISTRATORS, page: 'admin.settings.save' },
   { method: 'get', path: '/admin/audit', access: AUDITORS, page: 'admin.audit' },
+  { method: 'get', path: '/admin/audit/export', access: AUDITORS, page: 'admin.audit.export' },
   { method: 'get', path: '/admin/certificates', access: REGISTRARS, page: 'admin.certificates' },
   { method: 'post', path: '/admin/certificates/crl', access: REGISTRARS, page: 'admin.certificates.crl' },
   { method: 'get', path: '/admin/certificates/:id', access: REGISTRARS, page: 'admin.certificate' },

@@ -28,7 +28,8 @@ import { errorPage } from './error-page.ts';
 import { chooseLanguage, LANGUAGES } from './messages/choose-language.ts';
 import { fragment, notice, safeNext, seeOther } from './render.ts';
 import { securityHeaders } from './security-headers.ts';
-import { auditPage, addPerson, dashboard, invitePerson, listPeople, saveSettings, setPersonRoles, settingsPage } from './pages/admin.ts';
+import { addPerson, dashboard, invitePerson, listPeople, saveSettings, setPersonRoles, settingsPage } from './pages/admin.ts';
+import { auditPage, exportAudit } from './pages/audit.ts';
 import { certificateDetail, certificateInventory, publishCrlFile, revokeCertificate } from './pages/certificates.ts';
 import { checkPage, checkSubmit } from './pages/check.ts';
 import { lookupPage } from './pages/lookup.ts';
@@ -60,7 +61,7 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   check: checkPage, 'check.submit': checkSubmit,
   lookup: lookupPage, me: myCertificatePage, 'me.issue': issueMyCertificate, 'me.download': downloadMyCertificate,
   admin: dashboard, 'admin.people': listPeople, 'admin.people.add': addPerson, 'admin.people.invite': invitePerson,
-  'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage,
+  'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage, 'admin.audit.export': exportAudit,
   'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,
 };
 

@@ -57,6 +57,9 @@ button.danger { background: var(--bad); border-color: var(--bad); color: var(--a
 form.search { display: grid; gap: 12px; }
 @media (min-width: 40rem) { form.search { grid-template-columns: 2fr 1fr auto; align-items: end; } }
 td.wrap, dd.secret { overflow-wrap: anywhere; }
+form.filters { display: grid; gap: 12px; }
+@media (min-width: 40rem) { form.filters { grid-template-columns: repeat(4, 1fr) auto; align-items: end; } }
+input[type="date"] { min-height: 44px; padding: 8px 10px; font: inherit; border: 1px solid #8c959f; border-radius: 8px; width: 100%; }
 button.link { background: none; border: none; color: var(--accent); padding: 10px 4px; min-height: 0; font-weight: 400; text-decoration: underline; }
 .tools button.lang { min-height: 36px; padding: 4px 10px; background: var(--paper); color: var(--accent); font-weight: 400; }
 .tools button.lang[aria-pressed="true"] { background: var(--accent); color: var(--accent-ink); }

@@ -1,6 +1,6 @@
 /**
- * Administration: the dashboard, people (add, invitation links, roles), settings
- * and the audit log. Which role may open which page is declared once in
+ * Administration: the dashboard, people (add, invitation links, roles) and
+ * settings (the audit log: audit.ts). Which role may open which page is declared once in
  * console-routes.ts and enforced before these handlers run; the rules inside a
  * page are enforced here, on the server:
  * - only an administrator gives or takes roles;
@@ -16,7 +16,7 @@ import { parseMailDomains } from '../../../store/organisation-settings.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { readForm, textField, textFields } from '../read-form.ts';
-import { formatDate, formatDateTime, h, notice, page, seeOther, type Html } from '../render.ts';
+import { formatDate, h, notice, page, seeOther, type Html } from '../render.ts';
 
 const INVITATION_TTL_MS = 7 * 86_400_000;
 
@@ -152,13 +152,4 @@ export const saveSettings: ConsoleHandler = async (c, cx, v) => {
   }
   await actingFor(cx, v).organisation.setCheckPageAccess(checkPage);
   return page(v, { title: v.t.settings.title, body: settingsBody(v, await cx.organisation.domains(), checkPage, notice('good', v.t.settings.saved)) });
-};
-
-export const auditPage: ConsoleHandler = async (_c, cx, v) => {
-  const t = v.t.audit;
-  const entries = await cx.service.store.auditLog({ limit: 200 });
-  const body = h`<p>${t.lead}</p>
-<div class="table-wrap"><table><thead><tr><th scope="col">${t.at}</th><th scope="col">${t.actor}</th><th scope="col">${t.action}</th><th scope="col">${t.object}</th><th scope="col">${t.detail}</th></tr></thead>
-<tbody>${entries.map((e) => h`<tr><td>${formatDateTime(v, e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.object ?? ''}</td><td>${e.detail ?? ''}</td></tr>`)}</tbody></table></div>`;
-  return page(v, { title: t.title, body });
 };
