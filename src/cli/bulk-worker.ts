@@ -5,8 +5,9 @@
  * order the tasks came (worker-pool.ts relies on it).
  *
  * - `files` (directory batch): the worker reads each input file, runs the job and
- *   writes the output file itself (write-batch-file.ts), so the main thread only
- *   hands out names and counts results.
+ *   writes the output to a temporary file itself (write-batch-file.ts), so the main
+ *   thread only hands out names and names the outputs once they are durable
+ *   (sync-output-directory.ts).
  * - `mbox` (mbox batch): a block of whole mbox entries as read from the file
  *   (mbox.ts readMboxBlocks); the worker splits it, runs the job on each message
  *   and returns the outputs already formatted as mbox entries, in order, in one
@@ -19,7 +20,7 @@ import { runJob, toFailure, type Job, type JobFailure, type JobName, type JobRes
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { MAX_MESSAGE_BYTES, readFileBoundedSync } from './io.ts';
 import { formatMboxEntry, splitMboxBuffer } from './mbox.ts';
-import { writeBatchFile } from './write-batch-file.ts';
+import { writeBatchTemporary } from './write-batch-file.ts';
 import { WriteGuard } from './write-guard.ts';
 import type { VerdictView } from './verdict-view.ts';
 
@@ -47,8 +48,10 @@ export interface BulkItemResult {
   exitCode: ExitCode;
   verdict?: VerdictView;
   failure?: JobFailure;
-  /** Its output was written (directory) or is in the answer's `output` (mbox). */
+  /** Its output is in the answer's `output` (mbox), or was written and named (directory, once committed). */
   written: boolean;
+  /** directory: the temporary file (in OUTDIR) holding the output, waiting for its name. */
+  temporary?: string;
 }
 
 export interface BulkAnswer {
@@ -93,16 +96,17 @@ async function runFiles(task: Extract<BulkTask, { kind: 'files' }>): Promise<Bul
   const results: BulkItemResult[] = [];
   for (const { id, name } of task.items) {
     let r = await run(() => readFileBoundedSync(join(task.inDir, name), name));
-    let written = false;
+    let temporary: string | undefined;
     if (r.output !== undefined) {
       try {
-        writeBatchFile(task.outDir, name, r.output, guard);
-        written = true;
+        temporary = writeBatchTemporary(task.outDir, name, r.output, guard);
       } catch (e) {
         r = failed(e);
       }
     }
-    results.push(itemResult(id, r, written));
+    const result = itemResult(id, r, false);
+    if (temporary !== undefined) result.temporary = temporary;
+    results.push(result);
   }
   return { results };
 }

@@ -35,7 +35,7 @@ import { formatMboxEntry, looksLikeMbox, oversizedMessageError, readMboxBlocks, 
 import { Progress } from './progress.ts';
 import { WriteGuard } from './write-guard.ts';
 import { removeTemporaryFiles } from './write-batch-file.ts';
-import { OutputFlusher } from './sync-output-directory.ts';
+import { OutputCommitter, type PendingOutput } from './sync-output-directory.ts';
 
 /** Files per worker round trip (directory batch): the cost of a round trip is shared by these. */
 const CHUNK_MESSAGES = 16;
@@ -197,18 +197,23 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const outDir = opts.output;
       const refused = await prepareOutputDirectory(opts.input, outDir);
       progress.start(names.length);
+      const committer = new OutputCommitter<WrittenFile>(outDir, commitDirectoryOutput(record));
+      let completed = false;
       // Interrupted, failed or done: let the workers finish the write they are in and
-      // start no other, so that no temporary file is left (a worker that died
-      // mid-write leaves one: removed by name).
+      // start no other; then no output is named any more, and every temporary file
+      // still unnamed (and any a dead worker left) is removed.
       const stopWrites = (): void => {
-        if (!guard.stop(1000) || p.crashed > 0) removeTemporaryFiles(outDir);
+        committer.stop();
+        const idle = guard.stop(1000);
+        if (!completed || !idle || p.crashed > 0) removeTemporaryFiles(outDir);
       };
       const removeHandler = onInterrupt(stopWrites);
       cleanUp = () => {
         removeHandler();
         stopWrites();
       };
-      await runDirectory(p, names, refused, opts.input, outDir, record);
+      await runDirectory(p, names, refused, opts.input, outDir, record, committer);
+      completed = true;
     } else {
       const info = await stat(opts.input);
       // A pipe or device has no size: its blocks keep their size to the end.
@@ -319,8 +324,7 @@ class Window {
   }
 }
 
-async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, outDir: string, record: Recorder): Promise<void> {
-  const flusher = new OutputFlusher(outDir);
+async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, outDir: string, record: Recorder, committer: OutputCommitter<WrittenFile>): Promise<void> {
   const window = new Window(pool.size * pool.perWorker);
   for (let start = 0; start < names.length; start += CHUNK_MESSAGES) {
     const items: FileItem[] = [];
@@ -334,15 +338,29 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
     await window.room();
     window.add(runChunk(pool, { kind: 'files', inDir, outDir, items }).then(async (answer) => {
       for (const r of answer.results) {
-        const name = names[r.id]!;
-        if (r.written) flusher.written(name);
-        await record(itemFrom(r.id, name, r, r.written), jobResultOf(r));
+        // A written output is reported once it has its name (commitDirectoryOutput).
+        if (r.temporary !== undefined) committer.add({ name: names[r.id]!, temporary: r.temporary, result: r });
+        else await record(itemFrom(r.id, names[r.id]!, r, false), jobResultOf(r));
       }
     }));
   }
   await window.drain();
-  // The durability point: the batch ends only when every output is on disk.
-  await flusher.finish();
+  // The durability point: the batch ends only when every output is on disk under its name.
+  await committer.finish();
+}
+
+/** A directory batch's output waiting for its name, with the worker's result for its message. */
+interface WrittenFile extends PendingOutput {
+  result: BulkItemResult;
+}
+
+/** Reports a directory batch's output once it has its name, or as failed when it could not get it. */
+function commitDirectoryOutput(record: Recorder): (output: WrittenFile, error?: unknown) => Promise<void> {
+  return (output, error) => {
+    const r = output.result;
+    if (error !== undefined) return record(itemFrom(r.id, output.name, failureResult(error), false), failureResult(error));
+    return record(itemFrom(r.id, output.name, r, true), jobResultOf(r));
+  };
 }
 
 async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, inputBytes: number | undefined, output: string, record: Recorder, onBytes: (n: number) => void): Promise<void> {

@@ -1,14 +1,12 @@
 /**
  * One output of a directory batch, written by the worker that produced it: a
- * temporary file in OUTDIR ('wx': never an existing file), then rename(2) onto its
- * name, so the name only ever shows a complete output, even if the process is
- * killed. No fsync per file: the batch makes every output durable at once when it
- * ends (sync-output-directory.ts). Synchronous calls: the worker has nothing else
+ * temporary file in OUTDIR ('wx': never an existing file), complete and closed when
+ * this returns. It gets its name later, by rename(2), once its bytes are on stable
+ * storage (sync-output-directory.ts), so the name only ever shows a complete output,
+ * even after a crash or a power cut. Synchronous calls: the worker has nothing else
  * to do meanwhile, and they skip the thread-pool round trips of fs/promises.
- * rename(2) replaces the directory entry itself and never writes through a link;
- * the batch refuses names that are links or special files before it starts.
  */
-import { closeSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { KakitomeError } from '../errors.ts';
@@ -22,17 +20,18 @@ export function temporaryNamePattern(pid = process.pid): RegExp {
   return new RegExp(`^\\..+\\.${pid}-\\d+-\\d+\\.tmp$`);
 }
 
-export function writeBatchFile(dir: string, name: string, data: Uint8Array, guard: WriteGuard): void {
+/** Writes `data` for output `name` to a new temporary file in `dir`; returns that file's name (in `dir`). */
+export function writeBatchTemporary(dir: string, name: string, data: Uint8Array, guard: WriteGuard): string {
   const path = join(dir, name);
   if (!guard.enter()) throw new KakitomeError('INVALID_ARGUMENT', `Not written ${path}: the batch was interrupted.`);
-  const tmp = join(dir, `.${name}.${process.pid}-${threadId}-${++written}.tmp`);
+  const temporary = `.${name}.${process.pid}-${threadId}-${++written}.tmp`;
+  const tmp = join(dir, temporary);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', 0o600);
     for (let off = 0; off < data.byteLength;) off += writeSync(fd, data, off, data.byteLength - off);
     closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
+    return temporary;
   } catch (e) {
     if (fd !== undefined) try { closeSync(fd); } catch { /* closing is best effort here */ }
     try { unlinkSync(tmp); } catch { /* never created, or already gone */ }
@@ -42,7 +41,7 @@ export function writeBatchFile(dir: string, name: string, data: Uint8Array, guar
   }
 }
 
-/** Removes this process's temporary files from `dir` (after a worker died between creating one and renaming it). */
+/** Removes this process's temporary files from `dir`: those not yet named when a batch stops early, and any a dead worker left. */
 export function removeTemporaryFiles(dir: string): void {
   const ours = temporaryNamePattern();
   let names: string[];

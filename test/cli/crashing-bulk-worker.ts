@@ -1,8 +1,9 @@
 /**
  * A batch worker (bulk-worker.ts) that dies the way a worker out of memory or hit by
  * a native crash does, on chosen messages, for cli-batch-crash.test.ts:
- * - directory batch: while writing an output whose name ends in "-crash.eml", after its
- *   temporary file is written and before the rename (the worst moment);
+ * - directory batch: while writing the output of a message whose name ends in
+ *   "-crash.eml", just after its temporary file is created (the worst moment: a
+ *   partial file exists);
  * - mbox batch: on receiving a block that holds "CRASH-HERE".
  * process.exit() in a worker ends that thread only, as such a crash does.
  */
@@ -10,11 +11,12 @@ import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 
-const rename = fs.renameSync;
-fs.renameSync = (from: fs.PathLike, to: fs.PathLike): void => {
-  if (String(to).endsWith('-crash.eml')) process.exit(70);
-  rename(from, to);
-};
+const openSync = fs.openSync;
+fs.openSync = ((path: fs.PathLike, flags: fs.OpenMode, mode?: fs.Mode | null): number => {
+  const fd = openSync(path, flags, mode);
+  if (flags === 'wx' && /-crash\.eml\.\d+-\d+-\d+\.tmp$/.test(String(path))) process.exit(70);
+  return fd;
+}) as typeof fs.openSync;
 syncBuiltinESMExports();
 
 // Registered before the real worker's listener, so it runs first.

@@ -1,59 +1,96 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OutputFlusher, syncOutputDirectory } from '../../src/cli/sync-output-directory.ts';
+import { OutputCommitter, type PendingOutput } from '../../src/cli/sync-output-directory.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kakitome-sync-'));
-test.after(() => rmSync(dir, { recursive: true, force: true }));
-for (let i = 0; i < 20; i++) writeFileSync(join(dir, `m${i}.eml`), `message ${i}`);
-const names = Array.from({ length: 20 }, (_, i) => `m${i}.eml`);
+const root = mkdtempSync(join(tmpdir(), 'kakitome-commit-'));
+test.after(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
 
-test('one sync of the file system (sync -f) when the program is there', async () => {
-  await syncOutputDirectory(dir, names);
-});
-
-test('without a usable sync program, every written file is fsync\'d instead; a file removed since is skipped', async () => {
-  await syncOutputDirectory(dir, [...names, 'removed-since.eml'], { programs: ['/nonexistent/sync', '/bin/false'] });
-});
-
-test('a written file that cannot be flushed fails the batch with a coded error naming it', async () => {
-  // A path through a regular file: open() fails with ENOTDIR, an error other than "removed since".
-  mkdirSync(join(dir, 'sub'));
-  writeFileSync(join(dir, 'sub', 'x'), '');
-  await assert.rejects(
-    syncOutputDirectory(dir, ['sub/x/not-a-dir.eml'], { programs: [] }),
-    (e) => isKakitomeError(e, 'INVALID_ARGUMENT') && /could not be flushed/.test(e.message) && /not-a-dir\.eml/.test(e.message),
-  );
-});
-
-/** A stand-in for sync(1) that logs each call and exits with `status`. */
-function fakeSync(name: string, status: number): { path: string; calls: () => number } {
-  const path = join(dir, name);
-  const log = `${path}.log`;
-  writeFileSync(log, '');
-  writeFileSync(path, `#!/bin/sh\necho "$@" >> '${log}'\nexit ${status}\n`);
-  chmodSync(path, 0o755);
-  return { path, calls: () => readFileSync(log, 'utf8').split('\n').filter(Boolean).length };
+/** A fresh OUTDIR holding `count` temporary files, as workers leave them. */
+function outdir(count: number): { dir: string; outputs: PendingOutput[] } {
+  const dir = join(root, `out${++dirs}`);
+  mkdirSync(dir);
+  const outputs = Array.from({ length: count }, (_, i) => ({ name: `m${i}.eml`, temporary: `.m${i}.eml.1-1-${i}.tmp` }));
+  for (const [i, o] of outputs.entries()) writeFileSync(join(dir, o.temporary), `message ${i}`);
+  return { dir, outputs };
 }
 
-test('OutputFlusher syncs in the background every 2048 outputs, and once more at the end', async () => {
+/** A stand-in for sync(1) that logs each call with what the directory holds at that moment, and exits with `status`. */
+function fakeSync(name: string, status: number): { path: string; calls: () => string[] } {
+  const path = join(root, name);
+  const log = `${path}.log`;
+  writeFileSync(log, '');
+  writeFileSync(path, `#!/bin/sh\necho "$(ls -A "$2" | tr '\\n' ' ')" >> '${log}'\nexit ${status}\n`);
+  chmodSync(path, 0o755);
+  return { path, calls: () => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') };
+}
+
+/** Commits `outputs` and returns what each was told. */
+async function commitAll(dir: string, outputs: PendingOutput[], programs?: string[]): Promise<Map<string, unknown>> {
+  const told = new Map<string, unknown>();
+  const committer = new OutputCommitter(dir, (o, error) => {
+    assert.ok(!told.has(o.name), `${o.name} is told once`);
+    told.set(o.name, error);
+  }, programs ? { programs } : {});
+  for (const o of outputs) committer.add(o);
+  await committer.finish();
+  return told;
+}
+
+test('outputs are named only after a sync of their group: the sync sees temporary files, never names', async () => {
+  const { dir, outputs } = outdir(2048 + 10);
   const sync = fakeSync('sync-ok', 0);
-  const flusher = new OutputFlusher(dir, { programs: [sync.path] });
-  for (let i = 0; i < 2048 * 2 + 5; i++) flusher.written(names[i % names.length]!);
-  await flusher.finish();
-  assert.ok(sync.calls() >= 2 && sync.calls() <= 3, `background sync(s) and the final one: ${sync.calls()}`);
+  const told = await commitAll(dir, outputs, [sync.path]);
+  assert.equal(told.size, outputs.length);
+  assert.ok([...told.values()].every((e) => e === undefined));
+  assert.deepEqual(readdirSync(dir).sort(), outputs.map((o) => o.name).sort(), 'every output named, no temporary file left');
+  assert.equal(readFileSync(join(dir, 'm7.eml'), 'utf8'), 'message 7');
+  const calls = sync.calls();
+  assert.equal(calls.length, 2, 'a full group, then the rest at the end');
+  assert.ok(!/(^| )m\d+\.eml/.test(calls[0]!), 'nothing had its name when the first group was synced');
+  assert.ok(calls[0]!.includes('.m0.eml.1-1-0.tmp') && calls[1]!.includes('m0.eml '), 'the first group was named before the second sync');
 });
 
-test('OutputFlusher: after a background sync failed, the end fsyncs every file instead of trusting another syncfs', async () => {
+test('a group closes after 250 ms even when small: outputs get their names while the batch runs, not only at its end', async () => {
+  const { dir, outputs } = outdir(3);
+  const committer = new OutputCommitter(dir, () => {}, { programs: [fakeSync('sync-quick', 0).path] });
+  for (const o of outputs) committer.add(o);
+  const deadline = Date.now() + 5000;
+  while (!existsSync(join(dir, 'm2.eml')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(existsSync(join(dir, 'm2.eml')), 'named before finish()');
+  await committer.finish();
+});
+
+test('without a usable sync program each file is fsync\'d before its rename; one that cannot be flushed fails alone, and is never named', async () => {
+  const { dir, outputs } = outdir(20);
+  rmSync(join(dir, outputs[5]!.temporary));
+  const told = await commitAll(dir, outputs, ['/nonexistent/sync', '/bin/false']);
+  assert.ok(isKakitomeError(told.get('m5.eml'), 'INVALID_ARGUMENT'), String(told.get('m5.eml')));
+  assert.match((told.get('m5.eml') as Error).message, /Cannot write .*m5\.eml/);
+  assert.equal([...told.values()].filter((e) => e !== undefined).length, 1);
+  assert.ok(!existsSync(join(dir, 'm5.eml')));
+  assert.equal(readdirSync(dir).length, 19);
+});
+
+test('after a sync failed, no later group trusts a sync: each file is fsync\'d', async () => {
+  const { dir, outputs } = outdir(2048 + 3);
   const sync = fakeSync('sync-fails', 1);
-  const flusher = new OutputFlusher(dir, { programs: [sync.path] });
-  mkdirSync(join(dir, 'sub2'));
-  writeFileSync(join(dir, 'sub2', 'x'), '');
-  for (let i = 0; i < 2048; i++) flusher.written(names[i % names.length]!);
-  flusher.written('sub2/x/not-a-dir.eml');
-  await assert.rejects(flusher.finish(), /could not be flushed/);
-  assert.equal(sync.calls(), 1, 'sync was not tried again at the end');
+  const told = await commitAll(dir, outputs, [sync.path]);
+  assert.ok([...told.values()].every((e) => e === undefined), 'every file flushed one by one, then named');
+  assert.equal(sync.calls().length, 1, 'sync was not tried again');
+  assert.equal(readdirSync(dir).filter((n) => n.endsWith('.tmp')).length, 0);
+});
+
+test('a name that cannot be given (a directory took it) fails that output alone; its temporary file is removed', async () => {
+  const { dir, outputs } = outdir(4);
+  mkdirSync(join(dir, 'm2.eml'));
+  writeFileSync(join(dir, 'm2.eml', 'inside'), 'x');
+  const told = await commitAll(dir, outputs, [fakeSync('sync-ok2', 0).path]);
+  assert.match(String(told.get('m2.eml')), /Cannot write .*m2\.eml/);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), []);
+  assert.equal(readFileSync(join(dir, 'm3.eml'), 'utf8'), 'message 3');
 });
