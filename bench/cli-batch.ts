@@ -4,10 +4,12 @@
  * messages (20,000 by default), each a child process timed from spawn to exit
  * (start-up, credential check, workers, the final sync: everything a user waits
  * for), beside the references measured in the same round: raw RSA-2048
- * crypto.sign of the same 2 KB on one core (the target is a fraction of that ×
- * cores), raw on one worker per core at once, and signMessage on one core and on
- * every core. Rounds alternate the references and the batches so that a noisy
- * neighbour slows them alike; each round records the load average.
+ * crypto.sign of the same 2 KB on one worker thread alone (the target is a
+ * fraction of that × cores: the issue's "raw × cores"), raw on one worker per core
+ * at once (the same harness: their ratio says whether the cores are independent),
+ * raw and signMessage on the bench's own thread, and signMessage on every core.
+ * Rounds alternate the references and the batches so that a noisy neighbour slows
+ * them alike; each round records the load average.
  *
  *   npx node bench/cli-batch.ts [--quick] [--count=N] [--rounds=R] [--batch-dir=DIR] [--out=FILE]
  *   npx node bench/run.ts --only=clibatch [--batch-dir=DIR]
@@ -20,6 +22,7 @@
  * last 60-300 s when it has no journal); the batch creates one file per message.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { sign } from 'node:crypto';
 import { join } from 'node:path';
@@ -43,10 +46,12 @@ export interface CliRun {
   wallSeconds: number;
   /** The batch's own time, from its summary line (without Node start-up and the credential check). */
   batchSeconds: number;
-  /** msgPerSec / (rawOneCore × cores): the target's ratio. */
+  /** msgPerSec / (rawOneCore × cores): the target's ratio (raw × cores, the issue's definition). */
   ratio: number;
   /** msgPerSec / rawAllCores (raw measured on every core at once, same round). */
   ratioToRawAllCores: number;
+  /** msgPerSec / (rawMainThread × cores): the reference of the runs before 2026-12-06 14:00. */
+  ratioToMainThreadRaw: number;
   load: number;
   /** CPU time of the whole CLI process per message (user + system, all threads), µs. */
   cpuMicrosPerMessage: number;
@@ -61,10 +66,16 @@ export interface CliRun {
 
 export interface CliBatchRound {
   loadBefore: number;
+  /** Raw crypto.sign/s on one worker thread alone (mean of before and after the batches). */
   rawOneCore: number;
+  /** Raw crypto.sign/s on the bench's own thread, in alternation with signMessage (signMessage's reference). */
+  rawMainThread: number;
   /** CPU time of one raw crypto.sign, µs. */
   rawCpuMicros: number;
+  /** Raw crypto.sign/s summed over one worker per core running at once (mean of before and after). */
   rawAllCores: number;
+  /** rawAllCores / (rawOneCore × cores): 1 when the cores are independent. */
+  coreIndependence: number;
   signMessageOneCore: number;
   signMessageAllCores: number;
   directory: CliRun;
@@ -80,13 +91,17 @@ export interface CliBatchFigures {
   /** Medians over the rounds (each ratio is the median of the per-round ratios). */
   median: {
     rawOneCore: number;
+    rawMainThread: number;
     rawAllCores: number;
+    coreIndependence: number;
     signMessageOneCore: number;
     signMessageRatio: number;
     directoryMsgPerSec: number;
     directoryRatio: number;
+    directoryRatioToRawAllCores: number;
     mboxMsgPerSec: number;
     mboxRatio: number;
+    mboxRatioToRawAllCores: number;
     directoryCpuEfficiency: number;
     mboxCpuEfficiency: number;
   };
@@ -135,6 +150,8 @@ async function measure(dir: BenchDir, pki: TestPki, opts: { quick: boolean; coun
   }
   writeFileSync(mboxPath, Buffer.concat(entries));
   entries.length = 0;
+  // The kernel writes the inputs back in the background: let it finish before anything is timed.
+  spawnSync('sync');
   const signer = ['sign', '--cert', id.certPath, '--key', id.keyPath];
   // Warm Node's module compile cache (as an installed CLI has it) and the page cache.
   const warmDir = dir.file('batch-warm');
@@ -146,7 +163,7 @@ async function measure(dir: BenchDir, pki: TestPki, opts: { quick: boolean; coun
   const signOptions = { signers: [{ certificate: id.cert, key: id.key }] };
   const workerData = (op: 'raw' | 'sign') => ({ op, certPath: id.certPath, keyPath: id.keyPath, caPath: pki.caPath, email: id.email, ms: opts.quick ? 500 : 1500, warmupMs: 200 });
   let runs = 0;
-  const cli = async (kind: 'directory' | 'mbox', rawOneCore: number, rawAllCores: number, rawCpu: number): Promise<CliRun> => {
+  const cli = async (kind: 'directory' | 'mbox', rawCpu: number): Promise<CliRun> => {
     // A fresh output every run, and nothing deleted until the end: on a journal-less
     // ext4 (this VM's), creating files right after deleting thousands costs up to
     // 0.5 ms of CPU each (the allocator skips inodes freed in the last 60-300 s).
@@ -157,8 +174,9 @@ async function measure(dir: BenchDir, pki: TestPki, opts: { quick: boolean; coun
     if (!summary || Number(summary[1]) !== count) throw new Error(`bench: unexpected batch summary: ${r.stderr.slice(0, 400)}`);
     const msgPerSec = count / r.seconds;
     const cpuMicrosPerMessage = (r.cpuSeconds * 1e6) / count;
+    // The ratios are set once the round's references are all measured.
     return {
-      msgPerSec, wallSeconds: r.seconds, batchSeconds: Number(summary[3]), ratio: msgPerSec / (rawOneCore * cores), ratioToRawAllCores: msgPerSec / rawAllCores, load,
+      msgPerSec, wallSeconds: r.seconds, batchSeconds: Number(summary[3]), ratio: NaN, ratioToRawAllCores: NaN, ratioToMainThreadRaw: NaN, load,
       cpuMicrosPerMessage, cpuEfficiency: rawCpu / cpuMicrosPerMessage, maxRssMiB: r.maxRssMiB,
     };
   };
@@ -168,16 +186,27 @@ async function measure(dir: BenchDir, pki: TestPki, opts: { quick: boolean; coun
     const loadBefore = loadavg()[0]!;
     const one = measureInterleaved({ raw: () => sign('sha256', msg, id.key), signMessage: () => signMessage(msg, signOptions) }, { ms: opts.quick ? 300 : 600, rounds: 3 });
     const rawCpu = rawCpuMicros(() => sign('sha256', msg, id.key));
+    // Raw on one worker alone and on one worker per core: the same harness, so that
+    // their ratio says whether the cores are independent (a VM's two vCPUs may not be).
+    const rawOneBefore = await runWorkers(MESSAGE_WORKER, 1, workerData('raw'));
     const rawAllBefore = await runWorkers(MESSAGE_WORKER, cores, workerData('raw'));
     const signMessageAllCores = await runWorkers(MESSAGE_WORKER, cores, workerData('sign'));
-    const directory = await cli('directory', one.raw.opsPerSec, rawAllBefore, rawCpu);
-    const mbox = await cli('mbox', one.raw.opsPerSec, rawAllBefore, rawCpu);
+    const directory = await cli('directory', rawCpu);
+    const mbox = await cli('mbox', rawCpu);
     const rawAllAfter = await runWorkers(MESSAGE_WORKER, cores, workerData('raw'));
+    const rawOneAfter = await runWorkers(MESSAGE_WORKER, 1, workerData('raw'));
+    const rawOneCore = (rawOneBefore + rawOneAfter) / 2;
     const rawAllCores = (rawAllBefore + rawAllAfter) / 2;
-    directory.ratioToRawAllCores = directory.msgPerSec / rawAllCores;
-    mbox.ratioToRawAllCores = mbox.msgPerSec / rawAllCores;
-    all.push({ loadBefore, rawOneCore: one.raw.opsPerSec, rawCpuMicros: rawCpu, rawAllCores, signMessageOneCore: one.signMessage.opsPerSec, signMessageAllCores, directory, mbox });
-    process.stderr.write(`bench: cli batch round ${r + 1}/${rounds}: load ${loadBefore.toFixed(2)}, raw ${one.raw.opsPerSec.toFixed(0)}/s x ${cores}, directory ${directory.msgPerSec.toFixed(0)} msg/s (${(100 * directory.ratio).toFixed(0)}%), mbox ${mbox.msgPerSec.toFixed(0)} msg/s (${(100 * mbox.ratio).toFixed(0)}%); CPU per message: raw ${rawCpu.toFixed(0)} µs, directory ${directory.cpuMicrosPerMessage.toFixed(0)} µs (${(100 * directory.cpuEfficiency).toFixed(0)}%), mbox ${mbox.cpuMicrosPerMessage.toFixed(0)} µs (${(100 * mbox.cpuEfficiency).toFixed(0)}%)\n`);
+    for (const run of [directory, mbox]) {
+      run.ratio = run.msgPerSec / (rawOneCore * cores);
+      run.ratioToRawAllCores = run.msgPerSec / rawAllCores;
+      run.ratioToMainThreadRaw = run.msgPerSec / (one.raw.opsPerSec * cores);
+    }
+    all.push({
+      loadBefore, rawOneCore, rawMainThread: one.raw.opsPerSec, rawCpuMicros: rawCpu, rawAllCores, coreIndependence: rawAllCores / (rawOneCore * cores),
+      signMessageOneCore: one.signMessage.opsPerSec, signMessageAllCores, directory, mbox,
+    });
+    process.stderr.write(`bench: cli batch round ${r + 1}/${rounds}: load ${loadBefore.toFixed(2)}, raw ${rawOneCore.toFixed(0)}/s x ${cores} (all cores at once ${rawAllCores.toFixed(0)}/s, ${(100 * rawAllCores / (rawOneCore * cores)).toFixed(0)}%; bench thread ${one.raw.opsPerSec.toFixed(0)}/s), directory ${directory.msgPerSec.toFixed(0)} msg/s (${(100 * directory.ratio).toFixed(0)}%), mbox ${mbox.msgPerSec.toFixed(0)} msg/s (${(100 * mbox.ratio).toFixed(0)}%); CPU per message: raw ${rawCpu.toFixed(0)} µs, directory ${directory.cpuMicrosPerMessage.toFixed(0)} µs (${(100 * directory.cpuEfficiency).toFixed(0)}%), mbox ${mbox.cpuMicrosPerMessage.toFixed(0)} µs (${(100 * mbox.cpuEfficiency).toFixed(0)}%)\n`);
   }
   const m = (f: (x: CliBatchRound) => number) => median(all.map(f));
   return {
@@ -187,13 +216,17 @@ async function measure(dir: BenchDir, pki: TestPki, opts: { quick: boolean; coun
     rounds: all,
     median: {
       rawOneCore: m((x) => x.rawOneCore),
+      rawMainThread: m((x) => x.rawMainThread),
       rawAllCores: m((x) => x.rawAllCores),
+      coreIndependence: m((x) => x.coreIndependence),
       signMessageOneCore: m((x) => x.signMessageOneCore),
-      signMessageRatio: m((x) => x.signMessageOneCore / x.rawOneCore),
+      signMessageRatio: m((x) => x.signMessageOneCore / x.rawMainThread),
       directoryMsgPerSec: m((x) => x.directory.msgPerSec),
       directoryRatio: m((x) => x.directory.ratio),
+      directoryRatioToRawAllCores: m((x) => x.directory.ratioToRawAllCores),
       mboxMsgPerSec: m((x) => x.mbox.msgPerSec),
       mboxRatio: m((x) => x.mbox.ratio),
+      mboxRatioToRawAllCores: m((x) => x.mbox.ratioToRawAllCores),
       directoryCpuEfficiency: m((x) => x.directory.cpuEfficiency),
       mboxCpuEfficiency: m((x) => x.mbox.cpuEfficiency),
     },
