@@ -146,6 +146,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const { id } = await upload(urls[0]!, key, mboxStream('news@bench.example'));
     const uploaded = performance.now();
+    const rssAfterUpload = nodes.map((n) => peakRssMiB(n.child.pid!));
     process.stderr.write(`bench: uploaded in ${((uploaded - t0) / 1000).toFixed(1)} s\n`);
     let view: { state: string; signed: number; failed: number; total: number; queuedAt: string; finishedAt?: string; resultBytes: number };
     for (;;) {
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
     }
     const done = performance.now();
+    const rssAfterSigning = nodes.map((n) => peakRssMiB(n.child.pid!));
     const bytes = await download(new URL(`/api/v1/batches/${id}/result`, urls[nodeCount - 1]), key);
     const downloaded = performance.now();
     const rss = nodes.map((n) => peakRssMiB(n.child.pid!));
@@ -174,6 +176,8 @@ async function main(): Promise<void> {
       downloadSeconds: (downloaded - done) / 1000,
       resultBytes: bytes,
       peakRssMiB: rss,
+      peakRssAfterUploadMiB: rssAfterUpload,
+      peakRssAfterSigningMiB: rssAfterSigning,
     };
     if (bytes !== view!.resultBytes) throw new Error(`bench: result ${bytes} bytes, the batch says ${view!.resultBytes}`);
     if (view!.signed !== count) throw new Error(`bench: ${view!.signed} of ${count} signed`);

@@ -1,7 +1,7 @@
 /**
  * GET /api/v1/batches/{id} and /result: a batch as the API shows it (progress and
  * a page of failures), and its signed result streamed chunk by chunk as one mbox
- * (one chunk's output in memory at a time; Content-Length is the sum of the
+ * (a piece of at most 256 KiB in memory at a time; Content-Length is the sum of the
  * chunks' outputs, so a client sees a transfer cut short).
  */
 import type { z } from 'zod';
@@ -45,18 +45,19 @@ export async function streamBatchResult(directory: BatchDirectory, batch: BatchR
   if (batch.state !== 'done') {
     throw new ProblemError(409, 'CONFLICT', `Batch ${batch.id} is ${batch.state} (${batch.signed + batch.failed} of ${batch.total} messages done): poll GET ${batchPath(batch.id)} until its state is done.`, { 'retry-after': '5' });
   }
-  const parts = await directory.resultParts(batch.id);
-  let next = 0;
+  const parts = (await directory.resultParts(batch.id)).filter((p) => p.bytes > 0);
+  // A piece at a time, pulled only as the client reads: one piece of the result in memory.
+  const pieces = (async function* () {
+    for (const part of parts) yield* directory.blobs.read(batch.id, part.output);
+  })();
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      while (next < parts.length) {
-        const part = parts[next++]!;
-        if (part.bytes === 0) continue;
-        const bytes = await directory.blobs.get(batch.id, part.output);
-        controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-        return;
-      }
-      controller.close();
+      const { done, value } = await pieces.next();
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    },
+    async cancel() {
+      await pieces.return(undefined);
     },
   }, { highWaterMark: 0 });
   return new Response(body, { status: 200, headers: { 'content-type': 'application/mbox', 'content-length': String(batch.resultBytes) } });
