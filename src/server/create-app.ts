@@ -86,12 +86,6 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
     ctx.metrics.inFlight++;
     try {
       await next();
-      // A request answered before its body was read to the end (refused before or while
-      // reading it): the connection cannot carry another request, so the answer says so
-      // (RFC 9112 9.6) rather than letting a keep-alive client send its next request on a
-      // connection the server is closing (ECONNRESET instead of an answer).
-      const incoming = incomingOf(c) as { complete?: boolean } | undefined;
-      if (incoming && incoming.complete === false) c.res.headers.set('Connection', 'close');
     } finally {
       ctx.metrics.inFlight--;
       const seconds = (performance.now() - started) / 1000;

@@ -201,13 +201,13 @@ describe('identities over HTTP', () => {
     // client sends the headers only and waits: the answer comes without any body (a
     // client still sending 4 MiB when the server's lingering close ends, which takes
     // only 500 ms on a loaded machine, would see a reset instead of the answer).
-    const declared = await new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
+    const declared = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(new URL('/api/v1/identities', server.url), { method: 'POST', headers: { authorization: `Bearer ${keys.acmeAdmin}`, 'content-type': 'application/pkcs12', 'kakitome-pkcs12-password': 'pw', 'content-length': String(4 * 1024 * 1024 + 1) } }, (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => {
           req.destroy();
-          resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection });
+          resolve({ status: res.statusCode ?? 0, body });
         });
       });
       req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
@@ -215,7 +215,6 @@ describe('identities over HTTP', () => {
     });
     assert.equal(declared.status, 413, declared.body);
     assert.equal(JSON.parse(declared.body).code, 'LIMIT');
-    assert.equal(declared.connection, 'close', 'a client must not send another request on this connection');
     // The same without a length (chunked): refused as soon as it passes the bound.
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(new URL('/api/v1/identities', server.url), { method: 'POST', headers: { authorization: `Bearer ${keys.acmeAdmin}`, 'content-type': 'application/pkcs12', 'kakitome-pkcs12-password': 'pw', 'transfer-encoding': 'chunked' } }, (res) => {
