@@ -57,7 +57,7 @@ interface Node {
 }
 
 function startNode(env: NodeJS.ProcessEnv): Node {
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), BIN, 'serve', '--http', '127.0.0.1:0', '--batch-chunk', chunk, '--batch-workers', workers, '--max-batch-size', '1024GiB', '--max-batch-messages', String(Math.max(count, 1))], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), BIN, 'serve', '--http', '127.0.0.1:0', '--workers', '0', '--batch-chunk', chunk, '--batch-workers', workers, '--max-batch-size', '1024GiB', '--max-batch-messages', String(Math.max(count, 1))], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
       if (l.includes('"msg":"listening"')) resolve(String(JSON.parse(l).url));

@@ -26,7 +26,7 @@ export async function authenticate(ctx: ServiceContext, authorization: string | 
   if (!key.scopes.includes(scope)) {
     throw new ProblemError(403, 'FORBIDDEN', `This API key has the scope${key.scopes.length > 1 ? 's' : ''} ${key.scopes.join(', ')}; this route needs ${scope} (kakitome tenant key ${key.tenant} --scope ${scope}).`);
   }
-  const rate = ctx.rateLimiter.take(key.id, key.ratePerMinute);
+  const rate = await ctx.rateLimiter.take(key.id, key.ratePerMinute);
   if (!rate.allowed) {
     throw new ProblemError(429, 'RATE_LIMITED', `This API key may make ${key.ratePerMinute} requests a minute; try again in ${rate.retryAfter} s.`, { 'retry-after': String(rate.retryAfter) });
   }

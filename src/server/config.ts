@@ -7,7 +7,11 @@
  */
 import { KakitomeError } from '../errors.ts';
 import type { RevocationMode } from '../pki/check-revocation.ts';
+import { availableParallelism } from 'node:os';
 import { parsePublicUrl } from './console/console-origin.ts';
+
+/** Serving threads at most (each holds a store connection, a cache and a copy of the modules). */
+const MAX_WORKERS = 64;
 
 export interface ServeConfig {
   host: string;
@@ -27,6 +31,12 @@ export interface ServeConfig {
   ldap?: { url: string; baseDn: string };
   /** Batches (POST /api/v1/batches) and their job queue; DEFAULT_BATCH_CONFIG when absent. */
   batch?: BatchConfig;
+  /**
+   * Serving threads (server/workers; default one per CPU): each serves whole
+   * requests on the shared port. 0: everything on the main thread. Read by
+   * `kakitome serve`; startServer itself always serves on the calling thread.
+   */
+  workers?: number;
 }
 
 export interface BatchConfig {
@@ -81,6 +91,7 @@ export interface ServeOptions {
   batchRetention?: string;
   maxBatchSize?: string;
   maxBatchMessages?: string;
+  workers?: string;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
@@ -155,5 +166,13 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
     batch: resolveBatchConfig(o),
+    workers: parseWorkers(o.workers),
   };
+}
+
+/** --workers: 0 (the main thread serves) to MAX_WORKERS serving threads; default one per CPU. */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return Math.min(availableParallelism(), MAX_WORKERS);
+  if (!/^\d{1,3}$/.test(text) || Number(text) > MAX_WORKERS) invalid(`--workers ${text}: give the number of serving threads, 0 (the main thread serves) to ${MAX_WORKERS}; default one per CPU (${availableParallelism()} here).`);
+  return Number(text);
 }

@@ -5,10 +5,8 @@
  * → query validated with the route's schema → handler. Errors become RFC 9457
  * problem details (problem.ts). Testable without a socket: `app.request()`.
  */
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
-import { isKakitomeError } from '../errors.ts';
 import type { ApiKeyRecord } from '../store/tenant-directory.ts';
 import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -16,6 +14,7 @@ import { makeProblem, problemFor, problemResponse, ProblemError } from './proble
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
 import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
+import { finishRequest, parsed, problemForRequest, startRequest } from './request-cycle.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
 import { BatchPath, BatchQuery, EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
@@ -34,18 +33,8 @@ import { consoleNotFound, mountConsole } from './console/create-console.ts';
 
 type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
 
-type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } };
-
-/** Parses request values with a route's schema; 400 INVALID_ARGUMENT naming the parameter. */
-function parsed<T>(schema: Schema<T>, values: unknown, what: string): T {
-  const r = schema.safeParse(values);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw new ProblemError(400, 'INVALID_ARGUMENT', `${what} ${issue.path.map(String).join('.') || '(unknown)'}: ${issue.message}.`);
-}
-
 /** The query, parsed with the route's schema. `lists`: parameters that repeat. */
-function queryOf<T>(c: Context<AppEnv>, schema: Schema<T>, lists: Record<string, string[]> = {}): T {
+function queryOf<T>(c: Context<AppEnv>, schema: Parameters<typeof parsed<T>>[0], lists: Record<string, string[]> = {}): T {
   return parsed(schema, { ...c.req.query(), ...lists }, 'Query parameter');
 }
 
@@ -80,23 +69,12 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
   const identityWork = new WorkGate(1, 4);
 
   app.use('*', async (c, next) => {
-    const state = { requestId: randomUUID() } as AppEnv['Variables']['state'];
+    const { state, started } = startRequest(ctx);
     c.set('state', state);
-    const started = performance.now();
-    ctx.metrics.inFlight++;
     try {
       await next();
     } finally {
-      ctx.metrics.inFlight--;
-      const seconds = (performance.now() - started) / 1000;
-      const route = state.route ?? 'unmatched';
-      ctx.metrics.observeRequest(c.req.method, route, c.res.status, seconds);
-      // One line per request: never a body, a query string, a header value or a key secret.
-      ctx.log({
-        time: new Date().toISOString(), level: c.res.status >= 500 ? 'error' : 'info', msg: 'request', request: state.requestId,
-        method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 10_000) / 10,
-        tenant: state.key?.tenant, key: state.key?.id, code: state.code,
-      });
+      finishRequest(ctx, state, started, c.req.method, c.res.status);
     }
   });
 
@@ -174,7 +152,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
       }
       return c.json({ status: 'ok' });
     }],
-    [METRICS, async (c) => c.body(ctx.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })],
+    [METRICS, async (c) => c.body(ctx.renderMetrics ? await ctx.renderMetrics() : ctx.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })],
     [OPENAPI, async (c) => c.body(openapi, 200, { 'content-type': 'application/json' })],
   ]);
 
@@ -202,16 +180,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
   });
 
   app.onError(async (e, c) => {
-    const state = c.get('state');
-    const { problem, headers } = problemFor(e, state?.requestId);
-    if (state) state.code = problem.code;
-    if (problem.status >= 500) ctx.log({ time: new Date().toISOString(), level: 'error', msg: 'internal error', request: state?.requestId, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
-    if (state?.key && state.route && isKakitomeError(e) && problem.status !== 429) {
-      // Every use of a key is audited, refusals too (a rate-limited flood is not: it would fill the log).
-      const operation = state.audit ?? state.route.split('/').pop();
-      ctx.metrics.countOperation(operation ?? 'unknown', 'refused');
-      await ctx.store.actingAs(actorOf(state.key)).audit(`api.${operation}.refused`, undefined, `${problem.code}: ${problem.detail}`).catch(() => undefined);
-    }
+    const { problem, headers } = await problemForRequest(ctx, c.get('state'), e);
     return problemResponse(problem, headers);
   });
   return app;

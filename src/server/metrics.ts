@@ -6,6 +6,14 @@
  */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** A thread's counters as plain data (structured-clone safe), for the page that sums every serving thread's. */
+export interface MetricsSnapshot {
+  requests: Array<[string, number]>;
+  durations: Array<[string, { buckets: number[]; sum: number; count: number }]>;
+  operations: Array<[string, number]>;
+  inFlight: number;
+}
+
 export class Metrics {
   readonly #requests = new Map<string, number>();
   readonly #durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
@@ -29,6 +37,27 @@ export class Metrics {
   countOperation(operation: string, outcome: string): void {
     const key = `operation="${operation}",outcome="${outcome}"`;
     this.#operations.set(key, (this.#operations.get(key) ?? 0) + 1);
+  }
+
+  snapshot(): MetricsSnapshot {
+    return { requests: [...this.#requests], durations: [...this.#durations].map(([k, d]) => [k, { ...d, buckets: [...d.buckets] }]), operations: [...this.#operations], inFlight: this.inFlight };
+  }
+
+  /** Adds another thread's counters to these (server/workers: /metrics answers for the whole process). */
+  absorb(s: MetricsSnapshot): this {
+    for (const [k, v] of s.requests) this.#requests.set(k, (this.#requests.get(k) ?? 0) + v);
+    for (const [k, v] of s.operations) this.#operations.set(k, (this.#operations.get(k) ?? 0) + v);
+    for (const [k, d] of s.durations) {
+      const mine = this.#durations.get(k);
+      if (!mine) this.#durations.set(k, { ...d, buckets: [...d.buckets] });
+      else {
+        d.buckets.forEach((n, i) => (mine.buckets[i]! += n));
+        mine.sum += d.sum;
+        mine.count += d.count;
+      }
+    }
+    this.inFlight += s.inFlight;
+    return this;
   }
 
   render(): string {

@@ -2,11 +2,22 @@
  * Per-key request rate limits (issue 10: set by an administrator, none by
  * default). A token bucket per API key: `rate` requests per minute on average,
  * bursts up to `rate`. The rate is read from the key's record on each request, so
- * a change takes effect at once. Buckets live in this process: behind a load
- * balancer each node enforces the limit on what it sees. The console keys buckets
+ * a change takes effect at once. Buckets live in one thread of the node (with
+ * serving threads, the coordinating one: server/workers, RateGate), so a limit
+ * holds for the node whatever thread answers; behind a load balancer each node
+ * enforces the limit on what it sees. The console keys buckets
  * by client address and account name, which anyone can vary: past 10,000 buckets
  * the full ones (which say nothing a new bucket would not) are dropped.
  */
+/**
+ * Where the service takes its decisions: this thread's RateLimiter, or in a serving
+ * thread (server/workers) the coordinating thread's, asked over a message, so a
+ * limit holds for the whole node whatever thread answers.
+ */
+export interface RateGate {
+  take(key: string, ratePerMinute: number | undefined): RateDecision | Promise<RateDecision>;
+}
+
 export interface RateDecision {
   allowed: boolean;
   /** Seconds until one more request is allowed (when refused). */

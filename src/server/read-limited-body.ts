@@ -20,7 +20,13 @@ function tooLarge(limit: number): ProblemError {
 /** The node:http request under a Hono request (@hono/node-server's bindings), when there is one. */
 export type IncomingBody = Pick<Readable, 'on' | 'off' | 'pause' | 'readableEnded'>;
 
-export async function readLimitedBody(request: Request, limit: number, incoming?: IncomingBody): Promise<Buffer> {
+/** What is read of a request here: its header fields and (without `incoming`) its body stream; a fetch Request is one. */
+export interface RequestBody {
+  headers: Pick<Headers, 'get'>;
+  body: ReadableStream<Uint8Array> | null;
+}
+
+export async function readLimitedBody(request: RequestBody, limit: number, incoming?: IncomingBody): Promise<Buffer> {
   const declared = request.headers.get('content-length');
   if (declared !== null) {
     if (!/^\d{1,15}$/.test(declared)) throw new ProblemError(400, 'MALFORMED', 'The Content-Length header is not a number.');
@@ -77,7 +83,7 @@ function readIncoming(incoming: IncomingBody, limit: number): Promise<Buffer> {
 }
 
 /** A message/rfc822 body within the limit; 415 for any other media type (checked before reading). */
-export function readMessageBody(request: Request, limit: number, incoming?: IncomingBody): Promise<Buffer> {
+export function readMessageBody(request: RequestBody, limit: number, incoming?: IncomingBody): Promise<Buffer> {
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'message/rfc822') {
     return Promise.reject(new ProblemError(415, 'INVALID_ARGUMENT', `The body must be a whole message sent as Content-Type: message/rfc822${type ? `, not ${type}` : ''} (curl: -H 'Content-Type: message/rfc822' --data-binary @message.eml).`));

@@ -14,12 +14,13 @@
  * microseconds); on PostgreSQL the requests that arrive while one read is out share
  * the next one, which is sent after they arrived.
  *
- * The identity's private key stays opened in this process between messages, as
- * the store's own reuse cache keeps it (reuse-cache.ts: the process that holds the
- * master key can open any key at any moment). Its use is still recorded for every
- * message (key.use.sign), in the same group commit as the message's api.sign row
- * and before the answer leaves: the service answers nothing whose use is not in
- * the audit log.
+ * The identity's private key stays opened in this thread between messages, as the
+ * store's own reuse cache keeps it (reuse-cache.ts: the process that holds the
+ * master key can open any key at any moment). The store records each opening
+ * (key.use.sign, committed before the key is handed out) and the service each
+ * message it signs with it (api.sign or smtp.sign, naming the certificate,
+ * committed before the answer leaves), as the gateway records one opening a
+ * minute and each message: nothing is answered whose use is not in the audit log.
  *
  * Hostile input cannot grow it: each map holds at most MAX_ENTRIES (unknown key
  * ids and addresses included) and is emptied when full.
@@ -32,13 +33,6 @@ import { normalizeAddress, type Store } from '../store/store.ts';
 import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory } from '../store/tenant-directory.ts';
 
 const MAX_ENTRIES = 10_000;
-
-/** The identity that signs for an address now, and the record of this use (committed with the message's own row). */
-export interface IdentityUse {
-  identity: SigningIdentity;
-  /** Resolves once this use's key.use.sign row is committed. */
-  recorded: Promise<void>;
-}
 
 export class ServiceCache {
   readonly #store: Store;
@@ -134,24 +128,21 @@ export class ServiceCache {
   }
 
   /**
-   * The identity Store.findSigningIdentity gives for `address` now, used through
-   * `store` (the caller's actingAs view: the use is recorded under its actor). The
-   * first lookup opens the key and records that use; later ones record theirs.
+   * The identity Store.findSigningIdentity gives for `address` now. A lookup goes
+   * through `store` (the caller's actingAs view: opening the key is recorded under
+   * its actor).
    */
-  async useSigningIdentity(store: Store, address: string): Promise<IdentityUse | undefined> {
+  async signingIdentity(store: Store, address: string): Promise<SigningIdentity | undefined> {
     const email = normalizeAddress(address);
     const now = store.now();
     const hit = this.#identities.get(email);
     // A clock set back (NTP) is a miss too.
-    if (hit && hit.from <= now.getTime() && now.getTime() < hit.until) {
-      if (!hit.identity) return undefined;
-      return { identity: hit.identity, recorded: store.audit('key.use.sign', hit.identity.keyId, hit.identity.certificate.fingerprint256) };
-    }
+    if (hit && hit.from <= now.getTime() && now.getTime() < hit.until) return hit.identity;
     const generation = this.#generation;
     const [identity, next] = await Promise.all([store.findSigningIdentity(email, now), store.nextSigningCertificateAt(email, now)]);
     const until = Math.min(identity?.certificate.notAfter.getTime() ?? Infinity, next?.getTime() ?? Infinity);
     this.#keep(this.#identities, email, { identity, from: now.getTime(), until }, generation);
-    return identity ? { identity, recorded: Promise.resolve() } : undefined;
+    return identity;
   }
 }
 

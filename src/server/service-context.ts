@@ -8,7 +8,7 @@ import type { Store } from '../store/store.ts';
 import type { ApiKeyRecord, TenantDirectory } from '../store/tenant-directory.ts';
 import type { ServeConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
-import type { RateLimiter } from './rate-limiter.ts';
+import type { RateGate } from './rate-limiter.ts';
 import type { ServiceCache } from './service-cache.ts';
 
 export type LogEntry = Record<string, string | number | boolean | undefined>;
@@ -18,7 +18,7 @@ export interface ServiceContext {
   tenants: TenantDirectory;
   config: ServeConfig;
   metrics: Metrics;
-  rateLimiter: RateLimiter;
+  rateLimiter: RateGate;
   /** Writes one structured log entry (serve: one JSON line on standard output). */
   log: (entry: LogEntry) => void;
   version: string;
@@ -28,6 +28,8 @@ export interface ServiceContext {
   cache?: ServiceCache;
   /** Batches (HTTP server only): where chunk bytes are kept, and a nudge for this node's workers when an upload is queued. */
   batches?: { blobs: BatchBlobs; wake: () => void };
+  /** The /metrics page, when it sums more than this thread's counters (server/workers); else metrics.render(). */
+  renderMetrics?: () => Promise<string>;
 }
 
 /** What the server knows about one request, for its handlers and its log line. */

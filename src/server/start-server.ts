@@ -6,15 +6,17 @@
  * BatchWorker signs chunks from the queue the nodes share (src/server/batches/).
  */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { answerSignRequest, isSignRequest } from './sign-route.ts';
 import type { Store } from '../store/store.ts';
 import { TenantDirectory } from '../store/tenant-directory.ts';
 import type { ServeConfig } from './config.ts';
 import { createApp } from './create-app.ts';
 import { Metrics } from './metrics.ts';
-import { RateLimiter } from './rate-limiter.ts';
+import { RateLimiter, type RateGate } from './rate-limiter.ts';
+import { ServiceCache } from './service-cache.ts';
 import type { LogEntry, ServiceContext } from './service-context.ts';
 import { createConsoleContext, type ConsoleContext, type ConsoleOptions } from './console/console-context.ts';
 import { consoleOriginFor } from './console/console-origin.ts';
@@ -30,28 +32,48 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/**
- * `rateLimiter` and `metrics`: shared with the submission port when `kakitome serve` runs both (a key's rate limit counts its HTTP requests and its SMTP messages together).
- * `console`: the web console's options (session policy, rates, password hash cost).
- */
-export async function startServer(store: Store, config: ServeConfig, options: { log: (e: LogEntry) => void; version: string; rateLimiter?: RateLimiter; metrics?: Metrics; console?: ConsoleOptions }): Promise<RunningServer> {
+export interface ServerOptions {
+  log: (e: LogEntry) => void;
+  version: string;
+  /** Shared with the submission port when `kakitome serve` runs both (a key's rate limit counts its HTTP requests and its SMTP messages together). */
+  rateLimiter?: RateGate;
+  metrics?: Metrics;
+  cache?: ServiceCache;
+  /** The web console's options (session policy, rates, password hash cost, where downloads are held). */
+  console?: ConsoleOptions;
+  /** Serving threads (server/workers): /metrics sums them all. */
+  renderMetrics?: () => Promise<string>;
+  /** Serving threads: each listens on the same port (SO_REUSEPORT) and the kernel spreads the connections. */
+  reusePort?: boolean;
+}
+
+export async function startServer(store: Store, config: ServeConfig, options: ServerOptions): Promise<RunningServer> {
   let shuttingDown = false;
   const blobs = await openBatchBlobs(store.engine);
   let worker: BatchWorker | undefined;
+  const tenants = new TenantDirectory(store);
   const service: ServiceContext = {
-    store, tenants: new TenantDirectory(store), config, metrics: options.metrics ?? new Metrics(), rateLimiter: options.rateLimiter ?? new RateLimiter(),
-    log: options.log, version: options.version, shuttingDown: () => shuttingDown,
+    store, tenants, config, metrics: options.metrics ?? new Metrics(), rateLimiter: options.rateLimiter ?? new RateLimiter(),
+    log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
     batches: { blobs, wake: () => worker?.wake() },
+    ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : {}),
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
   const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}), ...(config.ldap ? { ldap: config.ldap } : {}) });
   const app = createApp(service, { console: consoleContext });
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    // Slow-loris bounds: headers within 20 s, a whole request within 5 minutes (a 50 MiB upload at 1.4 Mbit/s).
-    serverOptions: { headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
-  }) as Server;
-  server.listen(config.port, config.host);
+  const honoListener = getRequestListener(app.fetch);
+  // Slow-loris bounds: headers within 20 s, a whole request within 5 minutes (a 50 MiB upload at 1.4 Mbit/s).
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    // The signing route on node:http itself (sign-route.ts); everything else through Hono.
+    if (isSignRequest(req)) {
+      answerSignRequest(service, req, res).catch((e: unknown) => {
+        service.log({ time: new Date().toISOString(), level: 'error', msg: 'internal error', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+        res.destroy();
+      });
+    }
+    else void honoListener(req, res);
+  });
+  server.listen({ port: config.port, host: config.host, ...(options.reusePort ? { reusePort: true } : {}) });
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
   // This node signs batch chunks from the shared queue, whichever node received them.
   worker = new BatchWorker(service, blobs);

@@ -8,11 +8,14 @@ import type { AddressInfo } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import type { HostPort } from './parse-host-port.ts';
 
-/** Listens on `at` (port 0: any free port) and resolves with the bound address. */
-export async function listenSmtp(server: SMTPServer, at: HostPort): Promise<HostPort> {
+/**
+ * Listens on `at` (port 0: any free port) and resolves with the bound address.
+ * `reusePort`: several listeners (serving threads) share the port (SO_REUSEPORT).
+ */
+export async function listenSmtp(server: SMTPServer, at: HostPort, reusePort = false): Promise<HostPort> {
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(at.port, at.host, () => {
+    server.server.listen({ port: at.port, host: at.host, ...(reusePort ? { reusePort: true } : {}) }, () => {
       server.server.off('error', reject);
       resolve();
     });

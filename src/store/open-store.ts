@@ -12,6 +12,7 @@ import { isProtectedMasterKey } from '../keys/protect-master-key.ts';
 import { openSqliteEngine } from './sqlite-engine.ts';
 import { Store } from './store.ts';
 import type { SqlEngine } from './sql-engine.ts';
+import type { AuditWriter } from './record-key-use.ts';
 
 export interface StoreConfig {
   /** postgres://... or postgresql://...; or a path to a SQLite file. */
@@ -33,6 +34,8 @@ export interface StoreConfig {
    * every operation that opens or seals a private key is refused (INVALID_ARGUMENT).
    */
   withoutMasterKey?: boolean;
+  /** StoreOptions.auditWriter: the audit rows go to another thread's store. */
+  auditWriter?: AuditWriter;
 }
 
 /**
@@ -68,7 +71,7 @@ export async function openStore(config: StoreConfig = {}): Promise<Store> {
   const masterKey = config.withoutMasterKey ? undefined : await resolveMasterKey(config);
   const engine = await openEngine(config);
   try {
-    return await Store.open(engine, { ...(masterKey ? { masterKey } : {}), ...(config.actor ? { actor: config.actor } : {}) });
+    return await Store.open(engine, { ...(masterKey ? { masterKey } : {}), ...(config.actor ? { actor: config.actor } : {}), ...(config.auditWriter ? { auditWriter: config.auditWriter } : {}) });
   } catch (e) {
     await engine.close();
     throw e;

@@ -31,7 +31,7 @@
  * audit table of counts per minute saves rows, which are not what costs, and loses
  * which certificate was used when and by whom.
  */
-import { randomUUID } from 'node:crypto';
+import { timeOrderedId } from './time-ordered-id.ts';
 import type { SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
 
 export interface KeyUseRecord {
@@ -42,8 +42,19 @@ export interface KeyUseRecord {
   detail?: string;
 }
 
+/** An audit_log row as inserted: id (time-ordered), at (ISO), actor, action, object, detail. */
+export type AuditRow = [id: string, at: string, actor: string, action: string, object: string | null, detail: string | null];
+
+/**
+ * Where a batch of rows goes instead of this engine: a serving thread hands its
+ * rows to the thread that holds the store's one writing connection
+ * (server/workers), which commits them with its own (recordRows); resolves once
+ * they are committed there.
+ */
+export type AuditWriter = (rows: AuditRow[]) => Promise<void>;
+
 interface Waiting {
-  values: SqlValue[];
+  values: AuditRow;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -54,20 +65,31 @@ const MAX_BATCH = 2_000;
 
 export class KeyUseRecorder {
   readonly #engine: SqlEngine;
+  readonly #writer: AuditWriter | undefined;
   /** PostgreSQL: one multi-row INSERT per chunk (a round trip each); SQLite: one prepared single-row INSERT per row (no round trips). */
   readonly #rowsPerStatement: number;
   #waiting: Waiting[] = [];
   #draining: Promise<void> | undefined;
 
-  constructor(engine: SqlEngine) {
+  constructor(engine: SqlEngine, writer?: AuditWriter) {
     this.#engine = engine;
+    this.#writer = writer;
     this.#rowsPerStatement = engine.dialect === 'postgres' ? MAX_BATCH : 1;
   }
 
   /** Queues the record; resolves once it is committed, rejects if its commit fails. */
   record(r: KeyUseRecord): Promise<void> {
+    return this.#queue([timeOrderedId(r.at.getTime()), r.at.toISOString(), r.actor, r.action, r.object ?? null, r.detail ?? null]);
+  }
+
+  /** Queues rows made elsewhere (another thread's recorder, AuditWriter); resolves once they are all committed. */
+  recordRows(rows: readonly AuditRow[]): Promise<void> {
+    return Promise.all(rows.map((row) => this.#queue(row))).then(() => undefined);
+  }
+
+  #queue(values: AuditRow): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ values: [randomUUID(), r.at.toISOString(), r.actor, r.action, r.object ?? null, r.detail ?? null], resolve, reject });
+      this.#waiting.push({ values, resolve, reject });
       // setImmediate, not a microtask: every caller that is ready in this turn of the
       // event loop queues its row first, and they share the commit.
       this.#draining ??= new Promise<void>((done) => setImmediate(() => void this.#drain().finally(done)));
@@ -86,7 +108,8 @@ export class KeyUseRecorder {
         try {
           // One statement is one transaction on both engines: on PostgreSQL a single
           // round trip (no BEGIN and COMMIT of their own).
-          if (batch.length <= this.#rowsPerStatement) await this.#insert(this.#engine, batch);
+          if (this.#writer) await this.#writer(batch.map((w) => w.values));
+          else if (batch.length <= this.#rowsPerStatement) await this.#insert(this.#engine, batch);
           else await this.#engine.transaction((tx) => this.#insert(tx, batch));
         } catch (e) {
           for (const w of batch) w.reject(e);

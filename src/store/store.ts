@@ -31,7 +31,8 @@ import type { MasterKey } from '../keys/master-key.ts';
 import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey } from '../keys/seal-private-key.ts';
 import { lendEngine, type Row, type SqlEngine, type SqlExecutor, type SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
-import { KeyUseRecorder } from './record-key-use.ts';
+import { KeyUseRecorder, type AuditRow, type AuditWriter } from './record-key-use.ts';
+import { timeOrderedId } from './time-ordered-id.ts';
 import { KeyLookupCoalescer, type KeyCandidates } from './coalesce-key-lookups.ts';
 import { ReuseCache } from './reuse-cache.ts';
 import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
@@ -128,6 +129,12 @@ export interface StoreOptions {
    * nothing the master key would not; they are dropped on close().
    */
   reuseCache?: number;
+  /**
+   * Where the rows of key uses and Store.audit go instead of this store's engine
+   * (record-key-use.ts): a serving thread's store hands them to the one that
+   * writes. Rows written inside a transaction (auditWithin) stay in it.
+   */
+  auditWriter?: AuditWriter;
   /** Who acts, for the audit log (default: the OS user). */
   actor?: string;
   clock?: () => Date;
@@ -195,6 +202,7 @@ export class Store implements KeyDirectory {
   readonly #shared: SharedKeyUse;
   /** An actingAs view: it shares the owner's engine and key-use machinery and closes neither. */
   readonly #lent: boolean;
+  #closing: Promise<void> | undefined;
 
   private constructor(engine: SqlEngine, options: StoreOptions, lentFrom?: SharedKeyUse) {
     this.engine = engine;
@@ -203,7 +211,7 @@ export class Store implements KeyDirectory {
     this.#clock = options.clock ?? (() => new Date());
     this.#lent = lentFrom !== undefined;
     this.#shared = lentFrom ?? {
-      keyUses: new KeyUseRecorder(engine),
+      keyUses: new KeyUseRecorder(engine, options.auditWriter),
       keyLookups: new KeyLookupCoalescer(engine),
       openedKeys: new ReuseCache(options.reuseCache ?? 256),
       lookupCertificates: new ReuseCache(options.reuseCache ?? 256),
@@ -276,13 +284,16 @@ export class Store implements KeyDirectory {
     return store;
   }
 
-  /** Waits for the key-use records in flight, then closes the engine. */
-  async close(): Promise<void> {
-    await this.#keyUses.settle();
-    if (this.#lent) return;
-    this.#openedKeys.clear();
-    this.#lookupCertificates.clear();
-    await this.engine.close();
+  /** Waits for the key-use records in flight, then closes the engine. A second call waits for the first. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#keyUses.settle();
+      if (this.#lent) return;
+      this.#openedKeys.clear();
+      this.#lookupCertificates.clear();
+      await this.engine.close();
+    })();
+    return this.#closing;
   }
 
   now(): Date {
@@ -291,7 +302,7 @@ export class Store implements KeyDirectory {
 
   async #audit(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
     await tx.run('INSERT INTO audit_log (id, at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?, ?)', [
-      randomUUID(), this.#clock().toISOString(), this.#actor, action, object ?? null, detail ?? null,
+      timeOrderedId(), this.#clock().toISOString(), this.#actor, action, object ?? null, detail ?? null,
     ]);
   }
 
@@ -307,6 +318,14 @@ export class Store implements KeyDirectory {
    */
   async audit(action: string, object?: string, detail?: string): Promise<void> {
     await this.#keyUses.record({ at: this.#clock(), actor: this.#actor, action, ...(object === undefined ? {} : { object }), ...(detail === undefined ? {} : { detail }) });
+  }
+
+  /**
+   * Commits audit rows made elsewhere (another thread's store, record-key-use.ts's
+   * AuditWriter) in this store's shared commits; resolves once they are committed.
+   */
+  recordAuditRows(rows: readonly AuditRow[]): Promise<void> {
+    return this.#keyUses.recordRows(rows);
   }
 
   /**

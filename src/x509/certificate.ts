@@ -38,6 +38,7 @@ export class Certificate {
   readonly extensions: ReadonlyMap<string, Extension>;
   #publicKey: KeyObject | undefined;
   #x509: X509Certificate | undefined;
+  #fingerprint256: string | undefined;
 
   private constructor(der: Buffer) {
     this.der = der;
@@ -189,9 +190,10 @@ export class Certificate {
     return out;
   }
 
-  /** SHA-256 of the DER, lowercase hex. */
+  /** SHA-256 of the DER, lowercase hex (computed once: a signing service names it in every message's audit rows). */
   get fingerprint256(): string {
-    return createHash('sha256').update(this.der).digest('hex');
+    this.#fingerprint256 ??= createHash('sha256').update(this.der).digest('hex');
+    return this.#fingerprint256;
   }
 
   /** True when `issuer` and `serial` identify this certificate (IssuerAndSerialNumber). */

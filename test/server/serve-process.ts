@@ -7,7 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
-import { BIN, runCli } from '../cli/run-cli.ts';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, runCli, storeHomeEnv } from '../cli/run-cli.ts';
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -62,4 +64,19 @@ export async function kakitomeOk(env: NodeJS.ProcessEnv, ...args: string[]): Pro
   const r = await runCli(args, { env });
   assert.equal(r.status, 0, `kakitome ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.toString();
+}
+
+/**
+ * A fresh store in `dir` through the CLI: the internal CA (its root in dir/root.pem),
+ * tenant acme (acme.example) with the identity news@acme.example (P-256). Returns
+ * the environment the CLI and serve run in.
+ */
+export async function acmeStore(dir: string, caName: string): Promise<NodeJS.ProcessEnv> {
+  mkdirSync(join(dir, 'user'));
+  const env = storeHomeEnv(join(dir, 'home'), join(dir, 'user'));
+  await kakitomeOk(env, 'init');
+  await kakitomeOk(env, 'ca', 'init', '--name', caName, '--key-type', 'p256', '-o', join(dir, 'root.pem'));
+  await kakitomeOk(env, 'tenant', 'add', 'acme', '--domain', 'acme.example');
+  await kakitomeOk(env, 'tenant', 'identity', 'acme', '--email', 'news@acme.example', '--key-type', 'p256');
+  return env;
 }

@@ -9,14 +9,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { storeHomeEnv } from '../cli/run-cli.ts';
 import { Sink, opensslVerifyMime } from '../gateway/gateway-fixture.ts';
 import { PostfixInstance, freePort } from '../gateway/postfix-instance.ts';
-import { kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
+import { acmeStore, kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-submit-pf-'));
 let env: NodeJS.ProcessEnv;
@@ -28,12 +27,7 @@ let key = '';
 const kk = (...args: string[]) => kakitomeOk(env, ...args);
 
 before(async () => {
-  mkdirSync(join(dir, 'user'));
-  env = storeHomeEnv(join(dir, 'home'), join(dir, 'user'));
-  await kk('init');
-  await kk('ca', 'init', '--name', 'Submission CA', '--key-type', 'p256', '-o', join(dir, 'root.pem'));
-  await kk('tenant', 'add', 'acme', '--domain', 'acme.example');
-  await kk('tenant', 'identity', 'acme', '--email', 'news@acme.example', '--key-type', 'p256');
+  env = await acmeStore(dir, 'Submission CA');
   key = JSON.parse(await kk('tenant', 'key', 'acme', '--scope', 'sign', '--json')).key;
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'smtp.key'), '-out', join(dir, 'smtp.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'pipe' });
   sink = await new Sink().start();

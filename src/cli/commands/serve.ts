@@ -18,6 +18,13 @@ import { createMasterKeyFile, resolveKakitomeHome } from '../../keys/master-key.
 import type { Command } from 'commander';
 import type { ServeOptions } from '../../server/config.ts';
 import { commandAction } from './message-options.ts';
+import type { MasterKey } from '../../keys/master-key.ts';
+import type { Store } from '../../store/store.ts';
+import type { ServeConfig } from '../../server/config.ts';
+import type { SubmissionConfig } from '../../server/smtp/submission-config.ts';
+import type { RunningSubmission } from '../../server/smtp/start-submission.ts';
+import type { ConsoleContext } from '../../server/console/console-context.ts';
+import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { masterKeyPassphrase } from './store-options.ts';
 
 /** The HTTP options (ServeOptions: --http, --public-url, the size limits, the batch options...) and the rest. */
@@ -29,6 +36,7 @@ interface ServeCliOptions extends ServeOptions {
   smtpImplicitTls?: boolean;
   home?: string;
   databaseUrl?: string;
+  workers?: string;
 }
 
 /**
@@ -43,6 +51,58 @@ function createHomeOnFirstRun(o: ServeCliOptions, env: NodeJS.ProcessEnv = proce
   if (existsSync(keyFile) || existsSync(join(home, 'kakitome.db'))) return undefined;
   createMasterKeyFile(keyFile);
   return keyFile;
+}
+
+/** The running service, however it runs: what it listens on and how to stop it (the caller closes the store). */
+interface ServiceRun {
+  url?: string;
+  smtp?: HostPort;
+  /** The console's context, for the first-run setup link. */
+  console?: ConsoleContext;
+  failed?: Promise<Error>;
+  stop(): Promise<void>;
+}
+
+/** --workers 0: the HTTP server and the submission port on this thread, as one process always did. */
+async function runOnMainThread(o: { store: Store; config: ServeConfig; submission: SubmissionConfig | undefined; log: (e: Record<string, unknown>) => void; smtpOnly: boolean }): Promise<ServiceRun> {
+  const [{ startServer }, { Metrics }, { RateLimiter }, { TenantDirectory }, { ServiceCache }] = await Promise.all([
+    import('../../server/start-server.ts'), import('../../server/metrics.ts'), import('../../server/rate-limiter.ts'), import('../../store/tenant-directory.ts'), import('../../server/service-cache.ts'),
+  ]);
+  const tenants = new TenantDirectory(o.store);
+  const shared = { rateLimiter: new RateLimiter(), metrics: new Metrics(), cache: new ServiceCache(o.store, tenants), log: o.log, version: version() };
+  const server = o.smtpOnly ? undefined : await startServer(o.store, o.config, shared);
+  let smtp: RunningSubmission | undefined;
+  try {
+    if (o.submission) {
+      const { startSubmission } = await import('../../server/smtp/start-submission.ts');
+      smtp = await startSubmission({ store: o.store, tenants, config: o.config, ...shared, shuttingDown: () => false }, o.submission);
+    }
+  } catch (e) {
+    await server?.close();
+    throw e;
+  }
+  return {
+    ...(server ? { url: server.url, console: server.console } : {}),
+    ...(smtp ? { smtp: smtp.listening } : {}),
+    async stop() {
+      // The submission port first: its messages in flight still need the store, which the HTTP server closes.
+      await smtp?.stop();
+      await server?.close();
+    },
+  };
+}
+
+/** --workers N: N serving threads on the shared port, this thread coordinating (server/workers). */
+async function runOnThreads(o: { store: Store; location: { home?: string; databaseUrl?: string; masterKey: MasterKey }; config: ServeConfig; submission: SubmissionConfig | undefined; workers: number; write: (text: string) => void; smtpOnly: boolean }): Promise<ServiceRun> {
+  const { startServeWorkers } = await import('../../server/workers/start-serve-workers.ts');
+  const running = await startServeWorkers({ workers: o.workers, store: o.store, location: o.location, config: o.config, http: !o.smtpOnly, ...(o.submission ? { submission: o.submission } : {}), version: version(), write: o.write });
+  return {
+    ...(running.url ? { url: running.url } : {}),
+    ...(running.console ? { console: running.console } : {}),
+    ...(running.smtp ? { smtp: running.smtp } : {}),
+    failed: running.failed,
+    stop: running.stop,
+  };
 }
 
 function version(): string {
@@ -74,9 +134,10 @@ export function register(program: Command): void {
     .option('--max-batch-size <size>', 'largest batch upload (POST /api/v1/batches), e.g. 4GiB (default); larger ones get 413')
     .option('--max-batch-messages <n>', 'most messages in one batch (default 1000000)')
     .option('--batch-chunk <n>', 'messages per chunk, the unit of work nodes claim from the shared queue (default 500)')
-    .option('--batch-workers <n>', 'batch chunks this node signs at once (default 1)')
+    .option('--batch-workers <n>', 'batch chunks each serving thread signs at once (default 1)')
     .option('--batch-lease <seconds>', 'a node that stops renewing its chunk for this long loses it to another node (default 30)')
     .option('--batch-retention <hours>', 'how long a finished batch and its result are kept (default 24)')
+    .option('--workers <n>', 'serving threads, each answering whole requests and messages on the shared ports (0: the main thread serves; default: one per CPU)')
     .option('--home <dir>', 'key store home (default: $KAKITOME_HOME or ~/.kakitome)')
     .option('--database-url <url>', 'postgres://... key store (default: $KAKITOME_DATABASE_URL)')
     .addHelpText('after', `
@@ -87,8 +148,8 @@ Examples:
   kakitome serve --smtp 0.0.0.0:587 --relay 127.0.0.1:25 --smtp-tls-cert submit.pem --smtp-tls-key submit.key
   curl -H "Authorization: Bearer $KEY" -H 'Content-Type: message/rfc822' --data-binary @draft.eml http://127.0.0.1:8080/api/v1/sign`)
     .action(commandAction('serve', async (o: ServeCliOptions) => {
-      const [{ resolveServeConfig }, { openStore }, { startServer }, { issueSetupLink }] = await Promise.all([
-        import('../../server/config.ts'), import('../../store/open-store.ts'), import('../../server/start-server.ts'), import('../../server/console/first-run.ts'),
+      const [{ resolveServeConfig }, { openStore, resolveMasterKey }, { issueSetupLink }] = await Promise.all([
+        import('../../server/config.ts'), import('../../store/open-store.ts'), import('../../server/console/first-run.ts'),
       ]);
       const { resolveSubmissionConfig } = await import('../../server/smtp/submission-config.ts');
       // Every option is checked before the store is opened or a port bound.
@@ -98,42 +159,45 @@ Examples:
       const submission = resolveSubmissionConfig(o, config.maxMessageBytes);
       const createdKey = createHomeOnFirstRun(o);
       if (createdKey) process.stderr.write(`Created a new Kakitome store in ${dirname(createdKey)} with its master key ${createdKey}: back that file up apart from the store (without it no stored key opens).\n`);
-      const store = await openStore({ ...(o.home ? { home: o.home } : {}), ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}), actor: 'serve', masterKeyPassphrase });
-      const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(entry)}\n`);
-      const [{ Metrics }, { RateLimiter }, { TenantDirectory }] = await Promise.all([import('../../server/metrics.ts'), import('../../server/rate-limiter.ts'), import('../../store/tenant-directory.ts')]);
-      const shared = { rateLimiter: new RateLimiter(), metrics: new Metrics() };
-      let server;
-      let smtp;
+      const location = { ...(o.home ? { home: o.home } : {}), ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) };
+      // Read once here: serving threads open the store with it (a passphrase is asked once, not per thread).
+      const masterKey = await resolveMasterKey({ ...location, masterKeyPassphrase });
+      const store = await openStore({ ...location, masterKey, actor: 'serve' });
+      const write = (text: string) => process.stdout.write(text);
+      const log = (entry: Record<string, unknown>) => write(`${JSON.stringify(entry)}\n`);
+      const workers = config.workers ?? 0;
+      let running: ServiceRun;
       try {
-        if (!smtpOnly) server = await startServer(store, config, { log, version: version(), ...shared });
-        if (submission) {
-          const { startSubmission } = await import('../../server/smtp/start-submission.ts');
-          smtp = await startSubmission({ store, tenants: new TenantDirectory(store), config, ...shared, log, version: version(), shuttingDown: () => false }, submission);
-        }
+        running = workers > 0
+          ? await runOnThreads({ store, location: { ...location, masterKey }, config, submission, workers, write, smtpOnly })
+          : await runOnMainThread({ store, config, submission, log, smtpOnly });
       } catch (e) {
-        await (server ? server.close() : store.close());
+        await store.close();
         throw e;
       }
-      if (server) log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'http', url: server.url, console: server.console.origin.baseUrl, engine: store.engine.dialect, maxMessageBytes: config.maxMessageBytes });
-      if (smtp && submission) {
+      const engine = store.engine.dialect;
+      if (running.url) log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'http', url: running.url, console: running.console!.origin.baseUrl, engine, maxMessageBytes: config.maxMessageBytes, workers });
+      if (running.smtp && submission) {
         const { formatHostPort } = await import('../../smtp/parse-host-port.ts');
-        log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'smtp', address: formatHostPort(smtp.listening), tls: submission.tls ? (submission.tls.implicit ? 'implicit' : 'starttls') : 'none', relay: formatHostPort(submission.relay), engine: store.engine.dialect, maxMessageBytes: config.maxMessageBytes });
+        log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'smtp', address: formatHostPort(running.smtp), tls: submission.tls ? (submission.tls.implicit ? 'implicit' : 'starttls') : 'none', relay: formatHostPort(submission.relay), engine, maxMessageBytes: config.maxMessageBytes, workers });
       }
-      const setup = server ? await issueSetupLink(server.console) : undefined;
+      const setup = running.console ? await issueSetupLink(running.console) : undefined;
       if (setup) {
         // The link is a secret for whoever started the server: the terminal, never the JSON log.
         log({ time: new Date().toISOString(), level: 'info', msg: 'setup link printed', expires: setup.expiresAt.toISOString() });
         process.stderr.write(`\nKakitome is not set up yet. Open this link within ${Math.round((setup.expiresAt.getTime() - Date.now()) / 60_000)} minutes to create the first administrator, your CA and your mail domains:\n\n  ${setup.url}\n\nIt works once; restart kakitome serve for a new one.\n\n`);
       }
-      const signal = await new Promise<string>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
+      const stopped = await new Promise<{ signal?: string; error?: Error }>((resolve) => {
+        process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
+        process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
+        void running.failed?.then((error) => resolve({ error }));
       });
-      log({ time: new Date().toISOString(), level: 'info', msg: 'stopping', signal });
-      // The submission port first: its messages in flight still need the store, which the HTTP server closes.
-      await smtp?.stop();
-      await (server ? server.close() : store.close());
+      if (stopped.error) log({ time: new Date().toISOString(), level: 'error', msg: 'serving thread failed', error: stopped.error.message });
+      log({ time: new Date().toISOString(), level: 'info', msg: 'stopping', ...(stopped.signal ? { signal: stopped.signal } : {}) });
+      await running.stop();
+      // Every audit row handed over is committed before the store closes.
+      await store.close();
       log({ time: new Date().toISOString(), level: 'info', msg: 'stopped' });
-      return 0;
+      return stopped.error ? 1 : 0;
     }));
 }

@@ -35,24 +35,17 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
   if (query.dkim === 'true' && !dkimKeys.length) {
     throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without dkim=true. The message was not signed.`);
   }
-  const use = await cache.useSigningIdentity(store, address);
-  if (!use) {
+  const identity = await cache.signingIdentity(store, address);
+  if (!identity) {
     throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
   }
-  const { identity } = use;
-  let out: Buffer;
-  try {
-    const signed = signMessage(message, {
-      signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
-      certificates: identity.chain,
-      opaque: query.opaque === 'true',
-    });
-    out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
-  } catch (e) {
-    await use.recorded;
-    throw e;
-  }
-  // The key's use and the message's row share a commit; the answer waits for it.
-  await Promise.all([use.recorded, store.audit(action, identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`)]);
+  const signed = signMessage(message, {
+    signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
+    certificates: identity.chain,
+    opaque: query.opaque === 'true',
+  });
+  const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
+  // The message's row names the certificate (its key's opening has a key.use.sign row); the answer waits for its commit.
+  await store.audit(action, identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`);
   return out;
 }

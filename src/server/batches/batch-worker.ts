@@ -16,6 +16,7 @@
  * released at once, so another node takes it without waiting for the lease.
  */
 import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { BatchDirectory } from '../../store/batch-directory.ts';
 import { BatchQueue, type ClaimedChunk } from '../../store/batch-queue.ts';
 import type { BatchBlobs } from '../../store/batch-blobs.ts';
@@ -32,7 +33,8 @@ export class BatchWorker {
   readonly #ctx: ServiceContext;
   readonly #blobs: BatchBlobs;
   readonly #queue: BatchQueue;
-  readonly #node = `${hostname()}/${process.pid}`;
+  /** For logs and the chunk's row: the host, the process and, in a serving thread (server/workers), the thread. */
+  readonly #node = `${hostname()}/${process.pid}${threadId ? `/${threadId}` : ''}`;
   #stopping = false;
   #loops: Array<Promise<void>> = [];
   #wakers = new Set<() => void>();

@@ -14,7 +14,7 @@ import type { Argon2Parameters } from '../../keys/password-hash.ts';
 import { OrganisationSettings } from '../../store/organisation-settings.ts';
 import type { RequestState, ServiceContext } from '../service-context.ts';
 import type { ConsoleOrigin } from './console-origin.ts';
-import { Handovers } from './handovers.ts';
+import { Handovers, type HandoverStore } from './handovers.ts';
 import type { Messages } from './messages/en.ts';
 
 /** Largest message the check page reads (the form around it adds a little). */
@@ -51,6 +51,8 @@ export interface ConsoleOptions {
   passwordHash?: Argon2Parameters;
   /** A directory "can I send encrypted mail to ...?" asks when the store has no certificate. */
   ldap?: LdapSource;
+  /** Where one-time downloads are held (default: in this thread). */
+  handovers?: HandoverStore;
 }
 
 export interface ConsoleContext {
@@ -58,7 +60,7 @@ export interface ConsoleContext {
   people: PeopleDirectory;
   sessions: ConsoleSessions;
   organisation: OrganisationSettings;
-  handovers: Handovers;
+  handovers: HandoverStore;
   /** Where the console is served from: set once the server listens (its port may be 0 until then). */
   origin: ConsoleOrigin;
   checkMaxBytes: number;
@@ -72,7 +74,7 @@ export function createConsoleContext(service: ServiceContext, origin: ConsoleOri
     service, people,
     sessions: new ConsoleSessions(service.store, people, o.sessionPolicy ?? DEFAULT_SESSION_POLICY),
     organisation: new OrganisationSettings(service.store),
-    handovers: new Handovers(),
+    handovers: o.handovers ?? new Handovers(),
     origin,
     checkMaxBytes: o.checkMaxBytes ?? DEFAULT_CHECK_MAX_BYTES,
     rates: { ...DEFAULT_CONSOLE_RATES, ...o.rates },

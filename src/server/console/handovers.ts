@@ -15,10 +15,20 @@ export interface Handover {
   expiresAt: number;
 }
 
+/**
+ * Where downloads are held: this thread's Handovers, or in a serving thread
+ * (server/workers) the coordinating thread's, so the download works whichever
+ * thread of the node answers it.
+ */
+export interface HandoverStore {
+  hold(personId: string, fileName: string, contentType: string, bytes: Buffer): string | Promise<string>;
+  take(id: string, personId: string): Handover | undefined | Promise<Handover | undefined>;
+}
+
 const TTL_MS = 10 * 60_000;
 const MAX_HELD = 1000;
 
-export class Handovers {
+export class Handovers implements HandoverStore {
   readonly #held = new Map<string, Handover>();
   readonly #clock: () => number;
 

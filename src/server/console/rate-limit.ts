@@ -6,7 +6,7 @@
 import { ProblemError } from '../problem.ts';
 import type { ConsoleContext } from './console-context.ts';
 
-export function takeRate(cx: ConsoleContext, what: string, who: string, perMinute: number): void {
-  const r = cx.service.rateLimiter.take(`console:${what}:${who}`, perMinute);
+export async function takeRate(cx: ConsoleContext, what: string, who: string, perMinute: number): Promise<void> {
+  const r = await cx.service.rateLimiter.take(`console:${what}:${who}`, perMinute);
   if (!r.allowed) throw new ProblemError(429, 'RATE_LIMITED', `Too many ${what} requests; try again in ${r.retryAfter} s.`, { 'retry-after': String(r.retryAfter) });
 }

@@ -60,7 +60,8 @@ async function authenticate(ctx: ServiceContext, auth: SMTPServerAuthentication)
   return key;
 }
 
-export async function startSubmission(ctx: ServiceContext, config: SubmissionConfig): Promise<RunningSubmission> {
+/** `reusePort`: a serving thread's listener, sharing the port with the others (server/workers). */
+export async function startSubmission(ctx: ServiceContext, config: SubmissionConfig, options: { reusePort?: boolean } = {}): Promise<RunningSubmission> {
   const name = hostname();
   let inFlight = 0;
   let transactions = 0;
@@ -104,11 +105,10 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
     onMailFrom(_address, session, callback) {
       // The key again, per message: revoked or re-limited since AUTH counts now.
       const cache = serviceCache(ctx);
-      cache.refresh().then(() => cache.findApiKey(keyOf(session).id)).then(
-        (key) => {
-          if (!key || key.revokedAt) return callback(smtpError(535, '5.7.8', 'This API key was revoked; authenticate with another.'));
+      cache.refresh().then(() => cache.findApiKey(keyOf(session).id)).then(async (key) => ({ key, rate: key && !key.revokedAt ? await ctx.rateLimiter.take(key.id, key.ratePerMinute) : undefined })).then(
+        ({ key, rate }) => {
+          if (!key || !rate) return callback(smtpError(535, '5.7.8', 'This API key was revoked; authenticate with another.'));
           session.user = key;
-          const rate = ctx.rateLimiter.take(key.id, key.ratePerMinute);
           if (!rate.allowed) {
             log({ msg: 'message', session: session.id, tenant: key.tenant, key: key.id, reply: 451, outcome: 'deferred', code: 'RATE_LIMITED' });
             return callback(smtpError(451, '4.7.1', `This API key may send ${key.ratePerMinute} messages a minute; try again in ${rate.retryAfter} s.`));
@@ -149,7 +149,7 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
   });
   server.on('error', (e: Error) => ctx.log({ time: new Date().toISOString(), level: 'warn', listener: 'smtp', msg: 'smtp-error', error: oneLine(e.message) }));
 
-  const listening = await listenSmtp(server, config.listen);
+  const listening = await listenSmtp(server, config.listen, options.reusePort);
   return {
     listening,
     async stop() {

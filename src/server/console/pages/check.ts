@@ -67,7 +67,7 @@ export const checkPage: ConsoleHandler = async (_c, cx, v) => {
 };
 
 export const checkSubmit: ConsoleHandler = async (c, cx, v) => {
-  takeRate(cx, 'check', v.person ? `person:${v.person.id}` : v.client, cx.rates.checkPerAddress);
+  await takeRate(cx, 'check', v.person ? `person:${v.person.id}` : v.client, cx.rates.checkPerAddress);
   const form = await readForm(c, cx.checkMaxBytes + FORM_OVERHEAD);
   const message = (await fileField(form, 'message-file')) ?? Buffer.from(textField(form, 'message-text', cx.checkMaxBytes, false).replace(/^\s+/, ''), 'utf8');
   let content: Html;

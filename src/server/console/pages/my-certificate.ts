@@ -87,7 +87,7 @@ ${why ? notice('warn', why) : getForm(v)}`;
 export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
   const person = v.person!;
   const t = v.t.me;
-  takeRate(cx, 'issue', person.id, cx.rates.issuePerPerson);
+  await takeRate(cx, 'issue', person.id, cx.rates.issuePerPerson);
   const form = await readForm(c, FORM_MAX_BYTES);
   const profile: Pkcs12Profile = textField(form, 'profile', 10) === 'legacy' ? 'legacy' : 'modern';
   const why = await whyNoCertificate(cx, v);
@@ -98,14 +98,14 @@ export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
   const chain = await store.findIssuerChain(issued!.certificate);
   const password = makeHandoverPassword();
   const file = exportPkcs12({ key, certificate: issued!.certificate, chain, password, profile, friendlyName: person.email });
-  const id = cx.handovers.hold(person.id, `${person.email}.p12`, 'application/x-pkcs12', file);
+  const id = await cx.handovers.hold(person.id, `${person.email}.p12`, 'application/x-pkcs12', file);
   const root = chain.at(-1);
   const profileFile = buildMobileconfig({
     email: person.email, organisation: v.organisation, host: new URL(cx.origin.baseUrl).hostname, pkcs12: Buffer.from(file),
     ...(root && Buffer.compare(root.subject, root.issuer) === 0 ? { root } : {}),
     text: { displayName: t.profileName(v.organisation), description: t.profileDescription(person.email), identityName: person.email, rootName: t.profileRootName(v.organisation) },
   });
-  const profileId = cx.handovers.hold(person.id, `${person.email}.mobileconfig`, 'application/x-apple-aspen-config', profileFile);
+  const profileId = await cx.handovers.hold(person.id, `${person.email}.mobileconfig`, 'application/x-apple-aspen-config', profileFile);
   const body = h`${notice('good', t.readyLead)}
 <div class="card stack">
 <p><strong>${t.password}</strong></p>
@@ -121,7 +121,7 @@ export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
 };
 
 export const downloadMyCertificate: ConsoleHandler = async (c, cx, v) => {
-  const handover = cx.handovers.take(c.req.param('id') ?? '', v.person!.id);
+  const handover = await cx.handovers.take(c.req.param('id') ?? '', v.person!.id);
   if (!handover) return page(v, { title: v.t.me.title, status: 404, body: h`${notice('warn', v.t.me.downloadGone)}<p><a href="/me">${v.t.me.back}</a></p>` });
   await cx.service.store.actingAs(`console:${v.person!.email}`).audit('console.pkcs12.download', v.person!.email, `${handover.bytes.length} bytes`);
   const bytes = new Uint8Array(handover.bytes);

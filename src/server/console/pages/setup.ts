@@ -69,7 +69,7 @@ export const setupPage: ConsoleHandler = async (c, cx, v) => {
 
 export const setupSubmit: ConsoleHandler = async (c, cx, v) => {
   const token = c.req.param('token') ?? '';
-  takeRate(cx, 'link', v.client, cx.rates.linkPerAddress);
+  await takeRate(cx, 'link', v.client, cx.rates.linkPerAddress);
   if (!(await linkIsOpen(cx, token))) return invalidLink(v);
   const form = await readForm(c, SETUP_MAX_BYTES);
   const f: SetupFields = {

@@ -63,8 +63,8 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
   const email = textField(form, 'email', 320);
   const password = textField(form, 'password', 4096, false);
   const next = textField(form, 'next', 600);
-  takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
-  takeRate(cx, 'sign-in-account', email.toLowerCase(), cx.rates.signInPerAccount);
+  await takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
+  await takeRate(cx, 'sign-in-account', email.toLowerCase(), cx.rates.signInPerAccount);
   const person = await cx.people.checkPassword(email, password);
   if (!person) {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', email.slice(0, 320));

@@ -44,7 +44,7 @@ export const welcomePage: ConsoleHandler = async (c, cx, v) => {
 
 export const welcomeSubmit: ConsoleHandler = async (c, cx, v) => {
   const token = c.req.param('token') ?? '';
-  takeRate(cx, 'link', v.client, cx.rates.linkPerAddress);
+  await takeRate(cx, 'link', v.client, cx.rates.linkPerAddress);
   const person = await invitedPerson(cx, token);
   if (!person) return invalid(v);
   const f = await readForm(c, FORM_MAX_BYTES);

@@ -1,0 +1,95 @@
+/**
+ * Calls between a serving thread and the thread that coordinates the serving
+ * threads (start-serve-workers.ts), over the worker's message port: `call` sends
+ * an operation and resolves with what the other side's handler returned (or
+ * rejects with its error's message and code), `send` expects no answer. Messages
+ * are structured clones: Buffers, Dates and plain objects cross as they are.
+ * When the other side goes away, every call still waiting is rejected.
+ */
+import { isKakitomeError, KakitomeError, type ErrorCode } from '../../errors.ts';
+
+interface Endpoint {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+}
+
+type Handler = (...args: never[]) => unknown;
+
+interface Call {
+  op: string;
+  args: unknown[];
+  id?: number;
+}
+
+interface Reply {
+  reply: number;
+  ok: boolean;
+  value?: unknown;
+  /** `kakitome`: the code is one of ours (a KakitomeError again on this side); else a system error's (EADDRINUSE). */
+  error?: { message: string; code?: string; kakitome?: boolean };
+}
+
+export class ThreadChannel {
+  readonly #endpoint: Endpoint;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #next = 0;
+  #closed: Error | undefined;
+
+  constructor(endpoint: Endpoint) {
+    this.#endpoint = endpoint;
+    endpoint.on('message', (m) => this.#receive(m as Call | Reply));
+  }
+
+  /** Answers `op` from the other side with `fn`'s result (awaited). */
+  handle(op: string, fn: Handler): void {
+    this.#handlers.set(op, fn);
+  }
+
+  call<T>(op: string, ...args: unknown[]): Promise<T> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#endpoint.postMessage({ op, args, id } satisfies Call);
+    });
+  }
+
+  send(op: string, ...args: unknown[]): void {
+    if (!this.#closed) this.#endpoint.postMessage({ op, args } satisfies Call);
+  }
+
+  /** The other side is gone: calls waiting for it fail with `reason`, and later ones at once. */
+  close(reason: Error): void {
+    this.#closed = reason;
+    for (const p of this.#pending.values()) p.reject(reason);
+    this.#pending.clear();
+  }
+
+  #receive(m: Call | Reply): void {
+    if ('reply' in m) {
+      const p = this.#pending.get(m.reply);
+      this.#pending.delete(m.reply);
+      if (!p) return;
+      if (m.ok) p.resolve(m.value);
+      else p.reject(m.error?.kakitome ? new KakitomeError(m.error.code as ErrorCode, m.error.message) : Object.assign(new Error(m.error?.message ?? 'failed'), m.error?.code ? { code: m.error.code } : {}));
+      return;
+    }
+    const handler = this.#handlers.get(m.op);
+    const answer = (r: Omit<Reply, 'reply'>) => {
+      if (m.id !== undefined && !this.#closed) this.#endpoint.postMessage({ reply: m.id, ...r } satisfies Reply);
+    };
+    if (!handler) return answer({ ok: false, error: { message: `no handler for ${m.op}` } });
+    Promise.resolve()
+      .then(() => handler(...(m.args as never[])))
+      .then(
+        (value) => answer({ ok: true, value }),
+        (e: unknown) => answer({ ok: false, error: errorOf(e) }),
+      );
+  }
+}
+
+function errorOf(e: unknown): NonNullable<Reply['error']> {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return { message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code, kakitome: isKakitomeError(e) } : {}) };
+}
