@@ -58,7 +58,8 @@ export class ServiceCache {
    * request, so the caller waits for one sent after it.
    */
   refresh(): Promise<void> {
-    this.#next ??= (this.#inFlight ?? Promise.resolve()).then(() => {
+    // After the read in flight, failed or not (a failed read fails only its own callers).
+    this.#next ??= (this.#inFlight ?? Promise.resolve()).catch(() => undefined).then(() => {
       this.#next = undefined;
       const read = this.#read();
       this.#inFlight = read;

@@ -26,7 +26,8 @@ let env: NodeJS.ProcessEnv;
 let nodes: ServeProcess[] = [];
 let key = '';
 
-const NODE_ARGS = ['--http', '127.0.0.1:0', '--batch-chunk', '50', '--batch-lease', '3'];
+// One serving thread a node (--workers 1): two signers in all, as the test reasons about nodes.
+const NODE_ARGS = ['--http', '127.0.0.1:0', '--workers', '1', '--batch-chunk', '50', '--batch-lease', '3'];
 
 before(async () => {
   pg = await startPostgres();

@@ -130,3 +130,28 @@ test('every message has its api.sign row, and its key an opening recorded before
   // One opening per identity and change, not one per message.
   assert.ok(rows.filter((r) => r.action === 'key.use.sign').length < signs.length);
 });
+
+test('a store that fails a revision read fails that request only; the next one reads again', async () => {
+  await other.engine.run('ALTER TABLE cache_revision RENAME TO cache_revision_away');
+  assert.equal(await status(sign()), 500);
+  await other.engine.run('ALTER TABLE cache_revision_away RENAME TO cache_revision');
+  assert.equal(await status(sign()), 401, 'the key was revoked above: read again, not an old failure');
+});
+
+test('a revision read that fails while another is waiting for it (PostgreSQL: reads take a round trip) fails only its callers', async () => {
+  const { ServiceCache } = await import('../../src/server/service-cache.ts');
+  const s = await Store.open(openSqliteEngine(db), { masterKey: master });
+  const engine = s.engine as unknown as { all: (sql: string, params?: unknown[]) => Promise<unknown[]> };
+  const all = engine.all.bind(engine);
+  let failing = true;
+  engine.all = (sql, params) => (/cache_revision/.test(sql) && failing ? new Promise((_, reject) => setTimeout(() => reject(new Error('connection lost (test)')), 20)) : all(sql, params));
+  const cache = new ServiceCache(s, new TenantDirectory(s));
+  const first = cache.refresh();
+  await new Promise((r) => setTimeout(r, 5));
+  const second = cache.refresh(); // sent after the first read, which is still out
+  await assert.rejects(first, /connection lost/);
+  await assert.rejects(second, /connection lost/);
+  failing = false;
+  await cache.refresh();
+  await s.close();
+});

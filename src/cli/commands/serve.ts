@@ -163,8 +163,15 @@ Examples:
       // Read once here: serving threads open the store with it (a passphrase is asked once, not per thread).
       const masterKey = await resolveMasterKey({ ...location, masterKeyPassphrase });
       const store = await openStore({ ...location, masterKey, actor: 'serve' });
-      const write = (text: string) => process.stdout.write(text);
-      const log = (entry: Record<string, unknown>) => write(`${JSON.stringify(entry)}\n`);
+      const { createLineLog } = await import('../../server/line-log.ts');
+      // One write per turn of the event loop for the request lines of that turn.
+      const lines = createLineLog((text) => process.stdout.write(text));
+      const log = (entry: Record<string, unknown>) => lines.log(entry);
+      // The serving threads' lines, after this thread's pending ones.
+      const write = (text: string) => {
+        lines.flush();
+        process.stdout.write(text);
+      };
       const workers = config.workers ?? 0;
       let running: ServiceRun;
       try {
@@ -198,6 +205,7 @@ Examples:
       // Every audit row handed over is committed before the store closes.
       await store.close();
       log({ time: new Date().toISOString(), level: 'info', msg: 'stopped' });
+      lines.flush();
       return stopped.error ? 1 : 0;
     }));
 }

@@ -32,6 +32,7 @@ import type { SubmissionConfig } from '../smtp/submission-config.ts';
 import type { RunningSubmission } from '../smtp/start-submission.ts';
 import { startServer, type RunningServer } from '../start-server.ts';
 import { ThreadChannel } from './thread-channel.ts';
+import { createLineLog } from '../line-log.ts';
 
 export interface ServeWorkerData {
   /** Where the store is, with the master key the coordinator read. */
@@ -52,17 +53,8 @@ export interface ServeWorkerReady {
 const data = workerData as ServeWorkerData;
 const channel = new ThreadChannel(parentPort!);
 
-let lines: string[] = [];
-function flushLog(): void {
-  if (!lines.length) return;
-  const text = `${lines.join('\n')}\n`;
-  lines = [];
-  channel.send('log', text);
-}
-function log(entry: LogEntry): void {
-  if (!lines.length) setImmediate(flushLog);
-  lines.push(JSON.stringify(entry));
-}
+const lineLog = createLineLog((text) => channel.send('log', text));
+const log = (entry: LogEntry) => lineLog.log(entry);
 
 const rateLimiter: RateGate = {
   take: (key, ratePerMinute) => (ratePerMinute === undefined ? { allowed: true, retryAfter: 0 } : channel.call<RateDecision>('rate', key, ratePerMinute)),
@@ -113,5 +105,5 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
 
 channel.handle('stop', async () => {
   await running?.close();
-  flushLog();
+  lineLog.flush();
 });
