@@ -21,6 +21,7 @@
  * Values from the message (domains, selectors) are written as RFC 8601 pvalues by
  * authentication-results.ts, quoted where they are not tokens.
  */
+import type { Readable } from 'node:stream';
 import { authenticate } from 'mailauth';
 import type { DnsLookup } from './bounded-resolver.ts';
 
@@ -57,7 +58,8 @@ function keyword(r: string | undefined): string {
 }
 
 /** The results for `message`; every failure inside becomes temperror for each method, never an exception. */
-export async function authenticateSender(message: Buffer, facts: SenderFacts, lookup: DnsLookup): Promise<MethodResult[]> {
+/** `message`: in memory, or a stream (mailauth hashes the body as it reads it: the gateway's large messages). */
+export async function authenticateSender(message: Buffer | Readable, facts: SenderFacts, lookup: DnsLookup): Promise<MethodResult[]> {
   let res: Awaited<ReturnType<typeof authenticate>>;
   try {
     res = await authenticate(message, {

@@ -56,7 +56,11 @@ export class CryptoPool {
       // The worker died (out of memory, a native error) or the pool is closed: deferred, Postfix retries.
       return failedTransform(request.direction, request.recipients, e);
     }
-    for (const g of result.groups) if (g.message) g.message = Buffer.from(g.message.buffer, g.message.byteOffset, g.message.byteLength);
+    for (const g of result.groups) {
+      // Structured cloning gives a Uint8Array: the same bytes as a Buffer.
+      const m = g.message as Uint8Array | undefined;
+      if (m) g.message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+    }
     return result;
   }
 

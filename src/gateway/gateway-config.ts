@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { availableParallelism, hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { KakitomeError } from '../errors.ts';
 import { normalizeDomain } from './mail-domain.ts';
 import { parseHostPort } from '../smtp/parse-host-port.ts';
@@ -20,15 +21,25 @@ export interface GatewayCliOptions {
   lmtp?: boolean;
   dnsServer?: string[];
   workers?: string;
+  spoolDir?: string;
 }
 
 /** Crypto worker threads at most (each holds a store connection and a copy of the caches). */
 const MAX_WORKERS = 64;
 
-/** --workers: an integer from 0 (crypto on the main thread) to MAX_WORKERS; default one per CPU. */
+/**
+ * The default: one per CPU but one, which the main thread keeps busy (SMTP, DNS, the
+ * relay, and the streaming of large messages); 0 (the main thread alone) on one CPU.
+ * Each worker costs ~45 MiB of memory (its own isolate, modules, store and caches).
+ */
+export function defaultWorkers(): number {
+  return Math.min(availableParallelism() - 1, MAX_WORKERS);
+}
+
+/** --workers: an integer from 0 (crypto on the main thread) to MAX_WORKERS. */
 function checkWorkers(text: string | undefined): number {
-  if (text === undefined) return Math.min(availableParallelism(), MAX_WORKERS);
-  if (!/^\d{1,3}$/.test(text) || Number(text) > MAX_WORKERS) throw new KakitomeError('INVALID_ARGUMENT', `--workers ${JSON.stringify(text)}: give the number of crypto worker threads, 0 (on the main thread) to ${MAX_WORKERS}; default one per CPU (${availableParallelism()} here).`);
+  if (text === undefined) return defaultWorkers();
+  if (!/^\d{1,3}$/.test(text) || Number(text) > MAX_WORKERS) throw new KakitomeError('INVALID_ARGUMENT', `--workers ${JSON.stringify(text)}: give the number of crypto worker threads, 0 (on the main thread) to ${MAX_WORKERS}; default one per CPU but one (${defaultWorkers()} here).`);
   return Number(text);
 }
 
@@ -39,6 +50,12 @@ function checkDnsServer(text: string): string {
   const port = m ? Number(m[2]) : 53;
   if (!isIP(host) || port < 1 || port > 65535) throw new KakitomeError('INVALID_ARGUMENT', `--dns-server ${JSON.stringify(text)}: give an IP address, optionally with a port (127.0.0.1, 127.0.0.1:5353, [::1]:53).`);
   return text;
+}
+
+/** --spool-dir: a directory path (created 0700 at start when missing). */
+function checkSpoolDir(text: string): string {
+  if (!text.trim() || /[\x00-\x1f]/.test(text)) throw new KakitomeError('INVALID_ARGUMENT', `--spool-dir ${JSON.stringify(text)}: give a directory for large messages in transit, e.g. /var/lib/kakitome/spool.`);
+  return resolve(text);
 }
 
 /** RFC 8601 authserv-id as we write it unquoted: a host-name-like token. */
@@ -63,5 +80,6 @@ export function parseGatewayConfig(o: GatewayCliOptions, defaultAuthservId: stri
     lmtp: o.lmtp === true,
     ...(o.dnsServer?.length ? { dnsServers: o.dnsServer.map(checkDnsServer) } : {}),
     workers: checkWorkers(o.workers),
+    ...(o.spoolDir !== undefined ? { spoolDir: checkSpoolDir(o.spoolDir) } : {}),
   };
 }

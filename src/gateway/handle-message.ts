@@ -21,7 +21,7 @@
  * be made: the whole message is retried anyway, and relaying the rest first would
  * only deliver it twice.
  */
-import { authenticateSender, type MethodResult } from '../dkim/authenticate-sender.ts';
+import type { MethodResult } from '../dkim/authenticate-sender.ts';
 import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
@@ -31,9 +31,12 @@ import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { planInbound } from './plan-inbound.ts';
-import type { RecipientOutcome } from '../smtp/relay-message.ts';
+import type { RecipientOutcome, RelayBody } from '../smtp/relay-message.ts';
+import type { ContentSpool } from '../cms/stream/content-spool.ts';
+import { Readable } from 'node:stream';
+import type { SpooledMessage, SpoolPlace } from './spooled-message.ts';
 import { replyForMessage, replyForRecipient, type SmtpReply } from '../smtp/reply-for-outcomes.ts';
-import { describeFailure, failedTransform, type Group, type TransformRequest, type TransformResult } from './transform-message.ts';
+import { describeFailure, failedTransform, transformSpooled, type Group, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface MessageEnvelope {
   from: string;
@@ -47,7 +50,7 @@ export interface MessageEnvelope {
   clientHelo?: string;
 }
 
-export type Relay = (envelope: { from: string; to: readonly string[] }, message: Buffer) => Promise<RecipientOutcome[]>;
+export type Relay = (envelope: { from: string; to: readonly string[] }, message: RelayBody) => Promise<RecipientOutcome[]>;
 
 export interface HandleDeps {
   ctx: GatewayContext;
@@ -57,15 +60,22 @@ export interface HandleDeps {
   lmtp: boolean;
   log: GatewayLog;
   metrics: GatewayMetrics;
+  /** Where a large message's copies are spooled, and the size above which a message is not read into memory. */
+  place: SpoolPlace & { inMemoryBytes: number };
 }
+
+/** A message in memory, or one too large for that (spooled). */
+type Received = Buffer | SpooledMessage;
 
 /**
  * DKIM, SPF and DMARC of an inbound message, once for all its groups that ask for
  * them (policy senderAuthentication), within the per-message DNS bounds; counted
  * per method and result.
  */
-async function checkSender(deps: HandleDeps, envelope: MessageEnvelope, message: Buffer): Promise<MethodResult[]> {
-  const results = await authenticateSender(message, {
+async function checkSender(deps: HandleDeps, envelope: MessageEnvelope, message: Received): Promise<MethodResult[]> {
+  // mailauth (about 20 MiB) loads only when a policy asks for it.
+  const { authenticateSender } = await import('../dkim/authenticate-sender.ts');
+  const results = await authenticateSender(Buffer.isBuffer(message) ? message : Readable.from(message.bytes()), {
     sender: envelope.from,
     ...(envelope.clientAddress ? { ip: envelope.clientAddress } : {}),
     ...(envelope.clientHelo ? { helo: envelope.clientHelo } : {}),
@@ -75,9 +85,10 @@ async function checkSender(deps: HandleDeps, envelope: MessageEnvelope, message:
   return results;
 }
 
-/** One direction's copies, and what the main thread counts of them. */
-async function transform(deps: HandleDeps, request: TransformRequest, failed?: TransformResult): Promise<Group[]> {
-  const r = failed ?? (await deps.transform(request));
+/** One direction's copies, and what the main thread counts of them. A large message's are made here, streaming, their spools pushed to `owned`. */
+async function transform(deps: HandleDeps, request: Omit<TransformRequest, 'message'> & { message: Received }, owned: ContentSpool[], failed?: TransformResult): Promise<Group[]> {
+  const { message } = request;
+  const r = failed ?? (Buffer.isBuffer(message) ? await deps.transform({ ...request, message }) : await transformSpooled(deps.ctx, { ...request, message }, deps.place, owned));
   if (r.errorCode) deps.metrics.inc('kakitome_gateway_errors_total', { code: r.errorCode });
   if (r.unsignedNoKey) deps.metrics.inc('kakitome_gateway_unsigned_no_key_total');
   if (r.dkimNoKey) deps.metrics.inc('kakitome_gateway_dkim_no_key_total');
@@ -99,8 +110,11 @@ function policyReason(d: RecipientDecision): string {
   return `Encryption to ${d.recipient} is required by policy and ${why}.`;
 }
 
-async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Buffer): Promise<RecipientOutcome[]> {
+async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, received: Received): Promise<RecipientOutcome[]> {
   const decisions = g.policy!.decisions;
+  // transformSpooled bounces instead of holding: the store takes messages in memory.
+  if (!Buffer.isBuffer(received)) throw new Error('a spooled message cannot be held');
+  const message = received;
   const id = await new HeldMessages(deps.ctx.store).hold({
     sender: envelope.from,
     recipients: g.recipients,
@@ -119,17 +133,20 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
  * theirs; with other copies not accepted, theirs follows (the message is retried
  * or returned whole).
  */
-async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Buffer, others: readonly RecipientOutcome[]): Promise<RecipientOutcome[]> {
+async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Received, others: readonly RecipientOutcome[]): Promise<RecipientOutcome[]> {
   const decisions = g.policy!.decisions;
-  const refused = (d: RecipientDecision): RecipientOutcome => ({ recipient: d.recipient, status: 'permanent', code: 554, response: policyReason(d), own: { enhanced: DSN_STATUS } });
+  const note = g.policy!.note;
+  const reason = (d: RecipientDecision) => (note ? `${policyReason(d)} ${note}` : policyReason(d));
+  const refused = (d: RecipientDecision): RecipientOutcome => ({ recipient: d.recipient, status: 'permanent', code: 554, response: reason(d), own: { enhanced: DSN_STATUS } });
   if (deps.lmtp || others.length === 0) return decisions.map(refused);
   if (others.some((o) => o.status === 'temporary')) return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' }));
   if (others.some((o) => o.status !== 'accepted')) return decisions.map(refused);
   const dsn = buildDeliveryStatusNotification({
     reportingMta: deps.ctx.authservId,
     sender: envelope.from,
-    recipients: decisions.map((d) => ({ recipient: d.recipient, reason: policyReason(d) })),
-    original: message,
+    recipients: decisions.map((d) => ({ recipient: d.recipient, reason: reason(d) })),
+    // Only its header section is quoted.
+    original: Buffer.isBuffer(message) ? message : message.head,
     arrival: new Date(),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
   });
@@ -140,7 +157,22 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
   return decisions.map(refused);
 }
 
-export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope, message: Buffer): Promise<HandledMessage> {
+/**
+ * `message`: in memory, or spooled (larger than deps.place.inMemoryBytes), when its
+ * copies are made with the streaming APIs on this thread and relayed from their
+ * spools; every spool made for them is disposed of before this returns, whatever
+ * happened (the received one is the caller's).
+ */
+export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope, message: Received): Promise<HandledMessage> {
+  const owned: ContentSpool[] = [];
+  try {
+    return await handle(deps, envelope, message, owned);
+  } finally {
+    await Promise.all(owned.map((s) => s.dispose().catch(() => undefined)));
+  }
+}
+
+async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Received, owned: ContentSpool[]): Promise<HandledMessage> {
   const started = process.hrtime.bigint();
   const groups: Group[] = [];
   for (const [direction, recipients] of classifyRecipients(envelope.from, envelope.to, deps.ctx.domains)) {
@@ -150,11 +182,11 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
         senderAuth = await checkSender(deps, envelope, message);
       } catch (e) {
         // checkSender turns DNS trouble into temperror results; anything else defers like a failed copy.
-        groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth }, failedTransform(direction, recipients, e))));
+        groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth }, owned, failedTransform(direction, recipients, e))));
         continue;
       }
     }
-    groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth })));
+    groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth }, owned)));
   }
   let holdAll = !deps.lmtp && groups.some((g) => g.failure?.status === 'temporary');
   const outcomes = new Map<string, RecipientOutcome>();
@@ -176,7 +208,7 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
         holdAll = !deps.lmtp;
       }
     } else if (g.policy?.kind === 'bounce') results = await bounceGroup(deps, envelope, g, message, [...outcomes.values()]);
-    else results = await deps.relay({ from: envelope.from, to: g.recipients }, g.message!);
+    else results = await deps.relay({ from: envelope.from, to: g.recipients }, Buffer.isBuffer(g.message) ? g.message : g.message!.relayBody());
     for (const r of results) outcomes.set(r.recipient.toLowerCase(), r);
     const counts = { accepted: 0, temporary: 0, permanent: 0 };
     for (const r of results) {
@@ -199,7 +231,8 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
     transactionId: envelope.transactionId,
     recipients: envelope.to.length,
-    bytes: message.length,
+    bytes: Buffer.isBuffer(message) ? message.length : message.size,
+    ...(Buffer.isBuffer(message) ? {} : { streamed: true }),
     groups: logged,
     reply: deps.lmtp ? perRecipient.map((r) => r.code) : whole.code,
     ms: Math.round(ms * 10) / 10,

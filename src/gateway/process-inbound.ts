@@ -72,6 +72,14 @@ export const UNAUTHENTICATED_OPENED_NOTICE = [
   '振込先の変更・リンク・依頼などの内容は、別の方法で送信者に確認するまで信用しないでください。',
 ].join('\n');
 
+/** Encrypted for keys the store never held: delivered unopened. */
+export function noKeyHeld(): SmimeAuthentication {
+  return { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
+}
+
+const OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
+export const NOT_OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
+
 /**
  * The decrypted message `plain` rebuilt by neutralizeEntity under the received
  * message's own header fields (none from inside the unauthenticated content), with
@@ -82,15 +90,16 @@ function deliverNeutralized(ctx: GatewayContext, received: Buffer, plain: Buffer
   return wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_OPENED_NOTICE, content.entity);
 }
 
-function isForeignField(ctx: GatewayContext) {
+export function isForeignField(ctx: GatewayContext) {
   return (f: Parameters<typeof isGatewayHeaderField>[0]) => claimsAuthservId(f, ctx.authservId) || isGatewayHeaderField(f);
 }
 
-function labelWith(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication, senderAuth: readonly MethodResult[]): Buffer {
+/** `message` (or its header section alone) with our Authentication-Results on top and forged ones and our X- fields removed. */
+export function labelWith(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication, senderAuth: readonly MethodResult[]): Buffer {
   return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth, senderAuth)] });
 }
 
-async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
+export async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
   if (verdict.status !== 'trusted') return;
   await harvestQuietly(ctx.store, verdict, viewVerdict(verdict), ctx.harvested, validate);
 }
@@ -134,7 +143,7 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
     // Keys by the envelope's recipient identifiers; a store failure here is thrown (4xx).
     const keys = (await findEnvelopeKeys(ctx.store, envelope)).map(({ key, certificate }) => ({ key, certificate }));
     if (keys.length === 0) {
-      const auth: SmimeAuthentication = { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
+      const auth = noKeyHeld();
       return { message: label(received, auth), action: 'unopened', auth };
     }
     const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
@@ -148,7 +157,7 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
       // that nothing in it can fetch (a CBC gadget's only way out), under a warning.
       auth.result = 'neutral';
       auth.code = 'UNAUTH_ENC';
-      auth.reason = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
+      auth.reason = OPENED_UNAUTHENTICATED;
       return { message: label(deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
     }
     return { message: label(plain, auth), action: 'decrypted', auth };
@@ -156,7 +165,7 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
     if (!isMessageVerdictError(e)) throw e;
     const auth = smimeResultOfError(e);
     if (e.code === 'UNAUTH_ENC') {
-      auth.reason = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
+      auth.reason = NOT_OPENED_UNAUTHENTICATED;
       return { message: label(wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };
     }
     return { message: label(received, auth), action: 'unopened', auth };

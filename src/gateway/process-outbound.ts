@@ -23,7 +23,7 @@ import type { DkimSigningKey } from '../store/dkim-key-directory.ts';
 import { encryptMessage } from '../smime/encrypt-message.ts';
 import { signMessage, type SignMessageOptions } from '../smime/sign-message.ts';
 import type { GatewayContext } from './gateway-context.ts';
-import type { OutboundAction, OutboundPlan } from './plan-outbound.ts';
+import type { OutboundAction, OutboundPlan, VariantPlan } from './plan-outbound.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 
 export type { OutboundAction };
@@ -69,9 +69,16 @@ export function applyTriggerEdits(message: Buffer, plan: OutboundPlan): Buffer {
   });
 }
 
-export async function processOutbound(ctx: GatewayContext, received: Buffer, plan: OutboundPlan): Promise<OutboundResult> {
+/** What every copy of one message shares: the sender's identity (opened once, its key use audited) and the DKIM keys. */
+export interface CopyMaterial {
+  sign?: SignMessageOptions;
+  dkim: DkimSigningKey[];
+  unsignedNoKey: boolean;
+  dkimNoKey: boolean;
+}
+
+export async function prepareCopies(ctx: GatewayContext, plan: OutboundPlan): Promise<CopyMaterial> {
   const unsignedNoKey = plan.decisions.some((d) => d.sign.because[0]?.setting === 'signer');
-  const message = applyTriggerEdits(received, plan);
   let sign: SignMessageOptions | undefined;
   if (plan.variants.some((v) => v.sign !== 'none')) {
     const id = await ctx.signingIdentity(plan.from!);
@@ -80,23 +87,28 @@ export async function processOutbound(ctx: GatewayContext, received: Buffer, pla
     sign = { signers: [{ certificate: id.certificate, key: id.key }], certificates: id.chain };
   }
   const dkim = await dkimSigners(ctx, plan);
+  return { ...(sign ? { sign } : {}), dkim: dkim.keys, unsignedNoKey, dkimNoKey: dkim.noKey };
+}
+
+/** The options encryptMessage and encryptMessageStream take for an encrypted variant. */
+export function encryptionOf(v: VariantPlan, plan: OutboundPlan, signing: SignMessageOptions | undefined) {
+  return {
+    recipients: v.encryptTo.map((r) => ({ certificate: r.certificate })),
+    contentEncryption: v.contentEncryption!,
+    ...(signing ? { sign: signing } : {}),
+    ...(plan.policy.settings.hideSubject ? { hideSubject: true } : {}),
+  };
+}
+
+export async function processOutbound(ctx: GatewayContext, received: Buffer, plan: OutboundPlan): Promise<OutboundResult> {
+  const material = await prepareCopies(ctx, plan);
+  const message = applyTriggerEdits(received, plan);
   const made: Variant[] = plan.variants.map((v) => {
-    const signing = v.sign === 'none' ? undefined : sign;
-    if (v.encryptTo.length) {
-      return {
-        recipients: v.recipients,
-        action: v.action,
-        message: encryptMessage(message, {
-          recipients: v.encryptTo.map((r) => ({ certificate: r.certificate })),
-          contentEncryption: v.contentEncryption!,
-          ...(signing ? { sign: signing } : {}),
-          ...(plan.policy.settings.hideSubject ? { hideSubject: true } : {}),
-        }),
-      };
-    }
+    const signing = v.sign === 'none' ? undefined : material.sign;
+    if (v.encryptTo.length) return { recipients: v.recipients, action: v.action, message: encryptMessage(message, encryptionOf(v, plan, signing)) };
     return { recipients: v.recipients, action: v.action, message: signing ? signMessage(message, { ...signing, ...(v.sign === 'opaque' ? { opaque: true } : {}) }) : message };
   });
   // DKIM last, over each copy as it leaves (its S/MIME structure included).
-  const variants = dkim.keys.length ? made.map((v) => ({ ...v, message: signDkim(v.message, { signers: dkim.keys }) })) : made;
-  return { variants, unsignedNoKey, dkimNoKey: dkim.noKey };
+  const variants = material.dkim.length ? made.map((v) => ({ ...v, message: signDkim(v.message, { signers: material.dkim }) })) : made;
+  return { variants, unsignedNoKey: material.unsignedNoKey, dkimNoKey: material.dkimNoKey };
 }

@@ -3,11 +3,14 @@
  * content filter (smtp-server), the relay to the next hop (nodemailer), the policy
  * and store context, the optional health and metrics listener.
  *
- * Each message is read whole into memory up to the policy's maxMessageBytes (a
- * larger one is refused with 552 by smtp-server, which still reads it to the end
- * without keeping it), transformed, relayed, and only then answered
- * (handle-message.ts): the gateway holds no queue of its own, Postfix keeps the
- * message until the answer is 250.
+ * A transaction is admitted at MAIL FROM (admission-gate.ts: backpressure to
+ * Postfix). Each message is read into memory up to the policy's streamAboveBytes,
+ * and beyond that into a spool file (spooled-message.ts; a message over
+ * maxMessageBytes is refused with 552 by smtp-server, which still reads it to the
+ * end without keeping it), transformed (in a crypto worker, or streaming on this
+ * thread when spooled, at most maxStreamedMessages at once), relayed, and only then
+ * answered (handle-message.ts): the gateway holds no queue of its own, Postfix keeps
+ * the message until the answer is 250.
  *
  * stop(): stops accepting connections, lets every message in flight finish (its
  * reply is sent), says 421 to idle connections, then resolves. reload() (SIGHUP):
@@ -17,11 +20,14 @@
  * revision is read every `policyRefreshMs` (POLICY_REFRESH_MS): an edit made with
  * `kakitome policy` on any node is in force on every node within that time.
  */
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { readSmtpData, smtpError, type SmtpError } from '../smtp/read-smtp-data.ts';
+import { smtpError, type SmtpError } from '../smtp/read-smtp-data.ts';
+import { ContentSpool } from '../cms/stream/content-spool.ts';
+import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
+import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
 import { dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
 import type { Store } from '../store/store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
@@ -53,6 +59,8 @@ export interface GatewayConfig {
   policyRefreshMs?: number;
   /** Worker threads for per-message crypto (crypto-pool.ts); 0 or absent: on the main thread. */
   workers?: number;
+  /** Where messages over streamAboveBytes and their copies are spooled (default: the OS temporary directory). */
+  spoolDir?: string;
 }
 
 /** How the workers open the store: its location and the master key the main thread read. */
@@ -71,6 +79,7 @@ export interface RunningGateway {
 
 export async function startGateway(config: GatewayConfig, store: Store, log: GatewayLog, workerStore?: WorkerStore): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
+  const spoolDir = await prepareSpoolDirectory(config.spoolDir ?? tmpdir(), log);
   let ctx: GatewayContext = await createGatewayContext(store, await loadGatewayPolicy(store, config.policyPath), config.authservId, config.domains, { ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}) });
   const policies = new PolicyDirectory(store);
   const name = hostname();
@@ -80,6 +89,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   const pool = config.workers ? new CryptoPool({ workers: config.workers, store: workerStore!, authservId: config.authservId, domains: config.domains }) : undefined;
   // One transaction per worker at work, plus maxQueuedMessages waiting (admission-gate.ts).
   const gate = new AdmissionGate(() => (pool?.size ?? 1) + ctx.global.maxQueuedMessages);
+  // Spooled messages stream on this thread, each with some tens of MiB: at most maxStreamedMessages at once.
+  const streamGate = new AdmissionGate(() => ctx.global.maxStreamedMessages);
   /** Sessions admitted by the gate ('admitted'), waiting at MAIL FROM ('waiting'), or closed while waiting ('gone'). */
   const admission = new Map<string, 'waiting' | 'admitted' | 'gone'>();
   const leaveGate = (sessionId: string) => {
@@ -159,23 +170,39 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         else callback(smtpError(handled.whole.code, handled.whole.enhanced, handled.whole.text));
         if (inFlight === 0) idle?.();
       };
-      readSmtpData(stream, limit)
-        .then(async (message) => {
-          if (message === undefined) {
+      const streamAbove = current.global.streamAboveBytes;
+      // Up to streamAboveBytes in memory; a larger message goes on into an unlinked file in the spool directory.
+      const spool = new ContentSpool({ dir: spoolDir, memoryBytes: streamAbove, maxBytes: limit });
+      spoolSmtpData(stream, limit, spool)
+        .then(async (size) => {
+          if (size === undefined) {
             metrics.inc('kakitome_gateway_errors_total', { code: 'SIZE' });
             log('message', { transactionId, ...(envelope.queueId ? { queueId: envelope.queueId } : {}), recipients: envelope.to.length, reply: 552, error: 'SIZE', ms: Math.round((performance.now() - started) * 10) / 10 });
             // smtp-server answers 552 itself (rejectOversized).
             return done(smtpError(552, '5.3.4', `The message exceeds the gateway's limit of ${limit} bytes.`));
           }
-          const transform = pool ? (request: TransformRequest) => pool.transform(request, current.policy.revision) : (request: TransformRequest) => transformMessage(current, request);
-          return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, transform, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs) }, envelope, message));
+          if (size > streamAbove && !(await streamGate.enter(current.global.queueWaitMs))) {
+            metrics.inc('kakitome_gateway_busy_total');
+            log('busy', { transactionId, streamed: true, bytes: size });
+            return done(smtpError(451, '4.3.2', 'The gateway is busy with other large messages; try again later.'));
+          }
+          try {
+            const message = size > streamAbove ? await SpooledMessage.read(spool) : await spool.readAll();
+            const transform = pool ? (request: TransformRequest) => pool.transform(request, current.policy.revision) : (request: TransformRequest) => transformMessage(current, request);
+            const place = { dir: spoolDir, maxBytes: spoolBytesFor(limit), inMemoryBytes: streamAbove };
+            return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, transform, place, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs) }, envelope, message));
+          } finally {
+            if (size > streamAbove) streamGate.leave();
+          }
         })
         .catch((e: unknown) => {
           // Nothing escapes as a crash: an unexpected failure defers the message.
           metrics.inc('kakitome_gateway_errors_total', { code: 'INTERNAL' });
           log('error', { transactionId, error: String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300) });
           done(smtpError(451, '4.3.0', 'The gateway could not process the message; try again later.'));
-        });
+        })
+        // After the reply, whatever happened: the spool file (if any) is gone with its handle.
+        .finally(() => spool.dispose());
     },
   });
   server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
@@ -203,6 +230,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     // smtp-server reads these per connection and per DATA: new limits apply from the next message on.
     Object.assign(server.options, { size: ctx.global.maxMessageBytes, maxClients: ctx.global.maxConnections });
     gate.resize();
+    streamGate.resize();
   };
   let refreshing: Promise<boolean> | undefined;
   const refreshPolicy = (): Promise<boolean> => {
@@ -250,6 +278,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Transactions waiting for a place are answered 451 now; those admitted finish.
       gate.close();
+      streamGate.close();
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       // Connections between messages (Postfix's connection cache) are told to go away.
       dismissSmtpConnections(server, 'Kakitome gateway shutting down');

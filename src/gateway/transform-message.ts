@@ -22,6 +22,13 @@ import { planInbound } from './plan-inbound.ts';
 import { planOutbound } from './plan-outbound.ts';
 import { processInbound } from './process-inbound.ts';
 import { processOutbound } from './process-outbound.ts';
+import { processInboundStream } from './process-inbound-stream.ts';
+import { processOutboundStream } from './process-outbound-stream.ts';
+import type { SpooledMessage, SpoolPlace } from './spooled-message.ts';
+import type { ContentSpool } from '../cms/stream/content-spool.ts';
+import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
+import type { SmimeAuthentication } from './authentication-results.ts';
+import type { OutboundPlan } from './plan-outbound.ts';
 import { readHeaderFields } from './rewrite-header-section.ts';
 import { isMessageVerdictError } from './smime-result.ts';
 
@@ -29,11 +36,12 @@ export interface Group {
   direction: Direction;
   recipients: string[];
   action: string;
-  message?: Buffer;
+  /** The copy: in memory, or (a large message) a spool. */
+  message?: Buffer | SpooledMessage;
   /** Set when no copy could be made: the outcome for every recipient of the group. */
   failure?: { status: 'temporary' | 'permanent'; code: number; response: string; errorCode: string };
   /** Policy: encryption required, no valid certificate; held (`hold`) or bounced (`bounce`). */
-  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[] };
+  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[]; note?: string };
   smime?: string;
   /** Inbound with senderAuthentication: the dmarc result (the log's one word on DKIM/SPF/DMARC). */
   dmarc?: string;
@@ -81,25 +89,60 @@ export async function transformMessage(ctx: GatewayContext, request: TransformRe
   const { direction, recipients, message } = request;
   try {
     if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message }] };
-    if (direction === 'inbound') {
-      const groups: Group[] = [];
-      for (const g of planInbound(ctx, recipients)) {
-        const senderAuth = g.policy.settings.senderAuthentication ? request.senderAuth : [];
-        const r = await processInbound(ctx, message, g.policy, senderAuth);
-        const dmarc = senderAuth.find((m) => m.method === 'dmarc')?.result;
-        groups.push({ direction, recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(dmarc ? { dmarc } : {}), ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
-      }
-      return { groups };
-    }
+    if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth) => processInbound(ctx, message, policy, senderAuth));
     const plan = await planOutbound(ctx, { sender: request.sender, recipients, fields: readHeaderFields(message) });
-    const r = await processOutbound(ctx, message, plan);
-    const code = r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
-    const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(code ? { verdictCode: code } : {}) }));
-    for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
-      if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions } });
-    }
-    return { groups, ...(r.unsignedNoKey ? { unsignedNoKey: true } : {}), ...(r.dkimNoKey ? { dkimNoKey: true } : {}) };
+    return outboundGroups(plan, await processOutbound(ctx, message, plan));
   } catch (e) {
     return failedTransform(direction, recipients, e);
   }
+}
+
+export interface SpooledTransformRequest extends Omit<TransformRequest, 'message'> {
+  message: SpooledMessage;
+}
+
+/**
+ * transformMessage for a message too large to hold in memory: the same plans, with
+ * the library's streaming twins (process-outbound-stream.ts,
+ * process-inbound-stream.ts), on this thread; the copies are spools, each pushed to
+ * `owned` for the caller to dispose of. A recipient policy would hold (encryption
+ * required, no certificate, `missingCertificate: hold`) is bounced instead: held
+ * messages live in the store, which takes messages in memory.
+ */
+export async function transformSpooled(ctx: GatewayContext, request: SpooledTransformRequest, place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<TransformResult> {
+  const { direction, recipients, message } = request;
+  try {
+    if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message }] };
+    if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth) => processInboundStream(ctx, message, policy, senderAuth, place, owned));
+    const plan = await planOutbound(ctx, { sender: request.sender, recipients, fields: readHeaderFields(message.head) });
+    const bounce = [...plan.bounce, ...plan.hold];
+    return outboundGroups({ ...plan, bounce, hold: [] }, await processOutboundStream(ctx, message, plan, place, owned), plan.hold.length ? `Messages over ${place.inMemoryBytes} bytes are not held for an administrator: returned to the sender.` : undefined);
+  } catch (e) {
+    return failedTransform(direction, recipients, e);
+  }
+}
+
+type ProcessInbound = (policy: ResolvedPolicy, senderAuth: readonly MethodResult[]) => Promise<{ message: Buffer | SpooledMessage; action: string; auth: SmimeAuthentication }>;
+
+/** One copy per group of recipients whose inbound policy is the same (plan-inbound.ts). */
+async function inboundGroups(ctx: GatewayContext, request: Omit<TransformRequest, 'message'>, process: ProcessInbound): Promise<TransformResult> {
+  const groups: Group[] = [];
+  for (const g of planInbound(ctx, request.recipients)) {
+    const senderAuth = g.policy.settings.senderAuthentication ? request.senderAuth : [];
+    const r = await process(g.policy, senderAuth);
+    const dmarc = senderAuth.find((m) => m.method === 'dmarc')?.result;
+    groups.push({ direction: 'inbound', recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(dmarc ? { dmarc } : {}), ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
+  }
+  return { groups };
+}
+
+/** The copies of an outbound plan, then its held and bounced recipients (`note`: said to the sender of a bounce). */
+function outboundGroups(plan: OutboundPlan, r: { variants: Array<{ recipients: string[]; action: string; message: Buffer | SpooledMessage }>; unsignedNoKey: boolean; dkimNoKey: boolean }, note?: string): TransformResult {
+  const direction = 'outbound';
+  const code = r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
+  const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(code ? { verdictCode: code } : {}) }));
+  for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
+    if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions, ...(kind === 'bounce' && note ? { note } : {}) } });
+  }
+  return { groups, ...(r.unsignedNoKey ? { unsignedNoKey: true } : {}), ...(r.dkimNoKey ? { dkimNoKey: true } : {}) };
 }

@@ -67,7 +67,7 @@ function transferable(result: TransformResult): Transferable[] {
   const seen = new Set<ArrayBufferLike>();
   for (const g of result.groups) {
     const m = g.message;
-    if (m && m.byteOffset === 0 && m.byteLength === m.buffer.byteLength && m.buffer instanceof ArrayBuffer) seen.add(m.buffer);
+    if (Buffer.isBuffer(m) && m.byteOffset === 0 && m.byteLength === m.buffer.byteLength && m.buffer instanceof ArrayBuffer) seen.add(m.buffer);
   }
   return [...seen] as Transferable[];
 }

@@ -12,6 +12,25 @@ import { isSevenBitData } from '../mime/encode-seven-bit.ts';
 import { readHeaderFields } from './rewrite-header-section.ts';
 
 export function wrapWithNotice(original: Buffer, notice: string, content?: Buffer): Buffer {
+  if (content) return buildWrapped(original, notice, content).whole;
+  const { before, after } = noticeFrame(original, notice, isSevenBitData(original) ? '7bit' : '8bit');
+  return Buffer.concat([before, original, after]);
+}
+
+/**
+ * The message around an original that streams (the gateway's large messages): what
+ * comes before its bytes and after them. `head` is the original's header section (or
+ * all of it); `encoding` what its bytes are: '8bit' when unknown (it also covers 7-bit
+ * data, RFC 2045 section 2.8).
+ */
+export function noticeFrame(head: Buffer, notice: string, encoding: '7bit' | '8bit'): { before: Buffer; after: Buffer } {
+  const { whole, boundary } = buildWrapped(head, notice, buildEntity([['Content-Type', 'message/rfc822'], ['Content-Disposition', 'attachment; filename="original.eml"'], ['Content-Transfer-Encoding', encoding]], Buffer.alloc(0)));
+  // The part built with an empty body: the original's bytes go where it ends, before the close delimiter.
+  const after = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return { before: whole.subarray(0, whole.length - after.length), after };
+}
+
+function buildWrapped(original: Buffer, notice: string, originalPart: Buffer): { whole: Buffer; boundary: string } {
   const outer: HeaderInput[] = readHeaderFields(original).filter((f) => {
     const n = f.name.toLowerCase();
     return n !== 'mime-version' && !n.startsWith('content-');
@@ -20,10 +39,6 @@ export function wrapWithNotice(original: Buffer, notice: string, content?: Buffe
     [['Content-Type', 'text/plain; charset=utf-8'], ['Content-Transfer-Encoding', '8bit']],
     Buffer.from(`${notice.replace(/\r?\n/g, '\r\n')}\r\n`, 'utf8'),
   );
-  const originalPart = content ?? buildEntity(
-    [['Content-Type', 'message/rfc822'], ['Content-Disposition', 'attachment; filename="original.eml"'], ['Content-Transfer-Encoding', isSevenBitData(original) ? '7bit' : '8bit']],
-    original,
-  );
   const boundary = createBoundary();
-  return buildEntity([...outer, ['MIME-Version', '1.0'], ['Content-Type', formatParameterizedValue('multipart/mixed', { boundary })]], buildMultipartBody(boundary, [noticePart, originalPart]));
+  return { whole: buildEntity([...outer, ['MIME-Version', '1.0'], ['Content-Type', formatParameterizedValue('multipart/mixed', { boundary })]], buildMultipartBody(boundary, [noticePart, originalPart])), boundary };
 }

@@ -58,6 +58,10 @@ export interface PolicySettings {
   unauthenticatedEncryption: 'deliver-encrypted' | 'deliver-decrypted';
   /** Process-wide: the largest message accepted, in bytes. */
   maxMessageBytes: number;
+  /** Process-wide: messages larger than this are not read into memory but spooled and processed streaming. */
+  streamAboveBytes: number;
+  /** Process-wide: spooled messages whose copies are made at once (each holds some tens of MiB); more wait. */
+  maxStreamedMessages: number;
   /** Process-wide: connections served at once. */
   maxConnections: number;
   /** Process-wide: milliseconds the next hop may take before the gateway answers 4xx. */
@@ -170,7 +174,10 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   subjectTagSigned: { default: '', scope: 'inbound', check: (v) => (v === '' ? '' : cleanText(v)), expected: `"" (the language's) or a text of 1 to ${MAX_TEXT} printable characters`, fromWords: (w) => w.join(' '), help: 'the tag for a valid trusted signature (default: the language\'s)' },
   subjectTagInvalid: { default: '', scope: 'inbound', check: (v) => (v === '' ? '' : cleanText(v)), expected: `"" (the language's) or a text of 1 to ${MAX_TEXT} printable characters`, fromWords: (w) => w.join(' '), help: 'the tag for a failing signature (default: the language\'s)' },
   unauthenticatedEncryption: { default: 'deliver-encrypted', scope: 'inbound', ...oneOf('deliver-encrypted', 'deliver-decrypted'), expected: '"deliver-encrypted" or "deliver-decrypted" (hold is not implemented yet)', help: 'inbound CBC encryption without a trusted signature inside: deliver-encrypted (unopened, with a notice) or deliver-decrypted (opened, every part rebuilt so nothing can fetch, under a warning)' },
-  maxMessageBytes: { default: 64 * 1024 * 1024, scope: 'process', globalOnly: true, ...integer(1024, 512 * 1024 * 1024), help: 'the largest message accepted (552 above)' },
+  // Up to the streaming APIs' own bound (limits.maxStreamMessageBytes): messages over streamAboveBytes stream.
+  maxMessageBytes: { default: 64 * 1024 * 1024, scope: 'process', globalOnly: true, ...integer(1024, 16 * 1024 ** 3), help: 'the largest message accepted (552 above); messages over streamAboveBytes are spooled and streamed, not held in memory' },
+  streamAboveBytes: { default: 4 * 1024 * 1024, scope: 'process', globalOnly: true, ...integer(1024, 512 * 1024 * 1024), help: 'messages larger than this are spooled to a file and processed streaming, not read into memory' },
+  maxStreamedMessages: { default: 2, scope: 'process', globalOnly: true, ...integer(1, 64), help: 'spooled messages processed at once; more wait (up to queueWaitMs, then 451)' },
   maxConnections: { default: 20, scope: 'process', globalOnly: true, ...integer(1, 10_000), help: 'connections served at once' },
   relayTimeoutMs: { default: 120_000, scope: 'process', globalOnly: true, ...integer(1000, 3_600_000), help: 'milliseconds the next hop may take before the gateway answers 4xx' },
   maxQueuedMessages: { default: 8, scope: 'process', globalOnly: true, ...integer(0, 10_000), help: 'transactions admitted beyond one per crypto worker (--workers); more wait at MAIL FROM' },

@@ -17,7 +17,7 @@
  *
  * Memory: nothing is held but one header section (bounded by limits.maxHeaderBytes),
  * a possible delimiter line and, with hideSubject, one main body part (1 MiB). The input's chunks are passed on, not copied (see
- * promptScavenge for how they are freed early).
+ * prompt-scavenge.ts for how they are freed early).
  */
 import { isAscii } from 'node:buffer';
 import { KakitomeError } from '../errors.ts';
@@ -31,6 +31,7 @@ import { applyHeaderConfidentiality, copyFieldsInside, isContentField, selectPro
 import { LEGACY_DISPLAY_MAX_BODY_BYTES, LEGACY_DISPLAY_TOO_LARGE, addLegacyDisplay, isMainBodyLeaf, isMainChild, legacyDisplayBlockedBy, legacyDisplayLines } from './legacy-display.ts';
 import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 import { canonicalInput } from './canonical-input.ts';
+import { ScavengePrompter } from '../cms/stream/prompt-scavenge.ts';
 
 export { canonicalInput };
 
@@ -46,29 +47,6 @@ export interface StreamPayload {
   ready(): Promise<void>;
   /** Conversions and deviations noticed so far (complete once `content` is exhausted). */
   readonly warnings: string[];
-}
-
-/**
- * QUIRK (memory): the input's chunks (a fresh buffer per read from fs.createReadStream
- * or a socket) live outside the V8 heap, and V8 frees them only at a garbage
- * collection. Passing them through allocates almost nothing on the heap, so no
- * young-generation collection runs, and V8 waits for external-memory pressure (tens
- * of MiB of dead chunks) before a full collection. Hashing a 1 GiB createReadStream
- * in 1 MiB chunks costs +75 MiB RSS that way, with or without this code around it.
- * Some small short-lived heap objects per MiB passed make the scavenger run every
- * few MiB and free the dead chunks while they are young. Measured with
- * bench/large-message-op.ts sign on 1 GiB (Node 24, young generation 8 MiB after
- * loading our modules; load average 4-5, 2026-11-23): 146-149 MiB peak RSS without,
- * 108-112 MiB with 16,384 objects per MiB (106 MiB with 32,768), and no more CPU
- * (user 1.2 s against 1.3-1.5 s: fewer page faults). 8,192 per MiB was not enough,
- * and one large allocation of the same size does not have the effect.
- */
-const PROMPT_EVERY = 1024 * 1024;
-const PROMPT_OBJECTS = 16_384;
-/** The objects go into a ring so that the optimiser cannot drop them; each is garbage once overwritten. */
-const promptRing: Array<{ n: number } | undefined> = new Array(64).fill(undefined);
-function promptScavenge(): void {
-  for (let i = 0; i < PROMPT_OBJECTS; i++) promptRing[i & 63] = { n: i };
 }
 
 /** Replaces the Content-Transfer-Encoding field in place (RFC 2045 section 6). */
@@ -277,14 +255,10 @@ export function streamPayload(input: AsyncIterable<Uint8Array>, protect: 'clear'
   const walker = new MimeStreamWalker(writer, limits);
   const produce = (async function* () {
     let total = 0;
-    let sincePrompt = 0;
+    const scavenge = new ScavengePrompter();
     for await (const chunk of canonicalInput(input, warnings)) {
       total += chunk.length;
-      sincePrompt += chunk.length;
-      if (sincePrompt >= PROMPT_EVERY) {
-        sincePrompt = 0;
-        promptScavenge();
-      }
+      scavenge.passed(chunk.length);
       if (total > limits.maxStreamMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxStreamMessageBytes} bytes exceeds the streaming limit.`);
       walker.push(chunk);
       if (writer.out.length === 0) continue;

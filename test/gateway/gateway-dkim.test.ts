@@ -91,7 +91,8 @@ before(async () => {
   sink = await new Sink().start();
   const policyPath = join(world.dir, 'policy.json');
   writeFileSync(policyPath, JSON.stringify({
-    global: { revocation: 'allow-unknown' },
+    // Messages over 64 KiB stream (the last outbound and inbound tests send such).
+    global: { revocation: 'allow-unknown', streamAboveBytes: 65536 },
     domains: { 'corp.test': { dkim: true, senderAuthentication: true }, 'other.corp.test': { dkim: true } },
   }));
   gw = await startGateway({
@@ -180,6 +181,31 @@ test('inbound: a wrong client address fails SPF, a tampered body fails DKIM, DMA
   assert.match(ar3, /; dkim=fail reason="body hash did not verify"/);
   assert.match(ar3, /; spf=fail /);
   assert.match(ar3, /; dmarc=fail reason="p=REJECT" header\.from=sender\.test policy\.dmarc=reject/);
+});
+
+test('over streamAboveBytes: an outbound copy is DKIM-signed as it streams (dkimpy verifies it, openssl its S/MIME); inbound DKIM, SPF and DMARC are checked from the stream', async () => {
+  sink.reset();
+  // Whitespace runs, tabs and trailing blanks: the relaxed body canonicalization has work to do.
+  const body = Array.from({ length: 6000 }, (_, i) => `Line ${i}\t of  the  report ${i % 7 === 0 ? '   ' : ''}`).join('\r\n');
+  const outbound = draft('Alice <alice@corp.test>', 'dave@example.org', 'Big report', body);
+  assert.ok(outbound.length > 65536);
+  const replies = await sendWithXforward(gw.listening.port, 'ADDR=10.0.0.5 HELO=laptop IDENT=Q9', 'alice@corp.test', ['dave@example.org'], outbound);
+  assert.match(replies.at(-2)!, /^250 /, replies.join('\n'));
+  assert.equal(lines.filter((l) => l.event === 'message').at(-1)!.streamed, true);
+  const copy = sink.deliveryTo('dave@example.org').message;
+  assert.equal((await dkimpyVerify(copy, dns, 0)).ok, true, 'RSA DKIM over the streamed copy');
+  assert.equal((await dkimpyVerify(copy, dns, 1)).ok, true, 'Ed25519 DKIM over the streamed copy');
+  assert.equal((await opensslVerifyMime(world.dir, copy, world.corpRoot)).ok, true);
+
+  sink.reset();
+  const inbound = signDkim(draft('Sam <sam@sender.test>', 'alice@corp.test', 'Big invoice', body), { signers: [{ domain: 'sender.test', selector: 's1', key: senderKey }] });
+  const r = await sendWithXforward(gw.listening.port, 'ADDR=192.0.2.10 HELO=mail.sender.test IDENT=Q10', 'sam@sender.test', ['alice@corp.test'], inbound);
+  assert.match(r.at(-2)!, /^250 /, r.join('\n'));
+  assert.equal(lines.filter((l) => l.event === 'message').at(-1)!.streamed, true);
+  const ar = arField(sink.deliveryTo('alice@corp.test').message);
+  assert.match(ar, /smime=none .*; dkim=pass header\.d=sender\.test/);
+  assert.match(ar, /; spf=pass /);
+  assert.match(ar, /; dmarc=pass /);
 });
 
 test('inbound: no records: dkim, spf and dmarc none; no client address: no spf', async () => {

@@ -2,6 +2,7 @@
  * `kakitome gateway`: the S/MIME gateway behind Postfix (docs/gateway.md). Only
  * the options live here; the gateway is src/gateway, loaded when the command runs.
  */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
 import type { GatewayCliOptions } from '../../gateway/gateway-config.ts';
@@ -107,7 +108,8 @@ export function register(program: Command): void {
     .option('--metrics <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here')
     .option('--lmtp', 'speak LMTP on --listen: one reply per recipient (Postfix: lmtp:[HOST]:PORT as the content filter)')
     .option('--dns-server <ip[:port]>', 'DNS server for inbound DKIM, SPF and DMARC checks (policy senderAuthentication; repeatable; default: the system\'s resolvers)', collect)
-    .option('--workers <n>', 'worker threads that sign, encrypt, decrypt and verify (0: on the main thread; default: one per CPU)');
+    .option('--workers <n>', 'worker threads that sign, encrypt, decrypt and verify (0: on the main thread; default: one per CPU)')
+    .option('--spool-dir <dir>', 'where messages over the policy\'s streamAboveBytes wait while they stream (default: spool/ in the key store home, else the temporary directory)');
   addStoreLocationOptions(cmd);
   cmd.addHelpText('after', `
 Keys, certificates and trust anchors come from the key store ($KAKITOME_HOME or
@@ -120,6 +122,8 @@ Example (Postfix: content_filter = kakitome:[127.0.0.1]:10025, reinjection on 10
     const config = parseGatewayConfig(opts);
     const location = locateMessageStore(opts);
     if (location === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'gateway needs a key store: set KAKITOME_HOME (kakitome init) or KAKITOME_DATABASE_URL, or give --home / --database-url.');
+    // Large messages are spooled beside the store, on storage the administrator already protects.
+    if (config.spoolDir === undefined && location.home) config.spoolDir = join(location.home, 'spool');
     const { runGateway } = await import('../../gateway/run-gateway.ts');
     const { resolveMasterKey } = await import('../../store/open-store.ts');
     // Read once here: the crypto workers open the store with it (a passphrase is asked once, not per worker).

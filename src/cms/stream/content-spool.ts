@@ -4,9 +4,11 @@
  *
  * Small content stays in memory; past `memoryBytes` it spills to a temporary file
  * that is unlinked as soon as it is opened, so nothing else can open it, swap it
- * between the check and the replay, or find it after a crash. Only ciphertext or
- * content the caller already holds (the signed input) is ever spooled: plaintext
- * never reaches a temporary file.
+ * between the check and the replay, or find it after a crash. The library spools
+ * only ciphertext or content the caller already holds (the signed input): its
+ * plaintext never reaches a temporary file. The gateway also spools the large
+ * messages it relays, decrypted ones included, in its own spool directory
+ * (docs/security.md, "The gateway's spool").
  */
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,6 +151,13 @@ export class ContentSpool {
       // Never leave a read running into a buffer or a handle about to be closed.
       if (ahead) await ahead.catch(() => undefined);
     }
+  }
+
+  /** The content in one buffer (for content known to be small: it stayed in memory, or the caller bounds it). */
+  async readAll(): Promise<Buffer> {
+    const chunks: Uint8Array[] = [];
+    for await (const c of this.replay()) chunks.push(c);
+    return Buffer.concat(chunks, this.#size);
   }
 
   async dispose(): Promise<void> {
