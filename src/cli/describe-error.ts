@@ -46,6 +46,7 @@ export function hintForCode(code: ErrorCode): string {
 export function describeError(command: string, e: unknown): string {
   const who = command ? `kakitome ${command}` : 'kakitome';
   if (isKakitomeError(e)) return describeFailure(command, e);
+  if (isFileSystemError(e) && (e.syscall === 'listen' || e.syscall === 'bind')) return describeListenError(who, e);
   if (isFileSystemError(e)) return `${who}: ${e.path ?? ''}: ${describeFsError(e)}.\n  Check the path and its permissions.`;
   const detail = process.env['KAKITOME_DEBUG'] ? `\n${(e as Error)?.stack ?? String(e)}` : '';
   return `${who}: internal error: ${(e as Error)?.message ?? String(e)}\n  This is a bug in Kakitome, not a verdict about the message; please report it (set KAKITOME_DEBUG=1 for details).${detail}`;
@@ -57,4 +58,13 @@ export function describeFailure(command: string, f: { code: ErrorCode | 'INTERNA
   if (f.code === 'INTERNAL') return `${who}: internal error: ${f.message}\n  This is a bug in Kakitome, not a verdict about the message; please report it.`;
   const hint = HINTS[f.code].replace('<command>', command || '<command>');
   return `${who}: ${f.code}: ${f.message}\n  ${hint}`;
+}
+
+/** A server that could not take its address (a system error from listen, not a file). */
+function describeListenError(who: string, e: NodeJS.ErrnoException & { address?: string; port?: number }): string {
+  const at = e.address !== undefined ? `${e.address}:${e.port ?? ''}` : 'the address to listen on';
+  if (e.code === 'EADDRINUSE') return `${who}: ${at}: address already in use.\n  Another process listens there: stop it, or choose another port.`;
+  if (e.code === 'EACCES' || e.code === 'EPERM') return `${who}: ${at}: permission denied.\n  Ports below 1024 need privileges: use a higher port, or grant CAP_NET_BIND_SERVICE.`;
+  if (e.code === 'EADDRNOTAVAIL') return `${who}: ${at}: no such local address.\n  Use an address of this machine (127.0.0.1, or an interface's address).`;
+  return `${who}: ${at}: ${e.code ?? e.message}.`;
 }

@@ -110,6 +110,20 @@ test('kakitome gateway (the real launcher): a wrong option or a missing store ex
     const missingHome = await runCli(['gateway', '--listen', '127.0.0.1:10025', '--next-hop', '127.0.0.1:10026', '--domain', 'example.com', '--home', join(dir, 'none')], { env });
     assert.equal(missingHome.status, 2);
     assert.match(missingHome.stderr, /No key store in .*kakitome init/);
+    // A port another process holds: the error names the address, not a file.
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const held = (holder.address() as { port: number }).port;
+    try {
+      const home = join(dir, 'store');
+      assert.equal((await runCli(['init', '--home', home], { env })).status, 0);
+      const inUse = await runCli(['gateway', '--listen', `127.0.0.1:${held}`, '--next-hop', '127.0.0.1:10026', '--domain', 'example.com', '--home', home, '--workers', '0'], { env });
+      assert.equal(inUse.status, 2, inUse.stderr);
+      assert.match(inUse.stderr, new RegExp(`127\\.0\\.0\\.1:${held}: address already in use\\.\\n  Another process listens there`));
+    } finally {
+      holder.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

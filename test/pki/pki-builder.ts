@@ -242,14 +242,7 @@ export class StaticHttpServer {
   }
 }
 
-/** A free loopback TCP port (bound then released). */
-export async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../helpers/free-port.ts';
 
 function opensslTime(d: Date): string {
   return d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';

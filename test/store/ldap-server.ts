@@ -3,6 +3,7 @@
  * certificate-source tests: mdb backend, the core/cosine/inetorgperson schemas,
  * a root DN with a password, in a temporary directory.
  */
+import { freePort } from '../helpers/free-port.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -17,15 +18,6 @@ export interface LdapServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function waitForPort(port: number, ms: number): Promise<void> {
   const until = Date.now() + ms;

@@ -3,6 +3,7 @@
  * Debian's `postgresql` package (initdb/pg_ctl on PATH or in /usr/lib/postgresql/N/bin).
  * PostgreSQL refuses to run as root, so under root it runs as the `postgres` user.
  */
+import { freePort } from '../helpers/free-port.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,15 +22,6 @@ function pgBin(name: string): string {
   throw new Error(`${name} not found: install Debian's postgresql package`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface PostgresServer {
   url: string;
