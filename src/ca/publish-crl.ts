@@ -14,6 +14,7 @@ import { keyIdentifier } from '../x509/issue.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import { findCertificateAuthority, openCaKey } from './certificate-authority.ts';
+import { recordCrlStatus } from './crl-status.ts';
 
 const CRL_NUMBER = '2.5.29.20';
 const REASON_CODE = '2.5.29.21';
@@ -78,6 +79,7 @@ export async function publishCrl(store: Store, o: PublishCrlOptions = {}): Promi
       explicit(0, exts),
     );
     const der = sequence(tbs, sigAlg, bitString(x509Sign(key, tbs)));
+    await recordCrlStatus(tx, ca.id, { crlNumber, thisUpdate, nextUpdate });
     return { der, crlNumber, thisUpdate, nextUpdate, revokedCount: entries.length };
   });
   await store.audit('ca.crl', ca.certificate.fingerprint256, `CRL ${out.crlNumber}, ${out.revokedCount} revoked`);

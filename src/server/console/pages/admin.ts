@@ -1,6 +1,6 @@
 /**
- * Administration: the dashboard, people (add, invitation links, roles) and
- * settings (the audit log: audit.ts). Which role may open which page is declared once in
+ * Administration: people (add, invitation links, roles) and
+ * settings (the dashboard: dashboard.ts; the audit log: audit.ts). Which role may open which page is declared once in
  * console-routes.ts and enforced before these handlers run; the rules inside a
  * page are enforced here, on the server:
  * - only an administrator gives or takes roles;
@@ -9,41 +9,19 @@
  *   would hand over the administrator's account);
  * - the last administrator keeps the role (PeopleDirectory.setRoles).
  */
-import { listCertificateAuthorities } from '../../../ca/certificate-authority.ts';
 import { isKakitomeError } from '../../../errors.ts';
 import { CONSOLE_ROLES, parseRoles, type ConsoleRole, type Person } from '../../../store/people-directory.ts';
 import { parseMailDomains } from '../../../store/organisation-settings.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { readForm, textField, textFields } from '../read-form.ts';
-import { formatDate, h, notice, page, seeOther, type Html } from '../render.ts';
+import { h, notice, page, seeOther, type Html } from '../render.ts';
 
 const INVITATION_TTL_MS = 7 * 86_400_000;
 
 function isAdministrator(v: ConsoleView): boolean {
   return v.person?.roles.includes('administrator') ?? false;
 }
-
-export const dashboard: ConsoleHandler = async (c, cx, v) => {
-  const t = v.t.admin;
-  const store = cx.service.store;
-  const [people, cas, domains, checkPage] = await Promise.all([cx.people.countPeople(), listCertificateAuthorities(store), cx.organisation.domains(), cx.organisation.checkPageAccess()]);
-  const expiring: Array<[number, number]> = [];
-  for (const days of [7, 14, 30]) expiring.push([days, (await store.findExpiring(days)).filter((r) => !r.isCa && r.certificate.emailAddresses.length > 0).length]);
-  const body = h`
-${c.req.query('setup') === 'done' ? notice('good', v.t.setup.done) : ''}
-<div class="figures">
-<div class="figure"><strong>${people}</strong>${t.people}</div>
-${expiring.map(([days, n]) => h`<div class="figure"><strong>${n}</strong>${t.certificates}: ${t.expiring(days)}</div>`)}
-</div>
-<h2>${t.authorities}</h2>
-${cas.length ? h`<ul class="card">${cas.map((ca) => h`<li>${ca.name} (${ca.role === 'root' ? t.caRoot : t.caIssuing}), ${t.caValidUntil(formatDate(v, ca.certificate.notAfter))}</li>`)}</ul>` : notice('warn', t.noCa)}
-<h2>${t.domains}</h2>
-<p class="card">${domains.join(', ')}</p>
-<h2>${t.checkPage}</h2>
-<p class="card">${checkPage === 'public' ? t.checkPublic : t.checkSignedIn}</p>`;
-  return page(v, { title: t.title, body });
-};
 
 function roleList(v: ConsoleView, roles: readonly ConsoleRole[]): string {
   return roles.length ? roles.map((r) => v.t.people.roleNames[r]).join(', ') : v.t.people.user;
