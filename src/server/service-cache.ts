@@ -11,8 +11,9 @@
  * counts from the next request on, on every node, as docs/api.md promises; what
  * changes by the clock alone (an identity expiring, a renewal dated ahead) is kept
  * only until that moment. A request costs one small indexed read (SQLite: a few
- * microseconds); on PostgreSQL the requests that arrive while one read is out share
- * the next one, which is sent after they arrived.
+ * microseconds); the requests that arrive in one turn of the event loop share one
+ * read, and on PostgreSQL those that arrive while one read is out share the next
+ * one, which is sent after they arrived.
  *
  * The identity's private key stays opened in this thread between messages, as the
  * store's own reuse cache keeps it (reuse-cache.ts: the process that holds the
@@ -25,6 +26,7 @@
  * Hostile input cannot grow it: each map holds at most MAX_ENTRIES (unknown key
  * ids and addresses included) and is emptied when full.
  */
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { KakitomeError } from '../errors.ts';
 import { isKakitomeError } from '../errors.ts';
 import { readCacheRevision } from '../store/cache-revision.ts';
@@ -43,6 +45,8 @@ export class ServiceCache {
   #inFlight: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   readonly #credentials = new Map<string, ApiKeyCredential | null>();
+  /** Per key id, the SHA-256 of the secret that passed the salted check under this revision, with the key's record. */
+  readonly #verified = new Map<string, { digest: Buffer; record: ApiKeyRecord }>();
   readonly #senders = new Map<string, KakitomeError | null>();
   /** The answer for an address, true from `from` (when it was read) until `until` (expiry, or a renewal dated ahead). */
   readonly #identities = new Map<string, { identity: SigningIdentity | undefined; from: number; until: number }>();
@@ -58,8 +62,10 @@ export class ServiceCache {
    * request, so the caller waits for one sent after it.
    */
   refresh(): Promise<void> {
-    // After the read in flight, failed or not (a failed read fails only its own callers).
-    this.#next ??= (this.#inFlight ?? Promise.resolve()).catch(() => undefined).then(() => {
+    // Sent in this turn's check phase (setImmediate), after the read in flight, failed
+    // or not (a failed read fails only its own callers): every request that arrived
+    // in this turn of the event loop shares one read, sent after they all arrived.
+    this.#next ??= new Promise<void>((turn) => setImmediate(turn)).then(() => this.#inFlight?.catch(() => undefined)).then(() => {
       this.#next = undefined;
       const read = this.#read();
       this.#inFlight = read;
@@ -81,6 +87,7 @@ export class ServiceCache {
   #drop(): void {
     this.#generation++;
     this.#credentials.clear();
+    this.#verified.clear();
     this.#senders.clear();
     this.#identities.clear();
   }
@@ -101,10 +108,26 @@ export class ServiceCache {
     return found;
   }
 
-  /** TenantDirectory.authenticate, from what is kept: the secret is still checked (constant-time) on every call. */
+  /**
+   * TenantDirectory.authenticate, from what is kept: the secret is still checked
+   * (constant-time) on every call. A key's salted HMAC (checkApiKeySecret) is
+   * computed once per cache revision: what is kept then is the SHA-256 of the
+   * secret that passed it, never the secret, and a later token with that id is
+   * compared with it (timingSafeEqual; the secret is 256 random bits, so its plain
+   * digest is as hard to invert as the salted one). Every token's digest is
+   * computed, kept key or not, so a wrong secret for a kept key takes the path of
+   * any other wrong secret. A revoked key moves the cache revision, which drops
+   * what was kept: revocation counts from the next request, on every node.
+   */
   async authenticate(token: string): Promise<ApiKeyRecord> {
     const t = parseApiKeyToken(token);
-    return checkApiKeySecret(t ? await this.#credential(t.id) : undefined, t?.secret);
+    const digest = hash('sha256', t?.secret ?? '', 'buffer');
+    const kept = t && this.#verified.get(t.id);
+    if (kept && timingSafeEqual(kept.digest, digest)) return kept.record;
+    const generation = this.#generation;
+    const record = checkApiKeySecret(t ? await this.#credential(t.id) : undefined, t?.secret);
+    this.#keep(this.#verified, t!.id, { digest, record }, generation);
+    return record;
   }
 
   /** TenantDirectory.findApiKey, from what is kept. */

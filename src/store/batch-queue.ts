@@ -56,6 +56,10 @@ export interface ChunkOutcome {
 
 const FAILURE_ROWS = 100;
 
+/** The chunks a claim may take: of a live batch, not done, and free or with a lapsed lease. */
+const CLAIMABLE = `FROM batch_chunks c JOIN batches b ON b.id = c.batch_id
+  WHERE b.state IN ('queued', 'running') AND c.state <> 'done' AND (c.lease_until IS NULL OR c.lease_until < ?)`;
+
 export class BatchQueue {
   readonly #engine: SqlEngine;
   readonly #clock: () => Date;
@@ -69,13 +73,19 @@ export class BatchQueue {
     return new Date(this.#clock().getTime() + ms).toISOString();
   }
 
-  /** Claims the next chunk for `node` (a name for logs and the row); undefined when there is no work. */
+  /**
+   * Claims the next chunk for `node` (a name for logs and the row); undefined when
+   * there is no work. An idle node's poll is a plain read: the claiming transaction
+   * (on SQLite the database's write lock, which a serving thread would wait for
+   * while the coordinator commits audit rows, its event loop stalled) is begun only
+   * when a chunk looked claimable.
+   */
   async claim(node: string, leaseMs: number): Promise<ClaimedChunk | undefined> {
+    if (!(await this.#engine.all(`SELECT 1 ${CLAIMABLE} LIMIT 1`, [this.#at()])).length) return undefined;
     const skipLocked = this.#engine.dialect === 'postgres' ? ' FOR UPDATE OF c SKIP LOCKED' : '';
     return this.#engine.transaction(async (tx) => {
       const rows = await tx.all(
-        `SELECT c.batch_id, c.seq, c.first_index, c.messages, c.attempts, b.tenant, b.key_id, b.options FROM batch_chunks c JOIN batches b ON b.id = c.batch_id
-         WHERE b.state IN ('queued', 'running') AND c.state <> 'done' AND (c.lease_until IS NULL OR c.lease_until < ?)
+        `SELECT c.batch_id, c.seq, c.first_index, c.messages, c.attempts, b.tenant, b.key_id, b.options ${CLAIMABLE}
          ORDER BY c.seq, b.created_at, c.batch_id LIMIT 1${skipLocked}`,
         [this.#at()],
       );

@@ -97,6 +97,22 @@ test('what changes by the clock alone counts at that moment: a renewal dated ahe
   assert.equal(await signer(), fingerprints.renewal);
 });
 
+test('a kept key still checks its secret on every request: another secret under its id is refused', async () => {
+  assert.equal(await status(sign()), 200, 'the key is kept after this');
+  const right = token;
+  const secret = right.slice(right.lastIndexOf('_') + 1);
+  const flipped = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+  try {
+    for (const wrong of [`kk_${keyId}_${flipped}`, `kk_${keyId}_${'A'.repeat(43)}`, `kk_${keyId}_${secret.slice(0, -1)}`, `kk_${keyId}_`]) {
+      token = wrong;
+      assert.equal(await status(sign()), 401, wrong);
+    }
+  } finally {
+    token = right;
+  }
+  assert.equal(await status(sign()), 200);
+});
+
 test('changes through another connection count from the next request', async () => {
   // Retired (its key stops signing): the next request has no identity.
   await retireTenantIdentity(other, otherTenants, 'acme', 'news@acme.example');
@@ -123,7 +139,7 @@ test('changes through another connection count from the next request', async () 
 test('every message has its api.sign row, and its key an opening recorded before it', async () => {
   const rows = await other.engine.all("SELECT action, at, object, detail FROM audit_log WHERE actor = ? AND action IN ('api.sign', 'key.use.sign') ORDER BY at", [`api:acme/${keyId}`]);
   const signs = rows.filter((r) => r.action === 'api.sign');
-  assert.equal(signs.length, 8);
+  assert.equal(signs.length, 10);
   for (const s of signs) {
     assert.ok(rows.some((r) => r.action === 'key.use.sign' && r.detail === s.object && String(r.at) <= String(s.at)), `no opening recorded for ${String(s.object)}`);
   }
