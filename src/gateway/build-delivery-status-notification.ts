@@ -29,7 +29,27 @@ export interface DsnInput {
   original: Buffer;
   arrival: Date;
   queueId?: string;
+  /** The text for people and the Subject, when the reason is not a missing certificate (UNAUTHENTICATED_RETURN). */
+  explanation?: { text: readonly string[]; subject: string };
 }
+
+/** A held message of unauthenticated encryption, returned by an administrator. */
+export const UNAUTHENTICATED_RETURN = {
+  text: [
+    'This is the mail gateway. Your message was not delivered to the recipients below:',
+    'it was encrypted in a way that cannot show whether it was altered on its way (CBC',
+    'encryption without your signature inside), and an administrator returned it.',
+    'Send it again signed and encrypted, or encrypted with AES-GCM.',
+    '',
+    '%LIST%',
+    '',
+    'メールゲートウェイからのお知らせです。以下の宛先にはメッセージを配信しませんでした。',
+    '途中で改ざんされたかどうかを確認できない方式（送信者の署名のない CBC 暗号化）で暗号化されていたため、',
+    '管理者が返送しました。署名付きで暗号化するか、AES-GCM で暗号化して送り直してください。',
+    '',
+  ],
+  subject: 'Undelivered Mail: encryption cannot be verified / 配信できませんでした（暗号化を検証できません）',
+};
 
 /** Printable ASCII on one line, for the message/delivery-status fields. */
 function ascii(text: string, max = 400): string {
@@ -40,7 +60,7 @@ export const DSN_STATUS = '5.7.5';
 
 export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
   const list = input.recipients.map((r) => `  <${r.recipient}>: ${r.reason}`).join('\r\n');
-  const text = [
+  const text = (input.explanation?.text.map((l) => (l === '%LIST%' ? list : l)) ?? [
     'This is the mail gateway. Your message was not delivered to the recipients below:',
     'the organisation\'s policy requires that mail to them is encrypted, and no valid',
     'certificate is known for them. Ask them for a signed message (their certificate is',
@@ -53,7 +73,7 @@ export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
     '宛先の方から署名付きメールを送ってもらう（証明書が登録されます）か、管理者に連絡してください。',
     'その他の宛先には配信されています。',
     '',
-  ].join('\r\n');
+  ]).join('\r\n');
   const status = [
     `Reporting-MTA: dns; ${ascii(input.reportingMta, 255)}`,
     ...(input.queueId ? [`X-Postfix-Queue-ID: ${ascii(input.queueId, 64)}`] : []),
@@ -78,7 +98,7 @@ export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
     [
       ['From', `Mail Delivery System <MAILER-DAEMON@${host}>`],
       ['To', `<${ascii(input.sender, 320)}>`],
-      ['Subject', 'Undelivered Mail: encryption required / 配信できませんでした（暗号化が必要です）'],
+      ['Subject', input.explanation?.subject ?? 'Undelivered Mail: encryption required / 配信できませんでした（暗号化が必要です）'],
       ['Date', new Date().toUTCString()],
       ['Message-ID', `<${randomBytes(12).toString('hex')}@${host}>`],
       ['Auto-Submitted', 'auto-replied'],

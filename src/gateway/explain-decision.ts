@@ -119,7 +119,7 @@ export async function explainDecision(ctx: GatewayContext, request: ExplainReque
           recipient: r,
           direction,
           action: 'verify-and-label',
-          summary: `${r}: inbound: decrypted with any key the store ever held for it, verified with revocation=${s.revocation} (${describeSource(policy.sources.revocation)}), labelled with Authentication-Results; unauthenticated (CBC) encryption: ${s.unauthenticatedEncryption} (${describeSource(policy.sources.unauthenticatedEncryption)}); ${tags} (${describeSource(policy.sources.subjectTags)}).`,
+          summary: `${r}: inbound: decrypted with any key the store ever held for it, verified with revocation=${s.revocation} (${describeSource(policy.sources.revocation)}), labelled with Authentication-Results; unauthenticated (CBC) encryption: ${s.unauthenticatedEncryption}${s.unauthenticatedEncryption === 'hold' ? ` (held for an administrator, still encrypted; the recipient gets a notice in ${s.noticeLanguage})` : ''} (${describeSource(policy.sources.unauthenticatedEncryption)}); ${tags} (${describeSource(policy.sources.subjectTags)}).`,
           policyOf: policy.owner,
           inbound: settingsOf(policy, ['inbound']),
         });

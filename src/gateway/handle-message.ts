@@ -11,6 +11,9 @@
  *   down, an internal error): Postfix keeps the message and retries;
  * - 5xx when the message itself cannot be signed or encrypted (malformed, over a
  *   limit): it is bounced with the reason, never passed on unsigned;
+ * - inbound CBC content nobody trusted vouches for, policy `unauthenticatedEncryption:
+ *   hold`: held in the store as received, then the recipients' answer is that of
+ *   the gateway's notice to them (build-held-notice.ts), relayed with the null sender;
  * - encryption required and no valid certificate (policy): held in the store, then
  *   250 (`missingCertificate: hold`); or bounced (`bounce`): under LMTP 554 5.7.5 for
  *   that recipient (Postfix writes the RFC 3464 DSN to the sender); under SMTP, when
@@ -31,6 +34,8 @@ import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { planInbound } from './plan-inbound.ts';
+import { buildHeldNotice } from './build-held-notice.ts';
+import { labelWith } from './process-inbound.ts';
 import type { RecipientOutcome, RelayBody } from '../smtp/relay-message.ts';
 import type { ContentSpool } from '../cms/stream/content-spool.ts';
 import { Readable } from 'node:stream';
@@ -111,19 +116,24 @@ function policyReason(d: RecipientDecision): string {
 }
 
 async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, received: Received): Promise<RecipientOutcome[]> {
-  const decisions = g.policy!.decisions;
+  const { decisions, unauthenticated } = g.policy!;
   // transformSpooled bounces instead of holding: the store takes messages in memory.
   if (!Buffer.isBuffer(received)) throw new Error('a spooled message cannot be held');
   const message = received;
+  const arrival = new Date();
   const id = await new HeldMessages(deps.ctx.store).hold({
     sender: envelope.from,
     recipients: g.recipients,
     message,
-    reasonCode: 'ENCRYPTION_REQUIRED',
-    reason: decisions.map((d) => d.summary).join(' '),
+    reasonCode: unauthenticated ? 'UNAUTH_ENC' : 'ENCRYPTION_REQUIRED',
+    reason: unauthenticated ? unauthenticated.reason : decisions.map((d) => d.summary).join(' '),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
   });
-  return g.recipients.map((recipient) => ({ recipient, status: 'accepted', code: 250, response: `Held for an administrator (${id}): encryption is required and no valid certificate is known.`, own: { enhanced: '2.0.0' } }));
+  if (!unauthenticated) return g.recipients.map((recipient) => ({ recipient, status: 'accepted', code: 250, response: `Held for an administrator (${id}): encryption is required and no valid certificate is known.`, own: { enhanced: '2.0.0' } }));
+  // Inbound: the recipients learn of it from the gateway's own notice; their answer is the notice's.
+  const notice = labelWith(deps.ctx, buildHeldNotice({ authservId: deps.ctx.authservId, received: message, heldId: id, arrival, language: unauthenticated.language }), { result: 'neutral', code: 'UNAUTH_ENC', reason: unauthenticated.reason }, []);
+  const sent = await deps.relay({ from: '', to: g.recipients }, notice);
+  return sent.map((o) => (o.status === 'accepted' ? { ...o, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
 }
 
 /**

@@ -14,7 +14,9 @@
  *   a message with a notice, never opened ('deliver-encrypted', the default); or
  *   opened and rebuilt part by part so that nothing in it can fetch anything
  *   (neutralizeEntity: no URL in HTML, other parts as plain attachments), under a
- *   warning, labelled smime=neutral with UNAUTH_ENC ('deliver-decrypted');
+ *   warning, labelled smime=neutral with UNAUTH_ENC ('deliver-decrypted'); or
+ *   held for an administrator as received ('hold': action 'held', the message
+ *   returned unchanged; handle-message.ts stores it and notifies the recipient);
  * - a decrypted message whose signature fails: the original, still encrypted
  *   (the library withholds the plaintext), labelled fail;
  * - anything the library refuses as a message (malformed, undecryptable, no key):
@@ -44,7 +46,7 @@ import { wrapWithNotice } from './wrap-with-notice.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { neutralizeEntity } from '../mime/neutralize-entity.ts';
 
-export type InboundAction = 'decrypted' | 'decrypted-unauthenticated' | 'verified' | 'labelled' | 'unopened-notice' | 'unopened';
+export type InboundAction = 'decrypted' | 'decrypted-unauthenticated' | 'verified' | 'labelled' | 'unopened-notice' | 'unopened' | 'held';
 
 export interface InboundResult {
   message: Buffer;
@@ -79,6 +81,7 @@ export function noKeyHeld(): SmimeAuthentication {
 
 const OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
 export const NOT_OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
+export const HELD_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); held for an administrator, still encrypted.';
 
 /**
  * The decrypted message `plain` rebuilt by neutralizeEntity under the received
@@ -164,6 +167,11 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
   } catch (e) {
     if (!isMessageVerdictError(e)) throw e;
     const auth = smimeResultOfError(e);
+    if (e.code === 'UNAUTH_ENC' && policy.settings.unauthenticatedEncryption === 'hold') {
+      // Kept as received by the caller (handle-message.ts), which tells the recipient.
+      auth.reason = HELD_UNAUTHENTICATED;
+      return { message: received, action: 'held', auth };
+    }
     if (e.code === 'UNAUTH_ENC') {
       auth.reason = NOT_OPENED_UNAUTHENTICATED;
       return { message: label(wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };

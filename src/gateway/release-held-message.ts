@@ -7,6 +7,15 @@
  *   it is held again, as a new entry);
  * - bounce: an RFC 3464 DSN to its sender, with the reason it was held, sent to `via`
  *   with the null sender.
+ * - release of a message held for unauthenticated encryption (inbound, reason
+ *   UNAUTH_ENC): the administrator chooses how it is delivered (`as`): 'decrypted',
+ *   the neutralised form of policy deliver-decrypted under its warning, or
+ *   'encrypted', still encrypted inside a message with the notice
+ *   (deliver-encrypted). The delivered form is made here with the gateway's own
+ *   code (processInbound, the recipients' policy with that one setting changed) and
+ *   labelled `smime=neutral` (UNAUTH_ENC) under `authservId`; `via` is then the
+ *   gateway's next hop (Postfix's reinjection listener): through Postfix's smtpd it
+ *   would pass the gateway again and be labelled anew.
  * The entry is removed (and the removal audited) only after `via` accepted every
  * recipient; otherwise it stays and the error says what `via` answered. A released
  * message the gateway holds again (its recipient still has no valid certificate)
@@ -16,12 +25,19 @@ import { hostname } from 'node:os';
 import { KakitomeError } from '../errors.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
-import { buildDeliveryStatusNotification } from './build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
 import { relayMessage, type RecipientOutcome } from '../smtp/relay-message.ts';
+import { PolicyDirectory } from '../store/policy-directory.ts';
+import { createGatewayContext } from './gateway-context.ts';
+import { processInbound } from './process-inbound.ts';
 
 export interface HeldActionOptions {
   via: HostPort;
+  /** A message held for unauthenticated encryption: how it is delivered (required for those, refused for the others). */
+  as?: 'decrypted' | 'encrypted';
+  /** The authserv-id its Authentication-Results names (the gateway's --authserv-id; default: the host name). */
+  authservId?: string;
   /** The name this host gives (EHLO, and the DSN's Reporting-MTA). */
   name?: string;
   timeoutMs?: number;
@@ -36,8 +52,20 @@ export async function releaseHeldMessage(store: Store, id: string, o: HeldAction
   const held = new HeldMessages(store);
   const m = await held.find(id);
   const name = o.name ?? hostname();
-  requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, m.message), `The held message ${id}`);
-  return (await held.remove(id, m.generation, 'release', `sent to ${o.via.host}:${o.via.port} for ${m.recipients.length} recipient(s)`)) ? 'released' : 'held-again';
+  const unauthenticated = m.reasonCode === 'UNAUTH_ENC';
+  if (unauthenticated && !o.as) throw new KakitomeError('INVALID_ARGUMENT', `The held message ${id} is unauthenticated encryption (nobody vouches that it was not altered): say how it is delivered, --as encrypted (still encrypted, with a notice) or --as decrypted (opened, every link, image and style removed, under a warning).`);
+  if (!unauthenticated && o.as) throw new KakitomeError('INVALID_ARGUMENT', `--as applies to messages held for unauthenticated encryption; ${id} was held because ${m.reason} It is released as received and the gateway decides anew.`);
+  const message = unauthenticated ? await deliveredForm(store, m, o.as!, o.authservId ?? name) : m.message;
+  requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, message), `The held message ${id}`);
+  return (await held.remove(id, m.generation, 'release', `sent to ${o.via.host}:${o.via.port} for ${m.recipients.length} recipient(s)${o.as ? `, ${o.as}` : ''}`)) ? 'released' : 'held-again';
+}
+
+/** What the gateway would have delivered under deliver-decrypted or deliver-encrypted, for the held message's recipients. */
+async function deliveredForm(store: Store, m: { message: Buffer; recipients: string[] }, as: 'decrypted' | 'encrypted', authservId: string): Promise<Buffer> {
+  const ctx = await createGatewayContext(store, await new PolicyDirectory(store).load(), authservId, new Set());
+  const policy = ctx.policyFor(m.recipients[0] ?? '');
+  const chosen = { ...policy, settings: { ...policy.settings, unauthenticatedEncryption: as === 'decrypted' ? 'deliver-decrypted' as const : 'deliver-encrypted' as const } };
+  return (await processInbound(ctx, m.message, chosen)).message;
 }
 
 export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<void> {
@@ -50,6 +78,7 @@ export async function bounceHeldMessage(store: Store, id: string, o: HeldActionO
     recipients: m.recipients.map((recipient) => ({ recipient, reason: `Held by the gateway and returned by an administrator: ${m.reason}` })),
     original: m.message,
     arrival: m.heldAt,
+    ...(m.reasonCode === 'UNAUTH_ENC' ? { explanation: UNAUTHENTICATED_RETURN } : {}),
     ...(m.queueId ? { queueId: m.queueId } : {}),
   });
   requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: '', to: [m.sender] }, dsn), `The delivery status notification for ${id}`);

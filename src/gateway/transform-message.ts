@@ -27,6 +27,7 @@ import { processOutboundStream } from './process-outbound-stream.ts';
 import type { SpooledMessage, SpoolPlace } from './spooled-message.ts';
 import type { ContentSpool } from '../cms/stream/content-spool.ts';
 import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
+import type { PolicySettings } from '../policy/policy-settings.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 import type { OutboundPlan } from './plan-outbound.ts';
 import { readHeaderFields } from './rewrite-header-section.ts';
@@ -40,8 +41,12 @@ export interface Group {
   message?: Buffer | SpooledMessage;
   /** Set when no copy could be made: the outcome for every recipient of the group. */
   failure?: { status: 'temporary' | 'permanent'; code: number; response: string; errorCode: string };
-  /** Policy: encryption required, no valid certificate; held (`hold`) or bounced (`bounce`). */
-  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[]; note?: string };
+  /**
+   * Policy: outbound, encryption required and no valid certificate (`decisions`),
+   * held (`hold`) or bounced (`bounce`); inbound, unauthenticated encryption held
+   * (`unauthenticated`: the reason, and the language of the recipients' notice).
+   */
+  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[]; note?: string; unauthenticated?: { reason: string; language: PolicySettings['noticeLanguage'] } };
   smime?: string;
   /** Inbound with senderAuthentication: the dmarc result (the log's one word on DKIM/SPF/DMARC). */
   dmarc?: string;
@@ -131,7 +136,9 @@ async function inboundGroups(ctx: GatewayContext, request: Omit<TransformRequest
     const senderAuth = g.policy.settings.senderAuthentication ? request.senderAuth : [];
     const r = await process(g.policy, senderAuth);
     const dmarc = senderAuth.find((m) => m.method === 'dmarc')?.result;
-    groups.push({ direction: 'inbound', recipients: g.recipients, action: r.action, message: r.message, smime: r.auth.result, ...(dmarc ? { dmarc } : {}), ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
+    // Held: the caller keeps the message as it received it (no copy comes back from a worker).
+    const made = r.action === 'held' ? { policy: { kind: 'hold' as const, decisions: [], unauthenticated: { reason: r.auth.reason, language: g.policy.settings.noticeLanguage } } } : { message: r.message };
+    groups.push({ direction: 'inbound', recipients: g.recipients, action: r.action, ...made, smime: r.auth.result, ...(dmarc ? { dmarc } : {}), ...(r.auth.code ? { verdictCode: r.auth.code } : {}) });
   }
   return { groups };
 }

@@ -54,8 +54,12 @@ export interface PolicySettings {
    * 'deliver-encrypted': the original, still encrypted, in a message with a notice,
    * never opened. 'deliver-decrypted': opened, every part rebuilt so that nothing can
    * fetch (no URL in HTML, other parts as plain attachments), under a warning.
+   * 'hold': kept in the store as received (still encrypted) for an administrator,
+   * the recipient told in a short notice (noticeLanguage).
    */
-  unauthenticatedEncryption: 'deliver-encrypted' | 'deliver-decrypted';
+  unauthenticatedEncryption: 'deliver-encrypted' | 'deliver-decrypted' | 'hold';
+  /** The language of the notice the gateway itself writes to a recipient (a held message): both, en or ja. */
+  noticeLanguage: 'both' | 'en' | 'ja';
   /** Process-wide: the largest message accepted, in bytes. */
   maxMessageBytes: number;
   /** Process-wide: messages larger than this are not read into memory but spooled and processed streaming. */
@@ -173,7 +177,8 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   subjectTags: { default: 'off', scope: 'inbound', ...oneOf('off', 'en', 'ja'), help: 'tag the Subject of inbound mail by its S/MIME result: off, en ([signed OK], [signature INVALID]) or ja ([署名確認済], [署名不正])' },
   subjectTagSigned: { default: '', scope: 'inbound', check: (v) => (v === '' ? '' : cleanText(v)), expected: `"" (the language's) or a text of 1 to ${MAX_TEXT} printable characters`, fromWords: (w) => w.join(' '), help: 'the tag for a valid trusted signature (default: the language\'s)' },
   subjectTagInvalid: { default: '', scope: 'inbound', check: (v) => (v === '' ? '' : cleanText(v)), expected: `"" (the language's) or a text of 1 to ${MAX_TEXT} printable characters`, fromWords: (w) => w.join(' '), help: 'the tag for a failing signature (default: the language\'s)' },
-  unauthenticatedEncryption: { default: 'deliver-encrypted', scope: 'inbound', ...oneOf('deliver-encrypted', 'deliver-decrypted'), expected: '"deliver-encrypted" or "deliver-decrypted" (hold is not implemented yet)', help: 'inbound CBC encryption without a trusted signature inside: deliver-encrypted (unopened, with a notice) or deliver-decrypted (opened, every part rebuilt so nothing can fetch, under a warning)' },
+  unauthenticatedEncryption: { default: 'deliver-encrypted', scope: 'inbound', ...oneOf('deliver-encrypted', 'deliver-decrypted', 'hold'), help: 'inbound CBC encryption without a trusted signature inside: deliver-encrypted (unopened, with a notice), deliver-decrypted (opened, every part rebuilt so nothing can fetch, under a warning) or hold (kept still encrypted for an administrator, the recipient told: kakitome gateway held)' },
+  noticeLanguage: { default: 'both', scope: 'inbound', ...oneOf('both', 'en', 'ja'), help: 'the language of the notice a recipient gets when a message to them is held: both (English and Japanese), en or ja' },
   // Up to the streaming APIs' own bound (limits.maxStreamMessageBytes): messages over streamAboveBytes stream.
   maxMessageBytes: { default: 64 * 1024 * 1024, scope: 'process', globalOnly: true, ...integer(1024, 16 * 1024 ** 3), help: 'the largest message accepted (552 above); messages over streamAboveBytes are spooled and streamed, not held in memory' },
   streamAboveBytes: { default: 4 * 1024 * 1024, scope: 'process', globalOnly: true, ...integer(1024, 512 * 1024 * 1024), help: 'messages larger than this are spooled to a file and processed streaming, not read into memory' },

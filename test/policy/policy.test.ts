@@ -50,7 +50,9 @@ test('policy file: every bad value is refused with the file, the level and the s
   refused(() => parsePolicyDocument('{"missingCertificate": "drop"}', 'f.json'), /"missingCertificate" must be "bounce" or "hold"/);
   refused(() => parsePolicyDocument('{"maxMessageBytes": 1e12}', 'f.json'), /"maxMessageBytes" must be an integer/);
   assert.equal(parsePolicyDocument('{"unauthenticatedEncryption": "deliver-decrypted"}', 'f.json').global?.unauthenticatedEncryption, 'deliver-decrypted');
-  refused(() => parsePolicyDocument('{"unauthenticatedEncryption": "hold"}', 'f.json'), /"unauthenticatedEncryption" must be .*hold is not implemented yet/);
+  assert.equal(parsePolicyDocument('{"unauthenticatedEncryption": "hold", "noticeLanguage": "ja"}', 'f.json').global?.unauthenticatedEncryption, 'hold');
+  refused(() => parsePolicyDocument('{"unauthenticatedEncryption": "drop"}', 'f.json'), /"unauthenticatedEncryption" must be "deliver-encrypted", "deliver-decrypted" or "hold"/);
+  refused(() => parsePolicyDocument('{"noticeLanguage": "fr"}', 'f.json'), /"noticeLanguage" must be "both", "en" or "ja"/);
   refused(() => parsePolicyDocument('{"subjectTriggers": "[secure]"}', 'f.json'), /"subjectTriggers" must be a list/);
   refused(() => parsePolicyDocument('{"subjectTriggers": ["a\\r\\nBcc: x@evil"]}', 'f.json'), /"subjectTriggers" must be a list/);
   refused(() => parsePolicyDocument('{"headerTriggers": ["Bad Name: yes"]}', 'f.json'), /"headerTriggers"/);

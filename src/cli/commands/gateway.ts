@@ -8,7 +8,7 @@ import { KakitomeError } from '../../errors.ts';
 import type { GatewayCliOptions } from '../../gateway/gateway-config.ts';
 import type { Store } from '../../store/store.ts';
 import { collect, commandAction } from './message-options.ts';
-import { addStoreLocationOptions, locateMessageStore, masterKeyPassphrase, openLocatedStore, printResult } from './store-options.ts';
+import { addStoreLocationOptions, locateMessageStore, masterKeyPassphrase, openLocatedStore, printResult, unlockMessageStore } from './store-options.ts';
 
 interface LocationOpts { home?: string; databaseUrl?: string; json?: boolean }
 
@@ -23,11 +23,11 @@ function withGatewayOptions<T extends LocationOpts & { domain?: string[] }>(o: T
   return { ...o, home: o.home ?? parent.home, databaseUrl: o.databaseUrl ?? parent.databaseUrl, ...(domain.length ? { domain } : {}) };
 }
 
-/** The gateway's store, opened without the master key (explain and held open no private key). */
-async function withGatewayStore<T>(command: string, o: LocationOpts, fn: (store: Store) => Promise<T>): Promise<T> {
+/** The gateway's store, opened without the master key (explain, held list) or with it (`unlock`: held release and bounce open held messages). */
+async function withGatewayStore<T>(command: string, o: LocationOpts, fn: (store: Store) => Promise<T>, unlock = false): Promise<T> {
   const location = locateMessageStore(o);
   if (location === undefined) throw new KakitomeError('INVALID_ARGUMENT', `gateway ${command} needs the gateway's key store: set KAKITOME_HOME or KAKITOME_DATABASE_URL, or give --home / --database-url.`);
-  const store = await openLocatedStore(location);
+  const store = await openLocatedStore(unlock ? await unlockMessageStore(location) : location);
   try {
     return await fn(store);
   } finally {
@@ -64,33 +64,38 @@ function registerExplain(gateway: Command): void {
 
 function registerHeld(gateway: Command): void {
   const held = gateway.command('held').summary('messages policy held: list, release, bounce')
-    .description('Messages held because policy requires encryption and a recipient had no valid certificate (missingCertificate: hold). They stay in the store until released (sent again through the mail system, where policy decides anew) or bounced (a delivery status notification to the sender).');
-  const list = held.command('list').description('List held messages (id, when, sender, recipients, why; never the content).').option('--json', 'print one JSON document on standard output');
+    .description('Messages held because policy requires encryption and a recipient had no valid certificate (missingCertificate: hold), or because inbound content was encrypted without authentication and nobody trusted vouches for it (unauthenticatedEncryption: hold). They stay in the store until released (sent again through the mail system, where policy decides anew) or bounced (a delivery status notification to the sender).');
+  const list = held.command('list').description('List held messages (id, when, sender, recipients, size, why; never the content).').option('--json', 'print one JSON document on standard output');
   addStoreLocationOptions(list).action((opts: LocationOpts, command: Command) => commandAction('gateway held list', async (o: LocationOpts) => withGatewayStore('held list', o, async (store) => {
     const { HeldMessages } = await import('../../store/held-messages.ts');
     const all = await new HeldMessages(store).list();
-    printResult(o, { held: all.map((h) => ({ ...h, heldAt: h.heldAt.toISOString() })) }, () => all.map((h) => `${h.id}  ${h.heldAt.toISOString()}  ${h.sender} -> ${h.recipients.join(', ')}  ${h.size} bytes  ${h.reason}`));
+    printResult(o, { held: all.map((h) => ({ ...h, heldAt: h.heldAt.toISOString() })) }, () => all.map((h) => `${h.id}  ${h.heldAt.toISOString()}  ${h.sender} -> ${h.recipients.join(', ')}  ${h.size} bytes  ${h.reasonCode}: ${h.reason}`));
     return 0;
   }))(withGatewayOptions(opts, command)));
-  for (const [action, text] of [['release', 'Send held messages again, with their envelope, to --via (Postfix\'s smtpd): they pass through the gateway again and policy decides anew (import the recipient\'s certificate first). Removed from the store only once --via accepted them.'], ['bounce', 'Return held messages to their senders: a delivery status notification (RFC 3464) saying why, sent to --via with the null sender. Removed from the store only once --via accepted it.']] as const) {
+  for (const [action, text] of [['release', 'Send held messages again, with their envelope, to --via (Postfix\'s smtpd): they pass through the gateway again and policy decides anew (import the recipient\'s certificate first). A message held for unauthenticated encryption (UNAUTH_ENC) is delivered the way --as says, made here and labelled, and --via is then the gateway\'s next hop (Postfix\'s reinjection listener). Removed from the store only once --via accepted them.'], ['bounce', 'Return held messages to their senders: a delivery status notification (RFC 3464) saying why, sent to --via with the null sender. Removed from the store only once --via accepted it.']] as const) {
     const cmd = held.command(`${action} <id...>`).description(text)
-      .option('--via <host:port>', 'where to send it: Postfix\'s smtpd, e.g. 127.0.0.1:25')
-      .option('--name <name>', 'this host\'s name (EHLO, the DSN\'s Reporting-MTA; default: the host name)')
-      .option('--json', 'print one JSON document on standard output');
-    addStoreLocationOptions(cmd).action((ids: string[], opts: LocationOpts & { via?: string; name?: string }, command: Command) => commandAction(`gateway held ${action}`, async (o: typeof opts) => {
+      .option('--via <host:port>', 'where to send it: Postfix\'s smtpd, e.g. 127.0.0.1:25 (a release --as: the reinjection listener, e.g. 127.0.0.1:10026)')
+      .option('--name <name>', 'this host\'s name (EHLO, the DSN\'s Reporting-MTA; default: the host name)');
+    if (action === 'release') {
+      cmd.option('--as <form>', 'a message held for unauthenticated encryption (UNAUTH_ENC) only, and required for it: encrypted (still encrypted, attached under a notice) or decrypted (opened, every link, image and style removed, under a warning)')
+        .option('--authserv-id <name>', 'with --as: the name its Authentication-Results field gives, as the gateway\'s --authserv-id (default: the host name)');
+    }
+    cmd.option('--json', 'print one JSON document on standard output');
+    addStoreLocationOptions(cmd).action((ids: string[], opts: LocationOpts & { via?: string; name?: string; as?: string; authservId?: string }, command: Command) => commandAction(`gateway held ${action}`, async (o: typeof opts) => {
       if (!o.via) throw new KakitomeError('INVALID_ARGUMENT', `gateway held ${action} needs --via HOST:PORT: Postfix's smtpd (e.g. 127.0.0.1:25).`);
+      if (o.as !== undefined && o.as !== 'decrypted' && o.as !== 'encrypted') throw new KakitomeError('INVALID_ARGUMENT', `--as ${JSON.stringify(o.as)}: give --as encrypted or --as decrypted.`);
       const [{ parseHostPort }, m] = await Promise.all([import('../../smtp/parse-host-port.ts'), import('../../gateway/release-held-message.ts')]);
       const via = parseHostPort('--via', o.via);
       return withGatewayStore(`held ${action}`, o, async (store) => {
         const done: Array<{ id: string; outcome: string }> = [];
         for (const id of ids) {
-          const options = { via, ...(o.name ? { name: o.name } : {}) };
+          const options = { via, ...(o.name ? { name: o.name } : {}), ...(o.as ? { as: o.as as 'decrypted' | 'encrypted' } : {}), ...(o.authservId ? { authservId: o.authservId } : {}) };
           done.push({ id, outcome: action === 'release' ? await m.releaseHeldMessage(store, id, options) : (await m.bounceHeldMessage(store, id, options), 'bounced') });
         }
         const words: Record<string, string> = { released: 'released', 'held-again': 'sent, and held again by the gateway: its recipient still has no valid certificate', bounced: 'bounced to its sender' };
         printResult(o, { status: 'ok', results: done }, () => done.map((d) => `${d.id}: ${words[d.outcome]}.`));
         return 0;
-      });
+      }, true);
     })(withGatewayOptions(opts, command)));
   }
 }
