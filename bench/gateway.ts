@@ -18,15 +18,19 @@
  * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
  * and Postfix share the machine with the gateway in both configurations.
  *
- *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--quick] [--out=FILE]
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--node-arg=ARG]... [--quick] [--out=FILE]
  *
  * `--workers` is passed to the gateway (its crypto worker threads; default one per CPU, 0: main thread).
+ * `--node-arg` is given to the gateway's node (repeatable), e.g. `--node-arg=--cpu-prof
+ * --node-arg=--cpu-prof-dir=/tmp/prof` profiles it, its worker threads too.
+ * The gateway's CPU time (user + system, all its threads, from /proc) is read before
+ * and after each measured run: `cpuPerMessageUs`, the figure that holds under load.
  *
  * Needs root (Postfix's queue) and Debian's postfix package (.ci/run installs it).
  * Not part of `npm test`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +51,8 @@ interface Options {
   out: string | undefined;
   /** The gateway's --workers (undefined: its default). */
   workers: string | undefined;
+  /** Arguments for the gateway's node (--cpu-prof...). */
+  nodeArgs: string[];
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -58,6 +64,7 @@ function parseOptions(argv: readonly string[]): Options {
     concurrency: Number(arg('concurrency') ?? 8),
     out: arg('out'),
     workers: arg('workers'),
+    nodeArgs: argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length)),
   };
 }
 
@@ -150,11 +157,37 @@ interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, workers: string | undefined): Promise<GatewayProcess> {
+/** CPU seconds (user + system) from a /proc stat file (clock ticks of 1/100 s). */
+function statCpuSeconds(path: string): number {
+  const fields = readFileSync(path, 'latin1').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds a process has used so far, in all and by thread name (MainThread, the crypto WorkerThreads, V8's and libuv's helpers). */
+function cpuSeconds(pid: number): { total: number; byThread: Record<string, number> } {
+  const byThread: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim();
+      byThread[name] = (byThread[name] ?? 0) + statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return { total: statCpuSeconds(`/proc/${pid}/stat`), byThread };
+}
+
+/** CPU µs per message between two readings, in all and by thread name. */
+function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, count: number): { total: number; byThread: Record<string, number> } {
+  const us = (s: number) => Math.round((s * 1e6) / count);
+  return { total: us(b.total - a.total), byThread: Object.fromEntries(Object.entries(b.byThread).map(([k, v]) => [k, us(v - (a.byThread[k] ?? 0))])) };
+}
+
+async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, workers: string | undefined, nodeArgs: readonly string[]): Promise<GatewayProcess> {
   const policy = join(world.dir, 'bench-policy.json');
   // The bench PKIs publish no CRL or OCSP.
   writeFileSync(policy, JSON.stringify({ revocation: 'allow-unknown' }));
-  const child = spawn(process.execPath, [BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const messageMs: number[] = [];
   let rest = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -187,6 +220,10 @@ export interface DirectionFigures {
   withFilter: number;
   /** withFilter / withoutFilter (target ≥ 0.45). */
   ratio: number;
+  /** The gateway process's CPU (all threads) per message in the withFilter run, µs: what holds on a loaded machine. */
+  cpuPerMessageUs: number;
+  /** The same by thread name (threads of one name summed). */
+  cpuPerMessageByThreadUs: Record<string, number>;
   /** At half of withFilter: the gateway's own time per message (ms). */
   halfLoad: { rate: number; p50: number; p99: number; max: number; messages: number };
 }
@@ -216,14 +253,16 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   const [smtpPort, reinjectPort, filterPort] = [await freePort(), await freePort(), await freePort()];
   const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort });
   await postfix.start();
-  const gateway = await startGatewayProcess(world, filterPort, reinjectPort, o.workers);
+  const gateway = await startGatewayProcess(world, filterPort, reinjectPort, o.workers, o.nodeArgs);
   try {
     const direction = async (from: string, to: string, message: Buffer): Promise<DirectionFigures> => {
       const run = { concurrency: o.concurrency, from, to, message };
       // Warm-up: connection caches, the gateway's identity cache and JIT.
       await drive(smtpPort, sink, { ...run, count: Math.min(200, o.count) });
       const without = await drive(reinjectPort, sink, { ...run, count: o.count });
+      const cpu0 = cpuSeconds(gateway.child.pid!);
       const withFilter = await drive(smtpPort, sink, { ...run, count: o.count });
+      const cpu = cpuPerMessage(cpu0, cpuSeconds(gateway.child.pid!), o.count);
       const rate = withFilter.perSecond / 2;
       const before = gateway.messageMs.length;
       const halfCount = Math.max(100, Math.min(o.count, Math.round(rate * 20)));
@@ -233,6 +272,8 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
         withoutFilter: without.perSecond,
         withFilter: withFilter.perSecond,
         ratio: withFilter.perSecond / without.perSecond,
+        cpuPerMessageUs: cpu.total,
+        cpuPerMessageByThreadUs: cpu.byThread,
         halfLoad: { rate, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), messages: ms.length },
       };
     };
@@ -250,12 +291,13 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
 function report(f: GatewayFigures): string {
   const row = (name: string, d: DirectionFigures) =>
     `${name.padEnd(28)} ${d.withoutFilter.toFixed(0).padStart(9)} ${d.withFilter.toFixed(0).padStart(9)} ${(100 * d.ratio).toFixed(0).padStart(5)}%   ` +
-    `${d.halfLoad.rate.toFixed(0).padStart(5)}/s  p50 ${d.halfLoad.p50.toFixed(1)} ms  p99 ${d.halfLoad.p99.toFixed(1)} ms  max ${d.halfLoad.max.toFixed(1)} ms`;
+    `${d.cpuPerMessageUs.toFixed(0).padStart(5)} µs   ${d.halfLoad.rate.toFixed(0).padStart(5)}/s  p50 ${d.halfLoad.p50.toFixed(1)} ms  p99 ${d.halfLoad.p99.toFixed(1)} ms  max ${d.halfLoad.max.toFixed(1)} ms`;
   return [
     `gateway through Postfix: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
-    `${''.padEnd(28)} ${'no filter'.padStart(9)} ${'gateway'.padStart(9)} ${'ratio'.padStart(6)}   gateway time at half load (target: ratio >= 45%, p99 < 20 ms)`,
+    `${''.padEnd(28)} ${'no filter'.padStart(9)} ${'gateway'.padStart(9)} ${'ratio'.padStart(6)}   CPU/msg  gateway time at half load (target: ratio >= 45%, p99 < 20 ms)`,
     row('outbound (signed)', f.outbound),
     row('inbound (decrypt + verify)', f.inbound),
+    ...(['outbound', 'inbound'] as const).map((d) => `CPU per message by thread, ${d}: ${Object.entries(f[d].cpuPerMessageByThreadUs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v} µs`).join(', ')}`),
   ].join('\n');
 }
 

@@ -2,7 +2,10 @@
  * A fixed pool of worker threads, each with up to `perWorker` tasks in flight, so a
  * worker finds its next task already waiting when it finishes one (the main thread
  * never stands between two tasks). A worker answers its tasks in the order it
- * received them (bulk-worker.ts runs them one after the other).
+ * received them (bulk-worker.ts runs them one after the other; a pool made with
+ * `overlapping` has workers that run their tasks at once and answer in order, as
+ * the gateway's transform-worker.ts does, so that a task waiting for the store does
+ * not hold the others up).
  *
  * Hand-written rather than piscina: a batch needs only "N workers, a queue, replace
  * a worker that dies", about a hundred lines, and workers here must load TypeScript
@@ -38,6 +41,8 @@ interface Slot<I, O> {
 export class WorkerPool<I, O> {
   readonly size: number;
   readonly perWorker: number;
+  /** A worker runs all its tasks in flight at once: one that dies takes all of them down. */
+  readonly #overlapping: boolean;
   readonly #url: URL;
   readonly #workerData: unknown;
   readonly #slots: Slot<I, O>[] = [];
@@ -48,9 +53,10 @@ export class WorkerPool<I, O> {
   /** Every crash, for a caller that must clean up after a worker that died mid-task. */
   crashed = 0;
 
-  constructor(url: URL, workerData: unknown, size: number, perWorker = 1) {
+  constructor(url: URL, workerData: unknown, size: number, perWorker = 1, options: { overlapping?: boolean } = {}) {
     this.size = Math.max(1, size);
     this.perWorker = Math.max(1, perWorker);
+    this.#overlapping = options.overlapping === true;
     this.#url = url;
     this.#workerData = workerData;
     for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
@@ -67,9 +73,12 @@ export class WorkerPool<I, O> {
     const replace = (err: unknown): void => {
       // A worker runs its tasks one after the other: the first was running and died
       // with it; the others never started, and go back to the head of the queue.
+      // Overlapping, every task in flight was running: all fail with it (run again,
+      // one of them could take the next worker down too).
       const [running, ...waiting] = slot.tasks.splice(0);
       running?.reject(err);
-      this.#queue.unshift(...waiting);
+      if (this.#overlapping) for (const t of waiting) t.reject(err);
+      else this.#queue.unshift(...waiting);
       this.crashed++;
       if (this.#closed) return;
       if (++this.#crashes > this.size * 3) {

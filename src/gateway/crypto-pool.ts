@@ -4,14 +4,22 @@
  * verify, sign, encrypt, DKIM) are made in one of `workers` threads
  * (transform-worker.ts) while the main thread only speaks SMTP, checks DNS, holds,
  * bounces and relays. The pool is the CLI batch's (src/cli/worker-pool.ts): a
- * worker that dies takes only its own message down (answered 4xx: Postfix retries
- * it) and is replaced. How much work may wait for the workers is bounded before
+ * worker that dies takes only the messages it was working on down (answered 4xx:
+ * Postfix retries them) and is replaced. How much work may wait for the workers is bounded before
  * this, at MAIL FROM (admission-gate.ts).
  */
 import { WorkerPool } from '../cli/worker-pool.ts';
 import type { StoreConfig } from '../store/open-store.ts';
 import type { TransformTask, TransformWorkerData } from './transform-worker.ts';
 import { failedTransform, type TransformRequest, type TransformResult } from './transform-message.ts';
+
+/**
+ * Messages a worker works on at once (transform-worker.ts): one that waits for the
+ * store (a key use's commit, a certificate lookup on PostgreSQL) leaves the thread
+ * to the others, and their key uses share a commit. A worker that dies takes all of
+ * them down (each answered 4xx: Postfix retries).
+ */
+const TASKS_PER_WORKER = 4;
 
 export interface CryptoPoolOptions {
   workers: number;
@@ -32,7 +40,7 @@ export class CryptoPool {
 
   constructor(o: CryptoPoolOptions) {
     const data: TransformWorkerData = { store: o.store, authservId: o.authservId, domains: [...o.domains] };
-    this.#pool = new WorkerPool<TransformTask, TransformResult>(workerUrl(), data, o.workers, 1);
+    this.#pool = new WorkerPool<TransformTask, TransformResult>(workerUrl(), data, o.workers, TASKS_PER_WORKER, { overlapping: true });
     this.size = this.#pool.size;
   }
 

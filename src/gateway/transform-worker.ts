@@ -7,8 +7,8 @@
  * identity cache (a minute) is per worker. Each task carries the main thread's
  * policy revision and reload generation: a task with another revision reads the
  * store's policy first, one with another generation builds the whole context again
- * (trust anchors, after SIGHUP). Tasks run one after the other, answered in the
- * order they came (worker-pool.ts relies on it).
+ * (trust anchors, after SIGHUP). Tasks run at once, answered in the order they
+ * came (below).
  */
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { openStore, type StoreConfig } from '../store/open-store.ts';
@@ -34,23 +34,29 @@ export interface TransformTask {
 
 const data = workerData as TransformWorkerData;
 let store: Promise<Store> | undefined;
-let ctx: { generation: number; revision: string; context: GatewayContext } | undefined;
+let ctx: { generation: number; revision: string; context: Promise<GatewayContext> } | undefined;
 
-async function contextFor(task: TransformTask): Promise<GatewayContext> {
+/** The context for a task: built once per generation, its policy read once per revision, shared by the tasks in flight. */
+function contextFor(task: TransformTask): Promise<GatewayContext> {
   // A store that cannot be opened (PostgreSQL down at start) is tried again at the next task.
-  store ??= openStore({ ...data.store, actor: 'gateway', env: {} }).catch((e: unknown) => {
+  const opened = (store ??= openStore({ ...data.store, actor: 'gateway', env: {} }).catch((e: unknown) => {
     store = undefined;
     throw e;
-  });
-  const s = await store;
+  }));
+  const policy = () => opened.then((s) => new PolicyDirectory(s).load());
   if (ctx?.generation !== task.generation) {
-    const context = await createGatewayContext(s, await new PolicyDirectory(s).load(), data.authservId, new Set(data.domains));
-    ctx = { generation: task.generation, revision: task.revision, context };
+    ctx = { generation: task.generation, revision: task.revision, context: opened.then(async (s) => createGatewayContext(s, await policy(), data.authservId, new Set(data.domains))) };
   } else if (ctx.revision !== task.revision) {
     // Read once per revision the main thread moved to (the store may already be further on).
-    ctx = { ...ctx, revision: task.revision, context: withPolicy(ctx.context, await new PolicyDirectory(s).load()) };
+    const base = ctx.context;
+    ctx = { ...ctx, revision: task.revision, context: Promise.all([base, policy()]).then(([c, p]) => withPolicy(c, p)) };
   }
-  return ctx.context;
+  const mine = ctx;
+  // A context that could not be made (the store down) is made again for the next task.
+  mine.context.catch(() => {
+    if (ctx === mine) ctx = undefined;
+  });
+  return mine.context;
 }
 
 async function run(task: TransformTask): Promise<TransformResult> {
@@ -72,10 +78,18 @@ function transferable(result: TransformResult): Transferable[] {
   return [...seen] as Transferable[];
 }
 
-let queue: Promise<void> = Promise.resolve();
+/**
+ * Tasks run at once (the pool sends a few: crypto-pool.ts), answered in the order
+ * they came (worker-pool.ts relies on it). While one waits for the store (an
+ * inbound message's key use is committed, with an fsync, before its key is handed
+ * out: record-key-use.ts), the others go on, and key uses that come together share
+ * one commit instead of one fsync each.
+ */
+let answered: Promise<void> = Promise.resolve();
 parentPort!.on('message', (task: TransformTask) => {
-  queue = queue.then(async () => {
-    const result = await run(task);
-    parentPort!.postMessage(result, transferable(result));
+  const result = run(task);
+  answered = answered.then(async () => {
+    const r = await result;
+    parentPort!.postMessage(r, transferable(r));
   });
 });

@@ -48,3 +48,15 @@ test('workers that cannot start make the pool give up instead of respawning fore
     await pool.close();
   }
 });
+
+test('overlapping workers run their tasks at once: one that dies takes every task it had down (none is run twice), and the pool goes on', async () => {
+  const pool = new WorkerPool<string, string>(url, undefined, 1, 3, { overlapping: true });
+  try {
+    const results = await Promise.allSettled(['exit', 'b', 'c'].map((t) => pool.run(t)));
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    assert.equal(pool.crashed, 1);
+    assert.match(await pool.run('after'), /^after@/);
+  } finally {
+    await pool.close();
+  }
+});
