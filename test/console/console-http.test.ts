@@ -33,6 +33,7 @@ import { Attribute, Client } from 'ldapts';
 import { generateKey, TestPki } from '../helpers/pki.ts';
 import { startSlapd, type LdapServer } from '../store/ldap-server.ts';
 import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
+import { ADMIN_ALLOWED } from './admin-allowed.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-http-'));
 const pki = new TestPki('Console Import Root');
@@ -221,6 +222,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   'POST /admin/certificates/crl': ['admin', 'officer'],
   '/admin/certificates/:id': ['admin', 'officer'],
   'POST /admin/certificates/:id/revoke': ['admin', 'officer'],
+  ...ADMIN_ALLOWED,
 };
 const SIGNED_IN = ['POST /sign-out', '/lookup', '/me', 'POST /me/certificate', '/me/certificate/download/:id'];
 
