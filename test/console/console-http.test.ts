@@ -598,7 +598,7 @@ test('the check page: bounded uploads, signed-in only when set so', async () => 
 test('rate limits: sign-in per client address, with Retry-After', async () => {
   const b = new Browser();
   let last: Response | undefined;
-  for (let i = 0; i < 25; i++) {
+  for (let i = 0; i < 40; i++) {
     last = await b.signIn(`nobody${i}@example.co.jp`, 'wrong password');
     if (last.status === 429) break;
   }
