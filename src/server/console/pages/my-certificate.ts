@@ -10,7 +10,8 @@ import { randomInt } from 'node:crypto';
 import { findCertificateAuthority } from '../../../ca/certificate-authority.ts';
 import { issueMailboxCertificate } from '../../../ca/issue-mailbox-certificate.ts';
 import { isKakitomeError } from '../../../errors.ts';
-import { exportPkcs12, type Pkcs12Profile } from '../../../keys/export-pkcs12.ts';
+import type { Pkcs12Profile } from '../../../keys/export-pkcs12.ts';
+import { exportPkcs12OffThread } from '../../../keys/export-pkcs12-off-thread.ts';
 import type { CertificateRecord } from '../../../store/store.ts';
 import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { buildMobileconfig } from '../build-mobileconfig.ts';
@@ -97,7 +98,8 @@ export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
   const key = await store.exportPrivateKey(issued!.keyId!, 'console: handed over once as PKCS#12 to its owner');
   const chain = await store.findIssuerChain(issued!.certificate);
   const password = makeHandoverPassword();
-  const file = exportPkcs12({ key, certificate: issued!.certificate, chain, password, profile, friendlyName: person.email });
+  // Off the serving thread: the file's key derivation takes about a second of CPU.
+  const file = await exportPkcs12OffThread({ key, certificate: issued!.certificate, chain, password, profile, friendlyName: person.email });
   const id = await cx.handovers.hold(person.id, `${person.email}.p12`, 'application/x-pkcs12', file);
   const root = chain.at(-1);
   const profileFile = buildMobileconfig({
