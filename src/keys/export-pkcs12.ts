@@ -15,6 +15,11 @@
  * Layout follows OpenSSL's (interoperability is the point of the format): an
  * AuthenticatedSafe of [encryptedData(cert bags), data(shrouded key bag)], the
  * end-entity certificate and the key sharing a localKeyId (SHA-1 of the certificate).
+ * A file may carry more identities (`others`: a person's past decryption keys, "keys
+ * for my old mail"): one shrouded key bag each, each with its certificate under its
+ * own localKeyId. Every key bag costs the reader one more key derivation, so the
+ * default iteration count shrinks to keep the whole file within what importers
+ * accept (DEFAULT_LIMITS.maxPkcs12TotalIterations).
  */
 import { createHash, createHmac, randomBytes, type KeyObject } from 'node:crypto';
 import { sequence, oid, octetString, integer, explicit, implicit, set, setOf, tlv, NULL } from '../asn1/der.ts';
@@ -30,6 +35,15 @@ import { PKCS12_OID, MAC_DIGEST_OID } from './pkcs12-bags.ts';
 
 export type Pkcs12Profile = 'modern' | 'legacy';
 
+export interface Pkcs12Identity {
+  key: KeyObject;
+  certificate: Certificate;
+  friendlyName?: string;
+}
+
+/** At most this many identities in one file (each is one key derivation for the reader). */
+export const MAX_PKCS12_IDENTITIES = 32;
+
 export interface ExportPkcs12Options {
   key: KeyObject;
   /** The key's certificate. */
@@ -40,8 +54,10 @@ export interface ExportPkcs12Options {
   password: string;
   profile?: Pkcs12Profile;
   friendlyName?: string;
-  /** KDF iterations; default 600,000 (modern, OWASP 2023 for PBKDF2-SHA256) or 2048 (legacy, as OpenSSL). */
+  /** KDF iterations; default 600,000 (modern, OWASP 2023 for PBKDF2-SHA256) or 2048 (legacy, as OpenSSL), fewer when `others` would exceed what importers accept. */
   iterations?: number;
+  /** More identities in the same file (past keys), after the first. */
+  others?: Pkcs12Identity[];
 }
 
 function attributes(localKeyId: Buffer, friendlyName?: string): Buffer {
@@ -66,30 +82,42 @@ function dataContentInfo(content: Uint8Array): Buffer {
   return sequence(oid(OID.data), explicit(0, octetString(content)));
 }
 
+function checkIdentity(i: Pkcs12Identity): void {
+  if (i.key.type !== 'private') throw new KakitomeError('KEY_INVALID', 'A PKCS#12 export needs the private key.');
+  if (!keyMatchesCertificate(i.key, i.certificate)) throw new KakitomeError('KEY_INVALID', 'The private key does not belong to the certificate.');
+}
+
 export function exportPkcs12(o: ExportPkcs12Options): Buffer {
-  if (o.key.type !== 'private') throw new KakitomeError('KEY_INVALID', 'A PKCS#12 export needs the private key.');
-  if (!keyMatchesCertificate(o.key, o.certificate)) throw new KakitomeError('KEY_INVALID', 'The private key does not belong to the certificate.');
+  const identities: Pkcs12Identity[] = [{ key: o.key, certificate: o.certificate, ...(o.friendlyName !== undefined ? { friendlyName: o.friendlyName } : {}) }, ...(o.others ?? [])];
+  if (identities.length > MAX_PKCS12_IDENTITIES) throw new KakitomeError('LIMIT', `A PKCS#12 export carries at most ${MAX_PKCS12_IDENTITIES} keys.`);
+  identities.forEach(checkIdentity);
   // An empty password encrypts the key under a value every attacker tries first.
   if (o.password === '') throw new KakitomeError('INVALID_ARGUMENT', 'A PKCS#12 export needs a password: an empty one leaves the private key readable by anyone who gets the file.');
   const profile = o.profile ?? 'modern';
-  const iterations = o.iterations ?? (profile === 'modern' ? 600_000 : 2048);
-  // What reading the file costs (pkcs12-key-deriver.ts units): the MAC and two
-  // encryptions, one PBKDF2 block each (modern) or a 2-block key and a 1-block IV
-  // from the SHA-1 PKCS#12 KDF each (legacy). A file our own import refuses would be no export.
-  const costPerIteration = profile === 'modern' ? 3 : 7;
+  // What reading the file costs (pkcs12-key-deriver.ts units): the MAC and one
+  // encryption per safe and key bag, one PBKDF2 block each (modern) or a 2-block key
+  // and a 1-block IV from the SHA-1 PKCS#12 KDF each (legacy), plus the MAC's block.
+  // A file our own import refuses would be no export.
+  const encryptions = 1 + identities.length;
+  const costPerIteration = profile === 'modern' ? 1 + encryptions : 1 + 3 * encryptions;
   const most = Math.min(DEFAULT_LIMITS.maxPkcs12Iterations, Math.floor(DEFAULT_LIMITS.maxPkcs12TotalIterations / costPerIteration));
+  const iterations = o.iterations ?? Math.min(profile === 'modern' ? 600_000 : 2048, most);
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > most) throw new KakitomeError('INVALID_ARGUMENT', `Iterations must be between 1 and ${most} for the ${profile} profile (importers bound the work one file may ask for).`);
   const encrypt = (plain: Uint8Array) => (profile === 'modern' ? encryptPbes2(o.password, plain, iterations) : encryptPbeSha1TripleDes(o.password, plain, iterations));
 
-  const localKeyId = createHash('sha1').update(o.certificate.der).digest();
   const certBag = (c: Certificate, attrs?: Buffer) => safeBag(PKCS12_OID.certBag, sequence(oid(PKCS12_OID.x509Certificate), explicit(0, octetString(c.der))), attrs);
-  const certContents = sequence(certBag(o.certificate, attributes(localKeyId, o.friendlyName)), ...(o.chain ?? []).map((c) => certBag(c)));
+  const keyIds = identities.map((i) => createHash('sha1').update(i.certificate.der).digest());
+  const own = new Set(identities.map((i) => i.certificate.fingerprint256));
+  const chain = [...new Map((o.chain ?? []).filter((c) => !own.has(c.fingerprint256)).map((c) => [c.fingerprint256, c])).values()];
+  const certContents = sequence(...identities.map((i, n) => certBag(i.certificate, attributes(keyIds[n]!, i.friendlyName))), ...chain.map((c) => certBag(c)));
 
-  const pkcs8 = o.key.export({ format: 'der', type: 'pkcs8' });
-  const shrouded = encrypt(pkcs8);
-  pkcs8.fill(0);
-  const epki = sequence(shrouded.algorithm, octetString(shrouded.ciphertext));
-  const keyContents = sequence(safeBag(PKCS12_OID.pkcs8ShroudedKeyBag, epki, attributes(localKeyId, o.friendlyName)));
+  const keyContents = sequence(...identities.map((i, n) => {
+    const pkcs8 = i.key.export({ format: 'der', type: 'pkcs8' });
+    const shrouded = encrypt(pkcs8);
+    pkcs8.fill(0);
+    const epki = sequence(shrouded.algorithm, octetString(shrouded.ciphertext));
+    return safeBag(PKCS12_OID.pkcs8ShroudedKeyBag, epki, attributes(keyIds[n]!, i.friendlyName));
+  }));
 
   const authSafe = sequence(encryptedDataContentInfo(encrypt(certContents)), dataContentInfo(keyContents));
 

@@ -30,11 +30,18 @@ export class ConsoleClient {
       body = p.toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, url), { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
-    } catch (e) {
-      throw new Error(`${method} ${path}: ${(e as Error).message} ${String((e as Error).cause)}`, { cause: e });
+    let res: Response | undefined;
+    // A pooled connection the server closed as idle (keepAliveTimeout, 5 s) while the
+    // request was on its way resets before the server read anything: a loaded machine
+    // hits that race between slow steps. Such a request is sent again, once.
+    for (let attempt = 0; !res; attempt++) {
+      try {
+        res = await fetch(new URL(path, url), { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
+      } catch (e) {
+        const code = ((e as Error).cause as { code?: string } | undefined)?.code;
+        if (attempt === 0 && code === 'ECONNRESET') continue;
+        throw new Error(`${method} ${path}: ${(e as Error).message} ${String((e as Error).cause)}`, { cause: e });
+      }
     }
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');

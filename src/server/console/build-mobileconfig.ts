@@ -5,12 +5,20 @@
  * - com.apple.security.pkcs12: the PKCS#12 file as it is (PayloadContent data),
  *   without its password: iOS asks for it at installation, so the profile on its
  *   own opens nothing;
- * - com.apple.security.root: the root certificate (DER).
+ * - com.apple.security.root: the root certificate (DER);
+ * - com.apple.mail.managed, when the organisation's mail servers are known
+ *   (store/mail-server-settings.ts): the IMAP account for the person's address,
+ *   with S/MIME signing and encryption on and both pointing at the PKCS#12
+ *   payload's UUID (SMIMESigningCertificateUUID, SMIMEEncryptionCertificateUUID),
+ *   and the iOS 12 keys that leave the person the choice (signing, encryption by
+ *   default, the identities, the per-message switch: Apple's Mail payload
+ *   reference). No password is put in the profile: iOS asks for it.
  * The profile is an XML property list written here (a plist is small and fixed:
- * dict, string, integer, boolean, data, array), every string escaped. It is not
- * signed: iOS shows it as "unverified" until an administrator signs profiles.
+ * dict, string, integer, boolean, data, array), every string escaped; the console
+ * signs it (sign-mobileconfig.ts).
  */
 import { randomUUID } from 'node:crypto';
+import type { MailServerSettings } from '../../store/mail-server-settings.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 
 type PlistValue = string | number | boolean | Buffer | PlistValue[] | { [key: string]: PlistValue };
@@ -50,8 +58,41 @@ export interface MobileconfigInput {
   pkcs12: Buffer;
   /** The organisation's root CA, installed as trusted (com.apple.security.root); omitted when unknown. */
   root?: Certificate;
+  /** The organisation's mail servers: with them, a Mail account payload with S/MIME on. */
+  mail?: MailServerSettings;
   /** Text of the profile in the person's language. */
-  text: { displayName: string; description: string; identityName: string; rootName: string };
+  text: { displayName: string; description: string; identityName: string; rootName: string; accountName?: string };
+}
+
+/** The Mail account payload's content (Apple's com.apple.mail.managed keys). */
+function mailAccount(o: MobileconfigInput, mail: MailServerSettings, identityUuid: string): Record<string, PlistValue> {
+  const username = mail.username === 'address' ? o.email : o.email.slice(0, o.email.lastIndexOf('@'));
+  return {
+    EmailAccountType: 'EmailTypeIMAP',
+    EmailAccountDescription: o.text.accountName ?? o.email,
+    EmailAddress: o.email,
+    IncomingMailServerHostName: mail.imap.host,
+    IncomingMailServerPortNumber: mail.imap.port,
+    IncomingMailServerUseSSL: true,
+    IncomingMailServerAuthentication: 'EmailAuthPassword',
+    IncomingMailServerUsername: username,
+    OutgoingMailServerHostName: mail.smtp.host,
+    OutgoingMailServerPortNumber: mail.smtp.port,
+    OutgoingMailServerUseSSL: true,
+    OutgoingMailServerAuthentication: 'EmailAuthPassword',
+    OutgoingMailServerUsername: username,
+    OutgoingPasswordSameAsIncomingPassword: true,
+    SMIMESigningEnabled: true,
+    SMIMESigningCertificateUUID: identityUuid,
+    SMIMEEncryptionEnabled: true,
+    SMIMEEncryptionCertificateUUID: identityUuid,
+    SMIMESigningUserOverrideable: true,
+    SMIMESigningCertificateUUIDUserOverrideable: true,
+    SMIMEEncryptByDefault: false,
+    SMIMEEncryptByDefaultUserOverrideable: true,
+    SMIMEEncryptionCertificateUUIDUserOverrideable: true,
+    SMIMEEnableEncryptionPerMessageSwitch: true,
+  };
 }
 
 /** A reverse-DNS identifier prefix from a host name: kakitome.jp.co.example.console. */
@@ -65,10 +106,10 @@ export function buildMobileconfig(o: MobileconfigInput): Buffer {
   const payload = (type: string, name: string, suffix: string, content: Record<string, PlistValue>): Record<string, PlistValue> => ({
     PayloadType: type, PayloadVersion: 1, PayloadIdentifier: `${prefix}.${suffix}`, PayloadUUID: randomUUID().toUpperCase(), PayloadDisplayName: name, ...content,
   });
-  const content: PlistValue[] = [
-    payload('com.apple.security.pkcs12', o.text.identityName, 'identity', { PayloadCertificateFileName: `${o.email}.p12`, PayloadContent: o.pkcs12 }),
-  ];
+  const identity = payload('com.apple.security.pkcs12', o.text.identityName, 'identity', { PayloadCertificateFileName: `${o.email}.p12`, PayloadContent: o.pkcs12 });
+  const content: PlistValue[] = [identity];
   if (o.root) content.push(payload('com.apple.security.root', o.text.rootName, 'root', { PayloadCertificateFileName: 'root-ca.cer', PayloadContent: Buffer.from(o.root.der) }));
+  if (o.mail) content.push(payload('com.apple.mail.managed', o.text.accountName ?? o.email, 'mail', mailAccount(o, o.mail, identity.PayloadUUID as string)));
   return writePlist({
     PayloadType: 'Configuration', PayloadVersion: 1, PayloadIdentifier: prefix, PayloadUUID: randomUUID().toUpperCase(),
     PayloadDisplayName: o.text.displayName, PayloadDescription: o.text.description, PayloadOrganization: o.organisation,

@@ -5,7 +5,6 @@
  * without its access being declared and tested.
  */
 import type { Access } from './access.ts';
-import { ADMIN_ROUTES } from './admin-routes.ts';
 
 export interface ConsoleRoute {
   method: 'get' | 'post';
@@ -38,6 +37,14 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/me', access: 'signed-in', page: 'me' },
   { method: 'post', path: '/me/certificate', access: 'signed-in', page: 'me.issue' },
   { method: 'get', path: '/me/certificate/download/:id', access: 'signed-in', page: 'me.download' },
+  { method: 'post', path: '/me/certificate/renew', access: 'signed-in', page: 'me.renew' },
+  { method: 'post', path: '/me/certificate/request', access: 'signed-in', page: 'me.request' },
+  { method: 'post', path: '/me/keys', access: 'signed-in', page: 'me.keys' },
+  { method: 'get', path: '/me/lost', access: 'signed-in', page: 'me.lost' },
+  { method: 'post', path: '/me/lost', access: 'signed-in', page: 'me.lost.submit' },
+  { method: 'get', path: '/me/guides', access: 'signed-in', page: 'me.guides' },
+  { method: 'get', path: '/admin/mail-server', access: ADMINISTRATORS, page: 'admin.mail-server' },
+  { method: 'post', path: '/admin/mail-server', access: ADMINISTRATORS, page: 'admin.mail-server.save' },
   { method: 'get', path: '/lookup', access: 'signed-in', page: 'lookup' },
   { method: 'get', path: '/admin', access: STAFF, page: 'admin' },
   { method: 'get', path: '/admin/people', access: PEOPLE_READERS, page: 'admin.people' },
@@ -52,5 +59,4 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'post', path: '/admin/certificates/crl', access: REGISTRARS, page: 'admin.certificates.crl' },
   { method: 'get', path: '/admin/certificates/:id', access: REGISTRARS, page: 'admin.certificate' },
   { method: 'post', path: '/admin/certificates/:id/revoke', access: REGISTRARS, page: 'admin.certificate.revoke' },
-  ...ADMIN_ROUTES,
 ];

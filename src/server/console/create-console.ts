@@ -22,7 +22,6 @@ import { CONSOLE_CSS } from './assets/console-css.ts';
 import { CONSOLE_JS } from './assets/console-js.ts';
 import { checkRequestOrigin, CrossSiteRequestError, isConsoleHost, isUnsafeMethod } from './check-request.ts';
 import { CONSOLE_ROUTES } from './console-routes.ts';
-import { ADMIN_HANDLERS } from './admin-handlers.ts';
 import type { ConsoleContext, ConsoleHandler, ConsoleView } from './console-context.ts';
 import { readLanguageCookie, readSessionCookie } from './cookies.ts';
 import { errorPage } from './error-page.ts';
@@ -36,6 +35,10 @@ import { certificateDetail, certificateInventory, publishCrlFile, revokeCertific
 import { checkPage, checkSubmit } from './pages/check.ts';
 import { lookupPage } from './pages/lookup.ts';
 import { downloadMyCertificate, issueMyCertificate, myCertificatePage } from './pages/my-certificate.ts';
+import { installGuidesPage } from './pages/install-guides.ts';
+import { mailServerPage, saveMailServer } from './pages/mail-server-settings.ts';
+import { lostDevicePage, lostDeviceSubmit, oldMailKeys } from './pages/my-keys.ts';
+import { issueFromMyRequest, renewMyCertificate } from './pages/my-renewal.ts';
 import { setupPage, setupSubmit } from './pages/setup.ts';
 import { home, signInPage, signInSubmit, signOut, switchLanguage } from './pages/sign-in.ts';
 import { welcomePage, welcomeSubmit } from './pages/welcome.ts';
@@ -62,10 +65,11 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   setup: setupPage, 'setup.submit': setupSubmit, welcome: welcomePage, 'welcome.submit': welcomeSubmit,
   check: checkPage, 'check.submit': checkSubmit,
   lookup: lookupPage, me: myCertificatePage, 'me.issue': issueMyCertificate, 'me.download': downloadMyCertificate,
+  'me.renew': renewMyCertificate, 'me.request': issueFromMyRequest, 'me.keys': oldMailKeys, 'me.lost': lostDevicePage, 'me.lost.submit': lostDeviceSubmit, 'me.guides': installGuidesPage,
+  'admin.mail-server': mailServerPage, 'admin.mail-server.save': saveMailServer,
   admin: dashboard, 'admin.people': listPeople, 'admin.people.add': addPerson, 'admin.people.invite': invitePerson,
   'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage, 'admin.audit.export': exportAudit,
   'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,
-  ...ADMIN_HANDLERS,
 };
 
 function clientOf(c: Context): string {

@@ -6,28 +6,21 @@
  * over once, as a PKCS#12 file under a random password shown once. Only for the
  * person's own mailbox, and only when its domain is one of the organisation's.
  */
-import { randomInt } from 'node:crypto';
 import { findCertificateAuthority } from '../../../ca/certificate-authority.ts';
 import { issueMailboxCertificate } from '../../../ca/issue-mailbox-certificate.ts';
 import { isKakitomeError } from '../../../errors.ts';
-import type { Pkcs12Profile } from '../../../keys/export-pkcs12.ts';
-import { exportPkcs12OffThread } from '../../../keys/export-pkcs12-off-thread.ts';
+import { isCurrent, listIssuedMailboxCertificates } from '../../../ca/list-issued-mailbox-certificates.ts';
 import type { CertificateRecord } from '../../../store/store.ts';
 import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
-import { buildMobileconfig } from '../build-mobileconfig.ts';
+import { handoverCard, handOverKeys } from '../hand-over-identity.ts';
 import { takeRate } from '../rate-limit.ts';
-import { readForm, textField } from '../read-form.ts';
+import { readForm } from '../read-form.ts';
 import { formatDate, h, notice, page, type Html, type Tone } from '../render.ts';
+import { installGuideLinks } from './install-guides.ts';
+import { decryptionKeyHistory, keyForms } from './my-keys.ts';
+import { profileChoice, readProfile, renewalForms } from './my-renewal.ts';
 
 const DAY = 86_400_000;
-/** No 0/O, 1/I/l: read off a screen and typed on a phone without doubt. */
-const PASSWORD_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
-
-/** 20 characters from 31 symbols (99 bits), in groups of five. */
-export function makeHandoverPassword(): string {
-  const chars = Array.from({ length: 20 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]!);
-  return [0, 5, 10, 15].map((i) => chars.slice(i, i + 5).join('')).join('-');
-}
 
 /** The certificate's state in words and tone, as of `now`. */
 export function certificateState(v: ConsoleView, rec: CertificateRecord, now: Date): { text: string; tone: Tone } {
@@ -49,7 +42,8 @@ function certificateCard(v: ConsoleView, rec: CertificateRecord, now: Date): Htm
 <dt>${t.serial}</dt><dd>${rec.certificate.serialHex}</dd></dl></div>`;
 }
 
-async function whyNoCertificate(cx: ConsoleContext, v: ConsoleView): Promise<string | undefined> {
+/** Why the person cannot get a certificate here (address outside the domains, no CA), or undefined. */
+export async function whyNoCertificate(cx: ConsoleContext, v: ConsoleView): Promise<string | undefined> {
   const email = v.person!.email;
   if (!(await cx.organisation.ownsMailbox(email))) return v.t.me.notInDomains(email, (await cx.organisation.domains()).join(', '));
   try {
@@ -65,10 +59,7 @@ function getForm(v: ConsoleView): Html {
   const t = v.t.me;
   return h`<form class="card stack" method="post" action="/me/certificate">
 <h2>${t.get}</h2><p>${t.getLead}</p>
-<fieldset><legend>${t.profile}</legend>
-<label class="choice"><input type="radio" name="profile" value="modern" checked aria-describedby="profile-modern-hint"><span>${t.profileModern}<span class="hint" id="profile-modern-hint">${t.profileModernHint}</span></span></label>
-<label class="choice"><input type="radio" name="profile" value="legacy" aria-describedby="profile-legacy-hint"><span>${t.profileLegacy}<span class="hint" id="profile-legacy-hint">${t.profileLegacyHint}</span></span></label>
-</fieldset>
+${profileChoice(v, 'profile')}
 <div class="actions"><button type="submit">${t.submit}</button></div>
 </form>`;
 }
@@ -79,9 +70,13 @@ export const myCertificatePage: ConsoleHandler = async (_c, cx, v) => {
   const records = (await cx.service.store.listCertificates({ email: v.person!.email })).filter((r) => !r.isCa)
     .sort((a, b) => b.certificate.notAfter.getTime() - a.certificate.notAfter.getTime()).slice(0, 20);
   const why = await whyNoCertificate(cx, v);
+  const current = (await listIssuedMailboxCertificates(cx.service.store, v.person!.email)).filter((r) => isCurrent(r, now));
+  const hasKeys = (await decryptionKeyHistory(cx.service.store, v.person!.email)).length > 0;
   const body = h`<p class="lead">${t.lead}</p>
 ${records.length ? records.map((r) => certificateCard(v, r, now)) : notice('info', t.none)}
-${why ? notice('warn', why) : getForm(v)}`;
+${why ? notice('warn', why) : h`${getForm(v)}${renewalForms(v, current.some((r) => r.hasPrivateKey))}`}
+${keyForms(v, hasKeys, current.length > 0)}
+<p><a href="/me/guides">${v.t.mine.guides.title}</a></p>`;
   return page(v, { title: t.title, body });
 };
 
@@ -89,35 +84,17 @@ export const issueMyCertificate: ConsoleHandler = async (c, cx, v) => {
   const person = v.person!;
   const t = v.t.me;
   await takeRate(cx, 'issue', person.id, cx.rates.issuePerPerson);
-  const form = await readForm(c, FORM_MAX_BYTES);
-  const profile: Pkcs12Profile = textField(form, 'profile', 10) === 'legacy' ? 'legacy' : 'modern';
+  const profile = readProfile(await readForm(c, FORM_MAX_BYTES));
   const why = await whyNoCertificate(cx, v);
   if (why) return page(v, { title: t.title, status: 403, body: notice('warn', why) });
   const store = cx.service.store.actingAs(`console:${person.email}`);
   const [issued] = await issueMailboxCertificate(store, { email: person.email, keyType: 'rsa2048' });
-  const key = await store.exportPrivateKey(issued!.keyId!, 'console: handed over once as PKCS#12 to its owner');
-  const chain = await store.findIssuerChain(issued!.certificate);
-  const password = makeHandoverPassword();
-  // Off the serving thread: the file's key derivation takes about a second of CPU.
-  const file = await exportPkcs12OffThread({ key, certificate: issued!.certificate, chain, password, profile, friendlyName: person.email });
-  const id = await cx.handovers.hold(person.id, `${person.email}.p12`, 'application/x-pkcs12', file);
-  const root = chain.at(-1);
-  const profileFile = buildMobileconfig({
-    email: person.email, organisation: v.organisation, host: new URL(cx.origin.baseUrl).hostname, pkcs12: Buffer.from(file),
-    ...(root && Buffer.compare(root.subject, root.issuer) === 0 ? { root } : {}),
-    text: { displayName: t.profileName(v.organisation), description: t.profileDescription(person.email), identityName: person.email, rootName: t.profileRootName(v.organisation) },
+  const handed = await handOverKeys(cx, v, store, {
+    keys: [{ keyId: issued!.keyId!, certificate: issued!.certificate }], profile, reason: 'console: handed over once as PKCS#12 to its owner', fileStem: person.email, mobileconfig: true,
   });
-  const profileId = await cx.handovers.hold(person.id, `${person.email}.mobileconfig`, 'application/x-apple-aspen-config', profileFile);
   const body = h`${notice('good', t.readyLead)}
-<div class="card stack">
-<p><strong>${t.password}</strong></p>
-<p class="secret" data-handover-password>${password}</p>
-<p class="hint">${t.passwordHint}</p>
-<div class="actions"><a class="button" href="/me/certificate/download/${id}" download>${t.download}</a></div>
-<p>${t.install}</p>
-<div class="actions"><a class="button secondary" href="/me/certificate/download/${profileId}" download data-mobileconfig>${t.downloadProfile}</a></div>
-<p class="hint">${t.installProfile}</p>
-</div>
+${handoverCard(v, handed, t.download)}
+${installGuideLinks(v)}
 <p><a href="/me">${t.back}</a></p>`;
   return page(v, { title: t.readyTitle, body });
 };

@@ -1,0 +1,76 @@
+/**
+ * The console's own certificate, for signing what it hands out that is not mail:
+ * iPhone/iPad configuration profiles (.mobileconfig), which iOS shows as "Verified"
+ * when their CMS signature chains to a root the device trusts. Issued by the
+ * organisation's issuing CA (the one that issues mailbox certificates, so the same
+ * root vouches for both), and deliberately unable to do anything else:
+ * - keyUsage digitalSignature only, no extKeyUsage (no emailProtection: it names no
+ *   mailbox, so it can neither sign mail nor be encrypted to; no cA, no keyCertSign);
+ * - subject "<CA name> configuration profiles", no alternative names;
+ * - 397 days at most, renewed when fewer than 30 remain; RSA-2048 (what every iOS
+ *   version verifies);
+ * - its key sealed in the store like every other key (trust "imported": never an
+ *   anchor), opened for each signature as key.use.profile-signing;
+ * - recorded in issued_certificates with profile "profile-signing", so it can be
+ *   revoked and appears in the CRL like any certificate the CA issued.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { issueCertificate } from '../x509/issue.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import { KakitomeError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import { findCertificateAuthority, openCaKey } from './certificate-authority.ts';
+
+export const PROFILE_SIGNING_PROFILE = 'profile-signing';
+const DAY = 86_400_000;
+const VALIDITY_DAYS = 397;
+const RENEW_BEFORE_DAYS = 30;
+
+async function currentSigner(store: Store, caId: string, now: Date): Promise<Certificate | undefined> {
+  const rows = await store.engine.all(
+    `SELECT c.id FROM certificates c JOIN issued_certificates i ON i.certificate_id = c.id
+     WHERE i.ca_id = ? AND i.profile = ? AND c.revoked_at IS NULL AND c.not_before <= ? AND c.not_after > ?
+     ORDER BY c.not_after DESC`,
+    [caId, PROFILE_SIGNING_PROFILE, now.toISOString(), new Date(now.getTime() + RENEW_BEFORE_DAYS * DAY).toISOString()],
+  );
+  const id = rows[0]?.id;
+  return id === undefined ? undefined : (await store.findCertificateById(String(id)))?.certificate;
+}
+
+/**
+ * The profile-signing certificate of the issuing CA that is valid for 30 more days
+ * at least, issued now when there is none (or it was revoked); undefined when the
+ * store has no issuing CA.
+ */
+export async function ensureProfileSigningCertificate(store: Store, now: Date = store.now()): Promise<Certificate | undefined> {
+  let ca;
+  try {
+    ca = await findCertificateAuthority(store);
+  } catch (e) {
+    if (e instanceof KakitomeError && e.code === 'INVALID_ARGUMENT') return undefined;
+    throw e;
+  }
+  const current = await currentSigner(store, ca.id, now);
+  if (current) return current;
+  const caKey = await openCaKey(store, ca, 'ca-profile-signer');
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const notBefore = new Date(now.getTime() - 60_000);
+  const certificate = issueCertificate({
+    subject: { commonName: `${ca.name} configuration profiles` },
+    publicKey: keys.publicKey,
+    issuer: ca.certificate,
+    signingKey: caKey,
+    keyUsage: ['digitalSignature'],
+    notBefore,
+    notAfter: new Date(Math.min(notBefore.getTime() + VALIDITY_DAYS * DAY, ca.certificate.notAfter.getTime())),
+    ...(ca.crlUrl ? { crlDistributionPoints: [ca.crlUrl] } : {}),
+    ...(ca.ocspUrl ? { ocspUrls: [ca.ocspUrl] } : {}),
+  });
+  await store.importPrivateKey(keys.privateKey, { certificates: [certificate], label: `${ca.name} configuration profile signing`, trust: 'imported', source: `ca-profile-signer ${ca.name}` });
+  const rec = (await store.findCertificateByFingerprint(certificate.fingerprint256))!;
+  await store.engine.transaction(async (tx) => {
+    await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [rec.id, ca.id, PROFILE_SIGNING_PROFILE, null, now.toISOString()]);
+  });
+  await store.audit('ca.profile-signer', certificate.fingerprint256, `${ca.name}, until ${certificate.notAfter.toISOString()}`);
+  return certificate;
+}
