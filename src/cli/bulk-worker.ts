@@ -14,11 +14,10 @@
  *   transferred buffer that the main thread appends to OUT.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { join } from 'node:path';
 import { createJob } from './jobs.ts';
 import { runJob, toFailure, type Job, type JobFailure, type JobName, type JobResult } from './job.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
-import { MAX_MESSAGE_BYTES, readFileBoundedSync } from './io.ts';
+import { MAX_MESSAGE_BYTES, childPath, readFileBoundedSync } from './io.ts';
 import { formatMboxEntry, splitMboxBuffer } from './mbox.ts';
 import { writeBatchTemporary } from './write-batch-file.ts';
 import { WriteGuard } from './write-guard.ts';
@@ -95,7 +94,7 @@ async function run(message: () => Buffer): Promise<JobResult> {
 async function runFiles(task: Extract<BulkTask, { kind: 'files' }>): Promise<BulkAnswer> {
   const results: BulkItemResult[] = [];
   for (const { id, name } of task.items) {
-    let r = await run(() => readFileBoundedSync(join(task.inDir, name), name));
+    let r = await run(() => readFileBoundedSync(childPath(task.inDir, name), name));
     let temporary: string | undefined;
     if (r.output !== undefined) {
       try {

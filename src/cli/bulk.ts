@@ -37,8 +37,17 @@ import { WriteGuard } from './write-guard.ts';
 import { removeTemporaryFiles } from './write-batch-file.ts';
 import { OutputCommitter, type PendingOutput } from './sync-output-directory.ts';
 
-/** Files per worker round trip (directory batch): the cost of a round trip is shared by these. */
-const CHUNK_MESSAGES = 16;
+/**
+ * Files per worker round trip (directory batch): the cost of a round trip (two
+ * structured clones, two thread wake-ups, the main thread's turn) is shared by these.
+ */
+const CHUNK_MESSAGES = 64;
+/**
+ * Files per round trip over the end of a directory batch (and at most the messages
+ * per worker of a small one), so that no worker ends alone on a long queue; also the
+ * fewest messages worth starting one more worker for.
+ */
+const TAIL_CHUNK_MESSAGES = 16;
 /** mbox: bytes read at a time, and about the size of a block of whole messages sent to a worker. */
 const MBOX_BLOCK_BYTES = 128 << 10;
 /**
@@ -191,13 +200,16 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const names = await listMessages(opts.input);
       const guard = new WriteGuard();
       const data: BulkWorkerData = { job: opts.job, options: opts.jobOptions, guard: guard.buffer };
-      const workers = Math.min(size, Math.max(1, Math.ceil(names.length / CHUNK_MESSAGES)));
+      const workers = Math.min(size, Math.max(1, Math.ceil(names.length / TAIL_CHUNK_MESSAGES)));
+      const outDir = opts.output;
+      const committer = new OutputCommitter<WrittenFile>(outDir, commitDirectoryOutput(record));
+      // Before the workers exist: forking the sync helper is cheapest now.
+      committer.startSyncHelper();
+      cleanUp = () => committer.stop();
       const p = pool = new WorkerPool<BulkTask, BulkAnswer>(opts.worker ?? workerUrl(), data, workers, CHUNKS_PER_WORKER);
       await checkJob(p);
-      const outDir = opts.output;
       const refused = await prepareOutputDirectory(opts.input, outDir);
       progress.start(names.length);
-      const committer = new OutputCommitter<WrittenFile>(outDir, commitDirectoryOutput(record));
       let completed = false;
       // Interrupted, failed or done: let the workers finish the write they are in and
       // start no other; then no output is named any more, and every temporary file
@@ -326,9 +338,12 @@ class Window {
 
 async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, outDir: string, record: Recorder, committer: OutputCommitter<WrittenFile>): Promise<void> {
   const window = new Window(pool.size * pool.perWorker);
-  for (let start = 0; start < names.length; start += CHUNK_MESSAGES) {
+  // The last chunks, as many as the window holds, are small ones.
+  const tail = names.length - pool.size * pool.perWorker * TAIL_CHUNK_MESSAGES;
+  for (let start = 0, chunk = 0; start < names.length; start += chunk) {
+    chunk = start >= tail ? TAIL_CHUNK_MESSAGES : CHUNK_MESSAGES;
     const items: FileItem[] = [];
-    for (let id = start; id < Math.min(names.length, start + CHUNK_MESSAGES); id++) {
+    for (let id = start; id < Math.min(names.length, start + chunk); id++) {
       const name = names[id]!;
       const why = refused.get(name);
       if (why === undefined) items.push({ id, name });

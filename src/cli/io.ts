@@ -8,7 +8,7 @@
 import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile } from 'node:fs/promises';
 import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { KakitomeError } from '../errors.ts';
 import { writevFully } from '../cms/stream/writev-fully.ts';
 
@@ -91,6 +91,15 @@ export function readFileBoundedSync(path: string, what: string, max = MAX_MESSAG
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * `name` (one file name, no separator) in directory `dir`: what path.join gives for
+ * it, without normalising the whole path again for every file of a batch (path.join
+ * was 4% of a directory batch's main thread).
+ */
+export function childPath(dir: string, name: string): string {
+  return dir.endsWith(sep) ? dir + name : dir + sep + name;
 }
 
 /** The one error for an OUT that cannot be written (the cause kept, the file-system reason said plainly). */

@@ -10,7 +10,7 @@ import { closeSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { KakitomeError } from '../errors.ts';
-import { cannotWrite } from './io.ts';
+import { cannotWrite, childPath } from './io.ts';
 import type { WriteGuard } from './write-guard.ts';
 
 let written = 0;
@@ -22,10 +22,10 @@ export function temporaryNamePattern(pid = process.pid): RegExp {
 
 /** Writes `data` for output `name` to a new temporary file in `dir`; returns that file's name (in `dir`). */
 export function writeBatchTemporary(dir: string, name: string, data: Uint8Array, guard: WriteGuard): string {
-  const path = join(dir, name);
+  const path = childPath(dir, name);
   if (!guard.enter()) throw new KakitomeError('INVALID_ARGUMENT', `Not written ${path}: the batch was interrupted.`);
   const temporary = `.${name}.${process.pid}-${threadId}-${++written}.tmp`;
-  const tmp = join(dir, temporary);
+  const tmp = childPath(dir, temporary);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', 0o600);

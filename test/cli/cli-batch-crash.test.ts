@@ -56,6 +56,25 @@ test('directory batch: a worker that dies while writing a message fails that mes
   for (const n of left) await assertSigned(readFileSync(join(outDir, n)), `crash ${names.indexOf(n)}`);
 });
 
+test('directory batch in full-size chunks (64 names a round trip): a bad message and a worker dying in the same chunk fail alone; the rest of that chunk is written whole', async () => {
+  const inDir = join(pki.dir, 'crash-big-in');
+  const outDir = join(pki.dir, 'crash-big-out');
+  mkdirSync(inDir);
+  // 200 names on 2 workers: the first three chunks are 64 names, the last ones 16.
+  const names = Array.from({ length: 200 }, (_, i) => `m${String(i).padStart(3, '0')}${i === 37 ? '-crash' : ''}.eml`);
+  names.forEach((n, i) => writeFileSync(join(inDir, n), i === 5 || i === 50 ? 'no header section at all\r\n' : message(i)));
+  const reported: BatchItem[] = [];
+  const summary = await runBatch({ job: 'sign', jobOptions: signOptions, input: inDir, output: outDir, kind: 'directory', workers: 2, progress: false, worker: crashingWorker, onResult: (item) => { reported.push(item); } });
+  assert.equal(summary.total, 200);
+  assert.equal(summary.failed, 3);
+  assert.deepEqual(summary.failures.map((f) => [f.name, f.code]), [['m005.eml', 'MALFORMED'], ['m037-crash.eml', 'INTERNAL'], ['m050.eml', 'MALFORMED']]);
+  assert.deepEqual(new Set(reported.map((r) => r.index)).size, 200, 'every message is reported once');
+  const left = readdirSync(outDir);
+  assert.deepEqual(left.filter((n) => n.startsWith('.')), [], 'no temporary file remains');
+  assert.deepEqual(left.sort(), names.filter((_, i) => i !== 5 && i !== 37 && i !== 50));
+  for (const i of [0, 4, 6, 36, 38, 49, 51, 63, 64, 199]) await assertSigned(readFileSync(join(outDir, names[i]!)), `crash ${i}`);
+});
+
 test('mbox batch: a worker that dies on a message fails that message alone; the others are written whole and in order', async () => {
   const inPath = join(pki.dir, 'crash-in.mbox');
   const outPath = join(pki.dir, 'crash-out.mbox');

@@ -29,20 +29,23 @@ function fakeSync(name: string, status: number): { path: string; calls: () => st
   return { path, calls: () => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') };
 }
 
+/** Small groups keep these tests quick; the batch's own size is GROUP_FILES. */
+const GROUP = 64;
+
 /** Commits `outputs` and returns what each was told. */
 async function commitAll(dir: string, outputs: PendingOutput[], programs?: string[]): Promise<Map<string, unknown>> {
   const told = new Map<string, unknown>();
   const committer = new OutputCommitter(dir, (o, error) => {
     assert.ok(!told.has(o.name), `${o.name} is told once`);
     told.set(o.name, error);
-  }, programs ? { programs } : {});
+  }, { groupFiles: GROUP, ...(programs ? { programs } : {}) });
   for (const o of outputs) committer.add(o);
   await committer.finish();
   return told;
 }
 
 test('outputs are named only after a sync of their group: the sync sees temporary files, never names', async () => {
-  const { dir, outputs } = outdir(2048 + 10);
+  const { dir, outputs } = outdir(GROUP + 10);
   const sync = fakeSync('sync-ok', 0);
   const told = await commitAll(dir, outputs, [sync.path]);
   assert.equal(told.size, outputs.length);
@@ -55,7 +58,7 @@ test('outputs are named only after a sync of their group: the sync sees temporar
   assert.ok(calls[0]!.includes('.m0.eml.1-1-0.tmp') && calls[1]!.includes('m0.eml '), 'the first group was named before the second sync');
 });
 
-test('a group closes after 250 ms even when small: outputs get their names while the batch runs, not only at its end', async () => {
+test('a group closes after a second even when small: outputs get their names while the batch runs, not only at its end', async () => {
   const { dir, outputs } = outdir(3);
   const committer = new OutputCommitter(dir, () => {}, { programs: [fakeSync('sync-quick', 0).path] });
   for (const o of outputs) committer.add(o);
@@ -77,7 +80,7 @@ test('without a usable sync program each file is fsync\'d before its rename; one
 });
 
 test('after a sync failed, no later group trusts a sync: each file is fsync\'d', async () => {
-  const { dir, outputs } = outdir(2048 + 3);
+  const { dir, outputs } = outdir(GROUP + 3);
   const sync = fakeSync('sync-fails', 1);
   const told = await commitAll(dir, outputs, [sync.path]);
   assert.ok([...told.values()].every((e) => e === undefined), 'every file flushed one by one, then named');
@@ -93,4 +96,17 @@ test('a name that cannot be given (a directory took it) fails that output alone;
   assert.match(String(told.get('m2.eml')), /Cannot write .*m2\.eml/);
   assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), []);
   assert.equal(readFileSync(join(dir, 'm3.eml'), 'utf8'), 'message 3');
+});
+
+test('the sync helper may be started before OUTDIR exists (a batch starts it before its workers): it syncs the directory made afterwards', async () => {
+  const dir = join(root, `out${++dirs}-later`);
+  const sync = fakeSync('sync-early', 0);
+  const committer = new OutputCommitter(dir, () => {}, { programs: [sync.path], groupFiles: GROUP });
+  committer.startSyncHelper();
+  mkdirSync(dir);
+  writeFileSync(join(dir, '.m0.eml.1-1-0.tmp'), 'message 0');
+  committer.add({ name: 'm0.eml', temporary: '.m0.eml.1-1-0.tmp' });
+  await committer.finish();
+  assert.deepEqual(sync.calls().map((c) => c.trim()), ['.m0.eml.1-1-0.tmp'], 'one sync, of OUTDIR, before the name was given');
+  assert.deepEqual(readdirSync(dir), ['m0.eml']);
 });
