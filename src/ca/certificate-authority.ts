@@ -3,7 +3,8 @@
  * keys sealed like every other key), plus the certificates each has issued.
  * Operations live one per file beside this (init, issue, renew, revoke, CRL, OCSP).
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { generateKeyPairOffThread, type KeyPair } from '../keys/generate-key-pair.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
@@ -22,14 +23,15 @@ export interface CertificateAuthority {
 
 export type CaKeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa3072' | 'rsa4096' | 'ed25519';
 
-export function generateCaKey(type: CaKeyType): { publicKey: KeyObject; privateKey: KeyObject } {
+/** A new CA key pair, off the thread (the console's first run makes the CA on a serving thread). */
+export function generateCaKey(type: CaKeyType): Promise<KeyPair> {
   switch (type) {
-    case 'p256': return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    case 'p384': return generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-    case 'rsa2048': return generateKeyPairSync('rsa', { modulusLength: 2048 });
-    case 'rsa3072': return generateKeyPairSync('rsa', { modulusLength: 3072 });
-    case 'rsa4096': return generateKeyPairSync('rsa', { modulusLength: 4096 });
-    case 'ed25519': return generateKeyPairSync('ed25519');
+    case 'p256': return generateKeyPairOffThread({ type: 'ec', namedCurve: 'prime256v1' });
+    case 'p384': return generateKeyPairOffThread({ type: 'ec', namedCurve: 'secp384r1' });
+    case 'rsa2048': return generateKeyPairOffThread({ type: 'rsa', modulusLength: 2048 });
+    case 'rsa3072': return generateKeyPairOffThread({ type: 'rsa', modulusLength: 3072 });
+    case 'rsa4096': return generateKeyPairOffThread({ type: 'rsa', modulusLength: 4096 });
+    case 'ed25519': return generateKeyPairOffThread({ type: 'ed25519' });
     default: throw new KakitomeError('INVALID_ARGUMENT', `Unknown key type ${String(type)}.`);
   }
 }

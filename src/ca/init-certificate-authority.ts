@@ -59,7 +59,7 @@ export async function initCertificateAuthority(store: Store, o: InitCaOptions): 
   const keyType = o.keyType ?? 'p384';
   const org = { organization: o.organization ?? o.name, ...(o.country ? { country: o.country } : {}) };
 
-  const rootKeys = generateCaKey(keyType);
+  const rootKeys = await generateCaKey(keyType);
   const rootCert = issueCertificate({
     subject: { commonName: `${o.name} Root CA`, ...org },
     publicKey: rootKeys.publicKey,
@@ -69,7 +69,7 @@ export async function initCertificateAuthority(store: Store, o: InitCaOptions): 
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + (o.rootValidityYears ?? 20) * YEAR),
   });
-  const issKeys = generateCaKey(keyType);
+  const issKeys = await generateCaKey(keyType);
   const issCert = issueCertificate({
     subject: { commonName: `${o.name} S/MIME CA`, ...org },
     publicKey: issKeys.publicKey,

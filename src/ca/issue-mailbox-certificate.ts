@@ -15,7 +15,8 @@
  * two keys, so the encryption key can be escrowed in the store while the signing
  * key stays the user's alone (RFC 8551 and BR both allow it).
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { generateKeyPairOffThread, type KeyPair } from '../keys/generate-key-pair.ts';
 import { issueCertificate, toPublic, type KeyUsageName } from '../x509/issue.ts';
 import { sequence, oid, octetString } from '../asn1/der.ts';
 import { OID } from '../asn1/oids.ts';
@@ -55,12 +56,13 @@ export interface IssuedCertificate {
   keyId?: string;
 }
 
-function generateMailboxKey(type: MailboxKeyType): { publicKey: KeyObject; privateKey: KeyObject } {
+/** A new key pair, off the thread (keys/generate-key-pair.ts: a serving thread keeps answering). */
+function generateMailboxKey(type: MailboxKeyType): Promise<KeyPair> {
   switch (type) {
-    case 'rsa2048': return generateKeyPairSync('rsa', { modulusLength: 2048 });
-    case 'rsa3072': return generateKeyPairSync('rsa', { modulusLength: 3072 });
-    case 'p256': return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    case 'p384': return generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    case 'rsa2048': return generateKeyPairOffThread({ type: 'rsa', modulusLength: 2048 });
+    case 'rsa3072': return generateKeyPairOffThread({ type: 'rsa', modulusLength: 3072 });
+    case 'p256': return generateKeyPairOffThread({ type: 'ec', namedCurve: 'prime256v1' });
+    case 'p384': return generateKeyPairOffThread({ type: 'ec', namedCurve: 'secp384r1' });
     default: throw new KakitomeError('INVALID_ARGUMENT', `Unknown key type ${String(type)}.`);
   }
 }
@@ -96,7 +98,7 @@ function certificatePolicies(): Buffer {
 
 async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject, o: IssueMailboxOptions, usage: MailboxUsage, now: Date): Promise<IssuedCertificate> {
   const email = o.email.trim();
-  const generated = o.publicKey ? undefined : generateMailboxKey(o.keyType ?? 'rsa2048');
+  const generated = o.publicKey ? undefined : await generateMailboxKey(o.keyType ?? 'rsa2048');
   const publicKey = o.publicKey ? toPublic(o.publicKey) : generated!.publicKey;
   const days = o.validityDays ?? 365;
   if (!Number.isInteger(days) || days < 1 || days > MAX_VALIDITY_DAYS) throw new KakitomeError('INVALID_ARGUMENT', `Validity must be 1..${MAX_VALIDITY_DAYS} days (S/MIME BR 6.3.2).`);

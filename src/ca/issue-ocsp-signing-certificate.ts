@@ -11,7 +11,7 @@
  * Its key is sealed in the store like every other key, with trust "imported"
  * (never an anchor), and recorded in issued_certificates with profile "ocsp-signing".
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairOffThread, type KeyPair } from '../keys/generate-key-pair.ts';
 import { issueCertificate } from '../x509/issue.ts';
 import { sequence, oid, octetString, NULL } from '../asn1/der.ts';
 import { KakitomeError } from '../errors.ts';
@@ -38,12 +38,12 @@ export interface OcspSigner {
 }
 
 /** A fresh key pair of the CA key's kind: the same curve, RSA 3072, or Ed25519. */
-function generateDelegateKey(caCert: Certificate): { publicKey: KeyObject; privateKey: KeyObject } {
+function generateDelegateKey(caCert: Certificate): Promise<KeyPair> {
   const caKey = caCert.publicKey;
   switch (caKey.asymmetricKeyType) {
-    case 'ec': return generateKeyPairSync('ec', { namedCurve: caKey.asymmetricKeyDetails?.namedCurve ?? 'prime256v1' });
-    case 'rsa': return generateKeyPairSync('rsa', { modulusLength: 3072 });
-    case 'ed25519': return generateKeyPairSync('ed25519');
+    case 'ec': return generateKeyPairOffThread({ type: 'ec', namedCurve: caKey.asymmetricKeyDetails?.namedCurve ?? 'prime256v1' });
+    case 'rsa': return generateKeyPairOffThread({ type: 'rsa', modulusLength: 3072 });
+    case 'ed25519': return generateKeyPairOffThread({ type: 'ed25519' });
     default: throw new KakitomeError('UNSUPPORTED_ALG', `No OCSP signing key type for a ${caKey.asymmetricKeyType} CA.`);
   }
 }
@@ -67,7 +67,7 @@ export async function issueOcspSigningCertificate(store: Store, ca: CertificateA
   const now = o.now ?? store.now();
   const previous = await findOcspSigningCertificate(store, ca, now);
   const caKey = await openCaKey(store, ca, 'ca-ocsp-signer');
-  const keys = generateDelegateKey(ca.certificate);
+  const keys = await generateDelegateKey(ca.certificate);
   const notBefore = new Date(now.getTime() - 60_000);
   const certificate = issueCertificate({
     subject: { commonName: `${ca.name} OCSP Responder` },

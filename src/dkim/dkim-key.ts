@@ -14,7 +14,8 @@
  * Selectors and domains are DNS names of letters, digits and hyphens (RFC 6376
  * section 3.1: sub-domain syntax), stored lower-case.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { generateKeyPairOffThread } from '../keys/generate-key-pair.ts';
 import { KakitomeError } from '../errors.ts';
 
 export type DkimKeyType = 'rsa' | 'ed25519';
@@ -58,10 +59,10 @@ export function dkimSignatureAlgorithm(type: DkimKeyType): 'rsa-sha256' | 'ed255
   return type === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256';
 }
 
-/** A new private key for `algorithm`. */
-export function generateDkimKey(algorithm: DkimKeyAlgorithm): KeyObject {
-  if (algorithm === 'ed25519') return generateKeyPairSync('ed25519').privateKey;
-  if (algorithm === 'rsa-2048') return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+/** A new private key for `algorithm`, made off the thread (keys/generate-key-pair.ts). */
+export async function generateDkimKey(algorithm: DkimKeyAlgorithm): Promise<KeyObject> {
+  if (algorithm === 'ed25519') return (await generateKeyPairOffThread({ type: 'ed25519' })).privateKey;
+  if (algorithm === 'rsa-2048') return (await generateKeyPairOffThread({ type: 'rsa', modulusLength: 2048 })).privateKey;
   throw new KakitomeError('INVALID_ARGUMENT', `Unknown DKIM key algorithm "${String(algorithm)}": use ${DKIM_KEY_ALGORITHMS.join(' or ')}.`);
 }
 

@@ -55,7 +55,7 @@ export async function releaseHeldMessage(store: Store, id: string, o: HeldAction
   const unauthenticated = m.reasonCode === 'UNAUTH_ENC';
   if (unauthenticated && !o.as) throw new KakitomeError('INVALID_ARGUMENT', `The held message ${id} is unauthenticated encryption (nobody vouches that it was not altered): say how it is delivered, --as encrypted (still encrypted, with a notice) or --as decrypted (opened, every link, image and style removed, under a warning).`);
   if (!unauthenticated && o.as) throw new KakitomeError('INVALID_ARGUMENT', `--as applies to messages held for unauthenticated encryption; ${id} was held because ${m.reason} It is released as received and the gateway decides anew.`);
-  const message = unauthenticated ? await deliveredForm(store, m, o.as!, o.authservId ?? name) : m.message;
+  const message = unauthenticated ? await deliveredForm(store, { message: await m.message(), recipients: m.recipients }, o.as!, o.authservId ?? name) : m.body();
   requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, message), `The held message ${id}`);
   return (await held.remove(id, m.generation, 'release', `sent to ${o.via.host}:${o.via.port} for ${m.recipients.length} recipient(s)${o.as ? `, ${o.as}` : ''}`)) ? 'released' : 'held-again';
 }
@@ -76,7 +76,8 @@ export async function bounceHeldMessage(store: Store, id: string, o: HeldActionO
     reportingMta: name,
     sender: m.sender,
     recipients: m.recipients.map((recipient) => ({ recipient, reason: `Held by the gateway and returned by an administrator: ${m.reason}` })),
-    original: m.message,
+    // Only its header section is quoted.
+    original: await m.head(),
     arrival: m.heldAt,
     ...(m.reasonCode === 'UNAUTH_ENC' ? { explanation: UNAUTHENTICATED_RETURN } : {}),
     ...(m.queueId ? { queueId: m.queueId } : {}),

@@ -215,6 +215,6 @@ interface Pooled {
 }
 
 /** One message on a connection of its own, closed afterwards (for one-off sends: releasing a held message, a DSN). */
-export function relayMessage(options: RelayOptions, envelope: { from: string; to: readonly string[] }, message: Buffer): Promise<RecipientOutcome[]> {
+export function relayMessage(options: RelayOptions, envelope: { from: string; to: readonly string[] }, message: RelayBody): Promise<RecipientOutcome[]> {
   return new RelayPool({ nextHop: options.nextHop, name: options.name, ...(options.lmtp ? { lmtp: true } : {}), maxIdle: 0 }).relay(envelope, message, options.timeoutMs);
 }

@@ -81,7 +81,7 @@ export class DkimKeyDirectory {
   async addKey(domain: string, selector: string, from: { algorithm: DkimKeyAlgorithm } | { key: KeyObject; source: string }): Promise<DkimKeyRecord> {
     const d = checkDkimDomain(domain);
     const s = checkSelector(selector);
-    const key = 'key' in from ? from.key : generateDkimKey(from.algorithm);
+    const key = 'key' in from ? from.key : await generateDkimKey(from.algorithm);
     if (key.type !== 'private') throw new KakitomeError('KEY_INVALID', 'A DKIM key to import must be a private key.');
     const type = dkimKeyType(key);
     const publicKey = createPublicKey(key);

@@ -6,8 +6,13 @@
  * `kakitome gateway held release` (sent again through the mail system, where policy
  * decides anew) or `held bounce` (a DSN to its sender), each audited. Migration 6.
  *
- * The message is kept as it was received, as Postfix's queue keeps it: plaintext
- * that policy says must travel encrypted. Protect the database like the mail queue.
+ * The message is kept as it was received, sealed under the store's master key
+ * (migration 12): in segments of SEGMENT_BYTES, each AES-256-GCM under a data key of
+ * its own message, wrapped under the master key, the held id and the segment's
+ * position in the additional data (seal-private-key.ts, the sealing of private
+ * keys): a database dump or backup shows envelopes and sizes, never mail, and a
+ * row moved to another id, a segment moved or dropped, does not open. Listing
+ * needs no master key; holding, releasing and bouncing do.
  *
  * The id is a digest of the envelope and the message: when the gateway holds a
  * message and its answer is lost (a retry after 4xx, a crash), holding it again
@@ -16,15 +21,29 @@
  * released message that the gateway holds again (still no certificate) stays held.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { KakitomeError } from '../errors.ts';
-import type { Row } from './sql-engine.ts';
+import type { SegmentSealer } from '../keys/seal-private-key.ts';
+import type { Row, SqlExecutor } from './sql-engine.ts';
 import type { Store } from './store.ts';
+
+/** The purpose in the sealing's additional data: a held message's header never opens as a key. */
+export const HELD_MESSAGE_PURPOSE = 'held message';
+
+/** The plaintext bytes per sealed segment: what holding or releasing keeps in memory at once. */
+export const SEGMENT_BYTES = 1024 * 1024;
+
+/** A message too large for memory (a spooled one): its size, and its bytes read afresh each time. */
+export interface HeldBody {
+  size: number;
+  read(): AsyncIterable<Uint8Array>;
+}
 
 export interface HeldMessageInput {
   sender: string;
   recipients: readonly string[];
-  message: Buffer;
-  /** The stable code of why (ENCRYPTION_REQUIRED). */
+  message: Buffer | HeldBody;
+  /** The stable code of why (ENCRYPTION_REQUIRED, UNAUTH_ENC). */
   reasonCode: string;
   /** One sentence for the administrator and, on bounce, the sender. */
   reason: string;
@@ -46,11 +65,85 @@ export interface HeldMessage {
 
 const ID = /^[0-9a-f]{32}$/;
 
-function heldId(input: HeldMessageInput): string {
+function bodyOf(message: Buffer | HeldBody): HeldBody {
+  if (!Buffer.isBuffer(message)) return message;
+  return { size: message.length, async *read() { yield message; } };
+}
+
+/** `body`'s bytes cut into segments of SEGMENT_BYTES (the last one shorter, or empty for an empty message), each with whether it is the last. */
+async function* segmentsOf(body: HeldBody): AsyncGenerator<{ seq: number; last: boolean; bytes: Buffer }> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let seq = 0;
+  let seen = 0;
+  for await (const chunk of body.read()) {
+    let c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    seen += c.length;
+    while (pendingBytes + c.length >= SEGMENT_BYTES) {
+      const take = SEGMENT_BYTES - pendingBytes;
+      const bytes = Buffer.concat([...pending, c.subarray(0, take)]);
+      c = c.subarray(take);
+      pending = [];
+      pendingBytes = 0;
+      // A full segment is the last only when nothing follows: known from the size.
+      yield { seq: seq++, last: seen - c.length === body.size && c.length === 0, bytes };
+    }
+    if (c.length) {
+      pending.push(c);
+      pendingBytes += c.length;
+    }
+  }
+  if (seen !== body.size) throw new KakitomeError('INVALID_ARGUMENT', `A message to hold changed while it was read (${seen} bytes, ${body.size} expected).`);
+  if (pendingBytes || seq === 0) yield { seq, last: true, bytes: Buffer.concat(pending) };
+}
+
+async function heldId(input: HeldMessageInput, body: HeldBody): Promise<string> {
   const h = createHash('sha256');
   h.update(input.sender.toLowerCase()).update('\0');
   for (const r of [...input.recipients].map((x) => x.toLowerCase()).sort()) h.update(r).update('\0');
-  return h.update(input.message).digest('hex').slice(0, 32);
+  for await (const c of body.read()) h.update(c);
+  return h.digest('hex').slice(0, 32);
+}
+
+const bytesOf = (v: unknown): Uint8Array => {
+  if (!(v instanceof Uint8Array)) throw new KakitomeError('MALFORMED', 'The store returned a non-binary value for a held message.');
+  return v;
+};
+
+/** Seals `body` under `sealer` into the segments of `id` (nothing is kept in memory but one segment). */
+async function writeSegments(tx: SqlExecutor, id: string, body: HeldBody, sealer: SegmentSealer): Promise<void> {
+  for await (const s of segmentsOf(body)) {
+    await tx.run('INSERT INTO held_message_segments (id, seq, sealed) VALUES (?, ?, ?) ON CONFLICT (id, seq) DO NOTHING', [id, s.seq, sealer.seal(s.seq, s.last, s.bytes)]);
+  }
+}
+
+/**
+ * Rows an older version kept in clear (migration 12 has no key to seal them with):
+ * sealed into segments, their plaintext column emptied, one transaction each. Runs
+ * when the store is opened with its master key; a row another node sealed
+ * meanwhile is left to it.
+ */
+export async function sealUnsealedHeldMessages(store: Store): Promise<number> {
+  let sealed = 0;
+  for (const r of await store.engine.all('SELECT id FROM held_messages WHERE sealed_key IS NULL')) {
+    const id = String(r.id);
+    sealed += await store.engine.transaction(async (tx) => {
+      const rows = await tx.all('SELECT message FROM held_messages WHERE id = ? AND sealed_key IS NULL', [id]);
+      if (!rows[0]) return 0;
+      const { sealer, masterKeyId } = store.segmentSealer(HELD_MESSAGE_PURPOSE, id);
+      try {
+        const n = await tx.run("UPDATE held_messages SET sealed_key = ?, master_key_id = ?, message = ? WHERE id = ? AND sealed_key IS NULL", [sealer.header, masterKeyId, Buffer.alloc(0), id]);
+        if (!n) return 0;
+        await tx.run('DELETE FROM held_message_segments WHERE id = ?', [id]);
+        await writeSegments(tx, id, bodyOf(Buffer.from(bytesOf(rows[0].message))), sealer);
+        await store.auditWithin(tx, 'message.seal', id, 'held message sealed at rest (kept in clear by an older version)');
+        return 1;
+      } finally {
+        sealer.dispose();
+      }
+    });
+  }
+  return sealed;
 }
 
 function toHeld(r: Row): HeldMessage {
@@ -76,31 +169,83 @@ export class HeldMessages {
     this.#store = store;
   }
 
-  /** Holds a message (committed, with its audit record, before this resolves); returns its id. */
+  /** Holds a message, sealed (committed, with its audit record, before this resolves); returns its id. A large one is read twice (its id, then its segments), one segment in memory at a time. */
   async hold(input: HeldMessageInput): Promise<string> {
-    const id = heldId(input);
+    const body = bodyOf(input.message);
+    const id = await heldId(input, body);
     await this.#store.engine.transaction(async (tx) => {
-      await tx.run(
-        `INSERT INTO held_messages (${COLUMNS}, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO UPDATE SET generation = held_messages.generation + 1, held_at = excluded.held_at, queue_id = excluded.queue_id`,
-        [id, this.#store.now().toISOString(), input.queueId ?? null, input.sender, JSON.stringify(input.recipients), input.reasonCode, input.reason, input.message.length, input.message],
-      );
-      await this.#store.auditWithin(tx, 'message.hold', id, `${input.reasonCode}: ${input.recipients.length} recipient(s), ${input.message.length} bytes${input.queueId ? `, queue id ${input.queueId}` : ''}`);
+      const known = (await tx.all('SELECT id FROM held_messages WHERE id = ? AND sealed_key IS NOT NULL', [id])).length > 0;
+      const fresh = known ? undefined : this.#store.segmentSealer(HELD_MESSAGE_PURPOSE, id);
+      try {
+        await tx.run(
+          `INSERT INTO held_messages (${COLUMNS}, message, sealed_key, master_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET generation = held_messages.generation + 1, held_at = excluded.held_at, queue_id = excluded.queue_id`,
+          [id, this.#store.now().toISOString(), input.queueId ?? null, input.sender, JSON.stringify(input.recipients), input.reasonCode, input.reason, body.size, Buffer.alloc(0), fresh?.sealer.header ?? null, fresh?.masterKeyId ?? null],
+        );
+        // Held again: the segments stored under the row's own data key stay.
+        if (fresh) await writeSegments(tx, id, body, fresh.sealer);
+      } finally {
+        fresh?.sealer.dispose();
+      }
+      await this.#store.auditWithin(tx, 'message.hold', id, `${input.reasonCode}: ${input.recipients.length} recipient(s), ${body.size} bytes${input.queueId ? `, queue id ${input.queueId}` : ''}`);
     });
     return id;
   }
 
+  /** Envelope, reason and size of every held message: needs no master key. */
   async list(): Promise<HeldMessage[]> {
     return (await this.#store.engine.all(`SELECT ${COLUMNS} FROM held_messages ORDER BY held_at, id`)).map(toHeld);
   }
 
-  /** The held message and its bytes; NOT_FOUND for an unknown id. */
-  async find(id: string): Promise<HeldMessage & { message: Buffer }> {
+  /**
+   * The held message, and its bytes opened with the master key: `message()` in
+   * memory, `body()` as a stream that opens one segment at a time (for the relay).
+   * NOT_FOUND for an unknown id; KEY_INVALID when a segment or the row was altered,
+   * moved or truncated, or the store has another master key.
+   */
+  async find(id: string): Promise<HeldMessage & { message(): Promise<Buffer>; head(): Promise<Buffer>; body(): { size: number; stream(): Readable } }> {
     if (!ID.test(id)) throw new KakitomeError('INVALID_ARGUMENT', `"${id}" is not a held message id (32 hex digits, as \`kakitome gateway held list\` shows them).`);
-    const rows = await this.#store.engine.all(`SELECT ${COLUMNS}, message FROM held_messages WHERE id = ?`, [id]);
+    const rows = await this.#store.engine.all(`SELECT ${COLUMNS}, sealed_key, master_key_id FROM held_messages WHERE id = ?`, [id]);
     if (!rows[0]) throw new KakitomeError('NOT_FOUND', `No held message ${id} (released or bounced already?).`);
-    const bytes = rows[0].message;
-    if (!(bytes instanceof Uint8Array)) throw new KakitomeError('MALFORMED', 'The store returned a non-binary value for a held message.');
-    return { ...toHeld(rows[0]), message: Buffer.from(bytes) };
+    const row = rows[0];
+    if (row.sealed_key === null || row.sealed_key === undefined) throw new KakitomeError('KEY_INVALID', `Held message ${id} is not sealed yet: open the store with its master key once (any kakitome command with the key does it).`);
+    const held = toHeld(row);
+    const stored = { header: bytesOf(row.sealed_key), masterKeyId: String(row.master_key_id) };
+    // Checked now: a wrong master key or a row moved to another id fails here, before anything is sent.
+    this.#store.segmentSealer(HELD_MESSAGE_PURPOSE, id, stored).sealer.dispose();
+    const segments = () => this.#segments(id, stored, held.size);
+    return {
+      ...held,
+      message: async () => {
+        const parts: Buffer[] = [];
+        for await (const p of segments()) parts.push(p);
+        return Buffer.concat(parts);
+      },
+      // The first segment: the header section of any message the gateway accepts (its limits bound it far below).
+      head: async () => {
+        for await (const p of segments()) return p;
+        return Buffer.alloc(0);
+      },
+      body: () => ({ size: held.size, stream: () => Readable.from(segments()) }),
+    };
+  }
+
+  /** The opened segments of `id`, one query and one segment in memory at a time; the last must say it is, and the sizes add up. */
+  async *#segments(id: string, stored: { header: Uint8Array; masterKeyId: string }, size: number): AsyncGenerator<Buffer> {
+    const { sealer } = this.#store.segmentSealer(HELD_MESSAGE_PURPOSE, id, stored);
+    try {
+      const count = Number((await this.#store.engine.all('SELECT COUNT(*) AS n FROM held_message_segments WHERE id = ?', [id]))[0]?.n ?? 0);
+      let total = 0;
+      for (let seq = 0; seq < count; seq++) {
+        const r = (await this.#store.engine.all('SELECT sealed FROM held_message_segments WHERE id = ? AND seq = ?', [id, seq]))[0];
+        if (!r) throw new KakitomeError('KEY_INVALID', `Held message ${id} is missing a segment.`);
+        const plain = sealer.open(seq, seq === count - 1, bytesOf(r.sealed));
+        total += plain.length;
+        yield plain;
+      }
+      if (count === 0 || total !== size) throw new KakitomeError('KEY_INVALID', `Held message ${id} does not add up to its size: it was altered.`);
+    } finally {
+      sealer.dispose();
+    }
   }
 
   /**
@@ -111,7 +256,10 @@ export class HeldMessages {
   async remove(id: string, generation: number, action: 'release' | 'bounce', detail: string): Promise<boolean> {
     return this.#store.engine.transaction(async (tx) => {
       const n = await tx.run('DELETE FROM held_messages WHERE id = ? AND generation = ?', [id, generation]);
-      if (n) await this.#store.auditWithin(tx, `message.${action}`, id, detail);
+      if (n) {
+        await tx.run('DELETE FROM held_message_segments WHERE id = ?', [id]);
+        await this.#store.auditWithin(tx, `message.${action}`, id, detail);
+      }
       return n > 0;
     });
   }

@@ -346,6 +346,20 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
    ALTER TABLE batch_chunks ALTER COLUMN input_bytes TYPE BIGINT, ALTER COLUMN output_bytes TYPE BIGINT;
    ALTER TABLE held_messages ALTER COLUMN size TYPE BIGINT`,
   },
+  // 12: held messages sealed at rest (src/store/held-messages.ts): the message is
+  // kept in held_message_segments, each segment sealed under a data key of its own
+  // message, whose wrapped form (under the master key, the held id in the additional
+  // data) is sealed_key; message keeps an empty value. Rows an older version kept in
+  // clear are sealed the first time the store is opened with its master key
+  // (sealUnsealedHeldMessages), which a migration cannot do: it has no key.
+  `ALTER TABLE held_messages ADD COLUMN sealed_key BLOB;
+   ALTER TABLE held_messages ADD COLUMN master_key_id TEXT;
+   CREATE TABLE held_message_segments (
+     id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     sealed BLOB NOT NULL,
+     PRIMARY KEY (id, seq)
+   )`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

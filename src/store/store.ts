@@ -28,7 +28,8 @@ import { OID, oidName } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import type { CmsIdentifier } from '../cms/identifier.ts';
 import type { MasterKey } from '../keys/master-key.ts';
-import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey } from '../keys/seal-private-key.ts';
+import { sealPrivateKey, openSealedPrivateKey, rewrapSealedPrivateKey, createSegmentSealer, openSegmentSealer, type SegmentSealer } from '../keys/seal-private-key.ts';
+import { HELD_MESSAGE_PURPOSE, sealUnsealedHeldMessages } from './held-messages.ts';
 import { lendEngine, type Row, type SqlEngine, type SqlExecutor, type SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
 import { KeyUseRecorder, type AuditRow, type AuditWriter } from './record-key-use.ts';
@@ -41,9 +42,11 @@ import type { KeyDirectory, SigningIdentity } from './key-directory.ts';
  * The tables that hold sealed private keys, and the record id each row's sealing
  * authenticates: a master-key rotation re-wraps them all in one transaction.
  */
-const SEALED_TABLES: ReadonlyArray<{ table: string; recordId: (id: string) => string }> = [
-  { table: 'private_keys', recordId: (id) => id },
-  { table: 'dkim_keys', recordId: (id) => dkimRecordId(id) },
+const SEALED_TABLES: ReadonlyArray<{ table: string; column: string; recordId: (id: string) => string; purpose?: string }> = [
+  { table: 'private_keys', column: 'sealed', recordId: (id) => id },
+  { table: 'dkim_keys', column: 'sealed', recordId: (id) => dkimRecordId(id) },
+  // Held messages (held-messages.ts): the header of their segments; NULL until sealed.
+  { table: 'held_messages', column: 'sealed_key', recordId: (id) => id, purpose: HELD_MESSAGE_PURPOSE },
 ];
 
 /** The sealing record id of a DKIM key row (SEALED_TABLES). */
@@ -281,6 +284,8 @@ export class Store implements KeyDirectory {
         throw new KakitomeError('KEY_INVALID', `Wrong master key: this store was sealed with master key ${known}, the key given is ${masterKey.id}. Nothing was changed.`);
       }
     });
+    // Held messages kept in clear by an older version are sealed the first time the store is opened with its key.
+    await sealUnsealedHeldMessages(store);
     return store;
   }
 
@@ -348,11 +353,11 @@ export class Store implements KeyDirectory {
     if (next.id === this.#master.id) throw new KakitomeError('INVALID_ARGUMENT', 'The new master key is the current one.');
     await this.engine.transaction(async (tx) => {
       let count = 0;
-      for (const { table, recordId } of SEALED_TABLES) {
-        const rows = await tx.all(`SELECT id, sealed, master_key_id FROM ${table}`);
+      for (const { table, column, recordId, purpose } of SEALED_TABLES) {
+        const rows = await tx.all(`SELECT id, ${column} AS sealed, master_key_id FROM ${table} WHERE ${column} IS NOT NULL`);
         for (const r of rows) {
-          if (String(r.master_key_id) !== this.#master.id) throw new KakitomeError('KEY_INVALID', `Private key ${String(r.id)} is not sealed with the current master key.`);
-          await tx.run(`UPDATE ${table} SET sealed = ?, master_key_id = ? WHERE id = ?`, [rewrapSealedPrivateKey(this.#master, next, recordId(String(r.id)), bytesOf(r.sealed)), next.id, r.id!]);
+          if (String(r.master_key_id) !== this.#master.id) throw new KakitomeError('KEY_INVALID', `${table === 'held_messages' ? 'Held message' : 'Private key'} ${String(r.id)} is not sealed with the current master key.`);
+          await tx.run(`UPDATE ${table} SET ${column} = ?, master_key_id = ? WHERE id = ?`, [rewrapSealedPrivateKey(this.#master, next, recordId(String(r.id)), bytesOf(r.sealed), purpose), next.id, r.id!]);
         }
         count += rows.length;
       }
@@ -712,6 +717,18 @@ export class Store implements KeyDirectory {
    */
   sealKey(recordId: string, key: KeyObject): { sealed: Buffer; masterKeyId: string } {
     return { sealed: sealPrivateKey(this.#master, recordId, key), masterKeyId: this.#master.id };
+  }
+
+  /**
+   * Seals a record of `purpose` in segments under the master key (held messages:
+   * held-messages.ts): a new data key, or (`stored`) the one of a stored header,
+   * KEY_INVALID when it was sealed under another master key or for another record.
+   */
+  segmentSealer(purpose: string, recordId: string, stored?: { header: Uint8Array; masterKeyId: string }): { sealer: SegmentSealer; masterKeyId: string } {
+    const master = this.#master;
+    if (!stored) return { sealer: createSegmentSealer(master, purpose, recordId), masterKeyId: master.id };
+    if (stored.masterKeyId !== master.id) throw new KakitomeError('KEY_INVALID', `Record ${recordId} is sealed with master key ${stored.masterKeyId}, not ${master.id}.`);
+    return { sealer: openSegmentSealer(master, purpose, recordId, stored.header), masterKeyId: master.id };
   }
 
   /**

@@ -378,6 +378,33 @@ test('"is this mail genuine?": a signed, a tampered and an encrypted message, in
   await taro.context.close();
 });
 
+test('administration: a person\'s page, a certificate issued for them, the external certificates, in both languages', { skip }, async () => {
+  for (const locale of ['en-GB', 'ja-JP'] as const) {
+    const { context, page } = await newContext(locale);
+    await page.goto(`${base}/sign-in`);
+    await page.fill('#email', 'admin@example.co.jp');
+    await page.fill('#password', ADMIN_PASSWORD);
+    await submit(page);
+    await page.goto(`${base}/admin/people`);
+    await Promise.all([page.waitForLoadState('load'), page.click('a:text("taro@example.co.jp")')]);
+    assert.match(new URL(page.url()).pathname, /^\/admin\/people\/[0-9a-f-]{36}$/);
+    await audit(page, `person (${locale})`);
+    await page.goto(`${base}/admin/directory`);
+    await audit(page, `external certificates (${locale})`);
+    if (locale === 'en-GB') await shoot(page, 'directory');
+    await page.goto(`${base}/admin/people`);
+    await Promise.all([page.waitForLoadState('load'), page.click('a:text("taro@example.co.jp")')]);
+    if (locale === 'en-GB') {
+      await page.selectOption('#key-type', 'p256');
+      await submit(page, 'form[action$="/certificate"] button[type=submit]');
+      assert.match(await page.textContent('main') ?? '', new RegExp(en.person.issued));
+      await audit(page, 'person, certificate issued (en)');
+      await shoot(page, 'person');
+    }
+    await context.close();
+  }
+});
+
 test('my certificate: renew, keys for old mail, a lost device (with its confirmation) and the install guides, in both languages', { skip }, async () => {
   const { context, page } = await newContext('ja-JP');
   await page.goto(`${base}/sign-in`);

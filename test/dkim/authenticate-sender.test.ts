@@ -14,7 +14,7 @@ import { boundedLookup, createDnsResolver } from '../../src/dkim/bounded-resolve
 import { signDkim } from '../../src/dkim/sign-dkim.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 
-const key = generateDkimKey('ed25519');
+const key = await generateDkimKey('ed25519');
 let dns: DnsServer;
 let blackhole: Socket;
 

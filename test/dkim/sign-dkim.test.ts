@@ -21,8 +21,8 @@ import { TestPki } from '../helpers/pki.ts';
 import { dkimpyVerify } from '../peers/dkimpy.ts';
 import { runPeer, Workdir } from '../peers/run-peer.ts';
 
-const rsa = generateDkimKey('rsa-2048');
-const ed = generateDkimKey('ed25519');
+const rsa = await generateDkimKey('rsa-2048');
+const ed = await generateDkimKey('ed25519');
 const signers = [{ domain: 'example.test', selector: 'r1', key: rsa }, { domain: 'example.test', selector: 'e1', key: ed }];
 const pki = new TestPki('DKIM Test Root');
 const alice = pki.identity('rsa2048', 'alice');

@@ -33,7 +33,7 @@ let sink: Sink;
 let dns: DnsServer;
 let gw: RunningGateway;
 const lines: Array<Record<string, unknown>> = [];
-const senderKey = generateDkimKey('rsa-2048');
+const senderKey = await generateDkimKey('rsa-2048');
 
 /** One SMTP transaction as Postfix's content filter client makes it: EHLO, XFORWARD, MAIL, RCPT, DATA. */
 function sendWithXforward(port: number, xforward: string, from: string, to: string[], message: Buffer): Promise<string[]> {

@@ -93,7 +93,7 @@ test('a CBC gadget message is held as received, and the recipient gets a notice 
   const { id, notice, from } = await heldFor('alice@corp.test', attacked);
   assert.equal(from, '', 'the notice goes with the null sender');
   const stored = await new HeldMessages(store).find(id);
-  assert.deepEqual(stored.message, attacked, 'stored byte for byte as received, still encrypted');
+  assert.deepEqual(await stored.message(), attacked, 'stored byte for byte as received, still encrypted');
   assert.equal(stored.sender, 'erin@example.com');
   assert.match(notice, /^Authentication-Results: mx\.corp\.test; smime=neutral/m);
   assert.match(notice, /smime\.verdict-code=UNAUTH_ENC/);

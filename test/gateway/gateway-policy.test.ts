@@ -130,7 +130,7 @@ test('encrypt required, missingCertificate hold: 250 only once it is held in the
     const row = list.find((h) => h.recipients.includes('erin@example.com'))!;
     assert.equal(row.reasonCode, 'ENCRYPTION_REQUIRED');
     assert.match(row.reason, /encrypt="required" \(domain corp\.test\)/);
-    assert.match(text((await held.find(row.id)).message), /HELD-SECRET/, 'kept as received');
+    assert.match(text(await (await held.find(row.id)).message()), /HELD-SECRET/, 'kept as received');
     // With a store that fails, the hold cannot be made: 4xx, Postfix keeps it.
     const broken = await openWorldStore(world);
     const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: true }, broken, log);
@@ -316,7 +316,7 @@ test('gateway held list, release and bounce (the real launcher): a released mess
     const held = (JSON.parse(listed.stdout.toString()).held as Array<{ id: string; sender: string; recipients: string[]; reason: string }>).filter((h) => h.sender === 'dan@corp.test' && h.recipients.includes('grace@example.com'));
     assert.equal(held.length, 2, listed.stdout.toString());
     assert.doesNotMatch(listed.stdout.toString(), /GRACE-SECRET|BOUNCE-SECRET/, 'the list never shows content');
-    const ids = await Promise.all(held.map(async (h) => ({ id: h.id, subject: /Subject: (.*)/.exec(text((await new HeldMessages(store).find(h.id)).message))![1]! })));
+    const ids = await Promise.all(held.map(async (h) => ({ id: h.id, subject: /Subject: (.*)/.exec(text(await (await new HeldMessages(store).find(h.id)).message()))![1]! })));
     const releaseId = ids.find((x) => x.subject === 'For Grace')!.id;
     const bounceId = ids.find((x) => x.subject === 'Bounce me')!.id;
     // Released before Grace's certificate is known: the gateway holds it again, and it stays held.

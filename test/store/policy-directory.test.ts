@@ -97,7 +97,7 @@ for (const factory of engineFactories('kakitome-policy-')) {
       assert.equal(await held.remove(id, 0, 'release', 'sent generation 0'), false, 'held again since it was sent: it stays');
       assert.notEqual(await held.hold({ ...input, recipients: ['frank@example.com'] }), id);
       const found = await held.find(id);
-      assert.deepEqual(found.message, message);
+      assert.deepEqual(await found.message(), message);
       assert.deepEqual([found.sender, found.recipients, found.queueId, found.size], ['alice@corp.test', ['erin@example.com'], 'Q1', message.length]);
       await assert.rejects(held.find('nope'), /not a held message id/);
       assert.equal(await held.remove(id, 1, 'release', 'via 127.0.0.1:25'), true);

@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
 import type { CertificateRecord, TrustLevel } from '../../store/store.ts';
+import { rejectPendingCertificate } from '../../store/reject-pending-certificate.ts';
 import { readFileBounded } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
@@ -62,6 +63,15 @@ export function register(program: Command): void {
   addStoreOptions(accept).action(async (fingerprint: string, o: AcceptOpts) => commandAction('certs accept', async (opts: AcceptOpts) => withCertificateStore(opts, async (store) => {
     const rec = await store.acceptCertificate(fingerprint, opts.email);
     printResult(opts, { status: 'ok', certificate: certificateJson(rec) }, () => [`Accepted: ${certificateLine(rec)}`]);
+    return 0;
+  }))(o));
+
+  const reject = certs.command('reject').description('Decide against a new key waiting for a decision: it is kept as history only, never used to encrypt to the address (harvesting it again does not bring it back); the certificates in use stay. Audited.')
+    .argument('<fingerprint>', 'SHA-256 fingerprint of the pending certificate (see `certs history ADDRESS`)')
+    .requiredOption('--email <address>', 'the address it is waiting under');
+  addStoreOptions(reject).action(async (fingerprint: string, o: AcceptOpts) => commandAction('certs reject', async (opts: AcceptOpts) => withCertificateStore(opts, async (store) => {
+    const rec = await rejectPendingCertificate(store, fingerprint, opts.email!);
+    printResult(opts, { status: 'ok', certificate: certificateJson(rec) }, () => [`Rejected: ${certificateLine(rec)}`]);
     return 0;
   }))(o));
 

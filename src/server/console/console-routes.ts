@@ -5,6 +5,7 @@
  * without its access being declared and tested.
  */
 import type { Access } from './access.ts';
+import { ADMIN_ROUTES } from './admin-routes.ts';
 
 export interface ConsoleRoute {
   method: 'get' | 'post';
@@ -59,4 +60,5 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'post', path: '/admin/certificates/crl', access: REGISTRARS, page: 'admin.certificates.crl' },
   { method: 'get', path: '/admin/certificates/:id', access: REGISTRARS, page: 'admin.certificate' },
   { method: 'post', path: '/admin/certificates/:id/revoke', access: REGISTRARS, page: 'admin.certificate.revoke' },
+  ...ADMIN_ROUTES,
 ];

@@ -22,6 +22,7 @@ import { CONSOLE_CSS } from './assets/console-css.ts';
 import { CONSOLE_JS } from './assets/console-js.ts';
 import { checkRequestOrigin, CrossSiteRequestError, isConsoleHost, isUnsafeMethod } from './check-request.ts';
 import { CONSOLE_ROUTES } from './console-routes.ts';
+import { ADMIN_HANDLERS } from './admin-handlers.ts';
 import type { ConsoleContext, ConsoleHandler, ConsoleView } from './console-context.ts';
 import { readLanguageCookie, readSessionCookie } from './cookies.ts';
 import { errorPage } from './error-page.ts';
@@ -70,6 +71,7 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   admin: dashboard, 'admin.people': listPeople, 'admin.people.add': addPerson, 'admin.people.invite': invitePerson,
   'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage, 'admin.audit.export': exportAudit,
   'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,
+  ...ADMIN_HANDLERS,
 };
 
 function clientOf(c: Context): string {

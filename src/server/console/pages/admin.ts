@@ -34,7 +34,7 @@ function personRow(v: ConsoleView, p: Person): Html {
   const roles = isAdministrator(v)
     ? h`<form method="post" action="/admin/people/${p.id}/roles" class="stack"><fieldset><legend class="visually-hidden">${t.roles}: ${p.email}</legend>${CONSOLE_ROLES.map((r) => h`<label class="choice"><input type="checkbox" name="role" value="${r}"${p.roles.includes(r) ? h` checked` : ''}><span>${t.roleNames[r]}</span></label>`)}</fieldset><button class="secondary" type="submit">${t.saveRoles}</button></form>`
     : roleList(v, p.roles);
-  return h`<tr><td>${p.email}</td><td>${p.displayName}</td><td>${roles}</td><td>${status}</td>
+  return h`<tr><td><a href="/admin/people/${p.id}">${p.email}</a></td><td>${p.displayName}</td><td>${roles}</td><td>${status}</td>
 <td>${mayInvite ? h`<form method="post" action="/admin/people/${p.id}/invitation"><button class="secondary" type="submit">${t.invite}</button></form>` : ''}</td></tr>`;
 }
 

@@ -84,12 +84,13 @@ export const dashboard: ConsoleHandler = async (c, cx, v) => {
   ]);
   const expiring: Array<[number, number]> = [];
   for (const days of [7, 14, 30]) expiring.push([days, (await store.findExpiring(days, now)).filter((r) => !r.isCa && r.certificate.emailAddresses.length > 0).length]);
+  const mayOpenDirectory = v.person?.roles.some((r) => r === 'administrator' || r === 'registration-officer') ?? false;
   const body = h`
 ${c.req.query('setup') === 'done' ? notice('good', v.t.setup.done) : ''}
 <div class="figures">
 <div class="figure"><strong>${people}</strong>${t.people}</div>
 ${expiring.map(([days, n]) => h`<div class="figure" data-expiring="${days}"><strong>${n}</strong>${t.certificates}: ${t.expiring(days)}</div>`)}
-<div class="figure" data-pending><strong>${pending}</strong>${d.pendingKeys}</div>
+<div class="figure" data-pending><strong>${pending}</strong>${mayOpenDirectory ? h`<a href="/admin/directory">${d.pendingKeys}</a>` : d.pendingKeys}</div>
 </div>
 <h2>${t.authorities}</h2>
 ${health.length ? health.map((x) => caCard(v, x, now)) : notice('warn', t.noCa)}

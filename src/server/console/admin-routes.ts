@@ -1,0 +1,22 @@
+/**
+ * The administration routes of people, certificates, the external directory,
+ * gateway policy and the signing service (pages/people-admin.ts...), as data like
+ * console-routes.ts (which includes them): method, path and the roles that may
+ * use each. Enforced on the server before any handler (create-console.ts); the
+ * rules inside a page (who may act on whom) are enforced by the handlers.
+ */
+import type { ConsoleRoute } from './console-routes.ts';
+
+const PEOPLE_READERS = ['administrator', 'registration-officer', 'helpdesk'] as const;
+const REGISTRARS = ['administrator', 'registration-officer'] as const;
+const ADMINISTRATORS = ['administrator'] as const;
+
+export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
+  { method: 'get', path: '/admin/people/:id', access: PEOPLE_READERS, page: 'admin.person' },
+  { method: 'post', path: '/admin/people/:id/leave', access: REGISTRARS, page: 'admin.person.leave' },
+  { method: 'post', path: '/admin/people/:id/certificate', access: REGISTRARS, page: 'admin.person.issue' },
+  { method: 'post', path: '/admin/certificates/:id/renew', access: REGISTRARS, page: 'admin.certificate.renew' },
+  { method: 'get', path: '/admin/directory', access: REGISTRARS, page: 'admin.directory' },
+  { method: 'post', path: '/admin/directory/accept', access: ADMINISTRATORS, page: 'admin.directory.accept' },
+  { method: 'post', path: '/admin/directory/reject', access: ADMINISTRATORS, page: 'admin.directory.reject' },
+];

@@ -1,0 +1,14 @@
+/**
+ * Who may use each administration route (src/server/console/admin-routes.ts),
+ * written out here rather than read from the route table, so a wrong declaration
+ * there fails console-http.test.ts's every-route, every-role test.
+ */
+export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
+  '/admin/people/:id': ['admin', 'officer', 'helpdesk'],
+  'POST /admin/people/:id/leave': ['admin', 'officer'],
+  'POST /admin/people/:id/certificate': ['admin', 'officer'],
+  'POST /admin/certificates/:id/renew': ['admin', 'officer'],
+  '/admin/directory': ['admin', 'officer'],
+  'POST /admin/directory/accept': ['admin'],
+  'POST /admin/directory/reject': ['admin'],
+};
