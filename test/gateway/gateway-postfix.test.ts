@@ -219,7 +219,7 @@ test('through Postfix with LMTP (--lmtp, the lmtp filter transport of docs/gatew
   }
 });
 
-test('through Postfix with LMTP, policy: a trigger forces encryption and leaves no trace; encrypt required without a certificate is bounced with Postfix\'s RFC 3464 DSN; a store edit (kakitome policy set) reaches the running gateway; a held message released through Postfix leaves encrypted; SIGHUP imports a changed levelled file', async () => {
+test('through Postfix with LMTP, policy: a trigger forces encryption and leaves no trace; encrypt required without a certificate is bounced with Postfix\'s RFC 3464 DSN; a store edit (kakitome policy set) reaches the running gateway; a held message released through Postfix leaves encrypted; SIGHUP imports a changed levelled file; CBC mail held with a notice, released --as encrypted and opened by openssl', async () => {
   const { runCli } = await import('../cli/run-cli.ts');
   const cli = async (...args: string[]) => {
     const r = await runCli(args, { env: world.env, cwd: world.dir });
@@ -285,6 +285,50 @@ test('through Postfix with LMTP, policy: a trigger forces encryption and leaves 
     assert.ok(after.ok, after.detail);
     assert.doesNotMatch(text(after.content).split('\r\n\r\n')[0]!, /multipart\/signed/, 'encrypted, not signed: sign=false from the reloaded file');
     assert.equal(JSON.parse(await cli('policy', 'show', '--address', 'alice@corp.test', '--json')).settings.missingCertificate, undefined, 'the file\'s addresses replaced the CLI\'s edit');
+    // 4. unauthenticatedEncryption: hold. CBC mail from outside (openssl, as Outlook sends it) is held still encrypted,
+    // Alice gets the gateway's notice; released --as encrypted to the reinjection listener, openssl opens what she gets.
+    const refreshed = gw.lines.filter((l) => l.includes('"event":"policy-refreshed"')).length;
+    await cli('policy', 'set', '--address', 'alice@corp.test', 'unauthenticatedEncryption', 'hold');
+    await until('the gateway to see the hold', () => gw.lines.filter((l) => l.includes('"event":"policy-refreshed"')).length > refreshed, lpf, 20_000);
+    const { Workdir } = await import('../peers/run-peer.ts');
+    const { opensslEncrypt } = await import('../peers/openssl.ts');
+    const { openWorldStore } = await import('./gateway-fixture.ts');
+    const { findEnvelopeKeys } = await import('../../src/store/find-envelope-keys.ts');
+    const { findMessageEnvelope } = await import('../../src/cli/find-message-envelope.ts');
+    const w = new Workdir('gw-postfix-hold');
+    const store = await openWorldStore(world);
+    try {
+      const alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!;
+      const alicePem = w.write('alice.pem', `-----BEGIN CERTIFICATE-----\n${Buffer.from(alice.certificate.der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`);
+      const der = await opensslEncrypt(w, Buffer.from('Content-Type: text/html\r\n\r\n<p>CBC-HELD-THROUGH-POSTFIX</p>\r\n'), { recipients: [{ id: { certPath: alicePem } as never }], cipher: 'aes-256-cbc' });
+      const cbc = Buffer.from('From: erin@example.com\r\nTo: alice@corp.test\r\nSubject: Invoice\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n' + der.toString('base64').replace(/.{1,76}/g, '$&\r\n'));
+      sink.deliveries.length = 0;
+      assert.equal((await sendTo(lp.smtp, 'erin@example.com', ['alice@corp.test'], cbc)).code, 250);
+      await until('the notice to Alice', () => sink.deliveries.some((d) => d.to.includes('alice@corp.test')), lpf);
+      const notice = sink.deliveryTo('alice@corp.test');
+      assert.equal(notice.from, '', 'the notice has the null sender');
+      assert.match(text(notice.message), /smime=neutral[^]*UNAUTH_ENC/);
+      assert.doesNotMatch(text(notice.message), /CBC-HELD-THROUGH-POSTFIX|Invoice|pkcs7/);
+      const cbcHeld = JSON.parse(await cli('gateway', 'held', 'list', '--json')).held.filter((h: { reasonCode: string }) => h.reasonCode === 'UNAUTH_ENC');
+      assert.equal(cbcHeld.length, 1);
+      assert.ok(text(notice.message).includes(cbcHeld[0].id), 'the notice names the id to quote');
+      sink.deliveries.length = 0;
+      assert.match(await cli('gateway', 'held', 'release', cbcHeld[0].id, '--as', 'encrypted', '--authserv-id', 'mx.corp.test', '--via', `127.0.0.1:${lp.reinject}`), /released/);
+      await until('the released copy', () => sink.deliveries.some((d) => d.to.includes('alice@corp.test')), lpf);
+      const released = sink.deliveryTo('alice@corp.test').message;
+      assert.match(text(released), /^Authentication-Results: mx\.corp\.test; smime=neutral/m);
+      const attached = text(released).split(/Content-Type: message\/rfc822[^]*?\r\n\r\n/)[1]!.split(/\r\n--/)[0]!;
+      assert.ok(attached.includes(der.toString('base64').slice(0, 76)), 'the original, still encrypted');
+      const keys = await findEnvelopeKeys(store, findMessageEnvelope(cbc)!);
+      const keyPath = w.write('alice.key', keys[0]!.key.export({ format: 'pem', type: 'pkcs8' }) as string);
+      const viaOpenssl = await opensslDecryptMime(world.dir, Buffer.from(attached, 'latin1'), alicePem, keyPath);
+      assert.ok(viaOpenssl.ok, viaOpenssl.detail);
+      assert.match(text(viaOpenssl.content), /CBC-HELD-THROUGH-POSTFIX/);
+      assert.equal(JSON.parse(await cli('gateway', 'held', 'list', '--json')).held.filter((h: { reasonCode: string }) => h.reasonCode === 'UNAUTH_ENC').length, 0, 'released: gone from the store');
+    } finally {
+      await store.close();
+      w.cleanup();
+    }
   } finally {
     gw.child.kill('SIGTERM');
     assert.equal(await gw.exited, 0, gw.lines.join('\n'));

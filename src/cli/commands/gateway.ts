@@ -14,13 +14,14 @@ interface LocationOpts { home?: string; databaseUrl?: string; json?: boolean }
 
 /**
  * A subcommand's options with the ones its parent `gateway` took: commander gives
- * --home, --database-url and --domain to the parent, which declares them too,
+ * --home, --database-url, --domain and --authserv-id to the parent, which declares them too,
  * wherever they stand on the line.
  */
-function withGatewayOptions<T extends LocationOpts & { domain?: string[] }>(o: T, cmd: Command): T {
+function withGatewayOptions<T extends LocationOpts & { domain?: string[]; authservId?: string }>(o: T, cmd: Command): T {
   const parent = cmd.parent?.name() === 'gateway' ? cmd.parent.opts() : cmd.parent?.parent?.opts() ?? {};
   const domain = [...((parent.domain as string[] | undefined) ?? []), ...(o.domain ?? [])];
-  return { ...o, home: o.home ?? parent.home, databaseUrl: o.databaseUrl ?? parent.databaseUrl, ...(domain.length ? { domain } : {}) };
+  const authservId = o.authservId ?? (parent.authservId as string | undefined);
+  return { ...o, home: o.home ?? parent.home, databaseUrl: o.databaseUrl ?? parent.databaseUrl, ...(domain.length ? { domain } : {}), ...(authservId ? { authservId } : {}) };
 }
 
 /** The gateway's store, opened without the master key (explain, held list) or with it (`unlock`: held release and bounce open held messages). */
