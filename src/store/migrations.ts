@@ -340,11 +340,19 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // chunk's completion failed with "integer out of range", and each chunk was
   // retried until it was given up. Uploads, chunk blobs and held messages over
   // 2 GiB hit the same limit.
+  // And batch blobs stored uncompressed (STORAGE EXTERNAL): they are read in 48 KiB
+  // pieces (substr), and PostgreSQL decompresses a compressed value from its start
+  // up to the piece, so reading a 2.9 MB chunk output cost about 30 times its size
+  // (150 ms for a late piece against 5 ms for the first, under load): a million-
+  // message result would have taken hours to stream. Uncompressed, substr fetches
+  // only the TOAST chunks of the piece. Signed output compresses to about half;
+  // blobs live until the batch expires.
   {
     sqlite: '',
     postgres: `ALTER TABLE batches ALTER COLUMN received_bytes TYPE BIGINT, ALTER COLUMN result_bytes TYPE BIGINT;
    ALTER TABLE batch_chunks ALTER COLUMN input_bytes TYPE BIGINT, ALTER COLUMN output_bytes TYPE BIGINT;
-   ALTER TABLE held_messages ALTER COLUMN size TYPE BIGINT`,
+   ALTER TABLE held_messages ALTER COLUMN size TYPE BIGINT;
+   ALTER TABLE batch_blobs ALTER COLUMN bytes SET STORAGE EXTERNAL`,
   },
   // 12: held messages sealed at rest (src/store/held-messages.ts): the message is
   // kept in held_message_segments, each segment sealed under a data key of its own
