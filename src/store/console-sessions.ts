@@ -30,7 +30,12 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 30 * 60_000, abso
 /** last_seen_at is written at most this often per session: a page view is not a write. */
 const TOUCH_EVERY_MS = 60_000;
 
-export type LinkPurpose = 'setup' | 'invitation';
+/**
+ * 'setup' and 'invitation' are links; the passkey ceremonies' challenges
+ * ('passkey-register', 'passkey-sign-in') and the sign-in waiting for its passkey
+ * ('second-factor') are single-use secrets of the same kind, bound to a person.
+ */
+export type LinkPurpose = 'setup' | 'invitation' | 'passkey-register' | 'passkey-sign-in' | 'second-factor';
 
 export interface ResumedSession {
   person: Person;

@@ -368,6 +368,22 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
      sealed BLOB NOT NULL,
      PRIMARY KEY (id, seq)
    )`,
+  // 13: the console's passkeys (issue 11, src/store/console-passkeys.ts): a
+  // person's WebAuthn credentials, the second factor after the password. id is
+  // the credential id (base64url, unique across people); public_key the COSE key
+  // the authenticator gave at registration; sign_count its signature counter
+  // (a counter that goes backwards betrays a cloned authenticator).
+  `CREATE TABLE console_passkeys (
+     id TEXT PRIMARY KEY,
+     person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+     public_key BLOB NOT NULL,
+     sign_count INTEGER NOT NULL,
+     transports TEXT NOT NULL,
+     name TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     last_used_at TEXT
+   );
+   CREATE INDEX console_passkeys_person ON console_passkeys (person_id)`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -6,6 +6,7 @@
  */
 import type { Access } from './access.ts';
 import { ADMIN_ROUTES } from './admin-routes.ts';
+import { AUTH_ROUTES } from './auth-routes.ts';
 
 export interface ConsoleRoute {
   method: 'get' | 'post';
@@ -61,4 +62,5 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/certificates/:id', access: REGISTRARS, page: 'admin.certificate' },
   { method: 'post', path: '/admin/certificates/:id/revoke', access: REGISTRARS, page: 'admin.certificate.revoke' },
   ...ADMIN_ROUTES,
+  ...AUTH_ROUTES,
 ];

@@ -20,6 +20,8 @@ import { ProblemError } from '../problem.ts';
 import { decideAccess } from './access.ts';
 import { CONSOLE_CSS } from './assets/console-css.ts';
 import { CONSOLE_JS } from './assets/console-js.ts';
+import { PASSKEY_JS } from './assets/passkey-js.ts';
+import { AUTH_HANDLERS } from './auth-routes.ts';
 import { checkRequestOrigin, CrossSiteRequestError, isConsoleHost, isUnsafeMethod } from './check-request.ts';
 import { CONSOLE_ROUTES } from './console-routes.ts';
 import { ADMIN_HANDLERS } from './admin-handlers.ts';
@@ -52,7 +54,7 @@ function readHtmx(): string {
 const ASSET_TYPES: Record<string, string> = { css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8' };
 
 function assetHandler(): ConsoleHandler {
-  const assets = new Map<string, string>([['console.css', CONSOLE_CSS], ['console.js', CONSOLE_JS], ['htmx.min.js', readHtmx()]]);
+  const assets = new Map<string, string>([['console.css', CONSOLE_CSS], ['console.js', CONSOLE_JS], ['passkey.js', PASSKEY_JS], ['htmx.min.js', readHtmx()]]);
   return async (c) => {
     const name = c.req.param('name') ?? '';
     const body = assets.get(name);
@@ -72,6 +74,7 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.people.roles': setPersonRoles, 'admin.settings': settingsPage, 'admin.settings.save': saveSettings, 'admin.audit': auditPage, 'admin.audit.export': exportAudit,
   'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,
   ...ADMIN_HANDLERS,
+  ...AUTH_HANDLERS,
 };
 
 function clientOf(c: Context): string {

@@ -50,7 +50,7 @@ function navigation(v: ConsoleView): Html {
 function tools(v: ConsoleView): Html {
   const languages = Object.values(LANGUAGES).map((m) => h`<button class="lang" type="submit" name="lang" value="${m.lang}" lang="${m.lang}" aria-pressed="${m.lang === v.lang ? 'true' : 'false'}">${m.languageName}</button>`);
   const account = v.person
-    ? h`<form method="post" action="/sign-out"><button class="link" type="submit">${v.t.nav.signOut}</button></form>`
+    ? h`<a href="/me/security"${v.path === '/me/security' ? h` aria-current="page"` : ''}>${v.t.passkeys.nav}</a><form method="post" action="/sign-out"><button class="link" type="submit">${v.t.nav.signOut}</button></form>`
     : v.path === '/sign-in' ? '' : h`<a href="/sign-in">${v.t.nav.signIn}</a>`;
   return h`<div class="tools"><form method="post" action="/language" aria-label="${v.t.nav.language}"><input type="hidden" name="next" value="${safeNext(v.back)}">${languages}</form>${account}</div>`;
 }

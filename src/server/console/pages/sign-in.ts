@@ -9,6 +9,7 @@ import { hasStaffRole } from '../access.ts';
 import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { clearSessionCookie, languageCookie, readSessionCookie, sessionCookie } from '../cookies.ts';
 import { isLanguage } from '../messages/choose-language.ts';
+import { afterFirstStep } from '../pending-sign-in.ts';
 import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
 import { h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
@@ -70,6 +71,9 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', email.slice(0, 320));
     return page(v, { title: v.t.signIn.title, status: 401, body: signInForm(v, { email, next, message: notice('bad', v.t.signIn.failed) }) });
   }
+  // A person with a passkey is not signed in yet: the passkey is the second step.
+  const second = await afterFirstStep(cx, person, next);
+  if (second) return second;
   const cookie = await startSession(cx, person, v.sessionSecret);
   await cx.service.store.actingAs(`console:${person.email}`).audit('console.sign-in', person.email);
   return seeOther(next && next !== '/' ? safeNext(next) : landingFor(person), { 'set-cookie': cookie });

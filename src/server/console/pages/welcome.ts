@@ -6,6 +6,7 @@
  */
 import type { Person } from '../../../store/people-directory.ts';
 import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
+import { afterFirstStep } from '../pending-sign-in.ts';
 import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
 import { h, notice, page, seeOther, type Html } from '../render.ts';
@@ -55,6 +56,9 @@ export const welcomeSubmit: ConsoleHandler = async (c, cx, v) => {
   if (!(await cx.sessions.consumeLink(token, 'invitation'))) return invalid(v);
   await cx.people.setPassword(person.id, password);
   await cx.sessions.endAllFor(person.id);
+  // The link replaces the password, not the passkeys: a person who has one proves it before being signed in.
+  const second = await afterFirstStep(cx, person, '/');
+  if (second) return second;
   const cookie = await startSession(cx, person, v.sessionSecret);
   return seeOther(landingFor(person), { 'set-cookie': cookie });
 };

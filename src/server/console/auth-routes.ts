@@ -1,0 +1,23 @@
+/**
+ * The console's sign-in methods beyond the password (issue 11): passkeys, kept
+ * apart from console-routes.ts so that file only lists them. Same shape as
+ * CONSOLE_ROUTES (access declared per route, walked by the role tests).
+ */
+import type { ConsoleHandler } from './console-context.ts';
+import type { ConsoleRoute } from './console-routes.ts';
+import { addPasskey, mySecurity, passkeyRegistrationOptions, passkeySignInOptions, passkeySignInSubmit, passkeyStepPage, removePasskey } from './pages/passkeys.ts';
+
+export const AUTH_ROUTES: readonly ConsoleRoute[] = [
+  { method: 'get', path: '/sign-in/passkey', access: 'public', page: 'sign-in.passkey' },
+  { method: 'post', path: '/sign-in/passkey/options', access: 'public', page: 'sign-in.passkey.options' },
+  { method: 'post', path: '/sign-in/passkey', access: 'public', page: 'sign-in.passkey.submit' },
+  { method: 'get', path: '/me/security', access: 'signed-in', page: 'me.security' },
+  { method: 'post', path: '/me/passkeys/options', access: 'signed-in', page: 'me.passkeys.options' },
+  { method: 'post', path: '/me/passkeys', access: 'signed-in', page: 'me.passkeys.add' },
+  { method: 'post', path: '/me/passkeys/:id/remove', access: 'signed-in', page: 'me.passkeys.remove' },
+];
+
+export const AUTH_HANDLERS: Record<string, ConsoleHandler> = {
+  'sign-in.passkey': passkeyStepPage, 'sign-in.passkey.options': passkeySignInOptions, 'sign-in.passkey.submit': passkeySignInSubmit,
+  'me.security': mySecurity, 'me.passkeys.options': passkeyRegistrationOptions, 'me.passkeys.add': addPasskey, 'me.passkeys.remove': removePasskey,
+};

@@ -1,0 +1,238 @@
+/**
+ * Passkeys with real WebAuthn data: Debian's chromium (playwright-core, never a
+ * downloaded browser) with Chrome's virtual authenticator (CDP WebAuthn.enable,
+ * WebAuthn.addVirtualAuthenticator) registers a passkey on "Sign-in and
+ * passkeys" and proves it at sign-in, against a console served in this process
+ * (http://localhost: WebAuthn needs a host name). What a browser cannot be made to
+ * do wrong is played over HTTP with what the browser really sent: the password
+ * alone opens no session once a passkey exists; an assertion replayed, tampered
+ * with, or presented for another person is refused; adding and removing ask for
+ * the password. axe-core checks each page; no page breaks its CSP.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
+import { Store } from '../../src/store/store.ts';
+import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+import { PasskeyDirectory } from '../../src/store/console-passkeys.ts';
+import { startServer, type RunningServer } from '../../src/server/start-server.ts';
+import { en } from '../../src/server/console/messages/en.ts';
+import { ja } from '../../src/server/console/messages/ja.ts';
+import { axeAudit } from './axe-audit.ts';
+import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
+
+const CHROMIUM = process.env.KAKITOME_CHROMIUM ?? '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+if (!present && process.env.CI) throw new Error(`${CHROMIUM} is missing: install Debian's chromium and fonts-noto-cjk (bash .ci/run does).`);
+const skip = present ? false : `${CHROMIUM} is not installed: apt-get install chromium fonts-noto-cjk to run the browser tests`;
+
+const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-passkey-'));
+let server: RunningServer;
+let store: Store;
+let browser: Browser | undefined;
+/** http://localhost:PORT: the relying party is "localhost". */
+let base = '';
+const problems: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  store = await Store.open(openSqliteEngine(join(dir, 'kakitome.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'serve' });
+  server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown' }, {
+    log: () => {}, version: 'test',
+    console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 200, signInPerAccount: 200 } },
+  });
+  base = server.console.origin.baseUrl.replace('//127.0.0.1:', '//localhost:');
+  for (const [email, language] of [['hanako@example.co.jp', 'ja'], ['jiro@example.co.jp', 'en']] as const) {
+    await server.console.people.addPerson({ email, password: TEST_PASSWORD, language });
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+class Client extends ConsoleClient {
+  constructor() {
+    super(() => ({ url: base, origin: base }));
+  }
+}
+
+async function newContext(locale: 'en-GB' | 'ja-JP'): Promise<{ context: BrowserContext; page: Page; authenticator: string }> {
+  const context = await browser!.newContext({ locale, viewport: { width: 1000, height: 800 } });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content.Security.Policy|Refused to/i.test(m.text())) problems.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { context, page, authenticator: authenticatorId };
+}
+
+const audit = axeAudit;
+
+async function signInWithPassword(page: Page, email: string, password = TEST_PASSWORD): Promise<void> {
+  await page.goto(`${base}/sign-in`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL((u) => u.pathname !== '/sign-in'), page.click('main form button[type=submit]')]);
+}
+
+/** The form body the browser posted to `path` the next time it does. */
+function nextPost(page: Page, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const seen = (r: { method(): string; url(): string; postData(): string | null }) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === path) {
+        page.off('request', seen);
+        resolve(r.postData() ?? '');
+      }
+    };
+    page.on('request', seen);
+  });
+}
+
+/** A client whose password step for `email` is done: it holds the pending cookie, no session. */
+async function pendingClient(email: string): Promise<Client> {
+  const c = new Client();
+  const r = await c.signIn(email);
+  assert.equal(r.status, 303);
+  assert.equal(r.headers.get('location'), '/sign-in/passkey?next=%2F');
+  assert.ok(!c.cookies.has('__Host-kakitome-session'), 'the password alone makes no session');
+  assert.ok(c.cookies.has('__Host-kakitome-pending'));
+  return c;
+}
+
+let capturedSignIn = '';
+
+test('a signed-in person adds a passkey with the virtual authenticator, then signs in with password and passkey', { skip }, async () => {
+  const { context, page } = await newContext('ja-JP');
+  await signInWithPassword(page, 'hanako@example.co.jp');
+  assert.equal(new URL(page.url()).pathname, '/me');
+  await page.goto(`${base}/me/security`);
+  assert.match(await page.textContent('main') ?? '', new RegExp(ja.passkeys.none));
+  await audit(page, 'passkeys (ja, none)');
+  // A wrong password gets no options: nothing is registered.
+  await page.fill('#passkey-name', '会社のノートPC');
+  await page.fill('#passkey-password', 'wrong password');
+  await page.click('form[data-passkey] button[type=submit]');
+  await page.waitForFunction((t) => (globalThis as unknown as { document: { querySelector(s: string): { textContent: string } | null } }).document.querySelector('[data-passkey-status]')?.textContent === t, ja.passkeys.wrongPassword);
+  await page.fill('#passkey-password', TEST_PASSWORD);
+  await Promise.all([page.waitForURL(/\/me\/security\?added$/), page.click('form[data-passkey] button[type=submit]')]);
+  assert.match(await page.textContent('main') ?? '', /会社のノートPC/);
+  await audit(page, 'passkeys (ja, one)');
+  const person = (await server.console.people.findPersonByEmail('hanako@example.co.jp'))!;
+  const [kept] = await new PasskeyDirectory(store).list(person.id);
+  assert.equal(kept!.name, '会社のノートPC');
+  assert.ok(kept!.publicKey.length > 60, 'a COSE public key is kept');
+  assert.deepEqual(kept!.transports, ['internal']);
+
+  // Signed out, the password now leads to the passkey step; the authenticator answers and the person is in.
+  await Promise.all([page.waitForURL(/signed-out/), page.click('form[action="/sign-out"] button')]);
+  await signInWithPassword(page, 'hanako@example.co.jp');
+  assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');
+  assert.equal(await page.textContent('h1'), ja.passkeys.signInTitle);
+  await audit(page, 'passkey step (ja)');
+  const posted = nextPost(page, '/sign-in/passkey');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/me'), page.click('form[data-passkey] button[type=submit]')]);
+  capturedSignIn = await posted;
+  const used = (await new PasskeyDirectory(store).list(person.id))[0]!;
+  assert.ok(used.lastUsedAt, 'the sign-in is recorded on the passkey');
+  const log = await store.auditLog({ object: 'hanako@example.co.jp' });
+  assert.ok(log.some((e) => e.action === 'console.sign-in' && e.detail === 'password and passkey'));
+  assert.ok(log.some((e) => e.action === 'person.passkey.add' && e.actor === 'console:hanako@example.co.jp'));
+  await context.close();
+});
+
+test('a captured assertion is refused when replayed, tampered with, or presented for another person', { skip }, async () => {
+  assert.ok(capturedSignIn, 'the first test captured a sign-in');
+  const credential = new URLSearchParams(capturedSignIn).get('credential')!;
+  assert.ok(JSON.parse(credential).response.signature);
+  // Replayed after its sign-in: a new password step, but the challenge inside was used up.
+  const replay = await pendingClient('hanako@example.co.jp');
+  await replay.request('/sign-in/passkey/options', { form: {} });
+  const r1 = await replay.request('/sign-in/passkey', { form: { credential, next: '/' } });
+  assert.equal(r1.status, 401);
+  assert.match(await r1.text(), new RegExp(en.passkeys.signInFailed));
+  assert.ok(!replay.cookies.has('__Host-kakitome-session'));
+  // Without any password step: nothing to finish.
+  const bare = await new Client().request('/sign-in/passkey', { form: { credential, next: '/' } });
+  assert.equal(bare.status, 400);
+  // For another person (who has no passkey of that id): refused, and jiro has no pending step anyway without a passkey.
+  const jiro = (await server.console.people.findPersonByEmail('jiro@example.co.jp'))!;
+  const other = new Client();
+  assert.equal((await other.signIn('jiro@example.co.jp')).headers.get('location'), '/me', 'no passkey: the password signs in');
+  assert.equal((await new PasskeyDirectory(store).list(jiro.id)).length, 0);
+  // Tampered: a fresh challenge is issued, and the captured answer with one bit of its signature flipped (and its own old challenge) fails.
+  const tamper = await pendingClient('hanako@example.co.jp');
+  const parsed = JSON.parse(credential) as { response: { signature: string } };
+  const sig = Buffer.from(parsed.response.signature, 'base64url');
+  sig[sig.length - 1]! ^= 1;
+  parsed.response.signature = sig.toString('base64url');
+  assert.equal((await tamper.request('/sign-in/passkey', { form: { credential: JSON.stringify(parsed), next: '/' } })).status, 401);
+  // Garbage of every kind is a refusal, never an error.
+  for (const junk of ['', 'not json', '{}', '[]', JSON.stringify({ id: 'x', rawId: 'x', type: 'public-key', response: {} }), 'x'.repeat(20_000)]) {
+    const r = await tamper.request('/sign-in/passkey', { form: { credential: junk, next: '/' } });
+    assert.ok(r.status === 401 || r.status === 400, `${junk.slice(0, 20)} → ${r.status}`);
+  }
+  // A cross-site post of a good-looking answer is refused before anything is read.
+  assert.equal((await tamper.request('/sign-in/passkey', { form: { credential, next: '/' }, origin: 'http://evil.example' })).status, 403);
+  // The browser on 127.0.0.1 (no host name): the page says where passkeys work instead of failing.
+  const ip = new ConsoleClient(() => ({ url: server.console.origin.baseUrl, origin: server.console.origin.baseUrl }));
+  await ip.signIn('jiro@example.co.jp');
+  assert.match(await (await ip.request('/me/security')).text(), /Open http:\/\/localhost:\d+ instead/);
+});
+
+test('removing a passkey asks for the password; without passkeys the password signs in again', { skip }, async () => {
+  const { context, page } = await newContext('en-GB');
+  const c = await pendingClient('hanako@example.co.jp');
+  assert.equal((await c.request('/me/security')).headers.get('location'), '/sign-in?next=%2Fme%2Fsecurity', 'a pending sign-in is no session');
+  // In the browser: password, then passkey... but this browser's authenticator holds no passkey of hanako's: refused.
+  await signInWithPassword(page, 'hanako@example.co.jp');
+  assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');
+  await page.click('form[data-passkey] button[type=submit]');
+  await page.waitForFunction((t) => (globalThis as unknown as { document: { querySelector(s: string): { textContent: string } | null } }).document.querySelector('[data-passkey-status]')?.textContent === t, en.passkeys.failed);
+  await audit(page, 'passkey step (en, failed)');
+  await context.close();
+
+  // jiro adds one in his browser and removes it: a wrong password removes nothing.
+  const j = await newContext('en-GB');
+  await signInWithPassword(j.page, 'jiro@example.co.jp');
+  await j.page.goto(`${base}/me/security`);
+  await j.page.fill('#passkey-password', TEST_PASSWORD);
+  await Promise.all([j.page.waitForURL(/added$/), j.page.click('form[data-passkey] button[type=submit]')]);
+  await audit(j.page, 'passkeys (en, one)');
+  await j.page.fill('#remove-password-0', 'wrong password');
+  await Promise.all([j.page.waitForLoadState('load'), j.page.click('form[action$="/remove"] button')]);
+  assert.match(await j.page.textContent('main') ?? '', new RegExp(en.passkeys.wrongPassword));
+  const jiro = (await server.console.people.findPersonByEmail('jiro@example.co.jp'))!;
+  assert.equal((await new PasskeyDirectory(store).list(jiro.id)).length, 1);
+  // Another person's passkey id cannot be removed by jiro.
+  const hanako = (await server.console.people.findPersonByEmail('hanako@example.co.jp'))!;
+  const hers = (await new PasskeyDirectory(store).list(hanako.id))[0]!;
+  const jc = new Client();
+  await jc.signIn('jiro@example.co.jp');
+  assert.equal(jc.cookies.has('__Host-kakitome-session'), false, 'jiro has a passkey now: the password alone is not enough');
+  await j.page.fill('#remove-password-0', TEST_PASSWORD);
+  const cookies = await j.context.cookies();
+  const session = cookies.find((x) => x.name === '__Host-kakitome-session')!.value;
+  const forged = new Client();
+  forged.cookies.set('__Host-kakitome-session', session);
+  assert.equal((await forged.request(`/me/passkeys/${encodeURIComponent(hers.id)}/remove`, { form: { password: TEST_PASSWORD } })).status, 404);
+  assert.equal((await new PasskeyDirectory(store).list(hanako.id)).length, 1);
+  await Promise.all([j.page.waitForURL(/removed$/), j.page.click('form[action$="/remove"] button')]);
+  assert.equal((await new PasskeyDirectory(store).list(jiro.id)).length, 0);
+  assert.equal((await new Client().signIn('jiro@example.co.jp')).headers.get('location'), '/me');
+  await j.context.close();
+  assert.deepEqual(problems, []);
+});
