@@ -12,15 +12,15 @@ import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
-import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, LIST_BATCHES, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
 import { finishRequest, parsed, problemForRequest, startRequest } from './request-cycle.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
-import { BatchPath, BatchQuery, EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
+import { BatchListQuery, BatchPath, BatchQuery, EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
 import { BatchDirectory } from '../store/batch-directory.ts';
 import { receiveBatch } from './batches/receive-batch.ts';
-import { batchPath, streamBatchResult, viewBatch } from './batches/batch-view.ts';
+import { batchCursor, batchPath, readBatchCursor, streamBatchResult, summarizeBatch, viewBatch } from './batches/batch-view.ts';
 import { encryptForTenant } from './api/encrypt.ts';
 import { decryptForTenant } from './api/decrypt.ts';
 import { listTenantIdentities } from './api/identities.ts';
@@ -122,6 +122,15 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
       const { batch, replayed } = await receiveBatch(ctx, key!, { request: c.req.raw, ...(incoming ? { incoming } : {}), options, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
       const view = await viewBatch(batchDirectory(key!), batch);
       return c.json(view, 202, { location: batchPath(batch.id), ...(replayed ? { 'idempotent-replayed': 'true' } : {}) });
+    }],
+    [LIST_BATCHES, async (c, key) => {
+      const query = queryOf(c, BatchListQuery);
+      const limit = Number(query.limit ?? 50);
+      const directory = batchDirectory(key!);
+      const page = await directory.list(key!.tenant, limit + 1, query.before === undefined ? undefined : readBatchCursor(query.before));
+      const shown = page.slice(0, limit);
+      await directory.audit('api.batches.list', key!.tenant, `${shown.length} batches${query.before ? ' (a later page)' : ''}`);
+      return c.json({ batches: shown.map(summarizeBatch), ...(page.length > limit ? { next: batchCursor(shown.at(-1)!) } : {}) });
     }],
     [GET_BATCH, async (c, key) => {
       const query = queryOf(c, BatchQuery);

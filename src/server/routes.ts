@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiScope } from '../store/tenant-directory.ts';
-import { Batch, BatchPath, BatchQuery, Decrypted, EncryptQuery, IdempotencyKeyHeader, NdjsonMessage, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, Verdict } from './schemas.ts';
+import { Batch, BatchList, BatchListQuery, BatchPath, BatchQuery, Decrypted, EncryptQuery, IdempotencyKeyHeader, NdjsonMessage, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, Verdict } from './schemas.ts';
 
 export interface ResponseSpec {
   description: string;
@@ -128,6 +128,14 @@ export const CREATE_BATCH: RouteSpec = {
   },
 };
 
+export const LIST_BATCHES: RouteSpec = {
+  method: 'get', path: '/api/v1/batches', operationId: 'listBatches', scope: 'sign', audit: 'batches.list',
+  summary: 'The tenant\'s batches, newest first',
+  description: 'Every batch of the caller\'s tenant that is kept (until --batch-retention after it finished, or deleted), whichever key uploaded it, newest first, with its progress (failures are listed by GET /api/v1/batches/{id}). Paged: `limit` per page (default 50, at most 100); `next` names the following page.',
+  query: BatchListQuery,
+  responses: { 200: { description: 'A page of batches.', contentType: 'application/json', schema: BatchList }, ...problems([400, 401, 403, 429]) },
+};
+
 export const GET_BATCH: RouteSpec = {
   method: 'get', path: '/api/v1/batches/{id}', operationId: 'getBatch', scope: 'sign', audit: 'batches.get',
   summary: 'A batch\'s progress and failures',
@@ -174,4 +182,4 @@ export const OPENAPI: RouteSpec = {
   responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
 };
 
-export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, CREATE_BATCH, GET_BATCH, BATCH_RESULT, DELETE_BATCH, HEALTH, METRICS, OPENAPI];
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, CREATE_BATCH, LIST_BATCHES, GET_BATCH, BATCH_RESULT, DELETE_BATCH, HEALTH, METRICS, OPENAPI];

@@ -176,7 +176,7 @@ export const NdjsonMessage = z.union([
 
 export const BATCH_STATES = ['receiving', 'queued', 'running', 'done'] as const;
 
-export const Batch = z.object({
+export const BatchSummary = z.object({
   id: z.string(),
   state: z.enum(BATCH_STATES).describe('receiving: the upload is arriving; queued: stored, waiting for a node; running: being signed; done: every message signed or failed, the result can be fetched.'),
   total: z.number().int().describe('Messages in the upload (known once it is stored).'),
@@ -192,6 +192,9 @@ export const Batch = z.object({
   finishedAt: z.string().optional(),
   expiresAt: z.string().optional().describe('When the batch and its result are deleted (kakitome serve --batch-retention after it finished).'),
   result: z.string().optional().describe('Once done: the path of the signed result (application/mbox).'),
+}).meta({ id: 'BatchSummary', description: 'A batch and its progress, without its failures (GET /api/v1/batches/{id} lists them).' });
+
+export const Batch = BatchSummary.extend({
   failures: z.array(z.object({
     index: z.number().int().describe('0-based position of the message in the upload.'),
     code: z.string().describe('The stable error code, as POST /api/v1/sign would answer (MALFORMED, FORBIDDEN, IDENTITY_MISMATCH, KEY_INVALID, LIMIT...).'),
@@ -199,3 +202,16 @@ export const Batch = z.object({
   })).describe('Failed messages by index, at most 1,000 from failuresFrom.'),
   nextFailuresFrom: z.number().int().optional().describe('More failures follow: ask again with ?failuresFrom= this.'),
 }).meta({ id: 'Batch', description: 'A batch and its progress.' });
+
+/** A page boundary of GET /api/v1/batches: base64url of the last listed batch's creation time and id. */
+export const BATCH_CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
+
+export const BatchListQuery = z.object({
+  limit: z.string().regex(/^(100|[1-9][0-9]?)$/, 'a whole number from 1 to 100').optional().describe('Batches per page, 1 to 100 (default 50).'),
+  before: z.string().regex(BATCH_CURSOR, 'the next value of a previous page').optional().describe('The next page: the `next` value of the page before.'),
+}).strict().meta({ id: 'BatchListQuery' });
+
+export const BatchList = z.object({
+  batches: z.array(BatchSummary).describe('The tenant\'s batches, newest first (by creation time, then id).'),
+  next: z.string().optional().describe('More batches follow: ask again with ?before= this.'),
+}).meta({ id: 'BatchList', description: 'A page of the tenant\'s batches.' });

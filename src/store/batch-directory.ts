@@ -133,6 +133,19 @@ export class BatchDirectory {
     return rows[0] ? toBatch(rows[0]) : undefined;
   }
 
+  /**
+   * A page of the tenant's batches, newest first (creation time, then id, both
+   * descending); `before`: the last batch of the page before.
+   */
+  async list(tenant: string, limit: number, before?: { createdAt: string; id: string }): Promise<BatchRecord[]> {
+    const after = before ? ' AND (created_at < ? OR (created_at = ? AND id < ?))' : '';
+    const rows = await this.#store.engine.all(
+      `SELECT ${COLUMNS} FROM batches WHERE tenant = ?${after} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      [tenant, ...(before ? [before.createdAt, before.createdAt, before.id] : []), limit],
+    );
+    return rows.map(toBatch);
+  }
+
   /** Batches of the tenant not yet done (being received or signed). */
   async countUnfinished(tenant: string): Promise<number> {
     const rows = await this.#store.engine.all("SELECT COUNT(*) AS n FROM batches WHERE tenant = ? AND state <> 'done'", [tenant]);

@@ -256,6 +256,41 @@ for (const f of engineFactories('kakitome-batches-')) {
       await problem(await call(`/api/v1/batches/${view.id}`, { key: keys.acme!, method: 'DELETE' }), 404, 'NOT_FOUND');
     });
 
+    test('GET /api/v1/batches: the tenant\'s own batches, newest first, paged without loss or repeat; hostile queries 400', async () => {
+      for (let i = 0; i < 3; i++) await accepted(await upload(mboxOf([draft(i)]), 'application/mbox'));
+      const theirs = await accepted(await upload(mboxOf([draft(0, 'info@globex.example')]), 'application/mbox', keys.globex!));
+      const expected = (await store.engine.all("SELECT id FROM batches WHERE tenant = 'acme' ORDER BY created_at DESC, id DESC")).map((r) => String(r.id));
+      assert.ok(expected.length >= 3);
+      const listed: string[] = [];
+      let before: string | undefined;
+      for (let pages = 0; pages < 100; pages++) {
+        const r = await call(`/api/v1/batches?limit=2${before ? `&before=${before}` : ''}`, { key: keys.acme! });
+        const text = await r.text();
+        assert.equal(r.status, 200, text);
+        const page = JSON.parse(text) as { batches: Array<BatchView & { failures?: unknown }>; next?: string };
+        assert.ok(page.batches.length <= 2);
+        for (const b of page.batches) {
+          assert.equal(b.failures, undefined, 'a listed batch has no failures list');
+          assert.equal(b.pending, b.total - b.signed - b.failed < 0 ? 0 : b.total - b.signed - b.failed);
+        }
+        listed.push(...page.batches.map((b) => b.id));
+        if (!page.next) break;
+        before = page.next;
+      }
+      assert.deepEqual(listed, expected, 'every batch of the tenant once, newest first');
+      assert.ok(!listed.includes(theirs.id), 'another tenant\'s batch is not listed');
+      const globex = await (await call('/api/v1/batches', { key: keys.globex! })).json() as { batches: Array<{ id: string }>; next?: string };
+      assert.ok(globex.batches.some((b) => b.id === theirs.id));
+      assert.ok(globex.batches.every((b) => !expected.includes(b.id)));
+      for (const q of ['limit=0', 'limit=101', 'limit=abc', 'limit=', 'before=%21%21', `before=${'A'.repeat(201)}`, `before=${Buffer.from('2026-12-06 x').toString('base64url')}`, 'other=1']) {
+        await problem(await call(`/api/v1/batches?${q}`, { key: keys.acme! }), 400, 'INVALID_ARGUMENT');
+      }
+      await problem(await call('/api/v1/batches', { key: keys.acmeVerify! }), 403, 'FORBIDDEN');
+      await problem(await call('/api/v1/batches'), 401, 'UNAUTHENTICATED');
+      const audited = await store.engine.all("SELECT actor, detail FROM audit_log WHERE action = 'api.batches.list'");
+      assert.ok(audited.some((r) => String(r.actor).startsWith('api:acme/') && /batches/.test(String(r.detail))));
+    });
+
     const batchesDir = () => join(dirname(f.url()), 'batches');
 
     test('size limits: 413 from Content-Length before reading, from a chunked body as it passes the limit, past the message count; nothing is kept', async () => {

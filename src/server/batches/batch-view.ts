@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import type { BatchDirectory, BatchRecord } from '../../store/batch-directory.ts';
 import { ProblemError } from '../problem.ts';
-import type { Batch } from '../schemas.ts';
+import type { Batch, BatchSummary } from '../schemas.ts';
 
 export const FAILURES_PER_PAGE = 1000;
 
@@ -18,6 +18,15 @@ export function batchPath(id: string): string {
 export async function viewBatch(directory: BatchDirectory, batch: BatchRecord, failuresFrom = 0): Promise<z.infer<typeof Batch>> {
   const page = await directory.failures(batch.id, failuresFrom, FAILURES_PER_PAGE + 1);
   const more = page.length > FAILURES_PER_PAGE;
+  return {
+    ...summarizeBatch(batch),
+    failures: page.slice(0, FAILURES_PER_PAGE),
+    ...(more ? { nextFailuresFrom: page[FAILURES_PER_PAGE]!.index } : {}),
+  };
+}
+
+/** A batch's progress, as GET /api/v1/batches lists it (no failures). */
+export function summarizeBatch(batch: BatchRecord): z.infer<typeof BatchSummary> {
   const time = (name: 'queuedAt' | 'finishedAt' | 'expiresAt') => (batch[name] ? { [name]: batch[name].toISOString() } : {});
   return {
     id: batch.id,
@@ -35,9 +44,19 @@ export async function viewBatch(directory: BatchDirectory, batch: BatchRecord, f
     ...time('finishedAt'),
     ...time('expiresAt'),
     ...(batch.state === 'done' ? { result: `${batchPath(batch.id)}/result` } : {}),
-    failures: page.slice(0, FAILURES_PER_PAGE),
-    ...(more ? { nextFailuresFrom: page[FAILURES_PER_PAGE]!.index } : {}),
   };
+}
+
+/** GET /api/v1/batches's page boundary: the last listed batch, as an opaque value. */
+export function batchCursor(batch: BatchRecord): string {
+  return Buffer.from(`${batch.createdAt.toISOString()} ${batch.id}`).toString('base64url');
+}
+
+/** The batch a `before` value names; 400 INVALID_ARGUMENT for anything a page did not give. */
+export function readBatchCursor(cursor: string): { createdAt: string; id: string } {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z) ([0-9a-f-]{36})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'));
+  if (!m) throw new ProblemError(400, 'INVALID_ARGUMENT', 'Query parameter before: not a value a page of GET /api/v1/batches gave (its next).');
+  return { createdAt: m[1]!, id: m[2]! };
 }
 
 /** The signed result: 409 CONFLICT until the batch is done. */
