@@ -117,21 +117,19 @@ function policyReason(d: RecipientDecision): string {
 
 async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, received: Received): Promise<RecipientOutcome[]> {
   const { decisions, unauthenticated } = g.policy!;
-  // transformSpooled bounces instead of holding: the store takes messages in memory.
-  if (!Buffer.isBuffer(received)) throw new Error('a spooled message cannot be held');
-  const message = received;
   const arrival = new Date();
+  // A spooled message goes into the store from its spool, one sealed segment at a time.
   const id = await new HeldMessages(deps.ctx.store).hold({
     sender: envelope.from,
     recipients: g.recipients,
-    message,
+    message: Buffer.isBuffer(received) ? received : { size: received.size, read: () => received.bytes() },
     reasonCode: unauthenticated ? 'UNAUTH_ENC' : 'ENCRYPTION_REQUIRED',
     reason: unauthenticated ? unauthenticated.reason : decisions.map((d) => d.summary).join(' '),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
   });
   if (!unauthenticated) return g.recipients.map((recipient) => ({ recipient, status: 'accepted', code: 250, response: `Held for an administrator (${id}): encryption is required and no valid certificate is known.`, own: { enhanced: '2.0.0' } }));
   // Inbound: the recipients learn of it from the gateway's own notice; their answer is the notice's.
-  const notice = labelWith(deps.ctx, buildHeldNotice({ authservId: deps.ctx.authservId, received: message, heldId: id, arrival, language: unauthenticated.language }), { result: 'neutral', code: 'UNAUTH_ENC', reason: unauthenticated.reason }, []);
+  const notice = labelWith(deps.ctx, buildHeldNotice({ authservId: deps.ctx.authservId, received: Buffer.isBuffer(received) ? received : received.head, heldId: id, arrival, language: unauthenticated.language }), { result: 'neutral', code: 'UNAUTH_ENC', reason: unauthenticated.reason }, []);
   const sent = await deps.relay({ from: '', to: g.recipients }, notice);
   return sent.map((o) => (o.status === 'accepted' ? { ...o, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
 }
@@ -145,8 +143,7 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
  */
 async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Received, others: readonly RecipientOutcome[]): Promise<RecipientOutcome[]> {
   const decisions = g.policy!.decisions;
-  const note = g.policy!.note;
-  const reason = (d: RecipientDecision) => (note ? `${policyReason(d)} ${note}` : policyReason(d));
+  const reason = policyReason;
   const refused = (d: RecipientDecision): RecipientOutcome => ({ recipient: d.recipient, status: 'permanent', code: 554, response: reason(d), own: { enhanced: DSN_STATUS } });
   if (deps.lmtp || others.length === 0) return decisions.map(refused);
   if (others.some((o) => o.status === 'temporary')) return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' }));

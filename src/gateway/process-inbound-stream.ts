@@ -40,7 +40,7 @@ import { verifyMessageStream } from '../smime/verify-message-stream.ts';
 import { findEnvelopeKeys } from '../store/find-envelope-keys.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 import type { GatewayContext } from './gateway-context.ts';
-import { harvest, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, type InboundAction } from './process-inbound.ts';
+import { harvest, HELD_UNAUTHENTICATED, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, type InboundAction } from './process-inbound.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
 import { outputSpool, spoolWritable, SpooledMessage, type SpoolPlace } from './spooled-message.ts';
@@ -105,6 +105,8 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
         const auth = noKeyHeld();
         return { message: label(received, auth), action: 'unopened', auth };
       }
+      // Policy hold: kept as received by the caller (handle-message.ts), in the store's sealed segments.
+      if (isKakitomeError(e, 'UNAUTH_ENC') && policy.settings.unauthenticatedEncryption === 'hold') return { message: received, action: 'held', auth: { result: 'neutral', code: 'UNAUTH_ENC', reason: HELD_UNAUTHENTICATED } };
       if (isKakitomeError(e, 'UNAUTH_ENC')) return deliverWithNotice(ctx, received, place, owned, label);
       return refused(e);
     }

@@ -55,17 +55,22 @@ export async function releaseHeldMessage(store: Store, id: string, o: HeldAction
   const unauthenticated = m.reasonCode === 'UNAUTH_ENC';
   if (unauthenticated && !o.as) throw new KakitomeError('INVALID_ARGUMENT', `The held message ${id} is unauthenticated encryption (nobody vouches that it was not altered): say how it is delivered, --as encrypted (still encrypted, with a notice) or --as decrypted (opened, every link, image and style removed, under a warning).`);
   if (!unauthenticated && o.as) throw new KakitomeError('INVALID_ARGUMENT', `--as applies to messages held for unauthenticated encryption; ${id} was held because ${m.reason} It is released as received and the gateway decides anew.`);
-  const message = unauthenticated ? await deliveredForm(store, { message: await m.message(), recipients: m.recipients }, o.as!, o.authservId ?? name) : m.body();
+  const message = unauthenticated ? await deliveredForm(store, m, o.as!, o.authservId ?? name) : m.body();
   requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, message), `The held message ${id}`);
   return (await held.remove(id, m.generation, 'release', `sent to ${o.via.host}:${o.via.port} for ${m.recipients.length} recipient(s)${o.as ? `, ${o.as}` : ''}`)) ? 'released' : 'held-again';
 }
 
-/** What the gateway would have delivered under deliver-decrypted or deliver-encrypted, for the held message's recipients. */
-async function deliveredForm(store: Store, m: { message: Buffer; recipients: string[] }, as: 'decrypted' | 'encrypted', authservId: string): Promise<Buffer> {
+/**
+ * What the gateway would have delivered under deliver-decrypted or deliver-encrypted,
+ * for the held message's recipients. Made in memory, as the gateway makes it for
+ * messages up to streamAboveBytes; a larger one can only be bounced for now.
+ */
+async function deliveredForm(store: Store, m: { size: number; message(): Promise<Buffer>; recipients: string[]; id: string }, as: 'decrypted' | 'encrypted', authservId: string): Promise<Buffer> {
   const ctx = await createGatewayContext(store, await new PolicyDirectory(store).load(), authservId, new Set());
+  if (m.size > ctx.global.streamAboveBytes) throw new KakitomeError('INVALID_ARGUMENT', `The held message ${m.id} (${m.size} bytes) is larger than streamAboveBytes (${ctx.global.streamAboveBytes}): releasing unauthenticated encryption that large is not supported yet; bounce it (kakitome gateway held bounce) so that its sender sends it signed or with AES-GCM.`);
   const policy = ctx.policyFor(m.recipients[0] ?? '');
   const chosen = { ...policy, settings: { ...policy.settings, unauthenticatedEncryption: as === 'decrypted' ? 'deliver-decrypted' as const : 'deliver-encrypted' as const } };
-  return (await processInbound(ctx, m.message, chosen)).message;
+  return (await processInbound(ctx, await m.message(), chosen)).message;
 }
 
 export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<void> {

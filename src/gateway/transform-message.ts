@@ -46,7 +46,7 @@ export interface Group {
    * held (`hold`) or bounced (`bounce`); inbound, unauthenticated encryption held
    * (`unauthenticated`: the reason, and the language of the recipients' notice).
    */
-  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[]; note?: string; unauthenticated?: { reason: string; language: PolicySettings['noticeLanguage'] } };
+  policy?: { kind: 'hold' | 'bounce'; decisions: RecipientDecision[]; unauthenticated?: { reason: string; language: PolicySettings['noticeLanguage'] } };
   smime?: string;
   /** Inbound with senderAuthentication: the dmarc result (the log's one word on DKIM/SPF/DMARC). */
   dmarc?: string;
@@ -110,9 +110,8 @@ export interface SpooledTransformRequest extends Omit<TransformRequest, 'message
  * transformMessage for a message too large to hold in memory: the same plans, with
  * the library's streaming twins (process-outbound-stream.ts,
  * process-inbound-stream.ts), on this thread; the copies are spools, each pushed to
- * `owned` for the caller to dispose of. A recipient policy would hold (encryption
- * required, no certificate, `missingCertificate: hold`) is bounced instead: held
- * messages live in the store, which takes messages in memory.
+ * `owned` for the caller to dispose of. Held messages (policy hold) are stored by
+ * the caller from the spool, segment by segment (held-messages.ts).
  */
 export async function transformSpooled(ctx: GatewayContext, request: SpooledTransformRequest, place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<TransformResult> {
   const { direction, recipients, message } = request;
@@ -120,8 +119,7 @@ export async function transformSpooled(ctx: GatewayContext, request: SpooledTran
     if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message }] };
     if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth) => processInboundStream(ctx, message, policy, senderAuth, place, owned));
     const plan = await planOutbound(ctx, { sender: request.sender, recipients, fields: readHeaderFields(message.head) });
-    const bounce = [...plan.bounce, ...plan.hold];
-    return outboundGroups({ ...plan, bounce, hold: [] }, await processOutboundStream(ctx, message, plan, place, owned), plan.hold.length ? `Messages over ${place.inMemoryBytes} bytes are not held for an administrator: returned to the sender.` : undefined);
+    return outboundGroups(plan, await processOutboundStream(ctx, message, plan, place, owned));
   } catch (e) {
     return failedTransform(direction, recipients, e);
   }
@@ -143,13 +141,13 @@ async function inboundGroups(ctx: GatewayContext, request: Omit<TransformRequest
   return { groups };
 }
 
-/** The copies of an outbound plan, then its held and bounced recipients (`note`: said to the sender of a bounce). */
-function outboundGroups(plan: OutboundPlan, r: { variants: Array<{ recipients: string[]; action: string; message: Buffer | SpooledMessage }>; unsignedNoKey: boolean; dkimNoKey: boolean }, note?: string): TransformResult {
+/** The copies of an outbound plan, then its held and bounced recipients. */
+function outboundGroups(plan: OutboundPlan, r: { variants: Array<{ recipients: string[]; action: string; message: Buffer | SpooledMessage }>; unsignedNoKey: boolean; dkimNoKey: boolean }): TransformResult {
   const direction = 'outbound';
   const code = r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
   const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(code ? { verdictCode: code } : {}) }));
   for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
-    if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions, ...(kind === 'bounce' && note ? { note } : {}) } });
+    if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions } });
   }
   return { groups, ...(r.unsignedNoKey ? { unsignedNoKey: true } : {}), ...(r.dkimNoKey ? { dkimNoKey: true } : {}) };
 }

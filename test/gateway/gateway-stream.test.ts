@@ -21,7 +21,7 @@ import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { Workdir } from '../peers/run-peer.ts';
-import { createWorld, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type Delivery, type GatewayWorld } from './gateway-fixture.ts';
+import { cliOk, createWorld, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type Delivery, type GatewayWorld } from './gateway-fixture.ts';
 
 let world: GatewayWorld;
 let store: Store;
@@ -57,6 +57,7 @@ function spoolEmpty(): void {
 
 before(async () => {
   world = await createWorld();
+  await cliOk(world, 'ca', 'issue', '--email', 'bob@corp.test');
   store = await openWorldStore(world);
   sink = await new Sink().start();
   w = new Workdir('gw-stream');
@@ -64,7 +65,7 @@ before(async () => {
   alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!.certificate;
   const policy = {
     global: { revocation: 'allow-unknown', maxMessageBytes: 64 * 1024 * 1024, opaqueSignDomains: ['opaque.example'], subjectTriggers: ['[secure]'] },
-    addresses: { 'alice@corp.test': { missingCertificate: 'hold' } },
+    addresses: { 'alice@corp.test': { missingCertificate: 'hold' }, 'bob@corp.test': { unauthenticatedEncryption: 'hold' } },
   };
   const file = (name: string, streamAboveBytes: number) => {
     const p = join(world.dir, name);
@@ -119,8 +120,9 @@ test('outbound, over streamAboveBytes: signed, signed and encrypted, opaque-sign
   spoolEmpty();
 });
 
-test('outbound, over streamAboveBytes: a subject trigger requires encryption and leaves neither Subject; a recipient without a certificate is bounced (policy hold becomes a bounce: large messages are not held), with a DSN of the header only', async () => {
-  const { message } = bigMessage('alice@corp.test', 'carol@example.com, erin@example.com', '[secure] Big plans', 200_000, 'X-Kakitome-Verdict: forged\r\n');
+test('outbound, over streamAboveBytes: a subject trigger requires encryption and leaves neither Subject; a recipient without a certificate is held (policy hold), sealed segment by segment from the spool', async () => {
+  const { HeldMessages, SEGMENT_BYTES } = await import('../../src/store/held-messages.ts');
+  const { message } = bigMessage('alice@corp.test', 'carol@example.com, erin@example.com', '[secure] Big plans', 2 * 1024 * 1024 + 300_000, 'X-Kakitome-Verdict: forged\r\n');
   const r = await through(streamed, 'alice@corp.test', ['carol@example.com', 'erin@example.com'], message);
   assert.equal(r.code, 250, r.response);
   const toCarol = r.deliveries.find((d) => d.to.includes('carol@example.com'))!.message;
@@ -130,11 +132,32 @@ test('outbound, over streamAboveBytes: a subject trigger requires encryption and
   assert.ok(opened.ok, opened.detail);
   assert.doesNotMatch(opened.content.toString('latin1'), /\[secure\]/, 'nor the encrypted one');
   assert.equal(r.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 0, 'nothing unencrypted left for Erin');
-  const dsn = r.deliveries.find((d) => d.from === '' && d.to.includes('alice@corp.test'))!.message.toString('latin1');
-  assert.match(dsn, /Status: 5\.7\.5/);
-  assert.match(dsn, /Encryption to erin@example\.com is required by policy and no certificate is known for the recipient\. Messages over 65536 bytes are not held for an administrator: returned to the sender\./);
-  assert.ok(dsn.length < 50_000, 'the original\'s header fields only, never its body');
-  assert.equal(await new (await import('../../src/store/held-messages.ts')).HeldMessages(store).list().then((h) => h.length), 0, 'nothing held');
+  assert.equal(r.deliveries.filter((d) => d.from === '').length, 0, 'no DSN: held, not bounced');
+  const held = (await new HeldMessages(store).list()).filter((h) => h.recipients.includes('erin@example.com'));
+  assert.equal(held.length, 1);
+  assert.equal(held[0]!.size, message.length);
+  assert.equal(Number((await store.engine.all('SELECT COUNT(*) AS n FROM held_message_segments WHERE id = ?', [held[0]!.id]))[0]!.n), Math.ceil(message.length / SEGMENT_BYTES));
+  assert.deepEqual(await (await new HeldMessages(store).find(held[0]!.id)).message(), message, 'held as received');
+  assert.ok(lines.some((l) => l.event === 'message' && l.streamed === true && JSON.stringify(l.groups).includes('"action":"held"')), 'logged as a streamed hold');
+  spoolEmpty();
+});
+
+test('inbound, over streamAboveBytes: CBC content nobody vouches for, policy hold: held still encrypted from the spool, the recipient notified', async () => {
+  const { HeldMessages } = await import('../../src/store/held-messages.ts');
+  const bob = (await store.findRecipientCertificates('bob@corp.test'))[0]!.certificate;
+  const cbc = encryptMessage(bigMessage('dave@example.com', 'bob@corp.test', 'Big CBC', 1_500_000).message, { recipients: [{ certificate: bob }], contentEncryption: 'aes-256-cbc' });
+  const r = await through(streamed, 'dave@example.com', ['bob@corp.test'], cbc);
+  assert.equal(r.code, 250, r.response);
+  assert.match(r.response, /Held for an administrator/);
+  assert.equal(r.deliveries.length, 1);
+  const notice = r.deliveries[0]!;
+  assert.equal(notice.from, '');
+  assert.ok(notice.message.length < 10_000, 'the notice only');
+  assert.match(notice.message.toString('utf8'), /Claims to be from: dave@example\.com/);
+  const held = (await new HeldMessages(store).list()).filter((h) => h.recipients.includes('bob@corp.test'));
+  assert.equal(held.length, 1);
+  assert.equal(held[0]!.reasonCode, 'UNAUTH_ENC');
+  assert.deepEqual(await (await new HeldMessages(store).find(held[0]!.id)).message(), cbc, 'held byte for byte, still encrypted');
   spoolEmpty();
 });
 
