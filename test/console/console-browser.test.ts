@@ -173,7 +173,8 @@ test('first run: the setup link creates the administrator, the CA and the mail d
   await page.goto(`${base}/admin/certificates`);
   await audit(page, 'certificates (en)');
   await shoot(page, 'certificates');
-  await Promise.all([page.waitForLoadState('load'), page.click('table a')]);
+  // (The console's own profile-signing certificate, issued with the profile, is listed too.)
+  await Promise.all([page.waitForLoadState('load'), page.click('table tr:has-text("admin@example.co.jp") a')]);
   assert.match(await page.textContent('main') ?? '', /admin@example\.co\.jp[\s\S]*Sample Trading KK Root CA[\s\S]*emailProtection/);
   assert.equal(await page.locator('#reason option').count(), 5);
   await audit(page, 'certificate detail (en)');
@@ -357,6 +358,8 @@ test('"is this mail genuine?": a signed, a tampered and an encrypted message, in
   assert.equal(await taro.page.getAttribute('#result [data-verdict]', 'data-verdict'), 'trusted');
   assert.match(decrypted, /本物です: admin@example\.co\.jp が署名しており、署名後に変更されていません。/);
   assert.match(decrypted, /あなた（taro@example\.co\.jp）のためにメモリ上で復号しました/);
+  // The content, as plain text.
+  assert.match(await taro.page.textContent('[data-decrypted-text]') ?? '', /Dear Taro,\s+the figures are attached\./);
   await audit(taro.page, 'check, decrypted (ja)');
   await shoot(taro.page, 'check-decrypted-ja');
   await taro.page.setViewportSize({ width: 390, height: 844 });

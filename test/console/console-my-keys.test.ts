@@ -20,6 +20,7 @@ import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 import { initCertificateAuthority } from '../../src/ca/init-certificate-authority.ts';
 import { publishCrl } from '../../src/ca/publish-crl.ts';
 import { listCertificateAuthorities } from '../../src/ca/certificate-authority.ts';
+import { issueMailboxCertificate } from '../../src/ca/issue-mailbox-certificate.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import { OrganisationSettings } from '../../src/store/organisation-settings.ts';
 import { startServer, type RunningServer } from '../../src/server/start-server.ts';
@@ -357,4 +358,51 @@ test('the iPhone/iPad profile: signed by the console (openssl cms -verify agains
   const plain = join(dir, 'jiro2.plist');
   openssl(['cms', '-verify', '-inform', 'DER', '-in', writeTemp(await take(user, again.profile!)), '-CAfile', rootFile, '-out', plain]);
   assert.doesNotMatch(readFileSync(plain, 'utf8'), /com\.apple\.mail\.managed/);
+});
+
+/** A mail encrypted by openssl cms to `recipientPem`, with the cipher given, its content a MIME entity. */
+function encryptedMail(recipientPem: string, cipher: string, entity: string): Buffer {
+  const inFile = writeTemp(Buffer.from(entity));
+  const out = execFileSync('openssl', ['cms', '-encrypt', cipher, '-in', inFile, writeTemp(Buffer.from(recipientPem))]);
+  return Buffer.concat([Buffer.from('From: Someone <someone@partner.example>\r\nTo: saburo@example.co.jp\r\nSubject: secret\r\n'), out]);
+}
+
+async function check(b: Browser, mail: Buffer): Promise<{ status: number; html: string }> {
+  const f = new FormData();
+  f.set('message-file', new Blob([mail]), 'mail.eml');
+  const r = await b.request('/check', { form: f });
+  return { status: r.status, html: await r.text() };
+}
+
+test('the check page shows what it decrypted for its recipient as plain text only, and nothing unauthenticated', async () => {
+  await server.console.people.addPerson({ email: 'saburo@example.co.jp', password: TEST_PASSWORD });
+  const [issued] = await issueMailboxCertificate(store, { email: 'saburo@example.co.jp', keyType: 'rsa2048' });
+  const pem = encodePem('CERTIFICATE', issued!.certificate.der);
+  const saburo = new Browser({ 'accept-language': 'ja' });
+  await saburo.signIn('saburo@example.co.jp');
+  // AES-256-GCM (authenticated): the text, markup in it escaped, Japanese decoded from ISO-2022-JP.
+  const iso2022 = execFileSync('iconv', ['-f', 'UTF-8', '-t', 'ISO-2022-JP'], { input: '会議は木曜日です。' });
+  const gcm = encryptedMail(pem, '-aes-256-gcm', `Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${iso2022.toString('latin1')}\r\n<script>alert(1)</script> <img src=x onerror=alert(2)>\r\n--b1\r\nContent-Type: application/pdf; name="plan.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b1--\r\n`);
+  const a = await check(saburo, gcm);
+  assert.equal(a.status, 200, a.html);
+  const shown = /<pre class="mail-text" tabindex="0" data-decrypted-text>([^]*?)<\/pre>/.exec(a.html)?.[1] ?? '';
+  assert.match(shown, /会議は木曜日です。/);
+  assert.match(shown, /&lt;script&gt;alert\(1\)&lt;\/script&gt; &lt;img src=x onerror=alert\(2\)&gt;/);
+  assert.doesNotMatch(a.html, /<script>alert|<img src=x/);
+  assert.match(a.html, new RegExp(ja.mine.content.attachments(1)));
+  assert.match(a.html, new RegExp(ja.mine.content.notConfirmed), 'unsigned: not confirmed as the sender\'s');
+  // HTML only: its source, as text; nothing loads.
+  const htmlOnly = await check(saburo, encryptedMail(pem, '-aes-128-gcm', 'Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <img src="http://evil.example/track.png"></p>\r\n'));
+  assert.match(htmlOnly.html, /data-decrypted-text>&lt;p&gt;Hello &lt;img src=&quot;http:\/\/evil\.example\/track\.png&quot;&gt;&lt;\/p&gt;/);
+  assert.match(htmlOnly.html, new RegExp(ja.mine.content.fromHtml.slice(0, 20)));
+  // AES-CBC without a signature inside (EFAIL): refused, nothing of the content on the page.
+  const cbc = await check(saburo, encryptedMail(pem, '-aes-256-cbc', 'Content-Type: text/plain\r\n\r\nTransfer 1,000,000 yen to account 1234 today.\r\n'));
+  assert.doesNotMatch(cbc.html, /data-decrypted-text|1,000,000 yen/);
+  assert.match(cbc.html, new RegExp(ja.verdict.unauthEnc.slice(0, 15)));
+  // Someone else, signed in: not a recipient, nothing decrypted.
+  const other = new Browser();
+  await other.signIn('hanako@example.co.jp');
+  const notMine = await check(other, gcm);
+  assert.doesNotMatch(notMine.html, /data-decrypted-text|木曜日/);
+  assert.match(notMine.html, new RegExp(en.verdict.encryptedNotForYou.slice(0, 20)));
 });

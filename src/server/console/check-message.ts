@@ -5,7 +5,8 @@
  * copy on disk, nothing of it in the log. An encrypted message is opened only for
  * a signed-in person who is one of its recipients, with that person's keys only
  * (their use audited as every key use is), under the decrypt job's rules (only an
- * encrypted body, EFAIL, one refusal for every decryption failure).
+ * encrypted body, EFAIL, one refusal for every decryption failure); what the job
+ * releases is shown as plain text only (readable-text.ts), in memory, never stored.
  */
 import { createDecryptJob } from '../../cli/jobs/decrypt-job.ts';
 import { createVerifyJob } from '../../cli/jobs/verify-job.ts';
@@ -18,6 +19,7 @@ import { findOwnedEnvelopeKeys } from '../../store/find-envelope-keys.ts';
 import { normalizeAddress } from '../../store/store.ts';
 import type { Person } from '../../store/people-directory.ts';
 import type { ConsoleContext } from './console-context.ts';
+import { readableText, type ReadableText } from './readable-text.ts';
 
 export interface EncryptionFacts {
   algorithm: string;
@@ -25,7 +27,7 @@ export interface EncryptionFacts {
 }
 
 export type CheckOutcome =
-  | { kind: 'verdict'; view: VerdictView; decryptedFor?: string; encryption?: EncryptionFacts }
+  | { kind: 'verdict'; view: VerdictView; decryptedFor?: string; encryption?: EncryptionFacts; content?: ReadableText }
   | { kind: 'encrypted'; signedIn: boolean; encryption: EncryptionFacts }
   | { kind: 'refused'; reason: 'not-a-mail' | 'unauth-enc' | 'decrypt-failed' | 'unreadable'; detail?: string };
 
@@ -48,7 +50,11 @@ export async function checkMessage(cx: ConsoleContext, message: Buffer, person: 
       if (!keys.length) return { kind: 'encrypted', signedIn: person !== undefined, encryption };
       const job = await createDecryptJob({ keys, store: { store }, harvest: false, trust });
       const result = await job(message);
-      return { kind: 'verdict', view: result.verdict!, decryptedFor: person!.email, encryption };
+      // The decrypt job releases content only under its rules (EFAIL: no CBC content without
+      // a trusted signature of its sender inside; nothing when a signature inside fails).
+      const content = result.output ? readableText(result.output) : undefined;
+      result.output?.fill(0);
+      return { kind: 'verdict', view: result.verdict!, decryptedFor: person!.email, encryption, ...(content ? { content } : {}) };
     }
     const job = await createVerifyJob({ ...trust, store: { store }, harvest: false });
     const result = await job(message);

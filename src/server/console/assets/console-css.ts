@@ -86,6 +86,7 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .dropzone { display: block; border: 2px dashed #8c959f; border-radius: var(--radius); padding: 24px 16px; text-align: center; background: var(--paper); font-weight: 400; }
 .dropzone.over { border-color: var(--accent); background: #eef4ff; }
 .dropzone input[type="file"] { display: block; margin: 12px auto 0; max-width: 100%; }
+pre.mail-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 60vh; overflow: auto; background: var(--wash); border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; margin: 0; font-family: ui-monospace, "Noto Sans Mono CJK JP", monospace; }
 .secret { font-family: ui-monospace, "Noto Sans Mono CJK JP", monospace; font-size: 1.3rem; letter-spacing: 0.05em; background: var(--wash); border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; overflow-wrap: anywhere; user-select: all; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; background: var(--paper); }

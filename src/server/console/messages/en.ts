@@ -198,6 +198,14 @@ export const en = {
     back: 'Back to my certificate',
   },
   mine: {
+    content: {
+      title: 'What the mail says (as plain text)',
+      notConfirmed: 'Read it with the verdict above in mind: this text is not confirmed as coming from the sender.',
+      fromHtml: 'The mail has no plain-text version: its HTML source is shown as text. Nothing in it is displayed, loaded or run.',
+      empty: 'The mail has no text.',
+      truncated: 'Only the first 200,000 characters are shown.',
+      attachments: (n: number) => `${n} attachment${n === 1 ? '' : 's'} or other part${n === 1 ? '' : 's'} not shown here: open the mail in your mail program.`,
+    },
     profileAccountName: (organisation: string) => `${organisation} mail`,
     mailServer: {
       nav: 'Mail servers',

@@ -198,6 +198,14 @@ export const ja: Messages = {
     back: '自分の証明書に戻る',
   },
   mine: {
+    content: {
+      title: 'メールの内容（テキストのみ）',
+      notConfirmed: '上の判定を踏まえて読んでください。このテキストが送信者からのものだとは確認できていません。',
+      fromHtml: 'このメールにはテキスト版がないため、HTML のソースをテキストとして表示しています。中身が表示・読み込み・実行されることはありません。',
+      empty: 'このメールにはテキストがありません。',
+      truncated: '最初の 200,000 文字だけを表示しています。',
+      attachments: (n: number) => `添付ファイルなど ${n} 個の部分はここには表示しません。メールソフトで開いてください。`,
+    },
     profileAccountName: (organisation: string) => `${organisation} のメール`,
     mailServer: {
       nav: 'メールサーバー',

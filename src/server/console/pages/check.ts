@@ -6,6 +6,7 @@
  */
 import { type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { checkMessage, type CheckOutcome } from '../check-message.ts';
+import type { ReadableText } from '../readable-text.ts';
 import { explainVerdict } from '../explain-verdict.ts';
 import { takeRate } from '../rate-limit.ts';
 import { fileField, readForm, textField } from '../read-form.ts';
@@ -26,6 +27,18 @@ function checkForm(v: ConsoleView, limit: number): Html {
 <div><label for="message-text">${t.paste}</label><textarea id="message-text" name="message-text" spellcheck="false" aria-describedby="paste-hint"></textarea><p class="hint" id="paste-hint">${t.pasteHint} ${t.limit(formatBytes(limit))}</p></div>
 <div class="actions"><button type="submit">${t.submit}</button><span id="checking" class="htmx-indicator" role="status">${t.checking}</span></div>
 </form>`;
+}
+
+/** The decrypted text, as characters in a <pre> (escaped by the template: never markup). */
+function contentHtml(v: ConsoleView, c: ReadableText, status: string): Html {
+  const t = v.t.mine.content;
+  return h`<section class="card stack" aria-labelledby="content-title"><h3 id="content-title">${t.title}</h3>
+${status === 'trusted' ? '' : h`<p class="hint">${t.notConfirmed}</p>`}
+${c.fromHtml ? h`<p class="hint">${t.fromHtml}</p>` : ''}
+${c.text ? h`<pre class="mail-text" tabindex="0" data-decrypted-text>${c.text}</pre>` : h`<p>${t.empty}</p>`}
+${c.truncated ? h`<p class="hint">${t.truncated}</p>` : ''}
+${c.attachments ? h`<p class="hint">${t.attachments(c.attachments)}</p>` : ''}
+</section>`;
 }
 
 function verdictHtml(v: ConsoleView, outcome: CheckOutcome): Html {
@@ -53,6 +66,7 @@ ${x.facts.map((f) => h`<dt>${f.label}</dt><dd>${f.value}</dd>`)}
 ${outcome.encryption ? h`<dt>${t.encryption}</dt><dd>${t.encryptionText(outcome.encryption.algorithm, outcome.encryption.recipients)}</dd>` : ''}
 <dt>${t.whatToDo}</dt><dd>${x.advice}</dd>
 </dl>
+${outcome.content ? contentHtml(v, outcome.content, outcome.view.status) : ''}
 <details class="card"><summary>${t.technical}</summary>
 <dl class="facts">${x.code ? h`<dt>${t.code}</dt><dd>${x.code}</dd>` : ''}<dt>${t.summaryText}</dt><dd lang="en">${x.summary}</dd></dl>
 </details>`;
