@@ -171,3 +171,34 @@ test('a revision read that fails while another is waiting for it (PostgreSQL: re
   await cache.refresh();
   await s.close();
 });
+
+test('requests that arrive in one turn of the event loop share one revision read, sent after they all arrived; a later request reads again', async () => {
+  const { ServiceCache } = await import('../../src/server/service-cache.ts');
+  const s = await Store.open(openSqliteEngine(db), { masterKey: master });
+  const engine = s.engine as unknown as { all: (sql: string, params?: unknown[]) => Promise<unknown[]> };
+  const all = engine.all.bind(engine);
+  const reads: number[] = [];
+  let arrived = 0;
+  engine.all = (sql, params) => {
+    if (/cache_revision/.test(sql)) reads.push(arrived);
+    return all(sql, params);
+  };
+  const cache = new ServiceCache(s, new TenantDirectory(s));
+  // Five requests handled one after the other in the same turn, each by its own
+  // callback (as node:http emits each socket's request), microtasks running between them.
+  const turn = await new Promise<Array<Promise<void>>>((resolve) => {
+    const calls: Array<Promise<void>> = [];
+    for (let i = 0; i < 5; i++) {
+      setImmediate(() => {
+        arrived++;
+        calls.push(cache.refresh());
+        if (calls.length === 5) resolve(calls);
+      });
+    }
+  });
+  await Promise.all(turn);
+  assert.deepEqual(reads, [5], 'one read, sent after the five requests arrived');
+  await cache.refresh();
+  assert.deepEqual(reads, [5, 5], 'the next turn reads again');
+  await s.close();
+});
