@@ -79,6 +79,30 @@ test('two nodes on one PostgreSQL: a policy edit made through one store reaches 
   }
 });
 
+test('two nodes on one PostgreSQL: a message over streamAboveBytes held by node A (sealed segments in PostgreSQL) is opened through node B\'s store', async () => {
+  const policies = new PolicyDirectory(stores[0]!);
+  await policies.set(levelRef('global', ''), { streamAboveBytes: 64 * 1024 });
+  await policies.set(levelRef('domain', 'corp.test'), { encrypt: 'required', missingCertificate: 'hold' });
+  try {
+    for (const node of nodes) assert.equal(await node.refreshPolicy(), true);
+    sink.deliveries.length = 0;
+    const big = draft('alice@corp.test', 'nobody@example.com', 'Large and held', `${'Large held body line.\r\n'.repeat(120_000)}`);
+    const r = await sendTo(nodes[0]!.listening.port, 'alice@corp.test', ['nobody@example.com'], big);
+    assert.equal(r.code, 250, r.response);
+    assert.match(r.response, /Held for an administrator \(([0-9a-f]{32})\)/);
+    const id = /\(([0-9a-f]{32})\)/.exec(r.response)![1]!;
+    assert.equal(sink.deliveries.length, 0);
+    const held = await new HeldMessages(stores[1]!).find(id);
+    assert.equal(held.size, big.length);
+    assert.deepEqual(await held.message(), big, 'node B\'s store opens what node A held');
+    assert.equal(await new HeldMessages(stores[1]!).remove(id, held.generation, 'bounce', 'test'), true);
+  } finally {
+    await policies.unset(levelRef('domain', 'corp.test'), ['encrypt', 'missingCertificate']);
+    await policies.unset(levelRef('global', ''), ['streamAboveBytes']);
+    for (const node of nodes) await node.refreshPolicy();
+  }
+});
+
 test('PostgreSQL stopped: messages are deferred (4xx) and nothing is relayed; restarted: the same message goes through', async () => {
   sink.deliveries.length = 0;
   const msg = draft('alice@corp.test', 'dave@example.com', 'Outage', 'Keep me until the database is back.');
