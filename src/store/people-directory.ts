@@ -51,7 +51,7 @@ export function parseRoles(values: readonly string[]): ConsoleRole[] {
   return roles as ConsoleRole[];
 }
 
-function checkDisplayName(name: string): string {
+export function checkDisplayName(name: string): string {
   const n = name.normalize('NFC').trim();
   // Control characters would let a name rewrite a log line or a CSV export.
   if ([...n].length > MAX_DISPLAY_NAME || /[\p{Cc}\p{Cf}]/u.test(n)) throw new KakitomeError('INVALID_ARGUMENT', `A display name has at most ${MAX_DISPLAY_NAME} characters and no control characters.`);

@@ -8,7 +8,12 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   'POST /admin/people/:id/leave': ['admin', 'officer'],
   'POST /admin/people/:id/certificate': ['admin', 'officer'],
   'POST /admin/certificates/:id/renew': ['admin', 'officer'],
+  '/admin/people-import': ['admin', 'officer'],
+  'POST /admin/people-import': ['admin', 'officer'],
   '/admin/directory': ['admin', 'officer'],
   'POST /admin/directory/accept': ['admin'],
   'POST /admin/directory/reject': ['admin'],
+  '/admin/policy': ['admin', 'auditor', 'helpdesk'],
+  'POST /admin/policy': ['admin'],
+  '/admin/policy/explain': ['admin', 'helpdesk'],
 };

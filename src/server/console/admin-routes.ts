@@ -10,13 +10,20 @@ import type { ConsoleRoute } from './console-routes.ts';
 const PEOPLE_READERS = ['administrator', 'registration-officer', 'helpdesk'] as const;
 const REGISTRARS = ['administrator', 'registration-officer'] as const;
 const ADMINISTRATORS = ['administrator'] as const;
+const POLICY_READERS = ['administrator', 'auditor', 'helpdesk'] as const;
+const EXPLAINERS = ['administrator', 'helpdesk'] as const;
 
 export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/people/:id', access: PEOPLE_READERS, page: 'admin.person' },
   { method: 'post', path: '/admin/people/:id/leave', access: REGISTRARS, page: 'admin.person.leave' },
   { method: 'post', path: '/admin/people/:id/certificate', access: REGISTRARS, page: 'admin.person.issue' },
   { method: 'post', path: '/admin/certificates/:id/renew', access: REGISTRARS, page: 'admin.certificate.renew' },
+  { method: 'get', path: '/admin/people-import', access: REGISTRARS, page: 'admin.people.import' },
+  { method: 'post', path: '/admin/people-import', access: REGISTRARS, page: 'admin.people.import.submit' },
   { method: 'get', path: '/admin/directory', access: REGISTRARS, page: 'admin.directory' },
   { method: 'post', path: '/admin/directory/accept', access: ADMINISTRATORS, page: 'admin.directory.accept' },
   { method: 'post', path: '/admin/directory/reject', access: ADMINISTRATORS, page: 'admin.directory.reject' },
+  { method: 'get', path: '/admin/policy', access: POLICY_READERS, page: 'admin.policy' },
+  { method: 'post', path: '/admin/policy', access: ADMINISTRATORS, page: 'admin.policy.save' },
+  { method: 'get', path: '/admin/policy/explain', access: EXPLAINERS, page: 'admin.policy.explain' },
 ];

@@ -45,6 +45,7 @@ async function peoplePage(cx: ConsoleContext, v: ConsoleView, message?: Html, st
   const body = h`${message ?? ''}
 <div class="table-wrap"><table><thead><tr><th scope="col">${t.email}</th><th scope="col">${t.name}</th><th scope="col">${t.roles}</th><th scope="col">${t.status}</th><th scope="col"><span class="visually-hidden">${t.invite}</span></th></tr></thead>
 <tbody>${people.map((p) => personRow(v, p))}</tbody></table></div>
+${mayAdd ? h`<p><a href="/admin/people-import">${v.t.peopleImport.link}</a></p>` : ''}
 ${mayAdd ? h`<form class="card stack" method="post" action="/admin/people">
 <h2>${t.add}</h2>
 <div><label for="new-email">${t.email}</label><input id="new-email" name="email" type="email" required autocomplete="off"></div>
