@@ -14,7 +14,7 @@
  * - recorded in issued_certificates with profile "profile-signing", so it can be
  *   revoked and appears in the CRL like any certificate the CA issued.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairOffThread } from '../keys/generate-key-pair.ts';
 import { issueCertificate } from '../x509/issue.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { KakitomeError } from '../errors.ts';
@@ -53,7 +53,7 @@ export async function ensureProfileSigningCertificate(store: Store, now: Date = 
   const current = await currentSigner(store, ca.id, now);
   if (current) return current;
   const caKey = await openCaKey(store, ca, 'ca-profile-signer');
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keys = await generateKeyPairOffThread({ type: 'rsa', modulusLength: 2048 });
   const notBefore = new Date(now.getTime() - 60_000);
   const certificate = issueCertificate({
     subject: { commonName: `${ca.name} configuration profiles` },
