@@ -17,9 +17,14 @@ if (major < 24) {
 // in the user's own cache directory, never the shared temporary directory, where
 // another local user could plant compiled code. NODE_COMPILE_CACHE or
 // NODE_DISABLE_COMPILE_CACHE in the environment take precedence.
+// Worker threads (the serving threads, the gateway's crypto workers, batch workers)
+// read the cache's location from the environment when they start: without it each
+// compiled its modules again, about 0.35 s of CPU per thread.
 if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) {
   try {
-    module.enableCompileCache(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kakitome', 'node-compile-cache'));
+    const cacheDir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kakitome', 'node-compile-cache');
+    module.enableCompileCache(cacheDir);
+    if (module.getCompileCacheDir()) process.env.NODE_COMPILE_CACHE = cacheDir;
   } catch {
     // A read-only home: run without the cache.
   }
