@@ -30,6 +30,23 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
   }
 }
 
+// A running gateway (`kakitome gateway --listen ...`) streams messages of up to
+// gigabytes on its main thread, allocating a gigabyte or more of short-lived
+// strings and buffers per pass over a message. Under that allocation rate V8 grows
+// its young generation to its largest (16 MiB semi-spaces) and keeps the heap it
+// grew: the peak RSS after a 1 GiB message each way was 239 MiB, and 125 MiB with
+// semi-spaces of 1 MiB (docs/performance.md, "Large messages through the gateway").
+// V8 reads the size only when the process starts, so the
+// launcher starts itself again (same process id, so signals, kill -9 and systemd
+// see one process) with the flag, unless it was given already (on the command line
+// or in NODE_OPTIONS).
+const semiSpace = '--max-semi-space-size';
+const args = process.argv.slice(2);
+if (args[0] === 'gateway' && args.some((a) => a === '--listen' || a.startsWith('--listen=')) && typeof process.execve === 'function'
+  && !process.execArgv.some((a) => a.startsWith(semiSpace)) && !(process.env.NODE_OPTIONS ?? '').includes(semiSpace)) {
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, `${semiSpace}=1`, ...process.argv.slice(1)], process.env);
+}
+
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const entry = existsSync(source) ? source : new URL('../dist/cli/main.js', import.meta.url);
 const { main } = await import(entry.href);
