@@ -9,6 +9,8 @@ import { KakitomeError } from '../errors.ts';
 import type { RevocationMode } from '../pki/check-revocation.ts';
 import { availableParallelism } from 'node:os';
 import { parsePublicUrl } from './console/console-origin.ts';
+import { parseHostPort, type HostPort } from '../smtp/parse-host-port.ts';
+import { isMailboxAddress } from '../x509/mailbox-address.ts';
 
 /** Serving threads at most (each holds a store connection, a cache and a copy of the modules). */
 const MAX_WORKERS = 64;
@@ -31,12 +33,21 @@ export interface ServeConfig {
   ldap?: { url: string; baseDn: string };
   /** Batches (POST /api/v1/batches) and their job queue; DEFAULT_BATCH_CONFIG when absent. */
   batch?: BatchConfig;
+  /** Mail the console sends (sign-in links, invitations, expiry notices): the relay that takes it and the From address. */
+  mail?: ConsoleMailConfig;
   /**
    * Serving threads (server/workers; default one per CPU): each serves whole
    * requests on the shared port. 0: everything on the main thread. Read by
    * `kakitome serve`; startServer itself always serves on the calling thread.
    */
   workers?: number;
+}
+
+export interface ConsoleMailConfig {
+  /** The SMTP relay (an MTA that accepts mail from this host for any recipient, e.g. the local Postfix). */
+  relay: HostPort;
+  /** The envelope sender and From: address. */
+  from: string;
 }
 
 export interface BatchConfig {
@@ -85,6 +96,8 @@ export interface ServeOptions {
   revocation?: string;
   ldapUrl?: string;
   ldapBase?: string;
+  mailRelay?: string;
+  mailFrom?: string;
   batchChunk?: string;
   batchWorkers?: string;
   batchLease?: string;
@@ -160,14 +173,24 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
   const ldapBase = o.ldapBase ?? (env.KAKITOME_LDAP_BASE || undefined);
   if (ldapUrl !== undefined && !/^ldaps?:\/\/[^\s/]+\/?$/i.test(ldapUrl)) invalid(`--ldap-url ${ldapUrl}: give ldap://host:port or ldaps://host:port.`);
   if ((ldapUrl === undefined) !== (ldapBase === undefined)) invalid('--ldap-url and --ldap-base go together (or $KAKITOME_LDAP_URL and $KAKITOME_LDAP_BASE).');
+  const mail = resolveMailConfig(o.mailRelay ?? (env.KAKITOME_MAIL_RELAY || undefined), o.mailFrom ?? (env.KAKITOME_MAIL_FROM || undefined));
   return {
     host, port, maxMessageBytes, shutdownGraceMs: Number(grace) * 1000, revocation,
+    ...(mail ? { mail } : {}),
     ...(ldapUrl !== undefined && ldapBase !== undefined ? { ldap: { url: ldapUrl, baseDn: ldapBase } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
     batch: resolveBatchConfig(o),
     workers: parseWorkers(o.workers),
   };
+}
+
+/** --mail-relay HOST:PORT and --mail-from ADDRESS: both or neither. */
+function resolveMailConfig(relay: string | undefined, from: string | undefined): ConsoleMailConfig | undefined {
+  if ((relay === undefined) !== (from === undefined)) invalid('--mail-relay and --mail-from go together (or $KAKITOME_MAIL_RELAY and $KAKITOME_MAIL_FROM): the relay that takes the console\'s mail and the address it comes from.');
+  if (relay === undefined || from === undefined) return undefined;
+  if (!isMailboxAddress(from)) invalid(`--mail-from ${from}: give a mail address, e.g. kakitome@example.co.jp.`);
+  return { relay: parseHostPort('--mail-relay', relay), from };
 }
 
 /** --workers: 0 (the main thread serves) to MAX_WORKERS serving threads; default one per CPU. */

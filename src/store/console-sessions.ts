@@ -31,11 +31,11 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMs: 30 * 60_000, abso
 const TOUCH_EVERY_MS = 60_000;
 
 /**
- * 'setup' and 'invitation' are links; the passkey ceremonies' challenges
+ * 'setup', 'invitation' and 'mail-sign-in' are links; the passkey ceremonies' challenges
  * ('passkey-register', 'passkey-sign-in') and the sign-in waiting for its passkey
  * ('second-factor') are single-use secrets of the same kind, bound to a person.
  */
-export type LinkPurpose = 'setup' | 'invitation' | 'passkey-register' | 'passkey-sign-in' | 'second-factor';
+export type LinkPurpose = 'setup' | 'invitation' | 'mail-sign-in' | 'passkey-register' | 'passkey-sign-in' | 'second-factor';
 
 export interface ResumedSession {
   person: Person;

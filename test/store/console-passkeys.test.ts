@@ -1,5 +1,5 @@
 /**
- * The console's passkeys in the store, on both engines (migration 12): kept with
+ * The console's passkeys in the store, on both engines (migration 13): kept with
  * their public key bytes intact, at most MAX_PASSKEYS a person, a credential id
  * once across people, names checked, a counter recorded only over the value read
  * (two sign-ins racing: one wins), removal only by the owner, gone with the person.

@@ -123,6 +123,8 @@ export function register(program: Command): void {
     .option('--check-max-size <size>', 'largest mail the console\'s check page reads, e.g. 10MiB (default; $KAKITOME_CHECK_MAX_SIZE)')
     .option('--ldap-url <url>', 'ldap://host:port the console\'s "can I send encrypted mail to ...?" asks when the store has no certificate (default: $KAKITOME_LDAP_URL); with --ldap-base')
     .option('--ldap-base <dn>', 'search base for --ldap-url, e.g. dc=example,dc=co,dc=jp (default: $KAKITOME_LDAP_BASE)')
+    .option('--mail-relay <host:port>', 'the SMTP relay the console hands its mail to (sign-in links, invitations, expiry notices), e.g. 127.0.0.1:25 (default: $KAKITOME_MAIL_RELAY); with --mail-from')
+    .option('--mail-from <address>', 'the address the console\'s mail comes from, e.g. kakitome@example.co.jp (default: $KAKITOME_MAIL_FROM)')
     .option('--smtp <host:port>', 'also (or, without --http, only) run the SMTP submission port here, e.g. 0.0.0.0:587 (default: $KAKITOME_SMTP); AUTH with the tenant name and an API key with scope sign')
     .option('--relay <host:port>', 'with --smtp: the MTA that takes the signed mail on, e.g. 127.0.0.1:25 (default: $KAKITOME_SMTP_RELAY)')
     .option('--smtp-tls-cert <file>', 'with --smtp: the TLS certificate (PEM, with its chain) for STARTTLS; needed unless --smtp listens on loopback')

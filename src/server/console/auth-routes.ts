@@ -1,16 +1,21 @@
 /**
- * The console's sign-in methods beyond the password (issue 11): passkeys, kept
+ * The console's sign-in methods beyond the password (issue 11): passkeys and
+ * links by mail, kept
  * apart from console-routes.ts so that file only lists them. Same shape as
  * CONSOLE_ROUTES (access declared per route, walked by the role tests).
  */
 import type { ConsoleHandler } from './console-context.ts';
 import type { ConsoleRoute } from './console-routes.ts';
+import { mailLinkPage, mailLinkSubmit, requestMailLink } from './pages/mail-link.ts';
 import { addPasskey, mySecurity, passkeyRegistrationOptions, passkeySignInOptions, passkeySignInSubmit, passkeyStepPage, removePasskey } from './pages/passkeys.ts';
 
 export const AUTH_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/sign-in/passkey', access: 'public', page: 'sign-in.passkey' },
   { method: 'post', path: '/sign-in/passkey/options', access: 'public', page: 'sign-in.passkey.options' },
   { method: 'post', path: '/sign-in/passkey', access: 'public', page: 'sign-in.passkey.submit' },
+  { method: 'post', path: '/sign-in/link', access: 'public', page: 'sign-in.link' },
+  { method: 'get', path: '/sign-in/link/:token', access: 'public', page: 'sign-in.link.open' },
+  { method: 'post', path: '/sign-in/link/:token', access: 'public', page: 'sign-in.link.submit' },
   { method: 'get', path: '/me/security', access: 'signed-in', page: 'me.security' },
   { method: 'post', path: '/me/passkeys/options', access: 'signed-in', page: 'me.passkeys.options' },
   { method: 'post', path: '/me/passkeys', access: 'signed-in', page: 'me.passkeys.add' },
@@ -19,5 +24,6 @@ export const AUTH_ROUTES: readonly ConsoleRoute[] = [
 
 export const AUTH_HANDLERS: Record<string, ConsoleHandler> = {
   'sign-in.passkey': passkeyStepPage, 'sign-in.passkey.options': passkeySignInOptions, 'sign-in.passkey.submit': passkeySignInSubmit,
+  'sign-in.link': requestMailLink, 'sign-in.link.open': mailLinkPage, 'sign-in.link.submit': mailLinkSubmit,
   'me.security': mySecurity, 'me.passkeys.options': passkeyRegistrationOptions, 'me.passkeys.add': addPasskey, 'me.passkeys.remove': removePasskey,
 };

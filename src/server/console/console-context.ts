@@ -12,6 +12,7 @@ import { ConsoleSessions, DEFAULT_SESSION_POLICY, type SessionPolicy } from '../
 import type { LdapSource } from '../../store/lookup-ldap-certificates.ts';
 import type { Argon2Parameters } from '../../keys/password-hash.ts';
 import { OrganisationSettings } from '../../store/organisation-settings.ts';
+import type { ConsoleMailConfig } from '../config.ts';
 import type { RequestState, ServiceContext } from '../service-context.ts';
 import type { ConsoleOrigin } from './console-origin.ts';
 import { Handovers, type HandoverStore } from './handovers.ts';
@@ -53,6 +54,8 @@ export interface ConsoleOptions {
   ldap?: LdapSource;
   /** Where one-time downloads are held (default: in this thread). */
   handovers?: HandoverStore;
+  /** The relay and From address of the console's mail (sign-in links, invitations); none: links are shown, not mailed. */
+  mail?: ConsoleMailConfig;
 }
 
 export interface ConsoleContext {
@@ -66,6 +69,7 @@ export interface ConsoleContext {
   checkMaxBytes: number;
   rates: ConsoleRates;
   ldap?: LdapSource;
+  mail?: ConsoleMailConfig;
 }
 
 export function createConsoleContext(service: ServiceContext, origin: ConsoleOrigin, o: ConsoleOptions = {}): ConsoleContext {
@@ -79,6 +83,7 @@ export function createConsoleContext(service: ServiceContext, origin: ConsoleOri
     checkMaxBytes: o.checkMaxBytes ?? DEFAULT_CHECK_MAX_BYTES,
     rates: { ...DEFAULT_CONSOLE_RATES, ...o.rates },
     ...(o.ldap ? { ldap: o.ldap } : {}),
+    ...(o.mail ? { mail: o.mail } : {}),
   };
 }
 

@@ -54,7 +54,7 @@ export const en = {
     submit: 'Sign in',
     failed: 'The address or the password is wrong.',
     signedOut: 'You are signed out.',
-    otherWays: 'Once signed in, you can add a passkey under "Sign-in and passkeys": then your password alone no longer signs you in. Single sign-on and sign-in links by mail are not available yet.',
+    otherWays: 'Once signed in, you can add a passkey under "Sign-in and passkeys": then your password alone no longer signs you in. Single sign-on is not available yet.',
   },
   setup: {
     title: 'Set up Kakitome',
@@ -606,6 +606,22 @@ export const en = {
     action: 'What',
     object: 'Object',
     detail: 'Detail',
+  },
+  // Sign-in links and invitations by mail (pages/mail-link.ts).
+  mailLink: {
+    heading: 'Sign in with a link by mail',
+    lead: 'No password at hand? We mail you a link that signs you in once, within 15 minutes.',
+    submit: 'Mail me a sign-in link',
+    sent: (email: string, minutes: number) => `If ${email} has an account here, a sign-in link is on its way. It works once, within ${minutes} minutes. Nothing arrived? Check the spam folder, or ask your administrator.`,
+    notAnAddress: 'That is not a mail address. Type it as name@example.co.jp.',
+    unavailable: 'This console does not send mail.',
+    invalid: 'This sign-in link is not valid: it was used already, it expired, or a newer one was sent. Ask for a new one.',
+    confirm: (email: string) => `Sign in as ${email}?`,
+    subject: (organisation: string) => `${organisation}: your sign-in link`,
+    body: (link: string, minutes: number) => `Open this link to sign in to the mail certificate console:\n\n${link}\n\nIt works once, within ${minutes} minutes. If you did not ask for it, ignore this mail: nobody can sign in without it.\n`,
+    inviteSubject: (organisation: string) => `${organisation}: your account for secure mail`,
+    inviteBody: (organisation: string, link: string, days: number) => `${organisation} has made you an account in its mail certificate console. Open this link to choose your password:\n\n${link}\n\nIt works once, within ${days} days.\n`,
+    invitationMailed: (email: string) => `The invitation link was mailed to ${email}.`,
   },
   // Sign-in methods beyond the password (passkeys; pages/passkeys.ts).
   passkeys: {

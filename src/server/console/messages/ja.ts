@@ -54,7 +54,7 @@ export const ja: Messages = {
     submit: 'サインイン',
     failed: 'メールアドレスまたはパスワードが違います。',
     signedOut: 'サインアウトしました。',
-    otherWays: 'サインイン後、「サインインとパスキー」でパスキーを追加できます。追加すると、パスワードだけではサインインできなくなります。シングルサインオンとメールでのサインインリンクはまだ使えません。',
+    otherWays: 'サインイン後、「サインインとパスキー」でパスキーを追加できます。追加すると、パスワードだけではサインインできなくなります。シングルサインオンはまだ使えません。',
   },
   setup: {
     title: '書留の初期設定',
@@ -606,6 +606,22 @@ export const ja: Messages = {
     action: '操作',
     object: '対象',
     detail: '詳細',
+  },
+  // メールでのサインインリンクと招待(pages/mail-link.ts)。
+  mailLink: {
+    heading: 'メールのリンクでサインイン',
+    lead: 'パスワードが手元にないときは、1回だけ使えるサインイン用のリンクをメールでお送りします(15分以内有効)。',
+    submit: 'サインイン用のリンクを送る',
+    sent: (email: string, minutes: number) => `${email} のアカウントがあれば、サインイン用のリンクを送りました。${minutes}分以内に1回だけ使えます。届かないときは迷惑メールフォルダーを確認するか、管理者にお問い合わせください。`,
+    notAnAddress: 'メールアドレスの形ではありません。name@example.co.jp のように入力してください。',
+    unavailable: 'このコンソールはメールを送りません。',
+    invalid: 'このサインイン用リンクは無効です(使用済み、期限切れ、または新しいリンクが送られています)。もう一度リンクを依頼してください。',
+    confirm: (email: string) => `${email} としてサインインしますか?`,
+    subject: (organisation: string) => `${organisation}: サインイン用のリンク`,
+    body: (link: string, minutes: number) => `メール証明書コンソールにサインインするには、次のリンクを開いてください:\n\n${link}\n\n${minutes}分以内に1回だけ使えます。心当たりがない場合はこのメールを無視してください。このリンクがなければ誰もサインインできません。\n`,
+    inviteSubject: (organisation: string) => `${organisation}: 安全なメールのためのアカウント`,
+    inviteBody: (organisation: string, link: string, days: number) => `${organisation} のメール証明書コンソールにあなたのアカウントが作られました。次のリンクを開いてパスワードを決めてください:\n\n${link}\n\n${days}日以内に1回だけ使えます。\n`,
+    invitationMailed: (email: string) => `招待リンクを ${email} にメールで送りました。`,
   },
   // パスワード以外のサインイン方法(パスキー; pages/passkeys.ts)。
   passkeys: {

@@ -9,6 +9,7 @@
  *   would hand over the administrator's account);
  * - the last administrator keeps the role (PeopleDirectory.setRoles).
  */
+import { mailInvitation } from './mail-link.ts';
 import { isKakitomeError } from '../../../errors.ts';
 import { CONSOLE_ROLES, parseRoles, type ConsoleRole, type Person } from '../../../store/people-directory.ts';
 import { parseMailDomains } from '../../../store/organisation-settings.ts';
@@ -60,6 +61,8 @@ async function invitationNotice(cx: ConsoleContext, v: ConsoleView, person: Pers
   const { secret } = await cx.sessions.issueLink('invitation', INVITATION_TTL_MS, person.id);
   await actingFor(cx, v).store.audit('console.invitation', person.email);
   const link = `${cx.origin.baseUrl}/welcome/${secret}`;
+  // With a mail relay the link goes to the person only; shown here when there is none or it refused.
+  if (await mailInvitation(cx, person, link, v.lang, v.organisation, INVITATION_TTL_MS / 86_400_000)) return notice('good', v.t.mailLink.invitationMailed(person.email));
   return h`<div class="notice good" role="status"><p>${v.t.people.inviteReady(person.email)}</p><p class="secret" data-invitation-link>${link}</p></div>`;
 }
 
