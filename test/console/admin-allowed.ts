@@ -16,4 +16,10 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   '/admin/policy': ['admin', 'auditor', 'helpdesk'],
   'POST /admin/policy': ['admin'],
   '/admin/policy/explain': ['admin', 'helpdesk'],
+  '/admin/tenants': ['admin'],
+  'POST /admin/tenants': ['admin'],
+  'POST /admin/tenants/identity': ['admin'],
+  'POST /admin/tenants/keys': ['admin'],
+  'POST /admin/tenants/keys/:id/revoke': ['admin'],
+  'POST /admin/tenants/keys/:id/limit': ['admin'],
 };

@@ -393,6 +393,8 @@ test('administration: a person\'s page, a certificate issued for them, the exter
     assert.equal(await page.locator('[data-explanation]').count(), 1);
     await audit(page, `explain (${locale})`);
     if (locale === 'en-GB') await shoot(page, 'explain');
+    await page.goto(`${base}/admin/tenants`);
+    await audit(page, `signing service (${locale})`);
     await page.goto(`${base}/admin/people-import`);
     await audit(page, `import people (${locale})`);
     await page.fill('#csv-text', 'email,name,language\nhanako@example.co.jp,佐藤 花子,ja\nnot-an-address,X,en\n');

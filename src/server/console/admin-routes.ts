@@ -26,4 +26,10 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/policy', access: POLICY_READERS, page: 'admin.policy' },
   { method: 'post', path: '/admin/policy', access: ADMINISTRATORS, page: 'admin.policy.save' },
   { method: 'get', path: '/admin/policy/explain', access: EXPLAINERS, page: 'admin.policy.explain' },
+  { method: 'get', path: '/admin/tenants', access: ADMINISTRATORS, page: 'admin.tenants' },
+  { method: 'post', path: '/admin/tenants', access: ADMINISTRATORS, page: 'admin.tenants.add' },
+  { method: 'post', path: '/admin/tenants/identity', access: ADMINISTRATORS, page: 'admin.tenants.identity' },
+  { method: 'post', path: '/admin/tenants/keys', access: ADMINISTRATORS, page: 'admin.tenants.key' },
+  { method: 'post', path: '/admin/tenants/keys/:id/revoke', access: ADMINISTRATORS, page: 'admin.tenants.key.revoke' },
+  { method: 'post', path: '/admin/tenants/keys/:id/limit', access: ADMINISTRATORS, page: 'admin.tenants.key.limit' },
 ];

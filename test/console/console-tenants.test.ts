@@ -1,0 +1,110 @@
+/**
+ * The signing service on the console (administrators only): a tenant with its
+ * domain, an identity issued by the CA or uploaded as PKCS#12, an API key shown
+ * once that then signs through the API (openssl cms verifies), its rate limit
+ * and its revocation, each audited; everyone else refused.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportPkcs12 } from '../../src/keys/export-pkcs12.ts';
+import { TenantDirectory } from '../../src/store/tenant-directory.ts';
+import { findCertificateAuthority } from '../../src/ca/certificate-authority.ts';
+import { encodePem } from '../../src/asn1/pem.ts';
+import { TestPki } from '../helpers/pki.ts';
+import { draftMessage } from '../cli/run-cli.ts';
+import { startAdminFixture, ROLE_PEOPLE, type AdminFixture } from './admin-fixture.ts';
+
+let fx: AdminFixture;
+const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-tenants-'));
+const pki = new TestPki('Tenant Upload CA');
+before(async () => {
+  fx = await startAdminFixture();
+});
+after(async () => {
+  await fx?.close();
+  pki.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sign = (key: string, message: Uint8Array) => fetch(new URL('/api/v1/sign', fx.server.url), { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'message/rfc822' }, body: message });
+
+test('a tenant, an identity from the CA, a key shown once that signs through the API; rate limit and revocation', async () => {
+  const admin = await fx.client('admin');
+  assert.equal((await admin.request('/admin/tenants', { form: { name: 'acme', domains: 'acme.example' } })).status, 200);
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('acme'))!.domains, ['acme.example']);
+  // A domain has one tenant; a bad name is refused.
+  assert.equal((await admin.request('/admin/tenants', { form: { name: 'other', domains: 'acme.example' } })).status, 400);
+  assert.equal((await admin.request('/admin/tenants', { form: { name: 'Bad Name!', domains: 'x.example' } })).status, 400);
+
+  const identity = new FormData();
+  identity.set('tenant', 'acme');
+  identity.set('email', 'news@acme.example');
+  identity.set('key-type', 'p256');
+  const issued = await admin.request('/admin/tenants/identity', { form: identity });
+  assert.equal(issued.status, 200, await issued.clone().text());
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('acme'))!.identities, ['news@acme.example']);
+  const outside = new FormData();
+  outside.set('tenant', 'acme');
+  outside.set('email', 'news@elsewhere.example');
+  assert.equal((await admin.request('/admin/tenants/identity', { form: outside })).status, 400, 'an address outside the tenant\'s domains');
+
+  const created = await admin.request('/admin/tenants/keys', { form: { tenant: 'acme', scope: ['sign'], rate: '', label: 'newsletter' } });
+  assert.equal(created.status, 200);
+  const html = await created.text();
+  const token = /data-api-key>(kk_[0-9a-f]{16}_[A-Za-z0-9_-]{43})</.exec(html)![1]!;
+  const id = token.slice(3, 19);
+  assert.equal(created.headers.get('cache-control'), 'no-store');
+  const later = await (await admin.request('/admin/tenants')).text();
+  assert.ok(later.includes(id) && !later.includes(token), 'the key is shown once; its id stays');
+
+  const signed = await sign(token, draftMessage('news@acme.example', 'someone@example.com', 'hello'));
+  assert.equal(signed.status, 200, await signed.clone().text());
+  const file = join(dir, 'signed.eml');
+  writeFileSync(file, Buffer.from(await signed.arrayBuffer()));
+  const ca = await findCertificateAuthority(fx.store);
+  const chain = join(dir, 'chain.pem');
+  writeFileSync(chain, [ca.certificate, ...(await fx.store.findIssuerChain(ca.certificate))].map((c) => encodePem('CERTIFICATE', c.der)).join(''));
+  execFileSync('openssl', ['cms', '-verify', '-in', file, '-CAfile', chain, '-purpose', 'any', '-out', '/dev/null'], { stdio: 'pipe' });
+
+  assert.equal((await admin.request(`/admin/tenants/keys/${id}/limit`, { form: { rate: '2' } })).status, 200);
+  assert.equal((await new TenantDirectory(fx.store).findApiKey(id))!.ratePerMinute, 2);
+  assert.equal((await admin.request(`/admin/tenants/keys/${id}/limit`, { form: { rate: '-1' } })).status, 400);
+  assert.equal((await admin.request('/admin/tenants/keys/0000000000000000/limit', { form: { rate: '5' } })).status, 404);
+  assert.equal((await admin.request(`/admin/tenants/keys/${id}/revoke`, { form: {} })).status, 200);
+  assert.equal((await sign(token, draftMessage('news@acme.example', 'someone@example.com', 'again'))).status, 401);
+  const audit = (await fx.store.auditLog({ limit: 200 })).filter((e) => e.actor === `console:${ROLE_PEOPLE.admin!.email}`).map((e) => e.action);
+  for (const a of ['tenant.add', 'api-key.create', 'api-key.rate-limit', 'api-key.revoke']) assert.ok(audit.includes(a), a);
+});
+
+test('an identity uploaded as PKCS#12 (wrong password refused), and nobody but an administrator reaches these routes', async () => {
+  const admin = await fx.client('admin');
+  await admin.request('/admin/tenants', { form: { name: 'upload', domains: 'example.com' } });
+  const id = pki.identity('p256', 'billing');
+  const p12 = exportPkcs12({ key: id.key, certificate: id.cert, chain: [pki.caCert], password: 'file pass', iterations: 2048 });
+  const form = (password: string) => {
+    const f = new FormData();
+    f.set('tenant', 'upload');
+    f.set('p12', new Blob([p12]), 'billing.p12');
+    f.set('password', password);
+    return f;
+  };
+  assert.equal((await admin.request('/admin/tenants/identity', { form: form('wrong') })).status, 400);
+  const ok = await admin.request('/admin/tenants/identity', { form: form('file pass') });
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('upload'))!.identities, ['billing@example.com']);
+  const both = form('file pass');
+  both.set('email', 'x@example.com');
+  assert.equal((await admin.request('/admin/tenants/identity', { form: both })).status, 400, 'one of address or file');
+
+  for (const role of ['officer', 'auditor', 'helpdesk', 'user'] as const) {
+    const b = await fx.client(role);
+    assert.equal((await b.request('/admin/tenants')).status, 403, role);
+    assert.equal((await b.request('/admin/tenants/keys', { form: { tenant: 'upload', scope: ['sign', 'admin'] } })).status, 403, role);
+  }
+  assert.equal((await new TenantDirectory(fx.store).listApiKeys('upload')).length, 0);
+  assert.equal((await admin.request('/admin/tenants/keys', { form: { tenant: 'upload', scope: ['sign'] }, origin: 'http://evil.example' })).status, 403, 'cross-site');
+});
