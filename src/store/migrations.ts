@@ -384,6 +384,17 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
      last_used_at TEXT
    );
    CREATE INDEX console_passkeys_person ON console_passkeys (person_id)`,
+  // 14: expiry notices sent by mail (src/store/expiry-notices.ts): one row per
+  // certificate and threshold (30, 14, 7 days), inserted by the node that claims it
+  // (the primary key: two nodes never both send), sent_at once the relay took it; a
+  // claim left unsent (a node died) is taken again after a while.
+  `CREATE TABLE expiry_notices (
+     certificate_id TEXT NOT NULL,
+     threshold INTEGER NOT NULL,
+     claimed_at TEXT NOT NULL,
+     sent_at TEXT,
+     PRIMARY KEY (certificate_id, threshold)
+   )`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -196,6 +196,9 @@ Examples:
         log({ time: new Date().toISOString(), level: 'info', msg: 'setup link printed', expires: setup.expiresAt.toISOString() });
         process.stderr.write(`\nKakitome is not set up yet. Open this link within ${Math.round((setup.expiresAt.getTime() - Date.now()) / 60_000)} minutes to create the first administrator, your CA and your mail domains:\n\n  ${setup.url}\n\nIt works once; restart kakitome serve for a new one.\n\n`);
       }
+      // Expiry notices by mail: from this thread only (one run per node; the store's claims keep nodes from both sending).
+      const { startExpiryNotices } = await import('../../server/console/expiry-mailer.ts');
+      const notices = config.mail && running.console ? startExpiryNotices({ store, mail: config.mail, baseUrl: running.console.origin.baseUrl, log }) : undefined;
       const stopped = await new Promise<{ signal?: string; error?: Error }>((resolve) => {
         process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
         process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
@@ -203,6 +206,7 @@ Examples:
       });
       if (stopped.error) log({ time: new Date().toISOString(), level: 'error', msg: 'serving thread failed', error: stopped.error.message });
       log({ time: new Date().toISOString(), level: 'info', msg: 'stopping', ...(stopped.signal ? { signal: stopped.signal } : {}) });
+      await notices?.stop();
       await running.stop();
       // Every audit row handed over is committed before the store closes.
       await store.close();

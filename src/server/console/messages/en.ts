@@ -651,6 +651,11 @@ export const en = {
     object: 'Object',
     detail: 'Detail',
   },
+  // Expiry notices by mail (expiry-mailer.ts).
+  expiryMail: {
+    subject: (days: number) => `Your mail certificate expires in ${days} day${days === 1 ? '' : 's'}`,
+    body: (until: string, days: number, link: string) => `Your mail certificate is valid until ${until} (${days} day${days === 1 ? '' : 's'} left). After that your mail program can no longer sign your mail, and others cannot encrypt mail to you.\n\nRenew it in the console:\n\n${link}\n`,
+  },
   // Sign-in links and invitations by mail (pages/mail-link.ts).
   mailLink: {
     heading: 'Sign in with a link by mail',

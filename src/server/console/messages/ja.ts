@@ -651,6 +651,11 @@ export const ja: Messages = {
     object: '対象',
     detail: '詳細',
   },
+  // 有効期限のお知らせメール(expiry-mailer.ts)。
+  expiryMail: {
+    subject: (days: number) => `メール証明書の有効期限まであと${days}日です`,
+    body: (until: string, days: number, link: string) => `あなたのメール証明書は ${until} まで有効です(あと${days}日)。期限が切れると、メールに署名できなくなり、他の人があなたに暗号化メールを送れなくなります。\n\nコンソールで更新してください:\n\n${link}\n`,
+  },
   // メールでのサインインリンクと招待(pages/mail-link.ts)。
   mailLink: {
     heading: 'メールのリンクでサインイン',
