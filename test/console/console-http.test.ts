@@ -95,7 +95,7 @@ before(async () => {
   server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown', checkMaxBytes: CHECK_LIMIT }, {
     log: (e) => logs.push(e), version: 'test',
     // A cheap hash keeps the many sign-ins here fast (console-store.test.ts checks the real cost); a low limit keeps the rate test short.
-    console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 30, linkPerAddress: 100 }, ldap: { url: ldap.url, baseDn: ldap.baseDn } },
+    console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 60, linkPerAddress: 100 }, ldap: { url: ldap.url, baseDn: ldap.baseDn } },
   });
   origin = server.console.origin.baseUrl;
 });
@@ -598,7 +598,7 @@ test('the check page: bounded uploads, signed-in only when set so', async () => 
 test('rate limits: sign-in per client address, with Retry-After', async () => {
   const b = new Browser();
   let last: Response | undefined;
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 70; i++) {
     last = await b.signIn(`nobody${i}@example.co.jp`, 'wrong password');
     if (last.status === 429) break;
   }
