@@ -31,10 +31,15 @@ export class AdmissionGate {
     return this.#waiting.length;
   }
 
+  /** True when enter() would admit at once (nobody waiting, a place free). */
+  get open(): boolean {
+    return !this.#closed && this.#waiting.length === 0 && this.#held < this.#capacity();
+  }
+
   /** True once admitted (call leave() later); false when no place freed within `waitMs`, or the gate is closed. */
   enter(waitMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    if (this.#waiting.length === 0 && this.#held < this.#capacity()) {
+    if (this.open) {
       this.#held++;
       return Promise.resolve(true);
     }
