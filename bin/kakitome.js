@@ -36,18 +36,17 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
 // its young generation to its largest (16 MiB semi-spaces) and keeps the heap it
 // grew: the peak RSS after a 1 GiB message each way was 239 MiB, and 125 MiB with
 // semi-spaces of 1 MiB (docs/performance.md, "Large messages through the gateway").
-// `kakitome serve` likewise: a node signing a batch kept growing (272 MiB after
-// 75,000 messages, over the 256 MiB target before a million) with about 15 MiB
-// live; with the flag it stayed near 190 MiB and peaked at 218 MiB after 80,000
-// (docs/performance.md, "Batches through the signing service").
+// Not `kakitome serve`: there the flag kept a node signing a batch near 190 MiB
+// (272 MiB without it after 75,000 messages) but cost POST /api/v1/sign about a
+// quarter more CPU per request (docs/performance.md, "Batches through the signing
+// service"); an operator whose nodes mostly run batches sets it in NODE_OPTIONS.
 // V8 reads the size only when the process starts, so the
 // launcher starts itself again (same process id, so signals, kill -9 and systemd
 // see one process) with the flag, unless it was given already (on the command line
 // or in NODE_OPTIONS).
 const semiSpace = '--max-semi-space-size';
 const args = process.argv.slice(2);
-const longRunning = (args[0] === 'gateway' && args.some((a) => a === '--listen' || a.startsWith('--listen='))) || (args[0] === 'serve' && !args.includes('--help') && !args.includes('-h'));
-if (longRunning && typeof process.execve === 'function'
+if (args[0] === 'gateway' && args.some((a) => a === '--listen' || a.startsWith('--listen=')) && typeof process.execve === 'function'
   && !process.execArgv.some((a) => a.startsWith(semiSpace)) && !(process.env.NODE_OPTIONS ?? '').includes(semiSpace)) {
   process.execve(process.execPath, [process.execPath, ...process.execArgv, `${semiSpace}=1`, ...process.argv.slice(1)], process.env);
 }
