@@ -12,12 +12,12 @@
  * (never an anchor), and recorded in issued_certificates with profile "ocsp-signing".
  */
 import { generateKeyPairOffThread, type KeyPair } from '../keys/generate-key-pair.ts';
-import { issueCertificate } from '../x509/issue.ts';
 import { sequence, oid, octetString, NULL } from '../asn1/der.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
-import { listCertificateAuthorities, openCaKey, type CertificateAuthority } from './certificate-authority.ts';
+import { listCertificateAuthorities, type CertificateAuthority } from './certificate-authority.ts';
+import { findDelegateCertificate, issueDelegateCertificate } from './issue-delegate-certificate.ts';
 
 export const OCSP_SIGNING_PROFILE = 'ocsp-signing';
 const ID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
@@ -50,14 +50,7 @@ function generateDelegateKey(caCert: Certificate): Promise<KeyPair> {
 
 /** The CA's newest delegate that is valid at `now` and not revoked, if any. */
 export async function findOcspSigningCertificate(store: Store, ca: CertificateAuthority, now: Date = store.now()): Promise<Certificate | undefined> {
-  const rows = await store.engine.all(
-    `SELECT c.id FROM certificates c JOIN issued_certificates i ON i.certificate_id = c.id
-     WHERE i.ca_id = ? AND i.profile = ? AND c.revoked_at IS NULL AND c.not_before <= ? AND c.not_after > ?
-     ORDER BY c.not_after DESC`,
-    [ca.id, OCSP_SIGNING_PROFILE, now.toISOString(), now.toISOString()],
-  );
-  const id = rows[0]?.id;
-  return id === undefined ? undefined : (await store.findCertificateById(String(id)))?.certificate;
+  return findDelegateCertificate(store, ca.id, OCSP_SIGNING_PROFILE, now);
 }
 
 /** Issues a new delegate for `ca` (opens the CA key, audited as key.use.ca-ocsp-signer). */
@@ -66,25 +59,16 @@ export async function issueOcspSigningCertificate(store: Store, ca: CertificateA
   if (!Number.isInteger(days) || days < 1 || days > 90) throw new KakitomeError('INVALID_ARGUMENT', 'An OCSP signing certificate lives 1 to 90 days (it is never checked for revocation).');
   const now = o.now ?? store.now();
   const previous = await findOcspSigningCertificate(store, ca, now);
-  const caKey = await openCaKey(store, ca, 'ca-ocsp-signer');
-  const keys = await generateDelegateKey(ca.certificate);
-  const notBefore = new Date(now.getTime() - 60_000);
-  const certificate = issueCertificate({
-    subject: { commonName: `${ca.name} OCSP Responder` },
-    publicKey: keys.publicKey,
-    issuer: ca.certificate,
-    signingKey: caKey,
-    keyUsage: ['digitalSignature'],
-    extKeyUsage: [ID_KP_OCSP_SIGNING],
-    notBefore,
-    notAfter: new Date(Math.min(notBefore.getTime() + days * DAY, ca.certificate.notAfter.getTime())),
-    extraExtensions: [sequence(oid(ID_PKIX_OCSP_NOCHECK), octetString(NULL))],
-  });
-  await store.importPrivateKey(keys.privateKey, { certificates: [certificate], label: `${ca.name} OCSP signing`, trust: 'imported', source: `ca-ocsp-signer ${ca.name}` });
-  const rec = (await store.findCertificateByFingerprint(certificate.fingerprint256))!;
-  const renewed = previous ? await store.findCertificateByFingerprint(previous.fingerprint256) : undefined;
-  await store.engine.transaction(async (tx) => {
-    await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [rec.id, ca.id, OCSP_SIGNING_PROFILE, renewed?.id ?? null, now.toISOString()]);
+  const certificate = await issueDelegateCertificate(store, ca, {
+    profile: OCSP_SIGNING_PROFILE,
+    purpose: 'ca-ocsp-signer',
+    commonName: `${ca.name} OCSP Responder`,
+    label: `${ca.name} OCSP signing`,
+    keys: await generateDelegateKey(ca.certificate),
+    validityDays: days,
+    now,
+    extensions: { extKeyUsage: [ID_KP_OCSP_SIGNING], extraExtensions: [sequence(oid(ID_PKIX_OCSP_NOCHECK), octetString(NULL))] },
+    ...(previous ? { renews: previous } : {}),
   });
   await store.audit('ca.ocsp-signer', certificate.fingerprint256, `${ca.name}, until ${certificate.notAfter.toISOString()}${previous ? `, renews ${previous.fingerprint256}` : ''}`);
   return { ca, certificate };

@@ -15,27 +15,16 @@
  *   revoked and appears in the CRL like any certificate the CA issued.
  */
 import { generateKeyPairOffThread } from '../keys/generate-key-pair.ts';
-import { issueCertificate } from '../x509/issue.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
-import { findCertificateAuthority, openCaKey } from './certificate-authority.ts';
+import { findCertificateAuthority } from './certificate-authority.ts';
+import { findDelegateCertificate, issueDelegateCertificate } from './issue-delegate-certificate.ts';
 
 export const PROFILE_SIGNING_PROFILE = 'profile-signing';
 const DAY = 86_400_000;
 const VALIDITY_DAYS = 397;
 const RENEW_BEFORE_DAYS = 30;
-
-async function currentSigner(store: Store, caId: string, now: Date): Promise<Certificate | undefined> {
-  const rows = await store.engine.all(
-    `SELECT c.id FROM certificates c JOIN issued_certificates i ON i.certificate_id = c.id
-     WHERE i.ca_id = ? AND i.profile = ? AND c.revoked_at IS NULL AND c.not_before <= ? AND c.not_after > ?
-     ORDER BY c.not_after DESC`,
-    [caId, PROFILE_SIGNING_PROFILE, now.toISOString(), new Date(now.getTime() + RENEW_BEFORE_DAYS * DAY).toISOString()],
-  );
-  const id = rows[0]?.id;
-  return id === undefined ? undefined : (await store.findCertificateById(String(id)))?.certificate;
-}
 
 /**
  * The profile-signing certificate of the issuing CA that is valid for 30 more days
@@ -50,26 +39,17 @@ export async function ensureProfileSigningCertificate(store: Store, now: Date = 
     if (e instanceof KakitomeError && e.code === 'INVALID_ARGUMENT') return undefined;
     throw e;
   }
-  const current = await currentSigner(store, ca.id, now);
+  const current = await findDelegateCertificate(store, ca.id, PROFILE_SIGNING_PROFILE, now, new Date(now.getTime() + RENEW_BEFORE_DAYS * DAY));
   if (current) return current;
-  const caKey = await openCaKey(store, ca, 'ca-profile-signer');
-  const keys = await generateKeyPairOffThread({ type: 'rsa', modulusLength: 2048 });
-  const notBefore = new Date(now.getTime() - 60_000);
-  const certificate = issueCertificate({
-    subject: { commonName: `${ca.name} configuration profiles` },
-    publicKey: keys.publicKey,
-    issuer: ca.certificate,
-    signingKey: caKey,
-    keyUsage: ['digitalSignature'],
-    notBefore,
-    notAfter: new Date(Math.min(notBefore.getTime() + VALIDITY_DAYS * DAY, ca.certificate.notAfter.getTime())),
-    ...(ca.crlUrl ? { crlDistributionPoints: [ca.crlUrl] } : {}),
-    ...(ca.ocspUrl ? { ocspUrls: [ca.ocspUrl] } : {}),
-  });
-  await store.importPrivateKey(keys.privateKey, { certificates: [certificate], label: `${ca.name} configuration profile signing`, trust: 'imported', source: `ca-profile-signer ${ca.name}` });
-  const rec = (await store.findCertificateByFingerprint(certificate.fingerprint256))!;
-  await store.engine.transaction(async (tx) => {
-    await tx.run('INSERT INTO issued_certificates (certificate_id, ca_id, profile, renewed_from, issued_at) VALUES (?, ?, ?, ?, ?)', [rec.id, ca.id, PROFILE_SIGNING_PROFILE, null, now.toISOString()]);
+  const certificate = await issueDelegateCertificate(store, ca, {
+    profile: PROFILE_SIGNING_PROFILE,
+    purpose: 'ca-profile-signer',
+    commonName: `${ca.name} configuration profiles`,
+    label: `${ca.name} configuration profile signing`,
+    keys: await generateKeyPairOffThread({ type: 'rsa', modulusLength: 2048 }),
+    validityDays: VALIDITY_DAYS,
+    now,
+    extensions: { ...(ca.crlUrl ? { crlDistributionPoints: [ca.crlUrl] } : {}), ...(ca.ocspUrl ? { ocspUrls: [ca.ocspUrl] } : {}) },
   });
   await store.audit('ca.profile-signer', certificate.fingerprint256, `${ca.name}, until ${certificate.notAfter.toISOString()}`);
   return certificate;
