@@ -19,6 +19,7 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   '/admin/tenants': ['admin'],
   'POST /admin/tenants': ['admin'],
   'POST /admin/tenants/identity': ['admin'],
+  'POST /admin/tenants/identity/retire': ['admin'],
   'POST /admin/tenants/keys': ['admin'],
   'POST /admin/tenants/keys/:id/revoke': ['admin'],
   'POST /admin/tenants/keys/:id/limit': ['admin'],

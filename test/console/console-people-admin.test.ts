@@ -15,6 +15,7 @@ import { offboardPerson } from '../../src/ca/offboard-person.ts';
 import { publishCrl } from '../../src/ca/publish-crl.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import { en } from '../../src/server/console/messages/en.ts';
+import { DEFAULT_CONSOLE_RATES } from '../../src/server/console/console-context.ts';
 import { startAdminFixture, ROLE_PEOPLE, type AdminFixture } from './admin-fixture.ts';
 import { TEST_PASSWORD } from './console-client.ts';
 
@@ -130,4 +131,26 @@ test('the last enabled administrator cannot leave (the library refuses, and noth
   const out = await offboardPerson(fx.store, admin, 'affiliationChanged');
   assert.ok(out.person.disabledAt);
   await assert.rejects(offboardPerson(fx.store, second.id, 'affiliationChanged'), /last administrator/);
+});
+
+test('the per-person issue limit keeps its default (5 a minute): the sixth request is 429 with Retry-After and says so in the reader\'s language; others are not held back', async () => {
+  assert.equal(DEFAULT_CONSOLE_RATES.issuePerPerson, 5);
+  const helpdesk = await fx.client('helpdesk');
+  // An empty request is refused after the limit is taken: five cost nothing but count.
+  for (let i = 0; i < 5; i++) assert.equal((await helpdesk.request('/me/certificate/request', { form: { 'csr-text': '' } })).status, 400, `request ${i + 1}`);
+  const refused = await helpdesk.request('/me/certificate/request', { form: { 'csr-text': '' } });
+  assert.equal(refused.status, 429);
+  assert.match(refused.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+  assert.match(await refused.text(), /Too many attempts\. Please wait \d+ seconds/);
+  // The limit is the person's, across the issuing routes: a real issue and a renewal wait too, and nothing is issued.
+  const before = (await fx.store.listCertificates({ email: ROLE_PEOPLE.helpdesk!.email })).length;
+  assert.equal((await helpdesk.request('/me/certificate', { form: { profile: 'modern' } })).status, 429);
+  assert.equal((await helpdesk.request('/me/certificate/renew', { form: { profile: 'modern' } })).status, 429);
+  const ja = await helpdesk.request('/me/keys', { form: {}, headers: { 'accept-language': 'ja' } });
+  assert.equal(ja.status, 429);
+  assert.match(await ja.text(), /試行回数が多すぎます。\d+ 秒待ってから/);
+  assert.equal((await fx.store.listCertificates({ email: ROLE_PEOPLE.helpdesk!.email })).length, before);
+  // Another person is not held back by it.
+  const auditor = await fx.client('auditor');
+  assert.equal((await auditor.request('/me/certificate/request', { form: { 'csr-text': '' } })).status, 400);
 });

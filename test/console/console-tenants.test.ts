@@ -108,3 +108,36 @@ test('an identity uploaded as PKCS#12 (wrong password refused), and nobody but a
   assert.equal((await new TenantDirectory(fx.store).listApiKeys('upload')).length, 0);
   assert.equal((await admin.request('/admin/tenants/keys', { form: { tenant: 'upload', scope: ['sign'] }, origin: 'http://evil.example' })).status, 403, 'cross-site');
 });
+
+test('retiring an identity from the console: its key stops signing through the API, audited; another tenant\'s address and forged requests are refused', async () => {
+  const admin = await fx.client('admin');
+  assert.equal((await admin.request('/admin/tenants', { form: { name: 'shop', domains: 'shop.example' } })).status, 200);
+  const identity = new FormData();
+  identity.set('tenant', 'shop');
+  identity.set('email', 'orders@shop.example');
+  identity.set('key-type', 'p256');
+  assert.equal((await admin.request('/admin/tenants/identity', { form: identity })).status, 200);
+  const token = /data-api-key>(kk_[0-9a-f]{16}_[A-Za-z0-9_-]{43})</.exec(await (await admin.request('/admin/tenants/keys', { form: { tenant: 'shop', scope: ['sign'] } })).text())![1]!;
+  assert.equal((await sign(token, draftMessage('orders@shop.example', 'someone@example.com', 'before'))).status, 200);
+  const page = await (await admin.request('/admin/tenants')).text();
+  assert.match(page, /data-identity="orders@shop\.example"/);
+
+  // Not this tenant's address (it is acme's, from the first test, or nobody's): refused, nothing retired.
+  const foreign = await admin.request('/admin/tenants/identity/retire', { form: { tenant: 'shop', address: 'news@acme.example' } });
+  assert.equal(foreign.status, 404);
+  assert.equal((await admin.request('/admin/tenants/identity/retire', { form: { tenant: 'shop', address: 'orders@shop.example' }, origin: 'http://evil.example' })).status, 403, 'cross-site');
+  assert.equal((await admin.request('/admin/tenants/identity/retire', { form: { tenant: 'shop' } })).status, 400);
+  const helpdesk = await fx.client('helpdesk');
+  assert.equal((await helpdesk.request('/admin/tenants/identity/retire', { form: { tenant: 'shop', address: 'orders@shop.example' } })).status, 403);
+  assert.equal((await sign(token, draftMessage('orders@shop.example', 'someone@example.com', 'still'))).status, 200, 'nothing was retired by the refusals');
+
+  const done = await admin.request('/admin/tenants/identity/retire', { form: { tenant: 'shop', address: 'orders@shop.example' } });
+  assert.equal(done.status, 200);
+  assert.match(await done.text(), /orders@shop\.example no longer signs: 1 key retired/);
+  assert.notEqual((await sign(token, draftMessage('orders@shop.example', 'someone@example.com', 'after'))).status, 200, 'the retired key no longer signs');
+  const again = await admin.request('/admin/tenants/identity/retire', { form: { tenant: 'shop', address: 'orders@shop.example' }, headers: { 'accept-language': 'ja' } });
+  assert.match(await again.text(), /署名に使える鍵が残っていません/);
+  const audit = (await fx.store.auditLog({ limit: 500 })).filter((e) => e.actor === `console:${ROLE_PEOPLE.admin!.email}`);
+  assert.ok(audit.some((e) => e.action === 'tenant.identity.retire' && e.object === 'orders@shop.example' && /^tenant shop: keys /.test(e.detail ?? '')));
+  assert.ok(audit.some((e) => e.action === 'key.retire'));
+});

@@ -6,14 +6,14 @@ import type { ConsoleHandler } from './console-context.ts';
 import { acceptKey, externalDirectory, rejectKey } from './pages/directory.ts';
 import { peopleImportPage, peopleImportSubmit } from './pages/people-import.ts';
 import { policyEdit, policyExplain, policyView } from './pages/policy.ts';
-import { addIdentity, addTenant, createKey, limitKey, revokeKey, tenantsView } from './pages/tenants.ts';
+import { addIdentity, addTenant, createKey, limitKey, retireIdentity, revokeKey, tenantsView } from './pages/tenants.ts';
 import { issueForPerson, personDetail, personLeaves, renewCertificate } from './pages/person.ts';
 
 export const ADMIN_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.person': personDetail, 'admin.person.leave': personLeaves, 'admin.person.issue': issueForPerson, 'admin.certificate.renew': renewCertificate,
   'admin.people.import': peopleImportPage, 'admin.people.import.submit': peopleImportSubmit,
   'admin.policy': policyView, 'admin.policy.save': policyEdit, 'admin.policy.explain': policyExplain,
-  'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.identity': addIdentity,
+  'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.identity': addIdentity, 'admin.tenants.identity.retire': retireIdentity,
   'admin.tenants.key': createKey, 'admin.tenants.key.revoke': revokeKey, 'admin.tenants.key.limit': limitKey,
   'admin.directory': externalDirectory, 'admin.directory.accept': acceptKey, 'admin.directory.reject': rejectKey,
 };

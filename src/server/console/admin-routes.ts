@@ -29,6 +29,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/tenants', access: ADMINISTRATORS, page: 'admin.tenants' },
   { method: 'post', path: '/admin/tenants', access: ADMINISTRATORS, page: 'admin.tenants.add' },
   { method: 'post', path: '/admin/tenants/identity', access: ADMINISTRATORS, page: 'admin.tenants.identity' },
+  { method: 'post', path: '/admin/tenants/identity/retire', access: ADMINISTRATORS, page: 'admin.tenants.identity.retire' },
   { method: 'post', path: '/admin/tenants/keys', access: ADMINISTRATORS, page: 'admin.tenants.key' },
   { method: 'post', path: '/admin/tenants/keys/:id/revoke', access: ADMINISTRATORS, page: 'admin.tenants.key.revoke' },
   { method: 'post', path: '/admin/tenants/keys/:id/limit', access: ADMINISTRATORS, page: 'admin.tenants.key.limit' },

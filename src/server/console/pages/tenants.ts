@@ -5,12 +5,15 @@
  * only its hash stored; setRateLimit; revokeApiKey), issueTenantIdentity (a
  * certificate from the organisation's CA, key made and sealed on the server) and
  * addTenantIdentityFromPkcs12 (an uploaded PKCS#12, checked by importPkcs12's
- * limits). Every change is audited under the administrator's name.
+ * limits), retireTenantIdentity (as `kakitome tenant retire-identity` and
+ * DELETE /api/v1/identities/{address}: its keys stop signing, still decrypt old
+ * mail). Every change is audited under the administrator's name.
  */
 import { issueTenantIdentity } from '../../../ca/issue-tenant-identity.ts';
 import { isKakitomeError } from '../../../errors.ts';
 import { importPkcs12 } from '../../../keys/import-pkcs12.ts';
 import { addTenantIdentityFromPkcs12 } from '../../../store/add-tenant-identity.ts';
+import { retireTenantIdentity } from '../../../store/retire-tenant-identity.ts';
 import { API_SCOPES, parseScopes, TenantDirectory, type ApiKeyRecord, type Tenant } from '../../../store/tenant-directory.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, SETUP_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
@@ -33,6 +36,11 @@ function keyRow(v: ConsoleView, k: ApiKeyRecord): Html {
 <td>${k.revokedAt ? '' : h`<form method="post" action="/admin/tenants/keys/${k.id}/revoke"><button class="danger" type="submit">${t.revoke}</button></form>`}</td></tr>`;
 }
 
+function retireForm(v: ConsoleView, tenant: string, address: string): Html {
+  const t = v.t.tenants;
+  return h`<form method="post" action="/admin/tenants/identity/retire" class="inline" data-identity="${address}"><input type="hidden" name="tenant" value="${tenant}"><input type="hidden" name="address" value="${address}"><span>${address}</span> <button class="secondary" type="submit" aria-label="${t.retireLabel(address)}">${t.retire}</button></form>`;
+}
+
 async function tenantsPage(cx: ConsoleContext, v: ConsoleView, message?: Html, status = 200): Promise<Response> {
   const t = v.t.tenants;
   const dir = new TenantDirectory(cx.service.store);
@@ -40,7 +48,7 @@ async function tenantsPage(cx: ConsoleContext, v: ConsoleView, message?: Html, s
   const body = h`${message ?? ''}
 <p>${t.lead}</p>
 <div class="table-wrap"><table><caption>${t.tenants}</caption><thead><tr><th scope="col">${t.name}</th><th scope="col">${t.domains}</th><th scope="col">${t.identities}</th></tr></thead>
-<tbody>${tenants.map((x) => h`<tr data-tenant="${x.name}"><td>${x.name}</td><td>${x.domains.join(', ') || t.everyDomain}</td><td>${x.identities.join(', ') || '—'}</td></tr>`)}</tbody></table></div>
+<tbody>${tenants.map((x) => h`<tr data-tenant="${x.name}"><td>${x.name}</td><td>${x.domains.join(', ') || t.everyDomain}</td><td>${x.identities.length ? x.identities.map((a) => retireForm(v, x.name, a)) : '—'}</td></tr>`)}</tbody></table></div>
 <form class="card stack" method="post" action="/admin/tenants">
 <h2>${t.add}</h2><p>${t.addLead}</p>
 <div><label for="t-name">${t.name}</label><input id="t-name" name="name" type="text" maxlength="63" required></div>
@@ -144,5 +152,18 @@ export const limitKey: ConsoleHandler = async (c, cx, v) => {
   return change(cx, v, async () => {
     const k = await new TenantDirectory(actingFor(cx, v).store).setRateLimit(id.slice(0, 100), rate);
     return notice('good', v.t.tenants.rateSet(k.id, k.ratePerMinute ? v.t.tenants.perMinute(k.ratePerMinute) : v.t.tenants.noLimit));
+  });
+};
+
+export const retireIdentity: ConsoleHandler = async (c, cx, v) => {
+  const form = await readForm(c, FORM_MAX_BYTES);
+  const tenant = textField(form, 'tenant', 63);
+  const address = textField(form, 'address', 320);
+  if (!tenant || !address) return tenantsPage(cx, v, notice('bad', v.t.errors.badForm), 400);
+  return change(cx, v, async () => {
+    const store = actingFor(cx, v).store;
+    const r = await retireTenantIdentity(store, new TenantDirectory(store), tenant, address);
+    await store.audit('tenant.identity.retire', r.address, `tenant ${tenant}: ${r.retired.length ? `keys ${r.retired.map((k) => k.keyId).join(', ')}` : 'no active key'}`);
+    return notice('good', r.retired.length ? v.t.tenants.retired(r.address, r.retired.length) : v.t.tenants.nothingToRetire(r.address));
   });
 };
