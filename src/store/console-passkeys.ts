@@ -95,4 +95,19 @@ export class PasskeyDirectory {
     await this.#store.audit('person.passkey.remove', email, found.name);
     return true;
   }
+
+  /**
+   * Removes every passkey of a person who lost all their devices (an
+   * administrator's act, console person page): one `person.passkey.remove-all`
+   * audit row naming how many and which. Returns how many were removed.
+   */
+  async removeAll(personId: string, email: string): Promise<number> {
+    let names: string[] = [];
+    await this.#store.engine.transaction(async (tx) => {
+      names = (await tx.all('SELECT name FROM console_passkeys WHERE person_id = ? ORDER BY created_at, id', [personId])).map((r) => String(r.name));
+      if (names.length) await tx.run('DELETE FROM console_passkeys WHERE person_id = ?', [personId]);
+    });
+    if (names.length) await this.#store.audit('person.passkey.remove-all', email, `${names.length} removed: ${names.join(', ')}`);
+    return names.length;
+  }
 }

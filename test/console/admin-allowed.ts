@@ -6,6 +6,7 @@
 export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   '/admin/people/:id': ['admin', 'officer', 'helpdesk'],
   'POST /admin/people/:id/leave': ['admin', 'officer'],
+  'POST /admin/people/:id/passkeys/remove': ['admin'],
   'POST /admin/people/:id/certificate': ['admin', 'officer'],
   'POST /admin/certificates/:id/renew': ['admin', 'officer'],
   '/admin/people-import': ['admin', 'officer'],

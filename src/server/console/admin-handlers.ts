@@ -7,10 +7,12 @@ import { acceptKey, externalDirectory, rejectKey } from './pages/directory.ts';
 import { peopleImportPage, peopleImportSubmit } from './pages/people-import.ts';
 import { policyEdit, policyExplain, policyView } from './pages/policy.ts';
 import { addIdentity, addTenant, createKey, limitKey, retireIdentity, revokeKey, tenantsView } from './pages/tenants.ts';
+import { removePersonPasskeys } from './pages/person-passkeys.ts';
 import { issueForPerson, personDetail, personLeaves, renewCertificate } from './pages/person.ts';
 
 export const ADMIN_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.person': personDetail, 'admin.person.leave': personLeaves, 'admin.person.issue': issueForPerson, 'admin.certificate.renew': renewCertificate,
+  'admin.person.passkeys.remove': removePersonPasskeys,
   'admin.people.import': peopleImportPage, 'admin.people.import.submit': peopleImportSubmit,
   'admin.policy': policyView, 'admin.policy.save': policyEdit, 'admin.policy.explain': policyExplain,
   'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.identity': addIdentity, 'admin.tenants.identity.retire': retireIdentity,

@@ -395,7 +395,17 @@ export const en = {
     leaveSubmit: 'Disable and revoke',
     left: (email: string, revoked: number, kept: number) => `${email} can no longer sign in. Certificates revoked: ${revoked}. Keys kept for old mail: ${kept}. Publish a CRL on Certificates so that mail programs learn it.`,
     back: 'Back to people',
-  },  // Administration (consadmin): the external certificate directory.
+  },
+  // A person's passkeys, removed by an administrator when every device is lost.
+  personPasskeys: {
+    title: 'Passkeys',
+    count: (n: number) => n === 0 ? 'No passkey: this person signs in with their password alone.' : `${n} passkey${n === 1 ? '' : 's'}: this person confirms every sign-in with one.`,
+    lead: 'If they lost every device that holds a passkey, remove them all: they then sign in with their password alone and can add new passkeys. Their sessions end at once. Recorded in the audit log. Make sure it is really them asking (call them back on a number you know).',
+    confirm: (email: string) => `Yes, remove every passkey of ${email}.`,
+    submit: 'Remove all passkeys',
+    removed: (email: string) => `Every passkey of ${email} is removed and their sessions are ended. They sign in with their password and can add new passkeys.`,
+  },
+  // Administration (consadmin): the external certificate directory.
   directory: {
     title: 'External certificates',
     pending: 'New keys waiting for a decision',

@@ -395,7 +395,17 @@ export const ja: Messages = {
     leaveSubmit: '無効にして失効',
     left: (email: string, revoked: number, kept: number) => `${email} はサインインできなくなりました。失効した証明書: ${revoked} 件。過去のメール用に保管した鍵: ${kept} 件。メールソフトに伝わるよう、「証明書」で CRL を発行してください。`,
     back: 'ユーザー一覧へ戻る',
-  },  // Administration (consadmin): the external certificate directory.
+  },
+  // A person's passkeys, removed by an administrator when every device is lost.
+  personPasskeys: {
+    title: 'パスキー',
+    count: (n: number) => n === 0 ? 'パスキーはありません。この人はパスワードだけでサインインします。' : `パスキー ${n} 個。サインインのたびにパスキーで確認します。`,
+    lead: 'パスキーの入った端末をすべて失くした場合は、すべて削除してください。以後はパスワードだけでサインインし、新しいパスキーを追加できます。この人のセッションはすぐに終了します。監査ログに記録されます。本当に本人からの依頼か確かめてください（分かっている番号に折り返し電話するなど）。',
+    confirm: (email: string) => `${email} のパスキーをすべて削除します。`,
+    submit: 'パスキーをすべて削除',
+    removed: (email: string) => `${email} のパスキーをすべて削除し、セッションを終了しました。パスワードでサインインし、新しいパスキーを追加できます。`,
+  },
+  // Administration (consadmin): the external certificate directory.
   directory: {
     title: '社外の証明書',
     pending: '判断待ちの新しい鍵',

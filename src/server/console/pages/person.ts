@@ -30,6 +30,7 @@ import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
 import { formatDate, h, notice, page, seeOther, type Html } from '../render.ts';
 import { certificateState } from './my-certificate.ts';
+import { passkeysCard } from './person-passkeys.ts';
 
 /** Reasons offered when a person leaves (S/MIME BR 7.2.2; "superseded" means a replacement, not a leaver). */
 export const LEAVER_REASONS = ['affiliationChanged', 'cessationOfOperation', 'keyCompromise', 'unspecified'] as const;
@@ -98,6 +99,7 @@ ${certs.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${p
 <tbody>${certs.map((r) => certificateRow(v, r, now, act))}</tbody></table></div>` : notice('info', t.noCertificates)}
 ${act && !p.disabledAt && owned ? issueForm(v, p) : ''}
 ${act && !owned ? notice('info', v.t.me.notInDomains(p.email, (await cx.organisation.domains()).join(', '))) : ''}
+${await passkeysCard(cx, v, p)}
 ${act && !p.disabledAt && p.id !== v.person!.id ? leaverForm(v, p) : ''}
 <p><a href="/admin/people">${t.back}</a></p>`;
   return page(v, { title: t.title(p.displayName), body, status });
@@ -106,7 +108,8 @@ ${act && !p.disabledAt && p.id !== v.person!.id ? leaverForm(v, p) : ''}
 export const personDetail: ConsoleHandler = async (c, cx, v) => {
   const p = await findPersonOr404(cx, c.req.param('id') ?? '');
   const done = c.req.query('done');
-  return personPage(cx, v, p, done === 'issued' ? notice('good', v.t.person.issued) : undefined);
+  const message = done === 'issued' ? v.t.person.issued : done === 'passkeys-removed' ? v.t.personPasskeys.removed(p.email) : undefined;
+  return personPage(cx, v, p, message ? notice('good', message) : undefined);
 };
 
 function refuseUnlessMayActOn(v: ConsoleView, p: Person): void {
