@@ -18,8 +18,9 @@
  * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
  * and Postfix share the machine with the gateway in both configurations.
  *
- *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--node-arg=ARG]... [--quick] [--out=FILE]
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--node-arg=ARG]... [--quick] [--out=FILE]
  *
+ * `--only` measures one direction (the other is absent from the figures).
  * `--workers` is passed to the gateway (its crypto worker threads; default one per CPU, 0: main thread).
  * `--node-arg` is given to the gateway's node (repeatable), e.g. `--node-arg=--cpu-prof
  * --node-arg=--cpu-prof-dir=/tmp/prof` profiles it, its worker threads too.
@@ -53,6 +54,8 @@ interface Options {
   workers: string | undefined;
   /** Arguments for the gateway's node (--cpu-prof...). */
   nodeArgs: string[];
+  /** One direction only (undefined: both). */
+  only: 'outbound' | 'inbound' | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -65,7 +68,13 @@ function parseOptions(argv: readonly string[]): Options {
     out: arg('out'),
     workers: arg('workers'),
     nodeArgs: argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length)),
+    only: onlyOption(arg('only')),
   };
+}
+
+function onlyOption(v: string | undefined): Options['only'] {
+  if (v === undefined || v === 'outbound' || v === 'inbound') return v;
+  throw new Error(`--only takes outbound or inbound, not ${v}`);
 }
 
 /** Counts what reaches the next hop, and when. */
@@ -233,8 +242,8 @@ export interface GatewayFigures {
   concurrency: number;
   cores: number;
   load: { before: number; after: number };
-  outbound: DirectionFigures;
-  inbound: DirectionFigures;
+  outbound?: DirectionFigures;
+  inbound?: DirectionFigures;
 }
 
 export async function measureGateway(o: Options): Promise<GatewayFigures> {
@@ -277,9 +286,9 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
         halfLoad: { rate, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), messages: ms.length },
       };
     };
-    const outbound = await direction('alice@corp.test', 'erin@example.com', outboundMessage);
-    const inbound = await direction('carol@example.com', 'alice@corp.test', inboundMessage);
-    return { count: o.count, concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, outbound, inbound };
+    const outbound = o.only === 'inbound' ? undefined : await direction('alice@corp.test', 'erin@example.com', outboundMessage);
+    const inbound = o.only === 'outbound' ? undefined : await direction('carol@example.com', 'alice@corp.test', inboundMessage);
+    return { count: o.count, concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) };
   } finally {
     await gateway.stop();
     await postfix.stop();
@@ -295,9 +304,9 @@ function report(f: GatewayFigures): string {
   return [
     `gateway through Postfix: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
     `${''.padEnd(28)} ${'no filter'.padStart(9)} ${'gateway'.padStart(9)} ${'ratio'.padStart(6)}   CPU/msg  gateway time at half load (target: ratio >= 45%, p99 < 20 ms)`,
-    row('outbound (signed)', f.outbound),
-    row('inbound (decrypt + verify)', f.inbound),
-    ...(['outbound', 'inbound'] as const).map((d) => `CPU per message by thread, ${d}: ${Object.entries(f[d].cpuPerMessageByThreadUs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v} µs`).join(', ')}`),
+    ...(f.outbound ? [row('outbound (signed)', f.outbound)] : []),
+    ...(f.inbound ? [row('inbound (decrypt + verify)', f.inbound)] : []),
+    ...(['outbound', 'inbound'] as const).flatMap((d) => { const figures = f[d]; return figures ? [`CPU per message by thread, ${d}: ${Object.entries(figures.cpuPerMessageByThreadUs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v} µs`).join(', ')}`] : []; }),
   ].join('\n');
 }
 

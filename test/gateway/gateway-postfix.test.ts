@@ -6,7 +6,9 @@
  * checked with `openssl cms`. Outbound sign/encrypt split, inbound verify with a
  * forged Authentication-Results, the gateway down or its next hop down (nothing
  * lost, everything delivered once it is back), kill -9 in the middle of a stream
- * (every message arrives; duplicates counted), SIGHUP reload, SIGTERM exit 0, LMTP.
+ * (every message arrives; duplicates counted), Postfix's queue full (452 4.3.1 from
+ * the reinjection listener: 451, kept, delivered once there is room), SIGHUP reload,
+ * SIGTERM exit 0, LMTP.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -335,5 +337,48 @@ test('through Postfix with LMTP, policy: a trigger forces encryption and leaves 
     await lpf.stop();
     writeFileSync(levelled, JSON.stringify({ global: { revocation: 'allow-unknown' }, domains: {}, addresses: {} }));
     await runCli(['policy', 'import', levelled], { env: world.env, cwd: world.dir });
+  }
+});
+
+test('through Postfix: its queue full (queue_minfree above the free space): :25 answers 452, the reinjection listener\'s 452 becomes the gateway\'s 451 and Postfix keeps the messages; once there is room each is delivered once', async () => {
+  sink.deliveries.length = 0;
+  const { signMessage } = await import('../../src/smime/sign-message.ts');
+  const dave = world.pki.identity('rsa2048', 'dave');
+  // 1. Two messages in Postfix's queue, one each way, waiting for the (stopped) gateway.
+  assert.equal((await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Full out', 'Outbound while full.'))).code, 250);
+  const inbound = signMessage(draft('dave@example.com', 'alice@corp.test', 'Full in', 'Inbound while full.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
+  assert.equal((await sendTo(ports.smtp, 'dave@example.com', ['alice@corp.test'], inbound)).code, 250);
+  await until('both in the queue', async () => (await pf.queued()) === 2, pf);
+  // 2. The queue's file system "full": Postfix wants more free space than the disk has (the check behind 452 4.3.1).
+  await pf.setParameter('queue_minfree', String(2 ** 50));
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    const refused = await sendTo(ports.smtp, 'erin@example.com', ['alice@corp.test'], draft('erin@example.com', 'alice@corp.test', 'Refused', 'No room.'));
+    assert.equal(refused.code, 452, `Postfix takes no new mail while full: ${refused.response}`);
+    await pf.flush();
+    // Postfix also tells its postmaster about the shortage (notify_classes resource): not one of ours.
+    const ours = () => sink.deliveries.filter((d) => d.to.includes('erin@example.com') || d.to.includes('alice@corp.test'));
+    const deferredByGateway = () => gw.lines.filter((l) => l.includes('"event":"message"') && /"reply":4\d\d/.test(l));
+    await until('the gateway to answer 4xx for both', () => deferredByGateway().length >= 2, pf);
+    assert.match(pf.log(), /status=deferred \([^)]*Insufficient system storage/, 'Postfix deferred them with the next hop\'s reason');
+    assert.equal(ours().length, 0, 'nothing delivered while the queue is full');
+    assert.equal(await pf.queued(), 2, 'Postfix still holds both');
+    // 3. Room again: both are delivered, each once.
+    await pf.setParameter('queue_minfree');
+    await pf.flush();
+    await until('both delivered', () => ours().length >= 2, pf);
+    await new Promise((r) => setTimeout(r, 1500));
+    await pf.flush();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(ours().length, 2, 'each message once');
+    assert.equal(await pf.queued(), 0);
+    assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('erin@example.com').message, world.corpRoot)).ok, 'the outbound copy left signed');
+    const got = sink.deliveryTo('alice@corp.test').message;
+    assert.match(got.toString('latin1'), /^Authentication-Results: mx\.corp\.test; smime=pass/m);
+    assert.ok((await opensslVerifyMime(world.dir, got, world.pki.caPath)).ok);
+  } finally {
+    await pf.setParameter('queue_minfree');
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0, gw.lines.join('\n'));
   }
 });

@@ -12,7 +12,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { requirePeer, runPeer } from '../peers/run-peer.ts';
+import { requirePeer, runPeer, runPeerOk } from '../peers/run-peer.ts';
 
 export const POSTFIX = '/usr/sbin/postfix';
 
@@ -139,6 +139,16 @@ export class PostfixInstance {
       const check = await runPeer('script', ['-qec', `${POSTFIX} -c ${this.conf} check`, '/dev/null']);
       throw new Error(`${(e as Error).message}\npostfix check: ${check.stdout.toString()}${check.stderr}\n${r.stderr}`);
     }
+  }
+
+  /**
+   * Sets a main.cf parameter (or removes it: `value` undefined, back to Postfix's
+   * default) and reloads: daemons started afterwards use it, running ones finish
+   * their session with the old one.
+   */
+  async setParameter(name: string, value?: string): Promise<void> {
+    await runPeerOk('/usr/sbin/postconf', ['-c', this.conf, ...(value === undefined ? ['-X', name] : ['-e', `${name}=${value}`])]);
+    await runPeerOk(POSTFIX, ['-c', this.conf, 'reload']);
   }
 
   /** Retries every deferred message now. */
