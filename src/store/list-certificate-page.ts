@@ -2,18 +2,19 @@
  * One page of the certificate inventory (the console's Certificates screen), for
  * a store of tens of thousands of certificates: never loads them all. The page is
  * found by indexed queries only (certificates_not_after for the order,
- * certificate_emails_email for an address prefix, the unique fingerprint),
+ * certificate_emails_email for an address prefix, people_name for a name prefix,
+ * certificates_serial for a serial number, the unique fingerprint),
  * newest expiry first, and continued by a cursor (keyset paging: the last row's
  * notAfter and id), so page 400 costs what page 1 costs. Only the page's rows are
  * then read whole.
  */
 import { KakitomeError } from '../errors.ts';
-import { prefixEnd, readCursor, writeCursor } from './page-cursor.ts';
+import { certificatePageOf, prefixEnd, readCursor } from './page-cursor.ts';
 import type { SqlValue } from './sql-engine.ts';
 import type { CertificateRecord, Store } from './store.ts';
 
 export interface CertificatePageQuery {
-  /** An address or the start of one ("tanaka@", "tanaka"), or a SHA-256 fingerprint (64 hex digits, colons allowed). */
+  /** The start of an address ("tanaka@", "tanaka") or of a person's name ("田中", "tanaka h"), a serial number (hex, colons allowed), or a SHA-256 fingerprint (64 hex digits, colons allowed). */
   search?: string;
   /** 'issued' (default): the mailbox certificates the internal CA issued (no CA certificates); 'all': every certificate in the store. */
   kind?: 'issued' | 'all';
@@ -30,6 +31,32 @@ export interface CertificatePage {
 }
 
 const FINGERPRINT = /^[0-9a-f]{64}$/;
+/** A serial number as people copy it: hex digits, maybe in pairs with colons or spaces. */
+const SERIAL = /^(?:[0-9a-f]{2}(?:[: ]?[0-9a-f]{2})*|[0-9a-f]+)$/;
+
+/**
+ * The certificate ids a search finds, each way on its own index: the start of an
+ * address (certificate_emails_email), the start of a person's name on People
+ * (people_name: the database lower-cases the name as the search is lower-cased
+ * here, so case is ignored for ASCII letters), and, when the search reads as a
+ * serial number, that serial (certificates_serial; stored as the DER integer's
+ * bytes, so with or without the leading 00 of a serial whose first bit is set).
+ */
+function searchQuery(search: string): { sql: string; params: SqlValue[] } {
+  const parts = [
+    'SELECT certificate_id FROM certificate_emails WHERE email >= ? AND email < ?',
+    'SELECT e.certificate_id FROM people p JOIN certificate_emails e ON e.email = p.email WHERE lower(p.display_name) >= ? AND lower(p.display_name) < ?',
+  ];
+  const params: SqlValue[] = [search, prefixEnd(search), search, prefixEnd(search)];
+  if (SERIAL.test(search)) {
+    let serial = search.replace(/[: ]/g, '');
+    if (serial.length % 2) serial = `0${serial}`;
+    const bare = serial.replace(/^(?:00)+(?=..)/, '');
+    parts.push('SELECT id FROM certificates WHERE serial_hex IN (?, ?)');
+    params.push(bare, `00${bare}`);
+  }
+  return { sql: parts.join(' UNION '), params };
+}
 
 export async function listCertificatePage(store: Store, q: CertificatePageQuery = {}): Promise<CertificatePage> {
   const limit = Math.min(Math.max(Math.trunc(q.limit ?? 50), 1), 200);
@@ -42,8 +69,9 @@ export async function listCertificatePage(store: Store, q: CertificatePageQuery 
     where.push('c.fingerprint = ?');
     params.push(fingerprint);
   } else if (search) {
-    where.push('c.id IN (SELECT certificate_id FROM certificate_emails WHERE email >= ? AND email < ?)');
-    params.push(search, prefixEnd(search));
+    const found = searchQuery(search);
+    where.push(`c.id IN (${found.sql})`);
+    params.push(...found.params);
   }
   if (q.after) {
     const [notAfter, id] = readCursor(q.after);
@@ -58,12 +86,5 @@ export async function listCertificatePage(store: Store, q: CertificatePageQuery 
      ORDER BY c.not_after DESC, c.id DESC LIMIT ?`,
     [...params, limit + 1],
   );
-  const page = rows.slice(0, limit);
-  const records: CertificateRecord[] = [];
-  for (const r of page) {
-    const rec = await store.findCertificateById(String(r.id));
-    if (rec) records.push(rec);
-  }
-  const last = page.at(-1);
-  return rows.length > limit && last ? { records, next: writeCursor(String(last.not_after), String(last.id)) } : { records };
+  return certificatePageOf(store, rows, limit, 'not_after');
 }

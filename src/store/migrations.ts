@@ -395,6 +395,16 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
      sent_at TEXT,
      PRIMARY KEY (certificate_id, threshold)
    )`,
+  // 15: the console's lists on a large store (issue 11): the inventory searched by
+  // serial number (list-certificate-page.ts; certificates_issuer_serial leads with
+  // the issuer) and by a person's name (the start of people.display_name, lower-cased
+  // by the database as the query lower-cases it), the harvested certificates paged
+  // newest first (list-harvested-certificates.ts), and the key changes waiting for a
+  // decision counted and listed without reading every address row.
+  `CREATE INDEX certificates_serial ON certificates (serial_hex);
+   CREATE INDEX certificates_trust_added ON certificates (trust, added_at, id);
+   CREATE INDEX certificate_emails_filing ON certificate_emails (filing, filed_at);
+   CREATE INDEX people_name ON people (lower(display_name))`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

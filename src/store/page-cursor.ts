@@ -4,6 +4,8 @@
  * (list-certificate-page.ts, list-audit-page.ts).
  */
 import { KakitomeError } from '../errors.ts';
+import type { Row } from './sql-engine.ts';
+import type { CertificateRecord, Store } from './store.ts';
 
 export function writeCursor(value: string, id: string): string {
   return Buffer.from(JSON.stringify([value, id])).toString('base64url');
@@ -22,4 +24,20 @@ export function readCursor(cursor: string): [string, string] {
 /** The smallest string greater than every string starting with `prefix` (an index range for a prefix). */
 export function prefixEnd(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+/**
+ * A page of certificates from the ids a keyset query found (asked for limit + 1
+ * rows, sorted by `sortColumn` then id): the page's records read whole, and the
+ * cursor of the next page when the query found more.
+ */
+export async function certificatePageOf(store: Store, rows: readonly Row[], limit: number, sortColumn: string): Promise<{ records: CertificateRecord[]; next?: string }> {
+  const page = rows.slice(0, limit);
+  const records: CertificateRecord[] = [];
+  for (const r of page) {
+    const rec = await store.findCertificateById(String(r.id));
+    if (rec) records.push(rec);
+  }
+  const last = page.at(-1);
+  return rows.length > limit && last ? { records, next: writeCursor(String(last[sortColumn]), String(last.id)) } : { records };
 }

@@ -4,7 +4,7 @@
  * plan for each shape (no search, address prefix, fingerprint, cursor, date range)
  * must never read a table from end to end. Checked on the plan, not by timing.
  */
-import { test } from 'node:test';
+import { test, after as afterAll } from 'node:test';
 import assert from 'node:assert/strict';
 import { Store } from '../../src/store/store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
@@ -12,22 +12,83 @@ import type { SqlValue } from '../../src/store/sql-engine.ts';
 import { listCertificatePage } from '../../src/store/list-certificate-page.ts';
 import { listAuditPage } from '../../src/store/list-audit-page.ts';
 import { writeCursor } from '../../src/store/page-cursor.ts';
+import { listHarvestedCertificates } from '../../src/store/list-harvested-certificates.ts';
+import { countPendingKeyChanges, listPendingKeyChanges } from '../../src/store/list-pending-key-changes.ts';
+import { PeopleDirectory } from '../../src/store/people-directory.ts';
+import { issueCertificate } from '../../src/x509/issue.ts';
+import { generateKey, TestPki } from '../helpers/pki.ts';
 
 test('every query of the certificate inventory and the audit log runs on an index', async () => {
   const store = await Store.open(openSqliteEngine(':memory:'), {});
   const sent: Array<[string, SqlValue[]]> = [];
   const all = store.engine.all.bind(store.engine);
   (store.engine as { all: typeof all }).all = async (sql: string, params: SqlValue[] = []) => {
-    if (/FROM (certificates c|audit_log)\b/.test(sql)) sent.push([sql, params]);
+    if (/FROM (certificates c|audit_log|certificates WHERE trust|certificate_emails WHERE filing)\b/.test(sql)) sent.push([sql, params]);
     return all(sql, params);
   };
   const after = writeCursor('2030-01-01T00:00:00.000Z', 'zz');
-  for (const q of [{}, { kind: 'all' as const }, { search: 'tanaka@' }, { search: 'ab'.repeat(32) }, { after }, { kind: 'all' as const, search: 'x', after }]) await listCertificatePage(store, q);
+  for (const q of [{}, { kind: 'all' as const }, { search: 'tanaka@' }, { search: 'ab'.repeat(32) }, { after }, { kind: 'all' as const, search: 'x', after }, { search: '田中' }, { search: '0A:1B:2C' }, { kind: 'all' as const, search: 'beef', after }]) await listCertificatePage(store, q);
   for (const q of [{}, { actor: 'console:' }, { from: '2026-01-01', to: '2026-02-01', action: 'key' }, { after }]) await listAuditPage(store, q);
-  assert.equal(sent.length, 10);
+  for (const q of [{}, { after }]) await listHarvestedCertificates(store, q);
+  await countPendingKeyChanges(store);
+  await listPendingKeyChanges(store);
+  assert.equal(sent.length, 17);
   for (const [sql, params] of sent) {
     const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => String(r.detail));
     assert.ok(!plan.some((line) => /^SCAN \w+$/.test(line)), `${sql}\n${plan.join('\n')}`);
   }
+  await store.close();
+});
+
+const pki = new TestPki('Inventory Search CA');
+afterAll(() => pki.cleanup());
+
+test('the inventory finds a certificate by the start of its person\'s name and by its serial number (with or without colons, case, leading 00); harvested certificates page beyond the first', async () => {
+  const store = await Store.open(openSqliteEngine(':memory:'), {});
+  const key = generateKey('p256');
+  const now = Date.now();
+  const make = (i: number, serial: Buffer, email: string) => issueCertificate({
+    subject: { commonName: email }, publicKey: key.publicKey, issuer: pki.caCert, signingKey: pki.caKey, emails: [email], serial,
+    notBefore: new Date(now - 60_000), notAfter: new Date(now + (100 + i) * 86_400_000),
+  });
+  // A serial whose first bit is set is stored with the 00 that keeps the DER integer positive.
+  const high = make(1, Buffer.from('9f0011223344556677', 'hex'), 'hanako.tanaka@example.co.jp');
+  await store.importCertificate(high);
+  await store.importCertificate(make(2, Buffer.from('0a1b2c3d', 'hex'), 'smith@example.co.jp'));
+  await store.importCertificate(make(3, Buffer.from('0a1b2c3e', 'hex'), 'nobody@elsewhere.example'));
+  const people = new PeopleDirectory(store);
+  await people.addPerson({ email: 'hanako.tanaka@example.co.jp', displayName: '田中 花子' });
+  await people.addPerson({ email: 'smith@example.co.jp', displayName: 'John Smith' });
+  const found = async (search: string) => (await listCertificatePage(store, { kind: 'all', search })).records.flatMap((r) => r.emails).sort();
+  assert.deepEqual(await found('田中'), ['hanako.tanaka@example.co.jp']);
+  assert.deepEqual(await found('john s'), ['smith@example.co.jp'], 'case is ignored');
+  assert.deepEqual(await found('JOHN SMITH'), ['smith@example.co.jp']);
+  assert.deepEqual(await found('smith'), ['smith@example.co.jp'], 'an address prefix still works');
+  assert.deepEqual(await found('花子'), [], 'the start of the name, not any part');
+  assert.deepEqual(await found('0A:1B:2C:3D'), ['smith@example.co.jp']);
+  assert.deepEqual(await found('0a1b2c3e'), ['nobody@elsewhere.example']);
+  assert.deepEqual(await found('a1b2c3e'), ['nobody@elsewhere.example'], 'an odd number of digits reads as the integer');
+  assert.deepEqual(await found(high.serialHex), ['hanako.tanaka@example.co.jp'], 'as the console shows it (with its 00)');
+  assert.deepEqual(await found('9F:00:11:22:33:44:55:66:77'), ['hanako.tanaka@example.co.jp'], 'without the leading 00');
+  assert.deepEqual(await found('0a1b'), [], 'a serial is matched whole');
+  assert.deepEqual(await found("x' OR 1=1 --"), []);
+
+  // 205 harvested certificates: three pages of 100, newest first, none lost or repeated.
+  for (let i = 0; i < 205; i++) {
+    await store.harvestCertificate(make(10 + i, Buffer.from((0x100000 + i).toString(16), 'hex'), `h${i}@partner.example`), { address: `h${i}@partner.example` });
+  }
+  const seen: string[] = [];
+  let next: string | undefined;
+  let pages = 0;
+  do {
+    const p = await listHarvestedCertificates(store, next ? { after: next } : {});
+    seen.push(...p.records.map((r) => r.emails[0]!));
+    next = p.next;
+    pages++;
+  } while (next);
+  assert.equal(pages, 3);
+  assert.equal(seen.length, 205);
+  assert.equal(new Set(seen).size, 205);
+  await assert.rejects(listHarvestedCertificates(store, { after: 'not a cursor' }), /cursor/);
   await store.close();
 });

@@ -7,7 +7,7 @@
  * decisions are audited under the administrator's name.
  */
 import { isKakitomeError } from '../../../errors.ts';
-import { listHarvestedCertificates } from '../../../store/list-harvested-certificates.ts';
+import { listHarvestedCertificates, type HarvestedPage } from '../../../store/list-harvested-certificates.ts';
 import { listPendingKeyChanges, type PendingKeyChange } from '../../../store/list-pending-key-changes.ts';
 import { rejectPendingCertificate } from '../../../store/reject-pending-certificate.ts';
 import type { CertificateRecord } from '../../../store/store.ts';
@@ -33,11 +33,17 @@ function decisionForms(v: ConsoleView, p: PendingKeyChange): Html {
 <form method="post" action="/admin/directory/reject">${hidden}<button class="danger" type="submit">${t.reject}</button></form>`;
 }
 
-async function directoryPage(cx: ConsoleContext, v: ConsoleView, message?: Html, status = 200): Promise<Response> {
+async function directoryPage(cx: ConsoleContext, v: ConsoleView, message?: Html, status = 200, after?: string): Promise<Response> {
   const t = v.t.directory;
   const store = cx.service.store;
   const now = store.now();
-  const [pending, harvested] = await Promise.all([listPendingKeyChanges(store), listHarvestedCertificates(store)]);
+  let pending: PendingKeyChange[], harvested: HarvestedPage;
+  try {
+    [pending, harvested] = await Promise.all([listPendingKeyChanges(store), listHarvestedCertificates(store, after ? { after } : {})]);
+  } catch (e) {
+    if (isKakitomeError(e, 'INVALID_ARGUMENT')) throw new ProblemError(400, 'INVALID_ARGUMENT', e.message);
+    throw e;
+  }
   const decide = isAdministrator(v);
   const body = h`${message ?? ''}
 <h2>${t.pending}</h2>
@@ -47,14 +53,15 @@ ${pending.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">$
 <td>${p.inUse.length ? p.inUse.map((r) => certificateSummary(v, r, now)) : t.none}</td>${decide ? h`<td class="actions">${decisionForms(v, p)}</td>` : ''}</tr>`)}</tbody></table></div>` : notice('good', t.noPending)}
 <h2>${t.harvested}</h2>
 <p>${t.harvestedLead}</p>
-${harvested.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${t.address}</th><th scope="col">${t.certificate}</th><th scope="col">${t.filing}</th><th scope="col">${t.source}</th></tr></thead>
-<tbody>${harvested.map((r) => h`<tr><td>${r.emails.join(', ')}</td><td>${certificateSummary(v, r, now)}</td><td>${r.filings.map((f) => `${f.email}: ${t.filings[f.filing]}`).join(', ')}</td><td>${r.source} · ${formatDate(v, r.addedAt)}</td></tr>`)}</tbody></table></div>` : notice('info', t.noHarvested)}
+${harvested.records.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${t.address}</th><th scope="col">${t.certificate}</th><th scope="col">${t.filing}</th><th scope="col">${t.source}</th></tr></thead>
+<tbody>${harvested.records.map((r) => h`<tr><td>${r.emails.join(', ')}</td><td>${certificateSummary(v, r, now)}</td><td>${r.filings.map((f) => `${f.email}: ${t.filings[f.filing]}`).join(', ')}</td><td>${r.source} · ${formatDate(v, r.addedAt)}</td></tr>`)}</tbody></table></div>` : notice('info', t.noHarvested)}
+${harvested.next ? h`<p><a rel="next" href="/admin/directory?after=${harvested.next}">${v.t.certificates.nextPage}</a></p>` : ''}
 <h2>${t.roots}</h2>
 <p>${t.rootsLead}</p>`;
   return page(v, { title: t.title, body, status });
 }
 
-export const externalDirectory: ConsoleHandler = async (_c, cx, v) => directoryPage(cx, v);
+export const externalDirectory: ConsoleHandler = async (c, cx, v) => directoryPage(cx, v, undefined, 200, c.req.query('after')?.slice(0, 400));
 
 async function decision(c: Parameters<ConsoleHandler>[0], cx: ConsoleContext, v: ConsoleView, accept: boolean): Promise<Response> {
   const form = await readForm(c, FORM_MAX_BYTES);
