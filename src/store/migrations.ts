@@ -405,6 +405,26 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
    CREATE INDEX certificates_trust_added ON certificates (trust, added_at, id);
    CREATE INDEX certificate_emails_filing ON certificate_emails (filing, filed_at);
    CREATE INDEX people_name ON people (lower(display_name))`,
+  // 16: key recovery with two-person approval (src/store/key-recoveries.ts): who
+  // asked for whose keys, why, for whom, who approved, and when they were handed
+  // over (once). No key material: the keys stay sealed in keys.
+  `CREATE TABLE key_recoveries (
+     id TEXT PRIMARY KEY,
+     person_id TEXT NOT NULL,
+     email TEXT NOT NULL,
+     requested_by TEXT NOT NULL,
+     requested_by_email TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     requested_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     approved_by TEXT,
+     approved_by_email TEXT,
+     approved_at TEXT,
+     refused_at TEXT,
+     handed_at TEXT
+   );
+   CREATE INDEX key_recoveries_requested ON key_recoveries (requested_at)`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -7,6 +7,7 @@
 import type { Access } from './access.ts';
 import { ADMIN_ROUTES } from './admin-routes.ts';
 import { AUTH_ROUTES } from './auth-routes.ts';
+import { CUSTODY_ROUTES } from './custody-routes.ts';
 
 export interface ConsoleRoute {
   method: 'get' | 'post';
@@ -63,4 +64,5 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'post', path: '/admin/certificates/:id/revoke', access: REGISTRARS, page: 'admin.certificate.revoke' },
   ...ADMIN_ROUTES,
   ...AUTH_ROUTES,
+  ...CUSTODY_ROUTES,
 ];

@@ -25,6 +25,7 @@ import { AUTH_HANDLERS } from './auth-routes.ts';
 import { checkRequestOrigin, CrossSiteRequestError, isConsoleHost, isUnsafeMethod } from './check-request.ts';
 import { CONSOLE_ROUTES } from './console-routes.ts';
 import { ADMIN_HANDLERS } from './admin-handlers.ts';
+import { CUSTODY_HANDLERS } from './custody-routes.ts';
 import type { ConsoleContext, ConsoleHandler, ConsoleView } from './console-context.ts';
 import { readLanguageCookie, readSessionCookie } from './cookies.ts';
 import { errorPage } from './error-page.ts';
@@ -75,6 +76,7 @@ export const CONSOLE_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.certificates': certificateInventory, 'admin.certificates.crl': publishCrlFile, 'admin.certificate': certificateDetail, 'admin.certificate.revoke': revokeCertificate,
   ...ADMIN_HANDLERS,
   ...AUTH_HANDLERS,
+  ...CUSTODY_HANDLERS,
 };
 
 function clientOf(c: Context): string {

@@ -42,6 +42,8 @@ export interface HandOverOptions {
   fileStem: string;
   /** Offer the iPhone/iPad profile too (one identity only). */
   mobileconfig: boolean;
+  /** The keys' owner, named in the file (default: the signed-in person, who receives it). */
+  owner?: string;
 }
 
 export interface HandedOver {
@@ -54,7 +56,7 @@ export interface HandedOver {
 export async function handOverKeys(cx: ConsoleContext, v: ConsoleView, store: Store, o: HandOverOptions): Promise<HandedOver> {
   const person = v.person!;
   const identities: Pkcs12Identity[] = [];
-  for (const k of o.keys) identities.push({ key: await store.exportPrivateKey(k.keyId, o.reason), certificate: k.certificate, friendlyName: person.email });
+  for (const k of o.keys) identities.push({ key: await store.exportPrivateKey(k.keyId, o.reason), certificate: k.certificate, friendlyName: o.owner ?? person.email });
   const [first, ...others] = identities;
   const chain = await store.findIssuerChain(first!.certificate);
   const password = makeHandoverPassword();

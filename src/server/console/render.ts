@@ -43,6 +43,7 @@ function navigation(v: ConsoleView): Html {
   if (roles.some((r) => r === 'administrator' || r === 'registration-officer')) links.push(navLink(v, '/admin/directory', t.directory));
   if (roles.some((r) => r === 'administrator' || r === 'auditor' || r === 'helpdesk')) links.push(navLink(v, '/admin/policy', t.policy));
   if (roles.includes('administrator')) links.push(navLink(v, '/admin/tenants', t.tenants));
+  if (roles.some((r) => r === 'administrator' || r === 'registration-officer')) links.push(navLink(v, '/admin/recoveries', v.t.recovery.nav));
   if (roles.some((r) => r === 'administrator' || r === 'auditor')) links.push(navLink(v, '/admin/audit', t.audit));
   if (roles.includes('administrator')) links.push(navLink(v, '/admin/settings', t.settings));
   if (roles.includes('administrator')) links.push(navLink(v, '/admin/mail-server', v.t.mine.mailServer.nav));

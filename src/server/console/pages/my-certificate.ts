@@ -6,6 +6,7 @@
  * over once, as a PKCS#12 file under a random password shown once. Only for the
  * person's own mailbox, and only when its domain is one of the organisation's.
  */
+import { KeyRecoveries } from '../../../store/key-recoveries.ts';
 import { findCertificateAuthority } from '../../../ca/certificate-authority.ts';
 import { issueMailboxCertificate } from '../../../ca/issue-mailbox-certificate.ts';
 import { isKakitomeError } from '../../../errors.ts';
@@ -72,7 +73,8 @@ export const myCertificatePage: ConsoleHandler = async (_c, cx, v) => {
   const why = await whyNoCertificate(cx, v);
   const current = (await listIssuedMailboxCertificates(cx.service.store, v.person!.email)).filter((r) => isCurrent(r, now));
   const hasKeys = (await decryptionKeyHistory(cx.service.store, v.person!.email)).length > 0;
-  const body = h`<p class="lead">${t.lead}</p>
+  const recovered = (await new KeyRecoveries(cx.service.store).waitingFor(v.person!.id)).length > 0;
+  const body = h`${recovered ? notice('info', h`<a href="/me/recovered">${v.t.recovery.waitingNotice}</a>`) : ''}<p class="lead">${t.lead}</p>
 ${records.length ? records.map((r) => certificateCard(v, r, now)) : notice('info', t.none)}
 ${why ? notice('warn', why) : h`${getForm(v)}${renewalForms(v, current.some((r) => r.hasPrivateKey))}`}
 ${keyForms(v, hasKeys, current.length > 0)}

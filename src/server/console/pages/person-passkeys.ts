@@ -12,6 +12,7 @@ import type { Person } from '../../../store/people-directory.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { readForm, textField } from '../read-form.ts';
+import { findPersonOr404 } from './act-on-person.ts';
 import { h, seeOther, type Html } from '../render.ts';
 
 /** The card on a person's page: how many passkeys, and (for an administrator, not on themselves) the removal form. */
@@ -27,9 +28,7 @@ ${removable ? h`<form class="stack" method="post" action="/admin/people/${p.id}/
 }
 
 export const removePersonPasskeys: ConsoleHandler = async (c, cx, v) => {
-  const id = c.req.param('id') ?? '';
-  const p = id.length <= 100 ? await cx.people.findPerson(id) : undefined;
-  if (!p) throw new ProblemError(404, 'NOT_FOUND', 'No such person.');
+  const p = await findPersonOr404(cx, c.req.param('id') ?? '');
   if (p.id === v.person!.id) throw new ProblemError(403, 'FORBIDDEN', 'Remove your own passkeys on Sign-in and passkeys, with your password.');
   const form = await readForm(c, FORM_MAX_BYTES);
   if (textField(form, 'confirm', 10) !== 'yes') throw new ProblemError(400, 'INVALID_ARGUMENT', 'Tick the confirmation box to remove the passkeys.');

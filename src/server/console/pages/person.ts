@@ -31,6 +31,8 @@ import { readForm, textField } from '../read-form.ts';
 import { formatDate, h, notice, page, seeOther, type Html } from '../render.ts';
 import { certificateState } from './my-certificate.ts';
 import { passkeysCard } from './person-passkeys.ts';
+import { recoveryRequestCard } from './key-recovery.ts';
+import { findPersonOr404, isRegistrar, mayActOn, refuseUnlessMayActOn } from './act-on-person.ts';
 
 /** Reasons offered when a person leaves (S/MIME BR 7.2.2; "superseded" means a replacement, not a leaver). */
 export const LEAVER_REASONS = ['affiliationChanged', 'cessationOfOperation', 'keyCompromise', 'unspecified'] as const;
@@ -38,21 +40,6 @@ type LeaverReason = (typeof LEAVER_REASONS)[number];
 const KEY_TYPES: readonly MailboxKeyType[] = ['rsa2048', 'rsa3072', 'p256', 'p384'];
 /** Certificates an administrator or officer may issue or renew a minute (each makes a key on the server). */
 export const ADMIN_ISSUE_PER_MINUTE = 30;
-
-function isRegistrar(v: ConsoleView): boolean {
-  return v.person?.roles.some((r) => r === 'administrator' || r === 'registration-officer') ?? false;
-}
-
-/** May the signed-in person act on `p`? Only an administrator acts on a person who holds a role. */
-function mayActOn(v: ConsoleView, p: Person): boolean {
-  return isRegistrar(v) && (p.roles.length === 0 || v.person!.roles.includes('administrator'));
-}
-
-async function findPersonOr404(cx: ConsoleContext, id: string): Promise<Person> {
-  const p = id.length <= 100 ? await cx.people.findPerson(id) : undefined;
-  if (!p) throw new ProblemError(404, 'NOT_FOUND', 'No such person.');
-  return p;
-}
 
 function certificateRow(v: ConsoleView, rec: CertificateRecord, now: Date, act: boolean): Html {
   const t = v.t.person;
@@ -100,6 +87,7 @@ ${certs.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${p
 ${act && !p.disabledAt && owned ? issueForm(v, p) : ''}
 ${act && !owned ? notice('info', v.t.me.notInDomains(p.email, (await cx.organisation.domains()).join(', '))) : ''}
 ${await passkeysCard(cx, v, p)}
+${act && p.id !== v.person!.id ? recoveryRequestCard(v, p) : ''}
 ${act && !p.disabledAt && p.id !== v.person!.id ? leaverForm(v, p) : ''}
 <p><a href="/admin/people">${t.back}</a></p>`;
   return page(v, { title: t.title(p.displayName), body, status });
@@ -111,10 +99,6 @@ export const personDetail: ConsoleHandler = async (c, cx, v) => {
   const message = done === 'issued' ? v.t.person.issued : done === 'passkeys-removed' ? v.t.personPasskeys.removed(p.email) : undefined;
   return personPage(cx, v, p, message ? notice('good', message) : undefined);
 };
-
-function refuseUnlessMayActOn(v: ConsoleView, p: Person): void {
-  if (!mayActOn(v, p)) throw new ProblemError(403, 'FORBIDDEN', 'Only an administrator acts on a person who holds a role.');
-}
 
 export const issueForPerson: ConsoleHandler = async (c, cx, v) => {
   const p = await findPersonOr404(cx, c.req.param('id') ?? '');
