@@ -57,8 +57,13 @@ export function readPeopleCsv(text: string): ImportRecord[] {
 
 const FORMULA = /^[=+\-@\t\r]/;
 
+/** A cell a spreadsheet would run as a formula (=, +, -, @, a tab or CR first): refused on import. */
+export function looksLikeFormula(cell: string): boolean {
+  return FORMULA.test(cell);
+}
+
 function problemOf(r: ImportRecord): ImportProblem | undefined {
-  if (FORMULA.test(r.email) || FORMULA.test(r.name)) return 'formula';
+  if (looksLikeFormula(r.email) || looksLikeFormula(r.name)) return 'formula';
   if (!isMailboxAddress(r.email)) return 'email';
   if (r.language && r.language !== 'ja' && r.language !== 'en') return 'language';
   try {

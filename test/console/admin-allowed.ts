@@ -13,6 +13,8 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   'POST /admin/recoveries/:id/approve': ['admin'],
   'POST /admin/recoveries/:id/refuse': ['admin', 'officer'],
   'POST /admin/certificates/:id/renew': ['admin', 'officer'],
+  '/admin/bulk-issue': ['admin', 'officer'],
+  'POST /admin/bulk-issue': ['admin', 'officer'],
   '/admin/people-import': ['admin', 'officer'],
   'POST /admin/people-import': ['admin', 'officer'],
   '/admin/directory': ['admin', 'officer'],

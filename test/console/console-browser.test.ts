@@ -402,6 +402,14 @@ test('administration: a person\'s page, a certificate issued for them, the exter
     assert.equal(await page.locator('[data-import-row]').count(), 2);
     await audit(page, `import people, preview (${locale})`);
     if (locale === 'en-GB') await shoot(page, 'people-import');
+    await page.goto(`${base}/admin/bulk-issue`);
+    await audit(page, `bulk issue (${locale})`);
+    await page.fill('#bulk-text', 'email\ntaro@example.co.jp\nnobody@example.co.jp\n');
+    await page.selectOption('#bulk-key-type', 'p256');
+    await submit(page, 'form:has(#bulk-text) button[type=submit]');
+    assert.equal(await page.locator('[data-bulk-row]').count(), 2);
+    await audit(page, `bulk issue, preview (${locale})`);
+    if (locale === 'en-GB') await shoot(page, 'bulk-issue');
     if (locale === 'en-GB') await shoot(page, 'directory');
     await page.goto(`${base}/admin/people`);
     await Promise.all([page.waitForLoadState('load'), page.click('a:text("taro@example.co.jp")')]);

@@ -4,6 +4,7 @@
  */
 import type { ConsoleHandler } from './console-context.ts';
 import { acceptKey, externalDirectory, rejectKey } from './pages/directory.ts';
+import { bulkIssuePage, bulkIssueSubmit } from './pages/bulk-issue.ts';
 import { peopleImportPage, peopleImportSubmit } from './pages/people-import.ts';
 import { policyEdit, policyExplain, policyView } from './pages/policy.ts';
 import { addIdentity, addTenant, createKey, limitKey, retireIdentity, revokeKey, tenantsView } from './pages/tenants.ts';
@@ -13,6 +14,7 @@ import { issueForPerson, personDetail, personLeaves, renewCertificate } from './
 export const ADMIN_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.person': personDetail, 'admin.person.leave': personLeaves, 'admin.person.issue': issueForPerson, 'admin.certificate.renew': renewCertificate,
   'admin.person.passkeys.remove': removePersonPasskeys,
+  'admin.bulk-issue': bulkIssuePage, 'admin.bulk-issue.submit': bulkIssueSubmit,
   'admin.people.import': peopleImportPage, 'admin.people.import.submit': peopleImportSubmit,
   'admin.policy': policyView, 'admin.policy.save': policyEdit, 'admin.policy.explain': policyExplain,
   'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.identity': addIdentity, 'admin.tenants.identity.retire': retireIdentity,

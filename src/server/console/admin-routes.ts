@@ -19,6 +19,8 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'post', path: '/admin/people/:id/passkeys/remove', access: ADMINISTRATORS, page: 'admin.person.passkeys.remove' },
   { method: 'post', path: '/admin/people/:id/certificate', access: REGISTRARS, page: 'admin.person.issue' },
   { method: 'post', path: '/admin/certificates/:id/renew', access: REGISTRARS, page: 'admin.certificate.renew' },
+  { method: 'get', path: '/admin/bulk-issue', access: REGISTRARS, page: 'admin.bulk-issue' },
+  { method: 'post', path: '/admin/bulk-issue', access: REGISTRARS, page: 'admin.bulk-issue.submit' },
   { method: 'get', path: '/admin/people-import', access: REGISTRARS, page: 'admin.people.import' },
   { method: 'post', path: '/admin/people-import', access: REGISTRARS, page: 'admin.people.import.submit' },
   { method: 'get', path: '/admin/directory', access: REGISTRARS, page: 'admin.directory' },

@@ -72,6 +72,7 @@ export const certificateInventory: ConsoleHandler = async (c, cx, v) => {
 ${result.records.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${t.address}</th><th scope="col">${t.status}</th><th scope="col">${t.validUntil}</th><th scope="col">${t.issuer}</th></tr></thead>
 <tbody>${result.records.map((r) => h`<tr data-certificate="${r.certificate.fingerprint256}"><td><a href="/admin/certificates/${r.id}">${r.emails.join(', ') || r.certificate.subjectText}</a></td><td>${statusCell(v, r, now)}</td><td>${formatDate(v, r.certificate.notAfter)}</td><td>${r.certificate.issuerText}</td></tr>`)}</tbody></table></div>` : notice('info', t.none)}
 ${result.next ? h`<p><a rel="next" href="${pageLink(q, kind, result.next)}">${t.nextPage}</a></p>` : ''}
+<p><a href="/admin/bulk-issue">${v.t.bulkIssue.link}</a></p>
 ${crlForm(v)}`;
   return page(v, { title: t.title, body });
 };

@@ -37,7 +37,7 @@ import { findPersonOr404, isRegistrar, mayActOn, refuseUnlessMayActOn } from './
 /** Reasons offered when a person leaves (S/MIME BR 7.2.2; "superseded" means a replacement, not a leaver). */
 export const LEAVER_REASONS = ['affiliationChanged', 'cessationOfOperation', 'keyCompromise', 'unspecified'] as const;
 type LeaverReason = (typeof LEAVER_REASONS)[number];
-const KEY_TYPES: readonly MailboxKeyType[] = ['rsa2048', 'rsa3072', 'p256', 'p384'];
+export const KEY_TYPES: readonly MailboxKeyType[] = ['rsa2048', 'rsa3072', 'p256', 'p384'];
 /** Certificates an administrator or officer may issue or renew a minute (each makes a key on the server). */
 export const ADMIN_ISSUE_PER_MINUTE = 30;
 
