@@ -426,7 +426,7 @@ test('certificates: a paged, searched inventory; detail with chain and extension
   const rows = (html: string) => [...html.matchAll(/<tr data-certificate="([0-9a-f]{64})">/g)].map((m) => m[1]!);
   const issued = await (await b.request('/admin/certificates')).text();
   assert.match(issued, /user@example\.co\.jp/);
-  assert.ok(!issued.includes('bulk-'), 'only what our CA issued, by default');
+  assert.ok(!/bulk-\d\d@/.test(issued), 'only what our CA issued, by default');
   const first = await (await b.request('/admin/certificates?q=BULK-&kind=all')).text();
   assert.equal(rows(first).length, 50);
   const next = /<a rel="next" href="([^"]+)"/.exec(first)![1]!.replaceAll('&amp;', '&');
