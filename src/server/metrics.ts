@@ -4,6 +4,7 @@
  * operation's outcome: never a tenant, an address or a key, so the page tells an
  * onlooker nothing about who uses the service.
  */
+const MAX_LABELS = 1000;
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** A thread's counters as plain data (structured-clone safe), for the page that sums every serving thread's. */
@@ -18,17 +19,25 @@ export class Metrics {
   readonly #requests = new Map<string, number>();
   readonly #durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
   readonly #operations = new Map<string, number>();
+  /** Label strings by route, method and status (bounded: routes are patterns, methods and statuses few). */
+  readonly #labels = new Map<string, Map<string, Map<number, { request: string; duration: string }>>>();
+  #labelCount = 0;
   inFlight = 0;
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = `method="${method}",route="${escape(route)}",status="${status}"`;
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    const dkey = `route="${escape(route)}"`;
-    let d = this.#durations.get(dkey);
-    if (!d) this.#durations.set(dkey, (d = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) d.buckets[i]!++;
-    });
+    // The label strings are made once per method, route and status (a request's costs no string).
+    let labels = this.#labels.get(route)?.get(method)?.get(status);
+    if (!labels) {
+      labels = { request: `method="${method}",route="${escape(route)}",status="${status}"`, duration: `route="${escape(route)}"` };
+      if (this.#labelCount++ < MAX_LABELS) {
+        const byMethod = this.#labels.get(route) ?? this.#labels.set(route, new Map()).get(route)!;
+        (byMethod.get(method) ?? byMethod.set(method, new Map()).get(method)!).set(status, labels);
+      }
+    }
+    this.#requests.set(labels.request, (this.#requests.get(labels.request) ?? 0) + 1);
+    let d = this.#durations.get(labels.duration);
+    if (!d) this.#durations.set(labels.duration, (d = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) d.buckets[i]!++;
     d.sum += seconds;
     d.count++;
   }

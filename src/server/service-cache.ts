@@ -32,6 +32,7 @@ import { isKakitomeError } from '../errors.ts';
 import { readCacheRevision } from '../store/cache-revision.ts';
 import type { SigningIdentity } from '../store/key-directory.ts';
 import { normalizeAddress, type Store } from '../store/store.ts';
+import { actorOf } from './service-context.ts';
 import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory } from '../store/tenant-directory.ts';
 
 const MAX_ENTRIES = 10_000;
@@ -50,6 +51,8 @@ export class ServiceCache {
   readonly #senders = new Map<string, KakitomeError | null>();
   /** The answer for an address, true from `from` (when it was read) until `until` (expiry, or a renewal dated ahead). */
   readonly #identities = new Map<string, { identity: SigningIdentity | undefined; from: number; until: number }>();
+  /** Per key id, the store acting for that key (Store.actingAs): one view, not one per message. */
+  readonly #views = new Map<string, Store>();
 
   constructor(store: Store, tenants: TenantDirectory) {
     this.#store = store;
@@ -90,6 +93,7 @@ export class ServiceCache {
     this.#verified.clear();
     this.#senders.clear();
     this.#identities.clear();
+    this.#views.clear();
   }
 
   /** Keeps `value` under `key` unless the maps were emptied since the lookup started. */
@@ -128,6 +132,13 @@ export class ServiceCache {
     const record = checkApiKeySecret(t ? await this.#credential(t.id) : undefined, t?.secret);
     this.#keep(this.#verified, t!.id, { digest, record }, generation);
     return record;
+  }
+
+  /** The store acting for `key` in the audit log (actorOf: tenant and key id), kept per key. */
+  actingFor(key: ApiKeyRecord): Store {
+    let view = this.#views.get(key.id);
+    if (!view) this.#keep(this.#views, key.id, (view = this.#store.actingAs(actorOf(key))), this.#generation);
+    return view;
   }
 
   /** TenantDirectory.findApiKey, from what is kept. */

@@ -41,6 +41,9 @@ function queryOf(url: string): Record<string, string> {
   return out;
 }
 
+/** The query most requests send (none), parsed once: zod's parse of an empty query per request is garbage for nothing. */
+const NO_QUERY = Object.freeze(parsed(SignQuery, {}, 'Query parameter'));
+
 function requestBody(req: IncomingMessage): RequestBody {
   return { headers: { get: (name: string) => (req.headers[name.toLowerCase()] as string | undefined) ?? null }, body: null };
 }
@@ -81,7 +84,8 @@ export async function answerSignRequest(ctx: ServiceContext, req: IncomingMessag
   try {
     const key = await authenticate(ctx, req.headers.authorization, 'sign');
     state.key = key;
-    const query = parsed(SignQuery, queryOf(req.url ?? ''), 'Query parameter');
+    const url = req.url ?? '';
+    const query = url.length === SIGN.path.length ? NO_QUERY : parsed(SignQuery, queryOf(url), 'Query parameter');
     const message = await readMessageBody(requestBody(req), ctx.config.maxMessageBytes, req);
     const signed = await signForTenant(ctx, key, message, query);
     ctx.metrics.countOperation('sign', 'ok');

@@ -18,13 +18,18 @@
  */
 import { KakitomeError } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
+import type { HeaderField } from '../mime/entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { readDisplayedSender } from './read-displayed-sender.ts';
 
 export function readSigningAddress(message: Uint8Array, limits?: Partial<Limits>): string {
   const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  const section = parseHeaderSection(buf, 0, buf.length, resolveLimits(limits), true);
-  const shown = readDisplayedSender(section.fields);
+  return readSigningAddressOf(parseHeaderSection(buf, 0, buf.length, resolveLimits(limits), true).fields);
+}
+
+/** The same rules over the message's header fields as parsed already (splitMessage's root.headers). */
+export function readSigningAddressOf(fields: readonly HeaderField[]): string {
+  const shown = readDisplayedSender(fields);
   if (shown.from.length !== 1) {
     throw new KakitomeError('IDENTITY_MISMATCH', shown.from.length === 0
       ? 'The message has no From address to sign as: it is not signed.'

@@ -14,7 +14,7 @@ import type { SignerOptions } from '../cms/signed-data/sign.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { prepareContent } from './prepare-content.ts';
 import { signEntityChunks, type EntityChunks, type EntityParts } from './sign-entity.ts';
-import { splitMessage } from './split-message.ts';
+import { splitMessage, type SplitMessage } from './split-message.ts';
 
 export interface SignMessageOptions {
   signers: SignerOptions[];
@@ -36,8 +36,17 @@ export function assembleMessage(messageHeaders: readonly HeaderInput[], entity: 
 
 export function signMessage(message: Uint8Array, options: SignMessageOptions): Buffer {
   if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'signMessage needs at least one signer.');
+  return signSplitMessage(splitMessage(message, resolveLimits(options.limits)), options);
+}
+
+/**
+ * signMessage for a message its caller already split (splitMessage, with the same
+ * limits): the signing service reads the From address from the same parse
+ * (readSigningAddressOf) instead of reading the header section a second time.
+ */
+export function signSplitMessage(split: SplitMessage, options: SignMessageOptions): Buffer {
+  if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'signMessage needs at least one signer.');
   const limits = resolveLimits(options.limits);
-  const split = splitMessage(message, limits);
   const content = prepareContent(split, options.headerProtection === false ? {} : { headerProtection: 'clear' }, limits);
   const signed = signEntityChunks(content, {
     signers: options.signers,

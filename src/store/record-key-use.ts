@@ -54,12 +54,14 @@ export type AuditRow = [id: string, at: string, actor: string, action: string, o
 export type AuditWriter = (rows: AuditRow[]) => Promise<void>;
 
 interface Waiting {
-  values: AuditRow;
+  /** One caller's rows: one for a key use, a serving thread's batch for recordRows. */
+  rows: readonly AuditRow[];
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
 const COLUMNS = '(id, at, actor, action, object, detail)';
+const INSERT_ONE = `INSERT INTO audit_log ${COLUMNS} VALUES (?, ?, ?, ?, ?, ?)`;
 /** Rows per commit: bounds one transaction's size and PostgreSQL's parameter count (6 per row, at most 65,535). */
 const MAX_BATCH = 2_000;
 
@@ -79,17 +81,18 @@ export class KeyUseRecorder {
 
   /** Queues the record; resolves once it is committed, rejects if its commit fails. */
   record(r: KeyUseRecord): Promise<void> {
-    return this.#queue([timeOrderedId(r.at.getTime()), r.at.toISOString(), r.actor, r.action, r.object ?? null, r.detail ?? null]);
+    return this.#queue([[timeOrderedId(r.at.getTime()), r.at.toISOString(), r.actor, r.action, r.object ?? null, r.detail ?? null]]);
   }
 
   /** Queues rows made elsewhere (another thread's recorder, AuditWriter); resolves once they are all committed. */
   recordRows(rows: readonly AuditRow[]): Promise<void> {
-    return Promise.all(rows.map((row) => this.#queue(row))).then(() => undefined);
+    // One waiter for the whole batch (not a promise per row): they are committed together.
+    return rows.length ? this.#queue(rows) : Promise.resolve();
   }
 
-  #queue(values: AuditRow): Promise<void> {
+  #queue(rows: readonly AuditRow[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ values, resolve, reject });
+      this.#waiting.push({ rows, resolve, reject });
       // setImmediate, not a microtask: every caller that is ready in this turn of the
       // event loop queues its row first, and they share the commit.
       this.#draining ??= new Promise<void>((done) => setImmediate(() => void this.#drain().finally(done)));
@@ -104,13 +107,18 @@ export class KeyUseRecorder {
   async #drain(): Promise<void> {
     try {
       while (this.#waiting.length) {
-        const batch = this.#waiting.splice(0, MAX_BATCH);
+        // Whole callers, up to MAX_BATCH rows (at least one caller).
+        let take = 0;
+        let count = 0;
+        while (take < this.#waiting.length && (take === 0 || count + this.#waiting[take]!.rows.length <= MAX_BATCH)) count += this.#waiting[take++]!.rows.length;
+        const batch = this.#waiting.splice(0, take);
+        const rows = batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows);
         try {
           // One statement is one transaction on both engines: on PostgreSQL a single
           // round trip (no BEGIN and COMMIT of their own).
-          if (this.#writer) await this.#writer(batch.map((w) => w.values));
-          else if (batch.length <= this.#rowsPerStatement) await this.#insert(this.#engine, batch);
-          else await this.#engine.transaction((tx) => this.#insert(tx, batch));
+          if (this.#writer) await this.#writer(rows as AuditRow[]);
+          else if (rows.length <= this.#rowsPerStatement) await this.#insert(this.#engine, rows);
+          else await this.#engine.transaction((tx) => this.#insert(tx, rows));
         } catch (e) {
           for (const w of batch) w.reject(e);
           continue;
@@ -122,11 +130,15 @@ export class KeyUseRecorder {
     }
   }
 
-  async #insert(tx: SqlExecutor, batch: Waiting[]): Promise<void> {
+  async #insert(tx: SqlExecutor, rows: readonly AuditRow[]): Promise<void> {
     const n = this.#rowsPerStatement;
-    for (let i = 0; i < batch.length; i += n) {
-      const part = batch.slice(i, i + n);
-      await tx.run(`INSERT INTO audit_log ${COLUMNS} VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, part.flatMap((w) => w.values));
+    if (n === 1) {
+      for (const row of rows) await tx.run(INSERT_ONE, row);
+      return;
+    }
+    for (let i = 0; i < rows.length; i += n) {
+      const part = rows.slice(i, i + n);
+      await tx.run(`INSERT INTO audit_log ${COLUMNS} VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, part.flat());
     }
   }
 }

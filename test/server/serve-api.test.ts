@@ -243,6 +243,16 @@ for (const f of factories) {
       await problem(await sign(keys.acme!, draft('news@acme.example, info@globex.example')), 422, 'IDENTITY_MISMATCH');
       await problem(await sign(keys.acme!, Buffer.from('Subject: no sender\r\n\r\nbody\r\n')), 422, 'IDENTITY_MISMATCH');
       await problem(await sign(keys.acme!, draft('"news\u202e@acme.example" <news@acme.example>')), 422, 'IDENTITY_MISMATCH');
+      // The route splits the message once for the sender's rules and the signing: a message that
+      // does not split (MIME nested past the limit) is still judged by its From first, as before.
+      const nested = (from: string) => {
+        let parts = '';
+        for (let i = 0; i < 40; i++) parts += `--b${i}\r\nContent-Type: multipart/mixed; boundary="b${i + 1}"\r\n\r\n`;
+        return Buffer.from(`From: ${from}\r\nSubject: deep\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n${parts}--b40\r\nContent-Type: text/plain\r\n\r\nhi\r\n`);
+      };
+      await problem(await sign(keys.acme!, nested('"ceo@bank.example" <news@acme.example>')), 422, 'IDENTITY_MISMATCH');
+      await problem(await sign(keys.acme!, nested('ceo@evil.example')), 403, 'FORBIDDEN');
+      await problem(await sign(keys.acme!, nested('news@acme.example')), 422, 'LIMIT');
     });
 
     test('expired and revoked identities do not sign', async () => {

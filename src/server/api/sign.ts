@@ -12,13 +12,15 @@
  */
 import type { z } from 'zod';
 import { KakitomeError } from '../../errors.ts';
-import { signMessage } from '../../smime/sign-message.ts';
-import { readSigningAddress } from '../../smime/read-signing-address.ts';
+import { DEFAULT_LIMITS } from '../../limits.ts';
+import { signSplitMessage } from '../../smime/sign-message.ts';
+import { readSigningAddress, readSigningAddressOf } from '../../smime/read-signing-address.ts';
+import { splitMessage, type SplitMessage } from '../../smime/split-message.ts';
 import { signDkim } from '../../dkim/sign-dkim.ts';
 import { DkimKeyDirectory } from '../../store/dkim-key-directory.ts';
 import { domainOf, type ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { SignQuery } from '../schemas.ts';
-import { actorOf, type ServiceContext } from '../service-context.ts';
+import type { ServiceContext } from '../service-context.ts';
 import { serviceCache } from '../service-cache.ts';
 
 /**
@@ -27,10 +29,20 @@ import { serviceCache } from '../service-cache.ts';
  * (ServiceCache.refresh), so what it reads is current.
  */
 export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action = 'api.sign'): Promise<Buffer> {
-  const address = readSigningAddress(message);
+  // One parse serves the sender's rules and the signing (the header section was read twice:
+  // 12% of a P-256 request's allocations). A message that does not split (LIMIT, MALFORMED) is
+  // still judged by its From address first and refused for the split only where signing began.
+  let split: SplitMessage | undefined;
+  let unsplit: unknown;
+  try {
+    split = splitMessage(message, DEFAULT_LIMITS);
+  } catch (e) {
+    unsplit = e;
+  }
+  const address = split ? readSigningAddressOf(split.root.headers) : readSigningAddress(message);
   const cache = serviceCache(ctx);
   await cache.authorizeSender(key.tenant, address);
-  const store = ctx.store.actingAs(actorOf(key));
+  const store = cache.actingFor(key);
   const dkimKeys = query.dkim === 'true' ? await new DkimKeyDirectory(store).signingKeys(domainOf(address)) : [];
   if (query.dkim === 'true' && !dkimKeys.length) {
     throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without dkim=true. The message was not signed.`);
@@ -39,7 +51,8 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
   if (!identity) {
     throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
   }
-  const signed = signMessage(message, {
+  if (!split) throw unsplit;
+  const signed = signSplitMessage(split, {
     signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
     certificates: identity.chain,
     opaque: query.opaque === 'true',
