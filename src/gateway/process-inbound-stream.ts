@@ -20,9 +20,10 @@
  *   (LIMIT) and delivered as received, unchecked and unopened;
  * - an encrypted message inside a multipart/signed: the signature is verified and
  *   labelled, the encryption stays closed;
- * - CBC content no trusted signature covers, policy `deliver-decrypted`: not opened,
- *   delivered as with `deliver-encrypted` (with the notice): the rebuilding that
- *   makes it safe to open works in memory;
+ * - CBC content no trusted signature covers, policy `deliver-decrypted`: opened and
+ *   rebuilt as it streams (neutralizeEntityStream: nothing fetchable survives, under
+ *   the same warning), except that a text/html part larger than `inMemoryBytes` is
+ *   removed (said in its place) and a text/plain one that large becomes an attachment;
  * - attached (forwarded) messages are not judged on their own (they never change the
  *   label anyway).
  */
@@ -40,12 +41,13 @@ import { verifyMessageStream } from '../smime/verify-message-stream.ts';
 import { findEnvelopeKeys } from '../store/find-envelope-keys.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 import type { GatewayContext } from './gateway-context.ts';
-import { harvest, HELD_UNAUTHENTICATED, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, type InboundAction } from './process-inbound.ts';
+import { harvest, HELD_UNAUTHENTICATED, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, UNAUTHENTICATED_OPENED_NOTICE, type InboundAction } from './process-inbound.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
 import { outputSpool, spoolWritable, SpooledMessage, type SpoolPlace } from './spooled-message.ts';
 import { tagSubject } from './tag-subject.ts';
-import { noticeFrame } from './wrap-with-notice.ts';
+import { contentFrame, noticeFrame } from './wrap-with-notice.ts';
+import { neutralizeEntityStream } from '../smime/neutralize-entity-stream.ts';
 
 export interface StreamedInbound {
   message: SpooledMessage;
@@ -86,9 +88,11 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
     const out = outputSpool(place);
     owned.push(out);
     let verdict: MessageVerdict;
+    const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
     try {
       // The readers copy what they keep: the spool's buffers are reused (no garbage for V8 to collect late).
       verdict = await decryptMessageStream(received.bytes({ reuse: true }), {
+        ...(openUnauthenticated ? { allowUnauthenticated: true } : {}),
         findKeys: async (envelope) => {
           // A store failure here is thrown (4xx), as in memory.
           const keys = (await findEnvelopeKeys(ctx.store, envelope)).map(({ key, certificate }) => ({ key, certificate }));
@@ -114,6 +118,13 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
     const auth = smimeResultOfVerdict(verdict);
     // A failing signature over the decrypted content: nothing was written; the original goes on, still encrypted.
     if (verdict.status === 'invalid') return { message: label(received, auth), action: 'unopened', auth };
+    if (verdict.encryption?.authenticatedBy === 'none') {
+      // Opened by policy although nobody vouches for the bytes: rebuilt so that nothing in it can fetch, under a warning.
+      auth.result = 'neutral';
+      auth.code = 'UNAUTH_ENC';
+      auth.reason = OPENED_UNAUTHENTICATED;
+      return { message: label(await deliverNeutralizedStream(ctx, received, out, place, owned), auth), action: 'decrypted-unauthenticated', auth };
+    }
     return { message: label(await SpooledMessage.read(out), auth), action: 'decrypted', auth };
   }
 
@@ -161,6 +172,21 @@ async function hasSignedPart(message: SpooledMessage, limits: Limits): Promise<b
   }
   walker.end();
   return found;
+}
+
+/**
+ * deliverNeutralized of process-inbound.ts as it streams: the decrypted message in
+ * `plain` rebuilt part by part (neutralizeEntityStream) under the received
+ * message's own header fields, with the warning first, written to a new spool.
+ */
+async function deliverNeutralizedStream(ctx: GatewayContext, received: SpooledMessage, plain: ContentSpool, place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<SpooledMessage> {
+  const { before, after } = contentFrame(rewriteHeaderSection(received.head, { remove: isForeignField(ctx) }), UNAUTHENTICATED_OPENED_NOTICE);
+  const out = outputSpool(place);
+  owned.push(out);
+  await out.write(before);
+  await neutralizeEntityStream(plain.replay(), (b) => out.write(b), { html: { banner: UNAUTHENTICATED_OPENED_NOTICE }, maxTextBytes: place.inMemoryBytes, limits: resolveLimits() });
+  await out.write(after);
+  return SpooledMessage.read(out);
 }
 
 /** CBC content nobody vouches for: the original, still encrypted, attached to a notice (wrapWithNotice's form, written to a spool). */

@@ -79,7 +79,7 @@ export function noKeyHeld(): SmimeAuthentication {
   return { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
 }
 
-const OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
+export const OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
 export const NOT_OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
 export const HELD_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); held for an administrator, still encrypted.';
 

@@ -13,7 +13,9 @@
  *   'encrypted', still encrypted inside a message with the notice
  *   (deliver-encrypted). The delivered form is made here with the gateway's own
  *   code (processInbound, the recipients' policy with that one setting changed) and
- *   labelled `smime=neutral` (UNAUTH_ENC) under `authservId`; `via` is then the
+ *   labelled `smime=neutral` (UNAUTH_ENC) under `authservId` (a message larger than
+ *   streamAboveBytes with processInboundStream, spooled, as the gateway makes it:
+ *   memory stays bounded); `via` is then the
  *   gateway's next hop (Postfix's reinjection listener): through Postfix's smtpd it
  *   would pass the gateway again and be labelled anew.
  * The entry is removed (and the removal audited) only after `via` accepted every
@@ -21,16 +23,21 @@
  * message the gateway holds again (its recipient still has no valid certificate)
  * stays held: releaseHeldMessage then says 'held-again'.
  */
-import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { KakitomeError } from '../errors.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
 import { buildDeliveryStatusNotification, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
-import { relayMessage, type RecipientOutcome } from '../smtp/relay-message.ts';
+import { relayMessage, type RecipientOutcome, type RelayBody } from '../smtp/relay-message.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import { createGatewayContext } from './gateway-context.ts';
 import { processInbound } from './process-inbound.ts';
+import { processInboundStream } from './process-inbound-stream.ts';
+import { spoolBytesFor } from './spool-directory.ts';
+import { SpooledMessage } from './spooled-message.ts';
 
 export interface HeldActionOptions {
   via: HostPort;
@@ -41,6 +48,8 @@ export interface HeldActionOptions {
   /** The name this host gives (EHLO, and the DSN's Reporting-MTA). */
   name?: string;
   timeoutMs?: number;
+  /** Where a large held message waits while its delivered form is made (default: the system's temporary directory). */
+  spoolDir?: string;
 }
 
 function requireAccepted(outcomes: readonly RecipientOutcome[], what: string): void {
@@ -55,22 +64,38 @@ export async function releaseHeldMessage(store: Store, id: string, o: HeldAction
   const unauthenticated = m.reasonCode === 'UNAUTH_ENC';
   if (unauthenticated && !o.as) throw new KakitomeError('INVALID_ARGUMENT', `The held message ${id} is unauthenticated encryption (nobody vouches that it was not altered): say how it is delivered, --as encrypted (still encrypted, with a notice) or --as decrypted (opened, every link, image and style removed, under a warning).`);
   if (!unauthenticated && o.as) throw new KakitomeError('INVALID_ARGUMENT', `--as applies to messages held for unauthenticated encryption; ${id} was held because ${m.reason} It is released as received and the gateway decides anew.`);
-  const message = unauthenticated ? await deliveredForm(store, m, o.as!, o.authservId ?? name) : m.body();
-  requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, message), `The held message ${id}`);
+  const owned: ContentSpool[] = [];
+  try {
+    const message = unauthenticated ? await deliveredForm(store, m, o.as!, o.authservId ?? name, o.spoolDir ?? tmpdir(), owned) : m.body();
+    requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, message), `The held message ${id}`);
+  } finally {
+    await Promise.all(owned.map((s) => s.dispose().catch(() => undefined)));
+  }
   return (await held.remove(id, m.generation, 'release', `sent to ${o.via.host}:${o.via.port} for ${m.recipients.length} recipient(s)${o.as ? `, ${o.as}` : ''}`)) ? 'released' : 'held-again';
 }
 
+type HeldForRelease = Awaited<ReturnType<HeldMessages['find']>>;
+
 /**
  * What the gateway would have delivered under deliver-decrypted or deliver-encrypted,
- * for the held message's recipients. Made in memory, as the gateway makes it for
- * messages up to streamAboveBytes; a larger one can only be bounced for now.
+ * for the held message's recipients, made with the gateway's own code: in memory up
+ * to streamAboveBytes (processInbound), as the gateway makes it; a larger message is
+ * spooled from the store segment by segment and made as it streams
+ * (processInboundStream), its spools pushed to `owned`.
  */
-async function deliveredForm(store: Store, m: { size: number; message(): Promise<Buffer>; recipients: string[]; id: string }, as: 'decrypted' | 'encrypted', authservId: string): Promise<Buffer> {
+async function deliveredForm(store: Store, m: HeldForRelease, as: 'decrypted' | 'encrypted', authservId: string, spoolDir: string, owned: ContentSpool[]): Promise<RelayBody> {
   const ctx = await createGatewayContext(store, await new PolicyDirectory(store).load(), authservId, new Set());
-  if (m.size > ctx.global.streamAboveBytes) throw new KakitomeError('INVALID_ARGUMENT', `The held message ${m.id} (${m.size} bytes) is larger than streamAboveBytes (${ctx.global.streamAboveBytes}): releasing unauthenticated encryption that large is not supported yet; bounce it (kakitome gateway held bounce) so that its sender sends it signed or with AES-GCM.`);
   const policy = ctx.policyFor(m.recipients[0] ?? '');
   const chosen = { ...policy, settings: { ...policy.settings, unauthenticatedEncryption: as === 'decrypted' ? 'deliver-decrypted' as const : 'deliver-encrypted' as const } };
-  return (await processInbound(ctx, await m.message(), chosen)).message;
+  const streamAbove = ctx.global.streamAboveBytes;
+  if (m.size <= streamAbove) return (await processInbound(ctx, await m.message(), chosen)).message;
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+  const place = { dir: spoolDir, maxBytes: spoolBytesFor(Math.max(m.size, ctx.global.maxMessageBytes)), inMemoryBytes: streamAbove };
+  const received = new ContentSpool({ dir: spoolDir, memoryBytes: streamAbove, maxBytes: place.maxBytes });
+  owned.push(received);
+  for await (const c of m.body().stream()) await received.write(c as Buffer);
+  const r = await processInboundStream(ctx, await SpooledMessage.read(received), chosen, [], place, owned);
+  return r.message.relayBody();
 }
 
 export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<void> {

@@ -24,8 +24,17 @@ export function wrapWithNotice(original: Buffer, notice: string, content?: Buffe
  * data, RFC 2045 section 2.8).
  */
 export function noticeFrame(head: Buffer, notice: string, encoding: '7bit' | '8bit'): { before: Buffer; after: Buffer } {
-  const { whole, boundary } = buildWrapped(head, notice, buildEntity([['Content-Type', 'message/rfc822'], ['Content-Disposition', 'attachment; filename="original.eml"'], ['Content-Transfer-Encoding', encoding]], Buffer.alloc(0)));
-  // The part built with an empty body: the original's bytes go where it ends, before the close delimiter.
+  return frameAround(head, notice, buildEntity([['Content-Type', 'message/rfc822'], ['Content-Disposition', 'attachment; filename="original.eml"'], ['Content-Transfer-Encoding', encoding]], Buffer.alloc(0)));
+}
+
+/** wrapWithNotice(head, notice, content) for a `content` entity that streams: what comes before it and after it. */
+export function contentFrame(head: Buffer, notice: string): { before: Buffer; after: Buffer } {
+  return frameAround(head, notice, Buffer.alloc(0));
+}
+
+function frameAround(head: Buffer, notice: string, partStart: Buffer): { before: Buffer; after: Buffer } {
+  const { whole, boundary } = buildWrapped(head, notice, partStart);
+  // The part built without the streamed bytes: they go where it ends, before the close delimiter.
   const after = Buffer.from(`\r\n--${boundary}--\r\n`);
   return { before: whole.subarray(0, whole.length - after.length), after };
 }

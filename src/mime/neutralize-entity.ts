@@ -34,44 +34,58 @@ export interface NeutralizedEntity {
 
 const KEPT_MULTIPART = new Set(['alternative', 'related', 'mixed']);
 
+export type NeutralizeReport = Omit<NeutralizedEntity, 'entity'>;
+
 export function neutralizeEntity(entity: MimeEntity, html: NeutralizeHtmlOptions = {}): NeutralizedEntity {
   const report = { htmlParts: 0, attachments: 0, removed: 0 };
   const write = (e: MimeEntity): Buffer => {
-    const { type, subtype, mediaType } = e.contentType;
-    if (type === 'multipart') {
-      const boundary = createBoundary();
-      const kind = KEPT_MULTIPART.has(subtype) ? subtype : 'mixed';
-      return buildEntity([['Content-Type', formatParameterizedValue(`multipart/${kind}`, { boundary })]], buildMultipartBody(boundary, e.children.map(write)));
+    if (e.contentType.type === 'multipart') {
+      const { boundary, headers } = neutralizedMultipart(e.contentType.subtype);
+      return buildEntity(headers, buildMultipartBody(boundary, e.children.map(write)));
     }
-    if (mediaType === 'text/plain') return textPart('text/plain', decodeText(e));
-    if (mediaType === 'text/html') {
-      const n = neutralizeHtml(decodeText(e), html);
-      report.htmlParts++;
-      report.removed += n.removed;
-      return textPart('text/html', n.html);
-    }
+    const text = neutralizeTextLeaf(e, html, report);
+    if (text) return text;
     report.attachments++;
-    return attachment(e);
+    return buildEntity(attachmentHeaders(e), encodeBase64Lines(decodeBody(e)));
   };
   const out = write(entity);
   return { entity: out, ...report };
 }
 
-function textPart(mediaType: string, text: string): Buffer {
+/** The header fields of a multipart rebuilt (its kind kept or made mixed) under a fresh boundary. */
+export function neutralizedMultipart(subtype: string): { boundary: string; headers: HeaderInput[] } {
+  const boundary = createBoundary();
+  const kind = KEPT_MULTIPART.has(subtype) ? subtype : 'mixed';
+  return { boundary, headers: [['Content-Type', formatParameterizedValue(`multipart/${kind}`, { boundary })]] };
+}
+
+/** A text/plain or text/html leaf rewritten (counted in `report`); undefined for every other type (an attachment). */
+export function neutralizeTextLeaf(e: Pick<MimeEntity, 'body' | 'transferEncoding' | 'contentType'>, html: NeutralizeHtmlOptions, report: NeutralizeReport): Buffer | undefined {
+  const { mediaType } = e.contentType;
+  if (mediaType === 'text/plain') return textPart('text/plain', decodeText(e));
+  if (mediaType !== 'text/html') return undefined;
+  const n = neutralizeHtml(decodeText(e), html);
+  report.htmlParts++;
+  report.removed += n.removed;
+  return textPart('text/html', n.html);
+}
+
+/** A text part of ours: UTF-8, base64. */
+export function textPart(mediaType: string, text: string): Buffer {
   return buildEntity(
     [['Content-Type', `${mediaType}; charset=utf-8`], ['Content-Transfer-Encoding', 'base64']],
     encodeBase64Lines(Buffer.from(text, 'utf8')),
   );
 }
 
-function attachment(e: MimeEntity): Buffer {
+/** The header fields of a part made an attachment: application/octet-stream, base64, its file name made harmless. */
+export function attachmentHeaders(e: Pick<MimeEntity, 'headers' | 'contentType'>): HeaderInput[] {
   const name = safeFilename(readPartFilename(e)) ?? `part.${e.contentType.subtype.replace(/[^a-z0-9]/g, '').slice(0, 20) || 'bin'}`;
-  const headers: HeaderInput[] = [
+  return [
     ['Content-Type', formatParameterizedValue('application/octet-stream', { name })],
     ['Content-Disposition', formatParameterizedValue('attachment', { filename: name })],
     ['Content-Transfer-Encoding', 'base64'],
   ];
-  return buildEntity(headers, encodeBase64Lines(decodeBody(e)));
 }
 
 /** A name to show: no path, no control or bidi characters, not empty, at most 100 characters. */

@@ -161,6 +161,79 @@ test('inbound, over streamAboveBytes: CBC content nobody vouches for, policy hol
   spoolEmpty();
 });
 
+test('inbound, over streamAboveBytes: held CBC content released --as decrypted is rebuilt as it streams (a CBC gadget finds no way out, the warning on top, the attachment intact; an HTML part too large for memory is removed), --as encrypted attaches the original (openssl opens it); the spool is empty', async () => {
+  const { HeldMessages } = await import('../../src/store/held-messages.ts');
+  const { releaseHeldMessage } = await import('../../src/gateway/release-held-message.ts');
+  const { opensslEncrypt } = await import('../peers/openssl.ts');
+  const { cbcGadget, openEnvelope } = await import('../helpers/cbc-gadget.ts');
+  const { parseEntity } = await import('../../src/mime/parse-entity.ts');
+  const { walkEntities } = await import('../../src/mime/entity.ts');
+  const { decodeBody } = await import('../../src/mime/decode-body.ts');
+  const { decodeText } = await import('../../src/mime/decode-text.ts');
+  const { decryptMessage } = await import('../../src/smime/decrypt-message.ts');
+  const { findEnvelopeKeys } = await import('../../src/store/find-envelope-keys.ts');
+  const { findMessageEnvelope } = await import('../../src/cli/find-message-envelope.ts');
+  const bob = (await store.findRecipientCertificates('bob@corp.test'))[0]!.certificate;
+  const bobPem = w.write('bob.pem', `-----BEGIN CERTIFICATE-----\n${Buffer.from(bob.der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`);
+  const SECRET = 'The wire goes to account 4711-KAKITOME on Friday.';
+  const chart = randomBytes(150_000);
+  const cbcFromOutside = async (entity: string) => {
+    const der = await opensslEncrypt(w, Buffer.from(entity.replace(/\r?\n/g, '\r\n')), { recipients: [{ id: { certPath: bobPem } as never }], cipher: 'aes-256-cbc' });
+    return Buffer.from('From: erin@example.com\r\nTo: bob@corp.test\r\nSubject: Payment\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n' + der.toString('base64').replace(/.{1,76}/g, '$&\r\n'));
+  };
+  const hold = async (message: Buffer) => {
+    const r = await through(streamed, 'erin@example.com', ['bob@corp.test'], message);
+    assert.equal(r.code, 250, r.response);
+    const row = (await new HeldMessages(store).list()).find((h) => r.response.includes(h.id));
+    assert.ok(row && row.reasonCode === 'UNAUTH_ENC' && row.size > 64 * 1024, `held, larger than streamAboveBytes: ${r.response}`);
+    return row.id;
+  };
+  const release = async (id: string, as: 'decrypted' | 'encrypted') => {
+    sink.reset();
+    assert.equal(await releaseHeldMessage(store, id, { via: { host: '127.0.0.1', port: sink.port }, as, authservId: 'mx.corp.test', spoolDir }), 'released');
+    await assert.rejects(new HeldMessages(store).find(id), /No held message/);
+    spoolEmpty();
+    return sink.deliveryTo('bob@corp.test').message;
+  };
+  // 1. A chart and a short HTML part, a gadget spliced into the HTML (the last blocks) by someone on the path.
+  const entity = `Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: image/png; name="chart.png"\nContent-Transfer-Encoding: base64\n\n${chart.toString('base64').replace(/.{76}/g, '$&\n')}\n--b\nContent-Type: text/html; charset=utf-8\n\n<html><body><p>${SECRET}</p><p>Regards, Erin</p><p>${'filler '.repeat(20)}</p></body></html>\n--b--\n`;
+  const chosen = Buffer.from('<img src="//e.x/', 'latin1');
+  const attacked = cbcGadget(openEnvelope(await cbcFromOutside(entity)), Buffer.from('Content-Type: mu', 'latin1'), chosen);
+  const keys = (await findEnvelopeKeys(store, findMessageEnvelope(attacked)!)).map(({ key, certificate }) => ({ key, certificate }));
+  assert.ok((await decryptMessage(attacked, { keys, allowUnauthenticated: true })).message.includes(chosen), 'control: the gadget is live');
+  const opened = await release(await hold(attacked), 'decrypted');
+  const raw = opened.toString('utf8');
+  assert.match(raw, /^Authentication-Results: mx\.corp\.test; smime=neutral/m);
+  assert.match(raw, /smime\.verdict-code=UNAUTH_ENC/);
+  assert.match(raw, /WARNING: this message was encrypted in a way that cannot show whether it was altered/);
+  assert.ok(!raw.includes('e.x/'), 'the injected URL is nowhere in the delivered message');
+  const parts = [...walkEntities(parseEntity(opened))];
+  const html = parts.filter((p) => p.contentType.mediaType === 'text/html').map((p) => decodeText(p));
+  assert.equal(html.length, 1);
+  assert.ok(html[0]!.includes(SECRET), 'the administrator chose to let the recipient read it');
+  assert.doesNotMatch(html[0]!, /<img|src=|href=/, 'the gadget has no way out');
+  const attachment = parts.find((p) => p.contentType.mediaType === 'application/octet-stream')!;
+  assert.equal(attachment.contentType.params.name, 'chart.png');
+  assert.deepEqual(decodeBody(attachment), chart, 'the attachment, byte for byte');
+
+  // 2. One HTML part larger than streamAboveBytes: too large to make harmless in memory, so it is removed, and a note says so.
+  const big = await release(await hold(await cbcFromOutside(`Content-Type: text/html; charset=utf-8\n\n<p>${SECRET}</p>${'<p><img src="http://tracker.example/p.gif">more</p>\n'.repeat(2000)}`)), 'decrypted');
+  assert.ok(!big.toString('latin1').includes('tracker.example') && !big.toString('utf8').includes(SECRET), 'none of the HTML');
+  const bigParts = [...walkEntities(parseEntity(big))].filter((p) => p.contentType.type !== 'multipart');
+  assert.match(decodeText(bigParts.at(-1)!), /An HTML part of \d+ bytes or more was removed here/);
+
+  // 3. --as encrypted: the original, byte for byte, attached under the notice; openssl opens it.
+  const original = await cbcFromOutside(entity);
+  const wrapped = await release(await hold(original), 'encrypted');
+  assert.ok(wrapped.includes(original.subarray(original.indexOf('\r\n\r\n'))), 'the original, still encrypted');
+  assert.match(wrapped.toString('utf8'), /The mail gateway did not open it/);
+  const attached = [...walkEntities(parseEntity(wrapped))].find((p) => p.contentType.mediaType === 'message/rfc822')!;
+  const keyPath = w.write('bob.key', keys[0]!.key.export({ format: 'pem', type: 'pkcs8' }) as string);
+  const viaOpenssl = await opensslDecryptMime(w.dir, Buffer.from(attached.body), bobPem, keyPath);
+  assert.ok(viaOpenssl.ok, viaOpenssl.detail);
+  assert.ok(viaOpenssl.content.toString().includes(SECRET));
+});
+
 test('inbound, over streamAboveBytes: decrypted and verified (pass), signed (pass), tampered (fail), unsigned (none), a signed part inside (neutral), for keys we do not hold (neutral): the same label and the same delivered bytes as in memory', async () => {
   const dave = world.pki.identity('rsa2048', 'dave');
   const signer = { signers: [{ certificate: dave.cert, key: dave.key }] };

@@ -90,7 +90,9 @@ function registerHeld(gateway: Command): void {
       return withGatewayStore(`held ${action}`, o, async (store) => {
         const done: Array<{ id: string; outcome: string }> = [];
         for (const id of ids) {
-          const options = { via, ...(o.name ? { name: o.name } : {}), ...(o.as ? { as: o.as as 'decrypted' | 'encrypted' } : {}), ...(o.authservId ? { authservId: o.authservId } : {}) };
+          // A large held message waits where the gateway spools (spool/ beside the store), while its delivered form is made.
+          const home = locateMessageStore(o)?.home;
+          const options = { via, ...(o.name ? { name: o.name } : {}), ...(o.as ? { as: o.as as 'decrypted' | 'encrypted' } : {}), ...(o.authservId ? { authservId: o.authservId } : {}), ...(home ? { spoolDir: join(home, 'spool') } : {}) };
           done.push({ id, outcome: action === 'release' ? await m.releaseHeldMessage(store, id, options) : (await m.bounceHeldMessage(store, id, options), 'bounced') });
         }
         const words: Record<string, string> = { released: 'released', 'held-again': 'sent, and held again by the gateway: its recipient still has no valid certificate', bounced: 'bounced to its sender' };
