@@ -10,7 +10,7 @@
  *   2 KB message/rfc822 to POST /api/v1/sign with a Lua script; while it runs the
  *   bench itself signs a few messages through the same port and `openssl cms
  *   -verify` checks them against the CA (signer and content).
- * - SMTP: nodemailer's pooled transport (bench/smtp-load.ts client, a child
+ * - SMTP: a lean pipelining client (bench/smtp-load.ts client, a child
  *   process) submits the same message with AUTH to `serve --smtp`, which relays to
  *   a sink (smtp-load.ts sink, another child); openssl verifies what the sink kept.
  * - Raw limits: one-shot crypto.sign of 2 KB (RSA-2048 PKCS#1 v1.5, ECDSA P-256,
@@ -466,7 +466,7 @@ function checkAudit(f: ServeBenchFigures): string[] {
 function report(f: ServeBenchFigures): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
   const lines = [
-    `kakitome serve: 2 KB messages, ${f.cores} cores, ${f.connections} HTTP connections (wrk), ${f.smtpConnections} SMTP connections (nodemailer pool), ${f.seconds} s per run, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
+    `kakitome serve: 2 KB messages, ${f.cores} cores, ${f.connections} HTTP connections (wrk), ${f.smtpConnections} SMTP connections (bench/smtp-load.ts), ${f.seconds} s per run, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
     `${'scenario'.padEnd(28)} ${'msg/s'.padStart(7)} ${'raw x cores'.padStart(11)} ${'ratio'.padStart(6)}  ${'service'.padStart(8)} ${'client'.padStart(7)} ${'sink'.padStart(6)} ${'raw'.padStart(6)}  ${'CPU ratio'.padStart(9)} ${'raw/service'.padStart(11)}  target`,
   ];
   for (const s of f.scenarios) {

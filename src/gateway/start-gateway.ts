@@ -28,7 +28,7 @@ import { smtpError, type SmtpError } from '../smtp/read-smtp-data.ts';
 import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
 import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
-import { dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
+import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
 import type { Store } from '../store/store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
@@ -208,6 +208,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         .finally(() => spool.dispose());
     },
   });
+  // Replies to pipelined commands leave together (smtp-listener.ts).
+  coalesceReplies(server);
   server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
 
   let bound: HostPort;

@@ -1,15 +1,15 @@
 /**
  * Hands one message to the next hop (the gateway: Postfix's reinjection listener;
- * the signing service's submission port: its --relay) with
- * nodemailer's SMTP connection, and says per recipient what the next hop answered:
+ * the signing service's submission port: its --relay) on a pooled session of
+ * relay-connection.ts, and says per recipient what the next hop answered:
  * accepted (2xx to the final dot), temporary (4xx, or no answer at all: refused
  * connection, timeout, dropped connection) or permanent (5xx). Nothing here retries:
  * the gateway's answer to Postfix (reply-for-outcomes.ts) leaves retrying to
  * Postfix's queue.
  */
 import type { Readable } from 'node:stream';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { HostPort } from './parse-host-port.ts';
+import { RelaySession, type SmtpReply } from './relay-connection.ts';
 
 /**
  * What is relayed: a message in memory, or one that streams from elsewhere (the
@@ -41,13 +41,6 @@ export interface RelayOptions {
   lmtp?: boolean;
 }
 
-interface SmtpError extends Error {
-  responseCode?: number;
-  response?: string;
-  recipient?: string;
-  rejectedErrors?: SmtpError[];
-}
-
 function statusOf(code: number): OutcomeStatus {
   return code >= 200 && code < 300 ? 'accepted' : code >= 500 && code < 600 ? 'permanent' : 'temporary';
 }
@@ -57,13 +50,8 @@ export function oneLine(text: string | undefined): string {
   return (text ?? '').replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
 }
 
-function outcomesOfError(err: SmtpError, recipients: readonly string[]): RecipientOutcome[] {
-  const perRecipient = new Map((err.rejectedErrors ?? []).filter((r) => r.recipient).map((r) => [r.recipient!, r]));
-  return recipients.map((recipient) => {
-    const e = perRecipient.get(recipient) ?? err;
-    const code = e.responseCode ?? 0;
-    return { recipient, status: code ? statusOf(code) : 'temporary', code, response: oneLine(e.response ?? e.message) };
-  });
+function outcomeOf(recipient: string, reply: SmtpReply): RecipientOutcome {
+  return { recipient, status: reply.code ? statusOf(reply.code) : 'temporary', code: reply.code, response: oneLine(reply.text) };
 }
 
 /**
@@ -71,13 +59,13 @@ function outcomesOfError(err: SmtpError, recipients: readonly string[]): Recipie
  * greeting and EHLO cost the next hop (Postfix starts an smtpd for each
  * connection) more than a small message's transaction, and under load they were
  * most of the time a message spent in the gateway. A connection goes back to the
- * pool only after a transaction that ended with the final reply and no error (the
- * session is then ready for the next MAIL FROM, RFC 5321 4.1.4); one that failed in
- * any way is closed. An idle connection is used again only within `idleMs` (5 s),
- * far inside any server's idle timeout (Postfix: 300 s), and is closed once that
- * time passes unused (it holds one of the next hop's smtpd processes, of which
- * Postfix's reinjection listener has 10); one the next hop closed while idle leaves
- * the pool at once; so a reused connection does not fail
+ * pool only after a transaction whose final replies were all 2xx (the session is
+ * then ready for the next MAIL FROM, RFC 5321 4.1.4); one that failed in any way is
+ * closed (relay-connection.ts). An idle connection is used again only within
+ * `idleMs` (5 s), far inside any server's idle timeout (Postfix: 300 s), and is
+ * closed once that time passes unused (it holds one of the next hop's smtpd
+ * processes, of which Postfix's reinjection listener has 10); one the next hop
+ * closed while idle leaves the pool at once; so a reused connection does not fail
  * for being stale, and if it fails anyway the message gets a temporary outcome
  * (4xx: the sender's queue retries), never a second attempt here that could
  * deliver it twice. `close()` ends the idle connections (at shutdown).
@@ -96,56 +84,44 @@ export class RelayPool {
     return this.#idle.length;
   }
 
-  relay(envelope: { from: string; to: readonly string[] }, message: RelayBody, timeoutMs: number): Promise<RecipientOutcome[]> {
-    const reused = this.#take();
-    const p = reused ?? this.#open(timeoutMs);
-    const c = p.connection;
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (outcomes: RecipientOutcome[], reusable: boolean) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        c.removeListener('error', onError);
-        c.removeListener('end', onEnd);
-        if (reusable && !p.gone && !this.#closed && this.#idle.length < (this.#options.maxIdle ?? 16)) {
-          p.idleSince = performance.now();
-          // Closed once too old to be used, so that an idle connection does not hold one of the next hop's processes.
-          p.expiry = setTimeout(() => {
-            const i = this.#idle.indexOf(p);
-            if (i >= 0) this.#idle.splice(i, 1);
-            c.quit();
-          }, this.#options.idleMs ?? 5_000);
-          p.expiry.unref();
-          this.#idle.push(p);
-        } else if (outcomes.some((o) => o.status === 'accepted')) c.quit();
-        // A hard close after a failure: the next hop may be stuck.
-        else c.close();
-        resolve(outcomes);
-      };
-      const onError = (err: SmtpError) => finish(outcomesOfError(err, envelope.to), false);
-      const onEnd = () => finish(envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: 'the next hop closed the connection' })), false);
-      const timer = setTimeout(() => finish(envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: `the next hop did not answer within ${timeoutMs} ms` })), false), timeoutMs);
-      c.on('error', onError);
-      c.on('end', onEnd);
-      const send = () => {
-        const inMemory = Buffer.isBuffer(message);
-        c.send({ from: envelope.from, to: [...envelope.to], use8BitMime: true, size: inMemory ? message.length : message.size } as never, inMemory ? message : message.stream(), (err: SmtpError | null, info?: { accepted?: string[]; rejectedErrors?: SmtpError[]; response?: string }) => {
-          if (err) return finish(outcomesOfError(err, envelope.to), false);
-          const rejected = new Map((info?.rejectedErrors ?? []).filter((r) => r.recipient).map((r) => [r.recipient!, r]));
-          finish(envelope.to.map((recipient) => {
-            const r = rejected.get(recipient);
-            if (r) {
-              const code = r.responseCode ?? 0;
-              return { recipient, status: code ? statusOf(code) : 'temporary', code, response: oneLine(r.response ?? r.message) };
-            }
-            return { recipient, status: 'accepted', code: 250, response: oneLine(info?.response) };
-          }), true);
-        });
-      };
-      if (reused) send();
-      else c.connect((connectErr?: SmtpError | null) => (connectErr ? finish(outcomesOfError(connectErr, envelope.to), false) : send()));
+  async relay(envelope: { from: string; to: readonly string[] }, message: RelayBody, timeoutMs: number): Promise<RecipientOutcome[]> {
+    const o = this.#options;
+    const started = performance.now();
+    let p = this.#take();
+    if (!p) {
+      try {
+        const session = await RelaySession.open({ host: o.nextHop.host, port: o.nextHop.port, name: o.name, lmtp: o.lmtp === true, setupTimeoutMs: Math.min(timeoutMs, 30_000) });
+        p = { session, idleSince: 0 };
+      } catch (e) {
+        return envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: oneLine((e as Error).message) }));
+      }
+    }
+    const { replies, reusable } = await p.session.transaction(envelope, message, o.lmtp === true, { ms: Math.max(1, timeoutMs - (performance.now() - started)), stated: timeoutMs });
+    const outcomes = envelope.to.map((recipient, i) => outcomeOf(recipient, replies[i]!));
+    this.#release(p, reusable);
+    return outcomes;
+  }
+
+  #release(p: Pooled, reusable: boolean): void {
+    if (!reusable || !p.session.open || this.#closed || this.#idle.length >= (this.#options.maxIdle ?? 16)) return p.session.open ? p.session.quit() : undefined;
+    p.idleSince = performance.now();
+    // Closed once too old to be used, so that an idle connection does not hold one of the next hop's processes.
+    p.expiry = setTimeout(() => {
+      this.#remove(p);
+      p.session.quit();
+    }, this.#options.idleMs ?? 5_000);
+    p.expiry.unref();
+    // While idle, the next hop closing it (or saying anything: 421) only takes it out of the pool.
+    p.session.onGone(() => {
+      clearTimeout(p.expiry);
+      this.#remove(p);
     });
+    this.#idle.push(p);
+  }
+
+  #remove(p: Pooled): void {
+    const i = this.#idle.indexOf(p);
+    if (i >= 0) this.#idle.splice(i, 1);
   }
 
   /** Closes the idle connections; connections in use close when their transaction ends. */
@@ -153,7 +129,7 @@ export class RelayPool {
     this.#closed = true;
     for (const p of this.#idle.splice(0)) {
       clearTimeout(p.expiry);
-      p.connection.quit();
+      p.session.quit();
     }
   }
 
@@ -163,35 +139,11 @@ export class RelayPool {
     while (this.#idle.length > 0) {
       const p = this.#idle.pop()!;
       clearTimeout(p.expiry);
-      if (!p.gone && p.idleSince >= freshSince) return p;
-      p.connection.quit();
+      p.session.onGone(() => undefined);
+      if (p.session.open && p.idleSince >= freshSince) return p;
+      p.session.quit();
     }
     return undefined;
-  }
-
-  #open(timeoutMs: number): Pooled {
-    const o = this.#options;
-    const connection = new SMTPConnection({
-      host: o.nextHop.host,
-      port: o.nextHop.port,
-      name: o.name,
-      ignoreTLS: true,
-      lmtp: o.lmtp === true,
-      connectionTimeout: Math.min(timeoutMs, 30_000),
-      greetingTimeout: Math.min(timeoutMs, 30_000),
-      socketTimeout: timeoutMs,
-      logger: false,
-    });
-    const p: Pooled = { connection, idleSince: 0, gone: false };
-    // While idle nobody else listens: an error or the next hop's close only takes it out of the pool.
-    const gone = () => {
-      p.gone = true;
-      const i = this.#idle.indexOf(p);
-      if (i >= 0) this.#idle.splice(i, 1);
-    };
-    connection.on('error', gone);
-    connection.on('end', gone);
-    return p;
   }
 }
 
@@ -207,11 +159,10 @@ export interface RelayPoolOptions {
 }
 
 interface Pooled {
-  connection: SMTPConnection;
+  session: RelaySession;
   idleSince: number;
   /** Closes it when it has been idle idleMs. */
   expiry?: NodeJS.Timeout;
-  gone: boolean;
 }
 
 /** One message on a connection of its own, closed afterwards (for one-off sends: releasing a held message, a DSN). */

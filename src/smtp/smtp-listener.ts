@@ -4,7 +4,7 @@
  * later), and at stop tell the connections idle between messages to go away (421)
  * once the messages in flight have their replies.
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import type { HostPort } from './parse-host-port.ts';
 
@@ -30,4 +30,36 @@ export function dismissSmtpConnections(server: SMTPServer, text: string): void {
     connection.send(421, text);
     connection.close();
   }
+}
+
+/**
+ * Replies written within two turns of the event loop leave in one write: the socket
+ * is corked at the first reply and uncorked at the check phase of the turn after
+ * next (setImmediate twice). smtp-server writes every reply on its own, so a client
+ * that pipelines MAIL, RCPT and DATA (RFC 2920) got three writes, each a system call
+ * that on loopback also runs the receiver's TCP input; and it goes on to the command
+ * after an asynchronous handler's answer (onMailFrom) with setImmediate, so one turn
+ * was not enough to catch the RCPT reply after MAIL's (measured: 4.0 writes per
+ * message with a pipelining client, 3.0 corked for one turn, 2.0 for two). The
+ * socket is wrapped as it is accepted; a reply waits at most two turns. After STARTTLS smtp-server writes to the TLS socket,
+ * which is not wrapped (the TLS layer writes its records itself).
+ */
+export function coalesceReplies(server: SMTPServer): void {
+  server.server.on('connection', (socket: Socket) => {
+    const write = socket.write;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket.uncork();
+    };
+    const wait = () => setImmediate(uncork);
+    socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        setImmediate(wait);
+      }
+      return write.apply(this, args);
+    } as Socket['write'];
+  });
 }

@@ -25,7 +25,7 @@ import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } fro
 import { isKakitomeError } from '../../errors.ts';
 import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
-import { dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
+import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { ServiceContext } from '../service-context.ts';
@@ -147,6 +147,8 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
         });
     },
   });
+  // Replies to pipelined commands leave together (smtp-listener.ts).
+  coalesceReplies(server);
   server.on('error', (e: Error) => ctx.log({ time: new Date().toISOString(), level: 'warn', listener: 'smtp', msg: 'smtp-error', error: oneLine(e.message) }));
 
   const listening = await listenSmtp(server, config.listen, options.reusePort);

@@ -1,0 +1,241 @@
+/**
+ * The relay's own SMTP client (src/smtp/relay-connection.ts, behind RelayPool) and
+ * its wire encoding (src/smtp/encode-message-data.ts): pipelining really pipelines
+ * (a next hop that answers nothing before it has the whole group still gets the
+ * message), BDAT carries the exact bytes, replies decide per recipient, and a next
+ * hop that misbehaves costs a temporary outcome, never a crash or a lost message.
+ * Next hops: scripted ones on node:net for what a real server will not do on
+ * demand, and smtp-server (SMTP without PIPELINING, LMTP) as a real peer; Postfix
+ * (CHUNKING) is the next hop of test/gateway/gateway-postfix.test.ts and
+ * test/server/serve-submission-postfix.test.ts. The dot-stuffing is checked
+ * against nodemailer's DataStream, the encoder the relay used before.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { SMTPServer } from 'smtp-server';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
+import { dataTerminator, encodeChunk, encodeDataBody, START_OF_MESSAGE } from '../../src/smtp/encode-message-data.ts';
+import { RelayPool } from '../../src/smtp/relay-message.ts';
+import { draft, Sink } from '../gateway/gateway-fixture.ts';
+
+function nodemailerEncoding(message: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = new DataStream();
+    const out: Buffer[] = [];
+    s.on('data', (c: Buffer) => out.push(c));
+    s.on('end', () => resolve(Buffer.concat(out)));
+    s.on('error', reject);
+    s.end(message);
+  });
+}
+
+/** A seeded generator of hostile line structure: dots, bare CR and LF, CRLF, ".\r\n" lines, "\r.\r" (smuggling shapes). */
+function hostileMessages(count: number): Buffer[] {
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  const atoms = ['.', '..', '\r\n', '\n', '\r', 'a', 'text ', '\r\n.\r\n', '\r.\r', '\n.\n', '\r\n.', '.\r\n', 'é'];
+  return Array.from({ length: count }, () => Buffer.from(Array.from({ length: next() % 40 }, () => atoms[next() % atoms.length]).join(''), 'utf8'));
+}
+
+test('the DATA encoding is nodemailer DataStream\'s, whole and in pieces, on hostile line structure', async () => {
+  // An empty message is the terminator alone (nodemailer sent an empty line before it).
+  assert.deepEqual(encodeDataBody(Buffer.alloc(0)), Buffer.from('.\r\n'));
+  for (const m of [...hostileMessages(400).filter((m) => m.length > 0), Buffer.from('.'), Buffer.from('a\r\n')]) {
+    const expected = await nodemailerEncoding(m);
+    assert.deepEqual(encodeDataBody(m), expected, JSON.stringify(m.toString('latin1')));
+    // Streamed: any cut gives the same bytes.
+    for (const cut of [1, 2, 3, 5]) {
+      const pieces: Uint8Array[] = [];
+      let prev = START_OF_MESSAGE;
+      for (let p = 0; p < m.length; p += cut) {
+        const e = encodeChunk(m.subarray(p, p + cut), prev, true);
+        if (e.length) prev = e[e.length - 1]!;
+        pieces.push(e);
+      }
+      pieces.push(dataTerminator(prev));
+      assert.deepEqual(Buffer.concat(pieces), expected, `${JSON.stringify(m.toString('latin1'))} in pieces of ${cut}`);
+    }
+  }
+  const clean = Buffer.from('Subject: x\r\n\r\nline\r\n');
+  assert.equal(encodeChunk(clean, START_OF_MESSAGE, true), clean, 'a clean message is not copied');
+});
+
+/**
+ * A scripted next hop: greets, answers EHLO with `features`, then hands each
+ * connection's input to `script`, which answers with socket.write when it likes.
+ */
+async function scripted(features: string[], script: (socket: Socket, input: () => string) => void): Promise<{ server: Server; port: number; received: string[] }> {
+  const received: string[] = [];
+  const server = createServer((socket) => {
+    let buf = '';
+    let greeted = false;
+    socket.write('220 scripted ESMTP\r\n');
+    socket.on('error', () => undefined);
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (!greeted) {
+        if (!buf.includes('\r\n')) return;
+        greeted = true;
+        buf = buf.slice(buf.indexOf('\r\n') + 2);
+        socket.write(['250-scripted', ...features.map((f, i) => `250${i === features.length - 1 ? ' ' : '-'}${f}`)].join('\r\n') + '\r\n');
+        if (!features.length) socket.write('250 scripted\r\n');
+      }
+      received.push(buf);
+      script(socket, () => buf);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, port: (server.address() as AddressInfo).port, received };
+}
+
+const envelope = { from: 'alice@corp.test', to: ['carol@example.com', 'dave@example.com'] };
+
+test('PIPELINING: MAIL, both RCPTs and DATA arrive before any reply; the message goes dot-stuffed with its terminator', async () => {
+  let answered = 0;
+  const hop = await scripted(['PIPELINING', '8BITMIME', 'SIZE 1000000'], (socket, input) => {
+    const text = input();
+    // Nothing is answered until the whole group is there: a client that waits for the MAIL reply would time out.
+    if (answered === 0 && text.includes('DATA\r\n')) {
+      assert.match(text, /^MAIL FROM:<alice@corp\.test> BODY=8BITMIME SIZE=\d+\r\nRCPT TO:<carol@example\.com>\r\nRCPT TO:<dave@example\.com>\r\nDATA\r\n$/);
+      answered = 1;
+      socket.write('250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go\r\n');
+    } else if (answered === 1 && text.endsWith('\r\n.\r\n')) {
+      answered = 2;
+      socket.write('250 2.0.0 queued\r\n');
+    }
+  });
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+  const outcomes = await pool.relay(envelope, Buffer.from('Subject: x\r\n\r\n.dot\r\nend'), 5_000);
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code]), [['accepted', 250], ['permanent', 550]]);
+  assert.ok(hop.received.at(-1)!.endsWith('DATA\r\nSubject: x\r\n\r\n..dot\r\nend\r\n.\r\n'), 'dot-stuffed, CRLF added, terminated');
+  pool.close();
+  hop.server.close();
+});
+
+test('CHUNKING with PIPELINING: the envelope and BDAT LAST with the exact bytes (no dot-stuffing) in one group; the reply to BDAT decides', async () => {
+  const message = Buffer.from('Subject: x\r\n\r\n.dot\r\n.\r\nend\r\n');
+  let got = '';
+  const hop = await scripted(['PIPELINING', 'CHUNKING'], (socket, input) => {
+    const text = input();
+    const m = /BDAT (\d+) LAST\r\n/.exec(text);
+    if (!got && m && text.length >= m.index + m[0].length + Number(m[1])) {
+      got = text;
+      socket.write('250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 queued as C\r\n');
+    }
+  });
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+  const outcomes = await pool.relay(envelope, message, 5_000);
+  assert.deepEqual(outcomes.map((o) => o.status), ['accepted', 'accepted']);
+  assert.equal(outcomes[0]!.response, '250 2.0.0 queued as C');
+  assert.equal(got, `MAIL FROM:<alice@corp.test>\r\nRCPT TO:<carol@example.com>\r\nRCPT TO:<dave@example.com>\r\nBDAT ${message.length} LAST\r\n${message.toString('latin1')}`);
+  assert.equal(pool.idle, 1, 'kept for the next message');
+  pool.close();
+  hop.server.close();
+});
+
+test('MAIL refused: every recipient gets its reply (not the 503s that follow); the connection is not reused', async () => {
+  const hop = await scripted(['PIPELINING'], (socket, input) => {
+    if (input().endsWith('DATA\r\n')) socket.write('550 5.7.1 sender refused\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no valid recipients\r\n');
+  });
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+  const outcomes = await pool.relay(envelope, Buffer.from('x\r\n'), 5_000);
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code, o.response]), [['permanent', 550, '550 5.7.1 sender refused'], ['permanent', 550, '550 5.7.1 sender refused']]);
+  assert.equal(pool.idle, 0);
+  hop.server.close();
+});
+
+test('a hostile next hop: an endless reply line, a reply that is no reply, silence after the data: temporary, code 0', async () => {
+  const cases: Array<[string, (socket: Socket) => void, RegExp]> = [
+    ['a line over 4 KiB', (s) => s.write(`250-${'x'.repeat(10_000)}`), /over 4096 bytes/],
+    ['too many lines', (s) => s.write('250-x\r\n'.repeat(40)), /more than 32 lines/],
+    ['not a reply', (s) => s.write('hello there\r\n'), /not an SMTP reply/],
+    ['silence', () => undefined, /did not answer within 300 ms/],
+  ];
+  for (const [name, misbehave, expected] of cases) {
+    const hop = await scripted(['PIPELINING'], (socket, input) => {
+      if (input().endsWith('DATA\r\n')) misbehave(socket);
+    });
+    const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+    const outcomes = await pool.relay(envelope, Buffer.from('x\r\n'), 300);
+    for (const o of outcomes) {
+      assert.equal(o.status, 'temporary', name);
+      assert.equal(o.code, 0, name);
+      assert.match(o.response, expected, name);
+    }
+    assert.equal(pool.idle, 0, name);
+    hop.server.close();
+  }
+});
+
+test('a 421 while idle takes the connection out of the pool; a greeting other than 220 is temporary', async () => {
+  let sockets: Socket[] = [];
+  const hop = await scripted(['PIPELINING'], (socket, input) => {
+    sockets.push(socket);
+    const text = input();
+    if (text.endsWith('DATA\r\n')) socket.write('250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n');
+    else if (text.endsWith('\r\n.\r\n')) socket.write('250 queued\r\n');
+  });
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+  assert.equal((await pool.relay(envelope, Buffer.from('x\r\n'), 5_000))[0]!.status, 'accepted');
+  assert.equal(pool.idle, 1);
+  sockets[0]!.write('421 4.4.2 idle too long\r\n');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(pool.idle, 0);
+  pool.close();
+  hop.server.close();
+  sockets = [];
+
+  const busy = createServer((s) => s.end('554 5.3.2 no service\r\n'));
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  const refused = new RelayPool({ nextHop: { host: '127.0.0.1', port: (busy.address() as AddressInfo).port }, name: 'test' });
+  const outcomes = await refused.relay(envelope, Buffer.from('x\r\n'), 5_000);
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code]), [['temporary', 0], ['temporary', 0]]);
+  assert.match(outcomes[0]!.response, /greeted with 554/);
+  busy.close();
+});
+
+test('without PIPELINING (smtp-server): one command at a time; a refused recipient is its own outcome, the others are delivered', async () => {
+  const sink = await new Sink().start();
+  (sink.server.options as { hidePIPELINING?: boolean }).hidePIPELINING = true;
+  sink.refuse.set('dave@example.com', 550);
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test' });
+  const message = draft('alice@corp.test', 'carol@example.com', 'Hi', '.starts with a dot\r\n.\r\nand a lone dot line');
+  const outcomes = await pool.relay(envelope, message, 5_000);
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code]), [['accepted', 250], ['permanent', 550]]);
+  assert.deepEqual(sink.deliveries[0]!.to, ['carol@example.com']);
+  assert.deepEqual(sink.deliveries[0]!.message, message, 'dot-stuffing undone by the receiver: the same bytes');
+  const streamed = await pool.relay({ from: envelope.from, to: ['carol@example.com'] }, { size: message.length, stream: () => Readable.from([message.subarray(0, 7), message.subarray(7)]) }, 5_000);
+  assert.equal(streamed[0]!.status, 'accepted');
+  assert.deepEqual(sink.deliveries[1]!.message, message);
+  pool.close();
+  await sink.stop();
+});
+
+test('LMTP: one final reply per accepted recipient, in order', async () => {
+  const server = new SMTPServer({
+    lmtp: true, authOptional: true, disabledCommands: ['AUTH', 'STARTTLS'], disableReverseLookup: true, logger: false,
+    onData(stream, session, callback) {
+      stream.resume();
+      stream.on('end', () => callback(null, session.envelope.rcptTo.map((r) => (r.address.startsWith('carol') ? 'delivered' : Object.assign(new Error('4.2.2 mailbox full'), { responseCode: 452 })))));
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: (server.server.address() as AddressInfo).port }, name: 'test', lmtp: true });
+  const outcomes = await pool.relay(envelope, Buffer.from('Subject: x\r\n\r\nbody\r\n'), 5_000);
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code]), [['accepted', 250], ['temporary', 452]]);
+  assert.equal(pool.idle, 0, 'not reused after a failed final reply');
+  pool.close();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+test('an address that would break the command line is never written', async () => {
+  const sink = await new Sink().start();
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: sink.port }, name: 'test' });
+  const outcomes = await pool.relay({ from: 'alice@corp.test', to: ['carol@example.com>\r\nRCPT TO:<eve@evil.test'] }, Buffer.from('x\r\n'), 5_000);
+  assert.equal(outcomes[0]!.status, 'permanent');
+  assert.equal(sink.deliveries.length, 0);
+  pool.close();
+  await sink.stop();
+});
