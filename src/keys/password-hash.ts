@@ -33,7 +33,8 @@ type Argon2 = (algorithm: 'argon2id', p: { message: Buffer; nonce: Buffer; paral
 /** node:crypto's Argon2 (Node 24.7 and later). */
 const argon2 = (nodeCrypto as { argon2?: Argon2 }).argon2;
 
-function derive(password: string, salt: Buffer, p: Argon2Parameters): Promise<Buffer> {
+/** A 32-byte Argon2id key from a password (NFC) and salt; also the backup archive's key (store/encrypted-backup.ts). */
+export function deriveArgon2id(password: string, salt: Buffer, p: Argon2Parameters): Promise<Buffer> {
   if (!argon2) return Promise.reject(new KakitomeError('UNSUPPORTED_ALG', 'Password hashing needs Argon2, which this Node.js lacks (24.7 or later has it).'));
   const message = Buffer.from(password.normalize('NFC'), 'utf8');
   return new Promise<Buffer>((resolve, reject) => {
@@ -58,7 +59,7 @@ const b64 = (b: Buffer): string => b.toString('base64').replace(/=+$/, '');
 export async function hashPassword(password: string, p: Argon2Parameters = DEFAULT_PASSWORD_HASH): Promise<string> {
   checkPasswordLength(password);
   const salt = randomBytes(SALT_BYTES);
-  const tag = await derive(password, salt, p);
+  const tag = await deriveArgon2id(password, salt, p);
   return `$argon2id$v=19$m=${p.memoryKiB},t=${p.passes},p=${p.parallelism}$${b64(salt)}$${b64(tag)}`;
 }
 
@@ -97,10 +98,10 @@ export async function verifyPassword(password: string, stored: string | undefine
     const key = `${decoyCost.memoryKiB},${decoyCost.passes},${decoyCost.parallelism}`;
     if (!decoys.has(key)) decoys.set(key, hashPassword('decoy password, never matches', decoyCost));
     const d = parseHash(await decoys.get(key)!)!;
-    await derive(usable ? password : 'x', d.salt, d.params);
+    await deriveArgon2id(usable ? password : 'x', d.salt, d.params);
     return false;
   }
-  const tag = await derive(password, parsed.salt, parsed.params);
+  const tag = await deriveArgon2id(password, parsed.salt, parsed.params);
   return tag.length === parsed.tag.length && timingSafeEqual(tag, parsed.tag);
 }
 

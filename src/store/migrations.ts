@@ -433,15 +433,35 @@ function forDialect(migration: string | { sqlite: string; postgres: string }, di
   return s.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean);
 }
 
-/** Brings the schema up to date; returns the schema version. Safe to run concurrently. */
-export async function migrateStore(engine: SqlEngine): Promise<number> {
+/** The schema version this code brings a store to. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Every table the migrations create, in the order they create them (a table
+ * referenced by another comes first): what a backup dumps and restores
+ * (store/encrypted-backup.ts).
+ */
+export function tablesInCreationOrder(): string[] {
+  const names: string[] = [];
+  for (const m of MIGRATIONS) {
+    for (const [, name] of (typeof m === 'string' ? m : m.sqlite).matchAll(/CREATE TABLE (?:IF NOT EXISTS )?([a-z_][a-z0-9_]*)/g)) if (!names.includes(name!)) names.push(name!);
+  }
+  return names;
+}
+
+/**
+ * Brings the schema up to date (or only up to `upTo`, for a restore that loads
+ * an older backup before the later migrations run); returns the schema version.
+ * Safe to run concurrently.
+ */
+export async function migrateStore(engine: SqlEngine, upTo = MIGRATIONS.length): Promise<number> {
   await engine.transaction(async (tx) => {
     // Two PostgreSQL sessions racing on CREATE TABLE IF NOT EXISTS can both try to
     // create it; the advisory lock makes the second wait and then see the table.
     if (engine.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(7251907)');
     await tx.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
   });
-  for (let v = 1; v <= MIGRATIONS.length; v++) {
+  for (let v = 1; v <= Math.min(upTo, MIGRATIONS.length); v++) {
     await engine.transaction(async (tx) => {
       if (engine.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(7251907)');
       const done = await tx.all('SELECT version FROM schema_migrations WHERE version = ?', [v]);
@@ -450,5 +470,5 @@ export async function migrateStore(engine: SqlEngine): Promise<number> {
       await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [v, new Date().toISOString()]);
     });
   }
-  return MIGRATIONS.length;
+  return Math.min(upTo, MIGRATIONS.length);
 }

@@ -12,6 +12,8 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   'POST /admin/people/:id/recovery': ['admin', 'officer'],
   'POST /admin/recoveries/:id/approve': ['admin'],
   'POST /admin/recoveries/:id/refuse': ['admin', 'officer'],
+  '/admin/backup': ['admin'],
+  'POST /admin/backup': ['admin'],
   'POST /admin/certificates/:id/renew': ['admin', 'officer'],
   '/admin/bulk-issue': ['admin', 'officer'],
   'POST /admin/bulk-issue': ['admin', 'officer'],

@@ -1,12 +1,14 @@
 /**
  * The console's routes for keys leaving the store on someone else's behalf:
- * key recovery with two-person approval (pages/key-recovery.ts). Same shape as
+ * key recovery with two-person approval (pages/key-recovery.ts), and the
+ * store's encrypted backup (pages/backup.ts). Same shape as
  * CONSOLE_ROUTES (access declared per route, walked by the role tests); the
  * rules inside (a second administrator, the named recipient only) are the
  * store's (store/key-recoveries.ts).
  */
 import type { ConsoleHandler } from './console-context.ts';
 import type { ConsoleRoute } from './console-routes.ts';
+import { backupView, makeBackup } from './pages/backup.ts';
 import { approveRecovery, receiveRecovered, recoveredView, recoveriesView, refuseRecovery, requestRecovery } from './pages/key-recovery.ts';
 
 const REGISTRARS = ['administrator', 'registration-officer'] as const;
@@ -17,11 +19,14 @@ export const CUSTODY_ROUTES: readonly ConsoleRoute[] = [
   { method: 'post', path: '/admin/people/:id/recovery', access: REGISTRARS, page: 'admin.person.recovery' },
   { method: 'post', path: '/admin/recoveries/:id/approve', access: ADMINISTRATORS, page: 'admin.recoveries.approve' },
   { method: 'post', path: '/admin/recoveries/:id/refuse', access: REGISTRARS, page: 'admin.recoveries.refuse' },
+  { method: 'get', path: '/admin/backup', access: ADMINISTRATORS, page: 'admin.backup' },
+  { method: 'post', path: '/admin/backup', access: ADMINISTRATORS, page: 'admin.backup.make' },
   { method: 'get', path: '/me/recovered', access: 'signed-in', page: 'me.recovered' },
   { method: 'post', path: '/me/recovered/:id', access: 'signed-in', page: 'me.recovered.receive' },
 ];
 
 export const CUSTODY_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.recoveries': recoveriesView, 'admin.person.recovery': requestRecovery, 'admin.recoveries.approve': approveRecovery, 'admin.recoveries.refuse': refuseRecovery,
+  'admin.backup': backupView, 'admin.backup.make': makeBackup,
   'me.recovered': recoveredView, 'me.recovered.receive': receiveRecovered,
 };

@@ -21,10 +21,10 @@ import { h, type Html } from './render.ts';
 /** No 0/O, 1/I/l: read off a screen and typed on a phone without doubt. */
 const PASSWORD_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 
-/** 20 characters from 31 symbols (99 bits), in groups of five. */
-export function makeHandoverPassword(): string {
-  const chars = Array.from({ length: 20 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]!);
-  return [0, 5, 10, 15].map((i) => chars.slice(i, i + 5).join('')).join('-');
+/** `groups` groups of five characters from 31 symbols (4 groups: 99 bits; 6: 148 bits). */
+export function makeHandoverPassword(groups = 4): string {
+  const chars = Array.from({ length: groups * 5 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]!);
+  return Array.from({ length: groups }, (_, g) => chars.slice(g * 5, g * 5 + 5).join('')).join('-');
 }
 
 export interface HandOverKey {

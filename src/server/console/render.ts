@@ -47,6 +47,7 @@ function navigation(v: ConsoleView): Html {
   if (roles.some((r) => r === 'administrator' || r === 'auditor')) links.push(navLink(v, '/admin/audit', t.audit));
   if (roles.includes('administrator')) links.push(navLink(v, '/admin/settings', t.settings));
   if (roles.includes('administrator')) links.push(navLink(v, '/admin/mail-server', v.t.mine.mailServer.nav));
+  if (roles.includes('administrator')) links.push(navLink(v, '/admin/backup', v.t.backup.nav));
   return h`<nav aria-label="${t.label}"><ul>${links}</ul></nav>`;
 }
 

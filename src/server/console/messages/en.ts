@@ -443,6 +443,25 @@ export const en = {
     download: 'Download the keys (.p12)',
     waitingNotice: 'Recovered keys are waiting for you: see "Recovered keys".',
   },
+  // Backup of the store (pages/backup.ts).
+  backup: {
+    nav: 'Backup',
+    title: 'Backup',
+    lead: 'Download an encrypted copy of everything in the store: people, certificates, the CA, policy, the signing service and the audit log. Private keys stay sealed in it under the master key, which is not in the backup: keep a copy of master.key apart from it. Sessions and one-time links are not in it.',
+    passphrase: 'Passphrase (optional)',
+    passphraseHint: (n: number) => `At least ${n} characters. Leave empty and the console makes a strong one and shows it once.`,
+    passphraseAgain: 'Passphrase again',
+    submit: 'Make a backup',
+    differ: 'The two passphrases differ. Nothing was made.',
+    tooShort: (n: number) => `The passphrase is too short: at least ${n} characters, or leave it empty for one made for you.`,
+    ready: (rows: number) => `The backup is ready (${rows} records). Download it now: it is kept for 10 minutes and downloaded once.`,
+    shownOnce: 'Its passphrase, shown only now. Write it down and keep it apart from the file:',
+    yourPassphrase: 'It is encrypted under the passphrase you typed.',
+    download: 'Download the backup (.kbk)',
+    keepApart: 'Keep three things in three places: the backup file, its passphrase and the master key. Without the passphrase the file cannot be opened; without the master key no private key in it can be used.',
+    restoreTitle: 'Restoring',
+    restoreLead: 'On the new machine, into an empty home (or an empty PostgreSQL database with --database-url), then put the master.key there:',
+  },
   // Administration (consadmin): the external certificate directory.
   directory: {
     title: 'External certificates',

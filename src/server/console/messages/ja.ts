@@ -443,6 +443,25 @@ export const ja: Messages = {
     download: '鍵をダウンロード (.p12)',
     waitingNotice: '回復した鍵があなたを待っています。「回復した鍵」を開いてください。',
   },
+  // Backup of the store (pages/backup.ts).
+  backup: {
+    nav: 'バックアップ',
+    title: 'バックアップ',
+    lead: 'ストアの中身（ユーザー、証明書、認証局、ポリシー、署名サービス、監査ログ）を暗号化してダウンロードします。秘密鍵はマスター鍵で封をしたまま入ります。マスター鍵はバックアップに含まれないので、master.key の控えを別の場所に保管してください。セッションと使い捨てリンクは含まれません。',
+    passphrase: 'パスフレーズ（任意）',
+    passphraseHint: (n: number) => `${n} 文字以上。空欄にすると、コンソールが強いパスフレーズを作り、一度だけ表示します。`,
+    passphraseAgain: 'パスフレーズ（確認）',
+    submit: 'バックアップを作成',
+    differ: '二つのパスフレーズが一致しません。何も作成していません。',
+    tooShort: (n: number) => `パスフレーズが短すぎます。${n} 文字以上にするか、空欄にして自動で作成してください。`,
+    ready: (rows: number) => `バックアップができました（${rows} 件）。今すぐダウンロードしてください。保管は 10 分間で、ダウンロードは一度だけです。`,
+    shownOnce: 'パスフレーズです。表示されるのは今だけです。書き留めて、ファイルとは別に保管してください:',
+    yourPassphrase: '入力したパスフレーズで暗号化しました。',
+    download: 'バックアップをダウンロード (.kbk)',
+    keepApart: 'バックアップファイル、パスフレーズ、マスター鍵の三つは、それぞれ別の場所に保管してください。パスフレーズがなければファイルは開けず、マスター鍵がなければ中の秘密鍵は使えません。',
+    restoreTitle: '復元',
+    restoreLead: '新しいマシンで、空のホーム（または --database-url で空の PostgreSQL データベース）に復元し、master.key をそこに置きます:',
+  },
   // Administration (consadmin): the external certificate directory.
   directory: {
     title: '社外の証明書',
