@@ -16,7 +16,7 @@ export interface HarvestedPage {
 }
 
 export async function listHarvestedCertificates(store: Store, o: { limit?: number; after?: string } = {}): Promise<HarvestedPage> {
-  const limit = Math.min(Math.max(Math.trunc(o.limit ?? 100), 1), 200);
+  const limit = Math.min(Math.max(Math.trunc(o.limit ?? 50), 1), 200);
   const params: SqlValue[] = [];
   let after = '';
   if (o.after) {

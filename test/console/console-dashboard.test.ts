@@ -43,6 +43,12 @@ async function dashboard(): Promise<string> {
 test('expiring certificates are counted in 7, 14 and 30 days', async () => {
   await issueMailboxCertificate(fx.store, { email: 'soon@example.co.jp', keyType: 'p256', validityDays: 10 });
   await issueMailboxCertificate(fx.store, { email: 'later@example.co.jp', keyType: 'p256', validityDays: 25 });
+  // Not counted: a revoked one, and one of someone else's (no key in the store).
+  const [revoked] = await issueMailboxCertificate(fx.store, { email: 'revoked@example.co.jp', keyType: 'p256', validityDays: 12 });
+  await fx.store.revokeCertificate(revoked!.certificate.fingerprint256, 1);
+  const other = new TestPki('Expiring Partner CA');
+  pkis.push(other);
+  await fx.store.importCertificate(other.identity('p256', 'leaving-partner', { notAfter: new Date(fx.now().getTime() + 5 * 86_400_000) }).cert);
   const html = await dashboard();
   assert.match(cell(html, 'data-expiring="7"'), /^0 /);
   assert.match(cell(html, 'data-expiring="14"'), /^1 /);

@@ -15,10 +15,11 @@ import { writeCursor } from '../../src/store/page-cursor.ts';
 import { listHarvestedCertificates } from '../../src/store/list-harvested-certificates.ts';
 import { countPendingKeyChanges, listPendingKeyChanges } from '../../src/store/list-pending-key-changes.ts';
 import { PeopleDirectory } from '../../src/store/people-directory.ts';
+import { countExpiringMailboxCertificates } from '../../src/store/count-expiring-mailbox-certificates.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { generateKey, TestPki } from '../helpers/pki.ts';
 
-test('every query of the certificate inventory and the audit log runs on an index', async () => {
+test('every query of the certificate inventory, the audit log, the external directory and the dashboard\'s expiry counts runs on an index', async () => {
   const store = await Store.open(openSqliteEngine(':memory:'), {});
   const sent: Array<[string, SqlValue[]]> = [];
   const all = store.engine.all.bind(store.engine);
@@ -32,7 +33,8 @@ test('every query of the certificate inventory and the audit log runs on an inde
   for (const q of [{}, { after }]) await listHarvestedCertificates(store, q);
   await countPendingKeyChanges(store);
   await listPendingKeyChanges(store);
-  assert.equal(sent.length, 17);
+  await countExpiringMailboxCertificates(store, [7, 14, 30]);
+  assert.equal(sent.length, 18);
   for (const [sql, params] of sent) {
     const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => String(r.detail));
     assert.ok(!plan.some((line) => /^SCAN \w+$/.test(line)), `${sql}\n${plan.join('\n')}`);
@@ -73,8 +75,8 @@ test('the inventory finds a certificate by the start of its person\'s name and b
   assert.deepEqual(await found('0a1b'), [], 'a serial is matched whole');
   assert.deepEqual(await found("x' OR 1=1 --"), []);
 
-  // 205 harvested certificates: three pages of 100, newest first, none lost or repeated.
-  for (let i = 0; i < 205; i++) {
+  // 105 harvested certificates: three pages of 50, newest first, none lost or repeated.
+  for (let i = 0; i < 105; i++) {
     await store.harvestCertificate(make(10 + i, Buffer.from((0x100000 + i).toString(16), 'hex'), `h${i}@partner.example`), { address: `h${i}@partner.example` });
   }
   const seen: string[] = [];
@@ -87,8 +89,8 @@ test('the inventory finds a certificate by the start of its person\'s name and b
     pages++;
   } while (next);
   assert.equal(pages, 3);
-  assert.equal(seen.length, 205);
-  assert.equal(new Set(seen).size, 205);
+  assert.equal(seen.length, 105);
+  assert.equal(new Set(seen).size, 105);
   await assert.rejects(listHarvestedCertificates(store, { after: 'not a cursor' }), /cursor/);
   await store.close();
 });

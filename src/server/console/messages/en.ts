@@ -479,7 +479,7 @@ export const en = {
     accepted: (address: string) => `Accepted: mail to ${address} is now encrypted to the new certificate.`,
     rejected: (address: string) => `Rejected: mail to ${address} stays encrypted to the certificate in use; the new one is kept as history only.`,
     harvested: 'Certificates taken from received mail',
-    harvestedLead: 'Kept from signed mail whose signer was trusted and matched the sender, or found in the company directory, newest first, 100 to a page.',
+    harvestedLead: 'Kept from signed mail whose signer was trusted and matched the sender, or found in the company directory, newest first, 50 to a page.',
     noHarvested: 'No certificate was taken from received mail yet.',
     certificate: 'Certificate',
     filing: 'Used for',

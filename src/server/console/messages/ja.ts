@@ -479,7 +479,7 @@ export const ja: Messages = {
     accepted: (address: string) => `承認しました。${address} へのメールは新しい証明書で暗号化されます。`,
     rejected: (address: string) => `却下しました。${address} へのメールは引き続き使用中の証明書で暗号化されます。新しい証明書は履歴としてのみ残ります。`,
     harvested: '受信したメールから取り込んだ証明書',
-    harvestedLead: '信頼できる署名者が差出人と一致した署名付きメール、または社内ディレクトリから取り込んだものです(新しい順、1 ページ 100 件)。',
+    harvestedLead: '信頼できる署名者が差出人と一致した署名付きメール、または社内ディレクトリから取り込んだものです(新しい順、1 ページ 50 件)。',
     noHarvested: '受信したメールから取り込んだ証明書はまだありません。',
     certificate: '証明書',
     filing: '用途',

@@ -5,7 +5,7 @@
  * certificate); the gateway's and the signing service's work over the last 24
  * hours, counted in the audit log every node writes to; and what waits for an
  * administrator (new keys harvested for known addresses). Everything is read by
- * the store and CA functions the CLI uses (findExpiring, listCertificateAuthorities,
+ * the store and CA functions the CLI uses (countExpiringMailboxCertificates: findExpiring's rule, counted, listCertificateAuthorities,
  * findOcspSigningCertificate, the CRL status publishCrl records).
  */
 import { listCertificateAuthorities, type CertificateAuthority } from '../../../ca/certificate-authority.ts';
@@ -13,6 +13,7 @@ import { readCrlStatus } from '../../../ca/crl-status.ts';
 import { findOcspSigningCertificate } from '../../../ca/issue-ocsp-signing-certificate.ts';
 import { countAuditActions } from '../../../store/count-audit-actions.ts';
 import { countPendingKeyChanges } from '../../../store/list-pending-key-changes.ts';
+import { countExpiringMailboxCertificates } from '../../../store/count-expiring-mailbox-certificates.ts';
 import type { Store } from '../../../store/store.ts';
 import type { ConsoleHandler, ConsoleView } from '../console-context.ts';
 import { formatDate, formatDateTime, h, notice, page, type Html, type Tone } from '../render.ts';
@@ -82,8 +83,8 @@ export const dashboard: ConsoleHandler = async (c, cx, v) => {
     cx.people.countPeople(), caHealth(store, now), cx.organisation.domains(), cx.organisation.checkPageAccess(), countPendingKeyChanges(store),
     countAuditActions(store, since, SERVICE_ACTIONS), countAuditActions(store, since, GATEWAY_ACTIONS),
   ]);
-  const expiring: Array<[number, number]> = [];
-  for (const days of [7, 14, 30]) expiring.push([days, (await store.findExpiring(days, now)).filter((r) => !r.isCa && r.certificate.emailAddresses.length > 0).length]);
+  const windows = [7, 14, 30];
+  const expiring = (await countExpiringMailboxCertificates(store, windows, now)).map((n, i): [number, number] => [windows[i]!, n]);
   const mayOpenDirectory = v.person?.roles.some((r) => r === 'administrator' || r === 'registration-officer') ?? false;
   const body = h`
 ${c.req.query('setup') === 'done' ? notice('good', v.t.setup.done) : ''}
