@@ -39,7 +39,9 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
 // Not `kakitome serve`: there the flag kept a node signing a batch near 190 MiB
 // (272 MiB without it after 75,000 messages) but cost POST /api/v1/sign about a
 // quarter more CPU per request (docs/performance.md, "Batches through the signing
-// service"); an operator whose nodes mostly run batches sets it in NODE_OPTIONS.
+// service"). serve signs batches in a thread whose young generation is small
+// (src/server/batches/batch-thread.ts); the flag would override that limit and
+// every other thread's alike.
 // V8 reads the size only when the process starts, so the
 // launcher starts itself again (same process id, so signals, kill -9 and systemd
 // see one process) with the flag, unless it was given already (on the command line

@@ -3,7 +3,9 @@
  * stop accepting connections, let requests in flight finish (idle keep-alive
  * connections are closed as they become idle), cut whatever is left after the
  * grace period, then close the store. Each server is also a batch node: its
- * BatchWorker signs chunks from the queue the nodes share (src/server/batches/).
+ * BatchWorker signs chunks from the queue the nodes share (src/server/batches/),
+ * in a thread of its own with a small young generation when `batchThread` says
+ * where the store is (kakitome serve), else on this thread (tests, embedding).
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +16,7 @@ import type { Store } from '../store/store.ts';
 import { TenantDirectory } from '../store/tenant-directory.ts';
 import type { ServeConfig } from './config.ts';
 import { createApp } from './create-app.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics, type MetricsSnapshot } from './metrics.ts';
 import { RateLimiter, type RateGate } from './rate-limiter.ts';
 import { ServiceCache } from './service-cache.ts';
 import type { LogEntry, ServiceContext } from './service-context.ts';
@@ -22,6 +24,8 @@ import { createConsoleContext, type ConsoleContext, type ConsoleOptions } from '
 import { consoleOriginFor } from './console/console-origin.ts';
 import { openBatchBlobs } from '../store/batch-blobs.ts';
 import { BatchWorker } from './batches/batch-worker.ts';
+import { startBatchThread, type BatchThread } from './batches/start-batch-thread.ts';
+import type { StoreConfig } from '../store/open-store.ts';
 
 export interface RunningServer {
   /** http://host:port/ as bound (port 0 resolved). */
@@ -30,6 +34,8 @@ export interface RunningServer {
   console: ConsoleContext;
   /** Graceful stop; resolves when every connection is closed and the store too. */
   close(): Promise<void>;
+  /** This server's counters with its batch thread's (server/workers sums them for /metrics). */
+  snapshot(): Promise<MetricsSnapshot>;
 }
 
 export interface ServerOptions {
@@ -45,18 +51,29 @@ export interface ServerOptions {
   renderMetrics?: () => Promise<string>;
   /** Serving threads: each listens on the same port (SO_REUSEPORT) and the kernel spreads the connections. */
   reusePort?: boolean;
+  /**
+   * Sign batch chunks in a thread of its own (batches/batch-thread.ts), which opens
+   * the store at `location`; `write` takes its log lines (JSON lines, joined).
+   */
+  batchThread?: { location: Pick<StoreConfig, 'home' | 'databaseUrl' | 'masterKey'>; write: (text: string) => void };
 }
 
 export async function startServer(store: Store, config: ServeConfig, options: ServerOptions): Promise<RunningServer> {
   let shuttingDown = false;
   const blobs = await openBatchBlobs(store.engine);
-  let worker: BatchWorker | undefined;
+  let worker: BatchWorker | BatchThread | undefined;
   const tenants = new TenantDirectory(store);
+  const metrics = options.metrics ?? new Metrics();
+  // This thread's counters with the batch thread's, when there is one.
+  const snapshot = async (): Promise<MetricsSnapshot> => {
+    const theirs = worker && 'snapshot' in worker ? await worker.snapshot() : undefined;
+    return theirs ? new Metrics().absorb(metrics.snapshot()).absorb(theirs).snapshot() : metrics.snapshot();
+  };
   const service: ServiceContext = {
-    store, tenants, config, metrics: options.metrics ?? new Metrics(), rateLimiter: options.rateLimiter ?? new RateLimiter(),
+    store, tenants, config, metrics, rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
     batches: { blobs, wake: () => worker?.wake() },
-    ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : {}),
+    ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : options.batchThread ? { renderMetrics: async () => new Metrics().absorb(await snapshot()).render() } : {}),
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
   const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}), ...(config.ldap ? { ldap: config.ldap } : {}), ...(config.mail ? { mail: config.mail } : {}) });
@@ -76,8 +93,21 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   server.listen({ port: config.port, host: config.host, ...(options.reusePort ? { reusePort: true } : {}) });
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
   // This node signs batch chunks from the shared queue, whichever node received them.
-  worker = new BatchWorker(service, blobs);
-  worker.start();
+  if (options.batchThread) {
+    try {
+      const thread = await startBatchThread({ store, location: options.batchThread.location, config, version: options.version, write: options.batchThread.write });
+      worker = thread;
+      // The service goes on answering; this node signs no more chunks (the others take them), as the log says.
+      void thread.failed.then((e) => options.log({ time: new Date().toISOString(), level: 'error', msg: 'batch thread failed', error: e.message }));
+    } catch (e) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw e;
+    }
+  } else {
+    const local = new BatchWorker(service, blobs);
+    local.start();
+    worker = local;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}/`;
@@ -86,6 +116,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   return {
     url,
     console: consoleContext,
+    snapshot,
     close() {
       closing ??= (async () => {
         shuttingDown = true;

@@ -17,6 +17,7 @@ import { splitMbox } from '../../src/cli/mbox.ts';
 import { storeHomeEnv } from '../cli/run-cli.ts';
 import { startPostgres, type PostgresServer } from '../store/postgres-server.ts';
 import { kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
+import { BATCH_YOUNG_GENERATION_MB } from '../../src/server/batches/start-batch-thread.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-batch-nodes-'));
 const N = 800;
@@ -99,7 +100,7 @@ function opensslVerify(signed: Buffer): void {
   execFileSync('openssl', ['cms', '-verify', '-in', file, '-CAfile', join(dir, 'root.pem'), '-purpose', 'smimesign', '-out', '/dev/null'], { stdio: 'pipe' });
 }
 
-type ChunkLine = { msg: string; event: string; batch: string; chunk: number; attempt: number };
+type ChunkLine = { msg: string; event: string; batch: string; chunk: number; attempt: number; node: string };
 const chunkLines = (node: ServeProcess, batch: string, event: string) => (node.lines as ChunkLine[]).filter((l) => l.msg === 'batch chunk' && l.batch === batch && l.event === event);
 
 test('a batch uploaded to one node is signed by both, every message once', async () => {
@@ -115,6 +116,16 @@ test('a batch uploaded to one node is signed by both, every message once', async
   const { indexes, messages } = await resultIndexes(a, id, 'Split');
   assertExactlyOnce(indexes);
   for (const k of [0, 400, messages.length - 1]) opensslVerify(messages[k]!);
+  // Each node signs in its batch thread, whose young generation is the small one (the serving threads keep V8's default).
+  for (const node of [a, b]) {
+    const thread = (node.lines as Array<{ msg: string; node: string; youngGenerationMb: number }>).filter((l) => l.msg === 'batch thread');
+    assert.equal(thread.length, 1, 'one batch thread per serving thread');
+    assert.equal(thread[0]!.youngGenerationMb, BATCH_YOUNG_GENERATION_MB);
+    assert.deepEqual([...new Set(chunkLines(node, id, 'done').map((l) => l.node))], [thread[0]!.node]);
+  }
+  // /metrics counts what the batch threads signed.
+  const signedBy = async (node: ServeProcess) => Number(/kakitome_messages_total\{operation="batch-sign",outcome="ok"\} (\d+)/.exec(await (await fetch(url(node, '/metrics'))).text())?.[1] ?? 0);
+  assert.equal((await signedBy(a)) + (await signedBy(b)), N - BAD.size);
 });
 
 test('a node killed (SIGKILL) in the middle of a chunk: the other takes the chunk over and finishes the batch, nothing lost or twice', async () => {

@@ -64,13 +64,14 @@ interface ServiceRun {
 }
 
 /** --workers 0: the HTTP server and the submission port on this thread, as one process always did. */
-async function runOnMainThread(o: { store: Store; config: ServeConfig; submission: SubmissionConfig | undefined; log: (e: Record<string, unknown>) => void; smtpOnly: boolean }): Promise<ServiceRun> {
+async function runOnMainThread(o: { store: Store; location: { home?: string; databaseUrl?: string; masterKey: MasterKey }; config: ServeConfig; submission: SubmissionConfig | undefined; log: (e: Record<string, unknown>) => void; write: (text: string) => void; smtpOnly: boolean }): Promise<ServiceRun> {
   const [{ startServer }, { Metrics }, { RateLimiter }, { TenantDirectory }, { ServiceCache }] = await Promise.all([
     import('../../server/start-server.ts'), import('../../server/metrics.ts'), import('../../server/rate-limiter.ts'), import('../../store/tenant-directory.ts'), import('../../server/service-cache.ts'),
   ]);
   const tenants = new TenantDirectory(o.store);
   const shared = { rateLimiter: new RateLimiter(), metrics: new Metrics(), cache: new ServiceCache(o.store, tenants), log: o.log, version: version() };
-  const server = o.smtpOnly ? undefined : await startServer(o.store, o.config, shared);
+  // Batch chunks are signed in a thread of their own (its young generation small: server/batches/batch-thread.ts).
+  const server = o.smtpOnly ? undefined : await startServer(o.store, o.config, { ...shared, batchThread: { location: o.location, write: o.write } });
   let smtp: RunningSubmission | undefined;
   try {
     if (o.submission) {
@@ -136,7 +137,7 @@ export function register(program: Command): void {
     .option('--max-batch-size <size>', 'largest batch upload (POST /api/v1/batches), e.g. 4GiB (default); larger ones get 413')
     .option('--max-batch-messages <n>', 'most messages in one batch (default 1000000)')
     .option('--batch-chunk <n>', 'messages per chunk, the unit of work nodes claim from the shared queue (default 500)')
-    .option('--batch-workers <n>', 'batch chunks each serving thread signs at once (default 1)')
+    .option('--batch-workers <n>', 'batch chunks each serving thread (or the main thread with --workers 0) signs at once, in its batch thread (default 1)')
     .option('--batch-lease <seconds>', 'a node that stops renewing its chunk for this long loses it to another node (default 30)')
     .option('--batch-retention <hours>', 'how long a finished batch and its result are kept (default 24)')
     .option('--workers <n>', 'serving threads, each answering whole requests and messages on the shared ports (0: the main thread serves; default: one per CPU)')
@@ -179,7 +180,7 @@ Examples:
       try {
         running = workers > 0
           ? await runOnThreads({ store, location: { ...location, masterKey }, config, submission, workers, write, smtpOnly })
-          : await runOnMainThread({ store, config, submission, log, smtpOnly });
+          : await runOnMainThread({ store, location: { ...location, masterKey }, config, submission, log, write, smtpOnly });
       } catch (e) {
         await store.close();
         throw e;

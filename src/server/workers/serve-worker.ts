@@ -70,7 +70,9 @@ const handovers: HandoverStore = {
 };
 
 const metrics = new Metrics();
-channel.handle('metrics-snapshot', () => metrics.snapshot());
+let server: RunningServer | undefined;
+// With the batch thread's counters (batch-sign) when the HTTP server runs one.
+channel.handle('metrics-snapshot', () => (server ? server.snapshot() : metrics.snapshot()));
 
 let running: { close(): Promise<void> } | undefined;
 
@@ -79,11 +81,10 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
   const tenants = new TenantDirectory(store);
   const cache = new ServiceCache(store, tenants);
   const shared = { rateLimiter, metrics, cache, log, version: data.version };
-  let server: RunningServer | undefined;
   let smtp: RunningSubmission | undefined;
   let stopping = false;
   try {
-    if (data.http) server = await startServer(store, data.config, { ...shared, reusePort: true, renderMetrics: () => channel.call<string>('metrics'), console: { handovers } });
+    if (data.http) server = await startServer(store, data.config, { ...shared, reusePort: true, renderMetrics: () => channel.call<string>('metrics'), console: { handovers }, batchThread: { location: data.store, write: (text) => channel.send('log', text) } });
     if (data.submission) {
       const { startSubmission } = await import('../smtp/start-submission.ts');
       smtp = await startSubmission({ store, tenants, config: data.config, ...shared, shuttingDown: () => stopping }, data.submission, { reusePort: true });

@@ -32,7 +32,7 @@ import type { ServiceContext } from '../service-context.ts';
 import { Metrics, type MetricsSnapshot } from '../metrics.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import type { SubmissionConfig } from '../smtp/submission-config.ts';
-import { ThreadChannel } from './thread-channel.ts';
+import { ThreadChannel, watchThread } from './thread-channel.ts';
 import type { ServeWorkerData, ServeWorkerReady } from './serve-worker.ts';
 
 export interface ServeWorkersOptions {
@@ -104,18 +104,7 @@ export async function startServeWorkers(o: ServeWorkersOptions): Promise<Running
     channel.handle('take', (id: string, personId: string) => handovers.take(id, personId));
     channel.handle('metrics', gatherMetrics);
     channel.handle('log', (text: string) => o.write(text));
-    const exited = new Promise<void>((resolve) => {
-      worker.on('error', (e) => {
-        channel.close(e);
-        if (!stopping) reportFailure(e);
-      });
-      worker.on('exit', (code) => {
-        const gone = new Error(`A serving thread exited (${code}).`);
-        channel.close(gone);
-        if (!stopping) reportFailure(gone);
-        resolve();
-      });
-    });
+    const exited = watchThread(worker, channel, 'A serving thread', () => stopping, reportFailure);
     const thread = { worker, channel, exited };
     threads.push(thread);
     return thread;

@@ -93,3 +93,23 @@ function errorOf(e: unknown): NonNullable<Reply['error']> {
   const code = (e as { code?: unknown } | undefined)?.code;
   return { message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code, kakitome: isKakitomeError(e) } : {}) };
 }
+
+/**
+ * Ties a thread's end to its channel: calls still waiting fail when it errs or
+ * exits, and `failed` hears of an end that `stopping` did not expect. Resolves
+ * once the thread exited.
+ */
+export function watchThread(worker: { on(event: 'error', listener: (e: Error) => void): unknown; on(event: 'exit', listener: (code: number) => void): unknown }, channel: ThreadChannel, what: string, stopping: () => boolean, failed: (e: Error) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    worker.on('error', (e) => {
+      channel.close(e);
+      if (!stopping()) failed(e);
+    });
+    worker.on('exit', (code) => {
+      const gone = new Error(`${what} exited (${code}).`);
+      channel.close(gone);
+      if (!stopping()) failed(gone);
+      resolve();
+    });
+  });
+}

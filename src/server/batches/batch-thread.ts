@@ -1,0 +1,69 @@
+/**
+ * The thread a server signs its batch chunks in (start-batch-thread.ts starts it):
+ * a BatchWorker over a store connection of its own, in an isolate whose young
+ * generation is small. Its audit rows go to the starting thread's store (committed
+ * there, in the commits every other row shares), its log lines and counters too.
+ *
+ * Why a thread of its own: signing a million messages allocates some 100 GB of
+ * short-lived objects (about 85 KB a message), and under that rate V8 grows the young
+ * generation to its largest and the old generation behind it: a node's RSS passed
+ * 300 MiB at 300,000 messages. A young generation of 1 MiB semi-spaces kept it
+ * flat, but the same limit on the serving threads cost POST /api/v1/sign about a
+ * third more CPU per request (docs/performance.md, "Batches through the signing
+ * service"). V8 sets the limit per isolate, so the batch isolate takes the small
+ * one and the serving threads keep the default.
+ */
+import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
+import { openBatchBlobs } from '../../store/batch-blobs.ts';
+import { openStore, type StoreConfig } from '../../store/open-store.ts';
+import type { AuditRow } from '../../store/record-key-use.ts';
+import { TenantDirectory } from '../../store/tenant-directory.ts';
+import type { ServeConfig } from '../config.ts';
+import { createLineLog } from '../line-log.ts';
+import { Metrics } from '../metrics.ts';
+import { ServiceCache } from '../service-cache.ts';
+import type { ServiceContext } from '../service-context.ts';
+import { ThreadChannel } from '../workers/thread-channel.ts';
+import { BatchWorker } from './batch-worker.ts';
+
+export interface BatchThreadData {
+  /** Where the store is, with the master key the starting thread holds. */
+  store: Pick<StoreConfig, 'home' | 'databaseUrl' | 'masterKey'>;
+  config: ServeConfig;
+  version: string;
+}
+
+const data = workerData as BatchThreadData;
+const channel = new ThreadChannel(parentPort!);
+const lines = createLineLog((text) => channel.send('log', text));
+const metrics = new Metrics();
+let running: { worker: BatchWorker; close: () => Promise<void> } | undefined;
+
+channel.handle('start', async () => {
+  const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows) });
+  try {
+    const tenants = new TenantDirectory(store);
+    const ctx: ServiceContext = {
+      store, tenants, config: data.config, metrics, version: data.version, cache: new ServiceCache(store, tenants),
+      // Batches take no request rate: the upload took it.
+      rateLimiter: { take: () => ({ allowed: true, retryAfter: 0 }) },
+      log: (entry) => lines.log(entry), shuttingDown: () => false,
+    };
+    const worker = new BatchWorker(ctx, await openBatchBlobs(store.engine));
+    worker.start();
+    running = { worker, close: () => store.close() };
+    lines.log({ time: new Date().toISOString(), level: 'info', msg: 'batch thread', node: worker.node, youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+});
+
+channel.handle('wake', () => running?.worker.wake());
+channel.handle('metrics-snapshot', () => metrics.snapshot());
+
+channel.handle('stop', async () => {
+  await running?.worker.stop();
+  await running?.close();
+  lines.flush();
+});
