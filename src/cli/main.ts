@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { COMMANDS } from './commands/index.ts';
 import { EXIT_OK, EXIT_USAGE, exitCodeForError } from './exit-codes.ts';
 import { describeError } from './describe-error.ts';
 
@@ -35,22 +34,45 @@ Examples:
 
 Documentation: docs/cli.md`;
 
-/** Builds the program (exported for tests of the help text). */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The message commands, each registered by a module that adds that one command:
+ * a run of one of them loads its module alone. `commands/index.ts` imports every
+ * command module (the store, the CA, serve, the gateway...): 79 modules on the main
+ * thread of a sign batch instead of about 25, a tenth of a batch's fixed CPU
+ * (docs/performance.md, "Batches through the CLI").
+ */
+const MESSAGE_COMMANDS = new Map<string, () => Promise<Register>>([
+  ['sign', async () => (await import('./commands/sign.ts')).register],
+  ['verify', async () => (await import('./commands/verify.ts')).register],
+  ['encrypt', async () => (await import('./commands/encrypt.ts')).register],
+  ['decrypt', async () => (await import('./commands/decrypt.ts')).register],
+  ['inspect', async () => (await import('./commands/inspect.ts')).register],
+]);
+
+/**
+ * Builds the program for `argv`: with a message command first, only that command
+ * (its help and its errors are the same); otherwise every command, for the global
+ * help, `help CMD`, and commander's "did you mean" on a mistyped one.
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('kakitome')
     .description('S/MIME 4.0 for whole e-mail messages: sign, verify, encrypt, decrypt and inspect .eml files.')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText('after', EXAMPLES);
-  for (const register of COMMANDS) register(program);
+  const only = MESSAGE_COMMANDS.get(argv[0] ?? '');
+  if (only) (await only())(program);
+  else for (const register of (await import('./commands/index.ts')).COMMANDS) register(program);
   return program;
 }
 
 /** Runs the command line; resolves with the exit status. */
 export async function main(argv: string[]): Promise<number> {
   process.exitCode = undefined;
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   if (argv.length === 0) {
     program.outputHelp({ error: true });
     return EXIT_USAGE;

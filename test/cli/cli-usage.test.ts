@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
-import { draftMessage, runCli } from './run-cli.ts';
+import { BIN, draftMessage, runCli, runProcess } from './run-cli.ts';
 
 const pki = new TestPki('CLI Usage Root');
 const alice = pki.identity('rsa2048', 'alice');
@@ -15,6 +15,27 @@ writeFileSync(draftPath, draft);
 const encKeyPath = join(dir, 'alice-enc.key');
 writeFileSync(encKeyPath, alice.key.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'correct horse' }));
 test.after(() => pki.cleanup());
+
+test('a message command loads its own command module only; --help still lists every command', async () => {
+  const hook = new URL('./record-loaded-modules.ts', import.meta.url).href;
+  const loaded = async (args: string[]) => {
+    const r = await runProcess(process.execPath, ['--import', hook, BIN, ...args]);
+    assert.equal(r.status, 0, r.stderr);
+    return { stdout: r.stdout.toString('utf8'), modules: [...r.stderr.matchAll(/^loaded (.+)$/gm)].map((m) => m[1]!) };
+  };
+  for (const command of ['sign', 'verify', 'encrypt', 'decrypt', 'inspect']) {
+    const { stdout, modules } = await loaded([command, '--help']);
+    assert.match(stdout, new RegExp(`^Usage: kakitome ${command} `, 'm'));
+    assert.ok(modules.some((m) => m.endsWith(`/cli/commands/${command}.ts`) || m.endsWith(`/cli/commands/${command}.js`)), `${command} loads its command module`);
+    // The store, the CA and the servers' command modules stay unloaded (they were 34 of the 79 modules a sign batch's main thread loaded).
+    for (const other of ['serve', 'gateway', 'ca-authority', 'tenant', 'dkim', 'policy', 'store-keys', 'store-backup']) {
+      assert.ok(!modules.some((m) => /\/cli\/commands\/([\w-]+)\.[jt]s$/.exec(m)?.[1] === other), `${command} does not load commands/${other}`);
+    }
+  }
+  const all = await loaded(['--help']);
+  for (const c of ['sign', 'serve', 'gateway', 'ca', 'keys', 'dkim']) assert.match(all.stdout, new RegExp(`^  ${c}\\b`, 'm'));
+  assert.ok(all.modules.some((m) => /\/cli\/commands\/serve\.[jt]s$/.test(m)));
+});
 
 test('--help lists every command with examples; each command help shows its forms and examples', async () => {
   const h = await runCli(['--help']);

@@ -1,6 +1,8 @@
 /**
  * The command registry: each module adds one subcommand to the program. New
- * commands (store, CA) are added to this list.
+ * commands (store, CA) are added to this list. The message commands (sign, verify,
+ * encrypt, decrypt, inspect) are also in main.ts's MESSAGE_COMMANDS, which loads
+ * just the one a run names.
  */
 import type { Command } from 'commander';
 import { register as registerSign } from './sign.ts';
