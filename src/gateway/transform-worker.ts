@@ -15,6 +15,7 @@ import { openStore, type StoreConfig } from '../store/open-store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import type { Store } from '../store/store.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
+import { ownedCopy } from './crypto-pool.ts';
 import { failedTransform, transformMessage, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface TransformWorkerData {
@@ -68,12 +69,14 @@ async function run(task: TransformTask): Promise<TransformResult> {
   }
 }
 
-/** The copies' buffers move to the main thread when they own their memory (each once). */
+/** The copies' buffers move to the main thread: each in memory of its own (ownedCopy: a view into a shared block would be cloned with all of it), each moved once. */
 function transferable(result: TransformResult): Transferable[] {
   const seen = new Set<ArrayBufferLike>();
   for (const g of result.groups) {
-    const m = g.message;
-    if (Buffer.isBuffer(m) && m.byteOffset === 0 && m.byteLength === m.buffer.byteLength && m.buffer instanceof ArrayBuffer) seen.add(m.buffer);
+    if (!Buffer.isBuffer(g.message)) continue;
+    const m = seen.has(g.message.buffer) ? g.message : ownedCopy(g.message);
+    g.message = m;
+    seen.add(m.buffer);
   }
   return [...seen] as Transferable[];
 }

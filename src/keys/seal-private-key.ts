@@ -18,7 +18,7 @@
  * the additional data, so segments cannot be reordered, dropped from the end, or
  * moved to another record.
  */
-import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
 import type { MasterKey } from './master-key.ts';
 
@@ -32,9 +32,12 @@ function aad(recordId: string, purpose = 'private key'): Buffer {
 
 const WRAP_LEN = NONCE + 32 + TAG;
 
+const asKeyObject = (key: KeyObject | Buffer): KeyObject => (Buffer.isBuffer(key) ? createSecretKey(key) : key);
+
 function gcmSeal(key: KeyObject | Buffer, plain: Uint8Array, ad: Buffer): Buffer {
   const nonce = randomBytes(NONCE);
-  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  // A KeyObject: node:crypto checks a Buffer key with a thrown exception per call (src/cms/algorithms/secret-key.ts).
+  const c = createCipheriv('aes-256-gcm', asKeyObject(key), nonce, { authTagLength: TAG });
   c.setAAD(ad);
   const body = Buffer.concat([c.update(plain), c.final()]);
   return Buffer.concat([nonce, body, c.getAuthTag()]);
@@ -43,7 +46,7 @@ function gcmSeal(key: KeyObject | Buffer, plain: Uint8Array, ad: Buffer): Buffer
 function gcmOpen(key: KeyObject | Buffer, sealed: Uint8Array, ad: Buffer): Buffer {
   const nonce = sealed.subarray(0, NONCE);
   const tag = sealed.subarray(sealed.length - TAG);
-  const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  const d = createDecipheriv('aes-256-gcm', asKeyObject(key), nonce, { authTagLength: TAG });
   d.setAAD(ad);
   d.setAuthTag(tag);
   return Buffer.concat([d.update(sealed.subarray(NONCE, sealed.length - TAG)), d.final()]);

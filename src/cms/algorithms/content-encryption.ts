@@ -14,6 +14,7 @@ import { Tag, readOctetString, readSmallInt } from '../../asn1/ber.ts';
 import { sequence, octetString, integer } from '../../asn1/der.ts';
 import { OID } from '../../asn1/oids.ts';
 import { DecryptionError, KakitomeError, malformed } from '../../errors.ts';
+import { secretKey } from './secret-key.ts';
 import { encodeAlgorithmIdentifier, type AlgorithmIdentifier } from '../algorithm-identifier.ts';
 
 /** Names used in DecryptResult.contentEncryption; the first seven may be sent. */
@@ -126,12 +127,12 @@ export function encryptContent(p: ContentEncryptionParameters, key: Uint8Array, 
   if (p.cipher.legacy) throw new KakitomeError('UNSUPPORTED_ALG', `${p.cipher.name} is accepted for decryption only.`);
   if (key.length !== p.cipher.keyLength) throw new KakitomeError('INVALID_ARGUMENT', `${p.cipher.name} needs a ${p.cipher.keyLength}-byte key.`);
   if (p.cipher.aead) {
-    const cipher = createCipheriv(p.cipher.name as 'aes-256-gcm', key, p.iv, { authTagLength: p.tagLength });
+    const cipher = createCipheriv(p.cipher.name as 'aes-256-gcm', secretKey(key), p.iv, { authTagLength: p.tagLength });
     if (aad && aad.length) cipher.setAAD(aad);
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return { ciphertext, tag: cipher.getAuthTag() };
   }
-  const cipher = createCipheriv(p.cipher.name, key, p.iv);
+  const cipher = createCipheriv(p.cipher.name, secretKey(key), p.iv);
   return { ciphertext: Buffer.concat([cipher.update(plaintext), cipher.final()]), tag: Buffer.alloc(0) };
 }
 
@@ -146,7 +147,7 @@ export function decryptContent(p: ContentEncryptionParameters, key: Uint8Array, 
   try {
     if (p.cipher.aead) {
       if (!tag || tag.length !== p.tagLength) throw new DecryptionError();
-      const d = createDecipheriv(p.cipher.name as 'aes-256-gcm', key, p.iv, { authTagLength: p.tagLength });
+      const d = createDecipheriv(p.cipher.name as 'aes-256-gcm', secretKey(key), p.iv, { authTagLength: p.tagLength });
       d.setAuthTag(tag);
       if (aad && aad.length) d.setAAD(aad);
       const head = d.update(ciphertext);
@@ -156,7 +157,7 @@ export function decryptContent(p: ContentEncryptionParameters, key: Uint8Array, 
     // X.690/RFC 5652 6.3: CBC ciphertext is a whole number of blocks and never empty (padding adds 1..block bytes).
     const block = p.cipher.ivLength;
     if (ciphertext.length === 0 || ciphertext.length % block !== 0) throw new DecryptionError();
-    const d = createDecipheriv(p.cipher.name, key, p.iv);
+    const d = createDecipheriv(p.cipher.name, secretKey(key), p.iv);
     const head = d.update(ciphertext);
     const tail = d.final(); // checks the PKCS#7 padding
     return tail.length ? Buffer.concat([head, tail]) : head;

@@ -4,6 +4,7 @@
  * RFC 3565 2.3.2: the AlgorithmIdentifier parameters are absent.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { secretKey } from './secret-key.ts';
 import { OID } from '../../asn1/oids.ts';
 import { KakitomeError } from '../../errors.ts';
 import { encodeAlgorithmIdentifier, hasNoParameters, type AlgorithmIdentifier } from '../algorithm-identifier.ts';
@@ -55,7 +56,7 @@ export function encodeKeyWrapAlgorithm(w: KeyWrapAlgorithm): Buffer {
 /** RFC 3394 wrap of `key` (a multiple of 8 bytes, at least 16) under `kek`. */
 export function wrapKey(w: KeyWrapAlgorithm, kek: Uint8Array, key: Uint8Array): Buffer {
   if (kek.length !== w.kekLength) throw new KakitomeError('INVALID_ARGUMENT', `${w.cipher} needs a ${w.kekLength}-byte KEK.`);
-  const c = createCipheriv(w.cipher, kek, DEFAULT_IV);
+  const c = createCipheriv(w.cipher, secretKey(kek), DEFAULT_IV);
   return Buffer.concat([c.update(key), c.final()]);
 }
 
@@ -67,7 +68,7 @@ export function wrapKey(w: KeyWrapAlgorithm, kek: Uint8Array, key: Uint8Array): 
 export function unwrapKey(w: KeyWrapAlgorithm, kek: Uint8Array, wrapped: Uint8Array): Buffer | undefined {
   if (kek.length !== w.kekLength || wrapped.length < 24 || wrapped.length % 8 !== 0 || wrapped.length > 4096) return undefined;
   try {
-    const d = createDecipheriv(w.cipher, kek, DEFAULT_IV);
+    const d = createDecipheriv(w.cipher, secretKey(kek), DEFAULT_IV);
     return Buffer.concat([d.update(wrapped), d.final()]);
   } catch {
     return undefined;

@@ -21,6 +21,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { readFileChunks } from './read-file-chunks.ts';
 import { createDecipheriv, type Decipheriv, type DecipherGCM } from 'node:crypto';
+import { secretKey } from '../algorithms/secret-key.ts';
 import { DecryptionError, KakitomeError } from '../../errors.ts';
 import { resolveLimits, type Limits } from '../../limits.ts';
 import type { ContentEncryptionParameters } from '../algorithms/content-encryption.ts';
@@ -72,7 +73,7 @@ function createContentDecipher(p: ContentEncryptionParameters, env: ParsedEnvelo
   if (key.length !== p.cipher.keyLength) throw new DecryptionError();
   if (p.cipher.aead) {
     if (!env.mac || env.mac.length !== p.tagLength) throw new DecryptionError();
-    const d: DecipherGCM = createDecipheriv(p.cipher.name as 'aes-256-gcm', key, p.iv, { authTagLength: p.tagLength });
+    const d: DecipherGCM = createDecipheriv(p.cipher.name as 'aes-256-gcm', secretKey(key), p.iv, { authTagLength: p.tagLength });
     d.setAuthTag(env.mac);
     if (env.aad && env.aad.length) d.setAAD(env.aad);
     return d;
@@ -80,7 +81,7 @@ function createContentDecipher(p: ContentEncryptionParameters, env: ParsedEnvelo
   // RFC 5652 6.3: CBC ciphertext is a non-empty whole number of blocks.
   const block = p.cipher.ivLength;
   if (ciphertextLength === 0 || ciphertextLength % block !== 0) throw new DecryptionError();
-  return createDecipheriv(p.cipher.name, key, p.iv);
+  return createDecipheriv(p.cipher.name, secretKey(key), p.iv);
 }
 
 /**

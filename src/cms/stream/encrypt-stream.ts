@@ -9,6 +9,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { createCipheriv, randomBytes, type Cipheriv, type CipherGCM } from 'node:crypto';
+import { secretKey } from '../algorithms/secret-key.ts';
 import { Tag } from '../../asn1/ber.ts';
 import { END_OF_CONTENTS, encodeLength, indefiniteHeader, integer, octetString, oid, retag, setOf } from '../../asn1/der.ts';
 import { OID } from '../../asn1/oids.ts';
@@ -78,11 +79,11 @@ export async function encryptToSink(input: Readable | AsyncIterable<Uint8Array>,
     const eciHead = Buffer.concat([indefiniteHeader(Tag.SEQUENCE), oid(contentType), encodeContentEncryptionAlgorithm(name, iv), indefiniteHeader(0xa0)]);
     if (cipher.aead) {
       authAttrs = buildAuthAttributes(contentType);
-      const aead: CipherGCM = createCipheriv(name as 'aes-256-gcm', cek, iv, { authTagLength: SENT_TAG_LENGTH });
+      const aead: CipherGCM = createCipheriv(name as 'aes-256-gcm', secretKey(cek), iv, { authTagLength: SENT_TAG_LENGTH });
       if (authAttrs) aead.setAAD(authAttrs);
       enc = aead;
     } else {
-      enc = createCipheriv(name, cek, iv);
+      enc = createCipheriv(name, secretKey(cek), iv);
     }
     // RFC 5083 2.1: AuthEnvelopedData version is always 0; RFC 5652 6.1 for EnvelopedData.
     const version = cipher.aead ? 0 : envelopedDataVersion(recipientInfos);
