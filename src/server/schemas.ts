@@ -15,10 +15,10 @@ import type { VerdictView } from '../cli/verdict-view.ts';
 const flag = (description: string) => z.enum(['true', 'false']).optional().describe(description);
 
 export const SignQuery = z.object({
-  opaque: flag('true: an opaque application/pkcs7-mime signed-data (only S/MIME clients can read it); default false: multipart/signed.'),
-  hash: z.enum(['sha256', 'sha384', 'sha512']).optional().describe('Digest algorithm (default sha256; fixed by the algorithm for Ed25519).'),
-  pss: flag('true: RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).'),
-  dkim: flag('true: DKIM-sign the S/MIME-signed message with the active DKIM keys of the From domain (kakitome dkim add), which the tenant owns as it owns the From domain; 422 KEY_INVALID when the domain has none.'),
+  opaque: flag('true: an opaque application/pkcs7-mime signed-data (only S/MIME clients can read it); false: multipart/signed. Absent: the tenant\'s setting (kakitome tenant settings), by default false.'),
+  hash: z.enum(['sha256', 'sha384', 'sha512']).optional().describe('Digest algorithm (fixed by the algorithm for Ed25519). Absent: the tenant\'s setting, by default sha256.'),
+  pss: flag('true: RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys). Absent: the tenant\'s setting (applied to RSA keys only), by default false.'),
+  dkim: flag('true: DKIM-sign the S/MIME-signed message with the active DKIM keys of the From domain (kakitome dkim add), which the tenant owns as it owns the From domain; 422 KEY_INVALID when the domain has none. Absent: the tenant\'s setting, by default false.'),
 }).strict().meta({ id: 'SignQuery' });
 
 export const EncryptQuery = z.object({

@@ -33,7 +33,7 @@ import { readCacheRevision } from '../store/cache-revision.ts';
 import type { SigningIdentity } from '../store/key-directory.ts';
 import { normalizeAddress, type Store } from '../store/store.ts';
 import { actorOf } from './service-context.ts';
-import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory } from '../store/tenant-directory.ts';
+import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory, type TenantSignSettings } from '../store/tenant-directory.ts';
 
 const MAX_ENTRIES = 10_000;
 
@@ -51,6 +51,8 @@ export class ServiceCache {
   readonly #senders = new Map<string, KakitomeError | null>();
   /** The answer for an address, true from `from` (when it was read) until `until` (expiry, or a renewal dated ahead). */
   readonly #identities = new Map<string, { identity: SigningIdentity | undefined; from: number; until: number }>();
+  /** Per tenant name, its signing settings (TenantDirectory.findTenant). */
+  readonly #signSettings = new Map<string, TenantSignSettings>();
   /** Per key id, the store acting for that key (Store.actingAs): one view, not one per message. */
   readonly #views = new Map<string, Store>();
 
@@ -93,6 +95,7 @@ export class ServiceCache {
     this.#verified.clear();
     this.#senders.clear();
     this.#identities.clear();
+    this.#signSettings.clear();
     this.#views.clear();
   }
 
@@ -160,6 +163,16 @@ export class ServiceCache {
       if (isKakitomeError(e, 'FORBIDDEN')) this.#keep(this.#senders, key, e, generation);
       throw e;
     }
+  }
+
+  /** The tenant's signing settings (TenantSignSettings), from what is kept; none for a tenant that is gone. */
+  async signSettings(tenant: string): Promise<TenantSignSettings> {
+    const hit = this.#signSettings.get(tenant);
+    if (hit) return hit;
+    const generation = this.#generation;
+    const settings = (await this.#tenants.findTenant(tenant))?.signSettings ?? {};
+    this.#keep(this.#signSettings, tenant, settings, generation);
+    return settings;
   }
 
   /**

@@ -425,6 +425,11 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
      handed_at TEXT
    );
    CREATE INDEX key_recoveries_requested ON key_recoveries (requested_at)`,
+  // 17: a tenant's signing settings (src/store/tenant-directory.ts, TenantSignSettings:
+  // opaque, hash, pss, dkim as JSON; NULL: every default), which POST /api/v1/sign
+  // and batches use when the request does not say and the SMTP submission port
+  // always. The tenants table raises cache_revision on any change (migration 9).
+  `ALTER TABLE tenants ADD COLUMN sign_settings TEXT`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -26,10 +26,51 @@ export type ApiScope = 'sign' | 'verify' | 'admin';
 export const API_SCOPES: readonly ApiScope[] = ['sign', 'verify', 'admin'];
 export const DEFAULT_TENANT = 'default';
 
+/**
+ * How the tenant's messages are signed when the request does not say (POST
+ * /api/v1/sign's query, a batch's) and always on the SMTP submission port, which has
+ * no per-message options: `kakitome tenant settings`. Every setting is off (absent)
+ * by default. 7-bit preparation is not a setting: signing always puts the content in
+ * canonical 7-bit form, as the CLI does.
+ */
+export interface TenantSignSettings {
+  /** An opaque application/pkcs7-mime signed-data instead of multipart/signed. */
+  opaque?: boolean;
+  /** The digest; absent: the key's default (SHA-256; fixed for Ed25519). */
+  hash?: SignHash;
+  /** RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys). */
+  pss?: boolean;
+  /** DKIM-sign the signed message with the From domain's active DKIM keys (kakitome dkim add); refused when it has none. */
+  dkim?: boolean;
+}
+
+export type SignHash = 'sha256' | 'sha384' | 'sha512';
+export const SIGN_HASHES: readonly SignHash[] = ['sha256', 'sha384', 'sha512'];
+
+/** The stored form (tenants.sign_settings, JSON): only known settings with values of their type; anything else is ignored. */
+function parseSignSettings(text: SqlValue | undefined): TenantSignSettings {
+  if (text === null || text === undefined) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(String(text));
+  } catch {
+    return {};
+  }
+  const o = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
+  return {
+    ...(o.opaque === true ? { opaque: true } : {}),
+    ...(SIGN_HASHES.includes(o.hash as SignHash) ? { hash: o.hash as SignHash } : {}),
+    ...(o.pss === true ? { pss: true } : {}),
+    ...(o.dkim === true ? { dkim: true } : {}),
+  };
+}
+
 export interface Tenant {
   /** Row id; for the implicit default tenant before it has a row: 'default'. */
   id: string;
   name: string;
+  /** How its messages are signed when the request does not say (TenantSignSettings). */
+  signSettings: TenantSignSettings;
   /** Its own domains; empty for a default tenant that owns every unclaimed domain. */
   domains: string[];
   /** Addresses registered as its identities. */
@@ -106,24 +147,24 @@ export class TenantDirectory {
     return this.#store.engine;
   }
 
-  async #tenantRow(name: string): Promise<{ id: string; name: string } | undefined> {
-    const rows = await this.#engine.all('SELECT id, name FROM tenants WHERE name = ?', [name]);
-    return rows[0] ? { id: String(rows[0].id), name: String(rows[0].name) } : undefined;
+  async #tenantRow(name: string): Promise<{ id: string; name: string; signSettings: TenantSignSettings } | undefined> {
+    const rows = await this.#engine.all('SELECT id, name, sign_settings FROM tenants WHERE name = ?', [name]);
+    return rows[0] ? { id: String(rows[0].id), name: String(rows[0].name), signSettings: parseSignSettings(rows[0].sign_settings) } : undefined;
   }
 
   /** The tenant's row, created for `default` on first need; INVALID_ARGUMENT for an unknown other name. */
-  async #requireTenantRow(name: string): Promise<{ id: string; name: string }> {
+  async #requireTenantRow(name: string): Promise<{ id: string; name: string; signSettings: TenantSignSettings }> {
     const row = await this.#tenantRow(checkName(name));
     if (row) return row;
     if (name !== DEFAULT_TENANT) throw new KakitomeError('NOT_FOUND', `No tenant "${name}": add it with kakitome tenant add ${name} --domain DOMAIN.`);
     return this.#insertTenant(name);
   }
 
-  async #insertTenant(name: string): Promise<{ id: string; name: string }> {
+  async #insertTenant(name: string): Promise<{ id: string; name: string; signSettings: TenantSignSettings }> {
     const id = randomUUID();
     await this.#engine.run('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)', [id, name, this.#store.now().toISOString()]);
     await this.#store.audit('tenant.add', name);
-    return { id, name };
+    return { id, name, signSettings: {} };
   }
 
   /** Adds a tenant with its domains, or more domains to an existing one. A domain another tenant owns is refused. */
@@ -155,7 +196,7 @@ export class TenantDirectory {
   /** The tenant by name; the implicit default tenant when it has no row yet; undefined for an unknown name. */
   async findTenant(name: string): Promise<Tenant | undefined> {
     const row = await this.#tenantRow(name);
-    if (!row) return name === DEFAULT_TENANT ? { id: DEFAULT_TENANT, name, domains: [], identities: [], implicit: true } : undefined;
+    if (!row) return name === DEFAULT_TENANT ? { id: DEFAULT_TENANT, name, signSettings: {}, domains: [], identities: [], implicit: true } : undefined;
     const domains = await this.#engine.all('SELECT domain FROM tenant_domains WHERE tenant_id = ? ORDER BY domain', [row.id]);
     const identities = await this.#engine.all('SELECT email FROM tenant_identities WHERE tenant_id = ? ORDER BY email', [row.id]);
     return { ...row, domains: domains.map((d) => String(d.domain)), identities: identities.map((i) => String(i.email)), implicit: false };
@@ -229,6 +270,24 @@ export class TenantDirectory {
       await this.#engine.run('INSERT INTO tenant_identities (email, tenant_id, added_at) VALUES (?, ?, ?)', [address, row.id, this.#store.now().toISOString()]);
       await this.#store.audit('tenant.identity', tenant, address);
     }
+    return (await this.findTenant(tenant))!;
+  }
+
+  /**
+   * Changes the tenant's signing settings (TenantSignSettings): a setting given as
+   * false (or hash null) goes back to its default; one not given stays. Takes effect
+   * from the next message on every node (the tenants row moves the cache revision).
+   */
+  async setSignSettings(tenant: string, changes: { opaque?: boolean; hash?: SignHash | null; pss?: boolean; dkim?: boolean }): Promise<Tenant> {
+    if (changes.hash !== undefined && changes.hash !== null && !SIGN_HASHES.includes(changes.hash)) throw new KakitomeError('INVALID_ARGUMENT', `hash ${String(changes.hash)}: use ${SIGN_HASHES.join(', ')}.`);
+    const row = await this.#requireTenantRow(tenant);
+    const next: Record<string, unknown> = { ...row.signSettings };
+    for (const name of ['opaque', 'pss', 'dkim'] as const) if (changes[name] !== undefined) next[name] = changes[name] || undefined;
+    if (changes.hash !== undefined) next.hash = changes.hash ?? undefined;
+    const settings = parseSignSettings(JSON.stringify(next));
+    const text = Object.keys(settings).length ? JSON.stringify(settings) : null;
+    await this.#engine.run('UPDATE tenants SET sign_settings = ? WHERE id = ?', [text, row.id]);
+    await this.#store.audit('tenant.settings', tenant, text ?? '{}');
     return (await this.findTenant(tenant))!;
   }
 

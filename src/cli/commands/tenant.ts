@@ -1,12 +1,12 @@
 /**
- * `kakitome tenant add|key|identity|retire-identity|list|keys|limit|revoke-key`: the signing
+ * `kakitome tenant add|key|identity|retire-identity|settings|list|keys|limit|revoke-key`: the signing
  * service's tenants, their domains, identities and API keys (issue 10). The rules
  * live in src/store/tenant-directory.ts; these commands map options to it. Every
  * change is audited.
  */
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
-import type { ApiKeyRecord, Tenant } from '../../store/tenant-directory.ts';
+import type { ApiKeyRecord, SignHash, Tenant, TenantSignSettings } from '../../store/tenant-directory.ts';
 import type { Store } from '../../store/store.ts';
 import { readFileBounded } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
@@ -18,6 +18,7 @@ interface KeyOpts extends StoreCliOptions { scope: string; rate?: string; label?
 interface IdentityOpts extends StoreCliOptions { p12?: string; pass?: string; email?: string; keyType: string; days: string }
 interface LimitOpts extends StoreCliOptions { perMinute?: string; none?: boolean }
 interface RetireOpts extends StoreCliOptions { certificate?: string }
+interface SettingsOpts extends StoreCliOptions { opaque?: string; hash?: string; pss?: string; dkim?: string }
 
 async function directory(store: Store) {
   const { TenantDirectory } = await import('../../store/tenant-directory.ts');
@@ -25,8 +26,19 @@ async function directory(store: Store) {
 }
 
 function tenantJson(t: Tenant) {
-  return { name: t.name, domains: t.domains, identities: t.identities, implicit: t.implicit };
+  return { name: t.name, domains: t.domains, identities: t.identities, implicit: t.implicit, signing: signingJson(t.signSettings) };
 }
+
+/** Every setting with its value in force (defaults included). */
+function signingJson(s: TenantSignSettings) {
+  return { opaque: s.opaque === true, hash: s.hash ?? 'default', pss: s.pss === true, dkim: s.dkim === true };
+}
+
+function signingText(s: TenantSignSettings): string {
+  return `${s.opaque ? 'opaque signed-data' : 'multipart/signed'}, digest ${s.hash ?? 'the key\'s default'}, ${s.pss ? 'RSASSA-PSS (RSA keys)' : 'PKCS#1 v1.5 (RSA keys)'}, ${s.dkim ? 'then DKIM with the From domain\'s keys' : 'no DKIM'}; content in 7-bit form (always)`;
+}
+
+const onOff = (text: string | undefined): boolean | undefined => (text === undefined ? undefined : text === 'on');
 
 function keyJson(k: ApiKeyRecord) {
   return { id: k.id, tenant: k.tenant, scopes: k.scopes, ratePerMinute: k.ratePerMinute ?? null, label: k.label ?? null, createdAt: k.createdAt.toISOString(), revokedAt: k.revokedAt?.toISOString() ?? null };
@@ -38,7 +50,7 @@ function positive(text: string, option: string): number {
 }
 
 export function register(program: Command): void {
-  const tenant = program.command('tenant').summary('signing-service tenants: add, key, identity, retire-identity, list, keys, limit, revoke-key')
+  const tenant = program.command('tenant').summary('signing-service tenants: add, key, identity, retire-identity, settings, list, keys, limit, revoke-key')
     .description('Tenants of the signing service (kakitome serve): each signs only with its own identities and only for its own From domains. A store with no tenants has the tenant "default", which owns every domain and identity no other tenant claims: `kakitome tenant key default` is all a single company needs.');
 
   const add = tenant.command('add <name>').description('Add a tenant with its mail domains, or more domains to an existing tenant. A domain belongs to one tenant.')
@@ -100,6 +112,20 @@ export function register(program: Command): void {
     return 0;
   }))(o));
 
+  const settings = tenant.command('settings <name>').description('Show or change how the tenant\'s messages are signed when the request does not say: POST /api/v1/sign and batches without the option in their query, and every message of the SMTP submission port (kakitome serve --smtp), which has no per-message options. Takes effect from the next message, on every node.')
+    .addOption(new Option('--opaque <on|off>', 'an opaque application/pkcs7-mime signed-data (readable only by S/MIME clients) instead of multipart/signed').choices(['on', 'off']))
+    .addOption(new Option('--hash <alg>', 'digest algorithm; default: the key\'s (SHA-256; fixed for Ed25519)').choices(['sha256', 'sha384', 'sha512', 'default']))
+    .addOption(new Option('--pss <on|off>', 'RSASSA-PSS instead of PKCS#1 v1.5, for the tenant\'s RSA identities').choices(['on', 'off']))
+    .addOption(new Option('--dkim <on|off>', 'then DKIM-sign with the active DKIM keys of the From domain (kakitome dkim add); a message whose domain has none is refused, never sent without').choices(['on', 'off']));
+  addStoreOptions(settings).action((name: string, o: SettingsOpts) => commandAction('tenant settings', async () => withStore(o, async (store) => {
+    const tenants = await directory(store);
+    const changes = { opaque: onOff(o.opaque), pss: onOff(o.pss), dkim: onOff(o.dkim), hash: o.hash === undefined ? undefined : o.hash === 'default' ? null : (o.hash as SignHash) };
+    const changing = Object.values(changes).some((v) => v !== undefined);
+    const t = changing ? await tenants.setSignSettings(name, changes) : await tenants.findTenant(name);
+    if (!t) throw new KakitomeError('NOT_FOUND', `No tenant "${name}": add it with kakitome tenant add ${name} --domain DOMAIN.`);
+    printResult(o, { status: 'ok', tenant: t.name, signing: signingJson(t.signSettings) }, () => [`Tenant ${t.name} signs: ${signingText(t.signSettings)}.`]);
+    return 0;
+  }))(o));
   const list = tenant.command('list').description('List tenants with their domains and identities.');
   addStoreOptions(list).action(commandAction('tenant list', async (o: StoreCliOptions) => withStore(o, async (store) => {
     const all = await (await directory(store)).listTenants();

@@ -8,7 +8,10 @@
  * header protection). With dkim=true the signed message is DKIM-signed (signDkim)
  * with the active keys of the From domain: a domain the tenant owns, or
  * authorizeSender would have refused the From address, so a tenant only ever signs
- * with its own domains' DKIM keys.
+ * with its own domains' DKIM keys. An option the request does not give (opaque,
+ * hash, pss, dkim) is the tenant's setting (kakitome tenant settings,
+ * TenantSignSettings); the SMTP submission port gives none, so its messages are
+ * signed by the settings alone (signOptions).
  */
 import type { z } from 'zod';
 import { KakitomeError } from '../../errors.ts';
@@ -18,7 +21,7 @@ import { readSigningAddress, readSigningAddressOf } from '../../smime/read-signi
 import { splitMessage, type SplitMessage } from '../../smime/split-message.ts';
 import { signDkim } from '../../dkim/sign-dkim.ts';
 import { DkimKeyDirectory } from '../../store/dkim-key-directory.ts';
-import { domainOf, type ApiKeyRecord } from '../../store/tenant-directory.ts';
+import { domainOf, type ApiKeyRecord, type SignHash, type TenantSignSettings } from '../../store/tenant-directory.ts';
 import type { SignQuery } from '../schemas.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { serviceCache } from '../service-cache.ts';
@@ -28,6 +31,13 @@ import { serviceCache } from '../service-cache.ts';
  * submission port). The caller refreshed the service cache for this request
  * (ServiceCache.refresh), so what it reads is current.
  */
+/** What the request says, else the tenant's setting, else the default (multipart/signed, the key's digest, PKCS#1 v1.5, no DKIM). */
+export function signOptions(query: z.infer<typeof SignQuery>, settings: TenantSignSettings): { opaque: boolean; hash?: SignHash; pss: boolean; dkim: boolean } {
+  const flag = (asked: 'true' | 'false' | undefined, setting: boolean | undefined) => (asked === undefined ? setting === true : asked === 'true');
+  const hash = query.hash ?? settings.hash;
+  return { opaque: flag(query.opaque, settings.opaque), ...(hash ? { hash } : {}), pss: flag(query.pss, settings.pss), dkim: flag(query.dkim, settings.dkim) };
+}
+
 export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action = 'api.sign'): Promise<Buffer> {
   // One parse serves the sender's rules and the signing (the header section was read twice:
   // 12% of a P-256 request's allocations). A message that does not split (LIMIT, MALFORMED) is
@@ -43,19 +53,22 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
   const cache = serviceCache(ctx);
   await cache.authorizeSender(key.tenant, address);
   const store = cache.actingFor(key);
-  const dkimKeys = query.dkim === 'true' ? await new DkimKeyDirectory(store).signingKeys(domainOf(address)) : [];
-  if (query.dkim === 'true' && !dkimKeys.length) {
-    throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without dkim=true. The message was not signed.`);
+  const options = signOptions(query, await cache.signSettings(key.tenant));
+  const dkimKeys = options.dkim ? await new DkimKeyDirectory(store).signingKeys(domainOf(address)) : [];
+  if (options.dkim && !dkimKeys.length) {
+    const asked = query.dkim === 'true' ? 'dkim=true' : `the tenant's setting (kakitome tenant settings ${key.tenant} --dkim off)`;
+    throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without DKIM (${asked} asked for it). The message was not signed.`);
   }
   const identity = await cache.signingIdentity(store, address);
   if (!identity) {
     throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
   }
   if (!split) throw unsplit;
+  // The tenant's pss setting applies to its RSA identities; pss=true asked of another key is refused as before.
   const signed = signSplitMessage(split, {
-    signers: [{ certificate: identity.certificate, key: identity.key, ...(query.hash ? { hash: query.hash } : {}), ...(query.pss === 'true' ? { rsaPadding: 'pss' as const } : {}) }],
+    signers: [{ certificate: identity.certificate, key: identity.key, ...(options.hash ? { hash: options.hash } : {}), ...(options.pss && (query.pss === 'true' || identity.key.asymmetricKeyType === 'rsa') ? { rsaPadding: 'pss' as const } : {}) }],
     certificates: identity.chain,
-    opaque: query.opaque === 'true',
+    opaque: options.opaque,
   });
   const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
   // The message's row names the certificate (its key's opening has a key.use.sign row); the answer waits for its commit.
