@@ -10,6 +10,7 @@
  */
 import { formatHeaderField } from '../mime/build-entity.ts';
 import type { Because, RecipientDecision } from '../policy/decide-recipient.ts';
+import { ENGLISH_DECISION_WORDS, type DecisionWords, type InboundFacts, type OutboundFacts } from '../policy/decision-words.ts';
 import { SETTING_NAMES, SETTINGS, type SettingScope } from '../policy/policy-settings.ts';
 import { describeSource, type ResolvedPolicy } from '../policy/resolve-policy.ts';
 import { classifyRecipients, type Direction } from './classify-recipients.ts';
@@ -37,12 +38,15 @@ export interface RecipientExplained {
   direction: Direction;
   /** Outbound: signed, signed-encrypted, encrypted, unchanged, bounce, hold. Inbound: verify-and-label. Pass: unchanged. */
   action: string;
+  /** In English (ENGLISH_DECISION_WORDS); formatExplanation renders it from the data in any language. */
   summary: string;
   /** Whose levels apply (the sender outbound, the recipient inbound). */
   policyOf?: string;
   sign?: { mode: string; certificate?: string; because: Because[] };
   encrypt?: { wanted: string; because: Because[]; certificate?: unknown; cipher?: string; encrypted: boolean };
   inbound?: Record<string, SettingExplained>;
+  /** Inbound: what the gateway does, as data (the summary's words come from it). */
+  inboundFacts?: InboundFacts;
 }
 
 export interface Explanation {
@@ -99,7 +103,7 @@ export async function explainDecision(ctx: GatewayContext, request: ExplainReque
   const out: Explanation = { from: request.from, triggers: [], recipients: [], policies: {} };
   for (const [direction, recipients] of classifyRecipients(request.from, request.to, ctx.domains)) {
     if (direction === 'pass') {
-      for (const r of recipients) out.recipients.push({ recipient: r, direction, action: 'unchanged', summary: `${r}: neither the sender nor the recipient is in the gateway's domains: passed on unchanged.` });
+      for (const r of recipients) out.recipients.push({ recipient: r, direction, action: 'unchanged', summary: ENGLISH_DECISION_WORDS.pass(r) });
       continue;
     }
     if (direction === 'outbound') {
@@ -114,14 +118,19 @@ export async function explainDecision(ctx: GatewayContext, request: ExplainReque
       for (const r of group.recipients) {
         const policy = ctx.policyFor(r);
         out.policies[policy.owner] = settingsOf(policy, ['inbound', 'process']);
-        const tags = s.subjectTags === 'off' ? 'no subject tags' : `subject tag "${subjectTagFor('pass', s)}" on smime=pass, "${subjectTagFor('fail', s)}" on smime=fail`;
+        const facts: InboundFacts = {
+          revocation: s.revocation, revocationSource: describeSource(policy.sources.revocation),
+          unauthenticatedEncryption: s.unauthenticatedEncryption, unauthenticatedSource: describeSource(policy.sources.unauthenticatedEncryption), noticeLanguage: s.noticeLanguage,
+          subjectTags: s.subjectTags === 'off' ? 'off' : { pass: String(subjectTagFor('pass', s)), fail: String(subjectTagFor('fail', s)) }, subjectTagsSource: describeSource(policy.sources.subjectTags),
+        };
         out.recipients.push({
           recipient: r,
           direction,
           action: 'verify-and-label',
-          summary: `${r}: inbound: decrypted with any key the store ever held for it, verified with revocation=${s.revocation} (${describeSource(policy.sources.revocation)}), labelled with Authentication-Results; unauthenticated (CBC) encryption: ${s.unauthenticatedEncryption}${s.unauthenticatedEncryption === 'hold' ? ` (held for an administrator, still encrypted; the recipient gets a notice in ${s.noticeLanguage})` : ''} (${describeSource(policy.sources.unauthenticatedEncryption)}); ${tags} (${describeSource(policy.sources.subjectTags)}).`,
+          summary: ENGLISH_DECISION_WORDS.inbound(r, facts),
           policyOf: policy.owner,
           inbound: settingsOf(policy, ['inbound']),
+          inboundFacts: facts,
         });
       }
     }
@@ -132,26 +141,34 @@ export async function explainDecision(ctx: GatewayContext, request: ExplainReque
   return out;
 }
 
-const why = (b: readonly Because[]) => b.map((x) => `${x.setting}=${x.value}, ${x.source}`).join('; ');
+/** An outbound recipient's explanation as the words take it. */
+function explainedFacts(r: RecipientExplained): OutboundFacts {
+  return { recipient: r.recipient, action: r.action, sign: r.sign!, wanted: r.encrypt!.wanted, wantedBecause: r.encrypt!.because, certificate: r.encrypt!.certificate as OutboundFacts['certificate'], encrypted: r.encrypt!.encrypted };
+}
 
-/** The explanation as lines for a person. */
-export function formatExplanation(e: Explanation): string[] {
+/** The recipient's one sentence in `words` (the summary, which is English, rendered again from the data). */
+function summaryIn(words: DecisionWords, r: RecipientExplained): string {
+  if (r.sign && r.encrypt) return words.outbound(explainedFacts(r));
+  if (r.inboundFacts) return words.inbound(r.recipient, r.inboundFacts);
+  return r.direction === 'pass' ? words.pass(r.recipient) : r.summary;
+}
+
+/** The explanation as lines for a person, in English (the CLI) or the words given (the console's languages). */
+export function formatExplanation(e: Explanation, words: DecisionWords = ENGLISH_DECISION_WORDS): string[] {
   const lines: string[] = [];
-  if (e.triggers.length) lines.push(`Triggers found: ${e.triggers.map((t) => `${t.kind} ${JSON.stringify(t.trigger)}`).join(', ')} (encryption required; removed before the message leaves when they are in the Subject or an X-Kakitome- field).`);
+  if (e.triggers.length) lines.push(words.triggers(e.triggers));
   for (const r of e.recipients) {
-    lines.push(`${e.from} -> ${r.recipient}: ${r.direction}, ${r.action}`);
+    lines.push(words.heading(e.from, r.recipient, r.direction, r.action));
     if (r.sign && r.encrypt) {
-      lines.push(`  sign:    ${r.sign.mode === 'none' ? 'no' : r.sign.mode === 'opaque' ? 'yes, opaque (application/pkcs7-mime)' : r.encrypt.encrypted ? 'yes, inside the encryption' : 'yes, multipart/signed'}${r.sign.certificate ? `, certificate ${r.sign.certificate.slice(0, 16)}` : ''}  [${why(r.sign.because)}]`);
-      const cert = r.encrypt.certificate as { status: string; fingerprint?: string; subject?: string; code?: string } | undefined;
-      const certText = !cert ? 'not looked up' : cert.status === 'valid' ? `certificate ${cert.fingerprint!.slice(0, 16)} "${cert.subject}"` : cert.status === 'missing' ? 'no certificate known' : `certificate refused (${cert.code})`;
-      lines.push(`  encrypt: ${r.encrypt.encrypted ? `yes, ${certText}${r.encrypt.cipher ? `, ${r.encrypt.cipher}` : ''}` : `no (${r.encrypt.wanted}; ${certText})`}  [${why(r.encrypt.because)}]`);
+      lines.push(words.signLine(r.sign, r.encrypt.encrypted));
+      lines.push(words.encryptLine({ ...r.encrypt, certificate: r.encrypt.certificate as OutboundFacts['certificate'] }));
     }
-    lines.push(`  ${r.summary}`);
+    lines.push(`  ${summaryIn(words, r)}`);
   }
   for (const [owner, settings] of Object.entries(e.policies)) {
-    lines.push(`Policy of ${owner || '(global)'}:`);
+    lines.push(words.policyOf(owner));
     const width = Math.max(...Object.keys(settings).map((k) => k.length));
-    for (const [name, s] of Object.entries(settings)) lines.push(`  ${name.padEnd(width)}  ${JSON.stringify(s.value)}  (${s.source})`);
+    for (const [name, s] of Object.entries(settings)) lines.push(`  ${name.padEnd(width)}  ${JSON.stringify(s.value)}  (${words.source(s.source)})`);
   }
   return lines;
 }

@@ -20,6 +20,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { TriggerMatch } from './find-encryption-triggers.ts';
 import type { ResolvedPolicy } from './resolve-policy.ts';
 import { describeSource } from './resolve-policy.ts';
+import { ENGLISH_DECISION_WORDS, type OutboundFacts } from './decision-words.ts';
 import type { SettingName } from './policy-settings.ts';
 
 /** A setting that shaped a decision, its value and the level that set it (for explain and the DSN). */
@@ -48,7 +49,7 @@ export interface RecipientDecision {
   action: RecipientAction;
   sign: { mode: SignMode; because: Because[] };
   encrypt: { wanted: EncryptionWanted; certificate?: CertificateFact; encrypted: boolean };
-  /** One sentence: what happens and why. */
+  /** One sentence: what happens and why (ENGLISH_DECISION_WORDS.outbound; other languages render the same data). */
   summary: string;
 }
 
@@ -80,10 +81,13 @@ function decideSignMode(policy: ResolvedPolicy, recipient: string, hasSigner: bo
   return { mode: 'detached', because: [because(policy, 'sign')] };
 }
 
-function certificateText(c: CertificateFact | undefined): string {
-  if (!c || c.status === 'missing') return 'no certificate is known for the recipient';
-  if (c.status === 'refused') return `the recipient's certificate may not be used (${c.code}): ${c.message}`;
-  return `certificate ${c.fingerprint.slice(0, 16)} ("${c.subject}")`;
+/** The decision's data as the words take it (decision-words.ts). */
+export function outboundFacts(d: Omit<RecipientDecision, 'summary'>): OutboundFacts {
+  return { recipient: d.recipient, action: d.action, sign: d.sign, wanted: d.encrypt.wanted.mode, wantedBecause: d.encrypt.wanted.because, certificate: d.encrypt.certificate, encrypted: d.encrypt.encrypted };
+}
+
+function withSummary(d: Omit<RecipientDecision, 'summary'>): RecipientDecision {
+  return { ...d, summary: ENGLISH_DECISION_WORDS.outbound(outboundFacts(d)) };
 }
 
 /**
@@ -95,24 +99,9 @@ export function decideRecipient(policy: ResolvedPolicy, recipient: string, wante
   if (wanted.mode === 'required' && !usable) {
     const action = policy.settings.missingCertificate;
     const sign = { mode: 'none' as const, because: [because(policy, 'missingCertificate')] };
-    const why = wanted.because.map((b) => `${b.setting === 'trigger' ? `trigger ${b.value}` : `${b.setting}=${b.value}`} (${b.source})`).join(', ');
-    return {
-      recipient,
-      action,
-      sign,
-      encrypt: { wanted, ...(certificate ? { certificate } : {}), encrypted: false },
-      summary: `Encryption to ${recipient} is required by ${why} and ${certificateText(certificate)}: the message is ${action === 'bounce' ? 'not sent to them; the sender gets a delivery status notification saying why' : 'held in the store for an administrator'} (missingCertificate=${action}, ${describeSource(policy.sources.missingCertificate)}).`,
-    };
+    return withSummary({ recipient, action, sign, encrypt: { wanted, ...(certificate ? { certificate } : {}), encrypted: false } });
   }
   const sign = decideSignMode(policy, recipient, hasSigner, usable);
   const action: RecipientAction = usable ? (sign.mode === 'none' ? 'encrypted' : 'signed-encrypted') : sign.mode === 'none' ? 'unchanged' : 'signed';
-  const signText = sign.mode === 'none' ? `not signed (${sign.because.map((b) => `${b.setting}=${b.value}, ${b.source}`).join('; ')})` : sign.mode === 'opaque' ? 'signed (opaque application/pkcs7-mime)' : usable ? 'signed inside the encryption' : 'signed (multipart/signed)';
-  const encryptText = usable ? `encrypted to ${certificateText(certificate)}` : wanted.mode === 'never' ? `not encrypted (encrypt=never, ${wanted.because[0]!.source})` : `not encrypted: ${certificateText(certificate)}`;
-  return {
-    recipient,
-    action,
-    sign,
-    encrypt: { wanted, ...(certificate ? { certificate } : {}), encrypted: usable },
-    summary: `${recipient}: ${signText}, ${encryptText}.`,
-  };
+  return withSummary({ recipient, action, sign, encrypt: { wanted, ...(certificate ? { certificate } : {}), encrypted: usable } });
 }

@@ -10,6 +10,7 @@ import { explainDecision, formatExplanation } from '../../src/gateway/explain-de
 import { createGatewayContext } from '../../src/gateway/gateway-context.ts';
 import { PolicyDirectory } from '../../src/store/policy-directory.ts';
 import { en } from '../../src/server/console/messages/en.ts';
+import { ja } from '../../src/server/console/messages/ja.ts';
 import { startAdminFixture, ROLE_PEOPLE, type AdminFixture } from './admin-fixture.ts';
 
 let fx: AdminFixture;
@@ -91,6 +92,18 @@ test('explain says what kakitome gateway explain says (same library, same store)
   assert.ok(expected.length > 0);
   for (const line of expected) assert.ok(shown.includes(line), `missing: ${line}`);
   assert.ok(expected.some((l) => /partner@other\.example/.test(l)));
+  // In Japanese: the same explanation, rendered from the same data in Japanese words; nothing left in English but names and values.
+  const jaHtml = await (await helpdesk.request(`/admin/policy/explain?${q}`, { headers: { 'accept-language': 'ja' } })).text();
+  const jaBox = jaHtml.slice(jaHtml.indexOf('data-explanation>'), jaHtml.indexOf('</div>', jaHtml.indexOf('data-explanation>')));
+  const jaLines = [...jaBox.matchAll(/<p>([^<]*)<\/p>/g)].map((m) => m[1]!);
+  assert.deepEqual(jaLines, formatExplanation(await explainDecision(ctx, { from: 'user@example.co.jp', to: ['partner@other.example', 'officer@example.co.jp'], subject: '[secure] contract' }), ja.policy.explainWords).map((l) => l.replaceAll('"', '&quot;').replaceAll("'", '&#39;')));
+  assert.equal(jaLines.length, expected.length);
+  assert.ok(jaLines.some((l) => l.startsWith('user@example.co.jp → partner@other.example：送信、')), jaLines.join('\n'));
+  assert.ok(jaLines.some((l) => l.startsWith('暗号化トリガーがあります：件名 &quot;[secure]&quot;')), jaLines.join('\n'));
+  assert.ok(jaLines.some((l) => /^user@example\.co\.jp のポリシー：$/.test(l)));
+  for (const english of ['Triggers found', 'Policy of', ' -> ', 'sign:', 'encrypt:', 'is required by', 'inbound: decrypted', 'not encrypted', '(default)', 'global)']) {
+    assert.ok(!jaLines.some((l) => l.includes(english)), `English left: ${english}`);
+  }
   const empty = await helpdesk.request('/admin/policy/explain?from=&to=');
   assert.match(await empty.text(), new RegExp(en.policy.explainNeeds));
 });

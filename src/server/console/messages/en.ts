@@ -4,6 +4,8 @@
  * Plain words for people who are not IT staff; codes and field names only where
  * an administrator needs them. Functions take the values a sentence needs.
  */
+import { ENGLISH_DECISION_WORDS } from '../../../policy/decision-words.ts';
+
 export const en = {
   lang: 'en',
   languageName: 'English',
@@ -571,6 +573,8 @@ export const en = {
     subject: 'Subject',
     explainSubmit: 'Explain',
     explainNeeds: 'Give a sender and at least one recipient.',
+    /** The explanation's sentences (the library's English: the CLI says the same). */
+    explainWords: ENGLISH_DECISION_WORDS,
     back: 'Back to the policy',
   },  // Administration (consadmin): signing-service tenants and API keys.
   tenants: {

@@ -3,6 +3,7 @@
  * IT に詳しくない人にも分かる言葉で。
  */
 import type { Messages } from './en.ts';
+import { JAPANESE_DECISION_WORDS } from './explain-words-ja.ts';
 
 export const ja: Messages = {
   lang: 'ja',
@@ -571,6 +572,7 @@ export const ja: Messages = {
     subject: '件名',
     explainSubmit: '説明を表示',
     explainNeeds: '差出人と宛先を 1 つ以上入力してください。',
+    explainWords: JAPANESE_DECISION_WORDS,
     back: 'ポリシーへ戻る',
   },  // Administration (consadmin): signing-service tenants and API keys.
   tenants: {

@@ -121,7 +121,7 @@ export const policyExplain: ConsoleHandler = async (c, cx, v) => {
     try {
       const ctx = await createGatewayContext(store, await new PolicyDirectory(store).load(), 'explain', new Set(await cx.organisation.domains()), { openKeys: false });
       const e = await explainDecision(ctx, { from, to, ...(subject ? { subject } : {}) });
-      result = h`<div class="card" data-explanation lang="en">${formatExplanation(e).map((l) => h`<p>${l}</p>`)}</div>`;
+      result = h`<div class="card" data-explanation>${formatExplanation(e, t.explainWords).map((l) => h`<p>${l}</p>`)}</div>`;
     } catch (e) {
       if (!isKakitomeError(e)) throw e;
       result = notice('bad', e.message);
