@@ -41,7 +41,8 @@ export function dismissSmtpConnections(server: SMTPServer, text: string): void {
  * after an asynchronous handler's answer (onMailFrom) with setImmediate, so one turn
  * was not enough to catch the RCPT reply after MAIL's (measured: 4.0 writes per
  * message with a pipelining client, 3.0 corked for one turn, 2.0 for two). The
- * socket is wrapped as it is accepted; a reply waits at most two turns. After STARTTLS smtp-server writes to the TLS socket,
+ * socket is wrapped as it is accepted; a reply waits at most two turns, a 220 not at
+ * all (STARTTLS: the TLS socket takes the connection over right after it). After STARTTLS smtp-server writes to the TLS socket,
  * which is not wrapped (the TLS layer writes its records itself).
  */
 export function coalesceReplies(server: SMTPServer): void {
@@ -54,6 +55,13 @@ export function coalesceReplies(server: SMTPServer): void {
     };
     const wait = () => setImmediate(uncork);
     socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+      // 220 (the greeting, "ready to start TLS") leaves at once, with anything corked before it:
+      // after STARTTLS's 220 smtp-server hands the socket to TLS in the same turn.
+      if (typeof args[0] === 'string' && args[0].startsWith('220')) {
+        const r = write.apply(this, args);
+        if (corked) uncork();
+        return r;
+      }
       if (!corked) {
         corked = true;
         socket.cork();
