@@ -299,7 +299,7 @@ async function main(): Promise<void> {
         const r = await c.request('/check', { method: 'POST', body: form });
         return { ...r, verdict: /data-verdict="([^"]+)"/.exec(r.text)?.[1] ?? 'none' };
       } catch (e) {
-        return { status: 0, text: String(e), ms: performance.now() - t0, verdict: 'none' };
+        return { status: 0, text: `${String(e)} ${String((e as Error).cause)}`, ms: performance.now() - t0, verdict: 'none' };
       }
     }));
     const wall = performance.now() - t0;
@@ -312,6 +312,7 @@ async function main(): Promise<void> {
       uploads: o.uploads, bytes: signed.length, wallMs: wall, p50: median(times), p95: percentile(times, 95), max: Math.max(...times),
       failed: failed.length, statuses: [...new Set(uploads.map((u) => u.status))], verdicts: [...new Set(uploads.map((u) => u.verdict))], serverCpuMsPerUpload: cpuMs / o.uploads, serverPeakRssMiB: after.peakRss / 1048576,
     };
+    for (const f of failed.slice(0, 3)) process.stderr.write(`check page failure: ${f.status} ${f.verdict} ${f.status === 0 ? f.text : ''}\n`);
     process.stderr.write(`check page: ${o.uploads} concurrent uploads of ${(signed.length / 1048576).toFixed(2)} MiB: ${failed.length} failed (statuses ${check.statuses.join(', ')}, verdicts ${check.verdicts.join(', ')}), p50 ${check.p50.toFixed(0)} ms, p95 ${check.p95.toFixed(0)} ms, max ${check.max.toFixed(0)} ms, all in ${wall.toFixed(0)} ms; server CPU ${check.serverCpuMsPerUpload.toFixed(1)} ms an upload, peak RSS ${check.serverPeakRssMiB.toFixed(0)} MiB\n`);
     const result = { bench: 'console', at: new Date().toISOString(), loadavg: loadavg(), options: o, pages: figures, check, allPagesUnder50ms: figures.every((f) => f.pass), checkNoneFailed: failed.length === 0 };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
