@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { parsePublicUrl } from './console/console-origin.ts';
 import { parseHostPort, type HostPort } from '../smtp/parse-host-port.ts';
 import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { checkIssuerUrl, type ConsoleOidcConfig } from './console/oidc-sign-in.ts';
 
 /** Serving threads at most (each holds a store connection, a cache and a copy of the modules). */
 const MAX_WORKERS = 64;
@@ -35,6 +36,8 @@ export interface ServeConfig {
   batch?: BatchConfig;
   /** Mail the console sends (sign-in links, invitations, expiry notices): the relay that takes it and the From address. */
   mail?: ConsoleMailConfig;
+  /** Single sign-on by OpenID Connect (the secret read from its pass spec by `kakitome serve`). */
+  oidc?: ConsoleOidcConfig;
   /**
    * Serving threads (server/workers; default one per CPU): each serves whole
    * requests on the shared port. 0: everything on the main thread. Read by
@@ -98,6 +101,9 @@ export interface ServeOptions {
   ldapBase?: string;
   mailRelay?: string;
   mailFrom?: string;
+  oidcIssuer?: string;
+  oidcClientId?: string;
+  oidcClientSecret?: string;
   batchChunk?: string;
   batchWorkers?: string;
   batchLease?: string;
@@ -183,6 +189,25 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     batch: resolveBatchConfig(o),
     workers: parseWorkers(o.workers),
   };
+}
+
+/**
+ * --oidc-issuer, --oidc-client-id and --oidc-client-secret (a pass SPEC: env:VAR,
+ * file:PATH, fd:N): all or none, checked before anything starts. The secret is
+ * read by the caller (resolveSecret: a pass spec), never from the command line.
+ */
+export async function resolveOidcConfig(o: ServeOptions, resolveSecret: (spec: string) => Promise<string>, env: NodeJS.ProcessEnv = process.env): Promise<ConsoleOidcConfig | undefined> {
+  const issuer = o.oidcIssuer ?? (env.KAKITOME_OIDC_ISSUER || undefined);
+  const clientId = o.oidcClientId ?? (env.KAKITOME_OIDC_CLIENT_ID || undefined);
+  const spec = o.oidcClientSecret ?? (env.KAKITOME_OIDC_CLIENT_SECRET || undefined);
+  if (issuer === undefined && clientId === undefined && spec === undefined) return undefined;
+  if (issuer === undefined || clientId === undefined || spec === undefined) invalid('--oidc-issuer, --oidc-client-id and --oidc-client-secret go together (or $KAKITOME_OIDC_ISSUER, $KAKITOME_OIDC_CLIENT_ID and $KAKITOME_OIDC_CLIENT_SECRET).');
+  checkIssuerUrl(issuer);
+  if (!/^[\x21-\x7e]{1,255}$/.test(clientId)) invalid('--oidc-client-id: give the client id the provider gave (printable characters, no spaces).');
+  if (spec.startsWith('pass:')) invalid('--oidc-client-secret takes env:VAR, file:PATH or fd:N, not pass: (a secret on the command line is visible to every user of this machine).');
+  const clientSecret = await resolveSecret(spec);
+  if (!clientSecret) invalid('--oidc-client-secret: the secret is empty.');
+  return { issuer, clientId, clientSecret };
 }
 
 /** --mail-relay HOST:PORT and --mail-from ADDRESS: both or neither. */

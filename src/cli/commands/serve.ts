@@ -126,6 +126,9 @@ export function register(program: Command): void {
     .option('--ldap-base <dn>', 'search base for --ldap-url, e.g. dc=example,dc=co,dc=jp (default: $KAKITOME_LDAP_BASE)')
     .option('--mail-relay <host:port>', 'the SMTP relay the console hands its mail to (sign-in links, invitations, expiry notices), e.g. 127.0.0.1:25 (default: $KAKITOME_MAIL_RELAY); with --mail-from')
     .option('--mail-from <address>', 'the address the console\'s mail comes from, e.g. kakitome@example.co.jp (default: $KAKITOME_MAIL_FROM)')
+    .option('--oidc-issuer <url>', 'single sign-on: the OpenID provider\'s issuer URL, https (default: $KAKITOME_OIDC_ISSUER); with --oidc-client-id and --oidc-client-secret')
+    .option('--oidc-client-id <id>', 'single sign-on: the client id the provider gave the console (default: $KAKITOME_OIDC_CLIENT_ID)')
+    .option('--oidc-client-secret <spec>', 'single sign-on: where the client secret is, env:VAR, file:PATH or fd:N (default: $KAKITOME_OIDC_CLIENT_SECRET); never on the command line')
     .option('--smtp <host:port>', 'also (or, without --http, only) run the SMTP submission port here, e.g. 0.0.0.0:587 (default: $KAKITOME_SMTP); AUTH with the tenant name and an API key with scope sign')
     .option('--relay <host:port>', 'with --smtp: the MTA that takes the signed mail on, e.g. 127.0.0.1:25 (default: $KAKITOME_SMTP_RELAY)')
     .option('--smtp-tls-cert <file>', 'with --smtp: the TLS certificate (PEM, with its chain) for STARTTLS; needed unless --smtp listens on loopback')
@@ -159,6 +162,8 @@ Examples:
       const smtpOnly = o.smtp !== undefined && o.http === undefined && !process.env.KAKITOME_HTTP;
       // Without --http the HTTP options still apply to the submission port (the message size limit); the address is never listened on.
       const config = resolveServeConfig(smtpOnly ? { ...o, http: '127.0.0.1:0' } : o);
+      const oidc = await (await import('../../server/config.ts')).resolveOidcConfig(o, async (spec) => (await import('../pass-spec.ts')).resolvePassSpec(spec, { stdinInUse: true }));
+      if (oidc) config.oidc = oidc;
       const submission = resolveSubmissionConfig(o, config.maxMessageBytes);
       const createdKey = createHomeOnFirstRun(o);
       if (createdKey) process.stderr.write(`Created a new Kakitome store in ${dirname(createdKey)} with its master key ${createdKey}: back that file up apart from the store (without it no stored key opens).\n`);

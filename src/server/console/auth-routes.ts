@@ -1,11 +1,12 @@
 /**
- * The console's sign-in methods beyond the password (issue 11): passkeys and
- * links by mail, kept
+ * The console's sign-in methods beyond the password (issue 11): passkeys,
+ * links by mail and single sign-on (OpenID Connect), kept
  * apart from console-routes.ts so that file only lists them. Same shape as
  * CONSOLE_ROUTES (access declared per route, walked by the role tests).
  */
 import type { ConsoleHandler } from './console-context.ts';
 import type { ConsoleRoute } from './console-routes.ts';
+import { oidcCallback, oidcStart } from './pages/oidc.ts';
 import { mailLinkPage, mailLinkSubmit, requestMailLink } from './pages/mail-link.ts';
 import { addPasskey, mySecurity, passkeyRegistrationOptions, passkeySignInOptions, passkeySignInSubmit, passkeyStepPage, removePasskey } from './pages/passkeys.ts';
 
@@ -16,6 +17,8 @@ export const AUTH_ROUTES: readonly ConsoleRoute[] = [
   { method: 'post', path: '/sign-in/link', access: 'public', page: 'sign-in.link' },
   { method: 'get', path: '/sign-in/link/:token', access: 'public', page: 'sign-in.link.open' },
   { method: 'post', path: '/sign-in/link/:token', access: 'public', page: 'sign-in.link.submit' },
+  { method: 'get', path: '/sign-in/oidc', access: 'public', page: 'sign-in.oidc' },
+  { method: 'get', path: '/sign-in/oidc/callback', access: 'public', page: 'sign-in.oidc.callback' },
   { method: 'get', path: '/me/security', access: 'signed-in', page: 'me.security' },
   { method: 'post', path: '/me/passkeys/options', access: 'signed-in', page: 'me.passkeys.options' },
   { method: 'post', path: '/me/passkeys', access: 'signed-in', page: 'me.passkeys.add' },
@@ -25,5 +28,6 @@ export const AUTH_ROUTES: readonly ConsoleRoute[] = [
 export const AUTH_HANDLERS: Record<string, ConsoleHandler> = {
   'sign-in.passkey': passkeyStepPage, 'sign-in.passkey.options': passkeySignInOptions, 'sign-in.passkey.submit': passkeySignInSubmit,
   'sign-in.link': requestMailLink, 'sign-in.link.open': mailLinkPage, 'sign-in.link.submit': mailLinkSubmit,
+  'sign-in.oidc': oidcStart, 'sign-in.oidc.callback': oidcCallback,
   'me.security': mySecurity, 'me.passkeys.options': passkeyRegistrationOptions, 'me.passkeys.add': addPasskey, 'me.passkeys.remove': removePasskey,
 };

@@ -17,6 +17,7 @@ import type { RequestState, ServiceContext } from '../service-context.ts';
 import type { ConsoleOrigin } from './console-origin.ts';
 import { Handovers, type HandoverStore } from './handovers.ts';
 import type { Messages } from './messages/en.ts';
+import { OidcSignIn, type ConsoleOidcConfig } from './oidc-sign-in.ts';
 
 /** Largest message the check page reads (the form around it adds a little). */
 export const DEFAULT_CHECK_MAX_BYTES = 10 * 1024 * 1024;
@@ -56,6 +57,8 @@ export interface ConsoleOptions {
   handovers?: HandoverStore;
   /** The relay and From address of the console's mail (sign-in links, invitations); none: links are shown, not mailed. */
   mail?: ConsoleMailConfig;
+  /** Single sign-on by OpenID Connect; none: no "company account" button. */
+  oidc?: ConsoleOidcConfig;
 }
 
 export interface ConsoleContext {
@@ -70,6 +73,9 @@ export interface ConsoleContext {
   rates: ConsoleRates;
   ldap?: LdapSource;
   mail?: ConsoleMailConfig;
+  oidc?: OidcSignIn;
+  /** The configured issuer (for the audit log). */
+  oidcIssuer?: string;
 }
 
 export function createConsoleContext(service: ServiceContext, origin: ConsoleOrigin, o: ConsoleOptions = {}): ConsoleContext {
@@ -84,6 +90,7 @@ export function createConsoleContext(service: ServiceContext, origin: ConsoleOri
     rates: { ...DEFAULT_CONSOLE_RATES, ...o.rates },
     ...(o.ldap ? { ldap: o.ldap } : {}),
     ...(o.mail ? { mail: o.mail } : {}),
+    ...(o.oidc ? { oidc: new OidcSignIn(o.oidc), oidcIssuer: o.oidc.issuer } : {}),
   };
 }
 

@@ -57,7 +57,7 @@ export const en = {
     submit: 'Sign in',
     failed: 'The address or the password is wrong.',
     signedOut: 'You are signed out.',
-    otherWays: 'Once signed in, you can add a passkey under "Sign-in and passkeys": then your password alone no longer signs you in. Single sign-on is not available yet.',
+    otherWays: 'Once signed in, you can add a passkey under "Sign-in and passkeys": then your password alone no longer signs you in.',
   },
   setup: {
     title: 'Set up Kakitome',
@@ -463,6 +463,15 @@ export const en = {
     keepApart: 'Keep three things in three places: the backup file, its passphrase and the master key. Without the passphrase the file cannot be opened; without the master key no private key in it can be used.',
     restoreTitle: 'Restoring',
     restoreLead: 'On the new machine, into an empty home (or an empty PostgreSQL database with --database-url), then put the master.key there:',
+  },
+  // Single sign-on by OpenID Connect (pages/oidc.ts).
+  oidc: {
+    lead: 'Your organisation signs you in with its company account.',
+    button: 'Sign in with your company account',
+    failed: 'Single sign-on did not sign you in. Please start again from the sign-in page; if it keeps failing, ask your administrator.',
+    noAccount: (email: string) => `The company account ${email} has no account in this console, or it is disabled. Ask an administrator to add you.`,
+    unavailable: 'Single sign-on is not reachable right now. Sign in with your password, or try again later.',
+    again: 'Back to sign-in',
   },
   // Administration (consadmin): the external certificate directory.
   directory: {

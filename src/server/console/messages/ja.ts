@@ -56,7 +56,7 @@ export const ja: Messages = {
     submit: 'サインイン',
     failed: 'メールアドレスまたはパスワードが違います。',
     signedOut: 'サインアウトしました。',
-    otherWays: 'サインイン後、「サインインとパスキー」でパスキーを追加できます。追加すると、パスワードだけではサインインできなくなります。シングルサインオンはまだ使えません。',
+    otherWays: 'サインイン後、「サインインとパスキー」でパスキーを追加できます。追加すると、パスワードだけではサインインできなくなります。',
   },
   setup: {
     title: '書留の初期設定',
@@ -462,6 +462,15 @@ export const ja: Messages = {
     keepApart: 'バックアップファイル、パスフレーズ、マスター鍵の三つは、それぞれ別の場所に保管してください。パスフレーズがなければファイルは開けず、マスター鍵がなければ中の秘密鍵は使えません。',
     restoreTitle: '復元',
     restoreLead: '新しいマシンで、空のホーム（または --database-url で空の PostgreSQL データベース）に復元し、master.key をそこに置きます:',
+  },
+  // Single sign-on by OpenID Connect (pages/oidc.ts).
+  oidc: {
+    lead: 'この組織では会社のアカウントでサインインできます。',
+    button: '会社のアカウントでサインイン',
+    failed: 'シングルサインオンでサインインできませんでした。サインインページからやり直してください。繰り返し失敗する場合は管理者に連絡してください。',
+    noAccount: (email: string) => `会社のアカウント ${email} はこのコンソールに登録されていないか、無効になっています。管理者に追加を依頼してください。`,
+    unavailable: '現在シングルサインオンに接続できません。パスワードでサインインするか、しばらくしてからやり直してください。',
+    again: 'サインインへ戻る',
   },
   // Administration (consadmin): the external certificate directory.
   directory: {

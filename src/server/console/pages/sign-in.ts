@@ -10,6 +10,7 @@ import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleV
 import { clearSessionCookie, languageCookie, readSessionCookie, sessionCookie } from '../cookies.ts';
 import { isLanguage } from '../messages/choose-language.ts';
 import { afterFirstStep } from '../pending-sign-in.ts';
+import { oidcLink } from './oidc.ts';
 import { mailLinkForm } from './mail-link.ts';
 import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
@@ -58,7 +59,7 @@ ${o.more ?? ''}
 export const signInPage: ConsoleHandler = async (c, cx, v) => {
   if (v.person) return seeOther(landingFor(v.person));
   const signedOut = c.req.query('signed-out') !== undefined;
-  return page(v, { title: v.t.signIn.title, body: signInForm(v, { next: c.req.query('next') ?? '/', more: mailLinkForm(cx, v), ...(signedOut ? { message: notice('info', v.t.signIn.signedOut) } : {}) }) });
+  return page(v, { title: v.t.signIn.title, body: signInForm(v, { next: c.req.query('next') ?? '/', more: h`${oidcLink(cx, v)}${mailLinkForm(cx, v)}`, ...(signedOut ? { message: notice('info', v.t.signIn.signedOut) } : {}) }) });
 };
 
 export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
@@ -71,7 +72,7 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
   const person = await cx.people.checkPassword(email, password);
   if (!person) {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', email.slice(0, 320));
-    return page(v, { title: v.t.signIn.title, status: 401, body: signInForm(v, { email, next, more: mailLinkForm(cx, v), message: notice('bad', v.t.signIn.failed) }) });
+    return page(v, { title: v.t.signIn.title, status: 401, body: signInForm(v, { email, next, more: h`${oidcLink(cx, v)}${mailLinkForm(cx, v)}`, message: notice('bad', v.t.signIn.failed) }) });
   }
   // A person with a passkey is not signed in yet: the passkey is the second step.
   const second = await afterFirstStep(cx, person, next);

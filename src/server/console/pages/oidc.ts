@@ -1,0 +1,71 @@
+/**
+ * Single sign-on (oidc-sign-in.ts does the protocol): "Sign in with your company
+ * account" on the sign-in page sends the browser to the provider; its answer comes
+ * back to /sign-in/oidc/callback, where a verified e-mail signs in the person
+ * who has an account with that address (enabled; with a passkey, the passkey
+ * step follows, as after a password). Anything else is refused with one page
+ * and a log line saying why (never a code, a token or the secret). Audited as
+ * `console.sign-in` (detail `oidc <issuer> <sub>`) or `console.sign-in.refused`.
+ */
+import { actingFor, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
+import { clearOidcCookie, OidcRefusal, readOidcCookie } from '../oidc-sign-in.ts';
+import { afterFirstStep, seeOtherWithCookies } from '../pending-sign-in.ts';
+import { takeRate } from '../rate-limit.ts';
+import { h, notice, page, type Html } from '../render.ts';
+import { landingFor, startSession } from './sign-in.ts';
+import { ProblemError } from '../../problem.ts';
+
+const CALLBACK = '/sign-in/oidc/callback';
+
+/** The link on the sign-in page, when single sign-on is configured. */
+export function oidcLink(cx: ConsoleContext, v: ConsoleView): Html | '' {
+  return cx.oidc ? h`<div class="card stack"><p>${v.t.oidc.lead}</p><div class="actions"><a class="button secondary" href="/sign-in/oidc" data-oidc>${v.t.oidc.button}</a></div></div>` : '';
+}
+
+function refused(v: ConsoleView, text: string, status = 401): Response {
+  const r = page(v, { title: v.t.signIn.title, status, body: h`${notice('bad', text)}<p><a href="/sign-in">${v.t.oidc.again}</a></p>` });
+  r.headers.append('set-cookie', clearOidcCookie());
+  return r;
+}
+
+export const oidcStart: ConsoleHandler = async (_c, cx, v) => {
+  if (!cx.oidc) throw new ProblemError(404, 'NOT_FOUND', 'Single sign-on is not configured.');
+  await takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
+  try {
+    const { location, cookie } = await cx.oidc.start(`${cx.origin.baseUrl}${CALLBACK}`);
+    return seeOtherWithCookies(location, [cookie]);
+  } catch (e) {
+    if (!(e instanceof OidcRefusal)) throw e;
+    cx.service.log({ time: new Date().toISOString(), level: 'warn', msg: 'single sign-on unavailable', reason: e.message });
+    return refused(v, v.t.oidc.unavailable, 502);
+  }
+};
+
+export const oidcCallback: ConsoleHandler = async (c, cx, v) => {
+  if (!cx.oidc) throw new ProblemError(404, 'NOT_FOUND', 'Single sign-on is not configured.');
+  await takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
+  const query = new URL(c.req.url).search;
+  if (query.length > 4096) return refused(v, v.t.oidc.failed, 400);
+  let identity;
+  try {
+    identity = await cx.oidc.finish(new URL(`${cx.origin.baseUrl}${CALLBACK}${query}`), readOidcCookie(c));
+  } catch (e) {
+    if (!(e instanceof OidcRefusal)) throw e;
+    cx.service.log({ time: new Date().toISOString(), level: 'warn', msg: 'single sign-on refused', reason: e.message });
+    await cx.service.store.actingAs('console').audit('console.sign-in.refused', 'oidc', e.message.slice(0, 300));
+    return refused(v, v.t.oidc.failed);
+  }
+  const person = await cx.people.findPersonByEmail(identity.email);
+  if (!person || person.disabledAt) {
+    await cx.service.store.actingAs('console').audit('console.sign-in.refused', identity.email.slice(0, 320), `oidc ${cx.oidcIssuer} ${identity.subject}: no enabled account`);
+    return refused(v, v.t.oidc.noAccount(identity.email), 403);
+  }
+  const second = await afterFirstStep(cx, person, '/');
+  if (second) {
+    second.headers.append('set-cookie', clearOidcCookie());
+    return second;
+  }
+  const session = await startSession(cx, person, v.sessionSecret);
+  await actingFor(cx, { ...v, person }).store.audit('console.sign-in', person.email, `oidc ${cx.oidcIssuer} ${identity.subject}`);
+  return seeOtherWithCookies(landingFor(person), [session, clearOidcCookie()]);
+};
