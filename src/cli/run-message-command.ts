@@ -12,7 +12,6 @@ import { openMessageInput } from './open-message-input.ts';
 import { openOutputSink } from './open-output-sink.ts';
 import { stripEnvelopeLine } from './mbox.ts';
 import { detectBatchKind, runBatch, type BatchItem, type BatchSummary } from './bulk.ts';
-import { renderVerdict } from './render-verdict.ts';
 import { describeError, describeFailure } from './describe-error.ts';
 import type { VerdictView } from './verdict-view.ts';
 import { unlockMessageStore, type StoreLocation } from './commands/store-options.ts';
@@ -102,7 +101,7 @@ async function runSingle(spec: MessageCommandSpec): Promise<ExitCode> {
   printWarnings(spec.command, result.warnings);
   if (result.verdict) {
     if (spec.json) await printJson(result.verdict);
-    else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));
+    else await printVerdict(spec.command, result.verdict, result.exitCode === EXIT_OK);
   }
   return result.exitCode;
 }
@@ -126,9 +125,19 @@ async function runStreamed(spec: MessageCommandSpec, stream: StreamJob, chunks: 
   printWarnings(spec.command, result.warnings);
   if (result.verdict) {
     if (spec.json) await printJson(result.verdict);
-    else process.stderr.write(renderVerdict(result.verdict, result.exitCode === EXIT_OK, spec.command));
+    else await printVerdict(spec.command, result.verdict, result.exitCode === EXIT_OK);
   }
   return result.exitCode;
+}
+
+/**
+ * The human report of a verdict on standard error. Its module, and the MIME decoders
+ * it reads the parts with, load only when a verdict is printed: sign, encrypt and
+ * every batch never print one (a batch's main thread loaded them for nothing).
+ */
+async function printVerdict(command: JobName, verdict: VerdictView, ok: boolean): Promise<void> {
+  const { renderVerdict } = await import('./render-verdict.ts');
+  process.stderr.write(renderVerdict(verdict, ok, command));
 }
 
 function printWarnings(command: string, warnings: readonly string[] | undefined): void {

@@ -31,6 +31,8 @@ test('a message command loads its own command module only; --help still lists ev
     for (const other of ['serve', 'gateway', 'ca-authority', 'tenant', 'dkim', 'policy', 'store-keys', 'store-backup']) {
       assert.ok(!modules.some((m) => /\/cli\/commands\/([\w-]+)\.[jt]s$/.exec(m)?.[1] === other), `${command} does not load commands/${other}`);
     }
+    // The verdict report (and the MIME decoders behind it) loads when a verdict is printed, not before.
+    assert.ok(!modules.some((m) => /\/cli\/render-verdict\.[jt]s$/.test(m)), `${command} --help does not load render-verdict`);
   }
   const all = await loaded(['--help']);
   for (const c of ['sign', 'serve', 'gateway', 'ca', 'keys', 'dkim']) assert.match(all.stdout, new RegExp(`^  ${c}\\b`, 'm'));
