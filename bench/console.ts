@@ -290,6 +290,7 @@ async function main(): Promise<void> {
     }
     // The check page: concurrent uploads of the signed message.
     const cpuBefore = await stats(child);
+    const clientBefore = process.cpuUsage();
     const t0 = performance.now();
     const uploads = await Promise.all(Array.from({ length: o.uploads }, async () => {
       const form = new FormData();
@@ -303,6 +304,7 @@ async function main(): Promise<void> {
       }
     }));
     const wall = performance.now() - t0;
+    const client = process.cpuUsage(clientBefore);
     const after = await stats(child);
     const cpuMs = (after.cpu.user + after.cpu.system - cpuBefore.cpu.user - cpuBefore.cpu.system) / 1000;
     const times = uploads.map((u) => u.ms);
@@ -310,10 +312,10 @@ async function main(): Promise<void> {
     const failed = uploads.filter((u) => u.status !== 200 || u.verdict !== 'trusted');
     const check = {
       uploads: o.uploads, bytes: signed.length, wallMs: wall, p50: median(times), p95: percentile(times, 95), max: Math.max(...times),
-      failed: failed.length, statuses: [...new Set(uploads.map((u) => u.status))], verdicts: [...new Set(uploads.map((u) => u.verdict))], serverCpuMsPerUpload: cpuMs / o.uploads, serverPeakRssMiB: after.peakRss / 1048576,
+      failed: failed.length, statuses: [...new Set(uploads.map((u) => u.status))], verdicts: [...new Set(uploads.map((u) => u.verdict))], serverCpuMsPerUpload: cpuMs / o.uploads, clientCpuMsPerUpload: (client.user + client.system) / 1000 / o.uploads, serverPeakRssMiB: after.peakRss / 1048576,
     };
     for (const f of failed.slice(0, 3)) process.stderr.write(`check page failure: ${f.status} ${f.verdict} ${f.status === 0 ? f.text : ''}\n`);
-    process.stderr.write(`check page: ${o.uploads} concurrent uploads of ${(signed.length / 1048576).toFixed(2)} MiB: ${failed.length} failed (statuses ${check.statuses.join(', ')}, verdicts ${check.verdicts.join(', ')}), p50 ${check.p50.toFixed(0)} ms, p95 ${check.p95.toFixed(0)} ms, max ${check.max.toFixed(0)} ms, all in ${wall.toFixed(0)} ms; server CPU ${check.serverCpuMsPerUpload.toFixed(1)} ms an upload, peak RSS ${check.serverPeakRssMiB.toFixed(0)} MiB\n`);
+    process.stderr.write(`check page: ${o.uploads} concurrent uploads of ${(signed.length / 1048576).toFixed(2)} MiB: ${failed.length} failed (statuses ${check.statuses.join(', ')}, verdicts ${check.verdicts.join(', ')}), p50 ${check.p50.toFixed(0)} ms, p95 ${check.p95.toFixed(0)} ms, max ${check.max.toFixed(0)} ms, all in ${wall.toFixed(0)} ms; server CPU ${check.serverCpuMsPerUpload.toFixed(1)} ms an upload (the bench's client ${check.clientCpuMsPerUpload.toFixed(1)} ms), peak RSS ${check.serverPeakRssMiB.toFixed(0)} MiB\n`);
     const result = { bench: 'console', at: new Date().toISOString(), loadavg: loadavg(), options: o, pages: figures, check, allPagesUnder50ms: figures.every((f) => f.pass), checkNoneFailed: failed.length === 0 };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     if (o.out) writeFileSync(o.out, JSON.stringify(result, null, 2));
