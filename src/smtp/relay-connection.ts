@@ -250,11 +250,12 @@ export class RelaySession {
     });
   }
 
-  /** Ends the session politely (QUIT, then the next hop closes). */
+  /** Ends the session politely (QUIT, then the next hop closes; dropped after 5 s if it does not). */
   quit(): void {
     if (!this.open) return void this.#socket.destroy();
     this.#socket.end('QUIT\r\n');
     this.#fail(new SessionFailure('the session was closed'), false);
+    setTimeout(() => this.#socket.destroy(), 5_000).unref();
   }
 
   /** Drops the session at once. */

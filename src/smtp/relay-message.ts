@@ -98,12 +98,17 @@ export class RelayPool {
     }
     const { replies, reusable } = await p.session.transaction(envelope, message, o.lmtp === true, { ms: Math.max(1, timeoutMs - (performance.now() - started)), stated: timeoutMs });
     const outcomes = envelope.to.map((recipient, i) => outcomeOf(recipient, replies[i]!));
-    this.#release(p, reusable);
+    this.#release(p, reusable, outcomes.some((o) => o.status === 'accepted'));
     return outcomes;
   }
 
-  #release(p: Pooled, reusable: boolean): void {
-    if (!reusable || !p.session.open || this.#closed || this.#idle.length >= (this.#options.maxIdle ?? 16)) return p.session.open ? p.session.quit() : undefined;
+  #release(p: Pooled, reusable: boolean, accepted: boolean): void {
+    if (!reusable || !p.session.open || this.#closed || this.#idle.length >= (this.#options.maxIdle ?? 16)) {
+      // QUIT after a delivery; a hard close after a failure (the next hop may be stuck).
+      if (accepted) p.session.quit();
+      else p.session.close();
+      return;
+    }
     p.idleSince = performance.now();
     // Closed once too old to be used, so that an idle connection does not hold one of the next hop's processes.
     p.expiry = setTimeout(() => {
