@@ -395,6 +395,18 @@ test('administration: a person\'s page, a certificate issued for them, the exter
     if (locale === 'en-GB') await shoot(page, 'explain');
     await page.goto(`${base}/admin/tenants`);
     await audit(page, `signing service (${locale})`);
+    await page.goto(`${base}/admin/recoveries`);
+    await audit(page, `key recovery (${locale})`);
+    await page.goto(`${base}/admin/backup`);
+    await audit(page, `backup (${locale})`);
+    if (locale === 'en-GB') {
+      await submit(page, 'form[action="/admin/backup"] button[type=submit]');
+      assert.match((await page.textContent('[data-backup-passphrase]'))!.trim(), /^[A-Z2-9]{5}(-[A-Z2-9]{5}){5}$/);
+      await audit(page, 'backup made (en)');
+      await shoot(page, 'backup');
+      const [archive] = await Promise.all([page.waitForEvent('download'), page.click('[data-backup-download]')]);
+      assert.match(archive.suggestedFilename(), /^kakitome-backup-\d{4}-\d{2}-\d{2}\.kbk$/);
+    }
     await page.goto(`${base}/admin/people-import`);
     await audit(page, `import people (${locale})`);
     await page.fill('#csv-text', 'email,name,language\nhanako@example.co.jp,佐藤 花子,ja\nnot-an-address,X,en\n');
@@ -463,6 +475,8 @@ test('my certificate: renew, keys for old mail, a lost device (with its confirma
   await audit(english.page, 'install guides (en)');
   await english.page.goto(`${base}/me`);
   await audit(english.page, 'my certificate, after a lost device (en)');
+  await english.page.goto(`${base}/me/recovered`);
+  await audit(english.page, 'recovered keys, none waiting (en)');
   await english.context.close();
 });
 
