@@ -205,6 +205,8 @@ Examples:
       // Expiry notices by mail: from this thread only (one run per node; the store's claims keep nodes from both sending).
       const { startExpiryNotices } = await import('../../server/console/expiry-mailer.ts');
       const notices = config.mail && running.console ? startExpiryNotices({ store, mail: config.mail, baseUrl: running.console.origin.baseUrl, log }) : undefined;
+      // This thread's compiled modules too, now rather than at exit (persist-compile-cache.ts).
+      (await import('../../server/workers/persist-compile-cache.ts')).persistCompileCache();
       const stopped = await new Promise<{ signal?: string; error?: Error }>((resolve) => {
         process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
         process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));

@@ -24,6 +24,7 @@ import { Metrics } from '../metrics.ts';
 import { ServiceCache } from '../service-cache.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { ThreadChannel } from '../workers/thread-channel.ts';
+import { persistCompileCache } from '../workers/persist-compile-cache.ts';
 import { BatchWorker } from './batch-worker.ts';
 
 export interface BatchThreadData {
@@ -52,6 +53,8 @@ channel.handle('start', async () => {
     const worker = new BatchWorker(ctx, await openBatchBlobs(store.engine));
     worker.start();
     running = { worker, close: () => store.close() };
+    // Now, not when the thread is terminated at SIGTERM (persist-compile-cache.ts).
+    persistCompileCache();
     lines.log({ time: new Date().toISOString(), level: 'info', msg: 'batch thread', node: worker.node, youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb });
   } catch (e) {
     await store.close();

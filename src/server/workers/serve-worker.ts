@@ -33,6 +33,7 @@ import type { RunningSubmission } from '../smtp/start-submission.ts';
 import { startServer, type RunningServer } from '../start-server.ts';
 import { ThreadChannel } from './thread-channel.ts';
 import { createLineLog } from '../line-log.ts';
+import { persistCompileCache } from './persist-compile-cache.ts';
 
 export interface ServeWorkerData {
   /** Where the store is, with the master key the coordinator read. */
@@ -101,6 +102,8 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
       await (server ? server.close() : store.close());
     },
   };
+  // Now, not when the thread is terminated at SIGTERM (persist-compile-cache.ts).
+  persistCompileCache();
   return { ...(server ? { url: server.url } : {}), ...(smtp ? { smtp: smtp.listening } : {}) };
 });
 
