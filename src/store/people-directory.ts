@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
 import { DEFAULT_PASSWORD_HASH, hashPassword, needsRehash, verifyPassword, type Argon2Parameters } from '../keys/password-hash.ts';
 import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { prefixEnd } from './page-cursor.ts';
 import type { Row } from './sql-engine.ts';
 import { normalizeAddress, type Store } from './store.ts';
 
@@ -114,10 +115,26 @@ export class PeopleDirectory {
     return rows[0] ? toPerson(rows[0]) : undefined;
   }
 
-  /** People in address order; `limit` at most 500. */
-  async listPeople(o: { limit?: number; offset?: number } = {}): Promise<Person[]> {
+  /**
+   * People in address order; `limit` at most 500. `after`: the address the page
+   * before ended with (keyset paging on the address index); `search`: the start
+   * of an address or of a name (people_name; case ignored for ASCII letters).
+   */
+  async listPeople(o: { limit?: number; offset?: number; after?: string; search?: string } = {}): Promise<Person[]> {
     const limit = Math.min(Math.max(1, o.limit ?? 100), 500);
-    const rows = await this.#engine.all(`SELECT ${COLUMNS} FROM people ORDER BY email LIMIT ? OFFSET ?`, [limit, Math.max(0, o.offset ?? 0)]);
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    const search = (o.search ?? '').trim().toLowerCase().slice(0, 320);
+    if (search) {
+      const end = prefixEnd(search);
+      where.push('((email >= ? AND email < ?) OR (lower(display_name) >= ? AND lower(display_name) < ?))');
+      params.push(search, end, search, end);
+    }
+    if (o.after !== undefined) {
+      where.push('email > ?');
+      params.push(o.after.slice(0, 320));
+    }
+    const rows = await this.#engine.all(`SELECT ${COLUMNS} FROM people ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY email LIMIT ? OFFSET ?`, [...params, limit, Math.max(0, o.offset ?? 0)]);
     return rows.map(toPerson);
   }
 

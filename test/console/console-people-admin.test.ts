@@ -154,3 +154,23 @@ test('the per-person issue limit keeps its default (5 a minute): the sixth reque
   const auditor = await fx.client('auditor');
   assert.equal((await auditor.request('/me/certificate/request', { form: { 'csr-text': '' } })).status, 400);
 });
+
+test('People: 100 to a page continued by the last address, and a search by the start of an address or a name', async () => {
+  for (let i = 0; i < 120; i++) await fx.server.console.people.addPerson({ email: `zz-${String(i).padStart(3, '0')}@example.co.jp`, displayName: i === 7 ? '山田 太郎' : `Person ${i}` });
+  const helpdesk = await fx.client('helpdesk');
+  const listed = (html: string) => [...html.matchAll(/<tr><td><a href="\/admin\/people\/[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]!);
+  const seen: string[] = [];
+  let path: string | undefined = '/admin/people';
+  while (path) {
+    const html = await (await helpdesk.request(path)).text();
+    const rows = listed(html);
+    assert.ok(rows.length <= 100);
+    seen.push(...rows);
+    path = /<a rel="next" href="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&');
+  }
+  const total = (await fx.server.console.people.countPeople());
+  assert.equal(seen.length, total);
+  assert.equal(new Set(seen).size, total);
+  assert.deepEqual(listed(await (await helpdesk.request(`/admin/people?q=${encodeURIComponent('山田')}`)).text()), ['zz-007@example.co.jp']);
+  assert.equal(listed(await (await helpdesk.request('/admin/people?q=ZZ-11')).text()).length, 10);
+});

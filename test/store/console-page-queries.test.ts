@@ -25,7 +25,7 @@ test('every query of the certificate inventory, the audit log, the external dire
   const sent: Array<[string, SqlValue[]]> = [];
   const all = store.engine.all.bind(store.engine);
   (store.engine as { all: typeof all }).all = async (sql: string, params: SqlValue[] = []) => {
-    if (/FROM (certificates c|audit_log|certificates WHERE trust|certificate_emails WHERE filing)\b/.test(sql)) sent.push([sql, params]);
+    if (/FROM (certificates c|audit_log|certificates WHERE trust|certificate_emails WHERE filing|people)\b/.test(sql)) sent.push([sql, params]);
     return all(sql, params);
   };
   const after = writeCursor('2030-01-01T00:00:00.000Z', 'zz');
@@ -37,7 +37,9 @@ test('every query of the certificate inventory, the audit log, the external dire
   await countExpiringMailboxCertificates(store, [7, 14, 30]);
   // The dashboard's CA health looks up the OCSP responder's delegate certificate.
   await findDelegateCertificate(store, 'ca-id', 'ocsp-signing', new Date());
-  assert.equal(sent.length, 19);
+  const people = new PeopleDirectory(store);
+  for (const q of [{}, { search: 'tanaka' }, { after: 'm@example.co.jp' }, { search: '田中', after: 'a@example.co.jp' }]) await people.listPeople({ limit: 101, ...q });
+  assert.equal(sent.length, 23);
   for (const [sql, params] of sent) {
     const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => String(r.detail));
     assert.ok(!plan.some((line) => /^SCAN \w+$/.test(line)), `${sql}\n${plan.join('\n')}`);
@@ -95,5 +97,26 @@ test('the inventory finds a certificate by the start of its person\'s name and b
   assert.equal(seen.length, 105);
   assert.equal(new Set(seen).size, 105);
   await assert.rejects(listHarvestedCertificates(store, { after: 'not a cursor' }), /cursor/);
+  await store.close();
+});
+
+test('People: paged by address beyond the first page, searched by the start of an address or a name', async () => {
+  const store = await Store.open(openSqliteEngine(':memory:'), {});
+  const people = new PeopleDirectory(store);
+  for (let i = 0; i < 230; i++) await people.addPerson({ email: `p${String(i).padStart(3, '0')}@example.co.jp`, displayName: i % 2 ? `Tanaka ${i}` : `佐藤 ${i}` });
+  const seen: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await people.listPeople({ limit: 100, ...(after ? { after } : {}) });
+    seen.push(...page.map((p) => p.email));
+    if (page.length < 100) break;
+    after = page.at(-1)!.email;
+  }
+  assert.equal(seen.length, 230);
+  assert.equal(new Set(seen).size, 230);
+  assert.equal((await people.listPeople({ search: 'TANAKA', limit: 500 })).length, 115);
+  assert.equal((await people.listPeople({ search: '佐藤', limit: 500 })).length, 115);
+  assert.deepEqual((await people.listPeople({ search: 'p22', limit: 500 })).map((p) => p.email), Array.from({ length: 10 }, (_, i) => `p22${i}@example.co.jp`));
+  assert.deepEqual(await people.listPeople({ search: "' OR 1=1 --" }), []);
   await store.close();
 });

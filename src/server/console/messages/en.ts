@@ -640,6 +640,8 @@ export const en = {
 
   people: {
     title: 'People',
+    search: 'Mail address or name',
+    searchHint: 'The start of an address (tanaka@ or tanaka) or of a name (Tanaka, 田中).',
     email: 'Mail address',
     name: 'Name',
     roles: 'Roles',

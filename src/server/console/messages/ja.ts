@@ -638,6 +638,8 @@ export const ja: Messages = {
 
   people: {
     title: 'ユーザー',
+    search: 'メールアドレスまたは氏名',
+    searchHint: 'アドレスの先頭（tanaka@ や tanaka）か、氏名の先頭（田中、Tanaka）。',
     email: 'メールアドレス',
     name: '名前',
     roles: '役割',

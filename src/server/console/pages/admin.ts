@@ -39,13 +39,25 @@ function personRow(v: ConsoleView, p: Person): Html {
 <td>${mayInvite ? h`<form method="post" action="/admin/people/${p.id}/invitation"><button class="secondary" type="submit">${t.invite}</button></form>` : ''}</td></tr>`;
 }
 
-async function peoplePage(cx: ConsoleContext, v: ConsoleView, message?: Html, status = 200): Promise<Response> {
+/** People on one page of the list (continued by the last address: keyset paging). */
+export const PEOPLE_PER_PAGE = 100;
+
+async function peoplePage(cx: ConsoleContext, v: ConsoleView, message?: Html, status = 200, c?: Parameters<ConsoleHandler>[0]): Promise<Response> {
   const t = v.t.people;
-  const people = await cx.people.listPeople({ limit: 200 });
+  const q = (c?.req.query('q') ?? '').slice(0, 320);
+  const after = c?.req.query('after')?.slice(0, 320);
+  const found = await cx.people.listPeople({ limit: PEOPLE_PER_PAGE + 1, search: q, ...(after !== undefined ? { after } : {}) });
+  const people = found.slice(0, PEOPLE_PER_PAGE);
+  const next = found.length > PEOPLE_PER_PAGE ? new URLSearchParams({ ...(q ? { q } : {}), after: people.at(-1)!.email }) : undefined;
   const mayAdd = v.person!.roles.some((r) => r === 'administrator' || r === 'registration-officer');
   const body = h`${message ?? ''}
+<form class="card search" method="get" action="/admin/people" role="search">
+<div><label for="people-q">${t.search}</label><input id="people-q" name="q" type="search" value="${q}" maxlength="320" aria-describedby="people-q-hint"><p class="hint" id="people-q-hint">${t.searchHint}</p></div>
+<div class="actions"><button type="submit">${v.t.certificates.searchSubmit}</button></div>
+</form>
 <div class="table-wrap"><table><thead><tr><th scope="col">${t.email}</th><th scope="col">${t.name}</th><th scope="col">${t.roles}</th><th scope="col">${t.status}</th><th scope="col"><span class="visually-hidden">${t.invite}</span></th></tr></thead>
 <tbody>${people.map((p) => personRow(v, p))}</tbody></table></div>
+${next ? h`<p><a rel="next" href="/admin/people?${next.toString()}">${v.t.certificates.nextPage}</a></p>` : ''}
 ${mayAdd ? h`<p><a href="/admin/people-import">${v.t.peopleImport.link}</a></p>` : ''}
 ${mayAdd ? h`<form class="card stack" method="post" action="/admin/people">
 <h2>${t.add}</h2>
@@ -66,7 +78,7 @@ async function invitationNotice(cx: ConsoleContext, v: ConsoleView, person: Pers
   return h`<div class="notice good" role="status"><p>${v.t.people.inviteReady(person.email)}</p><p class="secret" data-invitation-link>${link}</p></div>`;
 }
 
-export const listPeople: ConsoleHandler = async (_c, cx, v) => peoplePage(cx, v);
+export const listPeople: ConsoleHandler = async (c, cx, v) => peoplePage(cx, v, undefined, 200, c);
 
 export const addPerson: ConsoleHandler = async (c, cx, v) => {
   const form = await readForm(c, FORM_MAX_BYTES);
