@@ -46,7 +46,7 @@ function statusText(v: ConsoleView, r: BulkIssueRow, done: boolean): string {
 function rowsTable(v: ConsoleView, rows: readonly BulkIssueRow[], done: boolean): Html {
   const t = v.t.bulkIssue;
   return h`<div class="table-wrap"><table><thead><tr><th scope="col">${v.t.peopleImport.origin}</th><th scope="col">${v.t.people.email}</th><th scope="col">${v.t.people.status}</th><th scope="col">${t.certificate}</th></tr></thead>
-<tbody>${rows.map((r) => h`<tr data-bulk-row="${r.status}"><td>${r.origin}</td><td>${r.email}</td><td><span class="status ${r.status === 'error' ? 'bad' : r.status === 'issue' ? 'good' : 'info'}">${statusText(v, r, done)}</span></td><td>${r.fingerprint ? h`<span class="secret">${r.fingerprint.slice(0, 16)}</span>` : ''}</td></tr>`)}</tbody></table></div>`;
+<tbody>${rows.map((r) => h`<tr data-bulk-row="${r.status}"><td>${r.origin}</td><td>${r.email}</td><td><span class="status ${r.status === 'error' ? 'bad' : r.status === 'issue' ? 'good' : 'info'}">${statusText(v, r, done)}</span></td><td>${r.fingerprint ? h`<code>${r.fingerprint.slice(0, 16)}</code>` : ''}</td></tr>`)}</tbody></table></div>`;
 }
 
 function summary(v: ConsoleView, rows: readonly BulkIssueRow[], done: boolean): Html {
