@@ -114,23 +114,52 @@ test('PIPELINING: MAIL, both RCPTs and DATA arrive before any reply; the message
   hop.server.close();
 });
 
-test('CHUNKING with PIPELINING: the envelope and BDAT LAST with the exact bytes (no dot-stuffing) in one group; the reply to BDAT decides', async () => {
+test('CHUNKING with PIPELINING: the envelope in one group, then, once it is answered, BDAT LAST with the exact bytes (no dot-stuffing); the reply to BDAT decides', async () => {
+  // The message waits for the envelope's replies: in the envelope's write, a next hop that answers
+  // the envelope at once and BDAT later (Postfix) wrote two small replies in a row, and Nagle's
+  // algorithm held the second for our delayed ACK (40 ms). See relay-connection.ts.
   const message = Buffer.from('Subject: x\r\n\r\n.dot\r\n.\r\nend\r\n');
+  const envelopeGroup = 'MAIL FROM:<alice@corp.test>\r\nRCPT TO:<carol@example.com>\r\nRCPT TO:<dave@example.com>\r\n';
+  let stage = 0;
   let got = '';
   const hop = await scripted(['PIPELINING', 'CHUNKING'], (socket, input) => {
     const text = input();
+    if (stage === 0 && text.endsWith(envelopeGroup)) {
+      assert.equal(text, envelopeGroup, 'nothing of the message before the envelope is answered');
+      stage = 1;
+      socket.write('250 ok\r\n250 ok\r\n250 ok\r\n');
+      return;
+    }
     const m = /BDAT (\d+) LAST\r\n/.exec(text);
-    if (!got && m && text.length >= m.index + m[0].length + Number(m[1])) {
+    if (stage === 1 && m && text.length >= m.index + m[0].length + Number(m[1])) {
+      stage = 2;
       got = text;
-      socket.write('250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 queued as C\r\n');
+      socket.write('250 2.0.0 queued as C\r\n');
     }
   });
   const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
   const outcomes = await pool.relay(envelope, message, 5_000);
   assert.deepEqual(outcomes.map((o) => o.status), ['accepted', 'accepted']);
   assert.equal(outcomes[0]!.response, '250 2.0.0 queued as C');
-  assert.equal(got, `MAIL FROM:<alice@corp.test>\r\nRCPT TO:<carol@example.com>\r\nRCPT TO:<dave@example.com>\r\nBDAT ${message.length} LAST\r\n${message.toString('latin1')}`);
+  assert.equal(got, `${envelopeGroup}BDAT ${message.length} LAST\r\n${message.toString('latin1')}`);
   assert.equal(pool.idle, 1, 'kept for the next message');
+  pool.close();
+  hop.server.close();
+});
+
+test('CHUNKING: every recipient refused: no BDAT is sent, each keeps its RCPT reply, the session is not reused', async () => {
+  let sawBdat = false;
+  const hop = await scripted(['PIPELINING', 'CHUNKING'], (socket, input) => {
+    const text = input();
+    if (text.includes('BDAT')) sawBdat = true;
+    if (text.endsWith('RCPT TO:<dave@example.com>\r\n')) socket.write('250 ok\r\n550 5.1.1 no carol\r\n450 4.2.1 dave busy\r\n');
+  });
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+  const outcomes = await pool.relay(envelope, Buffer.from('Subject: x\r\n\r\nbody\r\n'), 5_000);
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code]), [['permanent', 550], ['temporary', 450]]);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sawBdat, false, 'no message after an envelope with no recipient');
+  assert.equal(pool.idle, 0);
   pool.close();
   hop.server.close();
 });
