@@ -14,6 +14,15 @@ import type { ConsoleRole, Person } from '../../store/people-directory.ts';
 
 export type Access = 'public' | 'check' | 'signed-in' | readonly ConsoleRole[];
 
+/** The role groups the route tables (console-routes.ts, admin-routes.ts, custody-routes.ts) grant routes to. */
+export const STAFF = ['administrator', 'registration-officer', 'auditor', 'helpdesk'] as const;
+export const PEOPLE_READERS = ['administrator', 'registration-officer', 'helpdesk'] as const;
+export const REGISTRARS = ['administrator', 'registration-officer'] as const;
+export const ADMINISTRATORS = ['administrator'] as const;
+export const AUDITORS = ['administrator', 'auditor'] as const;
+export const POLICY_READERS = ['administrator', 'auditor', 'helpdesk'] as const;
+export const EXPLAINERS = ['administrator', 'helpdesk'] as const;
+
 export type AccessDecision = 'allowed' | 'sign-in' | 'forbidden';
 
 export function decideAccess(access: Access, person: Person | undefined, checkPage: 'public' | 'signed-in'): AccessDecision {

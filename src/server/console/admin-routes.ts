@@ -5,13 +5,9 @@
  * use each. Enforced on the server before any handler (create-console.ts); the
  * rules inside a page (who may act on whom) are enforced by the handlers.
  */
+import { ADMINISTRATORS, EXPLAINERS, PEOPLE_READERS, POLICY_READERS, REGISTRARS } from './access.ts';
 import type { ConsoleRoute } from './console-routes.ts';
 
-const PEOPLE_READERS = ['administrator', 'registration-officer', 'helpdesk'] as const;
-const REGISTRARS = ['administrator', 'registration-officer'] as const;
-const ADMINISTRATORS = ['administrator'] as const;
-const POLICY_READERS = ['administrator', 'auditor', 'helpdesk'] as const;
-const EXPLAINERS = ['administrator', 'helpdesk'] as const;
 
 export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/people/:id', access: PEOPLE_READERS, page: 'admin.person' },

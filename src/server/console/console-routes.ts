@@ -4,6 +4,7 @@
  * walk this table to try every route with every role, so a route cannot be added
  * without its access being declared and tested.
  */
+import { ADMINISTRATORS, AUDITORS, PEOPLE_READERS, REGISTRARS, STAFF } from './access.ts';
 import type { Access } from './access.ts';
 import { ADMIN_ROUTES } from './admin-routes.ts';
 import { AUTH_ROUTES } from './auth-routes.ts';
@@ -18,11 +19,6 @@ export interface ConsoleRoute {
   page: string;
 }
 
-const STAFF = ['administrator', 'registration-officer', 'auditor', 'helpdesk'] as const;
-const PEOPLE_READERS = ['administrator', 'registration-officer', 'helpdesk'] as const;
-const REGISTRARS = ['administrator', 'registration-officer'] as const;
-const ADMINISTRATORS = ['administrator'] as const;
-const AUDITORS = ['administrator', 'auditor'] as const;
 
 export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/', access: 'public', page: 'home' },

@@ -6,13 +6,12 @@
  * rules inside (a second administrator, the named recipient only) are the
  * store's (store/key-recoveries.ts).
  */
+import { ADMINISTRATORS, REGISTRARS } from './access.ts';
 import type { ConsoleHandler } from './console-context.ts';
 import type { ConsoleRoute } from './console-routes.ts';
 import { backupView, makeBackup } from './pages/backup.ts';
 import { approveRecovery, receiveRecovered, recoveredView, recoveriesView, refuseRecovery, requestRecovery } from './pages/key-recovery.ts';
 
-const REGISTRARS = ['administrator', 'registration-officer'] as const;
-const ADMINISTRATORS = ['administrator'] as const;
 
 export const CUSTODY_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/recoveries', access: REGISTRARS, page: 'admin.recoveries' },
