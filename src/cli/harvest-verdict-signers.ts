@@ -14,6 +14,7 @@
  */
 import { describeIdentifier } from '../cms/identifier.ts';
 import { harvestSigner } from '../store/harvest-signer.ts';
+import { recordUnknownRoot } from '../store/record-unknown-root.ts';
 import type { Filing, Store } from '../store/store.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
@@ -33,7 +34,10 @@ export interface HarvestNote {
  * this run: a batch of a thousand messages from one sender costs one write, not a thousand.
  */
 export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView, validate: SignerValidator, seen?: Set<string>): Promise<HarvestNote[]> {
-  if (verdict.status !== 'trusted') return [];
+  if (verdict.status !== 'trusted') {
+    await recordUnknownRoots(store, verdict, view, seen);
+    return [];
+  }
   const notes: HarvestNote[] = [];
   for (const s of verdict.signers) {
     if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust) continue;
@@ -68,4 +72,30 @@ export async function harvestVerdictSigners(store: Store, verdict: MessageVerdic
   }
   if (notes.length > 0) view.details = { ...view.details, harvested: notes };
   return notes;
+}
+
+/**
+ * A signer whose trust failed only because its chain ends at a CA root the store
+ * does not know: the root is recorded for an administrator's decision, with the
+ * signer's certificate waiting for it (record-unknown-root.ts; nothing is trusted
+ * or kept to encrypt to), and the reader is told how to decide. `seen` records a
+ * signer once per job (a gateway process, a CLI run).
+ */
+async function recordUnknownRoots(store: Store, verdict: MessageVerdict, view: VerdictView, seen?: Set<string>): Promise<void> {
+  for (const s of verdict.signers) {
+    if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust || s.trust.status !== 'untrusted') continue;
+    const key = JSON.stringify(['unknown-root', s.certificate.fingerprint256, s.trust.identity.from ?? null]);
+    if (seen?.has(key)) continue;
+    seen?.add(key);
+    const r = await recordUnknownRoot(store, {
+      signer: { status: 'valid', certificate: s.certificate, capabilities: s.capabilities, encryptionKeyPreference: s.encryptionKeyPreference },
+      trust: s.trust,
+      ...(s.carried ? { carried: s.carried } : {}),
+    });
+    if (!r) continue;
+    const root = `CA root ${r.root.fingerprint256} ("${r.root.subjectText}")`;
+    view.warnings.push(r.declined
+      ? `The signer's certificate chains to ${root}, which an administrator declined to trust.`
+      : `The signer's certificate chains to ${root}, which the key store does not trust. It was recorded for an administrator's decision; nothing from this message is trusted or used to encrypt until then. To trust it after checking its fingerprint with its owner: kakitome certs roots trust ${r.root.fingerprint256}`);
+  }
 }

@@ -58,22 +58,41 @@ export async function harvestSigner(store: Store, input: HarvestInput, validate:
   const carried = [...(input.carried ?? [])];
   const out: HarvestOutcome = { kept: [], refused: [] };
   for (const { certificate, preferred } of encryptionCandidates(signer.certificate, signer.encryptionKeyPreference, carried)) {
-    const report = await validate({ certificate, carried, usage: 'encryption', from: [from] });
-    const problem = encryptionProblem(report, from);
-    if (problem) {
-      out.refused.push({ certificate, preferred, ...problem });
-      continue;
-    }
-    out.kept.push(await store.harvestCertificate(certificate, { address: from, preferred, ...(capabilities ? { capabilities } : {}) }));
+    const r = await harvestCandidate(store, validate, { certificate, carried, address: from, preferred, ...(capabilities ? { capabilities } : {}) });
+    if ('refused' in r) out.refused.push(r.refused);
+    else out.kept.push(r.kept);
   }
   return out;
+}
+
+/** One certificate to keep for encrypting to `address`: validated on its own for encryption, then filed (Store.harvestCertificate). */
+export interface HarvestCandidate {
+  certificate: Certificate;
+  /** Candidates for intermediates (never anchors). */
+  carried: Certificate[];
+  address: string;
+  preferred: boolean;
+  capabilities?: Uint8Array;
+}
+
+/**
+ * Validates one candidate for encryption to its address (path to an anchor,
+ * key-management usage, revocation, the address named) and files it, or says why
+ * not. harvestSigner's step, and the one the waiting certificates of a root an
+ * administrator just trusted take (decide-unknown-root.ts).
+ */
+export async function harvestCandidate(store: Store, validate: SignerValidator, c: HarvestCandidate): Promise<{ kept: HarvestResult } | { refused: HarvestRefusal }> {
+  const report = await validate({ certificate: c.certificate, carried: c.carried, usage: 'encryption', from: [c.address] });
+  const problem = encryptionProblem(report, c.address);
+  if (problem) return { refused: { certificate: c.certificate, preferred: c.preferred, ...problem } };
+  return { kept: await store.harvestCertificate(c.certificate, { address: c.address, preferred: c.preferred, ...(c.capabilities ? { capabilities: c.capabilities } : {}) }) };
 }
 
 /**
  * The signer's certificate, and the one its encryption key preference names (RFC
  * 8551 2.5.3) when the message carries it; the named one is the preferred one.
  */
-function encryptionCandidates(own: Certificate, preference: SignerVerification['encryptionKeyPreference'], carried: Certificate[]): Array<{ certificate: Certificate; preferred: boolean }> {
+export function encryptionCandidates(own: Certificate, preference: SignerVerification['encryptionKeyPreference'], carried: Certificate[]): Array<{ certificate: Certificate; preferred: boolean }> {
   if (!preference) return [{ certificate: own, preferred: true }];
   const named = [own, ...carried].find((c) => identifierMatches(preference, c));
   if (named?.fingerprint256 === own.fingerprint256) return [{ certificate: own, preferred: true }];

@@ -435,6 +435,43 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // not by reading every current certificate (the dashboard's CA health on a store
   // of 20,000 certificates, bench/console.ts).
   `CREATE INDEX issued_certificates_profile ON issued_certificates (ca_id, profile)`,
+  // 19: CA roots waiting for a trust decision (src/store/record-unknown-root.ts): a
+  // self-signed CA certificate that signed mail carried and the store did not trust,
+  // with what an administrator needs to decide (names as text, bounded), and the
+  // certificates waiting for it (unknown_root_leaves: the signer's certificates to
+  // harvest once the root is trusted, with the intermediates that link them, as
+  // base64 DER in a JSON array). Never anchors, never used to encrypt: only
+  // decideUnknownRoot's "trust" makes the root an anchor.
+  `CREATE TABLE unknown_roots (
+     fingerprint TEXT PRIMARY KEY,
+     der BLOB NOT NULL,
+     subject TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     not_before TEXT NOT NULL,
+     not_after TEXT NOT NULL,
+     key_algorithm TEXT NOT NULL,
+     first_seen TEXT NOT NULL,
+     last_seen TEXT NOT NULL,
+     times_seen INTEGER NOT NULL,
+     examples TEXT NOT NULL,
+     decision TEXT NOT NULL,
+     decided_at TEXT,
+     decided_by TEXT
+   );
+   CREATE INDEX unknown_roots_decision ON unknown_roots (decision, last_seen);
+   CREATE TABLE unknown_root_leaves (
+     root_fingerprint TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     address TEXT NOT NULL,
+     der BLOB NOT NULL,
+     chain TEXT NOT NULL,
+     preferred INTEGER NOT NULL,
+     capabilities BLOB,
+     seen_at TEXT NOT NULL,
+     outcome TEXT,
+     reason TEXT,
+     PRIMARY KEY (root_fingerprint, fingerprint, address)
+   )`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -305,6 +305,11 @@ export class Store implements KeyDirectory {
     return this.#clock();
   }
 
+  /** Who this store's audit rows name (the console's `console:ADDRESS`, the CLI's user). */
+  get actor(): string {
+    return this.#actor;
+  }
+
   async #audit(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
     await tx.run('INSERT INTO audit_log (id, at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?, ?)', [
       timeOrderedId(), this.#clock().toISOString(), this.#actor, action, object ?? null, detail ?? null,

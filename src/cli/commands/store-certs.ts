@@ -1,5 +1,7 @@
 /**
- * `kakitome certs import|list|history|accept|find`: the certificate directory.
+ * `kakitome certs import|list|history|accept|reject|roots|find`: the certificate
+ * directory; `certs roots` lists the CA roots signed mail chained to that wait for
+ * a trust decision, and trusts, declines or reopens one (decide-unknown-root.ts).
  * `kakitome expiring --within DAYS`: certificates with keys (and CA certificates)
  * expiring soon; exit status 1 when any does, so cron and monitors can act on it.
  */
@@ -7,6 +9,7 @@ import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
 import type { CertificateRecord, TrustLevel } from '../../store/store.ts';
 import { rejectPendingCertificate } from '../../store/reject-pending-certificate.ts';
+import type { RevocationMode } from '../../pki/check-revocation.ts';
 import { readFileBounded } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
@@ -17,6 +20,8 @@ interface ListOpts extends StoreCliOptions { email?: string; trust?: TrustLevel 
 interface ExpiringOpts extends StoreCliOptions { within: string }
 interface FindOpts extends StoreCliOptions { ldapUrl?: string; ldapBase?: string }
 interface AcceptOpts extends StoreCliOptions { email?: string }
+interface RootsOpts extends StoreCliOptions { declined?: boolean }
+interface TrustRootOpts extends StoreCliOptions { revocation: RevocationMode }
 
 export function register(program: Command): void {
   const certs = program.command('certs').summary('the certificate directory: import, list, history, accept, find');
@@ -75,6 +80,8 @@ export function register(program: Command): void {
     return 0;
   }))(o));
 
+  registerRoots(certs);
+
   const find = certs.command('find').description('The certificate mail to ADDRESS would be encrypted to now (valid, not revoked, best ranked), and the signing certificate if we hold its key. With --ldap-url, a directory is asked when the store has none (kept only if its chain validates against the store\'s trusted CAs).')
     .argument('<address>', 'e-mail address')
     .option('--ldap-url <url>', 'ldap://host:port to search when the store has no certificate')
@@ -108,4 +115,47 @@ export function register(program: Command): void {
     printResult(o, { within: days, expiring: soon.map(certificateJson) }, () => (soon.length ? soon.map(certificateLine) : [`Nothing expires within ${days} days.`]));
     return soon.length ? 1 : 0;
   })));
+}
+
+/** `kakitome certs roots [list] [--declined]`, `certs roots trust|decline|reopen FINGERPRINT`. */
+function registerRoots(certs: Command): void {
+  const roots = certs.command('roots').summary('CA roots that signed mail chained to, waiting for a trust decision: list, trust, decline, reopen');
+  const list = roots.command('list', { isDefault: true }).description('The CA roots signed mail chained to that the store does not trust, waiting for a decision (most recently seen first), with the certificates waiting for each.')
+    .option('--declined', 'the declined ones instead');
+  addStoreOptions(list).action(commandAction('certs roots', async (o: RootsOpts) => withCertificateStore(o, async (store) => {
+    const { listUnknownRoots, listWaitingCertificates } = await import('../../store/list-unknown-roots.ts');
+    const found = await listUnknownRoots(store, { decision: o.declined ? 'declined' : 'waiting', limit: 200 });
+    const withLeaves = await Promise.all(found.map(async (r) => ({ ...r, certificates: await listWaitingCertificates(store, r.fingerprint) })));
+    printResult(o, { roots: withLeaves }, () => withLeaves.length
+      ? withLeaves.flatMap((r) => [
+        `${r.fingerprint}  ${r.subject}`,
+        `  valid ${r.notBefore.toISOString().slice(0, 10)} to ${r.notAfter.toISOString().slice(0, 10)}, ${r.keyAlgorithm}; seen ${r.timesSeen} times, ${r.firstSeen.toISOString().slice(0, 10)} to ${r.lastSeen.toISOString().slice(0, 10)}, from ${r.examples.join(', ')}; ${r.waiting} certificates waiting`,
+      ])
+      : [o.declined ? 'No CA root was declined.' : 'No CA root is waiting for a trust decision.']);
+    return 0;
+  })));
+
+  const trust = roots.command('trust').description('Trust a CA root recorded from signed mail, after checking its fingerprint with its owner: it becomes a trust anchor (as certs import --trust trusted), and the certificates waiting for it are validated again now (path and revocation) and kept for encrypting to their senders if they pass. Audited.')
+    .argument('<fingerprint>', 'the root\'s SHA-256 fingerprint, whole (see `certs roots`)')
+    .addOption(new Option('--revocation <mode>', 'revocation checking of the waiting certificates (as verify\'s --revocation)').choices(['require', 'allow-unknown', 'off']).default('allow-unknown'));
+  addStoreOptions(trust).action(async (fingerprint: string, o: TrustRootOpts) => commandAction('certs roots trust', async (opts: TrustRootOpts) => withCertificateStore(opts, async (store) => {
+    const { trustUnknownRoot } = await import('../../store/decide-unknown-root.ts');
+    const { createCliValidator } = await import('../create-cli-validator.ts');
+    const r = await trustUnknownRoot(store, fingerprint, { createValidator: () => createCliValidator({ ca: [], certfile: [], revocation: opts.revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false }, store) });
+    printResult(opts, { status: 'ok', root: certificateJson(r.root), certificates: r.outcomes }, () => [
+      `Trusted: ${certificateLine(r.root)}`,
+      ...r.outcomes.map((x) => (x.outcome === 'harvested' ? `  kept for ${x.address}: ${x.fingerprint}${x.filing === 'pending' ? ' (pending: the address has another key in use; kakitome certs accept decides)' : ''}` : `  not kept for ${x.address}: ${x.fingerprint}: ${x.reason}`)),
+    ]);
+    return 0;
+  }))(o));
+
+  for (const [name, what] of [['decline', 'Decline a CA root waiting for a decision: remembered, no longer listed as waiting (reopen undoes it). Audited.'], ['reopen', 'Undo a decline: the CA root is listed as waiting again. Audited.']] as const) {
+    const cmd = roots.command(name).description(what).argument('<fingerprint>', 'the root\'s SHA-256 fingerprint (see `certs roots`)');
+    addStoreOptions(cmd).action(async (fingerprint: string, o: StoreCliOptions) => commandAction(`certs roots ${name}`, async (opts: StoreCliOptions) => withCertificateStore(opts, async (store) => {
+      const m = await import('../../store/decide-unknown-root.ts');
+      await (name === 'decline' ? m.declineUnknownRoot : m.reopenUnknownRoot)(store, fingerprint);
+      printResult(opts, { status: 'ok', fingerprint, decision: name === 'decline' ? 'declined' : 'waiting' }, () => [`${name === 'decline' ? 'Declined' : 'Waiting again'}: ${fingerprint}`]);
+      return 0;
+    }))(o));
+  }
 }
