@@ -5,7 +5,7 @@
  * (its name does not end in .test.ts).
  *
  *   npx node test/fuzz/campaign.ts [--cases=10000000] [--round-seconds=300]
- *       [--seeds=20261206,7,...] [--jobs=2] [--log=FILE]
+ *       [--seeds=20261206,7,...] [--jobs=2] [--log=FILE [--resume]]
  *
  * Each test file runs as its own `node --test` process, `--jobs` at a time. The first
  * round gives every target 400 cases; later rounds give each file as many cases per
@@ -18,6 +18,9 @@
  * message names the case (KAKITOME_FUZZ_ONLY=target:case) to replay with that round's
  * KAKITOME_FUZZ_SEED. Cases are counted by the fuzz kit itself (KAKITOME_FUZZ_REPORT),
  * not estimated. The log (JSON lines, one per round) is what docs/security.md quotes.
+ * With --resume, a campaign interrupted (a session ended, the machine was needed) goes
+ * on from its log: its cases so far count, its last round sizes the next, and a seed
+ * that an earlier round of the log used is skipped, so no round repeats another.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
@@ -33,6 +36,7 @@ interface Options {
   seeds: number[];
   jobs: number;
   log: string | undefined;
+  resume: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -49,7 +53,7 @@ function parseArgs(argv: readonly string[]): Options {
     if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`--seeds takes 32-bit unsigned integers, got ${s}`);
     return n;
   });
-  return { cases: positive('cases', 10_000_000), roundSeconds: positive('round-seconds', 300), seeds, jobs: positive('jobs', 2), log: arg('log') };
+  return { cases: positive('cases', 10_000_000), roundSeconds: positive('round-seconds', 300), seeds, jobs: positive('jobs', 2), log: arg('log'), resume: argv.includes('--resume') };
 }
 
 /** The seed of round `k`: the given ones first, then a fixed walk from the first (replayable). */
@@ -151,8 +155,22 @@ async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   let total = 0;
   let budget = (_file: string): number => FIRST_ROUND_ITERATIONS;
+  const usedSeeds = new Set<number>();
+  if (o.resume) {
+    if (o.log === undefined || !existsSync(o.log)) throw new Error('campaign: --resume needs --log=FILE naming an existing log');
+    const earlier = readFileSync(o.log, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Round & { campaignCases: number });
+    const last = earlier.at(-1);
+    if (last === undefined) throw new Error(`campaign: ${o.log} has no round to resume from`);
+    if (!earlier.every((r) => r.ok)) throw new Error(`campaign: ${o.log} records a failed round; replay that failure instead of resuming`);
+    for (const r of earlier) usedSeeds.add(r.seed);
+    total = last.campaignCases;
+    budget = nextBudget(last, o.roundSeconds);
+    process.stderr.write(`campaign: resuming from ${earlier.length} rounds, ${total.toLocaleString('en')} cases\n`);
+  }
   for (let k = 0; total < o.cases; k++) {
     const seed = seedOf(o, k);
+    if (usedSeeds.has(seed)) continue;
+    usedSeeds.add(seed);
     const { round, failed } = await runRound(seed, o, budget);
     total += round.cases;
     budget = nextBudget(round, o.roundSeconds);
