@@ -12,12 +12,14 @@ import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
-import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, LIST_BATCHES, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, VERIFY, type RouteSpec } from './routes.ts';
+import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, LIST_BATCHES, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, TENANT_SETTINGS, CHANGE_TENANT_SETTINGS, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
 import { finishRequest, parsed, problemForRequest, startRequest } from './request-cycle.ts';
 import { signForTenant } from './api/sign.ts';
 import { verifyForTenant } from './api/verify.ts';
-import { BatchListQuery, BatchPath, BatchQuery, EncryptQuery, IdentityPath, RetireQuery, SignQuery } from './schemas.ts';
+import { BatchListQuery, BatchPath, BatchQuery, EncryptQuery, IdentityPath, RetireQuery, SignQuery, TenantPath, TenantSettingsChange } from './schemas.ts';
+import { changeTenantSettingsFor, tenantSettingsFor } from './api/tenant-settings.ts';
+import { readJsonBody } from './read-json-body.ts';
 import { BatchDirectory } from '../store/batch-directory.ts';
 import { receiveBatch } from './batches/receive-batch.ts';
 import { batchCursor, batchPath, readBatchCursor, streamBatchResult, summarizeBatch, viewBatch } from './batches/batch-view.ts';
@@ -30,6 +32,9 @@ import { readIdentityUpload } from './read-identity-upload.ts';
 import { WorkGate } from './work-gate.ts';
 import type { ConsoleContext } from './console/console-context.ts';
 import { consoleNotFound, mountConsole } from './console/create-console.ts';
+
+/** A settings change is a few members: 4 KiB is room and to spare. */
+const SETTINGS_MAX_BYTES = 4096;
 
 type Handler = (c: Context<AppEnv>, key: ApiKeyRecord | undefined) => Promise<Response>;
 
@@ -114,6 +119,19 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
       const { address } = parsed(IdentityPath, c.req.param(), 'Path parameter');
       const query = queryOf(c, RetireQuery);
       return c.json(await retireIdentityForTenant(ctx, key!, address, query.certificate));
+    }],
+    [TENANT_SETTINGS, async (c, key) => {
+      const { tenant } = parsed(TenantPath, c.req.param(), 'Path parameter');
+      return c.json(await tenantSettingsFor(ctx, key!, tenant));
+    }],
+    [CHANGE_TENANT_SETTINGS, async (c, key) => {
+      const { tenant } = parsed(TenantPath, c.req.param(), 'Path parameter');
+      const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json' && type !== 'application/merge-patch+json') {
+        throw new ProblemError(415, 'INVALID_ARGUMENT', `Send the settings to change as application/json, e.g. {"dkim": true, "hash": "sha384"}${type ? `, not ${type}` : ''}.`);
+      }
+      const change = await readJsonBody(c.req.raw, incomingOf(c), TenantSettingsChange, { limit: SETTINGS_MAX_BYTES, hint: 'send e.g. {"opaque": false, "hash": "sha384", "pss": false, "dkim": true}' });
+      return c.json(await changeTenantSettingsFor(ctx, key!, tenant, change));
     }],
     [CREATE_BATCH, async (c, key) => {
       const options = queryOf(c, SignQuery);

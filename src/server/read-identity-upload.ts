@@ -9,7 +9,8 @@
  */
 import type { z } from 'zod';
 import { ProblemError } from './problem.ts';
-import { readLimitedBody, type IncomingBody } from './read-limited-body.ts';
+import type { IncomingBody } from './read-limited-body.ts';
+import { readBoundedBody, readJsonBody } from './read-json-body.ts';
 import { IssueIdentity } from './schemas.ts';
 
 /** importPkcs12's own bound on a file (4 MiB), which the CLI applies too. */
@@ -27,22 +28,12 @@ function mediaType(request: Request): string {
   return (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
-/** readLimitedBody, with a 413 that names what was too large. */
-async function readBounded(request: Request, limit: number, incoming: IncomingBody | undefined, what: string): Promise<Buffer> {
-  try {
-    return await readLimitedBody(request, limit, incoming);
-  } catch (e) {
-    if (e instanceof ProblemError && e.status === 413) throw new ProblemError(413, 'LIMIT', `${what} is larger than ${limit} bytes: it was not read.`);
-    throw e;
-  }
-}
-
 function invalid(message: string): ProblemError {
   return new ProblemError(400, 'INVALID_ARGUMENT', message);
 }
 
 async function readForm(request: Request, incoming: IncomingBody | undefined): Promise<IdentityUpload> {
-  const body = await readBounded(request, MAX_PKCS12_BYTES + MULTIPART_OVERHEAD, incoming, 'The form');
+  const body = await readBoundedBody(request, MAX_PKCS12_BYTES + MULTIPART_OVERHEAD, incoming, 'The form');
   let form: FormData;
   try {
     // The whole body is in hand and bounded: the platform's parser reads it, nothing more.
@@ -66,23 +57,11 @@ export async function readIdentityUpload(request: Request, incoming: IncomingBod
     const password = request.headers.get(PASSWORD_HEADER);
     if (password === null) throw invalid('Send the PKCS#12 password in the Kakitome-Pkcs12-Password header field (empty for none), or use a multipart/form-data body with the fields pkcs12 and password.');
     if (password.length > 1024) throw invalid('The password is longer than 1024 characters.');
-    return { kind: 'pkcs12', bytes: await readBounded(request, MAX_PKCS12_BYTES, incoming, 'The PKCS#12 file'), password };
+    return { kind: 'pkcs12', bytes: await readBoundedBody(request, MAX_PKCS12_BYTES, incoming, 'The PKCS#12 file'), password };
   }
   if (type === 'multipart/form-data') return readForm(request, incoming);
   if (type === 'application/json') {
-    const text = (await readBounded(request, MAX_JSON_BYTES, incoming, 'The JSON body')).toString('utf8');
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new ProblemError(400, 'MALFORMED', 'The body is not JSON: send {"email": "news@example.com"} to have the internal CA issue an identity.');
-    }
-    const r = IssueIdentity.safeParse(json);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      throw invalid(`${issue.path.map(String).join('.') || 'The body'}: ${issue.message}.`);
-    }
-    return { kind: 'issue', request: r.data };
+    return { kind: 'issue', request: await readJsonBody(request, incoming, IssueIdentity, { limit: MAX_JSON_BYTES, hint: 'send {"email": "news@example.com"} to have the internal CA issue an identity' }) };
   }
   throw new ProblemError(415, 'INVALID_ARGUMENT', `Send a PKCS#12 file as application/pkcs12 (password in Kakitome-Pkcs12-Password) or as multipart/form-data (fields pkcs12 and password), or application/json {"email": ...} to issue one${type ? `, not ${type}` : ''}.`);
 }

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiScope } from '../store/tenant-directory.ts';
-import { Batch, BatchList, BatchListQuery, BatchPath, BatchQuery, Decrypted, EncryptQuery, IdempotencyKeyHeader, NdjsonMessage, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, Verdict } from './schemas.ts';
+import { Batch, BatchList, BatchListQuery, BatchPath, BatchQuery, Decrypted, EncryptQuery, IdempotencyKeyHeader, NdjsonMessage, Health, Identities, IdentityAdded, IdentityPath, IdentityRetired, IssueIdentity, Pkcs12PasswordHeader, Pkcs12Upload, RetireQuery, SignQuery, TenantPath, TenantSettings, TenantSettingsChange, Verdict } from './schemas.ts';
 
 export interface ResponseSpec {
   description: string;
@@ -15,7 +15,7 @@ export interface ResponseSpec {
 }
 
 export interface RouteSpec {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'patch' | 'delete';
   /** The OpenAPI path; {name} is a path parameter, declared in `params`. */
   path: string;
   operationId: string;
@@ -39,7 +39,7 @@ const MESSAGE = 'message/rfc822';
 const PROBLEMS = [400, 401, 403, 413, 415, 422, 429] as const;
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'Malformed message or query (MALFORMED, INVALID_ARGUMENT).',
-  404: 'No such identity or batch for this tenant (NOT_FOUND).',
+  404: 'No such identity or batch for this tenant, or not the caller\'s tenant (NOT_FOUND).',
   409: 'Not now (CONFLICT): the batch is not done yet, or the first upload with this Idempotency-Key is still being received.',
   401: 'No API key, or an unknown, revoked or wrong one (UNAUTHENTICATED).',
   403: 'The key lacks the scope, or the From address is not the tenant\'s (FORBIDDEN).',
@@ -115,6 +115,23 @@ export const RETIRE_IDENTITY: RouteSpec = {
   responses: { 200: { description: 'Retired.', contentType: 'application/json', schema: IdentityRetired }, ...problems([400, 401, 403, 404, 429]) },
 };
 
+export const TENANT_SETTINGS: RouteSpec = {
+  method: 'get', path: '/api/v1/tenants/{tenant}/settings', operationId: 'getTenantSettings', scope: 'admin', audit: 'tenant.settings.get',
+  summary: 'The tenant\'s signing settings',
+  description: 'How the tenant\'s messages are signed when a request does not say (POST /api/v1/sign and batches without the query option), and always on the SMTP submission port: opaque, hash, pss, dkim, each with the value in force. As `kakitome tenant settings NAME --json`. Only the caller key\'s own tenant: any other name is 404.',
+  params: TenantPath,
+  responses: { 200: { description: 'The settings.', contentType: 'application/json', schema: TenantSettings }, ...problems([400, 401, 403, 404, 429]) },
+};
+
+export const CHANGE_TENANT_SETTINGS: RouteSpec = {
+  method: 'patch', path: '/api/v1/tenants/{tenant}/settings', operationId: 'changeTenantSettings', scope: 'admin', audit: 'tenant.settings.change',
+  summary: 'Change the tenant\'s signing settings',
+  description: 'As `kakitome tenant settings NAME --opaque on|off --hash ALG --pss on|off --dkim on|off`, by the same rules: a member not sent stays as it is; `"hash": "default"` and `false` go back to the defaults; DKIM is turned on only while one of the tenant\'s domains has an active DKIM key (422 KEY_INVALID otherwise). In force from the next message on every node. Audited (tenant.settings). Only the caller key\'s own tenant: any other name is 404.',
+  params: TenantPath,
+  body: { description: 'The settings to change (JSON; application/merge-patch+json too), at most 4 KiB.', content: { 'application/json': TenantSettingsChange, 'application/merge-patch+json': TenantSettingsChange } },
+  responses: { 200: { description: 'The settings now in force.', contentType: 'application/json', schema: TenantSettings }, ...problems([400, 401, 403, 404, 413, 415, 422, 429]) },
+};
+
 export const CREATE_BATCH: RouteSpec = {
   method: 'post', path: '/api/v1/batches', operationId: 'createBatch', scope: 'sign', audit: 'batches.create',
   summary: 'Upload a batch of messages to sign',
@@ -182,4 +199,4 @@ export const OPENAPI: RouteSpec = {
   responses: { 200: { description: 'OpenAPI 3.1 document.', contentType: 'application/json' } },
 };
 
-export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, CREATE_BATCH, LIST_BATCHES, GET_BATCH, BATCH_RESULT, DELETE_BATCH, HEALTH, METRICS, OPENAPI];
+export const ROUTES: RouteSpec[] = [SIGN, VERIFY, ENCRYPT, DECRYPT, IDENTITIES, ADD_IDENTITY, RETIRE_IDENTITY, TENANT_SETTINGS, CHANGE_TENANT_SETTINGS, CREATE_BATCH, LIST_BATCHES, GET_BATCH, BATCH_RESULT, DELETE_BATCH, HEALTH, METRICS, OPENAPI];

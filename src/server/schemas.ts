@@ -155,6 +155,29 @@ export const IdentityRetired = z.object({
   identity: Identity,
 }).meta({ id: 'IdentityRetired', description: 'The address no longer signs; its keys still decrypt old mail for the tenant.' });
 
+const SETTING_HASHES = ['sha256', 'sha384', 'sha512', 'default'] as const;
+
+export const TenantPath = z.object({
+  tenant: z.string().max(63).describe('The tenant\'s name: the caller key\'s own tenant (any other name is 404).'),
+});
+
+export const TenantSettings = z.object({
+  tenant: z.string(),
+  signing: z.object({
+    opaque: z.boolean().describe('true: opaque application/pkcs7-mime signed-data; false: multipart/signed.'),
+    hash: z.enum(SETTING_HASHES).describe('The digest; default: the key\'s (SHA-256; Ed25519 fixes its own).'),
+    pss: z.boolean().describe('true: RSASSA-PSS for the tenant\'s RSA identities.'),
+    dkim: z.boolean().describe('true: DKIM after S/MIME with the From domain\'s active keys; a domain without a key is refused.'),
+  }).describe('Every setting with the value in force, defaults included.'),
+}).meta({ id: 'TenantSettings', description: 'How the tenant\'s messages are signed when a request does not say (POST /api/v1/sign and batches without the query option) and always on the SMTP submission port. The same as kakitome tenant settings NAME --json.' });
+
+export const TenantSettingsChange = z.object({
+  opaque: z.boolean().optional().describe('true: opaque signed-data; false: back to multipart/signed.'),
+  hash: z.enum(SETTING_HASHES).optional().describe('sha256, sha384, sha512, or default (the key\'s).'),
+  pss: z.boolean().optional().describe('true: RSASSA-PSS for RSA identities; false: PKCS#1 v1.5.'),
+  dkim: z.boolean().optional().describe('true: DKIM after S/MIME (refused, 422 KEY_INVALID, unless one of the tenant\'s domains has an active DKIM key: kakitome dkim add); false: no DKIM.'),
+}).strict().meta({ id: 'TenantSettingsChange', description: 'The settings to change (a merge patch): a member not sent stays as it is. Unknown members are refused.' });
+
 export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });
 
 export const BatchPath = z.object({

@@ -21,49 +21,13 @@ import { KakitomeError } from '../errors.ts';
 import type { Row, SqlValue } from './sql-engine.ts';
 import { isMailDomain } from '../x509/mailbox-address.ts';
 import { normalizeAddress, type Store } from './store.ts';
+import { parseSignSettings, SIGN_HASHES, type TenantSignSettings, type TenantSignSettingsChange } from './tenant-sign-settings.ts';
+
+export { SIGN_HASHES, signSettingsInForce, type SignHash, type TenantSignSettings, type TenantSignSettingsChange } from './tenant-sign-settings.ts';
 
 export type ApiScope = 'sign' | 'verify' | 'admin';
 export const API_SCOPES: readonly ApiScope[] = ['sign', 'verify', 'admin'];
 export const DEFAULT_TENANT = 'default';
-
-/**
- * How the tenant's messages are signed when the request does not say (POST
- * /api/v1/sign's query, a batch's) and always on the SMTP submission port, which has
- * no per-message options: `kakitome tenant settings`. Every setting is off (absent)
- * by default. 7-bit preparation is not a setting: signing always puts the content in
- * canonical 7-bit form, as the CLI does.
- */
-export interface TenantSignSettings {
-  /** An opaque application/pkcs7-mime signed-data instead of multipart/signed. */
-  opaque?: boolean;
-  /** The digest; absent: the key's default (SHA-256; fixed for Ed25519). */
-  hash?: SignHash;
-  /** RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys). */
-  pss?: boolean;
-  /** DKIM-sign the signed message with the From domain's active DKIM keys (kakitome dkim add); refused when it has none. */
-  dkim?: boolean;
-}
-
-export type SignHash = 'sha256' | 'sha384' | 'sha512';
-export const SIGN_HASHES: readonly SignHash[] = ['sha256', 'sha384', 'sha512'];
-
-/** The stored form (tenants.sign_settings, JSON): only known settings with values of their type; anything else is ignored. */
-function parseSignSettings(text: SqlValue | undefined): TenantSignSettings {
-  if (text === null || text === undefined) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(String(text));
-  } catch {
-    return {};
-  }
-  const o = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
-  return {
-    ...(o.opaque === true ? { opaque: true } : {}),
-    ...(SIGN_HASHES.includes(o.hash as SignHash) ? { hash: o.hash as SignHash } : {}),
-    ...(o.pss === true ? { pss: true } : {}),
-    ...(o.dkim === true ? { dkim: true } : {}),
-  };
-}
 
 export interface Tenant {
   /** Row id; for the implicit default tenant before it has a row: 'default'. */
@@ -277,9 +241,17 @@ export class TenantDirectory {
    * Changes the tenant's signing settings (TenantSignSettings): a setting given as
    * false (or hash null) goes back to its default; one not given stays. Takes effect
    * from the next message on every node (the tenants row moves the cache revision).
+   * DKIM is turned on only while one of the tenant's domains has an active DKIM key
+   * (KEY_INVALID otherwise): a setting that could only refuse every message is
+   * refused itself. A message from a domain without a key is still refused when it
+   * is signed (a key retired later, a second domain), never sent without DKIM.
    */
-  async setSignSettings(tenant: string, changes: { opaque?: boolean; hash?: SignHash | null; pss?: boolean; dkim?: boolean }): Promise<Tenant> {
+  async setSignSettings(tenant: string, changes: TenantSignSettingsChange): Promise<Tenant> {
     if (changes.hash !== undefined && changes.hash !== null && !SIGN_HASHES.includes(changes.hash)) throw new KakitomeError('INVALID_ARGUMENT', `hash ${String(changes.hash)}: use ${SIGN_HASHES.join(', ')}.`);
+    for (const name of ['opaque', 'pss', 'dkim'] as const) {
+      if (changes[name] !== undefined && typeof changes[name] !== 'boolean') throw new KakitomeError('INVALID_ARGUMENT', `${name} ${String(changes[name])}: use on or off (true or false).`);
+    }
+    if (changes.dkim === true) await this.#requireDkimKey(tenant);
     const row = await this.#requireTenantRow(tenant);
     const next: Record<string, unknown> = { ...row.signSettings };
     for (const name of ['opaque', 'pss', 'dkim'] as const) if (changes[name] !== undefined) next[name] = changes[name] || undefined;
@@ -289,6 +261,18 @@ export class TenantDirectory {
     await this.#engine.run('UPDATE tenants SET sign_settings = ? WHERE id = ?', [text, row.id]);
     await this.#store.audit('tenant.settings', tenant, text ?? '{}');
     return (await this.findTenant(tenant))!;
+  }
+
+  /** KEY_INVALID unless one of the tenant's domains (for a default tenant without domains: one no tenant claims) has an active DKIM key. */
+  async #requireDkimKey(tenant: string): Promise<void> {
+    const self = await this.findTenant(checkName(tenant));
+    if (!self) throw new KakitomeError('NOT_FOUND', `No tenant "${tenant}": add it with kakitome tenant add ${tenant} --domain DOMAIN.`);
+    const keyed = (await this.#engine.all("SELECT DISTINCT domain FROM dkim_keys WHERE status = 'active'")).map((r) => String(r.domain));
+    for (const domain of keyed) {
+      if (self.domains.length ? self.domains.includes(domain) : !(await this.#domainOwner(domain))) return;
+    }
+    const example = self.domains[0] ?? 'DOMAIN';
+    throw new KakitomeError('KEY_INVALID', `Tenant "${tenant}" has no active DKIM key for ${self.domains.length ? `its domains (${self.domains.join(', ')})` : 'any of its domains'}: DKIM was not turned on. Add one first (kakitome dkim add ${example} --selector SEL) and publish its DNS record.`);
   }
 
   /** A new API key for the tenant; the token is returned once and only its hash is kept. */

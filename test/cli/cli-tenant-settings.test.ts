@@ -20,12 +20,18 @@ async function kk(...args: string[]) {
   return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr };
 }
 
-test('tenant settings: defaults, changes (shown in tenant list too), back to a default, refusals', async () => {
+test('tenant settings: defaults, changes (shown in tenant list too), back to a default, refusals (DKIM without a key)', async () => {
   assert.equal((await kk('init')).status, 0);
   assert.equal((await kk('tenant', 'add', 'acme', '--domain', 'acme.example')).status, 0);
   const shown = await kk('tenant', 'settings', 'acme', '--json');
   assert.equal(shown.status, 0, shown.stderr);
   assert.deepEqual(JSON.parse(shown.stdout).signing, { opaque: false, hash: 'default', pss: false, dkim: false });
+  // DKIM needs an active DKIM key for one of the tenant's domains: refused whole without one.
+  const noKey = await kk('tenant', 'settings', 'acme', '--opaque', 'on', '--dkim', 'on');
+  assert.notEqual(noKey.status, 0);
+  assert.match(noKey.stderr, /no active DKIM key for its domains \(acme\.example\).*kakitome dkim add acme\.example/);
+  assert.deepEqual(JSON.parse((await kk('tenant', 'settings', 'acme', '--json')).stdout).signing, { opaque: false, hash: 'default', pss: false, dkim: false });
+  assert.equal((await kk('dkim', 'add', 'acme.example', '--selector', 's2026')).status, 0);
   const set = await kk('tenant', 'settings', 'acme', '--opaque', 'on', '--hash', 'sha512', '--dkim', 'on');
   assert.equal(set.status, 0, set.stderr);
   assert.match(set.stdout, /opaque signed-data, digest sha512, PKCS#1 v1\.5 \(RSA keys\), then DKIM/);

@@ -27,6 +27,7 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   '/admin/policy/explain': ['admin', 'helpdesk'],
   '/admin/tenants': ['admin'],
   'POST /admin/tenants': ['admin'],
+  'POST /admin/tenants/settings': ['admin'],
   'POST /admin/tenants/identity': ['admin'],
   'POST /admin/tenants/identity/retire': ['admin'],
   'POST /admin/tenants/keys': ['admin'],

@@ -141,3 +141,45 @@ test('retiring an identity from the console: its key stops signing through the A
   assert.ok(audit.some((e) => e.action === 'tenant.identity.retire' && e.object === 'orders@shop.example' && /^tenant shop: keys /.test(e.detail ?? '')));
   assert.ok(audit.some((e) => e.action === 'key.retire'));
 });
+
+test('signing settings from the console: shown and saved through the library (both languages), DKIM without a key refused, hostile forms and other roles refused', async () => {
+  const admin = await fx.client('admin');
+  assert.equal((await admin.request('/admin/tenants', { form: { name: 'news', domains: 'news.example' } })).status, 200);
+  const page = await (await admin.request('/admin/tenants')).text();
+  assert.match(page, /<form method="post" action="\/admin\/tenants\/settings"[^>]*data-settings="news"/);
+  const ja = await (await admin.request('/admin/tenants', { headers: { 'accept-language': 'ja' } })).text();
+  assert.match(ja, /署名の設定/);
+
+  const saved = await admin.request('/admin/tenants/settings', { form: { tenant: 'news', opaque: 'on', hash: 'sha384' } });
+  assert.equal(saved.status, 200, await saved.clone().text());
+  assert.match(await saved.text(), /Tenant news: the settings are in force from the next message/);
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('news'))!.signSettings, { opaque: true, hash: 'sha384' });
+  const shown = await (await admin.request('/admin/tenants')).text();
+  const form = /<form[^>]*data-settings="news"[\s\S]*?<\/form>/.exec(shown)![0];
+  assert.match(form, /name="opaque" value="on" checked/);
+  assert.match(form, /<option value="sha384" selected>/);
+  assert.doesNotMatch(form, /name="dkim" value="on" checked/);
+
+  // DKIM with no active DKIM key for news.example: refused as the CLI and the API refuse it, nothing changed.
+  const dkim = await admin.request('/admin/tenants/settings', { form: { tenant: 'news', dkim: 'on', hash: 'sha512' }, headers: { 'accept-language': 'ja' } });
+  assert.equal(dkim.status, 400);
+  assert.match(await dkim.text(), /no active DKIM key for its domains \(news\.example\)/);
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('news'))!.signSettings, { opaque: true, hash: 'sha384' });
+
+  // Unticked boxes are off; "default" clears the digest.
+  const cleared = await admin.request('/admin/tenants/settings', { form: { tenant: 'news', hash: 'default' }, headers: { 'accept-language': 'ja' } });
+  assert.equal(cleared.status, 200);
+  assert.match(await cleared.text(), /テナント news: 次のメッセージから/);
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('news'))!.signSettings, {});
+
+  assert.equal((await admin.request('/admin/tenants/settings', { form: { tenant: 'news', hash: 'md5' } })).status, 400);
+  assert.equal((await admin.request('/admin/tenants/settings', { form: { hash: 'sha256' } })).status, 400);
+  assert.equal((await admin.request('/admin/tenants/settings', { form: { tenant: 'nobody', opaque: 'on' } })).status, 404);
+  assert.equal((await admin.request('/admin/tenants/settings', { form: { tenant: 'news', opaque: 'on' }, origin: 'http://evil.example' })).status, 403, 'cross-site');
+  for (const role of ['officer', 'auditor', 'helpdesk', 'user'] as const) {
+    assert.equal((await (await fx.client(role)).request('/admin/tenants/settings', { form: { tenant: 'news', opaque: 'on' } })).status, 403, role);
+  }
+  assert.deepEqual((await new TenantDirectory(fx.store).findTenant('news'))!.signSettings, {});
+  const audit = (await fx.store.auditLog({ limit: 500 })).filter((e) => e.actor === `console:${ROLE_PEOPLE.admin!.email}` && e.action === 'tenant.settings');
+  assert.ok(audit.some((e) => e.object === 'news' && e.detail === '{"opaque":true,"hash":"sha384"}'));
+});

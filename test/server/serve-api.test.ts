@@ -339,7 +339,7 @@ for (const f of factories) {
       assert.equal(doc.openapi, '3.1.0');
       assert.deepEqual(doc.paths['/api/v1/sign']!.post!.parameters!.map((p) => p.name), ['opaque', 'hash', 'pss', 'dkim']);
       assert.deepEqual(doc.paths['/api/v1/encrypt']!.post!.parameters!.map((p) => p.name), ['to', 'cipher', 'oaep', 'sign', 'hideSubject']);
-      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/batches', '/api/v1/batches/{id}', '/api/v1/batches/{id}/result', '/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/identities', '/api/v1/identities/{address}', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/verify', '/healthz', '/metrics']);
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/batches', '/api/v1/batches/{id}', '/api/v1/batches/{id}/result', '/api/v1/decrypt', '/api/v1/encrypt', '/api/v1/identities', '/api/v1/identities/{address}', '/api/v1/openapi.json', '/api/v1/sign', '/api/v1/tenants/{tenant}/settings', '/api/v1/verify', '/healthz', '/metrics']);
       assert.ok(doc.paths['/api/v1/sign']!.post!.responses['413']);
       assert.ok(doc.components.schemas.Verdict && doc.components.schemas.Problem);
     });

@@ -158,8 +158,14 @@ test('pss as a setting: RSASSA-PSS for the RSA identity, ECDSA as before for the
   assert.equal((await signHttp('acme', draft('alerts@acme.test'), '?pss=true')).status, 400);
 });
 
-test('DKIM by setting for a domain without a key: refused on both ports, nothing relayed, never sent without it', async () => {
+test('DKIM by setting for a domain without a key: the setting is refused; a key retired after it: refused on both ports, nothing relayed, never sent without it', async () => {
+  // No active DKIM key for any of initech's domains: DKIM cannot be turned on.
+  await assert.rejects(tenants.setSignSettings('initech', { dkim: true }), (e: Error & { code?: string }) => e.code === 'KEY_INVALID' && /no active DKIM key for its domains \(initech\.test\)/.test(e.message));
+  assert.deepEqual((await tenants.findTenant('initech'))!.signSettings, {});
+  const dkim = new DkimKeyDirectory(store);
+  await dkim.addKey('initech.test', 'gone', { algorithm: 'ed25519' });
   await tenants.setSignSettings('initech', { dkim: true });
+  await dkim.retireKey('initech.test', 'gone');
   const smtpOut = await submit('initech', draft('hr@initech.test'));
   assert.equal(smtpOut.code, 550);
   assert.match(smtpOut.response, /No active DKIM key for initech\.test.*kakitome tenant settings initech --dkim off/);
@@ -181,4 +187,119 @@ test('settings are checked: an unknown digest is refused, an unknown tenant is N
   assert.deepEqual((await tenants.findTenant('initech'))!.signSettings, {});
   await store.engine.run("UPDATE tenants SET sign_settings = ? WHERE name = 'initech'", ['not json']);
   assert.deepEqual((await tenants.findTenant('initech'))!.signSettings, {});
+});
+
+// GET and PATCH /api/v1/tenants/{tenant}/settings (scope admin): the same rules through HTTP.
+
+const admins: Record<string, { token: string; id: string }> = {};
+
+async function settingsHttp(token: string | undefined, tenant: string, body?: string | Buffer, contentType = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = contentType;
+  const r = await fetch(new URL(`/api/v1/tenants/${tenant}/settings`, server.url), { method: body === undefined ? 'GET' : 'PATCH', headers, ...(body !== undefined ? { body } : {}) });
+  const text = await r.text();
+  if (r.status >= 400) assert.equal(r.headers.get('content-type'), 'application/problem+json', text);
+  return { status: r.status, json: text ? JSON.parse(text) as Record<string, unknown> : {} };
+}
+
+test('API: an admin key reads and changes its own tenant\'s settings, in force from the next message; audited under the key', async () => {
+  for (const tenant of ['acme', 'initech']) {
+    const { token, key } = await tenants.createApiKey(tenant, { scopes: ['admin'] });
+    admins[tenant] = { token, id: key.id };
+  }
+  await tenants.setSignSettings('acme', { opaque: false, hash: null, pss: false, dkim: false });
+  const shown = await settingsHttp(admins.acme!.token, 'acme');
+  assert.equal(shown.status, 200);
+  assert.deepEqual(shown.json, { tenant: 'acme', signing: { opaque: false, hash: 'default', pss: false, dkim: false } });
+
+  const changed = await settingsHttp(admins.acme!.token, 'acme', JSON.stringify({ hash: 'sha512', dkim: true }));
+  assert.equal(changed.status, 200, JSON.stringify(changed.json));
+  assert.deepEqual(changed.json, { tenant: 'acme', signing: { opaque: false, hash: 'sha512', pss: false, dkim: true } });
+  assert.deepEqual((await tenants.findTenant('acme'))!.signSettings, { hash: 'sha512', dkim: true });
+  const signed = await signHttp('acme', draft('news@acme.test'));
+  assert.equal(signed.status, 200, signed.body.toString());
+  assert.match(headerOf(signed.body), /^DKIM-Signature:/m);
+  assert.match(openssl(signed.body).algorithms, /sha512/);
+
+  // A member not sent stays; "default" and false go back; merge-patch+json is taken too.
+  const back = await settingsHttp(admins.acme!.token, 'acme', JSON.stringify({ hash: 'default', dkim: false, opaque: true }), 'application/merge-patch+json');
+  assert.deepEqual(back.json, { tenant: 'acme', signing: { opaque: true, hash: 'default', pss: false, dkim: false } });
+  assert.deepEqual((await settingsHttp(admins.acme!.token, 'acme', '{}')).json.signing, { opaque: true, hash: 'default', pss: false, dkim: false });
+  await tenants.setSignSettings('acme', { opaque: false });
+
+  const actor = `api:acme/${admins.acme!.id}`;
+  const audit = (await store.auditLog({ limit: 100 })).filter((e) => e.actor === actor);
+  assert.ok(audit.some((e) => e.action === 'tenant.settings' && e.detail === '{"hash":"sha512","dkim":true}'), 'the change, under the key');
+  assert.ok(audit.some((e) => e.action === 'api.tenant.settings'), 'the read');
+});
+
+test('API: DKIM is refused as the CLI refuses it, with no active key for the tenant\'s domains (422 KEY_INVALID, nothing changed)', async () => {
+  const before = (await tenants.findTenant('initech'))!.signSettings;
+  const r = await settingsHttp(admins.initech!.token, 'initech', JSON.stringify({ dkim: true, opaque: true }));
+  assert.equal(r.status, 422);
+  assert.equal(r.json.code, 'KEY_INVALID');
+  assert.match(String(r.json.detail), /no active DKIM key for its domains \(initech\.test\).*kakitome dkim add initech\.test/);
+  assert.deepEqual((await tenants.findTenant('initech'))!.signSettings, before, 'nothing of the change was kept');
+  const refused = (await store.auditLog({ limit: 50 })).find((e) => e.action === 'api.tenant.settings.change.refused' && e.actor === `api:initech/${admins.initech!.id}`);
+  assert.ok(refused, 'the refusal is audited');
+});
+
+test('API: hostile bodies are refused with problem details, nothing changed', async () => {
+  const before = (await tenants.findTenant('acme'))!.signSettings;
+  const cases: Array<[string | Buffer, number, string, string?]> = [
+    ['{"hash":"md5"}', 400, 'INVALID_ARGUMENT'],
+    ['{"hash":"SHA256"}', 400, 'INVALID_ARGUMENT'],
+    ['{"opaque":"yes"}', 400, 'INVALID_ARGUMENT'],
+    ['{"dkim":1}', 400, 'INVALID_ARGUMENT'],
+    ['{"pss":null}', 400, 'INVALID_ARGUMENT'],
+    ['{"sevenBit":false}', 400, 'INVALID_ARGUMENT'],
+    ['{"__proto__":{"dkim":true}}', 400, 'INVALID_ARGUMENT'],
+    ['[]', 400, 'INVALID_ARGUMENT'],
+    ['"dkim"', 400, 'INVALID_ARGUMENT'],
+    ['null', 400, 'INVALID_ARGUMENT'],
+    ['{"opaque":true', 400, 'MALFORMED'],
+    ['', 400, 'MALFORMED'],
+    [Buffer.from([0xff, 0xfe, 0x7b, 0x7d]), 400, 'MALFORMED'],
+    [`{"opaque":true,"pad":"${'x'.repeat(5000)}"}`, 413, 'LIMIT'],
+    ['opaque=true', 415, 'INVALID_ARGUMENT', 'application/x-www-form-urlencoded'],
+    ['{"opaque":true}', 415, 'INVALID_ARGUMENT', 'text/plain'],
+  ];
+  for (const [body, status, code, type] of cases) {
+    const r = await settingsHttp(admins.acme!.token, 'acme', body, type);
+    assert.equal(r.status, status, `${String(body).slice(0, 40)}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.code, code, String(body).slice(0, 40));
+  }
+  assert.deepEqual((await tenants.findTenant('acme'))!.signSettings, before);
+});
+
+test('API: wrong tenant (404, whether it exists or not), wrong scope (403), no key (401)', async () => {
+  const before = (await tenants.findTenant('initech'))!.signSettings;
+  for (const name of ['initech', 'nobody', 'default', 'ACME', '..', 'a'.repeat(200)]) {
+    const read = await settingsHttp(admins.acme!.token, encodeURIComponent(name));
+    assert.ok(read.status === 404 || read.status === 400, `${name}: ${read.status}`);
+    assert.ok(!JSON.stringify(read.json).includes('"signing"'), name);
+    const write = await settingsHttp(admins.acme!.token, encodeURIComponent(name), '{"opaque":true}');
+    assert.ok(write.status === 404 || write.status === 400, `${name}: ${write.status}`);
+  }
+  assert.equal((await settingsHttp(admins.acme!.token, 'initech')).status, 404);
+  assert.deepEqual((await tenants.findTenant('initech'))!.signSettings, before, 'another tenant\'s settings are never changed');
+  // A sign-scoped key of the tenant itself: 403; no key or a wrong one: 401.
+  assert.equal((await settingsHttp(keys.acme!, 'acme')).status, 403);
+  assert.equal((await settingsHttp(keys.acme!, 'acme', '{"opaque":true}')).status, 403);
+  assert.equal((await settingsHttp(undefined, 'acme')).status, 401);
+  assert.equal((await settingsHttp(`kk_${admins.acme!.id}_${'A'.repeat(43)}`, 'acme', '{"opaque":true}')).status, 401);
+  assert.equal((await tenants.findTenant('acme'))!.signSettings.opaque, undefined);
+});
+
+test('API: the OpenAPI document describes both operations from the same schemas', async () => {
+  const doc = await (await fetch(new URL('/api/v1/openapi.json', server.url))).json() as { paths: Record<string, Record<string, { security?: unknown; requestBody?: { content: Record<string, { schema: { $ref?: string } }> }; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>; components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }>; additionalProperties?: unknown }> } };
+  const path = doc.paths['/api/v1/tenants/{tenant}/settings']!;
+  assert.deepEqual(Object.keys(path).sort(), ['get', 'patch']);
+  assert.deepEqual(path.get!.security, [{ apiKey: ['admin'] }]);
+  assert.equal(path.get!.responses['200']!.content!['application/json']!.schema.$ref, '#/components/schemas/TenantSettings');
+  assert.equal(path.patch!.requestBody!.content['application/json']!.schema.$ref, '#/components/schemas/TenantSettingsChange');
+  const change = doc.components.schemas.TenantSettingsChange!;
+  assert.deepEqual(change.properties!.hash!.enum, ['sha256', 'sha384', 'sha512', 'default']);
+  assert.equal(change.additionalProperties, false);
 });

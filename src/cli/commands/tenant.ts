@@ -6,7 +6,8 @@
  */
 import { Option, type Command } from 'commander';
 import { KakitomeError } from '../../errors.ts';
-import type { ApiKeyRecord, SignHash, Tenant, TenantSignSettings } from '../../store/tenant-directory.ts';
+import type { ApiKeyRecord, Tenant } from '../../store/tenant-directory.ts';
+import { signSettingsInForce, type SignHash, type TenantSignSettings } from '../../store/tenant-sign-settings.ts';
 import type { Store } from '../../store/store.ts';
 import { readFileBounded } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
@@ -26,13 +27,9 @@ async function directory(store: Store) {
 }
 
 function tenantJson(t: Tenant) {
-  return { name: t.name, domains: t.domains, identities: t.identities, implicit: t.implicit, signing: signingJson(t.signSettings) };
+  return { name: t.name, domains: t.domains, identities: t.identities, implicit: t.implicit, signing: signSettingsInForce(t.signSettings) };
 }
 
-/** Every setting with its value in force (defaults included). */
-function signingJson(s: TenantSignSettings) {
-  return { opaque: s.opaque === true, hash: s.hash ?? 'default', pss: s.pss === true, dkim: s.dkim === true };
-}
 
 function signingText(s: TenantSignSettings): string {
   return `${s.opaque ? 'opaque signed-data' : 'multipart/signed'}, digest ${s.hash ?? 'the key\'s default'}, ${s.pss ? 'RSASSA-PSS (RSA keys)' : 'PKCS#1 v1.5 (RSA keys)'}, ${s.dkim ? 'then DKIM with the From domain\'s keys' : 'no DKIM'}; content in 7-bit form (always)`;
@@ -123,7 +120,7 @@ export function register(program: Command): void {
     const changing = Object.values(changes).some((v) => v !== undefined);
     const t = changing ? await tenants.setSignSettings(name, changes) : await tenants.findTenant(name);
     if (!t) throw new KakitomeError('NOT_FOUND', `No tenant "${name}": add it with kakitome tenant add ${name} --domain DOMAIN.`);
-    printResult(o, { status: 'ok', tenant: t.name, signing: signingJson(t.signSettings) }, () => [`Tenant ${t.name} signs: ${signingText(t.signSettings)}.`]);
+    printResult(o, { status: 'ok', tenant: t.name, signing: signSettingsInForce(t.signSettings) }, () => [`Tenant ${t.name} signs: ${signingText(t.signSettings)}.`]);
     return 0;
   }))(o));
   const list = tenant.command('list').description('List tenants with their domains and identities.');

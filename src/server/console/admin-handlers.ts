@@ -7,7 +7,7 @@ import { acceptKey, externalDirectory, rejectKey } from './pages/directory.ts';
 import { bulkIssuePage, bulkIssueSubmit } from './pages/bulk-issue.ts';
 import { peopleImportPage, peopleImportSubmit } from './pages/people-import.ts';
 import { policyEdit, policyExplain, policyView } from './pages/policy.ts';
-import { addIdentity, addTenant, createKey, limitKey, retireIdentity, revokeKey, tenantsView } from './pages/tenants.ts';
+import { addIdentity, addTenant, changeSettings, createKey, limitKey, retireIdentity, revokeKey, tenantsView } from './pages/tenants.ts';
 import { removePersonPasskeys } from './pages/person-passkeys.ts';
 import { issueForPerson, personDetail, personLeaves, renewCertificate } from './pages/person.ts';
 
@@ -17,7 +17,7 @@ export const ADMIN_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.bulk-issue': bulkIssuePage, 'admin.bulk-issue.submit': bulkIssueSubmit,
   'admin.people.import': peopleImportPage, 'admin.people.import.submit': peopleImportSubmit,
   'admin.policy': policyView, 'admin.policy.save': policyEdit, 'admin.policy.explain': policyExplain,
-  'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.identity': addIdentity, 'admin.tenants.identity.retire': retireIdentity,
+  'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.settings': changeSettings, 'admin.tenants.identity': addIdentity, 'admin.tenants.identity.retire': retireIdentity,
   'admin.tenants.key': createKey, 'admin.tenants.key.revoke': revokeKey, 'admin.tenants.key.limit': limitKey,
   'admin.directory': externalDirectory, 'admin.directory.accept': acceptKey, 'admin.directory.reject': rejectKey,
 };

@@ -27,6 +27,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/policy/explain', access: EXPLAINERS, page: 'admin.policy.explain' },
   { method: 'get', path: '/admin/tenants', access: ADMINISTRATORS, page: 'admin.tenants' },
   { method: 'post', path: '/admin/tenants', access: ADMINISTRATORS, page: 'admin.tenants.add' },
+  { method: 'post', path: '/admin/tenants/settings', access: ADMINISTRATORS, page: 'admin.tenants.settings' },
   { method: 'post', path: '/admin/tenants/identity', access: ADMINISTRATORS, page: 'admin.tenants.identity' },
   { method: 'post', path: '/admin/tenants/identity/retire', access: ADMINISTRATORS, page: 'admin.tenants.identity.retire' },
   { method: 'post', path: '/admin/tenants/keys', access: ADMINISTRATORS, page: 'admin.tenants.key' },

@@ -631,6 +631,15 @@ export const en = {
     newKeyLead: 'The key is shown once, on the next page: only its hash is kept. Empty or 0 requests per minute: no limit.',
     newKeySubmit: 'Create the key',
     keyReady: (id: string, tenant: string) => `API key ${id} for ${tenant}. Copy it now: it is not shown again. Send it as Authorization: Bearer <key>.`,
+    signing: 'Signing settings',
+    signingLabel: (tenant: string) => `Signing settings of ${tenant}`,
+    opaque: 'Opaque signed-data (only S/MIME clients can read it)',
+    hash: 'Digest',
+    hashDefault: 'the key\'s default (SHA-256)',
+    pss: 'RSASSA-PSS (RSA identities)',
+    dkim: 'DKIM after S/MIME (needs an active DKIM key of the domain)',
+    saveSettings: 'Save settings',
+    settingsSaved: (tenant: string) => `Tenant ${tenant}: the settings are in force from the next message, on every node.`,
   },
 
 

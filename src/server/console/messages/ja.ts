@@ -629,6 +629,15 @@ export const ja: Messages = {
     newKeyLead: 'キーは次のページで一度だけ表示されます。保存されるのはハッシュだけです。1 分あたりの要求数が空欄か 0 なら制限なし。',
     newKeySubmit: 'キーを作成',
     keyReady: (id: string, tenant: string) => `${tenant} の API キー ${id}。今コピーしてください。二度と表示されません。Authorization: Bearer <キー> として送ります。`,
+    signing: '署名の設定',
+    signingLabel: (tenant: string) => `${tenant} の署名の設定`,
+    opaque: '不透明な署名データ (S/MIME 対応のメールソフトでのみ読めます)',
+    hash: 'ダイジェスト',
+    hashDefault: '鍵の既定 (SHA-256)',
+    pss: 'RSASSA-PSS (RSA の ID)',
+    dkim: 'S/MIME の後に DKIM 署名 (ドメインに有効な DKIM 鍵が必要)',
+    saveSettings: '設定を保存',
+    settingsSaved: (tenant: string) => `テナント ${tenant}: 次のメッセージから、すべてのノードでこの設定が有効です。`,
   },
 
 

@@ -7,14 +7,16 @@
  * addTenantIdentityFromPkcs12 (an uploaded PKCS#12, checked by importPkcs12's
  * limits), retireTenantIdentity (as `kakitome tenant retire-identity` and
  * DELETE /api/v1/identities/{address}: its keys stop signing, still decrypt old
- * mail). Every change is audited under the administrator's name.
+ * mail), and setSignSettings (the tenant's signing settings, as `kakitome tenant
+ * settings` and PATCH /api/v1/tenants/{tenant}/settings). Every change is audited
+ * under the administrator's name.
  */
 import { issueTenantIdentity } from '../../../ca/issue-tenant-identity.ts';
 import { isKakitomeError } from '../../../errors.ts';
 import { importPkcs12 } from '../../../keys/import-pkcs12.ts';
 import { addTenantIdentityFromPkcs12 } from '../../../store/add-tenant-identity.ts';
 import { retireTenantIdentity } from '../../../store/retire-tenant-identity.ts';
-import { API_SCOPES, parseScopes, TenantDirectory, type ApiKeyRecord, type Tenant } from '../../../store/tenant-directory.ts';
+import { API_SCOPES, parseScopes, SIGN_HASHES, signSettingsInForce, TenantDirectory, type ApiKeyRecord, type SignHash, type Tenant } from '../../../store/tenant-directory.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, SETUP_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { takeRate } from '../rate-limit.ts';
@@ -36,6 +38,16 @@ function keyRow(v: ConsoleView, k: ApiKeyRecord): Html {
 <td>${k.revokedAt ? '' : h`<form method="post" action="/admin/tenants/keys/${k.id}/revoke"><button class="danger" type="submit">${t.revoke}</button></form>`}</td></tr>`;
 }
 
+/** The tenant's signing settings as a form: each box unticked is off, as the defaults are. */
+function settingsForm(v: ConsoleView, x: Tenant): Html {
+  const t = v.t.tenants;
+  const s = signSettingsInForce(x.signSettings);
+  const box = (name: 'opaque' | 'pss' | 'dkim') => h`<label class="choice"><input type="checkbox" name="${name}" value="on"${s[name] ? h` checked` : ''}><span>${t[name]}</span></label>`;
+  return h`<form method="post" action="/admin/tenants/settings" class="stack" data-settings="${x.name}" aria-label="${t.signingLabel(x.name)}"><input type="hidden" name="tenant" value="${x.name}">
+${box('opaque')}<div><label for="s-hash-${x.name}">${t.hash}</label><select id="s-hash-${x.name}" name="hash">${(['default', ...SIGN_HASHES] as const).map((a) => h`<option value="${a}"${s.hash === a ? h` selected` : ''}>${a === 'default' ? t.hashDefault : a}</option>`)}</select></div>
+${box('pss')}${box('dkim')}<div class="actions"><button class="secondary" type="submit">${t.saveSettings}</button></div></form>`;
+}
+
 function retireForm(v: ConsoleView, tenant: string, address: string): Html {
   const t = v.t.tenants;
   return h`<form method="post" action="/admin/tenants/identity/retire" class="inline" data-identity="${address}"><input type="hidden" name="tenant" value="${tenant}"><input type="hidden" name="address" value="${address}"><span>${address}</span> <button class="secondary" type="submit" aria-label="${t.retireLabel(address)}">${t.retire}</button></form>`;
@@ -47,8 +59,8 @@ async function tenantsPage(cx: ConsoleContext, v: ConsoleView, message?: Html, s
   const [tenants, keys] = await Promise.all([dir.listTenants(), dir.listApiKeys()]);
   const body = h`${message ?? ''}
 <p>${t.lead}</p>
-<div class="table-wrap"><table><caption>${t.tenants}</caption><thead><tr><th scope="col">${t.name}</th><th scope="col">${t.domains}</th><th scope="col">${t.identities}</th></tr></thead>
-<tbody>${tenants.map((x) => h`<tr data-tenant="${x.name}"><td>${x.name}</td><td>${x.domains.join(', ') || t.everyDomain}</td><td>${x.identities.length ? x.identities.map((a) => retireForm(v, x.name, a)) : '—'}</td></tr>`)}</tbody></table></div>
+<div class="table-wrap"><table><caption>${t.tenants}</caption><thead><tr><th scope="col">${t.name}</th><th scope="col">${t.domains}</th><th scope="col">${t.identities}</th><th scope="col">${t.signing}</th></tr></thead>
+<tbody>${tenants.map((x) => h`<tr data-tenant="${x.name}"><td>${x.name}</td><td>${x.domains.join(', ') || t.everyDomain}</td><td>${x.identities.length ? x.identities.map((a) => retireForm(v, x.name, a)) : '—'}</td><td>${settingsForm(v, x)}</td></tr>`)}</tbody></table></div>
 <form class="card stack" method="post" action="/admin/tenants">
 <h2>${t.add}</h2><p>${t.addLead}</p>
 <div><label for="t-name">${t.name}</label><input id="t-name" name="name" type="text" maxlength="63" required></div>
@@ -102,6 +114,18 @@ export const addTenant: ConsoleHandler = async (c, cx, v) => {
   return change(cx, v, async () => {
     const x = await new TenantDirectory(actingFor(cx, v).store).addTenant(name, domains);
     return notice('good', v.t.tenants.added(x.name, x.domains.join(', ') || v.t.tenants.everyDomain));
+  });
+};
+
+export const changeSettings: ConsoleHandler = async (c, cx, v) => {
+  const form = await readForm(c, FORM_MAX_BYTES);
+  const tenant = textField(form, 'tenant', 63);
+  const hash = textField(form, 'hash', 10) || 'default';
+  if (!tenant || !(hash === 'default' || (SIGN_HASHES as readonly string[]).includes(hash))) return tenantsPage(cx, v, notice('bad', v.t.errors.badForm), 400);
+  const on = (name: string) => textField(form, name, 3) === 'on';
+  return change(cx, v, async () => {
+    const x = await new TenantDirectory(actingFor(cx, v).store).setSignSettings(tenant, { opaque: on('opaque'), pss: on('pss'), dkim: on('dkim'), hash: hash === 'default' ? null : (hash as SignHash) });
+    return notice('good', v.t.tenants.settingsSaved(x.name));
   });
 };
 
