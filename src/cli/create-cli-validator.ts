@@ -10,21 +10,22 @@ import { KakitomeError, isKakitomeError } from '../errors.ts';
 import { loadTrustAnchors } from '../pki/load-trust-anchors.ts';
 import { createSignerValidator } from '../pki/create-signer-validator.ts';
 import { createHttpFetcher } from '../pki/create-http-fetcher.ts';
-import type { SignerValidator, TrustStore } from '../pki/types.ts';
+import type { Fetcher, SignerValidator, TrustStore } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
 import { createStoreTrustStore } from '../store/store-trust-store.ts';
 import { describeFsError } from './io.ts';
 import type { TrustOptions } from './commands/trust-options.ts';
 
-export async function createCliValidator(o: TrustOptions, store?: Store): Promise<SignerValidator> {
+/** `fetcher`: where CRLs, OCSP answers and caIssuers come from (default: HTTP, internal addresses as --allow-internal-fetch allows). */
+export async function createCliValidator(o: TrustOptions, store?: Store, fetcher?: Fetcher): Promise<SignerValidator> {
   const anchors = await loadAnchorsOption('--ca', o.ca);
   const common = {
     // --tsa-ca replaces, for TSA certificates only, the signer anchors (--ca and the store's).
     ...(o.tsaCa?.length ? { tsaAnchors: await loadAnchorsOption('--tsa-ca', o.tsaCa) } : {}),
     revocation: { mode: o.revocation },
     validityClock: o.validityClock,
-    fetcher: createHttpFetcher({ allowInternal: o.allowInternalFetch }),
+    fetcher: fetcher ?? createHttpFetcher({ allowInternal: o.allowInternalFetch }),
     fetchCaIssuers: { hosts: o.fetchCaIssuers },
     allowLegacy: o.allowLegacy,
   };

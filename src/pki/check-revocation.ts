@@ -66,7 +66,7 @@ export interface RevocationOptions {
   maxAgeMs: number;
   /** Upper bound on how long an answer or CRL is cached, even if nextUpdate is later. */
   cacheTtlMs: number;
-  /** How long a failed download is remembered (so an unreachable server is not hammered). */
+  /** How long a failed download (a CRL, or any request to an OCSP responder) is remembered, so an unreachable server is not hammered. */
   failureTtlMs: number;
   maxCacheEntries: number;
   maxUrlsPerCertificate: number;
@@ -145,6 +145,8 @@ export class RevocationChecker {
   readonly #now: () => Date;
   readonly #answers: TtlCache<Cached>;
   readonly #crls: TtlCache<ParsedCrl | Error>;
+  /** OCSP responders (by the certificate's URL) that could not be asked: refused again without a request until failureTtlMs passes. */
+  readonly #ocspDown: TtlCache<Error>;
   // Concurrent validations of the same certificate (a burst of mail from one
   // sender) share one network round trip instead of each starting their own.
   readonly #inFlight = new Map<string, Promise<CertificateRevocation>>();
@@ -160,6 +162,7 @@ export class RevocationChecker {
     const ms = () => now().getTime();
     this.#answers = new TtlCache(options.maxCacheEntries, ms);
     this.#crls = new TtlCache(Math.max(16, options.maxCacheEntries >> 4), ms);
+    this.#ocspDown = new TtlCache(Math.max(16, options.maxCacheEntries >> 4), ms);
   }
 
   get mode(): 'require' | 'allow-unknown' | 'off' {
@@ -169,6 +172,7 @@ export class RevocationChecker {
   clearCaches(): void {
     this.#answers.clear();
     this.#crls.clear();
+    this.#ocspDown.clear();
   }
 
   /**
@@ -354,7 +358,7 @@ export class RevocationChecker {
           skewMs: this.#o.skewMs,
           maxAgeMs: this.#o.maxAgeMs,
           requireNonce: this.#o.requireOcspNonce,
-          fetcher: this.#fetcher,
+          fetcher: this.#ocspFetcher(url),
           method: this.#o.ocspMethod,
           maxBytes: this.#o.maxOcspBytes,
           timeoutMs: this.#o.timeoutMs,
@@ -371,6 +375,28 @@ export class RevocationChecker {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The fetcher for the OCSP responder at `url`: a request that fails (no answer, an
+   * unresolvable name, an HTTP error, too slow) marks the responder down for
+   * failureTtlMs, like a CRL that could not be downloaded, and meanwhile every check
+   * gets that failure without a request. Otherwise each message from its CA's
+   * certificates would ask it again (and wait for its timeout) as soon as the
+   * previous check ended.
+   */
+  #ocspFetcher(url: string): Fetcher {
+    return async (target, request) => {
+      const down = this.#ocspDown.get(url);
+      if (down) throw down;
+      try {
+        return await this.#fetcher(target, request);
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e));
+        this.#ocspDown.set(url, err, this.#now().getTime() + this.#o.failureTtlMs);
+        throw err;
+      }
+    };
   }
 
   /**

@@ -23,6 +23,17 @@
  * committed before the answer leaves), as the gateway records one opening a
  * minute and each message: nothing is answered whose use is not in the audit log.
  *
+ * The signer validator that verifies received signatures (POST /verify, /decrypt,
+ * the console's check page) is kept here too, one per revocation mode, under the
+ * same revision: a new trust anchor, a trust decision, a revoked or new
+ * certificate moves it and the next request gets a new validator. Kept, its
+ * caches serve every request: validated chains, revocation answers and failed
+ * downloads (remembered 30 s), and concurrent checks of one certificate share one
+ * CRL or OCSP download. A validator per request had none of that: 50 uploads at
+ * once made 150 name lookups for the CA's revocation locations, which queue for
+ * libuv's four threads, and a lookup whose UDP answer the resolver dropped holds
+ * its thread for glibc's 5 s retry; the 50 answers took 22 s with 2.4 s of CPU.
+ *
  * Hostile input cannot grow it: each map holds at most MAX_ENTRIES (unknown key
  * ids and addresses included) and is emptied when full.
  */
@@ -30,12 +41,26 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import type { KakitomeError } from '../errors.ts';
 import { isKakitomeError } from '../errors.ts';
 import { readCacheRevision } from '../store/cache-revision.ts';
+import { createCliValidator } from '../cli/create-cli-validator.ts';
+import type { TrustOptions } from '../cli/commands/trust-options.ts';
+import type { RevocationMode } from '../pki/check-revocation.ts';
+import type { Fetcher, SignerValidator } from '../pki/types.ts';
 import type { SigningIdentity } from '../store/key-directory.ts';
 import { normalizeAddress, type Store } from '../store/store.ts';
 import { actorOf } from './service-context.ts';
 import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory, type TenantSignSettings } from '../store/tenant-directory.ts';
 
 const MAX_ENTRIES = 10_000;
+
+/** What the service trusts when it verifies: the store's trusted CAs only, checked now, revocation as configured, nothing internal fetched. */
+export function serviceTrustOptions(revocation: RevocationMode): TrustOptions {
+  return { ca: [], certfile: [], revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
+}
+
+export interface ServiceCacheOptions {
+  /** Where the validators fetch CRLs and OCSP answers (default: HTTP, no internal address). */
+  fetcher?: Fetcher;
+}
 
 export class ServiceCache {
   readonly #store: Store;
@@ -55,10 +80,14 @@ export class ServiceCache {
   readonly #signSettings = new Map<string, TenantSignSettings>();
   /** Per key id, the store acting for that key (Store.actingAs): one view, not one per message. */
   readonly #views = new Map<string, Store>();
+  /** Per revocation mode, the validator of received signatures (built on first use under this revision). */
+  readonly #validators = new Map<RevocationMode, Promise<SignerValidator>>();
+  readonly #fetcher: Fetcher | undefined;
 
-  constructor(store: Store, tenants: TenantDirectory) {
+  constructor(store: Store, tenants: TenantDirectory, options: ServiceCacheOptions = {}) {
     this.#store = store;
     this.#tenants = tenants;
+    this.#fetcher = options.fetcher;
   }
 
   /**
@@ -97,6 +126,7 @@ export class ServiceCache {
     this.#identities.clear();
     this.#signSettings.clear();
     this.#views.clear();
+    this.#validators.clear();
   }
 
   /** Keeps `value` under `key` unless the maps were emptied since the lookup started. */
@@ -191,6 +221,23 @@ export class ServiceCache {
     const until = Math.min(identity?.certificate.notAfter.getTime() ?? Infinity, next?.getTime() ?? Infinity);
     this.#keep(this.#identities, email, { identity, from: now.getTime(), until }, generation);
     return identity;
+  }
+
+  /**
+   * The validator of received signatures under the store's current revision, with
+   * the store's trusted CAs as anchors (serviceTrustOptions). Reads the revision
+   * first, like every lookup here; one validator per revision and mode, whoever asks.
+   */
+  async signerValidator(revocation: RevocationMode): Promise<SignerValidator> {
+    await this.refresh();
+    let validator = this.#validators.get(revocation);
+    if (!validator) {
+      const made = createCliValidator(serviceTrustOptions(revocation), this.#store, this.#fetcher);
+      // A failure is not kept: the next request builds again.
+      made.catch(() => this.#validators.get(revocation) === made && this.#validators.delete(revocation));
+      this.#validators.set(revocation, (validator = made));
+    }
+    return validator;
   }
 }
 

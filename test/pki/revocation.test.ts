@@ -317,6 +317,27 @@ test('a burst of concurrent validations shares one CRL download', async () => {
   assert.equal(http.requests - n, 2);
 });
 
+test('an OCSP responder that could not be asked is not asked again until failureTtlMs has passed', async () => {
+  // The certificate names only a responder that answers HTTP 404: its status stays unknown, so no answer is cached.
+  const lonely = endEntity(caC, 'lonely@example.com', { ocspUrls: [http.url('/no-responder-here')] });
+  let clock = Date.now();
+  const v = createSignerValidator({ anchors: [root.cert], fetcher: loopback, now: () => new Date(clock), revocation: { mode: 'soft-fail', failureTtlMs: 30_000 } });
+  const check = () => v({ certificate: lonely.cert, carried: [caC.cert], usage: 'signing' });
+  const n = http.requests;
+  const first = await check();
+  assert.equal(first.revocation.status, 'unknown');
+  assert.match(first.revocation.message, /HTTP 404/);
+  // The root CRL (for the issuing CA) and the responder, once each.
+  assert.equal(http.requests - n, 2);
+  // Each later check, and a burst of them, gets the same failure without a request.
+  const later = await Promise.all(Array.from({ length: 10 }, check));
+  assert.ok(later.every((r) => r.status === 'trusted' && r.revocation.status === 'unknown' && /HTTP 404/.test(r.revocation.message)));
+  assert.equal(http.requests - n, 2);
+  clock += 31_000;
+  await check();
+  assert.equal(http.requests - n, 3);
+});
+
 test('a verified timestamp is the preferred clock: a later revocation, even keyCompromise, does not void the signature', async () => {
   const v = validator('hard-fail', { validityClock: 'signingTime' });
   const r = await v(input('revoked', { timestampToken: tsaEvidence(new Date(Date.now() - 3600_000)), signingTime: new Date(Date.now() - 3 * 86_400_000) }));

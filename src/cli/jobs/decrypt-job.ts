@@ -22,6 +22,7 @@ import type { StoreLocation } from '../commands/store-options.ts';
 import { findMessageEnvelope } from '../find-message-envelope.ts';
 import { viewVerdict } from '../verdict-view.ts';
 import type { MessageVerdict } from '../../smime/verdict.ts';
+import type { SignerValidator } from '../../pki/types.ts';
 import { harvestQuietly, openTrustContext } from './verify-job.ts';
 
 export interface DecryptJobOptions {
@@ -37,6 +38,8 @@ export interface DecryptJobOptions {
   allowUnauthenticated?: boolean;
   /** Keys the caller found already (the signing service: its tenant's keys for this envelope); never crosses into a worker. */
   keys?: DecryptKey[];
+  /** A validator the caller keeps between jobs, for a signature inside (as VerifyJobOptions.validateSigner). */
+  validateSigner?: SignerValidator;
 }
 
 /**
@@ -76,7 +79,7 @@ export async function createDecryptJob(o: DecryptJobOptions): Promise<Job> {
   } else if (o.store === undefined) {
     throw new KakitomeError('INVALID_ARGUMENT', 'decrypt needs your key: --cert FILE --key FILE, --p12 FILE, or a key store (kakitome init) that holds it.');
   }
-  const { store, validateSigner, certificates } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}) });
+  const { store, validateSigner, certificates } = await openTrustContext({ ...o.trust, ...(o.store ? { store: o.store } : {}), ...(o.validateSigner ? { validateSigner: o.validateSigner } : {}) });
   const harvested = new Set<string>();
   const unauthenticated = o.allowUnauthenticated ? { allowUnauthenticated: true } : {};
   const job: Job = async (message) => {

@@ -23,6 +23,13 @@ export interface VerifyJobOptions extends TrustOptions {
   store?: StoreLocation;
   /** Default true with a store: keep trusted signers' certificates. */
   harvest?: boolean;
+  /**
+   * A validator the caller keeps between jobs (the signing service and the console:
+   * server/service-cache.ts), so its caches of chains and revocation answers, and its
+   * one fetch shared by concurrent checks of a certificate, serve every job; without
+   * it the job builds one over these trust options and the store.
+   */
+  validateSigner?: SignerValidator;
 }
 
 /**
@@ -33,7 +40,7 @@ export interface VerifyJobOptions extends TrustOptions {
 export async function openTrustContext(o: VerifyJobOptions): Promise<{ store: Store | undefined; validateSigner: SignerValidator; certificates: Certificate[] }> {
   const store = o.store ? await openLocatedStore(o.store) : undefined;
   try {
-    const validateSigner = await createCliValidator(o, store);
+    const validateSigner = o.validateSigner ?? (await createCliValidator(o, store));
     // createCliValidator has read --ca already and named any problem with it.
     const certificates = o.ca.length ? await loadTrustAnchors(o.ca) : [];
     for (const path of o.certfile) certificates.push(...(await loadCertificateFile('--certfile', path)));

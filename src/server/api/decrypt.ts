@@ -15,6 +15,7 @@ import { KakitomeError } from '../../errors.ts';
 import { findTenantEnvelopeKeys } from '../../store/find-tenant-envelope-keys.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
+import { serviceCache, serviceTrustOptions } from '../service-cache.ts';
 
 export async function decryptForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer): Promise<{ verdict: VerdictView; message?: Uint8Array }> {
   const store = ctx.store.actingAs(actorOf(key));
@@ -24,7 +25,7 @@ export async function decryptForTenant(ctx: ServiceContext, key: ApiKeyRecord, m
   if (keys.length === 0) throw new KakitomeError('NOT_RECIPIENT', `No recipient of this message is an identity of tenant "${key.tenant}": it was not decrypted.`);
   const job = await createDecryptJob({
     keys, store: { store }, harvest: false,
-    trust: { ca: [], certfile: [], revocation: ctx.config.revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false },
+    trust: serviceTrustOptions(ctx.config.revocation), validateSigner: await serviceCache(ctx).signerValidator(ctx.config.revocation),
   });
   const result = await job(message);
   await store.audit('api.decrypt', undefined, `${result.verdict!.status}${result.output ? '' : ', withheld'}, ${message.length} bytes`);

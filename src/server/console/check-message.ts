@@ -7,12 +7,13 @@
  * (their use audited as every key use is), under the decrypt job's rules (only an
  * encrypted body, EFAIL, one refusal for every decryption failure); what the job
  * releases is shown as plain text only (readable-text.ts), in memory, never stored.
+ * Signers are judged by the service's kept validator (service-cache.ts), so checks
+ * share its revocation answers and downloads instead of each fetching its own.
  */
 import { createDecryptJob } from '../../cli/jobs/decrypt-job.ts';
 import { createVerifyJob } from '../../cli/jobs/verify-job.ts';
 import { findMessageEnvelope } from '../../cli/find-message-envelope.ts';
 import type { VerdictView } from '../../cli/verdict-view.ts';
-import type { TrustOptions } from '../../cli/commands/trust-options.ts';
 import { parseEnvelopeFromContentInfo } from '../../cms/enveloped-data/parse.ts';
 import { isKakitomeError } from '../../errors.ts';
 import { findOwnedEnvelopeKeys } from '../../store/find-envelope-keys.ts';
@@ -20,6 +21,7 @@ import { normalizeAddress } from '../../store/store.ts';
 import type { Person } from '../../store/people-directory.ts';
 import type { ConsoleContext } from './console-context.ts';
 import { readableText, type ReadableText } from './readable-text.ts';
+import { serviceCache, serviceTrustOptions } from '../service-cache.ts';
 
 export interface EncryptionFacts {
   algorithm: string;
@@ -39,7 +41,9 @@ function looksLikeMail(message: Buffer): boolean {
 export async function checkMessage(cx: ConsoleContext, message: Buffer, person: Person | undefined): Promise<CheckOutcome> {
   if (!looksLikeMail(message)) return { kind: 'refused', reason: 'not-a-mail' };
   const store = cx.service.store.actingAs(person ? `console:${person.email}` : 'console:check');
-  const trust: TrustOptions = { ca: [], certfile: [], revocation: cx.service.config.revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
+  const trust = serviceTrustOptions(cx.service.config.revocation);
+  // The service's kept validator (service-cache.ts): its caches and shared downloads serve every check.
+  const validateSigner = await serviceCache(cx.service).signerValidator(trust.revocation);
   try {
     const envelope = findMessageEnvelope(message);
     if (envelope) {
@@ -48,7 +52,7 @@ export async function checkMessage(cx: ConsoleContext, message: Buffer, person: 
       const mine = person ? normalizeAddress(person.email) : undefined;
       const keys = mine ? await findOwnedEnvelopeKeys(store, envelope, async (address) => normalizeAddress(address) === mine) : [];
       if (!keys.length) return { kind: 'encrypted', signedIn: person !== undefined, encryption };
-      const job = await createDecryptJob({ keys, store: { store }, harvest: false, trust });
+      const job = await createDecryptJob({ keys, store: { store }, harvest: false, trust, validateSigner });
       const result = await job(message);
       // The decrypt job releases content only under its rules (EFAIL: no CBC content without
       // a trusted signature of its sender inside; nothing when a signature inside fails).
@@ -56,7 +60,7 @@ export async function checkMessage(cx: ConsoleContext, message: Buffer, person: 
       result.output?.fill(0);
       return { kind: 'verdict', view: result.verdict!, decryptedFor: person!.email, encryption, ...(content ? { content } : {}) };
     }
-    const job = await createVerifyJob({ ...trust, store: { store }, harvest: false });
+    const job = await createVerifyJob({ ...trust, store: { store }, harvest: false, validateSigner });
     const result = await job(message);
     return { kind: 'verdict', view: result.verdict! };
   } catch (e) {
