@@ -330,29 +330,78 @@ export function formatEnvelopeDate(d: Date): string {
   return `${m[1]} ${m[3]} ${m[2]!.replace(/^0/, ' ')} ${m[5]} ${m[4]}`;
 }
 
-/** One mbox entry: separator line, the message with From-quoting, one empty line; one allocation. */
-export function formatMboxEntry(envelope: string, message: Uint8Array): Buffer {
-  const msg = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  // Lines matching /^>*From / get one more ">".
+/** Where the lines of `msg` that get one more ">" start: those matching /^>*From /. */
+function quotePoints(msg: Buffer): number[] {
   const quoteAt: number[] = [];
   for (let hit = msg.indexOf(FROM_); hit >= 0; hit = msg.indexOf(FROM_, hit + 1)) {
     const start = lineStartBefore(msg, hit);
     if (start >= 0) quoteAt.push(start);
   }
-  const headLength = 6 + Buffer.byteLength(envelope, 'latin1');
-  const finalNewline = msg.length === 0 || msg[msg.length - 1] !== 0x0a ? 1 : 0;
-  const out = Buffer.allocUnsafe(headLength + msg.length + quoteAt.length + finalNewline + 1);
-  let at = out.write(`From ${envelope}\n`, 0, 'latin1');
-  let from = 0;
-  for (const q of quoteAt) {
-    at += msg.copy(out, at, from, q);
-    out[at++] = 0x3e;
-    from = q;
+  return quoteAt;
+}
+
+function asBuffer(message: Uint8Array): Buffer {
+  return Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+}
+
+/**
+ * Appends mbox entries (separator line, the message with From-quoting, one empty
+ * line) one after the other into one buffer that grows as needed: each message is
+ * copied once, and no buffer is made per entry. A batch worker formats a block's
+ * signed messages with it and posts the result as one transferred buffer (joining
+ * entries formatted one by one copied every message twice and allocated a buffer
+ * per message).
+ */
+export class MboxEntryWriter {
+  #out: Buffer;
+  #length = 0;
+
+  /** `expectedBytes`: about what the entries will take (it grows past that; never a slice of Node's shared pool). */
+  constructor(expectedBytes: number) {
+    this.#out = Buffer.allocUnsafeSlow(Math.max(1, expectedBytes));
   }
-  at += msg.copy(out, at, from);
-  if (finalNewline) out[at++] = 0x0a;
-  out[at] = 0x0a;
-  return out;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  add(envelope: string, message: Uint8Array): void {
+    const msg = asBuffer(message);
+    const quoteAt = quotePoints(msg);
+    const headLength = 6 + Buffer.byteLength(envelope, 'latin1');
+    const finalNewline = msg.length === 0 || msg[msg.length - 1] !== 0x0a ? 1 : 0;
+    const size = headLength + msg.length + quoteAt.length + finalNewline + 1;
+    if (this.#length + size > this.#out.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.#out.length * 2, this.#length + size));
+      this.#out.copy(grown, 0, 0, this.#length);
+      this.#out = grown;
+    }
+    const out = this.#out;
+    let at = this.#length + out.write(`From ${envelope}\n`, this.#length, 'latin1');
+    let from = 0;
+    for (const q of quoteAt) {
+      at += msg.copy(out, at, from, q);
+      out[at++] = 0x3e;
+      from = q;
+    }
+    at += msg.copy(out, at, from);
+    if (finalNewline) out[at++] = 0x0a;
+    out[at++] = 0x0a;
+    this.#length = at;
+  }
+
+  /** The entries, a view of the start of a buffer of their own (transferable as a whole). */
+  bytes(): Buffer {
+    return this.#out.subarray(0, this.#length);
+  }
+}
+
+/** One mbox entry: separator line, the message with From-quoting, one empty line. */
+export function formatMboxEntry(envelope: string, message: Uint8Array): Buffer {
+  const msg = asBuffer(message);
+  const writer = new MboxEntryWriter(msg.length + Buffer.byteLength(envelope, 'latin1') + 64);
+  writer.add(envelope, msg);
+  return writer.bytes();
 }
 
 /**

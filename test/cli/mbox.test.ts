@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitMbox, splitMboxBuffer, readMboxBlocks, formatMboxEntry, looksLikeMbox } from '../../src/cli/mbox.ts';
+import { splitMbox, splitMboxBuffer, readMboxBlocks, formatMboxEntry, looksLikeMbox, MboxEntryWriter } from '../../src/cli/mbox.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 
 async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
@@ -144,13 +144,15 @@ function referenceSplit(data: Buffer, max: number): Array<{ envelope: string; me
   return out;
 }
 
-test('splitMbox, and the blocks of a batch split by its workers, read exactly as the line-by-line reference, on random mboxes cut into random chunks', async () => {
+test('splitMbox, and the blocks of a batch split by its workers, read exactly as the line-by-line reference, on random mboxes cut into random chunks; entries written one by one or appended into one buffer give the reference bytes', async () => {
   let seed = 12;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed % n;
   };
   const pieces = ['From ', '>From ', '>>From ', 'From: x', ' From ', 'body text', 'a>From ', '>', '', '\r', 'From'];
+  const references: string[] = [];
+  const bodies: Buffer[] = [];
   for (let round = 0; round < 400; round++) {
     const lines: string[] = rand(4) === 0 ? [''] : [];
     const count = rand(30);
@@ -184,5 +186,16 @@ test('splitMbox, and the blocks of a batch split by its workers, read exactly as
     const quoted = body.toString('latin1').split('\n').map((l) => (/^>*From /.test(l) ? `>${l}` : l)).join('\n');
     const reference = `From env\n${quoted}${quoted.endsWith('\n') ? '' : '\n'}\n`;
     assert.equal(formatMboxEntry('env', body).toString('latin1'), reference);
+    references.push(reference);
+    bodies.push(body);
+  }
+  // A batch worker appends a block's entries into one buffer that grows: the same bytes as the entries one by one, from any starting size.
+  for (const expected of [1, 7, 100, 4096]) {
+    const writer = new MboxEntryWriter(expected);
+    for (const body of bodies) writer.add('env', body);
+    assert.equal(writer.bytes().toString('latin1'), references.join(''), `starting at ${expected} bytes`);
+    assert.equal(writer.length, Buffer.byteLength(references.join(''), 'latin1'));
+    // Its own buffer, never a slice of Node's shared pool: it is transferred to the main thread whole.
+    assert.equal(writer.bytes().byteOffset, 0);
   }
 });
