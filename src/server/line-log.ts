@@ -2,27 +2,36 @@
  * The service's JSON log lines, written once per turn of the event loop: the lines
  * of every request and message answered in that turn go out in one write (one
  * syscall, or one message from a serving thread to the coordinator) instead of one
- * each. `flush` writes what is pending at once (before the last line at stop).
+ * each. `append` adds lines already written elsewhere (a serving thread's, handed
+ * over joined), so the coordinator's writes are one per turn too, whatever the
+ * number of threads. `flush` writes what is pending at once (before the last line
+ * at stop).
  */
 import type { LogEntry } from './service-context.ts';
 
 export interface LineLog {
   log(entry: LogEntry | Record<string, unknown>): void;
+  /** Whole lines, each ended by LF (another thread's, joined), written with this turn's. */
+  append(text: string): void;
   flush(): void;
 }
 
 export function createLineLog(write: (text: string) => void): LineLog {
-  let lines: string[] = [];
+  let pending = '';
   const flush = () => {
-    if (!lines.length) return;
-    const text = `${lines.join('\n')}\n`;
-    lines = [];
+    if (!pending) return;
+    const text = pending;
+    pending = '';
     write(text);
   };
+  const add = (text: string) => {
+    if (!pending) setImmediate(flush);
+    pending += text;
+  };
   return {
-    log(entry) {
-      if (!lines.length) setImmediate(flush);
-      lines.push(JSON.stringify(entry));
+    log: (entry) => add(`${JSON.stringify(entry)}\n`),
+    append: (text) => {
+      if (text) add(text);
     },
     flush,
   };

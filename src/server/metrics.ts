@@ -15,47 +15,69 @@ export interface MetricsSnapshot {
   inFlight: number;
 }
 
+/** A request counter and the duration histogram it adds to: what one route, method and status update. */
+interface RequestCells {
+  request: { n: number };
+  duration: { buckets: number[]; sum: number; count: number };
+}
+
 export class Metrics {
-  readonly #requests = new Map<string, number>();
+  readonly #requests = new Map<string, { n: number }>();
   readonly #durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  readonly #operations = new Map<string, number>();
-  /** Label strings by route, method and status (bounded: routes are patterns, methods and statuses few). */
-  readonly #labels = new Map<string, Map<string, Map<number, { request: string; duration: string }>>>();
-  #labelCount = 0;
+  readonly #operations = new Map<string, { n: number }>();
+  /** The cells of each route, method and status, found without making a string (bounded: routes are patterns, methods and statuses few). */
+  readonly #cells = new Map<string, Map<string, Map<number, RequestCells>>>();
+  #cellCount = 0;
+  /** The counter of each operation and outcome (a few dozen at most). */
+  readonly #operationCells = new Map<string, Map<string, { n: number }>>();
   inFlight = 0;
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    // The label strings are made once per method, route and status (a request's costs no string).
-    let labels = this.#labels.get(route)?.get(method)?.get(status);
-    if (!labels) {
-      labels = { request: `method="${method}",route="${escape(route)}",status="${status}"`, duration: `route="${escape(route)}"` };
-      if (this.#labelCount++ < MAX_LABELS) {
-        const byMethod = this.#labels.get(route) ?? this.#labels.set(route, new Map()).get(route)!;
-        (byMethod.get(method) ?? byMethod.set(method, new Map()).get(method)!).set(status, labels);
-      }
-    }
-    this.#requests.set(labels.request, (this.#requests.get(labels.request) ?? 0) + 1);
-    let d = this.#durations.get(labels.duration);
-    if (!d) this.#durations.set(labels.duration, (d = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    // The label strings are made once per method, route and status: a request only finds its cells.
+    const cells = this.#cells.get(route)?.get(method)?.get(status) ?? this.#requestCells(method, route, status);
+    cells.request.n++;
+    const d = cells.duration;
     for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) d.buckets[i]!++;
     d.sum += seconds;
     d.count++;
   }
 
+  #requestCells(method: string, route: string, status: number): RequestCells {
+    const requestLabel = `method="${method}",route="${escape(route)}",status="${status}"`;
+    const durationLabel = `route="${escape(route)}"`;
+    let request = this.#requests.get(requestLabel);
+    if (!request) this.#requests.set(requestLabel, (request = { n: 0 }));
+    let duration = this.#durations.get(durationLabel);
+    if (!duration) this.#durations.set(durationLabel, (duration = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    const cells = { request, duration };
+    if (this.#cellCount++ < MAX_LABELS) {
+      const byMethod = this.#cells.get(route) ?? this.#cells.set(route, new Map()).get(route)!;
+      (byMethod.get(method) ?? byMethod.set(method, new Map()).get(method)!).set(status, cells);
+    }
+    return cells;
+  }
+
   /** One message handled: operation sign|verify|encrypt|decrypt, outcome ok|refused|failed. */
   countOperation(operation: string, outcome: string): void {
-    const key = `operation="${operation}",outcome="${outcome}"`;
-    this.#operations.set(key, (this.#operations.get(key) ?? 0) + 1);
+    let cell = this.#operationCells.get(operation)?.get(outcome);
+    if (!cell) {
+      const key = `operation="${operation}",outcome="${outcome}"`;
+      cell = this.#operations.get(key);
+      if (!cell) this.#operations.set(key, (cell = { n: 0 }));
+      const byOutcome = this.#operationCells.get(operation) ?? this.#operationCells.set(operation, new Map()).get(operation)!;
+      if (this.#operationCells.size < MAX_LABELS) byOutcome.set(outcome, cell);
+    }
+    cell.n++;
   }
 
   snapshot(): MetricsSnapshot {
-    return { requests: [...this.#requests], durations: [...this.#durations].map(([k, d]) => [k, { ...d, buckets: [...d.buckets] }]), operations: [...this.#operations], inFlight: this.inFlight };
+    return { requests: [...this.#requests].map(([k, c]) => [k, c.n]), durations: [...this.#durations].map(([k, d]) => [k, { ...d, buckets: [...d.buckets] }]), operations: [...this.#operations].map(([k, c]) => [k, c.n]), inFlight: this.inFlight };
   }
 
   /** Adds another thread's counters to these (server/workers: /metrics answers for the whole process). */
   absorb(s: MetricsSnapshot): this {
-    for (const [k, v] of s.requests) this.#requests.set(k, (this.#requests.get(k) ?? 0) + v);
-    for (const [k, v] of s.operations) this.#operations.set(k, (this.#operations.get(k) ?? 0) + v);
+    for (const [k, v] of s.requests) add(this.#requests, k, v);
+    for (const [k, v] of s.operations) add(this.#operations, k, v);
     for (const [k, d] of s.durations) {
       const mine = this.#durations.get(k);
       if (!mine) this.#durations.set(k, { ...d, buckets: [...d.buckets] });
@@ -72,7 +94,7 @@ export class Metrics {
   render(): string {
     const lines: string[] = [];
     lines.push('# HELP kakitome_http_requests_total HTTP requests answered.', '# TYPE kakitome_http_requests_total counter');
-    for (const [k, v] of this.#requests) lines.push(`kakitome_http_requests_total{${k}} ${v}`);
+    for (const [k, v] of this.#requests) lines.push(`kakitome_http_requests_total{${k}} ${v.n}`);
     lines.push('# HELP kakitome_http_request_duration_seconds Time to answer a request.', '# TYPE kakitome_http_request_duration_seconds histogram');
     for (const [k, d] of this.#durations) {
       BUCKETS.forEach((b, i) => lines.push(`kakitome_http_request_duration_seconds_bucket{${k},le="${b}"} ${d.buckets[i]}`));
@@ -81,9 +103,15 @@ export class Metrics {
     }
     lines.push('# HELP kakitome_http_requests_in_flight Requests being answered now.', '# TYPE kakitome_http_requests_in_flight gauge', `kakitome_http_requests_in_flight ${this.inFlight}`);
     lines.push('# HELP kakitome_messages_total Messages handled by operation and outcome.', '# TYPE kakitome_messages_total counter');
-    for (const [k, v] of this.#operations) lines.push(`kakitome_messages_total{${k}} ${v}`);
+    for (const [k, v] of this.#operations) lines.push(`kakitome_messages_total{${k}} ${v.n}`);
     return lines.join('\n') + '\n';
   }
+}
+
+function add(map: Map<string, { n: number }>, key: string, n: number): void {
+  const cell = map.get(key);
+  if (cell) cell.n += n;
+  else map.set(key, { n });
 }
 
 function escape(v: string): string {

@@ -70,7 +70,8 @@ function readIncoming(incoming: IncomingBody, limit: number): Promise<Buffer> {
     };
     const onEnd = () => {
       stop();
-      resolve(Buffer.concat(chunks, total));
+      // A small message arrives in one chunk (node:http gives each its own bytes): kept as it is, not copied.
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
     };
     const onError = (e: Error) => {
       stop();

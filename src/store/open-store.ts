@@ -36,6 +36,8 @@ export interface StoreConfig {
   withoutMasterKey?: boolean;
   /** StoreOptions.auditWriter: the audit rows go to another thread's store. */
   auditWriter?: AuditWriter;
+  /** StoreOptions.auditGroupMs: the least time between two commits of audit rows. */
+  auditGroupMs?: number;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function openStore(config: StoreConfig = {}): Promise<Store> {
   const masterKey = config.withoutMasterKey ? undefined : await resolveMasterKey(config);
   const engine = await openEngine(config);
   try {
-    return await Store.open(engine, { ...(masterKey ? { masterKey } : {}), ...(config.actor ? { actor: config.actor } : {}), ...(config.auditWriter ? { auditWriter: config.auditWriter } : {}) });
+    return await Store.open(engine, { ...(masterKey ? { masterKey } : {}), ...(config.actor ? { actor: config.actor } : {}), ...(config.auditWriter ? { auditWriter: config.auditWriter } : {}), ...(config.auditGroupMs ? { auditGroupMs: config.auditGroupMs } : {}) });
   } catch (e) {
     await engine.close();
     throw e;

@@ -138,6 +138,12 @@ export interface StoreOptions {
    * writes. Rows written inside a transaction (auditWithin) stay in it.
    */
   auditWriter?: AuditWriter;
+  /**
+   * The least time between two commits of audit rows, ms (default 0: at once):
+   * the store that commits every serving thread's rows (server/workers) groups
+   * them (record-key-use.ts); each row is still committed before its caller goes on.
+   */
+  auditGroupMs?: number;
   /** Who acts, for the audit log (default: the OS user). */
   actor?: string;
   clock?: () => Date;
@@ -214,7 +220,7 @@ export class Store implements KeyDirectory {
     this.#clock = options.clock ?? (() => new Date());
     this.#lent = lentFrom !== undefined;
     this.#shared = lentFrom ?? {
-      keyUses: new KeyUseRecorder(engine, options.auditWriter),
+      keyUses: new KeyUseRecorder(engine, options.auditWriter, options.auditGroupMs),
       keyLookups: new KeyLookupCoalescer(engine),
       openedKeys: new ReuseCache(options.reuseCache ?? 256),
       lookupCertificates: new ReuseCache(options.reuseCache ?? 256),

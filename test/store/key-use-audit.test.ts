@@ -103,6 +103,33 @@ for (const f of engineFactories('kakitome-key-use-')) {
       }
     });
 
+    test('auditGroupMs: an idle store commits at once, then rows wait for the group time and share a commit, each caller after its row is visible', async () => {
+      const groupMs = 400;
+      const w = instrumented(f.make());
+      const grouped = await Store.open(w.engine, { actor: 'serve', auditGroupMs: groupMs });
+      const observer = await Store.open(f.make(), {});
+      const visible = async (detail: string) => (await observer.engine.all("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'test.grouped' AND detail = ?", [detail]))[0]!.n;
+      try {
+        const first = performance.now();
+        await grouped.audit('test.grouped', undefined, 'first');
+        assert.equal(Number(await visible('first')), 1);
+        assert.equal(w.counts.auditCommits, 1);
+        // Ten rows, one every 10 ms, all within the group time of the first commit.
+        const resolved: number[] = [];
+        await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+          await new Promise((r) => setTimeout(r, i * 10));
+          await grouped.audit('test.grouped', undefined, `wave ${i}`);
+          assert.equal(Number(await visible(`wave ${i}`)), 1, 'the caller goes on only once its row is committed');
+          resolved.push(performance.now());
+        }));
+        assert.equal(w.counts.auditCommits, 2, `ten rows within the group time took ${w.counts.auditCommits - 1} commits`);
+        assert.ok(Math.min(...resolved) >= first + groupMs - 5, 'the second commit waited for the group time');
+      } finally {
+        await observer.close();
+        await grouped.close();
+      }
+    });
+
     test('lookups sharing a query never lend a key: a serial number under another issuer finds nothing', async () => {
       const other = new TestPki('Another Root');
       try {

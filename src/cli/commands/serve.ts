@@ -27,6 +27,14 @@ import type { ConsoleContext } from '../../server/console/console-context.ts';
 import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { masterKeyPassphrase } from './store-options.ts';
 
+/**
+ * The least time between two commits of the service's audit rows (StoreOptions.auditGroupMs):
+ * a commit costs its fsync (200-250 µs of CPU on the reference machine, record-key-use.ts),
+ * so under load the rows of 2 ms of requests share one; an idle service commits at once.
+ * Every answer still waits for its row's commit (docs/performance.md, "The signing service").
+ */
+const AUDIT_GROUP_MS = 2;
+
 /** The HTTP options (ServeOptions: --http, --public-url, the size limits, the batch options...) and the rest. */
 interface ServeCliOptions extends ServeOptions {
   smtp?: string;
@@ -170,16 +178,15 @@ Examples:
       const location = { ...(o.home ? { home: o.home } : {}), ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) };
       // Read once here: serving threads open the store with it (a passphrase is asked once, not per thread).
       const masterKey = await resolveMasterKey({ ...location, masterKeyPassphrase });
-      const store = await openStore({ ...location, masterKey, actor: 'serve' });
+      // This store commits the audit rows of every request (the serving threads hand theirs over):
+      // at most one commit per AUDIT_GROUP_MS, so under load each commit's fsync serves many rows.
+      const store = await openStore({ ...location, masterKey, actor: 'serve', auditGroupMs: AUDIT_GROUP_MS });
       const { createLineLog } = await import('../../server/line-log.ts');
       // One write per turn of the event loop for the request lines of that turn.
       const lines = createLineLog((text) => process.stdout.write(text));
       const log = (entry: Record<string, unknown>) => lines.log(entry);
-      // The serving threads' lines, after this thread's pending ones.
-      const write = (text: string) => {
-        lines.flush();
-        process.stdout.write(text);
-      };
+      // The serving threads' lines, after this thread's pending ones, in the same write per turn.
+      const write = (text: string) => lines.append(text);
       const workers = config.workers ?? 0;
       let running: ServiceRun;
       try {
