@@ -2,7 +2,10 @@
  * The external certificate directory: new keys harvested for known addresses,
  * accepted or rejected by an administrator only (audited), a rejection that
  * sticks when the same certificate is harvested again, and `kakitome certs
- * reject` deciding the same way on the same store.
+ * reject` deciding the same way on the same store. CA roots waiting for a trust
+ * decision: listed (officers read, administrators decide), counted on the
+ * dashboard, trusted only through a confirmation showing the fingerprint, declined
+ * and reconsidered, every decision audited under the administrator's name.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +18,7 @@ import { Store } from '../../src/store/store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 import { rejectPendingCertificate } from '../../src/store/reject-pending-certificate.ts';
 import { en } from '../../src/server/console/messages/en.ts';
+import { receiveFromUnknownRoot } from '../helpers/unknown-root-mail.ts';
 import { startAdminFixture, ROLE_PEOPLE, type AdminFixture } from './admin-fixture.ts';
 
 let fx: AdminFixture;
@@ -127,5 +131,79 @@ test('kakitome certs reject decides as the console does', async () => {
     await check.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CA roots waiting: listed and counted for officers, decided by administrators only, trusted after a confirmation (audited)', async () => {
+  const partner = new TestPki('Partner <b>Root</b> CA');
+  try {
+    const alice = await receiveFromUnknownRoot(fx.store, partner, 'partner-alice');
+    const fp = partner.caCert.fingerprint256;
+    const officer = await fx.client('officer');
+    const seen = await (await officer.request('/admin/directory')).text();
+    assert.ok(seen.includes(`data-root="${fp}"`), 'listed');
+    assert.ok(seen.includes('&lt;b') && !seen.includes('<b>Root'), 'the name is escaped');
+    assert.ok(seen.includes(alice.email));
+    assert.ok(!seen.includes('/admin/directory/roots/trust'), 'no decision buttons for an officer');
+    const dash = await (await officer.request('/admin')).text();
+    assert.match(dash, /data-unknown-roots><strong>1<\/strong><a href="\/admin\/directory#roots">/);
+    for (const role of ['officer', 'helpdesk', 'auditor', 'user'] as const) {
+      const b = await fx.client(role);
+      for (const action of ['trust', 'decline', 'reopen']) assert.equal((await b.request(`/admin/directory/roots/${action}`, { form: { fingerprint: fp, confirm: fp } })).status, 403, `${role} ${action}`);
+    }
+    assert.equal(await fx.store.findCertificateByFingerprint(fp), undefined, 'nothing trusted by a refused request');
+
+    const admin = await fx.client('admin');
+    const listed = await (await admin.request('/admin/directory')).text();
+    assert.ok(listed.includes('/admin/directory/roots/trust') && listed.includes('/admin/directory/roots/decline'));
+    // The first step only shows the whole fingerprint to compare.
+    const confirm = await admin.request('/admin/directory/roots/trust', { form: { fingerprint: fp } });
+    assert.equal(confirm.status, 200);
+    const confirmHtml = await confirm.text();
+    assert.ok(confirmHtml.includes(fp.match(/.{4}/g)!.join(' ')), 'the fingerprint, grouped');
+    assert.ok(confirmHtml.includes(en.directory.confirmTitle));
+    assert.equal(await fx.store.findCertificateByFingerprint(fp), undefined, 'not trusted by the first step');
+    // A confirmation for another fingerprint does not trust this one.
+    await admin.request('/admin/directory/roots/trust', { form: { fingerprint: fp, confirm: 'ab'.repeat(32) } });
+    assert.equal(await fx.store.findCertificateByFingerprint(fp), undefined);
+    const done = await admin.request('/admin/directory/roots/trust', { form: { fingerprint: fp, confirm: fp } });
+    assert.equal(done.status, 200);
+    const doneHtml = await done.text();
+    assert.ok(doneHtml.includes(en.directory.kept(alice.email)), doneHtml.slice(0, 2000));
+    assert.equal((await fx.store.findCertificateByFingerprint(fp))!.trust, 'trusted');
+    assert.equal((await fx.store.findRecipientCertificate(alice.email))!.certificate.fingerprint256, alice.cert.fingerprint256);
+    assert.ok(!doneHtml.includes(`data-root="${fp}"`), 'no longer waiting');
+    assert.ok((await fx.store.auditLog({ object: fp })).some((e) => e.action === 'root.trust' && e.actor === `console:${ROLE_PEOPLE.admin!.email}`));
+    assert.match(await (await admin.request('/admin')).text(), /data-unknown-roots><strong>0</);
+    // Again, or a fingerprint nobody recorded: refused, nothing changed.
+    assert.equal((await admin.request('/admin/directory/roots/trust', { form: { fingerprint: fp, confirm: fp } })).status, 400);
+    assert.equal((await admin.request('/admin/directory/roots/trust', { form: { fingerprint: 'cd'.repeat(32) } })).status, 400);
+    assert.equal((await admin.request('/admin/directory/roots/decline', { form: { fingerprint: 'not hex' } })).status, 400);
+    assert.equal((await admin.request('/admin/directory/roots/decline', { form: {} })).status, 400);
+  } finally {
+    partner.cleanup();
+  }
+});
+
+test('CA roots waiting: decline moves a root to the declined list, reconsider brings it back (audited)', async () => {
+  const partner = new TestPki('Declined Partner Root');
+  try {
+    await receiveFromUnknownRoot(fx.store, partner, 'partner-bob');
+    const fp = partner.caCert.fingerprint256;
+    const admin = await fx.client('admin');
+    const declined = await admin.request('/admin/directory/roots/decline', { form: { fingerprint: fp } });
+    assert.equal(declined.status, 200);
+    const html = await declined.text();
+    assert.ok(html.includes(en.directory.declined(partner.caCert.subjectText)));
+    assert.ok(html.includes(en.directory.declinedRoots));
+    assert.ok(html.includes('/admin/directory/roots/reopen'));
+    assert.ok((await fx.store.auditLog({ object: fp })).some((e) => e.action === 'root.decline' && e.actor === `console:${ROLE_PEOPLE.admin!.email}`));
+    const reopened = await admin.request('/admin/directory/roots/reopen', { form: { fingerprint: fp } });
+    assert.equal(reopened.status, 200);
+    assert.ok((await reopened.text()).includes(en.directory.reopened(partner.caCert.subjectText)));
+    assert.equal((await admin.request('/admin/directory/roots/reopen', { form: { fingerprint: fp } })).status, 400);
+    assert.equal(await fx.store.findCertificateByFingerprint(fp), undefined);
+  } finally {
+    partner.cleanup();
   }
 });

@@ -3,7 +3,7 @@
  * create-console.ts mounts them with the console's own.
  */
 import type { ConsoleHandler } from './console-context.ts';
-import { acceptKey, externalDirectory, rejectKey } from './pages/directory.ts';
+import { acceptKey, declineRoot, externalDirectory, rejectKey, reopenRoot, trustRoot } from './pages/directory.ts';
 import { bulkIssuePage, bulkIssueSubmit } from './pages/bulk-issue.ts';
 import { peopleImportPage, peopleImportSubmit } from './pages/people-import.ts';
 import { policyEdit, policyExplain, policyView } from './pages/policy.ts';
@@ -20,4 +20,5 @@ export const ADMIN_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.tenants': tenantsView, 'admin.tenants.add': addTenant, 'admin.tenants.settings': changeSettings, 'admin.tenants.identity': addIdentity, 'admin.tenants.identity.retire': retireIdentity,
   'admin.tenants.key': createKey, 'admin.tenants.key.revoke': revokeKey, 'admin.tenants.key.limit': limitKey,
   'admin.directory': externalDirectory, 'admin.directory.accept': acceptKey, 'admin.directory.reject': rejectKey,
+  'admin.directory.roots.trust': trustRoot, 'admin.directory.roots.decline': declineRoot, 'admin.directory.roots.reopen': reopenRoot,
 };

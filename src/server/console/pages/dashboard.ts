@@ -4,7 +4,8 @@
  * its last CRL's nextUpdate and whether that has passed, its OCSP signing
  * certificate); the gateway's and the signing service's work over the last 24
  * hours, counted in the audit log every node writes to; and what waits for an
- * administrator (new keys harvested for known addresses). Everything is read by
+ * administrator (new keys harvested for known addresses, CA roots waiting for a
+ * trust decision). Everything is read by
  * the store and CA functions the CLI uses (countExpiringMailboxCertificates: findExpiring's rule, counted, listCertificateAuthorities,
  * findOcspSigningCertificate, the CRL status publishCrl records).
  */
@@ -13,6 +14,7 @@ import { readCrlStatus } from '../../../ca/crl-status.ts';
 import { findOcspSigningCertificate } from '../../../ca/issue-ocsp-signing-certificate.ts';
 import { countAuditActions } from '../../../store/count-audit-actions.ts';
 import { countPendingKeyChanges } from '../../../store/list-pending-key-changes.ts';
+import { countUnknownRoots } from '../../../store/list-unknown-roots.ts';
 import { countExpiringMailboxCertificates } from '../../../store/count-expiring-mailbox-certificates.ts';
 import type { Store } from '../../../store/store.ts';
 import type { ConsoleHandler, ConsoleView } from '../console-context.ts';
@@ -79,8 +81,8 @@ export const dashboard: ConsoleHandler = async (c, cx, v) => {
   const store = cx.service.store;
   const now = store.now();
   const since = new Date(now.getTime() - DAY);
-  const [people, health, domains, checkPage, pending, service, gateway] = await Promise.all([
-    cx.people.countPeople(), caHealth(store, now), cx.organisation.domains(), cx.organisation.checkPageAccess(), countPendingKeyChanges(store),
+  const [people, health, domains, checkPage, pending, roots, service, gateway] = await Promise.all([
+    cx.people.countPeople(), caHealth(store, now), cx.organisation.domains(), cx.organisation.checkPageAccess(), countPendingKeyChanges(store), countUnknownRoots(store),
     countAuditActions(store, since, SERVICE_ACTIONS), countAuditActions(store, since, GATEWAY_ACTIONS),
   ]);
   const windows = [7, 14, 30];
@@ -92,6 +94,7 @@ ${c.req.query('setup') === 'done' ? notice('good', v.t.setup.done) : ''}
 <div class="figure"><strong>${people}</strong>${t.people}</div>
 ${expiring.map(([days, n]) => h`<div class="figure" data-expiring="${days}"><strong>${n}</strong>${t.certificates}: ${t.expiring(days)}</div>`)}
 <div class="figure" data-pending><strong>${pending}</strong>${mayOpenDirectory ? h`<a href="/admin/directory">${d.pendingKeys}</a>` : d.pendingKeys}</div>
+<div class="figure" data-unknown-roots><strong>${roots}</strong>${mayOpenDirectory ? h`<a href="/admin/directory#roots">${d.unknownRoots}</a>` : d.unknownRoots}</div>
 </div>
 <h2>${t.authorities}</h2>
 ${health.length ? health.map((x) => caCard(v, x, now)) : notice('warn', t.noCa)}
