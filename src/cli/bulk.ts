@@ -9,8 +9,10 @@
  * block of about MBOX_BLOCK_BYTES, per worker round trip) and each worker has
  * CHUNKS_PER_WORKER chunks queued, so it never waits for the main thread. In a
  * directory batch the workers read and write the files themselves
- * (write-batch-file.ts: temporary file, then rename; no fsync per file) and the
- * batch makes every output durable once, at the end (sync-output-directory.ts).
+ * (write-batch-file.ts: a temporary file each, no fsync per file) and the main
+ * thread names them in groups, each made durable by one sync of OUTDIR's file
+ * system before its renames, then fsyncs OUTDIR at the end: the durability point
+ * (sync-output-directory.ts).
  * In an mbox batch the main thread only cuts the input into blocks at From_ lines
  * (mbox.ts readMboxBlocks: it never handles a message); the workers split them
  * and sign, and the main thread appends their formatted entries to OUT in input
