@@ -65,12 +65,12 @@ export class ConsoleSessions {
   }
 
   /** A new session for `person`; the secret goes into the cookie and nowhere else. */
-  async start(person: Person): Promise<{ secret: string; expiresAt: Date }> {
+  async start(person: Person, o: { oidcIssuer?: string } = {}): Promise<{ secret: string; expiresAt: Date }> {
     const secret = randomBytes(32).toString('base64url');
     const now = this.#store.now();
     const expiresAt = new Date(now.getTime() + this.#policy.absoluteMs);
-    await this.#store.engine.run('INSERT INTO console_sessions (id, person_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)', [
-      digestOf(secret), person.id, now.toISOString(), now.toISOString(), expiresAt.toISOString(),
+    await this.#store.engine.run('INSERT INTO console_sessions (id, person_id, created_at, last_seen_at, expires_at, oidc_issuer) VALUES (?, ?, ?, ?, ?, ?)', [
+      digestOf(secret), person.id, now.toISOString(), now.toISOString(), expiresAt.toISOString(), o.oidcIssuer ?? null,
     ]);
     // Expired sessions are swept as new ones are made, so the table stays as large as the signed-in crowd.
     await this.#store.engine.run('DELETE FROM console_sessions WHERE expires_at < ? OR last_seen_at < ?', [now.toISOString(), new Date(now.getTime() - this.#policy.idleMs).toISOString()]);
@@ -97,8 +97,14 @@ export class ConsoleSessions {
     return { person, expiresAt };
   }
 
-  async end(secret: string | undefined): Promise<void> {
-    if (secret && SECRET.test(secret)) await this.#store.engine.run('DELETE FROM console_sessions WHERE id = ?', [digestOf(secret)]);
+  /** Ends the session the cookie names; says which provider signed it in (single sign-on), if one did. */
+  async end(secret: string | undefined): Promise<{ oidcIssuer?: string } | undefined> {
+    if (!secret || !SECRET.test(secret)) return undefined;
+    const id = digestOf(secret);
+    const row = (await this.#store.engine.all('SELECT oidc_issuer FROM console_sessions WHERE id = ?', [id]))[0];
+    if (!row) return undefined;
+    await this.#store.engine.run('DELETE FROM console_sessions WHERE id = ?', [id]);
+    return row.oidc_issuer === null || row.oidc_issuer === undefined ? {} : { oidcIssuer: String(row.oidc_issuer) };
   }
 
   /** Ends every session of a person (password changed, disabled, roles taken away). */
@@ -110,7 +116,7 @@ export class ConsoleSessions {
    * A new single-use link secret for `purpose`, valid for `ttlMs`. A new setup link
    * replaces any earlier one: only the last one printed works.
    */
-  async issueLink(purpose: LinkPurpose, ttlMs: number, personId?: string): Promise<{ secret: string; expiresAt: Date }> {
+  async issueLink(purpose: LinkPurpose, ttlMs: number, personId?: string, o: { oidcIssuer?: string } = {}): Promise<{ secret: string; expiresAt: Date }> {
     const secret = randomBytes(32).toString('base64url');
     const now = this.#store.now();
     const expiresAt = new Date(now.getTime() + ttlMs);
@@ -118,16 +124,18 @@ export class ConsoleSessions {
       if (purpose === 'setup') await tx.run("DELETE FROM console_tokens WHERE purpose = 'setup'");
       else if (personId) await tx.run('DELETE FROM console_tokens WHERE purpose = ? AND person_id = ?', [purpose, personId]);
       await tx.run('DELETE FROM console_tokens WHERE expires_at < ?', [now.toISOString()]);
-      await tx.run('INSERT INTO console_tokens (id, purpose, person_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [digestOf(secret), purpose, personId ?? null, now.toISOString(), expiresAt.toISOString()]);
+      await tx.run('INSERT INTO console_tokens (id, purpose, person_id, created_at, expires_at, oidc_issuer) VALUES (?, ?, ?, ?, ?, ?)', [digestOf(secret), purpose, personId ?? null, now.toISOString(), expiresAt.toISOString(), o.oidcIssuer ?? null]);
     });
     return { secret, expiresAt };
   }
 
-  /** The link's person id ('' for a setup link), if it is valid now; the link stays usable. */
-  async checkLink(secret: string | undefined, purpose: LinkPurpose): Promise<{ personId: string } | undefined> {
+  /** The link's person id ('' for a setup link) and the provider of a single sign-on it continues, if it is valid now; the link stays usable. */
+  async checkLink(secret: string | undefined, purpose: LinkPurpose): Promise<{ personId: string; oidcIssuer?: string } | undefined> {
     if (!secret || !SECRET.test(secret)) return undefined;
-    const rows = await this.#store.engine.all('SELECT person_id FROM console_tokens WHERE id = ? AND purpose = ? AND expires_at > ?', [digestOf(secret), purpose, this.#store.now().toISOString()]);
-    return rows[0] ? { personId: rows[0].person_id === null ? '' : String(rows[0].person_id) } : undefined;
+    const rows = await this.#store.engine.all('SELECT person_id, oidc_issuer FROM console_tokens WHERE id = ? AND purpose = ? AND expires_at > ?', [digestOf(secret), purpose, this.#store.now().toISOString()]);
+    const r = rows[0];
+    if (!r) return undefined;
+    return { personId: r.person_id === null ? '' : String(r.person_id), ...(r.oidc_issuer === null || r.oidc_issuer === undefined ? {} : { oidcIssuer: String(r.oidc_issuer) }) };
   }
 
   /** Uses the link up: true for the one caller that consumed a valid link, false for everyone else. */

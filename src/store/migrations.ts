@@ -472,6 +472,22 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
      reason TEXT,
      PRIMARY KEY (root_fingerprint, fingerprint, address)
    )`,
+  // 20: single sign-on pinned to the provider's account (src/store/oidc-subjects.ts):
+  // the OpenID provider's `sub` a person first signed in with, per issuer. A later
+  // sign-in with the same verified address and another `sub` is refused, and one
+  // `sub` signs in one person only. A session (and the passkey step before it)
+  // made by single sign-on names its issuer, so signing out also signs out at
+  // that provider (RP-initiated logout).
+  `CREATE TABLE console_oidc_subjects (
+     issuer TEXT NOT NULL,
+     person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+     subject TEXT NOT NULL,
+     linked_at TEXT NOT NULL,
+     PRIMARY KEY (issuer, person_id),
+     UNIQUE (issuer, subject)
+   );
+   ALTER TABLE console_sessions ADD COLUMN oidc_issuer TEXT;
+   ALTER TABLE console_tokens ADD COLUMN oidc_issuer TEXT`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -7,6 +7,7 @@ export const ADMIN_ALLOWED: Record<string, readonly string[]> = {
   '/admin/people/:id': ['admin', 'officer', 'helpdesk'],
   'POST /admin/people/:id/leave': ['admin', 'officer'],
   'POST /admin/people/:id/passkeys/remove': ['admin'],
+  'POST /admin/people/:id/oidc/forget': ['admin'],
   'POST /admin/people/:id/certificate': ['admin', 'officer'],
   '/admin/recoveries': ['admin', 'officer'],
   'POST /admin/people/:id/recovery': ['admin', 'officer'],

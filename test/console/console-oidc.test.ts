@@ -5,7 +5,11 @@
  * HTTP, and its answer comes back to the console's callback. Signs in the person
  * whose verified e-mail it is; refuses a wrong state, a replayed code, a wrong
  * nonce, an unverified e-mail, an address without an account, a callback without
- * the flow's cookie, and a provider whose discovery names another issuer.
+ * the flow's cookie, and a provider whose discovery names another issuer. The
+ * provider's `sub` is pinned at the first sign-in: the same address from another
+ * account of the provider, or that account with another person's address, is
+ * refused until an administrator removes the pin. Signing out of a session made by
+ * single sign-on signs out at the provider (RP-initiated logout).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,24 +20,31 @@ import { PasskeyDirectory } from '../../src/store/console-passkeys.ts';
 import { en } from '../../src/server/console/messages/en.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { startAdminFixture, ROLE_PEOPLE, type AdminFixture } from './admin-fixture.ts';
-import { startOidcProvider, type OidcPeer } from './oidc-provider-peer.ts';
+import { startOidcProvider, type OidcAccount, type OidcPeer, type ProviderJar } from './oidc-provider-peer.ts';
+import { ja } from '../../src/server/console/messages/ja.ts';
 import type { ConsoleClient } from './console-client.ts';
 
 let fx: AdminFixture;
 let idp: OidcPeer;
 let origin = '';
 
+/** The provider's accounts (the test changes one's address, as the provider's administrator would). */
+let accounts: Record<string, OidcAccount>;
+
 before(async () => {
-  idp = await startOidcProvider({
+  idp = await startOidcProvider(accounts = {
     user: { email: ROLE_PEOPLE.user!.email, email_verified: true },
     // The address of a person with an account, but the provider never verified it.
     unverified: { email: ROLE_PEOPLE.officer!.email, email_verified: false },
     stranger: { email: 'stranger@example.co.jp', email_verified: true },
     helpdesk: { email: ROLE_PEOPLE.helpdesk!.email.toUpperCase(), email_verified: true },
+    // The user's address again, from another account of the provider (a re-created account).
+    'user-again': { email: ROLE_PEOPLE.user!.email, email_verified: true },
+    auditor: { email: ROLE_PEOPLE.auditor!.email, email_verified: true },
   });
   fx = await startAdminFixture({ oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret } });
   origin = fx.server.console.origin.baseUrl;
-  idp.attach(`${origin}/sign-in/oidc/callback`);
+  idp.attach(`${origin}/sign-in/oidc/callback`, `${origin}/sign-in?signed-out`);
 });
 after(async () => {
   await fx?.close();
@@ -50,8 +61,8 @@ async function start(c: ConsoleClient): Promise<{ url: string; cookie: string }>
 }
 
 /** The console's callback path (with the provider's query) after signing in at the provider as `account`. */
-async function atProvider(url: string, account: string): Promise<string> {
-  const back = await idp.signIn(url, account);
+async function atProvider(url: string, account: string, jar?: ProviderJar): Promise<string> {
+  const back = await idp.signIn(url, account, jar);
   assert.equal(back.origin, new URL(origin).origin);
   assert.equal(back.pathname, '/sign-in/oidc/callback');
   return back.pathname + back.search;
@@ -173,6 +184,105 @@ test('a provider whose discovery names another issuer is refused; the configurat
     const c = await plain.client('anonymous');
     assert.equal((await c.request('/sign-in/oidc')).status, 404);
     assert.ok(!(await (await c.request('/sign-in')).text()).includes('/sign-in/oidc'));
+  } finally {
+    await plain.close();
+  }
+});
+
+/** Single sign-on as `account` in a new browser: the console's answer to the callback. */
+async function signInAs(account: string, jar?: ProviderJar): Promise<{ c: ConsoleClient; r: Response }> {
+  const c = await fx.client('anonymous');
+  const { url } = await start(c);
+  return { c, r: await c.request(await atProvider(url, account, jar)) };
+}
+
+test('the provider\'s sub is pinned at the first sign-in: the same address from another account, or that account with another address, is refused until an administrator removes the pin', async () => {
+  // The first test signed the user in as the provider's account "user": pinned.
+  const first = await signInAs('user');
+  assert.equal(first.r.status, 303);
+  const userId = (await fx.server.console.people.findPersonByEmail(ROLE_PEOPLE.user!.email))!.id;
+  const pins = await fx.store.engine.all('SELECT issuer, subject FROM console_oidc_subjects WHERE person_id = ?', [userId]);
+  assert.deepEqual(pins.map((p) => `${String(p.issuer)} ${String(p.subject)}`), [`${idp.issuer} user`]);
+
+  // A new account at the provider with the user's (verified) address: refused, in words, audited, no session.
+  const before = await refusals();
+  const again = await signInAs('user-again');
+  assert.equal(again.r.status, 403);
+  const escaped = (text: string) => text.replaceAll("'", '&#39;');
+  assert.ok((await again.r.text()).includes(escaped(en.oidc.otherAccount(ROLE_PEOPLE.user!.email))));
+  assert.ok(!again.c.cookies.has('__Host-kakitome-session'));
+  assert.equal(await refusals(), before + 1);
+  const refusal = (await fx.store.auditLog({ limit: 5 })).find((e) => e.action === 'console.sign-in.refused')!;
+  assert.equal(refusal.object, ROLE_PEOPLE.user!.email);
+  assert.match(refusal.detail!, new RegExp(`^oidc ${idp.issuer} user-again: signs in with another account of the provider since `));
+  // In Japanese too.
+  const jaBrowser = await fx.client('anonymous');
+  jaBrowser.headers['accept-language'] = 'ja';
+  const { url } = await start(jaBrowser);
+  assert.ok((await (await jaBrowser.request(await atProvider(url, 'user-again'))).text()).includes(escaped(ja.oidc.otherAccount(ROLE_PEOPLE.user!.email))));
+
+  // The pinned account now carries the auditor's address (changed at the provider): it signs in nobody else.
+  const own = accounts.user!.email;
+  accounts.user!.email = ROLE_PEOPLE.auditor!.email;
+  const moved = await signInAs('user');
+  accounts.user!.email = own;
+  assert.equal(moved.r.status, 403);
+  assert.ok(!moved.c.cookies.has('__Host-kakitome-session'));
+  assert.match((await fx.store.auditLog({ limit: 5 })).find((e) => e.action === 'console.sign-in.refused')!.detail!, /pinned to another person$/);
+  // The auditor's own account is pinned at their first sign-in, as anyone's.
+  assert.equal((await signInAs('auditor')).r.status, 303);
+
+  // An administrator sees the link on the person's page and removes it (a registration officer may not); the person's sessions end.
+  const admin = await fx.client('admin');
+  const personPage = await (await admin.request(`/admin/people/${userId}`)).text();
+  assert.ok(personPage.includes('data-oidc-links="1"') && personPage.includes(`/admin/people/${userId}/oidc/forget`));
+  const officer = await fx.client('officer');
+  const officerView = await officer.request(`/admin/people/${userId}`);
+  assert.equal(officerView.status, 200);
+  assert.ok(!(await officerView.text()).includes('/oidc/forget'));
+  assert.equal((await officer.request(`/admin/people/${userId}/oidc/forget`, { form: { confirm: 'yes' } })).status, 403);
+  assert.equal((await admin.request(`/admin/people/${userId}/oidc/forget`, { form: {} })).status, 400);
+  assert.equal((await first.c.request('/me')).status, 200);
+  const forgot = await admin.request(`/admin/people/${userId}/oidc/forget`, { form: { confirm: 'yes' } });
+  assert.equal(forgot.status, 303);
+  assert.notEqual((await first.c.request('/me')).status, 200, 'the person\'s sessions ended');
+  assert.equal((await fx.store.auditLog({ limit: 10 })).find((e) => e.action === 'console.oidc.unpin')!.object, ROLE_PEOPLE.user!.email);
+  // The new account now signs in, and is the one pinned.
+  assert.equal((await signInAs('user-again')).r.status, 303);
+  assert.equal((await signInAs('user')).r.status, 403);
+});
+
+test('signing out of a single sign-on session signs out at the provider and comes back; a password session signs out here only', async () => {
+  const jar: ProviderJar = new Map();
+  const logins = idp.logins;
+  const { c, r } = await signInAs('auditor', jar);
+  assert.equal(r.status, 303);
+  assert.equal(idp.logins, logins + 1);
+  const out = await c.request('/sign-out', { method: 'POST' });
+  assert.equal(out.status, 303);
+  const location = new URL(out.headers.get('location')!);
+  assert.ok(location.href.startsWith(`${idp.issuer}/`), location.href);
+  assert.equal(location.searchParams.get('client_id'), idp.clientId);
+  assert.equal(location.searchParams.get('post_logout_redirect_uri'), `${origin}/sign-in?signed-out`);
+  assert.ok(!c.cookies.has('__Host-kakitome-session'), 'the session here is over at once');
+  assert.equal((await fx.store.auditLog({ limit: 5 })).find((e) => e.action === 'console.sign-out')!.detail, `and at ${idp.issuer}`);
+  // The provider ends its session and sends the browser back to the console.
+  const back = await idp.signOut(location.href, jar);
+  assert.equal(back.href, `${origin}/sign-in?signed-out`);
+  // The provider's session is gone: the next single sign-on in that browser asks for the login again.
+  assert.equal((await signInAs('auditor', jar)).r.status, 303);
+  assert.equal(idp.logins, logins + 2);
+
+  // A password session: signed out here, back to the sign-in page.
+  const p = await fx.client('officer');
+  const local = await p.request('/sign-out', { method: 'POST' });
+  assert.equal(local.headers.get('location'), '/sign-in?signed-out');
+
+  // A provider that announces no end_session_endpoint: nowhere to send the browser, so sign-out stays local.
+  const plain = await startOidcProvider({}, { logout: false });
+  try {
+    plain.attach(`${origin}/sign-in/oidc/callback`);
+    assert.equal(await new OidcSignIn({ issuer: plain.issuer, clientId: plain.clientId, clientSecret: plain.clientSecret }).endSessionUrl(`${origin}/sign-in?signed-out`), undefined);
   } finally {
     await plain.close();
   }

@@ -9,11 +9,13 @@ import { peopleImportPage, peopleImportSubmit } from './pages/people-import.ts';
 import { policyEdit, policyExplain, policyView } from './pages/policy.ts';
 import { addIdentity, addTenant, changeSettings, createKey, limitKey, retireIdentity, revokeKey, tenantsView } from './pages/tenants.ts';
 import { removePersonPasskeys } from './pages/person-passkeys.ts';
+import { forgetPersonOidc } from './pages/person-oidc.ts';
 import { issueForPerson, personDetail, personLeaves, renewCertificate } from './pages/person.ts';
 
 export const ADMIN_HANDLERS: Record<string, ConsoleHandler> = {
   'admin.person': personDetail, 'admin.person.leave': personLeaves, 'admin.person.issue': issueForPerson, 'admin.certificate.renew': renewCertificate,
   'admin.person.passkeys.remove': removePersonPasskeys,
+  'admin.person.oidc.forget': forgetPersonOidc,
   'admin.bulk-issue': bulkIssuePage, 'admin.bulk-issue.submit': bulkIssueSubmit,
   'admin.people.import': peopleImportPage, 'admin.people.import.submit': peopleImportSubmit,
   'admin.policy': policyView, 'admin.policy.save': policyEdit, 'admin.policy.explain': policyExplain,

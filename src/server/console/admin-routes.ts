@@ -13,6 +13,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/admin/people/:id', access: PEOPLE_READERS, page: 'admin.person' },
   { method: 'post', path: '/admin/people/:id/leave', access: REGISTRARS, page: 'admin.person.leave' },
   { method: 'post', path: '/admin/people/:id/passkeys/remove', access: ADMINISTRATORS, page: 'admin.person.passkeys.remove' },
+  { method: 'post', path: '/admin/people/:id/oidc/forget', access: ADMINISTRATORS, page: 'admin.person.oidc.forget' },
   { method: 'post', path: '/admin/people/:id/certificate', access: REGISTRARS, page: 'admin.person.issue' },
   { method: 'post', path: '/admin/certificates/:id/renew', access: REGISTRARS, page: 'admin.certificate.renew' },
   { method: 'get', path: '/admin/bulk-issue', access: REGISTRARS, page: 'admin.bulk-issue' },

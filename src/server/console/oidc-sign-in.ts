@@ -16,6 +16,13 @@
  * callback opened again, or in another browser, has nothing to match. The
  * provider answers a replayed code with an error, which refuses too.
  *
+ * Sign-out (RP-Initiated Logout 1.0): when the provider's discovery names an
+ * end_session_endpoint, `endSessionUrl` gives where to send the browser, with our
+ * client_id and post_logout_redirect_uri (no ID token is kept to send as a hint:
+ * the provider may then ask the person to confirm). Without one, sign-out stays
+ * local. The provider's `sub` is pinned to the person on first sign-in
+ * (store/oidc-subjects.ts, console/pages/oidc.ts).
+ *
  * The issuer must be https, or http on a loopback address (a provider on this
  * machine, as the tests run). The client secret comes from a pass spec
  * (`--oidc-client-secret`), is held in memory only and never logged.
@@ -92,6 +99,17 @@ export class OidcSignIn {
       code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     });
     return { location: location.href, cookie: serialize(OIDC_COOKIE, `${state}.${nonce}.${verifier}`, { path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: OIDC_FLOW_TTL_MS / 1000 }) };
+  }
+
+  /**
+   * Where to send the browser to end its session at the provider, coming back to
+   * `postLogoutRedirectUri` (registered with the provider); undefined when the
+   * provider announces no end_session_endpoint. Throws OidcRefusal when discovery fails.
+   */
+  async endSessionUrl(postLogoutRedirectUri: string): Promise<string | undefined> {
+    const config = await this.#config();
+    if (!config.serverMetadata().end_session_endpoint) return undefined;
+    return client.buildEndSessionUrl(config, { client_id: this.#settings.clientId, post_logout_redirect_uri: postLogoutRedirectUri }).href;
   }
 
   /**

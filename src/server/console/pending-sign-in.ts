@@ -17,8 +17,8 @@ import { safeNext, seeOther } from './render.ts';
 export const PENDING_COOKIE = '__Host-kakitome-pending';
 export const PENDING_TTL_MS = 5 * 60_000;
 
-export async function startPendingSignIn(cx: ConsoleContext, person: Person): Promise<string> {
-  const { secret } = await cx.sessions.issueLink('second-factor', PENDING_TTL_MS, person.id);
+export async function startPendingSignIn(cx: ConsoleContext, person: Person, oidcIssuer?: string): Promise<string> {
+  const { secret } = await cx.sessions.issueLink('second-factor', PENDING_TTL_MS, person.id, oidcIssuer ? { oidcIssuer } : {});
   return serialize(PENDING_COOKIE, secret, { path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: PENDING_TTL_MS / 1000 });
 }
 
@@ -32,9 +32,15 @@ export function readPendingSecret(c: Context): string | undefined {
 
 /** The person a pending sign-in is for, if it is still valid and they may still sign in. */
 export async function pendingPerson(cx: ConsoleContext, secret: string | undefined): Promise<Person | undefined> {
+  return (await pendingSignIn(cx, secret))?.person;
+}
+
+/** The pending sign-in: its person, and the provider when its first step was single sign-on. */
+export async function pendingSignIn(cx: ConsoleContext, secret: string | undefined): Promise<{ person: Person; oidcIssuer?: string } | undefined> {
   const link = await cx.sessions.checkLink(secret, 'second-factor');
   const person = link?.personId ? await cx.people.findPerson(link.personId) : undefined;
-  return person && !person.disabledAt && person.hasPassword ? person : undefined;
+  if (!person || person.disabledAt || !person.hasPassword) return undefined;
+  return { person, ...(link?.oidcIssuer ? { oidcIssuer: link.oidcIssuer } : {}) };
 }
 
 /** A 303 with several cookies (Headers, since a record holds one Set-Cookie). */
@@ -45,8 +51,8 @@ export function seeOtherWithCookies(location: string, cookies: readonly string[]
 }
 
 /** After the first step: straight in without passkeys, else to the passkey step. */
-export async function afterFirstStep(cx: ConsoleContext, person: Person, next: string): Promise<Response | undefined> {
+export async function afterFirstStep(cx: ConsoleContext, person: Person, next: string, oidcIssuer?: string): Promise<Response | undefined> {
   if ((await new PasskeyDirectory(cx.service.store).count(person.id)) === 0) return undefined;
-  const cookie = await startPendingSignIn(cx, person);
+  const cookie = await startPendingSignIn(cx, person, oidcIssuer);
   return seeOther(`/sign-in/passkey?next=${encodeURIComponent(safeNext(next))}`, { 'set-cookie': cookie });
 }

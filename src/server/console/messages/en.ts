@@ -408,6 +408,16 @@ export const en = {
     submit: 'Remove all passkeys',
     removed: (email: string) => `Every passkey of ${email} is removed and their sessions are ended. They sign in with their password and can add new passkeys.`,
   },
+  // A person's single sign-on link (pages/person-oidc.ts).
+  personOidc: {
+    title: 'Single sign-on',
+    none: 'Not linked yet: their first sign-in with the company account links it.',
+    linked: (issuer: string, date: string) => `Linked to an account of ${issuer} since ${date}:`,
+    lead: 'Only this account of the company\'s sign-in service signs them in. If it was replaced there (a new account for the same address), remove the link: their next single sign-on links the new account. Their sessions end at once. Recorded in the audit log.',
+    confirm: (email: string) => `Yes, remove the single sign-on link of ${email}.`,
+    submit: 'Remove the link',
+    removed: (email: string) => `The single sign-on link of ${email} is removed and their sessions are ended. Their next sign-in with the company account links it again.`,
+  },
   // Key recovery with two-person approval (pages/key-recovery.ts).
   recovery: {
     nav: 'Key recovery',
@@ -473,6 +483,7 @@ export const en = {
     noAccount: (email: string) => `The company account ${email} has no account in this console, or it is disabled. Ask an administrator to add you.`,
     unavailable: 'Single sign-on is not reachable right now. Sign in with your password, or try again later.',
     again: 'Back to sign-in',
+    otherAccount: (email: string) => `This company account is not the one ${email} signs in with here, so it was not signed in. If your account at the company's sign-in service was replaced, ask an administrator to remove the old link on your page in People; then sign in again.`,
   },
   // Administration (consadmin): the external certificate directory.
   directory: {

@@ -407,6 +407,16 @@ export const ja: Messages = {
     submit: 'パスキーをすべて削除',
     removed: (email: string) => `${email} のパスキーをすべて削除し、セッションを終了しました。パスワードでサインインし、新しいパスキーを追加できます。`,
   },
+  // A person's single sign-on link (pages/person-oidc.ts).
+  personOidc: {
+    title: 'シングルサインオン',
+    none: 'まだ連携されていません。会社のアカウントで初めてサインインしたときに連携されます。',
+    linked: (issuer: string, date: string) => `${date} から ${issuer} のアカウントと連携しています:`,
+    lead: '会社のサインインサービスのこのアカウントだけでサインインできます。そちらでアカウントが作り直された(同じアドレスの新しいアカウント)場合は連携を解除してください。次回のシングルサインオンで新しいアカウントが連携されます。この人のセッションはすぐに終了します。監査ログに記録されます。',
+    confirm: (email: string) => `${email} のシングルサインオン連携を解除します。`,
+    submit: '連携を解除',
+    removed: (email: string) => `${email} のシングルサインオン連携を解除し、セッションを終了しました。次に会社のアカウントでサインインすると、再び連携されます。`,
+  },
   // Key recovery with two-person approval (pages/key-recovery.ts).
   recovery: {
     nav: '鍵の回復',
@@ -472,6 +482,7 @@ export const ja: Messages = {
     noAccount: (email: string) => `会社のアカウント ${email} はこのコンソールに登録されていないか、無効になっています。管理者に追加を依頼してください。`,
     unavailable: '現在シングルサインオンに接続できません。パスワードでサインインするか、しばらくしてからやり直してください。',
     again: 'サインインへ戻る',
+    otherAccount: (email: string) => `この会社のアカウントは、${email} がこれまでサインインに使っていたアカウントとは別のものなので、サインインしませんでした。会社のサインインサービスのアカウントが作り直された場合は、管理者に「ユーザー」のあなたのページで古い連携を解除してもらい、もう一度サインインしてください。`,
   },
   // Administration (consadmin): the external certificate directory.
   directory: {

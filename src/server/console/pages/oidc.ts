@@ -3,9 +3,13 @@
  * account" on the sign-in page sends the browser to the provider; its answer comes
  * back to /sign-in/oidc/callback, where a verified e-mail signs in the person
  * who has an account with that address (enabled; with a passkey, the passkey
- * step follows, as after a password). Anything else is refused with one page
- * and a log line saying why (never a code, a token or the secret). Audited as
- * `console.sign-in` (detail `oidc <issuer> <sub>`) or `console.sign-in.refused`.
+ * step follows, as after a password). The provider's `sub` is pinned to the person
+ * at the first sign-in (store/oidc-subjects.ts): the same address with another
+ * `sub`, or that `sub` with another person's address, is refused with its own
+ * page (an administrator removes the pin on the person's page). Anything else is
+ * refused with one page and a log line saying why (never a code, a token or the
+ * secret). Audited as `console.sign-in` (detail `oidc <issuer> <sub>`),
+ * `console.oidc.pin`, or `console.sign-in.refused`.
  */
 import { actingFor, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { clearOidcCookie, OidcRefusal, readOidcCookie } from '../oidc-sign-in.ts';
@@ -14,6 +18,7 @@ import { takeRate } from '../rate-limit.ts';
 import { h, notice, page, type Html } from '../render.ts';
 import { landingFor, startSession } from './sign-in.ts';
 import { ProblemError } from '../../problem.ts';
+import { pinOidcSubject } from '../../../store/oidc-subjects.ts';
 
 const CALLBACK = '/sign-in/oidc/callback';
 
@@ -60,12 +65,19 @@ export const oidcCallback: ConsoleHandler = async (c, cx, v) => {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', identity.email.slice(0, 320), `oidc ${cx.oidcIssuer} ${identity.subject}: no enabled account`);
     return refused(v, v.t.oidc.noAccount(identity.email), 403);
   }
-  const second = await afterFirstStep(cx, person, '/');
+  const pin = await pinOidcSubject(cx.service.store.actingAs('console'), cx.oidcIssuer!, identity.subject, person);
+  if (pin.kind === 'other-subject' || pin.kind === 'subject-of-another') {
+    const why = pin.kind === 'other-subject' ? `signs in with another account of the provider since ${pin.linkedAt.toISOString()}` : 'this account of the provider is pinned to another person';
+    cx.service.log({ time: new Date().toISOString(), level: 'warn', msg: 'single sign-on refused', reason: `oidc subject mismatch: ${why}` });
+    await cx.service.store.actingAs('console').audit('console.sign-in.refused', person.email, `oidc ${cx.oidcIssuer} ${identity.subject}: ${why}`);
+    return refused(v, v.t.oidc.otherAccount(person.email), 403);
+  }
+  const second = await afterFirstStep(cx, person, '/', cx.oidcIssuer);
   if (second) {
     second.headers.append('set-cookie', clearOidcCookie());
     return second;
   }
-  const session = await startSession(cx, person, v.sessionSecret);
+  const session = await startSession(cx, person, v.sessionSecret, cx.oidcIssuer);
   await actingFor(cx, { ...v, person }).store.audit('console.sign-in', person.email, `oidc ${cx.oidcIssuer} ${identity.subject}`);
   return seeOtherWithCookies(landingFor(person), [session, clearOidcCookie()]);
 };

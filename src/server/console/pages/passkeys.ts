@@ -13,7 +13,7 @@ import type { Person } from '../../../store/people-directory.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { finishRegistration, finishSignIn, MAX_CREDENTIAL_JSON, registrationOptions, relyingPartyFor, signInOptions, type RelyingParty } from '../passkey-ceremony.ts';
-import { clearPendingCookie, pendingPerson, readPendingSecret, seeOtherWithCookies } from '../pending-sign-in.ts';
+import { clearPendingCookie, pendingPerson, pendingSignIn, readPendingSecret, seeOtherWithCookies } from '../pending-sign-in.ts';
 import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
 import { formatDateTime, h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
@@ -162,15 +162,16 @@ export const passkeySignInSubmit: ConsoleHandler = async (c, cx, v) => {
   const credential = textField(form, 'credential', MAX_CREDENTIAL_JSON, false);
   await takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
   const secret = readPendingSecret(c);
-  const person = await pendingPerson(cx, secret);
-  if (!person) return page(v, { title: t.signInTitle, status: 400, body: h`${notice('warn', t.expired)}<p><a href="/sign-in">${v.t.nav.signIn}</a></p>` });
+  const pending = await pendingSignIn(cx, secret);
+  if (!pending) return page(v, { title: t.signInTitle, status: 400, body: h`${notice('warn', t.expired)}<p><a href="/sign-in">${v.t.nav.signIn}</a></p>` });
+  const { person, oidcIssuer } = pending;
   await takeRate(cx, 'sign-in-account', person.email, cx.rates.signInPerAccount);
   const rp = relyingParty(c, cx, v);
   if (!rp || !(await finishSignIn(cx, rp, person, credential)) || !(await cx.sessions.consumeLink(secret, 'second-factor'))) {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', person.email, 'passkey');
     return page(v, { title: t.signInTitle, status: 401, body: stepForm(v, next, notice('bad', credential ? t.signInFailed : t.unsupported)) });
   }
-  const session = await startSession(cx, person, v.sessionSecret);
-  await cx.service.store.actingAs(`console:${person.email}`).audit('console.sign-in', person.email, 'password and passkey');
+  const session = await startSession(cx, person, v.sessionSecret, oidcIssuer);
+  await cx.service.store.actingAs(`console:${person.email}`).audit('console.sign-in', person.email, oidcIssuer ? `oidc ${oidcIssuer} and passkey` : 'password and passkey');
   return seeOtherWithCookies(next && next !== '/' ? safeNext(next) : landingFor(person), [session, clearPendingCookie()]);
 };

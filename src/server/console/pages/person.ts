@@ -31,6 +31,7 @@ import { readForm, textField } from '../read-form.ts';
 import { formatDate, h, notice, page, seeOther, type Html } from '../render.ts';
 import { certificateState } from './my-certificate.ts';
 import { passkeysCard } from './person-passkeys.ts';
+import { oidcLinkCard } from './person-oidc.ts';
 import { recoveryRequestCard } from './key-recovery.ts';
 import { findPersonOr404, isRegistrar, mayActOn, refuseUnlessMayActOn } from './act-on-person.ts';
 
@@ -87,6 +88,7 @@ ${certs.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${p
 ${act && !p.disabledAt && owned ? issueForm(v, p) : ''}
 ${act && !owned ? notice('info', v.t.me.notInDomains(p.email, (await cx.organisation.domains()).join(', '))) : ''}
 ${await passkeysCard(cx, v, p)}
+${await oidcLinkCard(cx, v, p)}
 ${act && p.id !== v.person!.id ? recoveryRequestCard(v, p) : ''}
 ${act && !p.disabledAt && p.id !== v.person!.id ? leaverForm(v, p) : ''}
 <p><a href="/admin/people">${t.back}</a></p>`;
@@ -96,7 +98,7 @@ ${act && !p.disabledAt && p.id !== v.person!.id ? leaverForm(v, p) : ''}
 export const personDetail: ConsoleHandler = async (c, cx, v) => {
   const p = await findPersonOr404(cx, c.req.param('id') ?? '');
   const done = c.req.query('done');
-  const message = done === 'issued' ? v.t.person.issued : done === 'passkeys-removed' ? v.t.personPasskeys.removed(p.email) : undefined;
+  const message = done === 'issued' ? v.t.person.issued : done === 'passkeys-removed' ? v.t.personPasskeys.removed(p.email) : done === 'oidc-forgotten' ? v.t.personOidc.removed(p.email) : undefined;
   return personPage(cx, v, p, message ? notice('good', message) : undefined);
 };
 

@@ -17,9 +17,10 @@ import { readForm, textField } from '../read-form.ts';
 import { h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
 
 /** Starts a session for `person` (ending the browser's previous one); returns its Set-Cookie value. */
-export async function startSession(cx: ConsoleContext, person: Person, previousSecret: string | undefined): Promise<string> {
+/** `oidcIssuer`: the provider whose single sign-on made it (sign-out then signs out there too). */
+export async function startSession(cx: ConsoleContext, person: Person, previousSecret: string | undefined, oidcIssuer?: string): Promise<string> {
   await cx.sessions.end(previousSecret);
-  const { secret } = await cx.sessions.start(person);
+  const { secret } = await cx.sessions.start(person, oidcIssuer ? { oidcIssuer } : {});
   return sessionCookie(secret);
 }
 
@@ -82,10 +83,22 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
   return seeOther(next && next !== '/' ? safeNext(next) : landingFor(person), { 'set-cookie': cookie });
 };
 
+/**
+ * Ends the session here; a session made by single sign-on is then also ended at
+ * the provider when it announces an end_session_endpoint (OpenID Connect
+ * RP-Initiated Logout 1.0): the browser goes there, and the provider sends it back
+ * to /sign-in?signed-out (the post_logout_redirect_uri registered with it).
+ * Otherwise, or if the provider cannot be asked, the sign-out is local.
+ */
 export const signOut: ConsoleHandler = async (_c, cx, v) => {
-  await cx.sessions.end(v.sessionSecret);
-  if (v.person) await cx.service.store.actingAs(`console:${v.person.email}`).audit('console.sign-out', v.person.email);
-  return seeOther('/sign-in?signed-out', { 'set-cookie': clearSessionCookie() });
+  const ended = await cx.sessions.end(v.sessionSecret);
+  const signedOut = `${cx.origin.baseUrl}/sign-in?signed-out`;
+  const atProvider = ended?.oidcIssuer && cx.oidc && ended.oidcIssuer === cx.oidcIssuer ? await cx.oidc.endSessionUrl(signedOut).catch((e: unknown) => {
+    cx.service.log({ time: new Date().toISOString(), level: 'warn', msg: 'single sign-on: sign-out at the provider unavailable', reason: (e as Error).message });
+    return undefined;
+  }) : undefined;
+  if (v.person) await cx.service.store.actingAs(`console:${v.person.email}`).audit('console.sign-out', v.person.email, atProvider ? `and at ${cx.oidcIssuer}` : undefined);
+  return seeOther(atProvider ?? '/sign-in?signed-out', { 'set-cookie': clearSessionCookie() });
 };
 
 export const switchLanguage: ConsoleHandler = async (c, cx, v) => {
