@@ -7,6 +7,7 @@ import type { BatchBlobs } from '../store/batch-blobs.ts';
 import type { Store } from '../store/store.ts';
 import type { ApiKeyRecord, TenantDirectory } from '../store/tenant-directory.ts';
 import type { ServeConfig } from './config.ts';
+import type { StoredUpload, UploadJob } from './batches/store-upload-chunks.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateGate } from './rate-limiter.ts';
 import type { ServiceCache } from './service-cache.ts';
@@ -26,8 +27,12 @@ export interface ServiceContext {
   shuttingDown: () => boolean;
   /** Keys, senders and identities kept between requests (service-cache.ts); made on first use. */
   cache?: ServiceCache;
-  /** Batches (HTTP server only): where chunk bytes are kept, and a nudge for this node's workers when an upload is queued. */
-  batches?: { blobs: BatchBlobs; wake: () => void };
+  /**
+   * Batches (HTTP server only): where chunk bytes are kept, a nudge for this node's
+   * workers when an upload is queued, and (with a batch thread) an upload's body
+   * cut into chunks and stored there; undefined from it: cut here.
+   */
+  batches?: { blobs: BatchBlobs; wake: () => void; storeUpload?: (job: UploadJob, body: AsyncIterable<Buffer>) => Promise<StoredUpload> | undefined };
   /** The /metrics page, when it sums more than this thread's counters (server/workers); else metrics.render(). */
   renderMetrics?: () => Promise<string>;
 }

@@ -62,6 +62,8 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   let shuttingDown = false;
   const blobs = await openBatchBlobs(store.engine);
   let worker: BatchWorker | BatchThread | undefined;
+  // After its failure this node still takes uploads (cut into chunks on the serving thread), as it still answers everything else.
+  let batchThreadFailed = false;
   const tenants = new TenantDirectory(store);
   const metrics = options.metrics ?? new Metrics();
   // This thread's counters with the batch thread's, when there is one.
@@ -72,7 +74,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   const service: ServiceContext = {
     store, tenants, config, metrics, rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
-    batches: { blobs, wake: () => worker?.wake() },
+    batches: { blobs, wake: () => worker?.wake(), storeUpload: (job, body) => (worker && 'storeUpload' in worker && !batchThreadFailed ? worker.storeUpload(job, body) : undefined) },
     ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : options.batchThread ? { renderMetrics: async () => new Metrics().absorb(await snapshot()).render() } : {}),
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
@@ -98,7 +100,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
       const thread = await startBatchThread({ store, location: options.batchThread.location, config, version: options.version, write: options.batchThread.write });
       worker = thread;
       // The service goes on answering; this node signs no more chunks (the others take them), as the log says.
-      void thread.failed.then((e) => options.log({ time: new Date().toISOString(), level: 'error', msg: 'batch thread failed', error: e.message }));
+      void thread.failed.then((e) => (batchThreadFailed = true) && options.log({ time: new Date().toISOString(), level: 'error', msg: 'batch thread failed', error: e.message }));
     } catch (e) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw e;

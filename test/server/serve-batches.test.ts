@@ -121,7 +121,12 @@ for (const f of engineFactories('kakitome-batches-')) {
       server = await startServer(store, {
         host: '127.0.0.1', port: 0, maxMessageBytes: MESSAGE_LIMIT, shutdownGraceMs: 5000, revocation: 'allow-unknown',
         batch: { ...DEFAULT_BATCH_CONFIG, chunkMessages: 40, maxBatchBytes: BATCH_LIMIT, maxBatchMessages: 1000, pollMs: 100, leaseMs: 5000 },
-      }, { log: (e) => logs.push(e), version: 'test' });
+      }, {
+        log: (e) => logs.push(e), version: 'test',
+        // On SQLite as `kakitome serve` runs: chunks signed, and uploads cut into chunks, in the batch thread
+        // (the body handed over from the serving thread); on PostgreSQL both on the serving thread.
+        ...(f.name === 'sqlite' ? { batchThread: { location: { home: dirname(f.url()), masterKey: master }, write: (text: string) => { for (const l of text.split('\n').filter(Boolean)) logs.push(JSON.parse(l)); } } } : {}),
+      });
     });
     after(async () => {
       await server?.close();
@@ -138,6 +143,7 @@ for (const f of engineFactories('kakitome-batches-')) {
       const view = await accepted(await upload(mboxOf(messages), 'application/mbox'));
       assert.ok(['queued', 'running', 'done'].includes(view.state));
       assert.equal(view.total, 200);
+      if (f.name === 'sqlite') assert.ok(logs.some((l) => l.msg === 'batch upload' && l.batch === view.id && l.messages === 200 && l.chunks === 5), 'cut into chunks in the batch thread');
       const done = await finished(view.id);
       assert.deepEqual({ total: done.total, signed: done.signed, failed: done.failed, pending: done.pending }, { total: 200, signed: 196, failed: 4, pending: 0 });
       assert.deepEqual(done.failures.map((x) => [x.index, x.code]), [[7, 'MALFORMED'], [61, 'FORBIDDEN'], [120, 'IDENTITY_MISMATCH'], [199, 'KEY_INVALID']]);

@@ -14,18 +14,27 @@
  * one and the serving threads keep the default.
  */
 import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
+import type { ErrorCode } from '../../errors.ts';
+import { BatchDirectory } from '../../store/batch-directory.ts';
 import { openBatchBlobs } from '../../store/batch-blobs.ts';
 import { openStore, type StoreConfig } from '../../store/open-store.ts';
 import type { AuditRow } from '../../store/record-key-use.ts';
 import { TenantDirectory } from '../../store/tenant-directory.ts';
-import type { ServeConfig } from '../config.ts';
+import { batchConfigOf, type ServeConfig } from '../config.ts';
 import { createLineLog } from '../line-log.ts';
 import { Metrics } from '../metrics.ts';
+import { ProblemError } from '../problem.ts';
 import { ServiceCache } from '../service-cache.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { ThreadChannel } from '../workers/thread-channel.ts';
 import { persistCompileCache } from '../workers/persist-compile-cache.ts';
 import { BatchWorker } from './batch-worker.ts';
+import { garbageMeter } from './collect-garbage.ts';
+import { UPLOAD_GARBAGE_BYTES } from './start-batch-thread.ts';
+import { storeUploadChunks, type StoredUpload, type UploadJob } from './store-upload-chunks.ts';
+
+/** What 'store-upload' answers: the chunks stored, or the refusal the upload met (its problem details). */
+export type StoreUploadAnswer = { ok: true; stored: StoredUpload } | { ok: false; problem: { status: number; code: ErrorCode; message: string; headers: Record<string, string> } };
 
 export interface BatchThreadData {
   /** Where the store is, with the master key the starting thread holds. */
@@ -38,7 +47,7 @@ const data = workerData as BatchThreadData;
 const channel = new ThreadChannel(parentPort!);
 const lines = createLineLog((text) => channel.send('log', text));
 const metrics = new Metrics();
-let running: { worker: BatchWorker; close: () => Promise<void> } | undefined;
+let running: { worker: BatchWorker; directory: BatchDirectory; close: () => Promise<void> } | undefined;
 
 channel.handle('start', async () => {
   const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows) });
@@ -50,9 +59,10 @@ channel.handle('start', async () => {
       rateLimiter: { take: () => ({ allowed: true, retryAfter: 0 }) },
       log: (entry) => lines.log(entry), shuttingDown: () => false,
     };
-    const worker = new BatchWorker(ctx, await openBatchBlobs(store.engine));
+    const blobs = await openBatchBlobs(store.engine);
+    const worker = new BatchWorker(ctx, blobs);
     worker.start();
-    running = { worker, close: () => store.close() };
+    running = { worker, directory: new BatchDirectory(store, blobs), close: () => store.close() };
     // Now, not when the thread is terminated at SIGTERM (persist-compile-cache.ts).
     persistCompileCache();
     lines.log({ time: new Date().toISOString(), level: 'info', msg: 'batch thread', node: worker.node, youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb });
@@ -63,6 +73,35 @@ channel.handle('start', async () => {
 });
 
 channel.handle('wake', () => running?.worker.wake());
+
+/**
+ * An upload received by the starting thread, cut into messages and chunks here
+ * (store-upload-chunks.ts): its body's bytes are asked for a piece at a time
+ * ('upload-next', moved across, not copied), so neither thread holds more than a
+ * piece and a chunk. A ProblemError (a framing or count refusal) comes back as an
+ * answer, with its status; any other failure as the call's error.
+ */
+channel.handle('store-upload', async (uploadId: number, job: UploadJob): Promise<StoreUploadAnswer> => {
+  if (!running) throw new Error('The batch thread is not running.');
+  const collect = garbageMeter(UPLOAD_GARBAGE_BYTES);
+  const body = (async function* () {
+    for (;;) {
+      const piece = await channel.call<Uint8Array | null>('upload-next', uploadId);
+      if (!piece) return;
+      collect(piece.byteLength);
+      yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    }
+  })();
+  try {
+    const started = performance.now();
+    const stored = await storeUploadChunks(running.directory, job, body, batchConfigOf(data.config));
+    lines.log({ time: new Date().toISOString(), level: 'info', msg: 'batch upload', event: 'stored', node: running.worker.node, batch: job.batchId, messages: stored.total, chunks: stored.chunks, ms: Math.round(performance.now() - started) });
+    return { ok: true, stored };
+  } catch (e) {
+    if (e instanceof ProblemError) return { ok: false, problem: { status: e.status, code: e.code, message: e.message, headers: e.headers } };
+    throw e;
+  }
+});
 channel.handle('metrics-snapshot', () => metrics.snapshot());
 
 channel.handle('stop', async () => {

@@ -25,9 +25,12 @@ import type { ServiceContext } from '../service-context.ts';
 import { serviceCache } from '../service-cache.ts';
 import { SignQuery } from '../schemas.ts';
 import { decodeChunk } from './chunk-records.ts';
+import { collectGarbageAbove } from './collect-garbage.ts';
 import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch-chunk.ts';
 
 export const MAX_ATTEMPTS = 5;
+/** External memory (Buffers) a worker's isolate may keep after a chunk before a full collection (collect-garbage.ts). */
+const CHUNK_GARBAGE_BYTES = 16 * 1024 * 1024;
 
 export class BatchWorker {
   readonly #ctx: ServiceContext;
@@ -133,6 +136,8 @@ export class BatchWorker {
       this.#log({ level: this.#stopping ? 'info' : 'error', msg: 'batch chunk', event: 'released', ...where, reason: interrupted ? e.message : 'error', error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), retryMs: delay });
     } finally {
       clearInterval(lease);
+      // The chunk's input, messages and output are garbage now: freed before the next chunk, not 64 MiB later.
+      collectGarbageAbove(CHUNK_GARBAGE_BYTES);
     }
   }
 

@@ -18,11 +18,11 @@ import type { Readable } from 'node:stream';
 import { KakitomeError, isKakitomeError } from '../../errors.ts';
 import { BatchDirectory, type BatchRecord } from '../../store/batch-directory.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
-import { batchConfigOf, type BatchConfig } from '../config.ts';
+import { batchConfigOf } from '../config.ts';
 import { ProblemError } from '../problem.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
-import { chunkEntryBytes, encodeChunk, type ChunkEntry } from './chunk-records.ts';
 import { batchUploadReader } from './split-batch-upload.ts';
+import { storeUploadChunks, type UploadJob } from './store-upload-chunks.ts';
 
 export interface BatchUpload {
   request: Request;
@@ -59,6 +59,14 @@ async function* metered(source: AsyncIterable<Buffer>, limit: number, hash: Hash
     count.bytes += chunk.length;
     if (count.bytes > limit) throw tooLarge(limit);
     hash.update(chunk);
+    yield chunk;
+  }
+}
+
+/** 409 once the upload's lease was lost (the batch deleted, or taken over by a retry): nothing more is read or stored. */
+async function* leased(source: AsyncIterable<Buffer>, lost: () => boolean): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    if (lost()) throw new ProblemError(409, 'CONFLICT', 'The batch was removed while it was being received: send it again.');
     yield chunk;
   }
 }
@@ -121,7 +129,10 @@ export async function receiveBatch(ctx: ServiceContext, key: ApiKeyRecord, uploa
   }, Math.max(500, cfg.leaseMs / 3));
   try {
     const count = { bytes: 0 };
-    const stored = await storeChunks(directory, id, reader.split(metered(bodyOf(upload), cfg.maxBatchBytes, hash, count)), cfg, () => lost);
+    const body = leased(metered(bodyOf(upload), cfg.maxBatchBytes, hash, count), () => lost);
+    const job: UploadJob = { batchId: id, contentType: upload.request.headers.get('content-type'), maxMessageBytes: ctx.config.maxMessageBytes };
+    // Cut into messages and chunks in the batch thread when there is one: this thread only passes the bytes on.
+    const stored = await (batches.storeUpload?.(job, body) ?? storeUploadChunks(directory, job, body, cfg));
     if (stored.total === 0) throw new ProblemError(400, 'INVALID_ARGUMENT', `The upload holds no message (${reader.mediaType}).`);
     const fingerprint = hash.digest('hex');
     if (!(await directory.finishUpload(id, { ...stored, receivedBytes: count.bytes, fingerprint }))) {
@@ -135,35 +146,4 @@ export async function receiveBatch(ctx: ServiceContext, key: ApiKeyRecord, uploa
   }
   batches.wake();
   return { batch: (await directory.find(key.tenant, id))!, replayed: false };
-}
-
-/**
- * Cuts the entries into chunks and stores each before reading on (the awaited
- * write is the upload's back-pressure). 413 past the batch's message count.
- */
-async function storeChunks(directory: BatchDirectory, id: string, entries: AsyncIterable<ChunkEntry>, cfg: BatchConfig, lost: () => boolean): Promise<{ total: number; chunks: number }> {
-  let chunk: ChunkEntry[] = [];
-  let bytes = 0;
-  let total = 0;
-  let seq = 0;
-  const flush = async () => {
-    if (lost()) throw new ProblemError(409, 'CONFLICT', 'The batch was removed while it was being received: send it again.');
-    await directory.addChunk(id, { seq, firstIndex: total - chunk.length, messages: chunk.length, bytes: encodeChunk(chunk) });
-    seq++;
-    chunk = [];
-    bytes = 0;
-  };
-  for await (const entry of entries) {
-    if (total >= cfg.maxBatchMessages) {
-      throw new ProblemError(413, 'LIMIT', `The batch holds more than ${cfg.maxBatchMessages} messages, the most this service takes in one (--max-batch-messages): nothing of it was kept. Send it as several batches.`);
-    }
-    const size = chunkEntryBytes(entry);
-    if (chunk.length && bytes + size > cfg.chunkBytes) await flush();
-    chunk.push(entry);
-    bytes += size;
-    total++;
-    if (chunk.length >= cfg.chunkMessages) await flush();
-  }
-  if (chunk.length) await flush();
-  return { total, chunks: seq };
 }

@@ -12,8 +12,11 @@ import type { AuditRow } from '../../store/record-key-use.ts';
 import type { Store } from '../../store/store.ts';
 import type { ServeConfig } from '../config.ts';
 import type { MetricsSnapshot } from '../metrics.ts';
-import { ThreadChannel, watchThread } from '../workers/thread-channel.ts';
-import type { BatchThreadData } from './batch-thread.ts';
+import { ProblemError } from '../problem.ts';
+import { garbageMeter } from './collect-garbage.ts';
+import { ThreadChannel, transferBytes, watchThread } from '../workers/thread-channel.ts';
+import type { BatchThreadData, StoreUploadAnswer } from './batch-thread.ts';
+import type { StoredUpload, UploadJob } from './store-upload-chunks.ts';
 
 /**
  * The batch isolate's young generation, MiB: 3 is V8's 1 MiB semi-spaces (the
@@ -24,12 +27,43 @@ export const BATCH_YOUNG_GENERATION_MB = 3;
 
 export interface BatchThread {
   wake(): void;
+  /** An upload's body cut into chunks and stored in the thread (batch-thread.ts), this thread handing it over a piece at a time. */
+  storeUpload(job: UploadJob, body: AsyncIterable<Buffer>): Promise<StoredUpload>;
   /** The thread's counters (batch-sign), for /metrics. */
   snapshot(): Promise<MetricsSnapshot | undefined>;
   /** The chunk in hand is released, the thread's store closed, the thread gone. */
   stop(): Promise<void>;
   /** Resolves if the thread dies before stop(). */
   failed: Promise<Error>;
+}
+
+/** The bytes handed to the batch thread at a time: about 1 MiB, in memory of their own so they move across without a copy. */
+export const UPLOAD_PIECE_BYTES = 1024 * 1024;
+/** How many of the upload's bytes pass through this thread between young-generation collections (collect-garbage.ts). */
+export const UPLOAD_GARBAGE_BYTES = 8 * 1024 * 1024;
+
+/** The body's chunks (64 KiB from a socket) gathered into pieces of UPLOAD_PIECE_BYTES, each in an ArrayBuffer of its own. */
+async function* handOverPieces(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const collect = garbageMeter(UPLOAD_GARBAGE_BYTES);
+  let held: Buffer[] = [];
+  let size = 0;
+  const take = () => {
+    const piece = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (const b of held) at += b.copy(piece, at);
+    held = [];
+    size = 0;
+    return piece;
+  };
+  for await (const chunk of body) {
+    held.push(chunk);
+    size += chunk.length;
+    if (size >= UPLOAD_PIECE_BYTES) {
+      collect(size);
+      yield take();
+    }
+  }
+  if (size) yield take();
 }
 
 function threadUrl(): URL {
@@ -43,6 +77,39 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
   const channel = new ThreadChannel(worker);
   channel.handle('audit', (rows: AuditRow[]) => o.store.recordAuditRows(rows));
   channel.handle('log', (text: string) => o.write(text));
+  // Uploads being handed over, by id: each gives its next piece (or null at its end) when the thread asks.
+  const uploads = new Map<number, () => Promise<Uint8Array | null>>();
+  let nextUpload = 0;
+  channel.handle('upload-next', async (id: number) => {
+    const piece = await uploads.get(id)?.();
+    return piece ? transferBytes(piece) : null;
+  });
+  const storeUpload = async (job: UploadJob, body: AsyncIterable<Buffer>): Promise<StoredUpload> => {
+    const id = nextUpload++;
+    const pieces = handOverPieces(body)[Symbol.asyncIterator]();
+    // A failure of this side's reading (413, a broken connection, a lost lease) is thrown here as it was, status and all.
+    let failure: { error: unknown } | undefined;
+    uploads.set(id, async () => {
+      try {
+        const r = await pieces.next();
+        return r.done ? null : r.value;
+      } catch (e) {
+        failure = { error: e };
+        throw e;
+      }
+    });
+    try {
+      const answer = await channel.call<StoreUploadAnswer>('store-upload', id, job);
+      if (failure) throw failure.error;
+      if (answer.ok) return answer.stored;
+      throw new ProblemError(answer.problem.status, answer.problem.code, answer.problem.message, answer.problem.headers);
+    } catch (e) {
+      throw failure ? failure.error : e;
+    } finally {
+      uploads.delete(id);
+      await pieces.return?.(undefined).catch(() => undefined);
+    }
+  };
   let stopping = false;
   let report: (e: Error) => void = () => {};
   const failed = new Promise<Error>((resolve) => (report = resolve));
@@ -61,6 +128,7 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
   }
   return {
     wake: () => channel.send('wake'),
+    storeUpload,
     snapshot: () => channel.call<MetricsSnapshot>('metrics-snapshot').catch(() => undefined),
     stop,
     failed,

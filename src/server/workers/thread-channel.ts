@@ -9,11 +9,27 @@
 import { isKakitomeError, KakitomeError, type ErrorCode } from '../../errors.ts';
 
 interface Endpoint {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
   on(event: 'message', listener: (message: unknown) => void): unknown;
 }
 
 type Handler = (...args: never[]) => unknown;
+
+/** A handler's answer whose ArrayBuffers move to the other side instead of being copied (they are unusable here afterwards). */
+class Transferred {
+  readonly value: unknown;
+  readonly list: readonly ArrayBuffer[];
+  constructor(value: unknown, list: readonly ArrayBuffer[]) {
+    this.value = value;
+    this.list = list;
+  }
+}
+
+/** Answers `bytes` by moving its memory to the other thread: `bytes` must own its whole ArrayBuffer (Buffer.allocUnsafeSlow, not a pooled Buffer). */
+export function transferBytes(bytes: Uint8Array): Transferred {
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !(bytes.buffer instanceof ArrayBuffer)) throw new Error('transferBytes: the bytes do not own their ArrayBuffer.');
+  return new Transferred(bytes, [bytes.buffer]);
+}
 
 interface Call {
   op: string;
@@ -77,7 +93,9 @@ export class ThreadChannel {
     }
     const handler = this.#handlers.get(m.op);
     const answer = (r: Omit<Reply, 'reply'>) => {
-      if (m.id !== undefined && !this.#closed) this.#endpoint.postMessage({ reply: m.id, ...r } satisfies Reply);
+      if (m.id === undefined || this.#closed) return;
+      if (r.value instanceof Transferred) this.#endpoint.postMessage({ reply: m.id, ok: r.ok, value: r.value.value } satisfies Reply, r.value.list);
+      else this.#endpoint.postMessage({ reply: m.id, ...r } satisfies Reply);
     };
     if (!handler) return answer({ ok: false, error: { message: `no handler for ${m.op}` } });
     Promise.resolve()
