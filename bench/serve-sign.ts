@@ -28,7 +28,7 @@
  *
  *   npx node bench/serve-sign.ts [--seconds=10] [--rounds=3] [--connections=64]
  *       [--smtp-connections=32] [--only=http,smtp] [--keys=rsa2048,p256]
- *       [--workers=N] [--quick] [--out=FILE]
+ *       [--workers=N] [--node-args='--single-threaded-gc'] [--quick] [--out=FILE]
  *
  * Needs `wrk` (apt-get install wrk) and `openssl`. Not part of `npm test`.
  */
@@ -59,6 +59,8 @@ interface Options {
   only: string[];
   keys: KeyType[];
   workers: string | undefined;
+  /** Flags for the serve process's Node (e.g. --single-threaded-gc), to compare V8 settings in one run's conditions. */
+  nodeArgs: string[];
   out: string | undefined;
 }
 
@@ -73,6 +75,7 @@ function parseOptions(argv: readonly string[]): Options {
     only: (arg('only') ?? 'http,smtp').split(','),
     keys: (arg('keys') ?? 'rsa2048,p256').split(',') as KeyType[],
     workers: arg('workers'),
+    nodeArgs: (arg('node-args') ?? '').split(' ').filter(Boolean),
     out: arg('out'),
   };
 }
@@ -180,10 +183,10 @@ interface Service {
   stop(): Promise<number | null>;
 }
 
-async function startService(world: World, args: string[], listeners: string[]): Promise<Service> {
+async function startService(world: World, args: string[], listeners: string[], nodeArgs: string[] = []): Promise<Service> {
   const log = world.dir.file(`serve-${Date.now()}.log`);
   const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: world.env, stdio: ['ignore', fd, 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', ...args], { env: world.env, stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -371,6 +374,8 @@ export interface ServeBenchFigures {
   answered: Record<string, number>;
   /** wrk runs: each may leave up to `connections` requests answered after it stopped counting. */
   httpRuns: number;
+  /** --node-args given to the serve process (none: Node's defaults). */
+  nodeArgs: string[];
 }
 
 function summarise(scenario: string, keyType: KeyType, runs: Array<{ load: LoadFigures; raw: RawLimit }>): ScenarioFigures {
@@ -412,7 +417,7 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
     ...(smtp ? ['--smtp', '127.0.0.1:0', '--relay', `127.0.0.1:${sink!.port}`] : []),
     ...(o.workers ? ['--workers', o.workers] : []),
   ];
-  const service = await startService(world, args, [...(http ? ['http'] : []), ...(smtp ? ['smtp'] : [])]);
+  const service = await startService(world, args, [...(http ? ['http'] : []), ...(smtp ? ['smtp'] : [])], o.nodeArgs);
   const scenarios: ScenarioFigures[] = [];
   const answered: Record<string, number> = { 'api.sign': 0, 'smtp.sign': 0 };
   let httpRuns = 0;
@@ -445,7 +450,7 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
   }
   const audit = await countAudit(world);
   await world.dir.cleanup();
-  return { date: new Date().toISOString(), cores: availableParallelism(), connections: o.connections, smtpConnections: o.smtpConnections, seconds: o.seconds, load: { before: load0, after: loadavg()[0]! }, scenarios, audit, answered, httpRuns };
+  return { date: new Date().toISOString(), cores: availableParallelism(), connections: o.connections, smtpConnections: o.smtpConnections, seconds: o.seconds, load: { before: load0, after: loadavg()[0]! }, scenarios, audit, answered, httpRuns, nodeArgs: o.nodeArgs };
 }
 
 /**
@@ -466,7 +471,7 @@ function checkAudit(f: ServeBenchFigures): string[] {
 function report(f: ServeBenchFigures): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
   const lines = [
-    `kakitome serve: 2 KB messages, ${f.cores} cores, ${f.connections} HTTP connections (wrk), ${f.smtpConnections} SMTP connections (bench/smtp-load.ts), ${f.seconds} s per run, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
+    `kakitome serve: 2 KB messages, ${f.cores} cores, ${f.connections} HTTP connections (wrk), ${f.smtpConnections} SMTP connections (bench/smtp-load.ts), ${f.seconds} s per run, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}${f.nodeArgs.length ? `, serve with ${f.nodeArgs.join(' ')}` : ''}`,
     `${'scenario'.padEnd(28)} ${'msg/s'.padStart(7)} ${'raw x cores'.padStart(11)} ${'ratio'.padStart(6)}  ${'service'.padStart(8)} ${'client'.padStart(7)} ${'sink'.padStart(6)} ${'raw'.padStart(6)}  ${'CPU ratio'.padStart(9)} ${'raw/service'.padStart(11)}  target`,
   ];
   for (const s of f.scenarios) {
