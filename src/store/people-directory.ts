@@ -144,8 +144,13 @@ export class PeopleDirectory {
 
   /** Active administrators: while there is none, the console offers first-run setup. */
   async countAdministrators(): Promise<number> {
-    const rows = await this.#engine.all("SELECT roles FROM people WHERE disabled_at IS NULL AND roles LIKE '%administrator%'");
-    return rows.filter((r) => String(r.roles).split(',').includes('administrator')).length;
+    return (await this.listAdministrators()).length;
+  }
+
+  /** The enabled administrators, by address. */
+  async listAdministrators(): Promise<Person[]> {
+    const rows = await this.#engine.all(`SELECT ${COLUMNS} FROM people WHERE disabled_at IS NULL AND roles LIKE '%administrator%' ORDER BY email`);
+    return rows.map(toPerson).filter((p) => p.roles.includes('administrator'));
   }
 
   /**

@@ -15,6 +15,7 @@ import type { ConsoleRole } from '../../src/store/people-directory.ts';
 import { initCertificateAuthority } from '../../src/ca/init-certificate-authority.ts';
 import { startServer, type RunningServer } from '../../src/server/start-server.ts';
 import type { ConsoleOptions } from '../../src/server/console/console-context.ts';
+import type { ConsoleMailConfig } from '../../src/server/config.ts';
 import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
 
 export const ROLE_PEOPLE: Record<string, { email: string; roles: ConsoleRole[] }> = {
@@ -36,13 +37,14 @@ export interface AdminFixture {
   close(): Promise<void>;
 }
 
-export async function startAdminFixture(o: ConsoleOptions = {}): Promise<AdminFixture> {
+/** `mail`: the console's mail relay (serve --mail-relay, --mail-from), e.g. a test SMTP sink. */
+export async function startAdminFixture(o: ConsoleOptions = {}, serve: { mail?: ConsoleMailConfig } = {}): Promise<AdminFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-admin-'));
   let offset = 0;
   const clock = () => new Date(Date.now() + offset);
   const store = await Store.open(openSqliteEngine(join(dir, 'kakitome.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'test', clock });
   await initCertificateAuthority(store, { name: 'Sample KK', organization: 'Sample KK', keyType: 'p256', crlUrl: 'http://pki.example.co.jp/smime.crl', rootCrlUrl: 'http://pki.example.co.jp/root.crl', ocspUrl: 'http://pki.example.co.jp/ocsp' });
-  const server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown' }, {
+  const server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown', ...serve }, {
     log: () => undefined, version: 'test',
     console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 1000, signInPerAccount: 1000 }, ...o },
   });

@@ -24,6 +24,7 @@ import { ja } from '../../src/server/console/messages/ja.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { Sink } from '../gateway/gateway-fixture.ts';
 import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
+import { readMail } from './read-console-mail.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-mail-'));
 let server: RunningServer;
@@ -56,12 +57,6 @@ class Client extends ConsoleClient {
   }
 }
 
-/** The text of a delivered console mail (base64 body) and its headers. */
-function readMail(message: Buffer): { headers: string; text: string } {
-  const raw = message.toString('latin1');
-  const split = raw.indexOf('\r\n\r\n');
-  return { headers: raw.slice(0, split), text: Buffer.from(raw.slice(split + 4), 'base64').toString('utf8') };
-}
 
 async function nextMailTo(address: string, before: number): Promise<{ headers: string; text: string; link: string }> {
   for (let i = 0; i < 200 && !sink.deliveries.slice(before).some((d) => d.to.includes(address)); i++) await new Promise((r) => setTimeout(r, 25));

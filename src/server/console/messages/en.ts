@@ -455,6 +455,14 @@ export const en = {
     received: (n: number, email: string) => `${n} key${n === 1 ? '' : 's'} of ${email} in one file. This is the only time: the password is not shown again.`,
     download: 'Download the keys (.p12)',
     waitingNotice: 'Recovered keys are waiting for you: see "Recovered keys".',
+    unmailed: (emails: string) => `The mail relay did not take the mail to ${emails}: the step is done all the same, but tell them yourself.`,
+  },
+  // Key recovery mail (recovery-mail.ts): to the approvers, then to the recipient.
+  recoveryMail: {
+    requestedSubject: (organisation: string, email: string) => `${organisation}: a key recovery for ${email} waits for your approval`,
+    requestedBody: (email: string, by: string, to: string, reason: string, link: string, until: string) => `${by} asks to recover the keys of ${email}, to be handed over to ${to}.\n\nReason: ${reason}\n\nA second administrator approves or refuses it here (the one who asked and ${email} cannot approve):\n\n${link}\n\nIf nobody approves it by ${until}, it expires. If you did not expect this, refuse it and find out why.\n`,
+    readySubject: (organisation: string, email: string) => `${organisation}: the recovered keys of ${email} are ready for you`,
+    readyBody: (email: string, by: string, link: string, until: string) => `The recovery of the keys of ${email} was approved by ${by}. Sign in and receive them, once, here:\n\n${link}\n\nThey wait for you until ${until}. The password of the file is shown once, on that page.\n`,
   },
   // Backup of the store (pages/backup.ts).
   backup: {

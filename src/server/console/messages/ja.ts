@@ -454,6 +454,14 @@ export const ja: Messages = {
     received: (n: number, email: string) => `${email} の鍵 ${n} 個を一つのファイルにまとめました。パスワードが表示されるのはこの一度だけです。`,
     download: '鍵をダウンロード (.p12)',
     waitingNotice: '回復した鍵があなたを待っています。「回復した鍵」を開いてください。',
+    unmailed: (emails: string) => `メールリレーが ${emails} 宛てのメールを受け付けませんでした。操作は完了していますが、ご自身で連絡してください。`,
+  },
+  // Key recovery mail (recovery-mail.ts): to the approvers, then to the recipient.
+  recoveryMail: {
+    requestedSubject: (organisation: string, email: string) => `${organisation}: ${email} の鍵の回復があなたの承認を待っています`,
+    requestedBody: (email: string, by: string, to: string, reason: string, link: string, until: string) => `${by} が ${email} の鍵の回復を依頼しました。渡す相手は ${to} です。\n\n理由: ${reason}\n\n2人目の管理者がここで承認または拒否します(依頼した人と ${email} 本人は承認できません):\n\n${link}\n\n${until} までに承認されなければ失効します。心当たりがない場合は拒否し、理由を確認してください。\n`,
+    readySubject: (organisation: string, email: string) => `${organisation}: 回復した ${email} の鍵を受け取れます`,
+    readyBody: (email: string, by: string, link: string, until: string) => `${email} の鍵の回復が ${by} によって承認されました。サインインして、ここで一度だけ受け取ってください:\n\n${link}\n\n${until} まで受け取れます。ファイルのパスワードはそのページに一度だけ表示されます。\n`,
   },
   // Backup of the store (pages/backup.ts).
   backup: {

@@ -18,6 +18,7 @@ import { readForm, textField } from '../read-form.ts';
 import { formatDateTime, h, notice, page, seeOther, type Html } from '../render.ts';
 import { findPersonOr404, refuseUnlessMayActOn } from './act-on-person.ts';
 import { decryptionKeyHistory } from './my-keys.ts';
+import { mailRecoveryReady, mailRecoveryRequested, type Unmailed } from '../recovery-mail.ts';
 import { profileChoice, readProfile } from './my-renewal.ts';
 
 /** Recovery requests and steps a minute per staff member. */
@@ -46,15 +47,22 @@ function refusal(v: ConsoleView, e: unknown): { status: number; text: string } |
   return undefined;
 }
 
-async function stepOrPage(cx: ConsoleContext, v: ConsoleView, step: () => Promise<unknown>, done: string): Promise<Response> {
+/**
+ * Runs a step; then, when it is done, its mail (`tell`, recovery-mail.ts): a mail
+ * that could not be sent is said on the page, the step stands.
+ */
+async function stepOrPage(cx: ConsoleContext, v: ConsoleView, step: () => Promise<KeyRecovery>, done: string, tell?: (k: KeyRecovery) => Promise<Unmailed>): Promise<Response> {
   await takeRate(cx, 'key-recovery', v.person!.id, RECOVERY_STEPS_PER_MINUTE);
+  let k: KeyRecovery;
   try {
-    await step();
+    k = await step();
   } catch (e) {
     const r = refusal(v, e);
     if (!r) throw e;
     return recoveriesPage(cx, v, notice('bad', r.text), r.status);
   }
+  const unmailed = tell ? await tell(k) : [];
+  if (unmailed.length) return recoveriesPage(cx, v, h`${notice('good', doneText(v, done) ?? '')}${notice('warn', v.t.recovery.unmailed(unmailed.join(', ')))}`);
   return seeOther(`/admin/recoveries?done=${done}`);
 }
 
@@ -66,12 +74,12 @@ export const requestRecovery: ConsoleHandler = async (c, cx, v) => {
   const reason = textField(form, 'reason', 2000);
   return stepOrPage(cx, v, async () => {
     if (!(await decryptionKeyHistory(cx.service.store, p.email)).length) throw new KakitomeError('INVALID_ARGUMENT', 'The store keeps no decryption key for this person.');
-    await new KeyRecoveries(actingFor(cx, v).store).request({ actor: actor(v), person: p, reason, recipient });
-  }, 'requested');
+    return new KeyRecoveries(actingFor(cx, v).store).request({ actor: actor(v), person: p, reason, recipient });
+  }, 'requested', (k) => mailRecoveryRequested(cx, v, k));
 };
 
 export const approveRecovery: ConsoleHandler = async (c, cx, v) =>
-  stepOrPage(cx, v, () => new KeyRecoveries(actingFor(cx, v).store).approve(c.req.param('id') ?? '', actor(v)), 'approved');
+  stepOrPage(cx, v, () => new KeyRecoveries(actingFor(cx, v).store).approve(c.req.param('id') ?? '', actor(v)), 'approved', (k) => mailRecoveryReady(cx, v, k));
 
 export const refuseRecovery: ConsoleHandler = async (c, cx, v) =>
   stepOrPage(cx, v, () => new KeyRecoveries(actingFor(cx, v).store).refuse(c.req.param('id') ?? '', actor(v)), 'refused');
@@ -105,10 +113,14 @@ ${list.length ? h`<div class="table-wrap"><table><thead><tr><th scope="col">${t.
   return page(v, { title: t.title, body, status });
 }
 
-export const recoveriesView: ConsoleHandler = async (c, cx, v) => {
-  const done = c.req.query('done');
+/** The words for a step done (the `done` query), if it names one. */
+function doneText(v: ConsoleView, done: string | undefined): string | undefined {
   const t = v.t.recovery;
-  const words = done === 'requested' ? t.requested : done === 'approved' ? t.approved : done === 'refused' ? t.refused : undefined;
+  return done === 'requested' ? t.requested : done === 'approved' ? t.approved : done === 'refused' ? t.refused : undefined;
+}
+
+export const recoveriesView: ConsoleHandler = async (c, cx, v) => {
+  const words = doneText(v, c.req.query('done'));
   return recoveriesPage(cx, v, words ? notice('good', words) : undefined);
 };
 
