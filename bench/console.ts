@@ -24,6 +24,11 @@
  *
  *   npx node bench/console.ts [--users=10000] [--certificates=20000] [--audit=50000]
  *       [--requests=100] [--uploads=50] [--upload-size=1048576] [--quick] [--out=FILE]
+ *       [--only=NAME[,NAME]]
+ *
+ * --only: only the pages whose name contains one of the NAMEs (e.g.
+ * --only='external certificates'), and no uploads unless --uploads is given: a
+ * page's server CPU per request, before and after a change.
  *
  * --quick: 1,000 users, 2,000 certificates, 5,000 audit rows, 20 requests a page,
  * 10 uploads (a check that the bench works, not figures). Not part of `npm test`.
@@ -62,6 +67,8 @@ interface Options {
   audit: number;
   requests: number;
   uploads: number;
+  /** Only the pages whose name contains one of these (--only=NAME[,NAME]); the uploads then only with --uploads. */
+  only?: string[];
   uploadSize: number;
   out?: string;
 }
@@ -73,8 +80,9 @@ function readOptions(argv: string[]): Options {
   const out = arg('out');
   return {
     users: num('users', 10_000, 1_000), certificates: num('certificates', 20_000, 2_000), audit: num('audit', 50_000, 5_000),
-    requests: num('requests', 100, 20), uploads: num('uploads', 50, 10), uploadSize: num('upload-size', 1024 * 1024, 1024 * 1024),
+    requests: num('requests', 100, 20), uploads: arg('only') !== undefined && arg('uploads') === undefined ? 0 : num('uploads', 50, 10), uploadSize: num('upload-size', 1024 * 1024, 1024 * 1024),
     ...(out ? { out } : {}),
+    ...(arg('only') ? { only: arg('only')!.split(',') } : {}),
   };
 }
 
@@ -283,10 +291,16 @@ async function main(): Promise<void> {
       ['check page', '/check'],
     ];
     const figures: PageFigure[] = [];
-    for (const [name, path, n] of pages) {
+    for (const [name, path, n] of pages.filter(([name]) => !o.only || o.only.some((x) => name.includes(x)))) {
       const f = await measurePage(admin, child, name, path, Math.min(n ?? o.requests, o.requests));
       figures.push(f);
       process.stderr.write(`${f.pass ? 'ok  ' : 'SLOW'} ${name.padEnd(32)} p50 ${f.p50.toFixed(1).padStart(6)} ms  p95 ${f.p95.toFixed(1).padStart(6)} ms  max ${f.max.toFixed(1).padStart(6)} ms  server CPU ${f.serverCpuMs.toFixed(1).padStart(5)} ms  ${f.statuses}\n`);
+    }
+    if (o.uploads === 0) {
+      const result = { bench: 'console', at: new Date().toISOString(), loadavg: loadavg(), options: o, pages: figures, allPagesUnder50ms: figures.every((f) => f.pass) };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      if (o.out) writeFileSync(o.out, JSON.stringify(result, null, 2));
+      return;
     }
     // The check page: concurrent uploads of the signed message.
     const cpuBefore = await stats(child);

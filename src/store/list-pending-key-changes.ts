@@ -23,12 +23,21 @@ export async function countPendingKeyChanges(store: Store): Promise<number> {
 /** The oldest `limit` pending key changes (at most 200). */
 export async function listPendingKeyChanges(store: Store, limit = 100): Promise<PendingKeyChange[]> {
   const rows = await store.engine.all("SELECT certificate_id, email, filed_at FROM certificate_emails WHERE filing = 'pending' ORDER BY filed_at, email LIMIT ?", [Math.min(Math.max(limit, 1), 200)]);
+  if (rows.length === 0) return [];
+  // The certificates in use for these addresses, found in one query on the address index (with the
+  // filing in the WHERE clause SQLite takes the filing index and reads every current row); then
+  // every record shown is read together.
+  const addresses = [...new Set(rows.map((r) => String(r.email)))];
+  const filed = await store.engine.all(`SELECT certificate_id, email, filing FROM certificate_emails WHERE email IN (${addresses.map(() => '?').join(', ')})`, addresses);
+  const current = filed.filter((f) => f.filing === 'current');
+  const records = new Map((await store.findCertificatesByIds([...new Set([...rows, ...current].map((r) => String(r.certificate_id)))])).map((r) => [r.id, r]));
   const out: PendingKeyChange[] = [];
   for (const r of rows) {
-    const record = await store.findCertificateById(String(r.certificate_id));
+    const record = records.get(String(r.certificate_id));
     if (!record) continue;
     const address = String(r.email);
-    const inUse = (await store.listCertificates({ email: address })).filter((c) => c.id !== record.id && c.filings.some((f) => f.email === address && f.filing === 'current'));
+    const inUse = current.filter((c) => String(c.email) === address && String(c.certificate_id) !== record.id).flatMap((c) => records.get(String(c.certificate_id)) ?? [])
+      .sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime());
     out.push({ address, record, filedAt: new Date(String(r.filed_at)), inUse });
   }
   return out;

@@ -29,15 +29,12 @@ export function prefixEnd(prefix: string): string {
 /**
  * A page of certificates from the ids a keyset query found (asked for limit + 1
  * rows, sorted by `sortColumn` then id): the page's records read whole, and the
- * cursor of the next page when the query found more.
+ * cursor of the next page when the query found more. The records are read
+ * together (Store.findCertificatesByIds), not one by one.
  */
 export async function certificatePageOf(store: Store, rows: readonly Row[], limit: number, sortColumn: string): Promise<{ records: CertificateRecord[]; next?: string }> {
   const page = rows.slice(0, limit);
-  const records: CertificateRecord[] = [];
-  for (const r of page) {
-    const rec = await store.findCertificateById(String(r.id));
-    if (rec) records.push(rec);
-  }
+  const records = await store.findCertificatesByIds(page.map((r) => String(r.id)));
   const last = page.at(-1);
   return rows.length > limit && last ? { records, next: writeCursor(String(last[sortColumn]), String(last.id)) } : { records };
 }

@@ -14,6 +14,7 @@ import { listAuditPage } from '../../src/store/list-audit-page.ts';
 import { writeCursor } from '../../src/store/page-cursor.ts';
 import { listHarvestedCertificates } from '../../src/store/list-harvested-certificates.ts';
 import { countPendingKeyChanges, listPendingKeyChanges } from '../../src/store/list-pending-key-changes.ts';
+import { countUnknownRoots, listUnknownRoots } from '../../src/store/list-unknown-roots.ts';
 import { PeopleDirectory } from '../../src/store/people-directory.ts';
 import { countExpiringMailboxCertificates } from '../../src/store/count-expiring-mailbox-certificates.ts';
 import { findDelegateCertificate } from '../../src/ca/issue-delegate-certificate.ts';
@@ -118,5 +119,45 @@ test('People: paged by address beyond the first page, searched by the start of a
   assert.equal((await people.listPeople({ search: '佐藤', limit: 500 })).length, 115);
   assert.deepEqual((await people.listPeople({ search: 'p22', limit: 500 })).map((p) => p.email), Array.from({ length: 10 }, (_, i) => `p22${i}@example.co.jp`));
   assert.deepEqual(await people.listPeople({ search: "' OR 1=1 --" }), []);
+  await store.close();
+});
+
+test('the key changes waiting read their records together, find the certificates in use on the address index, and the CA roots waiting run on theirs', async () => {
+  const store = await Store.open(openSqliteEngine(':memory:'), {});
+  const now = Date.now();
+  const mint = (email: string) => issueCertificate({
+    subject: { commonName: email }, publicKey: generateKey('p256').publicKey, issuer: pki.caCert, signingKey: pki.caKey, emails: [email],
+    keyUsage: ['digitalSignature', 'keyAgreement'], notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000),
+  });
+  const addresses = ['ren@partner.example', 'mei@partner.example'];
+  const changes = new Map<string, [string, string]>();
+  for (const a of addresses) {
+    const old = mint(a);
+    const fresh = mint(a);
+    await store.harvestCertificate(old, { address: a });
+    assert.equal((await store.harvestCertificate(fresh, { address: a })).filing, 'pending');
+    changes.set(a, [fresh.fingerprint256, old.fingerprint256]);
+  }
+  const sent: Array<[string, SqlValue[]]> = [];
+  const all = store.engine.all.bind(store.engine);
+  (store.engine as { all: typeof all }).all = async (sql: string, params: SqlValue[] = []) => {
+    sent.push([sql, params]);
+    return all(sql, params);
+  };
+  const pending = await listPendingKeyChanges(store);
+  assert.deepEqual(pending.map((p) => [p.address, p.record.certificate.fingerprint256, p.inUse.map((r) => r.certificate.fingerprint256)]).sort(), addresses.map((a) => [a, changes.get(a)![0], [changes.get(a)![1]]]).sort());
+  // The pending rows, the addresses' filings, the records (one query) and their filings (one query): not one query a certificate.
+  assert.equal(sent.length, 4, sent.map(([sql]) => sql).join('\n'));
+  await countUnknownRoots(store);
+  await listUnknownRoots(store);
+  await listUnknownRoots(store, { decision: 'declined' });
+  for (const [sql, params] of sent) {
+    const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => String(r.detail));
+    assert.ok(!plan.some((line) => /^SCAN \w+$/.test(line)), `${sql}\n${plan.join('\n')}`);
+    if (/FROM certificate_emails WHERE email IN/.test(sql)) assert.ok(plan.some((line) => line.includes('certificate_emails_email')), plan.join('\n'));
+  }
+  // Certificates read together come back in the order asked for; an unknown id is left out.
+  const ids = pending.map((p) => p.record.id);
+  assert.deepEqual((await store.findCertificatesByIds([ids[1]!, 'no-such-id', ids[0]!])).map((r) => r.id), [ids[1], ids[0]]);
   await store.close();
 });
