@@ -50,9 +50,11 @@ export type AuditRow = [id: string, at: string, actor: string, action: string, o
  * machine under load, 200-250 µs of CPU per commit (half of it system time) and
  * 8-10 µs per row in it. Where one process commits for several serving threads
  * (server/workers), `groupMs` spaces the commits out: a row that arrives within
- * that time of the last commit's start waits for the next one (an idle store
- * commits at once), so under load each commit carries the rows of every request
- * of those milliseconds. Each row is still committed before its caller goes on.
+ * that time of the last commit's start waits for the next one, so under load each
+ * commit carries the rows of every request of those milliseconds. Only after a
+ * commit that several rows shared: an idle store, or a caller alone (one client
+ * sending one message at a time), commits at once. Each row is still committed
+ * before its caller goes on.
  *
  * Where a batch of rows goes instead of this engine: a serving thread hands its
  * rows to the thread that holds the store's one writing connection
@@ -84,6 +86,8 @@ export class KeyUseRecorder {
   /** The least time between the starts of two commits (0: each as soon as the last one ended). */
   readonly #groupMs: number;
   #lastCommit = -Infinity;
+  /** Rows in the last commit: the grouping time applies only after a shared one. */
+  #lastRows = 0;
 
   constructor(engine: SqlEngine, writer?: AuditWriter, groupMs = 0) {
     this.#engine = engine;
@@ -122,7 +126,9 @@ export class KeyUseRecorder {
       while (this.#waiting.length) {
         // With a grouping time, the next commit waits for it (StoreOptions.auditGroupMs): more
         // rows share each commit, whose cost is the fsync, not the rows.
-        const wait = this.#groupMs - (performance.now() - this.#lastCommit);
+        // Only after a commit that several rows shared: one caller at a time (a client sending
+        // its messages one by one) never waits.
+        const wait = this.#lastRows > 1 ? this.#groupMs - (performance.now() - this.#lastCommit) : 0;
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         this.#lastCommit = performance.now();
         // Whole callers, up to MAX_BATCH rows (at least one caller).
@@ -131,6 +137,7 @@ export class KeyUseRecorder {
         while (take < this.#waiting.length && (take === 0 || count + this.#waiting[take]!.rows.length <= MAX_BATCH)) count += this.#waiting[take++]!.rows.length;
         const batch = this.#waiting.splice(0, take);
         const rows = batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows);
+        this.#lastRows = rows.length;
         try {
           // One statement is one transaction on both engines: on PostgreSQL a single
           // round trip (no BEGIN and COMMIT of their own).

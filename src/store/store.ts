@@ -139,9 +139,10 @@ export interface StoreOptions {
    */
   auditWriter?: AuditWriter;
   /**
-   * The least time between two commits of audit rows, ms (default 0: at once):
-   * the store that commits every serving thread's rows (server/workers) groups
-   * them (record-key-use.ts); each row is still committed before its caller goes on.
+   * The least time between two commits of audit rows, ms (default 0: at once),
+   * after a commit that several rows shared: the store that commits every serving
+   * thread's rows (server/workers) groups them (record-key-use.ts); each row is
+   * still committed before its caller goes on.
    */
   auditGroupMs?: number;
   /** Who acts, for the audit log (default: the OS user). */

@@ -103,18 +103,24 @@ for (const f of engineFactories('kakitome-key-use-')) {
       }
     });
 
-    test('auditGroupMs: an idle store commits at once, then rows wait for the group time and share a commit, each caller after its row is visible', async () => {
+    test('auditGroupMs: a caller alone commits at once; after a shared commit rows wait for the group time and share the next, each caller after its row is visible', async () => {
       const groupMs = 400;
       const w = instrumented(f.make());
       const grouped = await Store.open(w.engine, { actor: 'serve', auditGroupMs: groupMs });
       const observer = await Store.open(f.make(), {});
       const visible = async (detail: string) => (await observer.engine.all("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'test.grouped' AND detail = ?", [detail]))[0]!.n;
       try {
+        // One caller at a time (a client sending one message after another): never held back.
+        const alone = performance.now();
+        for (const i of [1, 2, 3]) await grouped.audit('test.grouped', undefined, `alone ${i}`);
+        assert.ok(performance.now() - alone < groupMs, 'three rows one after another did not wait for the group time');
+        assert.equal(w.counts.auditCommits, 3);
+        // Two rows at once share a commit; from then on the group time applies.
         const first = performance.now();
-        await grouped.audit('test.grouped', undefined, 'first');
-        assert.equal(Number(await visible('first')), 1);
-        assert.equal(w.counts.auditCommits, 1);
-        // Ten rows, one every 10 ms, all within the group time of the first commit.
+        await Promise.all([grouped.audit('test.grouped', undefined, 'first'), grouped.audit('test.grouped', undefined, 'second')]);
+        assert.equal(Number(await visible('first')) + Number(await visible('second')), 2);
+        assert.equal(w.counts.auditCommits, 4);
+        // Ten rows, one every 10 ms, all within the group time of that commit.
         const resolved: number[] = [];
         await Promise.all(Array.from({ length: 10 }, async (_, i) => {
           await new Promise((r) => setTimeout(r, i * 10));
@@ -122,7 +128,7 @@ for (const f of engineFactories('kakitome-key-use-')) {
           assert.equal(Number(await visible(`wave ${i}`)), 1, 'the caller goes on only once its row is committed');
           resolved.push(performance.now());
         }));
-        assert.equal(w.counts.auditCommits, 2, `ten rows within the group time took ${w.counts.auditCommits - 1} commits`);
+        assert.equal(w.counts.auditCommits, 5, `ten rows within the group time took ${w.counts.auditCommits - 4} commits`);
         assert.ok(Math.min(...resolved) >= first + groupMs - 5, 'the second commit waited for the group time');
       } finally {
         await observer.close();

@@ -30,7 +30,8 @@ import { masterKeyPassphrase } from './store-options.ts';
 /**
  * The least time between two commits of the service's audit rows (StoreOptions.auditGroupMs):
  * a commit costs its fsync (200-250 µs of CPU on the reference machine, record-key-use.ts),
- * so under load the rows of 2 ms of requests share one; an idle service commits at once.
+ * so under load the rows of 2 ms of requests share one; an idle service, or a client sending
+ * one message at a time, commits at once.
  * Every answer still waits for its row's commit (docs/performance.md, "The signing service").
  */
 const AUDIT_GROUP_MS = 2;
