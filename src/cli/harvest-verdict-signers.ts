@@ -29,11 +29,14 @@ export interface HarvestNote {
   filing: Filing;
 }
 
+/** Where the harvest says what it kept and refused: a verdict view, or (the gateway, which shows none) a list that is dropped. */
+export type HarvestView = Pick<VerdictView, 'warnings' | 'details'>;
+
 /**
  * `seen` (one per job) skips a signer already harvested with the same attributes in
  * this run: a batch of a thousand messages from one sender costs one write, not a thousand.
  */
-export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: VerdictView, validate: SignerValidator, seen?: Set<string>): Promise<HarvestNote[]> {
+export async function harvestVerdictSigners(store: Store, verdict: MessageVerdict, view: HarvestView, validate: SignerValidator, seen?: Set<string>): Promise<HarvestNote[]> {
   if (verdict.status !== 'trusted') {
     await recordUnknownRoots(store, verdict, view, seen);
     return [];
@@ -81,7 +84,7 @@ export async function harvestVerdictSigners(store: Store, verdict: MessageVerdic
  * or kept to encrypt to), and the reader is told how to decide. `seen` records a
  * signer once per job (a gateway process, a CLI run).
  */
-async function recordUnknownRoots(store: Store, verdict: MessageVerdict, view: VerdictView, seen?: Set<string>): Promise<void> {
+async function recordUnknownRoots(store: Store, verdict: MessageVerdict, view: HarvestView, seen?: Set<string>): Promise<void> {
   for (const s of verdict.signers) {
     if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust || s.trust.status !== 'untrusted') continue;
     const key = JSON.stringify(['unknown-root', s.certificate.fingerprint256, s.trust.identity.from ?? null]);

@@ -2,10 +2,11 @@
  * A fixed pool of worker threads, each with up to `perWorker` tasks in flight, so a
  * worker finds its next task already waiting when it finishes one (the main thread
  * never stands between two tasks). A worker answers its tasks in the order it
- * received them (bulk-worker.ts runs them one after the other; a pool made with
- * `overlapping` has workers that run their tasks at once and answer in order, as
- * the gateway's transform-worker.ts does, so that a task waiting for the store does
- * not hold the others up).
+ * received them (bulk-worker.ts runs them one after the other), except in a pool
+ * made with `overlapping`: its workers run their tasks at once and answer each as
+ * it is done, tagged with the task's number (`OverlappingTask`, `OverlappingAnswer`:
+ * the gateway's transform-worker.ts), so that a task waiting for the store (a key
+ * use's commit, a revocation check) holds up neither the others nor their answers.
  *
  * Hand-written rather than piscina: a batch needs only "N workers, a queue, replace
  * a worker that dies", about a hundred lines, and workers here must load TypeScript
@@ -20,12 +21,27 @@ import { getCompileCacheDir } from 'node:module';
  * when told through their environment; without it each worker strips and compiles
  * the sources again (measured: 770 ms of CPU per worker instead of 250-390 ms).
  */
-function workerEnv(): NodeJS.ProcessEnv {
+export function workerEnv(): NodeJS.ProcessEnv {
   const cache = getCompileCacheDir();
   return cache === undefined || process.env.NODE_COMPILE_CACHE !== undefined ? process.env : { ...process.env, NODE_COMPILE_CACHE: cache };
 }
 
+/** What an overlapping pool posts to its workers, and what they answer (in any order). */
+export interface OverlappingTask<I> {
+  task: number;
+  input: I;
+}
+export interface OverlappingAnswer<O> {
+  task: number;
+  output: O;
+}
+
+/** Per worker started: fields added to its workerData (an object) and what they move to it. */
+export type WorkerStart = () => { data: Record<string, unknown>; transfer: Transferable[] };
+
 interface Task<I, O> {
+  /** Its number, for an overlapping pool's answers. */
+  id: number;
   input: I;
   transfer: readonly Transferable[];
   resolve: (o: O) => void;
@@ -48,24 +64,40 @@ export class WorkerPool<I, O> {
   readonly #slots: Slot<I, O>[] = [];
   readonly #queue: Task<I, O>[] = [];
   #closed = false;
+  #nextId = 0;
   /** Crashes since the last answer: past a bound the workers cannot even start, so stop. */
   #crashes = 0;
   /** Every crash, for a caller that must clean up after a worker that died mid-task. */
   crashed = 0;
 
-  constructor(url: URL, workerData: unknown, size: number, perWorker = 1, options: { overlapping?: boolean } = {}) {
+  /** Each worker's own part of its data (a MessagePort to another thread), made when it starts. */
+  readonly #startWith: WorkerStart | undefined;
+
+  constructor(url: URL, workerData: unknown, size: number, perWorker = 1, options: { overlapping?: boolean; startWith?: WorkerStart } = {}) {
     this.size = Math.max(1, size);
     this.perWorker = Math.max(1, perWorker);
     this.#overlapping = options.overlapping === true;
     this.#url = url;
     this.#workerData = workerData;
+    this.#startWith = options.startWith;
     for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
   }
 
   #spawn(): Slot<I, O> {
-    const slot: Slot<I, O> = { worker: new Worker(this.#url, { workerData: this.#workerData, env: workerEnv() }), tasks: [] };
-    slot.worker.on('message', (out: O) => {
-      const t = slot.tasks.shift();
+    const own = this.#startWith?.();
+    const workerData = own ? { ...(this.#workerData as object), ...own.data } : this.#workerData;
+    const slot: Slot<I, O> = { worker: new Worker(this.#url, { workerData, ...(own ? { transferList: own.transfer } : {}), env: workerEnv() }), tasks: [] };
+    slot.worker.on('message', (message: O | OverlappingAnswer<O>) => {
+      let t: Task<I, O> | undefined;
+      let out = message as O;
+      if (this.#overlapping) {
+        const answer = message as OverlappingAnswer<O>;
+        const i = slot.tasks.findIndex((x) => x.id === answer.task);
+        t = i >= 0 ? slot.tasks.splice(i, 1)[0] : undefined;
+        out = answer.output;
+      } else {
+        t = slot.tasks.shift();
+      }
       this.#crashes = 0;
       t?.resolve(out);
       this.#pump();
@@ -94,7 +126,8 @@ export class WorkerPool<I, O> {
     };
     slot.worker.on('error', replace);
     slot.worker.on('exit', (code) => {
-      if (slot.tasks.length > 0) replace(new Error(`worker exited with code ${code}`));
+      // One that ends by itself while idle (a gateway worker whose audit thread is gone) is replaced too.
+      if (slot.tasks.length > 0 || (!this.#closed && this.#slots.includes(slot))) replace(new Error(`worker exited with code ${code}`));
     });
     return slot;
   }
@@ -107,7 +140,7 @@ export class WorkerPool<I, O> {
       if (best === undefined) return;
       const next = this.#queue.shift()!;
       best.tasks.push(next);
-      best.worker.postMessage(next.input, next.transfer);
+      best.worker.postMessage(this.#overlapping ? ({ task: next.id, input: next.input } satisfies OverlappingTask<I>) : next.input, next.transfer);
     }
   }
 
@@ -115,7 +148,7 @@ export class WorkerPool<I, O> {
   run(input: I, transfer: readonly Transferable[] = []): Promise<O> {
     if (this.#closed) return Promise.reject(new Error('worker pool closed'));
     return new Promise<O>((resolve, reject) => {
-      this.#queue.push({ input, transfer, resolve, reject });
+      this.#queue.push({ id: this.#nextId++, input, transfer, resolve, reject });
       this.#pump();
     });
   }

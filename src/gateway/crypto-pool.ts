@@ -12,6 +12,7 @@ import { WorkerPool } from '../cli/worker-pool.ts';
 import type { StoreConfig } from '../store/open-store.ts';
 import type { TransformTask, TransformWorkerData } from './transform-worker.ts';
 import { failedTransform, type TransformRequest, type TransformResult } from './transform-message.ts';
+import { AuditThread } from './start-audit-thread.ts';
 
 /**
  * Messages a worker works on at once (transform-worker.ts): one that waits for the
@@ -51,12 +52,24 @@ export function ownedCopy(b: Buffer, always = false): Buffer {
 export class CryptoPool {
   readonly size: number;
   readonly #pool: WorkerPool<TransformTask, TransformResult>;
+  readonly #audit: AuditThread;
   #generation = 0;
 
   constructor(o: CryptoPoolOptions) {
-    const data: TransformWorkerData = { store: o.store, authservId: o.authservId, domains: [...o.domains] };
-    this.#pool = new WorkerPool<TransformTask, TransformResult>(workerUrl(), data, o.workers, TASKS_PER_WORKER, { overlapping: true });
+    const data: Omit<TransformWorkerData, 'audit'> = { store: o.store, authservId: o.authservId, domains: [...o.domains] };
+    // Every worker's key-use rows are committed by the audit thread, each worker through a port of its own.
+    const audit = (this.#audit = new AuditThread({ store: { ...(o.store.home ? { home: o.store.home } : {}), ...(o.store.databaseUrl ? { databaseUrl: o.store.databaseUrl } : {}) } }));
+    const startWith = () => {
+      const port = audit.connect();
+      return { data: { audit: port }, transfer: [port] };
+    };
+    this.#pool = new WorkerPool<TransformTask, TransformResult>(workerUrl(), data, o.workers, TASKS_PER_WORKER, { overlapping: true, startWith });
     this.size = this.#pool.size;
+  }
+
+  /** Audit threads started so far (one, and one more after each that died). */
+  get auditThreadsStarted(): number {
+    return this.#audit.started;
   }
 
   /** Workers that died so far (replaced). */
@@ -88,7 +101,8 @@ export class CryptoPool {
     return result;
   }
 
-  close(): Promise<void> {
-    return this.#pool.close();
+  async close(): Promise<void> {
+    await this.#pool.close();
+    await this.#audit.close();
   }
 }

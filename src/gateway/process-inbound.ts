@@ -1,9 +1,16 @@
 /**
  * Inbound mail (a recipient in one of our domains): decrypted with any key the
- * store ever held for a recipient of the envelope (findEnvelopeKeys: key history,
- * whatever the certificate's expiry), verified with full trust and revocation,
- * labelled with Authentication-Results (smime-result.ts), and trusted signers'
- * certificates harvested under the directory's rules (the CLI's harvest path).
+ * store ever held for a recipient of the envelope (findEnvelopeKeysRecording: key
+ * history, whatever the certificate's expiry), verified with full trust and
+ * revocation, labelled with Authentication-Results (smime-result.ts), and trusted
+ * signers' certificates harvested under the directory's rules (the CLI's harvest
+ * path).
+ *
+ * The keys are handed out while their uses' audit rows are being committed, so the
+ * decryption runs during the commit's fsync; the result is returned only once the
+ * commit is done, and a failed commit is thrown (the caller answers 4xx): nothing
+ * decrypted leaves (relayed, or answered 250) before its key use is durable
+ * (docs/store.md, "The audit of key uses").
  *
  * What is delivered:
  * - encrypted, opened: the decrypted message (the library's output: layers
@@ -28,12 +35,10 @@
  * the caller answers 4xx and Postfix keeps the message.
  */
 import { decryptMessage } from '../smime/decrypt-message.ts';
-import { verifyMessage } from '../smime/verify-message.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
-import { findEnvelopeKeys } from '../store/find-envelope-keys.ts';
-import { findMessageEnvelope } from '../cli/find-message-envelope.ts';
+import { findEnvelopeKeysRecording } from '../store/find-envelope-keys.ts';
+import type { CmsInput } from '../cms/content-info.ts';
 import { harvestQuietly } from '../cli/jobs/verify-job.ts';
-import { viewVerdict } from '../cli/verdict-view.ts';
 import { claimsAuthservId, formatAuthenticationResults, isGatewayHeaderField, type SmimeAuthentication } from './authentication-results.ts';
 import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
 import type { MethodResult } from '../dkim/authenticate-sender.ts';
@@ -104,7 +109,8 @@ export function labelWith(ctx: GatewayContext, message: Buffer, auth: SmimeAuthe
 
 export async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
   if (verdict.status !== 'trusted') return;
-  await harvestQuietly(ctx.store, verdict, viewVerdict(verdict), ctx.harvested, validate);
+  // The harvest's notes go nowhere: the gateway shows no verdict view, so none is built for it.
+  await harvestQuietly(ctx.store, verdict, { warnings: [] }, ctx.harvested, validate);
 }
 
 /**
@@ -117,65 +123,81 @@ export async function processInbound(ctx: GatewayContext, received: Buffer, poli
   return { ...r, message: tagSubject(r.message, r.auth.result, policy.settings) };
 }
 
-/** `senderAuth`: DKIM, SPF and DMARC of the message as received (checked by the caller), written beside smime. */
+/** The envelope's keys, found when the library reached the envelope, handed out while their uses are being committed. */
+type FoundKeys = Awaited<ReturnType<typeof findEnvelopeKeysRecording>>;
+
+/**
+ * `senderAuth`: DKIM, SPF and DMARC of the message as received (checked by the
+ * caller), written beside smime. One pass over the message: the library opens it
+ * and asks for keys only when it reaches an envelope (findKeys), so a message is
+ * read and its envelope found once.
+ */
 async function openInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[]): Promise<InboundResult> {
   const label = (message: Buffer, auth: SmimeAuthentication) => labelWith(ctx, message, auth, senderAuth);
   const validate = ctx.validator(policy.settings.revocation);
-  let envelope: Buffer | undefined;
+  let asked = false;
+  let found: FoundKeys | undefined;
+  // Keys by the envelope's recipient identifiers; a store failure here is thrown (4xx).
+  const findKeys = async (envelope: CmsInput) => {
+    asked = true;
+    found = await findEnvelopeKeysRecording(ctx.store, envelope);
+    return found.keys;
+  };
+  const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
+  let result: InboundResult;
   try {
-    envelope = findMessageEnvelope(received);
+    const { message: plain, verdict } = await decryptMessage(received, { findKeys, validateSigner: validate, ...(openUnauthenticated ? { allowUnauthenticated: true } : {}) });
+    result = await judged(ctx, received, plain, verdict, found, validate, label);
   } catch (e) {
+    // The commit's failure first: nothing made with a key is released without its record.
+    await found?.recorded;
     if (!isMessageVerdictError(e)) throw e;
-    const auth = smimeResultOfError(e);
-    return { message: label(received, auth), action: 'labelled', auth };
+    result = refused(ctx, e, asked, policy, received, label);
   }
-  if (envelope === undefined) {
-    let verdict: MessageVerdict;
-    try {
-      verdict = await verifyMessage(received, { validateSigner: validate });
-    } catch (e) {
-      if (!isMessageVerdictError(e)) throw e;
-      const auth = smimeResultOfError(e);
-      return { message: label(received, auth), action: 'labelled', auth };
-    }
+  // Decrypted while the key use was being committed; released only once it is (a failed commit is thrown: 4xx, nothing relayed).
+  await found?.recorded;
+  return result;
+}
+
+/** What is delivered for a message the library opened: verified (no envelope), unopened (no key held), or decrypted. */
+async function judged(ctx: GatewayContext, received: Buffer, plain: Buffer, verdict: MessageVerdict, found: FoundKeys | undefined, validate: SignerValidator, label: (message: Buffer, auth: SmimeAuthentication) => Buffer): Promise<InboundResult> {
+  if (found === undefined) {
+    // No envelope: verified (or unsigned), delivered as received.
     await harvest(ctx, verdict, validate);
     const auth = smimeResultOfVerdict(verdict);
     return { message: label(received, auth), action: verdict.status === 'unsigned' ? 'labelled' : 'verified', auth };
   }
-  try {
-    // Keys by the envelope's recipient identifiers; a store failure here is thrown (4xx).
-    const keys = (await findEnvelopeKeys(ctx.store, envelope)).map(({ key, certificate }) => ({ key, certificate }));
-    if (keys.length === 0) {
-      const auth = noKeyHeld();
-      return { message: label(received, auth), action: 'unopened', auth };
-    }
-    const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
-    const { message: plain, verdict } = await decryptMessage(received, { keys, validateSigner: validate, ...(openUnauthenticated ? { allowUnauthenticated: true } : {}) });
-    await harvest(ctx, verdict, validate);
-    const auth = smimeResultOfVerdict(verdict);
-    // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
-    if (verdict.status === 'invalid') return { message: label(received, auth), action: 'unopened', auth };
-    if (verdict.encryption?.authenticatedBy === 'none') {
-      // Opened by policy although nobody vouches for the bytes: every part rebuilt so
-      // that nothing in it can fetch (a CBC gadget's only way out), under a warning.
-      auth.result = 'neutral';
-      auth.code = 'UNAUTH_ENC';
-      auth.reason = OPENED_UNAUTHENTICATED;
-      return { message: label(deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
-    }
-    return { message: label(plain, auth), action: 'decrypted', auth };
-  } catch (e) {
-    if (!isMessageVerdictError(e)) throw e;
-    const auth = smimeResultOfError(e);
-    if (e.code === 'UNAUTH_ENC' && policy.settings.unauthenticatedEncryption === 'hold') {
-      // Kept as received by the caller (handle-message.ts), which tells the recipient.
-      auth.reason = HELD_UNAUTHENTICATED;
-      return { message: received, action: 'held', auth };
-    }
-    if (e.code === 'UNAUTH_ENC') {
-      auth.reason = NOT_OPENED_UNAUTHENTICATED;
-      return { message: label(wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };
-    }
+  if (found.keys.length === 0) {
+    const auth = noKeyHeld();
     return { message: label(received, auth), action: 'unopened', auth };
   }
+  await harvest(ctx, verdict, validate);
+  const auth = smimeResultOfVerdict(verdict);
+  // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
+  if (verdict.status === 'invalid') return { message: label(received, auth), action: 'unopened', auth };
+  if (verdict.encryption?.authenticatedBy === 'none') {
+    // Opened by policy although nobody vouches for the bytes: every part rebuilt so
+    // that nothing in it can fetch (a CBC gadget's only way out), under a warning.
+    auth.result = 'neutral';
+    auth.code = 'UNAUTH_ENC';
+    auth.reason = OPENED_UNAUTHENTICATED;
+    return { message: label(deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
+  }
+  return { message: label(plain, auth), action: 'decrypted', auth };
+}
+
+/** What is delivered for a message the library refused: before any envelope, labelled; at or past it, unopened (CBC content nobody vouches for: by policy). */
+function refused(ctx: GatewayContext, e: Parameters<typeof smimeResultOfError>[0], atEnvelope: boolean, policy: ResolvedPolicy, received: Buffer, label: (message: Buffer, auth: SmimeAuthentication) => Buffer): InboundResult {
+  const auth = smimeResultOfError(e);
+  if (!atEnvelope) return { message: label(received, auth), action: 'labelled', auth };
+  if (e.code === 'UNAUTH_ENC' && policy.settings.unauthenticatedEncryption === 'hold') {
+    // Kept as received by the caller (handle-message.ts), which tells the recipient.
+    auth.reason = HELD_UNAUTHENTICATED;
+    return { message: received, action: 'held', auth };
+  }
+  if (e.code === 'UNAUTH_ENC') {
+    auth.reason = NOT_OPENED_UNAUTHENTICATED;
+    return { message: label(wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_NOTICE), auth), action: 'unopened-notice', auth };
+  }
+  return { message: label(received, auth), action: 'unopened', auth };
 }

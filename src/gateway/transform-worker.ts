@@ -2,20 +2,24 @@
  * A worker thread of the gateway's crypto pool (crypto-pool.ts): it opens the key
  * store itself (the master key comes from the main thread, which read it once, as a
  * KeyObject) and keeps a gateway context of its own, so every private key it uses
- * is opened through the store and audited there (record-key-use.ts), exactly as on
- * the main thread: a key is handed out only after its use is committed, and the
- * identity cache (a minute) is per worker. Each task carries the main thread's
+ * is opened through the store and audited (record-key-use.ts), its rows committed
+ * by the gateway's audit thread (audit-thread.ts): a signing key is handed out only
+ * after its use is committed; an inbound message's decryption key at once, its
+ * copy leaving this thread only once the use is committed (process-inbound.ts).
+ * The identity cache (a minute) is per worker. Each task carries the main thread's
  * policy revision and reload generation: a task with another revision reads the
  * store's policy first, one with another generation builds the whole context again
- * (trust anchors, after SIGHUP). Tasks run at once, answered in the order they
- * came (below).
+ * (trust anchors, after SIGHUP). Tasks run at once, each answered when done (below).
  */
-import { parentPort, workerData, type Transferable } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
+import { ThreadChannel } from '../server/workers/thread-channel.ts';
+import type { AuditRow } from '../store/record-key-use.ts';
 import { openStore, type StoreConfig } from '../store/open-store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import type { Store } from '../store/store.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
 import { ownedCopy } from './crypto-pool.ts';
+import type { OverlappingAnswer, OverlappingTask } from '../cli/worker-pool.ts';
 import { failedTransform, transformMessage, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface TransformWorkerData {
@@ -23,6 +27,8 @@ export interface TransformWorkerData {
   store: Pick<StoreConfig, 'home' | 'databaseUrl' | 'masterKey'>;
   authservId: string;
   domains: string[];
+  /** This worker's port to the gateway's audit thread (audit-thread.ts), which commits its key uses' rows. */
+  audit: MessagePort;
 }
 
 export interface TransformTask {
@@ -35,12 +41,26 @@ export interface TransformTask {
 
 const data = workerData as TransformWorkerData;
 let store: Promise<Store> | undefined;
+
+/**
+ * The audit rows of this worker's key uses go to the audit thread, which commits
+ * them without stopping this thread (a node:sqlite commit blocks its thread for
+ * the fsync). When that thread is gone (its port closed), every row waiting fails
+ * (its message is answered 4xx) and this worker ends: the pool starts another, with
+ * a port to a new audit thread (start-audit-thread.ts).
+ */
+const audit = new ThreadChannel(data.audit);
+data.audit.on('close', () => {
+  audit.close(new Error('The gateway\'s audit thread is gone; the key uses waiting for it were not recorded.'));
+  setImmediate(() => process.exit(1));
+});
+const auditWriter = (rows: AuditRow[]) => audit.call<void>('audit', rows);
 let ctx: { generation: number; revision: string; context: Promise<GatewayContext> } | undefined;
 
 /** The context for a task: built once per generation, its policy read once per revision, shared by the tasks in flight. */
 function contextFor(task: TransformTask): Promise<GatewayContext> {
   // A store that cannot be opened (PostgreSQL down at start) is tried again at the next task.
-  const opened = (store ??= openStore({ ...data.store, actor: 'gateway', env: {} }).catch((e: unknown) => {
+  const opened = (store ??= openStore({ ...data.store, actor: 'gateway', env: {}, auditWriter }).catch((e: unknown) => {
     store = undefined;
     throw e;
   }));
@@ -82,17 +102,12 @@ function transferable(result: TransformResult): Transferable[] {
 }
 
 /**
- * Tasks run at once (the pool sends a few: crypto-pool.ts), answered in the order
- * they came (worker-pool.ts relies on it). While one waits for the store (an
- * inbound message's key use is committed, with an fsync, before its key is handed
- * out: record-key-use.ts), the others go on, and key uses that come together share
- * one commit instead of one fsync each.
+ * Tasks run at once (the pool sends a few: crypto-pool.ts), each answered as soon
+ * as it is done, with its number (worker-pool.ts, overlapping): while one waits for
+ * the store (an inbound message's key use being committed by the audit thread, a
+ * certificate lookup on PostgreSQL), the others go on and leave, and key uses that
+ * come together share one commit.
  */
-let answered: Promise<void> = Promise.resolve();
-parentPort!.on('message', (task: TransformTask) => {
-  const result = run(task);
-  answered = answered.then(async () => {
-    const r = await result;
-    parentPort!.postMessage(r, transferable(r));
-  });
+parentPort!.on('message', (m: OverlappingTask<TransformTask>) => {
+  void run(m.input).then((output) => parentPort!.postMessage({ task: m.task, output } satisfies OverlappingAnswer<TransformResult>, transferable(output)));
 });

@@ -64,7 +64,7 @@ import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
 
-export interface DecryptMessageStreamOptions extends Omit<DecryptMessageOptions, 'keys'> {
+export interface DecryptMessageStreamOptions extends Omit<DecryptMessageOptions, 'keys' | 'findKeys'> {
   /** The keys to try. Either these or `findKeys`. */
   keys?: DecryptKey[];
   /**
@@ -253,7 +253,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
   const inMemory = async (): Promise<MessageVerdict> => {
     const whole = await src.readAll();
     if (!options.keys?.length) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessageStream: this message is not an envelope read as a stream (an outer signature, opaque signing, or not encrypted), and findKeys serves only those: give keys.');
-    const { message, verdict } = await decryptMessage(whole, { ...options, keys: options.keys });
+    const { findKeys: _asked, ...inMemoryOptions } = options;
+    const { message, verdict } = await decryptMessage(whole, { ...inMemoryOptions, keys: options.keys });
     for (let p = 0; p < message.length; p += 1 << 20) await write(message.subarray(p, p + (1 << 20)));
     await finish();
     return { ...verdict, output: Buffer.alloc(0) };
@@ -538,7 +539,8 @@ async function rebuildInMemory(
   const te = headerOnlyEntity(head, limits, true).transferEncoding;
   const eol = lfMessage ? '\n' : '\r\n';
   const body = te === 'base64' ? Buffer.from(`${der.toString('base64').replace(/.{76}/g, `$&${eol}`)}${eol}`, 'latin1') : der;
-  const { message, verdict } = await decryptMessage(Buffer.concat([head, body]), options);
+  const { findKeys: _asked, ...inMemoryOptions } = options;
+  const { message, verdict } = await decryptMessage(Buffer.concat([head, body]), inMemoryOptions);
   for (let p = 0; p < message.length; p += 1 << 20) await write(message.subarray(p, p + (1 << 20)));
   await finish();
   return { ...verdict, output: Buffer.alloc(0) };

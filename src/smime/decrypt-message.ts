@@ -28,6 +28,7 @@
  *   const { message, verdict } = await decryptMessage(eml, { keys: [{ key, certificate }], validateSigner });
  */
 import type { DecryptKey } from '../cms/enveloped-data/decrypt.ts';
+import type { CmsInput } from '../cms/content-info.ts';
 import { KakitomeError } from '../errors.ts';
 import { openMessage } from './open-message.ts';
 import { WITHHELD_INVALID } from './unauthenticated-content.ts';
@@ -35,7 +36,16 @@ import type { MessageVerdict } from './verdict.ts';
 import type { VerifyMessageOptions } from './verify-message.ts';
 
 export interface DecryptMessageOptions extends VerifyMessageOptions {
-  keys: DecryptKey[];
+  /** The keys to try. Either these or `findKeys`. */
+  keys?: DecryptKey[];
+  /**
+   * Instead of `keys`: asked for the keys once the message's first encryption layer
+   * is reached, with its ContentInfo (open-message.ts). A message without an
+   * encryption layer is then opened and judged as verifyMessage would (with a
+   * warning that nothing was decrypted), and with no keys found its body stays
+   * encrypted: a caller that must tell these apart watches what it was asked.
+   */
+  findKeys?: (envelope: CmsInput) => Promise<DecryptKey[]>;
   /**
    * Open CBC content that no trusted signature of the sender covers (EFAIL: it may
    * have been altered on the way). Default false: refused with UNAUTH_ENC. The verdict
@@ -45,7 +55,7 @@ export interface DecryptMessageOptions extends VerifyMessageOptions {
 }
 
 export async function decryptMessage(message: Uint8Array, options: DecryptMessageOptions): Promise<{ message: Buffer; verdict: MessageVerdict }> {
-  if (!options.keys || options.keys.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessage needs at least one key.');
+  if ((!options.keys || options.keys.length === 0) && !options.findKeys) throw new KakitomeError('INVALID_ARGUMENT', 'decryptMessage needs at least one key, or findKeys.');
   const verdict = await openMessage(message, options);
   if (!verdict.layers.some((l) => l.decrypted === true)) verdict.warnings.push('The message body was not encrypted; nothing was decrypted.');
   if (verdict.status === 'invalid') {

@@ -18,7 +18,7 @@
 import { OID } from '../asn1/oids.ts';
 import { DecryptionError, KakitomeError, UnauthenticatedContentError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
 import { resolveLimits, type Limits } from '../limits.ts';
-import { parseContentInfo, readNestedContentInfo, type ContentInfo } from '../cms/content-info.ts';
+import { parseContentInfo, readNestedContentInfo, type CmsInput, type ContentInfo } from '../cms/content-info.ts';
 import { verifySignedData, type SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { decryptData, type DecryptKey, type DecryptResult } from '../cms/enveloped-data/decrypt.ts';
 import { decompressData, decompressionBudget } from '../cms/compressed-data.ts';
@@ -58,6 +58,16 @@ export interface OpenMessageOptions {
   allowLegacy?: boolean;
   /** Keys for decrypting the message body; absent: encrypted bodies are reported, not opened. */
   keys?: DecryptKey[];
+  /**
+   * Instead of `keys`: asked once, when the message's first encryption layer is
+   * reached, with its ContentInfo, for the keys to try there and in every layer and
+   * attached message after it: e.g. a key store's keys for its RecipientInfos
+   * (find-envelope-keys.ts), without the caller finding and parsing the envelope
+   * first (decrypt-message-stream.ts's findKeys does the same for a stream). Never
+   * asked for a message without an encryption layer, nor for one only a message
+   * attached to it has. An empty answer is as no keys.
+   */
+  findKeys?: (envelope: CmsInput) => Promise<DecryptKey[]>;
   /**
    * Open CBC-encrypted (enveloped-data) content that no trusted signature of the From
    * address, made inside the encryption, covers. Default false: such content is
@@ -236,6 +246,11 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
       current = next(v.contentType, v.content);
     } else if (ci.contentType === OID.envelopedData || ci.contentType === OID.authEnvelopedData) {
       const kind = ci.contentType === OID.envelopedData ? 'enveloped' : 'auth-enveloped';
+      if (!options.keys?.length && options.findKeys && context.depth === 0) {
+        // Asked once: the keys found serve the layers and attached messages after this one.
+        const { findKeys, ...rest } = options;
+        options = { ...rest, keys: await findKeys(ci) };
+      }
       if (!options.keys || options.keys.length === 0) {
         layers.push({ kind, form: 'opaque', mediaType, coversBody: true, decrypted: false, warnings: [...k.warnings] });
         warnings.push('The message body is encrypted and was not decrypted (no key given).');

@@ -12,6 +12,7 @@
 import { parseEnvelopeFromContentInfo } from '../cms/enveloped-data/parse.ts';
 import { recipientIdentifiers } from '../cms/recipients/recipient-info.ts';
 import type { CmsIdentifier } from '../cms/identifier.ts';
+import type { CmsInput } from '../cms/content-info.ts';
 import type { Limits } from '../limits.ts';
 import type { Store } from './store.ts';
 import type { KeyObject } from 'node:crypto';
@@ -20,6 +21,16 @@ import type { Certificate } from '../x509/certificate.ts';
 export async function findEnvelopeKeys(store: Store, envelope: Uint8Array, limits?: Partial<Limits>): Promise<{ key: KeyObject; certificate: Certificate }[]> {
   const parsed = parseEnvelopeFromContentInfo(envelope, limits);
   return store.findDecryptionKeys(parsed.recipients.flatMap(recipientIdentifiers));
+}
+
+/**
+ * findEnvelopeKeys with the keys handed out while their uses are being committed
+ * (Store.findDecryptionKeysRecording): nothing made with them may leave the caller
+ * before `recorded` resolves.
+ */
+export async function findEnvelopeKeysRecording(store: Store, envelope: CmsInput, limits?: Partial<Limits>): Promise<{ keys: { key: KeyObject; certificate: Certificate }[]; recorded: Promise<void> }> {
+  const parsed = parseEnvelopeFromContentInfo(envelope, limits);
+  return store.findDecryptionKeysRecording(parsed.recipients.flatMap(recipientIdentifiers));
 }
 
 /** The keys of the recipients whose certificate names an address `owns` accepts. */

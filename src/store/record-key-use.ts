@@ -8,7 +8,11 @@
  * the durability point of a key use is the COMMIT that holds its row, and it comes
  * before the caller has the key, so no answer can ever depend on a key use whose
  * record could still be lost. The API cannot be misused into "use now, audit
- * later": there is no way to get a key without waiting for its record.
+ * later": there is no way to get a key without waiting for its record, except
+ * findDecryptionKeysRecording (store.ts), which hands the keys over with the
+ * promise of their records' commit for a caller that releases nothing made with
+ * them before it settles (the gateway's inbound path, process-inbound.ts: it
+ * decrypts while the fsync runs).
  *
  * What makes that fast is sharing the commit, not skipping it. One row per
  * transaction costs one fsync (SQLite WAL with synchronous=FULL, PostgreSQL with

@@ -779,8 +779,12 @@ export class Store implements KeyDirectory {
    */
   async #useKey(row: Row, action: string, detail?: string): Promise<KeyObject> {
     const key = this.#unseal(row);
-    await this.#keyUses.record({ at: this.#clock(), actor: this.#actor, action, object: String(row.id), ...(detail === undefined ? {} : { detail }) });
+    await this.#recordUse(row, action, detail);
     return key;
+  }
+
+  #recordUse(row: Row, action: string, detail?: string): Promise<void> {
+    return this.#keyUses.record({ at: this.#clock(), actor: this.#actor, action, object: String(row.id), ...(detail === undefined ? {} : { detail }) });
   }
 
   /** The private key itself, for export (PKCS#12, PEM). Only on explicit request; audited with the reason. */
@@ -844,6 +848,35 @@ export class Store implements KeyDirectory {
    * signing-only key) never runs ECDH or RSA decryption on attacker-chosen input.
    */
   async findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
+    const found = await this.#decryptionCandidates(ids);
+    // Every use is recorded before any key is returned; the uses of one envelope share a commit.
+    const keys = await Promise.all(found.map(({ row, certificate }) => this.#useKey(row, 'key.use.decrypt', certificate.fingerprint256)));
+    return found.map(({ row, certificate }, i) => ({ key: keys[i]!, certificate, keyId: String(row.id) }));
+  }
+
+  /**
+   * findDecryptionKeys for a caller that holds back everything it makes with the
+   * keys until `recorded` resolves: the keys at once, their uses' records being
+   * committed meanwhile (in the same shared commits), so the commit's fsync runs
+   * while the caller decrypts instead of before. The durability point moves from
+   * "before the key is handed out" to "before anything made with it leaves the
+   * caller": nothing decrypted, no verdict, no answer may leave before `recorded`
+   * resolves, and when it rejects (the commit failed) nothing may leave at all: the
+   * caller answers as for a store failure (the gateway: 4xx, Postfix retries,
+   * process-inbound.ts). A crash before the commit loses the record and, with it,
+   * everything the key was used for, which never left the process.
+   */
+  async findDecryptionKeysRecording(ids: readonly CmsIdentifier[]): Promise<{ keys: { key: KeyObject; certificate: Certificate; keyId: string }[]; recorded: Promise<void> }> {
+    const found = await this.#decryptionCandidates(ids);
+    const keys = found.map(({ row, certificate }) => ({ key: this.#unseal(row), certificate, keyId: String(row.id) }));
+    const recorded = Promise.all(found.map(({ row, certificate }) => this.#recordUse(row, 'key.use.decrypt', certificate.fingerprint256))).then(() => undefined);
+    // Marked handled here so that a caller that fails before it waits is no unhandled rejection; awaiting it still throws.
+    recorded.catch(() => {});
+    return { keys, recorded };
+  }
+
+  /** The rows and certificates findDecryptionKeys opens, by the rules above. */
+  async #decryptionCandidates(ids: readonly CmsIdentifier[]): Promise<{ row: Row; certificate: Certificate }[]> {
     // Indexed queries by chunks of identifiers, only for certificates we hold a key
     // for, shared with the lookups that arrive together (coalesce-key-lookups.ts): an
     // envelope with 10,000 recipients (a newsletter, or a hostile one) costs a few
@@ -869,10 +902,7 @@ export class Store implements KeyDirectory {
         if (keyManagement) found.push({ row, certificate });
       }
     }
-    // Every use is recorded before any key is returned; the uses of one envelope share a commit.
-    const keys = await Promise.all(found.map(({ row, certificate }) => this.#useKey(row, 'key.use.decrypt', certificate.fingerprint256)));
-    const out = found.map(({ row, certificate }, i) => ({ key: keys[i]!, certificate, keyId: String(row.id) }));
-    return out;
+    return found;
   }
 
   /**

@@ -60,3 +60,28 @@ test('overlapping workers run their tasks at once: one that dies takes every tas
     await pool.close();
   }
 });
+
+test('overlapping workers answer each task when it is done: a slow one holds up neither the others nor their answers', async () => {
+  const pool = new WorkerPool<string, string>(url, undefined, 1, 3, { overlapping: true });
+  try {
+    const done: string[] = [];
+    await Promise.all(['slow', 'b', 'c'].map(async (t) => done.push((await pool.run(t)).split('@')[0]!)));
+    assert.deepEqual(done, ['b', 'c', 'slow']);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that ends by itself while idle is replaced: the next task runs on a new one', { timeout: 20_000 }, async () => {
+  for (const overlapping of [false, true]) {
+    const pool = new WorkerPool<string, string>(url, undefined, 1, 2, { overlapping });
+    try {
+      const first = (await pool.run('quit-when-idle')).split('@')[1];
+      await new Promise((r) => setTimeout(r, 300));
+      const next = (await pool.run('x')).split('@')[1];
+      assert.notEqual(next, first);
+    } finally {
+      await pool.close();
+    }
+  }
+});

@@ -28,7 +28,7 @@ const isAuditInsert = (sql: string) => /^INSERT INTO audit_log/.test(sql);
 
 /** The engine, counting the commits that carry audit rows and the key lookups; `failAudit` makes audit inserts fail. */
 function instrumented(engine: SqlEngine) {
-  const counts = { auditCommits: 0, lookups: 0, failAudit: false };
+  const counts = { auditCommits: 0, lookups: 0, failAudit: false, stallAudit: undefined as Promise<void> | undefined };
   const watch = (x: SqlExecutor, onAudit: () => void): SqlExecutor => ({
     all: (sql, params) => {
       if (/JOIN private_keys/.test(sql)) counts.lookups++;
@@ -38,6 +38,9 @@ function instrumented(engine: SqlEngine) {
       if (isAuditInsert(sql)) {
         if (counts.failAudit) return Promise.reject(new Error('disk full (test)'));
         onAudit();
+        // A commit that takes its time (a slow disk): the insert waits for the test to let it go.
+        const stall = counts.stallAudit;
+        if (stall) return stall.then(() => x.run(sql, params));
       }
       return x.run(sql, params);
     },
@@ -159,6 +162,44 @@ for (const f of engineFactories('kakitome-key-use-')) {
       }
       assert.equal(await decryptUses(store), before);
       assert.equal((await store.findDecryptionKeys([identifierFor(alice.cert)])).length, 1, 'the next commit works again');
+    });
+
+    test('keys handed out while their uses commit: `recorded` settles only once every record is visible; a failed commit rejects it', async () => {
+      const before = await decryptUses(store);
+      const observer = await Store.open(f.make(), {});
+      try {
+        let go!: () => void;
+        counts.stallAudit = new Promise<void>((r) => (go = r));
+        let settled = false;
+        const found = await Promise.all([alice, bob].map((who) => store.findDecryptionKeysRecording([identifierFor(who.cert)])));
+        // The keys are here, and they work, while nothing is recorded yet.
+        assert.deepEqual(found.map((x) => x.keys.map((k) => k.certificate.fingerprint256)), [[alice.cert.fingerprint256], [bob.cert.fingerprint256]]);
+        assert.deepEqual(found[0]!.keys[0]!.key.export({ format: 'der', type: 'pkcs8' }), alice.key.export({ format: 'der', type: 'pkcs8' }));
+        const recorded = Promise.all(found.map((x) => x.recorded)).then(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(settled, false, '`recorded` waits for the commit');
+        assert.equal(await decryptUses(observer), before);
+        counts.stallAudit = undefined;
+        go();
+        await recorded;
+        assert.equal(await decryptUses(observer), before + 2, 'once `recorded` resolved, every use is committed');
+
+        counts.failAudit = true;
+        try {
+          const failed = await store.findDecryptionKeysRecording([identifierFor(alice.cert)]);
+          assert.equal(failed.keys.length, 1);
+          await assert.rejects(failed.recorded, /disk full/, 'a failed commit rejects `recorded`: the caller releases nothing');
+        } finally {
+          counts.failAudit = false;
+        }
+        assert.equal(await decryptUses(observer), before + 2);
+        const none = await store.findDecryptionKeysRecording([identifierFor(pki.caCert)]);
+        assert.deepEqual(none.keys, []);
+        await none.recorded;
+      } finally {
+        counts.stallAudit = undefined;
+        await observer.close();
+      }
     });
 
     test('an opened key is reused only while its row holds the same sealed bytes', async () => {
