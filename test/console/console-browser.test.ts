@@ -9,7 +9,10 @@
  * invitation link; the person (Japanese) chooses a password, gets a certificate
  * and its PKCS#12, which `openssl pkcs12` and NSS `pk12util` import; the check
  * page judges a signed, a tampered and an encrypted message (decrypted only for
- * its signed-in recipient); the person cannot reach any administration route.
+ * its signed-in recipient); the person cannot reach any administration route;
+ * the administrator's pages in both languages, with single sign-on offered (a real
+ * OpenID provider), a key recovery requested, a tenant's identity retired, a backup
+ * made, and People past its first page (101 people imported).
  * axe-core checks every page (no serious or critical violation), and no page
  * breaks its Content-Security-Policy. Screenshots go to docs/console/ with
  * KAKITOME_SCREENSHOTS=1 (to a temporary directory otherwise).
@@ -33,6 +36,7 @@ import { BIN, draftMessage, storeHomeEnv } from '../cli/run-cli.ts';
 import { axeAudit } from './axe-audit.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { receiveFromUnknownRoot } from '../helpers/unknown-root-mail.ts';
+import { startOidcProvider, type OidcPeer } from './oidc-provider-peer.ts';
 import { Store } from '../../src/store/store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 
@@ -50,6 +54,8 @@ const TARO_PASSWORD = 'はがきと書留の違い 2026';
 
 let serve: ChildProcess | undefined;
 let browser: Browser | undefined;
+/** The company's OpenID provider: the sign-in page offers single sign-on. */
+let idp: OidcPeer | undefined;
 let base = '';
 let setupLink = '';
 const cspViolations: string[] = [];
@@ -62,6 +68,11 @@ before(async () => {
   delete env.CREDENTIALS_DIRECTORY;
   // `kakitome serve` with no argument: the address comes from the environment only because 8080 may be taken here.
   env.KAKITOME_HTTP = '127.0.0.1:0';
+  idp = await startOidcProvider({});
+  env.KAKITOME_OIDC_ISSUER = idp.issuer;
+  env.KAKITOME_OIDC_CLIENT_ID = idp.clientId;
+  env.KAKITOME_OIDC_SECRET = idp.clientSecret;
+  env.KAKITOME_OIDC_CLIENT_SECRET = 'env:KAKITOME_OIDC_SECRET';
   serve = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
@@ -81,11 +92,13 @@ before(async () => {
     serve!.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
   });
   assert.match(stderr, /Created a new Kakitome store in .*master key/);
+  idp.attach(`${base}/sign-in/oidc/callback`, `${base}/sign-in?signed-out`);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 });
 
 after(async () => {
   await browser?.close();
+  await idp?.close();
   if (serve && serve.exitCode === null) {
     serve.kill('SIGTERM');
     await new Promise((resolve) => serve!.once('exit', resolve));
@@ -424,6 +437,10 @@ test('administration: a person\'s page, a certificate issued for them, the exter
   for (const locale of ['en-GB', 'ja-JP'] as const) {
     const { context, page } = await newContext(locale);
     await page.goto(`${base}/sign-in`);
+    // Single sign-on is configured (the company's OpenID provider): the sign-in page offers it.
+    assert.equal(await page.locator('a[data-oidc][href="/sign-in/oidc"]').count(), 1);
+    await audit(page, `sign-in with single sign-on (${locale})`);
+    await shoot(page, locale === 'en-GB' ? 'sign-in-oidc' : 'sign-in-oidc-ja');
     await page.fill('#email', 'admin@example.co.jp');
     await page.fill('#password', ADMIN_PASSWORD);
     await submit(page);
@@ -439,9 +456,25 @@ test('administration: a person\'s page, a certificate issued for them, the exter
     await page.goto(`${base}/admin/policy/explain?from=taro@example.co.jp&to=partner@other.example&subject=hello`);
     assert.equal(await page.locator('[data-explanation]').count(), 1);
     await audit(page, `explain (${locale})`);
-    if (locale === 'en-GB') await shoot(page, 'explain');
+    await shoot(page, locale === 'en-GB' ? 'explain' : 'explain-ja');
     await page.goto(`${base}/admin/tenants`);
     await audit(page, `signing service (${locale})`);
+    if (locale === 'en-GB') {
+      // A tenant and its signing identity (issued by the organisation's CA), with Retire beside it.
+      await page.fill('#t-name', 'newsletter');
+      await page.fill('#t-domains', 'example.co.jp');
+      await submit(page, 'form[action="/admin/tenants"] button[type=submit]');
+      await page.selectOption('#i-tenant', 'newsletter');
+      await page.fill('#i-email', 'news@example.co.jp');
+      await submit(page, 'form[action="/admin/tenants/identity"] button[type=submit]');
+      await page.goto(`${base}/admin/tenants`);
+      assert.equal(await page.locator('form[data-identity="news@example.co.jp"]').count(), 1);
+      await audit(page, 'signing service, an identity (en)');
+      await shoot(page, 'tenants');
+      await submit(page, 'form[data-identity="news@example.co.jp"] button[type=submit]');
+      await audit(page, 'signing service, identity retired (en)');
+      await shoot(page, 'tenant-identity-retired');
+    }
     await page.goto(`${base}/admin/recoveries`);
     await audit(page, `key recovery (${locale})`);
     await page.goto(`${base}/admin/backup`);
@@ -477,6 +510,25 @@ test('administration: a person\'s page, a certificate issued for them, the exter
       assert.match(await page.textContent('main') ?? '', new RegExp(en.person.issued));
       await audit(page, 'person, certificate issued (en)');
       await shoot(page, 'person');
+      // Key recovery: the administrator asks for taro's keys; it waits for a second administrator.
+      await page.fill('#recovery-reason', 'Taro left; his team needs the mail of the Osaka project');
+      await submit(page, 'form[action$="/recovery"] button[type=submit]');
+      assert.equal(new URL(page.url()).pathname, '/admin/recoveries');
+      assert.equal(await page.locator('form[action$="/refuse"]').count(), 1);
+      await audit(page, 'key recovery, requested (en)');
+      await shoot(page, 'key-recovery');
+      // People paging: 101 more people (after taro in address order), imported; the list goes on by a link.
+      await page.goto(`${base}/admin/people-import`);
+      await page.fill('#csv-text', `email,name\n${Array.from({ length: 101 }, (_, i) => `zz-${String(i).padStart(3, '0')}@example.co.jp,Staff ${i}`).join('\n')}\n`);
+      await submit(page, 'form:has(#csv-text) button[type=submit]');
+      await submit(page, 'form:has(input[name="step"][value="import"]) button[type=submit]');
+      await page.goto(`${base}/admin/people`);
+      const next = page.locator('a[rel="next"]');
+      assert.equal(await next.count(), 1);
+      await Promise.all([page.waitForLoadState('load'), next.click()]);
+      assert.ok((await page.locator('main table tbody tr').count()) >= 1);
+      await audit(page, 'people, second page (en)');
+      await shoot(page, 'people-next-page');
     }
     await context.close();
   }
