@@ -26,7 +26,9 @@ export class AuditThread {
 
   /** A port to the thread for one client: it sends `audit` calls (thread-channel.ts) with rows and hears when they are committed. */
   connect(): MessagePort {
-    const worker = (this.#worker ??= this.#start());
+    // threadId is -1 once the thread has ended, which may be before its 'exit' event: a port sent to it would never answer nor close.
+    if (this.#worker === undefined || this.#worker.threadId === -1) this.#worker = this.#start();
+    const worker = this.#worker;
     const { port1, port2 } = new MessageChannel();
     worker.postMessage({ connect: port1 }, [port1]);
     return port2;
