@@ -33,6 +33,19 @@ export interface HarvestNote {
 export type HarvestView = Pick<VerdictView, 'warnings' | 'details'>;
 
 /**
+ * Signers `seen` remembers at most: a gateway's set lives as long as the process and
+ * any sender can mint new certificates (the unknown roots' signers), so a full set is
+ * emptied and a signer seen again costs one more store write.
+ */
+export const MAX_SEEN_SIGNERS = 10_000;
+
+function remember(seen: Set<string> | undefined, key: string): void {
+  if (!seen) return;
+  if (seen.size >= MAX_SEEN_SIGNERS) seen.clear();
+  seen.add(key);
+}
+
+/**
  * `seen` (one per job) skips a signer already harvested with the same attributes in
  * this run: a batch of a thousand messages from one sender costs one write, not a thousand.
  */
@@ -57,7 +70,7 @@ export async function harvestVerdictSigners(store: Store, verdict: MessageVerdic
       ...(s.carried ? { carried: s.carried } : {}),
     }, validate);
     // A pending key is shown on every message that brings it, so it is not remembered as done.
-    if (kept.every((r) => r.filing !== 'pending')) seen?.add(key);
+    if (kept.every((r) => r.filing !== 'pending')) remember(seen, key);
     for (const r of kept) {
       const fp = r.record.certificate.fingerprint256;
       notes.push({ email: r.address, fingerprint: fp, created: r.created, filing: r.filing });
@@ -89,7 +102,7 @@ async function recordUnknownRoots(store: Store, verdict: MessageVerdict, view: H
     if (s.scope !== 'message' || s.status !== 'valid' || !s.certificate || !s.trust || s.trust.status !== 'untrusted') continue;
     const key = JSON.stringify(['unknown-root', s.certificate.fingerprint256, s.trust.identity.from ?? null]);
     if (seen?.has(key)) continue;
-    seen?.add(key);
+    remember(seen, key);
     const r = await recordUnknownRoot(store, {
       signer: { status: 'valid', certificate: s.certificate, capabilities: s.capabilities, encryptionKeyPreference: s.encryptionKeyPreference },
       trust: s.trust,

@@ -107,8 +107,14 @@ export function labelWith(ctx: GatewayContext, message: Buffer, auth: SmimeAuthe
   return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth, senderAuth)] });
 }
 
-export async function harvest(ctx: GatewayContext, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
-  if (verdict.status !== 'trusted') return;
+/**
+ * Trusted signers' certificates are harvested; a valid signer whose chain ends at a
+ * CA root the store does not know records that root for an administrator's
+ * decision (harvest-verdict-signers.ts, record-unknown-root.ts). Other verdicts
+ * have nothing to keep.
+ */
+export async function harvest(ctx: Pick<GatewayContext, 'store' | 'harvested'>, verdict: MessageVerdict, validate: SignerValidator): Promise<void> {
+  if (verdict.status !== 'trusted' && verdict.status !== 'valid-untrusted') return;
   // The harvest's notes go nowhere: the gateway shows no verdict view, so none is built for it.
   await harvestQuietly(ctx.store, verdict, { warnings: [] }, ctx.harvested, validate);
 }

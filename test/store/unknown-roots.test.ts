@@ -26,7 +26,8 @@ import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { Store } from '../../src/store/store.ts';
 import { createStoreTrustStore } from '../../src/store/store-trust-store.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
-import { harvestVerdictSigners } from '../../src/cli/harvest-verdict-signers.ts';
+import { harvestVerdictSigners, MAX_SEEN_SIGNERS } from '../../src/cli/harvest-verdict-signers.ts';
+import { harvest as gatewayHarvest } from '../../src/gateway/process-inbound.ts';
 import { viewVerdict } from '../../src/cli/verdict-view.ts';
 import { MAX_EXAMPLE_SENDERS, MAX_UNKNOWN_ROOTS, MAX_WAITING_CERTIFICATES } from '../../src/store/record-unknown-root.ts';
 import { countUnknownRoots, listUnknownRoots, listWaitingCertificates } from '../../src/store/list-unknown-roots.ts';
@@ -165,6 +166,24 @@ for (const f of engineFactories('kakitome-roots-')) {
       await assert.rejects(reopenUnknownRoot(store, other.caCert.fingerprint256), /declined/);
       await assert.rejects(trustUnknownRoot(store, 'ab'.repeat(32), { createValidator: () => validatorOf(store) }), /No CA root/);
       await assert.rejects(declineUnknownRoot(store, 'not a fingerprint'), /64 hexadecimal digits/);
+    });
+
+    test('the gateway inbound harvest records the root too (a valid-untrusted verdict), once per signer while its set is not full', async () => {
+      const root = rootNamed('Gateway Partner Root');
+      const carol = leafUnder(root, 'carol');
+      const validate = validatorOf(store);
+      const verdict = await verifyMessage(signed(carol, [root.cert]), { validateSigner: validate });
+      assert.equal(verdict.status, 'valid-untrusted');
+      const harvested = new Set<string>();
+      await gatewayHarvest({ store, harvested }, verdict, validate);
+      const recorded = (await listUnknownRoots(store)).find((r) => r.fingerprint === root.cert.fingerprint256);
+      assert.ok(recorded, 'the gateway recorded the unknown root');
+      assert.deepEqual(recorded.examples, [carol.email]);
+      assert.equal(harvested.size, 1);
+      // A full set is emptied before it grows past its bound (senders can mint certificates without end).
+      for (let i = harvested.size; i < MAX_SEEN_SIGNERS; i++) harvested.add(`filler ${i}`);
+      await gatewayHarvest({ store, harvested }, await verifyMessage(signed(leafUnder(root, 'dave'), [root.cert]), { validateSigner: validate }), validate);
+      assert.equal(harvested.size, 1);
     });
   });
 }
