@@ -109,6 +109,12 @@ test('a batch uploaded to one node is signed by both, every message once', async
   const view = await finished(b, id);
   assert.deepEqual([view.signed, view.failed], [N - BAD.size, BAD.size]);
   assert.deepEqual(view.failures.map((f) => [f.index, f.code]), [...BAD]);
+  // A node logs a chunk's 'done' after its commit, so the line of the chunk that finished the batch
+  // may still be on its way when the batch reads done: wait for the lines, then a little longer, so
+  // that a chunk completed twice (a 17th line) would be seen too.
+  const doneLines = () => chunkLines(a, id, 'done').length + chunkLines(b, id, 'done').length;
+  for (let i = 0; i < 100 && doneLines() < N / 50; i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 200));
   const doneA = chunkLines(a, id, 'done');
   const doneB = chunkLines(b, id, 'done');
   assert.ok(doneA.length > 0 && doneB.length > 0, `both nodes signed chunks (a: ${doneA.length}, b: ${doneB.length})`);
