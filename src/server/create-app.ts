@@ -161,7 +161,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
     [BATCH_RESULT, async (c, key) => {
       const directory = batchDirectory(key!);
       const batch = await findBatch(c, key!, directory);
-      const response = await streamBatchResult(directory, batch);
+      const response = await streamBatchResult(directory, batch, ctx.batches?.readOutputs);
       await directory.audit('api.batches.result', batch.id, `${batch.signed} messages, ${batch.resultBytes} bytes`);
       return response;
     }],

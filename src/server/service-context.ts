@@ -32,7 +32,11 @@ export interface ServiceContext {
    * workers when an upload is queued, and (with a batch thread) an upload's body
    * cut into chunks and stored there; undefined from it: cut here.
    */
-  batches?: { blobs: BatchBlobs; wake: () => void; storeUpload?: (job: UploadJob, body: AsyncIterable<Buffer>) => Promise<StoredUpload> | undefined };
+  batches?: {
+    blobs: BatchBlobs; wake: () => void; storeUpload?: (job: UploadJob, body: AsyncIterable<Buffer>) => Promise<StoredUpload> | undefined;
+    /** A batch's stored outputs, read in the batch thread and handed over a piece at a time (start-batch-thread.ts); undefined: read them here. */
+    readOutputs?: (batchId: string, outputs: readonly string[]) => AsyncGenerator<Buffer> | undefined;
+  };
   /** The /metrics page, when it sums more than this thread's counters (server/workers); else metrics.render(). */
   renderMetrics?: () => Promise<string>;
 }

@@ -25,6 +25,7 @@ import { consoleOriginFor } from './console/console-origin.ts';
 import { openBatchBlobs } from '../store/batch-blobs.ts';
 import { BatchWorker } from './batches/batch-worker.ts';
 import { startBatchThread, type BatchThread } from './batches/start-batch-thread.ts';
+import { releaseUnusedHeap } from './batches/collect-garbage.ts';
 import type { StoreConfig } from '../store/open-store.ts';
 
 export interface RunningServer {
@@ -74,7 +75,12 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   const service: ServiceContext = {
     store, tenants, config, metrics, rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
-    batches: { blobs, wake: () => worker?.wake(), storeUpload: (job, body) => (worker && 'storeUpload' in worker && !batchThreadFailed ? worker.storeUpload(job, body) : undefined) },
+    batches: {
+      blobs, wake: () => worker?.wake(),
+      storeUpload: (job, body) => (worker && 'storeUpload' in worker && !batchThreadFailed ? worker.storeUpload(job, body) : undefined),
+      // PostgreSQL's blobs only: read here, their hex text grows this thread's young generation (docs/performance.md); files are read here at no such cost.
+      readOutputs: (batchId, outputs) => (blobs.kind === 'table' && worker && 'readOutputs' in worker && !batchThreadFailed ? worker.readOutputs(batchId, outputs) : undefined),
+    },
     ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : options.batchThread ? { renderMetrics: async () => new Metrics().absorb(await snapshot()).render() } : {}),
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
@@ -96,6 +102,9 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
   // This node signs batch chunks from the shared queue, whichever node received them.
   if (options.batchThread) {
+    // Start-up (modules, migrations, the console's templates) grew this thread's young generation to V8's
+    // largest: given back before the batch thread starts beside it, and before batches come (collect-garbage.ts).
+    releaseUnusedHeap();
     try {
       const thread = await startBatchThread({ store, location: options.batchThread.location, config, version: options.version, write: options.batchThread.write });
       worker = thread;

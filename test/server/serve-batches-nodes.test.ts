@@ -21,6 +21,12 @@ import { BATCH_YOUNG_GENERATION_MB } from '../../src/server/batches/start-batch-
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-batch-nodes-'));
 const N = 800;
+/**
+ * The first test's batch: long enough that node a alone (its upload woke it) takes
+ * longer than node b's idle poll (at most 1.5 s with the default 1 s) to sign it,
+ * about 2 s here, so node b's share does not hang on when its poll falls.
+ */
+const SPLIT_N = 4800;
 const BAD = new Map([[333, 'MALFORMED'], [700, 'FORBIDDEN']]);
 let pg: PostgresServer;
 let env: NodeJS.ProcessEnv;
@@ -50,9 +56,9 @@ after(async () => {
 
 const url = (node: ServeProcess, path: string) => new URL(path, String(node.listening.http!.url));
 
-function batchMbox(tag: string): string {
+function batchMbox(tag: string, n: number): string {
   let out = '';
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     const from = i === 700 ? 'news@globex.example' : 'news@acme.example';
     const extra = i === 333 ? 'From: other@acme.example\r\n' : '';
     out += `From bulk@acme.example Sun Dec  6 10:00:00 2026\nFrom: ${from}\r\nTo: reader${i}@example.net\r\nSubject: ${tag} ${i}\r\nMessage-ID: <${tag}.${i}@acme.example>\r\n${extra}\r\nHello reader ${i}.\r\n\n`;
@@ -60,11 +66,11 @@ function batchMbox(tag: string): string {
   return out;
 }
 
-async function upload(node: ServeProcess, tag: string): Promise<string> {
-  const r = await fetch(url(node, '/api/v1/batches'), { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/mbox' }, body: batchMbox(tag) });
+async function upload(node: ServeProcess, tag: string, n = N): Promise<string> {
+  const r = await fetch(url(node, '/api/v1/batches'), { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/mbox' }, body: batchMbox(tag, n) });
   const body = await r.json() as { id: string; total: number };
   assert.equal(r.status, 202, JSON.stringify(body));
-  assert.equal(body.total, N);
+  assert.equal(body.total, n);
   return body.id;
 }
 
@@ -88,8 +94,8 @@ async function resultIndexes(node: ServeProcess, id: string, tag: string): Promi
   return { indexes, messages };
 }
 
-function assertExactlyOnce(indexes: number[]): void {
-  const expected = Array.from({ length: N }, (_, i) => i).filter((i) => !BAD.has(i));
+function assertExactlyOnce(indexes: number[], n = N): void {
+  const expected = Array.from({ length: n }, (_, i) => i).filter((i) => !BAD.has(i));
   assert.equal(indexes.length, expected.length, 'as many signed messages as good ones');
   assert.deepEqual(indexes, expected, 'each good message once, in upload order');
 }
@@ -105,22 +111,22 @@ const chunkLines = (node: ServeProcess, batch: string, event: string) => (node.l
 
 test('a batch uploaded to one node is signed by both, every message once', async () => {
   const [a, b] = nodes as [ServeProcess, ServeProcess];
-  const id = await upload(a, 'Split');
+  const id = await upload(a, 'Split', SPLIT_N);
   const view = await finished(b, id);
-  assert.deepEqual([view.signed, view.failed], [N - BAD.size, BAD.size]);
+  assert.deepEqual([view.signed, view.failed], [SPLIT_N - BAD.size, BAD.size]);
   assert.deepEqual(view.failures.map((f) => [f.index, f.code]), [...BAD]);
   // A node logs a chunk's 'done' after its commit, so the line of the chunk that finished the batch
   // may still be on its way when the batch reads done: wait for the lines, then a little longer, so
   // that a chunk completed twice (a 17th line) would be seen too.
   const doneLines = () => chunkLines(a, id, 'done').length + chunkLines(b, id, 'done').length;
-  for (let i = 0; i < 100 && doneLines() < N / 50; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && doneLines() < SPLIT_N / 50; i++) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 200));
   const doneA = chunkLines(a, id, 'done');
   const doneB = chunkLines(b, id, 'done');
   assert.ok(doneA.length > 0 && doneB.length > 0, `both nodes signed chunks (a: ${doneA.length}, b: ${doneB.length})`);
-  assert.equal(doneA.length + doneB.length, N / 50, 'each chunk completed once');
+  assert.equal(doneA.length + doneB.length, SPLIT_N / 50, 'each chunk completed once');
   const { indexes, messages } = await resultIndexes(a, id, 'Split');
-  assertExactlyOnce(indexes);
+  assertExactlyOnce(indexes, SPLIT_N);
   for (const k of [0, 400, messages.length - 1]) opensslVerify(messages[k]!);
   // Each node signs in its batch thread, whose young generation is the small one (the serving threads keep V8's default).
   for (const node of [a, b]) {
@@ -131,7 +137,7 @@ test('a batch uploaded to one node is signed by both, every message once', async
   }
   // /metrics counts what the batch threads signed.
   const signedBy = async (node: ServeProcess) => Number(/kakitome_messages_total\{operation="batch-sign",outcome="ok"\} (\d+)/.exec(await (await fetch(url(node, '/metrics'))).text())?.[1] ?? 0);
-  assert.equal((await signedBy(a)) + (await signedBy(b)), N - BAD.size);
+  assert.equal((await signedBy(a)) + (await signedBy(b)), SPLIT_N - BAD.size);
 });
 
 test('a node killed (SIGKILL) in the middle of a chunk: the other takes the chunk over and finishes the batch, nothing lost or twice', async () => {

@@ -26,11 +26,11 @@ import { Metrics } from '../metrics.ts';
 import { ProblemError } from '../problem.ts';
 import { ServiceCache } from '../service-cache.ts';
 import type { ServiceContext } from '../service-context.ts';
-import { ThreadChannel } from '../workers/thread-channel.ts';
+import { ThreadChannel, transferBytes } from '../workers/thread-channel.ts';
 import { persistCompileCache } from '../workers/persist-compile-cache.ts';
-import { BatchWorker } from './batch-worker.ts';
-import { garbageMeter } from './collect-garbage.ts';
-import { UPLOAD_GARBAGE_BYTES } from './start-batch-thread.ts';
+import { BatchWorker, CHUNK_GARBAGE_BYTES } from './batch-worker.ts';
+import { collectGarbageAbove, garbageMeter, releaseUnusedHeap } from './collect-garbage.ts';
+import { UPLOAD_GARBAGE_BYTES, UPLOAD_RELEASE_BYTES } from './start-batch-thread.ts';
 import { storeUploadChunks, type StoredUpload, type UploadJob } from './store-upload-chunks.ts';
 
 /** What 'store-upload' answers: the chunks stored, or the refusal the upload met (its problem details). */
@@ -65,6 +65,8 @@ channel.handle('start', async () => {
     running = { worker, directory: new BatchDirectory(store, blobs), close: () => store.close() };
     // Now, not when the thread is terminated at SIGTERM (persist-compile-cache.ts).
     persistCompileCache();
+    // What its start-up left (modules, the store's opening) freed before the first chunk.
+    releaseUnusedHeap();
     lines.log({ time: new Date().toISOString(), level: 'info', msg: 'batch thread', node: worker.node, youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb });
   } catch (e) {
     await store.close();
@@ -84,11 +86,16 @@ channel.handle('wake', () => running?.worker.wake());
 channel.handle('store-upload', async (uploadId: number, job: UploadJob): Promise<StoreUploadAnswer> => {
   if (!running) throw new Error('The batch thread is not running.');
   const collect = garbageMeter(UPLOAD_GARBAGE_BYTES);
+  let received = 0;
   const body = (async function* () {
     for (;;) {
       const piece = await channel.call<Uint8Array | null>('upload-next', uploadId);
       if (!piece) return;
+      received += piece.byteLength;
       collect(piece.byteLength);
+      // The pieces, messages and encoded chunks before this one: promoted (a chunk's messages outlive many of this small
+      // young generation's collections), so only a full collection frees them; V8 would wait for about 32 MiB more.
+      collectGarbageAbove(CHUNK_GARBAGE_BYTES);
       yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     }
   })();
@@ -100,8 +107,57 @@ channel.handle('store-upload', async (uploadId: number, job: UploadJob): Promise
   } catch (e) {
     if (e instanceof ProblemError) return { ok: false, problem: { status: e.status, code: e.code, message: e.message, headers: e.headers } };
     throw e;
+  } finally {
+    if (received >= UPLOAD_RELEASE_BYTES) releaseUnusedHeap();
   }
 });
+
+/**
+ * A batch's outputs, read here for a serving thread that streams them
+ * (start-batch-thread.ts readOutputs): each piece in memory of its own, moved
+ * across. The store's answers (PostgreSQL's BYTEA as hex text) are parsed in this
+ * isolate, whose young generation is small, and the pieces read before are freed
+ * as the upload's are.
+ */
+const reads = new Map<number, AsyncGenerator<Buffer>>();
+channel.handle('outputs-open', (id: number, batchId: string, outputs: string[]) => {
+  if (!running) throw new Error('The batch thread is not running.');
+  const blobs = running.directory.blobs;
+  reads.set(id, (async function* () {
+    for (const output of outputs) yield* blobs.read(batchId, output);
+  })());
+});
+channel.handle('outputs-next', async (id: number) => {
+  const read = reads.get(id);
+  if (!read) throw new Error('No such read of batch outputs.');
+  let next: IteratorResult<Buffer>;
+  try {
+    next = await read.next();
+  } catch (e) {
+    reads.delete(id);
+    throw e;
+  }
+  if (next.done) {
+    reads.delete(id);
+    return null;
+  }
+  collectGarbageAbove(CHUNK_GARBAGE_BYTES);
+  return transferBytes(ownBytes(next.value));
+});
+channel.handle('outputs-close', async (id: number) => {
+  const read = reads.get(id);
+  reads.delete(id);
+  await read?.return(undefined);
+});
+
+/** The bytes in an ArrayBuffer of their own (a read may give a view of a larger or pooled one), to be moved across. */
+function ownBytes(bytes: Buffer): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes;
+  const own = new Uint8Array(bytes.byteLength);
+  own.set(bytes);
+  return own;
+}
+
 channel.handle('metrics-snapshot', () => metrics.snapshot());
 
 channel.handle('stop', async () => {

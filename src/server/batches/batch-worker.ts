@@ -30,7 +30,7 @@ import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch
 
 export const MAX_ATTEMPTS = 5;
 /** External memory (Buffers) a worker's isolate may keep after a chunk before a full collection (collect-garbage.ts). */
-const CHUNK_GARBAGE_BYTES = 16 * 1024 * 1024;
+export const CHUNK_GARBAGE_BYTES = 16 * 1024 * 1024;
 
 export class BatchWorker {
   readonly #ctx: ServiceContext;

@@ -16,7 +16,7 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-type Gc = (options: { type: 'minor' | 'major'; execution: 'sync' }) => void;
+type Gc = (options: { type: 'minor' | 'major'; execution: 'sync'; flavor?: 'regular' | 'last-resort' }) => void;
 let gc: Gc | undefined;
 
 function collector(): Gc {
@@ -52,4 +52,17 @@ export function garbageMeter(every: number): (bytes: number) => void {
  */
 export function collectGarbageAbove(limit: number): void {
   if (getHeapStatistics().external_memory > limit) collector()({ type: 'major', execution: 'sync' });
+}
+
+/**
+ * A whole-heap collection that also hands back the heap V8 grew: its young
+ * generation (V8 grows it to 16 MiB semi-spaces under a high allocation rate,
+ * a server's start-up or a large upload, and shrinks it again only in a
+ * collection that reduces memory: a full one keeps it) and the old generation's
+ * free pages. V8's "last resort" flavour, what Isolate::LowMemoryNotification
+ * runs. Tens of milliseconds: for the ends of phases that allocated a lot (a
+ * server started, an upload of many MiB), never per request.
+ */
+export function releaseUnusedHeap(): void {
+  collector()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }

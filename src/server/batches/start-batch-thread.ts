@@ -13,7 +13,7 @@ import type { Store } from '../../store/store.ts';
 import type { ServeConfig } from '../config.ts';
 import type { MetricsSnapshot } from '../metrics.ts';
 import { ProblemError } from '../problem.ts';
-import { garbageMeter } from './collect-garbage.ts';
+import { garbageMeter, releaseUnusedHeap } from './collect-garbage.ts';
 import { ThreadChannel, transferBytes, watchThread } from '../workers/thread-channel.ts';
 import type { BatchThreadData, StoreUploadAnswer } from './batch-thread.ts';
 import type { StoredUpload, UploadJob } from './store-upload-chunks.ts';
@@ -29,6 +29,12 @@ export interface BatchThread {
   wake(): void;
   /** An upload's body cut into chunks and stored in the thread (batch-thread.ts), this thread handing it over a piece at a time. */
   storeUpload(job: UploadJob, body: AsyncIterable<Buffer>): Promise<StoredUpload>;
+  /**
+   * A batch's outputs read in the thread (src/store/batch-blobs.ts) and handed over a
+   * piece at a time, moved across, not copied: so this thread parses none of the
+   * store's answers. Returning early closes the thread's reading.
+   */
+  readOutputs(batchId: string, outputs: readonly string[]): AsyncGenerator<Buffer>;
   /** The thread's counters (batch-sign), for /metrics. */
   snapshot(): Promise<MetricsSnapshot | undefined>;
   /** The chunk in hand is released, the thread's store closed, the thread gone. */
@@ -41,9 +47,11 @@ export interface BatchThread {
 export const UPLOAD_PIECE_BYTES = 1024 * 1024;
 /** How many of the upload's bytes pass through this thread between young-generation collections (collect-garbage.ts). */
 export const UPLOAD_GARBAGE_BYTES = 8 * 1024 * 1024;
+/** An upload at least this large gives back the heap it grew, in both threads, once it is stored (collect-garbage.ts releaseUnusedHeap). */
+export const UPLOAD_RELEASE_BYTES = 64 * 1024 * 1024;
 
 /** The body's chunks (64 KiB from a socket) gathered into pieces of UPLOAD_PIECE_BYTES, each in an ArrayBuffer of its own. */
-async function* handOverPieces(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* handOverPieces(body: AsyncIterable<Buffer>, count: { bytes: number }): AsyncGenerator<Buffer> {
   const collect = garbageMeter(UPLOAD_GARBAGE_BYTES);
   let held: Buffer[] = [];
   let size = 0;
@@ -58,6 +66,7 @@ async function* handOverPieces(body: AsyncIterable<Buffer>): AsyncGenerator<Buff
   for await (const chunk of body) {
     held.push(chunk);
     size += chunk.length;
+    count.bytes += chunk.length;
     if (size >= UPLOAD_PIECE_BYTES) {
       collect(size);
       yield take();
@@ -86,7 +95,8 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
   });
   const storeUpload = async (job: UploadJob, body: AsyncIterable<Buffer>): Promise<StoredUpload> => {
     const id = nextUpload++;
-    const pieces = handOverPieces(body)[Symbol.asyncIterator]();
+    const count = { bytes: 0 };
+    const pieces = handOverPieces(body, count)[Symbol.asyncIterator]();
     // A failure of this side's reading (413, a broken connection, a lost lease) is thrown here as it was, status and all.
     let failure: { error: unknown } | undefined;
     uploads.set(id, async () => {
@@ -108,8 +118,27 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
     } finally {
       uploads.delete(id);
       await pieces.return?.(undefined).catch(() => undefined);
+      if (count.bytes >= UPLOAD_RELEASE_BYTES) releaseUnusedHeap();
     }
   };
+  let nextRead = 0;
+  async function* readOutputs(batchId: string, outputs: readonly string[]): AsyncGenerator<Buffer> {
+    const id = nextRead++;
+    await channel.call('outputs-open', id, batchId, outputs);
+    let finished = false;
+    try {
+      for (;;) {
+        const piece = await channel.call<Uint8Array | null>('outputs-next', id);
+        if (!piece) {
+          finished = true;
+          return;
+        }
+        yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      }
+    } finally {
+      if (!finished) await channel.call('outputs-close', id).catch(() => undefined);
+    }
+  }
   let stopping = false;
   let report: (e: Error) => void = () => {};
   const failed = new Promise<Error>((resolve) => (report = resolve));
@@ -129,6 +158,7 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
   return {
     wake: () => channel.send('wake'),
     storeUpload,
+    readOutputs,
     snapshot: () => channel.call<MetricsSnapshot>('metrics-snapshot').catch(() => undefined),
     stop,
     failed,
