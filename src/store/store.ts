@@ -869,7 +869,8 @@ export class Store implements KeyDirectory {
   async findDecryptionKeysRecording(ids: readonly CmsIdentifier[]): Promise<{ keys: { key: KeyObject; certificate: Certificate; keyId: string }[]; recorded: Promise<void> }> {
     const found = await this.#decryptionCandidates(ids);
     const keys = found.map(({ row, certificate }) => ({ key: this.#unseal(row), certificate, keyId: String(row.id) }));
-    const recorded = Promise.all(found.map(({ row, certificate }) => this.#recordUse(row, 'key.use.decrypt', certificate.fingerprint256))).then(() => undefined);
+    // Handed to the commit at once (recordAtOnce): the caller decrypts meanwhile, synchronously.
+    const recorded = this.#keyUses.recordAtOnce(found.map(({ row, certificate }) => ({ at: this.#clock(), actor: this.#actor, action: 'key.use.decrypt', object: String(row.id), detail: certificate.fingerprint256 })));
     // Marked handled here so that a caller that fails before it waits is no unhandled rejection; awaiting it still throws.
     recorded.catch(() => {});
     return { keys, recorded };

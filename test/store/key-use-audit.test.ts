@@ -13,6 +13,7 @@ import { TestPki } from '../helpers/pki.ts';
 import { engineFactories } from './engine-factories.ts';
 import { Store } from '../../src/store/store.ts';
 import type { SqlEngine, SqlExecutor } from '../../src/store/sql-engine.ts';
+import type { AuditRow } from '../../src/store/record-key-use.ts';
 import { createStoreTrustStore } from '../../src/store/store-trust-store.ts';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { identifierFor } from '../../src/cms/identifier.ts';
@@ -199,6 +200,39 @@ for (const f of engineFactories('kakitome-key-use-')) {
       } finally {
         counts.stallAudit = undefined;
         await observer.close();
+      }
+    });
+
+    test('with an audit writer (another thread commits), a recording lookup hands its rows over before its caller has the keys, not at the end of the turn', async () => {
+      const calls: AuditRow[][] = [];
+      const commits: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+      let released = false;
+      const writer = (rows: AuditRow[]) => {
+        calls.push(rows);
+        return released ? Promise.resolve() : new Promise<void>((resolve, reject) => commits.push({ resolve, reject }));
+      };
+      const other = await Store.open(f.make(), { masterKey: master, actor: 'gateway', auditWriter: writer });
+      try {
+        const found = await other.findDecryptionKeysRecording([identifierFor(alice.cert), identifierFor(bob.cert)]);
+        // The caller would now decrypt synchronously: the rows must already be on their way.
+        assert.equal(calls.length, 1, 'one call, made before the keys were handed out');
+        assert.deepEqual(calls[0]!.map((r) => [r[2], r[3], r[5]]).sort(), [['gateway', 'key.use.decrypt', alice.cert.fingerprint256], ['gateway', 'key.use.decrypt', bob.cert.fingerprint256]].sort());
+        assert.equal(found.keys.length, 2);
+        let settled = false;
+        const recorded = found.recorded.then(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 20));
+        assert.equal(settled, false, '`recorded` waits for the writer');
+        // A second lookup while the first batch is still being committed is not held behind it.
+        const second = await other.findDecryptionKeysRecording([identifierFor(alice.cert)]);
+        assert.equal(calls.length, 2, 'handed over at once, not after the batch in flight');
+        commits[0]!.resolve();
+        await recorded;
+        commits[1]!.reject(new Error('disk full (test)'));
+        await assert.rejects(second.recorded, /disk full/, 'a failed commit rejects `recorded`');
+      } finally {
+        released = true;
+        for (const c of commits) c.resolve();
+        await other.close();
       }
     });
 
