@@ -41,7 +41,8 @@ import { verifyMessageStream } from '../smime/verify-message-stream.ts';
 import { findEnvelopeKeys } from '../store/find-envelope-keys.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 import type { GatewayContext } from './gateway-context.ts';
-import { harvest, HELD_UNAUTHENTICATED, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, UNAUTHENTICATED_OPENED_NOTICE, type InboundAction } from './process-inbound.ts';
+import { harvest, HELD_UNAUTHENTICATED, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, UNAUTHENTICATED_OPENED_NOTICE } from './process-inbound.ts';
+import { deliverDecrypted, type InboundAction } from './deliver-decrypted.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
 import { outputSpool, spoolWritable, SpooledMessage, type SpoolPlace } from './spooled-message.ts';
@@ -115,17 +116,8 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
       return refused(e);
     }
     await harvest(ctx, verdict, validate);
-    const auth = smimeResultOfVerdict(verdict);
-    // A failing signature over the decrypted content: nothing was written; the original goes on, still encrypted.
-    if (verdict.status === 'invalid') return { message: label(received, auth), action: 'unopened', auth };
-    if (verdict.encryption?.authenticatedBy === 'none') {
-      // Opened by policy although nobody vouches for the bytes: rebuilt so that nothing in it can fetch, under a warning.
-      auth.result = 'neutral';
-      auth.code = 'UNAUTH_ENC';
-      auth.reason = OPENED_UNAUTHENTICATED;
-      return { message: label(await deliverNeutralizedStream(ctx, received, out, place, owned), auth), action: 'decrypted-unauthenticated', auth };
-    }
-    return { message: label(await SpooledMessage.read(out), auth), action: 'decrypted', auth };
+    // A failing signature: nothing was written to `out`, and the original goes on.
+    return deliverDecrypted(verdict, { received, plain: () => SpooledMessage.read(out), neutralized: () => deliverNeutralizedStream(ctx, received, out, place, owned), label });
   }
 
   if (kind === 'multipart-signed') {

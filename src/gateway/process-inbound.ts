@@ -50,8 +50,8 @@ import { tagSubject } from './tag-subject.ts';
 import { wrapWithNotice } from './wrap-with-notice.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { neutralizeEntity } from '../mime/neutralize-entity.ts';
+import { deliverDecrypted, type InboundAction } from './deliver-decrypted.ts';
 
-export type InboundAction = 'decrypted' | 'decrypted-unauthenticated' | 'verified' | 'labelled' | 'unopened-notice' | 'unopened' | 'held';
 
 export interface InboundResult {
   message: Buffer;
@@ -84,7 +84,6 @@ export function noKeyHeld(): SmimeAuthentication {
   return { result: 'neutral', code: 'NOT_RECIPIENT', reason: 'The message is encrypted for keys this gateway does not hold; it was delivered unopened.' };
 }
 
-export const OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was opened by policy: it may have been altered; links, images and styles were removed.';
 export const NOT_OPENED_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); delivered still encrypted, with a notice.';
 export const HELD_UNAUTHENTICATED = 'CBC-encrypted content without a trusted signature of its sender inside was not opened (EFAIL); held for an administrator, still encrypted.';
 
@@ -178,18 +177,7 @@ async function judged(ctx: GatewayContext, received: Buffer, plain: Buffer, verd
     return { message: label(received, auth), action: 'unopened', auth };
   }
   await harvest(ctx, verdict, validate);
-  const auth = smimeResultOfVerdict(verdict);
-  // A failing signature over the decrypted content: the library withheld it; the original goes on, still encrypted.
-  if (verdict.status === 'invalid') return { message: label(received, auth), action: 'unopened', auth };
-  if (verdict.encryption?.authenticatedBy === 'none') {
-    // Opened by policy although nobody vouches for the bytes: every part rebuilt so
-    // that nothing in it can fetch (a CBC gadget's only way out), under a warning.
-    auth.result = 'neutral';
-    auth.code = 'UNAUTH_ENC';
-    auth.reason = OPENED_UNAUTHENTICATED;
-    return { message: label(deliverNeutralized(ctx, received, plain), auth), action: 'decrypted-unauthenticated', auth };
-  }
-  return { message: label(plain, auth), action: 'decrypted', auth };
+  return deliverDecrypted(verdict, { received, plain: () => plain, neutralized: () => deliverNeutralized(ctx, received, plain), label });
 }
 
 /** What is delivered for a message the library refused: before any envelope, labelled; at or past it, unopened (CBC content nobody vouches for: by policy). */
