@@ -28,7 +28,7 @@
  *
  *   npx node bench/serve-sign.ts [--seconds=10] [--rounds=3] [--connections=64]
  *       [--smtp-connections=32] [--only=http,smtp] [--keys=rsa2048,p256]
- *       [--workers=N] [--node-args='--single-threaded-gc'] [--quick] [--out=FILE]
+ *       [--workers=N] [--warmup=16] [--node-args='--single-threaded-gc'] [--quick] [--out=FILE]
  *
  * Needs `wrk` (apt-get install wrk) and `openssl`. Not part of `npm test`.
  */
@@ -59,6 +59,11 @@ interface Options {
   only: string[];
   keys: KeyType[];
   workers: string | undefined;
+  /**
+   * Seconds of HTTP load before the measured rounds, split between the key types (P-256
+   * first: at its rate the code shared by both reaches V8's optimising compiler soonest).
+   */
+  warmup: number;
   /** Flags for the serve process's Node (e.g. --single-threaded-gc), to compare V8 settings in one run's conditions. */
   nodeArgs: string[];
   out: string | undefined;
@@ -75,6 +80,7 @@ function parseOptions(argv: readonly string[]): Options {
     only: (arg('only') ?? 'http,smtp').split(','),
     keys: (arg('keys') ?? 'rsa2048,p256').split(',') as KeyType[],
     workers: arg('workers'),
+    warmup: Number(arg('warmup') ?? (quick ? 2 : 16)),
     nodeArgs: (arg('node-args') ?? '').split(' ').filter(Boolean),
     out: arg('out'),
   };
@@ -376,6 +382,8 @@ export interface ServeBenchFigures {
   httpRuns: number;
   /** --node-args given to the serve process (none: Node's defaults). */
   nodeArgs: string[];
+  /** Seconds of HTTP load before the measured rounds. */
+  warmup: number;
 }
 
 function summarise(scenario: string, keyType: KeyType, runs: Array<{ load: LoadFigures; raw: RawLimit }>): ScenarioFigures {
@@ -422,11 +430,18 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
   const answered: Record<string, number> = { 'api.sign': 0, 'smtp.sign': 0 };
   let httpRuns = 0;
   try {
-    // Warm-up: JIT, caches, connections.
+    // Warm-up: JIT, caches, connections. Each serving thread compiles its hot functions
+    // itself, on V8's helper threads: with 2 s of RSA-2048 (the warm-up until 2026-12-07)
+    // they were still compiling through the first 10-20 s of load (about 90% of their
+    // samples in TurboFan and Maglev, 40-90 µs of CPU per RSA-2048 request, then 1-6 µs:
+    // docs/performance.md, "Session 9"), so the first rounds measured the compiler.
     if (http) {
-      const f = await httpLoad(world, service, 'rsa2048', { ...o, seconds: 2 });
-      answered['api.sign']! += f.messages + f.verified;
-      httpRuns++;
+      const order = (['p256', 'rsa2048'] as const).filter((t) => o.keys.includes(t));
+      for (const type of order) {
+        const f = await httpLoad(world, service, type, { ...o, seconds: Math.max(1, Math.round(o.warmup / order.length)) });
+        answered['api.sign']! += f.messages + f.verified;
+        httpRuns++;
+      }
     }
     for (const type of o.keys) {
       for (const [name, enabled] of [['http', http], ['smtp', smtp]] as const) {
@@ -450,7 +465,7 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
   }
   const audit = await countAudit(world);
   await world.dir.cleanup();
-  return { date: new Date().toISOString(), cores: availableParallelism(), connections: o.connections, smtpConnections: o.smtpConnections, seconds: o.seconds, load: { before: load0, after: loadavg()[0]! }, scenarios, audit, answered, httpRuns, nodeArgs: o.nodeArgs };
+  return { date: new Date().toISOString(), cores: availableParallelism(), connections: o.connections, smtpConnections: o.smtpConnections, seconds: o.seconds, load: { before: load0, after: loadavg()[0]! }, scenarios, audit, answered, httpRuns, nodeArgs: o.nodeArgs, warmup: o.warmup };
 }
 
 /**
@@ -471,7 +486,7 @@ function checkAudit(f: ServeBenchFigures): string[] {
 function report(f: ServeBenchFigures): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
   const lines = [
-    `kakitome serve: 2 KB messages, ${f.cores} cores, ${f.connections} HTTP connections (wrk), ${f.smtpConnections} SMTP connections (bench/smtp-load.ts), ${f.seconds} s per run, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}${f.nodeArgs.length ? `, serve with ${f.nodeArgs.join(' ')}` : ''}`,
+    `kakitome serve: 2 KB messages, ${f.cores} cores, ${f.connections} HTTP connections (wrk), ${f.smtpConnections} SMTP connections (bench/smtp-load.ts), ${f.seconds} s per run after ${f.warmup} s of warm-up, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}${f.nodeArgs.length ? `, serve with ${f.nodeArgs.join(' ')}` : ''}`,
     `${'scenario'.padEnd(28)} ${'msg/s'.padStart(7)} ${'raw x cores'.padStart(11)} ${'ratio'.padStart(6)}  ${'service'.padStart(8)} ${'client'.padStart(7)} ${'sink'.padStart(6)} ${'raw'.padStart(6)}  ${'CPU ratio'.padStart(9)} ${'raw/service'.padStart(11)}  target`,
   ];
   for (const s of f.scenarios) {
