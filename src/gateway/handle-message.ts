@@ -195,6 +195,8 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     }
     groups.push(...(await transform(deps, { direction, sender: envelope.from, recipients, message, senderAuth }, owned)));
   }
+  // Every copy made (sender checks, plans, crypto, the key uses' commits): the rest of `ms` is handing them on.
+  const copiesMs = Number(process.hrtime.bigint() - started) / 1e6;
   let holdAll = !deps.lmtp && groups.some((g) => g.failure?.status === 'temporary');
   const outcomes = new Map<string, RecipientOutcome>();
   const logged: Array<Record<string, unknown>> = [];
@@ -243,6 +245,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     groups: logged,
     reply: deps.lmtp ? perRecipient.map((r) => r.code) : whole.code,
     ms: Math.round(ms * 10) / 10,
+    copiesMs: Math.round(copiesMs * 10) / 10,
   });
   return { perRecipient, whole };
 }

@@ -346,6 +346,8 @@ test('metrics, health and the log: counters in Prometheus text, one JSON line pe
     assert.doesNotMatch(l, /@|vault code|Quarterly/, 'no address, subject or body in the log');
     const o = JSON.parse(l);
     assert.equal(typeof o.ms, 'number');
+    // A message refused for its size (error SIZE) had no copies made.
+    if (o.error === undefined) assert.ok(typeof o.copiesMs === 'number' && o.copiesMs >= 0 && o.copiesMs <= o.ms, 'copiesMs, the part of ms until every copy was made');
   }
 });
 
