@@ -30,7 +30,10 @@
  * `--node-arg` is given to the gateway's node (repeatable), e.g. `--node-arg=--cpu-prof
  * --node-arg=--cpu-prof-dir=/tmp/prof` profiles it, its worker threads too.
  * The gateway's CPU time (user + system, all its threads, from /proc) is read before
- * and after each measured run: `cpuPerMessageUs`, the figure that holds under load.
+ * and after each measured run: `cpuPerMessageUs`, the figure that holds under load;
+ * `systemCpuPerMessageUs`, its part in the kernel, and `contextSwitchesPerMessage`
+ * (all threads, /proc status) and `ioCallsPerMessage` (read and write calls, /proc
+ * io), which count what the socket writes, the waits and the hops between threads cost.
  *
  * Needs root (Postfix's queue) and Debian's postfix package (.ci/run installs it).
  * Not part of `npm test`.
@@ -182,30 +185,53 @@ interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** CPU seconds (user + system) from a /proc stat file (clock ticks of 1/100 s). */
-function statCpuSeconds(path: string): number {
+/** CPU seconds from a /proc stat file (clock ticks of 1/100 s): user + system, and system alone (system calls, wake-ups, fsync). */
+function statCpuSeconds(path: string): { total: number; system: number } {
   const fields = readFileSync(path, 'latin1').replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { total: (Number(fields[11]) + Number(fields[12])) / 100, system: Number(fields[12]) / 100 };
 }
 
-/** CPU seconds a process has used so far, in all and by thread name (MainThread, the crypto WorkerThreads, V8's and libuv's helpers). */
-function cpuSeconds(pid: number): { total: number; byThread: Record<string, number> } {
+/** Context switches of a thread so far (voluntary: it waited; involuntary: it was preempted), from /proc status. */
+function contextSwitches(path: string): number {
+  const status = readFileSync(path, 'latin1');
+  return [...status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+/** Read and write system calls of a process so far, all threads (/proc io: syscr, syscw; sockets, pipes and files alike). */
+function ioCalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'latin1');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+  return { reads: field('syscr'), writes: field('syscw') };
+}
+
+/** CPU seconds a process has used so far, in all, in the kernel, and by thread name (MainThread, the crypto WorkerThreads, V8's and libuv's helpers); its threads' context switches and its read and write calls. */
+function cpuSeconds(pid: number): { total: number; system: number; switches: number; io: { reads: number; writes: number }; byThread: Record<string, number> } {
   const byThread: Record<string, number> = {};
+  let switches = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim();
-      byThread[name] = (byThread[name] ?? 0) + statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+      byThread[name] = (byThread[name] ?? 0) + statCpuSeconds(`/proc/${pid}/task/${tid}/stat`).total;
+      switches += contextSwitches(`/proc/${pid}/task/${tid}/status`);
     } catch {
       // The thread ended meanwhile.
     }
   }
-  return { total: statCpuSeconds(`/proc/${pid}/stat`), byThread };
+  return { ...statCpuSeconds(`/proc/${pid}/stat`), switches, io: ioCalls(pid), byThread };
 }
 
-/** CPU µs per message between two readings, in all and by thread name. */
-function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, count: number): { total: number; byThread: Record<string, number> } {
+/** CPU µs per message between two readings, in all, in the kernel and by thread name; context switches (threads that ended meanwhile are not counted), read and write calls per message. */
+function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, count: number): { total: number; system: number; switches: number; reads: number; writes: number; byThread: Record<string, number> } {
   const us = (s: number) => Math.round((s * 1e6) / count);
-  return { total: us(b.total - a.total), byThread: Object.fromEntries(Object.entries(b.byThread).map(([k, v]) => [k, us(v - (a.byThread[k] ?? 0))])) };
+  const per = (n: number) => Math.round((10 * n) / count) / 10;
+  return {
+    total: us(b.total - a.total),
+    system: us(b.system - a.system),
+    switches: per(b.switches - a.switches),
+    reads: per(b.io.reads - a.io.reads),
+    writes: per(b.io.writes - a.io.writes),
+    byThread: Object.fromEntries(Object.entries(b.byThread).map(([k, v]) => [k, us(v - (a.byThread[k] ?? 0))])),
+  };
 }
 
 async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, workers: string | undefined, nodeArgs: readonly string[]): Promise<GatewayProcess> {
@@ -263,6 +289,12 @@ export interface DirectionFigures {
   cpuPerMessageUs: number;
   /** The same by thread name (threads of one name summed). */
   cpuPerMessageByThreadUs: Record<string, number>;
+  /** The part of cpuPerMessageUs spent in the kernel (system time: socket writes and reads, thread wake-ups, context switches). */
+  systemCpuPerMessageUs: number;
+  /** The gateway's context switches per message, all threads (each wait for a socket, a worker or a commit is one or more). */
+  contextSwitchesPerMessage: number;
+  /** The gateway's read and write system calls per message (sockets to the MTA and the next hop, the log, the workers' wake-ups, the audit's files). */
+  ioCallsPerMessage: { reads: number; writes: number };
   /**
    * At half of withFilter: the gateway's own time per message (ms); `slowest`, the
    * slowest 1% of those messages, mean ms in all, making the copies (`copiesMs`:
@@ -322,6 +354,9 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
         ratio: withFilter.perSecond / without,
         cpuPerMessageUs: cpu.total,
         cpuPerMessageByThreadUs: cpu.byThread,
+        systemCpuPerMessageUs: cpu.system,
+        contextSwitchesPerMessage: cpu.switches,
+        ioCallsPerMessage: { reads: cpu.reads, writes: cpu.writes },
         halfLoad: { rate, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), messages: ms.length, slowest: slowestPercent(ms, copies) },
       };
     };
@@ -347,7 +382,7 @@ function report(f: GatewayFigures): string {
     ...(f.inbound ? [row('inbound (decrypt + verify)', f.inbound)] : []),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const runs = f[d]?.withoutFilterRuns ?? []; return runs.length > 1 ? [`no filter, ${d}: ${runs.map((r) => r.toFixed(0)).join(' and ')} msg/s (before and after the filtered run; spread ${(100 * (Math.max(...runs) - Math.min(...runs)) / Math.min(...runs)).toFixed(0)}%)`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const s = f[d]?.halfLoad.slowest; return s ? [`slowest 1% at half load, ${d} (${s.messages} messages, mean): ${s.ms.toFixed(1)} ms = making the copies ${s.copiesMs.toFixed(1)} ms + handing them on ${s.handOnMs.toFixed(1)} ms`] : []; }),
-    ...(['outbound', 'inbound'] as const).flatMap((d) => { const figures = f[d]; return figures ? [`CPU per message by thread, ${d}: ${Object.entries(figures.cpuPerMessageByThreadUs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v} µs`).join(', ')}`] : []; }),
+    ...(['outbound', 'inbound'] as const).flatMap((d) => { const figures = f[d]; return figures ? [`CPU per message by thread, ${d}: ${Object.entries(figures.cpuPerMessageByThreadUs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v} µs`).join(', ')}; of all, system ${figures.systemCpuPerMessageUs} µs; per message ${figures.contextSwitchesPerMessage} context switches, ${figures.ioCallsPerMessage.reads} reads, ${figures.ioCallsPerMessage.writes} writes`] : []; }),
   ].join('\n');
 }
 
