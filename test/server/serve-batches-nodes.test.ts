@@ -117,7 +117,7 @@ test('a batch uploaded to one node is signed by both, every message once', async
   assert.deepEqual(view.failures.map((f) => [f.index, f.code]), [...BAD]);
   // A node logs a chunk's 'done' after its commit, so the line of the chunk that finished the batch
   // may still be on its way when the batch reads done: wait for the lines, then a little longer, so
-  // that a chunk completed twice (a 17th line) would be seen too.
+  // that a chunk completed twice (one line too many) would be seen too.
   const doneLines = () => chunkLines(a, id, 'done').length + chunkLines(b, id, 'done').length;
   for (let i = 0; i < 100 && doneLines() < SPLIT_N / 50; i++) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 200));
