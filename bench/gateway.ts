@@ -18,7 +18,7 @@
  * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
  * and Postfix share the machine with the gateway in both configurations.
  *
- *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--baselines=1|2] [--node-arg=ARG]... [--quick] [--out=FILE]
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--baselines=1|2] [--warmup=N] [--node-arg=ARG]... [--quick] [--out=FILE]
  *
  * `--only` measures one direction (the other is absent from the figures).
  * `--baselines=2` (the default) measures Postfix without the filter twice, just before
@@ -26,6 +26,12 @@
  * denominator moved by 39% between two quiet sessions (262 and 364 msg/s outbound),
  * and the two runs show how much it moves within one (`withoutFilterRuns`, and the
  * spread in the report). `--baselines=1`: once, before, as until session 9.
+ * `--warmup=N` messages through the gateway before each direction's measured runs
+ * (default 2,000; 200 with --quick). V8 compiles the gateway's hot functions on its
+ * helper threads for the first 15-20 s of load (session 9's perf profile: those
+ * threads 56-59% in the optimising compiler; 253 µs a message of them over a run of
+ * 1,500 messages after the old 200-message warm-up, 164 µs over 4,500): a long-running
+ * gateway pays that once, so the measured runs start after it.
  * `--workers` is passed to the gateway (its crypto worker threads; default one per CPU, 0: main thread).
  * `--node-arg` is given to the gateway's node (repeatable), e.g. `--node-arg=--cpu-prof
  * --node-arg=--cpu-prof-dir=/tmp/prof` profiles it, its worker threads too.
@@ -66,6 +72,8 @@ interface Options {
   only: 'outbound' | 'inbound' | undefined;
   /** Runs without the filter: 1 (before the filtered run) or 2 (before and after it). */
   baselines: 1 | 2;
+  /** Messages through the gateway before each direction is measured. */
+  warmup: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -80,6 +88,7 @@ function parseOptions(argv: readonly string[]): Options {
     nodeArgs: argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length)),
     only: onlyOption(arg('only')),
     baselines: baselinesOption(arg('baselines')),
+    warmup: warmupOption(arg('warmup') ?? (quick ? '200' : '2000')),
   };
 }
 
@@ -87,6 +96,12 @@ function baselinesOption(v: string | undefined): Options['baselines'] {
   if (v === undefined || v === '2') return 2;
   if (v === '1') return 1;
   throw new Error(`--baselines takes 1 or 2, not ${v}`);
+}
+
+function warmupOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--warmup takes a number of messages, not ${v}`);
+  return n;
 }
 
 function onlyOption(v: string | undefined): Options['only'] {
@@ -333,8 +348,8 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   try {
     const direction = async (from: string, to: string, message: Buffer): Promise<DirectionFigures> => {
       const run = { concurrency: o.concurrency, from, to, message };
-      // Warm-up: connection caches, the gateway's identity cache and JIT.
-      await drive(smtpPort, sink, { ...run, count: Math.min(200, o.count) });
+      // Warm-up: connection caches, the gateway's identity cache and the JIT (--warmup).
+      if (o.warmup > 0) await drive(smtpPort, sink, { ...run, count: o.warmup });
       const withoutRuns = [(await drive(reinjectPort, sink, { ...run, count: o.count })).perSecond];
       const cpu0 = cpuSeconds(gateway.child.pid!);
       const withFilter = await drive(smtpPort, sink, { ...run, count: o.count });
