@@ -70,7 +70,11 @@ export interface BatchConfig {
   maxBatchMessages: number;
   /** Batches a tenant may have unfinished (being received or signed) at once; beyond: 429. */
   maxUnfinishedBatches: number;
-  /** How often an idle node looks for work. */
+  /**
+   * How often an idle node looks for work in the shared queue (each wait drawn from half
+   * to one and a half times it, so nodes do not poll in step). An upload wakes the node that
+   * received it at once; the other nodes find its chunks at their next look.
+   */
   pollMs: number;
 }
 
@@ -108,6 +112,7 @@ export interface ServeOptions {
   batchWorkers?: string;
   batchLease?: string;
   batchRetention?: string;
+  batchPoll?: string;
   maxBatchSize?: string;
   maxBatchMessages?: string;
   workers?: string;
@@ -158,6 +163,7 @@ function resolveBatchConfig(o: ServeOptions): BatchConfig {
     workers: parseCount(o.batchWorkers, '--batch-workers', 1, 64, d.workers),
     leaseMs: parseCount(o.batchLease, '--batch-lease', 2, 3600, d.leaseMs / 1000) * 1000,
     retentionMs: parseCount(o.batchRetention, '--batch-retention', 1, 8760, d.retentionMs / 3600_000) * 3600_000,
+    pollMs: parseCount(o.batchPoll, '--batch-poll', 50, 60_000, d.pollMs),
     maxBatchBytes: o.maxBatchSize === undefined ? d.maxBatchBytes : parseSize(o.maxBatchSize, '--max-batch-size', 1024 ** 4),
     maxBatchMessages: parseCount(o.maxBatchMessages, '--max-batch-messages', 1, 100_000_000, d.maxBatchMessages),
   };

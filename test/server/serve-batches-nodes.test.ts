@@ -22,9 +22,10 @@ import { BATCH_YOUNG_GENERATION_MB } from '../../src/server/batches/start-batch-
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-batch-nodes-'));
 const N = 800;
 /**
- * The first test's batch: long enough that node a alone (its upload woke it) takes
- * longer than node b's idle poll (at most 1.5 s with the default 1 s) to sign it,
- * about 2 s here, so node b's share does not hang on when its poll falls.
+ * The first test's batch: node a alone (its upload woke it) takes about 2 s to sign
+ * it here, against at most 150 ms for node b's next look for work (--batch-poll
+ * 100 below): with the default poll (up to 1.5 s) node a signed an 800-message batch
+ * alone in 3 runs of 11, so node b's share must not hang on when its poll falls.
  */
 const SPLIT_N = 4800;
 const BAD = new Map([[333, 'MALFORMED'], [700, 'FORBIDDEN']]);
@@ -34,7 +35,9 @@ let nodes: ServeProcess[] = [];
 let key = '';
 
 // One serving thread a node (--workers 1): two signers in all, as the test reasons about nodes.
-const NODE_ARGS = ['--http', '127.0.0.1:0', '--workers', '1', '--batch-chunk', '50', '--batch-lease', '3'];
+// An idle node looks for work every 50-150 ms (--batch-poll 100), so node b joins a batch uploaded to node a
+// long before node a alone could finish it.
+const NODE_ARGS = ['--http', '127.0.0.1:0', '--workers', '1', '--batch-chunk', '50', '--batch-lease', '3', '--batch-poll', '100'];
 
 before(async () => {
   pg = await startPostgres();

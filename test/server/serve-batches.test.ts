@@ -23,7 +23,7 @@ import { TenantDirectory } from '../../src/store/tenant-directory.ts';
 import { BatchDirectory } from '../../src/store/batch-directory.ts';
 import { BatchQueue } from '../../src/store/batch-queue.ts';
 import { openBatchBlobs } from '../../src/store/batch-blobs.ts';
-import { DEFAULT_BATCH_CONFIG } from '../../src/server/config.ts';
+import { DEFAULT_BATCH_CONFIG, batchConfigOf, resolveServeConfig } from '../../src/server/config.ts';
 import { startServer, type RunningServer } from '../../src/server/start-server.ts';
 import { engineFactories } from '../store/engine-factories.ts';
 import { rawRequest } from './raw-request.ts';
@@ -382,3 +382,11 @@ for (const f of engineFactories('kakitome-batches-')) {
     });
   });
 }
+
+test('batch options are checked at start: --batch-poll takes whole milliseconds from 50 to 60000', () => {
+  assert.equal(batchConfigOf(resolveServeConfig({}, {})).pollMs, DEFAULT_BATCH_CONFIG.pollMs);
+  assert.equal(batchConfigOf(resolveServeConfig({ batchPoll: '100' }, {})).pollMs, 100);
+  for (const bad of ['49', '60001', '0.5', '1s', '', '-100']) {
+    assert.throws(() => resolveServeConfig({ batchPoll: bad }, {}), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /--batch-poll/.test(e.message), bad);
+  }
+});

@@ -151,6 +151,7 @@ export function register(program: Command): void {
     .option('--batch-chunk <n>', 'messages per chunk, the unit of work nodes claim from the shared queue (default 500)')
     .option('--batch-workers <n>', 'batch chunks each serving thread (or the main thread with --workers 0) signs at once, in its batch thread (default 1)')
     .option('--batch-lease <seconds>', 'a node that stops renewing its chunk for this long loses it to another node (default 30)')
+    .option('--batch-poll <ms>', 'how often an idle node looks for batch work another node received, in milliseconds (50 to 60000, default 1000)')
     .option('--batch-retention <hours>', 'how long a finished batch and its result are kept (default 24)')
     .option('--workers <n>', 'serving threads, each answering whole requests and messages on the shared ports (0: the main thread serves; default: one per CPU)')
     .option('--home <dir>', 'key store home (default: $KAKITOME_HOME or ~/.kakitome)')
