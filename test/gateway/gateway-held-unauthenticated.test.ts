@@ -113,7 +113,9 @@ test('the notice names only an address a display name cannot dress up, in Japane
   const original = await cbcMessage('bob@corp.test', HTML, '"Your bank: call +1 555 0100 now" <erin@example.com>');
   const { notice } = await heldFor('bob@corp.test', original);
   assert.match(notice, /送信者（自称・未確認）: erin@example\.com/);
-  assert.doesNotMatch(notice, /bank|555/);
+  // Nothing of the display name: its words and its number as written. Not a bare /555/: the notice's Message-ID
+  // and held id are random hex, which held "555" about once in a hundred runs (CI failed on it).
+  assert.doesNotMatch(notice, /bank|call|555 0100/);
   assert.doesNotMatch(notice, /Claims to be from/, 'Japanese only');
   assertNothingQuoted(notice, original);
   const garbled = await cbcMessage('bob@corp.test', HTML, 'Call now <not an address>');
