@@ -52,7 +52,6 @@ import { parseEntity } from '../mime/parse-entity.ts';
 import { neutralizeEntity } from '../mime/neutralize-entity.ts';
 import { deliverDecrypted, type InboundAction } from './deliver-decrypted.ts';
 
-
 export interface InboundResult {
   message: Buffer;
   action: InboundAction;

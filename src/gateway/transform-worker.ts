@@ -18,7 +18,7 @@ import { openStore, type StoreConfig } from '../store/open-store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import type { Store } from '../store/store.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
-import { ownedCopy } from './crypto-pool.ts';
+import { ownedCopy } from '../owned-copy.ts';
 import type { OverlappingAnswer, OverlappingTask } from '../cli/worker-pool.ts';
 import { failedTransform, transformMessage, type TransformRequest, type TransformResult } from './transform-message.ts';
 

@@ -28,6 +28,7 @@ import { ServiceCache } from '../service-cache.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { ThreadChannel, transferBytes } from '../workers/thread-channel.ts';
 import { persistCompileCache } from '../workers/persist-compile-cache.ts';
+import { ownedCopy } from '../../owned-copy.ts';
 import { BatchWorker, CHUNK_GARBAGE_BYTES } from './batch-worker.ts';
 import { collectGarbageAbove, garbageMeter, releaseUnusedHeap } from './collect-garbage.ts';
 import { UPLOAD_GARBAGE_BYTES, UPLOAD_RELEASE_BYTES } from './start-batch-thread.ts';
@@ -142,21 +143,13 @@ channel.handle('outputs-next', async (id: number) => {
     return null;
   }
   collectGarbageAbove(CHUNK_GARBAGE_BYTES);
-  return transferBytes(ownBytes(next.value));
+  return transferBytes(ownedCopy(next.value));
 });
 channel.handle('outputs-close', async (id: number) => {
   const read = reads.get(id);
   reads.delete(id);
   await read?.return(undefined);
 });
-
-/** The bytes in an ArrayBuffer of their own (a read may give a view of a larger or pooled one), to be moved across. */
-function ownBytes(bytes: Buffer): Uint8Array {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes;
-  const own = new Uint8Array(bytes.byteLength);
-  own.set(bytes);
-  return own;
-}
 
 channel.handle('metrics-snapshot', () => metrics.snapshot());
 
