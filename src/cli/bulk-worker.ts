@@ -21,7 +21,7 @@ import { MAX_MESSAGE_BYTES, childPath, readFileBoundedSync } from './io.ts';
 import { MboxEntryWriter, splitMboxBuffer } from './mbox.ts';
 import { writeBatchTemporary } from './write-batch-file.ts';
 import { WriteGuard } from './write-guard.ts';
-import type { VerdictView } from './verdict-view.ts';
+import type { VerdictView } from '../smime/verdict-view.ts';
 
 export interface BulkWorkerData {
   job: JobName;

@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
 import { isKakitomeError } from '../errors.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
-import type { VerdictView } from './verdict-view.ts';
+import type { VerdictView } from '../smime/verdict-view.ts';
 
 export type JobName = 'sign' | 'verify' | 'encrypt' | 'decrypt';
 

@@ -4,7 +4,7 @@
  * here can print key material: a VerdictView holds none.
  */
 import { attachedMessageLabel } from '../smime/open-attached-messages.ts';
-import type { AttachedMessageView, SignerView, VerdictView } from './verdict-view.ts';
+import type { AttachedMessageView, SignerView, VerdictView } from '../smime/verdict-view.ts';
 
 function headline(v: VerdictView, ok: boolean, command: string): string {
   const code = v.code ? ` (${v.code})` : '';

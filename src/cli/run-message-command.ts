@@ -13,7 +13,7 @@ import { openOutputSink } from './open-output-sink.ts';
 import { stripEnvelopeLine } from './mbox.ts';
 import { detectBatchKind, runBatch, type BatchItem, type BatchSummary } from './bulk.ts';
 import { describeError, describeFailure } from './describe-error.ts';
-import type { VerdictView } from './verdict-view.ts';
+import type { VerdictView } from '../smime/verdict-view.ts';
 import { unlockMessageStore, type StoreLocation } from './commands/store-options.ts';
 
 export interface MessageCommandSpec {

@@ -2,10 +2,10 @@
  * What processing a message needs, built once at start and again on SIGHUP: the
  * store (kept open across reloads), the policy snapshot (all levels, swapped by
  * withPolicy when the store's policy changes: policy-refresh in start-gateway.ts),
- * the signer validators (the CLI's: the store's trust anchors, one per revocation
- * mode a policy may ask for, checked now), and a short-lived cache of signing
- * identities (opening a private key is audited in the store; one lookup a minute
- * per sender is enough).
+ * the signer validators (the store's trust anchors, one per revocation mode a
+ * policy may ask for, checked now: operations/create-trust-validator.ts), and a
+ * short-lived cache of signing identities (opening a private key is audited in
+ * the store; one lookup a minute per sender is enough).
  *
  * `gateway explain` builds the same context without opening keys
  * (`openKeys: false`): the signing certificate is then found by the same store
@@ -17,7 +17,8 @@ import type { SigningIdentity } from '../store/key-directory.ts';
 import type { PolicySnapshot } from '../store/policy-directory.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Resolver } from 'node:dns/promises';
-import { createCliValidator } from '../cli/create-cli-validator.ts';
+import { createTrustValidator } from '../operations/create-trust-validator.ts';
+import { storeTrustOptions } from '../operations/trust-options.ts';
 import { createDnsResolver } from '../dkim/bounded-resolver.ts';
 import { DkimKeyDirectory, type DkimSigningKey } from '../store/dkim-key-directory.ts';
 import { resolveGlobalPolicy, resolvePolicy, type ResolvedPolicy } from '../policy/resolve-policy.ts';
@@ -64,9 +65,8 @@ function cached<T>(cache: Map<string, { at: number; value: Promise<T> }>, key: s
 }
 
 export async function createGatewayContext(store: Store, policy: PolicySnapshot, authservId: string, domains: ReadonlySet<string>, options: { openKeys?: boolean; dnsServers?: readonly string[] } = {}): Promise<GatewayContext> {
-  const trust = { ca: [], certfile: [], validityClock: 'now' as const, fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
   const validators = new Map<RevocationSetting, SignerValidator>();
-  for (const mode of MODES) validators.set(mode, await createCliValidator({ ...trust, revocation: mode }, store));
+  for (const mode of MODES) validators.set(mode, createTrustValidator(storeTrustOptions(mode), store));
   const identities = new Map<string, { at: number; value: Promise<SigningIdentity | undefined> }>();
   const dkimKeys = new Map<string, { at: number; value: Promise<DkimSigningKey[]> }>();
   const dkim = new DkimKeyDirectory(store);

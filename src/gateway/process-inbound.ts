@@ -38,7 +38,7 @@ import { decryptMessage } from '../smime/decrypt-message.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
 import { findEnvelopeKeysRecording } from '../store/find-envelope-keys.ts';
 import type { CmsInput } from '../cms/content-info.ts';
-import { harvestQuietly } from '../cli/jobs/verify-job.ts';
+import { harvestQuietly } from '../operations/harvest-verdict-signers.ts';
 import { claimsAuthservId, formatAuthenticationResults, isGatewayHeaderField, type SmimeAuthentication } from './authentication-results.ts';
 import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
 import type { MethodResult } from '../dkim/authenticate-sender.ts';

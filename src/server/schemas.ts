@@ -10,7 +10,7 @@
  * dependency of its own.
  */
 import { z } from 'zod';
-import type { VerdictView } from '../cli/verdict-view.ts';
+import type { VerdictView } from '../smime/verdict-view.ts';
 
 const flag = (description: string) => z.enum(['true', 'false']).optional().describe(description);
 

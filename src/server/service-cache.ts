@@ -41,8 +41,8 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import type { KakitomeError } from '../errors.ts';
 import { isKakitomeError } from '../errors.ts';
 import { readCacheRevision } from '../store/cache-revision.ts';
-import { createCliValidator } from '../cli/create-cli-validator.ts';
-import type { TrustOptions } from '../cli/commands/trust-options.ts';
+import { createTrustValidator } from '../operations/create-trust-validator.ts';
+import { storeTrustOptions } from '../operations/trust-options.ts';
 import type { RevocationMode } from '../pki/check-revocation.ts';
 import type { Fetcher, SignerValidator } from '../pki/types.ts';
 import type { SigningIdentity } from '../store/key-directory.ts';
@@ -51,11 +51,6 @@ import { actorOf } from './service-context.ts';
 import { checkApiKeySecret, parseApiKeyToken, type ApiKeyCredential, type ApiKeyRecord, type TenantDirectory, type TenantSignSettings } from '../store/tenant-directory.ts';
 
 const MAX_ENTRIES = 10_000;
-
-/** What the service trusts when it verifies: the store's trusted CAs only, checked now, revocation as configured, nothing internal fetched. */
-export function serviceTrustOptions(revocation: RevocationMode): TrustOptions {
-  return { ca: [], certfile: [], revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false };
-}
 
 export interface ServiceCacheOptions {
   /** Where the validators fetch CRLs and OCSP answers (default: HTTP, no internal address). */
@@ -81,7 +76,7 @@ export class ServiceCache {
   /** Per key id, the store acting for that key (Store.actingAs): one view, not one per message. */
   readonly #views = new Map<string, Store>();
   /** Per revocation mode, the validator of received signatures (built on first use under this revision). */
-  readonly #validators = new Map<RevocationMode, Promise<SignerValidator>>();
+  readonly #validators = new Map<RevocationMode, SignerValidator>();
   readonly #fetcher: Fetcher | undefined;
 
   constructor(store: Store, tenants: TenantDirectory, options: ServiceCacheOptions = {}) {
@@ -225,17 +220,15 @@ export class ServiceCache {
 
   /**
    * The validator of received signatures under the store's current revision, with
-   * the store's trusted CAs as anchors (serviceTrustOptions). Reads the revision
+   * the store's trusted CAs as anchors (storeTrustOptions). Reads the revision
    * first, like every lookup here; one validator per revision and mode, whoever asks.
    */
   async signerValidator(revocation: RevocationMode): Promise<SignerValidator> {
     await this.refresh();
     let validator = this.#validators.get(revocation);
     if (!validator) {
-      const made = createCliValidator(serviceTrustOptions(revocation), this.#store, this.#fetcher);
-      // A failure is not kept: the next request builds again.
-      made.catch(() => this.#validators.get(revocation) === made && this.#validators.delete(revocation));
-      this.#validators.set(revocation, (validator = made));
+      validator = createTrustValidator(storeTrustOptions(revocation), this.#store, this.#fetcher);
+      this.#validators.set(revocation, validator);
     }
     return validator;
   }

@@ -18,7 +18,7 @@ import { walkEntities, type MimeEntity } from '../../src/mime/entity.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
 import { findEnvelopeKeys } from '../../src/store/find-envelope-keys.ts';
-import { findMessageEnvelope } from '../../src/cli/find-message-envelope.ts';
+import { findMessageEnvelope } from '../../src/smime/find-message-envelope.ts';
 import { Workdir } from '../peers/run-peer.ts';
 import { opensslEncrypt } from '../peers/openssl.ts';
 import { KNOWN_FIRST_BLOCK, cbcGadget, openEnvelope } from '../helpers/cbc-gadget.ts';

@@ -296,7 +296,7 @@ test('through Postfix with LMTP, policy: a trigger forces encryption and leaves 
     const { opensslEncrypt } = await import('../peers/openssl.ts');
     const { openWorldStore } = await import('./gateway-fixture.ts');
     const { findEnvelopeKeys } = await import('../../src/store/find-envelope-keys.ts');
-    const { findMessageEnvelope } = await import('../../src/cli/find-message-envelope.ts');
+    const { findMessageEnvelope } = await import('../../src/smime/find-message-envelope.ts');
     const w = new Workdir('gw-postfix-hold');
     const store = await openWorldStore(world);
     try {

@@ -172,7 +172,7 @@ test('inbound, over streamAboveBytes: held CBC content released --as decrypted i
   const { decodeText } = await import('../../src/mime/decode-text.ts');
   const { decryptMessage } = await import('../../src/smime/decrypt-message.ts');
   const { findEnvelopeKeys } = await import('../../src/store/find-envelope-keys.ts');
-  const { findMessageEnvelope } = await import('../../src/cli/find-message-envelope.ts');
+  const { findMessageEnvelope } = await import('../../src/smime/find-message-envelope.ts');
   const bob = (await store.findRecipientCertificates('bob@corp.test'))[0]!.certificate;
   const bobPem = w.write('bob.pem', `-----BEGIN CERTIFICATE-----\n${Buffer.from(bob.der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`);
   const SECRET = 'The wire goes to account 4711-KAKITOME on Friday.';

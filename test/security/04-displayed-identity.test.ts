@@ -22,7 +22,7 @@ import { signData } from '../../src/cms/signed-data/sign.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKakitomeError } from '../../src/errors.ts';
-import { viewVerdict } from '../../src/cli/verdict-view.ts';
+import { viewVerdict } from '../../src/smime/verdict-view.ts';
 import { chunks, encryptWithoutParsing, multipartSigned, readEverywhere as readAll, type Outcome } from './security-kit.ts';
 
 const pki = new TestPki('Kakitome Displayed Identity Root');

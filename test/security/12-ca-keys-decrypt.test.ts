@@ -27,7 +27,7 @@ import { Store } from '../../src/store/store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { findEnvelopeKeys } from '../../src/store/find-envelope-keys.ts';
-import { findMessageEnvelope } from '../../src/cli/find-message-envelope.ts';
+import { findMessageEnvelope } from '../../src/smime/find-message-envelope.ts';
 
 const pki = new TestPki('CA Key Root');
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-ca-keys-'));

@@ -140,8 +140,9 @@ function registerRoots(certs: Command): void {
     .addOption(new Option('--revocation <mode>', 'revocation checking of the waiting certificates (as verify\'s --revocation)').choices(['require', 'allow-unknown', 'off']).default('allow-unknown'));
   addStoreOptions(trust).action(async (fingerprint: string, o: TrustRootOpts) => commandAction('certs roots trust', async (opts: TrustRootOpts) => withCertificateStore(opts, async (store) => {
     const { trustUnknownRoot } = await import('../../store/decide-unknown-root.ts');
-    const { createCliValidator } = await import('../create-cli-validator.ts');
-    const r = await trustUnknownRoot(store, fingerprint, { createValidator: () => createCliValidator({ ca: [], certfile: [], revocation: opts.revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false }, store) });
+    const { createTrustValidator } = await import('../../operations/create-trust-validator.ts');
+    const { storeTrustOptions } = await import('../../operations/trust-options.ts');
+    const r = await trustUnknownRoot(store, fingerprint, { createValidator: () => createTrustValidator(storeTrustOptions(opts.revocation), store) });
     printResult(opts, { status: 'ok', root: certificateJson(r.root), certificates: r.outcomes }, () => [
       `Trusted: ${certificateLine(r.root)}`,
       ...r.outcomes.map((x) => (x.outcome === 'harvested' ? `  kept for ${x.address}: ${x.fingerprint}${x.filing === 'pending' ? ' (pending: the address has another key in use; kakitome certs accept decides)' : ''}` : `  not kept for ${x.address}: ${x.fingerprint}: ${x.reason}`)),

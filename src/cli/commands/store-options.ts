@@ -104,12 +104,6 @@ export interface StoreLocation {
    * Absent: the store is opened without it (certificates and trust anchors only).
    */
   masterKey?: MasterKey;
-  /**
-   * A store already open, lent by a long-running front end (the signing service,
-   * acting for its caller: Store.actingAs); the job uses it and its close() leaves
-   * the lender's connection open. Never crosses into a worker.
-   */
-  store?: Store;
 }
 
 /** --home and --database-url for sign, verify, encrypt and decrypt (their --json is their own). */
@@ -151,7 +145,6 @@ export async function unlockMessageStore(location: StoreLocation): Promise<Store
  * encrypt without --sign, read only certificates and trust anchors).
  */
 export function openLocatedStore(location: StoreLocation): Promise<Store> {
-  if (location.store) return Promise.resolve(location.store);
   return openStoreLazily({ ...location, actor: `cli:${process.env.USER ?? 'unknown'}`, ...(location.masterKey ? {} : { withoutMasterKey: true }) });
 }
 

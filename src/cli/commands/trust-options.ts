@@ -1,36 +1,22 @@
 /**
  * The trust options verify and decrypt share (--ca, --certfile, --revocation,
- * --validity-clock, --fetch-ca-issuers, --allow-internal-fetch, --allow-legacy), as
- * plain data for the job (see create-cli-validator.ts).
+ * --validity-clock, --tsa-ca, --fetch-ca-issuers, --allow-internal-fetch,
+ * --allow-legacy), as plain data for the job: files named, not yet read, so they
+ * cross into batch workers. The job reads them (cli/load-trust-options.ts) into the
+ * library's TrustOptions (src/operations/trust-options.ts).
  */
 import { Option, type Command } from 'commander';
 import { collect } from './message-options.ts';
-import type { RevocationMode } from '../../pki/check-revocation.ts';
+import type { TrustOptions } from '../../operations/trust-options.ts';
 
-export interface TrustOptions {
+/** The trust options as the command line gives them to a job: the library's, with files for the certificates. */
+export interface TrustJobOptions extends Omit<TrustOptions, 'anchors' | 'tsaAnchors'> {
+  /** Trust anchor files and directories (--ca). */
   ca: string[];
   /** Untrusted extra certificates (openssl's -certfile): a signer certificate the message leaves out, intermediates. Never anchors. */
   certfile: string[];
-  /**
-   * Default allow-unknown: a certificate without a CRL/OCSP answer is reported as
-   * "revocation unknown" (in the summary line too), not fatal; require makes it
-   * REVOCATION_UNKNOWN. hard-fail and soft-fail are the former names.
-   */
-  revocation: RevocationMode;
-  /**
-   * Default 'now'; 'signingTime' accepts a signature made while the certificate was
-   * valid (a verified timestamp's time, else the signer's signingTime); 'timestamp'
-   * only a verified RFC 3161 signature timestamp's time (else now; a bad token fails).
-   */
-  validityClock: 'now' | 'signingTime' | 'timestamp';
   /** Trust anchors for TSA certificates (--tsa-ca); empty: the --ca anchors (and the store's). */
   tsaCa?: string[];
-  /** Hosts whose AIA caIssuers URLs may be chased (none by default: no chasing). */
-  fetchCaIssuers: string[];
-  /** Hosts, addresses and CIDR blocks that may be fetched although internal (none by default). */
-  allowInternalFetch: string[];
-  /** Accept SHA-1 and RSA keys under 2048 bits in received signatures and paths (old mail); default false. */
-  allowLegacy: boolean;
 }
 
 /** The options every command that verifies signers shares (verify, decrypt). */
@@ -72,11 +58,11 @@ export function addTrustOptions(cmd: Command, caHelp: string, which: { forEncryp
 }
 
 /** The plain-data trust options from parsed CLI options. */
-export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock?: string; tsaCa?: string[]; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustOptions {
+export function trustOptionsOf(opts: { ca?: string[]; certfile?: string[]; revocation: string; validityClock?: string; tsaCa?: string[]; fetchCaIssuers?: string[]; allowInternalFetch?: string[]; allowLegacy?: boolean }): TrustJobOptions {
   return {
     ca: opts.ca ?? [],
     certfile: opts.certfile ?? [],
-    revocation: opts.revocation as TrustOptions['revocation'],
+    revocation: opts.revocation as TrustJobOptions['revocation'],
     validityClock: opts.validityClock === 'signing-time' ? 'signingTime' : opts.validityClock === 'timestamp' ? 'timestamp' : 'now',
     tsaCa: opts.tsaCa ?? [],
     fetchCaIssuers: opts.fetchCaIssuers ?? [],

@@ -1,13 +1,14 @@
 /**
  * POST /api/v1/encrypt: `kakitome encrypt --to ADDRESS` over the service's store,
- * from the same job (src/cli/jobs/encrypt-job.ts): recipients validated now
- * against the store's anchors, the cipher from their capabilities, the sender's
- * Sent copy. The From address passes the same checks as for signing (the reader's
- * rules, then the tenant's domains and identities): the service handles outgoing
- * mail of its tenants' identities only.
+ * from the same library operation (src/operations/encrypt-to-trusted-recipients.ts):
+ * recipients validated now against the store's anchors, the cipher from their
+ * capabilities, the sender's Sent copy. The From address passes the same checks
+ * as for signing (the reader's rules, then the tenant's domains and identities):
+ * the service handles outgoing mail of its tenants' identities only.
  */
 import type { z } from 'zod';
-import { createEncryptJob } from '../../cli/jobs/encrypt-job.ts';
+import { prepareTrustedEncryption } from '../../operations/encrypt-to-trusted-recipients.ts';
+import { storeTrustOptions } from '../../operations/trust-options.ts';
 import { readSigningAddress } from '../../smime/read-signing-address.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { EncryptQuery } from '../schemas.ts';
@@ -17,13 +18,13 @@ export async function encryptForTenant(ctx: ServiceContext, key: ApiKeyRecord, m
   const from = readSigningAddress(message);
   await ctx.tenants.authorizeSender(key.tenant, from);
   const store = ctx.store.actingAs(actorOf(key));
-  const job = await createEncryptJob({
-    to: [], toAddresses: query.to, oaep: query.oaep === 'true', signFromStore: query.sign === 'true', self: true, from, store: { store },
-    trust: { ca: [], certfile: [], revocation: ctx.config.revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false },
+  const encrypt = await prepareTrustedEncryption(store, {
+    certificates: [], addresses: query.to, oaep: query.oaep === 'true', signFromStore: query.sign === 'true', self: true,
+    trust: storeTrustOptions(ctx.config.revocation),
     ...(query.cipher ? { cipher: query.cipher } : {}),
     ...(query.hideSubject === 'true' ? { hideSubject: true } : {}),
   });
-  const result = await job(message);
+  const { output } = await encrypt(message, from.trim().toLowerCase());
   await store.audit('api.encrypt', undefined, `from ${from} to ${query.to.join(', ')}${query.sign === 'true' ? ', signed' : ''}, ${message.length} bytes`);
-  return result.output!;
+  return output;
 }

@@ -1,19 +1,20 @@
 /**
  * "Is this mail genuine?": one message, judged in memory by the library exactly as
- * `kakitome verify` judges it (the same job, the store's trusted CAs as anchors,
- * revocation as the service is configured), and never stored: no harvesting, no
- * copy on disk, nothing of it in the log. An encrypted message is opened only for
- * a signed-in person who is one of its recipients, with that person's keys only
- * (their use audited as every key use is), under the decrypt job's rules (only an
- * encrypted body, EFAIL, one refusal for every decryption failure); what the job
+ * `kakitome verify` judges it (the same operation, src/operations/verify-with-trust.ts;
+ * the store's trusted CAs as anchors, revocation as the service is configured), and
+ * never stored: no harvesting, no copy on disk, nothing of it in the log. An
+ * encrypted message is opened only for a signed-in person who is one of its
+ * recipients, with that person's keys only (their use audited as every key use
+ * is), under the decrypt operation's rules (decrypt-with-trust.ts: only an
+ * encrypted body, EFAIL, one refusal for every decryption failure); what it
  * releases is shown as plain text only (readable-text.ts), in memory, never stored.
  * Signers are judged by the service's kept validator (service-cache.ts), so checks
  * share its revocation answers and downloads instead of each fetching its own.
  */
-import { createDecryptJob } from '../../cli/jobs/decrypt-job.ts';
-import { createVerifyJob } from '../../cli/jobs/verify-job.ts';
-import { findMessageEnvelope } from '../../cli/find-message-envelope.ts';
-import type { VerdictView } from '../../cli/verdict-view.ts';
+import { decryptWithTrust } from '../../operations/decrypt-with-trust.ts';
+import { verifyWithTrust, type TrustContext } from '../../operations/verify-with-trust.ts';
+import { findMessageEnvelope } from '../../smime/find-message-envelope.ts';
+import type { VerdictView } from '../../smime/verdict-view.ts';
 import { parseEnvelopeFromContentInfo } from '../../cms/enveloped-data/parse.ts';
 import { isKakitomeError } from '../../errors.ts';
 import { findOwnedEnvelopeKeys } from '../../store/find-envelope-keys.ts';
@@ -21,7 +22,7 @@ import { normalizeAddress } from '../../store/store.ts';
 import type { Person } from '../../store/people-directory.ts';
 import type { ConsoleContext } from './console-context.ts';
 import { readableText, type ReadableText } from './readable-text.ts';
-import { serviceCache, serviceTrustOptions } from '../service-cache.ts';
+import { serviceCache } from '../service-cache.ts';
 
 export interface EncryptionFacts {
   algorithm: string;
@@ -41,9 +42,8 @@ function looksLikeMail(message: Buffer): boolean {
 export async function checkMessage(cx: ConsoleContext, message: Buffer, person: Person | undefined): Promise<CheckOutcome> {
   if (!looksLikeMail(message)) return { kind: 'refused', reason: 'not-a-mail' };
   const store = cx.service.store.actingAs(person ? `console:${person.email}` : 'console:check');
-  const trust = serviceTrustOptions(cx.service.config.revocation);
   // The service's kept validator (service-cache.ts): its caches and shared downloads serve every check.
-  const validateSigner = await serviceCache(cx.service).signerValidator(trust.revocation);
+  const trust: TrustContext = { validateSigner: await serviceCache(cx.service).signerValidator(cx.service.config.revocation), certificates: [], allowLegacy: false };
   try {
     const envelope = findMessageEnvelope(message);
     if (envelope) {
@@ -52,17 +52,15 @@ export async function checkMessage(cx: ConsoleContext, message: Buffer, person: 
       const mine = person ? normalizeAddress(person.email) : undefined;
       const keys = mine ? await findOwnedEnvelopeKeys(store, envelope, async (address) => normalizeAddress(address) === mine) : [];
       if (!keys.length) return { kind: 'encrypted', signedIn: person !== undefined, encryption };
-      const job = await createDecryptJob({ keys, store: { store }, harvest: false, trust, validateSigner });
-      const result = await job(message);
-      // The decrypt job releases content only under its rules (EFAIL: no CBC content without
+      const { view, output } = await decryptWithTrust(message, keys, trust);
+      // The operation releases content only under its rules (EFAIL: no CBC content without
       // a trusted signature of its sender inside; nothing when a signature inside fails).
-      const content = result.output ? readableText(result.output) : undefined;
-      result.output?.fill(0);
-      return { kind: 'verdict', view: result.verdict!, decryptedFor: person!.email, encryption, ...(content ? { content } : {}) };
+      const content = output ? readableText(output) : undefined;
+      output?.fill(0);
+      return { kind: 'verdict', view, decryptedFor: person!.email, encryption, ...(content ? { content } : {}) };
     }
-    const job = await createVerifyJob({ ...trust, store: { store }, harvest: false, validateSigner });
-    const result = await job(message);
-    return { kind: 'verdict', view: result.verdict! };
+    const { view } = await verifyWithTrust(message, trust);
+    return { kind: 'verdict', view };
   } catch (e) {
     if (isKakitomeError(e, 'UNAUTH_ENC')) return { kind: 'refused', reason: 'unauth-enc' };
     if (isKakitomeError(e, 'DECRYPT_FAILED')) return { kind: 'refused', reason: 'decrypt-failed' };

@@ -6,7 +6,7 @@
  * covers) and what to do. Pure: it decides nothing the verdict did not; the
  * sentences come from the language's message file.
  */
-import type { SignerView, VerdictView } from '../../cli/verdict-view.ts';
+import type { SignerView, VerdictView } from '../../smime/verdict-view.ts';
 import type { Messages } from './messages/en.ts';
 import type { Tone } from './render.ts';
 

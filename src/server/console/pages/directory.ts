@@ -15,7 +15,8 @@ import { listPendingKeyChanges, type PendingKeyChange } from '../../../store/lis
 import { rejectPendingCertificate } from '../../../store/reject-pending-certificate.ts';
 import { findUnknownRoot, listUnknownRoots, type UnknownRoot } from '../../../store/list-unknown-roots.ts';
 import { declineUnknownRoot, reopenUnknownRoot, trustUnknownRoot, type TrustedRoot } from '../../../store/decide-unknown-root.ts';
-import { createCliValidator } from '../../../cli/create-cli-validator.ts';
+import { createTrustValidator } from '../../../operations/create-trust-validator.ts';
+import { storeTrustOptions } from '../../../operations/trust-options.ts';
 import type { CertificateRecord } from '../../../store/store.ts';
 import { ProblemError } from '../../problem.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
@@ -151,7 +152,7 @@ async function rootDecision(c: Parameters<ConsoleHandler>[0], cx: ConsoleContext
     if (textField(form, 'confirm', 100) !== root.fingerprint) return confirmTrust(v, root);
     const revocation = cx.service.config.revocation;
     const done = await trustUnknownRoot(store, root.fingerprint, {
-      createValidator: () => createCliValidator({ ca: [], certfile: [], revocation, validityClock: 'now', fetchCaIssuers: [], allowInternalFetch: [], allowLegacy: false }, store),
+      createValidator: () => createTrustValidator(storeTrustOptions(revocation), store),
     });
     return directoryPage(cx, v, trustedNotice(v, root, done));
   } catch (e) {

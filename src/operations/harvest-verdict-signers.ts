@@ -18,7 +18,7 @@ import { recordUnknownRoot } from '../store/record-unknown-root.ts';
 import type { Filing, Store } from '../store/store.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
-import type { VerdictView } from './verdict-view.ts';
+import type { VerdictView } from '../smime/verdict-view.ts';
 
 export interface HarvestNote {
   email: string;
@@ -113,5 +113,17 @@ async function recordUnknownRoots(store: Store, verdict: MessageVerdict, view: H
     view.warnings.push(r.declined
       ? `The signer's certificate chains to ${root}, which an administrator declined to trust.`
       : `The signer's certificate chains to ${root}, which the key store does not trust. It was recorded for an administrator's decision; nothing from this message is trusted or used to encrypt until then. To trust it after checking its fingerprint with its owner: kakitome certs roots trust ${r.root.fingerprint256}`);
+  }
+}
+
+/**
+ * The harvest as verify, decrypt and the gateway run it: a store that cannot take
+ * the certificate (locked, read-only) does not change the verdict, it is a warning.
+ */
+export async function harvestQuietly(store: Store, verdict: MessageVerdict, view: HarvestView, seen: Set<string>, validate: SignerValidator): Promise<void> {
+  try {
+    await harvestVerdictSigners(store, verdict, view, validate, seen);
+  } catch (e) {
+    view.warnings.push(`The signer's certificate could not be kept in the key store: ${(e as Error).message}`);
   }
 }

@@ -1,9 +1,11 @@
 /**
- * The verdict as the command line prints it: `--json` writes this object, and the
- * human report on stderr is rendered from it. Plain data (strings, numbers,
- * arrays), so it crosses worker threads and prints as stable JSON.
+ * The verdict as every front end shows it: `kakitome verify --json` writes this
+ * object (and the CLI's human report on stderr is rendered from it), the signing
+ * service answers it (POST /api/v1/verify, /decrypt) and the console words it.
+ * Plain data (strings, numbers, arrays), so it crosses worker threads and prints
+ * as stable JSON.
  */
-import type { AttachedMessageVerdict, MessageVerdict, SignerVerdict } from '../smime/verdict.ts';
+import type { AttachedMessageVerdict, MessageVerdict, SignerVerdict } from './verdict.ts';
 import type { TrustReport } from '../pki/types.ts';
 export interface SignerView {
   /** valid | invalid | untrusted (signature good, trust failed). */

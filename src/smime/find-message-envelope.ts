@@ -16,8 +16,8 @@ import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import type { MimeEntity } from '../mime/entity.ts';
 import { readContentEntity } from '../mime/read-content-entity.ts';
-import { classifyEntity } from '../smime/classify-entity.ts';
-import { splitMessage } from '../smime/split-message.ts';
+import { classifyEntity } from './classify-entity.ts';
+import { splitMessage } from './split-message.ts';
 
 export function findMessageEnvelope(message: Uint8Array): Buffer | undefined {
   const limits = resolveLimits();
