@@ -73,6 +73,14 @@ function peakRssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU time a process has used so far, µs (utime + stime from /proc/PID/stat, all its threads). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5); the slice starts at field 3. Clock ticks of 10 ms (CLK_TCK 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 /** The mbox, made as it is read: N messages, each with its own Message-ID. */
 function mboxStream(from: string): Readable {
   const template = twoKilobyteEmail(from).toString('latin1');
@@ -147,6 +155,7 @@ async function main(): Promise<void> {
     const { id } = await upload(urls[0]!, key, mboxStream('news@bench.example'));
     const uploaded = performance.now();
     const rssAfterUpload = nodes.map((n) => peakRssMiB(n.child.pid!));
+    const cpuAfterUpload = nodes.map((n) => cpuMicros(n.child.pid!));
     process.stderr.write(`bench: uploaded in ${((uploaded - t0) / 1000).toFixed(1)} s\n`);
     let view: { state: string; signed: number; failed: number; total: number; queuedAt: string; finishedAt?: string; resultBytes: number };
     for (;;) {
@@ -157,6 +166,7 @@ async function main(): Promise<void> {
     }
     const done = performance.now();
     const rssAfterSigning = nodes.map((n) => peakRssMiB(n.child.pid!));
+    const cpuSigning = nodes.map((n, i) => cpuMicros(n.child.pid!) - cpuAfterUpload[i]!);
     const bytes = await download(new URL(`/api/v1/batches/${id}/result`, urls[nodeCount - 1]), key);
     const downloaded = performance.now();
     const rss = nodes.map((n) => peakRssMiB(n.child.pid!));
@@ -172,6 +182,9 @@ async function main(): Promise<void> {
       endToEndMsgPerSec: view!.signed / ((downloaded - t0) / 1000),
       uploadSeconds: (uploaded - t0) / 1000,
       signingSeconds,
+      // The nodes' CPU (every thread) from the upload's end to the poll that saw the batch done, per message signed.
+      cpuMicrosPerMessageSigning: cpuSigning.reduce((a, b) => a + b, 0) / view!.signed,
+      rawMicrosPerSignature: 1e6 / raw,
       waitAfterUploadSeconds: (done - uploaded) / 1000,
       downloadSeconds: (downloaded - done) / 1000,
       resultBytes: bytes,

@@ -11,9 +11,9 @@
  *   SQLite the transaction holds the database's write lock (BEGIN IMMEDIATE), so
  *   claims from several processes on one machine take turns.
  * - renew: the node extends its lease while it works (a third of the lease).
- * - complete: the chunk's counts, failures and output name are written, and the
- *   batch's counters moved, in one transaction, only if the node still holds the
- *   lease. A node that stopped (killed, partitioned, paused past its lease) loses
+ * - complete: the chunk's counts, failures, output name and the audit rows of its
+ *   signed messages are written, and the batch's counters moved, in one
+ *   transaction, only if the node still holds the lease. A node that stopped (killed, partitioned, paused past its lease) loses
  *   the chunk to the next claim, and its late completion changes nothing: each
  *   chunk is counted and has an output exactly once.
  * - release: the node gives the chunk back (stopping, or a failure that is not the
@@ -28,6 +28,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BatchFailure } from './batch-directory.ts';
+import { insertAuditRows, type AuditRow } from './record-key-use.ts';
 import type { SqlEngine, SqlExecutor } from './sql-engine.ts';
 
 export interface ClaimedChunk {
@@ -52,6 +53,13 @@ export interface ChunkOutcome {
   /** The output blob's name. */
   output: string;
   outputBytes: number;
+  /**
+   * The audit rows of the chunk's signed messages (one per message), committed with
+   * the completion: the output is readable only once it is done, so nothing of the
+   * chunk is released whose use is not in the audit log, and a chunk never
+   * completed records nothing.
+   */
+  audit: readonly AuditRow[];
 }
 
 const FAILURE_ROWS = 100;
@@ -128,6 +136,7 @@ export class BatchQueue {
         [outcome.signed, outcome.failed, outcome.output, outcome.outputBytes, chunk.batchId, chunk.seq, chunk.token],
       );
       if (!n) return false;
+      await insertAuditRows(tx, this.#engine.dialect, outcome.audit);
       await insertFailures(tx, chunk.batchId, outcome.failures);
       await tx.run(
         'UPDATE batches SET chunks_done = chunks_done + 1, signed = signed + ?, failed = failed + ?, result_bytes = result_bytes + ? WHERE id = ?',

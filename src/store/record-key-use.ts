@@ -36,7 +36,7 @@
  * which certificate was used when and by whom.
  */
 import { timeOrderedId } from './time-ordered-id.ts';
-import type { SqlEngine, SqlExecutor, SqlValue } from './sql-engine.ts';
+import type { Dialect, SqlEngine, SqlExecutor } from './sql-engine.ts';
 
 export interface KeyUseRecord {
   at: Date;
@@ -74,7 +74,7 @@ interface Waiting {
   reject: (e: unknown) => void;
 }
 
-function auditRowOf(r: KeyUseRecord): AuditRow {
+export function auditRowOf(r: KeyUseRecord): AuditRow {
   return [timeOrderedId(r.at.getTime()), r.at.toISOString(), r.actor, r.action, r.object ?? null, r.detail ?? null];
 }
 
@@ -83,10 +83,32 @@ const INSERT_ONE = `INSERT INTO audit_log ${COLUMNS} VALUES (?, ?, ?, ?, ?, ?)`;
 /** Rows per commit: bounds one transaction's size and PostgreSQL's parameter count (6 per row, at most 65,535). */
 const MAX_BATCH = 2_000;
 
+/** PostgreSQL: one multi-row INSERT per MAX_BATCH rows (a round trip each); SQLite: one prepared single-row INSERT per row (no round trips). */
+function rowsPerStatement(dialect: Dialect): number {
+  return dialect === 'postgres' ? MAX_BATCH : 1;
+}
+
+/**
+ * Inserts audit rows with `tx` (a transaction of the caller's, or one statement that
+ * is a transaction of its own): the recorder's commits, and a batch chunk's rows
+ * written in the transaction that completes the chunk (src/store/batch-queue.ts).
+ */
+export async function insertAuditRows(tx: SqlExecutor, dialect: Dialect, rows: readonly AuditRow[]): Promise<void> {
+  const n = rowsPerStatement(dialect);
+  if (n === 1) {
+    for (const row of rows) await tx.run(INSERT_ONE, row);
+    return;
+  }
+  for (let i = 0; i < rows.length; i += n) {
+    const part = rows.slice(i, i + n);
+    await tx.run(`INSERT INTO audit_log ${COLUMNS} VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, part.flat());
+  }
+}
+
 export class KeyUseRecorder {
   readonly #engine: SqlEngine;
   readonly #writer: AuditWriter | undefined;
-  /** PostgreSQL: one multi-row INSERT per chunk (a round trip each); SQLite: one prepared single-row INSERT per row (no round trips). */
+  /** Rows one statement inserts (rowsPerStatement). */
   readonly #rowsPerStatement: number;
   #waiting: Waiting[] = [];
   #draining: Promise<void> | undefined;
@@ -103,7 +125,7 @@ export class KeyUseRecorder {
     this.#engine = engine;
     this.#writer = writer;
     this.#groupMs = groupMs;
-    this.#rowsPerStatement = engine.dialect === 'postgres' ? MAX_BATCH : 1;
+    this.#rowsPerStatement = rowsPerStatement(engine.dialect);
   }
 
   /** Queues the record; resolves once it is committed, rejects if its commit fails. */
@@ -188,8 +210,8 @@ export class KeyUseRecorder {
           // One statement is one transaction on both engines: on PostgreSQL a single
           // round trip (no BEGIN and COMMIT of their own).
           if (this.#writer) await this.#writer(rows as AuditRow[]);
-          else if (rows.length <= this.#rowsPerStatement) await this.#insert(this.#engine, rows);
-          else await this.#engine.transaction((tx) => this.#insert(tx, rows));
+          else if (rows.length <= this.#rowsPerStatement) await insertAuditRows(this.#engine, this.#engine.dialect, rows);
+          else await this.#engine.transaction((tx) => insertAuditRows(tx, this.#engine.dialect, rows));
         } catch (e) {
           for (const w of batch) w.reject(e);
           continue;
@@ -198,18 +220,6 @@ export class KeyUseRecorder {
       }
     } finally {
       this.#draining = undefined;
-    }
-  }
-
-  async #insert(tx: SqlExecutor, rows: readonly AuditRow[]): Promise<void> {
-    const n = this.#rowsPerStatement;
-    if (n === 1) {
-      for (const row of rows) await tx.run(INSERT_ONE, row);
-      return;
-    }
-    for (let i = 0; i < rows.length; i += n) {
-      const part = rows.slice(i, i + n);
-      await tx.run(`INSERT INTO audit_log ${COLUMNS} VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, part.flat());
     }
   }
 }

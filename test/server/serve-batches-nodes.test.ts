@@ -4,7 +4,9 @@
  * of the queue in the shared store); and when one node is killed (SIGKILL) in the
  * middle of a chunk, the other takes the chunk over once its lease lapses and
  * finishes the batch, with every good message signed exactly once in the result
- * (nothing lost, nothing twice) and the bad ones reported and skipped.
+ * (nothing lost, nothing twice) and the bad ones reported and skipped; and each
+ * good message has exactly one audit row (api.batches.sign), the killed node's
+ * chunk included.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +20,7 @@ import { storeHomeEnv } from '../cli/run-cli.ts';
 import { startPostgres, type PostgresServer } from '../store/postgres-server.ts';
 import { kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
 import { BATCH_YOUNG_GENERATION_MB } from '../../src/server/batches/start-batch-thread.ts';
+import { openPostgresEngine } from '../../src/store/postgres-engine.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-batch-nodes-'));
 const N = 800;
@@ -103,6 +106,20 @@ function assertExactlyOnce(indexes: number[], n = N): void {
   assert.deepEqual(indexes, expected, 'each good message once, in upload order');
 }
 
+/**
+ * The batch's api.batches.sign rows, by the index each names: committed with their chunk's completion, so
+ * every message of the result has one, and a chunk signed by a node that died before completing it none.
+ */
+async function auditedIndexes(id: string): Promise<number[]> {
+  const engine = openPostgresEngine(pg.url);
+  try {
+    const rows = await engine.all("SELECT detail FROM audit_log WHERE action = 'api.batches.sign' AND detail LIKE ?", [`%, batch ${id} message %`]);
+    return rows.map((r) => Number(/ message (\d+)$/.exec(String(r.detail))?.[1])).sort((x, y) => x - y);
+  } finally {
+    await engine.close();
+  }
+}
+
 function opensslVerify(signed: Buffer): void {
   const file = join(dir, `signed-${randomBytes(4).toString('hex')}.eml`);
   writeFileSync(file, signed);
@@ -130,6 +147,7 @@ test('a batch uploaded to one node is signed by both, every message once', async
   assert.equal(doneA.length + doneB.length, SPLIT_N / 50, 'each chunk completed once');
   const { indexes, messages } = await resultIndexes(a, id, 'Split');
   assertExactlyOnce(indexes, SPLIT_N);
+  assertExactlyOnce(await auditedIndexes(id), SPLIT_N);
   for (const k of [0, 400, messages.length - 1]) opensslVerify(messages[k]!);
   // Each node signs in its batch thread, whose young generation is the small one (the serving threads keep V8's default).
   for (const node of [a, b]) {
@@ -164,6 +182,8 @@ test('a node killed (SIGKILL) in the middle of a chunk: the other takes the chun
   assert.ok(takeover && takeover.attempt >= 2, `node b signed chunk ${victim.chunk} again after node a died (attempt ${takeover?.attempt})`);
   const { indexes, messages } = await resultIndexes(b, id, 'Killed');
   assertExactlyOnce(indexes);
+  // Audited once each: the killed node's signatures of its chunk were never released, nor recorded.
+  assertExactlyOnce(await auditedIndexes(id));
   // The re-signed chunk's messages verify like the others.
   for (const k of [victim.chunk * 50, victim.chunk * 50 + 49, 0, messages.length - 1]) opensslVerify(messages[Math.min(k, messages.length - 1)]!);
 });

@@ -22,7 +22,9 @@ import { Store } from '../../src/store/store.ts';
 import { TenantDirectory } from '../../src/store/tenant-directory.ts';
 import { BatchDirectory } from '../../src/store/batch-directory.ts';
 import { BatchQueue } from '../../src/store/batch-queue.ts';
-import { openBatchBlobs } from '../../src/store/batch-blobs.ts';
+import { openBatchBlobs, type BatchBlobs } from '../../src/store/batch-blobs.ts';
+import { auditRowOf } from '../../src/store/record-key-use.ts';
+import type { SqlEngine } from '../../src/store/sql-engine.ts';
 import { DEFAULT_BATCH_CONFIG, batchConfigOf, resolveServeConfig } from '../../src/server/config.ts';
 import { startServer, type RunningServer } from '../../src/server/start-server.ts';
 import { engineFactories } from '../store/engine-factories.ts';
@@ -57,6 +59,8 @@ for (const f of engineFactories('kakitome-batches-')) {
     const dir = mkdtempSync(join(tmpdir(), 'kakitome-batches-files-'));
     const rootPem = join(dir, 'root.pem');
     const keys: Record<string, string> = {};
+    /** SHA-256 fingerprint of news@acme.example's certificate: what its signatures' audit rows name. */
+    let newsCertificate = '';
     const logs: Array<Record<string, unknown>> = [];
 
     const call = (path: string, init: { key?: string; body?: string | Uint8Array; type?: string; method?: string; headers?: Record<string, string> } = {}) => fetch(new URL(path, server.url), {
@@ -111,7 +115,7 @@ for (const f of engineFactories('kakitome-batches-')) {
       const tenants = new TenantDirectory(store);
       await tenants.addTenant('acme', ['acme.example']);
       await tenants.addTenant('globex', ['globex.example']);
-      await issueMailboxCertificate(store, { email: 'news@acme.example', keyType: 'p256' });
+      newsCertificate = (await issueMailboxCertificate(store, { email: 'news@acme.example', keyType: 'p256' }))[0]!.certificate.fingerprint256;
       await issueMailboxCertificate(store, { email: 'info@globex.example', keyType: 'p256' });
       await tenants.registerIdentities('acme', ['news@acme.example', 'lapsed@acme.example']);
       await tenants.registerIdentities('globex', ['info@globex.example']);
@@ -161,9 +165,16 @@ for (const f of engineFactories('kakitome-batches-')) {
         // The mbox quoting came back off: the signed body has the line as the sender wrote it.
         assert.match(text, /^From the desk of the editor/m);
       }
-      // Each message was signed as POST /sign signs: audited per message as the uploading key.
+      // Each message was signed as POST /sign signs: audited per message as the uploading key, one row
+      // naming the certificate, the batch and the message's index (written with its chunk's completion).
       const audit = await store.auditLog({ limit: 10_000 });
-      assert.equal(audit.filter((e) => e.action === 'api.batches.sign').length >= 196, true);
+      const rows = audit.filter((e) => e.action === 'api.batches.sign' && e.detail?.includes(`, batch ${view.id} message `));
+      assert.deepEqual(rows.map((e) => Number(/ message (\d+)$/.exec(e.detail!)?.[1])).sort((x, y) => x - y), expected, 'one row per signed message, none for the refused');
+      for (const e of rows) {
+        assert.equal(e.object, newsCertificate);
+        assert.match(e.actor, /^api:acme\//);
+        assert.match(e.detail!, /^news@acme\.example, \d+ bytes, batch /);
+      }
       assert.ok(audit.some((e) => e.action === 'api.batches.create' && e.object === view.id && e.actor.startsWith('api:acme/')));
     });
 
@@ -352,17 +363,26 @@ for (const f of engineFactories('kakitome-batches-')) {
       assert.ok(audit.some((e) => e.action === 'batch.abandoned' && e.object === id));
     });
 
-    test('the queue: a chunk whose lease lapsed goes to the next claimer; the first node\'s late completion changes nothing', async () => {
+    /**
+     * A queued batch of one chunk of `messages`, claimable only by a queue whose clock is an hour on (the
+     * chunk may be retried from 59 minutes on): by the test's queues, not by the server's own worker.
+     */
+    async function queuedChunk(tenant: string, messages: number): Promise<{ blobs: BatchBlobs; directory: BatchDirectory; id: string; later: number }> {
       const blobs = await openBatchBlobs(store.engine);
       const directory = new BatchDirectory(store, blobs);
-      const id = await directory.begin({ tenant: 'queue-test', keyId: 'k', mediaType: 'application/mbox', options: {}, leaseMs: 60_000 });
-      await directory.addChunk(id, { seq: 0, firstIndex: 0, messages: 2, bytes: Buffer.from('x') });
-      // The two queues' clock is an hour on; the chunk may be retried from 59 minutes on: by them, not by the server's own worker.
-      let now = Date.now() + 3600_000;
+      const id = await directory.begin({ tenant, keyId: 'k', mediaType: 'application/mbox', options: {}, leaseMs: 60_000 });
+      await directory.addChunk(id, { seq: 0, firstIndex: 0, messages, bytes: Buffer.from('x') });
+      const later = Date.now() + 3600_000;
+      await store.engine.run('UPDATE batch_chunks SET lease_until = ? WHERE batch_id = ?', [new Date(later - 60_000).toISOString(), id]);
+      await store.engine.run("UPDATE batches SET state = 'queued', total = ?, chunks = 1 WHERE id = ?", [messages, id]);
+      return { blobs, directory, id, later };
+    }
+
+    test('the queue: a chunk whose lease lapsed goes to the next claimer; the first node\'s late completion changes nothing', async () => {
+      const { directory, id, later } = await queuedChunk('queue-test', 2);
+      let now = later;
       const a = new BatchQueue(store.engine, () => new Date(now));
       const b = new BatchQueue(store.engine, () => new Date(now));
-      await store.engine.run('UPDATE batch_chunks SET lease_until = ? WHERE batch_id = ?', [new Date(now - 60_000).toISOString(), id]);
-      await store.engine.run("UPDATE batches SET state = 'queued', total = 2, chunks = 1 WHERE id = ?", [id]);
       const held = await a.claim('node-a', 10_000);
       assert.ok(held && held.batchId === id, 'node a claims the chunk');
       assert.equal(await b.claim('node-b', 10_000).then((c) => c?.batchId === id), false, 'not while node a holds the lease');
@@ -370,7 +390,9 @@ for (const f of engineFactories('kakitome-batches-')) {
       const taken = await b.claim('node-b', 10_000);
       assert.ok(taken && taken.batchId === id && taken.attempts === 2, 'node b takes it once the lease lapsed');
       assert.equal(await a.renew(held, 10_000), false);
-      const outcome = (name: string) => ({ signed: 1, failed: 1, failures: [{ index: 1, code: 'MALFORMED' as const, reason: name }], output: name, outputBytes: 10 });
+      // Each outcome carries its signed message's audit row, naming the node's output.
+      const signedRow = (name: string) => auditRowOf({ at: new Date(now), actor: 'api:queue-test/k', action: 'api.batches.sign', object: 'cert', detail: `batch ${id} message 0 ${name}` });
+      const outcome = (name: string) => ({ signed: 1, failed: 1, failures: [{ index: 1, code: 'MALFORMED' as const, reason: name }], output: name, outputBytes: 10, audit: [signedRow(name)] });
       assert.equal(await a.complete(held, outcome('out-0-a'), 1000), false, 'node a lost the lease: its output is not the chunk\'s');
       assert.equal(await b.complete(taken, outcome('out-0-b'), 1000), true);
       assert.equal(await b.complete(taken, outcome('out-0-b'), 1000), false, 'completed once');
@@ -378,7 +400,48 @@ for (const f of engineFactories('kakitome-batches-')) {
       assert.deepEqual([batch.state, batch.signed, batch.failed], ['done', 1, 1]);
       assert.deepEqual((await directory.resultParts(id)).map((p) => p.output), ['out-0-b']);
       assert.deepEqual(await directory.failures(id, 0, 10), [{ index: 1, code: 'MALFORMED', reason: 'out-0-b' }]);
+      // The audit log holds the row of the completion that counted, once, and none of the lost one.
+      const rows = (await store.engine.all('SELECT detail FROM audit_log WHERE detail LIKE ?', [`batch ${id} message 0 %`])).map((r) => String(r.detail));
+      assert.deepEqual(rows, [`batch ${id} message 0 out-0-b`]);
       await directory.remove('queue-test', id);
+    });
+
+    test('a chunk\'s completion that fails after its audit rows were written leaves neither the rows nor a readable output', async () => {
+      const { blobs, directory, id, later: now } = await queuedChunk('queue-fail', 3);
+      // The store fails in the completing transaction after the rows went in (the database went away, a disk
+      // full): the statement that moves the batch's counters throws, as a failed COMMIT would.
+      const failing: SqlEngine = {
+        ...store.engine,
+        dialect: store.engine.dialect,
+        all: (sql, params) => store.engine.all(sql, params),
+        run: (sql, params) => store.engine.run(sql, params),
+        transaction: (fn) => store.engine.transaction((tx) => fn({
+          all: (sql, params) => tx.all(sql, params),
+          run: async (sql, params) => {
+            if (sql.startsWith('UPDATE batches SET chunks_done')) {
+              const written = await tx.all('SELECT COUNT(*) AS n FROM audit_log WHERE detail LIKE ?', [`%batch ${id} %`]);
+              assert.equal(Number(written[0]!.n), 3, 'the rows were written in this transaction');
+              throw new Error('the store went away');
+            }
+            return tx.run(sql, params);
+          },
+        })),
+      };
+      const queue = new BatchQueue(failing, () => new Date(now));
+      const chunk = await queue.claim('node-a', 10_000);
+      assert.ok(chunk && chunk.batchId === id);
+      const audit = [0, 1, 2].map((i) => auditRowOf({ at: new Date(now), actor: 'api:queue-fail/k', action: 'api.batches.sign', object: 'cert', detail: `batch ${id} message ${i}` }));
+      await blobs.put(id, 'out-0-a', Buffer.from('signed'));
+      await assert.rejects(queue.complete(chunk, { signed: 3, failed: 0, failures: [], output: 'out-0-a', outputBytes: 6, audit }, 1000), /the store went away/);
+      assert.equal(Number((await store.engine.all('SELECT COUNT(*) AS n FROM audit_log WHERE detail LIKE ?', [`%batch ${id} %`]))[0]!.n), 0, 'no audit row');
+      assert.deepEqual(await directory.resultParts(id), [], 'nothing of the chunk readable');
+      const batch = (await directory.find('queue-fail', id))!;
+      assert.deepEqual([batch.state, batch.chunksDone, batch.signed], ['running', 0, 0]);
+      // The same completion on a store that works: the rows and the output together.
+      assert.ok(await new BatchQueue(store.engine, () => new Date(now)).complete(chunk, { signed: 3, failed: 0, failures: [], output: 'out-0-a', outputBytes: 6, audit }, 1000));
+      assert.equal(Number((await store.engine.all('SELECT COUNT(*) AS n FROM audit_log WHERE detail LIKE ?', [`%batch ${id} %`]))[0]!.n), 3);
+      assert.deepEqual((await directory.resultParts(id)).map((p) => p.output), ['out-0-a']);
+      await directory.remove('queue-fail', id);
     });
   });
 }

@@ -34,7 +34,7 @@ for (const f of engineFactories('kakitome-batch-bytes-')) {
       const chunk = await queue.claim('node', 60_000);
       assert.ok(chunk, `chunk ${i} claimed`);
       // What the signing reported for a chunk: 1.5 GiB of output (the counts are what overflowed, not the blobs).
-      assert.ok(await queue.complete(chunk, { signed: 1, failed: 0, failures: [], output: `out-${chunk.seq}`, outputBytes: 1.5 * GIB }, 3_600_000));
+      assert.ok(await queue.complete(chunk, { signed: 1, failed: 0, failures: [], output: `out-${chunk.seq}`, outputBytes: 1.5 * GIB, audit: [] }, 3_600_000));
     }
     const done = await directory.find('acme', id);
     assert.equal(done?.state, 'done');

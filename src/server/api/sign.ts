@@ -21,6 +21,7 @@ import { readSigningAddress, readSigningAddressOf } from '../../smime/read-signi
 import { splitMessage, type SplitMessage } from '../../smime/split-message.ts';
 import { signDkim } from '../../dkim/sign-dkim.ts';
 import { DkimKeyDirectory } from '../../store/dkim-key-directory.ts';
+import type { KeyUseRecord } from '../../store/record-key-use.ts';
 import { domainOf, type ApiKeyRecord, type SignHash, type TenantSignSettings } from '../../store/tenant-directory.ts';
 import type { SignQuery } from '../schemas.ts';
 import type { ServiceContext } from '../service-context.ts';
@@ -39,6 +40,26 @@ export function signOptions(query: z.infer<typeof SignQuery>, settings: TenantSi
 }
 
 export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action = 'api.sign'): Promise<Buffer> {
+  const { signed, use } = await makeTenantSignature(ctx, key, message, query, action);
+  // The message's row names the certificate (its key's opening has a key.use.sign row); the answer waits for its commit.
+  await serviceCache(ctx).actingFor(key).audit(use.action, use.object, use.detail);
+  return signed;
+}
+
+/** A message signed for a tenant, and the audit record of that use, not yet recorded. */
+export interface TenantSignature {
+  signed: Buffer;
+  /** The use as the audit log names it: the action, the certificate's SHA-256 fingerprint, the sender and size (and `note`). */
+  use: KeyUseRecord & { object: string; detail: string };
+}
+
+/**
+ * signForTenant without the recording: the caller records `use` before anything
+ * made with it leaves (a batch chunk: in the transaction that completes the chunk
+ * and makes its result readable, src/store/batch-queue.ts). `note` is added to the
+ * row's detail (a batch's id and the message's index).
+ */
+export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action: string, note?: string): Promise<TenantSignature> {
   // One parse serves the sender's rules and the signing (the header section was read twice:
   // 12% of a P-256 request's allocations). A message that does not split (LIMIT, MALFORMED) is
   // still judged by its From address first and refused for the split only where signing began.
@@ -71,7 +92,6 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
     opaque: options.opaque,
   });
   const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
-  // The message's row names the certificate (its key's opening has a key.use.sign row); the answer waits for its commit.
-  await store.audit(action, identity.certificate.fingerprint256, `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}`);
-  return out;
+  const detail = `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}${note ? `, ${note}` : ''}`;
+  return { signed: out, use: { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail } };
 }

@@ -125,7 +125,8 @@ export class BatchWorker {
       const result = chunk.attempts > MAX_ATTEMPTS ? this.#givenUp(chunk) : await this.#sign(chunk, () => (this.#stopping ? 'the node is stopping' : lost ? 'the lease was lost' : undefined));
       const output = `out-${chunk.seq}-${chunk.token}`;
       await this.#blobs.put(chunk.batchId, output, result.output);
-      const completed = await this.#queue.complete(chunk, { signed: result.signed, failed: result.failures.length, failures: result.failures, output, outputBytes: result.output.length }, cfg.retentionMs);
+      // The messages' audit rows are committed with the completion, which makes the output readable (sign-batch-chunk.ts).
+      const completed = await this.#queue.complete(chunk, { signed: result.signed, failed: result.failures.length, failures: result.failures, output, outputBytes: result.output.length, audit: result.audit }, cfg.retentionMs);
       if (!completed) await this.#blobs.remove(chunk.batchId, output).catch(() => undefined);
       this.#log({ msg: 'batch chunk', event: completed ? 'done' : 'lost', ...where, signed: result.signed, failed: result.failures.length, ms: Math.round(performance.now() - started) });
     } catch (e) {
@@ -148,13 +149,13 @@ export class BatchWorker {
     await cache.refresh();
     const key = await cache.findApiKey(chunk.keyId);
     const usable = key && !key.revokedAt && key.scopes.includes('sign') && key.tenant === chunk.tenant ? key : undefined;
-    return signBatchChunk(this.#ctx, { entries, firstIndex: chunk.firstIndex, key: usable, keyId: chunk.keyId, options: SignQuery.parse(chunk.options), interrupted });
+    return signBatchChunk(this.#ctx, { batchId: chunk.batchId, entries, firstIndex: chunk.firstIndex, key: usable, keyId: chunk.keyId, options: SignQuery.parse(chunk.options), interrupted });
   }
 
   #givenUp(chunk: ClaimedChunk): SignedChunk {
     const reason = `The service failed ${MAX_ATTEMPTS} times on the part of the batch holding this message (a node stopped or failed while signing it); it was not signed.`;
     return {
-      output: Buffer.alloc(0), signed: 0,
+      output: Buffer.alloc(0), signed: 0, audit: [],
       failures: Array.from({ length: chunk.messages }, (_, i) => ({ index: chunk.firstIndex + i, code: 'INTERNAL' as const, reason })),
     };
   }

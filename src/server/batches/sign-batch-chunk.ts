@@ -1,8 +1,13 @@
 /**
  * Signs the messages of one batch chunk, each by POST /api/v1/sign's own function
- * (signForTenant: the From address chooses the tenant's current identity; a
+ * (makeTenantSignature: the From address chooses the tenant's current identity; a
  * message a careful verifier would refuse is refused), and writes each signed
- * message as an mbox entry, in upload order. A message refused for what it is
+ * message as an mbox entry, in upload order, with its audit row (api.batches.sign:
+ * the certificate, the sender, the batch and the message's index). The rows are
+ * not recorded here: the worker writes them in the transaction that completes the
+ * chunk (src/store/batch-queue.ts), which is what makes the chunk's output readable,
+ * so no signed message can be read whose row is not committed, and a chunk that is
+ * not completed (its node died, the lease was lost) leaves neither. A message refused for what it is
  * (any KakitomeError: two From fields, a From outside the tenant's domains, no
  * current identity, too large) is a failure at its index and is not in the
  * output. A few messages are signed at once so the store's lookups for them
@@ -17,8 +22,9 @@ import type { z } from 'zod';
 import { formatEnvelopeDate, formatMboxEntry } from '../../cli/mbox.ts';
 import { isKakitomeError } from '../../errors.ts';
 import type { BatchFailure } from '../../store/batch-directory.ts';
+import { auditRowOf, type AuditRow } from '../../store/record-key-use.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
-import { signForTenant } from '../api/sign.ts';
+import { makeTenantSignature } from '../api/sign.ts';
 import { serviceCache } from '../service-cache.ts';
 import type { SignQuery } from '../schemas.ts';
 import type { ServiceContext } from '../service-context.ts';
@@ -29,6 +35,8 @@ export interface SignedChunk {
   output: Buffer;
   signed: number;
   failures: BatchFailure[];
+  /** One audit row per signed message, in order: to be committed with the chunk's completion. */
+  audit: AuditRow[];
 }
 
 /** The chunk could not be finished here (stopping, the lease lost, the store gone): release it. */
@@ -40,14 +48,17 @@ export class ChunkInterrupted extends Error {
 }
 
 /**
- * Messages signed at once: enough that their audit rows share commits (an fsync
- * each) while one signs; few, because each holds its message and signature and
- * all of them make the garbage V8 collects (16 kept a node's peak RSS lower than
- * 32 with the same rate; a chunk's bytes bound the total anyway).
+ * Messages in flight at once: the requests of one turn of the event loop share one
+ * read of the store's cache revision (ServiceCache.refresh); few, because each
+ * holds its message and signature and all of them make the garbage V8 collects (16
+ * kept a node's peak RSS lower than 32 with the same rate; a chunk's bytes bound
+ * the total anyway).
  */
 const LANES = 16;
 
 export interface SignChunkInput {
+  /** The batch's id, named in each message's audit row. */
+  batchId: string;
   entries: readonly ChunkEntry[];
   firstIndex: number;
   /** The key that uploaded the batch, re-read now; undefined when it is revoked or lost scope sign. */
@@ -61,6 +72,7 @@ export interface SignChunkInput {
 export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput): Promise<SignedChunk> {
   const { entries, firstIndex, key } = input;
   const signed: Array<Buffer | undefined> = new Array(entries.length);
+  const audit: Array<AuditRow | undefined> = new Array(entries.length);
   const failures: BatchFailure[] = [];
   // The separator line for messages that came without one (NDJSON, multipart): as mail tools write an unknown sender.
   const envelope = `MAILER-DAEMON ${formatEnvelopeDate(ctx.store.now())}`;
@@ -77,8 +89,9 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
     try {
       // As for each request: the store's cache revision first, so a new, renewed or retired identity counts from the next message on.
       await serviceCache(ctx).refresh();
-      const out = await signForTenant(ctx, key, entry.message!, input.options, 'api.batches.sign');
-      signed[i] = formatMboxEntry(entry.envelope || envelope, out);
+      const made = await makeTenantSignature(ctx, key, entry.message!, input.options, 'api.batches.sign', `batch ${input.batchId} message ${index}`);
+      signed[i] = formatMboxEntry(entry.envelope || envelope, made.signed);
+      audit[i] = auditRowOf(made.use);
       ctx.metrics.countOperation('batch-sign', 'ok');
     } catch (e) {
       if (isKakitomeError(e)) {
@@ -114,5 +127,5 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
   if (stop) throw stop;
   failures.sort((a, b) => a.index - b.index);
   const parts = signed.filter((b): b is Buffer => b !== undefined);
-  return { output: Buffer.concat(parts), signed: parts.length, failures };
+  return { output: Buffer.concat(parts), signed: parts.length, failures, audit: audit.filter((r): r is AuditRow => r !== undefined) };
 }
