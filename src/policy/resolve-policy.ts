@@ -41,9 +41,22 @@ function chain(owner: string): LevelRef[] {
 }
 
 export function resolvePolicy(levels: PolicyLevels, owner: string): ResolvedPolicy {
+  return resolveChain(levels, owner.trim().toLowerCase(), chain(owner));
+}
+
+/**
+ * The policy in force at a domain itself (its level over global), for showing a
+ * domain's policy (the console's "Policy in force for example.co.jp"): the mail
+ * path always resolves an address, whose chain (resolvePolicy) holds its domain.
+ */
+export function resolveDomainPolicy(levels: PolicyLevels, domain: string): ResolvedPolicy {
+  const name = domain.trim().toLowerCase().replace(/\.$/, '');
+  return resolveChain(levels, name, [{ kind: 'domain', name }, GLOBAL_LEVEL]);
+}
+
+function resolveChain(levels: PolicyLevels, owner: string, refs: readonly LevelRef[]): ResolvedPolicy {
   const settings: Record<string, unknown> = {};
   const sources = {} as Record<SettingName, SettingSource>;
-  const refs = chain(owner);
   for (const name of SETTING_NAMES) {
     settings[name] = DEFAULT_SETTINGS[name];
     sources[name] = { level: 'default' };
@@ -55,7 +68,7 @@ export function resolvePolicy(levels: PolicyLevels, owner: string): ResolvedPoli
       break;
     }
   }
-  return { owner: owner.trim().toLowerCase(), settings: settings as unknown as PolicySettings, sources };
+  return { owner, settings: settings as unknown as PolicySettings, sources };
 }
 
 /** The global level over the defaults: the process-wide settings, and the policy of mail no party owns. */

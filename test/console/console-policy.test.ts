@@ -44,6 +44,11 @@ test('the policy in force for an address, each value with the level that set it;
   assert.deepEqual(row(html, 'subjectTriggers'), { value: '["[secure]","[暗号化]"]', source: 'global' });
   html = await (await admin.request('/admin/policy?for=someone@other.example')).text();
   assert.deepEqual(row(html, 'encrypt'), { value: '"if-possible"', source: 'default' });
+  // A domain's own policy: its level over global (the hint says "a mail address or a domain").
+  html = await (await admin.request('/admin/policy?for=example.co.jp')).text();
+  assert.deepEqual(row(html, 'encrypt'), { value: '"required"', source: 'domain example.co.jp' });
+  assert.deepEqual(row(html, 'hideSubject'), { value: 'false', source: 'default' }, 'an address\'s level is not the domain\'s');
+  assert.deepEqual(row(html, 'subjectTriggers'), { value: '["[secure]","[暗号化]"]', source: 'global' });
   assert.ok((await fx.store.auditLog({ object: 'domain example.co.jp' })).some((e) => e.action === 'policy.set' && e.actor === `console:${ROLE_PEOPLE.admin!.email}`));
 
   // Refused as the CLI refuses, and nothing stored.

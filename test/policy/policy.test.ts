@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { KakitomeError } from '../../src/errors.ts';
 import { formatPolicyDocument, levelRef, parsePolicyDocument, type PolicyLevels } from '../../src/policy/policy-levels.ts';
 import { DEFAULT_SETTINGS, settingFromWords, type PartialSettings } from '../../src/policy/policy-settings.ts';
-import { describeSource, resolvePolicy } from '../../src/policy/resolve-policy.ts';
+import { describeSource, resolveDomainPolicy, resolvePolicy } from '../../src/policy/resolve-policy.ts';
 import { decideEncryptionWanted, decideRecipient } from '../../src/policy/decide-recipient.ts';
 import { findEncryptionTriggers } from '../../src/policy/find-encryption-triggers.ts';
 import { readHeaderFields } from '../../src/gateway/rewrite-header-section.ts';
@@ -96,6 +96,13 @@ test('inheritance: address overrides domain overrides global overrides the defau
   assert.equal(bob.settings.encrypt, 'never', 'no domain level: global');
   assert.equal(bob.settings.sign, false);
   assert.equal(resolvePolicy(lv, 'carol@sub.corp.test').settings.encrypt, 'never', 'a subdomain is a level of its own');
+  // A domain's own policy (as the console shows it): its level over global, none of its addresses'.
+  const corp = resolveDomainPolicy(lv, 'Corp.Test.');
+  assert.equal(corp.owner, 'corp.test');
+  assert.equal(corp.settings.encrypt, 'if-possible');
+  assert.equal(describeSource(corp.sources.missingCertificate), 'domain corp.test');
+  assert.equal(describeSource(corp.sources.subjectTags), 'global');
+  assert.equal(resolveDomainPolicy(lv, 'other.test').settings.sign, true, 'bob\'s address level is not the domain\'s');
   // Unset at the address level: the domain's value shows through; unset there too: the global's.
   const unset = levels(lv.global, { 'corp.test': { missingCertificate: 'hold' } }, {});
   assert.equal(resolvePolicy(unset, 'ceo@corp.test').settings.encrypt, 'never');

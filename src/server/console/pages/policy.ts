@@ -12,7 +12,7 @@ import { isKakitomeError } from '../../../errors.ts';
 import { explainDecision, formatExplanation } from '../../../gateway/explain-decision.ts';
 import { createGatewayContext } from '../../../gateway/gateway-context.ts';
 import { describeLevel, levelRef, type LevelKind, type LevelRef } from '../../../policy/policy-levels.ts';
-import { describeSource, resolvePolicy } from '../../../policy/resolve-policy.ts';
+import { describeSource, resolveDomainPolicy, resolvePolicy } from '../../../policy/resolve-policy.ts';
 import { SETTING_NAMES, SETTINGS, settingFromWords, requireSettingName } from '../../../policy/policy-settings.ts';
 import { PolicyDirectory } from '../../../store/policy-directory.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
@@ -34,7 +34,8 @@ function mayExplain(v: ConsoleView): boolean {
 
 function resolvedTable(v: ConsoleView, owner: string, levels: Parameters<typeof resolvePolicy>[0]): Html {
   const t = v.t.policy;
-  const r = resolvePolicy(levels, owner);
+  // A mail address, or a domain (its own level over global); empty: the global level.
+  const r = owner.includes('@') || !owner ? resolvePolicy(levels, owner) : resolveDomainPolicy(levels, owner);
   return h`<div class="table-wrap"><table><caption>${owner ? t.inForce(r.owner) : t.inForceGlobal}</caption>
 <thead><tr><th scope="col">${t.setting}</th><th scope="col">${t.value}</th><th scope="col">${t.setAt}</th><th scope="col">${t.scope}</th></tr></thead>
 <tbody>${SETTING_NAMES.map((n) => h`<tr data-setting="${n}"><td><code>${n}</code><br><span class="hint" lang="en">${SETTINGS[n].help}</span></td><td><code>${JSON.stringify(r.settings[n])}</code></td><td data-source>${describeSource(r.sources[n])}</td><td>${t.scopes[SETTINGS[n].scope]}</td></tr>`)}</tbody></table></div>`;
