@@ -2,8 +2,9 @@
  * The console's own script, served as /assets/console.js (no inline script: the
  * Content-Security-Policy allows only files from this server). It only improves
  * the page: a message dropped anywhere on the drop zone becomes the file input's
- * file (the input alone accepts drops too), and the chosen file's name is shown.
- * Every form works without it.
+ * file (the input alone accepts drops too), and the chosen file's name is shown;
+ * a link marked data-continue (the way on to the company's sign-in service after
+ * signing out) is followed at once. Every form and link works without it.
  */
 export const CONSOLE_JS = `
 (function () {
@@ -22,7 +23,11 @@ export const CONSOLE_JS = `
       if (e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; show(); }
     });
   }
-  function init() { document.querySelectorAll('.dropzone').forEach(wire); }
+  function init() {
+    document.querySelectorAll('.dropzone').forEach(wire);
+    var next = document.querySelector('a[data-continue]');
+    if (next) window.location.replace(next.href);
+  }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
 })();
 `;

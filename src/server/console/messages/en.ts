@@ -492,6 +492,10 @@ export const en = {
     unavailable: 'Single sign-on is not reachable right now. Sign in with your password, or try again later.',
     again: 'Back to sign-in',
     otherAccount: (email: string) => `This company account is not the one ${email} signs in with here, so it was not signed in. If your account at the company's sign-in service was replaced, ask an administrator to remove the old link on your page in People; then sign in again.`,
+
+    signOutTitle: 'Signing out',
+    signedOutHere: 'You are signed out of this console. Your company account is signed out next.',
+    signOutAtProvider: 'Sign out of the company account',
   },
   // Administration (consadmin): the external certificate directory.
   directory: {

@@ -491,6 +491,10 @@ export const ja: Messages = {
     unavailable: '現在シングルサインオンに接続できません。パスワードでサインインするか、しばらくしてからやり直してください。',
     again: 'サインインへ戻る',
     otherAccount: (email: string) => `この会社のアカウントは、${email} がこれまでサインインに使っていたアカウントとは別のものなので、サインインしませんでした。会社のサインインサービスのアカウントが作り直された場合は、管理者に「ユーザー」のあなたのページで古い連携を解除してもらい、もう一度サインインしてください。`,
+
+    signOutTitle: 'サインアウト',
+    signedOutHere: 'このコンソールからサインアウトしました。続いて会社のアカウントからサインアウトします。',
+    signOutAtProvider: '会社のアカウントからサインアウト',
   },
   // Administration (consadmin): the external certificate directory.
   directory: {

@@ -89,6 +89,12 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
  * RP-Initiated Logout 1.0): the browser goes there, and the provider sends it back
  * to /sign-in?signed-out (the post_logout_redirect_uri registered with it).
  * Otherwise, or if the provider cannot be asked, the sign-out is local.
+ *
+ * The way to the provider is a page with a link that console.js follows at once,
+ * not a redirect: the sign-out is a form, and the Content-Security-Policy's
+ * `form-action 'self'` also covers where a form's answer redirects, so browsers
+ * refused a 303 to the provider (found in the browser test; a plain HTTP client
+ * follows it). Without the script, the person follows the link.
  */
 export const signOut: ConsoleHandler = async (_c, cx, v) => {
   const ended = await cx.sessions.end(v.sessionSecret);
@@ -98,7 +104,13 @@ export const signOut: ConsoleHandler = async (_c, cx, v) => {
     return undefined;
   }) : undefined;
   if (v.person) await cx.service.store.actingAs(`console:${v.person.email}`).audit('console.sign-out', v.person.email, atProvider ? `and at ${cx.oidcIssuer}` : undefined);
-  return seeOther(atProvider ?? '/sign-in?signed-out', { 'set-cookie': clearSessionCookie() });
+  if (!atProvider) return seeOther('/sign-in?signed-out', { 'set-cookie': clearSessionCookie() });
+  const t = v.t.oidc;
+  return page({ ...v, person: undefined, sessionSecret: undefined }, {
+    title: t.signOutTitle,
+    body: h`${notice('good', t.signedOutHere)}<p><a class="button" href="${atProvider}" data-continue>${t.signOutAtProvider}</a></p>`,
+    headers: { 'set-cookie': clearSessionCookie() },
+  });
 };
 
 export const switchLanguage: ConsoleHandler = async (c, cx, v) => {
