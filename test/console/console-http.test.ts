@@ -595,6 +595,29 @@ test('the check page: bounded uploads, signed-in only when set so', async () => 
   assert.equal((await new Browser().request('/check')).status, 200);
 });
 
+test('rate limits: the check page, 30 messages a minute per client address (in the reader\'s language), a signed-in person counted apart', async () => {
+  // Near the end of this file: every client here is 127.0.0.1, so the address's minute is used up for the tests after it (the next one does not check).
+  const message = { 'message-text': 'From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n' };
+  const anon = new Browser({ 'accept-language': 'ja' });
+  const statuses: number[] = [];
+  let last: Response | undefined;
+  for (let i = 0; i < 40 && last?.status !== 429; i++) {
+    last = await anon.request('/check', { form: message });
+    statuses.push(last.status);
+  }
+  assert.equal(last!.status, 429, statuses.join());
+  // The check page's test before used a few of the 30; bounded uploads are counted too.
+  assert.ok(statuses.length >= 20 && statuses.length <= 31, `refused after at most 30: ${statuses.join()}`);
+  assert.match(last!.headers.get('retry-after') ?? '', /^\d+$/);
+  assert.ok((await last!.text()).includes(ja.errors.rateLimited(Number(last!.headers.get('retry-after'))).slice(0, 10)));
+  // Another client on the same address waits too; a signed-in person has a minute of their own.
+  assert.equal((await new Browser().request('/check', { form: message })).status, 429);
+  const person = new Browser();
+  await person.signIn('user@example.co.jp');
+  assert.equal((await person.request('/check', { form: message })).status, 200);
+});
+
+
 test('rate limits: sign-in per client address, with Retry-After', async () => {
   const b = new Browser();
   let last: Response | undefined;
