@@ -7,7 +7,9 @@
  * do wrong is played over HTTP with what the browser really sent: the password
  * alone opens no session once a passkey exists; an assertion replayed, tampered
  * with, or presented for another person is refused; adding and removing ask for
- * the password. axe-core checks each page; no page breaks its CSP.
+ * the password. Before any passkey exists, each person signs in by a link mailed
+ * to them (a real SMTP sink as the console's relay), in their language. axe-core
+ * checks each page in both languages; no page breaks its CSP.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +27,8 @@ import { en } from '../../src/server/console/messages/en.ts';
 import { ja } from '../../src/server/console/messages/ja.ts';
 import { axeAudit } from './axe-audit.ts';
 import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
+import { Sink } from '../gateway/gateway-fixture.ts';
+import { readMail } from './read-console-mail.ts';
 
 const CHROMIUM = process.env.KAKITOME_CHROMIUM ?? '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
@@ -35,14 +39,17 @@ const dir = mkdtempSync(join(tmpdir(), 'kakitome-console-passkey-'));
 let server: RunningServer;
 let store: Store;
 let browser: Browser | undefined;
+/** The console's mail relay: sign-in links arrive here. */
+let sink: Sink | undefined;
 /** http://localhost:PORT: the relying party is "localhost". */
 let base = '';
 const problems: string[] = [];
 
 before(async () => {
   if (skip) return;
+  sink = await new Sink().start();
   store = await Store.open(openSqliteEngine(join(dir, 'kakitome.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'serve' });
-  server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown' }, {
+  server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 2000, revocation: 'allow-unknown', mail: { relay: { host: '127.0.0.1', port: sink.port }, from: 'kakitome@example.co.jp' } }, {
     log: () => {}, version: 'test',
     console: { passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 }, rates: { signInPerAddress: 200, signInPerAccount: 200 } },
   });
@@ -56,6 +63,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.close();
+  await sink?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -114,6 +122,34 @@ async function pendingClient(email: string): Promise<Client> {
 }
 
 let capturedSignIn = '';
+
+test('a sign-in link by mail, in each person\'s language: asked for on the sign-in page, opened, confirmed, used once', { skip }, async () => {
+  for (const [locale, email, t] of [['ja-JP', 'hanako@example.co.jp', ja], ['en-GB', 'jiro@example.co.jp', en]] as const) {
+    const { context, page } = await newContext(locale);
+    await page.goto(`${base}/sign-in`);
+    await audit(page, `sign-in, with a link by mail (${locale})`);
+    const before = sink!.deliveries.length;
+    await page.fill('#link-email', email);
+    await Promise.all([page.waitForLoadState('load'), page.click('form[action="/sign-in/link"] button[type=submit]')]);
+    assert.match(await page.textContent('main') ?? '', new RegExp(t.mailLink.sent(email, 15).slice(0, 12).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    await audit(page, `sign-in link sent (${locale})`);
+    // The lookup and the mail come after the answer.
+    for (let i = 0; i < 200 && !sink!.deliveries.slice(before).some((d) => d.to.includes(email)); i++) await new Promise((r) => setTimeout(r, 25));
+    const mail = readMail(sink!.deliveries.slice(before).find((d) => d.to.includes(email))!.message);
+    assert.ok(mail.headers.includes('Auto-Submitted: auto-generated'));
+    const link = /(http:\/\/\S+\/sign-in\/link\/[A-Za-z0-9_-]{43})/.exec(mail.text)![1]!.replace('//127.0.0.1:', '//localhost:');
+    assert.ok(mail.text.startsWith(t.mailLink.body(link, 15).split('\n')[0]!), mail.text);
+    await page.goto(link);
+    assert.match(await page.textContent('main') ?? '', new RegExp(t.mailLink.confirm(email).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    await audit(page, `sign-in link opened (${locale})`);
+    await Promise.all([page.waitForURL((u) => u.pathname === '/me'), page.click('main form button[type=submit]')]);
+    // Used up: opened again, it is refused in the reader's language.
+    const again = await context.newPage();
+    await again.goto(link);
+    assert.match(await again.textContent('main') ?? '', new RegExp(t.mailLink.invalid.slice(0, 12)));
+    await context.close();
+  }
+});
 
 test('a signed-in person adds a passkey with the virtual authenticator, then signs in with password and passkey', { skip }, async () => {
   const { context, page } = await newContext('ja-JP');
@@ -212,6 +248,15 @@ test('removing a passkey asks for the password; without passkeys the password si
   await j.page.fill('#passkey-password', TEST_PASSWORD);
   await Promise.all([j.page.waitForURL(/added$/), j.page.click('form[data-passkey] button[type=submit]')]);
   await audit(j.page, 'passkeys (en, one)');
+  // In English too: the password, then the passkey, and jiro is in.
+  await Promise.all([j.page.waitForURL(/signed-out/), j.page.click('form[action="/sign-out"] button')]);
+  await signInWithPassword(j.page, 'jiro@example.co.jp');
+  assert.equal(new URL(j.page.url()).pathname, '/sign-in/passkey');
+  assert.equal(await j.page.textContent('h1'), en.passkeys.signInTitle);
+  await audit(j.page, 'passkey step (en)');
+  await Promise.all([j.page.waitForURL((u) => u.pathname === '/me'), j.page.click('form[data-passkey] button[type=submit]')]);
+  assert.ok((await store.auditLog({ object: 'jiro@example.co.jp' })).some((e) => e.action === 'console.sign-in' && e.detail === 'password and passkey'));
+  await j.page.goto(`${base}/me/security`);
   await j.page.fill('#remove-password-0', 'wrong password');
   await Promise.all([j.page.waitForLoadState('load'), j.page.click('form[action$="/remove"] button')]);
   assert.match(await j.page.textContent('main') ?? '', new RegExp(en.passkeys.wrongPassword));
