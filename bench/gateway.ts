@@ -8,8 +8,10 @@
  *   gateway (a separate `kakitome gateway` process, as deployed), signed (outbound)
  *   or decrypted and verified (inbound), reinjected, queued again, relayed to the
  *   sink;
- * - **without**: submitted to the reinjection listener, which has no filter: one
- *   queue pass, relayed to the same sink.
+ * - **without**: submitted to a listener configured like the first but without the
+ *   content filter (the same Postfix, stock smtpd settings): one queue pass, relayed
+ *   to the same sink. Until session 10 this was the reinjection listener, whose
+ *   settings are the filter path's own second pass.
  * Throughput is messages delivered to the sink per second, the clients keeping
  * `--concurrency` messages in flight. The target (issue 13): with the filter ≥ 45%
  * of without (the after-queue design itself costs about 2x: two queue passes).
@@ -40,6 +42,10 @@
  * `systemCpuPerMessageUs`, its part in the kernel, and `contextSwitchesPerMessage`
  * (all threads, /proc status) and `ioCallsPerMessage` (read and write calls, /proc
  * io), which count what the socket writes, the waits and the hops between threads cost.
+ * `cpuByProcessUs`: Postfix's CPU per message by daemon (bench/harness/postfix-cpu.ts),
+ * the bench's own (clients, sink) and the gateway's, without and with the filter;
+ * `cpuRatio`, all of it without / with; `postfixDelaysMs`, Postfix's delays=a/b/c/d
+ * by next hop; `fullLoad`, the gateway's own time in the run at full load.
  *
  * Needs root (Postfix's queue) and Debian's postfix package (.ci/run installs it).
  * Not part of `npm test`.
@@ -57,6 +63,7 @@ import { encryptMessage } from '../src/smime/encrypt-message.ts';
 import { createWorld, openWorldStore, type GatewayWorld } from '../test/gateway/gateway-fixture.ts';
 import { PostfixInstance, freePort, waitForPort } from '../test/gateway/postfix-instance.ts';
 import { twoKilobyteEmail } from './messages.ts';
+import { PostfixCpu } from './harness/postfix-cpu.ts';
 
 const BIN = fileURLToPath(new URL('../bin/kakitome.js', import.meta.url));
 
@@ -81,7 +88,7 @@ function parseOptions(argv: readonly string[]): Options {
   const quick = argv.includes('--quick');
   return {
     count: Number(arg('count') ?? (quick ? 600 : 4000)),
-    // At most the reinjection listener's process limit (10 in docs/gateway.md's master.cf), or clients wait for a greeting.
+    // The filter path's concurrency is the kakitome transport's 10 delivery agents whatever this is; 8 keeps Postfix's queue fed.
     concurrency: Number(arg('concurrency') ?? 8),
     out: arg('out'),
     workers: arg('workers'),
@@ -279,6 +286,28 @@ async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop:
   };
 }
 
+/**
+ * Postfix's own account of where each delivery's time went, from its log's
+ * `delays=a/b/c/d` (seconds): a, before the queue manager (the client's transmission,
+ * the queue file); b, in the queue manager (waiting for a delivery agent or the
+ * destination's concurrency); c, connection setup; d, the transmission to the next
+ * hop until its reply. p50 and p99 of each, by next hop (the port of `relay=`).
+ */
+function postfixDelays(log: string, hops: Record<string, string>): Record<string, { deliveries: number; p50: number[]; p99: number[] }> {
+  const byHop: Record<string, number[][]> = {};
+  for (const m of log.matchAll(/relay=[^,]*:(\d+), .*?delays=([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+)/g)) {
+    const hop = hops[m[1]!] ?? m[1]!;
+    (byHop[hop] ??= []).push([m[2], m[3], m[4], m[5]].map((x) => Number(x) * 1000));
+  }
+  return Object.fromEntries(Object.entries(byHop).map(([hop, rows]) => [hop, {
+    deliveries: rows.length,
+    p50: [0, 1, 2, 3].map((i) => quantile(rows.map((r) => r[i]!), 0.5)),
+    p99: [0, 1, 2, 3].map((i) => quantile(rows.map((r) => r[i]!), 0.99)),
+  }]));
+}
+
+const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -311,6 +340,19 @@ export interface DirectionFigures {
   /** The gateway's read and write system calls per message (sockets to the MTA and the next hop, the log, the workers' wake-ups, the audit's files). */
   ioCallsPerMessage: { reads: number; writes: number };
   /**
+   * Postfix's CPU per message (µs) by daemon (master.cf service: `smtpd (submission)`,
+   * `smtpd (reinjection)`, `cleanup`, `qmgr`, `trivial-rewrite`, `smtp (to the sink)`,
+   * `smtp (to the gateway)`...), in the first run without the filter and in the run with it;
+   * `clients and sink`: this process (the SMTP clients and the sink), the same in both.
+   */
+  cpuByProcessUs: { withoutFilter: Record<string, number>; withFilter: Record<string, number> };
+  /** All of cpuByProcessUs without / with: the ratio a CPU-bound machine would give (load-independent, unlike `ratio`). */
+  cpuRatio: number;
+  /** Postfix's delays (its log's delays=a/b/c/d, ms, p50 and p99) by next hop, in the first run without the filter and in the run with it. */
+  postfixDelaysMs: { withoutFilter: ReturnType<typeof postfixDelays>; withFilter: ReturnType<typeof postfixDelays> };
+  /** The gateway's own time per message (ms, its log's `ms`) in the run at full load: p50, p99. */
+  fullLoad: { p50: number; p99: number };
+  /**
    * At half of withFilter: the gateway's own time per message (ms); `slowest`, the
    * slowest 1% of those messages, mean ms in all, making the copies (`copiesMs`:
    * worker, crypto, the key uses' commits) and handing them on (the rest: the relay to
@@ -341,20 +383,46 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
     sign: { signers: [{ certificate: carol.cert, key: carol.key }] },
   });
   const sink = await new CountingSink().start();
-  const [smtpPort, reinjectPort, filterPort] = [await freePort(), await freePort(), await freePort()];
-  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort });
+  const [smtpPort, reinjectPort, filterPort, noFilterPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort, noFilterPort });
   await postfix.start();
+  const postfixCpu = new PostfixCpu(postfix.masterPid());
+  const names: Record<string, string> = {
+    [`smtpd 127.0.0.1:${smtpPort}`]: 'smtpd (submission)',
+    [`smtpd 127.0.0.1:${noFilterPort}`]: 'smtpd (submission)',
+    [`smtpd 127.0.0.1:${reinjectPort}`]: 'smtpd (reinjection)',
+    'smtp kakitome': 'smtp (to the gateway)',
+    smtp: 'smtp (to the sink)',
+  };
+  /** Runs `drive` and returns, beside its result, Postfix's CPU by daemon and this process's (clients, sink) per message, µs. */
+  const driveMeasured = async (port: number, d: Parameters<typeof drive>[2]) => {
+    const own0 = process.cpuUsage();
+    const log0 = postfix.log().length;
+    postfixCpu.start();
+    const r = await drive(port, sink, d);
+    const byService = postfixCpu.stop();
+    const delays = postfixDelays(postfix.log().slice(log0), { [filterPort]: 'to the gateway', [sink.port]: 'to the sink' });
+    const own = process.cpuUsage(own0);
+    const us = (s: number) => Math.round((s * 1e6) / d.count);
+    // This process: the clients, the sink and reading the gateway's log lines, less the polls of /proc (under 1% of a core).
+    const cpu: Record<string, number> = { 'clients and sink': us((own.user + own.system - postfixCpu.pollingUs) / 1e6) };
+    for (const [k, v] of Object.entries(byService)) cpu[names[k] ?? k] = (cpu[names[k] ?? k] ?? 0) + us(v);
+    return { ...r, cpu, delays };
+  };
   const gateway = await startGatewayProcess(world, filterPort, reinjectPort, o.workers, o.nodeArgs);
   try {
     const direction = async (from: string, to: string, message: Buffer): Promise<DirectionFigures> => {
       const run = { concurrency: o.concurrency, from, to, message };
       // Warm-up: connection caches, the gateway's identity cache and the JIT (--warmup).
       if (o.warmup > 0) await drive(smtpPort, sink, { ...run, count: o.warmup });
-      const withoutRuns = [(await drive(reinjectPort, sink, { ...run, count: o.count })).perSecond];
+      const without0 = await driveMeasured(noFilterPort, { ...run, count: o.count });
+      const withoutRuns = [without0.perSecond];
       const cpu0 = cpuSeconds(gateway.child.pid!);
-      const withFilter = await drive(smtpPort, sink, { ...run, count: o.count });
+      const full0 = gateway.messageMs.length;
+      const withFilter = await driveMeasured(smtpPort, { ...run, count: o.count });
       const cpu = cpuPerMessage(cpu0, cpuSeconds(gateway.child.pid!), o.count);
-      if (o.baselines === 2) withoutRuns.push((await drive(reinjectPort, sink, { ...run, count: o.count })).perSecond);
+      const fullMs = gateway.messageMs.slice(full0);
+      if (o.baselines === 2) withoutRuns.push((await drive(noFilterPort, sink, { ...run, count: o.count })).perSecond);
       const without = withoutRuns.reduce((a, b) => a + b, 0) / withoutRuns.length;
       const rate = withFilter.perSecond / 2;
       const before = gateway.messageMs.length;
@@ -369,6 +437,10 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
         ratio: withFilter.perSecond / without,
         cpuPerMessageUs: cpu.total,
         cpuPerMessageByThreadUs: cpu.byThread,
+        cpuByProcessUs: { withoutFilter: without0.cpu, withFilter: { ...withFilter.cpu, gateway: cpu.total } },
+        cpuRatio: sum(without0.cpu) / (sum(withFilter.cpu) + cpu.total),
+        postfixDelaysMs: { withoutFilter: without0.delays, withFilter: withFilter.delays },
+        fullLoad: { p50: quantile(fullMs, 0.5), p99: quantile(fullMs, 0.99) },
         systemCpuPerMessageUs: cpu.system,
         contextSwitchesPerMessage: cpu.switches,
         ioCallsPerMessage: { reads: cpu.reads, writes: cpu.writes },
@@ -386,6 +458,27 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   }
 }
 
+/** Postfix's daemons, the clients and sink, and the gateway: CPU µs per message without and with the filter, side by side. */
+function cpuTable(direction: string, c: DirectionFigures['cpuByProcessUs']): string {
+  const keys = [...new Set([...Object.keys(c.withoutFilter), ...Object.keys(c.withFilter)])].sort();
+  return [
+    `CPU per message by process, ${direction} (µs):    no filter   with the gateway`,
+    ...keys.map((k) => `  ${k.padEnd(40)} ${String(c.withoutFilter[k] ?? 0).padStart(9)} ${String(c.withFilter[k] ?? 0).padStart(9)}`),
+    `  ${'all'.padEnd(40)} ${String(sum(c.withoutFilter)).padStart(9)} ${String(sum(c.withFilter)).padStart(9)}`,
+  ].join('\n');
+}
+
+/** Postfix's delays=a/b/c/d by run and next hop, p50 / p99 ms. */
+function delaysTable(direction: string, p: DirectionFigures['postfixDelaysMs']): string {
+  const rows = (run: string, byHop: ReturnType<typeof postfixDelays>) => Object.entries(byHop).map(([hop, d]) =>
+    `  ${`${run}, ${hop}`.padEnd(34)} ${String(d.deliveries).padStart(6)}  ${[0, 1, 2, 3].map((i) => `${d.p50[i]!.toFixed(0)}/${d.p99[i]!.toFixed(0)}`.padStart(9)).join(' ')}`);
+  return [
+    `Postfix's delays, ${direction} (ms, p50/p99): deliveries  before qmgr  in qmgr  connect  transmission`,
+    ...rows('no filter', p.withoutFilter),
+    ...rows('with the gateway', p.withFilter),
+  ].join('\n');
+}
+
 function report(f: GatewayFigures): string {
   const row = (name: string, d: DirectionFigures) =>
     `${name.padEnd(28)} ${d.withoutFilter.toFixed(0).padStart(9)} ${d.withFilter.toFixed(0).padStart(9)} ${(100 * d.ratio).toFixed(0).padStart(5)}%   ` +
@@ -397,6 +490,8 @@ function report(f: GatewayFigures): string {
     ...(f.inbound ? [row('inbound (decrypt + verify)', f.inbound)] : []),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const runs = f[d]?.withoutFilterRuns ?? []; return runs.length > 1 ? [`no filter, ${d}: ${runs.map((r) => r.toFixed(0)).join(' and ')} msg/s (before and after the filtered run; spread ${(100 * (Math.max(...runs) - Math.min(...runs)) / Math.min(...runs)).toFixed(0)}%)`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const s = f[d]?.halfLoad.slowest; return s ? [`slowest 1% at half load, ${d} (${s.messages} messages, mean): ${s.ms.toFixed(1)} ms = making the copies ${s.copiesMs.toFixed(1)} ms + handing them on ${s.handOnMs.toFixed(1)} ms`] : []; }),
+    ...(['outbound', 'inbound'] as const).flatMap((d) => { const c = f[d]?.cpuByProcessUs; return c ? [cpuTable(d, c), `  CPU ratio (no filter / with the gateway, all processes above): ${(100 * f[d]!.cpuRatio).toFixed(0)}%; the gateway's time at full load p50 ${f[d]!.fullLoad.p50.toFixed(1)} ms, p99 ${f[d]!.fullLoad.p99.toFixed(1)} ms`] : []; }),
+    ...(['outbound', 'inbound'] as const).flatMap((d) => { const p = f[d]?.postfixDelaysMs; return p ? [delaysTable(d, p)] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const figures = f[d]; return figures ? [`CPU per message by thread, ${d}: ${Object.entries(figures.cpuPerMessageByThreadUs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v} µs`).join(', ')}; of all, system ${figures.systemCpuPerMessageUs} µs; per message ${figures.contextSwitchesPerMessage} context switches, ${figures.ioCallsPerMessage.reads} reads, ${figures.ioCallsPerMessage.writes} writes`] : []; }),
   ].join('\n');
 }

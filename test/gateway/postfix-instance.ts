@@ -45,6 +45,12 @@ export interface PostfixOptions {
   filterPort?: number;
   /** Content filter over LMTP (per-recipient replies) instead of SMTP. */
   lmtp?: boolean;
+  /**
+   * A second listener configured like `smtpPort` but without the content filter: the
+   * same Postfix relaying without the filter (bench/gateway.ts's baseline), rather than
+   * the reinjection listener, whose settings are the filter path's own.
+   */
+  noFilterPort?: number;
 }
 
 /** The master.cf lines docs/gateway.md gives (filter transport and reinjection listener), with ports filled in. */
@@ -54,14 +60,17 @@ export function gatewayMasterCf(o: { reinjectPort: number; lmtp?: boolean }): st
     `kakitome  unix  -       -       n       -       10      ${client}`,
     `  -o ${client}_send_xforward_command=yes`,
     `  -o disable_mime_output_conversion=yes`,
+    `  -o ${client}_generic_maps=`,
     `127.0.0.1:${o.reinjectPort} inet n  -       n       -       10      smtpd`,
     '  -o content_filter=',
     '  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters',
+    '  -o local_header_rewrite_clients=',
     '  -o smtpd_helo_restrictions=',
     '  -o smtpd_client_restrictions=',
     '  -o smtpd_sender_restrictions=',
     '  -o smtpd_recipient_restrictions=permit_mynetworks,reject',
     '  -o smtpd_relay_restrictions=permit_mynetworks,reject',
+    '  -o smtpd_data_restrictions=',
     '  -o mynetworks=127.0.0.0/8',
     '  -o smtpd_authorized_xforward_hosts=127.0.0.0/8',
   ].join('\n');
@@ -113,6 +122,8 @@ export class PostfixInstance {
       `maillog_file = ${join(this.dir, 'maillog')}`,
       `maillog_file_prefixes = ${this.dir}`,
       'smtputf8_enable = no',
+      // delays=a/b/c/d to the microsecond (the default rounds to 10 ms): bench/gateway.ts reads it.
+      'delay_logging_resolution_limit = 6',
       '',
     ].join('\n'));
     const services = readFileSync('/usr/share/postfix/master.cf.dist', 'utf8')
@@ -122,6 +133,7 @@ export class PostfixInstance {
       .map((l) => { const c = l.split(/\s+/); c[4] = 'n'; return c.join('  '); });
     writeFileSync(join(this.conf, 'master.cf'), [
       `127.0.0.1:${options.smtpPort} inet n - n - - smtpd`,
+      ...(options.noFilterPort === undefined ? [] : [`127.0.0.1:${options.noFilterPort} inet n - n - - smtpd`, '  -o content_filter=']),
       ...services,
       gatewayMasterCf(options),
       '',
@@ -134,6 +146,7 @@ export class PostfixInstance {
       if (r.status !== 0) throw new Error(`postfix start: exit ${r.status}`);
       await waitForPort(this.options.smtpPort);
       await waitForPort(this.options.reinjectPort);
+      if (this.options.noFilterPort !== undefined) await waitForPort(this.options.noFilterPort);
     } catch (e) {
       // Without a terminal Postfix prints its configuration errors nowhere: ask `postfix check` (slow, so only now).
       const check = await runPeer('script', ['-qec', `${POSTFIX} -c ${this.conf} check`, '/dev/null']);
@@ -160,6 +173,11 @@ export class PostfixInstance {
   async queued(): Promise<number> {
     const r = await runPeer('/usr/sbin/postqueue', ['-c', this.conf, '-j']);
     return r.stdout.toString().split('\n').filter((l) => l.trim().startsWith('{')).length;
+  }
+
+  /** The master process's id (its pid file in the queue directory), once started. */
+  masterPid(): number {
+    return Number(readFileSync(join(this.dir, 'queue', 'pid', 'master.pid'), 'latin1').trim());
   }
 
   log(): string {
