@@ -8,7 +8,9 @@
  * alone opens no session once a passkey exists; an assertion replayed, tampered
  * with, or presented for another person is refused; adding and removing ask for
  * the password. Before any passkey exists, each person signs in by a link mailed
- * to them (a real SMTP sink as the console's relay), in their language. axe-core
+ * to them (a real SMTP sink as the console's relay), in their language; and the
+ * first run completes in Japanese here (console-browser.test.ts completes it in
+ * English, from the link `kakitome serve` prints). axe-core
  * checks each page in both languages; no page breaks its CSP.
  */
 import { test, before, after } from 'node:test';
@@ -29,6 +31,7 @@ import { axeAudit } from './axe-audit.ts';
 import { ConsoleClient, TEST_PASSWORD } from './console-client.ts';
 import { Sink } from '../gateway/gateway-fixture.ts';
 import { readMail } from './read-console-mail.ts';
+import { issueSetupLink } from '../../src/server/console/first-run.ts';
 
 const CHROMIUM = process.env.KAKITOME_CHROMIUM ?? '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
@@ -122,6 +125,26 @@ async function pendingClient(email: string): Promise<Client> {
 }
 
 let capturedSignIn = '';
+
+test('first run in Japanese: the setup link creates the administrator, the CA and the mail domains', { skip }, async () => {
+  const link = (await issueSetupLink(server.console))!.url.replace('//127.0.0.1:', '//localhost:');
+  const { context, page } = await newContext('ja-JP');
+  await page.goto(link);
+  assert.equal(await page.getAttribute('html', 'lang'), 'ja');
+  await page.fill('#organisation', 'サンプル商事株式会社');
+  await page.fill('#domains', 'example.co.jp');
+  await page.fill('#name', '管理 愛子');
+  await page.fill('#email', 'kanri@example.co.jp');
+  await page.fill('#password', TEST_PASSWORD);
+  await page.fill('#password2', TEST_PASSWORD);
+  await Promise.all([page.waitForURL((u) => u.pathname === '/admin'), page.click('main form button[type=submit]')]);
+  assert.match(await page.textContent('main') ?? '', new RegExp(ja.setup.done));
+  assert.match(await page.textContent('main') ?? '', /サンプル商事株式会社 S\/MIME CA/);
+  await audit(page, 'dashboard after setup (ja)');
+  assert.equal((await page.goto(link))!.status(), 404, 'used up');
+  assert.equal(await issueSetupLink(server.console), undefined, 'no setup link once there is an administrator');
+  await context.close();
+});
 
 test('a sign-in link by mail, in each person\'s language: asked for on the sign-in page, opened, confirmed, used once', { skip }, async () => {
   for (const [locale, email, t] of [['ja-JP', 'hanako@example.co.jp', ja], ['en-GB', 'jiro@example.co.jp', en]] as const) {
