@@ -5,9 +5,10 @@
  * order the tasks came (worker-pool.ts relies on it).
  *
  * - `files` (directory batch): the worker reads each input file, runs the job and
- *   writes the output to a temporary file itself (write-batch-file.ts), so the main
- *   thread only hands out names and names the outputs once they are durable
- *   (sync-output-directory.ts).
+ *   writes the output itself (write-batch-file.ts): under its name in the batch's
+ *   staging directory when the batch creates OUTDIR (staging-directory.ts), else to a
+ *   temporary file in OUTDIR; the main thread only hands out names and publishes the
+ *   outputs once they are durable (sync-output-directory.ts).
  * - `mbox` (mbox batch): a block of whole mbox entries as read from the file
  *   (mbox.ts readMboxBlocks); the worker splits it, runs the job on each message
  *   and returns the outputs already formatted as mbox entries, in order, in one
@@ -19,7 +20,7 @@ import { runJob, toFailure, type Job, type JobFailure, type JobName, type JobRes
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { MAX_MESSAGE_BYTES, childPath, readFileBoundedSync } from './io.ts';
 import { MboxEntryWriter, splitMboxBuffer } from './mbox.ts';
-import { writeBatchTemporary } from './write-batch-file.ts';
+import { writeBatchStaged, writeBatchTemporary } from './write-batch-file.ts';
 import { WriteGuard } from './write-guard.ts';
 import type { VerdictView } from '../smime/verdict-view.ts';
 
@@ -36,7 +37,12 @@ export interface FileItem {
 }
 
 export type BulkTask =
-  | { kind: 'files'; inDir: string; outDir: string; items: FileItem[] }
+  /**
+   * `staged`: outDir is the batch's staging directory (staging-directory.ts) and each
+   * output is written there under its own name; otherwise under a temporary name in
+   * OUTDIR, named later (sync-output-directory.ts).
+   */
+  | { kind: 'files'; inDir: string; outDir: string; staged: boolean; items: FileItem[] }
   /** Whole mbox entries; their results' ids are their places in the block, from 0. */
   | { kind: 'mbox'; data: Uint8Array }
   /** Answers once the job is built: `failure` says why it cannot be (bad credentials). */
@@ -49,7 +55,7 @@ export interface BulkItemResult {
   failure?: JobFailure;
   /** Its output is in the answer's `output` (mbox), or was written and named (directory, once committed). */
   written: boolean;
-  /** directory: the temporary file (in OUTDIR) holding the output, waiting for its name. */
+  /** directory: the file holding the output, waiting for its name (a temporary name in OUTDIR, or its name in the staging directory). */
   temporary?: string;
 }
 
@@ -93,12 +99,13 @@ async function run(message: () => Buffer): Promise<JobResult> {
 
 async function runFiles(task: Extract<BulkTask, { kind: 'files' }>): Promise<BulkAnswer> {
   const results: BulkItemResult[] = [];
+  const write = task.staged ? writeBatchStaged : writeBatchTemporary;
   for (const { id, name } of task.items) {
     let r = await run(() => readFileBoundedSync(childPath(task.inDir, name), name));
     let temporary: string | undefined;
     if (r.output !== undefined) {
       try {
-        temporary = writeBatchTemporary(task.outDir, name, r.output, guard);
+        temporary = write(task.outDir, name, r.output, guard);
       } catch (e) {
         r = failed(e);
       }

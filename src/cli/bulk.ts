@@ -9,10 +9,12 @@
  * block of about MBOX_BLOCK_BYTES, per worker round trip) and each worker has
  * CHUNKS_PER_WORKER chunks queued, so it never waits for the main thread. In a
  * directory batch the workers read and write the files themselves
- * (write-batch-file.ts: a temporary file each, no fsync per file) and the main
- * thread names them in groups, each made durable by one sync of OUTDIR's file
- * system before its renames, then fsyncs OUTDIR at the end: the durability point
- * (sync-output-directory.ts).
+ * (write-batch-file.ts, no fsync per file). A new OUTDIR is published whole at the
+ * end: the outputs wait under their names in a staging directory that one sync makes
+ * durable and one rename makes OUTDIR (staging-directory.ts). An existing OUTDIR gets
+ * them in groups, each made durable by one sync of its file system before its
+ * renames, then OUTDIR is fsync'd at the end (sync-output-directory.ts). Either is
+ * the durability point.
  * In an mbox batch the main thread only cuts the input into blocks at From_ lines
  * (mbox.ts readMboxBlocks: it never handles a message); the workers split them
  * and sign, and the main thread appends their formatted entries to OUT in input
@@ -24,20 +26,22 @@
  * its output is written in input order through a reorder buffer no larger than that
  * window.
  */
+import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KakitomeError } from '../errors.ts';
 import { WorkerPool } from './worker-pool.ts';
 import type { BulkAnswer, BulkItemResult, BulkTask, BulkWorkerData, FileItem } from './bulk-worker.ts';
 import { toFailure, type JobName, type JobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, worstExitCode, type ExitCode } from './exit-codes.ts';
-import { MAX_MESSAGE_BYTES, describeFsError, onInterrupt, openAtomicWriter } from './io.ts';
+import { MAX_MESSAGE_BYTES, childPath, describeFsError, onInterrupt, openAtomicWriter } from './io.ts';
 import { formatMboxEntry, looksLikeMbox, oversizedMessageError, readMboxBlocks, splitMboxBuffer, type MboxBlock } from './mbox.ts';
 import { Progress } from './progress.ts';
 import { WriteGuard } from './write-guard.ts';
 import { removeTemporaryFiles } from './write-batch-file.ts';
-import { OutputCommitter, type PendingOutput } from './sync-output-directory.ts';
+import { OutputCommitter, type Committed, type PendingOutput } from './sync-output-directory.ts';
+import { MAX_STAGED_OUTPUTS, StagingDirectory, removeAbandonedStaging, stagingPathFor } from './staging-directory.ts';
 
 /**
  * Files per worker round trip (directory batch): the cost of a round trip (two
@@ -204,29 +208,32 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const data: BulkWorkerData = { job: opts.job, options: opts.jobOptions, guard: guard.buffer };
       const workers = Math.min(size, Math.max(1, Math.ceil(names.length / TAIL_CHUNK_MESSAGES)));
       const outDir = opts.output;
-      const committer = new OutputCommitter<WrittenFile>(outDir, commitDirectoryOutput(record));
+      for (const path of removeAbandonedStaging(outDir)) progress.note(`Removed ${path}: the staging directory of an earlier batch to ${outDir} that did not finish (killed, or the system stopped); nothing of it had been published.`);
+      const publisher = await choosePublisher(outDir, names.length, commitDirectoryOutput(record));
       // Before the workers exist: forking the sync helper is cheapest now.
-      committer.startSyncHelper();
-      cleanUp = () => committer.stop();
+      publisher.startSyncHelper();
+      cleanUp = () => publisher.stop();
       const p = pool = new WorkerPool<BulkTask, BulkAnswer>(opts.worker ?? workerUrl(), data, workers, CHUNKS_PER_WORKER);
       await checkJob(p);
-      const refused = await prepareOutputDirectory(opts.input, outDir);
+      const refused = publisher instanceof StagingDirectory ? new Map<string, KakitomeError>() : await prepareOutputDirectory(opts.input, outDir);
+      if (publisher instanceof StagingDirectory) await publisher.create();
       progress.start(names.length);
       let completed = false;
       // Interrupted, failed or done: let the workers finish the write they are in and
-      // start no other; then no output is named any more, and every temporary file
-      // still unnamed (and any a dead worker left) is removed.
+      // start no other; then no output is published any more, and every file not
+      // published (and any a dead worker left) is removed.
       const stopWrites = (): void => {
-        committer.stop();
         const idle = guard.stop(1000);
-        if (!completed || !idle || p.crashed > 0) removeTemporaryFiles(outDir);
+        publisher.stop();
+        if (!(publisher instanceof StagingDirectory) && (!completed || !idle || p.crashed > 0)) removeTemporaryFiles(outDir);
       };
       const removeHandler = onInterrupt(stopWrites);
       cleanUp = () => {
         removeHandler();
         stopWrites();
       };
-      await runDirectory(p, names, refused, opts.input, outDir, record, committer);
+      const target = publisher instanceof StagingDirectory ? { outDir: publisher.path, staged: true } : { outDir, staged: false };
+      await runDirectory(p, names, refused, opts.input, target, record, publisher);
       completed = true;
     } else {
       const info = await stat(opts.input);
@@ -338,7 +345,7 @@ class Window {
   }
 }
 
-async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, outDir: string, record: Recorder, committer: OutputCommitter<WrittenFile>): Promise<void> {
+async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, target: { outDir: string; staged: boolean }, record: Recorder, publisher: OutputPublisher): Promise<void> {
   const window = new Window(pool.size * pool.perWorker);
   // The last chunks, as many as the window holds, are small ones.
   const tail = names.length - pool.size * pool.perWorker * TAIL_CHUNK_MESSAGES;
@@ -353,22 +360,36 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
     }
     if (items.length === 0) continue;
     await window.room();
-    window.add(runChunk(pool, { kind: 'files', inDir, outDir, items }).then(async (answer) => {
+    window.add(runChunk(pool, { kind: 'files', inDir, ...target, items }).then(async (answer) => {
       for (const r of answer.results) {
         // A written output is reported once it has its name (commitDirectoryOutput).
-        if (r.temporary !== undefined) committer.add({ name: names[r.id]!, temporary: r.temporary, result: r });
+        if (r.temporary !== undefined) publisher.add({ name: names[r.id]!, temporary: r.temporary, result: r });
         else await record(itemFrom(r.id, names[r.id]!, r, false), jobResultOf(r));
       }
     }));
   }
   await window.drain();
   // The durability point: the batch ends only when every output is on disk under its name.
-  await committer.finish();
+  await publisher.finish();
 }
 
 /** A directory batch's output waiting for its name, with the worker's result for its message. */
 interface WrittenFile extends PendingOutput {
   result: BulkItemResult;
+}
+
+/** Names a directory batch's outputs: one by one in OUTDIR (OutputCommitter), or all at once as a new OUTDIR (StagingDirectory). */
+type OutputPublisher = OutputCommitter<WrittenFile> | StagingDirectory<WrittenFile>;
+
+/**
+ * A new OUTDIR is published whole at the end from a staging directory (one rename
+ * instead of one per output); an existing one (or a batch too large to keep every
+ * output's result until the end) gets its outputs by groups.
+ */
+async function choosePublisher(outDir: string, count: number, committed: Committed<WrittenFile>): Promise<OutputPublisher> {
+  const exists = await lstat(outDir).then(() => true, (e: NodeJS.ErrnoException) => e.code !== 'ENOENT');
+  const staging = exists || count > MAX_STAGED_OUTPUTS ? undefined : stagingPathFor(outDir);
+  return staging === undefined ? new OutputCommitter<WrittenFile>(outDir, committed) : new StagingDirectory<WrittenFile>(outDir, staging, committed);
 }
 
 /** Reports a directory batch's output once it has its name, or as failed when it could not get it. */
@@ -521,6 +542,10 @@ async function runChunk(pool: WorkerPool<BulkTask, BulkAnswer>, task: Extract<Bu
   try {
     return await pool.run(task);
   } catch (e) {
+    // In a staging directory the dead worker may have left a partial file under an
+    // output's name: none of the chunk's files was answered for, so all go (no other
+    // worker writes these names), and the messages run again.
+    if (task.staged) for (const { name } of task.items) rmSync(childPath(task.outDir, name), { force: true });
     if (task.items.length === 1) return { results: [{ id: task.items[0]!.id, ...workerDied(e), written: false }] };
     const answers = await Promise.all(task.items.map((item) => runChunk(pool, { ...task, items: [item] })));
     return { results: answers.flatMap((a) => a.results) };

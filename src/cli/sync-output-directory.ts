@@ -29,7 +29,7 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { cannotWrite, childPath, syncDirectory } from './io.ts';
 
 /** Absolute paths only: the batch never runs a `sync` found through PATH. */
-const SYNC_PROGRAMS = ['/usr/bin/sync', '/bin/sync'];
+export const SYNC_PROGRAMS = ['/usr/bin/sync', '/bin/sync'];
 
 /** fsyncs in flight when falling back to one per file (they share journal commits). */
 const FSYNC_CONCURRENCY = 16;
@@ -61,7 +61,7 @@ const RENAMES_PER_TURN = 256;
  * line, 0 when sync succeeded. DIR and the program are the shell's arguments, never
  * parsed as commands.
  */
-class SyncHelper {
+export class SyncHelper {
   readonly #child: ChildProcessByStdio<Writable, Readable, null>;
   readonly #waiting: Array<(ok: boolean) => void> = [];
   #buffered = '';
@@ -101,7 +101,7 @@ class SyncHelper {
 }
 
 /** The first of `programs` that exists and may be run. */
-function findSyncProgram(programs: readonly string[]): string | undefined {
+export function findSyncProgram(programs: readonly string[]): string | undefined {
   return programs.find((p) => {
     try {
       accessSync(p, constants.X_OK);
@@ -115,6 +115,24 @@ function findSyncProgram(programs: readonly string[]): string | undefined {
 async function fsyncFile(path: string): Promise<void> {
   const h = await open(path, 'r');
   try { await h.sync(); } finally { await h.close(); }
+}
+
+/**
+ * fsyncs each output's file in `dir` (where one sync of the file system is not
+ * available); returns the outputs that could not be flushed, with why.
+ */
+export async function fsyncEach<T extends PendingOutput>(dir: string, outputs: readonly T[]): Promise<Map<T, unknown>> {
+  const failed = new Map<T, unknown>();
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(FSYNC_CONCURRENCY, outputs.length) }, async () => {
+    while (next < outputs.length) {
+      const output = outputs[next++]!;
+      await fsyncFile(join(dir, output.temporary)).catch((e: unknown) => {
+        failed.set(output, cannotWrite(join(dir, output.name), e));
+      });
+    }
+  }));
+  return failed;
 }
 
 /** One output waiting for its name: `temporary` (a name in the same directory) becomes `name`. */
@@ -211,23 +229,13 @@ export class OutputCommitter<T extends PendingOutput> {
 
   /** Puts a group's bytes on stable storage; returns the outputs that could not be flushed, with why. */
   async #flush(group: T[]): Promise<Map<T, unknown>> {
-    const failed = new Map<T, unknown>();
     this.startSyncHelper();
-    if (this.#syncs && this.#helper !== undefined && await this.#helper.sync()) return failed;
+    if (this.#syncs && this.#helper !== undefined && await this.#helper.sync()) return new Map();
     // No sync program, or it failed: each file on its own, and no syncfs trusted again.
     this.#syncs = false;
     this.#helper?.close();
     this.#helper = undefined;
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(FSYNC_CONCURRENCY, group.length) }, async () => {
-      while (next < group.length) {
-        const output = group[next++]!;
-        await fsyncFile(join(this.#dir, output.temporary)).catch((e: unknown) => {
-          failed.set(output, cannotWrite(join(this.#dir, output.name), e));
-        });
-      }
-    }));
-    return failed;
+    return fsyncEach(this.#dir, group);
   }
 
   /**

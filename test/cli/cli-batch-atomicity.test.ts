@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { BIN, draftMessage, runCli } from './run-cli.ts';
 
@@ -30,6 +30,11 @@ function inputDir(name: string, count: number, bad: number[] = []): string {
 const visible = (dir: string) => readdirSync(dir).filter((n) => !n.startsWith('.'));
 const temporary = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('.') && n.endsWith('.tmp'));
 
+/** The staging directories in the tests' directory (a new OUTDIR's, staging-directory.ts). */
+const stagingDirectories = () => readdirSync(pki.dir).filter((n) => n.includes('.kakitome-staging-'));
+/** Where the batch `child` stages the outputs of the new OUTDIR `outDir`. */
+const stagingOf = (outDir: string) => (child: ReturnType<typeof spawn>) => join(pki.dir, `.${basename(outDir)}.kakitome-staging-${child.pid}`);
+
 /** Every output in OUTDIR verifies as a complete signed message (one verify batch). */
 async function assertAllComplete(outDir: string): Promise<number> {
   const names = visible(outDir);
@@ -41,8 +46,11 @@ async function assertAllComplete(outDir: string): Promise<number> {
   return names.length;
 }
 
-/** Starts a batch and calls `during` once at least `outputs` outputs exist; resolves with its exit. */
-async function batchWith(args: string[], outDir: string, outputs: number, during: (child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+/**
+ * Starts a batch and calls `during` once at least `outputs` outputs exist in OUTDIR
+ * (or in the directory `where` names: a new OUTDIR's staging directory); resolves with its exit.
+ */
+async function batchWith(args: string[], outDir: string, outputs: number, during: (child: ReturnType<typeof spawn>) => void, where: (child: ReturnType<typeof spawn>) => string = () => outDir): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -50,7 +58,7 @@ async function batchWith(args: string[], outDir: string, outputs: number, during
   let done = false;
   void exited.then(() => { done = true; });
   const deadline = Date.now() + 60_000;
-  const count = () => { try { return visible(outDir).length; } catch { return 0; } };
+  const count = () => { try { return visible(where(child)).length; } catch { return 0; } };
   while (!done && count() < outputs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.ok(!done, `the batch was still running when ${outputs} outputs existed (make it longer)`);
   during(child);
@@ -66,6 +74,7 @@ test('a message that fails is reported and skipped; every other one is written w
   for (const i of [3, 17, 18, 39]) assert.match(r.stderr, new RegExp(`m${String(i).padStart(5, '0')}\\.eml: MALFORMED: .*\\(skipped\\)`));
   assert.match(r.stderr, /36 of 40 messages signed, 4 failed/);
   assert.deepEqual(temporary(outDir), []);
+  assert.deepEqual(stagingDirectories(), [], 'a new OUTDIR\'s staging directory became OUTDIR');
   assert.equal(await assertAllComplete(outDir), 36);
 });
 
@@ -115,18 +124,20 @@ test('an OUTDIR that becomes unwritable in the middle: the rest is reported fail
   assert.ok(temporary(outDir).length <= Number(summary[2]), `hidden temporary files only for failed messages: ${temporary(outDir).length}`);
 });
 
-test('SIGINT in the middle: exit 130, no temporary file, every output that exists is whole', async () => {
+test('SIGINT in the middle (OUTDIR exists): exit 130, no temporary file, every output that exists is whole', async () => {
   const inDir = inputDir('sigint-in', 2000);
   const outDir = join(pki.dir, 'sigint-out');
+  mkdirSync(outDir);
   const r = await batchWith([...signer, '-i', inDir, '-o', outDir, '--jobs', '2'], outDir, 20, (child) => child.kill('SIGINT'));
   assert.equal(r.code, 130, r.stderr.slice(-2000));
   assert.deepEqual(temporary(outDir), []);
   assert.ok(await assertAllComplete(outDir) >= 20);
 });
 
-test('SIGKILL in the middle: no partial output under any name; the hidden temporary files left are whole outputs still waiting for their names, but for at most one per worker', async () => {
+test('SIGKILL in the middle (OUTDIR exists): no partial output under any name; the hidden temporary files left are whole outputs still waiting for their names, but for at most one per worker', async () => {
   const inDir = inputDir('sigkill-in', 2000);
   const outDir = join(pki.dir, 'sigkill-out');
+  mkdirSync(outDir);
   const r = await batchWith([...signer, '-i', inDir, '-o', outDir, '--jobs', '2'], outDir, 20, (child) => child.kill('SIGKILL'));
   assert.equal(r.signal, 'SIGKILL');
   assert.ok(await assertAllComplete(outDir) >= 20);
@@ -139,4 +150,39 @@ test('SIGKILL in the middle: no partial output under any name; the hidden tempor
   const verified = /(\d+) of (\d+) messages verified/.exec(v.stderr);
   assert.ok(verified, v.stderr.slice(-500));
   assert.ok(Number(verified[2]) - Number(verified[1]) <= 2, `at most one partial temporary file per worker: ${v.stderr.slice(-1000)}`);
+});
+
+test('a new OUTDIR appears only at the end: SIGINT in the middle leaves neither OUTDIR nor its staging directory (exit 130)', async () => {
+  const inDir = inputDir('staged-sigint-in', 2000);
+  const outDir = join(pki.dir, 'staged-sigint-out');
+  const r = await batchWith([...signer, '-i', inDir, '-o', outDir, '--jobs', '2'], outDir, 20, (child) => child.kill('SIGINT'), stagingOf(outDir));
+  assert.equal(r.code, 130, r.stderr.slice(-2000));
+  assert.ok(!existsSync(outDir), 'nothing of an interrupted batch into a new OUTDIR is published');
+  assert.deepEqual(stagingDirectories(), []);
+});
+
+test('SIGKILL into a new OUTDIR: no OUTDIR at all; the staging directory left holds whole outputs but for at most one partial per worker; the next batch removes it, says so, and publishes OUTDIR whole', async () => {
+  const inDir = inputDir('staged-sigkill-in', 2000);
+  const outDir = join(pki.dir, 'staged-sigkill-out');
+  let staging = '';
+  const r = await batchWith([...signer, '-i', inDir, '-o', outDir, '--jobs', '2'], outDir, 20, (child) => {
+    staging = stagingOf(outDir)(child);
+    child.kill('SIGKILL');
+  }, stagingOf(outDir));
+  assert.equal(r.signal, 'SIGKILL');
+  assert.ok(!existsSync(outDir), 'OUTDIR exists only once every output in it is whole and durable');
+  const left = readdirSync(staging);
+  assert.ok(left.length >= 20);
+  const v = await runCli(['verify', '--ca', pki.caPath, '-i', staging, '-o', `${staging}-verified`]);
+  const verified = /(\d+) of (\d+) messages verified/.exec(v.stderr);
+  assert.ok(verified, v.stderr.slice(-500));
+  assert.equal(Number(verified[2]), left.length);
+  assert.ok(Number(verified[2]) - Number(verified[1]) <= 2, `at most one partial file per worker: ${v.stderr.slice(-1000)}`);
+  rmSync(`${staging}-verified`, { recursive: true });
+  const again = await runCli([...signer, '-i', inDir, '-o', outDir, '--jobs', '2']);
+  assert.equal(again.status, 0, again.stderr.slice(-2000));
+  assert.ok(again.stderr.includes(`Removed ${staging}: the staging directory of an earlier batch`), again.stderr.slice(0, 2000));
+  assert.ok(!existsSync(staging));
+  assert.deepEqual(stagingDirectories(), []);
+  assert.equal(await assertAllComplete(outDir), 2000);
 });

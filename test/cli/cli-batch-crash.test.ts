@@ -52,6 +52,7 @@ test('directory batch: a worker that dies while writing a message fails that mes
   assert.equal(reported.length, 40, 'every message is reported once');
   const left = readdirSync(outDir);
   assert.deepEqual(left.filter((n) => n.startsWith('.')), [], 'no temporary file remains, not even the dead worker\'s');
+  assert.deepEqual(readdirSync(pki.dir).filter((n) => n.includes('.kakitome-staging-')), [], 'the new OUTDIR\'s staging directory became OUTDIR');
   assert.deepEqual(left.sort(), names.filter((n) => !n.includes('crash')));
   for (const n of left) await assertSigned(readFileSync(join(outDir, n)), `crash ${names.indexOf(n)}`);
 });
