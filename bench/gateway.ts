@@ -20,7 +20,7 @@
  * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
  * and Postfix share the machine with the gateway in both configurations.
  *
- *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--baselines=1|2] [--warmup=N] [--node-arg=ARG]... [--quick] [--out=FILE]
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--baselines=1|2] [--warmup=N] [--lmtp] [--node-arg=ARG]... [--quick] [--out=FILE]
  *
  * `--only` measures one direction (the other is absent from the figures).
  * `--baselines=2` (the default) measures Postfix without the filter twice, just before
@@ -81,6 +81,8 @@ interface Options {
   baselines: 1 | 2;
   /** Messages through the gateway before each direction is measured. */
   warmup: number;
+  /** The filter transport speaks LMTP (`--lmtp`, docs/gateway.md's recommended form) instead of SMTP. */
+  lmtp: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -96,6 +98,7 @@ function parseOptions(argv: readonly string[]): Options {
     only: onlyOption(arg('only')),
     baselines: baselinesOption(arg('baselines')),
     warmup: warmupOption(arg('warmup') ?? (quick ? '200' : '2000')),
+    lmtp: argv.includes('--lmtp'),
   };
 }
 
@@ -256,11 +259,12 @@ function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cp
   };
 }
 
-async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, workers: string | undefined, nodeArgs: readonly string[]): Promise<GatewayProcess> {
+async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, o: Pick<Options, 'workers' | 'nodeArgs' | 'lmtp'>): Promise<GatewayProcess> {
+  const { workers, nodeArgs } = o;
   const policy = join(world.dir, 'bench-policy.json');
   // The bench PKIs publish no CRL or OCSP.
   writeFileSync(policy, JSON.stringify({ revocation: 'allow-unknown' }));
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : []), ...(o.lmtp ? ['--lmtp'] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const messageMs: number[] = [];
   const copiesMs: number[] = [];
   let rest = '';
@@ -363,6 +367,8 @@ export interface DirectionFigures {
 
 export interface GatewayFigures {
   count: number;
+  /** The filter transport spoke LMTP. */
+  lmtp: boolean;
   concurrency: number;
   cores: number;
   load: { before: number; after: number };
@@ -384,7 +390,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   });
   const sink = await new CountingSink().start();
   const [smtpPort, reinjectPort, filterPort, noFilterPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort, noFilterPort });
+  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort, noFilterPort, lmtp: o.lmtp });
   await postfix.start();
   const postfixCpu = new PostfixCpu(postfix.masterPid());
   const names: Record<string, string> = {
@@ -392,6 +398,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
     [`smtpd 127.0.0.1:${noFilterPort}`]: 'smtpd (submission)',
     [`smtpd 127.0.0.1:${reinjectPort}`]: 'smtpd (reinjection)',
     'smtp kakitome': 'smtp (to the gateway)',
+    'lmtp kakitome': 'lmtp (to the gateway)',
     smtp: 'smtp (to the sink)',
   };
   /** Runs `drive` and returns, beside its result, Postfix's CPU by daemon and this process's (clients, sink) per message, µs. */
@@ -409,7 +416,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
     for (const [k, v] of Object.entries(byService)) cpu[names[k] ?? k] = (cpu[names[k] ?? k] ?? 0) + us(v);
     return { ...r, cpu, delays };
   };
-  const gateway = await startGatewayProcess(world, filterPort, reinjectPort, o.workers, o.nodeArgs);
+  const gateway = await startGatewayProcess(world, filterPort, reinjectPort, o);
   try {
     const direction = async (from: string, to: string, message: Buffer): Promise<DirectionFigures> => {
       const run = { concurrency: o.concurrency, from, to, message };
@@ -449,7 +456,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
     };
     const outbound = o.only === 'inbound' ? undefined : await direction('alice@corp.test', 'erin@example.com', outboundMessage);
     const inbound = o.only === 'outbound' ? undefined : await direction('carol@example.com', 'alice@corp.test', inboundMessage);
-    return { count: o.count, concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) };
+    return { count: o.count, lmtp: o.lmtp, concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) };
   } finally {
     await gateway.stop();
     await postfix.stop();
@@ -484,7 +491,7 @@ function report(f: GatewayFigures): string {
     `${name.padEnd(28)} ${d.withoutFilter.toFixed(0).padStart(9)} ${d.withFilter.toFixed(0).padStart(9)} ${(100 * d.ratio).toFixed(0).padStart(5)}%   ` +
     `${d.cpuPerMessageUs.toFixed(0).padStart(5)} µs   ${d.halfLoad.rate.toFixed(0).padStart(5)}/s  p50 ${d.halfLoad.p50.toFixed(1)} ms  p99 ${d.halfLoad.p99.toFixed(1)} ms  max ${d.halfLoad.max.toFixed(1)} ms`;
   return [
-    `gateway through Postfix: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
+    `gateway through Postfix${f.lmtp ? ' (LMTP to the gateway)' : ''}: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
     `${''.padEnd(28)} ${'no filter'.padStart(9)} ${'gateway'.padStart(9)} ${'ratio'.padStart(6)}   CPU/msg  gateway time at half load (target: ratio >= 45%, p99 < 20 ms)`,
     ...(f.outbound ? [row('outbound (signed)', f.outbound)] : []),
     ...(f.inbound ? [row('inbound (decrypt + verify)', f.inbound)] : []),

@@ -115,6 +115,8 @@ export class PostfixInstance {
       'smtpd_tls_security_level = none',
       ...(filter ? [`content_filter = ${filter}`] : []),
       'smtp_connection_cache_destinations = 127.0.0.1',
+      // The same for the LMTP filter transport (docs/gateway.md): without it Postfix caches only under backlog.
+      ...(options.lmtp ? ['lmtp_connection_cache_destinations = 127.0.0.1'] : []),
       'queue_run_delay = 1s',
       'minimal_backoff_time = 1s',
       'maximal_backoff_time = 5s',
