@@ -203,10 +203,8 @@ async function drive(port: number, sink: CountingSink, o: { count: number; concu
 
 interface GatewayProcess {
   child: ChildProcess;
-  /** `ms` of every message line the gateway logged, in order. */
-  messageMs: number[];
-  /** `copiesMs` of the same lines (the part of `ms` until every copy was made). */
-  copiesMs: number[];
+  /** Of every message line the gateway logged so far, in order: `ms`, and `copiesMs` (the part of `ms` until every copy was made). */
+  messages(): { ms: number[]; copies: number[] };
   stop(): Promise<void>;
 }
 
@@ -267,9 +265,14 @@ async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop:
   const child = spawn(process.execPath, [...nodeArgs, BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : []), ...(o.lmtp ? ['--lmtp'] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const messageMs: number[] = [];
   const copiesMs: number[] = [];
+  // The log is only collected while messages run; it is parsed when asked for, between
+  // runs, so that the bench's own analysis does not compete for the cores it measures.
+  let unread: string[] = [];
   let rest = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    const lines = (rest + d).split('\n');
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => unread.push(d));
+  const messages = () => {
+    const lines = (rest + unread.join('')).split('\n');
+    unread = [];
     rest = lines.pop() ?? '';
     for (const l of lines) {
       try {
@@ -280,12 +283,12 @@ async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop:
         }
       } catch { /* not a log line */ }
     }
-  });
+    return { ms: messageMs, copies: copiesMs };
+  };
   await waitForPort(listen, 30_000);
   return {
     child,
-    messageMs,
-    copiesMs,
+    messages,
     stop: () => new Promise((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),
   };
 }
@@ -403,13 +406,13 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   };
   /** Runs `drive` and returns, beside its result, Postfix's CPU by daemon and this process's (clients, sink) per message, µs. */
   const driveMeasured = async (port: number, d: Parameters<typeof drive>[2]) => {
-    const own0 = process.cpuUsage();
     const log0 = postfix.log().length;
+    const own0 = process.cpuUsage();
     postfixCpu.start();
     const r = await drive(port, sink, d);
     const byService = postfixCpu.stop();
-    const delays = postfixDelays(postfix.log().slice(log0), { [filterPort]: 'to the gateway', [sink.port]: 'to the sink' });
     const own = process.cpuUsage(own0);
+    const delays = postfixDelays(postfix.log().slice(log0), { [filterPort]: 'to the gateway', [sink.port]: 'to the sink' });
     const us = (s: number) => Math.round((s * 1e6) / d.count);
     // This process: the clients, the sink and reading the gateway's log lines, less the polls of /proc (under 1% of a core).
     const cpu: Record<string, number> = { 'clients and sink': us((own.user + own.system - postfixCpu.pollingUs) / 1e6) };
@@ -425,18 +428,18 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
       const without0 = await driveMeasured(noFilterPort, { ...run, count: o.count });
       const withoutRuns = [without0.perSecond];
       const cpu0 = cpuSeconds(gateway.child.pid!);
-      const full0 = gateway.messageMs.length;
+      const full0 = gateway.messages().ms.length;
       const withFilter = await driveMeasured(smtpPort, { ...run, count: o.count });
       const cpu = cpuPerMessage(cpu0, cpuSeconds(gateway.child.pid!), o.count);
-      const fullMs = gateway.messageMs.slice(full0);
+      const fullMs = gateway.messages().ms.slice(full0);
       if (o.baselines === 2) withoutRuns.push((await drive(noFilterPort, sink, { ...run, count: o.count })).perSecond);
       const without = withoutRuns.reduce((a, b) => a + b, 0) / withoutRuns.length;
       const rate = withFilter.perSecond / 2;
-      const before = gateway.messageMs.length;
+      const before = gateway.messages().ms.length;
       const halfCount = Math.max(100, Math.min(o.count, Math.round(rate * 20)));
       await drive(smtpPort, sink, { ...run, count: halfCount, rate });
-      const ms = gateway.messageMs.slice(before);
-      const copies = gateway.copiesMs.slice(before);
+      const ms = gateway.messages().ms.slice(before);
+      const copies = gateway.messages().copies.slice(before);
       return {
         withoutFilter: without,
         withoutFilterRuns: withoutRuns,
