@@ -187,10 +187,10 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   let exitCode: ExitCode = EXIT_OK;
   let pool: WorkerPool<BulkTask, BulkAnswer> | undefined;
   let cleanUp: (() => void) | undefined;
-  const record = async (item: BatchItem, result: JobResult): Promise<void> => {
+  const record = async (item: BatchItem, result: JobResult, ticked = false): Promise<void> => {
     total++;
     exitCode = worstExitCode([exitCode, item.exitCode]);
-    progress.tick(item.exitCode === EXIT_OK);
+    if (!ticked) progress.tick(item.exitCode === EXIT_OK);
     if (item.exitCode !== EXIT_OK && item.written) {
       flagged++;
       progress.note(`${item.name}: ${item.code ?? 'FLAGGED'}: ${item.message ?? 'see its report'} (written)`);
@@ -233,7 +233,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
         stopWrites();
       };
       const target = publisher instanceof StagingDirectory ? { outDir: publisher.path, staged: true } : { outDir, staged: false };
-      await runDirectory(p, names, refused, opts.input, target, record, publisher);
+      await runDirectory(p, names, refused, opts.input, target, record, publisher, (ok) => progress.tick(ok));
       completed = true;
     } else {
       const info = await stat(opts.input);
@@ -306,7 +306,8 @@ async function prepareOutputDirectory(dir: string, outDir: string): Promise<Map<
   return refused;
 }
 
-type Recorder = (item: BatchItem, result: JobResult) => Promise<void>;
+/** `ticked`: the progress bar already counted this message (a staged output, published at the end). */
+type Recorder = (item: BatchItem, result: JobResult, ticked?: boolean) => Promise<void>;
 
 /** Keeps at most `limit` promises running; a rejection reaches the caller at its next wait. */
 class Window {
@@ -345,7 +346,8 @@ class Window {
   }
 }
 
-async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, target: { outDir: string; staged: boolean }, record: Recorder, publisher: OutputPublisher): Promise<void> {
+/** `onStaged`: told of each output staged for a new OUTDIR, so that the progress bar moves before OUTDIR is published at the end. */
+async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: string[], refused: Map<string, KakitomeError>, inDir: string, target: { outDir: string; staged: boolean }, record: Recorder, publisher: OutputPublisher, onStaged: (ok: boolean) => void): Promise<void> {
   const window = new Window(pool.size * pool.perWorker);
   // The last chunks, as many as the window holds, are small ones.
   const tail = names.length - pool.size * pool.perWorker * TAIL_CHUNK_MESSAGES;
@@ -363,7 +365,10 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
     window.add(runChunk(pool, { kind: 'files', inDir, ...target, items }).then(async (answer) => {
       for (const r of answer.results) {
         // A written output is reported once it has its name (commitDirectoryOutput).
-        if (r.temporary !== undefined) publisher.add({ name: names[r.id]!, temporary: r.temporary, result: r });
+        if (r.temporary !== undefined) {
+          if (target.staged) onStaged(r.exitCode === EXIT_OK);
+          publisher.add({ name: names[r.id]!, temporary: r.temporary, result: r, ticked: target.staged });
+        }
         else await record(itemFrom(r.id, names[r.id]!, r, false), jobResultOf(r));
       }
     }));
@@ -376,6 +381,8 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
 /** A directory batch's output waiting for its name, with the worker's result for its message. */
 interface WrittenFile extends PendingOutput {
   result: BulkItemResult;
+  /** Counted by the progress bar when it was staged. */
+  ticked: boolean;
 }
 
 /** Names a directory batch's outputs: one by one in OUTDIR (OutputCommitter), or all at once as a new OUTDIR (StagingDirectory). */
@@ -396,8 +403,8 @@ async function choosePublisher(outDir: string, count: number, committed: Committ
 function commitDirectoryOutput(record: Recorder): (output: WrittenFile, error?: unknown) => Promise<void> {
   return (output, error) => {
     const r = output.result;
-    if (error !== undefined) return record(itemFrom(r.id, output.name, failureResult(error), false), failureResult(error));
-    return record(itemFrom(r.id, output.name, r, true), jobResultOf(r));
+    if (error !== undefined) return record(itemFrom(r.id, output.name, failureResult(error), false), failureResult(error), output.ticked);
+    return record(itemFrom(r.id, output.name, r, true), jobResultOf(r), output.ticked);
   };
 }
 
