@@ -46,7 +46,7 @@ import { TestPki } from '../helpers/pki.ts';
 import { receiveFromUnknownRoot } from '../helpers/unknown-root-mail.ts';
 import { startOidcProvider, type OidcAccount, type OidcPeer } from './oidc-provider-peer.ts';
 import { startSlapd, type LdapServer } from '../store/ldap-server.ts';
-import { Client as LdapClient } from 'ldapts';
+import { Attribute, Client as LdapClient } from 'ldapts';
 import { Store } from '../../src/store/store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 
@@ -68,8 +68,10 @@ let browser: Browser | undefined;
 let idp: OidcPeer | undefined;
 /** Its accounts (sub → address), read at each sign-in. */
 const oidcAccounts: Record<string, OidcAccount> = {};
-/** The company directory (a real slapd): People imports from it. */
+/** The company directory (a real slapd): People imports from it, and "can I send encrypted mail?" asks it. */
 let ldap: LdapServer | undefined;
+/** A partner's CA whose certificates only the directory holds (trusted by the store before they are looked up). */
+const directoryPki = new TestPki('Directory Partner Root');
 let base = '';
 let setupLink = '';
 const cspViolations: string[] = [];
@@ -88,6 +90,12 @@ before(async () => {
   await directory.bind(ldap.rootDn, ldap.password);
   await directory.add(ldap.baseDn, { objectClass: ['dcObject', 'organization'], dc: 'example', o: 'Example' });
   await directory.add(`cn=Suzuki Ichiro,${ldap.baseDn}`, { objectClass: ['inetOrgPerson'], cn: 'Suzuki Ichiro', sn: 'Suzuki', mail: 'suzuki@example.co.jp', displayName: '鈴木 一郎', preferredLanguage: 'ja-JP' });
+  for (const cn of ['ldap-en', 'ldap-ja']) {
+    await directory.add(`cn=${cn},${ldap.baseDn}`, [
+      new Attribute({ type: 'objectClass', values: ['inetOrgPerson'] }), new Attribute({ type: 'cn', values: [cn] }), new Attribute({ type: 'sn', values: [cn] }),
+      new Attribute({ type: 'mail', values: [`${cn}@example.com`] }), new Attribute({ type: 'userCertificate;binary', values: [directoryPki.identity('p256', cn).cert.der] }),
+    ]);
+  }
   await directory.unbind();
   env.KAKITOME_LDAP_URL = ldap.url;
   env.KAKITOME_LDAP_BASE = ldap.baseDn;
@@ -122,6 +130,7 @@ after(async () => {
   await browser?.close();
   await idp?.close();
   await ldap?.stop();
+  directoryPki.cleanup();
   if (serve && serve.exitCode === null) {
     serve.kill('SIGTERM');
     await new Promise((resolve) => serve!.once('exit', resolve));
@@ -832,15 +841,15 @@ test('administration, every flow once in each language: people, imports, issue, 
     await audit(page, `import people, done (${l})`);
     await page.goto(`${base}/admin/people-import`);
     await submit(page, 'form:has(input[name="source"][value="ldap"]) button[type=submit]');
-    assert.equal(await page.locator('[data-import-row]').count(), 1);
+    assert.equal(await page.locator('[data-import-row]').count(), 3);
     await audit(page, `import people from the directory, preview (${l})`);
-    // Suzuki is added once (English); asked again, the directory has nobody new and nothing is offered (Japanese).
+    // Suzuki and the two partners are added once (English); asked again, the directory has nobody new and nothing is offered (Japanese).
     if (l === 'en') {
       await submit(page, 'form:has(input[name="step"][value="import"]) button[type=submit]');
-      assert.match(await page.textContent('main') ?? '', new RegExp(escape(T.peopleImport.doneSummary(1, 0, 0))));
+      assert.match(await page.textContent('main') ?? '', new RegExp(escape(T.peopleImport.doneSummary(3, 0, 0))));
     } else {
-      assert.equal(await page.locator('[data-import-row="unchanged"]').count(), 1);
-      assert.match(await page.textContent('main') ?? '', new RegExp(escape(T.peopleImport.previewSummary(0, 1, 0))));
+      assert.equal(await page.locator('[data-import-row="unchanged"]').count(), 3);
+      assert.match(await page.textContent('main') ?? '', new RegExp(escape(T.peopleImport.previewSummary(0, 3, 0))));
       assert.equal(await page.locator('form:has(input[name="step"][value="import"])').count(), 0);
     }
 
@@ -894,18 +903,30 @@ test('my certificate: renew, a certificate from a CSR, keys for old mail, a lost
     { locale: 'ja-JP' as const, email: 'taro@example.co.jp', password: TARO_PASSWORD, ask: ADMIN },
     { locale: 'en-GB' as const, email: ADMIN, password: ADMIN_PASSWORD, ask: 'taro@example.co.jp' },
   ];
+  // The partner's CA becomes a trust anchor (as `kakitome certs import --trust trusted` does): the directory's certificates then validate.
+  const store = await Store.open(openSqliteEngine(join(dir, 'home', 'kakitome.db')), { actor: 'test' });
+  await store.importCertificate(directoryPki.caCert, { trust: 'trusted' });
+  await store.close();
   for (const { locale, email, password, ask } of who) {
     const T = words(locale);
     const l = short(locale);
     const { context, page } = await newContext(locale);
     await signIn(page, email, password);
     await page.goto(`${base}/me`);
+    // The compatible profile in Japanese (the administrator took it in English at first).
+    if (l === 'ja') await page.check('form[action="/me/certificate/renew"] input[name=profile][value=legacy]');
     await submit(page, 'form[action="/me/certificate/renew"] button[type=submit]');
-    assert.match((await page.textContent('[data-handover-password]'))!.trim(), /^[A-Z2-9]{5}(-[A-Z2-9]{5}){3}$/);
+    const renewedPassword = (await page.textContent('[data-handover-password]'))!.trim();
+    assert.match(renewedPassword, /^[A-Z2-9]{5}(-[A-Z2-9]{5}){3}$/);
     await page.click('[data-guide="iosMail"] summary');
     assert.match(await page.textContent('[data-guide="iosMail"]') ?? '', l === 'ja' ? /プロファイル/ : /profile/i);
     await audit(page, `renewed, with the install guides (${l})`);
     if (l === 'ja') await shoot(page, 'renewed-guides-ja');
+    const renewed = join(dir, `renewed-${l}.p12`);
+    writeFileSync(renewed, (await download(page, 'a[download]:not([data-mobileconfig])')).bytes);
+    const info = spawnSync('openssl', ['pkcs12', '-info', '-noout', '-in', renewed, '-passin', `pass:${renewedPassword}`], { encoding: 'utf8' });
+    assert.equal(info.status, 0, info.stderr);
+    assert.match(info.stderr, l === 'ja' ? /pbeWithSHA1And3-KeyTripleDES-CBC/ : /PBES2, PBKDF2, AES-256-CBC/);
 
     // A certificate for a key made on the device: the request goes up, the certificate comes back; the key never leaves.
     const csr = join(dir, `${l}.csr`);
@@ -950,6 +971,11 @@ test('my certificate: renew, a certificate from a CSR, keys for old mail, a lost
     await submit(page);
     assert.match(await page.textContent('[data-lookup="yes"]') ?? '', new RegExp(escape(T.lookup.yes(ask))));
     await audit(page, `lookup, yes (${l})`);
+    // An address only the company directory knows: its certificate is found there, checked and kept.
+    await page.fill('#address', `ldap-${l}@example.com`);
+    await submit(page);
+    assert.match(await page.textContent('[data-lookup="yes"]') ?? '', new RegExp(escape(T.lookup.fromDirectory)));
+    await audit(page, `lookup, from the directory (${l})`);
     await page.goto(`${base}/me/recovered`);
     await audit(page, `recovered keys, none waiting (${l})`);
     await context.close();
