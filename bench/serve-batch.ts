@@ -165,6 +165,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
     }
     const done = performance.now();
+    process.stderr.write(`\nbench: signing done\n`);
     const rssAfterSigning = nodes.map((n) => peakRssMiB(n.child.pid!));
     const cpuSigning = nodes.map((n, i) => cpuMicros(n.child.pid!) - cpuAfterUpload[i]!);
     const bytes = await download(new URL(`/api/v1/batches/${id}/result`, urls[nodeCount - 1]), key);
