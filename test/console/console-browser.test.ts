@@ -496,6 +496,10 @@ test('"is this mail genuine?": a signed, a wrongly signed, a tampered and an enc
     const mismatch = await check(page, 'ceo.eml', impostor);
     assert.ok(mismatch.includes(t.mismatch(ADMIN, 'ceo@example.co.jp')), mismatch);
     assert.ok(mismatch.includes(t.adviceMismatch));
+    // The certificate itself is the organisation's, and trusted: the sender is what is wrong.
+    const [trustedWords] = t.certTrusted('\u0000').split('\u0000');
+    assert.match(mismatch, new RegExp(`${escape(trustedWords!)}.*Sample Trading KK Root CA`));
+    assert.ok(!mismatch.includes(t.certUntrusted), mismatch);
     await audit(page, `check, signer is not the sender (${l})`);
     if (l === 'en') await shoot(page, 'check-mismatch');
 

@@ -60,6 +60,9 @@ function headline(t: Messages['verdict'], view: VerdictView, s: SignerView | und
 function certificateFact(t: Messages['verdict'], s: SignerView, formatDate: (d: Date) => string): string {
   const code = s.trust.code ?? s.code;
   if (s.trust.status === 'trusted') return t.certTrusted(s.chain.at(-1) ?? s.issuer ?? '?');
+  // A sender who is not the certificate's is judged after the chain, its revocation and its algorithms
+  // passed (pki/create-signer-validator.ts): the certificate is trusted; the sender fact says what is wrong.
+  if (code === 'IDENTITY_MISMATCH' && s.chain.length) return t.certTrusted(s.chain.at(-1)!);
   if (s.trust.status === 'not-checked') return t.certNotChecked;
   if (code === 'CERT_REVOKED') return t.certRevoked(s.revocation.revokedAt ? formatDate(new Date(s.revocation.revokedAt)) : '');
   if (code === 'CERT_EXPIRED') return t.certExpired;
