@@ -20,7 +20,17 @@
  * from the gateway's own log line (`ms`); target p99 < 20 ms. The clients, the sink
  * and Postfix share the machine with the gateway in both configurations.
  *
- *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--baselines=1|2] [--warmup=N] [--lmtp] [--node-arg=ARG]... [--quick] [--out=FILE]
+ *   npx node bench/gateway.ts [--count=N] [--concurrency=C] [--workers=N] [--only=outbound|inbound] [--baselines=1|2] [--warmup=N] [--lmtp] [--design=after-queue|before-queue] [--no-speed-adjust] [--node-arg=ARG]... [--quick] [--out=FILE]
+ *
+ * `--design=before-queue`: the gateway is Postfix's before-queue filter instead
+ * (`smtpd_proxy_filter` on the submission listener, docs/gateway.md "Before-queue
+ * (proxy) deployment"): the submission smtpd proxies each client session to the
+ * gateway, which relays to the after-filter listener, and the message is queued once.
+ * The baseline is the same listener without the proxy. With it, `clientWait` is each
+ * message's time as its SMTP client saw it at half load (MAIL FROM to the reply to
+ * the end of DATA): the client waits for the gateway. `--no-speed-adjust` leaves
+ * out `smtpd_proxy_options=speed_adjust` (Postfix then connects to the gateway at
+ * MAIL FROM instead of once the whole message is in).
  *
  * `--only` measures one direction (the other is absent from the figures).
  * `--baselines=2` (the default) measures Postfix without the filter twice, just before
@@ -83,6 +93,10 @@ interface Options {
   warmup: number;
   /** The filter transport speaks LMTP (`--lmtp`, docs/gateway.md's recommended form) instead of SMTP. */
   lmtp: boolean;
+  /** After-queue content filter (the default) or before-queue proxy filter (`smtpd_proxy_filter`). */
+  design: 'after-queue' | 'before-queue';
+  /** Before-queue: without smtpd_proxy_options=speed_adjust. */
+  noSpeedAdjust: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -99,7 +113,16 @@ function parseOptions(argv: readonly string[]): Options {
     baselines: baselinesOption(arg('baselines')),
     warmup: warmupOption(arg('warmup') ?? (quick ? '200' : '2000')),
     lmtp: argv.includes('--lmtp'),
+    design: designOption(arg('design'), argv.includes('--lmtp')),
+    noSpeedAdjust: argv.includes('--no-speed-adjust'),
   };
+}
+
+function designOption(v: string | undefined, lmtp: boolean): Options['design'] {
+  if (v !== undefined && v !== 'after-queue' && v !== 'before-queue') throw new Error(`--design takes after-queue or before-queue, not ${v}`);
+  // Postfix's smtpd speaks SMTP to a proxy filter: LMTP is the after-queue transport's.
+  if (v === 'before-queue' && lmtp) throw new Error('--lmtp is for the after-queue design only (smtpd_proxy_filter speaks SMTP)');
+  return v ?? 'after-queue';
 }
 
 function baselinesOption(v: string | undefined): Options['baselines'] {
@@ -178,7 +201,8 @@ function send(c: SMTPConnection, from: string, to: string, message: Buffer): Pro
  * after another (or paced to `rate` messages/s in all), and waits until the sink has
  * them all. Returns delivered messages per second, first submission to last delivery.
  */
-async function drive(port: number, sink: CountingSink, o: { count: number; concurrency: number; from: string; to: string; message: Buffer; rate?: number }): Promise<{ perSecond: number; seconds: number }> {
+async function drive(port: number, sink: CountingSink, o: { count: number; concurrency: number; from: string; to: string; message: Buffer; rate?: number }): Promise<{ perSecond: number; seconds: number; sendMs: number[] }> {
+  const sendMs: number[] = [];
   const target = sink.received + o.count;
   const clients = await Promise.all(Array.from({ length: o.concurrency }, () => connectClient(port)));
   let next = 0;
@@ -192,13 +216,15 @@ async function drive(port: number, sink: CountingSink, o: { count: number; concu
         const wait = due - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
+      const sent = performance.now();
       await send(c, o.from, o.to, o.message);
+      sendMs.push(performance.now() - sent);
     }
     c.quit();
   }));
   await sink.until(target, 600_000);
   const seconds = (performance.now() - t0) / 1000;
-  return { perSecond: o.count / seconds, seconds };
+  return { perSecond: o.count / seconds, seconds, sendMs };
 }
 
 interface GatewayProcess {
@@ -366,12 +392,17 @@ export interface DirectionFigures {
    * Postfix's reinjection, its queue file and fsync).
    */
   halfLoad: { rate: number; p50: number; p99: number; max: number; messages: number; slowest: { messages: number; ms: number; copiesMs: number; handOnMs: number } };
+  /** At half load, each message's time as its SMTP client saw it (MAIL FROM to the end of DATA's reply), ms: before-queue, the wait includes the gateway's. */
+  clientWait: { p50: number; p99: number };
 }
 
 export interface GatewayFigures {
   count: number;
   /** The filter transport spoke LMTP. */
   lmtp: boolean;
+  design: Options['design'];
+  /** Before-queue: whether smtpd_proxy_options=speed_adjust was set. */
+  speedAdjust?: boolean;
   concurrency: number;
   cores: number;
   load: { before: number; after: number };
@@ -393,13 +424,14 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
   });
   const sink = await new CountingSink().start();
   const [smtpPort, reinjectPort, filterPort, noFilterPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort, noFilterPort, lmtp: o.lmtp });
+  const beforeQueue = o.design === 'before-queue';
+  const postfix = new PostfixInstance({ smtpPort, reinjectPort, relayPort: sink.port, filterPort, noFilterPort, lmtp: o.lmtp, beforeQueue, noSpeedAdjust: o.noSpeedAdjust });
   await postfix.start();
   const postfixCpu = new PostfixCpu(postfix.masterPid());
   const names: Record<string, string> = {
-    [`smtpd 127.0.0.1:${smtpPort}`]: 'smtpd (submission)',
-    [`smtpd 127.0.0.1:${noFilterPort}`]: 'smtpd (submission)',
-    [`smtpd 127.0.0.1:${reinjectPort}`]: 'smtpd (reinjection)',
+    [`smtpd 127.0.0.1:${smtpPort}`]: beforeQueue ? 'smtpd (submission, proxy to the gateway)' : 'smtpd (submission)',
+    [`smtpd 127.0.0.1:${noFilterPort}`]: beforeQueue ? 'smtpd (submission, proxy to the gateway)' : 'smtpd (submission)',
+    [`smtpd 127.0.0.1:${reinjectPort}`]: beforeQueue ? 'smtpd (after the filter)' : 'smtpd (reinjection)',
     'smtp kakitome': 'smtp (to the gateway)',
     'lmtp kakitome': 'lmtp (to the gateway)',
     smtp: 'smtp (to the sink)',
@@ -437,7 +469,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
       const rate = withFilter.perSecond / 2;
       const before = gateway.messages().ms.length;
       const halfCount = Math.max(100, Math.min(o.count, Math.round(rate * 20)));
-      await drive(smtpPort, sink, { ...run, count: halfCount, rate });
+      const half = await drive(smtpPort, sink, { ...run, count: halfCount, rate });
       const ms = gateway.messages().ms.slice(before);
       const copies = gateway.messages().copies.slice(before);
       return {
@@ -455,11 +487,12 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
         contextSwitchesPerMessage: cpu.switches,
         ioCallsPerMessage: { reads: cpu.reads, writes: cpu.writes },
         halfLoad: { rate, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), messages: ms.length, slowest: slowestPercent(ms, copies) },
+        clientWait: { p50: quantile(half.sendMs, 0.5), p99: quantile(half.sendMs, 0.99) },
       };
     };
     const outbound = o.only === 'inbound' ? undefined : await direction('alice@corp.test', 'erin@example.com', outboundMessage);
     const inbound = o.only === 'outbound' ? undefined : await direction('carol@example.com', 'alice@corp.test', inboundMessage);
-    return { count: o.count, lmtp: o.lmtp, concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) };
+    return { count: o.count, lmtp: o.lmtp, design: o.design, ...(beforeQueue ? { speedAdjust: !o.noSpeedAdjust } : {}), concurrency: o.concurrency, cores: availableParallelism(), load: { before: load0, after: loadavg()[0]! }, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) };
   } finally {
     await gateway.stop();
     await postfix.stop();
@@ -494,11 +527,12 @@ function report(f: GatewayFigures): string {
     `${name.padEnd(28)} ${d.withoutFilter.toFixed(0).padStart(9)} ${d.withFilter.toFixed(0).padStart(9)} ${(100 * d.ratio).toFixed(0).padStart(5)}%   ` +
     `${d.cpuPerMessageUs.toFixed(0).padStart(5)} µs   ${d.halfLoad.rate.toFixed(0).padStart(5)}/s  p50 ${d.halfLoad.p50.toFixed(1)} ms  p99 ${d.halfLoad.p99.toFixed(1)} ms  max ${d.halfLoad.max.toFixed(1)} ms`;
   return [
-    `gateway through Postfix${f.lmtp ? ' (LMTP to the gateway)' : ''}: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
+    `gateway through Postfix${f.design === 'before-queue' ? ` as its before-queue filter (smtpd_proxy_filter${f.speedAdjust ? ', speed_adjust' : ''})` : ''}${f.lmtp ? ' (LMTP to the gateway)' : ''}: ${f.count} messages of 2 KB, ${f.concurrency} client connections, ${f.cores} cores, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`,
     `${''.padEnd(28)} ${'no filter'.padStart(9)} ${'gateway'.padStart(9)} ${'ratio'.padStart(6)}   CPU/msg  gateway time at half load (target: ratio >= 45%, p99 < 20 ms)`,
     ...(f.outbound ? [row('outbound (signed)', f.outbound)] : []),
     ...(f.inbound ? [row('inbound (decrypt + verify)', f.inbound)] : []),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const runs = f[d]?.withoutFilterRuns ?? []; return runs.length > 1 ? [`no filter, ${d}: ${runs.map((r) => r.toFixed(0)).join(' and ')} msg/s (before and after the filtered run; spread ${(100 * (Math.max(...runs) - Math.min(...runs)) / Math.min(...runs)).toFixed(0)}%)`] : []; }),
+    ...(['outbound', 'inbound'] as const).flatMap((d) => { const w = f[d]?.clientWait; return w ? [`the client's wait per message at half load, ${d} (MAIL FROM to the reply to the end of DATA): p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const s = f[d]?.halfLoad.slowest; return s ? [`slowest 1% at half load, ${d} (${s.messages} messages, mean): ${s.ms.toFixed(1)} ms = making the copies ${s.copiesMs.toFixed(1)} ms + handing them on ${s.handOnMs.toFixed(1)} ms`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const c = f[d]?.cpuByProcessUs; return c ? [cpuTable(d, c), `  CPU ratio (no filter / with the gateway, all processes above): ${(100 * f[d]!.cpuRatio).toFixed(0)}%; the gateway's time at full load p50 ${f[d]!.fullLoad.p50.toFixed(1)} ms, p99 ${f[d]!.fullLoad.p99.toFixed(1)} ms`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const p = f[d]?.postfixDelaysMs; return p ? [delaysTable(d, p)] : []; }),

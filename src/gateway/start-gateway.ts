@@ -29,6 +29,7 @@ import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
 import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
+import { greetAtOnce } from '../smtp/greet-at-once.ts';
 import type { Store } from '../store/store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
@@ -210,6 +211,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   });
   // Replies to pipelined commands leave together (smtp-listener.ts).
   coalesceReplies(server);
+  // Only Postfix connects, and as a before-queue filter it connects for every message (greet-at-once.ts).
+  greetAtOnce(server);
   server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
 
   let bound: HostPort;

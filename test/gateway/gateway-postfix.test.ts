@@ -12,60 +12,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN } from '../cli/run-cli.ts';
 import { createWorld, draft, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 import { freePort, PostfixInstance, waitForPort } from './postfix-instance.ts';
-
-interface GatewayProcess {
-  child: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-}
-
-function startGatewayProcess(world: GatewayWorld, args: string[]): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [BIN, 'gateway', ...args], { env: world.env, cwd: world.dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  const lines: string[] = [];
-  let buffered = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    lines.push(...parts);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`the gateway did not start:\n${lines.join('\n')}${buffered}`)), 20_000);
-    const poll = setInterval(() => {
-      if (lines.some((l) => l.includes('"event":"listening"'))) {
-        clearInterval(poll);
-        clearTimeout(deadline);
-        resolve({ child, lines, exited });
-      }
-    }, 50);
-    void exited.then((code) => {
-      clearInterval(poll);
-      clearTimeout(deadline);
-      reject(new Error(`the gateway exited with ${code}:\n${lines.join('\n')}${buffered}`));
-    });
-  });
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, pf: PostfixInstance, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const t0 = Date.now();
-  if (process.env.GW_TRACE) process.stderr.write(`waiting for ${what}\n`);
-  try { await untilInner(what, check, pf, deadline); } finally { if (process.env.GW_TRACE) process.stderr.write(`${what}: ${Date.now() - t0} ms\n`); }
-}
-
-async function untilInner(what: string, check: () => boolean | Promise<boolean>, pf: PostfixInstance, deadline: number): Promise<void> {
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n--- Postfix log ---\n${pf.log().split('\n').slice(-30).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { checkInboundVerified, startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from './gateway-process.ts';
 
 let world: GatewayWorld;
 let sink: Sink;
@@ -77,20 +28,15 @@ function gatewayArgs(nextHop = ports.reinject): string[] {
   return ['--listen', `127.0.0.1:${ports.filter}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policyPath, '--metrics', `127.0.0.1:${ports.metrics}`];
 }
 
+let shared: PostfixWorld;
+
 before(async () => {
-  world = await createWorld();
-  sink = await new Sink().start();
-  ports = { smtp: await freePort(), reinject: await freePort(), filter: await freePort(), metrics: await freePort() };
-  policyPath = join(world.dir, 'policy.json');
-  writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown' }));
-  pf = new PostfixInstance({ smtpPort: ports.smtp, reinjectPort: ports.reinject, relayPort: sink.port, filterPort: ports.filter });
-  await pf.start();
+  shared = await startPostfixWorld();
+  ({ world, sink, pf, ports, policyPath } = shared);
 });
 
 after(async () => {
-  await pf?.stop();
-  await sink?.stop();
-  world?.cleanup();
+  await shared?.stop();
 });
 
 test('through Postfix: outbound split (encrypted for Carol, signed for Erin) and inbound verified with a forged Authentication-Results removed; SIGHUP reloads, SIGTERM exits 0', async () => {
@@ -106,17 +52,7 @@ test('through Postfix: outbound split (encrypted for Carol, signed for Erin) and
     assert.ok((await opensslVerifyMime(world.dir, opened.content, world.corpRoot)).ok);
     assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('erin@example.com').message, world.corpRoot)).ok, 'Postfix did not damage the signature');
 
-    sink.deliveries.length = 0;
-    const { signMessage } = await import('../../src/smime/sign-message.ts');
-    const dave = world.pki.identity('rsa2048', 'dave');
-    const signed = signMessage(draft('dave@example.com', 'alice@corp.test', 'Inbound', 'From outside.', 'Authentication-Results: mx.corp.test; smime=pass\r\n'), { signers: [{ certificate: dave.cert, key: dave.key }] });
-    assert.equal((await sendTo(ports.smtp, 'dave@example.com', ['alice@corp.test'], signed)).code, 250);
-    await until('the inbound message', () => sink.deliveries.length === 1, pf);
-    const got = sink.deliveryTo('alice@corp.test').message.toString('latin1');
-    const ours = got.split('\r\n\r\n')[0]!.split('\r\n').filter((l) => /^Authentication-Results: mx\.corp\.test/.test(l));
-    assert.equal(ours.length, 1, got.slice(0, 2000));
-    assert.match(ours[0]!, /smime=pass/);
-    assert.ok((await opensslVerifyMime(world.dir, Buffer.from(got, 'latin1'), world.pki.caPath)).ok);
+    await checkInboundVerified(shared);
     const messageLines = gw.lines.filter((l) => l.includes('"event":"message"')).map((l) => JSON.parse(l));
     assert.ok(messageLines.every((l) => typeof l.queueId === 'string' && l.queueId.length > 0), 'Postfix\'s queue id (XFORWARD IDENT) is in every log line');
     const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();

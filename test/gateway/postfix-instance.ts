@@ -51,7 +51,28 @@ export interface PostfixOptions {
    * the reinjection listener, whose settings are the filter path's own.
    */
   noFilterPort?: number;
+  /**
+   * The gateway as Postfix's before-queue content filter (SMTPD_PROXY_README) instead:
+   * `smtpPort`'s smtpd proxies each client session to `filterPort`
+   * (`smtpd_proxy_filter`), nothing is queued before the gateway, and the reinjection
+   * listener is docs/gateway.md's after-filter one. `lmtp` does not apply.
+   */
+  beforeQueue?: boolean;
+  /** Before-queue only: without `smtpd_proxy_options=speed_adjust` (Postfix connects to the gateway at MAIL FROM, not once the whole message is in). */
+  noSpeedAdjust?: boolean;
 }
+
+/** The listener the gateway relays to, in both designs: no restriction lists but one, only the host itself may inject and send XFORWARD. */
+const INJECT_FROM_LOOPBACK_ONLY = [
+  '  -o smtpd_helo_restrictions=',
+  '  -o smtpd_client_restrictions=',
+  '  -o smtpd_sender_restrictions=',
+  '  -o smtpd_recipient_restrictions=permit_mynetworks,reject',
+  '  -o smtpd_relay_restrictions=permit_mynetworks,reject',
+  '  -o smtpd_data_restrictions=',
+  '  -o mynetworks=127.0.0.0/8',
+  '  -o smtpd_authorized_xforward_hosts=127.0.0.0/8',
+];
 
 /** The master.cf lines docs/gateway.md gives (filter transport and reinjection listener), with ports filled in. */
 export function gatewayMasterCf(o: { reinjectPort: number; lmtp?: boolean }): string {
@@ -65,15 +86,31 @@ export function gatewayMasterCf(o: { reinjectPort: number; lmtp?: boolean }): st
     '  -o content_filter=',
     '  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters',
     '  -o local_header_rewrite_clients=',
-    '  -o smtpd_helo_restrictions=',
-    '  -o smtpd_client_restrictions=',
-    '  -o smtpd_sender_restrictions=',
-    '  -o smtpd_recipient_restrictions=permit_mynetworks,reject',
-    '  -o smtpd_relay_restrictions=permit_mynetworks,reject',
-    '  -o smtpd_data_restrictions=',
-    '  -o mynetworks=127.0.0.0/8',
-    '  -o smtpd_authorized_xforward_hosts=127.0.0.0/8',
+    ...INJECT_FROM_LOOPBACK_ONLY,
   ].join('\n');
+}
+
+/**
+ * docs/gateway.md's before-queue lines: the `-o` lines of the listener clients submit
+ * to, and the after-filter listener the gateway relays to. Postfix's smtpd queues the
+ * message only when the gateway's end-of-DATA reply is 250.
+ */
+export function beforeQueueMasterCf(o: { filterPort: number; reinjectPort: number; noSpeedAdjust?: boolean }): { proxy: string[]; afterFilter: string } {
+  return {
+    proxy: [
+      `  -o smtpd_proxy_filter=127.0.0.1:${o.filterPort}`,
+      ...(o.noSpeedAdjust ? [] : ['  -o smtpd_proxy_options=speed_adjust']),
+      '  -o smtpd_proxy_timeout=300s',
+      '  -o content_filter=',
+    ],
+    afterFilter: [
+      `127.0.0.1:${o.reinjectPort} inet n  -       n       -       -       smtpd`,
+      '  -o content_filter=',
+      '  -o smtpd_proxy_filter=',
+      '  -o receive_override_options=no_unknown_recipient_checks',
+      ...INJECT_FROM_LOOPBACK_ONLY,
+    ].join('\n'),
+  };
 }
 
 export class PostfixInstance {
@@ -96,7 +133,7 @@ export class PostfixInstance {
     const uid = Number(execFileSync('id', ['-u', 'postfix']).toString().trim());
     const gid = Number(execFileSync('id', ['-g', 'postfix']).toString().trim());
     chownSync(data, uid, gid);
-    const filter = options.filterPort === undefined ? undefined : options.lmtp ? `kakitome:inet:127.0.0.1:${options.filterPort}` : `kakitome:[127.0.0.1]:${options.filterPort}`;
+    const filter = options.filterPort === undefined || options.beforeQueue ? undefined : options.lmtp ? `kakitome:inet:127.0.0.1:${options.filterPort}` : `kakitome:[127.0.0.1]:${options.filterPort}`;
     writeFileSync(join(this.conf, 'main.cf'), [
       'compatibility_level = 3.6',
       `queue_directory = ${queue}`,
@@ -133,11 +170,13 @@ export class PostfixInstance {
       .filter((l) => /^[a-z]/.test(l) && !/^(smtp\s+inet|maildrop|uucp|ifmail|bsmtp|scalemail|mailman)/.test(l))
       // Column 5 (chroot) = n: nothing has to be copied into the spool.
       .map((l) => { const c = l.split(/\s+/); c[4] = 'n'; return c.join('  '); });
+    const proxy = options.beforeQueue && options.filterPort !== undefined ? beforeQueueMasterCf({ filterPort: options.filterPort, reinjectPort: options.reinjectPort, ...(options.noSpeedAdjust ? { noSpeedAdjust: true } : {}) }) : undefined;
     writeFileSync(join(this.conf, 'master.cf'), [
       `127.0.0.1:${options.smtpPort} inet n - n - - smtpd`,
+      ...(proxy ? proxy.proxy : []),
       ...(options.noFilterPort === undefined ? [] : [`127.0.0.1:${options.noFilterPort} inet n - n - - smtpd`, '  -o content_filter=']),
       ...services,
-      gatewayMasterCf(options),
+      proxy ? proxy.afterFilter : gatewayMasterCf(options),
       '',
     ].join('\n'));
   }

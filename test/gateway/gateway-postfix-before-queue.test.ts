@@ -1,0 +1,110 @@
+/**
+ * The gateway as Postfix's before-queue content filter (`smtpd_proxy_filter`,
+ * docs/gateway.md "Before-queue (proxy) deployment"), with a real Postfix and the
+ * real `kakitome gateway` process: Postfix's smtpd proxies the client's session to
+ * the gateway, which relays to the after-filter listener, and the message is queued
+ * once, only when the gateway answered 250. Outbound arrives signed (openssl cms
+ * -verify), inbound verified and labelled; with the gateway down or failing the
+ * client is told 4xx and nothing is queued or delivered (the client keeps the
+ * message), and the same message sent again once the gateway is back is delivered.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { draft, opensslVerifyMime, sendTo, type GatewayWorld, type Sink } from './gateway-fixture.ts';
+import { freePort, type PostfixInstance } from './postfix-instance.ts';
+import { checkInboundVerified, startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from './gateway-process.ts';
+
+let shared: PostfixWorld;
+let world: GatewayWorld;
+let sink: Sink;
+let pf: PostfixInstance;
+let ports: PostfixWorld['ports'];
+let policyPath: string;
+
+/** How many messages from `sender` Postfix's queue manager has seen (a message queued is logged `from=<...>` by qmgr). */
+function queuedFrom(sender: string): number {
+  return pf.log().split('\n').filter((l) => / postfix\/qmgr\[\d+\]: [0-9A-F]+: from=</.test(l) && l.includes(`from=<${sender}>`)).length;
+}
+
+function gatewayArgs(nextHop = ports.reinject): string[] {
+  return ['--listen', `127.0.0.1:${ports.filter}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policyPath];
+}
+
+before(async () => {
+  shared = await startPostfixWorld({ beforeQueue: true });
+  ({ world, sink, pf, ports, policyPath } = shared);
+});
+
+after(async () => {
+  await shared?.stop();
+});
+
+test('before-queue: outbound arrives signed (openssl), inbound verified with a forged Authentication-Results removed; each queued once', async () => {
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    sink.deliveries.length = 0;
+    const out = await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Before queue', 'Proxied once.'));
+    assert.equal(out.code, 250, out.response);
+    await until('the signed copy', () => sink.deliveries.length === 1, pf);
+    const signed = sink.deliveryTo('erin@example.com').message;
+    assert.match(signed.toString('latin1'), /multipart\/signed/);
+    const verified = await opensslVerifyMime(world.dir, signed, world.corpRoot);
+    assert.ok(verified.ok, verified.detail);
+    assert.match(verified.content.toString('latin1'), /Proxied once\./);
+
+    await checkInboundVerified(shared);
+
+    // Queued once: one queue file (one cleanup) per message, the after-filter listener's.
+    const log = pf.log();
+    const cleanups = log.split('\n').filter((l) => /postfix\/cleanup\[\d+\]: [0-9A-F]+: message-id=/.test(l));
+    assert.equal(cleanups.length, 2, log.split('\n').slice(-40).join('\n'));
+    assert.ok(gw.lines.filter((l) => l.includes('"event":"message"')).every((l) => JSON.parse(l).reply === 250));
+  } finally {
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0, gw.lines.join('\n'));
+  }
+});
+
+test('before-queue: the gateway down or failing gives the client a 4xx and nothing is queued or delivered; sent again once it is back, delivered once', async () => {
+  sink.deliveries.length = 0;
+  const queuedBefore = queuedFrom('alice@corp.test');
+  const message = draft('alice@corp.test', 'erin@example.com', 'Kept by the client', 'Resend me.');
+  // 1. Nothing listens where the proxy filter should be.
+  const down = await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], message);
+  assert.ok(down.code >= 400 && down.code < 500, `a 4xx, got ${down.code} ${down.response}`);
+  // Postfix's own text (SMTPD_PROXY_README: details are not for strangers); the reason is in its log.
+  assert.match(pf.log(), /warning: connect to proxy filter 127\.0\.0\.1:\d+: Connection refused/);
+  // 2. The gateway is up, its next hop (the after-filter listener) is not: it answers 451 at the end of DATA.
+  const deadHop = await freePort();
+  const broken = await startGatewayProcess(world, gatewayArgs(deadHop));
+  try {
+    const failing = await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], message);
+    assert.ok(failing.code >= 400 && failing.code < 500, `a 4xx, got ${failing.code} ${failing.response}`);
+    // The gateway's own reply reaches the client through the proxy (only Postfix's own failures are worded by Postfix).
+    assert.match(failing.response, /^451 4\.4\.0 The next hop did not accept/, failing.response);
+    assert.ok(broken.lines.some((l) => l.includes('"event":"message"') && l.includes('"reply":451')), broken.lines.join('\n'));
+  } finally {
+    broken.child.kill('SIGTERM');
+    assert.equal(await broken.exited, 0);
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(queuedFrom('alice@corp.test'), queuedBefore, 'the client\'s message was never queued');
+  assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 0, 'nothing delivered, nothing passed around the gateway');
+  // The only mail Postfix made of it: a notice to the postmaster per proxy failure (notify_classes; docs/gateway.md).
+  assert.ok(sink.deliveries.every((d) => d.from === 'double-bounce@mx.corp.test' && d.to.includes('postmaster@mx.corp.test')), JSON.stringify(sink.deliveries.map((d) => [d.from, d.to])));
+  // 3. Back: the client's retry is delivered, once, signed.
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    const again = await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], message);
+    assert.equal(again.code, 250, again.response);
+    const toErin = () => sink.deliveries.filter((d) => d.to.includes('erin@example.com'));
+    await until('the retry', () => toErin().length === 1, pf);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(toErin().length, 1);
+    assert.equal(queuedFrom('alice@corp.test'), queuedBefore + 1, 'queued once');
+    assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('erin@example.com').message, world.corpRoot)).ok);
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+  }
+});
