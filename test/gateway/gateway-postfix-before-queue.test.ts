@@ -4,13 +4,17 @@
  * real `kakitome gateway` process: Postfix's smtpd proxies the client's session to
  * the gateway, which relays to the after-filter listener, and the message is queued
  * once, only when the gateway answered 250. Outbound arrives signed (openssl cms
- * -verify), inbound verified and labelled; with the gateway down or failing the
- * client is told 4xx and nothing is queued or delivered (the client keeps the
- * message), and the same message sent again once the gateway is back is delivered.
+ * -verify), inbound verified (and decrypted) and labelled; with the gateway down or
+ * failing the client is told 4xx and nothing is queued or delivered (the client
+ * keeps the message), and the same message sent again once the gateway is back is
+ * delivered; a policy bounce is the client's 554 at the end of DATA, no DSN.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { draft, opensslVerifyMime, sendTo, type GatewayWorld, type Sink } from './gateway-fixture.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { draft, openWorldStore, opensslVerifyMime, sendTo, type GatewayWorld, type Sink } from './gateway-fixture.ts';
+import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { freePort, type PostfixInstance } from './postfix-instance.ts';
 import { checkInboundVerified, startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from './gateway-process.ts';
 
@@ -39,7 +43,7 @@ after(async () => {
   await shared?.stop();
 });
 
-test('before-queue: outbound arrives signed (openssl), inbound verified with a forged Authentication-Results removed; each queued once', async () => {
+test('before-queue: outbound arrives signed (openssl), inbound verified with a forged Authentication-Results removed, inbound encrypted decrypted and verified; each queued once', async () => {
   const gw = await startGatewayProcess(world, gatewayArgs());
   try {
     sink.deliveries.length = 0;
@@ -54,10 +58,24 @@ test('before-queue: outbound arrives signed (openssl), inbound verified with a f
 
     await checkInboundVerified(shared);
 
+    // Inbound encrypted and signed (opaque signature inside): decrypted with Alice's key from the store, verified, labelled pass.
+    sink.deliveries.length = 0;
+    const store = await openWorldStore(world);
+    const alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!.certificate;
+    await store.close();
+    const dave = world.pki.identity('rsa2048', 'dave');
+    const sealed = encryptMessage(draft('dave@example.com', 'alice@corp.test', 'Sealed before queue', 'The vault code is 4711.'), { recipients: [{ certificate: alice }], sign: { signers: [{ certificate: dave.cert, key: dave.key }] } });
+    assert.equal((await sendTo(ports.smtp, 'dave@example.com', ['alice@corp.test'], sealed)).code, 250);
+    await until('the decrypted message', () => sink.deliveries.length === 1, pf);
+    const opened = sink.deliveryTo('alice@corp.test').message;
+    assert.match(opened.toString('latin1').split('\r\n\r\n')[0]!, /^Authentication-Results: mx\.corp\.test; smime=pass/m);
+    assert.doesNotMatch(opened.toString('latin1'), /application\/(x-)?pkcs7-mime; (name=smime\.p7m; )?smime-type=enveloped-data/);
+    assert.match(opened.toString('latin1'), /^Subject: Sealed before queue\r\n[^]*\r\n\r\nThe vault code is 4711\.\r\n$/m);
+
     // Queued once: one queue file (one cleanup) per message, the after-filter listener's.
     const log = pf.log();
     const cleanups = log.split('\n').filter((l) => /postfix\/cleanup\[\d+\]: [0-9A-F]+: message-id=/.test(l));
-    assert.equal(cleanups.length, 2, log.split('\n').slice(-40).join('\n'));
+    assert.equal(cleanups.length, 3, log.split('\n').slice(-40).join('\n'));
     assert.ok(gw.lines.filter((l) => l.includes('"event":"message"')).every((l) => JSON.parse(l).reply === 250));
   } finally {
     gw.child.kill('SIGTERM');
@@ -106,5 +124,25 @@ test('before-queue: the gateway down or failing gives the client a 4xx and nothi
   } finally {
     gw.child.kill('SIGTERM');
     await gw.exited;
+  }
+});
+
+test('before-queue: encryption required and no certificate (policy bounce) is the client\'s 554 5.7.5 at the end of DATA; nothing is queued, no DSN is made', async () => {
+  const policy = join(world.dir, 'bounce-policy.json');
+  writeFileSync(policy, JSON.stringify({ global: { revocation: 'allow-unknown', subjectTriggers: ['[secure]'] }, domains: { 'corp.test': { missingCertificate: 'bounce' } } }));
+  const gw = await startGatewayProcess(world, ['--listen', `127.0.0.1:${ports.filter}`, '--next-hop', `127.0.0.1:${ports.reinject}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy]);
+  try {
+    sink.deliveries.length = 0;
+    const queuedBefore = queuedFrom('alice@corp.test');
+    const r = await sendTo(ports.smtp, 'alice@corp.test', ['frank@example.com'], draft('alice@corp.test', 'frank@example.com', '[secure] For Frank', 'NEVER-IN-CLEAR'));
+    assert.equal(r.code, 554, r.response);
+    assert.match(r.response, /5\.7\.5 .*Encryption to frank@example\.com is required by policy/);
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(queuedFrom('alice@corp.test'), queuedBefore, 'nothing queued');
+    assert.equal(queuedFrom(''), 0, 'no DSN: the client was told');
+    assert.equal(sink.deliveries.length, 0);
+  } finally {
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0);
   }
 });
