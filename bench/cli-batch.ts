@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { signMessage } from '../src/smime/sign-message.ts';
-import { formatMboxEntry } from '../src/cli/mbox.ts';
+import { formatMboxEntry } from '../src/mime/mbox.ts';
 import type { TestPki } from '../test/helpers/pki.ts';
 import { createBenchDir, type BenchDir } from './harness/bench-data.ts';
 import { measureInterleaved, median } from './harness/measure.ts';

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { formatMboxEntry } from '../src/cli/mbox.ts';
+import { formatMboxEntry } from '../src/mime/mbox.ts';
 import { startPostgres, type PostgresServer } from '../test/store/postgres-server.ts';
 import { createBenchDir } from './harness/bench-data.ts';
 import { measureSync } from './harness/measure.ts';

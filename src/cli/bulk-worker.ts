@@ -19,7 +19,7 @@ import { createJob } from './jobs.ts';
 import { runJob, toFailure, type Job, type JobFailure, type JobName, type JobResult } from './job.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { MAX_MESSAGE_BYTES, childPath, readFileBoundedSync } from './io.ts';
-import { MboxEntryWriter, splitMboxBuffer } from './mbox.ts';
+import { MboxEntryWriter, splitMboxBuffer } from '../mime/mbox.ts';
 import { writeBatchStaged, writeBatchTemporary } from './write-batch-file.ts';
 import { WriteGuard } from './write-guard.ts';
 import type { VerdictView } from '../smime/verdict-view.ts';

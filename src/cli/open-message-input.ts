@@ -11,7 +11,7 @@ import { open, stat } from 'node:fs/promises';
 import { readFileChunks } from '../cms/stream/read-file-chunks.ts';
 import { KakitomeError } from '../errors.ts';
 import { describeFsError, isStdio } from './io.ts';
-import { looksLikeMbox } from './mbox.ts';
+import { looksLikeMbox } from '../mime/mbox.ts';
 
 /**
  * Above this many bytes a message is streamed. Well under io.ts's MAX_MESSAGE_BYTES: the

@@ -10,7 +10,7 @@ import { EXIT_OK, exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { isStdio, readStream, writeOutput, writeStdout } from './io.ts';
 import { openMessageInput } from './open-message-input.ts';
 import { openOutputSink } from './open-output-sink.ts';
-import { stripEnvelopeLine } from './mbox.ts';
+import { stripEnvelopeLine } from '../mime/mbox.ts';
 import { detectBatchKind, runBatch, type BatchItem, type BatchSummary } from './bulk.ts';
 import { describeError, describeFailure } from './describe-error.ts';
 import type { VerdictView } from '../smime/verdict-view.ts';

@@ -3,17 +3,17 @@
  * direction's copies of a message held in memory (transform-message.ts: decrypt,
  * verify, sign, encrypt, DKIM) are made in one of `workers` threads
  * (transform-worker.ts) while the main thread only speaks SMTP, checks DNS, holds,
- * bounces and relays. The pool is the CLI batch's (src/cli/worker-pool.ts): a
+ * bounces and relays. The pool is the CLI batch's (src/threads/worker-pool.ts): a
  * worker that dies takes only the messages it was working on down (answered 4xx:
  * Postfix retries them) and is replaced. How much work may wait for the workers is bounded before
  * this, at MAIL FROM (admission-gate.ts).
  */
-import { WorkerPool } from '../cli/worker-pool.ts';
+import { WorkerPool } from '../threads/worker-pool.ts';
 import type { StoreConfig } from '../store/open-store.ts';
 import type { TransformTask, TransformWorkerData } from './transform-worker.ts';
 import { failedTransform, type TransformRequest, type TransformResult } from './transform-message.ts';
 import { AuditThread } from './start-audit-thread.ts';
-import { ownedCopy } from '../owned-copy.ts';
+import { ownedCopy } from '../threads/owned-copy.ts';
 
 /**
  * Messages a worker works on at once (transform-worker.ts): one that waits for the

@@ -6,7 +6,7 @@
  * replaced, with a port to the new thread (transform-worker.ts).
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { workerEnv } from '../cli/worker-pool.ts';
+import { workerEnv } from '../threads/worker-pool.ts';
 import type { AuditThreadData } from './audit-thread.ts';
 
 function threadUrl(): URL {

@@ -18,8 +18,8 @@ import { openStore, type StoreConfig } from '../store/open-store.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import type { Store } from '../store/store.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
-import { ownedCopy } from '../owned-copy.ts';
-import type { OverlappingAnswer, OverlappingTask } from '../cli/worker-pool.ts';
+import { ownedCopy } from '../threads/owned-copy.ts';
+import type { OverlappingAnswer, OverlappingTask } from '../threads/worker-pool.ts';
 import { failedTransform, transformMessage, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface TransformWorkerData {

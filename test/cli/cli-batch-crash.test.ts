@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { BIN, draftMessage, runCli } from './run-cli.ts';
 import { runBatch, type BatchItem } from '../../src/cli/bulk.ts';
-import { formatMboxEntry, splitMboxBuffer } from '../../src/cli/mbox.ts';
+import { formatMboxEntry, splitMboxBuffer } from '../../src/mime/mbox.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { parseCertificate } from '../../src/x509/certificate.ts';

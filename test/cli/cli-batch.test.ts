@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { BIN, draftMessage, runCli, runProcess } from './run-cli.ts';
-import { formatMboxEntry, splitMbox } from '../../src/cli/mbox.ts';
+import { formatMboxEntry, splitMbox } from '../../src/mime/mbox.ts';
 import { createReadStream } from 'node:fs';
 import { spawn } from 'node:child_process';
 

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { splitMbox } from '../../src/cli/mbox.ts';
+import { splitMbox } from '../../src/mime/mbox.ts';
 import { storeHomeEnv } from '../cli/run-cli.ts';
 import { startPostgres, type PostgresServer } from '../store/postgres-server.ts';
 import { kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { encodePem } from '../../src/asn1/pem.ts';
 import { initCertificateAuthority } from '../../src/ca/init-certificate-authority.ts';
 import { issueMailboxCertificate } from '../../src/ca/issue-mailbox-certificate.ts';
-import { splitMbox } from '../../src/cli/mbox.ts';
+import { splitMbox } from '../../src/mime/mbox.ts';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { Store } from '../../src/store/store.ts';
 import { TenantDirectory } from '../../src/store/tenant-directory.ts';

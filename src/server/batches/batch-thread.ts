@@ -28,7 +28,7 @@ import { ServiceCache } from '../service-cache.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { ThreadChannel, transferBytes } from '../workers/thread-channel.ts';
 import { persistCompileCache } from '../workers/persist-compile-cache.ts';
-import { ownedCopy } from '../../owned-copy.ts';
+import { ownedCopy } from '../../threads/owned-copy.ts';
 import { BatchWorker, CHUNK_GARBAGE_BYTES } from './batch-worker.ts';
 import { collectGarbageAbove, garbageMeter, releaseUnusedHeap } from './collect-garbage.ts';
 import { UPLOAD_GARBAGE_BYTES, UPLOAD_RELEASE_BYTES } from './start-batch-thread.ts';

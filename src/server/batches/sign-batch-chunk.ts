@@ -19,7 +19,7 @@
  * whole later, by this node or another.
  */
 import type { z } from 'zod';
-import { formatEnvelopeDate, formatMboxEntry } from '../../cli/mbox.ts';
+import { formatEnvelopeDate, formatMboxEntry } from '../../mime/mbox.ts';
 import { isKakitomeError } from '../../errors.ts';
 import type { BatchFailure } from '../../store/batch-directory.ts';
 import { auditRowOf, type AuditRow } from '../../store/record-key-use.ts';

@@ -2,7 +2,7 @@
  * The messages of a batch upload, by its Content-Type, one entry at a time:
  *
  * - application/mbox (RFC 4155, the mboxrd reading of `kakitome sign -i FILE.mbox`,
- *   src/cli/mbox.ts): each message after its "From " line, which the result keeps;
+ *   src/mime/mbox.ts): each message after its "From " line, which the result keeps;
  * - application/x-ndjson (or application/ndjson): one JSON object a line
  *   (split-ndjson-messages.ts);
  * - multipart/mixed or multipart/form-data: one message a part
@@ -10,7 +10,7 @@
  *
  * Any other type is 415 before a byte is read.
  */
-import { splitMbox } from '../../cli/mbox.ts';
+import { splitMbox } from '../../mime/mbox.ts';
 import { ProblemError } from '../problem.ts';
 import type { ChunkEntry } from './chunk-records.ts';
 import { splitMultipartMessages, multipartBoundary } from './split-multipart-messages.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkerPool } from '../../src/cli/worker-pool.ts';
+import { WorkerPool } from '../../src/threads/worker-pool.ts';
 
 const url = new URL('./echo-worker.ts', import.meta.url);
 

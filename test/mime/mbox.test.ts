@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitMbox, splitMboxBuffer, readMboxBlocks, formatMboxEntry, looksLikeMbox, MboxEntryWriter } from '../../src/cli/mbox.ts';
+import { splitMbox, splitMboxBuffer, readMboxBlocks, formatMboxEntry, looksLikeMbox, MboxEntryWriter } from '../../src/mime/mbox.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 
 async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
@@ -88,7 +88,7 @@ test('looksLikeMbox tells a From_ line from an RFC 5322 "From :" field', () => {
 });
 
 test('stripEnvelopeLine: one saved message loses its From_ line; a real mbox is refused; plain messages pass', async () => {
-  const { stripEnvelopeLine } = await import('../../src/cli/mbox.ts');
+  const { stripEnvelopeLine } = await import('../../src/mime/mbox.ts');
   const msg = Buffer.from('From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n');
   assert.deepEqual(stripEnvelopeLine(msg), msg);
   assert.deepEqual(stripEnvelopeLine(Buffer.concat([Buffer.from('From - Mon Nov 23 13:00:00 2026\n'), msg])), msg);
