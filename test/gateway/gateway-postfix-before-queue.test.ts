@@ -13,9 +13,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { draft, openWorldStore, opensslVerifyMime, sendTo, type GatewayWorld, type Sink } from './gateway-fixture.ts';
+import { draft, openWorldStore, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
-import { freePort, type PostfixInstance } from './postfix-instance.ts';
+import { freePort, PostfixInstance } from './postfix-instance.ts';
 import { checkInboundVerified, startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from './gateway-process.ts';
 
 let shared: PostfixWorld;
@@ -144,5 +144,29 @@ test('before-queue: encryption required and no certificate (policy bounce) is th
   } finally {
     gw.child.kill('SIGTERM');
     assert.equal(await gw.exited, 0);
+  }
+});
+
+test('before-queue: a gateway slower than smtpd_proxy_timeout (its next hop stalls) has the client told 451 while the copy is still delivered: the message arrives, and a client\'s retry brings it twice, never zero times (docs/gateway.md: keep the timeout above the gateway\'s worst case)', async () => {
+  // A Postfix of its own with a 2 s proxy timeout; the gateway relays straight to a sink that answers after 4 s.
+  const slow = await new Sink().start();
+  slow.mode = 'slow';
+  slow.delayMs = 4000;
+  const p = { smtp: await freePort(), reinject: await freePort(), filter: await freePort() };
+  const short = new PostfixInstance({ smtpPort: p.smtp, reinjectPort: p.reinject, relayPort: sink.port, filterPort: p.filter, beforeQueue: true, proxyTimeoutSeconds: 2 });
+  await short.start();
+  const gw = await startGatewayProcess(world, ['--listen', `127.0.0.1:${p.filter}`, '--next-hop', `127.0.0.1:${slow.port}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policyPath]);
+  try {
+    const r = await sendTo(p.smtp, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Slow gateway', 'Late.'));
+    assert.match(r.response, /^451 4\.3\.0 Error: queue file write error/, r.response);
+    assert.match(short.log(), /warning: timeout talking to proxy 127\.0\.0\.1:\d+/);
+    await until('the gateway\'s copy to arrive anyway', () => slow.deliveries.length === 1, short);
+    assert.match(slow.deliveries[0]!.message.toString('latin1'), /multipart\/signed/);
+    assert.equal(short.log().split('\n').filter((l) => / postfix\/qmgr\[\d+\]: [0-9A-F]+: from=<alice@corp\.test>/.test(l)).length, 0, 'Postfix queued nothing of it');
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+    await short.stop();
+    await slow.stop();
   }
 });

@@ -60,6 +60,8 @@ export interface PostfixOptions {
   beforeQueue?: boolean;
   /** Before-queue only: without `smtpd_proxy_options=speed_adjust` (Postfix connects to the gateway at MAIL FROM, not once the whole message is in). */
   noSpeedAdjust?: boolean;
+  /** Before-queue only: `smtpd_proxy_timeout` in seconds instead of docs/gateway.md's 300. */
+  proxyTimeoutSeconds?: number;
 }
 
 /** The listener the gateway relays to, in both designs: no restriction lists but one, only the host itself may inject and send XFORWARD. */
@@ -95,12 +97,12 @@ export function gatewayMasterCf(o: { reinjectPort: number; lmtp?: boolean }): st
  * to, and the after-filter listener the gateway relays to. Postfix's smtpd queues the
  * message only when the gateway's end-of-DATA reply is 250.
  */
-export function beforeQueueMasterCf(o: { filterPort: number; reinjectPort: number; noSpeedAdjust?: boolean }): { proxy: string[]; afterFilter: string } {
+export function beforeQueueMasterCf(o: { filterPort: number; reinjectPort: number; noSpeedAdjust?: boolean; proxyTimeoutSeconds?: number }): { proxy: string[]; afterFilter: string } {
   return {
     proxy: [
       `  -o smtpd_proxy_filter=127.0.0.1:${o.filterPort}`,
       ...(o.noSpeedAdjust ? [] : ['  -o smtpd_proxy_options=speed_adjust']),
-      '  -o smtpd_proxy_timeout=300s',
+      `  -o smtpd_proxy_timeout=${o.proxyTimeoutSeconds ?? 300}s`,
       '  -o content_filter=',
     ],
     afterFilter: [
@@ -170,7 +172,7 @@ export class PostfixInstance {
       .filter((l) => /^[a-z]/.test(l) && !/^(smtp\s+inet|maildrop|uucp|ifmail|bsmtp|scalemail|mailman)/.test(l))
       // Column 5 (chroot) = n: nothing has to be copied into the spool.
       .map((l) => { const c = l.split(/\s+/); c[4] = 'n'; return c.join('  '); });
-    const proxy = options.beforeQueue && options.filterPort !== undefined ? beforeQueueMasterCf({ filterPort: options.filterPort, reinjectPort: options.reinjectPort, ...(options.noSpeedAdjust ? { noSpeedAdjust: true } : {}) }) : undefined;
+    const proxy = options.beforeQueue && options.filterPort !== undefined ? beforeQueueMasterCf({ ...options, filterPort: options.filterPort }) : undefined;
     writeFileSync(join(this.conf, 'master.cf'), [
       `127.0.0.1:${options.smtpPort} inet n - n - - smtpd`,
       ...(proxy ? proxy.proxy : []),
