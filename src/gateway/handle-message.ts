@@ -36,7 +36,8 @@ import type { GatewayMetrics } from './gateway-metrics.ts';
 import { planInbound } from './plan-inbound.ts';
 import { buildHeldNotice } from './build-held-notice.ts';
 import { labelWith } from './process-inbound.ts';
-import type { RecipientOutcome, RelayBody } from '../smtp/relay-message.ts';
+import type { RecipientOutcome, RelayBody, RelayEnvelope } from '../smtp/relay-message.ts';
+import { NOTIFY_NEVER, type MailDsn, type RcptDsn } from '../smtp/dsn-parameters.ts';
 import type { ContentSpool } from '../cms/stream/content-spool.ts';
 import { Readable } from 'node:stream';
 import type { SpooledMessage, SpoolPlace } from './spooled-message.ts';
@@ -53,9 +54,29 @@ export interface MessageEnvelope {
   /** The client that handed the message to Postfix (XFORWARD ADDR, HELO): for SPF. */
   clientAddress?: string;
   clientHelo?: string;
+  /** RET and ENVID as received (RFC 3461): relayed with every copy of the message. */
+  dsn?: MailDsn;
+  /** NOTIFY and ORCPT as received, by lower-cased recipient: relayed with that recipient's copy. */
+  recipientDsn?: ReadonlyMap<string, RcptDsn>;
 }
 
-export type Relay = (envelope: { from: string; to: readonly string[] }, message: RelayBody) => Promise<RecipientOutcome[]>;
+export type Relay = (envelope: RelayEnvelope, message: RelayBody) => Promise<RecipientOutcome[]>;
+
+/** The envelope of the copy for `recipients`: the sender's DSN requests with it, each recipient's own. */
+function copyEnvelope(envelope: MessageEnvelope, recipients: readonly string[]): RelayEnvelope {
+  const perRecipient = envelope.recipientDsn;
+  return {
+    from: envelope.from,
+    to: recipients,
+    ...(envelope.dsn ? { dsn: envelope.dsn } : {}),
+    ...(perRecipient?.size ? { recipientDsn: recipients.map((r) => perRecipient.get(r.toLowerCase())) } : {}),
+  };
+}
+
+/** The envelope of a message the gateway writes itself (a DSN, a notice): the null sender, NOTIFY=NEVER, nothing of the original's DSN requests (no loop). */
+function ownEnvelope(to: readonly string[]): RelayEnvelope {
+  return { from: '', to, recipientDsn: to.map(() => NOTIFY_NEVER) };
+}
 
 export interface HandleDeps {
   ctx: GatewayContext;
@@ -130,7 +151,7 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
   if (!unauthenticated) return g.recipients.map((recipient) => ({ recipient, status: 'accepted', code: 250, response: `Held for an administrator (${id}): encryption is required and no valid certificate is known.`, own: { enhanced: '2.0.0' } }));
   // Inbound: the recipients learn of it from the gateway's own notice; their answer is the notice's.
   const notice = labelWith(deps.ctx, buildHeldNotice({ authservId: deps.ctx.authservId, received: Buffer.isBuffer(received) ? received : received.head, heldId: id, arrival, language: unauthenticated.language }), { result: 'neutral', code: 'UNAUTH_ENC', reason: unauthenticated.reason }, []);
-  const sent = await deps.relay({ from: '', to: g.recipients }, notice);
+  const sent = await deps.relay(ownEnvelope(g.recipients), notice);
   return sent.map((o) => (o.status === 'accepted' ? { ...o, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
 }
 
@@ -157,7 +178,7 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
     arrival: new Date(),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
   });
-  const [sent] = await deps.relay({ from: '', to: [envelope.from] }, dsn);
+  const [sent] = await deps.relay(ownEnvelope([envelope.from]), dsn);
   deps.metrics.inc('kakitome_gateway_dsn_total', { outcome: sent!.status });
   if (sent!.status === 'accepted') return decisions.map((d) => ({ recipient: d.recipient, status: 'accepted', code: 250, response: 'Not sent (encryption required, no valid certificate): a delivery status notification went to the sender.', own: { enhanced: '2.0.0' } }));
   if (sent!.status === 'temporary') return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent!.response})` }));
@@ -217,7 +238,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
         holdAll = !deps.lmtp;
       }
     } else if (g.policy?.kind === 'bounce') results = await bounceGroup(deps, envelope, g, message, [...outcomes.values()]);
-    else results = await deps.relay({ from: envelope.from, to: g.recipients }, Buffer.isBuffer(g.message) ? g.message : g.message!.relayBody());
+    else results = await deps.relay(copyEnvelope(envelope, g.recipients), Buffer.isBuffer(g.message) ? g.message : g.message!.relayBody());
     for (const r of results) outcomes.set(r.recipient.toLowerCase(), r);
     const counts = { accepted: 0, temporary: 0, permanent: 0 };
     for (const r of results) {

@@ -31,6 +31,7 @@ import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
 import { buildDeliveryStatusNotification, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
+import { NOTIFY_NEVER } from '../smtp/dsn-parameters.ts';
 import { relayMessage, type RecipientOutcome, type RelayBody } from '../smtp/relay-message.ts';
 import { PolicyDirectory } from '../store/policy-directory.ts';
 import { createGatewayContext } from './gateway-context.ts';
@@ -112,6 +113,6 @@ export async function bounceHeldMessage(store: Store, id: string, o: HeldActionO
     ...(m.reasonCode === 'UNAUTH_ENC' ? { explanation: UNAUTHENTICATED_RETURN } : {}),
     ...(m.queueId ? { queueId: m.queueId } : {}),
   });
-  requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: '', to: [m.sender] }, dsn), `The delivery status notification for ${id}`);
+  requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: '', to: [m.sender], recipientDsn: [NOTIFY_NEVER] }, dsn), `The delivery status notification for ${id}`);
   await held.remove(id, m.generation, 'bounce', `DSN to the sender via ${o.via.host}:${o.via.port}`);
 }

@@ -25,6 +25,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { smtpError, type SmtpError } from '../smtp/read-smtp-data.ts';
+import { acceptMailDsn, acceptRcptDsn, receivedDsn } from '../smtp/received-dsn-parameters.ts';
 import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
 import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
@@ -114,13 +115,17 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     // and HELO name (ADDR, HELO) for SPF (policy senderAuthentication). Only Postfix reaches
     // --listen (docs/gateway.md): what it forwards is believed.
     useXForward: true,
+    // DSN (RFC 3461): RET, ENVID, NOTIFY and ORCPT are taken and relayed with each copy (received-dsn-parameters.ts).
+    hideDSN: false,
     size: ctx.global.maxMessageBytes,
     rejectOversized: true,
     maxClients: ctx.global.maxConnections,
     logger: false,
     // The drain in stop() decides when connections close.
     closeTimeout: 24 * 3600 * 1000,
-    onMailFrom(_address, session: SMTPServerSession, callback: (err?: Error | null) => void) {
+    onMailFrom(address, session: SMTPServerSession, callback: (err?: Error | null) => void) {
+      const badDsn = acceptMailDsn(address, session);
+      if (badDsn) return callback(badDsn);
       if (admission.get(session.id) === 'admitted') return callback();
       admission.set(session.id, 'waiting');
       const since = performance.now();
@@ -144,6 +149,9 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         callback();
       });
     },
+    onRcptTo(address, _session, callback: (err?: Error | null) => void) {
+      callback(acceptRcptDsn(address) ?? null);
+    },
     onClose(session: SMTPServerSession) {
       if (admission.get(session.id) === 'waiting') admission.set(session.id, 'gone');
       else leaveGate(session.id);
@@ -159,6 +167,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
         to: session.envelope.rcptTo.map((r) => r.address),
         transactionId,
+        ...receivedDsn(session.envelope),
         ...(session.xForward?.get('IDENT') ? { queueId: String(session.xForward.get('IDENT')) } : {}),
         ...(session.xForward?.get('ADDR') ? { clientAddress: String(session.xForward.get('ADDR')) } : {}),
         ...(session.xForward?.get('HELO') ? { clientHelo: String(session.xForward.get('HELO')) } : {}),

@@ -38,7 +38,23 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { mailDsnParameters, mailDsnProblem, rcptDsnParameters, rcptDsnProblem, type MailDsn, type RcptDsn } from './dsn-parameters.ts';
 import { dataTerminator, encodeChunk, encodeChunkedBody, encodeDataBody, START_OF_MESSAGE } from './encode-message-data.ts';
+
+/**
+ * One transaction's envelope. The DSN parameters (RFC 3461, dsn-parameters.ts) are
+ * written only when the next hop advertises DSN; without it they are left out and
+ * the message relayed all the same (docs/gateway.md: the supported next hop,
+ * Postfix, advertises it).
+ */
+export interface RelayEnvelope {
+  from: string;
+  to: readonly string[];
+  /** RET and ENVID for MAIL FROM. */
+  dsn?: MailDsn;
+  /** NOTIFY and ORCPT per recipient, in the order of `to`. */
+  recipientDsn?: ReadonlyArray<RcptDsn | undefined>;
+}
 
 export interface SmtpReply {
   code: number;
@@ -135,11 +151,16 @@ export class RelaySession {
    * recipient whose outcome was not known yet. `timeout.ms` bounds the whole transaction
    * (what is left of the relay's `timeout.stated`, which the failure names).
    */
-  async transaction(envelope: { from: string; to: readonly string[] }, body: SessionBody, lmtp: boolean, timeout: { ms: number; stated: number }): Promise<TransactionResult> {
+  async transaction(envelope: RelayEnvelope, body: SessionBody, lmtp: boolean, timeout: { ms: number; stated: number }): Promise<TransactionResult> {
     const addresses = [envelope.from, ...envelope.to];
     const bad = addresses.find((a) => !ASCII_PRINTABLE.test(a) || /[<>]/.test(a));
     if (bad !== undefined) {
       return { replies: envelope.to.map(() => ({ code: 501, text: `501 5.1.7 The address ${JSON.stringify(bad.slice(0, 100))} cannot be relayed` })), reusable: this.open };
+    }
+    // The listeners refused these already; checked again so that nothing unchecked reaches the wire.
+    const dsnProblem = mailDsnProblem(envelope.dsn) ?? (envelope.recipientDsn && envelope.recipientDsn.length !== envelope.to.length ? 'one set of DSN parameters per recipient' : envelope.recipientDsn?.map(rcptDsnProblem).find((p) => p !== undefined));
+    if (dsnProblem !== undefined) {
+      return { replies: envelope.to.map(() => ({ code: 501, text: `501 5.5.4 The DSN parameters cannot be relayed: ${dsnProblem}` })), reusable: this.open };
     }
     this.#busy = true;
     const timer = setTimeout(() => this.#fail(new SessionFailure(`the next hop did not answer within ${timeout.stated} ms`)), timeout.ms);
@@ -158,20 +179,26 @@ export class RelaySession {
     }
   }
 
-  async #transact(envelope: { from: string; to: readonly string[] }, body: SessionBody, lmtp: boolean, decided: Array<SmtpReply | undefined>): Promise<TransactionResult> {
+  async #transact(envelope: RelayEnvelope, body: SessionBody, lmtp: boolean, decided: Array<SmtpReply | undefined>): Promise<TransactionResult> {
     const inMemory = Buffer.isBuffer(body);
     const size = inMemory ? body.length : body.size;
     const params: string[] = [];
     if (this.#features.has('8BITMIME')) params.push('BODY=8BITMIME');
     if (this.#features.has('SIZE')) params.push(`SIZE=${size}`);
     if (this.#features.has('SMTPUTF8') && /[^\x00-\x7f]/.test(envelope.from + envelope.to.join(''))) params.push('SMTPUTF8');
+    const dsn = this.#features.has('DSN');
+    if (dsn) params.push(...mailDsnParameters(envelope.dsn));
+    const rcptCommand = (i: number) => {
+      const extra = dsn ? rcptDsnParameters(envelope.recipientDsn?.[i]) : [];
+      return `RCPT TO:<${envelope.to[i]}>${extra.length ? ` ${extra.join(' ')}` : ''}\r\n`;
+    };
     let commands = `MAIL FROM:<${envelope.from}>${params.length ? ` ${params.join(' ')}` : ''}\r\n`;
     const pipelining = this.#features.has('PIPELINING');
     // BDAT carries the message after the envelope's replies (see the header: not in the envelope's write);
     // only SMTP (LMTP's per-recipient replies come after DATA here).
     const chunked = pipelining && inMemory && !lmtp && this.#features.has('CHUNKING');
     if (pipelining) {
-      for (const to of envelope.to) commands += `RCPT TO:<${to}>\r\n`;
+      for (let i = 0; i < envelope.to.length; i++) commands += rcptCommand(i);
       this.#write(chunked ? commands : `${commands}DATA\r\n`);
     } else this.#write(commands);
 
@@ -183,7 +210,7 @@ export class RelaySession {
     }
     const accepted: number[] = [];
     for (let i = 0; i < envelope.to.length; i++) {
-      if (!pipelining) this.#write(`RCPT TO:<${envelope.to[i]}>\r\n`);
+      if (!pipelining) this.#write(rcptCommand(i));
       const rcpt = await this.#reply();
       if (rcpt.code >= 200 && rcpt.code < 300) accepted.push(i);
       else decided[i] = rcpt;

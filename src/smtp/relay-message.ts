@@ -9,7 +9,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { HostPort } from './parse-host-port.ts';
-import { RelaySession, type SmtpReply } from './relay-connection.ts';
+import { RelaySession, type RelayEnvelope, type SmtpReply } from './relay-connection.ts';
+
+export type { RelayEnvelope } from './relay-connection.ts';
 
 /**
  * What is relayed: a message in memory, or one that streams from elsewhere (the
@@ -84,7 +86,7 @@ export class RelayPool {
     return this.#idle.length;
   }
 
-  async relay(envelope: { from: string; to: readonly string[] }, message: RelayBody, timeoutMs: number): Promise<RecipientOutcome[]> {
+  async relay(envelope: RelayEnvelope, message: RelayBody, timeoutMs: number): Promise<RecipientOutcome[]> {
     const o = this.#options;
     const started = performance.now();
     let p = this.#take();
@@ -171,6 +173,6 @@ interface Pooled {
 }
 
 /** One message on a connection of its own, closed afterwards (for one-off sends: releasing a held message, a DSN). */
-export function relayMessage(options: RelayOptions, envelope: { from: string; to: readonly string[] }, message: RelayBody): Promise<RecipientOutcome[]> {
+export function relayMessage(options: RelayOptions, envelope: RelayEnvelope, message: RelayBody): Promise<RecipientOutcome[]> {
   return new RelayPool({ nextHop: options.nextHop, name: options.name, ...(options.lmtp ? { lmtp: true } : {}), maxIdle: 0 }).relay(envelope, message, options.timeoutMs);
 }

@@ -12,7 +12,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import { createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { DkimKeyDirectory } from '../../src/store/dkim-key-directory.ts';
 import type { Store } from '../../src/store/store.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
+import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
 import { dkimpyVerify } from '../peers/dkimpy.ts';
 import { createWorld, draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, Sink, type GatewayWorld } from './gateway-fixture.ts';
 
@@ -36,33 +36,10 @@ const lines: Array<Record<string, unknown>> = [];
 const senderKey = await generateDkimKey('rsa-2048');
 
 /** One SMTP transaction as Postfix's content filter client makes it: EHLO, XFORWARD, MAIL, RCPT, DATA. */
-function sendWithXforward(port: number, xforward: string, from: string, to: string[], message: Buffer): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const replies: string[] = [];
-    const script = ['EHLO postfix.corp.test', `XFORWARD ${xforward}`, `MAIL FROM:<${from}>`, ...to.map((t) => `RCPT TO:<${t}>`), 'DATA', null, 'QUIT'];
-    let buffered = '';
-    let step = 0;
-    socket.setTimeout(30_000, () => socket.destroy(new Error('timeout')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(replies));
-    socket.on('data', (chunk) => {
-      buffered += chunk.toString('latin1');
-      let nl: number;
-      while ((nl = buffered.indexOf('\r\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 2);
-        if (line[3] === '-') continue;
-        replies.push(line);
-        if (step >= script.length) continue;
-        const next = script[step++];
-        if (next === null) {
-          const body = message.toString('latin1').replace(/\r\n\./g, '\r\n..');
-          socket.write(Buffer.from(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1'));
-        } else socket.write(`${next}\r\n`);
-      }
-    });
-  });
+async function sendWithXforward(port: number, xforward: string, from: string, to: string[], message: Buffer): Promise<string[]> {
+  const body = message.toString('latin1').replace(/\r\n\./g, '\r\n..');
+  const replies = await smtpDialogue(port, ['EHLO postfix.corp.test', `XFORWARD ${xforward}`, `MAIL FROM:<${from}>`, ...to.map((t) => `RCPT TO:<${t}>`), 'DATA', `${body}${body.endsWith('\r\n') ? '' : '\r\n'}.`, 'QUIT']);
+  return replies.map((r) => r.text);
 }
 
 function arField(message: Buffer): string {

@@ -64,6 +64,10 @@ export interface Delivery {
   from: string;
   to: string[];
   message: Buffer;
+  /** RET and ENVID as the sink received them (it advertises DSN); null when not given. */
+  dsn: { ret: string | null; envid: string | null };
+  /** NOTIFY and ORCPT per recipient, in the order of `to` (undefined: none given). */
+  rcptDsn: Array<{ notify?: string[] | undefined; orcpt?: string | undefined } | undefined>;
 }
 
 /** The next hop: a real SMTP server that keeps what it accepted. */
@@ -83,6 +87,8 @@ export class Sink {
       authOptional: true,
       disabledCommands: ['AUTH', 'STARTTLS'],
       disableReverseLookup: true,
+      // Advertised, so that what the relay passes on of RFC 3461 is seen (Delivery.dsn, rcptDsn).
+      hideDSN: false,
       logger: false,
       onConnect: (_session, callback) => {
         this.connections++;
@@ -106,7 +112,7 @@ export class Sink {
           if (mode === 'tempfail') return callback(Object.assign(new Error('4.3.0 try later'), { responseCode: 451 }));
           if (mode === 'reject') return callback(Object.assign(new Error('5.7.1 content refused'), { responseCode: 554 }));
           setTimeout(() => {
-            this.deliveries.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), message: Buffer.concat(chunks) });
+            this.deliveries.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), message: Buffer.concat(chunks), dsn: { ...session.envelope.dsn! }, rcptDsn: session.envelope.rcptTo.map((r) => r.dsn) });
             callback(null, 'Ok: queued as SINK');
           }, mode === 'slow' ? this.delayMs : 0);
         });
@@ -148,7 +154,8 @@ export interface SendResult {
 }
 
 /** Sends one message to the gateway with a real SMTP (or LMTP) client and reports the reply. */
-export function sendTo(port: number, from: string, to: string[], message: Buffer | string, o: { lmtp?: boolean } = {}): Promise<SendResult> {
+/** `dsn`: RFC 3461 parameters as nodemailer sends them (NOTIFY and ORCPT alike for every recipient). */
+export function sendTo(port: number, from: string, to: string[], message: Buffer | string, o: { lmtp?: boolean; dsn?: { ret?: string; envid?: string; notify?: string[]; orcpt?: string } } = {}): Promise<SendResult> {
   return new Promise((resolve, reject) => {
     const c = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true, lmtp: o.lmtp === true, logger: false, socketTimeout: 60_000 });
     let connected = false;
@@ -158,7 +165,7 @@ export function sendTo(port: number, from: string, to: string[], message: Buffer
     c.connect((err?: Error | null) => {
       if (err) return reject(err);
       connected = true;
-      c.send({ from, to }, typeof message === 'string' ? Buffer.from(message) : message, ((e: (Error & { responseCode?: number; response?: string; rejectedErrors?: Array<{ recipient: string; responseCode: number }> }) | null, info?: { response: string; accepted: string[]; rejectedErrors?: Array<{ recipient: string; responseCode: number }> }) => {
+      c.send({ from, to, ...(o.dsn ? { dsn: o.dsn } : {}) } as never, typeof message === 'string' ? Buffer.from(message) : message, ((e: (Error & { responseCode?: number; response?: string; rejectedErrors?: Array<{ recipient: string; responseCode: number }> }) | null, info?: { response: string; accepted: string[]; rejectedErrors?: Array<{ recipient: string; responseCode: number }> }) => {
         c.quit();
         if (e) return resolve({ code: e.responseCode ?? 0, response: e.response ?? e.message, accepted: [], rejected: (e.rejectedErrors ?? []).map((r) => ({ recipient: r.recipient, code: r.responseCode })) });
         resolve({ code: Number(info!.response.slice(0, 3)), response: info!.response, accepted: info!.accepted, rejected: (info!.rejectedErrors ?? []).map((r) => ({ recipient: r.recipient, code: r.responseCode })) });

@@ -70,12 +70,14 @@ const HTML = `Content-Type: text/html; charset=utf-8\n\n<html><body><p>Dear Alic
 /** The held row of a message just sent to `recipient`, and the notice that went to them. */
 async function heldFor(recipient: string, message: Buffer): Promise<{ id: string; notice: string; from: string }> {
   sink.reset();
-  const r = await sendTo(gateway.listening.port, 'erin@example.com', [recipient], message);
+  // The sender asks for a success DSN: the notice, the gateway's own message, asks for none.
+  const r = await sendTo(gateway.listening.port, 'erin@example.com', [recipient], message, { dsn: { notify: ['SUCCESS'], envid: 'E-1' } });
   assert.equal(r.code, 250, r.response);
   const held = (await new HeldMessages(store).list()).filter((h) => h.recipients.includes(recipient) && h.reasonCode === 'UNAUTH_ENC');
   const row = held.find((h) => r.response.includes(h.id));
   assert.ok(row, `the reply names a held UNAUTH_ENC entry: ${r.response}`);
   const d = sink.deliveryTo(recipient);
+  assert.deepEqual([d.dsn, d.rcptDsn], [{ ret: null, envid: null }, [{ notify: ['NEVER'] }]], 'the notice carries NOTIFY=NEVER and nothing of the original\'s DSN requests');
   return { id: row.id, notice: d.message.toString('utf8'), from: d.from };
 }
 

@@ -90,15 +90,22 @@ test('inheritance in delivery: the domain level requires encryption, the address
   }
 });
 
-test('encrypt required, SMTP mode: the other copies go, the sender gets an RFC 3464 DSN naming the recipient and why; nothing reaches that recipient', async () => {
+test('encrypt required, SMTP mode: the other copies go, the sender gets an RFC 3464 DSN naming the recipient and why; nothing reaches that recipient; the DSN asks for no DSN of itself', async () => {
   reset();
   const msg = draft('Bob <bob@corp.test>', 'carol@example.com, erin@example.com', 'Quarterly', 'SECRET-FIGURES');
-  const r = await sendTo(smtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], msg);
+  // The sender asks for every kind of DSN: Carol's copy carries the requests, the gateway's own DSN none of them.
+  const requests = { ret: 'FULL', envid: 'Q-2026', notify: ['SUCCESS', 'FAILURE', 'DELAY'], orcpt: 'rfc822;board@corp.test' };
+  const r = await sendTo(smtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], msg, { dsn: requests });
   assert.equal(r.code, 250, r.response);
   assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 0);
   assert.doesNotMatch(sink.deliveries.map((d) => text(d.message)).join(''), /SECRET-FIGURES/, 'nothing in clear');
+  const toCarol = sink.deliveryTo('carol@example.com');
+  assert.deepEqual(toCarol.dsn, { ret: 'FULL', envid: 'Q-2026' });
+  assert.deepEqual(toCarol.rcptDsn, [{ notify: ['SUCCESS', 'FAILURE', 'DELAY'], orcpt: 'rfc822;board@corp.test' }]);
   const dsn = sink.deliveryTo('bob@corp.test');
   assert.equal(dsn.from, '', 'the null reverse-path');
+  assert.deepEqual(dsn.dsn, { ret: null, envid: null }, 'not the original\'s RET and ENVID');
+  assert.deepEqual(dsn.rcptDsn, [{ notify: ['NEVER'] }], 'NOTIFY=NEVER: a DSN about the DSN cannot loop');
   const body = text(dsn.message);
   assert.match(body, /Content-Type: multipart\/report;\s+report-type=delivery-status/);
   assert.match(body, /Final-Recipient: rfc822; erin@example\.com\r\nAction: failed\r\nStatus: 5\.7\.5/);

@@ -68,6 +68,27 @@ test('through Postfix: outbound split (encrypted for Carol, signed for Erin) and
   }
 });
 
+test('through Postfix: the sender\'s DSN requests (NOTIFY=SUCCESS, ORCPT, RET, ENVID) cross the gateway with both copies (encrypted for Carol, signed for Erin) and reach the sink intact', async () => {
+  sink.deliveries.length = 0;
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    const requests = { ret: 'HDRS', envid: 'ENV-2026+12=07', notify: ['SUCCESS'], orcpt: 'rfc822;board@corp.test' };
+    const out = await sendTo(ports.smtp, 'alice@corp.test', ['carol@example.com', 'erin@example.com'], draft('alice@corp.test', 'carol@example.com, erin@example.com', 'DSN through Postfix', 'Tell me when it arrives.'), { dsn: requests });
+    assert.equal(out.code, 250, out.response);
+    await until('both copies', () => sink.deliveries.length === 2, pf);
+    for (const to of ['carol@example.com', 'erin@example.com']) {
+      const d = sink.deliveryTo(to);
+      assert.deepEqual(d.dsn, { ret: 'HDRS', envid: 'ENV-2026+12=07' }, `${to}: RET and ENVID`);
+      assert.deepEqual(d.rcptDsn, [{ notify: ['SUCCESS'], orcpt: 'rfc822;board@corp.test' }], `${to}: NOTIFY and ORCPT`);
+    }
+    // The requests went on with the message: nobody along the way answered them with a "relayed" DSN of its own.
+    assert.doesNotMatch(pf.log(), /delivery status notification/);
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+  }
+});
+
 test('through Postfix: the gateway down, or its next hop down, loses nothing; everything is delivered once they are back', async () => {
   sink.deliveries.length = 0;
   // 1. No gateway at all: Postfix keeps the messages (connection refused = deferred).

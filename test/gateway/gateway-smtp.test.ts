@@ -19,6 +19,7 @@ import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import { Workdir } from '../peers/run-peer.ts';
 import { opensslEncrypt, opensslSign } from '../peers/openssl.ts';
+import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
 import { createWorld, draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 
 let world: GatewayWorld;
@@ -363,4 +364,35 @@ test('stop(): a message in flight is finished and answered before the gateway st
   await stopped;
   assert.equal(sink.deliveries.length, 1);
   await assert.rejects(sendTo(g.listening.port, 'erin@example.com', ['alice@corp.test'], 'x'), 'no longer accepting');
+});
+
+test('DSN (RFC 3461): each copy carries its own recipients\' NOTIFY and ORCPT and the sender\'s RET and ENVID; parameters that could not be relayed are refused at their command (501 5.5.4)', async () => {
+  reset();
+  const msg = draft('Alice <alice@corp.test>', 'carol@example.com, erin@example.com', 'Per-recipient DSN', 'Signed for one, encrypted for the other.').toString('latin1');
+  const replies = await smtpDialogue(smtp.listening.port, [
+    'EHLO client.test',
+    // Over 100 characters encoded: refused; the MAIL FROM after it does not inherit it.
+    `MAIL FROM:<alice@corp.test> ENVID=${'x'.repeat(101)}`,
+    'MAIL FROM:<alice@corp.test> RET=HDRS ENVID=ref+2B1',
+    'RCPT TO:<carol@example.com> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;carol+2Bold@example.com',
+    'RCPT TO:<erin@example.com> NOTIFY=NEVER',
+    // Not US-ASCII once decoded (RFC 3461 4.2): refused, not relayed without it.
+    'RCPT TO:<frank@example.com> ORCPT=rfc822;caf+C3+A9@example.com',
+    'RCPT TO:<frank@example.com> NOTIFY=FAILURE,FAILURE',
+    'DATA',
+    `${msg}.`,
+    'QUIT',
+  ]);
+  assert.match(replies[0]!.text, /^220 /);
+  assert.match(replies[1]!.text, /^250 DSN$|^250 /);
+  assert.deepEqual(replies.slice(2).map((r) => r.code), [501, 250, 250, 250, 501, 501, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+  assert.match(replies[2]!.text, /^501 5\.5\.4 Bad DSN parameter: ENVID is longer than 100 characters/);
+  assert.match(replies[6]!.text, /^501 5\.5\.4 Bad DSN parameter: ORCPT's address must be printable US-ASCII/);
+  assert.equal(sink.deliveries.length, 2, 'signed for Erin, signed+encrypted for Carol');
+  const toCarol = sink.deliveryTo('carol@example.com');
+  const toErin = sink.deliveryTo('erin@example.com');
+  assert.match(toCarol.message.toString('latin1'), /application\/pkcs7-mime/);
+  assert.deepEqual(toCarol.rcptDsn, [{ notify: ['SUCCESS', 'DELAY'], orcpt: 'rfc822;carol+old@example.com' }]);
+  assert.deepEqual(toErin.rcptDsn, [{ notify: ['NEVER'] }]);
+  for (const d of [toCarol, toErin]) assert.deepEqual(d.dsn, { ret: 'HDRS', envid: 'ref+1' });
 });

@@ -268,3 +268,56 @@ test('an address that would break the command line is never written', async () =
   pool.close();
   await sink.stop();
 });
+
+const dsnEnvelope = {
+  ...envelope,
+  dsn: { ret: 'HDRS' as const, envid: 'Q+1 x=y' },
+  recipientDsn: [{ notify: ['SUCCESS', 'DELAY'] as const, orcpt: 'rfc822;Old=Carol+x@example.com' }, undefined],
+};
+
+test('DSN (RFC 3461): RET and ENVID on MAIL FROM, each recipient\'s own NOTIFY and ORCPT on its RCPT TO, xtext-encoded; left out when the next hop does not advertise DSN', async () => {
+  for (const features of [['PIPELINING', 'DSN'], ['PIPELINING']]) {
+    const hop = await scripted(features, (socket, input) => {
+      if (input().endsWith('DATA\r\n')) socket.write('250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n');
+      else if (input().endsWith('\r\n.\r\n')) socket.write('250 queued\r\n');
+    });
+    const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+    const outcomes = await pool.relay(dsnEnvelope, Buffer.from('Subject: x\r\n\r\nx\r\n'), 5_000);
+    assert.deepEqual(outcomes.map((o) => o.status), ['accepted', 'accepted']);
+    const sent = hop.received.join('');
+    const expected = features.includes('DSN')
+      ? 'MAIL FROM:<alice@corp.test> RET=HDRS ENVID=Q+2B1+20x+3Dy\r\nRCPT TO:<carol@example.com> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Old+3DCarol+2Bx@example.com\r\nRCPT TO:<dave@example.com>\r\nDATA\r\n'
+      : 'MAIL FROM:<alice@corp.test>\r\nRCPT TO:<carol@example.com>\r\nRCPT TO:<dave@example.com>\r\nDATA\r\n';
+    assert.ok(sent.includes(expected), `${features.join(' ')}: ${JSON.stringify(sent)}`);
+    pool.close();
+    hop.server.close();
+  }
+});
+
+test('DSN: malformed or oversized parameters are refused (501 5.5.4 for every recipient) before anything is written', async () => {
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['ENVID with a control character', { dsn: { envid: 'a\r\nRCPT TO:<x@y>' } }],
+    ['ENVID not ASCII', { dsn: { envid: 'caf\u00e9' } }],
+    ['ENVID over 100 encoded', { dsn: { envid: '+'.repeat(34) } }],
+    ['RET unknown', { dsn: { ret: 'BODY' } }],
+    ['ORCPT without addr-type', { recipientDsn: [{ orcpt: 'carol@example.com' }, undefined] }],
+    ['ORCPT with a bad addr-type', { recipientDsn: [{ orcpt: 'rfc 822;carol@example.com' }, undefined] }],
+    ['ORCPT address with CRLF', { recipientDsn: [{ orcpt: 'rfc822;a\r\nDATA' }, undefined] }],
+    ['ORCPT over 500 encoded', { recipientDsn: [{ orcpt: `rfc822;${'='.repeat(170)}` }, undefined] }],
+    ['NOTIFY NEVER with another', { recipientDsn: [{ notify: ['NEVER', 'SUCCESS'] }, undefined] }],
+    ['NOTIFY twice', { recipientDsn: [{ notify: ['SUCCESS', 'SUCCESS'] }, undefined] }],
+    ['NOTIFY unknown', { recipientDsn: [{ notify: ['ALWAYS'] }, undefined] }],
+    ['NOTIFY empty', { recipientDsn: [{ notify: [] }, undefined] }],
+    ['one set for two recipients', { recipientDsn: [{ notify: ['NEVER'] }] }],
+  ];
+  const hop = await scripted(['PIPELINING', 'DSN'], () => undefined);
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: hop.port }, name: 'test' });
+  for (const [name, extra] of cases) {
+    const outcomes = await pool.relay({ ...envelope, ...extra } as never, Buffer.from('x\r\n'), 2_000);
+    assert.deepEqual(outcomes.map((o) => [o.status, o.code]), [['permanent', 501], ['permanent', 501]], name);
+    assert.match(outcomes[0]!.response, /^501 5\.5\.4 The DSN parameters cannot be relayed/, name);
+  }
+  assert.ok(!hop.received.join('').includes('MAIL'), 'nothing was written');
+  pool.close();
+  hop.server.close();
+});

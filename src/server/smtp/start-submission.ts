@@ -25,6 +25,7 @@ import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } fro
 import { isKakitomeError } from '../../errors.ts';
 import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
+import { acceptMailDsn, acceptRcptDsn, receivedDsnInOrder } from '../../smtp/received-dsn-parameters.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
@@ -81,6 +82,8 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
     allowInsecureAuth: !config.tls,
     ...(config.tls ? { key: config.tls.key, cert: config.tls.cert, secure: config.tls.implicit, minVersion: 'TLSv1.2' } : { disabledCommands: ['STARTTLS'] }),
     disableReverseLookup: true,
+    // DSN (RFC 3461): RET, ENVID, NOTIFY and ORCPT are relayed with the signed message (received-dsn-parameters.ts).
+    hideDSN: false,
     size: config.maxMessageBytes,
     rejectOversized: true,
     maxClients: config.maxClients,
@@ -102,7 +105,9 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
         },
       );
     },
-    onMailFrom(_address, session, callback) {
+    onMailFrom(address, session, callback) {
+      const badDsn = acceptMailDsn(address, session);
+      if (badDsn) return callback(badDsn);
       // The key again, per message: revoked or re-limited since AUTH counts now.
       const cache = serviceCache(ctx);
       cache.refresh().then(() => cache.findApiKey(keyOf(session).id)).then(async (key) => ({ key, rate: key && !key.revokedAt ? await ctx.rateLimiter.take(key.id, key.ratePerMinute) : undefined })).then(
@@ -118,12 +123,15 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
         () => callback(smtpError(451, '4.3.0', 'The service cannot check the API key now; try again later.')),
       );
     },
+    onRcptTo(address, _session, callback) {
+      callback(acceptRcptDsn(address) ?? null);
+    },
     onData(stream, session, callback) {
       const started = performance.now();
       inFlight++;
       const key = keyOf(session);
       const transaction = `${session.id}.${++transactions}`;
-      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), ...receivedDsnInOrder(session.envelope) };
       const base = { msg: 'message', session: session.id, transaction, tenant: key.tenant, key: key.id, recipients: envelope.to.length };
       const finish = (reply: { code: number; enhanced: string; text: string }, entry: Record<string, string | number | undefined>) => {
         inFlight--;

@@ -13,7 +13,7 @@
  * - the relay's own 5xx when it refused recipients for good.
  */
 import { isKakitomeError } from '../../errors.ts';
-import type { RecipientOutcome } from '../../smtp/relay-message.ts';
+import type { RecipientOutcome, RelayEnvelope } from '../../smtp/relay-message.ts';
 import { oneLine } from '../../smtp/relay-message.ts';
 import { replyForMessage, type SmtpReply } from '../../smtp/reply-for-outcomes.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
@@ -21,7 +21,7 @@ import { signForTenant } from '../api/sign.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
 import { serviceCache } from '../service-cache.ts';
 
-export type Relay = (envelope: { from: string; to: readonly string[] }, message: Buffer) => Promise<RecipientOutcome[]>;
+export type Relay = (envelope: RelayEnvelope, message: Buffer) => Promise<RecipientOutcome[]>;
 
 export interface SubmissionResult {
   reply: SmtpReply;
@@ -41,7 +41,7 @@ function refusal(code: string, message: string): SmtpReply {
   return { code: 554, enhanced: '5.6.0', text };
 }
 
-export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiKeyRecord, envelope: { from: string; to: readonly string[] }, message: Buffer): Promise<SubmissionResult> {
+export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiKeyRecord, envelope: RelayEnvelope, message: Buffer): Promise<SubmissionResult> {
   let signed: Buffer;
   try {
     // The identity as it is now: a change since MAIL FROM counts for this message.

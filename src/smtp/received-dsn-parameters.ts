@@ -1,0 +1,53 @@
+/**
+ * The DSN parameters (RFC 3461) an smtp-server listener received, as the gateway
+ * and the submission port take them: checked at MAIL FROM and RCPT TO (a command
+ * whose parameters could not be relayed is refused, 501 5.5.4, rather than relayed
+ * without them), then read for the relay at DATA. The listener must advertise DSN
+ * (smtp-server's hideDSN: false); smtp-server decodes the xtext and checks RET's
+ * and NOTIFY's values and ORCPT's shape (dsn-parameters.ts checks the rest).
+ */
+import type { SMTPServerAddress, SMTPServerEnvelope, SMTPServerSession } from 'smtp-server';
+import { mailDsnOf, mailDsnProblem, rcptDsnOf, rcptDsnProblem, type MailDsn, type RcptDsn } from './dsn-parameters.ts';
+import { smtpError, type SmtpError } from './read-smtp-data.ts';
+
+/**
+ * At MAIL FROM: the refusal when RET or ENVID cannot be relayed. Otherwise the
+ * session's envelope.dsn is set to this command's own RET and ENVID: smtp-server
+ * (3.21) sets it before onMailFrom and clears it only with the next transaction, so
+ * after a refused MAIL FROM (ours, or the gateway's 451 when busy) the next MAIL
+ * FROM on the connection would otherwise inherit the refused one's values.
+ */
+export function acceptMailDsn(address: SMTPServerAddress, session: SMTPServerSession): SmtpError | undefined {
+  if (!session.envelope.dsn) return undefined;
+  const args = (address.args || {}) as Record<string, string | boolean>;
+  const ret = typeof args.RET === 'string' ? args.RET.toUpperCase() : null;
+  const envid = typeof args.ENVID === 'string' ? args.ENVID : null;
+  session.envelope.dsn = { ret, envid };
+  const problem = mailDsnProblem(mailDsnOf(session.envelope.dsn));
+  if (problem === undefined) return undefined;
+  session.envelope.dsn = { ret: null, envid: null };
+  return smtpError(501, '5.5.4', `Bad DSN parameter: ${problem}.`);
+}
+
+/** At RCPT TO: the refusal when NOTIFY or ORCPT cannot be relayed. */
+export function acceptRcptDsn(address: SMTPServerAddress): SmtpError | undefined {
+  const problem = rcptDsnProblem(rcptDsnOf(address.dsn));
+  return problem === undefined ? undefined : smtpError(501, '5.5.4', `Bad DSN parameter: ${problem}.`);
+}
+
+/** At DATA: the transaction's RET and ENVID, and each recipient's NOTIFY and ORCPT by lower-cased address. */
+export function receivedDsn(envelope: SMTPServerEnvelope): { dsn?: MailDsn; recipientDsn?: Map<string, RcptDsn> } {
+  const dsn = mailDsnOf(envelope.dsn);
+  const recipientDsn = new Map<string, RcptDsn>();
+  for (const r of envelope.rcptTo) {
+    const d = rcptDsnOf(r.dsn);
+    if (d) recipientDsn.set(r.address.toLowerCase(), d);
+  }
+  return { ...(dsn ? { dsn } : {}), ...(recipientDsn.size ? { recipientDsn } : {}) };
+}
+
+/** The same, in the order of the recipients (the submission port relays one envelope as received). */
+export function receivedDsnInOrder(envelope: SMTPServerEnvelope): { dsn?: MailDsn; recipientDsn?: Array<RcptDsn | undefined> } {
+  const { dsn, recipientDsn } = receivedDsn(envelope);
+  return { ...(dsn ? { dsn } : {}), ...(recipientDsn ? { recipientDsn: envelope.rcptTo.map((r) => recipientDsn.get(r.address.toLowerCase())) } : {}) };
+}
