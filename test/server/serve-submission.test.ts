@@ -51,7 +51,7 @@ function message(from: string, extra = '', body = 'Your November statement is re
 interface Reply { code: number; response: string }
 
 /** One transaction with nodemailer's SMTP connection: STARTTLS (unless `plain`), AUTH, MAIL, RCPT, DATA; the reply to whichever step failed, or to DATA. */
-function submit(port: number, o: { user?: string; pass?: string; plain?: boolean; from?: string; to?: string[]; body?: Buffer | string }): Promise<Reply> {
+function submit(port: number, o: { user?: string; pass?: string; plain?: boolean; from?: string; to?: string[]; body?: Buffer | string; dsn?: Record<string, unknown> }): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const c = new SMTPConnection({ host: '127.0.0.1', port, logger: false, socketTimeout: 60_000, ...(o.plain ? { ignoreTLS: true } : { requireTLS: true, tls: { ca: [readFileSync(tlsCert)], servername: 'localhost' } }) });
     let settled = false;
@@ -64,7 +64,7 @@ function submit(port: number, o: { user?: string; pass?: string; plain?: boolean
     c.on('error', (e: Error & { responseCode?: number; response?: string }) => (settled ? undefined : e.responseCode ? done({ code: e.responseCode, response: e.response ?? e.message }) : reject(e)));
     c.connect((err?: Error | null) => {
       if (err) return reject(err);
-      const send = () => c.send({ from: o.from ?? 'bounces@platform.example', to: o.to ?? ['customer@example.net'] }, typeof o.body === 'string' ? Buffer.from(o.body) : (o.body ?? message('news@acme.example')), ((e: (Error & { responseCode?: number; response?: string }) | null, info?: { response: string }) => {
+      const send = () => c.send({ from: o.from ?? 'bounces@platform.example', to: o.to ?? ['customer@example.net'], ...(o.dsn ? { dsn: o.dsn } : {}) } as never, typeof o.body === 'string' ? Buffer.from(o.body) : (o.body ?? message('news@acme.example')), ((e: (Error & { responseCode?: number; response?: string }) | null, info?: { response: string }) => {
         if (e) return done({ code: e.responseCode ?? 0, response: e.response ?? e.message });
         done({ code: Number(info!.response.slice(0, 3)), response: info!.response });
       }) as never);
@@ -144,6 +144,19 @@ describe('SMTP submission', () => {
     assert.equal(line.outcome, 'relayed');
     assert.equal(line.relayAccepted, 2);
     assert.ok(!JSON.stringify(logs).includes('news@acme.example') && !JSON.stringify(logs).includes('a@example.net'), 'no address in the log');
+  });
+
+  test('DSN (RFC 3461): the client\'s RET, ENVID, NOTIFY and ORCPT go to the relay with the signed message; an ORCPT that cannot be relayed is refused (501 5.5.4)', async () => {
+    const before = sink.deliveries.length;
+    const r = await send({ to: ['a@example.net'], dsn: { ret: 'HDRS', envid: 'stmt-11', notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;customer@example.net' } });
+    assert.equal(r.code, 250, r.response);
+    const d = sink.deliveries.at(-1)!;
+    assert.equal(sink.deliveries.length, before + 1);
+    assert.deepEqual([d.dsn, d.rcptDsn], [{ ret: 'HDRS', envid: 'stmt-11' }, [{ notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;customer@example.net' }]]);
+    const bad = await send({ to: ['a@example.net'], dsn: { orcpt: `rfc822;${'x'.repeat(600)}@example.net` } });
+    assert.equal(bad.code, 501, bad.response);
+    assert.match(bad.response, /5\.5\.4 Bad DSN parameter: ORCPT is longer than 500/);
+    assert.equal(sink.deliveries.length, before + 1, 'nothing relayed');
   });
 
   test('AUTH: a wrong key, another tenant\'s name, a key without sign, no AUTH at all', async () => {
