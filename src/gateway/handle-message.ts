@@ -56,7 +56,7 @@ export interface MessageEnvelope {
   clientHelo?: string;
   /** RET and ENVID as received (RFC 3461): relayed with every copy of the message. */
   dsn?: MailDsn;
-  /** NOTIFY and ORCPT as received, by lower-cased recipient: relayed with that recipient's copy. */
+  /** NOTIFY and ORCPT as received, by exact recipient address (RFC 5321 2.4: Bob@ and bob@ are two mailboxes): relayed with that recipient's copy. */
   recipientDsn?: ReadonlyMap<string, RcptDsn>;
 }
 
@@ -69,7 +69,7 @@ function copyEnvelope(envelope: MessageEnvelope, recipients: readonly string[]):
     from: envelope.from,
     to: recipients,
     ...(envelope.dsn ? { dsn: envelope.dsn } : {}),
-    ...(perRecipient?.size ? { recipientDsn: recipients.map((r) => perRecipient.get(r.toLowerCase())) } : {}),
+    ...(perRecipient?.size ? { recipientDsn: recipients.map((r) => perRecipient.get(r)) } : {}),
   };
 }
 
@@ -239,7 +239,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
       }
     } else if (g.policy?.kind === 'bounce') results = await bounceGroup(deps, envelope, g, message, [...outcomes.values()]);
     else results = await deps.relay(copyEnvelope(envelope, g.recipients), Buffer.isBuffer(g.message) ? g.message : g.message!.relayBody());
-    for (const r of results) outcomes.set(r.recipient.toLowerCase(), r);
+    for (const r of results) outcomes.set(r.recipient, r);
     const counts = { accepted: 0, temporary: 0, permanent: 0 };
     for (const r of results) {
       counts[r.status]++;
@@ -247,7 +247,8 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     }
     logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.dmarc ? { dmarc: g.dmarc } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), nextHop: counts });
   }
-  const ordered = envelope.to.map((r) => outcomes.get(r.toLowerCase()));
+  // By exact address, as `to` was received (received-recipients.ts): Bob@ and bob@ each get their own outcome.
+  const ordered = envelope.to.map((r) => outcomes.get(r));
   const perRecipient = ordered.map(replyForRecipient);
   const whole = ordered.every((o) => o !== undefined) ? replyForMessage(ordered as RecipientOutcome[]) : replyForRecipient(undefined);
   const replyClass = (r: SmtpReply) => `${String(r.code)[0]}xx`;

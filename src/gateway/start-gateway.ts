@@ -26,6 +26,7 @@ import type { Server } from 'node:http';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { smtpError, type SmtpError } from '../smtp/read-smtp-data.ts';
 import { acceptMailDsn, acceptRcptDsn, receivedDsn } from '../smtp/received-dsn-parameters.ts';
+import { receivedRecipients, recordRecipient, startRecipients } from '../smtp/received-recipients.ts';
 import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
 import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
@@ -124,6 +125,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
     // The drain in stop() decides when connections close.
     closeTimeout: 24 * 3600 * 1000,
     onMailFrom(address, session: SMTPServerSession, callback: (err?: Error | null) => void) {
+      startRecipients(session);
       const badDsn = acceptMailDsn(address, session);
       if (badDsn) return callback(badDsn);
       if (admission.get(session.id) === 'admitted') return callback();
@@ -149,8 +151,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         callback();
       });
     },
-    onRcptTo(address, _session, callback: (err?: Error | null) => void) {
-      callback(acceptRcptDsn(address) ?? null);
+    onRcptTo(address, session, callback: (err?: Error | null) => void) {
+      callback(acceptRcptDsn(address) ?? recordRecipient(address, session) ?? null);
     },
     onClose(session: SMTPServerSession) {
       if (admission.get(session.id) === 'waiting') admission.set(session.id, 'gone');
@@ -165,7 +167,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       const transactionId = `${session.id}.${++transactions}`;
       const envelope = {
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-        to: session.envelope.rcptTo.map((r) => r.address),
+        // Every RCPT as given, Bob@ apart from bob@ (received-recipients.ts).
+        to: receivedRecipients(session).map((r) => r.address),
         transactionId,
         ...receivedDsn(session.envelope),
         ...(session.xForward?.get('IDENT') ? { queueId: String(session.xForward.get('IDENT')) } : {}),

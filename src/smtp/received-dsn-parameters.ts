@@ -35,19 +35,25 @@ export function acceptRcptDsn(address: SMTPServerAddress): SmtpError | undefined
   return problem === undefined ? undefined : smtpError(501, '5.5.4', `Bad DSN parameter: ${problem}.`);
 }
 
-/** At DATA: the transaction's RET and ENVID, and each recipient's NOTIFY and ORCPT by lower-cased address. */
+/**
+ * At DATA: the transaction's RET and ENVID, and each recipient's NOTIFY and ORCPT by
+ * its exact address (RFC 5321 2.4: Bob@ and bob@ are two mailboxes, each with its own
+ * requests). `envelope.rcptTo` is the list as given (received-recipients.ts), one
+ * entry per exact address.
+ */
 export function receivedDsn(envelope: SMTPServerEnvelope): { dsn?: MailDsn; recipientDsn?: Map<string, RcptDsn> } {
   const dsn = mailDsnOf(envelope.dsn);
   const recipientDsn = new Map<string, RcptDsn>();
   for (const r of envelope.rcptTo) {
     const d = rcptDsnOf(r.dsn);
-    if (d) recipientDsn.set(r.address.toLowerCase(), d);
+    if (d) recipientDsn.set(r.address, d);
   }
   return { ...(dsn ? { dsn } : {}), ...(recipientDsn.size ? { recipientDsn } : {}) };
 }
 
 /** The same, in the order of the recipients (the submission port relays one envelope as received). */
 export function receivedDsnInOrder(envelope: SMTPServerEnvelope): { dsn?: MailDsn; recipientDsn?: Array<RcptDsn | undefined> } {
-  const { dsn, recipientDsn } = receivedDsn(envelope);
-  return { ...(dsn ? { dsn } : {}), ...(recipientDsn ? { recipientDsn: envelope.rcptTo.map((r) => recipientDsn.get(r.address.toLowerCase())) } : {}) };
+  const dsn = mailDsnOf(envelope.dsn);
+  const recipientDsn = envelope.rcptTo.map((r) => rcptDsnOf(r.dsn));
+  return { ...(dsn ? { dsn } : {}), ...(recipientDsn.some((d) => d !== undefined) ? { recipientDsn } : {}) };
 }

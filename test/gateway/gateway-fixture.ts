@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { runCli } from '../cli/run-cli.ts';
 import { TestPki } from '../helpers/pki.ts';
@@ -81,6 +81,12 @@ export class Sink {
   connections = 0;
   readonly server: SMTPServer;
   port = 0;
+  /**
+   * Every RCPT accepted in the session's transaction, as sent: smtp-server keeps one entry per
+   * lower-cased address in envelope.rcptTo (a RCPT differing only in case replaces the earlier
+   * one), and what the relay sent is what the tests check.
+   */
+  private readonly rcpts = new WeakMap<SMTPServerSession, SMTPServerAddress[]>();
 
   constructor() {
     this.server = new SMTPServer({
@@ -94,9 +100,14 @@ export class Sink {
         this.connections++;
         callback();
       },
-      onRcptTo: (address, _session, callback) => {
+      onMailFrom: (_address, session, callback) => {
+        this.rcpts.set(session, []);
+        callback();
+      },
+      onRcptTo: (address, session, callback) => {
         const code = this.refuse.get(address.address);
         if (code) return callback(Object.assign(new Error(`${code === 450 ? '4.2.0 mailbox busy' : '5.1.1 no such user'} ${address.address}`), { responseCode: code }));
+        this.rcpts.get(session)?.push(address);
         callback();
       },
       onData: (stream, session, callback) => {
@@ -112,7 +123,8 @@ export class Sink {
           if (mode === 'tempfail') return callback(Object.assign(new Error('4.3.0 try later'), { responseCode: 451 }));
           if (mode === 'reject') return callback(Object.assign(new Error('5.7.1 content refused'), { responseCode: 554 }));
           setTimeout(() => {
-            this.deliveries.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), message: Buffer.concat(chunks), dsn: { ...session.envelope.dsn! }, rcptDsn: session.envelope.rcptTo.map((r) => r.dsn) });
+            const rcpts = this.rcpts.get(session) ?? session.envelope.rcptTo;
+            this.deliveries.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: rcpts.map((r) => r.address), message: Buffer.concat(chunks), dsn: { ...session.envelope.dsn! }, rcptDsn: rcpts.map((r) => r.dsn) });
             callback(null, 'Ok: queued as SINK');
           }, mode === 'slow' ? this.delayMs : 0);
         });

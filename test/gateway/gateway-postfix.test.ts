@@ -16,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createWorld, draft, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 import { freePort, PostfixInstance, waitForPort } from './postfix-instance.ts';
+import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
 import { checkInboundVerified, startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from './gateway-process.ts';
 
 let world: GatewayWorld;
@@ -84,6 +85,35 @@ test('through Postfix: the sender\'s DSN requests (NOTIFY=SUCCESS, ORCPT, RET, E
     }
     // The requests went on with the message: nobody along the way answered them with a "relayed" DSN of its own.
     assert.doesNotMatch(pf.log(), /delivery status notification/);
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+  }
+});
+
+test('through Postfix: two RCPTs that differ only in case and in their DSN requests (Postfix keeps both) reach the sink as two recipients, each with its own NOTIFY and ORCPT', async () => {
+  sink.deliveries.length = 0;
+  const gw = await startGatewayProcess(world, gatewayArgs());
+  try {
+    const msg = draft('alice@corp.test', 'erin@example.com', 'Two mailboxes', 'Case matters in a local part.').toString('latin1');
+    const replies = await smtpDialogue(ports.smtp, [
+      'EHLO client.test',
+      'MAIL FROM:<alice@corp.test> RET=HDRS ENVID=case-1',
+      'RCPT TO:<erin@example.com> NOTIFY=NEVER',
+      'RCPT TO:<Erin@example.com> NOTIFY=SUCCESS ORCPT=rfc822;Erin@example.com',
+      'DATA',
+      `${msg}.`,
+      'QUIT',
+    ]);
+    assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+    await until('the copy', () => sink.deliveries.some((d) => d.to.includes('erin@example.com')), pf);
+    // Give a second copy (there should be none) the time to arrive.
+    await new Promise((r) => setTimeout(r, 1000));
+    const d = sink.deliveryTo('erin@example.com');
+    assert.deepEqual(d.dsn, { ret: 'HDRS', envid: 'case-1' });
+    const byRecipient = Object.fromEntries(d.to.map((r, i) => [r, d.rcptDsn[i]]));
+    // Postfix writes an ORCPT of its own where the client gave none.
+    assert.deepEqual(byRecipient, { 'erin@example.com': { notify: ['NEVER'], orcpt: 'rfc822;erin@example.com' }, 'Erin@example.com': { notify: ['SUCCESS'], orcpt: 'rfc822;Erin@example.com' } }, JSON.stringify(d.to));
   } finally {
     gw.child.kill('SIGTERM');
     await gw.exited;

@@ -376,6 +376,8 @@ test('DSN (RFC 3461): each copy carries its own recipients\' NOTIFY and ORCPT an
     'MAIL FROM:<alice@corp.test> RET=HDRS ENVID=ref+2B1',
     'RCPT TO:<carol@example.com> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;carol+2Bold@example.com',
     'RCPT TO:<erin@example.com> NOTIFY=NEVER',
+    // Another mailbox (RFC 5321 2.4: local parts are case-sensitive), with its own requests.
+    'RCPT TO:<Erin@example.com> NOTIFY=SUCCESS ORCPT=rfc822;Erin@example.com',
     // Not US-ASCII once decoded (RFC 3461 4.2): refused, not relayed without it.
     'RCPT TO:<frank@example.com> ORCPT=rfc822;caf+C3+A9@example.com',
     'RCPT TO:<frank@example.com> NOTIFY=FAILURE,FAILURE',
@@ -385,14 +387,35 @@ test('DSN (RFC 3461): each copy carries its own recipients\' NOTIFY and ORCPT an
   ]);
   assert.match(replies[0]!.text, /^220 /);
   assert.match(replies[1]!.text, /^250 DSN$|^250 /);
-  assert.deepEqual(replies.slice(2).map((r) => r.code), [501, 250, 250, 250, 501, 501, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+  assert.deepEqual(replies.slice(2).map((r) => r.code), [501, 250, 250, 250, 250, 501, 501, 354, 250, 221], replies.map((r) => r.text).join('\n'));
   assert.match(replies[2]!.text, /^501 5\.5\.4 Bad DSN parameter: ENVID is longer than 100 characters/);
-  assert.match(replies[6]!.text, /^501 5\.5\.4 Bad DSN parameter: ORCPT's address must be printable US-ASCII/);
+  assert.match(replies[7]!.text, /^501 5\.5\.4 Bad DSN parameter: ORCPT's address must be printable US-ASCII/);
   assert.equal(sink.deliveries.length, 2, 'signed for Erin, signed+encrypted for Carol');
   const toCarol = sink.deliveryTo('carol@example.com');
   const toErin = sink.deliveryTo('erin@example.com');
   assert.match(toCarol.message.toString('latin1'), /application\/pkcs7-mime/);
   assert.deepEqual(toCarol.rcptDsn, [{ notify: ['SUCCESS', 'DELAY'], orcpt: 'rfc822;carol+old@example.com' }]);
-  assert.deepEqual(toErin.rcptDsn, [{ notify: ['NEVER'] }]);
+  assert.deepEqual(toErin.to, ['erin@example.com', 'Erin@example.com'], 'both mailboxes, as given');
+  assert.deepEqual(toErin.rcptDsn, [{ notify: ['NEVER'] }, { notify: ['SUCCESS'], orcpt: 'rfc822;Erin@example.com' }]);
   for (const d of [toCarol, toErin]) assert.deepEqual(d.dsn, { ret: 'HDRS', envid: 'ref+1' });
+});
+
+test('LMTP: RCPTs that differ only in case are two recipients, each relayed with its own NOTIFY and ORCPT and answered on its own after DATA', async () => {
+  reset();
+  const msg = draft('Alice <alice@corp.test>', 'erin@example.com', 'Case', 'Two mailboxes.').toString('latin1');
+  const replies = await smtpDialogue(lmtp.listening.port, [
+    'LHLO client.test',
+    'MAIL FROM:<alice@corp.test>',
+    'RCPT TO:<Erin@example.com> NOTIFY=SUCCESS ORCPT=rfc822;Erin@example.com',
+    'RCPT TO:<erin@example.com> NOTIFY=NEVER',
+    'DATA',
+    `${msg}.`,
+    'QUIT',
+  ]);
+  // One reply per accepted RCPT (RFC 2033 4.2), then QUIT's.
+  assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 354, 250, 250, 221], replies.map((r) => r.text).join('\n'));
+  assert.equal(sink.deliveries.length, 1);
+  const [d] = sink.deliveries;
+  assert.deepEqual(d!.to, ['Erin@example.com', 'erin@example.com']);
+  assert.deepEqual(d!.rcptDsn, [{ notify: ['SUCCESS'], orcpt: 'rfc822;Erin@example.com' }, { notify: ['NEVER'] }]);
 });

@@ -37,6 +37,7 @@ import { isKakitomeError } from '../../src/errors.ts';
 import { Sink, opensslVerifyMime } from '../gateway/gateway-fixture.ts';
 import { freePort } from '../gateway/postfix-instance.ts';
 import { TestPki } from '../helpers/pki.ts';
+import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-submit-'));
 const master = masterKeyFromBytes(randomBytes(32));
@@ -157,6 +158,34 @@ describe('SMTP submission', () => {
     assert.equal(bad.code, 501, bad.response);
     assert.match(bad.response, /5\.5\.4 Bad DSN parameter: ORCPT is longer than 500/);
     assert.equal(sink.deliveries.length, before + 1, 'nothing relayed');
+  });
+
+  test('DSN: RCPTs that differ only in case are two mailboxes (RFC 5321 2.4), both relayed, each with its own NOTIFY and ORCPT', async () => {
+    // Loopback without a certificate, so that a plain client can write different parameters per recipient.
+    const local = await startSubmission(ctx, { ...config(sink.port, { maxRecipients: 2 }), tls: undefined });
+    try {
+      const before = sink.deliveries.length;
+      const replies = await smtpDialogue(local.listening.port, [
+        'EHLO client.test',
+        `AUTH PLAIN ${Buffer.from(`\0acme\0${keys.acme!}`).toString('base64')}`,
+        'MAIL FROM:<bounces@platform.example> RET=HDRS',
+        'RCPT TO:<Customer@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Customer@example.net',
+        'RCPT TO:<customer@example.net> NOTIFY=NEVER',
+        // A third mailbox is over maxRecipients, though smtp-server counts one address so far.
+        'RCPT TO:<CUSTOMER@example.net>',
+        'DATA',
+        `${message('news@acme.example').toString('latin1')}.`,
+        'QUIT',
+      ]);
+      assert.deepEqual(replies.slice(2).map((r) => r.code), [235, 250, 250, 250, 452, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+      assert.equal(sink.deliveries.length, before + 1);
+      const d = sink.deliveries.at(-1)!;
+      assert.deepEqual(d.to, ['Customer@example.net', 'customer@example.net']);
+      assert.deepEqual(d.rcptDsn, [{ notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;Customer@example.net' }, { notify: ['NEVER'] }]);
+      assert.deepEqual(d.dsn, { ret: 'HDRS', envid: null });
+    } finally {
+      await local.stop();
+    }
   });
 
   test('AUTH: a wrong key, another tenant\'s name, a key without sign, no AUTH at all', async () => {

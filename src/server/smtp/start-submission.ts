@@ -26,6 +26,7 @@ import { isKakitomeError } from '../../errors.ts';
 import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
 import { acceptMailDsn, acceptRcptDsn, receivedDsnInOrder } from '../../smtp/received-dsn-parameters.ts';
+import { receivedRecipients, recordRecipient, startRecipients } from '../../smtp/received-recipients.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
@@ -106,6 +107,7 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
       );
     },
     onMailFrom(address, session, callback) {
+      startRecipients(session);
       const badDsn = acceptMailDsn(address, session);
       if (badDsn) return callback(badDsn);
       // The key again, per message: revoked or re-limited since AUTH counts now.
@@ -123,15 +125,16 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
         () => callback(smtpError(451, '4.3.0', 'The service cannot check the API key now; try again later.')),
       );
     },
-    onRcptTo(address, _session, callback) {
-      callback(acceptRcptDsn(address) ?? null);
+    onRcptTo(address, session, callback) {
+      callback(acceptRcptDsn(address) ?? recordRecipient(address, session, config.maxRecipients) ?? null);
     },
     onData(stream, session, callback) {
       const started = performance.now();
       inFlight++;
       const key = keyOf(session);
       const transaction = `${session.id}.${++transactions}`;
-      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), ...receivedDsnInOrder(session.envelope) };
+      // Every RCPT as given, Bob@ apart from bob@ (received-recipients.ts).
+      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: receivedRecipients(session).map((r) => r.address), ...receivedDsnInOrder(session.envelope) };
       const base = { msg: 'message', session: session.id, transaction, tenant: key.tenant, key: key.id, recipients: envelope.to.length };
       const finish = (reply: { code: number; enhanced: string; text: string }, entry: Record<string, string | number | undefined>) => {
         inFlight--;
