@@ -139,6 +139,8 @@ function policyReason(d: RecipientDecision): string {
 async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, received: Received): Promise<RecipientOutcome[]> {
   const { decisions, unauthenticated } = g.policy!;
   const arrival = new Date();
+  // The sender's DSN requests, relayed with the message when it is released.
+  const { dsn, recipientDsn } = copyEnvelope(envelope, g.recipients);
   // A spooled message goes into the store from its spool, one sealed segment at a time.
   const id = await new HeldMessages(deps.ctx.store).hold({
     sender: envelope.from,
@@ -147,6 +149,8 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
     reasonCode: unauthenticated ? 'UNAUTH_ENC' : 'ENCRYPTION_REQUIRED',
     reason: unauthenticated ? unauthenticated.reason : decisions.map((d) => d.summary).join(' '),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
+    ...(dsn ? { dsn } : {}),
+    ...(recipientDsn ? { recipientDsn } : {}),
   });
   if (!unauthenticated) return g.recipients.map((recipient) => ({ recipient, status: 'accepted', code: 250, response: `Held for an administrator (${id}): encryption is required and no valid certificate is known.`, own: { enhanced: '2.0.0' } }));
   // Inbound: the recipients learn of it from the gateway's own notice; their answer is the notice's.

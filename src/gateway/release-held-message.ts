@@ -68,7 +68,9 @@ export async function releaseHeldMessage(store: Store, id: string, o: HeldAction
   const owned: ContentSpool[] = [];
   try {
     const message = unauthenticated ? await deliveredForm(store, m, o.as!, o.authservId ?? name, o.spoolDir ?? tmpdir(), owned) : m.body();
-    requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: m.sender, to: m.recipients }, message), `The held message ${id}`);
+    // With the sender's DSN requests as held (none for a message held before they were kept).
+    const envelope = { from: m.sender, to: m.recipients, ...(m.dsn ? { dsn: m.dsn } : {}), ...(m.recipientDsn ? { recipientDsn: m.recipientDsn } : {}) };
+    requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, envelope, message), `The held message ${id}`);
   } finally {
     await Promise.all(owned.map((s) => s.dispose().catch(() => undefined)));
   }

@@ -19,11 +19,16 @@
  * finds the same row and keeps one. Holding it again raises its generation
  * (migration 7): a release removes the entry only at the generation it sent, so a
  * released message that the gateway holds again (still no certificate) stays held.
+ *
+ * The sender's DSN requests (RFC 3461: RET, ENVID, each recipient's NOTIFY and ORCPT)
+ * are kept with the envelope (migration 21) and go with the message when it is
+ * released, as they would have had it not been held. A message held before has none.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { KakitomeError } from '../errors.ts';
 import type { SegmentSealer } from '../keys/seal-private-key.ts';
+import { mailDsnProblem, rcptDsnProblem, type MailDsn, type NotifyValue, type RcptDsn } from '../smtp/dsn-parameters.ts';
 import type { Row, SqlExecutor } from './sql-engine.ts';
 import type { Store } from './store.ts';
 
@@ -48,6 +53,17 @@ export interface HeldMessageInput {
   /** One sentence for the administrator and, on bounce, the sender. */
   reason: string;
   queueId?: string;
+  /** RET and ENVID as received. */
+  dsn?: MailDsn;
+  /** Each recipient's NOTIFY and ORCPT, in the order of `recipients` (undefined: none given). */
+  recipientDsn?: ReadonlyArray<RcptDsn | undefined>;
+}
+
+/** A held message's DSN requests, as hold() took them and release relays them. */
+export interface HeldDsn {
+  dsn?: MailDsn;
+  /** In the order of the recipients. */
+  recipientDsn?: Array<RcptDsn | undefined>;
 }
 
 export interface HeldMessage {
@@ -103,6 +119,50 @@ async function heldId(input: HeldMessageInput, body: HeldBody): Promise<string> 
   for (const r of [...input.recipients].map((x) => x.toLowerCase()).sort()) h.update(r).update('\0');
   for await (const c of body.read()) h.update(c);
   return h.digest('hex').slice(0, 32);
+}
+
+/** The dsn column: NULL when nothing was asked; JSON of RET, ENVID and one entry per recipient (null: none given). */
+function dsnColumn(input: HeldMessageInput): string | null {
+  const rcpt = input.recipientDsn;
+  if (rcpt && rcpt.length !== input.recipients.length) throw new KakitomeError('INVALID_ARGUMENT', `A message to hold has ${input.recipients.length} recipient(s) and ${rcpt.length} sets of DSN parameters.`);
+  const mail = input.dsn && (input.dsn.ret !== undefined || input.dsn.envid !== undefined) ? input.dsn : undefined;
+  const some = rcpt?.some((d) => d !== undefined);
+  if (!mail && !some) return null;
+  return JSON.stringify({ ...(mail?.ret !== undefined ? { ret: mail.ret } : {}), ...(mail?.envid !== undefined ? { envid: mail.envid } : {}), ...(some ? { recipients: rcpt!.map((d) => d ?? null) } : {}) });
+}
+
+/** The dsn column read back, checked as the listeners check what they receive (dsn-parameters.ts): a row that fails is refused, never relayed. */
+function heldDsnOf(id: string, value: unknown, recipients: number): HeldDsn {
+  if (value === null || value === undefined) return {};
+  const bad = (why: string) => new KakitomeError('MALFORMED', `Held message ${id} has DSN parameters that cannot be relayed (${why}).`);
+  let v: unknown;
+  try {
+    v = JSON.parse(String(value));
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not an object');
+  const o = v as Record<string, unknown>;
+  const out: HeldDsn = {};
+  if (o.ret !== undefined || o.envid !== undefined) {
+    if ((o.ret !== undefined && o.ret !== 'FULL' && o.ret !== 'HDRS') || (o.envid !== undefined && typeof o.envid !== 'string')) throw bad('RET or ENVID');
+    out.dsn = { ...(o.ret !== undefined ? { ret: o.ret } : {}), ...(o.envid !== undefined ? { envid: o.envid as string } : {}) };
+    const problem = mailDsnProblem(out.dsn);
+    if (problem) throw bad(problem);
+  }
+  if (o.recipients !== undefined) {
+    if (!Array.isArray(o.recipients) || o.recipients.length !== recipients) throw bad('not one entry per recipient');
+    out.recipientDsn = o.recipients.map((r: unknown) => {
+      if (r === null) return undefined;
+      const e = r as Record<string, unknown>;
+      if (typeof r !== 'object' || (e.notify !== undefined && !(Array.isArray(e.notify) && e.notify.every((n) => typeof n === 'string'))) || (e.orcpt !== undefined && typeof e.orcpt !== 'string')) throw bad('NOTIFY or ORCPT');
+      const d: RcptDsn = { ...(e.notify !== undefined ? { notify: e.notify as NotifyValue[] } : {}), ...(e.orcpt !== undefined ? { orcpt: e.orcpt as string } : {}) };
+      const problem = rcptDsnProblem(d);
+      if (problem) throw bad(problem);
+      return d;
+    });
+  }
+  return out;
 }
 
 const bytesOf = (v: unknown): Uint8Array => {
@@ -178,8 +238,9 @@ export class HeldMessages {
       const fresh = known ? undefined : this.#store.segmentSealer(HELD_MESSAGE_PURPOSE, id);
       try {
         await tx.run(
-          `INSERT INTO held_messages (${COLUMNS}, message, sealed_key, master_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET generation = held_messages.generation + 1, held_at = excluded.held_at, queue_id = excluded.queue_id`,
-          [id, this.#store.now().toISOString(), input.queueId ?? null, input.sender, JSON.stringify(input.recipients), input.reasonCode, input.reason, body.size, Buffer.alloc(0), fresh?.sealer.header ?? null, fresh?.masterKeyId ?? null],
+          // Held again (a retry): the requests of the latest transaction stand.
+          `INSERT INTO held_messages (${COLUMNS}, message, sealed_key, master_key_id, dsn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET generation = held_messages.generation + 1, held_at = excluded.held_at, queue_id = excluded.queue_id, dsn = excluded.dsn`,
+          [id, this.#store.now().toISOString(), input.queueId ?? null, input.sender, JSON.stringify(input.recipients), input.reasonCode, input.reason, body.size, Buffer.alloc(0), fresh?.sealer.header ?? null, fresh?.masterKeyId ?? null, dsnColumn(input)],
         );
         // Held again: the segments stored under the row's own data key stay.
         if (fresh) await writeSegments(tx, id, body, fresh.sealer);
@@ -197,24 +258,26 @@ export class HeldMessages {
   }
 
   /**
-   * The held message, and its bytes opened with the master key: `message()` in
-   * memory, `body()` as a stream that opens one segment at a time (for the relay).
-   * NOT_FOUND for an unknown id; KEY_INVALID when a segment or the row was altered,
-   * moved or truncated, or the store has another master key.
+   * The held message with its DSN requests, and its bytes opened with the master
+   * key: `message()` in memory, `body()` as a stream that opens one segment at a
+   * time (for the relay). NOT_FOUND for an unknown id; KEY_INVALID when a segment or
+   * the row was altered, moved or truncated, or the store has another master key.
    */
-  async find(id: string): Promise<HeldMessage & { message(): Promise<Buffer>; head(): Promise<Buffer>; body(): { size: number; stream(): Readable } }> {
+  async find(id: string): Promise<HeldMessage & HeldDsn & { message(): Promise<Buffer>; head(): Promise<Buffer>; body(): { size: number; stream(): Readable } }> {
     if (!ID.test(id)) throw new KakitomeError('INVALID_ARGUMENT', `"${id}" is not a held message id (32 hex digits, as \`kakitome gateway held list\` shows them).`);
-    const rows = await this.#store.engine.all(`SELECT ${COLUMNS}, sealed_key, master_key_id FROM held_messages WHERE id = ?`, [id]);
+    const rows = await this.#store.engine.all(`SELECT ${COLUMNS}, sealed_key, master_key_id, dsn FROM held_messages WHERE id = ?`, [id]);
     if (!rows[0]) throw new KakitomeError('NOT_FOUND', `No held message ${id} (released or bounced already?).`);
     const row = rows[0];
     if (row.sealed_key === null || row.sealed_key === undefined) throw new KakitomeError('KEY_INVALID', `Held message ${id} is not sealed yet: open the store with its master key once (any kakitome command with the key does it).`);
     const held = toHeld(row);
+    const dsn = heldDsnOf(id, row.dsn, held.recipients.length);
     const stored = { header: bytesOf(row.sealed_key), masterKeyId: String(row.master_key_id) };
     // Checked now: a wrong master key or a row moved to another id fails here, before anything is sent.
     this.#store.segmentSealer(HELD_MESSAGE_PURPOSE, id, stored).sealer.dispose();
     const segments = () => this.#segments(id, stored, held.size);
     return {
       ...held,
+      ...dsn,
       message: async () => {
         const parts: Buffer[] = [];
         for await (const p of segments()) parts.push(p);

@@ -488,6 +488,11 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
    );
    ALTER TABLE console_sessions ADD COLUMN oidc_issuer TEXT;
    ALTER TABLE console_tokens ADD COLUMN oidc_issuer TEXT`,
+  // 21: a held message's DSN requests (RFC 3461, src/store/held-messages.ts): RET and
+  // ENVID, and each recipient's NOTIFY and ORCPT in the order of recipients, as JSON
+  // (NULL: none were given), relayed with the message when it is released. Rows held
+  // before have NULL and are released without them, as they were.
+  `ALTER TABLE held_messages ADD COLUMN dsn TEXT`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -144,6 +144,7 @@ test('release --as decrypted: the neutralised form under its warning; --as encry
   assert.equal(await releaseHeldMessage(store, first.id, { via, as: 'decrypted', authservId: 'mx.corp.test' }), 'released');
   const opened = sink.deliveryTo('alice@corp.test');
   assert.equal(opened.from, 'erin@example.com');
+  assert.deepEqual([opened.dsn, opened.rcptDsn], [{ ret: null, envid: 'E-1' }, [{ notify: ['SUCCESS'] }]], 'released with the sender\'s DSN requests, as held');
   const raw = opened.message.toString('utf8');
   assert.match(raw, /^Authentication-Results: mx\.corp\.test; smime=neutral/m);
   assert.match(raw, /smime\.verdict-code=UNAUTH_ENC/);

@@ -316,7 +316,10 @@ test('gateway held list, release and bounce (the real launcher): a released mess
     reset();
     const first = draft('dan@corp.test', 'grace@example.com', 'For Grace', 'GRACE-SECRET');
     const second = draft('dan@corp.test', 'grace@example.com', 'Bounce me', 'BOUNCE-SECRET');
-    for (const m of [first, second]) assert.equal((await sendTo(smtp.listening.port, 'dan@corp.test', ['grace@example.com'], m)).code, 250);
+    // The first with DSN requests (RFC 3461): held with it, they go with it when it is released.
+    const requests = { ret: 'HDRS', envid: 'held+1', notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;grace@example.com' };
+    assert.equal((await sendTo(smtp.listening.port, 'dan@corp.test', ['grace@example.com'], first, { dsn: requests })).code, 250);
+    assert.equal((await sendTo(smtp.listening.port, 'dan@corp.test', ['grace@example.com'], second)).code, 250);
     assert.equal(sink.deliveries.length, 0);
     const listed = await cli('gateway', 'held', 'list', '--json');
     assert.equal(listed.status, 0, listed.stderr);
@@ -344,7 +347,9 @@ test('gateway held list, release and bounce (the real launcher): a released mess
     sink.mode = 'accept';
     const released = await cli('gateway', 'held', 'release', releaseId, '--via', `127.0.0.1:${smtp.listening.port}`);
     assert.equal(released.status, 0, released.stderr);
-    const copy = sink.deliveryTo('grace@example.com').message;
+    const delivered = sink.deliveryTo('grace@example.com');
+    assert.deepEqual([delivered.dsn, delivered.rcptDsn], [{ ret: 'HDRS', envid: 'held+1' }, [{ notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;grace@example.com' }]], 'the sender\'s DSN requests, held and released with it');
+    const copy = delivered.message;
     assert.doesNotMatch(text(copy), /GRACE-SECRET/);
     const opened = await opensslDecryptMime(world.dir, copy, grace.certPath, grace.keyPath);
     assert.ok(opened.ok, opened.detail);

@@ -73,7 +73,7 @@ test('a row or a segment moved, swapped, dropped or altered does not open', asyn
   const sql = (q: string, p: unknown[] = []) => store.engine.run(q, p as never);
   // A's row and segments moved to a new id: the additional data names the id.
   const moved = 'f'.repeat(32);
-  await sql(`INSERT INTO held_messages SELECT ?, held_at, queue_id, sender, recipients, reason_code, reason, size, message, generation, sealed_key, master_key_id FROM held_messages WHERE id = ?`, [moved, a]);
+  await sql(`INSERT INTO held_messages SELECT ?, held_at, queue_id, sender, recipients, reason_code, reason, size, message, generation, sealed_key, master_key_id, dsn FROM held_messages WHERE id = ?`, [moved, a]);
   await sql('INSERT INTO held_message_segments SELECT ?, seq, sealed FROM held_message_segments WHERE id = ?', [moved, a]);
   await assert.rejects(opens(moved), keyInvalid, 'a row moved to another id does not open');
   // B's sealed key put on A's row (B's envelope shown, A's bytes): does not open.

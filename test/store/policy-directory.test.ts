@@ -106,5 +106,33 @@ for (const factory of engineFactories('kakitome-policy-')) {
       const audit = (await store.auditLog({ limit: 50 })).map((a) => a.action);
       assert.ok(audit.includes('message.hold') && audit.includes('message.release'));
     });
+
+    test('held messages keep the sender\'s DSN requests (migration 21): RET, ENVID, each recipient\'s NOTIFY and ORCPT; a row held before has none; a row that cannot be relayed is refused', async () => {
+      const held = new HeldMessages(store);
+      const message = Buffer.from('From: alice@corp.test\r\nTo: erin@example.com\r\nSubject: held with DSN\r\n\r\nfigures\r\n');
+      const input = { sender: 'alice@corp.test', recipients: ['erin@example.com', 'Erin@example.com', 'frank@example.com'], message, reasonCode: 'ENCRYPTION_REQUIRED', reason: 'no certificate' };
+      const asked = { dsn: { ret: 'HDRS' as const, envid: 'ref 7+=' }, recipientDsn: [{ notify: ['SUCCESS', 'DELAY'] as const, orcpt: 'rfc822;erin@example.com' }, { notify: ['NEVER'] as const }, undefined] };
+      const id = await held.hold({ ...input, ...asked });
+      const found = await held.find(id);
+      assert.deepEqual([found.dsn, found.recipientDsn], [asked.dsn, asked.recipientDsn]);
+      // Held again (a retry) with other requests: the latest stand.
+      await held.hold({ ...input, recipientDsn: [undefined, undefined, { notify: ['FAILURE'] }] });
+      const again = await held.find(id);
+      assert.deepEqual([again.generation, again.dsn, again.recipientDsn], [1, undefined, [undefined, undefined, { notify: ['FAILURE'] }]]);
+      // Nothing asked: nothing kept.
+      const plain = await held.hold({ ...input, recipients: ['grace@example.com'] });
+      assert.equal((await store.engine.all('SELECT dsn FROM held_messages WHERE id = ?', [plain]))[0]!.dsn, null);
+      assert.deepEqual(Object.keys(await held.find(plain)).filter((k) => /dsn/i.test(k)), []);
+      // A row held before migration 21 has NULL there: found, with none.
+      await store.engine.run('UPDATE held_messages SET dsn = NULL WHERE id = ?', [id]);
+      const old = await held.find(id);
+      assert.deepEqual([old.dsn, old.recipientDsn, await old.message()], [undefined, undefined, message]);
+      // An edited row whose requests could not be relayed is refused before anything is sent.
+      await store.engine.run('UPDATE held_messages SET dsn = ? WHERE id = ?', [JSON.stringify({ recipients: [{ orcpt: 'rfc822;caf\u00e9@example.com' }, null, null] }), id]);
+      await assert.rejects(held.find(id), (e: unknown) => e instanceof KakitomeError && e.code === 'MALFORMED' && /printable US-ASCII/.test(e.message));
+      await store.engine.run('UPDATE held_messages SET dsn = ? WHERE id = ?', [JSON.stringify({ recipients: [null] }), id]);
+      await assert.rejects(held.find(id), /one entry per recipient/);
+      await assert.rejects(held.hold({ ...input, recipientDsn: [undefined] }), /3 recipient\(s\) and 1 sets/);
+    });
   });
 }
