@@ -61,12 +61,24 @@ export type ErrorCode =
    */
   | 'CONFLICT';
 
+/**
+ * What would let the failed call succeed, in the library's terms: an option of the
+ * operation (`email`, `passphrase`, `from`, `crlUrl`, `rootCrlUrl`, `allowInternal`,
+ * `trust`) or something to add to the store (`signingKey`, `recipientKey`, `tenant`,
+ * `tenantDomain`, `tenantIdentity`, `dkimKey`). The message says it in words every
+ * front end can show (the API, the console, the gateway); a front end may add its own
+ * control for it (the CLI its flag or command: src/cli/describe-error.ts).
+ */
+export type Remedy = 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey';
+
 export class KakitomeError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly remedy?: Remedy;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remedy?: Remedy }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KakitomeError';
     this.code = code;
+    if (options?.remedy) this.remedy = options.remedy;
   }
 }
 

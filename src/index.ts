@@ -4,7 +4,7 @@
  */
 
 // Errors and limits
-export { KakitomeError, DecryptionError, isKakitomeError, type ErrorCode } from './errors.ts';
+export { KakitomeError, DecryptionError, isKakitomeError, type ErrorCode, type Remedy } from './errors.ts';
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
 
 // Certificates and keys

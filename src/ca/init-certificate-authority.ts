@@ -49,8 +49,9 @@ export async function initCertificateAuthority(store: Store, o: InitCaOptions): 
     throw new KakitomeError(
       'INVALID_ARGUMENT',
       o.rootCrlUrl
-        ? 'The root\'s CRL covers only the issuing CA: give a CRL URL (crlUrl, --crl-url) or an OCSP URL (ocspUrl, --ocsp-url) for the mailbox certificates too.'
-        : 'The issuing CA\'s certificate would name no revocation source: give the root\'s CRL URL (rootCrlUrl, --root-crl-url) or an OCSP URL (ocspUrl, --ocsp-url), which then answers for the issuing CA too.',
+        ? 'The root\'s CRL covers only the issuing CA: give a CRL URL (crlUrl) or an OCSP URL (ocspUrl) for the mailbox certificates too.'
+        : 'The issuing CA\'s certificate would name no revocation source: give the root\'s CRL URL (rootCrlUrl) or an OCSP URL (ocspUrl), which then answers for the issuing CA too.',
+      { remedy: o.rootCrlUrl ? 'crlUrl' : 'rootCrlUrl' },
     );
   }
   const existing = await listCertificateAuthorities(store);

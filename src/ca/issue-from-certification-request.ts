@@ -92,8 +92,8 @@ function chooseAddress(r: CertificationRequest, given: string | undefined): stri
   }
   if (named.length === 1) return r.emails.find((e) => normalizeAddress(e) === named[0])!.trim();
   throw new KakitomeError('INVALID_ARGUMENT', named.length
-    ? `The certification request names several addresses (${named.join(', ')}); a mailbox certificate is for one: give --email.`
-    : 'The certification request names no e-mail address: give the mailbox with --email.');
+    ? `The certification request names several addresses (${named.join(', ')}); a mailbox certificate is for one: name the address it is for.`
+    : 'The certification request names no e-mail address: name the mailbox it is for.', { remedy: 'email' });
 }
 
 function ignoredParts(r: CertificationRequest, email: string): string[] {

@@ -1,10 +1,12 @@
 /**
  * Turns an error into the lines the command line prints on stderr: what went wrong
  * (the error's own message) and what to do (a hint per stable code, the same advice
- * as docs/errors.md). Internal errors print no stack unless KAKITOME_DEBUG is set,
+ * as docs/errors.md; for an error that names its remedy, the command line's own flag or
+ * command for it, since the library's message is worded for every front end).
+ * Internal errors print no stack unless KAKITOME_DEBUG is set,
  * and no error ever prints a key or passphrase: messages are written not to carry them.
  */
-import { isKakitomeError, type ErrorCode } from '../errors.ts';
+import { isKakitomeError, type ErrorCode, type Remedy } from '../errors.ts';
 import { isFileSystemError } from './exit-codes.ts';
 import { describeFsError } from './io.ts';
 
@@ -38,6 +40,23 @@ const HINTS: Record<ErrorCode, string> = {
   CONFLICT: 'Wait for the batch to finish (GET /api/v1/batches/{id}), or use a new Idempotency-Key for a new upload.',
 };
 
+/** The library's remedies (errors.ts) as the command line offers them. */
+const REMEDIES: Record<Remedy, string> = {
+  email: 'Name the address with --email ADDRESS.',
+  passphrase: 'Give the passphrase with --pass pass:TEXT, env:VAR or file:PATH.',
+  from: 'Give the sender with --from ADDRESS.',
+  crlUrl: 'Give --crl-url URL or --ocsp-url URL for the mailbox certificates.',
+  rootCrlUrl: 'Give --root-crl-url URL or --ocsp-url URL for the issuing CA.',
+  allowInternal: 'Allow the host with --allow-internal-fetch HOST|CIDR if it is yours.',
+  trust: 'Import the CA certificate file with kakitome certs import FILE --trust trusted.',
+  signingKey: 'Issue one with kakitome ca issue --email ADDRESS, or import one with kakitome keys import (then --sign uses it).',
+  recipientKey: 'Import yours (kakitome keys import --p12 FILE), or give --cert FILE --key FILE or --p12 FILE.',
+  tenant: 'Add it with kakitome tenant add NAME --domain DOMAIN (kakitome tenant list shows the tenants).',
+  tenantDomain: 'Give its domains: kakitome tenant add NAME --domain example.com.',
+  tenantIdentity: 'Add it with kakitome tenant identity TENANT --p12 FILE (or --email ADDRESS, issued by the internal CA).',
+  dkimKey: 'Add one with kakitome dkim add DOMAIN --selector SEL and publish its DNS record.',
+};
+
 export function hintForCode(code: ErrorCode): string {
   return HINTS[code];
 }
@@ -53,10 +72,10 @@ export function describeError(command: string, e: unknown): string {
 }
 
 /** The same lines for a failure that crossed a worker boundary as plain data. */
-export function describeFailure(command: string, f: { code: ErrorCode | 'INTERNAL'; message: string }): string {
+export function describeFailure(command: string, f: { code: ErrorCode | 'INTERNAL'; message: string; remedy?: Remedy | undefined }): string {
   const who = command ? `kakitome ${command}` : 'kakitome';
   if (f.code === 'INTERNAL') return `${who}: internal error: ${f.message}\n  This is a bug in Kakitome, not a verdict about the message; please report it.`;
-  const hint = HINTS[f.code].replace('<command>', command || '<command>');
+  const hint = f.remedy ? REMEDIES[f.remedy] : HINTS[f.code].replace('<command>', command || '<command>');
   return `${who}: ${f.code}: ${f.message}\n  ${hint}`;
 }
 

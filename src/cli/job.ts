@@ -5,7 +5,7 @@
  * that can cross a worker boundary, and its result is plain data too.
  */
 import type { Writable } from 'node:stream';
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode, Remedy } from '../errors.ts';
 import { isKakitomeError } from '../errors.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import type { VerdictView } from '../smime/verdict-view.ts';
@@ -16,6 +16,8 @@ export interface JobFailure {
   /** A stable Kakitome code, or INTERNAL for a bug. */
   code: ErrorCode | 'INTERNAL';
   message: string;
+  /** What would fix it, in the library's terms (describe-error.ts names the CLI's way). */
+  remedy?: Remedy;
 }
 
 export interface JobResult {
@@ -69,6 +71,6 @@ export async function runJob(job: Job, message: Buffer): Promise<JobResult> {
 }
 
 export function toFailure(e: unknown): JobFailure {
-  if (isKakitomeError(e)) return { code: e.code, message: e.message };
+  if (isKakitomeError(e)) return { code: e.code, message: e.message, ...(e.remedy ? { remedy: e.remedy } : {}) };
   return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
 }

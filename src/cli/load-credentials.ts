@@ -15,7 +15,7 @@ const MAX_CREDENTIAL_BYTES = 16 * 1024 * 1024;
 function withSource(option: string, path: string, e: unknown): never {
   if (isKakitomeError(e)) {
     const prefix = `${option} ${path}: `;
-    throw new KakitomeError(e.code, e.message.startsWith(prefix) ? e.message : prefix + e.message, { cause: e });
+    throw new KakitomeError(e.code, e.message.startsWith(prefix) ? e.message : prefix + e.message, { cause: e, ...(e.remedy ? { remedy: e.remedy } : {}) });
   }
   throw e;
 }

@@ -40,7 +40,7 @@ async function loadAnchorsOption(option: string, files: string[]): Promise<Certi
   try {
     return await loadTrustAnchors(files);
   } catch (e) {
-    if (isKakitomeError(e)) throw new KakitomeError(e.code, `${option}: ${e.message}`, { cause: e });
+    if (isKakitomeError(e)) throw new KakitomeError(e.code, `${option}: ${e.message}`, { cause: e, ...(e.remedy ? { remedy: e.remedy } : {}) });
     const err = e as NodeJS.ErrnoException;
     throw new KakitomeError('INVALID_ARGUMENT', `${option} ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
   }

@@ -57,7 +57,7 @@ export function renderVerdict(v: VerdictView, ok: boolean, command = ''): string
   const harvested = v.details?.harvested as Array<{ email: string; fingerprint: string; created: boolean; filing: string }> | undefined;
   for (const h of harvested ?? []) {
     lines.push(h.filing === 'pending'
-      ? `key store: recorded a new key for ${h.email} (${h.fingerprint.slice(0, 16)}), not used until accepted (kakitome certs accept)`
+      ? `key store: recorded a new key for ${h.email} (${h.fingerprint.slice(0, 16)}), not used until accepted (kakitome certs accept ${h.fingerprint} --email ${h.email})`
       : `key store: ${h.created ? 'kept' : 'refreshed'} the certificate of ${h.email} (${h.fingerprint.slice(0, 16)}) for encrypting to them`);
   }
   return lines.join('\n') + '\n';

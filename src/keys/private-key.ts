@@ -34,7 +34,7 @@ export function loadPrivateKey(data: Uint8Array | string, passphrase?: string | 
     }
   }
   if (passphraseProblem === 'missing' || (passphraseProblem === 'wrong' && !pass)) {
-    throw new KakitomeError('KEY_INVALID', 'The private key is encrypted: give its passphrase (--pass pass:TEXT, env:VAR or file:PATH).', { cause: last });
+    throw new KakitomeError('KEY_INVALID', 'The private key is encrypted: give its passphrase.', { cause: last, remedy: 'passphrase' });
   }
   if (passphraseProblem === 'wrong') throw new KakitomeError('KEY_INVALID', 'The private key could not be opened: wrong passphrase.', { cause: last });
   throw new KakitomeError('KEY_INVALID', 'Not a private key in a known format (PEM or DER; PKCS#8, PKCS#1 or SEC1).', { cause: last });

@@ -43,7 +43,7 @@ export function requireMessageEnvelope(message: Uint8Array): Buffer {
 export async function findStoreKeysForMessage(store: Store, message: Buffer): Promise<DecryptKey[]> {
   const found = await findEnvelopeKeys(store, requireMessageEnvelope(message));
   if (found.length === 0) {
-    throw new KakitomeError('NOT_RECIPIENT', 'The key store holds no private key for any recipient of this message: import yours (kakitome keys import --p12 FILE), or give --cert FILE --key FILE or --p12 FILE.');
+    throw new KakitomeError('NOT_RECIPIENT', 'The key store holds no private key for any recipient of this message: import the recipient\'s key and certificate into the key store (a PKCS#12 file), or give them with the request.', { remedy: 'recipientKey' });
   }
   return found.map(({ key, certificate }) => ({ key, certificate }));
 }

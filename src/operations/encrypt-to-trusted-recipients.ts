@@ -73,14 +73,14 @@ export async function prepareTrustedEncryption(store: Store, o: TrustedEncryptio
     if (o.self !== false) s.copy = await senderCopy(store, address, validate);
     if (o.signFromStore) {
       const id = await store.findSigningIdentity(address);
-      if (!id) throw new KakitomeError('INVALID_ARGUMENT', `--sign: the key store holds no current signing key for ${address} (kakitome ca issue --email ${address}, or kakitome keys import).`);
+      if (!id) throw new KakitomeError('INVALID_ARGUMENT', `Signing from the key store: it holds no current signing key for ${address}. Issue one with the internal CA, or import the key and certificate.`, { remedy: 'signingKey' });
       s.sign = { signers: [{ certificate: id.certificate, key: id.key }], certificates: id.chain };
     }
     senders.set(address, s);
     return s;
   };
   return async (message, from) => {
-    if (from === undefined && o.signFromStore) throw new KakitomeError('INVALID_ARGUMENT', '--sign: the message has no From address; give --from ADDRESS.');
+    if (from === undefined && o.signFromStore) throw new KakitomeError('INVALID_ARGUMENT', 'Signing from the key store: the message has no From address to sign as; give the sender\'s address.', { remedy: 'from' });
     const sender = from !== undefined ? await senderFor(from) : {};
     const all = [...fixed];
     if (sender.copy && !all.some((r) => r.certificate.fingerprint256 === sender.copy!.certificate.fingerprint256)) all.push(sender.copy);

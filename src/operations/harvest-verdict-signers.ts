@@ -75,7 +75,7 @@ export async function harvestVerdictSigners(store: Store, verdict: MessageVerdic
       const fp = r.record.certificate.fingerprint256;
       notes.push({ email: r.address, fingerprint: fp, created: r.created, filing: r.filing });
       if (r.filing === 'pending') {
-        view.warnings.push(`New key for ${r.address}: this message brings certificate ${fp} ("${r.record.certificate.subjectText}"), but the key store already knows ${r.address} with another key (${r.knownCertificates.map((k) => k.slice(0, 16)).join(', ')}). The new one was recorded and is not used to encrypt to ${r.address}. If ${r.address} really changed keys, an administrator accepts it: kakitome certs accept ${fp} --email ${r.address}`);
+        view.warnings.push(`New key for ${r.address}: this message brings certificate ${fp} ("${r.record.certificate.subjectText}"), but the key store already knows ${r.address} with another key (${r.knownCertificates.map((k) => k.slice(0, 16)).join(', ')}). The new one was recorded and is not used to encrypt to ${r.address}. If ${r.address} really changed keys, an administrator accepts certificate ${fp} for ${r.address} in the key store.`);
       }
     }
     for (const x of refused) {

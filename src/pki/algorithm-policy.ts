@@ -100,7 +100,7 @@ export function hashOfAlgorithm(oid: string): string | undefined {
 /** A received legacy algorithm (SHA-1, a short RSA key): the sentence says which way the policy went and how to change it. */
 function legacyFinding(action: LegacyAction, fact: string): AlgorithmFinding {
   return action === 'reject'
-    ? { action, legacy: fact, message: `${fact} Legacy algorithms are refused; allow them only to read old mail (allowLegacy, --allow-legacy).` }
+    ? { action, legacy: fact, message: `${fact} Legacy algorithms are refused; allow them (allowLegacy) only to read old mail.` }
     : { action, legacy: fact, message: `${fact} Accepted only because legacy algorithms are allowed.` };
 }
 

@@ -71,7 +71,7 @@ async function fetchOverHttp(url: string, req: FetchRequest, only: HostList | un
   for (const a of addresses) {
     const kind = classifyInternalAddress(a.address);
     if (kind && !named && !internal.hasAddress(a.address)) {
-      throw new KakitomeError('INVALID_ARGUMENT', `${url} was not fetched: ${host === a.address ? host : `${host} resolves to ${a.address}, which`} is ${kind}. Internal addresses are fetched only when allow-listed (allowInternal, --allow-internal-fetch).`);
+      throw new KakitomeError('INVALID_ARGUMENT', `${url} was not fetched: ${host === a.address ? host : `${host} resolves to ${a.address}, which`} is ${kind}. Internal addresses are fetched only when allow-listed (allowInternal).`, { remedy: 'allowInternal' });
     }
   }
   // Like any client, try the next judged address when one cannot be connected to.

@@ -171,7 +171,7 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   opaqueSignDomains: { default: [], scope: 'outbound', ...list(normalizePolicyDomain, 'mail domains'), help: 'recipient domains whose signed copies are opaque (application/pkcs7-mime)' },
   hideSubject: { default: false, scope: 'outbound', ...bool, help: 'encryption hides the Subject outside (RFC 9788)' },
   dkim: { default: false, scope: 'outbound', ...bool, help: 'DKIM-sign outbound mail after S/MIME with the From domain\'s active DKIM keys (kakitome dkim add; no key: sent without DKIM, counted)' },
-  senderAuthentication: { default: false, scope: 'inbound', ...bool, help: 'check DKIM, SPF and DMARC of inbound mail and write the results beside smime in Authentication-Results (needs DNS: --dns-server)' },
+  senderAuthentication: { default: false, scope: 'inbound', ...bool, help: 'check DKIM, SPF and DMARC of inbound mail and write the results beside smime in Authentication-Results (needs DNS: the resolver the gateway is started with)' },
   revocation: { default: 'require', scope: 'inbound', ...revocation, help: 'revocation checking of inbound signers' },
   recipientRevocation: { default: 'allow-unknown', scope: 'outbound', ...revocation, help: 'revocation checking of recipients\' certificates' },
   subjectTags: { default: 'off', scope: 'inbound', ...oneOf('off', 'en', 'ja'), help: 'tag the Subject of inbound mail by its S/MIME result: off, en ([signed OK], [signature INVALID]) or ja ([署名確認済], [署名不正])' },
@@ -185,7 +185,7 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   maxStreamedMessages: { default: 2, scope: 'process', globalOnly: true, ...integer(1, 64), help: 'spooled messages processed at once; more wait (up to queueWaitMs, then 451)' },
   maxConnections: { default: 20, scope: 'process', globalOnly: true, ...integer(1, 10_000), help: 'connections served at once' },
   relayTimeoutMs: { default: 120_000, scope: 'process', globalOnly: true, ...integer(1000, 3_600_000), help: 'milliseconds the next hop may take before the gateway answers 4xx' },
-  maxQueuedMessages: { default: 8, scope: 'process', globalOnly: true, ...integer(0, 10_000), help: 'transactions admitted beyond one per crypto worker (--workers); more wait at MAIL FROM' },
+  maxQueuedMessages: { default: 8, scope: 'process', globalOnly: true, ...integer(0, 10_000), help: 'transactions admitted beyond one per crypto worker thread of the gateway; more wait at MAIL FROM' },
   // Under Postfix's smtp_mail_timeout (300 s), so that Postfix gets our 451 rather than timing out.
   queueWaitMs: { default: 60_000, scope: 'process', globalOnly: true, ...integer(0, 240_000), help: 'milliseconds a transaction may wait at MAIL FROM for a place before the gateway answers 451 4.3.2 (Postfix retries later)' },
 };

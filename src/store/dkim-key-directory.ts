@@ -131,7 +131,7 @@ export class DkimKeyDirectory {
   async activateKey(domain: string, selector: string): Promise<{ activated: DkimKeyRecord; retired: DkimKeyRecord[] }> {
     const rec = await this.#require(domain, selector);
     if (rec.status === 'active') return { activated: rec, retired: [] };
-    if (rec.status === 'retired') throw new KakitomeError('INVALID_ARGUMENT', `The DKIM key ${rec.selector} for ${rec.domain} is retired: a retired key never signs again. Add a new one (kakitome dkim add ${rec.domain} --selector NEW).`);
+    if (rec.status === 'retired') throw new KakitomeError('INVALID_ARGUMENT', `The DKIM key ${rec.selector} for ${rec.domain} is retired: a retired key never signs again. Add a new DKIM key for ${rec.domain} (with a new selector).`, { remedy: 'dkimKey' });
     const now = this.#store.now().toISOString();
     const retired = await this.#engine.transaction(async (tx) => {
       const old = await tx.all("SELECT selector FROM dkim_keys WHERE domain = ? AND key_type = ? AND status = 'active'", [rec.domain, rec.type]);

@@ -109,7 +109,7 @@ const unreadable = () => new KakitomeError('DECRYPT_FAILED', 'The backup could n
 
 function parseHeader(archive: Buffer): { head: Buffer; kdf: Argon2Parameters; salt: Buffer; iv: Buffer } {
   if (archive.length > MAX_BACKUP_BYTES) throw new KakitomeError('LIMIT', `A backup archive is at most ${MAX_BACKUP_BYTES} bytes.`);
-  if (!archive.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) throw new KakitomeError('MALFORMED', 'Malformed input: this is not a Kakitome backup archive (made by kakitome backup --passphrase or the console).');
+  if (!archive.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) throw new KakitomeError('MALFORMED', 'Malformed input: this is not a Kakitome backup archive (one made by Kakitome\'s encrypted backup, from the command line or the console).');
   const end = archive.indexOf(0x0a, MAGIC.length);
   if (end < 0 || end - MAGIC.length > MAX_HEADER) throw new KakitomeError('MALFORMED', 'Malformed input: the backup archive\'s header is damaged.');
   let h: Record<string, unknown>;

@@ -66,7 +66,7 @@ export async function importCertificateFile(store: Store, bytes: Uint8Array, opt
   if (d.kind === 'pkcs12') {
     // A PKCS#12 is a key container handed to a user; it never vouches for a CA.
     if (options.trust === 'trusted') {
-      throw new KakitomeError('INVALID_ARGUMENT', 'The certificates of a PKCS#12 file are always imported, never trusted: to make a CA certificate a trust anchor, extract it (openssl pkcs12 -in FILE -cacerts -nokeys) and import that file with --trust trusted.');
+      throw new KakitomeError('INVALID_ARGUMENT', 'The certificates of a PKCS#12 file are always imported, never trusted: to make a CA certificate a trust anchor, extract it (openssl pkcs12 -in FILE -cacerts -nokeys) and import that file as trusted.', { remedy: 'trust' });
     }
     if (options.password === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'This is a PKCS#12 file: give its password.');
     return importPkcs12Contents(store, importPkcs12(bytes, options.password), source);

@@ -1062,7 +1062,7 @@ function toCertificateRecord(r: Row, filings: AddressFiling[]): CertificateRecor
 /** The one address a certificate is filed under; INVALID_ARGUMENT when it is under none or several. */
 function soleAddress(rec: CertificateRecord): string {
   if (rec.emails.length === 1) return rec.emails[0]!;
-  throw new KakitomeError('INVALID_ARGUMENT', `Certificate ${rec.certificate.fingerprint256} is filed under ${rec.emails.length ? rec.emails.join(', ') : 'no address'}: name the address (--email).`);
+  throw new KakitomeError('INVALID_ARGUMENT', `Certificate ${rec.certificate.fingerprint256} is filed under ${rec.emails.length ? rec.emails.join(', ') : 'no address'}: name the address it is for.`, { remedy: 'email' });
 }
 
 function authorityKeyId(cert: Certificate): Uint8Array | undefined {

@@ -120,7 +120,7 @@ export class TenantDirectory {
   async #requireTenantRow(name: string): Promise<{ id: string; name: string; signSettings: TenantSignSettings }> {
     const row = await this.#tenantRow(checkName(name));
     if (row) return row;
-    if (name !== DEFAULT_TENANT) throw new KakitomeError('NOT_FOUND', `No tenant "${name}": add it with kakitome tenant add ${name} --domain DOMAIN.`);
+    if (name !== DEFAULT_TENANT) throw new KakitomeError('NOT_FOUND', `No tenant "${name}": add it first, with its mail domains.`, { remedy: 'tenant' });
     return this.#insertTenant(name);
   }
 
@@ -135,7 +135,7 @@ export class TenantDirectory {
   async addTenant(name: string, domains: readonly string[]): Promise<Tenant> {
     checkName(name);
     const wanted = [...new Set(domains.map(checkDomain))];
-    if (!wanted.length && name !== DEFAULT_TENANT) throw new KakitomeError('INVALID_ARGUMENT', `A tenant needs at least one domain: kakitome tenant add ${name} --domain example.com.`);
+    if (!wanted.length && name !== DEFAULT_TENANT) throw new KakitomeError('INVALID_ARGUMENT', `A tenant needs at least one mail domain (tenant "${name}" was given none).`, { remedy: 'tenantDomain' });
     const row = (await this.#tenantRow(name)) ?? (await this.#insertTenant(name));
     for (const d of wanted) {
       const owner = await this.#domainOwner(d);
@@ -191,7 +191,7 @@ export class TenantDirectory {
     if (!domainOk) throw new KakitomeError('FORBIDDEN', `The From address ${a} is outside the domains of tenant "${tenant}"${self.domains.length ? ` (${self.domains.join(', ')})` : ''}: it is not signed.`);
     const owner = await this.#identityOwner(a);
     if (owner ? owner.name !== tenant : tenant !== DEFAULT_TENANT) {
-      throw new KakitomeError('FORBIDDEN', `${a} is not an identity of tenant "${tenant}": add it with kakitome tenant identity ${tenant} --p12 FILE (or --email ${a}).`);
+      throw new KakitomeError('FORBIDDEN', `${a} is not an identity of tenant "${tenant}": an administrator adds it to the tenant (its key and certificate, or a certificate the internal CA issues).`, { remedy: 'tenantIdentity' });
     }
   }
 
@@ -203,7 +203,7 @@ export class TenantDirectory {
    */
   async checkIdentities(tenant: string, addresses: readonly string[]): Promise<void> {
     const self = await this.findTenant(checkName(tenant));
-    if (!self) throw new KakitomeError('NOT_FOUND', `No tenant "${tenant}": add it with kakitome tenant add ${tenant} --domain DOMAIN.`);
+    if (!self) throw new KakitomeError('NOT_FOUND', `No tenant "${tenant}": add it first, with its mail domains.`, { remedy: 'tenant' });
     if (!addresses.length) throw new KakitomeError('INVALID_ARGUMENT', 'The certificate names no e-mail address: it cannot be a signing identity.');
     for (const address of new Set(addresses.map(normalizeAddress))) {
       const domainOwner = await this.#domainOwner(domainOf(address));
@@ -266,13 +266,13 @@ export class TenantDirectory {
   /** KEY_INVALID unless one of the tenant's domains (for a default tenant without domains: one no tenant claims) has an active DKIM key. */
   async #requireDkimKey(tenant: string): Promise<void> {
     const self = await this.findTenant(checkName(tenant));
-    if (!self) throw new KakitomeError('NOT_FOUND', `No tenant "${tenant}": add it with kakitome tenant add ${tenant} --domain DOMAIN.`);
+    if (!self) throw new KakitomeError('NOT_FOUND', `No tenant "${tenant}": add it first, with its mail domains.`, { remedy: 'tenant' });
     const keyed = (await this.#engine.all("SELECT DISTINCT domain FROM dkim_keys WHERE status = 'active'")).map((r) => String(r.domain));
     for (const domain of keyed) {
       if (self.domains.length ? self.domains.includes(domain) : !(await this.#domainOwner(domain))) return;
     }
     const example = self.domains[0] ?? 'DOMAIN';
-    throw new KakitomeError('KEY_INVALID', `Tenant "${tenant}" has no active DKIM key for ${self.domains.length ? `its domains (${self.domains.join(', ')})` : 'any of its domains'}: DKIM was not turned on. Add one first (kakitome dkim add ${example} --selector SEL) and publish its DNS record.`);
+    throw new KakitomeError('KEY_INVALID', `Tenant "${tenant}" has no active DKIM key for ${self.domains.length ? `its domains (${self.domains.join(', ')})` : 'any of its domains'}: DKIM was not turned on. Add a DKIM key for ${example} first and publish its DNS record.`, { remedy: 'dkimKey' });
   }
 
   /** A new API key for the tenant; the token is returned once and only its hash is kept. */

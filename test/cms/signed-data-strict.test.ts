@@ -194,7 +194,7 @@ test('allowLegacy: a signature without signed attributes verifies over the conte
   // RFC 5652 5.4: without signed attributes the content type must be id-data.
   expectSigner(signedData({ contentType: '1.2.840.113549.1.9.16.1.4', signerInfos: [signerInfo({ attrs: null })] }), 'ATTR_INVALID', /id-data/, legacy);
   // Without the opt-in the refusal says how to read such old mail.
-  expectSigner(signedData({ signerInfos: [signerInfo({ attrs: null })] }), 'ATTR_INVALID', /--allow-legacy/);
+  expectSigner(signedData({ signerInfos: [signerInfo({ attrs: null })] }), 'ATTR_INVALID', /legacy forms allowed \(allowLegacy\)/);
 });
 
 test('contentType attribute: missing, duplicated, multi-valued, wrongly typed, or different from eContentType is ATTR_INVALID', () => {

@@ -327,8 +327,8 @@ function verifySignerInfo(
  * someone's signed attributes would otherwise pass as one over such "content".
  */
 function unsignedLegacyForm(eContentType: string, form: { allowed: boolean; content: Buffer | undefined }, limits: Limits): CheckedSignedAttributes {
-  if (!form.allowed) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; S/MIME requires them (RFC 8551 2.5), so the signature is not accepted. Old mail signed so (Netscape-era clients, some AS2 receipts) can be read with allowLegacy (--allow-legacy).');
-  if (!form.content) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; a streaming verifier cannot check such a signature (it covers the content itself): verify the message held in memory, with allowLegacy (--allow-legacy).');
+  if (!form.allowed) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; S/MIME requires them (RFC 8551 2.5), so the signature is not accepted. Old mail signed so (Netscape-era clients, some AS2 receipts) can be read with legacy forms allowed (allowLegacy).');
+  if (!form.content) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; a streaming verifier cannot check such a signature (it covers the content itself): verify the message held in memory, with legacy forms allowed (allowLegacy).');
   // RFC 5652 5.4: without signed attributes, eContentType must be id-data.
   if (eContentType !== OID.data) throw new KakitomeError('ATTR_INVALID', 'A signer without signed attributes may sign only id-data content (RFC 5652 5.4).');
   if (isDerSet(form.content, limits)) throw new KakitomeError('ATTR_INVALID', 'The content of a signature without signed attributes is a DER SET, the form signed attributes take: it could be another signature\'s attributes presented as content, so it is not accepted.');
