@@ -67,6 +67,18 @@ export interface BulkAnswer {
   output?: Uint8Array;
 }
 
+/**
+ * A directory chunk runs in groups of up to GROUP_INPUT_BYTES of inputs (or one
+ * larger message): the group's inputs are read, then signed, then their outputs
+ * written, instead of read, sign, write message by message. The same system calls
+ * cost less back to back, and signing runs with its code and data still in the
+ * caches: 20,000 2 KB messages, four alternating pairs under load, a worker's CPU
+ * 458-553 → 411-443 µs a message (its system time 70-94 → 49-56), the whole batch
+ * 523-618 → 474-509 µs. Memory: a group's inputs and outputs, about 3.5 times
+ * GROUP_INPUT_BYTES at most (plus one message over it).
+ */
+const GROUP_INPUT_BYTES = 1 << 20;
+
 const data = workerData as BulkWorkerData;
 const guard = new WriteGuard(data.guard);
 let ready: Promise<Job>;
@@ -100,19 +112,39 @@ async function run(message: () => Buffer): Promise<JobResult> {
 async function runFiles(task: Extract<BulkTask, { kind: 'files' }>): Promise<BulkAnswer> {
   const results: BulkItemResult[] = [];
   const write = task.staged ? writeBatchStaged : writeBatchTemporary;
-  for (const { id, name } of task.items) {
-    let r = await run(() => readFileBoundedSync(childPath(task.inDir, name), name));
-    let temporary: string | undefined;
-    if (r.output !== undefined) {
+  // Group by group (GROUP_INPUT_BYTES): read the inputs, sign them all, then write every output.
+  for (let start = 0; start < task.items.length;) {
+    const inputs: Array<Buffer | JobResult> = [];
+    let bytes = 0;
+    for (; start < task.items.length && (inputs.length === 0 || bytes < GROUP_INPUT_BYTES); start++) {
+      const { name } = task.items[start]!;
       try {
-        temporary = write(task.outDir, name, r.output, guard);
+        const data = readFileBoundedSync(childPath(task.inDir, name), name);
+        bytes += data.byteLength;
+        inputs.push(data);
       } catch (e) {
-        r = failed(e);
+        inputs.push(failed(e));
       }
     }
-    const result = itemResult(id, r, false);
-    if (temporary !== undefined) result.temporary = temporary;
-    results.push(result);
+    const first = start - inputs.length;
+    const done: JobResult[] = [];
+    for (const input of inputs) done.push(Buffer.isBuffer(input) ? await run(() => input) : input);
+    inputs.length = 0;
+    for (let i = 0; i < done.length; i++) {
+      const { id, name } = task.items[first + i]!;
+      let r = done[i]!;
+      let temporary: string | undefined;
+      if (r.output !== undefined) {
+        try {
+          temporary = write(task.outDir, name, r.output, guard);
+        } catch (e) {
+          r = failed(e);
+        }
+      }
+      const result = itemResult(id, r, false);
+      if (temporary !== undefined) result.temporary = temporary;
+      results.push(result);
+    }
   }
   return { results };
 }
