@@ -2,7 +2,9 @@
  * The SignerValidator verify, decrypt, encrypt to addresses and the harvest judge
  * certificates with: the trust options' anchors joined with the key store's
  * trusted CA certificates when a store is given (store-trust-store.ts; the store
- * also offers its CA certificates as intermediates). Without any anchor no signer
+ * also offers its CA certificates as intermediates), and with it the revocation status
+ * of the internal CA's certificates from its own records (ca/internal-ca-revocation.ts:
+ * no CRL or OCSP download for them). Without any anchor no signer
  * can be trusted: the verdict then says the signature is intact but the signer
  * unknown.
  */
@@ -12,6 +14,7 @@ import type { Fetcher, SignerValidator, TrustStore } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
 import { createStoreTrustStore } from '../store/store-trust-store.ts';
+import { createInternalCaRevocationSource } from '../ca/internal-ca-revocation.ts';
 import type { TrustOptions } from './trust-options.ts';
 
 /** `fetcher`: where CRLs, OCSP answers and caIssuers come from (default: HTTP, internal addresses as allowInternalFetch allows). */
@@ -26,7 +29,7 @@ export function createTrustValidator(o: TrustOptions, store?: Store, fetcher?: F
     allowLegacy: o.allowLegacy,
   };
   if (store === undefined) return createSignerValidator({ anchors: [...o.anchors], ...common });
-  return createSignerValidator({ trustStore: joinTrustStores(o.anchors, createStoreTrustStore(store)), ...common });
+  return createSignerValidator({ trustStore: joinTrustStores(o.anchors, createStoreTrustStore(store)), localRevocation: createInternalCaRevocationSource(store), ...common });
 }
 
 /** The options' anchors plus the store's; the store's anchors are read once per validator (one query, not one per message). */

@@ -23,7 +23,7 @@
  * 'allow-unknown'.
  */
 import type { Certificate } from '../x509/certificate.ts';
-import type { CertificateRevocationReport, ClockUsed, Fetcher, RevocationReport } from './types.ts';
+import type { CertificateRevocationReport, ClockUsed, Fetcher, LocalRevocationSource, RevocationReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
 import { issuerKey, parseCrl, type ParsedCrl } from './parse-crl.ts';
 import { normaliseName } from './match-name-constraints.ts';
@@ -91,7 +91,7 @@ export const DEFAULT_REVOCATION_OPTIONS: Readonly<RevocationOptions> = Object.fr
 /** The answer for one certificate of the path. */
 export interface CertificateRevocation {
   status: 'good' | 'revoked' | 'unknown';
-  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl';
+  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl' | 'internal-ca';
   time?: Date;
   revokedAt?: Date;
   reason?: string;
@@ -152,10 +152,13 @@ export class RevocationChecker {
   readonly #inFlight = new Map<string, Promise<CertificateRevocation>>();
   readonly #crlInFlight = new Map<string, Promise<ParsedCrl>>();
   readonly #resolveCrlIssuer: CrlIssuerResolver | undefined;
+  readonly #local: LocalRevocationSource | undefined;
 
-  constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date, resolveCrlIssuer?: CrlIssuerResolver) {
+  /** `local`: the caller's own CA's records, asked first (types.ts LocalRevocationSource). */
+  constructor(options: RevocationOptions, fetcher: Fetcher, now: () => Date, resolveCrlIssuer?: CrlIssuerResolver, local?: LocalRevocationSource) {
     this.#o = options;
     this.#resolveCrlIssuer = resolveCrlIssuer;
+    this.#local = local;
     this.#mode = normalizeRevocationMode(options.mode);
     this.#fetcher = fetcher;
     this.#now = now;
@@ -220,7 +223,12 @@ export class RevocationChecker {
     const hit = this.#answers.get(key);
     if (hit) return { ...hit.answer, cached: true };
 
-    // 2. Online sources, preferred first (one request at a time per certificate
+    // 2. The caller's own CA, from its records: no network, and current.
+    const localProblems: string[] = [];
+    const own = this.#local ? await this.#fromLocal(key, cert, issuer, localProblems) : undefined;
+    if (own) return own;
+
+    // 3. Online sources, preferred first (one request at a time per certificate
     //    and depth: a nested check never waits for the check that started it).
     const flightKey = `${key}#${depth}`;
     let pending = this.#inFlight.get(flightKey);
@@ -231,10 +239,32 @@ export class RevocationChecker {
     const online = await pending;
     if (online.status !== 'unknown') return online;
 
-    // 3. Evidence carried in this message, when valid and fresh; never remembered.
-    const problems = [...online.problems];
+    // 4. Evidence carried in this message, when valid and fresh; never remembered.
+    const problems = [...localProblems, ...online.problems];
     const carried = await this.#fromCarried(cert, issuer, evidence, problems, depth);
     return carried ?? { status: 'unknown', problems, cached: false };
+  }
+
+  /**
+   * The answer of the caller's own CA (LocalRevocationSource), remembered for at most
+   * LOCAL_ANSWER_TTL_MS: a revocation recorded meanwhile shows within that time, and
+   * a burst of mail from one sender costs one look-up. A failing source (the store
+   * down) leaves the question to the other sources, its failure among the problems.
+   */
+  async #fromLocal(key: string, cert: Certificate, issuer: Certificate, problems: string[]): Promise<CertificateRevocation | undefined> {
+    let a: Awaited<ReturnType<LocalRevocationSource>>;
+    try {
+      a = await this.#local!(cert, issuer);
+    } catch (e) {
+      problems.push(`the internal CA's records: ${messageOf(e)}`);
+      return undefined;
+    }
+    if (!a) return undefined;
+    const now = this.#now();
+    const r: CertificateRevocation & { nextUpdate?: Date } = { status: a.status, source: 'internal-ca', time: now, problems: [], cached: false, nextUpdate: new Date(now.getTime() + LOCAL_ANSWER_TTL_MS) };
+    if (a.revokedAt) r.revokedAt = a.revokedAt;
+    if (a.reason) r.reason = a.reason;
+    return this.#remember(key, r);
   }
 
   /**
@@ -566,6 +596,9 @@ function messageOf(e: unknown): string {
  * Compromise reasons (and unspecified) always count: the signing time itself is
  * signed with the key in question (RFC 5280 5.3.1 invalidityDate is advisory only).
  */
+/** How long an answer of the caller's own CA's records is reused (see #fromLocal). */
+const LOCAL_ANSWER_TTL_MS = 60_000;
+
 const BENIGN_REASONS = new Set(['affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn']);
 
 function summarise(path: Certificate[], per: CertificateRevocation[], clock: ClockUsed): RevocationReport {
@@ -628,7 +661,7 @@ function notChecked(path: Certificate[]): RevocationReport {
 }
 
 function describeSource(r: CertificateRevocation): string {
-  const what = { ocsp: 'the OCSP responder', crl: 'the CA\'s CRL', 'embedded-ocsp': 'an OCSP response carried in the message', 'embedded-crl': 'a CRL carried in the message' }[r.source ?? 'ocsp'];
+  const what = { ocsp: 'the OCSP responder', crl: 'the CA\'s CRL', 'embedded-ocsp': 'an OCSP response carried in the message', 'embedded-crl': 'a CRL carried in the message', 'internal-ca': 'the internal CA\'s own records in the key store' }[r.source ?? 'ocsp'];
   return `${r.cached ? 'a cached answer from ' : ''}${what}${r.time ? ` of ${r.time.toISOString()}` : ''}`;
 }
 

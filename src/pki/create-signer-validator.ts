@@ -19,7 +19,7 @@ import { Certificate as CertificateClass } from '../x509/certificate.ts';
 import { decode } from '../asn1/ber.ts';
 import { decodePem, isPem } from '../asn1/pem.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { ClockUsed, Fetcher, SignerValidationInput, SignerValidator, TrustReport, TrustStore, RevocationReport, IdentityReport, TimestampReport } from './types.ts';
+import type { ClockUsed, Fetcher, LocalRevocationSource, SignerValidationInput, SignerValidator, TrustReport, TrustStore, RevocationReport, IdentityReport, TimestampReport } from './types.ts';
 import { TtlCache } from './ttl-cache.ts';
 import { DEFAULT_POLICY, allowLegacyAlgorithms, judgeHashAlgorithm, type AlgorithmFinding, type AlgorithmPolicy } from './algorithm-policy.ts';
 import { buildCertificationPaths } from './build-certification-path.ts';
@@ -63,6 +63,8 @@ export interface SignerValidatorOptions {
   tsaAnchors?: Certificate[];
   tsaTrustStore?: TrustStore;
   revocation?: Partial<RevocationOptions>;
+  /** The caller's own CA's records, asked before CRLs and OCSP (types.ts LocalRevocationSource). */
+  localRevocation?: LocalRevocationSource;
   /** The algorithm policy (default DEFAULT_POLICY: SHA-1 and RSA under 2048 bits refused, WEAK_ALG). */
   policy?: AlgorithmPolicy;
   /**
@@ -202,7 +204,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     }
     return undefined;
   };
-  const revocation = new RevocationChecker(revOpts, fetcher, now, resolveCrlIssuer);
+  const revocation = new RevocationChecker(revOpts, fetcher, now, resolveCrlIssuer, options.localRevocation);
 
   /** A valid path for `leaf` at `time` (cached while the clock stays within its validity), or the first failure. */
   const findPath = async (leaf: Certificate, carried: Certificate[], usage: PathUsage, time: Date, anchorsFrom: TrustStore): Promise<{ chain?: CachedChain; failure?: PathValidationResult; failedPath: Certificate[] }> => {

@@ -14,6 +14,16 @@ export interface ClockUsed {
   time: Date;
 }
 
+/**
+ * The caller's own CA as a revocation source, asked before any network source: the
+ * status of `cert`, issued by `issuer`, from records the caller trusts as it trusts
+ * its anchors (the key store's internal CA: src/ca/internal-ca-revocation.ts, so
+ * its certificates get an answer when its CRL or OCSP URL cannot be reached, or it
+ * publishes none). Undefined when the source does not speak for that certificate;
+ * then the usual sources are asked.
+ */
+export type LocalRevocationSource = (cert: Certificate, issuer: Certificate) => Promise<{ status: 'good' | 'revoked'; revokedAt?: Date; reason?: string } | undefined>;
+
 /** The revocation status of one certificate of the path, and where it came from. */
 export interface CertificateRevocationReport {
   /** 'signer' for the leaf, 'ca' for an intermediate (the anchor is not checked: trusted by configuration). */
@@ -22,8 +32,8 @@ export interface CertificateRevocationReport {
   /** Serial number, hex. */
   serial: string;
   status: 'good' | 'revoked' | 'unknown' | 'not-checked';
-  /** Where the answer came from (absent when unknown or not checked). */
-  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl';
+  /** Where the answer came from (absent when unknown or not checked); 'internal-ca': the caller's own CA's records (LocalRevocationSource). */
+  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl' | 'internal-ca';
   /** The answer was reused from an earlier online check (the source says which). */
   cached?: boolean;
   /** thisUpdate of the evidence used. */
@@ -38,7 +48,7 @@ export interface RevocationReport {
   /** The path as a whole: revoked if any certificate is (and it counts), unknown if any is unknown, good if all are good. */
   status: 'good' | 'revoked' | 'unknown' | 'not-checked';
   /** Where the answer came from (the signer's certificate's, or the revoked one's). */
-  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl' | 'cache';
+  source?: 'ocsp' | 'crl' | 'embedded-ocsp' | 'embedded-crl' | 'internal-ca' | 'cache';
   /** thisUpdate / producedAt of the evidence used. */
   time?: Date;
   revokedAt?: Date;

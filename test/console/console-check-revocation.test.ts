@@ -1,15 +1,15 @@
 /**
- * The check page under concurrent uploads: every check is judged by the validator
- * the service keeps (service-cache.ts), so a burst of uploads of mail from one
- * signer downloads the CA's CRLs once and asks an OCSP responder that does not
- * answer once, instead of once per upload (50 uploads at once waited 22 s for
- * 150 name lookups queued on libuv's four threads). A revocation made in the
- * store is seen at the next check all the same: it moves the store's cache
- * revision, and the next check gets a new validator.
+ * The check page and the revocation of the organisation's own certificates: the
+ * internal CA's status comes from its records in the store (ca/internal-ca-revocation.ts),
+ * so "Withdrawn?" is answered yes or no even when its CRL and OCSP locations cannot be
+ * reached (it used to say "unknown" then), with no request to them at all. Every check
+ * is judged by the validator the service keeps (service-cache.ts); a revocation made
+ * in the store is seen at the next check: it moves the store's cache revision, and the
+ * next check gets a new validator.
  *
  * The organisation's CA names CRL and OCSP locations on a loopback HTTP server
  * that counts requests; the service's fetcher is allowed loopback (the default
- * refuses internal addresses), so the revocation answer comes from the real CRLs.
+ * refuses internal addresses), so they could be asked if anything asked them.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,28 +75,48 @@ async function publishCrls(): Promise<void> {
   pki.files.set('/root.crl', (await publishCrl(store, { caName: 'Check KK Root CA' })).der);
 }
 
-async function check(): Promise<{ status: number; verdict: string | undefined; page: string }> {
+async function check(message = signed): Promise<{ status: number; verdict: string | undefined; page: string }> {
   const form = new FormData();
-  form.set('message-file', new Blob([signed], { type: 'message/rfc822' }), 'message.eml');
+  form.set('message-file', new Blob([message], { type: 'message/rfc822' }), 'message.eml');
   const res = await new ConsoleClient(() => ({ url: server.url, origin: server.console.origin.baseUrl })).request('/check', { form, headers: { 'hx-request': 'true' } });
   const page = await res.text();
   return { status: res.status, verdict: /data-verdict="([^"]+)"/.exec(page)?.[1], page };
 }
 
-test('20 uploads at once are judged with one download of each CRL and one request to the silent OCSP responder', async () => {
+test('20 uploads at once are judged "not withdrawn" from the internal CA\'s records, without one request to its CRL or OCSP locations', async () => {
   const before = pki.requests;
   const results = await Promise.all(Array.from({ length: 20 }, check));
   for (const r of results) {
     assert.equal(r.status, 200);
     assert.equal(r.verdict, 'trusted');
-    // The CRLs answered: not "could not be asked".
-    assert.ok(r.page.includes(en.verdict.revocationGood), 'the revocation answer comes from the CRL');
+    assert.ok(r.page.includes(en.verdict.revocationGood), 'not "could not be asked"');
   }
-  // The leaf's OCSP (404, then remembered as down for both certificates), its CA's CRL, the root's CRL for the issuing CA.
-  assert.equal(pki.requests - before, 3);
-  // Later checks are answered from what the validator keeps.
-  await check();
-  assert.equal(pki.requests - before, 3);
+  // (Before, the leaf's OCSP location, its CA's CRL and the root's CRL: 3 requests.)
+  assert.equal(pki.requests - before, 0);
+});
+
+test('the CA\'s CRL and OCSP locations unreachable: a good certificate of the internal CA is "not withdrawn", a revoked one "withdrawn" (before: "unknown" for both)', async () => {
+  const served = new Map(pki.files);
+  pki.files.clear();
+  try {
+    const messages: Record<string, Buffer> = {};
+    for (const who of ['suzuki', 'sato']) {
+      const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const [c] = await issueMailboxCertificate(store, { email: `${who}@check.example`, keyType: 'p256', publicKey: key.publicKey });
+      messages[who] = signMessage(Buffer.from(`From: ${who} <${who}@check.example>\r\nTo: someone@check.example\r\nSubject: Hello\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n`), { signers: [{ certificate: c!.certificate, key: key.privateKey }] });
+      if (who === 'sato') await revokeIssuedCertificate(store, c!.certificate.fingerprint256, 'affiliationChanged');
+    }
+    const good = await check(messages.suzuki);
+    assert.equal(good.verdict, 'trusted');
+    assert.ok(good.page.includes(en.verdict.revocationGood), 'not withdrawn');
+    assert.ok(!good.page.includes(en.verdict.revocationUnknownText));
+    const revoked = await check(messages.sato);
+    assert.equal(revoked.verdict, 'valid-untrusted');
+    assert.ok(revoked.page.includes(en.verdict.revocationRevoked), 'withdrawn');
+    assert.ok(revoked.page.includes('CERT_REVOKED'));
+  } finally {
+    for (const [k, v] of served) pki.files.set(k, v);
+  }
 });
 
 test('a certificate revoked in the store is revoked at the next check: the kept validator goes with the store revision', async () => {

@@ -249,6 +249,17 @@ test('our own CA: ca init + issue + ca ocsp + verify under require is trusted, e
     assert.equal(viaCrl.status, 0, viaCrl.stderr);
     assert.deepEqual(sources(viaCrl), ['signer:good:crl', 'ca:good:crl']);
 
+    // With the CA's own store, its certificates are answered from its records: no CRL or
+    // OCSP location reachable (the responder down, the CRLs gone, loopback not allowed), and
+    // still not "unknown" under require (before: REVOCATION_UNKNOWN).
+    const served = new Map(crls.files);
+    crls.files.clear();
+    const withStore = () => runCli(['verify', '--revocation', 'require', '--json', '-i', 'signed.eml'], { env, cwd: work });
+    const fromStore = await withStore();
+    assert.equal(fromStore.status, 0, fromStore.stderr);
+    assert.deepEqual(sources(fromStore), ['signer:good:internal-ca', 'ca:good:internal-ca']);
+    for (const [k, body] of served) crls.files.set(k, body);
+
     // The issuing CA revoked: refused, by OCSP and by the root's CRL.
     await ok(env, 'ca', 'revoke', '--fingerprint', init.issuing.fingerprint, '--reason', 'cACompromise');
     responder = await startCaOcsp(env, ocspPort);
@@ -262,6 +273,12 @@ test('our own CA: ca init + issue + ca ocsp + verify under require is trusted, e
     assert.equal(revokedCrl.status, 1, revokedCrl.stderr);
     assert.equal(JSON.parse(revokedCrl.stdout.toString()).code, 'CERT_REVOKED');
     assert.deepEqual(sources(revokedCrl), ['signer:good:crl', 'ca:revoked:crl']);
+    crls.files.clear();
+    const revokedStore = await withStore();
+    assert.equal(revokedStore.status, 1, revokedStore.stderr);
+    assert.equal(JSON.parse(revokedStore.stdout.toString()).code, 'CERT_REVOKED');
+    assert.deepEqual(sources(revokedStore), ['signer:good:internal-ca', 'ca:revoked:internal-ca']);
+    assert.match(JSON.parse(revokedStore.stdout.toString()).signers[0].revocation.message, /according to the internal CA's own records in the key store/);
   } finally {
     await crls.stop();
     rmSync(work, { recursive: true, force: true });
