@@ -373,9 +373,15 @@ async function runDirectory(pool: WorkerPool<BulkTask, BulkAnswer>, names: strin
       }
     }));
   }
+  // Every chunk is handed out: what is written so far goes to disk while the last
+  // chunks run, and the sync at the end has only theirs left to write.
+  publisher.flushBehind();
   await window.drain();
+  // The workers are done: they end while the outputs are made durable.
+  const closing = pool.close();
   // The durability point: the batch ends only when every output is on disk under its name.
   await publisher.finish();
+  await closing;
 }
 
 /** A directory batch's output waiting for its name, with the worker's result for its message. */
@@ -474,7 +480,10 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, in
     for await (const block of readMboxBlocks(pieces, blockBytes, MAX_MESSAGE_BYTES)) await send(block);
     await window.drain();
     await writing;
+    // The workers are done: they end while OUT is made durable.
+    const closing = pool.close();
     await writer.commit();
+    await closing;
   } catch (e) {
     await writer.abort();
     throw e;

@@ -94,6 +94,8 @@ export class StagingDirectory<T extends PendingOutput> {
   readonly #waiting: T[] = [];
   #published = false;
   #flushingBehind: Promise<void> | undefined;
+  /** Asked for while one was running: starts when that one ends. */
+  #flushAgain = false;
   #syncFailed = false;
 
   constructor(outDir: string, path: string, committed: Committed<T>, options: { programs?: readonly string[] } = {}) {
@@ -130,13 +132,27 @@ export class StagingDirectory<T extends PendingOutput> {
    */
   add(output: T): void {
     this.#waiting.push(output);
-    if (this.#waiting.length % FLUSH_BEHIND_FILES === 0 && this.#flushingBehind === undefined && this.#helper !== undefined) {
-      this.#flushingBehind = this.#helper.sync().then((ok) => {
-        // Linux reports a write-back error once: after a failed sync no later one is trusted.
-        if (!ok) this.#syncFailed = true;
-        this.#flushingBehind = undefined;
-      });
+    if (this.#waiting.length % FLUSH_BEHIND_FILES === 0) this.flushBehind();
+  }
+
+  /**
+   * Syncs the file system in the background now (after the one running, if any).
+   * The batch calls it when its last chunk is handed out, so that the sync that
+   * counts, at the end, finds only the outputs of the last chunks unwritten.
+   */
+  flushBehind(): void {
+    if (this.#helper === undefined) return;
+    if (this.#flushingBehind !== undefined) {
+      this.#flushAgain = true;
+      return;
     }
+    this.#flushAgain = false;
+    this.#flushingBehind = this.#helper.sync().then((ok) => {
+      // Linux reports a write-back error once: after a failed sync no later one is trusted.
+      if (!ok) this.#syncFailed = true;
+      this.#flushingBehind = undefined;
+      if (this.#flushAgain) this.flushBehind();
+    });
   }
 
   /**
@@ -178,6 +194,7 @@ export class StagingDirectory<T extends PendingOutput> {
   }
 
   async #flush(outputs: readonly T[]): Promise<Map<T, unknown>> {
+    this.#flushAgain = false;
     await this.#flushingBehind;
     const helper = this.#helper;
     this.#helper = undefined;

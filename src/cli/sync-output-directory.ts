@@ -157,6 +157,8 @@ export class OutputCommitter<T extends PendingOutput> {
   #openedAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  /** flushBehind() asked for the open group to close before it is due. */
+  #early = false;
   #failure: unknown;
 
   /** `groupFiles` and `groupMs` default to GROUP_FILES and GROUP_MS (tests make small groups). */
@@ -189,10 +191,21 @@ export class OutputCommitter<T extends PendingOutput> {
     if (this.#open.length >= this.#groupFiles) this.#next();
   }
 
-  /** Starts committing the open group when it is due and no other group is being committed. */
+  /**
+   * Closes the open group now (once the group being committed, if any, is done)
+   * instead of when it is due. The batch calls it when its last chunk is handed out,
+   * so that finish() finds only the outputs of the last chunks uncommitted.
+   */
+  flushBehind(): void {
+    this.#early = true;
+    this.#next();
+  }
+
+  /** Starts committing the open group when it is due (or asked for early) and no other group is being committed. */
   #next(): void {
     if (this.#running !== undefined || this.#open.length === 0) return;
-    if (this.#open.length < this.#groupFiles && Date.now() - this.#openedAt < this.#groupMs) return;
+    if (!this.#early && this.#open.length < this.#groupFiles && Date.now() - this.#openedAt < this.#groupMs) return;
+    this.#early = false;
     const group = this.#open;
     this.#open = [];
     clearTimeout(this.#timer);

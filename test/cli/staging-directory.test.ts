@@ -75,6 +75,18 @@ test('every 4,096 outputs the file system is synced in the background; after one
   assert.ok([...b.told.values()].every((e) => e === undefined), 'each file fsync\'d instead');
 });
 
+test('flushBehind() syncs in the background at once (the batch calls it when its last chunk is handed out); asked while one runs, another follows it', async () => {
+  const ok = fakeSync('sync-ok-behind', 0);
+  const { staging } = await staged(10, [ok.path]);
+  staging.flushBehind();
+  staging.flushBehind();
+  const deadline = Date.now() + 5000;
+  while (ok.calls().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(ok.calls().length, 2, 'two background syncs before finish()');
+  await staging.finish();
+  assert.equal(ok.calls().length, 3, 'and the one that counts, at the end');
+});
+
 test('without a usable sync program each file is fsync\'d, then OUTDIR is published the same way', async () => {
   const { outDir, staging, told } = await staged(5, [join(root, 'no-such-sync')]);
   await staging.finish();

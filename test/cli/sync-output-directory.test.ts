@@ -68,6 +68,20 @@ test('a group closes after a second even when small: outputs get their names whi
   await committer.finish();
 });
 
+test('flushBehind() commits the open group at once, before it is full or a second old (the batch calls it when its last chunk is handed out)', async () => {
+  const { dir, outputs } = outdir(3);
+  const sync = fakeSync('sync-behind', 0);
+  const committer = new OutputCommitter(dir, () => {}, { programs: [sync.path], groupMs: 60_000 });
+  for (const o of outputs) committer.add(o);
+  committer.flushBehind();
+  const deadline = Date.now() + 5000;
+  while (!existsSync(join(dir, 'm2.eml')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(existsSync(join(dir, 'm2.eml')), 'named before finish()');
+  assert.equal(sync.calls().length, 1);
+  await committer.finish();
+  assert.equal(sync.calls().length, 1, 'nothing left for the end to sync');
+});
+
 test('without a usable sync program each file is fsync\'d before its rename; one that cannot be flushed fails alone, and is never named', async () => {
   const { dir, outputs } = outdir(20);
   rmSync(join(dir, outputs[5]!.temporary));
