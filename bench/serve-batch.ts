@@ -17,20 +17,22 @@
  * it, and its batches/ directory). --dir: where the store and the SQLite batch
  * files go (default the system's temporary directory; a million messages need
  * about 10 GB there). BENCH_NODE_ARGS: options for the nodes' node, e.g.
- * "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a node spends its time.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a node spends its time;
+ * BENCH_NODE_LOG=PREFIX writes each node's standard output (its log lines, and
+ * V8's with --trace-gc in BENCH_NODE_ARGS) to PREFIX.PID.
  * Not run by the test suite.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, sign } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { formatMboxEntry } from '../src/mime/mbox.ts';
 import { startPostgres, type PostgresServer } from '../test/store/postgres-server.ts';
+import { benchMbox } from './harness/batch-mbox.ts';
 import { createBenchDir } from './harness/bench-data.ts';
 import { measureSync } from './harness/measure.ts';
 import { twoKilobyteEmail } from './messages.ts';
@@ -59,7 +61,9 @@ interface Node {
 function startNode(env: NodeJS.ProcessEnv): Node {
   const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), BIN, 'serve', '--http', '127.0.0.1:0', '--workers', '0', '--batch-chunk', chunk, '--batch-workers', workers, '--max-batch-size', '1024GiB', '--max-batch-messages', String(Math.max(count, 1))], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = new Promise<string>((resolve, reject) => {
+    const logTo = process.env.BENCH_NODE_LOG ? createWriteStream(`${process.env.BENCH_NODE_LOG}.${child.pid}`) : undefined;
     createInterface({ input: child.stdout! }).on('line', (l) => {
+      logTo?.write(`${l}\n`);
       if (l.includes('"msg":"listening"')) resolve(String(JSON.parse(l).url));
     });
     child.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
@@ -79,22 +83,6 @@ function cpuMicros(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of stat(5); the slice starts at field 3. Clock ticks of 10 ms (CLK_TCK 100 on Linux).
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-/** The mbox, made as it is read: N messages, each with its own Message-ID. */
-function mboxStream(from: string): Readable {
-  const template = twoKilobyteEmail(from).toString('latin1');
-  let i = 0;
-  return new Readable({
-    read() {
-      const parts: Buffer[] = [];
-      for (let k = 0; k < 256 && i < count; k++, i++) {
-        const m = Buffer.from(template.replace('<bench-0001@example.com>', `<bench-${i}@example.com>`), 'latin1');
-        parts.push(formatMboxEntry(`${from} Mon Nov 23 12:00:00 2026`, m));
-      }
-      this.push(parts.length ? Buffer.concat(parts) : null);
-    },
-  });
 }
 
 function upload(base: string, key: string, body: Readable): Promise<{ id: string }> {
@@ -152,7 +140,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${count} messages, ${nodeCount} node(s) on ${engine}, ${keyType}, chunk ${chunk}; raw ${rawBefore.toFixed(0)}/s on one core; load ${load.toFixed(2)}\n`);
 
     const t0 = performance.now();
-    const { id } = await upload(urls[0]!, key, mboxStream('news@bench.example'));
+    const { id } = await upload(urls[0]!, key, benchMbox('news@bench.example', count));
     const uploaded = performance.now();
     const rssAfterUpload = nodes.map((n) => peakRssMiB(n.child.pid!));
     const cpuAfterUpload = nodes.map((n) => cpuMicros(n.child.pid!));

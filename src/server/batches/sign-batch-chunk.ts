@@ -10,8 +10,8 @@
  * not completed (its node died, the lease was lost) leaves neither. A message refused for what it is
  * (any KakitomeError: two From fields, a From outside the tenant's domains, no
  * current identity, too large) is a failure at its index and is not in the
- * output. A few messages are signed at once so the store's lookups for them
- * share round trips (src/store/coalesce-key-lookups.ts).
+ * output. Messages are signed one after the other, each written into the chunk's
+ * output as it is signed.
  *
  * Any other error is the service's, not the message's: if the store still
  * answers it is this message's failure (INTERNAL, logged); if not, the chunk
@@ -19,7 +19,7 @@
  * whole later, by this node or another.
  */
 import type { z } from 'zod';
-import { formatEnvelopeDate, formatMboxEntry } from '../../mime/mbox.ts';
+import { formatEnvelopeDate, MboxEntryWriter } from '../../mime/mbox.ts';
 import { isKakitomeError } from '../../errors.ts';
 import type { BatchFailure } from '../../store/batch-directory.ts';
 import { auditRowOf, type AuditRow } from '../../store/record-key-use.ts';
@@ -48,13 +48,23 @@ export class ChunkInterrupted extends Error {
 }
 
 /**
- * Messages in flight at once: the requests of one turn of the event loop share one
- * read of the store's cache revision (ServiceCache.refresh); few, because each
- * holds its message and signature and all of them make the garbage V8 collects (16
- * kept a node's peak RSS lower than 32 with the same rate; a chunk's bytes bound
- * the total anyway).
+ * Messages signed between two reads of the store's cache revision (ServiceCache.refresh),
+ * each read a turn of the event loop: a new, renewed or retired identity counts from
+ * the next such read on, as it did when 16 messages were in flight and shared each read.
  */
-const LANES = 16;
+export const REFRESH_EVERY = 16;
+
+/**
+ * The output buffer reserved for a chunk: more than its signed messages take (a 2 KB
+ * message signs to about 6.4 KB with its separator line). Only the pages written are
+ * resident, so reserving generously costs address space, not memory; a chunk that
+ * outgrows it is copied once into a buffer twice as large.
+ */
+function expectedOutputBytes(entries: readonly ChunkEntry[]): number {
+  let bytes = 0;
+  for (const e of entries) bytes += (e.message ? Math.ceil(e.message.length * 1.5) + 4096 : 0) + e.envelope.length;
+  return bytes;
+}
 
 export interface SignChunkInput {
   /** The batch's id, named in each message's audit row. */
@@ -71,32 +81,44 @@ export interface SignChunkInput {
 
 export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput): Promise<SignedChunk> {
   const { entries, firstIndex, key } = input;
-  const signed: Array<Buffer | undefined> = new Array(entries.length);
-  const audit: Array<AuditRow | undefined> = new Array(entries.length);
+  // The signed messages go straight into the chunk's output in order, one copy each, and the
+  // message's own signed Buffer dies young: one message at a time, so that what a message
+  // allocates is garbage before the young generation is next collected (16 messages in
+  // flight kept each other's parsed messages alive across collections: promoted, they
+  // made most of the batch thread's full collections).
+  const output = new MboxEntryWriter(expectedOutputBytes(entries));
+  const audit: AuditRow[] = [];
   const failures: BatchFailure[] = [];
   // The separator line for messages that came without one (NDJSON, multipart): as mail tools write an unknown sender.
   const envelope = `MAILER-DAEMON ${formatEnvelopeDate(ctx.store.now())}`;
-  let next = 0;
-  let stop: ChunkInterrupted | undefined;
+  const cache = serviceCache(ctx);
+  let signing = 0;
 
-  const one = async (i: number): Promise<void> => {
+  for (let i = 0; i < entries.length; i++) {
+    const why = input.interrupted();
+    if (why) throw new ChunkInterrupted(why);
     const entry = entries[i]!;
     const index = firstIndex + i;
-    if (entry.error) return void failures.push({ index, ...entry.error });
+    if (entry.error) {
+      failures.push({ index, ...entry.error });
+      continue;
+    }
     if (!key) {
-      return void failures.push({ index, code: 'UNAUTHENTICATED', reason: `The API key ${input.keyId} that uploaded this batch was revoked, or no longer has scope sign: the message was not signed.` });
+      failures.push({ index, code: 'UNAUTHENTICATED', reason: `The API key ${input.keyId} that uploaded this batch was revoked, or no longer has scope sign: the message was not signed.` });
+      continue;
     }
     try {
-      // As for each request: the store's cache revision first, so a new, renewed or retired identity counts from the next message on.
-      await serviceCache(ctx).refresh();
+      // As for requests: the store's cache revision first, so a new, renewed or retired identity counts from the next read on.
+      if (signing++ % REFRESH_EVERY === 0) await cache.refresh();
       const made = await makeTenantSignature(ctx, key, entry.message!, input.options, 'api.batches.sign', `batch ${input.batchId} message ${index}`);
-      signed[i] = formatMboxEntry(entry.envelope || envelope, made.signed);
-      audit[i] = auditRowOf(made.use);
+      output.add(entry.envelope || envelope, made.signed);
+      audit.push(auditRowOf(made.use));
       ctx.metrics.countOperation('batch-sign', 'ok');
     } catch (e) {
       if (isKakitomeError(e)) {
         ctx.metrics.countOperation('batch-sign', 'refused');
-        return void failures.push({ index, code: e.code, reason: e.message });
+        failures.push({ index, code: e.code, reason: e.message });
+        continue;
       }
       try {
         await ctx.store.engine.all('SELECT 1');
@@ -107,25 +129,6 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
       ctx.metrics.countOperation('batch-sign', 'failed');
       failures.push({ index, code: 'INTERNAL', reason: 'The service failed on this message; it is logged with the batch and index.' });
     }
-  };
-
-  const lane = async (): Promise<void> => {
-    while (!stop && next < entries.length) {
-      const why = input.interrupted();
-      if (why) {
-        stop = new ChunkInterrupted(why);
-        return;
-      }
-      try {
-        await one(next++);
-      } catch (e) {
-        stop = e instanceof ChunkInterrupted ? e : new ChunkInterrupted('signing failed', { cause: e });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LANES, entries.length) }, lane));
-  if (stop) throw stop;
-  failures.sort((a, b) => a.index - b.index);
-  const parts = signed.filter((b): b is Buffer => b !== undefined);
-  return { output: Buffer.concat(parts), signed: parts.length, failures, audit: audit.filter((r): r is AuditRow => r !== undefined) };
+  }
+  return { output: output.bytes(), signed: audit.length, failures, audit };
 }
