@@ -14,15 +14,24 @@ export function encodeLength(n: number): Buffer {
   return Buffer.of(0x84, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
 }
 
-/** A TLV with the given identifier octet and contents. */
+/**
+ * A TLV with the given identifier octet and contents. The length octets are written
+ * in place (encodeLength's encoding), not made as a Buffer of their own: a signed
+ * message encodes about fifteen TLVs, each of which allocated two Buffers.
+ */
 export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
   let len = 0;
   for (const c of contents) len += c.length;
-  const head = encodeLength(len);
-  const out = Buffer.allocUnsafe(1 + head.length + len);
+  // Length octets after the first: 0 (short form), else as many as the length needs (at most 4).
+  const extra = len < 0x80 ? 0 : len < 0x100 ? 1 : len < 0x10000 ? 2 : len < 0x1000000 ? 3 : 4;
+  const out = Buffer.allocUnsafe(2 + extra + len);
   out[0] = tag;
-  head.copy(out, 1);
-  let p = 1 + head.length;
+  if (extra === 0) out[1] = len;
+  else {
+    out[1] = 0x80 | extra;
+    for (let i = extra, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
+  }
+  let p = 2 + extra;
   for (const c of contents) {
     out.set(c, p);
     p += c.length;

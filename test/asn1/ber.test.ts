@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, readOctets, readIntegerBytes, readBigInt, readOid, readTime, readBitString, readBoolean, readString, Tag } from '../../src/asn1/ber.ts';
-import { integer, oid, sequence, octetString, setOf, time, tlv, utf8String, compareDer } from '../../src/asn1/der.ts';
+import { integer, oid, sequence, octetString, setOf, time, tlv, utf8String, compareDer, encodeLength } from '../../src/asn1/der.ts';
 import { errorCode } from '../helpers/error-code.ts';
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -114,6 +114,18 @@ test('BIT STRING, BOOLEAN and strings', () => {
   assert.equal(code(() => readBoolean(decode(h('01 01 01'), { der: true }))), 'MALFORMED');
   assert.equal(readString(decode(utf8String('書留'))), '書留');
   assert.equal(readString(decode(h('1e 04 66 f8 75 59'))), '書留');
+});
+
+test('tlv writes the minimal definite length at every boundary (as encodeLength), and DER decoding reads it back', () => {
+  for (const n of [0, 1, 127, 128, 255, 256, 65_535, 65_536, 0xff_ffff, 0x100_0000]) {
+    const content = Buffer.alloc(n, 0x5a);
+    const out = tlv(Tag.OCTET_STRING, content.subarray(0, n >> 1), content.subarray(n >> 1));
+    const head = encodeLength(n);
+    assert.equal(out.length, 1 + head.length + n, `length ${n}`);
+    assert.equal(out[0], Tag.OCTET_STRING);
+    assert.deepEqual(out.subarray(1, 1 + head.length), head, `length octets of ${n}`);
+    assert.equal(readOctets(decode(out, { der: true })).length, n);
+  }
 });
 
 test('setOf sorts members in DER order', () => {

@@ -66,7 +66,7 @@ export interface SignOptions {
   now?: Date;
 }
 
-/** The per-signer constants, computed once. */
+/** The per-signer constants, computed once (and shared between messages: never changed by a caller). */
 export interface PreparedSigner {
   scheme: SigningScheme;
   version: 1 | 3;
@@ -117,7 +117,8 @@ export function prepareSigner(signer: SignerOptions): PreparedSigner {
   if (!byChoice) byCert.set(signer.certificate, (byChoice = new Map()));
   const k = choiceKey(signer);
   const hit = byChoice.get(k);
-  if (hit) return { ...hit, includeSigningTime: signer.signingTime };
+  // The kept object itself when the signer gives no signing time (every message of a service): no copy per message.
+  if (hit) return signer.signingTime === undefined ? hit : { ...hit, includeSigningTime: signer.signingTime };
 
   // The options come from JavaScript callers too: check the unions at run time.
   if (signer.hash !== undefined && !['sha256', 'sha384', 'sha512'].includes(signer.hash)) throw new KakitomeError('INVALID_ARGUMENT', `Unsupported signing hash ${String(signer.hash)} (sha256, sha384 or sha512).`);
@@ -227,12 +228,21 @@ export function layoutSignedData(options: SignOptions): { layout: SignedDataLayo
 export function signData(content: Uint8Array, options: SignOptions): Buffer {
   const { layout, signers } = layoutSignedData(options);
   const now = options.now ?? new Date();
+  // One signer (nearly every message): its digest without a map of them.
+  if (signers.length === 1) {
+    const p = signers[0]!;
+    return encodeSignedData(layout, options.detached ? undefined : content, [buildSignerInfo(contentDigest(p.scheme.digest, content), p, layout.contentType, now)]);
+  }
   const digests = new Map<DigestName, Buffer>();
   const signerInfos = signers.map((p) => {
     let d = digests.get(p.scheme.digest);
-    // crypto.hash is the one-shot digest (no Hash object per message); SHAKE256 needs createHash's output length.
-    if (!d) digests.set(p.scheme.digest, (d = p.scheme.digest === 'shake256' ? computeDigest(p.scheme.digest, content) : hash(p.scheme.digest, content, 'buffer')));
+    if (!d) digests.set(p.scheme.digest, (d = contentDigest(p.scheme.digest, content)));
     return buildSignerInfo(d, p, layout.contentType, now);
   });
   return encodeSignedData(layout, options.detached ? undefined : content, signerInfos);
+}
+
+/** crypto.hash is the one-shot digest (no Hash object per message); SHAKE256 needs createHash's output length. */
+function contentDigest(name: DigestName, content: Uint8Array): Buffer {
+  return name === 'shake256' ? computeDigest(name, content) : hash(name, content, 'buffer');
 }
