@@ -12,7 +12,9 @@
  *   holds per node whatever thread answers (keys without a limit ask nothing);
  * - the console's one-time downloads are held by the coordinator;
  * - /metrics sums every thread's counters;
- * - log lines are handed over once per turn of the event loop and written there.
+ * - log lines are written there: they ride with the next hand-over of audit rows
+ *   (one message per turn of the event loop for both, not one each), or go on their
+ *   own within LOG_RIDE_MS when no rows are handed over (an idle node, other routes).
  *
  * The master key comes from the coordinator (read once, a KeyObject), never from
  * this thread's environment.
@@ -32,7 +34,6 @@ import type { SubmissionConfig } from '../smtp/submission-config.ts';
 import type { RunningSubmission } from '../smtp/start-submission.ts';
 import { startServer, type RunningServer } from '../start-server.ts';
 import { ThreadChannel } from './thread-channel.ts';
-import { createLineLog } from '../line-log.ts';
 import { persistCompileCache } from './persist-compile-cache.ts';
 
 export interface ServeWorkerData {
@@ -54,8 +55,33 @@ export interface ServeWorkerReady {
 const data = workerData as ServeWorkerData;
 const channel = new ThreadChannel(parentPort!);
 
-const lineLog = createLineLog((text) => channel.send('log', text));
-const log = (entry: LogEntry) => lineLog.log(entry);
+/**
+ * The longest a log line waits for audit rows to ride with. Under load a serving
+ * thread hands rows over in every turn of its event loop, so its lines cost no
+ * message of their own: a message between threads (a structured clone, the
+ * coordinator's wake-up and its handler) costs more than the rows it carries
+ * (docs/performance.md, session 11).
+ */
+const LOG_RIDE_MS = 5;
+let unsentLog = '';
+let logTimer: NodeJS.Timeout | undefined;
+const sendLog = () => {
+  logTimer = undefined;
+  if (!unsentLog) return;
+  const text = unsentLog;
+  unsentLog = '';
+  channel.send('log', text);
+};
+/** The lines written since the last hand-over, for the audit rows' message. */
+const takeLog = () => {
+  const text = unsentLog;
+  unsentLog = '';
+  return text;
+};
+const log = (entry: LogEntry) => {
+  unsentLog += `${JSON.stringify(entry)}\n`;
+  if (!logTimer) (logTimer = setTimeout(sendLog, LOG_RIDE_MS)).unref();
+};
 
 const rateLimiter: RateGate = {
   take: (key, ratePerMinute) => (ratePerMinute === undefined ? { allowed: true, retryAfter: 0 } : channel.call<RateDecision>('rate', key, ratePerMinute)),
@@ -78,7 +104,7 @@ channel.handle('metrics-snapshot', () => (server ? server.snapshot() : metrics.s
 let running: { close(): Promise<void> } | undefined;
 
 channel.handle('start', async (): Promise<ServeWorkerReady> => {
-  const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows) });
+  const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows, takeLog()) });
   const tenants = new TenantDirectory(store);
   const cache = new ServiceCache(store, tenants);
   const shared = { rateLimiter, metrics, cache, log, version: data.version };
@@ -109,5 +135,6 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
 
 channel.handle('stop', async () => {
   await running?.close();
-  lineLog.flush();
+  clearTimeout(logTimer);
+  sendLog();
 });

@@ -98,7 +98,11 @@ export async function startServeWorkers(o: ServeWorkersOptions): Promise<Running
   const spawn = (data: ServeWorkerData): Thread => {
     const worker = new Worker(workerUrl(), { workerData: data });
     const channel = new ThreadChannel(worker);
-    channel.handle('audit', (rows: AuditRow[]) => o.store.recordAuditRows(rows));
+    // A serving thread's log lines ride with its audit rows (serve-worker.ts), written before the rows commit.
+    channel.handle('audit', (rows: AuditRow[], log?: string) => {
+      if (log) o.write(log);
+      return o.store.recordAuditRows(rows);
+    });
     channel.handle('rate', (key: string, rate: number) => rates.take(key, rate));
     channel.handle('hold', (personId: string, fileName: string, contentType: string, bytes: Uint8Array) => handovers.hold(personId, fileName, contentType, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
     channel.handle('take', (id: string, personId: string) => handovers.take(id, personId));
