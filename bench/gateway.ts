@@ -77,7 +77,7 @@ import { PostfixCpu } from './harness/postfix-cpu.ts';
 
 const BIN = fileURLToPath(new URL('../bin/kakitome.js', import.meta.url));
 
-interface Options {
+export interface Options {
   count: number;
   concurrency: number;
   out: string | undefined;
@@ -143,7 +143,7 @@ function onlyOption(v: string | undefined): Options['only'] {
 }
 
 /** Counts what reaches the next hop, and when. */
-class CountingSink {
+export class CountingSink {
   received = 0;
   #waiters: Array<{ n: number; resolve: () => void }> = [];
   readonly server = new SMTPServer({
@@ -227,7 +227,7 @@ async function drive(port: number, sink: CountingSink, o: { count: number; concu
   return { perSecond: o.count / seconds, seconds, sendMs };
 }
 
-interface GatewayProcess {
+export interface GatewayProcess {
   child: ChildProcess;
   /** Of every message line the gateway logged so far, in order: `ms`, and `copiesMs` (the part of `ms` until every copy was made). */
   messages(): { ms: number[]; copies: number[] };
@@ -254,7 +254,7 @@ function ioCalls(pid: number): { reads: number; writes: number } {
 }
 
 /** CPU seconds a process has used so far, in all, in the kernel, and by thread name (MainThread, the crypto WorkerThreads, V8's and libuv's helpers); its threads' context switches and its read and write calls. */
-function cpuSeconds(pid: number): { total: number; system: number; switches: number; io: { reads: number; writes: number }; byThread: Record<string, number> } {
+export function cpuSeconds(pid: number): { total: number; system: number; switches: number; io: { reads: number; writes: number }; byThread: Record<string, number> } {
   const byThread: Record<string, number> = {};
   let switches = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -270,7 +270,7 @@ function cpuSeconds(pid: number): { total: number; system: number; switches: num
 }
 
 /** CPU µs per message between two readings, in all, in the kernel and by thread name; context switches (threads that ended meanwhile are not counted), read and write calls per message. */
-function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, count: number): { total: number; system: number; switches: number; reads: number; writes: number; byThread: Record<string, number> } {
+export function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, count: number): { total: number; system: number; switches: number; reads: number; writes: number; byThread: Record<string, number> } {
   const us = (s: number) => Math.round((s * 1e6) / count);
   const per = (n: number) => Math.round((10 * n) / count) / 10;
   return {
@@ -283,12 +283,12 @@ function cpuPerMessage(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cp
   };
 }
 
-async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, o: Pick<Options, 'workers' | 'nodeArgs' | 'lmtp'>): Promise<GatewayProcess> {
+export async function startGatewayProcess(world: GatewayWorld, listen: number, nextHop: number, o: Pick<Options, 'workers' | 'nodeArgs' | 'lmtp'> & { bin?: string; env?: NodeJS.ProcessEnv }): Promise<GatewayProcess> {
   const { workers, nodeArgs } = o;
   const policy = join(world.dir, 'bench-policy.json');
   // The bench PKIs publish no CRL or OCSP.
   writeFileSync(policy, JSON.stringify({ revocation: 'allow-unknown' }));
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : []), ...(o.lmtp ? ['--lmtp'] : [])], { env: world.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, o.bin ?? BIN, 'gateway', '--listen', `127.0.0.1:${listen}`, '--next-hop', `127.0.0.1:${nextHop}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', policy, ...(workers !== undefined ? ['--workers', workers] : []), ...(o.lmtp ? ['--lmtp'] : [])], { env: { ...world.env, ...o.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   const messageMs: number[] = [];
   const copiesMs: number[] = [];
   // The log is only collected while messages run; it is parsed when asked for, between
