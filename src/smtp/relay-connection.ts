@@ -220,9 +220,15 @@ export class RelaySession {
       return { replies: decided as SmtpReply[], reusable: false };
     }
     if (chunked) {
+      // The command and the message in one writev, without copying the message behind the command.
       const chunk = encodeChunkedBody(body as Buffer);
-      const head = Buffer.from(`BDAT ${chunk.length} LAST\r\n`, 'utf8');
-      this.#writeBytes(Buffer.concat([head, chunk], head.length + chunk.length));
+      this.#socket.cork();
+      try {
+        this.#write(`BDAT ${chunk.length} LAST\r\n`);
+        this.#writeBytes(chunk);
+      } finally {
+        this.#socket.uncork();
+      }
     } else if (!pipelining) this.#write('DATA\r\n');
     const data = await this.#reply();
     if (chunked) {

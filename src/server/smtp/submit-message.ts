@@ -19,7 +19,6 @@ import { replyForMessage, type SmtpReply } from '../../smtp/reply-for-outcomes.t
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { signForTenant } from '../api/sign.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
-import { serviceCache } from '../service-cache.ts';
 
 export type Relay = (envelope: RelayEnvelope, message: Buffer) => Promise<RecipientOutcome[]>;
 
@@ -44,8 +43,9 @@ function refusal(code: string, message: string): SmtpReply {
 export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiKeyRecord, envelope: RelayEnvelope, message: Buffer): Promise<SubmissionResult> {
   let signed: Buffer;
   try {
-    // The identity as it is now: a change since MAIL FROM counts for this message.
-    await serviceCache(ctx).refresh();
+    // The store's cache revision was read at this message's MAIL FROM (start-submission.ts), as
+    // POST /sign reads it once before the body: what the signing looks up is current as of then.
+    // (A second read here cost every message an event-loop turn and a query.)
     signed = await signForTenant(ctx, key, message, {}, 'smtp.sign');
   } catch (e) {
     // A KakitomeError is a decision about this message (POST /sign answers it with 4xx); anything else (the store, a bug) may pass.
