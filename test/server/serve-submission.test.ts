@@ -319,6 +319,23 @@ describe('SMTP submission', () => {
     assert.ok(audit.some((e) => e.action === 'key.use.sign' && e.actor === `api:acme/${keyIds.acme}`));
   });
 
+  test('messages at once: the relay connections stay open for the next ones, beyond the pool\'s default of 16 (none opened again)', async () => {
+    // The sink holds each reply, so that every message of a wave is at the relay at once.
+    Object.assign(sink, { mode: 'slow', delayMs: 1_500 });
+    try {
+      const wave = async () => {
+        const replies = await Promise.all(Array.from({ length: 24 }, () => send({})));
+        assert.deepEqual(replies.map((r) => r.code), replies.map(() => 250), JSON.stringify(replies.find((r) => r.code !== 250)));
+      };
+      await wave();
+      const opened = sink.connections;
+      await wave();
+      assert.equal(sink.connections, opened, 'the second wave found its connections in the pool (with at most 16 kept, 8 were opened again)');
+    } finally {
+      Object.assign(sink, { mode: 'accept', delayMs: 0 });
+    }
+  });
+
   test('the store gone: 4xx, never 5xx (the client keeps the message)', async () => {
     const before = sink.deliveries.length;
     await store.close();
