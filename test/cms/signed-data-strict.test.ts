@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { TestPki, type Identity } from '../helpers/pki.ts';
 import { sequence, set, setOf, oid, integer, octetString, explicit, implicit, tlv, time, utf8String, NULL, retag } from '../../src/asn1/der.ts';
 import { Tag } from '../../src/asn1/ber.ts';
+import { encodeSignedAttributes } from '../../src/cms/signed-data/signed-attributes.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { encodeAttribute } from '../../src/cms/attributes.ts';
 import { encodeIdentifier, identifierFor } from '../../src/cms/identifier.ts';
@@ -486,5 +487,13 @@ test('encodeSignedData writes what the nested DER helpers write, across length-f
         assert.deepEqual(encodeSignedData(layout, detached ? undefined : c, signers), general, `size ${size} detached ${detached} signers ${signers.length}`);
       }
     }
+  }
+});
+
+test('encodeSignedAttributes sorts like setOf (X.690 11.6), whatever the order given, equal members kept', () => {
+  const members = [sequence(oid('1.2.840.113549.1.9.3')), sequence(oid('1.2.840.113549.1.9.4'), octetString(Buffer.alloc(32, 1))), sequence(oid('1.2.840.113549.1.9.5')), utf8String('a'), utf8String('ab'), utf8String('a'), Buffer.of(0x30, 0x00), Buffer.of(0x30, 0x00, 0x00)];
+  for (let round = 0; round < 50; round++) {
+    const shuffled = [...members].sort(() => Math.random() - 0.5);
+    assert.deepEqual(encodeSignedAttributes([...shuffled]), setOf(shuffled));
   }
 });

@@ -189,13 +189,15 @@ export function signerDigestName(signer: SignerOptions): DigestName {
 /** The certificates a SignedData carries for `options` (signer certificates first, duplicates removed). */
 export function collectCertificates(options: SignOptions): Uint8Array[] {
   const out: Buffer[] = [];
-  const add = (c: Certificate) => {
-    // Byte comparison, not fingerprints: this runs for every message signed.
-    if (!out.some((d) => d === c.der || d.equals(c.der))) out.push(c.der);
-  };
-  if (options.includeSignerCertificates !== false) for (const s of options.signers) add(s.certificate);
-  for (const c of options.certificates ?? []) add(c);
+  if (options.includeSignerCertificates !== false) for (const s of options.signers) addCertificate(out, s.certificate);
+  if (options.certificates) for (const c of options.certificates) addCertificate(out, c);
   return out;
+}
+
+/** Adds `c` unless it is there already: byte comparison, not fingerprints (this runs for every message signed), in plain loops (no closure per message). */
+function addCertificate(out: Buffer[], c: Certificate): void {
+  for (const d of out) if (d === c.der || d.equals(c.der)) return;
+  out.push(c.der);
 }
 
 /**
