@@ -459,6 +459,9 @@ export const REFUSAL_MESSAGE = new UnauthenticatedContentError().message;
  * `onError` may check further. Returns how each case ended, for the tests'
  * sanity assertions (a fuzzer that only ever hits one code is not exploring).
  */
+/** Cases between two turns of the event loop in fuzz(). */
+const YIELD_EVERY = 1000;
+
 export async function fuzz(
   target: string,
   seeds: readonly Seed[],
@@ -497,6 +500,14 @@ export async function fuzz(
       outcome = e.code;
     }
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    // A turn of the event loop every YIELD_EVERY cases. A body that waits for no I/O
+    // runs the whole target as one chain of microtasks, and what Node defers to
+    // process.nextTick waits for its end: each failed inflateSync (a damaged zlib
+    // stream, compressed-data) destroys its stream on the next tick, so its handle and
+    // 16 KiB output buffer stayed reachable for the whole target (about 3.6 KB of RSS a
+    // case: 1.06 GB peak at 229k cases against 0.36 GB with the turns; a campaign
+    // round gives it millions). In the services each message is a turn of its own.
+    if ((i - first) % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
   }
   reportCases(target, last - first, performance.now() - started);
   return outcomes;
