@@ -51,8 +51,15 @@ interface Figures {
   gc: Record<string, { count: number; ms: number }>;
   threads: Record<string, number>;
   blockedShare: number;
+  faults: number;
   runQueueShare: number;
   signed: number;
+}
+
+/** Page faults of the whole process so far that needed no reading (/proc/self/stat). */
+function minorFaults(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
 /** This thread's time on a core and waiting for one, ns (/proc/thread-self/schedstat). */
@@ -144,6 +151,7 @@ async function runInThread(job: Job): Promise<Figures> {
   const p0 = process.cpuUsage();
   const tasks0 = threadTimes();
   const sched0 = schedstat();
+  const faults0 = minorFaults();
   const wall0 = performance.now();
   process.stderr.write('bench: signing\n');
   const worker = new BatchWorker(ctx as never, blobs);
@@ -152,6 +160,7 @@ async function runInThread(job: Job): Promise<Figures> {
   process.stderr.write('bench: signing done\n');
   const tasks1 = threadTimes();
   const sched1 = schedstat();
+  const faults = minorFaults() - faults0;
   const wallMicros = (performance.now() - wall0) * 1000;
   // The batch thread's wall time: on a core, waiting for one (the load), and neither (blocked: fsync, locks, nothing to do).
   const blocked = wallMicros - (sched1[0] - sched0[0]) / 1000 - (sched1[1] - sched0[1]) / 1000;
@@ -163,7 +172,7 @@ async function runInThread(job: Job): Promise<Figures> {
   await store.close();
   const threads: Record<string, number> = {};
   for (const [tid, [comm, t]] of tasks1) threads[comm] = (threads[comm] ?? 0) + (t - (tasks0.get(tid)?.[1] ?? 0)) / view.signed;
-  return { blockedShare: blocked / wallMicros, runQueueShare: (sched1[1] - sched0[1]) / 1000 / wallMicros, threads, threadMicros: (t1.user + t1.system) / view.signed, processMicros: (p1.user + p1.system) / view.signed, rawMicros: (rawBefore + rawAfter) / 2, gc, signed: view.signed };
+  return { faults: faults / view.signed, blockedShare: blocked / wallMicros, runQueueShare: (sched1[1] - sched0[1]) / 1000 / wallMicros, threads, threadMicros: (t1.user + t1.system) / view.signed, processMicros: (p1.user + p1.system) / view.signed, rawMicros: (rawBefore + rawAfter) / 2, gc, signed: view.signed };
 }
 
 if (!isMainThread) {
@@ -191,7 +200,7 @@ if (!isMainThread) {
       count, keyType, cores: availableParallelism(), signed: f.signed,
       batchThreadMicrosPerMessage: Math.round(f.threadMicros), processMicrosPerMessage: Math.round(f.processMicros), rawMicrosPerSignature: Math.round(f.rawMicros),
       processMicrosOutsideSignature: Math.round(f.processMicros - f.rawMicros), threadMicrosOutsideSignature: Math.round(f.threadMicros - f.rawMicros),
-      batchThreadBlockedShare: +f.blockedShare.toFixed(3), batchThreadRunQueueShare: +f.runQueueShare.toFixed(3),
+      minorFaultsPerMessage: +f.faults.toFixed(2), batchThreadBlockedShare: +f.blockedShare.toFixed(3), batchThreadRunQueueShare: +f.runQueueShare.toFixed(3),
       threadMicrosPerMessage: Object.fromEntries(Object.entries(f.threads).map(([k, v]) => [k, Math.round(v)])),
       gcPerThousandMessages: Object.fromEntries(Object.entries(f.gc).map(([k, v]) => [k, { count: +(v.count * 1000 / f.signed).toFixed(1), ms: +(v.ms * 1000 / f.signed).toFixed(1) }])),
     };

@@ -365,6 +365,17 @@ export class MboxEntryWriter {
     return this.#length;
   }
 
+  /**
+   * Empty again, for the next block of entries, in the same memory when it fits
+   * `expectedBytes` (a new block when it is smaller, or more than twice as large):
+   * what bytes() gave out before must no longer be in use.
+   */
+  reset(expectedBytes: number): void {
+    this.#length = 0;
+    const want = Math.max(1, expectedBytes);
+    if (this.#out.length < want || this.#out.length > 2 * want) this.#out = Buffer.allocUnsafeSlow(want);
+  }
+
   add(envelope: string, message: Uint8Array): void {
     const msg = asBuffer(message);
     const quoteAt = quotePoints(msg);

@@ -199,3 +199,23 @@ test('splitMbox, and the blocks of a batch split by its workers, read exactly as
     assert.equal(writer.bytes().byteOffset, 0);
   }
 });
+
+test('an mbox entry writer used again after reset(): the new entries only, in the same memory when it fits', () => {
+  const writer = new MboxEntryWriter(4096);
+  writer.add('first', Buffer.from('Subject: one\n\nFrom here on, one.\n'));
+  const first = writer.bytes();
+  writer.reset(4096);
+  assert.equal(writer.length, 0);
+  writer.add('second', Buffer.from('Subject: two\n\ntwo\n'));
+  assert.equal(writer.bytes().toString('latin1'), 'From second\nSubject: two\n\ntwo\n\n');
+  assert.equal(writer.bytes().buffer, first.buffer, 'the same memory');
+  // Larger than it holds: a block of its own; much smaller: a smaller one (a large chunk's memory is not kept for ever).
+  writer.reset(10_000);
+  assert.notEqual(writer.bytes().buffer, first.buffer);
+  writer.add('third', Buffer.from('x\n'));
+  assert.equal(writer.bytes().toString('latin1'), 'From third\nx\n\n');
+  const large = writer.bytes().buffer;
+  writer.reset(100);
+  assert.notEqual(writer.bytes().buffer, large);
+  assert.equal(writer.bytes().byteOffset, 0);
+});

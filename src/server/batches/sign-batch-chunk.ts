@@ -77,6 +77,8 @@ export interface SignChunkInput {
   options: z.infer<typeof SignQuery>;
   /** True once the chunk must stop (the node is stopping, the lease was lost). */
   interrupted: () => string | undefined;
+  /** Where the output is written (reset first): a writer the worker uses again once this output is stored. */
+  output?: MboxEntryWriter;
 }
 
 export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput): Promise<SignedChunk> {
@@ -86,7 +88,8 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
   // allocates is garbage before the young generation is next collected (16 messages in
   // flight kept each other's parsed messages alive across collections: promoted, they
   // made most of the batch thread's full collections).
-  const output = new MboxEntryWriter(expectedOutputBytes(entries));
+  const output = input.output ?? new MboxEntryWriter(1);
+  output.reset(expectedOutputBytes(entries));
   const audit: AuditRow[] = [];
   const failures: BatchFailure[] = [];
   // The separator line for messages that came without one (NDJSON, multipart): as mail tools write an unknown sender.
