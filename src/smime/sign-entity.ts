@@ -131,9 +131,8 @@ export interface EntityChunks {
 }
 
 export function signEntityChunks(entity: Buffer, options: SignEntityOptions): EntityChunks {
-  const common = { signers: options.signers, ...(options.certificates ? { certificates: options.certificates } : {}), ...(options.now ? { now: options.now } : {}) };
   if (options.opaque) {
-    const der = signData(entity, { ...common, detached: false });
+    const der = signData(entity, { signers: options.signers, certificates: options.certificates, now: options.now, detached: false });
     return {
       headers: [
         ['Content-Type', 'application/pkcs7-mime; smime-type=signed-data; name=smime.p7m'],
@@ -143,7 +142,7 @@ export function signEntityChunks(entity: Buffer, options: SignEntityOptions): En
       body: [base64Lines(der)],
     };
   }
-  const der = signData(entity, { ...common, detached: true });
+  const der = signData(entity, { signers: options.signers, certificates: options.certificates, now: options.now, detached: true });
   const boundary = createBoundary();
   const contentType = multipartSignedContentType(micalgFor(options.signers), boundary);
   // RFC 1847 section 2.1 / RFC 2046 section 5.1.1: what buildMultipartBody(boundary,

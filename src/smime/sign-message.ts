@@ -48,11 +48,7 @@ export function signSplitMessage(split: SplitMessage, options: SignMessageOption
   if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'signMessage needs at least one signer.');
   const limits = resolveLimits(options.limits);
   const content = prepareContent(split, options.headerProtection === false ? {} : { headerProtection: 'clear' }, limits);
-  const signed = signEntityChunks(content, {
-    signers: options.signers,
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.certificates ? { certificates: options.certificates } : {}),
-    ...(options.opaque ? { opaque: true } : {}),
-  });
+  // Absent options stay undefined (no spread of a conditional object per message).
+  const signed = signEntityChunks(content, { signers: options.signers, now: options.now, certificates: options.certificates, opaque: options.opaque });
   return assembleMessage(split.messageHeaders, signed);
 }

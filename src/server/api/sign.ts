@@ -17,6 +17,7 @@ import type { z } from 'zod';
 import { KakitomeError } from '../../errors.ts';
 import { DEFAULT_LIMITS } from '../../limits.ts';
 import { signSplitMessage } from '../../smime/sign-message.ts';
+import type { SignerOptions } from '../../cms/signed-data/sign.ts';
 import { readSigningAddress, readSigningAddressOf } from '../../smime/read-signing-address.ts';
 import { splitMessage, type SplitMessage } from '../../smime/split-message.ts';
 import { signDkim } from '../../dkim/sign-dkim.ts';
@@ -86,11 +87,10 @@ export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord
   }
   if (!split) throw unsplit;
   // The tenant's pss setting applies to its RSA identities; pss=true asked of another key is refused as before.
-  const signed = signSplitMessage(split, {
-    signers: [{ certificate: identity.certificate, key: identity.key, ...(options.hash ? { hash: options.hash } : {}), ...(options.pss && (query.pss === 'true' || identity.key.asymmetricKeyType === 'rsa') ? { rsaPadding: 'pss' as const } : {}) }],
-    certificates: identity.chain,
-    opaque: options.opaque,
-  });
+  const signer: SignerOptions = { certificate: identity.certificate, key: identity.key };
+  if (options.hash) signer.hash = options.hash;
+  if (options.pss && (query.pss === 'true' || identity.key.asymmetricKeyType === 'rsa')) signer.rsaPadding = 'pss';
+  const signed = signSplitMessage(split, { signers: [signer], certificates: identity.chain, opaque: options.opaque });
   const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
   const detail = `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}${note ? `, ${note}` : ''}`;
   return { signed: out, use: { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail } };
