@@ -966,7 +966,8 @@ export class Store implements KeyDirectory {
   async findRecipientCertificates(email: string, now: Date = this.#clock()): Promise<CertificateRecord[]> {
     const address = normalizeAddress(email);
     const preferred = (r: CertificateRecord) => Number(r.filings.some((f) => f.email === address && f.preferred));
-    const usable = (await this.#currentForAddress(address, now, "AND filing = 'current'")).filter((r) => allowsUsage(r.certificate, 'encrypt'));
+    const filedCurrent = (r: CertificateRecord) => r.filings.some((f) => f.email === address && f.filing === 'current');
+    const usable = (await this.#currentForAddress(address, now)).filter((r) => filedCurrent(r) && allowsUsage(r.certificate, 'encrypt'));
     return usable.sort(
       (a, b) =>
         TRUST_RANK[a.trust] - TRUST_RANK[b.trust] ||
@@ -977,11 +978,17 @@ export class Store implements KeyDirectory {
     );
   }
 
-  /** Valid, unrevoked end-entity certificates filed under `email` (`filing`: an extra condition on the filing). */
-  async #currentForAddress(email: string, now: Date, filing = ''): Promise<CertificateRecord[]> {
+  /**
+   * Valid, unrevoked end-entity certificates filed under `email`, whatever the filing
+   * (each record carries its filings: a caller wanting `current` ones checks them).
+   * The filing stays out of the WHERE clause: with it, SQLite took the filing index
+   * and read every current filing in the store to find one address's, once per
+   * recipient of every outbound message the gateway plans (plan-outbound.ts).
+   */
+  async #currentForAddress(email: string, now: Date): Promise<CertificateRecord[]> {
     const t = now.toISOString();
     return this.#records(
-      `c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ? ${filing}) AND c.is_ca = 0 AND c.not_before <= ? AND c.not_after > ? AND c.revoked_at IS NULL`,
+      `c.id IN (SELECT certificate_id FROM certificate_emails WHERE email = ?) AND c.is_ca = 0 AND c.not_before <= ? AND c.not_after > ? AND c.revoked_at IS NULL`,
       [normalizeAddress(email), t, t],
     );
   }

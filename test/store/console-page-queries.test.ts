@@ -161,3 +161,37 @@ test('the key changes waiting read their records together, find the certificates
   assert.deepEqual((await store.findCertificatesByIds([ids[1]!, 'no-such-id', ids[0]!])).map((r) => r.id), [ids[1], ids[0]]);
   await store.close();
 });
+
+test('the certificate to encrypt to is looked up on the address index, and only a current filing under that address counts', async () => {
+  const store = await Store.open(openSqliteEngine(':memory:'), {});
+  const now = Date.now();
+  const mint = (emails: string[]) => issueCertificate({
+    subject: { commonName: emails[0]! }, publicKey: generateKey('p256').publicKey, issuer: pki.caCert, signingKey: pki.caKey, emails,
+    keyUsage: ['digitalSignature', 'keyAgreement'], notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000),
+  });
+  // Others' current filings: the ones the filing index would have read for every lookup.
+  for (let i = 0; i < 5; i++) await store.harvestCertificate(mint([`other${i}@partner.example`]), { address: `other${i}@partner.example` });
+  const current = mint(['ren@partner.example']);
+  const pending = mint(['ren@partner.example']);
+  // Filed current under another address, naming ren too: not ren's current certificate.
+  const elsewhere = mint(['mei@partner.example', 'ren@partner.example']);
+  await store.harvestCertificate(current, { address: 'ren@partner.example' });
+  assert.equal((await store.harvestCertificate(pending, { address: 'ren@partner.example' })).filing, 'pending');
+  await store.harvestCertificate(elsewhere, { address: 'mei@partner.example' });
+  const sent: Array<[string, SqlValue[]]> = [];
+  const all = store.engine.all.bind(store.engine);
+  (store.engine as { all: typeof all }).all = async (sql: string, params: SqlValue[] = []) => {
+    sent.push([sql, params]);
+    return all(sql, params);
+  };
+  assert.deepEqual((await store.findRecipientCertificates('Ren@partner.example')).map((r) => r.certificate.fingerprint256), [current.fingerprint256]);
+  assert.deepEqual((await store.findRecipientCertificates('mei@partner.example')).map((r) => r.certificate.fingerprint256), [elsewhere.fingerprint256]);
+  assert.deepEqual(await store.findRecipientCertificates('nobody@partner.example'), []);
+  assert.ok(sent.some(([sql]) => /FROM certificate_emails WHERE email = \?/.test(sql)));
+  for (const [sql, params] of sent) {
+    const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => String(r.detail));
+    assert.ok(!plan.some((line) => line.includes('certificate_emails_filing')), `${sql}\n${plan.join('\n')}`);
+    if (/FROM certificate_emails WHERE email = \?/.test(sql)) assert.ok(plan.some((line) => line.includes('certificate_emails_email')), plan.join('\n'));
+  }
+  await store.close();
+});
