@@ -18,7 +18,7 @@
  * neighbour's load falls on all of them alike; CPU time per message holds under load
  * where throughput does not (../shared: the machine is shared).
  *
- *   npx node bench/gateway-connections.ts [--count=N] [--concurrency=C] [--rounds=R] [--warmup=N] [--modes=proxy,reuse,connect] [--workers=N] [--against=BIN | --against-env=NAME=VALUE] [--floor] [--node-arg=ARG]... [--out=FILE]
+ *   npx node bench/gateway-connections.ts [--count=N] [--concurrency=C] [--rounds=R] [--warmup=N] [--modes=proxy,reuse,connect] [--workers=N] [--against=BIN | --against-env=NAME=VALUE] [--floor] [--harvested=N] [--node-arg=ARG]... [--out=FILE]
  *
  * `--against=/other/tree/bin/kakitome.js` measures a second gateway, another tree's
  * (main, before a change), in the same rounds, one after the other; `--against-env=NAME=VALUE[,...]`
@@ -26,6 +26,9 @@
  * `--floor` also measures, in `connect` mode, a bare node:net listener answering the
  * same commands in a process of its own: what node's sockets and the kernel cost a
  * connection, under any SMTP library.
+ * `--harvested=N` first files N partners' certificates in the store (harvested, current,
+ * one address each), as a gateway that has seen a year of signed mail holds: the
+ * outbound plan looks every recipient up among them (plan-outbound.ts).
  * `--node-arg=--perf-basic-prof` and `perf record -p PID` (the PIDs are printed) profile it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,7 +38,9 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { createWorld } from '../test/gateway/gateway-fixture.ts';
+import { createWorld, openWorldStore, type GatewayWorld } from '../test/gateway/gateway-fixture.ts';
+import { issueCertificate } from '../src/x509/issue.ts';
+import { generateKey } from '../test/helpers/pki.ts';
 import { freePort } from '../test/gateway/postfix-instance.ts';
 import { twoKilobyteEmail } from './messages.ts';
 import { CountingSink, cpuPerMessage, cpuSeconds, startGatewayProcess } from './gateway.ts';
@@ -57,6 +62,8 @@ interface Options {
   againstEnv: string[] | undefined;
   /** Also measure the floor: a bare node:net listener answering the same commands (`connect` mode only). */
   floor: boolean;
+  /** Partners' certificates filed in the store before the runs. */
+  harvested: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -75,6 +82,7 @@ function parseOptions(argv: readonly string[]): Options {
     against: arg('against'),
     againstEnv: arg('against-env')?.split(','),
     floor: argv.includes('--floor'),
+    harvested: Number(arg('harvested') ?? 0),
   };
 }
 
@@ -147,6 +155,23 @@ async function open(port: number): Promise<LockstepClient> {
   await c.command(EHLO, '250');
   await c.command(XFORWARD, '250');
   return c;
+}
+
+/** `n` partners' certificates (one key, an address each) harvested into the world's store, as current. */
+async function harvestPartners(world: GatewayWorld, n: number): Promise<void> {
+  const store = await openWorldStore(world);
+  const { publicKey } = generateKey('p256');
+  const now = Date.now();
+  try {
+    for (let i = 0; i < n; i++) {
+      const email = `partner${i}@partners.example`;
+      const cert = issueCertificate({ subject: { commonName: email }, publicKey, issuer: world.pki.caCert, signingKey: world.pki.caKey, emails: [email], keyUsage: ['digitalSignature', 'keyAgreement'], notBefore: new Date(now - 60_000), notAfter: new Date(now + 365 * 86_400_000) });
+      await store.harvestCertificate(cert, { address: email });
+    }
+  } finally {
+    await store.close();
+  }
+  console.log(`${n} partners' certificates harvested into the store`);
 }
 
 async function transaction(c: LockstepClient, data: Buffer): Promise<void> {
@@ -235,6 +260,7 @@ function summarise(rs: Round[]) {
 
 export async function measureConnections(o: Options) {
   const world = await createWorld();
+  if (o.harvested > 0) await harvestPartners(world, o.harvested);
   const sink = await new CountingSink().start();
   const measured: Measured[] = [{ label: 'this tree' }, ...(o.against ? [{ label: o.against, bin: o.against }] : []), ...(o.againstEnv ? [{ label: o.againstEnv.join(' '), env: Object.fromEntries(o.againstEnv.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) }] : [])];
   const gateways: Array<{ m: Measured; port: number; process: Awaited<ReturnType<typeof startGatewayProcess>> }> = [];
