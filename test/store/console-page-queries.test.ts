@@ -162,7 +162,7 @@ test('the key changes waiting read their records together, find the certificates
   await store.close();
 });
 
-test('the certificate to encrypt to is looked up on the address index, and only a current filing under that address counts', async () => {
+test('the certificate to encrypt to, and the keys a new one would replace, are looked up on the address index; only a current filing under that address counts', async () => {
   const store = await Store.open(openSqliteEngine(':memory:'), {});
   const now = Date.now();
   const mint = (emails: string[]) => issueCertificate({
@@ -187,11 +187,22 @@ test('the certificate to encrypt to is looked up on the address index, and only 
   assert.deepEqual((await store.findRecipientCertificates('Ren@partner.example')).map((r) => r.certificate.fingerprint256), [current.fingerprint256]);
   assert.deepEqual((await store.findRecipientCertificates('mei@partner.example')).map((r) => r.certificate.fingerprint256), [elsewhere.fingerprint256]);
   assert.deepEqual(await store.findRecipientCertificates('nobody@partner.example'), []);
+  // Harvesting a new key and accepting it look up the keys in use for the address (in a transaction): on the address index too.
+  const transaction = store.engine.transaction.bind(store.engine);
+  (store.engine as { transaction: typeof transaction }).transaction = (fn) => transaction((tx) => fn({ ...tx, all: async (sql: string, params: SqlValue[] = []) => {
+    sent.push([sql, params]);
+    return tx.all(sql, params);
+  }, run: tx.run.bind(tx) }));
+  const fresh = mint(['ren@partner.example']);
+  assert.equal((await store.harvestCertificate(fresh, { address: 'ren@partner.example' })).filing, 'pending');
+  await store.acceptCertificate(fresh.fingerprint256, 'ren@partner.example');
+  assert.deepEqual((await store.findRecipientCertificates('ren@partner.example')).map((r) => r.certificate.fingerprint256), [fresh.fingerprint256]);
   assert.ok(sent.some(([sql]) => /FROM certificate_emails WHERE email = \?/.test(sql)));
+  assert.equal(sent.filter(([sql]) => /JOIN certificate_emails m ON m.certificate_id = c.id\s+WHERE m.email = \?/.test(sql)).length, 2);
   for (const [sql, params] of sent) {
     const plan = (await all(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => String(r.detail));
     assert.ok(!plan.some((line) => line.includes('certificate_emails_filing')), `${sql}\n${plan.join('\n')}`);
-    if (/FROM certificate_emails WHERE email = \?/.test(sql)) assert.ok(plan.some((line) => line.includes('certificate_emails_email')), plan.join('\n'));
+    if (/FROM certificate_emails WHERE email = \?|WHERE m.email = \?/.test(sql)) assert.ok(plan.some((line) => line.includes('certificate_emails_email')), plan.join('\n'));
   }
   await store.close();
 });
