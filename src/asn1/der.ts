@@ -7,31 +7,40 @@
 import { Tag } from './ber.ts';
 
 export function encodeLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.of(n);
-  if (n < 0x100) return Buffer.of(0x81, n);
-  if (n < 0x10000) return Buffer.of(0x82, n >> 8, n & 0xff);
-  if (n < 0x1000000) return Buffer.of(0x83, n >> 16, (n >> 8) & 0xff, n & 0xff);
-  return Buffer.of(0x84, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+  const out = Buffer.allocUnsafe(lengthOctets(n));
+  writeLength(out, 0, n);
+  return out;
+}
+
+/** How many octets the DER length `n` takes (X.690 8.1.3: short form below 128, else 1 + 1-4). */
+function lengthOctets(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5;
+}
+
+/** Writes the DER length `n` at `at` (lengthOctets(n) octets). */
+function writeLength(out: Buffer, at: number, n: number): void {
+  const size = lengthOctets(n);
+  if (size === 1) {
+    out[at] = n;
+    return;
+  }
+  out[at] = 0x80 | (size - 1);
+  for (let i = size - 1, v = n; i >= 1; i--, v = Math.floor(v / 256)) out[at + i] = v & 0xff;
 }
 
 /**
  * A TLV with the given identifier octet and contents. The length octets are written
- * in place (encodeLength's encoding), not made as a Buffer of their own: a signed
- * message encodes about fifteen TLVs, each of which allocated two Buffers.
+ * in place, not made as a Buffer of their own: a signed message encodes about fifteen
+ * TLVs, each of which allocated two Buffers.
  */
 export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
   let len = 0;
   for (const c of contents) len += c.length;
-  // Length octets after the first: 0 (short form), else as many as the length needs (at most 4).
-  const extra = len < 0x80 ? 0 : len < 0x100 ? 1 : len < 0x10000 ? 2 : len < 0x1000000 ? 3 : 4;
-  const out = Buffer.allocUnsafe(2 + extra + len);
+  const head = lengthOctets(len);
+  const out = Buffer.allocUnsafe(1 + head + len);
   out[0] = tag;
-  if (extra === 0) out[1] = len;
-  else {
-    out[1] = 0x80 | extra;
-    for (let i = extra, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
-  }
-  let p = 2 + extra;
+  writeLength(out, 1, len);
+  let p = 1 + head;
   for (const c of contents) {
     out.set(c, p);
     p += c.length;

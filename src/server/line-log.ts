@@ -5,7 +5,9 @@
  * each. `append` adds lines already written elsewhere (a serving thread's, handed
  * over joined), so the coordinator's writes are one per turn too, whatever the
  * number of threads. `flush` writes what is pending at once (before the last line
- * at stop).
+ * at stop). `take` hands the pending lines to a caller that sends them with something
+ * else (a serving thread's audit rows); `delayMs` waits that long for such a ride
+ * instead of one turn.
  */
 import type { LogEntry } from './service-context.ts';
 
@@ -14,19 +16,26 @@ export interface LineLog {
   /** Whole lines, each ended by LF (another thread's, joined), written with this turn's. */
   append(text: string): void;
   flush(): void;
+  /** The pending lines, now no longer pending: the caller sends them. */
+  take(): string;
 }
 
-export function createLineLog(write: (text: string) => void): LineLog {
+export function createLineLog(write: (text: string) => void, options: { delayMs?: number } = {}): LineLog {
   let pending = '';
+  let scheduled = false;
   const flush = () => {
+    scheduled = false;
     if (!pending) return;
     const text = pending;
     pending = '';
     write(text);
   };
   const add = (text: string) => {
-    if (!pending) setImmediate(flush);
     pending += text;
+    if (scheduled) return;
+    scheduled = true;
+    if (options.delayMs === undefined) setImmediate(flush);
+    else setTimeout(flush, options.delayMs).unref();
   };
   return {
     log: (entry) => add(`${JSON.stringify(entry)}\n`),
@@ -34,5 +43,10 @@ export function createLineLog(write: (text: string) => void): LineLog {
       if (text) add(text);
     },
     flush,
+    take: () => {
+      const text = pending;
+      pending = '';
+      return text;
+    },
   };
 }

@@ -131,8 +131,8 @@ export interface EntityChunks {
 }
 
 export function signEntityChunks(entity: Buffer, options: SignEntityOptions): EntityChunks {
+  const der = signData(entity, { signers: options.signers, certificates: options.certificates, now: options.now, detached: !options.opaque });
   if (options.opaque) {
-    const der = signData(entity, { signers: options.signers, certificates: options.certificates, now: options.now, detached: false });
     return {
       headers: [
         ['Content-Type', 'application/pkcs7-mime; smime-type=signed-data; name=smime.p7m'],
@@ -142,7 +142,6 @@ export function signEntityChunks(entity: Buffer, options: SignEntityOptions): En
       body: [base64Lines(der)],
     };
   }
-  const der = signData(entity, { signers: options.signers, certificates: options.certificates, now: options.now, detached: true });
   const boundary = createBoundary();
   const contentType = multipartSignedContentType(micalgFor(options.signers), boundary);
   // RFC 1847 section 2.1 / RFC 2046 section 5.1.1: what buildMultipartBody(boundary,

@@ -34,6 +34,7 @@ import type { SubmissionConfig } from '../smtp/submission-config.ts';
 import type { RunningSubmission } from '../smtp/start-submission.ts';
 import { startServer, type RunningServer } from '../start-server.ts';
 import { ThreadChannel } from './thread-channel.ts';
+import { createLineLog } from '../line-log.ts';
 import { persistCompileCache } from './persist-compile-cache.ts';
 
 export interface ServeWorkerData {
@@ -63,25 +64,8 @@ const channel = new ThreadChannel(parentPort!);
  * (docs/performance.md, session 11).
  */
 const LOG_RIDE_MS = 5;
-let unsentLog = '';
-let logTimer: NodeJS.Timeout | undefined;
-const sendLog = () => {
-  logTimer = undefined;
-  if (!unsentLog) return;
-  const text = unsentLog;
-  unsentLog = '';
-  channel.send('log', text);
-};
-/** The lines written since the last hand-over, for the audit rows' message. */
-const takeLog = () => {
-  const text = unsentLog;
-  unsentLog = '';
-  return text;
-};
-const log = (entry: LogEntry) => {
-  unsentLog += `${JSON.stringify(entry)}\n`;
-  if (!logTimer) (logTimer = setTimeout(sendLog, LOG_RIDE_MS)).unref();
-};
+const lineLog = createLineLog((text) => channel.send('log', text), { delayMs: LOG_RIDE_MS });
+const log = (entry: LogEntry) => lineLog.log(entry);
 
 const rateLimiter: RateGate = {
   take: (key, ratePerMinute) => (ratePerMinute === undefined ? { allowed: true, retryAfter: 0 } : channel.call<RateDecision>('rate', key, ratePerMinute)),
@@ -104,7 +88,7 @@ channel.handle('metrics-snapshot', () => (server ? server.snapshot() : metrics.s
 let running: { close(): Promise<void> } | undefined;
 
 channel.handle('start', async (): Promise<ServeWorkerReady> => {
-  const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows, takeLog()) });
+  const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows, lineLog.take()) });
   const tenants = new TenantDirectory(store);
   const cache = new ServiceCache(store, tenants);
   const shared = { rateLimiter, metrics, cache, log, version: data.version };
@@ -135,6 +119,5 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
 
 channel.handle('stop', async () => {
   await running?.close();
-  clearTimeout(logTimer);
-  sendLog();
+  lineLog.flush();
 });
