@@ -589,6 +589,9 @@ function messageOf(e: unknown): string {
   return String(e);
 }
 
+/** How long an answer of the caller's own CA's records is reused (see #fromLocal). */
+const LOCAL_ANSWER_TTL_MS = 60_000;
+
 /**
  * Reasons that do not say the key was compromised. With the signing-time clock, a
  * certificate revoked for one of these after the signature was made does not
@@ -596,9 +599,6 @@ function messageOf(e: unknown): string {
  * Compromise reasons (and unspecified) always count: the signing time itself is
  * signed with the key in question (RFC 5280 5.3.1 invalidityDate is advisory only).
  */
-/** How long an answer of the caller's own CA's records is reused (see #fromLocal). */
-const LOCAL_ANSWER_TTL_MS = 60_000;
-
 const BENIGN_REASONS = new Set(['affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn']);
 
 function summarise(path: Certificate[], per: CertificateRevocation[], clock: ClockUsed): RevocationReport {
