@@ -91,7 +91,8 @@ test('before-queue: the gateway down or failing gives the client a 4xx and nothi
   const down = await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], message);
   assert.ok(down.code >= 400 && down.code < 500, `a 4xx, got ${down.code} ${down.response}`);
   // Postfix's own text (SMTPD_PROXY_README: details are not for strangers); the reason is in its log.
-  assert.match(pf.log(), /warning: connect to proxy filter 127\.0\.0\.1:\d+: Connection refused/);
+  // (postlogd writes the line after smtpd's reply may have reached us: wait for it.)
+  await until('Postfix to log the refused proxy connection', () => /warning: connect to proxy filter 127\.0\.0\.1:\d+: Connection refused/.test(pf.log()), pf, 10_000);
   // 2. The gateway is up, its next hop (the after-filter listener) is not: it answers 451 at the end of DATA.
   const deadHop = await freePort();
   const broken = await startGatewayProcess(world, gatewayArgs(deadHop));

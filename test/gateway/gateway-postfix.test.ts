@@ -350,7 +350,8 @@ test('through Postfix: its queue full (queue_minfree above the free space): :25 
     const ours = () => sink.deliveries.filter((d) => /^Subject: Full (out|in)\r$/m.test(d.message.toString('latin1')));
     const deferredByGateway = () => gw.lines.filter((l) => l.includes('"event":"message"') && /"reply":4\d\d/.test(l));
     await until('the gateway to answer 4xx for each queued message', () => deferredByGateway().length >= before + 2, pf);
-    assert.match(pf.log(), /status=deferred \([^)]*Insufficient system storage/, 'Postfix deferred them with the next hop\'s reason');
+    // Postfix writes its own log line after it has read the gateway's reply, which the gateway logged first: wait for it.
+    await until('Postfix to log the deferral with the next hop\'s reason', () => /status=deferred \([^)]*Insufficient system storage/.test(pf.log()), pf, 10_000);
     assert.equal(ours().length, 0, 'nothing delivered while the queue is full');
     assert.equal(await pf.queued(), before + 2, 'Postfix still holds both');
     // 3. Room again: both are delivered, each once.
