@@ -1,36 +1,87 @@
 /**
  * A delivery status notification (RFC 3464, in a multipart/report of RFC 6522) that
- * the gateway sends to a message's sender when policy bounces some of its
+ * the gateway sends to a message's sender itself: when policy bounces some of its
  * recipients (encryption required, no valid certificate) and the other recipients'
  * copies were relayed, so that one SMTP reply cannot say both (the SMTP, not LMTP,
- * filter transport). Three parts: a text for people (English and Japanese) naming
- * each recipient and why, the machine-readable message/delivery-status (Action:
- * failed, Status: 5.7.5, RFC 3463 "cryptographic failure": the key needed was not
- * available), and the original's header section (text/rfc822-headers, RFC 6522
- * section 4: never the body, which policy said must not travel in clear).
+ * filter transport), and when an administrator bounces a held message. Three parts:
+ * a text for people (English and Japanese) naming each recipient and why, the
+ * machine-readable message/delivery-status (Action: failed, Status: 5.7.5, RFC 3463
+ * "cryptographic failure": the key needed was not available), and what is returned
+ * of the original (RFC 6522 section 4).
  *
- * It is sent with the null reverse-path (RFC 5321 4.5.5), so nothing bounces back.
+ * The sender's DSN requests (RFC 3461) decide what it holds:
+ * - only recipients whose NOTIFY asks for failures (notifiesFailure: NOTIFY absent,
+ *   or a list with FAILURE; NOTIFY=NEVER or a list without FAILURE: none) are named;
+ *   the caller sends nothing when none is left (and says so in its log or audit);
+ * - ENVID is written as Original-Envelope-Id (RFC 3464 2.2.1), each ORCPT as that
+ *   recipient's Original-Recipient (2.3.1), both as decoded text (RFC 3461 6.3: the
+ *   xtext of the SMTP command is undone), and only when it passes the checks the
+ *   listeners apply (dsn-parameters.ts: printable US-ASCII, bounded): a value that
+ *   could break the field (CR, LF, control characters) or is over-long is left out,
+ *   never written mangled;
+ * - RET=HDRS returns the header section (text/rfc822-headers), RET=FULL the whole
+ *   message (message/rfc822) up to RETURN_WHOLE_LIMIT, and without RET the whole
+ *   message up to RETURN_WHOLE_DEFAULT_LIMIT (Postfix's bounce_size_limit), the
+ *   header section above it (returnsWhole).
+ *
+ * It is sent with the null reverse-path (RFC 5321 4.5.5) and NOTIFY=NEVER, so
+ * nothing bounces back.
  */
 import { randomBytes } from 'node:crypto';
 import { buildEntity, buildMultipartBody, createBoundary, formatParameterizedValue } from '../mime/build-entity.ts';
+import { mailDsnProblem, rcptDsnProblem, type MailDsn, type NotifyValue } from '../smtp/dsn-parameters.ts';
 import { readHeaderSectionBytes } from './rewrite-header-section.ts';
 
 export interface BouncedRecipient {
   recipient: string;
   /** The reason in one line (printable ASCII is kept in the machine part; the text part keeps it as is). */
   reason: string;
+  /** The recipient's ORCPT as received, decoded (`addr-type;address`): its Original-Recipient. */
+  orcpt?: string;
 }
+
+/** What goes back of the original: the whole message, or its header section (`tooLarge`: RET=FULL asked for the whole, over RETURN_WHOLE_LIMIT). */
+export type ReturnedContent = { whole: Buffer } | { head: Buffer; tooLarge?: boolean };
 
 export interface DsnInput {
   /** The reporting gateway's name (authserv-id). */
   reportingMta: string;
   sender: string;
+  /** The recipients it reports on: those whose NOTIFY asks for it (notifiesFailure). */
   recipients: readonly BouncedRecipient[];
-  original: Buffer;
+  /** The message's ENVID, decoded: its Original-Envelope-Id. */
+  envid?: string;
+  returned: ReturnedContent;
   arrival: Date;
   queueId?: string;
   /** The text for people and the Subject, when the reason is not a missing certificate (UNAUTHENTICATED_RETURN). */
   explanation?: { text: readonly string[]; subject: string };
+}
+
+/** RET=FULL: the whole message is returned up to this size (larger: its header section, and the text says why). */
+export const RETURN_WHOLE_LIMIT = 10 * 1024 * 1024;
+/** No RET (RFC 3461 4.3 leaves it to the MTA): the whole message up to this size, as Postfix's bounce_size_limit. */
+export const RETURN_WHOLE_DEFAULT_LIMIT = 50_000;
+
+/** Whether a failure DSN goes to the sender for a recipient with this NOTIFY (RFC 3461 4.1: absent means the MTA's default, which includes failures). */
+export function notifiesFailure(notify: readonly NotifyValue[] | undefined): boolean {
+  return notify === undefined || notify.includes('FAILURE');
+}
+
+/** Whether the whole message of `size` bytes is returned under `ret` (else its header section). */
+export function returnsWhole(ret: MailDsn['ret'], size: number): boolean {
+  if (ret === 'HDRS') return false;
+  return size <= (ret === 'FULL' ? RETURN_WHOLE_LIMIT : RETURN_WHOLE_DEFAULT_LIMIT);
+}
+
+/**
+ * What a DSN returns of a message of `size` bytes under RET (returnsWhole): `whole`
+ * is read only when it is returned whole, `head` (a buffer starting with the header
+ * section) otherwise.
+ */
+export async function returnedContent(ret: MailDsn['ret'], size: number, whole: () => Promise<Buffer>, head: () => Promise<Buffer>): Promise<ReturnedContent> {
+  if (returnsWhole(ret, size)) return { whole: await whole() };
+  return { head: await head(), ...(ret === 'FULL' ? { tooLarge: true } : {}) };
 }
 
 /** A held message of unauthenticated encryption, returned by an administrator. */
@@ -56,11 +107,39 @@ function ascii(text: string, max = 400): string {
   return text.replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, max);
 }
 
+/** ENVID as Original-Envelope-Id's value, or undefined when it fails the listeners' checks (never written mangled). */
+function envelopeIdField(envid: string | undefined): string | undefined {
+  return envid !== undefined && mailDsnProblem({ envid }) === undefined ? `Original-Envelope-Id: ${envid}` : undefined;
+}
+
+/** ORCPT (decoded, `addr-type;address`) as Original-Recipient, or undefined when it fails the listeners' checks. */
+function originalRecipientField(orcpt: string | undefined): string | undefined {
+  return orcpt !== undefined && rcptDsnProblem({ orcpt }) === undefined ? `Original-Recipient: ${orcpt}` : undefined;
+}
+
 export const DSN_STATUS = '5.7.5';
+
+/**
+ * The message/rfc822 part (RFC 2046 5.2.1: 7bit or 8bit here), or text/rfc822-headers.
+ * A message that only a binary transfer could carry (NUL, a bare CR or LF, a line
+ * over 998 octets) goes back as its header section: the DSN must cross SMTP intact.
+ */
+function returnedPart(returned: ReturnedContent): Buffer {
+  if ('whole' in returned) {
+    const m = returned.whole.toString('latin1');
+    if (!/\0|(^|[^\r])\n|\r(?!\n)|[^\r\n]{999}/.test(m)) {
+      return buildEntity([['Content-Type', 'message/rfc822'], ...(/[\x80-\xff]/.test(m) ? [['Content-Transfer-Encoding', '8bit'] as [string, string]] : [])], returned.whole);
+    }
+  }
+  return buildEntity([['Content-Type', 'text/rfc822-headers'], ['Content-Transfer-Encoding', '8bit']], readHeaderSectionBytes('whole' in returned ? returned.whole : returned.head));
+}
 
 export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
   const list = input.recipients.map((r) => `  <${r.recipient}>: ${r.reason}`).join('\r\n');
-  const text = (input.explanation?.text.map((l) => (l === '%LIST%' ? list : l)) ?? [
+  const returnedNote = 'whole' in input.returned ? [] : input.returned.tooLarge
+    ? ['(Your message was too large to be returned whole: its header section is attached. / メッセージが大きすぎるため、ヘッダー部分のみ添付しています。)', '']
+    : [];
+  const text = [...(input.explanation?.text.map((l) => (l === '%LIST%' ? list : l)) ?? [
     'This is the mail gateway. Your message was not delivered to the recipients below:',
     'the organisation\'s policy requires that mail to them is encrypted, and no valid',
     'certificate is known for them. Ask them for a signed message (their certificate is',
@@ -73,25 +152,32 @@ export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
     '宛先の方から署名付きメールを送ってもらう（証明書が登録されます）か、管理者に連絡してください。',
     'その他の宛先には配信されています。',
     '',
-  ]).join('\r\n');
+  ]), ...returnedNote].join('\r\n');
+  const envelopeId = envelopeIdField(input.envid);
+  // RFC 3464 2.2 and 2.3: the fields in the grammar's order, extension fields (X-) after the standard ones.
   const status = [
+    ...(envelopeId ? [envelopeId] : []),
     `Reporting-MTA: dns; ${ascii(input.reportingMta, 255)}`,
-    ...(input.queueId ? [`X-Postfix-Queue-ID: ${ascii(input.queueId, 64)}`] : []),
     `Arrival-Date: ${input.arrival.toUTCString()}`,
+    ...(input.queueId ? [`X-Postfix-Queue-ID: ${ascii(input.queueId, 64)}`] : []),
     '',
-    ...input.recipients.flatMap((r) => [
-      `Final-Recipient: rfc822; ${ascii(r.recipient, 320)}`,
-      'Action: failed',
-      `Status: ${DSN_STATUS}`,
-      `Diagnostic-Code: smtp; 554 ${DSN_STATUS} ${ascii(r.reason)}`,
-      '',
-    ]),
+    ...input.recipients.flatMap((r) => {
+      const original = originalRecipientField(r.orcpt);
+      return [
+        ...(original ? [original] : []),
+        `Final-Recipient: rfc822; ${ascii(r.recipient, 320)}`,
+        'Action: failed',
+        `Status: ${DSN_STATUS}`,
+        `Diagnostic-Code: smtp; 554 ${DSN_STATUS} ${ascii(r.reason)}`,
+        '',
+      ];
+    }),
   ].join('\r\n');
   const boundary = createBoundary();
   const parts = [
     buildEntity([['Content-Type', 'text/plain; charset=utf-8'], ['Content-Transfer-Encoding', '8bit']], Buffer.from(text, 'utf8')),
     buildEntity([['Content-Type', 'message/delivery-status']], Buffer.from(status, 'latin1')),
-    buildEntity([['Content-Type', 'text/rfc822-headers'], ['Content-Transfer-Encoding', '8bit']], readHeaderSectionBytes(input.original)),
+    returnedPart(input.returned),
   ];
   const host = ascii(input.reportingMta, 255);
   return buildEntity(

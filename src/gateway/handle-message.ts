@@ -28,7 +28,7 @@ import type { MethodResult } from '../dkim/authenticate-sender.ts';
 import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
-import { buildDeliveryStatusNotification, DSN_STATUS } from './build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, DSN_STATUS, notifiesFailure, returnedContent } from './build-delivery-status-notification.ts';
 import { classifyRecipients } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
@@ -159,34 +159,59 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
   return sent.map((o) => (o.status === 'accepted' ? { ...o, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
 }
 
+/** What became of the gateway's own DSN for a bounced group, for the log line: how many recipients it named, how many NOTIFY left out, and the next hop's answer. */
+interface DsnNote {
+  notified: number;
+  suppressed: number;
+  outcome: RecipientOutcome['status'] | 'none';
+}
+
 /**
  * The outcome of policy-bounced recipients. LMTP, or every recipient bounced: 554
- * 5.7.5 (Postfix returns the message with its own DSN). SMTP with other copies
- * accepted: our DSN to the sender through the next hop, and its answer stands for
- * theirs; with other copies not accepted, theirs follows (the message is retried
- * or returned whole).
+ * 5.7.5 (Postfix returns the message with its own DSN, as the recipients' NOTIFY
+ * asks). SMTP with other copies accepted: our DSN to the sender through the next
+ * hop, naming the recipients whose NOTIFY asks for failures (RFC 3461), and its
+ * answer stands for theirs; when NOTIFY leaves none, no DSN is sent and they are
+ * done (250, the log says the DSN was suppressed). With other copies not accepted,
+ * theirs follows (the message is retried or returned whole).
  */
-async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Received, others: readonly RecipientOutcome[]): Promise<RecipientOutcome[]> {
+async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Received, others: readonly RecipientOutcome[]): Promise<{ results: RecipientOutcome[]; dsn?: DsnNote }> {
   const decisions = g.policy!.decisions;
   const reason = policyReason;
   const refused = (d: RecipientDecision): RecipientOutcome => ({ recipient: d.recipient, status: 'permanent', code: 554, response: reason(d), own: { enhanced: DSN_STATUS } });
-  if (deps.lmtp || others.length === 0) return decisions.map(refused);
-  if (others.some((o) => o.status === 'temporary')) return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' }));
-  if (others.some((o) => o.status !== 'accepted')) return decisions.map(refused);
+  if (deps.lmtp || others.length === 0) return { results: decisions.map(refused) };
+  if (others.some((o) => o.status === 'temporary')) return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' })) };
+  if (others.some((o) => o.status !== 'accepted')) return { results: decisions.map(refused) };
+  const requests = (d: RecipientDecision) => envelope.recipientDsn?.get(d.recipient);
+  const notified = decisions.filter((d) => notifiesFailure(requests(d)?.notify));
+  const note: DsnNote = { notified: notified.length, suppressed: decisions.length - notified.length, outcome: 'none' };
+  const done = (response: string): RecipientOutcome[] => decisions.map((d) => ({ recipient: d.recipient, status: 'accepted', code: 250, response, own: { enhanced: '2.0.0' } }));
+  if (notified.length === 0) {
+    deps.metrics.inc('kakitome_gateway_dsn_total', { outcome: 'suppressed' });
+    return { results: done('Not sent (encryption required, no valid certificate); no delivery status notification: the sender asked for none (NOTIFY).'), dsn: note };
+  }
+  const ret = envelope.dsn?.ret;
   const dsn = buildDeliveryStatusNotification({
     reportingMta: deps.ctx.authservId,
     sender: envelope.from,
-    recipients: decisions.map((d) => ({ recipient: d.recipient, reason: reason(d) })),
-    // Only its header section is quoted.
-    original: Buffer.isBuffer(message) ? message : message.head,
+    recipients: notified.map((d) => ({ recipient: d.recipient, reason: reason(d), ...(requests(d)?.orcpt !== undefined ? { orcpt: requests(d)!.orcpt! } : {}) })),
+    ...(envelope.dsn?.envid !== undefined ? { envid: envelope.dsn.envid } : {}),
+    returned: Buffer.isBuffer(message)
+      ? await returnedContent(ret, message.length, async () => message, async () => message)
+      : await returnedContent(ret, message.size, async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of message.bytes()) chunks.push(c);
+        return Buffer.concat(chunks);
+      }, async () => message.head),
     arrival: new Date(),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
   });
   const [sent] = await deps.relay(ownEnvelope([envelope.from]), dsn);
+  note.outcome = sent!.status;
   deps.metrics.inc('kakitome_gateway_dsn_total', { outcome: sent!.status });
-  if (sent!.status === 'accepted') return decisions.map((d) => ({ recipient: d.recipient, status: 'accepted', code: 250, response: 'Not sent (encryption required, no valid certificate): a delivery status notification went to the sender.', own: { enhanced: '2.0.0' } }));
-  if (sent!.status === 'temporary') return decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent!.response})` }));
-  return decisions.map(refused);
+  if (sent!.status === 'accepted') return { results: done(`Not sent (encryption required, no valid certificate): a delivery status notification went to the sender${note.suppressed ? ` (${note.suppressed} recipient(s) left out of it: NOTIFY)` : ''}.`), dsn: note };
+  if (sent!.status === 'temporary') return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent!.response})` })), dsn: note };
+  return { results: decisions.map(refused), dsn: note };
 }
 
 /**
@@ -229,6 +254,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
   const order = (g: Group) => (g.policy?.kind === 'hold' ? 0 : g.policy?.kind === 'bounce' ? 2 : 1);
   for (const g of [...groups].sort((a, b) => order(a) - order(b))) {
     let results: RecipientOutcome[];
+    let dsn: DsnNote | undefined;
     if (g.failure) results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
     else if (holdAll) results = g.recipients.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message could not be made' }));
     else if (g.policy?.kind === 'hold') {
@@ -241,7 +267,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
         results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
         holdAll = !deps.lmtp;
       }
-    } else if (g.policy?.kind === 'bounce') results = await bounceGroup(deps, envelope, g, message, [...outcomes.values()]);
+    } else if (g.policy?.kind === 'bounce') ({ results, dsn } = await bounceGroup(deps, envelope, g, message, [...outcomes.values()]));
     else results = await deps.relay(copyEnvelope(envelope, g.recipients), Buffer.isBuffer(g.message) ? g.message : g.message!.relayBody());
     for (const r of results) outcomes.set(r.recipient, r);
     const counts = { accepted: 0, temporary: 0, permanent: 0 };
@@ -249,7 +275,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
       counts[r.status]++;
       deps.metrics.inc('kakitome_gateway_recipients_total', { direction: g.direction, action: g.action, outcome: r.status });
     }
-    logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.dmarc ? { dmarc: g.dmarc } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), nextHop: counts });
+    logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.dmarc ? { dmarc: g.dmarc } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), ...(dsn ? { dsn } : {}), nextHop: counts });
   }
   // By exact address, as `to` was received (received-recipients.ts): Bob@ and bob@ each get their own outcome.
   const ordered = envelope.to.map((r) => outcomes.get(r));

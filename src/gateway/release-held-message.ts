@@ -6,7 +6,8 @@
  *   recipient's certificate was imported it is encrypted; if it is still missing,
  *   it is held again, as a new entry);
  * - bounce: an RFC 3464 DSN to its sender, with the reason it was held, sent to `via`
- *   with the null sender.
+ *   with the null sender, as the sender's DSN requests held with it ask (none when
+ *   NOTIFY asks for no failure DSN: the removal is audited as suppressed).
  * - release of a message held for unauthenticated encryption (inbound, reason
  *   UNAUTH_ENC): the administrator chooses how it is delivered (`as`): 'decrypted',
  *   the neutralised form of policy deliver-decrypted under its warning, or
@@ -29,7 +30,7 @@ import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { KakitomeError } from '../errors.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
-import { buildDeliveryStatusNotification, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, notifiesFailure, returnedContent, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
 import { NOTIFY_NEVER } from '../smtp/dsn-parameters.ts';
 import { relayMessage, type RecipientOutcome, type RelayBody } from '../smtp/relay-message.ts';
@@ -101,20 +102,35 @@ async function deliveredForm(store: Store, m: HeldForRelease, as: 'decrypted' | 
   return r.message.relayBody();
 }
 
-export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<void> {
+/**
+ * Bounces a held message: a DSN to its sender naming the recipients whose NOTIFY
+ * (held with it) asks for failures, with its ENVID and their ORCPT and what its RET
+ * asks to be returned (build-delivery-status-notification.ts). When NOTIFY leaves no
+ * recipient, nothing is sent: the message is removed all the same, and the audit
+ * entry says the DSN was suppressed. 'suppressed' then, else 'sent'.
+ */
+export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<'sent' | 'suppressed'> {
   const held = new HeldMessages(store);
   const m = await held.find(id);
   const name = o.name ?? hostname();
+  const bounced = m.recipients.map((recipient, i) => ({ recipient, requests: m.recipientDsn?.[i] }));
+  const notified = bounced.filter((r) => notifiesFailure(r.requests?.notify));
+  const suppressed = bounced.length - notified.length;
+  if (notified.length === 0) {
+    await held.remove(id, m.generation, 'bounce', `no DSN: suppressed by the sender's NOTIFY for all ${suppressed} recipient(s)`);
+    return 'suppressed';
+  }
   const dsn = buildDeliveryStatusNotification({
     reportingMta: name,
     sender: m.sender,
-    recipients: m.recipients.map((recipient) => ({ recipient, reason: `Held by the gateway and returned by an administrator: ${m.reason}` })),
-    // Only its header section is quoted.
-    original: await m.head(),
+    recipients: notified.map((r) => ({ recipient: r.recipient, reason: `Held by the gateway and returned by an administrator: ${m.reason}`, ...(r.requests?.orcpt !== undefined ? { orcpt: r.requests.orcpt } : {}) })),
+    ...(m.dsn?.envid !== undefined ? { envid: m.dsn.envid } : {}),
+    returned: await returnedContent(m.dsn?.ret, m.size, () => m.message(), () => m.head()),
     arrival: m.heldAt,
     ...(m.reasonCode === 'UNAUTH_ENC' ? { explanation: UNAUTHENTICATED_RETURN } : {}),
     ...(m.queueId ? { queueId: m.queueId } : {}),
   });
   requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: '', to: [m.sender], recipientDsn: [NOTIFY_NEVER] }, dsn), `The delivery status notification for ${id}`);
-  await held.remove(id, m.generation, 'bounce', `DSN to the sender via ${o.via.host}:${o.via.port}`);
+  await held.remove(id, m.generation, 'bounce', `DSN to the sender via ${o.via.host}:${o.via.port}${suppressed ? ` (${suppressed} of ${bounced.length} recipient(s) left out of it: suppressed by NOTIFY)` : ''}`);
+  return 'sent';
 }

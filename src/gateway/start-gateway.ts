@@ -165,12 +165,13 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
       const current = ctx;
       const limit = current.global.maxMessageBytes;
       const transactionId = `${session.id}.${++transactions}`;
+      // Every recipient as given, Bob@ apart from bob@, each once; and every accepted RCPT, repeats included (received-recipients.ts).
+      const { recipients, commands } = receivedRecipients(session);
       const envelope = {
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-        // Every RCPT as given, Bob@ apart from bob@ (received-recipients.ts).
-        to: receivedRecipients(session).map((r) => r.address),
+        to: recipients.map((r) => r.address),
         transactionId,
-        ...receivedDsn(session.envelope),
+        ...receivedDsn(session.envelope, recipients),
         ...(session.xForward?.get('IDENT') ? { queueId: String(session.xForward.get('IDENT')) } : {}),
         ...(session.xForward?.get('ADDR') ? { clientAddress: String(session.xForward.get('ADDR')) } : {}),
         ...(session.xForward?.get('HELO') ? { clientHelo: String(session.xForward.get('HELO')) } : {}),
@@ -181,7 +182,11 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         inFlight--;
         metrics.setInFlight(inFlight);
         if (handled instanceof Error) callback(handled);
-        else if (config.lmtp) callback(null, handled.perRecipient.map((r) => (r.code < 300 ? `${r.enhanced} ${r.text}` : smtpError(r.code, r.enhanced, r.text))));
+        else if (config.lmtp) {
+          // One reply per accepted RCPT, in order (RFC 2033 4.2): a repeated address gets its one copy's reply again.
+          const position = new Map(envelope.to.map((r, i) => [r, i]));
+          callback(null, commands.map((c) => handled.perRecipient[position.get(c)!]!).map((r) => (r.code < 300 ? `${r.enhanced} ${r.text}` : smtpError(r.code, r.enhanced, r.text))));
+        }
         else if (handled.whole.code < 300) callback(null, `${handled.whole.enhanced} ${handled.whole.text}`);
         else callback(smtpError(handled.whole.code, handled.whole.enhanced, handled.whole.text));
         if (inFlight === 0) idle?.();

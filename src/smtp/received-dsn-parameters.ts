@@ -38,13 +38,13 @@ export function acceptRcptDsn(address: SMTPServerAddress): SmtpError | undefined
 /**
  * At DATA: the transaction's RET and ENVID, and each recipient's NOTIFY and ORCPT by
  * its exact address (RFC 5321 2.4: Bob@ and bob@ are two mailboxes, each with its own
- * requests). `envelope.rcptTo` is the list as given (received-recipients.ts), one
- * entry per exact address.
+ * requests). `recipients` is the list as given, one entry per exact address
+ * (received-recipients.ts).
  */
-export function receivedDsn(envelope: SMTPServerEnvelope): { dsn?: MailDsn; recipientDsn?: Map<string, RcptDsn> } {
+export function receivedDsn(envelope: SMTPServerEnvelope, recipients: readonly SMTPServerAddress[]): { dsn?: MailDsn; recipientDsn?: Map<string, RcptDsn> } {
   const dsn = mailDsnOf(envelope.dsn);
   const recipientDsn = new Map<string, RcptDsn>();
-  for (const r of envelope.rcptTo) {
+  for (const r of recipients) {
     const d = rcptDsnOf(r.dsn);
     if (d) recipientDsn.set(r.address, d);
   }
@@ -52,8 +52,8 @@ export function receivedDsn(envelope: SMTPServerEnvelope): { dsn?: MailDsn; reci
 }
 
 /** The same, in the order of the recipients (the submission port relays one envelope as received). */
-export function receivedDsnInOrder(envelope: SMTPServerEnvelope): { dsn?: MailDsn; recipientDsn?: Array<RcptDsn | undefined> } {
+export function receivedDsnInOrder(envelope: SMTPServerEnvelope, recipients: readonly SMTPServerAddress[]): { dsn?: MailDsn; recipientDsn?: Array<RcptDsn | undefined> } {
   const dsn = mailDsnOf(envelope.dsn);
-  const recipientDsn = envelope.rcptTo.map((r) => rcptDsnOf(r.dsn));
+  const recipientDsn = recipients.map((r) => rcptDsnOf(r.dsn));
   return { ...(dsn ? { dsn } : {}), ...(recipientDsn.some((d) => d !== undefined) ? { recipientDsn } : {}) };
 }

@@ -5,43 +5,69 @@
  * earlier one only in case replaces it, NOTIFY and ORCPT included. RFC 5321 2.4 makes
  * local parts case-sensitive, and a relay must keep such mailboxes apart: both RCPTs
  * were answered 250, one was relayed (with the other's DSN requests lost), and under
- * LMTP one reply came after DATA for two accepted RCPTs (RFC 2033 4.2 wants one each),
- * so the client waited for the missing one.
+ * LMTP one reply came after DATA for two accepted RCPTs, so the client waited for the
+ * missing one.
  *
- * So the listener keeps its own list, one entry per exact address in the order first
- * given (a repeat of the very same address replaces the earlier one's parameters, as
- * smtp-server does), and puts it in envelope.rcptTo at DATA: smtp-server's own replies
- * (LMTP's one per recipient for a refusal or an oversized message) then count it too.
+ * So the listener keeps its own lists:
+ * - the recipients, one entry per exact address in the order first given (a repeat
+ *   of the very same address replaces the earlier one's parameters, as smtp-server
+ *   does): each gets one copy;
+ * - every accepted RCPT command, repeats included: LMTP (RFC 2033 4.2) gives one reply
+ *   after DATA for each, in order. Postfix's queue may hold one address twice (two
+ *   entries whose NOTIFY or ORCPT differ) and its lmtp client then sends both RCPTs
+ *   and counts a reply for each; a repeat is answered with its address's outcome. It
+ *   is accepted, not refused: a refusal would bounce (5xx) or retry (4xx) a recipient
+ *   whose copy the first RCPT already delivers.
+ * At DATA the command list goes into envelope.rcptTo, so smtp-server's own replies
+ * (LMTP's one per RCPT for a refusal or an oversized message) count every one too.
  */
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { smtpError, type SmtpError } from './read-smtp-data.ts';
 
-const received = new WeakMap<SMTPServerSession, Map<string, SMTPServerAddress>>();
+/** Accepted RCPT commands per transaction at most (repeats included): each costs a reply under LMTP. */
+export const MAX_RCPT_COMMANDS = 10_000;
+
+interface Recorded {
+  recipients: Map<string, SMTPServerAddress>;
+  commands: SMTPServerAddress[];
+}
+
+const received = new WeakMap<SMTPServerSession, Recorded>();
 
 /** At MAIL FROM: a new transaction, no recipient yet. */
 export function startRecipients(session: SMTPServerSession): void {
-  received.set(session, new Map());
+  received.set(session, { recipients: new Map(), commands: [] });
 }
 
 /**
- * At RCPT TO, once the recipient is accepted: kept by its exact address. Past
- * `maxRecipients` distinct addresses, the refusal (smtp-server counts its
- * case-folded list, so addresses differing in case would pass its check).
+ * At RCPT TO, once the recipient is accepted: kept by its exact address, and the
+ * command counted. Past `maxRecipients` distinct addresses, or MAX_RCPT_COMMANDS
+ * commands, the refusal (smtp-server counts its case-folded list, so addresses
+ * differing in case would pass its check).
  */
 export function recordRecipient(address: SMTPServerAddress, session: SMTPServerSession, maxRecipients = 0): SmtpError | undefined {
-  let list = received.get(session);
-  if (!list) received.set(session, (list = new Map()));
-  if (maxRecipients > 0 && list.size >= maxRecipients && !list.has(address.address)) return smtpError(452, '4.5.3', 'Too many recipients.');
-  list.set(address.address, address);
+  let r = received.get(session);
+  if (!r) received.set(session, (r = { recipients: new Map(), commands: [] }));
+  const known = r.recipients.has(address.address);
+  if ((maxRecipients > 0 && r.recipients.size >= maxRecipients && !known) || r.commands.length >= MAX_RCPT_COMMANDS) return smtpError(452, '4.5.3', 'Too many recipients.');
+  r.recipients.set(address.address, address);
+  r.commands.push(address);
   return undefined;
 }
 
-/** At DATA: the transaction's recipients as given, also put in session.envelope.rcptTo for smtp-server's replies. */
-export function receivedRecipients(session: SMTPServerSession): SMTPServerAddress[] {
-  const list = received.get(session);
+export interface ReceivedRecipients {
+  /** One per exact address, in the order first given, with its last RCPT's parameters. */
+  recipients: SMTPServerAddress[];
+  /** The address of each accepted RCPT command, in order, repeats included (LMTP's replies). */
+  commands: string[];
+}
+
+/** At DATA: the transaction's recipients as given; every accepted RCPT is also put in session.envelope.rcptTo for smtp-server's replies. */
+export function receivedRecipients(session: SMTPServerSession): ReceivedRecipients {
+  const r = received.get(session);
   // Nothing recorded (no RCPT went through recordRecipient): smtp-server's list stands.
-  if (!list || list.size === 0) return session.envelope.rcptTo;
-  session.envelope.rcptTo = [...list.values()];
+  if (!r || r.commands.length === 0) return { recipients: session.envelope.rcptTo, commands: session.envelope.rcptTo.map((a) => a.address) };
   received.delete(session);
-  return session.envelope.rcptTo;
+  session.envelope.rcptTo = r.commands;
+  return { recipients: [...r.recipients.values()], commands: r.commands.map((a) => a.address) };
 }

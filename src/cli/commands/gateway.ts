@@ -93,9 +93,9 @@ function registerHeld(gateway: Command): void {
           // A large held message waits where the gateway spools (spool/ beside the store), while its delivered form is made.
           const home = locateMessageStore(o)?.home;
           const options = { via, ...(o.name ? { name: o.name } : {}), ...(o.as ? { as: o.as as 'decrypted' | 'encrypted' } : {}), ...(o.authservId ? { authservId: o.authservId } : {}), ...(home ? { spoolDir: join(home, 'spool') } : {}) };
-          done.push({ id, outcome: action === 'release' ? await m.releaseHeldMessage(store, id, options) : (await m.bounceHeldMessage(store, id, options), 'bounced') });
+          done.push({ id, outcome: action === 'release' ? await m.releaseHeldMessage(store, id, options) : ((await m.bounceHeldMessage(store, id, options)) === 'sent' ? 'bounced' : 'bounced-quietly') });
         }
-        const words: Record<string, string> = { released: 'released', 'held-again': 'sent, and held again by the gateway: its recipient still has no valid certificate', bounced: 'bounced to its sender' };
+        const words: Record<string, string> = { released: 'released', 'held-again': 'sent, and held again by the gateway: its recipient still has no valid certificate', bounced: 'bounced to its sender', 'bounced-quietly': 'bounced, with no delivery status notification: its sender asked for none (NOTIFY)' };
         printResult(o, { status: 'ok', results: done }, () => done.map((d) => `${d.id}: ${words[d.outcome]}.`));
         return 0;
       }, true);

@@ -139,7 +139,8 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
       const key = keyOf(session);
       const transaction = `${session.id}.${++transactions}`;
       // Every RCPT as given, Bob@ apart from bob@ (received-recipients.ts).
-      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: receivedRecipients(session).map((r) => r.address), ...receivedDsnInOrder(session.envelope) };
+      const { recipients } = receivedRecipients(session);
+      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: recipients.map((r) => r.address), ...receivedDsnInOrder(session.envelope, recipients) };
       const base = { msg: 'message', session: session.id, transaction, tenant: key.tenant, key: key.id, recipients: envelope.to.length };
       const finish = (reply: { code: number; enhanced: string; text: string }, entry: Record<string, string | number | undefined>) => {
         inFlight--;
