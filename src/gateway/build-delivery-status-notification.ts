@@ -19,10 +19,11 @@
  *   listeners apply (dsn-parameters.ts: printable US-ASCII, bounded): a value that
  *   could break the field (CR, LF, control characters) or is over-long is left out,
  *   never written mangled;
- * - RET=HDRS returns the header section (text/rfc822-headers), RET=FULL the whole
- *   message (message/rfc822) up to RETURN_WHOLE_LIMIT, and without RET the whole
- *   message up to RETURN_WHOLE_DEFAULT_LIMIT (Postfix's bounce_size_limit), the
- *   header section above it (returnsWhole).
+ * - RET=FULL returns the whole message (message/rfc822) up to RETURN_WHOLE_LIMIT
+ *   (above it, the header section and a sentence saying why); RET=HDRS, and no RET
+ *   (RFC 3461 4.3 leaves that case to the MTA), the header section only
+ *   (text/rfc822-headers): unless the sender asks for it, the body of a message
+ *   policy said must not travel in clear does not travel again (returnsWhole).
  *
  * It is sent with the null reverse-path (RFC 5321 4.5.5) and NOTIFY=NEVER, so
  * nothing bounces back.
@@ -60,18 +61,15 @@ export interface DsnInput {
 
 /** RET=FULL: the whole message is returned up to this size (larger: its header section, and the text says why). */
 export const RETURN_WHOLE_LIMIT = 10 * 1024 * 1024;
-/** No RET (RFC 3461 4.3 leaves it to the MTA): the whole message up to this size, as Postfix's bounce_size_limit. */
-export const RETURN_WHOLE_DEFAULT_LIMIT = 50_000;
 
 /** Whether a failure DSN goes to the sender for a recipient with this NOTIFY (RFC 3461 4.1: absent means the MTA's default, which includes failures). */
 export function notifiesFailure(notify: readonly NotifyValue[] | undefined): boolean {
   return notify === undefined || notify.includes('FAILURE');
 }
 
-/** Whether the whole message of `size` bytes is returned under `ret` (else its header section). */
+/** Whether the whole message of `size` bytes is returned under `ret` (else its header section): only when RET=FULL asks for it, up to RETURN_WHOLE_LIMIT. */
 export function returnsWhole(ret: MailDsn['ret'], size: number): boolean {
-  if (ret === 'HDRS') return false;
-  return size <= (ret === 'FULL' ? RETURN_WHOLE_LIMIT : RETURN_WHOLE_DEFAULT_LIMIT);
+  return ret === 'FULL' && size <= RETURN_WHOLE_LIMIT;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDeliveryStatusNotification, notifiesFailure, returnedContent, returnsWhole, RETURN_WHOLE_DEFAULT_LIMIT, RETURN_WHOLE_LIMIT, type DsnInput } from '../../src/gateway/build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, notifiesFailure, returnedContent, returnsWhole, RETURN_WHOLE_LIMIT, type DsnInput } from '../../src/gateway/build-delivery-status-notification.ts';
 import { field, parseDeliveryStatusNotification } from '../helpers/delivery-status.ts';
 
 const original = Buffer.from('From: Bob <bob@corp.test>\r\nTo: erin@example.com\r\nSubject: Quarterly\r\nMessage-ID: <q1@corp.test>\r\n\r\nSECRET-FIGURES\r\n');
@@ -91,27 +91,26 @@ test('hostile ENVID and ORCPT (CRLF injection, control characters, non-ASCII, ov
   assert.equal(field(dsn.perRecipient[0]!, 'Original-Recipient'), longest.orcpt);
 });
 
-test('RET: HDRS returns the header section only; FULL the whole message (message/rfc822); without RET the whole up to RETURN_WHOLE_DEFAULT_LIMIT, the header section above', async () => {
+test('RET: HDRS, and no RET (the gateway\'s choice), return the header section only; FULL the whole message (message/rfc822) up to RETURN_WHOLE_LIMIT, the header section above it with a sentence saying why', async () => {
   const part = async (ret: 'FULL' | 'HDRS' | undefined, message: Buffer, size = message.length) => {
     const dsn = parseDeliveryStatusNotification(buildDeliveryStatusNotification({ ...base, returned: await returnedContent(ret, size, async () => message, async () => message) }));
     assert.equal(dsn.parts.length, 3);
     return { part: dsn.parts[2]!, text: dsn.parts[0]!.body.toString('utf8') };
   };
-  let r = await part('HDRS', original);
-  assert.equal(r.part.contentType, 'text/rfc822-headers');
-  assert.match(r.part.body.toString('latin1'), /^Subject: Quarterly\r$/m);
-  assert.doesNotMatch(r.part.body.toString('latin1'), /SECRET-FIGURES/);
-  r = await part('FULL', original);
+  for (const ret of ['HDRS', undefined] as const) {
+    const r = await part(ret, original);
+    assert.equal(r.part.contentType, 'text/rfc822-headers', String(ret));
+    assert.match(r.part.body.toString('latin1'), /^Subject: Quarterly\r$/m);
+    assert.doesNotMatch(r.part.body.toString('latin1'), /SECRET-FIGURES/);
+    assert.doesNotMatch(r.text, /too large/);
+  }
+  let r = await part('FULL', original);
   assert.equal(r.part.contentType, 'message/rfc822');
   assert.deepEqual(r.part.body, original, 'the message as received, byte for byte');
-  r = await part(undefined, original);
-  assert.equal(r.part.contentType, 'message/rfc822');
-  const big = Buffer.concat([original, Buffer.from(`${'x'.repeat(76)}\r\n`.repeat(Math.ceil(RETURN_WHOLE_DEFAULT_LIMIT / 78)))]);
-  r = await part(undefined, big);
-  assert.equal(r.part.contentType, 'text/rfc822-headers', 'no RET, over the default limit: headers');
-  assert.doesNotMatch(r.text, /too large/);
+  const big = Buffer.concat([original, Buffer.from(`${'x'.repeat(76)}\r\n`.repeat(2000))]);
   r = await part('FULL', big);
-  assert.equal(r.part.contentType, 'message/rfc822', 'RET=FULL asks for more');
+  assert.equal(r.part.contentType, 'message/rfc822');
+  assert.deepEqual(r.part.body, big);
   // Over RETURN_WHOLE_LIMIT: the whole message is never read; the header section, and the text says why.
   const content = await returnedContent('FULL', RETURN_WHOLE_LIMIT + 1, async () => assert.fail('read whole'), async () => original);
   assert.deepEqual(content, { head: original, tooLarge: true });
@@ -119,9 +118,9 @@ test('RET: HDRS returns the header section only; FULL the whole message (message
   assert.equal(dsn.parts[2]!.contentType, 'text/rfc822-headers');
   assert.match(dsn.parts[0]!.body.toString('utf8'), /too large to be returned whole/);
   assert.equal(returnsWhole('HDRS', 10), false);
-  assert.equal(returnsWhole(undefined, RETURN_WHOLE_DEFAULT_LIMIT), true);
-  assert.equal(returnsWhole(undefined, RETURN_WHOLE_DEFAULT_LIMIT + 1), false);
+  assert.equal(returnsWhole(undefined, 10), false);
   assert.equal(returnsWhole('FULL', RETURN_WHOLE_LIMIT), true);
+  assert.equal(returnsWhole('FULL', RETURN_WHOLE_LIMIT + 1), false);
 });
 
 test('RET=FULL: 8-bit content is marked 8bit; content only a binary transfer could carry (bare LF, NUL, a line over 998) goes back as its header section', async () => {

@@ -20,6 +20,9 @@ import type { PartialSettings } from '../../src/policy/policy-settings.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import { decodeHeaderText } from '../../src/mime/decode-header-text.ts';
 import { readHeaderFields } from '../../src/gateway/rewrite-header-section.ts';
+import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
+import { field, parseDeliveryStatusNotification } from '../helpers/delivery-status.ts';
+import { bounceHeldMessage } from '../../src/gateway/release-held-message.ts';
 import { createWorld, draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 
 let world: GatewayWorld;
@@ -98,7 +101,7 @@ test('encrypt required, SMTP mode: the other copies go, the sender gets an RFC 3
   const r = await sendTo(smtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], msg, { dsn: requests });
   assert.equal(r.code, 250, r.response);
   assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 0);
-  assert.doesNotMatch(sink.deliveries.map((d) => text(d.message)).join(''), /SECRET-FIGURES/, 'nothing in clear');
+  assert.doesNotMatch(sink.deliveries.filter((d) => !d.to.includes('bob@corp.test')).map((d) => text(d.message)).join(''), /SECRET-FIGURES/, 'nothing in clear to anyone but the sender');
   const toCarol = sink.deliveryTo('carol@example.com');
   assert.deepEqual(toCarol.dsn, { ret: 'FULL', envid: 'Q-2026' });
   assert.deepEqual(toCarol.rcptDsn, [{ notify: ['SUCCESS', 'FAILURE', 'DELAY'], orcpt: 'rfc822;board@corp.test' }]);
@@ -110,13 +113,70 @@ test('encrypt required, SMTP mode: the other copies go, the sender gets an RFC 3
   assert.match(body, /Content-Type: multipart\/report;\s+report-type=delivery-status/);
   assert.match(body, /Final-Recipient: rfc822; erin@example\.com\r\nAction: failed\r\nStatus: 5\.7\.5/);
   assert.match(body, /Diagnostic-Code: smtp; 554 5\.7\.5 Encryption to erin@example\.com is required by policy and no certificate is known/);
-  assert.match(body, /text\/rfc822-headers[\s\S]*Subject: Quarterly/);
+  // The sender's requests shape it (RFC 3461, 3464): ENVID and ORCPT come back, RET=FULL returns the whole message to its sender.
+  const report = parseDeliveryStatusNotification(dsn.message);
+  assert.equal(field(report.perMessage, 'Original-Envelope-Id'), 'Q-2026');
+  assert.equal(field(report.perRecipient[0]!, 'Original-Recipient'), 'rfc822;board@corp.test');
+  assert.equal(report.parts[2]!.contentType, 'message/rfc822');
+  assert.match(text(report.parts[2]!.body), /Subject: Quarterly[\s\S]*SECRET-FIGURES/);
   // The whole message bounced (every recipient): 554 5.7.5 for Postfix to return with its own DSN.
   reset();
   const all = await sendTo(smtp.listening.port, 'bob@corp.test', ['erin@example.com'], msg);
   assert.equal(all.code, 554);
   assert.match(all.response, /5\.7\.5 .*erin@example\.com is required by policy/);
   assert.equal(sink.deliveries.length, 0);
+});
+
+test('encrypt required, SMTP mode, the sender\'s NOTIFY per recipient (RFC 3461): NEVER, or a list without FAILURE, leaves the recipient out of the DSN, and no DSN at all when none is left (the log says so); ENVID and xtext-encoded ORCPT come back decoded; RET=HDRS returns headers', async () => {
+  const msg = draft('bob@corp.test', 'carol@example.com, erin@example.com, zed@example.com', 'Notify', 'SECRET-NOTIFY').toString('latin1');
+  const dialogue = (mail: string, erin: string, zed: string) => smtpDialogue(smtp.listening.port, ['EHLO client.test', mail, 'RCPT TO:<carol@example.com>', `RCPT TO:<erin@example.com>${erin}`, `RCPT TO:<zed@example.com>${zed}`, 'DATA', `${msg}.`, 'QUIT']);
+  const lastGroups = () => JSON.parse(logLines.filter((l) => l.includes('"event":"message"')).at(-1)!).groups as Array<{ action: string; dsn?: { notified: number; suppressed: number; outcome: string } }>;
+  // 1. Erin NOTIFY=NEVER, Zed NOTIFY=SUCCESS,DELAY: neither asks for failures. Carol's copy goes; no DSN; 250.
+  reset();
+  let replies = await dialogue('MAIL FROM:<bob@corp.test> RET=FULL ENVID=N+2B1', ' NOTIFY=NEVER', ' NOTIFY=SUCCESS,DELAY');
+  assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 250, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+  assert.deepEqual(sink.deliveries.map((d) => d.to), [['carol@example.com']], 'Carol\'s copy only: no DSN');
+  assert.deepEqual(lastGroups().find((g) => g.action === 'bounced')!.dsn, { notified: 0, suppressed: 2, outcome: 'none' }, 'the log says the DSN was suppressed');
+  // 2. Erin NOTIFY=FAILURE with an ORCPT in xtext, Zed NOTIFY=NEVER: a DSN for Erin alone, with the decoded values; RET=HDRS: headers.
+  reset();
+  replies = await dialogue('MAIL FROM:<bob@corp.test> RET=HDRS ENVID=N+2B2+3Dx', ' NOTIFY=FAILURE ORCPT=rfc822;board+2Berin@corp.test', ' NOTIFY=NEVER');
+  assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 250, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+  assert.equal(sink.deliveries.length, 2, 'Carol\'s copy and the DSN');
+  const dsn = sink.deliveryTo('bob@corp.test');
+  assert.equal(dsn.from, '');
+  assert.deepEqual(dsn.rcptDsn, [{ notify: ['NEVER'] }]);
+  const report = parseDeliveryStatusNotification(dsn.message);
+  assert.equal(field(report.perMessage, 'Original-Envelope-Id'), 'N+2=x');
+  assert.equal(report.perRecipient.length, 1, 'Zed (NOTIFY=NEVER) is not in it');
+  assert.equal(field(report.perRecipient[0]!, 'Original-Recipient'), 'rfc822;board+erin@corp.test');
+  assert.equal(field(report.perRecipient[0]!, 'Final-Recipient'), 'rfc822; erin@example.com');
+  assert.equal(field(report.perRecipient[0]!, 'Action'), 'failed');
+  assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers');
+  assert.doesNotMatch(text(dsn.message), /SECRET-NOTIFY|zed@example\.com>:/);
+  assert.deepEqual(lastGroups().find((g) => g.action === 'bounced')!.dsn, { notified: 1, suppressed: 1, outcome: 'accepted' });
+  assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com') || d.to.includes('zed@example.com')).length, 0, 'nothing reaches them');
+});
+
+test('held and bounced by an administrator: the held DSN requests decide: NOTIFY=NEVER removes it with no DSN and the audit says so; NOTIFY=FAILURE gives a DSN with Original-Envelope-Id and Original-Recipient', async () => {
+  const held = new HeldMessages(store);
+  const via = { host: '127.0.0.1', port: sink.port };
+  const message = draft('dan@corp.test', 'grace@example.com', 'Held', 'HELD-BODY');
+  const hold = (notify: 'NEVER' | 'FAILURE') => held.hold({ sender: 'dan@corp.test', recipients: ['grace@example.com'], message, reasonCode: 'ENCRYPTION_REQUIRED', reason: 'Encryption is required and no valid certificate is known.', dsn: { envid: 'H+1' }, recipientDsn: [{ notify: [notify], orcpt: 'rfc822;g+race@example.com' }] });
+  reset();
+  const quiet = await hold('NEVER');
+  assert.equal(await bounceHeldMessage(store, quiet, { via, name: 'mx.corp.test' }), 'suppressed');
+  assert.equal(sink.deliveries.length, 0, 'no DSN');
+  await assert.rejects(held.find(quiet), /No held message/, 'removed all the same');
+  const audit = await store.auditLog({ object: quiet });
+  assert.ok(audit.some((a) => a.action === 'message.bounce' && /no DSN: suppressed by the sender's NOTIFY/.test(a.detail ?? '')), JSON.stringify(audit));
+  const loud = await hold('FAILURE');
+  assert.equal(await bounceHeldMessage(store, loud, { via, name: 'mx.corp.test' }), 'sent');
+  const report = parseDeliveryStatusNotification(sink.deliveryTo('dan@corp.test').message);
+  assert.equal(field(report.perMessage, 'Original-Envelope-Id'), 'H+1');
+  assert.equal(field(report.perRecipient[0]!, 'Original-Recipient'), 'rfc822;g+race@example.com');
+  assert.equal(field(report.perRecipient[0]!, 'Final-Recipient'), 'rfc822; grace@example.com');
+  assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers', 'no RET: headers');
+  assert.doesNotMatch(text(sink.deliveryTo('dan@corp.test').message), /HELD-BODY/);
 });
 
 test('encrypt required, missingCertificate hold: 250 only once it is held in the store; held once even when retried; never relayed', async () => {

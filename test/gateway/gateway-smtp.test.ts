@@ -419,3 +419,31 @@ test('LMTP: RCPTs that differ only in case are two recipients, each relayed with
   assert.deepEqual(d!.to, ['Erin@example.com', 'erin@example.com']);
   assert.deepEqual(d!.rcptDsn, [{ notify: ['SUCCESS'], orcpt: 'rfc822;Erin@example.com' }, { notify: ['NEVER'] }]);
 });
+
+test('LMTP: the very same address given twice (as Postfix sends two queue entries whose NOTIFY differs) gets a reply for each accepted RCPT after DATA (RFC 2033 4.2), and one copy', async () => {
+  reset();
+  const msg = draft('Alice <alice@corp.test>', 'erin@example.com', 'Twice', 'One copy.').toString('latin1');
+  const replies = await smtpDialogue(lmtp.listening.port, [
+    'LHLO client.test',
+    'MAIL FROM:<alice@corp.test>',
+    'RCPT TO:<erin@example.com> NOTIFY=NEVER',
+    'RCPT TO:<carol@example.com>',
+    'RCPT TO:<erin@example.com> NOTIFY=SUCCESS',
+    'DATA',
+    `${msg}.`,
+    'QUIT',
+  ]);
+  // Three accepted RCPTs, three replies after DATA (in RCPT order), then QUIT's.
+  assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 250, 354, 250, 250, 250, 221], replies.map((r) => r.text).join('\n'));
+  const afterData = replies.slice(7, 10).map((r) => r.text);
+  assert.equal(afterData[0], afterData[2], 'the repeat is answered with its address\'s outcome');
+  assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 1);
+  assert.deepEqual(sink.deliveryTo('erin@example.com').to, ['erin@example.com'], 'one RCPT for Erin on the copy');
+  // The repeat's parameters replace the first's, as for any repeated RCPT.
+  assert.deepEqual(sink.deliveryTo('erin@example.com').rcptDsn, [{ notify: ['SUCCESS'] }]);
+  assert.equal(sink.deliveries.filter((d) => d.to.includes('carol@example.com')).length, 1);
+  // An oversized message (over the policy's maxMessageBytes, 256 KiB or 1 MiB here) is refused once for every accepted RCPT too (smtp-server counts the same list).
+  const big = draft('alice@corp.test', 'erin@example.com', 'Big', `${'x'.repeat(76)}\r\n`.repeat(16_000)).toString('latin1');
+  const refused = await smtpDialogue(lmtp.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test>', 'RCPT TO:<erin@example.com>', 'RCPT TO:<erin@example.com>', 'DATA', `${big}.`, 'QUIT']);
+  assert.deepEqual(refused.slice(2).map((r) => r.code), [250, 250, 250, 354, 552, 552, 221], refused.map((r) => r.text).join('\n'));
+});
