@@ -400,18 +400,15 @@ test('DSN (RFC 3461): each copy carries its own recipients\' NOTIFY and ORCPT an
   for (const d of [toCarol, toErin]) assert.deepEqual(d.dsn, { ret: 'HDRS', envid: 'ref+1' });
 });
 
+/** One LMTP transaction from alice@corp.test, RCPT TO with each of `rcpts` (address and parameters), then QUIT: every reply. */
+function lmtpTransaction(rcpts: readonly string[], message: Buffer) {
+  return smtpDialogue(lmtp.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test>', ...rcpts.map((r) => `RCPT TO:${r}`), 'DATA', `${message.toString('latin1')}.`, 'QUIT']);
+}
+
 test('LMTP: RCPTs that differ only in case are two recipients, each relayed with its own NOTIFY and ORCPT and answered on its own after DATA', async () => {
   reset();
-  const msg = draft('Alice <alice@corp.test>', 'erin@example.com', 'Case', 'Two mailboxes.').toString('latin1');
-  const replies = await smtpDialogue(lmtp.listening.port, [
-    'LHLO client.test',
-    'MAIL FROM:<alice@corp.test>',
-    'RCPT TO:<Erin@example.com> NOTIFY=SUCCESS ORCPT=rfc822;Erin@example.com',
-    'RCPT TO:<erin@example.com> NOTIFY=NEVER',
-    'DATA',
-    `${msg}.`,
-    'QUIT',
-  ]);
+  const msg = draft('Alice <alice@corp.test>', 'erin@example.com', 'Case', 'Two mailboxes.');
+  const replies = await lmtpTransaction(['<Erin@example.com> NOTIFY=SUCCESS ORCPT=rfc822;Erin@example.com', '<erin@example.com> NOTIFY=NEVER'], msg);
   // One reply per accepted RCPT (RFC 2033 4.2), then QUIT's.
   assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 354, 250, 250, 221], replies.map((r) => r.text).join('\n'));
   assert.equal(sink.deliveries.length, 1);
@@ -422,17 +419,8 @@ test('LMTP: RCPTs that differ only in case are two recipients, each relayed with
 
 test('LMTP: the very same address given twice (as Postfix sends two queue entries whose NOTIFY differs) gets a reply for each accepted RCPT after DATA (RFC 2033 4.2), and one copy', async () => {
   reset();
-  const msg = draft('Alice <alice@corp.test>', 'erin@example.com', 'Twice', 'One copy.').toString('latin1');
-  const replies = await smtpDialogue(lmtp.listening.port, [
-    'LHLO client.test',
-    'MAIL FROM:<alice@corp.test>',
-    'RCPT TO:<erin@example.com> NOTIFY=NEVER',
-    'RCPT TO:<carol@example.com>',
-    'RCPT TO:<erin@example.com> NOTIFY=SUCCESS',
-    'DATA',
-    `${msg}.`,
-    'QUIT',
-  ]);
+  const msg = draft('Alice <alice@corp.test>', 'erin@example.com', 'Twice', 'One copy.');
+  const replies = await lmtpTransaction(['<erin@example.com> NOTIFY=NEVER', '<carol@example.com>', '<erin@example.com> NOTIFY=SUCCESS'], msg);
   // Three accepted RCPTs, three replies after DATA (in RCPT order), then QUIT's.
   assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 250, 354, 250, 250, 250, 221], replies.map((r) => r.text).join('\n'));
   const afterData = replies.slice(7, 10).map((r) => r.text);
@@ -443,7 +431,7 @@ test('LMTP: the very same address given twice (as Postfix sends two queue entrie
   assert.deepEqual(sink.deliveryTo('erin@example.com').rcptDsn, [{ notify: ['SUCCESS'] }]);
   assert.equal(sink.deliveries.filter((d) => d.to.includes('carol@example.com')).length, 1);
   // An oversized message (over the policy's maxMessageBytes, 256 KiB or 1 MiB here) is refused once for every accepted RCPT too (smtp-server counts the same list).
-  const big = draft('alice@corp.test', 'erin@example.com', 'Big', `${'x'.repeat(76)}\r\n`.repeat(16_000)).toString('latin1');
-  const refused = await smtpDialogue(lmtp.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test>', 'RCPT TO:<erin@example.com>', 'RCPT TO:<erin@example.com>', 'DATA', `${big}.`, 'QUIT']);
+  const big = draft('alice@corp.test', 'erin@example.com', 'Big', `${'x'.repeat(76)}\r\n`.repeat(16_000));
+  const refused = await lmtpTransaction(['<erin@example.com>', '<erin@example.com>'], big);
   assert.deepEqual(refused.slice(2).map((r) => r.code), [250, 250, 250, 354, 552, 552, 221], refused.map((r) => r.text).join('\n'));
 });
