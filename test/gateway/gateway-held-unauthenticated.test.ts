@@ -68,10 +68,10 @@ async function cbcMessage(to: string, entity: string, from = 'Erin <erin@example
 const HTML = `Content-Type: text/html; charset=utf-8\n\n<html><body><p>Dear Alice,</p>\n<p>${SECRET}</p>\n<p>Regards, Erin</p></body></html>\n`;
 
 /** The held row of a message just sent to `recipient`, and the notice that went to them. */
-async function heldFor(recipient: string, message: Buffer): Promise<{ id: string; notice: string; from: string }> {
+async function heldFor(recipient: string, message: Buffer, notify = ['SUCCESS']): Promise<{ id: string; notice: string; from: string }> {
   sink.reset();
   // The sender asks for a success DSN: the notice, the gateway's own message, asks for none.
-  const r = await sendTo(gateway.listening.port, 'erin@example.com', [recipient], message, { dsn: { notify: ['SUCCESS'], envid: 'E-1' } });
+  const r = await sendTo(gateway.listening.port, 'erin@example.com', [recipient], message, { dsn: { notify, envid: 'E-1' } });
   assert.equal(r.code, 250, r.response);
   const held = (await new HeldMessages(store).list()).filter((h) => h.recipients.includes(recipient) && h.reasonCode === 'UNAUTH_ENC');
   const row = held.find((h) => r.response.includes(h.id));
@@ -169,11 +169,17 @@ test('release --as decrypted: the neutralised form under its warning; --as encry
   assert.ok(viaOpenssl.ok, viaOpenssl.detail);
   assert.ok(viaOpenssl.content.toString().includes(SECRET), 'openssl opens the delivered attachment');
 
-  const third = await heldFor('alice@corp.test', await cbcMessage('alice@corp.test', `Content-Type: text/plain\n\n${SECRET} (3)\n`, 'erin@example.com'));
+  // Held with NOTIFY=SUCCESS: bounced, it is removed with no DSN (RFC 3461: no failure DSN asked for).
+  const quiet = await heldFor('alice@corp.test', await cbcMessage('alice@corp.test', `Content-Type: text/plain\n\n${SECRET} (4)\n`, 'erin@example.com'));
+  sink.reset();
+  assert.equal(await bounceHeldMessage(store, quiet.id, { via, name: 'mx.corp.test' }), 'suppressed');
+  assert.equal(sink.deliveries.length, 0);
+  await assert.rejects(new HeldMessages(store).find(quiet.id), /No held message/);
+  const third = await heldFor('alice@corp.test', await cbcMessage('alice@corp.test', `Content-Type: text/plain\n\n${SECRET} (3)\n`, 'erin@example.com'), ['FAILURE']);
   await assert.rejects(releaseHeldMessage(store, third.id, { via: { host: '127.0.0.1', port: 1 }, as: 'encrypted' }), /not accepted|ECONNREFUSED|connect/i);
   assert.ok(await new HeldMessages(store).find(third.id), 'a failed release leaves it held');
   sink.reset();
-  await bounceHeldMessage(store, third.id, { via, name: 'mx.corp.test' });
+  assert.equal(await bounceHeldMessage(store, third.id, { via, name: 'mx.corp.test' }), 'sent');
   const dsn = sink.deliveryTo('erin@example.com');
   assert.equal(dsn.from, '');
   assert.match(dsn.message.toString(), /encrypted in a way that cannot show whether it was altered/);
