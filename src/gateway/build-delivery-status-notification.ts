@@ -3,7 +3,9 @@
  * the gateway sends to a message's sender itself: when policy bounces some of its
  * recipients (encryption required, no valid certificate) and the other recipients'
  * copies were relayed, so that one SMTP reply cannot say both (the SMTP, not LMTP,
- * filter transport), and when an administrator bounces a held message. Three parts:
+ * filter transport), and when an administrator bounces a held message; and the
+ * "relayed" DSN (action 'relayed', Status 2.0.0, RFC 3461 4.1) for recipients who
+ * asked NOTIFY=SUCCESS when the next hop does not advertise DSN. Three parts:
  * a text for people (English and Japanese) naming each recipient and why, the
  * machine-readable message/delivery-status (Action: failed, Status: 5.7.5, RFC 3463
  * "cryptographic failure": the key needed was not available), and what is returned
@@ -55,8 +57,10 @@ export interface DsnInput {
   returned: ReturnedContent;
   arrival: Date;
   queueId?: string;
-  /** The text for people and the Subject, when the reason is not a missing certificate (UNAUTHENTICATED_RETURN). */
+  /** The text for people and the Subject, when the reason is not a missing certificate (UNAUTHENTICATED_RETURN, RELAYED_NOTICE). */
   explanation?: { text: readonly string[]; subject: string };
+  /** What it reports: 'failed' (the default: Status 5.7.5 and the reason as Diagnostic-Code) or 'relayed' (Status 2.0.0: handed to a next hop that sends no DSN, RFC 3461 4.1). */
+  action?: 'failed' | 'relayed';
 }
 
 /** RET=FULL: the whole message is returned up to this size (larger: its header section, and the text says why). */
@@ -81,6 +85,22 @@ export async function returnedContent(ret: MailDsn['ret'], size: number, whole: 
   if (returnsWhole(ret, size)) return { whole: await whole() };
   return { head: await head(), ...(ret === 'FULL' ? { tooLarge: true } : {}) };
 }
+
+/** Recipients who asked NOTIFY=SUCCESS whose copy went to a next hop that does not advertise DSN: no notice of delivery will come from beyond it (RFC 3461 4.1, 6.2). */
+export const RELAYED_NOTICE = {
+  text: [
+    'This is the mail gateway. Your message was passed on to the recipients below by way of',
+    'a mail system that does not return delivery notifications. You asked to be told when it',
+    'is delivered to them: no further notice will come for them.',
+    '',
+    '%LIST%',
+    '',
+    'メールゲートウェイからのお知らせです。以下の宛先へのメッセージは、配信通知を返さないメールシステムに中継しました。',
+    '配信通知をご希望でしたが、これらの宛先についてはこれ以上の通知は届きません。',
+    '',
+  ],
+  subject: 'Delivery Status Notification (relayed) / 配信状況の通知（中継済み）',
+};
 
 /** A held message of unauthenticated encryption, returned by an administrator. */
 export const UNAUTHENTICATED_RETURN = {
@@ -164,9 +184,7 @@ export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
       return [
         ...(original ? [original] : []),
         `Final-Recipient: rfc822; ${ascii(r.recipient, 320)}`,
-        'Action: failed',
-        `Status: ${DSN_STATUS}`,
-        `Diagnostic-Code: smtp; 554 ${DSN_STATUS} ${ascii(r.reason)}`,
+        ...(input.action === 'relayed' ? ['Action: relayed', 'Status: 2.0.0'] : ['Action: failed', `Status: ${DSN_STATUS}`, `Diagnostic-Code: smtp; 554 ${DSN_STATUS} ${ascii(r.reason)}`]),
         '',
       ];
     }),

@@ -19,7 +19,10 @@
  *   that recipient (Postfix writes the RFC 3464 DSN to the sender); under SMTP, when
  *   other recipients' copies were accepted, a DSN of ours to the sender through the
  *   next hop, and 250 only once it was accepted too; when every recipient is bounced,
- *   554 5.7.5 (Postfix's DSN). No copy for such a recipient is ever relayed.
+ *   554 5.7.5 (Postfix's DSN). No copy for such a recipient is ever relayed. Our DSN
+ *   names only the recipients whose NOTIFY asks for failures; none left, none sent.
+ * A recipient who asked NOTIFY=SUCCESS whose copy went to a next hop without DSN gets
+ * the sender a "relayed" DSN of ours (notifyRelayed).
  * In SMTP mode (one reply for all) nothing is relayed or held once a copy failed to
  * be made: the whole message is retried anyway, and relaying the rest first would
  * only deliver it twice.
@@ -28,7 +31,7 @@ import type { MethodResult } from '../dkim/authenticate-sender.ts';
 import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
-import { buildDeliveryStatusNotification, DSN_STATUS, notifiesFailure, returnedContent } from './build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, DSN_STATUS, notifiesFailure, RELAYED_NOTICE, returnedContent } from './build-delivery-status-notification.ts';
 import { classifyRecipients } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
@@ -187,7 +190,7 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
   const note: DsnNote = { notified: notified.length, suppressed: decisions.length - notified.length, outcome: 'none' };
   const done = (response: string): RecipientOutcome[] => decisions.map((d) => ({ recipient: d.recipient, status: 'accepted', code: 250, response, own: { enhanced: '2.0.0' } }));
   if (notified.length === 0) {
-    deps.metrics.inc('kakitome_gateway_dsn_total', { outcome: 'suppressed' });
+    deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'failed', outcome: 'suppressed' });
     return { results: done('Not sent (encryption required, no valid certificate); no delivery status notification: the sender asked for none (NOTIFY).'), dsn: note };
   }
   const ret = envelope.dsn?.ret;
@@ -208,10 +211,43 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
   });
   const [sent] = await deps.relay(ownEnvelope([envelope.from]), dsn);
   note.outcome = sent!.status;
-  deps.metrics.inc('kakitome_gateway_dsn_total', { outcome: sent!.status });
+  deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'failed', outcome: sent!.status });
   if (sent!.status === 'accepted') return { results: done(`Not sent (encryption required, no valid certificate): a delivery status notification went to the sender${note.suppressed ? ` (${note.suppressed} recipient(s) left out of it: NOTIFY)` : ''}.`), dsn: note };
   if (sent!.status === 'temporary') return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent!.response})` })), dsn: note };
   return { results: decisions.map(refused), dsn: note };
+}
+
+/**
+ * RFC 3461 4.1 and 6.2: a recipient who asked NOTIFY=SUCCESS, whose copy the next hop
+ * accepted without advertising DSN, will hear nothing from beyond it; the relaying
+ * side tells the sender itself with a "relayed" DSN (Action: relayed, headers only).
+ * One DSN for all such recipients of the message, sent once their copies are final
+ * (`final`: LMTP, or the SMTP reply is 2xx; a retried message is told on its retry),
+ * never for the null sender. Its fate does not change the replies (the copies are
+ * delivered; deferring would deliver them twice): it is counted and logged.
+ */
+async function notifyRelayed(deps: HandleDeps, envelope: MessageEnvelope, message: Received, outcomes: ReadonlyArray<RecipientOutcome | undefined>, final: boolean): Promise<DsnNote | undefined> {
+  const asked = (o: RecipientOutcome | undefined): o is RecipientOutcome => o?.status === 'accepted' && o.withoutDsn === true && (envelope.recipientDsn?.get(o.recipient)?.notify?.includes('SUCCESS') ?? false);
+  const relayed = outcomes.filter(asked);
+  if (!final || !envelope.from || relayed.length === 0) return undefined;
+  const dsn = buildDeliveryStatusNotification({
+    reportingMta: deps.ctx.authservId,
+    sender: envelope.from,
+    action: 'relayed',
+    explanation: RELAYED_NOTICE,
+    recipients: relayed.map((o) => {
+      const orcpt = envelope.recipientDsn?.get(o.recipient)?.orcpt;
+      return { recipient: o.recipient, reason: 'relayed to a system that does not send delivery notifications', ...(orcpt !== undefined ? { orcpt } : {}) };
+    }),
+    ...(envelope.dsn?.envid !== undefined ? { envid: envelope.dsn.envid } : {}),
+    // RFC 3461 4.3: RET is for failure DSNs; a success DSN returns the header section.
+    returned: { head: Buffer.isBuffer(message) ? message : message.head },
+    arrival: new Date(),
+    ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
+  });
+  const [sent] = await deps.relay(ownEnvelope([envelope.from]), dsn);
+  deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'relayed', outcome: sent!.status });
+  return { notified: relayed.length, suppressed: 0, outcome: sent!.status };
 }
 
 /**
@@ -281,6 +317,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
   const ordered = envelope.to.map((r) => outcomes.get(r));
   const perRecipient = ordered.map(replyForRecipient);
   const whole = ordered.every((o) => o !== undefined) ? replyForMessage(ordered as RecipientOutcome[]) : replyForRecipient(undefined);
+  const relayedDsn = await notifyRelayed(deps, envelope, message, ordered, deps.lmtp || whole.code < 300);
   const replyClass = (r: SmtpReply) => `${String(r.code)[0]}xx`;
   if (!deps.lmtp && whole.code >= 400 && ordered.some((o) => o?.status === 'accepted')) deps.metrics.inc('kakitome_gateway_duplicates_risked_total');
   const directions = [...new Set(groups.map((g) => g.direction))].join('+');
@@ -295,6 +332,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     bytes: Buffer.isBuffer(message) ? message.length : message.size,
     ...(Buffer.isBuffer(message) ? {} : { streamed: true }),
     groups: logged,
+    ...(relayedDsn ? { relayedDsn } : {}),
     reply: deps.lmtp ? perRecipient.map((r) => r.code) : whole.code,
     ms: Math.round(ms * 10) / 10,
     copiesMs: Math.round(copiesMs * 10) / 10,

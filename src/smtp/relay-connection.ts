@@ -136,6 +136,11 @@ export class RelaySession {
     }
   }
 
+  /** Whether the next hop advertised DSN (RFC 3461): the DSN parameters go with the message only then. */
+  get advertisesDsn(): boolean {
+    return this.#features.has('DSN');
+  }
+
   /** True until the session failed or was closed. */
   get open(): boolean {
     return this.#failure === undefined;

@@ -33,6 +33,8 @@ export interface RecipientOutcome {
   response: string;
   /** Set when the outcome is the gateway's own (a policy bounce, a hold), not the next hop's: the reply carries `response` as it is, with this enhanced status code (RFC 3463). */
   own?: { enhanced: string };
+  /** Accepted by a next hop that does not advertise DSN: the recipient's NOTIFY and ORCPT did not go on, so no DSN will come from beyond it (RFC 3461 4.1: a NOTIFY=SUCCESS is answered with a "relayed" DSN by the relaying side). */
+  withoutDsn?: true;
 }
 
 export interface RelayOptions {
@@ -99,7 +101,11 @@ export class RelayPool {
       }
     }
     const { replies, reusable } = await p.session.transaction(envelope, message, o.lmtp === true, { ms: Math.max(1, timeoutMs - (performance.now() - started)), stated: timeoutMs });
-    const outcomes = envelope.to.map((recipient, i) => outcomeOf(recipient, replies[i]!));
+    const withoutDsn = !p.session.advertisesDsn;
+    const outcomes = envelope.to.map((recipient, i) => {
+      const o = outcomeOf(recipient, replies[i]!);
+      return withoutDsn && o.status === 'accepted' ? { ...o, withoutDsn: true as const } : o;
+    });
     this.#release(p, reusable, outcomes.some((o) => o.status === 'accepted'));
     return outcomes;
   }

@@ -88,13 +88,14 @@ export class Sink {
    */
   private readonly rcpts = new WeakMap<SMTPServerSession, SMTPServerAddress[]>();
 
-  constructor() {
+  /** `dsn: false`: a next hop that does not advertise DSN (RFC 3461). */
+  constructor(o: { dsn?: boolean } = {}) {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['AUTH', 'STARTTLS'],
       disableReverseLookup: true,
       // Advertised, so that what the relay passes on of RFC 3461 is seen (Delivery.dsn, rcptDsn).
-      hideDSN: false,
+      hideDSN: o.dsn === false,
       logger: false,
       onConnect: (_session, callback) => {
         this.connections++;

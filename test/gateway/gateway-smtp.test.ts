@@ -20,6 +20,7 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { Workdir } from '../peers/run-peer.ts';
 import { opensslEncrypt, opensslSign } from '../peers/openssl.ts';
 import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
+import { field, parseDeliveryStatusNotification } from '../helpers/delivery-status.ts';
 import { createWorld, draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
 
 let world: GatewayWorld;
@@ -434,4 +435,33 @@ test('LMTP: the very same address given twice (as Postfix sends two queue entrie
   const big = draft('alice@corp.test', 'erin@example.com', 'Big', `${'x'.repeat(76)}\r\n`.repeat(16_000));
   const refused = await lmtpTransaction(['<erin@example.com>', '<erin@example.com>'], big);
   assert.deepEqual(refused.slice(2).map((r) => r.code), [250, 250, 250, 354, 552, 552, 221], refused.map((r) => r.text).join('\n'));
+});
+
+test('RFC 3461 4.1, 6.2: toward a next hop that does not advertise DSN, recipients who asked NOTIFY=SUCCESS get the sender a "relayed" DSN of the gateway\'s (Original-Envelope-Id, Original-Recipient, headers only); the others none (a next hop with DSN: none at all, see the DSN test above)', async () => {
+  const plain = await new Sink({ dsn: false }).start();
+  const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: plain.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: true }, store, log);
+  try {
+    const msg = draft('Alice <alice@corp.test>', 'carol@example.com, erin@example.com', 'Relayed', 'RELAYED-BODY').toString('latin1');
+    const replies = await smtpDialogue(g.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test> RET=FULL ENVID=rel+2B1', 'RCPT TO:<carol@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Bx@example.com', 'RCPT TO:<erin@example.com> NOTIFY=FAILURE', 'DATA', `${msg}.`, 'QUIT']);
+    assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 354, 250, 250, 221], replies.map((r) => r.text).join('\n'));
+    assert.equal(plain.deliveries.length, 3, 'Carol\'s copy, Erin\'s copy, the relayed DSN to Alice');
+    for (const to of ['carol@example.com', 'erin@example.com']) assert.deepEqual(plain.deliveryTo(to).rcptDsn, [undefined], `${to}: no DSN parameters toward a next hop without DSN`);
+    const dsn = plain.deliveryTo('alice@corp.test');
+    assert.equal(dsn.from, '', 'the null reverse-path');
+    const report = parseDeliveryStatusNotification(dsn.message);
+    assert.equal(field(report.perMessage, 'Original-Envelope-Id'), 'rel+1');
+    assert.equal(report.perRecipient.length, 1, 'Erin did not ask for success notices');
+    const [carol] = report.perRecipient;
+    assert.equal(field(carol!, 'Original-Recipient'), 'rfc822;c+x@example.com');
+    assert.equal(field(carol!, 'Final-Recipient'), 'rfc822; carol@example.com');
+    assert.equal(field(carol!, 'Action'), 'relayed');
+    assert.equal(field(carol!, 'Status'), '2.0.0');
+    assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers', 'a success DSN returns headers, whatever RET says');
+    assert.doesNotMatch(dsn.message.toString('latin1'), /RELAYED-BODY/);
+    const line = JSON.parse(logLines.filter((l) => l.includes('"event":"message"')).at(-1)!);
+    assert.deepEqual(line.relayedDsn, { notified: 1, suppressed: 0, outcome: 'accepted' });
+  } finally {
+    await g.stop();
+    await plain.stop();
+  }
 });
