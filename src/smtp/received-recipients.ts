@@ -9,9 +9,10 @@
  * missing one.
  *
  * So the listener keeps its own lists:
- * - the recipients, one entry per exact address in the order first given (a repeat
- *   of the very same address replaces the earlier one's parameters, as smtp-server
- *   does): each gets one copy;
+ * - the recipients, one entry per exact address in the order first given: each gets
+ *   one copy, which carries the DSN requests of all its RCPTs together (mergeRepeat:
+ *   every NOTIFY value any of them asked for, NEVER only when all said NEVER; the
+ *   first ORCPT given), so that no entry's request is lost on the one copy;
  * - every accepted RCPT command, repeats included: LMTP (RFC 2033 4.2) gives one reply
  *   after DATA for each, in order. Postfix's queue may hold one address twice (two
  *   entries whose NOTIFY or ORCPT differ) and its lmtp client then sends both RCPTs
@@ -50,13 +51,33 @@ export function recordRecipient(address: SMTPServerAddress, session: SMTPServerS
   if (!r) received.set(session, (r = { recipients: new Map(), commands: [] }));
   const known = r.recipients.has(address.address);
   if ((maxRecipients > 0 && r.recipients.size >= maxRecipients && !known) || r.commands.length >= MAX_RCPT_COMMANDS) return smtpError(452, '4.5.3', 'Too many recipients.');
-  r.recipients.set(address.address, address);
+  const earlier = r.recipients.get(address.address);
+  r.recipients.set(address.address, earlier ? mergeRepeat(earlier, address) : address);
   r.commands.push(address);
   return undefined;
 }
 
+const NOTIFY_ORDER = ['SUCCESS', 'FAILURE', 'DELAY'];
+
+/**
+ * One address's RCPTs as one recipient: NOTIFY is every value any of them asked for
+ * (an RCPT without NOTIFY stands for the default, FAILURE and DELAY, RFC 3461 4.1),
+ * NEVER only when every one said NEVER, absent when none gave it; ORCPT the first given.
+ */
+function mergeRepeat(earlier: SMTPServerAddress, repeat: SMTPServerAddress): SMTPServerAddress {
+  const notifies = [earlier.dsn?.notify, repeat.dsn?.notify];
+  const orcpt = earlier.dsn?.orcpt ?? repeat.dsn?.orcpt;
+  let notify: string[] | undefined;
+  if (notifies.some((n) => n !== undefined)) {
+    const asked = new Set(notifies.flatMap((n) => n ?? ['FAILURE', 'DELAY']).map((v) => v.toUpperCase()));
+    notify = NOTIFY_ORDER.filter((v) => asked.has(v));
+    if (notify.length === 0) notify = ['NEVER'];
+  }
+  return { ...repeat, dsn: { ...(notify ? { notify } : {}), ...(orcpt !== undefined ? { orcpt } : {}) } } as SMTPServerAddress;
+}
+
 export interface ReceivedRecipients {
-  /** One per exact address, in the order first given, with its last RCPT's parameters. */
+  /** One per exact address, in the order first given, with its RCPTs' DSN requests together. */
   recipients: SMTPServerAddress[];
   /** The address of each accepted RCPT command, in order, repeats included (LMTP's replies). */
   commands: string[];

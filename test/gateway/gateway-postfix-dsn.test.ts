@@ -9,7 +9,7 @@
  * - LMTP filter transport: Postfix's queue holds one address twice (two RCPTs whose
  *   NOTIFY differ) and its lmtp client sends both RCPTs; every accepted RCPT gets its
  *   reply after DATA (RFC 2033 4.2), so Postfix delivers both entries at once, and the
- *   recipient gets one copy.
+ *   recipient gets one copy carrying both entries' requests.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,6 +101,8 @@ test('through Postfix (LMTP filter): one address twice in Postfix\'s queue (NOTI
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 1, 'Erin got one copy');
     assert.deepEqual(sink.deliveryTo('erin@example.com').to.filter((t) => t === 'erin@example.com'), ['erin@example.com'], 'one RCPT for Erin on it');
+    // The one copy carries both entries' requests: NOTIFY=NEVER gives way to SUCCESS, whichever order Postfix sent them in.
+    assert.deepEqual(sink.deliveryTo('erin@example.com').rcptDsn.map((d) => d?.notify), [['SUCCESS']]);
     assert.equal(sink.deliveries.filter((d) => d.to.includes('carol@example.com')).length, 1, 'Carol got one copy');
     assert.doesNotMatch(lpf.log(), /status=deferred|timed out|lost connection with/i);
     assert.equal(await lpf.queued(), 0);

@@ -428,9 +428,20 @@ test('LMTP: the very same address given twice (as Postfix sends two queue entrie
   assert.equal(afterData[0], afterData[2], 'the repeat is answered with its address\'s outcome');
   assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 1);
   assert.deepEqual(sink.deliveryTo('erin@example.com').to, ['erin@example.com'], 'one RCPT for Erin on the copy');
-  // The repeat's parameters replace the first's, as for any repeated RCPT.
+  // The one copy carries what both RCPTs asked for: NEVER gives way to SUCCESS.
   assert.deepEqual(sink.deliveryTo('erin@example.com').rcptDsn, [{ notify: ['SUCCESS'] }]);
   assert.equal(sink.deliveries.filter((d) => d.to.includes('carol@example.com')).length, 1);
+  // Every value any RCPT asked for (no NOTIFY: the default, FAILURE and DELAY), the first ORCPT; NEVER only when all said NEVER.
+  for (const [rcpts, expected] of [
+    [['<erin@example.com> NOTIFY=SUCCESS ORCPT=rfc822;first@example.com', '<erin@example.com> NOTIFY=NEVER', '<erin@example.com> ORCPT=rfc822;second@example.com'], { notify: ['SUCCESS', 'FAILURE', 'DELAY'], orcpt: 'rfc822;first@example.com' }],
+    [['<erin@example.com> NOTIFY=NEVER', '<erin@example.com> NOTIFY=NEVER ORCPT=rfc822;erin@example.com'], { notify: ['NEVER'], orcpt: 'rfc822;erin@example.com' }],
+    [['<erin@example.com> NOTIFY=DELAY', '<erin@example.com> NOTIFY=FAILURE'], { notify: ['FAILURE', 'DELAY'] }],
+  ] as const) {
+    reset();
+    const r = await lmtpTransaction(rcpts, msg);
+    assert.equal(r.filter((x) => x.code === 250).length, 2 + 2 * rcpts.length, r.map((x) => x.text).join('\n'));
+    assert.deepEqual(sink.deliveryTo('erin@example.com').rcptDsn, [expected], JSON.stringify(rcpts));
+  }
   // An oversized message (over the policy's maxMessageBytes, 256 KiB or 1 MiB here) is refused once for every accepted RCPT too (smtp-server counts the same list).
   const big = draft('alice@corp.test', 'erin@example.com', 'Big', `${'x'.repeat(76)}\r\n`.repeat(16_000));
   const refused = await lmtpTransaction(['<erin@example.com>', '<erin@example.com>'], big);
