@@ -159,7 +159,8 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
   // Inbound: the recipients learn of it from the gateway's own notice; their answer is the notice's.
   const notice = labelWith(deps.ctx, buildHeldNotice({ authservId: deps.ctx.authservId, received: Buffer.isBuffer(received) ? received : received.head, heldId: id, arrival, language: unauthenticated.language }), { result: 'neutral', code: 'UNAUTH_ENC', reason: unauthenticated.reason }, []);
   const sent = await deps.relay(ownEnvelope(g.recipients), notice);
-  return sent.map((o) => (o.status === 'accepted' ? { ...o, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
+  // The outcome is the hold's, not a relay of the message: nothing of the notice's next hop (withoutDsn) is kept.
+  return sent.map((o) => (o.status === 'accepted' ? { recipient: o.recipient, status: o.status, code: o.code, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
 }
 
 /** What became of the gateway's own DSN for a bounced group, for the log line: how many recipients it named, how many NOTIFY left out, and the next hop's answer. */
