@@ -65,11 +65,12 @@ export type ErrorCode =
  * What would let the failed call succeed, in the library's terms: an option of the
  * operation (`email`, `passphrase`, `from`, `crlUrl`, `rootCrlUrl`, `allowInternal`,
  * `trust`) or something to add to the store (`signingKey`, `recipientKey`, `tenant`,
- * `tenantDomain`, `tenantIdentity`, `dkimKey`). The message says it in words every
+ * `tenantDomain`, `tenantIdentity`, `dkimKey`), or the right name to give (`apiKeyId`:
+ * an API key's id, as the tenant's key list shows it). The message says it in words every
  * front end can show (the API, the console, the gateway); a front end may add its own
  * control for it (the CLI its flag or command: src/cli/describe-error.ts).
  */
-export type Remedy = 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey';
+export type Remedy = 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey' | 'apiKeyId';
 
 export class KakitomeError extends Error {
   readonly code: ErrorCode;

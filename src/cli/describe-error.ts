@@ -55,6 +55,7 @@ const REMEDIES: Record<Remedy, string> = {
   tenantDomain: 'Give its domains: kakitome tenant add NAME --domain example.com.',
   tenantIdentity: 'Add it with kakitome tenant identity TENANT --p12 FILE (or --email ADDRESS, issued by the internal CA).',
   dkimKey: 'Add one with kakitome dkim add DOMAIN --selector SEL and publish its DNS record.',
+  apiKeyId: 'The API key ids are the first column of kakitome tenant keys [NAME].',
 };
 
 export function hintForCode(code: ErrorCode): string {

@@ -107,6 +107,12 @@ export function cannotWrite(path: string, cause: unknown): KakitomeError {
   return new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(cause as NodeJS.ErrnoException)}.`, { cause });
 }
 
+/** cannotWrite for a file being created beside OUT, where ENOENT can only mean that OUT's directory is missing. */
+function cannotCreate(path: string, cause: unknown): KakitomeError {
+  if ((cause as NodeJS.ErrnoException)?.code !== 'ENOENT') return cannotWrite(path, cause);
+  return new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: the directory ${dirname(path)} does not exist; create it first (mkdir -p ${dirname(path)}).`, { cause });
+}
+
 export function describeFsError(e: NodeJS.ErrnoException): string {
   switch (e.code) {
     case 'ENOENT': return 'no such file or directory';
@@ -222,7 +228,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: {
     await handle?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     pendingTemporaryFiles.delete(tmp);
-    throw cannotWrite(path, e);
+    throw cannotCreate(path, e);
   }
   // A batch writing many files into one directory syncs it once at the end instead.
   if (options.syncDirectory !== false) await syncDirectory(dir);
@@ -250,6 +256,26 @@ export async function writeOutput(path: string | undefined, data: Uint8Array): P
 }
 
 /**
+ * OUT opened before the work that makes it, for a command whose work changes the
+ * store (`ca init`, `ca issue`, `ca renew`): an OUT that cannot be written (its
+ * directory missing, no permission) is refused before anything is created, not after
+ * (a CA made whose root certificate was never written, and `ca init` again refused
+ * because the CA exists). write() puts the data in place; abort() leaves no trace.
+ */
+export async function openOutputFirst(path: string | undefined): Promise<{ write(data: Uint8Array): Promise<void>; abort(): Promise<void> }> {
+  if (path === undefined) return { write: async () => {}, abort: async () => {} };
+  if (isStdio(path)) return { write: writeStdout, abort: async () => {} };
+  const writer = await openAtomicWriter(path);
+  return {
+    async write(data) {
+      await writer.write(data);
+      await writer.commit();
+    },
+    abort: () => writer.abort(),
+  };
+}
+
+/**
  * A file written piece by piece that appears under its name only on commit():
  * the mbox output of a batch. abort() removes every trace.
  */
@@ -274,7 +300,7 @@ export async function openAtomicWriter(path: string, mode = 0o600): Promise<Atom
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   trackTemporaryFile(tmp);
   const handle = await open(tmp, 'wx', mode).catch((e: NodeJS.ErrnoException) => {
-    throw cannotWrite(path, e);
+    throw cannotCreate(path, e);
   });
   let done = false;
   let flushing: Promise<void> | undefined;

@@ -327,14 +327,14 @@ export class TenantDirectory {
   async setRateLimit(id: string, ratePerMinute: number | undefined): Promise<ApiKeyRecord> {
     const rate = checkRate(ratePerMinute);
     const n = await this.#engine.run('UPDATE api_keys SET rate_per_minute = ? WHERE id = ?', [rate ?? null, id]);
-    if (!n) throw new KakitomeError('NOT_FOUND', `No API key ${id}.`);
+    if (!n) throw new KakitomeError('NOT_FOUND', `No API key ${id}.`, { remedy: 'apiKeyId' });
     await this.#store.audit('api-key.rate-limit', id, rate === undefined ? 'none' : `${rate}/min`);
     return (await this.findApiKey(id))!;
   }
 
   async revokeApiKey(id: string): Promise<ApiKeyRecord> {
     const n = await this.#engine.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.#store.now().toISOString(), id]);
-    if (!n && !(await this.findApiKey(id))) throw new KakitomeError('NOT_FOUND', `No API key ${id}.`);
+    if (!n && !(await this.findApiKey(id))) throw new KakitomeError('NOT_FOUND', `No API key ${id}.`, { remedy: 'apiKeyId' });
     if (n) await this.#store.audit('api-key.revoke', id);
     return (await this.findApiKey(id))!;
   }

@@ -86,6 +86,12 @@ test('tenant commands, serve, the CLI verdict over HTTP, and a graceful SIGTERM'
   assert.equal((await kk('tenant', 'add', 'nodomain')).status, 2);
   assert.equal((await kk('tenant', 'key', 'acme', '--scope', 'sign,root')).status, 2);
   assert.equal((await kk('tenant', 'key', 'nobody')).status, 1);
+  // An unknown key id points at the list that shows key ids (tenant keys), not at tenant list.
+  for (const args of [['tenant', 'limit', '3f9c0a1b2c3d4e5f', '--none'], ['tenant', 'revoke-key', '3f9c0a1b2c3d4e5f']]) {
+    const unknown = await kk(...args);
+    assert.equal(unknown.status, 1, args.join(' '));
+    assert.match(unknown.stderr, /NOT_FOUND: No API key 3f9c0a1b2c3d4e5f\.\n  The API key ids are the first column of kakitome tenant keys \[NAME\]\./);
+  }
 
   // Configuration is checked before anything listens.
   const badAddress = await kk('serve', '--http', 'localhost');

@@ -20,7 +20,7 @@ test('writeFileAtomic replaces OUT whole, mode 0600, and leaves no temporary fil
 
 test('a failed write leaves neither OUT nor a temporary file', async () => {
   const sub = join(dir, 'missing-parent', 'out.eml');
-  await assert.rejects(writeFileAtomic(sub, Buffer.from('x')), (e) => isKakitomeError(e, 'INVALID_ARGUMENT') && /no such file/.test(e.message));
+  await assert.rejects(writeFileAtomic(sub, Buffer.from('x')), (e) => isKakitomeError(e, 'INVALID_ARGUMENT') && /the directory .*missing-parent does not exist; create it first/.test(e.message));
   const roDir = join(dir, 'target-is-dir');
   mkdirSync(roDir);
   // rename(2) over a directory fails: the temporary file must be cleaned up.

@@ -27,7 +27,15 @@ test('a new user runs the store and the CA from the command line', async () => {
   assert.equal(statSync(join(home, 'master.key')).mode & 0o777, 0o600);
   assert.equal((await kk('init')).json.masterKeyCreated, false, 'init is idempotent and never replaces the master key');
 
-  assert.equal((await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256')).status, 0);
+  // An OUT that cannot be written stops ca init before the CA exists: the same line then works.
+  const noDir = await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256', '-o', join(home, 'missing', 'root.pem'));
+  assert.equal(noDir.status, 2);
+  assert.match(noDir.stderr, /Cannot write .*missing\/root\.pem: the directory .*missing does not exist; create it first \(mkdir -p /);
+  assert.equal((await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256', '-o', join(home, 'root.pem'))).status, 0);
+  assert.match(readFileSync(join(home, 'root.pem'), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+  const noIssue = await kk('ca', 'issue', '--email', 'carol@example.com', '-o', join(home, 'missing', 'carol.pem'));
+  assert.equal(noIssue.status, 2);
+  assert.equal((await kk('certs', 'find', 'carol@example.com')).status, 1, 'nothing issued for an OUT that cannot be written');
   const issued = await kk('ca', 'issue', '--email', 'alice@example.com', '-o', join(home, 'alice.pem'));
   assert.equal(issued.status, 0, issued.stderr);
   const alice = issued.json.certificates[0];

@@ -9,7 +9,7 @@ import type { MailboxKeyType, MailboxUsage } from '../../ca/issue-mailbox-certif
 import { REVOCATION_REASONS, type RevocationReasonName } from '../../ca/revoke-issued-certificate.ts';
 import type { CaKeyType } from '../../ca/certificate-authority.ts';
 import { createPublicKey } from 'node:crypto';
-import { readFileBounded, writeOutput } from '../io.ts';
+import { openOutputFirst, readFileBounded } from '../io.ts';
 import { commandAction } from './message-options.ts';
 import { addStoreOptions, printResult, withCertificateStore, withStore, type StoreCliOptions } from './store-options.ts';
 import type { Certificate } from '../../x509/certificate.ts';
@@ -38,8 +38,11 @@ export function register(program: Command): void {
     .option('-o, --out <file>', 'write the root certificate as PEM, to give to correspondents (they import it with certs import --trust trusted)');
   addStoreOptions(init).action(commandAction('ca init', async (o: InitOpts) => withStore(o, async (store) => {
     const { initCertificateAuthority } = await import('../../ca/init-certificate-authority.ts');
-    const r = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}), ...(o.rootCrlUrl ? { rootCrlUrl: o.rootCrlUrl } : {}) });
-    if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.root.certificate.der)));
+    const r = await withOutputFirst(o.out, async (write) => {
+      const made = await initCertificateAuthority(store, { name: o.name, keyType: o.keyType, ...(o.organization ? { organization: o.organization } : {}), ...(o.country ? { country: o.country } : {}), ...(o.crlUrl ? { crlUrl: o.crlUrl } : {}), ...(o.ocspUrl ? { ocspUrl: o.ocspUrl } : {}), ...(o.rootCrlUrl ? { rootCrlUrl: o.rootCrlUrl } : {}) });
+      await write(Buffer.from(encodePem('CERTIFICATE', made.root.certificate.der)));
+      return made;
+    });
     printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der) }, () => [
       `Root CA:    ${r.root.certificate.subjectText} (${r.root.certificate.fingerprint256})`,
       `Issuing CA: ${r.issuing.certificate.subjectText} (${r.issuing.certificate.fingerprint256})`,
@@ -66,8 +69,11 @@ export function register(program: Command): void {
     const publicKey = o.publicKey ? await loadPublicKey(o.publicKey) : undefined;
     return withStore(o, async (store) => {
       const { issueMailboxCertificate } = await import('../../ca/issue-mailbox-certificate.ts');
-      const out = await issueMailboxCertificate(store, { email, usage: o.usage, keyType: o.keyType, validityDays: Number(o.days), ...(publicKey ? { publicKey } : {}), ...(o.ca ? { caName: o.ca } : {}) });
-      if (o.out) await writeOutput(o.out, o.der ? out[0]!.certificate.der : Buffer.from(out.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
+      const out = await withOutputFirst(o.out, async (write) => {
+        const issued = await issueMailboxCertificate(store, { email, usage: o.usage, keyType: o.keyType, validityDays: Number(o.days), ...(publicKey ? { publicKey } : {}), ...(o.ca ? { caName: o.ca } : {}) });
+        await write(o.der ? issued[0]!.certificate.der : Buffer.from(issued.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
+        return issued;
+      });
       printResult(o, { status: 'ok', certificates: out.map((c) => ({ ...certJson(c.certificate), usage: c.usage, keyId: c.keyId ?? null })) }, () => out.map((c) => `${c.usage.padEnd(10)} ${c.certificate.fingerprint256}  until ${c.certificate.notAfter.toISOString().slice(0, 10)}${c.keyId ? `  key ${c.keyId}` : ''}`));
       return 0;
     });
@@ -77,8 +83,11 @@ export function register(program: Command): void {
     .requiredOption('--fingerprint <sha256>', 'certificate to renew').option('--keep-key', 'certify the same key again').option('--days <n>', 'validity in days').option('-o, --out <file>', 'write the new certificate as PEM');
   addStoreOptions(renew).action(commandAction('ca renew', async (o: RenewOpts) => withStore(o, async (store) => {
     const { renewMailboxCertificate } = await import('../../ca/renew-mailbox-certificate.ts');
-    const r = await renewMailboxCertificate(store, o.fingerprint, { ...(o.keepKey ? { keepKey: true } : {}), ...(o.days ? { validityDays: Number(o.days) } : {}) });
-    if (o.out) await writeOutput(o.out, Buffer.from(encodePem('CERTIFICATE', r.certificate.der)));
+    const r = await withOutputFirst(o.out, async (write) => {
+      const renewed = await renewMailboxCertificate(store, o.fingerprint, { ...(o.keepKey ? { keepKey: true } : {}), ...(o.days ? { validityDays: Number(o.days) } : {}) });
+      await write(Buffer.from(encodePem('CERTIFICATE', renewed.certificate.der)));
+      return renewed;
+    });
     printResult(o, { status: 'ok', certificate: { ...certJson(r.certificate), keyId: r.keyId ?? null }, renewed: o.fingerprint }, () => [`Renewed: ${r.certificate.fingerprint256}`]);
     return 0;
   })));
@@ -97,8 +106,11 @@ export function register(program: Command): void {
     .option('--ca <name>', 'CA name').option('--hours <n>', 'hours until nextUpdate (at most 240; a root\'s: 8784)', '168').option('--pem', 'PEM instead of DER').requiredOption('-o, --out <file>', 'output file');
   addStoreOptions(crl).action(commandAction('ca crl', async (o: CrlOpts) => withStore(o, async (store) => {
     const { publishCrl } = await import('../../ca/publish-crl.ts');
-    const r = await publishCrl(store, { validityHours: Number(o.hours), ...(o.ca ? { caName: o.ca } : {}) });
-    await writeOutput(o.out, o.pem ? Buffer.from(encodePem('X509 CRL', r.der)) : r.der);
+    const r = await withOutputFirst(o.out, async (write) => {
+      const published = await publishCrl(store, { validityHours: Number(o.hours), ...(o.ca ? { caName: o.ca } : {}) });
+      await write(o.pem ? Buffer.from(encodePem('X509 CRL', published.der)) : published.der);
+      return published;
+    });
     printResult(o, { status: 'ok', crlNumber: r.crlNumber, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), revoked: r.revokedCount, out: o.out }, () => [`CRL ${r.crlNumber} with ${r.revokedCount} revoked, next update ${r.nextUpdate.toISOString()}: ${o.out}`]);
     return 0;
   })));
@@ -143,8 +155,11 @@ async function issueFromRequest(o: IssueOpts): Promise<number> {
   const request = await readFileBounded(o.csr!, `--csr ${o.csr}`, MAX_REQUEST_BYTES);
   return withStore(o, async (store) => {
     const { issueFromCertificationRequest } = await import('../../ca/issue-from-certification-request.ts');
-    const r = await issueFromCertificationRequest(store, { request, usage: o.usage as MailboxUsage, validityDays: Number(o.days), ...(o.email !== undefined ? { email: o.email } : {}), ...(o.ca ? { caName: o.ca } : {}) });
-    if (o.out) await writeOutput(o.out, o.der ? r.certificate.der : Buffer.from(encodePem('CERTIFICATE', r.certificate.der)));
+    const r = await withOutputFirst(o.out, async (write) => {
+      const issued = await issueFromCertificationRequest(store, { request, usage: o.usage as MailboxUsage, validityDays: Number(o.days), ...(o.email !== undefined ? { email: o.email } : {}), ...(o.ca ? { caName: o.ca } : {}) });
+      await write(o.der ? issued.certificate.der : Buffer.from(encodePem('CERTIFICATE', issued.certificate.der)));
+      return issued;
+    });
     printResult(o, { status: 'ok', certificates: [{ ...certJson(r.certificate), usage: r.usage, keyId: null }], request: { sha256: r.requestSha256, ignored: r.ignored }, certificatePem: encodePem('CERTIFICATE', r.certificate.der) }, () => [
       `${r.usage.padEnd(10)} ${r.certificate.fingerprint256}  until ${r.certificate.notAfter.toISOString().slice(0, 10)}  for ${r.certificate.emailAddresses[0]} (request sha256:${r.requestSha256.slice(0, 16)}...)`,
       ...r.ignored.map((i) => `  ignored from the request: ${i}`),
@@ -152,6 +167,20 @@ async function issueFromRequest(o: IssueOpts): Promise<number> {
     ]);
     return 0;
   });
+}
+
+/**
+ * Runs `work` with `--out` opened first (io.ts openOutputFirst): a path that cannot
+ * be written stops the command before the CA, certificate, key or CRL number is made.
+ */
+async function withOutputFirst<T>(out: string | undefined, work: (write: (data: Uint8Array) => Promise<void>) => Promise<T>): Promise<T> {
+  const output = await openOutputFirst(out);
+  try {
+    return await work(output.write);
+  } catch (e) {
+    await output.abort();
+    throw e;
+  }
 }
 
 function positiveInteger(text: string, option: string): number {
