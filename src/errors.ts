@@ -66,11 +66,12 @@ export type ErrorCode =
  * operation (`email`, `passphrase`, `from`, `crlUrl`, `rootCrlUrl`, `allowInternal`,
  * `trust`) or something to add to the store (`signingKey`, `recipientKey`, `tenant`,
  * `tenantDomain`, `tenantIdentity`, `dkimKey`), or the right name to give (`apiKeyId`:
- * an API key's id, as the tenant's key list shows it). The message says it in words every
+ * an API key's id, as the tenant's key list shows it; `heldMessageId`: a held message's,
+ * as the list of held messages shows it). The message says it in words every
  * front end can show (the API, the console, the gateway); a front end may add its own
  * control for it (the CLI its flag or command: src/cli/describe-error.ts).
  */
-export type Remedy = 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey' | 'apiKeyId';
+export type Remedy = 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey' | 'apiKeyId' | 'heldMessageId';
 
 export class KakitomeError extends Error {
   readonly code: ErrorCode;

@@ -36,7 +36,7 @@ const HINTS: Record<ErrorCode, string> = {
   UNAUTHENTICATED: 'Send Authorization: Bearer <key> with a key from `kakitome tenant key NAME`.',
   FORBIDDEN: 'Use a key with the right scope, or add the domain or identity to the tenant (`kakitome tenant add`, `kakitome tenant identity`).',
   RATE_LIMITED: 'Wait the seconds in Retry-After, or ask for a higher limit (`kakitome tenant limit`).',
-  NOT_FOUND: 'Check the name or id (`kakitome tenant list`).',
+  NOT_FOUND: 'Check the name or id: the list command of what it names shows them (`kakitome tenant list`, `tenant keys`, `dkim list`, `gateway held list`).',
   CONFLICT: 'Wait for the batch to finish (GET /api/v1/batches/{id}), or use a new Idempotency-Key for a new upload.',
 };
 
@@ -56,6 +56,7 @@ const REMEDIES: Record<Remedy, string> = {
   tenantIdentity: 'Add it with kakitome tenant identity TENANT --p12 FILE (or --email ADDRESS, issued by the internal CA).',
   dkimKey: 'Add one with kakitome dkim add DOMAIN --selector SEL and publish its DNS record.',
   apiKeyId: 'The API key ids are the first column of kakitome tenant keys [NAME].',
+  heldMessageId: 'The held messages and their ids: kakitome gateway held list.',
 };
 
 export function hintForCode(code: ErrorCode): string {

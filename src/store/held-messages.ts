@@ -266,7 +266,7 @@ export class HeldMessages {
   async find(id: string): Promise<HeldMessage & HeldDsn & { message(): Promise<Buffer>; head(): Promise<Buffer>; body(): { size: number; stream(): Readable } }> {
     if (!ID.test(id)) throw new KakitomeError('INVALID_ARGUMENT', `"${id}" is not a held message id (32 hex digits, as \`kakitome gateway held list\` shows them).`);
     const rows = await this.#store.engine.all(`SELECT ${COLUMNS}, sealed_key, master_key_id, dsn FROM held_messages WHERE id = ?`, [id]);
-    if (!rows[0]) throw new KakitomeError('NOT_FOUND', `No held message ${id} (released or bounced already?).`);
+    if (!rows[0]) throw new KakitomeError('NOT_FOUND', `No held message ${id} (released or bounced already?).`, { remedy: 'heldMessageId' });
     const row = rows[0];
     if (row.sealed_key === null || row.sealed_key === undefined) throw new KakitomeError('KEY_INVALID', `Held message ${id} is not sealed yet: open the store with its master key once (any kakitome command with the key does it).`);
     const held = toHeld(row);

@@ -96,3 +96,11 @@ test('bad input exits 2 naming the setting, level or file, and changes nothing',
   await refused(['policy', 'import', join(dir, 'missing.json')], /cannot read it/);
   assert.equal(await ok('policy', 'export'), before, 'nothing of a refused file or value was stored');
 });
+
+test('gateway held release and bounce of an unknown id point at gateway held list', async () => {
+  for (const action of ['release', 'bounce']) {
+    const r = await runCli(['gateway', 'held', action, '7ee64f0d235162da34cfb7dac8838711', '--via', '127.0.0.1:9'], { env, cwd: dir });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /NOT_FOUND: No held message 7ee64f0d235162da34cfb7dac8838711 \(released or bounced already\?\)\.\n {2}The held messages and their ids: kakitome gateway held list\./);
+  }
+});
