@@ -45,7 +45,7 @@ import type { ContentSpool } from '../cms/stream/content-spool.ts';
 import { Readable } from 'node:stream';
 import type { SpooledMessage, SpoolPlace } from './spooled-message.ts';
 import { replyForMessage, replyForRecipient, type SmtpReply } from '../smtp/reply-for-outcomes.ts';
-import { describeFailure, failedTransform, transformSpooled, type Group, type TransformRequest, type TransformResult } from './transform-message.ts';
+import { failedTransform, ownTemporaryFailure, transformSpooled, type Group, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface MessageEnvelope {
   from: string;
@@ -293,14 +293,13 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     let results: RecipientOutcome[];
     let dsn: DsnNote | undefined;
     if (g.failure) results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
-    else if (holdAll) results = g.recipients.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message could not be made' }));
+    else if (holdAll) results = g.recipients.map((recipient) => ({ recipient, status: 'temporary', code: 451, response: 'Held back: another copy of the message could not be made; try again later.', own: { enhanced: '4.3.0' } }));
     else if (g.policy?.kind === 'hold') {
       try {
         results = await holdGroup(deps, envelope, g, message);
       } catch (e) {
-        const { errorCode } = describeFailure(e);
-        deps.metrics.inc('kakitome_gateway_errors_total', { code: errorCode });
-        g.failure = { status: 'temporary', code: 0, response: `the message could not be held (${errorCode})`, errorCode };
+        g.failure = ownTemporaryFailure('The message could not be held', e);
+        deps.metrics.inc('kakitome_gateway_errors_total', { code: g.failure.errorCode });
         results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
         holdAll = !deps.lmtp;
       }
@@ -312,7 +311,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
       counts[r.status]++;
       deps.metrics.inc('kakitome_gateway_recipients_total', { direction: g.direction, action: g.action, outcome: r.status });
     }
-    logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.dmarc ? { dmarc: g.dmarc } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), ...(dsn ? { dsn } : {}), nextHop: counts });
+    logged.push({ direction: g.direction, action: g.action, recipients: g.recipients.length, ...(g.smime ? { smime: g.smime } : {}), ...(g.dmarc ? { dmarc: g.dmarc } : {}), ...(g.verdictCode ? { verdictCode: g.verdictCode } : {}), ...(g.failure ? { error: g.failure.errorCode } : {}), ...(g.failure?.cause ? { cause: g.failure.cause } : {}), ...(dsn ? { dsn } : {}), nextHop: counts });
   }
   // By exact address, as `to` was received (received-recipients.ts): Bob@ and bob@ each get their own outcome.
   const ordered = envelope.to.map((r) => outcomes.get(r));

@@ -40,7 +40,7 @@ export interface Group {
   /** The copy: in memory, or (a large message) a spool. */
   message?: Buffer | SpooledMessage;
   /** Set when no copy could be made: the outcome for every recipient of the group. */
-  failure?: { status: 'temporary' | 'permanent'; code: number; response: string; errorCode: string };
+  failure?: GroupFailure;
   /**
    * Policy: outbound, encryption required and no valid certificate (`decisions`),
    * held (`hold`) or bounced (`bounce`); inbound, unauthenticated encryption held
@@ -73,11 +73,31 @@ export interface TransformResult {
   errorCode?: string;
 }
 
-/** What the log may say about an error: its code, and for ours the first line of its message (never a body). */
-export function describeFailure(e: unknown): { errorCode: string; text: string } {
+/**
+ * Copies that could not be made, for these recipients. `own`: the reply is the
+ * gateway's (its text as it is), not the next hop's; `cause`: for an internal error,
+ * the system's code for it (below).
+ */
+export interface GroupFailure { status: 'temporary' | 'permanent'; code: number; response: string; errorCode: string; own?: { enhanced: string }; cause?: string }
+
+/**
+ * What the log may say about an error: its code, and for ours the first line of its
+ * message (never a body). For an error that is not ours, `cause` is its system code
+ * when it has one that is a plain token (`ECONNREFUSED` when the store cannot be
+ * reached, PostgreSQL's SQLSTATE, `SQLITE_BUSY`): a name an administrator can look
+ * up, which carries no address, value or path as a message may.
+ */
+export function describeFailure(e: unknown): { errorCode: string; text: string; cause?: string } {
   if (isKakitomeError(e)) return { errorCode: e.code, text: e.message.split('\n')[0]!.slice(0, 300) };
   const err = e as { code?: unknown; message?: unknown };
-  return { errorCode: 'INTERNAL', text: `${typeof err?.code === 'string' ? `${err.code}: ` : ''}${String(err?.message ?? e).split('\n')[0]!.slice(0, 300)}` };
+  const cause = typeof err?.code === 'string' && /^[A-Z0-9_]{2,40}$/.test(err.code) ? err.code : undefined;
+  return { errorCode: 'INTERNAL', text: `${typeof err?.code === 'string' ? `${err.code}: ` : ''}${String(err?.message ?? e).split('\n')[0]!.slice(0, 300)}`, ...(cause ? { cause } : {}) };
+}
+
+/** A temporary failure of the gateway's own (not the next hop's): 451 4.3.0 with this text, so Postfix's log says what failed. */
+export function ownTemporaryFailure(what: string, e: unknown): GroupFailure {
+  const { errorCode, cause } = describeFailure(e);
+  return { status: 'temporary', code: 451, response: `${what} (${errorCode}${cause ? `: ${cause}` : ''}); try again later.`, errorCode, own: { enhanced: '4.3.0' }, ...(cause ? { cause } : {}) };
 }
 
 /** The result for a direction whose copies could not be made because of `e`. */
@@ -87,7 +107,7 @@ export function failedTransform(direction: Direction, recipients: string[], e: u
   if (direction === 'outbound' && isMessageVerdictError(e)) {
     return { errorCode, groups: [{ direction, recipients, action: 'refused', failure: { status: 'permanent', code: 554, response: `The gateway cannot sign or encrypt this message (${errorCode}): ${text}`, errorCode } }] };
   }
-  return { errorCode, groups: [{ direction, recipients, action: 'deferred', failure: { status: 'temporary', code: 0, response: `the gateway could not process the message (${errorCode})`, errorCode } }] };
+  return { errorCode, groups: [{ direction, recipients, action: 'deferred', failure: ownTemporaryFailure('The gateway could not process the message', e) }] };
 }
 
 export async function transformMessage(ctx: GatewayContext, request: TransformRequest): Promise<TransformResult> {

@@ -5,8 +5,9 @@
  * - LMTP: one reply per recipient, in RCPT order: 250 when their copy was accepted,
  *   the next hop's 5xx when it refused it for good, 451 otherwise (Postfix retries
  *   only those recipients).
- * Outcomes that are the gateway's own (a policy bounce: 554 5.7.5; a hold: 250) keep
- * their text and enhanced code.
+ * Outcomes that are the gateway's own (a policy bounce: 554 5.7.5; a hold: 250; a copy
+ * it could not make: 451 4.3.0) keep their text and enhanced code: a reply never
+ * blames the next hop for what the gateway itself could not do.
  * - SMTP: one reply for all: 250 only when every copy was accepted; 451 when any
  *   copy failed temporarily (Postfix retries the whole message, so recipients whose
  *   copy was already accepted get it again: a duplicate, never a loss; counted); a
@@ -35,6 +36,9 @@ export function replyForMessage(outcomes: readonly RecipientOutcome[]): SmtpRepl
   const temporary = outcomes.filter((o) => o.status === 'temporary');
   const permanent = outcomes.filter((o) => o.status === 'permanent');
   if (outcomes.length > 0 && accepted === outcomes.length) return replyForRecipient(outcomes[0]);
+  if (temporary[0]?.own) {
+    return { code: 451, enhanced: temporary[0].own.enhanced, text: `Not every copy was relayed (${accepted} accepted, ${temporary.length} deferred, ${permanent.length} refused): ${temporary[0].response}` };
+  }
   if (temporary.length > 0 || outcomes.length === 0) {
     return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept every copy yet (${accepted} accepted, ${temporary.length} deferred, ${permanent.length} refused: ${temporary[0]?.response || 'no answer'}); try again later.` };
   }

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { parseGatewayConfig } from '../../src/gateway/gateway-config.ts';
 import { authservIdOf, claimsAuthservId, formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
 import { classifyRecipients } from '../../src/gateway/classify-recipients.ts';
-import { replyForMessage } from '../../src/smtp/reply-for-outcomes.ts';
+import { replyForMessage, replyForRecipient } from '../../src/smtp/reply-for-outcomes.ts';
+import { failedTransform } from '../../src/gateway/transform-message.ts';
 import { KakitomeError } from '../../src/errors.ts';
 
 function expectCode(fn: () => unknown, code: string, message: RegExp): void {
@@ -91,6 +92,22 @@ test('SMTP reply for many copies: 250 only when all were accepted; any deferral 
   assert.equal(replyForMessage([a, t, p]).code, 451);
   assert.equal(replyForMessage([a, p]).code, 550);
   assert.equal(replyForMessage([]).code, 451);
+});
+
+test('a copy the gateway could not make (the store down) is its own 451 4.3.0 naming the system code, never "the next hop did not accept"', () => {
+  const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  const { groups, errorCode } = failedTransform('outbound', ['carol@example.com'], down);
+  assert.equal(errorCode, 'INTERNAL', 'the metric label stays the code');
+  assert.equal(groups[0]!.failure!.cause, 'ECONNREFUSED');
+  const outcome = { recipient: 'carol@example.com', ...groups[0]!.failure! };
+  const whole = replyForMessage([outcome]);
+  assert.deepEqual([whole.code, whole.enhanced], [451, '4.3.0']);
+  assert.equal(whole.text, 'Not every copy was relayed (0 accepted, 1 deferred, 0 refused): The gateway could not process the message (INTERNAL: ECONNREFUSED); try again later.');
+  assert.equal(replyForRecipient(outcome).text, 'The gateway could not process the message (INTERNAL: ECONNREFUSED); try again later.', 'LMTP');
+  assert.doesNotMatch(whole.text, /5432|127\.0\.0\.1/, 'no address of the store: the reply may reach a client (before-queue)');
+  // A code that is not a plain token is left out; a next hop's deferral still says it was the next hop.
+  assert.equal(failedTransform('inbound', ['a@corp.test'], Object.assign(new Error('x'), { code: 'odd code: 127.0.0.1' })).groups[0]!.failure!.cause, undefined);
+  assert.match(replyForMessage([{ recipient: 't', status: 'temporary', code: 451, response: '451 4.3.0 Error: queue file write error' }]).text, /^The next hop did not accept every copy yet/);
 });
 
 test('kakitome gateway (the real launcher): a wrong option or a missing store exits 2 at start, saying what to give', async () => {
