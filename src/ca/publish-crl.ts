@@ -50,9 +50,13 @@ export async function publishCrl(store: Store, o: PublishCrlOptions = {}): Promi
     const rows = await tx.all('SELECT next_crl_number FROM certificate_authorities WHERE id = ?', [ca.id]);
     const crlNumber = Number(rows[0]!.next_crl_number);
     await tx.run('UPDATE certificate_authorities SET next_crl_number = ? WHERE id = ? AND next_crl_number = ?', [crlNumber + 1, ca.id, crlNumber]);
+    // From the revoked certificates (certificates_revoked, a partial index: a few rows) to their issue
+    // records, never from every certificate the CA issued to its revocation state: CROSS JOIN fixes that
+    // order on SQLite, which without statistics chose the CA's issue records (7 ms at 5,000 issued);
+    // PostgreSQL reads it as the inner join it is and plans it itself.
     const revoked = await tx.all(
-      `SELECT c.serial_hex, c.revoked_at, c.revocation_reason FROM certificates c JOIN issued_certificates i ON i.certificate_id = c.id
-       WHERE i.ca_id = ? AND c.revoked_at IS NOT NULL ORDER BY c.revoked_at, c.serial_hex`,
+      `SELECT c.serial_hex, c.revoked_at, c.revocation_reason FROM certificates c CROSS JOIN issued_certificates i
+       WHERE i.certificate_id = c.id AND i.ca_id = ? AND c.revoked_at IS NOT NULL ORDER BY c.revoked_at, c.serial_hex`,
       [ca.id],
     );
     const entries = revoked.map((r) => {

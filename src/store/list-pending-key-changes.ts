@@ -24,12 +24,11 @@ export async function countPendingKeyChanges(store: Store): Promise<number> {
 export async function listPendingKeyChanges(store: Store, limit = 100): Promise<PendingKeyChange[]> {
   const rows = await store.engine.all("SELECT certificate_id, email, filed_at FROM certificate_emails WHERE filing = 'pending' ORDER BY filed_at, email LIMIT ?", [Math.min(Math.max(limit, 1), 200)]);
   if (rows.length === 0) return [];
-  // The certificates in use for these addresses, found in one query on the address index (with the
-  // filing in the WHERE clause SQLite takes the filing index and reads every current row); then
+  // The certificates in use for these addresses, found in one query on the address index (address,
+  // filing, certificate: migration 22; the filing index alone would read every current row); then
   // every record shown is read together.
   const addresses = [...new Set(rows.map((r) => String(r.email)))];
-  const filed = await store.engine.all(`SELECT certificate_id, email, filing FROM certificate_emails WHERE email IN (${addresses.map(() => '?').join(', ')})`, addresses);
-  const current = filed.filter((f) => f.filing === 'current');
+  const current = await store.engine.all(`SELECT certificate_id, email FROM certificate_emails WHERE email IN (${addresses.map(() => '?').join(', ')}) AND filing = 'current'`, addresses);
   const records = new Map((await store.findCertificatesByIds([...new Set([...rows, ...current].map((r) => String(r.certificate_id)))])).map((r) => [r.id, r]));
   const out: PendingKeyChange[] = [];
   for (const r of rows) {

@@ -9,6 +9,15 @@
  * - node:sqlite is synchronous while store code is async, so transactions on one
  *   connection are serialised by a promise queue: two async callers must never
  *   interleave statements inside one BEGIN...COMMIT.
+ * - Statistics for the query planner (sqlite_stat1), kept as SQLite advises
+ *   (https://sqlite.org/lang_analyze.html, https://sqlite.org/pragma.html#pragma_optimize):
+ *   `PRAGMA optimize=0x10002` once the schema is migrated (every table that grew or
+ *   shrank tenfold since its last ANALYZE, and every new index: migrations.ts),
+ *   `PRAGMA optimize` every hour for a long-lived connection and when the
+ *   connection closes (the tables this connection queried). Each is a no-op unless
+ *   a table changed that much, and bounds its own ANALYZE (analysis_limit), so a
+ *   gateway's store never plans a 200,000-row table with the statistics of its
+ *   first ten rows.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -48,6 +57,24 @@ export function openSqliteEngine(path: string, options: SqliteOptions = {}): Sql
 
 const toInput = (params: readonly SqlValue[]): SQLInputValue[] => params as SQLInputValue[];
 
+/** How often a long-lived connection refreshes its statistics (SQLite suggests hourly to daily). */
+const OPTIMIZE_EVERY_MS = 3_600_000;
+
+/**
+ * Refreshes the planner's statistics where a table changed tenfold (`allTables`:
+ * every table, as after a migration; otherwise the ones this connection queried).
+ * Best effort: a database another process holds locked past the busy timeout, or
+ * one opened read-only, keeps its statistics until the next time.
+ */
+export async function optimizeSqlite(executor: SqlExecutor, options: { allTables?: boolean } = {}): Promise<void> {
+  try {
+    await executor.all(options.allTables ? 'PRAGMA optimize=0x10002' : 'PRAGMA optimize');
+  } catch (e) {
+    // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY (primary codes, extended ones share the low byte).
+    if (![5, 6, 8].includes(Number((e as { errcode?: number }).errcode) & 0xff)) throw e;
+  }
+}
+
 /**
  * Prepared statements by SQL text: preparing costs about as much as running a
  * small indexed query (56,000 prepare+run/s against 158,000 runs/s of a prepared
@@ -61,6 +88,8 @@ class StatementCache {
     this.#db = db;
   }
   get(sql: string): StatementSync {
+    // A pragma may do its work when prepared (PRAGMA optimize picks its tables then): never kept.
+    if (/^\s*PRAGMA\b/i.test(sql)) return this.#db.prepare(sql);
     let st = this.#statements.get(sql);
     if (!st) {
       if (this.#statements.size >= 256) this.#statements.clear();
@@ -89,6 +118,7 @@ class SqliteExecutor implements SqlExecutor {
 class SqliteEngine extends SqliteExecutor implements SqlEngine {
   readonly dialect = 'sqlite' as const;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #optimizer = setInterval(() => void optimizeSqlite(this).catch(() => undefined), OPTIMIZE_EVERY_MS).unref();
 
   override async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     await this.#queue; // never read in the middle of another caller's transaction
@@ -116,7 +146,10 @@ class SqliteEngine extends SqliteExecutor implements SqlEngine {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#optimizer);
     await this.#queue;
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    await optimizeSqlite(this);
+    this.db.close();
   }
 }

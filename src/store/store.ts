@@ -504,14 +504,14 @@ export class Store implements KeyDirectory {
    * key, and only an administrator swaps it in.
    */
   async #currentOtherKeys(tx: SqlExecutor, address: string, spki: string): Promise<string[]> {
-    // The filing is checked here, not in the WHERE clause, where SQLite takes the filing index and reads every current filing (#currentForAddress).
+    // On certificate_emails_email (address, filing): migration 22; the filing index alone would read every current filing in the store.
     const rows = await tx.all(
-      `SELECT c.fingerprint, c.der, m.filing FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
-       WHERE m.email = ? AND c.spki_sha256 <> ? AND c.is_ca = 0
+      `SELECT c.fingerprint, c.der FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
+       WHERE m.email = ? AND m.filing = 'current' AND c.spki_sha256 <> ? AND c.is_ca = 0
        ORDER BY c.not_before, c.fingerprint`,
       [address, spki],
     );
-    return rows.filter((r) => r.filing === 'current' && allowsKeyManagement(Certificate.fromDer(bytesOf(r.der)))).map((r) => String(r.fingerprint));
+    return rows.filter((r) => allowsKeyManagement(Certificate.fromDer(bytesOf(r.der)))).map((r) => String(r.fingerprint));
   }
 
   /**
@@ -534,11 +534,11 @@ export class Store implements KeyDirectory {
     await this.engine.transaction(async (tx) => {
       // Every other key that could receive mail for the address, expired or not: none of them is used any more.
       const rows = await tx.all(
-        `SELECT c.id, c.fingerprint, c.der, m.filing FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
-         WHERE m.email = ? AND c.spki_sha256 <> ?`,
+        `SELECT c.id, c.fingerprint, c.der FROM certificates c JOIN certificate_emails m ON m.certificate_id = c.id
+         WHERE m.email = ? AND m.filing = 'current' AND c.spki_sha256 <> ?`,
         [email, spkiDigest(rec.certificate.spki)],
       );
-      const superseded = rows.filter((r) => r.filing === 'current' && allowsKeyManagement(Certificate.fromDer(bytesOf(r.der))));
+      const superseded = rows.filter((r) => allowsKeyManagement(Certificate.fromDer(bytesOf(r.der))));
       for (const r of superseded) await tx.run("UPDATE certificate_emails SET filing = 'superseded', preferred = 0 WHERE certificate_id = ? AND email = ?", [r.id!, email]);
       await tx.run("UPDATE certificate_emails SET filing = 'current' WHERE certificate_id = ? AND email = ?", [rec.id, email]);
       await this.#markPreferred(tx, rec.id, email);
@@ -981,10 +981,10 @@ export class Store implements KeyDirectory {
 
   /**
    * Valid, unrevoked end-entity certificates filed under `email`, whatever the filing
-   * (each record carries its filings: a caller wanting `current` ones checks them).
-   * The filing stays out of the WHERE clause: with it, SQLite took the filing index
-   * and read every current filing in the store to find one address's, once per
-   * recipient of every outbound message the gateway plans (plan-outbound.ts).
+   * (each record carries its filings: a caller wanting `current` ones checks them;
+   * signing takes any). Read on certificate_emails_email (address, filing,
+   * certificate: migration 22), once per recipient of every outbound message the
+   * gateway plans (plan-outbound.ts); test/store/query-plans.test.ts keeps it there.
    */
   async #currentForAddress(email: string, now: Date): Promise<CertificateRecord[]> {
     const t = now.toISOString();
