@@ -64,7 +64,7 @@ const EXPECTED: Array<{ name: string; sql: RegExp; uses: Array<string | RegExp>;
   { name: 'the dashboard\'s audit counts', sql: /COUNT\(\*\) AS n FROM audit_log WHERE at >= \?/, uses: ['COVERING INDEX audit_log_at (at>?)'] },
   { name: 'a tenant\'s batches, newest first', sql: /FROM batches WHERE tenant = \? ORDER BY created_at DESC/, uses: ['batches_tenant_created (tenant=?)'], not: ['TEMP B-TREE'] },
   { name: 'a batch\'s done chunks', sql: /FROM batch_chunks WHERE batch_id = \? AND state = 'done'/, uses: ['sqlite_autoindex_batch_chunks_1 (batch_id=?)'], not: ['TEMP B-TREE'] },
-  { name: 'the job queue\'s claim', sql: /FROM batch_chunks c JOIN batches b/, uses: [/INDEX batches_(live|state) \(state=\?\)/, 'sqlite_autoindex_batch_chunks_1 (batch_id=?)'] },
+  { name: 'the job queue\'s claim', sql: /FROM batch_chunks c JOIN batches b/, uses: [/INDEX batches_(live|state) \(state=\?\)/, /INDEX (batch_chunks_claim|sqlite_autoindex_batch_chunks_1) \(batch_id=\?\)/] },
 ];
 
 const pki = new TestPki('Query Plans CA');
