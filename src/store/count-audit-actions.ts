@@ -2,7 +2,8 @@
  * How many times each of some audit actions happened since a moment: the
  * dashboard's counters of the gateway and the signing service, from the store
  * every node writes to (a process's own metrics see only that process). Read on
- * audit_log_at (the time range), the actions checked on the rows it yields.
+ * audit_log_at (the time range), which carries the action (migration 22): no
+ * table row is read.
  */
 import type { Store } from './store.ts';
 

@@ -70,7 +70,7 @@ export async function seedLargeStore(engine: SqlEngine, certificates: number, no
     const added = now - (certificates - i) * 60_000;
     const notBefore = now - ((PER_ADDRESS - k) * 30 + 10) * DAY;
     const notAfter = notBefore + (i % 3 === 0 ? 365 : 730) * DAY + (i % 97) * DAY;
-    const revoked = i % 100 === 7;
+    const revoked = i % 100 === 5; // issued by the CA (imported), as a CRL lists
     certs.push([id, h('fp', i), der, `CN=${i}`, h('subject', i, 40), h('issuer', i % 10, 40), h('serial', i, 16), h('ski', i, 20), h('spki', i), i % 2 ? 'ecPublicKey' : 'rsaEncryption',
       iso(notBefore), iso(notAfter), 0, trust, trust === 'harvested' ? 'harvest' : 'import', revoked ? iso(added + DAY) : null, revoked ? 1 : null, iso(added)]);
     const filing = k === PER_ADDRESS - 1 && (i % addresses) % 5 === 0 ? 'pending' : k < 3 ? 'superseded' : 'current';
