@@ -59,7 +59,7 @@ const EXPECTED: Array<{ name: string; sql: RegExp; uses: Array<string | RegExp>;
   { name: 'key changes waiting', sql: /WHERE filing = 'pending'/, uses: ['COVERING INDEX certificate_emails_filing (filing=?)'], not: ['TEMP B-TREE'] },
   { name: 'the keys in use at the addresses of the key changes', sql: /WHERE email IN \(.*\) AND filing = 'current'/, uses: ['COVERING INDEX certificate_emails_email (email=? AND filing=?)'] },
   { name: 'revocation of a certificate the CA issued (OCSP, verify)', sql: /c\.issuer_hex = \? AND c\.serial_hex = \? AND i\.ca_id = \?/, uses: ['certificates_serial (serial_hex=? AND issuer_hex=?)', 'sqlite_autoindex_issued_certificates_1 (certificate_id=?)'] },
-  { name: 'the revoked certificates of a CRL', sql: /c\.revoked_at IS NOT NULL ORDER BY/, uses: ['certificates_revoked (revoked_at>?)', 'sqlite_autoindex_issued_certificates_1 (certificate_id=?)'], not: ['issued_certificates_profile'] },
+  { name: 'the revoked certificates of a CRL', sql: /c\.revoked_at IS NOT NULL ORDER BY/, uses: ['COVERING INDEX certificates_revoked (revoked_at>?)', 'sqlite_autoindex_issued_certificates_1 (certificate_id=?)'], not: ['issued_certificates_profile'] },
   { name: 'audit rows of an object', sql: /FROM audit_log WHERE object = \?/, uses: ['audit_log_object (object=?)'] },
   { name: 'the dashboard\'s audit counts', sql: /COUNT\(\*\) AS n FROM audit_log WHERE at >= \?/, uses: ['COVERING INDEX audit_log_at (at>?)'] },
   { name: 'a tenant\'s batches, newest first', sql: /FROM batches WHERE tenant = \? ORDER BY created_at DESC/, uses: ['batches_tenant_created (tenant=?)'], not: ['TEMP B-TREE'] },
