@@ -506,13 +506,13 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // certificate, so its page needs no sort and no table rows. certificates_serial
   // gains the issuer and replaces certificates_issuer_serial (the CMS identifier,
   // the OCSP and CRL lookups give both; the serial alone is near unique). A CRL
-  // reads the revoked certificates from a partial index holding all it needs (a few
-  // rows, not every certificate the CA issued: 16 ms at 5,000 issued, 0.4 ms now). The audit log by
-  // object (`audit --object`) read the whole log newest first (8 ms at 20,000 rows):
-  // now an index;
-  // audit_log_at carries the action, so the dashboard's counts read no table rows.
-  // A tenant's batches page without sorting them all. The job queue's poll (every
-  // idle node, every few hundred ms) starts from the live batches (queued, running)
+  // reads the revoked certificates from a partial index holding all it needs (a
+  // few rows, not every certificate the CA issued: 11-16 ms at 5,000 issued,
+  // 0.2-0.4 ms now). The audit log by object (`audit --object`) read the whole log
+  // newest first (5-8 ms at 20,000 rows): now an index; audit_log_at carries the
+  // action, so the dashboard's counts read no table rows.
+  // A tenant's batches page without sorting them all. The job queue's poll (each
+  // idle node's, every second by default) starts from the live batches (queued, running)
   // in a partial index: statistics on `state` average a handful of live batches
   // with thousands done and say half, so SQLite with stale statistics read every
   // batch. Their chunks not yet done come from batch_chunks_claim, now a partial
@@ -520,8 +520,8 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // (state, seq), which no claim used and SQLite took, without statistics, for a
   // batch's done chunks (every done chunk of every batch: 2 ms at 8,000 chunks).
   // Plain CREATE INDEX, in the migration's transaction: writes to a table wait for
-  // its indexes' build (on SQLite the migration and its statistics took 1.5 s at
-  // 20,000 certificates and 13 s at 200,000, on a loaded 2-core machine).
+  // its indexes' build (on SQLite the migration and its statistics took 1-2 s at
+  // 20,000 certificates and 5-13 s at 200,000, on a loaded 2-core machine).
   `DROP INDEX certificate_emails_email;
    CREATE INDEX certificate_emails_email ON certificate_emails (email, filing, certificate_id);
    DROP INDEX certificate_emails_filing;
