@@ -15,7 +15,8 @@
  *   shrank tenfold since its last ANALYZE, and every new index: migrations.ts),
  *   `PRAGMA optimize` every hour for a long-lived connection and when the
  *   connection closes (the tables this connection queried). Each is a no-op unless
- *   a table changed that much, and bounds its own ANALYZE (analysis_limit), so the
+ *   a table changed that much, never waits for another process's lock (optimizeSqlite),
+ *   and bounds its own ANALYZE (analysis_limit), so the
  *   statistics of a long-running gateway's store stay within tenfold of its tables.
  *   (The indexes, migration 22, are shaped so the plans hold without them too.)
  */
@@ -63,15 +64,21 @@ const OPTIMIZE_EVERY_MS = 3_600_000;
 /**
  * Refreshes the planner's statistics where a table changed tenfold (`allTables`:
  * every table, as after a migration; otherwise the ones this connection queried).
- * Best effort: a database another process holds locked past the busy timeout, or
- * one opened read-only, keeps its statistics until the next time.
+ * Best effort, and never waiting for a lock: node:sqlite waits synchronously, so
+ * waiting out another process's write (busy_timeout) would stall this process's
+ * event loop for statistics. A database locked at that moment, or opened
+ * read-only, keeps its statistics until the next time.
  */
 export async function optimizeSqlite(executor: SqlExecutor, options: { allTables?: boolean } = {}): Promise<void> {
+  const timeout = Number((await executor.all('PRAGMA busy_timeout'))[0]?.timeout ?? 0);
+  await executor.all('PRAGMA busy_timeout = 0');
   try {
     await executor.all(options.allTables ? 'PRAGMA optimize=0x10002' : 'PRAGMA optimize');
   } catch (e) {
     // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY (primary codes, extended ones share the low byte).
     if (![5, 6, 8].includes(Number((e as { errcode?: number }).errcode) & 0xff)) throw e;
+  } finally {
+    await executor.all(`PRAGMA busy_timeout = ${Math.trunc(timeout)}`);
   }
 }
 
