@@ -45,6 +45,7 @@ import { createTrustValidator } from '../operations/create-trust-validator.ts';
 import { storeTrustOptions } from '../operations/trust-options.ts';
 import type { RevocationMode } from '../pki/check-revocation.ts';
 import type { Fetcher, SignerValidator } from '../pki/types.ts';
+import { SigningAddressAnswers } from '../smime/read-signing-address.ts';
 import type { SigningIdentity } from '../store/key-directory.ts';
 import { normalizeAddress, type Store } from '../store/store.ts';
 import { actorOf } from './service-context.ts';
@@ -78,6 +79,12 @@ export class ServiceCache {
   /** Per revocation mode, the validator of received signatures (built on first use under this revision). */
   readonly #validators = new Map<RevocationMode, SignerValidator>();
   readonly #fetcher: Fetcher | undefined;
+  /**
+   * The From address each From and Sender value was read as (readSigningAddressOf),
+   * at most 1,024 answers. Read from the message alone, never from the store: kept
+   * across cache revisions.
+   */
+  readonly signingAddresses = new SigningAddressAnswers(1024);
 
   constructor(store: Store, tenants: TenantDirectory, options: ServiceCacheOptions = {}) {
     this.#store = store;

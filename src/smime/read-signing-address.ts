@@ -22,46 +22,73 @@ import type { HeaderField } from '../mime/entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { readDisplayedSender, refuseRepeatedOriginator } from './read-displayed-sender.ts';
 
-export function readSigningAddress(message: Uint8Array, limits?: Partial<Limits>): string {
+export function readSigningAddress(message: Uint8Array, limits?: Partial<Limits>, answers?: SigningAddressAnswers): string {
   const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  return readSigningAddressOf(parseHeaderSection(buf, 0, buf.length, resolveLimits(limits), true).fields);
+  return readSigningAddressOf(parseHeaderSection(buf, 0, buf.length, resolveLimits(limits), true).fields, answers);
 }
 
+type Answer = string | { code: 'IDENTITY_MISMATCH'; message: string };
+
 /**
- * The answers for the From and Sender values seen lately. The rules read nothing but
- * those two values, and a service signs the same few senders over and over (a
- * newsletter's From on every message): reading the address list, normalising what a
- * reader sees and checking it cost about 3.7 KB of allocations and 1.5 µs a message,
- * a tenth of what POST /sign allocated beside the signature. Bounded: values longer
- * than MAX_KEPT_VALUE are read every time, and the map is emptied when full.
+ * The answers for the From and Sender values seen lately, owned by the service that
+ * signs (ServiceCache.signingAddresses) and passed to readSigningAddressOf. The
+ * rules read nothing but those two values, and a service signs the same few senders
+ * over and over (a newsletter's From on every message): reading the address list,
+ * normalising what a reader sees and checking it cost about 3.7 KB of allocations
+ * and 1.5 µs a message, a tenth of what POST /sign allocated beside the signature.
+ * Bounded: values longer than MAX_KEPT_VALUE are read every time, and the map is
+ * emptied when it holds `maxEntries`. Nothing in it depends on the store, so a
+ * store change does not empty it.
  */
-const answers = new Map<string, string | { code: 'IDENTITY_MISMATCH'; message: string }>();
-const MAX_ANSWERS = 1024;
+export class SigningAddressAnswers {
+  readonly #answers = new Map<string, Answer>();
+  readonly #maxEntries: number;
+
+  constructor(maxEntries = 1024) {
+    this.#maxEntries = maxEntries;
+  }
+
+  /** How many answers are kept now (at most maxEntries). */
+  get size(): number {
+    return this.#answers.size;
+  }
+
+  get(key: string): Answer | undefined {
+    return this.#answers.get(key);
+  }
+
+  keep(key: string, answer: Answer): void {
+    if (this.#answers.size >= this.#maxEntries) this.#answers.clear();
+    this.#answers.set(key, answer);
+  }
+}
+
 const MAX_KEPT_VALUE = 256;
 
-/** The same rules over the message's header fields as parsed already (splitMessage's root.headers). */
-export function readSigningAddressOf(fields: readonly HeaderField[]): string {
+/**
+ * The same rules over the message's header fields as parsed already (splitMessage's
+ * root.headers). With `answers`, an answer kept for the same From and Sender values
+ * is given again (a refusal as a fresh error with the same code and words), and a
+ * new one is kept; without, every call reads the values.
+ */
+export function readSigningAddressOf(fields: readonly HeaderField[], answers?: SigningAddressAnswers): string {
   // Two From or Sender fields are refused first, as readDisplayedSender does.
   const { from, sender } = refuseRepeatedOriginator(fields);
+  if (!answers) return decideSigningAddress(fields);
   // The From value's length first, so that no From and Sender pair can spell another's key.
   const key = from && from.value.length + (sender?.value.length ?? 0) <= MAX_KEPT_VALUE ? `${from.value.length}:${from.value}${sender ? `:${sender.value}` : ''}` : undefined;
-  const kept = key === undefined ? undefined : answers.get(key);
+  if (key === undefined) return decideSigningAddress(fields);
+  const kept = answers.get(key);
   if (typeof kept === 'string') return kept;
   if (kept) throw new KakitomeError(kept.code, kept.message);
   try {
     const address = decideSigningAddress(fields);
-    keep(key, address);
+    answers.keep(key, address);
     return address;
   } catch (e) {
-    if (isKakitomeError(e, 'IDENTITY_MISMATCH')) keep(key, { code: 'IDENTITY_MISMATCH', message: e.message });
+    if (isKakitomeError(e, 'IDENTITY_MISMATCH')) answers.keep(key, { code: 'IDENTITY_MISMATCH', message: e.message });
     throw e;
   }
-}
-
-function keep(key: string | undefined, answer: string | { code: 'IDENTITY_MISMATCH'; message: string }): void {
-  if (key === undefined) return;
-  if (answers.size >= MAX_ANSWERS) answers.clear();
-  answers.set(key, answer);
 }
 
 function decideSigningAddress(fields: readonly HeaderField[]): string {

@@ -13,9 +13,10 @@ import { readSigningAddress } from '../../smime/read-signing-address.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import type { EncryptQuery } from '../schemas.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
+import { serviceCache } from '../service-cache.ts';
 
 export async function encryptForTenant(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof EncryptQuery>): Promise<Uint8Array> {
-  const from = readSigningAddress(message);
+  const from = readSigningAddress(message, undefined, serviceCache(ctx).signingAddresses);
   await ctx.tenants.authorizeSender(key.tenant, from);
   const store = ctx.store.actingAs(actorOf(key));
   const encrypt = await prepareTrustedEncryption(store, {

@@ -71,8 +71,8 @@ export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord
   } catch (e) {
     unsplit = e;
   }
-  const address = split ? readSigningAddressOf(split.root.headers) : readSigningAddress(message);
   const cache = serviceCache(ctx);
+  const address = split ? readSigningAddressOf(split.root.headers, cache.signingAddresses) : readSigningAddress(message, DEFAULT_LIMITS, cache.signingAddresses);
   await cache.authorizeSender(key.tenant, address);
   const store = cache.actingFor(key);
   const options = signOptions(query, await cache.signSettings(key.tenant));
