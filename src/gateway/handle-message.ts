@@ -59,21 +59,31 @@ export interface MessageEnvelope {
   clientHelo?: string;
   /** RET and ENVID as received (RFC 3461): relayed with every copy of the message. */
   dsn?: MailDsn;
-  /** NOTIFY and ORCPT as received, by exact recipient address (RFC 5321 2.4: Bob@ and bob@ are two mailboxes): relayed with that recipient's copy. */
-  recipientDsn?: ReadonlyMap<string, RcptDsn>;
+  /**
+   * NOTIFY and ORCPT as received, one entry per address of `to` in its order
+   * (receivedDsn; an exact address: RFC 5321 2.4, Bob@ and bob@ are two mailboxes):
+   * relayed with that recipient's copy.
+   */
+  recipientDsn?: ReadonlyArray<RcptDsn | undefined>;
 }
 
 export type Relay = (envelope: RelayEnvelope, message: RelayBody) => Promise<RecipientOutcome[]>;
 
 /** The envelope of the copy for `recipients`: the sender's DSN requests with it, each recipient's own. */
 function copyEnvelope(envelope: MessageEnvelope, recipients: readonly string[]): RelayEnvelope {
-  const perRecipient = envelope.recipientDsn;
+  const requests = envelope.recipientDsn && requestsByRecipient(envelope);
   return {
     from: envelope.from,
     to: recipients,
     ...(envelope.dsn ? { dsn: envelope.dsn } : {}),
-    ...(perRecipient?.size ? { recipientDsn: recipients.map((r) => perRecipient.get(r)) } : {}),
+    ...(requests ? { recipientDsn: recipients.map((r) => requests.get(r)) } : {}),
   };
+}
+
+/** Each recipient's NOTIFY and ORCPT by its exact address (envelope.recipientDsn is in the order of `to`). */
+function requestsByRecipient(envelope: MessageEnvelope): ReadonlyMap<string, RcptDsn | undefined> {
+  const all = envelope.recipientDsn;
+  return new Map(all ? envelope.to.map((r, i) => [r, all[i]]) : []);
 }
 
 /** The envelope of a message the gateway writes itself (a DSN, a notice): the null sender, NOTIFY=NEVER, nothing of the original's DSN requests (no loop). */
@@ -186,7 +196,8 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
   if (deps.lmtp || others.length === 0) return { results: decisions.map(refused) };
   if (others.some((o) => o.status === 'temporary')) return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' })) };
   if (others.some((o) => o.status !== 'accepted')) return { results: decisions.map(refused) };
-  const requests = (d: RecipientDecision) => envelope.recipientDsn?.get(d.recipient);
+  const byRecipient = requestsByRecipient(envelope);
+  const requests = (d: RecipientDecision) => byRecipient.get(d.recipient);
   const notified = decisions.filter((d) => notifiesFailure(requests(d)?.notify));
   const note: DsnNote = { notified: notified.length, suppressed: decisions.length - notified.length, outcome: 'none' };
   const done = (response: string): RecipientOutcome[] => decisions.map((d) => ({ recipient: d.recipient, status: 'accepted', code: 250, response, own: { enhanced: '2.0.0' } }));
@@ -228,7 +239,8 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
  * delivered; deferring would deliver them twice): it is counted and logged.
  */
 async function notifyRelayed(deps: HandleDeps, envelope: MessageEnvelope, message: Received, outcomes: ReadonlyArray<RecipientOutcome | undefined>, final: boolean): Promise<DsnNote | undefined> {
-  const asked = (o: RecipientOutcome | undefined): o is RecipientOutcome => o?.status === 'accepted' && o.withoutDsn === true && (envelope.recipientDsn?.get(o.recipient)?.notify?.includes('SUCCESS') ?? false);
+  const byRecipient = requestsByRecipient(envelope);
+  const asked = (o: RecipientOutcome | undefined): o is RecipientOutcome => o?.status === 'accepted' && o.withoutDsn === true && (byRecipient.get(o.recipient)?.notify?.includes('SUCCESS') ?? false);
   const relayed = outcomes.filter(asked);
   if (!final || !envelope.from || relayed.length === 0) return undefined;
   const dsn = buildDeliveryStatusNotification({
@@ -237,7 +249,7 @@ async function notifyRelayed(deps: HandleDeps, envelope: MessageEnvelope, messag
     action: 'relayed',
     explanation: RELAYED_NOTICE,
     recipients: relayed.map((o) => {
-      const orcpt = envelope.recipientDsn?.get(o.recipient)?.orcpt;
+      const orcpt = byRecipient.get(o.recipient)?.orcpt;
       return { recipient: o.recipient, reason: 'relayed to a system that does not send delivery notifications', ...(orcpt !== undefined ? { orcpt } : {}) };
     }),
     ...(envelope.dsn?.envid !== undefined ? { envid: envelope.dsn.envid } : {}),

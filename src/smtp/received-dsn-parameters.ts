@@ -36,23 +36,14 @@ export function acceptRcptDsn(address: SMTPServerAddress): SmtpError | undefined
 }
 
 /**
- * At DATA: the transaction's RET and ENVID, and each recipient's NOTIFY and ORCPT by
- * its exact address (RFC 5321 2.4: Bob@ and bob@ are two mailboxes, each with its own
- * requests). `recipients` is the list as given, one entry per exact address
- * (received-recipients.ts).
+ * At DATA: the transaction's RET and ENVID, and each recipient's NOTIFY and ORCPT in
+ * the order of `recipients`, one entry per recipient (undefined where it gave none).
+ * `recipients` is the list as given, one entry per exact address
+ * (received-recipients.ts; RFC 5321 2.4: Bob@ and bob@ are two mailboxes, each with
+ * its own requests). The relay takes it so (RelayEnvelope: beside `to`); the gateway
+ * too, and picks each copy's recipients from it.
  */
-export function receivedDsn(envelope: SMTPServerEnvelope, recipients: readonly SMTPServerAddress[]): { dsn?: MailDsn; recipientDsn?: Map<string, RcptDsn> } {
-  const dsn = mailDsnOf(envelope.dsn);
-  const recipientDsn = new Map<string, RcptDsn>();
-  for (const r of recipients) {
-    const d = rcptDsnOf(r.dsn);
-    if (d) recipientDsn.set(r.address, d);
-  }
-  return { ...(dsn ? { dsn } : {}), ...(recipientDsn.size ? { recipientDsn } : {}) };
-}
-
-/** The same, in the order of the recipients (the submission port relays one envelope as received). */
-export function receivedDsnInOrder(envelope: SMTPServerEnvelope, recipients: readonly SMTPServerAddress[]): { dsn?: MailDsn; recipientDsn?: Array<RcptDsn | undefined> } {
+export function receivedDsn(envelope: SMTPServerEnvelope, recipients: readonly SMTPServerAddress[]): { dsn?: MailDsn; recipientDsn?: Array<RcptDsn | undefined> } {
   const dsn = mailDsnOf(envelope.dsn);
   const recipientDsn = recipients.map((r) => rcptDsnOf(r.dsn));
   return { ...(dsn ? { dsn } : {}), ...(recipientDsn.some((d) => d !== undefined) ? { recipientDsn } : {}) };

@@ -25,7 +25,7 @@ import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } fro
 import { isKakitomeError } from '../../errors.ts';
 import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
-import { acceptMailDsn, acceptRcptDsn, receivedDsnInOrder } from '../../smtp/received-dsn-parameters.ts';
+import { acceptMailDsn, acceptRcptDsn, receivedDsn } from '../../smtp/received-dsn-parameters.ts';
 import { receivedRecipients, recordRecipient, startRecipients } from '../../smtp/received-recipients.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
@@ -140,7 +140,7 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
       const transaction = `${session.id}.${++transactions}`;
       // Every RCPT as given, Bob@ apart from bob@ (received-recipients.ts).
       const { recipients } = receivedRecipients(session);
-      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: recipients.map((r) => r.address), ...receivedDsnInOrder(session.envelope, recipients) };
+      const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: recipients.map((r) => r.address), ...receivedDsn(session.envelope, recipients) };
       const base = { msg: 'message', session: session.id, transaction, tenant: key.tenant, key: key.id, recipients: envelope.to.length };
       const finish = (reply: { code: number; enhanced: string; text: string }, entry: Record<string, string | number | undefined>) => {
         inFlight--;
