@@ -55,7 +55,7 @@ export async function listCertificateAuthorities(store: Store): Promise<Certific
 export async function findCertificateAuthority(store: Store, name?: string): Promise<CertificateAuthority> {
   const all = await listCertificateAuthorities(store);
   const hit = name ? all.find((c) => c.name === name) : all.filter((c) => c.role === 'issuing').at(-1);
-  if (!hit) throw new KakitomeError('INVALID_ARGUMENT', name ? `No certificate authority named "${name}".` : 'No issuing CA in this store: run `kakitome ca init` first.');
+  if (!hit) throw new KakitomeError('INVALID_ARGUMENT', name ? `No certificate authority named "${name}".` : 'No issuing CA in this store: initialise the internal CA first.', name ? undefined : { remedy: 'internalCa' });
   return hit;
 }
 

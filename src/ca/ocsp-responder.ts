@@ -231,10 +231,10 @@ async function loadResponders(store: Store, now: Date, previous: readonly Respon
 export async function startOcspResponder(store: Store, listen: { host?: string; port?: number } = {}, o: OcspResponderOptions = {}): Promise<RunningOcspResponder> {
   const clock = () => o.clock?.() ?? new Date();
   let responders = await loadResponders(store, clock());
-  if (!responders.length) throw new KakitomeError('INVALID_ARGUMENT', 'No certificate authority in this store: run `kakitome ca init` first.');
+  if (!responders.length) throw new KakitomeError('INVALID_ARGUMENT', 'No certificate authority in this store: initialise the internal CA first.', { remedy: 'internalCa' });
   const missing = responders.filter((r) => !r.signer).map((r) => `"${r.ca.name}"`);
   if (missing.length) {
-    throw new KakitomeError('KEY_INVALID', `No current OCSP signing certificate for ${missing.join(', ')}: run \`kakitome ca ocsp-signer\` (it issues one; the responder never signs with a CA key).`);
+    throw new KakitomeError('KEY_INVALID', `No current OCSP signing certificate for ${missing.join(', ')}: issue one for each (a delegated OCSP signing certificate; the responder never signs with a CA key).`, { remedy: 'ocspSigner' });
   }
   const cache = new OcspResponseCache(o.cacheEntries ?? 10_000);
   // Renewed or revoked delegates are picked up at most this often, on a request.

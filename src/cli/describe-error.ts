@@ -55,8 +55,14 @@ const REMEDIES: Record<Remedy, string> = {
   tenantDomain: 'Give its domains: kakitome tenant add NAME --domain example.com.',
   tenantIdentity: 'Add it with kakitome tenant identity TENANT --p12 FILE (or --email ADDRESS, issued by the internal CA).',
   dkimKey: 'Add one with kakitome dkim add DOMAIN --selector SEL and publish its DNS record.',
+  recipientCertificate: 'Import their certificate with kakitome certs import FILE, or verify a signed message from them (kakitome verify keeps the sender\'s certificate). A new key waiting for a decision: kakitome certs history ADDRESS, then kakitome certs accept FINGERPRINT --email ADDRESS.',
+  internalCa: 'Initialise the internal CA with kakitome ca init --name NAME.',
+  ocspSigner: 'Issue the OCSP signing certificates with kakitome ca ocsp-signer (run it daily: it renews them before they expire).',
+  masterKey: 'Give this command the store\'s master key (KAKITOME_HOME/master.key, KAKITOME_MASTER_KEY_FD or the systemd credential); a new store gets one from kakitome init.',
   apiKeyId: 'The API key ids are the first column of kakitome tenant keys [NAME].',
   heldMessageId: 'The held messages and their ids: kakitome gateway held list.',
+  recordedRoot: 'kakitome certs roots lists the recorded CA roots with their fingerprints.',
+  dkimSelector: 'kakitome dkim list DOMAIN shows the DKIM keys and their selectors.',
 };
 
 export function hintForCode(code: ErrorCode): string {

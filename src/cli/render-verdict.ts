@@ -60,5 +60,9 @@ export function renderVerdict(v: VerdictView, ok: boolean, command = ''): string
       ? `key store: recorded a new key for ${h.email} (${h.fingerprint.slice(0, 16)}), not used until accepted (kakitome certs accept ${h.fingerprint} --email ${h.email})`
       : `key store: ${h.created ? 'kept' : 'refreshed'} the certificate of ${h.email} (${h.fingerprint.slice(0, 16)}) for encrypting to them`);
   }
+  const roots = v.details?.unknownRoots as Array<{ fingerprint: string; subject: string; declined: boolean }> | undefined;
+  for (const r of roots ?? []) {
+    if (!r.declined) lines.push(`key store: recorded CA root ${r.fingerprint.slice(0, 16)} ("${r.subject}") for a decision; to trust it after checking the whole fingerprint with its owner: kakitome certs roots trust ${r.fingerprint}`);
+  }
   return lines.join('\n') + '\n';
 }

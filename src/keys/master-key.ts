@@ -128,7 +128,7 @@ export function readMasterKeyText(source: MasterKeySource = {}): MasterKeyText {
   const file = source.file ?? env.KAKITOME_MASTER_KEY_FILE ?? join(source.home ?? resolveKakitomeHome(env), 'master.key');
   if (!existsSync(file)) {
     const earlier = consumed && env === process.env ? ` (${consumed} was read and removed from the environment when this process first opened the store: pass the MasterKey on instead of opening it again)` : '';
-    throw new KakitomeError('KEY_INVALID', `No master key: create ${file} (kakitome init), or give it by KAKITOME_MASTER_KEY_FD, a systemd credential ${MASTER_KEY_CREDENTIAL}, or KAKITOME_MASTER_KEY${earlier}.`);
+    throw new KakitomeError('KEY_INVALID', `No master key: create ${file} (initialising the store does), or give it by KAKITOME_MASTER_KEY_FD, a systemd credential ${MASTER_KEY_CREDENTIAL}, or KAKITOME_MASTER_KEY${earlier}.`, { remedy: 'masterKey' });
   }
   return readKeyFile(file);
 }
@@ -144,7 +144,7 @@ export function credentialPassphrase(env: NodeJS.ProcessEnv = process.env): stri
 export function openMasterKeyText(t: MasterKeyText, passphrase?: string): MasterKey {
   if (!isProtectedMasterKey(t.text)) return parseMasterKey(t.text, t.origin);
   if (passphrase === undefined) {
-    throw new KakitomeError('KEY_INVALID', `The master key in ${t.origin} is protected by a passphrase: give it (the kakitome command reads it as KAKITOME_MASTER_PASS_SPEC says, e.g. file:PATH or fd:N, else asks on the terminal; a service can use the systemd credential ${MASTER_PASS_CREDENTIAL}).`);
+    throw new KakitomeError('KEY_INVALID', `The master key in ${t.origin} is protected by a passphrase: give it (a command reads it as KAKITOME_MASTER_PASS_SPEC says, e.g. file:PATH or fd:N, else asks on the terminal; a service can use the systemd credential ${MASTER_PASS_CREDENTIAL}).`);
   }
   return unprotectMasterKey(t.text, passphrase, t.origin);
 }

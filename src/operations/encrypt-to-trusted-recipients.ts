@@ -131,7 +131,8 @@ async function resolveRecipients(store: Store, files: Array<{ certificate: Certi
       const pending = (await store.certificateHistory(address)).some((h) => h.filing.filing === 'pending');
       throw new KakitomeError(
         'INVALID_ARGUMENT',
-        `No current certificate for ${address} in the key store: import theirs (kakitome certs import FILE), or verify a signed message from ${address} (kakitome verify keeps the sender's certificate), then encrypt again.${pending ? ` A new key for ${address} waits for an administrator's decision: kakitome certs history ${address}, kakitome certs accept FINGERPRINT.` : ''}`,
+        `No current certificate for ${address} in the key store: import theirs, or verify a signed message from ${address} (verifying with the key store keeps the sender's certificate), then encrypt again.${pending ? ` A new key for ${address} waits for an administrator's decision: accept it in the key store (its history lists it).` : ''}`,
+        { remedy: 'recipientCertificate' },
       );
     }
     if (!out.some((r) => r.certificate.fingerprint256 === rec.certificate.fingerprint256)) out.push(recipientOf(rec, address));

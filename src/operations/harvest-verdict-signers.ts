@@ -32,6 +32,14 @@ export interface HarvestNote {
 /** Where the harvest says what it kept and refused: a verdict view, or (the gateway, which shows none) a list that is dropped. */
 export type HarvestView = Pick<VerdictView, 'warnings' | 'details'>;
 
+/** A CA root recorded for an administrator's decision (view.details.unknownRoots). */
+export interface UnknownRootNote {
+  fingerprint: string;
+  subject: string;
+  /** An administrator declined it earlier. */
+  declined: boolean;
+}
+
 /**
  * Signers `seen` remembers at most: a gateway's set lives as long as the process and
  * any sender can mint new certificates (the unknown roots' signers), so a full set is
@@ -112,7 +120,10 @@ async function recordUnknownRoots(store: Store, verdict: MessageVerdict, view: H
     const root = `CA root ${r.root.fingerprint256} ("${r.root.subjectText}")`;
     view.warnings.push(r.declined
       ? `The signer's certificate chains to ${root}, which an administrator declined to trust.`
-      : `The signer's certificate chains to ${root}, which the key store does not trust. It was recorded for an administrator's decision; nothing from this message is trusted or used to encrypt until then. To trust it after checking its fingerprint with its owner: kakitome certs roots trust ${r.root.fingerprint256}`);
+      : `The signer's certificate chains to ${root}, which the key store does not trust. It was recorded for an administrator's decision; nothing from this message is trusted or used to encrypt until then. To trust it, an administrator checks its fingerprint with its owner, then trusts the recorded root.`);
+    // The root by its fingerprint, for a front end to offer its own way to decide (the CLI its command).
+    const recorded = (view.details?.unknownRoots ?? []) as UnknownRootNote[];
+    view.details = { ...view.details, unknownRoots: [...recorded, { fingerprint: r.root.fingerprint256, subject: r.root.subjectText, declined: r.declined }] };
   }
 }
 

@@ -42,7 +42,7 @@ export async function trustUnknownRoot(store: Store, fingerprint: string, o: { c
   const fp = normalizeFingerprint(fingerprint);
   const rows = await store.engine.all('SELECT der, subject, decision FROM unknown_roots WHERE fingerprint = ?', [fp]);
   const row = rows[0];
-  if (!row) throw new KakitomeError('INVALID_ARGUMENT', `No CA root ${fp} was recorded from signed mail (kakitome certs roots lists them); nothing was trusted.`);
+  if (!row) throw new KakitomeError('INVALID_ARGUMENT', `No CA root ${fp} was recorded from signed mail (the list of recorded roots shows them); nothing was trusted.`, { remedy: 'recordedRoot' });
   if (String(row.decision) === 'trusted') throw new KakitomeError('INVALID_ARGUMENT', `The CA root ${fp} is trusted already; nothing was changed.`);
   const root = Certificate.fromDer(bytesOf(row.der));
   // The row was written by recordUnknownRoot; a row that is not what it says is refused, not trusted.

@@ -119,7 +119,7 @@ export class DkimKeyDirectory {
 
   async #require(domain: string, selector: string): Promise<DkimKeyRecord> {
     const rec = await this.findKey(domain, selector);
-    if (!rec) throw new KakitomeError('NOT_FOUND', `No DKIM key ${checkSelector(selector)} for ${checkDkimDomain(domain)} (kakitome dkim list shows the keys).`);
+    if (!rec) throw new KakitomeError('NOT_FOUND', `No DKIM key ${checkSelector(selector)} for ${checkDkimDomain(domain)} (the domain's list of DKIM keys shows them).`, { remedy: 'dkimSelector' });
     return rec;
   }
 
@@ -137,7 +137,7 @@ export class DkimKeyDirectory {
       const old = await tx.all("SELECT selector FROM dkim_keys WHERE domain = ? AND key_type = ? AND status = 'active'", [rec.domain, rec.type]);
       await tx.run("UPDATE dkim_keys SET status = 'retired', retired_at = ? WHERE domain = ? AND key_type = ? AND status = 'active'", [now, rec.domain, rec.type]);
       const n = await tx.run("UPDATE dkim_keys SET status = 'active', activated_at = ? WHERE id = ? AND status = 'pending'", [now, rec.id]);
-      if (!n) throw new KakitomeError('INVALID_ARGUMENT', `The DKIM key ${rec.selector} for ${rec.domain} changed meanwhile; look again with kakitome dkim list ${rec.domain}.`);
+      if (!n) throw new KakitomeError('INVALID_ARGUMENT', `The DKIM key ${rec.selector} for ${rec.domain} changed meanwhile; look at the domain's DKIM keys again.`, { remedy: 'dkimSelector' });
       await this.#store.auditWithin(tx, 'dkim.activate', `${rec.selector}._domainkey.${rec.domain}`, `retired: ${old.map((r) => String(r.selector)).join(', ') || 'none'}`);
       return old.map((r) => String(r.selector));
     });

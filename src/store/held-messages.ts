@@ -264,11 +264,11 @@ export class HeldMessages {
    * the row was altered, moved or truncated, or the store has another master key.
    */
   async find(id: string): Promise<HeldMessage & HeldDsn & { message(): Promise<Buffer>; head(): Promise<Buffer>; body(): { size: number; stream(): Readable } }> {
-    if (!ID.test(id)) throw new KakitomeError('INVALID_ARGUMENT', `"${id}" is not a held message id (32 hex digits, as \`kakitome gateway held list\` shows them).`);
+    if (!ID.test(id)) throw new KakitomeError('INVALID_ARGUMENT', `"${id}" is not a held message id (32 hex digits, as the list of held messages shows them).`, { remedy: 'heldMessageId' });
     const rows = await this.#store.engine.all(`SELECT ${COLUMNS}, sealed_key, master_key_id, dsn FROM held_messages WHERE id = ?`, [id]);
     if (!rows[0]) throw new KakitomeError('NOT_FOUND', `No held message ${id} (released or bounced already?).`, { remedy: 'heldMessageId' });
     const row = rows[0];
-    if (row.sealed_key === null || row.sealed_key === undefined) throw new KakitomeError('KEY_INVALID', `Held message ${id} is not sealed yet: open the store with its master key once (any kakitome command with the key does it).`);
+    if (row.sealed_key === null || row.sealed_key === undefined) throw new KakitomeError('KEY_INVALID', `Held message ${id} is not sealed yet: open the store with its master key once (any command or service given the key does it).`, { remedy: 'masterKey' });
     const held = toHeld(row);
     const dsn = heldDsnOf(id, row.dsn, held.recipients.length);
     const stored = { header: bytesOf(row.sealed_key), masterKeyId: String(row.master_key_id) };

@@ -69,7 +69,7 @@ export async function findUnknownRoot(store: Store, fingerprint: string): Promis
      FROM unknown_roots r WHERE r.fingerprint = ?`,
     [fp],
   );
-  if (!rows[0]) throw new KakitomeError('INVALID_ARGUMENT', `No CA root ${fp} was recorded from signed mail (kakitome certs roots lists them).`);
+  if (!rows[0]) throw new KakitomeError('INVALID_ARGUMENT', `No CA root ${fp} was recorded from signed mail (the list of recorded roots shows them).`, { remedy: 'recordedRoot' });
   return rootOf(rows[0]);
 }
 

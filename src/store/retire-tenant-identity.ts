@@ -24,7 +24,7 @@ export async function retireTenantIdentity(store: Store, tenants: TenantDirector
   const a = normalizeAddress(address);
   const self = await tenants.findTenant(tenant);
   // The same answer whether the address is unknown or another tenant's.
-  if (!self?.identities.includes(a)) throw new KakitomeError('NOT_FOUND', `${a} is not an identity of tenant "${tenant}" (GET /api/v1/identities, kakitome tenant list).`);
+  if (!self?.identities.includes(a)) throw new KakitomeError('NOT_FOUND', `${a} is not an identity of tenant "${tenant}" (the tenant's list of identities shows them).`);
   const wanted = options.fingerprint?.toLowerCase().replaceAll(':', '');
   const certificates = (await store.certificateHistory(a)).map((h) => h.record).filter((r) => !r.isCa && r.hasPrivateKey && (!wanted || r.certificate.fingerprint256 === wanted));
   if (wanted && !certificates.length) throw new KakitomeError('NOT_FOUND', `No certificate ${wanted} with a key for ${a}.`);

@@ -369,7 +369,7 @@ export function checkApiKeySecret(credential: ApiKeyCredential | undefined, secr
   const given = hashSecret(salt, secret ?? '');
   const match = expected.length === given.length && timingSafeEqual(expected, given);
   if (!match || !credential || secret === undefined || credential.record.revokedAt) {
-    throw new KakitomeError('UNAUTHENTICATED', 'The API key is missing, unknown, revoked or wrong: send Authorization: Bearer <key> with a key from kakitome tenant key NAME.');
+    throw new KakitomeError('UNAUTHENTICATED', 'The API key is missing, unknown, revoked or wrong: send Authorization: Bearer <key> with an API key an administrator made for the tenant.');
   }
   return credential.record;
 }

@@ -9,8 +9,7 @@
  * with the active keys of the From domain: a domain the tenant owns, or
  * authorizeSender would have refused the From address, so a tenant only ever signs
  * with its own domains' DKIM keys. An option the request does not give (opaque,
- * hash, pss, dkim) is the tenant's setting (kakitome tenant settings,
- * TenantSignSettings); the SMTP submission port gives none, so its messages are
+ * hash, pss, dkim) is the tenant's setting (TenantSignSettings); the SMTP submission port gives none, so its messages are
  * signed by the settings alone (signOptions).
  */
 import type { z } from 'zod';
@@ -78,12 +77,12 @@ export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord
   const options = signOptions(query, await cache.signSettings(key.tenant));
   const dkimKeys = options.dkim ? await new DkimKeyDirectory(store).signingKeys(domainOf(address)) : [];
   if (options.dkim && !dkimKeys.length) {
-    const asked = query.dkim === 'true' ? 'dkim=true' : `the tenant's setting (kakitome tenant settings ${key.tenant} --dkim off)`;
-    throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: add one (kakitome dkim add ${domainOf(address)} --selector SEL) and publish its record, or sign without DKIM (${asked} asked for it). The message was not signed.`);
+    const asked = query.dkim === 'true' ? 'dkim=true asked for it' : `the tenant's setting dkim asked for it: turn it off for tenant "${key.tenant}"`;
+    throw new KakitomeError('KEY_INVALID', `No active DKIM key for ${domainOf(address)}: an administrator adds one for ${domainOf(address)} and publishes its record, or sign without DKIM (${asked}). The message was not signed.`, { remedy: 'dkimKey' });
   }
   const identity = await cache.signingIdentity(store, address);
   if (!identity) {
-    throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (kakitome tenant identity ${key.tenant} --p12 FILE, or --email ${address}). The message was not signed.`);
+    throw new KakitomeError('KEY_INVALID', `No current signing identity for ${address}: its certificate expired or was revoked, or none was added (an administrator adds ${address} to tenant "${key.tenant}" as an identity: its key and certificate, or a certificate the internal CA issues). The message was not signed.`, { remedy: 'tenantIdentity' });
   }
   if (!split) throw unsplit;
   // The tenant's pss setting applies to its RSA identities; pss=true asked of another key is refused as before.
