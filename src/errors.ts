@@ -115,6 +115,20 @@ export class UnauthenticatedContentError extends KakitomeError {
   }
 }
 
+/**
+ * The error's remedy as a member to spread into its plain-data form ({} without one):
+ * wherever an error crosses a thread or is written into a report (a batch's failures,
+ * problem details, a CLI batch's lines), the remedy goes with its code and message.
+ */
+export function remedyOf(e: { remedy?: Remedy | undefined }): { remedy?: Remedy } {
+  return e.remedy ? { remedy: e.remedy } : {};
+}
+
+/** The error again from its plain-data form (code, message and remedy), on the other side of a thread. */
+export function errorFromData(d: { code: ErrorCode; message: string; remedy?: Remedy | undefined }): KakitomeError {
+  return new KakitomeError(d.code, d.message, d.remedy ? { remedy: d.remedy } : undefined);
+}
+
 export function fail(code: ErrorCode, message: string, cause?: unknown): never {
   throw new KakitomeError(code, message, cause === undefined ? undefined : { cause });
 }

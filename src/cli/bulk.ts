@@ -30,7 +30,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KakitomeError } from '../errors.ts';
+import { errorFromData, KakitomeError, type Remedy } from '../errors.ts';
 import { WorkerPool } from '../threads/worker-pool.ts';
 import type { BulkAnswer, BulkItemResult, BulkTask, BulkWorkerData, FileItem } from './bulk-worker.ts';
 import { toFailure, type JobName, type JobResult } from './job.ts';
@@ -95,6 +95,8 @@ export interface BatchItem {
   exitCode: ExitCode;
   code?: string;
   message?: string;
+  /** The failure's remedy (KakitomeError.remedy), when it names one. */
+  remedy?: Remedy;
   written: boolean;
 }
 
@@ -159,6 +161,7 @@ function itemFrom(index: number, name: string, result: JobResult, written: boole
   const message = result.failure?.message ?? (result.exitCode !== EXIT_OK ? result.verdict?.summary : undefined);
   if (code !== undefined) item.code = code;
   if (message !== undefined) item.message = message;
+  if (result.failure?.remedy) item.remedy = result.failure.remedy;
   return item;
 }
 
@@ -271,7 +274,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
 async function checkJob(pool: WorkerPool<BulkTask, BulkAnswer>): Promise<void> {
   const { failure } = await pool.run({ kind: 'check' });
   if (failure === undefined) return;
-  throw failure.code === 'INTERNAL' ? new Error(failure.message) : new KakitomeError(failure.code, failure.message);
+  throw failure.code === 'INTERNAL' ? new Error(failure.message) : errorFromData({ ...failure, code: failure.code });
 }
 
 /** The .eml files directly in DIR, sorted. */
@@ -545,7 +548,7 @@ async function runMboxBlock(pool: WorkerPool<BulkTask, BulkAnswer>, data: Uint8A
       output: joinStandalone(outputs, outputs.reduce((n, o) => n + o.byteLength, 0)),
     };
   }
-  if (answer.failure !== undefined) throw answer.failure.code === 'INTERNAL' ? new Error(answer.failure.message) : new KakitomeError(answer.failure.code, answer.failure.message);
+  if (answer.failure !== undefined) throw answer.failure.code === 'INTERNAL' ? new Error(answer.failure.message) : errorFromData({ ...answer.failure, code: answer.failure.code });
   return answer;
 }
 

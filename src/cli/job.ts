@@ -6,7 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { ErrorCode, Remedy } from '../errors.ts';
-import { isKakitomeError } from '../errors.ts';
+import { isKakitomeError, remedyOf } from '../errors.ts';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import type { VerdictView } from '../smime/verdict-view.ts';
 
@@ -71,6 +71,6 @@ export async function runJob(job: Job, message: Buffer): Promise<JobResult> {
 }
 
 export function toFailure(e: unknown): JobFailure {
-  if (isKakitomeError(e)) return { code: e.code, message: e.message, ...(e.remedy ? { remedy: e.remedy } : {}) };
+  if (isKakitomeError(e)) return { code: e.code, message: e.message, ...remedyOf(e) };
   return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
 }

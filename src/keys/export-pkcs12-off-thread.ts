@@ -9,7 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
-import { KakitomeError, type ErrorCode } from '../errors.ts';
+import { errorFromData, type ErrorCode, type Remedy } from '../errors.ts';
 import type { ExportPkcs12Options } from './export-pkcs12.ts';
 
 export interface Pkcs12ExportTask extends Omit<ExportPkcs12Options, 'certificate' | 'chain' | 'key' | 'others'> {
@@ -19,7 +19,7 @@ export interface Pkcs12ExportTask extends Omit<ExportPkcs12Options, 'certificate
   others: Array<{ key: KeyObject; certificate: Uint8Array; friendlyName?: string }>;
 }
 
-export type Pkcs12ExportAnswer = { ok: true; file: Uint8Array } | { ok: false; code?: ErrorCode; message: string };
+export type Pkcs12ExportAnswer = { ok: true; file: Uint8Array } | { ok: false; code?: ErrorCode; message: string; remedy?: Remedy };
 
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './export-pkcs12-worker.ts' : './export-pkcs12-worker.js', import.meta.url);
 
@@ -36,7 +36,7 @@ export function exportPkcs12OffThread(o: ExportPkcs12Options): Promise<Buffer> {
       f();
     };
     worker.once('message', (a: Pkcs12ExportAnswer) => settle(() => {
-      if (!a.ok) return reject(a.code ? new KakitomeError(a.code, a.message) : new Error(`PKCS#12 export worker: ${a.message}`));
+      if (!a.ok) return reject(a.code ? errorFromData({ ...a, code: a.code }) : new Error(`PKCS#12 export worker: ${a.message}`));
       resolve(Buffer.from(a.file.buffer, a.file.byteOffset, a.file.byteLength));
     }));
     worker.once('error', (e) => settle(() => reject(e)));

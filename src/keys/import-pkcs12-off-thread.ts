@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
-import { KakitomeError, type ErrorCode } from '../errors.ts';
+import { errorFromData, KakitomeError, type ErrorCode, type Remedy } from '../errors.ts';
 import { Certificate } from '../x509/certificate.ts';
 import type { ImportPkcs12Options, Pkcs12Contents } from './import-pkcs12.ts';
 
@@ -22,7 +22,7 @@ export interface Pkcs12WorkerTask {
 
 export type Pkcs12WorkerAnswer =
   | { ok: true; key?: KeyObject; certificate?: Uint8Array; chain: Uint8Array[]; keys: KeyObject[]; certificates: Uint8Array[]; friendlyName?: string; skipped: string[] }
-  | { ok: false; code?: ErrorCode; message: string };
+  | { ok: false; code?: ErrorCode; message: string; remedy?: Remedy };
 
 export interface OffThreadOptions extends Pkcs12ReadBounds {
   /** The worker is stopped after this long (default 60 s; importPkcs12's own bounds end it much sooner). */
@@ -45,7 +45,7 @@ export function importPkcs12OffThread(bytes: Uint8Array, password: string, optio
     };
     const timer = setTimeout(() => settle(() => reject(new KakitomeError('LIMIT', `Reading the PKCS#12 file took longer than ${timeoutMs} ms; it was stopped.`))), timeoutMs);
     worker.once('message', (a: Pkcs12WorkerAnswer) => settle(() => {
-      if (!a.ok) return reject(a.code ? new KakitomeError(a.code, a.message) : new Error(`PKCS#12 worker: ${a.message}`));
+      if (!a.ok) return reject(a.code ? errorFromData({ ...a, code: a.code }) : new Error(`PKCS#12 worker: ${a.message}`));
       resolve({
         ...(a.key ? { key: a.key } : {}),
         ...(a.certificate ? { certificate: Certificate.fromDer(a.certificate) } : {}),

@@ -5,7 +5,7 @@
  * certificates as DER, or the error's code and message.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isKakitomeError } from '../errors.ts';
+import { isKakitomeError, remedyOf } from '../errors.ts';
 import { importPkcs12 } from './import-pkcs12.ts';
 import type { Pkcs12WorkerAnswer, Pkcs12WorkerTask } from './import-pkcs12-off-thread.ts';
 
@@ -24,6 +24,6 @@ try {
     skipped: p.skipped,
   };
 } catch (e) {
-  answer = isKakitomeError(e) ? { ok: false, code: e.code, message: e.message } : { ok: false, message: String((e as Error)?.message ?? e) };
+  answer = isKakitomeError(e) ? { ok: false, code: e.code, message: e.message, ...remedyOf(e) } : { ok: false, message: String((e as Error)?.message ?? e) };
 }
 parentPort!.postMessage(answer);

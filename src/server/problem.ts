@@ -5,7 +5,7 @@
  * `ProblemError` sets it where the code alone cannot say (LIMIT on the request
  * body is 413, LIMIT inside a message is 422).
  */
-import { KakitomeError, isKakitomeError, type ErrorCode } from '../errors.ts';
+import { KakitomeError, isKakitomeError, remedyOf, type ErrorCode, type Remedy } from '../errors.ts';
 
 export type ProblemCode = ErrorCode | 'INTERNAL';
 
@@ -15,6 +15,8 @@ export interface Problem {
   status: number;
   detail: string;
   code: ProblemCode;
+  /** What would let the request succeed, when the error names it (KakitomeError.remedy, docs/errors.md). */
+  remedy?: Remedy;
   /** The request id, also in the request's log line. */
   instance?: string;
 }
@@ -23,8 +25,8 @@ export interface Problem {
 export class ProblemError extends KakitomeError {
   readonly status: number;
   readonly headers: Record<string, string>;
-  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
-    super(code, message);
+  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}, remedy?: Remedy) {
+    super(code, message, remedy ? { remedy } : undefined);
     this.name = 'ProblemError';
     this.status = status;
     this.headers = headers;
@@ -57,7 +59,7 @@ export function problemFor(e: unknown, instance?: string): { problem: Problem; h
   if (isKakitomeError(e)) {
     // Every other code is about the message or a key: the request was understood and refused.
     const status = e instanceof ProblemError ? e.status : (STATUS[e.code] ?? 422);
-    return { problem: makeProblem(status, e.code, e.message, instance), headers: e instanceof ProblemError ? e.headers : {} };
+    return { problem: { ...makeProblem(status, e.code, e.message, instance), ...remedyOf(e) }, headers: e instanceof ProblemError ? e.headers : {} };
   }
   return { problem: makeProblem(500, 'INTERNAL', 'The service failed on this request; it is logged with the request id.', instance), headers: {} };
 }

@@ -35,6 +35,7 @@ export const Problem = z.object({
   status: z.number().int(),
   detail: z.string().describe('What went wrong and what to do, in a sentence.'),
   code: z.string().describe('The stable error code (docs/errors.md): MALFORMED, LIMIT, UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, IDENTITY_MISMATCH, KEY_INVALID, ...'),
+  remedy: z.string().optional().describe('What would let the request succeed, when the error names it (docs/errors.md): e.g. tenantIdentity, dkimKey, recipientCertificate.'),
   instance: z.string().optional().describe('The request id, also in the service log.'),
 }).meta({ id: 'Problem', description: 'RFC 9457 problem details with the Kakitome error code.' });
 
@@ -222,6 +223,7 @@ export const Batch = BatchSummary.extend({
     index: z.number().int().describe('0-based position of the message in the upload.'),
     code: z.string().describe('The stable error code, as POST /api/v1/sign would answer (MALFORMED, FORBIDDEN, IDENTITY_MISMATCH, KEY_INVALID, LIMIT...).'),
     reason: z.string(),
+    remedy: z.string().optional().describe('What would let the message be signed, when the error names it (as in problem details).'),
   })).describe('Failed messages by index, at most 1,000 from failuresFrom.'),
   nextFailuresFrom: z.number().int().optional().describe('More failures follow: ask again with ?failuresFrom= this.'),
 }).meta({ id: 'Batch', description: 'A batch and its progress.' });

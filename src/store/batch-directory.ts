@@ -15,7 +15,7 @@
  * upload finds the batch by its key and compares the request's fingerprint.
  */
 import { randomUUID } from 'node:crypto';
-import { KakitomeError, type ErrorCode } from '../errors.ts';
+import { KakitomeError, type ErrorCode, type Remedy } from '../errors.ts';
 import type { BatchBlobs } from './batch-blobs.ts';
 import type { Row, SqlValue } from './sql-engine.ts';
 import type { Store } from './store.ts';
@@ -53,6 +53,8 @@ export interface BatchFailure {
   index: number;
   code: ErrorCode | 'INTERNAL';
   reason: string;
+  /** What would let the message be signed, when the error names it (KakitomeError.remedy). */
+  remedy?: Remedy;
 }
 
 export interface ResultPart {
@@ -216,8 +218,8 @@ export class BatchDirectory {
 
   /** Failures from message `from` on, by index; at most `limit`. */
   async failures(id: string, from: number, limit: number): Promise<BatchFailure[]> {
-    const rows = await this.#store.engine.all('SELECT idx, code, reason FROM batch_failures WHERE batch_id = ? AND idx >= ? ORDER BY idx LIMIT ?', [id, from, limit]);
-    return rows.map((r) => ({ index: Number(r.idx), code: String(r.code) as BatchFailure['code'], reason: String(r.reason) }));
+    const rows = await this.#store.engine.all('SELECT idx, code, reason, remedy FROM batch_failures WHERE batch_id = ? AND idx >= ? ORDER BY idx LIMIT ?', [id, from, limit]);
+    return rows.map((r) => ({ index: Number(r.idx), code: String(r.code) as BatchFailure['code'], reason: String(r.reason), ...(r.remedy ? { remedy: String(r.remedy) as Remedy } : {}) }));
   }
 
   /** The outputs of a done batch's chunks, in order (a few thousand rows for a million messages). */

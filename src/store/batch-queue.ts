@@ -155,8 +155,8 @@ async function insertFailures(tx: SqlExecutor, batchId: string, failures: readon
   for (let i = 0; i < failures.length; i += FAILURE_ROWS) {
     const rows = failures.slice(i, i + FAILURE_ROWS);
     await tx.run(
-      `INSERT INTO batch_failures (batch_id, idx, code, reason) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}`,
-      rows.flatMap((f) => [batchId, f.index, f.code, f.reason.slice(0, 1000)]),
+      `INSERT INTO batch_failures (batch_id, idx, code, reason, remedy) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+      rows.flatMap((f) => [batchId, f.index, f.code, f.reason.slice(0, 1000), f.remedy ?? null]),
     );
   }
 }

@@ -537,6 +537,10 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
    CREATE INDEX batches_live ON batches (state, created_at) WHERE state IN ('queued', 'running');
    DROP INDEX batch_chunks_claim;
    CREATE INDEX batch_chunks_claim ON batch_chunks (batch_id, seq) WHERE state <> 'done'`,
+  // 23: a batch message's remedy (KakitomeError.remedy: what would let it be signed,
+  // e.g. tenantIdentity), shown with its code and reason (GET /api/v1/batches/{id});
+  // NULL: the error names none. Rows of earlier batches have NULL.
+  `ALTER TABLE batch_failures ADD COLUMN remedy TEXT`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -7,6 +7,7 @@ import { BIN, draftMessage, runCli, runProcess } from './run-cli.ts';
 import { formatMboxEntry, splitMbox } from '../../src/mime/mbox.ts';
 import { createReadStream } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 
 const pki = new TestPki('CLI Batch Root');
 const alice = pki.identity('rsa2048', 'alice');
@@ -128,6 +129,13 @@ test('a batch with credentials that do not work fails up front (exit 2) and writ
   assert.equal(r.status, 2);
   assert.match(r.stderr, /KEY_INVALID/);
   assert.equal(existsSync(outDir), false, 'OUTDIR is not even created');
+  // The worker's error crosses to the main thread with its remedy: the CLI names its flag for it.
+  const locked = join(dir, 'alice-locked.key');
+  writeFileSync(locked, createPrivateKey(readFileSync(alice.keyPath)).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }));
+  const noPass = await runCli(['sign', '--cert', alice.certPath, '--key', locked, '-i', inDir, '-o', outDir]);
+  assert.equal(noPass.status, 2);
+  assert.match(noPass.stderr, /KEY_INVALID: .*give its passphrase\.\n  Give the passphrase with --pass /);
+  assert.equal(existsSync(outDir), false);
 });
 
 test('an interrupted batch (SIGINT) leaves neither the mbox OUT nor its temporary file', async () => {

@@ -48,7 +48,7 @@ for (const f of factories) {
       ...(init.body !== undefined ? { body: init.body } : {}),
     });
     const sign = (key: string, message: Uint8Array, query = '') => call(`/api/v1/sign${query}`, { key, body: message });
-    async function problem(r: Response, status: number, code: string): Promise<{ detail: string; code: string }> {
+    async function problem(r: Response, status: number, code: string): Promise<{ detail: string; code: string; remedy?: string }> {
       const text = await r.text();
       assert.equal(r.status, status, text);
       assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/);
@@ -258,6 +258,9 @@ for (const f of factories) {
     test('expired and revoked identities do not sign', async () => {
       const expired = await problem(await sign(keys.acme!, draft('old@acme.example')), 422, 'KEY_INVALID');
       assert.match(expired.detail, /No current signing identity for old@acme\.example/);
+      // The problem names the remedy as the library does (docs/errors.md), and no CLI command.
+      assert.equal(expired.remedy, 'tenantIdentity');
+      assert.ok(!expired.detail.includes('kakitome '), expired.detail);
       await problem(await sign(keys.acme!, draft('gone@acme.example')), 422, 'KEY_INVALID');
     });
 

@@ -76,7 +76,7 @@ for (const f of engineFactories('kakitome-batches-')) {
       assert.equal(JSON.parse(text).code, code, text);
       return JSON.parse(text);
     }
-    interface BatchView { id: string; state: string; total: number; signed: number; failed: number; pending: number; failures: Array<{ index: number; code: string; reason: string }>; nextFailuresFrom?: number; result?: string; expiresAt?: string }
+    interface BatchView { id: string; state: string; total: number; signed: number; failed: number; pending: number; failures: Array<{ index: number; code: string; reason: string; remedy?: string }>; nextFailuresFrom?: number; result?: string; expiresAt?: string }
     async function accepted(r: Response): Promise<BatchView> {
       const text = await r.text();
       assert.equal(r.status, 202, text);
@@ -152,6 +152,8 @@ for (const f of engineFactories('kakitome-batches-')) {
       assert.deepEqual({ total: done.total, signed: done.signed, failed: done.failed, pending: done.pending }, { total: 200, signed: 196, failed: 4, pending: 0 });
       assert.deepEqual(done.failures.map((x) => [x.index, x.code]), [[7, 'MALFORMED'], [61, 'FORBIDDEN'], [120, 'IDENTITY_MISMATCH'], [199, 'KEY_INVALID']]);
       assert.match(done.failures[1]!.reason, /outside the domains of tenant "acme"/);
+      // Each failure keeps its error's remedy, as problem details do (none for a message that cannot be read or shows another sender).
+      assert.deepEqual([done.failures[0]!.remedy, done.failures[2]!.remedy, done.failures[3]!.remedy], [undefined, undefined, 'tenantIdentity']);
       assert.equal(done.result, `/api/v1/batches/${view.id}/result`);
       assert.ok(new Date(done.expiresAt!).getTime() > Date.now() + 23 * 3600_000);
 
@@ -392,14 +394,14 @@ for (const f of engineFactories('kakitome-batches-')) {
       assert.equal(await a.renew(held, 10_000), false);
       // Each outcome carries its signed message's audit row, naming the node's output.
       const signedRow = (name: string) => auditRowOf({ at: new Date(now), actor: 'api:queue-test/k', action: 'api.batches.sign', object: 'cert', detail: `batch ${id} message 0 ${name}` });
-      const outcome = (name: string) => ({ signed: 1, failed: 1, failures: [{ index: 1, code: 'MALFORMED' as const, reason: name }], output: name, outputBytes: 10, audit: [signedRow(name)] });
+      const outcome = (name: string) => ({ signed: 1, failed: 1, failures: [{ index: 1, code: 'KEY_INVALID' as const, reason: name, remedy: 'tenantIdentity' as const }], output: name, outputBytes: 10, audit: [signedRow(name)] });
       assert.equal(await a.complete(held, outcome('out-0-a'), 1000), false, 'node a lost the lease: its output is not the chunk\'s');
       assert.equal(await b.complete(taken, outcome('out-0-b'), 1000), true);
       assert.equal(await b.complete(taken, outcome('out-0-b'), 1000), false, 'completed once');
       const batch = (await directory.find('queue-test', id))!;
       assert.deepEqual([batch.state, batch.signed, batch.failed], ['done', 1, 1]);
       assert.deepEqual((await directory.resultParts(id)).map((p) => p.output), ['out-0-b']);
-      assert.deepEqual(await directory.failures(id, 0, 10), [{ index: 1, code: 'MALFORMED', reason: 'out-0-b' }]);
+      assert.deepEqual(await directory.failures(id, 0, 10), [{ index: 1, code: 'KEY_INVALID', reason: 'out-0-b', remedy: 'tenantIdentity' }]);
       // The audit log holds the row of the completion that counted, once, and none of the lost one.
       const rows = (await store.engine.all('SELECT detail FROM audit_log WHERE detail LIKE ?', [`batch ${id} message 0 %`])).map((r) => String(r.detail));
       assert.deepEqual(rows, [`batch ${id} message 0 out-0-b`]);

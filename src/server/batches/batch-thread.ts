@@ -14,7 +14,7 @@
  * one and the serving threads keep the default.
  */
 import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
-import type { ErrorCode } from '../../errors.ts';
+import { remedyOf, type ErrorCode, type Remedy } from '../../errors.ts';
 import { BatchDirectory } from '../../store/batch-directory.ts';
 import { openBatchBlobs } from '../../store/batch-blobs.ts';
 import { openStore, type StoreConfig } from '../../store/open-store.ts';
@@ -35,7 +35,7 @@ import { UPLOAD_GARBAGE_BYTES, UPLOAD_RELEASE_BYTES } from './start-batch-thread
 import { storeUploadChunks, type StoredUpload, type UploadJob } from './store-upload-chunks.ts';
 
 /** What 'store-upload' answers: the chunks stored, or the refusal the upload met (its problem details). */
-export type StoreUploadAnswer = { ok: true; stored: StoredUpload } | { ok: false; problem: { status: number; code: ErrorCode; message: string; headers: Record<string, string> } };
+export type StoreUploadAnswer = { ok: true; stored: StoredUpload } | { ok: false; problem: { status: number; code: ErrorCode; message: string; headers: Record<string, string>; remedy?: Remedy } };
 
 export interface BatchThreadData {
   /** Where the store is, with the master key the starting thread holds. */
@@ -106,7 +106,7 @@ channel.handle('store-upload', async (uploadId: number, job: UploadJob): Promise
     lines.log({ time: new Date().toISOString(), level: 'info', msg: 'batch upload', event: 'stored', node: running.worker.node, batch: job.batchId, messages: stored.total, chunks: stored.chunks, ms: Math.round(performance.now() - started) });
     return { ok: true, stored };
   } catch (e) {
-    if (e instanceof ProblemError) return { ok: false, problem: { status: e.status, code: e.code, message: e.message, headers: e.headers } };
+    if (e instanceof ProblemError) return { ok: false, problem: { status: e.status, code: e.code, message: e.message, headers: e.headers, ...remedyOf(e) } };
     throw e;
   } finally {
     if (received >= UPLOAD_RELEASE_BYTES) releaseUnusedHeap();

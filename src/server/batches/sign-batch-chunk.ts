@@ -20,7 +20,7 @@
  */
 import type { z } from 'zod';
 import { formatEnvelopeDate, MboxEntryWriter } from '../../mime/mbox.ts';
-import { isKakitomeError } from '../../errors.ts';
+import { isKakitomeError, remedyOf } from '../../errors.ts';
 import type { BatchFailure } from '../../store/batch-directory.ts';
 import { auditRowOf, type AuditRow } from '../../store/record-key-use.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
@@ -120,7 +120,7 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
     } catch (e) {
       if (isKakitomeError(e)) {
         ctx.metrics.countOperation('batch-sign', 'refused');
-        failures.push({ index, code: e.code, reason: e.message });
+        failures.push({ index, code: e.code, reason: e.message, ...remedyOf(e) });
         continue;
       }
       try {

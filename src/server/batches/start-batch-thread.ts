@@ -112,7 +112,7 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
       const answer = await channel.call<StoreUploadAnswer>('store-upload', id, job);
       if (failure) throw failure.error;
       if (answer.ok) return answer.stored;
-      throw new ProblemError(answer.problem.status, answer.problem.code, answer.problem.message, answer.problem.headers);
+      throw new ProblemError(answer.problem.status, answer.problem.code, answer.problem.message, answer.problem.headers, answer.problem.remedy);
     } catch (e) {
       throw failure ? failure.error : e;
     } finally {

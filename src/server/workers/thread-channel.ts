@@ -6,7 +6,7 @@
  * are structured clones: Buffers, Dates and plain objects cross as they are.
  * When the other side goes away, every call still waiting is rejected.
  */
-import { isKakitomeError, KakitomeError, type ErrorCode } from '../../errors.ts';
+import { errorFromData, isKakitomeError, remedyOf, type ErrorCode, type Remedy } from '../../errors.ts';
 
 interface Endpoint {
   postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
@@ -42,7 +42,7 @@ interface Reply {
   ok: boolean;
   value?: unknown;
   /** `kakitome`: the code is one of ours (a KakitomeError again on this side); else a system error's (EADDRINUSE). */
-  error?: { message: string; code?: string; kakitome?: boolean };
+  error?: { message: string; code?: string; kakitome?: boolean; remedy?: Remedy };
 }
 
 export class ThreadChannel {
@@ -88,7 +88,7 @@ export class ThreadChannel {
       this.#pending.delete(m.reply);
       if (!p) return;
       if (m.ok) p.resolve(m.value);
-      else p.reject(m.error?.kakitome ? new KakitomeError(m.error.code as ErrorCode, m.error.message) : Object.assign(new Error(m.error?.message ?? 'failed'), m.error?.code ? { code: m.error.code } : {}));
+      else p.reject(m.error?.kakitome ? errorFromData({ ...m.error, code: m.error.code as ErrorCode }) : Object.assign(new Error(m.error?.message ?? 'failed'), m.error?.code ? { code: m.error.code } : {}));
       return;
     }
     const handler = this.#handlers.get(m.op);
@@ -109,7 +109,7 @@ export class ThreadChannel {
 
 function errorOf(e: unknown): NonNullable<Reply['error']> {
   const code = (e as { code?: unknown } | undefined)?.code;
-  return { message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code, kakitome: isKakitomeError(e) } : {}) };
+  return { message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code, kakitome: isKakitomeError(e) } : {}), ...(isKakitomeError(e) ? remedyOf(e) : {}) };
 }
 
 /**
