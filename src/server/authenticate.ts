@@ -13,7 +13,7 @@ const CHALLENGE = { 'www-authenticate': 'Bearer realm="kakitome"' };
 
 export async function authenticate(ctx: ServiceContext, authorization: string | undefined, scope: ApiScope): Promise<ApiKeyRecord> {
   const m = /^Bearer +([\x21-\x7e]{1,200})$/i.exec(authorization ?? '');
-  if (!m) throw new ProblemError(401, 'UNAUTHENTICATED', 'This route needs an API key: send Authorization: Bearer <key> with a key from kakitome tenant key NAME.', CHALLENGE);
+  if (!m) throw new ProblemError(401, 'UNAUTHENTICATED', 'This route needs an API key: send Authorization: Bearer <key> with an API key an administrator made for the tenant.', CHALLENGE);
   let key: ApiKeyRecord;
   try {
     const cache = serviceCache(ctx);
@@ -24,7 +24,7 @@ export async function authenticate(ctx: ServiceContext, authorization: string | 
     throw e;
   }
   if (!key.scopes.includes(scope)) {
-    throw new ProblemError(403, 'FORBIDDEN', `This API key has the scope${key.scopes.length > 1 ? 's' : ''} ${key.scopes.join(', ')}; this route needs ${scope} (kakitome tenant key ${key.tenant} --scope ${scope}).`);
+    throw new ProblemError(403, 'FORBIDDEN', `This API key has the scope${key.scopes.length > 1 ? 's' : ''} ${key.scopes.join(', ')}; this route needs ${scope} (an administrator makes a key of tenant "${key.tenant}" with scope ${scope}).`);
   }
   const rate = await ctx.rateLimiter.take(key.id, key.ratePerMinute);
   if (!rate.allowed) {

@@ -40,7 +40,7 @@ export interface RunningSubmission {
   stop(): Promise<void>;
 }
 
-const AUTH_FAILED = '5.7.8 Authentication credentials invalid: the username is the tenant\'s name and the password one of its API keys with scope sign (kakitome tenant key NAME --scope sign).';
+const AUTH_FAILED = '5.7.8 Authentication credentials invalid: the username is the tenant\'s name and the password one of its API keys with scope sign.';
 
 function authFailed(): Error {
   return Object.assign(new Error(AUTH_FAILED), { responseCode: 535 });
@@ -58,7 +58,7 @@ async function authenticate(ctx: ServiceContext, auth: SMTPServerAuthentication)
     throw smtpError(454, '4.7.0', 'Temporary authentication failure; try again later.');
   }
   if (auth.username !== key.tenant) throw authFailed();
-  if (!key.scopes.includes('sign')) throw Object.assign(new Error(`5.7.8 This API key has the scope${key.scopes.length > 1 ? 's' : ''} ${key.scopes.join(', ')}; submission needs sign (kakitome tenant key ${key.tenant} --scope sign).`), { responseCode: 535 });
+  if (!key.scopes.includes('sign')) throw Object.assign(new Error(`5.7.8 This API key has the scope${key.scopes.length > 1 ? 's' : ''} ${key.scopes.join(', ')}; submission needs sign (an administrator makes a key of tenant "${key.tenant}" with scope sign).`), { responseCode: 535 });
   return key;
 }
 
