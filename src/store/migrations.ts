@@ -541,6 +541,13 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // e.g. tenantIdentity), shown with its code and reason (GET /api/v1/batches/{id});
   // NULL: the error names none. Rows of earlier batches have NULL.
   `ALTER TABLE batch_failures ADD COLUMN remedy TEXT`,
+  // 24: a tenant's batches not done, counted on every upload against its limit
+  // (BatchDirectory.countUnfinished, receive-batch.ts): a partial index of exactly
+  // those, as batches_live, not every batch the tenant keeps (batches_tenant_created
+  // and then each row's state: the tenant's done batches, kept a week, can outnumber
+  // its live ones a thousandfold). It carries the state, so SQLite counts from the
+  // index alone (without it, SQLite reads each row to test state <> 'done').
+  `CREATE INDEX batches_unfinished ON batches (tenant, state) WHERE state <> 'done'`,
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

@@ -63,6 +63,7 @@ const EXPECTED: Array<{ name: string; sql: RegExp; uses: Array<string | RegExp>;
   { name: 'audit rows of an object', sql: /FROM audit_log WHERE object = \?/, uses: ['audit_log_object (object=?)'] },
   { name: 'the dashboard\'s audit counts', sql: /COUNT\(\*\) AS n FROM audit_log WHERE at >= \?/, uses: ['COVERING INDEX audit_log_at (at>?)'] },
   { name: 'a tenant\'s batches, newest first', sql: /FROM batches WHERE tenant = \? ORDER BY created_at DESC/, uses: ['batches_tenant_created (tenant=?)'], not: ['TEMP B-TREE'] },
+  { name: 'a tenant\'s unfinished batches (the upload limit)', sql: /COUNT\(\*\) AS n FROM batches WHERE tenant = \? AND state <> 'done'/, uses: ['COVERING INDEX batches_unfinished (tenant=?)'], not: ['batches_tenant_created'] },
   { name: 'a batch\'s done chunks', sql: /FROM batch_chunks WHERE batch_id = \? AND state = 'done'/, uses: ['sqlite_autoindex_batch_chunks_1 (batch_id=?)'], not: ['TEMP B-TREE'] },
   { name: 'the job queue\'s claim', sql: /FROM batch_chunks c JOIN batches b/, uses: [/INDEX batches_(live|state) \(state=\?\)/, /INDEX (batch_chunks_claim|sqlite_autoindex_batch_chunks_1) \(batch_id=\?\)/] },
 ];
@@ -138,6 +139,7 @@ async function recordHotQueries(): Promise<Array<[string, SqlValue[]]>> {
   await countAuditActions(store, new Date(now - 86_400_000), ['key.use.sign', 'key.use.decrypt']);
   const batches = new BatchDirectory(store, blobs);
   await batches.list('acme', 50);
+  await batches.countUnfinished('acme');
   await batches.resultParts('b1');
   await new BatchQueue(store.engine).claim('node-1', 60_000);
   recording = false;
