@@ -24,6 +24,7 @@ test('a new user runs the store and the CA from the command line', async () => {
   const init = await kk('init');
   assert.equal(init.status, 0, init.stderr);
   assert.equal(init.json.masterKeyCreated, true);
+  assert.equal(init.json.database, join(home, 'kakitome.db'));
   assert.equal(statSync(join(home, 'master.key')).mode & 0o777, 0o600);
   assert.equal((await kk('init')).json.masterKeyCreated, false, 'init is idempotent and never replaces the master key');
 
@@ -98,7 +99,18 @@ test('the same commands on PostgreSQL (--database-url)', async () => {
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(r.stdout.toString());
     };
-    assert.equal((await run('init')).engine, 'postgres');
+    // The text says where the store is (the database, its password never shown) and what the home holds.
+    const secretUrl = pg.url.replace('postgres://kakitome@', 'postgres://kakitome:not-to-be-shown@');
+    const text = await runCli(['init', '--database-url', `${secretUrl}?sslmode=disable&password=not-to-be-shown`], { env: e });
+    assert.equal(text.status, 0, text.stderr);
+    const said = text.stdout.toString();
+    assert.doesNotMatch(said + text.stderr, /not-to-be-shown/);
+    assert.match(said, new RegExp(`^Store ready \\(postgres\\) in the database ${pg.url.replace(/[.?]/g, '\\$&')}\\?sslmode=disable\\.$`, 'm'));
+    assert.match(said, new RegExp(`^${pgHome} holds only the master key: keys, certificates and the audit log are in the database\\.$`, 'm'));
+    assert.doesNotMatch(said, new RegExp(`in ${pgHome}\\.`));
+    const json = await run('init');
+    assert.equal(json.engine, 'postgres');
+    assert.equal(json.database, pg.url);
     await run('ca', 'init', '--name', 'PG Corp', '--key-type', 'p256');
     const issued = await run('ca', 'issue', '--email', 'bob@example.com', '--usage', 'separate', '--key-type', 'p256');
     assert.equal(issued.certificates.length, 2);

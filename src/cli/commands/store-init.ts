@@ -2,12 +2,14 @@
  * `kakitome init`: creates the Kakitome home (mode 0700), a master key file unless
  * one is configured (KAKITOME_MASTER_KEY, KAKITOME_MASTER_KEY_FD, a systemd
  * credential, or the file exists), protected by a passphrase with --master-pass, and
- * the store schema (the SQLite file mode 0600).
+ * the store schema (the SQLite file mode 0600). With PostgreSQL it says so: the home
+ * then holds only the master key file, and the database's URL is shown without its password.
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createMasterKeyFile, MASTER_KEY_CREDENTIAL, resolveKakitomeHome, type MasterKey } from '../../keys/master-key.ts';
+import { describeDatabaseUrl } from '../describe-database-url.ts';
 import { resolveNewPassphrase } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
 import { addStoreOptions, printResult, withStore, type StoreCliOptions } from './store-options.ts';
@@ -34,10 +36,15 @@ export function register(program: Command): void {
       await s.audit('store.init', undefined, created ? `master key created at ${keyFile}` : 'existing master key');
       return (await s.engine.all("SELECT value FROM settings WHERE name = 'master_key_id'"))[0]?.value;
     }, created);
-    const engine = opts.databaseUrl ?? process.env.KAKITOME_DATABASE_URL ? 'postgres' : 'sqlite';
-    printResult(opts, { status: 'ok', home, engine, masterKeyFile: configured ? null : keyFile, masterKeyCreated: created !== undefined, masterKeyProtected: created !== undefined && opts.masterPass !== undefined, masterKeyId }, () => [
-      `Store ready (${engine}) in ${home}.`,
+    const databaseUrl = opts.databaseUrl ?? (process.env.KAKITOME_DATABASE_URL || undefined);
+    const engine = databaseUrl ? 'postgres' : 'sqlite';
+    // Where the store is: the SQLite file in the home, or the PostgreSQL database (its URL without the password).
+    const database = databaseUrl ? describeDatabaseUrl(databaseUrl) : join(home, 'kakitome.db');
+    const keyInHome = !configured && resolve(dirname(keyFile)) === resolve(home);
+    printResult(opts, { status: 'ok', home, engine, database, masterKeyFile: configured ? null : keyFile, masterKeyCreated: created !== undefined, masterKeyProtected: created !== undefined && opts.masterPass !== undefined, masterKeyId }, () => [
+      databaseUrl ? `Store ready (postgres) in the database ${database}.` : `Store ready (sqlite) in ${home}.`,
       created ? `Master key created: ${keyFile}. Back it up apart from the store.` : 'Using the configured master key.',
+      ...(databaseUrl ? [keyInHome ? `${home} holds only the master key: keys, certificates and the audit log are in the database.` : `Keys, certificates and the audit log are in the database; ${home} holds none of the store.`] : []),
     ]);
     return 0;
   }));
