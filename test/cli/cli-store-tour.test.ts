@@ -63,12 +63,13 @@ async function tour(aliceDatabaseUrl = ''): Promise<void> {
 
   // 1. Alice: a store, a CA, certificates for herself and Bob; Bob's key handed over as .p12.
   await ok(dir, alice, 'init');
-  await ok(dir, alice, 'ca', 'init', '--name', 'Example Corp', '-o', 'root.pem');
+  // Each command that writes -o FILE says which file it wrote.
+  assert.match((await ok(dir, alice, 'ca', 'init', '--name', 'Example Corp', '-o', 'root.pem')).stdout.toString(), /^Wrote the root certificate \(PEM\) to root\.pem\.$/m);
   await ok(dir, alice, 'ca', 'issue', '--email', 'alice@example.com');
   const bobIssued = json(await ok(dir, alice, 'ca', 'issue', '--email', 'bob@example.com', '--json')).certificates[0];
   // (umask 077; openssl rand -base64 18 > bob-p12.pass): no passphrase on a command line.
   writeFileSync(join(dir, 'bob-p12.pass'), `${randomBytes(18).toString('base64')}\n`, { mode: 0o600 });
-  await ok(dir, alice, 'keys', 'export', '--id', bobIssued.keyId, '--reason', 'hand over to Bob', '--pass', 'file:bob-p12.pass', '-o', 'bob.p12');
+  assert.equal((await ok(dir, alice, 'keys', 'export', '--id', bobIssued.keyId, '--reason', 'hand over to Bob', '--pass', 'file:bob-p12.pass', '-o', 'bob.p12')).stdout.toString(), `Wrote key ${bobIssued.keyId} (PKCS#12) to bob.p12.\n`);
 
   // 2. Bob: his own store, trusting Example Corp's root, holding his key.
   await ok(dir, bob, 'init');

@@ -32,7 +32,9 @@ test('a new user runs the store and the CA from the command line', async () => {
   const noDir = await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256', '-o', join(home, 'missing', 'root.pem'));
   assert.equal(noDir.status, 2);
   assert.match(noDir.stderr, /Cannot write .*missing\/root\.pem: the directory .*missing does not exist; create it first \(mkdir -p /);
-  assert.equal((await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256', '-o', join(home, 'root.pem'))).status, 0);
+  const made = await kk('ca', 'init', '--name', 'CLI Corp', '--key-type', 'p256', '-o', join(home, 'root.pem'));
+  assert.equal(made.status, 0, made.stderr);
+  assert.equal(made.json.out, join(home, 'root.pem'));
   assert.match(readFileSync(join(home, 'root.pem'), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
   const noIssue = await kk('ca', 'issue', '--email', 'carol@example.com', '-o', join(home, 'missing', 'carol.pem'));
   assert.equal(noIssue.status, 2);
@@ -47,8 +49,16 @@ test('a new user runs the store and the CA from the command line', async () => {
   assert.equal(found.json.signing.fingerprint, alice.fingerprint);
   assert.equal((await kk('certs', 'find', 'nobody@example.com')).status, 1);
 
+  assert.equal(issued.json.out, join(home, 'alice.pem'));
   const renewed = await kk('ca', 'renew', '--fingerprint', alice.fingerprint);
   assert.equal(renewed.status, 0, renewed.stderr);
+  assert.equal(renewed.json.out, null);
+  // Without --json: the lines name the file written; with -o - the certificate alone fills stdout's start.
+  const renewedText = await runCli(['ca', 'renew', '--fingerprint', alice.fingerprint, '--keep-key', '-o', join(home, 'alice-2.pem')], { env });
+  assert.equal(renewedText.status, 0, renewedText.stderr.toString());
+  assert.match(renewedText.stdout.toString(), new RegExp(`^Renewed: [0-9a-f]{64}\\nWrote the new certificate \\(PEM\\) to ${join(home, 'alice-2.pem').replace(/[.]/g, '\\.')}\\.\\n$`));
+  const crlText = await runCli(['ca', 'crl', '-o', join(home, 'text.crl')], { env });
+  assert.match(crlText.stdout.toString(), /^CRL \d+ with 0 revoked, next update [^\n]+\.\nWrote the CRL \(DER\) to .*text\.crl\.\n$/);
   const keys = (await kk('keys', 'list')).json.keys;
   assert.equal(keys.length, 6, 'two CA keys, their two delegated OCSP signing keys, alice old and new');
 

@@ -11,7 +11,7 @@ import type { CaKeyType } from '../../ca/certificate-authority.ts';
 import { createPublicKey } from 'node:crypto';
 import { openOutputFirst, readFileBounded } from '../io.ts';
 import { commandAction } from './message-options.ts';
-import { addStoreOptions, printResult, withCertificateStore, withStore, type StoreCliOptions } from './store-options.ts';
+import { addStoreOptions, printResult, withCertificateStore, withStore, wroteLine, type StoreCliOptions } from './store-options.ts';
 import type { Certificate } from '../../x509/certificate.ts';
 
 interface InitOpts extends StoreCliOptions { out?: string; name: string; organization?: string; country?: string; keyType: CaKeyType; crlUrl?: string; ocspUrl?: string; rootCrlUrl?: string }
@@ -43,9 +43,10 @@ export function register(program: Command): void {
       await write(Buffer.from(encodePem('CERTIFICATE', made.root.certificate.der)));
       return made;
     });
-    printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der) }, () => [
+    printResult(o, { status: 'ok', root: certJson(r.root.certificate), issuing: certJson(r.issuing.certificate), rootPem: encodePem('CERTIFICATE', r.root.certificate.der), out: o.out ?? null }, () => [
       `Root CA:    ${r.root.certificate.subjectText} (${r.root.certificate.fingerprint256})`,
       `Issuing CA: ${r.issuing.certificate.subjectText} (${r.issuing.certificate.fingerprint256})`,
+      ...wroteLine(o.out, 'the root certificate (PEM)'),
       'Distribute the root certificate (kakitome certs list --trust trusted) to mail clients as a trusted S/MIME root.',
     ]);
     return 0;
@@ -74,7 +75,10 @@ export function register(program: Command): void {
         await write(o.der ? issued[0]!.certificate.der : Buffer.from(issued.map((c) => encodePem('CERTIFICATE', c.certificate.der)).join('')));
         return issued;
       });
-      printResult(o, { status: 'ok', certificates: out.map((c) => ({ ...certJson(c.certificate), usage: c.usage, keyId: c.keyId ?? null })) }, () => out.map((c) => `${c.usage.padEnd(10)} ${c.certificate.fingerprint256}  until ${c.certificate.notAfter.toISOString().slice(0, 10)}${c.keyId ? `  key ${c.keyId}` : ''}`));
+      printResult(o, { status: 'ok', certificates: out.map((c) => ({ ...certJson(c.certificate), usage: c.usage, keyId: c.keyId ?? null })), out: o.out ?? null }, () => [
+        ...out.map((c) => `${c.usage.padEnd(10)} ${c.certificate.fingerprint256}  until ${c.certificate.notAfter.toISOString().slice(0, 10)}${c.keyId ? `  key ${c.keyId}` : ''}`),
+        ...wroteLine(o.out, o.der ? 'the certificate (DER)' : out.length > 1 ? `the ${out.length} certificates (PEM)` : 'the certificate (PEM)'),
+      ]);
       return 0;
     });
   }));
@@ -88,7 +92,7 @@ export function register(program: Command): void {
       await write(Buffer.from(encodePem('CERTIFICATE', renewed.certificate.der)));
       return renewed;
     });
-    printResult(o, { status: 'ok', certificate: { ...certJson(r.certificate), keyId: r.keyId ?? null }, renewed: o.fingerprint }, () => [`Renewed: ${r.certificate.fingerprint256}`]);
+    printResult(o, { status: 'ok', certificate: { ...certJson(r.certificate), keyId: r.keyId ?? null }, renewed: o.fingerprint, out: o.out ?? null }, () => [`Renewed: ${r.certificate.fingerprint256}`, ...wroteLine(o.out, 'the new certificate (PEM)')]);
     return 0;
   })));
 
@@ -111,7 +115,7 @@ export function register(program: Command): void {
       await write(o.pem ? Buffer.from(encodePem('X509 CRL', published.der)) : published.der);
       return published;
     });
-    printResult(o, { status: 'ok', crlNumber: r.crlNumber, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), revoked: r.revokedCount, out: o.out }, () => [`CRL ${r.crlNumber} with ${r.revokedCount} revoked, next update ${r.nextUpdate.toISOString()}: ${o.out}`]);
+    printResult(o, { status: 'ok', crlNumber: r.crlNumber, thisUpdate: r.thisUpdate.toISOString(), nextUpdate: r.nextUpdate.toISOString(), revoked: r.revokedCount, out: o.out }, () => [`CRL ${r.crlNumber} with ${r.revokedCount} revoked, next update ${r.nextUpdate.toISOString()}.`, ...wroteLine(o.out, o.pem ? 'the CRL (PEM)' : 'the CRL (DER)')]);
     return 0;
   })));
 
@@ -160,9 +164,10 @@ async function issueFromRequest(o: IssueOpts): Promise<number> {
       await write(o.der ? issued.certificate.der : Buffer.from(encodePem('CERTIFICATE', issued.certificate.der)));
       return issued;
     });
-    printResult(o, { status: 'ok', certificates: [{ ...certJson(r.certificate), usage: r.usage, keyId: null }], request: { sha256: r.requestSha256, ignored: r.ignored }, certificatePem: encodePem('CERTIFICATE', r.certificate.der) }, () => [
+    printResult(o, { status: 'ok', certificates: [{ ...certJson(r.certificate), usage: r.usage, keyId: null }], request: { sha256: r.requestSha256, ignored: r.ignored }, certificatePem: encodePem('CERTIFICATE', r.certificate.der), out: o.out ?? null }, () => [
       `${r.usage.padEnd(10)} ${r.certificate.fingerprint256}  until ${r.certificate.notAfter.toISOString().slice(0, 10)}  for ${r.certificate.emailAddresses[0]} (request sha256:${r.requestSha256.slice(0, 16)}...)`,
       ...r.ignored.map((i) => `  ignored from the request: ${i}`),
+      ...wroteLine(o.out, o.der ? 'the certificate (DER)' : 'the certificate (PEM)'),
       ...(o.out ? [] : [encodePem('CERTIFICATE', r.certificate.der).trimEnd()]),
     ]);
     return 0;

@@ -7,7 +7,7 @@ import { KakitomeError } from '../../errors.ts';
 import { readFileBounded, writeOutput } from '../io.ts';
 import { resolveNewPassphrase, resolvePassSpec } from '../pass-spec.ts';
 import { commandAction } from './message-options.ts';
-import { addStoreOptions, keyJson, printResult, withStore, type StoreCliOptions } from './store-options.ts';
+import { addStoreOptions, keyJson, printResult, withStore, wroteLine, type StoreCliOptions } from './store-options.ts';
 
 interface ImportOpts extends StoreCliOptions { key?: string; cert?: string; p12?: string; pass?: string; label?: string }
 interface ExportOpts extends StoreCliOptions { id: string; out?: string; format: 'p12' | 'pem'; pass?: string; legacy?: boolean; unencrypted?: boolean; reason: string }
@@ -75,7 +75,7 @@ export function register(program: Command): void {
         const { exportPkcs12 } = await import('../../keys/export-pkcs12.ts');
         await writeOutput(o.out, exportPkcs12({ key, certificate: cert.certificate, chain, password: pass!, profile: o.legacy ? 'legacy' : 'modern', ...(rec.label ? { friendlyName: rec.label } : {}) }));
       }
-      if (o.out && o.json) printResult(o, { status: 'ok', id: o.id, out: o.out }, () => []);
+      if (o.out) printResult(o, { status: 'ok', id: o.id, out: o.out }, () => wroteLine(o.out, `key ${o.id} (${o.format === 'pem' ? (pass === undefined ? 'PEM, unencrypted' : 'PEM, encrypted') : 'PKCS#12'})`));
       return 0;
     });
   }));

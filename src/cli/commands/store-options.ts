@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { KakitomeError } from '../../errors.ts';
 import { resolveKakitomeHome, type MasterKey } from '../../keys/master-key.ts';
 import type { Store, CertificateRecord, KeyRecord } from '../../store/store.ts';
+import { isStdio } from '../io.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 
 export interface StoreCliOptions {
@@ -55,6 +56,15 @@ async function runWithStore<T>(opts: StoreCliOptions, config: StoreConfig, fn: (
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The line saying which file --out wrote (`what`: "the root certificate"), so a
+ * person sees where it went; none when it went to standard output, which the
+ * written bytes fill (a line after them would end up in the file read from it).
+ */
+export function wroteLine(out: string | undefined, what: string): string[] {
+  return out === undefined || isStdio(out) ? [] : [`Wrote ${what} to ${out}.`];
 }
 
 /** Prints `data` as JSON with --json, else the text lines. */
