@@ -164,7 +164,7 @@ Examples:
   kakitome serve --smtp 0.0.0.0:587 --relay 127.0.0.1:25 --smtp-tls-cert submit.pem --smtp-tls-key submit.key
   curl -H "Authorization: Bearer $KEY" -H 'Content-Type: message/rfc822' --data-binary @draft.eml http://127.0.0.1:8080/api/v1/sign`)
     .action(commandAction('serve', async (o: ServeCliOptions) => {
-      const [{ resolveServeConfig }, { openStore, resolveMasterKey }, { issueSetupLink }] = await Promise.all([
+      const [{ resolveServeConfig }, { openStore, resolveMasterKey }, { describeSetupLink, issueSetupLink }] = await Promise.all([
         import('../../server/config.ts'), import('../../store/open-store.ts'), import('../../server/console/first-run.ts'),
       ]);
       const { resolveSubmissionConfig } = await import('../../server/smtp/submission-config.ts');
@@ -209,7 +209,7 @@ Examples:
       if (setup) {
         // The link is a secret for whoever started the server: the terminal, never the JSON log.
         log({ time: new Date().toISOString(), level: 'info', msg: 'setup link printed', expires: setup.expiresAt.toISOString() });
-        process.stderr.write(`\nKakitome is not set up yet. Open this link within ${Math.round((setup.expiresAt.getTime() - Date.now()) / 60_000)} minutes to create the first administrator, your CA and your mail domains:\n\n  ${setup.url}\n\nIt works once; restart kakitome serve for a new one.\n\n`);
+        process.stderr.write(describeSetupLink(setup, new Date()));
       }
       // Expiry notices by mail: from this thread only (one run per node; the store's claims keep nodes from both sending).
       const { startExpiryNotices } = await import('../../server/console/expiry-mailer.ts');
