@@ -32,6 +32,7 @@ import { countAuditActions } from '../../src/store/count-audit-actions.ts';
 import { BatchDirectory } from '../../src/store/batch-directory.ts';
 import { BatchQueue } from '../../src/store/batch-queue.ts';
 import { openBatchBlobs } from '../../src/store/batch-blobs.ts';
+import { listMailboxCertificates } from '../../src/ca/list-mailbox-certificates.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import { generateKey, TestPki } from '../helpers/pki.ts';
 import { largeStoreAddress, seedLargeStore } from '../helpers/large-store.ts';
@@ -64,6 +65,8 @@ const EXPECTED: Array<{ name: string; sql: RegExp; uses: Array<string | RegExp>;
   { name: 'the dashboard\'s audit counts', sql: /COUNT\(\*\) AS n FROM audit_log WHERE at >= \?/, uses: ['COVERING INDEX audit_log_at (at>?)'] },
   { name: 'a tenant\'s batches, newest first', sql: /FROM batches WHERE tenant = \? ORDER BY created_at DESC/, uses: ['batches_tenant_created (tenant=?)'], not: ['TEMP B-TREE'] },
   { name: 'a tenant\'s unfinished batches (the upload limit)', sql: /COUNT\(\*\) AS n FROM batches WHERE tenant = \? AND state <> 'done'/, uses: ['COVERING INDEX batches_unfinished (tenant=?)'], not: ['batches_tenant_created'] },
+  { name: 'the batch-expiry sweep', sql: /FROM batches WHERE \(state = 'done' AND expires_at < \?\)/, uses: ['batches_state (state=? AND expires_at<?)', 'batches_state (state=?)'] },
+  { name: 'a person\'s mailbox certificates (person page, offboarding)', sql: /JOIN issued_certificates i ON i\.certificate_id = c\.id\s+WHERE m\.email = \?/, uses: ['COVERING INDEX certificate_emails_email (email=?)', 'sqlite_autoindex_issued_certificates_1 (certificate_id=?)'] },
   { name: 'a batch\'s done chunks', sql: /FROM batch_chunks WHERE batch_id = \? AND state = 'done'/, uses: ['sqlite_autoindex_batch_chunks_1 (batch_id=?)'], not: ['TEMP B-TREE'] },
   { name: 'the job queue\'s claim', sql: /FROM batch_chunks c JOIN batches b/, uses: [/INDEX batches_(live|state) \(state=\?\)/, /INDEX (batch_chunks_claim|sqlite_autoindex_batch_chunks_1) \(batch_id=\?\)/] },
 ];
@@ -142,6 +145,8 @@ async function recordHotQueries(): Promise<Array<[string, SqlValue[]]>> {
   await batches.countUnfinished('acme');
   await batches.resultParts('b1');
   await new BatchQueue(store.engine).claim('node-1', 60_000);
+  await batches.expire();
+  await listMailboxCertificates(store, 'ren@example.org');
   recording = false;
   await store.close();
   return sent;
