@@ -81,14 +81,19 @@ const entry = existsSync(source) ? source : new URL('../dist/cli/main.js', impor
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
 // A message command (sign, verify, encrypt, decrypt, inspect: a batch too) has
-// written everything when main resolves: what it wrote to standard output and error
-// went out synchronously (files, pipes and terminals are synchronous on Linux) or was
-// awaited, and its workers are terminated. Exiting here skips freeing V8's heap page
-// by page (a batch's main thread made 164 munmap calls after its summary, tens of ms
-// of CPU and of the time a user waits). The compile cache is written first, as a
-// normal exit would. Other commands (serve, gateway) keep running after main resolves.
+// done its work when main resolves: its workers are terminated. Exiting here skips
+// freeing V8's heap page by page (a batch's main thread made 164 munmap calls after
+// its summary, tens of ms of CPU and of the time a user waits). The compile cache is
+// written first, as a normal exit would, and so is what waits to go out on standard
+// output and error: files and terminals are written synchronously, but a pipe is
+// not (Node on Linux), and what a slow reader's pipe buffer (64 KiB) did not take
+// yet would be lost (a batch's notes of failed messages and its summary line:
+// test/cli/launcher-exit.test.ts). Other commands (serve, gateway) keep running
+// after main resolves.
 if (['sign', 'verify', 'encrypt', 'decrypt', 'inspect'].includes(args[0] ?? '') && process.platform === 'linux') {
   module.flushCompileCache?.();
+  // An empty write's callback runs once everything written before it went out (or the stream failed).
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => (s.writableLength > 0 && !s.destroyed ? s.write('', resolve) : resolve()))));
   process.exit(code);
 }
 process.exitCode = code;
