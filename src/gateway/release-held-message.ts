@@ -106,8 +106,9 @@ async function deliveredForm(store: Store, m: HeldForRelease, as: 'decrypted' | 
  * Bounces a held message: a DSN to its sender naming the recipients whose NOTIFY
  * (held with it) asks for failures, with its ENVID and their ORCPT and what its RET
  * asks to be returned (build-delivery-status-notification.ts). When NOTIFY leaves no
- * recipient, nothing is sent: the message is removed all the same, and the audit
- * entry says the DSN was suppressed. 'suppressed' then, else 'sent'.
+ * recipient, or the message has the null sender (a DSN is never sent to it), nothing
+ * is sent: the message is removed all the same, and the audit entry says the DSN was
+ * suppressed and why. 'suppressed' then, else 'sent'.
  */
 export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<'sent' | 'suppressed'> {
   const held = new HeldMessages(store);
@@ -116,6 +117,11 @@ export async function bounceHeldMessage(store: Store, id: string, o: HeldActionO
   const bounced = m.recipients.map((recipient, i) => ({ recipient, requests: m.recipientDsn?.[i] }));
   const notified = bounced.filter((r) => notifiesFailure(r.requests?.notify));
   const suppressed = bounced.length - notified.length;
+  // RFC 5321 4.5.5, RFC 3461 6.2: never a DSN to the null reverse-path (a DSN or notice held); it was refused (501), and the message could never leave the store.
+  if (m.sender === '') {
+    await held.remove(id, m.generation, 'bounce', 'no DSN: the message has the null sender');
+    return 'suppressed';
+  }
   if (notified.length === 0) {
     await held.remove(id, m.generation, 'bounce', `no DSN: suppressed by the sender's NOTIFY for all ${suppressed} recipient(s)`);
     return 'suppressed';

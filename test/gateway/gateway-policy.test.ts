@@ -179,6 +179,17 @@ test('held and bounced by an administrator: the held DSN requests decide: NOTIFY
   assert.doesNotMatch(text(sink.deliveryTo('dan@corp.test').message), /HELD-BODY/);
 });
 
+test('held and bounced by an administrator, from the null sender: removed with no DSN (RFC 3461 6.2, RFC 5321 4.5.5: none goes to the null reverse-path), the audit says why', async () => {
+  const held = new HeldMessages(store);
+  const id = await held.hold({ sender: '', recipients: ['grace@example.com'], message: draft('dan@corp.test', 'grace@example.com', 'Held', 'HELD-BODY'), reasonCode: 'ENCRYPTION_REQUIRED', reason: 'Encryption is required and no valid certificate is known.' });
+  reset();
+  assert.equal(await bounceHeldMessage(store, id, { via: { host: '127.0.0.1', port: sink.port }, name: 'mx.corp.test' }), 'suppressed');
+  assert.equal(sink.deliveries.length, 0, 'no DSN to <>');
+  await assert.rejects(held.find(id), /No held message/, 'removed');
+  const audit = await store.auditLog({ object: id });
+  assert.ok(audit.some((a) => a.action === 'message.bounce' && /no DSN: the message has the null sender/.test(a.detail ?? '')), JSON.stringify(audit));
+});
+
 test('encrypt required, missingCertificate hold: 250 only once it is held in the store; held once even when retried; never relayed', async () => {
   reset();
   await setPolicy(levelRef('domain', 'corp.test'), { missingCertificate: 'hold' });
