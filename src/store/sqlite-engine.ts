@@ -67,18 +67,24 @@ const OPTIMIZE_EVERY_MS = 3_600_000;
  * Best effort, and never waiting for a lock: node:sqlite waits synchronously, so
  * waiting out another process's write (busy_timeout) would stall this process's
  * event loop for statistics. A database locked at that moment, or opened
- * read-only, keeps its statistics until the next time.
+ * read-only, keeps its statistics until the next time. The busy timeout is 0 only
+ * within one synchronous run, once the connection's turn came: no other statement
+ * of the connection can run meanwhile (a store write then failed at once with
+ * SQLITE_BUSY where it would have waited for another process's lock).
  */
-export async function optimizeSqlite(executor: SqlExecutor, options: { allTables?: boolean } = {}): Promise<void> {
-  const timeout = Number((await executor.all('PRAGMA busy_timeout'))[0]?.timeout ?? 0);
-  await executor.all('PRAGMA busy_timeout = 0');
+export async function optimizeSqlite(engine: SqlExecutor, options: { allTables?: boolean } = {}): Promise<void> {
+  if (!(engine instanceof SqliteExecutor)) return;
+  await engine.all('SELECT 1'); // the connection's turn: never in the middle of another caller's transaction
+  const db = engine.db;
+  const timeout = Number((db.prepare('PRAGMA busy_timeout').get() as { timeout?: number } | undefined)?.timeout ?? 0);
+  db.exec('PRAGMA busy_timeout = 0');
   try {
-    await executor.all(options.allTables ? 'PRAGMA optimize=0x10002' : 'PRAGMA optimize');
+    db.exec(options.allTables ? 'PRAGMA optimize=0x10002' : 'PRAGMA optimize');
   } catch (e) {
     // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY (primary codes, extended ones share the low byte).
     if (![5, 6, 8].includes(Number((e as { errcode?: number }).errcode) & 0xff)) throw e;
   } finally {
-    await executor.all(`PRAGMA busy_timeout = ${Math.trunc(timeout)}`);
+    db.exec(`PRAGMA busy_timeout = ${Math.trunc(timeout)}`);
   }
 }
 
