@@ -92,8 +92,14 @@ const code = await main(process.argv.slice(2));
 // after main resolves.
 if (['sign', 'verify', 'encrypt', 'decrypt', 'inspect'].includes(args[0] ?? '') && process.platform === 'linux') {
   module.flushCompileCache?.();
-  // An empty write's callback runs once everything written before it went out (or the stream failed).
-  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => (s.writableLength > 0 && !s.destroyed ? s.write('', resolve) : resolve()))));
+  // An empty write's callback runs once everything written before it went out, or the
+  // stream failed: a reader that left (`| head`) gets EPIPE, and the command's exit code
+  // stands (no unhandled 'error' with its stack trace).
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => {
+    if (s.writableLength === 0 || s.destroyed) return resolve();
+    s.on('error', () => {});
+    s.write('', resolve);
+  })));
   process.exit(code);
 }
 process.exitCode = code;

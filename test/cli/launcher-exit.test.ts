@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN } from './run-cli.ts';
@@ -34,6 +34,24 @@ test('a batch whose stderr pipe is read slowly still delivers every note and the
     assert.ok(stderr.length > 100_000, `more than a pipe buffer of notes (${stderr.length} bytes)`);
     assert.equal(stderr.split('\n').filter((l) => l.includes('FAILED')).length, count);
     assert.match(stderr, /kakitome verify: 0 of 2000 messages verified, 2000 failed .* into .*out\.mbox\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a batch whose stderr reader leaves early (| head) ends with the command\'s exit code, not an EPIPE crash', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-launcher-exit-'));
+  try {
+    let mbox = '';
+    // Malformed opaque signatures: each fails as MALFORMED, and the batch's exit code is 2 (an unhandled error would make it 1).
+    for (let i = 0; i < 2_000; i++) mbox += `From a@example.com Mon Dec  7 00:00:00 2026\nFrom: a@example.com\nTo: b@example.com\nSubject: m${i}\nMIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=signed-data\nContent-Transfer-Encoding: base64\n\nMIIBAAAA\n\n`;
+    writeFileSync(join(dir, 'in.mbox'), mbox);
+    // The reader takes 100 bytes once the batch's output is in place, then closes the pipe; the command's exit status and its last stderr bytes are kept in files.
+    const script = '{ "$0" "$@"; echo $? > "$DIR/status"; } 2>&1 >/dev/null | { while [ ! -e "$DIR/out.mbox" ]; do sleep 0.05; done; head -c 100 >/dev/null; }';
+    const child = spawn('sh', ['-c', script, process.execPath, BIN, 'verify', '--in', join(dir, 'in.mbox'), '-o', join(dir, 'out.mbox'), '--revocation', 'off', '--jobs', '1'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DIR: dir } });
+    await new Promise((resolve) => child.on('close', resolve));
+    for (let i = 0; i < 100 && !existsSync(join(dir, 'status')); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(Number(readFileSync(join(dir, 'status'), 'utf8')), 2, 'the batch\'s code (MALFORMED), not 1 from an unhandled EPIPE');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
