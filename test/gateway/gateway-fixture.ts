@@ -79,6 +79,11 @@ export class Sink {
   readonly deliveries: Delivery[] = [];
   /** SMTP connections accepted so far. */
   connections = 0;
+  /** Messages received in full whose reply has not been sent yet. */
+  pending = 0;
+  /** While set, every accepted message's reply (and its entry in deliveries) waits for it, then delayMs: see holdReplies. */
+  private hold: Promise<void> | undefined;
+  private releaseHold: (() => void) | undefined;
   readonly server: SMTPServer;
   port = 0;
   /**
@@ -123,11 +128,13 @@ export class Sink {
           }
           if (mode === 'tempfail') return callback(Object.assign(new Error('4.3.0 try later'), { responseCode: 451 }));
           if (mode === 'reject') return callback(Object.assign(new Error('5.7.1 content refused'), { responseCode: 554 }));
-          setTimeout(() => {
+          this.pending++;
+          void (this.hold ?? Promise.resolve()).then(() => setTimeout(() => {
+            this.pending--;
             const rcpts = this.rcpts.get(session) ?? session.envelope.rcptTo;
             this.deliveries.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: rcpts.map((r) => r.address), message: Buffer.concat(chunks), dsn: { ...session.envelope.dsn! }, rcptDsn: rcpts.map((r) => r.dsn) });
             callback(null, 'Ok: queued as SINK');
-          }, mode === 'slow' ? this.delayMs : 0);
+          }, mode === 'slow' ? this.delayMs : 0));
         });
       },
     });
@@ -143,8 +150,32 @@ export class Sink {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Forgets what was delivered and accepts everything again. */
+  /**
+   * Holds the reply to every message received from now on until the returned function is called:
+   * a next hop as slow as the test needs, whatever the machine's load (a fixed delay is not).
+   */
+  holdReplies(): () => void {
+    let release!: () => void;
+    this.hold = new Promise((resolve) => (release = resolve));
+    this.releaseHold = () => {
+      this.hold = undefined;
+      release();
+    };
+    return this.releaseHold;
+  }
+
+  /** Resolves once `n` messages wait for their reply (holdReplies, or a slow mode's delay). */
+  async whenPending(n: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending < n) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} messages at the sink (${this.pending} there)`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Forgets what was delivered and accepts everything again (held replies go). */
   reset(): void {
+    this.releaseHold?.();
     this.deliveries.length = 0;
     this.mode = 'accept';
     this.refuse.clear();

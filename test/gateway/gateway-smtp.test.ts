@@ -358,9 +358,13 @@ test('stop(): a message in flight is finished and answered before the gateway st
   const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false }, store, log);
   sink.mode = 'slow';
   sink.delayMs = 700;
+  const release = sink.holdReplies();
   const sending = sendTo(g.listening.port, 'erin@example.com', ['alice@corp.test'], draft('erin@example.com', 'alice@corp.test', 'Drain', 'x'));
-  await new Promise((r) => setTimeout(r, 300));
+  // In flight: at the next hop, its reply held (a fixed wait could end before the message got there on a loaded machine).
+  await sink.whenPending(1);
   const stopped = g.stop();
+  // The next hop answers 700 ms later: the gateway is stopping meanwhile.
+  release();
   assert.equal((await sending).code, 250);
   await stopped;
   assert.equal(sink.deliveries.length, 1);

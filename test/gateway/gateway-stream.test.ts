@@ -334,16 +334,15 @@ test('at most maxStreamedMessages spooled messages are processed at once: beyond
   const one = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false, policyPath, spoolDir, policyRefreshMs: 3_600_000 }, store, log);
   try {
     sink.reset();
-    // The next hop takes 2 s: the first large message holds the one place that long.
-    sink.mode = 'slow';
-    sink.delayMs = 2000;
+    // The next hop holds its reply until the second was answered: the first large message holds the one place that long.
+    const release = sink.holdReplies();
     const big = (i: number) => bigMessage('alice@corp.test', 'erin@example.com', `Large ${i}`, 200_000).message;
-    const connections = sink.connections;
     const first = sendTo(one.listening.port, 'alice@corp.test', ['erin@example.com'], big(1));
-    while (sink.connections === connections) await new Promise((r) => setTimeout(r, 20));
+    await sink.whenPending(1);
     const second = await sendTo(one.listening.port, 'alice@corp.test', ['erin@example.com'], big(2));
     assert.equal(second.code, 451, second.response);
     assert.match(second.response, /4\.3\.2 The gateway is busy with other large messages/);
+    release();
     assert.equal((await first).code, 250);
     assert.equal(sink.deliveries.length, 1);
     assert.equal(await one.metrics.value('kakitome_gateway_busy_total'), 1);

@@ -108,25 +108,25 @@ test('workers: outbound signed and encrypted, inbound decrypted, in worker threa
 
 test('backpressure: beyond workers + maxQueuedMessages a transaction waits at MAIL FROM; with no wait allowed it is answered 451 4.3.2 and nothing of it is relayed', async () => {
   sink.reset();
-  // The next hop takes 1.5 s per message: the first transaction keeps its place that long.
-  sink.mode = 'slow';
-  sink.delayMs = 1500;
+  // The next hop holds its reply to the first message until the others were answered: the first transaction keeps its place that long.
+  const release = sink.holdReplies();
   const gw = await start(1, { maxQueuedMessages: 0, queueWaitMs: 0 });
   try {
     const send = (i: number) => sendTo(gw.listening.port, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', `Busy ${i}`, 'One at a time.'));
-    const connections = sink.connections;
     const first = send(0);
-    // The first one is admitted and being relayed (its place held 1.5 s) before the others arrive.
-    await until(() => sink.connections > connections);
+    // The first one is admitted and being relayed (its place held) before the others arrive.
+    await sink.whenPending(1);
     const others = await Promise.all([send(1), send(2), send(3)]);
     for (const r of others) {
       assert.equal(r.code, 451, r.response);
       assert.match(r.response, /4\.3\.2 The gateway is busy/);
     }
+    release();
     assert.equal((await first).code, 250);
     assert.equal(sink.deliveries.length, 1, 'only the admitted message was relayed');
     assert.equal(await gw.metrics.value('kakitome_gateway_busy_total'), 3);
   } finally {
+    release();
     await gw.stop();
   }
 
@@ -146,11 +146,3 @@ test('backpressure: beyond workers + maxQueuedMessages a transaction waits at MA
     sink.reset();
   }
 });
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
