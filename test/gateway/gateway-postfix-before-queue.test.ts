@@ -73,9 +73,10 @@ test('before-queue: outbound arrives signed (openssl), inbound verified with a f
     assert.match(opened.toString('latin1'), /^Subject: Sealed before queue\r\n[^]*\r\n\r\nThe vault code is 4711\.\r\n$/m);
 
     // Queued once: one queue file (one cleanup) per message, the after-filter listener's.
-    const log = pf.log();
-    const cleanups = log.split('\n').filter((l) => /postfix\/cleanup\[\d+\]: [0-9A-F]+: message-id=/.test(l));
-    assert.equal(cleanups.length, 3, log.split('\n').slice(-40).join('\n'));
+    // (postlogd writes cleanup's line asynchronously, possibly after the copy reached the sink: wait for the lines.)
+    const cleanups = () => pf.log().split('\n').filter((l) => /postfix\/cleanup\[\d+\]: [0-9A-F]+: message-id=/.test(l));
+    await until('Postfix to log the three cleanups', () => cleanups().length >= 3, pf, 10_000);
+    assert.equal(cleanups().length, 3, pf.log().split('\n').slice(-40).join('\n'));
     assert.ok(gw.lines.filter((l) => l.includes('"event":"message"')).every((l) => JSON.parse(l).reply === 250));
   } finally {
     gw.child.kill('SIGTERM');
@@ -101,7 +102,8 @@ test('before-queue: the gateway down or failing gives the client a 4xx and nothi
     assert.ok(failing.code >= 400 && failing.code < 500, `a 4xx, got ${failing.code} ${failing.response}`);
     // The gateway's own reply reaches the client through the proxy (only Postfix's own failures are worded by Postfix).
     assert.match(failing.response, /^451 4\.4\.0 The next hop did not accept/, failing.response);
-    assert.ok(broken.lines.some((l) => l.includes('"event":"message"') && l.includes('"reply":451')), broken.lines.join('\n'));
+    // The gateway wrote its line before its reply, but on a pipe this process reads on its own schedule: wait for it.
+    await until('the gateway to log its 451', () => broken.lines.some((l) => l.includes('"event":"message"') && l.includes('"reply":451')), pf, 10_000);
   } finally {
     broken.child.kill('SIGTERM');
     assert.equal(await broken.exited, 0);
@@ -120,6 +122,8 @@ test('before-queue: the gateway down or failing gives the client a 4xx and nothi
     await until('the retry', () => toErin().length === 1, pf);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(toErin().length, 1);
+    // qmgr's line comes through postlogd, on its own schedule: wait for it, then for it alone.
+    await until('Postfix to log the retry\'s queueing', () => queuedFrom('alice@corp.test') >= queuedBefore + 1, pf, 10_000);
     assert.equal(queuedFrom('alice@corp.test'), queuedBefore + 1, 'queued once');
     assert.ok((await opensslVerifyMime(world.dir, sink.deliveryTo('erin@example.com').message, world.corpRoot)).ok);
   } finally {
@@ -160,7 +164,8 @@ test('before-queue: a gateway slower than smtpd_proxy_timeout (its next hop stal
   try {
     const r = await sendTo(p.smtp, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Slow gateway', 'Late.'));
     assert.match(r.response, /^451 4\.3\.0 Error: queue file write error/, r.response);
-    assert.match(short.log(), /warning: timeout talking to proxy 127\.0\.0\.1:\d+/);
+    // (postlogd writes the line after smtpd's reply may have reached us: wait for it.)
+    await until('Postfix to log the proxy timeout', () => /warning: timeout talking to proxy 127\.0\.0\.1:\d+/.test(short.log()), short, 10_000);
     await until('the gateway\'s copy to arrive anyway', () => slow.deliveries.length === 1, short);
     assert.match(slow.deliveries[0]!.message.toString('latin1'), /multipart\/signed/);
     assert.equal(short.log().split('\n').filter((l) => / postfix\/qmgr\[\d+\]: [0-9A-F]+: from=<alice@corp\.test>/.test(l)).length, 0, 'Postfix queued nothing of it');
