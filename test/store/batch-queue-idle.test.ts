@@ -21,7 +21,8 @@ test('polling an empty queue while another connection holds the write lock: no w
   const dir = mkdtempSync(join(tmpdir(), 'kakitome-queue-idle-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const db = join(dir, 'kakitome.db');
-  const store = await Store.open(openSqliteEngine(db, { busyTimeoutMs: 50 }), { masterKey: masterKeyFromBytes(randomBytes(32)) });
+  // A busy timeout long beside what five polls take on a loaded machine: one poll that took the lock would exceed the bound alone.
+  const store = await Store.open(openSqliteEngine(db, { busyTimeoutMs: 2000 }), { masterKey: masterKeyFromBytes(randomBytes(32)) });
   t.after(() => store.close());
   const writer = new DatabaseSync(db);
   t.after(() => writer.close());
@@ -30,8 +31,8 @@ test('polling an empty queue while another connection holds the write lock: no w
     const queue = new BatchQueue(store.engine);
     const started = performance.now();
     for (let i = 0; i < 5; i++) assert.equal(await queue.claim('idle-node', 60_000), undefined);
-    // Each claim that took the lock would have waited the busy timeout (50 ms) and failed.
-    assert.ok(performance.now() - started < 250, `five idle polls took ${performance.now() - started} ms`);
+    // Each claim that took the lock would have waited the busy timeout (2 s) and failed.
+    assert.ok(performance.now() - started < 2000, `five idle polls took ${performance.now() - started} ms`);
   } finally {
     writer.exec('ROLLBACK');
   }

@@ -108,7 +108,8 @@ for (const f of engineFactories('kakitome-key-use-')) {
     });
 
     test('auditGroupMs: a caller alone commits at once; after a shared commit rows wait for the group time and share the next, each caller after its row is visible', async () => {
-      const groupMs = 400;
+      // Wide enough that a loaded machine's stalls fit in it: three lone commits must take less, ten rows 10 ms apart must fall within it.
+      const groupMs = 1500;
       const w = instrumented(f.make());
       const grouped = await Store.open(w.engine, { actor: 'serve', auditGroupMs: groupMs });
       const observer = await Store.open(f.make(), {});
