@@ -165,12 +165,8 @@ export class Sink {
   }
 
   /** Resolves once `n` messages wait for their reply (holdReplies, or a slow mode's delay). */
-  async whenPending(n: number, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pending < n) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} messages at the sink (${this.pending} there)`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  whenPending(n: number, timeoutMs = 30_000): Promise<void> {
+    return waitFor(() => `${n} messages at the sink (${this.pending} there)`, () => this.pending >= n, timeoutMs);
   }
 
   /** Forgets what was delivered and accepts everything again (held replies go). */
@@ -186,6 +182,15 @@ export class Sink {
     const found = this.deliveries.filter((d) => d.to.includes(recipient));
     assert.equal(found.length, 1, `exactly one copy for ${recipient}, got ${found.length}`);
     return found[0]!;
+  }
+}
+
+/** Polls `check` until it holds; fails after `timeoutMs` saying what it waited for. */
+export async function waitFor(what: string | (() => string), check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

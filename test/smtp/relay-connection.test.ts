@@ -18,7 +18,7 @@ import { SMTPServer } from 'smtp-server';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { dataTerminator, encodeChunk, encodeDataBody, START_OF_MESSAGE } from '../../src/smtp/encode-message-data.ts';
 import { RelayPool } from '../../src/smtp/relay-message.ts';
-import { draft, Sink } from '../gateway/gateway-fixture.ts';
+import { draft, Sink, waitFor } from '../gateway/gateway-fixture.ts';
 
 function nodemailerEncoding(message: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -210,8 +210,7 @@ test('a 421 while idle takes the connection out of the pool; a greeting other th
   assert.equal((await pool.relay(envelope, Buffer.from('x\r\n'), 5_000))[0]!.status, 'accepted');
   assert.equal(pool.idle, 1);
   sockets[0]!.write('421 4.4.2 idle too long\r\n');
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(pool.idle, 0);
+  await waitFor('the pool to drop the connection that said 421', () => pool.idle === 0);
   pool.close();
   hop.server.close();
   sockets = [];
