@@ -62,7 +62,7 @@ test('a group closes after a second even when small: outputs get their names whi
   const { dir, outputs } = outdir(3);
   const committer = new OutputCommitter(dir, () => {}, { programs: [fakeSync('sync-quick', 0).path] });
   for (const o of outputs) committer.add(o);
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000; // a generous bound: it only delays a failure
   while (!existsSync(join(dir, 'm2.eml')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.ok(existsSync(join(dir, 'm2.eml')), 'named before finish()');
   await committer.finish();
@@ -74,7 +74,7 @@ test('flushBehind() commits the open group at once, before it is full or a secon
   const committer = new OutputCommitter(dir, () => {}, { programs: [sync.path], groupMs: 60_000 });
   for (const o of outputs) committer.add(o);
   committer.flushBehind();
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000; // a generous bound: it only delays a failure
   while (!existsSync(join(dir, 'm2.eml')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.ok(existsSync(join(dir, 'm2.eml')), 'named before finish()');
   assert.equal(sync.calls().length, 1);

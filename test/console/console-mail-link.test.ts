@@ -59,7 +59,7 @@ class Client extends ConsoleClient {
 
 
 async function nextMailTo(address: string, before: number): Promise<{ headers: string; text: string; link: string }> {
-  for (let i = 0; i < 200 && !sink.deliveries.slice(before).some((d) => d.to.includes(address)); i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 800 && !sink.deliveries.slice(before).some((d) => d.to.includes(address)); i++) await new Promise((r) => setTimeout(r, 25));
   const d = sink.deliveries.slice(before).find((x) => x.to.includes(address));
   assert.ok(d, `a mail to ${address}`);
   const mail = readMail(d.message);

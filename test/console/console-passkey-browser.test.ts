@@ -157,7 +157,7 @@ test('a sign-in link by mail, in each person\'s language: asked for on the sign-
     assert.match(await page.textContent('main') ?? '', new RegExp(t.mailLink.sent(email, 15).slice(0, 12).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
     await audit(page, `sign-in link sent (${locale})`);
     // The lookup and the mail come after the answer.
-    for (let i = 0; i < 200 && !sink!.deliveries.slice(before).some((d) => d.to.includes(email)); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 800 && !sink!.deliveries.slice(before).some((d) => d.to.includes(email)); i++) await new Promise((r) => setTimeout(r, 25));
     const mail = readMail(sink!.deliveries.slice(before).find((d) => d.to.includes(email))!.message);
     assert.ok(mail.headers.includes('Auto-Submitted: auto-generated'));
     const link = /(http:\/\/\S+\/sign-in\/link\/[A-Za-z0-9_-]{43})/.exec(mail.text)![1]!.replace('//127.0.0.1:', '//localhost:');
