@@ -544,10 +544,12 @@ test('the audit log: filtered by who, what and when, paged without loss, exporte
   assert.ok(![...revokes.matchAll(/<tr data-audit[^]*?<\/tr>/g)].some((m) => !m[0].includes('certificate.revoke')));
   const byOfficer = await (await b.request('/admin/audit?actor=console%3Aofficer%40&action=certificate.revoke')).text();
   assert.equal(rows(byOfficer).length, 1);
-  const today = new Date().toISOString().slice(0, 10);
-  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-  assert.ok(rows(await (await b.request(`/admin/audit?from=${today}&to=${today}&action=certificate.revoke`)).text()).length >= 2);
-  assert.equal(rows(await (await b.request(`/admin/audit?from=${tomorrow}`)).text()).length, 0);
+  // The UTC days the revocations were recorded on (a run may cross midnight), and the day after the last row.
+  const revoked = (await store.auditLog({ limit: 10_000 })).filter((e) => e.action === 'certificate.revoke').map((e) => e.at.toISOString().slice(0, 10)).sort();
+  const latest = (await store.auditLog({ limit: 1 }))[0]!.at;
+  const dayAfter = new Date(latest.getTime() + 86_400_000).toISOString().slice(0, 10);
+  assert.ok(rows(await (await b.request(`/admin/audit?from=${revoked[0]}&to=${revoked.at(-1)}&action=certificate.revoke`)).text()).length >= 2);
+  assert.equal(rows(await (await b.request(`/admin/audit?from=${dayAfter}`)).text()).length, 0);
   for (const bad of ['from=2026-02-30', 'to=yesterday', 'after=bm90IGEgY3Vyc29y']) assert.equal((await b.request(`/admin/audit?${bad}`)).status, 400, bad);
   // Pages: 50 rows each, the next one starts where the last ended.
   const first = await (await b.request('/admin/audit')).text();
