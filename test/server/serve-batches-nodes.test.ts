@@ -139,7 +139,7 @@ test('a batch uploaded to one node is signed by both, every message once', async
   // may still be on its way when the batch reads done: wait for the lines, then a little longer, so
   // that a chunk completed twice (one line too many) would be seen too.
   const doneLines = () => chunkLines(a, id, 'done').length + chunkLines(b, id, 'done').length;
-  for (let i = 0; i < 100 && doneLines() < SPLIT_N / 50; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 600 && doneLines() < SPLIT_N / 50; i++) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 200));
   const doneA = chunkLines(a, id, 'done');
   const doneB = chunkLines(b, id, 'done');
