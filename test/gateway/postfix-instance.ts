@@ -62,6 +62,12 @@ export interface PostfixOptions {
   noSpeedAdjust?: boolean;
   /** Before-queue only: `smtpd_proxy_timeout` in seconds instead of docs/gateway.md's 300. */
   proxyTimeoutSeconds?: number;
+  /**
+   * How long an idle cached connection is kept (`smtp_`/`lmtp_connection_cache_time_limit`,
+   * bounded by `connection_cache_ttl_limit`) instead of Postfix's 2 s: a loaded machine can
+   * put more than 2 s between two messages sent one after the other.
+   */
+  connectionCacheSeconds?: number;
 }
 
 /** The listener the gateway relays to, in both designs: no restriction lists but one, only the host itself may inject and send XFORWARD. */
@@ -156,6 +162,7 @@ export class PostfixInstance {
       'smtp_connection_cache_destinations = 127.0.0.1',
       // The same for the LMTP filter transport (docs/gateway.md): without it Postfix caches only under backlog.
       ...(options.lmtp ? ['lmtp_connection_cache_destinations = 127.0.0.1'] : []),
+      ...(options.connectionCacheSeconds ? [`smtp_connection_cache_time_limit = ${options.connectionCacheSeconds}s`, `lmtp_connection_cache_time_limit = ${options.connectionCacheSeconds}s`, `connection_cache_ttl_limit = ${options.connectionCacheSeconds}s`] : []),
       'queue_run_delay = 1s',
       'minimal_backoff_time = 1s',
       'maximal_backoff_time = 5s',
