@@ -58,7 +58,7 @@ export async function startSlapd(): Promise<LdapServer> {
   const port = await freePort();
   // -d 0 keeps slapd in the foreground, so the test owns the process.
   const child: ChildProcess = spawn(slapd, ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${port}/`, '-d', '0'], { stdio: 'ignore' });
-  await waitForPort(port, 10_000);
+  await waitForPort(port, 30_000); // slapd on a loaded machine: a generous bound, it only delays a failure
   return {
     url: `ldap://127.0.0.1:${port}`,
     baseDn,
