@@ -22,7 +22,9 @@
  *   could break the field (CR, LF, control characters) or is over-long is left out,
  *   never written mangled;
  * - RET=FULL returns the whole message (message/rfc822) up to RETURN_WHOLE_LIMIT
- *   (above it, the header section and a sentence saying why); RET=HDRS, and no RET
+ *   (above it, the header section and a sentence saying why; the same when the
+ *   next hop refused the DSN for its size, send-delivery-status-notification.ts, or
+ *   when the message holds what SMTP cannot carry intact); RET=HDRS, and no RET
  *   (RFC 3461 4.3 leaves that case to the MTA), the header section only
  *   (text/rfc822-headers): unless the sender asks for it, the body of a message
  *   policy said must not travel in clear does not travel again (returnsWhole).
@@ -43,7 +45,7 @@ export interface BouncedRecipient {
   orcpt?: string;
 }
 
-/** What goes back of the original: the whole message, or its header section (`tooLarge`: RET=FULL asked for the whole, over RETURN_WHOLE_LIMIT). */
+/** What goes back of the original: the whole message, or its header section (`tooLarge`: RET=FULL asked for the whole, over RETURN_WHOLE_LIMIT or refused by the next hop for its size). */
 export type ReturnedContent = { whole: Buffer } | { head: Buffer; tooLarge?: boolean };
 
 export interface DsnInput {
@@ -63,8 +65,15 @@ export interface DsnInput {
   action?: 'failed' | 'relayed';
 }
 
-/** RET=FULL: the whole message is returned up to this size (larger: its header section, and the text says why). */
-export const RETURN_WHOLE_LIMIT = 10 * 1024 * 1024;
+/**
+ * RET=FULL: the whole message is returned up to this size (larger: its header
+ * section, and the text says why). Below Postfix's default message_size_limit
+ * (10,240,000 bytes), with 240,000 bytes left for the DSN's own parts (its header,
+ * text and one delivery-status block per recipient) and the Received fields hops
+ * add; a next hop with a lower limit refuses it, and the DSN goes again with the
+ * header section (sendDeliveryStatusNotification).
+ */
+export const RETURN_WHOLE_LIMIT = 10_000_000;
 
 /** Whether a failure DSN goes to the sender for a recipient with this NOTIFY (RFC 3461 4.1: absent means the MTA's default, which includes failures). */
 export function notifiesFailure(notify: readonly NotifyValue[] | undefined): boolean {
@@ -137,26 +146,32 @@ function originalRecipientField(orcpt: string | undefined): string | undefined {
 
 export const DSN_STATUS = '5.7.5';
 
+/** Whether a message can go in a message/rfc822 part over SMTP as it is (7bit or 8bit: no NUL, no bare CR or LF, no line over 998 octets, RFC 5321 4.5.3.1.6). */
+export function crossesSmtp(message: Buffer): boolean {
+  return !/\0|(^|[^\r])\n|\r(?!\n)|[^\r\n]{999}/.test(message.toString('latin1'));
+}
+
 /**
  * The message/rfc822 part (RFC 2046 5.2.1: 7bit or 8bit here), or text/rfc822-headers.
  * A message that only a binary transfer could carry (NUL, a bare CR or LF, a line
  * over 998 octets) goes back as its header section: the DSN must cross SMTP intact.
  */
-function returnedPart(returned: ReturnedContent): Buffer {
-  if ('whole' in returned) {
-    const m = returned.whole.toString('latin1');
-    if (!/\0|(^|[^\r])\n|\r(?!\n)|[^\r\n]{999}/.test(m)) {
-      return buildEntity([['Content-Type', 'message/rfc822'], ...(/[\x80-\xff]/.test(m) ? [['Content-Transfer-Encoding', '8bit'] as [string, string]] : [])], returned.whole);
-    }
+function returnedPart(returned: ReturnedContent, intact: boolean): Buffer {
+  if ('whole' in returned && intact) {
+    return buildEntity([['Content-Type', 'message/rfc822'], ...(/[\x80-\xff]/.test(returned.whole.toString('latin1')) ? [['Content-Transfer-Encoding', '8bit'] as [string, string]] : [])], returned.whole);
   }
   return buildEntity([['Content-Type', 'text/rfc822-headers'], ['Content-Transfer-Encoding', '8bit']], readHeaderSectionBytes('whole' in returned ? returned.whole : returned.head));
 }
 
 export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
   const list = input.recipients.map((r) => `  <${r.recipient}>: ${r.reason}`).join('\r\n');
-  const returnedNote = 'whole' in input.returned ? [] : input.returned.tooLarge
-    ? ['(Your message was too large to be returned whole: its header section is attached. / メッセージが大きすぎるため、ヘッダー部分のみ添付しています。)', '']
-    : [];
+  // RET=FULL asked for the whole message: whether it goes back so, else why only its header section does.
+  const intact = 'whole' in input.returned && crossesSmtp(input.returned.whole);
+  const returnedNote = 'whole' in input.returned
+    ? intact ? [] : ['(Your message could not be returned whole: it holds content SMTP cannot carry intact (a NUL, a bare CR or LF, or a line over 998 octets). Its header section is attached. / メッセージに SMTP でそのまま送れない内容（NUL、単独の CR や LF、998 オクテットを超える行）が含まれているため、ヘッダー部分のみ添付しています。)', '']
+    : input.returned.tooLarge
+      ? ['(Your message was too large to be returned whole: its header section is attached. / メッセージが大きすぎるため、ヘッダー部分のみ添付しています。)', '']
+      : [];
   const text = [...(input.explanation?.text.map((l) => (l === '%LIST%' ? list : l)) ?? [
     'This is the mail gateway. Your message was not delivered to the recipients below:',
     'the organisation\'s policy requires that mail to them is encrypted, and no valid',
@@ -193,7 +208,7 @@ export function buildDeliveryStatusNotification(input: DsnInput): Buffer {
   const parts = [
     buildEntity([['Content-Type', 'text/plain; charset=utf-8'], ['Content-Transfer-Encoding', '8bit']], Buffer.from(text, 'utf8')),
     buildEntity([['Content-Type', 'message/delivery-status']], Buffer.from(status, 'latin1')),
-    returnedPart(input.returned),
+    returnedPart(input.returned, intact),
   ];
   const host = ascii(input.reportingMta, 255);
   return buildEntity(

@@ -32,6 +32,7 @@ import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import { buildDeliveryStatusNotification, DSN_STATUS, notifiesFailure, RELAYED_NOTICE, returnedContent } from './build-delivery-status-notification.ts';
+import { sendDeliveryStatusNotification } from './send-delivery-status-notification.ts';
 import { classifyRecipients } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
@@ -173,11 +174,12 @@ async function holdGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, 
   return sent.map((o) => (o.status === 'accepted' ? { recipient: o.recipient, status: o.status, code: o.code, response: `Held for an administrator (${id}): unauthenticated encryption; the recipient was notified.` } : o));
 }
 
-/** What became of the gateway's own DSN for a bounced group, for the log line: how many recipients it named, how many NOTIFY left out, and the next hop's answer. */
+/** What became of the gateway's own DSN for a bounced group, for the log line: how many recipients it named, how many NOTIFY left out, and the next hop's answer (`wholeRefused`: to the one with the header section, sent after the next hop refused the whole message for its size). */
 interface DsnNote {
   notified: number;
   suppressed: number;
   outcome: RecipientOutcome['status'] | 'none';
+  wholeRefused?: true;
 }
 
 /**
@@ -186,7 +188,9 @@ interface DsnNote {
  * asks). SMTP with other copies accepted: our DSN to the sender through the next
  * hop, naming the recipients whose NOTIFY asks for failures (RFC 3461), and its
  * answer stands for theirs; when NOTIFY leaves none, no DSN is sent and they are
- * done (250, the log says the DSN was suppressed). With other copies not accepted,
+ * done (250, the log says the DSN was suppressed). A DSN with the whole message
+ * (RET=FULL) refused for its size goes again with the header section
+ * (sendDeliveryStatusNotification). With other copies not accepted,
  * theirs follows (the message is retried or returned whole).
  */
 async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Received, others: readonly RecipientOutcome[]): Promise<{ results: RecipientOutcome[]; dsn?: DsnNote }> {
@@ -206,7 +210,7 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
     return { results: done('Not sent (encryption required, no valid certificate); no delivery status notification: the sender asked for none (NOTIFY).'), dsn: note };
   }
   const ret = envelope.dsn?.ret;
-  const dsn = buildDeliveryStatusNotification({
+  const { outcome: sent, wholeRefused } = await sendDeliveryStatusNotification({
     reportingMta: deps.ctx.authservId,
     sender: envelope.from,
     recipients: notified.map((d) => ({ recipient: d.recipient, reason: reason(d), ...(requests(d)?.orcpt !== undefined ? { orcpt: requests(d)!.orcpt! } : {}) })),
@@ -220,12 +224,12 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
       }, async () => message.head),
     arrival: new Date(),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
-  });
-  const [sent] = await deps.relay(ownEnvelope([envelope.from]), dsn);
-  note.outcome = sent!.status;
-  deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'failed', outcome: sent!.status });
-  if (sent!.status === 'accepted') return { results: done(`Not sent (encryption required, no valid certificate): a delivery status notification went to the sender${note.suppressed ? ` (${note.suppressed} recipient(s) left out of it: NOTIFY)` : ''}.`), dsn: note };
-  if (sent!.status === 'temporary') return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent!.response})` })), dsn: note };
+  }, async (dsn) => (await deps.relay(ownEnvelope([envelope.from]), dsn))[0]!);
+  note.outcome = sent.status;
+  if (wholeRefused) note.wholeRefused = true;
+  deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'failed', outcome: sent.status });
+  if (sent.status === 'accepted') return { results: done(`Not sent (encryption required, no valid certificate): a delivery status notification went to the sender${note.suppressed ? ` (${note.suppressed} recipient(s) left out of it: NOTIFY)` : ''}.`), dsn: note };
+  if (sent.status === 'temporary') return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent.response})` })), dsn: note };
   return { results: decisions.map(refused), dsn: note };
 }
 

@@ -30,7 +30,8 @@ import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { KakitomeError } from '../errors.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
-import { buildDeliveryStatusNotification, notifiesFailure, returnedContent, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
+import { notifiesFailure, returnedContent, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
+import { sendDeliveryStatusNotification } from './send-delivery-status-notification.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
 import { NOTIFY_NEVER } from '../smtp/dsn-parameters.ts';
 import { relayMessage, type RecipientOutcome, type RelayBody } from '../smtp/relay-message.ts';
@@ -108,7 +109,9 @@ async function deliveredForm(store: Store, m: HeldForRelease, as: 'decrypted' | 
  * asks to be returned (build-delivery-status-notification.ts). When NOTIFY leaves no
  * recipient, or the message has the null sender (a DSN is never sent to it), nothing
  * is sent: the message is removed all the same, and the audit entry says the DSN was
- * suppressed and why. 'suppressed' then, else 'sent'.
+ * suppressed and why. 'suppressed' then, else 'sent'. A DSN with the whole message
+ * (RET=FULL) that the next hop refuses for its size goes again with the header
+ * section, and the audit entry says so; a DSN not accepted leaves the message held.
  */
 export async function bounceHeldMessage(store: Store, id: string, o: HeldActionOptions): Promise<'sent' | 'suppressed'> {
   const held = new HeldMessages(store);
@@ -126,7 +129,8 @@ export async function bounceHeldMessage(store: Store, id: string, o: HeldActionO
     await held.remove(id, m.generation, 'bounce', `no DSN: suppressed by the sender's NOTIFY for all ${suppressed} recipient(s)`);
     return 'suppressed';
   }
-  const dsn = buildDeliveryStatusNotification({
+  const via = { nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 };
+  const { outcome, wholeRefused } = await sendDeliveryStatusNotification({
     reportingMta: name,
     sender: m.sender,
     recipients: notified.map((r) => ({ recipient: r.recipient, reason: `Held by the gateway and returned by an administrator: ${m.reason}`, ...(r.requests?.orcpt !== undefined ? { orcpt: r.requests.orcpt } : {}) })),
@@ -135,8 +139,10 @@ export async function bounceHeldMessage(store: Store, id: string, o: HeldActionO
     arrival: m.heldAt,
     ...(m.reasonCode === 'UNAUTH_ENC' ? { explanation: UNAUTHENTICATED_RETURN } : {}),
     ...(m.queueId ? { queueId: m.queueId } : {}),
-  });
-  requireAccepted(await relayMessage({ nextHop: o.via, name, timeoutMs: o.timeoutMs ?? 120_000 }, { from: '', to: [m.sender], recipientDsn: [NOTIFY_NEVER] }, dsn), `The delivery status notification for ${id}`);
-  await held.remove(id, m.generation, 'bounce', `DSN to the sender via ${o.via.host}:${o.via.port}${suppressed ? ` (${suppressed} of ${bounced.length} recipient(s) left out of it: suppressed by NOTIFY)` : ''}`);
+  }, async (dsn) => (await relayMessage(via, { from: '', to: [m.sender], recipientDsn: [NOTIFY_NEVER] }, dsn))[0]!);
+  // Not accepted (with the header section either, when the whole message was refused for its size): it stays held.
+  requireAccepted([outcome], `The delivery status notification for ${id}`);
+  const headersOnly = wholeRefused ? ` (the header section only: the next hop refused the whole message for its size (${wholeRefused.response}))` : '';
+  await held.remove(id, m.generation, 'bounce', `DSN to the sender via ${o.via.host}:${o.via.port}${headersOnly}${suppressed ? ` (${suppressed} of ${bounced.length} recipient(s) left out of it: suppressed by NOTIFY)` : ''}`);
   return 'sent';
 }

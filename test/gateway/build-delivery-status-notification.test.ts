@@ -132,5 +132,11 @@ test('RET=FULL: 8-bit content is marked 8bit; content only a binary transfer cou
     dsn = parseDeliveryStatusNotification(buildDeliveryStatusNotification({ ...base, returned: await returnedContent('FULL', binary.length, async () => binary, async () => binary) }));
     assert.equal(dsn.parts[2]!.contentType, 'text/rfc822-headers');
     assert.equal(dsn.parts[2]!.body.toString('latin1'), 'Subject: a\r\n');
+    // The text says why only the header section came back (not "too large").
+    const text = dsn.parts[0]!.body.toString('utf8');
+    assert.match(text, /could not be returned whole: it holds content SMTP cannot carry intact/);
+    assert.doesNotMatch(text, /too large/);
   }
+  // Returned whole: no such sentence.
+  assert.doesNotMatch(parseDeliveryStatusNotification(buildDeliveryStatusNotification({ ...base, returned: { whole: eight } })).parts[0]!.body.toString('utf8'), /returned whole/);
 });

@@ -75,6 +75,8 @@ export class Sink {
   mode: SinkMode = 'accept';
   /** Recipients refused at RCPT, with the reply code to use. */
   refuse = new Map<string, number>();
+  /** A message for one of these recipients larger than its bytes is refused at the end of DATA, as Postfix's message_size_limit does (552 5.3.4). */
+  sizeLimits = new Map<string, number>();
   delayMs = 0;
   readonly deliveries: Delivery[] = [];
   /** SMTP connections accepted so far. */
@@ -128,10 +130,12 @@ export class Sink {
           }
           if (mode === 'tempfail') return callback(Object.assign(new Error('4.3.0 try later'), { responseCode: 451 }));
           if (mode === 'reject') return callback(Object.assign(new Error('5.7.1 content refused'), { responseCode: 554 }));
+          const rcpts = this.rcpts.get(session) ?? session.envelope.rcptTo;
+          const bytes = chunks.reduce((n, c) => n + c.length, 0);
+          if (rcpts.some((r) => bytes > (this.sizeLimits.get(r.address) ?? Infinity))) return callback(Object.assign(new Error('5.3.4 Message size exceeds fixed limit'), { responseCode: 552 }));
           this.pending++;
           void (this.hold ?? Promise.resolve()).then(() => setTimeout(() => {
             this.pending--;
-            const rcpts = this.rcpts.get(session) ?? session.envelope.rcptTo;
             this.deliveries.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: rcpts.map((r) => r.address), message: Buffer.concat(chunks), dsn: { ...session.envelope.dsn! }, rcptDsn: rcpts.map((r) => r.dsn) });
             callback(null, 'Ok: queued as SINK');
           }, mode === 'slow' ? this.delayMs : 0));
@@ -175,6 +179,7 @@ export class Sink {
     this.deliveries.length = 0;
     this.mode = 'accept';
     this.refuse.clear();
+    this.sizeLimits.clear();
   }
 
   /** The one delivery that went to `recipient`. */

@@ -157,6 +157,58 @@ test('encrypt required, SMTP mode, the sender\'s NOTIFY per recipient (RFC 3461)
   assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com') || d.to.includes('zed@example.com')).length, 0, 'nothing reaches them');
 });
 
+test('encrypt required, SMTP mode, RET=FULL: a DSN the next hop refuses for its size with the whole message (552 5.3.4) goes again with the header section, and says why; 250, not a false report of every recipient failed', async () => {
+  reset();
+  const msg = draft('bob@corp.test', 'carol@example.com, erin@example.com', 'Big report', `${'SECRET-LINE-'.repeat(6)}\r\n`.repeat(400));
+  // Carol's copy has no limit; the sender's mailbox takes the message itself but not the message plus the DSN's own parts.
+  sink.sizeLimits.set('bob@corp.test', msg.length + 512);
+  const r = await sendTo(smtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], msg, { dsn: { ret: 'FULL', notify: ['FAILURE'] } });
+  assert.equal(r.code, 250, r.response);
+  sink.deliveryTo('carol@example.com');
+  const dsn = sink.deliveryTo('bob@corp.test');
+  const report = parseDeliveryStatusNotification(dsn.message);
+  assert.equal(field(report.perRecipient[0]!, 'Final-Recipient'), 'rfc822; erin@example.com');
+  assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers');
+  assert.match(text(report.parts[2]!.body), /^Subject: Big report\r$/m);
+  assert.doesNotMatch(text(dsn.message), /SECRET-LINE/);
+  assert.match(report.parts[0]!.body.toString('utf8'), /too large to be returned whole/);
+  const groups = JSON.parse(logLines.filter((l) => l.includes('"event":"message"')).at(-1)!).groups as Array<{ action: string; dsn?: unknown }>;
+  assert.deepEqual(groups.find((g) => g.action === 'bounced')!.dsn, { notified: 1, suppressed: 0, outcome: 'accepted', wholeRefused: true }, 'the log says the whole message was refused');
+  // Refused even with the header section only: the refusal stands (554 for Postfix), as before.
+  reset();
+  sink.sizeLimits.set('bob@corp.test', 200);
+  const refused = await sendTo(smtp.listening.port, 'bob@corp.test', ['carol@example.com', 'erin@example.com'], msg, { dsn: { ret: 'FULL' } });
+  assert.equal(refused.code, 554, refused.response);
+});
+
+test('held and bounced by an administrator, RET=FULL: a DSN refused for its size with the whole message goes again with the header section (the audit says so); refused even so, the message stays held', async () => {
+  const held = new HeldMessages(store);
+  const via = { host: '127.0.0.1', port: sink.port };
+  const big = (subject: string) => draft('dan@corp.test', 'grace@example.com', subject, `${'HELD-LINE-'.repeat(7)}\r\n`.repeat(300));
+  const message = big('Held big');
+  const hold = (m = message) => held.hold({ sender: 'dan@corp.test', recipients: ['grace@example.com'], message: m, reasonCode: 'ENCRYPTION_REQUIRED', reason: 'Encryption is required and no valid certificate is known.', dsn: { ret: 'FULL' }, recipientDsn: [{ notify: ['FAILURE'] }] });
+  reset();
+  const id = await hold();
+  sink.sizeLimits.set('dan@corp.test', message.length + 512);
+  assert.equal(await bounceHeldMessage(store, id, { via, name: 'mx.corp.test' }), 'sent');
+  const dsn = sink.deliveryTo('dan@corp.test').message;
+  const report = parseDeliveryStatusNotification(dsn);
+  assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers');
+  assert.doesNotMatch(text(dsn), /HELD-LINE/);
+  assert.match(report.parts[0]!.body.toString('utf8'), /too large to be returned whole/);
+  await assert.rejects(held.find(id), /No held message/);
+  const audit = await store.auditLog({ object: id });
+  assert.ok(audit.some((a) => a.action === 'message.bounce' && /header section only: the next hop refused the whole message for its size \(552 /.test(a.detail ?? '')), JSON.stringify(audit));
+  // Too large even with the header section: not accepted, it stays held (not removed, no bounce audited).
+  reset();
+  const again = await hold(big('Held big again'));
+  sink.sizeLimits.set('dan@corp.test', 200);
+  await assert.rejects(bounceHeldMessage(store, again, { via, name: 'mx.corp.test' }), /552 .*it stays held/);
+  assert.equal((await held.find(again)).id, again);
+  assert.ok(!(await store.auditLog({ object: again })).some((a) => a.action === 'message.bounce'));
+  await held.remove(again, (await held.find(again)).generation, 'bounce', 'test cleanup');
+});
+
 test('held and bounced by an administrator: the held DSN requests decide: NOTIFY=NEVER removes it with no DSN and the audit says so; NOTIFY=FAILURE gives a DSN with Original-Envelope-Id and Original-Recipient', async () => {
   const held = new HeldMessages(store);
   const via = { host: '127.0.0.1', port: sink.port };
