@@ -35,6 +35,7 @@
  * audit table of counts per minute saves rows, which are not what costs, and loses
  * which certificate was used when and by whom.
  */
+import { formatAuditTime } from './format-audit-time.ts';
 import { timeOrderedId } from './time-ordered-id.ts';
 import type { Dialect, SqlEngine, SqlExecutor } from './sql-engine.ts';
 
@@ -75,7 +76,7 @@ interface Waiting {
 }
 
 export function auditRowOf(r: KeyUseRecord): AuditRow {
-  return [timeOrderedId(r.at.getTime()), r.at.toISOString(), r.actor, r.action, r.object ?? null, r.detail ?? null];
+  return [timeOrderedId(r.at.getTime()), formatAuditTime(r.at), r.actor, r.action, r.object ?? null, r.detail ?? null];
 }
 
 const COLUMNS = '(id, at, actor, action, object, detail)';

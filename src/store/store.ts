@@ -33,6 +33,7 @@ import { HELD_MESSAGE_PURPOSE, sealUnsealedHeldMessages } from './held-messages.
 import { lendEngine, type Row, type SqlEngine, type SqlExecutor, type SqlValue } from './sql-engine.ts';
 import { migrateStore } from './migrations.ts';
 import { KeyUseRecorder, type AuditRow, type AuditWriter } from './record-key-use.ts';
+import { formatAuditTime } from './format-audit-time.ts';
 import { timeOrderedId } from './time-ordered-id.ts';
 import { KeyLookupCoalescer, type KeyCandidates } from './coalesce-key-lookups.ts';
 import { ReuseCache } from './reuse-cache.ts';
@@ -319,7 +320,7 @@ export class Store implements KeyDirectory {
 
   async #audit(tx: SqlExecutor, action: string, object?: string, detail?: string): Promise<void> {
     await tx.run('INSERT INTO audit_log (id, at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?, ?)', [
-      timeOrderedId(), this.#clock().toISOString(), this.#actor, action, object ?? null, detail ?? null,
+      timeOrderedId(), formatAuditTime(this.#clock()), this.#actor, action, object ?? null, detail ?? null,
     ]);
   }
 
