@@ -3,7 +3,7 @@
  * names the option and the file, so the user knows which argument to fix.
  */
 import type { KeyObject } from 'node:crypto';
-import { KakitomeError, isKakitomeError } from '../errors.ts';
+import { KakitomeError, isKakitomeError, remedyOf } from '../errors.ts';
 import { parseCertificates, type Certificate } from '../x509/certificate.ts';
 import { loadPrivateKey, keyMatchesCertificate } from '../keys/private-key.ts';
 import { readFileBounded } from './io.ts';
@@ -15,7 +15,7 @@ const MAX_CREDENTIAL_BYTES = 16 * 1024 * 1024;
 function withSource(option: string, path: string, e: unknown): never {
   if (isKakitomeError(e)) {
     const prefix = `${option} ${path}: `;
-    throw new KakitomeError(e.code, e.message.startsWith(prefix) ? e.message : prefix + e.message, { cause: e, ...(e.remedy ? { remedy: e.remedy } : {}) });
+    throw new KakitomeError(e.code, e.message.startsWith(prefix) ? e.message : prefix + e.message, { cause: e, ...remedyOf(e) });
   }
   throw e;
 }

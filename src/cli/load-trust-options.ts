@@ -3,7 +3,7 @@
  * loadTrustAnchors: files and directories), --certfile certificates. Every failure
  * names the option, so the user knows which argument to fix.
  */
-import { KakitomeError, isKakitomeError } from '../errors.ts';
+import { KakitomeError, isKakitomeError, remedyOf } from '../errors.ts';
 import { loadTrustAnchors } from '../pki/load-trust-anchors.ts';
 import type { TrustOptions } from '../operations/trust-options.ts';
 import type { Certificate } from '../x509/certificate.ts';
@@ -40,7 +40,7 @@ async function loadAnchorsOption(option: string, files: string[]): Promise<Certi
   try {
     return await loadTrustAnchors(files);
   } catch (e) {
-    if (isKakitomeError(e)) throw new KakitomeError(e.code, `${option}: ${e.message}`, { cause: e, ...(e.remedy ? { remedy: e.remedy } : {}) });
+    if (isKakitomeError(e)) throw new KakitomeError(e.code, `${option}: ${e.message}`, { cause: e, ...remedyOf(e) });
     const err = e as NodeJS.ErrnoException;
     throw new KakitomeError('INVALID_ARGUMENT', `${option} ${err.path ?? ''}: ${describeFsError(err)}.`, { cause: e });
   }

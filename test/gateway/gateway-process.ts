@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../cli/run-cli.ts';
-import { createWorld, draft, opensslVerifyMime, sendTo, Sink, type GatewayWorld } from './gateway-fixture.ts';
+import { createWorld, draft, opensslVerifyMime, sendTo, Sink, waitFor, type GatewayWorld } from './gateway-fixture.ts';
 import { freePort, PostfixInstance } from './postfix-instance.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 
@@ -49,16 +49,13 @@ export function startGatewayProcess(world: GatewayWorld, args: string[]): Promis
 }
 
 export async function until(what: string, check: () => boolean | Promise<boolean>, pf: PostfixInstance, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const t0 = Date.now();
   if (process.env.GW_TRACE) process.stderr.write(`waiting for ${what}\n`);
-  try { await untilInner(what, check, pf, deadline); } finally { if (process.env.GW_TRACE) process.stderr.write(`${what}: ${Date.now() - t0} ms\n`); }
-}
-
-async function untilInner(what: string, check: () => boolean | Promise<boolean>, pf: PostfixInstance, deadline: number): Promise<void> {
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n--- Postfix log ---\n${pf.log().split('\n').slice(-30).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    // Polled every 200 ms: the checks here ask Postfix (postqueue) or read its log.
+    await waitFor(() => `${what}\n--- Postfix log ---\n${pf.log().split('\n').slice(-30).join('\n')}`, check, timeoutMs, 200);
+  } finally {
+    if (process.env.GW_TRACE) process.stderr.write(`${what}: ${Date.now() - t0} ms\n`);
   }
 }
 
