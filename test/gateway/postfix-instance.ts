@@ -219,10 +219,15 @@ export class PostfixInstance {
     await runPeer('/usr/sbin/postqueue', ['-c', this.conf, '-f']);
   }
 
-  /** Queue ids still in Postfix's queue. */
-  async queued(): Promise<number> {
+  /**
+   * Queue ids still in Postfix's queue; `fromSender` only: messages with a sender (not
+   * the notices Postfix writes itself with the null sender, such as its postmaster's
+   * "resource" notice while the queue is full).
+   */
+  async queued(options: { fromSender?: boolean } = {}): Promise<number> {
     const r = await runPeer('/usr/sbin/postqueue', ['-c', this.conf, '-j']);
-    return r.stdout.toString().split('\n').filter((l) => l.trim().startsWith('{')).length;
+    const entries = r.stdout.toString().split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as { sender?: string });
+    return options.fromSender ? entries.filter((e) => e.sender !== undefined && e.sender !== '').length : entries.length;
   }
 
   /** The master process's id (its pid file in the queue directory), once started. */
