@@ -31,7 +31,8 @@ import type { MethodResult } from '../dkim/authenticate-sender.ts';
 import { boundedLookup } from '../dkim/bounded-resolver.ts';
 import type { RecipientDecision } from '../policy/decide-recipient.ts';
 import { HeldMessages } from '../store/held-messages.ts';
-import { buildDeliveryStatusNotification, DSN_STATUS, notifiesFailure, RELAYED_NOTICE, returnedContent } from './build-delivery-status-notification.ts';
+import { DSN_STATUS, notifiesFailure, returnedContent } from '../smtp/build-delivery-status-notification.ts';
+import { buildRelayedNotification } from '../smtp/build-relayed-notification.ts';
 import { sendDeliveryStatusNotification } from './send-delivery-status-notification.ts';
 import { classifyRecipients } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
@@ -236,35 +237,27 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
 /**
  * RFC 3461 4.1 and 6.2: a recipient who asked NOTIFY=SUCCESS, whose copy the next hop
  * accepted without advertising DSN, will hear nothing from beyond it; the relaying
- * side tells the sender itself with a "relayed" DSN (Action: relayed, headers only).
- * One DSN for all such recipients of the message, sent once their copies are final
- * (`final`: LMTP, or the SMTP reply is 2xx; a retried message is told on its retry),
- * never for the null sender. Its fate does not change the replies (the copies are
+ * side tells the sender itself with a "relayed" DSN (build-relayed-notification.ts,
+ * shared with the submission port). One DSN for all such recipients of the message,
+ * sent once their copies are final (`final`: LMTP, or the SMTP reply is 2xx; a
+ * retried message is told on its retry), never for the null sender. Its fate does not change the replies (the copies are
  * delivered; deferring would deliver them twice): it is counted and logged.
  */
 async function notifyRelayed(deps: HandleDeps, envelope: MessageEnvelope, message: Received, outcomes: ReadonlyArray<RecipientOutcome | undefined>, final: boolean): Promise<DsnNote | undefined> {
-  const byRecipient = requestsByRecipient(envelope);
-  const asked = (o: RecipientOutcome | undefined): o is RecipientOutcome => o?.status === 'accepted' && o.withoutDsn === true && (byRecipient.get(o.recipient)?.notify?.includes('SUCCESS') ?? false);
-  const relayed = outcomes.filter(asked);
-  if (!final || !envelope.from || relayed.length === 0) return undefined;
-  const dsn = buildDeliveryStatusNotification({
+  if (!final) return undefined;
+  const owed = buildRelayedNotification({
     reportingMta: deps.ctx.authservId,
     sender: envelope.from,
-    action: 'relayed',
-    explanation: RELAYED_NOTICE,
-    recipients: relayed.map((o) => {
-      const orcpt = byRecipient.get(o.recipient)?.orcpt;
-      return { recipient: o.recipient, reason: 'relayed to a system that does not send delivery notifications', ...(orcpt !== undefined ? { orcpt } : {}) };
-    }),
     ...(envelope.dsn?.envid !== undefined ? { envid: envelope.dsn.envid } : {}),
-    // RFC 3461 4.3: RET is for failure DSNs; a success DSN returns the header section.
-    returned: { head: Buffer.isBuffer(message) ? message : message.head },
-    arrival: new Date(),
+    outcomes,
+    ...(envelope.recipientDsn ? { recipientDsn: envelope.recipientDsn } : {}),
+    head: Buffer.isBuffer(message) ? message : message.head,
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
   });
-  const [sent] = await deps.relay(ownEnvelope([envelope.from]), dsn);
+  if (!owed) return undefined;
+  const [sent] = await deps.relay(owed.envelope, owed.dsn);
   deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'relayed', outcome: sent!.status });
-  return { notified: relayed.length, suppressed: 0, outcome: sent!.status };
+  return { notified: owed.notified, suppressed: 0, outcome: sent!.status };
 }
 
 /**

@@ -30,7 +30,7 @@ import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { KakitomeError } from '../errors.ts';
 import { HeldMessages } from '../store/held-messages.ts';
 import type { Store } from '../store/store.ts';
-import { notifiesFailure, returnedContent, UNAUTHENTICATED_RETURN } from './build-delivery-status-notification.ts';
+import { notifiesFailure, returnedContent, UNAUTHENTICATED_RETURN } from '../smtp/build-delivery-status-notification.ts';
 import { sendDeliveryStatusNotification } from './send-delivery-status-notification.ts';
 import type { HostPort } from '../smtp/parse-host-port.ts';
 import { NOTIFY_NEVER } from '../smtp/dsn-parameters.ts';

@@ -12,7 +12,7 @@
  * message could never be bounced.
  */
 import type { RecipientOutcome } from '../smtp/relay-message.ts';
-import { buildDeliveryStatusNotification, crossesSmtp, type DsnInput } from './build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, crossesSmtp, type DsnInput } from '../smtp/build-delivery-status-notification.ts';
 
 export interface SentDsn {
   /** The next hop's answer to the DSN that was sent last. */

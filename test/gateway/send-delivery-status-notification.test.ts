@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecipientOutcome } from '../../src/smtp/relay-message.ts';
 import { refusedForSize, sendDeliveryStatusNotification } from '../../src/gateway/send-delivery-status-notification.ts';
-import { returnedContent, type DsnInput } from '../../src/gateway/build-delivery-status-notification.ts';
+import { returnedContent, type DsnInput } from '../../src/smtp/build-delivery-status-notification.ts';
 import { parseDeliveryStatusNotification } from '../helpers/delivery-status.ts';
 
 const outcome = (code: number, response: string): RecipientOutcome => ({ recipient: 'bob@corp.test', status: code < 300 ? 'accepted' : code < 500 ? 'temporary' : 'permanent', code, response });

@@ -5,6 +5,8 @@
  * boundary, the parts, and the delivery-status fields as groups (per-message first,
  * then one per recipient), each field unfolded, names kept as written and in order.
  */
+import assert from 'node:assert/strict';
+
 export interface DeliveryStatusField {
   name: string;
   value: string;
@@ -67,4 +69,23 @@ export function parseDeliveryStatusNotification(message: Buffer): ParsedReport {
 /** A field's value in a group (undefined: absent). */
 export function field(group: readonly DeliveryStatusField[], name: string): string | undefined {
   return group.find((f) => f.name.toLowerCase() === name.toLowerCase())?.value;
+}
+
+/**
+ * A "relayed" DSN (RFC 3461 4.1, 6.2) as the gateway and the submission port write
+ * it: from the null reverse-path, its Original-Envelope-Id, one group per expected
+ * recipient (Final-Recipient, Original-Recipient, Action relayed, Status 2.0.0), the
+ * header section only whatever RET said, so never the message's `body`.
+ */
+export function assertRelayedDsn(delivery: { from: string; message: Buffer }, expected: { envid: string; recipients: ReadonlyArray<{ recipient: string; orcpt: string }>; body: RegExp }): void {
+  assert.equal(delivery.from, '', 'the null reverse-path');
+  const report = parseDeliveryStatusNotification(delivery.message);
+  assert.equal(field(report.perMessage, 'Original-Envelope-Id'), expected.envid);
+  assert.deepEqual(
+    report.perRecipient.map((g) => ['Original-Recipient', 'Final-Recipient', 'Action', 'Status'].map((n) => field(g, n))),
+    expected.recipients.map((r) => [r.orcpt, `rfc822; ${r.recipient}`, 'relayed', '2.0.0']),
+    'only the recipients who asked for success notices',
+  );
+  assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers', 'a success DSN returns headers, whatever RET says');
+  assert.doesNotMatch(delivery.message.toString('latin1'), expected.body);
 }

@@ -38,6 +38,7 @@ import { Sink, opensslVerifyMime } from '../gateway/gateway-fixture.ts';
 import { freePort } from '../gateway/postfix-instance.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { smtpDialogue } from '../helpers/smtp-dialogue.ts';
+import { assertRelayedDsn } from '../helpers/delivery-status.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-submit-'));
 const master = masterKeyFromBytes(randomBytes(32));
@@ -185,6 +186,45 @@ describe('SMTP submission', () => {
       assert.deepEqual(d.dsn, { ret: 'HDRS', envid: null });
     } finally {
       await local.stop();
+    }
+  });
+
+  test('RFC 3461 4.1, 6.2: toward a relay that does not advertise DSN, recipients who asked NOTIFY=SUCCESS get the sender a "relayed" DSN (the gateway\'s, headers only); a relay with DSN: none', async () => {
+    const plain = await new Sink({ dsn: false }).start();
+    // Loopback without a certificate, so that a plain client can write different parameters per recipient.
+    const local = await startSubmission(ctx, { ...config(plain.port), tls: undefined });
+    const dialogue = (port: number) => smtpDialogue(port, [
+      'EHLO client.test',
+      `AUTH PLAIN ${Buffer.from(`\0acme\0${keys.acme!}`).toString('base64')}`,
+      'MAIL FROM:<bounces@platform.example> RET=FULL ENVID=stmt+2B12',
+      'RCPT TO:<carol@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Bx@example.com',
+      'RCPT TO:<erin@example.com> NOTIFY=FAILURE',
+      'DATA',
+      `${message('news@acme.example', '', 'STATEMENT-BODY').toString('latin1')}.`,
+      'QUIT',
+    ]);
+    try {
+      const replies = await dialogue(local.listening.port);
+      assert.deepEqual(replies.slice(2).map((r) => r.code), [235, 250, 250, 250, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+      assert.equal(plain.deliveries.length, 2, 'the signed message, the relayed DSN to its sender');
+      assert.deepEqual(plain.deliveries[0]!.to, ['carol@example.com', 'erin@example.com']);
+      assertRelayedDsn(plain.deliveryTo('bounces@platform.example'), { envid: 'stmt+12', recipients: [{ recipient: 'carol@example.com', orcpt: 'rfc822;c+x@example.com' }], body: /STATEMENT-BODY/ });
+      assert.equal(logs.filter((l) => l.msg === 'message').at(-1)!.relayedDsn, 'accepted');
+    } finally {
+      await local.stop();
+      await plain.stop();
+    }
+    // The same toward a relay that advertises DSN: the parameters go on with the message, no DSN of ours.
+    const withDsn = await startSubmission(ctx, { ...config(sink.port), tls: undefined });
+    try {
+      const before = sink.deliveries.length;
+      const replies = await dialogue(withDsn.listening.port);
+      assert.equal(replies.at(-2)!.code, 250, replies.map((r) => r.text).join('\n'));
+      assert.equal(sink.deliveries.length, before + 1, 'the signed message only');
+      assert.equal(sink.deliveries.at(-1)!.rcptDsn![0]!.notify!.join(), 'SUCCESS,FAILURE');
+      assert.equal(logs.filter((l) => l.msg === 'message').at(-1)!.relayedDsn, undefined);
+    } finally {
+      await withDsn.stop();
     }
   });
 

@@ -154,8 +154,8 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
         .then(async (message) => {
           // smtp-server answers 552 itself (rejectOversized); nothing of the message was kept.
           if (message === undefined) return finish({ code: 552, enhanced: '5.3.4', text: `The message is larger than this service accepts (${config.maxMessageBytes} bytes).` }, { outcome: 'refused', code: 'LIMIT' });
-          const r = await submitMessage(ctx, relay, key, envelope, message);
-          return finish(r.reply, { outcome: r.outcome, code: r.code, bytes: message.length, signedBytes: r.signedBytes, ...(r.relay ? { relayAccepted: r.relay.accepted, relayDeferred: r.relay.temporary, relayRefused: r.relay.permanent } : {}) });
+          const r = await submitMessage(ctx, relay, key, envelope, message, name);
+          return finish(r.reply, { outcome: r.outcome, code: r.code, bytes: message.length, signedBytes: r.signedBytes, ...(r.relay ? { relayAccepted: r.relay.accepted, relayDeferred: r.relay.temporary, relayRefused: r.relay.permanent } : {}), ...(r.relayedDsn ? { relayedDsn: r.relayedDsn } : {}) });
         })
         .catch((e: unknown) => {
           // Nothing escapes as a crash: an unexpected failure defers the message.

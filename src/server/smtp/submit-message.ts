@@ -11,10 +11,16 @@
  * - 4xx for anything that may pass (the store, the relay down or refusing for now,
  *   an internal error): nothing is lost, the client keeps the message and retries;
  * - the relay's own 5xx when it refused recipients for good.
+ * Recipients who asked NOTIFY=SUCCESS, whose copy the relay accepted without
+ * advertising DSN, get the sender the "relayed" DSN (RFC 3461 4.1, 6.2;
+ * smtp/build-relayed-notification.ts, the gateway's), sent through the same relay
+ * once the reply is 250 (a deferred message is told on its retry); its fate does
+ * not change the reply (the copies are delivered): it is in `relayedDsn`.
  */
 import { isKakitomeError } from '../../errors.ts';
 import type { RecipientOutcome, RelayEnvelope } from '../../smtp/relay-message.ts';
 import { oneLine } from '../../smtp/relay-message.ts';
+import { buildRelayedNotification } from '../../smtp/build-relayed-notification.ts';
 import { replyForMessage, type SmtpReply } from '../../smtp/reply-for-outcomes.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { signForTenant } from '../api/sign.ts';
@@ -30,6 +36,8 @@ export interface SubmissionResult {
   code?: string;
   signedBytes?: number;
   relay?: { accepted: number; temporary: number; permanent: number };
+  /** The relayed DSN sent: the relay's answer to it. */
+  relayedDsn?: RecipientOutcome['status'];
 }
 
 /** The reply to a message the signing rules refused, from its code (as POST /sign maps codes to 4xx). */
@@ -40,7 +48,8 @@ function refusal(code: string, message: string): SmtpReply {
   return { code: 554, enhanced: '5.6.0', text };
 }
 
-export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiKeyRecord, envelope: RelayEnvelope, message: Buffer): Promise<SubmissionResult> {
+/** `name`: this host's, the relayed DSN's Reporting-MTA. */
+export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiKeyRecord, envelope: RelayEnvelope, message: Buffer, name: string): Promise<SubmissionResult> {
   let signed: Buffer;
   try {
     // The store's cache revision was read at this message's MAIL FROM (start-submission.ts), as
@@ -58,6 +67,10 @@ export async function submitMessage(ctx: ServiceContext, relay: Relay, key: ApiK
   for (const o of outcomes) counts[o.status]++;
   const reply = replyForMessage(outcomes);
   const outcome = reply.code < 300 ? 'relayed' : reply.code < 500 ? 'deferred' : 'rejected';
-  if (reply.code < 300) return { reply: { ...reply, text: `Signed and relayed: ${outcomes[0]?.response || 'accepted'}` }, outcome, signedBytes: signed.length, relay: counts };
+  if (reply.code < 300) {
+    const owed = buildRelayedNotification({ reportingMta: name, sender: envelope.from, ...(envelope.dsn?.envid !== undefined ? { envid: envelope.dsn.envid } : {}), outcomes, ...(envelope.recipientDsn ? { recipientDsn: envelope.recipientDsn } : {}), head: message });
+    const relayedDsn = owed && (await relay(owed.envelope, owed.dsn))[0]!.status;
+    return { reply: { ...reply, text: `Signed and relayed: ${outcomes[0]?.response || 'accepted'}` }, outcome, signedBytes: signed.length, relay: counts, ...(relayedDsn ? { relayedDsn } : {}) };
+  }
   return { reply, outcome, signedBytes: signed.length, relay: counts, code: 'RELAY' };
 }

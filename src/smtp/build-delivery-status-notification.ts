@@ -1,11 +1,13 @@
 /**
  * A delivery status notification (RFC 3464, in a multipart/report of RFC 6522) that
- * the gateway sends to a message's sender itself: when policy bounces some of its
+ * the gateway (and, for "relayed", the signing service's submission port) sends to a
+ * message's sender itself: when policy bounces some of its
  * recipients (encryption required, no valid certificate) and the other recipients'
  * copies were relayed, so that one SMTP reply cannot say both (the SMTP, not LMTP,
  * filter transport), and when an administrator bounces a held message; and the
  * "relayed" DSN (action 'relayed', Status 2.0.0, RFC 3461 4.1) for recipients who
- * asked NOTIFY=SUCCESS when the next hop does not advertise DSN. Three parts:
+ * asked NOTIFY=SUCCESS when the next hop does not advertise DSN
+ * (build-relayed-notification.ts). Three parts:
  * a text for people (English and Japanese) naming each recipient and why, the
  * machine-readable message/delivery-status (Action: failed, Status: 5.7.5, RFC 3463
  * "cryptographic failure": the key needed was not available), and what is returned
@@ -34,8 +36,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { buildEntity, buildMultipartBody, createBoundary, formatParameterizedValue } from '../mime/build-entity.ts';
-import { mailDsnProblem, rcptDsnProblem, type MailDsn, type NotifyValue } from '../smtp/dsn-parameters.ts';
-import { readHeaderSectionBytes } from './rewrite-header-section.ts';
+import { resolveLimits } from '../limits.ts';
+import { parseHeaderSection } from '../mime/parse-header-section.ts';
+import { mailDsnProblem, rcptDsnProblem, type MailDsn, type NotifyValue } from './dsn-parameters.ts';
 
 export interface BouncedRecipient {
   recipient: string;
@@ -59,7 +62,7 @@ export interface DsnInput {
   returned: ReturnedContent;
   arrival: Date;
   queueId?: string;
-  /** The text for people and the Subject, when the reason is not a missing certificate (UNAUTHENTICATED_RETURN, RELAYED_NOTICE). */
+  /** The text for people and the Subject, when the reason is not a missing certificate (UNAUTHENTICATED_RETURN, build-relayed-notification.ts's RELAYED_NOTICE). */
   explanation?: { text: readonly string[]; subject: string };
   /** What it reports: 'failed' (the default: Status 5.7.5 and the reason as Diagnostic-Code) or 'relayed' (Status 2.0.0: handed to a next hop that sends no DSN, RFC 3461 4.1). */
   action?: 'failed' | 'relayed';
@@ -94,22 +97,6 @@ export async function returnedContent(ret: MailDsn['ret'], size: number, whole: 
   if (returnsWhole(ret, size)) return { whole: await whole() };
   return { head: await head(), ...(ret === 'FULL' ? { tooLarge: true } : {}) };
 }
-
-/** Recipients who asked NOTIFY=SUCCESS whose copy went to a next hop that does not advertise DSN: no notice of delivery will come from beyond it (RFC 3461 4.1, 6.2). */
-export const RELAYED_NOTICE = {
-  text: [
-    'This is the mail gateway. Your message was passed on to the recipients below by way of',
-    'a mail system that does not return delivery notifications. You asked to be told when it',
-    'is delivered to them: no further notice will come for them.',
-    '',
-    '%LIST%',
-    '',
-    'メールゲートウェイからのお知らせです。以下の宛先へのメッセージは、配信通知を返さないメールシステムに中継しました。',
-    '配信通知をご希望でしたが、これらの宛先についてはこれ以上の通知は届きません。',
-    '',
-  ],
-  subject: 'Delivery Status Notification (relayed) / 配信状況の通知（中継済み）',
-};
 
 /** A held message of unauthenticated encryption, returned by an administrator. */
 export const UNAUTHENTICATED_RETURN = {
@@ -160,7 +147,9 @@ function returnedPart(returned: ReturnedContent, intact: boolean): Buffer {
   if ('whole' in returned && intact) {
     return buildEntity([['Content-Type', 'message/rfc822'], ...(/[\x80-\xff]/.test(returned.whole.toString('latin1')) ? [['Content-Transfer-Encoding', '8bit'] as [string, string]] : [])], returned.whole);
   }
-  return buildEntity([['Content-Type', 'text/rfc822-headers'], ['Content-Transfer-Encoding', '8bit']], readHeaderSectionBytes('whole' in returned ? returned.whole : returned.head));
+  const message = 'whole' in returned ? returned.whole : returned.head;
+  const head = message.subarray(0, parseHeaderSection(message, 0, message.length, resolveLimits(), true).headerEnd);
+  return buildEntity([['Content-Type', 'text/rfc822-headers'], ['Content-Transfer-Encoding', '8bit']], head);
 }
 
 export function buildDeliveryStatusNotification(input: DsnInput): Buffer {

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDeliveryStatusNotification, notifiesFailure, returnedContent, returnsWhole, RETURN_WHOLE_LIMIT, type DsnInput } from '../../src/gateway/build-delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, notifiesFailure, returnedContent, returnsWhole, RETURN_WHOLE_LIMIT, type DsnInput } from '../../src/smtp/build-delivery-status-notification.ts';
 import { field, parseDeliveryStatusNotification } from '../helpers/delivery-status.ts';
 
 const original = Buffer.from('From: Bob <bob@corp.test>\r\nTo: erin@example.com\r\nSubject: Quarterly\r\nMessage-ID: <q1@corp.test>\r\n\r\nSECRET-FIGURES\r\n');
