@@ -96,6 +96,8 @@ function ownEnvelope(to: readonly string[]): RelayEnvelope {
 export interface HandleDeps {
   ctx: GatewayContext;
   relay: Relay;
+  /** The next hop's advertised SIZE when known (RFC 1870): a DSN returning the whole message over it goes with the header section at once. */
+  nextHopMaxSize?: () => number | undefined;
   /** Makes one direction's copies: transformMessage on this thread, or in a worker of the pool (crypto-pool.ts). */
   transform: (request: TransformRequest) => Promise<TransformResult>;
   lmtp: boolean;
@@ -181,6 +183,8 @@ interface DsnNote {
   suppressed: number;
   outcome: RecipientOutcome['status'] | 'none';
   wholeRefused?: true;
+  /** The next hop's advertised SIZE, when the whole message would have taken the DSN over it: the header section went at once. */
+  wholeOverSize?: number;
 }
 
 /**
@@ -190,8 +194,8 @@ interface DsnNote {
  * hop, naming the recipients whose NOTIFY asks for failures (RFC 3461), and its
  * answer stands for theirs; when NOTIFY leaves none, no DSN is sent and they are
  * done (250, the log says the DSN was suppressed). A DSN with the whole message
- * (RET=FULL) refused for its size goes again with the header section
- * (sendDeliveryStatusNotification). With other copies not accepted,
+ * (RET=FULL) refused for its size goes again with the header section, or goes so at
+ * once when it is over the next hop's advertised SIZE (sendDeliveryStatusNotification). With other copies not accepted,
  * theirs follows (the message is retried or returned whole).
  */
 async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group, message: Received, others: readonly RecipientOutcome[]): Promise<{ results: RecipientOutcome[]; dsn?: DsnNote }> {
@@ -211,7 +215,7 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
     return { results: done('Not sent (encryption required, no valid certificate); no delivery status notification: the sender asked for none (NOTIFY).'), dsn: note };
   }
   const ret = envelope.dsn?.ret;
-  const { outcome: sent, wholeRefused } = await sendDeliveryStatusNotification({
+  const { outcome: sent, wholeRefused, wholeOverSize } = await sendDeliveryStatusNotification({
     reportingMta: deps.ctx.authservId,
     sender: envelope.from,
     recipients: notified.map((d) => ({ recipient: d.recipient, reason: reason(d), ...(requests(d)?.orcpt !== undefined ? { orcpt: requests(d)!.orcpt! } : {}) })),
@@ -225,9 +229,10 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
       }, async () => message.head),
     arrival: new Date(),
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
-  }, async (dsn) => (await deps.relay(ownEnvelope([envelope.from]), dsn))[0]!);
+  }, async (dsn) => (await deps.relay(ownEnvelope([envelope.from]), dsn))[0]!, deps.nextHopMaxSize?.());
   note.outcome = sent.status;
   if (wholeRefused) note.wholeRefused = true;
+  if (wholeOverSize !== undefined) note.wholeOverSize = wholeOverSize;
   deps.metrics.inc('kakitome_gateway_dsn_total', { action: 'failed', outcome: sent.status });
   if (sent.status === 'accepted') return { results: done(`Not sent (encryption required, no valid certificate): a delivery status notification went to the sender${note.suppressed ? ` (${note.suppressed} recipient(s) left out of it: NOTIFY)` : ''}.`), dsn: note };
   if (sent.status === 'temporary') return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: `the delivery status notification was not accepted yet (${sent.response})` })), dsn: note };

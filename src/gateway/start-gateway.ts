@@ -211,7 +211,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
             const message = size > streamAbove ? await SpooledMessage.read(spool) : await spool.readAll();
             const transform = pool ? (request: TransformRequest) => pool.transform(request, current.policy.revision) : (request: TransformRequest) => transformMessage(current, request);
             const place = { dir: spoolDir, maxBytes: spoolBytesFor(limit), inMemoryBytes: streamAbove };
-            return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, transform, place, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs) }, envelope, message));
+            return done(await handleMessage({ ctx: current, lmtp: config.lmtp, log, metrics, transform, place, relay: (env, msg) => nextHop.relay(env, msg, current.global.relayTimeoutMs), nextHopMaxSize: () => nextHop.maxSize }, envelope, message));
           } finally {
             if (size > streamAbove) streamGate.leave();
           }

@@ -91,6 +91,7 @@ export class SessionFailure extends Error {}
 export class RelaySession {
   readonly #socket: Socket;
   readonly #features = new Set<string>();
+  #maxSize: number | undefined;
   #buffered = '';
   #lines: string[] = [];
   readonly #waiting: Array<{ resolve(reply: SmtpReply): void; reject(e: Error): void }> = [];
@@ -123,7 +124,12 @@ export class RelaySession {
         session.#write(`HELO ${o.name}\r\n`);
         hello = await session.#reply();
       } else if (hello.code === 250) {
-        for (const line of hello.text.split('\n').slice(1)) session.#features.add(line.slice(4).split(' ')[0]!.toUpperCase());
+        for (const line of hello.text.split('\n').slice(1)) {
+          const [keyword, value] = line.slice(4).split(' ');
+          session.#features.add(keyword!.toUpperCase());
+          // RFC 1870 4: "SIZE n", the fixed maximum; 0 or none: no fixed maximum.
+          if (keyword!.toUpperCase() === 'SIZE' && Number(value) > 0) session.#maxSize = Number(value);
+        }
       }
       if (hello.code !== 250) throw new SessionFailure(`the next hop refused ${o.lmtp ? 'LHLO' : 'EHLO and HELO'}: ${oneLineOf(hello.text)}`);
       session.#busy = false;
@@ -139,6 +145,11 @@ export class RelaySession {
   /** Whether the next hop advertised DSN (RFC 3461): the DSN parameters go with the message only then. */
   get advertisesDsn(): boolean {
     return this.#features.has('DSN');
+  }
+
+  /** The largest message the next hop said it takes (EHLO SIZE, RFC 1870); undefined when it gave no fixed maximum. */
+  get maxSize(): number | undefined {
+    return this.#maxSize;
   }
 
   /** True until the session failed or was closed. */

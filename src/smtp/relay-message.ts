@@ -78,9 +78,15 @@ export class RelayPool {
   readonly #options: RelayPoolOptions;
   readonly #idle: Pooled[] = [];
   #closed = false;
+  #maxSize: number | undefined;
 
   constructor(options: RelayPoolOptions) {
     this.#options = options;
+  }
+
+  /** The SIZE the next hop advertised at the latest EHLO (RFC 1870): undefined before any connection, or when it gave no fixed maximum. */
+  get maxSize(): number | undefined {
+    return this.#maxSize;
   }
 
   /** Connections open and idle now (for tests and metrics). */
@@ -96,6 +102,7 @@ export class RelayPool {
       try {
         const session = await RelaySession.open({ host: o.nextHop.host, port: o.nextHop.port, name: o.name, lmtp: o.lmtp === true, setupTimeoutMs: Math.min(timeoutMs, 30_000) });
         p = { session, idleSince: 0 };
+        this.#maxSize = session.maxSize;
       } catch (e) {
         return envelope.to.map((recipient) => ({ recipient, status: 'temporary', code: 0, response: oneLine((e as Error).message) }));
       }

@@ -95,14 +95,15 @@ export class Sink {
    */
   private readonly rcpts = new WeakMap<SMTPServerSession, SMTPServerAddress[]>();
 
-  /** `dsn: false`: a next hop that does not advertise DSN (RFC 3461). */
-  constructor(o: { dsn?: boolean } = {}) {
+  /** `dsn: false`: a next hop that does not advertise DSN (RFC 3461). `size`: one that advertises SIZE (RFC 1870) and refuses larger messages at MAIL FROM (552 5.3.4), as Postfix does. */
+  constructor(o: { dsn?: boolean; size?: number } = {}) {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['AUTH', 'STARTTLS'],
       disableReverseLookup: true,
       // Advertised, so that what the relay passes on of RFC 3461 is seen (Delivery.dsn, rcptDsn).
       hideDSN: o.dsn === false,
+      ...(o.size ? { size: o.size } : {}),
       logger: false,
       onConnect: (_session, callback) => {
         this.connections++;

@@ -181,6 +181,34 @@ test('encrypt required, SMTP mode, RET=FULL: a DSN the next hop refuses for its 
   assert.equal(refused.code, 554, refused.response);
 });
 
+test('encrypt required, SMTP mode, RET=FULL, a next hop that advertises SIZE (RFC 1870): the DSN goes with the header section at once when the whole message would take it over (no attempt refused); under it, whole', async () => {
+  const msg = draft('bob@corp.test', 'dan@corp.test, erin@example.com', 'Sized report', `${'SECRET-LINE-'.repeat(6)}\r\n`.repeat(400));
+  // Dan's copy (inbound, labelled) fits; the DSN carrying the whole message and its own parts does not.
+  const sized = await new Sink({ size: msg.length + 1024 }).start();
+  const g = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sized.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false }, store, log);
+  const bounced = () => (JSON.parse(logLines.filter((l) => l.includes('"event":"message"')).at(-1)!).groups as Array<{ action: string; dsn?: unknown }>).find((x) => x.action === 'bounced')!.dsn;
+  try {
+    const r = await sendTo(g.listening.port, 'bob@corp.test', ['dan@corp.test', 'erin@example.com'], msg, { dsn: { ret: 'FULL', notify: ['FAILURE'] } });
+    assert.equal(r.code, 250, r.response);
+    sized.deliveryTo('dan@corp.test');
+    const dsn = sized.deliveryTo('bob@corp.test');
+    const report = parseDeliveryStatusNotification(dsn.message);
+    assert.equal(report.parts[2]!.contentType, 'text/rfc822-headers');
+    assert.doesNotMatch(text(dsn.message), /SECRET-LINE/);
+    assert.match(report.parts[0]!.body.toString('utf8'), /too large to be returned whole/);
+    assert.deepEqual(bounced(), { notified: 1, suppressed: 0, outcome: 'accepted', wholeOverSize: msg.length + 1024 }, 'chosen up front, not after a refusal (wholeRefused)');
+    // A small message: the whole of it goes back (message/rfc822).
+    sized.reset();
+    const small = await sendTo(g.listening.port, 'bob@corp.test', ['dan@corp.test', 'erin@example.com'], draft('bob@corp.test', 'dan@corp.test, erin@example.com', 'Small', 'SMALL-BODY'), { dsn: { ret: 'FULL', notify: ['FAILURE'] } });
+    assert.equal(small.code, 250, small.response);
+    assert.equal(parseDeliveryStatusNotification(sized.deliveryTo('bob@corp.test').message).parts[2]!.contentType, 'message/rfc822');
+    assert.deepEqual(bounced(), { notified: 1, suppressed: 0, outcome: 'accepted' });
+  } finally {
+    await g.stop();
+    await sized.stop();
+  }
+});
+
 test('held and bounced by an administrator, RET=FULL: a DSN refused for its size with the whole message goes again with the header section (the audit says so); refused even so, the message stays held', async () => {
   const held = new HeldMessages(store);
   const via = { host: '127.0.0.1', port: sink.port };

@@ -1,7 +1,8 @@
 /**
  * The gateway's DSN sent with a fallback: refused for its size with the whole
  * message (RET=FULL), it goes once more with the header section; nothing else is
- * sent twice. The next hop is a function here that refuses by size as Postfix's
+ * sent twice; over the next hop's advertised SIZE, it goes with the header section at
+ * once. The next hop is a function here that refuses by size as Postfix's
  * message_size_limit does; gateway-policy.test.ts runs it against a real SMTP sink.
  */
 import { test } from 'node:test';
@@ -55,4 +56,16 @@ test('RET=FULL refused for its size is sent again with the header section (the t
     assert.equal(sent.length, 1, ret);
     assert.equal(r.wholeRefused, undefined);
   }
+  // The next hop's SIZE known (RFC 1870): over it, the header section goes at once; under it, the whole, and the retry stays.
+  sent.length = 0;
+  r = await sendDeliveryStatusNotification(await input('FULL'), limited(message.length), message.length);
+  assert.deepEqual([sent.length, r.outcome.code, r.wholeOverSize, r.wholeRefused], [1, 250, message.length, undefined]);
+  assert.equal(parseDeliveryStatusNotification(sent[0]!).parts[2]!.contentType, 'text/rfc822-headers');
+  sent.length = 0;
+  r = await sendDeliveryStatusNotification(await input('FULL'), limited(message.length * 2), message.length * 2);
+  assert.deepEqual([sent.length, r.outcome.code, r.wholeOverSize], [1, 250, undefined]);
+  assert.equal(parseDeliveryStatusNotification(sent[0]!).parts[2]!.contentType, 'message/rfc822');
+  sent.length = 0;
+  r = await sendDeliveryStatusNotification(await input('FULL'), limited(message.length + 100), message.length * 2);
+  assert.deepEqual([sent.length, r.wholeRefused?.code], [2, 552], 'a limit that counts more than the SIZE said: the retry');
 });
