@@ -203,7 +203,7 @@ async function bounceGroup(deps: HandleDeps, envelope: MessageEnvelope, g: Group
   const reason = policyReason;
   const refused = (d: RecipientDecision): RecipientOutcome => ({ recipient: d.recipient, status: 'permanent', code: 554, response: reason(d), own: { enhanced: DSN_STATUS } });
   if (deps.lmtp || others.length === 0) return { results: decisions.map(refused) };
-  if (others.some((o) => o.status === 'temporary')) return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet' })) };
+  if (others.some((o) => o.status === 'temporary')) return { results: decisions.map((d) => ({ recipient: d.recipient, status: 'temporary', code: 0, response: 'held back: another copy of the message was not accepted yet', heldBack: true })) };
   if (others.some((o) => o.status !== 'accepted')) return { results: decisions.map(refused) };
   const byRecipient = requestsByRecipient(envelope);
   const requests = (d: RecipientDecision) => byRecipient.get(d.recipient);
@@ -307,7 +307,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     let results: RecipientOutcome[];
     let dsn: DsnNote | undefined;
     if (g.failure) results = g.recipients.map((recipient) => ({ recipient, ...g.failure! }));
-    else if (holdAll) results = g.recipients.map((recipient) => ({ recipient, status: 'temporary', code: 451, response: 'Held back: another copy of the message could not be made; try again later.', own: { enhanced: '4.3.0' } }));
+    else if (holdAll) results = g.recipients.map((recipient) => ({ recipient, status: 'temporary', code: 451, response: 'Held back: another copy of the message could not be made; try again later.', own: { enhanced: '4.3.0' }, heldBack: true }));
     else if (g.policy?.kind === 'hold') {
       try {
         results = await holdGroup(deps, envelope, g, message);

@@ -35,6 +35,8 @@ export interface RecipientOutcome {
   own?: { enhanced: string };
   /** Accepted by a next hop that does not advertise DSN: the recipient's NOTIFY and ORCPT did not go on, so no DSN will come from beyond it (RFC 3461 4.1: a NOTIFY=SUCCESS is answered with a "relayed" DSN by the relaying side). */
   withoutDsn?: true;
+  /** Deferred only because another copy of the message was (the gateway's SMTP mode): never named as the cause in the one reply (reply-for-outcomes.ts). */
+  heldBack?: true;
 }
 
 export interface RelayOptions {

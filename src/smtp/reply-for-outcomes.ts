@@ -10,9 +10,11 @@
  * blames the next hop for what the gateway itself could not do.
  * - SMTP: one reply for all: 250 only when every copy was accepted; 451 when any
  *   copy failed temporarily (Postfix retries the whole message, so recipients whose
- *   copy was already accepted get it again: a duplicate, never a loss; counted); a
- *   5xx when copies were refused for good and none is to be retried (Postfix
- *   bounces the message to its sender with our text).
+ *   copy was already accepted get it again: a duplicate, never a loss; counted),
+ *   saying how many recipients were deferred and naming the first cause: the first
+ *   deferred recipient whose copy is not only held back for another's (`heldBack`),
+ *   with what stopped it; a 5xx when copies were refused for good and none is to be
+ *   retried (Postfix bounces the message to its sender with our text).
  */
 import type { RecipientOutcome } from './relay-message.ts';
 
@@ -36,12 +38,11 @@ export function replyForMessage(outcomes: readonly RecipientOutcome[]): SmtpRepl
   const temporary = outcomes.filter((o) => o.status === 'temporary');
   const permanent = outcomes.filter((o) => o.status === 'permanent');
   if (outcomes.length > 0 && accepted === outcomes.length) return replyForRecipient(outcomes[0]);
-  if (temporary[0]?.own) {
-    return { code: 451, enhanced: temporary[0].own.enhanced, text: `Not every copy was relayed (${accepted} accepted, ${temporary.length} deferred, ${permanent.length} refused): ${temporary[0].response}` };
-  }
-  if (temporary.length > 0 || outcomes.length === 0) {
-    return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept every copy yet (${accepted} accepted, ${temporary.length} deferred, ${permanent.length} refused: ${temporary[0]?.response || 'no answer'}); try again later.` };
-  }
+  const cause = temporary.find((o) => !o.heldBack) ?? temporary[0];
+  const deferred = `${temporary.length} of ${outcomes.length} recipients deferred (${accepted} accepted, ${permanent.length} refused)`;
+  if (cause?.own) return { code: 451, enhanced: cause.own.enhanced, text: `Not every copy was relayed: ${deferred}; the first cause, for <${cause.recipient}>: ${cause.response}` };
+  if (cause) return { code: 451, enhanced: '4.4.0', text: `The next hop did not accept every copy yet: ${deferred}; the first cause, for <${cause.recipient}>: ${cause.response || 'no answer'}; try again later.` };
+  if (outcomes.length === 0) return { code: 451, enhanced: '4.4.0', text: 'No copy was relayed; try again later.' };
   const first = permanent[0]!;
   if (first.own) return { code: first.code, enhanced: first.own.enhanced, text: `${permanent.length} of ${outcomes.length} recipients refused by the gateway (${accepted} accepted): ${first.response}` };
   return { code: first.code, enhanced: '5.0.0', text: `The next hop refused ${permanent.length} of ${outcomes.length} recipients (${accepted} accepted): ${first.response}` };

@@ -94,6 +94,20 @@ test('SMTP reply for many copies: 250 only when all were accepted; any deferral 
   assert.equal(replyForMessage([]).code, 451);
 });
 
+test('SMTP reply with deferrals: how many recipients were deferred, and the first cause, never a copy only held back for another\'s', () => {
+  const a = { recipient: 'a@example.com', status: 'accepted' as const, code: 250, response: 'ok' };
+  const p = { recipient: 'p@example.com', status: 'permanent' as const, code: 550, response: '550 5.1.1 no such user' };
+  const heldBack = { recipient: 'h@example.com', status: 'temporary' as const, code: 451, response: 'Held back: another copy of the message could not be made; try again later.', own: { enhanced: '4.3.0' }, heldBack: true as const };
+  const failed = { recipient: 'f@example.com', status: 'temporary' as const, code: 451, response: 'The gateway could not process the message (INTERNAL); try again later.', own: { enhanced: '4.3.0' } };
+  const busy = { recipient: 'b@example.com', status: 'temporary' as const, code: 450, response: '450 4.2.0 mailbox busy' };
+  let r = replyForMessage([heldBack, a, failed, p]);
+  assert.deepEqual([r.code, r.enhanced], [451, '4.3.0']);
+  assert.equal(r.text, 'Not every copy was relayed: 2 of 4 recipients deferred (1 accepted, 1 refused); the first cause, for <f@example.com>: The gateway could not process the message (INTERNAL); try again later.');
+  r = replyForMessage([a, busy, { ...busy, recipient: 'c@example.com', response: '451 4.3.0 later' }]);
+  assert.deepEqual([r.code, r.enhanced], [451, '4.4.0']);
+  assert.equal(r.text, 'The next hop did not accept every copy yet: 2 of 3 recipients deferred (1 accepted, 0 refused); the first cause, for <b@example.com>: 450 4.2.0 mailbox busy; try again later.');
+});
+
 test('a copy the gateway could not make (the store down) is its own 451 4.3.0 naming the system code, never "the next hop did not accept"', () => {
   const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const { groups, errorCode } = failedTransform('outbound', ['carol@example.com'], down);
@@ -102,7 +116,7 @@ test('a copy the gateway could not make (the store down) is its own 451 4.3.0 na
   const outcome = { recipient: 'carol@example.com', ...groups[0]!.failure! };
   const whole = replyForMessage([outcome]);
   assert.deepEqual([whole.code, whole.enhanced], [451, '4.3.0']);
-  assert.equal(whole.text, 'Not every copy was relayed (0 accepted, 1 deferred, 0 refused): The gateway could not process the message (INTERNAL: ECONNREFUSED); try again later.');
+  assert.equal(whole.text, 'Not every copy was relayed: 1 of 1 recipients deferred (0 accepted, 0 refused); the first cause, for <carol@example.com>: The gateway could not process the message (INTERNAL: ECONNREFUSED); try again later.');
   assert.equal(replyForRecipient(outcome).text, 'The gateway could not process the message (INTERNAL: ECONNREFUSED); try again later.', 'LMTP');
   assert.doesNotMatch(whole.text, /5432|127\.0\.0\.1/, 'no address of the store: the reply may reach a client (before-queue)');
   // A code that is not a plain token is left out; a next hop's deferral still says it was the next hop.

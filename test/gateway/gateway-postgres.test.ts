@@ -113,7 +113,7 @@ test('PostgreSQL stopped: messages are deferred (4xx) and nothing is relayed; re
     for (const node of nodes) {
       const r = await sendTo(node.listening.port, 'alice@corp.test', ['dave@example.com'], msg);
       assert.equal(Math.floor(r.code / 100), 4, r.response);
-      assert.match(r.response, /4\.3\.0 Not every copy was relayed \(0 accepted, 1 deferred, 0 refused\): The gateway could not process the message/, 'the gateway\'s own failure, not the next hop\'s');
+      assert.match(r.response, /4\.3\.0 Not every copy was relayed: 1 of 1 recipients deferred \(0 accepted, 0 refused\); the first cause, for <dave@example\.com>: The gateway could not process the message/, 'the gateway\'s own failure, not the next hop\'s');
     }
     // Inbound encrypted mail needs the store's keys: deferred too, never delivered unopened as if nothing were wrong.
     const inbound = await sendTo(nodes[0]!.listening.port, 'erin@example.com', ['alice@corp.test'], sealed);

@@ -301,6 +301,7 @@ test('no loss, per recipient: LMTP answers each recipient with what the next hop
   sink.refuse.set('frank@example.com', 450);
   const s = await sendTo(smtp.listening.port, 'alice@corp.test', ['carol@example.com', 'frank@example.com'], msg);
   assert.equal(s.code, 451, s.response);
+  assert.match(s.response, /4\.4\.0 The next hop did not accept every copy yet: 1 of 2 recipients deferred \(1 accepted, 0 refused\); the first cause, for <frank@example\.com>: 450 4\.2\.0 mailbox busy frank@example\.com; try again later/);
   assert.ok((await smtp.metrics.value('kakitome_gateway_duplicates_risked_total')) >= 1, 'the accepted copy will come again: counted');
   reset();
   sink.refuse.set('erin@example.com', 550);
