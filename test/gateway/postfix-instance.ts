@@ -8,34 +8,16 @@
  * Needs root (Postfix's queue is owned by root and its daemons drop to `postfix`).
  */
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { requirePeer, runPeer, runPeerOk } from '../peers/run-peer.ts';
+import { waitForPort } from '../helpers/free-port.ts';
 
 export const POSTFIX = '/usr/sbin/postfix';
 
-export { freePort } from '../helpers/free-port.ts';
+export { freePort, waitForPort } from '../helpers/free-port.ts';
 
-export function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const sock = connect(port, '127.0.0.1');
-      sock.once('connect', () => {
-        sock.destroy();
-        resolve();
-      });
-      sock.once('error', () => {
-        sock.destroy();
-        if (Date.now() > deadline) reject(new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`));
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
-}
 
 export interface PostfixOptions {
   smtpPort: number;

@@ -7,7 +7,7 @@
  * port and hold it: the child then fails with EADDRINUSE, as CI once saw. Below
  * the range only another explicit bind can take it, and we check that none has.
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 
 function ephemeralLow(): number {
@@ -36,4 +36,24 @@ export async function freePort(): Promise<number> {
     if (await tryBind(port)) return port;
   }
   throw new Error(`no free port between ${FIRST} and ${LOW - 1} on 127.0.0.1`);
+}
+
+/** Resolves once something listens on 127.0.0.1:`port` (a child process started), polling every 100 ms; rejects after `timeoutMs`. */
+export function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = connect(port, '127.0.0.1');
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
 }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createWorld, type GatewayWorld } from '../gateway/gateway-fixture.ts';
+import { createWorld, waitFor, type GatewayWorld } from '../gateway/gateway-fixture.ts';
 import { freePort } from '../gateway/postfix-instance.ts';
 import { sendFile, startGatewayChild, writeLargeEntity } from '../gateway/large-message.ts';
 
@@ -50,13 +50,6 @@ function descriptorsInto(pid: number, dir: string): Array<{ fd: string; target: 
   return out;
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a large message in the spool has no name: the directory (0700) lists nothing while the gateway holds deleted 0600 files; kill -9 leaves nothing; a crash\'s leftovers are swept at start', { timeout: 5 * 60_000 }, async () => {
   const spoolDir = join(world.dir, 'spool');
@@ -72,7 +65,7 @@ test('a large message in the spool has no name: the directory (0700) lists nothi
   await writeLargeEntity(message, 'From: Alice <alice@corp.test>\r\nTo: erin@example.com\r\nSubject: Quarterly archive\r\n', 16 * 1024 * 1024);
   const sent = sendFile(port, 'alice@corp.test', ['erin@example.com'], message).catch((e: Error) => ({ code: 0, response: e.message }));
   // The received message and its signed copy are spooled; the relay waits for a greeting that never comes.
-  await until(() => descriptorsInto(pid, spoolDir).length >= 2 && sockets.length > 0, 'the spooled message and its copy');
+  await waitFor('the spooled message and its copy', () => descriptorsInto(pid, spoolDir).length >= 2 && sockets.length > 0, 60_000, 50);
   const held = descriptorsInto(pid, spoolDir);
   for (const d of held) {
     assert.match(d.target, / \(deleted\)$/, `${d.target}: unlinked while in use`);
@@ -96,7 +89,7 @@ test('a large message in the spool has no name: the directory (0700) lists nothi
   const again = await startGatewayChild(world.env, world.dir, await freePort(), args);
   try {
     assert.deepEqual(readdirSync(spoolDir), ['kakitome-spool-Fresh1'], 'the stale one swept, a young one (perhaps another process\'s) kept');
-    await until(() => again.lines.some((l) => l.includes('"event":"spool-swept"') && l.includes('"removed":1')), 'the sweep in the log', 5000);
+    await waitFor('the sweep in the log', () => again.lines.some((l) => l.includes('"event":"spool-swept"') && l.includes('"removed":1')), 5000);
   } finally {
     await again.stop();
   }

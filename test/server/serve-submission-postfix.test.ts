@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { Sink, opensslVerifyMime } from '../gateway/gateway-fixture.ts';
 import { PostfixInstance, freePort } from '../gateway/postfix-instance.ts';
+import { until } from '../gateway/gateway-process.ts';
 import { acmeStore, kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-submit-pf-'));
@@ -43,14 +44,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitFor(check: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms; postfix log:\n${postfix.log().slice(-3000)}`);
-    await postfix.flush();
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** `n` messages at the sink; Postfix flushes its queue at each poll (a deferred attempt is not waited out); its log in the failure. */
+const delivered = (n: number) => until(`${n} message(s) at the sink`, async () => sink.deliveries.length === n || (await postfix.flush(), false), postfix);
 
 test('nodemailer → kakitome serve --smtp (implicit TLS, AUTH) → Postfix → sink: signed, verified by openssl; a refused message goes nowhere', async () => {
   assert.equal(serve.listening.http, undefined, 'without --http no HTTP listener');
@@ -61,7 +56,7 @@ test('nodemailer → kakitome serve --smtp (implicit TLS, AUTH) → Postfix → 
     const raw = 'From: Acme News <news@acme.example>\r\nTo: reader@example.net\r\nSubject: Through Postfix\r\nMessage-ID: <pf1@acme.example>\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n\r\nSigned at submission, delivered by Postfix.\r\n';
     const info = await transport.sendMail({ envelope: { from: 'bounces@acme.example', to: ['reader@example.net'] }, raw });
     assert.match(info.response, /^250 /);
-    await waitFor(() => sink.deliveries.length === 1);
+    await delivered(1);
     const d = sink.deliveries[0]!;
     assert.equal(d.from, 'bounces@acme.example');
     assert.deepEqual(d.to, ['reader@example.net']);
@@ -75,7 +70,7 @@ test('nodemailer → kakitome serve --smtp (implicit TLS, AUTH) → Postfix → 
     const wrong = nodemailer.createTransport({ host: '127.0.0.1', port, secure: true, auth: { user: 'acme', pass: `${key.slice(0, -4)}AAAA` }, tls: { ca: [readFileSync(join(dir, 'smtp.pem'))], servername: 'localhost' } });
     await assert.rejects(wrong.sendMail({ envelope: { from: 'bounces@acme.example', to: ['reader@example.net'] }, raw }), (e: { responseCode?: number }) => e.responseCode === 535);
     wrong.close();
-    await waitFor(() => sink.deliveries.length === 2);
+    await delivered(2);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(sink.deliveries.length, 2, 'the refused message reached neither Postfix nor the sink');
     assert.equal(await postfix.queued(), 0);

@@ -3,10 +3,9 @@
  * certificate-source tests: mdb backend, the core/cosine/inetorgperson schemas,
  * a root DN with a password, in a temporary directory.
  */
-import { freePort } from '../helpers/free-port.ts';
+import { freePort, waitForPort } from '../helpers/free-port.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,18 +18,6 @@ export interface LdapServer {
 }
 
 
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error('slapd did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export async function startSlapd(): Promise<LdapServer> {
   const slapd = ['/usr/sbin/slapd', '/usr/local/sbin/slapd'].find(existsSync);
