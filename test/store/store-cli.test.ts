@@ -59,6 +59,15 @@ test('a new user runs the store and the CA from the command line', async () => {
   assert.match(renewedText.stdout.toString(), new RegExp(`^Renewed: [0-9a-f]{64}\\nWrote the new certificate \\(PEM\\) to ${join(home, 'alice-2.pem').replace(/[.]/g, '\\.')}\\.\\n$`));
   const crlText = await runCli(['ca', 'crl', '-o', join(home, 'text.crl')], { env });
   assert.match(crlText.stdout.toString(), /^CRL \d+ with 0 revoked, next update [^\n]+\.\nWrote the CRL \(DER\) to .*text\.crl\.\n$/);
+  // -o -: the CRL alone on stdout (a DER CRL that parses, nothing after it); the summary on stderr, --json too.
+  for (const args of [['-o', '-'], ['-o', '-', '--pem'], ['-o', '-', '--json']]) {
+    const piped = await runCli(['ca', 'crl', ...args], { env });
+    assert.equal(piped.status, 0, piped.stderr);
+    const der = args.includes('--pem') ? Buffer.from(piped.stdout.toString().replace(/^-----BEGIN X509 CRL-----\n([A-Za-z0-9+/=\n]+)-----END X509 CRL-----\n$/, '$1'), 'base64') : piped.stdout;
+    // parseCrl refuses trailing bytes: a summary line after the CRL fails here.
+    assert.equal(parseCrl(der).entries.size, 0, args.join(' '));
+    assert.match(piped.stderr, args.includes('--json') ? /"crlNumber": \d+/ : /^CRL \d+ with 0 revoked, next update [^\n]+\.\n$/);
+  }
   const keys = (await kk('keys', 'list')).json.keys;
   assert.equal(keys.length, 6, 'two CA keys, their two delegated OCSP signing keys, alice old and new');
 

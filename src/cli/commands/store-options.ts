@@ -67,10 +67,15 @@ export function wroteLine(out: string | undefined, what: string): string[] {
   return out === undefined || isStdio(out) ? [] : [`Wrote ${what} to ${out}.`];
 }
 
-/** Prints `data` as JSON with --json, else the text lines. */
-export function printResult(opts: { json?: boolean }, data: unknown, lines: () => string[]): void {
-  if (opts.json) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
-  else process.stdout.write(lines().map((l) => `${l}\n`).join(''));
+/**
+ * Prints `data` as JSON with --json, else the text lines: on stdout, or on stderr when
+ * the command wrote its data there (`-o -`: `kakitome ca crl -o - > ca.crl` must
+ * leave the CRL alone in the file).
+ */
+export function printResult(opts: { json?: boolean; out?: string }, data: unknown, lines: () => string[]): void {
+  const to = opts.out === '-' ? process.stderr : process.stdout;
+  if (opts.json) to.write(`${JSON.stringify(data, null, 2)}\n`);
+  else to.write(lines().map((l) => `${l}\n`).join(''));
 }
 
 export function certificateJson(r: CertificateRecord) {
