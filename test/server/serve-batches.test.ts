@@ -450,6 +450,28 @@ for (const f of engineFactories('kakitome-batches-')) {
       assert.deepEqual((await directory.resultParts(id)).map((p) => p.output), ['out-0-a']);
       await directory.remove('queue-fail', id);
     });
+
+    test('maxUnfinishedBatches: a tenant with that many batches being received or signed gets 429 RATE_LIMITED (Retry-After) for the next, another tenant does not; once one is done the next is taken', async () => {
+      const limit = DEFAULT_BATCH_CONFIG.maxUnfinishedBatches;
+      const globex = new BatchDirectory(store, await openBatchBlobs(store.engine));
+      const open: string[] = [];
+      for (let i = 0; i < limit; i++) open.push(await globex.begin({ tenant: 'globex', keyId: 'k', mediaType: 'application/mbox', options: {}, leaseMs: 60_000 }));
+      // One of them queued for signing: still unfinished.
+      await store.engine.run("UPDATE batches SET state = 'queued' WHERE id = ?", [open[0]!]);
+      assert.equal(await globex.countUnfinished('globex'), limit);
+      const globexMbox = mboxOf([draft(0, 'info@globex.example')]);
+      const refused = await upload(globexMbox, 'application/mbox', keys.globex!);
+      assert.equal(refused.headers.get('retry-after'), '30');
+      assert.match((await problem(refused, 429, 'RATE_LIMITED')).detail, new RegExp(`Tenant "globex" has ${limit} batches being received or signed`));
+      assert.equal(await globex.countUnfinished('globex'), limit, 'nothing begun for the refused upload');
+      await finished((await accepted(await upload(mboxOf([draft(0)]), 'application/mbox'))).id);
+      // One done (a finished batch no longer counts): the next upload is taken and signed.
+      await store.engine.run("UPDATE batches SET state = 'done' WHERE id = ?", [open[1]!]);
+      assert.equal(await globex.countUnfinished('globex'), limit - 1);
+      const taken = await accepted(await upload(globexMbox, 'application/mbox', keys.globex!));
+      assert.equal((await finished(taken.id, keys.globex!)).signed, 1);
+      for (const id of [...open, taken.id]) await globex.remove('globex', id);
+    });
   });
 }
 
