@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
+import { MAX_PKCS12_IDENTITIES } from '../../src/keys/export-pkcs12.ts';
 import { importPkcs12 } from '../../src/keys/import-pkcs12.ts';
 import { Store } from '../../src/store/store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
@@ -232,6 +233,22 @@ test('keys for my old mail: every decryption key of the person in one file, once
   assert.doesNotMatch(await (await h.request('/me')).text(), /action="\/me\/keys"/);
   const none = await h.request('/me/keys', { form: { profile: 'modern' } });
   assert.equal(none.status, 404);
+});
+
+test('keys for my old mail, more than one file holds: the page says, in the reader\'s language, what can be done in the console (a key recovery), names no command line, and hands nothing over', async () => {
+  await server.console.people.addPerson({ email: 'shiro@example.co.jp', password: TEST_PASSWORD });
+  for (let i = 0; i <= MAX_PKCS12_IDENTITIES; i++) await issueMailboxCertificate(store, { email: 'shiro@example.co.jp', keyType: 'p256' });
+  for (const [lang, t] of [['en', en], ['ja', ja]] as const) {
+    const b = new Browser({ 'accept-language': lang });
+    await b.signIn('shiro@example.co.jp');
+    const r = await b.request('/me/keys', { form: { profile: 'modern' } });
+    const html = await r.text();
+    assert.equal(r.status, 422, html);
+    assert.ok(html.includes(t.mine.oldMailTooMany(MAX_PKCS12_IDENTITIES).replace(/"/g, '&quot;')), `${lang}: ${html}`);
+    assert.match(html, lang === 'en' ? /key recovery/ : /鍵の回復/);
+    assert.doesNotMatch(html, /kakitome (keys|ca)|data-handover-password/);
+  }
+  assert.ok(!(await store.auditLog({ limit: 500 })).some((e) => e.actor === 'console:shiro@example.co.jp' && (e.action === 'key.export' || e.action === 'console.keys.old-mail')), 'nothing handed over');
 });
 
 test('lost device: a confirmation, then revoke (keyCompromise, in the CRL) and re-issue in one step; old mail stays readable', async () => {

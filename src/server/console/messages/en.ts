@@ -257,6 +257,7 @@ export const en = {
     oldMailLead: 'One file with your current key and all your earlier ones, so a new computer or mail program can read mail you received encrypted in the past.',
     oldMailSubmit: 'Make the file with all my keys',
     oldMailNone: 'No key of yours is kept here.',
+    oldMailTooMany: (n: number) => `You have more keys than one file holds (${n}). Ask an administrator for a key recovery handed over to you: they request it from your entry under People, a second administrator approves, and you receive the newest ${n} keys on "Recovered keys".`,
     oldMailReady: (n: number) => `The file holds ${n} key${n === 1 ? '' : 's'}. Download it and note the password now: both are shown only this once.`,
     oldMailDownload: 'Download all my keys (.p12)',
     oldMailHint: 'Import it like a certificate file. Keep it safe: anyone with the file and the password can read your encrypted mail.',

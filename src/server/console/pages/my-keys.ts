@@ -16,7 +16,6 @@
 import { issueMailboxCertificate } from '../../../ca/issue-mailbox-certificate.ts';
 import { isCurrent, listIssuedMailboxCertificates } from '../../../ca/list-issued-mailbox-certificates.ts';
 import { revokeIssuedCertificate } from '../../../ca/revoke-issued-certificate.ts';
-import { KakitomeError } from '../../../errors.ts';
 import { MAX_PKCS12_IDENTITIES } from '../../../keys/export-pkcs12.ts';
 import type { CertificateRecord, Store } from '../../../store/store.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
@@ -70,7 +69,8 @@ export const oldMailKeys: ConsoleHandler = async (c, cx, v) => {
   const keys = await decryptionKeyHistory(store, person.email);
   const back = h`<p><a href="/me">${v.t.me.back}</a></p>`;
   if (!keys.length) return page(v, { title: t.oldMailTitle, status: 404, body: h`${notice('warn', t.oldMailNone)}${back}` });
-  if (keys.length > MAX_PKCS12_IDENTITIES) throw new KakitomeError('LIMIT', `More than ${MAX_PKCS12_IDENTITIES} keys: ask an administrator to export them (kakitome keys export).`);
+  // More than one file holds: what the person can have done in the console (key recovery), not a command line.
+  if (keys.length > MAX_PKCS12_IDENTITIES) return page(v, { title: t.oldMailTitle, status: 422, body: h`${notice('warn', t.oldMailTooMany(MAX_PKCS12_IDENTITIES))}${back}` });
   const handed = await handOverKeys(cx, v, store, { keys, profile, reason: 'console: keys for old mail, handed over once as PKCS#12 to their owner', fileStem: `${person.email}-old-mail`, mobileconfig: false });
   await store.audit('console.keys.old-mail', person.email, `${keys.length} keys: ${keys.map((k) => k.keyId).join(' ')}`);
   const body = h`${notice('good', t.oldMailReady(keys.length))}
