@@ -28,7 +28,15 @@
  *
  *   npx node bench/serve-sign.ts [--seconds=10] [--rounds=3] [--connections=64]
  *       [--smtp-connections=32] [--only=http,smtp] [--keys=rsa2048,p256]
- *       [--workers=N] [--warmup=16] [--node-args='--single-threaded-gc'] [--quick] [--out=FILE]
+ *       [--workers=N] [--warmup=16] [--node-args='--single-threaded-gc'] [--floor] [--quick] [--out=FILE]
+ *
+ * --floor: each HTTP round also loads, in the same conditions, a bare node:http
+ * server on as many threads (bench/serve-floor.ts: the body read, a fixed answer of
+ * a signed answer's size) and the same server signing with the library alone
+ * (signSplitMessage, a key and certificate made by openssl): the service's CPU per
+ * message minus the latter's is what its own path adds (API key, From rules, audit
+ * row, log line, counters), and raw ÷ (floor + client) is the most a node:http
+ * service could reach with wrk on the same cores.
  *
  * Needs `wrk` (apt-get install wrk) and `openssl`. Not part of `npm test`.
  */
@@ -66,6 +74,8 @@ interface Options {
   warmup: number;
   /** Flags for the serve process's Node (e.g. --single-threaded-gc), to compare V8 settings in one run's conditions. */
   nodeArgs: string[];
+  /** HTTP rounds also measure bench/serve-floor.ts, bare and signing. */
+  floor: boolean;
   out: string | undefined;
 }
 
@@ -82,6 +92,7 @@ function parseOptions(argv: readonly string[]): Options {
     workers: arg('workers'),
     warmup: Number(arg('warmup') ?? (quick ? 2 : 16)),
     nodeArgs: (arg('node-args') ?? '').split(' ').filter(Boolean),
+    floor: argv.includes('--floor'),
     out: arg('out'),
   };
 }
@@ -252,7 +263,8 @@ wrk.headers["Content-Type"] = "message/rfc822"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 `;
 
-async function httpLoad(world: World, service: Service, type: KeyType, o: Options): Promise<LoadFigures> {
+/** `check`: sign a few messages through the port beside wrk and have openssl verify them (not for the floor servers). */
+async function httpLoad(world: World, service: Pick<Service, 'child' | 'http'>, type: KeyType, o: Options, check = true): Promise<LoadFigures> {
   const script = world.dir.file('post.lua');
   writeFileSync(script, WRK_SCRIPT);
   const url = new URL('/api/v1/sign', service.http!).href;
@@ -261,7 +273,7 @@ async function httpLoad(world: World, service: Service, type: KeyType, o: Option
   const wrk = runMeasured('wrk', ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '30s', '-s', script, url], { env: { ...process.env, BENCH_MESSAGE: file, BENCH_KEY: world.key } });
   // A sample of what the service answers under load, checked by openssl.
   let verified = 0;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (check ? 3 : 0); i++) {
     await new Promise((r) => setTimeout(r, (o.seconds * 1000) / 4));
     const r = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${world.key}`, 'content-type': 'message/rfc822' }, body: bytes });
     const signed = Buffer.from(await r.arrayBuffer());
@@ -282,6 +294,39 @@ async function httpLoad(world: World, service: Service, type: KeyType, o: Option
     serverCpuMicros: ((cpu1 - cpu0) * 1e6) / (messages + verified),
     clientCpuMicros: ((run.userSeconds + run.systemSeconds) * 1e6) / messages,
   };
+}
+
+// ------------------------------------------------------------------ floor
+
+const FLOOR = fileURLToPath(new URL('./serve-floor.ts', import.meta.url));
+
+/** bench/serve-floor.ts on as many threads as the service, warmed up with `warmSeconds` of wrk. */
+async function startFloor(world: World, args: string[], type: KeyType, o: Options, warmSeconds: number): Promise<Pick<Service, 'child' | 'http' | 'stop'>> {
+  // --workers 0 (the service on its main thread alone) is one thread here.
+  const threads = o.workers === undefined ? [] : [`--threads=${Math.max(1, Number(o.workers))}`];
+  const child = spawn(process.execPath, [FLOOR, ...args, ...threads], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`serve-floor exited ${code}`)));
+  });
+  const floor = { child, http: `http://127.0.0.1:${port}/`, stop: async () => (child.kill('SIGTERM'), exited) };
+  await httpLoad(world, floor, type, { ...o, seconds: warmSeconds }, false);
+  return floor;
+}
+
+/** A key and a self-signed certificate for `type` made by openssl, for the floor's signing. */
+function floorIdentity(world: World, type: KeyType): { key: string; cert: string } {
+  const key = world.dir.file(`floor-${type}.key`);
+  const cert = world.dir.file(`floor-${type}.crt`);
+  const algorithm = type === 'rsa2048' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+  execFileSync('openssl', ['req', '-x509', ...algorithm, '-nodes', '-keyout', key, '-out', cert, '-subj', `/CN=${type}`, '-addext', `subjectAltName=email:${world.messages[type].from}`, '-days', '2'], { stdio: 'ignore' });
+  return { key, cert };
 }
 
 // ------------------------------------------------------------------- SMTP
@@ -386,6 +431,10 @@ export interface ServeBenchFigures {
   warmup: number;
 }
 
+/** --floor's scenarios: bench/serve-floor.ts signing with the library alone, and answering without signing. */
+const FLOOR_SIGN = 'floor http+sign';
+const FLOOR_BARE = 'floor http bare';
+
 function summarise(scenario: string, keyType: KeyType, runs: Array<{ load: LoadFigures; raw: RawLimit }>): ScenarioFigures {
   const m = (f: (r: { load: LoadFigures; raw: RawLimit }) => number) => median(runs.map(f));
   const perSec = m((r) => r.load.perSec);
@@ -429,6 +478,7 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
   const scenarios: ScenarioFigures[] = [];
   const answered: Record<string, number> = { 'api.sign': 0, 'smtp.sign': 0 };
   let httpRuns = 0;
+  const floors: Array<Pick<Service, 'child' | 'http' | 'stop'>> = [];
   try {
     // Warm-up: JIT, caches, connections. Each serving thread compiles its hot functions
     // itself, on V8's helper threads: with 2 s of RSA-2048 (the warm-up until 2026-12-07)
@@ -457,6 +507,16 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
       for (const [name, enabled] of [['http', http], ['smtp', smtp]] as const) {
         if (!enabled) continue;
         const runs: Array<{ load: LoadFigures; raw: RawLimit }> = [];
+        // --floor: the same load on node:http with the library's signing alone, and bare, in each round.
+        const floorRuns = { sign: [] as Array<{ load: LoadFigures; raw: RawLimit }>, bare: [] as Array<{ load: LoadFigures; raw: RawLimit }> };
+        if (name === 'http' && o.floor) {
+          const answerBytes = (await (await fetch(new URL('/api/v1/sign', service.http!), { method: 'POST', headers: { authorization: `Bearer ${world.key}`, 'content-type': 'message/rfc822' }, body: world.messages[type].bytes })).arrayBuffer()).byteLength;
+          answered['api.sign']!++;
+          const id = floorIdentity(world, type);
+          floors.push(await startFloor(world, ['--mode=sign', `--key=${id.key}`, `--cert=${id.cert}`, `--chain=${world.root}`], type, o, Math.max(2, o.warmup / 2)));
+          floors.push(await startFloor(world, ['--mode=bare', `--answer-bytes=${answerBytes}`], type, o, 2));
+        }
+        const [floorSign, floorBare] = name === 'http' && o.floor ? floors.slice(-2) : [];
         for (let r = 0; r < o.rounds; r++) {
           const raw = await rawLimit(type, Math.min(2000, o.seconds * 300));
           const load = name === 'http' ? await httpLoad(world, service, type, o) : await smtpLoad(world, service, sink!, type, o);
@@ -464,11 +524,18 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
           if (name === 'http') httpRuns++;
           runs.push({ load, raw });
           process.stderr.write(`${name} ${type} round ${r + 1}: ${load.perSec.toFixed(0)} msg/s, raw x cores ${raw.allCoresPerSec.toFixed(0)}/s, service ${load.serverCpuMicros.toFixed(0)} µs CPU/msg\n`);
+          if (floorSign && floorBare) {
+            floorRuns.sign.push({ load: await httpLoad(world, floorSign, type, o, false), raw });
+            floorRuns.bare.push({ load: await httpLoad(world, floorBare, type, o, false), raw });
+            process.stderr.write(`  floor ${type} round ${r + 1}: node:http + signMessage ${floorRuns.sign.at(-1)!.load.serverCpuMicros.toFixed(0)} µs CPU/msg, bare ${floorRuns.bare.at(-1)!.load.serverCpuMicros.toFixed(0)} µs\n`);
+          }
         }
         scenarios.push(summarise(name === 'http' ? 'POST /api/v1/sign' : 'SMTP submission', type, runs));
+        if (floorRuns.sign.length) scenarios.push(summarise(FLOOR_SIGN, type, floorRuns.sign), summarise(FLOOR_BARE, type, floorRuns.bare));
       }
     }
   } finally {
+    for (const f of floors) await f.stop();
     const code = await service.stop();
     await sink?.stop();
     if (code !== 0) throw new Error(`serve exited ${code} after SIGTERM`);
@@ -501,12 +568,14 @@ function report(f: ServeBenchFigures): string {
   ];
   for (const s of f.scenarios) {
     const target = s.scenario.startsWith('SMTP') ? 0.5 : 0.75;
+    const floor = s.scenario.startsWith('floor');
     lines.push(
       `${`${s.scenario} ${s.keyType}`.padEnd(28)} ${s.perSec.toFixed(0).padStart(7)} ${s.rawAllCoresPerSec.toFixed(0).padStart(11)} ${pct(s.ratio).padStart(6)}  ` +
-      `${`${s.serverCpuMicros.toFixed(0)}µs`.padStart(8)} ${`${s.clientCpuMicros.toFixed(0)}µs`.padStart(7)} ${(s.sinkCpuMicros === undefined ? '' : `${s.sinkCpuMicros.toFixed(0)}µs`).padStart(6)} ${`${s.rawCpuMicros.toFixed(0)}µs`.padStart(6)}  ${pct(s.cpuRatio).padStart(9)} ${pct(s.serverEfficiency).padStart(11)}  ≥ ${pct(target)}`,
+      `${`${s.serverCpuMicros.toFixed(0)}µs`.padStart(8)} ${`${s.clientCpuMicros.toFixed(0)}µs`.padStart(7)} ${(s.sinkCpuMicros === undefined ? '' : `${s.sinkCpuMicros.toFixed(0)}µs`).padStart(6)} ${`${s.rawCpuMicros.toFixed(0)}µs`.padStart(6)}  ${pct(s.cpuRatio).padStart(9)} ${pct(s.serverEfficiency).padStart(11)}  ${floor ? '(floor)' : `≥ ${pct(target)}`}`,
     );
   }
   lines.push('(service, client, sink: CPU time per message; raw: CPU per raw signature on one core; CPU ratio: raw ÷ (service + client + sink); raw/service: without the load generators)');
+  if (f.scenarios.some((s) => s.scenario.startsWith('floor'))) lines.push('(floor http+sign: node:http on as many threads, the body signed by signSplitMessage alone; floor http bare: a fixed answer of the same size; bench/serve-floor.ts)');
   lines.push(`audit rows: ${Object.entries(f.audit).filter(([a]) => /sign/.test(a)).map(([a, n]) => `${a} ${n}`).join(', ')}; answered: ${Object.entries(f.answered).map(([a, n]) => `${a} ${n}`).join(', ')}; openssl verified ${f.scenarios.reduce((s, x) => s + x.verified, 0)} samples`);
   return lines.join('\n');
 }
