@@ -716,7 +716,7 @@ async function recoveryStory(page: Page, locale: Locale, personUrl: string): Pro
   await page.goto(`${base}/me/recovered`);
   await audit(page, `recovered keys, waiting (${l})`);
   await submit(page, `form[action="/me/recovered/${id}"] button[type=submit]`);
-  assert.match(await page.textContent('main') ?? '', new RegExp(escape(T.recovery.received(2, email))));
+  assert.match(await page.textContent('main') ?? '', new RegExp(escape(T.recovery.received(2, email, 2))));
   const password = (await page.textContent('[data-handover-password]'))!.trim();
   await audit(page, `recovered keys, received (${l})`);
   if (l === 'en') await shoot(page, 'recovered-keys');

@@ -456,7 +456,8 @@ export const en = {
     nothingWaiting: 'No recovered keys are waiting for you.',
     waiting: (email: string, by: string, approvedBy: string) => `The keys of ${email}, asked for by ${by} and approved by ${approvedBy}.`,
     receiveSubmit: 'Receive them now (once)',
-    received: (n: number, email: string) => `${n} key${n === 1 ? '' : 's'} of ${email} in one file. This is the only time: the password is not shown again.`,
+    received: (n: number, email: string, all: number) =>
+      `${n} key${n === 1 ? '' : 's'} of ${email} in one file${all > n ? ` (the newest ${n} of ${all}: one file holds no more; an administrator exports the older ones with the command line)` : ''}. This is the only time: the password is not shown again.`,
     download: 'Download the keys (.p12)',
     waitingNotice: 'Recovered keys are waiting for you: see "Recovered keys".',
     unmailed: (emails: string) => `The mail relay did not take the mail to ${emails}: the step is done all the same, but tell them yourself.`,

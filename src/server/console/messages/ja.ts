@@ -455,7 +455,8 @@ export const ja: Messages = {
     nothingWaiting: 'あなたが受け取る回復した鍵はありません。',
     waiting: (email: string, by: string, approvedBy: string) => `${email} の鍵（依頼: ${by}、承認: ${approvedBy}）。`,
     receiveSubmit: '今すぐ受け取る（一度だけ）',
-    received: (n: number, email: string) => `${email} の鍵 ${n} 個を一つのファイルにまとめました。パスワードが表示されるのはこの一度だけです。`,
+    received: (n: number, email: string, all: number) =>
+      `${email} の鍵 ${n} 個を一つのファイルにまとめました${all > n ? `（全${all}個のうち新しい${n}個。1つのファイルにはこれ以上入りません。古い鍵は管理者がコマンドラインで書き出します）` : ''}。パスワードが表示されるのはこの一度だけです。`,
     download: '鍵をダウンロード (.p12)',
     waitingNotice: '回復した鍵があなたを待っています。「回復した鍵」を開いてください。',
     unmailed: (emails: string) => `メールリレーが ${emails} 宛てのメールを受け付けませんでした。操作は完了していますが、ご自身で連絡してください。`,

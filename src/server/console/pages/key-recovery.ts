@@ -152,12 +152,14 @@ export const receiveRecovered: ConsoleHandler = async (c, cx, v) => {
     if (!r) throw e;
     return page(v, { title: t.receiveTitle, status: r.status, body: h`${notice('bad', r.text)}<p><a href="/me/recovered">${t.receiveTitle}</a></p>` });
   }
-  const keys = (await decryptionKeyHistory(store, k.email)).slice(0, MAX_PKCS12_IDENTITIES);
+  // One PKCS#12 file carries at most MAX_PKCS12_IDENTITIES keys: the newest go, and the page says how many were left.
+  const history = await decryptionKeyHistory(store, k.email);
+  const keys = history.slice(0, MAX_PKCS12_IDENTITIES);
   if (!keys.length) return page(v, { title: t.receiveTitle, status: 404, body: notice('warn', v.t.mine.oldMailNone) });
   const handed = await handOverKeys(cx, v, store, {
     keys, profile, owner: k.email, fileStem: `${k.email}-recovered`, mobileconfig: false,
     reason: `key recovery ${k.id} for ${k.email}: requested by ${k.requestedByEmail}, approved by ${k.approvedByEmail ?? ''}, handed over once to ${v.person!.email}`,
   });
-  const body = h`${notice('good', t.received(keys.length, k.email))}${handoverCard(v, handed, t.download)}<p><a href="/me">${v.t.me.back}</a></p>`;
+  const body = h`${notice('good', t.received(keys.length, k.email, history.length))}${handoverCard(v, handed, t.download)}<p><a href="/me">${v.t.me.back}</a></p>`;
   return page(v, { title: t.receiveTitle, body });
 };
