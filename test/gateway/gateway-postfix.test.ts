@@ -107,8 +107,8 @@ test('through Postfix: two RCPTs that differ only in case and in their DSN reque
     ]);
     assert.deepEqual(replies.slice(2).map((r) => r.code), [250, 250, 250, 354, 250, 221], replies.map((r) => r.text).join('\n'));
     await until('the copy', () => sink.deliveries.some((d) => d.to.includes('erin@example.com')), pf);
-    // Give a second copy (there should be none) the time to arrive.
-    await new Promise((r) => setTimeout(r, 1000));
+    // A second copy (there should be none) would be in Postfix's queue until delivered: wait for the queue to empty.
+    await until('the queue to empty', async () => (await pf.queued()) === 0, pf);
     const d = sink.deliveryTo('erin@example.com');
     assert.deepEqual(d.dsn, { ret: 'HDRS', envid: 'case-1' });
     const byRecipient = Object.fromEntries(d.to.map((r, i) => [r, d.rcptDsn[i]]));
@@ -139,7 +139,8 @@ test('through Postfix: the gateway down, or its next hop down, loses nothing; ev
   try {
     await pf.flush();
     await until('all three', () => sink.deliveries.length >= 3, pf);
-    await new Promise((r) => setTimeout(r, 500));
+    // Any further copy would be in Postfix's queue until delivered: wait for the queue to empty.
+    await until('the queue to empty', async () => (await pf.queued()) === 0, pf);
     const subjects = sink.deliveries.map((d) => /Subject: (Down \d)/.exec(d.message.toString('latin1'))?.[1]).sort();
     assert.deepEqual(subjects, ['Down 0', 'Down 1', 'Down 2']);
   } finally {
@@ -194,9 +195,9 @@ test('through Postfix with LMTP (--lmtp, the lmtp filter transport of docs/gatew
     sink.refuse.clear();
     await lpf.flush();
     await until('Erin\'s copy', () => sink.deliveries.some((d) => d.to.includes('erin@example.com')), lpf);
-    await new Promise((res) => setTimeout(res, 1500));
+    // A second copy for either would be in Postfix's queue until delivered (the next hop is the sink): flush, wait for the queue to empty.
     await lpf.flush();
-    await new Promise((res) => setTimeout(res, 1000));
+    await until('the queue to empty', async () => (await lpf.queued()) === 0, lpf);
     assert.equal(sink.deliveries.filter((d) => d.to.includes('carol@example.com')).length, 1, 'Carol got exactly one copy');
     assert.equal(sink.deliveries.filter((d) => d.to.includes('erin@example.com')).length, 1, 'Erin got exactly one copy');
     assert.match(sink.deliveryTo('carol@example.com').message.toString('latin1'), /application\/pkcs7-mime/);
@@ -358,11 +359,10 @@ test('through Postfix: its queue full (queue_minfree above the free space): :25 
     await pf.setParameter('queue_minfree');
     await pf.flush();
     await until('both delivered', () => ours().length >= 2, pf);
-    await new Promise((r) => setTimeout(r, 1500));
+    // A second copy would be in Postfix's queue until delivered: flush, and wait for the queue to empty.
     await pf.flush();
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.deepEqual(subjects().sort(), ['Full in', 'Full out'], 'each message once');
     await until('the queue to empty', async () => (await pf.queued()) === 0, pf);
+    assert.deepEqual(subjects().sort(), ['Full in', 'Full out'], 'each message once');
     assert.ok((await opensslVerifyMime(world.dir, ours().find((d) => d.to.includes('erin@example.com'))!.message, world.corpRoot)).ok, 'the outbound copy left signed');
     const got = ours().find((d) => d.to.includes('alice@corp.test'))!.message;
     assert.match(got.toString('latin1'), /^Authentication-Results: mx\.corp\.test; smime=pass/m);
