@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './run-cli.ts';
+import { runCli, USER_COMPILE_CACHE } from './run-cli.ts';
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -30,7 +30,7 @@ async function refused(args: string[], message: RegExp): Promise<void> {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kakitome-cli-policy-'));
   mkdirSync(join(dir, 'user'));
-  env = { ...process.env, HOME: join(dir, 'user'), KAKITOME_HOME: join(dir, 'home'), KAKITOME_DATABASE_URL: '' };
+  env = { ...process.env, ...USER_COMPILE_CACHE, HOME: join(dir, 'user'), KAKITOME_HOME: join(dir, 'home'), KAKITOME_DATABASE_URL: '' };
   delete env.KAKITOME_MASTER_KEY;
   await ok('init');
 });

@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, type CliResult } from './run-cli.ts';
+import { runCli, USER_COMPILE_CACHE, type CliResult } from './run-cli.ts';
 import { startPostgres, type PostgresServer } from '../store/postgres-server.ts';
 
 const roots: string[] = [];
@@ -32,7 +32,7 @@ function workdir(): string {
 
 /** The environment of one user: their home, nothing inherited from the machine's store settings. */
 function userEnv(dir: string, home: string, databaseUrl = ''): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: join(dir, 'user-home'), KAKITOME_HOME: join(dir, home), KAKITOME_DATABASE_URL: databaseUrl };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...USER_COMPILE_CACHE, HOME: join(dir, 'user-home'), KAKITOME_HOME: join(dir, home), KAKITOME_DATABASE_URL: databaseUrl };
   delete env.KAKITOME_MASTER_KEY;
   delete env.KAKITOME_MASTER_KEY_FILE;
   return env;

@@ -125,13 +125,13 @@ test('a copy the gateway could not make (the store down) is its own 451 4.3.0 na
 });
 
 test('kakitome gateway (the real launcher): a wrong option or a missing store exits 2 at start, saying what to give', async () => {
-  const { runCli } = await import('../cli/run-cli.ts');
+  const { runCli, USER_COMPILE_CACHE } = await import('../cli/run-cli.ts');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'kakitome-gw-cli-'));
   try {
-    const env = { ...process.env, HOME: dir, KAKITOME_HOME: '', KAKITOME_DATABASE_URL: '' };
+    const env = { ...process.env, ...USER_COMPILE_CACHE, HOME: dir, KAKITOME_HOME: '', KAKITOME_DATABASE_URL: '' };
     const bad = await runCli(['gateway', '--listen', '127.0.0.1', '--next-hop', '127.0.0.1:10026', '--domain', 'example.com'], { env });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--listen "127\.0\.0\.1": give HOST:PORT/);

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { runCli } from '../cli/run-cli.ts';
+import { runCli, USER_COMPILE_CACHE } from '../cli/run-cli.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { runPeer } from '../peers/run-peer.ts';
 import { OPENSSL, requireOpenssl } from '../peers/openssl.ts';
@@ -41,7 +41,7 @@ export async function createWorld(databaseUrl = ''): Promise<GatewayWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'kakitome-gw-'));
   mkdirSync(join(dir, 'user-home'));
   const home = join(dir, 'home');
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: join(dir, 'user-home'), KAKITOME_HOME: home, KAKITOME_DATABASE_URL: databaseUrl };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...USER_COMPILE_CACHE, HOME: join(dir, 'user-home'), KAKITOME_HOME: home, KAKITOME_DATABASE_URL: databaseUrl };
   delete env.KAKITOME_MASTER_KEY;
   delete env.KAKITOME_MASTER_KEY_FILE;
   const pki = new TestPki('Partner Root');
