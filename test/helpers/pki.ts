@@ -1,12 +1,13 @@
 /**
  * A throwaway PKI minted at test time (nothing is committed): a root CA, and end
- * entities of every key type with S/MIME extensions. PEM files are written to a
+ * entities of every key type with S/MIME extensions (RSA keys from rsaKeyPair's pool). PEM files are written to a
  * temporary directory so that the peers (openssl, cmsutil, gpgsm, Java) can read them.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { issueCertificate } from '../../src/x509/issue.ts';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
@@ -27,11 +28,45 @@ export interface Identity {
   keyPath: string;
 }
 
+const RSA_KEYS = fileURLToPath(new URL('../../node_modules/.cache/kakitome-tests/rsa-keys/', import.meta.url));
+const rsaTaken = new Map<number, number>();
+
+/**
+ * An RSA key pair that no other call in this process returned: the process's n-th
+ * RSA key of this size is the n-th of a pool kept in node_modules/.cache (per user,
+ * gone with node_modules), made by whichever test file first needed it. Every key a
+ * file sees is still distinct from every other it sees; only files (processes, each
+ * with stores of their own) share them. RSA key generation is the one slow step of a
+ * throwaway PKI (2048 bits: 60-200 ms of CPU; 3072: 0.3-1.2 s), and the suite made
+ * hundreds of them.
+ */
+export function rsaKeyPair(modulusLength: 2048 | 3072): { publicKey: KeyObject; privateKey: KeyObject } {
+  const n = rsaTaken.get(modulusLength) ?? 0;
+  rsaTaken.set(modulusLength, n + 1);
+  const file = join(RSA_KEYS, `rsa${modulusLength}-${n}.pem`);
+  if (existsSync(file)) {
+    const privateKey = createPrivateKey(readFileSync(file));
+    return { publicKey: createPublicKey(privateKey), privateKey };
+  }
+  const pair = generateKeyPairSync('rsa', { modulusLength });
+  try {
+    mkdirSync(RSA_KEYS, { recursive: true });
+    const staged = `${file}.${process.pid}`;
+    writeFileSync(staged, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    // link, not rename: a file that made the same entry first keeps it (this process keeps its own key).
+    try { linkSync(staged, file); } catch { /* made by another file at the same time */ }
+    rmSync(staged, { force: true });
+  } catch {
+    // A read-only checkout: the key stays this process's only.
+  }
+  return pair;
+}
+
 export function generateKey(kind: KeyKind): { publicKey: KeyObject; privateKey: KeyObject } {
   switch (kind) {
     case 'rsa1024': return generateKeyPairSync('rsa', { modulusLength: 1024 });
-    case 'rsa2048': return generateKeyPairSync('rsa', { modulusLength: 2048 });
-    case 'rsa3072': return generateKeyPairSync('rsa', { modulusLength: 3072 });
+    case 'rsa2048': return rsaKeyPair(2048);
+    case 'rsa3072': return rsaKeyPair(3072);
     case 'p256': return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     case 'p384': return generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
     case 'p521': return generateKeyPairSync('ec', { namedCurve: 'secp521r1' });
@@ -59,7 +94,7 @@ export class TestPki {
 
   constructor(name = 'Kakitome Test Root') {
     this.dir = mkdtempSync(join(tmpdir(), 'kakitome-pki-'));
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { publicKey, privateKey } = rsaKeyPair(2048);
     this.caKey = privateKey;
     this.caCert = issueCertificate({
       subject: { commonName: name, organization: 'Kakitome Tests', country: 'JP' },
