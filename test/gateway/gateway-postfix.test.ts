@@ -334,11 +334,12 @@ test('through Postfix: its queue full (queue_minfree above the free space): :25 
   const { signMessage } = await import('../../src/smime/sign-message.ts');
   const dave = world.pki.identity('rsa2048', 'dave');
   // 1. Two messages in Postfix's queue, one each way, waiting for the (stopped) gateway (beside any an earlier test left there).
-  const before = await pf.queued({ fromSender: true });
+  const senders = ['alice@corp.test', 'dave@example.com'];
+  const before = await pf.queued({ senders });
   assert.equal((await sendTo(ports.smtp, 'alice@corp.test', ['erin@example.com'], draft('alice@corp.test', 'erin@example.com', 'Full out', 'Outbound while full.'))).code, 250);
   const inbound = signMessage(draft('dave@example.com', 'alice@corp.test', 'Full in', 'Inbound while full.'), { signers: [{ certificate: dave.cert, key: dave.key }] });
   assert.equal((await sendTo(ports.smtp, 'dave@example.com', ['alice@corp.test'], inbound)).code, 250);
-  await until('both in the queue', async () => (await pf.queued({ fromSender: true })) === before + 2, pf);
+  await until('both in the queue', async () => (await pf.queued({ senders })) === before + 2, pf);
   // 2. The queue's file system "full": Postfix wants more free space than the disk has (the check behind 452 4.3.1).
   await pf.setParameter('queue_minfree', String(2 ** 50));
   const gw = await startGatewayProcess(world, gatewayArgs());
@@ -352,9 +353,9 @@ test('through Postfix: its queue full (queue_minfree above the free space): :25 
     const deferredByGateway = () => gw.lines.filter((l) => l.includes('"event":"message"') && /"reply":4\d\d/.test(l));
     await until('the gateway to answer 4xx for each queued message', () => deferredByGateway().length >= before + 2, pf);
     // Postfix writes its own log line after it has read the gateway's reply, which the gateway logged first: wait for it.
-    await until('Postfix to log the deferral with the next hop\'s reason', () => /status=deferred \([^)]*Insufficient system storage/.test(pf.log()), pf, 10_000);
+    await until('Postfix to log the deferral with the next hop\'s reason', () => /status=deferred \(.*Insufficient system storage/.test(pf.log()), pf, 10_000);
     assert.equal(ours().length, 0, 'nothing delivered while the queue is full');
-    assert.equal(await pf.queued({ fromSender: true }), before + 2, 'Postfix still holds both');
+    assert.equal(await pf.queued({ senders }), before + 2, 'Postfix still holds both');
     // 3. Room again: both are delivered, each once.
     await pf.setParameter('queue_minfree');
     await pf.flush();
