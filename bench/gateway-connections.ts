@@ -18,7 +18,7 @@
  * neighbour's load falls on all of them alike; CPU time per message holds under load
  * where throughput does not (../shared: the machine is shared).
  *
- *   npx node bench/gateway-connections.ts [--count=N] [--concurrency=C] [--rounds=R] [--warmup=N] [--modes=proxy,reuse,connect] [--workers=N] [--against=BIN | --against-env=NAME=VALUE] [--floor] [--harvested=N] [--node-arg=ARG]... [--out=FILE]
+ *   npx node bench/gateway-connections.ts [--count=N] [--concurrency=C] [--rounds=R] [--warmup=N] [--modes=proxy,reuse,connect] [--direction=outbound|inbound] [--workers=N] [--against=BIN | --against-env=NAME=VALUE] [--floor] [--harvested=N] [--node-arg=ARG]... [--out=FILE]
  *
  * `--against=/other/tree/bin/kakitome.js` measures a second gateway, another tree's
  * (main, before a change), in the same rounds, one after the other; `--against-env=NAME=VALUE[,...]`
@@ -26,6 +26,9 @@
  * `--floor` also measures, in `connect` mode, a bare node:net listener answering the
  * same commands in a process of its own: what node's sockets and the kernel cost a
  * connection, under any SMTP library.
+ * `--direction=inbound` sends the bench/gateway.ts inbound message instead (carol@example.com
+ * to alice@corp.test, signed and encrypted to alice: decrypt + verify), outbound (the default)
+ * a 2 KB message alice@corp.test signs.
  * `--harvested=N` first files N partners' certificates in the store (harvested, current,
  * one address each), as a gateway that has seen a year of signed mail holds: the
  * outbound plan looks every recipient up among them (plan-outbound.ts).
@@ -43,6 +46,7 @@ import { issueCertificate } from '../src/x509/issue.ts';
 import { generateKey } from '../test/helpers/pki.ts';
 import { freePort } from '../test/gateway/postfix-instance.ts';
 import { twoKilobyteEmail } from './messages.ts';
+import { encryptMessage } from '../src/smime/encrypt-message.ts';
 import { CountingSink, cpuPerMessage, cpuSeconds, startGatewayProcess } from './gateway.ts';
 
 type Mode = 'proxy' | 'reuse' | 'connect';
@@ -64,7 +68,17 @@ interface Options {
   floor: boolean;
   /** Partners' certificates filed in the store before the runs. */
   harvested: number;
+  /** Outbound (signed) or inbound (decrypted and verified) messages. */
+  direction: Direction;
 }
+
+type Direction = 'outbound' | 'inbound';
+
+/** Who sends to whom in each direction: as bench/gateway.ts. */
+const PARTIES: Record<Direction, { from: string; to: string }> = {
+  outbound: { from: 'alice@corp.test', to: 'erin@example.com' },
+  inbound: { from: 'carol@example.com', to: 'alice@corp.test' },
+};
 
 function parseOptions(argv: readonly string[]): Options {
   const arg = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -83,7 +97,13 @@ function parseOptions(argv: readonly string[]): Options {
     againstEnv: arg('against-env')?.split(','),
     floor: argv.includes('--floor'),
     harvested: Number(arg('harvested') ?? 0),
+    direction: direction(arg('direction')),
   };
+}
+
+function direction(v: string | undefined): Direction {
+  if (v === undefined || v === 'outbound' || v === 'inbound') return v ?? 'outbound';
+  throw new Error(`--direction takes outbound or inbound, not ${v}`);
 }
 
 /** An SMTP client that waits for each reply before the next command, as Postfix's smtpd_proxy does. */
@@ -174,15 +194,25 @@ async function harvestPartners(world: GatewayWorld, n: number): Promise<void> {
   console.log(`${n} partners' certificates harvested into the store`);
 }
 
-async function transaction(c: LockstepClient, data: Buffer): Promise<void> {
-  await c.command('MAIL FROM:<alice@corp.test>\r\n', '250');
-  await c.command('RCPT TO:<erin@example.com>\r\n', '250');
+async function transaction(c: LockstepClient, data: Buffer, d: Direction): Promise<void> {
+  await c.command(`MAIL FROM:<${PARTIES[d].from}>\r\n`, '250');
+  await c.command(`RCPT TO:<${PARTIES[d].to}>\r\n`, '250');
   await c.command('DATA\r\n', '354');
   await c.command(data, '250');
 }
 
+/** The 2 KB message of `d`, as bench/gateway.ts sends it: signed by alice's gateway outbound; inbound signed by carol and encrypted to alice. */
+async function messageFor(world: GatewayWorld, d: Direction): Promise<Buffer> {
+  if (d === 'outbound') return twoKilobyteEmail('alice@corp.test');
+  const store = await openWorldStore(world);
+  const alice = (await store.findRecipientCertificates('alice@corp.test'))[0]!.certificate;
+  await store.close();
+  const carol = world.pki.identity('rsa2048', 'carol');
+  return encryptMessage(twoKilobyteEmail('carol@example.com'), { recipients: [{ certificate: alice }], sign: { signers: [{ certificate: carol.cert, key: carol.key }] } });
+}
+
 /** `count` messages (or connections) through `port` by `concurrency` clients, in `mode`. */
-export async function run(mode: Mode, port: number, count: number, concurrency: number, data: Buffer): Promise<number> {
+export async function run(mode: Mode, port: number, count: number, concurrency: number, data: Buffer, d: Direction = 'outbound'): Promise<number> {
   let next = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -190,11 +220,11 @@ export async function run(mode: Mode, port: number, count: number, concurrency: 
     while (next++ < count) {
       if (mode === 'reuse') {
         kept ??= await open(port);
-        await transaction(kept, data);
+        await transaction(kept, data, d);
         continue;
       }
       const c = await open(port);
-      if (mode === 'proxy') await transaction(c, data);
+      if (mode === 'proxy') await transaction(c, data, d);
       await c.quit();
     }
     await kept?.quit();
@@ -266,7 +296,7 @@ export async function measureConnections(o: Options) {
   const gateways: Array<{ m: Measured; port: number; process: Awaited<ReturnType<typeof startGatewayProcess>> }> = [];
   let floor: { port: number; child: ChildProcess; rounds: Round[] } | undefined;
   // The message as DATA carries it: CRLF, dot-stuffed, with its terminator.
-  const data = Buffer.from(`${twoKilobyteEmail('alice@corp.test').toString('latin1').replace(/\r\n\./g, '\r\n..')}.\r\n`, 'latin1');
+  const data = Buffer.from(`${(await messageFor(world, o.direction)).toString('latin1').replace(/\r\n\./g, '\r\n..')}.\r\n`, 'latin1');
   const load0 = loadavg()[0]!;
   try {
     for (const m of measured) {
@@ -274,7 +304,7 @@ export async function measureConnections(o: Options) {
       gateways.push({ m, port, process: await startGatewayProcess(world, port, sink.port, { workers: o.workers, nodeArgs: o.nodeArgs, lmtp: false, ...(m.bin ? { bin: m.bin } : {}), ...(m.env ? { env: m.env } : {}) }) });
       console.log(`gateway pid ${gateways.at(-1)!.process.child.pid} (${m.label})`);
     }
-    for (const g of gateways) if (o.warmup > 0) await run('proxy', g.port, o.warmup, o.concurrency, data);
+    for (const g of gateways) if (o.warmup > 0) await run('proxy', g.port, o.warmup, o.concurrency, data, o.direction);
     const results = gateways.map(() => ({ proxy: [] as Round[], reuse: [] as Round[], connect: [] as Round[] }));
     if (o.floor) {
       const port = await freePort();
@@ -287,7 +317,7 @@ export async function measureConnections(o: Options) {
         for (const [i, g] of gateways.entries()) {
           const pid = g.process.child.pid!;
           const a = cpuSeconds(pid);
-          const seconds = await run(mode, g.port, o.count, o.concurrency, data);
+          const seconds = await run(mode, g.port, o.count, o.concurrency, data, o.direction);
           results[i]![mode].push({ ...cpuPerMessage(a, cpuSeconds(pid), o.count), perSecond: o.count / seconds });
         }
         if (floor && mode === 'connect') {
@@ -298,7 +328,7 @@ export async function measureConnections(o: Options) {
       }
     }
     return {
-      count: o.count, concurrency: o.concurrency, rounds: o.rounds, load: { before: load0, after: loadavg()[0]! },
+      count: o.count, concurrency: o.concurrency, rounds: o.rounds, direction: o.direction, load: { before: load0, after: loadavg()[0]! },
       gateways: [
         ...gateways.map((g, i) => ({ label: g.m.label, modes: Object.fromEntries(o.modes.map((m) => [m, summarise(results[i]![m])])) as Partial<Record<Mode, ReturnType<typeof summarise>>> })),
         ...(floor && floor.rounds.length > 0 ? [{ label: 'floor: a bare node:net listener', modes: { connect: summarise(floor.rounds) } as Partial<Record<Mode, ReturnType<typeof summarise>>> }] : []),
@@ -317,7 +347,7 @@ if (serveFloorAt) serveFloor(Number(serveFloorAt.slice('--serve-floor='.length))
 else if (import.meta.url === `file://${process.argv[1]}`) {
   const o = parseOptions(process.argv.slice(2));
   const f = await measureConnections(o);
-  console.log(`gateway CPU per message (per connection for 'connect'), µs, median of ${f.rounds} rounds of ${f.count}, ${f.concurrency} clients, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`);
+  console.log(`gateway CPU per message (per connection for 'connect'), ${f.direction}, µs, median of ${f.rounds} rounds of ${f.count}, ${f.concurrency} clients, load ${f.load.before.toFixed(1)} -> ${f.load.after.toFixed(1)}`);
   for (const g of f.gateways) {
     console.log(g.label);
     for (const [m, s] of Object.entries(g.modes)) {
