@@ -95,14 +95,32 @@ export function multipartSignedContentType(micalg: string, boundary: string): He
  */
 export function base64Lines(der: Uint8Array): Buffer {
   const src = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
-  const chars = Math.ceil(src.length / 3) * 4;
+  const out = Buffer.allocUnsafe(base64LinesLength(src.length));
   // Empty input is one empty line, as libbase64's wrap of "" plus the final CRLF gave.
-  const lines = Math.max(1, Math.ceil(chars / 76));
-  const out = Buffer.allocUnsafe(chars + 2 * lines);
-  // The unbroken text sits at the end; line i moves from 2·lines + 76·i to 78·i, never past text not yet moved.
-  const base = 2 * lines;
-  out.write(src.toString('base64'), base, 'latin1');
-  let o = 0;
+  if (src.length === 0) out.write('\r\n', 0, 'latin1');
+  else writeLinesFrom(out, src, 0);
+  return out;
+}
+
+/** Input octets per full 76-character line. */
+const LINE_OCTETS = 57;
+
+function base64LinesLength(octets: number): number {
+  const chars = Math.ceil(octets / 3) * 4;
+  return chars + 2 * Math.max(1, Math.ceil(chars / 76));
+}
+
+/**
+ * Writes the lines of src from octet `from` (a multiple of LINE_OCTETS) on into `out`,
+ * sized by base64LinesLength for all of src, from the start of line from / LINE_OCTETS.
+ * The unbroken text goes at the end of out; each line moves forward into place, never
+ * over text not yet moved (line k moves to 78k from at least 76k + 2·lines).
+ */
+function writeLinesFrom(out: Buffer, src: Buffer, from: number): void {
+  const chars = Math.ceil((src.length - from) / 3) * 4;
+  const base = out.length - chars;
+  out.write(src.toString('base64', from), base, 'latin1');
+  let o = (from / LINE_OCTETS) * 78;
   for (let i = 0; i < chars; i += 76) {
     const n = Math.min(76, chars - i);
     copyWithin.call(out, o, base + i, base + i + n);
@@ -110,9 +128,84 @@ export function base64Lines(der: Uint8Array): Buffer {
     out[o + n + 1] = 0x0a;
     o += n + 2;
   }
-  if (chars === 0) out.write('\r\n', 0, 'latin1');
-  return out;
 }
+
+/** A run of whole lines kept: the octets they encode and their text with line breaks. */
+interface KeptLines {
+  octets: Buffer;
+  lines: Buffer;
+}
+
+/** At most this many kept prefixes, and DERs to learn from (a few signers in turn; ECDSA's DER of each signature length). */
+const MAX_KEPT = 4;
+/** Signatures larger than this are encoded whole and not kept (a SignedData carrying its content: opaque signing). */
+const MAX_KEPT_OCTETS = 16 * 1024;
+
+/**
+ * base64Lines for the SignedData of signature after signature: a signer's DER repeats
+ * everything up to its signed attributes (the outer headers, its certificates: about
+ * four fifths of a detached RSA signature), so the lines of the longest prefix two
+ * signatures of the same length shared are kept and copied, and only the rest is
+ * encoded (the 3.4 KB string of a 2,530-octet DER was the largest allocation of a
+ * signed message). A DER whose kept prefix covers less than half of it (a new signer,
+ * or only what two signers share) is compared with the last few such DERs, to keep a
+ * longer prefix. The output is byte for byte base64Lines's: a kept prefix is used only
+ * when the DER starts with exactly its octets (test/smime/sign-entity.test.ts,
+ * test/server/batch-signature-lines.test.ts).
+ */
+export class SignatureLines {
+  /** Longest first. */
+  #kept: KeptLines[] = [];
+  /** Copies of the last DERs no kept prefix covered by half, newest first. */
+  #recent: Buffer[] = [];
+
+  encode(der: Uint8Array): Buffer {
+    const src = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+    if (src.length > MAX_KEPT_OCTETS) return base64Lines(src);
+    let out: Buffer | undefined;
+    let covered = 0;
+    for (const k of this.#kept) {
+      const n = k.octets.length;
+      if (src.length > n && src.compare(k.octets, 0, n, 0, n) === 0) {
+        out = Buffer.allocUnsafe(base64LinesLength(src.length));
+        k.lines.copy(out, 0);
+        writeLinesFrom(out, src, n);
+        covered = n;
+        break;
+      }
+    }
+    out ??= base64Lines(src);
+    if (2 * covered < src.length) this.#learn(src, out, covered);
+    return out;
+  }
+
+  /** Keeps the whole lines src shares with a recent DER of its length, when they are more than `covered`. */
+  #learn(src: Buffer, out: Buffer, covered: number): void {
+    let best = 0;
+    for (const r of this.#recent) {
+      if (r.length !== src.length) continue;
+      // The longest shared prefix, by halving (native comparisons, no loop over octets).
+      let lo = 0;
+      let hi = src.length;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (src.compare(r, 0, mid, 0, mid) === 0) lo = mid;
+        else hi = mid - 1;
+      }
+      best = Math.max(best, lo);
+    }
+    const octets = Math.floor(best / LINE_OCTETS) * LINE_OCTETS;
+    if (octets > covered) {
+      this.#kept.push({ octets: Buffer.from(src.subarray(0, octets)), lines: Buffer.from(out.subarray(0, (octets / LINE_OCTETS) * 78)) });
+      this.#kept.sort((x, y) => y.octets.length - x.octets.length);
+      if (this.#kept.length > MAX_KEPT) this.#kept.pop();
+    }
+    this.#recent.unshift(Buffer.from(src));
+    if (this.#recent.length > MAX_KEPT) this.#recent.pop();
+  }
+}
+
+const signatureLines = new SignatureLines();
 
 export function signEntity(entity: Buffer, options: SignEntityOptions): Buffer {
   const parts = signEntityParts(entity, options);
@@ -150,7 +243,7 @@ export function signEntityChunks(entity: Buffer, options: SignEntityOptions): En
     `${PREAMBLE}\r\n\r\n--${boundary}\r\n`,
     entity,
     `\r\n--${boundary}\r\n${SIGNATURE_PART_HEAD}`,
-    base64Lines(der),
+    signatureLines.encode(der),
     `\r\n--${boundary}--\r\n`,
   ];
   return { headers: [contentType], body };

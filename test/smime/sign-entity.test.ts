@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { encode as encodeBase64, wrap as wrapBase64 } from 'libbase64';
-import { base64Lines, multipartSignedContentType, signEntityParts } from '../../src/smime/sign-entity.ts';
+import { base64Lines, multipartSignedContentType, SignatureLines, signEntityParts } from '../../src/smime/sign-entity.ts';
 import { buildEntity, buildMultipartBody, createBoundary, formatHeaderField, formatParameterizedValue } from '../../src/mime/build-entity.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { parseContentType } from '../../src/mime/parse-content-type.ts';
@@ -18,6 +18,29 @@ test('base64Lines writes what libbase64 encode + wrap(76) + CRLF wrote, for ever
     assert.equal(base64Lines(input).toString('latin1'), general.toString('latin1'), `length ${n}`);
     assert.equal(base64Lines(new Uint8Array(input)).toString('latin1'), general.toString('latin1'), `Uint8Array length ${n}`);
   }
+});
+
+test('SignatureLines writes what base64Lines writes, whatever prefixes the signatures share', () => {
+  const lines = new SignatureLines();
+  const heads = Array.from({ length: 6 }, (_, h) => Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 31 + h * 7) & 0xff)));
+  let seed = 1;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+  let reused = 0;
+  for (let round = 0; round < 600; round++) {
+    // Mostly one head and one of three lengths (a signer's DERs), sometimes another head, another length, a tiny or a huge input.
+    const head = heads[round < 200 ? 0 : random(round % 50 < 40 ? 2 : 6)]!;
+    const length = [2530, 2531, 2529, 57, 114, 0, 1, 58, 20_000][round % 97 === 0 ? 3 + random(6) : round % 89 === 0 ? 8 : random(3)]!;
+    const shared = Math.min(length, length > 200 ? length - 1 - random(400) : random(length + 1));
+    const der = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) der[i] = i < shared ? (head[i % head.length]! ^ length) & 0xff : random(256);
+    const input = round % 3 === 0 ? new Uint8Array(der) : der;
+    const before = Buffer.from(der);
+    const out = lines.encode(input);
+    assert.equal(out.toString('latin1'), base64Lines(der).toString('latin1'), `round ${round}, length ${length}, shared ${shared}`);
+    assert.deepEqual(der, before, 'the input is not changed');
+    if (round > 3 && length === 2530 && shared > 2000) reused++;
+  }
+  assert.ok(reused > 50);
 });
 
 test('the multipart/signed body is what buildMultipartBody writes around the content and the signature part', () => {

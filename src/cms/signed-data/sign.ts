@@ -90,7 +90,11 @@ function objectId(o: object): number {
 const prepared = new WeakMap<KeyObject, WeakMap<Certificate, Map<string, PreparedSigner>>>();
 const MAX_CHOICES_PER_SIGNER = 16;
 
+/** choiceKey of a signer that leaves every choice to the defaults (the signing service's): kept, not built per message. */
+const DEFAULT_CHOICES = '|||default|';
+
 function choiceKey(s: SignerOptions): string {
+  if (s.hash === undefined && s.rsaPadding === undefined && s.identifier === undefined && s.capabilities === undefined && s.encryptionKeyPreference === undefined) return DEFAULT_CHOICES;
   let caps: string;
   if (s.capabilities === false) caps = 'none';
   else if (s.capabilities === undefined) caps = 'default';
