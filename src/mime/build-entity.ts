@@ -152,7 +152,12 @@ export function joinChunks(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
   let length = 0;
   for (const c of chunks) length += c.length;
   const out = Buffer.allocUnsafe(length);
-  let pos = 0;
+  writeChunks(out, 0, chunks);
+  return out;
+}
+
+/** joinChunks into a buffer of the caller's, at `pos` (it must have room); returns the position after the chunks. */
+export function writeChunks(out: Buffer, pos: number, chunks: ReadonlyArray<Uint8Array | string>): number {
   for (const c of chunks) {
     if (typeof c === 'string') pos += latin1Write.call(out, c, pos, c.length);
     else {
@@ -160,7 +165,7 @@ export function joinChunks(chunks: ReadonlyArray<Uint8Array | string>): Buffer {
       pos += c.length;
     }
   }
-  return out;
+  return pos;
 }
 
 /** header section + blank line + body. The body is written as given (callers pass canonical CRLF bytes). */
@@ -170,10 +175,15 @@ export function buildEntity(headers: readonly HeaderInput[], body: Uint8Array): 
 
 /** buildEntity for a body still in pieces (ASCII strings and bytes, see joinChunks): the entity is written in one allocation. */
 export function buildEntityFromChunks(headers: readonly HeaderInput[], body: ReadonlyArray<Uint8Array | string>): Buffer {
+  return joinChunks(entityChunks(headers, body));
+}
+
+/** What buildEntityFromChunks joins: the header section, the blank line and the body, in pieces (ASCII strings and bytes). */
+export function entityChunks(headers: readonly HeaderInput[], body: ReadonlyArray<Uint8Array | string>): Array<Uint8Array | string> {
   const chunks: Array<Uint8Array | string> = [];
   pushHeaderSection(chunks, headers);
   chunks.push('\r\n', ...body);
-  return joinChunks(chunks);
+  return chunks;
 }
 
 // Random text for boundaries, drawn from the CSPRNG 4 KiB at a time and kept as

@@ -10,6 +10,7 @@
  * rules (which cannot tell a quoted ">From " from an original one).
  */
 import { KakitomeError } from '../errors.ts';
+import { writeChunks } from './build-entity.ts';
 
 const FROM_ = Buffer.from('From ');
 
@@ -376,17 +377,21 @@ export class MboxEntryWriter {
     if (this.#out.length < want || this.#out.length > 2 * want) this.#out = Buffer.allocUnsafeSlow(want);
   }
 
-  add(envelope: string, message: Uint8Array): void {
-    const msg = asBuffer(message);
-    const quoteAt = quotePoints(msg);
-    const headLength = 6 + Buffer.byteLength(envelope, 'latin1');
-    const finalNewline = msg.length === 0 || msg[msg.length - 1] !== 0x0a ? 1 : 0;
-    const size = headLength + msg.length + quoteAt.length + finalNewline + 1;
+  /** Room for `size` more bytes. */
+  #reserve(size: number): void {
     if (this.#length + size > this.#out.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(this.#out.length * 2, this.#length + size));
       this.#out.copy(grown, 0, 0, this.#length);
       this.#out = grown;
     }
+  }
+
+  add(envelope: string, message: Uint8Array): void {
+    const msg = asBuffer(message);
+    const quoteAt = quotePoints(msg);
+    const headLength = 6 + Buffer.byteLength(envelope, 'latin1');
+    const finalNewline = msg.length === 0 || msg[msg.length - 1] !== 0x0a ? 1 : 0;
+    this.#reserve(headLength + msg.length + quoteAt.length + finalNewline + 1);
     const out = this.#out;
     let at = this.#length + out.write(`From ${envelope}\n`, this.#length, 'latin1');
     let from = 0;
@@ -397,6 +402,32 @@ export class MboxEntryWriter {
     }
     at += msg.copy(out, at, from);
     if (finalNewline) out[at++] = 0x0a;
+    out[at++] = 0x0a;
+    this.#length = at;
+  }
+
+  /**
+   * add() for a message still in pieces (ASCII strings and bytes, see joinChunks): the
+   * pieces are written straight into the output (no buffer of the message's own), then
+   * searched for lines to quote; a message that has any (rare) is taken out again and
+   * added as a whole.
+   */
+  addChunks(envelope: string, chunks: ReadonlyArray<Uint8Array | string>): void {
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    const head = `From ${envelope}\n`;
+    this.#reserve(head.length + size + 2);
+    const out = this.#out;
+    const entryStart = this.#length;
+    const start = entryStart + out.write(head, entryStart, 'latin1');
+    const end = writeChunks(out, start, chunks);
+    const msg = out.subarray(start, end);
+    if (quotePoints(msg).length > 0) {
+      this.add(envelope, Buffer.from(msg));
+      return;
+    }
+    let at = end;
+    if (size === 0 || out[end - 1] !== 0x0a) out[at++] = 0x0a;
     out[at++] = 0x0a;
     this.#length = at;
   }

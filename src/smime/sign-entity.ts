@@ -166,7 +166,7 @@ export class SignatureLines {
     let covered = 0;
     for (const k of this.#kept) {
       const n = k.octets.length;
-      if (src.length > n && src.compare(k.octets, 0, n, 0, n) === 0) {
+      if (src.length > n && k.octets.equals(src.subarray(0, n))) {
         out = Buffer.allocUnsafe(base64LinesLength(src.length));
         k.lines.copy(out, 0);
         writeLinesFrom(out, src, n);

@@ -219,3 +219,27 @@ test('an mbox entry writer used again after reset(): the new entries only, in th
   assert.notEqual(writer.bytes().buffer, large);
   assert.equal(writer.bytes().byteOffset, 0);
 });
+
+test('MboxEntryWriter.addChunks writes what add writes of the joined pieces: quoted lines (within a piece or across two), no final newline, empty', () => {
+  const messages: Array<Array<Uint8Array | string>> = [
+    ['From: a@b.example\r\n', '\r\n', Buffer.from('body\r\n')],
+    ['Subject: x\r\n\r\n', Buffer.from('line\r\nFrom here\r\n>From there\r\n')],
+    ['Subject: x\r\n\r\nFr', Buffer.from('om split across pieces\r\n')],
+    ['Subject: x\r\n\r\n', '>>', Buffer.from('From after quotes\n'), 'no final newline'],
+    [],
+    [''],
+    ['\n', 'From '],
+  ];
+  const chunked = new MboxEntryWriter(1);
+  const whole = new MboxEntryWriter(1);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, pieces] of messages.entries()) {
+      const joined = Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
+      chunked.addChunks(`sender-${i}@example.net Sun Dec  6 10:00:00 2026`, pieces);
+      whole.add(`sender-${i}@example.net Sun Dec  6 10:00:00 2026`, joined);
+    }
+    assert.equal(chunked.bytes().toString('latin1'), whole.bytes().toString('latin1'), `round ${round}`);
+    chunked.reset(round * 50);
+    whole.reset(round * 50);
+  }
+});

@@ -15,7 +15,8 @@
 import type { z } from 'zod';
 import { KakitomeError } from '../../errors.ts';
 import { DEFAULT_LIMITS } from '../../limits.ts';
-import { signSplitMessage } from '../../smime/sign-message.ts';
+import { signSplitMessageChunks } from '../../smime/sign-message.ts';
+import { joinChunks } from '../../mime/build-entity.ts';
 import type { SignerOptions } from '../../cms/signed-data/sign.ts';
 import { readSigningAddress, readSigningAddressOf } from '../../smime/read-signing-address.ts';
 import { splitMessage, type SplitMessage } from '../../smime/split-message.ts';
@@ -49,6 +50,8 @@ export async function signForTenant(ctx: ServiceContext, key: ApiKeyRecord, mess
 /** A message signed for a tenant, and the audit record of that use, not yet recorded. */
 export interface TenantSignature {
   signed: Buffer;
+  /** The signed message in pieces (ASCII strings and bytes, see joinChunks), for a caller that writes it into a buffer of its own (a batch chunk's output). */
+  chunks: ReadonlyArray<Uint8Array | string>;
   /** The use as the audit log names it: the action, the certificate's SHA-256 fingerprint, the sender and size (and `note`). */
   use: KeyUseRecord & { object: string; detail: string };
 }
@@ -89,8 +92,24 @@ export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord
   const signer: SignerOptions = { certificate: identity.certificate, key: identity.key };
   if (options.hash) signer.hash = options.hash;
   if (options.pss && (query.pss === 'true' || identity.key.asymmetricKeyType === 'rsa')) signer.rsaPadding = 'pss';
-  const signed = signSplitMessage(split, { signers: [signer], certificates: identity.chain, opaque: options.opaque });
-  const out = dkimKeys.length ? signDkim(signed, { signers: dkimKeys }) : signed;
+  const chunks = signSplitMessageChunks(split, { signers: [signer], certificates: identity.chain, opaque: options.opaque });
+  const made = dkimKeys.length ? [signDkim(joinChunks(chunks), { signers: dkimKeys })] : chunks;
   const detail = `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}${note ? `, ${note}` : ''}`;
-  return { signed: out, use: { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail } };
+  return new MadeSignature(made, { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail });
+}
+
+/** The signed message is joined only when asked for: a batch chunk writes its pieces straight into its output. */
+class MadeSignature implements TenantSignature {
+  readonly chunks: ReadonlyArray<Uint8Array | string>;
+  readonly use: TenantSignature['use'];
+  #signed: Buffer | undefined;
+
+  constructor(chunks: ReadonlyArray<Uint8Array | string>, use: TenantSignature['use']) {
+    this.chunks = chunks;
+    this.use = use;
+  }
+
+  get signed(): Buffer {
+    return (this.#signed ??= joinChunks(this.chunks));
+  }
 }

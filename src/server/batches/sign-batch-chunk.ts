@@ -83,8 +83,8 @@ export interface SignChunkInput {
 
 export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput): Promise<SignedChunk> {
   const { entries, firstIndex, key } = input;
-  // The signed messages go straight into the chunk's output in order, one copy each, and the
-  // message's own signed Buffer dies young: one message at a time, so that what a message
+  // The signed messages go straight into the chunk's output in order, written from their pieces
+  // (no buffer of each message's own): one message at a time, so that what a message
   // allocates is garbage before the young generation is next collected (16 messages in
   // flight kept each other's parsed messages alive across collections: promoted, they
   // made most of the batch thread's full collections).
@@ -114,7 +114,7 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
       // As for requests: the store's cache revision first, so a new, renewed or retired identity counts from the next read on.
       if (signing++ % REFRESH_EVERY === 0) await cache.refresh();
       const made = await makeTenantSignature(ctx, key, entry.message!, input.options, 'api.batches.sign', `batch ${input.batchId} message ${index}`);
-      output.add(entry.envelope || envelope, made.signed);
+      output.addChunks(entry.envelope || envelope, made.chunks);
       audit.push(auditRowOf(made.use));
       ctx.metrics.countOperation('batch-sign', 'ok');
     } catch (e) {
