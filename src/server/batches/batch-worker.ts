@@ -27,7 +27,7 @@ import type { ServiceContext } from '../service-context.ts';
 import { serviceCache } from '../service-cache.ts';
 import { SignQuery } from '../schemas.ts';
 import { MboxEntryWriter } from '../../mime/mbox.ts';
-import { decodeChunk } from './chunk-records.ts';
+import { readChunk } from './chunk-records.ts';
 import { collectGarbageAbove } from './collect-garbage.ts';
 import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch-chunk.ts';
 
@@ -196,7 +196,7 @@ export class BatchWorker {
   }
 
   async #sign(chunk: ClaimedChunk, output: MboxEntryWriter, interrupted: () => string | undefined): Promise<SignedChunk> {
-    const entries = decodeChunk(await this.#blobs.get(chunk.batchId, `in-${chunk.seq}`));
+    const entries = readChunk(await this.#blobs.get(chunk.batchId, `in-${chunk.seq}`));
     // The key is read again now: a key revoked since the upload signs nothing more.
     const cache = serviceCache(this.#ctx);
     await cache.refresh();

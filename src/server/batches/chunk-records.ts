@@ -43,25 +43,66 @@ export function encodeChunk(entries: readonly ChunkEntry[]): Buffer {
 }
 
 export function decodeChunk(bytes: Buffer): ChunkEntry[] {
-  const out: ChunkEntry[] = [];
+  const chunk = readChunk(bytes);
+  return Array.from({ length: chunk.length }, (_, i) => chunk.at(i)!);
+}
+
+/** A chunk's entries in order, each made when asked for (readChunk); an array is one too. */
+export interface ChunkEntries {
+  readonly length: number;
+  at(index: number): ChunkEntry | undefined;
+}
+
+/**
+ * A stored chunk's records, checked whole first (a damaged chunk is MALFORMED before
+ * anything in it is signed), each entry made only when asked for: the 500 entries of a
+ * chunk made at once outlived several young-generation collections of the batch thread
+ * while the chunk was signed, and were promoted (about 200 bytes a message for its full
+ * collections to mark); made one at a time, each dies young with its message.
+ */
+export function readChunk(bytes: Buffer): ChunkEntries {
+  const starts: number[] = [];
   const bad = () => new KakitomeError('MALFORMED', 'A stored batch chunk is damaged (a record runs past its end).');
   let at = 0;
   while (at < bytes.length) {
     if (at + 9 > bytes.length) throw bad();
     const kind = bytes[at]!;
-    const envelopeLength = bytes.readUInt32BE(at + 1);
-    const bodyLength = bytes.readUInt32BE(at + 5);
-    const end = at + 9 + envelopeLength + bodyLength;
+    const end = at + 9 + bytes.readUInt32BE(at + 1) + bytes.readUInt32BE(at + 5);
     if (end > bytes.length || (kind !== MESSAGE && kind !== FAILURE)) throw bad();
-    const envelope = bytes.subarray(at + 9, at + 9 + envelopeLength).toString('latin1');
-    const body = bytes.subarray(at + 9 + envelopeLength, end);
-    if (kind === MESSAGE) {
-      out.push({ envelope, message: body });
-    } else {
-      const { code, reason } = JSON.parse(body.toString('utf8')) as { code: ErrorCode; reason: string };
-      out.push({ envelope, error: { code, reason } });
-    }
+    // A failure's record is read now, as when every entry was made at once (they are few).
+    if (kind === FAILURE) entryAt(bytes, at);
+    starts.push(at);
     at = end;
   }
-  return out;
+  return new StoredChunk(bytes, starts);
+}
+
+class StoredChunk implements ChunkEntries {
+  readonly #bytes: Buffer;
+  readonly #starts: readonly number[];
+
+  constructor(bytes: Buffer, starts: readonly number[]) {
+    this.#bytes = bytes;
+    this.#starts = starts;
+  }
+
+  get length(): number {
+    return this.#starts.length;
+  }
+
+  at(index: number): ChunkEntry | undefined {
+    const start = this.#starts[index];
+    return start === undefined ? undefined : entryAt(this.#bytes, start);
+  }
+}
+
+/** The entry of the (checked) record at `at`. */
+function entryAt(bytes: Buffer, at: number): ChunkEntry {
+  const envelopeLength = bytes.readUInt32BE(at + 1);
+  const end = at + 9 + envelopeLength + bytes.readUInt32BE(at + 5);
+  const envelope = bytes.toString('latin1', at + 9, at + 9 + envelopeLength);
+  const body = bytes.subarray(at + 9 + envelopeLength, end);
+  if (bytes[at] === MESSAGE) return { envelope, message: body };
+  const { code, reason } = JSON.parse(body.toString('utf8')) as { code: ErrorCode; reason: string };
+  return { envelope, error: { code, reason } };
 }

@@ -28,7 +28,7 @@ import { makeTenantSignature } from '../api/sign.ts';
 import { serviceCache } from '../service-cache.ts';
 import type { SignQuery } from '../schemas.ts';
 import type { ServiceContext } from '../service-context.ts';
-import type { ChunkEntry } from './chunk-records.ts';
+import type { ChunkEntries } from './chunk-records.ts';
 
 export interface SignedChunk {
   /** The signed messages as mbox entries, in order. */
@@ -60,16 +60,20 @@ export const REFRESH_EVERY = 16;
  * resident, so reserving generously costs address space, not memory; a chunk that
  * outgrows it is copied once into a buffer twice as large.
  */
-function expectedOutputBytes(entries: readonly ChunkEntry[]): number {
+function expectedOutputBytes(entries: ChunkEntries): number {
   let bytes = 0;
-  for (const e of entries) bytes += (e.message ? Math.ceil(e.message.length * 1.5) + 4096 : 0) + e.envelope.length;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries.at(i)!;
+    bytes += (e.message ? Math.ceil(e.message.length * 1.5) + 4096 : 0) + e.envelope.length;
+  }
   return bytes;
 }
 
 export interface SignChunkInput {
   /** The batch's id, named in each message's audit row. */
   batchId: string;
-  entries: readonly ChunkEntry[];
+  /** The chunk's entries, each made when asked for (readChunk). */
+  entries: ChunkEntries;
   firstIndex: number;
   /** The key that uploaded the batch, re-read now; undefined when it is revoked or lost scope sign. */
   key: ApiKeyRecord | undefined;
@@ -100,7 +104,7 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
   for (let i = 0; i < entries.length; i++) {
     const why = input.interrupted();
     if (why) throw new ChunkInterrupted(why);
-    const entry = entries[i]!;
+    const entry = entries.at(i)!;
     const index = firstIndex + i;
     if (entry.error) {
       failures.push({ index, ...entry.error });
