@@ -341,8 +341,13 @@ interface Sink {
 
 function reply<T>(child: ChildProcess): Promise<T> {
   return new Promise((r, reject) => {
-    child.once('message', (m) => r(m as T));
-    child.once('exit', (code) => reject(new Error(`smtp-load exited ${code}`)));
+    // Each reply takes its 'exit' listener off again: a long run asks the sink many times.
+    const onExit = (code: number | null) => reject(new Error(`smtp-load exited ${code}`));
+    child.once('message', (m) => {
+      child.off('exit', onExit);
+      r(m as T);
+    });
+    child.once('exit', onExit);
   });
 }
 
