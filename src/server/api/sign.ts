@@ -93,9 +93,9 @@ export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord
   if (options.hash) signer.hash = options.hash;
   if (options.pss && (query.pss === 'true' || identity.key.asymmetricKeyType === 'rsa')) signer.rsaPadding = 'pss';
   const chunks = signSplitMessageChunks(split, { signers: [signer], certificates: identity.chain, opaque: options.opaque });
-  const made = dkimKeys.length ? [signDkim(joinChunks(chunks), { signers: dkimKeys })] : chunks;
+  const dkimSigned = dkimKeys.length ? signDkim(joinChunks(chunks), { signers: dkimKeys }) : undefined;
   const detail = `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}${note ? `, ${note}` : ''}`;
-  return new MadeSignature(made, { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail });
+  return new MadeSignature(dkimSigned ? [dkimSigned] : chunks, { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail }, dkimSigned);
 }
 
 /** The signed message is joined only when asked for: a batch chunk writes its pieces straight into its output. */
@@ -104,9 +104,11 @@ class MadeSignature implements TenantSignature {
   readonly use: TenantSignature['use'];
   #signed: Buffer | undefined;
 
-  constructor(chunks: ReadonlyArray<Uint8Array | string>, use: TenantSignature['use']) {
+  /** `signed`: the message already whole (DKIM signs the joined message), so it is not joined again. */
+  constructor(chunks: ReadonlyArray<Uint8Array | string>, use: TenantSignature['use'], signed?: Buffer) {
     this.chunks = chunks;
     this.use = use;
+    this.#signed = signed;
   }
 
   get signed(): Buffer {
