@@ -62,6 +62,13 @@ export function decodeFieldBody(bytes: Buffer): string {
   return text.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
 }
 
+/** True when only spaces and tabs stand between `from` and a colon on the line: a field name written with WSP before its colon. */
+function isObsoleteFieldName(buf: Buffer, from: number, lineEnd: number): boolean {
+  let i = from;
+  while (i < lineEnd && (buf[i] === SP || buf[i] === HT)) i++;
+  return i < lineEnd && buf[i] === COLON;
+}
+
 /**
  * Reads the header section of `buf[start, end)`. Every line is bounded by
  * limits.maxLineLength and the section by limits.maxHeaderBytes (LIMIT errors).
@@ -124,7 +131,10 @@ export function parseHeaderSection(buf: Buffer, start: number, end: number, limi
     } else {
       closeField(pos);
       // QUIRK: files saved from an mbox start with a "From sender date" separator line.
-      if (first && fields.length === 0 && pos === start && buf.toString('latin1', pos, pos + 5) === 'From ') {
+      // "From :" (WSP before the colon, RFC 5322 section 4.5.3's obsolete syntax) is the
+      // From field, as Postfix, Dovecot and Python read it: skipping it would hide a
+      // second From from the one-From rule (docs/security.md, section 4).
+      if (first && fields.length === 0 && pos === start && buf.toString('latin1', pos, pos + 5) === 'From ' && !isObsoleteFieldName(buf, pos + 4, contentEnd)) {
         warnings.push('An mbox "From " separator line before the header section was ignored.');
         pos = lineEnd;
         continue;

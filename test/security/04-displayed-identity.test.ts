@@ -93,6 +93,24 @@ test('two From fields are refused (MALFORMED): programs show either one', async 
   assert.throws(() => encryptMessage(mail('Sender: a@example.com\r\nFrom: mallory@example.com\r\nSender: b@example.com'), { recipients: [{ certificate: bob.cert }] }), (e) => isKakitomeError(e, 'MALFORMED'));
 });
 
+test('a first line "From :" (WSP before the colon, RFC 5322 obsolete syntax) is a second From field, not an mbox separator line', async () => {
+  // Postfix, Dovecot and Python's header parsers read "From :" as the From field; an IMAP
+  // client then shows alice@example.com while the signature is Mallory's.
+  const signers = [{ certificate: mallory.cert, key: mallory.key }];
+  const signed = signMessage(mail('From: mallory@example.com'), { signers });
+  for (const prefix of ['From : alice@example.com\r\n', 'From \t: alice@example.com\r\n', 'From :alice@example.com\r\n']) {
+    const added = Buffer.concat([Buffer.from(prefix), signed]);
+    for (const [path, o] of await readAll(added, encryptWithoutParsing(added, bob.cert), readers)) {
+      assert.deepEqual(o, { error: 'MALFORMED' }, `${JSON.stringify(prefix)} (${path})`);
+    }
+  }
+  // Control: an mbox separator line ("From " and a sender, no colon after the WSP) is still skipped.
+  const mboxLine = Buffer.concat([Buffer.from('From mallory@example.com Mon Dec  7 10:00:00 2026\r\n'), signed]);
+  for (const [path, o] of await readAll(mboxLine, encryptWithoutParsing(mboxLine, bob.cert), readers)) {
+    assert.ok('verdict' in o && o.verdict.status === 'trusted', `mbox line (${path}): ${'verdict' in o ? o.verdict.summary : o.error}`);
+  }
+});
+
 test('an encoded-word display name that decodes to <alice@example.com> is parsed as a name, after the structure', async () => {
   // Decoding first turned this into "<alice@example.com> <mallory@example.com>" and lost the name.
   await assertMismatch('encoded <alice@example.com>', mail('From: =?utf-8?q?=3Calice=40example=2Ecom=3E?= <mallory@example.com>'), mallory, /NOT from alice@example\.com/);
