@@ -12,6 +12,7 @@
  */
 import { libmime } from './libmime.ts';
 import type { ContentType } from './entity.ts';
+import { malformed } from '../errors.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
@@ -100,6 +101,39 @@ export function readSimpleParameterizedValue(s: string): ParameterizedValue | un
   }
 }
 
+/** The parameters that decide how an entity is split and read; a second value of one is a second message. */
+const STRUCTURAL = new Set(['boundary', 'protocol', 'smime-type']);
+
+/**
+ * The first structural parameter written more than once: plain twice, plain and the
+ * RFC 2231 extended or continued form, or one continuation segment twice. libmime
+ * (and Thunderbird) take the extended form over the plain one and the first of two
+ * plain ones; Python's email package and OpenSSL take the plain one: whichever we
+ * took, some reader sees other parts (RFC 2045 section 5.1 allows a parameter once).
+ * Only these names: `name` and `filename` often come in both forms on purpose.
+ * Quoted strings are blanked first, so text inside one names no parameter.
+ */
+function findRepeatedStructuralParameter(value: string): string | undefined {
+  const bare = value.replace(/"(?:[^"\\]|\\.)*"?/g, '""');
+  const forms = new Map<string, Set<string>>();
+  for (const m of bare.matchAll(/;[ \t\r\n]*([^ \t\r\n;=*]+)(\*[0-9]*\*?)?[ \t\r\n]*=/g)) {
+    const name = m[1]!.toLowerCase();
+    if (!STRUCTURAL.has(name)) continue;
+    // A plain or an extended value stands alone; a continuation is one value in numbered segments.
+    const star = m[2] ?? '';
+    const segment = /^\*[0-9]/.exec(star) ? `*${Number.parseInt(star.slice(1), 10)}` : star === '' ? 'plain' : 'extended';
+    const seen = forms.get(name);
+    if (!seen) {
+      forms.set(name, new Set([segment]));
+      continue;
+    }
+    const continued = segment.startsWith('*') && [...seen].every((s) => s.startsWith('*'));
+    if (!continued || seen.has(segment)) return name;
+    seen.add(segment);
+  }
+  return undefined;
+}
+
 /**
  * Parses a Content-Type field value. `undefined` or an unparsable value gives the
  * default (text/plain; charset=us-ascii, or message/rfc822 inside multipart/digest)
@@ -118,6 +152,8 @@ export function parseContentType(value: string | undefined, digestParent = false
     const slash = mediaType.indexOf('/');
     return { mediaType, type: mediaType.slice(0, slash), subtype: mediaType.slice(slash + 1), params: simple.params, defaulted: false };
   }
+  const repeated = findRepeatedStructuralParameter(value);
+  if (repeated) malformed(`the Content-Type parameter "${repeated}" is given more than once: readers differ on which one counts`);
   const parsed = libmime().parseHeaderValue(value);
   const mediaType = String(parsed.value ?? '').trim().toLowerCase();
   const slash = mediaType.indexOf('/');

@@ -6,6 +6,7 @@
  * - A signing time later than now plus the clock skew (5 minutes by default) is
  *   ATTR_INVALID.
  * - A multipart/signed without its close delimiter is MALFORMED.
+ * - A boundary, protocol or smime-type parameter given twice is MALFORMED.
  * - Without RFC 9788 header protection the verdict names the header fields the
  *   signature does not cover, in the library verdict and in the CLI's output.
  * Each case is read by verifyMessage and verifyMessageStream (and, encrypted to
@@ -102,6 +103,33 @@ test('a multipart/signed without its close delimiter is MALFORMED', async () => 
     // Control: the complete message is trusted.
     await assertVerdict('closed', Buffer.from(signed, 'latin1'), 'trusted', undefined);
   }
+});
+
+test('a structural Content-Type parameter given twice (plain and RFC 2231 forms, or plain twice) is MALFORMED', async () => {
+  // RFC 2045 section 5.1 allows a parameter once. Readers disagree on which one counts:
+  // libmime and Thunderbird take the RFC 2231 form over the plain one, Python's email
+  // package and OpenSSL the plain one. Here a reader that takes "zzz" sees only the
+  // part Mallory put in the preamble, which no signature covers.
+  const signed = signMessage(mail, { signers }).toString('latin1');
+  const real = /boundary="([^"]+)"/.exec(signed)![1]!;
+  const hidden = '--zzz\r\nContent-Type: text/plain\r\n\r\nPay 1,000,000 yen to Mallory.\r\n--zzz--\r\n';
+  const withHidden = (params: string): Buffer => Buffer.from(signed.replace(`boundary="${real}"`, params).replace('This is a cryptographically signed message in MIME format.\r\n', hidden), 'latin1');
+  assert.ok(withHidden('boundary="zzz"').includes('Pay 1,000,000 yen'));
+  const half = real.length >> 1;
+  await assertVerdict('control: one boundary in RFC 2231 continuations', withHidden(`boundary*0="${real.slice(0, half)}"; boundary*1="${real.slice(half)}"`), 'trusted', undefined);
+  for (const params of [
+    `boundary="zzz"; boundary*=''${real}`,
+    `boundary*=''${real}; boundary="zzz"`,
+    `boundary="${real}"; boundary="zzz"`,
+    `boundary="${real}"; BOUNDARY=zzz`,
+    `boundary="zzz"; boundary*0="${real.slice(0, half)}"; boundary*1="${real.slice(half)}"`,
+    `boundary*0="${real}"; boundary*0="zzz"`,
+    `boundary="${real}"; protocol*=''application/x-other`,
+  ]) {
+    for (const [path, o] of await readEverywhere(withHidden(params))) assert.deepEqual(o, { error: 'MALFORMED' }, `${params} (${path})`);
+  }
+  // The writers refuse it too (what Kakitome signs, its readers read).
+  assert.throws(() => signMessage(Buffer.from('From: mallory@example.com\r\nContent-Type: multipart/mixed; boundary="a"; boundary*=\'\'b\r\n\r\n--a\r\n\r\nx\r\n--a--\r\n'), { signers }), /MALFORMED|Malformed/);
 });
 
 test('without header protection the verdict names the header fields the signature does not cover', async () => {
