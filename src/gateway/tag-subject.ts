@@ -5,14 +5,15 @@
  * `subjectTagSigned` / `subjectTagInvalid`); any other result gets no tag.
  *
  * A tag is worth something only if the sender cannot write it: with tags on, every
- * occurrence of any tag text (both languages' and the configured ones, compared
- * case-insensitively in the decoded Subject) is removed before ours is added, and a
+ * occurrence of any tag text (both languages' and the configured ones, compared in
+ * the decoded Subject as a reader sees it: look-alike characters, invisible ones and
+ * other spacing count, src/policy/remove-texts.ts) is removed before ours is added, and a
  * second Subject field is dropped (a client might show either). The tag is written
  * in the outer header only: a signature over the body still verifies.
  */
 import { formatHeaderField } from '../mime/build-entity.ts';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
-import { removeTexts } from '../policy/find-encryption-triggers.ts';
+import { removeTexts } from '../policy/remove-texts.ts';
 import type { PolicySettings } from '../policy/policy-settings.ts';
 import type { SmimeResult } from './authentication-results.ts';
 import { readHeaderFields, rewriteHeaderSection } from './rewrite-header-section.ts';

@@ -6,13 +6,14 @@
  * `encrypt` says. Pure: header fields and settings in, matches and the edits out.
  *
  * What does not leave the organisation: each subject trigger's text is removed from
- * the Subject (every occurrence, case-insensitively, in the decoded text), and a
+ * the Subject (every occurrence, as a reader sees it: remove-texts.ts, in the decoded text), and a
  * trigger field of ours (X-Kakitome-) is removed. Other trigger fields stay, since
  * they mean something to mail clients (Outlook's "Sensitivity: Company-Confidential").
  */
 import type { HeaderField } from '../mime/entity.ts';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import type { PolicySettings } from './policy-settings.ts';
+import { removeTexts } from './remove-texts.ts';
 
 export interface TriggerMatch {
   kind: 'subject' | 'header';
@@ -26,23 +27,6 @@ export interface TriggerEdits {
   subject?: string;
   /** Header fields to remove (ours). */
   removeField(field: HeaderField): boolean;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** `text` without any occurrence of `texts` (case-insensitive), white space folded; and which of them were there. */
-export function removeTexts(text: string, texts: readonly string[]): { text: string; removed: string[] } {
-  const removed: string[] = [];
-  let out = text;
-  for (const t of texts) {
-    const re = new RegExp(escapeRegExp(t), 'giu');
-    if (!re.test(out)) continue;
-    removed.push(t);
-    out = out.replace(re, ' ');
-  }
-  return { text: out.replace(/\s+/g, ' ').trim(), removed };
 }
 
 function fieldMatches(field: HeaderField, trigger: string): boolean {

@@ -405,6 +405,35 @@ test('subject tags on inbound mail, English and Japanese, per recipient; forged 
   }
 });
 
+test('subject tags: a forged tag written with look-alike characters is removed too (compatibility forms, invisible characters, other spacing, Cyrillic and Greek letters)', async () => {
+  // A reader sees each of these as the gateway's tag; an exact match removed none of them.
+  const forged = [
+    '[signed\u00a0OK]', '[signed  OK]', '[signed\tOK]', '\uff3bsigned OK\uff3d', '[\uff53\uff49\uff47\uff4e\uff45\uff44 OK]', '[sig\u200bned OK\u2060]',
+    '[signed \u041e\u041a]', '[\u0455igned OK]', '[signed \u039fK]', '[\u202asigned OK\u202c]', '[SIGNED ok]', '[signed 0K]',
+    '\uff3b\u7f72\u540d\u78ba\u8a8d\u6e08\uff3d', '[\u7f72\u540d\u200b\u78ba\u8a8d\u6e08]', '[signature\u00a0INVALID]',
+  ];
+  const subjectOf = (m: Buffer) => decodeHeaderText(readHeaderFields(m).find((f) => f.name.toLowerCase() === 'subject')!.value);
+  await setPolicy(GLOBAL_LEVEL, { subjectTags: 'en' });
+  await setPolicy(levelRef('address', 'bob@corp.test'), { subjectTags: 'ja' });
+  try {
+    for (const tag of forged) {
+      reset();
+      const subject = `=?utf-8?b?${Buffer.from(`${tag} trust me`).toString('base64')}?=`;
+      const r = await sendTo(lmtp.listening.port, 'eve@example.com', ['alice@corp.test', 'bob@corp.test'], draft('eve@example.com', 'alice@corp.test', subject, 'Hi.'), { lmtp: true });
+      assert.equal(r.accepted.length, 2);
+      for (const to of ['alice@corp.test', 'bob@corp.test']) assert.equal(subjectOf(sink.deliveryTo(to).message), 'trust me', `${JSON.stringify(tag)} to ${to}`);
+    }
+    // What is not a tag stays as it was written.
+    reset();
+    const plain = 'Signed contract, OK? [draft] \u7f72\u540d\u304a\u9858\u3044\u3057\u307e\u3059';
+    await sendTo(smtp.listening.port, 'eve@example.com', ['alice@corp.test'], draft('eve@example.com', 'alice@corp.test', `=?utf-8?b?${Buffer.from(plain).toString('base64')}?=`, 'Hi.'));
+    assert.equal(subjectOf(sink.deliveryTo('alice@corp.test').message), plain);
+  } finally {
+    await setPolicy(GLOBAL_LEVEL, {}, ['subjectTags']);
+    await setPolicy(levelRef('address', 'bob@corp.test'), {}, ['subjectTags']);
+  }
+});
+
 /** What the gateway did for one recipient, read from what arrived (and openssl), the reply and the held list. */
 async function observedAction(recipient: string, reply: Awaited<ReturnType<typeof sendTo>>, original: Buffer, heldBefore: number): Promise<{ action: string; sign: string }> {
   if (reply.rejected.some((r) => r.recipient === recipient && r.code === 554)) return { action: 'bounce', sign: 'none' };

@@ -1,0 +1,93 @@
+/**
+ * Finding a short text (a subject tag, a subject trigger) in a Subject as a reader
+ * sees it, and removing it. The gateway's inbound tag ("[signed OK]") is worth
+ * something only if a sender cannot write one that looks the same, so texts are
+ * compared in a folded form, character by character:
+ *
+ * - compatibility forms folded (NFKC: "［" is "[", fullwidth letters are letters);
+ * - invisible format characters (zero-width spaces and joiners, bidirectional
+ *   controls, soft hyphen: Unicode category Cf) and combining marks removed;
+ * - every run of white space (tab, no-break space, ideographic space) one space;
+ * - Cyrillic and Greek letters that look like Latin ones, and the digits 0 and 1,
+ *   read as those Latin letters (the part of Unicode TR39's confusables that matters
+ *   for Latin text);
+ * - case ignored.
+ *
+ * What is removed is the original characters a match covers. Other look-alikes
+ * (Armenian, Cherokee, mathematical letters that NFKC does not fold) are not known.
+ */
+
+/** Cyrillic and Greek letters drawn like a Latin letter (TR39 confusables, those whose skeleton is one Latin letter); 0 and 1 as o and l. */
+const LOOK_ALIKES: Readonly<Record<string, string>> = Object.freeze({
+  // Cyrillic
+  'А': 'a', 'В': 'b', 'Е': 'e', 'К': 'k', 'М': 'm', 'Н': 'h', 'О': 'o', 'Р': 'p', 'С': 'c', 'Т': 't', 'У': 'y', 'Х': 'x',
+  'Ѕ': 's', 'І': 'i', 'Ј': 'j', 'Ԛ': 'q', 'Ԝ': 'w', 'Ӏ': 'l', 'Һ': 'h',
+  'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x', 'ѕ': 's', 'і': 'i', 'ј': 'j', 'һ': 'h', 'ԁ': 'd',
+  'ԛ': 'q', 'ԝ': 'w', 'ӏ': 'l', 'ь': 'b', 'ɡ': 'g', 'ɑ': 'a', 'ı': 'i',
+  // Greek
+  'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z', 'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't',
+  'Υ': 'y', 'Χ': 'x', 'α': 'a', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'υ': 'u', 'χ': 'x', 'ϲ': 'c', 'ϳ': 'j',
+  '0': 'o', '1': 'l',
+});
+
+const INVISIBLE = /^[\p{Cf}\p{Mn}\p{Me}]$/u;
+const SPACE = /^\s$/u;
+
+/** One character's folded form: '' when it is invisible, ' ' for white space. */
+function foldCharacter(c: string): string {
+  let out = '';
+  for (const d of c.normalize('NFKC')) {
+    if (INVISIBLE.test(d)) continue;
+    if (SPACE.test(d)) out += ' ';
+    else out += LOOK_ALIKES[d] ?? d.toLowerCase();
+  }
+  return out;
+}
+
+/** `text` folded, and for each folded UTF-16 unit the index of the original character it came from and that character's end. */
+function fold(text: string): { folded: string; start: number[]; end: number[] } {
+  let folded = '';
+  const start: number[] = [];
+  const end: number[] = [];
+  let i = 0;
+  for (const c of text) {
+    // Printable ASCII folds to itself (lower-cased) except the two digits: the usual Subject stays cheap.
+    const f = c.length === 1 && c > ' ' && c < '\x7f' && c !== '0' && c !== '1' ? c.toLowerCase() : foldCharacter(c);
+    for (const u of f) {
+      if (u === ' ' && (folded.length === 0 || folded.endsWith(' '))) continue;
+      folded += u;
+      start.push(i);
+      end.push(i + c.length);
+    }
+    i += c.length;
+  }
+  return { folded, start, end };
+}
+
+/**
+ * `text` without any occurrence of `texts` as a reader sees them (see above), white
+ * space folded; and which of them were there.
+ */
+export function removeTexts(text: string, texts: readonly string[]): { text: string; removed: string[] } {
+  const removed: string[] = [];
+  let out = text;
+  for (const t of texts) {
+    const needle = fold(t).folded.trim();
+    if (!needle) continue;
+    const hay = fold(out);
+    const cuts: Array<[number, number]> = [];
+    for (let at = hay.folded.indexOf(needle); at >= 0; at = hay.folded.indexOf(needle, at + needle.length)) {
+      cuts.push([hay.start[at]!, hay.end[at + needle.length - 1]!]);
+    }
+    if (!cuts.length) continue;
+    removed.push(t);
+    let next = '';
+    let from = 0;
+    for (const [a, b] of cuts) {
+      next += `${out.slice(from, a)} `;
+      from = b;
+    }
+    out = next + out.slice(from);
+  }
+  return { text: out.replace(/\s+/g, ' ').trim(), removed };
+}
