@@ -290,26 +290,64 @@ function checkDerForm(tag: number): void {
 
 // ---------------------------------------------------------------- value readers
 
-/** OCTET STRING contents; a constructed (segmented) BER string is joined. */
+/**
+ * OCTET STRING contents; a constructed (segmented) BER string is joined.
+ *
+ * Segments are read from the bytes, not as Tlv children: X.690 allows any number of
+ * them, empty ones too, and a child object plus a view for each made 4 million
+ * two-byte segments (8 MB) cost over a gigabyte (test/security/11-segmented-octets).
+ * One pass counts and checks them, a second copies them into one buffer: memory is
+ * the contents' size whatever the segment count.
+ */
 export function readOctets(t: Tlv, maxSegments = DEFAULT_LIMITS.maxSegments): Uint8Array {
   if (!t.constructed) return t.value;
-  const parts: Uint8Array[] = [];
-  collectSegments(t, parts, maxSegments);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  const count = { segments: 0, bytes: 0, last: -1, lastEnd: -1, max: maxSegments };
+  forEachSegment(t.buf, t.valueStart, t.valueEnd, false, t.der, (a, b) => {
+    if (++count.segments > count.max) throw new KakitomeError('LIMIT', `More than ${count.max} OCTET STRING segments.`);
+    if (b > a) {
+      count.bytes += b - a;
+      count.last = count.last === -1 ? a : -2;
+      count.lastEnd = b;
+    }
+  });
+  // Empty, or one non-empty segment among empty ones: a view, no copy.
+  if (count.bytes === 0) return t.buf.subarray(t.valueStart, t.valueStart);
+  if (count.last >= 0) return t.buf.subarray(count.last, count.lastEnd);
+  const out = Buffer.allocUnsafe(count.bytes);
+  let at = 0;
+  forEachSegment(t.buf, t.valueStart, t.valueEnd, false, t.der, (a, b) => {
+    out.set(t.buf.subarray(a, b), at);
+    at += b - a;
+  });
+  return out;
 }
 
-/** Appends the segments of a (possibly constructed) OCTET STRING to `out`. */
+/**
+ * Calls `segment(start, end)` for each primitive segment of the constructed string
+ * whose contents are [pos, limit) (or end at an end-of-contents when `untilEoc`), in
+ * order, and returns where they end. The bytes were checked by decode(); each segment
+ * must be an OCTET STRING (X.690 8.7.3.2).
+ */
+function forEachSegment(buf: Uint8Array, pos: number, limit: number, untilEoc: boolean, der: boolean, segment: (start: number, end: number) => void): number {
+  while (pos < limit) {
+    if (untilEoc && buf[pos] === 0) return pos + 2;
+    const h = readHeader(buf, pos, limit, der);
+    if ((h.tag & ~CONSTRUCTED) !== Tag.OCTET_STRING) malformed('segment of a constructed OCTET STRING is not an OCTET STRING');
+    if (h.length < 0) pos = forEachSegment(buf, h.valueStart, limit, true, der, segment);
+    else {
+      const end = h.valueStart + h.length;
+      if (h.tag & CONSTRUCTED) forEachSegment(buf, h.valueStart, end, false, der, segment);
+      else segment(h.valueStart, end);
+      pos = end;
+    }
+  }
+  if (untilEoc) malformed('missing end-of-contents octets');
+  return pos;
+}
+
+/** Appends the contents of a (possibly constructed) OCTET STRING to `out`, joined (readOctets). */
 export function collectSegments(t: Tlv, out: Uint8Array[], maxSegments = DEFAULT_LIMITS.maxSegments): void {
-  if (!t.constructed) {
-    out.push(t.value);
-    return;
-  }
-  for (const c of t.children()) {
-    // X.690 8.7.3.2: each segment is itself an OCTET STRING.
-    if (c.baseTag !== Tag.OCTET_STRING) malformed('segment of a constructed OCTET STRING is not an OCTET STRING');
-    collectSegments(c, out, maxSegments);
-    if (out.length > maxSegments) throw new KakitomeError('LIMIT', `More than ${maxSegments} OCTET STRING segments.`);
-  }
+  out.push(readOctets(t, maxSegments));
 }
 
 export function readOctetString(t: Tlv, field = 'OCTET STRING'): Uint8Array {
