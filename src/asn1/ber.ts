@@ -45,6 +45,17 @@ export const Tag = {
 
 const CONSTRUCTED = 0x20;
 
+/**
+ * Elements one constructed value may have unless its reader gives another bound:
+ * above every structure CMS, X.509, OCSP and PKCS#12 mail carries (recipients,
+ * certificates, extensions, names), far below what a hostile SET OF can hold.
+ */
+export const MAX_CHILDREN = 1 << 16;
+
+function tooManyChildren(max: number): never {
+  throw new KakitomeError('LIMIT', `An ASN.1 value with more than ${max} elements.`);
+}
+
 /** Identifier octet of a context-specific tag [n]. */
 export function ctx(n: number, constructed: boolean): number {
   return 0x80 | (constructed ? CONSTRUCTED : 0) | n;
@@ -107,12 +118,21 @@ export class Tlv {
     return this.tag & ~CONSTRUCTED;
   }
 
-  children(): Tlv[] {
+  /**
+   * The children, read once and kept. The first reading stops past `max` (MAX_CHILDREN
+   * unless the caller knows its bound: a SET OF with a limit of its own, a CRL's
+   * entries) with LIMIT. Each child is an object of about 150 bytes for at least two
+   * bytes of input, so without a bound 4 million empty elements (8 MB) in one SET OF
+   * cost 660 MB before any check of their count (test/security/11-segmented-octets).
+   */
+  children(max = MAX_CHILDREN): Tlv[] {
+    // Read already (under a bound given then): nothing more to spend; the caller's own count check applies.
     if (this.#children) return this.#children;
     if (!this.constructed) malformed(`expected a constructed value, found tag 0x${this.tag.toString(16)}`);
     const out: Tlv[] = [];
     let pos = this.valueStart;
     while (pos < this.valueEnd) {
+      if (out.length === max) tooManyChildren(max);
       const child = readTlvAt(this.buf, pos, this.valueEnd, this.depth + 1, this.der, this.maxDepth);
       out.push(child);
       pos = child.end;

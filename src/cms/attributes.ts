@@ -17,7 +17,7 @@ export interface Attribute {
 
 export function parseAttributes(set: Tlv, what: string, maxAttributes = DEFAULT_LIMITS.maxAttributes): Map<string, Attribute> {
   const out = new Map<string, Attribute>();
-  const items = set.children();
+  const items = set.children(maxAttributes + 1);
   if (items.length === 0) throw new KakitomeError('ATTR_INVALID', `${what}: an attribute set must not be empty.`);
   if (items.length > maxAttributes) throw new KakitomeError('LIMIT', `${what}: more than ${maxAttributes} attributes.`);
   for (const a of items) {

@@ -69,7 +69,7 @@ export function parseSmimeCapabilities(t: Tlv, maxCapabilities = DEFAULT_LIMITS.
     throw new KakitomeError('ATTR_INVALID', `SMIMECapabilities: ${why}.`);
   };
   if (t.tag !== Tag.SEQUENCE) bad('not a SEQUENCE');
-  const items = t.children();
+  const items = t.children(maxCapabilities + 1);
   if (items.length > maxCapabilities) throw new KakitomeError('LIMIT', `SMIMECapabilities: more than ${maxCapabilities} entries.`);
   const out: SmimeCapability[] = [];
   for (const c of items) {

@@ -123,7 +123,7 @@ export function parseCrl(der: Uint8Array, maxEntries = 1_000_000): ParsedCrl {
   }
 
   if (revoked) {
-    const list = revoked.children();
+    const list = revoked.children(maxEntries + 1);
     if (list.length > maxEntries) malformed(`CRL with more than ${maxEntries} entries`);
     // RFC 5280 5.3.3: an entry without certificateIssuer belongs to the issuer of the entry before it (the CRL issuer for the first).
     let entryIssuer: string | undefined;

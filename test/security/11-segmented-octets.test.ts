@@ -6,6 +6,12 @@
  * encrypted content of an ordinary message in 4 million two-byte segments) cost
  * 1.2 GB of memory and 7 s in `kakitome decrypt`, a 150-fold amplification that a
  * gateway gets from any sender. The real program runs here under a 160 MiB heap.
+ *
+ * The same holds for any SET OF or SEQUENCE OF: 4 million empty elements in the
+ * digestAlgorithms, certificates, crls or signerInfos of a SignedData, or in a carried
+ * certificate's extensions, cost 660-710 MB before their count was checked. Now a
+ * value's elements are read up to the bound its reader knows (maxSigners,
+ * maxCertificates...) or 65,536, and no further.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,4 +92,48 @@ test('verify: opaque signed content in 4 million segments verifies within a 160 
   const r = await runCli(['verify', '--ca', pki.caPath, '-i', smimeFile('signed.eml', der, 'signed-data')], { env: smallHeap });
   assert.equal(r.status, 0, r.stderr.slice(0, 400));
   assert.match(r.stdout.toString('latin1'), /The figures are in\./);
+});
+
+/**
+ * `der` with `extra` appended to the contents of the constructed value `isTarget`
+ * picks (the first, depth first); the ancestors get indefinite lengths.
+ */
+function stuff(der: Buffer, isTarget: (t: Tlv) => boolean, extra: Buffer): Buffer {
+  let done = false;
+  const rebuild = (t: Tlv): Buffer => {
+    if (!t.constructed || done) return Buffer.from(t.bytes);
+    if (isTarget(t)) {
+      done = true;
+      return Buffer.concat([Buffer.from([t.tag, 0x80]), Buffer.from(t.value), extra, Buffer.from([0, 0])]);
+    }
+    const kids = t.children().map(rebuild);
+    return Buffer.concat([Buffer.from([t.tag, 0x80]), ...kids, Buffer.from([0, 0])]);
+  };
+  const out = rebuild(decode(der));
+  assert.ok(done, 'the value to fill was found');
+  return out;
+}
+
+test('verify: 4 million empty elements in a SET OF or SEQUENCE OF are refused within a 160 MiB heap', async () => {
+  const opaque = derOf(signMessage(message, { signers: [{ certificate: alice.cert, key: alice.key }], opaque: true }));
+  const empties = Buffer.alloc(EMPTY_SEGMENTS * 2);
+  for (let i = 0; i < empties.length; i += 2) empties.set([0x30, 0], i);
+  // SignedData's fields at depth 2: version, digestAlgorithms (SET), encapContentInfo, certificates [0], signerInfos (SET).
+  const signedDataField = (tag: number, nth = 0) => {
+    let seen = -1;
+    return (t: Tlv) => t.depth === 3 && t.tag === tag && ++seen === nth;
+  };
+  const cases: Array<[string, (t: Tlv) => boolean]> = [
+    ['digestAlgorithms', signedDataField(0x31, 0)],
+    ['certificates', signedDataField(0xa0)],
+    ['signerInfos', signedDataField(0x31, 1)],
+    // The extensions of the certificate carried ([0] -> Certificate -> TBSCertificate -> [3] -> SEQUENCE).
+    ['certificate extensions', (t) => t.depth === 7 && t.tag === 0x30 && t.children()[0]?.tag === 0x30 && t.children()[0]!.children()[0]?.tag === 0x06],
+  ];
+  for (const [what, isTarget] of cases) {
+    const der = stuff(opaque, isTarget, empties);
+    const r = await runCli(['verify', '--ca', pki.caPath, '-i', smimeFile(`bomb-${what.replace(/ /g, '-')}.eml`, der, 'signed-data')], { env: smallHeap });
+    assert.ok(r.status === 1 || r.status === 2, `${what}: exit ${r.status}: ${r.stderr.slice(-300)}`);
+    assert.doesNotMatch(r.stdout.toString('latin1'), /The figures are in/, what);
+  }
 });

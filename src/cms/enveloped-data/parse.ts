@@ -61,7 +61,7 @@ export function parseEnvelope(content: Tlv, limits: Partial<Limits> | undefined,
   if (auth ? version !== 0 : ![0, 2, 3, 4].includes(version)) malformed(`${what} version ${version}`);
   f.optional(0xa0); // originatorInfo: certificates for static-static key agreement, unused here
   const risT = f.expect(Tag.SET, 'recipientInfos');
-  const risItems = risT.children();
+  const risItems = risT.children(l.maxRecipients + 1);
   if (risItems.length === 0) malformed(`${what} has no recipientInfos`);
   if (risItems.length > l.maxRecipients) throw new KakitomeError('LIMIT', `${what} has ${risItems.length} recipients; the limit is ${l.maxRecipients}.`);
   const recipients = risItems.map((t, i) => parseRecipientInfo(t, i, l.maxRecipients));

@@ -153,7 +153,7 @@ export function parseKeyAgreeRecipientInfo(t: Tlv, index: number, maxRecipients:
     ukm = readOctetString(c[0]!, 'ukm');
   }
   const keyEncryptionAlgorithm = parseAlgorithmIdentifier(f.expect(Tag.SEQUENCE, 'keyEncryptionAlgorithm'), 'keyEncryptionAlgorithm');
-  const reks = f.expect(Tag.SEQUENCE, 'recipientEncryptedKeys').children();
+  const reks = f.expect(Tag.SEQUENCE, 'recipientEncryptedKeys').children(maxRecipients + 1);
   f.end();
   if (reks.length === 0) malformed('KeyAgreeRecipientInfo has no recipientEncryptedKeys');
   if (reks.length > maxRecipients) throw new KakitomeError('LIMIT', `More than ${maxRecipients} recipient encrypted keys.`);

@@ -71,7 +71,7 @@ export function parseSignedData(content: Tlv, limits?: Partial<Limits>): ParsedS
   // RFC 5652 5.1: 1, 3, 4 or 5. QUIRK: we do not insist on the exact value the rules
   // compute (peers disagree about attribute certificates); the signers' versions are checked.
   if (![1, 3, 4, 5].includes(version)) malformed(`SignedData version ${version}`);
-  const digestSet = f.expect(Tag.SET, 'digestAlgorithms').children();
+  const digestSet = f.expect(Tag.SET, 'digestAlgorithms').children(l.maxSigners * 2 + 1);
   if (digestSet.length > l.maxSigners * 2) throw new KakitomeError('LIMIT', `More than ${l.maxSigners * 2} digest algorithms.`);
   const digestAlgorithms = digestSet.map((t) => parseAlgorithmIdentifier(t, 'digestAlgorithm'));
   const encap = f.expect(Tag.SEQUENCE, 'encapContentInfo').fields('EncapsulatedContentInfo');
@@ -95,8 +95,8 @@ export function parseSignedData(content: Tlv, limits?: Partial<Limits>): ParsedS
 
   const certificates: Certificate[] = [];
   const crls: Uint8Array[] = [];
-  const certItems = certs ? certs.children() : [];
-  const crlItems = crlSet ? crlSet.children() : [];
+  const certItems = certs ? certs.children(l.maxCertificates + 1) : [];
+  const crlItems = crlSet ? crlSet.children(l.maxCertificates + 1) : [];
   if (certItems.length + crlItems.length > l.maxCertificates) {
     throw new KakitomeError('LIMIT', `More than ${l.maxCertificates} certificates and CRLs in one SignedData.`);
   }
@@ -129,7 +129,7 @@ export function parseSignedData(content: Tlv, limits?: Partial<Limits>): ParsedS
     warnings.push(`Revocation information of a kind other than a CRL or an OCSP response (tag 0x${c.tag.toString(16)}) was skipped.`);
   }
 
-  const signerTlvs = signerSet.children();
+  const signerTlvs = signerSet.children(l.maxSigners + 1);
   // Brief: "a signature with no signer is no signature".
   if (signerTlvs.length === 0) throw new KakitomeError('NO_SIGNERS', 'The SignedData has no signers: it is not a signature.');
   if (signerTlvs.length > l.maxSigners) throw new KakitomeError('LIMIT', `More than ${l.maxSigners} signers.`);
