@@ -11,7 +11,9 @@
  * - Cyrillic and Greek letters that look like Latin ones, and the digits 0 and 1,
  *   read as those Latin letters (the part of Unicode TR39's confusables that matters
  *   for Latin text);
- * - case ignored.
+ * - case ignored;
+ * - a text in brackets also in any other brackets ("[signed OK]" is "(signed OK)",
+ *   "【署名確認済】" is "[署名確認済]"): a reader takes either for the tag.
  *
  * What is removed is the original characters a match covers. Other look-alikes
  * (Armenian, Cherokee, mathematical letters that NFKC does not fold) are not known.
@@ -29,6 +31,18 @@ const LOOK_ALIKES: Readonly<Record<string, string>> = Object.freeze({
   'Υ': 'y', 'Χ': 'x', 'α': 'a', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'υ': 'u', 'χ': 'x', 'ϲ': 'c', 'ϳ': 'j',
   '0': 'o', '1': 'l',
 });
+
+/** Bracket pairs a reader reads alike (after NFKC: fullwidth ones are ASCII already). */
+const BRACKETS = ['[]', '()', '{}', '<>', '【】', '〔〕', '〖〗', '〘〙', '〚〛', '「」', '『』', '《》', '〈〉', '‹›', '«»', '⟦⟧', '⟨⟩', '❨❩', '❲❳', '⦅⦆'];
+
+/** `needle` (folded), and when it is a text in brackets, the same text in every other pair. */
+function bracketVariants(needle: string): string[] {
+  const chars = [...needle];
+  const pair = BRACKETS.find((b) => b[0] === chars[0] && b[1] === chars[chars.length - 1]);
+  if (!pair || chars.length < 3) return [needle];
+  const inner = chars.slice(1, -1).join('');
+  return BRACKETS.map((b) => `${b[0]}${inner}${b[1]}`);
+}
 
 const INVISIBLE = /^[\p{Cf}\p{Mn}\p{Me}]$/u;
 const SPACE = /^\s$/u;
@@ -72,22 +86,26 @@ export function removeTexts(text: string, texts: readonly string[]): { text: str
   const removed: string[] = [];
   let out = text;
   for (const t of texts) {
-    const needle = fold(t).folded.trim();
-    if (!needle) continue;
-    const hay = fold(out);
-    const cuts: Array<[number, number]> = [];
-    for (let at = hay.folded.indexOf(needle); at >= 0; at = hay.folded.indexOf(needle, at + needle.length)) {
-      cuts.push([hay.start[at]!, hay.end[at + needle.length - 1]!]);
+    const folded = fold(t).folded.trim();
+    if (!folded) continue;
+    let found = false;
+    for (const needle of bracketVariants(folded)) {
+      const hay = fold(out);
+      const cuts: Array<[number, number]> = [];
+      for (let at = hay.folded.indexOf(needle); at >= 0; at = hay.folded.indexOf(needle, at + needle.length)) {
+        cuts.push([hay.start[at]!, hay.end[at + needle.length - 1]!]);
+      }
+      if (!cuts.length) continue;
+      found = true;
+      let next = '';
+      let from = 0;
+      for (const [a, b] of cuts) {
+        next += `${out.slice(from, a)} `;
+        from = b;
+      }
+      out = next + out.slice(from);
     }
-    if (!cuts.length) continue;
-    removed.push(t);
-    let next = '';
-    let from = 0;
-    for (const [a, b] of cuts) {
-      next += `${out.slice(from, a)} `;
-      from = b;
-    }
-    out = next + out.slice(from);
+    if (found) removed.push(t);
   }
   return { text: out.replace(/\s+/g, ' ').trim(), removed };
 }

@@ -405,12 +405,14 @@ test('subject tags on inbound mail, English and Japanese, per recipient; forged 
   }
 });
 
-test('subject tags: a forged tag written with look-alike characters is removed too (compatibility forms, invisible characters, other spacing, Cyrillic and Greek letters)', async () => {
+test('subject tags: a forged tag written with look-alike characters is removed too (compatibility forms, invisible characters, other spacing, Cyrillic and Greek letters, other brackets)', async () => {
   // A reader sees each of these as the gateway's tag; an exact match removed none of them.
   const forged = [
     '[signed\u00a0OK]', '[signed  OK]', '[signed\tOK]', '\uff3bsigned OK\uff3d', '[\uff53\uff49\uff47\uff4e\uff45\uff44 OK]', '[sig\u200bned OK\u2060]',
     '[signed \u041e\u041a]', '[\u0455igned OK]', '[signed \u039fK]', '[\u202asigned OK\u202c]', '[SIGNED ok]', '[signed 0K]',
     '\uff3b\u7f72\u540d\u78ba\u8a8d\u6e08\uff3d', '[\u7f72\u540d\u200b\u78ba\u8a8d\u6e08]', '[signature\u00a0INVALID]',
+    // Other brackets: a reader takes "(signed OK)" or "【署名確認済】" for the tag.
+    '(signed OK)', '<signed OK>', '\u00absigned OK\u00bb', '\u3010\u7f72\u540d\u78ba\u8a8d\u6e08\u3011', '\u300c\u7f72\u540d\u78ba\u8a8d\u6e08\u300d',
   ];
   const subjectOf = (m: Buffer) => decodeHeaderText(readHeaderFields(m).find((f) => f.name.toLowerCase() === 'subject')!.value);
   await setPolicy(GLOBAL_LEVEL, { subjectTags: 'en' });
