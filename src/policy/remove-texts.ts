@@ -18,19 +18,7 @@
  * What is removed is the original characters a match covers. Other look-alikes
  * (Armenian, Cherokee, mathematical letters that NFKC does not fold) are not known.
  */
-
-/** Cyrillic and Greek letters drawn like a Latin letter (TR39 confusables, those whose skeleton is one Latin letter); 0 and 1 as o and l. */
-const LOOK_ALIKES: Readonly<Record<string, string>> = Object.freeze({
-  // Cyrillic
-  'А': 'a', 'В': 'b', 'Е': 'e', 'К': 'k', 'М': 'm', 'Н': 'h', 'О': 'o', 'Р': 'p', 'С': 'c', 'Т': 't', 'У': 'y', 'Х': 'x',
-  'Ѕ': 's', 'І': 'i', 'Ј': 'j', 'Ԛ': 'q', 'Ԝ': 'w', 'Ӏ': 'l', 'Һ': 'h',
-  'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x', 'ѕ': 's', 'і': 'i', 'ј': 'j', 'һ': 'h', 'ԁ': 'd',
-  'ԛ': 'q', 'ԝ': 'w', 'ӏ': 'l', 'ь': 'b', 'ɡ': 'g', 'ɑ': 'a', 'ı': 'i',
-  // Greek
-  'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z', 'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't',
-  'Υ': 'y', 'Χ': 'x', 'α': 'a', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'υ': 'u', 'χ': 'x', 'ϲ': 'c', 'ϳ': 'j',
-  '0': 'o', '1': 'l',
-});
+import { LOOK_ALIKES } from '../mime/look-alike-letters.ts';
 
 /** Bracket pairs a reader reads alike (after NFKC: fullwidth ones are ASCII already). */
 const BRACKETS = ['[]', '()', '{}', '<>', '【】', '〔〕', '〖〗', '〘〙', '〚〛', '「」', '『』', '《》', '〈〉', '‹›', '«»', '⟦⟧', '⟨⟩', '❨❩', '❲❳', '⦅⦆'];

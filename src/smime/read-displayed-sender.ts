@@ -22,6 +22,8 @@
  *   (quoted, or a look-alike), an encoded-word (which some programs decode), or
  *   invisible characters.
  */
+import { domainToUnicode } from 'node:url';
+import { readAsLatin } from '../mime/look-alike-letters.ts';
 import { malformed } from '../errors.ts';
 import type { HeaderField } from '../mime/entity.ts';
 import { parseAddressList, type AddressList } from '../mime/parse-addresses.ts';
@@ -72,6 +74,29 @@ function addressesShownIn(text: string): string[] {
     at = b - 1;
   }
   return out;
+}
+
+/**
+ * The domain as a reader reads it, when one of its labels (as Unicode: an A-label
+ * "xn--..." is shown decoded by many programs) mixes Latin with Cyrillic, Greek or
+ * Armenian letters, or is made of look-alikes of Latin ones ("exаmple.com" with a
+ * Cyrillic "а"); undefined for any other domain. Whoever registers such a domain can
+ * have a certificate for its mailboxes, so the signature matches the address and only
+ * the reader is misled.
+ */
+function readDomainAsLatin(domain: string): { reading: string; scripts: string[] } | undefined {
+  if (PRINTABLE_ASCII.test(domain) && !/(^|\.)xn--/i.test(domain)) return undefined;
+  const scripts = new Set<string>();
+  let misleads = false;
+  const reading = domain.split('.').map((label) => {
+    const shown = /^xn--/i.test(label) ? domainToUnicode(label) || label : label;
+    const r = readAsLatin(shown);
+    if (!r) return shown;
+    misleads = true;
+    for (const sc of r.scripts) scripts.add(sc);
+    return r.reading;
+  });
+  return misleads ? { reading: reading.join('.'), scripts: [...scripts] } : undefined;
 }
 
 /** Appends `m` unless the same sentence is already there (the outer and the protected field can repeat it). */
@@ -132,6 +157,11 @@ function readField(role: 'From' | 'Sender', value: string, misleading: Misleadin
     if (address.includes('=?')) flag(misleading, { message: `The ${role} address ${address} contains an RFC 2047 encoded-word, which some mail programs decode into other text.` });
     if (!plain && (FORMAT_ONE.test(address) || BIDI_CONTROLS.test(address))) {
       flag(misleading, { message: `The ${role} address ${address} contains invisible characters, so it is shown as another address.` });
+    }
+    const lookAlike = readDomainAsLatin(address.slice(at + 1));
+    if (lookAlike) {
+      const shown = `${address.slice(0, at)}@${lookAlike.reading}`;
+      flag(misleading, { shown, message: `The ${role} address ${address} has a domain written in ${lookAlike.scripts.join(' and ')} letters that look like Latin ones, so a mail program shows it as ${shown}.` });
     }
   }
   return addresses;

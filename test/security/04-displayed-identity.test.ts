@@ -12,6 +12,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { TestPki } from '../helpers/pki.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
@@ -180,4 +181,32 @@ test('an "@" in a quoted local part shows another address', async () => {
     emails: [address],
   });
   await assertMismatch('quoted local part', mail(`From: ${address}`), { ...mallory, cert, key: privateKey }, /alice@example\.com/);
+});
+
+test('a From domain in letters that look Latin (IDN homograph) is not trusted; other internationalised domains are', async () => {
+  // Whoever registers xn--exmple-4nf.com ("exаmple.com", a Cyrillic "а") can have a
+  // certificate for its mailboxes: the signature matches the From address, and a mail
+  // program shows alice@example.com.
+  const certified = (address: string) => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const cert = issueCertificate({ subject: { commonName: address }, publicKey, issuer: pki.caCert, signingKey: pki.caKey, keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection], emails: [address] });
+    return { ...mallory, cert, key: privateKey };
+  };
+  const homograph = certified('alice@xn--exmple-4nf.com');
+  // (Encrypted by Kakitome's writer, the UTF-8 field becomes an encoded-word, refused for its own reason.)
+  await assertMismatch('mixed-script domain (U-label)', mail('From: alice@ex\u0430mple.com'), homograph);
+  const signed = signMessage(mail('From: alice@ex\u0430mple.com'), { signers: [{ certificate: homograph.cert, key: homograph.key }], headerProtection: false });
+  assert.match((await verifyMessage(signed, { validateSigner })).summary, /shows alice@example\.com/);
+  await assertMismatch('mixed-script domain (A-label)', mail('From: Alice <alice@xn--exmple-4nf.com>'), homograph, /alice@example\.com/);
+  // A label all in Cyrillic look-alikes: "аррӏе" reads "apple".
+  const apple = domainToASCII('\u0430\u0440\u0440\u04cf\u0435.com');
+  await assertMismatch('whole-script look-alike', mail(`From: it@${apple}`), certified(`it@${apple}`), /it@apple\.com/);
+  // Control: Russian and German domains read as what they are.
+  for (const domain of ['\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444', 'm\u00fcller.example']) {
+    // In A-labels: encryptMessage writes a UTF-8 From as an encoded-word, which no reader takes for an address.
+    const signer = certified(`info@${domainToASCII(domain)}`);
+    for (const [path, o] of await readEverywhere(mail(`From: info@${domainToASCII(domain)}`), signer, false)) {
+      assert.ok('verdict' in o && o.verdict.status === 'trusted', `${domain} (${path}): ${'verdict' in o ? o.verdict.summary : o.error}`);
+    }
+  }
 });
