@@ -24,6 +24,7 @@ import { isAscii } from 'node:buffer';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import { formatHeaderField, type HeaderInput } from '../mime/build-entity.ts';
 import { getHeaderFields, type HeaderField, type MimeEntity } from '../mime/entity.ts';
+import { parseAddressList } from '../mime/parse-addresses.ts';
 import type { ProtectedHeadersReport } from './verdict.ts';
 
 /** Fields copied into the payload: the user-facing, non-structural ones (RFC 9788 section 1.1 "non-structural"). */
@@ -54,9 +55,22 @@ export function selectProtectedFields(messageHeaders: readonly HeaderField[]): H
   return messageHeaders.filter((h) => isProtectedField(h.name));
 }
 
-/** Copies fields for the inside: raw bytes when 7-bit (RFC 6532 UTF-8 fields are re-encoded as RFC 2047 words so the payload stays 7-bit). */
+/** Fields that hold addresses: an RFC 2047 encoded-word is never an address (RFC 2047 section 5 (3)). */
+const ADDRESS_FIELDS = new Set(['from', 'sender', 'reply-to', 'to', 'cc', 'bcc']);
+
+/**
+ * Copies fields for the inside: raw bytes when 7-bit; other RFC 6532 UTF-8 fields are
+ * re-encoded as RFC 2047 words so the payload stays 7-bit, except an address field
+ * whose addresses are themselves UTF-8 (info@пример.рф): as an encoded-word it is no
+ * address, and its reader (ours too) sees a From that cannot be read. It has no 7-bit
+ * form, and the message holding it is 8-bit outside already, so it stays raw.
+ */
 export function copyFieldsInside(fields: readonly HeaderField[]): HeaderInput[] {
-  return fields.map((f) => (isAscii(f.raw) ? f : ([f.name, f.value] as const)));
+  return fields.map((f) => (isAscii(f.raw) || hasInternationalAddress(f) ? f : ([f.name, f.value] as const)));
+}
+
+function hasInternationalAddress(f: HeaderField): boolean {
+  return ADDRESS_FIELDS.has(f.name.toLowerCase()) && parseAddressList(f.value).mailboxes.some((m) => /[^\x00-\x7f]/.test(m.address));
 }
 
 export interface ConfidentialHeaders {

@@ -203,10 +203,22 @@ test('a From domain in letters that look Latin (IDN homograph) is not trusted; o
   await assertMismatch('whole-script look-alike', mail(`From: it@${apple}`), certified(`it@${apple}`), /it@apple\.com/);
   // Control: Russian and German domains read as what they are.
   for (const domain of ['\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444', 'm\u00fcller.example']) {
-    // In A-labels: encryptMessage writes a UTF-8 From as an encoded-word, which no reader takes for an address.
     const signer = certified(`info@${domainToASCII(domain)}`);
     for (const [path, o] of await readEverywhere(mail(`From: info@${domainToASCII(domain)}`), signer, false)) {
       assert.ok('verdict' in o && o.verdict.status === 'trusted', `${domain} (${path}): ${'verdict' in o ? o.verdict.summary : o.error}`);
+    }
+  }
+});
+
+test('an internationalised From (RFC 6532 UTF-8) signed with header protection or encrypted stays an address inside', async () => {
+  // The inner copy of a UTF-8 From was an RFC 2047 encoded-word: no address (RFC 2047
+  // section 5), so the owner of info@пример.рф could not send trusted mail with Kakitome.
+  const domain = '\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444';
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const cert = issueCertificate({ subject: { commonName: 'Info' }, publicKey, issuer: pki.caCert, signingKey: pki.caKey, keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection], emails: [`info@${domainToASCII(domain)}`] });
+  for (const hp of [false, true]) {
+    for (const [path, o] of await readEverywhere(mail(`From: info@${domain}`), { ...mallory, cert, key: privateKey }, hp)) {
+      assert.ok('verdict' in o && o.verdict.status === 'trusted', `${path}, header protection ${hp}: ${'verdict' in o ? o.verdict.summary : o.error}`);
     }
   }
 });
