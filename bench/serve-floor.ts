@@ -18,9 +18,9 @@
  */
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { createPrivateKey } from 'node:crypto';
-import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { startFloorThreads } from './harness/floor-threads.ts';
 import { DEFAULT_LIMITS } from '../src/limits.ts';
 import { signSplitMessage } from '../src/smime/sign-message.ts';
 import { splitMessage } from '../src/smime/split-message.ts';
@@ -62,18 +62,7 @@ function serve(o: FloorOptions): Promise<number> {
 if (isMainThread) {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const o: FloorOptions = { mode: arg('mode') === 'sign' ? 'sign' : 'bare', key: arg('key'), cert: arg('cert'), chain: arg('chain'), answerBytes: Number(arg('answer-bytes') ?? 4200), port: 0 };
-  const threads = Number(arg('threads') ?? availableParallelism());
-  const start = (port: number) =>
-    new Promise<number>((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url), { workerData: { ...o, port } });
-      w.once('message', (p: number) => resolve(p));
-      w.once('error', reject);
-    });
-  // The first thread picks the port; the others share it.
-  const port = await start(0);
-  for (let i = 1; i < threads; i++) await start(port);
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-  process.on('SIGTERM', () => process.exit(0));
+  await startFloorThreads(new URL(import.meta.url), o, arg('threads') === undefined ? undefined : Number(arg('threads')));
 } else {
   parentPort!.postMessage(await serve(workerData as FloorOptions));
 }

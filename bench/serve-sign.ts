@@ -30,7 +30,9 @@
  *       [--smtp-connections=32] [--only=http,smtp] [--keys=rsa2048,p256]
  *       [--workers=N] [--warmup=16] [--node-args='--single-threaded-gc'] [--floor] [--quick] [--out=FILE]
  *
- * --floor: each HTTP round also loads, in the same conditions, a bare node:http
+ * --floor: each SMTP round also loads, with the same client and sink, smtp-server
+ * with AUTH on as many threads relaying with our RelayPool, signing with the library
+ * alone and bare (bench/smtp-floor.ts); and each HTTP round, in the same conditions, a bare node:http
  * server on as many threads (bench/serve-floor.ts: the body read, a fixed answer of
  * a signed answer's size) and the same server signing with the library alone
  * (signSplitMessage, a key and certificate made by openssl): the service's CPU per
@@ -50,6 +52,7 @@ import { createBenchDir, type BenchDir } from './harness/bench-data.ts';
 import { median } from './harness/measure.ts';
 import { runMeasured } from './harness/child-process.ts';
 import { runWorkers } from './harness/run-workers.ts';
+import { spawnFloor } from './harness/floor-threads.ts';
 import { twoKilobyteEmail } from './messages.ts';
 
 const BIN = fileURLToPath(new URL('../bin/kakitome.js', import.meta.url));
@@ -72,9 +75,9 @@ interface Options {
    * first: at its rate the code shared by both reaches V8's optimising compiler soonest).
    */
   warmup: number;
-  /** Flags for the serve process's Node (e.g. --single-threaded-gc), to compare V8 settings in one run's conditions. */
+  /** Flags for the serve process's Node (e.g. --single-threaded-gc), to compare V8 settings in one run's conditions; the floor servers get them too. */
   nodeArgs: string[];
-  /** HTTP rounds also measure bench/serve-floor.ts, bare and signing. */
+  /** HTTP rounds also measure bench/serve-floor.ts, SMTP rounds bench/smtp-floor.ts, bare and signing. */
   floor: boolean;
   out: string | undefined;
 }
@@ -304,18 +307,8 @@ const FLOOR = fileURLToPath(new URL('./serve-floor.ts', import.meta.url));
 async function startFloor(world: World, args: string[], type: KeyType, o: Options, warmSeconds: number): Promise<Pick<Service, 'child' | 'http' | 'stop'>> {
   // --workers 0 (the service on its main thread alone) is one thread here.
   const threads = o.workers === undefined ? [] : [`--threads=${Math.max(1, Number(o.workers))}`];
-  const child = spawn(process.execPath, [FLOOR, ...args, ...threads], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve((JSON.parse(line) as { port: number }).port);
-    });
-    child.once('exit', (code) => reject(new Error(`serve-floor exited ${code}`)));
-  });
-  const floor = { child, http: `http://127.0.0.1:${port}/`, stop: async () => (child.kill('SIGTERM'), exited) };
+  const { child, port, stop } = await spawnFloor(FLOOR, [...args, ...threads], o.nodeArgs);
+  const floor = { child, http: `http://127.0.0.1:${port}/`, stop };
   await httpLoad(world, floor, type, { ...o, seconds: warmSeconds }, false);
   return floor;
 }
@@ -371,7 +364,19 @@ async function startSink(world: World): Promise<Sink> {
   };
 }
 
-async function smtpLoad(world: World, service: Service, sink: Sink, type: KeyType, o: Options): Promise<LoadFigures> {
+const SMTP_FLOOR = fileURLToPath(new URL('./smtp-floor.ts', import.meta.url));
+
+/** bench/smtp-floor.ts on as many threads as the service, relaying to the bench's sink, warmed up with `warmSeconds` of the SMTP client. */
+async function startSmtpFloor(world: World, sink: Sink, args: string[], type: KeyType, o: Options, warmSeconds: number): Promise<Pick<Service, 'child' | 'smtpPort' | 'stop'>> {
+  const threads = o.workers === undefined ? [] : [`--threads=${Math.max(1, Number(o.workers))}`];
+  const { child, port, stop } = await spawnFloor(SMTP_FLOOR, [...args, `--relay=127.0.0.1:${sink.port}`, '--user=bench', `--pass=${world.key}`, ...threads], o.nodeArgs);
+  const floor = { child, smtpPort: port, stop };
+  await smtpLoad(world, floor, sink, type, { ...o, seconds: warmSeconds }, false);
+  return floor;
+}
+
+/** `check`: openssl verifies the sink's samples against the bench CA (not for the floor servers, whose certificates are self-signed). */
+async function smtpLoad(world: World, service: Pick<Service, 'child' | 'smtpPort'>, sink: Sink, type: KeyType, o: Options, check = true): Promise<LoadFigures> {
   const { file, from } = world.messages[type];
   const before = await sink.count();
   const kept = new Set(readdirSync(sink.dir));
@@ -384,9 +389,9 @@ async function smtpLoad(world: World, service: Service, sink: Sink, type: KeyTyp
   if (r.failed) throw new Error(`SMTP submission: ${r.failed} messages failed: ${JSON.stringify(r.errors)}`);
   const relayed = (await sink.count()) - before;
   if (relayed !== r.sent) throw new Error(`SMTP submission: ${r.sent} accepted with 250, the sink got ${relayed}`);
-  const samples = readdirSync(sink.dir).filter((f) => !kept.has(f));
+  const samples = check ? readdirSync(sink.dir).filter((f) => !kept.has(f)) : [];
   for (const f of samples) opensslVerify(world, readFileSync(join(sink.dir, f)), from);
-  if (!samples.length && r.sent > 997) throw new Error('SMTP submission: the sink kept no sample');
+  if (check && !samples.length && r.sent > 997) throw new Error('SMTP submission: the sink kept no sample');
   return {
     perSec: r.sent / r.seconds, messages: r.sent, seconds: r.seconds, verified: samples.length,
     serverCpuMicros: ((cpu1 - cpu0) * 1e6) / r.sent,
@@ -436,9 +441,11 @@ export interface ServeBenchFigures {
   warmup: number;
 }
 
-/** --floor's scenarios: bench/serve-floor.ts signing with the library alone, and answering without signing. */
+/** --floor's scenarios: bench/serve-floor.ts signing with the library alone, and answering without signing; bench/smtp-floor.ts likewise, relaying. */
 const FLOOR_SIGN = 'floor http+sign';
 const FLOOR_BARE = 'floor http bare';
+const SMTP_FLOOR_SIGN = 'floor smtp+sign';
+const SMTP_FLOOR_BARE = 'floor smtp bare';
 
 function summarise(scenario: string, keyType: KeyType, runs: Array<{ load: LoadFigures; raw: RawLimit }>): ScenarioFigures {
   const m = (f: (r: { load: LoadFigures; raw: RawLimit }) => number) => median(runs.map(f));
@@ -521,7 +528,16 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
           floors.push(await startFloor(world, ['--mode=sign', `--key=${id.key}`, `--cert=${id.cert}`, `--chain=${world.root}`], type, o, Math.max(2, o.warmup / 2)));
           floors.push(await startFloor(world, ['--mode=bare', `--answer-bytes=${answerBytes}`], type, o, 2));
         }
+        const smtpFloors: Array<Pick<Service, 'child' | 'smtpPort' | 'stop'>> = [];
+        if (name === 'smtp' && o.floor) {
+          const id = floorIdentity(world, type);
+          const identity = [`--key=${id.key}`, `--cert=${id.cert}`, `--chain=${world.root}`];
+          smtpFloors.push(await startSmtpFloor(world, sink!, ['--mode=sign', ...identity], type, o, Math.max(2, o.warmup / 2)));
+          smtpFloors.push(await startSmtpFloor(world, sink!, ['--mode=bare', ...identity], type, o, 2));
+          floors.push(...smtpFloors);
+        }
         const [floorSign, floorBare] = name === 'http' && o.floor ? floors.slice(-2) : [];
+        const [smtpFloorSign, smtpFloorBare] = smtpFloors;
         for (let r = 0; r < o.rounds; r++) {
           const raw = await rawLimit(type, Math.min(2000, o.seconds * 300));
           const load = name === 'http' ? await httpLoad(world, service, type, o) : await smtpLoad(world, service, sink!, type, o);
@@ -534,9 +550,17 @@ export async function measureServeSign(o: Options): Promise<ServeBenchFigures> {
             floorRuns.bare.push({ load: await httpLoad(world, floorBare, type, o, false), raw });
             process.stderr.write(`  floor ${type} round ${r + 1}: node:http + signMessage ${floorRuns.sign.at(-1)!.load.serverCpuMicros.toFixed(0)} µs CPU/msg, bare ${floorRuns.bare.at(-1)!.load.serverCpuMicros.toFixed(0)} µs\n`);
           }
+          if (smtpFloorSign && smtpFloorBare) {
+            floorRuns.sign.push({ load: await smtpLoad(world, smtpFloorSign, sink!, type, o, false), raw });
+            floorRuns.bare.push({ load: await smtpLoad(world, smtpFloorBare, sink!, type, o, false), raw });
+            process.stderr.write(`  floor ${type} round ${r + 1}: smtp-server + signMessage + relay ${floorRuns.sign.at(-1)!.load.serverCpuMicros.toFixed(0)} µs CPU/msg, bare ${floorRuns.bare.at(-1)!.load.serverCpuMicros.toFixed(0)} µs\n`);
+          }
         }
         scenarios.push(summarise(name === 'http' ? 'POST /api/v1/sign' : 'SMTP submission', type, runs));
-        if (floorRuns.sign.length) scenarios.push(summarise(FLOOR_SIGN, type, floorRuns.sign), summarise(FLOOR_BARE, type, floorRuns.bare));
+        if (floorRuns.sign.length) {
+          const [signName, bareName] = name === 'http' ? [FLOOR_SIGN, FLOOR_BARE] : [SMTP_FLOOR_SIGN, SMTP_FLOOR_BARE];
+          scenarios.push(summarise(signName, type, floorRuns.sign), summarise(bareName, type, floorRuns.bare));
+        }
       }
     }
   } finally {
@@ -580,7 +604,8 @@ function report(f: ServeBenchFigures): string {
     );
   }
   lines.push('(service, client, sink: CPU time per message; raw: CPU per raw signature on one core; CPU ratio: raw ÷ (service + client + sink); raw/service: without the load generators)');
-  if (f.scenarios.some((s) => s.scenario.startsWith('floor'))) lines.push('(floor http+sign: node:http on as many threads, the body signed by signSplitMessage alone; floor http bare: a fixed answer of the same size; bench/serve-floor.ts)');
+  if (f.scenarios.some((s) => s.scenario.startsWith('floor http'))) lines.push('(floor http+sign: node:http on as many threads, the body signed by signSplitMessage alone; floor http bare: a fixed answer of the same size; bench/serve-floor.ts)');
+  if (f.scenarios.some((s) => s.scenario.startsWith('floor smtp'))) lines.push('(floor smtp+sign: smtp-server with AUTH on as many threads, each message signed by signSplitMessage alone and relayed by our RelayPool to the same sink; floor smtp bare: one signed copy relayed for every message; bench/smtp-floor.ts)');
   lines.push(`audit rows: ${Object.entries(f.audit).filter(([a]) => /sign/.test(a)).map(([a, n]) => `${a} ${n}`).join(', ')}; answered: ${Object.entries(f.answered).map(([a, n]) => `${a} ${n}`).join(', ')}; openssl verified ${f.scenarios.reduce((s, x) => s + x.verified, 0)} samples`);
   return lines.join('\n');
 }
