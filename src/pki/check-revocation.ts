@@ -147,6 +147,15 @@ export class RevocationChecker {
   readonly #crls: TtlCache<ParsedCrl | Error>;
   /** OCSP responders (by the certificate's URL) that could not be asked: refused again without a request until failureTtlMs passes. */
   readonly #ocspDown: TtlCache<Error>;
+  /**
+   * Certificates that name no OCSP responder and no CRL distribution point and of which
+   * the caller's own CA's records say nothing (by issuer, serial and the certificate's
+   * own fingerprint): "unknown" is all the online and local steps can say of them, so
+   * they are not asked again for NO_SOURCE_TTL_MS. Evidence a message carries is still
+   * read for every message (a cached "no source" is used only for a message that carries
+   * none), and it is never an answer in #answers: nothing but the absence of sources is kept.
+   */
+  readonly #noSource: TtlCache<CertificateRevocation>;
   // Concurrent validations of the same certificate (a burst of mail from one
   // sender) share one network round trip instead of each starting their own.
   readonly #inFlight = new Map<string, Promise<CertificateRevocation>>();
@@ -166,6 +175,7 @@ export class RevocationChecker {
     this.#answers = new TtlCache(options.maxCacheEntries, ms);
     this.#crls = new TtlCache(Math.max(16, options.maxCacheEntries >> 4), ms);
     this.#ocspDown = new TtlCache(Math.max(16, options.maxCacheEntries >> 4), ms);
+    this.#noSource = new TtlCache(options.maxCacheEntries, ms);
   }
 
   get mode(): 'require' | 'allow-unknown' | 'off' {
@@ -176,6 +186,7 @@ export class RevocationChecker {
     this.#answers.clear();
     this.#crls.clear();
     this.#ocspDown.clear();
+    this.#noSource.clear();
   }
 
   /**
@@ -185,7 +196,7 @@ export class RevocationChecker {
    * path's certificates name (issue 9, item 8).
    */
   async checkPath(path: Certificate[], evidence: RevocationEvidence, clock: ClockUsed): Promise<{ report: RevocationReport; perCertificate: CertificateRevocation[] }> {
-    const warm = this.checkPathFromCache(path, clock);
+    const warm = this.checkPathFromCache(path, clock, evidence);
     if (warm) return warm;
     if (this.#mode === 'off') return { report: notChecked(path), perCertificate: [] };
     const per: CertificateRevocation[] = [];
@@ -200,15 +211,24 @@ export class RevocationChecker {
    * The warm path: when every certificate has an answer cached from an online
    * check, the report is produced synchronously (no promise per certificate).
    * Carried evidence does not matter then: the online answer wins over it.
-   * Undefined when any answer is missing.
+   * With `evidence` that carries no CRL and no OCSP response, a certificate known to
+   * name no source (#noSource) counts as answered too: "unknown", as the full check
+   * would say. Undefined when any answer is missing.
    */
-  checkPathFromCache(path: Certificate[], clock: ClockUsed): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
+  checkPathFromCache(path: Certificate[], clock: ClockUsed, evidence?: RevocationEvidence): { report: RevocationReport; perCertificate: CertificateRevocation[] } | undefined {
     if (this.#mode === 'off') return undefined;
+    const carriesNone = evidence !== undefined && evidence.carriedCrls.length === 0 && evidence.carriedOcsp.length === 0;
     const per: CertificateRevocation[] = [];
     for (let i = 0; i + 1 < path.length; i++) {
-      const hit = this.#answers.get(answerKey(path[i]!, path[i + 1]!));
-      if (!hit) return undefined;
-      per.push({ ...hit.answer, cached: true });
+      const key = answerKey(path[i]!, path[i + 1]!);
+      const hit = this.#answers.get(key);
+      if (hit) {
+        per.push({ ...hit.answer, cached: true });
+        continue;
+      }
+      const none = carriesNone ? this.#noSource.get(noSourceKey(key, path[i]!)) : undefined;
+      if (!none) return undefined;
+      per.push({ ...none, problems: [...none.problems] });
     }
     return { report: summarise(path, per, clock), perCertificate: per };
   }
@@ -229,15 +249,25 @@ export class RevocationChecker {
     if (own) return own;
 
     // 3. Online sources, preferred first (one request at a time per certificate
-    //    and depth: a nested check never waits for the check that started it).
-    const flightKey = `${key}#${depth}`;
-    let pending = this.#inFlight.get(flightKey);
-    if (!pending) {
-      pending = this.#checkOnline(key, cert, issuer, onlineContext(evidence), depth).finally(() => this.#inFlight.delete(flightKey));
-      this.#inFlight.set(flightKey, pending);
+    //    and depth: a nested check never waits for the check that started it),
+    //    unless the certificate is known to name none.
+    const quietKey = noSourceKey(key, cert);
+    let online = localProblems.length === 0 ? this.#noSource.get(quietKey) : undefined;
+    if (!online) {
+      const flightKey = `${key}#${depth}`;
+      let pending = this.#inFlight.get(flightKey);
+      if (!pending) {
+        pending = this.#checkOnline(key, cert, issuer, onlineContext(evidence), depth).finally(() => this.#inFlight.delete(flightKey));
+        this.#inFlight.set(flightKey, pending);
+      }
+      online = await pending;
+      if (online.status !== 'unknown') return online;
+      // Nothing to ask, and the local records had nothing to say without failing: the same until the TTL.
+      if (localProblems.length === 0 && online.problems.length === 1 && online.problems[0] === NO_SOURCE) {
+        const now = this.#now().getTime();
+        this.#noSource.set(quietKey, online, now + Math.min(this.#o.cacheTtlMs, NO_SOURCE_TTL_MS));
+      }
     }
-    const online = await pending;
-    if (online.status !== 'unknown') return online;
 
     // 4. Evidence carried in this message, when valid and fresh; never remembered.
     const problems = [...localProblems, ...online.problems];
@@ -363,7 +393,7 @@ export class RevocationChecker {
       const a = await step.call(this, cert, issuer, problems, context, depth);
       if (a) return this.#remember(key, a);
     }
-    if (problems.length === 0) problems.push('the certificate names no OCSP responder and no CRL distribution point');
+    if (problems.length === 0) problems.push(NO_SOURCE);
     return { status: 'unknown', problems, cached: false };
   }
 
@@ -562,6 +592,14 @@ function answerKey(cert: Certificate, issuer: Certificate): string {
   return `${fingerprintOf(issuer)}:${Buffer.from(cert.serial).toString('hex')}`;
 }
 
+/** #noSource's key: the certificate's own bytes too, since "names no source" is read from its extensions. */
+function noSourceKey(answer: string, cert: Certificate): string {
+  return `${answer}:${fingerprintOf(cert)}`;
+}
+
+/** Why a certificate's status is unknown when it names no source to ask. */
+const NO_SOURCE = 'the certificate names no OCSP responder and no CRL distribution point';
+
 function withoutNextUpdate(a: CertificateRevocation & { nextUpdate?: Date }): CertificateRevocation {
   const { nextUpdate: _drop, ...answer } = a;
   return answer;
@@ -591,6 +629,13 @@ function messageOf(e: unknown): string {
 
 /** How long an answer of the caller's own CA's records is reused (see #fromLocal). */
 const LOCAL_ANSWER_TTL_MS = 60_000;
+
+/**
+ * How long a certificate is known to name no source (#noSource): its extensions do not
+ * change, but the caller's own CA's records are part of the finding (a CA added to the
+ * store), so no longer than their own answers are reused.
+ */
+const NO_SOURCE_TTL_MS = LOCAL_ANSWER_TTL_MS;
 
 /**
  * Reasons that do not say the key was compromised. With the signing-time clock, a

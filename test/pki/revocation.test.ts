@@ -262,6 +262,64 @@ test('a CRL carried in the message is used; a certificate with no revocation loc
   assert.match(r2.revocation.message, /names no OCSP responder and no CRL distribution point/);
 });
 
+test('a certificate that names no source is not asked about again for a minute, but what a message carries is read every time', async () => {
+  let asked = 0;
+  let failing = false;
+  let clock = Date.now();
+  // The caller's own CA's records: they know nothing of this certificate (another CA issued it), or fail.
+  const localRevocation = async () => {
+    asked++;
+    if (failing) throw new Error('store down');
+    return undefined;
+  };
+  const v = (mode: 'soft-fail' | 'hard-fail') => validator(mode, { localRevocation, now: () => new Date(clock) });
+  const soft = v('soft-fail');
+  const first = await soft(input('no-location'));
+  assert.equal(first.revocation.status, 'unknown');
+  assert.match(first.revocation.message, /names no OCSP responder and no CRL distribution point/);
+  const n = asked;
+  assert.ok(n >= 1);
+  const again = await soft(input('no-location'));
+  assert.equal(again.revocation.status, 'unknown');
+  assert.equal(again.revocation.message, first.revocation.message);
+  assert.equal(again.status, 'trusted', 'allow-unknown: trusted, saying so');
+  assert.equal(asked, n, 'the same certificate: its sources are not looked for again');
+  // A CRL carried in a message still counts, after the certificate was found to name no source.
+  const carried = [buildCrl({ issuer: caC, revoked: [{ cert: L['no-location']!.cert, reason: 1 }] })];
+  const revoked = await soft(input('no-location', { carriedCrls: carried }));
+  assert.equal(revoked.code, 'CERT_REVOKED');
+  assert.equal(revoked.revocation.source, 'embedded-crl');
+  // ...for that message only.
+  assert.equal((await soft(input('no-location'))).revocation.status, 'unknown');
+  // require: unknown refused, whether the finding is new or remembered.
+  const hard = v('hard-fail');
+  assert.equal((await hard(input('no-location'))).code, 'REVOCATION_UNKNOWN');
+  assert.equal((await hard(input('no-location'))).code, 'REVOCATION_UNKNOWN');
+  // After a minute the caller's own CA's records are asked again (a CA added to the store shows).
+  const before = asked;
+  clock += 61_000;
+  await soft(input('no-location'));
+  assert.ok(asked > before, 'asked again after NO_SOURCE_TTL_MS');
+  // Records that could not be read are no finding: asked again at the next message.
+  const flaky = v('soft-fail');
+  failing = true;
+  const down = await flaky(input('no-location'));
+  assert.equal(down.revocation.status, 'unknown');
+  assert.match(down.revocation.message, /store down/);
+  failing = false;
+  const k = asked;
+  await flaky(input('no-location'));
+  assert.ok(asked > k, 'a failed read is not remembered');
+  const m = asked;
+  await flaky(input('no-location'));
+  assert.equal(asked, m, 'a read that said nothing is');
+  // Another certificate with the same issuer and serial but other bytes (one naming a CRL) is not taken for it.
+  const twin = endEntity(caC, 'no-location@example.com', { serial: L['no-location']!.cert.serial, crlDistributionPoints: [http.url('/stale.crl')] });
+  const t = await flaky({ ...input('no-location'), certificate: twin.cert });
+  assert.equal(t.revocation.status, 'unknown');
+  assert.match(t.revocation.message, /stale/, 'its own CRL was read');
+});
+
 test('revocation off: not checked, and the report says so', async () => {
   const r = await validator('off')(input('revoked'));
   assert.equal(r.status, 'trusted');
