@@ -11,7 +11,7 @@
  * store's policy first, one with another generation builds the whole context again
  * (trust anchors, after SIGHUP). Tasks run at once, each answered when done (below).
  */
-import { parentPort, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
+import { workerData, type MessagePort, type Transferable } from 'node:worker_threads';
 import { ThreadChannel } from '../server/workers/thread-channel.ts';
 import type { AuditRow } from '../store/record-key-use.ts';
 import { openStore, type StoreConfig } from '../store/open-store.ts';
@@ -19,7 +19,7 @@ import { PolicyDirectory } from '../store/policy-directory.ts';
 import type { Store } from '../store/store.ts';
 import { createGatewayContext, withPolicy, type GatewayContext } from './gateway-context.ts';
 import { ownedCopy } from '../threads/owned-copy.ts';
-import type { OverlappingAnswer, OverlappingTask } from '../threads/worker-pool.ts';
+import { overlappingPort, type OverlappingAnswer, type OverlappingTask } from '../threads/worker-pool.ts';
 import { failedTransform, transformMessage, type TransformRequest, type TransformResult } from './transform-message.ts';
 
 export interface TransformWorkerData {
@@ -108,6 +108,7 @@ function transferable(result: TransformResult): Transferable[] {
  * certificate lookup on PostgreSQL), the others go on and leave, and key uses that
  * come together share one commit.
  */
-parentPort!.on('message', (m: OverlappingTask<TransformTask>) => {
-  void run(m.input).then((output) => parentPort!.postMessage({ task: m.task, output } satisfies OverlappingAnswer<TransformResult>, transferable(output)));
+const pool = overlappingPort(workerData);
+pool.on('message', (m: OverlappingTask<TransformTask>) => {
+  void run(m.input).then((output) => pool.postMessage({ task: m.task, output } satisfies OverlappingAnswer<TransformResult>, transferable(output)));
 });

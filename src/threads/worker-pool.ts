@@ -7,13 +7,18 @@
  * it is done, tagged with the task's number (`OverlappingTask`, `OverlappingAnswer`:
  * the gateway's transform-worker.ts), so that a task waiting for the store (a key
  * use's commit, a revocation check) holds up neither the others nor their answers.
+ * An overlapping pool's tasks and answers go over a MessageChannel of its own
+ * (`workerData.pool`, read in the worker with `overlappingPort`), not the worker's
+ * parentPort: node's Worker reads process.env (WATCH_REPORT_DEPENDENCIES, a getenv)
+ * for every message that comes through parentPort (internal/worker.js), about 6 µs a
+ * message on the gateway's main thread (session 13's profile).
  *
  * Hand-written rather than piscina: a batch needs only "N workers, a queue, replace
  * a worker that dies", about a hundred lines, and workers here must load TypeScript
  * sources in development (Node 24 type stripping) and dist/ JavaScript when
  * published, which is simplest with a plain `new Worker(url)`.
  */
-import { Worker, type Transferable } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort, type Transferable } from 'node:worker_threads';
 import { getCompileCacheDir } from 'node:module';
 
 /**
@@ -36,6 +41,13 @@ export interface OverlappingAnswer<O> {
   output: O;
 }
 
+/** In a worker of an overlapping pool: the port its tasks come on and its answers go back to. */
+export function overlappingPort(workerData: unknown): MessagePort {
+  const port = (workerData as { pool?: MessagePort } | null)?.pool;
+  if (port === undefined) throw new Error('not a worker of an overlapping WorkerPool (workerData.pool is missing)');
+  return port;
+}
+
 /** Per worker started: fields added to its workerData (an object) and what they move to it. */
 export type WorkerStart = () => { data: Record<string, unknown>; transfer: Transferable[] };
 
@@ -50,6 +62,8 @@ interface Task<I, O> {
 
 interface Slot<I, O> {
   worker: Worker;
+  /** Where its tasks go and its answers come from: the pool's own port (overlapping), else the worker itself. */
+  port: Pick<MessagePort, 'postMessage'>;
   /** Posted and not yet answered, oldest first. */
   tasks: Task<I, O>[];
 }
@@ -85,9 +99,13 @@ export class WorkerPool<I, O> {
 
   #spawn(): Slot<I, O> {
     const own = this.#startWith?.();
-    const workerData = own ? { ...(this.#workerData as object), ...own.data } : this.#workerData;
-    const slot: Slot<I, O> = { worker: new Worker(this.#url, { workerData, ...(own ? { transferList: own.transfer } : {}), env: workerEnv() }), tasks: [] };
-    slot.worker.on('message', (message: O | OverlappingAnswer<O>) => {
+    const channel = this.#overlapping ? new MessageChannel() : undefined;
+    const data = { ...own?.data, ...(channel ? { pool: channel.port2 } : {}) };
+    const transfer = [...(own?.transfer ?? []), ...(channel ? [channel.port2] : [])];
+    const workerData = own || channel ? { ...(this.#workerData as object), ...data } : this.#workerData;
+    const worker = new Worker(this.#url, { workerData, ...(transfer.length > 0 ? { transferList: transfer } : {}), env: workerEnv() });
+    const slot: Slot<I, O> = { worker, port: channel?.port1 ?? worker, tasks: [] };
+    const onAnswer = (message: O | OverlappingAnswer<O>): void => {
       let t: Task<I, O> | undefined;
       let out = message as O;
       if (this.#overlapping) {
@@ -101,7 +119,9 @@ export class WorkerPool<I, O> {
       this.#crashes = 0;
       t?.resolve(out);
       this.#pump();
-    });
+    };
+    if (channel) channel.port1.on('message', onAnswer);
+    else worker.on('message', onAnswer);
     const replace = (err: unknown): void => {
       // A worker runs its tasks one after the other: the first was running and died
       // with it; the others never started, and go back to the head of the queue.
@@ -126,6 +146,7 @@ export class WorkerPool<I, O> {
     };
     slot.worker.on('error', replace);
     slot.worker.on('exit', (code) => {
+      channel?.port1.close();
       // One that ends by itself while idle (a gateway worker whose audit thread is gone) is replaced too.
       if (slot.tasks.length > 0 || (!this.#closed && this.#slots.includes(slot))) replace(new Error(`worker exited with code ${code}`));
     });
@@ -140,7 +161,7 @@ export class WorkerPool<I, O> {
       if (best === undefined) return;
       const next = this.#queue.shift()!;
       best.tasks.push(next);
-      best.worker.postMessage(this.#overlapping ? ({ task: next.id, input: next.input } satisfies OverlappingTask<I>) : next.input, next.transfer);
+      best.port.postMessage(this.#overlapping ? ({ task: next.id, input: next.input } satisfies OverlappingTask<I>) : next.input, next.transfer);
     }
   }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkerPool } from '../../src/threads/worker-pool.ts';
+import { WorkerPool, overlappingPort } from '../../src/threads/worker-pool.ts';
 
 const url = new URL('./echo-worker.ts', import.meta.url);
 
@@ -70,6 +70,18 @@ test('overlapping workers answer each task when it is done: a slow one holds up 
   } finally {
     await pool.close();
   }
+});
+
+test('an overlapping pool speaks to its workers over a port of its own, not parentPort (whose every message costs the main thread a getenv)', async () => {
+  for (const [overlapping, where] of [[true, 'pool'], [false, 'parent']] as const) {
+    const pool = new WorkerPool<string, string>(url, undefined, 1, 2, { overlapping });
+    try {
+      assert.deepEqual(await Promise.all([pool.run('where'), pool.run('where')]), [where, where]);
+    } finally {
+      await pool.close();
+    }
+  }
+  assert.throws(() => overlappingPort({}), /workerData.pool is missing/);
 });
 
 test('a worker that ends by itself while idle is replaced: the next task runs on a new one', { timeout: 20_000 }, async () => {
