@@ -28,7 +28,13 @@
  * gateway, which relays to the after-filter listener, and the message is queued once.
  * The baseline is the same listener without the proxy. With it, `clientWait` is each
  * message's time as its SMTP client saw it at half load (MAIL FROM to the reply to
- * the end of DATA): the client waits for the gateway. `--no-speed-adjust` leaves
+ * the end of DATA): the client waits for the gateway. The gateway's own time is not
+ * what it adds here: it includes the after-filter smtpd's queue file and fsync, which
+ * Postfix alone pays too before its 250. So the same clients also send at the same
+ * rate through Postfix alone, in slices of about 2 s alternating with the gateway's
+ * (`clientWaitWithoutFilter`), and `addedClientWait` is the
+ * difference, quantile by quantile: the before-queue gateway-added latency (since
+ * session 14; before, the gateway's own time was reported as it). `--no-speed-adjust` leaves
  * out `smtpd_proxy_options=speed_adjust` (Postfix then connects to the gateway at
  * MAIL FROM instead of once the whole message is in).
  *
@@ -394,6 +400,16 @@ export interface DirectionFigures {
   halfLoad: { rate: number; p50: number; p99: number; max: number; messages: number; slowest: { messages: number; ms: number; copiesMs: number; handOnMs: number } };
   /** At half load, each message's time as its SMTP client saw it (MAIL FROM to the end of DATA's reply), ms: before-queue, the wait includes the gateway's. */
   clientWait: { p50: number; p99: number };
+  /** Before-queue: the same client's wait at the same rate through Postfix alone (the listener without the proxy), ms. */
+  clientWaitWithoutFilter?: { p50: number; p99: number };
+  /**
+   * Before-queue: the latency the gateway adds, ms: clientWait less clientWaitWithoutFilter,
+   * quantile by quantile (the runs are not paired message by message). The gateway's own
+   * time (halfLoad) is not this: it includes the next hop's queue file and fsync, which
+   * Postfix alone also pays before its 250, and leaves out the proxy's connection to the
+   * gateway and the commands before the end of DATA.
+   */
+  addedClientWait?: { p50: number; p99: number };
 }
 
 export interface GatewayFigures {
@@ -469,7 +485,19 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
       const rate = withFilter.perSecond / 2;
       const before = gateway.messages().ms.length;
       const halfCount = Math.max(100, Math.min(o.count, Math.round(rate * 20)));
-      const half = await drive(smtpPort, sink, { ...run, count: halfCount, rate });
+      // Before-queue, the gateway's own time includes the after-filter smtpd's queue file and
+      // fsync, which Postfix alone pays too before it answers its client: what the gateway
+      // adds is the client's wait with it less the client's wait without it, at the same rate.
+      // The two alternate in slices of about 2 s, so that the machine's other load falls on
+      // both alike (one run after the other, a stall in either decided the difference).
+      const half = { sendMs: [] as number[] };
+      const alone = beforeQueue ? { sendMs: [] as number[] } : undefined;
+      const slice = alone ? Math.max(20, Math.round(rate * 2)) : halfCount;
+      for (let sent = 0; sent < halfCount; sent += slice) {
+        const count = Math.min(slice, halfCount - sent);
+        half.sendMs.push(...(await drive(smtpPort, sink, { ...run, count, rate })).sendMs);
+        if (alone) alone.sendMs.push(...(await drive(noFilterPort, sink, { ...run, count, rate })).sendMs);
+      }
       const ms = gateway.messages().ms.slice(before);
       const copies = gateway.messages().copies.slice(before);
       return {
@@ -488,6 +516,7 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
         ioCallsPerMessage: { reads: cpu.reads, writes: cpu.writes },
         halfLoad: { rate, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), messages: ms.length, slowest: slowestPercent(ms, copies) },
         clientWait: { p50: quantile(half.sendMs, 0.5), p99: quantile(half.sendMs, 0.99) },
+        ...(alone ? { clientWaitWithoutFilter: { p50: quantile(alone.sendMs, 0.5), p99: quantile(alone.sendMs, 0.99) }, addedClientWait: addedWait(half.sendMs, alone.sendMs) } : {}),
       };
     };
     const outbound = o.only === 'inbound' ? undefined : await direction('alice@corp.test', 'erin@example.com', outboundMessage);
@@ -499,6 +528,12 @@ export async function measureGateway(o: Options): Promise<GatewayFigures> {
     await sink.stop();
     world.cleanup();
   }
+}
+
+/** Each quantile of `withGateway` less the same quantile of `alone`, ms (one decimal). */
+function addedWait(withGateway: number[], alone: number[]): { p50: number; p99: number } {
+  const d = (q: number) => Math.round((quantile(withGateway, q) - quantile(alone, q)) * 10) / 10;
+  return { p50: d(0.5), p99: d(0.99) };
 }
 
 /** Postfix's daemons, the clients and sink, and the gateway: CPU µs per message without and with the filter, side by side. */
@@ -533,6 +568,7 @@ function report(f: GatewayFigures): string {
     ...(f.inbound ? [row('inbound (decrypt + verify)', f.inbound)] : []),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const runs = f[d]?.withoutFilterRuns ?? []; return runs.length > 1 ? [`no filter, ${d}: ${runs.map((r) => r.toFixed(0)).join(' and ')} msg/s (before and after the filtered run; spread ${(100 * (Math.max(...runs) - Math.min(...runs)) / Math.min(...runs)).toFixed(0)}%)`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const w = f[d]?.clientWait; return w ? [`the client's wait per message at half load, ${d} (MAIL FROM to the reply to the end of DATA): p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms`] : []; }),
+    ...(['outbound', 'inbound'] as const).flatMap((d) => { const w = f[d]?.clientWaitWithoutFilter; const a = f[d]?.addedClientWait; return w && a ? [`  the same through Postfix alone at the same rate: p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms; added by the gateway (with less without, by quantile): p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const s = f[d]?.halfLoad.slowest; return s ? [`slowest 1% at half load, ${d} (${s.messages} messages, mean): ${s.ms.toFixed(1)} ms = making the copies ${s.copiesMs.toFixed(1)} ms + handing them on ${s.handOnMs.toFixed(1)} ms`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const c = f[d]?.cpuByProcessUs; return c ? [cpuTable(d, c), `  CPU ratio (no filter / with the gateway, all processes above): ${(100 * f[d]!.cpuRatio).toFixed(0)}%; the gateway's time at full load p50 ${f[d]!.fullLoad.p50.toFixed(1)} ms, p99 ${f[d]!.fullLoad.p99.toFixed(1)} ms`] : []; }),
     ...(['outbound', 'inbound'] as const).flatMap((d) => { const p = f[d]?.postfixDelaysMs; return p ? [delaysTable(d, p)] : []; }),
