@@ -112,6 +112,11 @@ export class ConsoleSessions {
     await this.#store.engine.run('DELETE FROM console_sessions WHERE person_id = ?', [personId]);
   }
 
+  /** Voids the person's unused links of `purpose` (an invitation made before the person was given a role). */
+  async endLinksFor(personId: string, purpose: LinkPurpose): Promise<void> {
+    await this.#store.engine.run('DELETE FROM console_tokens WHERE purpose = ? AND person_id = ?', [purpose, personId]);
+  }
+
   /**
    * A new single-use link secret for `purpose`, valid for `ttlMs`. A new setup link
    * replaces any earlier one: only the last one printed works.

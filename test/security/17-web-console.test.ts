@@ -123,6 +123,29 @@ test('privilege escalation: helpdesk and registration officers cannot make or ta
   assert.equal(await server.console.sessions.checkLink('x'.repeat(43), 'invitation'), undefined);
 });
 
+test('privilege escalation: an invitation link made for a person without a role dies when the person is given a role', async () => {
+  // Helpdesk may invite a person without a role and sees the link (no mail relay here); an
+  // administrator then gives that person a role. The link would set the password of an administrator.
+  const rising = (await server.console.people.addPerson({ email: 'rising@example.co.jp' })).id;
+  const helpdesk = client();
+  await helpdesk.signIn('helpdesk@example.co.jp');
+  const invited = await helpdesk.request(`/admin/people/${rising}/invitation`, { form: {} });
+  assert.equal(invited.status, 200);
+  const link = new URL(/data-invitation-link>([^<]+)</.exec(await invited.text())![1]!);
+  const admin = client();
+  await admin.signIn('admin@example.co.jp');
+  assert.equal((await admin.request(`/admin/people/${rising}/roles`, { form: { role: 'administrator' } })).status, 200);
+  assert.equal((await helpdesk.request(link.pathname)).status, 404);
+  const taken = await helpdesk.request(link.pathname, { form: { password: 'a new password of mine', password2: 'a new password of mine' } });
+  assert.equal(taken.status, 404);
+  assert.equal(taken.headers.get('set-cookie'), null);
+  assert.equal(await server.console.people.checkPassword('rising@example.co.jp', 'a new password of mine'), undefined);
+  // An administrator's own invitation, made after the role was given, still works.
+  const again = await admin.request(`/admin/people/${rising}/invitation`, { form: {} });
+  const fresh = new URL(/data-invitation-link>([^<]+)</.exec(await again.text())![1]!);
+  assert.equal((await client().request(fresh.pathname)).status, 200);
+});
+
 test('markup from a message, a sign-in form or a display name is shown as text, never run', async () => {
   const hostile = [
     'From: "<script>alert(1)</script>" <"><img src=x onerror=alert(2)>@evil.example>',

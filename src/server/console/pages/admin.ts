@@ -114,6 +114,9 @@ export const setPersonRoles: ConsoleHandler = async (c, cx, v) => {
   }
   // Rights taken away take effect at once: the person's sessions end.
   if (person.roles.some((r) => !updated.roles.includes(r))) await cx.sessions.endAllFor(person.id);
+  // Rights given void the invitations made before: one a helpdesk or registration officer made for a
+  // person without a role would otherwise set the password of the person who now holds the role.
+  if (updated.roles.some((r) => !person.roles.includes(r))) await cx.sessions.endLinksFor(person.id, 'invitation');
   return peoplePage(cx, v, notice('good', v.t.people.rolesSaved(person.email)));
 };
 
