@@ -30,6 +30,7 @@ import { addIdentityForTenant } from './api/add-identity.ts';
 import { retireIdentityForTenant } from './api/retire-identity.ts';
 import { readIdentityUpload } from './read-identity-upload.ts';
 import { WorkGate } from './work-gate.ts';
+import { addApiHeaders } from './api-headers.ts';
 import type { ConsoleContext } from './console/console-context.ts';
 import { consoleNotFound, mountConsole } from './console/create-console.ts';
 
@@ -69,6 +70,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
     return batch;
   };
   const app = new Hono<AppEnv>();
+  const isApiPath = (path: string) => path.startsWith('/api/') || ROUTES.some((r) => r.path === path);
   const openapi = JSON.stringify(buildOpenApiDocument(ROUTES, { version: ctx.version }));
   // New identities: one PKCS#12 read (or CA key made) at a time per node, four waiting.
   const identityWork = new WorkGate(1, 4);
@@ -78,6 +80,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
     c.set('state', state);
     try {
       await next();
+      if (isApiPath(c.req.path) || !options.console) addApiHeaders(c.res);
     } finally {
       finishRequest(ctx, state, started, c.req.method, c.res.status);
     }
@@ -197,7 +200,6 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
   }
 
   if (options.console) mountConsole(app, options.console);
-  const isApiPath = (path: string) => path.startsWith('/api/') || ROUTES.some((r) => r.path === path);
 
   app.notFound((c) => {
     if (options.console && !isApiPath(c.req.path)) return consoleNotFound(c, options.console);

@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { signForTenant } from './api/sign.ts';
+import { API_HEADER_LIST } from './api-headers.ts';
 import { authenticate } from './authenticate.ts';
 import { readMessageBody, type RequestBody } from './read-limited-body.ts';
 import { finishRequest, parsed, problemForRequest, startRequest } from './request-cycle.ts';
@@ -52,10 +53,11 @@ function requestBody(req: IncomingMessage): RequestBody {
  * The header fields as a flat list: node:http then skips building and walking an
  * object per answer (a trivial node:http server answering 4.8 KB under wrk: 20.4-20.7
  * µs of CPU a request with the list, 22.5-23.0 with an object, 2026-12-07). Fields
- * set before (a problem's retry-after) are merged as with an object.
+ * set before (a problem's retry-after) are merged as with an object; the API's own
+ * (api-headers.ts) close the list.
  */
 function send(res: ServerResponse, status: number, type: string, body: Uint8Array | string): void {
-  res.writeHead(status, ['content-type', type, 'content-length', String(Buffer.byteLength(body))]);
+  res.writeHead(status, ['content-type', type, 'content-length', String(Buffer.byteLength(body)), ...API_HEADER_LIST]);
   res.end(body);
 }
 

@@ -280,6 +280,22 @@ for (const f of factories) {
       await problem(await sign(keys.acme!, Buffer.alloc(0)), 422, 'IDENTITY_MISMATCH');
     });
 
+    test('API answers are never sniffed, framed or stored: a path echoed in a 404 stays inert JSON', async () => {
+      // The API shares the console's origin: a link a victim follows must not turn an echoed path into a page.
+      const echoed = await call('/api/v1/%3Cscript%3Ealert(1)%3C%2Fscript%3E');
+      assert.match((await problem(echoed, 404, 'NOT_FOUND')).detail, /<script>/);
+      const signed = await sign(keys.acme!, draft('news@acme.example'));
+      assert.equal(signed.status, 200);
+      await signed.arrayBuffer();
+      const refused = await call('/api/v1/identities', { key: keys.acme! });
+      await refused.text();
+      for (const r of [echoed, signed, refused, await call('/healthz')]) {
+        assert.equal(r.headers.get('x-content-type-options'), 'nosniff', r.url);
+        assert.equal(r.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'; base-uri 'none'", r.url);
+        assert.equal(r.headers.get('cache-control'), 'no-store', r.url);
+      }
+    });
+
     test('over the size limit: 413 from Content-Length at once, and from a chunked body as soon as it passes the limit', async () => {
       await problem(await sign(keys.acme!, Buffer.alloc(LIMIT + 1, 0x41)), 413, 'LIMIT');
       // A Content-Length of 10 GiB with almost nothing sent: answered without waiting for the body.
