@@ -146,6 +146,20 @@ test('privilege escalation: an invitation link made for a person without a role 
   assert.equal((await client().request(fresh.pathname)).status, 200);
 });
 
+test('a password typed into the address field of the sign-in form is not written to the audit log', async () => {
+  const secret = 'my Secret passphrase 2026!';
+  const r = await client().request('/sign-in', { form: { email: secret, password: secret, next: '/' } });
+  assert.equal(r.status, 401);
+  await r.text();
+  const unknown = await client().request('/sign-in', { form: { email: 'nobody@example.co.jp', password: 'wrong', next: '/' } });
+  assert.equal(unknown.status, 401);
+  await unknown.text();
+  const refusals = (await store.auditLog({ limit: 20 })).filter((e) => e.action === 'console.sign-in.refused');
+  assert.ok(refusals.every((e) => !JSON.stringify(e).includes('passphrase')), JSON.stringify(refusals));
+  // A refused address is still recorded: a guessing run stays visible to the auditor.
+  assert.ok(refusals.some((e) => e.object === 'nobody@example.co.jp'), JSON.stringify(refusals));
+});
+
 test('markup from a message, a sign-in form or a display name is shown as text, never run', async () => {
   const hostile = [
     'From: "<script>alert(1)</script>" <"><img src=x onerror=alert(2)>@evil.example>',

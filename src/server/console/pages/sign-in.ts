@@ -14,6 +14,7 @@ import { oidcLink } from './oidc.ts';
 import { mailLinkForm } from './mail-link.ts';
 import { takeRate } from '../rate-limit.ts';
 import { readForm, textField } from '../read-form.ts';
+import { isMailboxAddress } from '../../../x509/mailbox-address.ts';
 import { h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
 
 /** Starts a session for `person` (ending the browser's previous one); returns its Set-Cookie value. */
@@ -72,7 +73,9 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
   await takeRate(cx, 'sign-in-account', email.toLowerCase(), cx.rates.signInPerAccount);
   const person = await cx.people.checkPassword(email, password);
   if (!person) {
-    await cx.service.store.actingAs('console').audit('console.sign-in.refused', email.slice(0, 320));
+    // What is not an address is kept out of the log: it is often the password, typed in the wrong field.
+    const address = isMailboxAddress(email);
+    await cx.service.store.actingAs('console').audit('console.sign-in.refused', address ? email : undefined, address ? undefined : 'not an address');
     return page(v, { title: v.t.signIn.title, status: 401, body: signInForm(v, { email, next, more: h`${oidcLink(cx, v)}${mailLinkForm(cx, v)}`, message: notice('bad', v.t.signIn.failed) }) });
   }
   // A person with a passkey is not signed in yet: the passkey is the second step.
