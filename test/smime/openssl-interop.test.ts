@@ -144,3 +144,71 @@ test('certs-only messages are reported as certificates, never as signatures', as
   assert.equal(r.tree.smime?.type, 'certs-only');
   assert.deepEqual(r.tree.smime?.certificates?.[0]?.emails, ['alice@example.com']);
 });
+
+// What the matrix in docs/interop.md proves at the CMS level, held again at the message
+// level: micalg and the MIME wrappers are where real mail differs from raw CMS.
+const carol = pki.identity('p384', 'carol');
+const dave = pki.identity('p521', 'dave');
+const micalgOf = (m: Buffer): string | undefined => /micalg="?([^";\s]+)/.exec(m.toString('latin1'))?.[1];
+const headed = (cms: Buffer): Buffer => Buffer.concat([Buffer.from('From: alice@example.com\r\n'), cms]);
+
+test('multipart/signed with SHA-384 and SHA-512 (RSA, P-384, P-521): openssl writes micalg sha-384/sha-512 and we trust it; ours verify in openssl smime', async () => {
+  const content = file('Content-Type: text/plain\r\n\r\nhash sizes\r\n');
+  for (const [id, md, cmd] of [[alice, 'sha384', 'smime'], [alice, 'sha512', 'smime'], [carol, 'sha384', 'cms'], [dave, 'sha512', 'cms']] as const) {
+    const out = openssl(cmd, '-sign', '-md', md, '-in', content, '-signer', id.certPath, '-inkey', id.keyPath, '-from', id.email);
+    assert.equal(micalgOf(out), md.replace('sha', 'sha-'), `${cmd} ${md}`);
+    const v = await verifyMessage(out, { validateSigner });
+    assert.equal(v.status, 'trusted', `${cmd} ${id.kind} ${md}: ${v.summary}`);
+    assert.equal(v.signers[0]!.algorithms.digest, md);
+    const bad = Buffer.from(out.toString('latin1').replace('hash sizes', 'hash sizeS'), 'latin1');
+    assert.equal((await verifyMessage(bad, { validateSigner })).status, 'invalid', `${cmd} ${md} tampered`);
+
+    const ours = signMessage(message, { signers: [{ certificate: id.cert, key: id.key, hash: md }] });
+    assert.equal(micalgOf(ours), md.replace('sha', 'sha-'));
+    openssl('smime', '-verify', '-in', file(ours), '-CAfile', pki.caPath, '-out', '/dev/null');
+    const oursBad = Buffer.from(ours.toString('latin1').replace('=E6=B7=BB', '=E6=B7=BC'), 'latin1'); // inside the signed text
+    assert.throws(() => openssl('smime', '-verify', '-in', file(oursBad), '-CAfile', pki.caPath, '-out', '/dev/null'), `${id.kind} ${md}: openssl accepted a changed signed part`);
+  }
+});
+
+test('openssl cms -sign with a receipt request (RFC 2634, what "request a signed receipt" sends): we trust the signature', async () => {
+  const content = file('Content-Type: text/plain\r\n\r\nplease confirm\r\n');
+  const out = openssl('cms', '-sign', '-in', content, '-signer', alice.certPath, '-inkey', alice.keyPath, '-receipt_request_all', '-receipt_request_to', 'alice@example.com');
+  const v = await verifyMessage(headed(out), { validateSigner });
+  assert.equal(v.status, 'trusted', v.summary);
+  const bad = Buffer.from(headed(out).toString('latin1').replace('please confirm', 'please confirM'), 'latin1');
+  assert.equal((await verifyMessage(bad, { validateSigner })).status, 'invalid');
+});
+
+test('RSAES-OAEP messages: openssl cms (SHA-256, with and without a label) decrypt with us; ours decrypt in openssl; SHA-512 with MGF1-SHA-256 is refused typed', async () => {
+  const content = file('Content-Type: text/plain\r\n\r\nOAEP body\r\n');
+  const oaep256 = ['-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256', '-keyopt', 'rsa_mgf1_md:sha256'];
+  for (const extra of [[], ['-keyopt', 'rsa_oaep_label:6b616b69746f6d65']]) {
+    const out = openssl('cms', '-encrypt', '-aes-128-cbc', '-in', content, '-recip', alice.certPath, ...oaep256, ...extra);
+    const d = await decryptMessage(headed(out), { keys: [{ key: alice.key, certificate: alice.cert }], allowUnauthenticated: true });
+    assert.equal(d.verdict.encryption?.keyManagement, 'rsa-oaep');
+    assert.equal(decodeText(parseEntity(d.message)), 'OAEP body\r\n');
+  }
+  const mixed = openssl('cms', '-encrypt', '-aes-128-cbc', '-in', content, '-recip', alice.certPath, '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha512', '-keyopt', 'rsa_mgf1_md:sha256');
+  await assert.rejects(decryptMessage(headed(mixed), { keys: [{ key: alice.key, certificate: alice.cert }], allowUnauthenticated: true }), (e: { code?: string }) => e.code === 'UNSUPPORTED_ALG');
+  for (const cipher of ['aes-128-cbc', 'aes-256-gcm'] as const) {
+    const enc = encryptMessage(message, { recipients: [{ certificate: alice.cert, rsaPadding: 'oaep' }], contentEncryption: cipher, sign: { signers: [{ certificate: alice.cert, key: alice.key }] } });
+    const inner = openssl('cms', '-decrypt', '-in', file(enc), '-recip', alice.certPath, '-inkey', alice.keyPath);
+    openssl('smime', '-verify', '-in', file(inner), '-CAfile', pki.caPath, '-out', '/dev/null');
+  }
+});
+
+test('ECDH P-384 and P-521 messages (CBC and GCM, the KDFs openssl writes): both directions', async () => {
+  const content = file('Content-Type: text/plain\r\n\r\nECDH body\r\n');
+  for (const [id, kdf, cipher] of [[carol, 'sha1', 'aes-256-cbc'], [carol, 'sha384', 'aes-256-gcm'], [dave, 'sha1', 'aes-128-cbc'], [dave, 'sha512', 'aes-256-gcm']] as const) {
+    const out = openssl('cms', '-encrypt', `-${cipher}`, '-in', content, '-recip', id.certPath, '-keyopt', `ecdh_kdf_md:${kdf}`);
+    const d = await decryptMessage(headed(out), { keys: [{ key: id.key, certificate: id.cert }], allowUnauthenticated: true });
+    assert.equal(d.verdict.encryption?.keyManagement, 'ecdh', `${id.kind} ${kdf}`);
+    assert.equal(d.verdict.encryption?.contentEncryption, cipher);
+    assert.equal(decodeText(parseEntity(d.message)), 'ECDH body\r\n');
+
+    const enc = encryptMessage(message, { recipients: [{ certificate: id.cert }], contentEncryption: cipher, sign: { signers: [{ certificate: id.cert, key: id.key }] } });
+    const inner = openssl('cms', '-decrypt', '-in', file(enc), '-recip', id.certPath, '-inkey', id.keyPath);
+    openssl('smime', '-verify', '-in', file(inner), '-CAfile', pki.caPath, '-out', '/dev/null');
+  }
+});
