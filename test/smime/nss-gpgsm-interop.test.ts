@@ -81,9 +81,9 @@ const HEADERS = 'From: alice@example.com\r\nTo: bob@example.com\r\nSubject: from
 
 const base64Lines = (der: Uint8Array): string => (Buffer.from(der).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
 
-function wrapMultipartSigned(content: Buffer, signature: Uint8Array): Buffer {
+function wrapMultipartSigned(content: Buffer, signature: Uint8Array, o: { micalg?: string; headers?: string } = {}): Buffer {
   return Buffer.concat([
-    Buffer.from(`${HEADERS}Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="sig-b"\r\n\r\n--sig-b\r\n`),
+    Buffer.from(`${o.headers ?? HEADERS}Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=${o.micalg ?? 'sha-256'}; boundary="sig-b"\r\n\r\n--sig-b\r\n`),
     content,
     Buffer.from(`\r\n--sig-b\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=smime.p7s\r\n\r\n${base64Lines(signature)}\r\n--sig-b--\r\n`),
   ]);
@@ -245,5 +245,43 @@ test('peer sign-then-encrypt (opaque signed-data inside enveloped-data): Kakitom
     assert.equal(d.verdict.signers.length, 1);
     assert.equal(d.verdict.encryption?.contentEncryption, 'aes-128-cbc');
     assertPayload(parseEntity(d.message), p.name);
+  }
+});
+
+// Thunderbird (NSS) and KMail (gpgsm) sign-and-encrypt: the clear-signed multipart/signed
+// entity goes inside the envelope (RSA v1.5 + AES-CBC, all either peer writes).
+test('Thunderbird/KMail shape: peer multipart/signed (SHA-256, SHA-384, SHA-512) inside its enveloped-data: Kakitome decrypts and trusts; a changed signed byte is invalid', async () => {
+  for (const md of ['SHA256', 'SHA384', 'SHA512'] as const) {
+    const micalg = md.toLowerCase().replace('sha', 'sha-');
+    const signers = [
+      { name: 'NSS cmsutil', sign: () => nss!.sign(INNER, alice, { hash: md, detached: true }), encrypt: (c: Uint8Array) => nss!.encrypt(c, [alice]) },
+      { name: 'gpgsm', sign: () => gpg!.sign(INNER, [alice], { detached: true, digest: md }), encrypt: (c: Uint8Array) => gpg!.encrypt(c, [alice], 'AES256') },
+    ];
+    for (const p of signers) {
+      const clearSigned = wrapMultipartSigned(INNER, await p.sign(), { micalg, headers: '' });
+      for (const [label, entity] of [['good', clearSigned], ['changed', Buffer.from(clearSigned.toString('latin1').replace('invoice.bin', 'invoice.bim'), 'latin1')]] as const) {
+        const msg = Buffer.from(HEADERS + pkcs7MimeEntity(await p.encrypt(entity), 'enveloped-data'));
+        const d = await decryptMessage(msg, { keys: [{ key: alice.key, certificate: alice.cert }], validateSigner, allowUnauthenticated: true });
+        const why = `${p.name} ${md} ${label}: ${d.verdict.summary}`;
+        assert.equal(d.verdict.status, label === 'good' ? 'trusted' : 'invalid', why);
+        assert.equal(d.verdict.signers[0]?.algorithms.digest, md.toLowerCase(), why);
+        if (label === 'good') assertPayload(parseEntity(d.message), why);
+      }
+    }
+  }
+});
+
+test('Kakitome sign-then-encrypt (multipart/signed inside, RSA v1.5, AES-128-CBC): each peer decrypts and verifies the inner signature detached', async () => {
+  const enc = encryptMessage(MESSAGE, { recipients: [{ certificate: alice.cert }], contentEncryption: 'aes-128-cbc', sign: { signers: [{ certificate: alice.cert, key: alice.key, hash: 'sha384' }] } });
+  const der = decodeBody(parseEntity(enc));
+  for (const p of peers) {
+    const d = await p.decrypt(der);
+    assert.ok(d.decrypted, `${p.name}: ${d.detail}`);
+    const signed = parseEntity(d.content);
+    assert.equal(signed.contentType.subtype, 'signed', p.name);
+    assert.equal(signed.contentType.params.micalg, 'sha-384', p.name);
+    const v = await p.verify(decodeBody(signed.children[1]!), signed.children[0]!.raw);
+    assert.ok(v.verified, `${p.name}: ${v.detail}`);
+    assertPayload(signed.children[0]!, p.name);
   }
 });
