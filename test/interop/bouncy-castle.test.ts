@@ -21,6 +21,8 @@ import {
 import { verifySignedData } from '../../src/cms/signed-data/verify.ts';
 import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { compressData, decompressData } from '../../src/cms/compressed-data.ts';
+import { OID } from '../../src/asn1/oids.ts';
 
 const { content: CONTENT, tampered: TAMPERED } = interopContent('Bouncy Castle');
 const NEEDLE = Buffer.from('Bouncy Castle.');
@@ -152,6 +154,10 @@ before(async () => {
   out.set('k2bc big-sign', bc.verify(await kakitomeSign(big, [{ id: ids.p384, hash: 'sha384' }], false), { caPath: pki.caPath }));
   out.set('k2bc big-env', bc.decrypt(await kakitomeEncrypt(big, [{ id: ids.p521 }], 'chacha20-poly1305'), ids.p521));
   out.set('bc2k chacha', bc.encrypt(CONTENT, [{ id: ids.rsa, mode: 'rsa15' }], 'chacha20-poly1305'));
+  out.set('bc2k compressed', bc.compress(CONTENT));
+  out.set('bc2k compressed big', bc.compress(BIG));
+  out.set('k2bc compressed', bc.uncompress(compressData(CONTENT)));
+  out.set('k2bc compressed big', bc.uncompress(compressData(BIG)));
   for (const c of RECEIVE_CASES) {
     out.set(`bc2k ${c.name}`, bc.encrypt(CONTENT, c.recipients.map((r) => ({ id: ids[r.idName], mode: r.mode })), c.cipher));
   }
@@ -275,4 +281,21 @@ test('large content (300 KiB, chunked BER): both directions', async () => {
   const d = await must('k2bc big-env');
   assert.ok(d.ok, d.info);
   assert.deepEqual(d.output, BIG);
+});
+
+// No other peer here does CompressedData: OpenSSL 3.0.19 (Debian, no zlib) fails with
+// "unsupported compression algorithm"; NSS cmsutil and gpgsm have no option for it.
+test('CompressedData (RFC 3274, zlib; 3 KiB and 300 KiB): BC -> Kakitome (streamed BER) and Kakitome -> BC', async () => {
+  for (const [suffix, content] of [['', CONTENT], [' big', BIG]] as const) {
+    const c = await must(`bc2k compressed${suffix}`);
+    assert.ok(c.ok, c.info);
+    assert.equal(c.output[1], 0x80, 'BC stream generator writes indefinite-length BER');
+    const d = decompressData(c.output);
+    assert.equal(d.contentType, OID.data);
+    assert.deepEqual(d.content, content);
+    const u = await must(`k2bc compressed${suffix}`);
+    assert.ok(u.ok, u.info);
+    assert.equal(u.info, OID.zlibCompress);
+    assert.deepEqual(u.output, content);
+  }
 });

@@ -13,6 +13,8 @@
 //                                                                aes192-gcm aes256-gcm chacha20-poly1305; MODE: rsa15 oaep-sha1
 //                                                                oaep-sha256 ecdh-sha1 ecdh-sha256 ecdh-sha384 ecdh-sha512
 //   decrypt  ID IN OUT CERT KEY                                 info: the content-encryption algorithm OID
+//   compress   ID IN OUT                                        CompressedData (RFC 3274, zlib), streamed BER
+//   uncompress ID IN OUT                                        info: the compression algorithm OID
 //
 // Output is whatever Bouncy Castle writes by itself (the stream generators write
 // indefinite-length BER), so Kakitome's BER reader is exercised on real peer output.
@@ -69,6 +71,8 @@ public class BcPeer {
                     case "verify": info = verify(f); break;
                     case "encrypt": info = encrypt(f); break;
                     case "decrypt": info = decrypt(f); break;
+                    case "compress": info = compress(f); break;
+                    case "uncompress": info = uncompress(f); break;
                     default: throw new IllegalArgumentException("unknown job " + f[0]);
                 }
                 out.println(id + "\tOK\t" + info);
@@ -77,6 +81,25 @@ public class BcPeer {
                 out.println(id + "\tERR\t" + msg);
             }
         }
+    }
+
+    // compress ID IN OUT
+    static String compress(String[] f) throws Exception {
+        byte[] content = Files.readAllBytes(Paths.get(f[2]));
+        try (OutputStream file = Files.newOutputStream(Paths.get(f[3]))) {
+            OutputStream out = new CMSCompressedDataStreamGenerator().open(file, new ZlibCompressor());
+            out.write(content);
+            out.close();
+        }
+        return "zlib";
+    }
+
+    // uncompress ID IN OUT
+    static String uncompress(String[] f) throws Exception {
+        CMSCompressedData cd = new CMSCompressedData(Files.readAllBytes(Paths.get(f[2])));
+        Files.write(Paths.get(f[3]), cd.getContent(new ZlibExpanderProvider()));
+        return org.bouncycastle.asn1.cms.CompressedData.getInstance(cd.toASN1Structure().getContent())
+            .getCompressionAlgorithmIdentifier().getAlgorithm().getId();
     }
 
     static X509Certificate cert(String path) throws Exception {

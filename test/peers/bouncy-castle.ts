@@ -95,6 +95,18 @@ export class BcBatch {
     return this.#add('decrypt', [this.#w.write('env.der', der), out, id.certPath, id.keyPath], out);
   }
 
+  /** CompressedData (RFC 3274, zlib) by CMSCompressedDataStreamGenerator. */
+  compress(content: Uint8Array): Promise<BcOutcome> {
+    const out = this.#w.path('bc-compressed.der');
+    return this.#add('compress', [this.#w.write('content', content), out], out);
+  }
+
+  /** CMSCompressedData.getContent(ZlibExpanderProvider); info: the compression algorithm OID. */
+  uncompress(der: Uint8Array): Promise<BcOutcome> {
+    const out = this.#w.path('bc-uncompressed.out');
+    return this.#add('uncompress', [this.#w.write('compressed.der', der), out], out);
+  }
+
   /** Runs every queued job in one JVM; a job that BcPeer did not report fails the run. */
   async run(): Promise<void> {
     const jobs = this.#jobs.splice(0);
