@@ -212,3 +212,36 @@ test('ECDH P-384 and P-521 messages (CBC and GCM, the KDFs openssl writes): both
     openssl('smime', '-verify', '-in', file(inner), '-CAfile', pki.caPath, '-out', '/dev/null');
   }
 });
+
+test('older client shapes: 3DES envelopes (Outlook 2010-2016 default), OAEP SHA-384/SHA-512, application/octet-stream smime.p7m (RFC 8551 3.2.1), micalg in other spellings or absent', async () => {
+  const content = file('Content-Type: text/plain\r\n\r\nolder client\r\n');
+  const keys = [{ key: alice.key, certificate: alice.cert }];
+  const des3 = openssl('smime', '-encrypt', '-des3', '-in', content, alice.certPath);
+  const d3 = await decryptMessage(headed(des3), { keys, allowUnauthenticated: true });
+  assert.equal(d3.verdict.encryption?.contentEncryption, 'des-ede3-cbc');
+  assert.equal(decodeText(parseEntity(d3.message)), 'older client\r\n');
+  for (const md of ['sha384', 'sha512']) {
+    const out = openssl('cms', '-encrypt', '-aes-256-cbc', '-in', content, '-recip', alice.certPath, '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', `rsa_oaep_md:${md}`, '-keyopt', `rsa_mgf1_md:${md}`);
+    const d = await decryptMessage(headed(out), { keys, allowUnauthenticated: true });
+    assert.equal(d.verdict.encryption?.keyManagement, 'rsa-oaep', md);
+    assert.equal(decodeText(parseEntity(d.message)), 'older client\r\n');
+  }
+  // The body of openssl's application/x-pkcs7-mime, relabelled as a generic attachment.
+  const bodyOf = (m: Buffer): string => m.toString('latin1').split('\n\n').slice(1).join('\n\n');
+  const asOctetStream = (m: Buffer): Buffer => Buffer.from(`From: alice@example.com\nMIME-Version: 1.0\nContent-Type: application/octet-stream; name="smime.p7m"\nContent-Disposition: attachment; filename="smime.p7m"\nContent-Transfer-Encoding: base64\n\n${bodyOf(m)}`, 'latin1');
+  const opaque = openssl('smime', '-sign', '-nodetach', '-in', content, '-signer', alice.certPath, '-inkey', alice.keyPath);
+  const v = await verifyMessage(asOctetStream(opaque), { validateSigner });
+  assert.equal(v.status, 'trusted', v.summary);
+  const aes = openssl('smime', '-encrypt', '-aes256', '-in', content, alice.certPath);
+  const d = await decryptMessage(asOctetStream(aes), { keys, allowUnauthenticated: true });
+  assert.equal(decodeText(parseEntity(d.message)), 'older client\r\n');
+  // micalg is advice (RFC 8551 3.5.3): the digest is the SignerInfo's, whatever the parameter says.
+  const signed = openssl('smime', '-sign', '-md', 'sha384', '-in', content, '-signer', alice.certPath, '-inkey', alice.keyPath, '-from', 'alice@example.com');
+  for (const m of ['micalg=SHA-384', 'micalg=sha384', 'micalg=SHA1', '']) {
+    const s = Buffer.from(signed.toString('latin1').replace('micalg="sha-384"', m), 'latin1');
+    assert.notDeepEqual(s, signed);
+    const vm = await verifyMessage(s, { validateSigner });
+    assert.equal(vm.status, 'trusted', `${m}: ${vm.summary}`);
+    assert.equal(vm.signers[0]!.algorithms.digest, 'sha384');
+  }
+});
