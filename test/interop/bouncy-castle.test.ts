@@ -154,6 +154,9 @@ before(async () => {
   out.set('k2bc big-sign', bc.verify(await kakitomeSign(big, [{ id: ids.p384, hash: 'sha384' }], false), { caPath: pki.caPath }));
   out.set('k2bc big-env', bc.decrypt(await kakitomeEncrypt(big, [{ id: ids.p521 }], 'chacha20-poly1305'), ids.p521));
   out.set('bc2k chacha', bc.encrypt(CONTENT, [{ id: ids.rsa, mode: 'rsa15' }], 'chacha20-poly1305'));
+  for (const detached of [true, false]) {
+    out.set(`bc2k countersigned ${detached}`, bc.countersign(await kakitomeSign(CONTENT, [{ id: ids.rsa }], detached), ids.p256, 'SHA256withECDSA'));
+  }
   out.set('bc2k compressed', bc.compress(CONTENT));
   out.set('bc2k compressed big', bc.compress(BIG));
   out.set('k2bc compressed', bc.uncompress(compressData(CONTENT)));
@@ -297,5 +300,16 @@ test('CompressedData (RFC 3274, zlib; 3 KiB and 300 KiB): BC -> Kakitome (stream
     assert.ok(u.ok, u.info);
     assert.equal(u.info, OID.zlibCompress);
     assert.deepEqual(u.output, content);
+  }
+});
+
+// Kakitome neither verifies nor reports the countersignature (an unsigned attribute): docs/interop.md.
+test('a countersignature (RFC 5652 11.4) added by BC to our signature, detached and encapsulated: the signer still verifies; tampered content fails', async () => {
+  for (const detached of [true, false]) {
+    const c = await must(`bc2k countersigned ${detached}`);
+    assert.ok(c.ok, c.info);
+    assert.ok(c.output.includes(Buffer.from('06092a864886f70d010906', 'hex')), 'the countersignature attribute (1.2.840.113549.1.9.6) is there');
+    await assertKakitomeVerifies(c.output, { content: CONTENT, detached, signers: 1, label: `countersigned ${detached}` });
+    if (detached) await assertKakitomeRejectsTampered(c.output, TAMPERED, 'countersigned');
   }
 });

@@ -13,6 +13,7 @@
 //                                                                aes192-gcm aes256-gcm chacha20-poly1305; MODE: rsa15 oaep-sha1
 //                                                                oaep-sha256 ecdh-sha1 ecdh-sha256 ecdh-sha384 ecdh-sha512
 //   decrypt  ID IN OUT CERT KEY                                 info: the content-encryption algorithm OID
+//   countersign ID SIG OUT ALG CERT KEY                         adds a countersignature (RFC 5652 11.4) to the first signer
 //   compress   ID IN OUT                                        CompressedData (RFC 3274, zlib), streamed BER
 //   uncompress ID IN OUT                                        info: the compression algorithm OID
 //
@@ -71,6 +72,7 @@ public class BcPeer {
                     case "verify": info = verify(f); break;
                     case "encrypt": info = encrypt(f); break;
                     case "decrypt": info = decrypt(f); break;
+                    case "countersign": info = countersign(f); break;
                     case "compress": info = compress(f); break;
                     case "uncompress": info = uncompress(f); break;
                     default: throw new IllegalArgumentException("unknown job " + f[0]);
@@ -81,6 +83,23 @@ public class BcPeer {
                 out.println(id + "\tERR\t" + msg);
             }
         }
+    }
+
+    // countersign ID SIG OUT ALG CERT KEY
+    static String countersign(String[] f) throws Exception {
+        CMSSignedData sd = new CMSSignedData(Files.readAllBytes(Paths.get(f[2])));
+        SignerInformation first = sd.getSignerInfos().getSigners().iterator().next();
+        X509Certificate c = cert(f[5]);
+        CMSSignedDataGenerator gen = new CMSSignedDataGenerator();
+        gen.addSignerInfoGenerator(new JcaSignerInfoGeneratorBuilder(new JcaDigestCalculatorProviderBuilder().setProvider(BC).build())
+            .build(new JcaContentSignerBuilder(f[4]).setProvider(BC).build(key(f[6])), c));
+        SignerInformation countersigned = SignerInformation.addCounterSigners(first, gen.generateCounterSigners(first));
+        CMSSignedData out = CMSSignedData.replaceSigners(sd, new SignerInformationStore(countersigned));
+        List<X509CertificateHolder> certs = new ArrayList<>(sd.getCertificates().getMatches(null));
+        certs.add(new X509CertificateHolder(c.getEncoded()));
+        out = CMSSignedData.replaceCertificatesAndCRLs(out, new org.bouncycastle.util.CollectionStore<>(certs), null, null);
+        Files.write(Paths.get(f[3]), out.getEncoded());
+        return "1 countersigner";
     }
 
     // compress ID IN OUT

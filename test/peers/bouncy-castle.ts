@@ -95,6 +95,12 @@ export class BcBatch {
     return this.#add('decrypt', [this.#w.write('env.der', der), out, id.certPath, id.keyPath], out);
   }
 
+  /** Adds a countersignature (RFC 5652 11.4) by `id` to the first signer of `der`; the countersigner's certificate joins the message's. */
+  countersign(der: Uint8Array, id: Identity, alg: BcSignatureAlgorithm): Promise<BcOutcome> {
+    const out = this.#w.path('bc-countersigned.der');
+    return this.#add('countersign', [this.#w.write('sig.der', der), out, alg, id.certPath, id.keyPath], out);
+  }
+
   /** CompressedData (RFC 3274, zlib) by CMSCompressedDataStreamGenerator. */
   compress(content: Uint8Array): Promise<BcOutcome> {
     const out = this.#w.path('bc-compressed.der');
