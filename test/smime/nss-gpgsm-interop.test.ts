@@ -19,6 +19,8 @@ import { signMessage } from '../../src/smime/sign-message.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
+import { decryptMessageStream } from '../../src/smime/decrypt-message-stream.ts';
+import { PassThrough, Readable } from 'node:stream';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
@@ -266,6 +268,13 @@ test('Thunderbird/KMail shape: peer multipart/signed (SHA-256, SHA-384, SHA-512)
         assert.equal(d.verdict.status, label === 'good' ? 'trusted' : 'invalid', why);
         assert.equal(d.verdict.signers[0]?.algorithms.digest, md.toLowerCase(), why);
         if (label === 'good') assertPayload(parseEntity(d.message), why);
+        // The gateway's streaming reader must agree (the NSS envelope is indefinite-length BER).
+        const out = new PassThrough();
+        const parts: Buffer[] = [];
+        out.on('data', (c: Buffer) => parts.push(c));
+        const ds = await decryptMessageStream(Readable.from([msg.subarray(0, 1000), msg.subarray(1000)]), { keys: [{ key: alice.key, certificate: alice.cert }], validateSigner, allowUnauthenticated: true, output: out });
+        assert.equal(ds.status, d.verdict.status, `streaming ${why}: ${ds.summary}`);
+        if (label === 'good') assertPayload(parseEntity(Buffer.concat(parts)), `streaming ${why}`);
       }
     }
   }
