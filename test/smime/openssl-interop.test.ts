@@ -15,6 +15,9 @@ import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { decryptMessage } from '../../src/smime/decrypt-message.ts';
 import { inspectMessage } from '../../src/smime/inspect-message.ts';
+import { verifyMessageStream } from '../../src/smime/verify-message-stream.ts';
+import { decryptMessageStream } from '../../src/smime/decrypt-message-stream.ts';
+import { PassThrough, Readable } from 'node:stream';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { decodeText } from '../../src/mime/decode-text.ts';
@@ -219,6 +222,9 @@ test('older client shapes: 3DES envelopes (Outlook 2010-2016 default), OAEP SHA-
   const des3 = openssl('smime', '-encrypt', '-des3', '-in', content, alice.certPath);
   const d3 = await decryptMessage(headed(des3), { keys, allowUnauthenticated: true });
   assert.equal(d3.verdict.encryption?.contentEncryption, 'des-ede3-cbc');
+  // The streaming readers (the gateway's inbound path) must read these shapes alike.
+  const sink = () => new PassThrough().resume();
+  assert.equal((await decryptMessageStream(Readable.from([headed(des3)]), { keys, allowUnauthenticated: true, output: sink() })).encryption?.contentEncryption, 'des-ede3-cbc');
   assert.equal(decodeText(parseEntity(d3.message)), 'older client\r\n');
   for (const md of ['sha384', 'sha512']) {
     const out = openssl('cms', '-encrypt', '-aes-256-cbc', '-in', content, '-recip', alice.certPath, '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', `rsa_oaep_md:${md}`, '-keyopt', `rsa_mgf1_md:${md}`);
@@ -232,9 +238,12 @@ test('older client shapes: 3DES envelopes (Outlook 2010-2016 default), OAEP SHA-
   const opaque = openssl('smime', '-sign', '-nodetach', '-in', content, '-signer', alice.certPath, '-inkey', alice.keyPath);
   const v = await verifyMessage(asOctetStream(opaque), { validateSigner });
   assert.equal(v.status, 'trusted', v.summary);
+  const vs = await verifyMessageStream(Readable.from([asOctetStream(opaque)]), { validateSigner, output: sink() });
+  assert.equal(vs.status, 'trusted', `streaming: ${vs.summary}`);
   const aes = openssl('smime', '-encrypt', '-aes256', '-in', content, alice.certPath);
   const d = await decryptMessage(asOctetStream(aes), { keys, allowUnauthenticated: true });
   assert.equal(decodeText(parseEntity(d.message)), 'older client\r\n');
+  assert.equal((await decryptMessageStream(Readable.from([asOctetStream(aes)]), { keys, allowUnauthenticated: true, output: sink() })).encryption?.contentEncryption, 'aes-256-cbc');
   // micalg is advice (RFC 8551 3.5.3): the digest is the SignerInfo's, whatever the parameter says.
   const signed = openssl('smime', '-sign', '-md', 'sha384', '-in', content, '-signer', alice.certPath, '-inkey', alice.keyPath, '-from', 'alice@example.com');
   for (const m of ['micalg=SHA-384', 'micalg=sha384', 'micalg=SHA1', '']) {
@@ -243,5 +252,7 @@ test('older client shapes: 3DES envelopes (Outlook 2010-2016 default), OAEP SHA-
     const vm = await verifyMessage(s, { validateSigner });
     assert.equal(vm.status, 'trusted', `${m}: ${vm.summary}`);
     assert.equal(vm.signers[0]!.algorithms.digest, 'sha384');
+    const vms = await verifyMessageStream(Readable.from([s]), { validateSigner, output: sink() });
+    assert.equal(vms.status, 'trusted', `streaming ${m}: ${vms.summary}`);
   }
 });
