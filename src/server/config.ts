@@ -8,6 +8,7 @@
 import { KakitomeError } from '../errors.ts';
 import type { RevocationMode } from '../pki/check-revocation.ts';
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { parsePublicUrl } from './console/console-origin.ts';
 import { parseHostPort, type HostPort } from '../smtp/parse-host-port.ts';
 import { isMailboxAddress } from '../x509/mailbox-address.ts';
@@ -44,6 +45,12 @@ export interface ServeConfig {
    * `kakitome serve`; startServer itself always serves on the calling thread.
    */
   workers?: number;
+  /**
+   * HTTP connections open at once on this node, all serving threads together (each
+   * takes its share); more are closed as they arrive. Default: from the open-files
+   * limit (defaultMaxConnections). startServer without it: DEFAULT_MAX_CONNECTIONS.
+   */
+  maxConnections?: number;
 }
 
 export interface ConsoleMailConfig {
@@ -116,6 +123,7 @@ export interface ServeOptions {
   maxBatchSize?: string;
   maxBatchMessages?: string;
   workers?: string;
+  maxConnections?: string;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
@@ -194,7 +202,38 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
     batch: resolveBatchConfig(o),
     workers: parseWorkers(o.workers),
+    maxConnections: parseMaxConnections(o.maxConnections ?? (env.KAKITOME_MAX_CONNECTIONS || undefined), openFilesLimit()),
   };
+}
+
+/** Connections when the open-files limit is unknown (not Linux), and startServer's without a config value. */
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+/** Descriptors kept for everything but HTTP connections: the store, the SMTP port's 200 clients a thread, logs, modules, fetches. */
+const RESERVED_FILES = 512;
+
+/** This process's soft limit on open files (RLIMIT_NOFILE), where /proc tells it. */
+export function openFilesLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m === null ? undefined : m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Three quarters of what the open-files limit leaves after RESERVED_FILES, 64 to 10,000. */
+export function defaultMaxConnections(fileLimit: number | undefined): number {
+  if (fileLimit === undefined) return DEFAULT_MAX_CONNECTIONS;
+  return Math.max(64, Math.min(10_000, Math.floor((fileLimit - RESERVED_FILES) * 0.75)));
+}
+
+/** --max-connections: 1 up to what the open-files limit leaves for connections. */
+export function parseMaxConnections(text: string | undefined, fileLimit: number | undefined): number {
+  if (text === undefined) return defaultMaxConnections(fileLimit);
+  const most = fileLimit === undefined ? 1_000_000 : Math.max(1, fileLimit - RESERVED_FILES);
+  if (!/^\d{1,7}$/.test(text.trim()) || Number(text) < 1) invalid(`--max-connections ${text}: give the number of HTTP connections open at once, 1 or more (default ${defaultMaxConnections(fileLimit)} here).`);
+  if (Number(text) > most) invalid(`--max-connections ${text}: this process may open ${fileLimit} files (ulimit -n), ${RESERVED_FILES} of them kept for the store, the SMTP port and logs; give at most ${most}, or raise the limit (ulimit -n, systemd LimitNOFILE=).`);
+  return Number(text);
 }
 
 /**

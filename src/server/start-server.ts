@@ -14,7 +14,7 @@ import { getRequestListener } from '@hono/node-server';
 import { answerSignRequest, isSignRequest } from './sign-route.ts';
 import type { Store } from '../store/store.ts';
 import { TenantDirectory } from '../store/tenant-directory.ts';
-import type { ServeConfig } from './config.ts';
+import { DEFAULT_MAX_CONNECTIONS, type ServeConfig } from './config.ts';
 import { createApp } from './create-app.ts';
 import { Metrics, type MetricsSnapshot } from './metrics.ts';
 import { RateLimiter, type RateGate } from './rate-limiter.ts';
@@ -98,6 +98,8 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
     }
     else void honoListener(req, res);
   });
+  // Open descriptors bounded (each serving thread its share of the node's): past it a new connection is closed as it arrives.
+  server.maxConnections = Math.ceil((config.maxConnections ?? DEFAULT_MAX_CONNECTIONS) / Math.max(1, config.workers ?? 1));
   server.listen({ port: config.port, host: config.host, ...(options.reusePort ? { reusePort: true } : {}) });
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
   // This node signs batch chunks from the shared queue, whichever node received them.

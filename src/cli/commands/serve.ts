@@ -153,6 +153,7 @@ export function register(program: Command): void {
     .option('--batch-lease <seconds>', 'a node that stops renewing its chunk for this long loses it to another node (default 30)')
     .option('--batch-poll <ms>', 'how often an idle node looks for batch work another node received, in milliseconds (50 to 60000, default 1000)')
     .option('--batch-retention <hours>', 'how long a finished batch and its result are kept (default 24)')
+    .option('--max-connections <n>', 'HTTP connections open at once on this node, all serving threads together; more are closed as they arrive (default: $KAKITOME_MAX_CONNECTIONS, else from the open-files limit, ulimit -n)')
     .option('--workers <n>', 'serving threads, each answering whole requests and messages on the shared ports (0: the main thread serves; default: one per CPU)')
     .option('--home <dir>', 'key store home (default: $KAKITOME_HOME or ~/.kakitome)')
     .option('--database-url <url>', 'postgres://... key store (default: $KAKITOME_DATABASE_URL)')
@@ -200,7 +201,7 @@ Examples:
         throw e;
       }
       const engine = store.engine.dialect;
-      if (running.url) log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'http', url: running.url, console: running.console!.origin.baseUrl, engine, maxMessageBytes: config.maxMessageBytes, workers });
+      if (running.url) log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'http', url: running.url, console: running.console!.origin.baseUrl, engine, maxMessageBytes: config.maxMessageBytes, maxConnections: config.maxConnections, workers });
       if (running.smtp && submission) {
         const { formatHostPort } = await import('../../smtp/parse-host-port.ts');
         log({ time: new Date().toISOString(), level: 'info', msg: 'listening', listener: 'smtp', address: formatHostPort(running.smtp), tls: submission.tls ? (submission.tls.implicit ? 'implicit' : 'starttls') : 'none', relay: formatHostPort(submission.relay), engine, maxMessageBytes: config.maxMessageBytes, workers });
