@@ -26,7 +26,19 @@ export interface RequestBody {
   body: ReadableStream<Uint8Array> | null;
 }
 
+/**
+ * 415 for a body in a content coding (Content-Encoding: gzip, br...): the service
+ * reads bodies as they are, so compressed bytes would be signed, verified or stored
+ * as if they were the message. RFC 9110 15.5.16: Accept-Encoding names what is taken.
+ */
+export function refuseEncodedBody(headers: Pick<Headers, 'get'>): void {
+  const coding = headers.get('content-encoding');
+  if (coding === null || /^[\s,]*(?:identity[\s,]*)*$/i.test(coding)) return;
+  throw new ProblemError(415, 'INVALID_ARGUMENT', `The body is sent in a content coding (Content-Encoding: ${coding.slice(0, 40)}): this service takes bodies as they are. Send it uncompressed, without Content-Encoding (curl: --data-binary without --compressed).`, { 'accept-encoding': 'identity' });
+}
+
 export async function readLimitedBody(request: RequestBody, limit: number, incoming?: IncomingBody): Promise<Buffer> {
+  refuseEncodedBody(request.headers);
   const declared = request.headers.get('content-length');
   if (declared !== null) {
     if (!/^\d{1,15}$/.test(declared)) throw new ProblemError(400, 'MALFORMED', 'The Content-Length header is not a number.');

@@ -19,6 +19,8 @@ import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 import { startServer } from '../../src/server/start-server.ts';
 import { defaultMaxConnections, parseMaxConnections, resolveServeConfig, type ServeConfig } from '../../src/server/config.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { gzipSync } from 'node:zlib';
+import { TenantDirectory } from '../../src/store/tenant-directory.ts';
 import { splitNdjsonMessages } from '../../src/server/batches/split-ndjson-messages.ts';
 import type { ChunkEntry } from '../../src/server/batches/chunk-records.ts';
 
@@ -108,4 +110,46 @@ test('--max-connections: the default follows the open-files limit, and a value t
   assert.match(refused(() => resolveServeConfig({ maxConnections: 'many' }, {})), /--max-connections many/);
   assert.match(refused(() => resolveServeConfig({}, { KAKITOME_MAX_CONNECTIONS: '-1' })), /--max-connections -1/);
   assert.ok(resolveServeConfig({}, {}).maxConnections! >= 64);
+});
+
+test('a request body in a content coding (gzip...) is 415, never read as a message', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-coding-'));
+  const store = await Store.open(openSqliteEngine(join(dir, 'store.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'tester' });
+  const tenants = new TenantDirectory(store);
+  await tenants.addTenant('acme', ['acme.example']);
+  const key = (await tenants.createApiKey('acme', { scopes: ['sign', 'verify', 'admin'] })).token;
+  const server = await startServer(store, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024, shutdownGraceMs: 1000, revocation: 'allow-unknown' }, { log: () => {}, version: 'test' });
+  const message = Buffer.from('From: news@acme.example\r\nTo: reader@example.net\r\nSubject: hello\r\n\r\nHello.\r\n');
+  const send = (method: string, path: string, type: string, body: Uint8Array, coding: string) => fetch(new URL(path, server.url), {
+    method, body, headers: { authorization: `Bearer ${key}`, 'content-type': type, 'content-encoding': coding, 'kakitome-pkcs12-password': '' },
+  });
+  try {
+    const gz = gzipSync(message);
+    const requests: Array<[string, string, string, Uint8Array]> = [
+      ['POST', '/api/v1/sign', 'message/rfc822', gz],
+      ['POST', '/api/v1/verify', 'message/rfc822', gz],
+      ['POST', '/api/v1/encrypt?to=reader@example.net', 'message/rfc822', gz],
+      ['POST', '/api/v1/decrypt', 'message/rfc822', gz],
+      ['POST', '/api/v1/identities', 'application/pkcs12', gzipSync(randomBytes(64))],
+      ['PATCH', '/api/v1/tenants/acme/settings', 'application/json', gzipSync('{"dkim": true}')],
+      ['POST', '/api/v1/batches', 'application/x-ndjson', gzipSync(JSON.stringify({ message: message.toString() }))],
+    ];
+    for (const [method, path, type, body] of requests) {
+      for (const coding of ['gzip', 'x-gzip', 'deflate', 'br', 'identity, gzip']) {
+        const r = await send(method, path, type, body, coding);
+        const p = await r.json() as { code: string; detail: string };
+        assert.equal(r.status, 415, `${method} ${path} ${coding}: ${p.detail}`);
+        assert.equal(p.code, 'INVALID_ARGUMENT');
+        assert.match(p.detail, /content coding \(Content-Encoding: /);
+        assert.equal(r.headers.get('accept-encoding'), 'identity');
+      }
+    }
+    // identity is no coding: the message is read (and refused for what it is, no certificate for its From).
+    const plain = await send('POST', '/api/v1/sign', 'message/rfc822', message, 'identity');
+    assert.notEqual(plain.status, 415, await plain.text());
+    assert.equal(Number((await store.engine.all('SELECT COUNT(*) AS n FROM batches'))[0]!.n), 0, 'no batch kept');
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -21,6 +21,7 @@ import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { batchConfigOf } from '../config.ts';
 import { ProblemError } from '../problem.ts';
 import { actorOf, type ServiceContext } from '../service-context.ts';
+import { refuseEncodedBody } from '../read-limited-body.ts';
 import { batchUploadReader } from './split-batch-upload.ts';
 import { storeUploadChunks, type UploadJob } from './store-upload-chunks.ts';
 
@@ -89,6 +90,7 @@ export async function receiveBatch(ctx: ServiceContext, key: ApiKeyRecord, uploa
   const batches = ctx.batches;
   if (!batches) throw new KakitomeError('INVALID_ARGUMENT', 'Batches are not available on this server.');
   const reader = batchUploadReader(upload.request.headers.get('content-type'), ctx.config.maxMessageBytes);
+  refuseEncodedBody(upload.request.headers);
   const declared = upload.request.headers.get('content-length');
   if (declared !== null && (!/^\d{1,15}$/.test(declared) || Number(declared) > cfg.maxBatchBytes)) {
     if (!/^\d{1,15}$/.test(declared)) throw new ProblemError(400, 'MALFORMED', 'The Content-Length header is not a number.');
