@@ -548,6 +548,40 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // its live ones a thousandfold). It carries the state, so SQLite counts from the
   // index alone (without it, SQLite reads each row to test state <> 'done').
   `CREATE INDEX batches_unfinished ON batches (tenant, state) WHERE state <> 'done'`,
+  // 25: the audit log without an index on its id. Every message the signing service
+  // signs commits a row before its answer (record-key-use.ts), and a commit's cost
+  // is the pages it writes (SQLite: a WAL frame and its checksum each, 4 KiB
+  // written twice over with the checkpoint): with four rows a commit (serve under
+  // load) the table and its three B-trees wrote 8.7 pages, the id's index 2.8 of
+  // them. No query reads a row by its id (the pages order by time, then id, on
+  // audit_log_at; `audit --object` on audit_log_object), and ids are time-ordered
+  // UUIDs with 74 random bits, made here, never taken from a request: the
+  // uniqueness the index enforced guarded against nothing. Measured and set aside
+  // (docs/performance.md, session 14): a WITHOUT ROWID table keyed by the id or by
+  // (at, id), whose appends split pages as an index does (11-16 pages a commit:
+  // only a rowid table appends on a page of its own), and a key (at, id, action)
+  // in place of audit_log_at (8.1 pages). SQLite cannot drop a primary key, so the
+  // table is copied (in time order, so its rows lie in the order the pages read
+  // them); PostgreSQL drops the constraint and its index, the heap keeping its rows.
+  {
+    sqlite: `DROP INDEX audit_log_object;
+     DROP INDEX audit_log_at;
+     ALTER TABLE audit_log RENAME TO audit_log_before_25;
+     CREATE TABLE audit_log (
+       id TEXT NOT NULL,
+       at TEXT NOT NULL,
+       actor TEXT NOT NULL,
+       action TEXT NOT NULL,
+       object TEXT,
+       detail TEXT
+     );
+     INSERT INTO audit_log (id, at, actor, action, object, detail) SELECT id, at, actor, action, object, detail FROM audit_log_before_25 ORDER BY at, id;
+     DROP TABLE audit_log_before_25;
+     CREATE INDEX audit_log_object ON audit_log (object, at);
+     CREATE INDEX audit_log_at ON audit_log (at, action)`,
+    postgres: `ALTER TABLE audit_log DROP CONSTRAINT audit_log_pkey;
+     ALTER TABLE audit_log ALTER COLUMN id SET NOT NULL`,
+  },
 ];
 
 function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {

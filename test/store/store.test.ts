@@ -9,8 +9,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TestPki } from '../helpers/pki.ts';
 import { engineFactories } from './engine-factories.ts';
+import { dirname, join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
-import { SCHEMA_VERSION } from '../../src/store/migrations.ts';
+import { migrateStore, SCHEMA_VERSION } from '../../src/store/migrations.ts';
+import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+import { openPostgresEngine } from '../../src/store/postgres-engine.ts';
+import { listAuditPage } from '../../src/store/list-audit-page.ts';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { identifierFor } from '../../src/cms/identifier.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';
@@ -214,6 +218,42 @@ for (const f of factories) {
         throw new Error('crash midway');
       }), /crash midway/);
       assert.equal((await store.auditLog({ limit: 10_000 })).length, before);
+    });
+
+    test('migration 25 keeps every audit row of an older store and leaves the log with no index on its id', async () => {
+      // An empty database of its own, brought to the schema before migration 25.
+      let engine;
+      if (f.name === 'sqlite') engine = openSqliteEngine(join(dirname(f.url()), 'before-25.db'));
+      else {
+        await store.engine.run('CREATE DATABASE kakitome_before_25');
+        engine = openPostgresEngine(f.url().replace(/\/postgres$/, '/kakitome_before_25'));
+      }
+      try {
+        assert.equal(await migrateStore(engine, 24), 24);
+        const rows = [
+          ['0190a0b0-0000-7000-8000-000000000002', '2026-03-01T10:00:00.000Z', 'api:acme/k1', 'api.sign', 'AB:CD', 'a@example.com, 2048 bytes'],
+          ['0190a0b0-0000-7000-8000-000000000001', '2026-03-01T10:00:00.000Z', 'api:acme/k1', 'api.sign', 'AB:CD', 'b@example.com, 2048 bytes'],
+          ['0190a0af-0000-7000-8000-000000000003', '2026-02-28T23:59:59.999Z', 'console:ren@example.org', 'key.export', null, null],
+        ];
+        for (const r of rows) await engine.run('INSERT INTO audit_log (id, at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?, ?)', r);
+        assert.equal(await migrateStore(engine), SCHEMA_VERSION);
+        const after = await engine.all('SELECT id, at, actor, action, object, detail FROM audit_log ORDER BY at DESC, id DESC');
+        assert.deepEqual(after.map((r) => [r.id, r.at, r.actor, r.action, r.object, r.detail]), rows.slice().sort((a, b) => (a[1]! === b[1]! ? (a[0]! < b[0]! ? 1 : -1) : a[1]! < b[1]! ? 1 : -1)));
+        const indexes = f.name === 'sqlite'
+          ? (await engine.all("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'audit_log'")).map((r) => String(r.name))
+          : (await engine.all("SELECT indexname AS name FROM pg_indexes WHERE tablename = 'audit_log'")).map((r) => String(r.name));
+        assert.deepEqual(indexes.sort(), ['audit_log_at', 'audit_log_object'], 'the time and object indexes only: no primary key index on id');
+        // The pages and counts read the migrated log as before.
+        const shadow = await Store.open(engine, {});
+        const page = await listAuditPage(shadow, { limit: 2 });
+        assert.deepEqual(page.entries.map((e) => e.id), [rows[0]![0], rows[1]![0]]);
+        assert.deepEqual((await listAuditPage(shadow, { after: page.next!, limit: 2 })).entries.map((e) => e.id), [rows[2]![0]]);
+        assert.deepEqual((await shadow.auditLog({ object: 'AB:CD' })).map((e) => e.detail).sort(), ['a@example.com, 2048 bytes', 'b@example.com, 2048 bytes']);
+        await shadow.close();
+      } finally {
+        await engine.close().catch(() => undefined);
+        if (f.name === 'postgres') await store.engine.run('DROP DATABASE kakitome_before_25');
+      }
     });
 
     test('master key rotation re-wraps every key; the old master key no longer opens the store', async () => {
