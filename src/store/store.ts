@@ -1034,6 +1034,12 @@ export class Store implements KeyDirectory {
     return ok;
   }
 
+  /**
+   * The newest audit rows, of one object (a key id, a certificate's fingerprint) when
+   * asked. The object has no index of its own (migration 25: every row would write it,
+   * on the signing service's path): its rows are found reading the log newest first.
+   * Pages with filters: list-audit-page.ts.
+   */
   async auditLog(filter: { limit?: number; object?: string } = {}): Promise<AuditEntry[]> {
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
     const rows = filter.object
