@@ -567,7 +567,7 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
   // only a rowid table appends on a page of its own), and a key (at, id, action)
   // in place of audit_log_at (8.1 pages). SQLite cannot drop a primary key, so the
   // table is copied (in time order, so its rows lie in the order the pages read
-  // them: 17 s for 500,000 rows on a loaded 2-core machine, docs/store.md);
+  // them: 7 s for 500,000 rows on a loaded 2-core machine, docs/store.md);
   // PostgreSQL drops the two indexes, the heap keeping its rows.
   {
     sqlite: `DROP INDEX audit_log_object;
