@@ -130,79 +130,111 @@ function writeLinesFrom(out: Buffer, src: Buffer, from: number): void {
   }
 }
 
-/** A run of whole lines kept: the octets they encode and their text with line breaks. */
+/**
+ * A run of whole lines kept, from the second line on: the octets they encode (from
+ * LINE_OCTETS on), their text with line breaks, and the signature that last used them.
+ */
 interface KeptLines {
   octets: Buffer;
   lines: Buffer;
+  used: number;
 }
 
-/** At most this many kept prefixes, and DERs to learn from (a few signers in turn; ECDSA's DER of each signature length). */
+/** At most this many kept runs, and DERs to learn from (a few signers in turn; ECDSA's DER of each signature length). */
 const MAX_KEPT = 4;
 /** Signatures larger than this are encoded whole and not kept (a SignedData carrying its content: opaque signing). */
 const MAX_KEPT_OCTETS = 16 * 1024;
 
 /**
  * base64Lines for the SignedData of signature after signature: a signer's DER repeats
- * everything up to its signed attributes (the outer headers, its certificates: about
- * four fifths of a detached RSA signature), so the lines of the longest prefix two
- * signatures of the same length shared are kept and copied, and only the rest is
- * encoded (the 3.4 KB string of a 2,530-octet DER was the largest allocation of a
- * signed message). A DER whose kept prefix covers less than half of it (a new signer,
- * or only what two signers share) is compared with the last few such DERs, to keep a
- * longer prefix. The output is byte for byte base64Lines's: a kept prefix is used only
- * when the DER starts with exactly its octets (test/smime/sign-entity.test.ts,
+ * everything from its first few octets up to its signed attributes (version, digest
+ * algorithms, its certificates: about two thirds of a detached P-256 signature), so
+ * the lines of the longest run two signatures shared are kept and copied, and only
+ * the rest is encoded (the 3.1 KB string of a 2,348-octet DER was the largest
+ * allocation of a signed message).
+ *
+ * The first line (LINE_OCTETS octets) is always encoded: it holds the outer lengths
+ * (ContentInfo, [0], SignedData), which follow the DER's length, and ECDSA signatures
+ * differ in length by an octet or two. Runs are kept and compared from the second
+ * line on, so one run serves a signer's DERs of every length; keeping them from the
+ * first octet needed a run per length, and runs as long as a whole DER (the same
+ * message signed again within a second) pushed out the ones that last. A DER whose
+ * kept run covers less than half of it (a new signer) is compared with the last few
+ * such DERs to keep a longer run; when runs are full, the one least recently used
+ * goes. The output is byte for byte base64Lines's: a kept run is used only when the
+ * DER has exactly its octets there (test/smime/sign-entity.test.ts,
  * test/server/batch-signature-lines.test.ts).
  */
 export class SignatureLines {
   /** Longest first. */
   #kept: KeptLines[] = [];
-  /** Copies of the last DERs no kept prefix covered by half, newest first. */
+  /** Copies of the last DERs no kept run covered by half, newest first. */
   #recent: Buffer[] = [];
+  /** Signatures encoded, for least-recently-used eviction. */
+  #count = 0;
+  /** Octets whose lines were copied rather than encoded, over every signature (tests read it). */
+  copiedOctets = 0;
 
   encode(der: Uint8Array): Buffer {
     const src = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
-    if (src.length > MAX_KEPT_OCTETS) return base64Lines(src);
+    if (src.length > MAX_KEPT_OCTETS || src.length <= LINE_OCTETS) return base64Lines(src);
+    const count = ++this.#count;
     let out: Buffer | undefined;
     let covered = 0;
     for (const k of this.#kept) {
       const n = k.octets.length;
-      if (src.length > n && k.octets.equals(src.subarray(0, n))) {
+      // compare(target, targetStart, targetEnd): the kept octets against src's, with no view made.
+      if (src.length > LINE_OCTETS + n && k.octets.compare(src, LINE_OCTETS, LINE_OCTETS + n) === 0) {
         out = Buffer.allocUnsafe(base64LinesLength(src.length));
-        k.lines.copy(out, 0);
-        writeLinesFrom(out, src, n);
+        writeFirstLine(out, src);
+        k.lines.copy(out, 78);
+        writeLinesFrom(out, src, LINE_OCTETS + n);
+        k.used = count;
         covered = n;
         break;
       }
     }
     out ??= base64Lines(src);
-    if (2 * covered < src.length) this.#learn(src, out, covered);
+    this.copiedOctets += covered;
+    if (2 * covered < src.length) this.#learn(src, out, covered, count);
     return out;
   }
 
-  /** Keeps the whole lines src shares with a recent DER of its length, when they are more than `covered`. */
-  #learn(src: Buffer, out: Buffer, covered: number): void {
+  /** Keeps the whole lines from the second on that src shares with a recent DER, when they are more than `covered`. */
+  #learn(src: Buffer, out: Buffer, covered: number, count: number): void {
     let best = 0;
     for (const r of this.#recent) {
-      if (r.length !== src.length) continue;
-      // The longest shared prefix, by halving (native comparisons, no loop over octets).
+      // The longest shared run from LINE_OCTETS on, by halving (native comparisons, no loop over octets).
       let lo = 0;
-      let hi = src.length;
+      let hi = Math.min(src.length, r.length) - LINE_OCTETS;
       while (lo < hi) {
         const mid = (lo + hi + 1) >>> 1;
-        if (src.compare(r, 0, mid, 0, mid) === 0) lo = mid;
+        if (src.compare(r, LINE_OCTETS, LINE_OCTETS + mid, LINE_OCTETS, LINE_OCTETS + mid) === 0) lo = mid;
         else hi = mid - 1;
       }
       best = Math.max(best, lo);
     }
-    const octets = Math.floor(best / LINE_OCTETS) * LINE_OCTETS;
+    // Whole lines only, and never the last octets of src: something is always left to encode after a run.
+    const octets = Math.floor(Math.min(best, src.length - LINE_OCTETS - 1) / LINE_OCTETS) * LINE_OCTETS;
     if (octets > covered) {
-      this.#kept.push({ octets: Buffer.from(src.subarray(0, octets)), lines: Buffer.from(out.subarray(0, (octets / LINE_OCTETS) * 78)) });
+      if (this.#kept.length >= MAX_KEPT) {
+        let oldest = 0;
+        for (let i = 1; i < this.#kept.length; i++) if (this.#kept[i]!.used < this.#kept[oldest]!.used) oldest = i;
+        this.#kept.splice(oldest, 1);
+      }
+      this.#kept.push({ octets: Buffer.from(src.subarray(LINE_OCTETS, LINE_OCTETS + octets)), lines: Buffer.from(out.subarray(78, 78 + (octets / LINE_OCTETS) * 78)), used: count });
       this.#kept.sort((x, y) => y.octets.length - x.octets.length);
-      if (this.#kept.length > MAX_KEPT) this.#kept.pop();
     }
     this.#recent.unshift(Buffer.from(src));
     if (this.#recent.length > MAX_KEPT) this.#recent.pop();
   }
+}
+
+/** The first line of src (more than LINE_OCTETS octets) at the start of out. */
+function writeFirstLine(out: Buffer, src: Buffer): void {
+  out.write(src.toString('base64', 0, LINE_OCTETS), 0, 76, 'latin1');
+  out[76] = 0x0d;
+  out[77] = 0x0a;
 }
 
 const signatureLines = new SignatureLines();

@@ -7,6 +7,7 @@ import { parseEntity } from '../../src/mime/parse-entity.ts';
 import { parseContentType } from '../../src/mime/parse-content-type.ts';
 import { decodeBody } from '../../src/mime/decode-body.ts';
 import { TestPki } from '../helpers/pki.ts';
+import { signData } from '../../src/cms/signed-data/sign.ts';
 
 const pki = new TestPki();
 after(() => pki.cleanup());
@@ -41,6 +42,29 @@ test('SignatureLines writes what base64Lines writes, whatever prefixes the signa
     if (round > 3 && length === 2530 && shared > 2000) reused++;
   }
   assert.ok(reused > 50);
+});
+
+test('SignatureLines copies the lines of a signer\'s certificates in every signature: DERs of every length, the same content again, a new signing second', () => {
+  const lines = new SignatureLines();
+  const a = pki.identity('p256', 'lines-a');
+  const b = pki.identity('p256', 'lines-b');
+  const same = Buffer.from('Content-Type: text/plain\r\n\r\nthe same content every time\r\n');
+  const start = Date.UTC(2026, 11, 7, 18, 0, 0);
+  const lengths = new Set<number>();
+  for (let i = 0; i < 240; i++) {
+    // Mostly one signer, whose content repeats (the pathological case for runs learned
+    // whole: two DERs of a second share everything but the signature); the second signer
+    // now and then; the signing time moving on a second every five signatures.
+    const id = i % 11 === 5 ? b : a;
+    const content = i % 2 === 0 ? same : Buffer.from(`Content-Type: text/plain\r\n\r\nmessage ${i}\r\n`);
+    const der = signData(content, { signers: [{ certificate: id.cert, key: id.key }], certificates: [id.cert, pki.caCert], detached: true, now: new Date(start + Math.floor(i / 5) * 1000) });
+    const before = lines.copiedOctets;
+    assert.equal(lines.encode(der).toString('latin1'), base64Lines(der).toString('latin1'), `signature ${i}`);
+    if (id === a) lengths.add(der.length);
+    // After the first few of each signer: at least the lines of its certificates.
+    if (i >= 30) assert.ok(lines.copiedOctets - before >= id.cert.der.length + pki.caCert.der.length - 2 * 57, `signature ${i} (${der.length} octets) copied ${lines.copiedOctets - before}`);
+  }
+  assert.ok(lengths.size >= 2, 'ECDSA DERs of more than one length');
 });
 
 test('the multipart/signed body is what buildMultipartBody writes around the content and the signature part', () => {
