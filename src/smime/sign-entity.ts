@@ -58,7 +58,12 @@ const copyWithin = Uint8Array.prototype.copyWithin;
 
 /** Same length as createBoundary()'s output and, like it, without whitespace: folding depends only on those. */
 const BOUNDARY_PLACEHOLDER = `----=_Kakitome_${'A'.repeat(20)}`;
-const contentTypeTemplates = new Map<string, { value: [string, string]; raw: [string, string] }>();
+/** The field's value and raw bytes before and after the boundary, per micalg. */
+interface ContentTypeTemplate {
+  value: [string, string];
+  raw: [Buffer, Buffer];
+}
+const contentTypeTemplates = new Map<string, ContentTypeTemplate>();
 
 /**
  * The multipart/signed Content-Type field (RFC 1847 section 2.1), formatted and
@@ -68,23 +73,34 @@ const contentTypeTemplates = new Map<string, { value: [string, string]; raw: [st
  * whitespace alone). test/smime/sign-entity.test.ts compares with the general path.
  */
 export function multipartSignedContentType(micalg: string, boundary: string): HeaderField {
-  const general = (): HeaderField => {
+  if (boundary.length !== BOUNDARY_PLACEHOLDER.length || !/^[\w=-]+$/.test(boundary)) {
     const value = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg, boundary });
     return { name: 'Content-Type', value, raw: formatHeaderField('Content-Type', value) };
-  };
-  if (boundary.length !== BOUNDARY_PLACEHOLDER.length || !/^[\w=-]+$/.test(boundary)) return general();
+  }
+  return contentTypeFromTemplate(micalg, boundary);
+}
+
+/** multipartSignedContentType for a boundary of createBoundary's (its length, no whitespace). */
+function contentTypeFromTemplate(micalg: string, boundary: string): HeaderField {
   let t = contentTypeTemplates.get(micalg);
   if (!t) {
     const value = formatParameterizedValue('multipart/signed', { protocol: 'application/pkcs7-signature', micalg, boundary: BOUNDARY_PLACEHOLDER });
-    const raw = formatHeaderField('Content-Type', value).toString('latin1');
-    const split = (s: string): [string, string] => {
-      const at = s.indexOf(BOUNDARY_PLACEHOLDER);
-      return [s.slice(0, at), s.slice(at + BOUNDARY_PLACEHOLDER.length)];
+    const raw = formatHeaderField('Content-Type', value);
+    const at = value.indexOf(BOUNDARY_PLACEHOLDER);
+    const rawAt = raw.indexOf(BOUNDARY_PLACEHOLDER, 0, 'latin1');
+    t = {
+      value: [value.slice(0, at), value.slice(at + BOUNDARY_PLACEHOLDER.length)],
+      raw: [Buffer.from(raw.subarray(0, rawAt)), Buffer.from(raw.subarray(rawAt + BOUNDARY_PLACEHOLDER.length))],
     };
-    t = { value: split(value), raw: split(raw) };
     if (contentTypeTemplates.size < 16) contentTypeTemplates.set(micalg, t);
   }
-  return { name: 'Content-Type', value: t.value[0] + boundary + t.value[1], raw: Buffer.from(t.raw[0] + boundary + t.raw[1], 'latin1') };
+  // The raw field written in place: no string of it to make and encode.
+  const [head, tail] = t.raw;
+  const raw = Buffer.allocUnsafe(head.length + BOUNDARY_PLACEHOLDER.length + tail.length);
+  head.copy(raw, 0);
+  raw.write(boundary, head.length, BOUNDARY_PLACEHOLDER.length, 'latin1');
+  tail.copy(raw, head.length + BOUNDARY_PLACEHOLDER.length);
+  return { name: 'Content-Type', value: t.value[0] + boundary + t.value[1], raw };
 }
 
 /**
@@ -160,8 +176,8 @@ const MAX_KEPT_OCTETS = 16 * 1024;
  * first octet needed a run per length, and runs as long as a whole DER (the same
  * message signed again within a second) pushed out the ones that last. A DER whose
  * kept run covers less than half of it (a new signer) is compared with the last few
- * such DERs to keep a longer run; when runs are full, the one least recently used
- * goes. The output is byte for byte base64Lines's: a kept run is used only when the
+ * such DERs to keep a longer run, one shared with a DER of another length when it
+ * covers half; when runs are full, the one least recently used goes. The output is byte for byte base64Lines's: a kept run is used only when the
  * DER has exactly its octets there (test/smime/sign-entity.test.ts,
  * test/server/batch-signature-lines.test.ts).
  */
@@ -202,7 +218,11 @@ export class SignatureLines {
 
   /** Keeps the whole lines from the second on that src shares with a recent DER, when they are more than `covered`. */
   #learn(src: Buffer, out: Buffer, covered: number, count: number): void {
-    let best = 0;
+    // The longest run shared with a DER of another length and with one of the same length:
+    // a run that spans a length (the SignerInfos' SET header, after the certificates) serves
+    // that length only, so one shared across lengths is preferred when it covers half.
+    let sameLength = 0;
+    let otherLength = 0;
     for (const r of this.#recent) {
       // The longest shared run from LINE_OCTETS on, by halving (native comparisons, no loop over octets).
       let lo = 0;
@@ -212,8 +232,10 @@ export class SignatureLines {
         if (src.compare(r, LINE_OCTETS, LINE_OCTETS + mid, LINE_OCTETS, LINE_OCTETS + mid) === 0) lo = mid;
         else hi = mid - 1;
       }
-      best = Math.max(best, lo);
+      if (r.length === src.length) sameLength = Math.max(sameLength, lo);
+      else otherLength = Math.max(otherLength, lo);
     }
+    const best = 2 * otherLength >= src.length ? otherLength : Math.max(sameLength, otherLength);
     // Whole lines only, and never the last octets of src: something is always left to encode after a run.
     const octets = Math.floor(Math.min(best, src.length - LINE_OCTETS - 1) / LINE_OCTETS) * LINE_OCTETS;
     if (octets > covered) {
@@ -268,15 +290,17 @@ export function signEntityChunks(entity: Buffer, options: SignEntityOptions): En
     };
   }
   const boundary = createBoundary();
-  const contentType = multipartSignedContentType(micalgFor(options.signers), boundary);
+  const contentType = contentTypeFromTemplate(micalgFor(options.signers), boundary);
   // RFC 1847 section 2.1 / RFC 2046 section 5.1.1: what buildMultipartBody(boundary,
-  // [entity, signature part], preamble) writes, in pieces.
-  const body = [
-    `${PREAMBLE}\r\n\r\n--${boundary}\r\n`,
-    entity,
-    `\r\n--${boundary}\r\n${SIGNATURE_PART_HEAD}`,
-    signatureLines.encode(der),
-    `\r\n--${boundary}--\r\n`,
-  ];
+  // [entity, signature part], preamble) writes, in pieces: the fixed text as shared
+  // Buffers and the boundary as it is (a string made of the three would be flattened,
+  // that is copied again, when written).
+  const body = [BODY_OPEN, boundary, CRLF, entity, DASHES_BEFORE, boundary, SIGNATURE_PART_OPEN, signatureLines.encode(der), DASHES_BEFORE, boundary, BODY_CLOSE];
   return { headers: [contentType], body };
 }
+
+const BODY_OPEN = Buffer.from(`${PREAMBLE}\r\n\r\n--`, 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
+const DASHES_BEFORE = Buffer.from('\r\n--', 'latin1');
+const SIGNATURE_PART_OPEN = Buffer.from(`\r\n${SIGNATURE_PART_HEAD}`, 'latin1');
+const BODY_CLOSE = Buffer.from('--\r\n', 'latin1');
