@@ -40,6 +40,9 @@ export function parseEntity(input: Uint8Array, options: ParseEntityOptions = {})
   return parseRange(buf, 0, buf.length, 0, false, { limits, parts: 0 });
 }
 
+/** A placeholder of the entity's shape until its Content-Type is read (never returned). */
+const DEFAULT_PENDING = parseContentType(undefined);
+
 function parseRange(buf: Buffer, start: number, end: number, depth: number, digestParent: boolean, state: State): MimeEntity {
   if (++state.parts > state.limits.maxMimeParts) throw new KakitomeError('LIMIT', `More than ${state.limits.maxMimeParts} MIME parts.`);
   if (depth > state.limits.maxMimeDepth) throw new KakitomeError('LIMIT', `MIME nesting deeper than ${state.limits.maxMimeDepth} levels.`);
@@ -50,7 +53,8 @@ function parseRange(buf: Buffer, start: number, end: number, depth: number, dige
     headers: section.fields,
     headerBytes: buf.subarray(start, section.headerEnd),
     body: buf.subarray(section.bodyStart, end),
-    contentType: parseContentType(undefined, digestParent),
+    // Read below, once the fields are known (the default only when there is no Content-Type).
+    contentType: DEFAULT_PENDING,
     transferEncoding: '7bit',
     children: [],
     depth,
@@ -69,7 +73,8 @@ function parseRange(buf: Buffer, start: number, end: number, depth: number, dige
       cte = f;
     }
   }
-  if (ct) {
+  if (!ct) entity.contentType = parseContentType(undefined, digestParent);
+  else {
     entity.contentType = parseContentType(ct.value, digestParent);
     // QUIRK: RFC 2045 section 5.2 says an unparsable Content-Type means text/plain; we follow it but say so.
     if (entity.contentType.defaulted) entity.warnings.push(`Unparsable Content-Type "${ct.value.slice(0, 80)}" read as text/plain.`);

@@ -66,7 +66,16 @@ const ADDRESS_FIELDS = new Set(['from', 'sender', 'reply-to', 'to', 'cc', 'bcc']
  * form, and the message holding it is 8-bit outside already, so it stays raw.
  */
 export function copyFieldsInside(fields: readonly HeaderField[]): HeaderInput[] {
-  return fields.map((f) => (isAscii(f.raw) || hasInternationalAddress(f) ? f : ([f.name, f.value] as const)));
+  return fields.map(fieldInside);
+}
+
+/** copyFieldsInside(selectProtectedFields(messageHeaders)) appended to `out`, with no arrays in between (every signed message). */
+export function pushProtectedFieldsInside(out: HeaderInput[], messageHeaders: readonly HeaderField[]): void {
+  for (const f of messageHeaders) if (isProtectedField(f.name)) out.push(fieldInside(f));
+}
+
+function fieldInside(f: HeaderField): HeaderInput {
+  return isAscii(f.raw) || hasInternationalAddress(f) ? f : ([f.name, f.value] as const);
 }
 
 function hasInternationalAddress(f: HeaderField): boolean {

@@ -25,7 +25,7 @@ export interface SplitMessage {
 }
 
 export function splitMessage(message: Uint8Array, limits: Limits): SplitMessage {
-  const input = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  const input = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
   // An LF-only file (mailbox export, Unix tools) is converted whole. A message that already
   // uses CRLF keeps its bytes: a bare LF there may be binary content, and text parts are
   // canonicalised one by one when they are re-encoded (encodeSevenBit).
