@@ -231,3 +231,25 @@ test('a fresh capabilities array per message still signs correctly (cache is bou
     assert.equal(s.capabilities?.[0]?.capabilityId, `1.2.3.${i}`);
   }
 });
+
+test('a signer\'s kept layout follows its options: the certificates array changed in place, another array, another content type, no signer certificate', () => {
+  const id = pki.identity('p256', 'layout-kept');
+  const other = pki.identity('p256', 'layout-other');
+  const signer = { certificate: id.cert, key: id.key };
+  const carried = (der: Buffer) => parseSignedData(parseContentInfo(der).content).certificates.map((c) => c.fingerprint256).sort();
+  const fingerprints = (...certs: { fingerprint256: string }[]) => certs.map((c) => c.fingerprint256).sort();
+  const chain = [pki.caCert];
+  assert.deepEqual(carried(signData(content, { signers: [signer], certificates: chain, detached: true })), fingerprints(id.cert, pki.caCert));
+  assert.deepEqual(carried(signData(content, { signers: [signer], certificates: chain, detached: true })), fingerprints(id.cert, pki.caCert));
+  chain.push(other.cert);
+  assert.deepEqual(carried(signData(content, { signers: [signer], certificates: chain, detached: true })), fingerprints(id.cert, pki.caCert, other.cert));
+  chain[1] = pki.caCert;
+  assert.deepEqual(carried(signData(content, { signers: [signer], certificates: chain, detached: true })), fingerprints(id.cert, pki.caCert));
+  assert.deepEqual(carried(signData(content, { signers: [signer], certificates: [other.cert], detached: true })), fingerprints(id.cert, other.cert));
+  assert.deepEqual(carried(signData(content, { signers: [signer], detached: true })), fingerprints(id.cert));
+  assert.deepEqual(carried(signData(content, { signers: [signer], certificates: [other.cert], includeSignerCertificates: false, detached: true })), fingerprints(other.cert));
+  const typed = parseSignedData(parseContentInfo(signData(content, { signers: [signer], contentType: OID.signedData })).content);
+  assert.equal(typed.contentType, OID.signedData);
+  assert.equal(typed.version, 3);
+  assert.equal(parseSignedData(parseContentInfo(signData(content, { signers: [signer] })).content).contentType, OID.data);
+});

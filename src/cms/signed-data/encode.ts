@@ -60,11 +60,8 @@ const VERSIONS = new Map<number, Buffer>([1, 3].map((v) => [v, integer(v)]));
  * per nesting level (five), which is measurable when signing thousands of messages.
  */
 export function encodeSignedData(layout: SignedDataLayout, content: Uint8Array | undefined, signerInfos: Uint8Array[]): Buffer {
-  const version = VERSIONS.get(signedDataVersion(layout.contentType, layout.signerVersions))!;
-  const digestSet = setOf(layout.digestAlgorithms);
-  const ctOid = oid(layout.contentType);
+  const { version, digestSet, ctOid, certs } = fixedFields(layout);
   const sdOid = oid(OID.signedData);
-  const certs = certificateFields(layout);
   const signers = signerInfos.length === 1 ? signerInfos : sortDer(signerInfos);
   let signersLength = 0;
   for (const s of signers) signersLength += s.length;
@@ -94,6 +91,31 @@ export function encodeSignedData(layout: SignedDataLayout, content: Uint8Array |
   for (const s of signers) pos = put(out, pos, s);
   if (pos !== out.length) throw new Error('encodeSignedData: length arithmetic is wrong');
   return out;
+}
+
+/** A SignedData's fields that its layout fixes, encoded. */
+interface FixedFields {
+  version: Buffer;
+  digestSet: Buffer;
+  ctOid: Buffer;
+  certs: Buffer[];
+}
+
+// Kept per layout object: sign.ts hands out the same layout for a signer's every message.
+const fixedFieldsOf = new WeakMap<SignedDataLayout, FixedFields>();
+
+function fixedFields(layout: SignedDataLayout): FixedFields {
+  let f = fixedFieldsOf.get(layout);
+  if (!f) {
+    f = {
+      version: VERSIONS.get(signedDataVersion(layout.contentType, layout.signerVersions))!,
+      digestSet: setOf(layout.digestAlgorithms),
+      ctOid: oid(layout.contentType),
+      certs: certificateFields(layout),
+    };
+    fixedFieldsOf.set(layout, f);
+  }
+  return f;
 }
 
 /** Octets of a DER identifier and definite length for `length` content octets (X.690 8.1.3). */

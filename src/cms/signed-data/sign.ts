@@ -206,11 +206,46 @@ function addCertificate(out: Buffer[], c: Certificate): void {
 
 /**
  * Everything about a SignedData except its SignerInfos and content, for `options`.
- * Shared by signData and streaming signers (pass to encodeSignedDataParts).
+ * Shared by signData and streaming signers (pass to encodeSignedDataParts). The
+ * result is shared between calls: callers must not change it.
  */
 export function layoutSignedData(options: SignOptions): { layout: SignedDataLayout; signers: PreparedSigner[] } {
   if (!options.signers || options.signers.length === 0) throw new KakitomeError('INVALID_ARGUMENT', 'At least one signer is needed.');
-  const signers = options.signers.map(prepareSigner);
+  if (options.signers.length !== 1 || (options.crls !== undefined && options.crls.length > 0)) return makeLayout(options, options.signers.map(prepareSigner));
+  // One signer (nearly every message): its layout is kept with the prepared signer, and
+  // used again while the content type and certificates are the same (the same array
+  // holding the same objects: a service's cached chain), so the SignedData's fixed
+  // fields are encoded once (encode.ts keeps their encoding per layout).
+  const p = prepareSigner(options.signers[0]!);
+  const kept = keptLayouts.get(p);
+  if (kept && sameLayoutOptions(kept, options)) return kept.made;
+  const made = makeLayout(options, [p]);
+  keptLayouts.set(p, { contentType: made.layout.contentType, includeSignerCertificates: options.includeSignerCertificates !== false, certificates: options.certificates, held: options.certificates ? [...options.certificates] : [], made });
+  return made;
+}
+
+interface KeptLayout {
+  contentType: string;
+  includeSignerCertificates: boolean;
+  /** The caller's array, and what it held then. */
+  certificates: readonly Certificate[] | undefined;
+  held: Certificate[];
+  made: { layout: SignedDataLayout; signers: PreparedSigner[] };
+}
+
+const keptLayouts = new WeakMap<PreparedSigner, KeptLayout>();
+
+function sameLayoutOptions(k: KeptLayout, options: SignOptions): boolean {
+  if ((options.contentType ?? OID.data) !== k.contentType || (options.includeSignerCertificates !== false) !== k.includeSignerCertificates) return false;
+  const certs = options.certificates;
+  if (certs !== k.certificates) return false;
+  if (certs === undefined) return true;
+  if (certs.length !== k.held.length) return false;
+  for (let i = 0; i < certs.length; i++) if (certs[i] !== k.held[i]) return false;
+  return true;
+}
+
+function makeLayout(options: SignOptions, signers: PreparedSigner[]): { layout: SignedDataLayout; signers: PreparedSigner[] } {
   const digestAlgorithms: Buffer[] = [];
   for (const s of signers) if (!digestAlgorithms.some((d) => d.equals(s.scheme.digestAlgorithm))) digestAlgorithms.push(s.scheme.digestAlgorithm);
   const layout: SignedDataLayout = {
