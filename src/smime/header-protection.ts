@@ -46,8 +46,10 @@ const REMOVED_BY_HCP = new Set(['comments', 'keywords']);
 
 /** Structural fields: they describe the MIME entity and move with the content (RFC 2045 section 9). */
 export function isContentField(name: string): boolean {
-  const n = name.toLowerCase();
-  return n.startsWith('content-') || n === 'mime-version';
+  // The first letter and the length first: most names (From, To, Subject, Received) are neither, and go without a lower-cased copy.
+  const c = name.charCodeAt(0) | 0x20;
+  if (c === 0x63) return name.length >= 8 && name.slice(0, 8).toLowerCase() === 'content-';
+  return c === 0x6d && name.length === 12 && name.toLowerCase() === 'mime-version';
 }
 
 /** The message fields to protect, in message order. */

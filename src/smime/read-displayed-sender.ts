@@ -184,7 +184,11 @@ export function refuseRepeatedOriginator(headers: readonly HeaderField[]): { fro
     if (h.name.length === 4 && h.name.toLowerCase() === 'from') from = from ? repeated('From') : h;
     else if (h.name.length === 6 && h.name.toLowerCase() === 'sender') sender = sender ? repeated('Sender') : h;
   }
-  return { ...(from ? { from } : {}), ...(sender ? { sender } : {}) };
+  // One object, its fields only when present (no spread of conditional objects: splitMessage checks every message).
+  const found: { from?: HeaderField; sender?: HeaderField } = {};
+  if (from) found.from = from;
+  if (sender) found.sender = sender;
+  return found;
 }
 
 /**
