@@ -98,11 +98,13 @@ export class StagingDirectory<T extends PendingOutput> {
   #flushAgain = false;
   #syncFailed = false;
 
-  constructor(outDir: string, path: string, committed: Committed<T>, options: { programs?: readonly string[] } = {}) {
+  /** `helper`: the batch's (startBatchSyncHelper), kept if it covers the staging directory once made. */
+  constructor(outDir: string, path: string, committed: Committed<T>, options: { programs?: readonly string[]; helper?: SyncHelper } = {}) {
     this.#outDir = resolve(outDir);
     this.path = path;
     this.#committed = committed;
     this.#programs = options.programs ?? SYNC_PROGRAMS;
+    this.#helper = options.helper;
   }
 
   /** As OutputCommitter's: the sync helper is cheapest to start before the workers. */
@@ -120,6 +122,11 @@ export class StagingDirectory<T extends PendingOutput> {
       mkdirSync(this.path);
     } catch (e) {
       throw cannotWrite(this.#outDir, e);
+    }
+    if (this.#helper?.covers(this.path) === false) {
+      this.#helper.close();
+      this.#helper = undefined;
+      this.startSyncHelper();
     }
   }
 
@@ -175,7 +182,10 @@ export class StagingDirectory<T extends PendingOutput> {
     }
     this.#published = true;
     await syncDirectory(dirname(this.#outDir));
-    for (const output of outputs) await this.#committed(output, failed.get(output));
+    for (const output of outputs) {
+      const told = this.#committed(output, failed.get(output));
+      if (told !== undefined) await told;
+    }
   }
 
   /** OUTDIR exists after all: each output is renamed into it (a name taken by a directory fails that output alone). */

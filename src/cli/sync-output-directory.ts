@@ -21,10 +21,10 @@
  * committed is on stable storage under its name.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, renameSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, renameSync, statSync, unlinkSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { cannotWrite, childPath, syncDirectory } from './io.ts';
 
@@ -64,10 +64,17 @@ const RENAMES_PER_TURN = 256;
 export class SyncHelper {
   readonly #child: ChildProcessByStdio<Writable, Readable, null>;
   readonly #waiting: Array<(ok: boolean) => void> = [];
+  /** The file system it syncs (st_dev of its directory when it started). */
+  readonly #device: number | undefined;
   #buffered = '';
   #dead = false;
 
   constructor(program: string, dir: string) {
+    try {
+      this.#device = statSync(dir).dev;
+    } catch {
+      this.#device = undefined;
+    }
     this.#child = spawn('/bin/sh', ['-c', 'while read -r _; do if "$0" -f "$1"; then echo 0; else echo 1; fi; done', program, dir], { stdio: ['pipe', 'pipe', 'ignore'], env: {} });
     this.#child.stdout.setEncoding('utf8').on('data', (text: string) => {
       this.#buffered += text;
@@ -95,8 +102,40 @@ export class SyncHelper {
     });
   }
 
+  /**
+   * Whether its syncs cover the files in `dir`: the same file system as the
+   * directory it was started with (a helper started before OUTDIR existed syncs
+   * OUTDIR's nearest existing parent; a mount made there since would not be covered).
+   */
+  covers(dir: string): boolean {
+    try {
+      return this.#device !== undefined && statSync(dir).dev === this.#device;
+    } catch {
+      return false;
+    }
+  }
+
   close(): void {
     this.#child.stdin.end();
+  }
+}
+
+/**
+ * The sync helper of a directory batch into `outDir`, started as the batch's first
+ * step, before its workers (forking a small process) and before it knows whether
+ * OUTDIR is published whole (staging-directory.ts) or by groups: it syncs the file
+ * system of OUTDIR or, while OUTDIR does not exist, of its nearest existing parent,
+ * where OUTDIR and its staging directory will be made. Each publisher checks that
+ * it covers its directory (SyncHelper.covers) and starts its own otherwise.
+ */
+export function startBatchSyncHelper(outDir: string, programs: readonly string[] = SYNC_PROGRAMS): SyncHelper | undefined {
+  const program = findSyncProgram(programs);
+  if (program === undefined) return undefined;
+  for (let dir = resolve(outDir); ; dir = dirname(dir)) {
+    try {
+      if (statSync(dir).isDirectory()) return new SyncHelper(program, dir);
+    } catch { /* not there (yet): its parent */ }
+    if (dirname(dir) === dir) return undefined;
   }
 }
 
@@ -152,6 +191,8 @@ export class OutputCommitter<T extends PendingOutput> {
   readonly #groupMs: number;
   /** Started with the first group; undefined once syncs are not trusted (or cannot run). */
   #helper: SyncHelper | undefined;
+  /** A helper given was checked against OUTDIR (which exists by the first group). */
+  #helperChecked: boolean;
   #syncs = true;
   #open: T[] = [];
   #openedAt = 0;
@@ -161,13 +202,18 @@ export class OutputCommitter<T extends PendingOutput> {
   #early = false;
   #failure: unknown;
 
-  /** `groupFiles` and `groupMs` default to GROUP_FILES and GROUP_MS (tests make small groups). */
-  constructor(dir: string, committed: Committed<T>, options: { programs?: readonly string[]; groupFiles?: number; groupMs?: number } = {}) {
+  /**
+   * `groupFiles` and `groupMs` default to GROUP_FILES and GROUP_MS (tests make small
+   * groups). `helper`: the batch's (startBatchSyncHelper), used once OUTDIR exists if it covers it.
+   */
+  constructor(dir: string, committed: Committed<T>, options: { programs?: readonly string[]; groupFiles?: number; groupMs?: number; helper?: SyncHelper } = {}) {
     this.#dir = dir;
     this.#committed = committed;
     this.#programs = options.programs ?? SYNC_PROGRAMS;
     this.#groupFiles = options.groupFiles ?? GROUP_FILES;
     this.#groupMs = options.groupMs ?? GROUP_MS;
+    this.#helper = options.helper;
+    this.#helperChecked = options.helper === undefined;
   }
 
   /**
@@ -179,6 +225,16 @@ export class OutputCommitter<T extends PendingOutput> {
     if (!this.#syncs || this.#helper !== undefined) return;
     const program = findSyncProgram(this.#programs);
     if (program !== undefined) this.#helper = new SyncHelper(program, this.#dir);
+  }
+
+  /** A helper given that does not sync OUTDIR's file system is replaced by one of its own. */
+  #checkHelper(): void {
+    if (this.#helperChecked) return;
+    this.#helperChecked = true;
+    if (this.#helper?.covers(this.#dir) === false) {
+      this.#helper.close();
+      this.#helper = undefined;
+    }
   }
 
   /** An output whose temporary file is written and closed. */
@@ -236,12 +292,14 @@ export class OutputCommitter<T extends PendingOutput> {
       if (error !== undefined) {
         try { unlinkSync(temporary); } catch { /* already gone, or the directory refuses: it stays hidden */ }
       }
-      await this.#committed(output, error);
+      const told = this.#committed(output, error);
+      if (told !== undefined) await told;
     }
   }
 
   /** Puts a group's bytes on stable storage; returns the outputs that could not be flushed, with why. */
   async #flush(group: T[]): Promise<Map<T, unknown>> {
+    this.#checkHelper();
     this.startSyncHelper();
     if (this.#syncs && this.#helper !== undefined && await this.#helper.sync()) return new Map();
     // No sync program, or it failed: each file on its own, and no syncfs trusted again.

@@ -69,7 +69,8 @@ interface Slot<I, O> {
 }
 
 export class WorkerPool<I, O> {
-  readonly size: number;
+  /** Workers in the pool (fewer after shrink()). */
+  size: number;
   readonly perWorker: number;
   /** A worker runs all its tasks in flight at once: one that dies takes all of them down. */
   readonly #overlapping: boolean;
@@ -123,6 +124,7 @@ export class WorkerPool<I, O> {
     if (channel) channel.port1.on('message', onAnswer);
     else worker.on('message', onAnswer);
     const replace = (err: unknown): void => {
+      if (slot.tasks.length === 0 && !this.#slots.includes(slot)) return;
       // A worker runs its tasks one after the other: the first was running and died
       // with it; the others never started, and go back to the head of the queue.
       // Overlapping, every task in flight was running: all fail with it (run again,
@@ -163,6 +165,21 @@ export class WorkerPool<I, O> {
       best.tasks.push(next);
       best.port.postMessage(this.#overlapping ? ({ task: next.id, input: next.input } satisfies OverlappingTask<I>) : next.input, next.transfer);
     }
+  }
+
+  /**
+   * Ends the workers beyond the first `size` that have nothing in flight (a batch
+   * starts one per core before it knows how many messages it has; a small batch then
+   * ends those it does not need while they are still starting).
+   */
+  shrink(size: number): void {
+    for (let i = this.#slots.length - 1; i >= Math.max(1, size); i--) {
+      const slot = this.#slots[i]!;
+      if (slot.tasks.length > 0) continue;
+      this.#slots.splice(i, 1);
+      void slot.worker.terminate();
+    }
+    this.size = this.#slots.length;
   }
 
   /** Queues one input (its `transfer` list moves to the worker); resolves with the worker's answer. */

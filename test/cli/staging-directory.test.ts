@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StagingDirectory, removeAbandonedStaging, stagingPathFor } from '../../src/cli/staging-directory.ts';
-import type { PendingOutput } from '../../src/cli/sync-output-directory.ts';
+import { SyncHelper, startBatchSyncHelper, type PendingOutput } from '../../src/cli/sync-output-directory.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kakitome-staging-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -137,4 +137,27 @@ test('the staging directory of a batch whose process is gone is removed by the n
 test('no staging directory when its name would be longer than a file name may be: the batch writes into OUTDIR by groups', () => {
   assert.equal(stagingPathFor(join(root, 'x'.repeat(240))), undefined);
   assert.ok(stagingPathFor(join(root, 'x'.repeat(200)))!.endsWith(`.kakitome-staging-${process.pid}`));
+});
+
+test('the batch\'s sync helper, started before OUTDIR or its parents exist (on the nearest existing parent), syncs the staging directory; one on another file system is replaced by the staging directory\'s own', async () => {
+  const early = fakeSync('sync-early', 0);
+  const own = fakeSync('sync-own', 0);
+  for (const [helperOf, usedBy] of [['parent', early], ['elsewhere', own]] as const) {
+    const outDir = join(root, `later-${helperOf}`, 'deeper', `out${++outs}`);
+    // Another file system than the staging directory's: /proc on Linux.
+    const helper = helperOf === 'parent' ? startBatchSyncHelper(outDir, [early.path]) : new SyncHelper(early.path, '/proc');
+    assert.ok(helper !== undefined);
+    const told = new Map<string, unknown>();
+    const staging = new StagingDirectory<PendingOutput>(outDir, stagingPathFor(outDir)!, (o, error) => { told.set(o.name, error); }, { programs: [own.path], helper });
+    const before = { early: early.calls().length, own: own.calls().length };
+    await staging.create();
+    writeFileSync(join(staging.path, 'm.eml'), 'message');
+    staging.add({ name: 'm.eml', temporary: 'm.eml' });
+    await staging.finish();
+    assert.equal(readFileSync(join(outDir, 'm.eml'), 'utf8'), 'message');
+    assert.deepEqual([...told], [['m.eml', undefined]]);
+    assert.equal(usedBy.calls().length - (usedBy === early ? before.early : before.own), 1, `synced by the ${usedBy === early ? 'early' : 'own'} helper`);
+    assert.equal((usedBy === early ? own : early).calls().length, usedBy === early ? before.own : before.early, 'and by no other');
+    staging.stop();
+  }
 });

@@ -103,3 +103,19 @@ test('a worker that ends by itself while idle is replaced: the next task runs on
     }
   }
 });
+
+test('shrink() ends the idle workers beyond the size asked (none replaced, none counted as crashed); the rest run every task', async () => {
+  const pool = new WorkerPool<string, string>(url, undefined, 3, 2);
+  try {
+    const first = pool.run('first');
+    pool.shrink(1);
+    assert.equal(pool.size, 1);
+    const answers = await Promise.all([first, ...Array.from({ length: 10 }, (_, i) => pool.run(`t${i}`))]);
+    assert.equal(new Set(answers.map((a) => a.split('@')[1])).size, 1, 'one worker left');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(pool.crashed, 0);
+    assert.equal(pool.size, 1);
+  } finally {
+    await pool.close();
+  }
+});
