@@ -508,6 +508,10 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, in
       onBytes(n);
     });
     for await (const block of readMboxBlocks(pieces, blockBytes, MAX_MESSAGE_BYTES)) await send(block);
+    // Every block is handed out: what is written so far goes to disk while the last
+    // blocks run, and commit()'s fsync has only theirs left (as a directory batch does).
+    unflushed = 0;
+    writer.flushBehind();
     await window.drain();
     await writing;
     // The workers are done: they end while OUT is made durable.
