@@ -55,6 +55,12 @@ const CHUNK_MESSAGES = 64;
 const TAIL_CHUNK_MESSAGES = 8;
 /** The fewest messages worth one more worker in a directory batch (its start-up is about 0.1-0.15 s of CPU). */
 const MIN_MESSAGES_PER_WORKER = 16;
+/**
+ * A directory this large (st_size) holds hundreds of entries or more (ext4: 16 KiB of
+ * entries, about 400 names of 20 bytes; tmpfs and btrfs count less per name): its
+ * batch starts every worker before listing it.
+ */
+const LARGE_DIRECTORY_BYTES = 16 << 10;
 /** mbox: bytes read at a time, and about the size of a block of whole messages sent to a worker. */
 const MBOX_BLOCK_BYTES = 128 << 10;
 /**
@@ -226,14 +232,21 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       // Before the workers exist: forking the sync helper is cheapest now.
       const helper = startBatchSyncHelper(outDir);
       cleanUp = () => helper?.close();
-      // The workers start (about 0.1-0.15 s of CPU each before they can sign) while
-      // this thread lists the input directory; a small batch then ends those it
-      // does not need.
-      const p = pool = new WorkerPool<BulkTask, BulkAnswer>(opts.worker ?? workerUrl(), data, size, CHUNKS_PER_WORKER);
-      const checked = checkJob(p);
-      checked.catch(() => {});
+      const start = (workers: number): { pool: WorkerPool<BulkTask, BulkAnswer>; checked: Promise<void> } => {
+        const started = pool = new WorkerPool<BulkTask, BulkAnswer>(opts.worker ?? workerUrl(), data, workers, CHUNKS_PER_WORKER);
+        const checked = checkJob(started);
+        checked.catch(() => {});
+        return { pool: started, checked };
+      };
+      // A large directory: the workers start (about 0.1-0.15 s of CPU each before they
+      // can sign) while this thread lists it, and those its messages do not need end
+      // while they start. A small one is listed first (a worker started for nothing
+      // costs more than its listing).
+      let early = (await stat(opts.input)).size >= LARGE_DIRECTORY_BYTES ? start(size) : undefined;
       const names = await listMessages(opts.input);
-      p.shrink(Math.ceil(names.length / MIN_MESSAGES_PER_WORKER));
+      const workers = Math.min(size, Math.max(1, Math.ceil(names.length / MIN_MESSAGES_PER_WORKER)));
+      early?.pool.shrink(workers);
+      const { pool: p, checked } = early ??= start(workers);
       const publisher = await choosePublisher(outDir, names.length, commitDirectoryOutput(record), helper);
       cleanUp = () => publisher.stop();
       await checked;

@@ -187,3 +187,18 @@ test('decrypt batch: a message written although its verdict fails (untrusted inn
     stranger.cleanup();
   }
 });
+
+test('directory batch of a large directory (its workers start before it is listed) with few messages in it: the workers it does not need end, and every message is signed', async () => {
+  const inDir = join(dir, 'large-outbox');
+  mkdirSync(inDir);
+  // Enough entries for a directory larger than 16 KiB on ext4, tmpfs or btrfs.
+  for (let i = 0; i < 1500; i++) writeFileSync(join(inDir, `attachment-with-a-long-name-${String(i).padStart(4, '0')}.txt`), '');
+  for (let i = 0; i < 3; i++) writeFileSync(join(inDir, `m${i}.eml`), good(i));
+  const outDir = join(dir, 'large-signed');
+  const r = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inDir, '-o', outDir, '--jobs', '3']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /3 of 3 messages signed, 0 failed/);
+  assert.deepEqual(readdirSync(outDir).sort(), ['m0.eml', 'm1.eml', 'm2.eml']);
+  const v = await runCli(['verify', '--ca', pki.caPath, '-i', outDir, '-o', join(dir, 'large-verified')]);
+  assert.equal(v.status, 0, v.stderr);
+});
