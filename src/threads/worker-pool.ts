@@ -70,7 +70,7 @@ interface Slot<I, O> {
 
 export class WorkerPool<I, O> {
   /** Workers in the pool (fewer after shrink()). */
-  size: number;
+  #size: number;
   readonly perWorker: number;
   /** A worker runs all its tasks in flight at once: one that dies takes all of them down. */
   readonly #overlapping: boolean;
@@ -89,13 +89,13 @@ export class WorkerPool<I, O> {
   readonly #startWith: WorkerStart | undefined;
 
   constructor(url: URL, workerData: unknown, size: number, perWorker = 1, options: { overlapping?: boolean; startWith?: WorkerStart } = {}) {
-    this.size = Math.max(1, size);
+    this.#size = Math.max(1, size);
     this.perWorker = Math.max(1, perWorker);
     this.#overlapping = options.overlapping === true;
     this.#url = url;
     this.#workerData = workerData;
     this.#startWith = options.startWith;
-    for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
+    for (let i = 0; i < this.#size; i++) this.#slots.push(this.#spawn());
   }
 
   #spawn(): Slot<I, O> {
@@ -179,7 +179,12 @@ export class WorkerPool<I, O> {
       this.#slots.splice(i, 1);
       void slot.worker.terminate();
     }
-    this.size = this.#slots.length;
+    this.#size = this.#slots.length;
+  }
+
+  /** Workers in the pool (fewer after shrink()). */
+  get size(): number {
+    return this.#size;
   }
 
   /** Queues one input (its `transfer` list moves to the worker); resolves with the worker's answer. */
