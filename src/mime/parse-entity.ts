@@ -18,6 +18,7 @@ import type { HeaderField, MimeEntity } from './entity.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
 import { parseContentType } from './parse-content-type.ts';
 import { noteUnclosedMultipart } from './note-unclosed-multipart.ts';
+import { readTransferEncoding } from './check-multipart-encoding.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -79,11 +80,9 @@ function parseRange(buf: Buffer, start: number, end: number, depth: number, dige
     // QUIRK: RFC 2045 section 5.2 says an unparsable Content-Type means text/plain; we follow it but say so.
     if (entity.contentType.defaulted) entity.warnings.push(`Unparsable Content-Type "${ct.value.slice(0, 80)}" read as text/plain.`);
   }
-  if (cte) {
-    const v = cte.value.toLowerCase();
-    // A trailing RFC 822 comment ("7bit (plain text)") is dropped; only a "(" can start one.
-    entity.transferEncoding = (v.includes('(') ? v.replace(/\s*\(.*\)\s*$/, '') : v).trim();
-  }
+  // A trailing RFC 822 comment ("7bit (plain text)") is dropped.
+  if (cte) entity.transferEncoding = readTransferEncoding(cte.value);
+  // A multipart in a transfer encoding is read as its parts, as Python's email package does; the S/MIME readers refuse it (check-multipart-encoding.ts).
   if (entity.contentType.type === 'multipart') splitMultipart(buf, section.bodyStart, end, entity, state);
   return entity;
 }

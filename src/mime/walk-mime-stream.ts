@@ -33,6 +33,7 @@ import type { ContentType, HeaderField } from './entity.ts';
 import { parseContentType } from './parse-content-type.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
 import { noteUnclosedMultipart } from './note-unclosed-multipart.ts';
+import { readTransferEncoding } from './check-multipart-encoding.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -263,7 +264,7 @@ export class MimeStreamWalker {
     // QUIRK: RFC 2045 section 5.2 says an unparsable Content-Type means text/plain (as parse-entity.ts).
     if (ctFields[0] && contentType.defaulted) this.warnings.push(`Unparsable Content-Type "${ctFields[0].value.slice(0, 80)}" read as text/plain.`);
     // The same normalisation as parse-entity.ts: lower case, a trailing comment removed.
-    const transferEncoding = cteFields[0] ? cteFields[0].value.toLowerCase().replace(/\s*\(.*\)\s*$/, '').trim() : '7bit';
+    const transferEncoding = readTransferEncoding(cteFields[0]?.value);
     const depth = this.#depth;
     this.#handler.header({ depth, raw, hasSeparator, fields: section.fields, contentType, transferEncoding });
     if (contentType.type === 'multipart') {

@@ -60,6 +60,8 @@ import { judgeMessage, type PendingSigner } from './judge-message.ts';
 import { signedContentProblem } from './signed-content-problem.ts';
 import { IGNORED_PROTECTED_HEADERS, RELEASED_UNAUTHENTICATED, WITHHELD_INVALID, contentAuthentication, unauthenticatedFailure } from './unauthenticated-content.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
+import { checkMultipartEncoding } from '../mime/check-multipart-encoding.ts';
+import { MultipartEncodingWatch } from '../mime/watch-multipart-encodings.ts';
 import { refuseRepeatedOriginator } from './read-displayed-sender.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import type { EncryptionReport, LayerReport, MessageVerdict } from './verdict.ts';
@@ -368,6 +370,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
         if (headerless) warnings.push(HEADERLESS_WARNING);
         const innerSkip = headerless ? 0 : headerLength(innerHead);
         const decrypted = headerless ? headerlessEntity(Buffer.alloc(0)) : headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
+        // Decrypted content with two readings (check-multipart-encoding.ts): its own header here, a signed part's every entity in scanWith.
+        checkMultipartEncoding(decrypted);
         /**
          * Entities with RFC 9788 header protection, outermost first; `signed`: inside the signature over the body.
          * All are inside the envelope: inside CBC content only a signed one can be used (EFAIL).
@@ -383,9 +387,16 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
         const scanWith = async (algs: ReturnType<typeof digestsForMicalg>) => {
           if (boundary === undefined) return malformed('multipart/signed without a boundary parameter');
           const hashing = hashAll(algs);
-          const scanner = new SignedBodyScanner(boundary, limits, (b) => hashing.update(b));
+          // Every multipart in the signed content, as it passes: one in a transfer encoding is MALFORMED.
+          const watch = new MultipartEncodingWatch(limits);
+          const scanner = new SignedBodyScanner(boundary, limits, (b) => {
+            hashing.update(b);
+            watch.push(b);
+          });
           await plaintextPass(env, k.cek, lfOnly, innerSkip, (b) => scanner.write(b));
-          return { scan: await scanner.end(), digests: hashing.digests() };
+          const scan = await scanner.end();
+          watch.end();
+          return { scan, digests: hashing.digests() };
         };
         let inner = classifyEntity(decrypted);
         let firstScan: Awaited<ReturnType<typeof scanWith>> | undefined;

@@ -27,6 +27,7 @@ import { canonicalizeLfOnly } from '../mime/canonicalize-line-breaks.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import { walkEntities, type MimeEntity } from '../mime/entity.ts';
 import { readContentEntity } from '../mime/read-content-entity.ts';
+import { checkMultipartEncodings } from '../mime/check-multipart-encoding.ts';
 import type { SignerValidator } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import { classifyEntity } from './classify-entity.ts';
@@ -176,6 +177,8 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
       if (current.children.length !== 2) malformed(`multipart/signed with ${current.children.length} parts (exactly 2 required)`);
       const [signedPart, signaturePart] = current.children as [MimeEntity, MimeEntity];
       if (!SIGNATURE_TYPES.has(signaturePart.contentType.mediaType)) malformed(`multipart/signed second part is ${signaturePart.contentType.mediaType}, not a PKCS #7 signature`);
+      // Two readings of the multipart/signed or of a multipart in its content (RFC 2045 section 6.4).
+      checkMultipartEncodings(current);
       let v: SignedDataVerification;
       try {
         v = verifySignedData(decodeBody(signaturePart), { ...verifyOptions, detachedContent: signedPart.raw });
@@ -212,7 +215,12 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
     nestedCms = undefined;
     /** The next layer: MIME for id-data content, CMS for a nested CMS content type. */
     const next = (contentType: string, content: Buffer): MimeEntity => {
-      if (contentType === OID.data) return parseInner(content, limits, warnings);
+      if (contentType === OID.data) {
+        // Signed, decrypted or decompressed content: a multipart in it with two readings is refused.
+        const inner = parseInner(content, limits, warnings);
+        checkMultipartEncodings(inner);
+        return inner;
+      }
       if (!SMIME_TYPE_OF[contentType]) throw new KakitomeError('UNSUPPORTED_ALG', `Encapsulated content type ${contentType} is not supported.`);
       nestedCms = { ci: readNestedContentInfo(contentType, content, limits), mediaType: `${mediaType} (nested CMS)` };
       return current;
@@ -295,6 +303,7 @@ async function openLayers(message: Uint8Array, options: OpenMessageOptions, cbc:
       if (k.kind === 'multipart-signed') {
         const [signedPart, signaturePart] = e.children;
         if (e.children.length !== 2 || !signedPart || !signaturePart) malformed('multipart/signed part without exactly two parts');
+        checkMultipartEncodings(e);
         const v = verifySignedData(decodeBody(signaturePart), { ...verifyOptions, detachedContent: signedPart.raw });
         refuseNonMessage(v, 'detached');
         layers.push({ kind: 'signed', form: 'detached', mediaType: e.contentType.mediaType, coversBody: false, warnings: [...k.warnings] });

@@ -13,6 +13,7 @@
 import { encodeSevenBitParts, isSevenBitData } from '../mime/encode-seven-bit.ts';
 import { buildEntity, formatParameterizedValue, type HeaderInput } from '../mime/build-entity.ts';
 import type { Limits } from '../limits.ts';
+import { checkMultipartEncodings } from '../mime/check-multipart-encoding.ts';
 import { pushProtectedFieldsInside } from './header-protection.ts';
 import type { SplitMessage } from './split-message.ts';
 import type { HeaderField } from '../mime/entity.ts';
@@ -30,6 +31,8 @@ function fieldName(h: HeaderInput): string {
 
 export function prepareContent(split: SplitMessage, options: PrepareContentOptions, limits: Limits): Buffer {
   const root = split.root;
+  // Content with two readings is not signed or encrypted (the readers would refuse it): check-multipart-encoding.ts.
+  checkMultipartEncodings(root, true);
   const sevenBit = encodeSevenBitParts(root, limits, split.contentHeaders);
   if (!options.headerProtection) return sevenBit.changed ? buildEntity(sevenBit.headers, sevenBit.body) : split.content;
   const headers: HeaderInput[] = [['Content-Type', protectedContentType(split, options.headerProtection)]];

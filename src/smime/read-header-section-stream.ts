@@ -9,6 +9,7 @@ import type { MimeEntity } from '../mime/entity.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { findBlankLine } from '../mime/find-blank-line.ts';
+import { readTransferEncoding } from '../mime/check-multipart-encoding.ts';
 
 /**
  * Reads the header section (up to and including the blank line); returns a copy of it
@@ -41,7 +42,7 @@ export function headerOnlyEntity(head: Buffer, limits: Limits, first = false): M
   const warnings = [...section.warnings];
   // As parseEntity: an unparsable Content-Type is text/plain (RFC 2045 section 5.2), said so; a trailing comment on the encoding is dropped.
   if (ct[0] && contentType.defaulted) warnings.push(`Unparsable Content-Type "${ct[0].value.slice(0, 80)}" read as text/plain.`);
-  const v = cte[0]?.value.toLowerCase();
+  const transferEncoding = readTransferEncoding(cte[0]?.value);
   return {
     raw: head,
     offset: 0,
@@ -49,7 +50,7 @@ export function headerOnlyEntity(head: Buffer, limits: Limits, first = false): M
     headerBytes: head,
     body: Buffer.alloc(0),
     contentType,
-    transferEncoding: v === undefined ? '7bit' : (v.includes('(') ? v.replace(/\s*\(.*\)\s*$/, '') : v).trim(),
+    transferEncoding,
     children: [],
     depth: 0,
     warnings,

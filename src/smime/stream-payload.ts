@@ -25,6 +25,7 @@ import type { Limits } from '../limits.ts';
 import { formatHeaderField, formatHeaderSection, formatParameterizedValue, type HeaderInput } from '../mime/build-entity.ts';
 import { Base64LineEncoder } from '../mime/encode-base64-lines.ts';
 import type { HeaderField } from '../mime/entity.ts';
+import { checkMultipartEncoding } from '../mime/check-multipart-encoding.ts';
 import { MimeStreamWalker, type MimeStreamHandler, type StreamEntityHeader } from '../mime/walk-mime-stream.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { applyHeaderConfidentiality, copyFieldsInside, isContentField, selectProtectedFields, subjectOf } from './header-protection.ts';
@@ -90,6 +91,8 @@ class PayloadWriter implements MimeStreamHandler {
 
   header(entity: StreamEntityHeader): void {
     const te = entity.transferEncoding;
+    // As prepareContent: content with two readings is not signed or encrypted.
+    checkMultipartEncoding(entity, true);
     if (!KNOWN_ENCODINGS.has(te)) throw new KakitomeError('UNSUPPORTED_ALG', `Unknown Content-Transfer-Encoding "${te}".`);
     // As splitMessage: a message with two From (or Sender) fields is not signed or encrypted.
     if (entity.depth === 0) refuseRepeatedOriginator(entity.fields);

@@ -28,6 +28,8 @@ import { parseEntity } from '../mime/parse-entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
+import { checkMultipartEncoding, readTransferEncoding } from '../mime/check-multipart-encoding.ts';
+import { MultipartEncodingWatch } from '../mime/watch-multipart-encodings.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import { classifyEntity } from './classify-entity.ts';
 import { isAttachedMessage } from './open-attached-messages.ts';
@@ -74,10 +76,15 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
   const ctFields = section.fields.filter((h) => h.name.toLowerCase() === 'content-type');
   if (ctFields.length > 1) malformed('an entity has more than one Content-Type field');
   const root = { headers: section.fields, contentType: parseContentType(ctFields[0]?.value) };
+  const cteFields = section.fields.filter((h) => h.name.toLowerCase() === 'content-transfer-encoding');
+  if (cteFields.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
+  const transferEncoding = readTransferEncoding(cteFields[0]?.value);
   const boundary = root.contentType.params.boundary;
   const protocol = root.contentType.params.protocol?.toLowerCase();
   // Streaming covers the well-formed S/MIME case; a missing or odd protocol parameter is judged by verifyMessage.
   const streamable = root.contentType.mediaType === 'multipart/signed' && boundary !== undefined && (protocol === 'application/pkcs7-signature' || protocol === 'application/x-pkcs7-signature');
+  // A multipart/signed in a transfer encoding has two readings (check-multipart-encoding.ts); unsigned mail is read as before.
+  if (streamable) checkMultipartEncoding({ contentType: root.contentType, transferEncoding });
   const kindWarnings = protocol === 'application/x-pkcs7-signature' ? ['Legacy protocol parameter application/x-pkcs7-signature (RFC 2311); accepted.'] : [];
 
   /** Writes `bytes` in fresh copies of OUTPUT_PIECE bytes: a Writable keeps what it is given, and the spool reuses its buffers. */
@@ -110,8 +117,11 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     // The content is hashed as it is spooled, with the digests micalg announces (RFC 8551
     // section 3.5.3.2); a signer using another one costs a pass over the spool.
     const hashing = hashAll(digestsForMicalg(root.contentType.params.micalg));
+    // Every multipart in the signed content, as it passes: one in a transfer encoding is MALFORMED.
+    const watch = new MultipartEncodingWatch(limits);
     const scanner = new SignedBodyScanner(boundary, limits, async (bytes) => {
       hashing.update(bytes);
+      watch.push(bytes);
       await spool.write(bytes);
     });
     let total = head.length + rest.length;
@@ -122,6 +132,7 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
       await scanner.write(r.value);
     }
     const scan = await scanner.end();
+    watch.end();
     const headBytes = scan.head;
     // The blank line before the delimiter belongs to it, and so does a final line break of the signature part.
     const signatureEntity = parseEntity(scan.signature, { limits });

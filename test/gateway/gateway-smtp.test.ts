@@ -128,6 +128,13 @@ test('outbound: a message that cannot be signed is bounced (554 with the reason)
   assert.equal(r.code, 554, r.response);
   assert.match(r.response, /cannot sign or encrypt this message \(LIMIT\)/);
   assert.equal(sink.deliveries.length, 0);
+  // A multipart in a transfer encoding (RFC 2045 section 6.4: two readings) is not signed: 554 with the reason and what to do.
+  reset();
+  const encoded = Buffer.from('From: alice@corp.test\r\nTo: erin@example.com\r\nSubject: encoded\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="a"\r\nContent-Transfer-Encoding: base64\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nHi.\r\n--a--\r\n');
+  const e = await sendTo(smtp.listening.port, 'alice@corp.test', ['erin@example.com'], encoded);
+  assert.equal(e.code, 554, e.response);
+  assert.match(e.response, /cannot sign or encrypt this message \(MALFORMED\).*RFC 2045 section 6\.4/);
+  assert.equal(sink.deliveries.length, 0);
 });
 
 test('inbound: an openssl-signed message from outside is verified (pass), kept intact, forged Authentication-Results and X-Kakitome- fields removed, the signer harvested', async () => {
@@ -203,6 +210,14 @@ test('inbound: signed+encrypted (AES-GCM) to Alice is decrypted with the store\'
   r = await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], draft('erin@example.com', 'alice@corp.test', 'Plain', 'Hi.'));
   assert.equal(r.code, 250);
   assert.equal(AR.exec(authResults(sink.deliveryTo('alice@corp.test').message))?.[1], 'none');
+  // Unsigned mail from a broken mailer (a multipart in base64, RFC 2045 section 6.4) is still none, delivered as sent.
+  reset();
+  const encoded = Buffer.from('From: erin@example.com\r\nTo: alice@corp.test\r\nSubject: encoded\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="a"\r\nContent-Transfer-Encoding: base64\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nHi.\r\n--a--\r\n');
+  r = await sendTo(smtp.listening.port, 'erin@example.com', ['alice@corp.test'], encoded);
+  assert.equal(r.code, 250, r.response);
+  const plain = sink.deliveryTo('alice@corp.test').message;
+  assert.equal(AR.exec(authResults(plain))?.[1], 'none');
+  assert.ok(plain.subarray(plain.indexOf('\r\n\r\n')).equals(encoded.subarray(encoded.indexOf('\r\n\r\n'))), 'body delivered as sent');
 });
 
 test('inbound: unauthenticated CBC encryption (openssl, as Outlook sends it) is never opened: delivered still encrypted with a notice, labelled neutral UNAUTH_ENC', async () => {

@@ -7,6 +7,8 @@
  *   ATTR_INVALID.
  * - A multipart/signed without its close delimiter is MALFORMED.
  * - A boundary, protocol or smime-type parameter given twice is MALFORMED.
+ * - A multipart in a transfer encoding (base64, quoted-printable...) is MALFORMED when
+ *   signed or encrypted (unsigned mail is read as before; the writers refuse it).
  * - Without RFC 9788 header protection the verdict names the header fields the
  *   signature does not cover, in the library verdict and in the CLI's output.
  * Each case is read by verifyMessage and verifyMessageStream (and, encrypted to
@@ -21,7 +23,12 @@ import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { signData } from '../../src/cms/signed-data/sign.ts';
 import { buildEntity, buildMultipartBody } from '../../src/mime/build-entity.ts';
-import { encryptWithoutParsing, multipartSigned, opaqueSigned, readEverywhere as readAll, type Outcome } from './security-kit.ts';
+import { PassThrough } from 'node:stream';
+import type { KakitomeError } from '../../src/errors.ts';
+import { verifyMessageStream } from '../../src/smime/verify-message-stream.ts';
+import { encryptMessage } from '../../src/smime/encrypt-message.ts';
+import { signMessageStream } from '../../src/smime/sign-message-stream.ts';
+import { chunks, encryptWithoutParsing, multipartSigned, opaqueSigned, readEverywhere as readAll, type Outcome } from './security-kit.ts';
 
 const pki = new TestPki('Kakitome Strict Standards Root');
 after(() => pki.cleanup());
@@ -156,4 +163,56 @@ test('without header protection the verdict names the header fields the signatur
   assert.match(human.stderr, /warning: The signature covers the message body but not the header fields From, To, Subject, Date/);
   const covered = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off', '--json'], { input: protectedMail });
   assert.equal(JSON.parse(covered.stdout.toString('utf8')).unsignedHeaders, undefined);
+});
+
+test('a multipart in a Content-Transfer-Encoding other than 7bit, 8bit or binary is MALFORMED where it is signed or encrypted', async () => {
+  // RFC 2045 section 6.4: a multipart is never encoded; its parts are. One that says it is has two
+  // readings (Python's email package ignores the field and records a defect, a reader that decodes
+  // the body as base64 or quoted-printable shows other bytes than the parts verified here).
+  const signed = signMessage(mail, { signers }).toString('latin1');
+  const outer = (cte: string): Buffer => Buffer.from(signed.replace('Content-Type: multipart/signed', `Content-Transfer-Encoding: ${cte}\r\nContent-Type: multipart/signed`), 'latin1');
+  const mixed = (cte: string): Buffer => Buffer.from(`Content-Type: multipart/mixed; boundary="i1"\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n--i1\r\nContent-Type: text/plain\r\n\r\nPay 100 yen.\r\n--i1--\r\n`);
+  const innerMultipart = (cte: string): Buffer => multipartSigned(headers, mixed(cte), signData(mixed(cte), { signers, detached: true }));
+  const opaqueMultipart = (cte: string): Buffer => opaqueSigned(headers, signData(mixed(cte), { signers }));
+  for (const cte of ['base64', 'quoted-printable', 'Base64 (encoded)', 'x-uuencode']) {
+    for (const [what, message] of [['multipart/signed', outer(cte)], ['the signed multipart/mixed', innerMultipart(cte)], ['the opaque-signed multipart/mixed', opaqueMultipart(cte)]] as const) {
+      for (const [path, o] of await readEverywhere(message)) assert.deepEqual(o, { error: 'MALFORMED' }, `${what} in ${cte} (${path})`);
+    }
+  }
+  for (const cte of ['7bit', '8bit', 'binary', '7BIT (plain)']) {
+    await assertVerdict(`multipart/signed in ${cte}`, outer(cte), 'trusted', undefined);
+    await assertVerdict(`signed multipart/mixed in ${cte}`, innerMultipart(cte), 'trusted', undefined);
+    await assertVerdict(`opaque-signed multipart/mixed in ${cte}`, opaqueMultipart(cte), 'trusted', undefined);
+  }
+  // A level deeper in the signed content: refused on every path too (the streaming ones walk the signed bytes as they hash them).
+  const deep = (cte: string): Buffer => Buffer.from(`Content-Type: multipart/mixed; boundary="i1"\r\n\r\n--i1\r\nContent-Type: multipart/alternative; boundary="i2"\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n--i2\r\nContent-Type: text/plain\r\n\r\nPay 100 yen.\r\n--i2--\r\n--i1--\r\n`);
+  const deepSigned = (cte: string): Buffer => multipartSigned(headers, deep(cte), signData(deep(cte), { signers, detached: true }));
+  for (const [path, o] of await readEverywhere(deepSigned('quoted-printable'))) assert.deepEqual(o, { error: 'MALFORMED' }, `a multipart/alternative in quoted-printable inside the signed multipart/mixed (${path})`);
+  await assertVerdict('a multipart/alternative in 7bit inside the signed multipart/mixed', deepSigned('7bit'), 'trusted', undefined);
+  // A signed part inside unsigned content vouches for nothing then (it could not be read).
+  const partial = buildEntity([...headers, ['Content-Type', 'multipart/mixed; boundary="m1"']], buildMultipartBody('m1', [part, (() => {
+    const whole = innerMultipart('base64');
+    return whole.subarray(whole.indexOf('Content-Type: multipart/signed'));
+  })()]));
+  const pv = await verifyMessage(partial, { validateSigner });
+  assert.equal(pv.status, 'unsigned', pv.summary);
+  assert.ok(pv.warnings.some((w) => /could not be read \(MALFORMED\).*RFC 2045 section 6\.4/.test(w)), pv.warnings.join('\n'));
+});
+
+test('unsigned mail with a multipart in base64 is read as before (unsigned); the writers refuse to sign or encrypt it, saying what to do', async () => {
+  const unsigned = Buffer.from(`${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\nContent-Type: multipart/mixed; boundary="a"\r\nContent-Transfer-Encoding: base64\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nPay 100 yen.\r\n--a--\r\n`);
+  const v = await verifyMessage(unsigned, { validateSigner });
+  assert.equal(v.status, 'unsigned', v.summary);
+  const vs = await verifyMessageStream(chunks(unsigned, 13), { validateSigner, output: new PassThrough().resume() });
+  assert.equal(vs.status, 'unsigned', vs.summary);
+  const cli = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off', '--json'], { input: unsigned });
+  assert.equal(JSON.parse(cli.stdout.toString('utf8')).status, 'unsigned', cli.stderr);
+  const remedy = /RFC 2045 section 6\.4.*remove the field from the multipart/;
+  assert.throws(() => signMessage(unsigned, { signers }), (e: KakitomeError) => e.code === 'MALFORMED' && remedy.test(e.message));
+  assert.throws(() => encryptMessage(unsigned, { recipients: [{ certificate: bob.cert }] }), (e: KakitomeError) => e.code === 'MALFORMED' && remedy.test(e.message));
+  await assert.rejects(signMessageStream(chunks(unsigned, 13), new PassThrough().resume(), { signers }), (e: KakitomeError) => e.code === 'MALFORMED' && remedy.test(e.message));
+  const signCli = await runCli(['sign', '--cert', mallory.certPath, '--key', mallory.keyPath], { input: unsigned });
+  assert.notEqual(signCli.status, 0);
+  assert.match(signCli.stderr, /RFC 2045 section 6\.4.*remove the field from the multipart/);
+  assert.equal(signCli.stdout.length, 0);
 });
