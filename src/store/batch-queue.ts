@@ -57,12 +57,15 @@ export interface ChunkOutcome {
    * The audit rows of the chunk's signed messages (one per message), committed with
    * the completion: the output is readable only once it is done, so nothing of the
    * chunk is released whose use is not in the audit log, and a chunk never
-   * completed records nothing.
+   * completed records nothing. Iterated once, in the completing transaction: rows
+   * that are made as they are asked for (a batch chunk's, server/batches/chunk-audit.ts)
+   * are inserted AUDIT_ROWS at a time, so none of them outlives its insert by much.
    */
-  audit: readonly AuditRow[];
+  audit: Iterable<AuditRow>;
 }
 
 const FAILURE_ROWS = 100;
+const AUDIT_ROWS = 100;
 
 /** The chunks a claim may take: of a live batch, not done, and free or with a lapsed lease. */
 const CLAIMABLE = `FROM batch_chunks c JOIN batches b ON b.id = c.batch_id
@@ -136,7 +139,14 @@ export class BatchQueue {
         [outcome.signed, outcome.failed, outcome.output, outcome.outputBytes, chunk.batchId, chunk.seq, chunk.token],
       );
       if (!n) return false;
-      await insertAuditRows(tx, this.#engine.dialect, outcome.audit);
+      let rows: AuditRow[] = [];
+      for (const row of outcome.audit) {
+        rows.push(row);
+        if (rows.length < AUDIT_ROWS) continue;
+        await insertAuditRows(tx, this.#engine.dialect, rows);
+        rows = [];
+      }
+      await insertAuditRows(tx, this.#engine.dialect, rows);
       await insertFailures(tx, chunk.batchId, outcome.failures);
       await tx.run(
         'UPDATE batches SET chunks_done = chunks_done + 1, signed = signed + ?, failed = failed + ?, result_bytes = result_bytes + ? WHERE id = ?',

@@ -52,17 +52,38 @@ export interface TenantSignature {
   signed: Buffer;
   /** The signed message in pieces (ASCII strings and bytes, see joinChunks), for a caller that writes it into a buffer of its own (a batch chunk's output). */
   chunks: ReadonlyArray<Uint8Array | string>;
-  /** The use as the audit log names it: the action, the certificate's SHA-256 fingerprint, the sender and size (and `note`). */
-  use: KeyUseRecord & { object: string; detail: string };
+  /** The use as the audit log names it: the action, the certificate's SHA-256 fingerprint, the sender and size. */
+  readonly use: KeyUseRecord & { object: string; detail: string };
+  /** What the use's record is made of, for a caller that makes it later (a batch chunk, at its completion: sign-batch-chunk.ts). */
+  readonly parts: KeyUseParts;
+}
+
+/** A signing use's record in parts: `use` is made of them (keyUseDetail). */
+export interface KeyUseParts {
+  at: Date;
+  actor: string;
+  action: string;
+  /** The certificate's SHA-256 fingerprint. */
+  object: string;
+  /** The From address it was signed for. */
+  sender: string;
+  /** The message's size as received. */
+  bytes: number;
+  /** The DKIM selectors that signed it too, comma-separated; empty when none. */
+  dkim: string;
+}
+
+/** The audit row's detail of a signing use: sender, size, DKIM selectors, and `note` (a batch's id and the message's index). */
+export function keyUseDetail(sender: string, bytes: number, dkim: string, note?: string): string {
+  return `${sender}, ${bytes} bytes${dkim ? `, DKIM ${dkim}` : ''}${note ? `, ${note}` : ''}`;
 }
 
 /**
  * signForTenant without the recording: the caller records `use` before anything
  * made with it leaves (a batch chunk: in the transaction that completes the chunk
- * and makes its result readable, src/store/batch-queue.ts). `note` is added to the
- * row's detail (a batch's id and the message's index).
+ * and makes its result readable, src/store/batch-queue.ts, from `parts`).
  */
-export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action: string, note?: string): Promise<TenantSignature> {
+export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord, message: Buffer, query: z.infer<typeof SignQuery>, action: string): Promise<TenantSignature> {
   // One parse serves the sender's rules and the signing (the header section was read twice:
   // 12% of a P-256 request's allocations). A message that does not split (LIMIT, MALFORMED) is
   // still judged by its From address first and refused for the split only where signing began.
@@ -94,21 +115,29 @@ export async function makeTenantSignature(ctx: ServiceContext, key: ApiKeyRecord
   if (options.pss && (query.pss === 'true' || identity.key.asymmetricKeyType === 'rsa')) signer.rsaPadding = 'pss';
   const chunks = signSplitMessageChunks(split, { signers: [signer], certificates: identity.chain, opaque: options.opaque });
   const dkimSigned = dkimKeys.length ? signDkim(joinChunks(chunks), { signers: dkimKeys }) : undefined;
-  const detail = `${address}, ${message.length} bytes${dkimKeys.length ? `, DKIM ${dkimKeys.map((k) => k.selector).join(', ')}` : ''}${note ? `, ${note}` : ''}`;
-  return new MadeSignature(dkimSigned ? [dkimSigned] : chunks, { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, detail }, dkimSigned);
+  const parts: KeyUseParts = { at: store.now(), actor: store.actor, action, object: identity.certificate.fingerprint256, sender: address, bytes: message.length, dkim: dkimKeys.length ? dkimKeys.map((k) => k.selector).join(', ') : '' };
+  return new MadeSignature(dkimSigned ? [dkimSigned] : chunks, parts, dkimSigned);
 }
 
-/** The signed message is joined only when asked for: a batch chunk writes its pieces straight into its output. */
+/**
+ * The signed message is joined only when asked for: a batch chunk writes its pieces straight
+ * into its output; and the use's record made only when asked for: a batch chunk keeps its parts.
+ */
 class MadeSignature implements TenantSignature {
   readonly chunks: ReadonlyArray<Uint8Array | string>;
-  readonly use: TenantSignature['use'];
+  readonly parts: KeyUseParts;
   #signed: Buffer | undefined;
 
   /** `signed`: the message already whole (DKIM signs the joined message), so it is not joined again. */
-  constructor(chunks: ReadonlyArray<Uint8Array | string>, use: TenantSignature['use'], signed?: Buffer) {
+  constructor(chunks: ReadonlyArray<Uint8Array | string>, parts: KeyUseParts, signed?: Buffer) {
     this.chunks = chunks;
-    this.use = use;
+    this.parts = parts;
     this.#signed = signed;
+  }
+
+  get use(): TenantSignature['use'] {
+    const p = this.parts;
+    return { at: p.at, actor: p.actor, action: p.action, object: p.object, detail: keyUseDetail(p.sender, p.bytes, p.dkim) };
   }
 
   get signed(): Buffer {

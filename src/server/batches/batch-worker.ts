@@ -27,6 +27,7 @@ import type { ServiceContext } from '../service-context.ts';
 import { serviceCache } from '../service-cache.ts';
 import { SignQuery } from '../schemas.ts';
 import { MboxEntryWriter } from '../../mime/mbox.ts';
+import { ChunkAudit } from './chunk-audit.ts';
 import { readChunk } from './chunk-records.ts';
 import { collectGarbageAbove } from './collect-garbage.ts';
 import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch-chunk.ts';
@@ -208,7 +209,7 @@ export class BatchWorker {
   #givenUp(chunk: ClaimedChunk): SignedChunk {
     const reason = `The service failed ${MAX_ATTEMPTS} times on the part of the batch holding this message (a node stopped or failed while signing it); it was not signed.`;
     return {
-      output: Buffer.alloc(0), signed: 0, audit: [],
+      output: Buffer.alloc(0), signed: 0, audit: new ChunkAudit(chunk.batchId, 0),
       failures: Array.from({ length: chunk.messages }, (_, i) => ({ index: chunk.firstIndex + i, code: 'INTERNAL' as const, reason })),
     };
   }

@@ -22,12 +22,12 @@ import type { z } from 'zod';
 import { formatEnvelopeDate, MboxEntryWriter } from '../../mime/mbox.ts';
 import { isKakitomeError, remedyOf } from '../../errors.ts';
 import type { BatchFailure } from '../../store/batch-directory.ts';
-import { auditRowOf, type AuditRow } from '../../store/record-key-use.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { makeTenantSignature } from '../api/sign.ts';
 import { serviceCache } from '../service-cache.ts';
 import type { SignQuery } from '../schemas.ts';
 import type { ServiceContext } from '../service-context.ts';
+import { ChunkAudit } from './chunk-audit.ts';
 import type { ChunkEntries } from './chunk-records.ts';
 
 export interface SignedChunk {
@@ -35,8 +35,8 @@ export interface SignedChunk {
   output: Buffer;
   signed: number;
   failures: BatchFailure[];
-  /** One audit row per signed message, in order: to be committed with the chunk's completion. */
-  audit: AuditRow[];
+  /** One audit row per signed message, in order: to be committed with the chunk's completion (made then: chunk-audit.ts). */
+  audit: ChunkAudit;
 }
 
 /** The chunk could not be finished here (stopping, the lease lost, the store gone): release it. */
@@ -94,7 +94,7 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
   // made most of the batch thread's full collections).
   const output = input.output ?? new MboxEntryWriter(1);
   output.reset(expectedOutputBytes(entries));
-  const audit: AuditRow[] = [];
+  const audit = new ChunkAudit(input.batchId, entries.length);
   const failures: BatchFailure[] = [];
   // The separator line for messages that came without one (NDJSON, multipart): as mail tools write an unknown sender.
   const envelope = `MAILER-DAEMON ${formatEnvelopeDate(ctx.store.now())}`;
@@ -117,9 +117,9 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
     try {
       // As for requests: the store's cache revision first, so a new, renewed or retired identity counts from the next read on.
       if (signing++ % REFRESH_EVERY === 0) await cache.refresh();
-      const made = await makeTenantSignature(ctx, key, entry.message!, input.options, 'api.batches.sign', `batch ${input.batchId} message ${index}`);
+      const made = await makeTenantSignature(ctx, key, entry.message!, input.options, 'api.batches.sign');
       output.addChunks(entry.envelope || envelope, made.chunks);
-      audit.push(auditRowOf(made.use));
+      audit.add(made.parts, index);
       ctx.metrics.countOperation('batch-sign', 'ok');
     } catch (e) {
       if (isKakitomeError(e)) {
