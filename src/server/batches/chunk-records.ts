@@ -51,6 +51,8 @@ export function decodeChunk(bytes: Buffer): ChunkEntry[] {
 export interface ChunkEntries {
   readonly length: number;
   at(index: number): ChunkEntry | undefined;
+  /** The stored records' size (readChunk's), so that an output can be sized without making every entry first. */
+  readonly storedBytes?: number;
 }
 
 /**
@@ -88,6 +90,10 @@ class StoredChunk implements ChunkEntries {
 
   get length(): number {
     return this.#starts.length;
+  }
+
+  get storedBytes(): number {
+    return this.#bytes.length;
   }
 
   at(index: number): ChunkEntry | undefined {

@@ -61,6 +61,8 @@ export const REFRESH_EVERY = 16;
  * outgrows it is copied once into a buffer twice as large.
  */
 function expectedOutputBytes(entries: ChunkEntries): number {
+  // From the stored records (9 bytes, the envelope and the message each), without making the entries twice.
+  if (entries.storedBytes !== undefined) return Math.ceil(entries.storedBytes * 1.5) + entries.length * 4096;
   let bytes = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries.at(i)!;
