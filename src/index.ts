@@ -47,7 +47,7 @@ export { verifyMessage, type VerifyMessageOptions } from './smime/verify-message
 export { decryptMessage, type DecryptMessageOptions } from './smime/decrypt-message.ts';
 export { decryptAttachedMessages, type DecryptAttachedMessagesResult } from './smime/decrypt-attached-messages.ts';
 export { inspectMessage, type InspectReport } from './smime/inspect-message.ts';
-export { verdictExitCode, type MessageVerdict, type VerdictStatus, type SignerVerdict, type LayerReport, type EncryptionReport, type ProtectedHeadersReport, type AttachedMessageVerdict } from './smime/verdict.ts';
+export { verdictExitCode, type MessageVerdict, type VerdictStatus, type SignerVerdict, type CountersignatureVerdict, type LayerReport, type EncryptionReport, type ProtectedHeadersReport, type AttachedMessageVerdict } from './smime/verdict.ts';
 export { signMessageStream, type SignMessageStreamOptions } from './smime/sign-message-stream.ts';
 export { encryptMessageStream, type EncryptMessageStreamOptions } from './smime/encrypt-message-stream.ts';
 export { verifyMessageStream, type VerifyMessageStreamOptions } from './smime/verify-message-stream.ts';

@@ -33,6 +33,12 @@ function signerLines(s: SignerView, n: number): string[] {
   if (ts) lines.push(`  timestamp: ${ts.status}${ts.code ? ` (${ts.code})` : ''}${ts.used ? ', used as the validity clock' : ''}: ${ts.message}`);
   // The JSON keeps every warning; a person needs to read each sentence once.
   for (const w of s.warnings) if (w !== s.revocation.message && w !== s.trust.message && w !== s.identity.message) lines.push(`  warning:   ${w}`);
+  (s.countersignatures ?? []).forEach((c, i) => {
+    lines.push(`  countersignature ${i + 1}: ${c.subject ?? `${c.identifier} (certificate not in the message)`}`);
+    lines.push(`    signature: ${c.status}${c.code ? ` (${c.code})` : ''}: ${c.message}`);
+    lines.push(`    trust:     ${c.trust.status}: ${c.trust.message}`);
+    for (const w of c.warnings) lines.push(`    warning:   ${w}`);
+  });
   return lines;
 }
 

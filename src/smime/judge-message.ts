@@ -14,7 +14,8 @@ import type { SignerVerification } from '../cms/signed-data/verify.ts';
 import { verifyTimestampToken } from '../cms/signed-data/verify-timestamp-token.ts';
 import { OID } from '../asn1/oids.ts';
 import type { Certificate } from '../x509/certificate.ts';
-import type { LayerReport, ProtectedHeadersReport, SignerVerdict, VerdictStatus } from './verdict.ts';
+import type { CountersignatureVerdict, LayerReport, ProtectedHeadersReport, SignerVerdict, VerdictStatus } from './verdict.ts';
+import { describeIdentifier } from '../cms/identifier.ts';
 import { readDisplayedSender, type MisleadingSender } from './read-displayed-sender.ts';
 
 /** One SignerInfo result waiting for its trust and identity decision. */
@@ -116,6 +117,20 @@ function timestampNote(signers: readonly SignerVerdict[]): string {
   return `; valid at the timestamped time ${stamped.map((t) => `${t.time?.toISOString()} (TSA "${t.tsa}")`).join(', ')}`;
 }
 
+/** A countersignature as the verdict reports it (reported only: judged by nobody's trust). */
+function countersignatureVerdict(c: SignerVerification): CountersignatureVerdict {
+  return {
+    identifier: describeIdentifier(c.identifier),
+    ...(c.certificate ? { subject: certificateNames(c.certificate).subjectText, certificate: c.certificate } : {}),
+    status: c.status,
+    code: c.code,
+    message: c.message,
+    ...(c.signingTime ? { signingTime: c.signingTime } : {}),
+    algorithms: { digest: c.digestAlgorithm, signature: c.signatureAlgorithm },
+    warnings: [...c.warnings],
+  };
+}
+
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   const { layers, pending, fromHeaders, outerHeaders, protectedHeaders, certsOnly, bodyFailure, unauthenticatedFrom, validateSigner, warnings } = input;
   // The sender to compare with signers: the protected From when present (RFC 9788), else the outer one.
@@ -143,6 +158,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       ...(s.capabilities ? { capabilities: s.capabilities } : {}),
       ...(s.encryptionKeyPreference ? { encryptionKeyPreference: s.encryptionKeyPreference } : {}),
       carried: p.verification.certificates,
+      ...(s.countersignatures ? { countersignatures: s.countersignatures.map(countersignatureVerdict) } : {}),
     };
     if (s.status !== 'valid' || !cert) {
       signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from), warnings: [...s.warnings] });

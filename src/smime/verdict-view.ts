@@ -5,7 +5,7 @@
  * Plain data (strings, numbers, arrays), so it crosses worker threads and prints
  * as stable JSON.
  */
-import type { AttachedMessageVerdict, MessageVerdict, SignerVerdict } from './verdict.ts';
+import type { AttachedMessageVerdict, CountersignatureVerdict, MessageVerdict, SignerVerdict } from './verdict.ts';
 import type { TrustReport } from '../pki/types.ts';
 export interface SignerView {
   /** valid | invalid | untrusted (signature good, trust failed). */
@@ -29,6 +29,27 @@ export interface SignerView {
   signingTime?: string;
   digestAlgorithm?: string;
   signatureAlgorithm?: string;
+  warnings: string[];
+  /** Countersignatures on this signature (RFC 5652 11.4), first level only; absent when none. Never part of `status` or `trust`. */
+  countersignatures?: CountersignatureView[];
+}
+
+/** One countersignature: checked cryptographically over the countersigned signature value, never path-validated (`trust.status` 'not-checked'). */
+export interface CountersignatureView {
+  /** valid | invalid (cryptographic check only). */
+  status: string;
+  code?: string;
+  message: string;
+  /** The SignerInfo's signer identifier: 'serial 0A1B...' or 'key id ...'. */
+  identifier: string;
+  /** Present when the countersigner's certificate was found among the message's certificates. */
+  subject?: string;
+  issuer?: string;
+  serial?: string;
+  signingTime?: string;
+  digestAlgorithm: string;
+  signatureAlgorithm: string;
+  trust: { status: 'not-checked'; message: string };
   warnings: string[];
 }
 
@@ -142,6 +163,28 @@ function viewSigner(s: SignerVerdict): SignerView {
   const signingTime = iso(s.signingTime);
   if (signingTime !== undefined) view.signingTime = signingTime;
   if (s.scope === 'part') view.warnings.unshift('This signature covers only a part inside unsigned content.');
+  if (s.countersignatures !== undefined) view.countersignatures = s.countersignatures.map(viewCountersignature);
+  return view;
+}
+
+function viewCountersignature(c: CountersignatureVerdict): CountersignatureView {
+  const view: CountersignatureView = {
+    status: c.status,
+    message: c.message,
+    identifier: c.identifier,
+    digestAlgorithm: c.algorithms.digest,
+    signatureAlgorithm: c.algorithms.signature,
+    trust: { status: 'not-checked', message: 'The countersigner\'s certificate chain was not checked: a countersignature is reported, not trusted.' },
+    warnings: [...c.warnings],
+  };
+  if (c.code !== undefined) view.code = c.code;
+  if (c.subject !== undefined) view.subject = c.subject;
+  if (c.certificate !== undefined) {
+    view.issuer = c.certificate.issuerText;
+    view.serial = c.certificate.serialHex;
+  }
+  const signingTime = iso(c.signingTime);
+  if (signingTime !== undefined) view.signingTime = signingTime;
   return view;
 }
 

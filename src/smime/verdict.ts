@@ -69,6 +69,27 @@ export interface SignerVerdict {
   encryptionKeyPreference?: CmsIdentifier;
   /** Certificates carried in the signed layer (where a preferred encryption certificate is found). */
   carried?: Certificate[];
+  /**
+   * Countersignatures on this signer's signature (RFC 5652 11.4), checked
+   * cryptographically only: never path-validated, and never part of this signer's
+   * status, code or trust. First level only. Absent when there are none.
+   */
+  countersignatures?: CountersignatureVerdict[];
+}
+
+/** One countersignature: who made it, and whether it verifies over the countersigned signature value. */
+export interface CountersignatureVerdict {
+  /** The SignerInfo's signer identifier in words ('serial 0A1B...' or 'key id ...'). */
+  identifier: string;
+  /** The countersigner's certificate subject, when its certificate is among the message's (or the given) certificates. */
+  subject?: string;
+  certificate?: Certificate;
+  status: 'valid' | 'invalid';
+  code: ErrorCode | undefined;
+  message: string;
+  signingTime?: Date;
+  algorithms: { digest: string; signature: string };
+  warnings: string[];
 }
 
 export interface EncryptionReport {

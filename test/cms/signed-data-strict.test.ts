@@ -61,6 +61,8 @@ interface SignerSpec {
   signOptions?: object;
   version?: number;
   sid?: Buffer;
+  /** Encoded unsigned attributes. */
+  unsigned?: Buffer[];
 }
 
 function signerInfo(s: SignerSpec): Buffer {
@@ -83,6 +85,7 @@ function signerInfo(s: SignerSpec): Buffer {
     ...signedField,
     s.sigAlg ?? RSA_ENC,
     octetString(signature),
+    ...(s.unsigned ? [retag(setOf(s.unsigned), 0xa1)] : []),
   );
 }
 
@@ -389,6 +392,72 @@ test('CMSAlgorithmProtection that disagrees with the SignerInfo is ATTR_INVALID'
 test('a countersignature among the signed attributes is ATTR_INVALID', () => {
   const attrs = [...stdAttrs(), encodeAttribute(OID.counterSignature, sequence(integer(1)))];
   expectSigner(signedData({ signerInfos: [signerInfo({ attrs })] }), 'ATTR_INVALID', /countersignature/);
+});
+
+// RFC 5652 11.4: a countersignature signs the countersigned SignerInfo's signature value.
+const MAIN_SIG = cryptoSign('sha256', setOf(stdAttrs()), rsa.key);
+const ECDSA_SHA256 = sequence(oid(OID.ecdsaWithSHA256));
+
+function countersignature(o: { attrs?: Buffer[]; over?: Uint8Array; unsigned?: Buffer[] } = {}): Buffer {
+  const attrs = o.attrs ?? [
+    encodeAttribute(OID.messageDigest, octetString(hash('sha256', o.over ?? MAIN_SIG))),
+    encodeAttribute(OID.signingTime, time(new Date('2026-01-02T00:00:00Z'))),
+  ];
+  return signerInfo({ id: ec, attrs, sigAlg: ECDSA_SHA256, ...(o.unsigned ? { unsigned: o.unsigned } : {}) });
+}
+
+function countersigned(values: Buffer[], opts = {}): SignedDataVerification {
+  const v = verifySignedData(signedData({ signerInfos: [signerInfo({ signature: MAIN_SIG, unsigned: [encodeAttribute(OID.counterSignature, ...values)] })] }), opts);
+  // Whatever the countersignatures are, the countersigned signer's verdict is its own.
+  assert.equal(v.status, 'valid', v.message);
+  assert.equal(v.signers[0]!.status, 'valid', v.signers[0]!.message);
+  return v;
+}
+
+test('countersignatures: a good one is valid, with its certificate; without one there is no countersignatures field', () => {
+  const v = countersigned([countersignature()]);
+  const [c, ...rest] = v.signers[0]!.countersignatures!;
+  assert.equal(rest.length, 0);
+  assert.equal(c!.status, 'valid', c!.message);
+  assert.equal(c!.certificate, v.certificates.find((x) => x.serialHex === ec.cert.serialHex));
+  assert.match(c!.message, /over signature 1's value.*not path-validated/);
+  assert.ok(!('countersignatures' in verifySignedData(signedData({ signerInfos: [signerInfo({})] })).signers[0]!));
+});
+
+test('countersignatures: wrong digest, a contentType attribute, a bad signature, an unknown signer are each reported, never thrown', () => {
+  const contentTyped = [
+    encodeAttribute(OID.contentType, oid(OID.data)),
+    encodeAttribute(OID.messageDigest, octetString(hash('sha256', MAIN_SIG))),
+  ];
+  const forged = signerInfo({ id: ec, attrs: [encodeAttribute(OID.messageDigest, octetString(hash('sha256', MAIN_SIG)))], sigAlg: ECDSA_SHA256, signature: cryptoSign('sha256', Buffer.from('other'), ec.key) });
+  const cases: Array<[Buffer, ErrorCode]> = [
+    [countersignature({ over: content }), 'DIGEST_MISMATCH'],
+    [countersignature({ attrs: contentTyped }), 'ATTR_INVALID'],
+    [forged, 'BAD_SIG'],
+    [signerInfo({ id: pki.identity('p256', 'stranger'), attrs: [encodeAttribute(OID.messageDigest, octetString(hash('sha256', MAIN_SIG)))], sigAlg: ECDSA_SHA256 }), 'CERT_UNTRUSTED'],
+  ];
+  for (const [cs, code] of cases) {
+    const c = countersigned([cs]).signers[0]!.countersignatures![0]!;
+    assert.equal(c.status, 'invalid');
+    assert.equal(c.code, code, c.message);
+  }
+  assert.match(countersigned([countersignature({ attrs: contentTyped })]).signers[0]!.countersignatures![0]!.message, /contentType/);
+});
+
+test('countersignatures: the first level only, at most maxSigners, an unreadable one a warning', () => {
+  const nested = countersignature({ unsigned: [encodeAttribute(OID.counterSignature, countersignature())] });
+  const n = countersigned([nested]).signers[0]!.countersignatures![0]!;
+  assert.equal(n.status, 'valid', n.message);
+  assert.equal(n.countersignatures, undefined);
+  assert.ok(n.warnings.some((w) => /only the first level/.test(w)), n.warnings.join(' | '));
+
+  const two = countersigned([countersignature(), countersignature({ over: content })], { limits: { maxSigners: 1 } }).signers[0]!;
+  assert.equal(two.countersignatures!.length, 1);
+  assert.ok(two.warnings.some((w) => /2 countersignatures; only the first 1/.test(w)), two.warnings.join(' | '));
+
+  const junk = countersigned([integer(1)]).signers[0]!;
+  assert.deepEqual(junk.countersignatures, []);
+  assert.ok(junk.warnings.some((w) => /Countersignature 1 is not a readable SignerInfo/.test(w)), junk.warnings.join(' | '));
 });
 
 test('our own output tampered anywhere in the signed attributes fails', () => {

@@ -23,6 +23,9 @@ import { decryptData } from '../../src/cms/enveloped-data/decrypt.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { compressData, decompressData } from '../../src/cms/compressed-data.ts';
 import { OID } from '../../src/asn1/oids.ts';
+import { verifyMessage } from '../../src/smime/verify-message.ts';
+import { viewVerdict } from '../../src/smime/verdict-view.ts';
+import { renderVerdict } from '../../src/cli/render-verdict.ts';
 
 const { content: CONTENT, tampered: TAMPERED } = interopContent('Bouncy Castle');
 const NEEDLE = Buffer.from('Bouncy Castle.');
@@ -303,13 +306,53 @@ test('CompressedData (RFC 3274, zlib; 3 KiB and 300 KiB): BC -> Kakitome (stream
   }
 });
 
-// Kakitome neither verifies nor reports the countersignature (an unsigned attribute): docs/interop.md.
-test('a countersignature (RFC 5652 11.4) added by BC to our signature, detached and encapsulated: the signer still verifies; tampered content fails', async () => {
+// The countersignature is verified over our signature value and reported (docs/interop.md q19), never judged for trust.
+test('a countersignature (RFC 5652 11.4) added by BC to our signature, detached and encapsulated: the signer still verifies; tampered content fails; the countersignature is reported valid', async () => {
   for (const detached of [true, false]) {
     const c = await must(`bc2k countersigned ${detached}`);
     assert.ok(c.ok, c.info);
     assert.ok(c.output.includes(Buffer.from('06092a864886f70d010906', 'hex')), 'the countersignature attribute (1.2.840.113549.1.9.6) is there');
     await assertKakitomeVerifies(c.output, { content: CONTENT, detached, signers: 1, label: `countersigned ${detached}` });
     if (detached) await assertKakitomeRejectsTampered(c.output, TAMPERED, 'countersigned');
+    const r = verifySignedData(c.output, detached ? { detachedContent: CONTENT } : {});
+    const cs = r.signers[0]!.countersignatures;
+    assert.equal(cs?.length, 1, 'one countersignature reported');
+    assert.equal(cs[0]!.status, 'valid', cs[0]!.message);
+    assert.equal(cs[0]!.certificate?.serialHex, ids.p256.cert.serialHex, 'the countersigner certificate was found among the message\'s');
+    assert.equal(cs[0]!.signatureAlgorithm, 'ecdsa-with-sha256');
+    assert.match(cs[0]!.message, /not path-validated/);
+  }
+});
+
+test('a tampered countersignature is reported invalid (BAD_SIG) while the countersigned signer stays valid, in the CMS result and the verify --json view', async () => {
+  const c = await must('bc2k countersigned false');
+  const good = verifySignedData(c.output).signers[0]!.countersignatures![0]!;
+  const bad = Buffer.from(c.output);
+  const at = bad.indexOf(Buffer.from(good.signatureValue));
+  assert.ok(at > 0 && bad.indexOf(Buffer.from(good.signatureValue), at + 1) < 0, 'the countersignature value occurs once');
+  bad[at + good.signatureValue.length - 1]! ^= 0x01;
+  const r = verifySignedData(bad);
+  assert.equal(r.status, 'valid', r.message);
+  assert.equal(r.signers[0]!.status, 'valid', r.signers[0]!.message);
+  assert.equal(r.signers[0]!.countersignatures![0]!.status, 'invalid');
+  assert.equal(r.signers[0]!.countersignatures![0]!.code, 'BAD_SIG');
+
+  // Through the S/MIME reader: the outer status and code are what they are without the countersignature.
+  const wrap = (der: Uint8Array): Buffer => Buffer.from(`From: ${ids.rsa.email}\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(der).toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`);
+  const plain = viewVerdict(await verifyMessage(wrap(kakitomeDer.get('RSA PKCS#1 v1.5 SHA-256 false')!)));
+  assert.equal(plain.signers.length, 1);
+  assert.ok(!('countersignatures' in plain.signers[0]!), 'no countersignature field on a message without one');
+  for (const [der, status, code] of [[c.output, 'valid', undefined], [bad, 'invalid', 'BAD_SIG']] as const) {
+    const v = viewVerdict(await verifyMessage(wrap(der)));
+    assert.equal(v.status, plain.status, v.summary);
+    assert.equal(v.code, plain.code);
+    assert.equal(v.signers[0]!.status, plain.signers[0]!.status);
+    const x = v.signers[0]!.countersignatures;
+    assert.equal(x?.length, 1);
+    assert.equal(x[0]!.status, status, x[0]!.message);
+    assert.equal(x[0]!.code, code);
+    assert.equal(x[0]!.subject, ids.p256.cert.subjectText);
+    assert.equal(x[0]!.trust.status, 'not-checked');
+    assert.match(renderVerdict(v, false), /countersignature 1: .*\n {4}signature: (valid|invalid \(BAD_SIG\))/);
   }
 });

@@ -133,7 +133,8 @@ export interface CheckedSignedAttributes {
  */
 export function checkSignedAttributes(
   signedAttrs: Tlv,
-  ctx: { eContentType: string; digest: DigestAlgorithm; digestAlgorithm: Tlv; signatureAlgorithm: Tlv; limits: Limits },
+  /** eContentType undefined: a countersignature (RFC 5652 11.4), whose signed attributes must have no contentType. */
+  ctx: { eContentType: string | undefined; digest: DigestAlgorithm; digestAlgorithm: Tlv; signatureAlgorithm: Tlv; limits: Limits },
 ): CheckedSignedAttributes {
   if (signedAttrs.indefinite) invalid('Signed attributes are not DER encoded (indefinite length).');
   const signedBytes = retag(signedAttrs.bytes, Tag.SET);
@@ -155,10 +156,15 @@ export function checkSignedAttributes(
 
   // RFC 5652 5.3 / 11.1: contentType MUST be present, single-valued, equal to eContentType.
   const ct = singleValue(attributes, OID.contentType, 'The contentType attribute');
-  if (!ct) invalid('The contentType signed attribute is missing (RFC 5652 5.3).');
-  if (ct.tag !== Tag.OID) invalid('The contentType attribute is not an OBJECT IDENTIFIER.');
-  const ctValue = readOid(ct);
-  if (ctValue !== ctx.eContentType) invalid(`The contentType attribute (${ctValue}) differs from the signed content's type (${ctx.eContentType}).`);
+  if (ctx.eContentType === undefined) {
+    // RFC 5652 11.4: a countersignature has no content type, so no contentType attribute.
+    if (ct) invalid('A countersignature carries a contentType signed attribute (RFC 5652 11.4 forbids it).');
+  } else {
+    if (!ct) invalid('The contentType signed attribute is missing (RFC 5652 5.3).');
+    if (ct.tag !== Tag.OID) invalid('The contentType attribute is not an OBJECT IDENTIFIER.');
+    const ctValue = readOid(ct);
+    if (ctValue !== ctx.eContentType) invalid(`The contentType attribute (${ctValue}) differs from the signed content's type (${ctx.eContentType}).`);
+  }
 
   // RFC 5652 11.2: messageDigest MUST be present, single-valued OCTET STRING.
   const mdAttr = attributes.get(OID.messageDigest);

@@ -21,6 +21,9 @@
  *   CERT_UNTRUSTED   the signer's certificate is neither in the message nor in
  *                    options.certificates, so the signature cannot be checked at all
  *                    (the message says so; no chain was evaluated)
+ * Countersignatures (RFC 5652 11.4, unsigned counterSignature attributes) are checked
+ * with the same code over the signer's signature value and listed in
+ * `countersignatures`, with the same codes; they never change the signer's status.
  *
  * Signed attributes are mandatory: we never verify a signature directly over eContent.
  * That closes the confusion where the bytes of a signed-attribute set are presented
@@ -39,7 +42,7 @@ import type { Certificate } from '../../x509/certificate.ts';
 import { parseDigestAlgorithm, computeDigest, type DigestAlgorithm, type DigestName } from '../algorithms/digest.ts';
 import { resolveVerificationScheme, signatureAlgorithmName } from '../algorithms/signature.ts';
 import { checkSignedAttributes, checkSigningCertificate, digestMatches, type CheckedSignedAttributes } from './signed-attributes.ts';
-import { parseSignedData, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
+import { parseSignedData, parseSignerInfo, type ParsedSignedData, type ParsedSignerInfo } from './parse.ts';
 import { certificateNames } from '../../x509/certificate-names.ts';
 
 export interface VerifyOptions {
@@ -98,6 +101,14 @@ export interface SignerVerification {
   weakAlgorithms: string[];
   /** Legacy forms accepted under allowLegacy (a signature without signed attributes), one sentence each; absent when none. */
   legacy?: string[];
+  /**
+   * The signer's countersignatures (RFC 5652 11.4: unsigned counterSignature
+   * attributes, each a SignerInfo over this signer's signature value), checked
+   * cryptographically like a signer (`index` is the position among them). Reported
+   * only: they never change this signer's status. The first level only, at most
+   * limits.maxSigners; absent when there are none.
+   */
+  countersignatures?: SignerVerification[];
 }
 
 export interface SignedDataVerification {
@@ -218,7 +229,8 @@ export const DEFAULT_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 function verifySignerInfo(
   si: ParsedSignerInfo,
-  eContentType: string,
+  /** Undefined for a countersignature (no content type, RFC 5652 11.4). */
+  eContentType: string | undefined,
   digests: (digest: DigestAlgorithm) => Uint8Array,
   candidates: Certificate[],
   limits: Limits,
@@ -226,6 +238,8 @@ function verifySignerInfo(
   latest: number,
   listed: Set<string>,
   unsignedForm: { allowed: boolean; content: Buffer | undefined },
+  /** Set when `si` is a countersignature: the index of the signer it countersigns. */
+  countersigned?: number,
 ): SignerVerification {
   const r: SignerVerification = {
     index: si.index,
@@ -308,7 +322,9 @@ function verifySignerInfo(
       if (r.signingTime < cert.notBefore || r.signingTime > cert.notAfter) r.warnings.push('The signing time is outside the certificate\'s validity period.');
     } else r.warnings.push('The signer gave no signing time.');
     r.status = 'valid';
-    r.message = `Signature cryptographically valid: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; whether this signer is trusted is for path validation to decide.`;
+    r.message = countersigned === undefined
+      ? `Signature cryptographically valid: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; whether this signer is trusted is for path validation to decide.`
+      : `Countersignature cryptographically valid over signature ${countersigned + 1}'s value: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; the countersigner's certificate was not path-validated.`;
   } catch (e) {
     // LIMIT means hostile input, not a bad signer: the whole object is refused.
     if (!(e instanceof KakitomeError) || e.code === 'LIMIT') throw e;
@@ -316,7 +332,45 @@ function verifySignerInfo(
     r.code = e.code;
     r.message = e.message;
   }
+  const counter = r.unsignedAttributes.get(OID.counterSignature);
+  if (counter && countersigned !== undefined) {
+    r.warnings.push('This countersignature is itself countersigned; only the first level of countersignatures is checked and reported.');
+  } else if (counter) {
+    r.countersignatures = verifyCountersignatures(counter, si, candidates, limits, latest, r.warnings);
+  }
   return r;
+}
+
+/**
+ * Countersignatures (RFC 5652 11.4): each value a SignerInfo whose messageDigest is
+ * the digest of the countersigned signature value, with no contentType attribute.
+ * Checked by verifySignerInfo over that value; a countersignature that cannot be
+ * read, or exceeds a limit, is reported (a warning, or an invalid entry), never thrown:
+ * it must not change the countersigned signer's verdict.
+ */
+function verifyCountersignatures(attr: Attribute, countersigned: ParsedSignerInfo, candidates: Certificate[], limits: Limits, latest: number, warnings: string[]): SignerVerification[] {
+  const values = attr.values.slice(0, limits.maxSigners);
+  if (attr.values.length > values.length) warnings.push(`The signer has ${attr.values.length} countersignatures; only the first ${values.length} were checked.`);
+  const value = countersigned.signature;
+  const digests = (d: DigestAlgorithm): Uint8Array => computeDigest(d, value);
+  const out: SignerVerification[] = [];
+  values.forEach((t, i) => {
+    let cs: ParsedSignerInfo;
+    try {
+      cs = parseSignerInfo(t, i);
+    } catch (e) {
+      if (!(e instanceof KakitomeError)) throw e;
+      warnings.push(`Countersignature ${i + 1} is not a readable SignerInfo and was not checked (${e.message}).`);
+      return;
+    }
+    try {
+      out.push(verifySignerInfo(cs, undefined, digests, candidates, limits, latest, new Set([cs.digestAlgorithm.oid]), { allowed: false, content: undefined }, countersigned.index));
+    } catch (e) {
+      if (!isKakitomeError(e, 'LIMIT')) throw e;
+      warnings.push(`Countersignature ${i + 1} exceeds a limit and was not checked (${e.message}).`);
+    }
+  });
+  return out;
 }
 
 /**
@@ -326,7 +380,7 @@ function verifySignerInfo(
  * content must not be a DER SET, the form signed attributes take: a signature over
  * someone's signed attributes would otherwise pass as one over such "content".
  */
-function unsignedLegacyForm(eContentType: string, form: { allowed: boolean; content: Buffer | undefined }, limits: Limits): CheckedSignedAttributes {
+function unsignedLegacyForm(eContentType: string | undefined, form: { allowed: boolean; content: Buffer | undefined }, limits: Limits): CheckedSignedAttributes {
   if (!form.allowed) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; S/MIME requires them (RFC 8551 2.5), so the signature is not accepted. Old mail signed so (Netscape-era clients, some AS2 receipts) can be read with legacy forms allowed (allowLegacy).');
   if (!form.content) throw new KakitomeError('ATTR_INVALID', 'The signer has no signed attributes; a streaming verifier cannot check such a signature (it covers the content itself): verify the message held in memory, with legacy forms allowed (allowLegacy).');
   // RFC 5652 5.4: without signed attributes, eContentType must be id-data.
