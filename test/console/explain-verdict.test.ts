@@ -5,6 +5,11 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, sign as cryptoSign } from 'node:crypto';
+import { sequence, set, setOf, oid, integer, octetString, explicit, implicit, retag, time } from '../../src/asn1/der.ts';
+import { OID } from '../../src/asn1/oids.ts';
+import { encodeAttribute } from '../../src/cms/attributes.ts';
+import { encodeIdentifier, identifierFor } from '../../src/cms/identifier.ts';
 import { signMessage } from '../../src/smime/sign-message.ts';
 import { verifyMessage } from '../../src/smime/verify-message.ts';
 import { viewVerdict } from '../../src/smime/verdict-view.ts';
@@ -13,7 +18,7 @@ import { explainVerdict } from '../../src/server/console/explain-verdict.ts';
 import { en } from '../../src/server/console/messages/en.ts';
 import { ja } from '../../src/server/console/messages/ja.ts';
 import { draftMessage } from '../cli/run-cli.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { TestPki, type Identity } from '../helpers/pki.ts';
 
 const pki = new TestPki('Explain Verdict Root');
 after(() => pki.cleanup());
@@ -49,5 +54,54 @@ test('a certificate from an authority nobody trusts is still said to be untruste
     assert.equal(x.facts.find((f) => f.label === en.verdict.certificate)?.value, en.verdict.certUntrusted);
   } finally {
     stranger.cleanup();
+  }
+});
+
+// RFC 5652 11.4, built by hand with src/asn1/der.ts and signed for real: `signer` signs the content,
+// `countersigner` signs signer's signature value (its messageDigest attribute is that value's digest).
+const countersigner = pki.identity('p256', 'kenji');
+const ECDSA_SHA256 = sequence(oid(OID.ecdsaWithSHA256));
+const SHA256 = sequence(oid(OID.sha256));
+
+function signerInfo(id: Identity, attrs: Buffer[], unsigned: Buffer[] = [], signature?: Buffer): { der: Buffer; signature: Buffer } {
+  const signed = setOf(attrs);
+  const value = signature ?? cryptoSign('sha256', signed, id.key);
+  const der = sequence(integer(1), encodeIdentifier(identifierFor(id.cert)), SHA256, retag(signed, 0xa0), ECDSA_SHA256, octetString(value), ...(unsigned.length ? [retag(setOf(unsigned), 0xa1)] : []));
+  return { der, signature: value };
+}
+
+function countersignedMail(forge: boolean): Buffer {
+  const content = Buffer.from('Content-Type: text/plain; charset=utf-8\r\n\r\nThe figures are attached.\r\n');
+  const digest = (b: Uint8Array) => octetString(createHash('sha256').update(b).digest());
+  const attrs = [encodeAttribute(OID.contentType, oid(OID.data)), encodeAttribute(OID.messageDigest, digest(content)), encodeAttribute(OID.signingTime, time(new Date()))];
+  const main = signerInfo(signer, attrs);
+  const cs = signerInfo(countersigner, [encodeAttribute(OID.messageDigest, digest(main.signature))], [], forge ? cryptoSign('sha256', Buffer.from('something else'), countersigner.key) : undefined);
+  const si = signerInfo(signer, attrs, [encodeAttribute(OID.counterSignature, cs.der)], main.signature);
+  const sd = sequence(integer(1), set(SHA256), sequence(oid(OID.data), explicit(0, octetString(content))), implicit(0, true, signer.cert.der, countersigner.cert.der, pki.caCert.der), set(si.der));
+  const der = sequence(oid(OID.signedData), explicit(0, sd));
+  return Buffer.from(`From: <${signer.email}>\r\nTo: taro@example.com\r\nSubject: Figures\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n${der.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`);
+}
+
+test('a countersignature is shown under the signer, valid or not, "not path-validated", and the result stays as without it (both languages)', async () => {
+  const plain = await explained(`<${signer.email}>`);
+  assert.equal(plain.view.status, 'trusted');
+  assert.ok(!plain.x.facts.some((f) => f.label === en.verdict.countersignature), 'no countersignature fact without one');
+  for (const forge of [false, true]) {
+    const view = viewVerdict(await verifyMessage(countersignedMail(forge), { validateSigner }));
+    assert.equal(view.signers[0]!.countersignatures?.length, 1);
+    for (const m of [en, ja]) {
+      const x = explainVerdict(m, view, (d) => d.toISOString());
+      const expected = explainVerdict(m, plain.view, (d) => d.toISOString());
+      assert.equal(x.tone, expected.tone);
+      assert.equal(x.headline, expected.headline);
+      assert.equal(x.advice, expected.advice);
+      assert.equal(x.code, expected.code);
+      const at = x.facts.findIndex((f) => f.label === m.verdict.countersignature);
+      assert.ok(at > x.facts.findIndex((f) => f.label === m.verdict.certificate), 'under the signer\'s facts');
+      const value = x.facts[at]!.value;
+      assert.equal(value, forge ? m.verdict.countersignatureInvalid(countersigner.cert.subjectText, 'BAD_SIG') : m.verdict.countersignatureValid(countersigner.cert.subjectText));
+      assert.match(value, m === en ? /Not path-validated/ : /パス検証なし/);
+      assert.deepEqual(x.facts.filter((_, i) => i !== at).map((f) => f.label), expected.facts.map((f) => f.label));
+    }
   }
 });

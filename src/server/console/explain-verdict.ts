@@ -2,8 +2,8 @@
  * The library's verdict (the same view `kakitome verify --json` prints) in plain
  * words for the check page: one headline with its tone, the facts a person can
  * weigh (who signed, whether that is the sender, whether the mail was changed,
- * the certificate, revocation, the signing time, the header lines the signature
- * covers) and what to do. Pure: it decides nothing the verdict did not; the
+ * the certificate, revocation, the signing time, its countersignatures, the header
+ * lines the signature covers) and what to do. Pure: it decides nothing the verdict did not; the
  * sentences come from the language's message file.
  */
 import type { SignerView, VerdictView } from '../../smime/verdict-view.ts';
@@ -90,6 +90,21 @@ function revocationFact(t: Messages['verdict'], s: SignerView): string | undefin
   }
 }
 
+/**
+ * A countersignature (RFC 5652 11.4) under the signer it countersigns: whether it verifies over that
+ * signature, and always that its certificate was not path-validated. Reported only: it never changes the headline.
+ */
+function countersignatureFacts(t: Messages['verdict'], s: SignerView): Fact[] {
+  const all = s.countersignatures ?? [];
+  return all.map((c, i) => {
+    const by = c.subject ?? t.countersignerNotInMessage(c.identifier);
+    return {
+      label: all.length > 1 ? `${t.countersignature} ${i + 1}` : t.countersignature,
+      value: c.status === 'valid' ? t.countersignatureValid(by) : t.countersignatureInvalid(by, c.code ?? c.status),
+    };
+  });
+}
+
 /** The header names the signature protects (RFC 9788) and those a reader sees that nothing protects. */
 function headersFact(t: Messages['verdict'], view: VerdictView): string {
   const ph = view.details?.protectedHeaders as { headers?: Array<[string, string]> } | undefined;
@@ -123,6 +138,7 @@ export function explainVerdict(m: Messages, view: VerdictView, formatDateTime: (
     const revocation = revocationFact(t, s);
     if (revocation) facts.push({ label: t.revocationLabel, value: revocation });
     if (s.signingTime) facts.push({ label: t.signedAt, value: formatDateTime(new Date(s.signingTime)) });
+    facts.push(...countersignatureFacts(t, s));
     facts.push({ label: t.headers, value: headersFact(t, view) });
   }
   return { tone, headline: text, notes, facts, advice: adviceFor(t, tone, view, s), ...(view.code ? { code: view.code } : {}), summary: view.summary };
