@@ -255,6 +255,23 @@ for (const f of factories) {
       await problem(await sign(keys.acme!, nested('news@acme.example')), 422, 'LIMIT');
     });
 
+    test('a multipart in a transfer encoding is refused 400 MALFORMED, the problem saying why and what to do; the same multipart in 7bit is signed', async () => {
+      // As a broken mailer writes it: the parts as they are, the multipart labelled with an encoding.
+      const mixed = (cte: string) => {
+        const parts = '--p\r\nContent-Type: text/plain\r\n\r\nThe statement is attached.\r\n--p\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--p--\r\n';
+        const head = draft('news@acme.example').toString('latin1').split('Content-Type:')[0]!;
+        return Buffer.from(`${head}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="p"\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n${parts}`, 'latin1');
+      };
+      for (const cte of ['base64', 'quoted-printable']) {
+        const p = await problem(await sign(keys.acme!, mixed(cte)), 400, 'MALFORMED');
+        assert.match(p.detail, new RegExp(`multipart/mixed in Content-Transfer-Encoding ${cte} \\(RFC 2045 section 6\\.4`));
+        assert.match(p.detail, /remove the field from the multipart \(or make it 7bit\) and send it again/);
+      }
+      const ok = await sign(keys.acme!, mixed('7bit'));
+      assert.equal(ok.status, 200);
+      assert.match(opensslVerify(Buffer.from(await ok.arrayBuffer())), /statement is attached/);
+    });
+
     test('expired and revoked identities do not sign', async () => {
       const expired = await problem(await sign(keys.acme!, draft('old@acme.example')), 422, 'KEY_INVALID');
       assert.match(expired.detail, /No current signing identity for old@acme\.example/);
