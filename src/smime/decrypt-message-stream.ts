@@ -22,7 +22,10 @@
  * ones restored from an RFC 9788 hp payload) over the decrypted entity. Streaming
  * does not look for S/MIME parts or attached (forwarded) messages nested inside the
  * decrypted content (a warning says so, and the verdict has no attachedMessages;
- * decryptMessage does), nor for 8-bit parts deeper than the signed part itself.
+ * decryptMessage does), nor for 8-bit parts deeper than the signed part itself. A
+ * multipart in a transfer encoding anywhere in the decrypted content is MALFORMED, as
+ * there (check-multipart-encoding.ts): walked on the signed scan pass, or on a pass of
+ * its own for an unsigned multipart.
  *
  * Structures the stream path does not cover (an outer signature around the envelope,
  * unencrypted mail, opaque signed-data or other CMS inside the envelope, quoted-
@@ -370,7 +373,8 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
         if (headerless) warnings.push(HEADERLESS_WARNING);
         const innerSkip = headerless ? 0 : headerLength(innerHead);
         const decrypted = headerless ? headerlessEntity(Buffer.alloc(0)) : headerOnlyEntity(innerHead.subarray(0, innerSkip), limits, true);
-        // Decrypted content with two readings (check-multipart-encoding.ts): its own header here, a signed part's every entity in scanWith.
+        // Decrypted content with two readings (check-multipart-encoding.ts): its own header here, a signed part's every entity in scanWith,
+        // an unsigned multipart's every entity in a pass of its own below.
         checkMultipartEncoding(decrypted);
         /**
          * Entities with RFC 9788 header protection, outermost first; `signed`: inside the signature over the body.
@@ -450,6 +454,12 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
           payload = signedPart;
           const partHead = scan.head.length + scan.blankEol;
           signed = { skip: scan.contentOffset + partHead, length: Math.max(0, scan.contentLength - partHead) };
+        }
+        if (!signed && !headerless && decrypted.contentType.type === 'multipart') {
+          // Unsigned decrypted content: every entity below its top one, as decryptMessage checks it (one more pass, only for a multipart).
+          const watch = new MultipartEncodingWatch(limits);
+          await plaintextPass(env, k.cek, lfOnly, 0, (b) => watch.push(b));
+          watch.end();
         }
         if (classifyEntity(payload).kind !== 'none' || payload.contentType.type === 'multipart' || isAttachedMessage(payload)) {
           warnings.push('Streaming decryption does not open S/MIME layers, signed parts or attached (forwarded) messages inside the decrypted content; decryptMessage does.');

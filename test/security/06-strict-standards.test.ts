@@ -28,7 +28,9 @@ import type { KakitomeError } from '../../src/errors.ts';
 import { verifyMessageStream } from '../../src/smime/verify-message-stream.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { signMessageStream } from '../../src/smime/sign-message-stream.ts';
-import { chunks, encryptWithoutParsing, multipartSigned, opaqueSigned, readEverywhere as readAll, type Outcome } from './security-kit.ts';
+import { chunks, encryptWithoutParsing, multipartSigned, opaqueSigned, outcome, readEverywhere as readAll, type Outcome } from './security-kit.ts';
+import { decryptMessage } from '../../src/smime/decrypt-message.ts';
+import { decryptMessageStream } from '../../src/smime/decrypt-message-stream.ts';
 
 const pki = new TestPki('Kakitome Strict Standards Root');
 after(() => pki.cleanup());
@@ -215,4 +217,33 @@ test('unsigned mail with a multipart in base64 is read as before (unsigned); the
   assert.notEqual(signCli.status, 0);
   assert.match(signCli.stderr, /RFC 2045 section 6\.4.*remove the field from the multipart/);
   assert.equal(signCli.stdout.length, 0);
+});
+
+test('encrypted, unsigned: a multipart in a transfer encoding below the decrypted content\'s top entity is MALFORMED on both decrypt paths, as on the same bytes in 7bit both read it alike', async () => {
+  const deepMail = (cte: string): Buffer => Buffer.from(`${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\nContent-Type: multipart/mixed; boundary="i1"\r\n\r\n--i1\r\nContent-Type: multipart/alternative; boundary="i2"\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n--i2\r\nContent-Type: text/plain\r\n\r\nPay 100 yen.\r\n--i2--\r\n--i1--\r\n`);
+  const both = async (encrypted: Buffer): Promise<Array<[string, Outcome, Buffer]>> => {
+    const streamed: Buffer[] = [];
+    const out = new PassThrough().on('data', (c: Buffer) => streamed.push(c));
+    let buffered: Buffer = Buffer.alloc(0);
+    return [
+      ['decryptMessage', await outcome(async () => {
+        const r = await decryptMessage(encrypted, { validateSigner, keys: bobKeys });
+        buffered = r.message;
+        return r.verdict;
+      }), buffered],
+      ['decryptMessageStream', await outcome(() => decryptMessageStream(chunks(encrypted, 89), { validateSigner, keys: bobKeys, output: out })), Buffer.concat(streamed)],
+    ];
+  };
+  for (const cte of ['quoted-printable', 'base64']) {
+    const encrypted = encryptWithoutParsing(deepMail(cte), bob.cert);
+    for (const [path, o, written] of await both(encrypted)) {
+      assert.deepEqual(o, { error: 'MALFORMED' }, `${cte} (${path})`);
+      assert.equal(written.length, 0, `nothing written (${path})`);
+    }
+  }
+  const fine = await both(encryptWithoutParsing(deepMail('7bit'), bob.cert));
+  const [[, b], [, s]] = fine as [[string, Outcome, Buffer], [string, Outcome, Buffer]];
+  assert.ok('verdict' in b && 'verdict' in s, JSON.stringify([b, s]));
+  assert.equal(s.verdict.status, b.verdict.status);
+  assert.equal(s.verdict.code, b.verdict.code);
 });
