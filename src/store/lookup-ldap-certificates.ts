@@ -7,7 +7,10 @@
  * certificate). ldapts: a maintained, TypeScript LDAP client with one dependency.
  *
  * Bounded: size and time limits on the search, a connect/operation timeout, a cap
- * on certificates taken, and the address escaped in the filter (RFC 4515).
+ * on certificates taken, and the address escaped in the filter (RFC 4515). ldapts
+ * buffers the whole answer (the directory's own limits bound it); what is parsed of
+ * it is capped: at most maxValuesPerEntry values of an entry and maxBytes of values
+ * in all per lookup are examined, the rest left with a warning (`onWarning`).
  */
 import { Client, EqualityFilter } from 'ldapts';
 import { KakitomeError } from '../errors.ts';
@@ -27,6 +30,12 @@ export interface LdapSource {
   timeoutMs?: number;
   /** Most certificates taken from one answer (default 16). */
   maxCertificates?: number;
+  /** Most certificate values examined in one entry (default 32); the entry's others are left, with a warning. */
+  maxValuesPerEntry?: number;
+  /** Most bytes of certificate values examined in one lookup (default 1 MiB); the answer's rest is left, with a warning. */
+  maxBytes?: number;
+  /** Told what a lookup left unexamined (a sentence naming the URL and the limit; never the address or a value, so it can be logged). */
+  onWarning?: (message: string) => void;
 }
 
 // userSMIMECertificate has Binary syntax (RFC 2798 9.1.2): no ;binary transfer option.
@@ -50,12 +59,27 @@ export async function lookupLdapCertificates(source: LdapSource, email: string):
     });
     const out: Certificate[] = [];
     const seen = new Set<string>();
-    for (const entry of searchEntries) {
+    const maxValues = source.maxValuesPerEntry ?? 32;
+    const maxBytes = source.maxBytes ?? 1 << 20;
+    const warn = (what: string) => source.onWarning?.(`LDAP lookup at ${source.url}: ${what}`);
+    let examined = 0;
+    entries: for (const entry of searchEntries) {
+      let taken = 0;
       for (const [name, raw] of Object.entries(entry)) {
         const attr = name.toLowerCase();
         if (!ATTRIBUTES.some((a) => a.toLowerCase() === attr)) continue;
         const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is Buffer => Buffer.isBuffer(v));
         for (const v of values) {
+          if (taken >= maxValues) {
+            warn(`an entry has more than ${maxValues} certificate values; the others were not examined.`);
+            continue entries;
+          }
+          if (examined + v.length > maxBytes) {
+            warn(`the answer has more than ${maxBytes} bytes of certificate values; the rest was not examined.`);
+            return out;
+          }
+          taken++;
+          examined += v.length;
           let certs: Certificate[];
           try {
             certs = attr.startsWith('usersmime') ? readCertsOnly(v) : [Certificate.fromDer(v)];

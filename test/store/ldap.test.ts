@@ -22,6 +22,9 @@ const frank = pki.identity('rsa2048', 'frank');
 const grace = pki.identity('p256', 'grace');
 const other = new TestPki('Untrusted Root');
 const mallory = other.identity('rsa2048', 'mallory');
+const heidi = pki.identity('p256', 'heidi');
+/** Values heidi's entry holds before her real one: junk a damaged directory (or a hostile one) could serve. */
+const JUNK = Array.from({ length: 12 }, () => randomBytes(1000));
 let ldap: LdapServer;
 let store: Store;
 
@@ -44,6 +47,9 @@ before(async () => {
   await c.add(`cn=grace,ou=people,${ldap.baseDn}`, person('grace', 'grace@example.com', 'userSMIMECertificate', readFileSync(p7)));
   // An entry claiming frank's address with a certificate for someone else, and one from an untrusted CA.
   await c.add(`cn=impostor,ou=people,${ldap.baseDn}`, person('impostor', 'frank@example.com', 'userCertificate;binary', grace.cert.der));
+  const heidiP7 = join(pki.dir, 'heidi.p7b');
+  execFileSync('openssl', ['crl2pkcs7', '-nocrl', '-certfile', heidi.certPath, '-outform', 'DER', '-out', heidiP7]);
+  await c.add(`cn=heidi,ou=people,${ldap.baseDn}`, [...person('heidi', 'heidi@example.com', 'userSMIMECertificate', JUNK[0]!).slice(0, 4), new Attribute({ type: 'userSMIMECertificate', values: [...JUNK, readFileSync(heidiP7)] })]);
   await c.add(`cn=mallory,ou=people,${ldap.baseDn}`, person('mallory', 'mallory@example.com', 'userCertificate;binary', mallory.cert.der));
   await c.unbind();
   store = await Store.open(openSqliteEngine(':memory:'), { masterKey: masterKeyFromBytes(randomBytes(32)) });
@@ -92,4 +98,25 @@ test('kakitome certs find --ldap-url falls back to the directory', async () => {
   } finally {
     rmSync(h, { recursive: true, force: true });
   }
+});
+
+test('values per entry and bytes per lookup are capped, with a warning naming the limit; within the caps the value is found', async () => {
+  const src = { url: ldap.url, baseDn: ldap.baseDn };
+  const look = async (caps: { maxValuesPerEntry?: number; maxBytes?: number }) => {
+    const warnings: string[] = [];
+    const found = await lookupLdapCertificates({ ...src, ...caps, onWarning: (w) => warnings.push(w) }, 'heidi@example.com');
+    return { found: found.map((c) => c.fingerprint256), warnings };
+  };
+  // Heidi's certificate is her 13th value, after 12 KB of junk: found within the defaults, silently.
+  assert.deepEqual(await look({}), { found: [heidi.cert.fingerprint256], warnings: [] });
+  const fewValues = await look({ maxValuesPerEntry: 12 });
+  assert.deepEqual(fewValues.found, []);
+  assert.equal(fewValues.warnings.length, 1);
+  assert.ok(!fewValues.warnings[0]!.includes('heidi'), 'no address in it: it may be logged');
+  assert.match(fewValues.warnings[0]!, /^LDAP lookup at ldap:\/\/127\.0\.0\.1:\d+: an entry has more than 12 certificate values; the others were not examined\.$/);
+  const fewBytes = await look({ maxBytes: 5000 });
+  assert.deepEqual(fewBytes.found, []);
+  assert.equal(fewBytes.warnings.length, 1);
+  assert.match(fewBytes.warnings[0]!, /more than 5000 bytes of certificate values; the rest was not examined\.$/);
+  assert.deepEqual((await look({ maxValuesPerEntry: 13, maxBytes: 12000 + 2000 })).found, [heidi.cert.fingerprint256]);
 });

@@ -95,7 +95,7 @@ export function register(program: Command): void {
       const { createStoreTrustStore } = await import('../../store/store-trust-store.ts');
       const { createSignerValidator } = await import('../../pki/create-signer-validator.ts');
       const validate = createSignerValidator({ trustStore: createStoreTrustStore(store) });
-      enc = await findRecipientCertificateWithLdap(store, address, { url: opts.ldapUrl, baseDn: opts.ldapBase }, validate);
+      enc = await findRecipientCertificateWithLdap(store, address, { url: opts.ldapUrl, baseDn: opts.ldapBase, onWarning: (w) => process.stderr.write(`kakitome certs find: warning: ${w}\n`) }, validate);
     }
     const signing = (await store.listCertificates({ email: address })).find((r) => r.hasPrivateKey && !r.revokedAt && r.certificate.notAfter > store.now());
     if (!enc && !signing) throw new KakitomeError('CERT_UNTRUSTED', `No current certificate for ${address}.`);

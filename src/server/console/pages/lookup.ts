@@ -28,7 +28,7 @@ async function askDirectory(cx: ConsoleContext, v: ConsoleView, address: string)
   ]);
   const store = cx.service.store.actingAs(`console:${v.person!.email}`);
   try {
-    return await findRecipientCertificateWithLdap(store, address, cx.ldap, createSignerValidator({ trustStore: createStoreTrustStore(store) }));
+    return await findRecipientCertificateWithLdap(store, address, { ...cx.ldap, onWarning: (warning) => cx.service.log({ msg: 'console lookup: LDAP answer capped', warning }) }, createSignerValidator({ trustStore: createStoreTrustStore(store) }));
   } catch (e) {
     if (isKakitomeError(e, 'INVALID_ARGUMENT')) {
       cx.service.log({ msg: 'console lookup: LDAP failed', error: e.message });
