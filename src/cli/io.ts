@@ -128,7 +128,7 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
 /**
  * Ctrl-C or a kill during a write would otherwise leave temporary files behind:
  * on SIGINT, SIGTERM or SIGHUP every registered clean-up runs (synchronously),
- * then the process exits with the conventional 128+signal status.
+ * then the process ends by that signal (endBySignal): status 128+signal.
  */
 const interruptCleanups = new Set<() => void>();
 let signalHandlersInstalled = false;
@@ -143,11 +143,27 @@ export function onInterrupt(cleanup: () => void): () => void {
         for (const c of interruptCleanups) {
           try { c(); } catch { /* clean up what can be */ }
         }
-        process.exit(status);
+        endBySignal(signal, status);
       });
     }
   }
   return () => { interruptCleanups.delete(cleanup); };
+}
+
+/**
+ * Ends the process by `signal` itself, as if it had not been caught: the kernel
+ * ends every thread at once. process.exit() first joins every thread (the batch
+ * workers, libuv's thread pool, V8's), and one that never returns kept the process
+ * alive after its clean-up, for ever: an mbox batch's read of a FIFO whose writer
+ * stalled (test/cli/cli-batch-crash.test.ts), or Node's own shutdown deadlock
+ * (nodejs/node#54918). A shell sees the same status (128+signal); systemd counts a
+ * service stopped by SIGTERM as a clean stop (an exit with 143 is a failure to it).
+ */
+function endBySignal(signal: NodeJS.Signals, status: number): never {
+  // With no listener left, Node gives the signal its default action again.
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  return process.exit(status); // only if the signal was not delivered at once
 }
 
 /** Temporary files not yet renamed, removed on an interruption. */

@@ -8,8 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestPki } from '../helpers/pki.ts';
 import { BIN, draftMessage, runCli } from './run-cli.ts';
@@ -125,4 +125,34 @@ test('SIGKILL in the middle of an mbox batch: OUT does not exist (it appears onl
   const left = readdirSync(outDir);
   assert.ok(!left.includes('signed.mbox'), 'no OUT: a killed batch never leaves a partial mbox under its name');
   assert.ok(left.every((n) => n.startsWith('.signed.mbox.') && n.endsWith('.tmp')), left.join(', '));
+});
+
+test('SIGTERM while an mbox batch waits on its input (a FIFO whose writer stalled): it ends at once, by the signal, with no OUT and no temporary file', async () => {
+  // process.exit() joins libuv's thread pool, whose thread was blocked for good in
+  // read(2) on the FIFO: the batch removed its temporary file and then never ended
+  // (main thread in pthread_join, uv__threadpool_cleanup).
+  const fifo = join(pki.dir, 'stalled.mbox');
+  execFileSync('mkfifo', [fifo]);
+  const outDir = join(pki.dir, 'stalled-out');
+  mkdirSync(outDir);
+  const child = spawn(process.execPath, [BIN, 'sign', '--cert', alice.certPath, '--key', alice.keyPath, '--mbox', '-i', fifo, '-o', join(outDir, 'signed.mbox'), '--jobs', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // The writer sends a few messages and then keeps the FIFO open without writing.
+  const writer = openSync(fifo, 'r+'); // read-write: never blocks, and holds the FIFO open as its writer
+  try {
+    writeSync(writer, Buffer.concat(Array.from({ length: 20 }, (_, i) => formatMboxEntry('alice@example.com Mon Nov 23 12:00:00 2026', message(i)))));
+    const deadline = Date.now() + 30_000;
+    while (!readdirSync(outDir).some((n) => n.endsWith('.tmp')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(readdirSync(outDir).some((n) => n.endsWith('.tmp')), 'the batch started writing');
+    // Its blocks are signed and written; what is left is the read that waits on the FIFO.
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const ended = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    if (ended === undefined) child.kill('SIGKILL');
+    assert.deepEqual(ended, { code: null, signal: 'SIGTERM' }, 'ended by SIGTERM within 10 s');
+  } finally {
+    closeSync(writer);
+  }
+  assert.deepEqual(readdirSync(outDir), [], 'neither OUT nor its temporary file');
 });
