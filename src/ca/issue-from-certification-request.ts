@@ -9,7 +9,8 @@
  *   (subject emailAddress or a subjectAltName rfc822Name), which must be one address,
  *   equal to `email` when one is given (IDENTITY_MISMATCH otherwise);
  * - refused: a bad or missing proof of possession (BAD_SIG), SHA-1/MD5 signatures and
- *   RSA below 2048 bits (WEAK_ALG), RSA above 8192 bits, curves other than
+ *   RSA below 2048 bits or with an exponent that is not odd and 3 or more (e=1: anyone
+ *   can write the self-signature) (WEAK_ALG), RSA above 8192 bits, curves other than
  *   P-256/P-384/P-521 and unknown key types (UNSUPPORTED_ALG), an EdDSA key for
  *   anything but signing (CERT_USAGE), a request for a CA certificate
  *   (basicConstraints cA=TRUE: CERT_USAGE, a mailbox user never asks for that by
@@ -52,9 +53,9 @@ const MAX_RSA_BITS = 8192;
 
 export async function issueFromCertificationRequest(store: Store, o: IssueFromRequestOptions): Promise<IssuedFromRequest> {
   const request = parseCertificationRequest(o.request);
-  verifyProofOfPossession(request);
   const usage = o.usage ?? 'dual';
-  checkKey(request, usage);
+  checkKey(request, usage); // first: a key like RSA e=1 makes any "proof" of possession worthless
+  verifyProofOfPossession(request);
   refuseCaRequest(request);
   const email = chooseAddress(request, o.email);
   const [issued] = await issueMailboxCertificate(store, {

@@ -69,7 +69,8 @@ function generateMailboxKey(type: MailboxKeyType): Promise<KeyPair> {
 
 /**
  * The keyUsage bits the profile gives a key of this type for `usage`; refuses keys
- * the profile does not certify: RSA below 2048 bits (WEAK_ALG), curves other than
+ * the profile does not certify: RSA below 2048 bits or with an exponent that is not
+ * odd and 3 or more (WEAK_ALG), curves other than
  * P-256/P-384/P-521 and unknown key types (UNSUPPORTED_ALG), an EdDSA key for
  * anything but signing (CERT_USAGE).
  */
@@ -77,6 +78,10 @@ export function mailboxKeyUsage(key: KeyObject, usage: MailboxUsage): KeyUsageNa
   const t = key.asymmetricKeyType;
   if (t === 'rsa') {
     if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new KakitomeError('WEAK_ALG', 'S/MIME BR 6.1.5: RSA keys are at least 2048 bits.');
+    // Exponent 1 makes "encryption" the identity and lets anyone write a request's
+    // proof of possession for any modulus; an even exponent is no RSA key.
+    const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+    if (e < 3n || e % 2n === 0n || e >= 1n << 256n) throw new KakitomeError('WEAK_ALG', `S/MIME BR 6.1.6: an RSA public exponent is odd, from 3 to 2^256-1 (65537 is the usual one), not ${e}.`);
     return usage === 'signing' ? ['digitalSignature', 'nonRepudiation'] : usage === 'encryption' ? ['keyEncipherment'] : ['digitalSignature', 'nonRepudiation', 'keyEncipherment'];
   }
   if (t === 'ec') {

@@ -1,0 +1,63 @@
+/**
+ * docs/security.md section 16, as an attacker writes the request: PKCS#10 requests
+ * built by hand (no openssl req would make them), each of which the CA must refuse
+ * before its key is opened.
+ *
+ * - An RSA key with public exponent 1: "encryption" is the identity, so anyone can
+ *   write the proof of possession (the signature is the padded digest itself) for any
+ *   modulus, and mail encrypted to the certificate carries its content key in clear.
+ *   An even exponent is no RSA key either (S/MIME BR 6.1.6: odd, 3 or more).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bitString, ia5String, integer, octetString, oid, sequence, set, unsignedInteger } from '../../src/asn1/der.ts';
+import { OID } from '../../src/asn1/oids.ts';
+import { isKakitomeError } from '../../src/errors.ts';
+import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
+import { Store } from '../../src/store/store.ts';
+import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+import { initCertificateAuthority } from '../../src/ca/init-certificate-authority.ts';
+import { issueFromCertificationRequest } from '../../src/ca/issue-from-certification-request.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kakitome-hostile-csr-'));
+let store: Store;
+const NULL = Buffer.from([5, 0]);
+const subject = (email: string) => sequence(set(sequence(oid(OID.emailAddress), ia5String(email))));
+const caKeyUses = async () => (await store.auditLog({ limit: 10_000 })).filter((e) => e.action === 'key.use.ca-issue').length;
+
+before(async () => {
+  store = await Store.open(openSqliteEngine(join(dir, 'kakitome.db')), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'hostile-csr' });
+  await initCertificateAuthority(store, { name: 'Hostile CSR Corp', keyType: 'p256', crlUrl: 'http://pki.example.com/smime.crl', ocspUrl: 'http://ocsp.example.com/' });
+});
+after(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A sha256WithRSAEncryption request for a 2048-bit modulus with exponent `e`, signed
+ * without any private key: the signature is the PKCS#1 v1.5 encoding of the digest
+ * (RFC 8017 9.2), which is what raising it to the power 1 gives back.
+ */
+function unsignedRsaRequest(email: string, e: number): Buffer {
+  const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
+  const spki = sequence(sequence(oid('1.2.840.113549.1.1.1'), NULL), bitString(sequence(unsignedInteger(n), integer(e))));
+  const info = sequence(integer(0), subject(email), spki, Buffer.from([0xa0, 0]));
+  const digestInfo = sequence(sequence(oid('2.16.840.1.101.3.4.2.1'), NULL), octetString(createHash('sha256').update(info).digest()));
+  const encoded = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(n.length - 3 - digestInfo.length, 0xff), Buffer.from([0]), digestInfo]);
+  return sequence(info, sequence(oid('1.2.840.113549.1.1.11'), NULL), bitString(encoded));
+}
+
+test('an RSA key with exponent 1 (a proof of possession anyone can write) or an even exponent is refused: WEAK_ALG', async () => {
+  const before = await caKeyUses();
+  for (const e of [1, 2, 65536]) {
+    await assert.rejects(issueFromCertificationRequest(store, { request: unsignedRsaRequest('mallory@example.com', e) }),
+      (err: unknown) => isKakitomeError(err, 'WEAK_ALG') && /exponent/.test((err as Error).message), `e=${e}`);
+  }
+  assert.equal(await caKeyUses(), before, 'the CA key was never opened for a refused request');
+  assert.deepEqual(await store.listCertificates({ email: 'mallory@example.com' }), [], 'nothing certified for mallory');
+});
