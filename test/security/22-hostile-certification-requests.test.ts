@@ -10,7 +10,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,4 +60,23 @@ test('an RSA key with exponent 1 (a proof of possession anyone can write) or an 
   }
   assert.equal(await caKeyUses(), before, 'the CA key was never opened for a refused request');
   assert.deepEqual(await store.listCertificates({ email: 'mallory@example.com' }), [], 'nothing certified for mallory');
+});
+
+/** A request for `email` in the subject, properly signed by a fresh P-256 key. */
+function signedRequest(email: string): Buffer {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const info = sequence(integer(0), subject(email), publicKey.export({ format: 'der', type: 'spki' }), Buffer.from([0xa0, 0]));
+  return sequence(info, sequence(oid('1.2.840.10045.4.3.2')), bitString(sign('sha256', info, privateKey)));
+}
+
+test('an address with a control character (NUL, BEL, ESC, DEL) is no mailbox address: INVALID_ARGUMENT, nothing certified', async () => {
+  // "ceo\0@example.com" reads as "ceo" to anything that stops at NUL; ESC starts a
+  // terminal sequence in whatever prints the certificate's name.
+  for (const email of ['ceo\x00@example.com', 'ceo\x07@example.com', 'ceo\x1b[2K@example.com', 'c\x7feo@example.com']) {
+    await assert.rejects(issueFromCertificationRequest(store, { request: signedRequest(email) }), (err: unknown) => isKakitomeError(err, 'INVALID_ARGUMENT'), JSON.stringify(email));
+  }
+  assert.equal((await store.listCertificates()).filter((c) => c.emails.some((e) => /[\x00-\x1f\x7f]/.test(e))).length, 0);
+  // What RFC 5322 allows in a local part still is one (a star is a character, not a wildcard).
+  const star = await issueFromCertificationRequest(store, { request: signedRequest('*@example.com') });
+  assert.deepEqual(star.certificate.emailAddresses, ['*@example.com']);
 });
