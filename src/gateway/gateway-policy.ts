@@ -10,7 +10,8 @@
  * running gateway within POLICY_REFRESH_MS: it reads the store's policy revision
  * that often and loads the levels again when it moved.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { KakitomeError } from '../errors.ts';
 import { parsePolicyDocument, type PolicyDocument } from '../policy/policy-levels.ts';
 import { PolicyDirectory, type PolicySnapshot } from '../store/policy-directory.ts';
@@ -19,13 +20,33 @@ import type { Store } from '../store/store.ts';
 /** How stale a node's policy may be after an edit in the store, at most (plus one store round trip). */
 export const POLICY_REFRESH_MS = 10_000;
 
-/** Reads and checks a policy file. */
+/** The largest policy file read (some 100,000 address levels): a file past it is refused, not read. */
+export const MAX_POLICY_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads and checks a policy file: a regular file of at most MAX_POLICY_FILE_BYTES.
+ * A FIFO would hold the reload for ever and /dev/zero or a huge file would take the
+ * gateway's memory, so both are refused before a byte is read.
+ */
 export async function readPolicyFile(path: string, what = '--policy'): Promise<PolicyDocument> {
   let text: string;
+  let handle: FileHandle | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = await handle.stat();
+    if (!st.isFile()) throw new KakitomeError('INVALID_ARGUMENT', `${what} ${path}: not a regular file; give the policy's JSON file.`);
+    if (st.size > MAX_POLICY_FILE_BYTES) throw new KakitomeError('LIMIT', `${what} ${path}: ${st.size} bytes; a policy file is at most ${MAX_POLICY_FILE_BYTES} bytes.`);
+    // Read to the bound, not to the end: a file growing since stat is judged by what it holds.
+    const buf = Buffer.allocUnsafe(MAX_POLICY_FILE_BYTES + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = (await handle.read(buf, n, buf.length - n, n)).bytesRead;
+    if (n > MAX_POLICY_FILE_BYTES) throw new KakitomeError('LIMIT', `${what} ${path}: larger than ${MAX_POLICY_FILE_BYTES} bytes; a policy file is at most that.`);
+    text = buf.toString('utf8', 0, n);
   } catch (e) {
+    if (e instanceof KakitomeError) throw e;
     throw new KakitomeError('INVALID_ARGUMENT', `${what} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+  } finally {
+    await handle?.close();
   }
   return parsePolicyDocument(text, `${what} ${path}`);
 }
