@@ -174,7 +174,8 @@ function parentsFirst(t: DumpTable): Cell[][] {
 
 /**
  * Restores an archive into an empty store (no table at all): the schema up to the
- * backup's version, every row in one transaction, then the later migrations.
+ * backup's version, every row in one transaction, then the later migrations. A
+ * restore that fails leaves the store empty again (its schema dropped).
  */
 export async function restoreEncryptedBackup(engine: SqlEngine, archive: Buffer, passphrase: string): Promise<BackupSummary & { masterKeyId?: string }> {
   const dump = await openArchive(archive, passphrase);
@@ -188,7 +189,25 @@ export async function restoreEncryptedBackup(engine: SqlEngine, archive: Buffer,
     byName.set(t.name, t);
   }
   if ((await existingTables(engine, engine)).size > 0) throw new KakitomeError('INVALID_ARGUMENT', 'A backup is restored only into an empty store: give a new KAKITOME_HOME (or an empty PostgreSQL database).');
-  await migrateStore(engine, dump.schemaVersion);
+  let rows = 0;
+  try {
+    rows = await restoreRows(engine, dump.schemaVersion, byName);
+  } catch (e) {
+    // The store was empty: what the restore made (its schema) goes, so that it is
+    // empty again and the retry with another archive is not refused as "has data".
+    await dropTables(engine).catch(() => undefined);
+    throw e;
+  }
+  const master = byName.get('settings');
+  const at = master ? master.columns.indexOf('name') : -1;
+  const masterRow = master?.rows.find((r) => r[at] === 'master_key_id');
+  const masterKeyId = masterRow ? String(masterRow[master!.columns.indexOf('value')]) : undefined;
+  return { schemaVersion: dump.schemaVersion, tables: byName.size, rows, bytes: archive.length, ...(masterKeyId ? { masterKeyId } : {}) };
+}
+
+/** The schema up to the backup's version, every row in one transaction, then the later migrations; the rows written. */
+async function restoreRows(engine: SqlEngine, schemaVersion: number, byName: Map<string, DumpTable>): Promise<number> {
+  await migrateStore(engine, schemaVersion);
   let rows = 0;
   await engine.transaction(async (tx) => {
     for (const name of tablesInCreationOrder()) {
@@ -203,10 +222,19 @@ export async function restoreEncryptedBackup(engine: SqlEngine, archive: Buffer,
     }
   });
   await migrateStore(engine);
-  const master = byName.get('settings');
-  const at = master ? master.columns.indexOf('name') : -1;
-  const masterRow = master?.rows.find((r) => r[at] === 'master_key_id');
-  const masterKeyId = masterRow ? String(masterRow[master!.columns.indexOf('value')]) : undefined;
-  return { schemaVersion: dump.schemaVersion, tables: byName.size, rows, bytes: archive.length, ...(masterKeyId ? { masterKeyId } : {}) };
+  return rows;
+}
+
+/** Every table (and, on PostgreSQL, trigger function) of a store that was empty before a failed restore, children first. */
+async function dropTables(engine: SqlEngine): Promise<void> {
+  const present = await existingTables(engine, engine);
+  const order = [...tablesInCreationOrder().reverse().filter((n) => present.has(n)), ...[...present].filter((n) => !tablesInCreationOrder().includes(n))];
+  await engine.transaction(async (tx) => {
+    for (const name of order) await tx.run(`DROP TABLE IF EXISTS ${name}${engine.dialect === 'postgres' ? ' CASCADE' : ''}`);
+    if (engine.dialect !== 'postgres') return;
+    // The migrations' trigger functions (kakitome_raise_cache_revision...): a retry creates them again.
+    const made = await tx.all("SELECT p.oid::regprocedure::text AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname LIKE 'kakitome\\_%'");
+    for (const r of made) await tx.run(`DROP FUNCTION IF EXISTS ${String(r.f)} CASCADE`);
+  });
 }
 

@@ -68,6 +68,19 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** An archive of `dump` with the right passphrase: hostile contents (an insider, or a stolen passphrase). */
+async function seal(dump: unknown): Promise<Buffer> {
+  const { createCipheriv } = await import('node:crypto');
+  const { deriveArgon2id } = await import('../../src/keys/password-hash.ts');
+  const salt = randomBytes(16);
+  const iv = randomBytes(12);
+  const head = Buffer.from(`KAKITOME-BACKUP 1\n${JSON.stringify({ kdf: 'argon2id', m: 8192, t: 1, p: 1, salt: salt.toString('base64'), iv: iv.toString('base64') })}\n`);
+  const c = createCipheriv('aes-256-gcm', await deriveArgon2id(PASSPHRASE, salt, FAST), iv);
+  c.setAAD(head);
+  return Buffer.concat([head, c.update(gzipSync(Buffer.from(JSON.stringify(dump)))), c.final(), c.getAuthTag()]);
+}
+const base = { format: 1, schemaVersion: SCHEMA_VERSION, createdAt: new Date().toISOString() };
+
 async function pgDatabase(name: string): Promise<SqlEngine> {
   const admin = openPostgresEngine(pg.url);
   await admin.run(`CREATE DATABASE ${name}`);
@@ -143,21 +156,23 @@ describe('hostile archives', () => {
 
   test('a dump naming a table the store does not have, or a column that is not a name, is refused', async () => {
     // Archives made with the right passphrase but hostile contents (an insider, or a stolen passphrase).
-    const { createCipheriv } = await import('node:crypto');
-    const { deriveArgon2id } = await import('../../src/keys/password-hash.ts');
-    async function seal(dump: unknown): Promise<Buffer> {
-      const salt = randomBytes(16);
-      const iv = randomBytes(12);
-      const head = Buffer.from(`KAKITOME-BACKUP 1\n${JSON.stringify({ kdf: 'argon2id', m: 8192, t: 1, p: 1, salt: salt.toString('base64'), iv: iv.toString('base64') })}\n`);
-      const c = createCipheriv('aes-256-gcm', await deriveArgon2id(PASSPHRASE, salt, FAST), iv);
-      c.setAAD(head);
-      return Buffer.concat([head, c.update(gzipSync(Buffer.from(JSON.stringify(dump)))), c.final(), c.getAuthTag()]);
-    }
-    const base = { format: 1, schemaVersion: SCHEMA_VERSION, createdAt: new Date().toISOString() };
     await expectCode(restoreEncryptedBackup(openSqliteEngine(':memory:'), await seal({ ...base, tables: [{ name: 'sqlite_master', columns: ['name'], rows: [['x']] }] }), PASSPHRASE), 'MALFORMED');
     await expectCode(restoreEncryptedBackup(openSqliteEngine(':memory:'), await seal({ ...base, tables: [{ name: 'settings', columns: ['name) VALUES (1); DROP TABLE people; --'], rows: [] }] }), PASSPHRASE), 'MALFORMED');
     await expectCode(restoreEncryptedBackup(openSqliteEngine(':memory:'), await seal({ ...base, tables: [{ name: 'console_sessions', columns: ['id'], rows: [['s']] }] }), PASSPHRASE), 'MALFORMED');
     await expectCode(restoreEncryptedBackup(openSqliteEngine(':memory:'), await seal({ ...base, schemaVersion: SCHEMA_VERSION + 1, tables: [] }), PASSPHRASE), 'INVALID_ARGUMENT');
+  });
+
+  test('a restore that fails on a row leaves the store as it found it (no tables): the retry with a good archive works', async () => {
+    const engine = openSqliteEngine(join(dir, 'half.db'));
+    const bad = await seal({ ...base, tables: [{ name: 'settings', columns: ['name', 'value'], rows: [['language', 'en'], ['only one cell']] }] });
+    await expectCode(restoreEncryptedBackup(engine, bad, PASSPHRASE), 'MALFORMED');
+    assert.deepEqual(await engine.all("SELECT name FROM sqlite_master WHERE type = 'table'"), [], 'no schema left behind');
+    await restoreEncryptedBackup(engine, archive, PASSPHRASE);
+    await checkRestored(engine);
+    const postgres = await pgDatabase('half_restored');
+    await expectCode(restoreEncryptedBackup(postgres, bad, PASSPHRASE), 'MALFORMED');
+    await restoreEncryptedBackup(postgres, archive, PASSPHRASE);
+    await checkRestored(postgres);
   });
 
   test('a restore never writes over a store that has data', async () => {
