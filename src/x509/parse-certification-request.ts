@@ -126,7 +126,7 @@ function readSubject(name: Tlv): { commonNames: string[]; emails: string[]; othe
       if (type === OID.commonName) out.commonNames.push(readString(v, 'commonName'));
       else if (type === OID.emailAddress) {
         if (v.tag !== Tag.IA5_STRING) malformed('subject emailAddress is not an IA5String (RFC 5280 4.1.2.6)');
-        out.emails.push(readString(v, 'emailAddress'));
+        out.emails.push(readAsciiAddress(v.value, 'subject emailAddress'));
       } else out.other.push(type);
     }
   }
@@ -158,12 +158,22 @@ function readExtensionRequest(attributes: Tlv): Map<string, RequestedExtension> 
   return exts;
 }
 
+/**
+ * An IA5String address: ASCII only. Its bytes were read one character each, so
+ * UTF-8 "bób" became "bÃ³b" and was certified under that name; an internationalised
+ * address has its own form (SmtpUTF8Mailbox, RFC 9598), which the CA does not issue.
+ */
+function readAsciiAddress(bytes: Uint8Array, what: string): string {
+  if (bytes.some((b) => b > 0x7f)) malformed(`${what} is not ASCII (an IA5String, RFC 5280 4.2.1.6; an internationalised address is an SmtpUTF8Mailbox, RFC 9598)`);
+  return Buffer.from(bytes).toString('latin1');
+}
+
 function readAltNames(value: Uint8Array): { emails: string[]; other: number[] } {
   const out = { emails: [] as string[], other: [] as number[] };
   const seq = decode(value, { der: true });
   if (seq.tag !== Tag.SEQUENCE) malformed('subjectAltName is not a SEQUENCE');
   for (const gn of seq.children()) {
-    if (gn.tag === 0x81) out.emails.push(Buffer.from(gn.value).toString('latin1'));
+    if (gn.tag === 0x81) out.emails.push(readAsciiAddress(gn.value, 'subjectAltName rfc822Name'));
     else out.other.push(gn.tag);
   }
   return out;

@@ -14,7 +14,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bitString, ia5String, integer, octetString, oid, sequence, set, unsignedInteger } from '../../src/asn1/der.ts';
+import { bitString, ia5String, integer, octetString, oid, sequence, set, tlv, unsignedInteger } from '../../src/asn1/der.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKakitomeError } from '../../src/errors.ts';
 import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
@@ -79,4 +79,23 @@ test('an address with a control character (NUL, BEL, ESC, DEL) is no mailbox add
   // What RFC 5322 allows in a local part still is one (a star is a character, not a wildcard).
   const star = await issueFromCertificationRequest(store, { request: signedRequest('*@example.com') });
   assert.deepEqual(star.certificate.emailAddresses, ['*@example.com']);
+});
+
+/** A request naming `raw` as its subjectAltName rfc822Name (IA5String bytes as given), properly signed. */
+function sanRequest(raw: Buffer): Buffer {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const san = sequence(oid(OID.subjectAltName), octetString(sequence(tlv(0x81, raw))));
+  const extensionRequest = tlv(0xa0, sequence(oid('1.2.840.113549.1.9.14'), set(sequence(san))));
+  const info = sequence(integer(0), sequence(), publicKey.export({ format: 'der', type: 'spki' }), extensionRequest);
+  return sequence(info, sequence(oid('1.2.840.10045.4.3.2')), bitString(sign('sha256', info, privateKey)));
+}
+
+test('an address that is not ASCII in an IA5String (rfc822Name, emailAddress) is MALFORMED, not certified as read', async () => {
+  // UTF-8 "bób" was read byte by byte as "bÃ³b@example.com" and certified under that
+  // name, with the bytes in an IA5String (RFC 5280 4.2.1.6; RFC 9598 has its own name form).
+  for (const raw of [Buffer.from('bób@example.com', 'utf8'), Buffer.from('b\xe9b@example.com', 'latin1')]) {
+    await assert.rejects(issueFromCertificationRequest(store, { request: sanRequest(raw) }), (err: unknown) => isKakitomeError(err, 'MALFORMED') && /ASCII/.test((err as Error).message), raw.toString('hex'));
+    await assert.rejects(issueFromCertificationRequest(store, { request: signedRequest(raw.toString('latin1')) }), (err: unknown) => isKakitomeError(err, 'MALFORMED') && /ASCII/.test((err as Error).message), raw.toString('hex'));
+  }
+  assert.deepEqual((await store.listCertificates()).filter((c) => c.emails.some((e) => /[^\x00-\x7f]/.test(e))), []);
 });
