@@ -142,6 +142,9 @@ async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject
 /** Issues one mailbox certificate, or two when `usage` is "separate". */
 export async function issueMailboxCertificate(store: Store, o: IssueMailboxOptions): Promise<IssuedCertificate[]> {
   if (!isMailboxAddress(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address.`);
+  // rfc822Name and emailAddress are IA5Strings (RFC 5280 4.2.1.6): "bób" went in as
+  // latin1 bytes no other reader decodes so; RFC 9598's SmtpUTF8Mailbox is not issued.
+  if (/[^\x00-\x7f]/.test(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email.trim()}" is not ASCII: the CA certifies ASCII addresses only (an internationalised address needs RFC 9598's SmtpUTF8Mailbox, which it does not issue).`);
   const usage = o.usage ?? 'dual';
   if (usage === 'separate' && o.publicKey) throw new KakitomeError('INVALID_ARGUMENT', 'Separate signing and encryption certificates need two keys; omit publicKey to have them generated.');
   const ca = await findCertificateAuthority(store, o.caName);

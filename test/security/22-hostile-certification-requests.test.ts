@@ -99,3 +99,10 @@ test('an address that is not ASCII in an IA5String (rfc822Name, emailAddress) is
   }
   assert.deepEqual((await store.listCertificates()).filter((c) => c.emails.some((e) => /[^\x00-\x7f]/.test(e))), []);
 });
+
+test('ca issue for an address with a local part that is not ASCII is refused (INVALID_ARGUMENT), not written as latin1 bytes in an IA5String', async () => {
+  const { issueMailboxCertificate } = await import('../../src/ca/issue-mailbox-certificate.ts');
+  await assert.rejects(issueMailboxCertificate(store, { email: 'bób@example.com', keyType: 'p256' }), (err: unknown) => isKakitomeError(err, 'INVALID_ARGUMENT') && /ASCII/.test((err as Error).message));
+  await assert.rejects(issueFromCertificationRequest(store, { request: signedRequest('grace@example.com'), email: 'gráce@example.com' }), (err: unknown) => isKakitomeError(err, 'IDENTITY_MISMATCH') || isKakitomeError(err, 'INVALID_ARGUMENT'));
+  assert.deepEqual((await store.listCertificates()).filter((c) => c.emails.some((e) => /[^\x00-\x7f]/.test(e))), []);
+});
