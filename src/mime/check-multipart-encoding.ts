@@ -14,7 +14,7 @@
  * (prepare-content.ts, sign-message-stream.ts).
  */
 import { malformed } from '../errors.ts';
-import { walkEntities, type ContentType, type MimeEntity } from './entity.ts';
+import { walkEntities, type ContentType, type HeaderField, type MimeEntity } from './entity.ts';
 
 /** What the writers add: the mail program's message is at fault, and how to send it. */
 const TO_SIGN = '; it is not signed or encrypted as it would read differently to different mail programs: remove the field from the multipart (or make it 7bit) and send it again';
@@ -38,4 +38,25 @@ export function readTransferEncoding(value: string | undefined): string {
   const v = value.toLowerCase();
   // Only a "(" can start a comment.
   return (v.includes('(') ? v.replace(/\s*\(.*\)\s*$/, '') : v).trim();
+}
+
+/**
+ * An entity's typing fields from its header section: MALFORMED when Content-Type or
+ * Content-Transfer-Encoding is given twice (two readings); the Content-Type field
+ * (parsed by the caller, whose context may matter) and the normalised encoding.
+ */
+export function readTypingFields(fields: readonly HeaderField[]): { contentTypeField: HeaderField | undefined; transferEncoding: string } {
+  let contentTypeField: HeaderField | undefined;
+  let encodingField: HeaderField | undefined;
+  for (const f of fields) {
+    const name = f.name.toLowerCase();
+    if (name === 'content-type') {
+      if (contentTypeField) malformed('an entity has more than one Content-Type field');
+      contentTypeField = f;
+    } else if (name === 'content-transfer-encoding') {
+      if (encodingField) malformed('an entity has more than one Content-Transfer-Encoding field');
+      encodingField = f;
+    }
+  }
+  return { contentTypeField, transferEncoding: readTransferEncoding(encodingField?.value) };
 }

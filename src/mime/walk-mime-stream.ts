@@ -33,7 +33,7 @@ import type { ContentType, HeaderField } from './entity.ts';
 import { parseContentType } from './parse-content-type.ts';
 import { parseHeaderSection } from './parse-header-section.ts';
 import { noteUnclosedMultipart } from './note-unclosed-multipart.ts';
-import { readTransferEncoding } from './check-multipart-encoding.ts';
+import { readTypingFields } from './check-multipart-encoding.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -256,15 +256,11 @@ export class MimeStreamWalker {
     // The separator line is passed too: parseHeaderSection counts it against the header limit, as parse-entity.ts does.
     const section = parseHeaderSection(raw, 0, hasSeparator ? rawEnd : headerEnd, this.#limits, this.#depth === 0);
     this.warnings.push(...section.warnings);
-    const ctFields = section.fields.filter((f) => f.name.toLowerCase() === 'content-type');
-    if (ctFields.length > 1) malformed('an entity has more than one Content-Type field');
-    const cteFields = section.fields.filter((f) => f.name.toLowerCase() === 'content-transfer-encoding');
-    if (cteFields.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
-    const contentType = parseContentType(ctFields[0]?.value, this.#digestParent);
+    // The same rules and normalisation as parse-entity.ts: one of each field, the encoding in lower case without a trailing comment.
+    const { contentTypeField, transferEncoding } = readTypingFields(section.fields);
+    const contentType = parseContentType(contentTypeField?.value, this.#digestParent);
     // QUIRK: RFC 2045 section 5.2 says an unparsable Content-Type means text/plain (as parse-entity.ts).
-    if (ctFields[0] && contentType.defaulted) this.warnings.push(`Unparsable Content-Type "${ctFields[0].value.slice(0, 80)}" read as text/plain.`);
-    // The same normalisation as parse-entity.ts: lower case, a trailing comment removed.
-    const transferEncoding = readTransferEncoding(cteFields[0]?.value);
+    if (contentTypeField && contentType.defaulted) this.warnings.push(`Unparsable Content-Type "${contentTypeField.value.slice(0, 80)}" read as text/plain.`);
     const depth = this.#depth;
     this.#handler.header({ depth, raw, hasSeparator, fields: section.fields, contentType, transferEncoding });
     if (contentType.type === 'multipart') {

@@ -3,13 +3,13 @@
  * the first empty line), for the streaming message readers (verifyMessageStream,
  * decryptMessageStream), and an entity known by that header section alone.
  */
-import { KakitomeError, malformed } from '../errors.ts';
+import { KakitomeError } from '../errors.ts';
 import type { Limits } from '../limits.ts';
 import type { MimeEntity } from '../mime/entity.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { findBlankLine } from '../mime/find-blank-line.ts';
-import { readTransferEncoding } from '../mime/check-multipart-encoding.ts';
+import { readTypingFields } from '../mime/check-multipart-encoding.ts';
 
 /**
  * Reads the header section (up to and including the blank line); returns a copy of it
@@ -34,15 +34,11 @@ export async function readHeaderSection(it: AsyncIterator<Buffer>, limits: Limit
  */
 export function headerOnlyEntity(head: Buffer, limits: Limits, first = false): MimeEntity {
   const section = parseHeaderSection(head, 0, head.length, limits, first);
-  const ct = section.fields.filter((h) => h.name.toLowerCase() === 'content-type');
-  const cte = section.fields.filter((h) => h.name.toLowerCase() === 'content-transfer-encoding');
-  if (ct.length > 1) malformed('an entity has more than one Content-Type field');
-  if (cte.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
-  const contentType = parseContentType(ct[0]?.value);
+  const { contentTypeField, transferEncoding } = readTypingFields(section.fields);
+  const contentType = parseContentType(contentTypeField?.value);
   const warnings = [...section.warnings];
   // As parseEntity: an unparsable Content-Type is text/plain (RFC 2045 section 5.2), said so; a trailing comment on the encoding is dropped.
-  if (ct[0] && contentType.defaulted) warnings.push(`Unparsable Content-Type "${ct[0].value.slice(0, 80)}" read as text/plain.`);
-  const transferEncoding = readTransferEncoding(cte[0]?.value);
+  if (contentTypeField && contentType.defaulted) warnings.push(`Unparsable Content-Type "${contentTypeField.value.slice(0, 80)}" read as text/plain.`);
   return {
     raw: head,
     offset: 0,

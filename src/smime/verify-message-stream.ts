@@ -28,7 +28,7 @@ import { parseEntity } from '../mime/parse-entity.ts';
 import { parseHeaderSection } from '../mime/parse-header-section.ts';
 import { parseContentType } from '../mime/parse-content-type.ts';
 import { headerOnlyEntity, readHeaderSection } from './read-header-section-stream.ts';
-import { checkMultipartEncoding, readTransferEncoding } from '../mime/check-multipart-encoding.ts';
+import { checkMultipartEncoding, readTypingFields } from '../mime/check-multipart-encoding.ts';
 import { MultipartEncodingWatch } from '../mime/watch-multipart-encodings.ts';
 import { SignedBodyScanner, digestsForMicalg, hashAll } from './scan-signed-body.ts';
 import { classifyEntity } from './classify-entity.ts';
@@ -73,12 +73,8 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
   // The header section alone (the body is still unread): fields and Content-Type, no multipart split.
   const section = parseHeaderSection(head, 0, head.length, limits, true);
   warnings.push(...section.warnings);
-  const ctFields = section.fields.filter((h) => h.name.toLowerCase() === 'content-type');
-  if (ctFields.length > 1) malformed('an entity has more than one Content-Type field');
-  const root = { headers: section.fields, contentType: parseContentType(ctFields[0]?.value) };
-  const cteFields = section.fields.filter((h) => h.name.toLowerCase() === 'content-transfer-encoding');
-  if (cteFields.length > 1) malformed('an entity has more than one Content-Transfer-Encoding field');
-  const transferEncoding = readTransferEncoding(cteFields[0]?.value);
+  const { contentTypeField, transferEncoding } = readTypingFields(section.fields);
+  const root = { headers: section.fields, contentType: parseContentType(contentTypeField?.value) };
   const boundary = root.contentType.params.boundary;
   const protocol = root.contentType.params.protocol?.toLowerCase();
   // Streaming covers the well-formed S/MIME case; a missing or odd protocol parameter is judged by verifyMessage.
