@@ -28,7 +28,7 @@ const HINTS: Record<ErrorCode, string> = {
   IDENTITY_MISMATCH: 'The signer is not the From address: possibly a spoof.',
   PARTIAL_SIGNED: 'Only part of the message is signed: treat the other parts as unsigned.',
   UNAUTH_ENC: 'A signature of the sender counts only if its CA is trusted (--ca FILE or the key store). To open the message anyway, knowing that what it shows may have been altered (EFAIL), use --allow-unauthenticated.',
-  DECRYPT_FAILED: 'Check that you used the key of a recipient; otherwise the message is damaged.',
+  DECRYPT_FAILED: 'Check that you used the key of a recipient (for a backup archive: its passphrase); otherwise the message or archive is damaged.',
   NOT_RECIPIENT: 'Use the key of a listed recipient (see `kakitome inspect`).',
   LIMIT: 'A size, depth or count limit was exceeded; the limits protect against hostile input.',
   KEY_INVALID: 'Check the key file, that it matches the certificate, and the passphrase (--pass).',

@@ -38,7 +38,7 @@ async function withGatewayStore<T>(command: string, o: LocationOpts, fn: (store:
 
 function registerExplain(gateway: Command): void {
   const explain = gateway.command('explain')
-    .description('What the gateway does with a message from --from to each --to, and which policy level set each value: signed how, encrypted to which certificate (or why not), bounced or held when encryption is required and no valid certificate is known. It runs the gateway\'s own decision on the same store; only no key is opened.')
+    .description('What the gateway does with a message from --from to each --to, and which policy level set each value: signed how, encrypted to which certificate (or why not), bounced or held when encryption is required and no valid certificate is known. It runs the gateway\'s own decision on the same store; no private key is opened.')
     .option('--from <address>', 'the envelope sender (and From address)')
     .option('--to <address>', 'a recipient (repeatable)', collect)
     .option('--subject <text>', 'the Subject (subject triggers are looked for in it)')
@@ -107,7 +107,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('gateway')
     .summary('run the S/MIME gateway: Postfix content filter that signs, encrypts, decrypts and verifies')
-    .description('Receive mail from Postfix\'s after-queue content filter, sign and encrypt outbound mail, decrypt, verify and label inbound mail (Authentication-Results), and relay it to the next hop. Answers 250 only after the next hop accepted; every failure is 4xx so Postfix keeps the message. Runs until SIGTERM; SIGHUP reloads the policy. Subcommands: explain (what it does with a message, and why), held (messages policy held).')
+    .description('Receive mail from Postfix as its content filter (after-queue, or before-queue proxy: docs/gateway.md), sign and encrypt outbound mail, decrypt, verify and label inbound mail (Authentication-Results), and relay it to the next hop. Answers 250 only after the next hop accepted; every failure is 4xx so Postfix keeps the message. Runs until SIGTERM; SIGHUP reloads the policy. Subcommands: explain (what it does with a message, and why), held (messages policy held).')
     .option('--listen <host:port>', 'where Postfix\'s content filter connects, e.g. 127.0.0.1:10025')
     .option('--next-hop <host:port>', 'Postfix\'s reinjection listener, e.g. 127.0.0.1:10026')
     .option('--domain <domain>', 'a mail domain of this organisation (repeatable): recipients there are inbound, senders there outbound', collect)
@@ -116,7 +116,7 @@ export function register(program: Command): void {
     .option('--metrics <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here')
     .option('--lmtp', 'speak LMTP on --listen: one reply per recipient (Postfix: lmtp:[HOST]:PORT as the content filter)')
     .option('--dns-server <ip[:port]>', 'DNS server for inbound DKIM, SPF and DMARC checks (policy senderAuthentication; repeatable; default: the system\'s resolvers)', collect)
-    .option('--workers <n>', 'worker threads that sign, encrypt, decrypt and verify (0: on the main thread; default: one per CPU)')
+    .option('--workers <n>', 'worker threads that sign, encrypt, decrypt and verify (0: on the main thread; default: one per CPU but one)')
     .option('--spool-dir <dir>', 'where messages over the policy\'s streamAboveBytes wait while they stream (default: spool/ in the key store home, else the temporary directory)');
   addStoreLocationOptions(cmd);
   cmd.addHelpText('after', `

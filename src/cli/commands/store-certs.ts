@@ -24,7 +24,7 @@ interface RootsOpts extends StoreCliOptions { declined?: boolean }
 interface TrustRootOpts extends StoreCliOptions { revocation: RevocationMode }
 
 export function register(program: Command): void {
-  const certs = program.command('certs').summary('the certificate directory: import, list, history, accept, find');
+  const certs = program.command('certs').summary('the certificate directory: import, list, history, accept, reject, roots, find');
 
   const imp = certs.command('import').description('Import certificates from files: PEM, DER, certs-only .p7b/.p7c, or .p12 (with --pass; its key is imported too).')
     .argument('<files...>', 'certificate files')
