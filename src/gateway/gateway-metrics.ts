@@ -19,7 +19,7 @@ const COUNTERS = {
   kakitome_gateway_sender_auth_results_total: { help: 'Inbound DKIM, SPF and DMARC results written to Authentication-Results (policy senderAuthentication), by method and result.', labelNames: ['method', 'result'] },
   kakitome_gateway_dkim_no_key_total: { help: 'Outbound messages sent without DKIM although policy dkim is on, because the From domain has no active DKIM key.', labelNames: [] },
   kakitome_gateway_unsigned_no_key_total: { help: 'Outbound messages passed unsigned because the From address has no current signing key in the store.', labelNames: [] },
-  kakitome_gateway_errors_total: { help: 'Messages deferred or refused because of an error, by code (library codes, STORE, INTERNAL, SIZE).', labelNames: ['code'] },
+  kakitome_gateway_errors_total: { help: 'Messages deferred or refused because of an error, by code (library codes, INTERNAL, SIZE).', labelNames: ['code'] },
   kakitome_gateway_duplicates_risked_total: { help: 'Messages answered 4xx after the next hop had accepted some copies (SMTP mode): those recipients will receive the retry again.', labelNames: [] },
   kakitome_gateway_queue_waits_total: { help: 'Transactions that waited at MAIL FROM for a place (every crypto worker busy and maxQueuedMessages waiting): backpressure to the MTA.', labelNames: [] },
   kakitome_gateway_busy_total: { help: 'Transactions answered 451 4.3.2 at MAIL FROM because no place freed within queueWaitMs (the MTA retries them later).', labelNames: [] },

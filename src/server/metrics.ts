@@ -57,7 +57,7 @@ export class Metrics {
     return cells;
   }
 
-  /** One message handled: operation sign|verify|encrypt|decrypt, outcome ok|refused|failed. */
+  /** One message handled: operation and outcome (docs/api.md lists them). */
   countOperation(operation: string, outcome: string): void {
     let cell = this.#operationCells.get(operation)?.get(outcome);
     if (!cell) {
