@@ -3,7 +3,8 @@
  * publishes at /api/v1/openapi.json (src/server/openapi.ts over the route table,
  * src/server/routes.ts): every route has its `###` section naming its method, path
  * and (where the heading gives one) the same scope, no section names a route that is
- * gone, and every error status a route declares is in the problem-details table.
+ * gone, every error status a route declares is in the problem-details table, and
+ * every query and header parameter is named.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { buildOpenApiDocument } from '../../src/server/openapi.ts';
 import { ROUTES } from '../../src/server/routes.ts';
 
-interface Operation { security?: Array<{ apiKey?: string[] }>; responses: Record<string, unknown> }
+interface Operation { security?: Array<{ apiKey?: string[] }>; responses: Record<string, unknown>; parameters?: Array<{ name: string; in: string }> }
 const openapi = buildOpenApiDocument(ROUTES, { version: 'test' }) as { paths: Record<string, Record<string, Operation>> };
 const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
 
@@ -61,4 +62,15 @@ test('every error status a route declares is in docs/api.md\'s problem-details t
       else assert.ok(rows.has(status), `${route} answers ${status}, which docs/api.md's status table lacks`);
     }
   }
+});
+
+test('every query and header parameter a route declares is named in docs/api.md', () => {
+  const text = doc.toLowerCase();
+  const missing: string[] = [];
+  for (const [route, op] of served) {
+    for (const p of op.parameters ?? []) {
+      if (p.in !== 'path' && !text.includes(p.name.toLowerCase())) missing.push(`${route} ${p.in} ${p.name}`);
+    }
+  }
+  assert.deepEqual(missing, [], `parameters missing from docs/api.md: ${missing.join(', ')}`);
 });
