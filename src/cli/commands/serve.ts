@@ -181,6 +181,14 @@ Examples:
       const location = { ...(o.home ? { home: o.home } : {}), ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) };
       // Read once here: serving threads open the store with it (a passphrase is asked once, not per thread).
       const masterKey = await resolveMasterKey({ ...location, masterKeyPassphrase });
+      // SIGTERM and SIGINT are ours from here, before anything listens: a serving thread answers
+      // as soon as it listens, seconds before the last one is up on a loaded machine, and a signal
+      // then went to Node's default action (the process killed, exit 143, requests in flight cut).
+      // Now it stops the node as documented, once started: in-flight requests finish, exit 0.
+      const signalled = new Promise<{ signal: string }>((resolve) => {
+        process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
+        process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
+      });
       // This store commits the audit rows of every request (the serving threads hand theirs over):
       // at most one commit per AUDIT_GROUP_MS, so under load each commit's fsync serves many rows.
       const store = await openStore({ ...location, masterKey, actor: 'serve', auditGroupMs: AUDIT_GROUP_MS });
@@ -217,11 +225,7 @@ Examples:
       const notices = config.mail && running.console ? startExpiryNotices({ store, mail: config.mail, baseUrl: running.console.origin.baseUrl, log }) : undefined;
       // This thread's compiled modules too, now rather than at exit (persist-compile-cache.ts).
       (await import('../../server/workers/persist-compile-cache.ts')).persistCompileCache();
-      const stopped = await new Promise<{ signal?: string; error?: Error }>((resolve) => {
-        process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
-        process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
-        void running.failed?.then((error) => resolve({ error }));
-      });
+      const stopped: { signal?: string; error?: Error } = await Promise.race([signalled, ...(running.failed ? [running.failed.then((error) => ({ error }))] : [])]);
       if (stopped.error) log({ time: new Date().toISOString(), level: 'error', msg: 'serving thread failed', error: stopped.error.message });
       log({ time: new Date().toISOString(), level: 'info', msg: 'stopping', ...(stopped.signal ? { signal: stopped.signal } : {}) });
       await notices?.stop();
