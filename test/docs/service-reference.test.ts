@@ -3,11 +3,12 @@
  * has every setting of src/policy/policy-settings.ts with its default, and no
  * other; every Prometheus metric the gateway (src/gateway/gateway-metrics.ts) and
  * serve (src/server/metrics.ts) expose is named in gateway.md and api.md, and no
- * metric is named there that the code does not expose.
+ * metric is named there that the code does not expose; every KAKITOME_* environment
+ * variable the code reads is documented.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { SETTING_NAMES, SETTINGS } from '../../src/policy/policy-settings.ts';
 
 const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
@@ -56,4 +57,15 @@ test('every metric the gateway and serve expose is documented, and every documen
   const documented = [...`${gateway}\n${api}`.matchAll(/`(kakitome_\w+)[{`]/g)].map((m) => m[1]!);
   const gone = documented.filter((n) => !known.has(n));
   assert.deepEqual(gone, [], `metrics documented that the code does not expose: ${gone.join(', ')}`);
+});
+
+test('every KAKITOME_* environment variable the code reads is documented', () => {
+  const files = (dir: string): string[] => readdirSync(new URL(`../../${dir}`, import.meta.url), { withFileTypes: true })
+    .flatMap((d) => (d.isDirectory() ? files(`${dir}/${d.name}`) : /\.(ts|js)$/.test(d.name) ? [`${dir}/${d.name}`] : []));
+  const readNames = [...files('src'), ...files('bin')].flatMap((f) => [...read(f).matchAll(/env(?:\.|\?\.|\[')(KAKITOME_[A-Z0-9_]+)/g)].map((m) => m[1]!));
+  const names = [...new Set(readNames)];
+  assert.ok(names.length >= 15 && names.includes('KAKITOME_HOME'), names.join(', '));
+  const docs = ['README.md', ...readdirSync(new URL('../../docs', import.meta.url)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)].map(read).join('\n');
+  const missing = names.filter((n) => !new RegExp(`\\b${n}\\b`).test(docs));
+  assert.deepEqual(missing, [], `environment variables read but not documented: ${missing.join(', ')}`);
 });
