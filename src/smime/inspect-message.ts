@@ -149,20 +149,28 @@ function describeEntity(e: MimeEntity, path: string, limits: Limits, depth: numb
     children: [],
   };
   const k = classifyEntity(e);
+  // The layer this entity is, named before its CMS is read: a layer that cannot be
+  // read is still listed (unreadable, with its code), so the report's first line
+  // never says "not signed or encrypted" above a signature or envelope it could not parse.
+  let label: string | undefined;
+  const layersBefore = layers.length;
   try {
     if (k.kind === 'multipart-signed') {
       node.warnings.push(...k.warnings);
       const sig = e.children[1];
-      if (sig) node.smime = summarizeCms(decodeBody(sig), limits, depth + 1, layers, `${path || 'message'}: multipart/signed (micalg ${e.contentType.params.micalg ?? 'none'})`);
+      label = `${path || 'message'}: multipart/signed (micalg ${e.contentType.params.micalg ?? 'none'})`;
+      if (sig) node.smime = summarizeCms(decodeBody(sig), limits, depth + 1, layers, label);
     } else if (k.kind === 'pkcs7-mime') {
       node.warnings.push(...k.warnings);
-      node.smime = summarizeCms(decodeBody(e), limits, depth + 1, layers, `${path || 'message'}: ${e.contentType.mediaType}${k.smimeType ? ` (smime-type ${k.smimeType})` : ''}`);
+      label = `${path || 'message'}: ${e.contentType.mediaType}${k.smimeType ? ` (smime-type ${k.smimeType})` : ''}`;
+      node.smime = summarizeCms(decodeBody(e), limits, depth + 1, layers, label);
     } else if (k.kind === 'foreign-signed') {
       node.warnings.push(`multipart/signed with protocol ${k.protocol} (not S/MIME).`);
     }
   } catch (err) {
     if (!(err instanceof KakitomeError) || err.code === 'LIMIT') throw err;
     node.error = { code: err.code, message: err.message };
+    if (label !== undefined && layers.length === layersBefore) layers.push(`${label} -> unreadable (${err.code})`);
   }
   // Children after the entity's own summary, so `layers` lists outermost first.
   node.children = e.children.map((c, i) => describeEntity(c, path ? `${path}.${i + 1}` : `${i + 1}`, limits, depth, layers));

@@ -142,6 +142,22 @@ test('inspect shows layers and recipients without a key; --json parses; garbage 
   assert.match(bad.stderr, /MALFORMED/);
 });
 
+test('inspect lists an envelope it cannot parse as an unreadable layer, never as "not signed or encrypted"', async () => {
+  const e = await runCli(['encrypt', '--to', bob.certPath], { input: draft });
+  const sealed = e.stdout.toString('latin1');
+  const bodyAt = sealed.indexOf('\r\n\r\n') + 4;
+  // The same headers (application/pkcs7-mime), a body that is base64 of no CMS at all.
+  const broken = Buffer.from(sealed.slice(0, bodyAt) + Buffer.from('not a CMS structure').toString('base64') + '\r\n', 'latin1');
+  const i = await runCli(['inspect'], { input: broken });
+  assert.equal(i.status, 0, i.stderr);
+  const text = i.stdout.toString('utf8');
+  assert.match(text.split('\n')[0]!, /^S\/MIME: message: application\/pkcs7-mime \(smime-type [^)]+\) -> unreadable \(MALFORMED\)$/);
+  assert.doesNotMatch(text, /not signed or encrypted/);
+  assert.match(text, /error MALFORMED: /);
+  const j = JSON.parse((await runCli(['inspect', '--json'], { input: broken })).stdout.toString('utf8'));
+  assert.deepEqual(j.layers.map((l: string) => l.replace(/^.* -> /, '')), ['unreadable (MALFORMED)']);
+});
+
 test('the EFAIL shape (an encrypted part among parts anyone could add) and an unencrypted message never exit 0 and write nothing, single and batch', async () => {
   // issue 12 item 7: decrypt left the encrypted part closed (as it must) but said success, exit 0, and wrote the message.
   const { encryptMessage } = await import('../../src/smime/encrypt-message.ts');

@@ -171,6 +171,10 @@ test('errors say what to do: no store, unknown addresses, a key the store does n
 
   const carol = userEnv(dir, 'carol-home');
   await ok(dir, carol, 'init');
+  // No CA yet: nothing to sign OCSP answers for, said as such (it printed "Every CA has a current OCSP signing certificate.").
+  const noCa = await runCli(['ca', 'ocsp-signer'], { env: carol, cwd: dir });
+  assert.equal(noCa.status, 1, noCa.stderr);
+  assert.match(noCa.stderr, /NOT_FOUND.*no internal CA.*kakitome ca init/s);
   await ok(dir, carol, 'ca', 'init', '--name', 'Carol Corp', '--key-type', 'p256');
   await ok(dir, carol, 'ca', 'issue', '--email', 'carol@example.com', '--key-type', 'p256');
   const unknownSigner = await runCli(['sign', '--from', 'erin@example.com', '-i', 'hello.eml'], { env: carol, cwd: dir });

@@ -144,6 +144,9 @@ export function register(program: Command): void {
     .option('--renew-before <days>', 'renew when fewer days remain', '10');
   addStoreOptions(signer).action(commandAction('ca ocsp-signer', async (o: OcspSignerOpts) => withStore(o, async (store) => {
     const { renewOcspSigningCertificates } = await import('../../ca/issue-ocsp-signing-certificate.ts');
+    const { listCertificateAuthorities } = await import('../../ca/certificate-authority.ts');
+    // With no CA there is nothing to sign OCSP answers for: "every CA has one" would be true and useless.
+    if ((await listCertificateAuthorities(store)).length === 0) throw new KakitomeError('NOT_FOUND', 'The store has no internal CA, so there is no OCSP signing certificate to issue: create the CA first with `kakitome ca init`.');
     const issued = await renewOcspSigningCertificates(store, { validityDays: positiveInteger(o.days, '--days'), renewBeforeDays: positiveInteger(o.renewBefore, '--renew-before') });
     printResult(o, { status: 'ok', issued: issued.map((s) => ({ ca: s.ca.name, ...certJson(s.certificate) })) }, () => (issued.length ? issued.map((s) => `${s.ca.name}: new OCSP signer ${s.certificate.fingerprint256} until ${s.certificate.notAfter.toISOString()}`) : ['Every CA has a current OCSP signing certificate.']));
     return 0;
