@@ -17,6 +17,8 @@
 import type { Certificate } from '../x509/certificate.ts';
 import { OID, oidName } from '../asn1/oids.ts';
 import type { KeyObject } from 'node:crypto';
+import { decode, readOid, Tag } from '../asn1/ber.ts';
+import { malformed } from '../errors.ts';
 
 export type LegacyAction = 'reject' | 'warn';
 
@@ -136,11 +138,31 @@ export function judgePublicKey(key: KeyObject, situation: AlgorithmSituation, po
   return undefined;
 }
 
+/**
+ * The hash OID of RSASSA-PSS-params (RFC 4055 3.1): hashAlgorithm [0], SHA-1 when
+ * absent. The certificate's signature was verified by OpenSSL with these very
+ * parameters; the policy must judge the same hash, which the OID rsassaPss does not name.
+ */
+function pssHashOid(parameters: Uint8Array | undefined): string {
+  if (!parameters) return OID.sha1;
+  const params = decode(parameters, { der: true });
+  if (params.tag !== Tag.SEQUENCE) malformed('RSASSA-PSS-params');
+  const hash = params.children().find((c) => c.tag === 0xa0)?.children()[0]?.children()[0];
+  return hash ? readOid(hash, 'PSS hashAlgorithm') : OID.sha1;
+}
+
 /** Findings for a certificate: its signature hash and its public key. */
 export function judgeCertificateAlgorithms(cert: Certificate, situation: AlgorithmSituation, policy: AlgorithmPolicy, what: string, checkSignature = true): AlgorithmFinding[] {
   const out: AlgorithmFinding[] = [];
-  const h = checkSignature ? judgeHashAlgorithm(cert.signatureAlgorithm, situation, policy, `${what}'s signature`) : undefined;
+  const signatureHash = cert.signatureAlgorithm === OID.rsassaPss ? pssHashOid(cert.signatureParameters) : cert.signatureAlgorithm;
+  const h = checkSignature ? judgeHashAlgorithm(signatureHash, situation, policy, `${what}'s signature`) : undefined;
   if (h) out.push(h);
+  // RFC 5480 2.1.1: only namedCurve. OpenSSL recognises a named curve spelled out as
+  // explicit parameters (asymmetricKeyDetails then names it), so the SPKI decides.
+  if (cert.publicKeyAlgorithm === OID.ecPublicKey && cert.publicKeyParameters === undefined) {
+    out.push({ action: 'reject', message: `${what} has an EC key with explicit (or implicit) curve parameters instead of a named curve (RFC 5480 2.1.1).` });
+    return out;
+  }
   const k = judgePublicKey(cert.publicKey, situation, policy, what);
   if (k) out.push(k);
   return out;

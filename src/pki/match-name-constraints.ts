@@ -44,22 +44,31 @@ function withinDirectorySubtree(name: string[], subtree: string[]): boolean {
   return subtree.every((rdn, i) => name[i] === rdn);
 }
 
-/** Splits local@domain; the domain becomes lower-case A-labels. Undefined when malformed. */
+/**
+ * Splits local@domain; the domain becomes lower-case A-labels. Undefined when
+ * malformed, including a domain with an empty label ("evil.example.", "a..b"): RFC
+ * 5321 4.1.2 has no final dot, and "evil.example." would otherwise be another
+ * string than the excluded "evil.example" while naming the same domain.
+ */
 export function splitMailbox(address: string): { local: string; domain: string } | undefined {
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) return undefined;
   const domain = domainToASCII(address.slice(at + 1).toLowerCase());
-  if (!domain) return undefined;
+  if (!domain || domain.split('.').includes('')) return undefined;
   return { local: address.slice(0, at), domain };
 }
 
-function matchesRfc822Constraint(address: string, constraint: string): boolean {
-  const m = splitMailbox(address);
-  if (!m) return false;
+/** `m` is a split mailbox (splitMailbox). `excluded`: see the mailbox form below. */
+function matchesRfc822Constraint(m: { local: string; domain: string }, constraint: string, excluded: boolean): boolean {
   if (constraint.includes('@')) {
-    // A particular mailbox: local part exact (RFC 5321 2.4), domain case-insensitive.
+    // A particular mailbox: domain case-insensitive; local part exact (RFC 5321 2.4)
+    // for a permitted one. An excluded one is matched ignoring case: identity
+    // matching accepts a From that differs from the certificate only in the case of
+    // the local part (match-sender-identity.ts, QUIRK), so "CEO@corp.example" under
+    // an excluded "ceo@corp.example" would otherwise vouch for ceo@corp.example.
     const c = splitMailbox(constraint);
-    return c !== undefined && c.local === m.local && c.domain === m.domain;
+    if (c === undefined || c.domain !== m.domain) return false;
+    return excluded ? c.local.toLowerCase() === m.local.toLowerCase() : c.local === m.local;
   }
   const c = (domainToASCII(constraint.replace(/^\./, '').toLowerCase()) || constraint.toLowerCase());
   if (constraint.startsWith('.')) return m.domain.endsWith(`.${c}`);
@@ -73,7 +82,12 @@ export interface ConstrainedNames {
   mailboxes: string[];
   /** directoryName entries of subjectAltName (DER). */
   directoryNames: Uint8Array[];
+  /** Tags of the other name forms in subjectAltName (SubjectAltNames.otherForms). */
+  otherForms: number[];
 }
+
+/** Names of the GeneralName forms (RFC 5280 4.2.1.6) by tag, for the report. */
+const FORM_NAMES: Record<number, string> = { 0xa0: 'otherName', 0x82: 'dNSName', 0xa3: 'x400Address', 0xa5: 'ediPartyName', 0x86: 'uniformResourceIdentifier', 0x87: 'iPAddress', 0x88: 'registeredID' };
 
 /**
  * Checks names against one CA's constraints; returns the first violation as a
@@ -88,10 +102,21 @@ export function checkNameConstraints(names: ConstrainedNames, nc: NameConstraint
   const permittedDn = dir(nc.permitted);
   const excludedDn = dir(nc.excluded);
   for (const mbox of names.mailboxes) {
-    if (permittedMail.length && !permittedMail.some((s) => matchesRfc822Constraint(mbox, s))) return `${mbox} is outside the mail domains permitted by "${caName}"`;
-    const ex = excludedMail.find((s) => matchesRfc822Constraint(mbox, s));
+    if (!permittedMail.length && !excludedMail.length) break;
+    // A name that is not a mailbox cannot be shown inside a permitted subtree or
+    // outside an excluded one: refused (it used to step out of an excluded one).
+    const m = splitMailbox(mbox);
+    if (!m) return `${mbox} is not a mailbox that the mail name constraints of "${caName}" can be checked against`;
+    if (permittedMail.length && !permittedMail.some((s) => matchesRfc822Constraint(m, s, false))) return `${mbox} is outside the mail domains permitted by "${caName}"`;
+    const ex = excludedMail.find((s) => matchesRfc822Constraint(m, s, true));
     if (ex !== undefined) return `${mbox} is in the excluded mail name space ${ex} of "${caName}"`;
   }
+  // RFC 5280 4.2.1.10: a constraint on a name form the application does not process
+  // MUST make it reject a certificate that has a name of that form. S/MIME reads no
+  // dNSName, URI or iPAddress, so these are not matched: refused.
+  const constrainedOthers = new Set([...(nc.permitted ?? []), ...(nc.excluded ?? [])].flatMap((s) => (s.kind === 'other' ? [s.tag] : [])));
+  const unchecked = names.otherForms.find((tag) => constrainedOthers.has(tag));
+  if (unchecked !== undefined) return `"${caName}" constrains ${FORM_NAMES[unchecked] ?? `the name form [${unchecked & 0x1f}]`} names, which Kakitome does not match, and the certificate has one`;
   for (const dn of dns) {
     if (permittedDn.length && !permittedDn.some((s) => withinDirectorySubtree(dn, s))) return `the name ${dn.join(', ')} is outside the directory subtrees permitted by "${caName}"`;
     if (excludedDn.some((s) => withinDirectorySubtree(dn, s))) return `the name ${dn.join(', ')} is in a directory subtree excluded by "${caName}"`;

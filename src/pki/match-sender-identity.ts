@@ -24,7 +24,7 @@
  */
 import type { Certificate } from '../x509/certificate.ts';
 import type { IdentityReport } from './types.ts';
-import { readSubjectAltNames } from './read-certificate-extensions.ts';
+import { readSubjectAltNames, readSubjectEmailAddresses } from './read-certificate-extensions.ts';
 import { splitMailbox } from './match-name-constraints.ts';
 
 export interface IdentityResult {
@@ -37,8 +37,8 @@ export function certificateMailboxes(cert: Certificate): string[] {
   const san = readSubjectAltNames(cert);
   const fromSan = [...(san?.rfc822 ?? []), ...(san?.smtpUtf8 ?? [])];
   if (fromSan.length) return fromSan;
-  const m = /(?:^|\n)emailAddress=([^\n]+)/.exec(cert.x509.subject);
-  return m ? [m[1]!] : [];
+  // Each emailAddress of the subject (the ones name constraints checked, read from the DER).
+  return readSubjectEmailAddresses(cert);
 }
 
 type Match = 'exact' | 'case-folded' | 'none';

@@ -73,12 +73,19 @@ export interface SubjectAltNames {
   /** directoryName entries, DER Name. */
   directoryNames: Uint8Array[];
   uris: string[];
+  /**
+   * Tags of the name forms present that no S/MIME decision reads (dNSName 0x82,
+   * iPAddress 0x87, URI 0x86, any otherName 0xa0...): a CA's critical constraint
+   * on such a form refuses the certificate (RFC 5280 4.2.1.10, match-name-constraints.ts).
+   */
+  otherForms: number[];
 }
 
 /** GeneralNames ::= SEQUENCE OF GeneralName (RFC 5280 4.2.1.6). */
 export function readGeneralNames(t: Tlv): SubjectAltNames {
-  const out: SubjectAltNames = { rfc822: [], smtpUtf8: [], directoryNames: [], uris: [] };
+  const out: SubjectAltNames = { rfc822: [], smtpUtf8: [], directoryNames: [], uris: [], otherForms: [] };
   for (const gn of t.children()) {
+    if (gn.tag !== 0x81 && gn.tag !== 0xa4 && !out.otherForms.includes(gn.tag)) out.otherForms.push(gn.tag);
     switch (gn.tag) {
       case 0xa0: {
         // otherName [0] { type-id OID, value [0] EXPLICIT ANY }
@@ -116,6 +123,31 @@ function ia5(t: Tlv, field: string): string {
   const v = t.value;
   for (const b of v) if (b > 0x7e || b < 0x20) malformed(`${field} contains a non-IA5 character`);
   return Buffer.from(v).toString('latin1');
+}
+
+/**
+ * Every emailAddress attribute (PKCS #9, 1.2.840.113549.1.9.1) of the subject Name,
+ * in any RDN, multi-valued ones included, read from the DER: name constraints apply
+ * to all of them (RFC 5280 4.2.1.10), not only to the first one a text rendering
+ * shows. A value that is not a readable string comes back as "#" and its hex, which
+ * is no mailbox (so any rfc822Name constraint refuses it).
+ */
+export function readSubjectEmailAddresses(cert: Certificate): string[] {
+  const out: string[] = [];
+  for (const rdn of decode(cert.subject, { der: true }).children()) {
+    for (const atv of rdn.children()) {
+      const [type, value] = atv.children();
+      if (!type || !value || readOid(type) !== OID.emailAddress) continue;
+      let v: string;
+      try {
+        v = readString(value);
+      } catch {
+        v = `#${Buffer.from(value.bytes).toString('hex')}`;
+      }
+      if (!out.includes(v)) out.push(v);
+    }
+  }
+  return out;
 }
 
 export function readSubjectAltNames(cert: Certificate): SubjectAltNames | undefined {

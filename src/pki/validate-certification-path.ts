@@ -19,7 +19,7 @@ import type { Certificate } from '../x509/certificate.ts';
 import { keyManagementBit } from '../x509/key-management-usage.ts';
 import type { ErrorCode } from '../errors.ts';
 import { OID } from '../asn1/oids.ts';
-import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, readSubjectAltNames, type NameConstraints } from './read-certificate-extensions.ts';
+import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, readSubjectAltNames, readSubjectEmailAddresses, type NameConstraints } from './read-certificate-extensions.ts';
 import { checkNameConstraints } from './match-name-constraints.ts';
 import { judgeCertificateAlgorithms, type AlgorithmPolicy } from './algorithm-policy.ts';
 import { processCertificatePolicies, type PolicyProcessingOptions } from './process-certificate-policies.ts';
@@ -117,9 +117,10 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
     if (!isAnchor && (isLeaf || !isSelfIssued(c))) {
       const san = readSubjectAltNames(c);
       const mailboxes = [...(san?.rfc822 ?? []), ...(san?.smtpUtf8 ?? [])];
-      for (const e of c.emailAddresses) if (!mailboxes.includes(e)) mailboxes.push(e);
+      // Every emailAddress of the subject, with or without a subjectAltName (stricter than 4.2.1.10's "MUST when there is none").
+      for (const e of readSubjectEmailAddresses(c)) if (!mailboxes.includes(e)) mailboxes.push(e);
       for (const { nc, ca } of constraints) {
-        const v = checkNameConstraints({ subject: c.subject, mailboxes, directoryNames: san?.directoryNames ?? [] }, nc, ca);
+        const v = checkNameConstraints({ subject: c.subject, mailboxes, directoryNames: san?.directoryNames ?? [], otherForms: san?.otherForms ?? [] }, nc, ca);
         if (v) return fail('CERT_UNTRUSTED', `Name constraints violated: ${v}.`, warnings);
       }
     }

@@ -35,6 +35,8 @@ export class Certificate {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly signatureAlgorithm: string;
+  /** The outer signatureAlgorithm's parameters (DER), if any: RSASSA-PSS names its hash there. */
+  readonly signatureParameters: Uint8Array | undefined;
   readonly extensions: ReadonlyMap<string, Extension>;
   #publicKey: KeyObject | undefined;
   #x509: X509Certificate | undefined;
@@ -50,6 +52,7 @@ export class Certificate {
     top.end();
     this.tbs = tbsT.bytes;
     this.signatureAlgorithm = readOid(sigAlg.children()[0] ?? malformed('empty AlgorithmIdentifier'));
+    this.signatureParameters = sigAlg.children()[1]?.bytes;
     const f = tbsT.fields('TBSCertificate');
     const ver = f.optional(0xa0);
     // [0] EXPLICIT Version holds exactly one INTEGER, v1(0)..v3(2) (RFC 5280 4.1.2.1);
@@ -84,10 +87,15 @@ export class Certificate {
       const point = readBitString(spkiF.expect(Tag.BIT_STRING, 'subjectPublicKey'), 'subjectPublicKey').bytes;
       if (point[0] !== 0x04 && point[0] !== 0x02 && point[0] !== 0x03) malformed('EC public key is not an uncompressed or compressed point (RFC 5480 2.2)');
     }
-    f.optional(0x81);
-    f.optional(0x82);
+    const issuerUid = f.optional(0x81);
+    const subjectUid = f.optional(0x82);
     const extsT = f.optional(0xa3);
     f.end();
+    // RFC 5280 4.1.2.1, 4.1.2.8, 4.1.2.9: unique identifiers need v2 or v3, extensions
+    // v3. A v1 certificate is a CA by OpenSSL's and NSS's habit only when it has no
+    // extensions at all; one that carries basicConstraints is not v1 (OpenSSL refuses it).
+    if ((issuerUid || subjectUid) && version < 2) malformed(`unique identifiers in a version ${version} certificate`);
+    if (extsT && version < 3) malformed(`extensions in a version ${version} certificate`);
     const exts = new Map<string, Extension>();
     if (extsT) {
       const seq = extsT.children();

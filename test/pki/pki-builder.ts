@@ -7,7 +7,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -309,5 +309,61 @@ export class OpensslOcspResponder {
       await done;
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A signature for rawCertificate: the AlgorithmIdentifier written (in tbs and outside) and how to sign. */
+export interface RawSigner {
+  algorithm: Uint8Array;
+  sign: (tbs: Buffer) => Buffer;
+}
+
+/** The usual signer for a key: ECDSA/RSA with SHA-256 (x509SignatureAlgorithm). */
+export function signerOf(k: KeyObject): RawSigner {
+  return { algorithm: x509SignatureAlgorithm(k), sign: (tbs) => x509Sign(k, tbs) };
+}
+
+/**
+ * A certificate written field by field, for hostile shapes issueCertificate refuses to
+ * make: any subject Name, any version (null: none, v1), any SPKI, any extension list
+ * (nothing added), a tbs signature AlgorithmIdentifier that differs from the outer one.
+ * Returns the DER: some of these shapes are refused by Certificate.fromDer itself.
+ */
+export function rawCertificate(o: {
+  subject: Uint8Array;
+  spki: Uint8Array;
+  issuer?: Certificate;
+  signer: RawSigner;
+  extensions?: Uint8Array[];
+  version?: number | null;
+  serial?: Uint8Array;
+  tbsAlgorithm?: Uint8Array;
+  notBefore?: Date;
+  notAfter?: Date;
+}): Buffer {
+  const tbs = sequence(
+    ...(o.version === null ? [] : [explicit(0, integer(o.version ?? 2))]),
+    o.serial ? Buffer.from(o.serial) : unsignedInteger(Buffer.from('4a1b2c3d4e5f', 'hex')),
+    Buffer.from(o.tbsAlgorithm ?? o.signer.algorithm),
+    Buffer.from(o.issuer ? o.issuer.subject : o.subject),
+    sequence(time(o.notBefore ?? new Date(Date.now() - 86_400_000)), time(o.notAfter ?? new Date(Date.now() + 300 * 86_400_000))),
+    Buffer.from(o.subject),
+    Buffer.from(o.spki),
+    ...(o.extensions?.length ? [explicit(3, sequence(...o.extensions))] : []),
+  );
+  return sequence(tbs, Buffer.from(o.signer.algorithm), bitString(o.signer.sign(tbs)));
+}
+
+/** `openssl verify -x509_strict -purpose PURPOSE` of leaf over chain to root: true when OpenSSL accepts. */
+export function opensslVerifies(leaf: Uint8Array, chain: Uint8Array[], root: Uint8Array, purpose = 'smimesign'): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-verify-'));
+  try {
+    writeFileSync(join(dir, 'root.pem'), encodePem('CERTIFICATE', root));
+    writeFileSync(join(dir, 'chain.pem'), chain.map((c) => encodePem('CERTIFICATE', c)).join(''));
+    writeFileSync(join(dir, 'leaf.pem'), encodePem('CERTIFICATE', leaf));
+    const args = ['verify', '-purpose', purpose, '-x509_strict', '-CAfile', join(dir, 'root.pem'), ...(chain.length ? ['-untrusted', join(dir, 'chain.pem')] : []), join(dir, 'leaf.pem')];
+    return spawnSync('openssl', args, { encoding: 'utf8' }).status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

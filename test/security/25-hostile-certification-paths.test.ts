@@ -1,0 +1,154 @@
+/**
+ * docs/security.md section 22 ("Hostile certification paths"): chains built to make
+ * path validation (RFC 5280 6.1, RFC 8550 4) trust what it must not. Each case is
+ * decided by Kakitome's validator and, on the same bytes, by `openssl verify
+ * -x509_strict` where OpenSSL decides it the same way; the cases where it does not
+ * are docs/interop.md q20-q22.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { constants, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createSignerValidator, type SignerValidatorOptions } from '../../src/pki/create-signer-validator.ts';
+import { Certificate } from '../../src/x509/certificate.ts';
+import { encodeName, keyIdentifier, toPublic } from '../../src/x509/issue.ts';
+import { OID } from '../../src/asn1/oids.ts';
+import { sequence, set, oid, ia5String, utf8String, implicit, explicit, octetString, boolean, bitString, integer } from '../../src/asn1/der.ts';
+import { rootCa, subCa, endEntity, key, extension, nameConstraints, rawCertificate, signerOf, opensslVerifies, type Party, type RawSigner } from '../pki/pki-builder.ts';
+import { errorCode } from '../helpers/error-code.ts';
+
+const root = rootCa('Hostile Paths Root');
+
+async function judge(leaf: Certificate, carried: Certificate[], from: string, more: SignerValidatorOptions = {}, anchor = root.cert) {
+  return createSignerValidator({ anchors: [anchor], revocation: { mode: 'off' }, ...more })({ certificate: leaf, carried, usage: 'signing', from: [from] });
+}
+
+const spkiOf = (k: KeyObject) => toPublic(k).export({ format: 'der', type: 'spki' });
+const ku = (bits: number, unused: number) => extension(OID.keyUsage, true, bitString(Buffer.of(bits), unused));
+const caExtensions = (k: KeyObject) => [extension(OID.basicConstraints, true, sequence(boolean(true))), ku(0x06, 1), extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(k)))];
+const sanExtension = (...names: Buffer[]) => extension(OID.subjectAltName, false, sequence(...names));
+const rfc822 = (s: string) => implicit(1, false, Buffer.from(s, 'latin1'));
+const dnsName = (s: string) => implicit(2, false, Buffer.from(s, 'latin1'));
+const signerLeafExtensions = [ku(0x80, 7), extension(OID.extKeyUsage, false, sequence(oid(OID.emailProtection)))];
+const emailAttribute = (v: string) => sequence(oid(OID.emailAddress), ia5String(v));
+const cnAttribute = (v: string) => sequence(oid(OID.commonName), utf8String(v));
+
+/** authorityKeyIdentifier, which `openssl verify -x509_strict` requires (else it refuses for that alone). */
+const akiOf = (ca: Party) => extension(OID.authorityKeyIdentifier, false, sequence(implicit(0, false, ca.cert.subjectKeyIdentifier!)));
+
+function leafUnder(ca: Party, subject: Uint8Array, extensions: Uint8Array[], k = key('p256', 'hostile-leaf')): Certificate {
+  return Certificate.fromDer(rawCertificate({ subject, spki: spkiOf(k.publicKey), issuer: ca.cert, signer: signerOf(ca.key), extensions: [...extensions, akiOf(ca)] }));
+}
+
+test('an rfc822Name that is not a mailbox (no @, a final dot) cannot step out of an excluded subtree', async () => {
+  const ca = subCa(root, 'Excludes evil.example', { extraExtensions: [nameConstraints({ excludedEmail: ['evil.example', '.evil.example'] })] });
+  for (const name of ['evil.example', 'boss@evil.example.', 'boss@sub.evil.example.']) {
+    const leaf = leafUnder(ca, encodeName({ commonName: 'x' }), [...signerLeafExtensions, sanExtension(rfc822(name))]);
+    const r = await judge(leaf, [ca.cert], name);
+    assert.equal(r.code, 'CERT_UNTRUSTED', `${name}: ${r.message}`);
+    assert.match(r.message, /name constraints violated/);
+  }
+  // OpenSSL refuses the name without @ too; it lets the final dot through (interop.md q20).
+  const noAt = leafUnder(ca, encodeName({ commonName: 'x' }), [...signerLeafExtensions, sanExtension(rfc822('evil.example'))]);
+  assert.equal(opensslVerifies(noAt.der, [ca.cert.der], root.cert.der), false);
+  // Under a permitted subtree the same names were already refused; a well-formed one passes.
+  const permits = subCa(root, 'Permits good.example', { extraExtensions: [nameConstraints({ permittedEmail: ['good.example'] })] });
+  const ok = leafUnder(permits, encodeName({ commonName: 'x' }), [...signerLeafExtensions, sanExtension(rfc822('a@GOOD.example'))]);
+  assert.equal((await judge(ok, [permits.cert], 'a@good.example')).status, 'trusted');
+  assert.equal(opensslVerifies(ok.der, [permits.cert.der], root.cert.der), true, 'the control passes OpenSSL');
+});
+
+test('an excluded mailbox is excluded whatever the case of its local part, as identity matching folds it', async () => {
+  const ca = subCa(root, 'Excludes the CEO', { extraExtensions: [nameConstraints({ excludedEmail: ['ceo@corp.example'] })] });
+  const leaf = leafUnder(ca, encodeName({ commonName: 'x' }), [...signerLeafExtensions, sanExtension(rfc822('CEO@corp.example'))]);
+  // Before: trusted, matching From ceo@corp.example with only a case-folding warning.
+  const r = await judge(leaf, [ca.cert], 'ceo@corp.example');
+  assert.equal(r.code, 'CERT_UNTRUSTED', r.message);
+  assert.match(r.message, /excluded mail name space ceo@corp.example/);
+});
+
+test('every emailAddress attribute of the subject is under the rfc822Name constraints, in any RDN', async () => {
+  const ca = subCa(root, 'Permits good.example only', { extraExtensions: [nameConstraints({ permittedEmail: ['good.example'] })] });
+  const twice = sequence(set(cnAttribute('two')), set(emailAttribute('ok@good.example')), set(emailAttribute('boss@evil.example')));
+  const multiValued = sequence(set(cnAttribute('m'), emailAttribute('boss@evil.example')));
+  for (const subject of [twice, multiValued]) {
+    const leaf = leafUnder(ca, subject, signerLeafExtensions);
+    const r = await judge(leaf, [ca.cert], 'ok@good.example');
+    assert.equal(r.code, 'CERT_UNTRUSTED', r.message);
+    assert.match(r.message, /boss@evil.example is outside the mail domains permitted/);
+    assert.equal(opensslVerifies(leaf.der, [ca.cert.der], root.cert.der), false, 'OpenSSL refuses it too');
+  }
+  const once = leafUnder(ca, sequence(set(cnAttribute('one')), set(emailAttribute('ok@good.example'))), signerLeafExtensions);
+  const r = await judge(once, [ca.cert], 'ok@good.example');
+  assert.equal(r.status, 'trusted', r.message);
+  assert.equal(r.identity.status, 'match');
+  assert.equal(opensslVerifies(once.der, [ca.cert.der], root.cert.der), true, 'the control passes OpenSSL');
+});
+
+test('a critical constraint on a name form Kakitome does not match (dNSName) refuses certificates carrying that form', async () => {
+  const nc = extension(OID.nameConstraints, true, sequence(implicit(0, true, sequence(dnsName('good.example')))));
+  const ca = subCa(root, 'Permits dNSName good.example', { extraExtensions: [nc] });
+  const outside = leafUnder(ca, encodeName({ commonName: 'x' }), [...signerLeafExtensions, sanExtension(rfc822('b@good.example'), dnsName('evil.example'))]);
+  const r = await judge(outside, [ca.cert], 'b@good.example');
+  assert.equal(r.code, 'CERT_UNTRUSTED', r.message);
+  assert.match(r.message, /dNSName/);
+  assert.equal(opensslVerifies(outside.der, [ca.cert.der], root.cert.der), false, 'OpenSSL refuses it too');
+  // RFC 5280 4.2.1.10: a constraint on one form says nothing about the others.
+  // (A common name that is no host name: OpenSSL checks one that looks like a host against dNSName constraints.)
+  const mailOnly = leafUnder(ca, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('b@other.example'))]);
+  assert.equal((await judge(mailOnly, [ca.cert], 'b@other.example')).status, 'trusted');
+  assert.equal(opensslVerifies(mailOnly.der, [ca.cert.der], root.cert.der), true);
+});
+
+test('a v1 or v2 certificate with extensions is malformed (RFC 5280 4.1.2.1, 4.1.2.9)', () => {
+  const k = key('p256', 'v1-with-extensions');
+  for (const version of [null, 1]) {
+    const der = rawCertificate({ subject: encodeName({ commonName: 'v1 CA' }), spki: spkiOf(k.publicKey), issuer: root.cert, signer: signerOf(root.key), extensions: caExtensions(k.publicKey), version });
+    assert.equal(errorCode(() => Certificate.fromDer(der)), 'MALFORMED');
+  }
+});
+
+const rsaRoot = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsaRootParty: Party = {
+  key: rsaRoot.privateKey,
+  cert: Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'Hostile RSA Root' }), spki: spkiOf(rsaRoot.publicKey), signer: signerOf(rsaRoot.privateKey), extensions: caExtensions(rsaRoot.publicKey) })),
+};
+
+test('an intermediate signed with RSASSA-PSS over SHA-1 is SHA-1 to the algorithm policy', async () => {
+  const pssSha1: RawSigner = { algorithm: sequence(oid(OID.rsassaPss), sequence()), sign: (tbs) => cryptoSign('sha1', tbs, { key: rsaRoot.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 20 }) };
+  const ik = key('p256', 'pss-sha1-intermediate');
+  const inter: Party = { key: ik.privateKey, cert: Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'PSS SHA-1 CA' }), spki: spkiOf(ik.publicKey), issuer: rsaRootParty.cert, signer: pssSha1, extensions: caExtensions(ik.publicKey) })) };
+  const leaf = endEntity(inter, 'a@good.example').cert;
+  // Before: trusted, with no word of SHA-1 (the policy read the hash from the OID only).
+  const r = await judge(leaf, [inter.cert], 'a@good.example', {}, rsaRootParty.cert);
+  assert.equal(r.code, 'WEAK_ALG', r.message);
+  assert.match(r.message, /SHA-1/);
+  const legacy = await judge(leaf, [inter.cert], 'a@good.example', { allowLegacy: true }, rsaRootParty.cert);
+  assert.equal(legacy.status, 'trusted', legacy.message);
+  assert.ok(legacy.legacy?.some((l) => /SHA-1/.test(l)));
+  // RSASSA-PSS over SHA-256 is not legacy.
+  const pssSha256Params = sequence(explicit(0, sequence(oid(OID.sha256))), explicit(1, sequence(oid(OID.mgf1), sequence(oid(OID.sha256)))), explicit(2, integer(32)));
+  const pss256: RawSigner = { algorithm: sequence(oid(OID.rsassaPss), pssSha256Params), sign: (tbs) => cryptoSign('sha256', tbs, { key: rsaRoot.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }) };
+  const ik2 = key('p256', 'pss-sha256-intermediate');
+  const inter2: Party = { key: ik2.privateKey, cert: Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'PSS SHA-256 CA' }), spki: spkiOf(ik2.publicKey), issuer: rsaRootParty.cert, signer: pss256, extensions: caExtensions(ik2.publicKey) })) };
+  const leaf2 = endEntity(inter2, 'a@good.example').cert;
+  const ok = await judge(leaf2, [inter2.cert], 'a@good.example', {}, rsaRootParty.cert);
+  assert.equal(ok.status, 'trusted', ok.message);
+  assert.equal(ok.legacy, undefined);
+});
+
+test('a key with explicit EC parameters is refused (RFC 5480 2.1.1: specifiedCurve MUST NOT be used)', async () => {
+  const pem = execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout']);
+  const spki = execFileSync('openssl', ['ec', '-pubout', '-outform', 'DER'], { input: pem, stdio: ['pipe', 'pipe', 'ignore'] });
+  const ca = subCa(root, 'Explicit Curve Issuer');
+  const leaf = Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'explicit' }), spki, issuer: ca.cert, signer: signerOf(ca.key), extensions: [...signerLeafExtensions, sanExtension(rfc822('a@good.example')), akiOf(ca)] }));
+  assert.equal(leaf.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', 'OpenSSL names the curve it recognises in the explicit parameters');
+  const r = await judge(leaf, [ca.cert], 'a@good.example');
+  assert.equal(r.code, 'WEAK_ALG', r.message);
+  assert.match(r.message, /explicit/);
+  assert.equal(opensslVerifies(leaf.der, [ca.cert.der], root.cert.der), false, 'OpenSSL -x509_strict refuses it too');
+  const named = leafUnder(ca, encodeName({ commonName: 'named' }), [...signerLeafExtensions, sanExtension(rfc822('a@good.example'))]);
+  assert.equal((await judge(named, [ca.cert], 'a@good.example')).status, 'trusted');
+  assert.equal(opensslVerifies(named.der, [ca.cert.der], root.cert.der), true, 'the control passes OpenSSL');
+});
+
