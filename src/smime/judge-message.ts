@@ -117,9 +117,31 @@ function timestampNote(signers: readonly SignerVerdict[]): string {
   return `; valid at the timestamped time ${stamped.map((t) => `${t.time?.toISOString()} (TSA "${t.tsa}")`).join(', ')}`;
 }
 
-/** A countersignature as the verdict reports it (reported only: judged by nobody's trust). */
-function countersignatureVerdict(c: SignerVerification): CountersignatureVerdict {
+/** The certificates a signer's (or countersigner's) path may use: the layer's, then the caller's. */
+function carriedFor(p: PendingSigner, input: JudgeInput): Certificate[] {
+  return input.certificates?.length ? [...p.verification.certificates, ...input.certificates] : p.verification.certificates;
+}
+
+/**
+ * A countersignature as the verdict reports it. RFC 5652 11.4 makes it a signature
+ * like any other, so one that verifies has its certificate judged by the signers'
+ * validator, against the same trust anchors, with no From comparison (the
+ * countersigner is not the author). Reported only: it never changes the verdict.
+ */
+async function countersignatureVerdict(c: SignerVerification, p: PendingSigner, input: JudgeInput): Promise<CountersignatureVerdict> {
+  const trust = c.status === 'valid' && c.certificate && input.validateSigner
+    ? await input.validateSigner({
+      certificate: c.certificate,
+      carried: carriedFor(p, input),
+      carriedCrls: p.verification.crls,
+      carriedOcsp: p.verification.ocspResponses,
+      ...(c.signingTime ? { signingTime: c.signingTime } : {}),
+      usage: 'signing',
+      signatureAlgorithms: c.algorithmOids,
+    })
+    : undefined;
   return {
+    ...(trust ? { trust } : {}),
     identifier: describeIdentifier(c.identifier),
     ...(c.certificate ? { subject: certificateNames(c.certificate).subjectText, certificate: c.certificate } : {}),
     status: c.status,
@@ -158,7 +180,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       ...(s.capabilities ? { capabilities: s.capabilities } : {}),
       ...(s.encryptionKeyPreference ? { encryptionKeyPreference: s.encryptionKeyPreference } : {}),
       carried: p.verification.certificates,
-      ...(s.countersignatures ? { countersignatures: s.countersignatures.map(countersignatureVerdict) } : {}),
+      ...(s.countersignatures ? { countersignatures: await Promise.all(s.countersignatures.map((c) => countersignatureVerdict(c, p, input))) } : {}),
     };
     if (s.status !== 'valid' || !cert) {
       signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from), warnings: [...s.warnings] });
@@ -170,7 +192,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
     if (validateSigner) {
       const trust = await validateSigner({
         certificate: cert,
-        carried: input.certificates?.length ? [...p.verification.certificates, ...input.certificates] : p.verification.certificates,
+        carried: carriedFor(p, input),
         carriedCrls: p.verification.crls,
         carriedOcsp: p.verification.ocspResponses,
         ...(s.signingTime ? { signingTime: s.signingTime } : {}),

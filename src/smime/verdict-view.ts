@@ -34,7 +34,12 @@ export interface SignerView {
   countersignatures?: CountersignatureView[];
 }
 
-/** One countersignature: checked cryptographically over the countersigned signature value, never path-validated (`trust.status` 'not-checked'). */
+/**
+ * One countersignature: checked cryptographically over the countersigned signature
+ * value; when it verifies, its certificate is path-validated against the signers' trust
+ * anchors (`trust`: trusted or untrusted with a code; 'not-checked' when it does not
+ * verify or no anchors were given). Never part of the signer's or the message's status.
+ */
 export interface CountersignatureView {
   /** valid | invalid (cryptographic check only). */
   status: string;
@@ -49,7 +54,8 @@ export interface CountersignatureView {
   signingTime?: string;
   digestAlgorithm: string;
   signatureAlgorithm: string;
-  trust: { status: 'not-checked'; message: string };
+  /** `anchor`: the trust anchor's subject, when the path was valid. */
+  trust: { status: 'trusted' | 'untrusted' | 'not-checked'; code?: string; message: string; anchor?: string };
   warnings: string[];
 }
 
@@ -167,6 +173,19 @@ function viewSigner(s: SignerVerdict): SignerView {
   return view;
 }
 
+/** What the view says of a countersigner's certificate: a countersignature never changes the verdict, whatever its trust. */
+function countersignerTrust(c: CountersignatureVerdict): CountersignatureView['trust'] {
+  const never = 'A countersignature never changes the signer\'s or the message\'s result.';
+  if (!c.trust) {
+    const why = c.status === 'valid' ? 'no trust anchors were given to judge it' : 'the countersignature does not verify, so nothing it claims is believed';
+    return { status: 'not-checked', message: `The countersigner's certificate was not checked: ${why}. ${never}` };
+  }
+  const t: CountersignatureView['trust'] = { status: c.trust.status, message: `${c.trust.message} (Judged against the trust anchors the signers are judged against, without comparing the sender. ${never})` };
+  if (c.trust.code !== undefined) t.code = c.trust.code;
+  if (c.trust.status === 'trusted' && c.trust.anchor) t.anchor = c.trust.anchor.subjectText;
+  return t;
+}
+
 function viewCountersignature(c: CountersignatureVerdict): CountersignatureView {
   const view: CountersignatureView = {
     status: c.status,
@@ -174,7 +193,7 @@ function viewCountersignature(c: CountersignatureVerdict): CountersignatureView 
     identifier: c.identifier,
     digestAlgorithm: c.algorithms.digest,
     signatureAlgorithm: c.algorithms.signature,
-    trust: { status: 'not-checked', message: 'The countersigner\'s certificate chain was not checked: a countersignature is reported, not trusted.' },
+    trust: countersignerTrust(c),
     warnings: [...c.warnings],
   };
   if (c.code !== undefined) view.code = c.code;

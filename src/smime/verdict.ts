@@ -71,8 +71,9 @@ export interface SignerVerdict {
   carried?: Certificate[];
   /**
    * Countersignatures on this signer's signature (RFC 5652 11.4), checked
-   * cryptographically only: never path-validated, and never part of this signer's
-   * status, code or trust. First level only. Absent when there are none.
+   * cryptographically and, when they verify, their certificates path-validated
+   * against the same trust anchors (`trust`); never part of this signer's status,
+   * code or trust. First level only. Absent when there are none.
    */
   countersignatures?: CountersignatureVerdict[];
 }
@@ -90,6 +91,13 @@ export interface CountersignatureVerdict {
   signingTime?: Date;
   algorithms: { digest: string; signature: string };
   warnings: string[];
+  /**
+   * The countersigner's certificate judged by the signers' validator (path, validity at
+   * the countersignature's signing time under the 'signingTime' clock, revocation,
+   * algorithms; no sender comparison: a countersigner is not the author). Absent when
+   * the countersignature does not verify or no validator was given.
+   */
+  trust?: TrustReport;
 }
 
 export interface EncryptionReport {

@@ -82,7 +82,7 @@ function countersignedMail(forge: boolean): Buffer {
   return Buffer.from(`From: <${signer.email}>\r\nTo: taro@example.com\r\nSubject: Figures\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n${der.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`);
 }
 
-test('a countersignature is shown under the signer, valid or not, "not path-validated", and the result stays as without it (both languages)', async () => {
+test('a countersignature is shown under the signer, valid or not, with its certificate\'s trust, and the result stays as without it (both languages)', async () => {
   const plain = await explained(`<${signer.email}>`);
   assert.equal(plain.view.status, 'trusted');
   assert.ok(!plain.x.facts.some((f) => f.label === en.verdict.countersignature), 'no countersignature fact without one');
@@ -99,8 +99,9 @@ test('a countersignature is shown under the signer, valid or not, "not path-vali
       const at = x.facts.findIndex((f) => f.label === m.verdict.countersignature);
       assert.ok(at > x.facts.findIndex((f) => f.label === m.verdict.certificate), 'under the signer\'s facts');
       const value = x.facts[at]!.value;
-      assert.equal(value, forge ? m.verdict.countersignatureInvalid(countersigner.cert.subjectText, 'BAD_SIG') : m.verdict.countersignatureValid(countersigner.cert.subjectText));
-      assert.match(value, m === en ? /Not path-validated/ : /パス検証なし/);
+      // The countersigner's certificate chains to the same anchor as the signer's: trusted (path-validated since session 15).
+      assert.equal(value, forge ? m.verdict.countersignatureInvalid(countersigner.cert.subjectText, 'BAD_SIG') : m.verdict.countersignatureValid(countersigner.cert.subjectText, m.verdict.countersignerTrusted(pki.caCert.subjectText)));
+      if (forge) assert.match(value, m === en ? /Not path-validated/ : /パス検証なし/);
       assert.deepEqual(x.facts.filter((_, i) => i !== at).map((f) => f.label), expected.facts.map((f) => f.label));
     }
   }

@@ -3,17 +3,21 @@
  * path validation (RFC 5280 6.1, RFC 8550 4) trust what it must not. Each case is
  * decided by Kakitome's validator and, on the same bytes, by `openssl verify
  * -x509_strict` where OpenSSL decides it the same way; the cases where it does not
- * are docs/interop.md q20-q22.
+ * are docs/interop.md q20-q22. Last, RFC 5652 11.4 countersigners: path-validated and reported.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { createSignerValidator, type SignerValidatorOptions } from '../../src/pki/create-signer-validator.ts';
 import { Certificate } from '../../src/x509/certificate.ts';
 import { encodeName, keyIdentifier, toPublic } from '../../src/x509/issue.ts';
 import { OID } from '../../src/asn1/oids.ts';
-import { sequence, set, oid, ia5String, utf8String, implicit, explicit, octetString, boolean, bitString, integer } from '../../src/asn1/der.ts';
+import { sequence, set, setOf, oid, ia5String, utf8String, implicit, explicit, octetString, boolean, bitString, integer, retag, time } from '../../src/asn1/der.ts';
+import { encodeAttribute } from '../../src/cms/attributes.ts';
+import { encodeIdentifier, identifierFor } from '../../src/cms/identifier.ts';
+import { verifyMessage } from '../../src/smime/verify-message.ts';
+import { viewVerdict } from '../../src/smime/verdict-view.ts';
 import { rootCa, subCa, endEntity, key, extension, nameConstraints, rawCertificate, signerOf, opensslVerifies, type Party, type RawSigner } from '../pki/pki-builder.ts';
 import { errorCode } from '../helpers/error-code.ts';
 
@@ -152,3 +156,62 @@ test('a key with explicit EC parameters is refused (RFC 5480 2.1.1: specifiedCur
   assert.equal(opensslVerifies(named.der, [ca.cert.der], root.cert.der), true, 'the control passes OpenSSL');
 });
 
+
+// RFC 5652 11.4: a countersignature is a signature (on the countersigned signature value), made
+// with a certificate like any other; built by hand and signed for real.
+function countersignedMail(signer: Party, countersigner: Party, carried: Certificate[]): Buffer {
+  const SHA256 = sequence(oid(OID.sha256));
+  const ECDSA_SHA256 = sequence(oid(OID.ecdsaWithSHA256));
+  const digest = (b: Uint8Array) => octetString(createHash('sha256').update(b).digest());
+  const signerInfo = (p: Party, attrs: Buffer[], unsigned: Buffer[] = [], signature?: Buffer) => {
+    const signed = setOf(attrs);
+    const value = signature ?? cryptoSign('sha256', signed, p.key);
+    return { der: sequence(integer(1), encodeIdentifier(identifierFor(p.cert)), SHA256, retag(signed, 0xa0), ECDSA_SHA256, octetString(value), ...(unsigned.length ? [retag(setOf(unsigned), 0xa1)] : [])), signature: value };
+  };
+  const content = Buffer.from('Content-Type: text/plain; charset=utf-8\r\n\r\nCountersigned.\r\n');
+  const attrs = [encodeAttribute(OID.contentType, oid(OID.data)), encodeAttribute(OID.messageDigest, digest(content)), encodeAttribute(OID.signingTime, time(new Date(Date.now() - 60_000)))];
+  const main = signerInfo(signer, attrs);
+  const cs = signerInfo(countersigner, [encodeAttribute(OID.messageDigest, digest(main.signature)), encodeAttribute(OID.signingTime, time(new Date(Date.now() - 30_000)))]);
+  const si = signerInfo(signer, attrs, [encodeAttribute(OID.counterSignature, cs.der)], main.signature);
+  const sd = sequence(integer(1), set(SHA256), sequence(oid(OID.data), explicit(0, octetString(content))), implicit(0, true, ...carried.map((c) => c.der)), set(si.der));
+  const der = sequence(oid(OID.signedData), explicit(0, sd));
+  return Buffer.from(`From: <${signer.cert.emailAddresses[0]}>\r\nTo: taro@example.com\r\nSubject: Countersigned\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n${der.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`);
+}
+
+test('a countersigner\'s certificate is path-validated against the signers\' trust anchors, reported, and never changes the verdict', async () => {
+  const issuing = subCa(root, 'Countersign Issuing CA');
+  const signer = endEntity(issuing, 'aiko@example.com');
+  const notary = endEntity(issuing, 'notary@example.com');
+  const strangerRoot = rootCa('Countersign Stranger Root');
+  const stranger = endEntity(strangerRoot, 'stranger@example.com');
+  const serverOnly = endEntity(issuing, 'server@example.com', { extKeyUsage: ['1.3.6.1.5.5.7.3.1'] });
+  const validateSigner = createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' } });
+  const cases: Array<[Party, Certificate[], string, string | undefined]> = [
+    [notary, [signer.cert, notary.cert, issuing.cert], 'trusted', undefined],
+    [stranger, [signer.cert, stranger.cert, issuing.cert, strangerRoot.cert], 'untrusted', 'CERT_UNTRUSTED'],
+    [serverOnly, [signer.cert, serverOnly.cert, issuing.cert], 'untrusted', 'CERT_USAGE'],
+  ];
+  for (const [countersigner, carried, status, code] of cases) {
+    const verdict = await verifyMessage(countersignedMail(signer, countersigner, carried), { validateSigner });
+    assert.equal(verdict.status, 'trusted', verdict.summary);
+    const c = verdict.signers[0]!.countersignatures![0]!;
+    assert.equal(c.status, 'valid', c.message);
+    // Before: no trust at all, and the view said `not-checked` whatever the certificate.
+    assert.equal(c.trust?.status, status, c.trust?.message);
+    assert.equal(c.trust?.code, code);
+    assert.equal(c.trust?.identity.status, 'unknown', 'a countersigner is not the author: no From comparison');
+    const view = viewVerdict(verdict).signers[0]!.countersignatures![0]!;
+    assert.equal(view.trust.status, status);
+    assert.equal(view.trust.code, code);
+    assert.match(view.trust.message, /the trust anchors the signers are judged against/);
+    if (status === 'trusted') assert.equal(view.trust.anchor, root.cert.subjectText);
+  }
+  // A countersignature that does not verify is not path-validated: nothing it claims is believed.
+  const forged = countersignedMail(signer, { cert: notary.cert, key: stranger.key }, [signer.cert, notary.cert, issuing.cert]);
+  const f = viewVerdict(await verifyMessage(forged, { validateSigner })).signers[0]!.countersignatures![0]!;
+  assert.equal(f.status, 'invalid');
+  assert.equal(f.trust.status, 'not-checked');
+  // Without a validator nothing is trusted, the countersigner included.
+  const none = viewVerdict(await verifyMessage(countersignedMail(signer, notary, [signer.cert, notary.cert, issuing.cert]))).signers[0]!.countersignatures![0]!;
+  assert.equal(none.trust.status, 'not-checked');
+});

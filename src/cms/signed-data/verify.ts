@@ -324,7 +324,7 @@ function verifySignerInfo(
     r.status = 'valid';
     r.message = countersigned === undefined
       ? `Signature cryptographically valid: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; whether this signer is trusted is for path validation to decide.`
-      : `Countersignature cryptographically valid over signature ${countersigned + 1}'s value: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; the countersigner's certificate was not path-validated.`;
+      : `Countersignature cryptographically valid over signature ${countersigned + 1}'s value: made by ${certificateNames(cert).subjectText} with ${scheme.name} over ${digest.name}; whether the countersigner is trusted is for path validation to decide.`;
   } catch (e) {
     // LIMIT means hostile input, not a bad signer: the whole object is refused.
     if (!(e instanceof KakitomeError) || e.code === 'LIMIT') throw e;

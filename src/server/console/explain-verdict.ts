@@ -92,7 +92,8 @@ function revocationFact(t: Messages['verdict'], s: SignerView): string | undefin
 
 /**
  * A countersignature (RFC 5652 11.4) under the signer it countersigns: whether it verifies over that
- * signature, and always that its certificate was not path-validated. Reported only: it never changes the headline.
+ * signature and, when it does, whether its certificate is trusted (path-validated against the signers'
+ * anchors). Reported only: it never changes the headline.
  */
 function countersignatureFacts(t: Messages['verdict'], s: SignerView): Fact[] {
   const all = s.countersignatures ?? [];
@@ -100,9 +101,15 @@ function countersignatureFacts(t: Messages['verdict'], s: SignerView): Fact[] {
     const by = c.subject ?? t.countersignerNotInMessage(c.identifier);
     return {
       label: all.length > 1 ? `${t.countersignature} ${i + 1}` : t.countersignature,
-      value: c.status === 'valid' ? t.countersignatureValid(by) : t.countersignatureInvalid(by, c.code ?? c.status),
+      value: c.status === 'valid' ? t.countersignatureValid(by, countersignerTrust(t, c)) : t.countersignatureInvalid(by, c.code ?? c.status),
     };
   });
+}
+
+function countersignerTrust(t: Messages['verdict'], c: NonNullable<SignerView['countersignatures']>[number]): string {
+  if (c.trust.status === 'trusted') return t.countersignerTrusted(c.trust.anchor ?? '');
+  if (c.trust.status === 'untrusted') return t.countersignerUntrusted(c.trust.code ?? 'CERT_UNTRUSTED');
+  return t.countersignerNotChecked;
 }
 
 /** The header names the signature protects (RFC 9788) and those a reader sees that nothing protects. */
