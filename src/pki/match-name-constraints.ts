@@ -82,8 +82,8 @@ export interface ConstrainedNames {
   mailboxes: string[];
   /** directoryName entries of subjectAltName (DER). */
   directoryNames: Uint8Array[];
-  /** Tags of the other name forms in subjectAltName (SubjectAltNames.otherForms). */
-  otherForms: number[];
+  /** The other name forms in subjectAltName (SubjectAltNames.otherForms, nameFormKey). */
+  otherForms: string[];
 }
 
 /** Names of the GeneralName forms (RFC 5280 4.2.1.6) by tag, for the report. */
@@ -113,10 +113,13 @@ export function checkNameConstraints(names: ConstrainedNames, nc: NameConstraint
   }
   // RFC 5280 4.2.1.10: a constraint on a name form the application does not process
   // MUST make it reject a certificate that has a name of that form. S/MIME reads no
-  // dNSName, URI or iPAddress, so these are not matched: refused.
-  const constrainedOthers = new Set([...(nc.permitted ?? []), ...(nc.excluded ?? [])].flatMap((s) => (s.kind === 'other' ? [s.tag] : [])));
-  const unchecked = names.otherForms.find((tag) => constrainedOthers.has(tag));
-  if (unchecked !== undefined) return `"${caName}" constrains ${FORM_NAMES[unchecked] ?? `the name form [${unchecked & 0x1f}]`} names, which Kakitome does not match, and the certificate has one`;
+  // dNSName, URI or iPAddress, so these are not matched: refused. An otherName
+  // constraint concerns its own type only (a UPN constraint says nothing of SmtpUTF8Mailbox).
+  const unchecked = [...(nc.permitted ?? []), ...(nc.excluded ?? [])].find((s) => s.kind === 'other' && names.otherForms.includes(s.form));
+  if (unchecked?.kind === 'other') {
+    const form = FORM_NAMES[unchecked.tag] ?? `[${unchecked.tag & 0x1f}]`;
+    return `"${caName}" constrains ${unchecked.tag === 0xa0 ? `${form} (${unchecked.form.split(':')[1]})` : form} names, which Kakitome does not match, and the certificate has one`;
+  }
   for (const dn of dns) {
     if (permittedDn.length && !permittedDn.some((s) => withinDirectorySubtree(dn, s))) return `the name ${dn.join(', ')} is outside the directory subtrees permitted by "${caName}"`;
     if (excludedDn.some((s) => withinDirectorySubtree(dn, s))) return `the name ${dn.join(', ')} is in a directory subtree excluded by "${caName}"`;

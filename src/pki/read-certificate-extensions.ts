@@ -74,18 +74,21 @@ export interface SubjectAltNames {
   directoryNames: Uint8Array[];
   uris: string[];
   /**
-   * Tags of the name forms present that no S/MIME decision reads (dNSName 0x82,
-   * iPAddress 0x87, URI 0x86, any otherName 0xa0...): a CA's critical constraint
-   * on such a form refuses the certificate (RFC 5280 4.2.1.10, match-name-constraints.ts).
+   * The name forms present that no S/MIME decision reads, by nameFormKey (dNSName,
+   * iPAddress, URI, each otherName type...): a CA's constraint on such a form
+   * refuses the certificate (RFC 5280 4.2.1.10, match-name-constraints.ts).
    */
-  otherForms: number[];
+  otherForms: string[];
 }
 
 /** GeneralNames ::= SEQUENCE OF GeneralName (RFC 5280 4.2.1.6). */
 export function readGeneralNames(t: Tlv): SubjectAltNames {
   const out: SubjectAltNames = { rfc822: [], smtpUtf8: [], directoryNames: [], uris: [], otherForms: [] };
+  const noteForm = (key: string) => {
+    if (!out.otherForms.includes(key)) out.otherForms.push(key);
+  };
   for (const gn of t.children()) {
-    if (gn.tag !== 0x81 && gn.tag !== 0xa4 && !out.otherForms.includes(gn.tag)) out.otherForms.push(gn.tag);
+    if (gn.tag !== 0x81 && gn.tag !== 0xa4 && gn.tag !== 0xa0) noteForm(nameFormKey(gn.tag));
     switch (gn.tag) {
       case 0xa0: {
         // otherName [0] { type-id OID, value [0] EXPLICIT ANY }
@@ -93,6 +96,7 @@ export function readGeneralNames(t: Tlv): SubjectAltNames {
         const typeId = readOid(f.expect(Tag.OID, 'type-id'));
         const v = f.expect(0xa0, 'value');
         f.end();
+        noteForm(nameFormKey(0xa0, typeId));
         if (typeId === PKI_OID.smtpUtf8Mailbox) {
           const s = v.children();
           if (s.length !== 1 || s[0]!.tag !== Tag.UTF8_STRING) malformed('SmtpUTF8Mailbox is not a UTF8String');
@@ -155,10 +159,16 @@ export function readSubjectAltNames(cert: Certificate): SubjectAltNames | undefi
   return t ? readGeneralNames(t) : undefined;
 }
 
+/** One GeneralName form: its tag, and for otherName its type-id (a constraint on one otherName type says nothing of another). */
+export function nameFormKey(tag: number, typeId?: string): string {
+  return typeId === undefined ? `${tag}` : `${tag}:${typeId}`;
+}
+
 export type GeneralSubtree =
   | { kind: 'rfc822'; value: string }
   | { kind: 'directoryName'; value: Uint8Array }
-  | { kind: 'other'; tag: number };
+  /** `form`: nameFormKey of the constrained form. */
+  | { kind: 'other'; tag: number; form: string };
 
 export interface NameConstraints {
   permitted?: GeneralSubtree[];
@@ -185,7 +195,8 @@ export function readNameConstraints(cert: Certificate): NameConstraints | undefi
         if (c.length !== 1) malformed('directoryName constraint');
         return { kind: 'directoryName', value: c[0]!.bytes };
       }
-      return { kind: 'other', tag: gn.tag };
+      const typeId = gn.tag === 0xa0 ? readOid(gn.children()[0] ?? malformed('otherName constraint'), 'otherName constraint type-id') : undefined;
+      return { kind: 'other', tag: gn.tag, form: nameFormKey(gn.tag, typeId) };
     });
   const out: NameConstraints = {};
   if (p) out.permitted = subtrees(p);

@@ -102,6 +102,18 @@ test('a critical constraint on a name form Kakitome does not match (dNSName) ref
   const mailOnly = leafUnder(ca, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('b@other.example'))]);
   assert.equal((await judge(mailOnly, [ca.cert], 'b@other.example')).status, 'trusted');
   assert.equal(opensslVerifies(mailOnly.der, [ca.cert.der], root.cert.der), true);
+  // An otherName constraint concerns its own type: a UPN constraint (Microsoft, 1.3.6.1.4.1.311.20.2.3)
+  // refuses a UPN it cannot match, not an SmtpUTF8Mailbox (which rfc822Name constraints govern, RFC 9598).
+  const upn = '1.3.6.1.4.1.311.20.2.3';
+  const otherName = (type: string, v: string) => implicit(0, true, oid(type), explicit(0, utf8String(v)));
+  const upnCa = subCa(root, 'Permits UPN @corp.example', { extraExtensions: [extension(OID.nameConstraints, true, sequence(implicit(0, true, sequence(otherName(upn, '@corp.example')))))] });
+  const withUpn = leafUnder(upnCa, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('u@good.example'), otherName(upn, 'u@evil.example'))]);
+  const u = await judge(withUpn, [upnCa.cert], 'u@good.example');
+  assert.equal(u.code, 'CERT_UNTRUSTED', u.message);
+  assert.match(u.message, /otherName \(1\.3\.6\.1\.4\.1\.311\.20\.2\.3\)/);
+  const withUtf8 = leafUnder(upnCa, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('u@good.example'), otherName('1.3.6.1.5.5.7.8.9', 'ü@good.example'))]);
+  assert.equal((await judge(withUtf8, [upnCa.cert], 'u@good.example')).status, 'trusted');
+  assert.equal(opensslVerifies(withUtf8.der, [upnCa.cert.der], root.cert.der), true);
 });
 
 test('a v1 or v2 certificate with extensions is malformed (RFC 5280 4.1.2.1, 4.1.2.9)', () => {
