@@ -8,7 +8,8 @@
  *   - name constraints on rfc822Name/SmtpUTF8Mailbox/emailAddress and directoryName
  *     (6.1.3 (b)-(c)), applied from the anchor too (RFC 5937 allows it; stricter);
  *   - the signer's keyUsage (RFC 8550 4.4.2) and extendedKeyUsage (RFC 8550 4.4.4),
- *     and, as Mozilla and Microsoft do, EKU in CA certificates as a constraint;
+ *     and, as Mozilla and Microsoft do, EKU in CA certificates as a constraint
+ *     (which must name the purpose: anyExtendedKeyUsage alone does not);
  *   - certificate policies: the policy tree with mappings, inhibitAnyPolicy and
  *     policyConstraints (6.1.3 (d)-(f), 6.1.4 (a)-(b), (h)-(j), 6.1.5), in
  *     process-certificate-policies.ts;
@@ -142,8 +143,11 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
       if (bc?.pathLen !== undefined) maxPathLength = Math.min(maxPathLength, bc.pathLen);
       const nc = readNameConstraints(c);
       if (nc) constraints.push({ nc, ca: label(c) });
+      // A CA's EKU constrains the certificates below it and must name the purpose:
+      // anyExtendedKeyUsage alone is no wildcard here (Mozilla, NSS and OpenSSL refuse
+      // it too; RFC 8550 4.4.4's anyExtendedKeyUsage rule is for the signer's certificate).
       const eku = readExtKeyUsage(c);
-      if (eku && !eku.includes(purpose) && !eku.includes(OID.anyExtendedKeyUsage)) {
+      if (eku && !eku.includes(purpose)) {
         return fail('CERT_USAGE', `${who} is restricted to purposes other than ${tsa ? 'timestamping' : 'email protection'} (extendedKeyUsage).`, warnings);
       }
     }

@@ -227,3 +227,16 @@ test('a countersigner\'s certificate is path-validated against the signers\' tru
   const none = viewVerdict(await verifyMessage(countersignedMail(signer, notary, [signer.cert, notary.cert, issuing.cert]))).signers[0]!.countersignatures![0]!;
   assert.equal(none.trust.status, 'not-checked');
 });
+
+test('an intermediate whose extendedKeyUsage is only anyExtendedKeyUsage does not pass email protection on (Mozilla, NSS and OpenSSL practice)', async () => {
+  // RFC 8550 4.4.4's anyExtendedKeyUsage rule is for the certificate whose key signs or
+  // encrypts; a CA's EKU constrains the certificates below it, and must name the purpose.
+  const anyCa = subCa(root, 'anyEKU CA', { extKeyUsage: [OID.anyExtendedKeyUsage] });
+  const leaf = endEntity(anyCa, 'a@good.example').cert;
+  const r = await judge(leaf, [anyCa.cert], 'a@good.example');
+  assert.equal(r.code, 'CERT_USAGE', r.message);
+  assert.equal(opensslVerifies(leaf.der, [anyCa.cert.der], root.cert.der), false, 'OpenSSL refuses it too (and NSS vfychain: -8101)');
+  const emailCa = subCa(root, 'email and anyEKU CA', { extKeyUsage: [OID.emailProtection, OID.anyExtendedKeyUsage] });
+  assert.equal((await judge(endEntity(emailCa, 'a@good.example').cert, [emailCa.cert], 'a@good.example')).status, 'trusted');
+  // The signer's own anyExtendedKeyUsage stays accepted (RFC 8550 4.4.4 MUST), with a warning: path-validation.test.ts.
+});
