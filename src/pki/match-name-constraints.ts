@@ -59,7 +59,10 @@ export function splitMailbox(address: string): { local: string; domain: string }
 }
 
 /** `m` is a split mailbox (splitMailbox). `excluded`: see the mailbox form below. */
-function matchesRfc822Constraint(m: { local: string; domain: string }, constraint: string, excluded: boolean): boolean {
+function matchesRfc822Constraint(m: { local: string; domain: string }, written: string, excluded: boolean): boolean {
+  // QUIRK: "@host" is no RFC 5280 form, but CAs write it; OpenSSL reads it as the host
+  // form, and so do we (an excluded "@evil.example" excluded nothing before).
+  const constraint = written.startsWith('@') ? written.slice(1) : written;
   if (constraint.includes('@')) {
     // A particular mailbox: domain case-insensitive; local part exact (RFC 5321 2.4)
     // for a permitted one. An excluded one is matched ignoring case: identity
@@ -70,8 +73,10 @@ function matchesRfc822Constraint(m: { local: string; domain: string }, constrain
     if (c === undefined || c.domain !== m.domain) return false;
     return excluded ? c.local.toLowerCase() === m.local.toLowerCase() : c.local === m.local;
   }
-  const c = (domainToASCII(constraint.replace(/^\./, '').toLowerCase()) || constraint.toLowerCase());
-  if (constraint.startsWith('.')) return m.domain.endsWith(`.${c}`);
+  // A final dot names the same domain (mailbox domains never have one: splitMailbox).
+  const host = constraint.replace(/\.$/, '');
+  const c = domainToASCII(host.replace(/^\./, '').toLowerCase()) || host.toLowerCase();
+  if (host.startsWith('.')) return m.domain.endsWith(`.${c}`);
   return m.domain === c;
 }
 

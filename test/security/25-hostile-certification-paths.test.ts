@@ -240,3 +240,19 @@ test('an intermediate whose extendedKeyUsage is only anyExtendedKeyUsage does no
   assert.equal((await judge(endEntity(emailCa, 'a@good.example').cert, [emailCa.cert], 'a@good.example')).status, 'trusted');
   // The signer's own anyExtendedKeyUsage stays accepted (RFC 8550 4.4.4 MUST), with a warning: path-validation.test.ts.
 });
+
+test('an excluded constraint written "@domain" or with a final dot still excludes that domain', async () => {
+  // "@evil.example" is no RFC 5280 form, but CAs write it and OpenSSL reads it as the host form;
+  // a final dot names the same domain. Before, both excluded nothing.
+  const ca = subCa(root, 'Excludes oddly written', { extraExtensions: [nameConstraints({ excludedEmail: ['@evil.example', 'other.example.'] })] });
+  for (const name of ['boss@evil.example', 'boss@other.example']) {
+    const leaf = leafUnder(ca, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822(name))]);
+    const r = await judge(leaf, [ca.cert], name);
+    assert.equal(r.code, 'CERT_UNTRUSTED', `${name}: ${r.message}`);
+  }
+  const at = leafUnder(ca, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('boss@evil.example'))]);
+  assert.equal(opensslVerifies(at.der, [ca.cert.der], root.cert.der), false, 'OpenSSL reads "@evil.example" so too');
+  const elsewhere = leafUnder(ca, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('boss@good.example'))]);
+  assert.equal((await judge(elsewhere, [ca.cert], 'boss@good.example')).status, 'trusted');
+  assert.equal(opensslVerifies(elsewhere.der, [ca.cert.der], root.cert.der), true);
+});
