@@ -5,7 +5,7 @@
  * signatures and unauthenticated (CBC) encryption. Used by openMessage and by
  * any other reader that has gathered the same facts.
  */
-import type { ErrorCode } from '../errors.ts';
+import { KakitomeError, type ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { certificateNames } from '../x509/certificate-names.ts';
 import type { HeaderField } from '../mime/entity.ts';
@@ -129,19 +129,29 @@ function carriedFor(p: PendingSigner, input: JudgeInput): Certificate[] {
  * countersigner is not the author). Reported only: it never changes the verdict.
  */
 async function countersignatureVerdict(c: SignerVerification, p: PendingSigner, input: JudgeInput): Promise<CountersignatureVerdict> {
-  const trust = c.status === 'valid' && c.certificate && input.validateSigner
-    ? await input.validateSigner({
-      certificate: c.certificate,
-      carried: carriedFor(p, input),
-      carriedCrls: p.verification.crls,
-      carriedOcsp: p.verification.ocspResponses,
-      ...(c.signingTime ? { signingTime: c.signingTime } : {}),
-      usage: 'signing',
-      signatureAlgorithms: c.algorithmOids,
-    })
-    : undefined;
+  let trust: CountersignatureVerdict['trust'];
+  let trustFailure: CountersignatureVerdict['trustFailure'];
+  if (c.status === 'valid' && c.certificate && input.validateSigner) {
+    // Anyone on the way can add a countersignature (an unsigned attribute) without breaking
+    // the signature: a certificate that cannot even be judged fails the countersigner only.
+    try {
+      trust = await input.validateSigner({
+        certificate: c.certificate,
+        carried: carriedFor(p, input),
+        carriedCrls: p.verification.crls,
+        carriedOcsp: p.verification.ocspResponses,
+        ...(c.signingTime ? { signingTime: c.signingTime } : {}),
+        usage: 'signing',
+        signatureAlgorithms: c.algorithmOids,
+      });
+    } catch (e) {
+      if (!(e instanceof KakitomeError)) throw e;
+      trustFailure = { code: e.code, message: e.message };
+    }
+  }
   return {
     ...(trust ? { trust } : {}),
+    ...(trustFailure ? { trustFailure } : {}),
     identifier: describeIdentifier(c.identifier),
     ...(c.certificate ? { subject: certificateNames(c.certificate).subjectText, certificate: c.certificate } : {}),
     status: c.status,

@@ -98,6 +98,8 @@ export interface CountersignatureVerdict {
    * the countersignature does not verify or no validator was given.
    */
   trust?: TrustReport;
+  /** Set instead of `trust` when the countersigner's certificate could not be judged at all (a MALFORMED extension, say). */
+  trustFailure?: { code: ErrorCode; message: string };
 }
 
 export interface EncryptionReport {

@@ -256,3 +256,23 @@ test('an excluded constraint written "@domain" or with a final dot still exclude
   assert.equal((await judge(elsewhere, [ca.cert], 'boss@good.example')).status, 'trusted');
   assert.equal(opensslVerifies(elsewhere.der, [ca.cert.der], root.cert.der), true);
 });
+
+test('a countersigner\'s certificate that cannot even be judged leaves the verdict as it was', async () => {
+  // Anyone on the way can add a countersignature (an unsigned attribute) without breaking
+  // the signature: judging its certificate must never fail the message.
+  const issuing = subCa(root, 'Countersign Issuing CA 2');
+  const signer = endEntity(issuing, 'aiko@example.com');
+  const k = key('p256', 'broken-san');
+  const broken: Party = {
+    key: k.privateKey,
+    // A subjectAltName rfc822Name with a byte outside IA5String: MALFORMED when read.
+    cert: Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'Broken' }), spki: spkiOf(k.publicKey), issuer: issuing.cert, signer: signerOf(issuing.key), extensions: [...signerLeafExtensions, sanExtension(implicit(1, false, Buffer.from('b\u00e9@example.com', 'latin1'))), akiOf(issuing)] })),
+  };
+  const validateSigner = createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' } });
+  const verdict = await verifyMessage(countersignedMail(signer, broken, [signer.cert, broken.cert, issuing.cert]), { validateSigner });
+  assert.equal(verdict.status, 'trusted', verdict.summary);
+  const c = viewVerdict(verdict).signers[0]!.countersignatures![0]!;
+  assert.equal(c.status, 'valid', c.message);
+  assert.equal(c.trust.status, 'untrusted');
+  assert.equal(c.trust.code, 'MALFORMED');
+});
