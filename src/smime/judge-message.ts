@@ -123,19 +123,36 @@ function carriedFor(p: PendingSigner, input: JudgeInput): Certificate[] {
 }
 
 /**
- * A countersignature as the verdict reports it. RFC 5652 11.4 makes it a signature
- * like any other, so one that verifies has its certificate judged by the signers'
- * validator, against the same trust anchors, with no From comparison (the
- * countersigner is not the author). Reported only: it never changes the verdict.
+ * Countersigners path-validated per judged message. Anyone on the way can add
+ * countersignatures (up to maxSigners per signer, for up to maxSigners signers), and each
+ * path search may verify up to 64 candidate links: unbounded, a message would cost a
+ * thousand path searches. Each certificate is judged once per message.
  */
-async function countersignatureVerdict(c: SignerVerification, p: PendingSigner, input: JudgeInput): Promise<CountersignatureVerdict> {
-  let trust: CountersignatureVerdict['trust'];
-  let trustFailure: CountersignatureVerdict['trustFailure'];
-  if (c.status === 'valid' && c.certificate && input.validateSigner) {
-    // Anyone on the way can add a countersignature (an unsigned attribute) without breaking
-    // the signature: a certificate that cannot even be judged fails the countersigner only.
-    try {
-      trust = await input.validateSigner({
+export const MAX_COUNTERSIGNERS_VALIDATED = 8;
+
+interface CountersignerJudgements {
+  /** By certificate, signing time and SignedData (the clock and the carried certificates are inputs too). */
+  judged: Map<string, Pick<CountersignatureVerdict, 'trust' | 'trustFailure'>>;
+  /** The certificates judged so far (the budget counts these). */
+  certificates: Set<string>;
+  layers: Map<SignedDataVerification, number>;
+}
+
+async function judgeCountersigner(c: SignerVerification & { certificate: Certificate }, p: PendingSigner, input: JudgeInput, validateSigner: SignerValidator, seen: CountersignerJudgements): Promise<Pick<CountersignatureVerdict, 'trust' | 'trustFailure'>> {
+  const fp = c.certificate.fingerprint256;
+  if (!seen.layers.has(p.verification)) seen.layers.set(p.verification, seen.layers.size);
+  const key = `${fp}\n${c.signingTime?.getTime() ?? ''}\n${seen.layers.get(p.verification)}`;
+  const known = seen.judged.get(key);
+  if (known) return known;
+  if (!seen.certificates.has(fp) && seen.certificates.size >= MAX_COUNTERSIGNERS_VALIDATED) {
+    return { trustFailure: { code: 'LIMIT', message: `The message has countersignatures by more than ${MAX_COUNTERSIGNERS_VALIDATED} certificates; only the first ${MAX_COUNTERSIGNERS_VALIDATED} were path-validated.` } };
+  }
+  let judged: Pick<CountersignatureVerdict, 'trust' | 'trustFailure'>;
+  // Anyone on the way can add a countersignature (an unsigned attribute) without breaking
+  // the signature: a certificate that cannot even be judged fails the countersigner only.
+  try {
+    judged = {
+      trust: await validateSigner({
         certificate: c.certificate,
         carried: carriedFor(p, input),
         carriedCrls: p.verification.crls,
@@ -143,15 +160,27 @@ async function countersignatureVerdict(c: SignerVerification, p: PendingSigner, 
         ...(c.signingTime ? { signingTime: c.signingTime } : {}),
         usage: 'signing',
         signatureAlgorithms: c.algorithmOids,
-      });
-    } catch (e) {
-      if (!(e instanceof KakitomeError)) throw e;
-      trustFailure = { code: e.code, message: e.message };
-    }
+      }),
+    };
+  } catch (e) {
+    if (!(e instanceof KakitomeError)) throw e;
+    judged = { trustFailure: { code: e.code, message: e.message } };
   }
+  seen.certificates.add(fp);
+  seen.judged.set(key, judged);
+  return judged;
+}
+
+/**
+ * A countersignature as the verdict reports it. RFC 5652 11.4 makes it a signature
+ * like any other, so one that verifies has its certificate judged by the signers'
+ * validator, against the same trust anchors, with no From comparison (the
+ * countersigner is not the author). Reported only: it never changes the verdict.
+ */
+async function countersignatureVerdict(c: SignerVerification, p: PendingSigner, input: JudgeInput, seen: CountersignerJudgements): Promise<CountersignatureVerdict> {
+  const judged = c.status === 'valid' && c.certificate && input.validateSigner ? await judgeCountersigner({ ...c, certificate: c.certificate }, p, input, input.validateSigner, seen) : {};
   return {
-    ...(trust ? { trust } : {}),
-    ...(trustFailure ? { trustFailure } : {}),
+    ...judged,
     identifier: describeIdentifier(c.identifier),
     ...(c.certificate ? { subject: certificateNames(c.certificate).subjectText, certificate: c.certificate } : {}),
     status: c.status,
@@ -161,6 +190,13 @@ async function countersignatureVerdict(c: SignerVerification, p: PendingSigner, 
     algorithms: { digest: c.digestAlgorithm, signature: c.signatureAlgorithm },
     warnings: [...c.warnings],
   };
+}
+
+/** In order, so the budget goes to the first ones. */
+async function countersignatureVerdicts(list: SignerVerification[], p: PendingSigner, input: JudgeInput, seen: CountersignerJudgements): Promise<CountersignatureVerdict[]> {
+  const out: CountersignatureVerdict[] = [];
+  for (const c of list) out.push(await countersignatureVerdict(c, p, input, seen));
+  return out;
 }
 
 export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
@@ -176,6 +212,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
   for (const m of misleading) warnings.push(m.message);
 
   const signers: SignerVerdict[] = [];
+  const countersigners: CountersignerJudgements = { judged: new Map(), certificates: new Set(), layers: new Map() };
   for (const p of pending) {
     const s = p.verification.signers[p.index]!;
     const cert = s.certificate;
@@ -190,7 +227,7 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
       ...(s.capabilities ? { capabilities: s.capabilities } : {}),
       ...(s.encryptionKeyPreference ? { encryptionKeyPreference: s.encryptionKeyPreference } : {}),
       carried: p.verification.certificates,
-      ...(s.countersignatures ? { countersignatures: await Promise.all(s.countersignatures.map((c) => countersignatureVerdict(c, p, input))) } : {}),
+      ...(s.countersignatures ? { countersignatures: await countersignatureVerdicts(s.countersignatures, p, input, countersigners) } : {}),
     };
     if (s.status !== 'valid' || !cert) {
       signers.push({ ...base, status: 'invalid', code: s.code ?? 'BAD_SIG', message: s.message, identity: identityWithoutValidator(cert, from), warnings: [...s.warnings] });

@@ -173,9 +173,12 @@ function viewSigner(s: SignerVerdict): SignerView {
   return view;
 }
 
+const lowerFirstLetter = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
 /** What the view says of a countersigner's certificate: a countersignature never changes the verdict, whatever its trust. */
 function countersignerTrust(c: CountersignatureVerdict): CountersignatureView['trust'] {
   const never = 'A countersignature never changes the signer\'s or the message\'s result.';
+  if (c.trustFailure?.code === 'LIMIT') return { status: 'not-checked', code: 'LIMIT', message: `The countersigner's certificate was not checked: ${lowerFirstLetter(c.trustFailure.message)} ${never}` };
   if (c.trustFailure) return { status: 'untrusted', code: c.trustFailure.code, message: `The countersigner's certificate could not be judged: ${c.trustFailure.message} ${never}` };
   if (!c.trust) {
     const why = c.status === 'valid' ? 'no trust anchors were given to judge it' : 'the countersignature does not verify, so nothing it claims is believed';

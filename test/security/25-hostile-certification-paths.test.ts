@@ -171,7 +171,7 @@ test('a key with explicit EC parameters is refused (RFC 5480 2.1.1: specifiedCur
 
 // RFC 5652 11.4: a countersignature is a signature (on the countersigned signature value), made
 // with a certificate like any other; built by hand and signed for real.
-function countersignedMail(signer: Party, countersigner: Party, carried: Certificate[]): Buffer {
+function countersignedMail(signer: Party, countersigner: Party | Party[], carried: Certificate[]): Buffer {
   const SHA256 = sequence(oid(OID.sha256));
   const ECDSA_SHA256 = sequence(oid(OID.ecdsaWithSHA256));
   const digest = (b: Uint8Array) => octetString(createHash('sha256').update(b).digest());
@@ -183,8 +183,9 @@ function countersignedMail(signer: Party, countersigner: Party, carried: Certifi
   const content = Buffer.from('Content-Type: text/plain; charset=utf-8\r\n\r\nCountersigned.\r\n');
   const attrs = [encodeAttribute(OID.contentType, oid(OID.data)), encodeAttribute(OID.messageDigest, digest(content)), encodeAttribute(OID.signingTime, time(new Date(Date.now() - 60_000)))];
   const main = signerInfo(signer, attrs);
-  const cs = signerInfo(countersigner, [encodeAttribute(OID.messageDigest, digest(main.signature)), encodeAttribute(OID.signingTime, time(new Date(Date.now() - 30_000)))]);
-  const si = signerInfo(signer, attrs, [encodeAttribute(OID.counterSignature, cs.der)], main.signature);
+  const at = time(new Date(Date.now() - 30_000)); // one time for all: each certificate is then judged once
+  const cs = (Array.isArray(countersigner) ? countersigner : [countersigner]).map((c) => signerInfo(c, [encodeAttribute(OID.messageDigest, digest(main.signature)), encodeAttribute(OID.signingTime, at)]).der);
+  const si = signerInfo(signer, attrs, [encodeAttribute(OID.counterSignature, ...cs)], main.signature);
   const sd = sequence(integer(1), set(SHA256), sequence(oid(OID.data), explicit(0, octetString(content))), implicit(0, true, ...carried.map((c) => c.der)), set(si.der));
   const der = sequence(oid(OID.signedData), explicit(0, sd));
   return Buffer.from(`From: <${signer.cert.emailAddresses[0]}>\r\nTo: taro@example.com\r\nSubject: Countersigned\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n${der.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`);
@@ -275,4 +276,29 @@ test('a countersigner\'s certificate that cannot even be judged leaves the verdi
   assert.equal(c.status, 'valid', c.message);
   assert.equal(c.trust.status, 'untrusted');
   assert.equal(c.trust.code, 'MALFORMED');
+});
+
+test('countersigners path-validated per message are bounded (8) and each certificate is judged once', async () => {
+  // Anyone can add countersignatures (up to maxSigners per signer, 32 signers): each path
+  // search may verify up to 64 candidate links, so an unbounded number would multiply that.
+  const issuing = subCa(root, 'Countersign Issuing CA 3');
+  const signer = endEntity(issuing, 'aiko@example.com');
+  const many = Array.from({ length: 10 }, (_, i) => endEntity(issuing, `notary${i}@example.com`));
+  const inner = createSignerValidator({ anchors: [root.cert], revocation: { mode: 'off' } });
+  let calls = 0;
+  const validateSigner: typeof inner = (input) => {
+    calls++;
+    return inner(input);
+  };
+  const distinct = await verifyMessage(countersignedMail(signer, many, [signer.cert, issuing.cert, ...many.map((p) => p.cert)]), { validateSigner });
+  assert.equal(distinct.status, 'trusted', distinct.summary);
+  const views = viewVerdict(distinct).signers[0]!.countersignatures!;
+  assert.equal(views.length, 10);
+  assert.deepEqual(views.map((v) => v.trust.status), [...Array(8).fill('trusted'), 'not-checked', 'not-checked']);
+  assert.match(views[9]!.trust.message, /only the first 8/);
+  assert.equal(calls, 1 + 8);
+  calls = 0;
+  const same = await verifyMessage(countersignedMail(signer, Array(10).fill(many[0]!), [signer.cert, issuing.cert, many[0]!.cert]), { validateSigner });
+  assert.deepEqual(viewVerdict(same).signers[0]!.countersignatures!.map((v) => v.trust.status), Array(10).fill('trusted'));
+  assert.equal(calls, 1 + 1, 'one countersigner certificate, one judgement');
 });
