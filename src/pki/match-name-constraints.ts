@@ -58,6 +58,12 @@ export function splitMailbox(address: string): { local: string; domain: string }
   return { local: address.slice(0, at), domain };
 }
 
+/** A local part without its quotes and quoting backslashes (RFC 5321 4.1.2 quoted-string), else as it is. */
+function unquoteLocalPart(local: string): string {
+  const q = /^"((?:[^"\\]|\\.)*)"$/.exec(local);
+  return q ? q[1]!.replace(/\\(.)/g, '$1') : local;
+}
+
 /** `m` is a split mailbox (splitMailbox). `excluded`: see the mailbox form below. */
 function matchesRfc822Constraint(m: { local: string; domain: string }, written: string, excluded: boolean): boolean {
   // QUIRK: "@host" is no RFC 5280 form, but CAs write it; OpenSSL reads it as the host
@@ -69,9 +75,11 @@ function matchesRfc822Constraint(m: { local: string; domain: string }, written: 
     // matching accepts a From that differs from the certificate only in the case of
     // the local part (match-sender-identity.ts, QUIRK), so "CEO@corp.example" under
     // an excluded "ceo@corp.example" would otherwise vouch for ceo@corp.example.
+    // Excluded ones are also matched unquoted: RFC 5321 4.1.2 makes "ceo"@ and c\eo
+    // inside quotes the same mailbox as ceo@, and readers show them so.
     const c = splitMailbox(constraint);
     if (c === undefined || c.domain !== m.domain) return false;
-    return excluded ? c.local.toLowerCase() === m.local.toLowerCase() : c.local === m.local;
+    return excluded ? unquoteLocalPart(c.local).toLowerCase() === unquoteLocalPart(m.local).toLowerCase() : c.local === m.local;
   }
   // A final dot names the same domain (mailbox domains never have one: splitMailbox).
   const host = constraint.replace(/\.$/, '');

@@ -302,3 +302,14 @@ test('countersigners path-validated per message are bounded (8) and each certifi
   assert.deepEqual(viewVerdict(same).signers[0]!.countersignatures!.map((v) => v.trust.status), Array(10).fill('trusted'));
   assert.equal(calls, 1 + 1, 'one countersigner certificate, one judgement');
 });
+
+test('an excluded mailbox is excluded in its quoted form too ("ceo"@corp.example is ceo@corp.example)', async () => {
+  // RFC 5321 4.1.2: a quoted local part names the same mailbox as the unquoted one when
+  // the quotes are not needed (and a backslash-quoted character is that character).
+  const ca = subCa(root, 'Excludes the CEO, quoted', { extraExtensions: [nameConstraints({ excludedEmail: ['ceo@corp.example'] })] });
+  for (const name of ['"ceo"@corp.example', '"c\\eo"@corp.example', '"CEO"@corp.example']) {
+    const leaf = leafUnder(ca, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822(name))]);
+    const r = await judge(leaf, [ca.cert], name);
+    assert.equal(r.code, 'CERT_UNTRUSTED', `${name}: ${r.message}`);
+  }
+});
