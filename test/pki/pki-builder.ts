@@ -336,6 +336,7 @@ export function rawCertificate(o: {
   signer: RawSigner;
   extensions?: Uint8Array[];
   version?: number | null;
+  /** The whole serialNumber INTEGER (DER), any value: zero, negative, over 20 octets. */
   serial?: Uint8Array;
   tbsAlgorithm?: Uint8Array;
   notBefore?: Date;

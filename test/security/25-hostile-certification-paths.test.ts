@@ -313,3 +313,32 @@ test('an excluded mailbox is excluded in its quoted form too ("ceo"@corp.example
     assert.equal(r.code, 'CERT_UNTRUSTED', `${name}: ${r.message}`);
   }
 });
+
+test('already right, kept: a self-issued rollover under pathLen 0, a tbs/outer signature algorithm mismatch, a same-subject decoy CA', async () => {
+  const pl0k = key('p256', 'pl0-old');
+  const pl0: Party = { key: pl0k.privateKey, cert: Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'PathLen 0 CA' }), spki: spkiOf(pl0k.publicKey), issuer: root.cert, signer: signerOf(root.key), extensions: [extension(OID.basicConstraints, true, sequence(boolean(true), integer(0))), ku(0x06, 1), extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(pl0k.publicKey))), akiOf(root)] })) };
+  // RFC 5280 6.1.4 (l): a self-issued certificate (the CA's key rollover) does not count against pathLen.
+  const nk = key('p256', 'pl0-new');
+  const rollover: Party = { key: nk.privateKey, cert: Certificate.fromDer(rawCertificate({ subject: pl0.cert.subject, spki: spkiOf(nk.publicKey), issuer: pl0.cert, signer: signerOf(pl0.key), extensions: [extension(OID.basicConstraints, true, sequence(boolean(true), integer(0))), ku(0x06, 1), extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(nk.publicKey))), akiOf(pl0)] })) };
+  const leaf = leafUnder(rollover, encodeName({ commonName: 'Mail User' }), [...signerLeafExtensions, sanExtension(rfc822('a@good.example'))]);
+  assert.equal((await judge(leaf, [pl0.cert, rollover.cert], 'a@good.example')).status, 'trusted');
+  assert.equal(opensslVerifies(leaf.der, [pl0.cert.der, rollover.cert.der], root.cert.der), true);
+  const below = subCa(rollover, 'Below PathLen 0');
+  const deep = endEntity(below, 'a@good.example').cert;
+  assert.equal((await judge(deep, [pl0.cert, rollover.cert, below.cert], 'a@good.example')).code, 'CERT_UNTRUSTED');
+
+  // RFC 5280 4.1.1.2: signatureAlgorithm MUST equal tbsCertificate.signature; OpenSSL's X509_verify refuses the link.
+  const ca = subCa(root, 'Mismatch Issuer');
+  const mismatched = Certificate.fromDer(rawCertificate({ subject: encodeName({ commonName: 'Mail User' }), spki: spkiOf(key('p256', 'mismatch').publicKey), issuer: ca.cert, signer: signerOf(ca.key), tbsAlgorithm: sequence(oid(OID.ecdsaWithSHA384)), extensions: [...signerLeafExtensions, sanExtension(rfc822('a@good.example')), akiOf(ca)] }));
+  const m = await judge(mismatched, [ca.cert], 'a@good.example');
+  assert.equal(m.code, 'CERT_UNTRUSTED', m.message);
+  assert.match(m.message, /no chain/);
+
+  // Two CAs with one subject and one SKI, different keys: the link is made by signature, not by name or key id.
+  const decoyKey = key('p256', 'decoy');
+  const decoy = Certificate.fromDer(rawCertificate({ subject: ca.cert.subject, spki: spkiOf(decoyKey.publicKey), issuer: root.cert, signer: signerOf(root.key), serial: integer(9), extensions: [extension(OID.basicConstraints, true, sequence(boolean(true), integer(0))), ku(0x06, 1), extension(OID.subjectKeyIdentifier, false, octetString(ca.cert.subjectKeyIdentifier!)), akiOf(root)] }));
+  const genuine = endEntity(ca, 'a@good.example').cert;
+  const d = await judge(genuine, [decoy, ca.cert], 'a@good.example');
+  assert.equal(d.status, 'trusted', d.message);
+  assert.equal(d.path[1]!.fingerprint256, ca.cert.fingerprint256);
+});
