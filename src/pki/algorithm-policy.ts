@@ -154,8 +154,9 @@ function pssHashOid(parameters: Uint8Array | undefined): string {
 /** Findings for a certificate: its signature hash and its public key. */
 export function judgeCertificateAlgorithms(cert: Certificate, situation: AlgorithmSituation, policy: AlgorithmPolicy, what: string, checkSignature = true): AlgorithmFinding[] {
   const out: AlgorithmFinding[] = [];
-  const signatureHash = cert.signatureAlgorithm === OID.rsassaPss ? pssHashOid(cert.signatureParameters) : cert.signatureAlgorithm;
-  const h = checkSignature ? judgeHashAlgorithm(signatureHash, situation, policy, `${what}'s signature`) : undefined;
+  // (An anchor's self-signature is not judged, nor read: its parameters were never verified.)
+  const signatureHash = () => (cert.signatureAlgorithm === OID.rsassaPss ? pssHashOid(cert.signatureParameters) : cert.signatureAlgorithm);
+  const h = checkSignature ? judgeHashAlgorithm(signatureHash(), situation, policy, `${what}'s signature`) : undefined;
   if (h) out.push(h);
   // RFC 5480 2.1.1: only namedCurve. OpenSSL recognises a named curve spelled out as
   // explicit parameters (asymmetricKeyDetails then names it), so the SPKI decides.
