@@ -151,6 +151,11 @@ test('an intermediate signed with RSASSA-PSS over SHA-1 is SHA-1 to the algorith
   const ok = await judge(leaf2, [inter2.cert], 'a@good.example', {}, rsaRootParty.cert);
   assert.equal(ok.status, 'trusted', ok.message);
   assert.equal(ok.legacy, undefined);
+  // A trust anchor's self-signature is never verified nor judged: odd PSS parameters (NULL) there change nothing.
+  const oddSelfSignature: RawSigner = { algorithm: sequence(oid(OID.rsassaPss), Buffer.of(0x05, 0x00)), sign: () => Buffer.alloc(256, 1) };
+  const oddAnchor = Certificate.fromDer(rawCertificate({ subject: rsaRootParty.cert.subject, spki: spkiOf(rsaRoot.publicKey), signer: oddSelfSignature, extensions: caExtensions(rsaRoot.publicKey) }));
+  const viaOdd = await judge(leaf2, [inter2.cert], 'a@good.example', {}, oddAnchor);
+  assert.equal(viaOdd.status, 'trusted', viaOdd.message);
 });
 
 test('a key with explicit EC parameters is refused (RFC 5480 2.1.1: specifiedCurve MUST NOT be used)', async () => {
