@@ -17,6 +17,7 @@
  * signed-only copy is opaque for `opaqueSignDomains`, multipart/signed otherwise.
  */
 import type { ErrorCode } from '../errors.ts';
+import { mailDomainOf } from '../x509/mailbox-address.ts';
 import type { TriggerMatch } from './find-encryption-triggers.ts';
 import type { ResolvedPolicy } from './resolve-policy.ts';
 import { describeSource } from './resolve-policy.ts';
@@ -55,9 +56,9 @@ export interface RecipientDecision {
 
 const because = (policy: ResolvedPolicy, setting: SettingName, value: string = JSON.stringify(policy.settings[setting])): Because => ({ setting, value, source: describeSource(policy.sources[setting]) });
 
+/** The recipient's domain as the policy's domain lists write it (ASCII: bob@例え.jp is in xn--r8jz45g.jp's lists). */
 export function recipientDomain(recipient: string): string {
-  const a = recipient.trim().toLowerCase();
-  return a.slice(a.lastIndexOf('@') + 1).replace(/\.$/, '');
+  return mailDomainOf(recipient.trim());
 }
 
 /** Whether (and why) encryption is wanted for this recipient: decides whether the gateway looks for a certificate. */

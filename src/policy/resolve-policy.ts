@@ -12,6 +12,7 @@
  * exist only at the global level.
  */
 import { describeLevel, GLOBAL_LEVEL, settingsAt, type LevelKind, type LevelRef, type PolicyLevels } from './policy-levels.ts';
+import { mailDomainOf } from '../x509/mailbox-address.ts';
 import { DEFAULT_SETTINGS, SETTING_NAMES, type PolicySettings, type SettingName } from './policy-settings.ts';
 
 export interface SettingSource {
@@ -37,7 +38,9 @@ function chain(owner: string): LevelRef[] {
   const address = owner.trim().toLowerCase();
   const at = address.lastIndexOf('@');
   if (at < 0) return [GLOBAL_LEVEL];
-  return [{ kind: 'address', name: address }, { kind: 'domain', name: address.slice(at + 1).replace(/\.$/, '') }, GLOBAL_LEVEL];
+  // The domain as levels are named (ASCII): bob@例え.jp is under xn--r8jz45g.jp's level.
+  const domain = mailDomainOf(address);
+  return [{ kind: 'address', name: `${address.slice(0, at)}@${domain}` }, { kind: 'domain', name: domain }, GLOBAL_LEVEL];
 }
 
 export function resolvePolicy(levels: PolicyLevels, owner: string): ResolvedPolicy {

@@ -9,20 +9,27 @@
  * missing one.
  *
  * So the listener keeps its own lists:
- * - the recipients, one entry per exact address in the order first given: each gets
- *   one copy, which carries the DSN requests of all its RCPTs together (mergeRepeat:
- *   every NOTIFY value any of them asked for, NEVER only when all said NEVER; the
- *   first ORCPT given), so that no entry's request is lost on the one copy;
+ * - the recipients, one entry per mailbox in the order first given: the local part as
+ *   given, the domain compared in its one form (x509/mailbox-address.ts mailboxKey:
+ *   case-insensitive, no final dot, Unicode labels as their xn-- A-labels), so that
+ *   bob@Example.COM after bob@example.com, or bob@例え.jp beside bob@xn--r8jz45g.jp,
+ *   is that mailbox again, not a second copy (issue 13: "each recipient receives
+ *   exactly one copy"; one of two copies could go out in clear if the certificate
+ *   lookup differed by spelling). The entry keeps the spelling given first. Each
+ *   gets one copy, which carries the DSN requests of all its RCPTs together
+ *   (mergeRepeat: every NOTIFY value any of them asked for, NEVER only when all said
+ *   NEVER; the first ORCPT given), so that no entry's request is lost on the one copy;
  * - every accepted RCPT command, repeats included: LMTP (RFC 2033 4.2) gives one reply
  *   after DATA for each, in order. Postfix's queue may hold one address twice (two
  *   entries whose NOTIFY or ORCPT differ) and its lmtp client then sends both RCPTs
- *   and counts a reply for each; a repeat is answered with its address's outcome. It
+ *   and counts a reply for each; a repeat is answered with its mailbox's outcome. It
  *   is accepted, not refused: a refusal would bounce (5xx) or retry (4xx) a recipient
  *   whose copy the first RCPT already delivers.
  * At DATA the command list goes into envelope.rcptTo, so smtp-server's own replies
  * (LMTP's one per RCPT for a refusal or an oversized message) count every one too.
  */
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
+import { mailboxKey } from '../x509/mailbox-address.ts';
 import { smtpError, type SmtpError } from './read-smtp-data.ts';
 
 /** Accepted RCPT commands per transaction at most (repeats included): each costs a reply under LMTP. */
@@ -41,18 +48,18 @@ export function startRecipients(session: SMTPServerSession): void {
 }
 
 /**
- * At RCPT TO, once the recipient is accepted: kept by its exact address, and the
- * command counted. Past `maxRecipients` distinct addresses, or MAX_RCPT_COMMANDS
+ * At RCPT TO, once the recipient is accepted: kept by its mailbox (mailboxKey), and
+ * the command counted. Past `maxRecipients` distinct mailboxes, or MAX_RCPT_COMMANDS
  * commands, the refusal (smtp-server counts its case-folded list, so addresses
  * differing in case would pass its check).
  */
 export function recordRecipient(address: SMTPServerAddress, session: SMTPServerSession, maxRecipients = 0): SmtpError | undefined {
   let r = received.get(session);
   if (!r) received.set(session, (r = { recipients: new Map(), commands: [] }));
-  const known = r.recipients.has(address.address);
-  if ((maxRecipients > 0 && r.recipients.size >= maxRecipients && !known) || r.commands.length >= MAX_RCPT_COMMANDS) return smtpError(452, '4.5.3', 'Too many recipients.');
-  const earlier = r.recipients.get(address.address);
-  r.recipients.set(address.address, earlier ? mergeRepeat(earlier, address) : address);
+  const key = mailboxKey(address.address);
+  const earlier = r.recipients.get(key);
+  if ((maxRecipients > 0 && r.recipients.size >= maxRecipients && !earlier) || r.commands.length >= MAX_RCPT_COMMANDS) return smtpError(452, '4.5.3', 'Too many recipients.');
+  r.recipients.set(key, earlier ? mergeRepeat(earlier, address) : address);
   r.commands.push(address);
   return undefined;
 }
@@ -60,9 +67,10 @@ export function recordRecipient(address: SMTPServerAddress, session: SMTPServerS
 const NOTIFY_ORDER = ['SUCCESS', 'FAILURE', 'DELAY'];
 
 /**
- * One address's RCPTs as one recipient: NOTIFY is every value any of them asked for
- * (an RCPT without NOTIFY stands for the default, FAILURE and DELAY, RFC 3461 4.1),
- * NEVER only when every one said NEVER, absent when none gave it; ORCPT the first given.
+ * One mailbox's RCPTs as one recipient, under the address first given: NOTIFY is
+ * every value any of them asked for (an RCPT without NOTIFY stands for the default,
+ * FAILURE and DELAY, RFC 3461 4.1), NEVER only when every one said NEVER, absent when
+ * none gave it; ORCPT the first given.
  */
 function mergeRepeat(earlier: SMTPServerAddress, repeat: SMTPServerAddress): SMTPServerAddress {
   const notifies = [earlier.dsn?.notify, repeat.dsn?.notify];
@@ -73,13 +81,13 @@ function mergeRepeat(earlier: SMTPServerAddress, repeat: SMTPServerAddress): SMT
     notify = NOTIFY_ORDER.filter((v) => asked.has(v));
     if (notify.length === 0) notify = ['NEVER'];
   }
-  return { ...repeat, dsn: { ...(notify ? { notify } : {}), ...(orcpt !== undefined ? { orcpt } : {}) } } as SMTPServerAddress;
+  return { ...earlier, dsn: { ...(notify ? { notify } : {}), ...(orcpt !== undefined ? { orcpt } : {}) } } as SMTPServerAddress;
 }
 
 export interface ReceivedRecipients {
-  /** One per exact address, in the order first given, with its RCPTs' DSN requests together. */
+  /** One per mailbox, under the address first given, in that order, with its RCPTs' DSN requests together. */
   recipients: SMTPServerAddress[];
-  /** The address of each accepted RCPT command, in order, repeats included (LMTP's replies). */
+  /** For each accepted RCPT command, in order, repeats included (LMTP's replies): its recipient's address as in `recipients`. */
   commands: string[];
 }
 
@@ -90,5 +98,5 @@ export function receivedRecipients(session: SMTPServerSession): ReceivedRecipien
   if (!r || r.commands.length === 0) return { recipients: session.envelope.rcptTo, commands: session.envelope.rcptTo.map((a) => a.address) };
   received.delete(session);
   session.envelope.rcptTo = r.commands;
-  return { recipients: [...r.recipients.values()], commands: r.commands.map((a) => a.address) };
+  return { recipients: [...r.recipients.values()], commands: r.commands.map((a) => r.recipients.get(mailboxKey(a.address))!.address) };
 }

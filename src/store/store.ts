@@ -22,6 +22,7 @@
 import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { Certificate } from '../x509/certificate.ts';
+import { mailDomainOf } from '../x509/mailbox-address.ts';
 import { allowsKeyManagement } from '../x509/key-management-usage.ts';
 import { decode, Tag, readBoolean } from '../asn1/ber.ts';
 import { OID, oidName } from '../asn1/oids.ts';
@@ -174,10 +175,15 @@ export function spkiDigest(key: KeyObject | Uint8Array): string {
 /**
  * QUIRK: RFC 5321 2.4 makes the local part case-sensitive, but no mail system we
  * meet treats it so and certificates differ in case from From headers; addresses
- * are matched case-insensitively.
+ * are matched case-insensitively. The domain in its one form (mailDomainOf: ASCII,
+ * no final dot), as a certificate's rfc822Name writes it: bob@例え.jp finds the
+ * certificate of bob@xn--r8jz45g.jp. Before, it found none, and the gateway sent
+ * that spelling a copy in clear while encrypting to the other.
  */
 export function normalizeAddress(email: string): string {
-  return email.trim().toLowerCase();
+  const a = email.trim().toLowerCase();
+  const at = a.lastIndexOf('@');
+  return at < 0 ? a : `${a.slice(0, at)}@${mailDomainOf(a)}`;
 }
 
 function isCaCertificate(cert: Certificate): boolean {

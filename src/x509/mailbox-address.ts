@@ -5,6 +5,8 @@
  * domain of at least two labels (internationalised domains in their xn-- form). The internal CA, the
  * console's people and the organisation's domains all ask this one question.
  */
+import { domainToASCII } from 'node:url';
+
 const EMAIL = /^[^\s\x00-\x1f\x7f@"(),:;<>[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export function isMailboxAddress(text: string): boolean {
@@ -16,4 +18,30 @@ const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](
 /** True for a lower-case ASCII mail domain of at least two labels (example.co.jp, xn--...). */
 export function isMailDomain(text: string): boolean {
   return DOMAIN.test(text);
+}
+
+/**
+ * The domain of an address (after its last "@") as mail compares domains: lower case,
+ * without a final dot, in its ASCII form; '' for the null sender and addresses without
+ * one. An SMTPUTF8 address may write an xn-- domain with its Unicode labels (RFC 6531
+ * 3.2, RFC 5890 2.3.2.1): one domain, so one form (UTS 46, as node:url); a non-ASCII
+ * domain with no ASCII form is kept as written, and matches no ASCII domain. The
+ * gateway's own domains, its recipients, the store's address lookups and the policy's
+ * domain lists all compare this form.
+ */
+export function mailDomainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  if (at < 0) return '';
+  const d = address.slice(at + 1).toLowerCase().replace(/\.$/, '');
+  return /[^\x00-\x7f]/.test(d) ? domainToASCII(d) || d : d;
+}
+
+/**
+ * One key per mailbox: the local part exactly as given (RFC 5321 2.4: case-sensitive,
+ * Bob@ and bob@ are two mailboxes) and the domain as mailDomainOf gives it, so that
+ * bob@Example.COM, bob@example.com. and bob@例え.jp / bob@xn--r8jz45g.jp are each one.
+ */
+export function mailboxKey(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address : `${address.slice(0, at)}@${mailDomainOf(address)}`;
 }

@@ -486,3 +486,41 @@ test('RFC 3461 4.1, 6.2: toward a next hop that does not advertise DSN, recipien
     await plain.stop();
   }
 });
+
+/** RCPT command text as UTF-8 bytes for smtpDialogue (which writes latin1). */
+const utf8Command = (command: string) => Buffer.from(command, 'utf8').toString('latin1');
+
+test('one mailbox, one copy (issue 13): RCPTs naming a mailbox with its domain in other case, or in Unicode labels beside its xn-- form, are one recipient, encrypted to its one certificate whichever spelling came first; LMTP still answers each RCPT', async () => {
+  // Local parts stay apart (RFC 5321 2.4, the LMTP test above); domains do not (RFC 5321 2.4,
+  // RFC 5890 2.3.2.1: 例え.jp and xn--r8jz45g.jp are one domain). Before, each spelling was a
+  // recipient of its own: two copies, and for dave@例え.jp the store found no certificate, so one
+  // of his two copies left signed only, in clear, beside the encrypted one.
+  const carol = world.pki.identity('rsa2048', 'carol');
+  const dave = world.pki.identity('p256', 'dave', { domain: 'xn--r8jz45g.jp' });
+  await store.importCertificate(dave.cert);
+  const isEncryptedFor = async (message: Buffer, who: { certPath: string; keyPath: string }) => {
+    assert.match(message.toString('latin1'), /application\/pkcs7-mime/);
+    assert.doesNotMatch(message.toString('latin1'), /One copy each/);
+    const opened = await opensslDecryptMime(w.dir, message, who.certPath, who.keyPath);
+    assert.ok(opened.ok, opened.detail);
+  };
+  reset();
+  const msg = draft('Alice <alice@corp.test>', 'carol@example.com', 'Spellings', 'One copy each.');
+  const replies = await smtpDialogue(smtp.listening.port, ['EHLO client.test', 'MAIL FROM:<alice@corp.test>', 'RCPT TO:<carol@Example.COM> NOTIFY=SUCCESS ORCPT=rfc822;carol@Example.COM', 'RCPT TO:<carol@example.com> NOTIFY=FAILURE', 'DATA', `${msg.toString('latin1')}.`, 'QUIT']);
+  assert.deepEqual(replies.slice(3).map((r) => r.code), [250, 250, 354, 250, 221], replies.map((r) => r.text).join('\n'));
+  assert.equal(sink.deliveries.length, 1, `one copy: ${JSON.stringify(sink.deliveries.map((d) => d.to))}`);
+  assert.deepEqual(sink.deliveries[0]!.to, ['carol@Example.COM'], 'the spelling given first');
+  // Both RCPTs' DSN requests on the one copy (mergeRepeat), the first ORCPT.
+  assert.deepEqual(sink.deliveries[0]!.rcptDsn, [{ notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;carol@Example.COM' }]);
+  await isEncryptedFor(sink.deliveries[0]!.message, carol);
+
+  // An SMTPUTF8 client under LMTP: dave's domain by its Unicode labels first, then its A-label, then again.
+  reset();
+  const idn = draft('Alice <alice@corp.test>', 'dave@xn--r8jz45g.jp', 'Spellings', 'One copy each.');
+  const lmtpReplies = await smtpDialogue(lmtp.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test> SMTPUTF8', utf8Command('RCPT TO:<dave@例え.jp>'), 'RCPT TO:<dave@XN--R8JZ45G.jp>', utf8Command('RCPT TO:<dave@例え.JP>'), 'DATA', `${idn.toString('latin1')}.`, 'QUIT']);
+  // Three accepted RCPTs, three replies after DATA (RFC 2033 4.2), each the one copy's outcome.
+  assert.deepEqual(lmtpReplies.slice(2).map((r) => r.code), [250, 250, 250, 250, 354, 250, 250, 250, 221], lmtpReplies.map((r) => r.text).join('\n'));
+  assert.equal(sink.deliveries.length, 1, `one copy: ${JSON.stringify(sink.deliveries.map((d) => d.to))}`);
+  assert.deepEqual(sink.deliveries[0]!.to, ['dave@例え.jp']);
+  await isEncryptedFor(sink.deliveries[0]!.message, dave);
+});

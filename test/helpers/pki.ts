@@ -109,13 +109,14 @@ export class TestPki {
     writeFileSync(join(this.dir, 'ca.key'), privateKey.export({ format: 'pem', type: 'pkcs8' }));
   }
 
-  /** An end entity of the given key type, created once per name. */
-  identity(kind: KeyKind, name: string = kind, opts: { notBefore?: Date; notAfter?: Date } = {}): Identity {
+  /** An end entity of the given key type, created once per name (its address name@example.com, or at `domain`). */
+  identity(kind: KeyKind, name: string = kind, opts: { notBefore?: Date; notAfter?: Date; domain?: string } = {}): Identity {
     const id = `${name}`;
     const hit = this.#ids.get(id);
     if (hit) return hit;
     const { publicKey, privateKey } = generateKey(kind);
-    const email = `${name}@example.com`;
+    const { domain = 'example.com', ...validity } = opts;
+    const email = `${name}@${domain}`;
     const keyUsage = SIGNING.includes(kind)
       ? (['digitalSignature', 'nonRepudiation'] as const)
       : AGREEMENT.includes(kind)
@@ -131,7 +132,7 @@ export class TestPki {
       keyUsage: [...keyUsage],
       extKeyUsage: [OID.emailProtection],
       emails: [email],
-      ...opts,
+      ...validity,
     });
     const certPath = join(this.dir, `${name}.pem`);
     const keyPath = join(this.dir, `${name}.key`);
