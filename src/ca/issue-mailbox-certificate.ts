@@ -21,6 +21,7 @@ import { issueCertificate, toPublic, type KeyUsageName } from '../x509/issue.ts'
 import { sequence, oid, octetString } from '../asn1/der.ts';
 import { OID } from '../asn1/oids.ts';
 import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { rsaExponentProblem } from '../x509/key-management-usage.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
 import type { Store } from '../store/store.ts';
@@ -80,8 +81,8 @@ export function mailboxKeyUsage(key: KeyObject, usage: MailboxUsage): KeyUsageNa
     if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new KakitomeError('WEAK_ALG', 'S/MIME BR 6.1.5: RSA keys are at least 2048 bits.');
     // Exponent 1 makes "encryption" the identity and lets anyone write a request's
     // proof of possession for any modulus; an even exponent is no RSA key.
-    const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;
-    if (e < 3n || e % 2n === 0n || e >= 1n << 256n) throw new KakitomeError('WEAK_ALG', `S/MIME BR 6.1.6: an RSA public exponent is odd, from 3 to 2^256-1 (65537 is the usual one), not ${e}.`);
+    const exponent = rsaExponentProblem(key.asymmetricKeyDetails?.publicExponent ?? 0n);
+    if (exponent) throw new KakitomeError('WEAK_ALG', `S/MIME BR 6.1.6: ${exponent}.`);
     return usage === 'signing' ? ['digitalSignature', 'nonRepudiation'] : usage === 'encryption' ? ['keyEncipherment'] : ['digitalSignature', 'nonRepudiation', 'keyEncipherment'];
   }
   if (t === 'ec') {

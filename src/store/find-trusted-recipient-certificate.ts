@@ -14,6 +14,7 @@
  */
 import { KakitomeError, type ErrorCode } from '../errors.ts';
 import type { SignerValidator, TrustReport } from '../pki/types.ts';
+import { SOUND_RECIPIENT_KEY, weakRecipientKeyProblem } from '../x509/key-management-usage.ts';
 import { encryptionProblem } from './harvest-signer.ts';
 import type { CertificateRecord, Store } from './store.ts';
 
@@ -39,11 +40,17 @@ export interface TrustedRecipient {
 export async function findTrustedRecipientCertificate(store: Store, address: string, validate: SignerValidator, now: Date = store.now()): Promise<TrustedRecipient | undefined> {
   let first: KakitomeError | undefined;
   for (const record of await store.findRecipientCertificates(address, now)) {
-    const carried = await store.findIssuerChain(record.certificate);
-    const report = await validate({ certificate: record.certificate, carried, usage: 'encryption', from: [address] });
-    const problem = encryptionProblem(report, address);
-    if (!problem) return { record, report };
-    first ??= new KakitomeError(problem.code, `Will not encrypt to ${address} with certificate ${record.certificate.fingerprint256.slice(0, 16)} ("${record.certificate.subjectText}", ${record.trust}): ${problem.reason}`);
+    // A key that cannot keep a content key secret is refused as encryption would refuse
+    // it (x509/key-management-usage.ts), without validating it: a refusal, not a broken store.
+    const weak = weakRecipientKeyProblem(record.certificate);
+    let problem: { code: ErrorCode; reason: string } | undefined = weak ? { code: 'WEAK_ALG', reason: `${weak}. ${SOUND_RECIPIENT_KEY}` } : undefined;
+    if (!problem) {
+      const carried = await store.findIssuerChain(record.certificate);
+      const report = await validate({ certificate: record.certificate, carried, usage: 'encryption', from: [address] });
+      problem = encryptionProblem(report, address);
+      if (!problem) return { record, report };
+    }
+    first ??= new KakitomeError(problem.code, `Will not encrypt to ${address} with certificate ${record.certificate.fingerprint256.slice(0, 16)} ("${record.certificate.subjectText}", ${record.trust}): ${problem.reason}`, weak ? { remedy: 'recipientCertificate' } : undefined);
   }
   if (first) throw first;
   return undefined;

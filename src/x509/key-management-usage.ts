@@ -8,13 +8,28 @@
  *
  * The store uses it for the keys it decrypts with and the certificates it files
  * for encryption; the path validator for usage "encryption".
+ *
+ * And whether the key itself can keep a content key secret (refuseWeakRecipientKey):
+ * asked where a recipient's key is taken for key transport or agreement.
  */
+import type { KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.ts';
+import { KakitomeError } from '../errors.ts';
 import type { Certificate } from './certificate.ts';
 
-/** The keyUsage bit a key of this type needs to receive a content key; undefined when it cannot receive one. */
+/**
+ * The keyUsage bit a key of this type needs to receive a content key; undefined when it
+ * cannot receive one, a key that cannot be read included (an EC point off its curve,
+ * which OpenSSL refuses to decode): such a certificate is no candidate to encrypt to,
+ * rather than an error that would stop every message to its address.
+ */
 export function keyManagementBit(cert: Certificate): 'keyEncipherment' | 'keyAgreement' | undefined {
-  const t = cert.publicKey.asymmetricKeyType;
+  let t: string | undefined;
+  try {
+    t = cert.publicKey.asymmetricKeyType;
+  } catch {
+    return undefined;
+  }
   if (t === 'rsa' || t === 'ml-kem-512' || t === 'ml-kem-768' || t === 'ml-kem-1024') return 'keyEncipherment';
   if (t === 'ec' || t === 'x25519' || t === 'x448') return 'keyAgreement';
   return undefined;
@@ -28,4 +43,59 @@ export function allowsKeyManagement(cert: Certificate): boolean {
   if (ku && !ku.has(bit)) return false;
   const eku = cert.extendedKeyUsage;
   return !eku || eku.includes(OID.emailProtection) || eku.includes(OID.anyExtendedKeyUsage);
+}
+
+/** Why `e` is no RSA public exponent one may use, or undefined: odd, from 3 to 2^256-1 (S/MIME BR 6.1.6). */
+export function rsaExponentProblem(e: bigint): string | undefined {
+  return e < 3n || e % 2n === 0n || e >= 1n << 256n ? `an RSA public exponent is odd, from 3 to 2^256-1 (65537 is the usual one), not ${e}` : undefined;
+}
+
+/** The smallest RSA modulus a content key is wrapped to: the algorithm policy's minRsaBits for what we create (pki/algorithm-policy.ts), S/MIME BR 6.1.5. */
+const MIN_RSA_BITS = 2048;
+/** The curves a content key is agreed on (RFC 5753, S/MIME BR 6.1.5); X25519 and X448 are their own key types. */
+const AGREEMENT_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
+
+function weakKeyProblem(key: KeyObject): string | undefined {
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'rsa') {
+    const bits = d?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) return `its RSA key has ${bits} bits, under the ${MIN_RSA_BITS} a content key is wrapped to`;
+    // e = 1 makes the "encryption" the identity: the content key would travel in clear.
+    return rsaExponentProblem(d?.publicExponent ?? 0n);
+  }
+  if (key.asymmetricKeyType === 'ec' && !AGREEMENT_CURVES.has(d?.namedCurve ?? '')) return `its EC key is on ${d?.namedCurve ?? 'a curve given by explicit parameters'}, not P-256, P-384 or P-521`;
+  return undefined;
+}
+
+/** What to do about a certificate weakRecipientKeyProblem refuses (remedy 'recipientCertificate'). */
+export const SOUND_RECIPIENT_KEY = 'Ask the recipient for a certificate with an RSA key of 2048 bits or more (exponent 65537) or a P-256, P-384, P-521, X25519 or X448 key.';
+
+/**
+ * Why a recipient certificate's key cannot keep a content key secret, or undefined:
+ * an RSA key under 2048 bits or whose exponent is 1 (the content key in clear), even
+ * or past 2^256; an EC key on a curve other than P-256/P-384/P-521, or one that cannot
+ * be read at all (a point off its curve: OpenSSL refuses to decode it). The internal
+ * CA never certifies such keys, but certificates come from outside too (harvested,
+ * imported, from LDAP, given to encrypt to).
+ */
+export function weakRecipientKeyProblem(cert: Certificate): string | undefined {
+  let key: KeyObject;
+  try {
+    key = cert.publicKey;
+  } catch {
+    return 'its public key cannot be read (an EC point that is not on its curve, or a damaged key)';
+  }
+  return weakKeyProblem(key);
+}
+
+/**
+ * WEAK_ALG for weakRecipientKeyProblem's keys. Asked where a recipient's key is taken
+ * for key transport or agreement (cms/recipients/recipient-info.ts, every encryption);
+ * the store's recipient lookup asks weakRecipientKeyProblem before it offers a
+ * certificate (store/find-trusted-recipient-certificate.ts), so that the gateway
+ * treats the recipient as one without a usable certificate.
+ */
+export function refuseWeakRecipientKey(cert: Certificate): void {
+  const problem = weakRecipientKeyProblem(cert);
+  if (problem) throw new KakitomeError('WEAK_ALG', `Will not encrypt to certificate "${cert.subjectText}": ${problem}. ${SOUND_RECIPIENT_KEY}`, { remedy: 'recipientCertificate' });
 }

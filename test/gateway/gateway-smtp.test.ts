@@ -11,6 +11,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import { bitString, integer, NULL, oid, sequence, unsignedInteger } from '../../src/asn1/der.ts';
+import { OID } from '../../src/asn1/oids.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway/start-gateway.ts';
 import { PolicyDirectory } from '../../src/store/policy-directory.ts';
 import { levelRef } from '../../src/policy/policy-levels.ts';
@@ -493,11 +496,11 @@ const utf8Command = (command: string) => Buffer.from(command, 'utf8').toString('
 test('one mailbox, one copy (issue 13): RCPTs naming a mailbox with its domain in other case, or in Unicode labels beside its xn-- form, are one recipient, encrypted to its one certificate whichever spelling came first; LMTP still answers each RCPT', async () => {
   // Local parts stay apart (RFC 5321 2.4, the LMTP test above); domains do not (RFC 5321 2.4,
   // RFC 5890 2.3.2.1: 例え.jp and xn--r8jz45g.jp are one domain). Before, each spelling was a
-  // recipient of its own: two copies, and for dave@例え.jp the store found no certificate, so one
+  // recipient of its own: two copies, and for daisuke@例え.jp the store found no certificate, so one
   // of his two copies left signed only, in clear, beside the encrypted one.
   const carol = world.pki.identity('rsa2048', 'carol');
-  const dave = world.pki.identity('p256', 'dave', { domain: 'xn--r8jz45g.jp' });
-  await store.importCertificate(dave.cert);
+  const daisuke = world.pki.identity('p256', 'daisuke', { domain: 'xn--r8jz45g.jp' });
+  await store.importCertificate(daisuke.cert);
   const isEncryptedFor = async (message: Buffer, who: { certPath: string; keyPath: string }) => {
     assert.match(message.toString('latin1'), /application\/pkcs7-mime/);
     assert.doesNotMatch(message.toString('latin1'), /One copy each/);
@@ -514,13 +517,42 @@ test('one mailbox, one copy (issue 13): RCPTs naming a mailbox with its domain i
   assert.deepEqual(sink.deliveries[0]!.rcptDsn, [{ notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;carol@Example.COM' }]);
   await isEncryptedFor(sink.deliveries[0]!.message, carol);
 
-  // An SMTPUTF8 client under LMTP: dave's domain by its Unicode labels first, then its A-label, then again.
+  // An SMTPUTF8 client under LMTP: daisuke's domain by its Unicode labels first, then its A-label, then again.
   reset();
-  const idn = draft('Alice <alice@corp.test>', 'dave@xn--r8jz45g.jp', 'Spellings', 'One copy each.');
-  const lmtpReplies = await smtpDialogue(lmtp.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test> SMTPUTF8', utf8Command('RCPT TO:<dave@例え.jp>'), 'RCPT TO:<dave@XN--R8JZ45G.jp>', utf8Command('RCPT TO:<dave@例え.JP>'), 'DATA', `${idn.toString('latin1')}.`, 'QUIT']);
+  const idn = draft('Alice <alice@corp.test>', 'daisuke@xn--r8jz45g.jp', 'Spellings', 'One copy each.');
+  const lmtpReplies = await smtpDialogue(lmtp.listening.port, ['LHLO client.test', 'MAIL FROM:<alice@corp.test> SMTPUTF8', utf8Command('RCPT TO:<daisuke@例え.jp>'), 'RCPT TO:<daisuke@XN--R8JZ45G.jp>', utf8Command('RCPT TO:<daisuke@例え.JP>'), 'DATA', `${idn.toString('latin1')}.`, 'QUIT']);
   // Three accepted RCPTs, three replies after DATA (RFC 2033 4.2), each the one copy's outcome.
   assert.deepEqual(lmtpReplies.slice(2).map((r) => r.code), [250, 250, 250, 250, 354, 250, 250, 250, 221], lmtpReplies.map((r) => r.text).join('\n'));
   assert.equal(sink.deliveries.length, 1, `one copy: ${JSON.stringify(sink.deliveries.map((d) => d.to))}`);
-  assert.deepEqual(sink.deliveries[0]!.to, ['dave@例え.jp']);
-  await isEncryptedFor(sink.deliveries[0]!.message, dave);
+  assert.deepEqual(sink.deliveries[0]!.to, ['daisuke@例え.jp']);
+  await isEncryptedFor(sink.deliveries[0]!.message, daisuke);
+});
+
+test('outbound: a recipient whose certificate\'s key cannot keep a content key secret (RSA exponent 1: the content key in clear) gets the signed copy, as one without a certificate; with encryption required, the policy\'s answer (bounce, saying why)', async () => {
+  // An outside CA the store trusts certified the key; test/security/25-unusable-recipient-keys.test.ts has the other such keys.
+  const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
+  const spki = sequence(sequence(oid(OID.rsaEncryption), NULL), bitString(sequence(unsignedInteger(n), integer(1))));
+  await store.importCertificate(world.pki.certifyPublicKeyInfo('mallory', spki, ['keyEncipherment']).cert);
+  reset();
+  const msg = draft('Alice <alice@corp.test>', 'mallory@example.com, carol@example.com', 'Exponent one', 'Not for the wire in clear.');
+  const r = await sendTo(smtp.listening.port, 'alice@corp.test', ['mallory@example.com'], msg);
+  assert.equal(r.code, 250, r.response);
+  const copy = sink.deliveryTo('mallory@example.com').message.toString('latin1');
+  assert.match(copy, /multipart\/signed/);
+  assert.doesNotMatch(copy, /application\/pkcs7-mime/);
+  const policies = new PolicyDirectory(store);
+  await policies.set(levelRef('address', 'alice@corp.test'), { encrypt: 'required' });
+  try {
+    assert.equal(await lmtp.refreshPolicy(), true);
+    reset();
+    const carol = world.pki.identity('rsa2048', 'carol');
+    const replies = await sendTo(lmtp.listening.port, 'alice@corp.test', ['mallory@example.com', 'carol@example.com'], msg, { lmtp: true });
+    assert.deepEqual(replies.accepted, ['carol@example.com'], JSON.stringify(replies));
+    assert.equal(sink.deliveries.filter((d) => d.to.includes('mallory@example.com')).length, 0, 'no copy for mallory');
+    const opened = await opensslDecryptMime(w.dir, sink.deliveryTo('carol@example.com').message, carol.certPath, carol.keyPath);
+    assert.ok(opened.ok, opened.detail);
+  } finally {
+    await policies.unset(levelRef('address', 'alice@corp.test'), ['encrypt']);
+    await lmtp.refreshPolicy();
+  }
 });

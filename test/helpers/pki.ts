@@ -8,9 +8,12 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { issueCertificate } from '../../src/x509/issue.ts';
-import type { Certificate } from '../../src/x509/certificate.ts';
+import { issueCertificate, type KeyUsageName } from '../../src/x509/issue.ts';
+import { x509Sign } from '../../src/x509/algorithms.ts';
+import { Certificate } from '../../src/x509/certificate.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
+import { decode } from '../../src/asn1/ber.ts';
+import { bitString, sequence } from '../../src/asn1/der.ts';
 import { OID } from '../../src/asn1/oids.ts';
 
 export type KeyKind =
@@ -141,6 +144,34 @@ export class TestPki {
     const ident: Identity = { kind, email, cert, key: privateKey, certPath, keyPath };
     this.#ids.set(id, ident);
     return ident;
+  }
+
+  /**
+   * A certificate this CA signs for name@example.com over any SubjectPublicKeyInfo
+   * (DER), also one node:crypto will not make or read (an RSA exponent of 1, an EC
+   * point off its curve): issued for a placeholder key, whose SubjectPublicKeyInfo
+   * is then swapped in the TBSCertificate (RFC 5280 4.1, its seventh field) and the
+   * whole signed again by the CA's key. Its subjectKeyIdentifier stays the
+   * placeholder's (RFC 5280 4.2.1.2 leaves the method to the CA).
+   */
+  certifyPublicKeyInfo(name: string, spki: Uint8Array, keyUsage: KeyUsageName[]): { cert: Certificate; certPath: string; email: string } {
+    const email = `${name}@example.com`;
+    const placeholder = issueCertificate({
+      subject: { commonName: `Test ${name}`, emailAddress: email },
+      publicKey: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey,
+      issuer: this.caCert,
+      signingKey: this.caKey,
+      keyUsage,
+      extKeyUsage: [OID.emailProtection],
+      emails: [email],
+    });
+    const fields = decode(placeholder.tbs, { der: true }).children();
+    const tbs = sequence(...fields.map((f, i) => (i === 6 ? spki : f.bytes)));
+    const signatureAlgorithm = decode(placeholder.der, { der: true }).children()[1]!.bytes;
+    const cert = Certificate.fromDer(sequence(tbs, signatureAlgorithm, bitString(x509Sign(this.caKey, tbs))));
+    const certPath = join(this.dir, `${name}.pem`);
+    writeFileSync(certPath, encodePem('CERTIFICATE', cert.der));
+    return { cert, certPath, email };
   }
 
   cleanup(): void {

@@ -14,6 +14,7 @@ import { buildKemRecipientInfo, parseKemRecipientInfo, type KemRecipient } from 
 import { buildKeyTransRecipientInfo, parseKeyTransRecipientInfo, type KeyTransRecipient } from './key-transport.ts';
 import type { RecipientOptions } from './recipient-options.ts';
 import type { Certificate } from '../../x509/certificate.ts';
+import { refuseWeakRecipientKey } from '../../x509/key-management-usage.ts';
 import { OID } from '../../asn1/oids.ts';
 
 export interface OtherRecipient {
@@ -57,9 +58,13 @@ export function recipientIdentifiers(r: ParsedRecipient): CmsIdentifier[] {
 
 /**
  * One RecipientInfo (DER) per recipient, in the order given: key transport for
- * RSA, key agreement for EC/X25519/X448, KEMRecipientInfo for ML-KEM.
+ * RSA, key agreement for EC/X25519/X448, KEMRecipientInfo for ML-KEM. Every
+ * recipient's key is judged first (refuseWeakRecipientKey: WEAK_ALG for an RSA key
+ * with exponent 1 or under 2048 bits, an EC key off P-256/P-384/P-521...): the one
+ * place a recipient's key is taken, for every encryption, in memory or streamed.
  */
 export function buildRecipientInfos(cek: Buffer, recipients: RecipientOptions[]): Buffer[] {
+  for (const r of recipients) refuseWeakRecipientKey(r.certificate);
   return recipients.map((r) => {
     const t = r.certificate.publicKey.asymmetricKeyType;
     switch (t) {
