@@ -12,7 +12,7 @@
  * And whether the key itself can keep a content key secret (refuseWeakRecipientKey):
  * asked where a recipient's key is taken for key transport or agreement.
  */
-import type { KeyObject } from 'node:crypto';
+import { diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from './certificate.ts';
@@ -55,8 +55,28 @@ const MIN_RSA_BITS = 2048;
 /** The curves a content key is agreed on (RFC 5753, S/MIME BR 6.1.5); X25519 and X448 are their own key types. */
 const AGREEMENT_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
+const smallOrderProbes = new Map<string, KeyObject>();
+
+/**
+ * X25519 and X448: a public key of small order (0, 1, ...) makes every shared secret
+ * one of a few known values (RFC 7748 6.1, 7), so the key-encryption key is known too.
+ * OpenSSL refuses to agree with such a point ("failed during derivation"), which broke
+ * the encryption with a bare error; asked here once, with a key pair of our own.
+ */
+function smallOrderProblem(key: KeyObject, type: 'x25519' | 'x448'): string | undefined {
+  let probe = smallOrderProbes.get(type);
+  if (!probe) smallOrderProbes.set(type, (probe = generateKeyPairSync(type as 'x25519').privateKey));
+  try {
+    diffieHellman({ privateKey: probe, publicKey: key });
+    return undefined;
+  } catch {
+    return `its ${type === 'x25519' ? 'X25519' : 'X448'} key is a point of small order, whose shared secrets are known`;
+  }
+}
+
 function weakKeyProblem(key: KeyObject): string | undefined {
   const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'x25519' || key.asymmetricKeyType === 'x448') return smallOrderProblem(key, key.asymmetricKeyType);
   if (key.asymmetricKeyType === 'rsa') {
     const bits = d?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS) return `its RSA key has ${bits} bits, under the ${MIN_RSA_BITS} a content key is wrapped to`;
@@ -74,7 +94,8 @@ export const SOUND_RECIPIENT_KEY = 'Ask the recipient for a certificate with an 
  * Why a recipient certificate's key cannot keep a content key secret, or undefined:
  * an RSA key under 2048 bits or whose exponent is 1 (the content key in clear), even
  * or past 2^256; an EC key on a curve other than P-256/P-384/P-521, or one that cannot
- * be read at all (a point off its curve: OpenSSL refuses to decode it). The internal
+ * be read at all (a point off its curve: OpenSSL refuses to decode it); an X25519 or
+ * X448 point of small order. The internal
  * CA never certifies such keys, but certificates come from outside too (harvested,
  * imported, from LDAP, given to encrypt to).
  */

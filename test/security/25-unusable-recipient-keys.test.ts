@@ -6,7 +6,9 @@
  * but encryption took them: an RSA key with exponent 1 "encrypts" by the identity, so
  * the content key went out in clear in the RecipientInfo; an even exponent is no RSA
  * key (nobody can decrypt); a 1024-bit modulus is under the 2048 bits we wrap keys to;
- * an EC key on secp256k1 is on no curve S/MIME uses.
+ * an EC key on secp256k1 is on no curve S/MIME uses; an X25519 or X448 point of small
+ * order gives known shared secrets (OpenSSL refuses to agree: encryption failed with
+ * a bare Error, no code).
  *
  * The certificates are built here (node:crypto makes no key with e = 1, and reads no
  * EC point that is off its curve): their SubjectPublicKeyInfo written with our DER
@@ -18,6 +20,8 @@
  * PKCS#1 block itself, content key readable at its end), and `openssl verify`
  * passes all five; only the point off its curve fails, at decoding
  * (X509_PUBKEY_get0: decode error; CMS_add1_recipient: error getting public key).
+ * It encrypts to no X25519 or X448 certificate at all, small order or not ("operation
+ * not supported for this keytype").
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,6 +57,9 @@ const hostile: Array<[string, Uint8Array, 'keyEncipherment' | 'keyAgreement']> =
   ['rsa1024', generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'der', type: 'spki' }), 'keyEncipherment'],
   ['secp256k1', generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'der', type: 'spki' }), 'keyAgreement'],
   ['offcurve', offCurve, 'keyAgreement'],
+  // Points of small order (RFC 7748 7): every shared secret is known; OpenSSL refuses the agreement, which broke encryption with a bare Error.
+  ['x25519zero', Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.alloc(32)]), 'keyAgreement'],
+  ['x448one', Buffer.concat([Buffer.from('3042300506032b656f033900', 'hex'), Buffer.from([1]), Buffer.alloc(55)]), 'keyAgreement'],
 ];
 const certs = new Map<string, Certificate>();
 
