@@ -12,10 +12,9 @@
  * const to = await findTrustedRecipientCertificate(store, 'bob@example.com', validate);
  * if (to) encryptMessage(eml, { recipients: [{ certificate: to.record.certificate }] });
  */
-import { KakitomeError, type ErrorCode } from '../errors.ts';
+import { KakitomeError, type ErrorCode, type Remedy } from '../errors.ts';
 import type { SignerValidator, TrustReport } from '../pki/types.ts';
-import { SOUND_RECIPIENT_KEY, weakRecipientKeyProblem } from '../x509/key-management-usage.ts';
-import { encryptionProblem } from './harvest-signer.ts';
+import { encryptionKeyProblem, encryptionProblem } from './harvest-signer.ts';
 import type { CertificateRecord, Store } from './store.ts';
 
 /**
@@ -40,17 +39,15 @@ export interface TrustedRecipient {
 export async function findTrustedRecipientCertificate(store: Store, address: string, validate: SignerValidator, now: Date = store.now()): Promise<TrustedRecipient | undefined> {
   let first: KakitomeError | undefined;
   for (const record of await store.findRecipientCertificates(address, now)) {
-    // A key that cannot keep a content key secret is refused as encryption would refuse
-    // it (x509/key-management-usage.ts), without validating it: a refusal, not a broken store.
-    const weak = weakRecipientKeyProblem(record.certificate);
-    let problem: { code: ErrorCode; reason: string } | undefined = weak ? { code: 'WEAK_ALG', reason: `${weak}. ${SOUND_RECIPIENT_KEY}` } : undefined;
+    // A key no encryption would take is refused without validating it: a refusal, not a broken store.
+    let problem: { code: ErrorCode; reason: string; remedy?: Remedy } | undefined = encryptionKeyProblem(record.certificate);
     if (!problem) {
       const carried = await store.findIssuerChain(record.certificate);
       const report = await validate({ certificate: record.certificate, carried, usage: 'encryption', from: [address] });
       problem = encryptionProblem(report, address);
       if (!problem) return { record, report };
     }
-    first ??= new KakitomeError(problem.code, `Will not encrypt to ${address} with certificate ${record.certificate.fingerprint256.slice(0, 16)} ("${record.certificate.subjectText}", ${record.trust}): ${problem.reason}`, weak ? { remedy: 'recipientCertificate' } : undefined);
+    first ??= new KakitomeError(problem.code, `Will not encrypt to ${address} with certificate ${record.certificate.fingerprint256.slice(0, 16)} ("${record.certificate.subjectText}", ${record.trust}): ${problem.reason}`, problem.remedy ? { remedy: problem.remedy } : undefined);
   }
   if (first) throw first;
   return undefined;

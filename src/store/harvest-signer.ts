@@ -18,13 +18,14 @@
  *   names, never above an imported or trusted certificate, and a new key for an
  *   address already known waits for an administrator (Store.harvestCertificate).
  */
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode, Remedy } from '../errors.ts';
 import { KakitomeError } from '../errors.ts';
 import { encodeSmimeCapabilities } from '../cms/capabilities.ts';
 import { identifierMatches } from '../cms/identifier.ts';
 import type { SignerVerification } from '../cms/signed-data/verify.ts';
 import type { SignerValidator, TrustReport } from '../pki/types.ts';
 import type { Certificate } from '../x509/certificate.ts';
+import { SOUND_RECIPIENT_KEY, weakRecipientKeyProblem } from '../x509/key-management-usage.ts';
 import type { HarvestResult, Store } from './store.ts';
 
 export interface HarvestInput {
@@ -82,8 +83,7 @@ export interface HarvestCandidate {
  * administrator just trusted take (decide-unknown-root.ts).
  */
 export async function harvestCandidate(store: Store, validate: SignerValidator, c: HarvestCandidate): Promise<{ kept: HarvestResult } | { refused: HarvestRefusal }> {
-  const report = await validate({ certificate: c.certificate, carried: c.carried, usage: 'encryption', from: [c.address] });
-  const problem = encryptionProblem(report, c.address);
+  const problem = encryptionKeyProblem(c.certificate) ?? encryptionProblem(await validate({ certificate: c.certificate, carried: c.carried, usage: 'encryption', from: [c.address] }), c.address);
   if (problem) return { refused: { certificate: c.certificate, preferred: c.preferred, ...problem } };
   return { kept: await store.harvestCertificate(c.certificate, { address: c.address, preferred: c.preferred, ...(c.capabilities ? { capabilities: c.capabilities } : {}) }) };
 }
@@ -98,6 +98,16 @@ export function encryptionCandidates(own: Certificate, preference: SignerVerific
   if (named?.fingerprint256 === own.fingerprint256) return [{ certificate: own, preferred: true }];
   // A preference naming a certificate the message does not carry prefers nothing we have.
   return named ? [{ certificate: own, preferred: false }, { certificate: named, preferred: true }] : [{ certificate: own, preferred: false }];
+}
+
+/**
+ * Why no encryption would take the certificate's key (x509/key-management-usage.ts:
+ * an RSA exponent of 1, a short modulus, a curve we do not use...), asked before it is
+ * validated: the harvest keeps no such certificate, the recipient lookup offers none.
+ */
+export function encryptionKeyProblem(certificate: Certificate): { code: ErrorCode; reason: string; remedy: Remedy } | undefined {
+  const weak = weakRecipientKeyProblem(certificate);
+  return weak ? { code: 'WEAK_ALG', reason: `${weak}. ${SOUND_RECIPIENT_KEY}`, remedy: 'recipientCertificate' } : undefined;
 }
 
 /** Why a validated certificate may not be used to encrypt to `address`; undefined when it may. */

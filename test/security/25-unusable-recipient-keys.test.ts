@@ -39,6 +39,7 @@ import { masterKeyFromBytes } from '../../src/keys/master-key.ts';
 import { createStoreTrustStore } from '../../src/store/store-trust-store.ts';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
 import { CERTIFICATE_REFUSALS, findTrustedRecipientCertificate } from '../../src/store/find-trusted-recipient-certificate.ts';
+import { harvestCandidate } from '../../src/store/harvest-signer.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const pki = new TestPki('Outside Partner Root');
@@ -95,12 +96,16 @@ test('encryption refuses every such recipient key (WEAK_ALG, remedy recipientCer
   }
 });
 
-test('the store\'s recipient lookup refuses such a certificate as a certificate refusal (the gateway then sends the signed copy, or what the policy says when encryption is required)', async () => {
+test('harvesting keeps no such certificate, and the store\'s recipient lookup refuses one imported as a certificate refusal (the gateway then sends the signed copy, or what the policy says when encryption is required)', async () => {
   const store = await Store.open(openSqliteEngine(':memory:'), { masterKey: masterKeyFromBytes(randomBytes(32)), actor: 'test' });
   try {
     await store.importCertificate(pki.caCert, { trust: 'trusted' });
     const validate = createSignerValidator({ trustStore: createStoreTrustStore(store), revocation: { mode: 'off' } });
     for (const [name] of hostile) {
+      // Harvesting (a signer's SMIMEEncryptionKeyPreference, or its own certificate) keeps none of them to encrypt to.
+      const harvested = await harvestCandidate(store, validate, { certificate: certs.get(name)!, carried: [], address: `${name}@example.com`, preferred: true });
+      assert.ok('refused' in harvested && harvested.refused.code === 'WEAK_ALG', `${name}: ${JSON.stringify('refused' in harvested ? harvested.refused.code : 'kept')}`);
+      assert.deepEqual(await store.listCertificates({ email: `${name}@example.com` }), [], `${name}: nothing filed`);
       await store.importCertificate(certs.get(name)!);
       if (name === 'offcurve') {
         // A key nobody can read is no candidate to encrypt to: as for an address without a
