@@ -12,7 +12,7 @@
  * And whether the key itself can keep a content key secret (refuseWeakRecipientKey):
  * asked where a recipient's key is taken for key transport or agreement.
  */
-import { diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, diffieHellman, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from './certificate.ts';
@@ -55,17 +55,39 @@ const MIN_RSA_BITS = 2048;
 /** The curves a content key is agreed on (RFC 5753, S/MIME BR 6.1.5); X25519 and X448 are their own key types. */
 const AGREEMENT_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
+/**
+ * A fixed private key per curve (PKCS#8, RFC 8410), only to ask OpenSSL whether it
+ * agrees with a public key: nothing secret rides on it, and no key pair is made on a
+ * serving thread. Clamping makes every scalar a multiple of the cofactor, so any
+ * scalar shows a point of small order.
+ */
+const SMALL_ORDER_PROBES = {
+  x25519: '302e020100300506032b656e04220420' + '42'.repeat(32),
+  x448: '3046020100300506032b656f043a0438' + '42'.repeat(56),
+};
 const smallOrderProbes = new Map<string, KeyObject>();
+/** The answers by public key (an X448 agreement costs some 180 µs of CPU, X25519 40): a gateway asks for the same recipients again and again. */
+const smallOrderAnswers = new Map<string, string | undefined>();
+const MAX_SMALL_ORDER_ANSWERS = 4096;
 
 /**
  * X25519 and X448: a public key of small order (0, 1, ...) makes every shared secret
  * one of a few known values (RFC 7748 6.1, 7), so the key-encryption key is known too.
  * OpenSSL refuses to agree with such a point ("failed during derivation"), which broke
- * the encryption with a bare error; asked here once, with a key pair of our own.
+ * the encryption with a bare error; asked here first, exactly as OpenSSL judges it.
  */
-function smallOrderProblem(key: KeyObject, type: 'x25519' | 'x448'): string | undefined {
+function smallOrderProblem(key: KeyObject, type: 'x25519' | 'x448', spki: Uint8Array): string | undefined {
+  const raw = Buffer.from(spki).toString('latin1');
+  if (smallOrderAnswers.has(raw)) return smallOrderAnswers.get(raw);
+  if (smallOrderAnswers.size >= MAX_SMALL_ORDER_ANSWERS) smallOrderAnswers.clear();
+  const answer = agreementProblem(key, type);
+  smallOrderAnswers.set(raw, answer);
+  return answer;
+}
+
+function agreementProblem(key: KeyObject, type: 'x25519' | 'x448'): string | undefined {
   let probe = smallOrderProbes.get(type);
-  if (!probe) smallOrderProbes.set(type, (probe = generateKeyPairSync(type as 'x25519').privateKey));
+  if (!probe) smallOrderProbes.set(type, (probe = createPrivateKey({ key: Buffer.from(SMALL_ORDER_PROBES[type], 'hex'), format: 'der', type: 'pkcs8' })));
   try {
     diffieHellman({ privateKey: probe, publicKey: key });
     return undefined;
@@ -74,9 +96,9 @@ function smallOrderProblem(key: KeyObject, type: 'x25519' | 'x448'): string | un
   }
 }
 
-function weakKeyProblem(key: KeyObject): string | undefined {
+function weakKeyProblem(key: KeyObject, spki: Uint8Array): string | undefined {
   const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === 'x25519' || key.asymmetricKeyType === 'x448') return smallOrderProblem(key, key.asymmetricKeyType);
+  if (key.asymmetricKeyType === 'x25519' || key.asymmetricKeyType === 'x448') return smallOrderProblem(key, key.asymmetricKeyType, spki);
   if (key.asymmetricKeyType === 'rsa') {
     const bits = d?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS) return `its RSA key has ${bits} bits, under the ${MIN_RSA_BITS} a content key is wrapped to`;
@@ -95,9 +117,9 @@ export const SOUND_RECIPIENT_KEY = 'Ask the recipient for a certificate with an 
  * an RSA key under 2048 bits or whose exponent is 1 (the content key in clear), even
  * or past 2^256; an EC key on a curve other than P-256/P-384/P-521, or one that cannot
  * be read at all (a point off its curve: OpenSSL refuses to decode it); an X25519 or
- * X448 point of small order. The internal
- * CA never certifies such keys, but certificates come from outside too (harvested,
- * imported, from LDAP, given to encrypt to).
+ * X448 point of small order. The internal CA never certifies such keys, but
+ * certificates come from outside too (harvested, imported, from LDAP, given to
+ * encrypt to).
  */
 export function weakRecipientKeyProblem(cert: Certificate): string | undefined {
   let key: KeyObject;
@@ -106,15 +128,15 @@ export function weakRecipientKeyProblem(cert: Certificate): string | undefined {
   } catch {
     return 'its public key cannot be read (an EC point that is not on its curve, or a damaged key)';
   }
-  return weakKeyProblem(key);
+  return weakKeyProblem(key, cert.spki);
 }
 
 /**
  * WEAK_ALG for weakRecipientKeyProblem's keys. Asked where a recipient's key is taken
  * for key transport or agreement (cms/recipients/recipient-info.ts, every encryption);
- * the store's recipient lookup asks weakRecipientKeyProblem before it offers a
- * certificate (store/find-trusted-recipient-certificate.ts), so that the gateway
- * treats the recipient as one without a usable certificate.
+ * the store asks weakRecipientKeyProblem before it harvests a certificate or offers
+ * one to encrypt to (store/harvest-signer.ts encryptionKeyProblem), so that the
+ * gateway treats the recipient as one without a usable certificate.
  */
 export function refuseWeakRecipientKey(cert: Certificate): void {
   const problem = weakRecipientKeyProblem(cert);
