@@ -529,7 +529,7 @@ test('one mailbox, one copy (issue 13): RCPTs naming a mailbox with its domain i
 });
 
 test('outbound: a recipient whose certificate\'s key cannot keep a content key secret (RSA exponent 1: the content key in clear) gets the signed copy, as one without a certificate; with encryption required, the policy\'s answer (bounce, saying why)', async () => {
-  // An outside CA the store trusts certified the key; test/security/25-unusable-recipient-keys.test.ts has the other such keys.
+  // An outside CA the store trusts certified the key; test/security/26-unusable-recipient-keys.test.ts has the other such keys.
   const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
   const spki = sequence(sequence(oid(OID.rsaEncryption), NULL), bitString(sequence(unsignedInteger(n), integer(1))));
   await store.importCertificate(world.pki.certifyPublicKeyInfo('mallory', spki, ['keyEncipherment']).cert);
