@@ -9,8 +9,9 @@
  * random UUID text, binary columns are BLOB (BYTEA on PostgreSQL), key lookups use
  * lowercase hex so both engines index them the same way.
  */
-import type { Dialect, SqlEngine } from './sql-engine.ts';
+import type { Dialect, SqlEngine, SqlExecutor } from './sql-engine.ts';
 import { optimizeSqlite } from './sqlite-engine.ts';
+import { normalizeAddress } from '../x509/mailbox-address.ts';
 
 /**
  * The tables whose changes raise cache_revision (migration 9), with the columns
@@ -46,7 +47,14 @@ function cacheRevisionMigration(): { sqlite: string; postgres: string } {
   return { sqlite: [table, ...sqlite].join(';\n'), postgres: [table, ...postgres].join(';\n') };
 }
 
-const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> = [
+/**
+ * A migration: SQL for both engines (or one text for both), and for the few that
+ * rewrite values SQL cannot compute (an IDN domain's ASCII form), a step in
+ * TypeScript run in the same transaction after the SQL.
+ */
+type Migration = string | { sqlite: string; postgres: string; data?: (tx: SqlExecutor) => Promise<void> };
+
+const MIGRATIONS: ReadonlyArray<Migration> = [
   // 1: certificates, their addresses, private keys (sealed), audit log, settings.
   `CREATE TABLE certificates (
      id TEXT PRIMARY KEY,
@@ -588,9 +596,42 @@ const MIGRATIONS: ReadonlyArray<string | { sqlite: string; postgres: string }> =
      ALTER TABLE audit_log DROP CONSTRAINT audit_log_pkey;
      ALTER TABLE audit_log ALTER COLUMN id SET NOT NULL`,
   },
+  // 26: an address has one form in the store (store.ts normalizeAddress): its domain
+  // in ASCII (xn--), without a final dot. Before, only case was folded, so a
+  // certificate harvested from `From: bob@例え.jp` was filed under the Unicode
+  // spelling, where lookups (now in the ASCII form) would no longer find it: the
+  // gateway would send that recipient a copy in clear. Re-filed here; no schema change.
+  { sqlite: '', postgres: '', data: refileAddressesByAsciiDomain },
 ];
 
-function forDialect(migration: string | { sqlite: string; postgres: string }, dialect: Dialect): string[] {
+/**
+ * Migration 26's step: every address column a lookup matches by normalizeAddress,
+ * rewritten in that form. A row whose new form another row of the same key already
+ * has is the same filing twice: the existing one stays and the old spelling goes.
+ * Only rows that change are touched (a non-ASCII character or a final dot in the
+ * domain), so a store of ASCII addresses reads each row once and writes nothing.
+ */
+async function refileAddressesByAsciiDomain(tx: SqlExecutor): Promise<void> {
+  const tables = [
+    { table: 'certificate_emails', column: 'email', key: ['certificate_id'] },
+    { table: 'unknown_root_leaves', column: 'address', key: ['root_fingerprint', 'fingerprint'] },
+  ];
+  for (const { table, column, key } of tables) {
+    const rows = await tx.all(`SELECT ${[...key, column].join(', ')} FROM ${table}`);
+    for (const row of rows) {
+      const was = String(row[column]);
+      const now = normalizeAddress(was);
+      if (now === was) continue;
+      const where = [...key, column].map((c) => `${c} = ?`).join(' AND ');
+      const keyValues = key.map((c) => row[c]!);
+      const taken = await tx.all(`SELECT 1 AS x FROM ${table} WHERE ${where}`, [...keyValues, now]);
+      if (taken.length) await tx.run(`DELETE FROM ${table} WHERE ${where}`, [...keyValues, was]);
+      else await tx.run(`UPDATE ${table} SET ${column} = ? WHERE ${where}`, [now, ...keyValues, was]);
+    }
+  }
+}
+
+function forDialect(migration: Migration, dialect: Dialect): string[] {
   const sql = typeof migration === 'string' ? migration : migration[dialect];
   const s = dialect === 'postgres' ? sql.replace(/\bBLOB\b/g, 'BYTEA') : sql;
   return s.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean);
@@ -629,7 +670,9 @@ export async function migrateStore(engine: SqlEngine, upTo = MIGRATIONS.length):
       if (engine.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(7251907)');
       const done = await tx.all('SELECT version FROM schema_migrations WHERE version = ?', [v]);
       if (done.length) return;
-      for (const stmt of forDialect(MIGRATIONS[v - 1]!, engine.dialect)) await tx.run(stmt);
+      const migration = MIGRATIONS[v - 1]!;
+      for (const stmt of forDialect(migration, engine.dialect)) await tx.run(stmt);
+      if (typeof migration !== 'string' && migration.data) await migration.data(tx);
       await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [v, new Date().toISOString()]);
     });
   }

@@ -22,7 +22,7 @@
 import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { Certificate } from '../x509/certificate.ts';
-import { mailDomainOf } from '../x509/mailbox-address.ts';
+import { normalizeAddress } from '../x509/mailbox-address.ts';
 import { allowsKeyManagement } from '../x509/key-management-usage.ts';
 import { decode, Tag, readBoolean } from '../asn1/ber.ts';
 import { OID, oidName } from '../asn1/oids.ts';
@@ -172,19 +172,8 @@ export function spkiDigest(key: KeyObject | Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
-/**
- * QUIRK: RFC 5321 2.4 makes the local part case-sensitive, but no mail system we
- * meet treats it so and certificates differ in case from From headers; addresses
- * are matched case-insensitively. The domain in its one form (mailDomainOf: ASCII,
- * no final dot), as a certificate's rfc822Name writes it: bob@例え.jp finds the
- * certificate of bob@xn--r8jz45g.jp. Before, it found none, and the gateway sent
- * that spelling a copy in clear while encrypting to the other.
- */
-export function normalizeAddress(email: string): string {
-  const a = email.trim().toLowerCase();
-  const at = a.lastIndexOf('@');
-  return at < 0 ? a : `${a.slice(0, at)}@${mailDomainOf(a)}`;
-}
+/** How the store files and looks up an address (x509/mailbox-address.ts; migration 26 re-filed older rows in this form). */
+export { normalizeAddress };
 
 function isCaCertificate(cert: Certificate): boolean {
   const bc = cert.extensions.get(OID.basicConstraints);

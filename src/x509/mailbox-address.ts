@@ -45,3 +45,18 @@ export function mailboxKey(address: string): string {
   const at = address.lastIndexOf('@');
   return at < 0 ? address : `${address.slice(0, at)}@${mailDomainOf(address)}`;
 }
+
+/**
+ * QUIRK: RFC 5321 2.4 makes the local part case-sensitive, but no mail system we
+ * meet treats it so and certificates differ in case from From headers; addresses
+ * are matched case-insensitively. The domain in its one form (mailDomainOf: ASCII,
+ * no final dot), as a certificate's rfc822Name writes it: bob@例え.jp finds the
+ * certificate of bob@xn--r8jz45g.jp. Before, it found none, and the gateway sent
+ * that spelling a copy in clear while encrypting to the other (migration 26 re-filed
+ * addresses stored in the older form).
+ */
+export function normalizeAddress(email: string): string {
+  const a = email.trim().toLowerCase();
+  const at = a.lastIndexOf('@');
+  return at < 0 ? a : `${a.slice(0, at)}@${mailDomainOf(a)}`;
+}

@@ -256,6 +256,23 @@ for (const f of factories) {
       }
     });
 
+    test('migration 26 re-files addresses stored with a Unicode or dotted domain in the one form lookups use (xn--, no final dot)', async () => {
+      const [c1, c2] = await Promise.all([pki.identity('p256', `mig26a-${f.name}`), pki.identity('p256', `mig26b-${f.name}`)].map(async (i) => (await store.importCertificate(i.cert)).id));
+      assert.ok(c1 && c2);
+      // Rows as a store before migration 26 could hold them: only the case was folded.
+      const older = [[c1, 'dai@例え.jp'], [c1, 'dai@example.org.'], [c2, 'eri@例え.jp'], [c2, 'eri@xn--r8jz45g.jp'], [c2, 'ascii@example.net']];
+      for (const [id, email] of older) await store.engine.run("INSERT INTO certificate_emails (certificate_id, email, filing, preferred, filed_at) VALUES (?, ?, 'current', 0, '2026-01-01T00:00:00.000Z')", [id, email]);
+      await store.engine.run("INSERT INTO unknown_root_leaves (root_fingerprint, fingerprint, address, der, chain, preferred, seen_at) VALUES ('R', 'L', 'dai@例え.jp', ?, '[]', 0, '2026-01-01T00:00:00.000Z')", [Buffer.from('30', 'hex')]);
+      await store.engine.run('DELETE FROM schema_migrations WHERE version = 26');
+      assert.equal(await migrateStore(store.engine), SCHEMA_VERSION);
+      const filed = async (id: string) => (await store.engine.all("SELECT email FROM certificate_emails WHERE certificate_id = ? AND (email LIKE 'dai@%' OR email LIKE 'eri@%' OR email LIKE 'ascii@%') ORDER BY email", [id])).map((r) => String(r.email));
+      assert.deepEqual(await filed(c1), ['dai@example.org', 'dai@xn--r8jz45g.jp']);
+      assert.deepEqual(await filed(c2), ['ascii@example.net', 'eri@xn--r8jz45g.jp'], 'both spellings of one filing become one row');
+      assert.deepEqual((await store.engine.all("SELECT address FROM unknown_root_leaves WHERE root_fingerprint = 'R'")).map((r) => String(r.address)), ['dai@xn--r8jz45g.jp']);
+      await store.engine.run("DELETE FROM certificate_emails WHERE email LIKE 'dai@%' OR email LIKE 'eri@%' OR email LIKE 'ascii@%'");
+      await store.engine.run("DELETE FROM unknown_root_leaves WHERE root_fingerprint = 'R'");
+    });
+
     test('master key rotation re-wraps every key; the old master key no longer opens the store', async () => {
       const next = masterKeyFromBytes(randomBytes(32));
       const before = await store.listKeys();
