@@ -260,7 +260,7 @@ for (const f of factories) {
       const [c1, c2] = await Promise.all([pki.identity('p256', `mig26a-${f.name}`), pki.identity('p256', `mig26b-${f.name}`)].map(async (i) => (await store.importCertificate(i.cert)).id));
       assert.ok(c1 && c2);
       // Rows as a store before migration 26 could hold them: only the case was folded.
-      const older = [[c1, 'dai@例え.jp'], [c1, 'dai@example.org.'], [c2, 'eri@例え.jp'], [c2, 'eri@xn--r8jz45g.jp'], [c2, 'ascii@example.net']];
+      const older: Array<[string, string]> = [[c1, 'dai@例え.jp'], [c1, 'dai@example.org.'], [c2, 'eri@例え.jp'], [c2, 'eri@xn--r8jz45g.jp'], [c2, 'ascii@example.net']];
       for (const [id, email] of older) await store.engine.run("INSERT INTO certificate_emails (certificate_id, email, filing, preferred, filed_at) VALUES (?, ?, 'current', 0, '2026-01-01T00:00:00.000Z')", [id, email]);
       await store.engine.run("INSERT INTO unknown_root_leaves (root_fingerprint, fingerprint, address, der, chain, preferred, seen_at) VALUES ('R', 'L', 'dai@例え.jp', ?, '[]', 0, '2026-01-01T00:00:00.000Z')", [Buffer.from('30', 'hex')]);
       await store.engine.run('DELETE FROM schema_migrations WHERE version = 26');
