@@ -31,6 +31,8 @@ export interface ServeConfig {
   publicUrl?: string;
   /** Largest mail the console's check page reads (default 10 MiB). */
   checkMaxBytes?: number;
+  /** How long a step-up re-authentication holds in the console (default 5 minutes; console/step-up.ts). */
+  stepUpWindowMs?: number;
   /** A directory the console's "can I send encrypted mail to ...?" asks when the store has no certificate. */
   ldap?: { url: string; baseDn: string };
   /** Batches (POST /api/v1/batches) and their job queue; DEFAULT_BATCH_CONFIG when absent. */
@@ -105,6 +107,7 @@ export interface ServeOptions {
   http?: string;
   publicUrl?: string;
   checkMaxSize?: string;
+  stepUpMinutes?: string;
   maxMessageSize?: string;
   shutdownGrace?: string;
   revocation?: string;
@@ -183,6 +186,7 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
   const publicUrl = o.publicUrl ?? (env.KAKITOME_PUBLIC_URL || undefined);
   if (publicUrl !== undefined) parsePublicUrl(publicUrl);
   const checkSize = o.checkMaxSize ?? env.KAKITOME_CHECK_MAX_SIZE;
+  const stepUp = o.stepUpMinutes ?? (env.KAKITOME_STEP_UP_MINUTES || undefined);
   const size = o.maxMessageSize ?? env.KAKITOME_MAX_MESSAGE_SIZE;
   const maxMessageBytes = size === undefined || size === '' ? DEFAULT_MAX_MESSAGE_BYTES : parseSize(size, '--max-message-size');
   const grace = o.shutdownGrace ?? '30';
@@ -200,6 +204,7 @@ export function resolveServeConfig(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     ...(ldapUrl !== undefined && ldapBase !== undefined ? { ldap: { url: ldapUrl, baseDn: ldapBase } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(checkSize ? { checkMaxBytes: parseSize(checkSize, '--check-max-size') } : {}),
+    ...(stepUp !== undefined ? { stepUpWindowMs: parseCount(stepUp, '--step-up-minutes', 1, 60, 5) * 60_000 } : {}),
     batch: resolveBatchConfig(o),
     workers: parseWorkers(o.workers),
     maxConnections: parseMaxConnections(o.maxConnections ?? (env.KAKITOME_MAX_CONNECTIONS || undefined), openFilesLimit()),

@@ -84,7 +84,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
     ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : options.batchThread ? { renderMetrics: async () => new Metrics().absorb(await snapshot()).render() } : {}),
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
-  const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}), ...(config.ldap ? { ldap: config.ldap } : {}), ...(config.mail ? { mail: config.mail } : {}), ...(config.oidc ? { oidc: config.oidc } : {}) });
+  const consoleContext = createConsoleContext(service, consoleOriginFor(listen, config.publicUrl), { ...options.console, ...(config.checkMaxBytes ? { checkMaxBytes: config.checkMaxBytes } : {}), ...(config.stepUpWindowMs ? { stepUpWindowMs: config.stepUpWindowMs } : {}), ...(config.ldap ? { ldap: config.ldap } : {}), ...(config.mail ? { mail: config.mail } : {}), ...(config.oidc ? { oidc: config.oidc } : {}) });
   const app = createApp(service, { console: consoleContext });
   const honoListener = getRequestListener(app.fetch);
   // Slow-loris bounds: headers within 20 s, a whole request within 5 minutes (a 50 MiB upload at 1.4 Mbit/s).

@@ -11,6 +11,11 @@
  * person's password change or disabling. A new session is made at every sign-in
  * (rotation: an identifier planted before sign-in is never promoted).
  *
+ * A session may carry a step-up proof (recordStepUp): the person proved their
+ * presence again a moment ago, which the console's most dangerous actions ask
+ * for (console/step-up.ts). It is a row of console_tokens keyed by a digest of
+ * the session's own id, valid a few minutes, for that session only.
+ *
  * A link ('setup': the first administrator; 'invitation': a person sets their
  * password) is consumed by one DELETE that also checks its purpose and expiry:
  * of two requests racing with the same link, one wins.
@@ -35,7 +40,7 @@ const TOUCH_EVERY_MS = 60_000;
  * ('passkey-register', 'passkey-sign-in') and the sign-in waiting for its passkey
  * ('second-factor') are single-use secrets of the same kind, bound to a person.
  */
-export type LinkPurpose = 'setup' | 'invitation' | 'mail-sign-in' | 'passkey-register' | 'passkey-sign-in' | 'second-factor';
+export type LinkPurpose = 'setup' | 'invitation' | 'mail-sign-in' | 'passkey-register' | 'passkey-sign-in' | 'second-factor' | 'step-up-passkey';
 
 export interface ResumedSession {
   person: Person;
@@ -47,6 +52,16 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
 function digestOf(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
+}
+
+/**
+ * The row of a session's step-up proof in console_tokens (purpose 'step-up'):
+ * derived from the session's own digest, so it is found only through that
+ * session's cookie, and a proof made in one session is nothing in another (no
+ * migration: console_tokens' purpose is free text).
+ */
+function stepUpIdOf(sessionSecret: string): string {
+  return createHash('sha256').update(`step-up\n${digestOf(sessionSecret)}`).digest('hex');
 }
 
 export class ConsoleSessions {
@@ -104,12 +119,39 @@ export class ConsoleSessions {
     const row = (await this.#store.engine.all('SELECT oidc_issuer FROM console_sessions WHERE id = ?', [id]))[0];
     if (!row) return undefined;
     await this.#store.engine.run('DELETE FROM console_sessions WHERE id = ?', [id]);
+    await this.#store.engine.run("DELETE FROM console_tokens WHERE id = ? AND purpose = 'step-up'", [stepUpIdOf(secret)]);
     return row.oidc_issuer === null || row.oidc_issuer === undefined ? {} : { oidcIssuer: String(row.oidc_issuer) };
+  }
+
+  /**
+   * Records that the person of the session `sessionSecret` proved their presence
+   * now (step-up re-authentication): the proof holds for `windowMs`, for this
+   * session only. A newer proof replaces the older one.
+   */
+  async recordStepUp(sessionSecret: string, personId: string, windowMs: number): Promise<Date> {
+    if (!SECRET.test(sessionSecret)) throw new Error('recordStepUp: not a session secret');
+    const now = this.#store.now();
+    const until = new Date(now.getTime() + windowMs);
+    const id = stepUpIdOf(sessionSecret);
+    await this.#store.engine.transaction(async (tx) => {
+      await tx.run('DELETE FROM console_tokens WHERE id = ? OR expires_at < ?', [id, now.toISOString()]);
+      await tx.run("INSERT INTO console_tokens (id, purpose, person_id, created_at, expires_at) VALUES (?, 'step-up', ?, ?, ?)", [id, personId, now.toISOString(), until.toISOString()]);
+    });
+    return until;
+  }
+
+  /** Until when the session's step-up proof holds, if it holds now and was made by `personId`. */
+  async stepUpUntil(sessionSecret: string | undefined, personId: string): Promise<Date | undefined> {
+    if (!sessionSecret || !SECRET.test(sessionSecret)) return undefined;
+    const now = this.#store.now().toISOString();
+    const rows = await this.#store.engine.all("SELECT expires_at FROM console_tokens WHERE id = ? AND purpose = 'step-up' AND person_id = ? AND expires_at > ? AND created_at <= ?", [stepUpIdOf(sessionSecret), personId, now, now]);
+    return rows[0] ? new Date(String(rows[0].expires_at)) : undefined;
   }
 
   /** Ends every session of a person (password changed, disabled, roles taken away). */
   async endAllFor(personId: string): Promise<void> {
     await this.#store.engine.run('DELETE FROM console_sessions WHERE person_id = ?', [personId]);
+    await this.#store.engine.run("DELETE FROM console_tokens WHERE purpose = 'step-up' AND person_id = ?", [personId]);
   }
 
   /** Voids the person's unused links of `purpose` (an invitation made before the person was given a role). */

@@ -1026,7 +1026,7 @@ test('single sign-on through the company\'s OpenID provider, and sign-out there,
  * console-passkey-browser.test.ts (which needs a host name for WebAuthn and a
  * mail relay for sign-in links; it runs axe on them in both languages).
  */
-const NOT_PAGES_HERE = new Set(['/assets/:name', '/me/certificate/download/:id', '/admin/audit/export', '/sign-in/oidc', '/sign-in/oidc/callback', '/sign-in/passkey', '/me/security', '/sign-in/link/:token']);
+const NOT_PAGES_HERE = new Set(['/assets/:name', '/me/certificate/download/:id', '/admin/audit/export', '/sign-in/oidc', '/sign-in/oidc/callback', '/sign-in/passkey', '/me/security', '/sign-in/link/:token', '/confirm', '/confirm/oidc']);
 
 test('no page broke its Content-Security-Policy, and axe checked every page the console serves, in both languages', { skip }, () => {
   assert.deepEqual(cspViolations, []);

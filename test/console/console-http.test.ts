@@ -227,7 +227,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   '/admin/mail-server': ['admin'],
   'POST /admin/mail-server': ['admin'],
 };
-const SIGNED_IN = ['POST /sign-out', '/lookup', '/me', 'POST /me/certificate', '/me/certificate/download/:id', 'POST /me/certificate/renew', 'POST /me/certificate/request', 'POST /me/keys', '/me/lost', 'POST /me/lost', '/me/guides', '/me/security', 'POST /me/passkeys/options', 'POST /me/passkeys', 'POST /me/passkeys/:id/remove', '/me/recovered', 'POST /me/recovered/:id'];
+const SIGNED_IN = ['POST /sign-out', '/lookup', '/me', 'POST /me/certificate', '/me/certificate/download/:id', 'POST /me/certificate/renew', 'POST /me/certificate/request', 'POST /me/keys', '/me/lost', 'POST /me/lost', '/me/guides', '/me/security', 'POST /me/passkeys/options', 'POST /me/passkeys', 'POST /me/passkeys/:id/remove', '/me/recovered', 'POST /me/recovered/:id', '/confirm', 'POST /confirm', 'POST /confirm/passkey/options', 'POST /confirm/passkey', '/confirm/oidc'];
 
 test('every route, every role: the server refuses what a role may not do', async () => {
   const forbiddenText = en.errors.forbidden;

@@ -10,7 +10,8 @@
  * the password. Before any passkey exists, each person signs in by a link mailed
  * to them (a real SMTP sink as the console's relay), in their language; and the
  * first run completes in Japanese here (console-browser.test.ts completes it in
- * English, from the link `kakitome serve` prints). axe-core
+ * English, from the link `kakitome serve` prints). The step-up page (/confirm)
+ * runs here too: by passkey in Japanese, by password in English. axe-core
  * checks each page in both languages; no page breaks its CSP.
  */
 import { test, before, after } from 'node:test';
@@ -301,6 +302,59 @@ test('removing a passkey asks for the password; without passkeys the password si
   await Promise.all([j.page.waitForURL(/removed$/), j.page.click('form[action$="/remove"] button')]);
   assert.equal((await new PasskeyDirectory(store).list(jiro.id)).length, 0);
   assert.equal((await new Client().signIn('jiro@example.co.jp')).headers.get('location'), '/me');
+  await j.context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('step-up with a passkey: a session whose proof ran out is sent to /confirm, the passkey (user verified) confirms, the action then goes through', { skip }, async () => {
+  await server.console.people.addPerson({ email: 'saburo@example.co.jp', password: TEST_PASSWORD, language: 'ja' });
+  const { context, page } = await newContext('ja-JP');
+  await signInWithPassword(page, 'saburo@example.co.jp');
+  await page.goto(`${base}/me/security`);
+  await page.fill('#passkey-password', TEST_PASSWORD);
+  await Promise.all([page.waitForURL(/added$/), page.click('form[data-passkey] button[type=submit]')]);
+  // The sign-in's proof has run out, as five minutes later.
+  await store.engine.run("UPDATE console_tokens SET expires_at = created_at WHERE purpose = 'step-up'");
+  await page.goto(`${base}/me`);
+  await Promise.all([page.waitForURL((u) => u.pathname === '/confirm'), page.click('form[action="/me/certificate"] button[type=submit]')]);
+  assert.equal(new URL(page.url()).searchParams.get('next'), '/me');
+  assert.equal(await page.textContent('h1'), ja.stepUp.title);
+  assert.equal(await page.locator('#step-up-password').count(), 0, 'a person with a passkey is not confirmed by the password alone');
+  await audit(page, 'step-up (ja, passkey)');
+  const posted = nextPost(page, '/confirm/passkey');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/me'), page.click('form[data-passkey] button[type=submit]')]);
+  const credential = new URLSearchParams(await posted).get('credential')!;
+  const flags = Buffer.from((JSON.parse(credential) as { response: { authenticatorData: string } }).response.authenticatorData, 'base64url')[32]!;
+  assert.ok(flags & 0x04, 'the authenticator verified the person (UV), as the options required');
+  const log = await store.auditLog({ object: 'saburo@example.co.jp' });
+  assert.ok(log.some((e) => e.action === 'console.step-up' && /^passkey, until /.test(e.detail ?? '')), JSON.stringify(log));
+  await Promise.all([page.waitForURL((u) => u.pathname === '/me/certificate'), page.click('form[action="/me/certificate"] button[type=submit]')]);
+  assert.equal(await page.textContent('h1'), ja.me.readyTitle);
+  // The captured assertion, replayed in the same session once its proof ran out: its challenge was used up.
+  await store.engine.run("UPDATE console_tokens SET expires_at = created_at WHERE purpose = 'step-up'");
+  const session = (await context.cookies()).find((x) => x.name === '__Host-kakitome-session')!.value;
+  const replay = new Client();
+  replay.cookies.set('__Host-kakitome-session', session);
+  assert.equal((await replay.request('/confirm/passkey', { form: { credential, next: '/me' } })).status, 401);
+  assert.equal((await replay.request('/me/certificate', { form: {} })).headers.get('location'), '/confirm?next=%2Fme');
+  await context.close();
+
+  // In English, by the password: jiro has no passkey any more (the test before removed it).
+  const j = await newContext('en-GB');
+  await signInWithPassword(j.page, 'jiro@example.co.jp');
+  await store.engine.run("UPDATE console_tokens SET expires_at = created_at WHERE purpose = 'step-up'");
+  await j.page.goto(`${base}/me`);
+  await Promise.all([j.page.waitForURL((u) => u.pathname === '/confirm'), j.page.click('form[action="/me/certificate"] button[type=submit]')]);
+  assert.equal(await j.page.textContent('h1'), en.stepUp.title);
+  assert.equal(await j.page.locator('form[data-passkey]').count(), 0);
+  await audit(j.page, 'step-up (en, password)');
+  await j.page.fill('#step-up-password', 'wrong password');
+  await Promise.all([j.page.waitForLoadState('load'), j.page.click('form[action="/confirm"] button[type=submit]')]);
+  assert.ok((await j.page.textContent('main'))?.includes(en.stepUp.wrongPassword));
+  await j.page.fill('#step-up-password', TEST_PASSWORD);
+  await Promise.all([j.page.waitForURL((u) => u.pathname === '/me'), j.page.click('form[action="/confirm"] button[type=submit]')]);
+  await Promise.all([j.page.waitForURL((u) => u.pathname === '/me/certificate'), j.page.click('form[action="/me/certificate"] button[type=submit]')]);
+  assert.equal(await j.page.textContent('h1'), en.me.readyTitle);
   await j.context.close();
   assert.deepEqual(problems, []);
 });

@@ -131,6 +131,7 @@ export function register(program: Command): void {
     .option('--http <host:port>', 'listen address (default: $KAKITOME_HTTP, else 127.0.0.1:8080); port 0 picks a free port')
     .option('--public-url <url>', 'the address people open the console at, e.g. https://mail-console.example.co.jp behind a TLS proxy (default: $KAKITOME_PUBLIC_URL, else the listen address); the only host name the console answers to')
     .option('--check-max-size <size>', 'largest mail the console\'s check page reads, e.g. 10MiB (default; $KAKITOME_CHECK_MAX_SIZE)')
+    .option('--step-up-minutes <n>', 'how long the console\'s re-authentication before its most dangerous actions (a backup, a key leaving, an administrator made) holds, 1 to 60 (default 5; $KAKITOME_STEP_UP_MINUTES)')
     .option('--ldap-url <url>', 'ldap://host:port the console\'s "can I send encrypted mail to ...?" asks when the store has no certificate (default: $KAKITOME_LDAP_URL); with --ldap-base')
     .option('--ldap-base <dn>', 'search base for --ldap-url, e.g. dc=example,dc=co,dc=jp (default: $KAKITOME_LDAP_BASE)')
     .option('--mail-relay <host:port>', 'the SMTP relay the console hands its mail to (sign-in links, invitations, expiry notices), e.g. 127.0.0.1:25 (default: $KAKITOME_MAIL_RELAY); with --mail-from')

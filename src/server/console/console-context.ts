@@ -18,6 +18,8 @@ import type { ConsoleOrigin } from './console-origin.ts';
 import { Handovers, type HandoverStore } from './handovers.ts';
 import type { Messages } from './messages/en.ts';
 import { OidcSignIn, type ConsoleOidcConfig } from './oidc-sign-in.ts';
+import { DEFAULT_STEP_UP_WINDOW_MS } from './step-up.ts';
+import { KakitomeError } from '../../errors.ts';
 
 /** Largest message the check page reads (the form around it adds a little). */
 export const DEFAULT_CHECK_MAX_BYTES = 10 * 1024 * 1024;
@@ -34,6 +36,8 @@ export interface ConsoleRates {
   checkPerAddress: number;
   issuePerPerson: number;
   lookupPerPerson: number;
+  /** Step-up re-authentication attempts, per person (step-up.ts). */
+  stepUpPerPerson: number;
 }
 
 export const DEFAULT_CONSOLE_RATES: ConsoleRates = {
@@ -43,6 +47,7 @@ export const DEFAULT_CONSOLE_RATES: ConsoleRates = {
   checkPerAddress: 30,
   issuePerPerson: 5,
   lookupPerPerson: 30,
+  stepUpPerPerson: 5,
 };
 
 export interface ConsoleOptions {
@@ -59,6 +64,8 @@ export interface ConsoleOptions {
   mail?: ConsoleMailConfig;
   /** Single sign-on by OpenID Connect; none: no "company account" button. */
   oidc?: ConsoleOidcConfig;
+  /** How long a step-up proof holds (default step-up.ts's 5 minutes). */
+  stepUpWindowMs?: number;
 }
 
 export interface ConsoleContext {
@@ -71,11 +78,19 @@ export interface ConsoleContext {
   origin: ConsoleOrigin;
   checkMaxBytes: number;
   rates: ConsoleRates;
+  /** How long a step-up proof holds, for the session that made it (step-up.ts). */
+  stepUpWindowMs: number;
   ldap?: LdapSource;
   mail?: ConsoleMailConfig;
   oidc?: OidcSignIn;
   /** The configured issuer (for the audit log). */
   oidcIssuer?: string;
+}
+
+/** A step-up window of 1 minute to 1 hour: longer is a second session lifetime, not a re-authentication. */
+function checkStepUpWindow(ms: number): number {
+  if (!Number.isInteger(ms) || ms < 60_000 || ms > 3_600_000) throw new KakitomeError('INVALID_ARGUMENT', `The step-up window ${ms} ms is not 1 to 60 minutes.`);
+  return ms;
 }
 
 export function createConsoleContext(service: ServiceContext, origin: ConsoleOrigin, o: ConsoleOptions = {}): ConsoleContext {
@@ -88,6 +103,7 @@ export function createConsoleContext(service: ServiceContext, origin: ConsoleOri
     origin,
     checkMaxBytes: o.checkMaxBytes ?? DEFAULT_CHECK_MAX_BYTES,
     rates: { ...DEFAULT_CONSOLE_RATES, ...o.rates },
+    stepUpWindowMs: checkStepUpWindow(o.stepUpWindowMs ?? DEFAULT_STEP_UP_WINDOW_MS),
     ...(o.ldap ? { ldap: o.ldap } : {}),
     ...(o.mail ? { mail: o.mail } : {}),
     ...(o.oidc ? { oidc: new OidcSignIn(o.oidc), oidcIssuer: o.oidc.issuer } : {}),

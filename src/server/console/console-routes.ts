@@ -17,6 +17,12 @@ export interface ConsoleRoute {
   access: Access;
   /** The handler's name in create-console.ts (and the route label in logs and metrics). */
   page: string;
+  /**
+   * Set on the routes that need a fresh step-up proof (step-up.ts; the list and
+   * its reasons in docs/console.md): the page to come back to after the proof
+   * (":name" parameters filled from the request).
+   */
+  stepUp?: string;
 }
 
 
@@ -34,13 +40,13 @@ export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
   { method: 'get', path: '/check', access: 'check', page: 'check' },
   { method: 'post', path: '/check', access: 'check', page: 'check.submit' },
   { method: 'get', path: '/me', access: 'signed-in', page: 'me' },
-  { method: 'post', path: '/me/certificate', access: 'signed-in', page: 'me.issue' },
+  { method: 'post', path: '/me/certificate', access: 'signed-in', page: 'me.issue', stepUp: '/me' },
   { method: 'get', path: '/me/certificate/download/:id', access: 'signed-in', page: 'me.download' },
-  { method: 'post', path: '/me/certificate/renew', access: 'signed-in', page: 'me.renew' },
+  { method: 'post', path: '/me/certificate/renew', access: 'signed-in', page: 'me.renew', stepUp: '/me' },
   { method: 'post', path: '/me/certificate/request', access: 'signed-in', page: 'me.request' },
-  { method: 'post', path: '/me/keys', access: 'signed-in', page: 'me.keys' },
+  { method: 'post', path: '/me/keys', access: 'signed-in', page: 'me.keys', stepUp: '/me' },
   { method: 'get', path: '/me/lost', access: 'signed-in', page: 'me.lost' },
-  { method: 'post', path: '/me/lost', access: 'signed-in', page: 'me.lost.submit' },
+  { method: 'post', path: '/me/lost', access: 'signed-in', page: 'me.lost.submit', stepUp: '/me/lost' },
   { method: 'get', path: '/me/guides', access: 'signed-in', page: 'me.guides' },
   { method: 'get', path: '/admin/mail-server', access: ADMINISTRATORS, page: 'admin.mail-server' },
   { method: 'post', path: '/admin/mail-server', access: ADMINISTRATORS, page: 'admin.mail-server.save' },

@@ -7,6 +7,8 @@
  *   → session (the __Host- cookie, resumed from the store)
  *   → unsafe method: Origin and Sec-Fetch-Site say it comes from the console (else 403)
  *   → access: the route's declared access against the person's roles (else sign-in or 403)
+ *   → step-up: a route marked `stepUp` needs this session's fresh proof of
+ *     presence (else 303 to /confirm, step-up.ts; a handler may ask too)
  *   → handler
  * and every answer, error pages included, carries the security headers
  * (security-headers.ts). The chain runs inside each route rather than as
@@ -32,6 +34,7 @@ import { errorPage } from './error-page.ts';
 import { chooseLanguage, LANGUAGES } from './messages/choose-language.ts';
 import { fragment, notice, safeNext, seeOther } from './render.ts';
 import { securityHeaders } from './security-headers.ts';
+import { requireStepUp, stepUpBack, StepUpRequiredError } from './step-up.ts';
 import { addPerson, invitePerson, listPeople, saveSettings, setPersonRoles, settingsPage } from './pages/admin.ts';
 import { auditPage, exportAudit } from './pages/audit.ts';
 import { dashboard } from './pages/dashboard.ts';
@@ -134,8 +137,16 @@ export function mountConsole(app: Hono<AppEnv>, cx: ConsoleContext): void {
         if (decision === 'sign-in' && c.req.method === 'GET') res = seeOther(`/sign-in?next=${encodeURIComponent(safeNext(c.req.path))}`);
         else if (decision === 'sign-in') throw new ProblemError(401, 'UNAUTHENTICATED', 'Sign in first.');
         else if (decision === 'forbidden') throw new ProblemError(403, 'FORBIDDEN', 'This route is not for the roles of this person.');
-        else res = await handler(c, cx, v);
+        else {
+          if (route.stepUp) await requireStepUp(cx, v, stepUpBack(route.stepUp, c.req.param()));
+          res = await handler(c, cx, v);
+        }
       } catch (e) {
+        if (e instanceof StepUpRequiredError) {
+          // Nothing was done: the person proves their presence again, then comes back to the page (step-up.ts).
+          state.code = 'STEP_UP_REQUIRED';
+          return withHeaders(seeOther(`/confirm?next=${encodeURIComponent(e.back)}`), securityHeaders({ secure: cx.origin.secure, cache }));
+        }
         const failed = errorPage(cx, v, e, state.requestId);
         state.code = failed.code;
         // htmx swaps the answer into the page: give it the message, not a whole page.

@@ -41,8 +41,12 @@ export interface ConsoleOidcConfig {
 }
 
 export const OIDC_COOKIE = '__Host-kakitome-oidc';
+/** The console's redirect URI path (registered with the provider), for sign-in and step-up alike. */
+export const OIDC_CALLBACK_PATH = '/sign-in/oidc/callback';
 export const OIDC_FLOW_TTL_MS = 10 * 60_000;
 const B64URL_43 = /^[A-Za-z0-9_-]{43}$/;
+/** A step-up flow's page (safeNext allows 501 characters: 668 in base64url). */
+const B64URL_NEXT = /^[A-Za-z0-9_-]{2,700}$/;
 
 /** An issuer URL Kakitome may use: https, or http on a loopback address. */
 export function checkIssuerUrl(issuer: string): URL {
@@ -64,6 +68,10 @@ export class OidcRefusal extends Error {}
 export interface OidcIdentity {
   email: string;
   subject: string;
+  /** The ID token's auth_time (seconds since the epoch), when the provider sent it. */
+  authTime?: number;
+  /** Set when the flow was a step-up re-authentication: the console page to come back to. */
+  stepUpNext?: string;
 }
 
 export class OidcSignIn {
@@ -88,8 +96,14 @@ export class OidcSignIn {
     return this.#configuration;
   }
 
-  /** Where to send the browser, and the cookie that binds the answer to this browser. */
-  async start(redirectUri: string): Promise<{ location: string; cookie: string }> {
+  /**
+   * Where to send the browser, and the cookie that binds the answer to this
+   * browser. `stepUp`: a re-authentication of a signed-in person (step-up.ts),
+   * coming back to the console page `next`: the provider is asked to sign the
+   * person in again whatever session it holds (prompt=login, max_age=0, OpenID
+   * Connect Core 3.1.2.1), and the cookie carries a fourth part, the page.
+   */
+  async start(redirectUri: string, stepUp?: { next: string }): Promise<{ location: string; cookie: string }> {
     const config = await this.#config();
     const state = client.randomState();
     const nonce = client.randomNonce();
@@ -97,8 +111,10 @@ export class OidcSignIn {
     const location = client.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri, scope: 'openid email', state, nonce,
       code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      ...(stepUp ? { prompt: 'login', max_age: '0' } : {}),
     });
-    return { location: location.href, cookie: serialize(OIDC_COOKIE, `${state}.${nonce}.${verifier}`, { path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: OIDC_FLOW_TTL_MS / 1000 }) };
+    const flow = [state, nonce, verifier, ...(stepUp ? [Buffer.from(stepUp.next, 'utf8').toString('base64url')] : [])].join('.');
+    return { location: location.href, cookie: serialize(OIDC_COOKIE, flow, { path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: OIDC_FLOW_TTL_MS / 1000 }) };
   }
 
   /**
@@ -118,8 +134,8 @@ export class OidcSignIn {
    */
   async finish(callbackUrl: URL, cookie: string | undefined): Promise<OidcIdentity> {
     const parts = (cookie ?? '').split('.');
-    if (parts.length !== 3 || !parts.every((p) => B64URL_43.test(p))) throw new OidcRefusal('no sign-in was started in this browser (no or a malformed flow cookie)');
-    const [state, nonce, verifier] = parts as [string, string, string];
+    if ((parts.length !== 3 && parts.length !== 4) || !parts.slice(0, 3).every((p) => B64URL_43.test(p)) || (parts.length === 4 && !B64URL_NEXT.test(parts[3]!))) throw new OidcRefusal('no sign-in was started in this browser (no or a malformed flow cookie)');
+    const [state, nonce, verifier, next] = parts as [string, string, string, string | undefined];
     const config = await this.#config();
     let tokens;
     try {
@@ -142,7 +158,11 @@ export class OidcSignIn {
     }
     if (typeof email !== 'string' || email.length > 320) throw new OidcRefusal('the provider named no e-mail address');
     if (verified !== true) throw new OidcRefusal(`the provider has not verified ${email}`);
-    return { email, subject: claims.sub };
+    return {
+      email, subject: claims.sub,
+      ...(typeof claims.auth_time === 'number' ? { authTime: claims.auth_time } : {}),
+      ...(next !== undefined ? { stepUpNext: Buffer.from(next, 'base64url').toString('utf8') } : {}),
+    };
   }
 }
 

@@ -106,10 +106,16 @@ export async function finishRegistration(cx: ConsoleContext, store: Store, rp: R
   });
 }
 
-export async function signInOptions(cx: ConsoleContext, rp: RelyingParty, person: Person): Promise<PublicKeyCredentialRequestOptionsJSON> {
+/**
+ * `stepUp`: a re-authentication of a signed-in person (step-up.ts): a challenge of
+ * its own purpose (a sign-in's cannot answer it, nor the reverse) and user
+ * verification required (the PIN or biometric of the authenticator: the person, not
+ * only the device).
+ */
+export async function signInOptions(cx: ConsoleContext, rp: RelyingParty, person: Person, o: { stepUp?: boolean } = {}): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const passkeys = await new PasskeyDirectory(cx.service.store).list(person.id);
   return generateAuthenticationOptions({
-    rpID: rp.id, challenge: await newChallenge(cx, 'passkey-sign-in', person), timeout: CEREMONY_TTL_MS, userVerification: 'preferred',
+    rpID: rp.id, challenge: await newChallenge(cx, o.stepUp ? 'step-up-passkey' : 'passkey-sign-in', person), timeout: CEREMONY_TTL_MS, userVerification: o.stepUp ? 'required' : 'preferred',
     allowCredentials: passkeys.map((p) => ({ id: p.id, transports: p.transports as Transport[] })),
   });
 }
@@ -119,7 +125,7 @@ export async function signInOptions(cx: ConsoleContext, rp: RelyingParty, person
  * issued to them; the passkey's counter is recorded (a counter that does not grow
  * where the authenticator keeps one is refused by the library: a cloned key).
  */
-export async function finishSignIn(cx: ConsoleContext, rp: RelyingParty, person: Person, credentialJson: string): Promise<boolean> {
+export async function finishSignIn(cx: ConsoleContext, rp: RelyingParty, person: Person, credentialJson: string, o: { stepUp?: boolean } = {}): Promise<boolean> {
   const response = parseCredential<AuthenticationResponseJSON>(credentialJson);
   if (!response) return false;
   const passkeys = new PasskeyDirectory(cx.service.store);
@@ -127,9 +133,9 @@ export async function finishSignIn(cx: ConsoleContext, rp: RelyingParty, person:
   if (!passkey) return false;
   try {
     const result = await verifyAuthenticationResponse({
-      response, expectedChallenge: challengeOf(cx, 'passkey-sign-in', person), expectedOrigin: rp.origins, expectedRPID: rp.id,
+      response, expectedChallenge: challengeOf(cx, o.stepUp ? 'step-up-passkey' : 'passkey-sign-in', person), expectedOrigin: rp.origins, expectedRPID: rp.id,
       credential: { id: passkey.id, publicKey: passkey.publicKey, counter: passkey.signCount, transports: passkey.transports as Transport[] },
-      requireUserVerification: false,
+      requireUserVerification: o.stepUp === true,
     });
     return result.verified && (await passkeys.recordUse(passkey, result.authenticationInfo.newCounter));
   } catch {

@@ -72,7 +72,7 @@ function coordinatorConsole(o: ServeWorkersOptions, url: string, rateLimiter: Ra
     store: o.store, tenants, config: o.config, metrics: new Metrics(), rateLimiter, version: o.version, shuttingDown: () => false,
     log: (entry) => o.write(`${JSON.stringify(entry)}\n`),
   };
-  return createConsoleContext(service, consoleOriginFor(url, o.config.publicUrl), { handovers, ...(o.config.checkMaxBytes ? { checkMaxBytes: o.config.checkMaxBytes } : {}) });
+  return createConsoleContext(service, consoleOriginFor(url, o.config.publicUrl), { handovers, ...(o.config.checkMaxBytes ? { checkMaxBytes: o.config.checkMaxBytes } : {}), ...(o.config.stepUpWindowMs ? { stepUpWindowMs: o.config.stepUpWindowMs } : {}) });
 }
 
 function workerUrl(): URL {

@@ -886,6 +886,24 @@ export const en = {
     signInFailed: 'The passkey was not accepted. Please try again.',
     cancel: 'Cancel',
   },
+  stepUp: {
+    title: 'Confirm it is you',
+    lead: (minutes: number) => `What you asked for lets private keys leave the console, or gives administrator rights. Please confirm it is you: then, for ${minutes} minutes and in this browser only, you are not asked again.`,
+    again: 'Once confirmed, you are taken back to the page you were on: send its form again.',
+    password: 'Your password',
+    submit: 'Confirm',
+    wrongPassword: 'The password is wrong. Nothing was done.',
+    passkeyLead: 'Confirm with your passkey: your device will ask for its PIN, fingerprint or face.',
+    passkeySubmit: 'Confirm with my passkey',
+    passkeyFailed: 'The passkey was not accepted (it must check your PIN, fingerprint or face). Please try again.',
+    passkeyExpired: 'The confirmation took too long. Please try again.',
+    oidcLead: 'Or sign in again at your company account (it asks for your password there even if you are signed in).',
+    oidcButton: 'Confirm with my company account',
+    oidcFailed: 'Your company account did not confirm a sign-in made just now. Please try again.',
+    oidcOtherAccount: 'You signed in at your company account as someone else than the person signed in here. Nothing was confirmed.',
+    noMethod: 'Your account has no way to confirm here (no password, passkey or company account). Sign out and sign in again, then repeat what you were doing.',
+    cancel: 'Cancel',
+  },
 };
 
 export type Messages = typeof en;

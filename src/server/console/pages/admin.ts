@@ -9,6 +9,7 @@
  *   would hand over the administrator's account);
  * - the last administrator keeps the role (PeopleDirectory.setRoles).
  */
+import { requireStepUp } from '../step-up.ts';
 import { mailInvitation } from './mail-link.ts';
 import { isKakitomeError } from '../../../errors.ts';
 import { CONSOLE_ROLES, parseRoles, type ConsoleRole, type Person } from '../../../store/people-directory.ts';
@@ -84,6 +85,8 @@ export const addPerson: ConsoleHandler = async (c, cx, v) => {
   const form = await readForm(c, FORM_MAX_BYTES);
   const roles = parseRoles(textFields(form, 'role'));
   if (roles.length && !isAdministrator(v)) throw new ProblemError(403, 'FORBIDDEN', 'Only an administrator gives roles.');
+  // Making an administrator asks for a fresh proof of presence (step-up.ts).
+  if (roles.includes('administrator')) await requireStepUp(cx, v, '/admin/people');
   let person: Person;
   try {
     person = await actingFor(cx, v).people.addPerson({ email: textField(form, 'email', 320), displayName: textField(form, 'name', 300), roles, language: v.lang });
@@ -107,7 +110,10 @@ export const setPersonRoles: ConsoleHandler = async (c, cx, v) => {
   const form = await readForm(c, FORM_MAX_BYTES);
   let updated: Person;
   try {
-    updated = await actingFor(cx, v).people.setRoles(person.id, parseRoles(textFields(form, 'role')));
+    const roles = parseRoles(textFields(form, 'role'));
+    // Making an administrator asks for a fresh proof of presence (step-up.ts).
+    if (roles.includes('administrator') && !person.roles.includes('administrator')) await requireStepUp(cx, v, '/admin/people');
+    updated = await actingFor(cx, v).people.setRoles(person.id, roles);
   } catch (e) {
     if (isKakitomeError(e, 'INVALID_ARGUMENT')) return peoplePage(cx, v, notice('bad', e.message), 400);
     throw e;

@@ -12,15 +12,15 @@
  * `console.oidc.pin`, or `console.sign-in.refused`.
  */
 import { actingFor, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
-import { clearOidcCookie, OidcRefusal, readOidcCookie } from '../oidc-sign-in.ts';
+import { clearOidcCookie, OIDC_CALLBACK_PATH as CALLBACK, OidcRefusal, readOidcCookie } from '../oidc-sign-in.ts';
+import { isRecentAuthTime } from '../step-up.ts';
+import { confirmByOidc } from './step-up.ts';
 import { afterFirstStep, seeOtherWithCookies } from '../pending-sign-in.ts';
 import { takeRate } from '../rate-limit.ts';
 import { h, notice, page, type Html } from '../render.ts';
 import { landingFor, startSession } from './sign-in.ts';
 import { ProblemError } from '../../problem.ts';
 import { pinOidcSubject } from '../../../store/oidc-subjects.ts';
-
-const CALLBACK = '/sign-in/oidc/callback';
 
 /** The link on the sign-in page, when single sign-on is configured. */
 export function oidcLink(cx: ConsoleContext, v: ConsoleView): Html | '' {
@@ -60,6 +60,12 @@ export const oidcCallback: ConsoleHandler = async (c, cx, v) => {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', 'oidc', e.message.slice(0, 300));
     return refused(v, v.t.oidc.failed);
   }
+  // A step-up flow (pages/step-up.ts) re-authenticates the person signed in here; it signs nobody in.
+  if (identity.stepUpNext !== undefined) {
+    const confirmed = await confirmByOidc(c, cx, v, { ...identity, stepUpNext: identity.stepUpNext });
+    confirmed.headers.append('set-cookie', clearOidcCookie());
+    return confirmed;
+  }
   const person = await cx.people.findPersonByEmail(identity.email);
   if (!person || person.disabledAt) {
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', identity.email.slice(0, 320), `oidc ${cx.oidcIssuer} ${identity.subject}: no enabled account`);
@@ -77,7 +83,8 @@ export const oidcCallback: ConsoleHandler = async (c, cx, v) => {
     second.headers.append('set-cookie', clearOidcCookie());
     return second;
   }
-  const session = await startSession(cx, person, v.sessionSecret, cx.oidcIssuer);
+  // The sign-in is a step-up proof only if the provider says the person signed in there just now.
+  const session = await startSession(cx, person, v.sessionSecret, cx.oidcIssuer, isRecentAuthTime(identity.authTime, cx.service.store.now()));
   await actingFor(cx, { ...v, person }).store.audit('console.sign-in', person.email, `oidc ${cx.oidcIssuer} ${identity.subject}`);
   return seeOtherWithCookies(landingFor(person), [session, clearOidcCookie()]);
 };

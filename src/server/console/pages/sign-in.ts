@@ -13,15 +13,22 @@ import { afterFirstStep } from '../pending-sign-in.ts';
 import { oidcLink } from './oidc.ts';
 import { mailLinkForm } from './mail-link.ts';
 import { takeRate } from '../rate-limit.ts';
+import { recordStepUp } from '../step-up.ts';
 import { readForm, textField } from '../read-form.ts';
 import { isMailboxAddress } from '../../../x509/mailbox-address.ts';
 import { h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
 
-/** Starts a session for `person` (ending the browser's previous one); returns its Set-Cookie value. */
-/** `oidcIssuer`: the provider whose single sign-on made it (sign-out then signs out there too). */
-export async function startSession(cx: ConsoleContext, person: Person, previousSecret: string | undefined, oidcIssuer?: string): Promise<string> {
+/**
+ * Starts a session for `person` (ending the browser's previous one); returns its
+ * Set-Cookie value. `oidcIssuer`: the provider whose single sign-on made it
+ * (sign-out then signs out there too). `proven`: the sign-in just completed is a
+ * step-up proof for the new session (step-up.ts); false for a single sign-on the
+ * provider may have answered from an old session of its own.
+ */
+export async function startSession(cx: ConsoleContext, person: Person, previousSecret: string | undefined, oidcIssuer?: string, proven = true): Promise<string> {
   await cx.sessions.end(previousSecret);
   const { secret } = await cx.sessions.start(person, oidcIssuer ? { oidcIssuer } : {});
+  if (proven) await recordStepUp(cx, secret, person, 'sign-in');
   return sessionCookie(secret);
 }
 

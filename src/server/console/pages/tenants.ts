@@ -11,6 +11,7 @@
  * settings` and PATCH /api/v1/tenants/{tenant}/settings). Every change is audited
  * under the administrator's name.
  */
+import { requireStepUp } from '../step-up.ts';
 import { issueTenantIdentity } from '../../../ca/issue-tenant-identity.ts';
 import { isKakitomeError } from '../../../errors.ts';
 import { importPkcs12 } from '../../../keys/import-pkcs12.ts';
@@ -152,6 +153,8 @@ export const createKey: ConsoleHandler = async (c, cx, v) => {
   const form = await readForm(c, FORM_MAX_BYTES);
   const tenant = textField(form, 'tenant', 63);
   const label = textField(form, 'label', 100);
+  // A key of admin scope administers every tenant: it asks for a fresh proof of presence (step-up.ts).
+  if (textFields(form, 'scope', 3).includes('admin')) await requireStepUp(cx, v, '/admin/tenants');
   return change(cx, v, async () => {
     const scopes = parseScopes(textFields(form, 'scope', 3).join(','));
     const rate = rateOf(textField(form, 'rate', 10));
