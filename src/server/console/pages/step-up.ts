@@ -13,9 +13,10 @@
  *   answered at the usual callback (pages/oidc.ts, `confirmByOidc` here): the ID
  *   token's auth_time must be recent and its subject the one pinned to this person.
  *
- * Every attempt (a password, a passkey's options and assertion, a provider's
- * answer) is rate-limited per person, a password also as a sign-in to that
- * account; failures are audited as `console.step-up.refused`.
+ * Every attempt (a password, a passkey's assertion, a provider's answer) is
+ * rate-limited per person, a password also as a sign-in to that account; asking
+ * for a challenge or starting a provider's flow is limited per client address as
+ * at sign-in. Failures are audited as `console.step-up.refused`.
  */
 import type { Context } from 'hono';
 import { PasskeyDirectory } from '../../../store/console-passkeys.ts';
@@ -114,7 +115,8 @@ function json(value: unknown): Response {
 
 /** POST /confirm/passkey/options: a challenge for this person's passkeys, user verification required. */
 export const stepUpPasskeyOptions: ConsoleHandler = async (c, cx, v) => {
-  await takeAttempt(cx, v);
+  // The attempt is the assertion (stepUpPasskey); asking for a challenge is limited as a sign-in's is.
+  await takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
   const rp = relyingPartyFor(cx, c.req.header('host'), v.organisation);
   if (!rp) throw new ProblemError(400, 'INVALID_ARGUMENT', 'Passkeys need the console opened by a host name.');
   if (!(await methodsOf(cx, v.person!)).passkey) throw new ProblemError(400, 'INVALID_ARGUMENT', 'This person has no passkey.');
