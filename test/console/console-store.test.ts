@@ -1,7 +1,7 @@
 /**
  * The console's store concepts on both engines (SQLite and a real PostgreSQL on
  * loopback): people and their password hashes, sessions (rotation, idle and
- * absolute limits, ending), single-use links (one winner of a race, expiry,
+ * absolute limits, ending) and their step-up proofs, single-use links (one winner of a race, expiry,
  * replacement) and the organisation's settings. Time is the store's injected
  * clock, moved by the test.
  */
@@ -142,6 +142,40 @@ for (const f of engineFactories('kakitome-console-store-')) {
       assert.equal(await sessions.resume(c.secret), undefined);
       assert.equal(await people.checkPassword('admin@example.co.jp', 'correct horse battery'), undefined);
       await store.engine.run('UPDATE people SET disabled_at = NULL WHERE id = ?', [admin.id]);
+    });
+
+    test('step-up proofs: for the session that made it only, for the window only, gone with the session', async () => {
+      const admin = (await people.findPersonByEmail('admin@example.co.jp'))!;
+      const taro = (await people.findPersonByEmail('taro@example.co.jp'))!;
+      const proofs = async () => (await store.engine.all("SELECT id FROM console_tokens WHERE purpose = 'step-up'")).map((r) => String(r.id));
+      const a = await sessions.start(admin);
+      const b = await sessions.start(admin);
+      assert.equal(await sessions.stepUpUntil(a.secret, admin.id), undefined);
+      const until = await sessions.recordStepUp(a.secret, admin.id, 5 * MINUTE);
+      assert.equal(until.getTime(), now.getTime() + 5 * MINUTE);
+      assert.equal((await sessions.stepUpUntil(a.secret, admin.id))?.getTime(), until.getTime());
+      assert.equal(await sessions.stepUpUntil(b.secret, admin.id), undefined, 'another session of the same person');
+      assert.equal(await sessions.stepUpUntil(a.secret, taro.id), undefined, 'another person');
+      assert.equal(await sessions.stepUpUntil(undefined, admin.id), undefined);
+      assert.equal(await sessions.stepUpUntil('not a secret', admin.id), undefined);
+      await assert.rejects(sessions.recordStepUp('not a secret', admin.id, MINUTE));
+      // Neither the session's secret nor its stored digest names the proof's row.
+      const sessionIds = (await store.engine.all('SELECT id FROM console_sessions')).map((r) => String(r.id));
+      assert.ok((await proofs()).every((id) => /^[0-9a-f]{64}$/.test(id) && !sessionIds.includes(id) && id !== a.secret));
+      now = new Date(now.getTime() + 5 * MINUTE - 1000);
+      assert.ok(await sessions.stepUpUntil(a.secret, admin.id));
+      now = new Date(now.getTime() + 1000);
+      assert.equal(await sessions.stepUpUntil(a.secret, admin.id), undefined, 'the window is over');
+      // A newer proof replaces the older one; ending the session, or all the person's, ends it.
+      await sessions.recordStepUp(a.secret, admin.id, 5 * MINUTE);
+      await sessions.recordStepUp(a.secret, admin.id, 5 * MINUTE);
+      assert.equal((await proofs()).length, 1);
+      await sessions.end(a.secret);
+      assert.equal(await sessions.stepUpUntil(a.secret, admin.id), undefined);
+      assert.deepEqual(await proofs(), []);
+      await sessions.recordStepUp(b.secret, admin.id, 5 * MINUTE);
+      await sessions.endAllFor(admin.id);
+      assert.deepEqual(await proofs(), []);
     });
 
     test('links: single use under a race, purpose-bound, expiring; a new setup link replaces the old', async () => {
