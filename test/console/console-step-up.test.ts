@@ -117,7 +117,7 @@ test('the way back is a console path only; the confirmation keeps the CSRF check
   assert.equal((await anonymous.request('/confirm', { form: { password: TEST_PASSWORD, next: '/' } })).status, 401);
 });
 
-test('administrator rights given, and an API key of admin scope, ask for a proof; other roles and scopes do not', async () => {
+test('administrator rights given, an administrator\'s invitation link, and an API key of admin scope ask for a proof; other roles and scopes do not', async () => {
   const admin = await fx.client('admin');
   windowPasses();
   const auditor = (await fx.server.console.people.findPersonByEmail(ROLE_PEOPLE.auditor!.email))!;
@@ -129,6 +129,9 @@ test('administrator rights given, and an API key of admin scope, ask for a proof
   const added = await admin.request('/admin/people', { form: { email: 'new-admin@example.co.jp', name: 'New', role: 'administrator' } });
   assert.equal(added.headers.get('location'), '/confirm?next=%2Fadmin%2Fpeople');
   assert.equal(await fx.server.console.people.findPersonByEmail('new-admin@example.co.jp'), undefined);
+  const self = (await fx.server.console.people.findPersonByEmail(ROLE_PEOPLE.admin!.email))!;
+  assert.equal((await admin.request(`/admin/people/${self.id}/invitation`, { form: {} })).headers.get('location'), '/confirm?next=%2Fadmin%2Fpeople', 'an invitation link sets an administrator\'s password');
+  assert.equal((await admin.request(`/admin/people/${auditor.id}/invitation`, { form: {} })).status, 200);
   const key = await admin.request('/admin/tenants/keys', { form: { tenant: 'any', scope: ['sign', 'admin'] } });
   assert.equal(key.headers.get('location'), '/confirm?next=%2Fadmin%2Ftenants');
 

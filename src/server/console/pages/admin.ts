@@ -101,6 +101,8 @@ export const invitePerson: ConsoleHandler = async (c, cx, v) => {
   const person = await cx.people.findPerson(c.req.param('id') ?? '');
   if (!person) throw new ProblemError(404, 'NOT_FOUND', 'No such person.');
   if (person.roles.length && !isAdministrator(v)) throw new ProblemError(403, 'FORBIDDEN', 'Only an administrator makes an invitation link for a person with a role.');
+  // The link sets an administrator's password: whoever holds it is one (step-up.ts).
+  if (person.roles.includes('administrator')) await requireStepUp(cx, v, '/admin/people');
   return peoplePage(cx, v, await invitationNotice(cx, v, person));
 };
 
