@@ -9,7 +9,9 @@
  * page (an administrator removes the pin on the person's page). Anything else is
  * refused with one page and a log line saying why (never a code, a token or the
  * secret). Audited as `console.sign-in` (detail `oidc <issuer> <sub>`),
- * `console.oidc.pin`, or `console.sign-in.refused`.
+ * `console.oidc.pin`, or `console.sign-in.refused`. The same callback answers a
+ * step-up flow (its flow cookie names the page to come back to): that one signs
+ * nobody in, it confirms the person signed in here (pages/step-up.ts).
  */
 import { actingFor, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { clearOidcCookie, OIDC_CALLBACK_PATH as CALLBACK, OidcRefusal, readOidcCookie } from '../oidc-sign-in.ts';
