@@ -6,6 +6,7 @@
  * body is 413, LIMIT inside a message is 422).
  */
 import { KakitomeError, isKakitomeError, remedyOf, type ErrorCode, type Remedy } from '../errors.ts';
+import { temporaryFailureCause } from './temporary-failure.ts';
 
 export type ProblemCode = ErrorCode | 'INTERNAL';
 
@@ -49,11 +50,16 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
+/** What a 503 for the service's own passing trouble asks the client to wait. */
+const RETRY_AFTER_SECONDS = 30;
+
 /**
  * The problem for any thrown value. A KakitomeError keeps its code and message (they
  * are written for people and carry no secret: decryption failures already have one
  * message for every cause); anything else is INTERNAL with a fixed message, its
- * text kept out of the response (it could describe the server's insides).
+ * text kept out of the response (it could describe the server's insides), or, when
+ * it is the service's passing trouble with its storage, 503 with Retry-After naming
+ * only the system's code for it (ENOSPC, SQLITE_BUSY).
  */
 export function problemFor(e: unknown, instance?: string): { problem: Problem; headers: Record<string, string> } {
   if (isKakitomeError(e)) {
@@ -61,6 +67,9 @@ export function problemFor(e: unknown, instance?: string): { problem: Problem; h
     const status = e instanceof ProblemError ? e.status : (STATUS[e.code] ?? 422);
     return { problem: { ...makeProblem(status, e.code, e.message, instance), ...remedyOf(e) }, headers: e instanceof ProblemError ? e.headers : {} };
   }
+  // The disk full, the store locked or gone (temporary-failure.ts): the request was fine, send it again later.
+  const cause = temporaryFailureCause(e);
+  if (cause) return { problem: makeProblem(503, 'INTERNAL', `The service cannot use its storage now (${cause}); try again later.`, instance), headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } };
   return { problem: makeProblem(500, 'INTERNAL', 'The service failed on this request; it is logged with the request id.', instance), headers: {} };
 }
 

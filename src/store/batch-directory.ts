@@ -210,10 +210,19 @@ export class BatchDirectory {
     });
   }
 
-  /** An upload that failed (too large, malformed, the client went away): nothing of it is kept. */
+  /**
+   * An upload that failed (too large, malformed, the client went away, the disk
+   * full): nothing of it is kept. Its chunks go first: on a full disk SQLite
+   * cannot delete the row either (the WAL needs room) until the chunk files, the
+   * space to give back, are gone (a batch being received is read by nobody). Should
+   * the DELETE still fail, the sweeper removes the row once its lease lapsed (expire).
+   */
   async abandonUpload(id: string): Promise<void> {
-    await this.#store.engine.run("DELETE FROM batches WHERE id = ? AND state = 'receiving'", [id]);
-    await this.#blobs.removeBatch(id);
+    try {
+      await this.#blobs.removeBatch(id);
+    } finally {
+      await this.#store.engine.run("DELETE FROM batches WHERE id = ? AND state = 'receiving'", [id]);
+    }
   }
 
   /** Failures from message `from` on, by index; at most `limit`. */

@@ -42,7 +42,7 @@ interface Reply {
   ok: boolean;
   value?: unknown;
   /** `kakitome`: the code is one of ours (a KakitomeError again on this side); else a system error's (EADDRINUSE). */
-  error?: { message: string; code?: string; kakitome?: boolean; remedy?: Remedy };
+  error?: { message: string; code?: string; kakitome?: boolean; remedy?: Remedy; errcode?: number };
 }
 
 export class ThreadChannel {
@@ -88,7 +88,7 @@ export class ThreadChannel {
       this.#pending.delete(m.reply);
       if (!p) return;
       if (m.ok) p.resolve(m.value);
-      else p.reject(m.error?.kakitome ? errorFromData({ ...m.error, code: m.error.code as ErrorCode }) : Object.assign(new Error(m.error?.message ?? 'failed'), m.error?.code ? { code: m.error.code } : {}));
+      else p.reject(m.error?.kakitome ? errorFromData({ ...m.error, code: m.error.code as ErrorCode }) : Object.assign(new Error(m.error?.message ?? 'failed'), m.error?.code ? { code: m.error.code } : {}, m.error?.errcode !== undefined ? { errcode: m.error.errcode } : {}));
       return;
     }
     const handler = this.#handlers.get(m.op);
@@ -109,7 +109,9 @@ export class ThreadChannel {
 
 function errorOf(e: unknown): NonNullable<Reply['error']> {
   const code = (e as { code?: unknown } | undefined)?.code;
-  return { message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code, kakitome: isKakitomeError(e) } : {}), ...(isKakitomeError(e) ? remedyOf(e) : {}) };
+  // node:sqlite's result code (SQLITE_FULL, SQLITE_BUSY) crosses too: the serving thread answers 503 for it (server/temporary-failure.ts).
+  const errcode = (e as { errcode?: unknown } | undefined)?.errcode;
+  return { message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code, kakitome: isKakitomeError(e) } : {}), ...(typeof errcode === 'number' ? { errcode } : {}), ...(isKakitomeError(e) ? remedyOf(e) : {}) };
 }
 
 /**
