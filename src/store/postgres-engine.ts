@@ -77,6 +77,14 @@ class PostgresEngine extends PostgresExecutor implements SqlEngine {
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // pg-pool takes its own 'error' listener off a client it hands out: the server going away
+    // between two statements of the transaction (a restart, pg_terminate_backend, a failover)
+    // was an 'error' event nobody heard, which ended the thread (the batch thread, the
+    // gateway's). Heard here, the transaction's next statement fails instead, and the broken
+    // client is dropped at release rather than pooled again.
+    let lost: Error | undefined;
+    const onError = (e: Error) => (lost = e);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn(new PostgresExecutor(client));
@@ -86,7 +94,8 @@ class PostgresEngine extends PostgresExecutor implements SqlEngine {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(lost);
     }
   }
 

@@ -16,17 +16,28 @@
  * - Disk full in the middle of a batch being signed: the chunks that cannot be
  *   stored or completed are given back and signed again once space returns; the
  *   batch ends with every message signed exactly once, one audit row each.
+ * - PostgreSQL's connections killed (pg_terminate_backend, as a restart or a
+ *   failover does) again and again while a batch is signed: the batch ends with
+ *   every message signed exactly once, one audit row each, and the node goes on
+ *   signing. (Before: a pooled connection checked out for a transaction had no
+ *   'error' listener, so its server going away between two statements killed the
+ *   batch thread, "Connection terminated unexpectedly", and the node signed no
+ *   more: alone, its batches stayed running for ever; and a message whose signing
+ *   met the killed connection was failed for good, INTERNAL, as if it were bad.)
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { splitMboxBuffer } from '../../src/mime/mbox.ts';
 import { acmeStore, kakitomeOk, startServe, type ServeProcess } from '../server/serve-process.ts';
 import { waitFor } from '../gateway/gateway-fixture.ts';
+import { storeHomeEnv } from '../cli/run-cli.ts';
+import { startPostgres } from '../store/postgres-server.ts';
+import { openPostgresEngine } from '../../src/store/postgres-engine.ts';
 
 const root = process.getuid?.() === 0;
 const mnt = mkdtempSync(join(tmpdir(), 'kakitome-faults-'));
@@ -156,5 +167,55 @@ test('disk full in the middle of signing a batch: chunks are given back and sign
     assert.equal(new Set(indexes).size, N);
   } finally {
     db.close();
+  }
+});
+
+test('PostgreSQL: every connection killed again and again while a batch is signed; every message signed once, one audit row each, the node still signing', async () => {
+  const pg = await startPostgres();
+  const dir = mkdtempSync(join(tmpdir(), 'kakitome-faults-pg-'));
+  let node: ServeProcess | undefined;
+  const admin = openPostgresEngine(pg.url, { max: 1 });
+  try {
+    mkdirSync(join(dir, 'user'));
+    const pgEnv = { ...storeHomeEnv(join(dir, 'home'), join(dir, 'user')), KAKITOME_DATABASE_URL: pg.url };
+    await kakitomeOk(pgEnv, 'init');
+    await kakitomeOk(pgEnv, 'ca', 'init', '--name', 'Faults PG CA', '--key-type', 'p256', '-o', join(dir, 'root.pem'));
+    await kakitomeOk(pgEnv, 'tenant', 'add', 'acme', '--domain', 'acme.example');
+    await kakitomeOk(pgEnv, 'tenant', 'identity', 'acme', '--email', 'news@acme.example', '--key-type', 'p256');
+    const pgKey = JSON.parse(await kakitomeOk(pgEnv, 'tenant', 'key', 'acme', '--scope', 'sign', '--json')).key;
+    node = await startServe(['--http', '127.0.0.1:0', '--workers', '1', '--batch-chunk', '50', '--batch-lease', '3', '--batch-poll', '100'], pgEnv);
+    const at = (path: string) => new URL(path, String(node!.listening.http!.url));
+    const headers = { authorization: `Bearer ${pgKey}` };
+    const N = 1000;
+    const r = await fetch(at('/api/v1/batches'), { method: 'POST', headers: { ...headers, 'content-type': 'application/mbox' }, body: mbox('pg', N) });
+    assert.equal(r.status, 202, await r.clone().text());
+    const id = ((await r.json()) as { id: string }).id;
+    // Every backend of the node killed every 100-200 ms for 3 s: between statements, inside transactions, in the middle of chunks.
+    let killed = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      killed += (await admin.all('SELECT pg_terminate_backend(pid) AS k FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()')).length;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 100));
+    }
+    assert.ok(killed > 0);
+    const state = async () => (await (await fetch(at(`/api/v1/batches/${id}`), { headers })).json()) as { state: string; total: number; signed: number; failed: number };
+    await waitFor(() => `the batch done (${JSON.stringify(node!.lines.filter((l) => l.level === 'error').slice(-3))})`, async () => node!.child.exitCode === null && (await state()).state === 'done', 45_000, 250);
+    assert.deepEqual(node.lines.filter((l) => l.msg === 'batch thread failed'), []);
+    const done = await state();
+    assert.deepEqual([done.total, done.signed, done.failed], [N, N, 0], 'no message failed for the store\'s passing trouble');
+    const result = await fetch(at(`/api/v1/batches/${id}/result`), { headers });
+    assert.equal(result.status, 200);
+    const entries = splitMboxBuffer(Buffer.from(await result.arrayBuffer()), 1 << 20).map((e) => /Subject: pg (\d+)/.exec(Buffer.from(e.message ?? []).toString('latin1'))?.[1]);
+    assert.equal(new Set(entries).size, N);
+    assert.equal(entries.length, N, 'each message once');
+    const rows = await admin.all("SELECT detail FROM audit_log WHERE action = 'api.batches.sign' AND detail LIKE ?", [`%, batch ${id} message %`]);
+    const indexes = rows.map((row) => /message (\d+)/.exec(String(row.detail))![1]);
+    assert.equal(indexes.length, N, 'one audit row per signed message');
+    assert.equal(new Set(indexes).size, N);
+  } finally {
+    await node?.stop();
+    await admin.close();
+    pg.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

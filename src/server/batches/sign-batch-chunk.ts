@@ -25,6 +25,7 @@ import type { BatchFailure } from '../../store/batch-directory.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
 import { makeTenantSignature } from '../api/sign.ts';
 import { serviceCache } from '../service-cache.ts';
+import { temporaryFailureCause } from '../temporary-failure.ts';
 import type { SignQuery } from '../schemas.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { ChunkAudit } from './chunk-audit.ts';
@@ -129,6 +130,11 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
         failures.push({ index, code: e.code, reason: e.message, ...remedyOf(e) });
         continue;
       }
+      // The store's passing trouble (its connection killed, the disk full) is the chunk's, not the
+      // message's: given back and signed again, where a failure here would fail the message for good.
+      // By the time of a probe the pool may already have a new connection, so the error itself is asked first.
+      const cause = temporaryFailureCause(e);
+      if (cause) throw new ChunkInterrupted(`the store failed (${cause})`, { cause: e });
       try {
         await ctx.store.engine.all('SELECT 1');
       } catch {
