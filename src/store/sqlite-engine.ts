@@ -141,21 +141,67 @@ class SqliteEngine extends SqliteExecutor implements SqlEngine {
     return this.transaction((tx) => tx.run(sql, params));
   }
 
+  /**
+   * BEGIN IMMEDIATE waits for another process's write lock here, between turns of the
+   * event loop, not in node:sqlite: its busy timeout waits synchronously, and a store
+   * locked by another process (a second kakitome, `sqlite3` holding a write) stopped
+   * the whole thread for up to the timeout (10 s) on every write: /healthz, every
+   * request and message of the thread waited, and the service could not even answer
+   * 503. A try that finds the lock taken gives the connection back to the queue, so
+   * the connection's reads (and writes that then find the lock free) go on, and tries
+   * again after 1, 2, 4... up to 50 ms, until the connection's busy timeout has passed;
+   * then it fails with SQLite's SQLITE_BUSY, as before.
+   */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const tx = new SqliteExecutor(this.db, this.statements);
-    const job = this.#queue.then(async () => {
+    let deadline: number | undefined;
+    const attempt = (pause: number): Promise<T> => {
+      const job = this.#queue.then(async (): Promise<{ out: T } | undefined> => {
+        deadline ??= performance.now() + this.#busyTimeoutMs();
+        if (!this.#beginAtOnce(performance.now() >= deadline)) return undefined;
+        try {
+          const out = await fn(tx);
+          this.db.exec('COMMIT');
+          return { out };
+        } catch (e) {
+          if (this.db.isTransaction) this.db.exec('ROLLBACK');
+          throw e;
+        }
+      });
+      this.#queue = job.catch(() => undefined);
+      return job.then(async (done) => {
+        if (done) return done.out;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        return attempt(Math.min(50, pause * 2));
+      });
+    };
+    return attempt(1);
+  }
+
+  /** The connection's busy timeout (PRAGMA busy_timeout), read once. */
+  #busyMs: number | undefined;
+  #busyTimeoutMs(): number {
+    this.#busyMs ??= Number((this.db.prepare('PRAGMA busy_timeout').get() as { timeout?: number } | undefined)?.timeout ?? 0);
+    return this.#busyMs;
+  }
+
+  /**
+   * BEGIN IMMEDIATE without waiting: false when another connection holds the write
+   * lock (SQLITE_BUSY), unless `last`, which throws it. The connection's busy timeout
+   * is 0 only for this statement, within one synchronous run.
+   */
+  #beginAtOnce(last: boolean): boolean {
+    const timeout = this.#busyTimeoutMs();
+    this.db.exec('PRAGMA busy_timeout = 0');
+    try {
       this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const out = await fn(tx);
-        this.db.exec('COMMIT');
-        return out;
-      } catch (e) {
-        if (this.db.isTransaction) this.db.exec('ROLLBACK');
-        throw e;
-      }
-    });
-    this.#queue = job.catch(() => undefined);
-    return job;
+      return true;
+    } catch (e) {
+      if (last || (Number((e as { errcode?: number }).errcode) & 0xff) !== 5) throw e;
+      return false;
+    } finally {
+      this.db.exec(`PRAGMA busy_timeout = ${timeout}`);
+    }
   }
 
   async close(): Promise<void> {
