@@ -159,6 +159,8 @@ test('disk full in the middle of signing a batch: chunks are given back and sign
   const entries = splitMboxBuffer(Buffer.from(await result.arrayBuffer()), 1 << 20).map((e) => /Subject: mid (\d+)/.exec(Buffer.from(e.message ?? []).toString('latin1'))?.[1]);
   assert.equal(entries.length, N);
   assert.equal(new Set(entries).size, N, 'each message once');
+  // No half-written output is left: a blob is written to a temporary name and renamed only once whole and synced.
+  assert.deepEqual(readdirSync(join(mnt, 'home', 'batches', id)).filter((f) => f.startsWith('.')), []);
   const db = new DatabaseSync(join(mnt, 'home', 'kakitome.db'), { readOnly: true });
   try {
     const rows = db.prepare("SELECT detail FROM audit_log WHERE action = 'api.batches.sign' AND detail LIKE ?").all(`%, batch ${id} message %`) as Array<{ detail: string }>;
