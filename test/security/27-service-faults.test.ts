@@ -1,5 +1,5 @@
 /**
- * Section 22 (docs/security.md): the services' no-loss promises when the machine fails under them,
+ * Section 23 (docs/security.md): the services' no-loss promises when the machine fails under them,
  * on the real `kakitome serve` process (the launcher, real sockets) with its
  * KAKITOME_HOME (SQLite store, audit log, batch spool) on a small tmpfs that the
  * test fills (root only, as CI runs: mount -t tmpfs).
