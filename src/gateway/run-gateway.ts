@@ -10,33 +10,53 @@ import { startGateway, type GatewayConfig, type WorkerStore } from './start-gate
 
 /** `location`: where the store is and its master key, opened here and by each crypto worker. */
 export async function runGateway(config: GatewayConfig, location: WorkerStore, log: GatewayLog = createGatewayLog()): Promise<number> {
-  const store = await openStore({ ...location, actor: 'gateway', env: {} });
+  // The signals are caught before anything starts: starting (the store, the crypto
+  // threads, the listeners) takes seconds on a loaded machine, and a SIGTERM in that
+  // time ended the process by the signal's default action (status 143, a failed stop
+  // to systemd) with the listener perhaps already taking a message; a SIGHUP killed it.
+  // A stop asked for while starting runs as soon as the gateway is up; a reload is moot
+  // (the policy file is read by the start itself).
+  let onStop = (signal: string) => { stopAsked ??= signal; };
+  let onReload = () => {};
+  let stopAsked: string | undefined;
+  const term = () => onStop('SIGTERM');
+  const int = () => onStop('SIGINT');
+  const hup = () => onReload();
+  process.once('SIGTERM', term);
+  process.once('SIGINT', int);
+  process.on('SIGHUP', hup);
+  let store;
   let gateway;
   try {
+    store = await openStore({ ...location, actor: 'gateway', env: {} });
     gateway = await startGateway(config, store, log, location);
   } catch (e) {
-    await store.close();
+    process.off('SIGTERM', term);
+    process.off('SIGINT', int);
+    process.off('SIGHUP', hup);
+    await store?.close();
     throw e;
   }
   const running = gateway;
+  const opened = store;
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    onStop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log('signal', { signal });
       void running.stop().finally(async () => {
-        process.off('SIGHUP', reload);
-        await store.close().catch(() => {});
+        process.off('SIGHUP', hup);
+        process.off('SIGTERM', term);
+        process.off('SIGINT', int);
+        await opened.close().catch(() => {});
         resolve(0);
       });
     };
-    const reload = () => {
+    onReload = () => {
       log('signal', { signal: 'SIGHUP' });
       void running.reload();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', reload);
+    if (stopAsked) onStop(stopAsked);
   });
 }
