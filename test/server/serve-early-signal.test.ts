@@ -10,22 +10,14 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/free-port.ts';
 import { BIN, storeHomeEnv } from '../cli/run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-serve-early-signal-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A port free now (bound and let go), for a server whose own log line comes too late. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('SIGTERM at the first answer, before every serving thread is up: a graceful stop, exit 0', async () => {
   mkdirSync(join(dir, 'user'));
