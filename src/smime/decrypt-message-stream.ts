@@ -148,7 +148,7 @@ class HeldInput {
 }
 
 /** The contentType OID at the start of a ContentInfo: an envelope's, 'other', 'more' (not all there yet) or undefined (not a ContentInfo). */
-function peekContentType(der: Buffer): string | undefined {
+export function peekContentType(der: Buffer): string | undefined {
   if (der.length < 2) return 'more';
   if (der[0] !== 0x30) return undefined;
   const l = der[1]!;
@@ -451,6 +451,9 @@ export async function decryptMessageStream(input: Readable | AsyncIterable<Uint8
             v.signers.forEach((_, i) => pending.push({ verification, index: i, scope: 'message' }));
             if (headerProtectionMode(signedPart)) hpLayers.push({ entity: signedPart, encrypted: true, signed: true });
           }
+          // A signed, compressed or encrypted layer inside the signature: decryptMessage counts its signers, so it reads it.
+          const nested = classifyEntity(signedPart);
+          if (nested.kind === 'pkcs7-mime' || nested.kind === 'multipart-signed' || signedPart.contentType.mediaType === 'multipart/signed') return undefined;
           payload = signedPart;
           const partHead = scan.head.length + scan.blankEol;
           signed = { skip: scan.contentOffset + partHead, length: Math.max(0, scan.contentLength - partHead) };

@@ -21,7 +21,9 @@ import { endWritable } from '../cms/stream/write-chunk.ts';
 import { batchedWriter, freshCopy } from '../cms/stream/byte-sink.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { KakitomeError, isKakitomeError, malformed, type ErrorCode } from '../errors.ts';
-import { resolveLimits } from '../limits.ts';
+import { resolveLimits, type Limits } from '../limits.ts';
+import { OID } from '../asn1/oids.ts';
+import { peekContentType } from './decrypt-message-stream.ts';
 import { buildEntity, type HeaderInput } from '../mime/build-entity.ts';
 import { decodeBody } from '../mime/decode-body.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
@@ -115,9 +117,14 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     const hashing = hashAll(digestsForMicalg(root.contentType.params.micalg));
     // Every multipart in the signed content, as it passes: one in a transfer encoding is MALFORMED.
     const watch = new MultipartEncodingWatch(limits);
+    // Copies of the input, until the signed part's start shows it is no S/MIME layer (nestedLayer):
+    // verifyMessage counts the signers of a layer inside the signature, which this path does not open.
+    let held: Buffer[] | undefined = [head, Buffer.from(rest)];
+    const partStart = new PartStart(limits);
     const scanner = new SignedBodyScanner(boundary, limits, async (bytes) => {
       hashing.update(bytes);
       watch.push(bytes);
+      if (held && partStart.push(bytes) && !nestedLayer(partStart.bytes, limits)) held = undefined;
       await spool.write(bytes);
     });
     let total = head.length + rest.length;
@@ -125,10 +132,21 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
     for (let r = await it.next(); !r.done; r = await it.next()) {
       total += r.value.length;
       if (total > limits.maxStreamMessageBytes) throw new KakitomeError('LIMIT', `A message of more than ${limits.maxStreamMessageBytes} bytes exceeds the streaming limit.`);
+      if (held) {
+        if (total > limits.maxMessageBytes) held = [];
+        else held.push(Buffer.from(r.value));
+      }
       await scanner.write(r.value);
     }
     const scan = await scanner.end();
     watch.end();
+    if (held && nestedLayer(partStart.bytes, limits)) {
+      // A signed, compressed or encrypted layer inside the signature: verifyMessage reads the message, as for opaque signing.
+      if (held.length === 0) throw new KakitomeError('LIMIT', `The signed content is itself an S/MIME layer, which is read only in memory, and the message is larger than ${limits.maxMessageBytes} bytes.`);
+      const v = await openMessage(Buffer.concat(held), options);
+      v.warnings.unshift(...warnings);
+      return await release([v.output], { ...v, output: Buffer.alloc(0) });
+    }
     const headBytes = scan.head;
     // The blank line before the delimiter belongs to it, and so does a final line break of the signature part.
     const signatureEntity = parseEntity(scan.signature, { limits });
@@ -208,4 +226,70 @@ export async function verifyMessageStream(input: Readable | AsyncIterable<Uint8A
   } finally {
     await spool.dispose();
   }
+}
+
+/** Bytes of the signed part's body looked at to tell an S/MIME layer's CMS content type (base64 of a ContentInfo's first fields). */
+const PEEK_BODY_BYTES = 256;
+
+/** The start of the signed part: its header section and the first PEEK_BODY_BYTES of its body. */
+class PartStart {
+  readonly #limits: Limits;
+  #pieces: Buffer[] = [];
+  #size = 0;
+  bytes: Buffer = Buffer.alloc(0);
+
+  constructor(limits: Limits) {
+    this.#limits = limits;
+  }
+
+  /** Takes the part's next bytes; true once enough is known (or the header section is over the limit: the scanner refuses it). */
+  push(b: Uint8Array): boolean {
+    const want = this.#limits.maxHeaderBytes + 4 + PEEK_BODY_BYTES;
+    if (this.#size < want) {
+      this.#pieces.push(Buffer.from(b.subarray(0, want - this.#size)));
+      this.#size += Math.min(b.length, want - this.#size);
+      this.bytes = Buffer.concat(this.#pieces);
+      this.#pieces = [this.bytes];
+    }
+    const blank = findBlankLine(this.bytes);
+    return this.#size >= want || (blank >= 0 && this.#size >= blank + PEEK_BODY_BYTES);
+  }
+}
+
+function findBlankLine(b: Buffer): number {
+  if (b.subarray(0, 2).equals(CRLF)) return 2;
+  const i = b.indexOf('\r\n\r\n');
+  return i < 0 ? -1 : i + 4;
+}
+const CRLF = Buffer.from('\r\n');
+
+/**
+ * Whether the signed part (its start) is an S/MIME layer whose signers verifyMessage
+ * would count: multipart/signed, or application/pkcs7-mime (or its octet-stream
+ * form) whose body is not an envelope (smime-type is not trusted for that: a
+ * SignedData labelled enveloped-data is read as SignedData). An envelope stays
+ * closed in both readers (no keys here), so the streamed verdict stands.
+ */
+function nestedLayer(start: Buffer, limits: Limits): boolean {
+  const blank = findBlankLine(start);
+  if (blank < 0) return false; // no header section: text (or over the limit, refused by the scanner)
+  let entity;
+  try {
+    entity = headerOnlyEntity(start.subarray(0, blank), limits);
+  } catch {
+    return false; // the verification pass reads the same header and reports it
+  }
+  if (entity.contentType.mediaType === 'multipart/signed') return true;
+  const k = classifyEntity(entity);
+  if (k.kind !== 'pkcs7-mime') return k.kind === 'multipart-signed';
+  const body = start.subarray(blank);
+  const te = entity.transferEncoding;
+  let der: Buffer;
+  if (te === 'base64') {
+    const text = body.toString('latin1').replace(/[^A-Za-z0-9+/]/g, '');
+    der = Buffer.from(text.slice(0, text.length - (text.length % 4)), 'base64');
+  } else if (te === '7bit' || te === '8bit' || te === 'binary') der = body;
+  else return true;
+  const ct = peekContentType(der);
+  return ct !== OID.envelopedData && ct !== OID.authEnvelopedData;
 }
