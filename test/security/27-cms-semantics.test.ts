@@ -36,6 +36,7 @@ import { sequence, tlv, oid, octetString, integer, explicit, implicit, time, ret
 import { OID } from '../../src/asn1/oids.ts';
 import { buildEntity, buildMultipartBody } from '../../src/mime/build-entity.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 import { chunks, encryptWithoutParsing, multipartSigned, opaqueSigned, outcome, readEverywhere, type Outcome } from './security-kit.ts';
 
 const pki = new TestPki('Kakitome CMS Semantics Root');
@@ -104,9 +105,10 @@ const detached = (signers: RawSigner[], o: { certs?: Uint8Array[]; content?: Buf
 const opaque = (signers: RawSigner[], content: Buffer | undefined, from = 'alice@example.com'): Buffer =>
   opaqueSigned(headers(from), signedData({ signers, ...(content ? { content } : {}) }));
 
-/** A multipart/signed with boundary b2 (for signing inside another multipart/signed, whose boundary is b1). */
-const innerDetached = (signers: RawSigner[]): Buffer =>
-  Buffer.from(multipartSigned([], part, signedData({ signers })).toString('latin1').replaceAll('"b1"', '"b2"').replaceAll('--b1', '--b2'), 'latin1');
+/** A multipart/signed of `content` with boundary `boundary` (to go inside another multipart/signed, whose boundary is b1). */
+const signedWithBoundary = (content: Buffer, signers: RawSigner[], boundary: string): Buffer =>
+  Buffer.from(multipartSigned([], content, signedData({ signers })).toString('latin1').replaceAll('"b1"', `"${boundary}"`).replaceAll('--b1', `--${boundary}`), 'latin1');
+const innerDetached = (signers: RawSigner[]): Buffer => signedWithBoundary(part, signers, 'b2');
 /** `inner` (an entity) signed again by `outer`, detached, under From `from`. */
 function signedAgain(inner: Buffer, outer: Identity, from: string): Buffer {
   const s = honest(inner);
@@ -225,6 +227,45 @@ test('kakitome verify --json: the nested and ambiguous cases', async () => {
     const j = JSON.parse(r.stdout.toString('utf8')) as { status: string; code?: string };
     assert.equal(`${j.status}${j.code ? ` ${j.code}` : ''}`, expected, `${what}: ${r.stderr}`);
     assert.equal(r.status, 1, what);
+  }
+});
+
+test('random layer stacks under a detached signature: the four reader paths agree (seeded)', async () => {
+  const below = seededRandom(15);
+  const pick = <T>(items: readonly T[]): T => items[below(items.length)]!;
+  const people = { alice, mallory } as const;
+  let boundaries = 0;
+  /** `inner` wrapped in `depth` layers: signatures (some forged), envelopes (AEAD and CBC), multiparts, forwarded messages. */
+  const wrap = (inner: Buffer, depth: number): Buffer => {
+    if (depth === 0) return inner;
+    const next = wrap(inner, depth - 1);
+    const who = pick(['alice', 'mallory'] as const);
+    const signer: RawSigner = { id: people[who], ...(below(4) === 0 ? { key: people[who === 'alice' ? 'mallory' : 'alice'] } : {}), attrs: Object.values(honest(next)) };
+    const b = `s${boundaries++}`;
+    switch (pick(['detached', 'detached', 'opaque', 'opaque', 'aead', 'cbc', 'mixed', 'forwarded'] as const)) {
+      case 'detached':
+        return signedWithBoundary(next, [signer], b);
+      case 'opaque':
+        return opaqueSigned([], signedData({ signers: [signer], content: next }));
+      case 'aead':
+      case 'cbc': {
+        const der = encryptData(next, { recipients: [{ certificate: bob.cert }], ...(below(2) ? { contentEncryption: 'aes-128-cbc' as const } : {}) });
+        return buildEntity([['Content-Type', 'application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"'], ['Content-Transfer-Encoding', 'base64']], Buffer.from(`${der.toString('base64')}\r\n`));
+      }
+      case 'mixed':
+        return buildEntity([['Content-Type', `multipart/mixed; boundary="${b}"`]], buildMultipartBody(b, [Buffer.from('Content-Type: text/plain\r\n\r\nhi\r\n'), next]));
+      default:
+        return buildEntity([['Content-Type', 'message/rfc822']], Buffer.concat([Buffer.from('From: bank@example.com\r\nMIME-Version: 1.0\r\n'), next]));
+    }
+  };
+  for (let i = 0; i < 40; i++) {
+    const body = wrap(part, 1 + below(3));
+    const who = pick(['alice', 'mallory'] as const);
+    const message = signedAgain(body, people[who], pick(['alice@example.com', 'mallory@example.com']));
+    const results = (await readEverywhere(message, encryptWithoutParsing(message, bob.cert), { validateSigner, keys: bobKeys })).map(([p, o]) => [p, show(o)]);
+    // Verification has no keys and decryption has: each pair must agree, in memory and streamed.
+    assert.equal(results[1]![1], results[0]![1], `stack ${i}: verifyMessageStream vs verifyMessage`);
+    assert.equal(results[3]![1], results[2]![1], `stack ${i}: decryptMessageStream vs decryptMessage`);
   }
 });
 
