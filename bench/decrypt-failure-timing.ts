@@ -1,5 +1,5 @@
 /**
- * Whether a decryption's failure cause shows in its time (docs/security.md section 22):
+ * Whether a decryption's failure cause shows in its time (docs/security.md section 23):
  * decryptData on one RSA-2048 (PKCS#1 v1.5) envelope, damaged in the key layer (the
  * encrypted key) or in the content (CBC padding, GCM tag), the cases interleaved in a
  * random order per round, wall time per call; p25 and median are what to compare
