@@ -76,30 +76,19 @@ if (args[0] === 'gateway' && args.some((a) => a === '--listen' || a.startsWith('
   process.execve(process.execPath, [process.execPath, ...process.execArgv, `${semiSpace}=1`, ...process.argv.slice(1)], process.env);
 }
 
+/** Commands whose work is done when main resolves (serve, gateway and `ca ocsp` resolve only once stopped). */
+const MESSAGE_COMMANDS = ['sign', 'verify', 'encrypt', 'decrypt', 'inspect'];
+
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const entry = existsSync(source) ? source : new URL('../dist/cli/main.js', import.meta.url);
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
 // A message command (sign, verify, encrypt, decrypt, inspect: a batch too) has
-// done its work when main resolves: its workers are terminated. Exiting here skips
-// freeing V8's heap page by page (a batch's main thread made 164 munmap calls after
-// its summary, tens of ms of CPU and of the time a user waits). The compile cache is
-// written first, as a normal exit would, and so is what waits to go out on standard
-// output and error: files and terminals are written synchronously, but a pipe is
-// not (Node on Linux), and what a slow reader's pipe buffer (64 KiB) did not take
-// yet would be lost (a batch's notes of failed messages and its summary line:
-// test/cli/launcher-exit.test.ts). Other commands (serve, gateway) keep running
-// after main resolves.
-if (['sign', 'verify', 'encrypt', 'decrypt', 'inspect'].includes(args[0] ?? '') && process.platform === 'linux') {
-  module.flushCompileCache?.();
-  // An empty write's callback runs once everything written before it went out, or the
-  // stream failed: a reader that left (`| head`) gets EPIPE, and the command's exit code
-  // stands (no unhandled 'error' with its stack trace).
-  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => {
-    if (s.writableLength === 0 || s.destroyed) return resolve();
-    s.on('error', () => {});
-    s.write('', resolve);
-  })));
-  process.exit(code);
+// done its work when main resolves: its workers are terminated and nothing else is
+// open. It ends naturally (the event loop drains), not by process.exit(), which can
+// hang for ever in Node's shutdown (nodejs/node#54918), with a bound in case a
+// handle stays open: end-command.js says why and how.
+if (MESSAGE_COMMANDS.includes(args[0] ?? '')) {
+  await (await import('./end-command.js')).endCommand(code);
 }
 process.exitCode = code;
