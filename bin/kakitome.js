@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The `kakitome` launcher. In a checkout it runs the TypeScript sources directly
 // (Node 24 strips types); an installed package has no src/ and runs dist/.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import module from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
@@ -26,10 +26,20 @@ if (major < 24) {
 // Node itself removes nothing, and every checkout and Node upgrade added ~35 MiB.
 if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) {
   try {
-    const root = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kakitome', 'node-compile-cache');
+    const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+    const root = join(base, 'kakitome', 'node-compile-cache');
     const cacheDir = join(root, installationDirectory(fileURLToPath(new URL('..', import.meta.url))));
-    module.enableCompileCache(cacheDir);
-    const tagged = module.getCompileCacheDir();
+    // Compiled code is trusted as the sources are: 0700 whatever the umask (Node's
+    // own mkdir gave 0777 under umask 000), and used only where no other account can
+    // write (privateCacheDirectory).
+    let tagged;
+    if (existsSync(base) ? privateCacheDirectory(base, base) : othersCannotWrite(dirname(base))) {
+      mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+      if (privateCacheDirectory(cacheDir, base)) {
+        module.enableCompileCache(cacheDir);
+        tagged = module.getCompileCacheDir();
+      }
+    }
     if (tagged) {
       process.env.NODE_COMPILE_CACHE = cacheDir;
       const cache = await import('./prune-compile-cache.js');
@@ -38,6 +48,36 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
     }
   } catch {
     // A read-only home: run without the cache (or without pruning it).
+  }
+}
+
+/**
+ * Whether no other account can put files into `dir` (the compile cache): another
+ * user who could would run code as this one (as root, when root runs kakitome with
+ * HOME or XDG_CACHE_HOME left pointing at a user's directory). Every directory from
+ * `dir` up to `base` (the cache home) must be this user's and not writable by group
+ * or others, and those above it as othersCannotWrite says, as ssh's StrictModes
+ * judges a home. Not on Windows.
+ */
+function privateCacheDirectory(dir, base) {
+  const uid = process.getuid?.();
+  if (uid === undefined) return true;
+  const top = realpathSync(base);
+  for (let d = realpathSync(dir); ; d = dirname(d)) {
+    const st = statSync(d);
+    if (st.uid !== uid || (st.mode & 0o022) !== 0) return false;
+    if (d === top || dirname(d) === d) return othersCannotWrite(dirname(d));
+  }
+}
+
+/** `dir` and every directory above it are this user's or root's, and not writable by group or others unless sticky (/tmp). */
+function othersCannotWrite(dir) {
+  const uid = process.getuid?.();
+  if (uid === undefined) return true;
+  for (let d = realpathSync(dir); ; d = dirname(d)) {
+    const st = statSync(d);
+    if ((st.uid !== uid && st.uid !== 0) || ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)) return false;
+    if (dirname(d) === d) return true;
   }
 }
 

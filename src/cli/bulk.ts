@@ -324,7 +324,7 @@ async function listMessages(dir: string): Promise<string[]> {
  * per output, and none at all for a directory this batch created.
  */
 async function prepareOutputDirectory(dir: string, outDir: string): Promise<Map<string, KakitomeError>> {
-  const created = await mkdir(outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+  const created = await mkdir(outDir, { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
     throw new KakitomeError('INVALID_ARGUMENT', `Output directory ${outDir}: ${describeFsError(e)}.`, { cause: e });
   });
   const outInfo = await stat(outDir);

@@ -6,7 +6,7 @@
  * stays as it was). Outputs are created mode 0600: a decrypted message is private.
  */
 import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile } from 'node:fs/promises';
-import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, sep } from 'node:path';
 import { KakitomeError } from '../errors.ts';
@@ -188,6 +188,24 @@ function removePendingTemporaryFiles(): void {
  * when it resolves to a regular file, that file is replaced atomically; otherwise
  * (/dev/stdout, a dangling link) it is written through in place.
  */
+/**
+ * A symbolic link, FIFO or socket at OUT that belongs to another account (neither
+ * this user nor root) is refused, as the kernel's fs.protected_symlinks and
+ * protected_fifos refuse them in a sticky directory such as /tmp, but in every
+ * directory and whatever those settings: another local user who planted
+ * `/tmp/key.pem -> /etc/shadow` would have had the file replaced by the output (the
+ * link is resolved here, out of the kernel's sight), and one who planted a FIFO
+ * would have read the private key or the plaintext out of it (or made the command
+ * wait forever). Devices (/dev/null, a terminal) are written as before.
+ */
+function refusePlanted(path: string, info: Stats): void {
+  const uid = process.getuid?.();
+  if (uid === undefined || info.uid === uid || info.uid === 0) return;
+  if (!info.isSymbolicLink() && !info.isFIFO() && !info.isSocket()) return;
+  const what = info.isSymbolicLink() ? 'a symbolic link' : info.isFIFO() ? 'a FIFO' : 'a socket';
+  throw new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: it is ${what} that belongs to uid ${info.uid}, not to this user (uid ${uid}) or root; another account may have planted it to receive the output. Remove it, or write elsewhere.`);
+}
+
 type OutputTarget = { kind: 'atomic'; path: string } | { kind: 'direct'; path: string };
 
 async function resolveOutputTarget(path: string): Promise<OutputTarget> {
@@ -198,13 +216,17 @@ async function resolveOutputTarget(path: string): Promise<OutputTarget> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'atomic', path };
     throw cannotWrite(path, e);
   }
+  refusePlanted(path, info);
   if (info.isSymbolicLink()) {
     // A link is never replaced: /dev/stdout is one (to /proc/self/fd/1, which
     // realpath cannot resolve for a pipe). Unresolvable or dangling links are
     // written through, in place.
     const target = await realpath(path).catch(() => undefined);
     const targetInfo = target === undefined ? undefined : await stat(target).catch(() => undefined);
-    if (target === undefined || targetInfo === undefined || !targetInfo.isFile()) return { kind: 'direct', path };
+    if (target === undefined || targetInfo === undefined || !targetInfo.isFile()) {
+      if (targetInfo !== undefined) refusePlanted(path, targetInfo);
+      return { kind: 'direct', path };
+    }
     info = targetInfo;
     path = target;
   }

@@ -119,7 +119,9 @@ export class StagingDirectory<T extends PendingOutput> {
       throw cannotWrite(this.#outDir, e);
     });
     try {
-      mkdirSync(this.path);
+      // 0700 whatever the umask: under umask 000 another account could add files to
+      // it, published in OUTDIR as if they were the batch's outputs.
+      mkdirSync(this.path, { mode: 0o700 });
     } catch (e) {
       throw cannotWrite(this.#outDir, e);
     }
@@ -190,7 +192,7 @@ export class StagingDirectory<T extends PendingOutput> {
 
   /** OUTDIR exists after all: each output is renamed into it (a name taken by a directory fails that output alone). */
   async #moveEach(outputs: readonly T[], failed: Map<T, unknown>): Promise<void> {
-    await mkdir(this.#outDir, { recursive: true });
+    await mkdir(this.#outDir, { recursive: true, mode: 0o700 });
     for (const output of outputs) {
       if (failed.has(output)) continue;
       try {

@@ -1,0 +1,137 @@
+/**
+ * docs/security.md section 23: what Kakitome leaves on the machine, attacked by a
+ * second local account. The attacker is `mallory`, a real account made with
+ * useradd, who plants files with runuser in a directory every account may write to
+ * (mode 1777, as /tmp), before the victim (root here, as in CI) runs the command.
+ *
+ * These tests need root and useradd/runuser: where either is missing (a developer's
+ * own account, a container without shadow-utils) they are skipped, and say so.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openAtomicWriter, writeFileAtomic } from '../../src/cli/io.ts';
+import { StagingDirectory, stagingPathFor } from '../../src/cli/staging-directory.ts';
+import { KakitomeError } from '../../src/errors.ts';
+
+const LAUNCHER = new URL('../../bin/kakitome.js', import.meta.url).pathname;
+
+function hasProgram(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+
+const skip = process.getuid?.() !== 0 ? 'needs root (CI runs as root) to act as a second account'
+  : !hasProgram('useradd') || !hasProgram('runuser') ? 'needs useradd and runuser for a second local account' : false;
+
+let shared: string;
+
+/** Runs `args` as mallory. */
+function asMallory(...args: string[]): void {
+  execFileSync('runuser', ['-u', 'mallory', '--', ...args], { stdio: 'pipe' });
+}
+
+before(() => {
+  if (skip) return;
+  if (spawnSync('id', ['-u', 'mallory']).status !== 0) execFileSync('useradd', ['-m', 'mallory'], { stdio: 'pipe' });
+  shared = mkdtempSync(join(tmpdir(), 'kakitome-shared-'));
+  chmodSync(shared, 0o1777);
+});
+after(() => {
+  if (shared) rmSync(shared, { recursive: true, force: true });
+});
+
+function isRefusal(e: unknown): boolean {
+  return e instanceof KakitomeError && e.code === 'INVALID_ARGUMENT' && /belongs to uid/.test(e.message);
+}
+
+test('-o FILE: a symbolic link another account planted at FILE is refused; the file it points to is not replaced', { skip }, async () => {
+  const victim = join(shared, 'victim.conf');
+  writeFileSync(victim, 'root configuration\n', { mode: 0o644 });
+  const out = join(shared, 'key.pem');
+  asMallory('ln', '-s', victim, out);
+  await assert.rejects(writeFileAtomic(out, Buffer.from('-----BEGIN PRIVATE KEY-----\n')), isRefusal);
+  await assert.rejects(openAtomicWriter(out), isRefusal);
+  assert.equal(readFileSync(victim, 'utf8'), 'root configuration\n', 'the link\'s target is left as it was');
+  // The same link, made by root itself (an administrator's own link), is still followed.
+  rmSync(out);
+  execFileSync('ln', ['-s', victim, out]);
+  await writeFileAtomic(out, Buffer.from('new\n'));
+  assert.equal(readFileSync(victim, 'utf8'), 'new\n');
+});
+
+test('-o FILE: a FIFO another account planted at FILE is refused at once: no plaintext reaches it, no wait for a reader', { skip }, async () => {
+  const out = join(shared, 'decrypted.eml');
+  asMallory('mkfifo', '-m', '0666', out);
+  // Before the fix the open waited for a reader: mallory's. Be that reader after 3 s so the test ends either way.
+  let leaked = '';
+  const reader = setTimeout(() => {
+    const fd = openSync(out, constants.O_RDONLY | constants.O_NONBLOCK);
+    setTimeout(() => {
+      try { leaked = readFileSync(fd, 'utf8'); } catch { /* nothing written */ }
+      closeSync(fd);
+    }, 500);
+  }, 3000);
+  const started = Date.now();
+  try {
+    await assert.rejects(openAtomicWriter(out).then(async (w) => { await w.write(Buffer.from('Subject: salaries\n')); await w.commit(); }), isRefusal);
+  } finally {
+    clearTimeout(reader);
+  }
+  assert.ok(Date.now() - started < 3000, 'refused without waiting');
+  assert.equal(leaked, '');
+  assert.ok(statSync(out).isFIFO(), 'mallory\'s FIFO is left alone');
+});
+
+test('a batch\'s new OUTDIR (its staging directory) is 0700 under umask 000: no other account can add outputs to it', { skip }, async () => {
+  const outDir = join(shared, 'decrypted');
+  const staging = new StagingDirectory(outDir, stagingPathFor(outDir)!, () => {}, { programs: [] });
+  const old = process.umask(0);
+  try {
+    await staging.create();
+  } finally {
+    process.umask(old);
+  }
+  assert.equal(statSync(staging.path).mode & 0o777, 0o700);
+  assert.throws(() => asMallory('touch', join(staging.path, 'invoice.eml')), 'mallory cannot plant an output');
+  await staging.finish();
+  assert.equal(statSync(outDir).mode & 0o777, 0o700, 'OUTDIR is the staging directory');
+});
+
+/** Runs `kakitome --help` as root with `env`; true if Node's compile cache was written under `cacheHome`. */
+function launcherCaches(cacheHome: string, umask = 0o022): boolean {
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
+  delete env.NODE_COMPILE_CACHE;
+  delete env.NODE_DISABLE_COMPILE_CACHE;
+  const r = spawnSync('sh', ['-c', `umask ${umask.toString(8)} && exec "$0" "$1" --help`, process.execPath, LAUNCHER], { env, stdio: 'pipe' });
+  assert.equal(r.status, 0, r.stderr.toString());
+  return existsSync(join(cacheHome, 'kakitome', 'node-compile-cache'));
+}
+
+test('the compile cache is used only in directories no other account can write to', { skip }, () => {
+  // Root's own cache home: used (the test can fail), and private under umask 000.
+  const own = join(shared, 'root-cache');
+  mkdirSync(own, { mode: 0o700 });
+  assert.ok(launcherCaches(own, 0o000));
+  for (const d of ['kakitome', 'kakitome/node-compile-cache']) assert.equal(statSync(join(own, d)).mode & 0o777, 0o700, d);
+  // XDG_CACHE_HOME left pointing at mallory's directory (sudo -E): nothing read or written there.
+  const hers = join(shared, 'mallory-cache');
+  asMallory('mkdir', '-m', '0755', hers);
+  assert.ok(!launcherCaches(hers));
+  // Root's, but inside a directory mallory owns (she can rename it and put hers in its place).
+  const inside = join(shared, 'mallory-home');
+  asMallory('mkdir', '-m', '0755', inside);
+  const rootsInHers = join(inside, 'cache');
+  execFileSync('mkdir', ['-m', '0700', rootsInHers]);
+  chmodSync(inside, 0o777);
+  assert.ok(!launcherCaches(rootsInHers));
+  // A cache directory left writable by others (made under umask 000 by an earlier version): not used.
+  const loose = join(shared, 'loose-cache');
+  mkdirSync(join(loose, 'kakitome', 'node-compile-cache'), { recursive: true, mode: 0o700 });
+  chmodSync(join(loose, 'kakitome'), 0o777);
+  assert.ok(existsSync(join(loose, 'kakitome', 'node-compile-cache')));
+  launcherCaches(loose);
+  assert.equal(execFileSync('find', [loose, '-name', 'v*']).toString(), '', 'Node wrote no compiled code where others can write');
+});
