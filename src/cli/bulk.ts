@@ -35,7 +35,7 @@ import { WorkerPool } from '../threads/worker-pool.ts';
 import type { BulkAnswer, BulkItemResult, BulkTask, BulkWorkerData, FileItem } from './bulk-worker.ts';
 import { toFailure, type JobName, type JobResult } from './job.ts';
 import { EXIT_OK, exitCodeForError, worstExitCode, type ExitCode } from './exit-codes.ts';
-import { MAX_MESSAGE_BYTES, childPath, describeFsError, onInterrupt, openAtomicWriter } from './io.ts';
+import { MAX_MESSAGE_BYTES, childPath, describeFsError, onInterrupt, openAtomicWriter, refusePlanted } from './io.ts';
 import { formatMboxEntry, looksLikeMbox, oversizedMessageError, readMboxBlocks, splitMboxBuffer, type MboxBlock } from '../mime/mbox.ts';
 import { Progress } from './progress.ts';
 import { WriteGuard } from './write-guard.ts';
@@ -324,6 +324,9 @@ async function listMessages(dir: string): Promise<string[]> {
  * per output, and none at all for a directory this batch created.
  */
 async function prepareOutputDirectory(dir: string, outDir: string): Promise<Map<string, KakitomeError>> {
+  // A link another account planted at OUTDIR would take the outputs into a directory where it can replace them.
+  const link = await lstat(outDir).catch(() => undefined);
+  if (link?.isSymbolicLink()) refusePlanted(outDir, link);
   const created = await mkdir(outDir, { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
     throw new KakitomeError('INVALID_ARGUMENT', `Output directory ${outDir}: ${describeFsError(e)}.`, { cause: e });
   });

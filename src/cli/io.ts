@@ -198,7 +198,7 @@ function removePendingTemporaryFiles(): void {
  * would have read the private key or the plaintext out of it (or made the command
  * wait forever). Devices (/dev/null, a terminal) are written as before.
  */
-function refusePlanted(path: string, info: Stats): void {
+export function refusePlanted(path: string, info: Stats): void {
   const uid = process.getuid?.();
   if (uid === undefined || info.uid === uid || info.uid === 0) return;
   if (!info.isSymbolicLink() && !info.isFIFO() && !info.isSocket()) return;

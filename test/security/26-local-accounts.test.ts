@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { openAtomicWriter, writeFileAtomic } from '../../src/cli/io.ts';
 import { StagingDirectory, stagingPathFor } from '../../src/cli/staging-directory.ts';
 import { KakitomeError } from '../../src/errors.ts';
+import { TestPki } from '../helpers/pki.ts';
+import { draftMessage, runCli } from '../cli/run-cli.ts';
 
 const LAUNCHER = new URL('../../bin/kakitome.js', import.meta.url).pathname;
 
@@ -98,6 +100,22 @@ test('a batch\'s new OUTDIR (its staging directory) is 0700 under umask 000: no 
   assert.throws(() => asMallory('touch', join(staging.path, 'invoice.eml')), 'mallory cannot plant an output');
   await staging.finish();
   assert.equal(statSync(outDir).mode & 0o777, 0o700, 'OUTDIR is the staging directory');
+});
+
+test('-o OUTDIR of a batch: a link another account planted there is refused before any output is written; its directory stays empty', { skip }, async () => {
+  const pki = new TestPki('Local Accounts Root');
+  const alice = pki.identity('rsa2048', 'alice');
+  const inDir = join(shared, 'to-sign');
+  mkdirSync(inDir);
+  for (let i = 0; i < 3; i++) writeFileSync(join(inDir, `m${i}.eml`), draftMessage(alice.email, 'bob@example.com', `salary ${i}`, `Body ${i}\r\n`));
+  const hers = join(shared, 'mallory-outputs');
+  asMallory('mkdir', '-m', '0777', hers);
+  const outDir = join(shared, 'signed');
+  asMallory('ln', '-s', hers, outDir);
+  const r = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inDir, '-o', outDir]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /symbolic link that belongs to uid/);
+  assert.deepEqual(execFileSync('ls', ['-A', hers]).toString(), '', 'nothing written into mallory\'s directory');
 });
 
 /** Runs `kakitome --help` as root with `env`; true if Node's compile cache was written under `cacheHome`. */
