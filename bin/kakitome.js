@@ -31,11 +31,17 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
     const cacheDir = join(root, installationDirectory(fileURLToPath(new URL('..', import.meta.url))));
     // Compiled code is trusted as the sources are: 0700 whatever the umask (Node's
     // own mkdir gave 0777 under umask 000), and used only where no other account can
-    // write (privateCacheDirectory).
+    // write (privateCacheDirectory); this user's own, left open to others, is repaired.
     let tagged;
     if (existsSync(base) ? privateCacheDirectory(base, base) : othersCannotWrite(dirname(base))) {
       mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-      if (privateCacheDirectory(cacheDir, base)) {
+      let safe = privateCacheDirectory(cacheDir, base);
+      if (!safe) {
+        (await import('./prune-compile-cache.js')).repairCacheDirectory(base, cacheDir);
+        mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+        safe = privateCacheDirectory(cacheDir, base);
+      }
+      if (safe) {
         module.enableCompileCache(cacheDir);
         tagged = module.getCompileCacheDir();
       }

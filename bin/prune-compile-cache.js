@@ -13,7 +13,7 @@
 // directories fresh (touchInUse, at most once a day), so a directory in use is
 // never that old; a process started longer ago that still reads one only
 // compiles its modules again. Any failure leaves the cache as it is.
-import { readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const MAX_AGE_DAYS = 7;
@@ -24,6 +24,29 @@ const MARKER = '.pruned';
 const NODE_TAG = /^v\d+\.\d+\.\d+-[\w.]+-[0-9a-f]+-\d+$/;
 /** An installation's directory (installationDirectory in bin/kakitome.js): readable tail of its path, hash. */
 const INSTALLATION = /^[\w.-]*-[0-9a-f]{8}$/;
+
+/**
+ * Makes the launcher's cache directories under `base` private again when this user
+ * owns them but others could write there (made under umask 000 by an earlier
+ * version, whose launcher let Node create them): their group and other write bits
+ * are dropped, and this installation's directory, whose contents another account
+ * could have planted, is removed (the launcher makes it anew, 0700). A directory
+ * another user owns, or a link, is left alone: the cache is then not used.
+ */
+export function repairCacheDirectory(base, cacheDir) {
+  const uid = process.getuid?.();
+  let open = false;
+  for (const d of [join(base, 'kakitome'), join(base, 'kakitome', 'node-compile-cache')]) {
+    const st = lstatSync(d);
+    if (!st.isDirectory() || st.uid !== uid) return;
+    if (st.mode & 0o022) {
+      chmodSync(d, st.mode & 0o7755);
+      open = true;
+    }
+  }
+  const st = lstatSync(cacheDir, { throwIfNoEntry: false });
+  if (st !== undefined && (open || !st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)) rmSync(cacheDir, { recursive: true, force: true });
+}
 
 const olderThan = (path, ms, now) => now - statSync(path).mtimeMs > ms;
 

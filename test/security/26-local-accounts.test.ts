@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openAtomicWriter, writeFileAtomic } from '../../src/cli/io.ts';
@@ -145,11 +145,20 @@ test('the compile cache is used only in directories no other account can write t
   execFileSync('mkdir', ['-m', '0700', rootsInHers]);
   chmodSync(inside, 0o777);
   assert.ok(!launcherCaches(rootsInHers));
-  // A cache directory left writable by others (made under umask 000 by an earlier version): not used.
+  // This user's cache left writable by others (made under umask 000 by an earlier
+  // version), where mallory planted the installation's directory: repaired, hers removed.
   const loose = join(shared, 'loose-cache');
-  mkdirSync(join(loose, 'kakitome', 'node-compile-cache'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(loose, 'kakitome', 'node-compile-cache'), { recursive: true, mode: 0o777 });
   chmodSync(join(loose, 'kakitome'), 0o777);
-  assert.ok(existsSync(join(loose, 'kakitome', 'node-compile-cache')));
-  launcherCaches(loose);
-  assert.equal(execFileSync('find', [loose, '-name', 'v*']).toString(), '', 'Node wrote no compiled code where others can write');
+  chmodSync(join(loose, 'kakitome', 'node-compile-cache'), 0o777);
+  const installation = readdirSync(join(own, 'kakitome', 'node-compile-cache')).find((n) => !n.startsWith('.'))!;
+  const planted = join(loose, 'kakitome', 'node-compile-cache', installation);
+  asMallory('mkdir', '-m', '0777', planted);
+  asMallory('touch', join(planted, 'planted'));
+  assert.ok(launcherCaches(loose));
+  assert.ok(!existsSync(join(planted, 'planted')), 'what mallory planted is removed');
+  assert.equal(statSync(planted).uid, 0);
+  assert.equal(statSync(planted).mode & 0o777, 0o700);
+  for (const d of ['kakitome', 'kakitome/node-compile-cache']) assert.equal(statSync(join(loose, d)).mode & 0o022, 0, `${d} no longer writable by others`);
+  assert.notEqual(execFileSync('find', [planted, '-name', 'v*']).toString(), '', 'the cache is used again');
 });
