@@ -118,6 +118,20 @@ test('-o OUTDIR of a batch: a link another account planted there is refused befo
   assert.deepEqual(execFileSync('ls', ['-A', hers]).toString(), '', 'nothing written into mallory\'s directory');
 });
 
+test('init refuses a Kakitome home another account owns, or can write to, before it writes the master key there', { skip }, async () => {
+  const hers = join(shared, 'mallory-home-dir');
+  asMallory('mkdir', '-m', '0700', hers);
+  const open = join(shared, 'open-home');
+  mkdirSync(open, { mode: 0o777 });
+  chmodSync(open, 0o777);
+  for (const [home, why] of [[hers, /belongs to uid/], [open, /writable by group or others/]] as const) {
+    const r = await runCli(['init'], { env: { ...process.env, KAKITOME_HOME: home } });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, why);
+    assert.ok(!existsSync(join(home, 'master.key')), `no master key left in ${home}`);
+  }
+});
+
 /** Runs `kakitome --help` as root with `env`; true if Node's compile cache was written under `cacheHome`. */
 function launcherCaches(cacheHome: string, umask = 0o022): boolean {
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
