@@ -223,10 +223,7 @@ async function resolveOutputTarget(path: string): Promise<OutputTarget> {
     // written through, in place.
     const target = await realpath(path).catch(() => undefined);
     const targetInfo = target === undefined ? undefined : await stat(target).catch(() => undefined);
-    if (target === undefined || targetInfo === undefined || !targetInfo.isFile()) {
-      if (targetInfo !== undefined) refusePlanted(path, targetInfo);
-      return { kind: 'direct', path };
-    }
+    if (target === undefined || targetInfo === undefined || !targetInfo.isFile()) return { kind: 'direct', path };
     info = targetInfo;
     path = target;
   }
