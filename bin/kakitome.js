@@ -71,18 +71,27 @@ function privateCacheDirectory(dir, base) {
   const top = realpathSync(base);
   for (let d = realpathSync(dir); ; d = dirname(d)) {
     const st = statSync(d);
-    if (st.uid !== uid || (st.mode & 0o022) !== 0) return false;
+    if (st.uid !== uid || (d === top ? foreignWritable(st) : (st.mode & 0o022) !== 0)) return false;
     if (d === top || dirname(d) === d) return othersCannotWrite(dirname(d));
   }
 }
 
-/** `dir` and every directory above it are this user's or root's, and not writable by group or others unless sticky (/tmp). */
+/**
+ * Writable by another account: by others, or by a group other than this user's own
+ * primary one (under umask 002, the user-private-group convention of Debian and
+ * Fedora, ~/.cache is 0775 with the user's own group, as Debian's OpenSSH accepts).
+ */
+function foreignWritable(st) {
+  return (st.mode & (st.gid === process.getgid?.() ? 0o002 : 0o022)) !== 0;
+}
+
+/** `dir` and every directory above it are this user's or root's, and not foreignWritable unless sticky (/tmp). */
 function othersCannotWrite(dir) {
   const uid = process.getuid?.();
   if (uid === undefined) return true;
   for (let d = realpathSync(dir); ; d = dirname(d)) {
     const st = statSync(d);
-    if ((st.uid !== uid && st.uid !== 0) || ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)) return false;
+    if ((st.uid !== uid && st.uid !== 0) || (foreignWritable(st) && (st.mode & 0o1000) === 0)) return false;
     if (dirname(d) === d) return true;
   }
 }

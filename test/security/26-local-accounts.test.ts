@@ -152,6 +152,17 @@ test('the compile cache is used only in directories no other account can write t
   const hers = join(shared, 'mallory-cache');
   asMallory('mkdir', '-m', '0755', hers);
   assert.ok(!launcherCaches(hers));
+  // A cache home writable by its group: used when that is root's own group (umask 002 with
+  // user-private groups), not when it is mallory's.
+  const ownGroup = join(shared, 'own-group-cache');
+  mkdirSync(ownGroup);
+  chmodSync(ownGroup, 0o775);
+  assert.ok(launcherCaches(ownGroup));
+  const herGroup = join(shared, 'her-group-cache');
+  mkdirSync(herGroup);
+  chmodSync(herGroup, 0o775);
+  execFileSync('chgrp', ['mallory', herGroup]);
+  assert.ok(!launcherCaches(herGroup));
   // Root's, but inside a directory mallory owns (she can rename it and put hers in its place).
   const inside = join(shared, 'mallory-home');
   asMallory('mkdir', '-m', '0755', inside);
