@@ -116,6 +116,8 @@ export const OID = {
   subjectKeyIdentifier: '2.5.29.14',
   keyUsage: '2.5.29.15',
   subjectAltName: '2.5.29.17',
+  /** id-on-SmtpUTF8Mailbox, an otherName of subjectAltName (RFC 9598). */
+  smtpUtf8Mailbox: '1.3.6.1.5.5.7.8.9',
   basicConstraints: '2.5.29.19',
   nameConstraints: '2.5.29.30',
   crlDistributionPoints: '2.5.29.31',

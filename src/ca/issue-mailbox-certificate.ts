@@ -3,8 +3,11 @@
  * "mailbox-validated strict" profile (BR 7.1.2.3, 7.1.4.2.2 and 7.1.6.1):
  * - certificatePolicies with the reserved policy 2.23.140.1.5.1.3 (mailbox strict);
  * - extKeyUsage id-kp-emailProtection only;
- * - subjectAltName with the rfc822Name; subject holds only commonName and
- *   emailAddress, both the mailbox address;
+ * - subjectAltName with the mailbox (certifiedMailbox): an rfc822Name for an
+ *   ASCII local part (an internationalised domain in its A-label form, RFC 5280
+ *   7.5), an SmtpUTF8Mailbox otherName for a non-ASCII one (RFC 9598); the subject
+ *   holds only commonName (the address as certified, UTF-8) and, for an
+ *   rfc822Name, emailAddress (an IA5String: never for an SmtpUTF8Mailbox);
  * - keyUsage critical, by key type and use (BR 7.1.2.3 e): RSA signing =
  *   digitalSignature(+nonRepudiation), RSA encryption = keyEncipherment,
  *   EC signing = digitalSignature, EC encryption = keyAgreement; "dual" combines;
@@ -20,7 +23,8 @@ import { generateKeyPairOffThread, type KeyPair } from '../keys/generate-key-pai
 import { issueCertificate, toPublic, type KeyUsageName } from '../x509/issue.ts';
 import { sequence, oid, octetString } from '../asn1/der.ts';
 import { OID } from '../asn1/oids.ts';
-import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { domainToUnicode } from 'node:url';
+import { isMailboxAddress, mailDomainOf, splitMailbox } from '../x509/mailbox-address.ts';
 import { rsaExponentProblem } from '../x509/key-management-usage.ts';
 import { KakitomeError } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
@@ -102,8 +106,44 @@ function certificatePolicies(): Buffer {
   return sequence(oid(OID.certificatePolicies), octetString(sequence(sequence(oid(POLICY_MAILBOX_STRICT)))));
 }
 
+/** How a mailbox is written in a certificate: one of `rfc822Name` or `smtpUtf8Mailbox`, and the address as certified. */
+export interface CertifiedMailbox {
+  address: string;
+  rfc822Name?: string;
+  smtpUtf8Mailbox?: string;
+}
+
+/**
+ * The form a mailbox address is certified in (RFC 9598 3 and 5, RFC 5280 7.5): an
+ * ASCII local part is an rfc822Name (an IA5String) with the domain in its A-label
+ * form, so 'taro@例え.jp' is 'taro@xn--r8jz45g.jp'; a non-ASCII local part is an
+ * SmtpUTF8Mailbox (a UTF8String), whose domain labels are U-labels ('山田@例え.jp',
+ * as written for 'xn--r8jz45g.jp' too). INVALID_ARGUMENT for anything else: no
+ * mailbox, a domain without an A-label form, a local part over 64 octets (RFC 6531
+ * 3.3) or not in Unicode NFC (RFC 6532 3.1: one address, one sequence of code
+ * points, so that the certificate names what a From header writes).
+ */
+export function certifiedMailbox(text: string): CertifiedMailbox {
+  const email = text.trim();
+  const split = splitMailbox(email);
+  const refuse = (why: string): never => {
+    throw new KakitomeError('INVALID_ARGUMENT', `"${email}" ${why}`);
+  };
+  if (!split) return refuse('is not a mailbox address.');
+  const ascii = `${split.local}@${split.domain}`;
+  if (!isMailboxAddress(ascii)) refuse('is not a mailbox address.');
+  if (!/[^\x00-\x7f]/.test(split.local)) return { address: ascii, rfc822Name: ascii };
+  if (split.local.normalize('NFC') !== split.local) refuse('has a local part that is not in Unicode NFC: write it composed (RFC 6532 3.1).');
+  if (Buffer.byteLength(split.local, 'utf8') > 64) refuse('has a local part longer than 64 octets (RFC 6531 3.3).');
+  const address = `${split.local}@${domainToUnicode(split.domain)}`;
+  // The reader's one form must give back the domain we certify (mailDomainOf: A-labels).
+  if (mailDomainOf(address) !== split.domain) refuse('has a domain with no single Unicode form.');
+  return { address, smtpUtf8Mailbox: address };
+}
+
 async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject, o: IssueMailboxOptions, usage: MailboxUsage, now: Date): Promise<IssuedCertificate> {
-  const email = o.email.trim();
+  const mailbox = certifiedMailbox(o.email);
+  const email = mailbox.address;
   const generated = o.publicKey ? undefined : await generateMailboxKey(o.keyType ?? 'rsa2048');
   const publicKey = o.publicKey ? toPublic(o.publicKey) : generated!.publicKey;
   const days = o.validityDays ?? 365;
@@ -111,13 +151,13 @@ async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject
   const notBefore = new Date(now.getTime() - 60_000);
   const notAfter = new Date(Math.min(notBefore.getTime() + days * 86_400_000, ca.certificate.notAfter.getTime()));
   const certificate = issueCertificate({
-    subject: { commonName: email, emailAddress: email },
+    subject: mailbox.rfc822Name ? { commonName: email, emailAddress: email } : { commonName: email },
     publicKey,
     issuer: ca.certificate,
     signingKey: caKey,
     keyUsage: mailboxKeyUsage(publicKey, usage),
     extKeyUsage: [OID.emailProtection],
-    emails: [email],
+    ...(mailbox.rfc822Name ? { emails: [mailbox.rfc822Name] } : { smtpUtf8Mailboxes: [mailbox.smtpUtf8Mailbox!] }),
     notBefore,
     notAfter,
     ...(ca.crlUrl ? { crlDistributionPoints: [ca.crlUrl] } : {}),
@@ -142,10 +182,9 @@ async function issueOne(store: Store, ca: CertificateAuthority, caKey: KeyObject
 
 /** Issues one mailbox certificate, or two when `usage` is "separate". */
 export async function issueMailboxCertificate(store: Store, o: IssueMailboxOptions): Promise<IssuedCertificate[]> {
-  if (!isMailboxAddress(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address.`);
-  // rfc822Name and emailAddress are IA5Strings (RFC 5280 4.2.1.6): "bób" went in as
-  // latin1 bytes no other reader decodes so; RFC 9598's SmtpUTF8Mailbox is not issued.
-  if (/[^\x00-\x7f]/.test(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email.trim()}" is not ASCII: the CA certifies ASCII addresses only (an internationalised address needs RFC 9598's SmtpUTF8Mailbox, which it does not issue).`);
+  // Refused before the CA key is opened. rfc822Name and emailAddress are IA5Strings
+  // (RFC 5280 4.2.1.6): "bób" once went in as latin1 bytes no other reader decodes so.
+  certifiedMailbox(o.email);
   const usage = o.usage ?? 'dual';
   if (usage === 'separate' && o.publicKey) throw new KakitomeError('INVALID_ARGUMENT', 'Separate signing and encryption certificates need two keys; omit publicKey to have them generated.');
   const ca = await findCertificateAuthority(store, o.caName);

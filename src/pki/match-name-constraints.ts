@@ -10,10 +10,10 @@
  * trim, collapse spaces, case-fold) so that re-encoding a value as another string
  * type cannot step out of an excluded subtree.
  */
-import { domainToASCII } from 'node:url';
 import { decode, readOid, readString, type Tlv } from '../asn1/ber.ts';
 import { malformed } from '../errors.ts';
 import type { GeneralSubtree, NameConstraints } from './read-certificate-extensions.ts';
+import { mailDomainOf, splitMailbox } from '../x509/mailbox-address.ts';
 
 /** Normalised RDN sequence: each RDN is its sorted "oid=value" members joined by '+'. */
 export function normaliseName(der: Uint8Array): string[] {
@@ -44,20 +44,6 @@ function withinDirectorySubtree(name: string[], subtree: string[]): boolean {
   return subtree.every((rdn, i) => name[i] === rdn);
 }
 
-/**
- * Splits local@domain; the domain becomes lower-case A-labels. Undefined when
- * malformed, including a domain with an empty label ("evil.example.", "a..b"): RFC
- * 5321 4.1.2 has no final dot, and "evil.example." would otherwise be another
- * string than the excluded "evil.example" while naming the same domain.
- */
-export function splitMailbox(address: string): { local: string; domain: string } | undefined {
-  const at = address.lastIndexOf('@');
-  if (at <= 0 || at === address.length - 1) return undefined;
-  const domain = domainToASCII(address.slice(at + 1).toLowerCase());
-  if (!domain || domain.split('.').includes('')) return undefined;
-  return { local: address.slice(0, at), domain };
-}
-
 /** A local part without its quotes and quoting backslashes (RFC 5321 4.1.2 quoted-string), else as it is. */
 function unquoteLocalPart(local: string): string {
   const q = /^"((?:[^"\\]|\\.)*)"$/.exec(local);
@@ -83,7 +69,7 @@ function matchesRfc822Constraint(m: { local: string; domain: string }, written: 
   }
   // A final dot names the same domain (mailbox domains never have one: splitMailbox).
   const host = constraint.replace(/\.$/, '');
-  const c = domainToASCII(host.replace(/^\./, '').toLowerCase()) || host.toLowerCase();
+  const c = mailDomainOf(`@${host.replace(/^\./, '')}`);
   if (host.startsWith('.')) return m.domain.endsWith(`.${c}`);
   return m.domain === c;
 }

@@ -2,9 +2,10 @@
  * Sender identity (RFC 8550 3): the mailbox in From (or Sender) must be an
  * address the signer's certificate names.
  *
- * Addresses in the certificate: rfc822Name and SmtpUTF8Mailbox (RFC 8398) entries
+ * Addresses in the certificate: rfc822Name and SmtpUTF8Mailbox (RFC 9598) entries
  * of subjectAltName; the subject's emailAddress only when there is no
- * subjectAltName address at all (RFC 8550 3: legacy certificates).
+ * subjectAltName address at all (RFC 8550 3: legacy certificates). One reading,
+ * x509/certificate-mailboxes.ts, the one the store files certificates by.
  *
  * Comparison (decided for Kakitome, documented in the report):
  *   - domain: case-insensitive and IDN-aware: both sides are converted to A-labels
@@ -24,21 +25,12 @@
  */
 import type { Certificate } from '../x509/certificate.ts';
 import type { IdentityReport } from './types.ts';
-import { readSubjectAltNames, readSubjectEmailAddresses } from './read-certificate-extensions.ts';
-import { splitMailbox } from './match-name-constraints.ts';
+import { certificateMailboxes } from '../x509/certificate-mailboxes.ts';
+import { splitMailbox } from '../x509/mailbox-address.ts';
 
 export interface IdentityResult {
   report: IdentityReport;
   warnings: string[];
-}
-
-/** The addresses RFC 8550 lets us match against. */
-export function certificateMailboxes(cert: Certificate): string[] {
-  const san = readSubjectAltNames(cert);
-  const fromSan = [...(san?.rfc822 ?? []), ...(san?.smtpUtf8 ?? [])];
-  if (fromSan.length) return fromSan;
-  // Each emailAddress of the subject (the ones name constraints checked, read from the DER).
-  return readSubjectEmailAddresses(cert);
 }
 
 type Match = 'exact' | 'case-folded' | 'none';

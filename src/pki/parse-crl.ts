@@ -7,7 +7,8 @@
 import { decode, Tag, readOid, readBoolean, readTime, readOctetString, readIntegerBytes, type Tlv } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { malformed } from '../errors.ts';
-import { PKI_OID, readGeneralNames, readReasonFlags, type ReasonMask } from './read-certificate-extensions.ts';
+import { PKI_OID, readReasonFlags, type ReasonMask } from './read-certificate-extensions.ts';
+import { readGeneralNames } from '../x509/certificate-mailboxes.ts';
 import { normaliseName } from './match-name-constraints.ts';
 
 export const CRL_REASONS = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'unused7', 'removeFromCRL', 'privilegeWithdrawn', 'aACompromise'];

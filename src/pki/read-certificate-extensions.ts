@@ -1,16 +1,18 @@
 /**
  * Decoding the X.509 extensions path validation, revocation and identity need
- * (RFC 5280 4.2). Hand-written on the project's strict reader (src/asn1/ber.ts)
+ * (RFC 5280 4.2; the subject's names, subjectAltName included, are read in
+ * x509/certificate-mailboxes.ts). Hand-written on the project's strict reader (src/asn1/ber.ts)
  * rather than @peculiar/asn1-x509: each extension is a few fields, the reader
  * already rejects trailing data and bad lengths with coded errors, and it avoids
  * a second ASN.1 stack (asn1js + tslib + pvtsutils) for ~150 lines of schema.
  * Every reader fails with MALFORMED on a damaged extension: a certificate whose
  * constraints cannot be read must not be half-trusted.
  */
-import { decode, Tag, readOid, readBoolean, readSmallInt, readString, type Tlv } from '../asn1/ber.ts';
+import { decode, Tag, readOid, readBoolean, readSmallInt, type Tlv } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
 import { malformed } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
+import { nameFormKey, readGeneralNames, readIa5 } from '../x509/certificate-mailboxes.ts';
 
 export const PKI_OID = {
   ocspSigning: '1.3.6.1.5.5.7.3.9',
@@ -19,7 +21,6 @@ export const PKI_OID = {
   ocspBasic: '1.3.6.1.5.5.7.48.1.1',
   ocspNonce: '1.3.6.1.5.5.7.48.1.2',
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
-  smtpUtf8Mailbox: '1.3.6.1.5.5.7.8.9', // RFC 8398
   crlNumber: '2.5.29.20',
   crlReason: '2.5.29.21',
   invalidityDate: '2.5.29.24',
@@ -66,104 +67,6 @@ export function readExtKeyUsage(cert: Certificate): string[] | undefined {
   return out;
 }
 
-export interface SubjectAltNames {
-  rfc822: string[];
-  /** SmtpUTF8Mailbox otherName values (RFC 8398), UTF-8. */
-  smtpUtf8: string[];
-  /** directoryName entries, DER Name. */
-  directoryNames: Uint8Array[];
-  uris: string[];
-  /**
-   * The name forms present that no S/MIME decision reads, by nameFormKey (dNSName,
-   * iPAddress, URI, each otherName type...): a CA's constraint on such a form
-   * refuses the certificate (RFC 5280 4.2.1.10, match-name-constraints.ts).
-   */
-  otherForms: string[];
-}
-
-/** GeneralNames ::= SEQUENCE OF GeneralName (RFC 5280 4.2.1.6). */
-export function readGeneralNames(t: Tlv): SubjectAltNames {
-  const out: SubjectAltNames = { rfc822: [], smtpUtf8: [], directoryNames: [], uris: [], otherForms: [] };
-  const noteForm = (key: string) => {
-    if (!out.otherForms.includes(key)) out.otherForms.push(key);
-  };
-  for (const gn of t.children()) {
-    if (gn.tag !== 0x81 && gn.tag !== 0xa4 && gn.tag !== 0xa0) noteForm(nameFormKey(gn.tag));
-    switch (gn.tag) {
-      case 0xa0: {
-        // otherName [0] { type-id OID, value [0] EXPLICIT ANY }
-        const f = gn.fields('OtherName');
-        const typeId = readOid(f.expect(Tag.OID, 'type-id'));
-        const v = f.expect(0xa0, 'value');
-        f.end();
-        noteForm(nameFormKey(0xa0, typeId));
-        if (typeId === PKI_OID.smtpUtf8Mailbox) {
-          const s = v.children();
-          if (s.length !== 1 || s[0]!.tag !== Tag.UTF8_STRING) malformed('SmtpUTF8Mailbox is not a UTF8String');
-          out.smtpUtf8.push(readString(s[0]!));
-        }
-        break;
-      }
-      case 0x81:
-        out.rfc822.push(ia5(gn, 'rfc822Name'));
-        break;
-      case 0xa4: {
-        const s = gn.children();
-        if (s.length !== 1 || s[0]!.tag !== Tag.SEQUENCE) malformed('directoryName');
-        out.directoryNames.push(s[0]!.bytes);
-        break;
-      }
-      case 0x86:
-        out.uris.push(ia5(gn, 'uniformResourceIdentifier'));
-        break;
-      default:
-        break; // dNSName, iPAddress...: not used for S/MIME decisions
-    }
-  }
-  return out;
-}
-
-function ia5(t: Tlv, field: string): string {
-  const v = t.value;
-  for (const b of v) if (b > 0x7e || b < 0x20) malformed(`${field} contains a non-IA5 character`);
-  return Buffer.from(v).toString('latin1');
-}
-
-/**
- * Every emailAddress attribute (PKCS #9, 1.2.840.113549.1.9.1) of the subject Name,
- * in any RDN, multi-valued ones included, read from the DER: name constraints apply
- * to all of them (RFC 5280 4.2.1.10), not only to the first one a text rendering
- * shows. A value that is not a readable string comes back as "#" and its hex, which
- * is no mailbox (so any rfc822Name constraint refuses it).
- */
-export function readSubjectEmailAddresses(cert: Certificate): string[] {
-  const out: string[] = [];
-  for (const rdn of decode(cert.subject, { der: true }).children()) {
-    for (const atv of rdn.children()) {
-      const [type, value] = atv.children();
-      if (!type || !value || readOid(type) !== OID.emailAddress) continue;
-      let v: string;
-      try {
-        v = readString(value);
-      } catch {
-        v = `#${Buffer.from(value.bytes).toString('hex')}`;
-      }
-      if (!out.includes(v)) out.push(v);
-    }
-  }
-  return out;
-}
-
-export function readSubjectAltNames(cert: Certificate): SubjectAltNames | undefined {
-  const t = ext(cert, OID.subjectAltName);
-  return t ? readGeneralNames(t) : undefined;
-}
-
-/** One GeneralName form: its tag, and for otherName its type-id (a constraint on one otherName type says nothing of another). */
-export function nameFormKey(tag: number, typeId?: string): string {
-  return typeId === undefined ? `${tag}` : `${tag}:${typeId}`;
-}
-
 export type GeneralSubtree =
   | { kind: 'rfc822'; value: string }
   | { kind: 'directoryName'; value: Uint8Array }
@@ -189,7 +92,7 @@ export function readNameConstraints(cert: Certificate): NameConstraints | undefi
       const parts = st.children();
       if (parts.length !== 1) malformed('GeneralSubtree with minimum/maximum (RFC 5280 4.2.1.10: MUST NOT be used)');
       const gn = parts[0]!;
-      if (gn.tag === 0x81) return { kind: 'rfc822', value: ia5(gn, 'rfc822Name constraint') };
+      if (gn.tag === 0x81) return { kind: 'rfc822', value: readIa5(gn, 'rfc822Name constraint') };
       if (gn.tag === 0xa4) {
         const c = gn.children();
         if (c.length !== 1) malformed('directoryName constraint');
@@ -332,7 +235,7 @@ export function readAuthorityInfoAccess(cert: Certificate): AuthorityInfoAccess 
     const loc = f.next('accessLocation');
     f.end();
     if (loc.tag !== 0x86) continue;
-    const uri = ia5(loc, 'accessLocation');
+    const uri = readIa5(loc, 'accessLocation');
     if (method === PKI_OID.ocsp) out.ocsp.push(uri);
     else if (method === PKI_OID.caIssuers) out.caIssuers.push(uri);
   }

@@ -411,8 +411,17 @@ export class Store implements KeyDirectory {
    * it, audited (certificate.trust), never lowered. Without `trust` a stored
    * certificate keeps its level: no operation raises trust implicitly (importing a
    * key or a PKCS#12 chain certificate never does).
+   *
+   * A certificate whose public key cannot be read (an EC point off its curve, a
+   * damaged RSA key) is refused, KEY_INVALID: filed under its addresses it would be
+   * chosen to encrypt to and fail every time (as harvesting refuses weak keys).
    */
   async importCertificate(cert: Certificate, options: { trust?: TrustLevel; source?: string } = {}): Promise<CertificateRecord> {
+    try {
+      void cert.publicKey;
+    } catch (e) {
+      throw new KakitomeError('KEY_INVALID', `The certificate "${cert.subjectText}" has a public key (${oidName(cert.publicKeyAlgorithm)}) that cannot be read; it is not imported. Ask its holder for a certificate with a sound key.`, { cause: e, remedy: 'recipientCertificate' });
+    }
     await this.engine.transaction(async (tx) => {
       const rows = await tx.all('SELECT id, trust FROM certificates WHERE fingerprint = ?', [cert.fingerprint256]);
       const row = rows[0];

@@ -6,6 +6,7 @@
  * Certificate is immutable, so a WeakMap memo is exact and keeps nothing alive.
  */
 import type { Certificate } from './certificate.ts';
+import { KakitomeError } from '../errors.ts';
 
 export interface CertificateNames {
   subjectText: string;
@@ -16,6 +17,20 @@ const memo = new WeakMap<Certificate, CertificateNames>();
 
 export function certificateNames(cert: Certificate): CertificateNames {
   let n = memo.get(cert);
-  if (!n) memo.set(cert, (n = Object.freeze({ subjectText: cert.subjectText, emailAddresses: Object.freeze([...cert.emailAddresses]) })));
+  if (!n) memo.set(cert, (n = Object.freeze({ subjectText: cert.subjectText, emailAddresses: Object.freeze(shownAddresses(cert)) })));
   return n;
+}
+
+/**
+ * The addresses to show for a certificate in a report: a subjectAltName too damaged
+ * to read shows none, rather than leaving a message without its verdict (path
+ * validation refuses that certificate on its own, MALFORMED).
+ */
+function shownAddresses(cert: Certificate): string[] {
+  try {
+    return cert.emailAddresses;
+  } catch (e) {
+    if (e instanceof KakitomeError && e.code === 'MALFORMED') return [];
+    throw e;
+  }
 }

@@ -9,6 +9,7 @@ import { decode, Tag, readIntegerBytes, readSmallInt, readTime, readOid, readBoo
 import { OID } from '../asn1/oids.ts';
 import { decodePem, isPem } from '../asn1/pem.ts';
 import { KakitomeError, malformed } from '../errors.ts';
+import { certificateMailboxes } from './certificate-mailboxes.ts';
 
 export interface Extension {
   critical: boolean;
@@ -184,18 +185,13 @@ export class Certificate {
     return Buffer.from(this.serial).toString('hex').toUpperCase();
   }
 
-  /** rfc822Name entries of subjectAltName plus any emailAddress in the subject. */
+  /**
+   * The mailboxes the certificate names (RFC 8550 3: subjectAltName's rfc822Name and
+   * SmtpUTF8Mailbox entries, else every emailAddress of the subject), as written:
+   * certificateMailboxes, the one reading the store files by and identity matches.
+   */
   get emailAddresses(): string[] {
-    const out: string[] = [];
-    const san = this.extensions.get(OID.subjectAltName);
-    if (san) {
-      for (const gn of decode(san.value, { der: true }).children()) {
-        if (gn.tag === 0x81) out.push(Buffer.from(gn.value).toString('latin1'));
-      }
-    }
-    const m = /(?:^|\n)emailAddress=([^\n]+)/.exec((this.x509.subject as string | undefined) ?? '');
-    if (m && !out.includes(m[1]!)) out.push(m[1]!);
-    return out;
+    return certificateMailboxes(this);
   }
 
   /** SHA-256 of the DER, lowercase hex (computed once: a signing service names it in every message's audit rows). */

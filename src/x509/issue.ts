@@ -36,8 +36,10 @@ export interface IssueOptions {
   keyUsage?: KeyUsageName[];
   /** extKeyUsage OIDs (e.g. OID.emailProtection). */
   extKeyUsage?: string[];
-  /** rfc822Name entries in subjectAltName. */
+  /** rfc822Name entries in subjectAltName (ASCII: IA5String). */
   emails?: string[];
+  /** SmtpUTF8Mailbox otherName entries in subjectAltName (RFC 9598: a non-ASCII local part, UTF8String). */
+  smtpUtf8Mailboxes?: string[];
   crlDistributionPoints?: string[];
   ocspUrls?: string[];
   caIssuerUrls?: string[];
@@ -105,7 +107,12 @@ export function issueCertificate(o: IssueOptions): Certificate {
     exts.push(extension(OID.keyUsage, true, bitString(bytes, unused)));
   }
   if (o.extKeyUsage?.length) exts.push(extension(OID.extKeyUsage, false, sequence(...o.extKeyUsage.map(oid))));
-  if (o.emails?.length) exts.push(extension(OID.subjectAltName, false, sequence(...o.emails.map((e) => implicit(1, false, Buffer.from(e, 'latin1'))))));
+  const altNames = [
+    ...(o.emails ?? []).map((e) => implicit(1, false, Buffer.from(e, 'latin1'))),
+    // otherName [0] { type-id, value [0] EXPLICIT UTF8String }
+    ...(o.smtpUtf8Mailboxes ?? []).map((m) => implicit(0, true, oid(OID.smtpUtf8Mailbox), explicit(0, utf8String(m)))),
+  ];
+  if (altNames.length) exts.push(extension(OID.subjectAltName, false, sequence(...altNames)));
   exts.push(extension(OID.subjectKeyIdentifier, false, octetString(ski)));
   exts.push(extension(OID.authorityKeyIdentifier, false, sequence(implicit(0, false, aki))));
   if (o.crlDistributionPoints?.length) {

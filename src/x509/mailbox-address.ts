@@ -37,6 +37,24 @@ export function mailDomainOf(address: string): string {
 }
 
 /**
+ * Splits local@domain, the domain in mailDomainOf's one form (so name constraints,
+ * identity matching, the store and the gateway compare the same string). Undefined
+ * when malformed: no local part or domain, a domain with an empty label
+ * ("evil.example.", "a..b": RFC 5321 4.1.2 has no final dot, and a certificate's
+ * name is refused rather than read leniently), or a domain that is no valid domain
+ * name in its ASCII form (UTS 46, as node:url: a Unicode domain without an A-label
+ * form, an xn-- label that is no Punycode).
+ */
+export function splitMailbox(address: string): { local: string; domain: string } | undefined {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1) return undefined;
+  if (address.slice(at + 1).split('.').includes('')) return undefined;
+  const domain = mailDomainOf(address);
+  if (domainToASCII(domain) !== domain) return undefined;
+  return { local: address.slice(0, at), domain };
+}
+
+/**
  * One key per mailbox: the local part exactly as given (RFC 5321 2.4: case-sensitive,
  * Bob@ and bob@ are two mailboxes) and the domain as mailDomainOf gives it, so that
  * bob@Example.COM, bob@example.com. and bob@例え.jp / bob@xn--r8jz45g.jp are each one.

@@ -22,9 +22,10 @@ import { sequence, integer, setOf, oid, implicit, tlv } from '../../src/asn1/der
 import { OID } from '../../src/asn1/oids.ts';
 import { encodePem } from '../../src/asn1/pem.ts';
 import {
-  readBasicConstraints, readExtKeyUsage, readSubjectAltNames, readNameConstraints, readCertificatePolicies,
+  readBasicConstraints, readExtKeyUsage, readNameConstraints, readCertificatePolicies,
   readDistributionPointUris, readAuthorityInfoAccess, readAuthorityKeyIdentifier,
 } from '../../src/pki/read-certificate-extensions.ts';
+import { readSubjectAltNames } from '../../src/x509/certificate-mailboxes.ts';
 import { recognizeSmimeProfile } from '../../src/pki/recognize-smime-profile.ts';
 import { loadPrivateKey } from '../../src/keys/private-key.ts';
 import { fuzz, iterations, mutateText, seed, timeoutFor, assertTypedError, type Seed, REPLAYING } from './fuzz-kit.ts';

@@ -1,7 +1,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSignerValidator } from '../../src/pki/create-signer-validator.ts';
-import { matchSenderIdentity, certificateMailboxes } from '../../src/pki/match-sender-identity.ts';
+import { matchSenderIdentity } from '../../src/pki/match-sender-identity.ts';
+import { certificateMailboxes } from '../../src/x509/certificate-mailboxes.ts';
 import { recognizeSmimeProfile } from '../../src/pki/recognize-smime-profile.ts';
 import { DEFAULT_POLICY, allowLegacyAlgorithms, describeAlgorithmPolicy, judgeHashAlgorithm, judgePublicKey } from '../../src/pki/algorithm-policy.ts';
 import { issueCertificate } from '../../src/x509/issue.ts';

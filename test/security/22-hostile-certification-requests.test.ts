@@ -100,9 +100,18 @@ test('an address that is not ASCII in an IA5String (rfc822Name, emailAddress) is
   assert.deepEqual((await store.listCertificates()).filter((c) => c.emails.some((e) => /[^\x00-\x7f]/.test(e))), []);
 });
 
-test('ca issue for an address with a local part that is not ASCII is refused (INVALID_ARGUMENT), not written as latin1 bytes in an IA5String', async () => {
+test('ca issue for an address with a local part that is not ASCII certifies an SmtpUTF8Mailbox (RFC 9598), never latin1 bytes in an IA5String', async () => {
   const { issueMailboxCertificate } = await import('../../src/ca/issue-mailbox-certificate.ts');
-  await assert.rejects(issueMailboxCertificate(store, { email: 'bób@example.com', keyType: 'p256' }), (err: unknown) => isKakitomeError(err, 'INVALID_ARGUMENT') && /ASCII/.test((err as Error).message));
+  const { readSubjectAltNames, readSubjectEmailAddresses } = await import('../../src/x509/certificate-mailboxes.ts');
+  const [issued] = await issueMailboxCertificate(store, { email: 'bób@example.com', keyType: 'p256' });
+  const san = readSubjectAltNames(issued!.certificate)!;
+  assert.deepEqual([san.rfc822, san.smtpUtf8], [[], ['bób@example.com']]);
+  assert.deepEqual(readSubjectEmailAddresses(issued!.certificate), []);
+  // No IA5String anywhere holds a byte above 0x7f (the subject's only name is the UTF-8 commonName).
+  assert.ok(!issued!.certificate.der.includes(Buffer.from('bób', 'latin1')));
+  // One address, one sequence of code points: a decomposed local part (o + U+0301) is refused, not certified beside the composed one.
+  await assert.rejects(issueMailboxCertificate(store, { email: 'bo\u0301b@example.com', keyType: 'p256' }), (err: unknown) => isKakitomeError(err, 'INVALID_ARGUMENT') && /NFC/.test((err as Error).message));
+  await assert.rejects(issueMailboxCertificate(store, { email: `${'á'.repeat(33)}@example.com`, keyType: 'p256' }), (err: unknown) => isKakitomeError(err, 'INVALID_ARGUMENT') && /64 octets/.test((err as Error).message));
   await assert.rejects(issueFromCertificationRequest(store, { request: signedRequest('grace@example.com'), email: 'gráce@example.com' }), (err: unknown) => isKakitomeError(err, 'IDENTITY_MISMATCH') || isKakitomeError(err, 'INVALID_ARGUMENT'));
-  assert.deepEqual((await store.listCertificates()).filter((c) => c.emails.some((e) => /[^\x00-\x7f]/.test(e))), []);
+  assert.deepEqual((await store.listCertificates()).filter((c) => c.emails.some((e) => /[^\x00-\x7f]/.test(e))).map((c) => c.emails), [['bób@example.com']]);
 });
