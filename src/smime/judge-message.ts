@@ -8,6 +8,7 @@
 import { KakitomeError, type ErrorCode } from '../errors.ts';
 import type { SignedDataVerification } from '../cms/signed-data/verify.ts';
 import { certificateNames } from '../x509/certificate-names.ts';
+import { normalizeAddress } from '../x509/mailbox-address.ts';
 import type { HeaderField } from '../mime/entity.ts';
 import type { IdentityReport, SignerValidator, TimestampEvidence } from '../pki/types.ts';
 import type { SignerVerification } from '../cms/signed-data/verify.ts';
@@ -70,7 +71,9 @@ const USER_FACING_HEADERS = ['From', 'Sender', 'To', 'Cc', 'Reply-To', 'Subject'
 export function identityWithoutValidator(cert: Certificate | undefined, from: string[]): IdentityReport {
   const certificateAddresses = cert ? certificateNames(cert).emailAddresses.map((a) => a.toLowerCase()) : [];
   if (from.length === 0) return { status: 'unknown', certificateAddresses, message: 'The message has no From address to compare with the signer.' };
-  const hit = from.find((f) => certificateAddresses.includes(f));
+  // One form on both sides (bob@例え.jp is bob@xn--r8jz45g.jp): x509/mailbox-address.ts.
+  const named = new Set(certificateAddresses.map(normalizeAddress));
+  const hit = from.find((f) => named.has(normalizeAddress(f)));
   if (hit) return { status: 'match', from: hit, certificateAddresses, message: `The signer's certificate is issued to ${hit}, the From address.` };
   return {
     status: 'mismatch',

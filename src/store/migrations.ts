@@ -12,6 +12,8 @@
 import type { Dialect, SqlEngine, SqlExecutor } from './sql-engine.ts';
 import { optimizeSqlite } from './sqlite-engine.ts';
 import { normalizeAddress } from '../x509/mailbox-address.ts';
+import { Certificate } from '../x509/certificate.ts';
+import { certificateMailboxes } from '../x509/certificate-mailboxes.ts';
 
 /**
  * The tables whose changes raise cache_revision (migration 9), with the columns
@@ -602,7 +604,42 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
   // spelling, where lookups (now in the ASCII form) would no longer find it: the
   // gateway would send that recipient a copy in clear. Re-filed here; no schema change.
   { sqlite: '', postgres: '', data: refileAddressesByAsciiDomain },
+  // 27: a certificate names the mailboxes x509/certificate-mailboxes.ts reads (RFC
+  // 8550 3), the list identity matching accepts. Before, an imported certificate was
+  // filed by OpenSSL's subject text (the first emailAddress only) and no
+  // SmtpUTF8Mailbox: one whose address is an SmtpUTF8Mailbox, or a second subject
+  // emailAddress, was never filed there, and mail to it found no certificate. Filed
+  // now, as importing files; no schema change, no filing removed.
+  { sqlite: '', postgres: '', data: fileUnderCertificateMailboxes },
 ];
+
+/**
+ * Migration 27's step: every certificate added on purpose (not harvested: a harvested
+ * one is filed under its verified From address only) is filed as current under each
+ * address certificateMailboxes finds and it is not yet filed under in any filing.
+ * Read 500 certificates at a time; one that no longer parses is left as it is.
+ */
+async function fileUnderCertificateMailboxes(tx: SqlExecutor): Promise<void> {
+  const at = new Date().toISOString();
+  for (let after = ''; ;) {
+    const rows = await tx.all("SELECT id, der FROM certificates WHERE trust <> 'harvested' AND id > ? ORDER BY id LIMIT 500", [after]);
+    if (rows.length === 0) return;
+    after = String(rows[rows.length - 1]!.id);
+    for (const row of rows) {
+      const id = String(row.id);
+      let addresses: string[];
+      try {
+        addresses = [...new Set(certificateMailboxes(Certificate.fromDer(row.der as Uint8Array)).map(normalizeAddress))];
+      } catch {
+        continue;
+      }
+      const filed = new Set((await tx.all('SELECT email FROM certificate_emails WHERE certificate_id = ?', [id])).map((r) => String(r.email)));
+      for (const email of addresses) {
+        if (!filed.has(email)) await tx.run("INSERT INTO certificate_emails (certificate_id, email, filing, preferred, filed_at) VALUES (?, ?, 'current', 0, ?)", [id, email, at]);
+      }
+    }
+  }
+}
 
 /**
  * Migration 26's step: every address column a lookup matches by normalizeAddress,

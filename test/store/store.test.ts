@@ -273,6 +273,23 @@ for (const f of factories) {
       await store.engine.run("DELETE FROM unknown_root_leaves WHERE root_fingerprint = 'R'");
     });
 
+    test('migration 27 files certificates under every address they name as identity matching reads them (an SmtpUTF8Mailbox), harvested ones not', async () => {
+      const make = (mailbox: string) => issueCertificate({
+        subject: { commonName: mailbox }, publicKey: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey, issuer: pki.caCert, signingKey: pki.caKey,
+        keyUsage: ['digitalSignature', 'keyAgreement'], extKeyUsage: [OID.emailProtection], smtpUtf8Mailboxes: [mailbox], emails: [`${f.name}-ascii@example.org`],
+      });
+      const imported = await store.importCertificate(make(`山田-${f.name}@例え.jp`));
+      const harvested = make(`花子-${f.name}@例え.jp`);
+      await store.harvestCertificate(harvested, { address: `${f.name}-ascii@example.org` });
+      // As a store before migration 27 held them: the imported one filed under its rfc822Name only.
+      await store.engine.run("DELETE FROM certificate_emails WHERE certificate_id = ? AND email LIKE '山田%'", [imported.id]);
+      await store.engine.run('DELETE FROM schema_migrations WHERE version = 27');
+      assert.equal(await migrateStore(store.engine), SCHEMA_VERSION);
+      const filed = async (fingerprint: string) => (await store.findCertificateByFingerprint(fingerprint))!.filings.map((x) => `${x.email} ${x.filing}`).sort();
+      assert.deepEqual(await filed(imported.certificate.fingerprint256), [`${f.name}-ascii@example.org current`, `山田-${f.name}@xn--r8jz45g.jp current`]);
+      assert.deepEqual(await filed(harvested.fingerprint256), [`${f.name}-ascii@example.org pending`], 'a harvested certificate stays filed under its verified From address only');
+    });
+
     test('master key rotation re-wraps every key; the old master key no longer opens the store', async () => {
       const next = masterKeyFromBytes(randomBytes(32));
       const before = await store.listKeys();

@@ -18,6 +18,7 @@ import { isCurrent, listIssuedMailboxCertificates } from '../../../ca/list-issue
 import { revokeIssuedCertificate } from '../../../ca/revoke-issued-certificate.ts';
 import { MAX_PKCS12_IDENTITIES } from '../../../keys/export-pkcs12.ts';
 import type { CertificateRecord, Store } from '../../../store/store.ts';
+import { normalizeAddress } from '../../../x509/mailbox-address.ts';
 import { actingFor, FORM_MAX_BYTES, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { handoverCard, handOverKeys, type HandOverKey } from '../hand-over-identity.ts';
 import { takeRate } from '../rate-limit.ts';
@@ -36,7 +37,7 @@ function decrypts(rec: CertificateRecord): boolean {
 /** The person's decryption keys, newest certificate first, one entry per key (a renewal that kept its key shares one). */
 export async function decryptionKeyHistory(store: Store, email: string): Promise<HandOverKey[]> {
   const history = (await store.certificateHistory(email)).map((x) => x.record)
-    .filter((r) => !r.isCa && r.hasPrivateKey && decrypts(r) && r.certificate.emailAddresses.some((a) => a.toLowerCase() === email.toLowerCase()))
+    .filter((r) => !r.isCa && r.hasPrivateKey && decrypts(r) && r.certificate.emailAddresses.some((a) => normalizeAddress(a) === normalizeAddress(email)))
     .sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime());
   const out: HandOverKey[] = [];
   const seen = new Set<string>();
