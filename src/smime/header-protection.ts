@@ -22,7 +22,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { decodeHeaderText } from '../mime/decode-header-text.ts';
-import { formatHeaderField, type HeaderInput } from '../mime/build-entity.ts';
+import { foldLines, formatHeaderField, type HeaderInput } from '../mime/build-entity.ts';
 import { getHeaderFields, type HeaderField, type MimeEntity } from '../mime/entity.ts';
 import { parseAddressList } from '../mime/parse-addresses.ts';
 import type { ProtectedHeadersReport } from './verdict.ts';
@@ -80,6 +80,19 @@ function fieldInside(f: HeaderField): HeaderInput {
   return isAscii(f.raw) || hasInternationalAddress(f) ? f : ([f.name, f.value] as const);
 }
 
+/**
+ * The HP-Outer field that records outer field `f`, in the form fieldInside gives the
+ * field itself: an address field whose addresses are UTF-8 stays raw UTF-8, for as
+ * encoded-words its parts would decode to another value. `From: =?UTF-8?B?5bGx55Sw?=
+ * <yamada@例え.jp>` was written as two adjacent encoded-words, whose separating space
+ * every decoder drops (RFC 2047 section 6.2): "山田<yamada@例え.jp>", a mismatch with
+ * the outer From reported on every such message.
+ */
+function hpOuterField(f: HeaderField): Buffer {
+  if (!hasInternationalAddress(f)) return formatHeaderField('HP-Outer', `${f.name}: ${f.value}`);
+  return Buffer.from(`${foldLines(`HP-Outer: ${f.name}: ${f.value}`, 76).replace(/\r?\n/g, '\r\n')}\r\n`, 'utf8');
+}
+
 function hasInternationalAddress(f: HeaderField): boolean {
   return ADDRESS_FIELDS.has(f.name.toLowerCase()) && parseAddressList(f.value).mailboxes.some((m) => /[^\x00-\x7f]/.test(m.address));
 }
@@ -108,7 +121,7 @@ export function applyHeaderConfidentiality(messageHeaders: readonly HeaderField[
       continue;
     }
     outer.push(f);
-    if (PROTECTED_HEADER_NAMES.includes(n)) hpOuter.push(formatHeaderField('HP-Outer', `${f.name}: ${f.value}`));
+    if (PROTECTED_HEADER_NAMES.includes(n)) hpOuter.push(hpOuterField(f));
   }
   return { outer, hpOuter };
 }

@@ -216,9 +216,14 @@ test('an internationalised From (RFC 6532 UTF-8) signed with header protection o
   const domain = '\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444';
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const cert = issueCertificate({ subject: { commonName: 'Info' }, publicKey, issuer: pki.caCert, signingKey: pki.caKey, keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection], emails: [`info@${domainToASCII(domain)}`] });
-  for (const hp of [false, true]) {
-    for (const [path, o] of await readEverywhere(mail(`From: info@${domain}`), { ...mallory, cert, key: privateKey }, hp)) {
-      assert.ok('verdict' in o && o.verdict.status === 'trusted', `${path}, header protection ${hp}: ${'verdict' in o ? o.verdict.summary : o.error}`);
+  // With an encoded-word display name, the encryption's HP-Outer record of the From was
+  // two adjacent encoded-words ("山田<info@...>" decoded): a mismatch on every message.
+  for (const from of [`info@${domain}`, `=?UTF-8?B?5bGx55Sw?= <info@${domain}>`]) {
+    for (const hp of [false, true]) {
+      for (const [path, o] of await readEverywhere(mail(`From: ${from}`), { ...mallory, cert, key: privateKey }, hp)) {
+        assert.ok('verdict' in o && o.verdict.status === 'trusted', `${from} (${path}), header protection ${hp}: ${'verdict' in o ? o.verdict.summary : o.error}`);
+        assert.deepEqual(o.verdict.warnings.filter((w) => /protected header mismatch/i.test(w)), [], `${from} (${path}), header protection ${hp}`);
+      }
     }
   }
 });
