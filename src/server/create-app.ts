@@ -180,7 +180,10 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
       } catch {
         return problemResponse(makeProblem(503, 'INTERNAL', 'The store does not answer.', c.get('state').requestId));
       }
-      return c.json({ status: 'ok' });
+      // A node whose batch thread stopped for good takes uploads it never signs: out of the load balancer's set.
+      const batches = ctx.batchHealth?.() ?? { state: 'running' };
+      if (batches.state === 'stopped') return problemResponse(makeProblem(503, 'INTERNAL', batches.reason, c.get('state').requestId));
+      return c.json(batches.state === 'running' ? { status: 'ok', batches: 'running' } : { status: 'degraded', batches: batches.state, reason: batches.reason });
     }],
     [METRICS, async (c) => c.body(ctx.renderMetrics ? await ctx.renderMetrics() : ctx.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })],
     [OPENAPI, async (c) => c.body(openapi, 200, { 'content-type': 'application/json' })],

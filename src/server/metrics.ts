@@ -13,6 +13,19 @@ export interface MetricsSnapshot {
   durations: Array<[string, { buckets: number[]; sum: number; count: number }]>;
   operations: Array<[string, number]>;
   inFlight: number;
+  batch?: BatchCounters;
+}
+
+/**
+ * The batch side's state (batch-worker.ts, keep-batch-thread.ts), summed over the
+ * process's threads: batch threads running (a gauge), their restarts, chunks given
+ * back for the service's passing trouble, and workers waiting for the store (a gauge).
+ */
+export interface BatchCounters {
+  threadsRunning: number;
+  threadRestarts: number;
+  storeTrouble: number;
+  waitingForStore: number;
 }
 
 /** A request counter and the duration histogram it adds to: what one route, method and status update. */
@@ -31,6 +44,7 @@ export class Metrics {
   /** The counter of each operation and outcome (a few dozen at most). */
   readonly #operationCells = new Map<string, Map<string, { n: number }>>();
   inFlight = 0;
+  readonly batch: BatchCounters = { threadsRunning: 0, threadRestarts: 0, storeTrouble: 0, waitingForStore: 0 };
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     // The label strings are made once per method, route and status: a request only finds its cells.
@@ -71,7 +85,7 @@ export class Metrics {
   }
 
   snapshot(): MetricsSnapshot {
-    return { requests: [...this.#requests].map(([k, c]) => [k, c.n]), durations: [...this.#durations].map(([k, d]) => [k, { ...d, buckets: [...d.buckets] }]), operations: [...this.#operations].map(([k, c]) => [k, c.n]), inFlight: this.inFlight };
+    return { requests: [...this.#requests].map(([k, c]) => [k, c.n]), durations: [...this.#durations].map(([k, d]) => [k, { ...d, buckets: [...d.buckets] }]), operations: [...this.#operations].map(([k, c]) => [k, c.n]), inFlight: this.inFlight, batch: { ...this.batch } };
   }
 
   /** Adds another thread's counters to these (server/workers: /metrics answers for the whole process). */
@@ -88,6 +102,7 @@ export class Metrics {
       }
     }
     this.inFlight += s.inFlight;
+    if (s.batch) for (const k of Object.keys(this.batch) as Array<keyof BatchCounters>) this.batch[k] += s.batch[k];
     return this;
   }
 
@@ -104,6 +119,11 @@ export class Metrics {
     lines.push('# HELP kakitome_http_requests_in_flight Requests being answered now.', '# TYPE kakitome_http_requests_in_flight gauge', `kakitome_http_requests_in_flight ${this.inFlight}`);
     lines.push('# HELP kakitome_messages_total Messages handled by operation and outcome.', '# TYPE kakitome_messages_total counter');
     for (const [k, v] of this.#operations) lines.push(`kakitome_messages_total{${k}} ${v.n}`);
+    const b = this.batch;
+    lines.push('# HELP kakitome_batch_threads_running Batch threads signing chunks now (one per serving thread; 0 while one restarts or after it stopped for good).', '# TYPE kakitome_batch_threads_running gauge', `kakitome_batch_threads_running ${b.threadsRunning}`);
+    lines.push('# HELP kakitome_batch_thread_restarts_total Batch threads started again after they died.', '# TYPE kakitome_batch_thread_restarts_total counter', `kakitome_batch_thread_restarts_total ${b.threadRestarts}`);
+    lines.push('# HELP kakitome_batch_store_trouble_total Chunks given back, and claims refused, because the store was unavailable (no attempt of the chunk spent).', '# TYPE kakitome_batch_store_trouble_total counter', `kakitome_batch_store_trouble_total ${b.storeTrouble}`);
+    lines.push('# HELP kakitome_batch_waiting_for_store Batch workers waiting for the store to come back.', '# TYPE kakitome_batch_waiting_for_store gauge', `kakitome_batch_waiting_for_store ${b.waitingForStore}`);
     return lines.join('\n') + '\n';
   }
 }

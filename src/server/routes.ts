@@ -181,7 +181,7 @@ export const DELETE_BATCH: RouteSpec = {
 export const HEALTH: RouteSpec = {
   method: 'get', path: '/healthz', operationId: 'health',
   summary: 'Liveness and store reachability',
-  description: '200 when the store answers; 503 (problem details) when it does not or the server is shutting down.',
+  description: '200 when the store answers: status "ok", or "degraded" while the batch thread starts again after it died or waits for the store (uploads are still taken and queued). 503 (problem details) when the store does not answer, the server is shutting down, or its batch thread died too often to be started again (this node would sign no batch).',
   responses: { 200: { description: 'Healthy.', contentType: 'application/json', schema: Health }, 503: { description: 'Not ready.', contentType: 'application/problem+json' } },
 };
 

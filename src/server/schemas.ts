@@ -179,7 +179,11 @@ export const TenantSettingsChange = z.object({
   dkim: z.boolean().optional().describe('true: DKIM after S/MIME (refused, 422 KEY_INVALID, unless one of the tenant\'s domains has an active DKIM key: kakitome dkim add); false: no DKIM.'),
 }).strict().meta({ id: 'TenantSettingsChange', description: 'The settings to change (a merge patch): a member not sent stays as it is. Unknown members are refused.' });
 
-export const Health = z.object({ status: z.enum(['ok']) }).meta({ id: 'Health' });
+export const Health = z.object({
+  status: z.enum(['ok', 'degraded']),
+  batches: z.enum(['running', 'restarting', 'waiting-for-store']).meta({ description: 'The batch thread signs chunks; it died and starts again shortly; its workers wait for the store (no chunk attempt is spent). A batch thread stopped for good answers 503.' }),
+  reason: z.string().optional(),
+}).meta({ id: 'Health' });
 
 export const BatchPath = z.object({
   id: z.uuid().describe('The batch id, as POST /api/v1/batches returned it.'),

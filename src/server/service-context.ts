@@ -12,6 +12,8 @@ import type { Metrics } from './metrics.ts';
 import type { RateGate } from './rate-limiter.ts';
 import type { ServiceCache } from './service-cache.ts';
 
+export type BatchHealth = { state: 'running' } | { state: 'restarting' | 'waiting-for-store' | 'stopped'; reason: string };
+
 export type LogEntry = Record<string, string | number | boolean | undefined>;
 
 export interface ServiceContext {
@@ -37,6 +39,8 @@ export interface ServiceContext {
     /** A batch's stored outputs, read in the batch thread and handed over a piece at a time (start-batch-thread.ts); undefined: read them here. */
     readOutputs?: (batchId: string, outputs: readonly string[]) => AsyncGenerator<Buffer> | undefined;
   };
+  /** The batch side's state for /healthz (start-server.ts): 'stopped' answers 503, 'restarting' and 'waiting-for-store' say degraded. */
+  batchHealth?: () => BatchHealth;
   /** The /metrics page, when it sums more than this thread's counters (server/workers); else metrics.render(). */
   renderMetrics?: () => Promise<string>;
 }

@@ -25,6 +25,7 @@ import { consoleOriginFor } from './console/console-origin.ts';
 import { openBatchBlobs } from '../store/batch-blobs.ts';
 import { BatchWorker } from './batches/batch-worker.ts';
 import { startBatchThread, type BatchThread } from './batches/start-batch-thread.ts';
+import { keepBatchThread, type KeptBatchThread } from './batches/keep-batch-thread.ts';
 import { releaseUnusedHeap } from './batches/collect-garbage.ts';
 import type { StoreConfig } from '../store/open-store.ts';
 
@@ -62,24 +63,35 @@ export interface ServerOptions {
 export async function startServer(store: Store, config: ServeConfig, options: ServerOptions): Promise<RunningServer> {
   let shuttingDown = false;
   const blobs = await openBatchBlobs(store.engine);
-  let worker: BatchWorker | BatchThread | undefined;
-  // After its failure this node still takes uploads (cut into chunks on the serving thread), as it still answers everything else.
-  let batchThreadFailed = false;
+  let worker: BatchWorker | undefined;
+  // The batch thread, started again when it dies (keep-batch-thread.ts): meanwhile this node still takes uploads, cut into chunks here.
+  let kept: KeptBatchThread | undefined;
+  const thread = (): BatchThread | undefined => kept?.current();
+  let localTrouble: string | undefined;
   const tenants = new TenantDirectory(store);
   const metrics = options.metrics ?? new Metrics();
   // This thread's counters with the batch thread's, when there is one.
   const snapshot = async (): Promise<MetricsSnapshot> => {
-    const theirs = worker && 'snapshot' in worker ? await worker.snapshot() : undefined;
-    return theirs ? new Metrics().absorb(metrics.snapshot()).absorb(theirs).snapshot() : metrics.snapshot();
+    const theirs = kept ? await kept.snapshot() : undefined;
+    // The keeper's counters, this thread's own (a thread restarted counts once, in the process that started it).
+    const own = new Metrics().absorb(metrics.snapshot());
+    if (kept) Object.assign(own.batch, { threadsRunning: own.batch.threadsRunning + (kept.current() ? 1 : 0), threadRestarts: own.batch.threadRestarts + kept.restarts() });
+    return theirs ? own.absorb(theirs).snapshot() : own.snapshot();
   };
   const service: ServiceContext = {
     store, tenants, config, metrics, rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
     batches: {
-      blobs, wake: () => worker?.wake(),
-      storeUpload: (job, body) => (worker && 'storeUpload' in worker && !batchThreadFailed ? worker.storeUpload(job, body) : undefined),
+      blobs, wake: () => (thread() ?? worker)?.wake(),
+      storeUpload: (job, body) => thread()?.storeUpload(job, body),
       // PostgreSQL's blobs only: read here, their hex text grows this thread's young generation (docs/performance.md); files are read here at no such cost.
-      readOutputs: (batchId, outputs) => (blobs.kind === 'table' && worker && 'readOutputs' in worker && !batchThreadFailed ? worker.readOutputs(batchId, outputs) : undefined),
+      readOutputs: (batchId, outputs) => (blobs.kind === 'table' ? thread()?.readOutputs(batchId, outputs) : undefined),
+    },
+    batchHealth: () => {
+      const s = kept?.state() ?? { state: 'running' as const };
+      if (s.state !== 'running') return s;
+      const trouble = kept ? kept.storeTrouble() : localTrouble;
+      return trouble ? { state: 'waiting-for-store', reason: `The batch workers wait for the store (${trouble}); no chunk's attempt is spent meanwhile.` } : s;
     },
     ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : options.batchThread ? { renderMetrics: async () => new Metrics().absorb(await snapshot()).render() } : {}),
   };
@@ -107,17 +119,15 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
     // Start-up (modules, migrations, the console's templates) grew this thread's young generation to V8's
     // largest: given back before the batch thread starts beside it, and before batches come (collect-garbage.ts).
     releaseUnusedHeap();
+    const where = options.batchThread;
     try {
-      const thread = await startBatchThread({ store, location: options.batchThread.location, config, version: options.version, write: options.batchThread.write });
-      worker = thread;
-      // The service goes on answering; this node signs no more chunks (the others take them), as the log says.
-      void thread.failed.then((e) => (batchThreadFailed = true) && options.log({ time: new Date().toISOString(), level: 'error', msg: 'batch thread failed', error: e.message }));
+      kept = await keepBatchThread(() => startBatchThread({ store, location: where.location, config, version: options.version, write: where.write }), options.log);
     } catch (e) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw e;
     }
   } else {
-    const local = new BatchWorker(service, blobs);
+    const local = new BatchWorker(service, blobs, (trouble) => (localTrouble = trouble));
     local.start();
     worker = local;
   }
@@ -140,7 +150,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
         server.closeIdleConnections();
         try {
           // The chunk in hand is released for another node at once; requests in flight finish meanwhile.
-          await Promise.all([closed, worker!.stop()]);
+          await Promise.all([closed, (kept ?? worker)!.stop()]);
         } finally {
           clearInterval(sweep);
           clearTimeout(cut);

@@ -122,9 +122,12 @@ export class BatchQueue {
     return n > 0;
   }
 
-  /** Gives the chunk back, to be claimed again after `delayMs`. */
-  async release(chunk: ClaimedChunk, delayMs: number): Promise<void> {
-    await this.#engine.run("UPDATE batch_chunks SET state = 'queued', lease_token = NULL, lease_until = ? WHERE batch_id = ? AND seq = ? AND lease_token = ? AND state = 'running'", [this.#at(delayMs), chunk.batchId, chunk.seq, chunk.token]);
+  /**
+   * Gives the chunk back, to be claimed again after `delayMs`; `refund`: the claim's
+   * attempt is not counted (the service's trouble interrupted it, not the chunk's).
+   */
+  async release(chunk: ClaimedChunk, delayMs: number, refund = false): Promise<void> {
+    await this.#engine.run(`UPDATE batch_chunks SET state = 'queued', lease_token = NULL, lease_until = ?${refund ? ', attempts = attempts - 1' : ''} WHERE batch_id = ? AND seq = ? AND lease_token = ? AND state = 'running'`, [this.#at(delayMs), chunk.batchId, chunk.seq, chunk.token]);
   }
 
   /**

@@ -366,7 +366,7 @@ for (const f of factories) {
     });
 
     test('/healthz, /metrics and the OpenAPI document', async () => {
-      assert.deepEqual(await (await call('/healthz')).json(), { status: 'ok' });
+      assert.deepEqual(await (await call('/healthz')).json(), { status: 'ok', batches: 'running' });
       const metrics = await (await call('/metrics')).text();
       assert.match(metrics, /kakitome_http_requests_total\{method="POST",route="\/api\/v1\/sign",status="200"\} \d+/);
       assert.match(metrics, /kakitome_messages_total\{operation="sign",outcome="ok"\} \d+/);

@@ -61,7 +61,7 @@ channel.handle('start', async () => {
       log: (entry) => lines.log(entry), shuttingDown: () => false,
     };
     const blobs = await openBatchBlobs(store.engine);
-    const worker = new BatchWorker(ctx, blobs);
+    const worker = new BatchWorker(ctx, blobs, (trouble) => channel.send('store-trouble', trouble ?? null));
     worker.start();
     running = { worker, directory: new BatchDirectory(store, blobs), close: () => store.close() };
     // Now, not when the thread is terminated at SIGTERM (persist-compile-cache.ts).

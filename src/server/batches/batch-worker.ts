@@ -7,8 +7,11 @@
  * when an upload on this node is queued. One sweeper per node removes expired
  * batches (every minute at most).
  *
- * Failures: a chunk interrupted by the service's own trouble is released and
- * claimed again after a back-off (5 s, doubling, at most 5 minutes). A chunk
+ * Failures: a chunk interrupted by the service's passing trouble (the store out of
+ * reach, the disk full: temporary-failure.ts) is released with its attempt given
+ * back, and claimed again after the node's back-off (1 s, doubling, at most 1
+ * minute, while the trouble lasts). Any other failure releases it to be claimed
+ * again after the chunk's back-off (5 s, doubling, at most 5 minutes). A chunk
  * claimed MAX_ATTEMPTS times without completing (each claimer died or failed on
  * it) is completed with every message failed (INTERNAL), so one poisonous chunk
  * cannot hold a batch, or the nodes, for ever.
@@ -31,6 +34,7 @@ import { ChunkAudit } from './chunk-audit.ts';
 import { readChunk } from './chunk-records.ts';
 import { collectGarbageAbove } from './collect-garbage.ts';
 import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch-chunk.ts';
+import { temporaryFailureCause } from '../temporary-failure.ts';
 
 export const MAX_ATTEMPTS = 5;
 /** External memory (Buffers) a worker's isolate may keep after a chunk before a full collection (collect-garbage.ts). */
@@ -56,10 +60,15 @@ export class BatchWorker {
   #loops: Array<Promise<void>> = [];
   #wakers = new Set<() => void>();
   #sweeper: NodeJS.Timeout | undefined;
+  /** The service's passing trouble this node's workers meet now (the store out of reach, the disk full), and how often in a row. */
+  #trouble: { cause: string; times: number } | undefined;
+  readonly #watch: ((trouble: string | undefined) => void) | undefined;
 
-  constructor(ctx: ServiceContext, blobs: BatchBlobs) {
+  /** `watch`: told when the store becomes unavailable to the workers (its cause) and available again (undefined). */
+  constructor(ctx: ServiceContext, blobs: BatchBlobs, watch?: (trouble: string | undefined) => void) {
     this.#ctx = ctx;
     this.#blobs = blobs;
+    this.#watch = watch;
     this.#queue = new BatchQueue(ctx.store.engine, () => ctx.store.now());
   }
 
@@ -123,8 +132,16 @@ export class BatchWorker {
       let chunk: ClaimedChunk | undefined;
       try {
         chunk = await this.#queue.claim(this.#node, cfg.leaseMs);
+        this.#recovered();
       } catch (e) {
         if (!this.#stopping) this.#log({ level: 'error', msg: 'batch claim failed', error: e instanceof Error ? e.message : String(e) });
+        const trouble = this.#stopping ? undefined : temporaryFailureCause(e);
+        if (trouble) {
+          this.#troubled(trouble);
+          await storing;
+          await this.#idle(this.#troubleDelay());
+          continue;
+        }
       }
       if (this.#stopping) {
         if (chunk) await this.#queue.release(chunk, 0).catch(() => undefined);
@@ -185,15 +202,58 @@ export class BatchWorker {
     }
   }
 
-  /** A chunk that could not be finished here, released to be claimed again after a back-off (at once when stopping). */
+  /**
+   * A chunk that could not be finished here, released to be claimed again after a
+   * back-off (at once when stopping). Interrupted by the service's passing trouble
+   * (the store out of reach, the disk full: temporary-failure.ts), the claim's
+   * attempt is given back with it and the back-off is the node's, not the chunk's:
+   * an outage of any length fails no message. The release itself is tried again
+   * while that trouble lasts (it is a store write too).
+   */
   async #giveBack(held: HeldChunk, e: unknown): Promise<void> {
     const { chunk, where } = held;
     clearInterval(held.lease);
     const interrupted = e instanceof ChunkInterrupted;
-    const delay = this.#stopping ? 0 : Math.min(300_000, 5000 * 2 ** (chunk.attempts - 1));
-    if (!held.lost) await this.#queue.release(chunk, delay).catch(() => undefined);
     const cause = interrupted ? (e.cause ?? e) : e;
-    this.#log({ level: this.#stopping ? 'info' : 'error', msg: 'batch chunk', event: 'released', ...where, reason: interrupted ? e.message : 'error', error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), retryMs: delay });
+    const trouble = this.#stopping ? undefined : (interrupted ? e.serviceTrouble : undefined) ?? temporaryFailureCause(cause);
+    if (trouble) this.#troubled(trouble);
+    const delay = this.#stopping ? 0 : trouble ? this.#troubleDelay() : Math.min(300_000, 5000 * 2 ** (chunk.attempts - 1));
+    this.#log({ level: this.#stopping ? 'info' : 'error', msg: 'batch chunk', event: 'released', ...where, reason: interrupted ? e.message : 'error', error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), retryMs: delay, ...(trouble ? { serviceTrouble: trouble, attemptSpent: false } : {}) });
+    while (!held.lost) {
+      try {
+        await this.#queue.release(chunk, delay, trouble !== undefined);
+        return;
+      } catch (again) {
+        // Released by nobody: its lease runs out and it is claimed again, this attempt counted.
+        const still = temporaryFailureCause(again);
+        if (!trouble || !still || this.#stopping) return;
+        this.#troubled(still);
+        await this.#idle(this.#troubleDelay());
+      }
+    }
+  }
+
+  /** The service's passing trouble met (a chunk given back, a claim refused): counted, and the node's back-off grows. */
+  #troubled(cause: string): void {
+    if (!this.#trouble) this.#log({ level: 'error', msg: 'batch store unavailable', cause });
+    this.#trouble = { cause, times: (this.#trouble?.times ?? 0) + 1 };
+    this.#ctx.metrics.batch.storeTrouble++;
+    this.#ctx.metrics.batch.waitingForStore = 1;
+    this.#watch?.(cause);
+  }
+
+  /** The store answered a claim again: the trouble is over. */
+  #recovered(): void {
+    if (!this.#trouble) return;
+    this.#log({ msg: 'batch store available', after: this.#trouble.times });
+    this.#trouble = undefined;
+    this.#ctx.metrics.batch.waitingForStore = 0;
+    this.#watch?.(undefined);
+  }
+
+  /** 1 s after the first failure, doubling, at most 1 minute: the store is asked again that often while it is away. */
+  #troubleDelay(): number {
+    return Math.min(60_000, 1000 * 2 ** Math.min(6, (this.#trouble?.times ?? 1) - 1));
   }
 
   async #sign(chunk: ClaimedChunk, output: MboxEntryWriter, interrupted: () => string | undefined): Promise<SignedChunk> {

@@ -42,9 +42,12 @@ export interface SignedChunk {
 
 /** The chunk could not be finished here (stopping, the lease lost, the store gone): release it. */
 export class ChunkInterrupted extends Error {
-  constructor(reason: string, options?: { cause?: unknown }) {
+  /** The service's passing trouble that interrupted it (temporary-failure.ts's token), when it was that: no attempt of the chunk's is spent. */
+  readonly serviceTrouble: string | undefined;
+  constructor(reason: string, options?: { cause?: unknown; serviceTrouble?: string }) {
     super(reason, options);
     this.name = 'ChunkInterrupted';
+    this.serviceTrouble = options?.serviceTrouble;
   }
 }
 
@@ -134,11 +137,11 @@ export async function signBatchChunk(ctx: ServiceContext, input: SignChunkInput)
       // message's: given back and signed again, where a failure here would fail the message for good.
       // By the time of a probe the pool may already have a new connection, so the error itself is asked first.
       const cause = temporaryFailureCause(e);
-      if (cause) throw new ChunkInterrupted(`the store failed (${cause})`, { cause: e });
+      if (cause) throw new ChunkInterrupted(`the store failed (${cause})`, { cause: e, serviceTrouble: cause });
       try {
         await ctx.store.engine.all('SELECT 1');
       } catch {
-        throw new ChunkInterrupted('the store does not answer', { cause: e });
+        throw new ChunkInterrupted('the store does not answer', { cause: e, serviceTrouble: 'STORE_UNANSWERED' });
       }
       ctx.log({ time: new Date().toISOString(), level: 'error', msg: 'batch message failed', index, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
       ctx.metrics.countOperation('batch-sign', 'failed');

@@ -41,6 +41,8 @@ export interface BatchThread {
   stop(): Promise<void>;
   /** Resolves if the thread dies before stop(). */
   failed: Promise<Error>;
+  /** The store's passing trouble the thread's workers wait out now (batch-worker.ts), or undefined. */
+  storeTrouble(): string | undefined;
 }
 
 /** The bytes handed to the batch thread at a time: about 1 MiB, in memory of their own so they move across without a copy. */
@@ -86,6 +88,8 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
   const channel = new ThreadChannel(worker);
   channel.handle('audit', (rows: AuditRow[]) => o.store.recordAuditRows(rows));
   channel.handle('log', (text: string) => o.write(text));
+  let storeTrouble: string | undefined;
+  channel.handle('store-trouble', (cause: string | null) => void (storeTrouble = cause ?? undefined));
   // Uploads being handed over, by id: each gives its next piece (or null at its end) when the thread asks.
   const uploads = new Map<number, () => Promise<Uint8Array | null>>();
   let nextUpload = 0;
@@ -162,5 +166,6 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
     snapshot: () => channel.call<MetricsSnapshot>('metrics-snapshot').catch(() => undefined),
     stop,
     failed,
+    storeTrouble: () => storeTrouble,
   };
 }

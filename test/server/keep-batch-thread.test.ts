@@ -1,0 +1,88 @@
+/**
+ * The keeper's bound on restarts (src/server/batches/keep-batch-thread.ts): a batch
+ * thread that keeps dying is started again with a growing back-off until it died
+ * more than `limit` times in the window, then stays stopped (what /healthz answers
+ * 503 for); a start that fails counts as a death. The threads here are only what
+ * the keeper sees of one (its `failed` promise): a real thread's death on a real
+ * `kakitome serve` is serve-batch-thread-restart.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { keepBatchThread } from '../../src/server/batches/keep-batch-thread.ts';
+import type { BatchThread } from '../../src/server/batches/start-batch-thread.ts';
+import type { LogEntry } from '../../src/server/service-context.ts';
+
+function thread(): { t: BatchThread; die: (e: Error) => void; stopped: () => boolean } {
+  let die: (e: Error) => void = () => {};
+  let stopped = false;
+  const t: BatchThread = {
+    wake: () => {}, storeUpload: () => Promise.reject(new Error('unused')), readOutputs: () => { throw new Error('unused'); },
+    snapshot: async () => ({ requests: [], durations: [], operations: [['operation="batch-sign",outcome="ok"', 5]], inFlight: 0 }),
+    stop: async () => void (stopped = true), failed: new Promise<Error>((resolve) => (die = resolve)), storeTrouble: () => undefined,
+  };
+  return { t, die: (e) => die(e), stopped: () => stopped };
+}
+
+const until = async (what: () => boolean) => {
+  const deadline = Date.now() + 5000;
+  while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(what());
+};
+
+test('a thread that keeps dying is restarted with a back-off, up to the bound, then stays stopped; a failed start counts', async () => {
+  const made: Array<ReturnType<typeof thread>> = [];
+  let failStart = false;
+  const logs: LogEntry[] = [];
+  const kept = await keepBatchThread(async () => {
+    if (failStart) {
+      failStart = false;
+      throw new Error('the store cannot be opened');
+    }
+    const m = thread();
+    made.push(m);
+    return m.t;
+  }, (e) => void logs.push(e), { limit: 3, windowMs: 60_000, firstDelayMs: 20, maxDelayMs: 1000 });
+  assert.deepEqual(kept.state(), { state: 'running' });
+  // Counters as last reported are kept past the thread's death.
+  assert.deepEqual((await kept.snapshot())?.operations, [['operation="batch-sign",outcome="ok"', 5]]);
+
+  made[0]!.die(new Error('out of memory'));
+  await until(() => kept.state().state === 'restarting');
+  assert.equal(kept.current(), undefined);
+  assert.match((kept.state() as { reason: string }).reason, /out of memory.*again in 0\.02 s/);
+  await until(() => kept.state().state === 'running');
+  assert.equal(kept.restarts(), 1);
+  assert.equal(kept.current(), made[1]!.t);
+  assert.deepEqual((await kept.snapshot())?.operations, [['operation="batch-sign",outcome="ok"', 10]]);
+
+  // Second death; its restart fails (third death), the next start works: back-off 40 ms then 80 ms.
+  failStart = true;
+  made[1]!.die(new Error('uncaught'));
+  await until(() => made.length === 3 && kept.state().state === 'running');
+  assert.equal(kept.restarts(), 2);
+  assert.deepEqual(logs.filter((l) => l.msg === 'batch thread failed').map((l) => [l.error, l.retryMs]), [['Error: out of memory', 20], ['Error: uncaught', 40], ['Error: the store cannot be opened', 80]]);
+
+  // The fourth death in the window passes the bound of 3: stopped for good, no start more.
+  made[2]!.die(new Error('native crash'));
+  await until(() => kept.state().state === 'stopped');
+  assert.match((kept.state() as { reason: string }).reason, /died 4 times .*native crash.*until it is restarted/);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(made.length, 3);
+  assert.equal(kept.current(), undefined);
+  assert.equal(logs.at(-1)?.restart, false);
+  await kept.stop();
+});
+
+test('stop() during a back-off starts nothing more and stops the running thread', async () => {
+  const made: Array<ReturnType<typeof thread>> = [];
+  const kept = await keepBatchThread(async () => {
+    const m = thread();
+    made.push(m);
+    return m.t;
+  }, () => {}, { limit: 3, windowMs: 60_000, firstDelayMs: 100, maxDelayMs: 1000 });
+  made[0]!.die(new Error('gone'));
+  await until(() => kept.state().state === 'restarting');
+  await kept.stop();
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(made.length, 1);
+});
