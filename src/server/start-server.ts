@@ -23,6 +23,7 @@ import type { LogEntry, ServiceContext } from './service-context.ts';
 import { createConsoleContext, type ConsoleContext, type ConsoleOptions } from './console/console-context.ts';
 import { consoleOriginFor } from './console/console-origin.ts';
 import { openBatchBlobs } from '../store/batch-blobs.ts';
+import { BatchQueue } from '../store/batch-queue.ts';
 import { BatchWorker } from './batches/batch-worker.ts';
 import { startBatchThread, type BatchThread } from './batches/start-batch-thread.ts';
 import { keepBatchThread, type KeptBatchThread } from './batches/keep-batch-thread.ts';
@@ -121,7 +122,8 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
     releaseUnusedHeap();
     const where = options.batchThread;
     try {
-      kept = await keepBatchThread(() => startBatchThread({ store, location: where.location, config, version: options.version, write: where.write }), options.log);
+      const queue = new BatchQueue(store.engine, () => store.now());
+      kept = await keepBatchThread(() => startBatchThread({ store, location: where.location, config, version: options.version, write: where.write }), options.log, (node) => queue.releaseNode(node));
     } catch (e) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw e;

@@ -131,6 +131,15 @@ export class BatchQueue {
   }
 
   /**
+   * Gives back at once every chunk `node` holds: a node known to be gone (a batch
+   * thread that died, keep-batch-thread.ts), so its chunks need not wait out their
+   * lease. Their attempts stay counted. Returns how many.
+   */
+  async releaseNode(node: string): Promise<number> {
+    return this.#engine.run("UPDATE batch_chunks SET state = 'queued', lease_token = NULL, lease_until = NULL WHERE node = ? AND state = 'running'", [node]);
+  }
+
+  /**
    * Completes the chunk if the lease is still this node's: its outcome and the
    * batch's counters in one transaction; the batch is done (kept `retentionMs`)
    * when this was its last chunk. False when the lease was lost: nothing changed.

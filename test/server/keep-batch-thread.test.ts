@@ -2,7 +2,8 @@
  * The keeper's bound on restarts (src/server/batches/keep-batch-thread.ts): a batch
  * thread that keeps dying is started again with a growing back-off until it died
  * more than `limit` times in the window, then stays stopped (what /healthz answers
- * 503 for); a start that fails counts as a death. The threads here are only what
+ * 503 for); a start that fails counts as a death; each dead thread's chunks are
+ * given back under its name. The threads here are only what
  * the keeper sees of one (its `failed` promise): a real thread's death on a real
  * `kakitome serve` is serve-batch-thread-restart.test.ts.
  */
@@ -12,13 +13,15 @@ import { keepBatchThread } from '../../src/server/batches/keep-batch-thread.ts';
 import type { BatchThread } from '../../src/server/batches/start-batch-thread.ts';
 import type { LogEntry } from '../../src/server/service-context.ts';
 
+let nodes = 0;
 function thread(): { t: BatchThread; die: (e: Error) => void; stopped: () => boolean } {
   let die: (e: Error) => void = () => {};
   let stopped = false;
+  const failed = new Promise<Error>((resolve) => (die = resolve));
   const t: BatchThread = {
     wake: () => {}, storeUpload: () => Promise.reject(new Error('unused')), readOutputs: () => { throw new Error('unused'); },
     snapshot: async () => ({ requests: [], durations: [], operations: [['operation="batch-sign",outcome="ok"', 5]], inFlight: 0 }),
-    stop: async () => void (stopped = true), failed: new Promise<Error>((resolve) => (die = resolve)), storeTrouble: () => undefined,
+    stop: async () => void (stopped = true), failed, exited: failed.then(() => undefined), node: `node-${nodes++}`, storeTrouble: () => undefined,
   };
   return { t, die: (e) => die(e), stopped: () => stopped };
 }
@@ -33,6 +36,7 @@ test('a thread that keeps dying is restarted with a back-off, up to the bound, t
   const made: Array<ReturnType<typeof thread>> = [];
   let failStart = false;
   const logs: LogEntry[] = [];
+  const released: string[] = [];
   const kept = await keepBatchThread(async () => {
     if (failStart) {
       failStart = false;
@@ -41,7 +45,7 @@ test('a thread that keeps dying is restarted with a back-off, up to the bound, t
     const m = thread();
     made.push(m);
     return m.t;
-  }, (e) => void logs.push(e), { limit: 3, windowMs: 60_000, firstDelayMs: 20, maxDelayMs: 1000 });
+  }, (e) => void logs.push(e), async (node) => (released.push(node), 1), { limit: 3, windowMs: 60_000, firstDelayMs: 20, maxDelayMs: 1000 });
   assert.deepEqual(kept.state(), { state: 'running' });
   // Counters as last reported are kept past the thread's death.
   assert.deepEqual((await kept.snapshot())?.operations, [['operation="batch-sign",outcome="ok"', 5]]);
@@ -69,7 +73,10 @@ test('a thread that keeps dying is restarted with a back-off, up to the bound, t
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(made.length, 3);
   assert.equal(kept.current(), undefined);
-  assert.equal(logs.at(-1)?.restart, false);
+  assert.equal(logs.find((l) => l.restart === false)?.msg, 'batch thread failed');
+  // Each dead thread's chunks given back at once, under its own name.
+  await until(() => released.length === 3);
+  assert.deepEqual(released, ['node-0', 'node-1', 'node-2']);
   await kept.stop();
 });
 
@@ -79,7 +86,7 @@ test('stop() during a back-off starts nothing more and stops the running thread'
     const m = thread();
     made.push(m);
     return m.t;
-  }, () => {}, { limit: 3, windowMs: 60_000, firstDelayMs: 100, maxDelayMs: 1000 });
+  }, () => {}, async () => 0, { limit: 3, windowMs: 60_000, firstDelayMs: 100, maxDelayMs: 1000 });
   made[0]!.die(new Error('gone'));
   await until(() => kept.state().state === 'restarting');
   await kept.stop();

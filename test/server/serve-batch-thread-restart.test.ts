@@ -5,8 +5,8 @@
  * process runs with --inspect in NODE_OPTIONS, as an operator could; nothing in
  * the product helps the test). The node logs the death with its cause, answers
  * /healthz "degraded" while it starts a new thread, counts the restart in
- * /metrics, and the new thread claims the chunks the dead one held once their
- * lease lapsed: the batch finishes with every message signed exactly once, in order.
+ * /metrics, gives back the chunks the dead thread held at once (not when their
+ * 60 s lease lapses) and the new thread claims them: the batch finishes with every message signed exactly once, in order.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,8 +53,8 @@ test('a batch thread that dies mid-batch is logged, reported by /healthz and /me
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const env = await acmeStore(dir, 'Batch Restart CA');
   const key = JSON.parse(await kakitomeOk(env, 'tenant', 'key', 'acme', '--scope', 'sign', '--json')).key as string;
-  // --workers 0: the batch thread is the main thread's own; a 2 s lease (the shortest) brings the dead thread's chunk back soon.
-  const node = await startServe(['--http', '127.0.0.1:0', '--workers', '0', '--batch-chunk', '50', '--batch-lease', '2', '--batch-poll', '100'], { ...env, NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+  // --workers 0: the batch thread is the main thread's own. A 60 s lease: the dead thread's chunks come back at once, not when it lapses.
+  const node = await startServe(['--http', '127.0.0.1:0', '--workers', '0', '--batch-chunk', '50', '--batch-lease', '60', '--batch-poll', '100'], { ...env, NODE_OPTIONS: '--inspect=127.0.0.1:0' });
   t.after(() => node.stop());
   const url = (path: string) => new URL(path, String(node.listening.http!.url));
   const auth = { authorization: `Bearer ${key}` };
@@ -68,7 +68,7 @@ test('a batch thread that dies mid-batch is logged, reported by /healthz and /me
 
   // A chunk done, the next in hand: the thread dies of an uncaught error while it signs.
   const chunkLines = () => node.lines.filter((l) => l.msg === 'batch chunk' && l.batch === id);
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 50_000;
   while (!chunkLines().some((l) => l.event === 'done') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const first = chunkLines().find((l) => l.event === 'done');
   assert.ok(first, 'a first chunk signed');
@@ -98,6 +98,8 @@ test('a batch thread that dies mid-batch is logged, reported by /healthz and /me
     view = await (await fetch(url(`/api/v1/batches/${id}`), { headers: auth })).json() as typeof view;
   }
   assert.deepEqual([view.state, view.signed, view.failed], ['done', N, 0]);
+  const released = node.lines.find((l) => l.msg === 'batch chunks released');
+  assert.equal(released?.node, deadNode);
   assert.deepEqual(await (await fetch(url('/healthz'))).json(), { status: 'ok', batches: 'running' });
 
   // The chunks the dead thread held (one or two: a worker stores the chunk it signed while it signs the next),

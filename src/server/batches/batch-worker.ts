@@ -50,12 +50,17 @@ interface HeldChunk {
   lease: NodeJS.Timeout | undefined;
 }
 
+/** A batch worker's name, for logs and the chunk's row: the host, the process and, unless it is the main thread, the thread. */
+export function batchNodeName(thread: number): string {
+  return `${hostname()}/${process.pid}${thread ? `/${thread}` : ''}`;
+}
+
 export class BatchWorker {
   readonly #ctx: ServiceContext;
   readonly #blobs: BatchBlobs;
   readonly #queue: BatchQueue;
   /** For logs and the chunk's row: the host, the process and, in a serving thread (server/workers), the thread. */
-  readonly #node = `${hostname()}/${process.pid}${threadId ? `/${threadId}` : ''}`;
+  readonly #node = batchNodeName(threadId);
   #stopping = false;
   #loops: Array<Promise<void>> = [];
   #wakers = new Set<() => void>();

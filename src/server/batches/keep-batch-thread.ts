@@ -6,8 +6,9 @@
  * stopped and /healthz answers 503, so a load balancer sends this node nothing more
  * and an orchestrator restarts the process. While no thread runs, uploads are cut
  * into chunks on the serving thread and queued as before; the chunks the dead
- * thread held come back to the queue when their lease runs out (--batch-lease,
- * 30 s), to be claimed by any node, the new thread too (its node name is its own).
+ * thread held are given back to the queue at once (their attempt counted: the
+ * death may have been the chunk's), to be claimed by any node, the new thread too;
+ * if the store refuses that, when their lease runs out (--batch-lease, 30 s).
  *
  * The dead thread's counters are kept as it last reported them, so /metrics never
  * goes backwards (what it counted after the last scrape is lost).
@@ -36,7 +37,12 @@ export interface KeptBatchThread {
   stop(): Promise<void>;
 }
 
-export async function keepBatchThread(start: () => Promise<BatchThread>, log: (e: LogEntry) => void, bounds = RESTARTS): Promise<KeptBatchThread> {
+/**
+ * `release` gives back at once the chunks a dead thread held (BatchQueue.releaseNode): it
+ * is gone (released once its 'exit' came), its store connection with it, so nothing it held can be
+ * completed any more; a completion it had committed is left alone (the chunk is done).
+ */
+export async function keepBatchThread(start: () => Promise<BatchThread>, log: (e: LogEntry) => void, release: (node: string) => Promise<number>, bounds = RESTARTS): Promise<KeptBatchThread> {
   let thread: BatchThread | undefined = await start();
   let state: BatchHealth = { state: 'running' };
   let stopping = false;
@@ -90,6 +96,11 @@ export async function keepBatchThread(start: () => Promise<BatchThread>, log: (e
       if (last) retired.push({ ...last, inFlight: 0, batch: { threadsRunning: 0, threadRestarts: 0, storeTrouble: last.batch?.storeTrouble ?? 0, waitingForStore: 0 } });
       last = undefined;
       died(e);
+      t.exited.then(() => release(t.node)).then(
+        (n) => entry('info', 'batch chunks released', { node: t.node, chunks: n }),
+        // The store's own trouble: the chunks come back when their lease lapses.
+        (err) => entry('error', 'batch chunks not released', { node: t.node, error: err instanceof Error ? err.message : String(err) }),
+      );
     });
   };
   watch(thread);

@@ -14,6 +14,7 @@ import type { ServeConfig } from '../config.ts';
 import type { MetricsSnapshot } from '../metrics.ts';
 import { ProblemError } from '../problem.ts';
 import { garbageMeter, releaseUnusedHeap } from './collect-garbage.ts';
+import { batchNodeName } from './batch-worker.ts';
 import { ThreadChannel, transferBytes, watchThread } from '../workers/thread-channel.ts';
 import type { BatchThreadData, StoreUploadAnswer } from './batch-thread.ts';
 import type { StoredUpload, UploadJob } from './store-upload-chunks.ts';
@@ -41,6 +42,10 @@ export interface BatchThread {
   stop(): Promise<void>;
   /** Resolves if the thread dies before stop(). */
   failed: Promise<Error>;
+  /** Resolves once the thread exited (after `failed`: its store connection closed with it). */
+  exited: Promise<void>;
+  /** The thread's name in the queue (batch-worker.ts batchNodeName): the node its chunks are claimed by. */
+  node: string;
   /** The store's passing trouble the thread's workers wait out now (batch-worker.ts), or undefined. */
   storeTrouble(): string | undefined;
 }
@@ -166,6 +171,8 @@ export async function startBatchThread(o: { store: Store; location: BatchThreadD
     snapshot: () => channel.call<MetricsSnapshot>('metrics-snapshot').catch(() => undefined),
     stop,
     failed,
+    exited,
+    node: batchNodeName(worker.threadId),
     storeTrouble: () => storeTrouble,
   };
 }
