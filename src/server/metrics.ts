@@ -122,7 +122,7 @@ export class Metrics {
     const b = this.batch;
     lines.push('# HELP kakitome_batch_threads_running Batch threads signing chunks now (one per serving thread; 0 while one restarts or after it stopped for good).', '# TYPE kakitome_batch_threads_running gauge', `kakitome_batch_threads_running ${b.threadsRunning}`);
     lines.push('# HELP kakitome_batch_thread_restarts_total Batch threads started again after they died.', '# TYPE kakitome_batch_thread_restarts_total counter', `kakitome_batch_thread_restarts_total ${b.threadRestarts}`);
-    lines.push('# HELP kakitome_batch_store_trouble_total Chunks given back, and claims refused, because the store was unavailable (no attempt of the chunk spent).', '# TYPE kakitome_batch_store_trouble_total counter', `kakitome_batch_store_trouble_total ${b.storeTrouble}`);
+    lines.push('# HELP kakitome_batch_store_trouble_total Times the batch workers met the store unavailable: chunks given back (no attempt spent), claims and releases refused.', '# TYPE kakitome_batch_store_trouble_total counter', `kakitome_batch_store_trouble_total ${b.storeTrouble}`);
     lines.push('# HELP kakitome_batch_waiting_for_store Batch workers waiting for the store to come back.', '# TYPE kakitome_batch_waiting_for_store gauge', `kakitome_batch_waiting_for_store ${b.waitingForStore}`);
     return lines.join('\n') + '\n';
   }
