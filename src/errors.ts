@@ -69,14 +69,17 @@ export type ErrorCode =
  * `ocspSigner`, `masterKey`), or the right name to give, as a list of the store shows
  * it (`apiKeyId`: an API key's id, as the tenant's key list shows it; `heldMessageId`: a
  * held message's, as the list of held messages shows it; `recordedRoot`: a CA root
- * recorded from signed mail; `dkimSelector`: a domain's DKIM key). The message says it
+ * recorded from signed mail; `dkimSelector`: a domain's DKIM key), or the owner and mode of
+ * a file or directory (`permissions`: the Kakitome home, the master key file, a store
+ * file's directory, the temporary directory). The message says it
  * in words every front end can show (the API, the console, the gateway), never as a
  * command of one of them; a front end may add its own control for it (the CLI its flag
  * or command: src/cli/describe-error.ts).
  */
 export type Remedy =
   | 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey'
-  | 'recipientCertificate' | 'internalCa' | 'ocspSigner' | 'masterKey' | 'apiKeyId' | 'heldMessageId' | 'recordedRoot' | 'dkimSelector';
+  | 'recipientCertificate' | 'internalCa' | 'ocspSigner' | 'masterKey' | 'apiKeyId' | 'heldMessageId' | 'recordedRoot' | 'dkimSelector'
+  | 'permissions';
 
 export class KakitomeError extends Error {
   readonly code: ErrorCode;

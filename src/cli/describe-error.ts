@@ -63,6 +63,7 @@ const REMEDIES: Record<Remedy, string> = {
   heldMessageId: 'The held messages and their ids: kakitome gateway held list.',
   recordedRoot: 'kakitome certs roots lists the recorded CA roots with their fingerprints.',
   dkimSelector: 'kakitome dkim list DOMAIN shows the DKIM keys and their selectors.',
+  permissions: 'Give the path to this user (chown) and close it to group and others (chmod 700 a directory, chmod 600 a file), or use a path of your own; the message says which.',
 };
 
 export function hintForCode(code: ErrorCode): string {

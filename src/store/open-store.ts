@@ -3,10 +3,9 @@
  * (KAKITOME_DATABASE_URL, or `databaseUrl`), otherwise the SQLite file
  * <KAKITOME_HOME>/kakitome.db (default ~/.kakitome/kakitome.db).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KakitomeError } from '../errors.ts';
-import { assertPrivateDirectory } from '../keys/check-file-permissions.ts';
+import { ensurePrivateDirectory } from '../keys/check-file-permissions.ts';
 import { credentialPassphrase, openMasterKeyText, readMasterKeyText, resolveKakitomeHome, type MasterKey } from '../keys/master-key.ts';
 import { isProtectedMasterKey } from '../keys/protect-master-key.ts';
 import { openSqliteEngine } from './sqlite-engine.ts';
@@ -63,10 +62,14 @@ export async function openEngine(config: StoreConfig = {}): Promise<SqlEngine> {
   if (url && /^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
     throw new KakitomeError('INVALID_ARGUMENT', 'The database URL must be postgres:// (or a SQLite file path).');
   }
-  if (url) return openSqliteEngine(url.replace(/^file:\/\//, ''));
-  const home = config.home ?? resolveKakitomeHome(env);
-  if (existsSync(home)) assertPrivateDirectory(home, 'The Kakitome home');
-  return openSqliteEngine(join(home, 'kakitome.db'));
+  // The SQLite file's directory, the home's or the one a path URL names, holds the
+  // store, its -wal and -shm and the batch files (batch-blobs.ts): created 0700 if
+  // missing, then judged (another account's, or writable by others: refused) before
+  // anything is written there.
+  const file = url ? url.replace(/^file:\/\//, '') : join(config.home ?? resolveKakitomeHome(env), 'kakitome.db');
+  if (file === ':memory:') return openSqliteEngine(file);
+  ensurePrivateDirectory(dirname(resolve(file)), url ? 'The directory of the SQLite store' : 'The Kakitome home');
+  return openSqliteEngine(file);
 }
 
 export async function openStore(config: StoreConfig = {}): Promise<Store> {

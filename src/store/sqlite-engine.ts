@@ -44,12 +44,15 @@ export function createPrivateFile(path: string): void {
   }
 }
 
+/** How long a connection waits for another process's lock before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 10_000;
+
 export function openSqliteEngine(path: string, options: SqliteOptions = {}): SqlEngine {
   if (path !== ':memory:') {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     createPrivateFile(path);
   }
-  const db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+  const db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS });
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = ON');

@@ -67,6 +67,9 @@ test('a master.key group or others can read is refused, as ssh refuses such a ke
   const cli = await runCli(['keys', 'list', '--json'], { env: userEnv(home) });
   assert.equal(cli.status, 2, cli.stderr);
   assert.match(cli.stderr, /chmod 600/);
+  // Its own advice (the owner and mode), not the key file, certificate and passphrase of KEY_INVALID.
+  assert.match(cli.stderr, /\n {2}Give the path to this user \(chown\) and close it/);
+  assert.doesNotMatch(cli.stderr, /passphrase \(--pass\)/);
   chmodSync(join(home, 'master.key'), 0o600);
   assert.equal(loadMasterKey({ env: {}, home }).id, created.id);
 });
@@ -79,6 +82,12 @@ test('a home (or key directory) that group or others can write to is refused', a
     await assert.rejects(openStore({ home, env: {} }), (e) => isKakitomeError(e, 'KEY_INVALID') && /writable by group or others/.test(e.message), loose.toString(8));
     // With the key elsewhere, the database in that home is still refused.
     await assert.rejects(openStore({ home, env: {}, masterKey: masterKeyFromBytes(randomBytes(32)) }), (e) => isKakitomeError(e, 'KEY_INVALID'));
+    if (loose === 0o777) {
+      const cli = await runCli(['keys', 'list'], { env: userEnv(home) });
+      assert.equal(cli.status, 2, cli.stderr);
+      assert.match(cli.stderr, /KEY_INVALID: .*writable by group or others.*\n {2}Give the path to this user \(chown\)/);
+      assert.doesNotMatch(cli.stderr, /passphrase/);
+    }
     chmodSync(home, 0o700);
     await (await openStore({ home, env: {} })).close();
   }

@@ -187,3 +187,76 @@ test('the compile cache is used only in directories no other account can write t
   for (const d of ['kakitome', 'kakitome/node-compile-cache']) assert.equal(statSync(join(loose, d)).mode & 0o022, 0, `${d} no longer writable by others`);
   assert.notEqual(execFileSync('find', [planted, '-name', 'v*']).toString(), '', 'the cache is used again');
 });
+
+function isUnsafeDirectory(e: unknown): boolean {
+  return e instanceof KakitomeError && e.code === 'KEY_INVALID' && e.remedy === 'permissions';
+}
+
+/**
+ * Runs `fn` while every mkdirSync of `path` is preceded by `plant()`: another account
+ * winning the race at the worst moment, between a check of a missing directory and
+ * its creation (mkdir -p then tolerates hers).
+ */
+async function withPlantedAtMkdir<T>(path: string, plant: () => void, fn: () => Promise<T>): Promise<T> {
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const original = fs.mkdirSync;
+  (fs as { mkdirSync: unknown }).mkdirSync = (p: string, o: unknown) => {
+    if (p === path && !existsSync(path)) plant();
+    return original(p, o as never);
+  };
+  syncBuiltinESMExports();
+  try {
+    return await fn();
+  } finally {
+    (fs as { mkdirSync: unknown }).mkdirSync = original;
+    syncBuiltinESMExports();
+  }
+}
+
+test('the Kakitome home is created, then judged: a home another account makes meanwhile is refused before anything is written into it', { skip }, async () => {
+  const { openEngine } = await import('../../src/store/open-store.ts');
+  const home = join(shared, 'raced-home');
+  await assert.rejects(withPlantedAtMkdir(home, () => asMallory('mkdir', '-m', '0777', home), () => openEngine({ home })), isUnsafeDirectory);
+  assert.deepEqual(readdirSync(home), [], 'no store file left in her directory');
+  assert.equal(statSync(home).uid, Number(execFileSync('id', ['-u', 'mallory']).toString()));
+  // A home planted before the command ran, and a link of hers to a directory of root's own (she can repoint it).
+  const hers = join(shared, 'planted-home');
+  asMallory('mkdir', '-m', '0700', hers);
+  await assert.rejects(openEngine({ home: hers }), isUnsafeDirectory);
+  const roots = join(shared, 'roots-home');
+  mkdirSync(roots, { mode: 0o700 });
+  const link = join(shared, 'linked-home');
+  asMallory('ln', '-s', roots, link);
+  await assert.rejects(openEngine({ home: link }), isUnsafeDirectory);
+  assert.deepEqual(readdirSync(roots), []);
+  // Made by this run under umask 000: 0700, and used.
+  const fresh = join(shared, 'fresh', 'home');
+  const old = process.umask(0);
+  try {
+    await (await openEngine({ home: fresh })).close();
+  } finally {
+    process.umask(old);
+  }
+  assert.equal(statSync(fresh).mode & 0o777, 0o700);
+  assert.equal(statSync(join(fresh, 'kakitome.db')).mode & 0o777, 0o600);
+});
+
+test('KAKITOME_DATABASE_URL=/path/to.db: the SQLite file\'s directory is judged as the home is (it holds the store and the batch files)', { skip }, async () => {
+  const { openEngine } = await import('../../src/store/open-store.ts');
+  const hers = join(shared, 'her-db-dir');
+  asMallory('mkdir', '-m', '0777', hers);
+  const open = join(shared, 'open-db-dir');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  for (const dir of [hers, open, shared]) {
+    await assert.rejects(openEngine({ databaseUrl: join(dir, 'store.db') }), isUnsafeDirectory, dir);
+    assert.ok(!existsSync(join(dir, 'store.db')), `no store written in ${dir}`);
+  }
+  const raced = join(shared, 'raced-db-dir');
+  await assert.rejects(withPlantedAtMkdir(raced, () => asMallory('mkdir', '-m', '0777', raced), () => openEngine({ databaseUrl: `file://${join(raced, 'store.db')}` })), isUnsafeDirectory);
+  assert.deepEqual(readdirSync(raced), []);
+  const own = join(shared, 'own-db-dir', 'sub');
+  await (await openEngine({ databaseUrl: join(own, 'store.db') })).close();
+  assert.equal(statSync(own).mode & 0o777, 0o700);
+});

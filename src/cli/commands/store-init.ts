@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { assertPrivateDirectory } from '../../keys/check-file-permissions.ts';
+import { ensurePrivateDirectory } from '../../keys/check-file-permissions.ts';
 import { createMasterKeyFile, MASTER_KEY_CREDENTIAL, resolveKakitomeHome, type MasterKey } from '../../keys/master-key.ts';
 import { describeDatabaseUrl } from '../describe-database-url.ts';
 import { resolveNewPassphrase } from '../pass-spec.ts';
@@ -30,9 +30,11 @@ export function register(program: Command): void {
     const configured = Boolean(env.KAKITOME_MASTER_KEY || env.KAKITOME_MASTER_KEY_FD || (env.CREDENTIALS_DIRECTORY && existsSync(join(env.CREDENTIALS_DIRECTORY, MASTER_KEY_CREDENTIAL))));
     let created: MasterKey | undefined;
     if (!configured && !existsSync(keyFile)) {
-      // Judged before the key is written there, not only when the store opens after it: a
-      // directory another account owns or can write to got the key, then was refused.
-      if (existsSync(dirname(keyFile))) assertPrivateDirectory(dirname(keyFile), 'The master key\'s directory');
+      // Created (0700) and judged before the key is written there, not only when the store
+      // opens after it: a directory another account owns or can write to got the key,
+      // then was refused; and judged after it is created, never before (she could make
+      // it in between).
+      ensurePrivateDirectory(dirname(keyFile), 'The master key\'s directory');
       const passphrase = opts.masterPass === undefined ? undefined : await resolveNewPassphrase(opts.masterPass, 'New master key passphrase: ');
       created = createMasterKeyFile(keyFile, passphrase === undefined ? {} : { passphrase });
     }

@@ -1,0 +1,72 @@
+/**
+ * `kakitome backup -o FILE` (src/store/backup-store.ts) while another process holds
+ * the store's lock for a moment: the last connection of a command closing (it
+ * checkpoints the WAL and removes it), WAL recovery after a crash, an EXCLUSIVE
+ * locking-mode connection. The backup waited for none of them (no busy timeout on
+ * its source connection): it failed at once, as an internal error ("database is
+ * locked", or node:sqlite's "not an error"), 8 + 2267 failures in 2,900 backups
+ * taken beside a process opening, writing and closing the store in a loop.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { backupSqliteStore } from '../../src/store/backup-store.ts';
+import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kakitome-backup-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * A child process that opens the store, writes a row and closes it, again and again
+ * for `ms` (each close of the last connection checkpoints the WAL and removes it);
+ * resolves with the number of rows it wrote once it ends.
+ */
+function churn(path: string, ms: number): Promise<number> {
+  const code = `const { DatabaseSync } = require('node:sqlite');
+    let n = 0;
+    for (const end = Date.now() + ${ms}; Date.now() < end; n++) {
+      const db = new DatabaseSync(${JSON.stringify(path)}, { timeout: 10000 });
+      db.exec('INSERT INTO t VALUES (' + n + ')');
+      db.close();
+    }
+    process.stdout.write(String(n));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.on('exit', (c) => (c === 0 ? resolve(Number(out)) : reject(new Error(`writer exited ${c}`))));
+  });
+}
+
+test('backups taken while another process opens, writes and closes the store all succeed, and each copy is whole', async () => {
+  const source = join(dir, 'kakitome.db');
+  const engine = openSqliteEngine(source);
+  await engine.run('CREATE TABLE t (x)');
+  await engine.close();
+  const writer = churn(source, 4000);
+  let done = false;
+  void writer.finally(() => { done = true; });
+  const failures: string[] = [];
+  let backups = 0;
+  for (let i = 0; !done; i++) {
+    const out = join(dir, `backup-${i}.db`);
+    try {
+      await backupSqliteStore(source, out);
+      const copy = new DatabaseSync(out, { readOnly: true });
+      assert.equal((copy.prepare('PRAGMA integrity_check').get() as { integrity_check: string }).integrity_check, 'ok');
+      copy.close();
+      backups++;
+    } catch (e) {
+      failures.push((e as Error).message);
+    }
+    rmSync(out, { force: true });
+  }
+  const written = await writer;
+  assert.ok(written > 20 && backups + failures.length > 20, `${written} writes, ${backups + failures.length} backups: they overlapped (the test can fail)`);
+  assert.deepEqual(failures.slice(0, 3), [], `${failures.length} of ${backups + failures.length} backups failed`);
+});
