@@ -3,7 +3,7 @@
 // (Node 24 strips types); an installed package has no src/ and runs dist/.
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import module from 'node:module';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -55,6 +55,22 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
   } catch {
     // A read-only home: run without the cache (or without pruning it).
   }
+}
+
+// The temporary directory holds standard output's staging file (src/cli/open-output-sink.ts),
+// a gateway's spool and large messages' scratch files. One another account can write to
+// (TMPDIR left pointing at a user's directory by `sudo -E`, or made 0777) lets her
+// replace or remove what is put there: it is ignored, with a warning, for /tmp (sticky,
+// where only the owner of a file may rename or remove it), by the rule that judges the
+// directories above the compile cache (othersCannotWrite).
+try {
+  const tmp = tmpdir();
+  if (tmp !== '/tmp' && existsSync(tmp) && !othersCannotWrite(tmp)) {
+    process.stderr.write(`kakitome: ignoring the temporary directory ${tmp} (TMPDIR): another account can write to it; using /tmp.\n`);
+    for (const name of ['TMPDIR', 'TMP', 'TEMP']) delete process.env[name];
+  }
+} catch {
+  // Unreadable: the commands that use it say so.
 }
 
 /**

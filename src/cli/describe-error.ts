@@ -43,7 +43,7 @@ const HINTS: Record<ErrorCode, string> = {
 /** The library's remedies (errors.ts) as the command line offers them. */
 const REMEDIES: Record<Remedy, string> = {
   email: 'Name the address with --email ADDRESS.',
-  passphrase: 'Give the passphrase with --pass pass:TEXT, env:VAR or file:PATH.',
+  passphrase: 'Give the passphrase with --pass prompt, env:VAR, file:PATH or fd:N.',
   from: 'Give the sender with --from ADDRESS.',
   crlUrl: 'Give --crl-url URL or --ocsp-url URL for the mailbox certificates.',
   rootCrlUrl: 'Give --root-crl-url URL or --ocsp-url URL for the issuing CA.',

@@ -3,18 +3,22 @@
  * job has decided: a file appears under its name only on keep() (the atomic writer
  * of io.ts), so a failed or untrusted run leaves no partial file; standard output
  * cannot be taken back, so what goes there is first kept in a temporary file
- * (mode 0600, removed on exit) and copied out on keep(). Decrypted output is the
+ * (mode 0600, created `wx` and unlinked as soon as it is open) and copied out on
+ * keep(), read back through the descriptor that wrote it: never by its name, which
+ * whoever can write to the temporary directory could by then have given to a file
+ * of theirs (the launcher also ignores a TMPDIR another account can write to:
+ * bin/kakitome.js). Decrypted output is the
  * exception: decryptMessageStream writes nothing before the content is
  * authenticated, and plaintext must not reach a temporary file, so it goes to
  * standard output directly.
  */
-import { createReadStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { isStdio, openAtomicWriter, writeStdout, type AtomicFileWriter } from './io.ts';
+import { writevFully } from '../cms/stream/writev-fully.ts';
+import { cannotWrite, isStdio, openAtomicWriter, writeStdout, type AtomicFileWriter } from './io.ts';
 
 export interface OutputSink {
   writable: Writable;
@@ -25,7 +29,7 @@ export interface OutputSink {
 }
 
 /** Small writes queued while one is under way go out in one writev(2), without a joined copy; 1 MiB buffered at most. */
-function writableOf(writer: AtomicFileWriter): Writable {
+function writableOf(writer: Pick<AtomicFileWriter, 'write' | 'writev'>): Writable {
   return new Writable({
     highWaterMark: 1024 * 1024,
     write(chunk: Buffer, _e, cb) {
@@ -61,24 +65,55 @@ export async function openOutputSink(path: string | undefined, opts: { discardAl
     });
     return { writable, keep: () => drained(writable), discard: async () => {} };
   }
-  const target = isStdio(path) ? join(tmpdir(), `kakitome-${process.pid}-${randomBytes(6).toString('hex')}.out`) : path!;
-  const writer = await openAtomicWriter(target);
+  if (isStdio(path)) return openStagedStdout();
+  const writer = await openAtomicWriter(path!);
   const writable = writableOf(writer);
   return {
     writable,
     async keep() {
       await drained(writable);
       await writer.commit();
-      if (!isStdio(path)) return;
-      try {
-        for await (const chunk of createReadStream(target, { highWaterMark: 1024 * 1024 })) await writeStdout(chunk as Buffer);
-      } finally {
-        await unlink(target).catch(() => {});
-      }
     },
     async discard() {
       writable.destroy();
       await writer.abort();
+    },
+  };
+}
+
+/** Standard output staged in an unnamed file: written, then read back from its start through the same descriptor. */
+async function openStagedStdout(): Promise<OutputSink> {
+  const name = join(tmpdir(), `kakitome-${process.pid}-${randomBytes(6).toString('hex')}.out`);
+  const handle = await open(name, 'wx+', 0o600).catch((e: unknown) => {
+    throw cannotWrite(name, e);
+  });
+  // Nothing left behind by a crash or a kill -9; the descriptor keeps the file.
+  await unlink(name).catch(() => {});
+  let position = 0; // what was written: appended at the descriptor's offset, read back by position
+  const failed = (e: unknown): never => { throw cannotWrite(name, e); };
+  const writable = writableOf({
+    write: (data) => writevFully(handle, [data]).then(() => { position += data.length; }, failed),
+    writev: (data) => writevFully(handle, data).then(() => { position += data.reduce((n, d) => n + d.length, 0); }, failed),
+  });
+  return {
+    writable,
+    async keep() {
+      try {
+        await drained(writable);
+        for (let at = 0; at < position;) {
+          const size = Math.min(1024 * 1024, position - at);
+          const { buffer, bytesRead } = await handle.read(Buffer.allocUnsafe(size), 0, size, at);
+          if (bytesRead === 0) throw cannotWrite(name, new Error('the staged output was cut short'));
+          await writeStdout(buffer.subarray(0, bytesRead));
+          at += bytesRead;
+        }
+      } finally {
+        await handle.close().catch(() => {});
+      }
+    },
+    async discard() {
+      writable.destroy();
+      await handle.close().catch(() => {});
     },
   };
 }

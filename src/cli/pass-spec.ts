@@ -12,6 +12,13 @@
  * As in OpenSSL, only the first line counts and its line ending is dropped. Error
  * messages never repeat the argument: a user who forgot the `pass:` prefix would
  * otherwise see their passphrase echoed into a log.
+ *
+ * `pass:TEXT` is accepted (scripts written for openssl use it) with a one-line
+ * warning on standard error when that is a terminal: every local account can read
+ * the command line (/proc/PID/cmdline, `ps`) while the command runs. Not when
+ * standard error goes to a pipe or a file: scripts and their tests check that it
+ * stays empty, and the person who could act on the warning reads a terminal
+ * (docs/cli.md, "Passphrases").
  */
 import { readFile } from 'node:fs/promises';
 import { createReadStream, openSync, writeSync } from 'node:fs';
@@ -28,6 +35,15 @@ export interface PassSpecContext {
   stdinInUse?: boolean;
   /** What `prompt` asks (default "Passphrase: "). */
   prompt?: string;
+}
+
+let warnedOfPass = false;
+
+/** The warning about pass:TEXT, once per process, on a terminal only. */
+function warnOfPassOnCommandLine(): void {
+  if (warnedOfPass || !process.stderr.isTTY) return;
+  warnedOfPass = true;
+  process.stderr.write('kakitome: warning: pass:TEXT puts the passphrase on the command line, where every user of this machine can read it (ps, /proc) while the command runs; use env:VAR, file:PATH, fd:N or prompt.\n');
 }
 
 function invalid(message: string): never {
@@ -100,6 +116,7 @@ export async function resolvePassSpec(spec: string, context: PassSpecContext = {
   switch (kind) {
     case 'pass':
       if (colon < 0) break;
+      warnOfPassOnCommandLine();
       return arg;
     case 'env': {
       if (arg === '') invalid('--pass env: needs a variable name, as in env:KAKITOME_PASS.');

@@ -66,7 +66,7 @@ test('the CLI names its own flag for a remedy the library names in its terms', (
   }
   assert.ok(error instanceof KakitomeError && error.code === 'KEY_INVALID' && error.remedy === 'passphrase');
   assert.equal((error as Error).message, 'The private key is encrypted: give its passphrase.');
-  assert.equal(describeError('sign', error), 'kakitome sign: KEY_INVALID: The private key is encrypted: give its passphrase.\n  Give the passphrase with --pass pass:TEXT, env:VAR or file:PATH.');
+  assert.equal(describeError('sign', error), 'kakitome sign: KEY_INVALID: The private key is encrypted: give its passphrase.\n  Give the passphrase with --pass prompt, env:VAR, file:PATH or fd:N.');
   // Without a remedy, the code's advice as before.
   assert.equal(describeError('sign', new KakitomeError('KEY_INVALID', 'x')), 'kakitome sign: KEY_INVALID: x\n  Check the key file, that it matches the certificate, and the passphrase (--pass).');
 });

@@ -114,7 +114,7 @@ test('--pass: pass:, env:, file: open an encrypted key; a missing or wrong passp
   }
   const missing = await runCli(['sign', '--cert', alice.certPath, '--key', encKeyPath, '-i', draftPath]);
   assert.equal(missing.status, 2);
-  assert.match(missing.stderr, /KEY_INVALID: --key .*encrypted: give its passphrase\.\n  Give the passphrase with --pass pass:TEXT, env:VAR or file:PATH\./);
+  assert.match(missing.stderr, /KEY_INVALID: --key .*encrypted: give its passphrase\.\n  Give the passphrase with --pass prompt, env:VAR, file:PATH or fd:N\./);
   const wrong = await runCli(['sign', '--cert', alice.certPath, '--key', encKeyPath, '--pass', 'pass:battery staple', '-i', draftPath]);
   assert.equal(wrong.status, 2);
   assert.match(wrong.stderr, /wrong passphrase/);

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolvePassSpec } from '../../src/cli/pass-spec.ts';
 import { isKakitomeError } from '../../src/errors.ts';
+import { BIN, runCli } from './run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-pass-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,4 +40,18 @@ test('unknown forms are refused without echoing the argument (it may be the pass
 test('stdin and fd:0 are refused when standard input carries the message', async () => {
   await assert.rejects(resolvePassSpec('stdin', { stdinInUse: true }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
   await assert.rejects(resolvePassSpec('fd:0', { stdinInUse: true }), (e) => isKakitomeError(e, 'INVALID_ARGUMENT'));
+});
+
+test('pass:TEXT warns on a terminal (util-linux script gives one) that every local user can read it, and stays silent on a pipe', { skip: spawnSync('sh', ['-c', 'command -v script']).status !== 0 && 'needs util-linux script for a terminal' }, async () => {
+  const secret = 'correct-horse-battery-staple';
+  const envFor = (name: string): NodeJS.ProcessEnv => ({ ...process.env, KAKITOME_HOME: join(dir, name), KAKITOME_MASTER_KEY: '', KAKITOME_DATABASE_URL: '' });
+  const cmd = [process.execPath, BIN, 'init', '--master-pass', `pass:${secret}`].map((a) => `'${a}'`).join(' ');
+  const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: envFor('tty-home'), encoding: 'utf8' });
+  assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+  assert.match(tty.stdout, /kakitome: warning: pass:TEXT puts the passphrase on the command line, where every user of this machine can read it \(ps, \/proc\) while the command runs; use env:VAR, file:PATH, fd:N or prompt\./);
+  assert.equal(tty.stdout.split('warning: pass:TEXT').length, 2, 'once');
+  assert.ok(!tty.stdout.includes(secret), 'the warning does not repeat the passphrase');
+  const piped = await runCli(['init', '--master-pass', `pass:${secret}`], { env: envFor('piped-home') });
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.equal(piped.stderr, '');
 });

@@ -260,3 +260,45 @@ test('KAKITOME_DATABASE_URL=/path/to.db: the SQLite file\'s directory is judged 
   await (await openEngine({ databaseUrl: join(own, 'store.db') })).close();
   assert.equal(statSync(own).mode & 0o777, 0o700);
 });
+
+test('standard output staged in a TMPDIR another account can write to: read back through its descriptor, never by name; the launcher ignores such a TMPDIR', { skip }, async () => {
+  const { openOutputSink } = await import('../../src/cli/open-output-sink.ts');
+  const hers = join(shared, 'her-tmp');
+  asMallory('mkdir', '-m', '0777', hers);
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const originalRead = fs.createReadStream;
+  // Mallory at the worst moment: whatever is read back by name is hers by then.
+  (fs as { createReadStream: unknown }).createReadStream = (p: string, o: unknown) => {
+    if (String(p).startsWith(hers)) asMallory('sh', '-c', `echo 'Subject: pay mallory' > '${p}.x' && mv -f '${p}.x' '${p}'`);
+    return originalRead(p, o as never);
+  };
+  syncBuiltinESMExports();
+  const captured: Buffer[] = [];
+  const originalWrite = process.stdout.write;
+  const oldTmp = process.env.TMPDIR;
+  process.env.TMPDIR = hers;
+  try {
+    const sink = await openOutputSink(undefined, { discardAll: false, directToStdout: false });
+    assert.deepEqual(readdirSync(hers), [], 'no staging file under a name she can replace');
+    sink.writable.write(Buffer.from('Subject: salaries\r\n'));
+    sink.writable.write(Buffer.from('\r\nBody\r\n'));
+    process.stdout.write = ((d: Uint8Array, cb: (e?: Error) => void) => { captured.push(Buffer.from(d)); cb(); return true; }) as typeof process.stdout.write;
+    await sink.keep();
+  } finally {
+    process.stdout.write = originalWrite;
+    process.env.TMPDIR = oldTmp;
+    if (oldTmp === undefined) delete process.env.TMPDIR;
+    (fs as { createReadStream: unknown }).createReadStream = originalRead;
+    syncBuiltinESMExports();
+  }
+  assert.equal(Buffer.concat(captured).toString(), 'Subject: salaries\r\n\r\nBody\r\n');
+  // The launcher: a TMPDIR of hers is ignored (said on stderr); one of root's own is used silently.
+  const ignored = await runCli(['--help'], { env: { ...process.env, TMPDIR: hers } });
+  assert.equal(ignored.status, 0, ignored.stderr);
+  assert.match(ignored.stderr, new RegExp(`ignoring the temporary directory ${hers} \\(TMPDIR\\): another account can write to it`));
+  const own = join(shared, 'own-tmp');
+  mkdirSync(own, { mode: 0o700 });
+  const used = await runCli(['--help'], { env: { ...process.env, TMPDIR: own } });
+  assert.equal(used.stderr, '');
+});
