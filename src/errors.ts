@@ -71,7 +71,7 @@ export type ErrorCode =
  * held message's, as the list of held messages shows it; `recordedRoot`: a CA root
  * recorded from signed mail; `dkimSelector`: a domain's DKIM key), or the owner and mode of
  * a file or directory (`permissions`: the Kakitome home, the master key file, a store
- * file's directory, the temporary directory). The message says it
+ * file's directory). The message says it
  * in words every front end can show (the API, the console, the gateway), never as a
  * command of one of them; a front end may add its own control for it (the CLI its flag
  * or command: src/cli/describe-error.ts).
