@@ -54,21 +54,30 @@ export async function resolveMasterKey(config: StoreConfig = {}): Promise<Master
   return openMasterKeyText(t, passphrase);
 }
 
-/** The engine for `config`; the PostgreSQL driver is loaded only when it is used (it costs ~100 ms per CLI start). */
-export async function openEngine(config: StoreConfig = {}): Promise<SqlEngine> {
+/**
+ * The SQLite file `config` names (a path or file:// URL, else <home>/kakitome.db), or
+ * undefined for PostgreSQL; another URL scheme is refused.
+ */
+export function sqliteStorePath(config: Pick<StoreConfig, 'databaseUrl' | 'home' | 'env'> = {}): string | undefined {
   const env = config.env ?? process.env;
   const url = config.databaseUrl ?? env.KAKITOME_DATABASE_URL;
-  if (url && /^postgres(ql)?:\/\//i.test(url)) return (await import('./postgres-engine.ts')).openPostgresEngine(url);
+  if (url && /^postgres(ql)?:\/\//i.test(url)) return undefined;
   if (url && /^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
     throw new KakitomeError('INVALID_ARGUMENT', 'The database URL must be postgres:// (or a SQLite file path).');
   }
-  // The SQLite file's directory, the home's or the one a path URL names, holds the
-  // store, its -wal and -shm and the batch files (batch-blobs.ts): created 0700 if
-  // missing, then judged (another account's, or writable by others: refused) before
-  // anything is written there.
-  const file = url ? url.replace(/^file:\/\//, '') : join(config.home ?? resolveKakitomeHome(env), 'kakitome.db');
+  return url ? url.replace(/^file:\/\//, '') : join(config.home ?? resolveKakitomeHome(env), 'kakitome.db');
+}
+
+/** The engine for `config`; the PostgreSQL driver is loaded only when it is used (it costs ~100 ms per CLI start). */
+export async function openEngine(config: StoreConfig = {}): Promise<SqlEngine> {
+  const file = sqliteStorePath(config);
+  if (file === undefined) return (await import('./postgres-engine.ts')).openPostgresEngine((config.databaseUrl ?? (config.env ?? process.env).KAKITOME_DATABASE_URL)!);
   if (file === ':memory:') return openSqliteEngine(file);
-  ensurePrivateDirectory(dirname(resolve(file)), url ? 'The directory of the SQLite store' : 'The Kakitome home');
+  // The SQLite file's directory, the home's or the one a path names, holds the store,
+  // its -wal and -shm and the batch files (batch-blobs.ts): created 0700 if missing,
+  // then judged (another account's, or writable by others: refused) before anything
+  // is written there.
+  ensurePrivateDirectory(dirname(resolve(file)), config.databaseUrl ?? (config.env ?? process.env).KAKITOME_DATABASE_URL ? 'The directory of the SQLite store' : 'The Kakitome home');
   return openSqliteEngine(file);
 }
 

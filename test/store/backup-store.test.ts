@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { backupSqliteStore } from '../../src/store/backup-store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
+import { runCli } from '../cli/run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-backup-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,4 +70,16 @@ test('backups taken while another process opens, writes and closes the store all
   const written = await writer;
   assert.ok(written > 20 && backups + failures.length > 20, `${written} writes, ${backups + failures.length} backups: they overlapped (the test can fail)`);
   assert.deepEqual(failures.slice(0, 3), [], `${failures.length} of ${backups + failures.length} backups failed`);
+});
+
+test('kakitome backup -o FILE copies a SQLite store named by KAKITOME_DATABASE_URL=/path/to.db (it was taken for PostgreSQL and refused)', async () => {
+  const env = { ...process.env, KAKITOME_HOME: join(dir, 'home'), KAKITOME_MASTER_KEY: '', KAKITOME_DATABASE_URL: join(dir, 'stores', 'alice.db') };
+  const init = await runCli(['init'], { env });
+  assert.equal(init.status, 0, init.stderr);
+  const r = await runCli(['backup', '-o', join(dir, 'alice-backup.db'), '--json'], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.toString()).source, join(dir, 'stores', 'alice.db'));
+  const copy = new DatabaseSync(join(dir, 'alice-backup.db'), { readOnly: true });
+  assert.ok((copy.prepare("SELECT count(*) AS n FROM settings WHERE name = 'master_key_id'").get() as { n: number }).n === 1);
+  copy.close();
 });

@@ -9,9 +9,7 @@
  */
 import type { Command } from 'commander';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { KakitomeError } from '../../errors.ts';
-import { resolveKakitomeHome } from '../../keys/master-key.ts';
 import { resolvePassSpec } from '../pass-spec.ts';
 import { writeFileAtomic } from '../io.ts';
 import { commandAction } from './message-options.ts';
@@ -19,6 +17,9 @@ import { addStoreOptions, printResult, withCertificateStore, type StoreCliOption
 
 interface BackupOpts extends StoreCliOptions { out: string; passphrase?: string }
 interface RestoreOpts extends StoreCliOptions { passphrase: string }
+
+/** The store the options name (--home, --database-url), for open-store.ts. */
+const storeLocation = (o: StoreCliOptions) => ({ ...(o.home ? { home: o.home } : {}), ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
 
 export function register(program: Command): void {
   const cmd = program.command('backup')
@@ -39,8 +40,10 @@ export function register(program: Command): void {
       printResult(o, { status: 'ok', out: o.out, encrypted: true, ...summary }, () => [`Wrote an encrypted backup of ${summary.rows} rows to ${o.out}. Keys stay sealed in it: keep the master key and the passphrase apart from it.`]);
       return 0;
     }
-    if (o.databaseUrl ?? process.env.KAKITOME_DATABASE_URL) throw new KakitomeError('INVALID_ARGUMENT', 'This store is PostgreSQL: back it up with --passphrase (an encrypted archive) or with pg_dump (see docs/store.md).');
-    const source = join(o.home ?? resolveKakitomeHome(), 'kakitome.db');
+    // The SQLite file of the home, or the one KAKITOME_DATABASE_URL names by its path.
+    const { sqliteStorePath } = await import('../../store/open-store.ts');
+    const source = sqliteStorePath(storeLocation(o));
+    if (source === undefined) throw new KakitomeError('INVALID_ARGUMENT', 'This store is PostgreSQL: back it up with --passphrase (an encrypted archive) or with pg_dump (see docs/store.md).');
     const { backupSqliteStore } = await import('../../store/backup-store.ts');
     const pages = await backupSqliteStore(source, o.out);
     printResult(o, { status: 'ok', source, out: o.out, pages }, () => [`Backed up ${source} to ${o.out}. The master key is not in it: keep a copy of it elsewhere.`]);
@@ -56,15 +59,15 @@ export function register(program: Command): void {
     if (statSync(file).size > MAX_BACKUP_BYTES) throw new KakitomeError('LIMIT', `A backup archive is at most ${MAX_BACKUP_BYTES} bytes.`);
     const archive = readFileSync(file);
     const passphrase = await resolvePassSpec(o.passphrase, { prompt: 'Backup passphrase: ' });
-    const { openEngine } = await import('../../store/open-store.ts');
-    const engine = await openEngine({ ...(o.home ? { home: o.home } : {}), ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
+    const { openEngine, sqliteStorePath } = await import('../../store/open-store.ts');
+    const engine = await openEngine(storeLocation(o));
     let out;
     try {
       out = await restoreEncryptedBackup(engine, archive, passphrase);
     } finally {
       await engine.close();
     }
-    const where = o.databaseUrl ?? process.env.KAKITOME_DATABASE_URL ? 'the PostgreSQL database' : (o.home ?? resolveKakitomeHome());
+    const where = sqliteStorePath(storeLocation(o)) ?? 'the PostgreSQL database';
     printResult(o, { status: 'ok', ...out }, () => [
       `Restored ${out.rows} rows of ${out.tables} tables into ${where}.`,
       out.masterKeyId ? `Its keys are sealed with master key ${out.masterKeyId}: put that master.key in the home (or give KAKITOME_MASTER_KEY) before using it; another key is refused.` : 'It holds no sealed keys yet.',
