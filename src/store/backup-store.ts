@@ -12,6 +12,8 @@ import { BUSY_TIMEOUT_MS, createPrivateFile } from './sqlite-engine.ts';
 
 export async function backupSqliteStore(sourcePath: string, destinationPath: string): Promise<number> {
   if (existsSync(destinationPath)) throw new KakitomeError('INVALID_ARGUMENT', `${destinationPath} exists; a backup never overwrites a file.`);
+  // Not node:sqlite's "unable to open database file", reported as a bug in Kakitome.
+  if (!existsSync(sourcePath)) throw new KakitomeError('NOT_FOUND', `There is no store at ${sourcePath} to back up: name the store's home or database file, or create the store first.`);
   // Waits (as the store's own connections do, sqlite-engine.ts) for a lock another
   // process holds for a moment: the last connection of a command closing (it
   // checkpoints the WAL and removes it) or WAL recovery. Without a busy timeout the

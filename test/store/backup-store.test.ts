@@ -10,13 +10,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { backupSqliteStore } from '../../src/store/backup-store.ts';
 import { openSqliteEngine } from '../../src/store/sqlite-engine.ts';
 import { runCli } from '../cli/run-cli.ts';
+import { isKakitomeError } from '../../src/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-backup-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,4 +83,13 @@ test('kakitome backup -o FILE copies a SQLite store named by KAKITOME_DATABASE_U
   const copy = new DatabaseSync(join(dir, 'alice-backup.db'), { readOnly: true });
   assert.ok((copy.prepare("SELECT count(*) AS n FROM settings WHERE name = 'master_key_id'").get() as { n: number }).n === 1);
   copy.close();
+});
+
+test('a backup of a store that does not exist is NOT_FOUND naming the file, not an internal error', async () => {
+  const missing = join(dir, 'no-home', 'kakitome.db');
+  await assert.rejects(backupSqliteStore(missing, join(dir, 'none.db')), (e) => isKakitomeError(e, 'NOT_FOUND') && e.message.includes(missing));
+  const r = await runCli(['backup', '-o', join(dir, 'none.db')], { env: { ...process.env, KAKITOME_HOME: join(dir, 'no-home'), KAKITOME_DATABASE_URL: '' } });
+  assert.match(r.stderr, /kakitome backup: NOT_FOUND: There is no store at /);
+  assert.doesNotMatch(r.stderr, /bug in Kakitome/);
+  assert.ok(!existsSync(join(dir, 'none.db')));
 });
