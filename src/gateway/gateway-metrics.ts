@@ -23,6 +23,7 @@ const COUNTERS = {
   kakitome_gateway_duplicates_risked_total: { help: 'Messages answered 4xx after the next hop had accepted some copies (SMTP mode): those recipients will receive the retry again.', labelNames: [] },
   kakitome_gateway_queue_waits_total: { help: 'Transactions that waited at MAIL FROM for a place (every crypto worker busy and maxQueuedMessages waiting): backpressure to the MTA.', labelNames: [] },
   kakitome_gateway_busy_total: { help: 'Transactions answered 451 4.3.2 at MAIL FROM because no place freed within queueWaitMs (the MTA retries them later).', labelNames: [] },
+  kakitome_gateway_slow_clients_total: { help: 'Connections answered 421 4.4.2 and closed for slowness, by the limit passed (command: commandTimeoutMs; data: minDataRate; session: sessionTimeoutMs).', labelNames: ['limit'] },
   kakitome_gateway_dsn_total: { help: 'Delivery status notifications of the gateway\'s own to senders, by action (failed: policy bounces in SMTP mode; relayed: NOTIFY=SUCCESS toward a next hop without DSN) and outcome (the next hop\'s answer, or suppressed: the sender\'s NOTIFY asked for none).', labelNames: ['action', 'outcome'] },
 } as const;
 

@@ -30,6 +30,7 @@ import { receivedRecipients, recordRecipient, startRecipients } from '../smtp/re
 import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
 import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
+import { enforceClientDeadlines } from '../smtp/client-deadlines.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
 import { greetAtOnce } from '../smtp/greet-at-once.ts';
 import type { Store } from '../store/store.ts';
@@ -230,6 +231,12 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
   coalesceReplies(server);
   // Only Postfix connects, and as a before-queue filter it connects for every message (greet-at-once.ts).
   greetAtOnce(server);
+  // Before-queue, Postfix passes an outside client's pace on: a command, a message or a session too slow is
+  // answered 421 4.4.2 and dropped (client-deadlines.ts), read from the policy in force per connection.
+  enforceClientDeadlines(server, () => ({ commandMs: ctx.global.commandTimeoutMs, dataGraceMs: ctx.global.commandTimeoutMs, minDataRate: ctx.global.minDataRate, sessionMs: ctx.global.sessionTimeoutMs }), (limit, session, detail) => {
+    metrics.inc('kakitome_gateway_slow_clients_total', { limit });
+    log('slow-client', { session, limit, ...detail });
+  });
   server.on('error', (e: Error) => log('smtp-error', { error: e.message.slice(0, 300) }));
 
   let bound: HostPort;

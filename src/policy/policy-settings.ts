@@ -74,6 +74,12 @@ export interface PolicySettings {
   maxQueuedMessages: number;
   /** Process-wide: how long a transaction may wait at MAIL FROM for a place before it is answered 451 4.3.2. */
   queueWaitMs: number;
+  /** Process-wide: a command line must arrive within this from its first byte (also DATA's grace before minDataRate). */
+  commandTimeoutMs: number;
+  /** Process-wide: the least average DATA rate in bytes/s after the grace. */
+  minDataRate: number;
+  /** Process-wide: a connection ends at the first pause between transactions after this. */
+  sessionTimeoutMs: number;
 }
 
 export type SettingName = keyof PolicySettings;
@@ -188,6 +194,11 @@ export const SETTINGS: Readonly<Record<SettingName, SettingSpec>> = {
   maxQueuedMessages: { default: 8, scope: 'process', globalOnly: true, ...integer(0, 10_000), help: 'transactions admitted beyond one per crypto worker thread of the gateway; more wait at MAIL FROM' },
   // Under Postfix's smtp_mail_timeout (300 s), so that Postfix gets our 451 rather than timing out.
   queueWaitMs: { default: 60_000, scope: 'process', globalOnly: true, ...integer(0, 240_000), help: 'milliseconds a transaction may wait at MAIL FROM for a place before the gateway answers 451 4.3.2 (Postfix retries later)' },
+  // Slow clients (src/smtp/client-deadlines.ts). Postfix's own values: before-queue, Postfix passes an outside
+  // client's pace on, and its smtpd_timeout (300 s) and smtpd_min_data_rate (500 bytes/s) are what it lets clients take.
+  commandTimeoutMs: { default: 300_000, scope: 'process', globalOnly: true, ...integer(1000, 600_000), help: 'milliseconds a command line may take from its first byte to its end (also the grace before minDataRate counts); slower: 421 4.4.2' },
+  minDataRate: { default: 500, scope: 'process', globalOnly: true, ...integer(1, 1024 ** 3), help: 'the least average rate of a message\'s DATA in bytes a second, after commandTimeoutMs; slower: 421 4.4.2, the message not taken' },
+  sessionTimeoutMs: { default: 1_800_000, scope: 'process', globalOnly: true, ...integer(1000, 86_400_000), help: 'milliseconds a connection may last; it then ends (421 4.4.2) at the first pause between transactions' },
 };
 
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];

@@ -8,8 +8,8 @@
  * plan-inbound.ts). Each setting is taken from the most specific level that sets
  * it: the party's address, else its domain, else global, else the default. Unset a
  * value at a level and the next level up shows through. Process-wide settings
- * (maxMessageBytes, maxConnections, relayTimeoutMs, maxQueuedMessages, queueWaitMs)
- * exist only at the global level.
+ * (maxMessageBytes, maxConnections, relayTimeoutMs, maxQueuedMessages, queueWaitMs,
+ * commandTimeoutMs, minDataRate, sessionTimeoutMs) exist only at the global level.
  */
 import { describeLevel, GLOBAL_LEVEL, settingsAt, type LevelKind, type LevelRef, type PolicyLevels } from './policy-levels.ts';
 import { mailDomainOf } from '../x509/mailbox-address.ts';

@@ -43,6 +43,9 @@ interface ServeCliOptions extends ServeOptions {
   smtpTlsCert?: string;
   smtpTlsKey?: string;
   smtpImplicitTls?: boolean;
+  smtpCommandTimeout?: string;
+  smtpMinDataRate?: string;
+  smtpSessionTimeout?: string;
   home?: string;
   databaseUrl?: string;
   workers?: string;
@@ -144,6 +147,9 @@ export function register(program: Command): void {
     .option('--smtp-tls-cert <file>', 'with --smtp: the TLS certificate (PEM, with its chain) for STARTTLS; needed unless --smtp listens on loopback')
     .option('--smtp-tls-key <file>', 'with --smtp: its private key (PEM)')
     .option('--smtp-implicit-tls', 'with --smtp: TLS from the first byte (port 465 style) instead of STARTTLS')
+    .option('--smtp-command-timeout <seconds>', 'with --smtp: a command line (an AUTH exchange) must arrive within this, from its first byte; also the grace before --smtp-min-data-rate counts (default 60; $KAKITOME_SMTP_COMMAND_TIMEOUT)')
+    .option('--smtp-min-data-rate <bytes/s>', 'with --smtp: the least average rate of a message\'s DATA after the grace (default 500; $KAKITOME_SMTP_MIN_DATA_RATE)')
+    .option('--smtp-session-timeout <seconds>', 'with --smtp: a connection ends at the first pause between messages after this (default 1800; $KAKITOME_SMTP_SESSION_TIMEOUT)')
     .option('--max-message-size <size>', 'largest message accepted, e.g. 50MiB (default; $KAKITOME_MAX_MESSAGE_SIZE); larger ones get 413 before they are read')
     .option('--shutdown-grace <seconds>', 'after SIGTERM, how long requests in flight may take before connections are cut', '30')
     .option('--revocation <mode>', 'revocation checking for /verify: require, allow-unknown (default) or off', 'allow-unknown')

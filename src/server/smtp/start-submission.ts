@@ -13,6 +13,8 @@
  * - Per message (MAIL FROM): the key is read again (a revoked key stops at once)
  *   and its rate limit taken, the same bucket as the key's HTTP requests; over it,
  *   451 with the wait.
+ * - Deadlines (--smtp-command-timeout, --smtp-min-data-rate, --smtp-session-timeout):
+ *   a client that trickles its commands or its message is told 421 4.4.2 and dropped.
  * - DATA: read whole up to the size limit (552 above it, nothing kept), signed,
  *   relayed and answered by submit-message.ts; one JSON log line per message (no
  *   address, subject or body), every signing and refusal audited.
@@ -27,6 +29,7 @@ import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
 import { acceptMailDsn, acceptRcptDsn, receivedDsn } from '../../smtp/received-dsn-parameters.ts';
 import { receivedRecipients, recordRecipient, startRecipients } from '../../smtp/received-recipients.ts';
+import { enforceClientDeadlines } from '../../smtp/client-deadlines.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
@@ -166,6 +169,11 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
   });
   // Replies to pipelined commands leave together (smtp-listener.ts).
   coalesceReplies(server);
+  // A client too slow for a command, a message or a whole session is told 421 4.4.2 and dropped (client-deadlines.ts).
+  enforceClientDeadlines(server, () => config.deadlines, (limit, session, detail) => {
+    ctx.metrics.countOperation('smtp-slow-client', limit);
+    ctx.log({ time: new Date().toISOString(), level: 'warn', listener: 'smtp', msg: 'slow-client', session, limit, ...detail });
+  });
   server.on('error', (e: Error) => ctx.log({ time: new Date().toISOString(), level: 'warn', listener: 'smtp', msg: 'smtp-error', error: oneLine(e.message) }));
 
   const listening = await listenSmtp(server, config.listen, options.reusePort);

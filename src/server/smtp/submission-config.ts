@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { KakitomeError } from '../../errors.ts';
+import { checkClientDeadlines, type ClientDeadlines } from '../../smtp/client-deadlines.ts';
 import { parseHostPort, type HostPort } from '../../smtp/parse-host-port.ts';
 import { parseListenAddress } from '../config.ts';
 
@@ -29,6 +30,8 @@ export interface SubmissionConfig {
   maxClients: number;
   /** Recipients per message. */
   maxRecipients: number;
+  /** How slow a client may be before it is told 421 4.4.2 and dropped (client-deadlines.ts). */
+  deadlines: ClientDeadlines;
 }
 
 export interface SubmissionOptions {
@@ -37,9 +40,52 @@ export interface SubmissionOptions {
   smtpTlsCert?: string;
   smtpTlsKey?: string;
   smtpImplicitTls?: boolean;
+  /** Seconds for a command line (an AUTH exchange). */
+  smtpCommandTimeout?: string;
+  /** Least average DATA rate, bytes/s, after the grace (the command timeout). */
+  smtpMinDataRate?: string;
+  /** Seconds a connection may last. */
+  smtpSessionTimeout?: string;
 }
 
 export const DEFAULT_RELAY_TIMEOUT_MS = 120_000;
+
+/**
+ * A submission client is a mail program, not a person: a command line is at most a
+ * few KiB and arrives in one packet, so a minute is generous (RFC 5321 4.5.3.2 allows
+ * a server 5 minutes; a submission service may be stricter). 500 bytes/s after that
+ * minute is Postfix's smtpd_min_data_rate, under any real link (GPRS carries some
+ * 5 KB/s): a 25 MiB message may take 14 hours. A session ends after 30 minutes at the
+ * next pause between messages; the client reconnects for the rest.
+ */
+export const SUBMISSION_DEADLINES: Readonly<ClientDeadlines> = Object.freeze({ commandMs: 60_000, dataGraceMs: 60_000, minDataRate: 500, sessionMs: 30 * 60_000 });
+
+const DEADLINE_OPTIONS: Record<keyof ClientDeadlines, [option: string, unit: 's' | 'bytes/s']> = { commandMs: ['--smtp-command-timeout', 's'], dataGraceMs: ['--smtp-command-timeout', 's'], minDataRate: ['--smtp-min-data-rate', 'bytes/s'], sessionMs: ['--smtp-session-timeout', 's'] };
+
+function number(value: string | undefined, option: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+(\.\d+)?$/.test(value.trim())) invalid(`${option} ${value}: give a number.`);
+  return Number(value);
+}
+
+/** The deadlines from the options (or $KAKITOME_SMTP_*), checked against DEADLINE_BOUNDS. */
+export function resolveSubmissionDeadlines(o: SubmissionOptions, env: NodeJS.ProcessEnv = process.env): ClientDeadlines {
+  const command = number(o.smtpCommandTimeout ?? env.KAKITOME_SMTP_COMMAND_TIMEOUT, '--smtp-command-timeout');
+  const rate = number(o.smtpMinDataRate ?? env.KAKITOME_SMTP_MIN_DATA_RATE, '--smtp-min-data-rate');
+  const session = number(o.smtpSessionTimeout ?? env.KAKITOME_SMTP_SESSION_TIMEOUT, '--smtp-session-timeout');
+  const commandMs = command === undefined ? SUBMISSION_DEADLINES.commandMs : Math.round(command * 1000);
+  return checkClientDeadlines({
+    commandMs,
+    // The grace before the rate counts is one command's time: the 354 and the first packets.
+    dataGraceMs: commandMs,
+    minDataRate: rate === undefined ? SUBMISSION_DEADLINES.minDataRate : Math.round(rate),
+    sessionMs: session === undefined ? SUBMISSION_DEADLINES.sessionMs : Math.round(session * 1000),
+  }, (name, min, max) => {
+    const [option, unit] = DEADLINE_OPTIONS[name];
+    const scale = unit === 's' ? 1000 : 1;
+    return `${option}: give ${unit === 's' ? 'seconds' : 'bytes a second'} from ${min / scale} to ${max / scale}.`;
+  });
+}
 
 function invalid(message: string): never {
   throw new KakitomeError('INVALID_ARGUMENT', message);
@@ -95,5 +141,5 @@ export function resolveSubmissionConfig(o: SubmissionOptions, maxMessageBytes: n
   } else if (!isLoopback(listen.host)) {
     invalid(`--smtp ${smtp} without --smtp-tls-cert/--smtp-tls-key: API keys would cross the network in clear. Give a certificate (STARTTLS, or --smtp-implicit-tls), or listen on 127.0.0.1 or [::1].`);
   }
-  return { listen, relay: next, ...(tls ? { tls } : {}), maxMessageBytes, relayTimeoutMs: DEFAULT_RELAY_TIMEOUT_MS, maxClients: 200, maxRecipients: 1000 };
+  return { listen, relay: next, ...(tls ? { tls } : {}), maxMessageBytes, relayTimeoutMs: DEFAULT_RELAY_TIMEOUT_MS, maxClients: 200, maxRecipients: 1000, deadlines: resolveSubmissionDeadlines(o, env) };
 }

@@ -1,0 +1,218 @@
+/**
+ * Deadlines for SMTP clients, shared by the gateway's listener and the submission
+ * port: a client that sends one byte at a time must not hold a connection (and with
+ * it one of maxClients places) for as long as it likes.
+ *
+ * smtp-server's only clock is its idle timeout (socketTimeout), which every byte
+ * restarts. What mail servers add (Postfix: smtpd_per_record_deadline,
+ * smtpd_min_data_rate; RFC 5321 4.5.3.2 gives 5 minutes per command and 10 for
+ * DATA's end as a server's maxima), this adds:
+ *
+ * - commandMs: a command line, from the first byte read after the previous command
+ *   line to its CRLF, must arrive within this. An AUTH exchange counts as one command,
+ *   from AUTH's first byte to its last continuation line.
+ * - DATA: the message must arrive at minDataRate bytes/s on average after a grace of
+ *   dataGraceMs: at time t after DATA's 354, at least (t - dataGraceMs) × minDataRate
+ *   bytes (Postfix extends its deadline by bytes / smtpd_min_data_rate the same way).
+ * - sessionMs: a connection's whole life. At expiry it ends at the next point where
+ *   no transaction is in flight: between commands, never during DATA (bounded by
+ *   the rate) nor while a reply is owed.
+ *
+ * Time the server itself takes (an onAuth or onMailFrom handler, the admission queue,
+ * processing an accepted message) never counts: a deadline falling then is put off
+ * until the client owes input again. On expiry the client gets `421 4.4.2 ... timeout`
+ * and the connection is closed; a message whose DATA is cut is failed (its stream
+ * errors, so no handler sees it whole and nothing is answered 250).
+ *
+ * Installed over server.connect (call after greetAtOnce, which replaces it). It uses
+ * smtp-server's connection internals (pinned 3.21.7): _onCommand (the parser's
+ * callback per line), _createParser (a new parser after STARTTLS), _parser._dataMode,
+ * _dataStream, _handlerPending, _nextHandler, _onClose.
+ */
+import type { SMTPServer } from 'smtp-server';
+import { KakitomeError } from '../errors.ts';
+
+export interface ClientDeadlines {
+  /** A command line (an AUTH exchange: all its lines), from its first byte to its CRLF. */
+  commandMs: number;
+  /** DATA: the time before minDataRate counts. */
+  dataGraceMs: number;
+  /** DATA: the least average rate after the grace, bytes per second. */
+  minDataRate: number;
+  /** A connection's whole life; it ends at the next point between transactions. */
+  sessionMs: number;
+}
+
+export type DeadlineKind = 'command' | 'data' | 'session';
+
+/** Bounds every listener validates its values against (milliseconds; bytes/s). */
+export const DEADLINE_BOUNDS = {
+  commandMs: [100, 600_000],
+  dataGraceMs: [0, 3_600_000],
+  minDataRate: [1, 1024 ** 3],
+  sessionMs: [1000, 24 * 3_600_000],
+} as const satisfies Record<keyof ClientDeadlines, readonly [number, number]>;
+
+/** INVALID_ARGUMENT with `explain`'s text (the option, its bounds in its units) when a value is outside DEADLINE_BOUNDS. */
+export function checkClientDeadlines(d: ClientDeadlines, explain: (name: keyof ClientDeadlines, min: number, max: number) => string): ClientDeadlines {
+  for (const name of Object.keys(DEADLINE_BOUNDS) as (keyof ClientDeadlines)[]) {
+    const [min, max] = DEADLINE_BOUNDS[name];
+    const v = d[name];
+    if (!Number.isInteger(v) || v < min || v > max) throw new KakitomeError('INVALID_ARGUMENT', explain(name, min, max));
+  }
+  return d;
+}
+
+interface Parser {
+  _dataMode?: boolean;
+  write(chunk: Buffer, ...rest: unknown[]): boolean;
+}
+
+interface Connection {
+  id: string;
+  name: string;
+  _parser: Parser | false;
+  _dataStream: (NodeJS.ReadableStream & { writableEnded?: boolean; destroyed?: boolean; destroy(e?: Error): void; listenerCount(e: string): number }) | false | null;
+  _handlerPending: boolean;
+  _nextHandler: unknown;
+  _closing: boolean;
+  _closed: boolean;
+  _onCommand(command: Buffer, callback?: () => void): void;
+  _createParser(): Parser;
+  _onClose(): void;
+  send(code: number, text: string, context?: string | false): void;
+}
+
+const REPLY: Record<DeadlineKind, (d: ClientDeadlines) => string> = {
+  command: (d) => `Timeout: a command line must arrive within ${d.commandMs / 1000} s - closing connection`,
+  data: (d) => `Timeout: the message arrived at less than ${d.minDataRate} bytes/s - closing connection`,
+  session: (d) => `Timeout: a session may last ${d.sessionMs / 1000} s - closing connection`,
+};
+
+/**
+ * Enforces `deadlines()` (read per connection, so a reload applies to new ones) on
+ * every connection `server` accepts; `onDrop` is told of each connection closed for it.
+ */
+export function enforceClientDeadlines(server: SMTPServer, deadlines: () => ClientDeadlines, onDrop: (kind: DeadlineKind, session: string, detail: { ms: number; bytes?: number }) => void): void {
+  const s = server as unknown as { connect(socket: unknown, options: unknown): void; connections: Set<Connection> };
+  const connect = s.connect;
+  s.connect = function (this: unknown, socket: unknown, options: unknown) {
+    connect.call(server, socket, options);
+    let newest: Connection | undefined;
+    for (const c of s.connections) newest = c;
+    if (newest && !newest._closing) watch(newest, deadlines(), onDrop);
+  };
+}
+
+function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, session: string, detail: { ms: number; bytes?: number }) => void): void {
+  const opened = performance.now();
+  let command: { since: number; timer: NodeJS.Timeout } | undefined;
+  let data: { since: number; bytes: number; timer: NodeJS.Timeout } | undefined;
+  let sessionExpired = false;
+  let inExchange = false;
+
+  /** The client owes us input (not a handler's turn, not an accepted message being decided on). */
+  const clientsTurn = () => !c._handlerPending && !(c._dataStream && c._parser && !c._parser._dataMode);
+  const inData = () => !!(c._dataStream && c._parser && c._parser._dataMode);
+
+  const drop = (kind: DeadlineKind, bytes?: number) => {
+    if (c._closing || c._closed) return;
+    stopAll();
+    onDrop(kind, c.id, { ms: Math.round(performance.now() - opened), ...(bytes !== undefined ? { bytes } : {}) });
+    const stream = c._dataStream;
+    // The enhanced code written here (context false): smtp-server adds none unless ENHANCEDSTATUSCODES is advertised.
+    c.send(421, `4.4.2 ${c.name} ${REPLY[kind](d)}`, false);
+    // A message cut short fails now: its onData handler's stream errors (not ends), so nothing answers 250 for part of it.
+    if (stream && !stream.writableEnded && !stream.destroyed) {
+      const e = Object.assign(new Error(`The client was too slow (${kind} deadline)`), { code: 'ETIMEDOUT' });
+      stream.destroy(stream.listenerCount('error') ? e : undefined);
+    }
+  };
+
+  const stopAll = () => {
+    if (command) clearTimeout(command.timer);
+    if (data) clearTimeout(data.timer);
+    clearTimeout(session);
+    command = data = undefined;
+  };
+
+  const armCommand = (ms: number) => setTimeout(() => {
+    if (!command) return;
+    // The server's own turn (an AUTH lookup, the admission queue) does not count: the deadline waits.
+    if (!clientsTurn() || inData()) command.timer = armCommand(d.commandMs);
+    else drop('command');
+  }, ms).unref();
+
+  const checkData = () => {
+    if (!data) return;
+    if (!inData()) {
+      data = undefined;
+      return;
+    }
+    const elapsed = performance.now() - data.since;
+    // Owed by now: (elapsed - grace) × rate; the time until the bytes received so far stop covering it.
+    const covered = d.dataGraceMs + (data.bytes / d.minDataRate) * 1000;
+    if (elapsed >= covered) return drop('data', data.bytes);
+    data.timer = setTimeout(checkData, Math.max(10, covered - elapsed + 1)).unref();
+  };
+
+  const onBytes = (n: number) => {
+    if (data && inData()) data.bytes += n;
+    else if (!command && !inData()) command = { since: performance.now(), timer: armCommand(d.commandMs) };
+  };
+
+  const observe = (parser: Parser) => {
+    const write = parser.write;
+    parser.write = function (this: Parser, chunk: Buffer, ...rest: unknown[]) {
+      onBytes(chunk.length);
+      return write.call(this, chunk, ...rest);
+    };
+    return parser;
+  };
+  if (c._parser) observe(c._parser);
+  const createParser = c._createParser;
+  c._createParser = function (this: Connection) {
+    return observe(createParser.call(this));
+  };
+
+  const onCommand = c._onCommand;
+  c._onCommand = function (this: Connection, line: Buffer, callback?: () => void) {
+    const name = line.subarray(0, 5).toString('latin1').split(' ')[0]!.toUpperCase();
+    const continuation = !!c._nextHandler;
+    // An AUTH exchange is one command: its deadline runs on through the continuation lines.
+    if (!continuation) inExchange = name === 'AUTH';
+    if (!inExchange && command) {
+      clearTimeout(command.timer);
+      command = undefined;
+    }
+    if (data) {
+      clearTimeout(data.timer);
+      data = undefined;
+    }
+    if (sessionExpired && !continuation) return drop('session');
+    const after = () => {
+      if (inExchange && !c._nextHandler) {
+        inExchange = false;
+        if (command) clearTimeout(command.timer);
+        command = undefined;
+      }
+      if (name === 'DATA' && inData()) {
+        data = { since: performance.now(), bytes: 0, timer: setTimeout(checkData, d.dataGraceMs + 1).unref() };
+      }
+      callback?.();
+    };
+    return onCommand.call(this, line, after);
+  };
+
+  const session = setTimeout(function expire() {
+    sessionExpired = true;
+    // Between commands with nothing owed: now. Otherwise at the next command line (itself under commandMs).
+    if (clientsTurn() && !inData() && !command && !inExchange) drop('session');
+  }, d.sessionMs).unref();
+  // The socket closed (whoever closed it): no timer outlives the connection.
+  const onClose = c._onClose;
+  c._onClose = function (this: Connection) {
+    stopAll();
+    return onClose.call(this);
+  };
+}

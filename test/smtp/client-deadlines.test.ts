@@ -1,0 +1,256 @@
+/**
+ * enforceClientDeadlines (src/smtp/client-deadlines.ts) over a real smtp-server
+ * listener and real TCP clients: clients trickling one byte every 50-200 ms fill a
+ * listener of few places and starve a normal client unless the deadlines drop them
+ * (421 4.4.2); a message cut by the DATA rate never reaches the handler whole; the
+ * server's own time (a slow handler) does not count; a client slow but within the
+ * limits is served.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { enforceClientDeadlines, type ClientDeadlines, type DeadlineKind } from '../../src/smtp/client-deadlines.ts';
+import { readSmtpData } from '../../src/smtp/read-smtp-data.ts';
+import { greetAtOnce } from '../../src/smtp/greet-at-once.ts';
+import { listenSmtp } from '../../src/smtp/smtp-listener.ts';
+
+const SHORT: ClientDeadlines = { commandMs: 1000, dataGraceMs: 500, minDataRate: 200, sessionMs: 4000 };
+
+interface Listener {
+  port: number;
+  drops: { kind: DeadlineKind; ms: number; bytes?: number }[];
+  messages: { outcome: 'whole' | 'failed'; bytes: number }[];
+  close(): Promise<void>;
+}
+
+async function listener(deadlines: ClientDeadlines | undefined, options: Partial<SMTPServerOptions> = {}): Promise<Listener> {
+  const drops: Listener['drops'] = [];
+  const messages: Listener['messages'] = [];
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['AUTH', 'STARTTLS'], disableReverseLookup: true, logger: false, maxClients: 3,
+    closeTimeout: 100,
+    onData(stream, _session, callback) {
+      readSmtpData(stream, 1 << 20).then(
+        (m) => {
+          messages.push({ outcome: 'whole', bytes: m?.length ?? -1 });
+          callback(null, 'taken');
+        },
+        (e: Error) => {
+          messages.push({ outcome: 'failed', bytes: 0 });
+          callback(e);
+        },
+      );
+    },
+    ...options,
+  });
+  greetAtOnce(server);
+  if (deadlines) enforceClientDeadlines(server, () => deadlines, (kind, _session, detail) => drops.push({ kind, ...detail }));
+  const { port } = await listenSmtp(server, { host: '127.0.0.1', port: 0 });
+  return {
+    port, drops, messages,
+    close: () => new Promise<void>((resolve) => {
+      for (const c of (server as unknown as { connections: Set<{ close(): void }> }).connections) c.close();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A client: what it received so far, and until when it was connected. */
+function client(port: number): { socket: Socket; received: () => string; closed: Promise<number>; waitFor(re: RegExp, ms?: number): Promise<void> } {
+  const started = performance.now();
+  const socket = connect({ host: '127.0.0.1', port });
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - started)));
+  return {
+    socket, closed, received: () => text,
+    waitFor: (re, ms = 5000) => new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ${re} in ${JSON.stringify(text)}`)), ms);
+      const check = () => {
+        if (re.test(text)) {
+          clearTimeout(t);
+          socket.off('data', check);
+          resolve();
+        }
+      };
+      socket.on('data', check);
+      check();
+    }),
+  };
+}
+
+/** Sends `text` one byte every `everyMs` while the socket is open. */
+async function trickle(socket: Socket, text: string, everyMs: number): Promise<void> {
+  for (const byte of Buffer.from(text, 'latin1')) {
+    if (socket.destroyed || !socket.writable) return;
+    socket.write(Buffer.of(byte));
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A normal client's whole transaction; the reply to DATA's end, or what it got instead. */
+async function normalTransaction(port: number): Promise<string> {
+  const c = client(port);
+  try {
+    await c.waitFor(/^(220|421) /m, 3000);
+    if (/^421 /m.test(c.received())) return c.received().trim();
+    c.socket.write('EHLO normal\r\n');
+    await c.waitFor(/^250 /m);
+    c.socket.write('MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
+    await c.waitFor(/^354 /m);
+    c.socket.write('Subject: hi\r\n\r\nhello\r\n.\r\n');
+    await c.waitFor(/^250 taken/m);
+    return '250 taken';
+  } finally {
+    c.socket.destroy();
+  }
+}
+
+async function slowClients(port: number, n: number, everyMs: number) {
+  const clients = Array.from({ length: n }, () => client(port));
+  await Promise.all(clients.map((c) => c.waitFor(/^220 /m)));
+  // EHLO, then a MAIL FROM that never ends: one byte every everyMs.
+  for (const c of clients) void trickle(c.socket, `EHLO slow\r\nMAIL FROM:<${'x'.repeat(200)}@example.com>\r\n`, everyMs);
+  return clients;
+}
+
+test('without deadlines, three clients trickling a byte every 200 ms hold a 3-place listener: a normal client is refused 421', async () => {
+  const l = await listener(undefined, { socketTimeout: 60_000 });
+  const slow = await slowClients(l.port, 3, 200);
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    const reply = await normalTransaction(l.port);
+    assert.match(reply, /^421 .*Too many connected clients/);
+    // After 1.5 s of trickling (and far past any per-command deadline) every slow client is still connected.
+    assert.ok(slow.every((c) => !c.socket.destroyed && !/^421 /m.test(c.received())));
+  } finally {
+    for (const c of slow) c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('with deadlines, the same slow clients are told 421 4.4.2 within the command deadline and a normal client is served', async () => {
+  const l = await listener(SHORT);
+  const slow = await slowClients(l.port, 3, 200);
+  try {
+    const kept = await Promise.all(slow.map((c) => c.closed));
+    for (const c of slow) assert.match(c.received(), /^421 4\.4\.2 .*Timeout: a command line must arrive within 1 s/m);
+    // EHLO at a byte every 200 ms takes 2.2 s: its deadline runs from its first byte, so 1 s (plus a timer's and the load's slack).
+    for (const ms of kept) assert.ok(ms < SHORT.commandMs + 1500, `a slow client was kept ${Math.round(ms)} ms`);
+    assert.deepEqual(l.drops.map((d) => d.kind), ['command', 'command', 'command']);
+    assert.equal(await normalTransaction(l.port), '250 taken');
+  } finally {
+    for (const c of slow) c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('a message trickled below minDataRate is cut with 421 after the grace and the handler sees it fail, never whole', async () => {
+  const l = await listener(SHORT);
+  const c = client(l.port);
+  try {
+    await c.waitFor(/^220 /m);
+    c.socket.write('EHLO slow\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
+    await c.waitFor(/^354 /m);
+    const since = performance.now();
+    // 20 bytes/s against a least rate of 200: dropped once the grace (0.5 s) is past and the bytes stop covering the time.
+    void trickle(c.socket, `Subject: slow\r\n\r\n${'y'.repeat(400)}\r\n.\r\n`, 50);
+    await c.closed;
+    const took = performance.now() - since;
+    assert.match(c.received(), /^421 4\.4\.2 .*less than 200 bytes\/s/m);
+    assert.doesNotMatch(c.received(), /^250 taken/m);
+    assert.ok(took >= SHORT.dataGraceMs && took < 3000, `cut after ${Math.round(took)} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(l.messages, [{ outcome: 'failed', bytes: 0 }]);
+    assert.equal(l.drops[0]!.kind, 'data');
+    assert.ok(l.drops[0]!.bytes! > 0 && l.drops[0]!.bytes! < 400);
+  } finally {
+    c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('a client within the limits (a message at 1 KB/s, longer than the grace and the command deadline) is served', async () => {
+  const l = await listener(SHORT);
+  const c = client(l.port);
+  try {
+    await c.waitFor(/^220 /m);
+    c.socket.write('EHLO fine\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
+    await c.waitFor(/^354 /m);
+    const body = `Subject: fine\r\n\r\n${'z'.repeat(1400)}\r\n.\r\n`;
+    for (let i = 0; i < body.length; i += 50) {
+      c.socket.write(body.slice(i, i + 50));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await c.waitFor(/^250 taken/m);
+    assert.deepEqual(l.drops, []);
+    assert.equal(l.messages[0]!.outcome, 'whole');
+  } finally {
+    c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('the server\'s own time does not count: a MAIL FROM handler taking 1.5 s (over commandMs) is answered', async () => {
+  const l = await listener(SHORT, { onMailFrom: (_a, _s, callback) => void setTimeout(() => callback(), 1500) });
+  const c = client(l.port);
+  try {
+    await c.waitFor(/^220 /m);
+    c.socket.write('EHLO fine\r\nMAIL FROM:<a@example.com>\r\n');
+    // RCPT arrives while MAIL's handler works: its deadline starts, and must wait for the server's turn to end.
+    await new Promise((r) => setTimeout(r, 200));
+    c.socket.write('RCPT TO:<b@example.com>\r\n');
+    await c.waitFor(/^250 Accepted\r\n250 Accepted/m, 4000);
+    assert.deepEqual(l.drops, []);
+  } finally {
+    c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 ms apart passes commandMs and is dropped', async () => {
+  const l = await listener(SHORT, { disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['LOGIN'], onAuth: (_a, _s, callback) => callback(null, { user: 'u' }) });
+  const c = client(l.port);
+  try {
+    await c.waitFor(/^220 /m);
+    c.socket.write('EHLO auth\r\n');
+    await c.waitFor(/^250 /m);
+    const since = performance.now();
+    c.socket.write('AUTH LOGIN\r\n');
+    await c.waitFor(/^334 /m);
+    await new Promise((r) => setTimeout(r, 600));
+    c.socket.write(`${Buffer.from('user').toString('base64')}\r\n`);
+    await new Promise((r) => setTimeout(r, 600));
+    if (c.socket.writable) c.socket.write(`${Buffer.from('pass').toString('base64')}\r\n`);
+    await c.closed;
+    assert.match(c.received(), /^421 4\.4\.2 .*a command line must arrive within 1 s/m);
+    assert.doesNotMatch(c.received(), /^235 /m);
+    assert.ok(performance.now() - since < SHORT.commandMs + 1000);
+    assert.deepEqual(l.drops.map((d) => d.kind), ['command']);
+  } finally {
+    c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('a session that keeps sending valid commands ends at sessionMs, at a pause between commands', async () => {
+  const l = await listener(SHORT);
+  const c = client(l.port);
+  try {
+    await c.waitFor(/^220 /m);
+    c.socket.write('EHLO chatty\r\n');
+    const since = performance.now();
+    const timer = setInterval(() => c.socket.writable && c.socket.write('NOOP\r\n'), 300);
+    await c.closed;
+    clearInterval(timer);
+    const took = performance.now() - since;
+    assert.match(c.received(), /^421 4\.4\.2 .*a session may last 4 s/m);
+    assert.ok(took >= SHORT.sessionMs - 100 && took < SHORT.sessionMs + 1500, `ended after ${Math.round(took)} ms`);
+    assert.deepEqual(l.drops.map((d) => d.kind), ['session']);
+  } finally {
+    c.socket.destroy();
+    await l.close();
+  }
+});
