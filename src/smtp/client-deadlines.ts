@@ -104,10 +104,17 @@ export function enforceClientDeadlines(server: SMTPServer, deadlines: () => Clie
   };
 }
 
+/**
+ * One timer per connection, ticking every quarter of the shortest limit: the client's
+ * commands and bytes only write timestamps and counts, so a message costs no timer of
+ * its own (bench/smtp-deadlines.ts: no difference per message within its noise); a
+ * deadline is noticed up to a quarter of it late.
+ */
 function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, session: string, detail: { ms: number; bytes?: number }) => void): void {
   const opened = performance.now();
-  let command: { since: number; timer: NodeJS.Timeout } | undefined;
-  let data: { since: number; bytes: number; timer: NodeJS.Timeout } | undefined;
+  /** When the command line (or AUTH exchange) being read started: its first byte. */
+  let commandSince: number | undefined;
+  let data: { since: number; bytes: number } | undefined;
   let sessionExpired = false;
   let inExchange = false;
 
@@ -117,7 +124,7 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
 
   const drop = (kind: DeadlineKind, bytes?: number) => {
     if (c._closing || c._closed) return;
-    stopAll();
+    clearInterval(tick);
     onDrop(kind, c.id, { ms: Math.round(performance.now() - opened), ...(bytes !== undefined ? { bytes } : {}) });
     const stream = c._dataStream;
     // The enhanced code written here (context false): smtp-server adds none unless ENHANCEDSTATUSCODES is advertised.
@@ -129,42 +136,30 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
     }
   };
 
-  const stopAll = () => {
-    if (command) clearTimeout(command.timer);
-    if (data) clearTimeout(data.timer);
-    clearTimeout(session);
-    command = data = undefined;
-  };
-
-  const armCommand = (ms: number) => setTimeout(() => {
-    if (!command) return;
-    // The server's own turn (an AUTH lookup, the admission queue) does not count: the deadline waits.
-    if (!clientsTurn() || inData()) command.timer = armCommand(d.commandMs);
-    else drop('command');
-  }, ms).unref();
-
-  const checkData = () => {
-    if (!data) return;
-    if (!inData()) {
-      data = undefined;
-      return;
+  const check = () => {
+    if (c._closing || c._closed) return clearInterval(tick);
+    const now = performance.now();
+    if (data) {
+      if (!inData()) data = undefined;
+      // Owed by now: (elapsed - grace) × rate.
+      else if (now - data.since >= d.dataGraceMs + (data.bytes / d.minDataRate) * 1000) return drop('data', data.bytes);
     }
-    const elapsed = performance.now() - data.since;
-    // Owed by now: (elapsed - grace) × rate; the time until the bytes received so far stop covering it.
-    const covered = d.dataGraceMs + (data.bytes / d.minDataRate) * 1000;
-    if (elapsed >= covered) return drop('data', data.bytes);
-    data.timer = setTimeout(checkData, Math.max(10, covered - elapsed + 1)).unref();
+    if (commandSince !== undefined && now - commandSince >= d.commandMs) {
+      // The server's own turn (an AUTH lookup, the admission queue) does not count: the deadline starts again after it.
+      if (!clientsTurn() || inData()) commandSince = now;
+      else return drop('command');
+    }
+    if (!sessionExpired && now - opened >= d.sessionMs) sessionExpired = true;
+    // Between commands with nothing owed: now. Otherwise at the next command line (itself under commandMs).
+    if (sessionExpired && clientsTurn() && !inData() && commandSince === undefined && !inExchange) drop('session');
   };
-
-  const onBytes = (n: number) => {
-    if (data && inData()) data.bytes += n;
-    else if (!command && !inData()) command = { since: performance.now(), timer: armCommand(d.commandMs) };
-  };
+  const tick = setInterval(check, Math.max(25, Math.min(d.commandMs, d.sessionMs, Math.max(d.dataGraceMs, 1000)) / 4)).unref();
 
   const observe = (parser: Parser) => {
     const write = parser.write;
     parser.write = function (this: Parser, chunk: Buffer, ...rest: unknown[]) {
-      onBytes(chunk.length);
+      if (data && inData()) data.bytes += chunk.length;
+      else if (commandSince === undefined && !inData()) commandSince = performance.now();
       return write.call(this, chunk, ...rest);
     };
     return parser;
@@ -181,38 +176,24 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
     const continuation = !!c._nextHandler;
     // An AUTH exchange is one command: its deadline runs on through the continuation lines.
     if (!continuation) inExchange = name === 'AUTH';
-    if (!inExchange && command) {
-      clearTimeout(command.timer);
-      command = undefined;
-    }
-    if (data) {
-      clearTimeout(data.timer);
-      data = undefined;
-    }
+    if (!inExchange) commandSince = undefined;
+    data = undefined;
     if (sessionExpired && !continuation) return drop('session');
     const after = () => {
       if (inExchange && !c._nextHandler) {
         inExchange = false;
-        if (command) clearTimeout(command.timer);
-        command = undefined;
+        commandSince = undefined;
       }
-      if (name === 'DATA' && inData()) {
-        data = { since: performance.now(), bytes: 0, timer: setTimeout(checkData, d.dataGraceMs + 1).unref() };
-      }
+      if (name === 'DATA' && inData()) data = { since: performance.now(), bytes: 0 };
       callback?.();
     };
     return onCommand.call(this, line, after);
   };
 
-  const session = setTimeout(function expire() {
-    sessionExpired = true;
-    // Between commands with nothing owed: now. Otherwise at the next command line (itself under commandMs).
-    if (clientsTurn() && !inData() && !command && !inExchange) drop('session');
-  }, d.sessionMs).unref();
-  // The socket closed (whoever closed it): no timer outlives the connection.
+  // The socket closed (whoever closed it): the timer does not outlive the connection.
   const onClose = c._onClose;
   c._onClose = function (this: Connection) {
-    stopAll();
+    clearInterval(tick);
     return onClose.call(this);
   };
 }

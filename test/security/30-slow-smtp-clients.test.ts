@@ -11,12 +11,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { runCli } from '../cli/run-cli.ts';
+import { Sink } from '../gateway/gateway-fixture.ts';
+import { rawPeer, trickle } from '../helpers/slow-smtp-client.ts';
 import { acmeStore, kakitomeOk, startServe, type ServeProcess } from '../server/serve-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-slow-smtp-'));
@@ -24,68 +24,24 @@ let env: NodeJS.ProcessEnv;
 let serve: ServeProcess;
 let port = 0;
 let key = '';
-const relayed: Buffer[] = [];
-let sink: SMTPServer;
+let sink: Sink;
 
 before(async () => {
   env = await acmeStore(dir, 'Slow Clients CA');
   key = (JSON.parse(await kakitomeOk(env, 'tenant', 'key', 'acme', '--scope', 'sign', '--json')) as { key: string }).key;
-  sink = new SMTPServer({
-    authOptional: true, disabledCommands: ['AUTH', 'STARTTLS'], disableReverseLookup: true, logger: false,
-    onData(stream, _session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        relayed.push(Buffer.concat(chunks));
-        callback(null, 'Ok');
-      });
-    },
-  });
-  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', () => resolve()));
-  const relay = (sink.server.address() as { port: number }).port;
-  serve = await startServe(['--smtp', '127.0.0.1:0', '--relay', `127.0.0.1:${relay}`, '--workers', '1', '--smtp-command-timeout', '1', '--smtp-min-data-rate', '200', '--smtp-session-timeout', '20'], env, ['smtp']);
+  sink = await new Sink().start();
+  serve = await startServe(['--smtp', '127.0.0.1:0', '--relay', `127.0.0.1:${sink.port}`, '--workers', '1', '--smtp-command-timeout', '1', '--smtp-min-data-rate', '200', '--smtp-session-timeout', '20'], env, ['smtp']);
   port = Number(String(serve.listening.smtp!.address).split(':').pop());
 });
 
 after(async () => {
   await serve?.stop();
-  await new Promise<void>((resolve) => (sink ? sink.close(() => resolve()) : resolve()));
+  await sink?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-function session(): { socket: Socket; text: () => string; closed: Promise<number>; waitFor(re: RegExp): Promise<void> } {
-  const started = performance.now();
-  const socket = connect({ host: '127.0.0.1', port });
-  let text = '';
-  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-  socket.on('error', () => {});
-  return {
-    socket, text: () => text,
-    closed: new Promise((resolve) => socket.once('close', () => resolve(performance.now() - started))),
-    waitFor: (re) => new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${re} in ${JSON.stringify(text)}`)), 8000);
-      const check = () => {
-        if (!re.test(text)) return;
-        clearTimeout(t);
-        socket.off('data', check);
-        resolve();
-      };
-      socket.on('data', check);
-      check();
-    }),
-  };
-}
-
-async function trickle(socket: Socket, text: string, everyMs: number): Promise<void> {
-  for (const byte of Buffer.from(text, 'latin1')) {
-    if (socket.destroyed || !socket.writable) return;
-    socket.write(Buffer.of(byte));
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 test('twenty clients trickling a byte every 200 ms are each told 421 4.4.2 within the command deadline, and logged', async () => {
-  const slow = Array.from({ length: 20 }, () => session());
+  const slow = Array.from({ length: 20 }, () => rawPeer(port));
   await Promise.all(slow.map((s) => s.waitFor(/^220 /m)));
   for (const s of slow) void trickle(s.socket, `EHLO slow\r\nMAIL FROM:<${'x'.repeat(200)}@acme.example>\r\n`, 200);
   const kept = await Promise.all(slow.map((s) => s.closed));
@@ -99,7 +55,7 @@ test('twenty clients trickling a byte every 200 ms are each told 421 4.4.2 withi
 });
 
 test('an authenticated client trickling its message is cut by the DATA rate: 421, nothing relayed; a normal client is then served', async () => {
-  const s = session();
+  const s = rawPeer(port);
   await s.waitFor(/^220 /m);
   s.socket.write(`EHLO slow\r\nAUTH PLAIN ${Buffer.from(`\0acme\0${key}`).toString('base64')}\r\n`);
   await s.waitFor(/^235 /m);
@@ -109,7 +65,7 @@ test('an authenticated client trickling its message is cut by the DATA rate: 421
   await s.closed;
   assert.match(s.text(), /^421 4\.4\.2 [^\r]*less than 200 bytes\/s/m);
   assert.doesNotMatch(s.text(), /^250 [^\r]*\r\n$/);
-  assert.equal(relayed.length, 0);
+  assert.equal(sink.deliveries.length, 0);
   await new Promise((r) => setTimeout(r, 200));
   assert.ok(serve.lines.some((l) => l.msg === 'slow-client' && l.limit === 'data'));
   assert.ok(!serve.lines.some((l) => l.msg === 'message' && l.reply === 250));
@@ -117,7 +73,7 @@ test('an authenticated client trickling its message is cut by the DATA rate: 421
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, auth: { user: 'acme', pass: key } });
   const info = await transport.sendMail({ envelope: { from: 'news@acme.example', to: ['reader@example.net'] }, raw: 'From: news@acme.example\r\nTo: reader@example.net\r\nSubject: normal\r\n\r\nHello.\r\n' });
   assert.match(info.response, /^250 /);
-  assert.equal(relayed.length, 1);
+  assert.equal(sink.deliveries.length, 1);
 });
 
 test('deadlines out of range stop serve at start, naming the option', async () => {

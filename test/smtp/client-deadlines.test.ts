@@ -8,12 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { enforceClientDeadlines, type ClientDeadlines, type DeadlineKind } from '../../src/smtp/client-deadlines.ts';
 import { readSmtpData } from '../../src/smtp/read-smtp-data.ts';
 import { greetAtOnce } from '../../src/smtp/greet-at-once.ts';
 import { listenSmtp } from '../../src/smtp/smtp-listener.ts';
+import { rawPeer as client, trickle } from '../helpers/slow-smtp-client.ts';
 
 const SHORT: ClientDeadlines = { commandMs: 1000, dataGraceMs: 500, minDataRate: 200, sessionMs: 4000 };
 
@@ -56,46 +56,12 @@ async function listener(deadlines: ClientDeadlines | undefined, options: Partial
   };
 }
 
-/** A client: what it received so far, and until when it was connected. */
-function client(port: number): { socket: Socket; received: () => string; closed: Promise<number>; waitFor(re: RegExp, ms?: number): Promise<void> } {
-  const started = performance.now();
-  const socket = connect({ host: '127.0.0.1', port });
-  let text = '';
-  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-  socket.on('error', () => {});
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - started)));
-  return {
-    socket, closed, received: () => text,
-    waitFor: (re, ms = 5000) => new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${re} in ${JSON.stringify(text)}`)), ms);
-      const check = () => {
-        if (re.test(text)) {
-          clearTimeout(t);
-          socket.off('data', check);
-          resolve();
-        }
-      };
-      socket.on('data', check);
-      check();
-    }),
-  };
-}
-
-/** Sends `text` one byte every `everyMs` while the socket is open. */
-async function trickle(socket: Socket, text: string, everyMs: number): Promise<void> {
-  for (const byte of Buffer.from(text, 'latin1')) {
-    if (socket.destroyed || !socket.writable) return;
-    socket.write(Buffer.of(byte));
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** A normal client's whole transaction; the reply to DATA's end, or what it got instead. */
 async function normalTransaction(port: number): Promise<string> {
   const c = client(port);
   try {
     await c.waitFor(/^(220|421) /m, 3000);
-    if (/^421 /m.test(c.received())) return c.received().trim();
+    if (/^421 /m.test(c.text())) return c.text().trim();
     c.socket.write('EHLO normal\r\n');
     await c.waitFor(/^250 /m);
     c.socket.write('MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
@@ -124,7 +90,7 @@ test('without deadlines, three clients trickling a byte every 200 ms hold a 3-pl
     const reply = await normalTransaction(l.port);
     assert.match(reply, /^421 .*Too many connected clients/);
     // After 1.5 s of trickling (and far past any per-command deadline) every slow client is still connected.
-    assert.ok(slow.every((c) => !c.socket.destroyed && !/^421 /m.test(c.received())));
+    assert.ok(slow.every((c) => !c.socket.destroyed && !/^421 /m.test(c.text())));
   } finally {
     for (const c of slow) c.socket.destroy();
     await l.close();
@@ -136,7 +102,7 @@ test('with deadlines, the same slow clients are told 421 4.4.2 within the comman
   const slow = await slowClients(l.port, 3, 200);
   try {
     const kept = await Promise.all(slow.map((c) => c.closed));
-    for (const c of slow) assert.match(c.received(), /^421 4\.4\.2 .*Timeout: a command line must arrive within 1 s/m);
+    for (const c of slow) assert.match(c.text(), /^421 4\.4\.2 .*Timeout: a command line must arrive within 1 s/m);
     // EHLO at a byte every 200 ms takes 2.2 s: its deadline runs from its first byte, so 1 s (plus a timer's and the load's slack).
     for (const ms of kept) assert.ok(ms < SHORT.commandMs + 1500, `a slow client was kept ${Math.round(ms)} ms`);
     assert.deepEqual(l.drops.map((d) => d.kind), ['command', 'command', 'command']);
@@ -159,8 +125,8 @@ test('a message trickled below minDataRate is cut with 421 after the grace and t
     void trickle(c.socket, `Subject: slow\r\n\r\n${'y'.repeat(400)}\r\n.\r\n`, 50);
     await c.closed;
     const took = performance.now() - since;
-    assert.match(c.received(), /^421 4\.4\.2 .*less than 200 bytes\/s/m);
-    assert.doesNotMatch(c.received(), /^250 taken/m);
+    assert.match(c.text(), /^421 4\.4\.2 .*less than 200 bytes\/s/m);
+    assert.doesNotMatch(c.text(), /^250 taken/m);
     assert.ok(took >= SHORT.dataGraceMs && took < 3000, `cut after ${Math.round(took)} ms`);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(l.messages, [{ outcome: 'failed', bytes: 0 }]);
@@ -225,8 +191,8 @@ test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 ms apart 
     await new Promise((r) => setTimeout(r, 600));
     if (c.socket.writable) c.socket.write(`${Buffer.from('pass').toString('base64')}\r\n`);
     await c.closed;
-    assert.match(c.received(), /^421 4\.4\.2 .*a command line must arrive within 1 s/m);
-    assert.doesNotMatch(c.received(), /^235 /m);
+    assert.match(c.text(), /^421 4\.4\.2 .*a command line must arrive within 1 s/m);
+    assert.doesNotMatch(c.text(), /^235 /m);
     assert.ok(performance.now() - since < SHORT.commandMs + 1000);
     assert.deepEqual(l.drops.map((d) => d.kind), ['command']);
   } finally {
@@ -246,7 +212,7 @@ test('a session that keeps sending valid commands ends at sessionMs, at a pause 
     await c.closed;
     clearInterval(timer);
     const took = performance.now() - since;
-    assert.match(c.received(), /^421 4\.4\.2 .*a session may last 4 s/m);
+    assert.match(c.text(), /^421 4\.4\.2 .*a session may last 4 s/m);
     assert.ok(took >= SHORT.sessionMs - 100 && took < SHORT.sessionMs + 1500, `ended after ${Math.round(took)} ms`);
     assert.deepEqual(l.drops.map((d) => d.kind), ['session']);
   } finally {
