@@ -30,7 +30,7 @@ import { receivedRecipients, recordRecipient, startRecipients } from '../smtp/re
 import { ContentSpool } from '../cms/stream/content-spool.ts';
 import { prepareSpoolDirectory, spoolBytesFor } from './spool-directory.ts';
 import { SpooledMessage, spoolSmtpData } from './spooled-message.ts';
-import { enforceClientDeadlines } from '../smtp/client-deadlines.ts';
+import { enforceClientDeadlines, isSlowClientDrop } from '../smtp/client-deadlines.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../smtp/smtp-listener.ts';
 import { greetAtOnce } from '../smtp/greet-at-once.ts';
 import type { Store } from '../store/store.ts';
@@ -218,6 +218,8 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
           }
         })
         .catch((e: unknown) => {
+          // The client was dropped for slowness mid-DATA (client-deadlines.ts, logged and counted there): nothing was taken.
+          if (isSlowClientDrop(e)) return done(smtpError(421, '4.4.2', 'Timeout - closing connection'));
           // Nothing escapes as a crash: an unexpected failure defers the message.
           metrics.inc('kakitome_gateway_errors_total', { code: 'INTERNAL' });
           log('error', { transactionId, error: String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300) });

@@ -45,6 +45,11 @@ export interface ClientDeadlines {
 
 export type DeadlineKind = 'command' | 'data' | 'session';
 
+/** The error a message's DATA stream fails with when its client was dropped for slowness (not an internal failure). */
+export function isSlowClientDrop(e: unknown): boolean {
+  return (e as { code?: unknown } | undefined)?.code === 'ESLOWCLIENT';
+}
+
 /** Bounds every listener validates its values against (milliseconds; bytes/s). */
 export const DEADLINE_BOUNDS = {
   commandMs: [100, 600_000],
@@ -131,7 +136,7 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
     c.send(421, `4.4.2 ${c.name} ${REPLY[kind](d)}`, false);
     // A message cut short fails now: its onData handler's stream errors (not ends), so nothing answers 250 for part of it.
     if (stream && !stream.writableEnded && !stream.destroyed) {
-      const e = Object.assign(new Error(`The client was too slow (${kind} deadline)`), { code: 'ETIMEDOUT' });
+      const e = Object.assign(new Error(`The client was too slow (${kind} deadline)`), { code: 'ESLOWCLIENT' });
       stream.destroy(stream.listenerCount('error') ? e : undefined);
     }
   };

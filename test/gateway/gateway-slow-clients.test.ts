@@ -64,6 +64,9 @@ test('slow peers are told 421 4.4.2 and counted, a message trickled too slowly i
     assert.equal(sink.deliveries.length, 0);
     assert.ok(logLines.some((l) => l.event === 'slow-client' && l.limit === 'data' && typeof l.bytes === 'number'));
     assert.ok(!logLines.some((l) => l.event === 'message' && l.reply === 250));
+    // Not an internal failure: no error line, no INTERNAL count.
+    assert.ok(!logLines.some((l) => l.event === 'error'));
+    assert.equal(await gw.metrics.value('kakitome_gateway_errors_total', { code: 'INTERNAL' }), 0);
 
     const r = await sendTo(port, 'someone@outside.example', ['alice@corp.test'], draft('someone@outside.example', 'alice@corp.test', 'normal', 'Hello.'));
     assert.equal(r.code, 250, r.response);

@@ -69,6 +69,8 @@ test('an authenticated client trickling its message is cut by the DATA rate: 421
   await new Promise((r) => setTimeout(r, 200));
   assert.ok(serve.lines.some((l) => l.msg === 'slow-client' && l.limit === 'data'));
   assert.ok(!serve.lines.some((l) => l.msg === 'message' && l.reply === 250));
+  assert.ok(serve.lines.some((l) => l.msg === 'message' && l.code === 'TIMEOUT' && l.outcome === 'deferred'));
+  assert.ok(!serve.lines.some((l) => l.msg === 'internal error'));
 
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, auth: { user: 'acme', pass: key } });
   const info = await transport.sendMail({ envelope: { from: 'news@acme.example', to: ['reader@example.net'] }, raw: 'From: news@acme.example\r\nTo: reader@example.net\r\nSubject: normal\r\n\r\nHello.\r\n' });

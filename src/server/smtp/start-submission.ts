@@ -29,7 +29,7 @@ import type { HostPort } from '../../smtp/parse-host-port.ts';
 import { readSmtpData, smtpError } from '../../smtp/read-smtp-data.ts';
 import { acceptMailDsn, acceptRcptDsn, receivedDsn } from '../../smtp/received-dsn-parameters.ts';
 import { receivedRecipients, recordRecipient, startRecipients } from '../../smtp/received-recipients.ts';
-import { enforceClientDeadlines } from '../../smtp/client-deadlines.ts';
+import { enforceClientDeadlines, isSlowClientDrop } from '../../smtp/client-deadlines.ts';
 import { coalesceReplies, dismissSmtpConnections, listenSmtp } from '../../smtp/smtp-listener.ts';
 import { oneLine, RelayPool } from '../../smtp/relay-message.ts';
 import type { ApiKeyRecord } from '../../store/tenant-directory.ts';
@@ -161,6 +161,8 @@ export async function startSubmission(ctx: ServiceContext, config: SubmissionCon
           return finish(r.reply, { outcome: r.outcome, code: r.code, bytes: message.length, signedBytes: r.signedBytes, ...(r.relay ? { relayAccepted: r.relay.accepted, relayDeferred: r.relay.temporary, relayRefused: r.relay.permanent } : {}), ...(r.relayedDsn ? { relayedDsn: r.relayedDsn } : {}) });
         })
         .catch((e: unknown) => {
+          // The client was dropped for slowness mid-DATA (client-deadlines.ts, logged there): nothing was taken.
+          if (isSlowClientDrop(e)) return finish({ code: 421, enhanced: '4.4.2', text: 'Timeout - closing connection' }, { outcome: 'deferred', code: 'TIMEOUT' });
           // Nothing escapes as a crash: an unexpected failure defers the message.
           ctx.log({ time: new Date().toISOString(), level: 'error', listener: 'smtp', msg: 'internal error', transaction, error: oneLine(String((e as Error)?.message ?? e)) });
           finish({ code: 451, enhanced: '4.3.0', text: 'The message could not be handled now; try again later.' }, { outcome: 'deferred', code: 'INTERNAL' });
