@@ -10,7 +10,8 @@
  *
  * - commandMs: a command line, from the first byte read after the previous command
  *   line to its CRLF, must arrive within this. An AUTH exchange counts as one command,
- *   from AUTH's first byte to its last continuation line.
+ *   from AUTH's first byte to its last continuation line; STARTTLS too, through the
+ *   TLS handshake to the next command line; an implicit TLS handshake gets as long.
  * - DATA: the message must arrive at minDataRate bytes/s on average after a grace of
  *   dataGraceMs: at time t after DATA's 354, at least (t - dataGraceMs) × minDataRate
  *   bytes (Postfix extends its deadline by bytes / smtpd_min_data_rate the same way).
@@ -25,10 +26,12 @@
  * errors, so no handler sees it whole and nothing is answered 250).
  *
  * Installed over server.connect (call after greetAtOnce, which replaces it). It uses
- * smtp-server's connection internals (pinned 3.21.7): _onCommand (the parser's
+ * smtp-server's internals (pinned 3.21.7): SMTPServer._acceptSocket (a socket before
+ * its implicit TLS handshake); per connection _onCommand (the parser's
  * callback per line), _createParser (a new parser after STARTTLS), _parser._dataMode,
- * _dataStream, _handlerPending, _nextHandler, _onClose.
+ * _dataStream, _handlerPending, _nextHandler, _upgrading, _onClose.
  */
+import type { Socket } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import { KakitomeError } from '../errors.ts';
 
@@ -43,7 +46,7 @@ export interface ClientDeadlines {
   sessionMs: number;
 }
 
-export type DeadlineKind = 'command' | 'data' | 'session';
+export type DeadlineKind = 'handshake' | 'command' | 'data' | 'session';
 
 /** The error a message's DATA stream fails with when its client was dropped for slowness (not an internal failure). */
 export function isSlowClientDrop(e: unknown): boolean {
@@ -80,6 +83,7 @@ interface Connection {
   _dataStream: (NodeJS.ReadableStream & { writableEnded?: boolean; destroyed?: boolean; destroy(e?: Error): void; listenerCount(e: string): number }) | false | null;
   _handlerPending: boolean;
   _nextHandler: unknown;
+  _upgrading: boolean;
   _closing: boolean;
   _closed: boolean;
   _onCommand(command: Buffer, callback?: () => void): void;
@@ -88,7 +92,7 @@ interface Connection {
   send(code: number, text: string, context?: string | false): void;
 }
 
-const REPLY: Record<DeadlineKind, (d: ClientDeadlines) => string> = {
+const REPLY: Record<Exclude<DeadlineKind, 'handshake'>, (d: ClientDeadlines) => string> = {
   command: (d) => `Timeout: a command line must arrive within ${d.commandMs / 1000} s - closing connection`,
   data: (d) => `Timeout: the message arrived at less than ${d.minDataRate} bytes/s - closing connection`,
   session: (d) => `Timeout: a session may last ${d.sessionMs / 1000} s - closing connection`,
@@ -99,7 +103,26 @@ const REPLY: Record<DeadlineKind, (d: ClientDeadlines) => string> = {
  * every connection `server` accepts; `onDrop` is told of each connection closed for it.
  */
 export function enforceClientDeadlines(server: SMTPServer, deadlines: () => ClientDeadlines, onDrop: (kind: DeadlineKind, session: string, detail: { ms: number; bytes?: number }) => void): void {
-  const s = server as unknown as { connect(socket: unknown, options: unknown): void; connections: Set<Connection> };
+  const s = server as unknown as { connect(socket: unknown, options: unknown): void; connections: Set<Connection>; _acceptSocket(socket: Socket, handshake: boolean): (() => void) | false; _pendingSockets: Map<Socket, Socket> };
+  // Implicit TLS: until its handshake is done a socket is not a connection yet, and smtp-server
+  // bounds it by the idle timeout alone (every byte restarts it): the handshake gets commandMs.
+  const accept = s._acceptSocket;
+  s._acceptSocket = function (this: unknown, socket: Socket, handshake: boolean) {
+    const release = accept.call(server, socket, handshake);
+    if (!release || !handshake) return release;
+    const opened = performance.now();
+    const timer = setTimeout(() => {
+      if (socket.destroyed) return;
+      onDrop('handshake', '-', { ms: Math.round(performance.now() - opened) });
+      // The topmost socket (smtp-server's record of it: the TLS socket once the handshake began), as smtp-server's close does:
+      // destroying the TCP socket under a TLS socket in its handshake crashed Node (SIGSEGV, Node 24).
+      (s._pendingSockets.get(socket) ?? socket).destroy();
+    }, deadlines().commandMs).unref();
+    return () => {
+      clearTimeout(timer);
+      release();
+    };
+  };
   const connect = s.connect;
   s.connect = function (this: unknown, socket: unknown, options: unknown) {
     connect.call(server, socket, options);
@@ -133,7 +156,7 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
     onDrop(kind, c.id, { ms: Math.round(performance.now() - opened), ...(bytes !== undefined ? { bytes } : {}) });
     const stream = c._dataStream;
     // The enhanced code written here (context false): smtp-server adds none unless ENHANCEDSTATUSCODES is advertised.
-    c.send(421, `4.4.2 ${c.name} ${REPLY[kind](d)}`, false);
+    c.send(421, `4.4.2 ${c.name} ${REPLY[kind as Exclude<DeadlineKind, 'handshake'>](d)}`, false);
     // A message cut short fails now: its onData handler's stream errors (not ends), so nothing answers 250 for part of it.
     if (stream && !stream.writableEnded && !stream.destroyed) {
       const e = Object.assign(new Error(`The client was too slow (${kind} deadline)`), { code: 'ESLOWCLIENT' });
@@ -177,15 +200,18 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
 
   const onCommand = c._onCommand;
   c._onCommand = function (this: Connection, line: Buffer, callback?: () => void) {
-    const name = line.subarray(0, 5).toString('latin1').split(' ')[0]!.toUpperCase();
+    // Plaintext the retired parser drains during STARTTLS's handshake: smtp-server drops it, and so does the clock.
+    if (c._upgrading) return onCommand.call(this, line, callback);
+    const name = line.subarray(0, 8).toString('latin1').split(' ')[0]!.toUpperCase();
     const continuation = !!c._nextHandler;
-    // An AUTH exchange is one command: its deadline runs on through the continuation lines.
-    if (!continuation) inExchange = name === 'AUTH';
+    // An AUTH exchange is one command: its deadline runs on through the continuation lines. So is
+    // STARTTLS: from its first byte through the TLS handshake to the end of the next command line.
+    if (!continuation) inExchange = name === 'AUTH' || name === 'STARTTLS';
     if (!inExchange) commandSince = undefined;
     data = undefined;
     if (sessionExpired && !continuation) return drop('session');
     const after = () => {
-      if (inExchange && !c._nextHandler) {
+      if (inExchange && name === 'AUTH' && !c._nextHandler) {
         inExchange = false;
         commandSince = undefined;
       }

@@ -45,6 +45,8 @@ async function listener(deadlines: ClientDeadlines | undefined, options: Partial
     ...options,
   });
   greetAtOnce(server);
+  // A handshake cut short is reported as the server's 'error' (the listeners log it as smtp-error).
+  server.on('error', () => {});
   if (deadlines) enforceClientDeadlines(server, () => deadlines, (kind, _session, detail) => drops.push({ kind, ...detail }));
   const { port } = await listenSmtp(server, { host: '127.0.0.1', port: 0 });
   return {
@@ -198,6 +200,32 @@ test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 ms apart 
   } finally {
     c.socket.destroy();
     await l.close();
+  }
+});
+
+test('a TLS handshake trickled after STARTTLS, or on an implicit TLS port, is cut at commandMs (smtp-server\'s idle timeout alone kept it)', async () => {
+  for (const implicit of [false, true]) {
+    const l = await listener(SHORT, { disabledCommands: ['AUTH'], secure: implicit, socketTimeout: 60_000 });
+    const c = client(l.port);
+    try {
+      const since = performance.now();
+      if (!implicit) {
+        await c.waitFor(/^220 /m);
+        c.socket.write('EHLO tls\r\n');
+        await c.waitFor(/^250 /m);
+        c.socket.write('STARTTLS\r\n');
+        await c.waitFor(/^220 /m);
+      }
+      // A ClientHello's first bytes (handshake record, TLS 1.0 framing), one every 200 ms, never finished.
+      void trickle(c.socket, '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' + 'r'.repeat(40), 200);
+      await c.closed;
+      const took = performance.now() - since;
+      assert.ok(took < SHORT.commandMs + 1500, `${implicit ? 'implicit' : 'STARTTLS'}: cut after ${Math.round(took)} ms`);
+      assert.deepEqual(l.drops.map((d) => d.kind), [implicit ? 'handshake' : 'command']);
+    } finally {
+      c.socket.destroy();
+      await l.close();
+    }
   }
 });
 
