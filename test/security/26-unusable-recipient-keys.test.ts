@@ -106,14 +106,16 @@ test('harvesting keeps no such certificate, and the store\'s recipient lookup re
       const harvested = await harvestCandidate(store, validate, { certificate: certs.get(name)!, carried: [], address: `${name}@example.com`, preferred: true });
       assert.ok('refused' in harvested && harvested.refused.code === 'WEAK_ALG', `${name}: ${JSON.stringify('refused' in harvested ? harvested.refused.code : 'kept')}`);
       assert.deepEqual(await store.listCertificates({ email: `${name}@example.com` }), [], `${name}: nothing filed`);
-      await store.importCertificate(certs.get(name)!);
       if (name === 'offcurve') {
-        // A key nobody can read is no candidate to encrypt to: as for an address without a
-        // certificate. Before, the lookup threw KEY_INVALID, a store error: the gateway
-        // deferred (4xx) every message to the address, for as long as the certificate stayed.
+        // A key nobody can read is not imported (KEY_INVALID, nothing stored), and is no
+        // candidate to encrypt to: as for an address without a certificate. Before, it was
+        // imported and the lookup threw KEY_INVALID, a store error: the gateway deferred (4xx)
+        // every message to the address, for as long as the certificate stayed.
+        await assert.rejects(store.importCertificate(certs.get(name)!), (e: unknown) => (e as { code?: string }).code === 'KEY_INVALID');
         assert.equal(await findTrustedRecipientCertificate(store, `${name}@example.com`, validate), undefined);
         continue;
       }
+      await store.importCertificate(certs.get(name)!);
       await assert.rejects(findTrustedRecipientCertificate(store, `${name}@example.com`, validate), (e: unknown) => weakAlg(name)(e) && CERTIFICATE_REFUSALS.has((e as { code: 'WEAK_ALG' }).code));
     }
   } finally {
