@@ -25,15 +25,18 @@ export async function runGateway(config: GatewayConfig, location: WorkerStore, l
   process.once('SIGTERM', term);
   process.once('SIGINT', int);
   process.on('SIGHUP', hup);
+  const forgetSignals = () => {
+    process.off('SIGTERM', term);
+    process.off('SIGINT', int);
+    process.off('SIGHUP', hup);
+  };
   let store;
   let gateway;
   try {
     store = await openStore({ ...location, actor: 'gateway', env: {} });
     gateway = await startGateway(config, store, log, location);
   } catch (e) {
-    process.off('SIGTERM', term);
-    process.off('SIGINT', int);
-    process.off('SIGHUP', hup);
+    forgetSignals();
     await store?.close();
     throw e;
   }
@@ -46,9 +49,7 @@ export async function runGateway(config: GatewayConfig, location: WorkerStore, l
       stopping = true;
       log('signal', { signal });
       void running.stop().finally(async () => {
-        process.off('SIGHUP', hup);
-        process.off('SIGTERM', term);
-        process.off('SIGINT', int);
+        forgetSignals();
         await opened.close().catch(() => {});
         resolve(0);
       });

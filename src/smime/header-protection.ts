@@ -89,7 +89,8 @@ function fieldInside(f: HeaderField): HeaderInput {
  * the outer From reported on every such message.
  */
 function hpOuterField(f: HeaderField): Buffer {
-  if (!hasInternationalAddress(f)) return formatHeaderField('HP-Outer', `${f.name}: ${f.value}`);
+  // An ASCII field (nearly all) holds no UTF-8 address: no address parse on every encryption.
+  if (isAscii(f.raw) || !hasInternationalAddress(f)) return formatHeaderField('HP-Outer', `${f.name}: ${f.value}`);
   return Buffer.from(`${foldLines(`HP-Outer: ${f.name}: ${f.value}`, 76).replace(/\r?\n/g, '\r\n')}\r\n`, 'utf8');
 }
 
