@@ -178,7 +178,7 @@ test('the server\'s own time does not count: a MAIL FROM handler taking 1.5 s (o
   }
 });
 
-test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 ms apart passes commandMs and is dropped', async () => {
+test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 and 900 ms apart passes commandMs and is dropped', async () => {
   const l = await listener(SHORT, { disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['LOGIN'], onAuth: (_a, _s, callback) => callback(null, { user: 'u' }) });
   const c = client(l.port);
   try {
@@ -190,7 +190,9 @@ test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 ms apart 
     await c.waitFor(/^334 /m);
     await new Promise((r) => setTimeout(r, 600));
     c.socket.write(`${Buffer.from('user').toString('base64')}\r\n`);
-    await new Promise((r) => setTimeout(r, 600));
+    // 900 ms: each line within commandMs (1 s), the exchange past it by more than the
+    // deadline's check interval (commandMs / 4): at 600 ms the password raced that check.
+    await new Promise((r) => setTimeout(r, 900));
     if (c.socket.writable) c.socket.write(`${Buffer.from('pass').toString('base64')}\r\n`);
     await c.closed;
     assert.match(c.text(), /^421 4\.4\.2 .*a command line must arrive within 1 s/m);
