@@ -141,6 +141,29 @@ test('administrator rights given, an administrator\'s invitation link, and an AP
   await admin.request(`/admin/people/${auditor.id}/roles`, { form: { role: ['auditor'] } });
 });
 
+test('trusting a CA root, changing the gateway policy, and removing another person\'s passkeys or single sign-on pin ask for a proof and change nothing without one', async () => {
+  const admin = await fx.client('admin');
+  windowPasses();
+  const auditor = (await fx.server.console.people.findPersonByEmail(ROLE_PEOPLE.auditor!.email))!;
+  const auditBefore = (await fx.store.auditLog({ limit: 10_000 })).length;
+  const policy = { level: 'global', name: '', setting: 'sign', value: 'false', action: 'set' };
+  const asked: Array<[string, Record<string, string>, string]> = [
+    ['/admin/directory/roots/trust', { fingerprint: 'ab'.repeat(32), confirm: 'ab'.repeat(32) }, '/admin/directory'],
+    ['/admin/policy', policy, '/admin/policy'],
+    [`/admin/people/${auditor.id}/passkeys/remove`, {}, `/admin/people/${auditor.id}`],
+    [`/admin/people/${auditor.id}/oidc/forget`, {}, `/admin/people/${auditor.id}`],
+  ];
+  for (const [path, form, back] of asked) {
+    const r = await admin.request(path, { form });
+    assert.equal(r.status, 303, path);
+    assert.equal(r.headers.get('location'), `/confirm?next=${encodeURIComponent(back)}`, path);
+  }
+  assert.equal((await fx.store.auditLog({ limit: 10_000 })).length, auditBefore, 'nothing was done, so nothing was audited');
+  assert.equal((await confirm(admin, '/admin/policy')).headers.get('location'), '/admin/policy');
+  assert.equal((await admin.request('/admin/policy', { form: policy })).status, 200, 'with the proof the form is handled');
+  assert.equal((await admin.request('/admin/policy', { form: { ...policy, value: '', action: 'unset' } })).status, 200);
+});
+
 test('a person with a passkey is not confirmed by the password alone; attempts are rate-limited per person', async () => {
   const helpdesk = await fx.client('helpdesk');
   const person = (await fx.server.console.people.findPersonByEmail(ROLE_PEOPLE.helpdesk!.email))!;
