@@ -19,7 +19,7 @@ import type { OrganisationSettings } from '../store/organisation-settings.ts';
 import type { PeopleDirectory, Person } from '../store/people-directory.ts';
 import { looksLikeFormula, readPeopleCsv } from '../store/plan-people-import.ts';
 import { normalizeAddress, type Store } from '../store/store.ts';
-import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { isMailboxAddressInAnyForm } from '../x509/mailbox-address.ts';
 import { issueMailboxCertificate, type MailboxKeyType } from './issue-mailbox-certificate.ts';
 import { isCurrent, listIssuedMailboxCertificates } from './list-issued-mailbox-certificates.ts';
 
@@ -56,7 +56,7 @@ export function readBulkIssueCsv(text: string): Array<{ origin: string; email: s
 
 async function planRow(cx: BulkIssueContext, origin: string, email: string): Promise<BulkIssueRow> {
   if (looksLikeFormula(email)) return { origin, email, status: 'error', problem: 'formula' };
-  if (!isMailboxAddress(email)) return { origin, email, status: 'error', problem: 'email' };
+  if (!isMailboxAddressInAnyForm(email)) return { origin, email, status: 'error', problem: 'email' };
   const a = normalizeAddress(email);
   const person = await cx.people.findPersonByEmail(a);
   if (!person) return { origin, email: a, status: 'error', problem: 'no-person' };

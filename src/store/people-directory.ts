@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { KakitomeError } from '../errors.ts';
 import { DEFAULT_PASSWORD_HASH, hashPassword, needsRehash, verifyPassword, type Argon2Parameters } from '../keys/password-hash.ts';
-import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { isMailboxAddressInAnyForm } from '../x509/mailbox-address.ts';
 import { prefixEnd } from './page-cursor.ts';
 import type { Row } from './sql-engine.ts';
 import { normalizeAddress, type Store } from './store.ts';
@@ -93,7 +93,7 @@ export class PeopleDirectory {
   }
 
   async addPerson(o: NewPerson): Promise<Person> {
-    if (!isMailboxAddress(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address (name@example.com).`);
+    if (!isMailboxAddressInAnyForm(o.email)) throw new KakitomeError('INVALID_ARGUMENT', `"${o.email}" is not a mailbox address (name@example.com).`);
     const email = normalizeAddress(o.email);
     const roles = parseRoles(o.roles ?? []);
     const displayName = checkDisplayName(o.displayName || email.slice(0, email.indexOf('@')));
@@ -160,7 +160,7 @@ export class PeopleDirectory {
    * made with weaker parameters than today's is replaced.
    */
   async checkPassword(email: string, password: string): Promise<Person | undefined> {
-    const rows = isMailboxAddress(email) ? await this.#engine.all(`SELECT ${COLUMNS} FROM people WHERE email = ?`, [normalizeAddress(email)]) : [];
+    const rows = isMailboxAddressInAnyForm(email) ? await this.#engine.all(`SELECT ${COLUMNS} FROM people WHERE email = ?`, [normalizeAddress(email)]) : [];
     const row = rows[0];
     const stored = row && row.password_hash !== null && !row.disabled_at ? String(row.password_hash) : undefined;
     if (!(await verifyPassword(password, stored, this.#hash)) || !row) return undefined;

@@ -11,7 +11,7 @@
  * error, so an imported name never becomes a formula in someone's export later.
  */
 import { isKakitomeError, KakitomeError } from '../errors.ts';
-import { isMailboxAddress } from '../x509/mailbox-address.ts';
+import { isMailboxAddressInAnyForm } from '../x509/mailbox-address.ts';
 import { parseCsv } from './parse-csv.ts';
 import { checkDisplayName, type ConsoleLanguage, type PeopleDirectory } from './people-directory.ts';
 import { normalizeAddress } from './store.ts';
@@ -64,7 +64,7 @@ export function looksLikeFormula(cell: string): boolean {
 
 function problemOf(r: ImportRecord): ImportProblem | undefined {
   if (looksLikeFormula(r.email) || looksLikeFormula(r.name)) return 'formula';
-  if (!isMailboxAddress(r.email)) return 'email';
+  if (!isMailboxAddressInAnyForm(r.email)) return 'email';
   if (r.language && r.language !== 'ja' && r.language !== 'en') return 'language';
   try {
     checkDisplayName(r.name);

@@ -13,6 +13,16 @@ export function isMailboxAddress(text: string): boolean {
   return EMAIL.test(text.trim());
 }
 
+/**
+ * isMailboxAddress of the address as the store files it (normalizeAddress): the domain
+ * may be written with its Unicode labels ('山田@例え.jp' is '山田@xn--r8jz45g.jp'). For
+ * what a person types (the console's people, sign-in, imports); the caller files the
+ * normalized form, never the text as typed.
+ */
+export function isMailboxAddressInAnyForm(text: string): boolean {
+  return isMailboxAddress(normalizeAddress(text));
+}
+
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
 /** True for a lower-case ASCII mail domain of at least two labels (example.co.jp, xn--...). */

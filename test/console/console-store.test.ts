@@ -89,6 +89,17 @@ for (const f of engineFactories('kakitome-console-store-')) {
       assert.ok((await store.auditLog({ limit: 20 })).some((e) => e.action === 'person.roles' && e.object === 'taro@example.co.jp'));
     });
 
+    test('people: an internationalised domain may be typed with its Unicode labels; the account is filed and found under its A-label form', async () => {
+      const p = await people.addPerson({ email: '山田@例え.jp', password: 'correct horse battery' });
+      assert.equal(p.email, '山田@xn--r8jz45g.jp');
+      await assert.rejects(people.addPerson({ email: '山田@xn--r8jz45g.jp' }), /has an account already/);
+      for (const form of ['山田@例え.jp', '山田@XN--R8JZ45G.jp', '山田@xn--r8jz45g.jp.']) {
+        assert.equal((await people.checkPassword(form, 'correct horse battery'))?.id, p.id, form);
+        assert.equal((await people.findPersonByEmail(form))?.id, p.id, form);
+      }
+      await assert.rejects(people.addPerson({ email: 'x@例え' }), (e: unknown) => isKakitomeError(e, 'INVALID_ARGUMENT'), 'one label is no mail domain');
+    });
+
     test('checkPassword: the right password only, never for a person without one, and a weak hash is upgraded', async () => {
       assert.equal((await people.checkPassword('ADMIN@example.co.jp', 'correct horse battery'))?.email, 'admin@example.co.jp');
       assert.equal(await people.checkPassword('admin@example.co.jp', 'wrong horse battery'), undefined);

@@ -206,3 +206,23 @@ test('a flood of distinct rate-limit keys (addresses, account names) does not gr
   for (let i = 0; i < 10; i++) busy.take('victim', 10);
   assert.equal(busy.take('victim', 10).allowed, false);
 });
+
+test('the per-account sign-in limit counts every written form of one address (case, final dot, full-width or Unicode domain labels)', async () => {
+  const { startAdminFixture, ROLE_PEOPLE } = await import('../console/admin-fixture.ts');
+  const fx = await startAdminFixture({ rates: { signInPerAddress: 1000, signInPerAccount: 3 } });
+  try {
+    const email = ROLE_PEOPLE.officer!.email;
+    const [local, domain] = email.split('@') as [string, string];
+    const fullWidth = [...domain].map((ch) => /[a-z]/.test(ch) ? String.fromCharCode(ch.charCodeAt(0) + 0xfee0) : ch).join('');
+    const forms = [email, email.toUpperCase(), `${email}.`, `${local}@${fullWidth}`, `${local}@${domain.replaceAll('.', '\u3002')}`];
+    const statuses: number[] = [];
+    for (const form of forms) {
+      const r = await new ConsoleClient(() => ({ url: fx.server.url, origin: fx.server.console.origin.baseUrl })).request('/sign-in', { form: { email: form, password: 'not the password', next: '/' } });
+      statuses.push(r.status);
+      await r.text();
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429], 'one account, one budget, however the address is written');
+  } finally {
+    await fx.close();
+  }
+});

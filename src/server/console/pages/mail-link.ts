@@ -10,7 +10,7 @@
  * nothing; the POST does, once. A person with a passkey proves it next, as after
  * a password.
  */
-import { isMailboxAddress } from '../../../x509/mailbox-address.ts';
+import { isMailboxAddressInAnyForm } from '../../../x509/mailbox-address.ts';
 import { normalizeAddress } from '../../../store/store.ts';
 import type { Person } from '../../../store/people-directory.ts';
 import { FORM_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
@@ -51,7 +51,7 @@ export const requestMailLink: ConsoleHandler = async (c, cx, v) => {
   const form = await readForm(c, FORM_MAX_BYTES);
   const email = textField(form, 'email', 320);
   await takeRate(cx, 'link', v.client, cx.rates.linkPerAddress);
-  if (!isMailboxAddress(email)) return page(v, { title: t.heading, status: 400, body: notice('bad', t.notAnAddress) });
+  if (!isMailboxAddressInAnyForm(email)) return page(v, { title: t.heading, status: 400, body: notice('bad', t.notAnAddress) });
   await takeRate(cx, 'mail-link', normalizeAddress(email), LINKS_PER_ADDRESS);
   const lang = v.lang;
   const organisation = v.organisation;

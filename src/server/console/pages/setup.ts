@@ -12,7 +12,7 @@ import { checkImportedCa, importCertificateAuthority } from '../../../ca/import-
 import { isKakitomeError, KakitomeError } from '../../../errors.ts';
 import { importPkcs12, type Pkcs12Contents } from '../../../keys/import-pkcs12.ts';
 import { checkOrganisationName, parseMailDomains } from '../../../store/organisation-settings.ts';
-import { isMailboxAddress } from '../../../x509/mailbox-address.ts';
+import { isMailboxAddressInAnyForm } from '../../../x509/mailbox-address.ts';
 import { SETUP_MAX_BYTES, type ConsoleContext, type ConsoleHandler, type ConsoleView } from '../console-context.ts';
 import { takeRate } from '../rate-limit.ts';
 import { fileField, readForm, textField } from '../read-form.ts';
@@ -95,7 +95,7 @@ export const setupSubmit: ConsoleHandler = async (c, cx, v) => {
     checkOrganisationName(f.organisation);
     domains = parseMailDomains(f.domains);
     if (!domains.length) throw new KakitomeError('INVALID_ARGUMENT', v.t.setup.domainsHint);
-    if (!isMailboxAddress(f.email)) throw new KakitomeError('INVALID_ARGUMENT', `${f.email}: ${v.t.setup.email}?`);
+    if (!isMailboxAddressInAnyForm(f.email)) throw new KakitomeError('INVALID_ARGUMENT', `${f.email}: ${v.t.setup.email}?`);
     const problem = passwordProblem(v, password, textField(form, 'password2', 4096, false));
     if (problem) return again(problem);
     if (caName === undefined && f.ca === 'import') {

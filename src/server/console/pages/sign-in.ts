@@ -15,7 +15,8 @@ import { mailLinkForm } from './mail-link.ts';
 import { takeRate } from '../rate-limit.ts';
 import { recordStepUp } from '../step-up.ts';
 import { readForm, textField } from '../read-form.ts';
-import { isMailboxAddress } from '../../../x509/mailbox-address.ts';
+import { isMailboxAddressInAnyForm } from '../../../x509/mailbox-address.ts';
+import { normalizeAddress } from '../../../store/store.ts';
 import { h, notice, page, safeNext, seeOther, type Html } from '../render.ts';
 
 /**
@@ -77,11 +78,13 @@ export const signInSubmit: ConsoleHandler = async (c, cx, v) => {
   const password = textField(form, 'password', 4096, false);
   const next = textField(form, 'next', 600);
   await takeRate(cx, 'sign-in', v.client, cx.rates.signInPerAddress);
-  await takeRate(cx, 'sign-in-account', email.toLowerCase(), cx.rates.signInPerAccount);
+  // Keyed by the address as the store files it: every written form of one account (case, a final dot,
+  // full-width or Unicode domain labels) draws on one budget.
+  await takeRate(cx, 'sign-in-account', normalizeAddress(email), cx.rates.signInPerAccount);
   const person = await cx.people.checkPassword(email, password);
   if (!person) {
     // What is not an address is kept out of the log: it is often the password, typed in the wrong field.
-    const address = isMailboxAddress(email);
+    const address = isMailboxAddressInAnyForm(email);
     await cx.service.store.actingAs('console').audit('console.sign-in.refused', address ? email : undefined, address ? undefined : 'not an address');
     return page(v, { title: v.t.signIn.title, status: 401, body: signInForm(v, { email, next, more: h`${oidcLink(cx, v)}${mailLinkForm(cx, v)}`, message: notice('bad', v.t.signIn.failed) }) });
   }
