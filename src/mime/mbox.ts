@@ -34,6 +34,30 @@ export function looksLikeMbox(head: Uint8Array): boolean {
 
 const NOT_MBOX = 'Malformed input: not an mbox file (it does not start with a "From " line).';
 
+/**
+ * What a From_ line holds after "From " (RFC 4155 2: a sender, then an asctime(3)
+ * timestamp, which ends with the time and the year; a zone or more may follow):
+ * "alice@example.com Mon Nov 23 13:00:09 2026". Prose that begins a line with
+ * "From " ("From now on, ...") has no such time and year.
+ */
+const ENVELOPE = /^[^\s:]+ +.*\b\d{1,2}:\d{2}(?::\d{2})? .*\b\d{4}\b/;
+
+/**
+ * How strictly a "From " line is taken as the start of a message.
+ * - `mboxrd` (the CLI's reading): every line that starts with "From " is one.
+ * - `separated`: only one that begins the file or follows an empty line, and holds
+ *   a sender and a date (ENVELOPE); any other unquoted "From " line stays in its
+ *   message, which fails (MALFORMED). Used where the file comes from someone else
+ *   (the signing service's batch uploads): an mbox written without mboxrd quoting (a
+ *   script that only concatenates messages) keeps body lines such as "From now on,
+ *   ..." bare, and reading every one as a separator signed the message cut short
+ *   there and made a second "message" from the rest, every later index shifted;
+ *   text a tenant's customer put in the body could even start a message of its own.
+ */
+export type MboxSeparators = 'mboxrd' | 'separated';
+
+const UNQUOTED_FROM = 'Malformed input: the message holds a line that starts with "From " but is no separator (not after an empty line, or no sender and date, RFC 4155): the file is not mboxrd, so where the message ends is uncertain. Quote such body lines as ">From " (mboxrd), or send the messages as NDJSON or multipart. It is not signed.';
+
 function stripEol(line: Buffer): Buffer {
   let end = line.length;
   if (end > 0 && line[end - 1] === 0x0a) end--;
@@ -57,6 +81,16 @@ function isBlank(data: Buffer, from: number, to: number): boolean {
   return true;
 }
 
+/** Whether `data` (whole lines) ends with an empty line; `before` when it is empty. */
+function endsBlank(data: Buffer, before: boolean): boolean {
+  let e = data.length;
+  if (e === 0) return before;
+  if (data[e - 1] !== 0x0a) return false;
+  e--;
+  if (e > 0 && data[e - 1] === 0x0d) e--;
+  return e === 0 || data[e - 1] === 0x0a;
+}
+
 /** The LIMIT error of a message larger than a batch reads into memory (the batch reports which message: its number). */
 export function oversizedMessageError(maxMessageBytes: number): KakitomeError {
   return new KakitomeError('LIMIT', `The message is larger than ${Math.floor(maxMessageBytes / (1024 * 1024))} MiB, the most a batch reads into memory: it is skipped.`);
@@ -78,9 +112,15 @@ class MboxSplitter {
   #envelope: string | undefined;
   #oversized = false;
   #index = 0;
+  readonly #separated: boolean;
+  /** The current message holds a bare "From " line that is no separator (`separated` only): it fails, its bytes are dropped. */
+  #unquoted = false;
+  /** Whether the input taken so far ends with an empty line (true at the start). */
+  #endedBlank = true;
 
-  constructor(maxMessageBytes: number) {
+  constructor(maxMessageBytes: number, separators: MboxSeparators = 'mboxrd') {
     this.#max = maxMessageBytes;
+    this.#separated = separators === 'separated';
   }
 
   get started(): boolean {
@@ -88,7 +128,7 @@ class MboxSplitter {
   }
 
   #add(piece: Buffer): void {
-    if (this.#oversized || piece.length === 0) return;
+    if (this.#oversized || this.#unquoted || piece.length === 0) return;
     this.#size += piece.length;
     if (this.#size > this.#max) {
       this.#oversized = true;
@@ -100,7 +140,9 @@ class MboxSplitter {
 
   #finish(): MboxEntry {
     let entry: MboxEntry;
-    if (this.#oversized) {
+    if (this.#unquoted && !this.#oversized) {
+      entry = { index: this.#index, envelope: this.#envelope!, error: new KakitomeError('MALFORMED', UNQUOTED_FROM) };
+    } else if (this.#oversized) {
       entry = { index: this.#index, envelope: this.#envelope!, error: oversizedMessageError(this.#max) };
     } else {
       let message = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, this.#size);
@@ -113,13 +155,28 @@ class MboxSplitter {
     this.#pieces = [];
     this.#size = 0;
     this.#oversized = false;
+    this.#unquoted = false;
     return entry;
   }
 
   /** The message being read is too large: its bytes are dropped (one line longer than a message). */
   dropCurrent(): void {
     this.#oversized = true;
+    this.#endedBlank = false;
     this.#pieces = [];
+  }
+
+  /** Whether the line before `start` (a line start in `data`, which starts at a line start) is empty. */
+  #blankBefore(data: Buffer, start: number): boolean {
+    if (start === 0) return this.#endedBlank;
+    let j = start - 1;
+    if (j > 0 && data[j - 1] === 0x0d) j--;
+    return j === 0 || data[j - 1] === 0x0a;
+  }
+
+  /** `separated`: whether the "From " line at `start` (its text after "From " is `envelope`) starts a message. */
+  #separates(data: Buffer, start: number, envelope: string): boolean {
+    return !this.#separated || ((this.#envelope === undefined || this.#blankBefore(data, start)) && ENVELOPE.test(envelope));
   }
 
   /** Takes whole lines; the messages they complete are pushed onto `out`. */
@@ -129,6 +186,16 @@ class MboxSplitter {
       const start = lineStartBefore(data, hit);
       if (start < 0) continue;
       if (start === hit) {
+        const eol = data.indexOf(0x0a, hit);
+        const end = eol < 0 ? data.length : eol + 1;
+        const envelope = stripEol(data.subarray(hit, end)).subarray(5).toString('latin1');
+        if (!this.#separates(data, start, envelope)) {
+          if (this.#envelope === undefined) throw new KakitomeError('MALFORMED', `${NOT_MBOX.slice(0, -2)} with a sender and a date, RFC 4155).`);
+          // A bare "From " line inside the message: the message fails, the line does not cut it.
+          this.#unquoted = true;
+          this.#pieces = [];
+          continue;
+        }
         // A separator: ends the message before it, and its text is the next envelope.
         if (this.#envelope === undefined) {
           // QUIRK: blank lines before the first separator are tolerated; anything else means this is no mbox.
@@ -137,9 +204,7 @@ class MboxSplitter {
           this.#add(data.subarray(from, start));
           out.push(this.#finish());
         }
-        const eol = data.indexOf(0x0a, hit);
-        const end = eol < 0 ? data.length : eol + 1;
-        this.#envelope = stripEol(data.subarray(hit, end)).subarray(5).toString('latin1');
+        this.#envelope = envelope;
         from = end;
       } else if (this.#envelope !== undefined) {
         // A quoted From line: one ">" less.
@@ -147,6 +212,7 @@ class MboxSplitter {
         from = start + 1;
       }
     }
+    this.#endedBlank = this.#separated ? endsBlank(data, this.#endedBlank) : true;
     if (this.#envelope === undefined) {
       if (!isBlank(data, from, data.length)) throw new KakitomeError('MALFORMED', NOT_MBOX);
       return;
@@ -163,10 +229,11 @@ class MboxSplitter {
 /**
  * Splits an mbox stream into messages, one at a time (the file is never held in
  * memory whole). A message larger than `maxMessageBytes` is yielded with an error
- * instead of its bytes, and reading resumes at the next separator.
+ * instead of its bytes, and reading resumes at the next separator. `separators`:
+ * which "From " lines start a message (MboxSeparators).
  */
-export async function* splitMbox(source: AsyncIterable<Buffer | string>, maxMessageBytes: number): AsyncGenerator<MboxEntry> {
-  const splitter = new MboxSplitter(maxMessageBytes);
+export async function* splitMbox(source: AsyncIterable<Buffer | string>, maxMessageBytes: number, separators: MboxSeparators = 'mboxrd'): AsyncGenerator<MboxEntry> {
+  const splitter = new MboxSplitter(maxMessageBytes, separators);
   let pending: Buffer = Buffer.alloc(0);
   const out: MboxEntry[] = [];
   for await (const chunk of source) {

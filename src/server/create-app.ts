@@ -10,7 +10,7 @@ import { Hono, type Context } from 'hono';
 import type { ApiKeyRecord } from '../store/tenant-directory.ts';
 import { authenticate } from './authenticate.ts';
 import { buildOpenApiDocument } from './openapi.ts';
-import { makeProblem, problemFor, problemResponse, ProblemError } from './problem.ts';
+import { makeProblem, problemFor, problemResponse, ProblemError, shown } from './problem.ts';
 import { readMessageBody, type IncomingBody } from './read-limited-body.ts';
 import { ADD_IDENTITY, BATCH_RESULT, CREATE_BATCH, DELETE_BATCH, GET_BATCH, LIST_BATCHES, DECRYPT, ENCRYPT, HEALTH, IDENTITIES, METRICS, OPENAPI, RETIRE_IDENTITY, ROUTES, SIGN, TENANT_SETTINGS, CHANGE_TENANT_SETTINGS, VERIFY, type RouteSpec } from './routes.ts';
 import { actorOf, type AppEnv, type ServiceContext } from './service-context.ts';
@@ -131,7 +131,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
       const { tenant } = parsed(TenantPath, c.req.param(), 'Path parameter');
       const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json' && type !== 'application/merge-patch+json') {
-        throw new ProblemError(415, 'INVALID_ARGUMENT', `Send the settings to change as application/json, e.g. {"dkim": true, "hash": "sha384"}${type ? `, not ${type}` : ''}.`);
+        throw new ProblemError(415, 'INVALID_ARGUMENT', `Send the settings to change as application/json, e.g. {"dkim": true, "hash": "sha384"}${type ? `, not ${shown(type)}` : ''}.`);
       }
       const change = await readJsonBody(c.req.raw, incomingOf(c), TenantSettingsChange, { limit: SETTINGS_MAX_BYTES, hint: 'send e.g. {"opaque": false, "hash": "sha384", "pss": false, "dkim": true}' });
       return c.json(await changeTenantSettingsFor(ctx, key!, tenant, change));
@@ -206,7 +206,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
 
   app.notFound((c) => {
     if (options.console && !isApiPath(c.req.path)) return consoleNotFound(c, options.console);
-    const { problem } = problemFor(new ProblemError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}: see /api/v1/openapi.json.`), c.get('state')?.requestId);
+    const { problem } = problemFor(new ProblemError(404, 'NOT_FOUND', `No route ${shown(c.req.method, 16)} ${shown(c.req.path, 200)}: see /api/v1/openapi.json.`), c.get('state')?.requestId);
     c.get('state').code = problem.code;
     return problemResponse(problem);
   });

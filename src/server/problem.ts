@@ -47,8 +47,20 @@ const STATUS: Partial<Record<ProblemCode, number>> = {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large',
-  415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
 };
+
+/**
+ * A value of the request (a media type, a path, a parameter's name) as an answer
+ * names it: printable ASCII only, at most `max` characters. Problem details are
+ * JSON, so nothing is unescaped, but a refusal audited under the caller's key keeps
+ * its detail: echoed whole, a 16 KiB Content-Type or path went into the audit log
+ * with every refused request, control and 8-bit bytes included.
+ */
+export function shown(value: string, max = 64): string {
+  const printable = value.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > max ? `${printable.slice(0, max)}...` : printable;
+}
 
 /** What a 503 for the service's own passing trouble asks the client to wait. */
 const RETRY_AFTER_SECONDS = 30;

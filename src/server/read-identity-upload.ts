@@ -8,7 +8,7 @@
  * Anything else is 415. A password never reaches a log line or a problem detail.
  */
 import type { z } from 'zod';
-import { ProblemError } from './problem.ts';
+import { ProblemError, shown } from './problem.ts';
 import type { IncomingBody } from './read-limited-body.ts';
 import { readBoundedBody, readJsonBody } from './read-json-body.ts';
 import { IssueIdentity } from './schemas.ts';
@@ -63,5 +63,5 @@ export async function readIdentityUpload(request: Request, incoming: IncomingBod
   if (type === 'application/json') {
     return { kind: 'issue', request: await readJsonBody(request, incoming, IssueIdentity, { limit: MAX_JSON_BYTES, hint: 'send {"email": "news@example.com"} to have the internal CA issue an identity' }) };
   }
-  throw new ProblemError(415, 'INVALID_ARGUMENT', `Send a PKCS#12 file as application/pkcs12 (password in Kakitome-Pkcs12-Password) or as multipart/form-data (fields pkcs12 and password), or application/json {"email": ...} to issue one${type ? `, not ${type}` : ''}.`);
+  throw new ProblemError(415, 'INVALID_ARGUMENT', `Send a PKCS#12 file as application/pkcs12 (password in Kakitome-Pkcs12-Password) or as multipart/form-data (fields pkcs12 and password), or application/json {"email": ...} to issue one${type ? `, not ${shown(type)}` : ''}.`);
 }

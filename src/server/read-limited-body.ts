@@ -11,7 +11,7 @@
  * destroys the 413 it has not read yet (EPIPE/ECONNRESET instead of the answer).
  */
 import type { Readable } from 'node:stream';
-import { ProblemError } from './problem.ts';
+import { ProblemError, shown } from './problem.ts';
 
 function tooLarge(limit: number): ProblemError {
   return new ProblemError(413, 'LIMIT', `The message is larger than this service accepts (${limit} bytes; --max-message-size): it was not read.`);
@@ -32,9 +32,15 @@ export interface RequestBody {
  * as if they were the message. RFC 9110 15.5.16: Accept-Encoding names what is taken.
  */
 export function refuseEncodedBody(headers: Pick<Headers, 'get'>): void {
+  // node:http decodes chunked only: under "Transfer-Encoding: gzip, chunked" the body read is
+  // still gzip. RFC 9112 6.1: a transfer coding the server does not understand is 501.
+  const transfer = headers.get('transfer-encoding');
+  if (transfer !== null && !/^\s*chunked\s*$/i.test(transfer)) {
+    throw new ProblemError(501, 'INVALID_ARGUMENT', `The body is sent in a transfer coding this service does not decode (Transfer-Encoding: ${shown(transfer, 40)}): send it with Content-Length, or with Transfer-Encoding: chunked alone.`, { connection: 'close' });
+  }
   const coding = headers.get('content-encoding');
   if (coding === null || /^[\s,]*(?:identity[\s,]*)*$/i.test(coding)) return;
-  throw new ProblemError(415, 'INVALID_ARGUMENT', `The body is sent in a content coding (Content-Encoding: ${coding.slice(0, 40)}): this service takes bodies as they are. Send it uncompressed, without Content-Encoding (curl: --data-binary without --compressed).`, { 'accept-encoding': 'identity' });
+  throw new ProblemError(415, 'INVALID_ARGUMENT', `The body is sent in a content coding (Content-Encoding: ${shown(coding, 40)}): this service takes bodies as they are. Send it uncompressed, without Content-Encoding (curl: --data-binary without --compressed).`, { 'accept-encoding': 'identity' });
 }
 
 export async function readLimitedBody(request: RequestBody, limit: number, incoming?: IncomingBody): Promise<Buffer> {
@@ -99,7 +105,7 @@ function readIncoming(incoming: IncomingBody, limit: number): Promise<Buffer> {
 export function readMessageBody(request: RequestBody, limit: number, incoming?: IncomingBody): Promise<Buffer> {
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'message/rfc822') {
-    return Promise.reject(new ProblemError(415, 'INVALID_ARGUMENT', `The body must be a whole message sent as Content-Type: message/rfc822${type ? `, not ${type}` : ''} (curl: -H 'Content-Type: message/rfc822' --data-binary @message.eml).`));
+    return Promise.reject(new ProblemError(415, 'INVALID_ARGUMENT', `The body must be a whole message sent as Content-Type: message/rfc822${type ? `, not ${shown(type)}` : ''} (curl: -H 'Content-Type: message/rfc822' --data-binary @message.eml).`));
   }
   return readLimitedBody(request, limit, incoming);
 }

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isKakitomeError } from '../errors.ts';
-import { problemFor, ProblemError, type Problem } from './problem.ts';
+import { problemFor, ProblemError, shown, type Problem } from './problem.ts';
 import { actorOf, type RequestState, type ServiceContext } from './service-context.ts';
 
 type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } };
@@ -18,7 +18,7 @@ export function parsed<T>(schema: Schema<T>, values: unknown, what: string): T {
   const r = schema.safeParse(values);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  throw new ProblemError(400, 'INVALID_ARGUMENT', `${what} ${issue.path.map(String).join('.') || '(unknown)'}: ${issue.message}.`);
+  throw new ProblemError(400, 'INVALID_ARGUMENT', `${what} ${shown(issue.path.map(String).join('.'), 64) || '(unknown)'}: ${shown(issue.message, 200)}.`);
 }
 
 export function startRequest(ctx: ServiceContext): { state: RequestState; started: number } {

@@ -84,13 +84,26 @@ function drainRest(req: IncomingMessage): void {
   req.resume();
 }
 
+/**
+ * The Authorization field, none when the request has two: node:http keeps the first
+ * and drops the rest, where the other routes' fetch Request joins them into a value
+ * no key matches (401). Two credentials are a refusal on every route, whichever one a
+ * proxy in front meant.
+ */
+function authorizationOf(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization' && ++seen > 1) return undefined;
+  return req.headers.authorization;
+}
+
 export async function answerSignRequest(ctx: ServiceContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { state, started } = startRequest(ctx);
   state.route = SIGN.path;
   if (SIGN.audit) state.audit = SIGN.audit;
   let status = 500;
   try {
-    const key = await authenticate(ctx, req.headers.authorization, 'sign');
+    const key = await authenticate(ctx, authorizationOf(req), 'sign');
     state.key = key;
     const url = req.url ?? '';
     const query = url.length === SIGN.path.length ? NO_QUERY : parsed(SignQuery, queryOf(url), 'Query parameter');

@@ -9,7 +9,7 @@
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { answerSignRequest, isSignRequest } from './sign-route.ts';
 import type { Store } from '../store/store.ts';
@@ -101,7 +101,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   const app = createApp(service, { console: consoleContext });
   const honoListener = getRequestListener(app.fetch);
   // Slow-loris bounds: headers within 20 s, a whole request within 5 minutes (a 50 MiB upload at 1.4 Mbit/s).
-  const server = createServer({ headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
     // The signing route on node:http itself (sign-route.ts); everything else through Hono.
     if (isSignRequest(req)) {
       answerSignRequest(service, req, res).catch((e: unknown) => {
@@ -110,6 +110,21 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
       });
     }
     else void honoListener(req, res);
+  };
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, answer);
+  // Expect: 100-continue (curl sends it for bodies over 1 MiB). node:http answers "100 Continue"
+  // at once by default, before the key, the media type or the size is checked, so a client
+  // with no key was invited to send its whole body. Now the 100 goes only when the body
+  // is read (a 'data' or 'readable' listener: the key, scope, rate and Content-Length
+  // passed); a refusal is the final answer instead, and node:http closes that connection.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const invite = (event: string | symbol) => {
+      if (event !== 'data' && event !== 'readable') return;
+      req.off('newListener', invite);
+      if (!res.headersSent) res.writeContinue();
+    };
+    req.on('newListener', invite);
+    answer(req, res);
   });
   // Open descriptors bounded (each serving thread its share of the node's): past it a new connection is closed as it arrives.
   server.maxConnections = Math.ceil((config.maxConnections ?? DEFAULT_MAX_CONNECTIONS) / Math.max(1, config.workers ?? 1));

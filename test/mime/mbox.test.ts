@@ -243,3 +243,33 @@ test('MboxEntryWriter.addChunks writes what add writes of the joined pieces: quo
     whole.reset(round * 50);
   }
 });
+
+test('separated: only a dated From_ line after an empty line starts a message; a bare one fails its message, at any chunk size', async () => {
+  const separated = async (data: Buffer, size: number) => {
+    const out = [];
+    for await (const e of splitMbox(chunks(data, size), 1 << 20, 'separated')) out.push(e.error ? `${e.envelope}: ${e.error.code}` : `${e.envelope}: ${e.message!.toString('latin1')}`);
+    return out;
+  };
+  // What the mboxrd writer makes reads the same.
+  const file = Buffer.concat(messages.map((m, i) => formatMboxEntry(`sender${i}@example.com Mon Nov 23 13:00:0${i} 2026`, m)));
+  const rd = (await collect(file, 1 << 16)).map((e) => `${e.envelope}: ${e.message!.toString('latin1')}`);
+  const envelope = (i: number) => `From s@example.com Mon Nov 23 13:00:0${i} 2026`;
+  const hostile = Buffer.from([
+    `${envelope(0)}\r\nSubject: one\r\n\r\nFrom now on\r\n\r\n`,
+    `${envelope(1)}\nSubject: two\n\nbody\n\nFrom next week, hours change.\n\n`,
+    `${envelope(2)}\nSubject: three\n\nnote:\n${envelope(9)}\nFrom: ceo@example.com\n\nPay.\n\n`,
+    `${envelope(3)}\r\nSubject: four\r\n\r\nlast\r\n`,
+  ].join(''));
+  for (const size of [1, 2, 7, 64, 1 << 16]) {
+    assert.deepEqual(await separated(file, size), rd, `an mboxrd file, read ${size} bytes at a time`);
+    assert.deepEqual(await separated(hostile, size), [
+      `${envelope(0).slice(5)}: MALFORMED`,
+      `${envelope(1).slice(5)}: MALFORMED`,
+      `${envelope(2).slice(5)}: MALFORMED`,
+      `${envelope(3).slice(5)}: Subject: four\r\n\r\nlast\r\n`,
+    ], `read ${size} bytes at a time`);
+  }
+  // The CLI's reading is unchanged: every From line is a separator.
+  assert.equal((await collect(hostile, 64)).length, 7);
+  await assert.rejects(separated(Buffer.from('From here on\nSubject: x\n\nbody\n'), 7), (e) => isKakitomeError(e, 'MALFORMED'));
+});

@@ -2,7 +2,8 @@
  * The messages of a batch upload, by its Content-Type, one entry at a time:
  *
  * - application/mbox (RFC 4155, the mboxrd reading of `kakitome sign -i FILE.mbox`,
- *   src/mime/mbox.ts): each message after its "From " line, which the result keeps;
+ *   src/mime/mbox.ts, stricter on separators: a From_ line after an empty line, with
+ *   a sender and a date): each message after its "From " line, which the result keeps;
  * - application/x-ndjson (or application/ndjson): one JSON object a line
  *   (split-ndjson-messages.ts);
  * - multipart/mixed or multipart/form-data: one message a part
@@ -11,7 +12,7 @@
  * Any other type is 415 before a byte is read.
  */
 import { splitMbox } from '../../mime/mbox.ts';
-import { ProblemError } from '../problem.ts';
+import { ProblemError, shown } from '../problem.ts';
 import type { ChunkEntry } from './chunk-records.ts';
 import { splitMultipartMessages, multipartBoundary } from './split-multipart-messages.ts';
 import { splitNdjsonMessages } from './split-ndjson-messages.ts';
@@ -25,7 +26,9 @@ export interface BatchUploadReader {
 }
 
 async function* mboxEntries(source: AsyncIterable<Buffer>, maxMessageBytes: number): AsyncGenerator<ChunkEntry> {
-  for await (const e of splitMbox(source, maxMessageBytes)) {
+  // Only a From_ line after an empty line, with a sender and a date, starts a message: a bare
+  // "From " line in a body fails its message instead of cutting it in two (MboxSeparators).
+  for await (const e of splitMbox(source, maxMessageBytes, 'separated')) {
     yield e.message ? { envelope: e.envelope, message: e.message } : { envelope: e.envelope, error: { code: e.error?.code ?? 'MALFORMED', reason: e.error?.message ?? 'The message could not be read.' } };
   }
 }
@@ -49,6 +52,6 @@ export function batchUploadReader(contentType: string | null, maxMessageBytes: n
       return { mediaType: type, split: (s) => splitMultipartMessages(s, boundary, maxMessageBytes) };
     }
     default:
-      throw new ProblemError(415, 'INVALID_ARGUMENT', `A batch is sent as application/mbox, application/x-ndjson or multipart/mixed (one message a part)${type ? `, not ${type}` : ''} (curl: -H 'Content-Type: application/mbox' --data-binary @mail.mbox).`);
+      throw new ProblemError(415, 'INVALID_ARGUMENT', `A batch is sent as application/mbox, application/x-ndjson or multipart/mixed (one message a part)${type ? `, not ${shown(type)}` : ''} (curl: -H 'Content-Type: application/mbox' --data-binary @mail.mbox).`);
   }
 }

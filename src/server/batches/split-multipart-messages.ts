@@ -12,6 +12,7 @@
  */
 import { KakitomeError } from '../../errors.ts';
 import { BoundedPieces } from './bounded-pieces.ts';
+import { shown } from '../problem.ts';
 import type { ChunkEntry } from './chunk-records.ts';
 
 const MAX_PART_HEADER_BYTES = 16 * 1024;
@@ -53,7 +54,7 @@ export async function* splitMultipartMessages(source: AsyncIterable<Buffer>, bou
     const { bytes, oversized } = body.take();
     headers = '';
     if (type !== undefined && !TAKEN_TYPES.has(type)) {
-      return { envelope: '', error: { code: 'INVALID_ARGUMENT', reason: `The part is ${type || 'of no type'}, not a message (message/rfc822 or application/octet-stream).` } };
+      return { envelope: '', error: { code: 'INVALID_ARGUMENT', reason: `The part is ${type ? shown(type) : 'of no type'}, not a message (message/rfc822 or application/octet-stream).` } };
     }
     if (oversized) return { envelope: '', error: { code: 'LIMIT', reason: `The message is larger than this service accepts (${maxMessageBytes} bytes; --max-message-size).` } };
     if (bytes.length === 0) return { envelope: '', error: { code: 'MALFORMED', reason: 'The part is empty.' } };

@@ -14,7 +14,12 @@
  * A long line is parsed only once it has that shape (one member, a string, read
  * with indexOf): JSON.parse of deeply nested arrays costs some 150 times a string
  * of the same length, a minute of the batch thread for a line near the limit.
+ * A line that is not UTF-8 (RFC 8259 8.1), or a "message" with a lone surrogate
+ * ("\ud800"), is MALFORMED: decoded as it was, each bad byte became U+FFFD and the
+ * message signed was not the one sent (Shift_JIS or Latin-1 text put in a JSON
+ * string as raw bytes; 8-bit mail goes as "base64").
  */
+import { isUtf8 } from 'node:buffer';
 import { BoundedPieces } from './bounded-pieces.ts';
 import type { ChunkEntry } from './chunk-records.ts';
 
@@ -64,6 +69,7 @@ export function readNdjsonLine(line: string, maxMessageBytes: number): ChunkEntr
   if (keys.length !== 1 || (typeof v.message !== 'string' && typeof v.base64 !== 'string')) {
     return failure('MALFORMED', `The object has ${keys.length === 1 ? `only "${keys[0]}"` : `the members ${keys.map((k) => `"${k}"`).join(', ') || 'none'}`}: give exactly one, "message" (a string) or "base64".`);
   }
+  if (typeof v.message === 'string' && !v.message.isWellFormed()) return failure('MALFORMED', 'The "message" member holds a lone surrogate (an escape such as \\ud800 with no pair): it is no text. Send 8-bit or binary mail as "base64".');
   if (typeof v.base64 === 'string' && !BASE64.test(v.base64)) return failure('MALFORMED', 'The "base64" member is not padded base64 (RFC 4648, no line breaks).');
   const message = typeof v.message === 'string' ? Buffer.from(v.message, 'utf8') : Buffer.from(v.base64 as string, 'base64');
   if (message.length > maxMessageBytes) return failure('LIMIT', `The message is larger than this service accepts (${maxMessageBytes} bytes; --max-message-size).`);
@@ -89,7 +95,7 @@ export async function* splitNdjsonMessages(source: AsyncIterable<Buffer>, maxMes
     if (oversized) {
       yield failure('LIMIT', `The line is longer than ${maxLine} bytes: its message is larger than this service accepts (${maxMessageBytes} bytes; --max-message-size).`);
     } else if (!isBlank(parts)) {
-      yield readNdjsonLine(bytes.toString('utf8'), maxMessageBytes);
+      yield isUtf8(bytes) ? readNdjsonLine(bytes.toString('utf8'), maxMessageBytes) : failure('MALFORMED', 'The line is not UTF-8 (RFC 8259): a message in another charset (Shift_JIS, Latin-1...) goes as "base64", its bytes as they are.');
     }
   };
   for await (const chunk of source) {
