@@ -3,8 +3,9 @@
  * unauthenticated client and by a tenant that tries to get more than it may: request
  * framing that two HTTP readers could see differently, a transfer coding read as the
  * message, a body invited before the key was checked, two credentials in one
- * request, input echoed into answers and the audit log, and an mbox whose bare
- * "From " lines would cut a message in two. A real `startServer` on SQLite; requests
+ * request, input echoed into answers and the audit log, and batch uploads whose
+ * text was not what was sent: an mbox whose bare "From " lines cut a message in two,
+ * NDJSON that is not UTF-8, a multipart part in a transfer encoding. A real `startServer` on SQLite; requests
  * written byte by byte on a socket where a client library would refuse to send them.
  */
 import { test, before, after } from 'node:test';
@@ -63,6 +64,24 @@ const statuses = (text: string) => [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].m
 const signHead = (key: string, extra: string) => `POST /api/v1/sign HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: message/rfc822\r\n${extra}`;
 const chunked = (body: string) => `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
 const signedCount = async () => Number((await store.engine.all("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'api.sign'"))[0]!.n);
+
+interface BatchView { state: string; total: number; signed: number; failures: Array<{ index: number; code: string; reason: string }> }
+
+/** Uploads a batch as acme, waits until it is signed; its view and its result (the signed mbox). */
+async function signBatch(type: string, body: string | Buffer): Promise<{ view: BatchView; result: Buffer }> {
+  const auth = { authorization: `Bearer ${keys.acme!}` };
+  const r = await fetch(new URL('/api/v1/batches', server.url), { method: 'POST', headers: { ...auth, 'content-type': type }, body });
+  const created = await r.json() as { id: string };
+  assert.equal(r.status, 202, JSON.stringify(created));
+  let view: BatchView | undefined;
+  for (let i = 0; i < 200 && view?.state !== 'done'; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    view = await (await fetch(new URL(`/api/v1/batches/${created.id}`, server.url), { headers: auth })).json() as BatchView;
+  }
+  assert.equal(view!.state, 'done', JSON.stringify(view));
+  const result = Buffer.from(await (await fetch(new URL(`/api/v1/batches/${created.id}/result`, server.url), { headers: auth })).arrayBuffer());
+  return { view: view!, result };
+}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kakitome-hostile-api-'));
@@ -197,20 +216,12 @@ test('an mbox batch: a bare "From " line in a body fails its message at its own 
     entry(3, 'Your note:\nFrom evil@example.com Mon Dec  7 09:00:00 2026\nFrom: ceo@acme.example\nTo: victim@example.net\nSubject: Wire the money\n\nPay now.\n'),
     entry(4, 'Last.\n'),
   ].join('');
-  const r = await fetch(new URL('/api/v1/batches', server.url), { method: 'POST', headers: { authorization: `Bearer ${keys.acme!}`, 'content-type': 'application/mbox' }, body: upload });
-  const created = await r.json() as { id: string; total: number };
-  assert.equal(r.status, 202, JSON.stringify(created));
-  assert.equal(created.total, 5, 'one entry per message the sender wrote');
-  let view: { state: string; signed: number; failed: number; failures: Array<{ index: number; code: string; reason: string }> } | undefined;
-  for (let i = 0; i < 200 && view?.state !== 'done'; i++) {
-    await new Promise((res) => setTimeout(res, 50));
-    view = await (await fetch(new URL(`/api/v1/batches/${created.id}`, server.url), { headers: { authorization: `Bearer ${keys.acme!}` } })).json() as typeof view;
-  }
-  assert.equal(view!.state, 'done');
-  assert.deepEqual(view!.failures.map((f) => [f.index, f.code]), [[1, 'MALFORMED'], [2, 'MALFORMED'], [3, 'MALFORMED']]);
-  assert.match(view!.failures[0]!.reason, /">From "/);
-  assert.equal(view!.signed, 2);
-  const result = Buffer.from(await (await fetch(new URL(`/api/v1/batches/${created.id}/result`, server.url), { headers: { authorization: `Bearer ${keys.acme!}` } })).arrayBuffer()).toString('latin1');
+  const { view, result: signed } = await signBatch('application/mbox', upload);
+  assert.equal(view.total, 5, 'one entry per message the sender wrote');
+  assert.deepEqual(view.failures.map((f) => [f.index, f.code]), [[1, 'MALFORMED'], [2, 'MALFORMED'], [3, 'MALFORMED']]);
+  assert.match(view.failures[0]!.reason, /">From "/);
+  assert.equal(view.signed, 2);
+  const result = signed.toString('latin1');
   assert.match(result, /Subject: m0[\s\S]*Subject: m4/);
   assert.doesNotMatch(result, /Wire the money|From now on|From next week/, 'no part of a refused message was signed');
   // A file whose first line is a From_ line without a sender and date is no mbox.
@@ -229,19 +240,31 @@ test('an NDJSON line that is not UTF-8, or a message with a lone surrogate, fail
     Buffer.from(`{"message": "${draft('news@acme.example').replace(/\r\n/g, '\\r\\n')}\\ud800"}\n`),
     Buffer.from(`${JSON.stringify({ base64: Buffer.concat([Buffer.from(draft('news@acme.example', '')), sjis, Buffer.from('\r\n')]).toString('base64') })}\n`),
   ]);
-  const r = await fetch(new URL('/api/v1/batches', server.url), { method: 'POST', headers: { authorization: `Bearer ${keys.acme!}`, 'content-type': 'application/x-ndjson' }, body: upload });
-  const created = await r.json() as { id: string; total: number };
-  assert.equal(r.status, 202, JSON.stringify(created));
-  assert.equal(created.total, 4);
-  let view: { state: string; signed: number; failures: Array<{ index: number; code: string; reason: string }> } | undefined;
-  for (let i = 0; i < 200 && view?.state !== 'done'; i++) {
-    await new Promise((res) => setTimeout(res, 50));
-    view = await (await fetch(new URL(`/api/v1/batches/${created.id}`, server.url), { headers: { authorization: `Bearer ${keys.acme!}` } })).json() as typeof view;
-  }
-  assert.deepEqual(view!.failures.map((f) => [f.index, f.code]), [[1, 'MALFORMED'], [2, 'MALFORMED']], JSON.stringify(view));
-  assert.match(view!.failures[0]!.reason, /not UTF-8/);
-  assert.equal(view!.signed, 2, 'the text line and the Shift_JIS bytes sent as base64 are signed');
-  const result = Buffer.from(await (await fetch(new URL(`/api/v1/batches/${created.id}/result`, server.url), { headers: { authorization: `Bearer ${keys.acme!}` } })).arrayBuffer());
+  const { view, result } = await signBatch('application/x-ndjson', upload);
+  assert.equal(view.total, 4);
+  assert.deepEqual(view.failures.map((f) => [f.index, f.code]), [[1, 'MALFORMED'], [2, 'MALFORMED']], JSON.stringify(view));
+  assert.match(view.failures[0]!.reason, /not UTF-8/);
+  assert.equal(view.signed, 2, 'the text line and the Shift_JIS bytes sent as base64 are signed');
   assert.equal(result.indexOf(Buffer.from('\ufffd')), -1, 'no replacement character was signed');
   assert.doesNotMatch(result.toString('latin1'), /=EF=BF=BD/i, 'nor one in quoted-printable');
+});
+
+test('a multipart part in a transfer encoding fails at its index: its quoted-printable or base64 form is never signed as the message', async () => {
+  const b = 'kakitome-boundary';
+  const message = 'From: news@acme.example\r\nTo: reader@example.net\r\nSubject: Prices\r\n\r\nPrice = 10 EUR, a line long enough to be cut by a soft line break somewhere.\r\n';
+  const qp = message.replace(/=/g, '=3D').replace(/somewhere\./, '=\r\nsomewhere.');
+  const part = (headers: string, body: string) => `--${b}\r\n${headers}\r\n${body}\r\n`;
+  const upload = [
+    part('Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n', qp),
+    part('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n', Buffer.from(message).toString('base64')),
+    part('Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n', message),
+    part('Content-Type: message/rfc822\r\n', message),
+    `--${b}--\r\n`,
+  ].join('');
+  const { view, result } = await signBatch(`multipart/mixed; boundary=${b}`, upload);
+  assert.equal(view.total, 4);
+  assert.deepEqual(view.failures.map((f) => [f.index, f.code]), [[0, 'INVALID_ARGUMENT'], [1, 'INVALID_ARGUMENT']], JSON.stringify(view));
+  assert.match(view.failures[0]!.reason, /Content-Transfer-Encoding quoted-printable/);
+  assert.equal(view.signed, 2);
+  assert.doesNotMatch(result.toString('latin1'), /Price =3D 10/, 'no quoted-printable form was signed as the text');
 });

@@ -18,6 +18,8 @@ import type { ChunkEntry } from './chunk-records.ts';
 const MAX_PART_HEADER_BYTES = 16 * 1024;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const TAKEN_TYPES = new Set(['message/rfc822', 'application/octet-stream']);
+/** A part's bytes are the message as they are: no transfer encoding to undo (RFC 2046 5.2.1 allows message/rfc822 no other). */
+const AS_THEY_ARE = new Set(['7bit', '8bit', 'binary']);
 
 /** The boundary parameter of a multipart Content-Type; MALFORMED when absent or not RFC 2046's (1 to 70 characters). */
 export function multipartBoundary(contentType: string): string {
@@ -29,6 +31,11 @@ export function multipartBoundary(contentType: string): string {
 
 function partType(headers: string): string | undefined {
   const m = /(?:^|\r\n)content-type[ \t]*:[ \t]*([^;\r\n]*)/i.exec(headers);
+  return m ? m[1]!.trim().toLowerCase() : undefined;
+}
+
+function partTransferEncoding(headers: string): string | undefined {
+  const m = /(?:^|\r\n)content-transfer-encoding[ \t]*:[ \t]*([^\r\n]*)/i.exec(headers);
   return m ? m[1]!.trim().toLowerCase() : undefined;
 }
 
@@ -51,10 +58,16 @@ export async function* splitMultipartMessages(source: AsyncIterable<Buffer>, bou
 
   const finishPart = (): ChunkEntry => {
     const type = partType(headers);
+    const encoding = partTransferEncoding(headers);
     const { bytes, oversized } = body.take();
     headers = '';
     if (type !== undefined && !TAKEN_TYPES.has(type)) {
       return { envelope: '', error: { code: 'INVALID_ARGUMENT', reason: `The part is ${type ? shown(type) : 'of no type'}, not a message (message/rfc822 or application/octet-stream).` } };
+    }
+    // Taken as they were, a quoted-printable part's =3D and soft line breaks were signed as the
+    // message's text; a part is the message's own bytes, so an encoded one is refused.
+    if (encoding !== undefined && !AS_THEY_ARE.has(encoding)) {
+      return { envelope: '', error: { code: 'INVALID_ARGUMENT', reason: `The part is sent in Content-Transfer-Encoding ${shown(encoding) || '(empty)'}: a part is taken as the message's bytes as they are (7bit, 8bit or binary), so its encoded form would be signed. Send the message itself (curl -F m=@message.eml).` } };
     }
     if (oversized) return { envelope: '', error: { code: 'LIMIT', reason: `The message is larger than this service accepts (${maxMessageBytes} bytes; --max-message-size).` } };
     if (bytes.length === 0) return { envelope: '', error: { code: 'MALFORMED', reason: 'The part is empty.' } };
