@@ -36,11 +36,11 @@ const NOT_MBOX = 'Malformed input: not an mbox file (it does not start with a "F
 
 /**
  * What a From_ line holds after "From " (RFC 4155 2: a sender, then an asctime(3)
- * timestamp, which ends with the time and the year; a zone or more may follow):
- * "alice@example.com Mon Nov 23 13:00:09 2026". Prose that begins a line with
- * "From " ("From now on, ...") has no such time and year.
+ * timestamp: "alice@example.com Mon Nov 23 13:00:09 2026"; writers add a zone or
+ * put the year first, so a time and a year anywhere will do). Prose that begins a
+ * line with "From " ("From now on, ...") has no such time and year.
  */
-const ENVELOPE = /^[^\s:]+ +.*\b\d{1,2}:\d{2}(?::\d{2})? .*\b\d{4}\b/;
+const ENVELOPE = /^[^\s:]+ +(?=.*\b\d{1,2}:\d{2}\b)(?=.*\b\d{4}\b)/;
 
 /**
  * How strictly a "From " line is taken as the start of a message.
