@@ -97,6 +97,7 @@ before(async () => {
   await tenants.registerIdentities('globex', ['info@globex.example']);
   keys.acme = (await tenants.createApiKey('acme', { scopes: ['sign'] })).token;
   keys.globex = (await tenants.createApiKey('globex', { scopes: ['sign'] })).token;
+  keys.acmeAdmin = (await tenants.createApiKey('acme', { scopes: ['admin'] })).token;
   server = await startServer(store, {
     host: '127.0.0.1', port: 0, maxMessageBytes: LIMIT, shutdownGraceMs: 1000, revocation: 'allow-unknown',
     batch: { ...DEFAULT_BATCH_CONFIG, chunkMessages: 40, maxBatchBytes: 1024 * 1024, maxBatchMessages: 1000, pollMs: 50, leaseMs: 5000 },
@@ -145,6 +146,11 @@ test('a transfer coding other than chunked is 501: its coded bytes are never sig
     assert.match(sign.text, /"code":"INVALID_ARGUMENT"/);
     const batch = await exchange([`POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${keys.acme!}\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: ${coding}\r\n\r\n` + chunked(`${JSON.stringify({ message: m })}\n`)]);
     assert.deepEqual(statuses(batch.text), [501], `${coding}: ${batch.text.slice(0, 300)}`);
+  }
+  // Every route that reads a body: the settings' JSON, an identity upload.
+  for (const [method, path, type] of [['PATCH', '/api/v1/tenants/acme/settings', 'application/json'], ['POST', '/api/v1/identities', 'application/json'], ['POST', '/api/v1/identities', 'application/pkcs12']]) {
+    const { text } = await exchange([`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${keys.acmeAdmin!}\r\nContent-Type: ${type}\r\nKakitome-Pkcs12-Password: \r\nTransfer-Encoding: gzip, chunked\r\n\r\n` + chunked('{"dkim": true}')]);
+    assert.deepEqual(statuses(text), [501], `${method} ${path} ${type}: ${text.slice(0, 300)}`);
   }
   assert.equal(await signedCount(), before);
   assert.equal(Number((await store.engine.all('SELECT COUNT(*) AS n FROM batches'))[0]!.n), batchesBefore, 'no batch kept');
