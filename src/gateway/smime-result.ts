@@ -5,7 +5,7 @@
  * |---|---|
  * | a trusted signature of the From address | pass |
  * | a signature that does not verify (invalid) | fail |
- * | a good signature whose certificate is revoked, expired, not for e-mail, too weak, or not the From address's | fail |
+ * | a good signature whose certificate is revoked, expired, not for e-mail, too weak, damaged (an extension that cannot be read: MALFORMED), or not the From address's | fail |
  * | a good signature from a signer nobody vouches for (CERT_UNTRUSTED), flagged structure, a signed part inside unsigned content | neutral |
  * | revocation required and not answerable now | temperror |
  * | no signature | none |
@@ -16,7 +16,7 @@ import { KakitomeError, type ErrorCode } from '../errors.ts';
 import type { MessageVerdict } from '../smime/verdict.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 
-const FAILING: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CERT_REVOKED', 'CERT_EXPIRED', 'CERT_USAGE', 'WEAK_ALG', 'IDENTITY_MISMATCH']);
+const FAILING: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CERT_REVOKED', 'CERT_EXPIRED', 'CERT_USAGE', 'WEAK_ALG', 'IDENTITY_MISMATCH', 'MALFORMED']);
 const NEUTRAL_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAUTH_ENC', 'NOT_RECIPIENT']);
 
 export function smimeResultOfVerdict(v: MessageVerdict): SmimeAuthentication {

@@ -28,7 +28,7 @@ import type { PolicyProcessingOptions } from './process-certificate-policies.ts'
 import { RevocationChecker, DEFAULT_REVOCATION_OPTIONS, type CrlIssuerResolver, type RevocationOptions } from './check-revocation.ts';
 import { matchSenderIdentity } from './match-sender-identity.ts';
 import { recognizeSmimeProfile } from './recognize-smime-profile.ts';
-import { readAuthorityInfoAccess } from './read-certificate-extensions.ts';
+import { readAuthorityInfoAccess, unreadableExtension } from './read-certificate-extensions.ts';
 import { createHttpFetcher } from './create-http-fetcher.ts';
 import { createHostList, type HostList } from './match-host-list.ts';
 import { createStaticTrustStore } from './load-trust-anchors.ts';
@@ -137,6 +137,7 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
   // Identity and profile depend only on the certificate and the addresses: cached.
   const identities = new TtlCache<{ report: IdentityReport; warnings: string[] }>(maxEntries, nowMs);
   const profiles = new TtlCache<{ name?: string }>(maxEntries, nowMs);
+  const defects = new TtlCache<{ unreadable?: string }>(maxEntries, nowMs);
 
   const isSignedBy = (child: Certificate, issuer: Certificate): boolean => {
     const key = `${fingerprintOf(child)}:${fingerprintOf(issuer)}`;
@@ -307,14 +308,35 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
       if (alg.legacy) legacy.push(alg.legacy);
     }
 
-    // 2. The path (cached when it was valid for this clock).
+    // 2. A signer's certificate with an extension the checks below read that cannot be
+    // decoded: a verdict that names it (MALFORMED, untrusted), where reading it for the
+    // path, the identity or the profile would end verification with no verdict at all.
+    const leafFp = fingerprintOf(leaf);
+    let defect = defects.get(leafFp);
+    if (!defect) {
+      const unreadable = unreadableExtension(leaf);
+      defect = unreadable ? { unreadable } : {};
+      defects.set(leafFp, defect, nowMs() + chainTtl);
+    }
+    if (defect.unreadable) {
+      const message = `Not trusted: the signer's certificate (${certificateNames(leaf).subjectText}) cannot be judged: ${defect.unreadable}.`;
+      if (alg?.action === 'reject') warnings.push(alg.message);
+      const identity: IdentityReport = { status: 'unknown', certificateAddresses: [...certificateNames(leaf).emailAddresses], message: 'The signer\'s certificate was not compared with the sender: its names cannot be read with certainty.' };
+      return {
+        status: 'untrusted', code: 'MALFORMED', message, path: [leaf], clock, identity, warnings,
+        revocation: { status: 'not-checked', message: 'Revocation was not checked because the signer\'s certificate cannot be read.', certificates: [] },
+        ...(legacy.length > 0 ? { legacy } : {}),
+        ...(timestamp ? { timestamp } : {}),
+      };
+    }
+
+    // 3. The path (cached when it was valid for this clock).
     const search = await findPath(leaf, input.carried, input.usage, clock.time, store);
     const chain = search.chain;
     const pathFailure = search.failure;
     const failedPath = search.failedPath;
 
-    // 3. Identity and profile do not depend on the path.
-    const leafFp = fingerprintOf(leaf);
+    // 4. Identity and profile do not depend on the path.
     const idKey = `${leafFp}\n${(input.from ?? []).join('\n')}\n${input.sender ?? ''}`;
     let identity = identities.get(idKey);
     if (!identity) {
@@ -359,11 +381,11 @@ export function createSignerValidator(options: SignerValidatorOptions = {}): Sig
     warnings.push(...chain.warnings);
     legacy.push(...chain.legacy);
 
-    // 4. Revocation of the validated path.
+    // 5. Revocation of the validated path.
     const { report: rev } = await revocation.checkPath(chain.path, { carriedCrls: input.carriedCrls ?? [], carriedOcsp: input.carriedOcsp ?? [], carriedCertificates: input.carried }, clock);
     if (rev.status === 'unknown' && revocation.mode === 'allow-unknown') warnings.push(rev.message);
 
-    // 5. The verdict, most serious failure first.
+    // 6. The verdict, most serious failure first.
     const path = chain.path;
     if (alg?.action === 'reject') return report('untrusted', 'WEAK_ALG', `Not trusted: ${lowerFirst(alg.message)}`, path, rev);
     if (stampRefused) return report('untrusted', 'TIMESTAMP_INVALID', stampRefused, path, rev);

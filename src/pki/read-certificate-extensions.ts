@@ -10,9 +10,9 @@
  */
 import { decode, Tag, readOid, readBoolean, readSmallInt, type Tlv } from '../asn1/ber.ts';
 import { OID } from '../asn1/oids.ts';
-import { malformed } from '../errors.ts';
+import { KakitomeError, malformed } from '../errors.ts';
 import type { Certificate } from '../x509/certificate.ts';
-import { nameFormKey, readGeneralNames, readIa5 } from '../x509/certificate-mailboxes.ts';
+import { nameFormKey, readGeneralNames, readIa5, readSubjectAltNames } from '../x509/certificate-mailboxes.ts';
 
 export const PKI_OID = {
   ocspSigning: '1.3.6.1.5.5.7.3.9',
@@ -248,4 +248,43 @@ export function readAuthorityKeyIdentifier(cert: Certificate): Uint8Array | unde
   if (!t) return undefined;
   const k = t.children().find((c) => c.tag === 0x80);
   return k?.value;
+}
+
+/** Each extension a verifier reads, by name, with its reader (subjectAltName first: identity and name constraints read it on every path). */
+const VERIFIER_READS: ReadonlyArray<[name: string, read: (cert: Certificate) => unknown]> = [
+  ['subjectAltName', readSubjectAltNames],
+  ['keyUsage', (c) => c.keyUsage],
+  ['extendedKeyUsage', readExtKeyUsage],
+  ['basicConstraints', readBasicConstraints],
+  ['nameConstraints', readNameConstraints],
+  ['certificatePolicies', readCertificatePolicies],
+  ['policyMappings', readPolicyMappings],
+  ['policyConstraints', readPolicyConstraints],
+  ['inhibitAnyPolicy', readInhibitAnyPolicy],
+  ['cRLDistributionPoints', (c) => readDistributionPoints(c)],
+  ['freshestCRL', (c) => readDistributionPoints(c, PKI_OID.freshestCrl)],
+  ['authorityInfoAccess', readAuthorityInfoAccess],
+  ['authorityKeyIdentifier', readAuthorityKeyIdentifier],
+  ['subjectKeyIdentifier', (c) => c.subjectKeyIdentifier],
+];
+
+/**
+ * Why a certificate cannot be judged: the first extension a verifier reads that is
+ * damaged, named with the reader's reason ("its subjectAltName cannot be read
+ * (...)"), or undefined when every one reads. A verifier asks this before it reads
+ * the certificate for a decision, so a damaged certificate gets a verdict that says
+ * so (MALFORMED in the trust report) instead of ending verification with a thrown
+ * MALFORMED and no verdict at all. Each reader still throws on its own: nothing
+ * reads half an extension.
+ */
+export function unreadableExtension(cert: Certificate): string | undefined {
+  for (const [name, read] of VERIFIER_READS) {
+    try {
+      read(cert);
+    } catch (e) {
+      if (e instanceof KakitomeError && e.code === 'MALFORMED') return `its ${name} extension cannot be read (${e.message.replace(/^Malformed input: /, '').replace(/\.$/, '')})`;
+      throw e;
+    }
+  }
+  return undefined;
 }

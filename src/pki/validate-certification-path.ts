@@ -3,7 +3,8 @@
  * at a given time. Signatures of the links were verified during building; this
  * checks everything else, from the anchor down:
  *   - validity of every certificate at the chosen clock (6.1.3 (a)(2));
- *   - unknown critical extensions (6.1.4 (o), 6.1.5 (f));
+ *   - extensions this validator reads that cannot be decoded (MALFORMED, naming the
+ *     certificate and the extension), then unknown critical extensions (6.1.4 (o), 6.1.5 (f));
  *   - basicConstraints cA and pathLenConstraint, keyCertSign (6.1.4 (k)-(n));
  *   - name constraints on rfc822Name/SmtpUTF8Mailbox/emailAddress and directoryName
  *     (6.1.3 (b)-(c)), applied from the anchor too (RFC 5937 allows it; stricter);
@@ -20,7 +21,7 @@ import type { Certificate } from '../x509/certificate.ts';
 import { keyManagementBit } from '../x509/key-management-usage.ts';
 import type { ErrorCode } from '../errors.ts';
 import { OID } from '../asn1/oids.ts';
-import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, type NameConstraints } from './read-certificate-extensions.ts';
+import { PKI_OID, readBasicConstraints, readExtKeyUsage, readNameConstraints, unreadableExtension, type NameConstraints } from './read-certificate-extensions.ts';
 import { readSubjectAltNames, readSubjectEmailAddresses } from '../x509/certificate-mailboxes.ts';
 import { checkNameConstraints } from './match-name-constraints.ts';
 import { judgeCertificateAlgorithms, type AlgorithmPolicy } from './algorithm-policy.ts';
@@ -99,6 +100,10 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
 
     if (t < c.notBefore.getTime()) return fail('CERT_EXPIRED', `${who} is not valid before ${c.notBefore.toISOString()}.`, warnings);
     if (t > c.notAfter.getTime()) return fail('CERT_EXPIRED', `${who} expired on ${c.notAfter.toISOString()}.`, warnings);
+
+    // RFC 5280 6.1: a certificate whose extensions cannot be decoded cannot be processed; the path fails here, naming it, and the next candidate path is tried.
+    const unreadable = unreadableExtension(c);
+    if (unreadable) return fail('MALFORMED', `${who} cannot be judged: ${unreadable}.`, warnings);
 
     for (const [id, e] of c.extensions) {
       if (e.critical && !UNDERSTOOD_EXTENSIONS.has(id)) return fail('CERT_UNTRUSTED', `${who} has an unknown critical extension ${id}.`, warnings);

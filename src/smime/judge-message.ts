@@ -312,6 +312,8 @@ export async function judgeMessage(input: JudgeInput): Promise<Judgement> {
         ? `The signature by ${who(problem)} is valid, but revocation unknown${revocationNote([problem]).replace(/^; revocation unknown/, '')} and policy requires it (REVOCATION_UNKNOWN).`
         : code === 'TIMESTAMP_INVALID'
         ? `The signature by ${who(problem)} is valid, but its timestamp, the clock the certificate is checked at, is not usable (TIMESTAMP_INVALID): ${problem.trust?.timestamp?.message ?? ''}`.trimEnd()
+        : code === 'MALFORMED'
+        ? `The signature by ${who(problem)} is valid, but its certificate is damaged and cannot be trusted (MALFORMED): ${problem.trust?.message ?? ''}`.trimEnd()
         : code !== 'IDENTITY_MISMATCH'
         ? `The signature by ${who(problem)} is valid, but the certificate is not trusted (${code}).`
         : problem.identity.status === 'match' && problem.identity.field === 'Sender'

@@ -7,6 +7,7 @@
  */
 import type { AttachedMessageVerdict, CountersignatureVerdict, MessageVerdict, SignerVerdict } from './verdict.ts';
 import type { TrustReport } from '../pki/types.ts';
+import { certificateNames } from '../x509/certificate-names.ts';
 export interface SignerView {
   /** valid | invalid | untrusted (signature good, trust failed). */
   status: string;
@@ -145,7 +146,8 @@ function viewAnswer(r: { status: string; source?: string | undefined; time?: Dat
 
 function viewSigner(s: SignerVerdict): SignerView {
   const cert = s.certificate;
-  const addresses = s.identity.certificateAddresses.length > 0 ? s.identity.certificateAddresses : cert?.emailAddresses ?? (s.email ? [s.email] : []);
+  // certificateNames: a subjectAltName too damaged to read shows no address (the verdict says why), never a thrown view.
+  const addresses = s.identity.certificateAddresses.length > 0 ? s.identity.certificateAddresses : (cert ? certificateNames(cert).emailAddresses : undefined) ?? (s.email ? [s.email] : []);
   const view: SignerView = {
     status: s.status === 'valid' && s.trust !== undefined && s.trust.status !== 'trusted' ? 'untrusted' : s.status,
     message: s.message,
