@@ -42,6 +42,11 @@ export type ErrorCode =
   | 'NOT_RECIPIENT'
   /** A size, depth or count limit was exceeded. */
   | 'LIMIT'
+  /**
+   * The file system a file is written to is full, or the user's quota is used up
+   * (ENOSPC, EDQUOT, SQLite's SQLITE_FULL): nothing partial is kept. Remedy `diskSpace`.
+   */
+  | 'NO_SPACE'
   /** A key or certificate given to an operation is unusable for it. */
   | 'KEY_INVALID'
   /** The caller passed options that cannot work together or are out of range. */
@@ -71,7 +76,7 @@ export type ErrorCode =
  * held message's, as the list of held messages shows it; `recordedRoot`: a CA root
  * recorded from signed mail; `dkimSelector`: a domain's DKIM key), or the owner and mode of
  * a file or directory (`permissions`: the Kakitome home, the master key file, a store
- * file's directory). The message says it
+ * file's directory), or room on the file system a file is written to (`diskSpace`). The message says it
  * in words every front end can show (the API, the console, the gateway), never as a
  * command of one of them; a front end may add its own control for it (the CLI its flag
  * or command: src/cli/describe-error.ts).
@@ -79,7 +84,7 @@ export type ErrorCode =
 export type Remedy =
   | 'email' | 'passphrase' | 'from' | 'crlUrl' | 'rootCrlUrl' | 'allowInternal' | 'trust' | 'signingKey' | 'recipientKey' | 'tenant' | 'tenantDomain' | 'tenantIdentity' | 'dkimKey'
   | 'recipientCertificate' | 'internalCa' | 'ocspSigner' | 'masterKey' | 'apiKeyId' | 'heldMessageId' | 'recordedRoot' | 'dkimSelector'
-  | 'permissions';
+  | 'permissions' | 'diskSpace';
 
 export class KakitomeError extends Error {
   readonly code: ErrorCode;
@@ -142,4 +147,19 @@ export function malformed(what: string): never {
 
 export function isKakitomeError(e: unknown, code?: ErrorCode): e is KakitomeError {
   return e instanceof KakitomeError && (code === undefined || e.code === code);
+}
+
+/**
+ * The system's name for a write that failed because its file system is full or the
+ * user's quota is used up: ENOSPC, EDQUOT, or node:sqlite's SQLITE_FULL (primary
+ * result code 13, https://sqlite.org/rescode.html); else undefined. Such a failure is
+ * NO_SPACE with remedy `diskSpace`, never an internal error (the services' own reading
+ * of it, as passing trouble worth a 503, is src/server/temporary-failure.ts).
+ */
+export function diskFullCause(e: unknown): 'ENOSPC' | 'EDQUOT' | 'SQLITE_FULL' | undefined {
+  const err = e as { code?: unknown; errcode?: unknown } | undefined;
+  if (!err || typeof err !== 'object') return undefined;
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT') return err.code;
+  if (typeof err.errcode === 'number' && (err.errcode & 0xff) === 13) return 'SQLITE_FULL';
+  return undefined;
 }

@@ -31,6 +31,7 @@ const HINTS: Record<ErrorCode, string> = {
   DECRYPT_FAILED: 'Check that you used the key of a recipient (for a backup archive: its passphrase); otherwise the message or archive is damaged.',
   NOT_RECIPIENT: 'Use the key of a listed recipient (see `kakitome inspect`).',
   LIMIT: 'A size, depth or count limit was exceeded; the limits protect against hostile input.',
+  NO_SPACE: 'The file system is full (or your quota is used up); nothing partial was kept. Free space (df -h shows it) and run the command again.',
   KEY_INVALID: 'Check the key file, that it matches the certificate, and the passphrase (--pass).',
   INVALID_ARGUMENT: 'See `kakitome <command> --help`.',
   UNAUTHENTICATED: 'Send Authorization: Bearer <key> with a key from `kakitome tenant key NAME`.',
@@ -63,6 +64,7 @@ const REMEDIES: Record<Remedy, string> = {
   heldMessageId: 'The held messages and their ids: kakitome gateway held list.',
   recordedRoot: 'kakitome certs roots lists the recorded CA roots with their fingerprints.',
   dkimSelector: 'kakitome dkim list DOMAIN shows the DKIM keys and their selectors.',
+  diskSpace: 'Free space on the file system the message names (df -h shows it), or write to a path on another one (-o PATH).',
   permissions: 'Give the path to this user (chown) and close it to group and others (chmod 700 a directory, chmod 600 a file), or use a path of your own; the message says which.',
 };
 

@@ -5,7 +5,7 @@
  *   0  success (for verify: the signature is valid AND the signer is trusted)
  *   1  the message failed: verification failed, the signer is untrusted, or it
  *      cannot be decrypted
- *   2  usage error or malformed input (bad options, unreadable files, wrong
+ *   2  usage error or malformed input (bad options, unreadable files, a full disk, wrong
  *      passphrase, a key that does not fit its certificate, broken ASN.1/MIME)
  *   3  internal error: a bug in Kakitome, never a verdict about the message
  */
@@ -23,7 +23,7 @@ export type ExitCode = typeof EXIT_OK | typeof EXIT_FAILED | typeof EXIT_USAGE |
  * message. Everything else (BAD_SIG, CERT_UNTRUSTED, DECRYPT_FAILED, ...) is a
  * verdict and exits 1.
  */
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED', 'LIMIT', 'INVALID_ARGUMENT', 'KEY_INVALID']);
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED', 'LIMIT', 'INVALID_ARGUMENT', 'KEY_INVALID', 'NO_SPACE']);
 
 /** The exit status for a thrown error. */
 export function exitCodeForError(e: unknown): ExitCode {

@@ -9,7 +9,7 @@ import { open, rename, unlink, readFile, stat, lstat, realpath, writeFile } from
 import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, sep } from 'node:path';
-import { KakitomeError } from '../errors.ts';
+import { KakitomeError, diskFullCause } from '../errors.ts';
 import { writevFully } from '../cms/stream/writev-fully.ts';
 
 /**
@@ -104,6 +104,8 @@ export function childPath(dir: string, name: string): string {
 
 /** The one error for an OUT that cannot be written (the cause kept, the file-system reason said plainly). */
 export function cannotWrite(path: string, cause: unknown): KakitomeError {
+  // A full disk is not a wrong argument: its own code and remedy, so a script can tell it apart.
+  if (diskFullCause(cause)) return new KakitomeError('NO_SPACE', `Cannot write ${path}: ${describeFsError(cause as NodeJS.ErrnoException)}.`, { cause, remedy: 'diskSpace' });
   return new KakitomeError('INVALID_ARGUMENT', `Cannot write ${path}: ${describeFsError(cause as NodeJS.ErrnoException)}.`, { cause });
 }
 
@@ -120,6 +122,7 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
     case 'EISDIR': return 'is a directory';
     case 'ENOTDIR': return 'a parent of the path is not a directory';
     case 'ENOSPC': return 'no space left on the device';
+    case 'EDQUOT': return 'the disk quota is used up';
     case 'EROFS': return 'read-only file system';
     default: return e.code ?? e.message;
   }

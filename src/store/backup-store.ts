@@ -7,7 +7,7 @@
  */
 import { backup, DatabaseSync } from 'node:sqlite';
 import { existsSync, rmSync } from 'node:fs';
-import { KakitomeError } from '../errors.ts';
+import { KakitomeError, diskFullCause } from '../errors.ts';
 import { BUSY_TIMEOUT_MS, createPrivateFile } from './sqlite-engine.ts';
 
 export async function backupSqliteStore(sourcePath: string, destinationPath: string): Promise<number> {
@@ -25,7 +25,10 @@ export async function backupSqliteStore(sourcePath: string, destinationPath: str
     createPrivateFile(destinationPath); // mode 0600, like the store itself
     return await backup(db, destinationPath);
   } catch (e) {
-    rmSync(destinationPath, { force: true });
+    // No partial copy is left, nor the rollback journal SQLite keeps beside it while it writes.
+    for (const path of [destinationPath, `${destinationPath}-journal`]) rmSync(path, { force: true });
+    const full = diskFullCause(e);
+    if (full) throw new KakitomeError('NO_SPACE', `No space left for the backup at ${destinationPath} (${full}): nothing was kept there. Free space on that file system, or write the backup to another one.`, { cause: e, remedy: 'diskSpace' });
     throw e;
   } finally {
     db.close();
