@@ -85,6 +85,12 @@ export interface BatchConfig {
    * received it at once; the other nodes find its chunks at their next look.
    */
   pollMs: number;
+  /**
+   * Times one chunk may be given back for the service's passing trouble (its attempt
+   * refunded) on this node before its messages are failed (batch-worker.ts):
+   * MAX_INTERRUPTIONS when absent.
+   */
+  maxInterruptions?: number;
 }
 
 export const DEFAULT_BATCH_CONFIG: Readonly<BatchConfig> = Object.freeze({

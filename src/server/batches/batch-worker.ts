@@ -10,15 +10,22 @@
  * Failures: a chunk interrupted by the service's passing trouble (the store out of
  * reach, the disk full: temporary-failure.ts) is released with its attempt given
  * back, and claimed again after the node's back-off (1 s, doubling, at most 1
- * minute, while the trouble lasts). Any other failure releases it to be claimed
- * again after the chunk's back-off (5 s, doubling, at most 5 minutes). A chunk
- * claimed MAX_ATTEMPTS times without completing (each claimer died or failed on
- * it) is completed with every message failed (INTERNAL), so one poisonous chunk
- * cannot hold a batch, or the nodes, for ever.
+ * minute, while the trouble lasts) or the chunk's own (0.25 s, doubling with each of
+ * its interruptions, at most 1 minute), whichever is longer. A chunk interrupted so
+ * MAX_INTERRUPTIONS times on this node, every time claimed again in between (so the
+ * store answered), is the trouble's own (its input on a bad sector: EIO every time),
+ * not a passing one: it is completed with every message failed, NO_SPACE for a full
+ * disk, else INTERNAL, the reason naming the system's code, instead of being
+ * retried for ever. Any other failure releases it to be claimed again after the
+ * chunk's back-off (5 s, doubling, at most 5 minutes). A chunk claimed MAX_ATTEMPTS
+ * times without completing (each claimer died or failed on it) is completed with
+ * every message failed (INTERNAL), so one poisonous chunk cannot hold a batch, or
+ * the nodes, for ever.
  *
  * Stopping: no more claims; the chunk in hand stops at its next message and is
- * released at once, so another node takes it without waiting for the lease; the
- * chunk already signed is stored and completed first.
+ * released at once with its attempt given back (a clean stop is not the chunk's
+ * failure), so another node takes it without waiting for the lease; the chunk
+ * already signed is stored and completed first.
  */
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
@@ -37,6 +44,15 @@ import { ChunkInterrupted, signBatchChunk, type SignedChunk } from './sign-batch
 import { temporaryFailureCause } from '../temporary-failure.ts';
 
 export const MAX_ATTEMPTS = 5;
+/**
+ * Times a chunk may be given back for the service's passing trouble on one node
+ * before its messages are failed (BatchConfig.maxInterruptions overrides it): with
+ * the back-offs (at least 1 s, the chunk's doubling to at most 1 minute) some 13
+ * minutes of trouble that lets the store answer claims but never lets this chunk through.
+ */
+export const MAX_INTERRUPTIONS = 20;
+/** Chunks whose interruptions a node remembers (the oldest forgotten first: a chunk another node completed). */
+const REMEMBERED_INTERRUPTIONS = 4096;
 /** External memory (Buffers) a worker's isolate may keep after a chunk before a full collection (collect-garbage.ts). */
 export const CHUNK_GARBAGE_BYTES = 16 * 1024 * 1024;
 
@@ -68,6 +84,8 @@ export class BatchWorker {
   /** The service's passing trouble this node's workers meet now (the store out of reach, the disk full), and how often in a row. */
   #trouble: { cause: string; times: number } | undefined;
   readonly #watch: ((trouble: string | undefined) => void) | undefined;
+  /** Each chunk's interruptions by the service's passing trouble on this node (batch/seq → times). */
+  readonly #interruptions = new Map<string, number>();
 
   /** `watch`: told when the store becomes unavailable to the workers (its cause) and available again (undefined). */
   constructor(ctx: ServiceContext, blobs: BatchBlobs, watch?: (trouble: string | undefined) => void) {
@@ -149,7 +167,8 @@ export class BatchWorker {
         }
       }
       if (this.#stopping) {
-        if (chunk) await this.#queue.release(chunk, 0).catch(() => undefined);
+        // Claimed as the node stopped: given back untouched, its attempt refunded.
+        if (chunk) await this.#queue.release(chunk, 0, true).catch(() => undefined);
         break;
       }
       if (!chunk) {
@@ -200,6 +219,7 @@ export class BatchWorker {
       // The messages' audit rows are committed with the completion, which makes the output readable (sign-batch-chunk.ts).
       const completed = await this.#queue.complete(chunk, { signed: result.signed, failed: result.failures.length, failures: result.failures, output, outputBytes: result.output.length, audit: result.audit }, cfg.retentionMs);
       clearInterval(held.lease);
+      this.#interruptions.delete(chunkKey(chunk));
       if (!completed) await this.#blobs.remove(chunk.batchId, output).catch(() => undefined);
       this.#log({ msg: 'batch chunk', event: completed ? 'done' : 'lost', ...where, signed: result.signed, failed: result.failures.length, ms: Math.round(performance.now() - held.started) });
     } catch (e) {
@@ -209,11 +229,14 @@ export class BatchWorker {
 
   /**
    * A chunk that could not be finished here, released to be claimed again after a
-   * back-off (at once when stopping). Interrupted by the service's passing trouble
-   * (the store out of reach, the disk full: temporary-failure.ts), the claim's
-   * attempt is given back with it and the back-off is the node's, not the chunk's:
-   * an outage of any length fails no message. The release itself is tried again
-   * while that trouble lasts (it is a store write too).
+   * back-off (at once, its attempt given back, when stopping). Interrupted by the
+   * service's passing trouble (the store out of reach, the disk full:
+   * temporary-failure.ts), the claim's attempt is given back with it and the
+   * back-off is the node's or the chunk's own, the longer: an outage in which the
+   * store cannot be reached fails no message (the chunk is not claimed again until it
+   * answers); the MAX_INTERRUPTIONS-th interruption of one chunk fails its messages
+   * (#failInterrupted). The release itself is tried again while that trouble lasts
+   * (it is a store write too).
    */
   async #giveBack(held: HeldChunk, e: unknown): Promise<void> {
     const { chunk, where } = held;
@@ -221,12 +244,18 @@ export class BatchWorker {
     const interrupted = e instanceof ChunkInterrupted;
     const cause = interrupted ? (e.cause ?? e) : e;
     const trouble = this.#stopping ? undefined : (interrupted ? e.serviceTrouble : undefined) ?? temporaryFailureCause(cause);
-    if (trouble) this.#troubled(trouble);
-    const delay = this.#stopping ? 0 : trouble ? this.#troubleDelay() : Math.min(300_000, 5000 * 2 ** (chunk.attempts - 1));
-    this.#log({ level: this.#stopping ? 'info' : 'error', msg: 'batch chunk', event: 'released', ...where, reason: interrupted ? e.message : 'error', error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), retryMs: delay, ...(trouble ? { serviceTrouble: trouble, attemptSpent: false } : {}) });
+    let times = 0;
+    if (trouble) {
+      this.#troubled(trouble);
+      times = this.#interrupted(chunk);
+      if (times >= (batchConfigOf(this.#ctx.config).maxInterruptions ?? MAX_INTERRUPTIONS) && await this.#failInterrupted(held, trouble, times)) return;
+    }
+    const delay = this.#stopping ? 0 : trouble ? Math.max(this.#troubleDelay(), Math.min(60_000, 250 * 2 ** (times - 1))) : Math.min(300_000, 5000 * 2 ** (chunk.attempts - 1));
+    const refund = trouble !== undefined || this.#stopping;
+    this.#log({ level: this.#stopping ? 'info' : 'error', msg: 'batch chunk', event: 'released', ...where, reason: interrupted ? e.message : 'error', error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), retryMs: delay, attemptSpent: !refund, ...(trouble ? { serviceTrouble: trouble, interruptions: times } : {}) });
     while (!held.lost) {
       try {
-        await this.#queue.release(chunk, delay, trouble !== undefined);
+        await this.#queue.release(chunk, delay, refund);
         return;
       } catch (again) {
         // Released by nobody: its lease runs out and it is claimed again, this attempt counted.
@@ -235,6 +264,41 @@ export class BatchWorker {
         this.#troubled(still);
         await this.#idle(this.#troubleDelay());
       }
+    }
+  }
+
+  /** One more interruption of `chunk` by the service's passing trouble on this node: how many now. */
+  #interrupted(chunk: ClaimedChunk): number {
+    const key = chunkKey(chunk);
+    const times = (this.#interruptions.get(key) ?? 0) + 1;
+    this.#interruptions.delete(key);
+    this.#interruptions.set(key, times);
+    if (this.#interruptions.size > REMEMBERED_INTERRUPTIONS) this.#interruptions.delete(this.#interruptions.keys().next().value!);
+    return times;
+  }
+
+  /**
+   * The chunk completed with every message failed: the same "passing" trouble met it
+   * `times` times, each time after the store answered its claim, so it is the chunk's
+   * (its file unreadable, no room for its output) and retrying it for ever would sign
+   * nothing and hide the fault. True when done (or the lease was lost meanwhile);
+   * false when that failed too (then it is released as before, and failed at a later claim).
+   */
+  async #failInterrupted(held: HeldChunk, trouble: string, times: number): Promise<boolean> {
+    const { chunk, where } = held;
+    const full = trouble === 'ENOSPC' || trouble === 'EDQUOT' || trouble === 'SQLITE_FULL';
+    const reason = `The service met ${trouble} ${times} times in a row on the part of the batch holding this message, each time with its store answering (${full ? 'no room for its output' : 'its stored part cannot be read or written'}); it was not signed.`;
+    const failures = Array.from({ length: chunk.messages }, (_, i) => ({ index: chunk.firstIndex + i, code: full ? 'NO_SPACE' as const : 'INTERNAL' as const, reason, ...(full ? { remedy: 'diskSpace' as const } : {}) }));
+    try {
+      const output = `out-${chunk.seq}-${chunk.token}`;
+      await this.#blobs.put(chunk.batchId, output, Buffer.alloc(0));
+      const completed = await this.#queue.complete(chunk, { signed: 0, failed: chunk.messages, failures, output, outputBytes: 0, audit: [] }, batchConfigOf(this.#ctx.config).retentionMs);
+      this.#interruptions.delete(chunkKey(chunk));
+      if (!completed) await this.#blobs.remove(chunk.batchId, output).catch(() => undefined);
+      this.#log({ level: 'error', msg: 'batch chunk', event: completed ? 'failed' : 'lost', ...where, serviceTrouble: trouble, interruptions: times, failed: chunk.messages });
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -278,4 +342,9 @@ export class BatchWorker {
       failures: Array.from({ length: chunk.messages }, (_, i) => ({ index: chunk.firstIndex + i, code: 'INTERNAL' as const, reason })),
     };
   }
+}
+
+/** A chunk's name in a node's memory. */
+function chunkKey(chunk: ClaimedChunk): string {
+  return `${chunk.batchId}/${chunk.seq}`;
 }
