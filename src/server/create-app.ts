@@ -181,7 +181,7 @@ export function createApp(ctx: ServiceContext, options: { console?: ConsoleConte
         return problemResponse(makeProblem(503, 'INTERNAL', 'The store does not answer.', c.get('state').requestId));
       }
       // A node whose batch thread stopped for good takes uploads it never signs: out of the load balancer's set.
-      const batches = ctx.batchHealth?.() ?? { state: 'running' };
+      const batches = (await ctx.batchHealth?.()) ?? { state: 'running' };
       if (batches.state === 'stopped') return problemResponse(makeProblem(503, 'INTERNAL', batches.reason, c.get('state').requestId));
       return c.json(batches.state === 'running' ? { status: 'ok', batches: 'running' } : { status: 'degraded', batches: batches.state, reason: batches.reason });
     }],

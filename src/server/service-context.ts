@@ -39,8 +39,11 @@ export interface ServiceContext {
     /** A batch's stored outputs, read in the batch thread and handed over a piece at a time (start-batch-thread.ts); undefined: read them here. */
     readOutputs?: (batchId: string, outputs: readonly string[]) => AsyncGenerator<Buffer> | undefined;
   };
-  /** The batch side's state for /healthz (start-server.ts): 'stopped' answers 503, 'restarting' and 'waiting-for-store' say degraded. */
-  batchHealth?: () => BatchHealth;
+  /**
+   * The batch side's state for /healthz (start-server.ts): 'stopped' answers 503, 'restarting' and 'waiting-for-store'
+   * say degraded. Under --workers N the node's, every serving thread's batch thread combined (server/workers).
+   */
+  batchHealth?: () => BatchHealth | Promise<BatchHealth>;
   /** The /metrics page, when it sums more than this thread's counters (server/workers); else metrics.render(). */
   renderMetrics?: () => Promise<string>;
 }

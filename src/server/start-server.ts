@@ -19,7 +19,7 @@ import { createApp } from './create-app.ts';
 import { Metrics, type MetricsSnapshot } from './metrics.ts';
 import { RateLimiter, type RateGate } from './rate-limiter.ts';
 import { ServiceCache } from './service-cache.ts';
-import type { LogEntry, ServiceContext } from './service-context.ts';
+import type { BatchHealth, LogEntry, ServiceContext } from './service-context.ts';
 import { createConsoleContext, type ConsoleContext, type ConsoleOptions } from './console/console-context.ts';
 import { consoleOriginFor } from './console/console-origin.ts';
 import { openBatchBlobs } from '../store/batch-blobs.ts';
@@ -39,6 +39,8 @@ export interface RunningServer {
   close(): Promise<void>;
   /** This server's counters with its batch thread's (server/workers sums them for /metrics). */
   snapshot(): Promise<MetricsSnapshot>;
+  /** This server's own batch side, for /healthz (server/workers combines every serving thread's). */
+  batchHealth(): BatchHealth;
 }
 
 export interface ServerOptions {
@@ -52,6 +54,8 @@ export interface ServerOptions {
   console?: ConsoleOptions;
   /** Serving threads (server/workers): /metrics sums them all. */
   renderMetrics?: () => Promise<string>;
+  /** Serving threads (server/workers): /healthz tells the node's batch side, every thread's combined, not this thread's alone. */
+  batchHealth?: () => Promise<BatchHealth>;
   /** Serving threads: each listens on the same port (SO_REUSEPORT) and the kernel spreads the connections. */
   reusePort?: boolean;
   /**
@@ -79,6 +83,13 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
     if (kept) Object.assign(own.batch, { threadsRunning: own.batch.threadsRunning + (kept.current() ? 1 : 0), threadRestarts: own.batch.threadRestarts + kept.restarts() });
     return theirs ? own.absorb(theirs).snapshot() : own.snapshot();
   };
+  // This thread's batch side: its batch thread (or its own workers) and the store trouble they report.
+  const ownBatchHealth = (): BatchHealth => {
+    const s = kept?.state() ?? { state: 'running' as const };
+    if (s.state !== 'running') return s;
+    const trouble = kept ? kept.storeTrouble() : localTrouble;
+    return trouble ? { state: 'waiting-for-store', reason: `The batch workers wait for the store (${trouble}); no chunk's attempt is spent meanwhile.` } : s;
+  };
   const service: ServiceContext = {
     store, tenants, config, metrics, rateLimiter: options.rateLimiter ?? new RateLimiter(),
     log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
@@ -88,12 +99,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
       // PostgreSQL's blobs only: read here, their hex text grows this thread's young generation (docs/performance.md); files are read here at no such cost.
       readOutputs: (batchId, outputs) => (blobs.kind === 'table' ? thread()?.readOutputs(batchId, outputs) : undefined),
     },
-    batchHealth: () => {
-      const s = kept?.state() ?? { state: 'running' as const };
-      if (s.state !== 'running') return s;
-      const trouble = kept ? kept.storeTrouble() : localTrouble;
-      return trouble ? { state: 'waiting-for-store', reason: `The batch workers wait for the store (${trouble}); no chunk's attempt is spent meanwhile.` } : s;
-    },
+    batchHealth: options.batchHealth ?? (() => ownBatchHealth()),
     ...(options.renderMetrics ? { renderMetrics: options.renderMetrics } : options.batchThread ? { renderMetrics: async () => new Metrics().absorb(await snapshot()).render() } : {}),
   };
   const listen = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}/`;
@@ -157,6 +163,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
     url,
     console: consoleContext,
     snapshot,
+    batchHealth: ownBatchHealth,
     close() {
       closing ??= (async () => {
         shuttingDown = true;

@@ -29,7 +29,7 @@ import type { Handover, HandoverStore } from '../console/handovers.ts';
 import { Metrics } from '../metrics.ts';
 import type { RateDecision, RateGate } from '../rate-limiter.ts';
 import { ServiceCache } from '../service-cache.ts';
-import type { LogEntry } from '../service-context.ts';
+import type { BatchHealth, LogEntry } from '../service-context.ts';
 import type { SubmissionConfig } from '../smtp/submission-config.ts';
 import type { RunningSubmission } from '../smtp/start-submission.ts';
 import { startServer, type RunningServer } from '../start-server.ts';
@@ -84,6 +84,8 @@ const metrics = new Metrics();
 let server: RunningServer | undefined;
 // With the batch thread's counters (batch-sign) when the HTTP server runs one.
 channel.handle('metrics-snapshot', () => (server ? server.snapshot() : metrics.snapshot()));
+// This thread's batch side, for the node's /healthz (start-serve-workers.ts combines them).
+channel.handle('own-batch-health', (): BatchHealth => server?.batchHealth() ?? { state: 'running' });
 
 let running: { close(): Promise<void> } | undefined;
 
@@ -95,7 +97,7 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
   let smtp: RunningSubmission | undefined;
   let stopping = false;
   try {
-    if (data.http) server = await startServer(store, data.config, { ...shared, reusePort: true, renderMetrics: () => channel.call<string>('metrics'), console: { handovers }, batchThread: { location: data.store, write: (text) => channel.send('log', text) } });
+    if (data.http) server = await startServer(store, data.config, { ...shared, reusePort: true, renderMetrics: () => channel.call<string>('metrics'), batchHealth: () => channel.call<BatchHealth>('batch-health'), console: { handovers }, batchThread: { location: data.store, write: (text) => channel.send('log', text) } });
     if (data.submission) {
       const { startSubmission } = await import('../smtp/start-submission.ts');
       smtp = await startSubmission({ store, tenants, config: data.config, ...shared, shuttingDown: () => stopping }, data.submission, { reusePort: true });

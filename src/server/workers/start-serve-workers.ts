@@ -11,7 +11,9 @@
  * rows with its own store connection (one writer, so SQLite's write lock never
  * makes a serving thread wait, and each commit is shared by all threads), holds
  * the rate-limit buckets and the console's one-time downloads, sums the counters
- * for /metrics, and writes the log lines. The first thread binds the port (0: any
+ * for /metrics, combines every thread's batch side for /healthz (a batch thread
+ * stopped for good on any serving thread is the node's 503, whichever thread
+ * answers: combineBatchHealth), and writes the log lines. The first thread binds the port (0: any
  * free one); the others join it.
  *
  * A serving thread that dies unexpectedly is reported by `failed`: the caller stops
@@ -28,7 +30,7 @@ import { Handovers } from '../console/handovers.ts';
 import { createConsoleContext, type ConsoleContext } from '../console/console-context.ts';
 import { consoleOriginFor } from '../console/console-origin.ts';
 import { TenantDirectory } from '../../store/tenant-directory.ts';
-import type { ServiceContext } from '../service-context.ts';
+import type { BatchHealth, ServiceContext } from '../service-context.ts';
 import { Metrics, type MetricsSnapshot } from '../metrics.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import type { SubmissionConfig } from '../smtp/submission-config.ts';
@@ -80,6 +82,26 @@ function workerUrl(): URL {
   return new URL(import.meta.url.endsWith('.ts') ? './serve-worker.ts' : './serve-worker.js', import.meta.url);
 }
 
+/** How bad each state is for the node: a thread whose batch thread stopped for good outranks one restarting it, which outranks one waiting for the store. */
+const SEVERITY: Record<BatchHealth['state'], number> = { running: 0, 'waiting-for-store': 1, restarting: 2, stopped: 3 };
+
+/**
+ * The node's batch side from every serving thread's (in thread order): the worst
+ * state, with the reason of each thread that is not running, named by its number
+ * ("Serving thread 2 of 4: ..."). Each thread's /healthz answers this, so a load
+ * balancer sees the same answer whichever thread its probe reaches.
+ */
+export function combineBatchHealth(each: readonly BatchHealth[]): BatchHealth {
+  let worst: BatchHealth['state'] = 'running';
+  const reasons: string[] = [];
+  each.forEach((h, i) => {
+    if (h.state === 'running') return;
+    if (SEVERITY[h.state] > SEVERITY[worst]) worst = h.state;
+    reasons.push(each.length > 1 ? `Serving thread ${i + 1} of ${each.length}: ${h.reason}` : h.reason);
+  });
+  return worst === 'running' ? { state: 'running' } : { state: worst, reason: reasons.join(' ') };
+}
+
 export async function startServeWorkers(o: ServeWorkersOptions): Promise<RunningWorkers> {
   const rates = new RateLimiter(() => performance.now());
   const handovers = new Handovers();
@@ -95,6 +117,9 @@ export async function startServeWorkers(o: ServeWorkersOptions): Promise<Running
     return sum.render();
   };
 
+  // Every thread's batch side, asked at once; a thread that cannot answer (it is ending) counts as stopped.
+  const gatherBatchHealth = async (): Promise<BatchHealth> => combineBatchHealth(await Promise.all(threads.map((t) => t.channel.call<BatchHealth>('own-batch-health').catch((): BatchHealth => ({ state: 'stopped', reason: 'The serving thread does not answer.' })))));
+
   const spawn = (data: ServeWorkerData): Thread => {
     const worker = new Worker(workerUrl(), { workerData: data });
     const channel = new ThreadChannel(worker);
@@ -107,6 +132,7 @@ export async function startServeWorkers(o: ServeWorkersOptions): Promise<Running
     channel.handle('hold', (personId: string, fileName: string, contentType: string, bytes: Uint8Array) => handovers.hold(personId, fileName, contentType, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
     channel.handle('take', (id: string, personId: string) => handovers.take(id, personId));
     channel.handle('metrics', gatherMetrics);
+    channel.handle('batch-health', gatherBatchHealth);
     channel.handle('log', (text: string) => o.write(text));
     const exited = watchThread(worker, channel, 'A serving thread', () => stopping, reportFailure);
     const thread = { worker, channel, exited };
