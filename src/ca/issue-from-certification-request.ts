@@ -6,8 +6,11 @@
  * decides the subject, the usages, the extensions and the validity:
  *
  * - taken from the request: the public key, and the mailbox address it names
- *   (subject emailAddress or a subjectAltName rfc822Name), which must be one address,
- *   equal to `email` when one is given (IDENTITY_MISMATCH otherwise);
+ *   (subject emailAddress, a subjectAltName rfc822Name or SmtpUTF8Mailbox, RFC 9598),
+ *   which must be one address, equal to `email` when one is given (IDENTITY_MISMATCH
+ *   otherwise), certified in the profile's form for it (certifiedMailbox: an
+ *   SmtpUTF8Mailbox for a non-ASCII local part, in NFC and at most 64 octets, else
+ *   an rfc822Name with the domain's A-label; INVALID_ARGUMENT for anything else);
  * - refused: a bad or missing proof of possession (BAD_SIG), SHA-1/MD5 signatures and
  *   RSA below 2048 bits or with an exponent that is not odd and 3 or more (e=1: anyone
  *   can write the self-signature) (WEAK_ALG), RSA above 8192 bits, curves other than

@@ -42,7 +42,10 @@ export interface CertificationRequest {
   subject: Uint8Array;
   /** commonName values in the subject. */
   commonNames: string[];
-  /** Every e-mail address the request names: subject emailAddress, then subjectAltName rfc822Name. */
+  /**
+   * Every e-mail address the request names: subject emailAddress, then subjectAltName
+   * rfc822Name and SmtpUTF8Mailbox (RFC 9598: an internationalised address, UTF-8) in order.
+   */
   emails: string[];
   /** Requested subjectAltName entries that are not e-mail addresses (their GeneralName tags). */
   otherNames: number[];
@@ -161,7 +164,7 @@ function readExtensionRequest(attributes: Tlv): Map<string, RequestedExtension> 
 /**
  * An IA5String address: ASCII only. Its bytes were read one character each, so
  * UTF-8 "bób" became "bÃ³b" and was certified under that name; an internationalised
- * address has its own form (SmtpUTF8Mailbox, RFC 9598), which the CA does not issue.
+ * address has its own form (SmtpUTF8Mailbox, RFC 9598: readSmtpUtf8Mailbox).
  */
 function readAsciiAddress(bytes: Uint8Array, what: string): string {
   if (bytes.some((b) => b > 0x7f)) malformed(`${what} is not ASCII (an IA5String, RFC 5280 4.2.1.6; an internationalised address is an SmtpUTF8Mailbox, RFC 9598)`);
@@ -173,10 +176,36 @@ function readAltNames(value: Uint8Array): { emails: string[]; other: number[] } 
   const seq = decode(value, { der: true });
   if (seq.tag !== Tag.SEQUENCE) malformed('subjectAltName is not a SEQUENCE');
   for (const gn of seq.children()) {
-    if (gn.tag === 0x81) out.emails.push(readAsciiAddress(gn.value, 'subjectAltName rfc822Name'));
+    const mailbox = gn.tag === 0x81 ? readAsciiAddress(gn.value, 'subjectAltName rfc822Name') : gn.tag === 0xa0 ? readSmtpUtf8Mailbox(gn) : undefined;
+    if (mailbox !== undefined) out.emails.push(mailbox);
     else out.other.push(gn.tag);
   }
   return out;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * An otherName (RFC 5280 4.2.1.6): the address of an SmtpUTF8Mailbox (RFC 9598 3,
+ * id-on-SmtpUTF8Mailbox: a UTF8String, read strictly: bytes that are no UTF-8 are
+ * MALFORMED, never replaced), else undefined (another otherName type). What it holds
+ * is only asked for: the CA's profile certifies the address in its own form
+ * (issue-mailbox-certificate.ts, certifiedMailbox: NFC, 64 octets, U-label domain,
+ * an rfc822Name when the local part is ASCII) or refuses it.
+ */
+function readSmtpUtf8Mailbox(gn: Tlv): string | undefined {
+  const f = gn.fields('OtherName');
+  const typeId = readOid(f.expect(Tag.OID, 'type-id'));
+  const value = f.expect(0xa0, 'value');
+  f.end();
+  if (typeId !== OID.smtpUtf8Mailbox) return undefined;
+  const inner = value.children();
+  if (inner.length !== 1 || inner[0]!.tag !== Tag.UTF8_STRING) malformed('subjectAltName SmtpUTF8Mailbox is not a UTF8String (RFC 9598 3)');
+  try {
+    return strictUtf8.decode(inner[0]!.value);
+  } catch {
+    return malformed('subjectAltName SmtpUTF8Mailbox is not UTF-8');
+  }
 }
 
 function readPublicKey(spkiT: Tlv): KeyObject {

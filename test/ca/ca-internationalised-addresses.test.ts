@@ -81,3 +81,41 @@ test('ca issue --email taro@例え.jp: an rfc822Name with the domain as its A-la
     assert.match(r.stderr, /not a mailbox address/, bad);
   }
 });
+
+/** `openssl req -new` (a P-256 key) whose subjectAltName holds `san`, in a config file (FORMAT:UTF8 keeps the UTF-8 bytes as they are). */
+function requestWithSan(name: string, san: string): string {
+  writeFileSync(join(dir, `${name}.cnf`), `[req]\ndistinguished_name = dn\nreq_extensions = ext\nprompt = no\n[dn]\nCN = Requested by ${name}\n[ext]\nsubjectAltName = @alt\n[alt]\n${san}\n`, 'utf8');
+  openssl(['req', '-new', '-config', `${name}.cnf`, '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`]);
+  return `${name}.csr`;
+}
+const smtpUtf8 = (address: string) => `otherName.1 = 1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:${address}`;
+
+test('ca issue --csr with an SmtpUTF8Mailbox (RFC 9598) in the request: the address is certified in the profile\'s form, checked against --email', async () => {
+  // Issued without --email: the request's one address, as an SmtpUTF8Mailbox; nothing said to be ignored but its commonName.
+  const csr = requestWithSan('csr-yamada', smtpUtf8('山田@例え.jp'));
+  const out = json(await ok('ca', 'issue', '--csr', csr, '-o', 'csr-yamada.pem', '--json'));
+  assert.deepEqual(out.certificates[0].emails, ['山田@例え.jp']);
+  assert.deepEqual(out.request.ignored, ['subject commonName "Requested by csr-yamada"']);
+  const text = openssl(['x509', '-in', 'csr-yamada.pem', '-noout', '-text']);
+  assert.match(text, /othername: SmtpUTF8Mailbox:+山田@例え\.jp/);
+  assert.doesNotMatch(text, /email:/);
+  assert.equal(openssl(['x509', '-in', 'csr-yamada.pem', '-noout', '-pubkey']), openssl(['pkey', '-in', 'csr-yamada.key', '-pubout']));
+  // The same address by either spelling of its domain is the request's; another is not.
+  assert.deepEqual(json(await ok('ca', 'issue', '--csr', csr, '--email', '山田@xn--r8jz45g.jp', '--json')).certificates[0].emails, ['山田@例え.jp']);
+  const other = await runCli(['ca', 'issue', '--csr', csr, '--email', 'boss@example.com'], { env, cwd: dir });
+  assert.equal(other.status, 1, other.stderr);
+  assert.match(other.stderr, /IDENTITY_MISMATCH: The certification request names 山田@xn--r8jz45g\.jp, not boss@example\.com/);
+
+  // An ASCII local part is an rfc822Name under the profile (the domain as its A-label), whatever form the request used.
+  const taro = json(await ok('ca', 'issue', '--csr', requestWithSan('csr-taro', smtpUtf8('taro@例え.jp')), '--json')).certificates[0];
+  assert.deepEqual(taro.emails, ['taro@xn--r8jz45g.jp']);
+  // The profile's rules hold for requested addresses too: a decomposed local part (o + U+0301) is refused, not certified.
+  const decomposed = await runCli(['ca', 'issue', '--csr', requestWithSan('csr-nfd', smtpUtf8('bo\u0301b@example.com')), '--json'], { env, cwd: dir });
+  assert.equal(decomposed.status, 2);
+  assert.equal(JSON.parse(decomposed.stdout.toString()).code, 'INVALID_ARGUMENT');
+  assert.match(JSON.parse(decomposed.stdout.toString()).summary, /NFC/);
+  // An SmtpUTF8Mailbox that is no UTF8String is malformed, not an address read from other bytes.
+  const ia5 = await runCli(['ca', 'issue', '--csr', requestWithSan('csr-ia5', 'otherName.1 = 1.3.6.1.5.5.7.8.9;IA5:yamada@example.jp'), '--email', 'yamada@example.jp'], { env, cwd: dir });
+  assert.equal(ia5.status, 2);
+  assert.match(ia5.stderr, /MALFORMED: .*SmtpUTF8Mailbox is not a UTF8String/);
+});
