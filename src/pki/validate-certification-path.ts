@@ -68,6 +68,13 @@ export interface PathValidationOptions {
   certificatePolicies?: PolicyProcessingOptions;
 }
 
+/**
+ * What validation reads of a trust anchor (trusted by configuration: not revocation
+ * checked, outside the policy tree, its own names unconstrained): a damaged extension
+ * it never reads does not make an administrator's anchor useless.
+ */
+const ANCHOR_READS = ['keyUsage', 'extendedKeyUsage', 'basicConstraints', 'nameConstraints'];
+
 function fail(code: ErrorCode, message: string, warnings: string[]): PathValidationResult {
   return { ok: false, code, message, warnings };
 }
@@ -102,7 +109,7 @@ export function validateCertificationPath(path: Certificate[], o: PathValidation
     if (t > c.notAfter.getTime()) return fail('CERT_EXPIRED', `${who} expired on ${c.notAfter.toISOString()}.`, warnings);
 
     // RFC 5280 6.1: a certificate whose extensions cannot be decoded cannot be processed; the path fails here, naming it, and the next candidate path is tried.
-    const unreadable = unreadableExtension(c);
+    const unreadable = unreadableExtension(c, isAnchor ? ANCHOR_READS : undefined);
     if (unreadable) return fail('MALFORMED', `${who} cannot be judged: ${unreadable}.`, warnings);
 
     for (const [id, e] of c.extensions) {

@@ -122,6 +122,15 @@ test('an intermediate CA with an unreadable subjectAltName: that path fails, nam
   assert.match(r.message, /intermediate CA "CN=Damaged Sub CA" cannot be judged: its subjectAltName extension cannot be read/);
 });
 
+test('a trust anchor with an unreadable subjectAltName still anchors: validation never reads it there', async () => {
+  const { publicKey, privateKey } = rsaKeyPair(2048);
+  const anchor = issueCertificate({ subject: { commonName: 'Odd Root' }, publicKey, signingKey: privateKey, ca: true, keyUsage: ['keyCertSign', 'cRLSign'], extraExtensions: [badSan] });
+  const leafKeys = rsaKeyPair(2048);
+  const leaf = issueCertificate({ subject: { commonName: 'Under odd root' }, publicKey: leafKeys.publicKey, issuer: anchor, signingKey: privateKey, keyUsage: ['digitalSignature'], extKeyUsage: [OID.emailProtection], emails: [ADDRESS] });
+  const r = await createSignerValidator({ anchors: [anchor], revocation: { mode: 'off' }, fetchCaIssuers: false })({ certificate: leaf, carried: [], usage: 'signing', from: [ADDRESS] });
+  assert.equal(r.status, 'trusted', r.message);
+});
+
 test('kakitome verify --json: the verdict, exit 2 (a verdict whose code is MALFORMED, docs/cli.md)', async () => {
   const signed = await signWith(pki.dir, damagedSigner(pki, 'cli', badSan), 'cli');
   const r = await runCli(['verify', '--ca', pki.caPath, '--revocation', 'off', '--json', '-i', signed.path]);
