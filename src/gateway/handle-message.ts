@@ -34,7 +34,7 @@ import { HeldMessages } from '../store/held-messages.ts';
 import { DSN_STATUS, notifiesFailure, returnedContent } from '../smtp/build-delivery-status-notification.ts';
 import { buildRelayedNotification } from '../smtp/build-relayed-notification.ts';
 import { sendDeliveryStatusNotification } from './send-delivery-status-notification.ts';
-import { classifyRecipients } from './classify-recipients.ts';
+import { classifyRecipients, vouchesForSender } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { GatewayLog } from './gateway-log.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
@@ -59,6 +59,8 @@ export interface MessageEnvelope {
   /** The client that handed the message to Postfix (XFORWARD ADDR, HELO): for SPF. */
   clientAddress?: string;
   clientHelo?: string;
+  /** XFORWARD SOURCE: REMOTE when the client was none of Postfix's own (classify-recipients.ts, vouchesForSender). */
+  clientSource?: string;
   /** RET and ENVID as received (RFC 3461): relayed with every copy of the message. */
   dsn?: MailDsn;
   /**
@@ -283,7 +285,7 @@ export async function handleMessage(deps: HandleDeps, envelope: MessageEnvelope,
 async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Received, owned: ContentSpool[]): Promise<HandledMessage> {
   const started = process.hrtime.bigint();
   const groups: Group[] = [];
-  for (const [direction, recipients] of classifyRecipients(envelope.from, envelope.to, deps.ctx.domains)) {
+  for (const [direction, recipients] of classifyRecipients(envelope.from, envelope.to, deps.ctx.domains, vouchesForSender(envelope.clientSource))) {
     let senderAuth: MethodResult[] = [];
     if (direction === 'inbound' && planInbound(deps.ctx, recipients).some((g) => g.policy.settings.senderAuthentication)) {
       try {
@@ -343,6 +345,7 @@ async function handle(deps: HandleDeps, envelope: MessageEnvelope, message: Rece
     ...(envelope.queueId ? { queueId: envelope.queueId } : {}),
     transactionId: envelope.transactionId,
     recipients: envelope.to.length,
+    ...(envelope.clientSource ? { source: envelope.clientSource } : {}),
     bytes: Buffer.isBuffer(message) ? message.length : message.size,
     ...(Buffer.isBuffer(message) ? {} : { streamed: true }),
     groups: logged,

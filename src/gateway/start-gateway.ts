@@ -176,6 +176,7 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         ...(session.xForward?.get('IDENT') ? { queueId: String(session.xForward.get('IDENT')) } : {}),
         ...(session.xForward?.get('ADDR') ? { clientAddress: String(session.xForward.get('ADDR')) } : {}),
         ...(session.xForward?.get('HELO') ? { clientHelo: String(session.xForward.get('HELO')) } : {}),
+        ...(session.xForward?.get('SOURCE') ? { clientSource: String(session.xForward.get('SOURCE')) } : {}),
       };
       const done = (handled: HandledMessage | SmtpError) => {
         // The next transaction on this connection is admitted anew at its MAIL FROM.
