@@ -97,6 +97,13 @@ export class RelaySession {
   readonly #waiting: Array<{ resolve(reply: SmtpReply): void; reject(e: Error): void }> = [];
   /** Replies read before anyone asked for them (pipelined commands' replies arrive together). */
   readonly #replies: SmtpReply[] = [];
+  /**
+   * How many replies may wait in #replies: the commands written in one go (MAIL, each
+   * RCPT, DATA when pipelined), at least MAX_LINES. A next hop that answers pipelined
+   * commands in one write (Postfix's smtpd does) sends that many at once; more than
+   * that is a next hop out of step.
+   */
+  #repliesExpected = MAX_LINES;
   /** In a transaction (or opening): replies are expected. */
   #busy = true;
   #failure: SessionFailure | undefined;
@@ -190,6 +197,7 @@ export class RelaySession {
     } finally {
       clearTimeout(timer);
       this.#busy = false;
+      this.#repliesExpected = MAX_LINES;
       // Anything read beyond the transaction's replies: out of step; not used again.
       if (this.#replies.length) this.#fail(new SessionFailure('the next hop sent more replies than commands'));
     }
@@ -214,6 +222,7 @@ export class RelaySession {
     // only SMTP (LMTP's per-recipient replies come after DATA here).
     const chunked = pipelining && inMemory && !lmtp && this.#features.has('CHUNKING');
     if (pipelining) {
+      this.#repliesExpected = Math.max(MAX_LINES, envelope.to.length + 2);
       for (let i = 0; i < envelope.to.length; i++) commands += rcptCommand(i);
       this.#write(chunked ? commands : `${commands}DATA\r\n`);
     } else this.#write(commands);
@@ -356,7 +365,7 @@ export class RelaySession {
       if (waiter) waiter.resolve({ code, text });
       // A reply between transactions: the next hop is closing the session (421), or is out of step.
       else if (!this.#busy) return this.#fail(new SessionFailure(`the next hop said ${oneLineOf(text)}`));
-      else if (this.#replies.push({ code, text }) > MAX_LINES) return this.#fail(new SessionFailure('the next hop sent more replies than commands'));
+      else if (this.#replies.push({ code, text }) > this.#repliesExpected) return this.#fail(new SessionFailure('the next hop sent more replies than commands'));
     }
     if (this.#buffered.length > MAX_LINE) this.#fail(new SessionFailure(`the next hop sent a reply line over ${MAX_LINE} bytes`));
   }

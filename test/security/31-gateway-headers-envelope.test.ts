@@ -70,3 +70,22 @@ test('through Postfix: mail from the Internet with a forged envelope sender of o
     w.sink.deliveries.length = 0;
   }
 });
+
+test('through Postfix: a message for 120 of our recipients, Postfix handing the gateway 50 a transaction, reaches each of them once (the gateway pipelines 50 RCPTs to Postfix\'s reinjection listener, which answers them in one write)', { timeout: 120_000 }, async () => {
+  const gw = await startGatewayProcess(w.world, gatewayArgs());
+  try {
+    const to = Array.from({ length: 120 }, (_, i) => `user${i}@corp.test`);
+    const sent = await sendTo(w.ports.smtp, 'dave@example.com', to, draft('dave@example.com', 'all@corp.test', 'To everyone', 'Hello all.', 'Authentication-Results: mx.corp.test; smime=pass\r\n'));
+    assert.equal(sent.code, 250, sent.response);
+    await until('every copy', () => new Set(w.sink.deliveries.flatMap((d) => d.to)).size === to.length, w.pf, 60_000);
+    assert.equal(w.sink.deliveries.flatMap((d) => d.to).length, to.length, 'each recipient once');
+    for (const d of w.sink.deliveries) {
+      const head = d.message.toString('latin1').split('\r\n\r\n')[0]!;
+      assert.deepEqual(head.match(/^Authentication-Results:[^\r]*/gim), ['Authentication-Results: mx.corp.test; smime=none reason="The message is not'], head);
+    }
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+    w.sink.deliveries.length = 0;
+  }
+});
