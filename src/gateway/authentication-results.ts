@@ -15,6 +15,7 @@
  * section 5: a border MTA removes them); `claimsAuthservId` finds them.
  */
 import { formatHeaderField } from '../mime/build-entity.ts';
+import { decodeHeaderText } from '../mime/decode-header-text.ts';
 import type { HeaderField } from '../mime/entity.ts';
 import type { MethodResult } from '../dkim/authenticate-sender.ts';
 
@@ -38,9 +39,17 @@ function quoted(text: string): string {
   return `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
-/** An RFC 8601 pvalue: an address or token as is, anything else quoted. */
+/** The longest pvalue written as is: an address's longest (RFC 5321 4.5.3.1.3, a path of 256 octets less its brackets). */
+const MAX_PVALUE = 254;
+
+/**
+ * An RFC 8601 pvalue: an address or token as is, anything else quoted. A longer one
+ * (a certificate's address, a MAIL FROM or a DKIM tag are the sender's to choose) is
+ * quoted and so cut at MAX_REASON: a token cannot be folded, and a line of more than
+ * 998 characters breaks RFC 5322 2.1.1 (a next hop may refuse the message or split the line).
+ */
 function pvalue(text: string): string {
-  return /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+(@[A-Za-z0-9.-]+)?$/.test(text) ? text : quoted(text);
+  return text.length <= MAX_PVALUE && /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+(@[A-Za-z0-9.-]+)?$/.test(text) ? text : quoted(text);
 }
 
 /**
@@ -80,22 +89,34 @@ function skipCfws(v: string, i: number): number {
   }
 }
 
-/** The authserv-id an Authentication-Results field body starts with (token or quoted-string), lower-cased. */
+/**
+ * The authserv-id an Authentication-Results field body starts with (token or
+ * quoted-string), lower-cased and without final dots. The token ends at white space
+ * or any RFC 2045 tspecial, not only at ";" or "(": a reader that parses loosely
+ * stops there too ("mx.example.com/1;" reads as mx.example.com), and a DNS name
+ * with a final dot is the same name.
+ */
 export function authservIdOf(value: string): string {
   let i = skipCfws(value, 0);
   if (value[i] === '"') {
     let out = '';
     for (i++; i < value.length && value[i] !== '"'; i++) out += value[i] === '\\' ? (value[++i] ?? '') : value[i];
-    return out.toLowerCase();
+    return out.trim().toLowerCase().replace(/\.+$/, '');
   }
   const start = i;
-  while (i < value.length && !/[\s;(]/.test(value[i]!)) i++;
-  return value.slice(start, i).toLowerCase();
+  while (i < value.length && !/[\s()<>@,;:\\"/[\]?=]/.test(value[i]!)) i++;
+  return value.slice(start, i).toLowerCase().replace(/\.+$/, '');
 }
 
-/** True for an Authentication-Results field that claims `authservId` (case-insensitive, RFC 8601 section 2.5). */
+/**
+ * True for an Authentication-Results field that claims `authservId` (case-insensitive,
+ * RFC 8601 section 2.5), also when written as an encoded word: RFC 8601 has none, but
+ * a mail client that decodes every field would show it as ours.
+ */
 export function claimsAuthservId(field: HeaderField, authservId: string): boolean {
-  return field.name.toLowerCase() === 'authentication-results' && authservIdOf(field.value) === authservId.toLowerCase();
+  if (field.name.toLowerCase() !== 'authentication-results') return false;
+  const ours = authservId.toLowerCase().replace(/\.+$/, '');
+  return authservIdOf(field.value) === ours || (field.value.includes('=?') && authservIdOf(decodeHeaderText(field.value)) === ours);
 }
 
 /** The gateway's own header fields: never accepted from outside. */

@@ -48,7 +48,8 @@ export function tagSubject(message: Buffer, result: SmimeResult, settings: TagSe
   const before = subjects[0] ? decodeHeaderText(subjects[0].value) : '';
   const after = retagSubject(before, tag, settings);
   if (after === before && subjects.length <= 1) return message;
-  const field = formatHeaderField('Subject', after);
+  // A control character an encoded word carried (NUL, ESC...) is written as U+FFFD, never raw: RFC 5322 allows none in a field.
+  const field = formatHeaderField('Subject', after.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '\ufffd'));
   if (!subjects.length) return rewriteHeaderSection(message, { prepend: [field] });
   // Both parse the same bytes: a field is known by where it starts.
   const first = subjects[0]!.raw.byteOffset;

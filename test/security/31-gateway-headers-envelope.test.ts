@@ -19,6 +19,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { draft, opensslDecryptMime, opensslVerifyMime, sendTo } from '../gateway/gateway-fixture.ts';
 import { startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from '../gateway/gateway-process.ts';
+import { formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
+import type { GatewayContext } from '../../src/gateway/gateway-context.ts';
+import { labelWith } from '../../src/gateway/process-inbound.ts';
+import { readHeaderFields } from '../../src/gateway/rewrite-header-section.ts';
+import { tagSubject } from '../../src/gateway/tag-subject.ts';
 
 let w: PostfixWorld;
 
@@ -87,5 +92,101 @@ test('through Postfix: a message for 120 of our recipients, Postfix handing the 
     gw.child.kill('SIGTERM');
     await gw.exited;
     w.sink.deliveries.length = 0;
+  }
+});
+
+const ctx = { authservId: 'mx.corp.test' } as GatewayContext;
+const headOf = (m: Buffer) => m.toString('latin1').split('\r\n\r\n')[0]!;
+
+/** Every field of the head, and no line that is not a field or its continuation, none over 998 characters, no control character but CRLF. */
+function checkHead(m: Buffer): void {
+  const head = headOf(m);
+  assert.doesNotMatch(head, /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/, 'no control character or bare CR/LF');
+  for (const line of head.split('\r\n')) {
+    assert.ok(line.length <= 998, `a line of ${line.length} characters`);
+    assert.match(line, /^([!-9;-~]+:|[ \t])/, `not a field or its continuation: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+}
+
+test('forged Authentication-Results: every spelling of our authserv-id a reader may take for ours is removed, another id that starts or ends like ours is kept, and ours is the one left', () => {
+  const forged = [
+    'Authentication-Results: mx.corp.test; smime=pass',
+    'authentication-results: MX.Corp.TEST; smime=pass',
+    'AUTHENTICATION-RESULTS:mx.corp.test;smime=pass',
+    'Authentication-Results:\r\n mx.corp.test;\r\n\tsmime=pass',
+    'Authentication-Results : mx.corp.test; smime=pass',
+    'Authentication-Results:\tmx.corp.test\t;\tsmime=pass',
+    'Authentication-Results: (forged) mx.corp.test; smime=pass',
+    'Authentication-Results: (a (nested \\) one)) mx.corp.test; smime=pass',
+    'Authentication-Results: mx.corp.test 1; smime=pass',
+    'Authentication-Results: mx.corp.test(x); smime=pass',
+    'Authentication-Results: "mx.corp.test"; smime=pass',
+    'Authentication-Results: " mx.corp.test. "; smime=pass',
+    'Authentication-Results: mx.corp.test.; smime=pass',
+    'Authentication-Results: MX.CORP.TEST..; smime=pass',
+    'Authentication-Results: mx.corp.test/1; smime=pass',
+    'Authentication-Results: =?us-ascii?Q?mx.corp.test?=; smime=pass',
+    'Authentication-Results: =?utf-8?B?bXguY29ycC50ZXN0OyBzbWltZT1wYXNz?=',
+    'X-Kakitome-Verdict: pass',
+    'x-kakitome-anything:\r\n folded',
+    'X-KAKITOME-A : b',
+  ];
+  const kept = [
+    'Authentication-Results: mx.corp.test.evil; smime=pass',
+    'Authentication-Results: evil-mx.corp.test; smime=pass',
+    'Authentication-Results: mx.corp.tes; smime=pass',
+    'Authentication-Results: other.example; dkim=pass (mx.corp.test)',
+    'ARC-Authentication-Results: i=1; mx.corp.test; smime=pass',
+    'X-Kakitome: not ours',
+  ];
+  const many = Array.from({ length: 5000 }, (_, i) => forged[i % forged.length]!);
+  const received = Buffer.from(`${[...forged, ...kept, ...many].join('\r\n')}\r\nFrom: eve@example.com\r\nSubject: hi\r\n\r\nbody\r\n`, 'latin1');
+  const labelled = labelWith(ctx, received, { result: 'none', reason: 'The message is not signed.' }, []);
+  const names = readHeaderFields(labelled).map((f) => `${f.name.trim()}: ${f.value}`);
+  assert.deepEqual(names, [
+    'Authentication-Results: mx.corp.test; smime=none reason="The message is not signed."',
+    ...kept.map((k) => { const f = readHeaderFields(Buffer.from(`${k}\r\n\r\n`))[0]!; return `${f.name.trim()}: ${f.value}`; }),
+    'From: eve@example.com',
+    'Subject: hi',
+  ]);
+  // Ours, then a forgery after it (a second pass, as a re-queued message gets): ours alone again, the others kept.
+  const end = readHeaderFields(labelled)[0]!.raw.length;
+  const again = labelWith(ctx, Buffer.concat([labelled.subarray(0, end), Buffer.from('Authentication-Results: mx.corp.test.; smime=pass\r\n'), labelled.subarray(end)]), { result: 'none', reason: 'The message is not signed.' }, []);
+  assert.deepEqual(readHeaderFields(again).map((f) => `${f.name.trim()}: ${f.value}`), names);
+});
+
+test('subject tags: an encoded word carrying NUL, ESC, CR or LF never puts a control character, a line break or a field of its own into the header; two Subject fields become one, a tag the sender wrote is not kept', () => {
+  const settings = { subjectTags: 'en', subjectTagSigned: '', subjectTagInvalid: '' } as const;
+  const q = (t: string) => `=?utf-8?B?${Buffer.from(t).toString('base64')}?=`;
+  for (const subject of [
+    q('pay\u0000now'),
+    q('\u001b[2Jcleared'),
+    q('a\r\nAuthentication-Results: mx.corp.test; smime=pass'),
+    q('a\nX-Kakitome-Verdict: pass'),
+    q('a\rBcc: x@evil.test'),
+    `${q('[signed OK]')} really ${'long '.repeat(400)}`,
+  ]) {
+    for (const result of ['pass', 'fail'] as const) {
+      const m = tagSubject(Buffer.from(`From: eve@example.com\r\nSubject: ${subject}\r\nSubject: [signed OK] second\r\n\r\nbody\r\n`, 'latin1'), result, settings);
+      checkHead(m);
+      const fields = readHeaderFields(m);
+      assert.deepEqual(fields.map((f) => f.name), ['From', 'Subject'], JSON.stringify(subject));
+      const shown = m.toString('latin1');
+      assert.ok(!/authentication-results:|x-kakitome-|bcc:/i.test(headOf(m).split('\r\n').filter((l) => !l.startsWith('Subject:') && !/^[ \t]/.test(l)).join('\n')), shown.slice(0, 300));
+    }
+  }
+});
+
+test('Authentication-Results from hostile text: a signer address with CR, LF, NUL, ";", "(", quotes, non-ASCII or 2,000 characters, and a 1,900-character MAIL FROM, make one field of lines within 998 characters', () => {
+  const hostile = ['a;b@x.example', 'a\r\nX-Kakitome-Verdict: pass@x.example', 'a\u0000b@x.example', '"ceo"@corp.test', 'a(b)c@x.example', 'ä@例え.jp', `${'a'.repeat(2000)}@x.example`, `ceo@corp.test${'.x'.repeat(700)}`];
+  for (const email of hostile) {
+    const field = formatAuthenticationResults('mx.corp.test', { result: 'neutral', code: 'CERT_UNTRUSTED', reason: `Signed by ${email}.`, signer: { email, serial: '01' } }, [
+      { method: 'spf', result: 'fail', properties: [['smtp.mailfrom', `${'b'.repeat(1900)}@evil.example`], ['smtp.helo', `h${';'.repeat(50)}`]] },
+    ]);
+    const m = Buffer.concat([field, Buffer.from('From: eve@example.com\r\n\r\nbody\r\n')]);
+    checkHead(m);
+    const fields = readHeaderFields(m);
+    assert.deepEqual(fields.map((f) => f.name), ['Authentication-Results', 'From'], JSON.stringify(email.slice(0, 40)));
+    assert.match(fields[0]!.value, /^mx\.corp\.test; smime=neutral reason="/);
   }
 });
