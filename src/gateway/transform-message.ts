@@ -107,6 +107,11 @@ export function failedTransform(direction: Direction, recipients: string[], e: u
   if (direction === 'outbound' && isMessageVerdictError(e)) {
     return { errorCode, groups: [{ direction, recipients, action: 'refused', failure: { status: 'permanent', code: 554, response: `The gateway cannot sign or encrypt this message (${errorCode}): ${text}`, errorCode } }] };
   }
+  // Inbound, the library's verdicts are labels; one escapes only when the header section itself cannot be read
+  // (over maxHeaderBytes or maxLineLength): it can be neither labelled nor cleared of forged results, and every retry would fail alike.
+  if (direction === 'inbound' && isMessageVerdictError(e)) {
+    return { errorCode, groups: [{ direction, recipients, action: 'refused', failure: { status: 'permanent', code: 554, response: `The gateway cannot read this message's header section (${errorCode}): ${text}`, errorCode } }] };
+  }
   return { errorCode, groups: [{ direction, recipients, action: 'deferred', failure: ownTemporaryFailure('The gateway could not process the message', e) }] };
 }
 

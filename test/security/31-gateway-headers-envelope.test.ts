@@ -17,7 +17,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { draft, opensslDecryptMime, opensslVerifyMime, sendTo } from '../gateway/gateway-fixture.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink } from '../gateway/gateway-fixture.ts';
+import { startGateway } from '../../src/gateway/start-gateway.ts';
 import { startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from '../gateway/gateway-process.ts';
 import { formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
 import type { GatewayContext } from '../../src/gateway/gateway-context.ts';
@@ -188,5 +191,32 @@ test('Authentication-Results from hostile text: a signer address with CR, LF, NU
     const fields = readHeaderFields(m);
     assert.deepEqual(fields.map((f) => f.name), ['Authentication-Results', 'From'], JSON.stringify(email.slice(0, 40)));
     assert.match(fields[0]!.value, /^mx\.corp\.test; smime=neutral reason="/);
+  }
+});
+
+test('an inbound header section the gateway cannot read (a 1 MiB line, more than 1 MiB of fields) is refused for good (554), not deferred at every retry; thousands of forged fields within the limit are removed and the message delivered', { timeout: 120_000 }, async () => {
+  const store = await openWorldStore(w.world);
+  const sink = await new Sink().start();
+  const policyPath = join(w.world.dir, 'policy-31.json');
+  writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown' }));
+  const lines: string[] = [];
+  const gw = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false, policyPath }, store, (event, fields = {}) => lines.push(JSON.stringify({ event, ...fields })));
+  try {
+    const forged = 'Authentication-Results: mx.corp.test; smime=pass\r\n';
+    for (const extra of [`X-Long: ${'a'.repeat(1024 * 1024 + 10)}\r\n${forged}`, `${forged}${'X-F: 0123456789012345678901234567890123456789\r\n'.repeat(30_000)}`]) {
+      const r = await sendTo(gw.listening.port, 'eve@example.com', ['bob@corp.test'], draft('eve@example.com', 'bob@corp.test', 'Big', 'b', extra));
+      assert.equal(r.code, 554, r.response);
+      assert.match(r.response, /LIMIT/);
+    }
+    assert.equal(sink.deliveries.length, 0);
+    const within = await sendTo(gw.listening.port, 'eve@example.com', ['bob@corp.test'], draft('eve@example.com', 'bob@corp.test', 'Many', 'b', forged.repeat(15_000)));
+    assert.equal(within.code, 250, within.response);
+    const head = headOf(sink.deliveryTo('bob@corp.test').message);
+    assert.equal(head.match(/^Authentication-Results:/gim)?.length, 1);
+    assert.match(head, /^Authentication-Results: mx\.corp\.test; smime=none/);
+  } finally {
+    await gw.stop();
+    await sink.stop();
+    await store.close();
   }
 });
