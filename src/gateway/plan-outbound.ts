@@ -23,6 +23,7 @@ import { chooseContentEncryption, type ContentEncryptionName } from '../store/ch
 import { CERTIFICATE_REFUSALS, findTrustedRecipientCertificate } from '../store/find-trusted-recipient-certificate.ts';
 import type { CertificateRecord } from '../store/store.ts';
 import type { Certificate } from '../x509/certificate.ts';
+import { mailboxKey } from '../x509/mailbox-address.ts';
 import type { GatewayContext } from './gateway-context.ts';
 
 export type OutboundAction = 'signed' | 'signed-encrypted' | 'encrypted' | 'unchanged';
@@ -43,6 +44,8 @@ export interface OutboundPlan {
   /** The From header's address (the signing identity). */
   from?: string;
   signer?: Certificate;
+  /** The From address is not the envelope sender: not signed (the log's FROM_NOT_SENDER). */
+  fromNotSender?: true;
   triggers: TriggerEdits;
   decisions: RecipientDecision[];
   /** Copies to make and relay. */
@@ -102,13 +105,21 @@ function variantsOf(decisions: readonly RecipientDecision[], records: ReadonlyMa
   });
 }
 
+/** The same mailbox, case aside (the signing key is found case-insensitively) and the domain in its one form (mailDomainOf). */
+function sameMailbox(a: string, b: string): boolean {
+  return mailboxKey(a.toLowerCase()) === mailboxKey(b.toLowerCase());
+}
+
 export async function planOutbound(ctx: GatewayContext, request: OutboundRequest): Promise<OutboundPlan> {
   const policy = ctx.policyFor(request.sender);
   const header = { headers: [...request.fields] };
   const from = getHeaderFields(header, 'from').flatMap((f) => parseAddresses(f.value))[0];
   const visible = new Set(['to', 'cc'].flatMap((n) => getHeaderFields(header, n)).flatMap((f) => parseAddresses(f.value)).map((a) => a.toLowerCase()));
   const triggers = findEncryptionTriggers(request.fields, policy.settings);
-  const signer = policy.settings.sign && from !== undefined ? await ctx.signingCertificate(from) : undefined;
+  // Signed only as the envelope sender: the gateway cannot tell who wrote the From field, and Postfix binds MAIL FROM to
+  // a login (smtpd_sender_login_maps), never the From field; without this anyone it relays for signs as anyone.
+  const fromNotSender = from !== undefined && !sameMailbox(from, request.sender);
+  const signer = policy.settings.sign && from !== undefined && !fromNotSender ? await ctx.signingCertificate(from) : undefined;
   const records = new Map<string, CertificateRecord>();
   const decisions: RecipientDecision[] = [];
   for (const recipient of request.recipients) {
@@ -126,6 +137,7 @@ export async function planOutbound(ctx: GatewayContext, request: OutboundRequest
     policy,
     ...(from !== undefined ? { from } : {}),
     ...(signer ? { signer } : {}),
+    ...(fromNotSender ? { fromNotSender } : {}),
     triggers,
     decisions,
     variants: variantsOf(decisions, records, visible),

@@ -169,10 +169,10 @@ async function inboundGroups(ctx: GatewayContext, request: Omit<TransformRequest
 /** The copies of an outbound plan, then its held and bounced recipients. */
 function outboundGroups(plan: OutboundPlan, r: { variants: Array<{ recipients: string[]; action: string; message: Buffer | SpooledMessage }>; unsignedNoKey: boolean; dkimNoKey: boolean }): TransformResult {
   const direction = 'outbound';
-  const code = r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
+  const code = plan.fromNotSender ? 'FROM_NOT_SENDER' : r.unsignedNoKey ? 'NO_SIGNING_KEY' : r.dkimNoKey ? 'NO_DKIM_KEY' : undefined;
   const groups: Group[] = r.variants.map((v) => ({ direction, recipients: v.recipients, action: v.action, message: v.message, ...(code ? { verdictCode: code } : {}) }));
   for (const [kind, decisions] of [['hold', plan.hold], ['bounce', plan.bounce]] as const) {
     if (decisions.length) groups.push({ direction, recipients: decisions.map((d) => d.recipient), action: kind === 'hold' ? 'held' : 'bounced', verdictCode: 'ENCRYPTION_REQUIRED', policy: { kind, decisions } });
   }
-  return { groups, ...(r.unsignedNoKey ? { unsignedNoKey: true } : {}), ...(r.dkimNoKey ? { dkimNoKey: true } : {}) };
+  return { groups, ...(r.unsignedNoKey && !plan.fromNotSender ? { unsignedNoKey: true } : {}), ...(r.dkimNoKey ? { dkimNoKey: true } : {}) };
 }

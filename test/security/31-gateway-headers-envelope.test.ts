@@ -220,3 +220,26 @@ test('an inbound header section the gateway cannot read (a 1 MiB line, more than
     await store.close();
   }
 });
+
+test('through Postfix: an insider Postfix relays for (its own client) who writes another colleague\'s From does not get the mail signed with that colleague\'s key; From naming the envelope sender (any case) is signed', { timeout: 120_000 }, async () => {
+  const gw = await startGatewayProcess(w.world, gatewayArgs());
+  try {
+    const impersonating = await sendTo(w.ports.smtp, 'mallory@corp.test', ['erin@example.com'], draft('Alice <alice@corp.test>', 'erin@example.com', 'From Alice?', 'Mallory wrote this.'));
+    assert.equal(impersonating.code, 250, impersonating.response);
+    await until('the impersonating copy', () => w.sink.deliveries.length === 1, w.pf);
+    const got = w.sink.deliveryTo('erin@example.com').message;
+    assert.doesNotMatch(headOf(got), /multipart\/signed|pkcs7/i, 'not signed with Alice\'s key');
+    assert.equal((await opensslVerifyMime(w.world.dir, got, w.world.corpRoot)).ok, false);
+    w.sink.deliveries.length = 0;
+    const own = await sendTo(w.ports.smtp, 'Alice@Corp.Test', ['erin@example.com'], draft('Alice <alice@corp.test>', 'erin@example.com', 'From Alice', 'Alice wrote this.'));
+    assert.equal(own.code, 250, own.response);
+    await until('Alice\'s copy', () => w.sink.deliveries.length === 1, w.pf);
+    assert.ok((await opensslVerifyMime(w.world.dir, w.sink.deliveryTo('erin@example.com').message, w.world.corpRoot)).ok);
+    const groups = gw.lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'message').map((l) => l.groups[0]);
+    assert.deepEqual(groups.map((g) => [g.direction, g.action, g.verdictCode]), [['outbound', 'unchanged', 'FROM_NOT_SENDER'], ['outbound', 'signed', undefined]]);
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+    w.sink.deliveries.length = 0;
+  }
+});
