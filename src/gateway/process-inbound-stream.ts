@@ -41,12 +41,13 @@ import { verifyMessageStream } from '../smime/verify-message-stream.ts';
 import { findEnvelopeKeys } from '../store/find-envelope-keys.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 import type { GatewayContext } from './gateway-context.ts';
-import { harvest, HELD_UNAUTHENTICATED, isForeignField, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, UNAUTHENTICATED_OPENED_NOTICE } from './process-inbound.ts';
+import { harvest, HELD_UNAUTHENTICATED, isForeignField, keysFor, notNamedBy, labelWith, noKeyHeld, NOT_OPENED_UNAUTHENTICATED, UNAUTHENTICATED_NOTICE, UNAUTHENTICATED_OPENED_NOTICE } from './process-inbound.ts';
 import { deliverDecrypted, type InboundAction } from './deliver-decrypted.ts';
 import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
 import { outputSpool, spoolWritable, SpooledMessage, type SpoolPlace } from './spooled-message.ts';
 import { tagSubject } from './tag-subject.ts';
+import type { Certificate } from '../x509/certificate.ts';
 import { contentFrame, noticeFrame } from './wrap-with-notice.ts';
 import { neutralizeEntityStream } from '../smime/neutralize-entity-stream.ts';
 
@@ -54,6 +55,8 @@ export interface StreamedInbound {
   message: SpooledMessage;
   action: InboundAction;
   auth: SmimeAuthentication;
+  /** As InboundResult's (process-inbound.ts). */
+  notFor?: string[];
 }
 
 /** Limits for the streaming readers: a form they would read into memory is refused past `inMemoryBytes` (LIMIT). */
@@ -61,12 +64,12 @@ function streamLimits(inMemoryBytes: number): Limits {
   return { ...resolveLimits(), maxMessageBytes: inMemoryBytes };
 }
 
-export async function processInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<StreamedInbound> {
-  const r = await openInboundStream(ctx, received, policy, senderAuth, place, owned);
+export async function processInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<StreamedInbound> {
+  const r = await openInboundStream(ctx, received, policy, senderAuth, recipients, place, owned);
   return { ...r, message: r.message.withHead(tagSubject(r.message.head, r.auth.result, policy.settings)) };
 }
 
-async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<StreamedInbound> {
+async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<StreamedInbound> {
   const label = (m: SpooledMessage, auth: SmimeAuthentication) => m.withHead(labelWith(ctx, m.head, auth, senderAuth));
   const refused = (e: unknown): StreamedInbound => {
     if (!isMessageVerdictError(e)) throw e;
@@ -86,6 +89,7 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
 
   if (kind === 'pkcs7-mime') {
     let keysFound = -1;
+    let opened: Array<{ certificate: Certificate }> = [];
     const out = outputSpool(place);
     owned.push(out);
     let verdict: MessageVerdict;
@@ -96,8 +100,9 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
         ...(openUnauthenticated ? { allowUnauthenticated: true } : {}),
         findKeys: async (envelope) => {
           // A store failure here is thrown (4xx), as in memory.
-          const keys = (await findEnvelopeKeys(ctx.store, envelope)).map(({ key, certificate }) => ({ key, certificate }));
+          const keys = (await findEnvelopeKeys(ctx.store, envelope, undefined, keysFor(recipients))).map(({ key, certificate }) => ({ key, certificate }));
           keysFound = keys.length;
+          opened = keys;
           return keys;
         },
         validateSigner: validate,
@@ -117,7 +122,9 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
     }
     await harvest(ctx, verdict, validate);
     // A failing signature: nothing was written to `out`, and the original goes on.
-    return deliverDecrypted(verdict, { received, plain: () => SpooledMessage.read(out), neutralized: () => deliverNeutralizedStream(ctx, received, out, place, owned), label });
+    const r = await deliverDecrypted(verdict, { received, plain: () => SpooledMessage.read(out), neutralized: () => deliverNeutralizedStream(ctx, received, out, place, owned), label });
+    const notFor = notNamedBy(recipients, opened);
+    return notFor ? { ...r, notFor } : r;
   }
 
   if (kind === 'multipart-signed') {

@@ -1,7 +1,8 @@
 /**
  * Inbound mail (a recipient in one of our domains): decrypted with any key the
  * store ever held for a recipient of the envelope (findEnvelopeKeysRecording: key
- * history, whatever the certificate's expiry), verified with full trust and
+ * history, whatever the certificate's expiry) whose certificate names one of the
+ * message's SMTP recipients (keysFor), verified with full trust and
  * revocation, labelled with Authentication-Results (smime-result.ts), and trusted
  * signers' certificates harvested under the directory's rules (the CLI's harvest
  * path).
@@ -48,6 +49,8 @@ import { rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError, smimeResultOfError, smimeResultOfVerdict } from './smime-result.ts';
 import { tagSubject } from './tag-subject.ts';
 import { wrapWithNotice } from './wrap-with-notice.ts';
+import type { Certificate } from '../x509/certificate.ts';
+import { mailboxKey } from '../x509/mailbox-address.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { neutralizeEntity } from '../mime/neutralize-entity.ts';
 import { deliverDecrypted, type InboundAction } from './deliver-decrypted.ts';
@@ -56,6 +59,8 @@ export interface InboundResult {
   message: Buffer;
   action: InboundAction;
   auth: SmimeAuthentication;
+  /** Recipients the copy is not for: opened with keys none of their certificates name (notNamedBy). */
+  notFor?: string[];
 }
 
 export const UNAUTHENTICATED_NOTICE = [
@@ -96,6 +101,33 @@ function deliverNeutralized(ctx: GatewayContext, received: Buffer, plain: Buffer
   return wrapWithNotice(rewriteHeaderSection(received, { remove: isForeignField(ctx) }), UNAUTHENTICATED_OPENED_NOTICE, content.entity);
 }
 
+/**
+ * The keys a copy for `recipients` may be opened with: those whose certificate names
+ * one of them (case aside, the domain in its one form). Ciphertext is no secret (it
+ * crossed the Internet); were any key the store holds accepted, whoever can send
+ * mail to an address of ours they read (their own, an auto-reply, a ticket system)
+ * would have the gateway decrypt what was encrypted for a colleague and deliver it
+ * to them.
+ */
+export function keysFor(recipients: readonly string[]): (certificate: Certificate) => boolean {
+  const wanted = new Set(recipients.map(sameMailboxKey));
+  return (certificate) => certificate.emailAddresses.some((a) => wanted.has(sameMailboxKey(a)));
+}
+
+const sameMailboxKey = (address: string) => mailboxKey(address.toLowerCase());
+
+/**
+ * The recipients no certificate of the keys a copy was opened with names: a copy
+ * opened for Alice is not theirs (a second RCPT is no key). inboundGroups makes
+ * theirs apart (transform-message.ts). Undefined when nothing was opened or all are named.
+ */
+export function notNamedBy(recipients: readonly string[], opened: ReadonlyArray<{ certificate: Certificate }>): string[] | undefined {
+  if (opened.length === 0) return undefined;
+  const named = new Set(opened.flatMap(({ certificate }) => certificate.emailAddresses.map(sameMailboxKey)));
+  const rest = recipients.filter((r) => !named.has(sameMailboxKey(r)));
+  return rest.length ? rest : undefined;
+}
+
 export function isForeignField(ctx: GatewayContext) {
   return (f: Parameters<typeof isGatewayHeaderField>[0]) => claimsAuthservId(f, ctx.authservId) || isGatewayHeaderField(f);
 }
@@ -122,8 +154,8 @@ export async function harvest(ctx: Pick<GatewayContext, 'store' | 'harvested'>, 
  * revocation, subject tags, unauthenticated encryption): labelled, and its Subject
  * tagged when policy says so.
  */
-export async function processInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[] = []): Promise<InboundResult> {
-  const r = await openInbound(ctx, received, policy, senderAuth);
+export async function processInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[]): Promise<InboundResult> {
+  const r = await openInbound(ctx, received, policy, senderAuth, recipients);
   return { ...r, message: tagSubject(r.message, r.auth.result, policy.settings) };
 }
 
@@ -136,7 +168,7 @@ type FoundKeys = Awaited<ReturnType<typeof findEnvelopeKeysRecording>>;
  * and asks for keys only when it reaches an envelope (findKeys), so a message is
  * read and its envelope found once.
  */
-async function openInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[]): Promise<InboundResult> {
+async function openInbound(ctx: GatewayContext, received: Buffer, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[]): Promise<InboundResult> {
   const label = (message: Buffer, auth: SmimeAuthentication) => labelWith(ctx, message, auth, senderAuth);
   const validate = ctx.validator(policy.settings.revocation);
   let asked = false;
@@ -144,7 +176,7 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
   // Keys by the envelope's recipient identifiers; a store failure here is thrown (4xx).
   const findKeys = async (envelope: CmsInput) => {
     asked = true;
-    found = await findEnvelopeKeysRecording(ctx.store, envelope);
+    found = await findEnvelopeKeysRecording(ctx.store, envelope, undefined, keysFor(recipients));
     return found.keys;
   };
   const openUnauthenticated = policy.settings.unauthenticatedEncryption === 'deliver-decrypted';
@@ -160,7 +192,8 @@ async function openInbound(ctx: GatewayContext, received: Buffer, policy: Resolv
   }
   // Decrypted while the key use was being committed; released only once it is (a failed commit is thrown: 4xx, nothing relayed).
   await found?.recorded;
-  return result;
+  const notFor = found && notNamedBy(recipients, found.keys);
+  return notFor ? { ...result, notFor } : result;
 }
 
 /** What is delivered for a message the library opened: verified (no envelope), unopened (no key held), or decrypted. */

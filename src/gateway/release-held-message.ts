@@ -93,13 +93,13 @@ async function deliveredForm(store: Store, m: HeldForRelease, as: 'decrypted' | 
   const policy = ctx.policyFor(m.recipients[0] ?? '');
   const chosen = { ...policy, settings: { ...policy.settings, unauthenticatedEncryption: as === 'decrypted' ? 'deliver-decrypted' as const : 'deliver-encrypted' as const } };
   const streamAbove = ctx.global.streamAboveBytes;
-  if (m.size <= streamAbove) return (await processInbound(ctx, await m.message(), chosen)).message;
+  if (m.size <= streamAbove) return (await processInbound(ctx, await m.message(), chosen, [], m.recipients)).message;
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   const place = { dir: spoolDir, maxBytes: spoolBytesFor(Math.max(m.size, ctx.global.maxMessageBytes)), inMemoryBytes: streamAbove };
   const received = new ContentSpool({ dir: spoolDir, memoryBytes: streamAbove, maxBytes: place.maxBytes });
   owned.push(received);
   for await (const c of m.body().stream()) await received.write(c as Buffer);
-  const r = await processInboundStream(ctx, await SpooledMessage.read(received), chosen, [], place, owned);
+  const r = await processInboundStream(ctx, await SpooledMessage.read(received), chosen, [], m.recipients, place, owned);
   return r.message.relayBody();
 }
 

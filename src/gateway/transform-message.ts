@@ -20,7 +20,7 @@ import type { Direction } from './classify-recipients.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { planInbound } from './plan-inbound.ts';
 import { planOutbound } from './plan-outbound.ts';
-import { processInbound } from './process-inbound.ts';
+import { isForeignField, processInbound } from './process-inbound.ts';
 import { processOutbound } from './process-outbound.ts';
 import { processInboundStream } from './process-inbound-stream.ts';
 import { processOutboundStream } from './process-outbound-stream.ts';
@@ -30,7 +30,7 @@ import type { ResolvedPolicy } from '../policy/resolve-policy.ts';
 import type { PolicySettings } from '../policy/policy-settings.ts';
 import type { SmimeAuthentication } from './authentication-results.ts';
 import type { OutboundPlan } from './plan-outbound.ts';
-import { readHeaderFields } from './rewrite-header-section.ts';
+import { readHeaderFields, rewriteHeaderSection } from './rewrite-header-section.ts';
 import { isMessageVerdictError } from './smime-result.ts';
 
 export interface Group {
@@ -115,11 +115,27 @@ export function failedTransform(direction: Direction, recipients: string[], e: u
   return { errorCode, groups: [{ direction, recipients, action: 'deferred', failure: ownTemporaryFailure('The gateway could not process the message', e) }] };
 }
 
+/**
+ * Mail passing through is left as it is but for Authentication-Results claiming our
+ * authserv-id and X-Kakitome- fields: a recipient of ours in a spelling no --domain
+ * matches (Postfix's percent hack, `bob%example.com@mx.example.com`, which the
+ * before-queue design hands over as the client wrote it) is delivered to one of ours
+ * after the gateway. A header section that cannot be read passes as it is.
+ */
+function withoutForeignFields(ctx: GatewayContext, head: Buffer): Buffer {
+  try {
+    return rewriteHeaderSection(head, { remove: isForeignField(ctx) });
+  } catch (e) {
+    if (isMessageVerdictError(e)) return head;
+    throw e;
+  }
+}
+
 export async function transformMessage(ctx: GatewayContext, request: TransformRequest): Promise<TransformResult> {
   const { direction, recipients, message } = request;
   try {
-    if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message }] };
-    if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth) => processInbound(ctx, message, policy, senderAuth));
+    if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message: withoutForeignFields(ctx, message) }] };
+    if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth, recipients) => processInbound(ctx, message, policy, senderAuth, recipients));
     const plan = await planOutbound(ctx, { sender: request.sender, recipients, fields: readHeaderFields(message) });
     return outboundGroups(plan, await processOutbound(ctx, message, plan));
   } catch (e) {
@@ -141,8 +157,8 @@ export interface SpooledTransformRequest extends Omit<TransformRequest, 'message
 export async function transformSpooled(ctx: GatewayContext, request: SpooledTransformRequest, place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<TransformResult> {
   const { direction, recipients, message } = request;
   try {
-    if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message }] };
-    if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth) => processInboundStream(ctx, message, policy, senderAuth, place, owned));
+    if (direction === 'pass') return { groups: [{ direction, recipients, action: 'unchanged', message: message.withHead(withoutForeignFields(ctx, message.head)) }] };
+    if (direction === 'inbound') return await inboundGroups(ctx, request, (policy, senderAuth, recipients) => processInboundStream(ctx, message, policy, senderAuth, recipients, place, owned));
     const plan = await planOutbound(ctx, { sender: request.sender, recipients, fields: readHeaderFields(message.head) });
     return outboundGroups(plan, await processOutboundStream(ctx, message, plan, place, owned));
   } catch (e) {
@@ -150,14 +166,21 @@ export async function transformSpooled(ctx: GatewayContext, request: SpooledTran
   }
 }
 
-type ProcessInbound = (policy: ResolvedPolicy, senderAuth: readonly MethodResult[]) => Promise<{ message: Buffer | SpooledMessage; action: string; auth: SmimeAuthentication }>;
+type ProcessInbound = (policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[]) => Promise<{ message: Buffer | SpooledMessage; action: string; auth: SmimeAuthentication; notFor?: string[] }>;
 
 /** One copy per group of recipients whose inbound policy is the same (plan-inbound.ts). */
 async function inboundGroups(ctx: GatewayContext, request: Omit<TransformRequest, 'message'>, process: ProcessInbound): Promise<TransformResult> {
   const groups: Group[] = [];
-  for (const g of planInbound(ctx, request.recipients)) {
+  // A copy opened with Alice's key is Alice's: recipients no opening key names get theirs made apart (unopened).
+  const planned = planInbound(ctx, request.recipients).map((g) => ({ ...g, apart: false }));
+  for (let i = 0; i < planned.length; i++) {
+    const g = planned[i]!;
     const senderAuth = g.policy.settings.senderAuthentication ? request.senderAuth : [];
-    const r = await process(g.policy, senderAuth);
+    const r = await process(g.policy, senderAuth, g.recipients);
+    if (r.notFor && !g.apart) {
+      planned.push({ ...g, recipients: r.notFor, apart: true });
+      g.recipients = g.recipients.filter((x) => !r.notFor!.includes(x));
+    }
     const dmarc = senderAuth.find((m) => m.method === 'dmarc')?.result;
     // Held: the caller keeps the message as it received it (no copy comes back from a worker).
     const made = r.action === 'held' ? { policy: { kind: 'hold' as const, decisions: [], unauthenticated: { reason: r.auth.reason, language: g.policy.settings.noticeLanguage } } } : { message: r.message };

@@ -18,19 +18,21 @@ import type { Store } from './store.ts';
 import type { KeyObject } from 'node:crypto';
 import type { Certificate } from '../x509/certificate.ts';
 
-export async function findEnvelopeKeys(store: Store, envelope: Uint8Array, limits?: Partial<Limits>): Promise<{ key: KeyObject; certificate: Certificate }[]> {
+export async function findEnvelopeKeys(store: Store, envelope: Uint8Array, limits?: Partial<Limits>, accept?: (certificate: Certificate) => boolean): Promise<{ key: KeyObject; certificate: Certificate }[]> {
   const parsed = parseEnvelopeFromContentInfo(envelope, limits);
-  return store.findDecryptionKeys(parsed.recipients.flatMap(recipientIdentifiers));
+  return store.findDecryptionKeys(parsed.recipients.flatMap(recipientIdentifiers), accept);
 }
 
 /**
+ * `accept`: only keys whose certificate it accepts are opened (and their uses recorded).
+ *
  * findEnvelopeKeys with the keys handed out while their uses are being committed
  * (Store.findDecryptionKeysRecording): nothing made with them may leave the caller
  * before `recorded` resolves.
  */
-export async function findEnvelopeKeysRecording(store: Store, envelope: CmsInput, limits?: Partial<Limits>): Promise<{ keys: { key: KeyObject; certificate: Certificate }[]; recorded: Promise<void> }> {
+export async function findEnvelopeKeysRecording(store: Store, envelope: CmsInput, limits?: Partial<Limits>, accept?: (certificate: Certificate) => boolean): Promise<{ keys: { key: KeyObject; certificate: Certificate }[]; recorded: Promise<void> }> {
   const parsed = parseEnvelopeFromContentInfo(envelope, limits);
-  return store.findDecryptionKeysRecording(parsed.recipients.flatMap(recipientIdentifiers));
+  return store.findDecryptionKeysRecording(parsed.recipients.flatMap(recipientIdentifiers), accept);
 }
 
 /** The keys of the recipients whose certificate names an address `owns` accepts. */

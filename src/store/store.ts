@@ -853,8 +853,8 @@ export class Store implements KeyDirectory {
    * extKeyUsage) and no certificate for the key is a CA's: a CA key (or a
    * signing-only key) never runs ECDH or RSA decryption on attacker-chosen input.
    */
-  async findDecryptionKeys(ids: readonly CmsIdentifier[]): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
-    const found = await this.#decryptionCandidates(ids);
+  async findDecryptionKeys(ids: readonly CmsIdentifier[], accept?: (certificate: Certificate) => boolean): Promise<{ key: KeyObject; certificate: Certificate; keyId: string }[]> {
+    const found = (await this.#decryptionCandidates(ids)).filter(({ certificate }) => !accept || accept(certificate));
     // Every use is recorded before any key is returned; the uses of one envelope share a commit.
     const keys = await Promise.all(found.map(({ row, certificate }) => this.#useKey(row, 'key.use.decrypt', certificate.fingerprint256)));
     return found.map(({ row, certificate }, i) => ({ key: keys[i]!, certificate, keyId: String(row.id) }));
@@ -872,8 +872,8 @@ export class Store implements KeyDirectory {
    * process-inbound.ts). A crash before the commit loses the record and, with it,
    * everything the key was used for, which never left the process.
    */
-  async findDecryptionKeysRecording(ids: readonly CmsIdentifier[]): Promise<{ keys: { key: KeyObject; certificate: Certificate; keyId: string }[]; recorded: Promise<void> }> {
-    const found = await this.#decryptionCandidates(ids);
+  async findDecryptionKeysRecording(ids: readonly CmsIdentifier[], accept?: (certificate: Certificate) => boolean): Promise<{ keys: { key: KeyObject; certificate: Certificate; keyId: string }[]; recorded: Promise<void> }> {
+    const found = (await this.#decryptionCandidates(ids)).filter(({ certificate }) => !accept || accept(certificate));
     const keys = found.map(({ row, certificate }) => ({ key: this.#unseal(row), certificate, keyId: String(row.id) }));
     // Handed to the commit at once (recordAtOnce): the caller decrypts meanwhile, synchronously.
     const recorded = this.#keyUses.recordAtOnce(found.map(({ row, certificate }) => ({ at: this.#clock(), actor: this.#actor, action: 'key.use.decrypt', object: String(row.id), detail: certificate.fingerprint256 })));

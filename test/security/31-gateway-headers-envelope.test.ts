@@ -3,6 +3,16 @@
  * anyone on the Internet who can send mail to the organisation's MX, or an insider
  * whose certificate says what they like:
  *
+ * - ciphertext encrypted for Alice (no secret: it crossed the Internet) sent to
+ *   Mallory, alone or beside Alice: before the fix the gateway decrypted it with
+ *   Alice's key for Mallory. Now a copy is opened only with keys whose certificates
+ *   name its SMTP recipient;
+ * - an insider writing a colleague's From over their own envelope sender: signed with
+ *   the colleague's key before; now only the envelope sender's From is signed;
+ * - a recipient of ours written with the percent hack (before-queue): passed with its
+ *   forged results; pass-through mail now loses them too;
+ * - 120 recipients through Postfix (50 a delivery): every copy deferred forever before;
+ * - an inbound header section over the limits: 451 at every retry before, now 554;
  * - a forged envelope sender of ours, on mail Postfix forwards outside (an alias of
  *   ours to an outside address, a domain Postfix relays for that is no --domain):
  *   before the fix the gateway signed it with that person's key (a signing oracle
@@ -21,6 +31,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink } from '../gateway/gateway-fixture.ts';
 import { startGateway } from '../../src/gateway/start-gateway.ts';
+import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from '../gateway/gateway-process.ts';
 import { formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
 import type { GatewayContext } from '../../src/gateway/gateway-context.ts';
@@ -241,5 +252,57 @@ test('through Postfix: an insider Postfix relays for (its own client) who writes
     gw.child.kill('SIGTERM');
     await gw.exited;
     w.sink.deliveries.length = 0;
+  }
+});
+
+test('inbound decryption: ciphertext encrypted for Alice (captured on its way: no secret) sent to Mallory, or to Alice and Mallory at once, reaches Mallory unopened; Alice\'s copy is decrypted, each recipient gets one copy', { timeout: 120_000 }, async () => {
+  const store = await openWorldStore(w.world);
+  const sink = await new Sink().start();
+  const policyPath = join(w.world.dir, 'policy-31-keys.json');
+  writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown' }));
+  const gw = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false, policyPath }, store, () => {});
+  try {
+    const alice = (await store.findSigningCertificate('alice@corp.test'))!;
+    const secret = 'THE-PLAINTEXT-FOR-ALICE';
+    const ciphertext = encryptMessage(draft('partner@example.com', 'alice@corp.test', 'For Alice', secret), { recipients: [{ certificate: alice }] });
+    const has = (d: { message: Buffer }) => d.message.toString('latin1').includes(secret);
+    // Mallory alone (an insider, or anyone writing to an address of ours they read).
+    let r = await sendTo(gw.listening.port, 'eve@example.com', ['mallory@corp.test'], ciphertext);
+    assert.equal(r.code, 250, r.response);
+    const alone = sink.deliveryTo('mallory@corp.test');
+    assert.equal(has(alone), false, 'not decrypted for Mallory');
+    assert.match(headOf(alone.message), /smime=neutral[\s\S]*NOT_RECIPIENT/);
+    sink.deliveries.length = 0;
+    // Alice and Mallory in one transaction: Alice's copy opened, Mallory's not.
+    r = await sendTo(gw.listening.port, 'eve@example.com', ['Mallory@corp.test', 'alice@corp.test'], ciphertext);
+    assert.equal(r.code, 250, r.response);
+    assert.equal(has(sink.deliveryTo('alice@corp.test')), true, 'Alice\'s copy is decrypted');
+    assert.equal(has(sink.deliveryTo('Mallory@corp.test')), false, 'Mallory\'s copy is not');
+    assert.equal(sink.deliveries.flatMap((d) => d.to).length, 2);
+  } finally {
+    await gw.stop();
+    await sink.stop();
+    await store.close();
+  }
+});
+
+test('before-queue Postfix: a recipient of ours written with the percent hack (bob%corp.test@mx.corp.test, which Postfix rewrites to bob@corp.test after the gateway) gets no forged Authentication-Results of ours', { timeout: 180_000 }, async () => {
+  const bq = await startPostfixWorld({ beforeQueue: true });
+  try {
+    // Postfix's default mydestination names the host itself: the percent hack applies there.
+    await bq.pf.setParameter('mydestination', 'mx.corp.test');
+    const gw = await startGatewayProcess(bq.world, ['--listen', `127.0.0.1:${bq.ports.filter}`, '--next-hop', `127.0.0.1:${bq.ports.reinject}`, '--domain', 'corp.test', '--authserv-id', 'mx.corp.test', '--policy', bq.policyPath]);
+    try {
+      const r = await sendTo(bq.ports.smtp, 'eve@example.com', ['bob%corp.test@mx.corp.test'], draft('eve@example.com', 'bob@corp.test', 'Trust me', 'Forged.', 'Authentication-Results: MX.corp.test.; smime=pass\r\nX-Kakitome-Verdict: trusted\r\n'));
+      assert.equal(r.code, 250, r.response);
+      await until('the copy', () => bq.sink.deliveries.length === 1, bq.pf);
+      const d = bq.sink.deliveryTo('bob@corp.test');
+      assert.doesNotMatch(headOf(d.message), /smime=pass|X-Kakitome-/i);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  } finally {
+    await bq.stop();
   }
 });
