@@ -34,6 +34,7 @@ import { startGateway } from '../../src/gateway/start-gateway.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from '../gateway/gateway-process.ts';
 import { formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
+import { classifyRecipients, vouchesForSender } from '../../src/gateway/classify-recipients.ts';
 import type { GatewayContext } from '../../src/gateway/gateway-context.ts';
 import { labelWith } from '../../src/gateway/process-inbound.ts';
 import { readHeaderFields } from '../../src/gateway/rewrite-header-section.ts';
@@ -305,4 +306,18 @@ test('before-queue Postfix: a recipient of ours written with the percent hack (b
   } finally {
     await bq.stop();
   }
+});
+
+test('direction: recipients of ours in every spelling Postfix delivers to ours are inbound, others are not; a sender of ours is outbound only when Postfix vouches for the client; the null sender never is', () => {
+  const ours = new Set(['corp.test']);
+  const of = (sender: string, to: string[], source?: string) => Object.fromEntries(classifyRecipients(sender, to, ours, vouchesForSender(source)));
+  assert.deepEqual(of('eve@evil.test', ['bob@CORP.TEST', 'bob@corp.test.', '@relay.test:bob@corp.test', '"x@evil.test"@corp.test', '"bob@corp.test"@evil.test', 'bob@sub.corp.test', 'bob@corp.test.evil', 'bob@corp.tes']), {
+    inbound: ['bob@CORP.TEST', 'bob@corp.test.', '@relay.test:bob@corp.test', '"x@evil.test"@corp.test'],
+    pass: ['"bob@corp.test"@evil.test', 'bob@sub.corp.test', 'bob@corp.test.evil', 'bob@corp.tes'],
+  });
+  assert.deepEqual(of('Alice@Corp.Test.', ['carol@example.com', 'bob@corp.test'], 'LOCAL'), { outbound: ['carol@example.com'], inbound: ['bob@corp.test'] });
+  assert.deepEqual(of('alice@corp.test', ['carol@example.com', 'bob@corp.test'], 'REMOTE'), { pass: ['carol@example.com'], inbound: ['bob@corp.test'] });
+  assert.deepEqual(of('alice@corp.test', ['carol@example.com'], 'remote'), { pass: ['carol@example.com'] });
+  assert.deepEqual(of('alice@corp.test', ['carol@example.com'], '[UNAVAILABLE]'), { outbound: ['carol@example.com'] });
+  assert.deepEqual(of('', ['carol@example.com', 'bob@corp.test']), { pass: ['carol@example.com'], inbound: ['bob@corp.test'] });
 });
