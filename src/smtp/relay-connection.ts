@@ -99,7 +99,7 @@ export class RelaySession {
   readonly #replies: SmtpReply[] = [];
   /**
    * How many replies may wait in #replies: the commands written in one go (MAIL, each
-   * RCPT, DATA when pipelined), at least MAX_LINES. A next hop that answers pipelined
+   * RCPT, DATA when pipelined; LMTP's reply per recipient after the message), at least MAX_LINES. A next hop that answers pipelined
    * commands in one write (Postfix's smtpd does) sends that many at once; more than
    * that is a next hop out of step.
    */
@@ -221,8 +221,9 @@ export class RelaySession {
     // BDAT carries the message after the envelope's replies (see the header: not in the envelope's write);
     // only SMTP (LMTP's per-recipient replies come after DATA here).
     const chunked = pipelining && inMemory && !lmtp && this.#features.has('CHUNKING');
+    // Pipelined: MAIL, each RCPT and DATA answered at once; LMTP: each recipient's reply after the message, at once too.
+    this.#repliesExpected = Math.max(MAX_LINES, envelope.to.length + 2);
     if (pipelining) {
-      this.#repliesExpected = Math.max(MAX_LINES, envelope.to.length + 2);
       for (let i = 0; i < envelope.to.length; i++) commands += rcptCommand(i);
       this.#write(chunked ? commands : `${commands}DATA\r\n`);
     } else this.#write(commands);

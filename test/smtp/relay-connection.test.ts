@@ -320,3 +320,44 @@ test('DSN: malformed or oversized parameters are refused (501 5.5.4 for every re
   pool.close();
   hop.server.close();
 });
+
+test('many recipients: a next hop that answers 40 pipelined RCPTs in one write (as Postfix\'s smtpd does), and an LMTP next hop that sends 40 final replies in one write, deliver every copy', async () => {
+  const to = Array.from({ length: 40 }, (_, i) => `user${i}@corp.test`);
+  let step = 0;
+  const smtp = await scripted(['PIPELINING'], (socket, input) => {
+    const text = input();
+    if (step === 0 && text.includes('DATA\r\n')) {
+      step = 1;
+      socket.write(`250 ok\r\n${'250 ok\r\n'.repeat(to.length)}354 go\r\n`);
+    } else if (step === 1 && text.endsWith('\r\n.\r\n')) {
+      step = 2;
+      socket.write('250 queued\r\n');
+    }
+  });
+  const pool = new RelayPool({ nextHop: { host: '127.0.0.1', port: smtp.port }, name: 'test' });
+  try {
+    assert.deepEqual(new Set((await pool.relay({ from: 'alice@corp.test', to }, Buffer.from('Subject: x\r\n\r\nbody\r\n'), 5_000)).map((o) => o.status)), new Set(['accepted']));
+  } finally {
+    pool.close();
+    smtp.server.close();
+  }
+
+  let seen = 0;
+  const lmtp = await scripted([], (socket, input) => {
+    const text = input();
+    // One command at a time (no PIPELINING), the final replies together.
+    for (const line of text.slice(seen).split('\r\n').slice(0, -1)) {
+      seen += line.length + 2;
+      if (/^(MAIL|RCPT) /.test(line)) socket.write('250 ok\r\n');
+      else if (line === 'DATA') socket.write('354 go\r\n');
+      else if (line === '.') socket.write('250 delivered\r\n'.repeat(to.length));
+    }
+  });
+  const lmtpPool = new RelayPool({ nextHop: { host: '127.0.0.1', port: lmtp.port }, name: 'test', lmtp: true });
+  try {
+    assert.deepEqual(new Set((await lmtpPool.relay({ from: 'alice@corp.test', to }, Buffer.from('Subject: x\r\n\r\nbody\r\n'), 5_000)).map((o) => o.status)), new Set(['accepted']));
+  } finally {
+    lmtpPool.close();
+    lmtp.server.close();
+  }
+});
