@@ -65,11 +65,14 @@ function streamLimits(inMemoryBytes: number): Limits {
 }
 
 export async function processInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<StreamedInbound> {
-  const r = await openInboundStream(ctx, received, policy, senderAuth, recipients, place, owned);
-  return { ...r, message: r.message.withHead(tagSubject(r.message.head, r.auth.result, policy.settings)) };
+  const opened: Array<{ certificate: Certificate }> = [];
+  const r = await openInboundStream(ctx, received, policy, senderAuth, recipients, place, owned, opened);
+  // Whatever became of it (decrypted, held, unopened under a notice): a copy keys were opened for is theirs alone.
+  const notFor = notNamedBy(recipients, opened);
+  return { ...r, message: r.message.withHead(tagSubject(r.message.head, r.auth.result, policy.settings)), ...(notFor ? { notFor } : {}) };
 }
 
-async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[]): Promise<StreamedInbound> {
+async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, policy: ResolvedPolicy, senderAuth: readonly MethodResult[], recipients: readonly string[], place: SpoolPlace & { inMemoryBytes: number }, owned: ContentSpool[], opened: Array<{ certificate: Certificate }>): Promise<StreamedInbound> {
   const label = (m: SpooledMessage, auth: SmimeAuthentication) => m.withHead(labelWith(ctx, m.head, auth, senderAuth));
   const refused = (e: unknown): StreamedInbound => {
     if (!isMessageVerdictError(e)) throw e;
@@ -89,7 +92,6 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
 
   if (kind === 'pkcs7-mime') {
     let keysFound = -1;
-    let opened: Array<{ certificate: Certificate }> = [];
     const out = outputSpool(place);
     owned.push(out);
     let verdict: MessageVerdict;
@@ -102,7 +104,7 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
           // A store failure here is thrown (4xx), as in memory.
           const keys = (await findEnvelopeKeys(ctx.store, envelope, undefined, keysFor(recipients))).map(({ key, certificate }) => ({ key, certificate }));
           keysFound = keys.length;
-          opened = keys;
+          opened.push(...keys);
           return keys;
         },
         validateSigner: validate,
@@ -122,9 +124,7 @@ async function openInboundStream(ctx: GatewayContext, received: SpooledMessage, 
     }
     await harvest(ctx, verdict, validate);
     // A failing signature: nothing was written to `out`, and the original goes on.
-    const r = await deliverDecrypted(verdict, { received, plain: () => SpooledMessage.read(out), neutralized: () => deliverNeutralizedStream(ctx, received, out, place, owned), label });
-    const notFor = notNamedBy(recipients, opened);
-    return notFor ? { ...r, notFor } : r;
+    return deliverDecrypted(verdict, { received, plain: () => SpooledMessage.read(out), neutralized: () => deliverNeutralizedStream(ctx, received, out, place, owned), label });
   }
 
   if (kind === 'multipart-signed') {

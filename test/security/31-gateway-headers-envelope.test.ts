@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink } from '../gateway/gateway-fixture.ts';
 import { startGateway } from '../../src/gateway/start-gateway.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
+import { HeldMessages } from '../../src/store/held-messages.ts';
 import { startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from '../gateway/gateway-process.ts';
 import { formatAuthenticationResults } from '../../src/gateway/authentication-results.ts';
 import { classifyRecipients, vouchesForSender } from '../../src/gateway/classify-recipients.ts';
@@ -320,4 +321,32 @@ test('direction: recipients of ours in every spelling Postfix delivers to ours a
   assert.deepEqual(of('alice@corp.test', ['carol@example.com'], 'remote'), { pass: ['carol@example.com'] });
   assert.deepEqual(of('alice@corp.test', ['carol@example.com'], '[UNAVAILABLE]'), { outbound: ['carol@example.com'] });
   assert.deepEqual(of('', ['carol@example.com', 'bob@corp.test']), { pass: ['carol@example.com'], inbound: ['bob@corp.test'] });
+});
+
+test('inbound decryption held by policy (CBC, unauthenticatedEncryption hold), in memory and streamed: Alice\'s ciphertext sent to Alice and Mallory is held for Alice alone, so no release can open it for Mallory, who gets hers unopened', { timeout: 120_000 }, async () => {
+  const store = await openWorldStore(w.world);
+  const sink = await new Sink().start();
+  const policyPath = join(w.world.dir, 'policy-31-hold.json');
+  // streamAboveBytes 8192: the second message (padded past it) takes the streaming path.
+  writeFileSync(policyPath, JSON.stringify({ revocation: 'allow-unknown', unauthenticatedEncryption: 'hold', streamAboveBytes: 8192 }));
+  const gw = await startGateway({ listen: { host: '127.0.0.1', port: 0 }, nextHop: { host: '127.0.0.1', port: sink.port }, domains: new Set(['corp.test']), authservId: 'mx.corp.test', lmtp: false, policyPath }, store, () => {});
+  try {
+    const alice = (await store.findSigningCertificate('alice@corp.test'))!;
+    for (const body of ['CBC-SECRET short', `CBC-SECRET long ${'x'.repeat(16384)}`]) {
+      const before = (await new HeldMessages(store).list()).length;
+      sink.deliveries.length = 0;
+      const ciphertext = encryptMessage(draft('partner@example.com', 'alice@corp.test', 'CBC for Alice', body), { recipients: [{ certificate: alice }], contentEncryption: 'aes-256-cbc' });
+      const r = await sendTo(gw.listening.port, 'eve@example.com', ['mallory@corp.test', 'alice@corp.test'], ciphertext);
+      assert.equal(r.code, 250, r.response);
+      const held = (await new HeldMessages(store).list()).slice(before);
+      assert.deepEqual(held.map((h) => h.recipients), [['alice@corp.test']], `held for Alice alone (${body.length} bytes)`);
+      const mallory = sink.deliveryTo('mallory@corp.test');
+      assert.doesNotMatch(mallory.message.toString('latin1'), /CBC-SECRET/);
+      assert.match(headOf(mallory.message), /NOT_RECIPIENT/);
+    }
+  } finally {
+    await gw.stop();
+    await sink.stop();
+    await store.close();
+  }
 });
