@@ -93,14 +93,24 @@ async function deliveredForm(store: Store, m: HeldForRelease, as: 'decrypted' | 
   const policy = ctx.policyFor(m.recipients[0] ?? '');
   const chosen = { ...policy, settings: { ...policy.settings, unauthenticatedEncryption: as === 'decrypted' ? 'deliver-decrypted' as const : 'deliver-encrypted' as const } };
   const streamAbove = ctx.global.streamAboveBytes;
-  if (m.size <= streamAbove) return (await processInbound(ctx, await m.message(), chosen, [], m.recipients)).message;
+  if (m.size <= streamAbove) return onlyFor(m, as, await processInbound(ctx, await m.message(), chosen, [], m.recipients)).message;
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   const place = { dir: spoolDir, maxBytes: spoolBytesFor(Math.max(m.size, ctx.global.maxMessageBytes)), inMemoryBytes: streamAbove };
   const received = new ContentSpool({ dir: spoolDir, memoryBytes: streamAbove, maxBytes: place.maxBytes });
   owned.push(received);
   for await (const c of m.body().stream()) await received.write(c as Buffer);
-  const r = await processInboundStream(ctx, await SpooledMessage.read(received), chosen, [], m.recipients, place, owned);
+  const r = onlyFor(m, as, await processInboundStream(ctx, await SpooledMessage.read(received), chosen, [], m.recipients, place, owned));
   return r.message.relayBody();
+}
+
+/**
+ * A decrypted form goes only to recipients a key it was opened with names (the
+ * gateway holds such a message for them alone, process-inbound.ts keysFor; an entry
+ * held before that rule may name others): otherwise it is not released decrypted.
+ */
+function onlyFor<T extends { notFor?: string[] }>(m: HeldForRelease, as: 'decrypted' | 'encrypted', r: T): T {
+  if (as === 'decrypted' && r.notFor) throw new KakitomeError('INVALID_ARGUMENT', `Held message ${m.id} is encrypted for keys that do not name ${r.notFor.length} of its recipients; it cannot be released decrypted to them. Release it --as encrypted, or bounce it.`);
+  return r;
 }
 
 /**

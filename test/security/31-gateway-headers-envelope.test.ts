@@ -31,6 +31,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { draft, openWorldStore, opensslDecryptMime, opensslVerifyMime, sendTo, Sink } from '../gateway/gateway-fixture.ts';
 import { startGateway } from '../../src/gateway/start-gateway.ts';
+import { releaseHeldMessage } from '../../src/gateway/release-held-message.ts';
 import { encryptMessage } from '../../src/smime/encrypt-message.ts';
 import { HeldMessages } from '../../src/store/held-messages.ts';
 import { startGatewayProcess, startPostfixWorld, until, type PostfixWorld } from '../gateway/gateway-process.ts';
@@ -346,6 +347,24 @@ test('inbound decryption held by policy (CBC, unauthenticatedEncryption hold), i
     }
   } finally {
     await gw.stop();
+    await sink.stop();
+    await store.close();
+  }
+});
+
+test('a held CBC message whose recipients its keys do not all name (held before the rule) is not released decrypted; encrypted it still may be', { timeout: 120_000 }, async () => {
+  const store = await openWorldStore(w.world);
+  const sink = await new Sink().start();
+  try {
+    const alice = (await store.findSigningCertificate('alice@corp.test'))!;
+    const ciphertext = encryptMessage(draft('partner@example.com', 'alice@corp.test', 'CBC for Alice', 'CBC-SECRET held'), { recipients: [{ certificate: alice }], contentEncryption: 'aes-256-cbc' });
+    const id = await new HeldMessages(store).hold({ sender: 'eve@example.com', recipients: ['alice@corp.test', 'mallory@corp.test'], message: ciphertext, reasonCode: 'UNAUTH_ENC', reason: 'held before the rule' });
+    const via = { host: '127.0.0.1', port: sink.port };
+    await assert.rejects(releaseHeldMessage(store, id, { via, as: 'decrypted', authservId: 'mx.corp.test' }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /--as encrypted/.test(e.message));
+    assert.equal(sink.deliveries.length, 0);
+    assert.equal(await releaseHeldMessage(store, id, { via, as: 'encrypted', authservId: 'mx.corp.test' }), 'released');
+    assert.doesNotMatch(sink.deliveries.map((d) => d.message.toString('latin1')).join(''), /CBC-SECRET/);
+  } finally {
     await sink.stop();
     await store.close();
   }
