@@ -1,5 +1,5 @@
 /**
- * docs/security.md section 27: the gateway's headers and envelope. The attacker is
+ * docs/security.md section 29: the gateway's headers and envelope. The attacker is
  * anyone on the Internet who can send mail to the organisation's MX, or an insider
  * whose certificate says what they like:
  *
