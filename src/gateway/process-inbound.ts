@@ -132,9 +132,32 @@ export function isForeignField(ctx: GatewayContext) {
   return (f: Parameters<typeof isGatewayHeaderField>[0]) => claimsAuthservId(f, ctx.authservId) || isGatewayHeaderField(f);
 }
 
+/**
+ * Authentication-Results fields already written, by everything they are made of
+ * (formatAuthenticationResults is a pure function of it): mail from one signer gets
+ * the same field message after message, whose quoting and folding cost more than
+ * the rest of the label. Only for fields without sender authentication results
+ * (those carry per-message values). Bounded; the Buffers are never written to
+ * (rewriteHeaderSection copies them into each message).
+ */
+const labels = new Map<string, Buffer>();
+const MAX_LABELS = 256;
+
+function authenticationResults(authservId: string, auth: SmimeAuthentication, senderAuth: readonly MethodResult[]): Buffer {
+  if (senderAuth.length > 0) return formatAuthenticationResults(authservId, auth, senderAuth);
+  // Every input, unambiguously (a signer's address is the sender's text).
+  const key = JSON.stringify([authservId, auth.result, auth.code ?? null, auth.signer?.email ?? null, auth.signer?.serial ?? null, auth.reason]);
+  let field = labels.get(key);
+  if (!field) {
+    if (labels.size >= MAX_LABELS) labels.clear();
+    labels.set(key, (field = formatAuthenticationResults(authservId, auth, senderAuth)));
+  }
+  return field;
+}
+
 /** `message` (or its header section alone) with our Authentication-Results on top and forged ones and our X- fields removed. */
 export function labelWith(ctx: GatewayContext, message: Buffer, auth: SmimeAuthentication, senderAuth: readonly MethodResult[]): Buffer {
-  return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [formatAuthenticationResults(ctx.authservId, auth, senderAuth)] });
+  return rewriteHeaderSection(message, { remove: isForeignField(ctx), prepend: [authenticationResults(ctx.authservId, auth, senderAuth)] });
 }
 
 /**
