@@ -54,6 +54,7 @@ import { mailboxKey } from '../x509/mailbox-address.ts';
 import { parseEntity } from '../mime/parse-entity.ts';
 import { neutralizeEntity } from '../mime/neutralize-entity.ts';
 import { deliverDecrypted, type InboundAction } from './deliver-decrypted.ts';
+import { ownedCopy } from '../threads/owned-copy.ts';
 
 export interface InboundResult {
   message: Buffer;
@@ -150,7 +151,8 @@ function authenticationResults(authservId: string, auth: SmimeAuthentication, se
   let field = labels.get(key);
   if (!field) {
     if (labels.size >= MAX_LABELS) labels.clear();
-    labels.set(key, (field = formatAuthenticationResults(authservId, auth, senderAuth)));
+    // In memory of its own: a kept view would keep a whole 8 KiB block of Buffer's pool alive.
+    labels.set(key, (field = ownedCopy(formatAuthenticationResults(authservId, auth, senderAuth))));
   }
   return field;
 }
