@@ -92,6 +92,42 @@ async function scripted(features: string[], script: (socket: Socket, input: () =
 
 const envelope = { from: 'alice@corp.test', to: ['carol@example.com', 'dave@example.com'] };
 
+/** The rule byte by byte, as the reference: bare CR and LF become CRLF, and (dotStuff) a dot starting a line is doubled. */
+function referenceEncoding(m: Uint8Array, prev: number, dotStuff: boolean): Buffer {
+  const out: number[] = [];
+  let p = prev;
+  for (const b of m) {
+    if (p === 0x0d && b !== 0x0a) out.push((p = 0x0a));
+    if (b === 0x0a && p !== 0x0d) out.push(0x0d);
+    if (dotStuff && b === 0x2e && p === 0x0a) out.push(0x2e);
+    out.push((p = b));
+  }
+  return Buffer.from(out);
+}
+
+test('the line-end check looks at every byte of a large message, across its 64 KiB windows, for BDAT and DATA alike', () => {
+  // A clean body of CRLF lines just over two windows (the check reads 64 KiB at a time).
+  const clean = Buffer.from('x'.repeat(76).concat('\r\n').repeat(Math.ceil((2 * 65536 + 300) / 78)));
+  for (const dotStuff of [false, true]) {
+    assert.equal(encodeChunk(clean, START_OF_MESSAGE, dotStuff), clean, 'a clean message is not copied');
+    for (const at of [0, 1, 65534, 65535, 65536, 65537, 131071, 131072, clean.length - 2, clean.length - 1]) {
+      for (const defect of ['\n', '\r', '\r\n.', '\n.', '.', 'x\r', '\rx']) {
+        const m = Buffer.concat([clean.subarray(0, at), Buffer.from(defect), clean.subarray(at)]);
+        const expected = referenceEncoding(m, START_OF_MESSAGE, dotStuff);
+        const got = Buffer.from(encodeChunk(m, START_OF_MESSAGE, dotStuff));
+        assert.ok(got.equals(expected), `${JSON.stringify(defect)} at ${at}, dotStuff ${dotStuff}`);
+        // In pieces cut at and around the defect, each piece after the byte before it.
+        for (const cut of [at - 1, at, at + 1, at + defect.length]) {
+          if (cut <= 0 || cut >= m.length) continue;
+          const first = encodeChunk(m.subarray(0, cut), START_OF_MESSAGE, dotStuff);
+          const second = encodeChunk(m.subarray(cut), m[cut - 1]!, dotStuff);
+          assert.ok(Buffer.concat([first, second]).equals(expected), `${JSON.stringify(defect)} at ${at} cut at ${cut}, dotStuff ${dotStuff}`);
+        }
+      }
+    }
+  }
+});
+
 test('PIPELINING: MAIL, both RCPTs and DATA arrive before any reply; the message goes dot-stuffed with its terminator', async () => {
   let answered = 0;
   const hop = await scripted(['PIPELINING', '8BITMIME', 'SIZE 1000000'], (socket, input) => {
