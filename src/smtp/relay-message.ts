@@ -69,7 +69,7 @@ function outcomeOf(recipient: string, reply: SmtpReply): RecipientOutcome {
  * then ready for the next MAIL FROM, RFC 5321 4.1.4); one that failed in any way is
  * closed (relay-connection.ts). An idle connection is used again only within
  * `idleMs` (5 s), far inside any server's idle timeout (Postfix: 300 s), and is
- * closed once that time passes unused (it holds one of the next hop's smtpd
+ * closed at most a quarter of that later, unused (it holds one of the next hop's smtpd
  * processes, of which Postfix's reinjection listener has 10); one the next hop
  * closed while idle leaves the pool at once; so a reused connection does not fail
  * for being stale, and if it fails anyway the message gets a temporary outcome
@@ -79,6 +79,8 @@ function outcomeOf(recipient: string, reply: SmtpReply): RecipientOutcome {
 export class RelayPool {
   readonly #options: RelayPoolOptions;
   readonly #idle: Pooled[] = [];
+  /** While connections are idle: closes those unused for idleMs (#sweep). */
+  #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
   #maxSize: number | undefined;
 
@@ -127,18 +129,29 @@ export class RelayPool {
       return;
     }
     p.idleSince = performance.now();
-    // Closed once too old to be used, so that an idle connection does not hold one of the next hop's processes.
-    p.expiry = setTimeout(() => {
-      this.#remove(p);
-      p.session.quit();
-    }, this.#options.idleMs ?? 5_000);
-    p.expiry.unref();
     // While idle, the next hop closing it (or saying anything: 421) only takes it out of the pool.
-    p.session.onGone(() => {
-      clearTimeout(p.expiry);
-      this.#remove(p);
-    });
+    p.session.onGone((p.gone ??= () => this.#remove(p)));
     this.#idle.push(p);
+    // Closed once too old to be used, so that an idle connection does not hold one of the next hop's processes:
+    // one sweep for the pool, not a timer set and cleared per message (with the transaction's own timer, the
+    // relay's timers were 1.1% of the submission port's serving threads' samples: docs/performance.md, session 16).
+    this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(10, (this.#options.idleMs ?? 5_000) / 4)).unref();
+  }
+
+  /** Quits the idle connections unused for idleMs; stops sweeping once none is idle. */
+  #sweep(): void {
+    const staleBefore = performance.now() - (this.#options.idleMs ?? 5_000);
+    for (const p of this.#idle.filter((q) => q.idleSince < staleBefore)) {
+      this.#remove(p);
+      p.session.onGone(ignoreGone);
+      p.session.quit();
+    }
+    if (this.#idle.length === 0) this.#stopSweeping();
+  }
+
+  #stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #remove(p: Pooled): void {
@@ -149,8 +162,9 @@ export class RelayPool {
   /** Closes the idle connections; connections in use close when their transaction ends. */
   close(): void {
     this.#closed = true;
+    this.#stopSweeping();
     for (const p of this.#idle.splice(0)) {
-      clearTimeout(p.expiry);
+      p.session.onGone(ignoreGone);
       p.session.quit();
     }
   }
@@ -160,8 +174,7 @@ export class RelayPool {
     const freshSince = performance.now() - (this.#options.idleMs ?? 5_000);
     while (this.#idle.length > 0) {
       const p = this.#idle.pop()!;
-      clearTimeout(p.expiry);
-      p.session.onGone(() => undefined);
+      p.session.onGone(ignoreGone);
       if (p.session.open && p.idleSince >= freshSince) return p;
       p.session.quit();
     }
@@ -183,9 +196,12 @@ export interface RelayPoolOptions {
 interface Pooled {
   session: RelaySession;
   idleSince: number;
-  /** Closes it when it has been idle idleMs. */
-  expiry?: NodeJS.Timeout;
+  /** Takes it out of the pool when the next hop closes it while idle (made once per connection). */
+  gone?: () => void;
 }
+
+/** A connection in use: its closing is its transaction's failure, nothing for the pool to do. */
+function ignoreGone(): void {}
 
 /** One message on a connection of its own, closed afterwards (for one-off sends: releasing a held message, a DSN). */
 export function relayMessage(options: RelayOptions, envelope: RelayEnvelope, message: RelayBody): Promise<RecipientOutcome[]> {
