@@ -73,7 +73,7 @@ export function checkClientDeadlines(d: ClientDeadlines, explain: (name: keyof C
 
 interface Parser {
   _dataMode?: boolean;
-  write(chunk: Buffer, ...rest: unknown[]): boolean;
+  write(chunk: Buffer, encoding?: unknown, callback?: unknown): boolean;
 }
 
 interface Connection {
@@ -90,6 +90,24 @@ interface Connection {
   _createParser(): Parser;
   _onClose(): void;
   send(code: number, text: string, context?: string | false): void;
+}
+
+const VERBS = ['AUTH', 'STARTTLS', 'DATA'] as const;
+
+/**
+ * The command's verb when the deadlines treat it apart (AUTH, STARTTLS, DATA), compared as
+ * bytes, case-insensitively, up to a space or the line's end: no string is made per line.
+ */
+function verbOf(line: Buffer): (typeof VERBS)[number] | undefined {
+  for (const verb of VERBS) {
+    const n = verb.length;
+    if (line.length < n || (line.length > n && line[n] !== 0x20)) continue;
+    let i = 0;
+    // & 0xdf: an ASCII letter in upper case (every verb is letters only).
+    while (i < n && (line[i]! & 0xdf) === verb.charCodeAt(i)) i++;
+    if (i === n) return verb;
+  }
+  return undefined;
 }
 
 const REPLY: Record<Exclude<DeadlineKind, 'handshake'>, (d: ClientDeadlines) => string> = {
@@ -144,7 +162,8 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
   let commandSince: number | undefined;
   let data: { since: number; bytes: number } | undefined;
   let sessionExpired = false;
-  let inExchange = false;
+  /** The exchange in progress that counts as one command (its continuation lines, or the TLS handshake, under its deadline). */
+  let exchange: 'AUTH' | 'STARTTLS' | undefined;
 
   /** The client owes us input (not a handler's turn, not an accepted message being decided on). */
   const clientsTurn = () => !c._handlerPending && !(c._dataStream && c._parser && !c._parser._dataMode);
@@ -179,16 +198,16 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
     }
     if (!sessionExpired && now - opened >= d.sessionMs) sessionExpired = true;
     // Between commands with nothing owed: now. Otherwise at the next command line (itself under commandMs).
-    if (sessionExpired && clientsTurn() && !inData() && commandSince === undefined && !inExchange) drop('session');
+    if (sessionExpired && clientsTurn() && !inData() && commandSince === undefined && exchange === undefined) drop('session');
   };
   const tick = setInterval(check, Math.max(25, Math.min(d.commandMs, d.sessionMs, Math.max(d.dataGraceMs, 1000)) / 4)).unref();
 
   const observe = (parser: Parser) => {
     const write = parser.write;
-    parser.write = function (this: Parser, chunk: Buffer, ...rest: unknown[]) {
+    parser.write = function (this: Parser, chunk: Buffer, encoding?: unknown, callback?: unknown) {
       if (data && inData()) data.bytes += chunk.length;
       else if (commandSince === undefined && !inData()) commandSince = performance.now();
-      return write.call(this, chunk, ...rest);
+      return write.call(this, chunk, encoding, callback);
     };
     return parser;
   };
@@ -202,23 +221,24 @@ function watch(c: Connection, d: ClientDeadlines, onDrop: (kind: DeadlineKind, s
   c._onCommand = function (this: Connection, line: Buffer, callback?: () => void) {
     // Plaintext the retired parser drains during STARTTLS's handshake: smtp-server drops it, and so does the clock.
     if (c._upgrading) return onCommand.call(this, line, callback);
-    const name = line.subarray(0, 8).toString('latin1').split(' ')[0]!.toUpperCase();
     const continuation = !!c._nextHandler;
+    const verb = continuation ? undefined : verbOf(line);
     // An AUTH exchange is one command: its deadline runs on through the continuation lines. So is
     // STARTTLS: from its first byte through the TLS handshake to the end of the next command line.
-    if (!continuation) inExchange = name === 'AUTH' || name === 'STARTTLS';
-    if (!inExchange) commandSince = undefined;
+    if (!continuation) exchange = verb === 'AUTH' || verb === 'STARTTLS' ? verb : undefined;
+    if (exchange === undefined) commandSince = undefined;
     data = undefined;
     if (sessionExpired && !continuation) return drop('session');
-    const after = () => {
-      if (inExchange && name === 'AUTH' && !c._nextHandler) {
-        inExchange = false;
+    if (exchange !== 'AUTH' && verb !== 'DATA') return onCommand.call(this, line, callback);
+    return onCommand.call(this, line, () => {
+      // The AUTH exchange ends once its handler awaits no further line (the last continuation line's too).
+      if (exchange === 'AUTH' && !c._nextHandler) {
+        exchange = undefined;
         commandSince = undefined;
       }
-      if (name === 'DATA' && inData()) data = { since: performance.now(), bytes: 0 };
+      if (verb === 'DATA' && inData()) data = { since: performance.now(), bytes: 0 };
       callback?.();
-    };
-    return onCommand.call(this, line, after);
+    });
   };
 
   // The socket closed (whoever closed it): the timer does not outlive the connection.

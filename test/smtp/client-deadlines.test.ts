@@ -178,16 +178,22 @@ test('the server\'s own time does not count: a MAIL FROM handler taking 1.5 s (o
   }
 });
 
-test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 and 900 ms apart passes commandMs and is dropped', async () => {
+/** A listener taking AUTH LOGIN, and a client that said EHLO and AUTH LOGIN and got the username prompt. */
+async function authLoginStarted(): Promise<{ l: Listener; c: ReturnType<typeof client> }> {
   const l = await listener(SHORT, { disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['LOGIN'], onAuth: (_a, _s, callback) => callback(null, { user: 'u' }) });
   const c = client(l.port);
+  await c.waitFor(/^220 /m);
+  c.socket.write('EHLO auth\r\n');
+  await c.waitFor(/^250 /m);
+  c.socket.write('AUTH LOGIN\r\n');
+  await c.waitFor(/^334 /m);
+  return { l, c };
+}
+
+test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 and 900 ms apart passes commandMs and is dropped', async () => {
+  const since = performance.now();
+  const { l, c } = await authLoginStarted();
   try {
-    await c.waitFor(/^220 /m);
-    c.socket.write('EHLO auth\r\n');
-    await c.waitFor(/^250 /m);
-    const since = performance.now();
-    c.socket.write('AUTH LOGIN\r\n');
-    await c.waitFor(/^334 /m);
     await new Promise((r) => setTimeout(r, 600));
     c.socket.write(`${Buffer.from('user').toString('base64')}\r\n`);
     // 900 ms: each line within commandMs (1 s), the exchange past it by more than the
@@ -199,6 +205,25 @@ test('an AUTH exchange is one command: AUTH LOGIN whose lines come 600 and 900 m
     assert.doesNotMatch(c.text(), /^235 /m);
     assert.ok(performance.now() - since < SHORT.commandMs + 1000);
     assert.deepEqual(l.drops.map((d) => d.kind), ['command']);
+  } finally {
+    c.socket.destroy();
+    await l.close();
+  }
+});
+
+test('an AUTH LOGIN exchange ends with its last line: the client may then pause between commands longer than commandMs', async () => {
+  const { l, c } = await authLoginStarted();
+  try {
+    c.socket.write(`${Buffer.from('user').toString('base64')}\r\n`);
+    await c.waitFor(/334 [^\r]*\r\n334 /);
+    c.socket.write(`${Buffer.from('pass').toString('base64')}\r\n`);
+    await c.waitFor(/^235 /m);
+    // Idle between commands (smtp-server's idle timeout governs that, not the command deadline).
+    await new Promise((r) => setTimeout(r, SHORT.commandMs + 600));
+    c.socket.write('MAIL FROM:<a@example.com>\r\n');
+    await c.waitFor(/^235 [^\r]*\r\n250 /m);
+    assert.doesNotMatch(c.text(), /^421 /m);
+    assert.deepEqual(l.drops, []);
   } finally {
     c.socket.destroy();
     await l.close();
