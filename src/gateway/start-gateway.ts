@@ -230,8 +230,9 @@ export async function startGateway(config: GatewayConfig, store: Store, log: Gat
         .finally(() => spool.dispose());
     },
   });
-  // Replies to pipelined commands leave together (smtp-listener.ts).
-  coalesceReplies(server);
+  // Replies to pipelined commands leave together (smtp-listener.ts), at the end of the turn that wrote
+  // them: onMailFrom answers in a microtask when the gate is open, so one turn holds the whole group.
+  coalesceReplies(server, 1);
   // Only Postfix connects, and as a before-queue filter it connects for every message (greet-at-once.ts).
   greetAtOnce(server);
   // Before-queue, Postfix passes an outside client's pace on: a command, a message or a session too slow is

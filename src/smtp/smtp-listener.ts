@@ -44,8 +44,16 @@ export function dismissSmtpConnections(server: SMTPServer, text: string): void {
  * socket is wrapped as it is accepted; a reply waits at most two turns, a 220 not at
  * all (STARTTLS: the TLS socket takes the connection over right after it). After STARTTLS smtp-server writes to the TLS socket,
  * which is not wrapped (the TLS layer writes its records itself).
+ *
+ * `turns: 1` uncorks at the check phase of the same turn: enough for a server whose
+ * onMailFrom answers in a microtask when it does not wait (the gateway's admission
+ * gate) and whose onRcptTo answers at once, since smtp-server then answers RCPT and
+ * DATA in that same microtask (its own default onRcptTo answers a turn later). It
+ * saves every reply a turn of the event loop (an `epoll_wait` and the timers' and
+ * immediates' phases) and the client that long. The submission port keeps two (its
+ * handlers were not checked for this).
  */
-export function coalesceReplies(server: SMTPServer): void {
+export function coalesceReplies(server: SMTPServer, turns: 1 | 2 = 2): void {
   server.server.on('connection', (socket: Socket) => {
     const write = socket.write;
     let corked = false;
@@ -53,7 +61,7 @@ export function coalesceReplies(server: SMTPServer): void {
       corked = false;
       socket.uncork();
     };
-    const wait = () => setImmediate(uncork);
+    const wait = turns === 1 ? uncork : () => setImmediate(uncork);
     socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
       // 220 (the greeting, "ready to start TLS") leaves at once, with anything corked before it:
       // after STARTTLS's 220 smtp-server hands the socket to TLS in the same turn.

@@ -13,14 +13,21 @@ import { coalesceReplies, listenSmtp } from '../../src/smtp/smtp-listener.ts';
 
 type Writer = { _writeGeneric(writev: boolean, data: unknown, ...rest: unknown[]): unknown };
 
-async function writesForOneGroup(coalesce: boolean): Promise<{ writes: number; replies: string }> {
+/**
+ * `answer`: MAIL answered on a later turn (setImmediate, after I/O), or in a microtask
+ * and RCPT at once (the gateway: its open admission gate, its synchronous onRcptTo).
+ */
+async function writesForOneGroup(coalesce: false | 1 | 2, answer: 'immediate' | 'microtask' = 'immediate'): Promise<{ writes: number; replies: string }> {
   const server = new SMTPServer({
     authOptional: true, disabledCommands: ['AUTH', 'STARTTLS'], disableReverseLookup: true, logger: false,
     onMailFrom(_a, _s, callback) {
-      setImmediate(() => callback());
+      if (answer === 'immediate') setImmediate(() => callback());
+      else void Promise.resolve(true).then(() => callback());
     },
+    // Without it smtp-server answers RCPT a turn later (its default handler's setImmediate).
+    ...(answer === 'microtask' ? { onRcptTo(_a: unknown, _s: unknown, callback: () => void) { callback(); } } : {}),
   });
-  if (coalesce) coalesceReplies(server);
+  if (coalesce) coalesceReplies(server, coalesce);
   const { port } = await listenSmtp(server, { host: '127.0.0.1', port: 0 });
   const client = connect({ host: '127.0.0.1', port });
   let received = '';
@@ -53,7 +60,15 @@ async function writesForOneGroup(coalesce: boolean): Promise<{ writes: number; r
 test('the replies to MAIL, RCPT and DATA leave in one write (three without)', async () => {
   const plain = await writesForOneGroup(false);
   assert.equal(plain.writes, 3);
-  const coalesced = await writesForOneGroup(true);
+  const coalesced = await writesForOneGroup(2);
   assert.equal(coalesced.writes, 1);
   assert.match(coalesced.replies, /^250 [^\r]*\r\n250 [^\r]*\r\n354 [^\r]*\r\n$/);
+});
+
+test('one turn holds the group when the handlers answer in the same turn (the gateway), not when RCPT is answered a turn later', async () => {
+  const sameTurn = await writesForOneGroup(1, 'microtask');
+  assert.equal(sameTurn.writes, 1);
+  assert.match(sameTurn.replies, /^250 [^\r]*\r\n250 [^\r]*\r\n354 [^\r]*\r\n$/);
+  // smtp-server's own onRcptTo answers a turn later: one turn leaves MAIL's reply alone.
+  assert.ok((await writesForOneGroup(1, 'immediate')).writes > 1);
 });
