@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { isKakitomeError } from '../errors.ts';
 import { problemFor, ProblemError, shown, type Problem } from './problem.ts';
+import type { ApiKeyRecord } from '../store/tenant-directory.ts';
 import { actorOf, type RequestState, type ServiceContext } from './service-context.ts';
 
 type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } };
@@ -31,11 +32,45 @@ export function finishRequest(ctx: ServiceContext, state: RequestState, started:
   const seconds = (performance.now() - started) / 1000;
   const route = state.route ?? 'unmatched';
   ctx.metrics.observeRequest(method, route, status, seconds);
+  const ms = Math.round(seconds * 10_000) / 10;
+  if (ctx.logLine) return ctx.logLine(requestLine(state, method, route, status, ms));
   ctx.log({
     time: new Date().toISOString(), level: status >= 500 ? 'error' : 'info', msg: 'request', request: state.requestId,
-    method, route, status, ms: Math.round(seconds * 10_000) / 10,
-    tenant: state.key?.tenant, key: state.key?.id, code: state.code,
+    method, route, status, ms, tenant: state.key?.tenant, key: state.key?.id, code: state.code,
   });
+}
+
+/** The last millisecond's time as ISO text: the requests answered within one millisecond share it. */
+const clockText = { ms: Number.NaN, text: '' };
+
+function timeText(): string {
+  const now = Date.now();
+  if (now !== clockText.ms) {
+    clockText.ms = now;
+    clockText.text = new Date(now).toISOString();
+  }
+  return clockText.text;
+}
+
+/** Per API key record (the service cache keeps one object per key and revision), its part of the line, as JSON. */
+const keyTexts = new WeakMap<ApiKeyRecord, string>();
+
+function keyText(key: ApiKeyRecord | undefined): string {
+  if (!key) return '';
+  let text = keyTexts.get(key);
+  if (text === undefined) keyTexts.set(key, (text = `,"tenant":${JSON.stringify(key.tenant)},"key":${JSON.stringify(key.id)}`));
+  return text;
+}
+
+/**
+ * A request's log line, the same JSON text as JSON.stringify of finishRequest's
+ * entry (its fields in that order, undefined ones left out; test/server/request-line.test.ts
+ * holds them equal), written without making the entry: 0.4-0.5 µs a line instead of
+ * 2.6-2.7 for the entry, its ISO time and JSON.stringify (one loop, 2026-12-08).
+ */
+export function requestLine(state: RequestState, method: string, route: string, status: number, ms: number): string {
+  const code = state.code === undefined ? '' : `,"code":${JSON.stringify(state.code)}`;
+  return `{"time":"${timeText()}","level":"${status >= 500 ? 'error' : 'info'}","msg":"request","request":${JSON.stringify(state.requestId)},"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${JSON.stringify(status)},"ms":${JSON.stringify(ms)}${keyText(state.key)}${code}}`;
 }
 
 /** The problem details for a failed request; logs our own failures and audits a key's refused use. */

@@ -24,6 +24,8 @@ export interface ServiceContext {
   rateLimiter: RateGate;
   /** Writes one structured log entry (serve: one JSON line on standard output). */
   log: (entry: LogEntry) => void;
+  /** Writes one log line already made as JSON (without its LF), as `log` writes an entry; without it, request lines go through `log`. */
+  logLine?: (json: string) => void;
   version: string;
   /** True once SIGTERM arrived: /healthz answers 503 so a load balancer stops sending. */
   shuttingDown: () => boolean;

@@ -45,6 +45,8 @@ export interface RunningServer {
 
 export interface ServerOptions {
   log: (e: LogEntry) => void;
+  /** ServiceContext.logLine: request lines made as JSON, written with the log's lines. */
+  logLine?: (json: string) => void;
   version: string;
   /** Shared with the submission port when `kakitome serve` runs both (a key's rate limit counts its HTTP requests and its SMTP messages together). */
   rateLimiter?: RateGate;
@@ -92,7 +94,7 @@ export async function startServer(store: Store, config: ServeConfig, options: Se
   };
   const service: ServiceContext = {
     store, tenants, config, metrics, rateLimiter: options.rateLimiter ?? new RateLimiter(),
-    log: options.log, version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
+    log: options.log, ...(options.logLine ? { logLine: options.logLine } : {}), version: options.version, shuttingDown: () => shuttingDown, cache: options.cache ?? new ServiceCache(store, tenants),
     batches: {
       blobs, wake: () => (thread() ?? worker)?.wake(),
       storeUpload: (job, body) => thread()?.storeUpload(job, body),

@@ -81,7 +81,7 @@ async function runOnMainThread(o: { store: Store; location: { home?: string; dat
     import('../../server/start-server.ts'), import('../../server/metrics.ts'), import('../../server/rate-limiter.ts'), import('../../store/tenant-directory.ts'), import('../../server/service-cache.ts'),
   ]);
   const tenants = new TenantDirectory(o.store);
-  const shared = { rateLimiter: new RateLimiter(), metrics: new Metrics(), cache: new ServiceCache(o.store, tenants), log: o.log, version: version() };
+  const shared = { rateLimiter: new RateLimiter(), metrics: new Metrics(), cache: new ServiceCache(o.store, tenants), log: o.log, logLine: (json: string) => o.write(`${json}\n`), version: version() };
   // Batch chunks are signed in a thread of their own (its young generation small: server/batches/batch-thread.ts).
   const server = o.smtpOnly ? undefined : await startServer(o.store, o.config, { ...shared, batchThread: { location: o.location, write: o.write } });
   let smtp: RunningSubmission | undefined;

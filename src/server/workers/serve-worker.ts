@@ -66,6 +66,7 @@ const channel = new ThreadChannel(parentPort!);
 const LOG_RIDE_MS = 5;
 const lineLog = createLineLog((text) => channel.send('log', text), { delayMs: LOG_RIDE_MS });
 const log = (entry: LogEntry) => lineLog.log(entry);
+const logLine = (json: string) => lineLog.append(`${json}\n`);
 
 const rateLimiter: RateGate = {
   take: (key, ratePerMinute) => (ratePerMinute === undefined ? { allowed: true, retryAfter: 0 } : channel.call<RateDecision>('rate', key, ratePerMinute)),
@@ -93,7 +94,7 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
   const store = await openStore({ ...data.store, actor: 'serve', auditWriter: (rows: AuditRow[]) => channel.call<void>('audit', rows, lineLog.take()) });
   const tenants = new TenantDirectory(store);
   const cache = new ServiceCache(store, tenants);
-  const shared = { rateLimiter, metrics, cache, log, version: data.version };
+  const shared = { rateLimiter, metrics, cache, log, logLine, version: data.version };
   let smtp: RunningSubmission | undefined;
   let stopping = false;
   try {
