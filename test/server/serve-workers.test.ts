@@ -19,6 +19,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import nodemailer from 'nodemailer';
+import { SERVE_YOUNG_GENERATION_MB } from '../../src/server/workers/start-serve-workers.ts';
 import { acmeStore, kakitomeOk, startServe, type ServeProcess } from './serve-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kakitome-serve-workers-'));
@@ -131,9 +132,21 @@ test('SIGTERM: every thread finishes, every answered message has its audit row, 
   const lines = serve.lines;
   assert.equal(lines.at(-1)!.msg, 'stopped');
   assert.equal(lines.filter((l) => l.msg === 'request' && l.route === '/api/v1/sign' && l.status === 200).length, 18);
+  // With the submission port, V8 sizes the serving threads' young generation itself.
+  const threads = lines.filter((l) => l.msg === 'serving thread');
+  assert.equal(threads.length, 3);
+  for (const t of threads) assert.notEqual(t.youngGenerationMb, SERVE_YOUNG_GENERATION_MB);
   const db = new DatabaseSync(join(dir, 'home', 'kakitome.db'), { readOnly: true });
   const count = (action: string) => Number((db.prepare('SELECT COUNT(*) AS n FROM audit_log WHERE action = ?').get(action) as { n: number }).n);
   assert.equal(count('api.sign'), 18);
   assert.equal(count('smtp.sign'), 6);
   db.close();
+});
+
+test('an HTTP-only node: the serving threads have the smaller young generation (start-serve-workers.ts)', async () => {
+  const http = await startServe(['--http', '127.0.0.1:0', '--workers', '2'], env);
+  assert.equal(await http.stop(), 0);
+  const threads = http.lines.filter((l) => l.msg === 'serving thread');
+  assert.equal(threads.length, 2);
+  for (const t of threads) assert.equal(t.youngGenerationMb, SERVE_YOUNG_GENERATION_MB);
 });

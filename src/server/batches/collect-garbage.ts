@@ -4,7 +4,7 @@
  * Why: a batch upload passes gigabytes through a thread as Buffers (64 KiB a socket
  * read, a MiB a piece) whose JavaScript objects are tiny. V8 frees their memory
  * only when it collects those objects, and it collects the young generation when
- * that fills with JavaScript objects (16 MiB semi-spaces on a serving thread), the
+ * that fills with JavaScript objects (4 MiB semi-spaces on a serving thread, up to 16 with --smtp), the
  * whole heap when external memory grew by about 64 MiB: so tens of MiB of dead
  * upload bytes were resident at any moment of an upload, in every isolate that
  * handled them. A young-generation collection every few MiB costs well under a

@@ -19,7 +19,7 @@
  * The master key comes from the coordinator (read once, a KeyObject), never from
  * this thread's environment.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
 import { openStore, type StoreConfig } from '../../store/open-store.ts';
 import { TenantDirectory } from '../../store/tenant-directory.ts';
 import type { AuditRow } from '../../store/record-key-use.ts';
@@ -117,6 +117,7 @@ channel.handle('start', async (): Promise<ServeWorkerReady> => {
   };
   // Now, not when the thread is terminated at SIGTERM (persist-compile-cache.ts).
   persistCompileCache();
+  log({ time: new Date().toISOString(), level: 'info', msg: 'serving thread', youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb });
   return { ...(server ? { url: server.url } : {}), ...(smtp ? { smtp: smtp.listening } : {}) };
 });
 

@@ -77,6 +77,20 @@ function coordinatorConsole(o: ServeWorkersOptions, url: string, rateLimiter: Ra
   return createConsoleContext(service, consoleOriginFor(url, o.config.publicUrl), { handovers, ...(o.config.checkMaxBytes ? { checkMaxBytes: o.config.checkMaxBytes } : {}), ...(o.config.stepUpWindowMs ? { stepUpWindowMs: o.config.stepUpWindowMs } : {}) });
 }
 
+/**
+ * A serving thread's young generation, MiB: 4 MiB semi-spaces (the young generation is
+ * three). V8 starts marking the old generation once the room left under its limit is no
+ * larger than the young generation may grow, and under load it grew a serving thread's to
+ * 16 MiB semi-spaces: the old generation sat 24 MB under its limit, so marking started
+ * again soon after every mark-compact, each freeing 2-8 MB of 33-40. Capped, POST /sign
+ * P-256 under wrk, two alternating pairs, in the measured window: mark-compacts 0.14-0.17
+ * -> 0 per 1,000 requests, scavenges 2.4 -> 10.1, CPU 171 -> 160 and 188 -> 170 µs a
+ * request, V8's helper threads 14-17 -> 11-12 (docs/performance.md, session 16). A node
+ * with the submission port keeps V8's own sizing: smaller young generations measured
+ * worse there (session 9), where what survives a scavenge is mostly promoted (session 12).
+ */
+export const SERVE_YOUNG_GENERATION_MB = 12;
+
 function workerUrl(): URL {
   // Development runs the .ts sources (Node 24 type stripping); the package runs dist/*.js.
   return new URL(import.meta.url.endsWith('.ts') ? './serve-worker.ts' : './serve-worker.js', import.meta.url);
@@ -121,7 +135,7 @@ export async function startServeWorkers(o: ServeWorkersOptions): Promise<Running
   const gatherBatchHealth = async (): Promise<BatchHealth> => combineBatchHealth(await Promise.all(threads.map((t) => t.channel.call<BatchHealth>('own-batch-health').catch((): BatchHealth => ({ state: 'stopped', reason: 'The serving thread does not answer.' })))));
 
   const spawn = (data: ServeWorkerData): Thread => {
-    const worker = new Worker(workerUrl(), { workerData: data });
+    const worker = new Worker(workerUrl(), { workerData: data, ...(data.submission ? {} : { resourceLimits: { maxYoungGenerationSizeMb: SERVE_YOUNG_GENERATION_MB } }) });
     const channel = new ThreadChannel(worker);
     // A serving thread's log lines ride with its audit rows (serve-worker.ts), written before the rows commit.
     channel.handle('audit', (rows: AuditRow[], log?: string) => {
