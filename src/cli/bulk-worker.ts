@@ -43,8 +43,14 @@ export type BulkTask =
    * OUTDIR, named later (sync-output-directory.ts).
    */
   | { kind: 'files'; inDir: string; outDir: string; staged: boolean; items: FileItem[] }
-  /** Whole mbox entries; their results' ids are their places in the block, from 0. */
-  | { kind: 'mbox'; data: Uint8Array }
+  /**
+   * Whole mbox entries; their results' ids are their places in the block, from 0.
+   * `spare`: shared memory the main thread recycles (an earlier answer's output,
+   * already written to OUT), into which this block's entries are formatted when it is
+   * large enough: no fresh pages to fault in for every block, and the answer's output
+   * is shared back, not copied. Only this task touches it until it is answered.
+   */
+  | { kind: 'mbox'; data: Uint8Array; spare?: SharedArrayBuffer }
   /** Answers once the job is built: `failure` says why it cannot be (bad credentials). */
   | { kind: 'check' };
 
@@ -161,7 +167,7 @@ async function runMbox(task: Extract<BulkTask, { kind: 'mbox' }>): Promise<BulkA
   const results: BulkItemResult[] = [];
   const entries = splitMboxBuffer(Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength), MAX_MESSAGE_BYTES);
   // Formatted straight into the buffer that is transferred to the main thread: one copy per message.
-  const output = new MboxEntryWriter(expectedOutputBytes(task.data.byteLength, entries.length));
+  const output = new MboxEntryWriter(expectedOutputBytes(task.data.byteLength, entries.length), task.spare);
   for (const entry of entries) {
     const message = entry.message;
     if (message === undefined) {
@@ -199,7 +205,9 @@ parentPort!.on('message', (task: BulkTask) => {
       answer = failedTask(e);
     }
     try {
-      parentPort!.postMessage(answer, answer.output ? [answer.output.buffer as ArrayBuffer] : []);
+      // An output in a spare (shared memory) is shared back; one of the worker's own is moved.
+      const own = answer.output !== undefined && !(answer.output.buffer instanceof SharedArrayBuffer);
+      parentPort!.postMessage(answer, own ? [answer.output!.buffer as ArrayBuffer] : []);
     } catch (e) {
       parentPort!.postMessage(failedTask(e));
     }

@@ -424,9 +424,16 @@ export class MboxEntryWriter {
   #out: Buffer;
   #length = 0;
 
-  /** `expectedBytes`: about what the entries will take (it grows past that; never a slice of Node's shared pool). */
-  constructor(expectedBytes: number) {
-    this.#out = Buffer.allocUnsafeSlow(Math.max(1, expectedBytes));
+  /**
+   * `expectedBytes`: about what the entries will take (it grows past that; never a
+   * slice of Node's shared pool). `reuse`: memory nothing else reads or writes until
+   * bytes() is taken (a batch's recycled output), written over when it holds
+   * `expectedBytes`: the entries then go into pages already mapped, not fresh ones
+   * that fault in.
+   */
+  constructor(expectedBytes: number, reuse?: ArrayBufferLike) {
+    const want = Math.max(1, expectedBytes);
+    this.#out = reuse !== undefined && reuse.byteLength >= want ? Buffer.from(reuse) : Buffer.allocUnsafeSlow(want);
   }
 
   get length(): number {

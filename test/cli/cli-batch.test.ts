@@ -104,6 +104,37 @@ test('mbox batch: sign, encrypt and decrypt keep order and From_ lines; a bad me
   });
 });
 
+test('mbox batch of many blocks: every signed entry in its place and whole while the output buffers are recycled (entries of other lengths before them, a block too large for one)', async () => {
+  // About 200 blocks (the whole file, 1.4 MB, is under the 1.5 MiB tail: blocks of 8 KiB),
+  // far more than the spare output buffers in circulation: each is written over many
+  // times, by entries longer and shorter than the last ones in it. Message 300 needs
+  // more than a spare holds (600 KiB of body), so its block gets a buffer of its own.
+  const inPath = join(dir, 'many-blocks.mbox');
+  const count = 1_400;
+  const line = (i: number) => `${`${i} `.repeat(9)}${i}\r\n`;
+  const body = (i: number) => `Body ${i}\r\n${line(i).repeat(i === 300 ? 12_000 : 4 + (i * 37) % 30)}From the desk of Alice\r\n`;
+  const parts: Buffer[] = [];
+  for (let i = 0; i < count; i++) parts.push(formatMboxEntry(`alice@example.com Mon Nov 23 12:00:00 2026`, draftMessage(alice.email, bob.email, `many ${i}`, body(i))));
+  writeFileSync(inPath, Buffer.concat(parts));
+  const outPath = join(dir, 'many-blocks-signed.mbox');
+  const s = await runCli(['sign', '--cert', alice.certPath, '--key', alice.keyPath, '-i', inPath, '-o', outPath, '--jobs', '2']);
+  assert.equal(s.status, 0, s.stderr);
+  const signed = await readMbox(outPath);
+  assert.equal(signed.length, count);
+  signed.forEach((m, i) => {
+    const t = m.toString('latin1');
+    assert.ok(t.includes(`Subject: many ${i}\r\n`) && t.includes(body(i)), `entry ${i} is message ${i}, whole`);
+  });
+  // A real peer checks entries early, late, after the large one, and the large one.
+  for (const i of [0, 299, 300, 301, count - 1]) {
+    const file = join(dir, `many-${i}.eml`);
+    writeFileSync(file, signed[i]!);
+    const o = await runProcess('openssl', ['smime', '-verify', '-CAfile', pki.caPath, '-in', file, '-out', join(dir, `many-${i}.txt`)]);
+    assert.equal(o.status, 0, `entry ${i}: openssl: ${o.stderr}`);
+    assert.ok(readFileSync(join(dir, `many-${i}.txt`), 'latin1').includes(`${i} ${i} `));
+  }
+});
+
 test('on a terminal, a progress bar is drawn on stderr and ends at the total', async () => {
   const inDir = join(dir, 'tty-in');
   mkdirSync(inDir);
