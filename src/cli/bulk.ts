@@ -94,6 +94,14 @@ const FLUSH_BEHIND_BYTES = 16 << 20;
  * and freed there. A block whose entries need more gets a buffer of its own, as before.
  */
 const SPARE_OUTPUT_BYTES = 512 << 10;
+/**
+ * mbox: blocks up to this size (a block is cut once it reaches MBOX_BLOCK_BYTES, so
+ * it is at most that plus one read, but for a large message) are cut into shared
+ * memory, recycled once the block is answered: posting one to a worker shares it
+ * instead of copying it into a fresh buffer there, and the main thread keeps it to
+ * run the block again if the worker dies.
+ */
+const SHARED_BLOCK_BYTES = 2 * MBOX_BLOCK_BYTES;
 
 export type BatchKind = 'directory' | 'mbox';
 
@@ -473,6 +481,9 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, in
   const spares: SharedArrayBuffer[] = [];
   const maxSpares = pool.size * (pool.perWorker + 1);
   let sparesMade = 0;
+  /** Block memory free again: its block was answered (no worker reads it any more). */
+  const freeBlocks: SharedArrayBuffer[] = [];
+  const allocateBlock = (n: number): Buffer => n > SHARED_BLOCK_BYTES ? Buffer.allocUnsafeSlow(n) : Buffer.from(freeBlocks.pop() ?? new SharedArrayBuffer(SHARED_BLOCK_BYTES), 0, n);
   let bytesInFlight = 0;
   let unflushed = 0;
   let sent = 0;
@@ -526,6 +537,8 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, in
     if ('data' in block) spare = spares.pop() ?? (sparesMade < maxSpares ? (sparesMade++, new SharedArrayBuffer(SPARE_OUTPUT_BYTES)) : undefined);
     window.add((async () => {
       const answered = 'data' in block ? await runMboxBlock(pool, block.data, spare) : { answer: oversizedAnswer(), spareFree: false };
+      // Answered, or run again message by message from copies: the block's memory is free.
+      if ('data' in block && block.data.buffer instanceof SharedArrayBuffer && freeBlocks.length < maxSpares) freeBlocks.push(block.data.buffer);
       done.set(seq, { bytes, answer: answered.answer, spare: answered.spareFree ? spare : undefined });
       writing = writing.then(flush);
     })());
@@ -539,7 +552,7 @@ async function runMbox(pool: WorkerPool<BulkTask, BulkAnswer>, input: string, in
       read += n;
       onBytes(n);
     });
-    for await (const block of readMboxBlocks(pieces, blockBytes, MAX_MESSAGE_BYTES)) await send(block);
+    for await (const block of readMboxBlocks(pieces, blockBytes, MAX_MESSAGE_BYTES, allocateBlock)) await send(block);
     // Every block is handed out: what is written so far goes to disk while the last
     // blocks run, and commit()'s fsync has only theirs left (as a directory batch does).
     unflushed = 0;

@@ -276,8 +276,8 @@ export type MboxBlock = { data: Buffer } | { oversized: true };
 const SEPARATOR = Buffer.from('\nFrom ');
 
 /** The first `n` bytes of `pieces` in one buffer of their own (never a slice of a larger one: it is posted to a worker); they leave `pieces`. */
-function takeFront(pieces: Buffer[], n: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(n);
+function takeFront(pieces: Buffer[], n: number, allocate: (n: number) => Buffer): Buffer {
+  const out = allocate(n);
   let at = 0;
   while (at < n) {
     const p = pieces[0]!;
@@ -301,9 +301,10 @@ function takeFront(pieces: Buffer[], n: number): Buffer {
  * dropped and yielded as `oversized`: memory holds at most that bound plus one
  * read. The worker's split applies the exact bound (after unquoting) to the
  * others. A file that does not start with a From_ line (after blank lines) is
- * MALFORMED, as for splitMbox.
+ * MALFORMED, as for splitMbox. `allocate`: where a block's bytes go (by default a
+ * buffer of their own; a batch passes recycled shared memory).
  */
-export async function* readMboxBlocks(source: AsyncIterable<Buffer | string>, blockBytes: number | (() => number), maxMessageBytes: number): AsyncGenerator<MboxBlock> {
+export async function* readMboxBlocks(source: AsyncIterable<Buffer | string>, blockBytes: number | (() => number), maxMessageBytes: number, allocate: (n: number) => Buffer = Buffer.allocUnsafeSlow): AsyncGenerator<MboxBlock> {
   const target = typeof blockBytes === 'number' ? () => blockBytes : blockBytes;
   const limit = maxMessageBytes + (64 << 10);
   /** The start of the file, until its first From_ line; the blank byte just before what it holds (-1: none). */
@@ -372,7 +373,7 @@ export async function* readMboxBlocks(source: AsyncIterable<Buffer | string>, bl
     append(data);
     for (;;) {
       if (lastCut > 0 && (size >= target() || size - lastCut > limit)) {
-        yield { data: takeFront(pieces, lastCut) };
+        yield { data: takeFront(pieces, lastCut, allocate) };
         size -= lastCut;
         lastCut = 0;
       } else if (!skipping && lastCut === 0 && size > limit) {
@@ -387,7 +388,7 @@ export async function* readMboxBlocks(source: AsyncIterable<Buffer | string>, bl
     }
   }
   if (head !== undefined && head.length > 0) throw new KakitomeError('MALFORMED', NOT_MBOX);
-  if (size > 0) yield { data: takeFront(pieces, size) };
+  if (size > 0) yield { data: takeFront(pieces, size, allocate) };
 }
 
 /** asctime(3) form used on From_ lines: "Mon Nov 23 13:00:09 2026". */
