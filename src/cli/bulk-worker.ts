@@ -12,7 +12,8 @@
  * - `mbox` (mbox batch): a block of whole mbox entries as read from the file
  *   (mbox.ts readMboxBlocks); the worker splits it, runs the job on each message
  *   and returns the outputs already formatted as mbox entries, in order, in one
- *   transferred buffer that the main thread appends to OUT.
+ *   buffer that the main thread appends to OUT: the shared spare it handed out with
+ *   the block (recycled once written), or one of the worker's own, transferred.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createJob } from './jobs.ts';
@@ -166,7 +167,7 @@ function expectedOutputBytes(inputBytes: number, messages: number): number {
 async function runMbox(task: Extract<BulkTask, { kind: 'mbox' }>): Promise<BulkAnswer> {
   const results: BulkItemResult[] = [];
   const entries = splitMboxBuffer(Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength), MAX_MESSAGE_BYTES);
-  // Formatted straight into the buffer that is transferred to the main thread: one copy per message.
+  // Formatted straight into the buffer the main thread gets (its spare, or one moved to it): one copy per message.
   const output = new MboxEntryWriter(expectedOutputBytes(task.data.byteLength, entries.length), task.spare);
   for (const entry of entries) {
     const message = entry.message;
