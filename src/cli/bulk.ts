@@ -601,8 +601,8 @@ function joinStandalone(pieces: readonly Uint8Array[], size: number): Uint8Array
 }
 
 /**
- * Runs one mbox block (copied to the worker, so that it can run again), its entries
- * formatted into `spare` when given. A worker
+ * Runs one mbox block (shared with the worker, or copied to it, and kept here, so
+ * that it can run again), its entries formatted into `spare` when given. A worker
  * that died under it (out of memory, a native crash) took the whole block down: its
  * messages run again one by one, so only the message that kills a worker fails and
  * every other one is still processed. `spareFree`: the block was answered, so no
