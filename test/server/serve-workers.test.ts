@@ -122,6 +122,24 @@ test('/metrics sums the threads; a key revoked through the CLI is refused by eve
 /** Files in the compile cache (one per compiled module and thread that wrote it). */
 const cacheFiles = () => readdirSync(join(dir, 'compile-cache'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
 
+test('a second service on a port the serving threads hold is refused (SO_REUSEPORT would have shared it silently); the first keeps serving', async () => {
+  const httpPort = new URL(String(serve.listening.http!.url)).port;
+  const smtpPort = String(serve.listening.smtp!.address).split(':').pop();
+  // A second service that did start (the defect) is stopped at once, so the test fails rather than waits.
+  const refused = async (args: string[], listeners?: string[]) => {
+    const second = await startServe(args, env, listeners).then((p) => p, (e: Error) => e);
+    if (!(second instanceof Error)) {
+      await second.stop();
+      assert.fail(`a second service started on a port already served: ${args.join(' ')}`);
+    }
+    assert.match(second.message, /address already in use/);
+  };
+  await refused(['--http', `127.0.0.1:${httpPort}`, '--workers', '2']);
+  await refused(['--http', '127.0.0.1:0', '--smtp', `127.0.0.1:${smtpPort}`, '--relay', '127.0.0.1:9', '--workers', '2'], ['http', 'smtp']);
+  assert.equal((await fetch(new URL('/healthz', String(serve.listening.http!.url)))).status, 200);
+  assert.equal(serve.child.exitCode, null);
+});
+
 test('SIGTERM: every thread finishes, every answered message has its audit row, exit 0', async () => {
   // Each thread wrote the cache for its modules once it started: ending, none writes it again
   // (each did, some 1,700 files, which held the exit up 4.6 to 8 s after the last answer).

@@ -14,7 +14,7 @@
  * for /metrics, combines every thread's batch side for /healthz (a batch thread
  * stopped for good on any serving thread is the node's 503, whichever thread
  * answers: combineBatchHealth), and writes the log lines. The first thread binds the port (0: any
- * free one); the others join it.
+ * free one); the others join it. Nothing else may hold it beforehand (probe-port.ts).
  *
  * A serving thread that dies unexpectedly is reported by `failed`: the caller stops
  * the others gracefully and exits with an error (a supervisor restarts the
@@ -35,6 +35,7 @@ import { Metrics, type MetricsSnapshot } from '../metrics.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import type { SubmissionConfig } from '../smtp/submission-config.ts';
 import { ThreadChannel, watchThread } from './thread-channel.ts';
+import { probePort } from './probe-port.ts';
 import type { ServeWorkerData, ServeWorkerReady } from './serve-worker.ts';
 
 export interface ServeWorkersOptions {
@@ -165,6 +166,9 @@ export async function startServeWorkers(o: ServeWorkersOptions): Promise<Running
 
   const base = { store: o.location, http: o.http, version: o.version };
   try {
+    // Nothing else may hold the ports: SO_REUSEPORT would let two services share them silently (probe-port.ts).
+    if (o.http) await probePort(o.config.host, o.config.port);
+    if (o.submission) await probePort(o.submission.listen.host, o.submission.listen.port);
     // The first thread binds the ports (0: any free one), the others join them.
     const first = await spawn({ ...base, config: o.config, ...(o.submission ? { submission: o.submission } : {}) }).channel.call<ServeWorkerReady>('start');
     const port = first.url ? Number(new URL(first.url).port) : o.config.port;
