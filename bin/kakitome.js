@@ -149,6 +149,11 @@ if (args[0] === 'gateway' && args.some((a) => a === '--listen' || a.startsWith('
 
 /** Commands whose work is done when main resolves (serve, gateway and `ca ocsp` resolve only once stopped). */
 const MESSAGE_COMMANDS = ['sign', 'verify', 'encrypt', 'decrypt', 'inspect'];
+// A message command's standard error carries its notes and summary only: a reader that
+// leaves (`2>&1 | head`) while a batch still writes them must not turn the command's exit
+// code into 1 through an unhandled EPIPE. end-command.js did this only at the end, so a
+// note written between the reader leaving and the end raced it (seen once in CI).
+if (MESSAGE_COMMANDS.includes(args[0] ?? '')) process.stderr.on('error', () => {});
 
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const entry = existsSync(source) ? source : new URL('../dist/cli/main.js', import.meta.url);

@@ -47,11 +47,16 @@ test('a batch whose stderr reader leaves early (| head) ends with the command\'s
     for (let i = 0; i < 2_000; i++) mbox += `From a@example.com Mon Dec  7 00:00:00 2026\nFrom: a@example.com\nTo: b@example.com\nSubject: m${i}\nMIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=signed-data\nContent-Transfer-Encoding: base64\n\nMIIBAAAA\n\n`;
     writeFileSync(join(dir, 'in.mbox'), mbox);
     // The reader takes 100 bytes once the batch's output is in place, then closes the pipe; the command's exit status and its last stderr bytes are kept in files.
-    const script = '{ "$0" "$@"; echo $? > "$DIR/status"; } 2>&1 >/dev/null | { while [ ! -e "$DIR/out.mbox" ]; do sleep 0.05; done; head -c 100 >/dev/null; }';
-    const child = spawn('sh', ['-c', script, process.execPath, BIN, 'verify', '--in', join(dir, 'in.mbox'), '-o', join(dir, 'out.mbox'), '--revocation', 'off', '--jobs', '1'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DIR: dir } });
-    await new Promise((resolve) => child.on('close', resolve));
-    for (let i = 0; i < 100 && !existsSync(join(dir, 'status')); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(Number(readFileSync(join(dir, 'status'), 'utf8')), 2, 'the batch\'s code (MALFORMED), not 1 from an unhandled EPIPE');
+    // Once after the output is in place, once with a reader that leaves at once, while the batch still writes its notes.
+    for (const wait of ['while [ ! -e "$DIR/out.mbox" ]; do sleep 0.05; done;', '']) {
+      rmSync(join(dir, 'status'), { force: true });
+      rmSync(join(dir, 'out.mbox'), { force: true });
+      const script = `{ "$0" "$@"; echo $? > "$DIR/status"; } 2>&1 >/dev/null | { ${wait} head -c 100 >/dev/null; }`;
+      const child = spawn('sh', ['-c', script, process.execPath, BIN, 'verify', '--in', join(dir, 'in.mbox'), '-o', join(dir, 'out.mbox'), '--revocation', 'off', '--jobs', '1'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DIR: dir } });
+      await new Promise((resolve) => child.on('close', resolve));
+      for (let i = 0; i < 100 && !existsSync(join(dir, 'status')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(Number(readFileSync(join(dir, 'status'), 'utf8')), 2, `the batch's code (MALFORMED), not 1 from an unhandled EPIPE (${wait ? 'reader after the output' : 'reader gone at once'})`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
